@@ -1,0 +1,45 @@
+# provml: the two set-up commands are `make demo` and `make test`; both create .venv when missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.provml-installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test lint venv system-deps clean test-fast
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# re-install when the project's metadata changes
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q "torch==2.13.0" || $(PIP) install -q torch
+	$(PIP) install -q -e ".[dev,ml]"
+	touch $(STAMP)
+
+venv: $(STAMP) system-deps
+
+# system packages the tests and the demo need, installed only when missing
+system-deps:
+	@command -v java >/dev/null 2>&1 || { echo "installing a Java runtime for the HermiT reasoner"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; }
+
+demo: venv
+	$(VENV)/bin/provml ontology info
+
+test: venv
+	$(PY) -m pytest -q
+
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow and not browser"
+
+lint: venv
+	$(VENV)/bin/ruff check kg endpoint ontology shapes tests benchmarks
+	$(PIP) install -q -e . --config-settings editable_mode=strict
+	$(VENV)/bin/mypy
+	$(PIP) install -q -e ".[dev]"
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,76 @@
+"""provml's exceptions: one root, few subclasses, each carrying the data that explains it.
+
+>>> str(ValidationFailed(conforms_text="x", results=3))
+'the data does not conform to the shapes: 3 result(s)'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "Error",
+    "EventError",
+    "MissingExtra",
+    "StoreLocked",
+    "ValidationFailed",
+    "QueryNotFound",
+    "ParameterError",
+]
+
+
+class Error(Exception):
+    """Root of provml's exceptions. Subclasses set ``template``; fields fill it in."""
+
+    template = "{message}"
+
+    def __init__(self, message: str | None = None, **fields: Any) -> None:
+        self.fields = fields
+        for key, value in fields.items():
+            setattr(self, key, value)
+        self.message = message if message is not None else self.template.format(**fields)
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class EventError(Error):
+    """A capture event breaks the wire format (``docs/events.md``)."""
+
+    template = "event {index} ({kind}): field {field!r}: {rule}"
+
+
+class MissingExtra(Error):
+    """An optional dependency is not installed."""
+
+    template = "{feature} needs {package}: pip install 'provml[{extra}]'"
+
+
+class StoreLocked(Error):
+    """An on-disk store is open (locked) by another process."""
+
+    template = (
+        "the store {path} is locked by another process (one writer per store). Ways out: "
+        "send events to the endpoint that owns it (provml serve --store {path}, then a client "
+        "with an endpoint URL), or capture offline to a spool and load it later with "
+        "`provml load SPOOL --store {path}`."
+    )
+
+
+class ValidationFailed(Error):
+    """A batch did not conform to the SHACL shapes; nothing was stored."""
+
+    template = "the data does not conform to the shapes: {results} result(s)"
+
+
+class QueryNotFound(Error):
+    """No named query has that name."""
+
+    template = "no named query {name!r}; `provml queries` lists them"
+
+
+class ParameterError(Error):
+    """A named-query parameter is unknown or does not parse as its declared type."""
+
+    template = "parameter {name!r}: {reason}"

@@ -1,0 +1,1 @@
+"""Named SPARQL queries shipped with provml (``*.rq`` files with a header)."""

@@ -1,0 +1,306 @@
+"""The vocabulary provml writes and reads, as pyoxigraph ``NamedNode`` constants.
+
+This is the only module that holds IRI strings of vocabulary terms; everything else imports
+from here. ``tests/test_vocab.py`` checks this module against ``ontology/provml.ttl`` both ways:
+every ``PROVML`` constant is declared in the ontology, and every term the ontology declares has a
+constant here.
+
+>>> from provml.vocab import PROVML, PROV
+>>> PROVML.Model.value
+'https://w3id.org/provml#Model'
+>>> PROV.wasGeneratedBy.value
+'http://www.w3.org/ns/prov#wasGeneratedBy'
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pyoxigraph import NamedNode
+
+__all__ = [
+    "DCT",
+    "DEFAULT_BASE",
+    "MLS",
+    "ONTOLOGY_IRI",
+    "OWL",
+    "PROV",
+    "PROVML",
+    "PROVML_NS",
+    "RDF",
+    "RDFS",
+    "SH",
+    "SKOS",
+    "XSD",
+    "Namespace",
+]
+
+PROVML_NS = "https://w3id.org/provml#"
+ONTOLOGY_IRI = NamedNode("https://w3id.org/provml")
+#: where instance data (executions, values, graphs) live unless configured otherwise
+DEFAULT_BASE = "https://w3id.org/provml/id/"
+
+
+class Namespace:
+    """A vocabulary namespace whose attributes are ``NamedNode`` terms.
+
+    Subclasses list their terms as class attributes annotated ``NamedNode``; the metaclass-free
+    ``__init_subclass__`` fills them in so a typo is an ``AttributeError``, never a new IRI.
+    """
+
+    NS: ClassVar[str] = ""
+    TERMS: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls) -> None:
+        terms = tuple(name for name in cls.__annotations__ if name not in ("NS", "TERMS"))
+        cls.TERMS = terms
+        for name in terms:
+            setattr(cls, name, NamedNode(cls.NS + name))
+
+    @classmethod
+    def term(cls, name: str) -> NamedNode:
+        """The term ``name`` of this namespace; ``KeyError`` when it is not one of its terms."""
+        if name not in cls.TERMS:
+            raise KeyError(f"{name!r} is not a term of {cls.NS}")
+        return NamedNode(cls.NS + name)
+
+    @classmethod
+    def all_terms(cls) -> list[NamedNode]:
+        return [NamedNode(cls.NS + name) for name in cls.TERMS]
+
+
+class RDF(Namespace):
+    NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+    type: NamedNode
+    JSON: NamedNode
+    langString: NamedNode
+
+
+class RDFS(Namespace):
+    NS = "http://www.w3.org/2000/01/rdf-schema#"
+    label: NamedNode
+    comment: NamedNode
+    subClassOf: NamedNode
+    subPropertyOf: NamedNode
+    isDefinedBy: NamedNode
+    seeAlso: NamedNode
+    member: NamedNode
+    domain: NamedNode
+    range: NamedNode
+    Class: NamedNode
+    Resource: NamedNode
+    Literal: NamedNode
+
+
+class OWL(Namespace):
+    NS = "http://www.w3.org/2002/07/owl#"
+    Ontology: NamedNode
+    Class: NamedNode
+    ObjectProperty: NamedNode
+    DatatypeProperty: NamedNode
+    AnnotationProperty: NamedNode
+    imports: NamedNode
+    versionIRI: NamedNode
+    versionInfo: NamedNode
+    equivalentClass: NamedNode
+    Thing: NamedNode
+    NamedIndividual: NamedNode
+
+
+class XSD(Namespace):
+    NS = "http://www.w3.org/2001/XMLSchema#"
+    string: NamedNode
+    boolean: NamedNode
+    integer: NamedNode
+    long: NamedNode
+    nonNegativeInteger: NamedNode
+    double: NamedNode
+    decimal: NamedNode
+    dateTime: NamedNode
+    anyURI: NamedNode
+
+
+class SKOS(Namespace):
+    NS = "http://www.w3.org/2004/02/skos/core#"
+    definition: NamedNode
+    prefLabel: NamedNode
+    notation: NamedNode
+    Concept: NamedNode
+    ConceptScheme: NamedNode
+    inScheme: NamedNode
+    closeMatch: NamedNode
+    exactMatch: NamedNode
+    scopeNote: NamedNode
+
+
+class DCT(Namespace):
+    NS = "http://purl.org/dc/terms/"
+    title: NamedNode
+    description: NamedNode
+    license: NamedNode
+    creator: NamedNode
+    publisher: NamedNode
+    source: NamedNode
+    created: NamedNode
+    modified: NamedNode
+
+
+class SH(Namespace):
+    NS = "http://www.w3.org/ns/shacl#"
+    NodeShape: NamedNode
+    PropertyShape: NamedNode
+    ValidationReport: NamedNode
+
+
+class PROV(Namespace):
+    """The PROV-O terms provml uses (a subset of http://www.w3.org/ns/prov#)."""
+
+    NS = "http://www.w3.org/ns/prov#"
+    Entity: NamedNode
+    Activity: NamedNode
+    Agent: NamedNode
+    Plan: NamedNode
+    Collection: NamedNode
+    Bundle: NamedNode
+    Person: NamedNode
+    SoftwareAgent: NamedNode
+    used: NamedNode
+    wasGeneratedBy: NamedNode
+    wasDerivedFrom: NamedNode
+    wasInformedBy: NamedNode
+    wasInfluencedBy: NamedNode
+    wasAssociatedWith: NamedNode
+    wasAttributedTo: NamedNode
+    hadMember: NamedNode
+    hadPrimarySource: NamedNode
+    specializationOf: NamedNode
+    startedAtTime: NamedNode
+    endedAtTime: NamedNode
+    generatedAtTime: NamedNode
+    value: NamedNode
+    atLocation: NamedNode
+
+
+class MLS(Namespace):
+    """The W3C ML Schema terms provml's ontology aligns with (http://www.w3.org/ns/mls#)."""
+
+    NS = "http://www.w3.org/ns/mls#"
+    Run: NamedNode
+    Study: NamedNode
+    Experiment: NamedNode
+    Task: NamedNode
+    Algorithm: NamedNode
+    Software: NamedNode
+    Implementation: NamedNode
+    ImplementationCharacteristic: NamedNode
+    HyperParameter: NamedNode
+    HyperParameterSetting: NamedNode
+    Dataset: NamedNode
+    DatasetCharacteristic: NamedNode
+    Feature: NamedNode
+    FeatureCharacteristic: NamedNode
+    Model: NamedNode
+    ModelCharacteristic: NamedNode
+    EvaluationMeasure: NamedNode
+    ModelEvaluation: NamedNode
+    EvaluationSpecification: NamedNode
+    EvaluationProcedure: NamedNode
+
+
+class PROVML(Namespace):
+    """PROV-ML (Souza et al. 2022) and provml's extensions, in https://w3id.org/provml#."""
+
+    NS = PROVML_NS
+    # --- PROVLake workflow base (PAPER.md §4.2) -------------------------------------------
+    Project: NamedNode
+    Workflow: NamedNode
+    DataTransformation: NamedNode
+    Attribute: NamedNode
+    DataSchema: NamedNode
+    DataStore: NamedNode
+    DataStoreInstance: NamedNode
+    WorkflowExecution: NamedNode
+    DataTransformationExecution: NamedNode
+    AttributeValue: NamedNode
+    DataReference: NamedNode
+    Program: NamedNode
+    Persona: NamedNode
+    # --- PROV-ML learning classes (PAPER.md §4.3-4.5) -------------------------------------
+    Study: NamedNode
+    LearningExperiment: NamedNode
+    LearningProcessExecution: NamedNode
+    LearningTask: NamedNode
+    LearningTaskValue: NamedNode
+    BaseLearningStage: NamedNode
+    BaseLearningExecution: NamedNode
+    LearningStage: NamedNode
+    Training: NamedNode
+    Validation: NamedNode
+    Evaluation: NamedNode
+    LearningStageExecution: NamedNode
+    TrainingExecution: NamedNode
+    ValidationExecution: NamedNode
+    EvaluationExecution: NamedNode
+    LearningStageSection: NamedNode
+    LearningStageSectionExecution: NamedNode
+    TrainingSectionExecution: NamedNode
+    ValidationSectionExecution: NamedNode
+    EvaluationSectionExecution: NamedNode
+    Algorithm: NamedNode
+    Software: NamedNode
+    Implementation: NamedNode
+    ImplementationCharacteristicValue: NamedNode
+    LearningHyperparameterSetting: NamedNode
+    LearningHyperparameter: NamedNode
+    LearningHyperparameterValue: NamedNode
+    LearningDataSetReference: NamedNode
+    LearningDataset: NamedNode
+    DatasetCharacteristic: NamedNode
+    DatasetCharacteristicValue: NamedNode
+    FeatureExtraction: NamedNode
+    FeatureExtractionExecution: NamedNode
+    FeatureSet: NamedNode
+    FeatureSetData: NamedNode
+    FeatureSetCharacteristic: NamedNode
+    ModelSchema: NamedNode
+    ModelProspection: NamedNode
+    Model: NamedNode
+    ModelHyperparameter: NamedNode
+    ModelHyperparameterValue: NamedNode
+    EvaluationMeasure: NamedNode
+    ModelEvaluation: NamedNode
+    # --- provml extension: after learning (PAPER.md §7, S7) --------------------------------
+    Inference: NamedNode
+    InferenceExecution: NamedNode
+    Deployment: NamedNode
+    DeploymentExecution: NamedNode
+    Prediction: NamedNode
+    # --- object properties ------------------------------------------------------------------
+    hadMember: NamedNode  # plan -> plan membership (Workflow -> DataTransformation, ...)
+    usesAttribute: NamedNode  # prospective: transformation -> attribute it uses
+    generatesAttribute: NamedNode  # prospective: transformation -> attribute it generates
+    kgReference: NamedNode  # value -> resource of a domain knowledge graph (paper's kg_reference)
+    domainConcept: NamedNode  # attribute -> domain-ontology class it maps to (S5)
+    dataStore: NamedNode  # data reference -> the data store instance holding it
+    evaluatedModel: NamedNode  # model evaluation -> the model it evaluates
+    # --- datatype properties ---------------------------------------------------------------
+    tag: NamedNode  # free-text semantic tag (the paper's provlake:tag)
+    location: NamedNode  # data reference -> path / URL / key inside its store
+    contentHash: NamedNode  # "sha256:<hex>" of the referenced bytes
+    byteSize: NamedNode
+    mediaType: NamedNode
+    storeType: NamedNode  # FILE_SYSTEM, RELATIONAL_DBMS, OBJECT_STORE, ...
+    iteration: NamedNode  # index of an epoch / batch / loop iteration
+    status: NamedNode  # "running" | "finished" | "errored"
+    errorType: NamedNode
+    errorMessage: NamedNode
+    hostname: NamedNode
+    processId: NamedNode
+    jobId: NamedNode
+    jobScheduler: NamedNode  # SLURM | PBS | LSF
+    pythonVersion: NamedNode
+    softwareVersion: NamedNode
+    gitCommit: NamedNode
+    platform: NamedNode
+    datatypeName: NamedNode  # declared dtype of an attribute in a prospective spec
+    environmentVariable: NamedNode  # "NAME=value" of an allow-listed environment variable
