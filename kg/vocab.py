@@ -31,6 +31,8 @@ __all__ = [
     "RDFS",
     "SH",
     "SKOS",
+    "VOID",
+    "VOID_CLASS",
     "XSD",
     "Namespace",
 ]
@@ -143,6 +145,33 @@ class DCT(Namespace):
     source: NamedNode
     created: NamedNode
     modified: NamedNode
+
+
+class VOID(Namespace):
+    """The VoID vocabulary (dataset descriptions served at ``/.well-known/void``)."""
+
+    NS = "http://rdfs.org/ns/void#"
+    Dataset: NamedNode
+    triples: NamedNode
+    entities: NamedNode
+    distinctSubjects: NamedNode
+    distinctObjects: NamedNode
+    properties: NamedNode
+    classes: NamedNode
+    classPartition: NamedNode
+    propertyPartition: NamedNode
+    property: NamedNode
+    sparqlEndpoint: NamedNode
+    dataDump: NamedNode
+    vocabulary: NamedNode
+    uriSpace: NamedNode
+    rootResource: NamedNode
+    feature: NamedNode
+    inDataset: NamedNode
+
+
+#: ``void:class`` — a Python keyword, so it cannot be an attribute of :class:`VOID`
+VOID_CLASS = NamedNode(VOID.NS + "class")
 
 
 class SH(Namespace):
