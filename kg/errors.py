@@ -16,6 +16,9 @@ __all__ = [
     "ValidationFailed",
     "QueryNotFound",
     "ParameterError",
+    "RemoteError",
+    "StoreReadOnly",
+    "RdfSyntaxError",
 ]
 
 
@@ -74,3 +77,25 @@ class ParameterError(Error):
     """A named-query parameter is unknown or does not parse as its declared type."""
 
     template = "parameter {name!r}: {reason}"
+
+
+class StoreReadOnly(Error):
+    """A write on a store opened read-only."""
+
+    template = "the store {path} is open read-only; open it without read_only=True to write"
+
+
+class RemoteError(Error):
+    """A remote SPARQL store answered with an error (or did not answer: status 0)."""
+
+    template = "{url} answered {status}: {body}"
+
+
+class RdfSyntaxError(Error):
+    """An RDF file (or byte string) does not parse: where, and why.
+
+    Fields: ``path`` (the file, or ``"<bytes>"``), ``line`` and ``column`` (1-based; ``None``
+    when the parser gave no position) and ``reason`` (the parser's words).
+    """
+
+    template = "{path}:{line}:{column}: {reason}"
