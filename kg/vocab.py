@@ -22,11 +22,15 @@ __all__ = [
     "DCT",
     "DEFAULT_BASE",
     "MLS",
+    "OILGAS",
+    "OILGAS_NS",
+    "OILGAS_ONTOLOGY_IRI",
     "ONTOLOGY_IRI",
     "OWL",
     "PROV",
     "PROVML",
     "PROVML_NS",
+    "QUDT",
     "RDF",
     "RDFS",
     "SH",
@@ -333,3 +337,73 @@ class PROVML(Namespace):
     platform: NamedNode
     datatypeName: NamedNode  # declared dtype of an attribute in a prospective spec
     environmentVariable: NamedNode  # "NAME=value" of an allow-listed environment variable
+
+
+OILGAS_NS = "https://w3id.org/provml/oil-gas#"
+OILGAS_ONTOLOGY_IRI = NamedNode("https://w3id.org/provml/oil-gas")
+
+
+class OILGAS(Namespace):
+    """provml's Oil & Gas domain ontology (``ontology/domains/oil-gas.ttl``), in
+    https://w3id.org/provml/oil-gas#. ``tests/test_vocab.py`` checks it against the file both ways.
+    """
+
+    NS = OILGAS_NS
+    # --- classes ----------------------------------------------------------------------------
+    Basin: NamedNode
+    Field: NamedNode
+    LicenceBlock: NamedNode
+    Well: NamedNode
+    Wellbore: NamedNode
+    LithostratigraphicUnit: NamedNode
+    DepthInterval: NamedNode
+    WellLog: NamedNode
+    LogCurve: NamedNode
+    LithologyInterpretation: NamedNode
+    Lithology: NamedNode  # class of the FORCE 2020 lithology concepts (also skos:Concept)
+    # --- object properties ------------------------------------------------------------------
+    fieldInBasin: NamedNode
+    wellInField: NamedNode
+    wellInBlock: NamedNode
+    wellboreOf: NamedNode
+    logOfWellbore: NamedNode
+    curveOf: NamedNode
+    unit: NamedNode  # log curve -> QUDT unit IRI
+    intervalOf: NamedNode
+    stratigraphicUnit: NamedNode
+    interpretedInterval: NamedNode
+    interpretedLithology: NamedNode
+    # --- datatype properties ----------------------------------------------------------------
+    topDepth: NamedNode
+    baseDepth: NamedNode
+    depthStep: NamedNode
+    sampleCount: NamedNode
+    confidence: NamedNode  # FORCE 2020 scale: 1 high, 2 medium, 3 low
+    mnemonic: NamedNode
+    unitSymbol: NamedNode
+    easting: NamedNode
+    northing: NamedNode
+    officialName: NamedNode
+    classIndex: NamedNode
+    lithologyKind: NamedNode
+    # --- the FORCE 2020 lithology scheme (skos:notation = FORCE code) -----------------------
+    force2020Lithology: NamedNode
+    sandstone: NamedNode  # 30000
+    sandstoneShale: NamedNode  # 65030
+    shale: NamedNode  # 65000
+    marl: NamedNode  # 80000
+    dolomite: NamedNode  # 74000
+    limestone: NamedNode  # 70000
+    chalk: NamedNode  # 70032
+    halite: NamedNode  # 88000
+    anhydrite: NamedNode  # 86000
+    tuff: NamedNode  # 99000
+    coal: NamedNode  # 90000
+    basement: NamedNode  # 93000
+
+
+class QUDT(Namespace):
+    """QUDT schema terms (units themselves are IRIs under http://qudt.org/vocab/unit/)."""
+
+    NS = "http://qudt.org/schema/qudt/"
+    Unit: NamedNode
