@@ -1,0 +1,232 @@
+"""The knowledge graph: the ingest pipeline over a store.
+
+events → check (JSON Schema) → translate (PROV-ML quads) → enrich (types entailed by the
+ontology's class hierarchy) → validate (SHACL, the batch plus the types of the nodes it
+references) → write in one transaction. A batch that fails is rejected whole; the store is
+unchanged.
+
+>>> kg = open_kg()
+>>> result = kg.ingest_events([{"v": 1, "kind": "workflow_begin", "t": 0, "run": "r1", "workflow": "wf"},
+...                            {"v": 1, "kind": "workflow_end", "t": 1, "run": "r1", "workflow": "wf",
+...                             "status": "finished"}])
+>>> result.events, result.graphs[-1]
+(2, 'https://w3id.org/provml/id/bundle/r1')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyoxigraph import DefaultGraph, NamedNode, Quad, QuerySolutions, RdfFormat, parse
+
+from provml.errors import ValidationFailed
+from provml.events import check
+from provml.iris import Iris
+from provml.spec import WorkflowSpec
+from provml.store import Store, open_store
+from provml.translation import translate
+from provml.vocab import DEFAULT_BASE, ONTOLOGY_IRI, RDF
+
+__all__ = ["IngestResult", "KnowledgeGraph", "open_kg", "ONTOLOGY_GRAPHS"]
+
+
+def _ontology_files() -> list[tuple[NamedNode, Path]]:
+    from provml.ontology import path
+
+    files = [(ONTOLOGY_IRI, path("provml.ttl"))]
+    try:
+        files.append((NamedNode("https://w3id.org/provml/oil-gas"), path("domains/oil-gas.ttl")))
+    except FileNotFoundError:
+        pass
+    return files
+
+
+#: graph names the ontologies are loaded into (the provml ontology, each domain ontology)
+ONTOLOGY_GRAPHS = (ONTOLOGY_IRI,)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one ingest wrote: events translated, quads written (after enrichment), graphs touched."""
+
+    events: int
+    triples: int
+    graphs: tuple[str, ...]
+
+
+class KnowledgeGraph:
+    """A PROV-ML knowledge graph over a :class:`provml.store.Store`.
+
+    :param store: where quads live (embedded Oxigraph or a remote SPARQL store).
+    :param base: the base IRI of instance data.
+    :param validate: SHACL-validate every batch before writing (default on).
+    :param enrich: add the types entailed by the ontology before validating and writing.
+    """
+
+    def __init__(
+        self, store: Store, *, base: str = DEFAULT_BASE, validate: bool = True, enrich: bool = True
+    ) -> None:
+        self.store = store
+        self.iris = Iris(base)
+        self.base = self.iris.base
+        self.validate = validate
+        self.enrich = enrich
+        self.specs: dict[str, WorkflowSpec] = {}
+        self._closure: dict[str, frozenset[NamedNode]] | None = None
+
+    # -- ontology ---------------------------------------------------------------------------------
+    def load_ontologies(self, *, force: bool = False) -> int:
+        """Load the provml ontology and the shipped domain ontologies, each into its own graph.
+
+        Graphs already present are left alone unless ``force``. Returns the number of graphs loaded.
+        """
+        loaded = 0
+        for graph, file in _ontology_files():
+            if not force and self.store.contains_graph(graph):
+                continue
+            if force:
+                self.store.clear_graph(graph)
+            self.store.load(file.read_bytes(), format=RdfFormat.TURTLE, graph=graph, base_iri=graph.value)
+            loaded += 1
+        return loaded
+
+    def closure(self) -> dict[str, frozenset[NamedNode]]:
+        """Class IRI → its named super-classes (reasoner-computed, cached by ontology hash)."""
+        if self._closure is None:
+            from provml.reasoning import class_closure
+
+            raw = class_closure(ontologies=[p for _, p in _ontology_files()[1:]])
+            self._closure = {c: frozenset(NamedNode(s) for s in supers if s != c) for c, supers in raw.items()}
+        return self._closure
+
+    # -- specs ------------------------------------------------------------------------------------
+    def register_spec(self, spec: WorkflowSpec) -> IngestResult:
+        """Store a prospective spec's nodes and use its roles for values captured without one."""
+        self.specs[spec.workflow] = spec
+        return self.ingest_events([{"v": 1, "kind": "spec", "t": 0, "run": "spec", "workflow": spec.workflow,
+                                    "spec": spec.to_dict()}])
+
+    def _role(self, workflow: str, transformation: str, name: str) -> str | None:
+        spec = self.specs.get(workflow)
+        return spec.role(transformation, name) if spec else None
+
+    # -- ingest -----------------------------------------------------------------------------------
+    def ingest_events(self, events: Sequence[Mapping[str, Any]]) -> IngestResult:
+        """Check, translate, enrich, validate and write one batch of capture events, atomically.
+
+        :raises provml.errors.EventError: an event breaks the wire format (nothing written).
+        :raises provml.errors.ValidationFailed: the batch breaks the shapes (nothing written).
+        """
+        check(events)
+        for event in events:
+            if event["kind"] == "spec":
+                self.specs[event["workflow"]] = WorkflowSpec.from_dict(event["spec"])
+        quads = translate(events, iris=self.iris, roles=self._role)
+        return self._write(quads, events=len(events))
+
+    def ingest_rdf(
+        self,
+        data: bytes,
+        *,
+        format: RdfFormat,
+        graph: NamedNode | None = None,
+        base_iri: str | None = None,
+    ) -> IngestResult:
+        """Ingest RDF (any format pyoxigraph parses) through the same enrichment and validation.
+
+        Triples of the default graph go to ``graph`` (default: ``{base}graph/imported``).
+
+        :raises SyntaxError: the data does not parse (pyoxigraph's error, with its position).
+        :raises provml.errors.ValidationFailed: the data breaks the shapes (nothing written).
+        """
+        target = graph or NamedNode(self.base + "graph/imported")
+        quads = [
+            q if not isinstance(q.graph_name, DefaultGraph) else Quad(q.subject, q.predicate, q.object, target)
+            for q in parse(data, format=format, base_iri=base_iri)
+        ]
+        return self._write(quads, events=0)
+
+    def _write(self, quads: list[Quad], *, events: int) -> IngestResult:
+        if self.enrich:
+            quads = self._enriched(quads)
+        if self.validate:
+            self._check_shapes(quads)
+        self.store.add(quads)
+        graphs = sorted({q.graph_name.value for q in quads if isinstance(q.graph_name, NamedNode)})
+        return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
+
+    def _enriched(self, quads: list[Quad]) -> list[Quad]:
+        closure = self.closure()
+        seen = set(quads)
+        out = list(quads)
+        rdf_type = RDF.type
+        for q in quads:
+            if q.predicate == rdf_type and isinstance(q.object, NamedNode):
+                for sup in closure.get(q.object.value, ()):
+                    extra = Quad(q.subject, rdf_type, sup, q.graph_name)
+                    if extra not in seen:
+                        seen.add(extra)
+                        out.append(extra)
+        return out
+
+    def _check_shapes(self, quads: list[Quad]) -> None:
+        from provml.validation import validate_triples
+
+        subjects = {q.subject for q in quads}
+        referenced = {q.object for q in quads if isinstance(q.object, NamedNode) and q.object not in subjects}
+        referenced.difference_update(ONTOLOGY_GRAPHS)
+        context = list(self._types_of(referenced))
+        report = validate_triples([*quads, *context])
+        if not report.conforms:
+            # context nodes were validated when they were written; only the batch's nodes count
+            outside = {q.subject.value for q in context} - {s.value for s in subjects if isinstance(s, NamedNode)}
+            relevant = tuple(r for r in report.results if r.focus_node not in outside)
+            if relevant:
+                from dataclasses import replace
+
+                report = replace(report, results=relevant)
+                raise ValidationFailed(results=len(relevant), report=report)
+
+    def _types_of(self, nodes: Iterable[NamedNode]) -> Iterable[Quad]:
+        nodes = [n for n in nodes if n.value.startswith(self.base)]
+        if not nodes:
+            return []
+        values = " ".join(str(n) for n in nodes)
+        result = self.store.query(f"SELECT DISTINCT ?s ?t WHERE {{ VALUES ?s {{ {values} }} ?s a ?t }}")
+        assert isinstance(result, QuerySolutions)
+        return [Quad(row["s"], RDF.type, row["t"], DefaultGraph()) for row in result]
+
+    # -- reading ----------------------------------------------------------------------------------
+    def query(self, sparql: str) -> Any:
+        """Run SPARQL over the union of all graphs."""
+        return self.store.query(sparql, use_default_graph_as_union=True)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> KnowledgeGraph:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_kg(
+    path: str | Path | None = None,
+    *,
+    remote: str | None = None,
+    base: str = DEFAULT_BASE,
+    validate: bool = True,
+    load_ontologies: bool = True,
+) -> KnowledgeGraph:
+    """Open (or create) a knowledge graph: in memory, in an on-disk directory, or on a remote store.
+
+    :raises provml.errors.StoreLocked: another process holds the on-disk store.
+    """
+    kg = KnowledgeGraph(open_store(path, remote=remote), base=base, validate=validate)
+    if load_ontologies:
+        kg.load_ontologies()
+    return kg
