@@ -212,6 +212,9 @@ class PROV(Namespace):
     generatedAtTime: NamedNode
     value: NamedNode
     atLocation: NamedNode
+    # PROV-AQ link relations (https://www.w3.org/TR/prov-aq/)
+    has_provenance: NamedNode
+    has_query_service: NamedNode
 
 
 class MLS(Namespace):
