@@ -83,12 +83,16 @@ class StoreReadOnly(Error):
     """A write on a store opened read-only."""
 
     template = "the store {path} is open read-only; open it without read_only=True to write"
+    path: str
 
 
 class RemoteError(Error):
     """A remote SPARQL store answered with an error (or did not answer: status 0)."""
 
     template = "{url} answered {status}: {body}"
+    url: str
+    status: int
+    body: str
 
 
 class RdfSyntaxError(Error):

@@ -1,0 +1,452 @@
+"""One suite, every backend: the ``store`` fixture runs each test on the in-memory and on-disk
+``OxigraphStore`` and on a ``RemoteStore`` talking to a real ``oxigraph serve`` over loopback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from provml.errors import Error, RemoteError, StoreLocked, StoreReadOnly
+from provml.store import OxigraphStore, RemoteStore, Store, open_store
+from provml.update_dataset import restrict_update
+from pyoxigraph import (
+    BlankNode,
+    DefaultGraph,
+    Literal,
+    NamedNode,
+    Quad,
+    QueryBoolean,
+    QuerySolutions,
+    QueryTriples,
+    RdfFormat,
+)
+from servers import OxigraphServer
+
+EX = "http://example.org/"
+G1, G2, G3 = NamedNode(EX + "g1"), NamedNode(EX + "g2"), NamedNode(EX + "g3")
+P = NamedNode(EX + "p")
+
+
+def ex(name: str) -> NamedNode:
+    return NamedNode(EX + name)
+
+
+def quad(s: str, o: str | Literal, g: NamedNode | None = None) -> Quad:
+    obj = o if isinstance(o, Literal) else ex(o)
+    return Quad(ex(s), P, obj, g if g is not None else DefaultGraph())
+
+
+def sample() -> list[Quad]:
+    return [quad("a", "b", G1), quad("b", "c", G1), quad("c", "d", G2), quad("x", "y")]
+
+
+def as_set(quads: Iterator[Quad] | list[Quad]) -> set[str]:
+    return {str(q) for q in quads}
+
+
+def column(result: object, name: str) -> list[str]:
+    assert isinstance(result, QuerySolutions)
+    return sorted(str(row[name]) for row in result)
+
+
+# -- the protocol ---------------------------------------------------------------------------
+
+
+def test_every_backend_is_a_store(store: Store) -> None:
+    assert isinstance(store, Store)
+    assert len(store) == 0
+    assert store.named_graphs() == []
+
+
+def test_add_then_read_back(store: Store) -> None:
+    store.add(sample())
+    assert len(store) == 4
+    assert as_set(store.quads()) == as_set(sample())
+    assert as_set(store.quads(graph=G1)) == as_set(sample()[:2])
+    assert as_set(store.quads(graph=DefaultGraph())) == {str(quad("x", "y"))}
+    assert store.named_graphs() == [G1, G2]
+    assert store.contains_graph(G1) and not store.contains_graph(G3)
+
+
+def test_adding_twice_adds_nothing(store: Store) -> None:
+    store.add(sample())
+    store.add(iter(sample()))
+    assert len(store) == 4
+
+
+def test_blank_nodes_of_one_batch_stay_one_node(store: Store) -> None:
+    node = BlankNode()
+    store.add([Quad(node, P, Literal("1"), G1), Quad(node, P, Literal("2"), G1)])
+    result = store.query("SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o }")
+    assert column(result, "n") == ['"1"^^<http://www.w3.org/2001/XMLSchema#integer>']
+
+
+def test_query_result_types_are_pyoxigraph_types(store: Store) -> None:
+    store.add(sample())
+    select = store.query("SELECT ?s WHERE { ?s ?p ?o }")
+    assert isinstance(select, QuerySolutions)
+    assert [v.value for v in select.variables] == ["s"]
+    ask = store.query("ASK { ?s ?p ?o }")
+    assert isinstance(ask, QueryBoolean) and bool(ask)
+    construct = store.query("CONSTRUCT { ?o ?p ?s } WHERE { ?s ?p ?o }")
+    assert isinstance(construct, QueryTriples)
+    assert {str(t) for t in construct} == {
+        f"<{EX}{o}> <{EX}p> <{EX}{s}>" for s, o in [("a", "b"), ("b", "c"), ("c", "d"), ("x", "y")]
+    }
+
+
+def test_union_default_graph_is_the_default(store: Store) -> None:
+    store.add(sample())
+    union = store.query("SELECT ?s WHERE { ?s ?p ?o }")
+    assert column(union, "s") == sorted(f"<{EX}{s}>" for s in "abcx")
+    plain = store.query("SELECT ?s WHERE { ?s ?p ?o }", use_default_graph_as_union=False)
+    assert column(plain, "s") == [f"<{EX}x>"]
+
+
+def test_dataset_restriction(store: Store) -> None:
+    store.add(sample())
+    only_g2 = store.query("SELECT ?s WHERE { ?s ?p ?o }", default_graph=[G2])
+    assert column(only_g2, "s") == [f"<{EX}c>"]
+    merged = store.query("SELECT ?s WHERE { ?s ?p ?o }", default_graph=[G1, G2])
+    assert column(merged, "s") == [f"<{EX}{s}>" for s in "abc"]
+    named = store.query(
+        "SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } }", named_graphs=[G2], default_graph=[]
+    )
+    assert column(named, "g") == [str(G2)]
+
+
+def test_base_iri_resolves_relative_iris(store: Store) -> None:
+    store.add(sample())
+    result = store.query("ASK { <a> <p> <b> }", base_iri=EX)
+    assert isinstance(result, QueryBoolean) and bool(result)
+
+
+def test_update_insert_and_delete(store: Store) -> None:
+    store.update(f"INSERT DATA {{ GRAPH {G1} {{ <a> <p> 'é' }} }}", base_iri=EX)
+    assert as_set(store.quads()) == {str(quad("a", Literal("é"), G1))}
+    store.update(f"DELETE WHERE {{ GRAPH {G1} {{ ?s ?p ?o }} }}")
+    assert len(store) == 0
+
+
+def test_update_using_graphs(store: Store) -> None:
+    store.add(sample())
+    copy = f"INSERT {{ GRAPH {G3} {{ ?s ?p ?o }} }} WHERE {{ ?s ?p ?o }}"
+    store.update(copy, using_graphs=[G2])
+    assert as_set(store.quads(graph=G3)) == {str(quad("c", "d", G3))}
+    store.update(
+        "DELETE { GRAPH ?g { ?s ?p ?o } } WHERE { GRAPH ?g { ?s ?p ?o } }",
+        using_named_graphs=[G1],
+    )
+    assert list(store.quads(graph=G1)) == []
+    assert len(store) == 3  # g2, g3 and the default graph untouched
+
+
+def test_update_is_one_transaction(store: Store) -> None:
+    store.update(f"CREATE GRAPH {G1}")
+    with pytest.raises((RuntimeError, RemoteError)):  # the graph already exists
+        store.update(f"INSERT DATA {{ <{EX}a> <{EX}p> 1 }} ; CREATE GRAPH {G1}")
+    assert len(store) == 0
+
+
+def test_bad_query_raises(store: Store) -> None:
+    with pytest.raises((SyntaxError, RemoteError)) as info:
+        store.query("SELEC ?s WHERE { ?s ?p ?o }")
+    if isinstance(info.value, RemoteError):
+        assert info.value.status == 400 and info.value.body  # the server's own message
+
+
+# -- atomicity of add ------------------------------------------------------------------------
+
+
+def test_add_failing_midway_leaves_store_unchanged(store: Store) -> None:
+    store.add(sample()[:1])
+    before = as_set(store.quads())
+
+    def batch() -> Iterator[Quad]:
+        yield quad("n1", "n2", G2)
+        yield quad("n3", "n4", G3)
+        raise RuntimeError("the producer failed half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        store.add(batch())
+    assert as_set(store.quads()) == before
+
+
+def test_add_rejects_non_quads_before_writing(store: Store) -> None:
+    with pytest.raises(TypeError, match="item 1"):
+        store.add([quad("a", "b", G1), (ex("a"), P, ex("b"))])  # type: ignore[list-item]
+    assert len(store) == 0
+
+
+# -- graphs: load, dump, clear, drop ---------------------------------------------------------
+
+
+def test_load_turtle_into_a_graph_with_base(store: Store) -> None:
+    store.load(b"<a> <p> <b> .", format=RdfFormat.TURTLE, graph=G1, base_iri=EX)
+    assert as_set(store.quads()) == {str(quad("a", "b", G1))}
+
+
+def test_load_trig_keeps_graphs(store: Store) -> None:
+    data = f"<{EX}x> <{EX}p> <{EX}y> . {G2} {{ <{EX}c> <{EX}p> <{EX}d> }}".encode()
+    store.load(data, format=RdfFormat.TRIG)
+    assert as_set(store.quads()) == {str(quad("x", "y")), str(quad("c", "d", G2))}
+
+
+def test_load_bad_data_writes_nothing(store: Store) -> None:
+    with pytest.raises(SyntaxError):
+        store.load(f"<{EX}a> <{EX}p> <{EX}b> . <{EX}broken".encode(), format=RdfFormat.TURTLE)
+    assert len(store) == 0
+
+
+def test_dump_round_trip(store: Store) -> None:
+    store.add(sample())
+    copy = OxigraphStore()
+    copy.load(store.dump(format=RdfFormat.N_QUADS), format=RdfFormat.N_QUADS)
+    assert as_set(copy.quads()) == as_set(sample())
+    one = store.dump(format=RdfFormat.TURTLE, graph=G1)
+    graph_copy = OxigraphStore()
+    graph_copy.load(one, format=RdfFormat.TURTLE, graph=G1)
+    assert as_set(graph_copy.quads()) == as_set(sample()[:2])
+    assert store.dump(format=RdfFormat.N_TRIPLES, graph=G3) == b""
+    with pytest.raises(ValueError, match="named graphs"):
+        store.dump(format=RdfFormat.TURTLE)
+
+
+def test_clear_keeps_graph_drop_removes_it(store: Store) -> None:
+    store.add(sample())
+    store.clear_graph(G1)
+    assert list(store.quads(graph=G1)) == []
+    assert store.contains_graph(G1)
+    store.drop_graph(G1)
+    assert not store.contains_graph(G1)
+    store.drop_graph(G3)  # a missing graph is no error
+    store.clear_graph(DefaultGraph())
+    assert as_set(store.quads()) == {str(quad("c", "d", G2))}
+
+
+UNICODE = [
+    Literal("héllo wörld — ✓ 😀 中文"),
+    Literal('quote " backslash \\ newline \n tab \t cr \r'),
+    Literal("Grüße", language="de"),
+    Literal("\u0001 control"),
+]
+
+
+def test_utf8_round_trip(store: Store) -> None:
+    subject = NamedNode("http://example.org/ré/😀")
+    quads = [Quad(subject, P, value, G1) for value in UNICODE]
+    store.add(quads)
+    assert as_set(store.quads()) == as_set(quads)
+    result = store.query(f"SELECT ?o WHERE {{ <{subject.value}> ?p ?o }}")
+    assert isinstance(result, QuerySolutions)
+    assert {row["o"] for row in result} == set(UNICODE)
+    for fmt in (RdfFormat.N_QUADS, RdfFormat.TRIG):
+        copy = OxigraphStore()
+        copy.load(store.dump(format=fmt), format=fmt)
+        assert as_set(copy.quads()) == as_set(quads)
+
+
+def test_closed_store_refuses_work(store: Store) -> None:
+    store.close()
+    store.close()  # idempotent
+    with pytest.raises(ValueError, match="closed"):
+        len(store)
+
+
+# -- the embedded store on disk: one writer --------------------------------------------------
+
+
+HOLD = textwrap.dedent(
+    """
+    import sys
+    from provml.store import OxigraphStore
+    store = OxigraphStore(sys.argv[1])
+    print("ready", flush=True)
+    sys.stdin.read()   # hold the store until the parent closes our stdin
+    store.close()
+    """
+)
+
+
+@pytest.fixture
+def held_store(tmp_path: Path) -> Iterator[Path]:
+    """An on-disk store with one quad, held open for writing by another process."""
+    path = tmp_path / "held"
+    with OxigraphStore(path) as store:
+        store.add(sample())
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        yield path
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
+def test_second_process_gets_store_locked(held_store: Path) -> None:
+    with pytest.raises(StoreLocked) as info:
+        OxigraphStore(held_store)
+    assert info.value.path == str(held_store)
+    assert str(held_store) in str(info.value) and "provml load" in str(info.value)
+    assert isinstance(info.value, Error)
+
+
+def test_read_only_beside_a_writer_sees_a_snapshot(held_store: Path) -> None:
+    with OxigraphStore(held_store, read_only=True) as snapshot:
+        assert len(snapshot) == 4
+        with pytest.raises(StoreReadOnly):
+            snapshot.add([quad("z", "z", G1)])
+        with pytest.raises(StoreReadOnly):
+            snapshot.update(f"INSERT DATA {{ <{EX}z> <{EX}p> 1 }}")
+
+
+def test_same_process_second_open_is_locked_until_close(tmp_path: Path) -> None:
+    first = OxigraphStore(tmp_path / "s")
+    first.add(sample())
+    with pytest.raises(StoreLocked):
+        OxigraphStore(tmp_path / "s")
+    first.close()
+    with OxigraphStore(tmp_path / "s") as again:
+        assert len(again) == 4
+
+
+def test_read_only_needs_an_existing_store(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        OxigraphStore(tmp_path / "nothing", read_only=True)
+    with pytest.raises(ValueError):
+        OxigraphStore(read_only=True)
+
+
+def test_non_atomic_add_is_the_bulk_path(tmp_path: Path) -> None:
+    with OxigraphStore(tmp_path / "bulk") as store:
+        store.add(sample(), atomic=False)
+        assert as_set(store.quads()) == as_set(sample())
+
+
+# -- open_store --------------------------------------------------------------------------------
+
+
+def test_open_store_picks_the_backend(tmp_path: Path, oxigraph_server: OxigraphServer) -> None:
+    with open_store() as memory:
+        assert isinstance(memory, OxigraphStore) and memory.path is None
+    with open_store(tmp_path / "d") as disk:
+        assert isinstance(disk, OxigraphStore) and disk.path == tmp_path / "d"
+    with open_store(remote=oxigraph_server.url) as remote:
+        assert isinstance(remote, RemoteStore)
+        assert remote.query("ASK { }")
+    with pytest.raises(ValueError):
+        open_store(tmp_path, remote=oxigraph_server.url)
+    with pytest.raises(ValueError):
+        open_store(remote=oxigraph_server.url, read_only=True)
+
+
+# -- the remote store specifically ---------------------------------------------------------------
+
+
+def test_remote_error_carries_the_server_message(remote_store: RemoteStore) -> None:
+    with pytest.raises(RemoteError) as info:
+        remote_store.update("INSERT DATA { <a> }")
+    assert info.value.status == 400
+    assert info.value.url.startswith(remote_store.update_url)
+    assert info.value.body and info.value.body in str(info.value)
+
+
+def test_remote_without_server_is_status_0() -> None:
+    from servers import free_port
+
+    store = RemoteStore(f"http://127.0.0.1:{free_port()}", timeout_s=2)
+    with pytest.raises(RemoteError) as info:
+        len(store)
+    assert info.value.status == 0 and "no answer" in str(info.value)
+
+
+def test_remote_splits_large_batches(remote_store: RemoteStore) -> None:
+    remote_store.max_request_bytes = 200
+    batch = [quad(f"s{i}", f"o{i}", G1) for i in range(50)]
+    remote_store.add(batch)
+    assert as_set(remote_store.quads()) == as_set(batch)
+
+
+def test_remote_emulated_union(oxigraph_server: OxigraphServer) -> None:
+    store = RemoteStore(oxigraph_server.url, union_default_graph="emulate")
+    store.update("DROP ALL")
+    store.add(sample())
+    rows = store.query("SELECT ?s WHERE { ?s ?p ?o }")
+    assert column(rows, "s") == [f"<{EX}{s}>" for s in "abc"]  # named graphs only, documented
+
+
+def test_remote_server_side_union() -> None:
+    with OxigraphServer(union_default_graph=True) as server:
+        store = RemoteStore(server.url, union_default_graph="server")
+        store.add(sample())
+        rows = store.query("SELECT ?s WHERE { ?s ?p ?o }")
+        assert column(rows, "s") == sorted(f"<{EX}{s}>" for s in "abcx")
+        assert server.stderr_text() is not None
+
+
+def test_remote_bad_union_mode() -> None:
+    with pytest.raises(ValueError):
+        RemoteStore("http://127.0.0.1:1", union_default_graph="magic")  # type: ignore[arg-type]
+
+
+def test_server_helper_restarts_on_same_location(tmp_path: Path) -> None:
+    with OxigraphServer(tmp_path / "db") as server:
+        RemoteStore(server.url).add(sample())
+    assert server.process is None
+    with OxigraphServer(tmp_path / "db") as server:
+        assert len(RemoteStore(server.url)) == 4
+
+
+# -- using-graph-uri rewriting (embedded) -------------------------------------------------------
+
+
+def test_restrict_update_leaves_strings_iris_and_comments_alone() -> None:
+    text = "# WHERE in a comment\nINSERT { ?s <http://e.org/WHERE> 'WHERE {' } WHERE { ?s ?p ?o }"
+    out = restrict_update(text, using=[G1], using_named=[G2])
+    assert out.endswith(
+        f"'WHERE {{' }} USING <{G1.value}> USING NAMED <{G2.value}> WHERE {{ ?s ?p ?o }}"
+    )
+    assert out.startswith("# WHERE in a comment\nINSERT { ?s <http://e.org/WHERE>")
+
+
+def test_restrict_update_refuses_own_using_or_with() -> None:
+    with pytest.raises(ValueError, match="USING"):
+        restrict_update(
+            f"DELETE {{ ?s ?p ?o }} USING <{G1.value}> WHERE {{ ?s ?p ?o }}", using=[G2]
+        )
+    with pytest.raises(ValueError, match="WITH"):
+        restrict_update(f"WITH <{G1.value}> DELETE {{ ?s ?p ?o }} WHERE {{ ?s ?p ?o }}", using=[G2])
+    assert restrict_update("CLEAR ALL") == "CLEAR ALL"
+
+
+def test_restrict_update_rewrites_each_operation() -> None:
+    text = (
+        "DELETE WHERE { ?s ?p 1 } ; INSERT { ?s ?p 2 } WHERE { ?s ?p 3 . FILTER(?s < 3 && ?s > 1) }"
+    )
+    out = restrict_update(text, using=[G1])
+    assert out.count(f"USING <{G1.value}>") == 2
+    assert out.startswith(f"DELETE {{ ?s ?p 1 }} USING <{G1.value}> WHERE {{ ?s ?p 1 }}")
+
+
+def test_docstrings_run() -> None:
+    import doctest
+
+    import provml.remote
+    import provml.store
+    import provml.update_dataset
+
+    for module in (provml.store, provml.remote, provml.update_dataset):
+        failed, attempted = doctest.testmod(module)
+        assert failed == 0 and attempted > 0, module.__name__
