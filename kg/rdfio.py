@@ -1,0 +1,146 @@
+"""Reading RDF files and byte strings, with the format taken from a name, a suffix or a media type.
+
+Syntax errors become :class:`provml.errors.RdfSyntaxError`, which names the file, the line and
+column (1-based) and the parser's reason; an unreadable file raises the ``OSError`` it raised.
+
+>>> quads = parse_bytes(b"<http://e/a> <http://e/b> 1 .", format="turtle")
+>>> len(quads), quads[0].object.value
+(1, '1')
+>>> format_from_name("data.trig").name
+'TriG'
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pyoxigraph
+from pyoxigraph import Quad, RdfFormat
+
+from provml.errors import RdfSyntaxError
+
+__all__ = ["FORMAT_NAMES", "format_from_name", "parse_bytes", "parse_file"]
+
+#: names (and suffixes) accepted for each format, lower case, without a leading dot
+FORMAT_NAMES: dict[str, RdfFormat] = {
+    "turtle": RdfFormat.TURTLE,
+    "ttl": RdfFormat.TURTLE,
+    "nt": RdfFormat.N_TRIPLES,
+    "ntriples": RdfFormat.N_TRIPLES,
+    "n-triples": RdfFormat.N_TRIPLES,
+    "nq": RdfFormat.N_QUADS,
+    "nquads": RdfFormat.N_QUADS,
+    "n-quads": RdfFormat.N_QUADS,
+    "trig": RdfFormat.TRIG,
+    "jsonld": RdfFormat.JSON_LD,
+    "json-ld": RdfFormat.JSON_LD,
+    "json": RdfFormat.JSON_LD,
+    "rdfxml": RdfFormat.RDF_XML,
+    "rdf/xml": RdfFormat.RDF_XML,
+    "xml": RdfFormat.RDF_XML,
+    "rdf": RdfFormat.RDF_XML,
+    "owl": RdfFormat.RDF_XML,
+    "n3": RdfFormat.N3,
+}
+
+_POSITION = re.compile(
+    r"^Parser error at line (?P<line>\d+) (?:between columns (?P<col>\d+) and \d+|column (?P<col1>\d+))"
+    r"(?::\s*)?"
+)
+
+
+def format_from_name(name_or_suffix: str) -> RdfFormat:
+    """The RDF format named by ``name_or_suffix``.
+
+    Accepts a format name (``"turtle"``, ``"nt"``, ``"jsonld"``, ``"rdfxml"`` …), a suffix with or
+    without its dot (``".ttl"``), a file name (``"run.nq"``) or a media type (``"text/turtle"``).
+
+    :param name_or_suffix: what names the format.
+    :raises ValueError: when no RDF format has that name; the message lists the accepted names.
+
+    >>> format_from_name(".ttl") == format_from_name("turtle") == format_from_name("text/turtle")
+    True
+    """
+    key = name_or_suffix.strip().lower()
+    if "/" in key and key not in FORMAT_NAMES:
+        by_media_type = RdfFormat.from_media_type(key)
+        if by_media_type is not None:
+            return by_media_type
+    if key in FORMAT_NAMES:
+        return FORMAT_NAMES[key]
+    suffix = key.rsplit(".", 1)[-1] if "." in key else key
+    if suffix in FORMAT_NAMES:
+        return FORMAT_NAMES[suffix]
+    accepted = ", ".join(sorted(FORMAT_NAMES))
+    raise ValueError(
+        f"no RDF format is called {name_or_suffix!r}; use one of {accepted} "
+        "(or a file suffix such as .ttl, .nt, .nq, .trig, .jsonld, .rdf)"
+    )
+
+
+def parse_file(path: Path | str, *, format: str | RdfFormat | None = None) -> list[Quad]:
+    """Every quad of the RDF file ``path`` (triples land in the default graph).
+
+    :param path: the file to read.
+    :param format: a format name or :class:`pyoxigraph.RdfFormat`; by default taken from the
+        file's suffix. Relative IRIs resolve against the file's ``file:`` URI.
+    :raises RdfSyntaxError: when the file does not parse (file, line, column, reason).
+    :raises ValueError: when the format is unknown or cannot be guessed from the suffix.
+    :raises OSError: when the file cannot be read.
+    """
+    file = Path(path)
+    rdf_format = _resolve(format, file.name)
+    base_iri = file.resolve().as_uri()
+    with file.open("rb") as stream:
+        return _parse(stream, rdf_format, str(file), base_iri)
+
+
+def parse_bytes(
+    data: bytes | str, *, format: str | RdfFormat, base_iri: str | None = None, name: str = "<bytes>"
+) -> list[Quad]:
+    """Every quad of the RDF document ``data``.
+
+    :param data: the document.
+    :param format: a format name or :class:`pyoxigraph.RdfFormat`.
+    :param base_iri: the IRI relative IRIs resolve against (none: relative IRIs are errors).
+    :param name: what error messages call the document.
+    :raises RdfSyntaxError: when the document does not parse.
+    :raises ValueError: when the format is unknown.
+    """
+    rdf_format = format if isinstance(format, RdfFormat) else format_from_name(format)
+    return _parse(data, rdf_format, name, base_iri)
+
+
+def _resolve(format: str | RdfFormat | None, file_name: str) -> RdfFormat:
+    if isinstance(format, RdfFormat):
+        return format
+    if format is not None:
+        return format_from_name(format)
+    if "." not in file_name:
+        raise ValueError(
+            f"cannot tell the RDF format of {file_name!r} from its name; give it explicitly "
+            "(for example --input-format turtle)"
+        )
+    return format_from_name(file_name.rsplit(".", 1)[1])
+
+
+def _parse(source: object, rdf_format: RdfFormat, name: str, base_iri: str | None) -> list[Quad]:
+    try:
+        return list(pyoxigraph.parse(source, format=rdf_format, base_iri=base_iri))  # type: ignore[arg-type]
+    except SyntaxError as error:
+        raise _syntax_error(error, name) from None
+
+
+def _syntax_error(error: SyntaxError, name: str) -> RdfSyntaxError:
+    text = str(error.msg) if error.msg else str(error)
+    match = _POSITION.match(text)
+    reason = text[match.end() :] if match else text
+    line = error.lineno
+    column = error.offset
+    if match and line is None:
+        line = int(match.group("line"))
+        column = int(match.group("col") or match.group("col1"))
+    reason = reason.strip() or text
+    where = f"{name}:{line}:{column}" if line is not None else f"{name} (no position given)"
+    return RdfSyntaxError(f"{where}: {reason}", path=name, line=line, column=column, reason=reason)
