@@ -21,6 +21,10 @@ from pyoxigraph import NamedNode
 __all__ = [
     "DCT",
     "DEFAULT_BASE",
+    "FORMATS",
+    "FORMATS_JSON_LD",
+    "FORMATS_N_QUADS",
+    "FORMATS_N_TRIPLES",
     "MLS",
     "OILGAS",
     "OILGAS_NS",
@@ -33,6 +37,7 @@ __all__ = [
     "QUDT",
     "RDF",
     "RDFS",
+    "SD",
     "SH",
     "SKOS",
     "VOID",
@@ -410,3 +415,46 @@ class QUDT(Namespace):
 
     NS = "http://qudt.org/schema/qudt/"
     Unit: NamedNode
+
+
+class SD(Namespace):
+    """SPARQL 1.1 Service Description (what the endpoint says about itself at GET /sparql)."""
+
+    NS = "http://www.w3.org/ns/sparql-service-description#"
+    Service: NamedNode
+    endpoint: NamedNode
+    supportedLanguage: NamedNode
+    SPARQL11Query: NamedNode
+    SPARQL11Update: NamedNode
+    resultFormat: NamedNode
+    inputFormat: NamedNode
+    feature: NamedNode
+    UnionDefaultGraph: NamedNode
+    EmptyGraphs: NamedNode
+    defaultDataset: NamedNode
+    Dataset: NamedNode
+    defaultGraph: NamedNode
+    Graph: NamedNode
+    namedGraph: NamedNode
+    NamedGraph: NamedNode
+    name: NamedNode
+
+
+class FORMATS(Namespace):
+    """W3C format IRIs (``http://www.w3.org/ns/formats/``); the hyphenated ones are below."""
+
+    NS = "http://www.w3.org/ns/formats/"
+    Turtle: NamedNode
+    TriG: NamedNode
+    RDF_XML: NamedNode
+    N3: NamedNode
+    SPARQL_Results_JSON: NamedNode
+    SPARQL_Results_XML: NamedNode
+    SPARQL_Results_CSV: NamedNode
+    SPARQL_Results_TSV: NamedNode
+
+
+#: format IRIs with a hyphen, which cannot be attribute names
+FORMATS_JSON_LD = NamedNode(FORMATS.NS + "JSON-LD")
+FORMATS_N_TRIPLES = NamedNode(FORMATS.NS + "N-Triples")
+FORMATS_N_QUADS = NamedNode(FORMATS.NS + "N-Quads")

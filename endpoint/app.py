@@ -1,0 +1,94 @@
+"""The application factory: ``create_app(config, kg=...)`` builds the whole endpoint.
+
+The app holds ONE knowledge graph (``kg``): passed in (tests, embedding), or opened from the
+config (``STORE`` directory, ``REMOTE`` URL, else in memory). Blueprints reach it through
+:mod:`provml.endpoint.context`. ``/health`` answers process managers cheaply.
+
+>>> app = create_app({"TOKEN": "s3cret"})
+>>> app.test_client().get("/health").get_json()["ok"]
+True
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from provml._version import __version__
+from provml.endpoint import auth, context
+from provml.endpoint.config import CONFIG_KEY, Config
+from provml.endpoint.errors import register_error_handlers
+from provml.endpoint.evaluation import QueryRunner
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("provml.endpoint")
+
+
+def _open_kg(config: Config) -> Any:
+    from provml.knowledge import open_kg
+
+    return open_kg(config.store, remote=config.remote, base=config.instance_base)
+
+
+def create_app(config: Mapping[str, Any] | None = None, *, kg: Any | None = None) -> Flask:
+    """Build the endpoint.
+
+    :param config: upper-case keys (``STORE``, ``REMOTE``, ``BASE_URL``, ``INSTANCE_BASE``,
+        ``TOKEN``, ``READ_TOKEN``, ``READ_ONLY``, ``CORS_ORIGINS``, ``TIMEOUT_S``, ``MAX_ROWS``,
+        ``MAX_BODY_MB``; see :mod:`provml.endpoint.config`); other keys go to ``app.config``.
+    :param kg: the ``KnowledgeGraph`` to serve; opened from ``config`` when None (and then
+        closed by ``app.extensions["provml.close"]()``).
+    :raises ValueError: an invalid config value.
+    :raises StoreLocked: the ``STORE`` directory is held by another process.
+    """
+    settings = Config.from_mapping(config)
+    app = Flask("provml.endpoint")
+    app.config.update({k: v for k, v in (config or {}).items() if k.isupper()})
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    owned = kg is None
+    if kg is None:
+        kg = _open_kg(settings)
+    runner = QueryRunner(timeout_s=settings.timeout_s, max_rows=settings.max_rows)
+    app.extensions[CONFIG_KEY] = settings
+    app.extensions[context.KG_KEY] = kg
+    app.extensions[context.RUNNER_KEY] = runner
+
+    def close() -> None:
+        runner.close()
+        if owned:
+            kg.close()
+
+    app.extensions["provml.close"] = close
+
+    auth.install(app, settings)
+    register_error_handlers(app)
+
+    from provml.endpoint.graph_store import bp as graph_store_bp
+    from provml.endpoint.sparql import bp as sparql_bp
+
+    app.register_blueprint(sparql_bp)
+    app.register_blueprint(graph_store_bp)
+
+    # --- other blueprints register here (events API, named queries, ontology, linked data,
+    # --- VoID, UI): one `app.register_blueprint(...)` line each, imported inside this function.
+    from provml.endpoint.events_api import bp as events_bp
+    from provml.endpoint.ontology_pages import bp as ontology_bp
+    from provml.endpoint.queries_api import bp as queries_bp
+    from provml.endpoint.resources import bp as resources_bp
+
+    app.register_blueprint(events_bp)
+    app.register_blueprint(queries_bp)
+    app.register_blueprint(ontology_bp)
+    app.register_blueprint(resources_bp)
+    # --- end of other blueprints
+
+    @app.get("/health")
+    def health() -> Response:
+        kind = type(context.store()).__name__  # no count: len() is O(n) on Oxigraph
+        return jsonify({"ok": True, "store": kind, "version": __version__})
+
+    return app

@@ -1,0 +1,139 @@
+"""Who may read and write: bearer tokens, CORS, the request-body limit.
+
+- Every write (SPARQL Update, Graph Store writes, ``/api/events``) needs
+  ``Authorization: Bearer <TOKEN>``: no header → 401 (with ``WWW-Authenticate``), a wrong token
+  → 403; with no ``TOKEN`` configured, or with ``READ_ONLY``, writes are refused with 403. The
+  check runs before the body is read, so a refused request changes nothing.
+- Reads are open unless ``READ_TOKEN`` is set; then they need it (or the write token).
+- Tokens are compared in constant time and never logged.
+- CORS is off unless ``CORS_ORIGINS`` lists origins (or ``*``).
+- Bodies larger than ``MAX_BODY_MB`` are refused with 413 (Flask's ``MAX_CONTENT_LENGTH``, plus
+  an early check on ``Content-Length``).
+
+Blueprints use the decorators:
+
+>>> from flask import Blueprint
+>>> bp = Blueprint("example", __name__)
+>>> @bp.post("/things")
+... @require_write
+... def add_thing() -> str:
+...     return "ok"
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import Flask, Response, current_app, request
+from provml.endpoint.config import CONFIG_KEY, Config
+from provml.endpoint.errors import abort_json
+
+__all__ = ["check_read", "check_write", "install", "require_read", "require_write"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="provml"'}
+
+
+def _config() -> Config:
+    return cast(Config, current_app.extensions[CONFIG_KEY])
+
+
+def _presented() -> str | None:
+    header = request.headers.get("Authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return ""
+    return value.strip()
+
+
+def _equal(given: str, expected: str | None) -> bool:
+    return expected is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def check_write() -> None:
+    """Abort with 401/403 unless the request carries the write token and writes are allowed."""
+    config = _config()
+    if config.read_only:
+        abort_json(403, "this endpoint is read-only (started with --read-only)")
+    if config.token is None:
+        abort_json(403, "writes are disabled: start the server with --token or --token-file")
+    given = _presented()
+    if given is None:
+        abort_json(401, "this write needs 'Authorization: Bearer <token>'", headers=_CHALLENGE)
+    if not _equal(given, config.token):
+        abort_json(403, "the bearer token is not valid for writes")
+
+
+def check_read() -> None:
+    """Abort with 401/403 when a read token is configured and the request lacks it."""
+    config = _config()
+    if config.read_token is None:
+        return
+    given = _presented()
+    if given is None:
+        abort_json(401, "reads need 'Authorization: Bearer <token>'", headers=_CHALLENGE)
+    if not (_equal(given, config.read_token) or _equal(given, config.token)):
+        abort_json(403, "the bearer token is not valid for reads")
+
+
+def require_write(view: F) -> F:
+    """Decorate a view that writes: the write token is checked before the view runs."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        check_write()
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def require_read(view: F) -> F:
+    """Decorate a view that reads: the read token (if configured) is checked first."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        check_read()
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def _limit_body() -> None:
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    length = request.content_length
+    if limit is not None and length is not None and length > limit:
+        abort_json(413, f"the request body ({length} bytes) is larger than the limit "
+                        f"({limit} bytes, MAX_BODY_MB)")
+
+
+def _cors(response: Response) -> Response:
+    origins = _config().cors_origins
+    origin = request.headers.get("Origin")
+    if not origins or not origin:
+        return response
+    if "*" in origins:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    elif origin in origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.vary.add("Origin")
+    else:
+        return response
+    response.headers["Access-Control-Expose-Headers"] = "Location, Link, X-Provml-Truncated"
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, POST, PUT, DELETE, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Accept"
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+def install(app: Flask, config: Config) -> None:
+    """Set the body limit and the CORS hook on ``app``."""
+    app.config["MAX_CONTENT_LENGTH"] = int(config.max_body_mb * 1024 * 1024)
+    app.before_request(_limit_body)
+    app.after_request(_cors)

@@ -1,0 +1,99 @@
+"""The endpoint's configuration: one frozen dataclass built from a plain mapping.
+
+``create_app({"STORE": "kg-store", "TOKEN": "s3cret"})`` — keys are the upper-case field names
+below; unknown keys are kept in Flask's ``app.config`` untouched (other blueprints may read their
+own), and known ones are checked here once.
+
+=================  ==========================================================================
+key                meaning (default)
+=================  ==========================================================================
+``STORE``          directory of the on-disk Oxigraph store (None: in memory)
+``REMOTE``         base URL of a remote SPARQL 1.1 store, instead of ``STORE``
+``BASE_URL``       the public URL of this endpoint (``https://kg.example.org``); used as
+                   ``sd:endpoint`` and in ``Location`` headers (None: from the request)
+``INSTANCE_BASE``  the base IRI of instance data (``provml.vocab.DEFAULT_BASE``)
+``TOKEN``          bearer token every write needs (None: writes are refused, 403)
+``READ_TOKEN``     bearer token reads need (None: reads are open); the write token also reads
+``READ_ONLY``      refuse every write with 403, whatever the token (False)
+``CORS_ORIGINS``   origins allowed cross-origin (``()``: CORS off); ``("*",)`` for any
+``TIMEOUT_S``      query time limit in seconds (30; 0 or None: none)
+``MAX_ROWS``       most solutions/triples one query returns (100000; 0 or None: no limit)
+``MAX_BODY_MB``    largest request body in MiB (64)
+=================  ==========================================================================
+
+>>> Config.from_mapping({"TOKEN": "t", "CORS_ORIGINS": "https://a.org, https://b.org"}).cors_origins
+('https://a.org', 'https://b.org')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from provml.vocab import DEFAULT_BASE
+
+__all__ = ["Config", "CONFIG_KEY"]
+
+#: where the parsed :class:`Config` lives in ``app.extensions``
+CONFIG_KEY = "provml.config"
+
+
+def _origins(value: Any) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return tuple(str(part) for part in value)
+
+
+def _number(value: Any, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    number = float(value)
+    if number < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return number or None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The endpoint settings (see the module docstring for each key)."""
+
+    store: str | None = None
+    remote: str | None = None
+    base_url: str | None = None
+    instance_base: str = DEFAULT_BASE
+    token: str | None = None
+    read_token: str | None = None
+    read_only: bool = False
+    cors_origins: tuple[str, ...] = ()
+    timeout_s: float | None = 30.0
+    max_rows: int | None = 100_000
+    max_body_mb: float = 64.0
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any] | None) -> Config:
+        """Build from upper-case keys; absent keys take the defaults.
+
+        :raises ValueError: a value is out of range, or both ``STORE`` and ``REMOTE`` are set.
+        """
+        m = dict(mapping or {})
+        if m.get("STORE") and m.get("REMOTE"):
+            raise ValueError("give STORE or REMOTE, not both")
+        rows = _number(m.get("MAX_ROWS", cls.max_rows), "MAX_ROWS")
+        body = _number(m.get("MAX_BODY_MB", cls.max_body_mb), "MAX_BODY_MB")
+        base_url = m.get("BASE_URL")
+        return cls(
+            store=str(m["STORE"]) if m.get("STORE") else None,
+            remote=str(m["REMOTE"]) if m.get("REMOTE") else None,
+            base_url=str(base_url).rstrip("/") if base_url else None,
+            instance_base=str(m.get("INSTANCE_BASE") or DEFAULT_BASE),
+            token=str(m["TOKEN"]) if m.get("TOKEN") else None,
+            read_token=str(m["READ_TOKEN"]) if m.get("READ_TOKEN") else None,
+            read_only=bool(m.get("READ_ONLY", False)),
+            cors_origins=_origins(m.get("CORS_ORIGINS")),
+            timeout_s=_number(m.get("TIMEOUT_S", cls.timeout_s), "TIMEOUT_S"),
+            max_rows=int(rows) if rows else None,
+            max_body_mb=body if body else cls.max_body_mb,
+        )

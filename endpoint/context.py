@@ -1,0 +1,50 @@
+"""What a view needs from the running app: the knowledge graph, its store, the config, the
+query runner and the public URL. Blueprints import these instead of reaching into
+``app.extensions`` (``create_app`` puts them there; there is no module-level state).
+
+>>> from provml.endpoint.app import create_app
+>>> app = create_app({"BASE_URL": "https://kg.example.org/"})
+>>> with app.test_request_context("/"):
+...     public_url("/sparql")
+'https://kg.example.org/sparql'
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from flask import current_app, request
+from provml.endpoint.config import CONFIG_KEY, Config
+from provml.endpoint.evaluation import QueryRunner
+from provml.store import Store
+
+__all__ = ["KG_KEY", "RUNNER_KEY", "config", "current_kg", "public_url", "runner", "store"]
+
+KG_KEY = "provml.kg"
+RUNNER_KEY = "provml.runner"
+
+
+def current_kg() -> Any:
+    """The app's one ``KnowledgeGraph``."""
+    return current_app.extensions[KG_KEY]
+
+
+def store() -> Store:
+    """The store of the app's knowledge graph."""
+    return cast(Store, current_kg().store)
+
+
+def config() -> Config:
+    """The app's parsed :class:`~provml.endpoint.config.Config`."""
+    return cast(Config, current_app.extensions[CONFIG_KEY])
+
+
+def runner() -> QueryRunner:
+    """The app's :class:`~provml.endpoint.evaluation.QueryRunner` (time and row limits)."""
+    return cast(QueryRunner, current_app.extensions[RUNNER_KEY])
+
+
+def public_url(path: str) -> str:
+    """``path`` on this endpoint's public URL (``BASE_URL``, else the request's host URL)."""
+    base = config().base_url or request.host_url.rstrip("/")
+    return base + path

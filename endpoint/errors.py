@@ -1,0 +1,122 @@
+"""One error shape for every route: ``{"ok": false, "error": "...", "status": N}``.
+
+API clients (no ``Accept``, ``*/*``, or anything but HTML/plain text first) get that JSON; a
+browser that prefers ``text/html`` gets a small escaped HTML page with the same message, and a
+client that prefers ``text/plain`` gets one line of text. No stack trace ever leaves the process:
+unexpected exceptions are logged server-side and answered with a generic 500.
+
+Blueprints raise errors with :func:`abort_json` (or any ``werkzeug`` ``HTTPException``, e.g.
+``flask.abort(404)``); :func:`register_error_handlers` turns them all into this shape.
+
+>>> error_body(404, "no graph <http://e.org/g>")
+{'ok': False, 'error': 'no graph <http://e.org/g>', 'status': 404}
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from typing import Any, NoReturn
+
+from flask import Flask, Response, request
+from provml.endpoint.negotiation import best_match
+from werkzeug.exceptions import HTTPException
+
+__all__ = ["ApiError", "abort_json", "error_body", "error_response", "register_error_handlers"]
+
+log = logging.getLogger("provml.endpoint")
+
+_ERROR_OFFERS = ("application/json", "text/html", "text/plain")
+
+
+def error_body(status: int, message: str, **extra: Any) -> dict[str, Any]:
+    """The JSON body of every error: ``ok``, ``error``, ``status``, then ``extra`` fields."""
+    body: dict[str, Any] = {"ok": False, "error": message, "status": status}
+    body.update(extra)
+    return body
+
+
+class ApiError(HTTPException):
+    """An HTTP error with a message and extra JSON fields, raised by :func:`abort_json`."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(description=message)
+        self.code = status
+        self.message = message
+        self.extra = extra
+        self.extra_headers = headers or {}
+
+
+def abort_json(
+    status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> NoReturn:
+    """Stop the request with ``status`` and the one error shape.
+
+    :param status: the HTTP status (4xx/5xx).
+    :param message: a sentence saying what went wrong and what to do next.
+    :param headers: extra response headers (``WWW-Authenticate``, ``Allow`` ...).
+    :param extra: more JSON fields (e.g. ``report=...`` for a SHACL report).
+    :raises ApiError: always.
+    """
+    raise ApiError(status, message, headers=headers, **extra)
+
+
+def error_response(
+    status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    """Render the error shape for the current request, negotiated on ``Accept``."""
+    accept = request.headers.get("Accept", "") if request else ""
+    kind = best_match(accept, _ERROR_OFFERS) if accept else None
+    if kind == "text/html" and "html" in accept:
+        text = html.escape(message)
+        page = (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{status} error</title>"
+            f"</head><body><h1>{status}</h1><p>{text}</p></body></html>"
+        )
+        response = Response(page, status=status, content_type="text/html; charset=utf-8")
+    elif kind == "text/plain" and "text/plain" in accept:
+        response = Response(f"{status}: {message}\n", status=status,
+                            content_type="text/plain; charset=utf-8")
+    else:
+        body = json.dumps(error_body(status, message, **extra), ensure_ascii=False)
+        response = Response(body, status=status, content_type="application/json")
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    if isinstance(error, ApiError):
+        return error_response(status, error.message, headers=error.extra_headers, **error.extra)
+    headers: dict[str, str] = {}
+    if status == 405 and error.get_headers():
+        for key, value in error.get_headers():
+            if key.lower() == "allow":
+                headers["Allow"] = value
+    message = error.description or error.name
+    if status == 413:
+        message = "the request body is larger than this endpoint accepts (MAX_BODY_MB)"
+    return error_response(status, message, headers=headers)
+
+
+def _unexpected(error: Exception) -> Response:
+    if isinstance(error, HTTPException):
+        return _http_error(error)
+    log.error("unexpected error on %s %s: %s", request.method, request.path,
+              type(error).__name__, exc_info=error)
+    return error_response(500, "internal error; the server log has the details")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Route every ``HTTPException`` and every other exception through the one shape."""
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,203 @@
+"""``/store``: the SPARQL 1.1 Graph Store HTTP Protocol.
+
+Graphs are named indirectly (``/store?graph=IRI``, ``/store?default``) or directly (the request
+URL is the graph IRI: ``/store/people/1.ttl`` names ``<BASE_URL>/store/people/1.ttl``).
+
+=========  ===============================================================================
+method     effect and status
+=========  ===============================================================================
+GET/HEAD   the graph, negotiated (Turtle by default); 404 when the named graph does not
+           exist. ``/store`` alone: the whole dataset (TriG, N-Quads, JSON-LD)
+PUT        replace the graph with the body: 201 when it creates the graph, else 204
+POST       add the body to the graph: 201 when it creates the graph, else 204; ``/store``
+           alone creates a new graph and answers 201 with its IRI in ``Location``;
+           ``multipart/form-data`` bodies add every file part
+DELETE     drop the graph (clear the default graph): 204; 404 when it does not exist
+=========  ===============================================================================
+
+Writes need the write token. The body is parsed completely before the store is touched, so a
+body that does not parse (400) or an unsupported media type (415) changes nothing. A ``PUT`` is
+two store transactions (drop, then add): a crash between them leaves the graph empty.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, Response, request
+from provml.endpoint import context
+from provml.endpoint.auth import check_read, check_write
+from provml.endpoint.errors import abort_json
+from provml.endpoint.negotiation import (
+    DATASET_OFFERS,
+    GRAPH_OFFERS,
+    RDF_FORMATS,
+    best_match,
+    media_type,
+)
+from provml.errors import StoreReadOnly
+from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse
+
+__all__ = ["bp"]
+
+bp = Blueprint("graph_store", __name__)
+
+_METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]
+_SUFFIX_FORMATS = {"ttl": RdfFormat.TURTLE, "nt": RdfFormat.N_TRIPLES, "rdf": RdfFormat.RDF_XML,
+                   "owl": RdfFormat.RDF_XML, "jsonld": RdfFormat.JSON_LD,
+                   "nq": RdfFormat.N_QUADS, "trig": RdfFormat.TRIG}
+
+Target = NamedNode | DefaultGraph | None
+
+
+def _target(path: str | None) -> Target:
+    """The graph a request names (None: the whole store)."""
+    args = request.args
+    if path is not None:
+        if args:
+            abort_json(400, "a direct graph URL takes no 'graph' or 'default' parameter")
+        return NamedNode(context.public_url(f"/store/{path}"))
+    graphs = args.getlist("graph")
+    if "default" in args:
+        if graphs:
+            abort_json(400, "give 'graph' or 'default', not both")
+        return DefaultGraph()
+    if len(graphs) > 1:
+        abort_json(400, "the 'graph' parameter is given more than once")
+    if not graphs:
+        return None
+    try:
+        return NamedNode(graphs[0])
+    except ValueError:
+        abort_json(400, f"graph: not an absolute IRI: {graphs[0]!r}")
+
+
+def _exists(graph: NamedNode | DefaultGraph) -> bool:
+    return isinstance(graph, DefaultGraph) or context.store().contains_graph(graph)
+
+
+@bp.route("/store", methods=_METHODS, strict_slashes=False, defaults={"path": None})
+@bp.route("/store/<path:path>", methods=_METHODS)
+def graph_store(path: str | None) -> Response:
+    """Dispatch a Graph Store Protocol request (see the module docstring)."""
+    target = _target(path)
+    if request.method in ("GET", "HEAD"):
+        check_read()
+        return _get(target)
+    check_write()
+    try:
+        if request.method == "DELETE":
+            return _delete(target)
+        if request.method == "PUT":
+            return _put(target)
+        return _post(target)
+    except StoreReadOnly:
+        abort_json(403, "the store is read-only")
+
+
+def _get(target: Target) -> Response:
+    accept = request.headers.get("Accept")
+    store = context.store()
+    if target is None:
+        chosen = best_match(accept, DATASET_OFFERS)
+        if chosen is None:
+            abort_json(406, f"the dataset is available as {DATASET_OFFERS}")
+        body = store.dump(format=RDF_FORMATS[chosen])
+    else:
+        if not _exists(target):
+            abort_json(404, f"no graph {target}")
+        chosen = best_match(accept, GRAPH_OFFERS)
+        if chosen is None:
+            abort_json(406, f"a graph is available as {GRAPH_OFFERS}")
+        body = store.dump(format=RDF_FORMATS[chosen], graph=target)
+    ctype = chosen + ("; charset=utf-8" if chosen.startswith("text/") else "")
+    response = Response(body, content_type=ctype)
+    response.vary.add("Accept")
+    return response
+
+
+def _parse_body(graph: NamedNode | DefaultGraph) -> list[Quad]:
+    kind, params = media_type(request.headers.get("Content-Type"))
+    if kind.startswith("multipart/form-data"):
+        return _parse_multipart(graph)
+    fmt = RDF_FORMATS.get(kind)
+    if fmt is None:
+        abort_json(415, f"unsupported media type {kind or '(none)'!r}; send one of "
+                        f"{sorted(set(RDF_FORMATS))}")
+    charset = params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        abort_json(415, f"charset {charset!r} is not supported; send UTF-8")
+    return _parse(request.get_data(cache=False), fmt, graph)
+
+
+def _parse(data: bytes, fmt: RdfFormat, graph: NamedNode | DefaultGraph) -> list[Quad]:
+    base = graph.value if isinstance(graph, NamedNode) else context.public_url("/store")
+    try:
+        return [Quad(q.subject, q.predicate, q.object, graph)
+                for q in parse(data, format=fmt, base_iri=base)]
+    except SyntaxError as error:
+        abort_json(400, f"the body does not parse as {fmt.name}: {error}")
+
+
+def _parse_multipart(graph: NamedNode | DefaultGraph) -> list[Quad]:
+    quads: list[Quad] = []
+    if not request.files:
+        abort_json(400, "a multipart body needs at least one file part")
+    for part in request.files.values():
+        kind, _ = media_type(part.mimetype)
+        fmt = RDF_FORMATS.get(kind)
+        if fmt is None and part.filename:
+            fmt = _SUFFIX_FORMATS.get(part.filename.rsplit(".", 1)[-1].lower())
+        if fmt is None:
+            abort_json(415, f"part {part.filename or part.name!r}: unsupported media type "
+                            f"{kind or '(none)'!r}")
+        quads += _parse(part.read(), fmt, graph)
+    return quads
+
+
+def _put(target: Target) -> Response:
+    if target is None:
+        abort_json(400, "PUT needs ?graph=IRI or ?default")
+    quads = _parse_body(target)
+    store = context.store()
+    created = not _exists(target)
+    if isinstance(target, DefaultGraph):
+        store.clear_graph(target)
+    else:
+        store.drop_graph(target)
+    store.add(quads)
+    if isinstance(target, NamedNode) and not quads:
+        _add_empty_graph(target)
+    return Response(status=201 if created else 204)
+
+
+def _add_empty_graph(graph: NamedNode) -> None:
+    raw = getattr(context.store(), "raw", None)
+    if raw is not None:
+        raw.add_graph(graph)
+
+
+def _post(target: Target) -> Response:
+    headers: dict[str, str] = {}
+    if target is None:
+        target = NamedNode(context.public_url(f"/store/{uuid.uuid4().hex}"))
+        headers["Location"] = target.value
+    quads = _parse_body(target)
+    created = not _exists(target)
+    context.store().add(quads)
+    if isinstance(target, NamedNode) and not quads and created:
+        _add_empty_graph(target)
+    return Response(status=201 if created else 204, headers=headers)
+
+
+def _delete(target: Target) -> Response:
+    if target is None:
+        abort_json(400, "DELETE needs ?graph=IRI or ?default")
+    store = context.store()
+    if isinstance(target, DefaultGraph):
+        store.clear_graph(target)
+    else:
+        if not store.contains_graph(target):
+            abort_json(404, f"no graph {target}")
+        store.drop_graph(target)
+    return Response(status=204)

@@ -1,0 +1,146 @@
+"""SPARQL 1.1 query results written from collected rows: JSON, XML, CSV and TSV.
+
+The endpoint reads solutions one by one (to honour the time limit and the row limit) and then
+writes them here; pyoxigraph's own ``QuerySolutions.serialize`` would need the untouched
+iterator. Each writer follows its W3C recommendation (SPARQL 1.1 Query Results JSON, XML,
+CSV/TSV); the W3C ``json-res`` and ``csv-tsv-res`` expectations are in the tests.
+
+>>> from pyoxigraph import Literal, Variable
+>>> write_solutions([Variable("x")], [[Literal("a,b")]], "text/csv")
+b'x\\r\\n"a,b"\\r\\n'
+>>> write_boolean(True, "application/sparql-results+json")
+b'{"head": {}, "boolean": true}'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from provml.vocab import RDF, XSD
+from pyoxigraph import BlankNode, Literal, NamedNode, Triple, Variable
+
+__all__ = ["write_boolean", "write_solutions"]
+
+Row = Sequence[Any]
+
+
+def _json_term(term: Any) -> dict[str, Any]:
+    if isinstance(term, NamedNode):
+        return {"type": "uri", "value": term.value}
+    if isinstance(term, BlankNode):
+        return {"type": "bnode", "value": term.value}
+    if isinstance(term, Literal):
+        out: dict[str, Any] = {"type": "literal", "value": term.value}
+        if term.language:
+            out["xml:lang"] = term.language
+        elif term.datatype != XSD.string:
+            out["datatype"] = term.datatype.value
+        return out
+    if isinstance(term, Triple):
+        return {"type": "triple", "value": {
+            "subject": _json_term(term.subject),
+            "predicate": _json_term(term.predicate),
+            "object": _json_term(term.object),
+        }}
+    raise TypeError(f"not an RDF term: {term!r}")
+
+
+def _xml_term(term: Any) -> str:
+    if isinstance(term, NamedNode):
+        return f"<uri>{escape(term.value)}</uri>"
+    if isinstance(term, BlankNode):
+        return f"<bnode>{escape(term.value)}</bnode>"
+    if isinstance(term, Literal):
+        if term.language:
+            return f"<literal xml:lang={quoteattr(term.language)}>{escape(term.value)}</literal>"
+        if term.datatype not in (XSD.string, RDF.langString):
+            return f"<literal datatype={quoteattr(term.datatype.value)}>{escape(term.value)}</literal>"
+        return f"<literal>{escape(term.value)}</literal>"
+    if isinstance(term, Triple):
+        return (f"<triple><subject>{_xml_term(term.subject)}</subject>"
+                f"<predicate>{_xml_term(term.predicate)}</predicate>"
+                f"<object>{_xml_term(term.object)}</object></triple>")
+    raise TypeError(f"not an RDF term: {term!r}")
+
+
+def _csv_field(term: Any) -> str:
+    if term is None:
+        return ""
+    if isinstance(term, NamedNode | Literal):
+        text = term.value
+    elif isinstance(term, BlankNode):
+        text = f"_:{term.value}"
+    else:
+        text = str(term)
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _tsv_field(term: Any) -> str:
+    if term is None:
+        return ""
+    text = str(term)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace(
+        "\r", "\\r") if isinstance(term, Literal) else text
+
+
+def _json(variables: Sequence[Variable], rows: Sequence[Row]) -> bytes:
+    names = [v.value for v in variables]
+    bindings = [
+        {name: _json_term(term) for name, term in zip(names, row, strict=True) if term is not None}
+        for row in rows
+    ]
+    body = {"head": {"vars": names}, "results": {"bindings": bindings}}
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def _xml(variables: Sequence[Variable], rows: Sequence[Row]) -> bytes:
+    names = [v.value for v in variables]
+    parts = ['<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">',
+             "<head>", *(f"<variable name={quoteattr(n)}/>" for n in names), "</head><results>"]
+    for row in rows:
+        parts.append("<result>")
+        for name, term in zip(names, row, strict=True):
+            if term is not None:
+                parts.append(f"<binding name={quoteattr(name)}>{_xml_term(term)}</binding>")
+        parts.append("</result>")
+    parts.append("</results></sparql>\n")
+    return "".join(parts).encode()
+
+
+def write_solutions(variables: Sequence[Variable], rows: Sequence[Row], media_type: str) -> bytes:
+    """Serialize SELECT solutions (``rows`` aligned with ``variables``, None = unbound).
+
+    :param media_type: one of ``negotiation.RESULTS_OFFERS``.
+    :raises ValueError: an unknown media type.
+    """
+    if media_type in ("application/sparql-results+json", "application/json"):
+        return _json(variables, rows)
+    if media_type in ("application/sparql-results+xml", "application/xml"):
+        return _xml(variables, rows)
+    if media_type == "text/csv":
+        lines = [",".join(_csv_field(v.value and Literal(v.value)) for v in variables)]
+        lines += [",".join(_csv_field(t) for t in row) for row in rows]
+        return ("\r\n".join(lines) + "\r\n").encode()
+    if media_type == "text/tab-separated-values":
+        lines = ["\t".join(str(v) for v in variables)]
+        lines += ["\t".join(_tsv_field(t) for t in row) for row in rows]
+        return ("\n".join(lines) + "\n").encode()
+    raise ValueError(f"no writer for {media_type}")
+
+
+def write_boolean(value: bool, media_type: str) -> bytes:
+    """Serialize an ASK result as JSON or XML.
+
+    :raises ValueError: an unknown media type.
+    """
+    if media_type in ("application/sparql-results+json", "application/json"):
+        return json.dumps({"head": {}, "boolean": value}).encode()
+    if media_type in ("application/sparql-results+xml", "application/xml"):
+        return ('<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">'
+                f"<head/><boolean>{'true' if value else 'false'}</boolean></sparql>\n").encode()
+    raise ValueError(f"no writer for {media_type}")
