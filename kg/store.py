@@ -149,6 +149,10 @@ def materialize(quads: Iterable[Quad]) -> list[Quad]:
     return batch
 
 
+#: how long opening read-only retries while a writer moves files under it
+_READ_ONLY_RETRY_S = 5.0
+
+
 def _is_lock_error(error: BaseException) -> bool:
     text = str(error)
     return "LOCK" in text or "lock hold" in text.lower()
@@ -157,13 +161,17 @@ def _is_lock_error(error: BaseException) -> bool:
 class OxigraphStore:
     """The embedded backend: a pyoxigraph ``Store`` on disk (``path``) or in memory (no path).
 
-    One process writes an on-disk store at a time: a second writer gets
-    :class:`~provml.errors.StoreLocked`, never a corrupted store. ``read_only=True`` opens a
-    *snapshot* of the store as it is at opening, which works while no other process writes; while
-    another process writes it, RocksDB may fail to open it (pyoxigraph calls it undefined
-    behaviour): we retry a few times and then raise ``StoreLocked`` (ask the endpoint that owns
-    the store instead). Writes on a read-only store raise
-    :class:`~provml.errors.StoreReadOnly`.
+    One process writes an on-disk store at a time: a second writer (another process, or a second
+    handle in this one) gets :class:`~provml.errors.StoreLocked` naming the store and the ways out,
+    never a corrupted store.
+
+    ``read_only=True`` opens a *snapshot*: the store as it was at opening, later writes unseen;
+    writes through it raise :class:`~provml.errors.StoreReadOnly`. It works beside a running
+    writer (each snapshot holds whole transactions only), but pyoxigraph calls that case undefined
+    behaviour: when the writer compacts files under the opening reader, the open fails (measured:
+    52 of 179 raw opens beside a process committing and flushing 500-quad batches non-stop), so we
+    retry for up to 5 s and then raise ``StoreLocked``. A reader never writes, so the writer's store is never at risk.
+    For live reads beside a writer, query the endpoint that owns the store.
 
     :param path: the store directory (created when missing), or None for an in-memory store.
     :param read_only: open an existing on-disk store read-only.
@@ -201,12 +209,15 @@ class OxigraphStore:
         if not self.path.is_dir():
             raise FileNotFoundError(f"no store at {self.path}")
         last: Exception | None = None
-        for attempt in range(5):
+        deadline = time.monotonic() + _READ_ONLY_RETRY_S
+        while True:
             try:
                 return pyoxigraph.Store.read_only(os.fspath(self.path))
             except (OSError, RuntimeError) as error:  # a writer compacted files under us
                 last = error
-                time.sleep(0.05 * (attempt + 1))
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
         raise StoreLocked(
             f"could not open {self.path} read-only while another process writes it ({last}); "
             "query the endpoint that owns the store instead (provml serve --store "
@@ -236,8 +247,9 @@ class OxigraphStore:
         fails half-way or yields a non-``Quad`` leaves the store unchanged.
 
         :param quads: the quads to add (any iterable, read once).
-        :param atomic: False uses pyoxigraph's ``bulk_extend``: ~3× faster on disk, not
-            transactional (a crash mid-way leaves part of the data).
+        :param atomic: False uses pyoxigraph's ``bulk_extend``: faster on disk (measured 99k vs
+            67k quads/s for 10^5 quads), but not transactional: a failure mid-way can leave
+            part of the batch written.
         :raises TypeError: an item is not a ``pyoxigraph.Quad``.
         :raises StoreReadOnly: the store was opened read-only.
         """

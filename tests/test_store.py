@@ -312,6 +312,46 @@ def test_read_only_beside_a_writer_sees_a_snapshot(held_store: Path) -> None:
             snapshot.update(f"INSERT DATA {{ <{EX}z> <{EX}p> 1 }}")
 
 
+WRITE = textwrap.dedent(
+    """
+    import sys
+    from pyoxigraph import Literal, NamedNode, Quad
+    from provml.store import OxigraphStore
+    store = OxigraphStore(sys.argv[1])
+    print("ready", flush=True)
+    for i in range(int(sys.argv[2])):
+        store.add([Quad(NamedNode(f"http://e.org/{i}/{j}"), NamedNode("http://e.org/p"),
+                        Literal(str(j))) for j in range(500)])
+        store.flush()
+    store.close()
+    """
+)
+
+
+@pytest.mark.slow
+def test_read_only_snapshots_beside_a_busy_writer_hold_whole_batches(tmp_path: Path) -> None:
+    path = tmp_path / "busy"
+    OxigraphStore(path).close()
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITE, str(path), "120"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        sizes = []
+        while writer.poll() is None and len(sizes) < 10:
+            with OxigraphStore(path, read_only=True) as snapshot:
+                sizes.append(len(snapshot))
+        assert sizes and all(size % 500 == 0 for size in sizes)  # no half transaction seen
+        assert sizes == sorted(sizes)
+    finally:
+        writer.wait(timeout=60)
+        if writer.stdout is not None:
+            writer.stdout.close()
+    assert writer.returncode == 0
+    with OxigraphStore(path) as store:
+        assert len(store) == 120 * 500
+
+
 def test_same_process_second_open_is_locked_until_close(tmp_path: Path) -> None:
     first = OxigraphStore(tmp_path / "s")
     first.add(sample())
