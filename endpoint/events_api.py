@@ -1,0 +1,74 @@
+"""``POST /api/events``: the capture client's HTTP sink.
+
+The body is a JSON array of events or ``{"events": [...]}`` (``docs/events.md``), sent with
+``Content-Type: application/json`` and the write token. Answers:
+
+- 202 ``{"ok": true, "events": n, "triples": m, "graphs": [...]}`` — the batch is stored;
+- 400 — the body is not JSON (with the line and column), or not an array / ``{"events": [...]}``;
+- 401 / 403 — no token / a wrong one (nothing read, nothing stored);
+- 413 — larger than ``MAX_BODY_MB``; 415 — not ``application/json``;
+- 422 — an event breaks the wire format (``event``, ``kind``, ``field``, ``rule``) or the batch
+  breaks the SHACL shapes (``report``); nothing is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from provml.endpoint.auth import require_write
+from provml.endpoint.context import current_kg
+from provml.endpoint.errors import abort_json
+from provml.endpoint.negotiation import media_type
+from provml.errors import EventError, ValidationFailed
+
+__all__ = ["bp", "parse_batch"]
+
+bp = Blueprint("events_api", __name__)
+
+
+@bp.post("/api/events")
+@require_write
+def post_events() -> tuple[Response, int]:
+    """Ingest one batch of capture events, all or nothing."""
+    kind, params = media_type(request.headers.get("Content-Type"))
+    if kind != "application/json" and not kind.endswith("+json"):
+        abort_json(415, f"send the events as application/json, not {kind or 'no Content-Type'}")
+    if params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
+        abort_json(415, f"events must be UTF-8, not {params['charset']}")
+    events = parse_batch(request.get_data(cache=False))
+    try:
+        result = current_kg().ingest_events(events)
+    except EventError as exc:
+        abort_json(422, str(exc), event=exc.fields.get("index"), kind=exc.fields.get("kind"),
+                   field=exc.fields.get("field"), rule=exc.fields.get("rule"))
+    except ValidationFailed as exc:
+        report = getattr(exc, "report", None)
+        abort_json(422, str(exc), report=report.to_dict() if report is not None else None)
+    body = {"ok": True, "events": result.events, "triples": result.triples,
+            "graphs": list(result.graphs)}
+    return jsonify(body), 202
+
+
+def parse_batch(data: bytes) -> Sequence[Mapping[str, Any]]:
+    """The events of a request body: a JSON array, or an object with an ``events`` array.
+
+    :raises ApiError: 400 when the body is not UTF-8 JSON of one of those two shapes.
+
+    >>> parse_batch(b'{"events": [{"v": 1}]}')
+    [{'v': 1}]
+    """
+    try:
+        body = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        abort_json(400, f"the body is not UTF-8 (byte {exc.start})")
+    except json.JSONDecodeError as exc:
+        abort_json(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column "
+                        f"{exc.colno}", line=exc.lineno, column=exc.colno)
+    events = body.get("events") if isinstance(body, dict) else body
+    if not isinstance(events, list):
+        abort_json(400, 'expected a JSON array of events or {"events": [...]}')
+    return events

@@ -1,0 +1,165 @@
+"""Documentation and serializations of an ontology file, for people and for tools.
+
+- :func:`pylode_html` — the HTML documentation pyLODE generates (offline);
+- :func:`ontology_terms` — its classes and properties with labels and definitions, which a page
+  can list when pyLODE is unavailable or fails;
+- :func:`ontology_rdf` — the ontology in another RDF syntax (Turtle, RDF/XML, JSON-LD, N-Triples);
+- :func:`digest` — a content hash, so that generated documents are cached per ontology version.
+
+>>> from provml.ontology import path
+>>> terms = ontology_terms(path("provml.ttl"))
+>>> next(t for t in terms if t.iri.endswith("#Model")).kind
+'class'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyoxigraph import Literal, Quad, QuerySolutions, RdfFormat, Store, parse, serialize
+
+from provml.errors import Error
+from provml.vocab import DCT, OWL, RDF, RDFS, SKOS
+
+__all__ = ["OntologyTerm", "digest", "ontology_rdf", "ontology_terms", "pylode_html"]
+
+
+@dataclass(frozen=True)
+class OntologyTerm:
+    """A class or property the ontology declares."""
+
+    iri: str
+    kind: str  # "class" | "object property" | "datatype property" | "annotation property"
+    label: str
+    definition: str
+    parents: tuple[str, ...]
+
+    @property
+    def fragment(self) -> str:
+        """The local name, used as the anchor of the term on a page."""
+        return _local(self.iri)
+
+
+def digest(path: Path) -> str:
+    """The SHA-256 of the file's bytes, hex.
+
+    >>> from provml.ontology import path
+    >>> len(digest(path("provml.ttl")))
+    64
+    """
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def pylode_html(path: Path) -> str:
+    """pyLODE's HTML documentation of the ontology at ``path`` (Turtle), with inline CSS.
+
+    :raises provml.errors.Error: pyLODE is not installed or could not document the file (the
+        message says why).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pyLODE leaves files open and uses old APIs
+            from pylode import OntPub
+
+            html: str = OntPub(ontology=str(path)).make_html(include_css=True)
+    except Exception as exc:  # pyLODE raises many kinds (import, rdflib, its own)
+        raise Error(f"pyLODE could not document {Path(path).name}: {type(exc).__name__}: {exc}") from exc
+    return html
+
+
+_KINDS = (
+    (OWL.Class, "class"),
+    (OWL.ObjectProperty, "object property"),
+    (OWL.DatatypeProperty, "datatype property"),
+    (OWL.AnnotationProperty, "annotation property"),
+)
+
+_TERMS = (
+    "SELECT ?t ?kind (SAMPLE(?l) AS ?label) (SAMPLE(?d) AS ?definition)"
+    " (GROUP_CONCAT(DISTINCT STR(?parent); separator=' ') AS ?parents) WHERE {{"
+    " ?t {type} ?kind FILTER(isIRI(?t) && ?kind IN ({kinds}))"
+    " OPTIONAL {{ ?t {label} ?l FILTER(LANG(?l) IN ('', 'en')) }}"
+    " OPTIONAL {{ ?t ?dp ?d FILTER(?dp IN ({definitions}) && LANG(?d) IN ('', 'en')) }}"
+    " OPTIONAL {{ ?t ?pp ?parent FILTER(?pp IN ({sub_class}, {sub_property}) && isIRI(?parent)) }}"
+    "}} GROUP BY ?t ?kind ORDER BY ?kind ?t"
+)
+
+
+def ontology_terms(path: Path) -> list[OntologyTerm]:
+    """The named classes and properties declared in the Turtle file at ``path``.
+
+    Definitions come from ``skos:definition``, else ``rdfs:comment``, else ``dct:description``.
+
+    :raises SyntaxError: the file does not parse.
+    """
+    store = Store()
+    store.bulk_extend(_quads(path))
+    text = _TERMS.format(
+        type=RDF.type,
+        kinds=", ".join(str(k) for k, _ in _KINDS),
+        label=RDFS.label,
+        definitions=", ".join(str(p) for p in (SKOS.definition, RDFS.comment, DCT.description)),
+        sub_class=RDFS.subClassOf,
+        sub_property=RDFS.subPropertyOf,
+    )
+    names = {k.value: name for k, name in _KINDS}
+    result = store.query(text)
+    assert isinstance(result, QuerySolutions)
+    terms = []
+    for row in result:
+        iri = row["t"].value
+        label = row["label"]
+        definition = row["definition"]
+        parents = row["parents"]
+        terms.append(
+            OntologyTerm(
+                iri=iri,
+                kind=names[row["kind"].value],
+                label=label.value if isinstance(label, Literal) else _local(iri),
+                definition=definition.value if isinstance(definition, Literal) else "",
+                parents=tuple(sorted(parents.value.split())) if parents is not None else (),
+            )
+        )
+    return terms
+
+
+def ontology_rdf(path: Path, *, format: RdfFormat) -> bytes:
+    """The ontology at ``path`` (Turtle) in ``format``; Turtle is returned as written.
+
+    :raises SyntaxError: the file does not parse.
+
+    >>> from provml.ontology import path
+    >>> ontology_rdf(path("provml.ttl"), format=RdfFormat.N_TRIPLES).startswith(b"<")
+    True
+    """
+    data = Path(path).read_bytes()
+    if format == RdfFormat.TURTLE:
+        return data
+    triples = [q.triple for q in _quads(path)]
+    out = serialize(triples, format=format, prefixes=_prefixes(data))
+    assert out is not None
+    return out
+
+
+def _local(iri: str) -> str:
+    return iri.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+
+
+def _quads(path: Path) -> list[Quad]:
+    return list(parse(path=str(path), format=RdfFormat.TURTLE))
+
+
+def _prefixes(turtle: bytes) -> dict[str, str]:
+    """The ``@prefix`` declarations of a Turtle file (for a readable RDF/XML or JSON-LD)."""
+    prefixes: dict[str, str] = {}
+    for line in turtle.decode("utf-8", "replace").splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0].lower() in ("@prefix", "prefix") and parts[1].endswith(":"):
+            iri = parts[2].strip("<>.").rstrip(">")
+            if parts[1][:-1]:
+                prefixes[parts[1][:-1]] = iri
+    return prefixes
+

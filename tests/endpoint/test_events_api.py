@@ -1,0 +1,175 @@
+"""POST /api/events: the capture client's HTTP sink, over the real app and a real socket."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from provml.endpoint.app import create_app
+from provml.knowledge import KnowledgeGraph, open_kg
+
+TOKEN = "events-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+RUN_IRI = "https://w3id.org/provml/id/run/ev-1"
+
+
+def batch(run: str = "ev-1") -> list[dict[str, Any]]:
+    """A small learning workflow as capture events (docs/events.md)."""
+    common = {"v": 1, "run": run, "workflow": "wf-events"}
+    task = {**common, "task": "train", "name": "train", "type": "training"}
+    return [
+        {**common, "kind": "workflow_begin", "t": 1700000000.0, "type": "learning"},
+        {**task, "kind": "task_begin", "t": 1700000001.0,
+         "used": [{"name": "learning_rate", "role": "hyperparameter", "value": 0.01},
+                  {"name": "train_set", "role": "learning_dataset",
+                   "data": {"store": "local-fs", "location": "data/train.csv"}}]},
+        {**task, "kind": "task_end", "t": 1700000002.0, "status": "finished",
+         "generated": [{"name": "model", "role": "model",
+                        "data": {"store": "local-fs", "location": f"models/{run}.pt"}}]},
+        {**common, "kind": "workflow_end", "t": 1700000003.0, "status": "finished"},
+    ]
+
+
+@pytest.fixture
+def kg() -> Iterator[KnowledgeGraph]:
+    with open_kg() as graph:
+        yield graph
+
+
+@pytest.fixture
+def app(kg: KnowledgeGraph) -> Iterator[Flask]:
+    application = create_app({"TOKEN": TOKEN, "MAX_BODY_MB": 0.01}, kg=kg)
+    yield application
+    application.extensions["provml.close"]()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def quads(kg: KnowledgeGraph) -> set[Any]:
+    return set(kg.store.quads())
+
+
+def run_is_stored(kg: KnowledgeGraph, iri: str = RUN_IRI) -> bool:
+    return bool(kg.store.query(f"ASK {{ <{iri}> ?p ?o }}"))
+
+
+def assert_error_shape(body: Any, status: int) -> None:
+    assert body["ok"] is False
+    assert body["status"] == status
+    assert isinstance(body["error"], str) and body["error"]
+
+
+def test_valid_batch_is_stored(client: FlaskClient, kg: KnowledgeGraph) -> None:
+    response = client.post("/api/events", json={"events": batch()}, headers=AUTH)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["ok"] is True and body["events"] == 4 and body["triples"] > 20
+    assert "https://w3id.org/provml/id/bundle/ev-1" in body["graphs"]
+    assert run_is_stored(kg)
+
+
+def test_a_plain_array_is_accepted_too(client: FlaskClient, kg: KnowledgeGraph) -> None:
+    response = client.post("/api/events", json=batch("ev-2"), headers=AUTH)
+    assert response.status_code == 202
+    assert run_is_stored(kg, "https://w3id.org/provml/id/run/ev-2")
+
+
+def test_resending_a_batch_adds_nothing(client: FlaskClient, kg: KnowledgeGraph) -> None:
+    assert client.post("/api/events", json=batch(), headers=AUTH).status_code == 202
+    before = quads(kg)
+    assert client.post("/api/events", json=batch(), headers=AUTH).status_code == 202
+    assert quads(kg) == before
+
+
+def test_schema_error_is_422_and_nothing_is_stored(client: FlaskClient, kg: KnowledgeGraph) -> None:
+    events = batch()
+    del events[2]["status"]  # task_end needs a status
+    before = quads(kg)
+    response = client.post("/api/events", json={"events": events}, headers=AUTH)
+    assert response.status_code == 422
+    body = response.get_json()
+    assert_error_shape(body, 422)
+    assert body["event"] == 2 and body["kind"] == "task_end"
+    assert "status" in (body["field"] + body["rule"] + body["error"])
+    assert quads(kg) == before
+    assert not run_is_stored(kg)
+
+
+def test_shacl_violation_is_422_with_the_report(client: FlaskClient, kg: KnowledgeGraph) -> None:
+    events = batch()
+    events.append({**events[2], "t": 1700000009.0})  # a second, different end time: maxCount 1
+    before = quads(kg)
+    response = client.post("/api/events", json=events, headers=AUTH)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    body = response.get_json()
+    assert_error_shape(body, 422)
+    assert body["report"]["conforms"] is False
+    [result] = body["report"]["results"]
+    assert result["focus_node"] == RUN_IRI + "/train"
+    assert result["path"].endswith("#endedAtTime")
+    assert quads(kg) == before
+    assert not run_is_stored(kg)
+
+
+def test_missing_token_is_401_and_nothing_is_stored(client: FlaskClient, kg: KnowledgeGraph) -> None:
+    before = quads(kg)
+    response = client.post("/api/events", json={"events": batch()})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert_error_shape(response.get_json(), 401)
+    assert quads(kg) == before
+
+
+def test_wrong_token_is_403(client: FlaskClient, kg: KnowledgeGraph) -> None:
+    before = quads(kg)
+    response = client.post("/api/events", json=batch(), headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 403
+    assert_error_shape(response.get_json(), 403)
+    assert quads(kg) == before
+
+
+def test_malformed_json_says_where(client: FlaskClient) -> None:
+    response = client.post("/api/events", data=b'{"events": [\n  {"v": 1,}\n]}',
+                           content_type="application/json", headers=AUTH)
+    assert response.status_code == 400
+    body = response.get_json()
+    assert_error_shape(body, 400)
+    assert body["line"] == 2 and body["column"] == 11
+    assert "line 2" in body["error"]
+
+
+@pytest.mark.parametrize("payload", [b'{"events": 3}', b'"x"', b'{"other": []}'])
+def test_wrong_json_shape_is_400(client: FlaskClient, payload: bytes) -> None:
+    response = client.post("/api/events", data=payload, content_type="application/json",
+                           headers=AUTH)
+    assert response.status_code == 400
+    assert_error_shape(response.get_json(), 400)
+
+
+def test_not_json_is_415(client: FlaskClient) -> None:
+    response = client.post("/api/events", data=json.dumps(batch()), content_type="text/plain",
+                           headers=AUTH)
+    assert response.status_code == 415
+    assert_error_shape(response.get_json(), 415)
+
+
+def test_over_the_body_limit_is_413(client: FlaskClient, kg: KnowledgeGraph) -> None:
+    before = quads(kg)
+    big = batch() * 200  # MAX_BODY_MB is 0.01 in this app
+    response = client.post("/api/events", json=big, headers=AUTH)
+    assert response.status_code == 413
+    assert_error_shape(response.get_json(), 413)
+    assert quads(kg) == before
+
+
+def test_get_is_405(client: FlaskClient) -> None:
+    response = client.get("/api/events", headers=AUTH)
+    assert response.status_code == 405
+    assert_error_shape(response.get_json(), 405)
