@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from provml._version import __version__
 from provml.endpoint import auth, context
 from provml.endpoint.config import CONFIG_KEY, Config
@@ -85,6 +85,12 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: Any | None = None
     app.register_blueprint(ontology_bp)
     app.register_blueprint(resources_bp)
     # --- end of other blueprints
+
+    @app.after_request
+    def access_log(response: Response) -> Response:
+        # method, path (no query string, no headers: tokens never reach the log), status
+        log.info("%s %s %s", request.method, request.path, response.status_code)
+        return response
 
     @app.get("/health")
     def health() -> Response:

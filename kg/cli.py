@@ -53,3 +53,42 @@ def ontology_info_command(fmt: str, file: Path | None) -> None:
     except (SyntaxError, ValueError) as exc:
         raise CouldNotRun(str(exc)) from exc
     click.echo(json.dumps(info.as_dict(), indent=2) if fmt == "json" else info.text())
+
+
+@main.command("serve")
+@click.option("--store", "store", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="On-disk Oxigraph store directory (created when missing). Default: in memory.")
+@click.option("--remote", default=None, help="Base URL of a remote SPARQL 1.1 store instead.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=7878, show_default=True, type=int, help="Port to bind.")
+@click.option("--base-url", default=None, help="Public URL of this endpoint (sd:endpoint).")
+@click.option("--token", default=None, envvar="PROVML_TOKEN", show_envvar=True,
+              help="Bearer token every write needs.")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Read the write token from this file.")
+@click.option("--read-token", default=None, envvar="PROVML_READ_TOKEN", show_envvar=True,
+              help="Bearer token reads need (default: reads are open).")
+@click.option("--read-only", is_flag=True, help="Refuse every write.")
+@click.option("--cors", "cors", multiple=True, help="Allow this origin cross-origin (repeatable; * for any).")
+@click.option("--timeout-s", default=30.0, show_default=True, type=float, help="Query time limit (0: none).")
+@click.option("--max-rows", default=100_000, show_default=True, type=int, help="Most result rows (0: no limit).")
+@click.option("--max-body-mb", default=64.0, show_default=True, type=float, help="Largest request body.")
+@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads.")
+def serve_command(store: Path | None, remote: str | None, host: str, port: int,
+                  base_url: str | None, token: str | None, token_file: Path | None,
+                  read_token: str | None, read_only: bool, cors: tuple[str, ...],
+                  timeout_s: float, max_rows: int, max_body_mb: float, threads: int) -> None:
+    """Serve the knowledge graph: SPARQL 1.1 Protocol, Graph Store, APIs (waitress; Ctrl-C stops)."""
+    from provml.endpoint.server import serve
+    from provml.errors import Error
+
+    if token_file is not None:
+        token = token_file.read_text(encoding="utf-8").strip()
+    config = {"STORE": str(store) if store else None, "REMOTE": remote, "BASE_URL": base_url,
+              "TOKEN": token, "READ_TOKEN": read_token, "READ_ONLY": read_only,
+              "CORS_ORIGINS": cors, "TIMEOUT_S": timeout_s, "MAX_ROWS": max_rows,
+              "MAX_BODY_MB": max_body_mb}
+    try:
+        serve(config, host=host, port=port, threads=threads)
+    except (Error, OSError, ValueError) as exc:
+        raise CouldNotRun(str(exc)) from exc

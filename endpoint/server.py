@@ -1,0 +1,100 @@
+"""Serving the app in production: waitress (a pure-Python multi-threaded WSGI server), never
+Flask's development server.
+
+:func:`serve` blocks until SIGINT or SIGTERM, then stops accepting, lets running requests end,
+and closes the store (an on-disk store's lock is released). :func:`make_server` builds the server
+without running it, for tests that run it on a thread (port 0 picks a free port).
+
+>>> server, app = make_server({}, port=0)
+>>> server.effective_port > 0
+True
+>>> close_server(server, app)
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Mapping
+from typing import IO, Any
+
+from flask import Flask
+from provml.endpoint.app import create_app
+
+__all__ = ["close_server", "make_server", "serve"]
+
+log = logging.getLogger("provml.endpoint")
+
+
+def make_server(
+    config: Mapping[str, Any],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7878,
+    threads: int = 8,
+    kg: Any | None = None,
+) -> tuple[Any, Flask]:
+    """Build the app and a waitress server bound to ``host:port`` (not yet serving).
+
+    :param config: the app config (see :mod:`provml.endpoint.config`).
+    :param threads: waitress worker threads (concurrent requests).
+    :param kg: serve this ``KnowledgeGraph`` instead of opening one from ``config``.
+    :raises OSError: the address is in use.
+    :raises StoreLocked: the store is held by another process.
+    """
+    from waitress.server import create_server
+
+    app = create_app(config, kg=kg)
+    try:
+        server = create_server(app, host=host, port=port, threads=threads, ident="provml",
+                               clear_untrusted_proxy_headers=True, channel_timeout=120)
+    except BaseException:
+        app.extensions["provml.close"]()
+        raise
+    return server, app
+
+
+def close_server(server: Any, app: Flask) -> None:
+    """Stop ``server`` (running requests end first) and close the app's store."""
+    try:
+        server.close()
+        server.task_dispatcher.shutdown(timeout=5)
+    finally:
+        app.extensions["provml.close"]()
+
+
+def serve(
+    config: Mapping[str, Any],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7878,
+    threads: int = 8,
+    out: IO[str] | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM, printing the URLs to ``out`` (stderr by default).
+
+    :raises OSError: the address is in use.
+    :raises StoreLocked: the store is held by another process.
+    """
+    out = out or sys.stderr
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    server, app = make_server(config, host=host, port=port, threads=threads)
+    shown = f"[{host}]" if ":" in host else host
+    root = str(config.get("BASE_URL") or f"http://{shown}:{server.effective_port}").rstrip("/")
+    print(f"provml endpoint on {root}/  (SPARQL {root}/sparql, graph store {root}/store, "
+          f"health {root}/health); Ctrl-C stops", file=out, flush=True)
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()  # waitress returns here on KeyboardInterrupt (raised by `stop`)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        close_server(server, app)
+        print("provml endpoint: stopped, store closed", file=out, flush=True)
