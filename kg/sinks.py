@@ -1,0 +1,154 @@
+"""Sinks: where the capture client's flusher thread delivers bags of events.
+
+A sink takes a bag as JSON texts (one per event) and either stores it, or raises one of:
+
+* :class:`SinkUnavailable` — try again later (endpoint down, store locked, 5xx, 401/403);
+* :class:`BagRejected` — the bag breaks the format or the shapes; resending will not help;
+* :class:`BagTooLarge` — split the bag and send the halves (HTTP 413).
+
+Two sinks ship: :class:`StoreSink` (an embedded Oxigraph store in this process, through
+``provml.knowledge``) and :class:`HttpSink` (``POST {endpoint}/api/events``, standard library
+only, so ``import provml`` stays light). Spool-only (offline) capture has no sink.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Protocol
+
+from provml.errors import Error
+
+__all__ = ["BagRejected", "BagTooLarge", "HttpSink", "Sink", "SinkUnavailable", "StoreSink"]
+
+
+class SinkUnavailable(Error):
+    """The sink cannot take events now; the client keeps them and retries with backoff."""
+
+    template = "{sink} is unavailable: {reason}"
+
+
+class BagRejected(Error):
+    """The sink refused a bag (format or shapes); it goes to a ``rejected-*.jsonl`` file."""
+
+    template = "{sink} rejected a bag of {count} event(s): {report}"
+
+
+class BagTooLarge(Error):
+    """The bag is larger than the sink accepts; the client splits it."""
+
+    template = "{sink}: a bag of {count} event(s) is too large"
+
+
+class Sink(Protocol):
+    """What the flusher needs from a sink."""
+
+    name: str
+
+    def send(self, lines: list[str]) -> None:
+        """Store the bag (JSON text per event) or raise one of this module's errors."""
+
+    def close(self) -> None:
+        """Release resources (called on the flusher thread at close)."""
+
+
+class StoreSink:
+    """An embedded on-disk Oxigraph store, opened lazily on the flusher thread.
+
+    :param path: the store directory (``provml.knowledge.open_kg``).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.name = f"store {self.path}"
+        self._kg: Any = None
+
+    def send(self, lines: list[str]) -> None:
+        from provml import errors
+
+        if self._kg is None:
+            from provml.knowledge import open_kg
+
+            try:
+                self._kg = open_kg(self.path)
+            except errors.StoreLocked as exc:
+                raise SinkUnavailable(sink=self.name, reason=str(exc)) from exc
+        events = [json.loads(line) for line in lines]
+        try:
+            self._kg.ingest_events(events)
+        except (errors.ValidationFailed, errors.EventError) as exc:
+            raise BagRejected(sink=self.name, count=len(lines), report=_report(exc)) from exc
+
+    def close(self) -> None:
+        if self._kg is not None:
+            self._kg.close()
+            self._kg = None
+
+
+def _report(exc: BaseException) -> Any:
+    out: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
+    report = getattr(exc, "report", None)
+    results = getattr(report, "results", None)
+    if results:
+        out["results"] = [
+            {k: getattr(r, k, None) for k in ("focus_node", "path", "constraint", "message")}
+            for r in results[:50]
+        ]
+    fields = getattr(exc, "fields", None)
+    if fields:
+        out["fields"] = {k: v for k, v in fields.items() if isinstance(v, str | int | float)}
+    return out
+
+
+class HttpSink:
+    """``POST {endpoint}/api/events`` with ``{"events": [...]}`` and a bearer token.
+
+    202 stores; 422 rejects (the body is the report); 413 asks to split; 401/403, 5xx and
+    connection errors mean "later".
+
+    :param endpoint: the endpoint's base URL, e.g. ``http://127.0.0.1:5000``.
+    :param token: the bearer token (sent as ``Authorization: Bearer <token>``).
+    :param timeout_s: socket timeout per request.
+    """
+
+    def __init__(self, endpoint: str, *, token: str | None = None, timeout_s: float = 30.0) -> None:
+        self.url = endpoint.rstrip("/") + "/api/events"
+        self.name = f"endpoint {endpoint}"
+        self._headers = {"Content-Type": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._timeout_s = timeout_s
+
+    def send(self, lines: list[str]) -> None:
+        body = ('{"events":[' + ",".join(lines) + "]}").encode("utf-8")
+        request = urllib.request.Request(self.url, data=body, headers=self._headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
+                response.read()
+                return
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            text = exc.read().decode("utf-8", "replace")
+            exc.close()
+            if status == 422 or status == 400:
+                raise BagRejected(sink=self.name, count=len(lines), report=_json_or_text(text)) from exc
+            if status == 413:
+                raise BagTooLarge(sink=self.name, count=len(lines)) from exc
+            raise SinkUnavailable(sink=self.name, reason=f"HTTP {status}: {text[:300]}") from exc
+        except (urllib.error.URLError, http.client.HTTPException, socket.timeout, OSError) as exc:
+            raise SinkUnavailable(sink=self.name, reason=str(exc)) from exc
+
+    def close(self) -> None:
+        return None
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
