@@ -19,7 +19,8 @@ others give their URLs (Fuseki: ``/ds/query``, ``/ds/update``, ``/ds/data``).
 
 - ``"param"`` (default): the ``union-default-graph`` request parameter of Oxigraph server;
 - ``"server"``: the server already does it (e.g. ``oxigraph serve --union-default-graph``);
-  ``quads()`` and ``len()`` then count default-graph triples twice, so prefer ``"param"``;
+  SPARQL can then not see the real default graph, so ``quads()`` and ``len()`` read it with a
+  Graph Store ``GET ?default``; ``use_default_graph_as_union=False`` cannot undo the union;
 - ``"emulate"``: any SPARQL server: the named graphs are listed first (one more request) and sent
   as ``default-graph-uri``; triples in the unnamed default graph are then not part of the union
   (provml writes everything to named graphs, so nothing it wrote is missed).
@@ -283,17 +284,39 @@ class RemoteStore:
     # -- reads --------------------------------------------------------------------------------
 
     def quads(self, *, graph: GraphName | None = None) -> Iterator[Quad]:
-        """The quads of ``graph``, or of all graphs when None (one SELECT request)."""
-        if graph is None:
+        """The quads of ``graph``, or of all graphs when None (one SELECT request; with a
+        server-side union default graph, the default graph comes by Graph Store ``GET``)."""
+        if graph is None and self.union_default_graph != "server":
             for row in self._select_raw(_ALL_QUADS):
                 name = row["g"]
                 yield Quad(
                     row["s"], row["p"], row["o"], name if name is not None else DefaultGraph()
                 )
             return
-        pattern = "?s ?p ?o" if isinstance(graph, DefaultGraph) else f"GRAPH {graph} {{ ?s ?p ?o }}"
-        for row in self._select_raw(f"SELECT ?s ?p ?o WHERE {{ {pattern} }}"):
-            yield Quad(row["s"], row["p"], row["o"], graph)
+        if graph is None:
+            yield from self._default_graph_quads()
+            for row in self._select_raw("SELECT ?s ?p ?o ?g WHERE { GRAPH ?g { ?s ?p ?o } }"):
+                yield Quad(row["s"], row["p"], row["o"], row["g"])
+        elif isinstance(graph, DefaultGraph):
+            yield from self._default_graph_quads()
+        else:
+            for row in self._select_raw(
+                f"SELECT ?s ?p ?o WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}"
+            ):
+                yield Quad(row["s"], row["p"], row["o"], graph)
+
+    def _default_graph_quads(self) -> Iterator[Quad]:
+        """The real default graph: a SELECT, or a Graph Store ``GET`` when the server's default
+        graph is the union (SPARQL cannot name the real one then)."""
+        if self.union_default_graph == "server":
+            _media, body = self._request(
+                "GET", self.gsp_url, params=[("default", "")], accept="application/n-triples"
+            )
+            for triple in pyoxigraph.parse(body, RdfFormat.N_TRIPLES):
+                yield Quad(triple.subject, triple.predicate, triple.object, DefaultGraph())
+            return
+        for row in self._select_raw("SELECT ?s ?p ?o WHERE { ?s ?p ?o }"):
+            yield Quad(row["s"], row["p"], row["o"], DefaultGraph())
 
     def named_graphs(self) -> list[NamedNode]:
         """The named graphs, sorted by IRI."""
@@ -332,11 +355,15 @@ class RemoteStore:
         return body
 
     def __len__(self) -> int:
-        rows = list(
-            self._select_raw(
-                "SELECT (COUNT(*) AS ?n) WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
-            )
+        if self.union_default_graph == "server":
+            named = self._count("SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }")
+            return named + sum(1 for _ in self._default_graph_quads())
+        return self._count(
+            "SELECT (COUNT(*) AS ?n) WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
         )
+
+    def _count(self, sparql: str) -> int:
+        rows = list(self._select_raw(sparql))
         count = rows[0]["n"]
         assert count is not None
         return int(count.value)

@@ -433,7 +433,10 @@ def test_remote_server_side_union() -> None:
         store.add(sample())
         rows = store.query("SELECT ?s WHERE { ?s ?p ?o }")
         assert column(rows, "s") == sorted(f"<{EX}{s}>" for s in "abcx")
-        assert server.stderr_text() is not None
+        assert len(store) == 4  # the real default graph is not counted twice
+        assert as_set(store.quads()) == as_set(sample())
+        assert as_set(store.quads(graph=DefaultGraph())) == {str(quad("x", "y"))}
+        assert "Listening" in server.stderr_text()
 
 
 def test_remote_bad_union_mode() -> None:
