@@ -65,10 +65,13 @@ def rdf_response(triples: Iterable[Triple], media: str, *, headers: dict[str, st
 
 
 def local_url(iri: str) -> str:
-    """Where ``iri`` is browsed: its ``/id/...`` page when under the instance base, else itself."""
+    """Where ``iri`` is browsed: its ``/id/...`` page when under the instance base, its entry in
+    ``/ontology`` for a PROV-ML term, else the IRI itself."""
     instance_base = config().instance_base
     if iri.startswith(instance_base) and len(iri) > len(instance_base):
-        return url_for("resources.resource", rest=iri[len(instance_base):])
+        return url_for("resources.resource", rest=iri[len(instance_base) :])
+    if iri.startswith(PROVML.NS) and len(iri) > len(PROVML.NS):
+        return url_for("ontology_pages.provml_ontology") + "#" + iri[len(PROVML.NS) :]
     return iri
 
 

@@ -1,0 +1,185 @@
+"""Instance IRIs dereference at /id/...: an HTML page or RDF by Accept or suffix, PROV-AQ links."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import pyoxigraph as ox
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+from provml.endpoint.app import create_app
+from provml.endpoint.server import close_server, make_server
+from provml.knowledge import KnowledgeGraph, open_kg
+from provml.vocab import PROV
+from test_events_api import batch
+
+BASE = "https://w3id.org/provml/id/"
+PUBLIC = "http://kg.example.org"
+TRAIN = BASE + "run/ev-1/train"
+HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.fixture(scope="module")
+def kg() -> Iterator[KnowledgeGraph]:
+    with open_kg() as graph:
+        graph.ingest_events(batch())
+        yield graph
+
+
+@pytest.fixture(scope="module")
+def app(kg: KnowledgeGraph) -> Iterator[Flask]:
+    application = create_app({"TOKEN": "t", "BASE_URL": PUBLIC}, kg=kg)
+    yield application
+    application.extensions["provml.close"]()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def model_iri(kg: KnowledgeGraph) -> str:
+    [row] = list(kg.store.query(f"SELECT ?m WHERE {{ ?m <{PROV.wasGeneratedBy.value}> <{TRAIN}> }}"))
+    return str(row["m"].value)
+
+
+def parse(response: Any, fmt: ox.RdfFormat) -> set[ox.Triple]:
+    return {q.triple for q in ox.parse(response.data, format=fmt, base_iri=BASE)}
+
+
+def test_html_page_lists_properties_incoming_links_and_lineage(client: FlaskClient,
+                                                              kg: KnowledgeGraph) -> None:
+    response = client.get("/id/run/ev-1/train", headers=HTML)
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert "<h1>train</h1>" in page
+    assert "training execution" in page  # the class label from the ontology graph
+    assert 'href="/ontology#TrainingExecution"' in page  # PROV-ML terms link to /ontology
+    assert '<a href="/ontology#status" title="https://w3id.org/provml#status">status</a>' in page
+    assert "2023-11-14T22:13:22Z" in page  # prov:endedAtTime, a literal
+    backward = page[page.index('id="backward"'):page.index('id="forward"')]
+    assert 'href="/id/run/ev-1"' in backward  # informed by the workflow execution
+    assert "train.csv" in backward  # used the training set (labelled by its location)
+    forward = page[page.index('id="forward"'):page.index('id="properties"')]
+    model = model_iri(kg)
+    assert f'href="/id/{model[len(BASE):]}"' in forward  # generated the model
+
+
+def test_every_instance_iri_links_to_its_local_page(client: FlaskClient) -> None:
+    page = client.get("/id/run/ev-1", headers=HTML).get_data(as_text=True)
+    hrefs = re.findall(r'href="([^"]+)"', page)
+    assert any(h.startswith("/id/run/ev-1/") for h in hrefs)  # incoming: the task execution
+    assert not [h for h in hrefs if h.startswith(BASE)]
+
+
+def test_html_has_machine_readable_twins(client: FlaskClient) -> None:
+    page = client.get("/id/run/ev-1/train", headers=HTML).get_data(as_text=True)
+    for suffix, media in ((".ttl", "text/turtle"), (".jsonld", "application/ld+json")):
+        assert f'<link rel="alternate" type="{media}" href="{PUBLIC}/id/run/ev-1/train{suffix}">' in page
+
+
+@pytest.mark.parametrize(
+    ("accept", "mimetype", "fmt"),
+    [
+        ("text/turtle", "text/turtle", ox.RdfFormat.TURTLE),
+        ("application/ld+json", "application/ld+json", ox.RdfFormat.JSON_LD),
+        ("application/rdf+xml", "application/rdf+xml", ox.RdfFormat.RDF_XML),
+        ("application/n-triples", "application/n-triples", ox.RdfFormat.N_TRIPLES),
+        ("*/*", "text/turtle", ox.RdfFormat.TURTLE),
+        ("text/html;q=0.5, application/ld+json", "application/ld+json", ox.RdfFormat.JSON_LD),
+    ],
+)
+def test_rdf_by_accept(client: FlaskClient, accept: str, mimetype: str, fmt: ox.RdfFormat) -> None:
+    response = client.get("/id/run/ev-1/train", headers={"Accept": accept})
+    assert response.status_code == 200
+    assert response.mimetype == mimetype
+    assert "Accept" in response.headers["Vary"]
+    triples = parse(response, fmt)
+    train, run = ox.NamedNode(TRAIN), ox.NamedNode(BASE + "run/ev-1")
+    assert ox.Triple(train, PROV.wasInformedBy, run) in triples  # outgoing
+    assert any(t.object == train and t.predicate == PROV.wasGeneratedBy for t in triples)  # incoming
+
+
+@pytest.mark.parametrize(
+    ("suffix", "mimetype", "fmt"),
+    [
+        (".ttl", "text/turtle", ox.RdfFormat.TURTLE),
+        (".jsonld", "application/ld+json", ox.RdfFormat.JSON_LD),
+        (".rdf", "application/rdf+xml", ox.RdfFormat.RDF_XML),
+        (".nt", "application/n-triples", ox.RdfFormat.N_TRIPLES),
+    ],
+)
+def test_suffix_wins_over_accept(client: FlaskClient, suffix: str, mimetype: str,
+                                 fmt: ox.RdfFormat) -> None:
+    response = client.get(f"/id/run/ev-1/train{suffix}", headers=HTML)
+    assert response.status_code == 200
+    assert response.mimetype == mimetype
+    assert ox.Triple(ox.NamedNode(TRAIN), PROV.wasInformedBy, ox.NamedNode(BASE + "run/ev-1")) in parse(
+        response, fmt
+    )
+
+
+def test_prov_aq_link_headers(client: FlaskClient) -> None:
+    response = client.get("/id/run/ev-1/train", headers={"Accept": "text/turtle"})
+    link = response.headers["Link"]
+    assert (f'<{PUBLIC}/id/run/ev-1/train>; rel="http://www.w3.org/ns/prov#has_provenance"; '
+            f'anchor="{TRAIN}"') in link
+    assert f'<{PUBLIC}/sparql>; rel="http://www.w3.org/ns/prov#has_query_service"' in link
+    assert f'<{PUBLIC}/id/run/ev-1/train.jsonld>; rel="alternate"; type="application/ld+json"' in link
+
+
+def test_unknown_resource_is_404_in_the_one_error_shape(client: FlaskClient) -> None:
+    response = client.get("/id/run/no-such-run", headers={"Accept": "application/json"})
+    assert response.status_code == 404
+    body = response.get_json()
+    assert body["ok"] is False and body["status"] == 404
+    assert BASE + "run/no-such-run" in body["error"]
+    browser = client.get("/id/run/no-such-run.ttl", headers=HTML)
+    assert browser.status_code == 404 and browser.mimetype == "text/html"
+
+
+def test_no_acceptable_format_is_406(client: FlaskClient) -> None:
+    response = client.get("/id/run/ev-1/train", headers={"Accept": "image/png"})
+    assert response.status_code == 406
+    assert response.get_json()["status"] == 406
+
+
+def test_read_token_guards_pages(kg: KnowledgeGraph) -> None:
+    guarded = create_app({"TOKEN": "w", "READ_TOKEN": "r"}, kg=kg)
+    try:
+        client = guarded.test_client()
+        assert client.get("/id/run/ev-1/train").status_code == 401
+        ok = client.get("/id/run/ev-1/train", headers={"Authorization": "Bearer r"})
+        assert ok.status_code == 200
+    finally:
+        guarded.extensions["provml.close"]()
+
+
+@pytest.fixture(scope="module")
+def server_url(kg: KnowledgeGraph) -> Iterator[str]:
+    """The app on a real loopback socket (waitress, as `provml serve` runs it)."""
+    server, app = make_server({"TOKEN": "t"}, port=0, kg=kg, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        close_server(server, app)
+        thread.join(timeout=5)
+
+
+def test_dereference_over_a_real_socket(server_url: str) -> None:
+    turtle = requests.get(f"{server_url}/id/run/ev-1/train", headers={"Accept": "text/turtle"},
+                          timeout=10)
+    assert turtle.status_code == 200 and turtle.headers["Content-Type"].startswith("text/turtle")
+    assert f"<{server_url}/sparql>" in turtle.headers["Link"]  # the request's own host
+    html = requests.get(f"{server_url}/id/run/ev-1/train", headers=HTML, timeout=10)
+    assert html.status_code == 200 and "<h1>train</h1>" in html.text
+    css = requests.get(f"{server_url}/static/provml.css", timeout=10)
+    assert css.status_code == 200 and "body" in css.text
