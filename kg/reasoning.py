@@ -29,6 +29,7 @@ from typing import Any
 
 import pyoxigraph as ox
 
+from provml.errors import MissingExtra
 from provml.ontology_info import import_closure
 from provml.vocab import OWL
 
@@ -117,9 +118,17 @@ def _reason(files: Sequence[Path]) -> tuple[Any, bool]:
             ontology = world.get_ontology(merged.as_uri()).load()
         try:
             with ontology:
-                owlready2.sync_reasoner_hermit(world, infer_property_values=False, debug=0)
+                owlready2.sync_reasoner_hermit(
+                    world, infer_property_values=False, debug=0, ignore_unsupported_datatypes=True
+                )
         except owlready2.OwlReadyInconsistentOntologyError:
             return world, False
+        except FileNotFoundError as exc:  # no java executable
+            raise MissingExtra(
+                f"the HermiT reasoner needs a Java runtime ({owlready2.JAVA_EXE!r} not found); "
+                "on Debian/Ubuntu: apt-get install default-jre-headless (make test does it)",
+                feature="HermiT", package="a Java runtime", extra="",
+            ) from exc
     return world, True
 
 
@@ -137,6 +146,7 @@ def class_closure(
     :param cache_dir: where the JSON cache lives; default :func:`default_cache_dir`.
     :raises FileNotFoundError: when an import resolves to no local file.
     :raises ValueError: when the ontologies are inconsistent (there is no closure to give).
+    :raises provml.errors.MissingExtra: when no Java runtime is found (and nothing is cached).
 
     >>> closure = class_closure()
     >>> sorted(closure["http://www.w3.org/ns/mls#Run"])[:2]
@@ -206,6 +216,7 @@ def check_consistency(
     :param data: RDF files of instance data (Turtle, N-Triples, TriG ...; graphs are flattened).
     :raises FileNotFoundError: when an import resolves to no local file.
     :raises SyntaxError: when a file does not parse.
+    :raises provml.errors.MissingExtra: when no Java runtime is found.
     """
     files = [*ontology_files(ontologies), *data]
     world, consistent = _reason(files)
