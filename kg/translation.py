@@ -328,12 +328,10 @@ class _Translator:
         transformation: str,
         g: NamedNode,
     ) -> None:
+        nodes: dict[str, NamedNode] = {}
+        pending: list[tuple[NamedNode, str | Mapping[str, Any], str]] = []
         for direction in ("used", "generated"):
             items: Sequence[Mapping[str, Any]] = e.get(direction, ())
-            if not items:
-                continue
-            nodes: dict[str, NamedNode] = {}
-            pending: list[tuple[NamedNode, str, str]] = []
             for item in items:
                 role = item.get("role")
                 if role is None and self.roles is not None:
@@ -342,14 +340,15 @@ class _Translator:
                 nodes[item["name"]] = node
                 if "about" in item:
                     pending.append((node, item["about"], role or "value"))
-            for node, about, role in pending:
-                model = nodes.get(about)
-                if model is None:
-                    continue
-                if role == "evaluation":
-                    self.add(node, PROVML.evaluatedModel, model, g)
-                else:
-                    self.add(model, PROV.hadMember, node, g)
+        for node, about, role in pending:
+            # ``about`` names a value of the same event, or is the data reference of a model
+            model = self.iris.data(about) if isinstance(about, Mapping) else nodes.get(about)
+            if model is None:
+                continue
+            if role == "evaluation":
+                self.add(node, PROVML.evaluatedModel, model, g)
+            else:
+                self.add(model, PROV.hadMember, node, g)
 
     def value(
         self,
