@@ -1,0 +1,162 @@
+"""The HTTP sink against a real endpoint process (``provml serve``), killed and restarted."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import provml
+import pytest
+from provml.knowledge import open_kg
+from servers import free_port
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "test-token-0123"
+PROV = "http://www.w3.org/ns/prov#"
+
+
+class Endpoint:
+    """``provml serve --store DIR --port P --token T`` as a subprocess."""
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        exe = shutil.which("provml", path=str(Path(sys.executable).parent))
+        assert exe is not None
+        self.proc = subprocess.Popen(
+            [exe, "serve", "--store", str(self.store), "--port", str(self.port), "--token", TOKEN],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"provml serve exited: {err}")
+            try:
+                with urllib.request.urlopen(self.url + "/", timeout=2):
+                    return
+            except urllib.error.HTTPError:
+                return  # it answers
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("provml serve did not answer within 60 s")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+            if self.proc.stderr:
+                self.proc.stderr.close()
+            self.proc = None
+
+
+@pytest.fixture
+def endpoint(tmp_path: Path) -> Iterator[Endpoint]:
+    ep = Endpoint(tmp_path / "store")
+    ep.start()
+    yield ep
+    ep.stop()
+
+
+def executions(store: Path) -> tuple[int, int]:
+    kg = open_kg(store)
+    try:
+        started = next(iter(kg.query(f"SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE {{ ?e <{PROV}startedAtTime> ?t }}")))
+        ended = next(iter(kg.query(f"SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE {{ ?e <{PROV}endedAtTime> ?t }}")))
+        return int(started["n"].value), int(ended["n"].value)
+    finally:
+        kg.close()
+
+
+def epochs(client: provml.Client, wf: provml.Workflow, name: str, n: int) -> None:
+    with wf.stage(name, used=[provml.hyperparameter("lr", 0.1)]) as tr:
+        for epoch in range(n):
+            with tr.cycle("epoch", epoch) as ep:
+                ep.generated(provml.evaluation("loss", 1.0 / (epoch + 1)))
+
+
+def wait_for(predicate: object, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+
+
+def test_events_reach_the_endpoint(endpoint: Endpoint, tmp_path: Path) -> None:
+    with provml.Client(endpoint=endpoint.url, token=TOKEN, bag_size=50,
+                       install_signal_handler=False) as client, \
+            client.workflow("wf", type="learning") as wf:
+        epochs(client, wf, "train", 5)
+    assert client.stats().sent == 14 and client.stats().pending == 0
+    endpoint.stop()
+    assert executions(endpoint.store) == (7, 7)
+
+
+def test_nothing_is_lost_while_the_endpoint_is_down_and_nothing_is_duplicated(
+    endpoint: Endpoint, tmp_path: Path
+) -> None:
+    client = provml.Client(endpoint=endpoint.url, token=TOKEN, bag_size=5, flush_interval_s=0.05,
+                           spool_dir=tmp_path / "spool", install_signal_handler=False)
+    with client.workflow("wf", type="learning") as wf:
+        epochs(client, wf, "before", 3)
+        client.flush()
+        assert client.stats().sent == 1 + 2 + 6
+        endpoint.stop(signal.SIGKILL)  # the endpoint dies
+        epochs(client, wf, "during", 4)
+        client.flush()
+        assert client.stats().pending >= 10 and client.pending_path.exists()
+        endpoint.start()  # back, on the same store
+        epochs(client, wf, "after", 2)
+    wait_for(lambda: client.stats().pending == 0 and not client.pending_path.exists())
+    client.close()
+    stats = client.stats()
+    assert stats.pending == 0 and stats.rejected == 0
+    assert stats.sent == stats.processed == 1 + (2 + 6) + (2 + 8) + (2 + 4) + 1
+    # re-sending the whole diskful spool changes nothing (deterministic IRIs)
+    assert client.spool_path is not None
+    resend = provml.Client(endpoint=endpoint.url, token=TOKEN, install_signal_handler=False)
+    from provml.spool import read_events
+
+    for event in read_events(client.spool_path):
+        resend._flusher.put(event)
+    resend.close()
+    endpoint.stop()
+    assert executions(endpoint.store) == (1 + 3 + 3 + 4 + 2, 1 + 3 + 3 + 4 + 2)
+
+
+def test_a_wrong_token_keeps_events_pending(endpoint: Endpoint, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVML_HOME", str(tmp_path / "home"))
+    client = provml.Client(endpoint=endpoint.url, token="wrong", install_signal_handler=False)
+    with client.workflow("wf"):
+        pass
+    client.close()
+    assert client.stats().sent == 0 and client.stats().pending == 2
+    lines = client.pending_path.read_text().splitlines()
+    assert [json.loads(x)["kind"] for x in lines] == ["workflow_begin", "workflow_end"]
+
+
+def test_a_rejected_bag_is_kept_with_the_endpoints_report(endpoint: Endpoint, tmp_path: Path) -> None:
+    client = provml.Client(endpoint=endpoint.url, token=TOKEN, spool_dir=tmp_path / "spool",
+                           install_signal_handler=False)
+    with client.workflow("wf") as wf, wf.task("bad") as t:
+        t.generated(provml.evaluation("accuracy", "high"))  # type: ignore[arg-type]
+    client.close()
+    assert client.stats().rejected == 1 and client.stats().sent == 3
+    record = json.loads(client.rejected_path.read_text().splitlines()[0])
+    assert record["events"][0]["kind"] == "task_end"
+    assert record["report"]  # the endpoint's 422 body
