@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
 from provml._version import __version__
 
 __all__ = ["main"]
@@ -92,3 +91,33 @@ def serve_command(store: Path | None, remote: str | None, host: str, port: int,
         serve(config, host=host, port=port, threads=threads)
     except (Error, OSError, ValueError) as exc:
         raise CouldNotRun(str(exc)) from exc
+
+
+@main.command("validate")
+@click.argument("data", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--shapes", "shapes", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="SHACL shapes file (repeatable). Default: the shapes provml ships.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Report format.")
+@click.option("--input-format", default=None,
+              help="RDF format of every DATA file (turtle, nt, nq, trig, jsonld, rdfxml). "
+                   "Default: from each file's suffix.")
+def validate_command(data: tuple[Path, ...], shapes: tuple[Path, ...], fmt: str,
+                     input_format: str | None) -> None:
+    """Check RDF files against provml's SHACL shapes, with the types the PROV-ML ontology
+    entails. Exit 0 when the data conforms, 1 when it does not, 2 when it could not run."""
+    import json
+
+    from provml.errors import RdfSyntaxError
+    from provml.validation import validate_files
+
+    try:
+        report = validate_files(list(data), shapes=list(shapes) or None, input_format=input_format)
+    except (RdfSyntaxError, ValueError) as exc:
+        raise CouldNotRun(str(exc)) from exc
+    except OSError as exc:
+        raise CouldNotRun(f"cannot read {exc.filename}: {exc.strerror}") from exc
+    click.echo(json.dumps(report.to_dict(), indent=2) if fmt == "json" else report.describe())
+    raise SystemExit(0 if report.conforms else 1)

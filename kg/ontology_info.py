@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
-
 from provml.vocab import DCT, OWL, RDF
 
 __all__ = [
@@ -187,7 +186,8 @@ def ontology_info(path: Path | None = None) -> OntologyInfo:
     if iri is None:
         raise ValueError(f"{path} declares no owl:Ontology")
     version_iri = next(
-        (t.object.value for t in triples if t.subject == iri and t.predicate == OWL.versionIRI),
+        (t.object.value for t in triples
+         if t.subject == iri and t.predicate == OWL.versionIRI and isinstance(t.object, ox.NamedNode)),
         None,
     )
 

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
-
 from provml.errors import MissingExtra
 from provml.ontology_info import import_closure
 from provml.vocab import OWL
@@ -77,7 +76,8 @@ def ontology_files(ontologies: Sequence[Path] | None = None) -> list[Path]:
     """
     from provml.ontology import path
 
-    return import_closure([path("provml.ttl"), *(ontologies or ())])
+    files: list[Path] = import_closure([path("provml.ttl"), *(ontologies or ())])
+    return files
 
 
 def cache_path(files: Sequence[Path], cache_dir: Path | None = None) -> Path:
