@@ -69,6 +69,8 @@ _RESULT_FORMATS = {
     "application/xml": QueryResultsFormat.XML,
     "text/tab-separated-values": QueryResultsFormat.TSV,
 }
+#: a graph name that names no graph: the default graph of an empty dataset
+_NO_GRAPH = "urn:provml:no-graph"
 _ALL_QUADS = "SELECT ?s ?p ?o ?g WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
 
 
@@ -170,26 +172,10 @@ class RemoteStore:
 
         :raises RemoteError: the server refused the query (status 400 for a syntax error).
         """
-        params: list[tuple[str, str]] = []
-        if default_graph is not None:
-            params += [("default-graph-uri", g.value) for g in default_graph]
-        elif use_default_graph_as_union:
-            if self.union_default_graph == "param":
-                params.append(("union-default-graph", "true"))
-            elif self.union_default_graph == "emulate":
-                params += [("default-graph-uri", g.value) for g in self.named_graphs()]
-        if named_graphs is not None:
-            params += [("named-graph-uri", g.value) for g in named_graphs]
+        params = self._dataset_params(default_graph, named_graphs, use_default_graph_as_union)
         if base_iri is not None:
             sparql = f"BASE <{base_iri}>\n{sparql}"
-        media, body = self._request(
-            "POST",
-            self.query_url,
-            params=params,
-            body=sparql.encode("utf-8"),
-            content_type="application/sparql-query; charset=utf-8",
-            accept=_ACCEPT,
-        )
+        media, body = self._post_sparql(self.query_url, "query", sparql, params, accept=_ACCEPT)
         results_format = _RESULT_FORMATS.get(media)
         if results_format is not None:
             return pyoxigraph.parse_query_results(body, results_format)
@@ -197,6 +183,70 @@ class RemoteStore:
         if rdf_format is None:
             raise RemoteError(url=self.query_url, status=200, body=f"unexpected media type {media}")
         return _as_query_triples(pyoxigraph.parse(body, rdf_format))
+
+    def _dataset_params(
+        self,
+        default_graph: Sequence[NamedNode] | None,
+        named_graphs: Sequence[NamedNode] | None,
+        union: bool,
+    ) -> list[tuple[str, str]]:
+        """The protocol parameters that give the embedded store's dataset semantics.
+
+        pyoxigraph leaves the part of the dataset one does not restrict as it is (all named
+        graphs; the union or the real default graph); the protocol empties it as soon as either
+        part is given. So the unrestricted part is listed explicitly (one more request), and the
+        union is the merge of the named graphs: the unnamed default graph cannot be named over
+        the protocol, so it is left out whenever a dataset is given (provml writes nothing there).
+        """
+        if default_graph is None and named_graphs is None:
+            if not union or self.union_default_graph == "server":
+                return []
+            if self.union_default_graph == "param":
+                return [("union-default-graph", "true")]
+        listed: list[NamedNode] | None = None
+
+        def every_graph() -> list[NamedNode]:
+            nonlocal listed
+            if listed is None:
+                listed = self.named_graphs()
+            return listed
+
+        if default_graph is not None:
+            defaults = list(default_graph)
+        else:
+            defaults = every_graph() if union else []
+        nameds = list(named_graphs) if named_graphs is not None else every_graph()
+        params = [("default-graph-uri", g.value) for g in defaults]
+        params += [("named-graph-uri", g.value) for g in nameds]
+        return params or [("default-graph-uri", _NO_GRAPH)]  # an empty dataset
+
+    def _post_sparql(
+        self,
+        url: str,
+        field: str,
+        sparql: str,
+        params: Sequence[tuple[str, str]],
+        *,
+        accept: str | None = None,
+    ) -> tuple[str, bytes]:
+        """POST a query or update: directly, or URL-encoded with its parameters (a long list of
+        graphs would not fit in a URL)."""
+        if not params:
+            return self._request(
+                "POST",
+                url,
+                body=sparql.encode("utf-8"),
+                content_type=f"application/sparql-{field}; charset=utf-8",
+                accept=accept,
+            )
+        form = urllib.parse.urlencode([(field, sparql), *params]).encode("ascii")
+        return self._request(
+            "POST",
+            url,
+            body=form,
+            content_type="application/x-www-form-urlencoded",
+            accept=accept,
+        )
 
     def _select_raw(self, sparql: str) -> QuerySolutions:
         """A SELECT over the server's real dataset (no union default graph)."""
@@ -220,13 +270,7 @@ class RemoteStore:
         params += [("using-named-graph-uri", g.value) for g in using_named_graphs or ()]
         if base_iri is not None:
             sparql = f"BASE <{base_iri}>\n{sparql}"
-        self._request(
-            "POST",
-            self.update_url,
-            params=params,
-            body=sparql.encode("utf-8"),
-            content_type="application/sparql-update; charset=utf-8",
-        )
+        self._post_sparql(self.update_url, "update", sparql, params)
 
     # -- writes -------------------------------------------------------------------------------
 

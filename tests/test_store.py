@@ -119,6 +119,28 @@ def test_dataset_restriction(store: Store) -> None:
     assert column(named, "g") == [str(G2)]
 
 
+def test_dataset_parts_left_open_stay_as_they_are(store: Store) -> None:
+    """pyoxigraph's semantics on every backend: restricting one part of the dataset leaves the
+    other whole (the protocol would empty it; the remote store lists it explicitly)."""
+    store.add(sample()[:3])  # named graphs only: the union is the same on every backend
+    graphs = store.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }", default_graph=[G2])
+    assert column(graphs, "g") == [str(G1), str(G2)]
+    union = store.query("SELECT ?s WHERE { ?s ?p ?o }", named_graphs=[G2])
+    assert column(union, "s") == [f"<{EX}{s}>" for s in "abc"]
+    assert column(store.query("SELECT ?s WHERE { ?s ?p ?o }", default_graph=[]), "s") == []
+    nothing = store.query(
+        "ASK { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }", default_graph=[], named_graphs=[]
+    )
+    assert isinstance(nothing, QueryBoolean) and not bool(nothing)
+
+
+def test_many_graphs_fit_in_one_request(store: Store) -> None:
+    graphs = [NamedNode(f"{EX}graph/{i:04d}/{'x' * 40}") for i in range(300)]
+    store.add(Quad(ex("s"), P, Literal(i), g) for i, g in enumerate(graphs))
+    result = store.query("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", default_graph=graphs)
+    assert column(result, "n") == ['"300"^^<http://www.w3.org/2001/XMLSchema#integer>']
+
+
 def test_base_iri_resolves_relative_iris(store: Store) -> None:
     store.add(sample())
     result = store.query("ASK { <a> <p> <b> }", base_iri=EX)
