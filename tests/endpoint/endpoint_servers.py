@@ -1,0 +1,51 @@
+"""A live endpoint for tests: the real app behind waitress on a loopback socket (free port),
+run on a thread. Used by ``conftest.py``'s ``live_server`` fixtures; test modules import
+``LiveServer`` (for types) and ``TOKEN``/``AUTH`` from here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from flask import Flask
+from provml.endpoint.server import close_server, make_server
+from provml.knowledge import KnowledgeGraph
+from provml.store import Store
+
+TOKEN = "test-write-token-7d1e"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@dataclass
+class LiveServer:
+    """A running endpoint: its root ``url`` (no trailing slash), the served ``store``, and a
+    keep-alive ``session``."""
+
+    url: str
+    store: Store
+    session: requests.Session
+    app: Flask
+
+    def __call__(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.request(method, self.url + path, timeout=30, **kwargs)
+
+
+def start_live_server(config: Mapping[str, Any], kg: KnowledgeGraph) -> tuple[LiveServer, Callable[[], None]]:
+    server, application = make_server(config, host="127.0.0.1", port=0, threads=4, kg=kg)
+    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
+    thread.start()
+    live = LiveServer(f"http://127.0.0.1:{server.effective_port}", kg.store, requests.Session(),
+                      application)
+
+    def stop() -> None:
+        live.session.close()
+        close_server(server, application)
+        thread.join(timeout=5)
+
+    return live, stop
+
+
