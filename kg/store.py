@@ -68,7 +68,13 @@ class Store(Protocol):
         named_graphs: Sequence[NamedNode] | None = None,
         base_iri: str | None = None,
     ) -> QueryResult:
-        """Evaluate a SPARQL 1.1 query; results are pyoxigraph's types."""
+        """Evaluate a SPARQL 1.1 query; results are pyoxigraph's types.
+
+        Dataset semantics are pyoxigraph's on every backend: ``default_graph`` (the graphs
+        merged into the default graph; it wins over ``use_default_graph_as_union``) and
+        ``named_graphs`` (those ``GRAPH`` can see) each restrict their part only; None leaves
+        that part whole. An empty list is an empty part.
+        """
         ...
 
     def update(
@@ -79,7 +85,12 @@ class Store(Protocol):
         using_graphs: Sequence[NamedNode] | None = None,
         using_named_graphs: Sequence[NamedNode] | None = None,
     ) -> None:
-        """Run a SPARQL 1.1 update in one transaction."""
+        """Run a SPARQL 1.1 update in one transaction.
+
+        ``using_graphs`` / ``using_named_graphs`` are the protocol's ``using-graph-uri`` /
+        ``using-named-graph-uri``: with SPARQL Update's semantics, giving either one makes the
+        dataset of each ``WHERE`` exactly what they list.
+        """
         ...
 
     def quads(self, *, graph: GraphName | None = None) -> Iterator[Quad]:

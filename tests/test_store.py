@@ -165,6 +165,9 @@ def test_update_using_graphs(store: Store) -> None:
     )
     assert list(store.quads(graph=G1)) == []
     assert len(store) == 3  # g2, g3 and the default graph untouched
+    named = f"INSERT {{ GRAPH {G1} {{ ?s ?p ?o }} }} WHERE {{ GRAPH ?g {{ ?s ?p ?o }} }}"
+    store.update(named, using_graphs=[G2])  # USING alone: no named graph in the dataset
+    assert list(store.quads(graph=G1)) == []
 
 
 def test_update_is_one_transaction(store: Store) -> None:
