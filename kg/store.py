@@ -55,8 +55,12 @@ class Store(Protocol):
     True
     """
 
-    def add(self, quads: Iterable[Quad]) -> None:
-        """Write all ``quads`` in one transaction: all of them or none."""
+    def add(self, quads: Iterable[Quad], *, atomic: bool = True) -> None:
+        """Write all ``quads`` in one transaction: all of them or none.
+
+        ``atomic=False`` lets a backend use a faster non-transactional path (embedded:
+        ``bulk_extend``); the remote store ignores it.
+        """
         ...
 
     def query(
