@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+
 from flask import (
     Blueprint,
     Response,
@@ -19,15 +20,14 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from pyoxigraph import RdfFormat, Triple, serialize
-
 from provml.describe import ResourceDescription, describe, resource_triples
 from provml.endpoint.auth import require_read
 from provml.endpoint.context import config, public_url, store
 from provml.endpoint.errors import abort_json
 from provml.endpoint.negotiation import RDF_FORMATS, best_match
-from provml.void import dump_nquads_gz, void_description
 from provml.vocab import DCT, MLS, OWL, PROV, PROVML, RDF, RDFS, SKOS, VOID, XSD
+from provml.void import dump_nquads_gz, void_description
+from pyoxigraph import RdfFormat, Triple, serialize
 
 __all__ = ["SUFFIXES", "bp", "local_url", "rdf_response"]
 

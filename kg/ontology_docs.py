@@ -19,10 +19,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyoxigraph import Literal, Quad, QuerySolutions, RdfFormat, Store, parse, serialize
-
 from provml.errors import Error
 from provml.vocab import DCT, OWL, RDF, RDFS, SKOS
+from pyoxigraph import Literal, Quad, QuerySolutions, RdfFormat, Store, parse, serialize
 
 __all__ = ["OntologyTerm", "digest", "ontology_rdf", "ontology_terms", "pylode_html"]
 
@@ -62,11 +61,15 @@ def pylode_html(path: Path) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pyLODE leaves files open and uses old APIs
+            import rdflib
             from pylode import OntPub
 
-            html: str = OntPub(ontology=str(path)).make_html(include_css=True)
-    except Exception as exc:  # pyLODE raises many kinds (import, rdflib, its own)
-        raise Error(f"pyLODE could not document {Path(path).name}: {type(exc).__name__}: {exc}") from exc
+            # parsed here, not by pyLODE: on a syntax error pyLODE prints and calls exit()
+            graph = rdflib.Graph().parse(str(path), format="turtle")
+            html: str = OntPub(ontology=graph).make_html(include_css=True)
+    except (Exception, SystemExit) as exc:  # pyLODE raises many kinds (import, rdflib, its own)
+        name = Path(path).name
+        raise Error(f"pyLODE could not document {name}: {type(exc).__name__}: {exc}") from exc
     return html
 
 

@@ -25,8 +25,6 @@ import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from pyoxigraph import BlankNode, Literal, NamedNode, QuerySolutions, RdfFormat, Triple, serialize
-
 from provml.vocab import (
     DCT,
     DEFAULT_BASE,
@@ -39,6 +37,7 @@ from provml.vocab import (
     XSD,
     Namespace,
 )
+from pyoxigraph import BlankNode, Literal, NamedNode, QuerySolutions, RdfFormat, Triple, serialize
 
 if TYPE_CHECKING:
     from provml.store import Store

@@ -7,13 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from endpoint_servers import AUTH, TOKEN, LiveServer
 from flask import Flask
 from flask.testing import FlaskClient
 from provml.endpoint.app import create_app
-from provml.knowledge import KnowledgeGraph, open_kg
+from provml.knowledge import KnowledgeGraph
 
-TOKEN = "events-test-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 RUN_IRI = "https://w3id.org/provml/id/run/ev-1"
 
 
@@ -35,21 +34,11 @@ def batch(run: str = "ev-1") -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def kg() -> Iterator[KnowledgeGraph]:
-    with open_kg() as graph:
-        yield graph
-
-
-@pytest.fixture
 def app(kg: KnowledgeGraph) -> Iterator[Flask]:
+    """The conftest's app, with a small body limit to test 413."""
     application = create_app({"TOKEN": TOKEN, "MAX_BODY_MB": 0.01}, kg=kg)
     yield application
     application.extensions["provml.close"]()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def quads(kg: KnowledgeGraph) -> set[Any]:
@@ -173,3 +162,17 @@ def test_get_is_405(client: FlaskClient) -> None:
     response = client.get("/api/events", headers=AUTH)
     assert response.status_code == 405
     assert_error_shape(response.get_json(), 405)
+
+
+def test_capture_over_http_then_query_over_http(live_server: LiveServer) -> None:
+    """The HTTP sink's path end to end: POST a batch over a real socket, find the run by SPARQL."""
+    response = live_server("POST", "/api/events", json={"events": batch("ev-live")}, headers=AUTH)
+    assert response.status_code == 202, response.text
+    assert response.json()["events"] == 4
+    query = "ASK { <https://w3id.org/provml/id/run/ev-live> a ?type }"
+    answer = live_server("GET", "/sparql", params={"query": query},
+                         headers={"Accept": "application/sparql-results+json"})
+    assert answer.status_code == 200 and answer.json()["boolean"] is True
+    refused = live_server("POST", "/api/events", json=batch("ev-refused"))
+    assert refused.status_code == 401 and refused.json()["status"] == 401
+    assert not bool(live_server.store.query("ASK { <https://w3id.org/provml/id/run/ev-refused> ?p ?o }"))

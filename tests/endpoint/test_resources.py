@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import pyoxigraph as ox
-import requests
+import pytest
+from endpoint_servers import AUTH, LiveServer
 from flask import Flask
 from flask.testing import FlaskClient
 from provml.endpoint.app import create_app
-from provml.endpoint.server import close_server, make_server
 from provml.knowledge import KnowledgeGraph, open_kg
 from provml.vocab import PROV
 from test_events_api import batch
@@ -161,25 +159,17 @@ def test_read_token_guards_pages(kg: KnowledgeGraph) -> None:
         guarded.extensions["provml.close"]()
 
 
-@pytest.fixture(scope="module")
-def server_url(kg: KnowledgeGraph) -> Iterator[str]:
-    """The app on a real loopback socket (waitress, as `provml serve` runs it)."""
-    server, app = make_server({"TOKEN": "t"}, port=0, kg=kg, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        close_server(server, app)
-        thread.join(timeout=5)
-
-
-def test_dereference_over_a_real_socket(server_url: str) -> None:
-    turtle = requests.get(f"{server_url}/id/run/ev-1/train", headers={"Accept": "text/turtle"},
-                          timeout=10)
+def test_dereference_over_a_real_socket(live_server: LiveServer) -> None:
+    """Capture over HTTP, then follow the run's IRI as a browser and as an RDF client would."""
+    posted = live_server("POST", "/api/events", json=batch("ev-1"), headers=AUTH)
+    assert posted.status_code == 202
+    turtle = live_server("GET", "/id/run/ev-1/train", headers={"Accept": "text/turtle"})
     assert turtle.status_code == 200 and turtle.headers["Content-Type"].startswith("text/turtle")
-    assert f"<{server_url}/sparql>" in turtle.headers["Link"]  # the request's own host
-    html = requests.get(f"{server_url}/id/run/ev-1/train", headers=HTML, timeout=10)
+    assert f"<{live_server.url}/sparql>" in turtle.headers["Link"]  # the request's own host
+    assert ox.Triple(ox.NamedNode(TRAIN), PROV.wasInformedBy, ox.NamedNode(BASE + "run/ev-1")) in {
+        q.triple for q in ox.parse(turtle.content, format=ox.RdfFormat.TURTLE)
+    }
+    html = live_server("GET", "/id/run/ev-1/train", headers=HTML)
     assert html.status_code == 200 and "<h1>train</h1>" in html.text
-    css = requests.get(f"{server_url}/static/provml.css", timeout=10)
+    css = live_server("GET", "/static/provml.css")
     assert css.status_code == 200 and "body" in css.text
