@@ -151,7 +151,10 @@ class RemoteStore:
                 media = response.headers.get_content_type()
                 return str(media), bytes(response.read())
         except urllib.error.HTTPError as error:
-            text = error.read().decode("utf-8", "replace").strip()
+            try:
+                text = error.read().decode("utf-8", "replace").strip()
+            finally:
+                error.close()
             raise RemoteError(url=url, status=error.code, body=text[:2000]) from error
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
