@@ -235,3 +235,11 @@ def test_default_cache_dir_follows_the_environment(
     assert default_cache_dir() == tmp_path
     monkeypatch.delenv("PROVML_CACHE_DIR")
     assert default_cache_dir() == Path.home() / ".cache" / "provml"
+
+
+def test_the_shipped_example_graph_is_consistent_with_the_ontology() -> None:
+    example = Path(__file__).resolve().parent.parent / "ontology" / "examples" / "fig8.ttl"
+    if not example.is_file():
+        pytest.skip("ontology/examples/fig8.ttl is not there yet")
+    report = check_consistency(ontologies=[path("domains/oil-gas.ttl")], data=[example])
+    assert report.ok, report
