@@ -239,3 +239,12 @@ def test_cli_ontology_info(tmp_path: Path) -> None:
     bad.write_text("this is not turtle")
     broken = runner.invoke(main, ["ontology", "info", "--file", str(bad)])
     assert broken.exit_code == 2 and "bad.ttl" in broken.output
+
+
+def test_doctests() -> None:
+    import doctest
+
+    import provml.ontology_info
+
+    result = doctest.testmod(provml.ontology_info)
+    assert result.failed == 0 and result.attempted >= 3

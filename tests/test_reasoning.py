@@ -243,3 +243,13 @@ def test_the_shipped_example_graph_is_consistent_with_the_ontology() -> None:
         pytest.skip("ontology/examples/fig8.ttl is not there yet")
     report = check_consistency(ontologies=[path("domains/oil-gas.ttl")], data=[example])
     assert report.ok, report
+
+
+def test_doctests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import doctest
+
+    import provml.reasoning
+
+    monkeypatch.setenv("PROVML_CACHE_DIR", str(tmp_path))
+    result = doctest.testmod(provml.reasoning)
+    assert result.failed == 0 and result.attempted >= 5
