@@ -37,7 +37,16 @@ from provml.vocab import (
     XSD,
     Namespace,
 )
-from pyoxigraph import BlankNode, Literal, NamedNode, QuerySolutions, RdfFormat, Triple, serialize
+from pyoxigraph import (
+    BlankNode,
+    Literal,
+    NamedNode,
+    Quad,
+    QuerySolutions,
+    RdfFormat,
+    Triple,
+    serialize,
+)
 
 if TYPE_CHECKING:
     from provml.store import Store
@@ -100,27 +109,26 @@ def void_description(
 def dump_nquads_gz(store: Store, *, chunk_quads: int = 20000) -> Iterator[bytes]:
     """The whole store as gzipped N-Quads, produced piece by piece (constant memory).
 
+    Each piece is a sync-flushed gzip block of ``chunk_quads`` quads, so a client receives data
+    while the rest is still being read; the pieces joined are one gzip file.
+
     :param store: the store to dump.
-    :param chunk_quads: how many quads are serialized at a time.
+    :param chunk_quads: how many quads are serialized and compressed at a time.
     """
     compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: gzip container
-    batch = []
+    batch: list[Quad] = []
     for quad in store.quads():
         batch.append(quad)
         if len(batch) >= chunk_quads:
-            piece = compressor.compress(_nquads(batch))
+            yield compressor.compress(_nquads(batch)) + compressor.flush(zlib.Z_SYNC_FLUSH)
             batch = []
-            if piece:
-                yield piece
-    if batch:
-        piece = compressor.compress(_nquads(batch))
-        if piece:
-            yield piece
-    yield compressor.flush()
+    yield compressor.compress(_nquads(batch)) + compressor.flush()
 
 
-def _nquads(quads: list[object]) -> bytes:
-    data = serialize(quads, format=RdfFormat.N_QUADS)  # type: ignore[call-overload]
+def _nquads(quads: list[Quad]) -> bytes:
+    if not quads:
+        return b""
+    data = serialize(quads, format=RdfFormat.N_QUADS)
     return data if isinstance(data, bytes) else b""
 
 

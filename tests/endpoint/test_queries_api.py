@@ -1,0 +1,163 @@
+"""/api/queries: the named queries' catalogue, and running one with typed parameters."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+import pytest
+from endpoint_servers import AUTH, LiveServer
+from flask import Flask
+from flask.testing import FlaskClient
+from provml.endpoint.app import create_app
+from provml.knowledge import KnowledgeGraph
+from provml.named_queries import list_queries
+from provml.store import open_store
+from test_events_api import batch
+
+MODEL_LOCATION = "models/ev-1.pt"
+
+
+def scored_batch() -> list[dict[str, object]]:
+    events = batch()
+    events[2]["generated"].append(  # type: ignore[attr-defined]
+        {"name": "accuracy", "role": "evaluation", "value": 0.9, "about": "model"})
+    return events
+
+
+@pytest.fixture(scope="module")
+def kg() -> Iterator[KnowledgeGraph]:
+    graph = KnowledgeGraph(open_store())
+    graph.ingest_events(scored_batch())
+    yield graph
+    graph.close()
+
+
+@pytest.fixture(scope="module")
+def app(kg: KnowledgeGraph) -> Iterator[Flask]:
+    application = create_app({"TOKEN": "t", "BASE_URL": "http://kg.example.org"}, kg=kg)
+    yield application
+    application.extensions["provml.close"]()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def test_catalogue_lists_every_query_with_typed_parameters(client: FlaskClient) -> None:
+    response = client.get("/api/queries")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["ok"] is True
+    names = [q["name"] for q in body["queries"]]
+    assert names == [q.name for q in list_queries()]
+    q3 = next(q for q in body["queries"] if q["name"] == "q3")
+    assert q3["paper"] == "Q3" and q3["title"] and q3["description"]
+    assert q3["url"] == "http://kg.example.org/api/queries/q3"
+    metric = next(p for p in q3["parameters"] if p["name"] == "metric")
+    assert metric["type"] == "string" and metric["example"] == "loss"
+    assert metric["required"] is False
+
+
+def test_run_returns_sparql_json(client: FlaskClient) -> None:
+    response = client.get("/api/queries/best_model?metric=accuracy")
+    assert response.status_code == 200
+    assert response.mimetype == "application/sparql-results+json"
+    body = response.get_json()
+    assert "model" in body["head"]["vars"]
+    [row] = body["results"]["bindings"]
+    assert row["metric"]["value"] == "accuracy"
+    assert float(row["score"]["value"]) == 0.9
+
+
+def test_format_csv_and_accept_csv(client: FlaskClient) -> None:
+    for response in (
+        client.get("/api/queries/best_model?metric=accuracy&format=csv"),
+        client.get("/api/queries/best_model?metric=accuracy", headers={"Accept": "text/csv"}),
+    ):
+        assert response.status_code == 200 and response.mimetype == "text/csv"
+        rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+        assert [r["metric"] for r in rows] == ["accuracy"]
+
+
+def test_a_parameter_filters(client: FlaskClient) -> None:
+    response = client.get("/api/queries/best_model?metric=loss")
+    assert response.status_code == 200
+    assert response.get_json()["results"]["bindings"] == []
+
+
+def test_post_form_and_json(client: FlaskClient) -> None:
+    form = client.post("/api/queries/best_model", data={"metric": "accuracy"})
+    as_json = client.post("/api/queries/best_model", json={"metric": "accuracy",
+                                                           "higher_is_better": True})
+    for response in (form, as_json):
+        assert response.status_code == 200
+        assert len(response.get_json()["results"]["bindings"]) == 1
+
+
+def test_unknown_query_is_404(client: FlaskClient) -> None:
+    response = client.get("/api/queries/no_such_query")
+    assert response.status_code == 404
+    body = response.get_json()
+    assert body == {"ok": False, "status": 404, "error": body["error"], "query": "no_such_query"}
+    assert "no_such_query" in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("best_model?higher_is_better=perhaps", "boolean"), ("lineage?node=not-an-iri", "iri")],
+)
+def test_bad_parameter_value_is_400_naming_it_and_its_type(client: FlaskClient, query: str,
+                                                           expected: str) -> None:
+    response = client.get(f"/api/queries/{query}")
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["ok"] is False and body["status"] == 400
+    assert body["parameter"] == query.split("?")[1].split("=")[0]
+    assert body["expected"] == expected
+    assert body["parameter"] in body["error"]
+
+
+def test_unknown_parameter_is_400(client: FlaskClient) -> None:
+    response = client.get("/api/queries/best_model?colour=red")
+    assert response.status_code == 400
+    assert response.get_json()["parameter"] == "colour"
+
+
+def test_injection_through_a_parameter_changes_nothing(client: FlaskClient) -> None:
+    evil = 'accuracy" } } SELECT * WHERE { ?s ?p ?o } #'
+    response = client.get("/api/queries/best_model", query_string={"metric": evil})
+    assert response.status_code == 200
+    assert response.get_json()["results"]["bindings"] == []
+
+
+def test_bad_format_is_400_and_unacceptable_accept_is_406(client: FlaskClient) -> None:
+    assert client.get("/api/queries/q3?format=pdf").status_code == 400
+    response = client.get("/api/queries/q3", headers={"Accept": "image/png"})
+    assert response.status_code == 406 and response.get_json()["status"] == 406
+
+
+def test_row_limit_is_flagged(kg: KnowledgeGraph) -> None:
+    limited = create_app({"MAX_ROWS": 1}, kg=kg)
+    try:
+        response = limited.test_client().get("/api/queries/lineage")  # 5 rows on this data
+        assert response.status_code == 200
+        assert len(response.get_json()["results"]["bindings"]) == 1
+        assert response.headers["X-Provml-Truncated"] == "true"
+    finally:
+        limited.extensions["provml.close"]()
+
+
+def test_every_named_query_runs_over_a_real_socket(live_server: LiveServer) -> None:
+    assert live_server("POST", "/api/events", json=scored_batch(), headers=AUTH).status_code == 202
+    catalogue = live_server("GET", "/api/queries").json()["queries"]
+    for entry in catalogue:
+        assert entry["url"] == f"{live_server.url}/api/queries/{entry['name']}"
+        response = live_server.session.get(entry["url"], timeout=30)
+        assert response.status_code == 200, (entry["name"], response.text)
+        assert "results" in response.json()
+    best = live_server("GET", "/api/queries/best_model", params={"metric": "accuracy",
+                                                                "format": "csv"})
+    assert best.status_code == 200 and "accuracy" in best.text
