@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import cast
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 from provml import ontology
 from provml.endpoint.auth import require_read
 from provml.endpoint.errors import abort_json
@@ -82,7 +82,7 @@ def ontology_iri(suffix: str | None = None) -> Response:
 
 
 def _see(location: str) -> Response:
-    response = redirect(location, code=303)
+    response = Response(status=303, headers={"Location": location})
     response.vary.add("Accept")
     return response
 

@@ -106,13 +106,13 @@ def _resolve(rest: str) -> tuple[str, ResourceDescription]:
         if rest.endswith(suffix) and len(rest) > len(suffix):
             candidates.append((rest[: -len(suffix)], media))  # the suffix wins ...
     candidates.append((rest, None))  # ... unless only the full name is known
-    for name, media in candidates:
+    for name, fixed in candidates:
         try:
             description = describe(store(), instance_base + name)
         except ValueError:
             abort_json(400, f"not a valid IRI: {instance_base + name!r}")
         if description.exists:
-            chosen = media or best_match(request.headers.get("Accept"), PAGE_OFFERS)
+            chosen = fixed or best_match(request.headers.get("Accept"), PAGE_OFFERS)
             if chosen is None:
                 abort_json(406, "no acceptable format; offered: " + ", ".join(PAGE_OFFERS))
             return chosen, description
