@@ -6,7 +6,9 @@ Heavy modules are imported inside the commands that need them.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from provml._version import __version__
@@ -121,3 +123,160 @@ def validate_command(data: tuple[Path, ...], shapes: tuple[Path, ...], fmt: str,
         raise CouldNotRun(f"cannot read {exc.filename}: {exc.strerror}") from exc
     click.echo(json.dumps(report.to_dict(), indent=2) if fmt == "json" else report.describe())
     raise SystemExit(0 if report.conforms else 1)
+
+
+# -- knowledge graph commands ---------------------------------------------------------------------
+
+_STORE_HELP = "On-disk store directory [default: $PROVML_STORE, else .provml/store]."
+
+
+def _open(store: Path | None, *, create: bool = True) -> Any:
+    """Open the knowledge graph of ``--store`` (or the default), turning failures into exit 2."""
+    from provml.errors import Error
+    from provml.knowledge import default_store_path, open_kg
+
+    path = store or default_store_path()
+    if not create and not path.exists():
+        raise CouldNotRun(f"no store at {path}: load data first (provml load ...) or pass --store")
+    try:
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        return open_kg(path)
+    except (Error, OSError) as exc:
+        raise CouldNotRun(str(exc)) from exc
+
+
+@main.command("load")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+@click.option("--batch-size", default=500, show_default=True, help="Events per validated transaction.")
+@click.option("--input-format", default=None, help="RDF format of the files (default: by suffix).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def load_command(paths: tuple[Path, ...], store: Path | None, batch_size: int, input_format: str | None,
+                 fmt: str) -> None:
+    """Load event spools (JSON lines) and RDF files into the store, validating every batch.
+
+    Exit 0 when everything was stored, 1 when some batch was rejected (its report is printed),
+    2 when the input could not be read."""
+    import json
+
+    from provml.errors import Error
+    from provml.loader import load_paths
+
+    kg = _open(store)
+    try:
+        with click.progressbar(length=0, label="loading", file=sys.stderr,
+                               show_pos=True, hidden=fmt == "json") as bar:
+            summary = load_paths(kg, list(paths), batch_size=batch_size, input_format=input_format,
+                                 progress=bar.update)
+    except (Error, OSError, ValueError) as exc:
+        raise CouldNotRun(str(exc)) from exc
+    finally:
+        kg.close()
+    if fmt == "json":
+        click.echo(json.dumps({"files": summary.files, "events": summary.events, "triples": summary.triples,
+                               "graphs": list(summary.graphs),
+                               "rejected": [r.__dict__ for r in summary.rejected]}, indent=2))
+    else:
+        click.echo(f"{summary.files} file(s): {summary.events} events, {summary.triples} triples "
+                   f"in {len(summary.graphs)} graph(s); {len(summary.rejected)} batch(es) rejected")
+        for r in summary.rejected:
+            click.echo(f"rejected {r.source} ({r.events} events): {r.error}", err=True)
+            if r.report:
+                click.echo(r.report.get("text", ""), err=True)
+    if summary.rejected:
+        raise SystemExit(1)
+
+
+@main.command("queries")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def queries_command(fmt: str) -> None:
+    """List the named queries with their parameters."""
+    import json
+
+    from provml.named_queries import list_queries
+
+    queries = list_queries()
+    if fmt == "json":
+        click.echo(json.dumps([q.to_dict() for q in queries], indent=2))
+        return
+    for q in queries:
+        paper = f" [{q.paper}]" if q.paper else ""
+        click.echo(f"{q.name}{paper}: {q.title}")
+        for p in q.parameters:
+            extra = f", default {p.default}" if p.default else ""
+            click.echo(f"    --param {p.name}=<{p.type}>{extra}  {p.description}")
+
+
+@main.command("query")
+@click.argument("name")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A query parameter (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+def query_command(name: str, params: tuple[str, ...], fmt: str, store: Path | None) -> None:
+    """Run a named query (see `provml queries`) or a SPARQL file (FILE.rq)."""
+    from provml.errors import Error
+    from provml.named_queries import load_query_file, run_query
+    from provml.tables import render_table
+    from pyoxigraph import QueryResultsFormat
+
+    pairs = dict(p.split("=", 1) if "=" in p else (p, "") for p in params)
+    target: Any = name
+    if name.endswith((".rq", ".sparql")):
+        if not Path(name).is_file():
+            raise CouldNotRun(f"{name}: no such query file")
+        target = load_query_file(name)
+    kg = _open(store, create=False)
+    try:
+        result = run_query(kg, target, pairs)
+        if fmt == "table":
+            click.echo(render_table(result, base=kg.base))
+        else:
+            out = result.serialize(format=QueryResultsFormat.JSON if fmt == "json" else QueryResultsFormat.CSV)
+            click.echo((out or b"").decode(), nl=False)
+    except (Error, SyntaxError, ValueError) as exc:
+        raise CouldNotRun(str(exc)) from exc
+    finally:
+        kg.close()
+
+
+@main.command("export")
+@click.option("--graph", default=None, help="Only this named graph (IRI).")
+@click.option("--format", "fmt", type=click.Choice(["turtle", "ntriples", "trig", "nquads", "jsonld", "rdfxml"]),
+              default="trig", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file instead of standard output.")
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+def export_command(graph: str | None, fmt: str, output: Path | None, store: Path | None) -> None:
+    """Export the store (or one graph) as RDF; triple formats without --graph give the union."""
+    from provml.inventory import export
+    from pyoxigraph import NamedNode
+
+    kg = _open(store, create=False)
+    try:
+        data = export(kg, format=fmt, graph=NamedNode(graph) if graph else None)
+    except ValueError as exc:
+        raise CouldNotRun(str(exc)) from exc
+    finally:
+        kg.close()
+    if output:
+        output.write_bytes(data)
+    else:
+        click.echo(data, nl=False)
+
+
+@main.command("stats")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+def stats_command(fmt: str, store: Path | None) -> None:
+    """Triples, graphs, runs and instances per PROV-ML class."""
+    import json
+
+    from provml.inventory import stats
+
+    kg = _open(store, create=False)
+    try:
+        s = stats(kg)
+    finally:
+        kg.close()
+    click.echo(json.dumps(s.to_dict(), indent=2) if fmt == "json" else s.text())

@@ -10,15 +10,14 @@ provml.errors.EventError: event 0 (task_begin): field '(event)': must contain ['
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 from provml.errors import EventError
 
-__all__ = ["SCHEMA_VERSION", "schema", "check", "read_jsonl"]
+__all__ = ["SCHEMA_VERSION", "schema", "check"]
 
 SCHEMA_VERSION = 1
 
@@ -57,26 +56,3 @@ def check(events: Sequence[Mapping[str, Any]]) -> None:
             field = "/".join(str(p) for p in exc.path[1:]) or "(event)"
             rule = exc.message.removeprefix("data").lstrip(". ")
             raise EventError(index=index, kind=str(event.get("kind", "?")), field=field, rule=rule) from None
-
-
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Events of a JSON-lines spool as ``(line number, event)`` pairs; blank lines skipped.
-
-    :raises EventError: for a line that is not a JSON object (naming the file and line).
-    """
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise EventError(
-                    f"{path}:{lineno}: not JSON ({exc.msg} at column {exc.colno}); "
-                    "a spool holds one JSON event per line",
-                    index=lineno,
-                    kind="?",
-                    field="(line)",
-                    rule=exc.msg,
-                ) from None
-            yield lineno, event

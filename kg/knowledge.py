@@ -30,7 +30,7 @@ from provml.store import Store, open_store
 from provml.translation import translate
 from provml.vocab import DEFAULT_BASE, ONTOLOGY_IRI, RDF
 
-__all__ = ["IngestResult", "KnowledgeGraph", "open_kg", "ONTOLOGY_GRAPHS"]
+__all__ = ["IngestResult", "KnowledgeGraph", "open_kg", "ONTOLOGY_GRAPHS", "default_store_path"]
 
 
 def _ontology_files() -> list[tuple[NamedNode, Path]]:
@@ -142,12 +142,19 @@ class KnowledgeGraph:
         :raises SyntaxError: the data does not parse (pyoxigraph's error, with its position).
         :raises provml.errors.ValidationFailed: the data breaks the shapes (nothing written).
         """
+        return self.ingest_quads(parse(data, format=format, base_iri=base_iri), graph=graph)
+
+    def ingest_quads(self, quads: Iterable[Quad], *, graph: NamedNode | None = None) -> IngestResult:
+        """Ingest parsed quads (default-graph ones into ``graph``) through enrichment and validation.
+
+        :raises provml.errors.ValidationFailed: the data breaks the shapes (nothing written).
+        """
         target = graph or NamedNode(self.base + "graph/imported")
-        quads = [
+        moved = [
             q if not isinstance(q.graph_name, DefaultGraph) else Quad(q.subject, q.predicate, q.object, target)
-            for q in parse(data, format=format, base_iri=base_iri)
+            for q in quads
         ]
-        return self._write(quads, events=0)
+        return self._write(moved, events=0)
 
     def _write(self, quads: list[Quad], *, events: int) -> IngestResult:
         if self.enrich:
@@ -212,6 +219,14 @@ class KnowledgeGraph:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def default_store_path() -> Path:
+    """Where the CLI keeps its store unless told otherwise: ``$PROVML_STORE``, else ``.provml/store``
+    in the current directory."""
+    import os
+
+    return Path(os.environ.get("PROVML_STORE") or Path(".provml") / "store")
 
 
 def open_kg(

@@ -25,6 +25,7 @@ False
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,6 +51,15 @@ __all__ = [
 ]
 
 _SH = "http://www.w3.org/ns/shacl#"
+_PREFIXES = (
+    ("provml-shapes:", "https://w3id.org/provml/shapes#"),
+    ("provml:", "https://w3id.org/provml#"),
+    ("prov:", "http://www.w3.org/ns/prov#"),
+    ("sh:", _SH),
+    ("xsd:", "http://www.w3.org/2001/XMLSchema#"),
+    ("rdfs:", "http://www.w3.org/2000/01/rdf-schema#"),
+    ("rdf:", "http://www.w3.org/1999/02/22-rdf-syntax-ns#"),
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,34 @@ class Report:
         """A JSON-ready dictionary: ``{"conforms": bool, "results": [{...}, ...]}``."""
         return {"conforms": self.conforms, "results": [asdict(r) for r in self.results]}
 
+    def summary(self) -> str:
+        """One line: the verdict and the count of results by severity.
+
+        >>> Report(conforms=True, results=(), text="").summary()
+        'conforms: no results'
+        """
+        counts: dict[str, int] = {}
+        for result in self.results:
+            counts[result.severity] = counts.get(result.severity, 0) + 1
+        tally = ", ".join(f"{n} {sev.lower()}{'s' if n > 1 else ''}" for sev, n in counts.items())
+        return f"{'conforms' if self.conforms else 'does not conform'}: {tally or 'no results'}"
+
+    def describe(self) -> str:
+        """A readable report: the summary, then each result with its focus node, path,
+        constraint, value and message (IRIs shortened with the usual prefixes)."""
+        lines = [self.summary()]
+        for number, r in enumerate(self.results, start=1):
+            lines += [
+                "",
+                f"{r.severity} {number}: {_short(r.shape)}",
+                f"  focus node: {_short(r.focus_node)}",
+                f"  path:       {_short(r.path) if r.path else '-'}",
+                f"  constraint: {_short(r.constraint)}",
+                f"  value:      {_short(r.value) if r.value else '-'}",
+                f"  message:    {r.message}",
+            ]
+        return "\n".join(lines)
+
 
 def default_shapes() -> tuple[Path, ...]:
     """The shapes provml ships (``provml/shapes/*.ttl``)."""
@@ -109,22 +147,27 @@ def validate_triples(
     :param triples: the data.
     :param shapes: shapes files (Turtle or another RDF format, by suffix); default the shipped ones.
     :raises provml.errors.RdfSyntaxError: when a shapes file does not parse.
+    :raises ValueError: when the shapes are not valid SHACL.
     """
     from pyshacl import validate
+    from pyshacl.errors import ReportableRuntimeError, ShapeLoadError
 
     shapes_graph = _shapes_graph(tuple(str(p) for p in (shapes or default_shapes())))
     data = _to_rdflib(triples)
-    conforms, report_graph, text = validate(
-        data,
-        shacl_graph=shapes_graph,
-        inference="none",
-        abort_on_first=False,
-        allow_warnings=True,
-        allow_infos=True,
-        advanced=False,
-        meta_shacl=False,
-        do_owl_imports=False,
-    )
+    try:
+        conforms, report_graph, text = validate(
+            data,
+            shacl_graph=shapes_graph,
+            inference="none",
+            abort_on_first=False,
+            allow_warnings=True,
+            allow_infos=True,
+            advanced=False,
+            meta_shacl=False,
+            do_owl_imports=False,
+        )
+    except (ReportableRuntimeError, ShapeLoadError) as error:
+        raise ValueError(f"the shapes cannot be used: {error}") from error
     return Report(
         conforms=bool(conforms),
         results=_results(report_graph, shapes_graph),
@@ -298,6 +341,16 @@ def _path_text(graph: Any, path: Any) -> str | None:
             items = rdflib.collection.Collection(graph, alternatives)
             return "|".join(_path_text(graph, item) or "?" for item in items)
     return str(path)
+
+
+def _short(text: str) -> str:
+    """``text`` with known namespace IRIs (bare or in ``<...>``) replaced by their prefixes."""
+    for prefix, namespace in _PREFIXES:
+        if namespace in text:
+            text = re.sub(
+                "<?" + re.escape(namespace) + r"([A-Za-z0-9_.-]*)>?", lambda m: prefix + m[1], text
+            )
+    return text
 
 
 def _term(term: Any) -> str | None:

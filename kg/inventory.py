@@ -1,0 +1,85 @@
+"""What a knowledge graph holds: triples, graphs and counts per PROV-ML class; and exports.
+
+>>> from provml.knowledge import open_kg
+>>> s = stats(open_kg())
+>>> s.graphs >= 1, s.classes.get("Model", 0)
+(True, 0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyoxigraph import NamedNode, QuerySolutions, RdfFormat, Triple, serialize
+
+from provml.vocab import ONTOLOGY_IRI, PROVML
+
+__all__ = ["Stats", "stats", "export", "EXPORT_FORMATS"]
+
+EXPORT_FORMATS: dict[str, RdfFormat] = {
+    "turtle": RdfFormat.TURTLE,
+    "ntriples": RdfFormat.N_TRIPLES,
+    "trig": RdfFormat.TRIG,
+    "nquads": RdfFormat.N_QUADS,
+    "jsonld": RdfFormat.JSON_LD,
+    "rdfxml": RdfFormat.RDF_XML,
+}
+
+
+@dataclass(frozen=True)
+class Stats:
+    triples: int
+    graphs: int
+    runs: int
+    classes: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"triples": self.triples, "graphs": self.graphs, "runs": self.runs, "classes": self.classes}
+
+    def text(self) -> str:
+        lines = [f"triples  {self.triples}", f"graphs   {self.graphs}", f"runs     {self.runs}", "", "PROV-ML class counts:"]
+        width = max((len(c) for c in self.classes), default=0)
+        lines += [f"  {c.ljust(width)}  {n}" for c, n in sorted(self.classes.items()) if n]
+        return "\n".join(lines)
+
+
+def stats(kg: Any) -> Stats:
+    """Triples (quads, all graphs), named graphs, workflow executions and instances per provml class.
+
+    The ontology graph itself is not counted among instances.
+    """
+    store = kg.store
+    result = store.query(
+        f"""SELECT ?c (COUNT(DISTINCT ?s) AS ?n) WHERE {{
+              GRAPH ?g {{ ?s a ?c }} FILTER(STRSTARTS(STR(?c), "{PROVML.NS}") && ?g != <{ONTOLOGY_IRI.value}>)
+            }} GROUP BY ?c""",
+        use_default_graph_as_union=False,
+    )
+    assert isinstance(result, QuerySolutions)
+    classes = {row["c"].value[len(PROVML.NS):]: int(row["n"].value) for row in result}
+    return Stats(
+        triples=len(store),
+        graphs=len(store.named_graphs()),
+        runs=classes.get("WorkflowExecution", 0),
+        classes=classes,
+    )
+
+
+def export(kg: Any, *, format: str = "trig", graph: NamedNode | None = None) -> bytes:
+    """The store (or one graph) serialised; triple formats without a graph give the union.
+
+    :raises ValueError: unknown format name.
+    """
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    fmt = EXPORT_FORMATS[format]
+    store = kg.store
+    if graph is not None:
+        return bytes(store.dump(format=fmt, graph=graph))
+    if fmt.supports_datasets:
+        return bytes(store.dump(format=fmt))
+    # one graph: the union of all graphs, without duplicates
+    result = store.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", use_default_graph_as_union=True)
+    triples = [t for t in result if isinstance(t, Triple)]
+    return bytes(serialize(triples, format=fmt) or b"")

@@ -1,0 +1,50 @@
+"""SPARQL results as plain-text tables for terminals, with known namespaces shortened.
+
+>>> from pyoxigraph import Store
+>>> print(render_table(Store().query('SELECT ?x WHERE { VALUES ?x { <http://www.w3.org/ns/prov#used> 1 } }')))
+x
+----------
+prov:used
+1
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyoxigraph import Literal, NamedNode, QuerySolutions
+
+from provml.vocab import MLS, PROV, PROVML, RDF, RDFS, XSD
+
+__all__ = ["render_table", "short"]
+
+PREFIXES = {PROVML.NS: "provml:", PROV.NS: "prov:", MLS.NS: "mls:", RDF.NS: "rdf:", RDFS.NS: "rdfs:", XSD.NS: "xsd:"}
+
+
+def short(term: Any, *, base: str | None = None) -> str:
+    """A compact text for a term: prefixed names, ``…/`` for the instance base, bare literal values."""
+    if term is None:
+        return ""
+    if isinstance(term, NamedNode):
+        for ns, prefix in PREFIXES.items():
+            if term.value.startswith(ns):
+                return prefix + term.value[len(ns):]
+        if base and term.value.startswith(base):
+            return "…/" + term.value[len(base):]
+        return term.value
+    if isinstance(term, Literal):
+        return term.value
+    return str(term)
+
+
+def render_table(solutions: QuerySolutions, *, base: str | None = None, max_width: int = 60) -> str:
+    """Aligned columns, one row per solution; cells longer than ``max_width`` are cut with ``…``."""
+    names = [v.value for v in solutions.variables]
+    rows = [[short(s[n], base=base) for n in names] for s in solutions]
+    rows = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in r] for r in rows]
+    widths = [max([len(n), *(len(r[i]) for r in rows)]) for i, n in enumerate(names)]
+    widths = [max(w, 10) for w in widths]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
+    out = [line(names), "  ".join("-" * w for w in widths).rstrip()]
+    out += [line(r) for r in rows]
+    return "\n".join(out)

@@ -1,0 +1,121 @@
+"""The knowledge-graph commands: load, queries, query, export, stats — exit codes and output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import paper_fixture as pf
+import pytest
+from click.testing import CliRunner
+from provml.cli import main
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Path:
+    path = tmp_path / "spool.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in pf.all_events()))
+    (tmp_path / "domain.ttl").write_text(pf.DOMAIN_TTL)
+    return path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_load_then_query_then_stats(spool: Path, tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    code, out, err = run("load", str(spool), str(tmp_path / "domain.ttl"), "--store", store)
+    assert code == 0, (out, err)
+    assert f"{len(pf.all_events())} events" in out and "0 batch(es) rejected" in out
+    code, out, _ = run("query", "q4", "--store", store, "--format", "json")
+    assert code == 0
+    bindings = json.loads(out)["results"]["bindings"]
+    assert len(bindings) == sum(len(s["epochs"]) for s in pf.RUNS.values())
+    code, out, _ = run("stats", "--store", store, "--format", "json")
+    stats = json.loads(out)
+    assert stats["runs"] == 4 and stats["classes"]["Model"] == 4
+
+
+def test_load_reports_rejected_batches_and_exits_1(tmp_path: Path) -> None:
+    events = pf.training_events("train-a")
+    events.insert(3, {"v": 1, "kind": "task_begin", "t": pf.T0, "run": "train-a", "workflow": "seismic-training",
+                      "task": "bad", "name": "v", "type": "validation", "parent": "train/epoch-187"})
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    code, out, err = run("load", str(path), "--store", str(tmp_path / "s"))
+    assert code == 1
+    assert "rejected" in err and "run/train-a/bad" in err
+
+
+@pytest.mark.parametrize("content", ["not json at all\n{}\n", '{"v": 1}\n'])
+def test_load_could_not_run_or_rejects(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text(content)
+    code, _, err = run("load", str(path), "--store", str(tmp_path / "s"))
+    assert code in (1, 2)
+    assert "Traceback" not in err
+
+
+def test_load_unparseable_rdf_exits_2_naming_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.ttl"
+    path.write_text("@prefix ex: <http://e/> .\nex:a ex:b .\n")
+    code, _, err = run("load", str(path), "--store", str(tmp_path / "s"))
+    assert code == 2
+    assert "broken.ttl:2" in err
+
+
+def test_queries_json_lists_parameters() -> None:
+    code, out, _ = run("queries", "--format", "json")
+    listed = {q["name"]: q for q in json.loads(out)}
+    assert code == 0 and listed["q3"]["paper"] == "Q3"
+    assert {p["name"] for p in listed["q3"]["parameters"]} == {"training_set", "metric", "higher_is_better"}
+
+
+def test_query_errors_exit_2(spool: Path, tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    run("load", str(spool), "--store", store)
+    assert run("query", "nope", "--store", store)[0] == 2
+    code, _, err = run("query", "q3", "--param", "higher_is_better=perhaps", "--store", store)
+    assert code == 2 and "higher_is_better" in err
+    assert run("query", "q1", "--store", str(tmp_path / "missing"))[0] == 2
+
+
+def test_query_file_and_csv(spool: Path, tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    run("load", str(spool), "--store", store)
+    rq = tmp_path / "runs.rq"
+    rq.write_text("PREFIX provml: <https://w3id.org/provml#>\nSELECT ?r WHERE { ?r a provml:LearningProcessExecution } ORDER BY ?r")
+    code, out, _ = run("query", str(rq), "--format", "csv", "--store", store)
+    assert code == 0
+    assert out.splitlines()[1:] == [f"https://w3id.org/provml/id/run/{r}" for r in sorted(pf.RUNS)]
+
+
+def test_export_formats_round_trip(spool: Path, tmp_path: Path) -> None:
+    from pyoxigraph import RdfFormat, parse
+
+    store = str(tmp_path / "store")
+    run("load", str(spool), "--store", store)
+    out = tmp_path / "all.nq"
+    assert run("export", "--format", "nquads", "-o", str(out), "--store", store)[0] == 0
+    quads = list(parse(out.read_bytes(), format=RdfFormat.N_QUADS))
+    graph = "https://w3id.org/provml/id/bundle/train-a"
+    one = tmp_path / "one.ttl"
+    assert run("export", "--graph", graph, "--format", "turtle", "-o", str(one), "--store", store)[0] == 0
+    triples = list(parse(one.read_bytes(), format=RdfFormat.TURTLE))
+    assert len(triples) == sum(1 for q in quads if q.graph_name.value == graph)
+
+
+def test_console_script_runs_in_a_subprocess(spool: Path, tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "provml"
+    proc = subprocess.run([str(exe), "load", str(spool), "--store", str(tmp_path / "s")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([str(exe), "query", "q6", "--store", str(tmp_path / "s")], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and "netherlands.sgy" in proc.stdout
