@@ -248,3 +248,13 @@ def test_doctests() -> None:
 
     result = doctest.testmod(provml.ontology_info)
     assert result.failed == 0 and result.attempted >= 3
+
+
+def test_reasoning_and_ontology_info_import_light() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, provml.reasoning, provml.ontology_info; "
+            "print(sorted(m for m in ('owlready2', 'rdflib', 'pyshacl', 'flask') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

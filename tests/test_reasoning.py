@@ -126,8 +126,14 @@ EVENTS_DATA = """
 
 
 @pytest.fixture(scope="module")
-def closure(tmp_path_factory: pytest.TempPathFactory) -> dict[str, frozenset[str]]:
-    return class_closure(cache_dir=tmp_path_factory.mktemp("closure-cache"))
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One closure cache for the module, so HermiT runs once for the plain ontology."""
+    return tmp_path_factory.mktemp("closure-cache")
+
+
+@pytest.fixture(scope="module")
+def closure(cache_dir: Path) -> dict[str, frozenset[str]]:
+    return class_closure(cache_dir=cache_dir)
 
 
 def test_the_ontology_is_consistent_with_no_unsatisfiable_class() -> None:
@@ -202,19 +208,25 @@ def test_class_closure_with_the_domain_ontology(tmp_path: Path) -> None:
 
 
 def test_class_closure_is_cached_and_the_cache_spares_java(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    closure: dict[str, frozenset[str]], cache_dir: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    first = class_closure(cache_dir=tmp_path)
-    cached = cache_path(ontology_files(), tmp_path)
-    assert cached.is_file() and list(tmp_path.glob("class-closure-*.json")) == [cached]
+    cached = cache_path(ontology_files(), cache_dir)
+    assert cached.is_file() and cached in cache_dir.glob("class-closure-*.json")
     payload = json.loads(cached.read_text(encoding="utf-8"))
-    assert payload["closure"][PROVML.Model.value] == sorted(first[PROVML.Model.value])
+    assert payload["closure"][PROVML.Model.value] == sorted(closure[PROVML.Model.value])
 
     # with no usable java, only the cache can answer: it does, and an empty cache cannot
     monkeypatch.setattr(owlready2, "JAVA_EXE", str(tmp_path / "no-such-java"))
-    assert class_closure(cache_dir=tmp_path) == first
+    assert class_closure(cache_dir=cache_dir) == closure
     with pytest.raises(MissingExtra, match="Java"):
         class_closure(cache_dir=tmp_path / "empty")
+
+    # the cache is what answers: a doctored cache file is believed
+    original = cached.read_text(encoding="utf-8")
+    cached.write_text(json.dumps({"format": 1, "closure": {"x": ["x", "y"]}}), encoding="utf-8")
+    assert class_closure(cache_dir=cache_dir) == {"x": frozenset({"x", "y"})}
+    cached.write_text(original, encoding="utf-8")
 
 
 def test_the_cache_key_follows_the_ontology_bytes(tmp_path: Path) -> None:
@@ -245,11 +257,13 @@ def test_the_shipped_example_graph_is_consistent_with_the_ontology() -> None:
     assert report.ok, report
 
 
-def test_doctests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_doctests(
+    closure: dict[str, frozenset[str]], cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import doctest
 
     import provml.reasoning
 
-    monkeypatch.setenv("PROVML_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("PROVML_CACHE_DIR", str(cache_dir))
     result = doctest.testmod(provml.reasoning)
     assert result.failed == 0 and result.attempted >= 5
