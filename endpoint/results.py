@@ -15,6 +15,7 @@ b'{"head": {}, "boolean": true}'
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -80,12 +81,19 @@ def _csv_field(term: Any) -> str:
     return text
 
 
+_NUMBER = {XSD.integer: re.compile(r"[+-]?\d+"), XSD.decimal: re.compile(r"[+-]?\d*\.\d+"),
+           XSD.double: re.compile(r"[+-]?(\d+\.\d*|\.?\d+)[eE][+-]?\d+")}
+
+
 def _tsv_field(term: Any) -> str:
     if term is None:
         return ""
-    text = str(term)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace(
-        "\r", "\\r") if isinstance(term, Literal) else text
+    if isinstance(term, Literal):
+        shape = _NUMBER.get(term.datatype)
+        if shape is not None and shape.fullmatch(term.value):
+            return term.value  # Turtle's short form for numbers, as the W3C examples do
+        return str(term).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return str(term)
 
 
 def _json(variables: Sequence[Variable], rows: Sequence[Row]) -> bytes:

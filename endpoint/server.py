@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Mapping
 from typing import IO, Any
 
 from flask import Flask
 from provml.endpoint.app import create_app
 
-__all__ = ["close_server", "make_server", "serve"]
+__all__ = ["close_server", "make_server", "run_server", "serve"]
 
 log = logging.getLogger("provml.endpoint")
 
@@ -55,11 +56,26 @@ def make_server(
     return server, app
 
 
+def run_server(server: Any, stop: threading.Event, *, poll_s: float = 0.05) -> None:
+    """Serve on this thread until ``stop`` is set, then close the server's sockets here (the
+    thread that polls them). For running a server on a background thread.
+    """
+    from waitress import wasyncore
+
+    while not stop.is_set():
+        wasyncore.loop(timeout=poll_s, map=server._map, count=1)
+    server.task_dispatcher.shutdown(timeout=5)
+    wasyncore.close_all(server._map)
+
+
 def close_server(server: Any, app: Flask) -> None:
-    """Stop ``server`` (running requests end first) and close the app's store."""
+    """Stop ``server`` (running requests end first) and close the app's store. Call it on the
+    thread that ran the server (or when it never ran)."""
+    from waitress import wasyncore
+
     try:
-        server.close()
         server.task_dispatcher.shutdown(timeout=5)
+        wasyncore.close_all(server._map)  # the listener, the wake-up pipe, open keep-alives
     finally:
         app.extensions["provml.close"]()
 

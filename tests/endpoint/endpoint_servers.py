@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 from flask import Flask
-from provml.endpoint.server import close_server, make_server
+from provml.endpoint.server import make_server, run_server
 from provml.knowledge import KnowledgeGraph
 from provml.store import Store
 
@@ -36,15 +36,18 @@ class LiveServer:
 
 def start_live_server(config: Mapping[str, Any], kg: KnowledgeGraph) -> tuple[LiveServer, Callable[[], None]]:
     server, application = make_server(config, host="127.0.0.1", port=0, threads=4, kg=kg)
-    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
+    halt = threading.Event()
+    thread = threading.Thread(target=run_server, args=(server, halt), name="live-server",
+                              daemon=True)
     thread.start()
     live = LiveServer(f"http://127.0.0.1:{server.effective_port}", kg.store, requests.Session(),
                       application)
 
     def stop() -> None:
         live.session.close()
-        close_server(server, application)
-        thread.join(timeout=5)
+        halt.set()
+        thread.join(timeout=10)
+        application.extensions["provml.close"]()
 
     return live, stop
 
