@@ -47,10 +47,11 @@ RDF_OFFERS: tuple[str, ...] = tuple(SUFFIXES.values())
 
 
 def prefixes() -> dict[str, str]:
-    """Turtle prefixes for what provml writes (``id:`` is the instance base)."""
+    """Turtle prefixes for the vocabularies provml writes (instance IRIs stay whole: their
+    slashes would be escaped in prefixed names)."""
     spaces = (PROVML, PROV, MLS, RDF, RDFS, OWL, XSD, SKOS, DCT, VOID)
     names = ("provml", "prov", "mls", "rdf", "rdfs", "owl", "xsd", "skos", "dct", "void")
-    return {"id": config().instance_base, **{n: ns.NS for n, ns in zip(names, spaces, strict=True)}}
+    return {n: ns.NS for n, ns in zip(names, spaces, strict=True)}
 
 
 def rdf_response(triples: Iterable[Triple], media: str, *, headers: dict[str, str] | None = None) -> Response:
