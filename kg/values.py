@@ -99,19 +99,24 @@ def hyperparameter(
     return _scalar(name, "hyperparameter", val, domain, tag)
 
 
-def model_hyperparameter(name: str, val: Any, *, about: str | None = None) -> Value:
-    """A model hyperparameter (``ModelHyperparameterValue``), ``about`` names the model value."""
+def model_hyperparameter(
+    name: str, val: Any, *, about: str | Mapping[str, Any] | None = None
+) -> Value:
+    """A model hyperparameter (``ModelHyperparameterValue``); ``about`` names the model value
+    of the same list, or is the model's data reference (``model(...)["data"]``)."""
     out = _scalar(name, "model_hyperparameter", val, None, None)
     if about is not None:
-        out["about"] = about
+        out["about"] = about if isinstance(about, str) else dict(about)
     return out
 
 
-def evaluation(name: str, val: float, *, about: str | None = None) -> Value:
-    """An evaluation measure's value (``ModelEvaluation``); ``about`` names the model value."""
+def evaluation(name: str, val: float, *, about: str | Mapping[str, Any] | None = None) -> Value:
+    """An evaluation measure's value (``ModelEvaluation``); ``about`` names the model value of
+    the same list, or is the model's data reference (``model(...)["data"]``) when the model was
+    generated elsewhere."""
     out = _scalar(name, "evaluation", val, None, None)
     if about is not None:
-        out["about"] = about
+        out["about"] = about if isinstance(about, str) else dict(about)
     return out
 
 

@@ -11,7 +11,7 @@ installed, importing this module sets ``KERAS_BACKEND=torch`` before importing K
 learning rate as hyperparameters); each epoch → an ``epoch`` cycle with the epoch's logs
 (``loss``, ``val_*`` …) as evaluations; each batch → a ``batch`` cycle with its loss
 (``log_batches=False`` leaves them out); ``evaluate`` → an ``evaluation`` stage; ``predict`` →
-an ``inference`` stage.
+an ``inference`` stage using the model saved at ``model_path`` (a ``generic`` task without one).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from provml.capture import Cycle, Task, Workflow
 from provml.hooks import number, plain_params, require
-from provml.values import Value, evaluation, hyperparameter, implementation
+from provml.values import Value, evaluation, hyperparameter, implementation, model
 
 if "KERAS_BACKEND" not in os.environ and importlib.util.find_spec("tensorflow") is None:
     os.environ["KERAS_BACKEND"] = "torch"
@@ -47,10 +47,23 @@ class ProvenanceCallback(keras.callbacks.Callback):  # type: ignore[misc,name-de
     :param scope: the workflow (or task) the stages run in.
     :param log_batches: one cycle per training batch with its loss.
     :param name: prefix of the stage names (``train``, ``evaluate``, ``predict``).
+    :param model_path: save the trained model here (``model.save``, a ``.keras`` file) and
+        record it with its content hash; ``evaluate`` and ``predict`` then use it. Without a
+        saved model ``predict`` is recorded as a ``generic`` task (an inference execution must
+        name the model it applied).
     """
 
-    def __init__(self, scope: Workflow | Task, *, log_batches: bool = True, name: str = "") -> None:
+    def __init__(
+        self,
+        scope: Workflow | Task,
+        *,
+        log_batches: bool = True,
+        name: str = "",
+        model_path: str | os.PathLike[str] | None = None,
+    ) -> None:
         super().__init__()
+        self.model_path = model_path
+        self.model_ref: Value | None = None
         self.scope = scope
         self.log_batches = log_batches
         self.prefix = name
@@ -68,7 +81,13 @@ class ProvenanceCallback(keras.callbacks.Callback):  # type: ignore[misc,name-de
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None:
             params["optimizer"] = type(optimizer).__name__
-            lr = number(getattr(optimizer, "learning_rate", None))
+            rate = getattr(optimizer, "learning_rate", None)
+            lr = number(rate)
+            if lr is None and rate is not None:
+                try:
+                    lr = float(keras.ops.convert_to_numpy(rate))
+                except (TypeError, ValueError):
+                    lr = None
             if lr is not None:
                 params["learning_rate"] = lr
         self._stage = self.scope.stage(self.prefix + "train", kind="training",
@@ -101,13 +120,20 @@ class ProvenanceCallback(keras.callbacks.Callback):  # type: ignore[misc,name-de
 
     def on_train_end(self, logs: Any = None) -> None:
         if self._stage is not None:
+            if self.model_path is not None:
+                self.model.save(self.model_path)
+                self.model_ref = model("model", self.model_path, hash_file=True)
+                self._stage.generated(self.model_ref)
             self._stage.end(generated=_logs(logs))
             self._stage = None
+
+    def _used(self) -> list[Value]:
+        return [self.model_ref] if self.model_ref is not None else []
 
     def on_test_begin(self, logs: Any = None) -> None:
         if self._stage is None:  # evaluate() on its own, not validation inside fit()
             self._other = self.scope.stage(self.prefix + "evaluate", kind="evaluation",
-                                           implementation=self._impl())
+                                           used=self._used(), implementation=self._impl())
             self._other.begin()
 
     def on_test_end(self, logs: Any = None) -> None:
@@ -116,7 +142,8 @@ class ProvenanceCallback(keras.callbacks.Callback):  # type: ignore[misc,name-de
             self._other = None
 
     def on_predict_begin(self, logs: Any = None) -> None:
-        self._other = self.scope.stage(self.prefix + "predict", kind="inference",
+        kind = "inference" if self.model_ref is not None else "generic"
+        self._other = self.scope.stage(self.prefix + "predict", kind=kind, used=self._used(),
                                        implementation=self._impl())
         self._other.begin()
 

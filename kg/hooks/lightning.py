@@ -11,7 +11,9 @@
 logged metrics (``trainer.callback_metrics``, validation metrics included) as evaluations;
 each batch → a ``batch`` cycle with its loss (``log_batches=False`` leaves batches out);
 ``test`` → an ``evaluation`` stage; ``predict`` → an ``inference`` stage. The best checkpoint
-(if a ``ModelCheckpoint`` wrote one) is the stage's generated model, with its content hash.
+(if a ``ModelCheckpoint`` wrote one) is the stage's generated model, with its content hash, and
+``test`` / ``predict`` use it (without a checkpoint ``predict`` is recorded as a ``generic``
+task: an inference execution must name the model it applied).
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ class ProvenanceCallback(_pl.Callback):  # type: ignore[misc,name-defined]
         self._epoch: Cycle | None = None
         self._batch: Cycle | None = None
         self._other: Task | None = None
+        self.model_ref: Value | None = None
+
+    def _used(self) -> list[Value]:
+        return [self.model_ref] if self.model_ref is not None else []
 
     def _impl(self, pl_module: Any) -> dict[str, str]:
         return implementation(type(pl_module).__name__, software="lightning",
@@ -108,13 +114,14 @@ class ProvenanceCallback(_pl.Callback):  # type: ignore[misc,name-defined]
         self._stage.generated(*_metrics(trainer.callback_metrics))
         checkpoint = getattr(trainer.checkpoint_callback, "best_model_path", "") or ""
         if checkpoint and os.path.exists(checkpoint):
-            self._stage.generated(model("model", checkpoint, hash_file=True))
+            self.model_ref = model("model", checkpoint, hash_file=True)
+            self._stage.generated(self.model_ref)
         self._stage.end()
         self._stage = None
 
     # -- test / predict ---------------------------------------------------------------------
     def on_test_start(self, trainer: Any, pl_module: Any) -> None:
-        self._other = self.scope.stage(self.prefix + "test", kind="evaluation",
+        self._other = self.scope.stage(self.prefix + "test", kind="evaluation", used=self._used(),
                                        implementation=self._impl(pl_module))
         self._other.begin()
 
@@ -124,7 +131,8 @@ class ProvenanceCallback(_pl.Callback):  # type: ignore[misc,name-defined]
             self._other = None
 
     def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
-        self._other = self.scope.stage(self.prefix + "predict", kind="inference",
+        kind = "inference" if self.model_ref is not None else "generic"
+        self._other = self.scope.stage(self.prefix + "predict", kind=kind, used=self._used(),
                                        implementation=self._impl(pl_module))
         self._other.begin()
 

@@ -119,7 +119,7 @@ class TrackedEstimator:
                 scores = {name: get_scorer(name)(self.estimator, X, y) for name in self.scoring}
             else:
                 scores = {"score": self.estimator.score(X, y)}
-            about = "model" if self._model else None
+            about = self._model["data"] if self._model else None
             stage.generated(*(evaluation(k, float(number(v) or 0.0), about=about)
                               for k, v in scores.items()))
             return float(next(iter(scores.values())))

@@ -1,0 +1,50 @@
+"""The Keras 3 callback (torch backend) on a real tiny model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+torch = pytest.importorskip("torch")
+keras = pytest.importorskip("keras")
+from hooks_support import count, events_and_store, offline_client  # noqa: E402
+from provml.hooks.keras import ProvenanceCallback  # noqa: E402
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_fit_evaluate_predict_are_captured(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    keras.utils.set_random_seed(0)
+    x = keras.random.normal((32, 4))
+    y = keras.ops.cast(keras.random.uniform((32,)) > 0.5, "int32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    client = offline_client(tmp_path)
+    with client.workflow("keras-wf", type="learning") as wf:
+        callback = ProvenanceCallback(wf, model_path=tmp_path / "m.keras")
+        model.fit(x, y, epochs=2, batch_size=8, validation_data=(x, y), callbacks=[callback],
+                  verbose=0)
+        model.evaluate(x, y, callbacks=[callback], verbose=0)
+        model.predict(x, callbacks=[callback], verbose=0)
+    events, kg = events_and_store(client)
+    train = next(e for e in events if e["kind"] == "task_begin" and e["name"] == "train")
+    used = {v["name"]: v["value"] for v in train["used"]}
+    assert used["epochs"] == 2 and used["optimizer"] == "SGD"
+    assert abs(used["learning_rate"] - 0.05) < 1e-6
+    batches = [e for e in events if e["kind"] == "cycle_end" and e["name"] == "batch"]
+    assert len(batches) == 8
+    epochs = [e for e in events if e["kind"] == "cycle_end" and e["name"] == "epoch"]
+    assert {v["name"] for v in epochs[0]["generated"]} >= {"loss", "accuracy", "val_loss"}
+    kinds = [(e["name"], e["type"]) for e in events if e["kind"] == "task_begin"]
+    assert kinds == [("train", "training"), ("evaluate", "evaluation"), ("predict", "inference")]
+    assert count(kg, "?x a provml:TrainingExecution") == 1
+    assert count(kg, "?x a provml:InferenceExecution") == 1
+    assert count(kg, "?x a provml:Model") == 1

@@ -1,0 +1,60 @@
+"""The PyTorch training-loop helper on a real tiny model (CPU, one thread)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from hooks_support import count, events_and_store, offline_client  # noqa: E402
+from provml.hooks.torch import TorchTraining  # noqa: E402
+
+
+def test_epochs_batches_losses_and_the_saved_model_are_captured(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
+    loader = [(x[i : i + 8], y[i : i + 8]) for i in range(0, 32, 8)]
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    client = offline_client(tmp_path)
+    with client.workflow("torch-wf", type="learning") as wf, \
+            TorchTraining(wf, model=net, optimizer=opt, hyperparameters={"epochs": 2}) as tr:
+        for _epoch in tr.epochs(2):
+            for xb, yb in tr.batches(loader):
+                loss = torch.nn.functional.cross_entropy(net(xb), yb)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                tr.loss(loss)
+            tr.metric("accuracy", (net(x).argmax(1) == y).float().mean())
+        tr.save_model(tmp_path / "model.pt")
+    events, kg = events_and_store(client)
+    stage = next(e for e in events if e["kind"] == "task_begin")
+    used = {v["name"]: v["value"] for v in stage["used"]}
+    assert used["lr"] == 0.1 and used["momentum"] == 0.9 and used["optimizer"] == "SGD"
+    assert stage["implementation"]["software"] == "torch"
+    batch_ends = [e for e in events if e["kind"] == "cycle_end" and e["name"] == "batch"]
+    assert len(batch_ends) == 8 and all(e["generated"][0]["name"] == "loss" for e in batch_ends)
+    epoch_ends = [e for e in events if e["kind"] == "cycle_end" and e["name"] == "epoch"]
+    assert [sorted(v["name"] for v in e["generated"]) for e in epoch_ends] == [
+        ["accuracy", "loss"], ["accuracy", "loss"]]
+    stage_end = next(e for e in events if e["kind"] == "task_end")
+    generated = {v["name"]: v for v in stage_end["generated"]}
+    assert generated["model"]["data"]["size"] > 0 and generated["parameters"]["value"] == 58
+    assert count(kg, "?x a provml:TrainingExecution") == 1
+    assert count(kg, "?x a provml:Model") == 1
+    assert count(kg, "?x a provml:ModelEvaluation") >= 8 + 4
+
+
+def test_an_error_in_the_loop_ends_the_open_cycles_errored(tmp_path: Path) -> None:
+    client = offline_client(tmp_path)
+    with pytest.raises(RuntimeError), client.workflow("wf") as wf, TorchTraining(wf) as tr:
+        for _epoch in tr.epochs(3):
+            for _batch in tr.batches(range(5)):
+                raise RuntimeError("nan loss")
+    events, _ = events_and_store(client)
+    ends = [e for e in events if e["kind"].endswith("_end")]
+    assert [e.get("name", e["workflow"]) for e in ends] == ["batch", "epoch", "train", "wf"]
+    assert {e["status"] for e in ends} == {"errored"}
