@@ -16,9 +16,8 @@ import re
 from pathlib import Path
 
 import pyoxigraph
-from pyoxigraph import Quad, RdfFormat
-
 from provml.errors import RdfSyntaxError
+from pyoxigraph import Quad, RdfFormat
 
 __all__ = ["FORMAT_NAMES", "format_from_name", "parse_bytes", "parse_file"]
 
@@ -117,12 +116,14 @@ def _resolve(format: str | RdfFormat | None, file_name: str) -> RdfFormat:
         return format
     if format is not None:
         return format_from_name(format)
-    if "." not in file_name:
+    suffix = file_name.rsplit(".", 1)[1] if "." in file_name else ""
+    if suffix.lower() not in FORMAT_NAMES:
         raise ValueError(
-            f"cannot tell the RDF format of {file_name!r} from its name; give it explicitly "
-            "(for example --input-format turtle)"
+            f"cannot tell the RDF format of {file_name!r} from its suffix; name the format "
+            "(for example --input-format turtle) or use a suffix such as .ttl, .nt, .nq, "
+            ".trig, .jsonld or .rdf"
         )
-    return format_from_name(file_name.rsplit(".", 1)[1])
+    return FORMAT_NAMES[suffix.lower()]
 
 
 def _parse(source: object, rdf_format: RdfFormat, name: str, base_iri: str | None) -> list[Quad]:

@@ -31,9 +31,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyoxigraph import BlankNode, Literal, NamedNode, Quad, Store, Triple
-
 from provml.vocab import OWL, RDF, RDFS, XSD
+from pyoxigraph import BlankNode, Literal, NamedNode, Quad, Store, Triple
 
 if TYPE_CHECKING:
     import rdflib
@@ -259,8 +258,6 @@ def with_entailed_types(
 
 @functools.lru_cache(maxsize=8)
 def _shapes_graph(paths: tuple[str, ...]) -> rdflib.Graph:
-    import rdflib
-
     from provml.rdfio import parse_file
 
     quads: list[Quad] = []
@@ -372,7 +369,9 @@ def _short(text: str) -> str:
     for prefix, namespace in _PREFIXES:
         if namespace in text:
             text = re.sub(
-                "<?" + re.escape(namespace) + r"([A-Za-z0-9_.-]*)>?", lambda m: prefix + m[1], text
+                "<?" + re.escape(namespace) + r"([A-Za-z0-9_.-]*)>?",
+                lambda m, p=prefix: p + m[1],  # type: ignore[misc]
+                text,
             )
     return text
 

@@ -12,12 +12,11 @@ import re
 from pathlib import Path
 
 import pytest
-from pyoxigraph import NamedNode
-
 from provml.ontology import path as ontology_path
 from provml.rdfio import parse_file
 from provml.validation import default_shapes, validate_files
 from provml.vocab import RDF, RDFS, SH
+from pyoxigraph import NamedNode
 
 HERE = Path(__file__).parent / "shapes"
 SHAPES_NS = "https://w3id.org/provml/shapes#"

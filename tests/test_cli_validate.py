@@ -1,0 +1,126 @@
+"""`provml validate`: exit 0 conforms, 1 does not (a report per result), 2 could not run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from provml.cli import main
+from provml.ontology import path as ontology_path
+
+FIG8 = ontology_path("examples/fig8.ttl")
+INVALID = Path(__file__).parent / "shapes" / "invalid"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_conforming_file_exits_0_with_one_line(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["validate", str(FIG8)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "conforms: no results"
+
+
+def test_non_conforming_file_exits_1_with_a_readable_report(runner: CliRunner) -> None:
+    file = INVALID / "data-reference-without-location.ttl"
+    result = runner.invoke(main, ["validate", str(file)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0] == "does not conform: 3 violations"
+    assert "Violation 3: provml-shapes:DataReferenceShape" in lines
+    assert "  focus node: https://w3id.org/provml/id/data/loc-1" in lines
+    assert "  path:       provml:location" in lines
+    assert "  constraint: sh:MinCountConstraintComponent" in lines
+    assert '  value:      "-5"^^xsd:integer' in lines
+    assert any(line.startswith("  message:    A data reference needs its location") for line in lines)
+
+
+def test_json_report(runner: CliRunner) -> None:
+    file = INVALID / "execution-start-without-timezone.ttl"
+    result = runner.invoke(main, ["validate", "--format", "json", str(file)])
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["conforms"] is False
+    (only,) = data["results"]
+    assert only["shape"] == "https://w3id.org/provml/shapes#ExecutionShape"
+    assert only["path"] == "http://www.w3.org/ns/prov#startedAtTime"
+    assert only["focus_node"] == "https://w3id.org/provml/id/run/r1"
+    assert "timezone" in only["message"]
+    ok = runner.invoke(main, ["validate", "--format", "json", str(FIG8)])
+    assert ok.exit_code == 0 and json.loads(ok.output) == {"conforms": True, "results": []}
+
+
+def test_several_files_and_an_input_format(runner: CliRunner, tmp_path: Path) -> None:
+    data = tmp_path / "fig8.data"
+    data.write_bytes(FIG8.read_bytes())
+    plan = tmp_path / "plan.ttl"
+    plan.write_text(
+        '<https://w3id.org/provml/id/plan/x> a <https://w3id.org/provml#Workflow> ; '
+        '<http://www.w3.org/2000/01/rdf-schema#label> "x" .', encoding="utf-8")
+    result = runner.invoke(main, ["validate", str(data), str(plan), "--input-format", "turtle"])
+    assert result.exit_code == 0, result.output
+    unknown = runner.invoke(main, ["validate", str(data)])
+    assert unknown.exit_code == 2
+    assert "cannot tell the RDF format" in unknown.output
+    assert "Traceback" not in unknown.output
+
+
+def test_custom_shapes(runner: CliRunner, tmp_path: Path) -> None:
+    shapes = tmp_path / "strict.ttl"
+    shapes.write_text(
+        """@prefix sh: <http://www.w3.org/ns/shacl#> .
+        <urn:persona-email> a sh:NodeShape ;
+            sh:targetClass <https://w3id.org/provml#Persona> ;
+            sh:property [ sh:path <urn:email> ; sh:minCount 1 ; sh:message "needs an email" ] .""",
+        encoding="utf-8")
+    result = runner.invoke(main, ["validate", str(FIG8), "--shapes", str(shapes)])
+    assert result.exit_code == 1
+    assert "needs an email" in result.output
+
+
+def test_broken_file_exits_2_naming_file_line_and_column(runner: CliRunner, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.ttl"
+    broken.write_text("@prefix ex: <http://e/> .\nex:a ex:b\n ex:c ex:d .\n", encoding="utf-8")
+    result = runner.invoke(main, ["validate", str(broken)])
+    assert result.exit_code == 2
+    assert f"{broken}:3:7: A dot is expected" in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_missing_file_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["validate", str(tmp_path / "nope.ttl")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_help_names_the_exit_codes(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["validate", "--help"])
+    assert result.exit_code == 0
+    assert "Exit 0 when the data conforms, 1 when it does not, 2 when it could not run" in " ".join(
+        result.output.split())
+
+
+def test_console_script_in_a_subprocess(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "provml"
+    ok = subprocess.run([str(exe), "validate", str(FIG8)], capture_output=True, text=True,
+                        timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == "conforms: no results"
+    bad = subprocess.run([str(exe), "validate", str(INVALID / "value-orphan.ttl")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    assert "provml-shapes:ValueShape" in bad.stdout
+    broken = tmp_path / "broken.nt"
+    broken.write_text("<http://e/a> <http://e/b> .\n", encoding="utf-8")
+    failed = subprocess.run([str(exe), "validate", str(broken)], capture_output=True, text=True,
+                            timeout=120)
+    assert failed.returncode == 2
+    assert failed.stderr.startswith(f"Error: {broken}:1:")
+    assert "Traceback" not in failed.stderr and failed.stdout == ""
