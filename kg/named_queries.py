@@ -75,6 +75,7 @@ class NamedQuery:
     parameters: tuple[Parameter, ...]
     text: str
     source: str
+    domain: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +83,7 @@ class NamedQuery:
             "title": self.title,
             "description": self.description,
             "paper": self.paper,
+            "domain": self.domain,
             "parameters": [p.__dict__.copy() for p in self.parameters],
         }
 
@@ -121,6 +123,7 @@ def load_query_file(path: str | Path, *, text: str | None = None) -> NamedQuery:
         parameters=tuple(params),
         text=body,
         source=source,
+        domain=meta.get("domain"),
     )
 
 

@@ -55,6 +55,8 @@ def best_run_and_epoch() -> tuple[str, int, float, float]:
 
 def test_every_named_query_runs_as_is_and_returns_rows(paper_kg: KnowledgeGraph) -> None:
     for query in list_queries():
+        if query.domain:
+            continue  # written against a domain ontology; tested with its case
         assert _rows(paper_kg, query.name), f"{query.name} returned no rows on the paper's case"
 
 

@@ -1,0 +1,81 @@
+"""The built wheel carries the runtime files, and `import provml` stays light."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ["flask", "pyshacl", "owlready2", "rdflib", "torch", "sklearn", "tensorflow", "keras", "lightning",
+         "jsonschema", "fastjsonschema", "yaml", "werkzeug", "waitress"]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    proc = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (whl,) = out.glob("provml-*.whl")
+    return whl
+
+
+@pytest.mark.slow
+def test_wheel_contains_runtime_files(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = [
+        "provml/__init__.py", "provml/py.typed", "provml/vocab.py", "provml/cli.py",
+        "provml/schemas/events-v1.json",
+        "provml/ontology/provml.ttl", "provml/ontology/catalog-v001.xml",
+        "provml/ontology/imports/prov-o.ttl", "provml/ontology/imports/README.md",
+        "provml/ontology/domains/oil-gas.ttl",
+        "provml/shapes/provml-shapes.ttl",
+        "provml/queries/q1.rq", "provml/queries/q7.rq", "provml/queries/lineage.rq",
+        "provml/endpoint/app.py",
+    ]
+    missing = [n for n in expected if n not in names]
+    assert not missing, f"missing from the wheel: {missing}"
+    assert not any(n.startswith(("kg/", "endpoint/", "tests/")) for n in names), "folder names leaked"
+
+
+def test_import_provml_is_light() -> None:
+    code = (
+        "import sys, json, provml\n"
+        f"heavy = {HEAVY!r}\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(proc.stdout) == []
+
+
+def test_capture_client_is_light() -> None:
+    """Creating a client and capturing a workflow to a spool loads nothing heavy either."""
+    code = (
+        "import sys, json, tempfile, provml\n"
+        "d = tempfile.mkdtemp()\n"
+        "with provml.Client(spool_dir=d, online=False) as c:\n"
+        "    with c.workflow('w') as wf:\n"
+        "        with wf.task('t', used=[provml.hyperparameter('lr', 0.1)]) as t:\n"
+        "            t.generated(provml.evaluation('acc', 0.5))\n"
+        f"heavy = {HEAVY!r}\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+def test_public_api() -> None:
+    import provml
+
+    promised = {"__version__", "Client", "workflow_spec", "data", "learning_dataset", "model", "prediction",
+                "hyperparameter", "model_hyperparameter", "evaluation", "value", "parameter", "persona",
+                "implementation", "domain_ref", "dataset_characteristic", "learning_task", "feature_set"}
+    missing = {name for name in promised if not hasattr(provml, name)}
+    assert missing <= {"workflow_spec"}, missing
+    assert set(provml.__all__) >= promised - {"workflow_spec"}
