@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import quote, urlsplit
 
 from flask import (
     Blueprint,
@@ -70,7 +71,8 @@ def local_url(iri: str) -> str:
     ``/ontology`` for a PROV-ML term, else the IRI itself."""
     instance_base = config().instance_base
     if iri.startswith(instance_base) and len(iri) > len(instance_base):
-        return url_for("resources.resource", rest=iri[len(instance_base) :])
+        # not url_for: it would quote the IRI's own %-escapes (slug()) a second time
+        return f"{request.script_root}/id/{iri[len(instance_base) :]}"
     if iri.startswith(PROVML.NS) and len(iri) > len(PROVML.NS):
         return url_for("ontology_pages.provml_ontology") + "#" + iri[len(PROVML.NS) :]
     return iri
@@ -103,10 +105,11 @@ def _resolve(rest: str) -> tuple[str, ResourceDescription]:
     """The media type to answer with and the description of the resource ``rest`` names."""
     instance_base = config().instance_base
     candidates: list[tuple[str, str | None]] = []
-    for suffix, media in SUFFIXES.items():
-        if rest.endswith(suffix) and len(rest) > len(suffix):
-            candidates.append((rest[: -len(suffix)], media))  # the suffix wins ...
-    candidates.append((rest, None))  # ... unless only the full name is known
+    for name in dict.fromkeys((_raw(rest), rest)):  # as sent (%-escapes kept), then decoded
+        for suffix, media in SUFFIXES.items():
+            if name.endswith(suffix) and len(name) > len(suffix):
+                candidates.append((name[: -len(suffix)], media))  # the suffix wins ...
+        candidates.append((name, None))  # ... unless only the full name is known
     for name, fixed in candidates:
         try:
             description = describe(store(), instance_base + name)
@@ -118,6 +121,17 @@ def _resolve(rest: str) -> tuple[str, ResourceDescription]:
                 abort_json(406, "no acceptable format; offered: " + ", ".join(PAGE_OFFERS))
             return chosen, description
     abort_json(404, f"the knowledge graph knows nothing about <{instance_base + rest}>")
+
+
+def _raw(rest: str) -> str:
+    """``rest`` as the client sent it: instance IRIs hold %-escapes (``slug()``) that the
+    routing has decoded (``%2F`` became ``/``); the server's ``REQUEST_URI`` still has them."""
+    raw = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI")
+    if not raw:
+        return quote(rest, safe="/")
+    path = urlsplit(raw).path if "://" in raw.split("?", 1)[0] else raw.split("?", 1)[0]
+    prefix = request.script_root + "/id/"
+    return path[len(prefix) :] if path.startswith(prefix) else quote(rest, safe="/")
 
 
 def _links(iri: str, page: str) -> str:

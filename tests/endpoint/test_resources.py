@@ -22,10 +22,19 @@ TRAIN = BASE + "run/ev-1/train"
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
+ODD = "run/ev-1/train/used/batch%20size%2Fgpu"  # slug("batch size/gpu"): %-escapes in the IRI
+
+
+def events() -> list[dict[str, Any]]:
+    out = batch()
+    out[1]["used"].append({"name": "batch size/gpu", "role": "hyperparameter", "value": 32})
+    return out
+
+
 @pytest.fixture(scope="module")
 def kg() -> Iterator[KnowledgeGraph]:
     with open_kg() as graph:
-        graph.ingest_events(batch())
+        graph.ingest_events(events())
         yield graph
 
 
@@ -74,6 +83,16 @@ def test_every_instance_iri_links_to_its_local_page(client: FlaskClient) -> None
     hrefs = re.findall(r'href="([^"]+)"', page)
     assert any(h.startswith("/id/run/ev-1/") for h in hrefs)  # incoming: the task execution
     assert not [h for h in hrefs if h.startswith(BASE)]
+
+
+def test_iris_with_percent_escapes_dereference(client: FlaskClient) -> None:
+    page = client.get("/id/run/ev-1/train", headers=HTML).get_data(as_text=True)
+    assert f'href="/id/{ODD}"' in page  # linked as the IRI writes it, not quoted twice
+    response = client.get(f"/id/{ODD}", headers=HTML)
+    assert response.status_code == 200
+    assert "batch size/gpu" in response.get_data(as_text=True)
+    turtle = client.get(f"/id/{ODD}.ttl")
+    assert turtle.status_code == 200 and f"<{BASE}{ODD}>" in turtle.get_data(as_text=True)
 
 
 def test_html_has_machine_readable_twins(client: FlaskClient) -> None:
@@ -161,7 +180,7 @@ def test_read_token_guards_pages(kg: KnowledgeGraph) -> None:
 
 def test_dereference_over_a_real_socket(live_server: LiveServer) -> None:
     """Capture over HTTP, then follow the run's IRI as a browser and as an RDF client would."""
-    posted = live_server("POST", "/api/events", json=batch("ev-1"), headers=AUTH)
+    posted = live_server("POST", "/api/events", json=events(), headers=AUTH)
     assert posted.status_code == 202
     turtle = live_server("GET", "/id/run/ev-1/train", headers={"Accept": "text/turtle"})
     assert turtle.status_code == 200 and turtle.headers["Content-Type"].startswith("text/turtle")
@@ -171,5 +190,7 @@ def test_dereference_over_a_real_socket(live_server: LiveServer) -> None:
     }
     html = live_server("GET", "/id/run/ev-1/train", headers=HTML)
     assert html.status_code == 200 and "<h1>train</h1>" in html.text
+    odd = live_server("GET", f"/id/{ODD}.nt")  # waitress keeps the raw URI: %2F stays a %2F
+    assert odd.status_code == 200 and odd.headers["Content-Type"] == "application/n-triples"
     css = live_server("GET", "/static/provml.css")
     assert css.status_code == 200 and "body" in css.text
