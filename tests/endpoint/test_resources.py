@@ -95,6 +95,16 @@ def test_iris_with_percent_escapes_dereference(client: FlaskClient) -> None:
     assert turtle.status_code == 200 and f"<{BASE}{ODD}>" in turtle.get_data(as_text=True)
 
 
+def test_graph_names_dereference(client: FlaskClient) -> None:
+    train = client.get("/id/run/ev-1/train", headers=HTML).get_data(as_text=True)
+    assert 'href="/id/bundle/ev-1"' in train  # the graph it appears in
+    response = client.get("/id/graph/plans", headers=HTML)  # a graph no triple mentions
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Named graph" in page
+    assert 'href="/store?graph=https%3A//w3id.org/provml/id/graph/plans"' in page
+
+
 def test_html_has_machine_readable_twins(client: FlaskClient) -> None:
     page = client.get("/id/run/ev-1/train", headers=HTML).get_data(as_text=True)
     for suffix, media in ((".ttl", "text/turtle"), (".jsonld", "application/ld+json")):
