@@ -1,0 +1,227 @@
+"""Safety: tokens for writes (and optionally reads), read-only mode, the time limit that really
+stops a query, the row limit, the body limit, CORS, and tokens kept out of the logs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from endpoint_servers import TOKEN, LiveServer
+from flask.testing import FlaskClient
+from provml.endpoint.app import create_app
+from provml.knowledge import KnowledgeGraph
+from pyoxigraph import Literal, NamedNode, Quad
+
+INSERT = 'INSERT DATA { <http://example.org/s> <http://example.org/p> "x" }'
+UPDATE = {"Content-Type": "application/sparql-update"}
+TTL = {"Content-Type": "text/turtle"}
+G = "http://example.org/g"
+
+
+def _writes(client: FlaskClient, headers: dict[str, str]) -> list[int]:
+    """Every kind of write, with ``headers``; their statuses."""
+    return [
+        client.post("/sparql", data=INSERT, headers={**headers, **UPDATE}).status_code,
+        client.post("/sparql", data={"update": INSERT}, headers=headers).status_code,
+        client.put("/store", query_string={"graph": G}, data=b"<http://a> <http://b> 1 .",
+                   headers={**headers, **TTL}).status_code,
+        client.post("/store", query_string={"graph": G}, data=b"<http://a> <http://b> 1 .",
+                    headers={**headers, **TTL}).status_code,
+        client.post("/store", data=b"<http://a> <http://b> 1 .", headers={**headers, **TTL}
+                    ).status_code,
+        client.delete("/store", query_string={"graph": G}, headers=headers).status_code,
+        client.delete("/store?default", headers=headers).status_code,
+    ]
+
+
+@pytest.fixture
+def guarded(kg: KnowledgeGraph) -> KnowledgeGraph:
+    kg.store.add([Quad(NamedNode("http://example.org/keep"), NamedNode("http://example.org/p"),
+                       Literal("kept"), NamedNode(G)),
+                  Quad(NamedNode("http://example.org/keep"), NamedNode("http://example.org/p"),
+                       Literal("default"))])
+    return kg
+
+
+def test_writes_without_token_are_401_and_change_nothing(client: FlaskClient,
+                                                         guarded: KnowledgeGraph) -> None:
+    before = set(guarded.store.quads())
+    assert _writes(client, {}) == [401] * 7
+    assert set(guarded.store.quads()) == before
+    response = client.post("/sparql", data=INSERT, headers=UPDATE)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("header", ["Bearer wrong", "Basic dXNlcjpwYXNz", "Bearer", TOKEN])
+def test_writes_with_a_wrong_token_are_403_and_change_nothing(
+        client: FlaskClient, guarded: KnowledgeGraph, header: str) -> None:
+    before = set(guarded.store.quads())
+    assert _writes(client, {"Authorization": header}) == [403] * 7
+    assert set(guarded.store.quads()) == before
+
+
+def test_writes_with_the_token_succeed(client: FlaskClient, auth: dict[str, str],
+                                       guarded: KnowledgeGraph) -> None:
+    assert _writes(client, auth) == [204, 204, 204, 204, 201, 204, 204]
+
+
+@pytest.mark.parametrize("config", [{}, {"TOKEN": TOKEN, "READ_ONLY": True}])
+def test_no_token_configured_or_read_only_refuses_writes(
+        guarded: KnowledgeGraph, config: dict[str, Any], auth: dict[str, str]) -> None:
+    client = create_app(config, kg=guarded).test_client()
+    before = set(guarded.store.quads())
+    assert _writes(client, auth) == [403] * 7
+    assert set(guarded.store.quads()) == before
+    assert client.get("/sparql", query_string={"query": "ASK {}"}).status_code == 200
+
+
+def test_read_token(guarded: KnowledgeGraph) -> None:
+    client = create_app({"TOKEN": TOKEN, "READ_TOKEN": "reader"}, kg=guarded).test_client()
+    ask = {"query": "ASK { ?s ?p 'kept' }"}
+    assert client.get("/sparql", query_string=ask).status_code == 401
+    assert client.get("/sparql", query_string=ask,
+                      headers={"Authorization": "Bearer nope"}).status_code == 403
+    assert client.get("/sparql", query_string=ask,
+                      headers={"Authorization": "Bearer reader"}).get_json()["boolean"] is True
+    assert client.get("/sparql", query_string=ask,
+                      headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert client.get("/store", query_string={"graph": G}).status_code == 401
+    assert client.get("/sparql").status_code == 401  # the service description too
+    # the read token does not write
+    assert _writes(client, {"Authorization": "Bearer reader"}) == [403] * 7
+    assert client.get("/health").status_code == 200  # process managers need no token
+
+
+# -- time limit --------------------------------------------------------------------------------
+
+
+def _fill(live: LiveServer, n: int) -> None:
+    live.store.add([Quad(NamedNode(f"http://example.org/s{i}"), NamedNode("http://example.org/p"),
+                         Literal(i)) for i in range(n)])
+
+
+def _busy_cpu_over(seconds: float) -> float:
+    start = time.process_time()
+    time.sleep(seconds)
+    return time.process_time() - start
+
+
+def test_a_streaming_query_past_the_limit_is_503_and_really_stops(
+        make_live_server: Callable[..., LiveServer]) -> None:
+    live = make_live_server({"TIMEOUT_S": 0.5, "MAX_ROWS": 0})
+    _fill(live, 300)  # 300^3 = 27 million solutions, produced lazily
+    started = time.monotonic()
+    response = live("GET", "/sparql", params={
+        "query": "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"})
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json()["error"].startswith("the query ran past the time limit (0.5 s)")
+    assert elapsed < 3
+    time.sleep(0.2)
+    assert _busy_cpu_over(1.0) < 0.3, "the evaluation kept running after the 503"
+    # the server is still responsive
+    assert live("GET", "/sparql", params={"query": "ASK {}"}).json()["boolean"] is True
+
+
+def test_a_blocking_query_past_the_limit_is_answered_on_time(
+        make_live_server: Callable[..., LiveServer]) -> None:
+    live = make_live_server({"TIMEOUT_S": 0.3})
+    _fill(live, 600)  # ORDER BY over 360,000 solutions (~1.5 s): one uninterruptible call
+    started = time.monotonic()
+    response = live("GET", "/sparql", params={
+        "query": "SELECT ?c ?f WHERE { ?a ?b ?c . ?d ?e ?f } ORDER BY DESC(?c) ?f LIMIT 1"})
+    assert response.status_code == 503
+    assert time.monotonic() - started < 1.0
+    # the documented limit: the sort finishes in the background, then the worker stops
+    deadline = time.monotonic() + 10
+    while _busy_cpu_over(0.3) > 0.1:
+        assert time.monotonic() < deadline, "the evaluation never stopped"
+
+
+# -- row limit ---------------------------------------------------------------------------------
+
+
+def test_rows_beyond_max_rows_are_cut_and_flagged(guarded: KnowledgeGraph) -> None:
+    guarded.store.add([Quad(NamedNode(f"http://example.org/r{i}"), NamedNode("http://example.org/p"),
+                            Literal(i)) for i in range(5)])
+    client = create_app({"MAX_ROWS": 3}, kg=guarded).test_client()
+    select = client.get("/sparql", query_string={"query": "SELECT * WHERE { ?s ?p ?o }"})
+    assert len(select.get_json()["results"]["bindings"]) == 3
+    assert select.headers["X-Provml-Truncated"] == "true"
+    construct = client.get("/sparql", query_string={"query": "CONSTRUCT WHERE { ?s ?p ?o }"},
+                           headers={"Accept": "application/n-triples"})
+    assert len(construct.data.splitlines()) == 3
+    assert construct.headers["X-Provml-Truncated"] == "true"
+    small = client.get("/sparql", query_string={"query": "SELECT * WHERE { ?s ?p 'kept' }"})
+    assert "X-Provml-Truncated" not in small.headers
+
+
+# -- body limit --------------------------------------------------------------------------------
+
+
+def test_bodies_over_the_limit_are_413_and_change_nothing(
+        make_live_server: Callable[..., LiveServer], auth: dict[str, str]) -> None:
+    live = make_live_server({"MAX_BODY_MB": 0.001})  # ~1 KiB
+    big = "INSERT DATA { " + " ".join(
+        f'<http://example.org/s{i}> <http://example.org/p> "{i}" .' for i in range(100)) + " }"
+    for kwargs in (
+        {"data": big.encode(), "headers": {**auth, **UPDATE}},
+        {"data": {"update": big}, "headers": auth},
+    ):
+        response = live("POST", "/sparql", **kwargs)
+        assert response.status_code == 413
+        assert response.json()["status"] == 413
+    response = live("PUT", "/store?default", data=big.encode(), headers={**auth, **TTL})
+    assert response.status_code == 413
+    assert len(live.store) == 0
+
+
+# -- CORS --------------------------------------------------------------------------------------
+
+
+def test_cors_is_off_by_default(client: FlaskClient) -> None:
+    response = client.get("/sparql", query_string={"query": "ASK {}"},
+                          headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_cors_allows_configured_origins_only(kg: KnowledgeGraph) -> None:
+    client = create_app({"CORS_ORIGINS": "https://ui.example"}, kg=kg).test_client()
+    ok = client.get("/sparql", query_string={"query": "ASK {}"},
+                    headers={"Origin": "https://ui.example"})
+    assert ok.headers["Access-Control-Allow-Origin"] == "https://ui.example"
+    assert "Origin" in ok.headers["Vary"]
+    other = client.get("/sparql", query_string={"query": "ASK {}"},
+                       headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    preflight = client.options("/sparql", headers={
+        "Origin": "https://ui.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "Authorization, Content-Type"})
+    assert preflight.status_code == 200
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+
+
+# -- logs --------------------------------------------------------------------------------------
+
+
+def test_logs_never_contain_tokens(make_live_server: Callable[..., LiveServer],
+                                   caplog: pytest.LogCaptureFixture,
+                                   capfd: pytest.CaptureFixture[str]) -> None:
+    secret = "tok-" + "9f3c2a71e5d84b06"
+    live = make_live_server({"TOKEN": secret, "READ_TOKEN": "read-" + secret})
+    caplog.set_level(logging.DEBUG)
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert live("POST", "/sparql", data=INSERT, headers={**headers, **UPDATE}).status_code == 204
+    assert live("GET", "/sparql", params={"query": "ASK {}"}, headers=headers).status_code == 200
+    assert live("POST", "/sparql", data=INSERT,
+                headers={"Authorization": f"Bearer {secret}x", **UPDATE}).status_code == 403
+    assert live("POST", "/sparql", data="CLEAR XYZ", headers={**headers, **UPDATE}
+                ).status_code == 400
+    assert "POST /sparql 204" in caplog.text  # the access log did run
+    out, err = capfd.readouterr()
+    for text in (caplog.text, out, err):
+        assert secret not in text
