@@ -285,7 +285,11 @@ class Client:
         return self._flusher.flush(wait=True, timeout_s=timeout_s)
 
     def close(self, *, timeout_s: float | None = 60.0) -> None:
-        """Flush, retry pending events once more, stop the flusher thread (idempotent)."""
+        """Flush, retry pending events once more, stop the flusher thread (idempotent).
+
+        :param timeout_s: how long to keep delivering to the sink; what it has not accepted by
+            then is written to the pending file (``pending_path``) instead — kept, not lost.
+        """
         if self._closed:
             return
         self._closed = True

@@ -114,6 +114,7 @@ class Flusher:
         self._down_until = 0.0
         self._backoff = _BACKOFF_FIRST_S
         self._stop = False
+        self._give_up_at = float("inf")  # after close()'s timeout: the rest goes to pending
         self._counts = {"processed": 0, "spooled": 0, "sent": 0, "rejected": 0, "spilled": 0}
         self._pending_count = 0
         self.put = self._make_put(max_queue)
@@ -168,15 +169,19 @@ class Flusher:
         return marker.done.wait(timeout_s) if wait else True
 
     def close(self, *, timeout_s: float | None = 30.0) -> bool:
-        """Flush, try once more to deliver pending events, stop the thread.
+        """Flush and stop the thread. Events the sink has not accepted within ``timeout_s`` are
+        written to the pending file instead (kept on disk, replayed by a later client or
+        ``provml load``), so close never waits much longer than ``timeout_s``.
 
-        :returns: False if the thread did not finish within ``timeout_s``.
+        :returns: False if the thread did not finish (a sink request still hanging).
         """
         if not self._thread.is_alive():
             return True
+        if timeout_s is not None:
+            self._give_up_at = time.monotonic() + timeout_s
         self._stop = True
         self._wake.set()
-        self._thread.join(timeout_s)
+        self._thread.join(None if timeout_s is None else timeout_s + 60.0)
         return not self._thread.is_alive()
 
     def stats(self) -> FlushStats:
@@ -200,7 +205,8 @@ class Flusher:
                 self._wake.clear()
                 self._drain()
                 if self._stop and not self._queue:
-                    self._retry_pending(force=True)
+                    if time.monotonic() < self._give_up_at:
+                        self._retry_pending(force=True)
                     break
                 self._retry_pending(force=False)
         finally:
@@ -271,7 +277,8 @@ class Flusher:
             except OSError:
                 log.exception("provml: could not append to the spool %s", self.spool_path)
         if self.sink is not None and lines:
-            if time.monotonic() < self._down_until:
+            now = time.monotonic()
+            if now < self._down_until or now > self._give_up_at:
                 self._to_pending(lines)
             else:
                 self._deliver(lines)
@@ -360,7 +367,8 @@ class Flusher:
             log.info("provml: pending events delivered to %s", self.sink.name)
 
     def _send_or_keep(self, lines: list[str]) -> None:
-        if time.monotonic() < self._down_until:
+        now = time.monotonic()
+        if now < self._down_until or now > self._give_up_at:
             self._to_pending(lines)
         else:
             self._deliver(lines)
