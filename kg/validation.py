@@ -157,6 +157,7 @@ def validate_triples(
             data,
             shacl_graph=shapes_graph,
             inference="none",
+            inplace=True,  # the graph is ours, built for this call: no defensive copy
             abort_on_first=False,
             allow_warnings=True,
             allow_infos=True,
