@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.provml-installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint venv system-deps clean test-fast
+.PHONY: demo test lint venv system-deps ui-deps clean test-fast
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +19,30 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q -e ".[dev,ml]"
 	touch $(STAMP)
 
-venv: $(STAMP) system-deps
+venv: $(STAMP) system-deps ui-deps
 
 # system packages the tests and the demo need, installed only when missing
 system-deps:
 	@command -v java >/dev/null 2>&1 || { echo "installing a Java runtime for the HermiT reasoner"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; }
+
+# the web UI's browser libraries (npm, pinned by package-lock.json) copied into the served static
+# folder, and Debian chromium for the browser tests; each only when missing (docs/ui.md)
+UI_ASSETS := endpoint/ui-assets
+VENDOR := endpoint/static/vendor
+$(VENDOR)/.installed: $(UI_ASSETS)/package.json $(UI_ASSETS)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "installing Node.js and npm for the web UI's assets"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	cd $(UI_ASSETS) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	mkdir -p $(VENDOR)/yasgui $(VENDOR)/cytoscape
+	cp $(UI_ASSETS)/node_modules/@zazuko/yasgui/build/yasgui.min.js $(UI_ASSETS)/node_modules/@zazuko/yasgui/build/yasgui.min.css $(VENDOR)/yasgui/
+	cp $(UI_ASSETS)/node_modules/@zazuko/yasgui/package.json $(VENDOR)/yasgui/package.json  # its licence: MIT (no LICENSE file shipped)
+	cp $(UI_ASSETS)/node_modules/cytoscape/dist/cytoscape.min.js $(UI_ASSETS)/node_modules/cytoscape/LICENSE $(VENDOR)/cytoscape/
+	touch $@
+
+ui-deps: $(VENDOR)/.installed
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 demo: venv
 	$(VENV)/bin/provml ontology info

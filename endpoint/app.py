@@ -84,6 +84,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: Any | None = None
     app.register_blueprint(queries_bp)
     app.register_blueprint(ontology_bp)
     app.register_blueprint(resources_bp)
+    from provml.endpoint.ui import bp as ui_bp
+
+    app.register_blueprint(ui_bp)
     # --- end of other blueprints
 
     @app.after_request

@@ -1,0 +1,111 @@
+"""Line charts as inline SVG, drawn on the server: curves readable without JavaScript and
+without a chart library.
+
+>>> svg = line_chart("loss", {"run a": [(0, 1.0), (1, 0.5)], "run b": [(0, 0.8), (1, 0.7)]})
+>>> svg.startswith("<svg") and svg.count("<polyline") == 2
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from html import escape
+
+from markupsafe import Markup
+
+__all__ = ["PALETTE", "line_chart"]
+
+#: one colour per series (colour-blind-safe Okabe–Ito order)
+PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#f0e442", "#000000")
+
+
+def line_chart(
+    title: str,
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    *,
+    width: int = 520,
+    height: int = 260,
+    x_label: str = "epoch",
+) -> Markup:
+    """An SVG line chart of ``series`` (name → ``(x, y)`` points), with axes, ticks and a legend.
+
+    :param title: the chart's title (also its accessible name).
+    :param series: the curves; a one-point series is drawn as a dot.
+    :param width: width in pixels; ``height`` likewise.
+    :param x_label: the x axis title.
+    """
+    left, right, top, bottom = 56, 12, 28, 58
+    points = [p for pts in series.values() for p in pts]
+    if not points:
+        return Markup(f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width}" '
+                      f'height="40"><text x="0" y="20">{escape(title)}: no values</text></svg>')
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x0, x1 = _span(min(xs), max(xs))
+    y0, y1 = _span(min(ys), max(ys))
+    pw, ph = width - left - right, height - top - bottom
+
+    def sx(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * pw
+
+    def sy(y: float) -> float:
+        return top + ph - (y - y0) / (y1 - y0) * ph
+
+    out = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" role="img" '
+           f'aria-label="{escape(title)}" viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
+           f'<title>{escape(title)}</title>',
+           f'<text class="chart-title" x="{left}" y="18" font-weight="600">{escape(title)}</text>',
+           f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fafbfc" stroke="#d8dee4"/>']
+    for t in _ticks(y0, y1):
+        y = sy(t)
+        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eef1f4"/>'
+                   f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{_fmt(t)}</text>')
+    for t in _ticks(x0, x1):
+        x = sx(t)
+        out.append(f'<text x="{x:.1f}" y="{top + ph + 16}" text-anchor="middle" font-size="11">{_fmt(t)}</text>')
+    out.append(f'<text x="{left + pw / 2:.1f}" y="{top + ph + 32}" text-anchor="middle" font-size="11" '
+               f'fill="#5b6773">{escape(x_label)}</text>')
+    legend_x = left
+    for i, (name, pts) in enumerate(series.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
+        out.append(f'<g class="series" data-series="{escape(name)}">')
+        if len(pts) > 1:
+            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{coords}"/>')
+        for x, y in pts:
+            out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}">'
+                       f'<title>{escape(name)}: {_fmt(x)} → {y:g}</title></circle>')
+        out.append("</g>")
+        ly = height - 10
+        out.append(f'<rect x="{legend_x}" y="{ly - 9}" width="10" height="10" fill="{colour}"/>'
+                   f'<text x="{legend_x + 14}" y="{ly}" font-size="11">{escape(name)}</text>')
+        legend_x += 24 + 7 * len(name)
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def _span(low: float, high: float) -> tuple[float, float]:
+    if high == low:
+        pad = abs(low) * 0.1 or 1.0
+        return low - pad, high + pad
+    pad = (high - low) * 0.05
+    return low - pad, high + pad
+
+
+def _ticks(low: float, high: float, count: int = 5) -> list[float]:
+    raw = (high - low) / count
+    step = 10 ** math.floor(math.log10(raw))
+    for mult in (1, 2, 5, 10):
+        if raw <= step * mult:
+            step *= mult
+            break
+    first = math.ceil(low / step) * step
+    ticks, t = [], first
+    while t <= high + 1e-12:
+        ticks.append(round(t, 12))
+        t += step
+    return ticks
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
