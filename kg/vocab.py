@@ -34,6 +34,7 @@ __all__ = [
     "PROV",
     "PROVML",
     "PROVML_NS",
+    "PROVML_SHAPES_NS",
     "QUDT",
     "RDF",
     "RDFS",
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 PROVML_NS = "https://w3id.org/provml#"
+#: namespace of provml's SHACL shapes (shapes/provml-shapes.ttl)
+PROVML_SHAPES_NS = "https://w3id.org/provml/shapes#"
 ONTOLOGY_IRI = NamedNode("https://w3id.org/provml")
 #: where instance data (executions, values, graphs) live unless configured otherwise
 DEFAULT_BASE = "https://w3id.org/provml/id/"
