@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provml.vocab import OWL, RDF, RDFS, XSD
+from provml.vocab import OWL, PROV, PROVML, PROVML_SHAPES_NS, RDF, RDFS, SH, XSD
 from pyoxigraph import BlankNode, Literal, NamedNode, Quad, Store, Triple
 
 if TYPE_CHECKING:
@@ -48,15 +48,15 @@ __all__ = [
     "validate_triples",
 ]
 
-_SH = "http://www.w3.org/ns/shacl#"
+_SH = SH.NS
 _PREFIXES = (
-    ("provml-shapes:", "https://w3id.org/provml/shapes#"),
-    ("provml:", "https://w3id.org/provml#"),
-    ("prov:", "http://www.w3.org/ns/prov#"),
-    ("sh:", _SH),
-    ("xsd:", "http://www.w3.org/2001/XMLSchema#"),
-    ("rdfs:", "http://www.w3.org/2000/01/rdf-schema#"),
-    ("rdf:", "http://www.w3.org/1999/02/22-rdf-syntax-ns#"),
+    ("provml-shapes:", PROVML_SHAPES_NS),
+    ("provml:", PROVML.NS),
+    ("prov:", PROV.NS),
+    ("sh:", SH.NS),
+    ("xsd:", XSD.NS),
+    ("rdfs:", RDFS.NS),
+    ("rdf:", RDF.NS),
 )
 
 

@@ -15,11 +15,11 @@ import pytest
 from provml.ontology import path as ontology_path
 from provml.rdfio import parse_file
 from provml.validation import default_shapes, validate_files
-from provml.vocab import RDF, RDFS, SH
+from provml.vocab import PROVML_SHAPES_NS, RDF, RDFS, SH
 from pyoxigraph import NamedNode
 
 HERE = Path(__file__).parent / "shapes"
-SHAPES_NS = "https://w3id.org/provml/shapes#"
+SHAPES_NS = PROVML_SHAPES_NS
 VALID = sorted((HERE / "valid").glob("*.ttl"))
 INVALID = sorted((HERE / "invalid").glob("*.ttl"))
 

@@ -21,11 +21,11 @@ from provml.validation import (
     validate_triples,
     with_entailed_types,
 )
-from provml.vocab import MLS, PROV, PROVML, RDF, RDFS, XSD
+from provml.vocab import MLS, PROV, PROVML, PROVML_SHAPES_NS, RDF, RDFS, XSD
 from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, RdfFormat, Triple
 
 ID = "https://w3id.org/provml/id/"
-SHAPES = "https://w3id.org/provml/shapes#"
+SHAPES = PROVML_SHAPES_NS
 FIG8 = ontology_path("examples/fig8.ttl")
 
 
