@@ -36,6 +36,8 @@ __all__ = [
     "PROVML_NS",
     "PROVML_SHAPES_NS",
     "QUDT",
+    "QUDT_UNIT_NS",
+    "qudt_unit",
     "RDF",
     "RDFS",
     "SD",
@@ -418,6 +420,19 @@ class QUDT(Namespace):
 
     NS = "http://qudt.org/schema/qudt/"
     Unit: NamedNode
+
+
+#: the namespace of QUDT unit individuals (``unit:M``, ``unit:GM-PER-CentiM3`` …)
+QUDT_UNIT_NS = "http://qudt.org/vocab/unit/"
+
+
+def qudt_unit(code: str) -> NamedNode:
+    """The IRI of a QUDT unit individual by its code (codes contain ``-``, so no attributes).
+
+    >>> qudt_unit("OHM-M").value
+    'http://qudt.org/vocab/unit/OHM-M'
+    """
+    return NamedNode(QUDT_UNIT_NS + code)
 
 
 class SD(Namespace):
