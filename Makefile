@@ -16,7 +16,7 @@ $(PY):
 # re-install when the project's metadata changes
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q "torch==2.13.0" || $(PIP) install -q torch
-	$(PIP) install -q -e ".[dev,ml]"
+	$(PIP) install -q -e ".[dev,ml,examples]"
 	touch $(STAMP)
 
 venv: $(STAMP) system-deps ui-deps
@@ -44,8 +44,10 @@ ui-deps: $(VENDOR)/.installed
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# the FORCE 2020 case end to end, then `provml serve` on 127.0.0.1 (Ctrl-C stops); the store is kept
+# in .provml/demo/ and reused: FRESH=1 starts afresh, QUICK=1 runs the small configuration
 demo: venv
-	$(VENV)/bin/provml ontology info
+	$(PY) -m examples.force2020 $(if $(FRESH),--fresh) $(if $(QUICK),--quick) $(DEMO_ARGS)
 
 test: venv
 	$(PY) -m pytest -q
