@@ -121,3 +121,12 @@ def test_parse_bytes_names_the_document() -> None:
 def test_unreadable_file_raises_oserror(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         parse_file(tmp_path / "missing.ttl")
+
+
+def test_docstrings_run() -> None:
+    import doctest
+
+    import provml.rdfio
+
+    result = doctest.testmod(provml.rdfio)
+    assert result.attempted > 0 and result.failed == 0

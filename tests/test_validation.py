@@ -185,3 +185,12 @@ def test_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_docstrings_run() -> None:
+    import doctest
+
+    import provml.validation
+
+    result = doctest.testmod(provml.validation)
+    assert result.attempted > 0 and result.failed == 0
