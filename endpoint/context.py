@@ -46,5 +46,10 @@ def runner() -> QueryRunner:
 
 def public_url(path: str) -> str:
     """``path`` on this endpoint's public URL (``BASE_URL``, else the request's host URL)."""
-    base = config().base_url or request.host_url.rstrip("/")
+    base = config().base_url
+    if base is None:  # from the WSGI environ: request.host_url costs ~50 µs a call
+        environ = request.environ
+        host = environ.get("HTTP_HOST") or (
+            f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}")
+        base = f"{environ.get('wsgi.url_scheme', 'http')}://{host}{environ.get('SCRIPT_NAME', '')}"
     return base + path

@@ -3,18 +3,19 @@ evaluation, and a maximum number of rows.
 
 How the time limit works (pyoxigraph has no cancel call):
 
-1. The query runs on a worker thread of a small pool; the request thread waits for it at most
-   ``timeout_s`` and then answers 503 (:class:`QueryTimeout`).
-2. The worker reads solutions (or triples) one at a time and checks the deadline and a cancel
-   flag before each; a lazily evaluated query (plain patterns, joins, filters, ``LIMIT``)
-   therefore stops within one solution of the deadline and its iterator is dropped, which ends
-   the evaluation inside Oxigraph.
-3. Limit: an operator that must see all its input before yielding its first solution
-   (``ORDER BY``, ``GROUP BY``/aggregates, ``DISTINCT`` over a large input, ``ASK``) is
-   evaluated inside one pyoxigraph call that cannot be interrupted; the client still gets its 503
-   on time, the worker finishes that operator (it holds no lock and no GIL: pyoxigraph releases
-   it), then stops before producing a row. With ``--remote``, give the remote server its own
-   limit too (``oxigraph serve --timeout-s``).
+1. Results are read one solution (or triple) at a time, with the deadline checked before each: a
+   lazily evaluated query (patterns, joins, filters, ``LIMIT``) stops within one solution of
+   the deadline; its iterator is dropped, which ends the evaluation inside Oxigraph, and the
+   client gets 503 (:class:`QueryTimeout`).
+2. A query whose text names an operator that must see all its input before its first solution
+   (``ORDER BY``, ``GROUP BY``, aggregates, ``DISTINCT``/``REDUCED``, ``ASK``, ``MINUS``) runs on
+   a worker thread of a small pool; the request thread waits at most ``timeout_s`` and answers
+   503 on time. That operator is one pyoxigraph call that cannot be interrupted: the worker
+   finishes it (holding neither the GIL nor a lock), then stops before producing a row.
+   Simple queries skip the pool: the hand-off between threads would cost ~0.5 ms a request.
+3. Limits: a blocking step that the text does not reveal (e.g. the build side of a large hash
+   join inside a plain pattern) is noticed only when it yields, so its 503 comes late; and with
+   ``--remote`` the remote server needs its own limit (``oxigraph serve --timeout-s``).
 
 Rows beyond ``max_rows`` are not read: the result is truncated and flagged (:class:`Outcome`).
 
@@ -27,6 +28,7 @@ Rows beyond ``max_rows`` are not read: the result is truncated and flagged (:cla
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -39,6 +41,12 @@ from provml.store import Store
 from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple, Variable
 
 __all__ = ["Outcome", "QueryRunner", "QueryTimeout"]
+
+
+#: operators that consume their whole input before the first solution (run on the pool)
+_BLOCKING = re.compile(
+    r"\b(ORDER\s+BY|GROUP\s+BY|DISTINCT|REDUCED|COUNT|SUM|MIN|MAX|AVG|SAMPLE|GROUP_CONCAT|"
+    r"ASK|MINUS|HAVING)\b", re.IGNORECASE)
 
 
 class QueryTimeout(Exception):
@@ -99,9 +107,10 @@ class QueryRunner:
         :raises QueryTimeout: the time limit passed.
         :raises OSError: the store failed.
         """
-        if self.timeout_s is None:
+        if self.timeout_s is None or not _BLOCKING.search(sparql):
+            deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
             return self._evaluate(store, sparql, default_graph, named_graphs, base_iri,
-                                  _Cancelled(None))
+                                  _Cancelled(deadline))
         cancel = _Cancelled(time.monotonic() + self.timeout_s)
         future = self._pool.submit(self._evaluate, store, sparql, default_graph, named_graphs,
                                    base_iri, cancel)
