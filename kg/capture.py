@@ -12,6 +12,7 @@ Objects are made by a :class:`provml.Client` (``client.workflow(...)``), never d
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
@@ -109,10 +110,9 @@ class _Scope:
 
     def _exit_ctx(self) -> None:
         if self._token is not None:
-            try:
+            # left in another context (generators, callbacks): nothing to restore
+            with contextlib.suppress(ValueError):
                 self._wf._client._current.reset(self._token)
-            except ValueError:  # left in another context (generators, callbacks)
-                pass
             self._token = None
 
 
@@ -297,7 +297,7 @@ class Task(_Scope):
 class Cycle(_Scope):
     """One iteration of a loop (epoch, batch …); made by ``task.cycle(...)`` / ``cycle.cycle``."""
 
-    __slots__ = ("name", "iteration", "parent", "stage", "stage_type", "_base")
+    __slots__ = ("name", "iteration", "parent", "stage_name", "stage_type", "_base")
 
     def __init__(
         self,
@@ -314,7 +314,7 @@ class Cycle(_Scope):
         self.iteration = iteration
         self.parent = parent.id
         self.id = cid = f"{parent.id}/{name}-{iteration}"
-        self.stage = stage
+        self.stage_name = stage
         self.stage_type = stage_type
         self._generated = None
         self._token = None
@@ -331,7 +331,7 @@ class Cycle(_Scope):
 
     def cycle(self, name: str, iteration: int, *, used: Values = None) -> Cycle:
         """A nested loop iteration (a batch inside an epoch): ``<this id>/<name>-<iteration>``."""
-        return Cycle(self, name, iteration, used, self.stage, self.stage_type)
+        return Cycle(self, name, iteration, used, self.stage_name, self.stage_type)
 
     def begin(self) -> Cycle:
         """Emit ``cycle_begin`` (``with`` does this)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -140,7 +139,7 @@ class HttpSink:
             if status == 413:
                 raise BagTooLarge(sink=self.name, count=len(lines)) from exc
             raise SinkUnavailable(sink=self.name, reason=f"HTTP {status}: {text[:300]}") from exc
-        except (urllib.error.URLError, http.client.HTTPException, socket.timeout, OSError) as exc:
+        except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             raise SinkUnavailable(sink=self.name, reason=str(exc)) from exc
 
     def close(self) -> None:

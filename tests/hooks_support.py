@@ -8,6 +8,7 @@ from typing import Any
 import provml
 from provml.knowledge import open_kg
 from provml.spool import read_events, replay
+from provml.vocab import PROV, PROVML
 
 
 def offline_client(tmp_path: Path) -> provml.Client:
@@ -26,7 +27,6 @@ def events_and_store(client: provml.Client) -> tuple[list[dict[str, Any]], Any]:
 
 
 def count(kg: Any, where: str) -> int:
-    rows = list(kg.query(f"PREFIX prov: <http://www.w3.org/ns/prov#> "
-                         f"PREFIX provml: <https://w3id.org/provml#> "
+    rows = list(kg.query(f"PREFIX prov: <{PROV.NS}> PREFIX provml: <{PROVML.NS}> "
                          f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {where} }}"))
     return int(rows[0]["n"].value)

@@ -26,7 +26,7 @@ def client(tmp_path: Path) -> provml.Client:
 def test_workflow_task_cycle_events_follow_the_wire_format(client: provml.Client, tmp_path: Path) -> None:
     model_file = tmp_path / "m.pt"
     model_file.write_bytes(b"weights")
-    with client.workflow("wf", type="learning", study="s", persona=provml.persona("alice", name="Alice"),
+    with client.workflow("wf", type="learning", study="s", persona=provml.persona("alice", name="Alice"),  # noqa: SIM117
                          used={"seed": 1}, tags=["t1"]) as wf:
         with wf.stage("train", used=[provml.hyperparameter("lr", 0.01)],
                       implementation=provml.implementation("MLP", software="torch", version="2")) as tr:
@@ -137,3 +137,15 @@ def test_values_helpers_match_the_documented_roles(tmp_path: Path) -> None:
     assert provml.learning_task("task", "classification")["role"] == "learning_task"
     assert provml.dataset_characteristic("rows", 3)["role"] == "dataset_characteristic"
     assert provml.parameter("k", 3)["role"] == "parameter"
+
+
+def test_a_stage_can_run_inside_an_epoch(client: provml.Client) -> None:
+    with client.workflow("wf", type="learning") as wf, wf.stage("train") as tr, \
+            tr.cycle("epoch", 0) as ep, ep.stage("validate", kind="validation") as val, \
+            val.cycle("batch", 0):
+        pass
+    begins = [e for e in events_of(client) if e["kind"].endswith("_begin")]
+    validate = begins[3]
+    assert validate["kind"] == "task_begin" and validate["parent"] == "train/epoch-0"
+    assert validate["type"] == "validation"
+    assert begins[4]["task"] == "validate/batch-0" and begins[4]["stage_type"] == "validation"

@@ -10,10 +10,10 @@ import provml
 import pytest
 from provml.knowledge import open_kg
 from provml.spool import read_events, replay
+from provml.vocab import PROV
 
-PROV = "http://www.w3.org/ns/prov#"
-COUNT_EXECUTIONS = f"SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE {{ ?e <{PROV}startedAtTime> ?t }}"
-COUNT_ENDED = f"SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE {{ ?e <{PROV}endedAtTime> ?t }}"
+COUNT_EXECUTIONS = f"SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE {{ ?e {PROV.startedAtTime} ?t }}"
+COUNT_ENDED = f"SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE {{ ?e {PROV.endedAtTime} ?t }}"
 
 
 def count(store: Path, query: str) -> int:
@@ -77,12 +77,11 @@ def test_a_rejected_event_is_kept_with_the_report_and_the_rest_of_the_bag_is_sto
 ) -> None:
     store = tmp_path / "store"
     with provml.Client(store=store, spool_dir=tmp_path / "spool", bag_size=50,
-                       install_signal_handler=False) as client:
-        with client.workflow("wf") as wf:
-            with wf.task("ok"):
-                pass
-            with wf.task("bad") as bad:
-                bad.generated(provml.evaluation("accuracy", "high"))  # type: ignore[arg-type]
+                       install_signal_handler=False) as client, client.workflow("wf") as wf:
+        with wf.task("ok"):
+            pass
+        with wf.task("bad") as bad:
+            bad.generated(provml.evaluation("accuracy", "high"))  # type: ignore[arg-type]
     assert client.stats().rejected == 1
     records = [json.loads(line) for line in client.rejected_path.read_text().splitlines()]
     assert len(records) == 1

@@ -16,12 +16,12 @@ from pathlib import Path
 import provml
 import pytest
 from provml.knowledge import open_kg
+from provml.vocab import PROV
 from servers import free_port
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "test-token-0123"
-PROV = "http://www.w3.org/ns/prov#"
 
 
 class Endpoint:
@@ -74,8 +74,8 @@ def endpoint(tmp_path: Path) -> Iterator[Endpoint]:
 def executions(store: Path) -> tuple[int, int]:
     kg = open_kg(store)
     try:
-        started = next(iter(kg.query(f"SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE {{ ?e <{PROV}startedAtTime> ?t }}")))
-        ended = next(iter(kg.query(f"SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE {{ ?e <{PROV}endedAtTime> ?t }}")))
+        started = next(iter(kg.query(f"SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE {{ ?e {PROV.startedAtTime} ?t }}")))
+        ended = next(iter(kg.query(f"SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE {{ ?e {PROV.endedAtTime} ?t }}")))
         return int(started["n"].value), int(ended["n"].value)
     finally:
         kg.close()

@@ -96,7 +96,7 @@ class ProvenanceCallback(_pl.Callback):  # type: ignore[misc,name-defined]
         if self._batch is None:
             return
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        num = number(loss.detach() if hasattr(loss, "detach") else loss)
+        num = number(loss.detach() if loss is not None and hasattr(loss, "detach") else loss)
         if num is not None:
             self._batch.generated(evaluation("loss", num))
         self._batch.end()

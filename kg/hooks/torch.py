@@ -23,7 +23,14 @@ from typing import Any
 
 from provml.capture import Cycle, Task, Workflow
 from provml.hooks import number, plain_params, require
-from provml.values import Value, evaluation, hyperparameter, implementation, model, model_hyperparameter
+from provml.values import (
+    Value,
+    evaluation,
+    hyperparameter,
+    implementation,
+    model,
+    model_hyperparameter,
+)
 
 torch = require("torch", feature="provml.hooks.torch", package="torch", extra="torch")
 
