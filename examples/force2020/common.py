@@ -151,9 +151,9 @@ def read_penalty(data_dir: Path = DATA_DIR) -> list[list[float]]:
 class Settings:
     """How big a run is. ``quick()`` is what the tests run (seconds); the default is the demo."""
 
-    max_train_samples: int = 12000
-    max_eval_samples: int = 4000
-    epochs: int = 8
+    max_train_samples: int = 20000
+    max_eval_samples: int = 5000
+    epochs: int = 12
     batch_size: int = 512
     mlp_grid: tuple[dict[str, Any], ...] = (
         {"learning_rate": 0.003, "hidden_units": 64, "dropout": 0.1},

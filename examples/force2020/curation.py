@@ -15,10 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 import provml
 
-from .common import DATA_DIR, PERSONA, STUDY, Well, Workspace, raw_ref, read_wells, say, work_ref, write_json
+from .common import (
+    DATA_DIR,
+    PERSONA,
+    STUDY,
+    Well,
+    Workspace,
+    raw_ref,
+    read_wells,
+    say,
+    work_ref,
+    write_json,
+)
 
 #: the log curves kept as features (DCAL and BS serve the bad-hole filter)
 CURVES = ("GR", "RHOB", "NPHI", "RDEP", "DTC", "PEF", "CALI")

@@ -13,10 +13,19 @@ import csv
 from typing import Any
 
 import numpy as np
-
 import provml
 
-from .common import PERSONA, STUDY, Workspace, read_json, read_lithologies, read_wells, say, work_ref, write_json
+from .common import (
+    PERSONA,
+    STUDY,
+    Workspace,
+    read_json,
+    read_lithologies,
+    read_wells,
+    say,
+    work_ref,
+    write_json,
+)
 from .learning import load_predictor, scores
 from .preparation import INFERENCE_WELL
 
@@ -40,25 +49,23 @@ def run(client: provml.Client, ws: Workspace) -> dict[str, Any]:
     inputs = work_ref(provml.data, "inference_input", ws, input_path, domain=well.iri)
     say(f"  [inference] best model {best['name']} (validation macro-F1 {best['validation']['macro_f1']:.3f}) "
         f"predicts well {INFERENCE_WELL}")
-    with client.workflow("force2020-inference", study=STUDY, persona=PERSONA,
-                         tags=["force2020", "inference"]) as wf:
-        with wf.stage("predict", kind="inference", used=[
-            model, inputs, provml.parameter("model_selection", SELECTION),
-            provml.domain_ref("well", well.iri, val=well.well_id),
-        ]) as stage:
-            with np.load(input_path) as f:
-                x, y, depth = f["x"], f["y"], f["depth"]
-            predicted = load_predictor(model_path, best)(x)
-            liths = read_lithologies()
-            out = ws.path("predictions", f"{well.slug}.csv")
-            with open(out, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(["DEPTH_MD", "predicted_code", "predicted_lithology"])
-                for d, p in zip(depth, predicted, strict=True):
-                    writer.writerow([f"{d:.3f}", liths[p].code, liths[p].name])
-            prediction = work_ref(provml.prediction, "predictions", ws, out, domain=well.iri,
-                                  media_type="text/csv", characteristics={"samples": int(len(predicted))})
-            stage.generated(prediction)
+    used = [model, inputs, provml.parameter("model_selection", SELECTION),
+            provml.domain_ref("well", well.iri, val=well.well_id)]
+    wf = client.workflow("force2020-inference", study=STUDY, persona=PERSONA, tags=["force2020", "inference"])
+    with wf, wf.stage("predict", kind="inference", used=used) as stage:
+        with np.load(input_path) as f:
+            x, y, depth = f["x"], f["y"], f["depth"]
+        predicted = load_predictor(model_path, best)(x)
+        liths = read_lithologies()
+        out = ws.path("predictions", f"{well.slug}.csv")
+        with open(out, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["DEPTH_MD", "predicted_code", "predicted_lithology"])
+            for d, p in zip(depth, predicted, strict=True):
+                writer.writerow([f"{d:.3f}", liths[p].code, liths[p].name])
+        prediction = work_ref(provml.prediction, "predictions", ws, out, domain=well.iri,
+                              media_type="text/csv", characteristics={"samples": int(len(predicted))})
+        stage.generated(prediction)
     measures = scores(y, predicted)
     summary = {"run": wf.run_id, "model_config": best["name"], "model": best["model"], "well": well.well_id,
                "input": inputs["data"], "prediction": prediction["data"], "samples": int(len(predicted)),

@@ -20,10 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 import provml
 
-from .common import PERSONA, STUDY, Settings, Workspace, read_json, read_lithologies, read_penalty, say, work_ref, write_json
+from .common import (
+    PERSONA,
+    STUDY,
+    Settings,
+    Workspace,
+    read_json,
+    read_lithologies,
+    read_penalty,
+    say,
+    work_ref,
+    write_json,
+)
 from .preparation import load_set
 
 N_CLASSES = 12

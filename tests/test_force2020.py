@@ -1,0 +1,230 @@
+"""The FORCE 2020 case end to end: the demo's main job (``python -m examples.force2020 --quick
+--no-serve``) runs once into a temporary folder; every question of ``docs/queries.md`` is then
+answered from the store and checked against values computed independently from what the
+workflows wrote (curation.json, preparation.json, metrics/*.json, inference.json, wells.csv,
+the files themselves) — never copied from query output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from provml.knowledge import KnowledgeGraph, open_kg
+from provml.named_queries import run_query
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from examples.force2020 import common  # noqa: E402
+from examples.force2020.curation import PARAMETERS  # noqa: E402
+from examples.force2020.preparation import INFERENCE_WELL, TEST_WELLS, TRAIN_WELLS, VALIDATION_WELLS  # noqa: E402
+
+DATA = "https://w3id.org/provml/id/data/sha256-"
+WELLS = {w.well_id: w for w in common.read_wells()}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("force2020") / "demo"
+    done = subprocess.run([sys.executable, "-m", "examples.force2020", "--quick", "--no-serve",
+                           "--workdir", str(root)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[inference]" in done.stdout and "events validated and stored" in done.stdout
+    return root
+
+
+@pytest.fixture(scope="module")
+def kg(demo: Path) -> Iterator[KnowledgeGraph]:
+    with open_kg(demo / "store", load_ontologies=False) as graph:
+        yield graph
+
+
+def load(demo: Path, *parts: str) -> Any:
+    return json.loads(demo.joinpath("work", *parts).read_text())
+
+
+def metrics(demo: Path) -> list[dict[str, Any]]:
+    return [load(demo, "metrics", f"{n}.json") for n in load(demo, "metrics", "learning.json")["runs"]]
+
+
+def rows(kg: KnowledgeGraph, name: str, **params: str) -> list[dict[str, Any]]:
+    result = run_query(kg, name, params)
+    names = [v.value for v in result.variables]
+    return [{n: (None if s[n] is None else s[n].value) for n in names} for s in result]
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_workflow_outputs_are_the_captured_files(demo: Path) -> None:
+    # every data reference the workflows recorded is the file on disk, byte for byte
+    prep = load(demo, "datasets", "preparation.json")
+    for entry in prep["sets"].values():
+        assert sha(demo / entry["location"]) == entry["sha256"]
+    for m in metrics(demo):
+        assert sha(demo / m["model"]["location"]) == m["model"]["sha256"]
+    inference = load(demo, "predictions", "inference.json")
+    lines = (demo / inference["prediction"]["location"]).read_text().splitlines()
+    assert len(lines) - 1 == inference["samples"] > 0
+    for well in load(demo, "curated", "curation.json")["wells"].values():
+        assert sha(common.DATA_DIR / well["raw"]["location"]) == well["raw"]["sha256"]
+
+
+def test_q1_domain_context_of_the_best_model(demo: Path, kg: KnowledgeGraph) -> None:
+    model = DATA + load(demo, "predictions", "inference.json")["model"]["sha256"]
+    got = rows(kg, "q1", model=model)
+    domains = {r["domain"] for r in got}
+    train = {WELLS[w] for w in TRAIN_WELLS}
+    assert {w.iri for w in train} <= domains
+    assert {w.field_iri for w in train if w.field_iri} <= domains
+    assert {w.block_iri for w in train} <= domains
+    assert WELLS[INFERENCE_WELL].iri not in domains  # the held-out well never reached training
+    related = {(r["domain"], r["related"]) for r in got}
+    assert all((w.iri, w.field_iri) in related for w in train if w.field_iri)
+
+
+def test_q2_preparation_parameters_of_a_training_set(demo: Path, kg: KnowledgeGraph) -> None:
+    m = metrics(demo)[0]
+    got = {r["parameter"]: r["value"] for r in rows(kg, "q2", model=DATA + m["model"]["sha256"])}
+    prep = load(demo, "datasets", "preparation.json")
+    assert json.loads(got["train_wells"]) == prep["train_wells"]
+    assert json.loads(got["features"]) == prep["features"]
+    assert got["split"] == "leave wells out"
+
+
+def test_q3_best_model_of_the_training_set_by_training_loss(demo: Path, kg: KnowledgeGraph) -> None:
+    train_set = DATA + load(demo, "datasets", "preparation.json")["sets"]["train"]["sha256"]
+    got = rows(kg, "q3", training_set=train_set, metric="loss")
+    best = min(metrics(demo), key=lambda m: m["train"]["loss"])
+    assert {r["model"] for r in got} == {DATA + best["model"]["sha256"]}
+    assert float(got[0]["score"]) == pytest.approx(best["train"]["loss"])
+    hyper = {r["name"]: r["value"] for r in got if r["kind"] == "hyperparameter"}
+    assert float(hyper["learning_rate"]) == best["hyperparameters"]["learning_rate"]
+    evaluations = {(r["stage"], r["name"]): float(r["value"]) for r in got if r["kind"] == "evaluation"}
+    assert evaluations[("validate", "macro_f1")] == pytest.approx(best["validation"]["macro_f1"])
+    assert evaluations[("evaluate", "penalty_score")] == pytest.approx(best["test"]["penalty_score"])
+
+
+def test_q4_batches_per_epoch_of_the_mlp_trainings(demo: Path, kg: KnowledgeGraph) -> None:
+    train_set = DATA + load(demo, "datasets", "preparation.json")["sets"]["train"]["sha256"]
+    got = rows(kg, "q4", training_set=train_set)
+    mlps = [m for m in metrics(demo) if m["family"] == "mlp"]
+    assert len(got) == sum(len(m["epochs"]) for m in mlps)
+    expected = sorted(len(e["batch_losses"]) for m in mlps for e in m["epochs"])
+    assert sorted(int(r["batches"]) for r in got) == expected
+    assert all(0 <= float(r["min_s"]) <= float(r["avg_s"]) <= float(r["max_s"]) for r in got)
+
+
+def test_q5_models_of_the_well_selection(demo: Path, kg: KnowledgeGraph) -> None:
+    selection = json.dumps(list(TRAIN_WELLS), separators=(",", ":"))
+    got = rows(kg, "q5", selection="train_wells", selection_value=selection)
+    # q5 reports batch times and epochs: it lists the trainings with epoch sections (the MLPs)
+    ms = [m for m in metrics(demo) if m["family"] == "mlp"]
+    assert {r["model"] for r in got} == {DATA + m["model"]["sha256"] for m in ms}
+    for m in ms:
+        mine = [r for r in got if r["model"] == DATA + m["model"]["sha256"]]
+        epochs = len(m.get("epochs", []))
+        assert {int(r["epochs"]) for r in mine} == {epochs}
+        values = sorted({float(r["metric_value"]) for r in mine if r["metric"] == "macro_f1"})
+        assert values == pytest.approx(sorted({m["validation"]["macro_f1"], m["test"]["macro_f1"]}))
+    assert rows(kg, "q5", selection="train_wells", selection_value='["32/2-1"]') == []
+
+
+def test_q6_raw_logs_behind_the_training_set(demo: Path, kg: KnowledgeGraph) -> None:
+    train_set = DATA + load(demo, "datasets", "preparation.json")["sets"]["train"]["sha256"]
+    got = rows(kg, "q6", training_set=train_set)
+    wells = [WELLS[w] for w in TRAIN_WELLS]
+    assert {r["location"] for r in got} == {w.file for w in wells}
+    for w in wells:
+        row = next(r for r in got if r["location"] == w.file)
+        assert int(row["bytes"]) == (common.DATA_DIR / w.file).stat().st_size
+        assert row["raw"] == DATA + sha(common.DATA_DIR / w.file)
+        assert w.iri in {r["domain"] for r in got if r["location"] == w.file}
+
+
+def test_q7_mlp_models_ranked_by_minimum_batch_loss(demo: Path, kg: KnowledgeGraph) -> None:
+    got = rows(kg, "q7", selection="train_wells")
+    mlps = sorted((min(b for e in m["epochs"] for b in e["batch_losses"]), m)
+                  for m in metrics(demo) if m["family"] == "mlp")
+    loss, best = mlps[0]
+    assert got[0]["model"] == DATA + best["model"]["sha256"]
+    assert float(got[0]["min_batch_loss"]) == pytest.approx(loss)
+    validation = {r["name"]: float(r["value"]) for r in got
+                  if r["model"] == got[0]["model"] and r["stage"] == "validation"}
+    assert validation["accuracy"] == pytest.approx(best["validation"]["accuracy"])
+
+
+def test_models_trained_on_a_field_and_their_score_on_a_lithology(demo: Path, kg: KnowledgeGraph) -> None:
+    field = WELLS["16/2-6"].field_iri
+    assert field is not None
+    sandstone = common.LITHOLOGY_TERMS[30000].value
+    got = rows(kg, "og_models_by_field", field=field, lithology=sandstone)
+    ms = metrics(demo)
+    assert {r["model"] for r in got} == {DATA + m["model"]["sha256"] for m in ms}
+    for m in ms:
+        score = next(float(r["score"]) for r in got if r["model"] == DATA + m["model"]["sha256"])
+        assert score == pytest.approx(m["test"]["f1"]["sandstone"])
+    # Grane's only well (25/11-15) is the validation well: no model was trained on it
+    assert rows(kg, "og_models_by_field", field=WELLS["25/11-15"].field_iri or "") == []
+
+
+def test_raw_files_and_curation_parameters_behind_the_prediction(demo: Path, kg: KnowledgeGraph) -> None:
+    inference = load(demo, "predictions", "inference.json")
+    got = rows(kg, "og_prediction_sources", prediction=DATA + inference["prediction"]["sha256"])
+    expected_wells = {*TRAIN_WELLS, INFERENCE_WELL}  # the model's training wells and the predicted well
+    assert {r["location"] for r in got} == {WELLS[w].file for w in expected_wells}
+    assert {r["well"] for r in got} == expected_wells
+    params = {(r["location"], r["parameter"]): r["value"] for r in got}
+    for w in expected_wells:
+        assert float(params[(WELLS[w].file, "max_abs_dcal_in")]) == PARAMETERS["max_abs_dcal_in"]
+        assert json.loads(params[(WELLS[w].file, "curves")]) == PARAMETERS["curves"]
+
+
+def test_what_a_revised_well_interpretation_affects(demo: Path, kg: KnowledgeGraph) -> None:
+    prep = load(demo, "datasets", "preparation.json")["sets"]
+    models = {DATA + m["model"]["sha256"] for m in metrics(demo)}
+    prediction = DATA + load(demo, "predictions", "inference.json")["prediction"]["sha256"]
+
+    def affected(well: str) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for r in rows(kg, "og_well_impact", well=WELLS[well].iri):
+            out.setdefault(r["kind"], set()).add(r["affected"])
+        return out
+
+    sets = {k: DATA + prep[k]["sha256"] for k in ("train", "validation", "test")}
+    # a training well: every set (the scaler is fitted on the training wells), every model, the prediction
+    assert affected(TRAIN_WELLS[0]) == {"learning dataset": set(sets.values()), "model": models,
+                                        "prediction": {prediction}}
+    assert affected(VALIDATION_WELLS[0]) == {"learning dataset": {sets["validation"]}}
+    assert affected(TEST_WELLS[0]) == {"learning dataset": {sets["test"]}}
+    assert affected(INFERENCE_WELL) == {"prediction": {prediction}}
+
+
+def test_best_model_and_domain_graph(demo: Path, kg: KnowledgeGraph) -> None:
+    got = rows(kg, "best_model", metric="penalty_score")
+    best = min(((v["penalty_score"], m) for m in metrics(demo) for v in (m["validation"], m["test"])),
+               key=lambda t: t[0])
+    assert {r["model"] for r in got} == {DATA + best[1]["model"]["sha256"]}
+    wells = rows(kg, "og_wells")
+    assert {r["well_id"] for r in wells} == set(WELLS)
+    assert all(int(r["raw_files"]) == 1 for r in wells)
+    gr = next(r for r in wells if r["well_id"] == "16/2-6")["curves"]
+    assert "GR[gAPI]" in gr.split() and "RHOB[g/cm3]" in gr.split()
+
+
+def test_a_second_run_reuses_the_store(demo: Path) -> None:
+    before = (demo / "demo.json").read_text()
+    done = subprocess.run([sys.executable, "-m", "examples.force2020", "--no-serve", "--workdir", str(demo)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "reusing the store" in done.stdout and "[curation]" not in done.stdout
+    assert (demo / "demo.json").read_text() == before
