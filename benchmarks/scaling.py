@@ -3,7 +3,7 @@
 Each process trains the digits MLP of ``capture_overhead.py`` (one torch thread), alternating
 runs without capture and with capture to a spool (setting F: bag 50, diskful, offline) in one
 shared spool directory. The spools are then loaded with the library's loader
-(``provml.spool.replay`` into one on-disk store, what ``provml load`` does), and the events and
+(``provml.loader.load_paths`` into one on-disk store, what ``provml load`` does), and the events and
 executions found are counted against those emitted: nothing may be lost.
 
 Reports per x: the per-workflow loop time without and with capture (medians over processes of
@@ -77,13 +77,15 @@ def measure(x: int, epochs: int, reps: int, work: Path) -> dict[str, Any]:
             raise RuntimeError(f"a worker failed with exit code {proc.returncode}")
     results = [json.loads(out.read_text()) for out in outs]
     from provml.knowledge import open_kg
-    from provml.spool import read_events, replay, spool_files
+    from provml.loader import load_paths
+    from provml.spool import read_events, spool_files
     from provml.vocab import PROV, PROVML
 
     in_spools = sum(1 for f in spool_files(spool) for _ in read_events(f))
     kg = open_kg(work / f"store-{x}")
     t0 = time.perf_counter()
-    loaded = replay(spool, kg.ingest_events, bag_size=500)
+    summary = load_paths(kg, [spool], batch_size=500)
+    loaded = summary.events
     load_s = time.perf_counter() - t0
     runs = count(kg, f"SELECT (COUNT(DISTINCT ?r) AS ?n) WHERE {{ ?r a {PROVML.LearningProcessExecution} }}")
     executions = count(kg, f"SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE {{ ?e {PROV.endedAtTime} ?t }}")
@@ -110,6 +112,7 @@ def measure(x: int, epochs: int, reps: int, work: Path) -> dict[str, Any]:
         "executions_found": executions,
         "events_lost": expected - in_spools,
         "executions_lost": expected_exec - executions,
+        "batches_rejected": len(summary.rejected),
         "load_s": round(load_s, 2),
     }
 
@@ -140,7 +143,8 @@ def main() -> None:
             "workload": "capture_overhead.py's digits MLP, 1 torch thread per process",
             "setting": "F (bag 50, diskful, offline) into one shared spool directory",
             "epochs_per_run": epochs, "runs_per_process": reps,
-            "loader": "provml.spool.replay into one on-disk store, bags of 500 (SHACL-validated)",
+            "loader": "provml.loader.load_paths (provml load) into one on-disk store, batches of "
+                      "500 (SHACL-validated)",
             "overhead": "per process: median captured loop / median uncaptured loop - 1 "
                         "(alternating); reported: median (min-max) over processes",
         },
