@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, Response, jsonify, render_template, request, url_for
 from provml.comparison import compare as compare_runs
@@ -80,8 +81,8 @@ def _json(body: dict[str, Any]) -> Response:
     return response
 
 
-@bp.get("/")
 @bp.get("/index.json")
+@bp.get("/")
 @require_read
 def home() -> Response:
     """What the store holds, and the latest runs."""
@@ -91,8 +92,8 @@ def home() -> Response:
     return _page("ui/home.html", "/index.json", o=summary)
 
 
-@bp.get("/query")
 @bp.get("/query.json")
+@bp.get("/query")
 @require_read
 def query_editor() -> Response:
     """The SPARQL query editor (YASGUI) and its configuration."""
@@ -111,8 +112,8 @@ def query_editor() -> Response:
                  vendor=_vendor_ready("yasgui/yasgui.min.js"))
 
 
-@bp.get("/compare")
 @bp.get("/compare.json")
+@bp.get("/compare")
 @require_read
 def compare() -> Response:
     """Runs side by side (``run`` repeated: the run IRIs)."""
@@ -123,7 +124,7 @@ def compare() -> Response:
         abort_json(400, str(exc), parameter="run")
     runs = list_runs(store(), limit=200)
     labels = {r.iri: r.label for r in runs}
-    twin = url_for("ui.compare", run=chosen).replace("/compare", "/compare.json", 1)
+    twin = "/compare.json" + ("?" + urlencode([("run", r) for r in chosen]) if chosen else "")
     if _wants_json(request.path.endswith(".json")):
         return _json({"ok": True, "labels": {r: labels.get(r, r) for r in chosen},
                       **result.to_dict()})
@@ -135,8 +136,8 @@ def compare() -> Response:
                  charts=charts, palette=PALETTE)
 
 
-@bp.get("/queries")
 @bp.get("/queries.json")
+@bp.get("/queries")
 @require_read
 def queries() -> Response:
     """The named queries, each with its form."""

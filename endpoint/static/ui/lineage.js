@@ -32,10 +32,11 @@
           frontier = next;
         }
       }
-      const rows = {};
+      const rows = {}, size = {};
+      g.nodes.forEach((n) => { const c = level[n.iri] || 0; size[c] = (size[c] || 0) + 1; });
       const elements = g.nodes.map((n) => {
         const col = level[n.iri] || 0;
-        const row = (rows[col] = (rows[col] || 0) + 1) - 1;
+        const row = (rows[col] = (rows[col] || 0) + 1) - 1 - (size[col] - 1) / 2;
         return {
           group: "nodes",
           data: { id: n.iri, label: n.label, cls: n["class"], kind: n.kind, href: n.href, center: n.iri === g.center ? 1 : 0, raw: n.raw ? 1 : 0 },
