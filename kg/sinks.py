@@ -13,11 +13,8 @@ only, so ``import provml`` stays light). Spool-only (offline) capture has no sin
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -124,6 +121,10 @@ class HttpSink:
         self._timeout_s = timeout_s
 
     def send(self, lines: list[str]) -> None:
+        import http.client  # here, not at import: `import provml` stays light
+        import urllib.error
+        import urllib.request
+
         body = ('{"events":[' + ",".join(lines) + "]}").encode("utf-8")
         request = urllib.request.Request(self.url, data=body, headers=self._headers, method="POST")
         try:
