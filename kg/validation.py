@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,6 +50,9 @@ __all__ = [
 ]
 
 _SH = SH.NS
+#: pyshacl is not thread-safe around a shared shapes graph (it patches rdflib while loading and
+#: adds its system triples to the graph on every call): one validation at a time per process.
+_PYSHACL_LOCK = threading.Lock()
 _PREFIXES = (
     ("provml-shapes:", PROVML_SHAPES_NS),
     ("provml:", PROVML.NS),
@@ -153,25 +157,23 @@ def validate_triples(
     shapes_graph = _shapes_graph(tuple(str(p) for p in (shapes or default_shapes())))
     data = _to_rdflib(triples)
     try:
-        conforms, report_graph, text = validate(
-            data,
-            shacl_graph=shapes_graph,
-            inference="none",
-            inplace=True,  # the graph is ours, built for this call: no defensive copy
-            abort_on_first=False,
-            allow_warnings=True,
-            allow_infos=True,
-            advanced=False,
-            meta_shacl=False,
-            do_owl_imports=False,
-        )
+        with _PYSHACL_LOCK:  # pyshacl patches rdflib and adds to the shared shapes graph per call
+            conforms, report_graph, text = validate(
+                data,
+                shacl_graph=shapes_graph,
+                inference="none",
+                inplace=True,  # the graph is ours, built for this call: no defensive copy
+                abort_on_first=False,
+                allow_warnings=True,
+                allow_infos=True,
+                advanced=False,
+                meta_shacl=False,
+                do_owl_imports=False,
+            )
+            results = _results(report_graph, shapes_graph)
     except (ReportableRuntimeError, ShapeLoadError) as error:
         raise ValueError(f"the shapes cannot be used: {error}") from error
-    return Report(
-        conforms=bool(conforms),
-        results=_results(report_graph, shapes_graph),
-        text=str(text),
-    )
+    return Report(conforms=bool(conforms), results=results, text=str(text))
 
 
 def validate_files(

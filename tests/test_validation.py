@@ -194,3 +194,14 @@ def test_docstrings_run() -> None:
 
     result = doctest.testmod(provml.validation)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_concurrent_validations_agree(closure: dict) -> None:
+    """The endpoint validates from several threads at once: verdicts must not mix."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    good = with_entailed_types(parse_file(FIG8), closure)
+    bad = with_entailed_types(section("run/r/train/epoch-9", start="2024-05-01T10:00:00"), closure)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        verdicts = list(pool.map(lambda q: validate_triples(q).conforms, [good, bad] * 4))
+    assert verdicts == [True, False] * 4
