@@ -111,3 +111,15 @@ def test_worked_example_fig8_fails_when_broken(tmp_path: Path) -> None:
     report = validate_files([file])
     assert not report.conforms
     assert {r.shape for r in report.results} == {SHAPES_NS + "ModelEvaluationShape"}
+
+
+def test_shapes_are_well_formed_shacl() -> None:
+    """The shapes graph conforms to SHACL-SHACL (pyshacl's meta-validation)."""
+    import rdflib
+    from pyshacl import validate
+
+    shapes = rdflib.Graph()
+    for file in default_shapes():
+        shapes.parse(file, format="turtle")
+    conforms, _, text = validate(rdflib.Graph(), shacl_graph=shapes, meta_shacl=True)
+    assert conforms, text
