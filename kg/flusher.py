@@ -68,9 +68,12 @@ def _default(obj: Any) -> Any:
     return repr(obj)
 
 
+_ENCODER = json.JSONEncoder(default=_default, separators=(",", ":"), allow_nan=False)
+
+
 def encode(event: dict[str, Any]) -> str:
     """One event as compact JSON text (numpy/torch scalars become numbers, others ``repr``)."""
-    return json.dumps(event, default=_default, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(event)
 
 
 class Flusher:

@@ -117,3 +117,20 @@ def test_a_locked_store_keeps_events_pending_and_delivers_them_when_it_is_free(
     assert client.stats().sent == 10
     assert not client.pending_path.exists()
     assert count(store, COUNT_ENDED) == 5
+
+
+def test_an_unreachable_endpoint_keeps_every_event_pending_and_close_returns(tmp_path: Path) -> None:
+    from servers import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    client = provml.Client(endpoint=url, spool_dir=tmp_path / "spool", bag_size=5,
+                           install_signal_handler=False)
+    run_id = training(client, epochs=2, batches=3)
+    t0 = time.monotonic()
+    client.close(timeout_s=2)
+    assert time.monotonic() - t0 < 10
+    stats = client.stats()
+    assert stats.sent == 0 and stats.pending == stats.processed == 2 * 10
+    pending = list(read_events(client.pending_path))
+    assert {e["run"] for e in pending} == {run_id}
+    assert len({(e["kind"], e.get("task")) for e in pending}) == 20

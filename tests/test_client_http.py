@@ -27,8 +27,9 @@ TOKEN = "test-token-0123"
 class Endpoint:
     """``provml serve --store DIR --port P --token T`` as a subprocess."""
 
-    def __init__(self, store: Path) -> None:
+    def __init__(self, store: Path, *extra: str) -> None:
         self.store = store
+        self.extra = extra
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -37,7 +38,8 @@ class Endpoint:
         exe = shutil.which("provml", path=str(Path(sys.executable).parent))
         assert exe is not None
         self.proc = subprocess.Popen(
-            [exe, "serve", "--store", str(self.store), "--port", str(self.port), "--token", TOKEN],
+            [exe, "serve", "--store", str(self.store), "--port", str(self.port), "--token", TOKEN,
+             *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 60
@@ -160,3 +162,19 @@ def test_a_rejected_bag_is_kept_with_the_endpoints_report(endpoint: Endpoint, tm
     record = json.loads(client.rejected_path.read_text().splitlines()[0])
     assert record["events"][0]["kind"] == "task_end"
     assert record["report"]  # the endpoint's 422 body
+
+
+def test_a_bag_too_large_for_the_endpoint_is_split(tmp_path: Path) -> None:
+    small = Endpoint(tmp_path / "store", "--max-body-mb", "0.002")  # ~2 KB bodies: 413 above
+    small.start()
+    try:
+        client = provml.Client(endpoint=small.url, token=TOKEN, bag_size=50,
+                               install_signal_handler=False)
+        with client.workflow("wf", type="learning") as wf:
+            epochs(client, wf, "train", 10)
+        client.close()
+    finally:
+        small.stop()
+    stats = client.stats()
+    assert stats.sent == stats.processed == 2 + 2 + 20 and stats.rejected == 0
+    assert executions(small.store) == (12, 12)
