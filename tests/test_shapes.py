@@ -123,3 +123,26 @@ def test_shapes_are_well_formed_shacl() -> None:
         shapes.parse(file, format="turtle")
     conforms, _, text = validate(rdflib.Graph(), shacl_graph=shapes, meta_shacl=True)
     assert conforms, text
+
+
+def test_worked_example_traces_the_model_to_the_raw_file_and_its_field() -> None:
+    """Q1 of the paper on the example: model -> epoch -> training -> training set -> raw SEG-Y
+    file -> its domain resource -> oil field."""
+    from pyoxigraph import Store
+
+    store = Store()
+    store.extend(parse_file(ontology_path("examples/fig8.ttl")))
+    rows = list(store.query("""
+        PREFIX prov: <http://www.w3.org/ns/prov#>
+        PREFIX provml: <https://w3id.org/provml#>
+        PREFIX ibm: <http://ibm.com/ns#>
+        SELECT ?raw ?size ?field WHERE {
+          ?model a provml:Model ; provml:location "models/model188.hdf5" ;
+                 prov:wasGeneratedBy/prov:wasInformedBy* ?training .
+          ?training a provml:TrainingExecution ; prov:used ?set .
+          ?set a provml:LearningDataset ; prov:wasDerivedFrom ?raw .
+          ?raw provml:byteSize ?size ; provml:kgReference/ibm:oilField ?field .
+        }"""))  # type: ignore[union-attr]
+    assert [(r["raw"].value.rsplit("/", 1)[1], int(r["size"].value), r["field"].value)
+            for r in rows] == [("loc-2bb5f2d00657d4ae7e2e69e844f17b5b", 1_250_000_000,
+                                "http://ibm.com/field/F3")]
