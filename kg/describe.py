@@ -5,8 +5,8 @@ lineage neighbours (PROV's derivation, generation, usage and communication links
 the graphs it appears in. ``resource_triples()`` gives the same statements as RDF triples (a
 concise-bounded-description-like view: outgoing plus incoming), for Turtle, JSON-LD, ...
 
-Both only read: every query sees the default graph and every named graph, so they work whether or
-not the store answers with the union of its graphs by default.
+Both only read, through SPARQL on the store's default graph (the union of all its graphs, as every
+provml ``Store`` answers), so they work on the embedded and the remote backends alike.
 
 >>> import pyoxigraph as ox
 >>> from provml.store import open_store
@@ -178,24 +178,15 @@ def resource_triples(store: Store, iri: str, *, limit: int = 10000) -> list[Trip
 
 _LABELS = (RDFS.label, SKOS.prefLabel)
 
-# Each pattern reads the default graph and the named graphs, so the answers are the same with
-# and without a union default graph; DISTINCT removes the duplicates either way.
-_OUTGOING = (
-    "SELECT DISTINCT ?p ?o WHERE {{ {{ {this} ?p ?o }} UNION {{ GRAPH ?g {{ {this} ?p ?o }} }} }}"
-    " ORDER BY ?p ?o LIMIT {limit}"
-)
-_INCOMING = (
-    "SELECT DISTINCT ?s ?p WHERE {{ {{ ?s ?p {this} }} UNION {{ GRAPH ?g {{ ?s ?p {this} }} }} }}"
-    " ORDER BY ?p ?s LIMIT {limit}"
-)
+# A provml Store answers with the union of its graphs as the default graph (the Store contract),
+# so plain patterns see every graph; DISTINCT folds a statement written in several graphs.
+_OUTGOING = "SELECT DISTINCT ?p ?o WHERE {{ {this} ?p ?o }} ORDER BY ?p ?o LIMIT {limit}"
+_INCOMING = "SELECT DISTINCT ?s ?p WHERE {{ ?s ?p {this} }} ORDER BY ?p ?s LIMIT {limit}"
 _GRAPHS = (
     "SELECT DISTINCT ?g WHERE {{ GRAPH ?g {{ {{ {this} ?p ?o }} UNION {{ ?s ?p {this} }} }} }}"
 )
 _GRAPH_SIZE = "SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH {this} {{ ?s ?p ?o }} }}"
-_LABEL_QUERY = (
-    "SELECT ?x ?l WHERE {{ VALUES ?x {{ {values} }} VALUES ?lp {{ {label} {pref} }}"
-    " {{ ?x ?lp ?l }} UNION {{ GRAPH ?g {{ ?x ?lp ?l }} }} }}"
-)
+_LABEL_QUERY = "SELECT ?x ?l WHERE {{ VALUES ?x {{ {values} }} ?x {label}|{pref} ?l }}"
 
 
 def _labels(store: Store, iris: Iterable[str]) -> dict[str, str]:
