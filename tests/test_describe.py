@@ -4,6 +4,7 @@ routes (their docstrings run here, through the imported package)."""
 from __future__ import annotations
 
 import doctest
+import gzip
 from types import ModuleType
 
 import provml.describe
@@ -11,9 +12,9 @@ import provml.ontology_docs
 import provml.void
 import pytest
 from provml.describe import describe, local_name, resource_triples
-from provml.store import open_store
+from provml.store import Store, open_store
 from provml.vocab import PROV, RDFS
-from pyoxigraph import Literal, NamedNode, Quad
+from pyoxigraph import Literal, NamedNode, Quad, RdfFormat, parse
 
 E = "https://w3id.org/provml/id/"
 G = NamedNode(E + "bundle/r")
@@ -61,3 +62,16 @@ def test_invalid_iri_is_a_value_error() -> None:
 def test_local_name() -> None:
     assert local_name("https://w3id.org/provml#Model") == "Model"
     assert local_name(E + "run/r1") == "r1"
+
+
+def test_every_backend(store: Store) -> None:
+    """describe, VoID and the dump read through the Store interface: embedded and remote alike."""
+    data, run = NamedNode(E + "data/d"), NamedNode(E + "run/r/train")
+    store.add([Quad(run, PROV.used, data, G), Quad(data, RDFS.label, Literal("d.csv"), G)])
+    d = describe(store, run.value)
+    assert [n.iri for n in d.backward] == [data.value] and d.label_of(data.value) == "d.csv"
+    assert d.graphs == (G.value,) and describe(store, G.value).graph_size == 2
+    void = provml.void.void_description(store, base_url="http://x.org")
+    assert any(t.predicate.value.endswith("#triples") and t.object.value == "2" for t in void)
+    dumped = gzip.decompress(b"".join(provml.void.dump_nquads_gz(store)))
+    assert set(parse(dumped, format=RdfFormat.N_QUADS)) == set(store.quads())
