@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, Response, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 from provml.comparison import compare as compare_runs
 from provml.endpoint.auth import require_read
 from provml.endpoint.context import runner, store
@@ -64,11 +64,12 @@ def _wants_json(suffixed: bool) -> bool:
     """Whether to answer with the JSON twin: a ``.json`` path, or ``Accept`` preferring JSON."""
     if suffixed:
         return True
-    return best_match(request.headers.get("Accept"), ("text/html", "application/json")) == "application/json"
+    chosen = best_match(request.headers.get("Accept"), ("text/html", "application/json"))
+    return bool(chosen == "application/json")
 
 
 def _page(template: str, twin: str, **context: Any) -> Response:
-    html = render_template(template, twin=twin, local_url=local_url, **context)
+    html = render_template(template, twin=twin, local_url=local_url, short=_short, **context)
     response = Response(html, content_type="text/html; charset=utf-8")
     response.headers["Link"] = f'<{twin}>; rel="alternate"; type="application/json"'
     response.vary.add("Accept")
@@ -173,7 +174,8 @@ def named_query(name: str) -> Response:
             abort_json(status, error, query=name)
         return _json({"ok": True, "query": query.to_dict(), "parameters": params,
                       "results": results["json"] if results else None})
-    twin = url_for("ui.named_query", name=name + ".json", **request.args)
+    args: dict[str, Any] = dict(request.args)
+    twin = url_for("ui.named_query", name=name + ".json", **args)
     response = _page("ui/query_form.html", twin, q=query, params=params, results=results,
                      error=error, submitted=submitted)
     response.status_code = status
@@ -203,6 +205,12 @@ def _run(query: NamedQuery, params: dict[str, str]) -> dict[str, Any]:
     data = json.loads(write_solutions(outcome.variables, outcome.rows, "application/sparql-results+json"))
     return {"variables": [v.value for v in outcome.variables], "rows": outcome.rows,
             "truncated": outcome.truncated, "json": data}
+
+
+def _short(iri: str) -> str:
+    """A short display name for ``iri``: its last segment, long hashes cut in the middle."""
+    name = iri.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1] or iri
+    return name if len(name) <= 28 else name[:18] + "…" + name[-6:]
 
 
 def _prefixed(text: str) -> str:

@@ -30,7 +30,11 @@
       return { vars, rows, numeric };
     }
     canHandleResults() { const c = this.columns(); return !!c && c.numeric.length > 0 && c.rows.length > 0; }
-    getIcon() { const s = document.createElement("span"); s.textContent = "📈"; return s; }
+    getIcon() {
+      const svg = el("svg", { viewBox: "0 0 16 16", width: 15, height: 15, "aria-hidden": "true" });
+      svg.appendChild(el("polyline", { points: "1,14 5,8 9,10 15,2", fill: "none", stroke: "currentColor", "stroke-width": 2 }));
+      return svg;
+    }
     draw() {
       const { vars, rows, numeric } = this.columns();
       const byX = numeric.length > 1 && vars[0] === numeric[0];
@@ -52,7 +56,8 @@
         svg.appendChild(el("text", { x: L - 6, y: sy(y) + 4, "text-anchor": "end", "font-size": 11 }, y.toPrecision(3)));
       }
       const step = Math.max(1, Math.ceil(rows.length / 12));
-      rows.forEach((b, i) => { if (i % step === 0) svg.appendChild(el("text", { x: sx(xs[i]), y: H - B + 16, "text-anchor": "middle", "font-size": 11 }, labels[i].slice(0, 14))); });
+      let lastX = -Infinity;
+      rows.forEach((b, i) => { if (i % step !== 0 || sx(xs[i]) - lastX < 40) return; lastX = sx(xs[i]); svg.appendChild(el("text", { x: sx(xs[i]), y: H - B + 16, "text-anchor": "middle", "font-size": 11 }, labels[i].slice(0, 14))); });
       series.forEach((v, k) => {
         const colour = COLOURS[k % COLOURS.length];
         const pts = rows.map((b, i) => (b[v] ? `${sx(xs[i]).toFixed(1)},${sy(parseFloat(b[v].value)).toFixed(1)}` : null)).filter(Boolean);

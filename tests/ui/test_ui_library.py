@@ -1,0 +1,63 @@
+"""The library behind the web UI on the fixture store: overview counts and latest runs, the
+lineage graph from a prediction back to the raw seismic file, and two runs compared (values as
+the paper fixture defines them)."""
+
+from __future__ import annotations
+
+import pytest
+from paper_fixture import RUNS, VALIDATION_LOSS
+from provml.comparison import compare
+from provml.knowledge import KnowledgeGraph
+from provml.lineage_graph import lineage_graph, most_specific
+from provml.overview import list_runs, overview
+from provml.vocab import PROVML
+from ui_fixture import PREDICTION, RAW, RUN_A, RUN_B, model_sha
+
+
+def test_overview_counts_and_latest_runs(ui_kg: KnowledgeGraph) -> None:
+    o = overview(ui_kg.store, sample=3)
+    counts = {c.key: c.count for c in o.categories}
+    assert counts == {"studies": 1, "workflows": 4, "runs": 5, "models": 4, "datasets": 3,
+                      "data": 10, "predictions": 1}
+    assert all(len(c.items) <= 3 for c in o.categories)
+    assert [r.label for r in o.latest_runs] == ["infer-1", "train-b", "train-a", "prep-1", "curation-1"]
+    assert [r.label for r in list_runs(ui_kg.store, learning_only=True)] == ["train-b", "train-a"]
+    assert o.latest_runs[0].status == "finished" and o.latest_runs[0].workflow_label == "seismic-inference"
+
+
+def test_lineage_graph_reaches_the_raw_file_from_a_prediction(ui_kg: KnowledgeGraph) -> None:
+    g = lineage_graph(ui_kg.store, PREDICTION)
+    raw = g.node(RAW)
+    assert raw is not None and raw.raw and raw.side == "backward" and raw.label == "netherlands.sgy"
+    model = g.node(f"https://w3id.org/provml/id/data/sha256-{model_sha('train-a', 188)}")
+    assert model is not None and (model.cls, model.kind) == ("Model", "model")
+    assert g.node(PREDICTION).kind == "prediction"  # type: ignore[union-attr]
+    # no scalar values (hyperparameters, metrics) and no prospective plan nodes
+    assert not any("/used/" in n.iri or "/generated/" in n.iri or "/plan/" in n.iri for n in g.nodes)
+    ids = {n.iri for n in g.nodes}
+    assert all(e.source in ids and e.target in ids for e in g.edges)
+    assert not g.truncated
+
+
+def test_lineage_graph_goes_forward_and_stops_at_max_nodes(ui_kg: KnowledgeGraph) -> None:
+    forward = lineage_graph(ui_kg.store, RAW)
+    assert forward.node(PREDICTION).side == "forward"  # type: ignore[union-attr]
+    small = lineage_graph(ui_kg.store, RAW, max_nodes=5)
+    assert len(small.nodes) == 5 and small.truncated
+    with pytest.raises(ValueError):
+        lineage_graph(ui_kg.store, "not an iri")
+
+
+def test_most_specific_class() -> None:
+    assert most_specific([PROVML.DataReference.value, PROVML.Prediction.value]) == ("Prediction", "prediction")
+    assert most_specific(["http://example.org/X"]) == ("", "other")
+
+
+def test_compare_two_runs(ui_kg: KnowledgeGraph) -> None:
+    c = compare(ui_kg.store, [RUN_A, RUN_B, RUN_A])
+    assert c.runs == (RUN_A, RUN_B)
+    assert c.hyperparameters["learning_rate"] == {RUN_A: "0.01", RUN_B: "0.001"}
+    assert float(c.evaluations["validate · loss"][RUN_B]) == VALIDATION_LOSS["train-b"]
+    loss = c.curves["loss"]
+    assert loss[RUN_A] == [(float(e), v) for e, _, v, _ in RUNS["train-a"]["epochs"]]
+    assert [p[0] for p in loss[RUN_B]] == [0.0, 1.0]
