@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 from flask import Flask, Response, request
 from provml.endpoint.negotiation import best_match
+from provml.errors import RemoteError
 from werkzeug.exceptions import HTTPException
 
 __all__ = ["ApiError", "abort_json", "error_body", "error_response", "register_error_handlers"]
@@ -116,7 +117,17 @@ def _unexpected(error: Exception) -> Response:
     return error_response(500, "internal error; the server log has the details")
 
 
+def _remote(error: RemoteError) -> Response:
+    """With ``--remote``: the remote store's 4xx (e.g. a syntax error) is the client's error;
+    no answer or a 5xx is a bad gateway."""
+    if 400 <= error.status < 500:
+        return error_response(error.status, f"the store refused the request: {error.body}")
+    log.error("remote store error: %s", error)
+    return error_response(502, f"the remote store did not answer properly (status {error.status})")
+
+
 def register_error_handlers(app: Flask) -> None:
     """Route every ``HTTPException`` and every other exception through the one shape."""
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(RemoteError, _remote)
     app.register_error_handler(Exception, _unexpected)

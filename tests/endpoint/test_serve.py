@@ -1,0 +1,127 @@
+"""``provml serve`` as a real process: binds loopback, prints its URLs, takes the token from a
+file or ``PROVML_TOKEN``, stops on SIGTERM/SIGINT closing the store; and ``--remote`` mode over a
+real ``oxigraph serve``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from provml.store import OxigraphStore, RemoteStore
+from servers import OxigraphServer, free_port
+
+PROVML = str(Path(sys.executable).parent / "provml")
+INSERT = 'INSERT DATA { GRAPH <http://example.org/g> { <http://example.org/s> <http://example.org/p> "été" } }'
+ASK = "ASK { GRAPH <http://example.org/g> { ?s ?p 'été' } }"
+
+
+class Serve:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [PROVML, "serve", "--port", str(self.port), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **(env or {})})
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.process.poll() is None, self.process.communicate()
+            try:
+                requests.get(self.url + "/health", timeout=1)
+                return
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "provml serve did not start"
+                time.sleep(0.1)
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        self.process.send_signal(sig)
+        out, err = self.process.communicate(timeout=30)
+        return self.process.returncode, out + err
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    path = tmp_path / "token"
+    path.write_text("file-token-5b7e\n")
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_on_disk_stops_cleanly_and_releases_the_store(tmp_path: Path, token_file: Path,
+                                                            sig: int) -> None:
+    store_dir = tmp_path / "kg"
+    serve = Serve("--store", str(store_dir), "--token-file", str(token_file))
+    auth = {"Authorization": "Bearer file-token-5b7e"}
+    update = requests.post(serve.url + "/sparql", data=INSERT.encode(), timeout=30,
+                           headers={**auth, "Content-Type": "application/sparql-update"})
+    assert update.status_code == 204
+    assert requests.get(serve.url + "/sparql", params={"query": ASK}, timeout=30).json()["boolean"]
+    assert requests.get(serve.url + "/health", timeout=5).json()["store"] == "OxigraphStore"
+    code, output = serve.stop(sig)
+    assert code == 0
+    assert f"{serve.url}/sparql" in output and "store closed" in output
+    assert "file-token-5b7e" not in output
+    with OxigraphStore(store_dir) as store:  # the lock is released, the data is there
+        assert store.query(ASK)
+
+
+@pytest.mark.slow
+def test_token_from_the_environment(tmp_path: Path) -> None:
+    serve = Serve(env={"PROVML_TOKEN": "env-token-11"})
+    try:
+        headers = {"Content-Type": "application/sparql-update"}
+        assert requests.post(serve.url + "/sparql", data=INSERT.encode(), headers=headers,
+                             timeout=30).status_code == 401
+        headers["Authorization"] = "Bearer env-token-11"
+        assert requests.post(serve.url + "/sparql", data=INSERT.encode(), headers=headers,
+                             timeout=30).status_code == 204
+    finally:
+        assert serve.stop()[0] == 0
+
+
+@pytest.mark.slow
+def test_a_locked_store_is_exit_2_with_a_message(tmp_path: Path) -> None:
+    with OxigraphStore(tmp_path / "kg"):
+        result = subprocess.run([PROVML, "serve", "--store", str(tmp_path / "kg"), "--port",
+                                 str(free_port())], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "locked" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def oxigraph() -> Iterator[OxigraphServer]:
+    with OxigraphServer() as server:
+        yield server
+
+
+@pytest.mark.slow
+def test_remote_mode_over_a_real_oxigraph_server(oxigraph: OxigraphServer) -> None:
+    serve = Serve("--remote", oxigraph.url, "--token", "remote-token")
+    auth = {"Authorization": "Bearer remote-token"}
+    try:
+        assert requests.post(serve.url + "/sparql", data=INSERT.encode(), timeout=30, headers={
+            **auth, "Content-Type": "application/sparql-update"}).status_code == 204
+        # written through to the remote server ...
+        assert RemoteStore(oxigraph.url).query(ASK)
+        # ... and read back through provml, with the Graph Store too
+        assert requests.get(serve.url + "/sparql", params={"query": ASK},
+                            timeout=30).json()["boolean"] is True
+        put = requests.put(serve.url + "/store", params={"graph": "http://example.org/g2"},
+                           data=b"<http://example.org/a> <http://example.org/b> <http://example.org/c> .",
+                           headers={**auth, "Content-Type": "application/n-triples"}, timeout=30)
+        assert put.status_code == 201
+        got = requests.get(serve.url + "/store", params={"graph": "http://example.org/g2"},
+                           headers={"Accept": "application/n-triples"}, timeout=30)
+        assert got.text.strip() == "<http://example.org/a> <http://example.org/b> <http://example.org/c> ."
+        bad = requests.get(serve.url + "/sparql", params={"query": "ASK {"}, timeout=30)
+        assert bad.status_code == 400 and bad.json()["ok"] is False
+    finally:
+        assert serve.stop()[0] == 0
