@@ -41,8 +41,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def kg(demo: Path) -> Iterator[KnowledgeGraph]:
+@pytest.fixture
+def kg(demo: Path) -> Iterator[KnowledgeGraph]:  # per test: the serving test needs the store free
     with open_kg(demo / "store", load_ontologies=False) as graph:
         yield graph
 
@@ -228,3 +228,35 @@ def test_a_second_run_reuses_the_store(demo: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "reusing the store" in done.stdout and "[curation]" not in done.stdout
     assert (demo / "demo.json").read_text() == before
+
+
+def test_the_demo_serves_its_ready_made_queries_and_stops_on_ctrl_c(demo: Path) -> None:
+    import signal
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "examples.force2020", "--workdir", str(demo), "--port", str(port)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        urls = []
+        for line in proc.stdout:
+            if line.strip().startswith(f"http://127.0.0.1:{port}/api/queries/"):
+                urls.append(line.strip())
+            if "provml endpoint on" in line:
+                break
+        impact = next(u for u in urls if "og_well_impact" in u)
+        with urllib.request.urlopen(impact, timeout=30) as response:
+            body = json.loads(response.read())
+        kinds = {b["kind"]["value"] for b in body["results"]["bindings"]}
+        assert kinds == {"learning dataset", "model", "prediction"}  # 16/2-6 is a training well
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+            assert response.status == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "stopped" in out
