@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 from provml.comparison import compare as compare_runs
 from provml.endpoint.auth import require_read
-from provml.endpoint.context import runner, store
+from provml.endpoint.context import config, runner, store
 from provml.endpoint.errors import abort_json
 from provml.endpoint.evaluation import QueryTimeout
 from provml.endpoint.negotiation import best_match
@@ -101,6 +101,7 @@ def query_editor() -> Response:
     settings = {
         "endpoint": "/sparql",
         "prefixes": EDITOR_PREFIXES,
+        "instance_base": config().instance_base,
         "query": _prefixed(request.args.get("query") or _STARTER),
         "examples": [
             {"name": q.name, "title": q.title, "paper": q.paper, "query": q.text}

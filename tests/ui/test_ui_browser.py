@@ -49,16 +49,29 @@ def test_query_editor_runs_a_query_and_shows_the_table(visit: Visit) -> None:
     assert len(cells) == 4
     assert any("model188.hdf5" in c for c in cells)
     visit.shot("query-editor-table")
+    with page.expect_navigation():  # an instance IRI in the table opens its page here
+        page.locator(".yasr table tbody a", has_text="747261696e2d61313838").first.click()
+    assert "model188.hdf5" in page.locator("h1").inner_text()
+    page.go_back(wait_until="load")
+    page.wait_for_selector(".yasqe .CodeMirror")
+    page.evaluate("(q) => { window.provmlYasgui.getTab().setQuery(q); }", query)
+    page.click(".yasqe_queryButton")
+    rows.first.wait_for()
     page.click(".yasr .select_chart")
     page.wait_for_timeout(200)
     assert not page.locator(".yasr .select_chart").is_disabled()
     page.evaluate("(q) => { window.provmlYasgui.getTab().setQuery(q); }",
                   "PREFIX provml: <https://w3id.org/provml#>\nPREFIX prov: <http://www.w3.org/ns/prov#>\n"
-                  "SELECT ?epoch ?value WHERE { ?e a provml:TrainingSectionExecution ; provml:iteration ?epoch . "
-                  "?v prov:wasGeneratedBy ?e ; prov:value ?value ; a provml:ModelEvaluation } ORDER BY ?epoch LIMIT 20")
+                  "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
+                  "SELECT DISTINCT ?epoch ?loss ?mean_iou WHERE {\n"
+                  f"  ?e prov:wasInformedBy/prov:wasInformedBy <{RUN_B}> ; provml:iteration ?epoch .\n"
+                  "  ?l prov:wasGeneratedBy ?e ; prov:value ?loss ; prov:wasDerivedFrom/rdfs:label 'loss' .\n"
+                  "  ?m prov:wasGeneratedBy ?e ; prov:value ?mean_iou ; prov:wasDerivedFrom/rdfs:label 'mean_iou' .\n"
+                  "} ORDER BY ?epoch")
     page.click(".yasqe_queryButton")
     page.click(".yasr .select_chart")
     page.locator(".yasr-chart svg polyline").first.wait_for()
+    assert page.locator(".yasr-chart svg polyline").count() == 2  # loss and mean_iou over the epochs
     visit.shot("query-editor-chart")
     assert [e for e in visit.errors if "favicon" not in e] == []
 

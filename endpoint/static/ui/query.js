@@ -81,11 +81,20 @@
     populateFromUrl: false,
     endpointCatalogueOptions: { getData: () => [{ endpoint: cfg.endpoint }], keys: ["endpoint"] },
     yasqe: { value: cfg.query },
-    yasr: { pluginOrder: ["table", "chart", "response"], defaultPlugin: "table", prefixes: cfg.prefixes },
+    yasr: { pluginOrder: ["table", "chart", "response"], defaultPlugin: "table",
+            prefixes: Object.assign({ id: cfg.instance_base }, cfg.prefixes) },
   });
   window.provmlYasgui = yasgui;
   const tab = () => yasgui.getTab();
   tab().setQuery(cfg.query);
+
+  // links to instance IRIs in the results open their pages here, not the (public) IRI itself
+  host.addEventListener("click", (evt) => {
+    const a = evt.target.closest && evt.target.closest("a[href]");
+    if (!a || !cfg.instance_base || !a.href.startsWith(cfg.instance_base)) return;
+    evt.preventDefault();
+    window.location.href = "/id/" + a.href.slice(cfg.instance_base.length);
+  }, true);
 
   const picker = document.getElementById("examples");
   picker.addEventListener("change", () => {
