@@ -1,0 +1,150 @@
+"""Ingest throughput: the whole provml pipeline versus a raw pyoxigraph bulk load of the same quads.
+
+    python benchmarks/ingest.py [--sizes 10000 100000] [--reps 3] [--batch 500] [--quick]
+
+For each size, the same synthetic events (``workload.py``: learning runs with epochs and batches,
+the paper's capture granularity) are ingested, alternating A B A B …:
+
+* **pipeline** — ``KnowledgeGraph.ingest_events`` in batches (schema check, translation,
+  enrichment with the ontology's class closure, SHACL validation, one transaction per batch)
+  into a fresh on-disk Oxigraph store;
+* **raw** — ``pyoxigraph.Store.bulk_load`` of the very quads the pipeline wrote (N-Quads bytes)
+  into a fresh on-disk store.
+
+Also a per-stage breakdown of one pipeline pass (where the time goes). Prints a table and saves
+``benchmarks/results/ingest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import pyoxigraph  # noqa: E402
+import workload  # noqa: E402
+from provml.events import check  # noqa: E402
+from provml.knowledge import KnowledgeGraph  # noqa: E402
+from provml.store import OxigraphStore  # noqa: E402
+from provml.translation import translate  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "ingest.json"
+
+
+def batches(events: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [events[i : i + size] for i in range(0, len(events), size)]
+
+
+def run_pipeline(events: list[dict[str, Any]], batch: int, tmp: Path) -> tuple[float, int]:
+    path = tmp / "pipeline"
+    kg = KnowledgeGraph(OxigraphStore(path))
+    kg.closure()  # computed once per ontology version and cached on disk; not part of ingest
+    start = time.perf_counter()
+    for bag in batches(events, batch):
+        kg.ingest_events(bag)
+    kg.store.flush() if hasattr(kg.store, "flush") else None
+    elapsed = time.perf_counter() - start
+    n = len(kg.store)
+    kg.close()
+    shutil.rmtree(path)
+    return elapsed, n
+
+
+def run_raw(nquads: bytes, tmp: Path) -> float:
+    path = tmp / "raw"
+    store = pyoxigraph.Store(str(path))
+    start = time.perf_counter()
+    store.bulk_load(nquads, format=pyoxigraph.RdfFormat.N_QUADS)
+    store.flush()
+    elapsed = time.perf_counter() - start
+    del store
+    shutil.rmtree(path)
+    return elapsed
+
+
+def breakdown(events: list[dict[str, Any]], batch: int) -> dict[str, float]:
+    """Seconds per stage over the whole event list, batch by batch, into an in-memory store."""
+    from provml.validation import validate_triples
+
+    kg = KnowledgeGraph(OxigraphStore())
+    kg.closure()
+    t = dict.fromkeys(("check", "translate", "enrich", "context", "validate", "write"), 0.0)
+    for bag in batches(events, batch):
+        t0 = time.perf_counter()
+        check(bag)
+        t1 = time.perf_counter()
+        quads = translate(bag, iris=kg.iris)
+        t2 = time.perf_counter()
+        quads = kg._enriched(quads)
+        t3 = time.perf_counter()
+        subjects = {q.subject for q in quads}
+        refs = {q.object for q in quads if isinstance(q.object, pyoxigraph.NamedNode) and q.object not in subjects}
+        context = list(kg._types_of(refs))
+        t4 = time.perf_counter()
+        validate_triples([*quads, *context])
+        t5 = time.perf_counter()
+        kg.store.add(quads)
+        t6 = time.perf_counter()
+        for key, a, b in (("check", t0, t1), ("translate", t1, t2), ("enrich", t2, t3), ("context", t3, t4),
+                          ("validate", t4, t5), ("write", t5, t6)):
+            t[key] += b - a
+    return t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--quick", action="store_true", help="sizes 2000 and 10000, 2 repetitions")
+    args = ap.parse_args()
+    if args.quick:
+        args.sizes, args.reps = [2_000, 10_000], 2
+    out: dict[str, Any] = {"machine": platform.platform(), "python": platform.python_version(),
+                           "pyoxigraph": pyoxigraph.__version__, "batch": args.batch, "runs": []}
+    for size in args.sizes:
+        events = workload.events(size)
+        # the quads the pipeline writes, serialised once for the raw load
+        kg = KnowledgeGraph(OxigraphStore())
+        for bag in batches(events, args.batch):
+            kg.ingest_events(bag)
+        nquads = kg.store.dump(format=pyoxigraph.RdfFormat.N_QUADS)
+        n_quads = len(kg.store)
+        pipe, raw = [], []
+        with tempfile.TemporaryDirectory() as tmp:
+            for _ in range(args.reps):  # alternate A B A B
+                seconds, _n = run_pipeline(events, args.batch, Path(tmp))
+                pipe.append(seconds)
+                raw.append(run_raw(nquads, Path(tmp)))
+        stages = breakdown(events, args.batch)
+        med_p, med_r = statistics.median(pipe), statistics.median(raw)
+        row = {
+            "events": len(events), "quads": n_quads,
+            "pipeline_s": pipe, "raw_s": raw,
+            "pipeline_events_per_s": len(events) / med_p, "pipeline_quads_per_s": n_quads / med_p,
+            "raw_quads_per_s": n_quads / med_r, "ratio": med_r / med_p,
+            "stages_s": stages,
+        }
+        out["runs"].append(row)
+        print(f"{len(events):>8} events {n_quads:>9} quads | pipeline {med_p:7.2f} s "
+              f"(min {min(pipe):.2f}, max {max(pipe):.2f}) {row['pipeline_events_per_s']:9.0f} ev/s "
+              f"{row['pipeline_quads_per_s']:9.0f} q/s | raw {med_r:6.2f} s {row['raw_quads_per_s']:9.0f} q/s "
+              f"| ratio {row['ratio']:.3f}")
+        total = sum(stages.values())
+        print("         stages: " + ", ".join(f"{k} {v:.2f} s ({100 * v / total:.0f} %)" for k, v in stages.items()))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(out, indent=2))
+    print(f"saved {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""pyshacl-turbo (the fast engine used at ingest) agrees with pySHACL (the reference) on every
+shapes test file, on the worked example and on translated capture events."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import paper_fixture as pf
+import pytest
+from provml.iris import Iris
+from provml.ontology import path as ontology_path
+from provml.rdfio import parse_file
+from provml.translation import translate
+from provml.validation import (
+    Report,
+    class_closure,
+    default_engine,
+    default_ontology,
+    validate_triples,
+    with_entailed_types,
+)
+
+HERE = Path(__file__).parent / "shapes"
+CASES = sorted(HERE.glob("*/*.ttl")) + [ontology_path("examples/fig8.ttl")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+
+def verdict(report: Report) -> tuple[bool, set[tuple[str, str, str, str | None]]]:
+    return report.conforms, {(r.focus_node, r.shape, r.severity, r.path) for r in report.results}
+
+
+def enriched(quads: list) -> list:  # type: ignore[type-arg]
+    return with_entailed_types(quads, class_closure(tuple(str(p) for p in default_ontology())))
+
+
+@pytest.mark.parametrize("file", [pytest.param(f, id=f"{f.parent.name}/{f.name}") for f in CASES])
+def test_engines_agree_on_shape_cases(file: Path) -> None:
+    data = enriched(parse_file(file))
+    assert verdict(validate_triples(data, engine="turbo")) == verdict(validate_triples(data, engine="pyshacl"))
+
+
+def test_engines_agree_on_translated_events() -> None:
+    import workload
+
+    events = pf.all_events() + workload.learning_run("w", epochs=2, batches=3)
+    data = enriched(translate(events, iris=Iris()))
+    turbo, reference = validate_triples(data, engine="turbo"), validate_triples(data, engine="pyshacl")
+    assert verdict(turbo) == verdict(reference)
+    assert turbo.conforms
+
+
+def test_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVML_SHACL_ENGINE", "pyshacl")
+    assert default_engine() == "pyshacl"
+    monkeypatch.setenv("PROVML_SHACL_ENGINE", "fast")
+    with pytest.raises(ValueError, match="PROVML_SHACL_ENGINE"):
+        default_engine()
+    monkeypatch.delenv("PROVML_SHACL_ENGINE")
+    assert default_engine() == "turbo"
+    with pytest.raises(ValueError, match="unknown SHACL engine"):
+        validate_triples([], engine="java")
