@@ -177,8 +177,12 @@ def named_query(name: str) -> Response:
                       "results": results["json"] if results else None})
     args: dict[str, Any] = dict(request.args)
     twin = url_for("ui.named_query", name=name + ".json", **args)
+    suggestions = []
+    if any(p.type == "iri" for p in query.parameters):
+        suggestions = [(item.iri, f"{c.title}: {item.label}")
+                       for c in overview(store(), sample=40, latest=0).categories for item in c.items]
     response = _page("ui/query_form.html", twin, q=query, params=params, results=results,
-                     error=error, submitted=submitted)
+                     error=error, submitted=submitted, suggestions=suggestions)
     response.status_code = status
     return response
 

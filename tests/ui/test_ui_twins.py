@@ -72,6 +72,7 @@ def test_named_query_form(ui_app: Flask) -> None:
     assert client.get("/queries/no-such-query").status_code == 404
     form = client.get("/queries/lineage").get_data(as_text=True)
     assert 'type="url"' in form and "Results" not in form  # not run until submitted
+    assert f'<option value="{PREDICTION}" label="Predictions: f3-facies.npy">' in form  # suggestions
 
 
 def test_lineage_api(ui_app: Flask) -> None:
