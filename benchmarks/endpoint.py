@@ -325,8 +325,8 @@ def main() -> None:
                 row = measure(servers, query, concurrency, seconds, rounds, use_wrk)
                 row.update({"query": name, "concurrency": concurrency})
                 result["results"].append(row)
-                print(f"{name} c={concurrency}: provml {row['provml serve']['requests_per_s']:.0f}"
-                      f" req/s, oxigraph {row['oxigraph serve']['requests_per_s']:.0f} req/s, "
+                print(f"{name} c={concurrency}: provml {row['provml serve']['requests_per_s']:.2f}"
+                      f" req/s, oxigraph {row['oxigraph serve']['requests_per_s']:.2f} req/s, "
                       f"ratio {row['ratio']:.2f}", flush=True)
         finally:
             stop(servers)
