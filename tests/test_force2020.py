@@ -149,6 +149,8 @@ def test_q6_raw_logs_behind_the_training_set(demo: Path, kg: KnowledgeGraph) -> 
         assert int(row["bytes"]) == (common.DATA_DIR / w.file).stat().st_size
         assert row["raw"] == DATA + sha(common.DATA_DIR / w.file)
         assert w.iri in {r["domain"] for r in got if r["location"] == w.file}
+        characteristics = {r["characteristic"]: int(r["characteristic_value"]) for r in got if r["location"] == w.file}
+        assert characteristics == {"samples": w.samples, "labelled_samples": w.labelled}
 
 
 def test_q7_mlp_models_ranked_by_minimum_batch_loss(demo: Path, kg: KnowledgeGraph) -> None:

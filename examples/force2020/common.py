@@ -213,7 +213,8 @@ def ref(helper: Any, name: str, path: Path, *, store: str, location: str, **opti
 def raw_ref(name: str, well: Well, data_dir: Path = DATA_DIR) -> dict[str, Any]:
     """The raw LAS file of a well, as captured: hashed, linked to the well's domain resource."""
     return ref(provml.data, name, data_dir / well.file, store=RAW_STORE, location=well.file,
-               domain=well.iri, media_type="application/gzip")
+               domain=well.iri, media_type="application/gzip",
+               characteristics={"samples": well.samples, "labelled_samples": well.labelled})
 
 
 def work_ref(helper: Any, name: str, ws: Workspace, path: Path, **options: Any) -> dict[str, Any]:
