@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -175,6 +175,12 @@ def test_bodies_over_the_limit_are_413_and_change_nothing(
         assert response.status_code == 413
         assert response.json()["status"] == 413
     response = live("PUT", "/store?default", data=big.encode(), headers={**auth, **TTL})
+    assert response.status_code == 413
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: Transfer-Encoding: chunked
+        yield from (big[i:i + 100].encode() for i in range(0, len(big), 100))
+
+    response = live("POST", "/sparql", data=chunked(), headers={**auth, **UPDATE})
     assert response.status_code == 413
     assert len(live.store) == 0
 
