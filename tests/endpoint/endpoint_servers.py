@@ -5,9 +5,15 @@ run on a thread. Used by ``conftest.py``'s ``live_server`` fixtures; test module
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -15,6 +21,7 @@ from flask import Flask
 from provml.endpoint.server import make_server, run_server
 from provml.knowledge import KnowledgeGraph
 from provml.store import Store
+from servers import free_port
 
 TOKEN = "test-write-token-7d1e"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -52,3 +59,29 @@ def start_live_server(config: Mapping[str, Any], kg: KnowledgeGraph) -> tuple[Li
     return live, stop
 
 
+class Serve:
+    """``provml serve --port P ARGS`` as a subprocess, started and answering."""
+
+    PROVML = str(Path(sys.executable).parent / "provml")
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [self.PROVML, "serve", "--port", str(self.port), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **(env or {})})
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.process.poll() is None, self.process.communicate()
+            try:
+                requests.get(self.url + "/health", timeout=1)
+                return
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "provml serve did not start"
+                time.sleep(0.1)
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        self.process.send_signal(sig)
+        out, err = self.process.communicate(timeout=30)
+        return self.process.returncode, out + err

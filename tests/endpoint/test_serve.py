@@ -4,46 +4,19 @@ real ``oxigraph serve``."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+from endpoint_servers import Serve
 from provml.store import OxigraphStore, RemoteStore
 from servers import OxigraphServer, free_port
 
-PROVML = str(Path(sys.executable).parent / "provml")
 INSERT = 'INSERT DATA { GRAPH <http://example.org/g> { <http://example.org/s> <http://example.org/p> "été" } }'
 ASK = "ASK { GRAPH <http://example.org/g> { ?s ?p 'été' } }"
-
-
-class Serve:
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [PROVML, "serve", "--port", str(self.port), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, **(env or {})})
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.process.poll() is None, self.process.communicate()
-            try:
-                requests.get(self.url + "/health", timeout=1)
-                return
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "provml serve did not start"
-                time.sleep(0.1)
-
-    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
-        self.process.send_signal(sig)
-        out, err = self.process.communicate(timeout=30)
-        return self.process.returncode, out + err
 
 
 @pytest.fixture
@@ -90,7 +63,7 @@ def test_token_from_the_environment(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_locked_store_is_exit_2_with_a_message(tmp_path: Path) -> None:
     with OxigraphStore(tmp_path / "kg"):
-        result = subprocess.run([PROVML, "serve", "--store", str(tmp_path / "kg"), "--port",
+        result = subprocess.run([Serve.PROVML, "serve", "--store", str(tmp_path / "kg"), "--port",
                                  str(free_port())], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "locked" in result.stderr and "Traceback" not in result.stderr
