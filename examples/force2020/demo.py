@@ -117,6 +117,9 @@ def serve(ws: Workspace, *, host: str, port: int) -> None:
     say(f"  named queries    {root}/api/queries")
     for what, url in ready_made_queries(root, ws):
         say(f"  - {what}:\n      {url}")
+    prediction = read_json(ws.work / "predictions" / "inference.json")["prediction"]["sha256"]
+    say(f"  lineage graph of the held-out well's predictions:\n      {root}/id/data/sha256-{prediction}")
+    say(f"  learning runs side by side: {root}/compare")
     say("Ctrl-C stops.")
     config = {"STORE": str(ws.store), "REMOTE": None, "BASE_URL": None, "TOKEN": None,
               "READ_TOKEN": None, "READ_ONLY": True, "CORS_ORIGINS": (), "TIMEOUT_S": 30.0,
