@@ -6,7 +6,7 @@ and closes the store (an on-disk store's lock is released). :func:`make_server` 
 without running it, for tests that run it on a thread (port 0 picks a free port).
 
 >>> server, app = make_server({}, port=0)
->>> server.effective_port > 0
+>>> int(server.effective_port) > 0
 True
 >>> close_server(server, app)
 """

@@ -1,0 +1,19 @@
+"""The docstring examples of the endpoint core run (through the imported package)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["app", "auth", "config", "context", "description", "errors", "evaluation",
+           "negotiation", "results", "server"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_doctests(name: str) -> None:
+    module = importlib.import_module(f"provml.endpoint.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+    assert result.attempted > 0, f"{name} has no example"
