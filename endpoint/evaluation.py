@@ -9,8 +9,9 @@ How the time limit works (pyoxigraph has no cancel call):
    client gets 503 (:class:`QueryTimeout`).
 2. A query whose text names an operator that must see all its input before its first solution
    (``ORDER BY``, ``GROUP BY``, aggregates, ``DISTINCT``/``REDUCED``, ``ASK``, ``MINUS``) runs on
-   a worker thread of a small pool; the request thread waits at most ``timeout_s`` and answers
-   503 on time. That operator is one pyoxigraph call that cannot be interrupted: the worker
+   one of a few worker threads; the request thread waits at most ``timeout_s`` and answers
+   503 on time; when every worker is busy (counting evaluations still finishing after their
+   503), the query is refused at once (:class:`QueryRejected`). That operator is one pyoxigraph call that cannot be interrupted: the worker
    finishes it (holding neither the GIL nor a lock), then stops before producing a row.
    Simple queries skip the pool: the hand-off between threads would cost ~0.5 ms a request.
 3. Limits: a blocking step that the text does not reveal (e.g. the build side of a large hash
@@ -40,7 +41,7 @@ from typing import Any
 from provml.store import Store
 from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple, Variable
 
-__all__ = ["Outcome", "QueryRunner", "QueryTimeout"]
+__all__ = ["Outcome", "QueryRejected", "QueryRunner", "QueryTimeout"]
 
 
 #: operators that consume their whole input before the first solution (run on the pool)
@@ -51,6 +52,10 @@ _BLOCKING = re.compile(
 
 class QueryTimeout(Exception):
     """The query ran past the endpoint's time limit (answered 503)."""
+
+
+class QueryRejected(Exception):
+    """Every worker for blocking queries is busy (answered 503 at once, nothing evaluated)."""
 
 
 @dataclass(frozen=True)
@@ -84,12 +89,16 @@ class QueryRunner:
     :param timeout_s: seconds a query may take (None: no limit; the query runs on the request
         thread).
     :param max_rows: most solutions or triples returned (None: all).
-    :param workers: size of the evaluation thread pool.
+    :param workers: how many blocking queries may evaluate at once, counting those still
+        finishing after their 503; one more is refused at once (:class:`QueryRejected`), so
+        heavy queries cannot pile up behind each other.
     """
 
-    def __init__(self, *, timeout_s: float | None, max_rows: int | None, workers: int = 16) -> None:
+    def __init__(self, *, timeout_s: float | None, max_rows: int | None, workers: int = 4) -> None:
         self.timeout_s = timeout_s
         self.max_rows = max_rows
+        self.workers = workers
+        self._slots = threading.BoundedSemaphore(workers)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provml-query")
 
     def run(
@@ -105,15 +114,23 @@ class QueryRunner:
 
         :raises SyntaxError: the query does not parse.
         :raises QueryTimeout: the time limit passed.
+        :raises QueryRejected: every worker for blocking queries is busy.
         :raises OSError: the store failed.
         """
         if self.timeout_s is None or not _BLOCKING.search(sparql):
             deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
             return self._evaluate(store, sparql, default_graph, named_graphs, base_iri,
                                   _Cancelled(deadline))
+        if not self._slots.acquire(blocking=False):
+            raise QueryRejected
         cancel = _Cancelled(time.monotonic() + self.timeout_s)
-        future = self._pool.submit(self._evaluate, store, sparql, default_graph, named_graphs,
-                                   base_iri, cancel)
+        try:
+            future = self._pool.submit(self._evaluate, store, sparql, default_graph,
+                                       named_graphs, base_iri, cancel)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _: self._slots.release())
         try:
             return future.result(timeout=self.timeout_s)
         except FutureTimeout:

@@ -19,7 +19,7 @@ from provml.endpoint import context
 from provml.endpoint.auth import check_read, check_write
 from provml.endpoint.description import service_description
 from provml.endpoint.errors import abort_json
-from provml.endpoint.evaluation import Outcome, QueryTimeout
+from provml.endpoint.evaluation import Outcome, QueryRejected, QueryTimeout
 from provml.endpoint.negotiation import (
     BOOLEAN_OFFERS,
     GRAPH_OFFERS,
@@ -134,6 +134,10 @@ def _query(text: str, params: MultiDict[str, str]) -> Response:
             base_iri=context.public_url("/sparql"))
     except SyntaxError as error:
         abort_json(400, f"query syntax error: {error}")
+    except QueryRejected:
+        abort_json(503, f"the server is busy with {context.runner().workers} long queries "
+                        "(sorting, grouping or aggregating); retry later",
+                   headers={"Retry-After": "5"})
     except QueryTimeout:
         abort_json(503, f"the query ran past the time limit ({context.config().timeout_s:g} s) "
                         "and was stopped; narrow it or add a LIMIT", headers={"Retry-After": "1"})

@@ -4,11 +4,13 @@ stops a query, the row limit, the body limit, CORS, and tokens kept out of the l
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests
 from endpoint_servers import TOKEN, LiveServer
 from flask.testing import FlaskClient
 from provml.endpoint.app import create_app
@@ -139,6 +141,31 @@ def test_a_blocking_query_past_the_limit_is_answered_on_time(
     deadline = time.monotonic() + 10
     while _busy_cpu_over(0.3) > 0.1:
         assert time.monotonic() < deadline, "the evaluation never stopped"
+
+
+def test_blocking_queries_beyond_the_workers_are_refused_at_once(
+        make_live_server: Callable[..., LiveServer]) -> None:
+    live = make_live_server({"TIMEOUT_S": 0.2})
+    _fill(live, 400)
+    query = "SELECT ?c ?f WHERE { ?a ?b ?c . ?d ?e ?f } ORDER BY ?c DESC(?f) LIMIT 1"
+    workers = live.app.extensions["provml.runner"].workers
+    answers: list[tuple[int, str]] = []
+
+    def ask() -> None:
+        response = requests.get(live.url + "/sparql", params={"query": query}, timeout=30)
+        answers.append((response.status_code, response.json()["error"]))
+
+    threads = [threading.Thread(target=ask) for _ in range(workers + 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [status for status, _ in answers] == [503] * (workers + 2)
+    busy = [error for _, error in answers if "busy" in error]
+    assert len(busy) >= 2, answers
+    deadline = time.monotonic() + 20
+    while _busy_cpu_over(0.3) > 0.1:  # the evaluations end by themselves
+        assert time.monotonic() < deadline
 
 
 # -- row limit ---------------------------------------------------------------------------------
