@@ -99,9 +99,10 @@ def run_events(i: int, *, epochs: int = 5, batches: int = 20) -> list[dict[str, 
 
 def make_data(runs: int, workdir: Path) -> tuple[Path, int]:
     """Translate ``runs`` workflows (enriched, not validated: speed) and dump them as N-Quads."""
+    from pyoxigraph import RdfFormat
+
     from provml.knowledge import KnowledgeGraph
     from provml.store import open_store
-    from pyoxigraph import RdfFormat
 
     kg = KnowledgeGraph(open_store(), validate=False)
     for i in range(runs):

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+
 from provml._version import __version__
 from provml.endpoint import auth, context
 from provml.endpoint.config import CONFIG_KEY, Config

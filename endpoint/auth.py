@@ -28,6 +28,7 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, current_app, request
+
 from provml.endpoint.config import CONFIG_KEY, Config
 from provml.endpoint.errors import abort_json
 

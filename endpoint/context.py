@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from flask import current_app, request
+
 from provml.endpoint.config import CONFIG_KEY, Config
 from provml.endpoint.evaluation import QueryRunner
 from provml.store import Store

@@ -13,6 +13,8 @@ True
 
 from __future__ import annotations
 
+from pyoxigraph import BlankNode, Literal, NamedNode, Triple
+
 from provml.store import Store
 from provml.vocab import (
     FORMATS,
@@ -23,7 +25,6 @@ from provml.vocab import (
     RDFS,
     SD,
 )
-from pyoxigraph import BlankNode, Literal, NamedNode, Triple
 
 __all__ = ["MAX_LISTED_GRAPHS", "service_description"]
 

@@ -20,9 +20,10 @@ import logging
 from typing import Any, NoReturn
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
 from provml.endpoint.negotiation import best_match
 from provml.errors import RemoteError
-from werkzeug.exceptions import HTTPException
 
 __all__ = ["ApiError", "abort_json", "error_body", "error_response", "register_error_handlers"]
 

@@ -38,8 +38,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
-from provml.store import Store
 from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple, Variable
+
+from provml.store import Store
 
 __all__ = ["Outcome", "QueryRejected", "QueryRunner", "QueryTimeout"]
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, Response, request
+from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse
+
 from provml.endpoint import context
 from provml.endpoint.auth import check_read, check_write
 from provml.endpoint.errors import abort_json
@@ -36,7 +38,6 @@ from provml.endpoint.negotiation import (
     media_type,
 )
 from provml.errors import StoreReadOnly
-from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse
 
 __all__ = ["bp"]
 

@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from provml.vocab import RDF, XSD
 from pyoxigraph import BlankNode, Literal, NamedNode, Triple, Variable
+
+from provml.vocab import RDF, XSD
 
 __all__ = ["write_boolean", "write_solutions"]
 

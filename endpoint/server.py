@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from flask import Flask
+
 from provml.endpoint.app import create_app
 
 __all__ = ["close_server", "make_server", "run_server", "serve"]

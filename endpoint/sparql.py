@@ -15,6 +15,9 @@ time limit. Results rows beyond ``MAX_ROWS`` are cut and the response carries
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
+from pyoxigraph import DefaultGraph, NamedNode, Quad, serialize
+from werkzeug.datastructures import MultiDict
+
 from provml.endpoint import context
 from provml.endpoint.auth import check_read, check_write
 from provml.endpoint.description import service_description
@@ -30,8 +33,6 @@ from provml.endpoint.negotiation import (
 )
 from provml.endpoint.results import write_boolean, write_solutions
 from provml.errors import StoreReadOnly
-from pyoxigraph import DefaultGraph, NamedNode, Quad, serialize
-from werkzeug.datastructures import MultiDict
 
 __all__ = ["bp", "iris", "utf8_body"]
 

@@ -14,6 +14,7 @@ import pytest
 from endpoint_servers import AUTH, TOKEN, LiveServer, start_live_server
 from flask import Flask
 from flask.testing import FlaskClient
+
 from provml.endpoint.app import create_app
 from provml.knowledge import KnowledgeGraph
 from provml.store import open_store

@@ -18,10 +18,11 @@ from typing import Any
 
 import requests
 from flask import Flask
+from servers import free_port
+
 from provml.endpoint.server import make_server, run_server
 from provml.knowledge import KnowledgeGraph
 from provml.store import Store
-from servers import free_port
 
 TOKEN = "test-write-token-7d1e"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

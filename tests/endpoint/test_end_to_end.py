@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 from endpoint_servers import Serve
-from provml.vocab import PROV, PROVML
 from servers import OxigraphServer
+
+from provml.vocab import PROV, PROVML
 
 TOKEN = "e2e-token-42"
 CAPTURE = textwrap.dedent("""

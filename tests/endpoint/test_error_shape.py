@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+
 from provml.endpoint.app import create_app
 from provml.knowledge import KnowledgeGraph
 

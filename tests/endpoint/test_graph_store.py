@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 from flask.testing import FlaskClient
-from provml.knowledge import KnowledgeGraph
 from pyoxigraph import DefaultGraph, NamedNode, RdfFormat, parse
+
+from provml.knowledge import KnowledgeGraph
 
 G = "http://example.org/graph/1"
 TTL = b'<http://example.org/s> <http://example.org/p> "one" .'

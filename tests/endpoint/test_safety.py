@@ -13,9 +13,10 @@ import pytest
 import requests
 from endpoint_servers import TOKEN, LiveServer
 from flask.testing import FlaskClient
+from pyoxigraph import Literal, NamedNode, Quad
+
 from provml.endpoint.app import create_app
 from provml.knowledge import KnowledgeGraph
-from pyoxigraph import Literal, NamedNode, Quad
 
 INSERT = 'INSERT DATA { <http://example.org/s> <http://example.org/p> "x" }'
 UPDATE = {"Content-Type": "application/sparql-update"}

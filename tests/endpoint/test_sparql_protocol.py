@@ -9,7 +9,6 @@ from urllib.parse import quote
 import pytest
 from endpoint_servers import LiveServer
 from flask.testing import FlaskClient
-from provml.knowledge import KnowledgeGraph
 from pyoxigraph import (
     NamedNode,
     QueryBoolean,
@@ -19,6 +18,8 @@ from pyoxigraph import (
     parse,
     parse_query_results,
 )
+
+from provml.knowledge import KnowledgeGraph
 
 G1, G2 = "http://example.org/g1", "http://example.org/g2"
 DATA = f"""
