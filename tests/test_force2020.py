@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from provml.knowledge import KnowledgeGraph, open_kg
 from provml.named_queries import run_query
 

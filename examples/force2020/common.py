@@ -114,7 +114,7 @@ class Lithology:
 
     @property
     def key(self) -> str:
-        return LITHOLOGY_TERMS[self.code].value.rsplit("#", 1)[1]
+        return str(LITHOLOGY_TERMS[self.code].value).rsplit("#", 1)[1]
 
 
 LITHOLOGY_TERMS = {

@@ -49,10 +49,11 @@ def run_workflows(ws: Workspace, settings: Settings) -> dict[str, float]:
 
 def load_store(ws: Workspace) -> dict[str, Any]:
     """Load the spools and the domain graph into ``ws.store``; returns a summary."""
+    from pyoxigraph import NamedNode
+
     from provml.knowledge import open_kg
     from provml.loader import load_paths
     from provml.spool import spool_files
-    from pyoxigraph import NamedNode
 
     from . import domain
 

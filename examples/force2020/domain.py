@@ -12,8 +12,9 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from provml.vocab import OILGAS, RDF, RDFS, XSD, qudt_unit
 from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad
+
+from provml.vocab import OILGAS, RDF, RDFS, XSD, qudt_unit
 
 from .common import BASIN_IRI, DATA_DIR, Well, read_wells
 

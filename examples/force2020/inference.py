@@ -13,6 +13,7 @@ import csv
 from typing import Any
 
 import numpy as np
+
 import provml
 
 from .common import (

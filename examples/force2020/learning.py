@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 import provml
 
 from .common import (
@@ -186,7 +187,7 @@ def _train_mlp(stage: provml.Task, ws: Workspace, cfg: dict[str, Any], hyper: di
 
     def predict(features: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return net(torch.from_numpy(features)).argmax(1).numpy()
+            return np.asarray(net(torch.from_numpy(features)).argmax(1).numpy(), dtype=np.int64)
 
     with torch.no_grad():
         logits = net(xt)
@@ -235,6 +236,6 @@ def load_predictor(path: Path, result: dict[str, Any]) -> Any:
 
     def predict(features: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return net(torch.from_numpy(features)).argmax(1).numpy()
+            return np.asarray(net(torch.from_numpy(features)).argmax(1).numpy(), dtype=np.int64)
 
     return predict

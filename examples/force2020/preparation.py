@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 import provml
 
 from .common import (
@@ -59,7 +60,10 @@ def _stack(ws: Workspace, wells: tuple[str, ...]) -> tuple[np.ndarray, np.ndarra
     xs, ys, ds, ws_ = [], [], [], []
     for w in wells:
         x, y, d = features_and_labels(load_curated(ws, w))
-        xs.append(x), ys.append(y), ds.append(d), ws_.append(np.full(len(y), w))
+        xs.append(x)
+        ys.append(y)
+        ds.append(d)
+        ws_.append(np.full(len(y), w))
     return np.vstack(xs), np.concatenate(ys), np.concatenate(ds), np.concatenate(ws_)
 
 
