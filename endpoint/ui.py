@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
+
 from provml.comparison import compare as compare_runs
 from provml.endpoint.auth import require_read
 from provml.endpoint.context import config, runner, store

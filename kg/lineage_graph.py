@@ -25,8 +25,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from provml.vocab import PROV, PROVML, RDF, RDFS
 from pyoxigraph import Literal, NamedNode, QuerySolutions
+
+from provml.vocab import PROV, PROVML, RDF, RDFS
 
 if TYPE_CHECKING:
     from provml.store import Store

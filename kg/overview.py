@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from provml.vocab import PROV, PROVML, RDFS
 from pyoxigraph import Literal, NamedNode, QuerySolutions
+
+from provml.vocab import PROV, PROVML, RDFS
 
 if TYPE_CHECKING:
     from provml.store import Store

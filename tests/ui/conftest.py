@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from ui_fixture import build_kg
+
 from provml.endpoint.app import create_app
 from provml.knowledge import KnowledgeGraph
-from ui_fixture import build_kg
 
 CHROMIUM = os.environ.get("PROVML_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import pytest
 from paper_fixture import RUNS, VALIDATION_LOSS
+from ui_fixture import PREDICTION, RAW, RUN_A, RUN_B, model_sha
+
 from provml.comparison import compare
 from provml.knowledge import KnowledgeGraph
 from provml.lineage_graph import lineage_graph, most_specific
 from provml.overview import list_runs, overview
 from provml.vocab import PROVML
-from ui_fixture import PREDICTION, RAW, RUN_A, RUN_B, model_sha
 
 
 def test_overview_counts_and_latest_runs(ui_kg: KnowledgeGraph) -> None:
@@ -61,3 +62,25 @@ def test_compare_two_runs(ui_kg: KnowledgeGraph) -> None:
     loss = c.curves["loss"]
     assert loss[RUN_A] == [(float(e), v) for e, _, v, _ in RUNS["train-a"]["epochs"]]
     assert [p[0] for p in loss[RUN_B]] == [0.0, 1.0]
+
+
+def test_compare_agrees_with_the_named_queries(ui_kg: KnowledgeGraph) -> None:
+    """The direct queries of ``compare`` answer what ``epoch_metrics`` and ``compare_runs`` do."""
+    from provml.named_queries import run_query
+
+    c = compare(ui_kg.store, [RUN_A, RUN_B])
+    for run in (RUN_A, RUN_B):
+        expected: dict[str, list[tuple[float, float]]] = {}
+        for row in run_query(ui_kg.store, "epoch_metrics", {"run": run}):
+            expected.setdefault(row["metric"].value, []).append(
+                (float(row["epoch"].value), float(row["value"].value)))
+        got = {m: by_run[run] for m, by_run in c.curves.items() if run in by_run}
+        assert got.keys() == expected.keys()
+        for metric, points in expected.items():
+            assert [e for e, _ in got[metric]] == [e for e, _ in sorted(points)]
+            assert [v for _, v in got[metric]] == pytest.approx([v for _, v in sorted(points)])
+        for row in run_query(ui_kg.store, "compare_runs", {"run_a": run, "run_b": run}):
+            table = c.hyperparameters if row["kind"].value == "hyperparameter" else c.evaluations
+            key = row["name"].value if row["kind"].value == "hyperparameter" else \
+                f"{row['stage'].value} · {row['name'].value}"
+            assert table[key][run] == row["value"].value

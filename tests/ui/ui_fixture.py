@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from paper_fixture import DOMAIN_TTL, RAW_SHA, T0, all_events, data, model_location
+from pyoxigraph import RdfFormat
+
 from provml.knowledge import KnowledgeGraph
 from provml.store import open_store
-from pyoxigraph import RdfFormat
 
 BASE = "https://w3id.org/provml/id/"
 PREDICTION_SHA = "6" * 64
