@@ -263,3 +263,21 @@ def test_the_demo_serves_its_ready_made_queries_and_stops_on_ctrl_c(demo: Path) 
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "stopped" in out
+
+
+def test_the_specs_domain_concepts_are_in_the_plans(kg: KnowledgeGraph) -> None:
+    import yaml
+
+    from provml.vocab import OILGAS, PROVML, RDFS
+
+    expected = set()
+    for path in (ROOT / "examples" / "force2020" / "specs").glob("*.yaml"):
+        doc = yaml.safe_load(path.read_text())
+        for t in doc["transformations"]:
+            for a in (*t.get("used", ()), *t.get("generated", ())):
+                if "domain_concept" in a:
+                    expected.add((a["name"], a["domain_concept"]))
+    got = {(r["label"].value, r["concept"].value) for r in kg.query(
+        f"SELECT ?label ?concept WHERE {{ ?a {PROVML.domainConcept} ?concept ; {RDFS.label} ?label }}")}
+    assert ("raw_las", OILGAS.WellLog.value) in expected
+    assert expected <= got

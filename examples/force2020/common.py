@@ -221,6 +221,17 @@ def work_ref(helper: Any, name: str, ws: Workspace, path: Path, **options: Any) 
     return ref(helper, name, path, store=WORK_STORE, location=ws.location(path), **options)
 
 
+SPECS_DIR = Path(__file__).resolve().parent / "specs"
+
+
+def spec(name: str) -> dict[str, Any]:
+    """The prospective specification ``specs/<name>.yaml`` (checked), as emitted in a ``spec`` event."""
+    from provml.spec import load_spec
+
+    doc: dict[str, Any] = load_spec(SPECS_DIR / f"{name}.yaml").to_dict()
+    return doc
+
+
 def write_json(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")

@@ -27,6 +27,7 @@ from .common import (
     raw_ref,
     read_wells,
     say,
+    spec,
     work_ref,
     write_json,
 )
@@ -99,6 +100,7 @@ def run(client: provml.Client, ws: Workspace, *, data_dir: Path = DATA_DIR) -> d
     wells = read_wells(data_dir)
     with client.workflow("force2020-curation", study=STUDY, persona=PERSONA,
                          tags=["force2020", "curation"]) as wf:
+        wf.spec(spec("curation"))
         for n, well in enumerate(wells, 1):
             say(f"  [curation {n}/{len(wells)}] {well.well_id}: reading {well.file}")
             summary["wells"][well.slug] = _curate(wf, ws, well, data_dir)

@@ -24,6 +24,7 @@ from .common import (
     read_lithologies,
     read_wells,
     say,
+    spec,
     work_ref,
     write_json,
 )
@@ -54,6 +55,7 @@ def run(client: provml.Client, ws: Workspace) -> dict[str, Any]:
             provml.domain_ref("well", well.iri, val=well.well_id)]
     wf = client.workflow("force2020-inference", study=STUDY, persona=PERSONA, tags=["force2020", "inference"])
     with wf, wf.stage("predict", kind="inference", used=used) as stage:
+        wf.spec(spec("inference"))
         with np.load(input_path) as f:
             x, y, depth = f["x"], f["y"], f["depth"]
         predicted = load_predictor(model_path, best)(x)

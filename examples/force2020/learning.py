@@ -32,6 +32,7 @@ from .common import (
     read_lithologies,
     read_penalty,
     say,
+    spec,
     work_ref,
     write_json,
 )
@@ -116,6 +117,7 @@ def _one(client: provml.Client, ws: Workspace, settings: Settings, cfg: dict[str
     with client.workflow("force2020-learning", type="learning", study=STUDY, persona=PERSONA,
                          tags=["force2020", cfg["family"], cfg["name"]],
                          used=[provml.learning_task("task", "lithology classification")]) as wf:
+        wf.spec(spec("learning"))
         learning = [provml.hyperparameter(k, v) for k, v in hyper.items() if k not in model_keys]
         with wf.stage("train", kind="training", used=[refs["train"], *learning],
                       implementation=implementation) as stage:

@@ -27,6 +27,7 @@ from .common import (
     read_wells,
     say,
     slugify,
+    spec,
     work_ref,
     write_json,
 )
@@ -98,6 +99,7 @@ def run(client: provml.Client, ws: Workspace, settings: Settings) -> dict[str, A
             provml.parameter("seed", settings.seed), provml.parameter("split", "leave wells out")]
     with client.workflow("force2020-preparation", study=STUDY, persona=PERSONA, used=used,
                          tags=["force2020", "preparation"]) as wf:
+        wf.spec(spec("preparation"))
         # training set and scaler
         with wf.task("prepare_training_set", type="feature_extraction", used=[
             *(curated(w) for w in TRAIN_WELLS), provml.parameter("train_wells", list(TRAIN_WELLS)),
