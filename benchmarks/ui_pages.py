@@ -2,7 +2,7 @@
 FORCE 2020 demo's ``.provml/demo/store``): serves it read-only on a loopback port, opens each page
 ``--repeat`` times in a fresh page and prints the navigation timing (median of the repeats).
 
-    python benchmarks/ui_pages.py --store .provml/demo/store [--repeat 5]
+    python benchmarks/ui_pages.py --store .provml/demo/store [--repeat 5] [--screenshots DIR]
 
 The lineage page is the first prediction's (else model's) resource page, with its graph drawn;
 compare is the four latest learning runs.
@@ -26,6 +26,7 @@ def main() -> None:
     p.add_argument("--store", type=Path, required=True)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--chromium", default="/usr/bin/chromium")
+    p.add_argument("--screenshots", type=Path, help="save a full-page screenshot of each page here")
     args = p.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -69,6 +70,10 @@ def main() -> None:
                     return [n.responseStart - n.startTime, n.domContentLoadedEventEnd - n.startTime,
                             n.loadEventEnd - n.startTime]; }""")
                 samples.append((*t, graph))
+                if args.screenshots and len(samples) == 1:
+                    args.screenshots.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(args.screenshots / (name.split(" (")[0].replace(" ", "-") + ".png")),
+                                    full_page=True)
                 page.close()
             med = [statistics.median(s[i] for s in samples) for i in range(4)]
             print(f"{name:32} {med[0]:8.0f} {med[1]:8.0f} {med[2]:8.0f} {med[3]:9.0f}")

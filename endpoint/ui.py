@@ -70,7 +70,8 @@ def _wants_json(suffixed: bool) -> bool:
 
 
 def _page(template: str, twin: str, **context: Any) -> Response:
-    html = render_template(template, twin=twin, local_url=local_url, short=_short, **context)
+    html = render_template(template, twin=twin, local_url=local_url, short=_short, num=_num,
+                           **context)
     response = Response(html, content_type="text/html; charset=utf-8")
     response.headers["Link"] = f'<{twin}>; rel="alternate"; type="application/json"'
     response.vary.add("Accept")
@@ -131,8 +132,10 @@ def compare() -> Response:
     if _wants_json(request.path.endswith(".json")):
         return _json({"ok": True, "labels": {r: labels.get(r, r) for r in chosen},
                       **result.to_dict()})
+    colours = {labels.get(run, run): PALETTE[i % len(PALETTE)] for i, run in enumerate(result.runs)}
     charts = [
-        line_chart(metric, {labels.get(run, run): pts for run, pts in by_run.items()})
+        line_chart(metric, {labels.get(run, run): by_run[run] for run in result.runs if run in by_run},
+                   colours=colours)
         for metric, by_run in result.curves.items()
     ]
     return _page("ui/compare.html", twin, runs=runs, chosen=chosen, labels=labels, c=result,
@@ -211,6 +214,15 @@ def _run(query: NamedQuery, params: dict[str, str]) -> dict[str, Any]:
     data = json.loads(write_solutions(outcome.variables, outcome.rows, "application/sparql-results+json"))
     return {"variables": [v.value for v in outcome.variables], "rows": outcome.rows,
             "truncated": outcome.truncated, "json": data}
+
+
+def _num(text: str) -> str:
+    """A number for reading: at most 4 significant digits (the text itself when not a number)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return text if value.is_integer() and "e" not in text.lower() else f"{value:.4g}"
 
 
 def _short(iri: str) -> str:

@@ -27,6 +27,7 @@ def line_chart(
     width: int = 520,
     height: int = 260,
     x_label: str = "epoch",
+    colours: Mapping[str, str] | None = None,
 ) -> Markup:
     """An SVG line chart of ``series`` (name → ``(x, y)`` points), with axes, ticks and a legend.
 
@@ -34,8 +35,12 @@ def line_chart(
     :param series: the curves; a one-point series is drawn as a dot.
     :param width: width in pixels; ``height`` likewise.
     :param x_label: the x axis title.
+    :param colours: a colour per series name (so that a run keeps its colour across charts);
+        else :data:`PALETTE` in order.
     """
-    left, right, top, bottom = 56, 12, 28, 58
+    left, right, top, bottom = 56, 12, 28, 40
+    legend = _legend_rows(list(series), width - left - right)
+    height += 16 * len(legend)
     points = [p for pts in series.values() for p in pts]
     if not points:
         return Markup(f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width}" '
@@ -43,7 +48,7 @@ def line_chart(
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     x0, x1 = _span(min(xs), max(xs))
     y0, y1 = _span(min(ys), max(ys))
-    pw, ph = width - left - right, height - top - bottom
+    pw, ph = width - left - right, height - top - bottom - 16 * len(legend)
 
     def sx(x: float) -> float:
         return left + (x - x0) / (x1 - x0) * pw
@@ -65,9 +70,10 @@ def line_chart(
         out.append(f'<text x="{x:.1f}" y="{top + ph + 16}" text-anchor="middle" font-size="11">{_fmt(t)}</text>')
     out.append(f'<text x="{left + pw / 2:.1f}" y="{top + ph + 32}" text-anchor="middle" font-size="11" '
                f'fill="#5b6773">{escape(x_label)}</text>')
-    legend_x = left
-    for i, (name, pts) in enumerate(series.items()):
-        colour = PALETTE[i % len(PALETTE)]
+    colour_of = {name: (colours or {}).get(name) or PALETTE[i % len(PALETTE)]
+                 for i, name in enumerate(series)}
+    for name, pts in series.items():
+        colour = colour_of[name]
         coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
         out.append(f'<g class="series" data-series="{escape(name)}">')
         if len(pts) > 1:
@@ -76,12 +82,32 @@ def line_chart(
             out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}">'
                        f'<title>{escape(name)}: {_fmt(x)} → {y:g}</title></circle>')
         out.append("</g>")
-        ly = height - 10
-        out.append(f'<rect x="{legend_x}" y="{ly - 9}" width="10" height="10" fill="{colour}"/>'
-                   f'<text x="{legend_x + 14}" y="{ly}" font-size="11">{escape(name)}</text>')
-        legend_x += 24 + 7 * len(name)
+    for row, names in enumerate(legend):
+        ly, lx = top + ph + 50 + 16 * row, left
+        for name in names:
+            out.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" fill="{colour_of[name]}"/>'
+                       f'<text x="{lx + 14}" y="{ly}" font-size="11">{escape(name)}</text>')
+            lx += _text_width(name) + 28
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def _text_width(text: str) -> int:
+    return int(6.2 * len(text))
+
+
+def _legend_rows(names: list[str], width: int) -> list[list[str]]:
+    """The legend's entries, in rows that fit ``width``."""
+    rows: list[list[str]] = [[]]
+    used = 0
+    for name in names:
+        need = _text_width(name) + 28
+        if rows[-1] and used + need > width:
+            rows.append([])
+            used = 0
+        rows[-1].append(name)
+        used += need
+    return rows
 
 
 def _span(low: float, high: float) -> tuple[float, float]:
