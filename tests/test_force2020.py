@@ -281,3 +281,14 @@ def test_the_specs_domain_concepts_are_in_the_plans(kg: KnowledgeGraph) -> None:
         f"SELECT ?label ?concept WHERE {{ ?a {PROVML.domainConcept} ?concept ; {RDFS.label} ?label }}")}
     assert ("raw_las", OILGAS.WellLog.value) in expected
     assert expected <= got
+
+
+def test_a_second_fresh_run_reproduces_every_file_bit_for_bit(demo: Path, tmp_path: Path) -> None:
+    other = tmp_path / "again"
+    done = subprocess.run([sys.executable, "-m", "examples.force2020", "--quick", "--no-serve", "--fresh",
+                           "--workdir", str(other)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for m in metrics(demo):
+        assert load(other, "metrics", f"{m['name']}.json")["model"]["sha256"] == m["model"]["sha256"]
+    assert load(other, "predictions", "inference.json")["prediction"] == load(demo, "predictions", "inference.json")["prediction"]
+    assert load(other, "datasets", "preparation.json")["sets"] == load(demo, "datasets", "preparation.json")["sets"]
