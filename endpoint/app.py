@@ -34,12 +34,24 @@ def _open_kg(config: Config) -> Any:
     return open_kg(config.store, remote=config.remote, base=config.instance_base)
 
 
+def _query_processes(config: Config, kg: Any) -> Any:
+    if config.query_isolation != "process":
+        return None
+    path = getattr(kg.store, "path", None)
+    if path is None or getattr(kg.store, "read_only", False):
+        raise ValueError("QUERY_ISOLATION 'process' needs an on-disk store (STORE)")
+    from provml.endpoint.isolation import QueryProcesses
+
+    return QueryProcesses(str(path))
+
+
 def create_app(config: Mapping[str, Any] | None = None, *, kg: Any | None = None) -> Flask:
     """Build the endpoint.
 
     :param config: upper-case keys (``STORE``, ``REMOTE``, ``BASE_URL``, ``INSTANCE_BASE``,
         ``TOKEN``, ``READ_TOKEN``, ``READ_ONLY``, ``CORS_ORIGINS``, ``TIMEOUT_S``, ``MAX_ROWS``,
-        ``MAX_BODY_MB``; see :mod:`provml.endpoint.config`); other keys go to ``app.config``.
+        ``MAX_BODY_MB``, ``QUERY_ISOLATION``; see :mod:`provml.endpoint.config`); other keys
+        go to ``app.config``.
     :param kg: the ``KnowledgeGraph`` to serve; opened from ``config`` when None (and then
         closed by ``app.extensions["provml.close"]()``).
     :raises ValueError: an invalid config value.
@@ -53,7 +65,14 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: Any | None = None
     owned = kg is None
     if kg is None:
         kg = _open_kg(settings)
-    runner = QueryRunner(timeout_s=settings.timeout_s, max_rows=settings.max_rows)
+    try:
+        processes = _query_processes(settings, kg)
+    except BaseException:
+        if owned:
+            kg.close()
+        raise
+    runner = QueryRunner(timeout_s=settings.timeout_s, max_rows=settings.max_rows,
+                         processes=processes)
     app.extensions[CONFIG_KEY] = settings
     app.extensions[context.KG_KEY] = kg
     app.extensions[context.RUNNER_KEY] = runner

@@ -19,6 +19,9 @@ key                meaning (default)
 ``TIMEOUT_S``      query time limit in seconds (30; 0 or None: none)
 ``MAX_ROWS``       most solutions/triples one query returns (100000; 0 or None: no limit)
 ``MAX_BODY_MB``    largest request body in MiB (64)
+``QUERY_ISOLATION``  ``"thread"`` (default) or ``"process"``: where queries with blocking
+                   operators run; ``"process"`` kills them at the time limit (on-disk store
+                   only; see :mod:`provml.endpoint.isolation`)
 =================  ==========================================================================
 
 >>> Config.from_mapping({"TOKEN": "t", "CORS_ORIGINS": "https://a.org, https://b.org"}).cors_origins
@@ -71,6 +74,7 @@ class Config:
     timeout_s: float | None = 30.0
     max_rows: int | None = 100_000
     max_body_mb: float = 64.0
+    query_isolation: str = "thread"
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any] | None) -> Config:
@@ -84,6 +88,9 @@ class Config:
         rows = _number(m.get("MAX_ROWS", cls.max_rows), "MAX_ROWS")
         body = _number(m.get("MAX_BODY_MB", cls.max_body_mb), "MAX_BODY_MB")
         base_url = m.get("BASE_URL")
+        isolation = str(m.get("QUERY_ISOLATION") or "thread")
+        if isolation not in ("thread", "process"):
+            raise ValueError(f"QUERY_ISOLATION must be 'thread' or 'process', not {isolation!r}")
         return cls(
             store=str(m["STORE"]) if m.get("STORE") else None,
             remote=str(m["REMOTE"]) if m.get("REMOTE") else None,
@@ -96,4 +103,5 @@ class Config:
             timeout_s=_number(m.get("TIMEOUT_S", cls.timeout_s), "TIMEOUT_S"),
             max_rows=int(rows) if rows else None,
             max_body_mb=body if body else cls.max_body_mb,
+            query_isolation=isolation,
         )

@@ -42,7 +42,7 @@ from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Tr
 
 from provml.store import Store
 
-__all__ = ["Outcome", "QueryRejected", "QueryRunner", "QueryTimeout"]
+__all__ = ["Outcome", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate"]
 
 
 #: operators that consume their whole input before the first solution (run on the pool)
@@ -75,13 +75,59 @@ class Outcome:
 
 
 class _Cancelled:
-    def __init__(self, deadline: float | None) -> None:
+    def __init__(self, deadline: float | None, flag: threading.Event | None = None) -> None:
         self.deadline = deadline
-        self.flag = threading.Event()
+        self.flag = flag or threading.Event()
 
     def check(self) -> None:
         if self.flag.is_set() or (self.deadline is not None and time.monotonic() > self.deadline):
             raise QueryTimeout
+
+
+def evaluate(
+    store: Store,
+    sparql: str,
+    *,
+    default_graph: Sequence[NamedNode] | None = None,
+    named_graphs: Sequence[NamedNode] | None = None,
+    base_iri: str | None = None,
+    max_rows: int | None = None,
+    deadline: float | None = None,
+    cancel: threading.Event | None = None,
+) -> Outcome:
+    """Evaluate ``sparql`` and read at most ``max_rows`` results, checking ``deadline``
+    (``time.monotonic()``) and ``cancel`` before each.
+
+    :raises SyntaxError: the query does not parse.
+    :raises QueryTimeout: the deadline passed, or ``cancel`` was set.
+    """
+    check = _Cancelled(deadline, cancel)
+    check.check()
+    result = store.query(sparql, default_graph=default_graph, named_graphs=named_graphs,
+                         base_iri=base_iri)
+    check.check()
+    if isinstance(result, QueryBoolean):
+        return Outcome("boolean", boolean=bool(result))
+    rows: list[Any] = []
+    truncated = False
+    if isinstance(result, QuerySolutions):
+        variables = tuple(result.variables)
+        width = range(len(variables))
+        for solution in result:
+            check.check()
+            if max_rows is not None and len(rows) >= max_rows:
+                truncated = True
+                break
+            rows.append([solution[i] for i in width])
+        return Outcome("solutions", variables=variables, rows=rows, truncated=truncated)
+    assert isinstance(result, QueryTriples)
+    for triple in result:
+        check.check()
+        if max_rows is not None and len(rows) >= max_rows:
+            truncated = True
+            break
+        rows.append(Triple(triple.subject, triple.predicate, triple.object))
+    return Outcome("triples", rows=rows, truncated=truncated)
 
 
 class QueryRunner:
@@ -93,12 +139,22 @@ class QueryRunner:
     :param workers: how many blocking queries may evaluate at once, counting those still
         finishing after their 503; one more is refused at once (:class:`QueryRejected`), so
         heavy queries cannot pile up behind each other.
+    :param processes: a :class:`~provml.endpoint.isolation.QueryProcesses` to run blocking
+        queries in worker processes killed at the deadline, instead of threads.
     """
 
-    def __init__(self, *, timeout_s: float | None, max_rows: int | None, workers: int = 4) -> None:
+    def __init__(
+        self,
+        *,
+        timeout_s: float | None,
+        max_rows: int | None,
+        workers: int = 4,
+        processes: Any | None = None,
+    ) -> None:
         self.timeout_s = timeout_s
         self.max_rows = max_rows
         self.workers = workers
+        self.processes = processes
         self._slots = threading.BoundedSemaphore(workers)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provml-query")
 
@@ -118,16 +174,19 @@ class QueryRunner:
         :raises QueryRejected: every worker for blocking queries is busy.
         :raises OSError: the store failed.
         """
+        args: dict[str, Any] = {"default_graph": default_graph, "named_graphs": named_graphs,
+                                "base_iri": base_iri, "max_rows": self.max_rows}
         if self.timeout_s is None or not _BLOCKING.search(sparql):
             deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
-            return self._evaluate(store, sparql, default_graph, named_graphs, base_iri,
-                                  _Cancelled(deadline))
+            return evaluate(store, sparql, deadline=deadline, **args)
+        if self.processes is not None:
+            return self.processes.run(sparql, timeout_s=self.timeout_s, **args)
         if not self._slots.acquire(blocking=False):
             raise QueryRejected
-        cancel = _Cancelled(time.monotonic() + self.timeout_s)
+        cancel = threading.Event()
         try:
-            future = self._pool.submit(self._evaluate, store, sparql, default_graph,
-                                       named_graphs, base_iri, cancel)
+            future = self._pool.submit(evaluate, store, sparql, cancel=cancel,
+                                       deadline=time.monotonic() + self.timeout_s, **args)
         except BaseException:
             self._slots.release()
             raise
@@ -135,47 +194,12 @@ class QueryRunner:
         try:
             return future.result(timeout=self.timeout_s)
         except FutureTimeout:
-            cancel.flag.set()
+            cancel.set()
             future.cancel()
             raise QueryTimeout from None
 
-    def _evaluate(
-        self,
-        store: Store,
-        sparql: str,
-        default_graph: Sequence[NamedNode] | None,
-        named_graphs: Sequence[NamedNode] | None,
-        base_iri: str | None,
-        cancel: _Cancelled,
-    ) -> Outcome:
-        cancel.check()
-        result = store.query(sparql, default_graph=default_graph, named_graphs=named_graphs,
-                             base_iri=base_iri)
-        cancel.check()
-        if isinstance(result, QueryBoolean):
-            return Outcome("boolean", boolean=bool(result))
-        limit = self.max_rows
-        rows: list[Any] = []
-        truncated = False
-        if isinstance(result, QuerySolutions):
-            variables = tuple(result.variables)
-            width = range(len(variables))
-            for solution in result:
-                cancel.check()
-                if limit is not None and len(rows) >= limit:
-                    truncated = True
-                    break
-                rows.append([solution[i] for i in width])
-            return Outcome("solutions", variables=variables, rows=rows, truncated=truncated)
-        assert isinstance(result, QueryTriples)
-        for triple in result:
-            cancel.check()
-            if limit is not None and len(rows) >= limit:
-                truncated = True
-                break
-            rows.append(Triple(triple.subject, triple.predicate, triple.object))
-        return Outcome("triples", rows=rows, truncated=truncated)
-
     def close(self) -> None:
-        """Stop the worker threads (running queries stop at their next row)."""
+        """Stop the worker threads (running queries stop at their next row) and processes."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.processes is not None:
+            self.processes.close()

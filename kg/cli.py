@@ -75,10 +75,14 @@ def ontology_info_command(fmt: str, file: Path | None) -> None:
 @click.option("--max-rows", default=100_000, show_default=True, type=int, help="Most result rows (0: no limit).")
 @click.option("--max-body-mb", default=64.0, show_default=True, type=float, help="Largest request body.")
 @click.option("--threads", default=8, show_default=True, type=int, help="Worker threads.")
+@click.option("--isolate-queries", type=click.Choice(["thread", "process"]), default="thread",
+              show_default=True,
+              help="Where sorting/aggregating queries run; 'process' kills them at the time limit (--store only).")
 def serve_command(store: Path | None, remote: str | None, host: str, port: int,
                   base_url: str | None, token: str | None, token_file: Path | None,
                   read_token: str | None, read_only: bool, cors: tuple[str, ...],
-                  timeout_s: float, max_rows: int, max_body_mb: float, threads: int) -> None:
+                  timeout_s: float, max_rows: int, max_body_mb: float, threads: int,
+                  isolate_queries: str) -> None:
     """Serve the knowledge graph: SPARQL 1.1 Protocol, Graph Store, APIs (waitress; Ctrl-C stops)."""
     from provml.endpoint.server import serve
     from provml.errors import Error
@@ -88,7 +92,7 @@ def serve_command(store: Path | None, remote: str | None, host: str, port: int,
     config = {"STORE": str(store) if store else None, "REMOTE": remote, "BASE_URL": base_url,
               "TOKEN": token, "READ_TOKEN": read_token, "READ_ONLY": read_only,
               "CORS_ORIGINS": cors, "TIMEOUT_S": timeout_s, "MAX_ROWS": max_rows,
-              "MAX_BODY_MB": max_body_mb}
+              "MAX_BODY_MB": max_body_mb, "QUERY_ISOLATION": isolate_queries}
     try:
         serve(config, host=host, port=port, threads=threads)
     except (Error, OSError, ValueError) as exc:

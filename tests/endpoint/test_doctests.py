@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["app", "auth", "config", "context", "description", "errors", "evaluation",
-           "negotiation", "results", "server"]
+           "isolation", "negotiation", "results", "server"]
 
 
 @pytest.mark.parametrize("name", MODULES)

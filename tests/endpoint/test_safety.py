@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,6 +143,38 @@ def test_a_blocking_query_past_the_limit_is_answered_on_time(
     deadline = time.monotonic() + 10
     while _busy_cpu_over(0.3) > 0.1:
         assert time.monotonic() < deadline, "the evaluation never stopped"
+
+
+@pytest.mark.slow
+def test_process_isolation_kills_a_blocking_query_at_the_limit(tmp_path: Path) -> None:
+    from provml.store import open_store
+
+    kg = KnowledgeGraph(open_store(tmp_path / "kg"))
+    kg.store.add([Quad(NamedNode(f"http://example.org/s{i}"), NamedNode("http://example.org/p"),
+                       Literal(i)) for i in range(1500)])
+    app = create_app({"TIMEOUT_S": 1.5, "QUERY_ISOLATION": "process"}, kg=kg)
+    try:
+        client = app.test_client()
+        count = client.get("/sparql", query_string={  # a blocking query, in a worker process
+            "query": "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"})
+        assert count.get_json()["results"]["bindings"][0]["n"]["value"] == "1500"
+        started = time.monotonic()
+        response = client.get("/sparql", query_string={  # ~9 s of sorting in a thread
+            "query": "SELECT ?c ?f WHERE { ?a ?b ?c . ?d ?e ?f } ORDER BY DESC(?c) ?f LIMIT 1"})
+        assert response.status_code == 503
+        assert time.monotonic() - started < 3
+        time.sleep(2)  # the replacement worker starts meanwhile
+        assert _busy_cpu_over(1.0) < 0.3, "the evaluation kept running after the 503"
+        again = client.get("/sparql", query_string={"query": "ASK { ?s ?p 7 }"})
+        assert again.get_json()["boolean"] is True
+    finally:
+        app.extensions["provml.close"]()
+        kg.close()
+
+
+def test_process_isolation_needs_an_on_disk_store(kg: KnowledgeGraph) -> None:
+    with pytest.raises(ValueError, match="on-disk"):
+        create_app({"QUERY_ISOLATION": "process"}, kg=kg)
 
 
 def test_blocking_queries_beyond_the_workers_are_refused_at_once(
