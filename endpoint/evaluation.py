@@ -36,11 +36,14 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple, Variable
 
 from provml.store import Store
+
+if TYPE_CHECKING:
+    from provml.endpoint.isolation import QueryProcesses
 
 __all__ = ["Outcome", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate"]
 
@@ -149,7 +152,7 @@ class QueryRunner:
         timeout_s: float | None,
         max_rows: int | None,
         workers: int = 4,
-        processes: Any | None = None,
+        processes: QueryProcesses | None = None,
     ) -> None:
         self.timeout_s = timeout_s
         self.max_rows = max_rows
