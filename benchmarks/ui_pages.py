@@ -47,7 +47,7 @@ def main() -> None:
     thread.start()
     url = f"http://127.0.0.1:{server.effective_port}"
     pages = {"home": "/", "query editor": "/query", "named queries": "/queries",
-             "named query lineage (run)": "/queries/lineage?run=1" + (f"&node={quote(node)}" if node else "")}
+             "named query lineage (run)": "/queries/lineage?_run=1" + (f"&node={quote(node)}" if node else "")}
     if runs:
         pages[f"compare ({len(runs)} runs)"] = "/compare?" + "&".join(f"run={quote(r)}" for r in runs)
     if node and node.startswith(base):

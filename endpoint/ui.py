@@ -157,7 +157,8 @@ def queries() -> Response:
 @bp.get("/queries/<name>")
 @require_read
 def named_query(name: str) -> Response:
-    """One named query's form, and its results once submitted (``run=1`` or any parameter)."""
+    """One named query's form, and its results once submitted (``_run=1`` or any parameter;
+    the marker is not ``run``, which queries take as a parameter)."""
     suffixed = name.endswith(".json")
     name = name.removesuffix(".json")
     try:
@@ -165,7 +166,7 @@ def named_query(name: str) -> Response:
     except QueryNotFound as exc:
         abort_json(404, str(exc), query=name)
     params = {p.name: request.args.get(p.name, "") for p in query.parameters}
-    submitted = "run" in request.args or any(params.values())
+    submitted = "_run" in request.args or any(params.values())
     results, error, status = None, None, 200
     if submitted:
         try:

@@ -10,7 +10,7 @@ from flask import Flask
 from ui_fixture import PREDICTION, RAW, RUN_A, RUN_B
 
 PAGES = ["/", "/query", f"/compare?run={quote(RUN_A)}&run={quote(RUN_B)}", "/queries",
-         "/queries/lineage?run=1"]
+         "/queries/lineage?_run=1", f"/queries/epoch_metrics?run={quote(RUN_A)}"]
 
 
 def _twin(path: str) -> str:
@@ -89,3 +89,14 @@ def test_resource_page_embeds_the_lineage_graph(ui_app: Flask) -> None:
                                     headers={"Accept": "text/html"}).get_data(as_text=True)
     assert 'id="lineage-graph"' in page and "/api/lineage?iri=" in page
     assert "vendor/cytoscape/cytoscape.min.js" in page
+
+
+def test_a_parameter_named_run_is_bound(ui_app: Flask) -> None:
+    """``epoch_metrics`` takes a ``run``: the form's own submit marker must not shadow it."""
+    client = ui_app.test_client()
+    body = client.get(f"/queries/epoch_metrics.json?_run=1&run={quote(RUN_B)}").get_json()
+    runs = {b["run"]["value"] for b in body["results"]["results"]["bindings"]}
+    assert runs == {RUN_B}
+    page = client.get(f"/queries/epoch_metrics?_run=1&run={quote(RUN_B)}").get_data(as_text=True)
+    results = page[page.index('<section id="results">'):]
+    assert "0.05" in results and "train-b" in results and "train-a" not in results
