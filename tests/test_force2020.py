@@ -292,3 +292,14 @@ def test_a_second_fresh_run_reproduces_every_file_bit_for_bit(demo: Path, tmp_pa
         assert load(other, "metrics", f"{m['name']}.json")["model"]["sha256"] == m["model"]["sha256"]
     assert load(other, "predictions", "inference.json")["prediction"] == load(demo, "predictions", "inference.json")["prediction"]
     assert load(other, "datasets", "preparation.json")["sets"] == load(demo, "datasets", "preparation.json")["sets"]
+
+
+def test_the_answers_script_answers_every_question(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from examples.force2020 import answers
+
+    assert answers.main(["--workdir", str(demo)]) == 0
+    out = capsys.readouterr().out
+    for q in answers.questions(common.Workspace(demo)):
+        assert f"### {q.question}" in out
+    assert "(no rows)" not in out
+    assert "mlp-1.pt" in out and "las/16_2-6.las.gz" in out  # hashes shown as the files they name
