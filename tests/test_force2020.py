@@ -303,3 +303,18 @@ def test_the_answers_script_answers_every_question(demo: Path, capsys: pytest.Ca
         assert f"### {q.question}" in out
     assert "(no rows)" not in out
     assert "mlp-1.pt" in out and "las/16_2-6.las.gz" in out  # hashes shown as the files they name
+
+
+def test_the_shipped_data_matches_its_manifest() -> None:
+    import csv
+    import gzip
+
+    with open(common.DATA_DIR / "manifest.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["file"].endswith(".las.gz")]
+    assert {r["file"] for r in rows} == {w.file for w in WELLS.values()}
+    for r in rows:
+        path = common.DATA_DIR / r["file"]
+        assert path.stat().st_size == int(r["bytes_stored"])
+        raw = gzip.decompress(path.read_bytes())
+        assert hashlib.sha256(raw).hexdigest() == r["sha256_uncompressed"]
+    assert "CC BY 4.0" in (common.DATA_DIR / "NOTICE").read_text()
