@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provml.vocab import DEFAULT_BASE
+from provml.vocab import DEFAULT_BASE, OILGAS_NS
 
 from .common import LITHOLOGY_TERMS, Workspace, read_json, read_wells
 
@@ -93,7 +93,7 @@ def _short(value: str | None, known: dict[str, str]) -> str:
         run, _, task = value[len(DEFAULT_BASE) + 4:].partition("/")
         name = known.get("run:" + run, run.split("-2")[0] + "…")
         return f"{name}/{task}" if task else name
-    for prefix in (DEFAULT_BASE, "https://w3id.org/provml/oil-gas#"):
+    for prefix in (DEFAULT_BASE, OILGAS_NS):
         if value.startswith(prefix):
             return value[len(prefix):]
     try:

@@ -79,11 +79,13 @@ def load_store(ws: Workspace) -> dict[str, Any]:
 
 def ready_made_queries(root: str, ws: Workspace) -> list[tuple[str, str]]:
     """A few ``/api/queries/<name>?...`` URLs on the demo's data, with what each answers."""
+    from provml.vocab import DEFAULT_BASE
+
     from .common import read_wells
 
     inference = read_json(ws.work / "predictions" / "inference.json")
     wells = {w.well_id: w for w in read_wells()}
-    pred = f"https://w3id.org/provml/id/data/sha256-{inference['prediction']['sha256']}"
+    pred = f"{DEFAULT_BASE}data/sha256-{inference['prediction']['sha256']}"
     out = [
         ("the best model by validation macro-F1 and its hyperparameters",
          f"/api/queries/best_model?{urlencode({'metric': 'macro_f1'})}"),
