@@ -39,6 +39,7 @@ def worker(spool: Path, epochs: int, reps: int, out: Path, start_at: float) -> N
     """One workflow process: alternate no-capture and capture runs; write timings to ``out``."""
     sys.path.insert(0, str(HERE))
     import capture_overhead as co
+
     import provml
 
     w = co.Workload(epochs)
