@@ -5,8 +5,10 @@
 1. Makes PROV-ML-shaped data through the real translation: ``--runs`` learning workflows (data
    preparation, a training of 5 epochs × 20 batches with a loss per batch, a model, a validation),
    about 1,900 triples each, and writes it to an on-disk store for each server.
-2. Starts ``provml serve --store A`` (waitress, default limits: 30 s timeout, 100,000 rows) and
-   ``oxigraph serve --location B --union-default-graph`` (the same default-graph semantics).
+2. Starts ``provml serve --store A`` (waitress, default limits: 30 s timeout, 100,000 rows),
+   ``oxigraph serve --location B --union-default-graph`` (the same default-graph semantics), and
+   for Q7 also ``provml serve --store C --isolate-queries process`` (the cost of the kill-able
+   worker processes).
 3. For each query and concurrency, alternates the two servers ``--rounds`` times and measures
    requests/s and latency percentiles with ``wrk`` (``apt-get install wrk``), or with a Python
    keep-alive load generator (``http.client`` threads) when wrk is missing.
@@ -142,16 +144,22 @@ def start_servers(nq: Path, workdir: Path, threads: int) -> dict[str, Any]:
     import pyoxigraph
 
     provml_dir, oxigraph_dir = workdir / "provml-store", workdir / "oxigraph-store"
-    store = pyoxigraph.Store(str(provml_dir))
-    store.bulk_load(path=str(nq), format=pyoxigraph.RdfFormat.N_QUADS)
-    store.flush()
-    del store
+    isolated_dir = workdir / "provml-isolated-store"
+    for directory in (provml_dir, isolated_dir):
+        store = pyoxigraph.Store(str(directory))
+        store.bulk_load(path=str(nq), format=pyoxigraph.RdfFormat.N_QUADS)
+        store.flush()
+        del store
     subprocess.run([str(BIN / "oxigraph"), "load", "--location", str(oxigraph_dir),
                     "--file", str(nq)], check=True, capture_output=True)
-    p_port, o_port = free_port(), free_port()
+    p_port, o_port, i_port = free_port(), free_port(), free_port()
     provml = subprocess.Popen(
         [str(BIN / "provml"), "serve", "--store", str(provml_dir), "--port", str(p_port),
          "--threads", str(threads), "--token", TOKEN],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    isolated = subprocess.Popen(
+        [str(BIN / "provml"), "serve", "--store", str(isolated_dir), "--port", str(i_port),
+         "--threads", str(threads), "--token", TOKEN, "--isolate-queries", "process"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     oxigraph = subprocess.Popen(
         [str(BIN / "oxigraph"), "serve", "--location", str(oxigraph_dir), "--bind",
@@ -160,8 +168,11 @@ def start_servers(nq: Path, workdir: Path, threads: int) -> dict[str, Any]:
     servers = {
         "provml serve": {"process": provml, "query_url": f"http://127.0.0.1:{p_port}/sparql"},
         "oxigraph serve": {"process": oxigraph, "query_url": f"http://127.0.0.1:{o_port}/query"},
+        "provml serve --isolate-queries process": {
+            "process": isolated, "query_url": f"http://127.0.0.1:{i_port}/sparql"},
     }
     wait_for(f"http://127.0.0.1:{p_port}/health", provml)
+    wait_for(f"http://127.0.0.1:{i_port}/health", isolated)
     wait_for(f"http://127.0.0.1:{o_port}/query?query=ASK%7B%7D", oxigraph)
     return servers
 
@@ -230,14 +241,15 @@ def load_python(url: str, concurrency: int, seconds: float) -> dict[str, float]:
 
 
 def measure(servers: dict[str, Any], query: str, concurrency: int, seconds: float, rounds: int,
-            use_wrk: bool) -> dict[str, Any]:
+            use_wrk: bool, *, names: tuple[str, ...] = ("provml serve", "oxigraph serve")
+            ) -> dict[str, Any]:
     """Alternate the servers ``rounds`` times; wrk for fast queries, the Python generator (which
     lets a request started before the end finish) for slow ones."""
     load = load_wrk if use_wrk and len(query) < 1000 else load_python
-    samples: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for _ in range(rounds):
-        for name, server in servers.items():  # alternate: provml, oxigraph, provml, ...
-            url = server["query_url"] + "?" + urllib.parse.urlencode({"query": query})
+        for name in names:  # alternate: provml, oxigraph, provml, ...
+            url = servers[name]["query_url"] + "?" + urllib.parse.urlencode({"query": query})
             samples[name].append(load(url, concurrency, seconds))
     out: dict[str, Any] = {}
     for name, runs in samples.items():
@@ -317,13 +329,15 @@ def main() -> None:
         print(f"data: {triples} quads from {args.runs} runs", flush=True)
         servers = start_servers(nq, workdir, args.threads)
         try:
-            plan = [("simple_select", SIMPLE, 1, args.seconds, args.rounds),
-                    ("simple_select", SIMPLE, 8, args.seconds, args.rounds),
-                    ("q7", q7(), 2, args.seconds * 3, max(1, args.rounds - 1))]
+            two = ("provml serve", "oxigraph serve")
+            plan = [("simple_select", SIMPLE, 1, args.seconds, args.rounds, two),
+                    ("simple_select", SIMPLE, 8, args.seconds, args.rounds, two),
+                    ("q7", q7(), 2, args.seconds * 3, max(1, args.rounds - 1),
+                     (*two, "provml serve --isolate-queries process"))]
             result["queries"] = {"simple_select": SIMPLE, "q7": "kg/queries/q7.rq, loss='loss'"}
             result["results"] = []
-            for name, query, concurrency, seconds, rounds in plan:
-                row = measure(servers, query, concurrency, seconds, rounds, use_wrk)
+            for name, query, concurrency, seconds, rounds, names in plan:
+                row = measure(servers, query, concurrency, seconds, rounds, use_wrk, names=names)
                 row.update({"query": name, "concurrency": concurrency})
                 result["results"].append(row)
                 print(f"{name} c={concurrency}: provml {row['provml serve']['requests_per_s']:.2f}"
