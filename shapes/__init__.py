@@ -7,19 +7,16 @@
 
 from __future__ import annotations
 
-from importlib.resources import as_file, files
 from pathlib import Path
+
+from provml._resources import package_file
 
 __all__ = ["path"]
 
 
 def path(name: str) -> Path:
-    """The file ``name`` (e.g. ``"provml.ttl"``, ``"imports/prov-o.ttl"``) of this package.
+    """The file ``name`` of this package (e.g. ``"provml-shapes.ttl"``) as a filesystem path.
 
     :raises FileNotFoundError: when the package holds no such file.
     """
-    resource = files(__name__).joinpath(name)
-    with as_file(resource) as p:
-        if not Path(p).exists():
-            raise FileNotFoundError(f"provml.shapes has no file {name!r}")
-        return Path(p)
+    return package_file(__name__, name)
