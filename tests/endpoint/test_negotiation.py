@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from provml.endpoint.negotiation import (
     GRAPH_OFFERS,
     RESULTS_OFFERS,
