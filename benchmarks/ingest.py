@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import pyoxigraph  # noqa: E402
 import workload  # noqa: E402
+
 from provml.events import check  # noqa: E402
 from provml.knowledge import KnowledgeGraph  # noqa: E402
 from provml.store import OxigraphStore  # noqa: E402

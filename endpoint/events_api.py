@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+
 from provml.endpoint.auth import require_write
 from provml.endpoint.context import current_kg
 from provml.endpoint.errors import abort_json

@@ -15,13 +15,14 @@ import logging
 from typing import cast
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
+from pyoxigraph import RdfFormat
+
 from provml import ontology
 from provml.endpoint.auth import require_read
 from provml.endpoint.errors import abort_json
 from provml.endpoint.negotiation import best_match
 from provml.errors import Error
 from provml.ontology_docs import digest, ontology_rdf, ontology_terms, pylode_html
-from pyoxigraph import RdfFormat
 
 __all__ = ["ONTOLOGIES", "bp"]
 

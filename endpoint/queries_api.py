@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
+
 from provml.endpoint.auth import require_read
 from provml.endpoint.context import public_url, runner, store
 from provml.endpoint.errors import abort_json

@@ -21,6 +21,8 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from pyoxigraph import RdfFormat, Triple, serialize
+
 from provml.describe import ResourceDescription, describe, resource_triples
 from provml.endpoint.auth import require_read
 from provml.endpoint.context import config, public_url, store
@@ -28,7 +30,6 @@ from provml.endpoint.errors import abort_json
 from provml.endpoint.negotiation import RDF_FORMATS, best_match
 from provml.vocab import DCT, MLS, OWL, PROV, PROVML, RDF, RDFS, SKOS, VOID, XSD
 from provml.void import dump_nquads_gz, void_description
-from pyoxigraph import RdfFormat, Triple, serialize
 
 __all__ = ["SUFFIXES", "bp", "local_url", "rdf_response"]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from provml._version import __version__
 
 __all__ = ["main"]
@@ -219,12 +220,13 @@ def queries_command(fmt: str) -> None:
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
 def query_command(name: str, params: tuple[str, ...], fmt: str, store: Path | None) -> None:
     """Run a named query (see `provml queries`) or a SPARQL file (FILE.rq)."""
+    from pyoxigraph import QueryResultsFormat
+
     from provml.errors import Error
     from provml.named_queries import load_query_file, run_query
     from provml.tables import render_table
-    from pyoxigraph import QueryResultsFormat
 
-    pairs = dict(p.split("=", 1) if "=" in p else (p, "") for p in params)
+    pairs = {key: value for key, _, value in (p.partition("=") for p in params)}
     target: Any = name
     if name.endswith((".rq", ".sparql")):
         if not Path(name).is_file():
@@ -253,8 +255,9 @@ def query_command(name: str, params: tuple[str, ...], fmt: str, store: Path | No
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
 def export_command(graph: str | None, fmt: str, output: Path | None, store: Path | None) -> None:
     """Export the store (or one graph) as RDF; triple formats without --graph give the union."""
-    from provml.inventory import export
     from pyoxigraph import NamedNode
+
+    from provml.inventory import export
 
     kg = _open(store, create=False)
     try:

@@ -28,8 +28,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from provml.vocab import PROV, RDF, RDFS, SKOS
 from pyoxigraph import BlankNode, Literal, NamedNode, QuerySolutions, Triple
+
+from provml.vocab import PROV, RDF, RDFS, SKOS
 
 if TYPE_CHECKING:
     from provml.store import Store

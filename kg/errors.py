@@ -42,6 +42,10 @@ class EventError(Error):
     """A capture event breaks the wire format (``docs/events.md``)."""
 
     template = "event {index} ({kind}): field {field!r}: {rule}"
+    index: int
+    kind: str
+    field: str
+    rule: str
 
 
 class MissingExtra(Error):
@@ -62,7 +66,13 @@ class StoreLocked(Error):
 
 
 class ValidationFailed(Error):
-    """A batch did not conform to the SHACL shapes; nothing was stored."""
+    """A batch did not conform to the SHACL shapes; nothing was stored.
+
+    ``report`` is the :class:`provml.validation.Report`; ``results`` the number of results.
+    """
+
+    report: Any
+    results: int
 
     template = "the data does not conform to the shapes: {results} result(s)"
 

@@ -28,7 +28,7 @@ from provml.iris import Iris
 from provml.spec import WorkflowSpec
 from provml.store import Store, open_store
 from provml.translation import translate
-from provml.vocab import DEFAULT_BASE, ONTOLOGY_IRI, RDF
+from provml.vocab import DEFAULT_BASE, OILGAS_ONTOLOGY_IRI, ONTOLOGY_IRI, RDF
 
 __all__ = ["IngestResult", "KnowledgeGraph", "open_kg", "ONTOLOGY_GRAPHS", "default_store_path"]
 
@@ -36,16 +36,11 @@ __all__ = ["IngestResult", "KnowledgeGraph", "open_kg", "ONTOLOGY_GRAPHS", "defa
 def _ontology_files() -> list[tuple[NamedNode, Path]]:
     from provml.ontology import path
 
-    files = [(ONTOLOGY_IRI, path("provml.ttl"))]
-    try:
-        files.append((NamedNode("https://w3id.org/provml/oil-gas"), path("domains/oil-gas.ttl")))
-    except FileNotFoundError:
-        pass
-    return files
+    return [(ONTOLOGY_IRI, path("provml.ttl")), (OILGAS_ONTOLOGY_IRI, path("domains/oil-gas.ttl"))]
 
 
 #: graph names the ontologies are loaded into (the provml ontology, each domain ontology)
-ONTOLOGY_GRAPHS = (ONTOLOGY_IRI,)
+ONTOLOGY_GRAPHS = (ONTOLOGY_IRI, OILGAS_ONTOLOGY_IRI)
 
 
 @dataclass(frozen=True)
@@ -189,7 +184,8 @@ class KnowledgeGraph:
         report = validate_triples([*quads, *context])
         if not report.conforms:
             # context nodes were validated when they were written; only the batch's nodes count
-            outside = {q.subject.value for q in context} - {s.value for s in subjects if isinstance(s, NamedNode)}
+            outside = {q.subject.value for q in context if isinstance(q.subject, NamedNode)}
+            outside -= {s.value for s in subjects if isinstance(s, NamedNode)}
             relevant = tuple(r for r in report.results if r.focus_node not in outside)
             if relevant:
                 from dataclasses import replace

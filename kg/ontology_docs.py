@@ -19,9 +19,10 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyoxigraph import Literal, Quad, QuerySolutions, RdfFormat, Store, parse, serialize
+
 from provml.errors import Error
 from provml.vocab import DCT, OWL, RDF, RDFS, SKOS
-from pyoxigraph import Literal, Quad, QuerySolutions, RdfFormat, Store, parse, serialize
 
 __all__ = ["OntologyTerm", "digest", "ontology_rdf", "ontology_terms", "pylode_html"]
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
+
 from provml.vocab import DCT, OWL, RDF
 
 __all__ = [

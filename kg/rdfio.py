@@ -16,8 +16,9 @@ import re
 from pathlib import Path
 
 import pyoxigraph
-from provml.errors import RdfSyntaxError
 from pyoxigraph import Quad, RdfFormat
+
+from provml.errors import RdfSyntaxError
 
 __all__ = ["FORMAT_NAMES", "format_from_name", "parse_bytes", "parse_file"]
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
+
 from provml.errors import MissingExtra
 from provml.ontology_info import import_closure
 from provml.vocab import OWL

@@ -39,7 +39,6 @@ from types import TracebackType
 from typing import Literal, Self
 
 import pyoxigraph
-from provml.errors import RemoteError
 from pyoxigraph import (
     DefaultGraph,
     NamedNode,
@@ -51,6 +50,8 @@ from pyoxigraph import (
     RdfFormat,
     Triple,
 )
+
+from provml.errors import RemoteError
 
 __all__ = ["RemoteStore"]
 

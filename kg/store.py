@@ -27,9 +27,6 @@ from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
 import pyoxigraph
-from provml.errors import StoreLocked, StoreReadOnly
-from provml.remote import RemoteStore
-from provml.update_dataset import restrict_update
 from pyoxigraph import (
     DefaultGraph,
     NamedNode,
@@ -39,6 +36,10 @@ from pyoxigraph import (
     QueryTriples,
     RdfFormat,
 )
+
+from provml.errors import StoreLocked, StoreReadOnly
+from provml.remote import RemoteStore
+from provml.update_dataset import restrict_update
 
 __all__ = ["OxigraphStore", "RemoteStore", "Store", "materialize", "open_store"]
 

@@ -44,7 +44,10 @@ def render_table(solutions: QuerySolutions, *, base: str | None = None, max_widt
     rows = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in r] for r in rows]
     widths = [max([len(n), *(len(r[i]) for r in rows)]) for i, n in enumerate(names)]
     widths = [max(w, 10) for w in widths]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
     out = [line(names), "  ".join("-" * w for w in widths).rstrip()]
     out += [line(r) for r in rows]
     return "\n".join(out)

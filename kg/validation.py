@@ -32,8 +32,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provml.vocab import OWL, PROV, PROVML, PROVML_SHAPES_NS, RDF, RDFS, SH, XSD
 from pyoxigraph import BlankNode, Literal, NamedNode, Quad, Store, Triple
+
+from provml.vocab import OWL, PROV, PROVML, PROVML_SHAPES_NS, RDF, RDFS, SH, XSD
 
 if TYPE_CHECKING:
     import rdflib

@@ -25,6 +25,17 @@ import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from pyoxigraph import (
+    BlankNode,
+    Literal,
+    NamedNode,
+    Quad,
+    QuerySolutions,
+    RdfFormat,
+    Triple,
+    serialize,
+)
+
 from provml.vocab import (
     DCT,
     DEFAULT_BASE,
@@ -36,16 +47,6 @@ from provml.vocab import (
     VOID_CLASS,
     XSD,
     Namespace,
-)
-from pyoxigraph import (
-    BlankNode,
-    Literal,
-    NamedNode,
-    Quad,
-    QuerySolutions,
-    RdfFormat,
-    Triple,
-    serialize,
 )
 
 if TYPE_CHECKING:

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from provml.store import OxigraphStore, RemoteStore, Store
 from servers import OxigraphServer, oxigraph_binary
+
+from provml.store import OxigraphStore, RemoteStore, Store
 
 # -- stores -----------------------------------------------------------------------------------
 

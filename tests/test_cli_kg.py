@@ -10,6 +10,7 @@ from pathlib import Path
 import paper_fixture as pf
 import pytest
 from click.testing import CliRunner
+
 from provml.cli import main
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from provml.cli import main
 from provml.ontology import path as ontology_path
 

@@ -7,14 +7,15 @@ import doctest
 import gzip
 from types import ModuleType
 
+import pytest
+from pyoxigraph import Literal, NamedNode, Quad, RdfFormat, parse
+
 import provml.describe
 import provml.ontology_docs
 import provml.void
-import pytest
 from provml.describe import describe, local_name, resource_triples
 from provml.store import Store, open_store
 from provml.vocab import PROV, RDFS
-from pyoxigraph import Literal, NamedNode, Quad, RdfFormat, parse
 
 E = "https://w3id.org/provml/id/"
 G = NamedNode(E + "bundle/r")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+
 from provml.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

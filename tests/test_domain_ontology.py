@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
+
 from provml.ontology import path
 from provml.ontology_info import ontology_info
 from provml.vocab import OILGAS, OILGAS_ONTOLOGY_IRI, OWL, QUDT, RDF, RDFS, SKOS, XSD

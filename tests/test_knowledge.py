@@ -7,11 +7,12 @@ from typing import Any
 
 import paper_fixture as pf
 import pytest
+from pyoxigraph import NamedNode, QuerySolutions, RdfFormat
+
 from provml.errors import EventError, ValidationFailed
 from provml.knowledge import KnowledgeGraph
 from provml.store import Store
 from provml.vocab import PROV, PROVML, RDF
-from pyoxigraph import NamedNode, QuerySolutions, RdfFormat
 
 
 @pytest.fixture

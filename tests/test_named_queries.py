@@ -12,11 +12,12 @@ from typing import Any
 
 import paper_fixture as pf
 import pytest
+from pyoxigraph import NamedNode, RdfFormat
+
 from provml.errors import ParameterError, QueryNotFound
 from provml.knowledge import KnowledgeGraph
 from provml.named_queries import bind, get_query, list_queries, load_query_file, run_query
 from provml.store import Store
-from pyoxigraph import NamedNode, RdfFormat
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
+
 from provml.ontology import path
 from provml.ontology_info import find_catalog, import_closure, ontology_info, read_catalog
 from provml.vocab import DCT, MLS, ONTOLOGY_IRI, OWL, PROV, PROVML, RDF, RDFS, SKOS
@@ -226,6 +227,7 @@ def test_cli_ontology_info(tmp_path: Path) -> None:
     import json
 
     from click.testing import CliRunner
+
     from provml.cli import main
 
     runner = CliRunner()

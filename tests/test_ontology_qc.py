@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
+
 from provml.ontology import path
 
 QC_DIR = Path(__file__).resolve().parent.parent / "ontology" / "qc"

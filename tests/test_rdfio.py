@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pyoxigraph
 import pytest
+from pyoxigraph import DefaultGraph, NamedNode, RdfFormat
+
 from provml.errors import Error, RdfSyntaxError
 from provml.rdfio import format_from_name, parse_bytes, parse_file
-from pyoxigraph import DefaultGraph, NamedNode, RdfFormat
 
 TURTLE = b"""@prefix ex: <http://example.org/> .
 ex:a ex:p "x" ; ex:q ex:b .

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import owlready2
 import pytest
+
 from provml.errors import MissingExtra
 from provml.ontology import path
 from provml.reasoning import (

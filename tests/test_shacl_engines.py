@@ -8,6 +8,7 @@ from pathlib import Path
 
 import paper_fixture as pf
 import pytest
+
 from provml.iris import Iris
 from provml.ontology import path as ontology_path
 from provml.rdfio import parse_file

@@ -12,11 +12,12 @@ import re
 from pathlib import Path
 
 import pytest
+from pyoxigraph import NamedNode
+
 from provml.ontology import path as ontology_path
 from provml.rdfio import parse_file
 from provml.validation import default_shapes, validate_files
 from provml.vocab import PROVML_SHAPES_NS, RDF, RDFS, SH
-from pyoxigraph import NamedNode
 
 HERE = Path(__file__).parent / "shapes"
 SHAPES_NS = PROVML_SHAPES_NS

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from provml.iris import Iris
 from provml.knowledge import KnowledgeGraph
 from provml.spec import SpecError, WorkflowSpec, load_spec

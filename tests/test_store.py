@@ -10,9 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from provml.errors import Error, RemoteError, StoreLocked, StoreReadOnly
-from provml.store import OxigraphStore, RemoteStore, Store, open_store
-from provml.update_dataset import restrict_update
 from pyoxigraph import (
     BlankNode,
     DefaultGraph,
@@ -25,6 +22,10 @@ from pyoxigraph import (
     RdfFormat,
 )
 from servers import OxigraphServer
+
+from provml.errors import Error, RemoteError, StoreLocked, StoreReadOnly
+from provml.store import OxigraphStore, RemoteStore, Store, open_store
+from provml.update_dataset import restrict_update
 
 EX = "http://example.org/"
 G1, G2, G3 = NamedNode(EX + "g1"), NamedNode(EX + "g2"), NamedNode(EX + "g3")

@@ -6,10 +6,11 @@ import math
 from typing import Any
 
 import pytest
+from pyoxigraph import Literal, NamedNode
+
 from provml.iris import Iris, normalise_location
 from provml.translation import literal, translate
 from provml.vocab import PROV, PROVML, RDF, XSD
-from pyoxigraph import Literal, NamedNode
 
 IRIS = Iris("https://example.org/id/")
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pyoxigraph
 import pytest
+from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, RdfFormat, Triple
+
 from provml.errors import RdfSyntaxError
 from provml.ontology import path as ontology_path
 from provml.rdfio import parse_file
@@ -22,7 +24,6 @@ from provml.validation import (
     with_entailed_types,
 )
 from provml.vocab import MLS, PROV, PROVML, PROVML_SHAPES_NS, RDF, RDFS, XSD
-from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, RdfFormat, Triple
 
 ID = "https://w3id.org/provml/id/"
 SHAPES = PROVML_SHAPES_NS

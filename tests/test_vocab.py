@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pyoxigraph as ox
 import pytest
+
 from provml import vocab
 from provml.ontology import path
 from provml.vocab import MLS, OILGAS, OWL, PROV, PROVML, RDF, Namespace

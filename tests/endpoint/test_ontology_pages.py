@@ -10,6 +10,7 @@ import pytest
 from endpoint_servers import LiveServer
 from flask import Flask
 from flask.testing import FlaskClient
+
 from provml.endpoint.app import create_app
 from provml.knowledge import KnowledgeGraph, open_kg
 from provml.ontology import path

@@ -10,11 +10,12 @@ import pytest
 from endpoint_servers import AUTH, LiveServer
 from flask import Flask
 from flask.testing import FlaskClient
+from test_events_api import batch
+
 from provml.endpoint.app import create_app
 from provml.knowledge import KnowledgeGraph
 from provml.named_queries import list_queries
 from provml.store import open_store
-from test_events_api import batch
 
 MODEL_LOCATION = "models/ev-1.pt"
 

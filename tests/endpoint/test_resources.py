@@ -11,10 +11,11 @@ import pytest
 from endpoint_servers import AUTH, LiveServer
 from flask import Flask
 from flask.testing import FlaskClient
+from test_events_api import batch
+
 from provml.endpoint.app import create_app
 from provml.knowledge import KnowledgeGraph, open_kg
 from provml.vocab import PROV
-from test_events_api import batch
 
 BASE = "https://w3id.org/provml/id/"
 PUBLIC = "http://kg.example.org"

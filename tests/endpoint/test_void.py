@@ -10,12 +10,13 @@ import pytest
 from endpoint_servers import AUTH, LiveServer
 from flask import Flask
 from flask.testing import FlaskClient
+from test_events_api import batch
+
 from provml.endpoint.app import create_app
 from provml.knowledge import KnowledgeGraph
 from provml.store import open_store
 from provml.vocab import MLS, PROV, PROVML, RDF, VOID, VOID_CLASS
 from provml.void import dump_nquads_gz, void_description
-from test_events_api import batch
 
 PUBLIC = "http://kg.example.org"
 DATASET = ox.NamedNode(f"{PUBLIC}/.well-known/void#dataset")
