@@ -45,7 +45,7 @@ LINKS = {
     OILGAS.interpretedInterval: (OILGAS.LithologyInterpretation, OILGAS.DepthInterval),
     OILGAS.interpretedLithology: (OILGAS.LithologyInterpretation, OILGAS.Lithology),
 }
-FORCE_CODES = Path(__file__).resolve().parents[2] / "shared/data/force2020-lithology/lithology_codes.csv"
+FORCE_CODES = Path(__file__).resolve().parents[1] / "examples/force2020/data/lithology_codes.csv"
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,6 @@ def test_lithology_scheme_holds_the_twelve_force_2020_classes(store: ox.Store) -
     assert _objects(store, OILGAS.Lithology, RDFS.subClassOf) == {SKOS.Concept}
 
 
-@pytest.mark.skipif(not FORCE_CODES.is_file(), reason="the shared FORCE 2020 data folder is not here")
 def test_lithology_table_matches_the_data_folder() -> None:
     with FORCE_CODES.open(encoding="utf-8") as fh:
         rows = {(r["code"], int(r["class_index"]), r["name"]) for r in csv.DictReader(fh)}
