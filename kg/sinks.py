@@ -27,18 +27,25 @@ class SinkUnavailable(Error):
     """The sink cannot take events now; the client keeps them and retries with backoff."""
 
     template = "{sink} is unavailable: {reason}"
+    sink: str
+    reason: str
 
 
 class BagRejected(Error):
     """The sink refused a bag (format or shapes); it goes to a ``rejected-*.jsonl`` file."""
 
     template = "{sink} rejected a bag of {count} event(s): {report}"
+    sink: str
+    count: int
+    report: Any
 
 
 class BagTooLarge(Error):
     """The bag is larger than the sink accepts; the client splits it."""
 
     template = "{sink}: a bag of {count} event(s) is too large"
+    sink: str
+    count: int
 
 
 class Sink(Protocol):
