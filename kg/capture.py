@@ -12,7 +12,6 @@ Objects are made by a :class:`provml.Client` (``client.workflow(...)``), never d
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
@@ -109,11 +108,13 @@ class _Scope:
         self._token = self._wf._client._current.set(self)
 
     def _exit_ctx(self) -> None:
-        if self._token is not None:
-            # left in another context (generators, callbacks): nothing to restore
-            with contextlib.suppress(ValueError):
-                self._wf._client._current.reset(self._token)
+        token = self._token
+        if token is not None:
             self._token = None
+            try:  # noqa: SIM105 (the hot path: no context-manager object per exit)
+                self._wf._client._current.reset(token)
+            except ValueError:  # left in another context (generators, callbacks)
+                pass
 
 
 class Workflow(_Scope):
@@ -366,7 +367,10 @@ class Cycle(_Scope):
         self._put(event)
 
     def __enter__(self) -> Cycle:
-        self.begin()
+        event = self._base.copy()  # begin() inlined: the hot path of every batch
+        event["kind"] = "cycle_begin"
+        event["t"] = _time()
+        self._put(event)
         self._token = self._wf._client._current.set(self)
         return self
 
@@ -377,10 +381,19 @@ class Cycle(_Scope):
         tb: TracebackType | None,
     ) -> None:
         self._exit_ctx()
-        if exc_type is None:
-            self.end()
-        else:
+        if exc_type is not None:
             self.end(status="errored", error=_error(exc_type, exc))
+        elif not self._ended:  # the hot path of every batch: end() inlined
+            self._ended = True
+            event = self._base.copy()
+            if "used" in event:
+                del event["used"]
+            event["kind"] = "cycle_end"
+            event["t"] = _time()
+            event["status"] = "finished"
+            if self._generated:
+                event["generated"] = self._generated
+            self._put(event)
 
 
 def current_scope(var: ContextVar[Any]) -> Workflow | Task | Cycle | None:
