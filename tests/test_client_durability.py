@@ -91,3 +91,14 @@ def test_a_truncated_last_line_is_skipped(tmp_path: Path) -> None:
     path.write_text('{"v": 1, "kind": "spec"}\n{"v": 1, "ki')
     assert [e["kind"] for e in read_events(path)] == ["spec"]
     assert os.path.getsize(path) > 0
+
+
+def test_a_nan_value_is_rejected_alone_and_kept(tmp_path: Path) -> None:
+    client = provml.Client(spool_dir=tmp_path / "spool", online=False, install_signal_handler=False)
+    with client.workflow("wf") as wf, wf.task("t") as t:
+        t.generated(provml.evaluation("loss", float("nan")))
+    client.close()
+    assert client.stats().rejected == 1
+    assert [e["kind"] for e in spooled(tmp_path)] == ["workflow_begin", "task_begin", "workflow_end"]
+    (line,) = client.rejected_path.read_text().splitlines()
+    assert '"task_end"' in line and "Out of range float" in line
