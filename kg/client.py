@@ -133,6 +133,7 @@ class Client:
             max_queue=max_queue,
             flush_interval_s=flush_interval_s,
             name=self.name,
+            enrich=self._add_commit,
         )
         self._closed = False
         self._atexit = _weak_close(self)
@@ -225,10 +226,19 @@ class Client:
         return Workflow(self, event)
 
     def _meta(self) -> dict[str, Any]:
+        # the git commit is added on the flusher thread (_add_commit): no subprocess here
+        return metadata.collect(env_allowlist=self.env_allowlist, with_git=False)
+
+    def _add_commit(self, event: dict[str, Any]) -> None:
+        """Add the script's git commit to a ``workflow_begin`` event's ``meta`` (called on the
+        flusher thread, so ``git rev-parse`` never runs on the caller's; looked up once)."""
+        meta = event.get("meta")
+        if not isinstance(meta, dict) or "git_commit" in meta:
+            return
         if self._commit is False:
             self._commit = metadata.git_commit()
-        commit = self._commit if isinstance(self._commit, str) else None
-        return metadata.collect(env_allowlist=self.env_allowlist, commit=commit, with_git=False)
+        if isinstance(self._commit, str):
+            meta["git_commit"] = self._commit
 
     def track(
         self,

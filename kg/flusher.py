@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,8 @@ class Flusher:
     :param max_queue: events held in memory before further ones spill to disk.
     :param flush_interval_s: a partial bag waits at most this long.
     :param name: file-name stem, unique per client.
+    :param enrich: called on this thread with each ``workflow_begin`` event before it is
+        written (the client adds the git commit there, off the caller's thread).
     """
 
     def __init__(
@@ -98,10 +101,12 @@ class Flusher:
         max_queue: int,
         flush_interval_s: float,
         name: str,
+        enrich: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         if bag_size < 1 or max_queue < 1:
             raise ValueError("bag_size and max_queue must be at least 1")
         self.sink = sink
+        self._enrich = enrich
         self.spool_dir = spool_dir
         self.spool_path = spool_dir / f"{name}.jsonl" if diskful else None
         self.pending_path = spool_dir / f"pending-{name}.jsonl"
@@ -261,6 +266,10 @@ class Flusher:
         taking.unlink()
 
     def _process(self, bag: list[dict[str, Any]]) -> None:
+        if self._enrich is not None:
+            for event in bag:
+                if event.get("kind") == "workflow_begin":
+                    self._enrich(event)
         try:
             lines = [encode(event) for event in bag]
         except (TypeError, ValueError) as exc:  # e.g. NaN: encode one by one, reject the bad ones

@@ -6,8 +6,9 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import provml
 import pytest
+
+import provml
 from provml.events import check
 from provml.spool import read_events
 

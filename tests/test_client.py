@@ -6,8 +6,9 @@ import json
 import time
 from pathlib import Path
 
-import provml
 import pytest
+
+import provml
 from provml.knowledge import open_kg
 from provml.spool import read_events, replay
 from provml.vocab import PROV

@@ -13,11 +13,12 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import provml
 import pytest
+from servers import free_port
+
+import provml
 from provml.knowledge import open_kg
 from provml.vocab import PROV
-from servers import free_port
 
 pytestmark = pytest.mark.slow
 

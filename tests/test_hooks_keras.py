@@ -11,6 +11,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
 from hooks_support import count, events_and_store, offline_client  # noqa: E402
+
 from provml.hooks.keras import ProvenanceCallback  # noqa: E402
 
 

@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 lightning = pytest.importorskip("lightning")
 from hooks_support import count, events_and_store, offline_client  # noqa: E402
+
 from provml.hooks.lightning import ProvenanceCallback  # noqa: E402
 
 

@@ -8,6 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from hooks_support import count, events_and_store, offline_client  # noqa: E402
+
 from provml.hooks.torch import TorchTraining  # noqa: E402
 
 

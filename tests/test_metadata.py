@@ -6,8 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import provml
 import pytest
+
+import provml
 from provml import metadata
 from provml.spool import read_events
 
@@ -79,3 +80,24 @@ def test_git_commit_of_a_repository_and_none_elsewhere(tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
     assert metadata.git_commit(plain) is None
+
+
+def test_the_git_commit_is_added_off_the_callers_thread(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.email=a@b", "-c", "user.name=a", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True)
+    script = repo / "train.py"
+    script.write_text(
+        "import sys, provml\n"
+        "c = provml.Client(spool_dir=sys.argv[1], online=False, flush_interval_s=60)\n"
+        "with c.workflow('wf') as wf:\n"
+        "    assert 'git_commit' not in wf._begin['meta']  # not looked up on this thread\n"
+        "c.close()\n"
+    )
+    subprocess.run([sys.executable, str(script), str(tmp_path / "spool")], check=True)
+    (spool,) = (tmp_path / "spool").glob("provml-*.jsonl")
+    begin = next(read_events(spool))
+    assert begin["meta"]["git_commit"] == head.stdout.strip()

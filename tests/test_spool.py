@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from provml.knowledge import open_kg
 from provml.spool import SpoolWriter, read_events, replay, spool_files
 
