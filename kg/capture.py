@@ -120,10 +120,13 @@ class _Scope:
 class Workflow(_Scope):
     """One execution of a workflow (``run_id``); made by ``client.workflow(...)``."""
 
-    __slots__ = ("_client", "name", "run_id", "_begin", "_ids")
+    __slots__ = ("_client", "name", "run_id", "_begin", "_ids", "_spec")
 
-    def __init__(self, client: Any, begin_event: dict[str, Any]) -> None:
+    def __init__(
+        self, client: Any, begin_event: dict[str, Any], *, spec: Mapping[str, Any] | None = None
+    ) -> None:
         self._client = client
+        self._spec = spec
         self._put = client._flusher.put
         self._wf = self
         self.name = begin_event["workflow"]
@@ -144,6 +147,8 @@ class Workflow(_Scope):
         """Emit ``workflow_begin`` (``with`` does this)."""
         self._begin["t"] = time.time()
         self._put(self._begin)
+        if self._spec is not None:
+            self.spec(self._spec)
         return self
 
     def spec(self, spec: Mapping[str, Any]) -> None:

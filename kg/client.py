@@ -67,6 +67,19 @@ def new_run_id(name: str) -> str:
     return f"{_SLUG.sub('-', name)[:100]}-{stamp}-{secrets.token_hex(3)}"
 
 
+def _spec_dict(spec: Any) -> dict[str, Any]:
+    """A spec given as WorkflowSpec, mapping or file path, as the dict a ``spec`` event carries."""
+    from provml.spec import WorkflowSpec, load_spec
+
+    if isinstance(spec, (str, os.PathLike)):
+        spec = load_spec(os.fspath(spec))
+    elif isinstance(spec, Mapping):
+        spec = WorkflowSpec.from_dict(spec)
+    if not isinstance(spec, WorkflowSpec):
+        raise TypeError(f"spec must be a WorkflowSpec, a mapping or a file path, not {type(spec).__name__}")
+    return spec.to_dict()
+
+
 class Client:
     """Captures provenance events and delivers them asynchronously, in bags, without loss.
 
@@ -192,6 +205,7 @@ class Client:
         tags: Iterable[str] = (),
         run_id: str | None = None,
         meta: bool = True,
+        spec: Any = None,
     ) -> Workflow:
         """A workflow execution; use it with ``with`` (begin on enter, end and flush on exit).
 
@@ -203,7 +217,11 @@ class Client:
         :param tags: free-text tags.
         :param run_id: the execution id (default: name + UTC time + random suffix).
         :param meta: record host, process, packages, job, git commit and allow-listed env.
+        :param spec: the workflow's prospective specification (docs/specs.md): a
+            :class:`provml.spec.WorkflowSpec`, its dict, or a YAML/JSON file path; sent as a
+            ``spec`` event right after the begin, so roles and descriptions travel with the run.
         :raises ValueError: an unknown type.
+        :raises provml.spec.SpecError: the spec is malformed.
         """
         if type not in ("generic", "learning"):
             raise ValueError(f"workflow type {type!r} is not 'generic' or 'learning'")
@@ -223,7 +241,7 @@ class Client:
         tag_list = list(tags)
         if tag_list:
             event["tags"] = tag_list
-        return Workflow(self, event)
+        return Workflow(self, event, spec=_spec_dict(spec) if spec is not None else None)
 
     def _meta(self) -> dict[str, Any]:
         # the git commit is added on the flusher thread (_add_commit): no subprocess here

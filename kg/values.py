@@ -100,21 +100,28 @@ def hyperparameter(
 
 
 def model_hyperparameter(
-    name: str, val: Any, *, about: str | Mapping[str, Any] | None = None
+    name: str, val: Any, *, about: str | Mapping[str, Any] | None = None, domain: str | None = None
 ) -> Value:
     """A model hyperparameter (``ModelHyperparameterValue``); ``about`` names the model value
     of the same list, or is the model's data reference (``model(...)["data"]``)."""
-    out = _scalar(name, "model_hyperparameter", val, None, None)
+    out = _scalar(name, "model_hyperparameter", val, domain, None)
     if about is not None:
         out["about"] = about if isinstance(about, str) else dict(about)
     return out
 
 
-def evaluation(name: str, val: float, *, about: str | Mapping[str, Any] | None = None) -> Value:
+def evaluation(
+    name: str, val: float, *, about: str | Mapping[str, Any] | None = None, domain: str | None = None
+) -> Value:
     """An evaluation measure's value (``ModelEvaluation``); ``about`` names the model value of
     the same list, or is the model's data reference (``model(...)["data"]``) when the model was
-    generated elsewhere."""
-    out = _scalar(name, "evaluation", val, None, None)
+    generated elsewhere; ``domain`` is the domain resource it is about (e.g. the lithology a
+    per-class F1 scores).
+
+    >>> evaluation("f1", 0.7, about="model", domain="https://example.org/Sandstone")["domain"]
+    'https://example.org/Sandstone'
+    """
+    out = _scalar(name, "evaluation", val, domain, None)
     if about is not None:
         out["about"] = about if isinstance(about, str) else dict(about)
     return out
@@ -138,10 +145,11 @@ def _data_ref(
     sha256: str | None,
     size: int | None,
     media_type: str | None,
+    path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     ref: dict[str, Any] = {"store": store, "location": os.fspath(location)}
     if hash_file:
-        sha256, size = file_digest(location)
+        sha256, size = file_digest(path if path is not None else location)
     if sha256 is not None:
         ref["sha256"] = sha256
     if size is not None:
@@ -167,6 +175,7 @@ def data(
     role: str = "data",
     characteristics: Mapping[str, Any] | None = None,
     tag: str | None = None,
+    path: str | os.PathLike[str] | None = None,
 ) -> Value:
     """A data reference: a value stored elsewhere, named by its store and location.
 
@@ -174,7 +183,9 @@ def data(
     :param location: path, URL or key of the data in its store.
     :param store: the data store's name (``{base}store/{store}``).
     :param store_type: ``FILE_SYSTEM``, ``OBJECT_STORE``, ``RELATIONAL_DBMS`` …
-    :param hash_file: read ``location`` now and record its SHA-256 and size (caller's thread).
+    :param hash_file: read the file now and record its SHA-256 and size (caller's thread).
+    :param path: the local file to hash when ``location`` is not a local path (e.g. a location
+        relative to the store's root, or a URL of a copy); default ``location``.
     :param sha256: a known content hash (hex), instead of ``hash_file``.
     :param domain: IRI of a domain-knowledge-graph resource this data is about.
     :param role: ``data`` (default) or another data role (``model``, ``prediction`` …).
@@ -183,7 +194,7 @@ def data(
     out: Value = {
         "name": name,
         "role": role,
-        "data": _data_ref(location, store, store_type, hash_file, sha256, size, media_type),
+        "data": _data_ref(location, store, store_type, hash_file, sha256, size, media_type, path),
     }
     if domain is not None:
         out["domain"] = domain
@@ -268,11 +279,14 @@ def implementation(
 def to_values(items: Iterable[Value] | Mapping[str, Any] | None) -> list[Value]:
     """Normalise a ``used`` / ``generated`` argument: a list of values, or ``{name: value}``.
 
+    Values given as ``{name: value}`` carry no role: the workflow's spec, when it declares one,
+    gives it (else they are plain attribute values).
+
     >>> to_values({"epochs": 3})
-    [{'name': 'epochs', 'role': 'value', 'value': 3}]
+    [{'name': 'epochs', 'value': 3}]
     """
     if items is None:
         return []
     if isinstance(items, Mapping):
-        return [value(str(k), v) for k, v in items.items()]
+        return [{"name": str(k), "value": v} for k, v in items.items()]
     return list(items)

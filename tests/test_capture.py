@@ -44,7 +44,7 @@ def test_workflow_task_cycle_events_follow_the_wire_format(client: provml.Client
     begin = events[0]
     assert begin["run"].startswith("wf-") and begin["type"] == "learning" and begin["study"] == "s"
     assert begin["persona"] == {"id": "alice", "name": "Alice"}
-    assert begin["used"] == [{"name": "seed", "role": "value", "value": 1}]
+    assert begin["used"] == [{"name": "seed", "value": 1}]  # no role: a spec may give one
     assert begin["meta"]["pid"] > 0 and "python" in begin["meta"]
     assert {e["run"] for e in events} == {begin["run"]} and {e["workflow"] for e in events} == {"wf"}
     batch_begin, batch_end = events[3], events[4]
