@@ -41,6 +41,25 @@ def test_engines_agree_on_shape_cases(file: Path) -> None:
     assert verdict(validate_triples(data, engine="turbo")) == verdict(validate_triples(data, engine="pyshacl"))
 
 
+@pytest.mark.parametrize("file", [pytest.param(f, id=f"{f.parent.name}/{f.name}") for f in CASES])
+def test_leaving_out_unseen_types_changes_no_verdict(file: Path) -> None:
+    data = enriched(parse_file(file))
+    assert verdict(validate_triples(data, leaner=True)) == verdict(validate_triples(data, leaner=False))
+
+
+def test_lean_keeps_one_type_of_a_node_no_shape_targets() -> None:
+    from provml.validation import lean
+    from provml.vocab import PROV, PROVML, RDF
+    from pyoxigraph import NamedNode, Triple
+
+    a, b = NamedNode("http://e/a"), NamedNode("http://e/b")
+    data = [Triple(a, RDF.type, PROVML.Model), Triple(a, RDF.type, PROV.Entity),
+            Triple(b, RDF.type, PROV.Entity), Triple(b, RDF.type, PROV.Collection)]
+    kept = lean(data, frozenset({PROVML.Model}))
+    assert Triple(a, RDF.type, PROVML.Model) in kept and Triple(a, RDF.type, PROV.Entity) not in kept
+    assert len([t for t in kept if t.subject == b]) == 1  # still typed: Untyped stays false
+
+
 def test_engines_agree_on_translated_events() -> None:
     import workload
 
