@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from provml.values import Value, to_values
 
@@ -104,6 +104,37 @@ class _Scope:
             name, type=kind, used=used, id=id, persona=persona, implementation=implementation
         )
 
+    def begin(self) -> Self:
+        """Emit this scope's begin event (``with`` does this)."""
+        raise NotImplementedError
+
+    def end(
+        self,
+        *,
+        status: str = "finished",
+        error: Mapping[str, str] | None = None,
+        generated: Values = None,
+    ) -> None:
+        """Emit this scope's end event (``with`` does this)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.begin()
+        self._enter_ctx()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._exit_ctx()
+        if exc_type is None:
+            self.end()
+        else:
+            self.end(status="errored", error=_error(exc_type, exc))
+
     def _enter_ctx(self) -> None:
         self._token = self._wf._client._current.set(self)
 
@@ -183,22 +214,6 @@ class Workflow(_Scope):
         self._put(event)
         self._client._workflow_ended()
 
-    def __enter__(self) -> Workflow:
-        self.begin()
-        self._enter_ctx()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._exit_ctx()
-        if exc_type is None:
-            self.end()
-        else:
-            self.end(status="errored", error=_error(exc_type, exc))
 
 
 class Task(_Scope):
@@ -282,22 +297,6 @@ class Task(_Scope):
         """
         return Cycle(self, name, iteration, used, self.name, self.type)
 
-    def __enter__(self) -> Task:
-        self.begin()
-        self._enter_ctx()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._exit_ctx()
-        if exc_type is None:
-            self.end()
-        else:
-            self.end(status="errored", error=_error(exc_type, exc))
 
 
 class Cycle(_Scope):
