@@ -115,8 +115,28 @@ class _Scope:
         error: Mapping[str, str] | None = None,
         generated: Values = None,
     ) -> None:
-        """Emit this scope's end event (``with`` does this)."""
+        """Emit this scope's end event with its status, error and generated values (``with``
+        does this); a second call does nothing."""
+        if self._ended:
+            return
+        self._ended = True
+        if generated is not None:
+            self.generated(*to_values(generated))
+        event = self._end_event()
+        event["status"] = status
+        if error is not None:
+            event["error"] = dict(error)
+        if self._generated:
+            event["generated"] = self._generated
+        self._put(event)
+        self._after_end()
+
+    def _end_event(self) -> dict[str, Any]:
+        """The end event's own fields (kind, time, ids); :meth:`end` adds the rest."""
         raise NotImplementedError
+
+    def _after_end(self) -> None:
+        """What follows the end event (a workflow asks its client to flush)."""
 
     def __enter__(self) -> Self:
         self.begin()
@@ -190,28 +210,10 @@ class Workflow(_Scope):
              "spec": dict(spec)}
         )
 
-    def end(
-        self,
-        *,
-        status: str = "finished",
-        error: Mapping[str, str] | None = None,
-        generated: Values = None,
-    ) -> None:
-        """Emit ``workflow_end`` and ask the client to flush (``with`` does this)."""
-        if self._ended:
-            return
-        self._ended = True
-        if generated is not None:
-            self.generated(*to_values(generated))
-        event: dict[str, Any] = {
-            "v": 1, "kind": "workflow_end", "t": time.time(), "run": self.run_id,
-            "workflow": self.name, "status": status,
-        }
-        if error is not None:
-            event["error"] = dict(error)
-        if self._generated:
-            event["generated"] = self._generated
-        self._put(event)
+    def _end_event(self) -> dict[str, Any]:
+        return {"v": 1, "kind": "workflow_end", "t": time.time(), "run": self.run_id, "workflow": self.name}
+
+    def _after_end(self) -> None:
         self._client._workflow_ended()
 
 
@@ -263,32 +265,15 @@ class Task(_Scope):
         self._put(event)
         return self
 
-    def end(
-        self,
-        *,
-        status: str = "finished",
-        error: Mapping[str, str] | None = None,
-        generated: Values = None,
-    ) -> None:
-        """Emit ``task_end`` (``with`` does this)."""
-        if self._ended:
-            return
-        self._ended = True
-        if generated is not None:
-            self.generated(*to_values(generated))
+    def _end_event(self) -> dict[str, Any]:
         wf = self._wf
         event: dict[str, Any] = {
             "v": 1, "kind": "task_end", "t": time.time(), "run": wf.run_id,
             "workflow": wf.name, "task": self.id, "name": self.name, "type": self.type,
-            "status": status,
         }
         if self.parent is not None:
             event["parent"] = self.parent
-        if error is not None:
-            event["error"] = dict(error)
-        if self._generated:
-            event["generated"] = self._generated
-        self._put(event)
+        return event
 
     def cycle(self, name: str, iteration: int, *, used: Values = None) -> Cycle:
         """One iteration of a loop in this task (an epoch, a batch); use it with ``with``.
@@ -346,29 +331,12 @@ class Cycle(_Scope):
         self._put(event)
         return self
 
-    def end(
-        self,
-        *,
-        status: str = "finished",
-        error: Mapping[str, str] | None = None,
-        generated: Values = None,
-    ) -> None:
-        """Emit ``cycle_end`` (``with`` does this)."""
-        if self._ended:
-            return
-        self._ended = True
-        if generated is not None:
-            self.generated(*to_values(generated))
+    def _end_event(self) -> dict[str, Any]:
         event = self._base.copy()
         event.pop("used", None)
         event["kind"] = "cycle_end"
         event["t"] = _time()
-        event["status"] = status
-        if error is not None:
-            event["error"] = dict(error)
-        if self._generated:
-            event["generated"] = self._generated
-        self._put(event)
+        return event
 
     def __enter__(self) -> Cycle:
         event = self._base.copy()  # begin() inlined: the hot path of every batch
