@@ -28,11 +28,12 @@ from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any, TypeVar
 
 from provml import metadata
 from provml.capture import Cycle, Task, Values, Workflow
+from provml.closing import Closing
 from provml.flusher import Flusher, FlushStats
 from provml.sinks import HttpSink, Sink, StoreSink
 from provml.spool import default_spool_dir
@@ -80,7 +81,7 @@ def _spec_dict(spec: Any) -> dict[str, Any]:
     return spec.to_dict()
 
 
-class Client:
+class Client(Closing):
     """Captures provenance events and delivers them asynchronously, in bags, without loss.
 
     :param store: an on-disk Oxigraph store directory: events are stored in this process.
@@ -343,16 +344,6 @@ class Client:
         """Where bags the sink refused are kept, with its report."""
         return self._flusher.rejected_path
 
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- SIGTERM -----------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ unchanged.
 >>> result = kg.ingest_events([{"v": 1, "kind": "workflow_begin", "t": 0, "run": "r1", "workflow": "wf"},
 ...                            {"v": 1, "kind": "workflow_end", "t": 1, "run": "r1", "workflow": "wf",
 ...                             "status": "finished"}])
->>> result.events, result.graphs[-1]
+>>> result.events, result.graphs[0]
 (2, 'https://w3id.org/provml/id/bundle/r1')
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 
 from pyoxigraph import DefaultGraph, NamedNode, Quad, QuerySolutions, RdfFormat, parse
 
+from provml.closing import Closing
 from provml.errors import ValidationFailed
 from provml.events import check
 from provml.iris import Iris
@@ -52,7 +53,7 @@ class IngestResult:
     graphs: tuple[str, ...]
 
 
-class KnowledgeGraph:
+class KnowledgeGraph(Closing):
     """A PROV-ML knowledge graph over a :class:`provml.store.Store`.
 
     :param store: where quads live (embedded Oxigraph or a remote SPARQL store).
@@ -210,11 +211,6 @@ class KnowledgeGraph:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> KnowledgeGraph:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def default_store_path() -> Path:

@@ -9,7 +9,8 @@ spliced into the text as strings — so a parameter cannot change the query.
 >>> q = get_query("q3")
 >>> q.paper, [p.name for p in q.parameters][:1]
 ('Q3', ['training_set'])
->>> "VALUES ?metric" in bind(q, {"metric": 'loss" } . ?x ?y ?z #'})
+>>> text = bind(q, {"metric": 'loss" } . ?x ?y ?z #'})
+>>> '?z #" "false"^^' in text  # the whole value stayed inside one string literal
 True
 """
 

@@ -35,8 +35,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
 import pyoxigraph
 from pyoxigraph import (
@@ -51,6 +50,7 @@ from pyoxigraph import (
     Triple,
 )
 
+from provml.closing import Closing
 from provml.errors import RemoteError
 
 __all__ = ["RemoteStore"]
@@ -75,7 +75,7 @@ _NO_GRAPH = "urn:provml:no-graph"
 _ALL_QUADS = "SELECT ?s ?p ?o ?g WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
 
 
-class RemoteStore:
+class RemoteStore(Closing):
     """A :class:`provml.store.Store` over HTTP to a SPARQL 1.1 server.
 
     :param url: the server's base URL (Oxigraph server layout below it).
@@ -422,16 +422,6 @@ class RemoteStore:
         """Mark the store closed (there is no connection to keep). Idempotent."""
         self.closed = True
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"RemoteStore({self.url!r})"

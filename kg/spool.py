@@ -1,3 +1,4 @@
+
 """Spools: capture events as JSON lines on disk, appended, read back and replayed.
 
 A spool file holds one event (``docs/events.md``) per line. The capture client writes three
@@ -31,8 +32,9 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from provml.closing import Closing
 
 __all__ = [
     "SpoolWriter",
@@ -53,7 +55,7 @@ def default_spool_dir() -> Path:
     return base / "spool"
 
 
-class SpoolWriter:
+class SpoolWriter(Closing):
     """Append-only JSON-lines file; one writer thread at a time.
 
     :param path: the file (created with its parent directories, appended to if it exists).
@@ -96,16 +98,6 @@ class SpoolWriter:
             self.sync()
             self._file.close()
 
-    def __enter__(self) -> SpoolWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def read_events(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:

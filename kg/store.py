@@ -37,6 +37,7 @@ from pyoxigraph import (
     RdfFormat,
 )
 
+from provml.closing import Closing
 from provml.errors import StoreLocked, StoreReadOnly
 from provml.remote import RemoteStore
 from provml.update_dataset import restrict_update
@@ -174,7 +175,7 @@ def _is_lock_error(error: BaseException) -> bool:
     return "LOCK" in text or "lock hold" in text.lower()
 
 
-class OxigraphStore:
+class OxigraphStore(Closing):
     """The embedded backend: a pyoxigraph ``Store`` on disk (``path``) or in memory (no path).
 
     One process writes an on-disk store at a time: a second writer (another process, or a second
@@ -406,16 +407,6 @@ class OxigraphStore:
             finally:
                 self._raw = None
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         where = str(self.path) if self.path is not None else "memory"

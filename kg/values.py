@@ -62,13 +62,14 @@ def file_digest(path: str | os.PathLike[str]) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _scalar(name: str, role: str, val: Any, domain: str | None, tag: str | None) -> Value:
-    out: Value = {"name": name, "role": role, "value": val}
-    if domain is not None:
-        out["domain"] = domain
-    if tag is not None:
-        out["tag"] = tag
+def _with(out: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    """``out`` with each optional field that is not None added."""
+    out.update((key, val) for key, val in optional.items() if val is not None)
     return out
+
+
+def _scalar(name: str, role: str, val: Any, domain: str | None, tag: str | None) -> Value:
+    return _with({"name": name, "role": role, "value": val}, domain=domain, tag=tag)
 
 
 def value(name: str, val: Any = None, *, domain: str | None = None, tag: str | None = None) -> Value:
@@ -77,14 +78,7 @@ def value(name: str, val: Any = None, *, domain: str | None = None, tag: str | N
     >>> value("well", domain="https://w3id.org/provml/id/oil-gas/well/16_2-6")
     {'name': 'well', 'role': 'value', 'domain': 'https://w3id.org/provml/id/oil-gas/well/16_2-6'}
     """
-    out: Value = {"name": name, "role": "value"}
-    if val is not None:
-        out["value"] = val
-    if domain is not None:
-        out["domain"] = domain
-    if tag is not None:
-        out["tag"] = tag
-    return out
+    return _with({"name": name, "role": "value"}, value=val, domain=domain, tag=tag)
 
 
 def parameter(name: str, val: Any, *, domain: str | None = None, tag: str | None = None) -> Value:
@@ -147,18 +141,12 @@ def _data_ref(
     media_type: str | None,
     path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    ref: dict[str, Any] = {"store": store, "location": os.fspath(location)}
     if hash_file:
         sha256, size = file_digest(path if path is not None else location)
-    if sha256 is not None:
-        ref["sha256"] = sha256
-    if size is not None:
-        ref["size"] = size
-    if media_type is not None:
-        ref["media_type"] = media_type
-    if store_type is not None:
-        ref["store_type"] = store_type
-    return ref
+    return _with(
+        {"store": store, "location": os.fspath(location)},
+        sha256=sha256, size=size, media_type=media_type, store_type=store_type,
+    )
 
 
 def data(
@@ -191,18 +179,11 @@ def data(
     :param role: ``data`` (default) or another data role (``model``, ``prediction`` …).
     :raises OSError: ``hash_file`` is set and the file cannot be read.
     """
-    out: Value = {
-        "name": name,
-        "role": role,
-        "data": _data_ref(location, store, store_type, hash_file, sha256, size, media_type, path),
-    }
-    if domain is not None:
-        out["domain"] = domain
-    if characteristics:
-        out["characteristics"] = dict(characteristics)
-    if tag is not None:
-        out["tag"] = tag
-    return out
+    return _with(
+        {"name": name, "role": role,
+         "data": _data_ref(location, store, store_type, hash_file, sha256, size, media_type, path)},
+        domain=domain, characteristics=dict(characteristics) if characteristics else None, tag=tag,
+    )
 
 
 def learning_dataset(

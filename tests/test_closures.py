@@ -5,12 +5,13 @@ file would validate differently from the same data ingested."""
 from __future__ import annotations
 
 import pytest
+from pyoxigraph import NamedNode
+
 from provml.ontology import path
 from provml.reasoning import class_closure as reasoner_closure
 from provml.validation import class_closure as sparql_closure
 from provml.validation import default_ontology
 from provml.vocab import PROVML
-from pyoxigraph import NamedNode
 
 
 @pytest.mark.slow

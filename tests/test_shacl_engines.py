@@ -48,9 +48,10 @@ def test_leaving_out_unseen_types_changes_no_verdict(file: Path) -> None:
 
 
 def test_lean_keeps_one_type_of_a_node_no_shape_targets() -> None:
+    from pyoxigraph import NamedNode, Triple
+
     from provml.validation import lean
     from provml.vocab import PROV, PROVML, RDF
-    from pyoxigraph import NamedNode, Triple
 
     a, b = NamedNode("http://e/a"), NamedNode("http://e/b")
     data = [Triple(a, RDF.type, PROVML.Model), Triple(a, RDF.type, PROV.Entity),

@@ -1,0 +1,24 @@
+"""The docstring examples of the library run, through the imported package (STYLE.md rule 10):
+every module of provml (the ``kg/`` folder) and the ontology and shapes packages."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import provml
+
+MODULES = sorted(
+    {f"provml.{m.name}" for m in pkgutil.iter_modules(provml.__path__) if m.name != "__main__"}
+    | {"provml.ontology", "provml.shapes", "provml.named_queries"}
+)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_doctests(name: str) -> None:
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0, f"{name}: {result.failed} docstring example(s) fail"
