@@ -45,7 +45,7 @@ import torch  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
 import provml  # noqa: E402
-from provml.client import SETTINGS  # noqa: E402
+from provml.capture.client import SETTINGS  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "capture_overhead.json"

@@ -46,7 +46,7 @@ SIMPLE = ("SELECT ?s ?label WHERE { ?s <http://www.w3.org/2000/01/rdf-schema#lab
 
 
 def q7() -> str:
-    """The paper's Q7 (``kg/queries/q7.rq``) with the per-batch loss named ``loss``."""
+    """The paper's Q7 (``kg/query/queries/q7.rq``) with the per-batch loss named ``loss``."""
     text = (ROOT / "kg" / "queries" / "q7.rq").read_text()
     return text.replace("rdfs:label ?loss", 'rdfs:label "loss"')
 
@@ -104,7 +104,7 @@ def make_data(runs: int, workdir: Path) -> tuple[Path, int]:
     from pyoxigraph import RdfFormat
 
     from provml.knowledge import KnowledgeGraph
-    from provml.store import open_store
+    from provml.store.oxigraph import open_store
 
     kg = KnowledgeGraph(open_store(), validate=False)
     for i in range(runs):
@@ -334,7 +334,7 @@ def main() -> None:
                     ("simple_select", SIMPLE, 8, args.seconds, args.rounds, two),
                     ("q7", q7(), 2, args.seconds * 3, max(1, args.rounds - 1),
                      (*two, "provml serve --isolate-queries process"))]
-            result["queries"] = {"simple_select": SIMPLE, "q7": "kg/queries/q7.rq, loss='loss'"}
+            result["queries"] = {"simple_select": SIMPLE, "q7": "kg/query/queries/q7.rq, loss='loss'"}
             result["results"] = []
             for name, query, concurrency, seconds, rounds, names in plan:
                 row = measure(servers, query, concurrency, seconds, rounds, use_wrk, names=names)

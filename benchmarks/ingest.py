@@ -34,9 +34,9 @@ import pyoxigraph  # noqa: E402
 import workload  # noqa: E402
 
 from provml.events import check  # noqa: E402
+from provml.ingest.translation import translate  # noqa: E402
 from provml.knowledge import KnowledgeGraph  # noqa: E402
-from provml.store import OxigraphStore  # noqa: E402
-from provml.translation import translate  # noqa: E402
+from provml.store.oxigraph import OxigraphStore  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "ingest.json"
 
@@ -74,7 +74,7 @@ def run_raw(nquads: bytes, tmp: Path) -> float:
 
 def breakdown(events: list[dict[str, Any]], batch: int) -> dict[str, float]:
     """Seconds per stage over the whole event list, batch by batch, into an in-memory store."""
-    from provml.validation import validate_triples
+    from provml.ingest.validation import validate_triples
 
     kg = KnowledgeGraph(OxigraphStore())
     kg.closure()

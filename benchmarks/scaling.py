@@ -3,7 +3,7 @@
 Each process trains the digits MLP of ``capture_overhead.py`` (one torch thread), alternating
 runs without capture and with capture to a spool (setting F: bag 50, diskful, offline) in one
 shared spool directory. The spools are then loaded with the library's loader
-(``provml.loader.load_paths`` into one on-disk store, what ``provml load`` does), and the events and
+(``provml.ingest.loader.load_paths`` into one on-disk store, what ``provml load`` does), and the events and
 executions found are counted against those emitted: nothing may be lost.
 
 Reports per x: the per-workflow loop time without and with capture (medians over processes of
@@ -77,9 +77,9 @@ def measure(x: int, epochs: int, reps: int, work: Path) -> dict[str, Any]:
         if proc.wait() != 0:
             raise RuntimeError(f"a worker failed with exit code {proc.returncode}")
     results = [json.loads(out.read_text()) for out in outs]
+    from provml.capture.spool import read_events, spool_files
+    from provml.ingest.loader import load_paths
     from provml.knowledge import open_kg
-    from provml.loader import load_paths
-    from provml.spool import read_events, spool_files
     from provml.vocab import PROV, PROVML
 
     in_spools = sum(1 for f in spool_files(spool) for _ in read_events(f))
@@ -144,7 +144,7 @@ def main() -> None:
             "workload": "capture_overhead.py's digits MLP, 1 torch thread per process",
             "setting": "F (bag 50, diskful, offline) into one shared spool directory",
             "epochs_per_run": epochs, "runs_per_process": reps,
-            "loader": "provml.loader.load_paths (provml load) into one on-disk store, batches of "
+            "loader": "provml.ingest.loader.load_paths (provml load) into one on-disk store, batches of "
                       "500 (SHACL-validated)",
             "overhead": "per process: median captured loop / median uncaptured loop - 1 "
                         "(alternating); reported: median (min-max) over processes",

@@ -32,8 +32,8 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from provml.endpoint.server import make_server, run_server
+    from provml.endpoint.ui.overview import list_runs, overview
     from provml.knowledge import open_kg
-    from provml.overview import list_runs, overview
 
     kg = open_kg(args.store)
     base = kg.base

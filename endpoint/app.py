@@ -21,7 +21,7 @@ from provml._version import __version__
 from provml.endpoint import auth, context
 from provml.endpoint.config import CONFIG_KEY, Config
 from provml.endpoint.errors import register_error_handlers
-from provml.endpoint.evaluation import QueryRunner
+from provml.endpoint.sparql.evaluation import QueryRunner
 
 __all__ = ["create_app"]
 
@@ -40,7 +40,7 @@ def _query_processes(config: Config, kg: Any) -> Any:
     path = getattr(kg.store, "path", None)
     if path is None or getattr(kg.store, "read_only", False):
         raise ValueError("QUERY_ISOLATION 'process' needs an on-disk store (STORE)")
-    from provml.endpoint.isolation import QueryProcesses
+    from provml.endpoint.sparql.isolation import QueryProcesses
 
     return QueryProcesses(str(path))
 
@@ -87,24 +87,24 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: Any | None = None
     auth.install(app, settings)
     register_error_handlers(app)
 
-    from provml.endpoint.graph_store import bp as graph_store_bp
-    from provml.endpoint.sparql import bp as sparql_bp
+    from provml.endpoint.sparql.graph_store import bp as graph_store_bp
+    from provml.endpoint.sparql.protocol import bp as sparql_bp
 
     app.register_blueprint(sparql_bp)
     app.register_blueprint(graph_store_bp)
 
     # --- other blueprints register here (events API, named queries, ontology, linked data,
     # --- VoID, UI): one `app.register_blueprint(...)` line each, imported inside this function.
-    from provml.endpoint.events_api import bp as events_bp
-    from provml.endpoint.ontology_pages import bp as ontology_bp
-    from provml.endpoint.queries_api import bp as queries_bp
-    from provml.endpoint.resources import bp as resources_bp
+    from provml.endpoint.api.events import bp as events_bp
+    from provml.endpoint.api.queries import bp as queries_bp
+    from provml.endpoint.linked_data.ontology_pages import bp as ontology_bp
+    from provml.endpoint.linked_data.resources import bp as resources_bp
 
     app.register_blueprint(events_bp)
     app.register_blueprint(queries_bp)
     app.register_blueprint(ontology_bp)
     app.register_blueprint(resources_bp)
-    from provml.endpoint.ui import bp as ui_bp
+    from provml.endpoint.ui.views import bp as ui_bp
 
     app.register_blueprint(ui_bp)
     # --- end of other blueprints

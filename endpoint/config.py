@@ -21,7 +21,7 @@ key                meaning (default)
 ``MAX_BODY_MB``    largest request body in MiB (64)
 ``QUERY_ISOLATION``  ``"thread"`` (default) or ``"process"``: where queries with blocking
                    operators run; ``"process"`` kills them at the time limit (on-disk store
-                   only; see :mod:`provml.endpoint.isolation`)
+                   only; see :mod:`provml.endpoint.sparql.isolation`)
 =================  ==========================================================================
 
 >>> Config.from_mapping({"TOKEN": "t", "CORS_ORIGINS": "https://a.org, https://b.org"}).cors_origins

@@ -16,8 +16,8 @@ from typing import Any, cast
 from flask import current_app, request
 
 from provml.endpoint.config import CONFIG_KEY, Config
-from provml.endpoint.evaluation import QueryRunner
-from provml.store import Store
+from provml.endpoint.sparql.evaluation import QueryRunner
+from provml.store.oxigraph import Store
 
 __all__ = ["KG_KEY", "RUNNER_KEY", "config", "current_kg", "public_url", "runner", "store"]
 
@@ -41,7 +41,7 @@ def config() -> Config:
 
 
 def runner() -> QueryRunner:
-    """The app's :class:`~provml.endpoint.evaluation.QueryRunner` (time and row limits)."""
+    """The app's :class:`~provml.endpoint.sparql.evaluation.QueryRunner` (time and row limits)."""
     return cast(QueryRunner, current_app.extensions[RUNNER_KEY])
 
 

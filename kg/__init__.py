@@ -6,9 +6,9 @@ The front door. Importing it stays light: no Flask, pyshacl, owlready2 or ML fra
 from __future__ import annotations
 
 from provml._version import __version__
-from provml.capture import Cycle, Task, Workflow
-from provml.client import Client
-from provml.values import (
+from provml.capture.client import Client
+from provml.capture.scopes import Cycle, Task, Workflow
+from provml.capture.values import (
     data,
     dataset_characteristic,
     domain_ref,

@@ -118,7 +118,7 @@ def validate_command(data: tuple[Path, ...], shapes: tuple[Path, ...], fmt: str,
     import json
 
     from provml.errors import RdfSyntaxError
-    from provml.validation import validate_files
+    from provml.ingest.validation import validate_files
 
     try:
         report = validate_files(list(data), shapes=list(shapes) or None, input_format=input_format)
@@ -166,7 +166,7 @@ def load_command(paths: tuple[Path, ...], store: Path | None, batch_size: int, i
     import json
 
     from provml.errors import Error
-    from provml.loader import load_paths
+    from provml.ingest.loader import load_paths
 
     kg = _open(store)
     try:
@@ -199,7 +199,7 @@ def queries_command(fmt: str) -> None:
     """List the named queries with their parameters."""
     import json
 
-    from provml.named_queries import list_queries
+    from provml.query.named import list_queries
 
     queries = list_queries()
     if fmt == "json":
@@ -223,8 +223,8 @@ def query_command(name: str, params: tuple[str, ...], fmt: str, store: Path | No
     from pyoxigraph import QueryResultsFormat
 
     from provml.errors import Error
-    from provml.named_queries import load_query_file, run_query
-    from provml.tables import render_table
+    from provml.query.named import load_query_file, run_query
+    from provml.query.tables import render_table
 
     pairs = {key: value for key, _, value in (p.partition("=") for p in params)}
     target: Any = name
@@ -257,7 +257,7 @@ def export_command(graph: str | None, fmt: str, output: Path | None, store: Path
     """Export the store (or one graph) as RDF; triple formats without --graph give the union."""
     from pyoxigraph import NamedNode
 
-    from provml.inventory import export
+    from provml.query.inventory import export
 
     kg = _open(store, create=False)
     try:
@@ -279,7 +279,7 @@ def stats_command(fmt: str, store: Path | None) -> None:
     """Triples, graphs, runs and instances per PROV-ML class."""
     import json
 
-    from provml.inventory import stats
+    from provml.query.inventory import stats
 
     kg = _open(store, create=False)
     try:

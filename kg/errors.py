@@ -68,7 +68,7 @@ class StoreLocked(Error):
 class ValidationFailed(Error):
     """A batch did not conform to the SHACL shapes; nothing was stored.
 
-    ``report`` is the :class:`provml.validation.Report`; ``results`` the number of results.
+    ``report`` is the :class:`provml.ingest.validation.Report`; ``results`` the number of results.
     """
 
     report: Any

@@ -25,10 +25,10 @@ from pyoxigraph import DefaultGraph, NamedNode, Quad, QuerySolutions, RdfFormat,
 from provml.closing import Closing
 from provml.errors import ValidationFailed
 from provml.events import check
-from provml.iris import Iris
-from provml.spec import WorkflowSpec
-from provml.store import Store, open_store
-from provml.translation import translate
+from provml.ingest.iris import Iris
+from provml.ingest.spec import WorkflowSpec
+from provml.ingest.translation import translate
+from provml.store.oxigraph import Store, open_store
 from provml.vocab import DEFAULT_BASE, OILGAS_ONTOLOGY_IRI, ONTOLOGY_IRI, RDF
 
 __all__ = ["IngestResult", "KnowledgeGraph", "open_kg", "ONTOLOGY_GRAPHS", "default_store_path"]
@@ -54,7 +54,7 @@ class IngestResult:
 
 
 class KnowledgeGraph(Closing):
-    """A PROV-ML knowledge graph over a :class:`provml.store.Store`.
+    """A PROV-ML knowledge graph over a :class:`provml.store.oxigraph.Store`.
 
     :param store: where quads live (embedded Oxigraph or a remote SPARQL store).
     :param base: the base IRI of instance data.
@@ -92,7 +92,7 @@ class KnowledgeGraph(Closing):
     def closure(self) -> dict[str, frozenset[NamedNode]]:
         """Class IRI → its named super-classes (reasoner-computed, cached by ontology hash)."""
         if self._closure is None:
-            from provml.reasoning import class_closure
+            from provml.ingest.enrichment import class_closure
 
             raw = class_closure(ontologies=[p for _, p in _ontology_files()[1:]])
             self._closure = {c: frozenset(NamedNode(s) for s in supers if s != c) for c, supers in raw.items()}
@@ -176,7 +176,7 @@ class KnowledgeGraph(Closing):
         return out
 
     def _check_shapes(self, quads: list[Quad]) -> None:
-        from provml.validation import validate_triples
+        from provml.ingest.validation import validate_triples
 
         subjects = {q.subject for q in quads}
         referenced = {q.object for q in quads if isinstance(q.object, NamedNode) and q.object not in subjects}

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import provml
+from provml.capture.spool import read_events, replay
 from provml.knowledge import open_kg
-from provml.spool import read_events, replay
 from provml.vocab import PROV, PROVML
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import provml
+from provml.capture.spool import read_events
 from provml.events import check
-from provml.spool import read_events
 
 
 def events_of(client: provml.Client) -> list[dict[str, Any]]:

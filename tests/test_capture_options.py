@@ -9,11 +9,11 @@ import pytest
 from pyoxigraph import NamedNode
 
 import provml
+from provml.capture.spool import read_events, spool_files
+from provml.capture.values import file_digest
+from provml.ingest.spec import SpecError
 from provml.knowledge import KnowledgeGraph
-from provml.spec import SpecError
-from provml.spool import read_events, spool_files
-from provml.store import OxigraphStore
-from provml.values import file_digest
+from provml.store.oxigraph import OxigraphStore
 from provml.vocab import PROVML, RDF
 
 SPEC = {"workflow": "wf", "type": "learning", "transformations": [

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import provml
+from provml.capture.spool import read_events, replay
 from provml.knowledge import open_kg
-from provml.spool import read_events, replay
 from provml.vocab import PROV
 
 COUNT_EXECUTIONS = f"SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE {{ ?e {PROV.startedAtTime} ?t }}"
@@ -41,7 +41,7 @@ def training(client: provml.Client, *, epochs: int = 2, batches: int = 3) -> str
 def test_each_setting_stores_or_spools_every_execution(letter: str, tmp_path: Path) -> None:
     store, spool = tmp_path / "store", tmp_path / "spool"
     client = provml.Client.setting(letter, store=store, spool_dir=spool, install_signal_handler=False)
-    bag, diskful, online = provml.client.SETTINGS[letter]
+    bag, diskful, online = provml.capture.client.SETTINGS[letter]
     assert (client.bag_size, client.diskful, client.online) == (bag, diskful, online)
     training(client)
     client.close()

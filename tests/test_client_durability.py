@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import provml
-from provml.spool import read_events, spool_files
+from provml.capture.spool import read_events, spool_files
 
 SCRIPT = """
 import sys, time, provml

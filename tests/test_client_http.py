@@ -132,7 +132,7 @@ def test_nothing_is_lost_while_the_endpoint_is_down_and_nothing_is_duplicated(
     # re-sending the whole diskful spool changes nothing (deterministic IRIs)
     assert client.spool_path is not None
     resend = provml.Client(endpoint=endpoint.url, token=TOKEN, install_signal_handler=False)
-    from provml.spool import read_events
+    from provml.capture.spool import read_events
 
     for event in read_events(client.spool_path):
         resend._flusher.put(event)

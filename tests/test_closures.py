@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from pyoxigraph import NamedNode
 
+from provml.ingest.enrichment import class_closure as reasoner_closure
+from provml.ingest.validation import class_closure as sparql_closure
+from provml.ingest.validation import default_ontology
 from provml.ontology import path
-from provml.reasoning import class_closure as reasoner_closure
-from provml.validation import class_closure as sparql_closure
-from provml.validation import default_ontology
 from provml.vocab import PROVML
 
 

@@ -1,4 +1,4 @@
-"""provml.describe, provml.void and provml.ontology_docs: the library behind the linked-data
+"""provml.query.describe, provml.endpoint.linked_data.void and provml.endpoint.linked_data.ontology_docs: the library behind the linked-data
 routes (their docstrings run here, through the imported package)."""
 
 from __future__ import annotations
@@ -10,18 +10,18 @@ from types import ModuleType
 import pytest
 from pyoxigraph import Literal, NamedNode, Quad, RdfFormat, parse
 
-import provml.describe
-import provml.ontology_docs
-import provml.void
-from provml.describe import describe, local_name, resource_triples
-from provml.store import Store, open_store
+import provml.endpoint.linked_data.ontology_docs
+import provml.endpoint.linked_data.void
+import provml.query.describe
+from provml.query.describe import describe, local_name, resource_triples
+from provml.store.oxigraph import Store, open_store
 from provml.vocab import PROV, RDFS
 
 E = "https://w3id.org/provml/id/"
 G = NamedNode(E + "bundle/r")
 
 
-@pytest.mark.parametrize("module", [provml.describe, provml.void, provml.ontology_docs])
+@pytest.mark.parametrize("module", [provml.query.describe, provml.endpoint.linked_data.void, provml.endpoint.linked_data.ontology_docs])
 def test_docstrings_run(module: ModuleType) -> None:
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
@@ -72,7 +72,7 @@ def test_every_backend(store: Store) -> None:
     d = describe(store, run.value)
     assert [n.iri for n in d.backward] == [data.value] and d.label_of(data.value) == "d.csv"
     assert d.graphs == (G.value,) and describe(store, G.value).graph_size == 2
-    void = provml.void.void_description(store, base_url="http://x.org")
+    void = provml.endpoint.linked_data.void.void_description(store, base_url="http://x.org")
     assert any(t.predicate.value.endswith("#triples") and t.object.value == "2" for t in void)
-    dumped = gzip.decompress(b"".join(provml.void.dump_nquads_gz(store)))
+    dumped = gzip.decompress(b"".join(provml.endpoint.linked_data.void.dump_nquads_gz(store)))
     assert set(parse(dumped, format=RdfFormat.N_QUADS)) == set(store.quads())

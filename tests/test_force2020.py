@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from provml.knowledge import KnowledgeGraph, open_kg
-from provml.named_queries import run_query
+from provml.query.named import run_query
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:

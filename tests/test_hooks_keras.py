@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
 from hooks_support import count, events_and_store, offline_client  # noqa: E402
 
-from provml.hooks.keras import ProvenanceCallback  # noqa: E402
+from provml.capture.hooks.keras import ProvenanceCallback  # noqa: E402
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

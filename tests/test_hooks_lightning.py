@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 lightning = pytest.importorskip("lightning")
 from hooks_support import count, events_and_store, offline_client  # noqa: E402
 
-from provml.hooks.lightning import ProvenanceCallback  # noqa: E402
+from provml.capture.hooks.lightning import ProvenanceCallback  # noqa: E402
 
 
 class Tiny(lightning.LightningModule):  # type: ignore[misc]

@@ -12,7 +12,7 @@ from hooks_support import count, events_and_store, offline_client  # noqa: E402
 from sklearn.datasets import load_iris  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
-from provml.hooks.sklearn import TrackedEstimator  # noqa: E402
+from provml.capture.hooks.sklearn import TrackedEstimator  # noqa: E402
 
 
 def test_fit_score_predict_become_stages_with_params_metrics_and_model(tmp_path: Path) -> None:

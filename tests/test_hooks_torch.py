@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from hooks_support import count, events_and_store, offline_client  # noqa: E402
 
-from provml.hooks.torch import TorchTraining  # noqa: E402
+from provml.capture.hooks.torch import TorchTraining  # noqa: E402
 
 
 def test_epochs_batches_losses_and_the_saved_model_are_captured(tmp_path: Path) -> None:

@@ -12,8 +12,9 @@ import pytest
 import provml
 
 MODULES = sorted(
-    {f"provml.{m.name}" for m in pkgutil.iter_modules(provml.__path__) if m.name != "__main__"}
-    | {"provml.ontology", "provml.shapes", "provml.named_queries"}
+    {m.name for m in pkgutil.walk_packages(provml.__path__, "provml.")
+     if not m.name.startswith(("provml.endpoint", "provml.capture.hooks.")) and m.name != "provml.__main__"}
+    | {"provml.ontology", "provml.shapes"}
 )
 
 

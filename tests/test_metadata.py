@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import provml
-from provml import metadata
-from provml.spool import read_events
+from provml.capture import metadata
+from provml.capture.spool import read_events
 
 SECRETS = {
     "API_TOKEN": "tok-value-1",

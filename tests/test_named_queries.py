@@ -16,8 +16,8 @@ from pyoxigraph import NamedNode, RdfFormat
 
 from provml.errors import ParameterError, QueryNotFound
 from provml.knowledge import KnowledgeGraph
-from provml.named_queries import bind, get_query, list_queries, load_query_file, run_query
-from provml.store import Store
+from provml.query.named import bind, get_query, list_queries, load_query_file, run_query
+from provml.store.oxigraph import Store
 
 
 @pytest.fixture

@@ -256,7 +256,7 @@ def test_reasoning_and_ontology_info_import_light() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, provml.reasoning, provml.ontology_info; "
+    code = ("import sys, provml.ingest.enrichment, provml.ontology_info; "
             "print(sorted(m for m in ('owlready2', 'rdflib', 'pyshacl', 'flask') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

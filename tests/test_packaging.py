@@ -30,12 +30,12 @@ def test_wheel_contains_runtime_files(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = [
         "provml/__init__.py", "provml/py.typed", "provml/vocab.py", "provml/cli.py",
-        "provml/schemas/events-v1.json",
+        "provml/events/schemas/events-v1.json",
         "provml/ontology/provml.ttl", "provml/ontology/catalog-v001.xml",
         "provml/ontology/imports/prov-o.ttl", "provml/ontology/imports/README.md",
         "provml/ontology/domains/oil-gas.ttl",
         "provml/shapes/provml-shapes.ttl",
-        "provml/queries/q1.rq", "provml/queries/q7.rq", "provml/queries/lineage.rq",
+        "provml/query/queries/q1.rq", "provml/query/queries/q7.rq", "provml/query/queries/lineage.rq",
         "provml/endpoint/app.py",
     ]
     missing = [n for n in expected if n not in names]

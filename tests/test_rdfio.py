@@ -1,4 +1,4 @@
-"""provml.rdfio: formats by name and suffix, every RDF syntax, errors that say where and why."""
+"""provml.store.rdfio: formats by name and suffix, every RDF syntax, errors that say where and why."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from pyoxigraph import DefaultGraph, NamedNode, RdfFormat
 
 from provml.errors import Error, RdfSyntaxError
-from provml.rdfio import format_from_name, parse_bytes, parse_file
+from provml.store.rdfio import format_from_name, parse_bytes, parse_file
 
 TURTLE = b"""@prefix ex: <http://example.org/> .
 ex:a ex:p "x" ; ex:q ex:b .
@@ -127,7 +127,7 @@ def test_unreadable_file_raises_oserror(tmp_path: Path) -> None:
 def test_docstrings_run() -> None:
     import doctest
 
-    import provml.rdfio
+    import provml.store.rdfio
 
-    result = doctest.testmod(provml.rdfio)
+    result = doctest.testmod(provml.store.rdfio)
     assert result.attempted > 0 and result.failed == 0

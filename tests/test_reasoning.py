@@ -11,8 +11,7 @@ import owlready2
 import pytest
 
 from provml.errors import MissingExtra
-from provml.ontology import path
-from provml.reasoning import (
+from provml.ingest.enrichment import (
     ConsistencyReport,
     cache_path,
     check_consistency,
@@ -20,11 +19,12 @@ from provml.reasoning import (
     entailed_types,
     ontology_files,
 )
+from provml.ontology import path
 from provml.vocab import MLS, OILGAS, PROV, PROVML, SKOS
 
 pytestmark = pytest.mark.slow
 
-#: instance data shaped as provml.translation writes it (docs/events.md): plans, a learning run
+#: instance data shaped as provml.ingest.translation writes it (docs/events.md): plans, a learning run
 #: with a training stage, an epoch and a batch, values, a dataset with a characteristic, a model
 #: with a hyperparameter and an evaluation, software, a persona, an inference with a prediction,
 #: a link into the Oil & Gas domain KG, and every provml datatype property
@@ -242,7 +242,7 @@ def test_the_cache_key_follows_the_ontology_bytes(tmp_path: Path) -> None:
 def test_default_cache_dir_follows_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from provml.reasoning import default_cache_dir
+    from provml.ingest.enrichment import default_cache_dir
 
     monkeypatch.setenv("PROVML_CACHE_DIR", str(tmp_path))
     assert default_cache_dir() == tmp_path
@@ -263,8 +263,8 @@ def test_doctests(
 ) -> None:
     import doctest
 
-    import provml.reasoning
+    import provml.ingest.enrichment
 
     monkeypatch.setenv("PROVML_CACHE_DIR", str(cache_dir))
-    result = doctest.testmod(provml.reasoning)
+    result = doctest.testmod(provml.ingest.enrichment)
     assert result.failed == 0 and result.attempted >= 5

@@ -9,11 +9,9 @@ from pathlib import Path
 import paper_fixture as pf
 import pytest
 
-from provml.iris import Iris
-from provml.ontology import path as ontology_path
-from provml.rdfio import parse_file
-from provml.translation import translate
-from provml.validation import (
+from provml.ingest.iris import Iris
+from provml.ingest.translation import translate
+from provml.ingest.validation import (
     Report,
     class_closure,
     default_engine,
@@ -21,6 +19,8 @@ from provml.validation import (
     validate_triples,
     with_entailed_types,
 )
+from provml.ontology import path as ontology_path
+from provml.store.rdfio import parse_file
 
 HERE = Path(__file__).parent / "shapes"
 CASES = sorted(HERE.glob("*/*.ttl")) + [ontology_path("examples/fig8.ttl")]
@@ -50,7 +50,7 @@ def test_leaving_out_unseen_types_changes_no_verdict(file: Path) -> None:
 def test_lean_keeps_one_type_of_a_node_no_shape_targets() -> None:
     from pyoxigraph import NamedNode, Triple
 
-    from provml.validation import lean
+    from provml.ingest.validation import lean
     from provml.vocab import PROV, PROVML, RDF
 
     a, b = NamedNode("http://e/a"), NamedNode("http://e/b")

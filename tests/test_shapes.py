@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from pyoxigraph import NamedNode
 
+from provml.ingest.validation import default_shapes, validate_files
 from provml.ontology import path as ontology_path
-from provml.rdfio import parse_file
-from provml.validation import default_shapes, validate_files
+from provml.store.rdfio import parse_file
 from provml.vocab import PROVML_SHAPES_NS, RDF, RDFS, SH
 
 HERE = Path(__file__).parent / "shapes"

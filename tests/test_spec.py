@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from provml.iris import Iris
+from provml.ingest.iris import Iris
+from provml.ingest.spec import SpecError, WorkflowSpec, load_spec
+from provml.ingest.translation import translate
 from provml.knowledge import KnowledgeGraph
-from provml.spec import SpecError, WorkflowSpec, load_spec
-from provml.store import OxigraphStore
-from provml.translation import translate
+from provml.store.oxigraph import OxigraphStore
 from provml.vocab import PROVML, RDF
 
 SPEC = """

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from provml.capture.spool import SpoolWriter, read_events, replay, spool_files
 from provml.knowledge import open_kg
-from provml.spool import SpoolWriter, read_events, replay, spool_files
 
 EVENTS = [
     '{"v":1,"kind":"workflow_begin","t":1.0,"run":"r1","workflow":"wf"}',

@@ -24,8 +24,8 @@ from pyoxigraph import (
 from servers import OxigraphServer
 
 from provml.errors import Error, RemoteError, StoreLocked, StoreReadOnly
-from provml.store import OxigraphStore, RemoteStore, Store, open_store
-from provml.update_dataset import restrict_update
+from provml.store.oxigraph import OxigraphStore, RemoteStore, Store, open_store
+from provml.store.update_dataset import restrict_update
 
 EX = "http://example.org/"
 G1, G2, G3 = NamedNode(EX + "g1"), NamedNode(EX + "g2"), NamedNode(EX + "g3")
@@ -289,7 +289,7 @@ def test_closed_store_refuses_work(store: Store) -> None:
 HOLD = textwrap.dedent(
     """
     import sys
-    from provml.store import OxigraphStore
+    from provml.store.oxigraph import OxigraphStore
     store = OxigraphStore(sys.argv[1])
     print("ready", flush=True)
     sys.stdin.read()   # hold the store until the parent closes our stdin
@@ -342,7 +342,7 @@ WRITE = textwrap.dedent(
     """
     import sys
     from pyoxigraph import Literal, NamedNode, Quad
-    from provml.store import OxigraphStore
+    from provml.store.oxigraph import OxigraphStore
     store = OxigraphStore(sys.argv[1])
     print("ready", flush=True)
     for i in range(int(sys.argv[2])):
@@ -512,10 +512,10 @@ def test_restrict_update_rewrites_each_operation() -> None:
 def test_docstrings_run() -> None:
     import doctest
 
-    import provml.remote
-    import provml.store
-    import provml.update_dataset
+    import provml.store.oxigraph
+    import provml.store.remote
+    import provml.store.update_dataset
 
-    for module in (provml.store, provml.remote, provml.update_dataset):
+    for module in (provml.store.oxigraph, provml.store.remote, provml.store.update_dataset):
         failed, attempted = doctest.testmod(module)
         assert failed == 0 and attempted > 0, module.__name__

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pyoxigraph import Literal, NamedNode
 
-from provml.iris import Iris, normalise_location
-from provml.translation import literal, translate
+from provml.ingest.iris import Iris, normalise_location
+from provml.ingest.translation import literal, translate
 from provml.vocab import PROV, PROVML, RDF, XSD
 
 IRIS = Iris("https://example.org/id/")

@@ -1,4 +1,4 @@
-"""provml.validation: the library entry points, the type enrichment, the report."""
+"""provml.ingest.validation: the library entry points, the type enrichment, the report."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ import pytest
 from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, RdfFormat, Triple
 
 from provml.errors import RdfSyntaxError
-from provml.ontology import path as ontology_path
-from provml.rdfio import parse_file
-from provml.validation import (
+from provml.ingest.validation import (
     Report,
     Result,
     class_closure,
@@ -23,6 +21,8 @@ from provml.validation import (
     validate_triples,
     with_entailed_types,
 )
+from provml.ontology import path as ontology_path
+from provml.store.rdfio import parse_file
 from provml.vocab import MLS, PROV, PROVML, PROVML_SHAPES_NS, RDF, RDFS, XSD
 
 ID = "https://w3id.org/provml/id/"
@@ -180,7 +180,7 @@ def test_report_summary_counts_by_severity() -> None:
 
 def test_import_stays_light() -> None:
     code = (
-        "import sys, provml.validation, provml.rdfio\n"
+        "import sys, provml.ingest.validation, provml.store.rdfio\n"
         "heavy = [m for m in ('pyshacl', 'rdflib') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
@@ -191,9 +191,9 @@ def test_import_stays_light() -> None:
 def test_docstrings_run() -> None:
     import doctest
 
-    import provml.validation
+    import provml.ingest.validation
 
-    result = doctest.testmod(provml.validation)
+    result = doctest.testmod(provml.ingest.validation)
     assert result.attempted > 0 and result.failed == 0
 
 

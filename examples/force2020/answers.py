@@ -104,7 +104,7 @@ def _short(value: str | None, known: dict[str, str]) -> str:
 
 
 def answer(kg: Any, ws: Workspace, q: Question, known: dict[str, str]) -> list[list[str]]:
-    from provml.named_queries import run_query
+    from provml.query.named import run_query
 
     result = run_query(kg, q.query, q.params)
     rows = []

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import provml
-from provml.values import file_digest
+from provml.capture.values import file_digest
 from provml.vocab import DEFAULT_BASE, OILGAS
 
 #: the folder this example ships its data in (raw LAS, wells, lithology codes, penalty matrix)
@@ -226,7 +226,7 @@ SPECS_DIR = Path(__file__).resolve().parent / "specs"
 
 def spec(name: str) -> dict[str, Any]:
     """The prospective specification ``specs/<name>.yaml`` (checked), as emitted in a ``spec`` event."""
-    from provml.spec import load_spec
+    from provml.ingest.spec import load_spec
 
     doc: dict[str, Any] = load_spec(SPECS_DIR / f"{name}.yaml").to_dict()
     return doc

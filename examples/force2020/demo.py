@@ -51,9 +51,9 @@ def load_store(ws: Workspace) -> dict[str, Any]:
     """Load the spools and the domain graph into ``ws.store``; returns a summary."""
     from pyoxigraph import NamedNode
 
+    from provml.capture.spool import spool_files
+    from provml.ingest.loader import load_paths
     from provml.knowledge import open_kg
-    from provml.loader import load_paths
-    from provml.spool import spool_files
 
     from . import domain
 

@@ -7,8 +7,9 @@ import importlib
 
 import pytest
 
-MODULES = ["app", "auth", "config", "context", "description", "errors", "evaluation",
-           "isolation", "negotiation", "results", "server"]
+MODULES = ["app", "auth", "config", "context", "sparql.description", "errors", "sparql.evaluation",
+           "sparql.isolation", "negotiation", "sparql.results", "server", "ui.comparison",
+           "ui.overview", "linked_data.void", "linked_data.ontology_docs"]
 
 
 @pytest.mark.parametrize("name", MODULES)

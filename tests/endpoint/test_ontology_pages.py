@@ -12,9 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from provml.endpoint.app import create_app
+from provml.endpoint.linked_data.ontology_docs import ontology_terms
 from provml.knowledge import KnowledgeGraph, open_kg
 from provml.ontology import path
-from provml.ontology_docs import ontology_terms
 from provml.vocab import ONTOLOGY_IRI, OWL, PROVML, RDF
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -169,8 +169,8 @@ def test_fallback_page_when_pylode_fails(kg: KnowledgeGraph, tmp_path: Path) -> 
 
 
 def test_pylode_failure_is_reported(tmp_path: Path) -> None:
+    from provml.endpoint.linked_data.ontology_docs import pylode_html
     from provml.errors import Error
-    from provml.ontology_docs import pylode_html
 
     broken = tmp_path / "broken.ttl"
     broken.write_text("this is not turtle <", encoding="utf-8")

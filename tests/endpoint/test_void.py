@@ -13,10 +13,10 @@ from flask.testing import FlaskClient
 from test_events_api import batch
 
 from provml.endpoint.app import create_app
+from provml.endpoint.linked_data.void import dump_nquads_gz, void_description
 from provml.knowledge import KnowledgeGraph
-from provml.store import open_store
+from provml.store.oxigraph import open_store
 from provml.vocab import MLS, PROV, PROVML, RDF, VOID, VOID_CLASS
-from provml.void import dump_nquads_gz, void_description
 
 PUBLIC = "http://kg.example.org"
 DATASET = ox.NamedNode(f"{PUBLIC}/.well-known/void#dataset")

@@ -8,10 +8,10 @@ import pytest
 from paper_fixture import RUNS, VALIDATION_LOSS
 from ui_fixture import PREDICTION, RAW, RUN_A, RUN_B, model_sha
 
-from provml.comparison import compare
+from provml.endpoint.ui.comparison import compare
+from provml.endpoint.ui.overview import list_runs, overview
 from provml.knowledge import KnowledgeGraph
-from provml.lineage_graph import lineage_graph, most_specific
-from provml.overview import list_runs, overview
+from provml.query.lineage import lineage_graph, most_specific
 from provml.vocab import PROVML
 
 
@@ -66,7 +66,7 @@ def test_compare_two_runs(ui_kg: KnowledgeGraph) -> None:
 
 def test_compare_agrees_with_the_named_queries(ui_kg: KnowledgeGraph) -> None:
     """The direct queries of ``compare`` answer what ``epoch_metrics`` and ``compare_runs`` do."""
-    from provml.named_queries import run_query
+    from provml.query.named import run_query
 
     c = compare(ui_kg.store, [RUN_A, RUN_B])
     for run in (RUN_A, RUN_B):

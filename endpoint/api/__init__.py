@@ -1,0 +1,1 @@
+"""The JSON APIs: ``/api/events`` (the capture client's HTTP sink) and ``/api/queries`` (named queries)."""

@@ -1,0 +1,114 @@
+"""The named queries over REST: ``/api/queries`` lists them, ``/api/queries/<name>`` runs one.
+
+- ``GET /api/queries`` — ``{"ok": true, "queries": [{name, title, description, paper,
+  parameters: [{name, type, description, example, required, default}], url}, ...]}``.
+- ``GET|POST /api/queries/<name>?param=value&format=json|csv|tsv|xml`` — the SPARQL results
+  (JSON by default; ``format`` or else ``Accept`` chooses). POST takes the parameters as a form or
+  as a JSON object. Parameters are bound as typed terms by the library (never spliced into text).
+  404 for an unknown query, 400 for a bad parameter (naming it and its expected type), 406 when
+  no offered format is acceptable, 503 past the time limit; ``X-Provml-Truncated: true`` when the
+  row limit cut the result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from provml.endpoint.auth import require_read
+from provml.endpoint.context import public_url, runner, store
+from provml.endpoint.errors import abort_json
+from provml.endpoint.negotiation import RESULTS_OFFERS, best_match
+from provml.endpoint.sparql.evaluation import QueryTimeout
+from provml.endpoint.sparql.results import write_solutions
+from provml.errors import ParameterError, QueryNotFound
+from provml.query.named import NamedQuery, bind, get_query, list_queries
+
+__all__ = ["FORMAT_NAMES", "bp"]
+
+bp = Blueprint("queries_api", __name__)
+
+#: values of the ``format`` parameter
+FORMAT_NAMES: dict[str, str] = {
+    "json": "application/sparql-results+json",
+    "csv": "text/csv",
+    "tsv": "text/tab-separated-values",
+    "xml": "application/sparql-results+xml",
+}
+
+
+def _listing(query: NamedQuery) -> dict[str, Any]:
+    entry = query.to_dict()
+    entry["url"] = public_url(url_for("queries_api.run", name=query.name))
+    return entry
+
+
+@bp.get("/api/queries")
+@require_read
+def index() -> Response:
+    """The catalogue of named queries with their typed parameters."""
+    return jsonify({"ok": True, "queries": [_listing(q) for q in list_queries()]})
+
+
+@bp.route("/api/queries/<name>", methods=["GET", "POST"])
+@require_read
+def run(name: str) -> Response:
+    """Run the named query ``name`` with the request's parameters."""
+    params = _parameters()
+    media = _media(params.pop("format", None))
+    try:
+        text = bind(get_query(name), params)
+        outcome = runner().run(store(), text)
+    except QueryNotFound as exc:
+        abort_json(404, str(exc), query=name)
+    except ParameterError as exc:
+        abort_json(400, str(exc), parameter=exc.fields.get("name"),
+                   expected=_expected_type(name, exc.fields.get("name")))
+    except QueryTimeout:
+        abort_json(503, "the query ran past the time limit (TIMEOUT_S); add parameters to narrow it")
+    response = Response(write_solutions(outcome.variables, outcome.rows, media),
+                        content_type=media + ("; charset=utf-8" if media.startswith("text/") else ""))
+    if outcome.truncated:
+        response.headers["X-Provml-Truncated"] = "true"
+    response.vary.add("Accept")
+    return response
+
+
+def _parameters() -> dict[str, str]:
+    """The query parameters: URL arguments, then a POSTed form or JSON object."""
+    params = {k: v for k, v in request.args.items()}
+    if request.method == "POST":
+        if request.is_json:
+            body = request.get_json(silent=True)
+            if not isinstance(body, dict):
+                abort_json(400, "POST the parameters as a JSON object or as a form")
+            params.update({str(k): _text(v) for k, v in body.items()})
+        else:
+            params.update(request.form.items())
+    return params
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _media(name: str | None) -> str:
+    if name is not None:
+        if name not in FORMAT_NAMES:
+            abort_json(400, f"format must be one of {', '.join(FORMAT_NAMES)}, not {name!r}",
+                       parameter="format")
+        return FORMAT_NAMES[name]
+    media = best_match(request.headers.get("Accept"), RESULTS_OFFERS)
+    if media is None:
+        abort_json(406, "no acceptable format; offered: " + ", ".join(RESULTS_OFFERS))
+    return media
+
+
+def _expected_type(query: str, parameter: str | None) -> str | None:
+    for p in get_query(query).parameters:
+        if p.name == parameter:
+            return p.type
+    return None

@@ -1,0 +1,134 @@
+"""The ontologies at their own IRIs: HTML documentation for people, RDF for tools.
+
+- ``/ontology`` — PROV-ML (``provml.ttl``); ``/ontology/oil-gas`` — the Oil & Gas domain ontology.
+  HTML (pyLODE, generated once per ontology version and kept in memory; a plain list of the terms
+  when pyLODE fails), Turtle, RDF/XML, JSON-LD or N-Triples by ``Accept``; ``Vary: Accept``.
+- Suffix forms choose the format: ``/ontology.ttl``, ``/ontology/provml.ttl``,
+  ``/ontology/oil-gas.jsonld`` ...
+- Paths under the ontology IRI redirect here (303): ``/provml``, ``/provml.ttl``,
+  ``/ontology/provml``, and a term's local name, ``/ontology/Model``, to ``/ontology#Model``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import cast
+
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from pyoxigraph import RdfFormat
+
+from provml import ontology
+from provml.endpoint.auth import require_read
+from provml.endpoint.errors import abort_json
+from provml.endpoint.linked_data.ontology_docs import (
+    digest,
+    ontology_rdf,
+    ontology_terms,
+    pylode_html,
+)
+from provml.endpoint.negotiation import best_match
+from provml.errors import Error
+
+__all__ = ["ONTOLOGIES", "bp"]
+
+bp = Blueprint("ontology_pages", __name__)
+log = logging.getLogger("provml.endpoint")
+
+#: name in the URL -> file in ``provml.ontology``
+ONTOLOGIES: dict[str, str] = {"provml": "provml.ttl", "oil-gas": "domains/oil-gas.ttl"}
+#: suffix -> media type
+SUFFIXES: dict[str, str] = {
+    ".ttl": "text/turtle",
+    ".rdf": "application/rdf+xml",
+    ".owl": "application/rdf+xml",
+    ".jsonld": "application/ld+json",
+    ".nt": "application/n-triples",
+    ".html": "text/html",
+}
+FORMATS: dict[str, RdfFormat] = {
+    "text/turtle": RdfFormat.TURTLE,
+    "application/rdf+xml": RdfFormat.RDF_XML,
+    "application/ld+json": RdfFormat.JSON_LD,
+    "application/n-triples": RdfFormat.N_TRIPLES,
+}
+#: browsers get HTML; ``*/*`` and no ``Accept`` get HTML too (the IRI is opened by people first)
+OFFERS: tuple[str, ...] = ("text/html", *FORMATS)
+_CACHE_KEY = "provml.ontology_pages"
+
+
+@bp.get("/ontology")
+@bp.get("/ontology.<suffix>")
+@require_read
+def provml_ontology(suffix: str | None = None) -> Response:
+    """PROV-ML itself."""
+    return _serve("provml", suffix)
+
+
+@bp.get("/ontology/<name>")
+@require_read
+def named(name: str) -> Response:
+    """A domain ontology (``oil-gas``), a file-name form (``provml.ttl``), or a term."""
+    stem, dot, suffix = name.partition(".")
+    if stem in ONTOLOGIES and stem != "provml":
+        return _serve(stem, suffix if dot else None)
+    if stem == "provml":
+        return _serve("provml", suffix if dot else None) if dot else _see("/ontology")
+    if not dot and stem.isidentifier():
+        return _see(url_for("ontology_pages.provml_ontology") + "#" + stem)
+    abort_json(404, f"no ontology {name!r}; try /ontology or /ontology/oil-gas")
+
+
+@bp.get("/provml")
+@bp.get("/provml.<suffix>")
+@require_read
+def ontology_iri(suffix: str | None = None) -> Response:
+    """The ontology IRI's path, when w3id forwards it unchanged."""
+    target = url_for("ontology_pages.provml_ontology", suffix=suffix) if suffix else "/ontology"
+    return _see(target)
+
+
+def _see(location: str) -> Response:
+    response = Response(status=303, headers={"Location": location})
+    response.vary.add("Accept")
+    return response
+
+
+def _serve(name: str, suffix: str | None) -> Response:
+    if suffix is not None:
+        media = SUFFIXES.get("." + suffix)
+        if media is None:
+            abort_json(404, f"unknown suffix .{suffix}; use one of {', '.join(SUFFIXES)}")
+    else:
+        media = best_match(request.headers.get("Accept"), OFFERS)
+        if media is None:
+            abort_json(406, "no acceptable format; offered: " + ", ".join(OFFERS))
+    file = ontology.path(ONTOLOGIES[name])
+    if media == "text/html":
+        response = Response(_html(name), content_type="text/html; charset=utf-8")
+    else:
+        body = ontology_rdf(file, format=FORMATS[media])
+        kind = f"{media}; charset=utf-8" if media.startswith("text/") else media
+        response = Response(body, content_type=kind)
+    response.vary.add("Accept")
+    return response
+
+
+def _html(name: str) -> str:
+    """The HTML documentation, made once per ontology version (its SHA-256)."""
+    file = ontology.path(ONTOLOGIES[name])
+    cache = cast(dict[tuple[str, str], str], current_app.extensions.setdefault(_CACHE_KEY, {}))
+    key = (name, digest(file))
+    if key not in cache:
+        base = "/ontology" if name == "provml" else f"/ontology/{name}"
+        twins = [(s, m) for s, m in SUFFIXES.items() if m != "text/html" and s != ".owl"]
+        try:
+            page = pylode_html(file)
+            links = "".join(f'<link rel="alternate" type="{m}" href="{base}{s}">' for s, m in twins)
+            cache[key] = page.replace("</head>", links + "</head>", 1)
+        except Error as exc:
+            log.warning("%s; serving the plain term list instead", exc)
+            cache[key] = render_template(
+                "ontology.html", name=name, terms=ontology_terms(file), reason=str(exc),
+                base=base, twins=twins,
+            )
+    return cache[key]

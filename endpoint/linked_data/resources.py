@@ -1,0 +1,177 @@
+"""Linked data: instance IRIs dereference here, and the dataset describes itself (VoID).
+
+- ``/id/<rest>`` — the resource ``{INSTANCE_BASE}<rest>``: an HTML page (its properties with
+  labels, incoming links, lineage neighbours) or Turtle, JSON-LD, RDF/XML, N-Triples by ``Accept``
+  or by suffix (``.ttl``, ``.jsonld``, ``.rdf``, ``.nt``; the suffix wins). ``Vary: Accept``, and
+  PROV-AQ ``Link`` headers (``has_provenance``, ``has_query_service``).
+- ``/.well-known/void`` — the VoID description (Turtle unless ``Accept`` asks otherwise).
+- ``/dump.nq.gz`` — the whole store as gzipped N-Quads, streamed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import quote, urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from pyoxigraph import RdfFormat, Triple, serialize
+
+from provml.endpoint.auth import require_read
+from provml.endpoint.context import config, public_url, store
+from provml.endpoint.errors import abort_json
+from provml.endpoint.linked_data.void import dump_nquads_gz, void_description
+from provml.endpoint.negotiation import RDF_FORMATS, best_match
+from provml.query.describe import ResourceDescription, describe, resource_triples
+from provml.vocab import DCT, MLS, OWL, PROV, PROVML, RDF, RDFS, SKOS, VOID, XSD
+
+__all__ = ["SUFFIXES", "bp", "local_url", "rdf_response"]
+
+bp = Blueprint("resources", __name__)
+
+#: suffix -> media type of the machine-readable twins of a resource page
+SUFFIXES: dict[str, str] = {
+    ".ttl": "text/turtle",
+    ".jsonld": "application/ld+json",
+    ".rdf": "application/rdf+xml",
+    ".nt": "application/n-triples",
+}
+#: what a resource page offers; a browser asks for HTML, ``*/*`` (curl) gets Turtle
+PAGE_OFFERS: tuple[str, ...] = ("text/turtle", "text/html", *tuple(SUFFIXES.values())[1:])
+#: what the VoID document offers
+RDF_OFFERS: tuple[str, ...] = tuple(SUFFIXES.values())
+
+
+def prefixes() -> dict[str, str]:
+    """Turtle prefixes for the vocabularies provml writes (instance IRIs stay whole: their
+    slashes would be escaped in prefixed names)."""
+    spaces = (PROVML, PROV, MLS, RDF, RDFS, OWL, XSD, SKOS, DCT, VOID)
+    names = ("provml", "prov", "mls", "rdf", "rdfs", "owl", "xsd", "skos", "dct", "void")
+    return {n: ns.NS for n, ns in zip(names, spaces, strict=True)}
+
+
+def rdf_response(triples: Iterable[Triple], media: str, *, headers: dict[str, str] | None = None) -> Response:
+    """Serialize ``triples`` as ``media`` (a key of ``negotiation.RDF_FORMATS``) with prefixes."""
+    fmt = RDF_FORMATS[media]
+    body = serialize(list(triples), format=fmt, prefixes=prefixes() if _prefixed(fmt) else None)
+    response = Response(body or b"", content_type=_content_type(media))
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    response.vary.add("Accept")
+    return response
+
+
+def local_url(iri: str) -> str:
+    """Where ``iri`` is browsed: its ``/id/...`` page when under the instance base, its entry in
+    ``/ontology`` for a PROV-ML term, else the IRI itself."""
+    instance_base = config().instance_base
+    if iri.startswith(instance_base) and len(iri) > len(instance_base):
+        # not url_for: it would quote the IRI's own %-escapes (slug()) a second time
+        return f"{request.script_root}/id/{iri[len(instance_base) :]}"
+    if iri.startswith(PROVML.NS) and len(iri) > len(PROVML.NS):
+        return url_for("ontology_pages.provml_ontology") + "#" + iri[len(PROVML.NS) :]
+    return iri
+
+
+@bp.get("/id/<path:rest>")
+@require_read
+def resource(rest: str) -> Response:
+    """Dereference ``{INSTANCE_BASE}{rest}``."""
+    media, description = _resolve(rest)
+    page = public_url("/id/" + description.iri[len(config().instance_base) :])
+    links = _links(description.iri, page)
+    if media != "text/html":
+        triples = resource_triples(store(), description.iri)
+        return rdf_response(triples, media, headers={"Link": links})
+    html = render_template(
+        "resource.html",
+        d=description,
+        page=page,
+        twins=[(suffix, mt) for suffix, mt in SUFFIXES.items()],
+        local_url=local_url,
+    )
+    response = Response(html, content_type="text/html; charset=utf-8")
+    response.headers["Link"] = links
+    response.vary.add("Accept")
+    return response
+
+
+def _resolve(rest: str) -> tuple[str, ResourceDescription]:
+    """The media type to answer with and the description of the resource ``rest`` names."""
+    instance_base = config().instance_base
+    candidates: list[tuple[str, str | None]] = []
+    for name in dict.fromkeys((_raw(rest), rest)):  # as sent (%-escapes kept), then decoded
+        for suffix, media in SUFFIXES.items():
+            if name.endswith(suffix) and len(name) > len(suffix):
+                candidates.append((name[: -len(suffix)], media))  # the suffix wins ...
+        candidates.append((name, None))  # ... unless only the full name is known
+    for name, fixed in candidates:
+        try:
+            description = describe(store(), instance_base + name)
+        except ValueError:
+            abort_json(400, f"not a valid IRI: {instance_base + name!r}")
+        if description.exists:
+            chosen = fixed or best_match(request.headers.get("Accept"), PAGE_OFFERS)
+            if chosen is None:
+                abort_json(406, "no acceptable format; offered: " + ", ".join(PAGE_OFFERS))
+            return chosen, description
+    abort_json(404, f"the knowledge graph knows nothing about <{instance_base + rest}>")
+
+
+def _raw(rest: str) -> str:
+    """``rest`` as the client sent it: instance IRIs hold %-escapes (``slug()``) that the
+    routing has decoded (``%2F`` became ``/``); the server's ``REQUEST_URI`` still has them."""
+    raw = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI")
+    if not raw:
+        return quote(rest, safe="/")
+    path = urlsplit(raw).path if "://" in raw.split("?", 1)[0] else raw.split("?", 1)[0]
+    prefix = request.script_root + "/id/"
+    return path[len(prefix) :] if path.startswith(prefix) else quote(rest, safe="/")
+
+
+def _links(iri: str, page: str) -> str:
+    """PROV-AQ and alternate ``Link`` header values for a resource page."""
+    parts = [
+        f'<{page}>; rel="{PROV.has_provenance.value}"; anchor="{iri}"',
+        f'<{public_url("/sparql")}>; rel="{PROV.has_query_service.value}"; anchor="{iri}"',
+    ]
+    parts += [f'<{page}{suffix}>; rel="alternate"; type="{media}"' for suffix, media in SUFFIXES.items()]
+    return ", ".join(parts)
+
+
+@bp.get("/.well-known/void")
+@require_read
+def void() -> Response:
+    """The VoID description of the dataset."""
+    media = best_match(request.headers.get("Accept"), RDF_OFFERS)
+    if media is None:
+        abort_json(406, "no acceptable format; offered: " + ", ".join(RDF_OFFERS))
+    triples = void_description(
+        store(), base_url=public_url(""), instance_base=config().instance_base
+    )
+    return rdf_response(triples, media)
+
+
+@bp.get("/dump.nq.gz")
+@require_read
+def dump() -> Response:
+    """The whole store as gzipped N-Quads, streamed."""
+    body = stream_with_context(dump_nquads_gz(store()))
+    response = Response(body, content_type="application/gzip")
+    response.headers["Content-Disposition"] = 'attachment; filename="provml.nq.gz"'
+    return response
+
+
+def _prefixed(fmt: RdfFormat) -> bool:
+    return fmt in (RdfFormat.TURTLE, RdfFormat.RDF_XML, RdfFormat.TRIG, RdfFormat.N3)
+
+
+def _content_type(media: str) -> str:
+    return f"{media}; charset=utf-8" if media.startswith("text/") else media
+

@@ -1,0 +1,208 @@
+"""Evaluating a query under the endpoint's limits: a time limit that really stops the
+evaluation, and a maximum number of rows.
+
+How the time limit works (pyoxigraph has no cancel call):
+
+1. Results are read one solution (or triple) at a time, with the deadline checked before each: a
+   lazily evaluated query (patterns, joins, filters, ``LIMIT``) stops within one solution of
+   the deadline; its iterator is dropped, which ends the evaluation inside Oxigraph, and the
+   client gets 503 (:class:`QueryTimeout`).
+2. A query whose text names an operator that must see all its input before its first solution
+   (``ORDER BY``, ``GROUP BY``, aggregates, ``DISTINCT``/``REDUCED``, ``ASK``, ``MINUS``) runs on
+   one of a few worker threads; the request thread waits at most ``timeout_s`` and answers
+   503 on time; when every worker is busy (counting evaluations still finishing after their
+   503), the query is refused at once (:class:`QueryRejected`). That operator is one pyoxigraph call that cannot be interrupted: the worker
+   finishes it (holding neither the GIL nor a lock), then stops before producing a row.
+   Simple queries skip the pool: the hand-off between threads would cost ~0.5 ms a request.
+3. Limits: a blocking step that the text does not reveal (e.g. the build side of a large hash
+   join inside a plain pattern) is noticed only when it yields, so its 503 comes late; and with
+   ``--remote`` the remote server needs its own limit (``oxigraph serve --timeout-s``).
+
+Rows beyond ``max_rows`` are not read: the result is truncated and flagged (:class:`Outcome`).
+
+>>> from provml.store.oxigraph import open_store
+>>> runner = QueryRunner(timeout_s=5, max_rows=1)
+>>> out = runner.run(open_store(), "SELECT ?x WHERE { VALUES ?x { 1 2 3 } }")
+>>> len(out.rows), out.truncated
+(1, True)
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple, Variable
+
+from provml.store.oxigraph import Store
+
+if TYPE_CHECKING:
+    from provml.endpoint.sparql.isolation import QueryProcesses
+
+__all__ = ["Outcome", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate"]
+
+
+#: operators that consume their whole input before the first solution (run on the pool)
+_BLOCKING = re.compile(
+    r"\b(ORDER\s+BY|GROUP\s+BY|DISTINCT|REDUCED|COUNT|SUM|MIN|MAX|AVG|SAMPLE|GROUP_CONCAT|"
+    r"ASK|MINUS|HAVING)\b", re.IGNORECASE)
+
+
+class QueryTimeout(Exception):
+    """The query ran past the endpoint's time limit (answered 503)."""
+
+
+class QueryRejected(Exception):
+    """Every worker for blocking queries is busy (answered 503 at once, nothing evaluated)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A query's result, read under the limits.
+
+    ``kind`` is ``"solutions"``, ``"boolean"`` or ``"triples"``; ``rows`` holds solution rows
+    (sequences aligned with ``variables``) or triples; ``truncated`` says rows were left unread.
+    """
+
+    kind: str
+    variables: tuple[Variable, ...] = ()
+    rows: Sequence[Any] = field(default_factory=list)
+    boolean: bool = False
+    truncated: bool = False
+
+
+class _Cancelled:
+    def __init__(self, deadline: float | None, flag: threading.Event | None = None) -> None:
+        self.deadline = deadline
+        self.flag = flag or threading.Event()
+
+    def check(self) -> None:
+        if self.flag.is_set() or (self.deadline is not None and time.monotonic() > self.deadline):
+            raise QueryTimeout
+
+
+def evaluate(
+    store: Store,
+    sparql: str,
+    *,
+    default_graph: Sequence[NamedNode] | None = None,
+    named_graphs: Sequence[NamedNode] | None = None,
+    base_iri: str | None = None,
+    max_rows: int | None = None,
+    deadline: float | None = None,
+    cancel: threading.Event | None = None,
+) -> Outcome:
+    """Evaluate ``sparql`` and read at most ``max_rows`` results, checking ``deadline``
+    (``time.monotonic()``) and ``cancel`` before each.
+
+    :raises SyntaxError: the query does not parse.
+    :raises QueryTimeout: the deadline passed, or ``cancel`` was set.
+    """
+    check = _Cancelled(deadline, cancel)
+    check.check()
+    result = store.query(sparql, default_graph=default_graph, named_graphs=named_graphs,
+                         base_iri=base_iri)
+    check.check()
+    if isinstance(result, QueryBoolean):
+        return Outcome("boolean", boolean=bool(result))
+    rows: list[Any] = []
+    truncated = False
+    if isinstance(result, QuerySolutions):
+        variables = tuple(result.variables)
+        width = range(len(variables))
+        for solution in result:
+            check.check()
+            if max_rows is not None and len(rows) >= max_rows:
+                truncated = True
+                break
+            rows.append([solution[i] for i in width])
+        return Outcome("solutions", variables=variables, rows=rows, truncated=truncated)
+    assert isinstance(result, QueryTriples)
+    for triple in result:
+        check.check()
+        if max_rows is not None and len(rows) >= max_rows:
+            truncated = True
+            break
+        rows.append(Triple(triple.subject, triple.predicate, triple.object))
+    return Outcome("triples", rows=rows, truncated=truncated)
+
+
+class QueryRunner:
+    """Runs queries with a time limit and a row limit; one per app.
+
+    :param timeout_s: seconds a query may take (None: no limit; the query runs on the request
+        thread).
+    :param max_rows: most solutions or triples returned (None: all).
+    :param workers: how many blocking queries may evaluate at once, counting those still
+        finishing after their 503; one more is refused at once (:class:`QueryRejected`), so
+        heavy queries cannot pile up behind each other.
+    :param processes: a :class:`~provml.endpoint.sparql.isolation.QueryProcesses` to run blocking
+        queries in worker processes killed at the deadline, instead of threads.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float | None,
+        max_rows: int | None,
+        workers: int = 4,
+        processes: QueryProcesses | None = None,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self.max_rows = max_rows
+        self.workers = workers
+        self.processes = processes
+        self._slots = threading.BoundedSemaphore(workers)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provml-query")
+
+    def run(
+        self,
+        store: Store,
+        sparql: str,
+        *,
+        default_graph: Sequence[NamedNode] | None = None,
+        named_graphs: Sequence[NamedNode] | None = None,
+        base_iri: str | None = None,
+    ) -> Outcome:
+        """Evaluate ``sparql`` on ``store`` and read its results under the limits.
+
+        :raises SyntaxError: the query does not parse.
+        :raises QueryTimeout: the time limit passed.
+        :raises QueryRejected: every worker for blocking queries is busy.
+        :raises OSError: the store failed.
+        """
+        args: dict[str, Any] = {"default_graph": default_graph, "named_graphs": named_graphs,
+                                "base_iri": base_iri, "max_rows": self.max_rows}
+        if self.timeout_s is None or not _BLOCKING.search(sparql):
+            deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
+            return evaluate(store, sparql, deadline=deadline, **args)
+        if self.processes is not None:
+            return self.processes.run(sparql, timeout_s=self.timeout_s, **args)
+        if not self._slots.acquire(blocking=False):
+            raise QueryRejected
+        cancel = threading.Event()
+        try:
+            future = self._pool.submit(evaluate, store, sparql, cancel=cancel,
+                                       deadline=time.monotonic() + self.timeout_s, **args)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _: self._slots.release())
+        try:
+            return future.result(timeout=self.timeout_s)
+        except FutureTimeout:
+            cancel.set()
+            future.cancel()
+            raise QueryTimeout from None
+
+    def close(self) -> None:
+        """Stop the worker threads (running queries stop at their next row) and processes."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.processes is not None:
+            self.processes.close()

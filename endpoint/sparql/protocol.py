@@ -1,0 +1,209 @@
+"""``/sparql``: the SPARQL 1.1 Protocol (query and update) and the Service Description.
+
+- query: ``GET ?query=``, ``POST`` form (``query=``), ``POST application/sparql-query``; dataset
+  by ``default-graph-uri`` / ``named-graph-uri`` (they override ``FROM``/``FROM NAMED``);
+- update: ``POST`` form (``update=``), ``POST application/sparql-update``, with the write token;
+  dataset by ``using-graph-uri`` / ``using-named-graph-uri``; answered 204;
+- ``GET`` with no parameter: the Service Description (Turtle, RDF/XML, JSON-LD, N-Triples).
+
+Statuses: 400 syntax errors and missing, repeated or conflicting parameters; 405 an update by
+GET; 406 no acceptable format; 415 other media types or a charset other than UTF-8; 503 past the
+time limit. Results rows beyond ``MAX_ROWS`` are cut and the response carries
+``X-Provml-Truncated: true``.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+from pyoxigraph import DefaultGraph, NamedNode, Quad, serialize
+from werkzeug.datastructures import MultiDict
+
+from provml.endpoint import context
+from provml.endpoint.auth import check_read, check_write
+from provml.endpoint.errors import abort_json
+from provml.endpoint.negotiation import (
+    BOOLEAN_OFFERS,
+    GRAPH_OFFERS,
+    RDF_FORMATS,
+    RESULTS_OFFERS,
+    best_match,
+    media_type,
+)
+from provml.endpoint.sparql.description import service_description
+from provml.endpoint.sparql.evaluation import Outcome, QueryRejected, QueryTimeout
+from provml.endpoint.sparql.results import write_boolean, write_solutions
+from provml.errors import StoreReadOnly
+
+__all__ = ["bp", "iris", "utf8_body"]
+
+bp = Blueprint("sparql", __name__)
+
+_QUERY_TYPES = ("application/sparql-query",)
+_UPDATE_TYPES = ("application/sparql-update",)
+_FORM = "application/x-www-form-urlencoded"
+_DATASET_PARAMS = ("default-graph-uri", "named-graph-uri")
+_USING_PARAMS = ("using-graph-uri", "using-named-graph-uri")
+_DESCRIPTION_OFFERS = ("text/turtle", "application/rdf+xml", "application/ld+json",
+                       "application/n-triples", "application/x-turtle", "text/plain")
+
+
+def iris(values: list[str], name: str) -> list[NamedNode] | None:
+    """The IRIs of a repeated parameter, or None when absent.
+
+    :raises ApiError: 400 for a value that is not an absolute IRI.
+    """
+    if not values:
+        return None
+    try:
+        return [NamedNode(v) for v in values]
+    except ValueError:
+        abort_json(400, f"{name}: not an IRI: {values!r}")
+
+
+def utf8_body(params: dict[str, str]) -> str:
+    """The request body as text, refusing charsets other than UTF-8 (415) and bad bytes (400)."""
+    charset = params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        abort_json(415, f"charset {charset!r} is not supported; send UTF-8")
+    try:
+        return request.get_data(cache=False).decode("utf-8")
+    except UnicodeDecodeError:
+        abort_json(400, "the body is not valid UTF-8")
+
+
+def _one(values: list[str], name: str) -> str | None:
+    if len(values) > 1:
+        abort_json(400, f"the {name!r} parameter is given {len(values)} times; give it once")
+    return values[0] if values else None
+
+
+@bp.route("/sparql", methods=["GET", "POST"], strict_slashes=False)
+def sparql() -> Response:
+    """Dispatch a SPARQL Protocol request (see the module docstring)."""
+    check_read()
+    args = request.args
+    if request.method == "GET":
+        if "update" in args:
+            abort_json(405, "updates must be sent with POST", headers={"Allow": "POST"})
+        if not args:
+            return _describe()
+        query = _one(args.getlist("query"), "query")
+        if query is None:
+            abort_json(400, "missing 'query' parameter")
+        return _query(query, args)
+    kind, params = media_type(request.headers.get("Content-Type"))
+    if kind == _FORM:
+        charset = params.get("charset", "utf-8").lower()
+        if charset not in ("utf-8", "utf8"):
+            abort_json(415, f"charset {charset!r} is not supported; send UTF-8")
+        form = request.form
+        merged = MultiDict(args)
+        for key, value in form.items(multi=True):
+            merged.add(key, value)
+        query = _one(merged.getlist("query"), "query")
+        update = _one(merged.getlist("update"), "update")
+        if query is not None and update is not None:
+            abort_json(400, "give 'query' or 'update', not both")
+        if query is not None:
+            return _query(query, merged)
+        if update is not None:
+            return _update(update, merged)
+        abort_json(400, "missing 'query' or 'update' parameter")
+    if kind in _QUERY_TYPES or kind in _UPDATE_TYPES:
+        if "query" in args or "update" in args:
+            abort_json(400, "the operation is in the body; do not repeat it in the URL")
+        if kind in _UPDATE_TYPES:
+            check_write()
+            return _update(utf8_body(params), args)
+        return _query(utf8_body(params), args)
+    abort_json(415, f"unsupported media type {kind or '(none)'!r}: send "
+                    "application/sparql-query, application/sparql-update or a form")
+
+
+def _query(text: str, params: MultiDict[str, str]) -> Response:
+    if any(params.getlist(p) for p in _USING_PARAMS):
+        abort_json(400, "using-graph-uri / using-named-graph-uri apply to updates, not queries")
+    default_graph = iris(params.getlist("default-graph-uri"), "default-graph-uri")
+    named_graphs = iris(params.getlist("named-graph-uri"), "named-graph-uri")
+    if default_graph is not None and named_graphs is None:
+        named_graphs = []
+    if named_graphs is not None and default_graph is None:
+        default_graph = []
+    try:
+        outcome = context.runner().run(
+            context.store(), text, default_graph=default_graph, named_graphs=named_graphs,
+            base_iri=context.public_url("/sparql"))
+    except SyntaxError as error:
+        abort_json(400, f"query syntax error: {error}")
+    except QueryRejected:
+        abort_json(503, f"the server is busy with {context.runner().workers} long queries "
+                        "(sorting, grouping or aggregating); retry later",
+                   headers={"Retry-After": "5"})
+    except QueryTimeout:
+        abort_json(503, f"the query ran past the time limit ({context.config().timeout_s:g} s) "
+                        "and was stopped; narrow it or add a LIMIT", headers={"Retry-After": "1"})
+    return _results(outcome)
+
+
+def _results(outcome: Outcome) -> Response:
+    accept = request.headers.get("Accept")
+    if outcome.kind == "triples":
+        chosen = best_match(accept, GRAPH_OFFERS)
+        if chosen is None:
+            abort_json(406, f"no acceptable format; this query answers one of {GRAPH_OFFERS}")
+        fmt = RDF_FORMATS[chosen]
+        rows = outcome.rows
+        if fmt.supports_datasets:
+            rows = [Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in rows]
+        body = serialize(rows, format=fmt) or b""
+        content_type = chosen
+    else:
+        offers = BOOLEAN_OFFERS if outcome.kind == "boolean" else RESULTS_OFFERS
+        chosen = best_match(accept, offers)
+        if chosen is None:
+            abort_json(406, f"no acceptable format; this query answers one of {offers}")
+        if outcome.kind == "boolean":
+            body = write_boolean(outcome.boolean, chosen)
+        else:
+            body = write_solutions(outcome.variables, outcome.rows, chosen)
+        content_type = chosen
+    if content_type.startswith("text/") or content_type.endswith("json"):
+        content_type += "; charset=utf-8"
+    response = Response(body, content_type=content_type)
+    response.vary.add("Accept")
+    if outcome.truncated:
+        response.headers["X-Provml-Truncated"] = "true"
+    return response
+
+
+def _update(text: str, params: MultiDict[str, str]) -> Response:
+    check_write()
+    if any(params.getlist(p) for p in _DATASET_PARAMS):
+        abort_json(400, "default-graph-uri / named-graph-uri apply to queries; updates use "
+                        "using-graph-uri / using-named-graph-uri")
+    using = iris(params.getlist("using-graph-uri"), "using-graph-uri")
+    using_named = iris(params.getlist("using-named-graph-uri"), "using-named-graph-uri")
+    try:
+        context.store().update(text, base_iri=context.public_url("/sparql"),
+                               using_graphs=using, using_named_graphs=using_named)
+    except SyntaxError as error:
+        abort_json(400, f"update syntax error: {error}")
+    except StoreReadOnly:
+        abort_json(403, "the store is read-only")
+    except ValueError as error:
+        abort_json(400, str(error))
+    return Response(status=204)
+
+
+def _describe() -> Response:
+    chosen = best_match(request.headers.get("Accept"), _DESCRIPTION_OFFERS)
+    if chosen is None:
+        abort_json(406, f"the service description is available as {_DESCRIPTION_OFFERS}")
+    writable = context.config().token is not None and not context.config().read_only
+    triples = service_description(context.store(), endpoint=context.public_url("/sparql"),
+                                  writable=writable)
+    body = serialize(triples, format=RDF_FORMATS[chosen]) or b""
+    ctype = chosen + ("; charset=utf-8" if chosen.startswith("text/") else "")
+    response = Response(body, content_type=ctype)
+    response.vary.add("Accept")
+    return response

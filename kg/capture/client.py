@@ -1,0 +1,426 @@
+"""The capture client: configuration, the sink, the flusher thread, and the factory of workflows.
+
+>>> import tempfile
+>>> spool = tempfile.mkdtemp()
+>>> with Client(spool_dir=spool, online=False) as client:
+...     with client.workflow("demo") as wf:
+...         with wf.task("add", used={"a": 1, "b": 2}) as t:
+...             t.generated(value("sum", 3))
+>>> from provml.capture.spool import read_events, spool_files
+>>> [e["kind"] for e in read_events(spool_files(spool)[0])]
+['workflow_begin', 'task_begin', 'task_end', 'workflow_end']
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import inspect
+import logging
+import os
+import re
+import secrets
+import signal
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+from provml.capture import metadata
+from provml.capture.flusher import Flusher, FlushStats
+from provml.capture.scopes import Cycle, Task, Values, Workflow
+from provml.capture.sinks import HttpSink, Sink, StoreSink
+from provml.capture.spool import default_spool_dir
+from provml.capture.values import Value, to_values, value
+from provml.closing import Closing
+
+__all__ = ["Client", "SETTINGS"]
+
+log = logging.getLogger("provml.capture.scopes")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: the paper's six settings (§6.2): bag size, diskful, online
+SETTINGS: dict[str, tuple[int, bool, bool]] = {
+    "A": (1, False, True),
+    "B": (1, True, True),
+    "C": (1, True, False),
+    "D": (50, False, True),
+    "E": (50, True, True),
+    "F": (50, True, False),
+}
+
+_SLUG = re.compile(r"[^A-Za-z0-9._~-]+")
+
+
+def new_run_id(name: str) -> str:
+    """A run id: the workflow name, the UTC time and a random suffix.
+
+    >>> new_run_id("force 2020")[:11]
+    'force-2020-'
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{_SLUG.sub('-', name)[:100]}-{stamp}-{secrets.token_hex(3)}"
+
+
+def _spec_dict(spec: Any) -> dict[str, Any]:
+    """A spec given as WorkflowSpec, mapping or file path, as the dict a ``spec`` event carries."""
+    from provml.ingest.spec import WorkflowSpec, load_spec
+
+    if isinstance(spec, (str, os.PathLike)):
+        spec = load_spec(os.fspath(spec))
+    elif isinstance(spec, Mapping):
+        spec = WorkflowSpec.from_dict(spec)
+    if not isinstance(spec, WorkflowSpec):
+        raise TypeError(f"spec must be a WorkflowSpec, a mapping or a file path, not {type(spec).__name__}")
+    return spec.to_dict()
+
+
+class Client(Closing):
+    """Captures provenance events and delivers them asynchronously, in bags, without loss.
+
+    :param store: an on-disk Oxigraph store directory: events are stored in this process.
+    :param endpoint: an endpoint URL: events are POSTed to ``{endpoint}/api/events``.
+    :param token: the endpoint's bearer token.
+    :param spool_dir: diskful: every event is appended to a JSON-lines spool here before it
+        is sent (also where pending and rejected events go).
+    :param online: False: write the spool only (needs ``spool_dir``); load it later with
+        ``provml load``.
+    :param bag_size: events per bag sent to the sink (the paper's queue size: 1 or 50).
+    :param max_queue: events held in memory; more spill to disk (never block, never drop).
+    :param env_allowlist: environment variables recorded in the workflow's metadata (secrets
+        are dropped even when listed).
+    :param flush_interval_s: a partial bag waits at most this long.
+    :param wait_on_end: when a workflow ends, wait until its events are sent or on disk.
+    :param install_signal_handler: flush on SIGTERM (only if no handler is installed yet).
+    :raises ValueError: an impossible combination (both ``store`` and ``endpoint``; offline
+        without ``spool_dir``; nowhere to send).
+    """
+
+    def __init__(
+        self,
+        *,
+        store: str | os.PathLike[str] | None = None,
+        endpoint: str | None = None,
+        token: str | None = None,
+        spool_dir: str | os.PathLike[str] | None = None,
+        online: bool = True,
+        bag_size: int = 50,
+        max_queue: int = 10_000,
+        env_allowlist: Iterable[str] = (),
+        flush_interval_s: float = 1.0,
+        wait_on_end: bool = False,
+        install_signal_handler: bool = True,
+    ) -> None:
+        if store is not None and endpoint is not None:
+            raise ValueError("give store= or endpoint=, not both")
+        if not online and spool_dir is None:
+            raise ValueError("offline capture (online=False) needs spool_dir=")
+        if online and store is None and endpoint is None and spool_dir is None:
+            raise ValueError("nowhere to send events: give store=, endpoint= or spool_dir=")
+        sink: Sink | None = None
+        if online and store is not None:
+            sink = StoreSink(store)
+        elif online and endpoint is not None:
+            sink = HttpSink(endpoint, token=token)
+        self.online = sink is not None
+        self.diskful = spool_dir is not None
+        self.bag_size = bag_size
+        self.env_allowlist = tuple(env_allowlist)
+        self.wait_on_end = wait_on_end
+        self.name = f"provml-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
+        directory = Path(spool_dir) if spool_dir is not None else default_spool_dir()
+        self._current: ContextVar[Workflow | Task | Cycle | None] = ContextVar(
+            f"provml_scope_{id(self)}", default=None
+        )
+        self._commit: str | None | bool = False  # False: not looked up yet
+        self._flusher = Flusher(
+            sink=sink,
+            spool_dir=directory,
+            diskful=self.diskful,
+            bag_size=bag_size,
+            max_queue=max_queue,
+            flush_interval_s=flush_interval_s,
+            name=self.name,
+            enrich=self._add_commit,
+        )
+        self._closed = False
+        self._atexit = _weak_close(self)
+        atexit.register(self._atexit)
+        self._previous_handler: Any = None
+        if install_signal_handler:
+            self._install_sigterm()
+
+    @classmethod
+    def setting(
+        cls,
+        letter: str,
+        *,
+        store: str | os.PathLike[str] | None = None,
+        endpoint: str | None = None,
+        token: str | None = None,
+        spool_dir: str | os.PathLike[str] | None = None,
+        **options: Any,
+    ) -> Client:
+        """A client in one of the paper's settings A–F (bag 1|50 × diskless|diskful ×
+        online|offline).
+
+        :raises ValueError: unknown letter; a diskful setting without ``spool_dir``.
+
+        >>> Client.setting("D", spool_dir=None, store=None)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: ...
+        """
+        if letter not in SETTINGS:
+            raise ValueError(f"setting {letter!r} is not one of {', '.join(SETTINGS)}")
+        bag, diskful, online = SETTINGS[letter]
+        if diskful and spool_dir is None:
+            raise ValueError(f"setting {letter} is diskful: give spool_dir=")
+        if online and store is None and endpoint is None:
+            raise ValueError(f"setting {letter} is online: give store= or endpoint=")
+        return cls(
+            store=store,
+            endpoint=endpoint,
+            token=token,
+            spool_dir=spool_dir if diskful else None,
+            online=online,
+            bag_size=bag,
+            **options,
+        )
+
+    # -- capture -----------------------------------------------------------------------------
+
+    def workflow(
+        self,
+        name: str,
+        *,
+        type: str = "generic",
+        study: str | None = None,
+        persona: Mapping[str, str] | None = None,
+        used: Values = None,
+        tags: Iterable[str] = (),
+        run_id: str | None = None,
+        meta: bool = True,
+        spec: Any = None,
+    ) -> Workflow:
+        """A workflow execution; use it with ``with`` (begin on enter, end and flush on exit).
+
+        :param name: the workflow's name (its prospective node).
+        :param type: ``generic`` or ``learning`` (a learning experiment).
+        :param study: the study / project it belongs to.
+        :param persona: ``provml.persona(...)``.
+        :param used: values it used (value helpers or ``{name: value}``).
+        :param tags: free-text tags.
+        :param run_id: the execution id (default: name + UTC time + random suffix).
+        :param meta: record host, process, packages, job, git commit and allow-listed env.
+        :param spec: the workflow's prospective specification (docs/specs.md): a
+            :class:`provml.ingest.spec.WorkflowSpec`, its dict, or a YAML/JSON file path; sent as a
+            ``spec`` event right after the begin, so roles and descriptions travel with the run.
+        :raises ValueError: an unknown type.
+        :raises provml.ingest.spec.SpecError: the spec is malformed.
+        """
+        if type not in ("generic", "learning"):
+            raise ValueError(f"workflow type {type!r} is not 'generic' or 'learning'")
+        event: dict[str, Any] = {
+            "v": 1, "kind": "workflow_begin", "t": time.time(),
+            "run": run_id or new_run_id(name), "workflow": name, "type": type,
+        }
+        if study is not None:
+            event["study"] = study
+        if persona is not None:
+            event["persona"] = dict(persona)
+        if meta:
+            event["meta"] = self._meta()
+        values = to_values(used)
+        if values:
+            event["used"] = values
+        tag_list = list(tags)
+        if tag_list:
+            event["tags"] = tag_list
+        return Workflow(self, event, spec=_spec_dict(spec) if spec is not None else None)
+
+    def _meta(self) -> dict[str, Any]:
+        # the git commit is added on the flusher thread (_add_commit): no subprocess here
+        return metadata.collect(env_allowlist=self.env_allowlist, with_git=False)
+
+    def _add_commit(self, event: dict[str, Any]) -> None:
+        """Add the script's git commit to a ``workflow_begin`` event's ``meta`` (called on the
+        flusher thread, so ``git rev-parse`` never runs on the caller's; looked up once)."""
+        meta = event.get("meta")
+        if not isinstance(meta, dict) or "git_commit" in meta:
+            return
+        if self._commit is False:
+            self._commit = metadata.git_commit()
+        if isinstance(self._commit, str):
+            meta["git_commit"] = self._commit
+
+    def track(
+        self,
+        name: str | None = None,
+        *,
+        used_names: Iterable[str] | None = None,
+        generated_name: str | None = "result",
+        type: str = "generic",
+    ) -> Callable[[F], F]:
+        """Decorate a function: each call is a task whose arguments are ``used`` and whose
+        return value is ``generated``. Inside an open workflow / task / cycle of this client the
+        task nests there; otherwise the call is a workflow of its own.
+
+        :param name: the task's name (default: the function's name).
+        :param used_names: record only these arguments (default: all).
+        :param generated_name: the name of the return value (None: not recorded).
+        :param type: the task type.
+        """
+        wanted = set(used_names) if used_names is not None else None
+
+        def decorate(fn: F) -> F:
+            signature = inspect.signature(fn)
+            task_name = name or fn.__name__
+
+            @functools.wraps(fn)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                bound = signature.bind(*args, **kwargs)
+                bound.apply_defaults()
+                used = [
+                    value(k, jsonable(v))
+                    for k, v in bound.arguments.items()
+                    if (wanted is None or k in wanted) and v is not None
+                ]
+                scope = self._current.get()
+                if scope is None:
+                    with self.workflow(task_name) as wf:
+                        return _run_task(wf, task_name, type, used, generated_name, fn, args, kwargs)
+                return _run_task(scope, task_name, type, used, generated_name, fn, args, kwargs)
+
+            return wrapper  # type: ignore[return-value]
+
+        return decorate
+
+    # -- delivery ----------------------------------------------------------------------------
+
+    def _workflow_ended(self) -> None:
+        self._flusher.flush(wait=self.wait_on_end)
+
+    def flush(self, *, timeout_s: float | None = None) -> bool:
+        """Wait until every event captured so far is sent or safely on disk.
+
+        :returns: False if ``timeout_s`` passed first.
+        """
+        return self._flusher.flush(wait=True, timeout_s=timeout_s)
+
+    def close(self, *, timeout_s: float | None = 60.0) -> None:
+        """Flush, retry pending events once more, stop the flusher thread (idempotent).
+
+        :param timeout_s: how long to keep delivering to the sink; what it has not accepted by
+            then is written to the pending file (``pending_path``) instead — kept, not lost.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._flusher.close(timeout_s=timeout_s)
+        atexit.unregister(self._atexit)
+
+    def stats(self) -> FlushStats:
+        """Counters of events processed, spooled, sent, pending, rejected and spilled."""
+        return self._flusher.stats()
+
+    @property
+    def spool_path(self) -> Path | None:
+        """The diskful spool file (None when diskless)."""
+        return self._flusher.spool_path
+
+    @property
+    def pending_path(self) -> Path:
+        """Where events wait while the sink is unavailable."""
+        return self._flusher.pending_path
+
+    @property
+    def rejected_path(self) -> Path:
+        """Where bags the sink refused are kept, with its report."""
+        return self._flusher.rejected_path
+
+
+    # -- SIGTERM -----------------------------------------------------------------------------
+
+    def _install_sigterm(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous not in (signal.SIG_DFL, None) and not getattr(previous, "_provml", False):
+            return  # the application handles SIGTERM; atexit still flushes if it exits
+        ref = weakref.ref(self)
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            client = ref()
+            if client is not None:
+                client.close(timeout_s=10.0)
+            if callable(previous):
+                previous(signum, frame)
+            else:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+
+        handler._provml = True  # type: ignore[attr-defined]
+        signal.signal(signal.SIGTERM, handler)
+
+
+def _weak_close(client: Client) -> Callable[[], None]:
+    ref = weakref.ref(client)
+
+    def close() -> None:
+        c = ref()
+        if c is not None:
+            c.close(timeout_s=10.0)
+
+    return close
+
+
+def _run_task(
+    scope: Workflow | Task | Cycle,
+    task_name: str,
+    type: str,
+    used: list[Value],
+    generated_name: str | None,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    with scope.task(task_name, type=type, used=used) as task:
+        result = fn(*args, **kwargs)
+        if generated_name is not None and result is not None:
+            task.generated(value(generated_name, jsonable(result)))
+        return result
+
+
+def jsonable(obj: Any, *, limit: int = 100) -> Any:
+    """A JSON-friendly rendering of an argument or result for the provenance record: scalars
+    as they are, small lists and dicts of scalars as they are, numpy/torch scalars as numbers,
+    anything else as a short ``repr``.
+
+    >>> jsonable([1, "a"]), jsonable(3.5), jsonable(object())[:8]
+    ([1, 'a'], 3.5, '<object ')
+    """
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    if isinstance(obj, list | tuple) and len(obj) <= limit:
+        items = [jsonable(x, limit=limit) for x in obj]
+        if all(x is None or isinstance(x, bool | int | float | str) for x in items):
+            return items
+    if isinstance(obj, Mapping) and len(obj) <= limit:
+        out = {str(k): jsonable(v, limit=limit) for k, v in obj.items()}
+        if all(v is None or isinstance(v, bool | int | float | str) for v in out.values()):
+            return out
+    item = getattr(obj, "item", None)
+    if callable(item) and getattr(obj, "ndim", 1) == 0:
+        try:
+            result = item()
+            if isinstance(result, bool | int | float | str):
+                return result
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    return repr(obj)[:200]

@@ -1,0 +1,242 @@
+"""Prospective workflow specifications (the paper's S5: design workflows first).
+
+A spec declares a workflow, its data transformations and, for each, the attributes it uses and
+generates with their roles, datatypes, descriptions and the domain concept each maps to, plus the
+data stores. It is written in YAML or JSON::
+
+    workflow: force2020-training
+    type: learning            # or generic
+    study: force2020
+    description: Train lithology classifiers
+    stores:
+      - {name: local-fs, type: FILE_SYSTEM}
+    transformations:
+      - name: train
+        type: training
+        used:
+          - {name: lr, role: hyperparameter, dtype: float}
+          - {name: train_set, role: learning_dataset, store: local-fs}
+        generated:
+          - {name: model, role: model}
+          - {name: accuracy, role: evaluation}
+
+Prospective nodes get the same IRIs as the ones derived at capture time, so they are stored once
+and reused by every execution; roles declared here type the values captured without one.
+
+>>> spec = WorkflowSpec.from_dict({"workflow": "wf", "transformations": [
+...     {"name": "train", "type": "training", "used": [{"name": "lr", "role": "hyperparameter"}]}]})
+>>> spec.role("train", "lr")
+'hyperparameter'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyoxigraph import Literal, NamedNode, Quad
+
+from provml.errors import Error
+from provml.ingest.iris import Iris
+from provml.ingest.translation import ROLES, TASK_TYPES
+from provml.vocab import PROVML, RDF, RDFS
+
+__all__ = ["AttributeSpec", "TransformationSpec", "WorkflowSpec", "SpecError", "load_spec"]
+
+
+class SpecError(Error):
+    """A workflow specification is malformed."""
+
+    template = "workflow spec {source}: {reason}"
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    name: str
+    role: str = "value"
+    direction: str = "used"
+    dtype: str | None = None
+    description: str | None = None
+    domain_concept: str | None = None
+    store: str | None = None
+
+
+@dataclass(frozen=True)
+class TransformationSpec:
+    name: str
+    type: str = "generic"
+    description: str | None = None
+    attributes: tuple[AttributeSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    workflow: str
+    type: str = "generic"
+    study: str | None = None
+    description: str | None = None
+    stores: tuple[Mapping[str, str], ...] = ()
+    transformations: tuple[TransformationSpec, ...] = ()
+    _roles: dict[tuple[str, str], str] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], *, source: str = "<dict>") -> WorkflowSpec:
+        """Build a spec from its JSON/YAML document.
+
+        :raises SpecError: naming the field that is missing or wrong.
+        """
+
+        def fail(reason: str) -> SpecError:
+            return SpecError(source=source, reason=reason)
+
+        if not isinstance(doc, Mapping) or not isinstance(doc.get("workflow"), str):
+            raise fail("needs a 'workflow' name (string)")
+        wtype = doc.get("type", "generic")
+        if wtype not in ("generic", "learning"):
+            raise fail(f"type {wtype!r} must be 'generic' or 'learning'")
+        transformations = []
+        for i, t in enumerate(doc.get("transformations", ())):
+            if not isinstance(t, Mapping) or not isinstance(t.get("name"), str):
+                raise fail(f"transformations[{i}] needs a 'name'")
+            ttype = t.get("type", "generic")
+            if ttype not in TASK_TYPES:
+                raise fail(f"transformations[{i}].type {ttype!r} is not one of {sorted(TASK_TYPES)}")
+            attrs = []
+            for direction in ("used", "generated"):
+                for j, a in enumerate(t.get(direction, ())):
+                    where = f"transformations[{i}].{direction}[{j}]"
+                    if not isinstance(a, Mapping) or not isinstance(a.get("name"), str):
+                        raise fail(f"{where} needs a 'name'")
+                    role = a.get("role", "value")
+                    if role not in ROLES:
+                        raise fail(f"{where}.role {role!r} is not one of {sorted(ROLES)}")
+                    attrs.append(
+                        AttributeSpec(
+                            name=a["name"],
+                            role=role,
+                            direction=direction,
+                            dtype=a.get("dtype"),
+                            description=a.get("description"),
+                            domain_concept=a.get("domain_concept"),
+                            store=a.get("store"),
+                        )
+                    )
+            transformations.append(
+                TransformationSpec(
+                    name=t["name"], type=ttype, description=t.get("description"), attributes=tuple(attrs)
+                )
+            )
+        spec = cls(
+            workflow=doc["workflow"],
+            type=wtype,
+            study=doc.get("study"),
+            description=doc.get("description"),
+            stores=tuple(doc.get("stores", ())),
+            transformations=tuple(transformations),
+        )
+        for t in spec.transformations:
+            for a in t.attributes:
+                spec._roles[(t.name, a.name)] = a.role
+        return spec
+
+    def role(self, transformation: str, attribute: str) -> str | None:
+        """The declared role of ``attribute`` in ``transformation`` (None when undeclared)."""
+        return self._roles.get((transformation, attribute))
+
+    def quads(self, iris: Iris) -> Iterator[Quad]:
+        """The prospective nodes of this spec, in the plans graph."""
+        g = iris.plans_graph
+        plan = iris.plan(self.workflow)
+        yield Quad(plan, RDF.type, PROVML.LearningExperiment if self.type == "learning" else PROVML.Workflow, g)
+        yield Quad(plan, RDFS.label, Literal(self.workflow), g)
+        if self.description:
+            yield Quad(plan, RDFS.comment, Literal(self.description), g)
+        if self.study:
+            study = iris.study(self.study)
+            yield Quad(study, RDF.type, PROVML.Study, g)
+            yield Quad(study, RDFS.label, Literal(self.study), g)
+            yield Quad(study, PROVML.hadMember, plan, g)
+        for store in self.stores:
+            node = iris.store(store["name"])
+            yield Quad(node, RDF.type, PROVML.DataStore, g)
+            yield Quad(node, RDFS.label, Literal(store["name"]), g)
+            if "type" in store:
+                yield Quad(node, PROVML.storeType, Literal(store["type"]), g)
+        for t in self.transformations:
+            tnode = iris.transformation(self.workflow, t.name)
+            yield Quad(tnode, RDF.type, TASK_TYPES[t.type][0], g)
+            yield Quad(tnode, RDFS.label, Literal(t.name), g)
+            yield Quad(plan, PROVML.hadMember, tnode, g)
+            if t.description:
+                yield Quad(tnode, RDFS.comment, Literal(t.description), g)
+            for a in t.attributes:
+                anode = iris.attribute(tnode, a.name)
+                yield Quad(anode, RDF.type, ROLES[a.role][0], g)
+                yield Quad(anode, RDFS.label, Literal(a.name), g)
+                link = PROVML.usesAttribute if a.direction == "used" else PROVML.generatesAttribute
+                yield Quad(tnode, link, anode, g)
+                if a.description:
+                    yield Quad(anode, RDFS.comment, Literal(a.description), g)
+                if a.dtype:
+                    yield Quad(anode, PROVML.datatypeName, Literal(a.dtype), g)
+                if a.domain_concept:
+                    yield Quad(anode, PROVML.domainConcept, NamedNode(a.domain_concept), g)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as a JSON-able document (what a ``spec`` event carries)."""
+        return {
+            "workflow": self.workflow,
+            "type": self.type,
+            **({"study": self.study} if self.study else {}),
+            **({"description": self.description} if self.description else {}),
+            "stores": [dict(s) for s in self.stores],
+            "transformations": [
+                {
+                    "name": t.name,
+                    "type": t.type,
+                    **({"description": t.description} if t.description else {}),
+                    **{
+                        d: [
+                            {
+                                k: v
+                                for k, v in {
+                                    "name": a.name,
+                                    "role": a.role,
+                                    "dtype": a.dtype,
+                                    "description": a.description,
+                                    "domain_concept": a.domain_concept,
+                                    "store": a.store,
+                                }.items()
+                                if v is not None
+                            }
+                            for a in t.attributes
+                            if a.direction == d
+                        ]
+                        for d in ("used", "generated")
+                    },
+                }
+                for t in self.transformations
+            ],
+        }
+
+
+def load_spec(path: str | Path) -> WorkflowSpec:
+    """Read a YAML (``.yaml``/``.yml``) or JSON spec file.
+
+    :raises SpecError: when the file does not parse or is not a valid spec.
+    """
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            doc = yaml.safe_load(text)
+        else:
+            doc = json.loads(text)
+    except Exception as exc:  # yaml.YAMLError / json.JSONDecodeError carry positions
+        raise SpecError(source=str(p), reason=f"does not parse: {exc}") from None
+    return WorkflowSpec.from_dict(doc, source=str(p))
