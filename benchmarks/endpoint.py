@@ -104,7 +104,7 @@ def make_data(runs: int, workdir: Path) -> tuple[Path, int]:
     from pyoxigraph import RdfFormat
 
     from provml.knowledge import KnowledgeGraph
-    from provml.store.oxigraph import open_store
+    from provml.store import open_store
 
     kg = KnowledgeGraph(open_store(), validate=False)
     for i in range(runs):

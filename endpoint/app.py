@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from provml._version import __version__
+from provml import __version__
 from provml.endpoint import auth, context
 from provml.endpoint.config import CONFIG_KEY, Config
 from provml.endpoint.errors import register_error_handlers

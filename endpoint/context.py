@@ -17,7 +17,7 @@ from flask import current_app, request
 
 from provml.endpoint.config import CONFIG_KEY, Config
 from provml.endpoint.sparql.evaluation import QueryRunner
-from provml.store.oxigraph import Store
+from provml.store import Store
 
 __all__ = ["KG_KEY", "RUNNER_KEY", "config", "current_kg", "public_url", "runner", "store"]
 

@@ -28,7 +28,7 @@ from provml.events import check
 from provml.ingest.iris import Iris
 from provml.ingest.spec import WorkflowSpec
 from provml.ingest.translation import translate
-from provml.store.oxigraph import Store, open_store
+from provml.store import Store, open_store
 from provml.vocab import DEFAULT_BASE, OILGAS_ONTOLOGY_IRI, ONTOLOGY_IRI, RDF
 
 __all__ = ["IngestResult", "KnowledgeGraph", "open_kg", "ONTOLOGY_GRAPHS", "default_store_path"]
@@ -54,7 +54,7 @@ class IngestResult:
 
 
 class KnowledgeGraph(Closing):
-    """A PROV-ML knowledge graph over a :class:`provml.store.oxigraph.Store`.
+    """A PROV-ML knowledge graph over a :class:`provml.store.base.Store`.
 
     :param store: where quads live (embedded Oxigraph or a remote SPARQL store).
     :param base: the base IRI of instance data.

@@ -2,7 +2,7 @@
 
 Store fixtures (``tests/test_store.py`` and anything that needs a store):
 - ``oxigraph_server``: one real ``oxigraph serve`` on 127.0.0.1 for the whole session;
-- ``remote_store``: a :class:`provml.store.oxigraph.RemoteStore` on it, emptied before each test;
+- ``remote_store``: a :class:`provml.store.remote.RemoteStore` on it, emptied before each test;
 - ``store``: parametrised over the backends — in-memory and on-disk ``OxigraphStore`` and the
   ``RemoteStore`` — so a test that takes ``store`` runs against all three.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from servers import OxigraphServer, oxigraph_binary
 
-from provml.store.oxigraph import OxigraphStore, RemoteStore, Store
+from provml.store import OxigraphStore, RemoteStore, Store
 
 # -- stores -----------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import provml.endpoint.linked_data.ontology_docs
 import provml.endpoint.linked_data.void
 import provml.query.describe
 from provml.query.describe import describe, local_name, resource_triples
-from provml.store.oxigraph import Store, open_store
+from provml.store import Store, open_store
 from provml.vocab import PROV, RDFS
 
 E = "https://w3id.org/provml/id/"

@@ -11,7 +11,7 @@ from pyoxigraph import NamedNode, QuerySolutions, RdfFormat
 
 from provml.errors import EventError, ValidationFailed
 from provml.knowledge import KnowledgeGraph
-from provml.store.oxigraph import Store
+from provml.store import Store
 from provml.vocab import PROV, PROVML, RDF
 
 

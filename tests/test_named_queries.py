@@ -17,7 +17,7 @@ from pyoxigraph import NamedNode, RdfFormat
 from provml.errors import ParameterError, QueryNotFound
 from provml.knowledge import KnowledgeGraph
 from provml.query.named import bind, get_query, list_queries, load_query_file, run_query
-from provml.store.oxigraph import Store
+from provml.store import Store
 
 
 @pytest.fixture

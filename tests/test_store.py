@@ -24,7 +24,7 @@ from pyoxigraph import (
 from servers import OxigraphServer
 
 from provml.errors import Error, RemoteError, StoreLocked, StoreReadOnly
-from provml.store.oxigraph import OxigraphStore, RemoteStore, Store, open_store
+from provml.store import OxigraphStore, RemoteStore, Store, open_store
 from provml.store.update_dataset import restrict_update
 
 EX = "http://example.org/"
@@ -512,10 +512,13 @@ def test_restrict_update_rewrites_each_operation() -> None:
 def test_docstrings_run() -> None:
     import doctest
 
+    import provml.store
+    import provml.store.base
     import provml.store.oxigraph
     import provml.store.remote
     import provml.store.update_dataset
 
-    for module in (provml.store.oxigraph, provml.store.remote, provml.store.update_dataset):
+    for module in (provml.store, provml.store.base, provml.store.oxigraph, provml.store.remote,
+                   provml.store.update_dataset):
         failed, attempted = doctest.testmod(module)
         assert failed == 0 and attempted > 0, module.__name__

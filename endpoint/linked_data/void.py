@@ -6,7 +6,7 @@ PROV, PROV-ML and ML Schema class it holds (with the number of instances), the v
 uses, its SPARQL endpoint and its gzipped N-Quads dump (``dump_nquads_gz()``).
 
 >>> from pyoxigraph import Literal, NamedNode, Quad
->>> from provml.store.oxigraph import open_store
+>>> from provml.store import open_store
 >>> from provml.vocab import PROVML, RDF
 >>> store = open_store()
 >>> m = NamedNode("https://w3id.org/provml/id/data/m1")
@@ -50,7 +50,7 @@ from provml.vocab import (
 )
 
 if TYPE_CHECKING:
-    from provml.store.oxigraph import Store
+    from provml.store import Store
 
 __all__ = ["DATASET_FRAGMENT", "dump_nquads_gz", "void_description"]
 

@@ -5,7 +5,7 @@ URL), the languages (Query and Update), the result and input formats, the featur
 graph is the union of all graphs; empty named graphs exist), and the default dataset with its
 named graphs (listed up to :data:`MAX_LISTED_GRAPHS`; their total in an ``rdfs:comment``).
 
->>> from provml.store.oxigraph import open_store
+>>> from provml.store import open_store
 >>> triples = service_description(open_store(), endpoint="http://localhost:7878/sparql")
 >>> any(t.predicate == SD.endpoint for t in triples)
 True
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pyoxigraph import BlankNode, Literal, NamedNode, Triple
 
-from provml.store.oxigraph import Store
+from provml.store import Store
 from provml.vocab import (
     FORMATS,
     FORMATS_JSON_LD,

@@ -20,7 +20,7 @@ How the time limit works (pyoxigraph has no cancel call):
 
 Rows beyond ``max_rows`` are not read: the result is truncated and flagged (:class:`Outcome`).
 
->>> from provml.store.oxigraph import open_store
+>>> from provml.store import open_store
 >>> runner = QueryRunner(timeout_s=5, max_rows=1)
 >>> out = runner.run(open_store(), "SELECT ?x WHERE { VALUES ?x { 1 2 3 } }")
 >>> len(out.rows), out.truncated
@@ -36,14 +36,22 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple, Variable
 
-from provml.store.oxigraph import Store
+from provml.store import Store
 
-if TYPE_CHECKING:
-    from provml.endpoint.sparql.isolation import QueryProcesses
+
+class Processes(Protocol):
+    """What :class:`QueryRunner` needs of :class:`~provml.endpoint.sparql.isolation.QueryProcesses`
+    (a protocol, so this module does not import the one that imports it)."""
+
+    def run(self, sparql: str, *, timeout_s: float, default_graph: Sequence[NamedNode] | None = ...,
+            named_graphs: Sequence[NamedNode] | None = ..., base_iri: str | None = ...,
+            max_rows: int | None = ...) -> Outcome: ...
+
+    def close(self) -> None: ...
 
 __all__ = ["Outcome", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate"]
 
@@ -152,7 +160,7 @@ class QueryRunner:
         timeout_s: float | None,
         max_rows: int | None,
         workers: int = 4,
-        processes: QueryProcesses | None = None,
+        processes: Processes | None = None,
     ) -> None:
         self.timeout_s = timeout_s
         self.max_rows = max_rows

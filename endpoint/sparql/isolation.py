@@ -10,7 +10,7 @@ to open the store view (plus a process start after a kill), paid only by queries
 operators (``ORDER BY``, aggregates, ...); simple queries stay in the server process.
 
 >>> import tempfile
->>> from provml.store.oxigraph import open_store
+>>> from provml.store import open_store
 >>> path = tempfile.mkdtemp()
 >>> open_store(path).close()
 >>> processes = QueryProcesses(path, workers=1)

@@ -4,7 +4,7 @@
 each run and arranges the answers for a comparison page: one row per hyperparameter and per
 (stage, measure), one column per run, and one curve per (measure, run).
 
->>> from provml.store.oxigraph import open_store
+>>> from provml.store import open_store
 >>> c = compare(open_store(), ["https://w3id.org/provml/id/run/none"])
 >>> c.hyperparameters, c.curves
 ({}, {})
@@ -22,7 +22,7 @@ from provml.query.named import get_query
 from provml.vocab import PROV, PROVML, RDFS
 
 if TYPE_CHECKING:
-    from provml.store.oxigraph import Store
+    from provml.store import Store
 
 __all__ = ["Comparison", "compare"]
 

@@ -4,7 +4,7 @@
 datasets, data, predictions) with a few of each, and lists the latest workflow executions;
 ``list_runs()`` lists workflow executions newest first (for choosing runs to compare).
 
->>> from provml.store.oxigraph import open_store
+>>> from provml.store import open_store
 >>> o = overview(open_store())
 >>> [c.key for c in o.categories][:3], o.latest_runs
 (['studies', 'workflows', 'runs'], ())
@@ -20,7 +20,7 @@ from pyoxigraph import Literal, NamedNode, QuerySolutions
 from provml.vocab import PROV, PROVML, RDFS
 
 if TYPE_CHECKING:
-    from provml.store.oxigraph import Store
+    from provml.store import Store
 
 __all__ = ["Category", "Item", "Overview", "RunSummary", "CATEGORIES", "list_runs", "overview"]
 

@@ -38,6 +38,7 @@ from provml.capture.sinks import HttpSink, Sink, StoreSink
 from provml.capture.spool import default_spool_dir
 from provml.capture.values import Value, to_values, value
 from provml.closing import Closing
+from provml.kinds import WORKFLOW_TYPES
 
 __all__ = ["Client", "SETTINGS"]
 
@@ -224,8 +225,8 @@ class Client(Closing):
         :raises ValueError: an unknown type.
         :raises provml.ingest.spec.SpecError: the spec is malformed.
         """
-        if type not in ("generic", "learning"):
-            raise ValueError(f"workflow type {type!r} is not 'generic' or 'learning'")
+        if type not in WORKFLOW_TYPES:
+            raise ValueError(f"workflow type {type!r} is not one of {', '.join(WORKFLOW_TYPES)}")
         event: dict[str, Any] = {
             "v": 1, "kind": "workflow_begin", "t": time.time(),
             "run": run_id or new_run_id(name), "workflow": name, "type": type,

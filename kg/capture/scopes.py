@@ -19,21 +19,11 @@ from types import TracebackType
 from typing import Any, Self
 
 from provml.capture.values import Value, to_values
+from provml.kinds import TASK_TYPES
 
 _time = time.time
 
 __all__ = ["Cycle", "Task", "Workflow", "TASK_TYPES"]
-
-#: the ``type`` of a task (``kind`` of a stage)
-TASK_TYPES = (
-    "generic",
-    "training",
-    "validation",
-    "evaluation",
-    "feature_extraction",
-    "inference",
-    "deployment",
-)
 
 Put = Callable[[dict[str, Any]], None]
 Values = Iterable[Value] | Mapping[str, Any] | None

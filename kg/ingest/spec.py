@@ -41,7 +41,14 @@ from pyoxigraph import Literal, NamedNode, Quad
 
 from provml.errors import Error
 from provml.ingest.iris import Iris
-from provml.ingest.translation import ROLES, TASK_TYPES
+from provml.kinds import (
+    ROLES,
+    TASK_TYPES,
+    WORKFLOW_TYPES,
+    role_classes,
+    task_classes,
+    workflow_classes,
+)
 from provml.vocab import PROVML, RDF, RDFS
 
 __all__ = ["AttributeSpec", "TransformationSpec", "WorkflowSpec", "SpecError", "load_spec"]
@@ -95,8 +102,8 @@ class WorkflowSpec:
         if not isinstance(doc, Mapping) or not isinstance(doc.get("workflow"), str):
             raise fail("needs a 'workflow' name (string)")
         wtype = doc.get("type", "generic")
-        if wtype not in ("generic", "learning"):
-            raise fail(f"type {wtype!r} must be 'generic' or 'learning'")
+        if wtype not in WORKFLOW_TYPES:
+            raise fail(f"type {wtype!r} must be one of {sorted(WORKFLOW_TYPES)}")
         transformations = []
         for i, t in enumerate(doc.get("transformations", ())):
             if not isinstance(t, Mapping) or not isinstance(t.get("name"), str):
@@ -150,7 +157,7 @@ class WorkflowSpec:
         """The prospective nodes of this spec, in the plans graph."""
         g = iris.plans_graph
         plan = iris.plan(self.workflow)
-        yield Quad(plan, RDF.type, PROVML.LearningExperiment if self.type == "learning" else PROVML.Workflow, g)
+        yield Quad(plan, RDF.type, workflow_classes(self.type)[0], g)
         yield Quad(plan, RDFS.label, Literal(self.workflow), g)
         if self.description:
             yield Quad(plan, RDFS.comment, Literal(self.description), g)
@@ -167,14 +174,14 @@ class WorkflowSpec:
                 yield Quad(node, PROVML.storeType, Literal(store["type"]), g)
         for t in self.transformations:
             tnode = iris.transformation(self.workflow, t.name)
-            yield Quad(tnode, RDF.type, TASK_TYPES[t.type][0], g)
+            yield Quad(tnode, RDF.type, task_classes(t.type)[0], g)
             yield Quad(tnode, RDFS.label, Literal(t.name), g)
             yield Quad(plan, PROVML.hadMember, tnode, g)
             if t.description:
                 yield Quad(tnode, RDFS.comment, Literal(t.description), g)
             for a in t.attributes:
                 anode = iris.attribute(tnode, a.name)
-                yield Quad(anode, RDF.type, ROLES[a.role][0], g)
+                yield Quad(anode, RDF.type, role_classes(a.role)[0], g)
                 yield Quad(anode, RDFS.label, Literal(a.name), g)
                 link = PROVML.usesAttribute if a.direction == "used" else PROVML.generatesAttribute
                 yield Quad(tnode, link, anode, g)

@@ -22,69 +22,20 @@ from typing import Any
 from pyoxigraph import Literal, NamedNode, Quad
 
 from provml.ingest.iris import Iris
+from provml.kinds import (
+    DATA_ROLES,
+    LEARNING_STAGES,
+    WORKFLOW_TYPES,
+    role_classes,
+    task_classes,
+    workflow_classes,
+)
 from provml.vocab import PROV, PROVML, RDF, RDFS, XSD
 
-__all__ = ["translate", "ROLES", "TASK_TYPES", "RoleLookup"]
+__all__ = ["translate", "RoleLookup"]
 
 TYPE = RDF.type
 LABEL = RDFS.label
-
-#: role -> (prospective class, retrospective class)
-ROLES: dict[str, tuple[NamedNode, NamedNode]] = {
-    "value": (PROVML.Attribute, PROVML.AttributeValue),
-    "parameter": (PROVML.Attribute, PROVML.AttributeValue),
-    "data": (PROVML.Attribute, PROVML.DataReference),
-    "hyperparameter": (PROVML.LearningHyperparameter, PROVML.LearningHyperparameterValue),
-    "model_hyperparameter": (PROVML.ModelHyperparameter, PROVML.ModelHyperparameterValue),
-    "evaluation": (PROVML.EvaluationMeasure, PROVML.ModelEvaluation),
-    "learning_task": (PROVML.LearningTask, PROVML.LearningTaskValue),
-    "learning_dataset": (PROVML.LearningDataSetReference, PROVML.LearningDataset),
-    "dataset_characteristic": (PROVML.DatasetCharacteristic, PROVML.DatasetCharacteristicValue),
-    "feature_set": (PROVML.FeatureSet, PROVML.FeatureSetData),
-    "model": (PROVML.ModelProspection, PROVML.Model),
-    "prediction": (PROVML.Attribute, PROVML.Prediction),
-}
-
-#: task type -> (plan class, execution class, section execution class)
-TASK_TYPES: dict[str, tuple[NamedNode, NamedNode, NamedNode]] = {
-    "generic": (
-        PROVML.DataTransformation,
-        PROVML.DataTransformationExecution,
-        PROVML.DataTransformationExecution,
-    ),
-    "training": (
-        PROVML.Training,
-        PROVML.TrainingExecution,
-        PROVML.TrainingSectionExecution,
-    ),
-    "validation": (
-        PROVML.Validation,
-        PROVML.ValidationExecution,
-        PROVML.ValidationSectionExecution,
-    ),
-    "evaluation": (
-        PROVML.Evaluation,
-        PROVML.EvaluationExecution,
-        PROVML.EvaluationSectionExecution,
-    ),
-    "feature_extraction": (
-        PROVML.FeatureExtraction,
-        PROVML.FeatureExtractionExecution,
-        PROVML.FeatureExtractionExecution,
-    ),
-    "inference": (
-        PROVML.Inference,
-        PROVML.InferenceExecution,
-        PROVML.InferenceExecution,
-    ),
-    "deployment": (
-        PROVML.Deployment,
-        PROVML.DeploymentExecution,
-        PROVML.DeploymentExecution,
-    ),
-}
-_LEARNING_STAGES = frozenset({"training", "validation", "evaluation"})
-_DATA_ROLES = frozenset({"data", "learning_dataset", "model", "prediction"})
 
 #: (workflow, transformation, attribute name) -> role, from registered specs
 RoleLookup = Callable[[str, str, str], "str | None"]
@@ -184,11 +135,12 @@ class _Translator:
     # -- workflows ------------------------------------------------------------------------------
     def workflow(self, e: Mapping[str, Any], run: str, workflow: str, g: NamedNode, *, begin: bool) -> None:
         add, plans = self.add, self.plans
-        learning = e.get("type") == "learning"
+        wtype = e.get("type")
+        plan_class, ex_class = workflow_classes(wtype if wtype in WORKFLOW_TYPES else "generic")
         plan = self.iris.plan(workflow)
         ex = self.iris.run(run)
         if begin:
-            add(plan, TYPE, PROVML.LearningExperiment if learning else PROVML.Workflow, plans)
+            add(plan, TYPE, plan_class, plans)
             add(plan, LABEL, Literal(workflow), plans)
             if "study" in e:
                 study = self.iris.study(e["study"])
@@ -196,7 +148,7 @@ class _Translator:
                 add(study, LABEL, Literal(e["study"]), plans)
                 add(study, PROVML.hadMember, plan, plans)
             add(g, TYPE, PROV.Bundle, g)
-            add(ex, TYPE, PROVML.LearningProcessExecution if learning else PROVML.WorkflowExecution, g)
+            add(ex, TYPE, ex_class, g)
             add(ex, LABEL, Literal(run), g)
             add(ex, PROV.wasInfluencedBy, plan, g)
             add(ex, PROV.startedAtTime, _time(e["t"]), g)
@@ -207,7 +159,7 @@ class _Translator:
             if "meta" in e:
                 self.meta(ex, e["meta"], g)
         else:
-            add(ex, TYPE, PROVML.LearningProcessExecution if learning else PROVML.WorkflowExecution, g)
+            add(ex, TYPE, ex_class, g)
             self.ended(ex, e, g)
         self.values(e, ex, plan, workflow, workflow, g)
 
@@ -264,13 +216,13 @@ class _Translator:
             stage_type = e["stage_type"]
             stage = iris.transformation(workflow, e["stage"])
             plan = iris.section(workflow, e["stage"], name)
-            in_stage = stage_type in _LEARNING_STAGES
-            plan_class = PROVML.LearningStageSection if in_stage else TASK_TYPES[stage_type][0]
-            ex_class = TASK_TYPES[stage_type][2]
+            in_stage = stage_type in LEARNING_STAGES
+            plan_class = PROVML.LearningStageSection if in_stage else task_classes(stage_type)[0]
+            ex_class = task_classes(stage_type)[2]
             owner, transformation = stage, e["stage"] + "/" + name
         else:
             plan = iris.transformation(workflow, name)
-            plan_class, ex_class, _ = TASK_TYPES[e.get("type", "generic")]
+            plan_class, ex_class, _ = task_classes(e.get("type", "generic"))
             owner, transformation = iris.plan(workflow), name
         ex = iris.execution(run, e["task"])
         if begin:
@@ -360,7 +312,7 @@ class _Translator:
         g: NamedNode,
     ) -> NamedNode:
         add, plans, iris = self.add, self.plans, self.iris
-        attr_class, value_class = ROLES[role]
+        attr_class, value_class = role_classes(role)
         name = item["name"]
         attr = iris.attribute(plan, name)
         add(attr, TYPE, attr_class, plans)
@@ -374,7 +326,7 @@ class _Translator:
         else:
             node = iris.value(ex, direction, name)
         add(node, TYPE, value_class, g)
-        if role in _DATA_ROLES and data is None:
+        if role in DATA_ROLES and data is None:
             add(node, TYPE, PROVML.DataReference, g)
         add(node, PROV.wasDerivedFrom, attr, g)
         if "value" in item:

@@ -9,7 +9,7 @@ Both only read, through SPARQL on the store's default graph (the union of all it
 provml ``Store`` answers), so they work on the embedded and the remote backends alike.
 
 >>> import pyoxigraph as ox
->>> from provml.store.oxigraph import open_store
+>>> from provml.store import open_store
 >>> from provml.vocab import PROV, RDFS
 >>> store = open_store()
 >>> run = ox.NamedNode("https://w3id.org/provml/id/run/r1")
@@ -33,7 +33,7 @@ from pyoxigraph import BlankNode, Literal, NamedNode, QuerySolutions, Triple
 from provml.vocab import PROV, RDF, RDFS, SKOS
 
 if TYPE_CHECKING:
-    from provml.store.oxigraph import Store
+    from provml.store import Store
 
 __all__ = [
     "BACKWARD",
@@ -163,7 +163,7 @@ def resource_triples(store: Store, iri: str, *, limit: int = 10000) -> list[Trip
     :raises ValueError: when ``iri`` is not a valid IRI.
 
     >>> import pyoxigraph as ox
-    >>> from provml.store.oxigraph import open_store
+    >>> from provml.store import open_store
     >>> store = open_store()
     >>> store.add([ox.Quad(ox.NamedNode("http://e/a"), RDFS.seeAlso, ox.NamedNode("http://e/b"))])
     >>> len(resource_triples(store, "http://e/b"))

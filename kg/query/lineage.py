@@ -8,7 +8,7 @@ forward (what came from it) — and returns the nodes and edges for a graph view
 lineage. Each node carries its most specific PROV-ML class and a colour group (``kind``).
 
 >>> import pyoxigraph as ox
->>> from provml.store.oxigraph import open_store
+>>> from provml.store import open_store
 >>> from provml.vocab import PROV, PROVML, RDF
 >>> s = open_store()
 >>> raw, run, model = (ox.NamedNode("https://w3id.org/provml/id/" + n) for n in ("data/raw", "run/r", "data/m"))
@@ -30,7 +30,7 @@ from pyoxigraph import Literal, NamedNode, QuerySolutions
 from provml.vocab import PROV, PROVML, RDF, RDFS
 
 if TYPE_CHECKING:
-    from provml.store.oxigraph import Store
+    from provml.store import Store
 
 __all__ = ["LineageEdge", "LineageGraph", "LineageNode", "lineage_graph", "most_specific"]
 

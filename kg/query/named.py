@@ -202,7 +202,7 @@ def _strip_comments(text: str) -> str:
 def run_query(store: Any, name_or_query: str | NamedQuery, params: Mapping[str, str] | None = None) -> QuerySolutions:
     """Run a named query (by name, or a :class:`NamedQuery`) on ``store`` with ``params`` bound.
 
-    :param store: a :class:`provml.store.oxigraph.Store` or :class:`provml.knowledge.KnowledgeGraph`.
+    :param store: a :class:`provml.store.base.Store` or :class:`provml.knowledge.KnowledgeGraph`.
     :raises QueryNotFound: no query of that name.
     :raises ParameterError: a bad parameter.
     """

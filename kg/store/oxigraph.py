@@ -1,16 +1,8 @@
-"""Where the knowledge graph lives: one ``Store`` interface, two backends.
-
-- :class:`OxigraphStore` — embedded Oxigraph (pyoxigraph): an on-disk directory, or in memory.
-- :class:`RemoteStore` — any SPARQL 1.1 store, through the Protocol, Update and Graph Store HTTP
-  Protocol (tested against a real ``oxigraph serve``).
-
-Both return pyoxigraph's own types (``Quad``, ``QuerySolutions``, ``QueryBoolean``,
-``QueryTriples``), so calling code never knows which backend it talks to. Queries see the union of
-all graphs by default (``use_default_graph_as_union=True``): provml writes one named graph per
-workflow execution and the ontologies each in a graph of their own.
+"""The embedded backend of the :class:`~provml.store.base.Store` protocol: Oxigraph (pyoxigraph)
+in an on-disk directory, or in memory.
 
 >>> from pyoxigraph import Literal, NamedNode, Quad
->>> with open_store() as store:
+>>> with OxigraphStore() as store:
 ...     store.add([Quad(NamedNode("http://example.com/s"), NamedNode("http://example.com/p"),
 ...                     Literal("1"), NamedNode("http://example.com/g"))])
 ...     [str(row["s"]) for row in store.query("SELECT ?s WHERE { ?s ?p ?o }")]
@@ -23,147 +15,16 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
 
 import pyoxigraph
-from pyoxigraph import (
-    DefaultGraph,
-    NamedNode,
-    Quad,
-    QueryBoolean,
-    QuerySolutions,
-    QueryTriples,
-    RdfFormat,
-)
+from pyoxigraph import NamedNode, Quad, RdfFormat
 
 from provml.closing import Closing
 from provml.errors import StoreLocked, StoreReadOnly
-from provml.store.remote import RemoteStore
+from provml.store.base import GraphName, QueryResult, materialize
 from provml.store.update_dataset import restrict_update
 
-__all__ = ["OxigraphStore", "RemoteStore", "Store", "materialize", "open_store"]
-
-QueryResult = QuerySolutions | QueryBoolean | QueryTriples
-GraphName = NamedNode | DefaultGraph
-
-
-@runtime_checkable
-class Store(Protocol):
-    """What every provml store offers. Implemented by :class:`OxigraphStore` and
-    :class:`RemoteStore`; code that takes a store is typed with this protocol.
-
-    >>> isinstance(OxigraphStore(), Store)
-    True
-    """
-
-    def add(self, quads: Iterable[Quad], *, atomic: bool = True) -> None:
-        """Write all ``quads`` in one transaction: all of them or none.
-
-        ``atomic=False`` lets a backend use a faster non-transactional path (embedded:
-        ``bulk_extend``); the remote store ignores it.
-        """
-        ...
-
-    def query(
-        self,
-        sparql: str,
-        *,
-        use_default_graph_as_union: bool = True,
-        default_graph: Sequence[NamedNode] | None = None,
-        named_graphs: Sequence[NamedNode] | None = None,
-        base_iri: str | None = None,
-    ) -> QueryResult:
-        """Evaluate a SPARQL 1.1 query; results are pyoxigraph's types.
-
-        Dataset semantics are pyoxigraph's on every backend: ``default_graph`` (the graphs
-        merged into the default graph; it wins over ``use_default_graph_as_union``) and
-        ``named_graphs`` (those ``GRAPH`` can see) each restrict their part only; None leaves
-        that part whole. An empty list is an empty part.
-        """
-        ...
-
-    def update(
-        self,
-        sparql: str,
-        *,
-        base_iri: str | None = None,
-        using_graphs: Sequence[NamedNode] | None = None,
-        using_named_graphs: Sequence[NamedNode] | None = None,
-    ) -> None:
-        """Run a SPARQL 1.1 update in one transaction.
-
-        ``using_graphs`` / ``using_named_graphs`` are the protocol's ``using-graph-uri`` /
-        ``using-named-graph-uri``: with SPARQL Update's semantics, giving either one makes the
-        dataset of each ``WHERE`` exactly what they list.
-        """
-        ...
-
-    def quads(self, *, graph: GraphName | None = None) -> Iterator[Quad]:
-        """The quads of one graph, or of all graphs when ``graph`` is None."""
-        ...
-
-    def named_graphs(self) -> list[NamedNode]:
-        """The named graphs, sorted by IRI."""
-        ...
-
-    def contains_graph(self, graph: NamedNode) -> bool:
-        """Whether the named graph exists."""
-        ...
-
-    def load(
-        self,
-        data: bytes,
-        *,
-        format: RdfFormat,
-        graph: GraphName | None = None,
-        base_iri: str | None = None,
-    ) -> None:
-        """Parse ``data`` and add it in one transaction; triples go to ``graph``."""
-        ...
-
-    def dump(self, *, format: RdfFormat, graph: GraphName | None = None) -> bytes:
-        """Serialize one graph, or the whole dataset when ``graph`` is None."""
-        ...
-
-    def clear_graph(self, graph: GraphName) -> None:
-        """Remove the triples of a graph, keep the graph."""
-        ...
-
-    def drop_graph(self, graph: GraphName) -> None:
-        """Remove a graph and its triples (no error when it does not exist)."""
-        ...
-
-    def __len__(self) -> int: ...
-
-    def close(self) -> None:
-        """Release the store (the lock of an on-disk store). Idempotent."""
-        ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-
-def materialize(quads: Iterable[Quad]) -> list[Quad]:
-    """Read ``quads`` fully and check every item is a ``Quad``, before anything is written.
-
-    :raises TypeError: an item is not a ``pyoxigraph.Quad``.
-
-    >>> materialize([1])
-    Traceback (most recent call last):
-    TypeError: item 0 is not a pyoxigraph.Quad: 1
-    """
-    batch = list(quads)
-    for index, quad in enumerate(batch):
-        if not isinstance(quad, Quad):
-            raise TypeError(f"item {index} is not a pyoxigraph.Quad: {quad!r}")
-    return batch
+__all__ = ["OxigraphStore"]
 
 
 #: how long opening read-only retries while a writer moves files under it
@@ -411,31 +272,3 @@ class OxigraphStore(Closing):
     def __repr__(self) -> str:
         where = str(self.path) if self.path is not None else "memory"
         return f"OxigraphStore({where!r}{', read_only=True' if self.read_only else ''})"
-
-
-def open_store(
-    path: str | Path | None = None, *, remote: str | None = None, read_only: bool = False
-) -> Store:
-    """Open a store: on disk at ``path``, remote at the ``remote`` base URL, else in memory.
-
-    :param path: an Oxigraph store directory (created when missing).
-    :param remote: the base URL of a SPARQL 1.1 server (``http://host:7878`` for Oxigraph:
-        ``/query``, ``/update`` and ``/store`` below it); see :class:`RemoteStore` for others.
-    :param read_only: open the on-disk store read-only (a snapshot; see :class:`OxigraphStore`).
-    :raises ValueError: both ``path`` and ``remote``, or ``read_only`` with ``remote``.
-    :raises StoreLocked: another process holds the on-disk store.
-
-    >>> store = open_store()
-    >>> store
-    OxigraphStore('memory')
-    >>> store.close()
-    """
-    if remote is not None:
-        if path is not None:
-            raise ValueError("give a path or a remote URL, not both")
-        if read_only:
-            raise ValueError(
-                "read_only applies to on-disk stores; a remote store has its own rights"
-            )
-        return RemoteStore(remote)
-    return OxigraphStore(path, read_only=read_only)

@@ -1,4 +1,4 @@
-"""A store behind a SPARQL 1.1 server: the remote backend of :class:`provml.store.oxigraph.Store`.
+"""A store behind a SPARQL 1.1 server: the remote backend of :class:`provml.store.base.Store`.
 
 It speaks the standards, with the standard library's HTTP client (no extra dependency):
 
@@ -42,7 +42,6 @@ from pyoxigraph import (
     DefaultGraph,
     NamedNode,
     Quad,
-    QueryBoolean,
     QueryResultsFormat,
     QuerySolutions,
     QueryTriples,
@@ -52,11 +51,10 @@ from pyoxigraph import (
 
 from provml.closing import Closing
 from provml.errors import RemoteError
+from provml.store.base import GraphName, QueryResult, materialize
 
 __all__ = ["RemoteStore"]
 
-QueryResult = QuerySolutions | QueryBoolean | QueryTriples
-GraphName = NamedNode | DefaultGraph
 UnionMode = Literal["param", "server", "emulate"]
 
 _ACCEPT = (
@@ -289,8 +287,6 @@ class RemoteStore(Closing):
         :raises TypeError: an item is not a ``pyoxigraph.Quad`` (nothing is sent).
         :raises RemoteError: the server refused the data (nothing of that request is written).
         """
-        from provml.store.oxigraph import materialize
-
         batch = materialize(quads)
         for text in _insert_requests(batch, self.max_request_bytes):
             self.update(text)

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 
 from provml.endpoint.app import create_app
 from provml.knowledge import KnowledgeGraph
-from provml.store.oxigraph import open_store
+from provml.store import open_store
 
 
 @pytest.fixture

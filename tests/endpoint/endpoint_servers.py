@@ -22,7 +22,7 @@ from servers import free_port
 
 from provml.endpoint.server import make_server, run_server
 from provml.knowledge import KnowledgeGraph
-from provml.store.oxigraph import Store
+from provml.store import Store
 
 TOKEN = "test-write-token-7d1e"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -15,7 +15,7 @@ from test_events_api import batch
 from provml.endpoint.app import create_app
 from provml.knowledge import KnowledgeGraph
 from provml.query.named import list_queries
-from provml.store.oxigraph import open_store
+from provml.store import open_store
 
 MODEL_LOCATION = "models/ev-1.pt"
 

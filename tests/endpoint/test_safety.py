@@ -147,7 +147,7 @@ def test_a_blocking_query_past_the_limit_is_answered_on_time(
 
 @pytest.mark.slow
 def test_process_isolation_kills_a_blocking_query_at_the_limit(tmp_path: Path) -> None:
-    from provml.store.oxigraph import open_store
+    from provml.store import open_store
 
     kg = KnowledgeGraph(open_store(tmp_path / "kg"))
     kg.store.add([Quad(NamedNode(f"http://example.org/s{i}"), NamedNode("http://example.org/p"),

@@ -14,7 +14,7 @@ import requests
 from endpoint_servers import Serve
 from servers import OxigraphServer, free_port
 
-from provml.store.oxigraph import OxigraphStore, RemoteStore
+from provml.store import OxigraphStore, RemoteStore
 
 INSERT = 'INSERT DATA { GRAPH <http://example.org/g> { <http://example.org/s> <http://example.org/p> "été" } }'
 ASK = "ASK { GRAPH <http://example.org/g> { ?s ?p 'été' } }"

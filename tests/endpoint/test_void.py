@@ -15,7 +15,7 @@ from test_events_api import batch
 from provml.endpoint.app import create_app
 from provml.endpoint.linked_data.void import dump_nquads_gz, void_description
 from provml.knowledge import KnowledgeGraph
-from provml.store.oxigraph import open_store
+from provml.store import open_store
 from provml.vocab import MLS, PROV, PROVML, RDF, VOID, VOID_CLASS
 
 PUBLIC = "http://kg.example.org"

@@ -11,7 +11,7 @@ from paper_fixture import DOMAIN_TTL, RAW_SHA, T0, all_events, data, model_locat
 from pyoxigraph import RdfFormat
 
 from provml.knowledge import KnowledgeGraph
-from provml.store.oxigraph import open_store
+from provml.store import open_store
 
 BASE = "https://w3id.org/provml/id/"
 PREDICTION_SHA = "6" * 64
