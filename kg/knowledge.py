@@ -25,6 +25,7 @@ from pyoxigraph import DefaultGraph, NamedNode, Quad, QuerySolutions, RdfFormat,
 from provml.closing import Closing
 from provml.errors import ValidationFailed
 from provml.events import check
+from provml.ingest.enrichment import Closure, class_closure, with_entailed_types
 from provml.ingest.iris import Iris
 from provml.ingest.spec import WorkflowSpec
 from provml.ingest.translation import translate
@@ -71,7 +72,7 @@ class KnowledgeGraph(Closing):
         self.validate = validate
         self.enrich = enrich
         self.specs: dict[str, WorkflowSpec] = {}
-        self._closure: dict[str, frozenset[NamedNode]] | None = None
+        self._closure: Closure | None = None
 
     # -- ontology ---------------------------------------------------------------------------------
     def load_ontologies(self, *, force: bool = False) -> int:
@@ -89,13 +90,11 @@ class KnowledgeGraph(Closing):
             loaded += 1
         return loaded
 
-    def closure(self) -> dict[str, frozenset[NamedNode]]:
-        """Class IRI → its named super-classes (reasoner-computed, cached by ontology hash)."""
+    def closure(self) -> Closure:
+        """Class → its named super-classes, itself included (:mod:`provml.ingest.enrichment`: the
+        shipped ontologies' SPARQL closure, equal to HermiT's, computed without Java)."""
         if self._closure is None:
-            from provml.ingest.enrichment import class_closure
-
-            raw = class_closure(ontologies=[p for _, p in _ontology_files()[1:]])
-            self._closure = {c: frozenset(NamedNode(s) for s in supers if s != c) for c, supers in raw.items()}
+            self._closure = class_closure()
         return self._closure
 
     # -- specs ------------------------------------------------------------------------------------
@@ -154,26 +153,12 @@ class KnowledgeGraph(Closing):
 
     def _write(self, quads: list[Quad], *, events: int) -> IngestResult:
         if self.enrich:
-            quads = self._enriched(quads)
+            quads = with_entailed_types(quads, self.closure())
         if self.validate:
             self._check_shapes(quads)
         self.store.add(quads)
         graphs = sorted({q.graph_name.value for q in quads if isinstance(q.graph_name, NamedNode)})
         return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
-
-    def _enriched(self, quads: list[Quad]) -> list[Quad]:
-        closure = self.closure()
-        seen = set(quads)
-        out = list(quads)
-        rdf_type = RDF.type
-        for q in quads:
-            if q.predicate == rdf_type and isinstance(q.object, NamedNode):
-                for sup in closure.get(q.object.value, ()):
-                    extra = Quad(q.subject, rdf_type, sup, q.graph_name)
-                    if extra not in seen:
-                        seen.add(extra)
-                        out.append(extra)
-        return out
 
     def _check_shapes(self, quads: list[Quad]) -> None:
         from provml.ingest.validation import validate_triples

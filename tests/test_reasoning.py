@@ -11,14 +11,13 @@ import owlready2
 import pytest
 
 from provml.errors import MissingExtra
-from provml.ingest.enrichment import (
+from provml.ingest.enrichment import ontology_files
+from provml.ingest.reasoner import (
     ConsistencyReport,
     cache_path,
     check_consistency,
-    class_closure,
-    entailed_types,
-    ontology_files,
 )
+from provml.ingest.reasoner import reasoner_closure as class_closure
 from provml.ontology import path
 from provml.vocab import MLS, OILGAS, PROV, PROVML, SKOS
 
@@ -197,11 +196,6 @@ def test_class_closure(closure: dict[str, frozenset[str]]) -> None:
     assert not any("2002/07/owl#Thing" in s for supers in closure.values() for s in supers)
 
 
-def test_entailed_types(closure: dict[str, frozenset[str]]) -> None:
-    types = entailed_types([PROVML.Persona.value, "http://example.org/Unknown"], closure)
-    assert types == {PROVML.Persona.value, PROV.Agent.value, "http://example.org/Unknown"}
-
-
 def test_class_closure_with_the_domain_ontology(tmp_path: Path) -> None:
     closure = class_closure(ontologies=[path("domains/oil-gas.ttl")], cache_dir=tmp_path)
     assert closure[OILGAS.Lithology.value] == {OILGAS.Lithology.value, SKOS.Concept.value}
@@ -242,7 +236,7 @@ def test_the_cache_key_follows_the_ontology_bytes(tmp_path: Path) -> None:
 def test_default_cache_dir_follows_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from provml.ingest.enrichment import default_cache_dir
+    from provml.ingest.reasoner import default_cache_dir
 
     monkeypatch.setenv("PROVML_CACHE_DIR", str(tmp_path))
     assert default_cache_dir() == tmp_path
@@ -263,8 +257,8 @@ def test_doctests(
 ) -> None:
     import doctest
 
-    import provml.ingest.enrichment
+    import provml.ingest.reasoner
 
     monkeypatch.setenv("PROVML_CACHE_DIR", str(cache_dir))
-    result = doctest.testmod(provml.ingest.enrichment)
-    assert result.failed == 0 and result.attempted >= 5
+    result = doctest.testmod(provml.ingest.reasoner)
+    assert result.failed == 0 and result.attempted >= 3

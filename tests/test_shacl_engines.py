@@ -9,15 +9,13 @@ from pathlib import Path
 import paper_fixture as pf
 import pytest
 
+from provml.ingest.enrichment import class_closure, with_entailed_types
 from provml.ingest.iris import Iris
 from provml.ingest.translation import translate
 from provml.ingest.validation import (
     Report,
-    class_closure,
     default_engine,
-    default_ontology,
     validate_triples,
-    with_entailed_types,
 )
 from provml.ontology import path as ontology_path
 from provml.store.rdfio import parse_file
@@ -32,7 +30,7 @@ def verdict(report: Report) -> tuple[bool, set[tuple[str, str, str, str | None]]
 
 
 def enriched(quads: list) -> list:  # type: ignore[type-arg]
-    return with_entailed_types(quads, class_closure(tuple(str(p) for p in default_ontology())))
+    return with_entailed_types(quads, class_closure())
 
 
 @pytest.mark.parametrize("file", [pytest.param(f, id=f"{f.parent.name}/{f.name}") for f in CASES])

@@ -12,14 +12,12 @@ import pytest
 from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, RdfFormat, Triple
 
 from provml.errors import RdfSyntaxError
+from provml.ingest.enrichment import class_closure, with_entailed_types
 from provml.ingest.validation import (
     Report,
     Result,
-    class_closure,
-    default_ontology,
     validate_files,
     validate_triples,
-    with_entailed_types,
 )
 from provml.ontology import path as ontology_path
 from provml.store.rdfio import parse_file
@@ -32,7 +30,7 @@ FIG8 = ontology_path("examples/fig8.ttl")
 
 @pytest.fixture(scope="module")
 def closure() -> dict[NamedNode, frozenset[NamedNode]]:
-    return class_closure(tuple(str(p) for p in default_ontology()))
+    return class_closure()
 
 
 def section(name: str, *, start: str | None = "2024-05-01T10:00:00Z") -> list[Triple]:

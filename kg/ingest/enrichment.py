@@ -1,73 +1,37 @@
-"""OWL reasoning over the PROV-ML ontology with HermiT (through owlready2): the class closure
-that lets queries and shapes match a ``TrainingSectionExecution`` when they ask for a
-``prov:Activity``, and consistency checks of the ontology (and of instance data against it).
+"""Enrichment, the ingest stage between translation and validation: every ``rdf:type`` statement
+gets the super-classes the ontology entails, so queries and shapes that ask for a ``prov:Activity``
+match a ``TrainingSectionExecution``.
 
-The Turtle files are merged with pyoxigraph (imports resolved through ``catalog-v001.xml``, never
-fetched), written as N-Triples, and loaded into a fresh owlready2 ``World`` per call. Java runs
-once per ontology version: :func:`class_closure` caches its answer as JSON, keyed by the SHA-256
-of the ontology files' bytes. owlready2 is imported only inside the functions that start Java.
+The class closure is computed with SPARQL (``rdfs:subClassOf`` and ``owl:equivalentClass``, both
+ways, transitively) over an in-memory Oxigraph store: no Java at run time. It equals what the HermiT
+reasoner infers for every class of the shipped ontologies (:mod:`provml.ingest.reasoner`;
+``tests/test_closures.py`` checks it). Ingest (:class:`provml.knowledge.KnowledgeGraph`) and
+``provml validate`` both entail types here, with the same ontology files by default.
 
 >>> closure = class_closure()
->>> "http://www.w3.org/ns/prov#Activity" in closure["https://w3id.org/provml#TrainingSectionExecution"]
+>>> from provml.vocab import PROV, PROVML, RDF
+>>> PROV.Activity in closure[PROVML.TrainingSectionExecution]
 True
->>> sorted(entailed_types(["https://w3id.org/provml#Persona"], closure))
-['http://www.w3.org/ns/prov#Agent', 'https://w3id.org/provml#Persona']
+>>> me = NamedNode("https://w3id.org/provml/id/persona/me")
+>>> [q.object.value for q in with_entailed_types([Quad(me, RDF.type, PROVML.Persona)], closure)]
+['https://w3id.org/provml#Persona', 'http://www.w3.org/ns/prov#Agent']
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
-import json
-import os
-import tempfile
+import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pyoxigraph as ox
+from pyoxigraph import NamedNode, Quad, Store, Triple
 
-from provml.errors import MissingExtra
 from provml.ontology_info import import_closure
-from provml.vocab import OWL
+from provml.vocab import OWL, RDF, RDFS
 
-__all__ = [
-    "CACHE_FORMAT",
-    "ConsistencyReport",
-    "cache_path",
-    "check_consistency",
-    "class_closure",
-    "default_cache_dir",
-    "entailed_types",
-    "ontology_files",
-]
+__all__ = ["Closure", "class_closure", "default_ontology", "ontology_files", "with_entailed_types"]
 
-#: bump when the cached JSON changes shape, so old caches are ignored
-CACHE_FORMAT = 1
-_THING = OWL.Thing.value
-_NOTHING = OWL.NS + "Nothing"
-
-
-@dataclass(frozen=True)
-class ConsistencyReport:
-    """HermiT's verdict: is the ontology (with any data) consistent, and which named classes can
-    have no instances."""
-
-    consistent: bool
-    unsatisfiable: tuple[str, ...]
-
-    @property
-    def ok(self) -> bool:
-        """Consistent, with no unsatisfiable class."""
-        return self.consistent and not self.unsatisfiable
-
-
-def default_cache_dir() -> Path:
-    """``$PROVML_CACHE_DIR`` when set, else ``~/.cache/provml``."""
-    configured = os.environ.get("PROVML_CACHE_DIR")
-    return Path(configured) if configured else Path.home() / ".cache" / "provml"
+#: class -> all its named super-classes, itself included
+Closure = dict[NamedNode, frozenset[NamedNode]]
 
 
 def ontology_files(ontologies: Sequence[Path] | None = None) -> list[Path]:
@@ -81,146 +45,70 @@ def ontology_files(ontologies: Sequence[Path] | None = None) -> list[Path]:
     return files
 
 
-def cache_path(files: Sequence[Path], cache_dir: Path | None = None) -> Path:
-    """Where the class closure of ``files`` is cached: named by the SHA-256 of their bytes."""
-    digest = hashlib.sha256(f"provml-class-closure-v{CACHE_FORMAT}\n".encode())
-    for f in files:
-        digest.update(hashlib.sha256(f.read_bytes()).digest())
-    return (cache_dir or default_cache_dir()) / f"class-closure-{digest.hexdigest()}.json"
+def default_ontology() -> tuple[Path, ...]:
+    """The ontology files whose class hierarchy enriches data by default: PROV-ML, the shipped
+    domain ontology (oil & gas) and their imports (PROV-O)."""
+    from provml.ontology import path
+
+    return tuple(ontology_files([path("domains/oil-gas.ttl")]))
 
 
-def _merged_ntriples(files: Sequence[Path], target: Path) -> None:
-    """Write the union of ``files`` (named graphs flattened, ``owl:imports`` dropped: the files
-    already are the import closure) to ``target`` as N-Triples, for owlready2."""
-    store = ox.Store()
-    for f in files:
-        rdf_format = ox.RdfFormat.from_extension(f.suffix.lstrip("."))
-        if rdf_format is None:
-            raise ValueError(f"{f}: cannot tell the RDF format from the suffix {f.suffix!r}")
-        store.extend(
-            ox.Quad(q.subject, q.predicate, q.object, ox.DefaultGraph())
-            for q in ox.parse(path=f, format=rdf_format)
-            if q.predicate != OWL.imports
-        )
-    store.dump(output=str(target), format=ox.RdfFormat.N_TRIPLES, from_graph=ox.DefaultGraph())
+def class_closure(ontology: Sequence[str | Path] | None = None) -> Closure:
+    """Each named class of the ontology files mapped to all its named super-classes (itself too;
+    ``owl:Thing`` left out, as a reasoner does).
 
-
-def _reason(files: Sequence[Path]) -> tuple[Any, bool]:
-    """Load ``files`` into a fresh owlready2 World and run HermiT; (world, consistent)."""
-    import owlready2
-
-    with tempfile.TemporaryDirectory(prefix="provml-hermit-") as tmp:
-        merged = Path(tmp) / "merged.nt"
-        _merged_ntriples(files, merged)
-        world = owlready2.World()
-        # owlready2 prints a warning for each PROV-O property that is both an annotation and an
-        # object property (a known quirk of PROV-O, see ontology/imports/README.md): keep it quiet
-        with contextlib.redirect_stderr(io.StringIO()):
-            ontology = world.get_ontology(merged.as_uri()).load()
-        try:
-            with ontology:
-                owlready2.sync_reasoner_hermit(
-                    world, infer_property_values=False, debug=0, ignore_unsupported_datatypes=True
-                )
-        except owlready2.OwlReadyInconsistentOntologyError:
-            return world, False
-        except FileNotFoundError as exc:  # no java executable
-            raise MissingExtra(
-                f"the HermiT reasoner needs a Java runtime ({owlready2.JAVA_EXE!r} not found); "
-                "on Debian/Ubuntu: apt-get install default-jre-headless (make test does it)",
-                feature="HermiT", package="a Java runtime", extra="",
-            ) from exc
-    return world, True
-
-
-def _unsatisfiable(world: Any) -> tuple[str, ...]:
-    return tuple(sorted(c.iri for c in world.inconsistent_classes() if c.iri != _NOTHING))
-
-
-def class_closure(
-    *, ontologies: Sequence[Path] | None = None, cache_dir: Path | None = None
-) -> dict[str, frozenset[str]]:
-    """For every named class of ``provml.ttl``, PROV-O and the given domain ontologies, the set of
-    its named super-classes as HermiT infers them (the class itself included, ``owl:Thing`` not).
-
-    :param ontologies: domain ontologies (Turtle or any RDF file) to reason over with provml.ttl.
-    :param cache_dir: where the JSON cache lives; default :func:`default_cache_dir`.
-    :raises FileNotFoundError: when an import resolves to no local file.
-    :raises ValueError: when the ontologies are inconsistent (there is no closure to give).
-    :raises provml.errors.MissingExtra: when no Java runtime is found (and nothing is cached).
-
-    >>> closure = class_closure()
-    >>> sorted(closure["http://www.w3.org/ns/mls#Run"])[:2]
-    ['http://www.w3.org/ns/mls#Run', 'http://www.w3.org/ns/prov#Activity']
+    :param ontology: paths of ontology files (any RDF format, by suffix); default
+        :func:`default_ontology`. Cached per tuple of paths.
+    :raises provml.errors.RdfSyntaxError: when a file does not parse.
     """
-    files = ontology_files(ontologies)
-    cached = cache_path(files, cache_dir)
-    if cached.is_file():
-        try:
-            data = json.loads(cached.read_text(encoding="utf-8"))
-            return {cls: frozenset(supers) for cls, supers in data["closure"].items()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass  # unreadable cache: compute again and overwrite it
-    world, consistent = _reason(files)
-    if not consistent:
-        raise ValueError(
-            "the ontologies are inconsistent; run provml.ingest.enrichment.check_consistency to see more"
-        )
-    closure: dict[str, frozenset[str]] = {}
-    for cls in world.classes():
-        if not cls.iri or cls.iri == _THING:
-            continue
-        supers = {a.iri for a in cls.ancestors(include_self=True) if getattr(a, "iri", None)}
-        supers.update(e.iri for e in cls.equivalent_to if getattr(e, "iri", None))
-        closure[cls.iri] = frozenset(supers - {_THING})
-    _write_cache(cached, files, closure)
-    return closure
+    files = ontology if ontology is not None else default_ontology()
+    return _closure(tuple(str(p) for p in files))
 
 
-def _write_cache(target: Path, files: Sequence[Path], closure: dict[str, frozenset[str]]) -> None:
-    """Best effort: a cache that cannot be written only costs the next caller a Java run."""
-    payload = {
-        "format": CACHE_FORMAT,
-        "files": [str(f) for f in files],
-        "closure": {cls: sorted(supers) for cls, supers in sorted(closure.items())},
-    }
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".closure-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1)
-        os.replace(tmp, target)
-    except OSError:
-        pass
+@functools.lru_cache(maxsize=8)
+def _closure(ontology: tuple[str, ...]) -> Closure:
+    from provml.store.rdfio import parse_file
+
+    store = Store()
+    for path in ontology:
+        store.extend(parse_file(path))
+    query = (
+        f"SELECT ?c ?sup WHERE {{ ?c a ?kind . VALUES ?kind {{ <{OWL.Class.value}> <{RDFS.Class.value}> }} "
+        f"?c (<{RDFS.subClassOf.value}>|<{OWL.equivalentClass.value}>"
+        f"|^<{OWL.equivalentClass.value}>)* ?sup . FILTER(isIRI(?c) && isIRI(?sup)) }}"
+    )
+    found: dict[NamedNode, set[NamedNode]] = {}
+    for row in store.query(query):  # type: ignore[union-attr]
+        cls, sup = row[0], row[1]
+        if isinstance(cls, NamedNode) and isinstance(sup, NamedNode) and cls != OWL.Thing:
+            found.setdefault(cls, set()).add(sup)
+    return {cls: frozenset(sups - {OWL.Thing}) for cls, sups in found.items()}
 
 
-def entailed_types(types: Iterable[str], closure: dict[str, frozenset[str]]) -> set[str]:
-    """All classes a node typed with ``types`` belongs to, by the closure (unknown types kept).
+def with_entailed_types(quads: Iterable[Triple | Quad], closure: Closure) -> list[Quad]:
+    """The quads plus, for each ``rdf:type`` statement, the super-classes ``closure`` gives.
 
-    >>> closure = {"a": frozenset({"a", "b"}), "b": frozenset({"b"})}
-    >>> sorted(entailed_types(["a", "z"], closure))
-    ['a', 'b', 'z']
+    Added types go in the same graph as the statement that entails them; nothing is duplicated
+    (a repeated input quad is kept once).
+
+    >>> from provml.vocab import PROV, PROVML
+    >>> closure = {PROVML.Persona: frozenset({PROVML.Persona, PROV.Agent})}
+    >>> me = NamedNode("https://w3id.org/provml/id/persona/me")
+    >>> len(with_entailed_types([Quad(me, RDF.type, PROVML.Persona)], closure))
+    2
     """
-    entailed: set[str] = set()
-    for t in types:
-        entailed |= closure.get(t, frozenset({t}))
-    return entailed
-
-
-def check_consistency(
-    *, ontologies: Sequence[Path] | None = None, data: Sequence[Path] = ()
-) -> ConsistencyReport:
-    """Run HermiT over ``provml.ttl`` (with PROV-O), the given domain ontologies and any instance
-    data files; report consistency and the unsatisfiable named classes. Never cached.
-
-    :param ontologies: domain ontologies to include.
-    :param data: RDF files of instance data (Turtle, N-Triples, TriG ...; graphs are flattened).
-    :raises FileNotFoundError: when an import resolves to no local file.
-    :raises SyntaxError: when a file does not parse.
-    :raises provml.errors.MissingExtra: when no Java runtime is found.
-    """
-    files = [*ontology_files(ontologies), *data]
-    world, consistent = _reason(files)
-    if not consistent:
-        return ConsistencyReport(consistent=False, unsatisfiable=())
-    return ConsistencyReport(consistent=True, unsatisfiable=_unsatisfiable(world))
+    out: list[Quad] = []
+    seen: set[Quad] = set()
+    rdf_type = RDF.type
+    for statement in quads:
+        quad = statement if isinstance(statement, Quad) else Quad(*statement)
+        if quad not in seen:
+            seen.add(quad)
+            out.append(quad)
+        if quad.predicate == rdf_type and isinstance(quad.object, NamedNode):
+            for sup in closure.get(quad.object, ()):
+                extra = Quad(quad.subject, rdf_type, sup, quad.graph_name)
+                if extra not in seen:
+                    seen.add(extra)
+                    out.append(extra)
+    return out

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyoxigraph import BlankNode, Literal, NamedNode, Quad, Store, Triple
+from pyoxigraph import BlankNode, Literal, NamedNode, Quad, Triple
 
 from provml.vocab import OWL, PROV, PROVML, PROVML_SHAPES_NS, RDF, RDFS, SH, XSD
 
@@ -42,10 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Report",
     "Result",
-    "class_closure",
-    "default_ontology",
     "default_shapes",
-    "with_entailed_types",
     "validate_files",
     "validate_triples",
 ]
@@ -132,13 +129,6 @@ def default_shapes() -> tuple[Path, ...]:
     return (path("provml-shapes.ttl"),)
 
 
-def default_ontology() -> tuple[Path, ...]:
-    """The ontology files whose class hierarchy enriches user data: PROV-ML and PROV-O."""
-    from provml.ontology import path
-
-    return (path("provml.ttl"), path("imports/prov-o.ttl"))
-
-
 #: the SHACL engines: pySHACL is the reference; pyshacl-turbo (a Rust engine with pySHACL's API)
 #: is about 10x faster and is checked against pySHACL by the tests on every shapes test file
 ENGINES = ("turbo", "pyshacl")
@@ -204,7 +194,7 @@ def validate_triples(
     """Validate triples (or quads: graph names are ignored) against the SHACL shapes.
 
     The data must already hold the super-classes the ontology entails for each typed node
-    (see :func:`with_entailed_types`): the engine runs with ``inference="none"``.
+    (see :func:`provml.ingest.enrichment.with_entailed_types`): the engine runs with ``inference="none"``.
 
     :param triples: the data.
     :param shapes: shapes files (Turtle or another RDF format, by suffix); default the shipped ones.
@@ -258,7 +248,7 @@ def validate_files(
     :param paths: the data files (format by suffix unless ``input_format`` is given).
     :param shapes: shapes files; default the shipped ones.
     :param input_format: a format name for every data file (``"turtle"``, ``"nt"``, ``"jsonld"`` ...).
-    :param ontology: ontology files giving the class hierarchy; default PROV-ML + PROV-O.
+    :param ontology: ontology files giving the class hierarchy; default PROV-ML, the oil & gas domain ontology and PROV-O.
     :raises provml.errors.RdfSyntaxError: when a file does not parse.
     :raises OSError: when a file cannot be read.
     :raises ValueError: when a file's format is unknown.
@@ -268,65 +258,10 @@ def validate_files(
     quads: list[Quad] = []
     for path in paths:
         quads.extend(parse_file(path, format=input_format))
-    closure = class_closure(tuple(str(p) for p in (ontology or default_ontology())))
+    from provml.ingest.enrichment import class_closure, with_entailed_types
+
+    closure = class_closure(ontology or None)
     return validate_triples(with_entailed_types(quads, closure), shapes=shapes)
-
-
-@functools.lru_cache(maxsize=8)
-def class_closure(ontology: tuple[str, ...]) -> dict[NamedNode, frozenset[NamedNode]]:
-    """Each named class of the ontology files mapped to all its named super-classes (itself too).
-
-    Follows ``rdfs:subClassOf`` and ``owl:equivalentClass`` (both ways) transitively, with a SPARQL
-    property path over an in-memory Oxigraph store. Cached per tuple of paths.
-
-    :param ontology: paths of ontology files (any RDF format, by suffix).
-    :raises provml.errors.RdfSyntaxError: when a file does not parse.
-    """
-    from provml.store.rdfio import parse_file
-
-    store = Store()
-    for path in ontology:
-        store.extend(parse_file(path))
-    query = (
-        f"SELECT ?c ?sup WHERE {{ ?c (<{RDFS.subClassOf.value}>|<{OWL.equivalentClass.value}>"
-        f"|^<{OWL.equivalentClass.value}>)* ?sup . ?c a ?kind . FILTER(isIRI(?c) && isIRI(?sup)) }}"
-    )
-    found: dict[NamedNode, set[NamedNode]] = {}
-    for row in store.query(query):  # type: ignore[union-attr]
-        cls, sup = row[0], row[1]
-        if isinstance(cls, NamedNode) and isinstance(sup, NamedNode):
-            found.setdefault(cls, set()).add(sup)
-    return {cls: frozenset(sups) for cls, sups in found.items()}
-
-
-def with_entailed_types(
-    quads: Iterable[Triple | Quad], closure: dict[NamedNode, frozenset[NamedNode]]
-) -> list[Quad]:
-    """The quads plus, for each ``rdf:type`` statement, the super-classes ``closure`` gives.
-
-    Added types go in the same graph as the statement that entails them; nothing is duplicated.
-
-    >>> from pyoxigraph import NamedNode, Quad
-    >>> from provml.vocab import PROV, PROVML, RDF
-    >>> closure = {PROVML.Persona: frozenset({PROVML.Persona, PROV.Agent})}
-    >>> me = NamedNode("https://w3id.org/provml/id/persona/me")
-    >>> len(with_entailed_types([Quad(me, RDF.type, PROVML.Persona)], closure))
-    2
-    """
-    out: list[Quad] = []
-    seen: set[Quad] = set()
-    for statement in quads:
-        quad = statement if isinstance(statement, Quad) else Quad(*statement)
-        if quad not in seen:
-            seen.add(quad)
-            out.append(quad)
-        if quad.predicate == RDF.type and isinstance(quad.object, NamedNode):
-            for sup in closure.get(quad.object, ()):
-                extra = Quad(quad.subject, RDF.type, sup, quad.graph_name)
-                if extra not in seen:
-                    seen.add(extra)
-                    out.append(extra)
-    return out
 
 
 @functools.lru_cache(maxsize=8)
