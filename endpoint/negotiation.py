@@ -19,6 +19,8 @@ from functools import lru_cache
 
 from pyoxigraph import QueryResultsFormat, RdfFormat
 
+from provml.store.rdfio import MEDIA_TYPES
+
 __all__ = [
     "BOOLEAN_OFFERS",
     "DATASET_OFFERS",
@@ -49,18 +51,8 @@ BOOLEAN_OFFERS: tuple[str, ...] = (
     "application/xml",
 )
 
-#: RDF graphs and datasets: media type -> pyoxigraph format
-RDF_FORMATS: dict[str, RdfFormat] = {
-    "text/turtle": RdfFormat.TURTLE,
-    "application/n-triples": RdfFormat.N_TRIPLES,
-    "application/rdf+xml": RdfFormat.RDF_XML,
-    "application/ld+json": RdfFormat.JSON_LD,
-    "application/n-quads": RdfFormat.N_QUADS,
-    "application/trig": RdfFormat.TRIG,
-    "application/x-turtle": RdfFormat.TURTLE,
-    "text/n3": RdfFormat.N3,
-    "text/plain": RdfFormat.N_TRIPLES,
-}
+#: RDF graphs and datasets: media type -> pyoxigraph format (provml.store.rdfio's one table)
+RDF_FORMATS: dict[str, RdfFormat] = MEDIA_TYPES
 #: CONSTRUCT / DESCRIBE / one graph (first = default when there is no Accept)
 GRAPH_OFFERS: tuple[str, ...] = (
     "text/turtle",

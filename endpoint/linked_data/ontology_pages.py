@@ -28,6 +28,7 @@ from provml.endpoint.linked_data.ontology_docs import (
 )
 from provml.endpoint.negotiation import best_match
 from provml.errors import Error
+from provml.store.rdfio import FORMATS as RDF_TABLE
 
 __all__ = ["ONTOLOGIES", "bp"]
 
@@ -37,20 +38,13 @@ log = logging.getLogger("provml.endpoint")
 #: name in the URL -> file in ``provml.ontology``
 ONTOLOGIES: dict[str, str] = {"provml": "provml.ttl", "oil-gas": "domains/oil-gas.ttl"}
 #: suffix -> media type
+_SERVED = (RdfFormat.TURTLE, RdfFormat.RDF_XML, RdfFormat.JSON_LD, RdfFormat.N_TRIPLES)
 SUFFIXES: dict[str, str] = {
-    ".ttl": "text/turtle",
-    ".rdf": "application/rdf+xml",
-    ".owl": "application/rdf+xml",
-    ".jsonld": "application/ld+json",
-    ".nt": "application/n-triples",
+    **{"." + s: e.media_type for f in _SERVED for e in RDF_TABLE if e.format == f
+       for s in e.suffixes if s != "xml"},
     ".html": "text/html",
 }
-FORMATS: dict[str, RdfFormat] = {
-    "text/turtle": RdfFormat.TURTLE,
-    "application/rdf+xml": RdfFormat.RDF_XML,
-    "application/ld+json": RdfFormat.JSON_LD,
-    "application/n-triples": RdfFormat.N_TRIPLES,
-}
+FORMATS: dict[str, RdfFormat] = {e.media_type: f for f in _SERVED for e in RDF_TABLE if e.format == f}
 #: browsers get HTML; ``*/*`` and no ``Accept`` get HTML too (the IRI is opened by people first)
 OFFERS: tuple[str, ...] = ("text/html", *FORMATS)
 _CACHE_KEY = "provml.ontology_pages"

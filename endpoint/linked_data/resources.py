@@ -29,6 +29,7 @@ from provml.endpoint.errors import abort_json
 from provml.endpoint.linked_data.void import dump_nquads_gz, void_description
 from provml.endpoint.negotiation import RDF_FORMATS, best_match
 from provml.query.describe import ResourceDescription, describe, resource_triples
+from provml.store.rdfio import FORMATS
 from provml.vocab import DCT, MLS, OWL, PROV, PROVML, RDF, RDFS, SKOS, VOID, XSD
 
 __all__ = ["SUFFIXES", "bp", "local_url", "rdf_response"]
@@ -37,10 +38,9 @@ bp = Blueprint("resources", __name__)
 
 #: suffix -> media type of the machine-readable twins of a resource page
 SUFFIXES: dict[str, str] = {
-    ".ttl": "text/turtle",
-    ".jsonld": "application/ld+json",
-    ".rdf": "application/rdf+xml",
-    ".nt": "application/n-triples",
+    "." + entry.suffixes[0]: entry.media_type
+    for name in ("turtle", "jsonld", "rdfxml", "ntriples")
+    for entry in FORMATS if entry.name == name
 }
 #: what a resource page offers; a browser asks for HTML, ``*/*`` (curl) gets Turtle
 PAGE_OFFERS: tuple[str, ...] = ("text/turtle", "text/html", *tuple(SUFFIXES.values())[1:])

@@ -38,15 +38,13 @@ from provml.endpoint.negotiation import (
     media_type,
 )
 from provml.errors import StoreReadOnly
+from provml.store.rdfio import FORMAT_NAMES
 
 __all__ = ["bp"]
 
 bp = Blueprint("graph_store", __name__)
 
 _METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]
-_SUFFIX_FORMATS = {"ttl": RdfFormat.TURTLE, "nt": RdfFormat.N_TRIPLES, "rdf": RdfFormat.RDF_XML,
-                   "owl": RdfFormat.RDF_XML, "jsonld": RdfFormat.JSON_LD,
-                   "nq": RdfFormat.N_QUADS, "trig": RdfFormat.TRIG}
 
 Target = NamedNode | DefaultGraph | None
 
@@ -148,7 +146,7 @@ def _parse_multipart(graph: NamedNode | DefaultGraph) -> list[Quad]:
         kind, _ = media_type(part.mimetype)
         fmt = RDF_FORMATS.get(kind)
         if fmt is None and part.filename:
-            fmt = _SUFFIX_FORMATS.get(part.filename.rsplit(".", 1)[-1].lower())
+            fmt = FORMAT_NAMES.get(part.filename.rsplit(".", 1)[-1].lower())
         if fmt is None:
             abort_json(415, f"part {part.filename or part.name!r}: unsupported media type "
                             f"{kind or '(none)'!r}")

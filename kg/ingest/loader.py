@@ -18,11 +18,11 @@ from typing import Any
 
 from provml.errors import EventError, ValidationFailed
 from provml.knowledge import KnowledgeGraph
+from provml.store.rdfio import RDF_SUFFIXES
 
 __all__ = ["LoadSummary", "Rejected", "load_paths", "RDF_SUFFIXES", "SPOOL_SUFFIXES"]
 
 SPOOL_SUFFIXES = (".jsonl", ".ndjson")
-RDF_SUFFIXES = (".ttl", ".nt", ".nq", ".trig", ".jsonld", ".rdf", ".owl", ".xml", ".n3")
 
 
 @dataclass(frozen=True)

@@ -13,17 +13,14 @@ from typing import Any
 
 from pyoxigraph import NamedNode, QuerySolutions, RdfFormat, Triple, serialize
 
+from provml.store.rdfio import FORMATS
 from provml.vocab import ONTOLOGY_IRI, PROVML
 
 __all__ = ["Stats", "stats", "export", "EXPORT_FORMATS"]
 
+#: the formats ``export`` writes, by name (provml.store.rdfio's table, N3 left out: a reading format)
 EXPORT_FORMATS: dict[str, RdfFormat] = {
-    "turtle": RdfFormat.TURTLE,
-    "ntriples": RdfFormat.N_TRIPLES,
-    "trig": RdfFormat.TRIG,
-    "nquads": RdfFormat.N_QUADS,
-    "jsonld": RdfFormat.JSON_LD,
-    "rdfxml": RdfFormat.RDF_XML,
+    entry.name: entry.format for entry in FORMATS if entry.format != RdfFormat.N3
 }
 
 

@@ -13,6 +13,7 @@ column (1-based) and the parser's reason; an unreadable file raises the ``OSErro
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyoxigraph
@@ -20,29 +21,55 @@ from pyoxigraph import Quad, RdfFormat
 
 from provml.errors import RdfSyntaxError
 
-__all__ = ["FORMAT_NAMES", "format_from_name", "parse_bytes", "parse_file"]
+__all__ = [
+    "FORMATS",
+    "FORMAT_NAMES",
+    "MEDIA_TYPES",
+    "RDF_SUFFIXES",
+    "FormatEntry",
+    "format_from_name",
+    "parse_bytes",
+    "parse_file",
+]
 
-#: names (and suffixes) accepted for each format, lower case, without a leading dot
+
+@dataclass(frozen=True)
+class FormatEntry:
+    """One RDF format: its name, the other names and file suffixes that select it, its media types
+    (the first is the one provml answers with) and pyoxigraph's format."""
+
+    name: str
+    format: RdfFormat
+    suffixes: tuple[str, ...]
+    media_types: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def media_type(self) -> str:
+        return self.media_types[0]
+
+
+#: the one table of RDF formats: the CLI, file loading, exports and the endpoint's content
+#: negotiation all read it (lower case, suffixes without their dot)
+FORMATS: tuple[FormatEntry, ...] = (
+    FormatEntry("turtle", RdfFormat.TURTLE, ("ttl",), ("text/turtle", "application/x-turtle")),
+    FormatEntry("ntriples", RdfFormat.N_TRIPLES, ("nt",), ("application/n-triples", "text/plain"),
+                ("n-triples",)),
+    FormatEntry("nquads", RdfFormat.N_QUADS, ("nq",), ("application/n-quads",), ("n-quads",)),
+    FormatEntry("trig", RdfFormat.TRIG, ("trig",), ("application/trig",)),
+    FormatEntry("jsonld", RdfFormat.JSON_LD, ("jsonld",), ("application/ld+json",), ("json-ld", "json")),
+    FormatEntry("rdfxml", RdfFormat.RDF_XML, ("rdf", "owl", "xml"), ("application/rdf+xml",),
+                ("rdf/xml",)),
+    FormatEntry("n3", RdfFormat.N3, ("n3",), ("text/n3",)),
+)
+#: every name, alias and suffix -> its format
 FORMAT_NAMES: dict[str, RdfFormat] = {
-    "turtle": RdfFormat.TURTLE,
-    "ttl": RdfFormat.TURTLE,
-    "nt": RdfFormat.N_TRIPLES,
-    "ntriples": RdfFormat.N_TRIPLES,
-    "n-triples": RdfFormat.N_TRIPLES,
-    "nq": RdfFormat.N_QUADS,
-    "nquads": RdfFormat.N_QUADS,
-    "n-quads": RdfFormat.N_QUADS,
-    "trig": RdfFormat.TRIG,
-    "jsonld": RdfFormat.JSON_LD,
-    "json-ld": RdfFormat.JSON_LD,
-    "json": RdfFormat.JSON_LD,
-    "rdfxml": RdfFormat.RDF_XML,
-    "rdf/xml": RdfFormat.RDF_XML,
-    "xml": RdfFormat.RDF_XML,
-    "rdf": RdfFormat.RDF_XML,
-    "owl": RdfFormat.RDF_XML,
-    "n3": RdfFormat.N3,
+    key: entry.format for entry in FORMATS for key in (entry.name, *entry.aliases, *entry.suffixes)
 }
+#: every media type -> its format
+MEDIA_TYPES: dict[str, RdfFormat] = {m: entry.format for entry in FORMATS for m in entry.media_types}
+#: the file suffixes of RDF files, with their dot
+RDF_SUFFIXES: tuple[str, ...] = tuple("." + s for entry in FORMATS for s in entry.suffixes)
 
 _POSITION = re.compile(
     r"^Parser error at line (?P<line>\d+) (?:between columns (?P<col>\d+) and \d+|column (?P<col1>\d+))"
@@ -64,7 +91,7 @@ def format_from_name(name_or_suffix: str) -> RdfFormat:
     """
     key = name_or_suffix.strip().lower()
     if "/" in key and key not in FORMAT_NAMES:
-        by_media_type = RdfFormat.from_media_type(key)
+        by_media_type = MEDIA_TYPES.get(key) or RdfFormat.from_media_type(key)
         if by_media_type is not None:
             return by_media_type
     if key in FORMAT_NAMES:
