@@ -47,6 +47,7 @@ __all__ = [
     "VOID_CLASS",
     "XSD",
     "Namespace",
+    "local_name",
 ]
 
 PROVML_NS = "https://w3id.org/provml#"
@@ -476,3 +477,16 @@ class FORMATS(Namespace):
 FORMATS_JSON_LD = NamedNode(FORMATS.NS + "JSON-LD")
 FORMATS_N_TRIPLES = NamedNode(FORMATS.NS + "N-Triples")
 FORMATS_N_QUADS = NamedNode(FORMATS.NS + "N-Quads")
+
+
+def local_name(iri: str) -> str:
+    """The part of ``iri`` after its last ``#`` or ``/`` (the whole IRI if that is empty).
+
+    >>> local_name("http://www.w3.org/ns/prov#used"), local_name("https://x.org/a/b/")
+    ('used', 'https://x.org/a/b/')
+    """
+    for sep in ("#", "/"):
+        head, _, tail = iri.rpartition(sep)
+        if head and tail:
+            return tail
+    return iri

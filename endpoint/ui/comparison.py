@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pyoxigraph import Literal, QuerySolutions
+from pyoxigraph import Literal
 
 from provml.query.named import get_query
+from provml.store import select
 from provml.vocab import PROV, PROVML, RDFS
 
 if TYPE_CHECKING:
@@ -141,10 +142,8 @@ def _curves(store: Any, run: Any) -> dict[tuple[str, str], list[tuple[float, flo
     return out
 
 
-def _select(store: Any, text: str) -> list[Any]:
-    result = store.query(text, use_default_graph_as_union=True)
-    assert isinstance(result, QuerySolutions)
-    return list(result)
+def _select(store: Store, text: str) -> list[Any]:
+    return list(select(store, text))
 
 
 def _text(term: Any) -> str:

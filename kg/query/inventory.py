@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyoxigraph import NamedNode, QuerySolutions, RdfFormat, Triple, serialize
+from pyoxigraph import NamedNode, RdfFormat, Triple, serialize
 
+from provml.store.base import select
 from provml.store.rdfio import FORMATS
 from provml.vocab import ONTOLOGY_IRI, PROVML
 
@@ -47,13 +48,13 @@ def stats(kg: Any) -> Stats:
     The ontology graph itself is not counted among instances.
     """
     store = kg.store
-    result = store.query(
+    result = select(
+        store,
         f"""SELECT ?c (COUNT(DISTINCT ?s) AS ?n) WHERE {{
               GRAPH ?g {{ ?s a ?c }} FILTER(STRSTARTS(STR(?c), "{PROVML.NS}") && ?g != <{ONTOLOGY_IRI.value}>)
             }} GROUP BY ?c""",
         use_default_graph_as_union=False,
     )
-    assert isinstance(result, QuerySolutions)
     classes = {row["c"].value[len(PROVML.NS):]: int(row["n"].value) for row in result}
     return Stats(
         triples=len(store),

@@ -25,9 +25,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pyoxigraph import Literal, NamedNode, QuerySolutions
+from pyoxigraph import Literal, NamedNode
 
-from provml.vocab import PROV, PROVML, RDF, RDFS
+from provml.store.base import select
+from provml.vocab import PROV, PROVML, RDF, RDFS, local_name
 
 if TYPE_CHECKING:
     from provml.store import Store
@@ -170,11 +171,11 @@ def lineage_graph(store: Store, iri: str, *, depth: int = 30, max_nodes: int = 1
         cls, kind = most_specific(types)
         is_raw = not generated and kind in ("data", "dataset", "model", "prediction", "other") \
             and where != "forward"
-        nodes.append(LineageNode(node_iri, label or _local(node_iri), cls, kind, is_raw, where))
+        nodes.append(LineageNode(node_iri, label or local_name(node_iri), cls, kind, is_raw, where))
     return LineageGraph(
         center=center.value,
         nodes=tuple(nodes),
-        edges=tuple(LineageEdge(s, o, p, _local(p)) for s, p, o in edges),
+        edges=tuple(LineageEdge(s, o, p, local_name(p)) for s, p, o in edges),
         truncated=truncated,
     )
 
@@ -223,13 +224,6 @@ def _facts(store: Store, nodes: Iterable[str]) -> dict[str, tuple[set[str], str 
 
 
 def _select(store: Store, text: str) -> list[Any]:
-    result = store.query(text, use_default_graph_as_union=True)
-    assert isinstance(result, QuerySolutions)
-    return list(result)
+    return list(select(store, text))
 
 
-def _local(iri: str) -> str:
-    head, _, tail = iri.rstrip("/").rpartition("/")
-    if "#" in tail:
-        tail = tail.rpartition("#")[2]
-    return tail or iri

@@ -24,7 +24,7 @@ from pyoxigraph import (
     RdfFormat,
 )
 
-__all__ = ["GraphName", "QueryResult", "Store", "materialize"]
+__all__ = ["GraphName", "QueryResult", "Store", "materialize", "select"]
 
 QueryResult = QuerySolutions | QueryBoolean | QueryTriples
 GraphName = NamedNode | DefaultGraph
@@ -147,3 +147,19 @@ def materialize(quads: Iterable[Quad]) -> list[Quad]:
         if not isinstance(quad, Quad):
             raise TypeError(f"item {index} is not a pyoxigraph.Quad: {quad!r}")
     return batch
+
+
+def select(store: Store, sparql: str, *, use_default_graph_as_union: bool = True) -> QuerySolutions:
+    """Run a SELECT query on ``store`` (over the union of all graphs by default); its solutions.
+
+    :raises TypeError: the query is an ASK, CONSTRUCT or DESCRIBE.
+    :raises SyntaxError: the query does not parse.
+
+    >>> from provml.store.oxigraph import OxigraphStore
+    >>> [row["x"].value for row in select(OxigraphStore(), "SELECT ?x WHERE { VALUES ?x { 1 } }")]
+    ['1']
+    """
+    result = store.query(sparql, use_default_graph_as_union=use_default_graph_as_union)
+    if not isinstance(result, QuerySolutions):
+        raise TypeError(f"expected a SELECT query, got one answering {type(result).__name__}")
+    return result
