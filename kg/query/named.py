@@ -6,6 +6,12 @@ small YAML document: name, title, the paper question it answers, description and
 through a ``VALUES`` block placed at the start of each ``WHERE`` group — never
 spliced into the text as strings — so a parameter cannot change the query.
 
+Why not pyoxigraph's ``substitutions=`` on the embedded store: it follows SEP-0007, which binds only
+variables of the ``SELECT`` projection, and eight parameters of the shipped queries are not
+projected (``q3``'s ``metric``, ``q7``'s ``loss``, ``compare_runs``' ``run_a`` …); projecting them
+would change the queries' columns. The ``VALUES`` rewriting works on every query and on every
+store, embedded or remote (``tests/test_named_queries.py`` checks that limit still holds).
+
 >>> q = get_query("q3")
 >>> q.paper, [p.name for p in q.parameters][:1]
 ('Q3', ['training_set'])
