@@ -5,7 +5,8 @@
 ``iri`` — backward (what it comes from, up to the raw data no captured execution generated) and
 forward (what came from it) — and returns the nodes and edges for a graph view. Scalar values
 (nodes with a ``prov:value``: hyperparameters, metrics) are left out: they are properties, not
-lineage. Each node carries its most specific PROV-ML class and a colour group (``kind``).
+lineage. Each node carries its most specific PROV-ML class and a coarse ``kind`` (the UI colours by it; the
+styling lives in the endpoint, ``endpoint/static/ui/lineage.js``).
 
 >>> import pyoxigraph as ox
 >>> from provml.store import open_store
@@ -44,7 +45,7 @@ LINKS: tuple[NamedNode, ...] = (
     PROV.hadPrimarySource,
 )
 
-#: PROV-ML classes from most to least specific, each with its colour group
+#: PROV-ML classes from most to least specific, each with its kind
 _RANKED: tuple[tuple[NamedNode, str], ...] = (
     (PROVML.Prediction, "prediction"),
     (PROVML.Model, "model"),
@@ -72,7 +73,7 @@ _RANKED: tuple[tuple[NamedNode, str], ...] = (
 @dataclass(frozen=True)
 class LineageNode:
     """A node of the graph: its IRI, label, most specific PROV-ML class (local name, or ``""``),
-    colour group ``kind`` (prediction, model, dataset, data, execution, workflow, value, other),
+    ``kind`` (prediction, model, dataset, data, execution, workflow, value, other),
     whether it is ``raw`` (an entity no captured execution generated) and its ``side`` relative to
     the centre (``center``, ``backward`` or ``forward``)."""
 
@@ -121,7 +122,7 @@ class LineageGraph:
 
 
 def most_specific(types: Iterable[str]) -> tuple[str, str]:
-    """The most specific PROV-ML class among ``types`` (local name) and its colour group.
+    """The most specific PROV-ML class among ``types`` (local name) and its kind.
 
     >>> most_specific([PROVML.DataReference.value, PROVML.Model.value])
     ('Model', 'model')
