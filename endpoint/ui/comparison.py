@@ -64,12 +64,12 @@ def compare(store: Store, runs: Sequence[str]) -> Comparison:
     per epoch as ``"<measure> (batch mean)"``), keyed by measure (``"stage · measure"`` when
     several stages have it), read directly for the same reason (0.4 s per run there).
 
-    :param store: the store (or knowledge graph) to read.
+    :param store: the store to read.
     :param runs: run IRIs; duplicates are dropped.
     :raises provml.errors.ParameterError: a run is not a valid IRI.
     """
     chosen = tuple(dict.fromkeys(runs))
-    target = getattr(store, "store", store)
+    target = store
     hyper: dict[str, dict[str, str]] = {}
     evals: dict[str, dict[str, str]] = {}
     last: dict[tuple[str, str], str] = {}

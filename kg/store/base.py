@@ -11,6 +11,7 @@ writes one named graph per workflow execution and the ontologies each in a graph
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
@@ -116,6 +117,15 @@ class Store(Protocol):
     def drop_graph(self, graph: GraphName) -> None:
         """Remove a graph and its triples (no error when it does not exist)."""
         ...
+
+    def create_graph(self, graph: NamedNode) -> None:
+        """Create the named graph, empty (no error when it exists)."""
+        ...
+
+    #: the directory of an on-disk store, None for one in memory or remote
+    path: Path | None
+    #: whether writes are refused (an on-disk store opened as a snapshot)
+    read_only: bool
 
     def __len__(self) -> int: ...
 

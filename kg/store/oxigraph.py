@@ -248,6 +248,10 @@ class OxigraphStore(Closing):
         """Remove ``graph`` and its triples; no error when it does not exist."""
         self._writable().remove_graph(graph)
 
+    def create_graph(self, graph: NamedNode) -> None:
+        """Create the named graph, empty; no error when it exists."""
+        self._writable().add_graph(graph)
+
     def __len__(self) -> int:
         return len(self.raw)
 
