@@ -258,7 +258,7 @@ class PROVML(Namespace):
     """PROV-ML (Souza et al. 2022) and provml's extensions, in https://w3id.org/provml#."""
 
     NS = PROVML_NS
-    # --- PROVLake workflow base (PAPER.md §4.2) -------------------------------------------
+    # --- PROVLake workflow base (paper §4.2) -------------------------------------------
     Project: NamedNode
     Workflow: NamedNode
     DataTransformation: NamedNode
@@ -272,7 +272,7 @@ class PROVML(Namespace):
     DataReference: NamedNode
     Program: NamedNode
     Persona: NamedNode
-    # --- PROV-ML learning classes (PAPER.md §4.3-4.5) -------------------------------------
+    # --- PROV-ML learning classes (paper §4.3-4.5) -------------------------------------
     Study: NamedNode
     LearningExperiment: NamedNode
     LearningProcessExecution: NamedNode
@@ -316,7 +316,7 @@ class PROVML(Namespace):
     ModelHyperparameterValue: NamedNode
     EvaluationMeasure: NamedNode
     ModelEvaluation: NamedNode
-    # --- provml extension: after learning (PAPER.md §7, S7) --------------------------------
+    # --- provml extension: after learning (paper §7, S7) --------------------------------
     Inference: NamedNode
     InferenceExecution: NamedNode
     Deployment: NamedNode
