@@ -1,5 +1,8 @@
 """The vocabulary provml writes and reads, as pyoxigraph ``NamedNode`` constants.
 
+Why it is long: it lists every term provml uses, one line each, in one place (a test checks it
+against the ontology both ways); split by namespace, the one list would be scattered.
+
 This is the only module that holds IRI strings of vocabulary terms; everything else imports
 from here. ``tests/test_vocab.py`` checks this module against ``ontology/provml.ttl`` both ways:
 every ``PROVML`` constant is declared in the ontology, and every term the ontology declares has a

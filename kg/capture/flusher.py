@@ -1,5 +1,8 @@
 """The background flusher: one daemon thread that turns the capture queue into bags.
 
+Why it is long: queue, spill file, pending file, retries and the bisection of a rejected bag
+share one thread's state; split apart, the pieces would hand that state back and forth.
+
 The caller's thread only appends a dict to a ``collections.deque`` (:meth:`Flusher.put`);
 everything else happens here: JSON encoding, the diskful spool, delivery to the sink, retries
 with exponential backoff while the sink is down (bags wait in a ``pending-*.jsonl`` file and are

@@ -1,5 +1,8 @@
 """A store behind a SPARQL 1.1 server: the remote backend of :class:`provml.store.base.Store`.
 
+Why it is long: one class implements every method of the ``Store`` protocol over three HTTP
+protocols, with the union-default-graph modes; its helpers serve only it.
+
 It speaks the standards, with the standard library's HTTP client (no extra dependency):
 
 - queries: SPARQL 1.1 Protocol, ``POST`` with ``Content-Type: application/sparql-query``,
