@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from provml._version import __version__
+
+if TYPE_CHECKING:
+    from provml.knowledge import KnowledgeGraph
 
 __all__ = ["main"]
 
@@ -139,7 +142,7 @@ def validate_command(data: tuple[Path, ...], shapes: tuple[Path, ...], fmt: str,
 _STORE_HELP = "On-disk store directory [default: $PROVML_STORE, else .provml/store]."
 
 
-def _open(store: Path | None, *, create: bool = True) -> Any:
+def _open(store: Path | None, *, create: bool = True) -> KnowledgeGraph:
     """Open the knowledge graph of ``--store`` (or the default), turning failures into exit 2."""
     from provml.errors import Error
     from provml.knowledge import default_store_path, open_kg

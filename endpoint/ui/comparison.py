@@ -1,7 +1,8 @@
 """Runs side by side: hyperparameters, final evaluation values and per-epoch curves.
 
-``compare(store, runs)`` answers the named queries ``compare_runs`` and ``epoch_metrics`` for
-each run and arranges the answers for a comparison page: one row per hyperparameter and per
+``compare(store, runs)`` gives what the named queries ``compare_runs`` and ``epoch_metrics`` mean
+for each run (read with simpler direct queries, see :func:`compare`) and arranges it for a
+comparison page: one row per hyperparameter and per
 (stage, measure), one column per run, and one curve per (measure, run).
 
 >>> from provml.store import open_store
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pyoxigraph import Literal
+from pyoxigraph import Literal, NamedNode
 
 from provml.query.named import get_query
 from provml.store import select
@@ -123,7 +124,7 @@ _EPOCH_VALUES = """SELECT DISTINCT ?stage ?epoch ?metric ?v ?val WHERE {{
 }}"""
 
 
-def _curves(store: Any, run: Any) -> dict[tuple[str, str], list[tuple[float, float]]]:
+def _curves(store: Store, run: NamedNode | Literal) -> dict[tuple[str, str], list[tuple[float, float]]]:
     """``{(stage label, measure): [(epoch, value), ...]}`` of one run, in epoch order."""
     sums: dict[tuple[str, str, float], list[float]] = {}
     for inner, suffix in (("BIND(?e AS ?gen)", ""), (f"?gen {PROV.wasInformedBy}+ ?e .", " (batch mean)")):

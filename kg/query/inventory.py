@@ -9,13 +9,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyoxigraph import NamedNode, RdfFormat, Triple, serialize
+from pyoxigraph import NamedNode, QueryTriples, RdfFormat, serialize
 
 from provml.store.base import select
 from provml.store.rdfio import FORMATS
 from provml.vocab import ONTOLOGY_IRI, PROVML
+
+if TYPE_CHECKING:
+    from provml.knowledge import KnowledgeGraph
 
 __all__ = ["Stats", "stats", "export", "EXPORT_FORMATS"]
 
@@ -42,7 +45,7 @@ class Stats:
         return "\n".join(lines)
 
 
-def stats(kg: Any) -> Stats:
+def stats(kg: KnowledgeGraph) -> Stats:
     """Triples (quads, all graphs), named graphs, workflow executions and instances per provml class.
 
     The ontology graph itself is not counted among instances.
@@ -64,7 +67,7 @@ def stats(kg: Any) -> Stats:
     )
 
 
-def export(kg: Any, *, format: str = "trig", graph: NamedNode | None = None) -> bytes:
+def export(kg: KnowledgeGraph, *, format: str = "trig", graph: NamedNode | None = None) -> bytes:
     """The store (or one graph) serialised; triple formats without a graph give the union.
 
     :raises ValueError: unknown format name.
@@ -79,5 +82,6 @@ def export(kg: Any, *, format: str = "trig", graph: NamedNode | None = None) -> 
         return bytes(store.dump(format=fmt))
     # one graph: the union of all graphs, without duplicates
     result = store.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", use_default_graph_as_union=True)
-    triples = [t for t in result if isinstance(t, Triple)]
+    assert isinstance(result, QueryTriples)  # a CONSTRUCT
+    triples = list(result)
     return bytes(serialize(triples, format=fmt) or b"")

@@ -28,12 +28,16 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyoxigraph import Literal, NamedNode, QuerySolutions
 
 from provml.errors import ParameterError, QueryNotFound
+from provml.store.base import Store
 from provml.vocab import XSD
+
+if TYPE_CHECKING:
+    from provml.knowledge import KnowledgeGraph
 
 __all__ = ["NamedQuery", "Parameter", "list_queries", "get_query", "bind", "run_query", "load_query_file"]
 
@@ -205,7 +209,9 @@ def _strip_comments(text: str) -> str:
     return re.sub(r"#[^\n]*", lambda m: " " * len(m.group()), text)
 
 
-def run_query(store: Any, name_or_query: str | NamedQuery, params: Mapping[str, str] | None = None) -> QuerySolutions:
+def run_query(
+    store: Store | KnowledgeGraph, name_or_query: str | NamedQuery, params: Mapping[str, str] | None = None
+) -> QuerySolutions:
     """Run a named query (by name, or a :class:`NamedQuery`) on ``store`` with ``params`` bound.
 
     :param store: a :class:`provml.store.base.Store` or :class:`provml.knowledge.KnowledgeGraph`.
@@ -213,7 +219,7 @@ def run_query(store: Any, name_or_query: str | NamedQuery, params: Mapping[str, 
     :raises ParameterError: a bad parameter.
     """
     query = get_query(name_or_query) if isinstance(name_or_query, str) else name_or_query
-    target = getattr(store, "store", store)
+    target = store if isinstance(store, Store) else store.store
     result = target.query(bind(query, params or {}), use_default_graph_as_union=True)
     if not isinstance(result, QuerySolutions):
         raise ParameterError(name="(query)", reason=f"{query.name} is not a SELECT query")
