@@ -148,8 +148,9 @@ class _Analysis:
                     roots.add(q.subject)
         for shape in roots:
             self.shape(shape, level=0, property_shape=False)
-        return Profile(frozenset(targets), tuple(self.patterns), tuple(self.lists), tuple(sorted(self.lengths)),
-                       tuple(self.bounds), tuple(self.pairs), frozenset(self.inverse))
+        patterns = tuple({(p.pattern, p.flags): p for p in self.patterns}.values())
+        return Profile(frozenset(targets), patterns, tuple(dict.fromkeys(self.lists)), tuple(sorted(self.lengths)),
+                       tuple(dict.fromkeys(self.bounds)), tuple(dict.fromkeys(self.pairs)), frozenset(self.inverse))
 
     def path(self, node: Any) -> Path:
         if isinstance(node, NamedNode):
@@ -325,7 +326,7 @@ class _Views:
                 self.types.setdefault(s, set()).add(o)
         self.memo: dict[Any, int] = {}
         self.ids: dict[Any, int] = {}
-        self.string_like = {XSD.string.value}
+        self.kinds: dict[str, tuple[str, bool, tuple[bool, ...]]] = {}
 
     def term(self, term: Any) -> Any:
         """The abstraction of a value node (see the module's text)."""
@@ -335,27 +336,32 @@ class _Views:
         prof = self.prof
         if isinstance(term, Literal):
             dt = term.datatype.value
-            local = dt[len(XSD.NS):] if dt.startswith(XSD.NS) else None
-            valid = _valid(term.value, local) if local else None
+            kind = self.kinds.get(dt)
+            if kind is None:
+                local = dt[len(XSD.NS):] if dt.startswith(XSD.NS) else ""
+                family = _family(dt)
+                kind = self.kinds[dt] = (local, dt == XSD.string.value,
+                                         tuple(family == _family(b.datatype.value) for _, b in prof.bounds))
+            local, plain, comparable = kind
+            lexical = term.value
+            valid = _valid(lexical, local) if local else None
             if valid is None:
                 made: Any = ("L", term)  # unknown datatype: exactly
             else:
-                lexical = term.value
                 bounds: list[Any] = []
-                family = _family(dt)
-                for op, bound in prof.bounds:
-                    if family != _family(bound.datatype.value):
+                for (op, bound), same in zip(prof.bounds, comparable, strict=True):
+                    if not same:
                         bounds.append("x")  # never comparable: the same failure for every such value
                         continue
                     outcome = _compare(op, term, bound)
                     bounds.append(term if outcome is None else outcome)  # not comparable here: exactly
                 made = (
                     "l", dt, term.language, valid,
-                    None if dt in self.string_like else _DIGIT.sub("9", lexical),
-                    tuple(bool(p.search(lexical)) for p in prof.patterns),
-                    tuple(term in values for values in prof.lists),
-                    tuple(len(lexical) >= n for n in prof.lengths),
-                    tuple(len(lexical) <= n for n in prof.lengths),
+                    None if plain else _DIGIT.sub("9", lexical),
+                    tuple([bool(p.search(lexical)) for p in prof.patterns]),
+                    tuple([term in values for values in prof.lists]),
+                    tuple([len(lexical) >= n for n in prof.lengths]),
+                    tuple([len(lexical) <= n for n in prof.lengths]),
                     tuple(bounds),
                 )
         else:
