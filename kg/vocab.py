@@ -90,6 +90,9 @@ class RDF(Namespace):
     type: NamedNode
     JSON: NamedNode
     langString: NamedNode
+    first: NamedNode
+    rest: NamedNode
+    nil: NamedNode
 
 
 class RDFS(Namespace):
