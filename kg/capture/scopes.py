@@ -12,6 +12,8 @@ Objects are made by a :class:`provml.Client` (``client.workflow(...)``), never d
 
 from __future__ import annotations
 
+import operator
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
@@ -37,6 +39,65 @@ TASK_TYPES = (
 
 Put = Callable[[dict[str, Any]], None]
 Values = Iterable[Value] | Mapping[str, Any] | None
+
+
+_ID_CHARS = re.compile(r"[A-Za-z0-9._~-]+")
+_NOT_ID = re.compile(r"[^A-Za-z0-9._~-]+")
+_NAME_MAX = 200
+_ids: dict[str, str] = {}  # name -> id part, so a batch's cycle pays one dict lookup
+
+
+def check_name(name: object, what: str) -> str:
+    """``name`` if it is a name the wire format accepts (a string of 1–200 characters).
+
+    :raises ValueError: naming ``what`` and the problem.
+    """
+    if not isinstance(name, str) or not 0 < len(name) <= _NAME_MAX:
+        shown = repr(name) if not isinstance(name, str) else f"of {len(name)} characters"
+        raise ValueError(f"{what} name must be a string of 1-{_NAME_MAX} characters, not {shown}")
+    return name
+
+
+def id_part(name: str) -> str:
+    """The id segment of a task or cycle name: the name itself when it holds only
+    ``A-Z a-z 0-9 . _ ~ -``, else each run of other characters (spaces, slashes, accents …)
+    replaced by ``-`` — the name itself is recorded unchanged.
+
+    >>> id_part("epoch"), id_part("load data"), id_part("val/epoch é")
+    ('epoch', 'load-data', 'val-epoch-')
+
+    :raises ValueError: ``name`` is not a string of 1–200 characters.
+    """
+    part = _ids.get(name)  # type: ignore[arg-type]
+    if part is None:
+        check_name(name, "a task or cycle")
+        part = name if _ID_CHARS.fullmatch(name) else _NOT_ID.sub("-", name)
+        if len(_ids) < 10_000:
+            _ids[name] = part
+    return part
+
+
+def check_id(id: str, what: str) -> str:
+    """An explicit id: only ``A-Z a-z 0-9 . _ ~ -`` (it becomes part of IRIs as it is).
+
+    :raises ValueError: naming the id and the characters allowed.
+    """
+    if not isinstance(id, str) or not 0 < len(id) <= _NAME_MAX or not _ID_CHARS.fullmatch(id):
+        raise ValueError(
+            f"{what} {id!r} must be 1-{_NAME_MAX} characters of A-Z a-z 0-9 . _ ~ - "
+            "(names may hold anything; ids become IRIs as they are)"
+        )
+    return id
+
+
+def _iteration(iteration: object) -> int:
+    try:
+        value = operator.index(iteration)  # type: ignore[call-overload]
+    except TypeError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"a cycle's iteration must be an integer >= 0, not {iteration!r}")
+    return int(value)
 
 
 def _error(exc_type: type[BaseException], exc: BaseException | None) -> dict[str, str]:
@@ -78,13 +139,16 @@ class _Scope:
         :param type: ``generic``, ``training``, ``validation``, ``evaluation``,
             ``feature_extraction``, ``inference`` or ``deployment``.
         :param used: values it used: a list of value helpers or ``{name: value}``.
-        :param id: the execution's id in the run (default: ``name``, made unique).
+        :param id: the execution's id in the run (default: ``name`` with characters other
+            than ``A-Z a-z 0-9 . _ ~ -`` replaced by ``-``, made unique).
         :param persona: ``provml.persona(...)`` of who ran it.
         :param implementation: ``provml.implementation(...)`` for learning stages.
-        :raises ValueError: an unknown ``type``.
+        :raises ValueError: an unknown ``type``; a name that is not 1–200 characters; an ``id``
+            with characters other than ``A-Z a-z 0-9 . _ ~ -``.
         """
         if type not in TASK_TYPES:
             raise ValueError(f"task type {type!r} is not one of {', '.join(TASK_TYPES)}")
+        check_name(name, "a task")
         parent = None if self is self._wf else self.id
         return Task(self._wf, name, type, to_values(used), id, parent, persona, implementation)
 
@@ -204,7 +268,14 @@ class Workflow(_Scope):
 
     def spec(self, spec: Mapping[str, Any]) -> None:
         """Emit a ``spec`` event: the prospective workflow specification, so the spool is
-        self-contained."""
+        self-contained.
+
+        :raises provml.ingest.spec.SpecError: the spec is malformed (checked here, at the call,
+            not later by the sink).
+        """
+        from provml.ingest.spec import WorkflowSpec  # the first spec of a process pays the import
+
+        spec = WorkflowSpec.from_dict(spec).to_dict()
         self._put(
             {"v": 1, "kind": "spec", "t": time.time(), "run": self.run_id, "workflow": self.name,
              "spec": dict(spec)}
@@ -238,7 +309,7 @@ class Task(_Scope):
         self._put = wf._put
         self.name = name
         self.type = type
-        self.id = wf._unique(id or name)
+        self.id = wf._unique(check_id(id, "task id") if id is not None else id_part(name))
         self.parent = parent
         self._used = used
         self._persona = persona
@@ -278,7 +349,11 @@ class Task(_Scope):
     def cycle(self, name: str, iteration: int, *, used: Values = None) -> Cycle:
         """One iteration of a loop in this task (an epoch, a batch); use it with ``with``.
 
-        Its id is ``<this id>/<name>-<iteration>``, e.g. ``train/epoch-3``.
+        Its id is ``<this id>/<name>-<iteration>``, e.g. ``train/epoch-3`` (see :func:`id_part`
+        for names with other characters).
+
+        :raises ValueError: a name that is not 1–200 characters; an iteration that is not an
+            integer >= 0.
         """
         return Cycle(self, name, iteration, used, self.name, self.type)
 
@@ -300,10 +375,12 @@ class Cycle(_Scope):
     ) -> None:
         wf = self._wf = parent._wf
         self._put = parent._put
+        if iteration.__class__ is not int or iteration < 0:
+            iteration = _iteration(iteration)
         self.name = name
         self.iteration = iteration
         self.parent = parent.id
-        self.id = cid = f"{parent.id}/{name}-{iteration}"
+        self.id = cid = f"{parent.id}/{id_part(name)}-{iteration}"
         self.stage_name = stage
         self.stage_type = stage_type
         self._generated = None
