@@ -92,7 +92,7 @@ def check_id(id: str, what: str) -> str:
 
 def _iteration(iteration: object) -> int:
     try:
-        value = operator.index(iteration)  # type: ignore[call-overload]
+        value = operator.index(iteration)  # type: ignore[arg-type]
     except TypeError:
         value = -1
     if value < 0:
