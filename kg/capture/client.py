@@ -231,6 +231,7 @@ class Client(Closing):
         check_name(name, "a workflow")
         if study is not None:
             check_name(study, "a study")
+        if run_id is not None:
             check_id(run_id, "run id")
         event: dict[str, Any] = {
             "v": 1, "kind": "workflow_begin", "t": time.time(),
