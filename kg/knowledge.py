@@ -162,6 +162,9 @@ class KnowledgeGraph(Closing):
         return self._write(moved, events=0)
 
     def _write(self, quads: list[Quad], *, events: int) -> IngestResult:
+        from provml.ingest.shortcuts import stage_links, store_lookup
+
+        quads = quads + stage_links(quads, store_lookup(self.store))
         if self.enrich:
             quads = self._enriched(quads)
         if self.validate:

@@ -9,7 +9,8 @@ union default graph counted it once per run.
 
 :func:`migrate` moves every triple of a run's bundle that is not about that run (neither its
 subject nor its object was minted for the run) to the graph that owns it now, and drops the
-ontology duplicates, in **one SPARQL update**: one transaction, so a store is either converted
+ontology duplicates, and adds the query shortcuts of layout 2 (``provml:workflowExecution``,
+``provml:stageExecution``, ``provml:attributeName``; docs/ontology.md), in **one SPARQL update**: one transaction, so a store is either converted
 whole or left as it was. Running it again finds nothing to do.
 
 >>> from provml.knowledge import open_kg
@@ -24,14 +25,15 @@ from typing import Any
 
 from pyoxigraph import QuerySolutions
 
-from provml.vocab import OILGAS_ONTOLOGY_IRI, ONTOLOGY_IRI
+from provml.vocab import OILGAS_ONTOLOGY_IRI, ONTOLOGY_IRI, PROV, PROVML, RDFS
 
 __all__ = ["MigrationResult", "migrate", "pending"]
 
 
 @dataclass(frozen=True)
 class MigrationResult:
-    """What :func:`migrate` did: triples moved out of run bundles, quads before and after."""
+    """What :func:`migrate` did: quads moved out of run bundles, dropped or added (shortcuts),
+    and the store's size before and after."""
 
     moved: int
     before: int
@@ -39,11 +41,11 @@ class MigrationResult:
 
     @property
     def removed(self) -> int:
-        """Quads that were copies of a triple held in another graph (now stored once)."""
+        """Net change in quads: copies removed less shortcuts added (negative when it grew)."""
         return self.before - self.after
 
 
-def _where(kg: Any) -> str:
+def _moves(kg: Any) -> str:
     base = kg.iris.base
     return f"""
       GRAPH ?g {{ ?s ?p ?o }}
@@ -56,15 +58,47 @@ def _where(kg: Any) -> str:
     """
 
 
-def _ontology_duplicates() -> str:
-    return f"GRAPH {ONTOLOGY_IRI} {{ ?s ?p ?o }} GRAPH {OILGAS_ONTOLOGY_IRI} {{ ?s ?p ?o }}"
+def _run_of(base: str, var: str) -> str:
+    """Bind ``?run`` to the run of bundle ``?g`` and keep ``var`` only when minted for that run."""
+    return f"""
+      FILTER(STRSTARTS(STR(?g), "{base}bundle/"))
+      BIND(CONCAT("{base}run/", STRAFTER(STR(?g), "{base}bundle/")) AS ?run_text)
+      FILTER(STRSTARTS(STR({var}), CONCAT(?run_text, "/")))
+    """
+
+
+def _operations(kg: Any) -> list[tuple[str, str]]:
+    """(WHERE clause, the update operation using it), in the order they run. Every pattern names
+    its graph: an update's default graph is the store's default graph, not the union."""
+    base = kg.iris.base
+    moves = _moves(kg)
+    duplicates = f"GRAPH {ONTOLOGY_IRI} {{ ?s ?p ?o }} GRAPH {OILGAS_ONTOLOGY_IRI} {{ ?s ?p ?o }}"
+    workflow = f"""GRAPH ?g {{ ?x {PROV.wasInformedBy} ?parent }} {_run_of(base, "?x")}
+      BIND(IRI(?run_text) AS ?run)
+      FILTER NOT EXISTS {{ GRAPH ?g {{ ?x {PROVML.workflowExecution} ?any }} }}"""
+    names = f"""GRAPH ?g {{ ?v {PROV.wasDerivedFrom} ?attr }} {_run_of(base, "?v")}
+      GRAPH ?plans {{ ?attr {RDFS.label} ?name }}
+      FILTER NOT EXISTS {{ GRAPH ?g {{ ?v {PROVML.attributeName} ?any }} }}"""
+    stages = f"""GRAPH ?g {{ ?x {PROVML.iteration} ?i }} {_run_of(base, "?x")}
+      GRAPH ?g {{
+        ?x {PROV.wasInformedBy}* ?y . ?y {PROVML.iteration} ?j ; {PROV.wasInformedBy} ?stage .
+        FILTER NOT EXISTS {{ ?stage {PROVML.iteration} ?k }}
+      }}
+      FILTER NOT EXISTS {{ GRAPH ?g {{ ?x {PROVML.stageExecution} ?any }} }}"""
+    return [
+        (moves, f"DELETE {{ GRAPH ?g {{ ?s ?p ?o }} }} INSERT {{ GRAPH ?target {{ ?s ?p ?o }} }} WHERE {{ {moves} }}"),
+        (duplicates, f"DELETE {{ GRAPH {OILGAS_ONTOLOGY_IRI} {{ ?s ?p ?o }} }} WHERE {{ {duplicates} }}"),
+        (workflow, f"INSERT {{ GRAPH ?g {{ ?x {PROVML.workflowExecution} ?run }} }} WHERE {{ {workflow} }}"),
+        (names, f"INSERT {{ GRAPH ?g {{ ?v {PROVML.attributeName} ?name }} }} WHERE {{ {names} }}"),
+        (stages, f"INSERT {{ GRAPH ?g {{ ?x {PROVML.stageExecution} ?stage }} }} WHERE {{ {stages} }}"),
+    ]
 
 
 def pending(kg: Any) -> int:
-    """How many quads :func:`migrate` would move or drop (0: the store has the current layout)."""
+    """How many quads :func:`migrate` would move, drop or add (0: the store has the current layout)."""
     n = 0
-    for where in (_where(kg), _ontology_duplicates()):
-        result = kg.store.query(f"SELECT (COUNT(*) AS ?n) WHERE {{ {where} }}", use_default_graph_as_union=False)
+    for where, _ in _operations(kg):
+        result = kg.store.query(f"SELECT (COUNT(*) AS ?n) WHERE {{ {where} }}", use_default_graph_as_union=True)
         assert isinstance(result, QuerySolutions)
         n += int(next(iter(result))["n"].value)
     return n
@@ -77,11 +111,7 @@ def migrate(kg: Any) -> MigrationResult:
     """
     store = kg.store
     before = len(store)
-    moved = pending(kg)
-    if moved:
-        store.update(
-            f"DELETE {{ GRAPH ?g {{ ?s ?p ?o }} }} INSERT {{ GRAPH ?target {{ ?s ?p ?o }} }}"
-            f" WHERE {{ {_where(kg)} }} ;\n"
-            f"DELETE {{ GRAPH {OILGAS_ONTOLOGY_IRI} {{ ?s ?p ?o }} }} WHERE {{ {_ontology_duplicates()} }}"
-        )
-    return MigrationResult(moved=moved, before=before, after=len(store))
+    changes = pending(kg)
+    if changes:
+        store.update(" ;\n".join(op for _, op in _operations(kg)))
+    return MigrationResult(moved=changes, before=before, after=len(store))

@@ -293,6 +293,8 @@ class _Translator:
             add(ex, PROV.wasInfluencedBy, plan, g)
             parent = iris.execution(run, e["parent"]) if "parent" in e else iris.run(run)
             add(ex, PROV.wasInformedBy, parent, g)
+            # shortcut: the workflow execution it is part of, however deep (docs/ontology.md)
+            add(ex, PROVML.workflowExecution, iris.run(run), g)
             add(ex, PROV.startedAtTime, _time(e["t"]), g)
             if cycle:
                 add(ex, PROVML.iteration, Literal(str(e["iteration"]), datatype=XSD.integer), g)
@@ -391,6 +393,8 @@ class _Translator:
         else:
             node = iris.value(ex, direction, name)
             d = g
+            # shortcut: the attribute's name on the value itself (prov:wasDerivedFrom/rdfs:label)
+            add(node, PROVML.attributeName, Literal(name), g)
         add(node, TYPE, value_class, d)
         if role in _DATA_ROLES and data is None:
             add(node, TYPE, PROVML.DataReference, d)
