@@ -272,6 +272,35 @@ def export_command(graph: str | None, fmt: str, output: Path | None, store: Path
         click.echo(data, nl=False)
 
 
+@main.command("migrate")
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+@click.option("--check", is_flag=True, help="Only say whether the store needs migrating (exit 1 if it does).")
+def migrate_command(store: Path | None, check: bool) -> None:
+    """Convert a store written by an earlier provml to the current graph layout (every triple in
+    exactly one graph), in one transaction; running it again does nothing."""
+    from provml.errors import Error
+    from provml.ingest.migration import migrate, pending
+
+    kg = _open(store, create=False)
+    try:
+        if check:
+            n = pending(kg)
+            click.echo(f"{n} quad(s) to move or drop" if n else "the store has the current layout")
+            if n:
+                raise SystemExit(1)
+            return
+        result = migrate(kg)
+    except Error as exc:
+        raise CouldNotRun(str(exc)) from exc
+    finally:
+        kg.close()
+    if result.moved:
+        click.echo(f"moved {result.moved} quad(s) to their owning graph; {result.before} -> {result.after} "
+                   f"quads ({result.removed} duplicate(s) removed)")
+    else:
+        click.echo("the store has the current layout: nothing to do")
+
+
 @main.command("stats")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
