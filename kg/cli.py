@@ -111,10 +111,16 @@ def serve_command(store: Path | None, remote: str | None, host: str, port: int,
 @click.option("--input-format", default=None,
               help="RDF format of every DATA file (turtle, nt, nq, trig, jsonld, rdfxml). "
                    "Default: from each file's suffix.")
+@click.option("--allow-warnings", is_flag=True,
+              help="Exit 0 when every result is a warning or an info (the report still says "
+                   "the data does not conform, as SHACL does).")
 def validate_command(data: tuple[Path, ...], shapes: tuple[Path, ...], fmt: str,
-                     input_format: str | None) -> None:
+                     input_format: str | None, allow_warnings: bool) -> None:
     """Check RDF files against provml's SHACL shapes, with the types the PROV-ML ontology
-    entails. Exit 0 when the data conforms, 1 when it does not, 2 when it could not run."""
+    entails. Exit 0 when the data conforms, 1 when it does not, 2 when it could not run.
+
+    As in SHACL, any result (a violation, a warning or an info) means the data does not
+    conform; with --allow-warnings only violations make the exit code 1."""
     import json
 
     from provml.errors import RdfSyntaxError
@@ -127,7 +133,8 @@ def validate_command(data: tuple[Path, ...], shapes: tuple[Path, ...], fmt: str,
     except OSError as exc:
         raise CouldNotRun(f"cannot read {exc.filename}: {exc.strerror}") from exc
     click.echo(json.dumps(report.to_dict(), indent=2) if fmt == "json" else report.describe())
-    raise SystemExit(0 if report.conforms else 1)
+    passed = not report.violations if allow_warnings else report.conforms
+    raise SystemExit(0 if passed else 1)
 
 
 # -- knowledge graph commands ---------------------------------------------------------------------

@@ -86,11 +86,27 @@ class Result:
 
 @dataclass(frozen=True)
 class Report:
-    """The verdict of a validation: ``conforms``, the results and pyshacl's text report."""
+    """The verdict of a validation: ``conforms``, the results and pyshacl's text report.
+
+    As in SHACL (§3.1), the data conforms only when there is no result at all, whatever its
+    severity: a report with warnings only does not conform. :attr:`violations` says whether any
+    result is a ``Violation``: the ingest rejects a batch on that, and stores batches whose
+    results are warnings or infos.
+
+    >>> warning = Result("urn:x", None, "c", "s", None, "m", "Warning")
+    >>> report = Report(False, (warning,), "")
+    >>> report.conforms, report.violations
+    (False, False)
+    """
 
     conforms: bool
     results: tuple[Result, ...]
     text: str
+
+    @property
+    def violations(self) -> bool:
+        """Whether any result has severity ``Violation``."""
+        return any(r.severity == "Violation" for r in self.results)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary: ``{"conforms": bool, "results": [{...}, ...]}``."""
@@ -243,7 +259,8 @@ def validate_triples(
             results = _results(report_graph, shapes_graph)
     except (ReportableRuntimeError, ShapeLoadError) as error:
         raise ValueError(f"the shapes cannot be used: {error}") from error
-    return Report(conforms=bool(conforms), results=results, text=str(text))
+    # pySHACL's allow_warnings keeps conforms true with warnings; SHACL says any result breaks it
+    return Report(conforms=bool(conforms) and not results, results=results, text=str(text))
 
 
 def validate_files(
