@@ -173,11 +173,15 @@ def load_command(paths: tuple[Path, ...], store: Path | None, batch_size: int, i
     import json
 
     from provml.errors import Error
-    from provml.ingest.loader import load_paths
+    from provml.ingest.loader import count_units, load_paths
 
+    try:
+        total = count_units(list(paths), input_format=input_format)
+    except OSError as exc:
+        raise CouldNotRun(str(exc)) from exc
     kg = _open(store)
     try:
-        with click.progressbar(length=0, label="loading", file=sys.stderr,
+        with click.progressbar(length=total, label="loading", file=sys.stderr,
                                show_pos=True, hidden=fmt == "json") as bar:
             summary = load_paths(kg, list(paths), batch_size=batch_size, input_format=input_format,
                                  progress=bar.update)
@@ -255,8 +259,10 @@ def query_command(name: str, params: tuple[str, ...], fmt: str, store: Path | No
 
 @main.command("export")
 @click.option("--graph", default=None, help="Only this named graph (IRI).")
-@click.option("--format", "fmt", type=click.Choice(["turtle", "ntriples", "trig", "nquads", "jsonld", "rdfxml"]),
-              default="trig", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["turtle", "ntriples", "trig", "nquads", "jsonld",
+                                                    "jsonld-expanded", "rdfxml"]),
+              default="trig", show_default=True,
+              help="RDF format; jsonld is compacted with the ontologies' prefixes as its context.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to this file instead of standard output.")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
