@@ -260,22 +260,47 @@ def query_command(name: str, params: tuple[str, ...], fmt: str, store: Path | No
 @main.command("export")
 @click.option("--graph", default=None, help="Only this named graph (IRI).")
 @click.option("--format", "fmt", type=click.Choice(["turtle", "ntriples", "trig", "nquads", "jsonld",
-                                                    "jsonld-expanded", "rdfxml"]),
+                                                    "jsonld-expanded", "rdfxml", "prov-json",
+                                                    "prov-n", "prov-xml", "ro-crate"]),
               default="trig", show_default=True,
-              help="RDF format; jsonld is compacted with the ontologies' prefixes as its context.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write to this file instead of standard output.")
+              help="RDF format (jsonld is compacted with the ontologies' prefixes as its context); "
+                   "PROV-JSON, PROV-N, PROV-XML (the instance graphs, one bundle each); or an "
+                   "RO-Crate directory (or .zip) given with -o.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="Write to this file instead of standard output (ro-crate: a directory or .zip).")
+@click.option("--root", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="ro-crate: where relative data locations are found (copied into the crate). "
+                   "Default: the current directory.")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
-def export_command(graph: str | None, fmt: str, output: Path | None, store: Path | None) -> None:
-    """Export the store (or one graph) as RDF; triple formats without --graph give the union."""
+def export_command(graph: str | None, fmt: str, output: Path | None, root: Path | None,
+                   store: Path | None) -> None:
+    """Export the store (or one graph) as RDF; triple formats without --graph give the union.
+    See docs/interop.md for what the PROV and RO-Crate exports hold."""
     from pyoxigraph import NamedNode
 
+    from provml.errors import Error
     from provml.query.inventory import export
 
+    if fmt.startswith(("prov-", "ro-")) and graph:
+        raise CouldNotRun(f"--graph does not apply to {fmt}: it exports every instance graph")
+    if fmt == "ro-crate" and output is None:
+        raise CouldNotRun("ro-crate writes a directory (or a .zip): give it with -o")
     kg = _open(store, create=False)
     try:
-        data = export(kg, format=fmt, graph=NamedNode(graph) if graph else None)
-    except ValueError as exc:
+        if fmt == "ro-crate":
+            from provml.interop.rocrate_export import export_ro_crate
+
+            assert output is not None
+            export_ro_crate(kg, output, root=root)
+            click.echo(f"wrote the RO-Crate {output}", err=True)
+            return
+        if fmt.startswith("prov-"):
+            from provml.interop.prov_export import export_prov
+
+            data = export_prov(kg, fmt)
+        else:
+            data = export(kg, format=fmt, graph=NamedNode(graph) if graph else None)
+    except (Error, OSError, ValueError) as exc:
         raise CouldNotRun(str(exc)) from exc
     finally:
         kg.close()

@@ -146,3 +146,90 @@ def test_the_prov_package_reads_the_exports(loaded: Path, tmp_path: Path, fmt: s
     assert "id:run/train-a/train" in ids
     if fmt == "trig":
         assert {str(b.identifier) for b in document.bundles} >= {"id:bundle/train-a", "id:bundle/train-b"}
+
+
+# -- PROV-JSON / PROV-N / PROV-XML (the prov package) and RO-Crate (rocrate) ---------------------
+
+
+def prov_records(document: object) -> dict[str, object]:
+    bundles = list(document.bundles)  # type: ignore[attr-defined]
+    return {str(r.identifier): r for b in bundles for r in b.get_records() if r.identifier is not None}
+
+
+@pytest.mark.parametrize("fmt,prov_format", [("prov-json", "json"), ("prov-xml", "xml")])
+def test_prov_exports_read_back_by_prov(loaded: Path, tmp_path: Path, fmt: str, prov_format: str) -> None:
+    """prov reads its own PROV-JSON and PROV-XML: one bundle per run graph, the runs as
+    activities with their times, the data they used and generated."""
+    import prov.model
+
+    file = tmp_path / f"doc.{prov_format}"
+    code, _, err = run("export", "--store", str(loaded), "--format", fmt, "-o", str(file))
+    assert code == 0, err
+    document = prov.model.ProvDocument.deserialize(str(file), format=prov_format)
+    bundles = {str(b.identifier) for b in document.bundles}
+    assert {"id:bundle/train-a", "id:bundle/train-b", "id:bundle/curation-1"} <= bundles
+    assert not any("provml/oil-gas" in b or b == "provml:" for b in bundles)  # no ontology bundle
+    records = prov_records(document)
+    train = records["id:run/train-a/train"]
+    assert isinstance(train, prov.model.ProvActivity)
+    assert train.get_startTime().isoformat() == "2026-01-01T00:16:41+00:00"
+    types = {str(t) for t in train.get_asserted_types()}
+    assert "provml:TrainingExecution" in types
+    used = [r for b in document.bundles for r in b.get_records(prov.model.ProvUsage)]
+    assert any(str(u.formal_attributes[0][1]) == "id:run/curation-1/curate" for u in used)
+
+
+def test_prov_n_is_the_same_document(loaded: Path, tmp_path: Path) -> None:
+    """prov has no PROV-N reader: the PROV-N export is compared with prov's own PROV-N of the
+    PROV-JSON export read back (the same document, written twice)."""
+    import prov.model
+
+    code, provn, _ = run("export", "--store", str(loaded), "--format", "prov-n")
+    assert code == 0 and provn.startswith("document")
+    file = tmp_path / "doc.json"
+    run("export", "--store", str(loaded), "--format", "prov-json", "-o", str(file))
+    document = prov.model.ProvDocument.deserialize(str(file), format="json")
+    assert "bundle id:bundle/train-a" in provn
+    assert statements(provn) == statements(document.get_provn())
+    assert len(statements(provn)) > 100
+
+
+def statements(provn: str) -> set[tuple[str, str]]:
+    """Each PROV-N statement as (keyword, its first argument); attribute order set aside."""
+    import re
+
+    found = re.findall(r"^\s*(\w+)\(([^,)]*)", provn, flags=re.MULTILINE)
+    return {(kind, first.strip()) for kind, first in found}
+
+
+def test_ro_crate_export_read_by_rocrate(loaded: Path, tmp_path: Path) -> None:
+    """rocrate reads the crate: the graph as provenance.trig, a data entity per referenced file
+    (copied when present under --root), a CreateAction per run with its inputs and outputs."""
+    from rocrate.rocrate import ROCrate
+
+    root = tmp_path / "root"
+    (root / "input").mkdir(parents=True)
+    (root / "input" / "train.hdf5").write_bytes(b"training data")
+    dest = tmp_path / "crate"
+    code, _, err = run("export", "--store", str(loaded), "--format", "ro-crate", "-o", str(dest),
+                       "--root", str(root))
+    assert code == 0, err
+    crate = ROCrate(dest)
+    ids = {e.id for e in crate.data_entities}
+    assert {"provenance.trig", "data/netherlands.sgy", "input/train.hdf5",
+            "models/train-a/model188.hdf5"} <= ids
+    assert (dest / "input" / "train.hdf5").read_bytes() == b"training data"
+    raw = crate.dereference("data/netherlands.sgy")
+    assert raw["contentSize"] == str(pf.RAW_SIZE) and raw["identifier"] == f"sha256:{pf.RAW_SHA}"
+    actions = {a.id: a for a in crate.get_by_type("CreateAction")}
+    train = actions["https://w3id.org/provml/id/run/train-a"]
+    assert train["startTime"].startswith("2026-01-01T00:16:40")
+    assert "input/train.hdf5" in {o.id for o in train["object"]}
+    assert "models/train-a/model188.hdf5" in {r.id for r in train["result"]}
+    graph = Dataset(parse(path=str(dest / "provenance.trig")))
+    assert len(list(graph)) > 500
+
+
+def test_ro_crate_needs_an_output(loaded: Path) -> None:
+    code, _, err = run("export", "--store", str(loaded), "--format", "ro-crate")
+    assert code == 2 and "-o" in err
