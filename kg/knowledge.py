@@ -180,12 +180,12 @@ class KnowledgeGraph(Closing):
         referenced.difference_update(ONTOLOGY_GRAPHS)
         context = list(self._types_of(referenced))
         report = validate_triples([*quads, *context])
-        if not report.conforms:
+        if report.violations:  # warnings and infos alone do not reject a batch
             # context nodes were validated when they were written; only the batch's nodes count
             outside = {q.subject.value for q in context if isinstance(q.subject, NamedNode)}
             outside -= {s.value for s in subjects if isinstance(s, NamedNode)}
             relevant = tuple(r for r in report.results if r.focus_node not in outside)
-            if relevant:
+            if any(r.severity == "Violation" for r in relevant):
                 from dataclasses import replace
 
                 report = replace(report, results=relevant)

@@ -21,7 +21,8 @@ from provml.cli import main
 from provml.errors import StoreReadOnly
 from provml.ingest.migration import migrate, pending
 from provml.knowledge import KnowledgeGraph
-from provml.store.oxigraph import OxigraphStore, Store
+from provml.store.base import Store
+from provml.store.oxigraph import OxigraphStore
 
 OLD = Path(__file__).parent / "data" / "layout-v1-paper.nq.gz"
 BATCHES = (pf.curation_events, pf.preparation_events, lambda: pf.training_events("train-a"),

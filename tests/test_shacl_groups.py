@@ -11,16 +11,10 @@ from pathlib import Path
 import pytest
 from pyoxigraph import Literal, NamedNode, Quad
 
+from provml.ingest.enrichment import class_closure, default_ontology, with_entailed_types
 from provml.ingest.representatives import groups, profile
 from provml.ingest.translation import translate
-from provml.ingest.validation import (
-    Report,
-    class_closure,
-    default_ontology,
-    default_shapes,
-    validate_triples,
-    with_entailed_types,
-)
+from provml.ingest.validation import Report, default_shapes, validate_triples
 from provml.knowledge import KnowledgeGraph
 from provml.ontology import path as ontology_path
 from provml.store.oxigraph import OxigraphStore
@@ -48,7 +42,7 @@ def bag() -> list[Quad]:
     import workload
 
     kg = KnowledgeGraph(OxigraphStore())
-    return kg._enriched(translate(workload.events(1500)[:500], iris=kg.iris))
+    return with_entailed_types(translate(workload.events(1500)[:500], iris=kg.iris), kg.closure())
 
 
 def test_the_shipped_shapes_allow_grouping_and_a_bag_groups_well(bag: list[Quad]) -> None:

@@ -83,11 +83,27 @@ class Result:
 
 @dataclass(frozen=True)
 class Report:
-    """The verdict of a validation: ``conforms``, the results and pyshacl's text report."""
+    """The verdict of a validation: ``conforms``, the results and pyshacl's text report.
+
+    As in SHACL (§3.1), the data conforms only when there is no result at all, whatever its
+    severity: a report with warnings only does not conform. :attr:`violations` says whether any
+    result is a ``Violation``: the ingest rejects a batch on that, and stores batches whose
+    results are warnings or infos.
+
+    >>> warning = Result("urn:x", None, "c", "s", None, "m", "Warning")
+    >>> report = Report(False, (warning,), "")
+    >>> report.conforms, report.violations
+    (False, False)
+    """
 
     conforms: bool
     results: tuple[Result, ...]
     text: str
+
+    @property
+    def violations(self) -> bool:
+        """Whether any result has severity ``Violation``."""
+        return any(r.severity == "Violation" for r in self.results)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary: ``{"conforms": bool, "results": [{...}, ...]}``."""
@@ -236,7 +252,9 @@ def validate_triples(
                     meta_shacl=False,
                     do_owl_imports=False,
                 )
-                return bool(conforms), _results(report_graph, shapes_graph), str(text)
+                results = _results(report_graph, shapes_graph)
+                # pySHACL's allow_warnings keeps conforms true with warnings; SHACL says any result breaks it
+                return bool(conforms) and not results, results, str(text)
         except (ReportableRuntimeError, ShapeLoadError) as error:
             raise ValueError(f"the shapes cannot be used: {error}") from error
 
@@ -287,7 +305,7 @@ def _by_representatives(
         wanted = {name(n) for n in nodes}
         _, second, _ = run(neighbourhood(profile, nodes, data))
         results = tuple(r for r in second if r.focus_node in wanted)
-    conforms = not any(r.severity == "Violation" for r in results)
+    conforms = not results  # SHACL: any result, warnings included, means not conforming
     lines = [f"Validation Report\nConforms: {conforms}", f"Results ({len(results)}):"]
     lines += [f"{r.severity}: {r.constraint} on {r.focus_node} ({r.path or '-'}): {r.message}" for r in results]
     return conforms, results, "\n".join(lines)
