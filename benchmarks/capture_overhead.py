@@ -1,4 +1,4 @@
-"""Capture overhead on a real CPU training loop: the paper's protocol (PAPER.md §6.2).
+"""Capture overhead on a real CPU training loop: the paper's protocol (paper §6.2).
 
 A small PyTorch MLP trained on scikit-learn's digits, one thread (OMP_NUM_THREADS=1), with a
 capture at the begin and end of every batch, epoch and stage (~15,000 events per run). Runs

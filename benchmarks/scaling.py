@@ -1,4 +1,4 @@
-"""Weak scaling of capture (PAPER.md §6.3): 1, 2, 4, 8 workflows in parallel processes.
+"""Weak scaling of capture (paper §6.3): 1, 2, 4, 8 workflows in parallel processes.
 
 Each process trains the digits MLP of ``capture_overhead.py`` (one torch thread), alternating
 runs without capture and with capture to a spool (setting F: bag 50, diskful, offline) in one

@@ -22,30 +22,30 @@ from provml.endpoint import auth, context
 from provml.endpoint.config import CONFIG_KEY, Config
 from provml.endpoint.errors import register_error_handlers
 from provml.endpoint.sparql.evaluation import QueryRunner
+from provml.endpoint.sparql.isolation import QueryProcesses
+from provml.knowledge import KnowledgeGraph
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("provml.endpoint")
 
 
-def _open_kg(config: Config) -> Any:
+def _open_kg(config: Config) -> KnowledgeGraph:
     from provml.knowledge import open_kg
 
     return open_kg(config.store, remote=config.remote, base=config.instance_base)
 
 
-def _query_processes(config: Config, kg: Any) -> Any:
+def _query_processes(config: Config, kg: KnowledgeGraph) -> QueryProcesses | None:
     if config.query_isolation != "process":
         return None
-    path = getattr(kg.store, "path", None)
-    if path is None or getattr(kg.store, "read_only", False):
+    path = kg.store.path
+    if path is None or kg.store.read_only:
         raise ValueError("QUERY_ISOLATION 'process' needs an on-disk store (STORE)")
-    from provml.endpoint.sparql.isolation import QueryProcesses
-
     return QueryProcesses(str(path))
 
 
-def create_app(config: Mapping[str, Any] | None = None, *, kg: Any | None = None) -> Flask:
+def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | None = None) -> Flask:
     """Build the endpoint.
 
     :param config: upper-case keys (``STORE``, ``REMOTE``, ``BASE_URL``, ``INSTANCE_BASE``,

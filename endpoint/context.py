@@ -11,12 +11,13 @@ query runner and the public URL. Blueprints import these instead of reaching int
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 from flask import current_app, request
 
 from provml.endpoint.config import CONFIG_KEY, Config
 from provml.endpoint.sparql.evaluation import QueryRunner
+from provml.knowledge import KnowledgeGraph
 from provml.store import Store
 
 __all__ = ["KG_KEY", "RUNNER_KEY", "config", "current_kg", "public_url", "runner", "store"]
@@ -25,14 +26,14 @@ KG_KEY = "provml.kg"
 RUNNER_KEY = "provml.runner"
 
 
-def current_kg() -> Any:
+def current_kg() -> KnowledgeGraph:
     """The app's one ``KnowledgeGraph``."""
-    return current_app.extensions[KG_KEY]
+    return cast(KnowledgeGraph, current_app.extensions[KG_KEY])
 
 
 def store() -> Store:
     """The store of the app's knowledge graph."""
-    return cast(Store, current_kg().store)
+    return current_kg().store
 
 
 def config() -> Config:

@@ -1,4 +1,4 @@
-"""Content negotiation: ``Accept`` parsing with q-values, and the format tables of the endpoint.
+"""Content negotiation through werkzeug (``Accept`` with q-values), and the format tables of the endpoint.
 
 :func:`best_match` picks, among the media types the server offers (in its order of preference),
 the one the client rates highest; the most specific range of the header decides an offer's
@@ -15,9 +15,10 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 
 from pyoxigraph import QueryResultsFormat, RdfFormat
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header, parse_options_header
 
 from provml.store.rdfio import MEDIA_TYPES
 
@@ -28,9 +29,9 @@ __all__ = [
     "RDF_FORMATS",
     "RESULTS_FORMATS",
     "RESULTS_OFFERS",
+    "accept",
     "best_match",
     "media_type",
-    "parse_accept",
 ]
 
 #: SELECT results: media type -> pyoxigraph format (first = default)
@@ -69,72 +70,44 @@ DATASET_OFFERS: tuple[str, ...] = ("application/trig", "application/n-quads", "a
 
 
 def media_type(header: str | None) -> tuple[str, dict[str, str]]:
-    """Split a ``Content-Type`` value into its lower-cased type and its parameters.
+    """Split a ``Content-Type`` value into its lower-cased type and its parameters (werkzeug's
+    ``parse_options_header``).
 
     >>> media_type("application/sparql-query; charset=UTF-8")
     ('application/sparql-query', {'charset': 'UTF-8'})
     """
     if not header:
         return "", {}
-    kind, *params = header.split(";")
-    out: dict[str, str] = {}
-    for param in params:
-        key, _, value = param.partition("=")
-        if key.strip():
-            out[key.strip().lower()] = value.strip().strip('"')
-    return kind.strip().lower(), out
+    kind, params = parse_options_header(header)
+    return kind.strip().lower(), dict(params)
 
 
-@lru_cache(maxsize=256)
-def parse_accept(header: str) -> tuple[tuple[str, str, float, int], ...]:
-    """Parse ``Accept`` into ``(type, subtype, q, specificity)`` ranges; bad q-values count as 0.
+def accept(header: str | None) -> MIMEAccept:
+    """The ``Accept`` header as werkzeug's :class:`~werkzeug.datastructures.MIMEAccept` (what
+    ``request.accept_mimetypes`` is), media-type parameters other than ``q`` set aside so that
+    ``application/json; charset=utf-8`` accepts ``application/json``. A range whose ``q`` is
+    unreadable or outside 0–1 is ignored, as werkzeug does.
 
-    >>> parse_accept("text/*;q=0.5, */*;q=0.1")
-    (('text', '*', 0.5, 1), ('*', '*', 0.1, 0))
+    >>> accept("text/*;q=0.5, */*;q=0.1").quality("text/csv")
+    0.5
     """
-    ranges = []
-    for item in header.split(","):
-        kind, params = media_type(item)
-        if not kind:
-            continue
-        main, _, sub = kind.partition("/")
-        if not sub:
-            main, sub = (main, "*") if main == "*" else (main, "")
-        try:
-            q = float(params.get("q", "1"))
-        except ValueError:
-            q = 0.0
-        q = min(max(q, 0.0), 1.0)
-        specificity = 0 if main == "*" else (1 if sub == "*" else 2)
-        ranges.append((main, sub, q, specificity))
-    return tuple(ranges)
-
-
-def _quality(ranges: tuple[tuple[str, str, float, int], ...], offer: str) -> float:
-    main, _, sub = offer.partition("/")
-    best_specificity, best_q = -1, 0.0
-    for r_main, r_sub, q, specificity in ranges:
-        if (r_main in ("*", main)) and (r_sub in ("*", sub)) and specificity > best_specificity:
-            best_specificity, best_q = specificity, q
-    return best_q
+    parsed = parse_accept_header(header or "", MIMEAccept)
+    return MIMEAccept([(value.split(";", 1)[0].strip().lower(), q) for value, q in parsed])
 
 
 def best_match(accept_header: str | None, offers: Sequence[str]) -> str | None:
     """The offer the client prefers, or None when it accepts none of them.
 
-    :param accept_header: the ``Accept`` value; empty or None accepts the first offer.
+    werkzeug's ``MIMEAccept.best_match``: the most specific range of the header decides an
+    offer's quality (``text/turtle;q=0`` beats ``*/*``), ties go to the server's order.
+
+    :param accept_header: the ``Accept`` value; empty, None or unreadable accepts the first offer.
     :param offers: media types in the server's order of preference.
     """
     if not offers:
         return None
-    if not accept_header or not accept_header.strip():
-        return offers[0]
-    ranges = parse_accept(accept_header)
+    ranges = accept(accept_header)
     if not ranges:
         return offers[0]
-    best, best_q = None, 0.0
-    for offer in offers:
-        q = _quality(ranges, offer)
-        if q > best_q:
-            best, best_q = offer, q
-    return best
+    chosen: str | None = ranges.best_match(offers)
+    return chosen

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from provml._version import __version__
+
+if TYPE_CHECKING:
+    from provml.knowledge import KnowledgeGraph
 
 __all__ = ["main"]
 
@@ -59,7 +62,8 @@ def ontology_info_command(fmt: str, file: Path | None) -> None:
 
 @main.command("serve")
 @click.option("--store", "store", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="On-disk Oxigraph store directory (created when missing). Default: in memory.")
+              help="On-disk Oxigraph store directory (created when missing). "
+                   "Default: $PROVML_STORE, else .provml/store (unless --remote).")
 @click.option("--remote", default=None, help="Base URL of a remote SPARQL 1.1 store instead.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=7878, show_default=True, type=int, help="Port to bind.")
@@ -87,7 +91,10 @@ def serve_command(store: Path | None, remote: str | None, host: str, port: int,
     """Serve the knowledge graph: SPARQL 1.1 Protocol, Graph Store, APIs (waitress; Ctrl-C stops)."""
     from provml.endpoint.server import serve
     from provml.errors import Error
+    from provml.knowledge import default_store_path
 
+    if store is None and remote is None:
+        store = default_store_path()
     if token_file is not None:
         token = token_file.read_text(encoding="utf-8").strip()
     config = {"STORE": str(store) if store else None, "REMOTE": remote, "BASE_URL": base_url,
@@ -142,7 +149,7 @@ def validate_command(data: tuple[Path, ...], shapes: tuple[Path, ...], fmt: str,
 _STORE_HELP = "On-disk store directory [default: $PROVML_STORE, else .provml/store]."
 
 
-def _open(store: Path | None, *, create: bool = True) -> Any:
+def _open(store: Path | None, *, create: bool = True) -> KnowledgeGraph:
     """Open the knowledge graph of ``--store`` (or the default), turning failures into exit 2."""
     from provml.errors import Error
     from provml.knowledge import default_store_path, open_kg

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyoxigraph import DefaultGraph, NamedNode, Quad, QuerySolutions, RdfFormat, parse
+from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse
 
 from provml.closing import Closing
 from provml.errors import ValidationFailed
@@ -29,7 +29,7 @@ from provml.ingest.enrichment import Closure, class_closure, with_entailed_types
 from provml.ingest.iris import Iris
 from provml.ingest.spec import WorkflowSpec
 from provml.ingest.translation import translate
-from provml.store import Store, open_store
+from provml.store import QueryResult, Store, open_store, select
 from provml.vocab import DEFAULT_BASE, OILGAS_ONTOLOGY_IRI, ONTOLOGY_IRI, RDF
 
 __all__ = ["IngestResult", "KnowledgeGraph", "open_kg", "ONTOLOGY_GRAPHS", "default_store_path"]
@@ -196,12 +196,11 @@ class KnowledgeGraph(Closing):
         if not nodes:
             return []
         values = " ".join(str(n) for n in nodes)
-        result = self.store.query(f"SELECT DISTINCT ?s ?t WHERE {{ VALUES ?s {{ {values} }} ?s a ?t }}")
-        assert isinstance(result, QuerySolutions)
+        result = select(self.store, f"SELECT DISTINCT ?s ?t WHERE {{ VALUES ?s {{ {values} }} ?s a ?t }}")
         return [Quad(row["s"], RDF.type, row["t"], DefaultGraph()) for row in result]
 
     # -- reading ----------------------------------------------------------------------------------
-    def query(self, sparql: str) -> Any:
+    def query(self, sparql: str) -> QueryResult:
         """Run SPARQL over the union of all graphs."""
         return self.store.query(sparql, use_default_graph_as_union=True)
 

@@ -1,5 +1,8 @@
 """The vocabulary provml writes and reads, as pyoxigraph ``NamedNode`` constants.
 
+Why it is long: it lists every term provml uses, one line each, in one place (a test checks it
+against the ontology both ways); split by namespace, the one list would be scattered.
+
 This is the only module that holds IRI strings of vocabulary terms; everything else imports
 from here. ``tests/test_vocab.py`` checks this module against ``ontology/provml.ttl`` both ways:
 every ``PROVML`` constant is declared in the ontology, and every term the ontology declares has a
@@ -47,6 +50,7 @@ __all__ = [
     "VOID_CLASS",
     "XSD",
     "Namespace",
+    "local_name",
 ]
 
 PROVML_NS = "https://w3id.org/provml#"
@@ -260,7 +264,7 @@ class PROVML(Namespace):
     """PROV-ML (Souza et al. 2022) and provml's extensions, in https://w3id.org/provml#."""
 
     NS = PROVML_NS
-    # --- PROVLake workflow base (PAPER.md §4.2) -------------------------------------------
+    # --- PROVLake workflow base (paper §4.2) -------------------------------------------
     Project: NamedNode
     Workflow: NamedNode
     DataTransformation: NamedNode
@@ -274,7 +278,7 @@ class PROVML(Namespace):
     DataReference: NamedNode
     Program: NamedNode
     Persona: NamedNode
-    # --- PROV-ML learning classes (PAPER.md §4.3-4.5) -------------------------------------
+    # --- PROV-ML learning classes (paper §4.3-4.5) -------------------------------------
     Study: NamedNode
     LearningExperiment: NamedNode
     LearningProcessExecution: NamedNode
@@ -318,7 +322,7 @@ class PROVML(Namespace):
     ModelHyperparameterValue: NamedNode
     EvaluationMeasure: NamedNode
     ModelEvaluation: NamedNode
-    # --- provml extension: after learning (PAPER.md §7, S7) --------------------------------
+    # --- provml extension: after learning (paper §7, S7) --------------------------------
     Inference: NamedNode
     InferenceExecution: NamedNode
     Deployment: NamedNode
@@ -482,3 +486,16 @@ class FORMATS(Namespace):
 FORMATS_JSON_LD = NamedNode(FORMATS.NS + "JSON-LD")
 FORMATS_N_TRIPLES = NamedNode(FORMATS.NS + "N-Triples")
 FORMATS_N_QUADS = NamedNode(FORMATS.NS + "N-Quads")
+
+
+def local_name(iri: str) -> str:
+    """The part of ``iri`` after its last ``#`` or ``/`` (the whole IRI if that is empty).
+
+    >>> local_name("http://www.w3.org/ns/prov#used"), local_name("https://x.org/a/b/")
+    ('used', 'https://x.org/a/b/')
+    """
+    for sep in ("#", "/"):
+        head, _, tail = iri.rpartition(sep)
+        if head and tail:
+            return tail
+    return iri

@@ -182,3 +182,18 @@ def test_bottom_layers_import_only_the_bottom_at_module_level(layer: str) -> Non
             if module and module.startswith("provml") and not module.startswith(allowed):
                 bad.append(f"{name}: {module}")
     assert bad == []
+
+
+#: a module longer than this says at its top why it is not split
+LONG = 400
+
+
+def test_every_long_module_says_why() -> None:
+    unexplained = []
+    for name, path in MODULES.items():
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > LONG:
+            doc = ast.get_docstring(ast.parse(text)) or ""
+            if "Why it is long:" not in doc:
+                unexplained.append(f"{name} ({text.count(chr(10))} lines)")
+    assert unexplained == [], "split these or add 'Why it is long: ...' to their docstring"

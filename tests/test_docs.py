@@ -1,12 +1,16 @@
-"""The docs stay honest: every CLI command is in the README, whose --help blocks are current."""
+"""The docs stay honest: every CLI command is in the README, whose --help blocks are current; every
+repository file and every ``provml`` name the docs mention exists."""
 
 from __future__ import annotations
 
+import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import click
+import pytest
 
 from provml.cli import main
 
@@ -45,3 +49,69 @@ def test_docs_link_targets_exist() -> None:
     readme = (ROOT / "README.md").read_text()
     for target in re.findall(r"\]\((docs/[^)#]+)\)", readme):
         assert (ROOT / target).exists(), f"README links to missing {target}"
+
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+#: where a ``provml/...`` path of the installed package lives in the repository
+PACKAGE_FOLDERS = {"provml/endpoint/": "endpoint/", "provml/ontology/": "ontology/",
+                   "provml/shapes/": "shapes/", "provml/": "kg/"}
+TOP = {p.name for p in ROOT.iterdir() if not p.name.startswith(".")}
+
+
+def _repo_paths(text: str) -> set[str]:
+    """Paths in code spans and links that start at a folder of the repository (or ``provml/``)."""
+    found = set()
+    for span in re.findall(r"`([^`\s]+)`", text) + re.findall(r"\]\(([^)\s#]+)", text):
+        span = span.split("#")[0].rstrip(".,:;")
+        first = span.split("/")[0]
+        if "/" in span and "://" not in span and not re.search(r"[*{}<>$]", span) and (
+                first in TOP or first == "provml"):
+            found.add(span)
+    return found
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_repository_path_the_docs_mention_exists(doc: Path) -> None:
+    text = doc.read_text(encoding="utf-8")
+    missing = []
+    for path in sorted(_repo_paths(text)):
+        real = path
+        for package, folder in PACKAGE_FOLDERS.items():
+            if path.startswith(package):
+                real = folder + path[len(package):]
+                break
+        if not (ROOT / real).exists():
+            missing.append(path)
+    links = [link.split("#")[0] for link in re.findall(r"\]\(([^)\s]+)\)", text)]
+    missing += [link for link in links
+                if link and "://" not in link and not link.startswith("mailto:")
+                and not (doc.parent / link).exists()]
+    assert missing == []
+
+
+def test_the_path_check_sees_paths() -> None:
+    assert _repo_paths("see `kg/cli.py`, [x](docs/events.md) and `provml/events/x.json`") == {
+        "kg/cli.py", "docs/events.md", "provml/events/x.json"}
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_provml_name_the_docs_mention_exists(doc: Path) -> None:
+    """``provml.events.SCHEMA`` in docs/events.md named nothing; now every dotted name resolves."""
+    missing = []
+    for span in re.findall(r"`([^`\n]+)`", doc.read_text(encoding="utf-8")):
+        for name in re.findall(r"\bprovml(?:\.[A-Za-z_]\w*)+", span):
+            if re.search(r"\.(ttl|css|js|json|rq|py|md|html)$", name):
+                continue  # a file name
+            parts = name.split(".")
+            for i in range(len(parts), 0, -1):
+                try:
+                    obj = importlib.import_module(".".join(parts[:i]))
+                except ImportError:
+                    continue
+                try:
+                    for attribute in parts[i:]:
+                        obj = getattr(obj, attribute)
+                except AttributeError:
+                    missing.append(name)
+                break
+    assert missing == []

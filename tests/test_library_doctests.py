@@ -1,4 +1,4 @@
-"""The docstring examples of the library run, through the imported package (STYLE.md rule 10):
+"""The docstring examples of the library run, through the imported package (the project's style rule: every example runs):
 every module of provml (the ``kg/`` folder) and the ontology and shapes packages."""
 
 from __future__ import annotations

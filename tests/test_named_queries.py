@@ -230,3 +230,17 @@ def test_load_query_file_reads_a_user_query(tmp_path: Any) -> None:
     q = load_query_file(path)
     assert q.name == "mine" and q.parameters[0].type == "integer"
     assert "VALUES (?x) { (\"3\"^^<http://www.w3.org/2001/XMLSchema#integer>) }" in bind(q, {"x": "3"})
+
+
+def test_pyoxigraph_substitutions_still_bind_only_projected_variables() -> None:
+    """Why ``bind`` rewrites with ``VALUES`` instead of pyoxigraph's ``substitutions=`` (see
+    provml.query.named): some parameters are not projected. When this fails, pyoxigraph lifted the
+    limit and ``run_query`` can bind through ``substitutions=`` on the embedded store."""
+    import pyoxigraph
+
+    from provml.query.named import get_query
+
+    q3 = get_query("q3")
+    assert "?metric" not in q3.text.split("WHERE", 1)[0]
+    with pytest.raises(RuntimeError, match="projection"):
+        pyoxigraph.Store().query(q3.text, substitutions={pyoxigraph.Variable("metric"): pyoxigraph.Literal("loss")})

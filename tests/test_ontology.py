@@ -1,6 +1,6 @@
 """``ontology/provml.ttl``: it parses (rdflib, pyoxigraph, py-horned-owl), its header says what
 issue 2 asks, PROV-O is vendored unmodified and resolves through the catalog, and every class of
-PAPER.md §4.2-4.5 is there under the super-class the paper (or our documented decision) gives."""
+paper §4.2-4.5 is there under the super-class the paper (or our documented decision) gives."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ PAPER = ox.NamedNode("https://doi.org/10.1002/cpe.6544")
 VANN_PREFIX = ox.NamedNode("http://purl.org/vocab/vann/preferredNamespacePrefix")
 P = PROVML
 
-#: PAPER.md §4.2-4.5 (and the decisions of docs/ontology.md): class -> its asserted super-classes
+#: paper §4.2-4.5 (and the decisions of docs/ontology.md): class -> its asserted super-classes
 CLASS_TABLE: dict[ox.NamedNode, tuple[ox.NamedNode, ...]] = {
     # §4.2 PROVLake base
     P.Project: (PROV.Plan,),

@@ -79,3 +79,21 @@ def test_public_api() -> None:
     missing = {name for name in promised if not hasattr(provml, name)}
     assert missing <= {"workflow_spec"}, missing
     assert set(provml.__all__) >= promised - {"workflow_spec"}
+
+
+def test_heavier_names_are_lazy_attributes() -> None:
+    """``provml.open_kg`` and friends work, but only load the pipeline when first touched."""
+    code = (
+        "import sys, json, provml\n"
+        "before = 'provml.knowledge' in sys.modules\n"
+        "names = sorted(n for n in ('open_kg', 'KnowledgeGraph', 'run_query') if n in dir(provml))\n"
+        "kg = provml.open_kg(); kg.close()\n"
+        "print(json.dumps([before, 'provml.knowledge' in sys.modules, names,\n"
+        "                  provml.open_kg is __import__('provml.knowledge').knowledge.open_kg]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(proc.stdout) == [False, True, ["KnowledgeGraph", "open_kg", "run_query"], True]
+    import provml
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        provml.nope  # noqa: B018

@@ -522,3 +522,20 @@ def test_docstrings_run() -> None:
                    provml.store.update_dataset):
         failed, attempted = doctest.testmod(module)
         assert failed == 0 and attempted > 0, module.__name__
+
+
+def test_create_graph_makes_an_empty_named_graph_once(store: Store) -> None:
+    graph = NamedNode("http://example.org/created")
+    assert not store.contains_graph(graph)
+    store.create_graph(graph)
+    store.create_graph(graph)  # no error when it exists
+    assert store.contains_graph(graph) and len(list(store.quads(graph=graph))) == 0
+
+
+def test_path_and_read_only_are_part_of_the_protocol(store: Store) -> None:
+    assert isinstance(store, Store)
+    if isinstance(store, RemoteStore):
+        assert store.path is None
+    else:
+        assert store.path is None or store.path.is_dir()
+    assert store.read_only is False

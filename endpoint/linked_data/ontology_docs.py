@@ -19,10 +19,11 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyoxigraph import Literal, Quad, QuerySolutions, RdfFormat, Store, parse, serialize
+from pyoxigraph import Literal, Quad, RdfFormat, parse, serialize
 
 from provml.errors import Error
-from provml.vocab import DCT, OWL, RDF, RDFS, SKOS
+from provml.store import OxigraphStore, select
+from provml.vocab import DCT, OWL, RDF, RDFS, SKOS, local_name
 
 __all__ = ["OntologyTerm", "digest", "ontology_rdf", "ontology_terms", "pylode_html"]
 
@@ -40,7 +41,7 @@ class OntologyTerm:
     @property
     def fragment(self) -> str:
         """The local name, used as the anchor of the term on a page."""
-        return _local(self.iri)
+        return local_name(self.iri)
 
 
 def digest(path: Path) -> str:
@@ -99,8 +100,8 @@ def ontology_terms(path: Path) -> list[OntologyTerm]:
 
     :raises SyntaxError: the file does not parse.
     """
-    store = Store()
-    store.bulk_extend(_quads(path))
+    store = OxigraphStore()
+    store.add(_quads(path), atomic=False)
     text = _TERMS.format(
         type=RDF.type,
         kinds=", ".join(str(k) for k, _ in _KINDS),
@@ -110,8 +111,7 @@ def ontology_terms(path: Path) -> list[OntologyTerm]:
         sub_property=RDFS.subPropertyOf,
     )
     names = {k.value: name for k, name in _KINDS}
-    result = store.query(text)
-    assert isinstance(result, QuerySolutions)
+    result = select(store, text)
     terms = []
     for row in result:
         iri = row["t"].value
@@ -122,7 +122,7 @@ def ontology_terms(path: Path) -> list[OntologyTerm]:
             OntologyTerm(
                 iri=iri,
                 kind=names[row["kind"].value],
-                label=label.value if isinstance(label, Literal) else _local(iri),
+                label=label.value if isinstance(label, Literal) else local_name(iri),
                 definition=definition.value if isinstance(definition, Literal) else "",
                 parents=tuple(sorted(parents.value.split())) if parents is not None else (),
             )
@@ -148,8 +148,6 @@ def ontology_rdf(path: Path, *, format: RdfFormat) -> bytes:
     return out
 
 
-def _local(iri: str) -> str:
-    return iri.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
 
 
 def _quads(path: Path) -> list[Quad]:

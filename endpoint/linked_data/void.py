@@ -30,12 +30,12 @@ from pyoxigraph import (
     Literal,
     NamedNode,
     Quad,
-    QuerySolutions,
     RdfFormat,
     Triple,
     serialize,
 )
 
+from provml.store import select
 from provml.vocab import (
     DCT,
     DEFAULT_BASE,
@@ -147,11 +147,11 @@ _TERMS = "SELECT DISTINCT ?t WHERE {{ {{ ?s ?t ?o }} UNION {{ ?s {type} ?t }} }}
 
 def _single_row(store: Store, text: str) -> dict[str, int]:
     row: dict[str, int] = {}
-    for solution in _solutions(store, text):
+    for solution in select(store, text):
         for name in ("subjects", "objects", "properties"):
             term = solution[name]
             row[name] = int(term.value) if term is not None else 0
-    classes = next(iter(_solutions(store, _CLASS_COUNT.format(type=RDF.type))), None)
+    classes = next(iter(select(store, _CLASS_COUNT.format(type=RDF.type))), None)
     row["classes"] = int(classes["classes"].value) if classes is not None else 0
     return row
 
@@ -161,7 +161,7 @@ def _class_counts(store: Store) -> list[tuple[NamedNode, int]]:
     text = _PARTITIONS.format(type=RDF.type, filter=condition)
     return [
         (solution["c"], int(solution["n"].value))
-        for solution in _solutions(store, text)
+        for solution in select(store, text)
         if isinstance(solution["c"], NamedNode)
     ]
 
@@ -170,18 +170,13 @@ def _vocabularies(store: Store) -> list[str]:
     """The namespaces of ``provml.vocab`` whose terms the store uses as predicates or classes."""
     known = sorted((ns.NS for ns in Namespace.__subclasses__()), key=len, reverse=True)
     used: set[str] = set()
-    for solution in _solutions(store, _TERMS.format(type=RDF.type)):
+    for solution in select(store, _TERMS.format(type=RDF.type)):
         term = solution["t"]
         if isinstance(term, NamedNode):
             used.update(ns for ns in known if term.value.startswith(ns))
     return sorted(used)
 
 
-def _solutions(store: Store, text: str) -> QuerySolutions:
-    result = store.query(text)
-    if not isinstance(result, QuerySolutions):
-        raise TypeError("expected a SELECT query")
-    return result
 
 
 def _integer(value: int) -> Literal:

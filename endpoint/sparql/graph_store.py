@@ -171,9 +171,7 @@ def _put(target: Target) -> Response:
 
 
 def _add_empty_graph(graph: NamedNode) -> None:
-    raw = getattr(context.store(), "raw", None)
-    if raw is not None:
-        raw.add_graph(graph)
+    context.store().create_graph(graph)
 
 
 def _post(target: Target) -> Response:

@@ -1,7 +1,8 @@
 """Runs side by side: hyperparameters, final evaluation values and per-epoch curves.
 
-``compare(store, runs)`` answers the named queries ``compare_runs`` and ``epoch_metrics`` for
-each run and arranges the answers for a comparison page: one row per hyperparameter and per
+``compare(store, runs)`` gives what the named queries ``compare_runs`` and ``epoch_metrics`` mean
+for each run (read with simpler direct queries, see :func:`compare`) and arranges it for a
+comparison page: one row per hyperparameter and per
 (stage, measure), one column per run, and one curve per (measure, run).
 
 >>> from provml.store import open_store
@@ -16,9 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pyoxigraph import Literal, QuerySolutions
+from pyoxigraph import Literal, NamedNode
 
 from provml.query.named import get_query
+from provml.store import select
 from provml.vocab import PROV, PROVML, RDFS
 
 if TYPE_CHECKING:
@@ -63,12 +65,12 @@ def compare(store: Store, runs: Sequence[str]) -> Comparison:
     per epoch as ``"<measure> (batch mean)"``), keyed by measure (``"stage · measure"`` when
     several stages have it), read directly for the same reason (0.4 s per run there).
 
-    :param store: the store (or knowledge graph) to read.
+    :param store: the store to read.
     :param runs: run IRIs; duplicates are dropped.
     :raises provml.errors.ParameterError: a run is not a valid IRI.
     """
     chosen = tuple(dict.fromkeys(runs))
-    target = getattr(store, "store", store)
+    target = store
     hyper: dict[str, dict[str, str]] = {}
     evals: dict[str, dict[str, str]] = {}
     last: dict[tuple[str, str], str] = {}
@@ -122,7 +124,7 @@ _EPOCH_VALUES = """SELECT DISTINCT ?stage ?epoch ?metric ?v ?val WHERE {{
 }}"""
 
 
-def _curves(store: Any, run: Any) -> dict[tuple[str, str], list[tuple[float, float]]]:
+def _curves(store: Store, run: NamedNode | Literal) -> dict[tuple[str, str], list[tuple[float, float]]]:
     """``{(stage label, measure): [(epoch, value), ...]}`` of one run, in epoch order."""
     sums: dict[tuple[str, str, float], list[float]] = {}
     for inner, suffix in (("BIND(?e AS ?gen)", ""), (f"?gen {PROV.wasInformedBy}+ ?e .", " (batch mean)")):
@@ -141,10 +143,8 @@ def _curves(store: Any, run: Any) -> dict[tuple[str, str], list[tuple[float, flo
     return out
 
 
-def _select(store: Any, text: str) -> list[Any]:
-    result = store.query(text, use_default_graph_as_union=True)
-    assert isinstance(result, QuerySolutions)
-    return list(result)
+def _select(store: Store, text: str) -> list[Any]:
+    return list(select(store, text))
 
 
 def _text(term: Any) -> str:

@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pyoxigraph import Literal, NamedNode, QuerySolutions
+from pyoxigraph import Literal, NamedNode
 
-from provml.vocab import PROV, PROVML, RDFS
+from provml.store import select
+from provml.vocab import PROV, PROVML, RDFS, local_name
 
 if TYPE_CHECKING:
     from provml.store import Store
@@ -107,7 +108,7 @@ def overview(store: Store, *, sample: int = 8, latest: int = 10) -> Overview:
     categories = []
     for key, title, cls in CATEGORIES:
         rows = _select(store, _SAMPLE.format(cls=cls, label=RDFS.label, limit=sample))
-        items = tuple(Item(r["s"].value, _text(r["l"]) or _local(r["s"].value)) for r in rows)
+        items = tuple(Item(r["s"].value, _text(r["l"]) or local_name(r["s"].value)) for r in rows)
         categories.append(Category(key, title, cls.value[len(PROVML.NS):], counts.get(cls.value, 0), items))
     return Overview(tuple(categories), tuple(list_runs(store, limit=latest)))
 
@@ -129,9 +130,9 @@ def list_runs(store: Store, *, limit: int = 100, learning_only: bool = False) ->
         workflow = r["w"].value if r["w"] is not None else ""
         runs.append(RunSummary(
             iri=r["run"].value,
-            label=_text(r["l"]) or _local(r["run"].value),
+            label=_text(r["l"]) or local_name(r["run"].value),
             workflow=workflow,
-            workflow_label=_text(r["wl"]) or (_local(workflow) if workflow else ""),
+            workflow_label=_text(r["wl"]) or (local_name(workflow) if workflow else ""),
             started=_text(r["start"]),
             ended=_text(r["end"]),
             status=_text(r["status"]),
@@ -164,14 +165,10 @@ _RUNS = """SELECT ?run (SAMPLE(?label) AS ?l) (SAMPLE(?wf) AS ?w) (SAMPLE(?wf_la
 
 
 def _select(store: Store, text: str) -> list[Any]:
-    result = store.query(text, use_default_graph_as_union=True)
-    assert isinstance(result, QuerySolutions)
-    return list(result)
+    return list(select(store, text))
 
 
 def _text(term: Any) -> str | None:
     return term.value if isinstance(term, Literal) else None
 
 
-def _local(iri: str) -> str:
-    return iri.rstrip("/").rpartition("/")[2] or iri

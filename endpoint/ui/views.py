@@ -39,7 +39,7 @@ from provml.endpoint.ui.plots import PALETTE, line_chart
 from provml.errors import ParameterError, QueryNotFound
 from provml.query.lineage import lineage_graph
 from provml.query.named import NamedQuery, bind, get_query, list_queries
-from provml.vocab import MLS, OILGAS_NS, PROV, PROVML, RDF, RDFS, SKOS, XSD
+from provml.vocab import MLS, OILGAS_NS, PROV, PROVML, RDF, RDFS, SKOS, XSD, local_name
 
 __all__ = ["EDITOR_PREFIXES", "bp"]
 
@@ -228,7 +228,7 @@ def _num(text: str) -> str:
 
 def _short(iri: str) -> str:
     """A short display name for ``iri``: its last segment, long hashes cut in the middle."""
-    name = iri.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1] or iri
+    name = local_name(iri.rstrip("/"))
     return name if len(name) <= 28 else name[:18] + "…" + name[-6:]
 
 

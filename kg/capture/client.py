@@ -1,5 +1,8 @@
 """The capture client: configuration, the sink, the flusher thread, and the factory of workflows.
 
+Why it is long: it is the public capture API (options, workflows, ``track``, signal and exit
+handling, stats), each documented where it is defined.
+
 >>> import tempfile
 >>> spool = tempfile.mkdtemp()
 >>> with Client(spool_dir=spool, online=False) as client:

@@ -1,12 +1,16 @@
 """The background flusher: one daemon thread that turns the capture queue into bags.
 
+Why it is long: queue, spill file, pending file, retries and the bisection of a rejected bag
+share one thread's state; split apart, the pieces would hand that state back and forth.
+
 The caller's thread only appends a dict to a ``collections.deque`` (:meth:`Flusher.put`);
 everything else happens here: JSON encoding, the diskful spool, delivery to the sink, retries
 with exponential backoff while the sink is down (bags wait in a ``pending-*.jsonl`` file and are
 replayed when it is back), bisecting a rejected bag down to the events the sink refuses (written
 to ``rejected-*.jsonl`` with the report and logged as an error). When the queue holds
-``max_queue`` events the caller's thread writes further events to the pending file instead of
-blocking or dropping them (bounded memory). Nothing captured is dropped silently:
+``max_queue`` events the caller's thread writes further events to the spill file
+(``spill-*.jsonl``), which this thread takes back in order, instead of blocking or dropping them
+(bounded memory). Nothing captured is dropped silently:
 
 * a sink error that resending cannot cure (a malformed event or spec, a missing dependency,
   a bug: anything but :class:`SinkUnavailable` and ``OSError``) rejects the events concerned
@@ -235,8 +239,8 @@ class Flusher:
 
     def close(self, *, timeout_s: float | None = 30.0) -> bool:
         """Flush and stop the thread. Events the sink has not accepted within ``timeout_s`` are
-        written to the pending file instead (kept on disk, replayed by a later client or
-        ``provml load``), so close never waits much longer than ``timeout_s``. Events captured
+        written to the pending file instead (kept on disk for ``provml load``; a later client does
+        not replay it), so close never waits much longer than ``timeout_s``. Events captured
         afterwards are written to the pending file on the caller's thread, with a warning.
 
         :returns: False if the thread did not finish (a sink request still hanging) or events
@@ -639,7 +643,7 @@ class Flusher:
         if self._pending_count:
             log.warning(
                 "provml: %d event(s) could not be delivered to %s; they are kept in %s "
-                "(a later client replays them; or `provml load` them)",
+                "(load them with `provml load` on that file)",
                 self._pending_count,
                 self.sink.name if self.sink else "the sink",
                 self.pending_path,

@@ -1,13 +1,16 @@
 
 """Spools: capture events as JSON lines on disk, appended, read back and replayed.
 
-A spool file holds one event (``docs/events.md``) per line. The capture client writes three
+A spool file holds one event (``docs/events.md``) per line. The capture client writes four
 kinds, all in the spool directory:
 
 * ``<client>.jsonl`` — diskful mode: every event, appended before it is sent;
-* ``pending-<client>.jsonl`` — events not yet accepted by the sink (down, unreachable) and
-  events that overflowed the in-memory queue; the client replays them when the sink is back,
-  ``provml load`` loads any that are left;
+* ``pending-<client>.jsonl`` — events not yet accepted by the sink (down, unreachable, or
+  ``close()`` timed out); the same client replays them when the sink is back; what is left when
+  it exits is not replayed by a later client, ``provml load <spool dir>`` loads it;
+* ``spill-<client>.jsonl`` — events that overflowed the in-memory queue, written by the caller's
+  thread and taken back in order by the flusher thread (renamed ``*.taking.jsonl`` while it reads
+  them); ``provml load`` loads one left behind;
 * ``rejected-<client>.jsonl`` — bags the sink refused (validation failed): one JSON object per
   line, ``{"rejected_at": t, "report": ..., "events": [...]}``; never loaded automatically.
 

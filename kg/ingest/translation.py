@@ -1,4 +1,4 @@
-"""Capture events → PROV-ML quads (docs/events.md, PAPER.md §4.4–4.6).
+"""Capture events → PROV-ML quads (docs/events.md, paper §4.4–4.6).
 
 Stateless: every event carries what its translation needs, so any batch translates on its own.
 

@@ -28,9 +28,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pyoxigraph import BlankNode, Literal, NamedNode, QuerySolutions, Triple
+from pyoxigraph import BlankNode, Literal, NamedNode, Triple
 
-from provml.vocab import PROV, RDF, RDFS, SKOS
+from provml.store.base import select
+from provml.vocab import PROV, RDF, RDFS, SKOS, local_name
 
 if TYPE_CHECKING:
     from provml.store import Store
@@ -102,19 +103,6 @@ class ResourceDescription:
     def label_of(self, iri: str) -> str:
         """The label of ``iri`` if the store has one, else its local name."""
         return self.labels.get(iri) or local_name(iri)
-
-
-def local_name(iri: str) -> str:
-    """The part of ``iri`` after its last ``#`` or ``/`` (the whole IRI if that is empty).
-
-    >>> local_name("http://www.w3.org/ns/prov#used"), local_name("https://x.org/a/b/")
-    ('used', 'https://x.org/a/b/')
-    """
-    for sep in ("#", "/"):
-        head, _, tail = iri.rpartition(sep)
-        if head and tail:
-            return tail
-    return iri
 
 
 def describe(store: Store, iri: str, *, limit: int = 1000) -> ResourceDescription:
@@ -220,9 +208,7 @@ def _neighbours(pairs: Iterable[tuple[NamedNode, Node]]) -> tuple[Neighbour, ...
 
 def _select(store: Store, text: str) -> list[Mapping[str, Any]]:
     """Run a SELECT on ``store``; rows as ``{variable name: term}`` (unbound variables absent)."""
-    solutions = store.query(text)
-    if not isinstance(solutions, QuerySolutions):
-        raise TypeError("expected a SELECT query")
+    solutions = select(store, text)
     names = [v.value for v in solutions.variables]
     rows: list[Mapping[str, Any]] = []
     for solution in solutions:

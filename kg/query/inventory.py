@@ -9,12 +9,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyoxigraph import NamedNode, QuerySolutions, RdfFormat, Triple
+from pyoxigraph import NamedNode, QueryTriples, RdfFormat
 
 from provml.query.serialization import SERIALIZATIONS, serialize_quads
+from provml.store.base import select
 from provml.vocab import ONTOLOGY_IRI, PROVML
+
+if TYPE_CHECKING:
+    from provml.knowledge import KnowledgeGraph
 
 __all__ = ["Stats", "stats", "export", "EXPORT_FORMATS"]
 
@@ -39,19 +43,19 @@ class Stats:
         return "\n".join(lines)
 
 
-def stats(kg: Any) -> Stats:
+def stats(kg: KnowledgeGraph) -> Stats:
     """Triples (quads, all graphs), named graphs, workflow executions and instances per provml class.
 
     The ontology graph itself is not counted among instances.
     """
     store = kg.store
-    result = store.query(
+    result = select(
+        store,
         f"""SELECT ?c (COUNT(DISTINCT ?s) AS ?n) WHERE {{
               GRAPH ?g {{ ?s a ?c }} FILTER(STRSTARTS(STR(?c), "{PROVML.NS}") && ?g != <{ONTOLOGY_IRI.value}>)
             }} GROUP BY ?c""",
         use_default_graph_as_union=False,
     )
-    assert isinstance(result, QuerySolutions)
     classes = {row["c"].value[len(PROVML.NS):]: int(row["n"].value) for row in result}
     return Stats(
         triples=len(store),
@@ -61,7 +65,7 @@ def stats(kg: Any) -> Stats:
     )
 
 
-def export(kg: Any, *, format: str = "trig", graph: NamedNode | None = None) -> bytes:
+def export(kg: KnowledgeGraph, *, format: str = "trig", graph: NamedNode | None = None) -> bytes:
     """The store (or one graph) serialised; triple formats without a graph give the union.
 
     Turtle, TriG and RDF/XML carry the ontologies' prefixes; ``jsonld`` is compacted with a
@@ -79,4 +83,5 @@ def export(kg: Any, *, format: str = "trig", graph: NamedNode | None = None) -> 
         return serialize_quads(store.quads(), format, base=kg.base)
     # one graph: the union of all graphs, without duplicates
     result = store.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", use_default_graph_as_union=True)
-    return serialize_quads([t for t in result if isinstance(t, Triple)], format, base=kg.base)
+    assert isinstance(result, QueryTriples)  # a CONSTRUCT
+    return serialize_quads(list(result), format, base=kg.base)

@@ -5,7 +5,8 @@
 ``iri`` — backward (what it comes from, up to the raw data no captured execution generated) and
 forward (what came from it) — and returns the nodes and edges for a graph view. Scalar values
 (nodes with a ``prov:value``: hyperparameters, metrics) are left out: they are properties, not
-lineage. Each node carries its most specific PROV-ML class and a colour group (``kind``).
+lineage. Each node carries its most specific PROV-ML class and a coarse ``kind`` (the UI colours by it; the
+styling lives in the endpoint, ``endpoint/static/ui/lineage.js``).
 
 >>> import pyoxigraph as ox
 >>> from provml.store import open_store
@@ -25,9 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pyoxigraph import Literal, NamedNode, QuerySolutions
+from pyoxigraph import Literal, NamedNode
 
-from provml.vocab import PROV, PROVML, RDF, RDFS
+from provml.store.base import select
+from provml.vocab import PROV, PROVML, RDF, RDFS, local_name
 
 if TYPE_CHECKING:
     from provml.store import Store
@@ -43,7 +45,7 @@ LINKS: tuple[NamedNode, ...] = (
     PROV.hadPrimarySource,
 )
 
-#: PROV-ML classes from most to least specific, each with its colour group
+#: PROV-ML classes from most to least specific, each with its kind
 _RANKED: tuple[tuple[NamedNode, str], ...] = (
     (PROVML.Prediction, "prediction"),
     (PROVML.Model, "model"),
@@ -71,7 +73,7 @@ _RANKED: tuple[tuple[NamedNode, str], ...] = (
 @dataclass(frozen=True)
 class LineageNode:
     """A node of the graph: its IRI, label, most specific PROV-ML class (local name, or ``""``),
-    colour group ``kind`` (prediction, model, dataset, data, execution, workflow, value, other),
+    ``kind`` (prediction, model, dataset, data, execution, workflow, value, other),
     whether it is ``raw`` (an entity no captured execution generated) and its ``side`` relative to
     the centre (``center``, ``backward`` or ``forward``)."""
 
@@ -120,7 +122,7 @@ class LineageGraph:
 
 
 def most_specific(types: Iterable[str]) -> tuple[str, str]:
-    """The most specific PROV-ML class among ``types`` (local name) and its colour group.
+    """The most specific PROV-ML class among ``types`` (local name) and its kind.
 
     >>> most_specific([PROVML.DataReference.value, PROVML.Model.value])
     ('Model', 'model')
@@ -170,11 +172,11 @@ def lineage_graph(store: Store, iri: str, *, depth: int = 30, max_nodes: int = 1
         cls, kind = most_specific(types)
         is_raw = not generated and kind in ("data", "dataset", "model", "prediction", "other") \
             and where != "forward"
-        nodes.append(LineageNode(node_iri, label or _local(node_iri), cls, kind, is_raw, where))
+        nodes.append(LineageNode(node_iri, label or local_name(node_iri), cls, kind, is_raw, where))
     return LineageGraph(
         center=center.value,
         nodes=tuple(nodes),
-        edges=tuple(LineageEdge(s, o, p, _local(p)) for s, p, o in edges),
+        edges=tuple(LineageEdge(s, o, p, local_name(p)) for s, p, o in edges),
         truncated=truncated,
     )
 
@@ -223,13 +225,6 @@ def _facts(store: Store, nodes: Iterable[str]) -> dict[str, tuple[set[str], str 
 
 
 def _select(store: Store, text: str) -> list[Any]:
-    result = store.query(text, use_default_graph_as_union=True)
-    assert isinstance(result, QuerySolutions)
-    return list(result)
+    return list(select(store, text))
 
 
-def _local(iri: str) -> str:
-    head, _, tail = iri.rstrip("/").rpartition("/")
-    if "#" in tail:
-        tail = tail.rpartition("#")[2]
-    return tail or iri

@@ -6,6 +6,12 @@ small YAML document: name, title, the paper question it answers, description and
 through a ``VALUES`` block placed at the start of each ``WHERE`` group — never
 spliced into the text as strings — so a parameter cannot change the query.
 
+Why not pyoxigraph's ``substitutions=`` on the embedded store: it follows SEP-0007, which binds only
+variables of the ``SELECT`` projection, and eight parameters of the shipped queries are not
+projected (``q3``'s ``metric``, ``q7``'s ``loss``, ``compare_runs``' ``run_a`` …); projecting them
+would change the queries' columns. The ``VALUES`` rewriting works on every query and on every
+store, embedded or remote (``tests/test_named_queries.py`` checks that limit still holds).
+
 >>> q = get_query("q3")
 >>> q.paper, [p.name for p in q.parameters][:1]
 ('Q3', ['training_set'])
@@ -22,12 +28,16 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyoxigraph import Literal, NamedNode, QuerySolutions
 
 from provml.errors import ParameterError, QueryNotFound
+from provml.store.base import Store
 from provml.vocab import XSD
+
+if TYPE_CHECKING:
+    from provml.knowledge import KnowledgeGraph
 
 __all__ = ["NamedQuery", "Parameter", "list_queries", "get_query", "bind", "run_query", "load_query_file"]
 
@@ -199,7 +209,9 @@ def _strip_comments(text: str) -> str:
     return re.sub(r"#[^\n]*", lambda m: " " * len(m.group()), text)
 
 
-def run_query(store: Any, name_or_query: str | NamedQuery, params: Mapping[str, str] | None = None) -> QuerySolutions:
+def run_query(
+    store: Store | KnowledgeGraph, name_or_query: str | NamedQuery, params: Mapping[str, str] | None = None
+) -> QuerySolutions:
     """Run a named query (by name, or a :class:`NamedQuery`) on ``store`` with ``params`` bound.
 
     :param store: a :class:`provml.store.base.Store` or :class:`provml.knowledge.KnowledgeGraph`.
@@ -207,7 +219,7 @@ def run_query(store: Any, name_or_query: str | NamedQuery, params: Mapping[str, 
     :raises ParameterError: a bad parameter.
     """
     query = get_query(name_or_query) if isinstance(name_or_query, str) else name_or_query
-    target = getattr(store, "store", store)
+    target = store if isinstance(store, Store) else store.store
     result = target.query(bind(query, params or {}), use_default_graph_as_union=True)
     if not isinstance(result, QuerySolutions):
         raise ParameterError(name="(query)", reason=f"{query.name} is not a SELECT query")

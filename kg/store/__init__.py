@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provml.store.base import GraphName, QueryResult, Store, materialize
+from provml.store.base import GraphName, QueryResult, Store, materialize, select
 from provml.store.oxigraph import OxigraphStore
 from provml.store.remote import RemoteStore
 
 __all__ = ["GraphName", "OxigraphStore", "QueryResult", "RemoteStore", "Store", "materialize",
-           "open_store"]
+           "open_store", "select"]
 
 
 def open_store(

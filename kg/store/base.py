@@ -11,6 +11,7 @@ writes one named graph per workflow execution and the ontologies each in a graph
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
@@ -24,7 +25,7 @@ from pyoxigraph import (
     RdfFormat,
 )
 
-__all__ = ["GraphName", "QueryResult", "Store", "materialize"]
+__all__ = ["GraphName", "QueryResult", "Store", "materialize", "select"]
 
 QueryResult = QuerySolutions | QueryBoolean | QueryTriples
 GraphName = NamedNode | DefaultGraph
@@ -117,6 +118,15 @@ class Store(Protocol):
         """Remove a graph and its triples (no error when it does not exist)."""
         ...
 
+    def create_graph(self, graph: NamedNode) -> None:
+        """Create the named graph, empty (no error when it exists)."""
+        ...
+
+    #: the directory of an on-disk store, None for one in memory or remote
+    path: Path | None
+    #: whether writes are refused (an on-disk store opened as a snapshot)
+    read_only: bool
+
     def __len__(self) -> int: ...
 
     def close(self) -> None:
@@ -147,3 +157,19 @@ def materialize(quads: Iterable[Quad]) -> list[Quad]:
         if not isinstance(quad, Quad):
             raise TypeError(f"item {index} is not a pyoxigraph.Quad: {quad!r}")
     return batch
+
+
+def select(store: Store, sparql: str, *, use_default_graph_as_union: bool = True) -> QuerySolutions:
+    """Run a SELECT query on ``store`` (over the union of all graphs by default); its solutions.
+
+    :raises TypeError: the query is an ASK, CONSTRUCT or DESCRIBE.
+    :raises SyntaxError: the query does not parse.
+
+    >>> from provml.store.oxigraph import OxigraphStore
+    >>> [row["x"].value for row in select(OxigraphStore(), "SELECT ?x WHERE { VALUES ?x { 1 } }")]
+    ['1']
+    """
+    result = store.query(sparql, use_default_graph_as_union=use_default_graph_as_union)
+    if not isinstance(result, QuerySolutions):
+        raise TypeError(f"expected a SELECT query, got one answering {type(result).__name__}")
+    return result

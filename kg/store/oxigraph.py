@@ -51,7 +51,8 @@ class OxigraphStore(Closing):
     retry for up to 5 s and then raise ``StoreLocked``. A reader never writes, so the writer's store is never at risk.
     For live reads beside a writer, query the endpoint that owns the store.
 
-    :param path: the store directory (created when missing), or None for an in-memory store.
+    :param path: the store directory (created with its parents when missing), or None for an
+        in-memory store.
     :param read_only: open an existing on-disk store read-only.
     :raises StoreLocked: another process (or another handle in this one) holds the store.
     :raises OSError: the directory holds no valid store or cannot be read.
@@ -78,6 +79,7 @@ class OxigraphStore(Closing):
                 raise ValueError("read_only needs the path of an on-disk store")
             return pyoxigraph.Store()
         if not self.read_only:
+            self.path.mkdir(parents=True, exist_ok=True)  # pyoxigraph makes only the last level
             try:
                 return pyoxigraph.Store(os.fspath(self.path))
             except OSError as error:
@@ -247,6 +249,10 @@ class OxigraphStore(Closing):
     def drop_graph(self, graph: GraphName) -> None:
         """Remove ``graph`` and its triples; no error when it does not exist."""
         self._writable().remove_graph(graph)
+
+    def create_graph(self, graph: NamedNode) -> None:
+        """Create the named graph, empty; no error when it exists."""
+        self._writable().add_graph(graph)
 
     def __len__(self) -> int:
         return len(self.raw)

@@ -1,5 +1,8 @@
 """A store behind a SPARQL 1.1 server: the remote backend of :class:`provml.store.base.Store`.
 
+Why it is long: one class implements every method of the ``Store`` protocol over three HTTP
+protocols, with the union-default-graph modes; its helpers serve only it.
+
 It speaks the standards, with the standard library's HTTP client (no extra dependency):
 
 - queries: SPARQL 1.1 Protocol, ``POST`` with ``Content-Type: application/sparql-query``,
@@ -35,6 +38,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Literal
 
 import pyoxigraph
@@ -120,6 +124,9 @@ class RemoteStore(Closing):
         self.union_default_graph: UnionMode = union_default_graph
         self.max_request_bytes = max_request_bytes
         self.closed = False
+        #: no local directory, and the server decides what it refuses (the Store protocol's fields)
+        self.path: Path | None = None
+        self.read_only = False
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -315,6 +322,10 @@ class RemoteStore(Closing):
         """Remove the triples of ``graph`` (``CLEAR SILENT``)."""
         target = "DEFAULT" if isinstance(graph, DefaultGraph) else f"GRAPH {graph}"
         self.update(f"CLEAR SILENT {target}")
+
+    def create_graph(self, graph: NamedNode) -> None:
+        """Create the named graph, empty (``CREATE SILENT GRAPH``: no error when it exists)."""
+        self.update(f"CREATE SILENT GRAPH {graph}")
 
     def drop_graph(self, graph: GraphName) -> None:
         """Remove ``graph`` (Graph Store Protocol ``DELETE``; a missing graph is no error)."""

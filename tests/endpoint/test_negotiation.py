@@ -7,9 +7,9 @@ import pytest
 from provml.endpoint.negotiation import (
     GRAPH_OFFERS,
     RESULTS_OFFERS,
+    accept,
     best_match,
     media_type,
-    parse_accept,
 )
 
 
@@ -34,9 +34,12 @@ def test_best_match(accept: str | None, offers: tuple[str, ...], expected: str |
     assert best_match(accept, offers) == expected
 
 
-def test_parse_accept_clamps_q() -> None:
-    assert parse_accept("text/csv;q=7, text/tsv;q=-1") == (
-        ("text", "csv", 1.0, 2), ("text", "tsv", 0.0, 2))
+def test_accept_is_werkzeugs_and_sets_parameters_aside() -> None:
+    ranges = accept("Text/CSV;q=0.4;charset=utf-8, text/*;q=0.2, */*;q=7")
+    assert ranges.quality("text/csv") == 0.4 and ranges.quality("text/plain") == 0.2
+    assert ranges.quality("image/png") == 0  # a q outside 0-1 makes its range ignored
+    assert best_match("text/csv;q=7, text/tab-separated-values;q=0.1", RESULTS_OFFERS) == (
+        "text/tab-separated-values")
 
 
 def test_media_type() -> None:

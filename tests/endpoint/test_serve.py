@@ -4,8 +4,10 @@ real ``oxigraph serve``."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,8 +50,10 @@ def test_serve_on_disk_stops_cleanly_and_releases_the_store(tmp_path: Path, toke
 
 
 @pytest.mark.slow
-def test_token_from_the_environment(tmp_path: Path) -> None:
-    serve = Serve(env={"PROVML_TOKEN": "env-token-11"})
+def test_token_and_store_from_the_environment(tmp_path: Path) -> None:
+    """Without --store, serve opens $PROVML_STORE (as the README says), and keeps what it got."""
+    store_dir = tmp_path / "from-env"
+    serve = Serve(env={"PROVML_TOKEN": "env-token-11", "PROVML_STORE": str(store_dir)})
     try:
         headers = {"Content-Type": "application/sparql-update"}
         assert requests.post(serve.url + "/sparql", data=INSERT.encode(), headers=headers,
@@ -59,6 +63,31 @@ def test_token_from_the_environment(tmp_path: Path) -> None:
                              timeout=30).status_code == 204
     finally:
         assert serve.stop()[0] == 0
+    with OxigraphStore(store_dir) as store:
+        assert store.query(ASK)
+
+
+@pytest.mark.slow
+def test_serve_without_store_opens_provml_store_in_the_current_directory(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PROVML_STORE"}
+    port = free_port()
+    process = subprocess.Popen([Serve.PROVML, "serve", "--port", str(port)], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()
+            try:
+                health = requests.get(f"http://127.0.0.1:{port}/health", timeout=1).json()
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "provml serve did not start"
+                time.sleep(0.1)
+        assert health["store"] == "OxigraphStore"
+        assert (tmp_path / ".provml" / "store").is_dir()
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
 
 
 @pytest.mark.slow
