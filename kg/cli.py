@@ -118,10 +118,16 @@ def serve_command(store: Path | None, remote: str | None, host: str, port: int,
 @click.option("--input-format", default=None,
               help="RDF format of every DATA file (turtle, nt, nq, trig, jsonld, rdfxml). "
                    "Default: from each file's suffix.")
+@click.option("--allow-warnings", is_flag=True,
+              help="Exit 0 when every result is a warning or an info (the report still says "
+                   "the data does not conform, as SHACL does).")
 def validate_command(data: tuple[Path, ...], shapes: tuple[Path, ...], fmt: str,
-                     input_format: str | None) -> None:
+                     input_format: str | None, allow_warnings: bool) -> None:
     """Check RDF files against provml's SHACL shapes, with the types the PROV-ML ontology
-    entails. Exit 0 when the data conforms, 1 when it does not, 2 when it could not run."""
+    entails. Exit 0 when the data conforms, 1 when it does not, 2 when it could not run.
+
+    As in SHACL, any result (a violation, a warning or an info) means the data does not
+    conform; with --allow-warnings only violations make the exit code 1."""
     import json
 
     from provml.errors import RdfSyntaxError
@@ -134,7 +140,8 @@ def validate_command(data: tuple[Path, ...], shapes: tuple[Path, ...], fmt: str,
     except OSError as exc:
         raise CouldNotRun(f"cannot read {exc.filename}: {exc.strerror}") from exc
     click.echo(json.dumps(report.to_dict(), indent=2) if fmt == "json" else report.describe())
-    raise SystemExit(0 if report.conforms else 1)
+    passed = not report.violations if allow_warnings else report.conforms
+    raise SystemExit(0 if passed else 1)
 
 
 # -- knowledge graph commands ---------------------------------------------------------------------
@@ -173,11 +180,15 @@ def load_command(paths: tuple[Path, ...], store: Path | None, batch_size: int, i
     import json
 
     from provml.errors import Error
-    from provml.ingest.loader import load_paths
+    from provml.ingest.loader import count_units, load_paths
 
+    try:
+        total = count_units(list(paths), input_format=input_format)
+    except OSError as exc:
+        raise CouldNotRun(str(exc)) from exc
     kg = _open(store)
     try:
-        with click.progressbar(length=0, label="loading", file=sys.stderr,
+        with click.progressbar(length=total, label="loading", file=sys.stderr,
                                show_pos=True, hidden=fmt == "json") as bar:
             summary = load_paths(kg, list(paths), batch_size=batch_size, input_format=input_format,
                                  progress=bar.update)
@@ -255,21 +266,48 @@ def query_command(name: str, params: tuple[str, ...], fmt: str, store: Path | No
 
 @main.command("export")
 @click.option("--graph", default=None, help="Only this named graph (IRI).")
-@click.option("--format", "fmt", type=click.Choice(["turtle", "ntriples", "trig", "nquads", "jsonld", "rdfxml"]),
-              default="trig", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write to this file instead of standard output.")
+@click.option("--format", "fmt", type=click.Choice(["turtle", "ntriples", "trig", "nquads", "jsonld",
+                                                    "jsonld-expanded", "rdfxml", "prov-json",
+                                                    "prov-n", "prov-xml", "ro-crate"]),
+              default="trig", show_default=True,
+              help="RDF format (jsonld is compacted with the ontologies' prefixes as its context); "
+                   "PROV-JSON, PROV-N, PROV-XML (the instance graphs, one bundle each); or an "
+                   "RO-Crate directory (or .zip) given with -o.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="Write to this file instead of standard output (ro-crate: a directory or .zip).")
+@click.option("--root", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="ro-crate: where relative data locations are found (copied into the crate). "
+                   "Default: the current directory.")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
-def export_command(graph: str | None, fmt: str, output: Path | None, store: Path | None) -> None:
-    """Export the store (or one graph) as RDF; triple formats without --graph give the union."""
+def export_command(graph: str | None, fmt: str, output: Path | None, root: Path | None,
+                   store: Path | None) -> None:
+    """Export the store (or one graph) as RDF; triple formats without --graph give the union.
+    See docs/interop.md for what the PROV and RO-Crate exports hold."""
     from pyoxigraph import NamedNode
 
+    from provml.errors import Error
     from provml.query.inventory import export
 
+    if fmt.startswith(("prov-", "ro-")) and graph:
+        raise CouldNotRun(f"--graph does not apply to {fmt}: it exports every instance graph")
+    if fmt == "ro-crate" and output is None:
+        raise CouldNotRun("ro-crate writes a directory (or a .zip): give it with -o")
     kg = _open(store, create=False)
     try:
-        data = export(kg, format=fmt, graph=NamedNode(graph) if graph else None)
-    except ValueError as exc:
+        if fmt == "ro-crate":
+            from provml.interop.rocrate_export import export_ro_crate
+
+            assert output is not None
+            export_ro_crate(kg, output, root=root)
+            click.echo(f"wrote the RO-Crate {output}", err=True)
+            return
+        if fmt.startswith("prov-"):
+            from provml.interop.prov_export import export_prov
+
+            data = export_prov(kg, fmt)
+        else:
+            data = export(kg, format=fmt, graph=NamedNode(graph) if graph else None)
+    except (Error, OSError, ValueError) as exc:
         raise CouldNotRun(str(exc)) from exc
     finally:
         kg.close()
@@ -277,6 +315,35 @@ def export_command(graph: str | None, fmt: str, output: Path | None, store: Path
         output.write_bytes(data)
     else:
         click.echo(data, nl=False)
+
+
+@main.command("migrate")
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+@click.option("--check", is_flag=True, help="Only say whether the store needs migrating (exit 1 if it does).")
+def migrate_command(store: Path | None, check: bool) -> None:
+    """Convert a store written by an earlier provml to the current graph layout (every triple in
+    exactly one graph), in one transaction; running it again does nothing."""
+    from provml.errors import Error
+    from provml.ingest.migration import migrate, pending
+
+    kg = _open(store, create=False)
+    try:
+        if check:
+            n = pending(kg)
+            click.echo(f"{n} quad(s) to move or drop" if n else "the store has the current layout")
+            if n:
+                raise SystemExit(1)
+            return
+        result = migrate(kg)
+    except Error as exc:
+        raise CouldNotRun(str(exc)) from exc
+    finally:
+        kg.close()
+    if result.moved:
+        click.echo(f"moved {result.moved} quad(s) to their owning graph; {result.before} -> {result.after} "
+                   f"quads ({result.removed} duplicate(s) removed)")
+    else:
+        click.echo("the store has the current layout: nothing to do")
 
 
 @main.command("stats")

@@ -94,6 +94,9 @@ class RDF(Namespace):
     type: NamedNode
     JSON: NamedNode
     langString: NamedNode
+    first: NamedNode
+    rest: NamedNode
+    nil: NamedNode
 
 
 class RDFS(Namespace):
@@ -333,6 +336,8 @@ class PROVML(Namespace):
     domainConcept: NamedNode  # attribute -> domain-ontology class it maps to (S5)
     dataStore: NamedNode  # data reference -> the data store instance holding it
     evaluatedModel: NamedNode  # model evaluation -> the model it evaluates
+    workflowExecution: NamedNode  # shortcut: task / section execution -> its workflow execution
+    stageExecution: NamedNode  # shortcut: section execution -> the task (stage) execution it loops in
     # --- datatype properties ---------------------------------------------------------------
     tag: NamedNode  # free-text semantic tag (the paper's provlake:tag)
     location: NamedNode  # data reference -> path / URL / key inside its store
@@ -341,6 +346,7 @@ class PROVML(Namespace):
     mediaType: NamedNode
     storeType: NamedNode  # FILE_SYSTEM, RELATIONAL_DBMS, OBJECT_STORE, ...
     iteration: NamedNode  # index of an epoch / batch / loop iteration
+    attributeName: NamedNode  # shortcut: value -> the name of the attribute it is a value of
     status: NamedNode  # "running" | "finished" | "errored"
     errorType: NamedNode
     errorMessage: NamedNode

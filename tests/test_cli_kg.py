@@ -120,3 +120,36 @@ def test_console_script_runs_in_a_subprocess(spool: Path, tmp_path: Path) -> Non
     proc = subprocess.run([str(exe), "query", "q6", "--store", str(tmp_path / "s")], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0 and "netherlands.sgy" in proc.stdout
+
+
+def test_load_refuses_json_that_is_not_json_ld(tmp_path: Path) -> None:
+    """PROV-JSON read as JSON-LD gives no triple: refused with exit 2, naming the importer;
+    `validate` refuses it the same way instead of saying it conforms."""
+    import prov.model
+
+    document = prov.model.ProvDocument()
+    document.add_namespace("ex", "http://example.org/")
+    document.entity("ex:e1")
+    document.activity("ex:a1")
+    path = tmp_path / "provdoc.json"
+    document.serialize(str(path), format="json")
+    store = tmp_path / "s"
+    code, _, err = run("load", str(path), "--store", str(store))
+    assert code == 2
+    assert "PROV-JSON, not JSON-LD" in err and "provml import prov-json" in err
+    code, out, err = run("validate", str(path))
+    assert code == 2 and "provml import prov-json" in err
+
+
+def test_load_progress_counts_every_event_and_file(spool: Path, tmp_path: Path) -> None:
+    """The progress bar's length is what the loader reports, unit by unit."""
+    from provml.ingest.loader import count_units, load_paths
+    from provml.knowledge import open_kg
+
+    paths = [spool, tmp_path / "domain.ttl"]
+    total = count_units(paths)
+    assert total == len(pf.all_events()) + 1
+    seen: list[int] = []
+    with open_kg() as kg:
+        load_paths(kg, paths, batch_size=7, progress=seen.append)
+    assert sum(seen) == total and len(seen) > 2

@@ -125,3 +125,48 @@ def test_console_script_in_a_subprocess(tmp_path: Path) -> None:
     assert failed.returncode == 2
     assert failed.stderr.startswith(f"Error: {broken}:1:")
     assert "Traceback" not in failed.stderr and failed.stdout == ""
+
+
+WARNING_ONLY = """@prefix provml: <https://w3id.org/provml#> .
+@prefix prov: <http://www.w3.org/ns/prov#> .
+<https://w3id.org/provml/id/run/w1> a provml:WorkflowExecution .
+"""
+
+
+def test_warnings_only_do_not_conform_as_shacl_says(runner: CliRunner, tmp_path: Path) -> None:
+    """SHACL: any result, whatever its severity, means sh:conforms false; the exit code is 1
+    unless --allow-warnings; the text names the results as warnings."""
+    file = tmp_path / "warn.ttl"
+    file.write_text(WARNING_ONLY)
+    result = runner.invoke(main, ["validate", str(file)])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "does not conform: 1 warning"
+    assert "Warning 1: provml-shapes:ExecutionShape" in lines
+    as_json = runner.invoke(main, ["validate", "--format", "json", str(file)])
+    data = json.loads(as_json.output)
+    assert data["conforms"] is False and [r["severity"] for r in data["results"]] == ["Warning"]
+    allowed = runner.invoke(main, ["validate", "--allow-warnings", str(file)])
+    assert allowed.exit_code == 0 and allowed.output.splitlines()[0] == "does not conform: 1 warning"
+    violating = runner.invoke(main, ["validate", "--allow-warnings",
+                                     str(INVALID / "value-orphan.ttl")])
+    assert violating.exit_code == 1
+
+
+def test_the_same_verdict_as_pyshacl_without_allow_warnings(tmp_path: Path) -> None:
+    """The reference engine, run as SHACL defines it, agrees: warnings only → not conforming."""
+    import pyshacl
+    import rdflib
+
+    from provml.ingest.enrichment import class_closure, default_ontology
+    from provml.ingest.validation import default_shapes
+
+    file = tmp_path / "warn.ttl"
+    file.write_text(WARNING_ONLY)
+    data = rdflib.Graph().parse(file)
+    closure = class_closure(tuple(str(p) for p in default_ontology()))
+    for s, _, o in list(data.triples((None, rdflib.RDF.type, None))):
+        for sup in closure.get(__import__("pyoxigraph").NamedNode(str(o)), ()):
+            data.add((s, rdflib.RDF.type, rdflib.URIRef(sup.value)))
+    conforms, _, _ = pyshacl.validate(data, shacl_graph=str(default_shapes()[0]))
+    assert conforms is False

@@ -318,3 +318,17 @@ def test_the_shipped_data_matches_its_manifest() -> None:
         raw = gzip.decompress(path.read_bytes())
         assert hashlib.sha256(raw).hexdigest() == r["sha256_uncompressed"]
     assert "CC BY 4.0" in (common.DATA_DIR / "NOTICE").read_text()
+
+
+def test_every_triple_is_counted_once_on_captured_data(kg: KnowledgeGraph) -> None:
+    # the union default graph is a multiset over named graphs: this holds only when each triple
+    # is stored in exactly one graph (data references, models and plans shared by the runs)
+    def n(text: str) -> int:
+        return int(next(iter(kg.query(text)))["n"].value)
+
+    total = n("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
+    assert total == n("SELECT (COUNT(*) AS ?n) WHERE { SELECT DISTINCT ?s ?p ?o WHERE { ?s ?p ?o } }")
+    assert total == len(kg.store)
+    # the example: data references and their total size, counted once each
+    refs = n("SELECT (COUNT(*) AS ?n) WHERE { ?d a <https://w3id.org/provml#DataReference> }")
+    assert refs == n("SELECT (COUNT(DISTINCT ?d) AS ?n) WHERE { ?d a <https://w3id.org/provml#DataReference> }")

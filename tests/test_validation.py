@@ -172,7 +172,7 @@ def test_broken_inputs_raise(tmp_path: Path) -> None:
 
 def test_report_summary_counts_by_severity() -> None:
     warning = Result("urn:x", None, "c", "s", None, "m", "Warning")
-    assert Report(True, (warning, warning), "").summary() == "conforms: 2 warnings"
+    assert Report(False, (warning, warning), "").summary() == "does not conform: 2 warnings"
     assert Report(False, (), "").summary() == "does not conform: no results"
 
 

@@ -7,8 +7,9 @@ The body is a JSON array of events or ``{"events": [...]}`` (``docs/events.md``)
 - 400 — the body is not JSON (with the line and column), or not an array / ``{"events": [...]}``;
 - 401 / 403 — no token / a wrong one (nothing read, nothing stored);
 - 413 — larger than ``MAX_BODY_MB``; 415 — not ``application/json``;
-- 422 — an event breaks the wire format (``event``, ``kind``, ``field``, ``rule``) or the batch
-  breaks the SHACL shapes (``report``); nothing is stored.
+- 422 — an event breaks the wire format (``event``, ``kind``, ``field``, ``rule``), a ``spec``
+  event's specification is malformed, or the batch breaks the SHACL shapes (``report``);
+  nothing is stored.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from provml.endpoint.context import current_kg
 from provml.endpoint.errors import abort_json
 from provml.endpoint.negotiation import media_type
 from provml.errors import EventError, ValidationFailed
+from provml.ingest.spec import SpecError
 
 __all__ = ["bp", "parse_batch"]
 
@@ -45,6 +47,8 @@ def post_events() -> tuple[Response, int]:
     except EventError as exc:
         abort_json(422, str(exc), event=exc.fields.get("index"), kind=exc.fields.get("kind"),
                    field=exc.fields.get("field"), rule=exc.fields.get("rule"))
+    except SpecError as exc:
+        abort_json(422, str(exc))
     except ValidationFailed as exc:
         report = getattr(exc, "report", None)
         abort_json(422, str(exc), report=report.to_dict() if report is not None else None)

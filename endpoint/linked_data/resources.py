@@ -29,6 +29,7 @@ from provml.endpoint.errors import abort_json
 from provml.endpoint.linked_data.void import dump_nquads_gz, void_description
 from provml.endpoint.negotiation import RDF_FORMATS, best_match
 from provml.query.describe import ResourceDescription, describe, resource_triples
+from provml.query.serialization import serialize_quads
 from provml.store.rdfio import FORMATS
 from provml.vocab import DCT, MLS, OWL, PROV, PROVML, RDF, RDFS, SKOS, VOID, XSD
 
@@ -42,8 +43,11 @@ SUFFIXES: dict[str, str] = {
     for name in ("turtle", "jsonld", "rdfxml", "ntriples")
     for entry in FORMATS if entry.name == name
 }
-#: what a resource page offers; a browser asks for HTML, ``*/*`` (curl) gets Turtle
-PAGE_OFFERS: tuple[str, ...] = ("text/turtle", "text/html", *tuple(SUFFIXES.values())[1:])
+#: what a resource page offers; a browser asks for HTML, ``*/*`` (curl) gets Turtle;
+#: ``application/json`` gets the compacted JSON-LD (a JSON client reads it as plain JSON)
+PAGE_OFFERS: tuple[str, ...] = (
+    "text/turtle", "text/html", *tuple(SUFFIXES.values())[1:], "application/json",
+)
 #: what the VoID document offers
 RDF_OFFERS: tuple[str, ...] = tuple(SUFFIXES.values())
 
@@ -57,10 +61,22 @@ def prefixes() -> dict[str, str]:
 
 
 def rdf_response(triples: Iterable[Triple], media: str, *, headers: dict[str, str] | None = None) -> Response:
-    """Serialize ``triples`` as ``media`` (a key of ``negotiation.RDF_FORMATS``) with prefixes."""
-    fmt = RDF_FORMATS[media]
-    body = serialize(list(triples), format=fmt, prefixes=prefixes() if _prefixed(fmt) else None)
-    response = Response(body or b"", content_type=_content_type(media))
+    """Serialize ``triples`` as ``media`` (a key of ``negotiation.RDF_FORMATS``, or
+    ``application/json``) with prefixes; JSON-LD is compacted with the ontologies' prefixes as
+    its context unless ``Accept`` asks for the ``http://www.w3.org/ns/json-ld#expanded``
+    profile."""
+    content_type = _content_type(media)
+    if media in ("application/ld+json", "application/json"):
+        profile = _jsonld_profile(request.headers.get("Accept"))
+        body: bytes | None = serialize_quads(
+            triples, "jsonld", profile=profile, base=config().instance_base
+        )
+        if media == "application/ld+json":
+            content_type = f'{media}; profile="http://www.w3.org/ns/json-ld#{profile}"'
+    else:
+        fmt = RDF_FORMATS[media]
+        body = serialize(list(triples), format=fmt, prefixes=prefixes() if _prefixed(fmt) else None)
+    response = Response(body or b"", content_type=content_type)
     for key, value in (headers or {}).items():
         response.headers[key] = value
     response.vary.add("Accept")
@@ -166,6 +182,26 @@ def dump() -> Response:
     response = Response(body, content_type="application/gzip")
     response.headers["Content-Disposition"] = 'attachment; filename="provml.nq.gz"'
     return response
+
+
+def _jsonld_profile(accept: str | None) -> str:
+    """``expanded`` when ``Accept`` asks for JSON-LD with the expanded profile (and not for the
+    compacted one), else ``compacted``.
+
+    >>> _jsonld_profile('application/ld+json;profile="http://www.w3.org/ns/json-ld#expanded"')
+    'expanded'
+    >>> _jsonld_profile("application/ld+json")
+    'compacted'
+    """
+    from provml.endpoint.negotiation import media_type
+    from provml.query.serialization import JSONLD_PROFILES
+
+    asked = set()
+    for item in (accept or "").split(","):
+        kind, params = media_type(item)
+        if kind == "application/ld+json" and "profile" in params:
+            asked.update(JSONLD_PROFILES.get(p, "") for p in params["profile"].split())
+    return "expanded" if "expanded" in asked and "compacted" not in asked else "compacted"
 
 
 def _prefixed(fmt: RdfFormat) -> bool:

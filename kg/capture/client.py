@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 from provml.capture import metadata
 from provml.capture.flusher import Flusher, FlushStats
-from provml.capture.scopes import Cycle, Task, Values, Workflow
+from provml.capture.scopes import Cycle, Task, Values, Workflow, check_id, check_name
 from provml.capture.sinks import HttpSink, Sink, StoreSink
 from provml.capture.spool import default_spool_dir
 from provml.capture.values import Value, to_values, value
@@ -225,11 +225,17 @@ class Client(Closing):
         :param spec: the workflow's prospective specification (docs/specs.md): a
             :class:`provml.ingest.spec.WorkflowSpec`, its dict, or a YAML/JSON file path; sent as a
             ``spec`` event right after the begin, so roles and descriptions travel with the run.
-        :raises ValueError: an unknown type.
+        :raises ValueError: an unknown type; a name or study that is not 1–200 characters; a
+            ``run_id`` with characters other than ``A-Z a-z 0-9 . _ ~ -``.
         :raises provml.ingest.spec.SpecError: the spec is malformed.
         """
         if type not in WORKFLOW_TYPES:
             raise ValueError(f"workflow type {type!r} is not one of {', '.join(WORKFLOW_TYPES)}")
+        check_name(name, "a workflow")
+        if study is not None:
+            check_name(study, "a study")
+        if run_id is not None:
+            check_id(run_id, "run id")
         event: dict[str, Any] = {
             "v": 1, "kind": "workflow_begin", "t": time.time(),
             "run": run_id or new_run_id(name), "workflow": name, "type": type,

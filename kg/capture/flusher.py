@@ -10,11 +10,21 @@ replayed when it is back), bisecting a rejected bag down to the events the sink 
 to ``rejected-*.jsonl`` with the report and logged as an error). When the queue holds
 ``max_queue`` events the caller's thread writes further events to the spill file
 (``spill-*.jsonl``), which this thread takes back in order, instead of blocking or dropping them
-(bounded memory). Nothing captured is dropped silently.
+(bounded memory). Nothing captured is dropped silently:
+
+* a sink error that resending cannot cure (a malformed event or spec, a missing dependency,
+  a bug: anything but :class:`SinkUnavailable` and ``OSError``) rejects the events concerned
+  with the reason, and later bags flow on;
+* an unexpected error on the thread (a full disk, a corrupt pending line) is logged, the events
+  concerned are kept (in memory until the disk takes them; corrupt lines in ``rejected-*``) and
+  the thread goes on; ``flush()`` answers False while events are held in memory only;
+* should the thread die all the same, ``flush()`` says so loudly and writes the queue to the
+  pending file on the caller's thread, as it does with events captured after ``close()``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -28,6 +38,7 @@ from typing import Any
 
 from provml.capture.sinks import BagRejected, BagTooLarge, Sink, SinkUnavailable
 from provml.capture.spool import SpoolWriter, read_events
+from provml.errors import MissingExtra
 
 __all__ = ["Flusher", "FlushStats"]
 
@@ -47,13 +58,25 @@ class FlushStats:
     pending: int
     rejected: int
     spilled: int
+    #: events held in memory because the disk refused them (a full disk); retried
+    held: int = 0
+    #: events captured after ``close()`` (written to the pending file on the caller's thread)
+    late: int = 0
+    #: unexpected errors the flusher thread survived
+    errors: int = 0
 
 
 class _Marker:
-    __slots__ = ("done",)
+    __slots__ = ("done", "ok")
 
     def __init__(self) -> None:
         self.done = threading.Event()
+        self.ok = True
+
+
+def _permanent(exc: BaseException) -> bool:
+    """Whether a sink error is one that resending cannot cure (not "down", not I/O)."""
+    return not isinstance(exc, OSError | MemoryError | SinkUnavailable)
 
 
 def _default(obj: Any) -> Any:
@@ -127,41 +150,68 @@ class Flusher:
         self._backoff = _BACKOFF_FIRST_S
         self._stop = False
         self._give_up_at = float("inf")  # after close()'s timeout: the rest goes to pending
-        self._counts = {"processed": 0, "spooled": 0, "sent": 0, "rejected": 0, "spilled": 0}
+        self._counts = {"processed": 0, "spooled": 0, "sent": 0, "rejected": 0, "spilled": 0,
+                        "late": 0, "errors": 0}
         self._pending_count = 0
-        self.put = self._make_put(max_queue)
+        # lines the disk refused (full disk, vanished directory): (which file, lines), retried
+        self._held: list[tuple[str, list[str]]] = []
+        self._disk_trouble = False
+        self._late = False  # the thread is gone: events are written on the caller's thread
+        self._late_lock = threading.Lock()
+        self._inflight: list[dict[str, Any]] | None = None
+        self.put, self._set_limit = self._make_put(max_queue)
         self._thread = threading.Thread(target=self._run, name=f"provml-flusher-{name}", daemon=True)
         self._thread.start()
 
     # -- the caller's side -------------------------------------------------------------------
 
-    def _make_put(self, max_queue: int) -> Any:
+    def _make_put(self, max_queue: int) -> tuple[Any, Callable[[int], None]]:
         queue = self._queue
         append = queue.append
         wake = self._wake
         is_set = wake.is_set
         threshold = min(self._bag_size, max_queue)
         spill = self._spill
+        limit = max_queue
 
         def put(event: dict[str, Any]) -> None:
             n = len(queue)
-            if n >= max_queue:
+            if n >= limit:
                 spill(event)
                 return
             append(event)
             if n + 1 >= threshold and not is_set():
                 wake.set()
 
-        return put
+        def set_limit(value: int) -> None:  # 0: every event takes the spill path (after close)
+            nonlocal limit
+            limit = value
+
+        return put, set_limit
 
     def _spill(self, event: dict[str, Any]) -> None:
-        line = encode(event)
+        if self._late:
+            self._write_late([event])
+            return
+        try:
+            line = encode(event)
+        except (TypeError, ValueError):
+            self._queue.append(event)  # the flusher rejects it with the encoder's message
+            return
         with self._spill_lock:
-            if self._spill_file is None:
-                self.spool_dir.mkdir(parents=True, exist_ok=True)
-                self._spill_file = open(self._spill_path(), "a", encoding="utf-8")  # noqa: SIM115
-            self._spill_file.write(line + "\n")
-            self._counts["spilled"] += 1
+            try:
+                if self._spill_file is None:
+                    self.spool_dir.mkdir(parents=True, exist_ok=True)
+                    self._spill_file = open(self._spill_path(), "a", encoding="utf-8")  # noqa: SIM115
+                self._spill_file.write(line + "\n")
+                self._counts["spilled"] += 1
+            except OSError:
+                # the disk refuses: keep it in memory (over max_queue) rather than lose it
+                if not self._disk_trouble:
+                    self._disk_trouble = True
+                    log.exception("provml: cannot spill to %s; holding events in memory",
+                                  self._spill_path())
+                self._queue.append(event)
         if not self._wake.is_set():
             self._wake.set()
 
@@ -171,30 +221,40 @@ class Flusher:
     def flush(self, *, wait: bool = True, timeout_s: float | None = None) -> bool:
         """Send everything queued so far; with ``wait``, return once it is sent or on disk.
 
-        :returns: False if ``timeout_s`` passed first.
+        :returns: False if ``timeout_s`` passed first, or if events are held in memory because
+            the disk refuses them (they are retried; see the log).
         """
         if not self._thread.is_alive():
-            return True
+            return self._write_queue_here()
         marker = _Marker()
         self._queue.append(marker)
         self._wake.set()
-        return marker.done.wait(timeout_s) if wait else True
+        if not wait:
+            return True
+        if not marker.done.wait(timeout_s):
+            if not self._thread.is_alive():  # died meanwhile
+                return self._write_queue_here()
+            return False
+        return marker.ok
 
     def close(self, *, timeout_s: float | None = 30.0) -> bool:
         """Flush and stop the thread. Events the sink has not accepted within ``timeout_s`` are
         written to the pending file instead (kept on disk for ``provml load``; a later client does
-        not replay it), so close never waits much longer than ``timeout_s``.
+        not replay it), so close never waits much longer than ``timeout_s``. Events captured
+        afterwards are written to the pending file on the caller's thread, with a warning.
 
-        :returns: False if the thread did not finish (a sink request still hanging).
+        :returns: False if the thread did not finish (a sink request still hanging) or events
+            could not be written anywhere.
         """
-        if not self._thread.is_alive():
-            return True
-        if timeout_s is not None:
-            self._give_up_at = time.monotonic() + timeout_s
-        self._stop = True
-        self._wake.set()
-        self._thread.join(None if timeout_s is None else timeout_s + 60.0)
-        return not self._thread.is_alive()
+        if self._thread.is_alive():
+            if timeout_s is not None:
+                self._give_up_at = time.monotonic() + timeout_s
+            self._stop = True
+            self._wake.set()
+            self._thread.join(None if timeout_s is None else timeout_s + 60.0)
+            if self._thread.is_alive():
+                return False
+        return self._write_queue_here()
 
     def stats(self) -> FlushStats:
         """Counters so far."""
@@ -206,23 +266,100 @@ class Flusher:
             pending=self._pending_count,
             rejected=c["rejected"],
             spilled=c["spilled"],
+            held=sum(len(lines) for _, lines in self._held),
+            late=c["late"],
+            errors=c["errors"],
         )
+
+    # -- without the thread (after close, or should it have died) ----------------------------
+
+    def _write_queue_here(self) -> bool:
+        """The thread is gone: from now on events are written to the pending file on the
+        caller's thread; write what is queued and what is held there now."""
+        if not self._late:
+            self._late = True
+            self._set_limit(0)
+            if not self._stop:
+                log.error("provml: the %s thread has stopped; events now go to %s on the "
+                          "capturing thread", self._thread.name, self.pending_path)
+        events: list[dict[str, Any]] = list(self._inflight or ())  # a bag the thread held
+        self._inflight = None
+        markers: list[_Marker] = []
+        while True:
+            try:
+                item = self._queue.popleft()
+            except IndexError:
+                break
+            (markers if type(item) is _Marker else events).append(item)
+        ok = True
+        if events:
+            ok = self._write_late(events, count_late=False)
+        held, self._held = self._held, []
+        for _target, lines in held:
+            ok = self._append_late(lines) and ok
+        for marker in markers:
+            marker.ok = ok
+            marker.done.set()
+        return ok
+
+    def _write_late(self, events: list[dict[str, Any]], *, count_late: bool = True) -> bool:
+        lines = []
+        for event in events:
+            try:
+                lines.append(encode(event))
+            except (TypeError, ValueError) as exc:
+                self._reject([json.dumps(event, default=repr)], {"error": str(exc)})
+        if count_late:
+            if not self._counts["late"]:
+                log.warning("provml: events captured after close() (or after the flusher "
+                            "stopped) are written to %s", self.pending_path)
+            self._counts["late"] += len(events)
+        return self._append_late(lines)
+
+    def _append_late(self, lines: list[str]) -> bool:
+        if not lines:
+            return True
+        with self._late_lock:
+            try:
+                with SpoolWriter(self.pending_path) as writer:
+                    writer.append(lines)
+            except OSError:
+                log.exception("provml: %d event(s) could not be written to %s and are LOST",
+                              len(lines), self.pending_path)
+                return False
+            self._pending_count += len(lines)
+        return True
 
     # -- the flusher thread ------------------------------------------------------------------
 
     def _run(self) -> None:
         try:
             while True:
-                self._wake.wait(self._interval)
-                self._wake.clear()
-                self._drain()
-                if self._stop and not self._queue:
-                    if time.monotonic() < self._give_up_at:
-                        self._retry_pending(force=True)
-                    break
-                self._retry_pending(force=False)
+                try:
+                    if self._round():
+                        break
+                except Exception:  # keep going: the events concerned are held or rejected
+                    self._counts["errors"] += 1
+                    log.exception("provml: the flusher thread hit an error; it goes on")
+                    time.sleep(min(0.05 * self._counts["errors"], 1.0))
         finally:
-            self._finish()
+            try:
+                self._finish()
+            except Exception:
+                log.exception("provml: the flusher thread could not close its files")
+
+    def _round(self) -> bool:
+        """One wake-up; True when the thread should stop."""
+        self._wake.wait(self._interval)
+        self._wake.clear()
+        self._drain()
+        if self._stop and not self._queue:
+            if time.monotonic() < self._give_up_at:
+                self._retry_pending(force=True)
+            self._retry_held()
+            return True
+        self._retry_pending(force=False)
+        return False
 
     def _drain(self) -> None:
         queue = self._queue
@@ -239,7 +376,9 @@ class Flusher:
                     self._process(bag)
                     bag = []
                 self._take_spill()
+                self._retry_held()
                 self._sync()
+                item.ok = not self._held
                 item.done.set()
                 continue
             bag.append(item)
@@ -252,15 +391,22 @@ class Flusher:
 
     def _take_spill(self) -> None:
         with self._spill_lock:
-            if self._spill_file is None:
-                return
-            self._spill_file.close()
-            self._spill_file = None
             taking = self._spill_path().with_name(self._spill_path().stem + ".taking.jsonl")
-            os.replace(self._spill_path(), taking)
+            if self._spill_file is not None:
+                self._spill_file.close()
+                self._spill_file = None
+                if taking.exists():  # left over by an earlier failure: take both
+                    with open(taking, "a", encoding="utf-8") as out, \
+                            open(self._spill_path(), encoding="utf-8") as src:
+                        out.write(src.read())
+                    self._spill_path().unlink()
+                else:
+                    os.replace(self._spill_path(), taking)
+            elif not taking.exists():
+                return
         size = self._bag_size
         bag: list[dict[str, Any]] = []
-        for event in read_events(taking):
+        for event in read_events(taking, on_error=self._corrupt_line(taking)):
             bag.append(event)
             if len(bag) >= size:
                 self._process(bag)
@@ -269,11 +415,26 @@ class Flusher:
             self._process(bag)
         taking.unlink()
 
+    def _corrupt_line(self, path: Path) -> Callable[[int, str, str], None]:
+        def keep(number: int, line: str, problem: str) -> None:
+            self._reject_text(line, {"error": "corrupt line", "file": str(path), "line": number,
+                                     "message": problem})
+
+        return keep
+
     def _process(self, bag: list[dict[str, Any]]) -> None:
+        self._inflight = bag  # should the thread die here, close() writes it to pending
+        self._process_bag(bag)
+        self._inflight = None
+
+    def _process_bag(self, bag: list[dict[str, Any]]) -> None:
         if self._enrich is not None:
             for event in bag:
                 if event.get("kind") == "workflow_begin":
-                    self._enrich(event)
+                    try:
+                        self._enrich(event)
+                    except Exception:
+                        log.exception("provml: could not add metadata to a workflow_begin event")
         try:
             lines = [encode(event) for event in bag]
         except (TypeError, ValueError) as exc:  # e.g. NaN: encode one by one, reject the bad ones
@@ -284,20 +445,64 @@ class Flusher:
                 except (TypeError, ValueError):
                     self._reject([json.dumps(event, default=repr)], {"error": str(exc)})
         self._counts["processed"] += len(bag)
-        if self._spool is None and self.spool_path is not None:
-            self._spool = SpoolWriter(self.spool_path)
-        if self._spool is not None:
-            try:
-                self._spool.append(lines)
-                self._counts["spooled"] += len(lines)
-            except OSError:
-                log.exception("provml: could not append to the spool %s", self.spool_path)
-        if self.sink is not None and lines:
+        self._store(lines)
+
+    def _store(self, lines: list[str]) -> None:
+        """Spool (diskful) and send the lines; what the disk refuses is held and retried."""
+        if not lines:
+            return
+        if self.spool_path is not None and self._append("spool", lines):
+            self._counts["spooled"] += len(lines)
+        if self.sink is not None:
             now = time.monotonic()
             if now < self._down_until or now > self._give_up_at:
                 self._to_pending(lines)
             else:
                 self._deliver(lines)
+
+    def _append(self, target: str, lines: list[str]) -> bool:
+        """Append to the spool or the pending file; on OSError hold the lines in memory."""
+        try:
+            if target == "spool":
+                if self._spool is None:
+                    assert self.spool_path is not None
+                    self._spool = SpoolWriter(self.spool_path)
+                self._spool.append(lines)
+            else:
+                if self._pending is None:
+                    self._pending = SpoolWriter(self.pending_path)
+                self._pending.append(lines)
+        except OSError:
+            if not self._disk_trouble:
+                self._disk_trouble = True
+                log.exception("provml: cannot write to the %s file in %s; holding %d event(s) "
+                              "in memory and retrying", target, self.spool_dir, len(lines))
+            self._held.append((target, lines))
+            # a half-open writer may be broken: reopen it next time
+            writer = self._spool if target == "spool" else self._pending
+            if writer is not None:
+                with contextlib.suppress(OSError):
+                    writer.close()
+            if target == "spool":
+                self._spool = None
+            else:
+                self._pending = None
+            return False
+        return True
+
+    def _retry_held(self) -> None:
+        if not self._held:
+            return
+        held, self._held = self._held, []
+        for target, lines in held:
+            if self._append(target, lines):
+                if target == "spool":
+                    self._counts["spooled"] += len(lines)
+                else:
+                    self._pending_count += len(lines)
+        if not self._held and self._disk_trouble:
+            self._disk_trouble = False
+            log.warning("provml: the disk takes events again; none held in memory")
 
     def _deliver(self, lines: list[str]) -> None:
         assert self.sink is not None
@@ -312,26 +517,31 @@ class Flusher:
             self._deliver(lines[half:])
             return
         except BagRejected as exc:
-            if len(lines) > 1:  # find the events the sink refuses; store the others
-                half = len(lines) // 2
-                self._deliver(lines[:half])
-                self._deliver(lines[half:])
+            self._refused(lines, exc.report)
+            return
+        except Exception as exc:
+            if _permanent(exc):  # resending cannot cure it: reject, let later bags flow on
+                report = {"error": type(exc).__name__, "message": str(exc)[:2000]}
+                if isinstance(exc, ImportError | MissingExtra):  # every event would fail alike
+                    self._reject(lines, report)
+                else:
+                    self._refused(lines, report)
                 return
-            self._reject(lines, exc.report)
-            return
-        except SinkUnavailable as exc:
-            self._went_down(str(exc))
-            self._to_pending(lines)
-            return
-        except Exception as exc:  # a bug in a sink must not lose events or kill the thread
-            log.exception("provml: unexpected error sending to %s", self.sink.name)
-            self._went_down(repr(exc))
+            self._went_down(str(exc) if isinstance(exc, SinkUnavailable) else repr(exc))
             self._to_pending(lines)
             return
         self._counts["sent"] += len(lines)
         if self._backoff != _BACKOFF_FIRST_S:
             log.warning("provml: %s is back", self.sink.name)
         self._backoff = _BACKOFF_FIRST_S
+
+    def _refused(self, lines: list[str], report: Any) -> None:
+        if len(lines) > 1:  # find the events the sink refuses; store the others
+            half = len(lines) // 2
+            self._deliver(lines[:half])
+            self._deliver(lines[half:])
+            return
+        self._reject(lines, report)
 
     def _went_down(self, reason: str) -> None:
         if self._backoff == _BACKOFF_FIRST_S:
@@ -340,46 +550,72 @@ class Flusher:
         self._backoff = min(self._backoff * 2, _BACKOFF_MAX_S)
 
     def _to_pending(self, lines: list[str]) -> None:
-        if self._pending is None:
-            self._pending = SpoolWriter(self.pending_path)
-        self._pending.append(lines)
-        self._pending_count += len(lines)
+        if self._append("pending", lines):
+            self._pending_count += len(lines)
 
     def _reject(self, lines: list[str], report: Any) -> None:
-        self.rejected_path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"rejected_at": time.time(), "report": report, "events": [json.loads(x) for x in lines]}
-        with open(self.rejected_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, default=repr) + "\n")
-        self._counts["rejected"] += len(lines)
+        self._write_rejected(
+            {"rejected_at": time.time(), "report": report, "events": [json.loads(x) for x in lines]},
+            len(lines),
+        )
+
+    def _reject_text(self, text: str, report: Any) -> None:
+        self._write_rejected({"rejected_at": time.time(), "report": report, "events": [],
+                              "text": text}, 1)
+
+    def _write_rejected(self, record: dict[str, Any], count: int) -> None:
+        line = json.dumps(record, default=repr)
+        with self._late_lock:
+            try:
+                self.rejected_path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.rejected_path, "a", encoding="utf-8") as handle:
+                    handle.write(line + "\n")
+            except OSError:
+                log.exception("provml: could not write to %s; %d rejected event(s) are LOST: %s",
+                              self.rejected_path, count, line[:2000])
+                return
+        self._counts["rejected"] += count
         log.error(
             "provml: %d event(s) rejected by %s, kept in %s: %s",
-            len(lines),
+            count,
             self.sink.name if self.sink else "the sink",
             self.rejected_path,
-            report,
+            record["report"],
         )
 
     def _retry_pending(self, *, force: bool) -> None:
-        if self._pending is None or self.sink is None:
+        if self.sink is None:
+            return
+        replaying = self.pending_path.with_name(self.pending_path.stem + ".replaying.jsonl")
+        if self._pending is None and not replaying.exists():
             return
         if not force and time.monotonic() < self._down_until:
             return
-        self._pending.close()
-        self._pending = None
-        replaying = self.pending_path.with_name(self.pending_path.stem + ".replaying.jsonl")
-        os.replace(self.pending_path, replaying)
+        if self._pending is not None:
+            self._pending.close()
+            self._pending = None
+            if replaying.exists():  # an earlier replay stopped half-way: append, keep both
+                with open(replaying, "a", encoding="utf-8") as out, \
+                        open(self.pending_path, encoding="utf-8") as src:
+                    out.write(src.read())
+                self.pending_path.unlink()
+            else:
+                os.replace(self.pending_path, replaying)
         self._pending_count = 0
         self._down_until = 0.0
         bag: list[str] = []
-        for event in read_events(replaying):
-            bag.append(encode(event))
+        for event in read_events(replaying, on_error=self._corrupt_line(replaying)):
+            try:
+                bag.append(encode(event))
+            except (TypeError, ValueError) as exc:
+                self._reject([json.dumps(event, default=repr)], {"error": str(exc)})
             if len(bag) >= max(self._bag_size, 50):
                 self._send_or_keep(bag)
                 bag = []
         if bag:
             self._send_or_keep(bag)
         replaying.unlink()
-        if self._pending is None:
+        if self._pending is None and not self._held:
             log.info("provml: pending events delivered to %s", self.sink.name)
 
     def _send_or_keep(self, lines: list[str]) -> None:
@@ -401,7 +637,9 @@ class Flusher:
         self._sync()
         for writer in (self._spool, self._pending):
             if writer is not None:
-                writer.close()
+                with contextlib.suppress(OSError):
+                    writer.close()
+        self._spool = self._pending = None
         if self._pending_count:
             log.warning(
                 "provml: %d event(s) could not be delivered to %s; they are kept in %s "

@@ -4,7 +4,8 @@ Host, process id, platform, Python, versions of key packages *already imported* 
 imported to find a version), the batch-scheduler job, the git commit of the script's repository,
 and environment variables **only through an allow-list** — with anything that looks like a secret
 removed even when allow-listed (names with TOKEN, SECRET, PASSWORD, KEY, AUTH, COOKIE, SESSION …,
-values shaped like tokens, URLs with credentials).
+values shaped like tokens, URLs with credentials), and secrets inside the values kept redacted
+(``password=[redacted]``, see :mod:`provml.capture.redact`).
 
 >>> is_secret_name("GITHUB_TOKEN"), is_secret_name("OMP_NUM_THREADS")
 (True, False)
@@ -23,6 +24,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from provml.capture.redact import redact_text
 
 __all__ = [
     "KEY_PACKAGES",
@@ -102,7 +105,7 @@ def environment(
         val = env.get(name)
         if val is None or is_secret_name(name) or looks_like_secret(val):
             continue
-        out[name] = val
+        out[name] = redact_text(val)  # DATABASE_DSN="host=db password=..." keeps host=db
     return out
 
 

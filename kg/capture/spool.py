@@ -103,32 +103,47 @@ class SpoolWriter(Closing):
 
 
 
-def read_events(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+def read_events(
+    path: str | os.PathLike[str],
+    *,
+    on_error: Callable[[int, str, str], object] | None = None,
+) -> Iterator[dict[str, Any]]:
     """The events of one spool file, in order.
 
     A truncated last line (the process died mid-write) is skipped with a warning; a bad line
-    anywhere else is an error.
+    anywhere else is an error — or, with ``on_error``, handed to it and skipped.
 
-    :raises ValueError: a line that is not a JSON object, naming the file and line number.
+    :param on_error: called with the line number, the line and what is wrong with it, for each
+        line that is not a JSON object (the capture client's flusher keeps such lines in its
+        ``rejected-*`` file instead of stopping).
+    :raises ValueError: a line that is not a JSON object, naming the file and line number
+        (without ``on_error``).
     """
     path = Path(path)
-    with open(path, encoding="utf-8") as handle:
-        lines = handle.read().split("\n")
+    with open(path, "rb") as handle:
+        lines = handle.read().split(b"\n")
     last = len(lines) - 1
     while last >= 0 and not lines[last].strip():
         last -= 1
-    for number, line in enumerate(lines[: last + 1], start=1):
-        if not line.strip():
+    for number, raw in enumerate(lines[: last + 1], start=1):
+        if not raw.strip():
             continue
+        line = raw.decode("utf-8", "replace")
         try:
-            event = json.loads(line)
-        except json.JSONDecodeError as exc:
+            event = json.loads(raw)  # strict UTF-8: a corrupt byte is a bad line
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             if number == last + 1:
                 log.warning("%s:%d: skipping a truncated last line", path, number)
                 return
-            raise ValueError(f"{path}:{number}: not a JSON event: {exc}") from exc
+            if on_error is None:
+                raise ValueError(f"{path}:{number}: not a JSON event: {exc}") from exc
+            on_error(number, line, f"not a JSON event: {exc}")
+            continue
         if not isinstance(event, dict):
-            raise ValueError(f"{path}:{number}: not a JSON object")
+            if on_error is None:
+                raise ValueError(f"{path}:{number}: not a JSON object")
+            on_error(number, line, "not a JSON object")
+            continue
         yield event
 
 

@@ -22,6 +22,8 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from provml.capture.redact import redact_values
+
 __all__ = [
     "data",
     "dataset_characteristic",
@@ -260,7 +262,8 @@ def implementation(
 def to_values(items: Iterable[Value] | Mapping[str, Any] | None) -> list[Value]:
     """Normalise a ``used`` / ``generated`` argument: a list of values, or ``{name: value}``.
 
-    Values given as ``{name: value}`` carry no role: the workflow's spec, when it declares one,
+    Secrets are redacted (:mod:`provml.capture.redact`: by name, and inside text values and
+    data locations). Values given as ``{name: value}`` carry no role: the workflow's spec, when it declares one,
     gives it (else they are plain attribute values).
 
     >>> to_values({"epochs": 3})
@@ -269,5 +272,5 @@ def to_values(items: Iterable[Value] | Mapping[str, Any] | None) -> list[Value]:
     if items is None:
         return []
     if isinstance(items, Mapping):
-        return [{"name": str(k), "value": v} for k, v in items.items()]
-    return list(items)
+        return redact_values([{"name": str(k), "value": v} for k, v in items.items()])
+    return redact_values(list(items))

@@ -63,13 +63,15 @@ def normalise_location(store: str, location: str) -> str:
 class Iris:
     """The IRI scheme of docs/events.md under one base IRI (ending in ``/`` or ``#``)."""
 
-    __slots__ = ("base", "plans_graph", "_cache")
+    __slots__ = ("base", "plans_graph", "shared_graph", "_cache")
 
     def __init__(self, base: str = DEFAULT_BASE) -> None:
         if not base.endswith(("/", "#")):
             base += "/"
         self.base = base
         self.plans_graph = NamedNode(base + "graph/plans")
+        #: the one graph that describes nodes shared by runs (data references, software, personas)
+        self.shared_graph = NamedNode(base + "graph/shared")
         self._cache: dict[tuple[str, ...], NamedNode] = {}
 
     def _node(self, *parts: str) -> NamedNode:

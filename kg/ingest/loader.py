@@ -16,11 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pyoxigraph import CanonicalizationAlgorithm, Dataset, NamedNode, Quad
+
 from provml.errors import EventError, ValidationFailed
 from provml.knowledge import KnowledgeGraph
 from provml.store.rdfio import RDF_SUFFIXES
 
-__all__ = ["LoadSummary", "Rejected", "load_paths", "RDF_SUFFIXES", "SPOOL_SUFFIXES"]
+__all__ = [
+    "LoadSummary",
+    "Rejected",
+    "count_units",
+    "load_paths",
+    "RDF_SUFFIXES",
+    "SPOOL_SUFFIXES",
+]
 
 SPOOL_SUFFIXES = (".jsonl", ".ndjson")
 
@@ -61,6 +70,57 @@ def _files(paths: Sequence[str | Path]) -> list[Path]:
         else:
             raise FileNotFoundError(f"{p}: no such file or directory")
     return out
+
+
+def count_units(paths: Sequence[str | Path], *, input_format: str | None = None) -> int:
+    """How many units :func:`load_paths` will report to its ``progress`` callback: one per
+    non-blank spool line (an event), one per RDF file. Reads the spools once, parses nothing.
+
+    :raises FileNotFoundError: a path does not exist.
+    """
+    total = 0
+    for file in _files(paths):
+        if file.suffix in SPOOL_SUFFIXES and input_format is None:
+            with file.open("rb") as handle:
+                total += sum(1 for line in handle if line.strip())
+        else:
+            total += 1
+    return total
+
+
+def _same_graph(left: Sequence[Quad], right: Sequence[Quad]) -> bool:
+    """Whether two graphs are isomorphic (equal once blank nodes are canonically renamed)."""
+    if len(left) != len(right):
+        return False
+    a, b = Dataset(left), Dataset(right)
+    a.canonicalize(CanonicalizationAlgorithm.RDFC_1_0)
+    b.canonicalize(CanonicalizationAlgorithm.RDFC_1_0)
+    return set(a) == set(b)
+
+
+def _ontology_graphs(kg: KnowledgeGraph, quads: list[Quad]) -> list[Quad]:
+    """``quads`` without those of the ontology graphs, which are installed as they are.
+
+    The store holds the ontologies already (``open_kg`` loads them): an ontology graph in a
+    file (an export read back) that is the same graph up to blank-node names is left out, so
+    its blank nodes are not stored twice; a different one replaces the store's graph, without
+    enrichment or validation (an ontology is not instance data).
+    """
+    from provml.knowledge import ONTOLOGY_GRAPHS
+
+    wanted = set(ONTOLOGY_GRAPHS)
+    found: dict[NamedNode, list[Quad]] = {}
+    rest: list[Quad] = []
+    for quad in quads:
+        if quad.graph_name in wanted:
+            found.setdefault(quad.graph_name, []).append(quad)  # type: ignore[arg-type]
+        else:
+            rest.append(quad)
+    for graph, given in found.items():
+        if not _same_graph(given, list(kg.store.quads(graph=graph))):
+            kg.store.clear_graph(graph)
+            kg.store.add(given)
+    return rest
 
 
 def load_paths(
@@ -113,7 +173,7 @@ def load_paths(
             if bag:
                 ingest(f"{file}:{first}-{first + len(bag) - 1}", bag)
             continue
-        quads = parse_file(file, format=input_format)
+        quads = _ontology_graphs(kg, parse_file(file, format=input_format))
         try:
             result = kg.ingest_quads(quads)
         except ValidationFailed as exc:

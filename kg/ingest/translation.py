@@ -1,8 +1,16 @@
 """Capture events → PROV-ML quads (docs/events.md, paper §4.4–4.6).
 
 Stateless: every event carries what its translation needs, so any batch translates on its own.
-Prospective nodes (plans, attributes) go to the plans graph; everything about one run goes to
-that run's bundle graph.
+
+Every triple has exactly one graph, so the union default graph counts each fact once
+(docs/ontology.md, "Graphs"):
+
+- prospective nodes (plans, attributes, algorithms, data stores) → the plans graph;
+- nodes shared by runs (data references with their characteristics, software, personas,
+  implementations) → the shared graph, ``{base}graph/shared``;
+- everything minted for one run (its executions and values) and every triple that links a
+  shared node to them (``prov:used``, ``prov:wasGeneratedBy``, ``prov:hadMember``) → that
+  run's bundle graph.
 
 >>> from provml.ingest.iris import Iris
 >>> quads = translate([{"v": 1, "kind": "workflow_begin", "t": 0, "run": "r1", "workflow": "wf"}],
@@ -115,6 +123,8 @@ class _Translator:
         self.add = out.add
         self.roles = roles
         self.plans = iris.plans_graph
+        self.shared = iris.shared_graph
+        self._data_prefix = iris.base + "data/"
 
     def event(self, e: Mapping[str, Any]) -> None:
         kind = e["kind"]
@@ -183,18 +193,19 @@ class _Translator:
         for name, version in sorted(meta.get("packages", {}).items()):
             sw = self.iris.software(name)
             swv = self.iris.software(name, version)
-            add(sw, TYPE, PROVML.Software, g)
-            add(sw, LABEL, Literal(name), g)
-            add(swv, TYPE, PROVML.Software, g)
-            add(swv, LABEL, Literal(f"{name} {version}"), g)
-            add(swv, PROVML.softwareVersion, Literal(version), g)
-            add(swv, PROV.specializationOf, sw, g)
+            shared = self.shared
+            add(sw, TYPE, PROVML.Software, shared)
+            add(sw, LABEL, Literal(name), shared)
+            add(swv, TYPE, PROVML.Software, shared)
+            add(swv, LABEL, Literal(f"{name} {version}"), shared)
+            add(swv, PROVML.softwareVersion, Literal(version), shared)
+            add(swv, PROV.specializationOf, sw, shared)
             add(ex, PROV.wasAssociatedWith, swv, g)
 
     def persona(self, ex: NamedNode, persona: Mapping[str, Any], g: NamedNode) -> None:
         node = self.iris.persona(persona["id"])
-        self.add(node, TYPE, PROVML.Persona, g)
-        self.add(node, LABEL, Literal(persona.get("name") or persona["id"]), g)
+        self.add(node, TYPE, PROVML.Persona, self.shared)
+        self.add(node, LABEL, Literal(persona.get("name") or persona["id"]), self.shared)
         self.add(ex, PROV.wasAssociatedWith, node, g)
 
     def ended(self, ex: NamedNode, e: Mapping[str, Any], g: NamedNode) -> None:
@@ -234,6 +245,8 @@ class _Translator:
             add(ex, PROV.wasInfluencedBy, plan, g)
             parent = iris.execution(run, e["parent"]) if "parent" in e else iris.run(run)
             add(ex, PROV.wasInformedBy, parent, g)
+            # shortcut: the workflow execution it is part of, however deep (docs/ontology.md)
+            add(ex, PROVML.workflowExecution, iris.run(run), g)
             add(ex, PROV.startedAtTime, _time(e["t"]), g)
             if cycle:
                 add(ex, PROVML.iteration, Literal(str(e["iteration"]), datatype=XSD.integer), g)
@@ -254,20 +267,21 @@ class _Translator:
         software = impl.get("software", impl["name"])
         version = impl.get("version", "")
         node = iris.implementation(software, version, impl["name"])
-        add(node, TYPE, PROVML.Implementation, g)
-        add(node, LABEL, Literal(impl["name"]), g)
+        shared = self.shared
+        add(node, TYPE, PROVML.Implementation, shared)
+        add(node, LABEL, Literal(impl["name"]), shared)
         if version:
-            add(node, PROVML.softwareVersion, Literal(version), g)
+            add(node, PROVML.softwareVersion, Literal(version), shared)
         sw = iris.software(software)
-        add(sw, TYPE, PROVML.Software, g)
-        add(sw, LABEL, Literal(software), g)
-        add(node, PROV.wasAttributedTo, sw, g)
+        add(sw, TYPE, PROVML.Software, shared)
+        add(sw, LABEL, Literal(software), shared)
+        add(node, PROV.wasAttributedTo, sw, shared)
         if "algorithm" in impl:
             alg = iris.algorithm(impl["algorithm"])
             add(alg, TYPE, PROVML.Algorithm, self.plans)
             add(alg, LABEL, Literal(impl["algorithm"]), self.plans)
             add(plan, PROVML.usesAttribute, alg, self.plans)
-            add(node, PROV.wasDerivedFrom, alg, g)
+            add(node, PROV.wasDerivedFrom, alg, shared)
         add(ex, PROV.wasAssociatedWith, node, g)
 
     # -- values -------------------------------------------------------------------------------------
@@ -297,10 +311,12 @@ class _Translator:
             model = self.iris.data(about) if isinstance(about, Mapping) else nodes.get(about)
             if model is None:
                 continue
+            # a link between two shared nodes is shared; one that touches a run's value is the run's
+            linked = self.shared if node.value.startswith(self._data_prefix) else g
             if role == "evaluation":
-                self.add(node, PROVML.evaluatedModel, model, g)
+                self.add(node, PROVML.evaluatedModel, model, linked)
             else:
-                self.add(model, PROV.hadMember, node, g)
+                self.add(model, PROV.hadMember, node, linked)
 
     def value(
         self,
@@ -321,20 +337,26 @@ class _Translator:
         add(plan, PROVML.usesAttribute if used else PROVML.generatesAttribute, attr, plans)
         data = item.get("data")
         if data is not None:
+            # a data reference is shared by every run that uses or generates it: its description
+            # lives once, in the shared graph; only the run's use or generation is in the bundle
             node = iris.data(data)
-            self.data_reference(node, data, g)
+            d = self.shared
+            self.data_reference(node, data, d)
         else:
             node = iris.value(ex, direction, name)
-        add(node, TYPE, value_class, g)
+            d = g
+            # shortcut: the attribute's name on the value itself (prov:wasDerivedFrom/rdfs:label)
+            add(node, PROVML.attributeName, Literal(name), g)
+        add(node, TYPE, value_class, d)
         if role in DATA_ROLES and data is None:
-            add(node, TYPE, PROVML.DataReference, g)
-        add(node, PROV.wasDerivedFrom, attr, g)
+            add(node, TYPE, PROVML.DataReference, d)
+        add(node, PROV.wasDerivedFrom, attr, d)
         if "value" in item:
-            add(node, PROV.value, literal(item["value"]), g)
+            add(node, PROV.value, literal(item["value"]), d)
         if "domain" in item:
-            add(node, PROVML.kgReference, NamedNode(item["domain"]), g)
+            add(node, PROVML.kgReference, NamedNode(item["domain"]), d)
         if "tag" in item:
-            add(node, PROVML.tag, Literal(item["tag"]), g)
+            add(node, PROVML.tag, Literal(item["tag"]), d)
         if used:
             add(ex, PROV.used, node, g)
         else:
@@ -345,10 +367,10 @@ class _Translator:
             add(cattr, LABEL, Literal(key), plans)
             add(attr, PROV.hadMember, cattr, plans)
             cval = iris.data_characteristic(node, key)
-            add(cval, TYPE, PROVML.DatasetCharacteristicValue, g)
-            add(cval, PROV.value, literal(val), g)
-            add(cval, PROV.wasDerivedFrom, cattr, g)
-            add(node, PROV.hadMember, cval, g)
+            add(cval, TYPE, PROVML.DatasetCharacteristicValue, d)
+            add(cval, PROV.value, literal(val), d)
+            add(cval, PROV.wasDerivedFrom, cattr, d)
+            add(node, PROV.hadMember, cval, d)
         return node
 
     def data_reference(self, node: NamedNode, data: Mapping[str, Any], g: NamedNode) -> None:
@@ -364,9 +386,10 @@ class _Translator:
             add(node, PROVML.mediaType, Literal(data["media_type"]), g)
         store_name = data.get("store")
         if store_name:
-            store = self.iris.store(store_name)
-            add(store, TYPE, PROVML.DataStoreInstance, g)
-            add(store, LABEL, Literal(store_name), g)
+            # a data store is prospective (a spec declares it): described in the plans graph
+            store, plans = self.iris.store(store_name), self.plans
+            add(store, TYPE, PROVML.DataStoreInstance, plans)
+            add(store, LABEL, Literal(store_name), plans)
             if "store_type" in data:
-                add(store, PROVML.storeType, Literal(data["store_type"]), g)
+                add(store, PROVML.storeType, Literal(data["store_type"]), plans)
             add(node, PROVML.dataStore, store, g)

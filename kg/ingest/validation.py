@@ -83,11 +83,27 @@ class Result:
 
 @dataclass(frozen=True)
 class Report:
-    """The verdict of a validation: ``conforms``, the results and pyshacl's text report."""
+    """The verdict of a validation: ``conforms``, the results and pyshacl's text report.
+
+    As in SHACL (§3.1), the data conforms only when there is no result at all, whatever its
+    severity: a report with warnings only does not conform. :attr:`violations` says whether any
+    result is a ``Violation``: the ingest rejects a batch on that, and stores batches whose
+    results are warnings or infos.
+
+    >>> warning = Result("urn:x", None, "c", "s", None, "m", "Warning")
+    >>> report = Report(False, (warning,), "")
+    >>> report.conforms, report.violations
+    (False, False)
+    """
 
     conforms: bool
     results: tuple[Result, ...]
     text: str
+
+    @property
+    def violations(self) -> bool:
+        """Whether any result has severity ``Violation``."""
+        return any(r.severity == "Violation" for r in self.results)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary: ``{"conforms": bool, "results": [{...}, ...]}``."""
@@ -190,6 +206,7 @@ def validate_triples(
     shapes: Sequence[Path] | None = None,
     engine: str | None = None,
     leaner: bool = True,
+    representatives: bool | None = None,
 ) -> Report:
     """Validate triples (or quads: graph names are ignored) against the SHACL shapes.
 
@@ -200,6 +217,9 @@ def validate_triples(
     :param shapes: shapes files (Turtle or another RDF format, by suffix); default the shipped ones.
     :param engine: ``"turbo"`` (pyshacl-turbo) or ``"pyshacl"``; default :func:`default_engine`.
     :param leaner: leave out the ``rdf:type`` statements no shape can see (:func:`lean`).
+    :param representatives: validate one node of each group of nodes the shapes see alike, and
+        every node of a group whose representative has results
+        (:mod:`provml.ingest.representatives`); default on unless ``$PROVML_SHACL_GROUPS=0``.
     :raises provml.errors.RdfSyntaxError: when a shapes file does not parse.
     :raises ValueError: when the shapes are not valid SHACL.
     """
@@ -215,25 +235,80 @@ def validate_triples(
 
     shape_files = tuple(str(p) for p in (shapes or default_shapes()))
     shapes_graph = _shapes_graph(shape_files)
-    data = _to_rdflib(lean(triples, _shape_classes(shape_files)) if leaner else triples)
-    try:
-        with _PYSHACL_LOCK:  # pyshacl patches rdflib and adds to the shared shapes graph per call
-            conforms, report_graph, text = validate(
-                data,
-                shacl_graph=shapes_graph,
-                inference="none",
-                inplace=True,  # the graph is ours, built for this call: no defensive copy
-                abort_on_first=False,
-                allow_warnings=True,
-                allow_infos=True,
-                advanced=False,
-                meta_shacl=False,
-                do_owl_imports=False,
-            )
-            results = _results(report_graph, shapes_graph)
-    except (ReportableRuntimeError, ShapeLoadError) as error:
-        raise ValueError(f"the shapes cannot be used: {error}") from error
-    return Report(conforms=bool(conforms), results=results, text=str(text))
+
+    def run(data: Iterable[Triple | Quad]) -> tuple[bool, tuple[Result, ...], str]:
+        graph = _to_rdflib(data)
+        try:
+            with _PYSHACL_LOCK:  # pyshacl patches rdflib and adds to the shared shapes graph per call
+                conforms, report_graph, text = validate(
+                    graph,
+                    shacl_graph=shapes_graph,
+                    inference="none",
+                    inplace=True,  # the graph is ours, built for this call: no defensive copy
+                    abort_on_first=False,
+                    allow_warnings=True,
+                    allow_infos=True,
+                    advanced=False,
+                    meta_shacl=False,
+                    do_owl_imports=False,
+                )
+                results = _results(report_graph, shapes_graph)
+                # pySHACL's allow_warnings keeps conforms true with warnings; SHACL says any result breaks it
+                return bool(conforms) and not results, results, str(text)
+        except (ReportableRuntimeError, ShapeLoadError) as error:
+            raise ValueError(f"the shapes cannot be used: {error}") from error
+
+    data = lean(triples, _shape_classes(shape_files)) if leaner else list(triples)
+    grouped = _groups(data, shape_files) if _grouping(representatives) else None
+    if grouped is None:
+        conforms, results, text = run(data)
+    else:
+        conforms, results, text = _by_representatives(run, data, *grouped)
+    return Report(conforms=conforms, results=results, text=text)
+
+
+def _grouping(wanted: bool | None) -> bool:
+    import os
+
+    return wanted if wanted is not None else os.environ.get("PROVML_SHACL_GROUPS", "1") != "0"
+
+
+def _groups(data: list[Triple | Quad], shape_files: tuple[str, ...]) -> tuple[Any, list[list[Any]]] | None:
+    """The focus nodes grouped by view, or ``None`` when grouping saves nothing or is not sound."""
+    from provml.ingest.representatives import cached_profile, groups
+
+    profile = cached_profile(shape_files)
+    if profile is None:
+        return None
+    grouped = groups(profile, data)
+    if grouped is None or all(len(g) == 1 for g in grouped):
+        return None
+    return profile, grouped
+
+
+def _by_representatives(
+    run: Any, data: list[Triple | Quad], profile: Any, grouped: list[list[Any]]
+) -> tuple[bool, tuple[Result, ...], str]:
+    """Validate one node per group, then every node of the groups whose representative has results."""
+    from provml.ingest.representatives import neighbourhood
+
+    def name(node: Any) -> str:
+        return f"_:{node.value}" if isinstance(node, BlankNode) else str(node.value)
+
+    reps = {name(g[0]): g for g in grouped}
+    _, first, _ = run(neighbourhood(profile, [g[0] for g in grouped], data))
+    failing = [reps[r.focus_node] for r in first if r.focus_node in reps]
+    results: tuple[Result, ...] = ()
+    if failing:
+        members = {id(g): g for g in failing}.values()
+        nodes = [n for g in members for n in g]
+        wanted = {name(n) for n in nodes}
+        _, second, _ = run(neighbourhood(profile, nodes, data))
+        results = tuple(r for r in second if r.focus_node in wanted)
+    conforms = not results  # SHACL: any result, warnings included, means not conforming
+    lines = [f"Validation Report\nConforms: {conforms}", f"Results ({len(results)}):"]
+    lines += [f"{r.severity}: {r.constraint} on {r.focus_node} ({r.path or '-'}): {r.message}" for r in results]
+    return conforms, results, "\n".join(lines)
 
 
 def validate_files(

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pyoxigraph import NamedNode, QueryTriples, RdfFormat, serialize
+from pyoxigraph import NamedNode, QueryTriples, RdfFormat
 
+from provml.query.serialization import SERIALIZATIONS, serialize_quads
 from provml.store.base import select
-from provml.store.rdfio import FORMATS
 from provml.vocab import ONTOLOGY_IRI, PROVML
 
 if TYPE_CHECKING:
@@ -22,10 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Stats", "stats", "export", "EXPORT_FORMATS"]
 
-#: the formats ``export`` writes, by name (provml.store.rdfio's table, N3 left out: a reading format)
-EXPORT_FORMATS: dict[str, RdfFormat] = {
-    entry.name: entry.format for entry in FORMATS if entry.format != RdfFormat.N3
-}
+#: the export formats: every key of :data:`provml.query.serialization.SERIALIZATIONS`
+EXPORT_FORMATS: dict[str, RdfFormat] = dict(SERIALIZATIONS)
 
 
 @dataclass(frozen=True)
@@ -70,6 +68,9 @@ def stats(kg: KnowledgeGraph) -> Stats:
 def export(kg: KnowledgeGraph, *, format: str = "trig", graph: NamedNode | None = None) -> bytes:
     """The store (or one graph) serialised; triple formats without a graph give the union.
 
+    Turtle, TriG and RDF/XML carry the ontologies' prefixes; ``jsonld`` is compacted with a
+    context of those prefixes, ``jsonld-expanded`` is not (:mod:`provml.query.serialization`).
+
     :raises ValueError: unknown format name.
     """
     if format not in EXPORT_FORMATS:
@@ -77,11 +78,10 @@ def export(kg: KnowledgeGraph, *, format: str = "trig", graph: NamedNode | None 
     fmt = EXPORT_FORMATS[format]
     store = kg.store
     if graph is not None:
-        return bytes(store.dump(format=fmt, graph=graph))
+        return serialize_quads((q.triple for q in store.quads(graph=graph)), format, base=kg.base)
     if fmt.supports_datasets:
-        return bytes(store.dump(format=fmt))
+        return serialize_quads(store.quads(), format, base=kg.base)
     # one graph: the union of all graphs, without duplicates
     result = store.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", use_default_graph_as_union=True)
     assert isinstance(result, QueryTriples)  # a CONSTRUCT
-    triples = list(result)
-    return bytes(serialize(triples, format=fmt) or b"")
+    return serialize_quads(list(result), format, base=kg.base)

@@ -156,9 +156,56 @@ def _resolve(format: str | RdfFormat | None, file_name: str) -> RdfFormat:
 
 def _parse(source: object, rdf_format: RdfFormat, name: str, base_iri: str | None) -> list[Quad]:
     try:
-        return list(pyoxigraph.parse(source, format=rdf_format, base_iri=base_iri))  # type: ignore[arg-type]
+        quads = list(pyoxigraph.parse(source, format=rdf_format, base_iri=base_iri))  # type: ignore[arg-type]
     except SyntaxError as error:
         raise _syntax_error(error, name) from None
+    if not quads and rdf_format == RdfFormat.JSON_LD:
+        _check_json_ld(source, name)
+    return quads
+
+
+#: top-level keys that say which non-RDF JSON a file is, and the command that reads it
+_JSON_KINDS = (
+    ({"entity", "activity", "agent", "wasGeneratedBy", "used", "prefix", "bundle"},
+     "PROV-JSON", "provml import prov-json"),
+    ({"workflow_id", "task_id", "campaign_id"}, "a Flowcept record", "provml import flowcept"),
+)
+
+
+def _check_json_ld(source: object, name: str) -> None:
+    """Refuse JSON that gave no quad because it is not JSON-LD (JSON-LD parsers ignore keys
+    that are neither keywords nor IRIs, so PROV-JSON would otherwise load as nothing).
+
+    :raises ValueError: the document has no JSON-LD keyword (``@context``, ``@id``,
+        ``@graph``, ``@type`` ...) anywhere at its top level; names the importer to use.
+    """
+    import json
+
+    if isinstance(source, (bytes, str)):
+        text = source
+    else:
+        try:
+            text = Path(name).read_bytes()
+        except OSError:
+            return
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return  # the JSON-LD parser accepted it; nothing more to say
+    nodes = document if isinstance(document, list) else [document]
+    keys = {k for node in nodes if isinstance(node, dict) for k in node}
+    if not nodes or any(k.startswith("@") or ":" in k for k in keys):
+        return  # an empty document, or JSON-LD that holds no triple
+    hint = "provml import prov-json, provml import mlflow or provml import flowcept"
+    kind = "JSON"
+    for markers, what, command in _JSON_KINDS:
+        if keys & markers:
+            kind, hint = what, command
+            break
+    raise ValueError(
+        f"{name} is {kind}, not JSON-LD (no @context, @id or @graph at its top level), so it "
+        f"holds no RDF; read it with `{hint} {name}`"
+    )
 
 
 def _syntax_error(error: SyntaxError, name: str) -> RdfSyntaxError:

@@ -92,6 +92,19 @@ def test_schema_error_is_422_and_nothing_is_stored(client: FlaskClient, kg: Know
     assert not run_is_stored(kg)
 
 
+def test_a_malformed_spec_is_422_not_a_server_error(client: FlaskClient, kg: KnowledgeGraph) -> None:
+    # a 5xx would make the capture client keep the bag and retry it forever
+    spec = {"v": 1, "kind": "spec", "t": 1700000000.5, "run": "ev-1", "workflow": "wf-events",
+            "spec": {"workflow": "wf-events", "transformations": [{"nam": "x"}]}}
+    before = quads(kg)
+    response = client.post("/api/events", json=[*batch()[:1], spec], headers=AUTH)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    body = response.get_json()
+    assert_error_shape(body, 422)
+    assert "transformations[0] needs a 'name'" in body["error"]
+    assert quads(kg) == before
+
+
 def test_shacl_violation_is_422_with_the_report(client: FlaskClient, kg: KnowledgeGraph) -> None:
     events = batch()
     events.append({**events[2], "t": 1700000009.0})  # a second, different end time: maxCount 1

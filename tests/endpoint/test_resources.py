@@ -205,3 +205,30 @@ def test_dereference_over_a_real_socket(live_server: LiveServer) -> None:
     assert odd.status_code == 200 and odd.headers["Content-Type"] == "application/n-triples"
     css = live_server("GET", "/static/provml.css")
     assert css.status_code == 200 and "body" in css.text
+
+
+def test_application_json_gets_compacted_json_ld(client: FlaskClient) -> None:
+    """`Accept: application/json` is answered (it was 406) with compacted JSON-LD."""
+    response = client.get("/id/run/ev-1/train", headers={"Accept": "application/json"})
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    document = response.get_json()
+    assert document["@context"]["prov"] == "http://www.w3.org/ns/prov#"
+    assert ox.Triple(ox.NamedNode(TRAIN), PROV.wasInformedBy, ox.NamedNode(BASE + "run/ev-1")) in parse(
+        response, ox.RdfFormat.JSON_LD)
+
+
+@pytest.mark.parametrize(("profile", "compacted"), [
+    ("http://www.w3.org/ns/json-ld#compacted", True),
+    ("http://www.w3.org/ns/json-ld#expanded", False),
+    (None, True),
+])
+def test_json_ld_profile_is_honoured(client: FlaskClient, profile: str | None, compacted: bool) -> None:
+    accept = "application/ld+json" + (f';profile="{profile}"' if profile else "")
+    response = client.get("/id/run/ev-1/train", headers={"Accept": accept})
+    assert response.status_code == 200 and response.mimetype == "application/ld+json"
+    expected = profile or "http://www.w3.org/ns/json-ld#compacted"
+    assert response.headers["Content-Type"] == f'application/ld+json; profile="{expected}"'
+    document = response.get_json()
+    assert isinstance(document, dict) == compacted and ("@context" in document if compacted else True)
+    assert ox.Triple(ox.NamedNode(TRAIN), PROV.wasInformedBy, ox.NamedNode(BASE + "run/ev-1")) in parse(
+        response, ox.RdfFormat.JSON_LD)

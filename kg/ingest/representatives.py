@@ -1,0 +1,453 @@
+"""Validate each kind of node once: the focus nodes of a batch grouped by what the shapes can see.
+
+An ingest batch holds hundreds of nodes that look the same to the shapes: every batch execution of
+an epoch has the same types, the same properties with literals of the same datatypes, links to
+nodes of the same types. SHACL validates a focus node from its own neighbourhood only, when the
+shapes look no further than one hop (checked here, shape by shape: :func:`profile`). So the
+focus nodes are grouped by a *view* — everything any of the shapes could test about the node —
+and the engine validates one representative of each group:
+
+* the view of a node is the multiset of its statements, in both directions, each with the
+  predicate and the abstraction of the other end; ``rdf:type`` objects are kept exactly;
+* an IRI or blank node at the other end is abstracted to its kind and its set of types in the data
+  (what ``sh:class``, ``sh:nodeKind`` and a nested ``rdf:type`` count can see), plus its answers to
+  every ``sh:pattern``, ``sh:in``/``sh:hasValue`` and length bound of the shapes;
+* a literal to its datatype, language, whether its lexical form is valid for the datatype, the
+  digit skeleton of its lexical form (``2026-01-01T00:00:00Z`` → ``9999-99-99T99:99:99Z``), its
+  answers to every pattern, value list, length and range bound of the shapes; a literal whose
+  datatype or range comparison is not known here is kept exactly (a group of its own);
+* property-pair constraints (``sh:lessThan``, ``sh:lessThanOrEquals``, ``sh:equals``,
+  ``sh:disjoint``) add the outcome of each comparison, or the exact values when not comparable.
+
+When a representative has no result, its whole group has none. When it has results (any
+severity), every member of its group is validated by the engine, so the results reported are the
+engine's own, node by node. Shapes that use anything else (other targets, longer paths, SPARQL
+constraints, ``sh:closed`` ...) make :func:`profile` return ``None``: the data is then validated
+whole. Data with ``rdfs:subClassOf`` statements is also validated whole (SHACL reads them for
+targets and ``sh:class``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import functools
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyoxigraph import Literal, NamedNode, Quad, Store, Triple
+
+from provml.vocab import OWL, RDF, RDFS, SH, XSD
+
+__all__ = ["Profile", "profile", "groups", "neighbourhood"]
+
+_S = SH.NS
+#: parameters that need nothing beyond the node's own view
+_PLAIN = {
+    "message", "severity", "name", "description", "order", "group", "deactivated", "defaultValue",
+    "targetClass", "nodeKind", "datatype", "class", "minCount", "maxCount", "pattern", "flags",
+    "in", "hasValue", "minInclusive", "maxInclusive", "minExclusive", "maxExclusive", "minLength",
+    "maxLength", "languageIn", "uniqueLang", "qualifiedMinCount", "qualifiedMaxCount",
+}
+_NESTED = {"or", "and", "xone", "not", "node", "qualifiedValueShape"}
+_PAIRS = {"lessThan", "lessThanOrEquals", "equals", "disjoint"}
+_BOUNDS = ("minInclusive", "maxInclusive", "minExclusive", "maxExclusive")
+_META = {RDF.type, RDFS.label, RDFS.comment, RDFS.seeAlso, RDFS.isDefinedBy, OWL.versionInfo}
+
+Path = tuple[tuple[bool, NamedNode], ...]  # (inverse?, predicate) alternatives
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the shapes can test about a node and its values (see the module's text)."""
+
+    targets: frozenset[NamedNode]
+    patterns: tuple[re.Pattern[str], ...]
+    lists: tuple[frozenset[Any], ...]
+    lengths: tuple[int, ...]
+    bounds: tuple[tuple[str, Literal], ...]
+    pairs: tuple[tuple[str, Path, NamedNode], ...]
+    inverse: frozenset[NamedNode]
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def profile(shapes: Sequence[Quad | Triple]) -> Profile | None:
+    """The profile of a shapes graph, or ``None`` when grouping would not be sound for it."""
+    store = Store()
+    store.extend(q if isinstance(q, Quad) else Quad(*q) for q in shapes)
+    try:
+        return _Analysis(store).run()
+    except _Unsupported:
+        return None
+
+
+class _Analysis:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.patterns: list[re.Pattern[str]] = []
+        self.lists: list[frozenset[Any]] = []
+        self.lengths: set[int] = set()
+        self.bounds: list[tuple[str, Literal]] = []
+        self.pairs: list[tuple[str, Path, NamedNode]] = []
+        self.seen: set[tuple[Any, int, bool]] = set()
+        self.inverse: set[NamedNode] = set()
+
+    def objects(self, s: Any, p: NamedNode) -> list[Any]:
+        return [q.object for q in self.store.quads_for_pattern(s, p, None)]
+
+    def one(self, s: Any, name: str) -> Any:
+        found = self.objects(s, NamedNode(_S + name))
+        return found[0] if found else None
+
+    def items(self, head: Any) -> list[Any]:
+        out = []
+        while head != RDF.nil:
+            first = self.one_rdf(head, RDF.first)
+            if first is None:
+                raise _Unsupported("broken list")
+            out.append(first)
+            head = self.one_rdf(head, RDF.rest)
+            if head is None:
+                raise _Unsupported("broken list")
+        return out
+
+    def one_rdf(self, s: Any, p: NamedNode) -> Any:
+        found = self.objects(s, p)
+        return found[0] if found else None
+
+    def run(self) -> Profile:
+        sh = _S
+        for bad in ("targetNode", "targetSubjectsOf", "targetObjectsOf", "target", "sparql", "closed",
+                    "rule", "qualifiedValueShapesDisjoint", "zeroOrMorePath", "oneOrMorePath",
+                    "zeroOrOnePath", "sequencePath"):
+            if next(iter(self.store.quads_for_pattern(None, NamedNode(sh + bad), None)), None) is not None:
+                raise _Unsupported(bad)
+        for q in self.store:
+            if isinstance(q.predicate, NamedNode) and q.predicate.value.startswith(sh):
+                name = q.predicate.value[len(sh):]
+                if name not in _PLAIN | _NESTED | _PAIRS | {"property", "path", "alternativePath",
+                                                             "inversePath", "ignoredProperties"}:
+                    raise _Unsupported(name)
+        targets: set[NamedNode] = set()
+        roots = set()
+        for q in self.store.quads_for_pattern(None, NamedNode(sh + "targetClass"), None):
+            if isinstance(q.object, NamedNode):
+                targets.add(q.object)
+            roots.add(q.subject)
+        for kind in (RDFS.Class, OWL.Class):
+            for q in self.store.quads_for_pattern(None, RDF.type, kind):
+                shape = next(iter(self.store.quads_for_pattern(q.subject, RDF.type, SH.NodeShape)), None)
+                if shape is not None and isinstance(q.subject, NamedNode):
+                    targets.add(q.subject)
+                    roots.add(q.subject)
+        for shape in roots:
+            self.shape(shape, level=0, property_shape=False)
+        patterns = tuple({(p.pattern, p.flags): p for p in self.patterns}.values())
+        return Profile(frozenset(targets), patterns, tuple(dict.fromkeys(self.lists)), tuple(sorted(self.lengths)),
+                       tuple(dict.fromkeys(self.bounds)), tuple(dict.fromkeys(self.pairs)), frozenset(self.inverse))
+
+    def path(self, node: Any) -> Path:
+        if isinstance(node, NamedNode):
+            return ((False, node),)
+        inverse = self.one(node, "inversePath")
+        if inverse is not None:
+            if not isinstance(inverse, NamedNode):
+                raise _Unsupported("nested inverse path")
+            self.inverse.add(inverse)
+            return ((True, inverse),)
+        alternatives = self.one(node, "alternativePath")
+        if alternatives is not None:
+            out: list[tuple[bool, NamedNode]] = []
+            for item in self.items(alternatives):
+                out.extend(self.path(item))
+            return tuple(out)
+        raise _Unsupported("path")
+
+    def shape(self, shape: Any, *, level: int, property_shape: bool) -> None:
+        """Check one shape applied at ``level`` hops from the focus node (0 or 1)."""
+        key = (shape, level, property_shape)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        sh = _S
+        path: Path | None = None
+        if property_shape:
+            path = self.path(self.one(shape, "path"))
+            if level >= 2 or (level == 1 and path != ((False, RDF.type),)):
+                raise _Unsupported("a property of a value node (two hops)")
+        value_level = level + 1 if property_shape else level
+        for q in self.store.quads_for_pattern(shape, None, None):
+            p, o = q.predicate, q.object
+            if not p.value.startswith(sh):
+                if p in _META:
+                    continue
+                raise _Unsupported(p.value)
+            name = p.value[len(sh):]
+            if value_level >= 2 and name in {"class", "property"} | _PAIRS:
+                raise _Unsupported(f"{name} two hops away")  # a class's own types are not in the view
+            if name == "pattern":
+                flags = self.one(shape, "flags")
+                self.patterns.append(re.compile(o.value, _flags(flags.value if flags is not None else "")))
+            elif name in ("in", "hasValue"):
+                self.lists.append(frozenset(self.items(o) if name == "in" else [o]))
+            elif name in ("minLength", "maxLength"):
+                self.lengths.add(int(o.value))
+            elif name in _BOUNDS:
+                if not isinstance(o, Literal):
+                    raise _Unsupported("bound")
+                self.bounds.append((name, o))
+            elif name in _PAIRS:
+                if level != 0 or path is None or not isinstance(o, NamedNode):
+                    raise _Unsupported("pair constraint")
+                self.pairs.append((name, path, o))
+            elif name == "property":
+                self.shape(o, level=value_level, property_shape=True)
+            elif name in ("node", "not", "qualifiedValueShape"):
+                self.shape(o, level=value_level, property_shape=False)
+            elif name in ("or", "and", "xone"):
+                for member in self.items(o):
+                    self.shape(member, level=value_level, property_shape=False)
+
+
+def _flags(text: str) -> int:
+    out = 0
+    for f in text:
+        out |= {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}.get(f, 0)
+        if f not in "imsx":
+            raise _Unsupported(f"regex flag {f}")
+    return out
+
+
+# -- literal checks ----------------------------------------------------------------------------------
+_INT = re.compile(r"[+-]?[0-9]+")
+_DEC = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+_DBL = re.compile(r"([+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?INF|NaN)")
+_DT = re.compile(r"-?[0-9]{4,}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?")
+_DIGIT = re.compile(r"[0-9]")
+_INT_RANGES: dict[str, tuple[int | None, int | None]] = {
+    "integer": (None, None), "nonNegativeInteger": (0, None), "positiveInteger": (1, None),
+    "nonPositiveInteger": (None, 0), "negativeInteger": (None, -1), "long": (-(2**63), 2**63 - 1),
+    "int": (-(2**31), 2**31 - 1), "short": (-(2**15), 2**15 - 1), "byte": (-128, 127),
+    "unsignedLong": (0, 2**64 - 1), "unsignedInt": (0, 2**32 - 1), "unsignedShort": (0, 65535),
+    "unsignedByte": (0, 255),
+}
+_NUMERIC = {*_INT_RANGES, "decimal", "double", "float"}
+
+
+def _datetime(text: str) -> datetime.datetime | None:
+    if not _DT.fullmatch(text):
+        return None
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _valid(lexical: str, local: str) -> bool | None:
+    """Whether the lexical form is valid for the XSD datatype ``local``; ``None`` when not known."""
+    if local in _INT_RANGES:
+        if not _INT.fullmatch(lexical):
+            return False
+        low, high = _INT_RANGES[local]
+        n = int(lexical)
+        return (low is None or n >= low) and (high is None or n <= high)
+    if local == "decimal":
+        return bool(_DEC.fullmatch(lexical))
+    if local in ("double", "float"):
+        return bool(_DBL.fullmatch(lexical))
+    if local == "dateTime":
+        return _datetime(lexical) is not None
+    if local == "boolean":
+        return lexical in ("true", "false", "1", "0")
+    if local == "string":
+        return True
+    return None
+
+
+def _value(term: Literal) -> Any:
+    """A comparable Python value of an XSD numeric or dateTime literal, else ``None``."""
+    dt = term.datatype.value
+    if not dt.startswith(XSD.NS):
+        return None
+    local = dt[len(XSD.NS):]
+    if local in _NUMERIC and _valid(term.value, local):
+        try:
+            return ("n", decimal.Decimal(term.value))
+        except decimal.InvalidOperation:
+            return None
+    if local == "dateTime":
+        stamp = _datetime(term.value)
+        if stamp is not None and stamp.tzinfo is not None:
+            return ("t", stamp)
+    return None
+
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "minInclusive": lambda v, b: v >= b, "maxInclusive": lambda v, b: v <= b,
+    "minExclusive": lambda v, b: v > b, "maxExclusive": lambda v, b: v < b,
+    "lessThan": lambda a, b: a < b, "lessThanOrEquals": lambda a, b: a <= b,
+}
+
+
+def _family(datatype: str) -> str:
+    local = datatype[len(XSD.NS):] if datatype.startswith(XSD.NS) else None
+    return "n" if local in _NUMERIC else "t" if local == "dateTime" else datatype
+
+
+def _compare(op: str, a: Literal, b: Literal) -> bool | None:
+    va, vb = _value(a), _value(b)
+    if va is None or vb is None or va[0] != vb[0] or (va[0] == "n" and (va[1].is_nan() or vb[1].is_nan())):
+        return None
+    return bool(_OPS[op](va[1], vb[1]))
+
+
+class _Views:
+    """The views of the focus nodes of one data set, under one profile."""
+
+    def __init__(self, prof: Profile, triples: Sequence[Triple | Quad]) -> None:
+        self.prof = prof
+        self.out: dict[Any, list[tuple[NamedNode, Any]]] = {}
+        self.inc: dict[Any, list[tuple[NamedNode, Any]]] = {}
+        self.types: dict[Any, set[Any]] = {}
+        rdf_type = RDF.type
+        inverse = prof.inverse
+        for t in triples:
+            s, p, o = t.subject, t.predicate, t.object
+            self.out.setdefault(s, []).append((p, o))
+            if p in inverse and not isinstance(o, Literal):
+                self.inc.setdefault(o, []).append((p, s))
+            if p == rdf_type:
+                self.types.setdefault(s, set()).add(o)
+        self.memo: dict[Any, int] = {}
+        self.ids: dict[Any, int] = {}
+        self.kinds: dict[str, tuple[str, bool, tuple[bool, ...]]] = {}
+
+    def term(self, term: Any) -> Any:
+        """The abstraction of a value node (see the module's text)."""
+        found = self.memo.get(term)
+        if found is not None:
+            return found
+        prof = self.prof
+        if isinstance(term, Literal):
+            dt = term.datatype.value
+            kind = self.kinds.get(dt)
+            if kind is None:
+                local = dt[len(XSD.NS):] if dt.startswith(XSD.NS) else ""
+                family = _family(dt)
+                kind = self.kinds[dt] = (local, dt == XSD.string.value,
+                                         tuple(family == _family(b.datatype.value) for _, b in prof.bounds))
+            local, plain, comparable = kind
+            lexical = term.value
+            valid = _valid(lexical, local) if local else None
+            if valid is None:
+                made: Any = ("L", term)  # unknown datatype: exactly
+            else:
+                bounds: list[Any] = []
+                for (op, bound), same in zip(prof.bounds, comparable, strict=True):
+                    if not same:
+                        bounds.append("x")  # never comparable: the same failure for every such value
+                        continue
+                    outcome = _compare(op, term, bound)
+                    bounds.append(term if outcome is None else outcome)  # not comparable here: exactly
+                made = (
+                    "l", dt, term.language, valid,
+                    None if plain else _DIGIT.sub("9", lexical),
+                    tuple([bool(p.search(lexical)) for p in prof.patterns]),
+                    tuple([term in values for values in prof.lists]),
+                    tuple([len(lexical) >= n for n in prof.lengths]),
+                    tuple([len(lexical) <= n for n in prof.lengths]),
+                    tuple(bounds),
+                )
+        else:
+            text = term.value
+            made = (
+                "i" if isinstance(term, NamedNode) else "b",
+                frozenset(self.types.get(term, ())),
+                tuple(bool(p.search(text)) for p in prof.patterns) if isinstance(term, NamedNode) else (),
+                tuple(term in values for values in prof.lists),
+                tuple(len(text) >= n for n in prof.lengths) if isinstance(term, NamedNode) else (),
+                tuple(len(text) <= n for n in prof.lengths) if isinstance(term, NamedNode) else (),
+            )
+        found = self.ids.setdefault(made, len(self.ids))
+        self.memo[term] = found
+        return found
+
+    def values(self, node: Any, path: Path) -> list[Any]:
+        out = []
+        for inverse, predicate in path:
+            source = self.inc if inverse else self.out
+            out.extend(o for p, o in source.get(node, ()) if p == predicate)
+        return out
+
+    def view(self, node: Any) -> Any:
+        rdf_type = RDF.type
+        term = self.term
+        forward = Counter((p.value, o.value if p == rdf_type else term(o)) for p, o in self.out.get(node, ()))
+        backward = Counter((p.value, term(s)) for p, s in self.inc.get(node, ()))
+        pairs = []
+        for kind, path, other in self.prof.pairs:
+            left, right = self.values(node, path), self.values(node, ((False, other),))
+            outcomes: list[Any] = []
+            for a in left:
+                for b in right:
+                    if kind in ("equals", "disjoint"):
+                        outcomes.append(a == b)
+                    elif isinstance(a, Literal) and isinstance(b, Literal):
+                        got = _compare(kind, a, b)
+                        outcomes.append((a, b) if got is None else got)
+                    else:
+                        outcomes.append((a, b))
+            pairs.append(tuple(sorted(outcomes, key=repr)))
+        return (term(node), frozenset(forward.items()), frozenset(backward.items()), tuple(pairs))
+
+
+def groups(prof: Profile, triples: Sequence[Triple | Quad]) -> list[list[Any]] | None:
+    """The focus nodes of ``triples`` grouped by view (first member: the representative), or
+    ``None`` when the data must be validated whole (it states ``rdfs:subClassOf``)."""
+    if any(t.predicate == RDFS.subClassOf for t in triples):
+        return None
+    views = _Views(prof, triples)
+    by_view: dict[Any, list[Any]] = {}
+    targets = prof.targets
+    for node, classes in views.types.items():
+        if isinstance(node, Literal) or classes.isdisjoint(targets):
+            continue
+        by_view.setdefault(views.view(node), []).append(node)
+    return list(by_view.values())
+
+
+def neighbourhood(
+    prof: Profile, nodes: Iterable[Any], triples: Sequence[Triple | Quad]
+) -> list[Triple | Quad]:
+    """What validating ``nodes`` needs: their statements, the statements pointing at them with a
+    predicate some shape follows backwards, and the types of the nodes at the other end."""
+    wanted = set(nodes)
+    inverse = prof.inverse
+    rdf_type = RDF.type
+    near: set[Any] = set()
+    out: list[Triple | Quad] = []
+    for t in triples:
+        if t.subject in wanted:
+            out.append(t)
+            near.add(t.object)
+        elif t.object in wanted and t.predicate in inverse:
+            out.append(t)
+            near.add(t.subject)
+    near -= wanted
+    out.extend(t for t in triples if t.predicate == rdf_type and t.subject in near)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def cached_profile(paths: tuple[str, ...]) -> Profile | None:
+    """The profile of the shapes files (parsed once per process)."""
+    from provml.store.rdfio import parse_file
+
+    return profile([q for p in paths for q in parse_file(p)])
+

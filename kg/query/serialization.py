@@ -1,0 +1,132 @@
+"""RDF as people read it: prefixes taken from the ontologies, and compacted JSON-LD.
+
+- :func:`ontology_prefixes`: the ``@prefix`` declarations of the shipped ontologies (PROV-ML,
+  PROV-O, the domain ontologies), the empty prefix of each named by its
+  ``vann:preferredNamespacePrefix`` (``provml``, ``oilgas``);
+- :func:`jsonld_context`: those prefixes as a JSON-LD ``@context``;
+- :func:`serialize_quads`: Turtle, TriG, N-Triples, N-Quads, RDF/XML with the prefixes, and
+  JSON-LD compacted with that context (pyld, the JSON-LD reference processor's Python port) or
+  expanded (``profile="expanded"``).
+
+>>> ontology_prefixes()["provml"]
+'https://w3id.org/provml#'
+>>> from pyoxigraph import NamedNode, Quad
+>>> q = Quad(NamedNode("https://w3id.org/provml/id/run/r1"), NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type"),
+...          NamedNode("https://w3id.org/provml#WorkflowExecution"))
+>>> serialize_quads([q], "turtle").decode().splitlines()[-1]
+'<https://w3id.org/provml/id/run/r1> a provml:WorkflowExecution .'
+>>> import json; doc = json.loads(serialize_quads([q], "jsonld"))
+>>> doc["@type"], doc["@context"]["provml"]
+('provml:WorkflowExecution', 'https://w3id.org/provml#')
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from pyoxigraph import DefaultGraph, Quad, RdfFormat, Triple, parse, serialize
+
+from provml.store.rdfio import FORMATS
+
+__all__ = [
+    "JSONLD_PROFILES",
+    "SERIALIZATIONS",
+    "jsonld_context",
+    "ontology_prefixes",
+    "serialize_quads",
+]
+
+#: format name -> pyoxigraph format: the writable formats of :data:`provml.store.rdfio.FORMATS`
+#: (N3 is a reading format), plus ``jsonld-expanded`` (``jsonld`` is compacted)
+SERIALIZATIONS: dict[str, RdfFormat] = {
+    **{entry.name: entry.format for entry in FORMATS if entry.format != RdfFormat.N3},
+    "jsonld-expanded": RdfFormat.JSON_LD,
+}
+#: the JSON-LD profiles (https://www.w3.org/TR/json-ld11/#iana-considerations) served
+JSONLD_PROFILES = {
+    "http://www.w3.org/ns/json-ld#compacted": "compacted",
+    "http://www.w3.org/ns/json-ld#expanded": "expanded",
+}
+_PREFIXED = (RdfFormat.TURTLE, RdfFormat.TRIG, RdfFormat.RDF_XML, RdfFormat.N3)
+_VANN_PREFIX = "http://purl.org/vocab/vann/preferredNamespacePrefix"
+
+
+@functools.lru_cache(maxsize=1)
+def ontology_prefixes() -> dict[str, str]:
+    """Prefix -> namespace from the shipped ontologies' ``@prefix`` lines (first one wins)."""
+    from provml.ontology import path
+
+    found: dict[str, str] = {}
+    for name in ("provml.ttl", "imports/prov-o.ttl", "domains/oil-gas.ttl"):
+        parser = parse(path=str(path(name)), format=RdfFormat.TURTLE)
+        preferred = None
+        for quad in parser:
+            if quad.predicate.value == _VANN_PREFIX and preferred is None:
+                preferred = quad.object.value
+        for prefix, namespace in parser.prefixes.items():
+            key = prefix or preferred
+            if key and key != "xml" and key not in found and namespace not in found.values():
+                found[key] = namespace
+    return found
+
+
+def jsonld_context() -> dict[str, str]:
+    """The JSON-LD ``@context`` provml writes: the ontology prefixes.
+
+    >>> jsonld_context()["prov"]
+    'http://www.w3.org/ns/prov#'
+    """
+    return dict(ontology_prefixes())
+
+
+def serialize_quads(
+    quads: Iterable[Quad | Triple],
+    format: str,
+    *,
+    profile: str = "compacted",
+    base: str | None = None,
+) -> bytes:
+    """``quads`` in the format named ``format`` (a key of :data:`SERIALIZATIONS`).
+
+    Triples formats take the triples of the quads (graph names dropped). JSON-LD is compacted
+    with :func:`jsonld_context` unless ``format`` is ``jsonld-expanded`` or ``profile`` is
+    ``"expanded"``; named graphs become ``@graph`` objects. ``base``, the instance base IRI,
+    gets the prefix ``id`` too: tools that need every IRI as a qualified name (the ``prov``
+    package's RDF reader) then read instance IRIs.
+
+    :raises ValueError: an unknown format name.
+    """
+    if format not in SERIALIZATIONS:
+        raise ValueError(f"unknown RDF format {format!r}; choose one of {', '.join(SERIALIZATIONS)}")
+    fmt = SERIALIZATIONS[format]
+    items = list(quads)
+    if fmt == RdfFormat.JSON_LD:
+        expanded = format == "jsonld-expanded" or profile == "expanded"
+        return _jsonld(items, compact=not expanded, context=_with_base(jsonld_context(), base))
+    if fmt.supports_datasets:
+        items = [q if isinstance(q, Quad) else Quad(*q, DefaultGraph()) for q in items]
+    else:
+        items = [q.triple if isinstance(q, Quad) else q for q in items]
+    prefixes = _with_base(ontology_prefixes(), base) if fmt in _PREFIXED else None
+    return bytes(serialize(items, format=fmt, prefixes=prefixes) or b"")
+
+
+def _with_base(prefixes: dict[str, str], base: str | None) -> dict[str, str]:
+    return {**prefixes, "id": base} if base else dict(prefixes)
+
+
+def _jsonld(items: list[Quad | Triple], *, compact: bool, context: dict[str, str]) -> bytes:
+    """JSON-LD from RDF by the JSON-LD 1.1 algorithms (pyld): RDF to expanded form, then
+    compaction. Literals keep their lexical forms and datatypes (no native numbers), so the
+    document reads back as the same quads."""
+    from pyld import jsonld
+
+    quads = [q if isinstance(q, Quad) else Quad(*q, DefaultGraph()) for q in items]
+    nquads = (serialize(quads, format=RdfFormat.N_QUADS) or b"").decode("utf-8")
+    document: Any = jsonld.from_rdf(nquads, {"format": "application/n-quads"})
+    if compact:
+        document = jsonld.compact(document, {"@context": context})
+    return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")

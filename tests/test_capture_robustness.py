@@ -1,0 +1,280 @@
+"""Nothing captured is lost silently: odd names, permanent sink errors, a failing flusher, and
+events after ``close()`` (issue 14)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import provml
+from provml.capture.flusher import Flusher
+from provml.capture.spool import read_events
+from provml.errors import MissingExtra
+from provml.ingest.spec import SpecError
+from provml.knowledge import open_kg
+from provml.vocab import PROV, RDFS
+
+COUNT_ENDED = f"SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE {{ ?e {PROV.endedAtTime} ?t }}"
+
+
+def labels(store: Path) -> set[str]:
+    kg = open_kg(store)
+    try:
+        rows = kg.query(f"SELECT ?l WHERE {{ ?e {PROV.endedAtTime} ?t ; {RDFS.label} ?l }}")
+        return {row["l"].value for row in rows}
+    finally:
+        kg.close()
+
+
+def test_names_with_spaces_are_stored_not_rejected(tmp_path: Path) -> None:
+    store = tmp_path / "kg"
+    with (
+        provml.Client(store=store, install_signal_handler=False) as client,
+        client.workflow("my workflow", meta=False) as wf,
+    ):
+        with wf.task("load data") as t:
+            t.generated(provml.value("rows", 3))
+        with wf.stage("train the model") as tr, tr.cycle("val epoch", 0) as ep, \
+                ep.cycle("mini batch/é", 1):
+            pass
+    stats = client.stats()
+    assert stats.rejected == 0 and stats.sent == stats.processed == 10
+    assert not client.rejected_path.exists()
+    assert labels(store) - {wf.run_id} == {
+        "load-data", "train-the-model", "train-the-model/val-epoch-0",
+        "train-the-model/val-epoch-0/mini-batch--1",
+    }
+
+
+def test_ids_keep_names_and_stay_unique(tmp_path: Path) -> None:
+    with (
+        provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False) as client,
+        client.workflow("wf", meta=False) as wf,
+    ):
+        with wf.task("load data") as a, a.cycle("val epoch", 2) as c:
+            pass
+        with wf.task("load-data") as b:
+            pass
+    assert (a.id, b.id, c.id) == ("load-data", "load-data-2", "load-data/val-epoch-2")
+    assert client.spool_path is not None
+    events = list(read_events(client.spool_path))
+    assert [e["name"] for e in events if e["kind"] == "task_begin"] == ["load data", "load-data"]
+    assert client.stats().rejected == 0
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda wf: wf.task("x", id="has space"), "task id 'has space' must be"),
+        (lambda wf: wf.task(""), "a task name must be a string of 1-200"),
+        (lambda wf: wf.task("x" * 201), "of 201 characters"),
+        (lambda wf: wf.stage("s").cycle("epoch", -1), "iteration must be an integer >= 0"),
+        (lambda wf: wf.stage("s").cycle("epoch", 1.5), "iteration must be an integer >= 0"),
+        (lambda wf: wf.spec({"workflow": "wf", "transformations": [{"nam": "x"}]}),
+         "transformations[0] needs a 'name'"),
+    ],
+)
+def test_what_the_wire_format_refuses_raises_at_the_call(tmp_path: Path, call, message: str) -> None:  # type: ignore[no-untyped-def]
+    with provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False) as client:
+        with client.workflow("wf", meta=False) as wf:
+            with pytest.raises((ValueError, SpecError)) as caught:
+                call(wf)
+            assert message in str(caught.value)
+        with pytest.raises(ValueError, match="run id 'a b' must be"):
+            client.workflow("wf", run_id="a b")
+    assert client.stats().rejected == 0
+
+
+# -- permanent and transient sink errors -----------------------------------------------------
+
+
+class PickySink:
+    """A sink that refuses events named ``bad`` with a KeyError (a bug, a malformed event) and,
+    with ``missing``, fails every bag as a missing dependency would."""
+
+    name = "picky sink"
+
+    def __init__(self, *, missing: bool = False) -> None:
+        self.missing = missing
+        self.stored: list[dict[str, object]] = []
+
+    def send(self, lines: list[str]) -> None:
+        if self.missing:
+            raise MissingExtra(feature="the picky sink", package="picky", extra="picky")
+        events = [json.loads(line) for line in lines]
+        if any(e.get("name") == "bad" for e in events):
+            raise KeyError("spec")
+        self.stored.extend(events)
+
+    def close(self) -> None:
+        return None
+
+
+def flusher(tmp_path: Path, sink: object, **options: object) -> Flusher:
+    settings: dict[str, object] = {"sink": sink, "spool_dir": tmp_path, "diskful": False,
+                                   "bag_size": 4, "max_queue": 1000, "flush_interval_s": 0.05,
+                                   "name": "t"}
+    settings.update(options)
+    return Flusher(**settings)  # type: ignore[arg-type]
+
+
+def event(i: int, name: str = "ok") -> dict[str, object]:
+    return {"v": 1, "kind": "task_begin", "t": 1.0, "run": "r", "workflow": "w", "task": f"t{i}",
+            "name": name, "type": "generic"}
+
+
+def rejected(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_permanent_sink_error_rejects_the_event_and_later_bags_flow_on(tmp_path: Path) -> None:
+    sink = PickySink()
+    f = flusher(tmp_path, sink)
+    for i in range(10):
+        f.put(event(i, "bad" if i == 2 else "ok"))
+    assert f.flush(timeout_s=30)
+    for i in range(10, 14):
+        f.put(event(i))
+    assert f.close(timeout_s=30)
+    assert sorted(int(str(e["task"])[1:]) for e in sink.stored) == [i for i in range(14) if i != 2]
+    stats = f.stats()
+    assert (stats.sent, stats.rejected, stats.pending) == (13, 1, 0)
+    (record,) = rejected(f.rejected_path)
+    assert record["report"] == {"error": "KeyError", "message": "'spec'"}
+    assert [e["task"] for e in record["events"]] == ["t2"]  # type: ignore[union-attr]
+    assert not f.pending_path.exists()
+
+
+def test_a_missing_dependency_rejects_each_bag_with_the_reason(tmp_path: Path) -> None:
+    f = flusher(tmp_path, PickySink(missing=True))
+    for i in range(8):
+        f.put(event(i))
+    assert f.close(timeout_s=30)
+    stats = f.stats()
+    assert (stats.rejected, stats.pending, stats.sent) == (8, 0, 0)
+    records = rejected(f.rejected_path)
+    assert len(records) == 2  # one record per bag of 4, not one per event
+    assert "pip install 'provml[picky]'" in str(records[0]["report"])
+
+
+def test_a_malformed_spec_does_not_stall_a_real_store(tmp_path: Path) -> None:
+    store = tmp_path / "kg"
+    client = provml.Client(store=store, spool_dir=tmp_path / "spool", bag_size=5,
+                           install_signal_handler=False)
+    with client.workflow("wf", meta=False) as wf:
+        # what an older client, or a hand-edited spool, can still send
+        client._flusher.put({"v": 1, "kind": "spec", "t": 1.0, "run": wf.run_id, "workflow": "wf",
+                             "spec": {"workflow": "wf", "transformations": [{"nam": "x"}]}})
+        with wf.task("t") as t:
+            t.generated(provml.value("n", 1))
+    assert client.flush(timeout_s=60)
+    with client.workflow("wf2", meta=False) as wf2, wf2.task("u"):
+        pass
+    client.close()
+    stats = client.stats()
+    assert (stats.rejected, stats.pending, stats.sent) == (1, 0, 8)
+    (record,) = rejected(client.rejected_path)
+    assert record["report"]["error"] == "SpecError"  # type: ignore[index]
+    kg = open_kg(store)
+    try:
+        assert int(next(iter(kg.query(COUNT_ENDED)))["n"].value) == 4
+    finally:
+        kg.close()
+
+
+# -- the flusher thread survives -------------------------------------------------------------
+
+
+def test_the_flusher_survives_a_disk_that_refuses_and_flush_says_so(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    client = provml.Client(spool_dir=spool, online=False, bag_size=5, flush_interval_s=0.05,
+                           install_signal_handler=False)
+    assert client.spool_path is not None
+    client.spool_path.mkdir(parents=True)  # opening the spool file fails (IsADirectoryError)
+    with client.workflow("wf", meta=False) as wf, wf.task("t") as t:
+        for i in range(6):
+            with t.cycle("c", i):
+                pass
+    assert client.flush(timeout_s=30) is False  # held in memory, not on disk: not True
+    assert client.stats().held == 16
+    client.spool_path.rmdir()  # the disk takes events again
+    with client.workflow("wf2", meta=False):
+        pass
+    assert client.flush(timeout_s=30) is True
+    client.close()
+    assert client.stats().held == 0
+    events = list(read_events(client.spool_path))
+    assert len(events) == 18 and len({(e["run"], e["kind"], e.get("task")) for e in events}) == 18
+
+
+def test_a_corrupt_pending_line_is_rejected_and_the_rest_replayed(tmp_path: Path) -> None:
+    store = tmp_path / "kg"
+    holder = open_kg(store)  # the store is locked: the client's sink is "down"
+    client = provml.Client(store=store, spool_dir=tmp_path / "spool", bag_size=3,
+                           flush_interval_s=0.05, install_signal_handler=False)
+    with client.workflow("wf", meta=False) as wf:
+        with wf.task("a"):
+            pass
+        assert client.flush(timeout_s=30)
+        with client.pending_path.open("a") as handle:
+            handle.write('{"v": 1, "kind": "task_b\n')  # a torn line in the middle
+        with wf.task("b"):
+            pass
+    assert client.flush(timeout_s=30)
+    holder.close()
+    client.close(timeout_s=60)
+    stats = client.stats()
+    assert stats.pending == 0 and stats.rejected == 1 and stats.errors == 0
+    (record,) = rejected(client.rejected_path)
+    assert record["report"]["error"] == "corrupt line"  # type: ignore[index]
+    assert record["text"] == '{"v": 1, "kind": "task_b'
+    kg = open_kg(store)
+    try:
+        assert int(next(iter(kg.query(COUNT_ENDED)))["n"].value) == 3
+    finally:
+        kg.close()
+
+
+class ExitingSink(PickySink):
+    """A sink whose send ends its thread (``sys.exit`` in a library): the thread dies."""
+
+    def send(self, lines: list[str]) -> None:
+        raise SystemExit(3)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_if_the_thread_dies_flush_says_so_and_events_go_to_disk(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    f = flusher(tmp_path, ExitingSink())
+    for i in range(4):
+        f.put(event(i))  # a full bag wakes the thread, which dies sending it
+    f._thread.join(30)
+    assert not f._thread.is_alive()
+    for i in range(4, 6):
+        f.put(event(i))
+    assert f.flush(timeout_s=5) is True  # written on this thread
+    assert "provml-flusher-t thread has stopped" in caplog.text
+    f.put(event(6))  # straight to disk on the caller's thread
+    assert sorted(e["task"] for e in read_events(f.pending_path)) == [f"t{i}" for i in range(7)]
+
+
+# -- after close() ---------------------------------------------------------------------------
+
+
+def test_events_after_close_are_written_to_the_pending_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+    wf = client.workflow("wf", meta=False).begin()
+    t = wf.task("t").begin()
+    client.close()
+    t.end()
+    wf.end()
+    with client.workflow("late", meta=False):
+        pass
+    assert client.flush() is True
+    assert client.stats().late == 4
+    assert "captured after close()" in caplog.text
+    late = [e["kind"] for e in read_events(client.pending_path)]
+    assert late == ["task_end", "workflow_end", "workflow_begin", "workflow_end"]
+    assert client.spool_path is not None
+    assert [e["kind"] for e in read_events(client.spool_path)] == ["workflow_begin", "task_begin"]

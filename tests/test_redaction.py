@@ -1,0 +1,120 @@
+"""No secret recorded: by argument / value name and by value pattern, on every path a string
+takes into an event — ``@client.track`` arguments and results, exception messages, used and
+generated values, data locations, environment metadata (issue 14)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import provml
+from provml.capture import metadata
+from provml.capture.redact import REDACTED, is_secret_name, redact_text
+from provml.capture.spool import read_events
+
+SECRETS = ["hunter2", "sk-live-0123456789abcdefABCD", "ghp_0123456789abcdefghijklmnopqrstuvwx",
+           "AKIAIOSFODNN7EXAMPLE", "xoxb-1234567890-abcdefghij", "s3cr3t-Pa55"]
+
+
+def spool_text(client: provml.Client) -> str:
+    assert client.spool_path is not None
+    return client.spool_path.read_text()
+
+
+def assert_clean(text: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text, secret
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("postgres://admin:hunter2@db.example.org/prod", f"postgres://admin:{REDACTED}@db.example.org/prod"),
+        ("host=db user=admin password=hunter2", f"host=db user=admin password={REDACTED}"),
+        ("login failed: {'user': 'bob', 'api_key': 'hunter2'}", f"login failed: {{'user': 'bob', 'api_key': {REDACTED}}}"),
+        ("PASSWORD: hunter2, retry", f"PASSWORD: {REDACTED}, retry"),
+        ("https://x.org/a?token=hunter2&page=2", f"https://x.org/a?token={REDACTED}&page=2"),
+        ("Authorization: Bearer abcdefghijklmnop", f"Authorization: {REDACTED}"),
+        ("use sk-live-0123456789abcdefABCD now", f"use {REDACTED} now"),
+        ("ghp_0123456789abcdefghijklmnopqrstuvwx", REDACTED),
+        ("id AKIAIOSFODNN7EXAMPLE", f"id {REDACTED}"),
+        ("xoxb-1234567890-abcdefghij", REDACTED),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----", REDACTED),
+        # left alone
+        ("max_tokens=512 lr=0.01 epochs: 3", "max_tokens=512 lr=0.01 epochs: 3"),
+        ("https://example.org/data.csv", "https://example.org/data.csv"),
+        ("task-0123456789abcdefghij sklearn", "task-0123456789abcdefghij sklearn"),
+        ("ValueError: shapes (3,4) and (5,) not aligned", "ValueError: shapes (3,4) and (5,) not aligned"),
+    ],
+)
+def test_redact_text(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize("name", ["password", "db_password", "apiKey", "API_KEY", "auth_token",
+                                  "aws_secret_access_key", "client_secret", "Cookie", "passwd"])
+def test_secret_names(name: str) -> None:
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize("name", ["lr", "max_tokens", "tokenizer", "key_size", "author", "passes",
+                                  "num_keys", "batch_size", "token_ids"])
+def test_harmless_names(name: str) -> None:
+    assert not is_secret_name(name)
+
+
+def test_track_arguments_and_results(tmp_path: Path) -> None:
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+
+    @client.track()
+    def connect(url: str, password: str, api_key: str, retries: int = 3) -> str:
+        return f"connected with token={api_key}"
+
+    connect("postgres://admin:hunter2@db/x", "s3cr3t-Pa55", api_key="sk-live-0123456789abcdefABCD")
+    client.close()
+    text = spool_text(client)
+    assert_clean(text)
+    (begin,) = [e for e in read_events(tmp_path / client.spool_path.name) if e["kind"] == "task_begin"]  # type: ignore[union-attr]
+    used = {v["name"]: v["value"] for v in begin["used"]}
+    assert used == {"url": f"postgres://admin:{REDACTED}@db/x", "password": REDACTED,
+                    "api_key": REDACTED, "retries": 3}
+    assert f"token={REDACTED}" in text
+
+
+def test_exception_messages(tmp_path: Path) -> None:
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+    with pytest.raises(ConnectionError), client.workflow("wf", meta=False) as wf, wf.task("load"):
+        raise ConnectionError("could not reach postgres://admin:hunter2@db.example.org password=hunter2")
+    with client.workflow("wf2", meta=False) as wf2:
+        wf2.task("t").begin().end(status="errored",
+                                  error={"type": "Auth", "message": "key sk-live-0123456789abcdefABCD"})
+    client.close()
+    text = spool_text(client)
+    assert_clean(text)
+    assert f"admin:{REDACTED}@db.example.org password={REDACTED}" in text
+
+
+def test_used_generated_and_data_locations(tmp_path: Path) -> None:
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+    used = [provml.parameter("dsn", "host=db password=s3cr3t-Pa55"),
+            provml.data("raw", "s3://AKIAIOSFODNN7EXAMPLE:hunter2@bucket/k")]
+    with (
+        client.workflow("wf", meta=False, used={"db_password": "hunter2", "lr": 0.1}) as wf,
+        wf.task("t", used=used) as t,
+    ):
+        t.generated(provml.value("secret", "xoxb-1234567890-abcdefghij"),
+                    provml.evaluation("loss", 0.5))
+        with t.cycle("epoch", 0, used={"token": "ghp_0123456789abcdefghijklmnopqrstuvwx"}) as c:
+            c.generated({"name": "note", "value": "sk-live-0123456789abcdefABCD"})
+    client.close()
+    text = spool_text(client)
+    assert_clean(text)
+    assert '"lr","value":0.1' in text.replace(" ", "") and '"loss","role":"evaluation","value":0.5' in text.replace(" ", "")
+
+
+def test_environment_values(tmp_path: Path) -> None:
+    env = {"DATABASE_DSN": "host=db user=admin password=hunter2", "OMP_NUM_THREADS": "1",
+           "BROKER": "amqp://guest:hunter2@mq:5672/"}
+    got = metadata.environment(list(env), env)
+    assert got == {"DATABASE_DSN": f"host=db user=admin password={REDACTED}", "OMP_NUM_THREADS": "1"}

@@ -1,0 +1,155 @@
+"""Validating one representative per group of alike nodes (provml.ingest.representatives) reports
+exactly what validating every node reports: on every shapes test file, on translated capture
+events, and on capture events with one node broken in each way the shapes check."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pyoxigraph import Literal, NamedNode, Quad
+
+from provml.ingest.enrichment import class_closure, default_ontology, with_entailed_types
+from provml.ingest.representatives import groups, profile
+from provml.ingest.translation import translate
+from provml.ingest.validation import Report, default_shapes, validate_triples
+from provml.knowledge import KnowledgeGraph
+from provml.ontology import path as ontology_path
+from provml.store.oxigraph import OxigraphStore
+from provml.store.rdfio import parse_file
+from provml.vocab import PROV, PROVML, RDF, RDFS, XSD
+
+HERE = Path(__file__).parent / "shapes"
+CASES = sorted(HERE.glob("*/*.ttl")) + [ontology_path("examples/fig8.ttl")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+
+def both(data: list[Quad]) -> tuple[Report, Report]:
+    return validate_triples(data, representatives=True), validate_triples(data, representatives=False)
+
+
+@pytest.mark.parametrize("file", [pytest.param(f, id=f"{f.parent.name}/{f.name}") for f in CASES])
+def test_groups_change_no_result_on_shape_cases(file: Path) -> None:
+    data = with_entailed_types(parse_file(file), class_closure(tuple(str(p) for p in default_ontology())))
+    grouped, full = both(data)
+    assert (grouped.conforms, grouped.results) == (full.conforms, full.results)
+
+
+@pytest.fixture(scope="module")
+def bag() -> list[Quad]:
+    import workload
+
+    kg = KnowledgeGraph(OxigraphStore())
+    return with_entailed_types(translate(workload.events(1500)[:500], iris=kg.iris), kg.closure())
+
+
+def test_the_shipped_shapes_allow_grouping_and_a_bag_groups_well(bag: list[Quad]) -> None:
+    prof = profile([q for p in default_shapes() for q in parse_file(p)])
+    assert prof is not None
+    grouped = groups(prof, bag)
+    assert grouped is not None
+    nodes = sum(len(g) for g in grouped)
+    assert nodes > 400 and len(grouped) < nodes / 10  # hundreds of alike batch executions
+
+
+def test_groups_change_no_result_on_capture_events(bag: list[Quad]) -> None:
+    grouped, full = both(bag)
+    assert grouped.conforms and full.conforms
+    assert grouped.results == full.results
+
+
+def _with_both_times(bag: list[Quad]) -> NamedNode:
+    starts = {q.subject for q in bag if q.predicate == PROV.startedAtTime}
+    ends = [q.subject for q in bag if q.predicate == PROV.endedAtTime and q.subject in starts]
+    assert isinstance(ends[5], NamedNode)
+    return ends[5]
+
+
+def _replace(bag: list[Quad], node: NamedNode, predicate: NamedNode, value: object) -> list[Quad]:
+    out = [q for q in bag if not (q.subject == node and q.predicate == predicate)]
+    graph = next(q.graph_name for q in bag if q.subject == node)
+    if value is not None:
+        out.append(Quad(node, predicate, value, graph))  # type: ignore[arg-type]
+    return out
+
+
+def _status(bag: list[Quad], node: NamedNode) -> list[Quad]:
+    return _replace(bag, node, PROVML.status, Literal("done"))
+
+
+def _iteration(bag: list[Quad], node: NamedNode) -> list[Quad]:
+    return _replace(bag, node, PROVML.iteration, Literal("-1", datatype=XSD.integer))
+
+
+def _ill_formed(bag: list[Quad], node: NamedNode) -> list[Quad]:
+    return _replace(bag, node, PROVML.iteration, Literal("3.5", datatype=XSD.integer))
+
+
+def _ends_before_start(bag: list[Quad], node: NamedNode) -> list[Quad]:
+    return _replace(bag, node, PROV.endedAtTime, Literal("2000-01-01T00:00:00Z", datatype=XSD.dateTime))
+
+
+def _no_timezone(bag: list[Quad], node: NamedNode) -> list[Quad]:
+    return _replace(bag, node, PROV.endedAtTime, Literal("2099-01-01T00:00:00", datatype=XSD.dateTime))
+
+
+def _no_label(bag: list[Quad], node: NamedNode) -> list[Quad]:
+    return _replace(bag, node, RDFS.label, None)
+
+
+def _two_starts(bag: list[Quad], node: NamedNode) -> list[Quad]:
+    graph = next(q.graph_name for q in bag if q.subject == node)
+    return [*bag, Quad(node, PROV.startedAtTime, Literal("2020-01-01T00:00:00Z", datatype=XSD.dateTime), graph)]
+
+
+def _wrong_parent(bag: list[Quad], node: NamedNode) -> list[Quad]:
+    parent = next(q.object for q in bag if q.subject == node and q.predicate == PROV.wasInformedBy)
+    graph = next(q.graph_name for q in bag if q.subject == node)
+    model = NamedNode("https://w3id.org/provml/id/a-model")
+    out = [q for q in bag if not (q.subject == node and q.predicate == PROV.wasInformedBy and q.object == parent)]
+    return [*out, Quad(node, PROV.wasInformedBy, model, graph), Quad(model, RDF.type, PROVML.Model, graph)]
+
+
+@pytest.mark.parametrize(
+    "breaks",
+    [_status, _iteration, _ill_formed, _ends_before_start, _no_timezone, _no_label, _two_starts, _wrong_parent],
+)
+def test_one_broken_node_among_alike_ones_is_reported_exactly_as_without_groups(
+    bag: list[Quad], breaks: Callable[[list[Quad], NamedNode], list[Quad]]
+) -> None:
+    node = _with_both_times(bag)
+    data = breaks(bag, node)
+    grouped, full = both(data)
+    assert full.results, "the mutation must break a shape"
+    assert node.value in {r.focus_node for r in full.results}
+    assert (grouped.conforms, grouped.results) == (full.conforms, full.results)
+
+
+SHAPES_HEAD = """@prefix sh: <http://www.w3.org/ns/shacl#> . @prefix ex: <http://e/> .
+ex:S a sh:NodeShape ; sh:targetClass ex:C ; """
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "sh:sparql [ sh:select \"SELECT $this WHERE { }\" ] .",
+        "sh:property [ sh:path ( ex:p ex:q ) ; sh:minCount 1 ] .",  # a sequence path: two hops
+        "sh:property [ sh:path ex:p ; sh:node [ sh:property [ sh:path ex:q ; sh:minCount 1 ] ] ] .",
+        "sh:closed true .",
+        "sh:property [ sh:path [ sh:zeroOrMorePath ex:p ] ; sh:minCount 1 ] .",
+    ],
+)
+def test_shapes_that_look_further_than_one_hop_are_validated_whole(body: str, tmp_path: Path) -> None:
+    from pyoxigraph import RdfFormat, parse
+
+    shapes = list(parse((SHAPES_HEAD + body).encode(), format=RdfFormat.TURTLE))
+    assert profile(shapes) is None
+
+
+def test_data_stating_subclasses_is_validated_whole(bag: list[Quad]) -> None:
+    prof = profile([q for p in default_shapes() for q in parse_file(p)])
+    assert prof is not None
+    extra = Quad(PROVML.Model, RDFS.subClassOf, PROV.Entity)
+    assert groups(prof, [*bag, extra]) is None
