@@ -66,7 +66,8 @@ def run(name: str) -> Response:
         abort_json(400, str(exc), parameter=exc.fields.get("name"),
                    expected=_expected_type(name, exc.fields.get("name")))
     except QueryTimeout:
-        abort_json(503, "the query ran past the time limit (TIMEOUT_S); add parameters to narrow it")
+        abort_json(503, "the query ran past the time limit (TIMEOUT_S); add parameters to narrow it",
+                   headers={"Retry-After": "1"})
     response = Response(write_solutions(outcome.variables, outcome.rows, media),
                         content_type=media + ("; charset=utf-8" if media.startswith("text/") else ""))
     if outcome.truncated:
