@@ -54,7 +54,7 @@ def make_server(
 
     :param config: the app config (see :mod:`provml.endpoint.config`).
     :param threads: waitress worker threads (concurrent requests). Queries hold at most
-        ``2 × QUERY_WORKERS`` of them (running or briefly queued), so keep ``threads`` above
+        ``3 × QUERY_WORKERS`` of them (running or briefly queued), so keep ``threads`` above
         that: the rest answer ``/health`` and cheap requests while runaway queries run.
     :param kg: serve this ``KnowledgeGraph`` instead of opening one from ``config``.
     :raises OSError: the address is in use.
@@ -120,6 +120,9 @@ def serve(
           f"health {root}/health); Ctrl-C stops", file=out, flush=True)
 
     def stop(signum: int, frame: Any) -> None:
+        # end running queries first (their worker processes are killed, their requests
+        # answer 503): waitress then waits at most a moment for its threads
+        app.extensions["provml.runner"].close()
         raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -19,6 +19,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from provml.endpoint.auth import require_read
 from provml.endpoint.context import public_url, runner, store
 from provml.endpoint.errors import abort_json
+from provml.endpoint.limits import InputRefused, check_json_depth
 from provml.endpoint.negotiation import RESULTS_OFFERS, best_match
 from provml.endpoint.sparql.evaluation import QueryTimeout
 from provml.endpoint.sparql.results import write_solutions
@@ -81,6 +82,10 @@ def _parameters() -> dict[str, str]:
     params = {k: v for k, v in request.args.items()}
     if request.method == "POST":
         if request.is_json:
+            try:
+                check_json_depth(request.get_data(), what="JSON body")
+            except InputRefused as exc:
+                abort_json(400, str(exc))
             body = request.get_json(silent=True)
             if not isinstance(body, dict):
                 abort_json(400, "POST the parameters as a JSON object or as a form")

@@ -252,7 +252,7 @@ class QueryRunner:
         if self.timeout_s is None or not _BLOCKING.search(sparql):
             deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
             return evaluate(store, sparql, deadline=deadline, **args)
-        if not self._slots.acquire(blocking=False):
+        if not self._slots.acquire(timeout=min(1.0, self.timeout_s)):  # queue briefly
             raise QueryRejected
         cancel = threading.Event()
         try:

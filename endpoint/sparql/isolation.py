@@ -17,7 +17,8 @@ Each worker runs with an address-space limit (``RLIMIT_AS``, ``memory_mb``) and 
 priority (``nice`` +5, so ``/health`` and cheap requests keep answering while runaway queries
 spin). At the deadline the server kills the worker and starts a replacement in the background.
 When every worker is busy a query waits up to ``queue_s`` for one, then gets
-:class:`~provml.endpoint.sparql.evaluation.QueryRejected` (503); at most ``workers`` requests wait.
+:class:`~provml.endpoint.sparql.evaluation.QueryRejected` (503); at most ``2 × workers`` requests
+wait at once (so queries hold at most ``3 × workers`` server threads).
 
 >>> import tempfile
 >>> from provml.store.oxigraph import open_store
@@ -165,7 +166,7 @@ class QueryProcesses:
         self.memory_mb = memory_mb
         self.queue_s = queue_s
         self._context = multiprocessing.get_context("spawn")
-        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._idle: queue.Queue[_Worker | None] = queue.Queue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
         self._waiting = 0
@@ -199,16 +200,20 @@ class QueryProcesses:
         with self._lock:
             if self._closed:
                 raise QueryRejected
-            if self._waiting >= self.workers:
+            if self._waiting >= 2 * self.workers:
                 raise QueryRejected
             self._waiting += 1
         try:
-            return self._idle.get(timeout=self.queue_s)
+            worker = self._idle.get(timeout=self.queue_s)
         except queue.Empty:
             raise QueryRejected from None
         finally:
             with self._lock:
                 self._waiting -= 1
+        if worker is None:  # closed: wake the next waiter too
+            self._idle.put(None)
+            raise QueryRejected
+        return worker
 
     def _replace(self, worker: _Worker) -> None:
         """Kill ``worker`` and start its replacement (on a background thread)."""
@@ -218,6 +223,8 @@ class QueryProcesses:
             with self._lock:
                 if worker in self._all:
                     self._all.remove(worker)
+                if self._closed:
+                    return
             self._spawn()
 
         threading.Thread(target=replace, name="provml-query-replace", daemon=True).start()
@@ -324,5 +331,6 @@ class QueryProcesses:
         with self._lock:
             self._closed = True
             workers, self._all = self._all, []
+        self._idle.put(None)  # requests waiting for a worker give up now
         for worker in workers:
             worker.kill()
