@@ -67,7 +67,11 @@ def _limit_worker(memory_mb: int | None) -> None:
 
     if memory_mb:
         limit = int(memory_mb) * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        # RLIMIT_DATA caps what the worker can write to (heap, anonymous maps, stacks);
+        # address space merely reserved (malloc arenas, mapped store files) is not counted.
+        # RLIMIT_AS backs it up at twice the size.
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_AS, (2 * limit, 2 * limit))
     with contextlib.suppress(OSError):  # not allowed here: run at the same priority
         os.nice(5)
 
