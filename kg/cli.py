@@ -59,7 +59,8 @@ def ontology_info_command(fmt: str, file: Path | None) -> None:
 
 @main.command("serve")
 @click.option("--store", "store", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="On-disk Oxigraph store directory (created when missing). Default: in memory.")
+              help="On-disk Oxigraph store directory (created when missing). Default: a "
+                   "temporary one, deleted at exit.")
 @click.option("--remote", default=None, help="Base URL of a remote SPARQL 1.1 store instead.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=7878, show_default=True, type=int, help="Port to bind.")
@@ -111,7 +112,18 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
               "QUERY_WORKERS": query_workers, "QUERY_MEMORY_MB": query_memory_mb,
               "ALLOW_REMOTE": allow_remote}
     try:
-        serve(config, host=host, port=port, threads=threads)
+        if store is None and remote is None:
+            # no --store: a temporary on-disk store (deleted at exit) rather than one in
+            # memory, so that queries run in the killable, memory-capped worker processes
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="provml-serve-") as scratch:
+                click.echo(f"no --store: serving a temporary store in {scratch} (deleted at "
+                           "exit)", err=True)
+                serve({**config, "STORE": str(Path(scratch) / "kg")}, host=host, port=port,
+                      threads=threads)
+        else:
+            serve(config, host=host, port=port, threads=threads)
     except (Error, OSError, ValueError) as exc:
         raise CouldNotRun(str(exc)) from exc
 
