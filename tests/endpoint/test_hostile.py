@@ -421,3 +421,18 @@ def test_sigterm_stops_the_server_quickly_with_runaways_in_flight(tmp_path: Path
             serve.process.kill()
             serve.process.communicate()
 
+
+
+def test_every_query_sees_the_writes_answered_before_it(server: Serve) -> None:
+    # queries run in worker processes with read-only views; a write makes them reopen theirs
+    count = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{EX}fresh> {{ ?s ?p ?o }} }}"
+    for i in range(8):  # more rounds than workers: each worker sees the new version
+        update = f"INSERT DATA {{ GRAPH <{EX}fresh> {{ <{EX}f{i}> <{EX}p> {i} }} }}"
+        response = requests.post(server.url + "/sparql", data={"update": update}, headers=AUTH,
+                                 timeout=30)
+        assert response.status_code == 204
+        assert _count(server, count) == i + 1
+    response = requests.delete(server.url + "/store", params={"graph": EX + "fresh"},
+                               headers=AUTH, timeout=30)
+    assert response.status_code == 204
+    assert _count(server, count) == 0
