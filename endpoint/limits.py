@@ -30,8 +30,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["MAX_DEPTH", "InputRefused", "SparqlScan", "check_json_depth", "check_rdf_body",
-           "check_turtle_depth", "remote_allowed", "scan_sparql"]
+__all__ = ["MAX_DEPTH", "MAX_XML_DEPTH", "InputRefused", "SparqlScan", "check_json_depth",
+           "check_rdf_body", "check_turtle_depth", "check_xml_depth", "remote_allowed",
+           "scan_sparql"]
 
 #: the deepest nesting of ``{ ( [`` accepted in a query, update or body
 MAX_DEPTH = 64
@@ -247,6 +248,37 @@ def check_turtle_depth(text: str, *, what: str = "body", max_depth: int = MAX_DE
 
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
+#: the deepest element nesting accepted in RDF/XML (the parser slows quadratically with depth:
+#: 50,000 levels took 50 s)
+MAX_XML_DEPTH = 256
+
+_XML_TOKEN = re.compile(
+    rb"""<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>
+        |(?P<close></[^>]*>)
+        |(?P<open><[^\s/>!?]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(?P<empty>/?)>)""",
+    re.VERBOSE | re.DOTALL)
+
+
+def check_xml_depth(data: bytes, *, what: str = "body", max_depth: int = MAX_XML_DEPTH) -> None:
+    """Refuse XML whose elements nest deeper than ``max_depth``.
+
+    >>> check_xml_depth(b"<a x='/>'><b/><c></c></a>", max_depth=2)
+    >>> check_xml_depth(b'<a x="/>"><a x="/>"><a x="/>"></a></a></a>', max_depth=2)
+    Traceback (most recent call last):
+    provml.endpoint.limits.InputRefused: the body nests XML elements deeper than 2; this endpoint accepts at most 2: flatten it
+    """
+    if data.count(b"<") <= max_depth:
+        return
+    depth = 0
+    for match in _XML_TOKEN.finditer(data):
+        if match.group("open") is not None and not match.group("empty"):
+            depth += 1
+            if depth > max_depth:
+                raise InputRefused(f"the {what} nests XML elements deeper than {max_depth}; "
+                                   f"this endpoint accepts at most {max_depth}: flatten it")
+        elif match.group("close") is not None:
+            depth = max(depth - 1, 0)
+
 
 def check_rdf_body(data: bytes, format_name: str, *, what: str = "body") -> None:
     """Refuse an RDF body before it is parsed: RDF/XML with a document type declaration
@@ -264,6 +296,7 @@ def check_rdf_body(data: bytes, format_name: str, *, what: str = "body") -> None
             raise InputRefused(f"the {what} has a document type declaration (<!DOCTYPE or "
                                "<!ENTITY); entity declarations are not accepted in RDF/XML: "
                                "expand them before sending")
+        check_xml_depth(data, what=what)
     elif "json" in name:
         check_json_depth(data, what=what)
     elif name in ("turtle", "trig", "n3"):

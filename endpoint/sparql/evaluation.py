@@ -60,6 +60,15 @@ _BLOCKING = re.compile(
     r"ASK|MINUS|HAVING)\b", re.IGNORECASE)
 
 
+_REMOTE = re.compile(r"SERVICE|LOAD|\\u|\\U", re.IGNORECASE)
+
+
+def _probe_worthy(sparql: str) -> bool:
+    """Long enough to overflow the stack, and making no request the operator allowed (a probe
+    must not send it twice)."""
+    return len(sparql) > PROBE_CHARS and not _REMOTE.search(sparql)
+
+
 class QueryTimeout(Exception):
     """The query ran past the endpoint's time limit (answered 503)."""
 
@@ -242,11 +251,11 @@ class QueryRunner:
         """Try a long update (over :data:`PROBE_CHARS`) on an empty store in a worker process
         first, when there is one: an update whose evaluation crashes is refused
         (:class:`QueryCrashed`) before the server process runs it."""
-        if self.processes is not None and len(sparql) > PROBE_CHARS:
+        if self.processes is not None and _probe_worthy(sparql):
             self.processes.probe(sparql, update=True, timeout_s=self.timeout_s)
 
     def _in_process(self, store: Store, sparql: str, args: dict[str, Any]) -> Outcome:
-        if self.processes is not None and len(sparql) > PROBE_CHARS:
+        if self.processes is not None and _probe_worthy(sparql):
             self.processes.probe(sparql, update=False, timeout_s=self.timeout_s,
                                  base_iri=args["base_iri"])
         if self.timeout_s is None or not _BLOCKING.search(sparql):

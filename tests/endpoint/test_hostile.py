@@ -120,6 +120,12 @@ def test_deeply_nested_update_json_jsonld_and_turtle_bodies_are_refused(server: 
     response = requests.put(server.url + "/store", params={"graph": EX + "nested"}, data=turtle,
                             headers={**AUTH, "Content-Type": "text/turtle"}, timeout=30)
     assert "at most 64" in _error(response, 400)
+    deep_xml = (b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+                b'xmlns:e="http://e.org/">' + b'<rdf:Description e:a="/>"><e:p>' * 20000
+                + b"<rdf:Description/>" + b"</e:p></rdf:Description>" * 20000 + b"</rdf:RDF>")
+    response = requests.put(server.url + "/store", params={"graph": EX + "nested"}, data=deep_xml,
+                            headers={**AUTH, "Content-Type": "application/rdf+xml"}, timeout=30)
+    assert "at most 256" in _error(response, 400)
     _alive(server)
 
 
