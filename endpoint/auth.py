@@ -27,7 +27,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 
 from provml.endpoint.config import CONFIG_KEY, Config
 from provml.endpoint.errors import abort_json
@@ -69,6 +69,7 @@ def check_write() -> None:
         abort_json(401, "this write needs 'Authorization: Bearer <token>'", headers=_CHALLENGE)
     if not _equal(given, config.token):
         abort_json(403, "the bearer token is not valid for writes")
+    g.provml_write = True  # the app tells its query workers the store may have changed
 
 
 def check_read() -> None:

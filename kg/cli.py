@@ -79,20 +79,34 @@ def ontology_info_command(fmt: str, file: Path | None) -> None:
 @click.option("--timeout-s", default=30.0, show_default=True, type=float, help="Query time limit (0: none).")
 @click.option("--max-rows", default=100_000, show_default=True, type=int, help="Most result rows (0: no limit).")
 @click.option("--max-body-mb", default=64.0, show_default=True, type=float, help="Largest request body.")
-@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads.")
-@click.option("--isolate-queries", type=click.Choice(["thread", "process"]), default="thread",
-              show_default=True,
-              help="Where sorting/aggregating queries run; 'process' kills them at the time limit (--store only).")
-def serve_command(store: Path | None, remote: str | None, host: str, port: int,
-                  base_url: str | None, token: str | None, token_file: Path | None,
+@click.option("--threads", default=16, show_default=True, type=int, help="Worker threads.")
+@click.option("--isolate-queries", type=click.Choice(["thread", "process"]), default=None,
+              help="'process' (default with --store): every query runs in a worker process, "
+                   "killed at the time limit and capped in memory; 'thread': in this process.")
+@click.option("--query-workers", default=4, show_default=True, type=int,
+              help="Worker processes (queries evaluating at once).")
+@click.option("--query-memory-mb", default=2048, show_default=True, type=int,
+              help="Address-space limit of each query worker process (0: none).")
+@click.option("--allow-remote", "allow_remote", multiple=True, metavar="URL_PREFIX",
+              help="Let SERVICE and LOAD reach URLs starting with this prefix (repeatable; "
+                   "http/https only). Default: no outbound requests.")
+@click.pass_context
+def serve_command(ctx: click.Context, store: Path | None, remote: str | None, host: str,
+                  port: int, base_url: str | None, token: str | None, token_file: Path | None,
                   read_token: str | None, read_only: bool, cors: tuple[str, ...],
                   timeout_s: float, max_rows: int, max_body_mb: float, threads: int,
-                  isolate_queries: str) -> None:
+                  isolate_queries: str | None, query_workers: int, query_memory_mb: int,
+                  allow_remote: tuple[str, ...]) -> None:
     """Serve the knowledge graph: SPARQL 1.1 Protocol, Graph Store, APIs (waitress; Ctrl-C stops)."""
     from provml.endpoint.server import serve
     from provml.errors import Error
     from provml.knowledge import default_store_path
 
+    for name, env in (("token", "PROVML_TOKEN"), ("read_token", "PROVML_READ_TOKEN")):
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            click.echo(f"warning: --{name.replace('_', '-')} on the command line is visible to "
+                       f"every user of this machine (ps, /proc); use {env} or --token-file",
+                       err=True)
     if store is None and remote is None:
         store = default_store_path()
     if token_file is not None:
@@ -100,7 +114,9 @@ def serve_command(store: Path | None, remote: str | None, host: str, port: int,
     config = {"STORE": str(store) if store else None, "REMOTE": remote, "BASE_URL": base_url,
               "TOKEN": token, "READ_TOKEN": read_token, "READ_ONLY": read_only,
               "CORS_ORIGINS": cors, "TIMEOUT_S": timeout_s, "MAX_ROWS": max_rows,
-              "MAX_BODY_MB": max_body_mb, "QUERY_ISOLATION": isolate_queries}
+              "MAX_BODY_MB": max_body_mb, "QUERY_ISOLATION": isolate_queries,
+              "QUERY_WORKERS": query_workers, "QUERY_MEMORY_MB": query_memory_mb,
+              "ALLOW_REMOTE": allow_remote}
     try:
         serve(config, host=host, port=port, threads=threads)
     except (Error, OSError, ValueError) as exc:
