@@ -151,13 +151,22 @@ def mlflow_events(client: Any, run: Any, experiment: str, models: list[Any],
 def import_mlflow(kg: Any, where: str) -> ImportReport:
     """Import every run of every experiment of an MLflow tracking store into ``kg``.
 
-    Each run is one validated batch; a rejected run is reported in ``report.lost`` (and the
-    others are stored).
+    Each run is one validated batch; a rejected run is listed in ``report.rejected`` (and the
+    others are stored). MLflow's and SQLAlchemy's deprecation warnings are silenced.
 
     :param where: a tracking URI, a SQLite file or an ``mlruns/`` directory.
     :raises provml.errors.MissingExtra: mlflow is not installed.
     :raises FileNotFoundError: ``where`` names nothing.
     """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return _import_mlflow(kg, where)
+
+
+def _import_mlflow(kg: Any, where: str) -> ImportReport:
     try:
         from mlflow import MlflowClient
         from mlflow.entities import ViewType
