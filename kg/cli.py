@@ -362,6 +362,73 @@ def migrate_command(store: Path | None, check: bool) -> None:
         click.echo("the store has the current layout: nothing to do")
 
 
+@main.group("import")
+def import_group() -> None:
+    """Read provenance written by other tools (docs/interop.md). Exit 0 when everything was
+    stored, 1 when some part was rejected by validation (the reason is printed), 2 when the
+    input could not be read."""
+
+
+def _run_import(store: Path | None, fmt: str, action: Any) -> None:
+    import json
+
+    from provml.errors import Error, ValidationFailed
+
+    kg = _open(store)
+    try:
+        report = action(kg)
+    except ValidationFailed as exc:
+        click.echo(f"rejected: {exc}", err=True)
+        click.echo(exc.report.describe(), err=True)
+        raise SystemExit(1) from exc
+    except (Error, OSError, ValueError) as exc:
+        raise CouldNotRun(str(exc)) from exc
+    finally:
+        kg.close()
+    click.echo(json.dumps(report.to_dict(), indent=2) if fmt == "json" else report.text())
+    if report.rejected:
+        raise SystemExit(1)
+
+
+_FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                       show_default=True, help="Report format.")
+
+
+@import_group.command("prov-json")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+@_FORMAT
+def import_prov_json_command(file: Path, store: Path | None, fmt: str) -> None:
+    """A PROV-JSON document (the prov package's, yProv4ML's ...): PROV-ML where its terms say
+    so, plain PROV otherwise; reports what was mapped and what was not."""
+    from provml.interop.prov_import import import_prov_json
+
+    _run_import(store, fmt, lambda kg: import_prov_json(kg, file))
+
+
+@import_group.command("mlflow")
+@click.argument("where")
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+@_FORMAT
+def import_mlflow_command(where: str, store: Path | None, fmt: str) -> None:
+    """An MLflow tracking store (a tracking URI, a SQLite .db file or an mlruns/ directory),
+    read with the MLflow client: runs, params, metrics per step, tags, artifacts, models."""
+    from provml.interop.mlflow_import import import_mlflow
+
+    _run_import(store, fmt, lambda kg: import_mlflow(kg, where))
+
+
+@import_group.command("flowcept")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+@_FORMAT
+def import_flowcept_command(file: Path, store: Path | None, fmt: str) -> None:
+    """A Flowcept buffer file (JSON lines of workflow and task messages)."""
+    from provml.interop.flowcept_import import import_flowcept
+
+    _run_import(store, fmt, lambda kg: import_flowcept(kg, file))
+
+
 @main.command("stats")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
