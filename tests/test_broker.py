@@ -7,6 +7,8 @@ Every test compares the store with what the in-process pipeline stores for the s
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -21,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from provml.capture.broker import DEAD, EVENTS, RedisSink, connect
 from provml.capture.client import Client
-from provml.ingest.worker import Worker, Writer, lag
+from provml.ingest.worker import Worker, Writer, ensure_groups, lag
 from provml.knowledge import ONTOLOGY_GRAPHS, KnowledgeGraph, open_kg
 from provml.store.oxigraph import OxigraphStore
 
@@ -141,7 +143,6 @@ def test_a_bag_held_by_a_dead_worker_is_reclaimed_and_redelivery_stores_nothing_
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
     from provml.capture.broker import WORKERS
-    from provml.ingest.worker import ensure_groups
 
     events = events_of("r1")
     redis = connect(redis_server.url)
@@ -234,3 +235,112 @@ def test_a_full_stream_sends_bags_to_the_spool(redis_server: RedisServer) -> Non
     with pytest.raises(SinkUnavailable, match="holds 2 bags"):
         sink.send(["{}"])
     sink.close()
+
+
+# -- processes, kill -9 and a Redis restart ----------------------------------------------------------
+
+HERE = Path(__file__).parent
+
+
+def _python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def _writer(url: str, store: Path) -> subprocess.Popen[bytes]:
+    code = "import sys; from provml.cli import main; sys.exit(main())"
+    return subprocess.Popen(_python("-c", code, "ingest-worker", "--broker", url, "--store", str(store),
+                                    "--workers", "0", "--claim-idle-s", "1"))
+
+
+def _worker(url: str) -> subprocess.Popen[bytes]:
+    code = f"from provml.ingest.worker import _worker_process; _worker_process({url!r}, None, 1.0)"
+    return subprocess.Popen(_python("-c", code))
+
+
+def until(condition: Any, message: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.02)
+
+
+def _held(redis: Any, consumer: str) -> int:
+    from provml.capture.broker import WORKERS
+
+    return len(redis.xpending_range(EVENTS, WORKERS, min="-", max="+", count=10, consumername=consumer))
+
+
+def _spooled(spools: Path) -> list[list[dict[str, Any]]]:
+    """The events each capture process emitted, from its diskful spool."""
+    from provml.capture.spool import read_events, spool_files
+
+    return [[e for f in spool_files(d) for e in read_events(f)] for d in sorted(spools.iterdir())]
+
+
+@pytest.mark.timeout(600)
+def test_no_loss_no_duplicates_with_8_writers_kill_9_of_a_worker_and_the_writer_and_a_redis_restart(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    url = redis_server.url
+    store = tmp_path / "store"
+    spools = tmp_path / "spools"
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        writer = _writer(url, store)
+        workers = [_worker(url), _worker(url)]
+        processes += [writer, *workers]
+        captures = [
+            subprocess.Popen(_python(str(HERE / "broker_capture.py"), url, str(spools / f"c{i}"), f"chaos-{i}",
+                                     "3", "20", "0.1"), stdout=subprocess.PIPE, text=True)
+            for i in range(8)
+        ]
+        processes += captures
+        probe = connect(url)
+        ensure_groups(probe)
+        # kill -9 of a worker while it holds bags: the others reclaim them (XAUTOCLAIM)
+        name = f"worker-{socket.gethostname()}-{workers[0].pid}"
+        until(lambda: _held(probe, name) > 0, "the first worker never held a bag")
+        workers[0].kill()
+        workers[0].wait()
+        workers.append(_worker(url))
+        processes.append(workers[-1])
+        # kill -9 of the writer once it has written: a new one reads what the old one left
+        until(lambda: lag(probe).written_events > 0, "nothing was written")
+        writer.kill()
+        writer.wait()
+        writer = _writer(url, store)
+        processes.append(writer)
+        # a restart of redis-server while the capture processes still send
+        assert any(c.poll() is None for c in captures), "the capture should still run when Redis restarts"
+        probe.close()
+        redis_server.restart(down_s=0.5)  # the append-only file brings the streams and groups back
+        outputs = [c.communicate(timeout=240)[0] for c in captures]
+        assert all(c.returncode == 0 for c in captures), outputs
+        assert all("pending=0" in out and "rejected=0" in out for out in outputs), outputs
+        wait_until_caught_up(url, timeout_s=240)
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.terminate()
+        for p in processes:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    emitted = _spooled(spools)
+    assert len(emitted) == 8 and all(len(run) == 4 + 3 * (2 + 2 * 20) for run in emitted)
+    reference: set[str] = set()
+    for run in emitted:
+        reference |= expected(run)
+    kg = open_kg(store)
+    try:
+        assert data(kg) == reference  # every emitted event's quads, nothing else
+        runs = kg.query("SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE { ?e <http://www.w3.org/ns/prov#startedAtTime> ?t }")
+        starts = kg.query("SELECT (COUNT(?t) AS ?n) WHERE { ?e <http://www.w3.org/ns/prov#startedAtTime> ?t }")
+        assert next(iter(runs))[0] == next(iter(starts))[0]  # one start time per execution: none twice
+    finally:
+        kg.close()
+    redis = connect(url)
+    assert redis.xlen(DEAD) == 0
+    assert lag(redis).written_events >= sum(len(run) for run in emitted)
