@@ -179,7 +179,7 @@ class Worker:
     def __init__(self, url: str, *, store: Store | None = None, name: str | None = None, batch: int = 8,
                  claim_idle_s: float = 30.0, block_s: float = 1.0) -> None:
         self.redis = connect(url)
-        ensure_groups(self.redis)
+        self._groups = False  # created on the first step (Redis may be restarting now)
         self.name = name or f"worker-{socket.gethostname()}-{os.getpid()}"
         self.graph = _BrokerGraph(self.redis, store)
         self.batch = batch
@@ -191,6 +191,9 @@ class Worker:
 
     def step(self) -> int:
         """Take up to ``batch`` bags (reclaimed ones first) and process them; returns how many."""
+        if not self._groups:
+            ensure_groups(self.redis)
+            self._groups = True
         messages: list[tuple[Any, dict[Any, Any]]] = []
         now = time.monotonic()
         if now - self._claimed_at >= min(self.claim_idle_ms / 1000, 5.0):
@@ -270,7 +273,7 @@ class Writer:
     def __init__(self, url: str, kg: KnowledgeGraph, *, name: str = "writer", batch: int = 64,
                  claim_idle_s: float = 30.0, block_s: float = 0.2, latency_key: str | None = None) -> None:
         self.redis = connect(url)
-        ensure_groups(self.redis)
+        self._groups = False
         self.kg = kg
         self.name = name
         self.batch = batch
@@ -283,6 +286,9 @@ class Writer:
 
     def step(self) -> int:
         """Write up to ``batch`` bags in one transaction; returns how many."""
+        if not self._groups:
+            ensure_groups(self.redis)
+            self._groups = True
         messages: list[tuple[Any, dict[Any, Any]]] = []
         if self._own_pending:
             answer = self.redis.xreadgroup(WRITERS, self.name, {QUADS: "0"}, count=self.batch)
@@ -366,6 +372,29 @@ def _id_key(stream_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+def wait_for_broker(url: str, *, timeout_s: float = 60.0) -> None:
+    """Wait until Redis answers and has the consumer groups (a restart may be under way).
+
+    :raises redis.RedisError: it did not answer within ``timeout_s``.
+    """
+    import redis as redis_module
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        client = connect(url)
+        try:
+            client.ping()
+            ensure_groups(client)
+            return
+        except (redis_module.ConnectionError, redis_module.TimeoutError) as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("waiting for the broker %s: %s", url, exc)
+            time.sleep(0.5)
+        finally:
+            client.close()
+
+
 def _worker_process(url: str, remote: str | None, claim_idle_s: float) -> None:
     import signal
 
@@ -376,6 +405,7 @@ def _worker_process(url: str, remote: str | None, claim_idle_s: float) -> None:
         from provml.store.oxigraph import open_store
 
         store = open_store(remote=remote)
+    wait_for_broker(url)
     worker = Worker(url, store=store, claim_idle_s=claim_idle_s)
     try:
         worker.run(stop)
@@ -397,10 +427,7 @@ def run(url: str, *, store: str | Path | None = None, remote: str | None = None,
 
     if (store is None) == (remote is None):
         raise ValueError("give a store directory or a remote SPARQL store URL (one of them)")
-    probe = connect(url)
-    probe.ping()  # fail early with a clear error when Redis is not there
-    ensure_groups(probe)
-    probe.close()
+    wait_for_broker(url)  # a clear error when Redis is not there within a minute
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
