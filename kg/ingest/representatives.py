@@ -145,8 +145,8 @@ class _Analysis:
             roots.add(q.subject)
         for kind in (RDFS.Class, OWL.Class):
             for q in self.store.quads_for_pattern(None, RDF.type, kind):
-                shape = next(iter(self.store.quads_for_pattern(q.subject, RDF.type, SH.NodeShape)), None)
-                if shape is not None and isinstance(q.subject, NamedNode):
+                node_shape = next(iter(self.store.quads_for_pattern(q.subject, RDF.type, SH.NodeShape)), None)
+                if node_shape is not None and isinstance(q.subject, NamedNode):
                     targets.add(q.subject)
                     roots.add(q.subject)
         for shape in roots:
@@ -196,12 +196,16 @@ class _Analysis:
             name = p.value[len(sh):]
             if value_level >= 2 and name in {"class", "property"} | _PAIRS:
                 raise _Unsupported(f"{name} two hops away")  # a class's own types are not in the view
+            if name in ("pattern", "minLength", "maxLength") and not isinstance(o, Literal):
+                raise _Unsupported(f"{name} with a non-literal value")
             if name == "pattern":
+                assert isinstance(o, Literal)
                 flags = self.one(shape, "flags")
                 self.patterns.append(re.compile(o.value, _flags(flags.value if flags is not None else "")))
             elif name in ("in", "hasValue"):
                 self.lists.append(frozenset(self.items(o) if name == "in" else [o]))
             elif name in ("minLength", "maxLength"):
+                assert isinstance(o, Literal)
                 self.lengths.add(int(o.value))
             elif name in _BOUNDS:
                 if not isinstance(o, Literal):
@@ -384,7 +388,7 @@ class _Views:
         return found
 
     def values(self, node: Any, path: Path) -> list[Any]:
-        out = []
+        out: list[Any] = []
         for inverse, predicate in path:
             source = self.inc if inverse else self.out
             out.extend(o for p, o in source.get(node, ()) if p == predicate)
