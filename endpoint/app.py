@@ -165,6 +165,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
     @app.get("/health")
     def health() -> Response:
         kind = type(context.store()).__name__  # no count: len() is O(n) on Oxigraph
-        return jsonify({"ok": True, "store": kind, "version": __version__})
+        body: dict[str, Any] = {"ok": True, "store": kind, "version": __version__}
+        writer = app.extensions.get("provml.broker")
+        if writer is not None:  # provml serve --broker: the ingest lag
+            body["ingest"] = writer.lag()
+        return jsonify(body)
 
     return app

@@ -49,6 +49,7 @@ def make_server(
     port: int = 7878,
     threads: int = 16,
     kg: Any | None = None,
+    broker: str | None = None,
 ) -> tuple[Any, Flask]:
     """Build the app and a waitress server bound to ``host:port`` (not yet serving).
 
@@ -57,12 +58,26 @@ def make_server(
         ``3 × QUERY_WORKERS`` of them (running or briefly queued), so keep ``threads`` above
         that: the rest answer ``/health`` and cheap requests while runaway queries run.
     :param kg: serve this ``KnowledgeGraph`` instead of opening one from ``config``.
+    :param broker: a Redis URL: also run the broker's writer (:mod:`provml.ingest.worker`) into
+        this store, and show the ingest lag on ``/health``.
     :raises OSError: the address is in use.
     :raises StoreLocked: the store is held by another process.
     """
     from waitress.server import create_server
 
     app = create_app(config, kg=kg)
+    if broker is not None:
+        from provml.ingest.worker import WriterThread
+
+        writer = WriterThread(broker, app.extensions["provml.kg"]).start()
+        app.extensions["provml.broker"] = writer
+        close = app.extensions["provml.close"]
+
+        def close_all() -> None:
+            writer.close()  # the writer stops before the store closes
+            close()
+
+        app.extensions["provml.close"] = close_all
     try:
         server = create_server(app, host=host, port=port, threads=threads, ident="provml",
                                clear_untrusted_proxy_headers=True, **CONNECTION_LIMITS)
@@ -105,6 +120,7 @@ def serve(
     port: int = 7878,
     threads: int = 16,
     out: IO[str] | None = None,
+    broker: str | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM, printing the URLs to ``out`` (stderr by default).
 
@@ -113,7 +129,7 @@ def serve(
     """
     out = out or sys.stderr
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    server, app = make_server(config, host=host, port=port, threads=threads)
+    server, app = make_server(config, host=host, port=port, threads=threads, broker=broker)
     shown = f"[{host}]" if ":" in host else host
     root = str(config.get("BASE_URL") or f"http://{shown}:{server.effective_port}").rstrip("/")
     print(f"provml endpoint on {root}/  (SPARQL {root}/sparql, graph store {root}/store, "

@@ -80,6 +80,9 @@ def ontology_info_command(fmt: str, file: Path | None) -> None:
 @click.option("--max-rows", default=100_000, show_default=True, type=int, help="Most result rows (0: no limit).")
 @click.option("--max-body-mb", default=64.0, show_default=True, type=float, help="Largest request body.")
 @click.option("--threads", default=16, show_default=True, type=int, help="Worker threads.")
+@click.option("--broker", default=None, metavar="URL",
+              help="Redis URL (redis://host:6379/0): also write what ingest workers validated into "
+                   "this store (the one writer) and show the ingest lag on /health.")
 @click.option("--isolate-queries", type=click.Choice(["thread", "process"]), default=None,
               help="'process' (default with --store): every query runs in a worker process, "
                    "killed at the time limit and capped in memory; 'thread': in this process.")
@@ -96,7 +99,7 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
                   read_token: str | None, read_only: bool, cors: tuple[str, ...],
                   timeout_s: float, max_rows: int, max_body_mb: float, threads: int,
                   isolate_queries: str | None, query_workers: int, query_memory_mb: int,
-                  allow_remote: tuple[str, ...]) -> None:
+                  allow_remote: tuple[str, ...], broker: str | None) -> None:
     """Serve the knowledge graph: SPARQL 1.1 Protocol, Graph Store, APIs (waitress; Ctrl-C stops)."""
     from provml.endpoint.server import serve
     from provml.errors import Error
@@ -118,7 +121,44 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
               "QUERY_WORKERS": query_workers, "QUERY_MEMORY_MB": query_memory_mb,
               "ALLOW_REMOTE": allow_remote}
     try:
-        serve(config, host=host, port=port, threads=threads)
+        if broker is not None and store is None:
+            raise ValueError("--broker needs --store: the writer writes into the on-disk store")
+        serve(config, host=host, port=port, threads=threads, broker=broker)
+    except (Error, OSError, ValueError, ImportError) as exc:
+        raise CouldNotRun(str(exc)) from exc
+
+
+@main.command("ingest-worker")
+@click.option("--broker", required=True, metavar="URL", help="Redis URL, e.g. redis://127.0.0.1:6379/0.")
+@click.option("--store", "store", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="On-disk store: this process is its one writer (unless --no-writer).")
+@click.option("--endpoint", "remote", default=None, metavar="URL",
+              help="Base URL of a remote SPARQL 1.1 store: every worker writes to it.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 256),
+              help="Worker processes (check, translate, enrich, validate).")
+@click.option("--no-writer", is_flag=True,
+              help="Workers only: the writer of --store runs elsewhere (e.g. provml serve --broker).")
+@click.option("--claim-idle-s", default=30.0, show_default=True, type=float,
+              help="Take over bags another worker has held unacknowledged this long.")
+def ingest_worker_command(broker: str, store: Path | None, remote: str | None, workers: int,
+                          no_writer: bool, claim_idle_s: float) -> None:
+    """Ingest bags that capture clients put on a Redis stream (Client(broker=URL)): parallel
+    workers check, translate, enrich and validate; one writer writes an on-disk store, or every
+    worker writes a remote SPARQL store. Runs until SIGTERM or Ctrl-C (docs/deployment.md)."""
+    from provml.errors import Error
+    from provml.ingest.worker import run
+
+    if (store is None) == (remote is None):
+        raise click.UsageError("give --store DIR or --endpoint URL (one of them)")
+    try:
+        import redis
+
+        run(broker, store=store, remote=remote, workers=workers, writer=not no_writer,
+            claim_idle_s=claim_idle_s)
+    except ImportError as exc:
+        raise CouldNotRun(f"{exc}") from exc
+    except redis.RedisError as exc:
+        raise CouldNotRun(f"the broker {broker} cannot be used: {exc}") from exc
     except (Error, OSError, ValueError) as exc:
         raise CouldNotRun(str(exc)) from exc
 
