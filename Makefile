@@ -25,6 +25,8 @@ venv: $(STAMP) system-deps ui-deps
 system-deps:
 	@command -v java >/dev/null 2>&1 || { echo "installing a Java runtime for the HermiT reasoner"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; }
+	@command -v redis-server >/dev/null 2>&1 || { echo "installing redis-server for the broker tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 # the web UI's browser libraries (npm, pinned by package-lock.json) copied into the served static
 # folder, and Debian chromium for the browser tests; each only when missing (docs/ui.md)

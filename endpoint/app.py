@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 
 from provml import __version__
 from provml.endpoint import auth, context
@@ -37,12 +37,53 @@ def _open_kg(config: Config) -> KnowledgeGraph:
 
 
 def _query_processes(config: Config, kg: KnowledgeGraph) -> QueryProcesses | None:
-    if config.query_isolation != "process":
+    """The worker processes: over an on-disk store they evaluate every query (unless
+    QUERY_ISOLATION is "thread"); over an in-memory store they probe long queries. A remote
+    store has its own limits: none."""
+    from provml.store.oxigraph import OxigraphStore
+
+    store = kg.store
+    if not isinstance(store, OxigraphStore):
+        if config.query_isolation == "process":
+            raise ValueError("QUERY_ISOLATION 'process' needs an on-disk store (STORE)")
         return None
-    path = kg.store.path
-    if path is None or kg.store.read_only:
+    on_disk = store.path is not None and not store.read_only
+    if config.query_isolation == "process" and not on_disk:
         raise ValueError("QUERY_ISOLATION 'process' needs an on-disk store (STORE)")
-    return QueryProcesses(str(path))
+    isolate = on_disk and config.query_isolation != "thread"
+    processes = QueryProcesses(str(store.path) if isolate else None,
+                               workers=config.query_workers, memory_mb=config.query_memory_mb)
+    if isolate:
+        processes._start()  # ready before the first query
+    return processes
+
+
+def _refusals(app: Flask) -> None:
+    """The runner's and the input checks' refusals, the same on every route."""
+    from provml.endpoint.errors import error_response
+    from provml.endpoint.limits import InputRefused
+    from provml.endpoint.sparql.evaluation import QueryCrashed, QueryRejected, QueryTimeout
+
+    def refused(error: InputRefused) -> Response:
+        return error_response(400, str(error))
+
+    def timeout(error: QueryTimeout) -> Response:
+        limit = app.extensions[CONFIG_KEY].timeout_s
+        return error_response(503, f"the query ran past the time limit ({limit:g} s) and was "
+                                   "stopped; narrow it or add a LIMIT",
+                              headers={"Retry-After": "1"})
+
+    def rejected(error: QueryRejected) -> Response:
+        return error_response(503, "the server is busy with other queries; retry in a moment",
+                              headers={"Retry-After": "2"})
+
+    def crashed(error: QueryCrashed) -> Response:
+        return error_response(400, str(error))
+
+    app.register_error_handler(InputRefused, refused)
+    app.register_error_handler(QueryTimeout, timeout)
+    app.register_error_handler(QueryRejected, rejected)
+    app.register_error_handler(QueryCrashed, crashed)
 
 
 def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | None = None) -> Flask:
@@ -86,6 +127,12 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
 
     auth.install(app, settings)
     register_error_handlers(app)
+    _refusals(app)
+
+    @app.teardown_request
+    def written(error: BaseException | None) -> None:
+        if g.get("provml_write"):  # set by check_write: worker processes reopen their view
+            runner.changed()
 
     from provml.endpoint.sparql.graph_store import bp as graph_store_bp
     from provml.endpoint.sparql.protocol import bp as sparql_bp
@@ -118,6 +165,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
     @app.get("/health")
     def health() -> Response:
         kind = type(context.store()).__name__  # no count: len() is O(n) on Oxigraph
-        return jsonify({"ok": True, "store": kind, "version": __version__})
+        body: dict[str, Any] = {"ok": True, "store": kind, "version": __version__}
+        writer = app.extensions.get("provml.broker")
+        if writer is not None:  # provml serve --broker: the ingest lag
+            body["ingest"] = writer.lag()
+        return jsonify(body)
 
     return app

@@ -1,8 +1,10 @@
 """Who may read and write: bearer tokens, CORS, the request-body limit.
 
-- Every write (SPARQL Update, Graph Store writes, ``/api/events``) needs
-  ``Authorization: Bearer <TOKEN>``: no header → 401 (with ``WWW-Authenticate``), a wrong token
-  → 403; with no ``TOKEN`` configured, or with ``READ_ONLY``, writes are refused with 403. The
+- Every write (SPARQL Update, Graph Store writes, ``/api/events``) needs the token, as
+  ``Authorization: Bearer <TOKEN>`` or as the password of HTTP Basic credentials
+  (``Authorization: Basic base64(<any user>:<TOKEN>)``, for tools that send only Basic, such as
+  Jena's ``rupdate`` or the Comunica CLI): no header → 401 (with ``WWW-Authenticate`` offering
+  both schemes), a wrong token → 403; with no ``TOKEN`` configured, or with ``READ_ONLY``, writes are refused with 403. The
   check runs before the body is read, so a refused request changes nothing.
 - Reads are open unless ``READ_TOKEN`` is set; then they need it (or the write token).
 - Tokens are compared in constant time and never logged.
@@ -27,7 +29,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 
 from provml.endpoint.config import CONFIG_KEY, Config
 from provml.endpoint.errors import abort_json
@@ -36,7 +38,7 @@ __all__ = ["check_read", "check_write", "install", "require_read", "require_writ
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="provml"'}
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="provml", Basic realm="provml", charset="UTF-8"'}
 
 
 def _config() -> Config:
@@ -48,9 +50,31 @@ def _presented() -> str | None:
     if not header:
         return None
     scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic" and value.strip():
+        return _basic_password(value.strip())
     if scheme.lower() != "bearer" or not value.strip():
         return ""
     return value.strip()
+
+
+def _basic_password(encoded: str) -> str:
+    """The password of HTTP Basic credentials (RFC 7617; the user name is not checked), or ``""``
+    when they do not decode.
+
+    >>> _basic_password("cHJvdm1sOnMzY3JldA==")
+    's3cret'
+    >>> _basic_password("not base64!")
+    ''
+    """
+    import base64
+    import binascii
+
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    _user, sep, password = decoded.partition(":")
+    return password if sep else ""
 
 
 def _equal(given: str, expected: str | None) -> bool:
@@ -66,9 +90,11 @@ def check_write() -> None:
         abort_json(403, "writes are disabled: start the server with --token or --token-file")
     given = _presented()
     if given is None:
-        abort_json(401, "this write needs 'Authorization: Bearer <token>'", headers=_CHALLENGE)
+        abort_json(401, "this write needs the token: 'Authorization: Bearer <token>', or HTTP "
+                        "Basic credentials with the token as password", headers=_CHALLENGE)
     if not _equal(given, config.token):
-        abort_json(403, "the bearer token is not valid for writes")
+        abort_json(403, "the token (bearer, or Basic password) is not valid for writes")
+    g.provml_write = True  # the app tells its query workers the store may have changed
 
 
 def check_read() -> None:
@@ -78,9 +104,10 @@ def check_read() -> None:
         return
     given = _presented()
     if given is None:
-        abort_json(401, "reads need 'Authorization: Bearer <token>'", headers=_CHALLENGE)
+        abort_json(401, "reads need the read token: 'Authorization: Bearer <token>', or HTTP "
+                        "Basic credentials with it as password", headers=_CHALLENGE)
     if not (_equal(given, config.read_token) or _equal(given, config.token)):
-        abort_json(403, "the bearer token is not valid for reads")
+        abort_json(403, "the token (bearer, or Basic password) is not valid for reads")
 
 
 def require_write(view: F) -> F:

@@ -19,9 +19,14 @@ key                meaning (default)
 ``TIMEOUT_S``      query time limit in seconds (30; 0 or None: none)
 ``MAX_ROWS``       most solutions/triples one query returns (100000; 0 or None: no limit)
 ``MAX_BODY_MB``    largest request body in MiB (64)
-``QUERY_ISOLATION``  ``"thread"`` (default) or ``"process"``: where queries with blocking
-                   operators run; ``"process"`` kills them at the time limit (on-disk store
-                   only; see :mod:`provml.endpoint.sparql.isolation`)
+``QUERY_ISOLATION``  ``"process"`` (the default with an on-disk ``STORE``): every query
+                   evaluates in a worker process, killed at the time limit and capped in
+                   memory; ``"thread"`` (the default otherwise): queries evaluate in the server
+                   process (see :mod:`provml.endpoint.sparql.isolation`)
+``QUERY_WORKERS``  worker processes, i.e. queries evaluating at once (4)
+``QUERY_MEMORY_MB``  address-space limit of each worker process in MiB (2048; 0: none)
+``ALLOW_REMOTE``   URL prefixes that ``SERVICE`` and ``LOAD`` may reach (``()``: none; only
+                   http and https, never ``file:``)
 =================  ==========================================================================
 
 >>> Config.from_mapping({"TOKEN": "t", "CORS_ORIGINS": "https://a.org, https://b.org"}).cors_origins
@@ -74,7 +79,10 @@ class Config:
     timeout_s: float | None = 30.0
     max_rows: int | None = 100_000
     max_body_mb: float = 64.0
-    query_isolation: str = "thread"
+    query_isolation: str | None = None
+    query_workers: int = 4
+    query_memory_mb: int | None = 2048
+    allow_remote: tuple[str, ...] = ()
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any] | None) -> Config:
@@ -88,8 +96,9 @@ class Config:
         rows = _number(m.get("MAX_ROWS", cls.max_rows), "MAX_ROWS")
         body = _number(m.get("MAX_BODY_MB", cls.max_body_mb), "MAX_BODY_MB")
         base_url = m.get("BASE_URL")
-        isolation = str(m.get("QUERY_ISOLATION") or "thread")
-        if isolation not in ("thread", "process"):
+        memory = _number(m.get("QUERY_MEMORY_MB", cls.query_memory_mb), "QUERY_MEMORY_MB")
+        isolation = str(m["QUERY_ISOLATION"]) if m.get("QUERY_ISOLATION") else None
+        if isolation not in (None, "thread", "process"):
             raise ValueError(f"QUERY_ISOLATION must be 'thread' or 'process', not {isolation!r}")
         return cls(
             store=str(m["STORE"]) if m.get("STORE") else None,
@@ -104,4 +113,7 @@ class Config:
             max_rows=int(rows) if rows else None,
             max_body_mb=body if body else cls.max_body_mb,
             query_isolation=isolation,
+            query_workers=max(1, int(m.get("QUERY_WORKERS") or cls.query_workers)),
+            query_memory_mb=int(memory) if memory else None,
+            allow_remote=_origins(m.get("ALLOW_REMOTE")),
         )

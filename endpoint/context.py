@@ -11,8 +11,9 @@ query runner and the public URL. Blueprints import these instead of reaching int
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
+import pyoxigraph
 from flask import current_app, request
 
 from provml.endpoint.config import CONFIG_KEY, Config
@@ -20,7 +21,8 @@ from provml.endpoint.sparql.evaluation import QueryRunner
 from provml.knowledge import KnowledgeGraph
 from provml.store import Store
 
-__all__ = ["KG_KEY", "RUNNER_KEY", "config", "current_kg", "public_url", "runner", "store"]
+__all__ = ["KG_KEY", "RUNNER_KEY", "LimitedStore", "config", "current_kg", "public_url", "reader",
+           "runner", "store"]
 
 KG_KEY = "provml.kg"
 RUNNER_KEY = "provml.runner"
@@ -55,3 +57,45 @@ def public_url(path: str) -> str:
             f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}")
         base = f"{environ.get('wsgi.url_scheme', 'http')}://{host}{environ.get('SCRIPT_NAME', '')}"
     return base + path
+
+
+class LimitedStore:
+    """A store whose ``query`` runs under the endpoint's time and row limits (in the worker
+    processes when queries are isolated); every other method is the store's own. For pages
+    that build their content from queries (home, compare, resources, VoID).
+
+    Solutions and booleans come back as pyoxigraph's own types (read back from SPARQL JSON),
+    graphs as a list of triples. Past the time limit ``query`` raises ``QueryTimeout`` (503).
+    """
+
+    _ACCEPT = "application/sparql-results+json, application/n-triples"
+
+    def __init__(self, store: Store, runner: QueryRunner) -> None:
+        self._store = store
+        self._runner = runner
+
+    def query(self, sparql: str, *, use_default_graph_as_union: bool = True,
+              default_graph: Any = None, named_graphs: Any = None,
+              base_iri: str | None = None) -> Any:
+        """Evaluate ``sparql`` under the limits (see the class docstring)."""
+        rendered = self._runner.render(
+            self._store, sparql, accept=self._ACCEPT, default_graph=default_graph,
+            named_graphs=named_graphs, union=use_default_graph_as_union and default_graph is None,
+            base_iri=base_iri)
+        if rendered.kind == "triples":
+            return [pyoxigraph.Triple(q.subject, q.predicate, q.object)
+                    for q in pyoxigraph.parse(rendered.body, format=pyoxigraph.RdfFormat.N_TRIPLES)]
+        return pyoxigraph.parse_query_results(rendered.body,
+                                              format=pyoxigraph.QueryResultsFormat.JSON)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def reader() -> Any:
+    """The store for pages: its queries run under the time and row limits
+    (:class:`LimitedStore`)."""
+    return LimitedStore(store(), runner())

@@ -28,29 +28,59 @@ __all__ = ["close_server", "make_server", "run_server", "serve"]
 
 log = logging.getLogger("provml.endpoint")
 
+#: waitress settings that bound idle and slow clients: a connection silent for
+#: ``channel_timeout`` seconds is closed (checked every ``cleanup_interval``); at most
+#: ``connection_limit`` connections are open at once (reading requests does not hold a
+#: thread: waitress reads them asynchronously and hands only complete requests to threads);
+#: a request's headers may take at most ``max_request_header_size`` bytes.
+CONNECTION_LIMITS: dict[str, Any] = {
+    "channel_timeout": 15,
+    "cleanup_interval": 5,
+    "connection_limit": 500,
+    "max_request_header_size": 64 * 1024,
+    "backlog": 1024,
+}
+
 
 def make_server(
     config: Mapping[str, Any],
     *,
     host: str = "127.0.0.1",
     port: int = 7878,
-    threads: int = 8,
+    threads: int = 16,
     kg: Any | None = None,
+    broker: str | None = None,
 ) -> tuple[Any, Flask]:
     """Build the app and a waitress server bound to ``host:port`` (not yet serving).
 
     :param config: the app config (see :mod:`provml.endpoint.config`).
-    :param threads: waitress worker threads (concurrent requests).
+    :param threads: waitress worker threads (concurrent requests). Queries hold at most
+        ``3 × QUERY_WORKERS`` of them (running or briefly queued), so keep ``threads`` above
+        that: the rest answer ``/health`` and cheap requests while runaway queries run.
     :param kg: serve this ``KnowledgeGraph`` instead of opening one from ``config``.
+    :param broker: a Redis URL: also run the broker's writer (:mod:`provml.ingest.worker`) into
+        this store, and show the ingest lag on ``/health``.
     :raises OSError: the address is in use.
     :raises StoreLocked: the store is held by another process.
     """
     from waitress.server import create_server
 
     app = create_app(config, kg=kg)
+    if broker is not None:
+        from provml.ingest.worker import WriterThread
+
+        writer = WriterThread(broker, app.extensions["provml.kg"]).start()
+        app.extensions["provml.broker"] = writer
+        close = app.extensions["provml.close"]
+
+        def close_all() -> None:
+            writer.close()  # the writer stops before the store closes
+            close()
+
+        app.extensions["provml.close"] = close_all
     try:
         server = create_server(app, host=host, port=port, threads=threads, ident="provml",
-                               clear_untrusted_proxy_headers=True, channel_timeout=120)
+                               clear_untrusted_proxy_headers=True, **CONNECTION_LIMITS)
     except BaseException:
         app.extensions["provml.close"]()
         raise
@@ -75,6 +105,8 @@ def close_server(server: Any, app: Flask) -> None:
     from waitress import wasyncore
 
     try:
+        # kill the query workers first: requests waiting on them answer at once
+        app.extensions["provml.runner"].close()
         server.task_dispatcher.shutdown(timeout=5)
         wasyncore.close_all(server._map)  # the listener, the wake-up pipe, open keep-alives
     finally:
@@ -86,8 +118,9 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 7878,
-    threads: int = 8,
+    threads: int = 16,
     out: IO[str] | None = None,
+    broker: str | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM, printing the URLs to ``out`` (stderr by default).
 
@@ -96,13 +129,16 @@ def serve(
     """
     out = out or sys.stderr
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    server, app = make_server(config, host=host, port=port, threads=threads)
+    server, app = make_server(config, host=host, port=port, threads=threads, broker=broker)
     shown = f"[{host}]" if ":" in host else host
     root = str(config.get("BASE_URL") or f"http://{shown}:{server.effective_port}").rstrip("/")
     print(f"provml endpoint on {root}/  (SPARQL {root}/sparql, graph store {root}/store, "
           f"health {root}/health); Ctrl-C stops", file=out, flush=True)
 
     def stop(signum: int, frame: Any) -> None:
+        # end running queries first (their worker processes are killed, their requests
+        # answer 503): waitress then waits at most a moment for its threads
+        app.extensions["provml.runner"].close()
         raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -79,20 +79,37 @@ def ontology_info_command(fmt: str, file: Path | None) -> None:
 @click.option("--timeout-s", default=30.0, show_default=True, type=float, help="Query time limit (0: none).")
 @click.option("--max-rows", default=100_000, show_default=True, type=int, help="Most result rows (0: no limit).")
 @click.option("--max-body-mb", default=64.0, show_default=True, type=float, help="Largest request body.")
-@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads.")
-@click.option("--isolate-queries", type=click.Choice(["thread", "process"]), default="thread",
-              show_default=True,
-              help="Where sorting/aggregating queries run; 'process' kills them at the time limit (--store only).")
-def serve_command(store: Path | None, remote: str | None, host: str, port: int,
-                  base_url: str | None, token: str | None, token_file: Path | None,
+@click.option("--threads", default=16, show_default=True, type=int, help="Worker threads.")
+@click.option("--broker", default=None, metavar="URL",
+              help="Redis URL (redis://host:6379/0): also write what ingest workers validated into "
+                   "this store (the one writer) and show the ingest lag on /health.")
+@click.option("--isolate-queries", type=click.Choice(["thread", "process"]), default=None,
+              help="'process' (default with --store): every query runs in a worker process, "
+                   "killed at the time limit and capped in memory; 'thread': in this process.")
+@click.option("--query-workers", default=4, show_default=True, type=int,
+              help="Worker processes (queries evaluating at once).")
+@click.option("--query-memory-mb", default=2048, show_default=True, type=int,
+              help="Address-space limit of each query worker process (0: none).")
+@click.option("--allow-remote", "allow_remote", multiple=True, metavar="URL_PREFIX",
+              help="Let SERVICE and LOAD reach URLs starting with this prefix (repeatable; "
+                   "http/https only). Default: no outbound requests.")
+@click.pass_context
+def serve_command(ctx: click.Context, store: Path | None, remote: str | None, host: str,
+                  port: int, base_url: str | None, token: str | None, token_file: Path | None,
                   read_token: str | None, read_only: bool, cors: tuple[str, ...],
                   timeout_s: float, max_rows: int, max_body_mb: float, threads: int,
-                  isolate_queries: str) -> None:
+                  isolate_queries: str | None, query_workers: int, query_memory_mb: int,
+                  allow_remote: tuple[str, ...], broker: str | None) -> None:
     """Serve the knowledge graph: SPARQL 1.1 Protocol, Graph Store, APIs (waitress; Ctrl-C stops)."""
     from provml.endpoint.server import serve
     from provml.errors import Error
     from provml.knowledge import default_store_path
 
+    for name, env in (("token", "PROVML_TOKEN"), ("read_token", "PROVML_READ_TOKEN")):
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            click.echo(f"warning: --{name.replace('_', '-')} on the command line is visible to "
+                       f"every user of this machine (ps, /proc); use {env} or --token-file",
+                       err=True)
     if store is None and remote is None:
         store = default_store_path()
     if token_file is not None:
@@ -100,9 +117,48 @@ def serve_command(store: Path | None, remote: str | None, host: str, port: int,
     config = {"STORE": str(store) if store else None, "REMOTE": remote, "BASE_URL": base_url,
               "TOKEN": token, "READ_TOKEN": read_token, "READ_ONLY": read_only,
               "CORS_ORIGINS": cors, "TIMEOUT_S": timeout_s, "MAX_ROWS": max_rows,
-              "MAX_BODY_MB": max_body_mb, "QUERY_ISOLATION": isolate_queries}
+              "MAX_BODY_MB": max_body_mb, "QUERY_ISOLATION": isolate_queries,
+              "QUERY_WORKERS": query_workers, "QUERY_MEMORY_MB": query_memory_mb,
+              "ALLOW_REMOTE": allow_remote}
     try:
-        serve(config, host=host, port=port, threads=threads)
+        if broker is not None and store is None:
+            raise ValueError("--broker needs --store: the writer writes into the on-disk store")
+        serve(config, host=host, port=port, threads=threads, broker=broker)
+    except (Error, OSError, ValueError, ImportError) as exc:
+        raise CouldNotRun(str(exc)) from exc
+
+
+@main.command("ingest-worker")
+@click.option("--broker", required=True, metavar="URL", help="Redis URL, e.g. redis://127.0.0.1:6379/0.")
+@click.option("--store", "store", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="On-disk store: this process is its one writer (unless --no-writer).")
+@click.option("--endpoint", "remote", default=None, metavar="URL",
+              help="Base URL of a remote SPARQL 1.1 store: every worker writes to it.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 256),
+              help="Worker processes (check, translate, enrich, validate).")
+@click.option("--no-writer", is_flag=True,
+              help="Workers only: the writer of --store runs elsewhere (e.g. provml serve --broker).")
+@click.option("--claim-idle-s", default=30.0, show_default=True, type=float,
+              help="Take over bags another worker has held unacknowledged this long.")
+def ingest_worker_command(broker: str, store: Path | None, remote: str | None, workers: int,
+                          no_writer: bool, claim_idle_s: float) -> None:
+    """Ingest bags that capture clients put on a Redis stream (Client(broker=URL)): parallel
+    workers check, translate, enrich and validate; one writer writes an on-disk store, or every
+    worker writes a remote SPARQL store. Runs until SIGTERM or Ctrl-C (docs/deployment.md)."""
+    from provml.errors import Error
+    from provml.ingest.worker import run
+
+    if (store is None) == (remote is None):
+        raise click.UsageError("give --store DIR or --endpoint URL (one of them)")
+    try:
+        import redis
+
+        run(broker, store=store, remote=remote, workers=workers, writer=not no_writer,
+            claim_idle_s=claim_idle_s)
+    except ImportError as exc:
+        raise CouldNotRun(f"{exc}") from exc
+    except redis.RedisError as exc:
+        raise CouldNotRun(f"the broker {broker} cannot be used: {exc}") from exc
     except (Error, OSError, ValueError) as exc:
         raise CouldNotRun(str(exc)) from exc
 
@@ -344,6 +400,73 @@ def migrate_command(store: Path | None, check: bool) -> None:
                    f"quads ({result.removed} duplicate(s) removed)")
     else:
         click.echo("the store has the current layout: nothing to do")
+
+
+@main.group("import")
+def import_group() -> None:
+    """Read provenance written by other tools (docs/interop.md). Exit 0 when everything was
+    stored, 1 when some part was rejected by validation (the reason is printed), 2 when the
+    input could not be read."""
+
+
+def _run_import(store: Path | None, fmt: str, action: Any) -> None:
+    import json
+
+    from provml.errors import Error, ValidationFailed
+
+    kg = _open(store)
+    try:
+        report = action(kg)
+    except ValidationFailed as exc:
+        click.echo(f"rejected: {exc}", err=True)
+        click.echo(exc.report.describe(), err=True)
+        raise SystemExit(1) from exc
+    except (Error, OSError, ValueError) as exc:
+        raise CouldNotRun(str(exc)) from exc
+    finally:
+        kg.close()
+    click.echo(json.dumps(report.to_dict(), indent=2) if fmt == "json" else report.text())
+    if report.rejected:
+        raise SystemExit(1)
+
+
+_FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                       show_default=True, help="Report format.")
+
+
+@import_group.command("prov-json")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+@_FORMAT
+def import_prov_json_command(file: Path, store: Path | None, fmt: str) -> None:
+    """A PROV-JSON document (the prov package's, yProv4ML's ...): PROV-ML where its terms say
+    so, plain PROV otherwise; reports what was mapped and what was not."""
+    from provml.interop.prov_import import import_prov_json
+
+    _run_import(store, fmt, lambda kg: import_prov_json(kg, file))
+
+
+@import_group.command("mlflow")
+@click.argument("where")
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+@_FORMAT
+def import_mlflow_command(where: str, store: Path | None, fmt: str) -> None:
+    """An MLflow tracking store (a tracking URI, a SQLite .db file or an mlruns/ directory),
+    read with the MLflow client: runs, params, metrics per step, tags, artifacts, models."""
+    from provml.interop.mlflow_import import import_mlflow
+
+    _run_import(store, fmt, lambda kg: import_mlflow(kg, where))
+
+
+@import_group.command("flowcept")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+@_FORMAT
+def import_flowcept_command(file: Path, store: Path | None, fmt: str) -> None:
+    """A Flowcept buffer file (JSON lines of workflow and task messages)."""
+    from provml.interop.flowcept_import import import_flowcept
+
+    _run_import(store, fmt, lambda kg: import_flowcept(kg, file))
 
 
 @main.command("stats")

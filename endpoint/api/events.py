@@ -15,6 +15,7 @@ The body is a JSON array of events or ``{"events": [...]}`` (``docs/events.md``)
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from flask import Blueprint, Response, jsonify, request
 from provml.endpoint.auth import require_write
 from provml.endpoint.context import current_kg
 from provml.endpoint.errors import abort_json
+from provml.endpoint.limits import InputRefused, check_json_depth
 from provml.endpoint.negotiation import media_type
 from provml.errors import EventError, ValidationFailed
 from provml.ingest.spec import SpecError
@@ -30,6 +32,8 @@ from provml.ingest.spec import SpecError
 __all__ = ["bp", "parse_batch"]
 
 bp = Blueprint("events_api", __name__)
+
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 @bp.post("/api/events")
@@ -66,12 +70,22 @@ def parse_batch(data: bytes) -> Sequence[Mapping[str, Any]]:
     [{'v': 1}]
     """
     try:
+        check_json_depth(data, what="events body")
+    except InputRefused as exc:
+        abort_json(400, str(exc))
+    try:
         body = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         abort_json(400, f"the body is not UTF-8 (byte {exc.start})")
     except json.JSONDecodeError as exc:
         abort_json(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column "
                         f"{exc.colno}", line=exc.lineno, column=exc.colno)
+    if _SURROGATE.search(data):
+        try:  # json.loads pairs surrogates; a lone one stays and cannot be stored
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            abort_json(400, "the body has a lone UTF-16 surrogate escape (\\ud800-\\udfff) in "
+                            "a string: that is not a Unicode character; send valid text")
     events = body.get("events") if isinstance(body, dict) else body
     if not isinstance(events, list):
         abort_json(400, 'expected a JSON array of events or {"events": [...]}')

@@ -19,6 +19,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from provml.endpoint.auth import require_read
 from provml.endpoint.context import public_url, runner, store
 from provml.endpoint.errors import abort_json
+from provml.endpoint.limits import InputRefused, check_json_depth
 from provml.endpoint.negotiation import RESULTS_OFFERS, best_match
 from provml.endpoint.sparql.evaluation import QueryTimeout
 from provml.endpoint.sparql.results import write_solutions
@@ -66,7 +67,8 @@ def run(name: str) -> Response:
         abort_json(400, str(exc), parameter=exc.fields.get("name"),
                    expected=_expected_type(name, exc.fields.get("name")))
     except QueryTimeout:
-        abort_json(503, "the query ran past the time limit (TIMEOUT_S); add parameters to narrow it")
+        abort_json(503, "the query ran past the time limit (TIMEOUT_S); add parameters to narrow it",
+                   headers={"Retry-After": "1"})
     response = Response(write_solutions(outcome.variables, outcome.rows, media),
                         content_type=media + ("; charset=utf-8" if media.startswith("text/") else ""))
     if outcome.truncated:
@@ -80,6 +82,10 @@ def _parameters() -> dict[str, str]:
     params = {k: v for k, v in request.args.items()}
     if request.method == "POST":
         if request.is_json:
+            try:
+                check_json_depth(request.get_data(), what="JSON body")
+            except InputRefused as exc:
+                abort_json(400, str(exc))
             body = request.get_json(silent=True)
             if not isinstance(body, dict):
                 abort_json(400, "POST the parameters as a JSON object or as a form")

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 from flask import (
     Blueprint,
     Response,
+    current_app,
     render_template,
     request,
     stream_with_context,
@@ -24,7 +25,7 @@ from flask import (
 from pyoxigraph import RdfFormat, Triple, serialize
 
 from provml.endpoint.auth import require_read
-from provml.endpoint.context import config, public_url, store
+from provml.endpoint.context import config, public_url, reader, runner, store
 from provml.endpoint.errors import abort_json
 from provml.endpoint.linked_data.void import dump_nquads_gz, void_description
 from provml.endpoint.negotiation import RDF_FORMATS, best_match
@@ -103,7 +104,7 @@ def resource(rest: str) -> Response:
     page = public_url("/id/" + description.iri[len(config().instance_base) :])
     links = _links(description.iri, page)
     if media != "text/html":
-        triples = resource_triples(store(), description.iri)
+        triples = resource_triples(reader(), description.iri)
         return rdf_response(triples, media, headers={"Link": links})
     html = render_template(
         "resource.html",
@@ -129,7 +130,7 @@ def _resolve(rest: str) -> tuple[str, ResourceDescription]:
         candidates.append((name, None))  # ... unless only the full name is known
     for name, fixed in candidates:
         try:
-            description = describe(store(), instance_base + name)
+            description = describe(reader(), instance_base + name)
         except ValueError:
             abort_json(400, f"not a valid IRI: {instance_base + name!r}")
         if description.exists:
@@ -168,9 +169,14 @@ def void() -> Response:
     media = best_match(request.headers.get("Accept"), RDF_OFFERS)
     if media is None:
         abort_json(406, "no acceptable format; offered: " + ", ".join(RDF_OFFERS))
-    triples = void_description(
-        store(), base_url=public_url(""), instance_base=config().instance_base
-    )
+    # counted once per version of the store (the runner's write counter), under the limits
+    key = (runner().version, public_url(""), config().instance_base)
+    cache = current_app.extensions.setdefault("provml.void", {})
+    triples = cache.get(key)
+    if triples is None:
+        triples = void_description(reader(), base_url=key[1], instance_base=key[2])
+        cache.clear()
+        cache[key] = triples
     return rdf_response(triples, media)
 
 

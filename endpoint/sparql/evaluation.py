@@ -40,7 +40,8 @@ from typing import Any, Protocol
 
 from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple, Variable
 
-from provml.store import Store
+from provml.endpoint.sparql.results import Rendered, render
+from provml.store.base import Store
 
 
 class Processes(Protocol):
@@ -53,7 +54,12 @@ class Processes(Protocol):
 
     def close(self) -> None: ...
 
-__all__ = ["Outcome", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate"]
+__all__ = ["Outcome", "QueryCrashed", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate"]
+
+#: queries and updates longer than this (characters) are first tried in a worker process on an
+#: empty store when they would otherwise run in the server process (in-memory stores, updates):
+#: a few kilobytes of chained joins, paths or expressions overflow the evaluator's stack
+PROBE_CHARS = 1024
 
 
 #: operators that consume their whole input before the first solution (run on the pool)
@@ -62,12 +68,26 @@ _BLOCKING = re.compile(
     r"ASK|MINUS|HAVING)\b", re.IGNORECASE)
 
 
+_REMOTE = re.compile(r"SERVICE|LOAD|\\u|\\U", re.IGNORECASE)
+
+
+def _probe_worthy(sparql: str) -> bool:
+    """Long enough to overflow the stack, and making no request the operator allowed (a probe
+    must not send it twice)."""
+    return len(sparql) > PROBE_CHARS and not _REMOTE.search(sparql)
+
+
 class QueryTimeout(Exception):
     """The query ran past the endpoint's time limit (answered 503)."""
 
 
 class QueryRejected(Exception):
-    """Every worker for blocking queries is busy (answered 503 at once, nothing evaluated)."""
+    """Every worker is busy, also after a short wait (answered 503, nothing evaluated)."""
+
+
+class QueryCrashed(Exception):
+    """The evaluation ended its worker process: a stack overflow (chained or nested too deep)
+    or the worker's memory limit (answered 400)."""
 
 
 @dataclass(frozen=True)
@@ -101,13 +121,15 @@ def evaluate(
     *,
     default_graph: Sequence[NamedNode] | None = None,
     named_graphs: Sequence[NamedNode] | None = None,
+    union: bool = True,
     base_iri: str | None = None,
     max_rows: int | None = None,
     deadline: float | None = None,
     cancel: threading.Event | None = None,
 ) -> Outcome:
     """Evaluate ``sparql`` and read at most ``max_rows`` results, checking ``deadline``
-    (``time.monotonic()``) and ``cancel`` before each.
+    (``time.monotonic()``) and ``cancel`` before each. ``union=False`` evaluates on the
+    store's default graph, or on the query's own ``FROM`` / ``FROM NAMED``.
 
     :raises SyntaxError: the query does not parse.
     :raises QueryTimeout: the deadline passed, or ``cancel`` was set.
@@ -115,7 +137,7 @@ def evaluate(
     check = _Cancelled(deadline, cancel)
     check.check()
     result = store.query(sparql, default_graph=default_graph, named_graphs=named_graphs,
-                         base_iri=base_iri)
+                         base_iri=base_iri, use_default_graph_as_union=union)
     check.check()
     if isinstance(result, QueryBoolean):
         return Outcome("boolean", boolean=bool(result))
@@ -147,11 +169,13 @@ class QueryRunner:
     :param timeout_s: seconds a query may take (None: no limit; the query runs on the request
         thread).
     :param max_rows: most solutions or triples returned (None: all).
-    :param workers: how many blocking queries may evaluate at once, counting those still
-        finishing after their 503; one more is refused at once (:class:`QueryRejected`), so
-        heavy queries cannot pile up behind each other.
-    :param processes: a :class:`~provml.endpoint.sparql.isolation.QueryProcesses` to run blocking
-        queries in worker processes killed at the deadline, instead of threads.
+    :param workers: how many blocking queries may evaluate on threads at once, counting those
+        still finishing after their 503; one more is refused at once (:class:`QueryRejected`).
+    :param processes: a :class:`~provml.endpoint.sparql.isolation.QueryProcesses`. Over an
+        on-disk store (``processes.path`` set) EVERY query evaluates in its worker processes,
+        killed at the deadline and capped in memory; over an in-memory store it only tries long
+        queries and updates on an empty store first (:data:`PROBE_CHARS`), so that one which
+        crashes the evaluator ends a worker, not the server.
     """
 
     def __init__(
@@ -166,8 +190,20 @@ class QueryRunner:
         self.max_rows = max_rows
         self.workers = workers
         self.processes = processes
+        self.version = 0  # counts writes (changed()): caches key on it
         self._slots = threading.BoundedSemaphore(workers)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provml-query")
+
+    @property
+    def isolated(self) -> bool:
+        """Whether every query evaluates in a worker process."""
+        return self.processes is not None and self.processes.path is not None
+
+    def changed(self) -> None:
+        """The store was written: worker processes open a fresh view before their next query."""
+        self.version += 1
+        if self.processes is not None:
+            self.processes.changed()
 
     def run(
         self,
@@ -176,23 +212,64 @@ class QueryRunner:
         *,
         default_graph: Sequence[NamedNode] | None = None,
         named_graphs: Sequence[NamedNode] | None = None,
+        union: bool = True,
         base_iri: str | None = None,
     ) -> Outcome:
         """Evaluate ``sparql`` on ``store`` and read its results under the limits.
 
         :raises SyntaxError: the query does not parse.
         :raises QueryTimeout: the time limit passed.
-        :raises QueryRejected: every worker for blocking queries is busy.
+        :raises QueryRejected: every worker is busy.
+        :raises QueryCrashed: the query ended its worker process.
         :raises OSError: the store failed.
         """
         args: dict[str, Any] = {"default_graph": default_graph, "named_graphs": named_graphs,
-                                "base_iri": base_iri, "max_rows": self.max_rows}
+                                "union": union, "base_iri": base_iri, "max_rows": self.max_rows}
+        if self.isolated:
+            assert self.processes is not None
+            result = self.processes.run(sparql, timeout_s=self.timeout_s, **args)
+            assert isinstance(result, Outcome)
+            return result
+        return self._in_process(store, sparql, args)
+
+    def render(
+        self,
+        store: Store,
+        sparql: str,
+        *,
+        accept: str | None,
+        default_graph: Sequence[NamedNode] | None = None,
+        named_graphs: Sequence[NamedNode] | None = None,
+        union: bool = True,
+        base_iri: str | None = None,
+    ) -> Rendered:
+        """Like :meth:`run`, and write the result in the format ``accept`` prefers (in the
+        worker process when queries are isolated: the rows never cross the pipe)."""
+        args: dict[str, Any] = {"default_graph": default_graph, "named_graphs": named_graphs,
+                                "union": union, "base_iri": base_iri, "max_rows": self.max_rows}
+        if self.isolated:
+            assert self.processes is not None
+            result = self.processes.run(sparql, timeout_s=self.timeout_s, accept=accept or "",
+                                        **args)
+            assert isinstance(result, Rendered)
+            return result
+        return render(self._in_process(store, sparql, args), accept)
+
+    def check_update(self, sparql: str) -> None:
+        """Try a long update (over :data:`PROBE_CHARS`) on an empty store in a worker process
+        first, when there is one: an update whose evaluation crashes is refused
+        (:class:`QueryCrashed`) before the server process runs it."""
+        if self.processes is not None and _probe_worthy(sparql):
+            self.processes.probe(sparql, update=True, timeout_s=self.timeout_s)
+
+    def _in_process(self, store: Store, sparql: str, args: dict[str, Any]) -> Outcome:
+        if self.processes is not None and _probe_worthy(sparql):
+            self.processes.probe(sparql, update=False, timeout_s=self.timeout_s,
+                                 base_iri=args["base_iri"])
         if self.timeout_s is None or not _BLOCKING.search(sparql):
             deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
             return evaluate(store, sparql, deadline=deadline, **args)
-        if self.processes is not None:
-            return self.processes.run(sparql, timeout_s=self.timeout_s, **args)
-        if not self._slots.acquire(blocking=False):
+        if not self._slots.acquire(timeout=min(1.0, self.timeout_s)):  # queue briefly
             raise QueryRejected
         cancel = threading.Event()
         try:
@@ -211,6 +288,6 @@ class QueryRunner:
 
     def close(self) -> None:
         """Stop the worker threads (running queries stop at their next row) and processes."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
         if self.processes is not None:
             self.processes.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -30,6 +30,7 @@ from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse
 from provml.endpoint import context
 from provml.endpoint.auth import check_read, check_write
 from provml.endpoint.errors import abort_json
+from provml.endpoint.limits import InputRefused, check_rdf_body
 from provml.endpoint.negotiation import (
     DATASET_OFFERS,
     GRAPH_OFFERS,
@@ -55,7 +56,11 @@ def _target(path: str | None) -> Target:
     if path is not None:
         if args:
             abort_json(400, "a direct graph URL takes no 'graph' or 'default' parameter")
-        return NamedNode(context.public_url(f"/store/{path}"))
+        try:
+            return NamedNode(context.public_url(f"/store/{path}"))
+        except ValueError:
+            abort_json(400, f"/store/{path} does not make a valid graph IRI; percent-encode "
+                            "characters such as < > \" { } | ^ ` and spaces")
     graphs = args.getlist("graph")
     if "default" in args:
         if graphs:
@@ -131,6 +136,10 @@ def _parse_body(graph: NamedNode | DefaultGraph) -> list[Quad]:
 
 def _parse(data: bytes, fmt: RdfFormat, graph: NamedNode | DefaultGraph) -> list[Quad]:
     base = graph.value if isinstance(graph, NamedNode) else context.public_url("/store")
+    try:
+        check_rdf_body(data, fmt.name)
+    except InputRefused as error:
+        abort_json(400, str(error))
     try:
         return [Quad(q.subject, q.predicate, q.object, graph)
                 for q in parse(data, format=fmt, base_iri=base)]

@@ -1,13 +1,24 @@
-"""Blocking queries in worker processes that are killed at the deadline (``QUERY_ISOLATION``
-``"process"``, on-disk stores only).
+"""Queries in worker processes: killed at the deadline, capped in memory, and unable to take the
+server down when they crash.
 
-pyoxigraph cannot cancel an evaluation, but the operating system can end a process. Each worker
-(started with ``spawn``, so it shares no lock or thread with the server) opens the store
-read-only for every query — a fresh view that includes the server's committed writes — evaluates
-it under the row limit and sends the rows back. When the time limit passes, the server kills the
-worker: the evaluation stops there, whatever operator it was in. The cost: ~0.1–0.2 s per query
-to open the store view (plus a process start after a kill), paid only by queries with blocking
-operators (``ORDER BY``, aggregates, ...); simple queries stay in the server process.
+pyoxigraph cannot cancel an evaluation, bound its memory, or survive a stack overflow in its
+parser or evaluator; the operating system can do all three to a process. A small pool of worker
+processes (started with ``spawn``: they share no lock or thread with the server) is kept ready:
+
+- over an **on-disk store** (``path``) each worker holds a read-only view of the store and
+  evaluates every query sent to it, writing the result in the client's format before sending
+  it back (rows never cross the pipe as objects). After the server writes (:meth:`changed`), a
+  worker opens a fresh view before its next query, so it sees every committed write;
+- over an **in-memory store** (``path`` None) the data lives only in the server process; the
+  workers then only *probe* long queries and updates on an empty store (:meth:`probe`): one
+  that overflows the stack ends a worker and is refused, instead of ending the server.
+
+Each worker runs with an address-space limit (``RLIMIT_AS``, ``memory_mb``) and a lower CPU
+priority (``nice`` +5, so ``/health`` and cheap requests keep answering while runaway queries
+spin). At the deadline the server kills the worker and starts a replacement in the background.
+When every worker is busy a query waits up to ``queue_s`` for one, then gets
+:class:`~provml.endpoint.sparql.evaluation.QueryRejected` (503); at most ``2 × workers`` requests
+wait at once (so queries hold at most ``3 × workers`` server threads).
 
 >>> import tempfile
 >>> from provml.store import open_store
@@ -21,75 +32,166 @@ False
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import multiprocessing
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
 from pyoxigraph import NamedNode
 
-from provml.endpoint.sparql.evaluation import Outcome, QueryRejected, QueryTimeout, evaluate
+from provml.endpoint.sparql.evaluation import (
+    Outcome,
+    QueryCrashed,
+    QueryRejected,
+    QueryTimeout,
+    evaluate,
+)
+from provml.endpoint.sparql.results import Rendered, render
 
 __all__ = ["QueryProcesses"]
 
+log = logging.getLogger("provml.endpoint")
 
-def _work(conn: Connection, path: str) -> None:
-    """A worker process: answer (sparql, options) requests until the pipe closes."""
+#: how often a worker retries a query whose store view failed under a concurrent compaction
+_VIEW_RETRIES = 3
+
+
+def _limit_worker(memory_mb: int | None) -> None:
+    import os
+    import resource
+
+    if memory_mb:
+        limit = int(memory_mb) * 1024 * 1024
+        # RLIMIT_DATA caps what the worker can write to (heap, anonymous maps, stacks);
+        # address space merely reserved (malloc arenas, mapped store files) is not counted.
+        # RLIMIT_AS backs it up at twice the size.
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_AS, (2 * limit, 2 * limit))
+    with contextlib.suppress(OSError):  # not allowed here: run at the same priority
+        os.nice(5)
+
+
+def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
+    """A worker process: answer requests until the pipe closes."""
+    _limit_worker(memory_mb)
+    import pyoxigraph
+
     from provml.store.oxigraph import OxigraphStore
 
+    store: Any = None
+    version = -1
     while True:
         try:
-            sparql, options = conn.recv()
-        except EOFError:
+            op, sparql, options, wanted = conn.recv()
+        except (EOFError, OSError):
             return
         try:
-            store = OxigraphStore(path, read_only=True)
-            try:
-                conn.send(("ok", evaluate(store, sparql, **options)))
-            finally:
-                store.close()
+            if op == "probe-update":
+                pyoxigraph.Store().update(sparql, base_iri=options.get("base_iri"))
+                conn.send(("ok", None))
+                continue
+            if op == "probe-query":
+                probe = OxigraphStore()
+                options["max_rows"] = 1
+                evaluate(probe, sparql, **options)
+                conn.send(("ok", None))
+                continue
+            accept = options.pop("accept", None)
+            for attempt in range(_VIEW_RETRIES):
+                if store is None or wanted != version:
+                    if store is not None:
+                        store.close()
+                    store = None
+                    store = OxigraphStore(path, read_only=True)
+                    version = wanted
+                try:
+                    outcome = evaluate(store, sparql, **options)
+                    break
+                except (OSError, RuntimeError):  # the view broke under a compaction: reopen
+                    if attempt == _VIEW_RETRIES - 1:
+                        raise
+                    store.close()
+                    store = None
+            if accept is not None:
+                conn.send(("ok", render(outcome, accept)))
+            else:
+                conn.send(("ok", outcome))
         except SyntaxError as error:
             conn.send(("syntax", str(error)))
+        except QueryTimeout:
+            conn.send(("timeout", None))
+        except MemoryError:
+            conn.send(("crashed", "MemoryError"))
         except Exception as error:  # reported to the server, which logs it
             conn.send(("error", f"{type(error).__name__}: {error}"))
 
 
 class _Worker:
-    def __init__(self, context: Any, path: str) -> None:
+    def __init__(self, context: Any, path: str | None, memory_mb: int | None) -> None:
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_work, args=(child, path), daemon=True,
+        self.process = context.Process(target=_work, args=(child, path, memory_mb), daemon=True,
                                        name="provml-query-worker")
         self.process.start()
         child.close()
 
     def kill(self) -> None:
-        self.process.kill()
-        self.process.join(timeout=5)
-        self.conn.close()
+        try:
+            self.process.kill()
+            self.process.join(timeout=5)
+        finally:
+            self.conn.close()
 
 
 class QueryProcesses:
-    """A few worker processes over the on-disk store at ``path``.
+    """A pool of worker processes (see the module docstring).
 
-    :param path: the store directory (the server holds it open read-write).
-    :param workers: most queries evaluating at once; one more is refused (``QueryRejected``).
+    :param path: the on-disk store directory (the server holds it open read-write), or None
+        for probe-only workers (in-memory stores).
+    :param workers: worker processes (queries evaluating at once).
+    :param memory_mb: each worker's address-space limit in MiB (None: no limit).
+    :param queue_s: how long a query waits for a free worker before it is refused.
     """
 
-    def __init__(self, path: str, *, workers: int = 4) -> None:
+    def __init__(
+        self,
+        path: str | None,
+        *,
+        workers: int = 4,
+        memory_mb: int | None = 2048,
+        queue_s: float = 2.0,
+    ) -> None:
         self.path = path
         self.workers = workers
+        self.memory_mb = memory_mb
+        self.queue_s = queue_s
         self._context = multiprocessing.get_context("spawn")
-        self._slots = threading.BoundedSemaphore(workers)
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._idle: queue.Queue[_Worker | None] = queue.Queue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
+        self._waiting = 0
+        self._version = 0
         self._closed = False
-        self._spawn()  # one ready worker: a process start takes ~0.3 s
+        self._started = False
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        for _ in range(self.workers):  # off the request thread: a start takes ~0.3 s
+            threading.Thread(target=self._spawn, name="provml-query-spawn", daemon=True).start()
 
     def _spawn(self) -> None:
-        worker = _Worker(self._context, self.path)
+        try:
+            worker = _Worker(self._context, self.path, self.memory_mb)
+        except Exception:  # pragma: no cover - fork refused (out of memory, process limit)
+            log.exception("could not start a query worker process")
+            return
         with self._lock:
             if self._closed:
                 worker.kill()
@@ -97,71 +199,142 @@ class QueryProcesses:
             self._all.append(worker)
         self._idle.put(worker)
 
-    def _take(self) -> _Worker:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            worker = _Worker(self._context, self.path)
-            with self._lock:
-                self._all.append(worker)
-            return worker
-
-    def _drop(self, worker: _Worker, *, replace: bool = True) -> None:
-        worker.kill()
+    def _checkout(self) -> _Worker:
+        self._start()
         with self._lock:
-            if worker in self._all:
-                self._all.remove(worker)
-        if replace:  # start the replacement off the request thread
-            threading.Thread(target=self._spawn, name="provml-query-spawn", daemon=True).start()
+            if self._closed:
+                raise QueryRejected
+            if self._waiting >= 2 * self.workers:
+                raise QueryRejected
+            self._waiting += 1
+        try:
+            worker = self._idle.get(timeout=self.queue_s)
+        except queue.Empty:
+            raise QueryRejected from None
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        if worker is None:  # closed: wake the next waiter too
+            self._idle.put(None)
+            raise QueryRejected
+        return worker
+
+    def _replace(self, worker: _Worker) -> None:
+        """Kill ``worker`` and start its replacement (on a background thread)."""
+
+        def replace() -> None:
+            worker.kill()
+            with self._lock:
+                if worker in self._all:
+                    self._all.remove(worker)
+                if self._closed:
+                    return
+            self._spawn()
+
+        threading.Thread(target=replace, name="provml-query-replace", daemon=True).start()
+
+    def changed(self) -> None:
+        """The store was written: workers reopen their view before the next query."""
+        with self._lock:
+            self._version += 1
+
+    def _call(self, op: str, sparql: str, options: dict[str, Any],
+              timeout_s: float | None) -> Any:
+        worker = self._checkout()
+        ok = False
+        try:
+            try:
+                worker.conn.send((op, sparql, options, self._version))
+                ready = worker.conn.poll(timeout_s)
+                answer = worker.conn.recv() if ready else None
+            except (EOFError, OSError, ConnectionError):
+                worker.process.join(timeout=1)
+                code = worker.process.exitcode
+                with self._lock:
+                    closed = self._closed
+                if closed:
+                    raise QueryRejected from None
+                log.warning("a query ended its worker process (exit code %s)", code)
+                raise QueryCrashed(self._crash_message(code)) from None
+            if answer is None:
+                raise QueryTimeout  # the worker is killed below: the evaluation stops there
+            status, payload = answer
+            ok = True
+            if status == "syntax":
+                raise SyntaxError(payload)
+            if status == "timeout":
+                raise QueryTimeout
+            if status == "crashed":
+                raise QueryCrashed(self._crash_message(None))
+            if status == "error":
+                raise OSError(payload)
+            return payload
+        finally:
+            if ok:
+                self._idle.put(worker)
+            else:
+                self._replace(worker)
+
+    def _crash_message(self, code: int | None) -> str:
+        limit = f"{self.memory_mb} MiB" if self.memory_mb else "the machine's memory"
+        return (f"evaluating this request ended its worker process (exit code {code}): it nests "
+                f"or chains too deeply, or it needs more memory than the limit ({limit}); "
+                "simplify it or narrow it")
 
     def run(
         self,
         sparql: str,
         *,
-        timeout_s: float,
+        timeout_s: float | None,
         default_graph: Sequence[NamedNode] | None = None,
         named_graphs: Sequence[NamedNode] | None = None,
+        union: bool = True,
         base_iri: str | None = None,
         max_rows: int | None = None,
-    ) -> Outcome:
-        """Evaluate in a worker; kill it when ``timeout_s`` passes.
+        accept: str | None = None,
+    ) -> Outcome | Rendered:
+        """Evaluate in a worker over the on-disk store; kill it when ``timeout_s`` passes.
+        With ``accept`` the worker writes the result (a :class:`Rendered`), else it returns
+        the rows (an :class:`Outcome`).
 
         :raises SyntaxError: the query does not parse.
         :raises QueryTimeout: the time limit passed (the worker was killed).
-        :raises QueryRejected: every worker is busy.
-        :raises OSError: the worker failed (it is replaced).
+        :raises QueryRejected: every worker stayed busy for ``queue_s``.
+        :raises QueryCrashed: the query ended its worker (stack overflow, memory limit).
+        :raises OSError: the store failed.
         """
-        if not self._slots.acquire(blocking=False):
-            raise QueryRejected
+        if self.path is None:
+            raise ValueError("these workers have no store (in-memory): use probe()")
+        options: dict[str, Any] = {"default_graph": default_graph, "named_graphs": named_graphs,
+                                   "union": union, "base_iri": base_iri, "max_rows": max_rows}
+        if accept is not None:
+            options["accept"] = accept
+        result = self._call("query", sparql, options, timeout_s)
+        assert isinstance(result, Outcome | Rendered)
+        return result
+
+    def probe(self, sparql: str, *, update: bool, timeout_s: float | None,
+              base_iri: str | None = None) -> None:
+        """Parse and evaluate ``sparql`` on an empty store in a worker; return when that
+        worked (or ran into a syntax error, left for the caller's own evaluation to report).
+
+        :raises QueryCrashed: it ended the worker.
+        :raises QueryTimeout: it ran past ``timeout_s`` even on an empty store.
+        :raises QueryRejected: every worker stayed busy for ``queue_s``.
+        """
+        options: dict[str, Any] = {"base_iri": base_iri}
+        if not update:
+            options["deadline"] = None if timeout_s is None else time.monotonic() + timeout_s
         try:
-            worker = self._take()
-            options = {"default_graph": default_graph, "named_graphs": named_graphs,
-                       "base_iri": base_iri, "max_rows": max_rows}
-            try:
-                worker.conn.send((sparql, options))
-                ready = worker.conn.poll(timeout_s)
-                answer = worker.conn.recv() if ready else None
-            except (EOFError, OSError) as error:
-                self._drop(worker)
-                raise OSError(f"the query worker died: {error}") from error
-            if answer is None:
-                self._drop(worker)  # the evaluation stops here, whatever it was doing
-                raise QueryTimeout
-            self._idle.put(worker)
-            status, payload = answer
-            if status == "syntax":
-                raise SyntaxError(payload)
-            if status == "error":
-                raise OSError(payload)
-            assert isinstance(payload, Outcome)
-            return payload
-        finally:
-            self._slots.release()
+            self._call("probe-update" if update else "probe-query", sparql, options, timeout_s)
+        except (SyntaxError, OSError, ValueError):
+            return
 
     def close(self) -> None:
-        """Kill every worker."""
+        """Kill every worker (requests waiting on one get QueryRejected)."""
         with self._lock:
             self._closed = True
             workers, self._all = self._all, []
+        self._idle.put(None)  # requests waiting for a worker give up now
         for worker in workers:
             worker.kill()

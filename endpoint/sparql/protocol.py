@@ -15,23 +15,16 @@ time limit. Results rows beyond ``MAX_ROWS`` are cut and the response carries
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
-from pyoxigraph import DefaultGraph, NamedNode, Quad, serialize
+from pyoxigraph import NamedNode, serialize
 from werkzeug.datastructures import MultiDict
 
 from provml.endpoint import context
 from provml.endpoint.auth import check_read, check_write
 from provml.endpoint.errors import abort_json
-from provml.endpoint.negotiation import (
-    BOOLEAN_OFFERS,
-    GRAPH_OFFERS,
-    RDF_FORMATS,
-    RESULTS_OFFERS,
-    best_match,
-    media_type,
-)
+from provml.endpoint.limits import scan_sparql
+from provml.endpoint.negotiation import RDF_FORMATS, best_match, media_type
 from provml.endpoint.sparql.description import service_description
-from provml.endpoint.sparql.evaluation import Outcome, QueryRejected, QueryTimeout
-from provml.endpoint.sparql.results import write_boolean, write_solutions
+from provml.endpoint.sparql.results import Rendered
 from provml.errors import StoreReadOnly
 
 __all__ = ["bp", "iris", "utf8_body"]
@@ -123,55 +116,32 @@ def sparql() -> Response:
 def _query(text: str, params: MultiDict[str, str]) -> Response:
     if any(params.getlist(p) for p in _USING_PARAMS):
         abort_json(400, "using-graph-uri / using-named-graph-uri apply to updates, not queries")
+    scan = scan_sparql(text, what="query", allowed=context.config().allow_remote)
     default_graph = iris(params.getlist("default-graph-uri"), "default-graph-uri")
     named_graphs = iris(params.getlist("named-graph-uri"), "named-graph-uri")
     if default_graph is not None and named_graphs is None:
         named_graphs = []
     if named_graphs is not None and default_graph is None:
         default_graph = []
+    # the union of all graphs is the default graph only when neither the protocol nor the
+    # query (FROM / FROM NAMED) names a dataset
+    union = default_graph is None and not scan.has_dataset
     try:
-        outcome = context.runner().run(
-            context.store(), text, default_graph=default_graph, named_graphs=named_graphs,
+        rendered = context.runner().render(
+            context.store(), text, accept=request.headers.get("Accept"),
+            default_graph=default_graph, named_graphs=named_graphs, union=union,
             base_iri=context.public_url("/sparql"))
     except SyntaxError as error:
         abort_json(400, f"query syntax error: {error}")
-    except QueryRejected:
-        abort_json(503, f"the server is busy with {context.runner().workers} long queries "
-                        "(sorting, grouping or aggregating); retry later",
-                   headers={"Retry-After": "5"})
-    except QueryTimeout:
-        abort_json(503, f"the query ran past the time limit ({context.config().timeout_s:g} s) "
-                        "and was stopped; narrow it or add a LIMIT", headers={"Retry-After": "1"})
-    return _results(outcome)
+    return _results(rendered)
 
 
-def _results(outcome: Outcome) -> Response:
-    accept = request.headers.get("Accept")
-    if outcome.kind == "triples":
-        chosen = best_match(accept, GRAPH_OFFERS)
-        if chosen is None:
-            abort_json(406, f"no acceptable format; this query answers one of {GRAPH_OFFERS}")
-        fmt = RDF_FORMATS[chosen]
-        rows = outcome.rows
-        if fmt.supports_datasets:
-            rows = [Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in rows]
-        body = serialize(rows, format=fmt) or b""
-        content_type = chosen
-    else:
-        offers = BOOLEAN_OFFERS if outcome.kind == "boolean" else RESULTS_OFFERS
-        chosen = best_match(accept, offers)
-        if chosen is None:
-            abort_json(406, f"no acceptable format; this query answers one of {offers}")
-        if outcome.kind == "boolean":
-            body = write_boolean(outcome.boolean, chosen)
-        else:
-            body = write_solutions(outcome.variables, outcome.rows, chosen)
-        content_type = chosen
-    if content_type.startswith("text/") or content_type.endswith("json"):
-        content_type += "; charset=utf-8"
-    response = Response(body, content_type=content_type)
+def _results(rendered: Rendered) -> Response:
+    if rendered.status == 406:
+        abort_json(406, f"no acceptable format; this query answers one of {rendered.offers}")
+    response = Response(rendered.body, content_type=rendered.content_type)
     response.vary.add("Accept")
-    if outcome.truncated:
+    if rendered.truncated:
         response.headers["X-Provml-Truncated"] = "true"
     return response
 
@@ -183,7 +153,9 @@ def _update(text: str, params: MultiDict[str, str]) -> Response:
                         "using-graph-uri / using-named-graph-uri")
     using = iris(params.getlist("using-graph-uri"), "using-graph-uri")
     using_named = iris(params.getlist("using-named-graph-uri"), "using-named-graph-uri")
+    scan_sparql(text, what="update", allowed=context.config().allow_remote)
     try:
+        context.runner().check_update(text)
         context.store().update(text, base_iri=context.public_url("/sparql"),
                                using_graphs=using, using_named_graphs=using_named)
     except SyntaxError as error:
@@ -192,6 +164,8 @@ def _update(text: str, params: MultiDict[str, str]) -> Response:
         abort_json(403, "the store is read-only")
     except ValueError as error:
         abort_json(400, str(error))
+    except OSError as error:  # an allowed LOAD whose source failed
+        abort_json(502, f"the update could not be completed: {error}")
     return Response(status=204)
 
 

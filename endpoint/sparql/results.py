@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -24,7 +25,7 @@ from pyoxigraph import BlankNode, Literal, NamedNode, Triple, Variable
 
 from provml.vocab import RDF, XSD
 
-__all__ = ["write_boolean", "write_solutions"]
+__all__ = ["Rendered", "render", "write_boolean", "write_solutions"]
 
 Row = Sequence[Any]
 
@@ -153,3 +154,62 @@ def write_boolean(value: bool, media_type: str) -> bytes:
         return ('<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">'
                 f"<head/><boolean>{'true' if value else 'false'}</boolean></sparql>\n").encode()
     raise ValueError(f"no writer for {media_type}")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A query result written for a client: ``status`` 200 with ``body`` and ``content_type``,
+    or 406 (``offers`` lists what this result could have been)."""
+
+    status: int
+    kind: str
+    content_type: str = ""
+    body: bytes = b""
+    truncated: bool = False
+    offers: tuple[str, ...] = ()
+
+
+def render(outcome: Any, accept: str | None) -> Rendered:
+    """Write an :class:`~provml.endpoint.sparql.evaluation.Outcome` in the best format that
+    ``accept`` allows (406 when none): SPARQL results for solutions and booleans, RDF for
+    triples.
+
+    >>> from provml.endpoint.sparql.evaluation import Outcome
+    >>> render(Outcome("boolean", boolean=True), "application/sparql-results+json").body
+    b'{"head": {}, "boolean": true}'
+    >>> render(Outcome("boolean"), "text/turtle").status
+    406
+    """
+    from pyoxigraph import DefaultGraph, Quad, serialize
+
+    from provml.endpoint.negotiation import (
+        BOOLEAN_OFFERS,
+        GRAPH_OFFERS,
+        RDF_FORMATS,
+        RESULTS_OFFERS,
+        best_match,
+    )
+
+    if outcome.kind == "triples":
+        offers: tuple[str, ...] = tuple(GRAPH_OFFERS)
+    elif outcome.kind == "boolean":
+        offers = tuple(BOOLEAN_OFFERS)
+    else:
+        offers = tuple(RESULTS_OFFERS)
+    chosen = best_match(accept, offers)
+    if chosen is None:
+        return Rendered(406, outcome.kind, offers=offers)
+    if outcome.kind == "triples":
+        fmt = RDF_FORMATS[chosen]
+        rows = outcome.rows
+        if fmt.supports_datasets:
+            rows = [Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in rows]
+        body = serialize(rows, format=fmt) or b""
+    elif outcome.kind == "boolean":
+        body = write_boolean(outcome.boolean, chosen)
+    else:
+        body = write_solutions(outcome.variables, outcome.rows, chosen)
+    content_type = chosen
+    if content_type.startswith("text/") or content_type.endswith("json"):
+        content_type += "; charset=utf-8"
+    return Rendered(200, outcome.kind, content_type, bytes(body), outcome.truncated)

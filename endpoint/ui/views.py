@@ -27,11 +27,11 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
 from provml.endpoint.auth import require_read
-from provml.endpoint.context import config, runner, store
+from provml.endpoint.context import config, reader, runner, store
 from provml.endpoint.errors import abort_json
 from provml.endpoint.linked_data.resources import local_url
 from provml.endpoint.negotiation import best_match
-from provml.endpoint.sparql.evaluation import QueryTimeout
+from provml.endpoint.sparql.evaluation import QueryRejected, QueryTimeout
 from provml.endpoint.sparql.results import write_solutions
 from provml.endpoint.ui.comparison import compare as compare_runs
 from provml.endpoint.ui.overview import list_runs, overview
@@ -89,7 +89,7 @@ def _json(body: dict[str, Any]) -> Response:
 @require_read
 def home() -> Response:
     """What the store holds, and the latest runs."""
-    summary = overview(store())
+    summary = overview(reader())
     if _wants_json(request.path.endswith(".json")):
         return _json({"ok": True, **summary.to_dict()})
     return _page("ui/home.html", "/index.json", o=summary)
@@ -123,10 +123,10 @@ def compare() -> Response:
     """Runs side by side (``run`` repeated: the run IRIs)."""
     chosen = [r for r in request.args.getlist("run") if r]
     try:
-        result = compare_runs(store(), chosen)
+        result = compare_runs(reader(), chosen)
     except ParameterError as exc:
         abort_json(400, str(exc), parameter="run")
-    runs = list_runs(store(), limit=200)
+    runs = list_runs(reader(), limit=200)
     labels = {r.iri: r.label for r in runs}
     twin = "/compare.json" + ("?" + urlencode([("run", r) for r in chosen]) if chosen else "")
     if _wants_json(request.path.endswith(".json")):
@@ -175,9 +175,12 @@ def named_query(name: str) -> Response:
             error, status = str(exc), 400
         except QueryTimeout:
             error, status = "the query ran past the time limit; add parameters to narrow it", 503
+        except QueryRejected:
+            error, status = "the server is busy with other queries; retry in a moment", 503
+    retry = {"Retry-After": "2"} if status == 503 else None
     if _wants_json(suffixed):
         if error:
-            abort_json(status, error, query=name)
+            abort_json(status, error, headers=retry, query=name)
         return _json({"ok": True, "query": query.to_dict(), "parameters": params,
                       "results": results["json"] if results else None})
     args: dict[str, Any] = dict(request.args)
@@ -185,10 +188,12 @@ def named_query(name: str) -> Response:
     suggestions = []
     if any(p.type == "iri" for p in query.parameters):
         suggestions = [(item.iri, f"{c.title}: {item.label}")
-                       for c in overview(store(), sample=40, latest=0).categories for item in c.items]
+                       for c in overview(reader(), sample=40, latest=0).categories for item in c.items]
     response = _page("ui/query_form.html", twin, q=query, params=params, results=results,
                      error=error, submitted=submitted, suggestions=suggestions)
     response.status_code = status
+    if retry:
+        response.headers.update(retry)
     return response
 
 
@@ -200,7 +205,7 @@ def lineage() -> Response:
     if not iri:
         abort_json(400, "give the node as ?iri=...", parameter="iri")
     try:
-        graph = lineage_graph(store(), iri)
+        graph = lineage_graph(reader(), iri)
     except ValueError:
         abort_json(400, f"not a valid IRI: {iri!r}", parameter="iri")
     body = graph.to_dict()

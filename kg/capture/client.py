@@ -90,6 +90,8 @@ class Client(Closing):
 
     :param store: an on-disk Oxigraph store directory: events are stored in this process.
     :param endpoint: an endpoint URL: events are POSTed to ``{endpoint}/api/events``.
+    :param broker: a Redis URL (``redis://host:6379/0``): bags are appended to a Redis stream for
+        ``provml ingest-worker`` (:mod:`provml.capture.broker`; needs the ``redis`` extra).
     :param token: the endpoint's bearer token.
     :param spool_dir: diskful: every event is appended to a JSON-lines spool here before it
         is sent (also where pending and rejected events go).
@@ -111,6 +113,7 @@ class Client(Closing):
         *,
         store: str | os.PathLike[str] | None = None,
         endpoint: str | None = None,
+        broker: str | None = None,
         token: str | None = None,
         spool_dir: str | os.PathLike[str] | None = None,
         online: bool = True,
@@ -121,17 +124,21 @@ class Client(Closing):
         wait_on_end: bool = False,
         install_signal_handler: bool = True,
     ) -> None:
-        if store is not None and endpoint is not None:
-            raise ValueError("give store= or endpoint=, not both")
+        if sum(x is not None for x in (store, endpoint, broker)) > 1:
+            raise ValueError("give one of store=, endpoint= or broker=")
         if not online and spool_dir is None:
             raise ValueError("offline capture (online=False) needs spool_dir=")
-        if online and store is None and endpoint is None and spool_dir is None:
-            raise ValueError("nowhere to send events: give store=, endpoint= or spool_dir=")
+        if online and store is None and endpoint is None and broker is None and spool_dir is None:
+            raise ValueError("nowhere to send events: give store=, endpoint=, broker= or spool_dir=")
         sink: Sink | None = None
         if online and store is not None:
             sink = StoreSink(store)
         elif online and endpoint is not None:
             sink = HttpSink(endpoint, token=token)
+        elif online and broker is not None:
+            from provml.capture.broker import RedisSink
+
+            sink = RedisSink(broker)
         self.online = sink is not None
         self.diskful = spool_dir is not None
         self.bag_size = bag_size
@@ -167,6 +174,7 @@ class Client(Closing):
         *,
         store: str | os.PathLike[str] | None = None,
         endpoint: str | None = None,
+        broker: str | None = None,
         token: str | None = None,
         spool_dir: str | os.PathLike[str] | None = None,
         **options: Any,
@@ -185,11 +193,12 @@ class Client(Closing):
         bag, diskful, online = SETTINGS[letter]
         if diskful and spool_dir is None:
             raise ValueError(f"setting {letter} is diskful: give spool_dir=")
-        if online and store is None and endpoint is None:
-            raise ValueError(f"setting {letter} is online: give store= or endpoint=")
+        if online and store is None and endpoint is None and broker is None:
+            raise ValueError(f"setting {letter} is online: give store=, endpoint= or broker=")
         return cls(
             store=store,
             endpoint=endpoint,
+            broker=broker if online else None,
             token=token,
             spool_dir=spool_dir if diskful else None,
             online=online,

@@ -7,8 +7,9 @@ shapes look no further than one hop (checked here, shape by shape: :func:`profil
 focus nodes are grouped by a *view* — everything any of the shapes could test about the node —
 and the engine validates one representative of each group:
 
-* the view of a node is the multiset of its statements, in both directions, each with the
-  predicate and the abstraction of the other end; ``rdf:type`` objects are kept exactly;
+* the view of a node is the multiset of its statements whose predicate some shape's path follows
+  (forwards, or backwards for an inverse path), each with the predicate and the abstraction of
+  the other end; ``rdf:type`` objects are kept exactly;
 * an IRI or blank node at the other end is abstracted to its kind and its set of types in the data
   (what ``sh:class``, ``sh:nodeKind`` and a nested ``rdf:type`` count can see), plus its answers to
   every ``sh:pattern``, ``sh:in``/``sh:hasValue`` and length bound of the shapes;
@@ -71,6 +72,7 @@ class Profile:
     bounds: tuple[tuple[str, Literal], ...]
     pairs: tuple[tuple[str, Path, NamedNode], ...]
     inverse: frozenset[NamedNode]
+    forward: frozenset[NamedNode]
 
 
 class _Unsupported(Exception):
@@ -97,6 +99,7 @@ class _Analysis:
         self.pairs: list[tuple[str, Path, NamedNode]] = []
         self.seen: set[tuple[Any, int, bool]] = set()
         self.inverse: set[NamedNode] = set()
+        self.forward: set[NamedNode] = set()
 
     def objects(self, s: Any, p: NamedNode) -> list[Any]:
         return [q.object for q in self.store.quads_for_pattern(s, p, None)]
@@ -142,18 +145,20 @@ class _Analysis:
             roots.add(q.subject)
         for kind in (RDFS.Class, OWL.Class):
             for q in self.store.quads_for_pattern(None, RDF.type, kind):
-                shape = next(iter(self.store.quads_for_pattern(q.subject, RDF.type, SH.NodeShape)), None)
-                if shape is not None and isinstance(q.subject, NamedNode):
+                node_shape = next(iter(self.store.quads_for_pattern(q.subject, RDF.type, SH.NodeShape)), None)
+                if node_shape is not None and isinstance(q.subject, NamedNode):
                     targets.add(q.subject)
                     roots.add(q.subject)
         for shape in roots:
             self.shape(shape, level=0, property_shape=False)
         patterns = tuple({(p.pattern, p.flags): p for p in self.patterns}.values())
         return Profile(frozenset(targets), patterns, tuple(dict.fromkeys(self.lists)), tuple(sorted(self.lengths)),
-                       tuple(dict.fromkeys(self.bounds)), tuple(dict.fromkeys(self.pairs)), frozenset(self.inverse))
+                       tuple(dict.fromkeys(self.bounds)), tuple(dict.fromkeys(self.pairs)), frozenset(self.inverse),
+                       frozenset(self.forward | {RDF.type} | {p2 for _, _, p2 in self.pairs}))
 
     def path(self, node: Any) -> Path:
         if isinstance(node, NamedNode):
+            self.forward.add(node)
             return ((False, node),)
         inverse = self.one(node, "inversePath")
         if inverse is not None:
@@ -191,12 +196,16 @@ class _Analysis:
             name = p.value[len(sh):]
             if value_level >= 2 and name in {"class", "property"} | _PAIRS:
                 raise _Unsupported(f"{name} two hops away")  # a class's own types are not in the view
+            if name in ("pattern", "minLength", "maxLength") and not isinstance(o, Literal):
+                raise _Unsupported(f"{name} with a non-literal value")
             if name == "pattern":
+                assert isinstance(o, Literal)
                 flags = self.one(shape, "flags")
                 self.patterns.append(re.compile(o.value, _flags(flags.value if flags is not None else "")))
             elif name in ("in", "hasValue"):
                 self.lists.append(frozenset(self.items(o) if name == "in" else [o]))
             elif name in ("minLength", "maxLength"):
+                assert isinstance(o, Literal)
                 self.lengths.add(int(o.value))
             elif name in _BOUNDS:
                 if not isinstance(o, Literal):
@@ -379,7 +388,7 @@ class _Views:
         return found
 
     def values(self, node: Any, path: Path) -> list[Any]:
-        out = []
+        out: list[Any] = []
         for inverse, predicate in path:
             source = self.inc if inverse else self.out
             out.extend(o for p, o in source.get(node, ()) if p == predicate)
@@ -388,7 +397,10 @@ class _Views:
     def view(self, node: Any) -> Any:
         rdf_type = RDF.type
         term = self.term
-        forward = Counter((p.value, o.value if p == rdf_type else term(o)) for p, o in self.out.get(node, ()))
+        seen = self.prof.forward  # a statement no path follows is invisible to every shape
+        forward = Counter(
+            (p.value, o.value if p == rdf_type else term(o)) for p, o in self.out.get(node, ()) if p in seen
+        )
         backward = Counter((p.value, term(s)) for p, s in self.inc.get(node, ()))
         pairs = []
         for kind, path, other in self.prof.pairs:

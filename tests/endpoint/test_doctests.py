@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["app", "auth", "config", "context", "sparql.description", "errors", "sparql.evaluation",
+MODULES = ["app", "auth", "config", "context", "limits", "sparql.description", "errors", "sparql.evaluation",
            "sparql.isolation", "negotiation", "sparql.results", "server", "ui.comparison",
            "ui.overview", "linked_data.void", "linked_data.ontology_docs"]
 

@@ -1,0 +1,303 @@
+"""Checks on untrusted input that run before any parser sees it.
+
+The parsers behind the endpoint (Oxigraph's SPARQL, Turtle and JSON-LD parsers, Python's JSON)
+recurse once per nesting level; a few kilobytes of ``{{{{…`` overflow the stack and end the
+process. So every query, update and JSON / JSON-LD / Turtle body is scanned first, counting
+brackets, parentheses and braces **outside** string literals, IRIs and comments, and refused with
+400 when they nest deeper than :data:`MAX_DEPTH`. The same scan of a query or update finds:
+
+- ``SERVICE`` targets and ``LOAD`` sources: refused unless they start with a URL prefix the
+  operator allowed (``ALLOW_REMOTE`` / ``--allow-remote``; http and https only, never ``file:``);
+- whether a query names its own dataset (``FROM`` / ``FROM NAMED``): then the union default graph
+  is not used.
+
+SPARQL applies ``\\uXXXX`` / ``\\UXXXXXXXX`` escapes to the whole text before parsing, so the scan
+does too (``\\u007B`` is a ``{``).
+
+>>> scan_sparql("SELECT * FROM <http://e.org/g> WHERE { ?s ?p ?o }").has_dataset
+True
+>>> scan_sparql("SELECT * WHERE " + "{" * 100 + "}" * 100)
+Traceback (most recent call last):
+provml.endpoint.limits.InputRefused: the query nests brackets, parentheses or braces 100 deep; this endpoint accepts at most 64: flatten it
+>>> scan_sparql("SELECT * { SERVICE <http://other.example/sparql> { ?s ?p ?o } }")
+Traceback (most recent call last):
+provml.endpoint.limits.InputRefused: SERVICE <http://other.example/sparql> is not allowed: this endpoint makes no outbound requests unless its operator lists the URL prefix (--allow-remote)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+__all__ = ["MAX_DEPTH", "MAX_XML_DEPTH", "InputRefused", "SparqlScan", "check_json_depth",
+           "check_rdf_body", "check_turtle_depth", "check_xml_depth", "remote_allowed",
+           "scan_sparql"]
+
+#: the deepest nesting of ``{ ( [`` accepted in a query, update or body
+MAX_DEPTH = 64
+
+
+class InputRefused(ValueError):
+    """The input is refused before parsing (answered 400 with this message)."""
+
+
+_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
+
+_TOKEN = re.compile(
+    r"""(?P<str>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
+                |'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*")
+      |(?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
+      |(?P<comment>\#[^\n\r]*)
+      |(?P<open>[{(\[])
+      |(?P<close>[})\]])
+      |(?P<word>[?$][\w\-.\u00b7\u0300-\u036f\u203f\u2040]*
+                |[^\W\d][\w\-.]*(?::(?:[\w\-.:%]|\\.)*)?
+                |:(?:[\w\-.:%]|\\.)*
+                |\d[\w.+\-]*)
+      |(?P<other>[^\s])""",
+    re.VERBOSE | re.DOTALL,
+)
+
+
+def _unescape(text: str) -> str:
+    if "\\u" not in text and "\\U" not in text:
+        return text
+
+    def one(match: re.Match[str]) -> str:
+        try:
+            return chr(int(match.group(1) or match.group(2), 16))
+        except (ValueError, OverflowError):
+            return match.group(0)
+
+    return _ESCAPE.sub(one, text)
+
+
+@dataclass
+class SparqlScan:
+    """What the scan of a query or update found."""
+
+    depth: int = 0
+    has_dataset: bool = False  # FROM / FROM NAMED
+    services: list[str] = field(default_factory=list)  # absolute IRIs
+    loads: list[str] = field(default_factory=list)
+
+
+def remote_allowed(iri: str, allowed: Sequence[str]) -> bool:
+    """Whether ``iri`` (a SERVICE or LOAD target) starts with one of the ``allowed`` prefixes;
+    only ``http:`` and ``https:`` IRIs can be allowed.
+
+    >>> remote_allowed("https://dbpedia.org/sparql", ["https://dbpedia.org/"])
+    True
+    >>> remote_allowed("file:///etc/passwd", ["file:"])
+    False
+    """
+    lower = iri.lower()
+    if not lower.startswith(("http://", "https://")):
+        return False
+    return any(prefix and iri.startswith(prefix) for prefix in allowed)
+
+
+def _depth_refused(what: str, depth: int) -> InputRefused:
+    return InputRefused(f"the {what} nests brackets, parentheses or braces {depth} deep; this "
+                        f"endpoint accepts at most {MAX_DEPTH}: flatten it")
+
+
+def scan_sparql(
+    text: str, *, what: str = "query", allowed: Sequence[str] = (), max_depth: int = MAX_DEPTH
+) -> SparqlScan:
+    """Scan a SPARQL query or update (see the module docstring).
+
+    :param what: ``"query"`` or ``"update"``, for the messages.
+    :param allowed: URL prefixes SERVICE and LOAD may reach.
+    :raises InputRefused: too deep, or a SERVICE / LOAD that is not allowed.
+    """
+    text = _unescape(text)
+    scan = SparqlScan()
+    depth = 0
+    prefixes: dict[str, str] = {}
+    pending: str | None = None  # "SERVICE" / "LOAD": the next IRI is their target
+    prefix_decl: str | None = None  # after PREFIX: the name waiting for its IRI
+    expect_prefix_name = False
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup
+        value = match.group()
+        if kind == "comment" or kind == "str":
+            continue
+        if kind == "open":
+            if pending is not None:
+                _refuse_target(pending, value)
+            depth += 1
+            if depth > scan.depth:
+                scan.depth = depth
+                if depth > max_depth:
+                    raise _depth_refused(what, _count_depth(text))
+            continue
+        if kind == "close":
+            depth = max(depth - 1, 0)
+            continue
+        if kind == "word":
+            upper = value.upper()
+            if expect_prefix_name:
+                expect_prefix_name = False
+                if value.endswith(":") or ":" in value:
+                    prefix_decl = value[:-1] if value.endswith(":") else value
+                    continue
+            if pending is not None:
+                if upper == "SILENT":
+                    continue
+                if pending in ("LOAD", "SERVICE") and ":" in value and not value.startswith("?"):
+                    name, _, local = value.partition(":")
+                    if name in prefixes:
+                        _target(scan, pending, prefixes[name] + local, allowed)
+                        pending = None
+                        continue
+                _refuse_target(pending, value)
+            if upper in ("SERVICE", "LOAD"):
+                pending = upper
+            elif upper == "FROM" and what == "query":
+                scan.has_dataset = True
+            elif upper == "PREFIX":
+                expect_prefix_name = True
+            continue
+        if kind == "iri":
+            iri = value[1:-1]
+            if prefix_decl is not None:
+                prefixes[prefix_decl] = iri
+                prefix_decl = None
+                continue
+            if pending is not None:
+                _target(scan, pending, iri, allowed)
+                pending = None
+            continue
+        if pending is not None:
+            _refuse_target(pending, value)
+    if pending is not None:
+        _refuse_target(pending, "(nothing)")
+    return scan
+
+
+def _count_depth(text: str) -> int:
+    depth = top = 0
+    for match in _TOKEN.finditer(text):
+        if match.lastgroup == "open":
+            depth += 1
+            top = max(top, depth)
+        elif match.lastgroup == "close":
+            depth = max(depth - 1, 0)
+    return top
+
+
+def _target(scan: SparqlScan, keyword: str, iri: str, allowed: Sequence[str]) -> None:
+    if not remote_allowed(iri, allowed):
+        reason = ("file: IRIs are never allowed" if iri.lower().startswith("file:")
+                  else "this endpoint makes no outbound requests unless its operator lists the "
+                       "URL prefix (--allow-remote)")
+        raise InputRefused(f"{keyword} <{iri}> is not allowed: {reason}")
+    (scan.services if keyword == "SERVICE" else scan.loads).append(iri)
+
+
+def _refuse_target(keyword: str, value: str) -> None:
+    raise InputRefused(f"{keyword} {value[:60]}: the target must be an absolute IRI whose prefix "
+                       "the operator allowed (--allow-remote); variables and relative IRIs are "
+                       "not allowed")
+
+
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+def check_json_depth(data: bytes, *, what: str = "JSON body", max_depth: int = MAX_DEPTH) -> None:
+    """Refuse JSON (or JSON-LD) nested deeper than ``max_depth`` (strings skipped).
+
+    >>> check_json_depth(b'{"a": "[[[[[[["}', max_depth=2)
+    >>> check_json_depth(b'[[[1]]]', max_depth=2)
+    Traceback (most recent call last):
+    provml.endpoint.limits.InputRefused: the JSON body nests arrays or objects deeper than 2; this endpoint accepts at most 2: flatten it
+    """
+    if data.count(b"[") + data.count(b"{") <= max_depth:
+        return
+    depth = 0
+    for match in _JSON_TOKEN.finditer(data):
+        char = match.group()
+        if char in (b"[", b"{"):
+            depth += 1
+            if depth > max_depth:
+                raise InputRefused(f"the {what} nests arrays or objects deeper than {max_depth}; "
+                                   f"this endpoint accepts at most {max_depth}: flatten it")
+        elif char in (b"]", b"}"):
+            depth -= 1
+
+
+def check_turtle_depth(text: str, *, what: str = "body", max_depth: int = MAX_DEPTH) -> None:
+    """Refuse Turtle / TriG / N3 text nested deeper than ``max_depth`` (``[ ( {`` outside
+    strings, IRIs and comments)."""
+    if text.count("[") + text.count("(") + text.count("{") <= max_depth:
+        return
+    depth = 0
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup
+        if kind == "open":
+            depth += 1
+            if depth > max_depth:
+                raise InputRefused(f"the {what} nests brackets, parentheses or braces deeper "
+                                   f"than {max_depth}; this endpoint accepts at most "
+                                   f"{max_depth}: flatten it")
+        elif kind == "close":
+            depth = max(depth - 1, 0)
+
+
+_DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+
+#: the deepest element nesting accepted in RDF/XML (the parser slows quadratically with depth:
+#: 50,000 levels took 50 s)
+MAX_XML_DEPTH = 256
+
+_XML_TOKEN = re.compile(
+    rb"""<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>
+        |(?P<close></[^>]*>)
+        |(?P<open><[^\s/>!?]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(?P<empty>/?)>)""",
+    re.VERBOSE | re.DOTALL)
+
+
+def check_xml_depth(data: bytes, *, what: str = "body", max_depth: int = MAX_XML_DEPTH) -> None:
+    """Refuse XML whose elements nest deeper than ``max_depth``.
+
+    >>> check_xml_depth(b"<a x='/>'><b/><c></c></a>", max_depth=2)
+    >>> check_xml_depth(b'<a x="/>"><a x="/>"><a x="/>"></a></a></a>', max_depth=2)
+    Traceback (most recent call last):
+    provml.endpoint.limits.InputRefused: the body nests XML elements deeper than 2; this endpoint accepts at most 2: flatten it
+    """
+    if data.count(b"<") <= max_depth:
+        return
+    depth = 0
+    for match in _XML_TOKEN.finditer(data):
+        if match.group("open") is not None and not match.group("empty"):
+            depth += 1
+            if depth > max_depth:
+                raise InputRefused(f"the {what} nests XML elements deeper than {max_depth}; "
+                                   f"this endpoint accepts at most {max_depth}: flatten it")
+        elif match.group("close") is not None:
+            depth = max(depth - 1, 0)
+
+
+def check_rdf_body(data: bytes, format_name: str, *, what: str = "body") -> None:
+    """Refuse an RDF body before it is parsed: RDF/XML with a document type declaration
+    (entity expansion turns 600 bytes into gigabytes), text that is not UTF-8-compatible, and
+    nesting deeper than :data:`MAX_DEPTH` in JSON-LD, Turtle and TriG.
+
+    :param format_name: ``pyoxigraph.RdfFormat.name`` of the body (e.g. ``"RDF/XML"``).
+    :raises InputRefused: the body is refused.
+    """
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4096]:
+        raise InputRefused(f"the {what} is not UTF-8 (UTF-16 or NUL bytes); send UTF-8")
+    name = format_name.lower()
+    if "xml" in name:
+        if _DTD.search(data):
+            raise InputRefused(f"the {what} has a document type declaration (<!DOCTYPE or "
+                               "<!ENTITY); entity declarations are not accepted in RDF/XML: "
+                               "expand them before sending")
+        check_xml_depth(data, what=what)
+    elif "json" in name:
+        check_json_depth(data, what=what)
+    elif name in ("turtle", "trig", "n3"):
+        check_turtle_depth(data.decode("utf-8", errors="replace"), what=what)

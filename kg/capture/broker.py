@@ -1,0 +1,102 @@
+"""Broker mode: the capture client appends bags to a Redis stream; ingest workers take them from there.
+
+``Client(broker="redis://host:6379/0")`` sends each bag with ``XADD`` to the stream
+``provml:events`` (one entry per bag: the events as one JSON array, their count, the send time).
+Workers (``provml ingest-worker``, :mod:`provml.ingest.worker`) read it in a consumer group.
+
+When Redis cannot take a bag — unreachable, out of memory (``maxmemory``), or the stream already
+holds ``max_backlog`` bags nobody has read — :class:`RedisSink` raises
+:class:`~provml.capture.sinks.SinkUnavailable`, and the client's flusher does what it does for any
+sink that is down: the bag waits in the diskful spool (a ``pending-*.jsonl`` file) and is sent
+again, in order, when Redis is back. Memory stays bounded (the client's ``max_queue``); nothing is
+dropped. The stream is never trimmed by the client.
+
+The Redis client (``redis`` from PyPI, the ``redis`` extra) is imported on the flusher thread at
+the first send, so ``import provml`` stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from provml.capture.sinks import SinkUnavailable
+
+__all__ = ["EVENTS", "QUADS", "DEAD", "TYPES", "WORKERS", "WRITERS", "RedisSink", "connect"]
+
+#: the stream of bags from capture clients
+EVENTS = "provml:events"
+#: the stream of validated quads from workers to the one writer of an embedded store
+QUADS = "provml:quads"
+#: rejected bags, with the event error or the SHACL report
+DEAD = "provml:dead"
+#: the types of the nodes written so far (node IRI -> space-separated class IRIs), for workers
+TYPES = "provml:types"
+#: consumer groups
+WORKERS = "provml-workers"
+WRITERS = "provml-writer"
+
+
+def connect(url: str, *, timeout_s: float = 5.0) -> Any:
+    """A ``redis.Redis`` for ``url`` (``redis://host:port/db``), with socket timeouts.
+
+    :raises ImportError: the ``redis`` package is missing (``pip install 'provml[redis]'``).
+    """
+    try:
+        import redis
+    except ImportError as exc:  # pragma: no cover - the extra is installed in the tests
+        raise ImportError("broker mode needs the redis package: pip install 'provml[redis]'") from exc
+    return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+
+
+class RedisSink:
+    """Append bags to a Redis stream (``XADD``); see the module's text.
+
+    :param url: ``redis://host:port/db``.
+    :param stream: the stream name.
+    :param max_backlog: most bags the stream may hold before the sink reports itself unavailable
+        (the client then keeps bags in its spool); 0: no limit.
+    """
+
+    def __init__(self, url: str, *, stream: str = EVENTS, max_backlog: int = 1_000_000) -> None:
+        self.url = url
+        self.stream = stream
+        self.max_backlog = max_backlog
+        self.name = f"broker {_safe(url)}"
+        self._redis: Any = None
+        self._checked = 0.0
+
+    def send(self, lines: list[str]) -> None:
+        import redis
+
+        try:
+            if self._redis is None:
+                self._redis = connect(self.url)
+            now = time.monotonic()
+            if self.max_backlog and now - self._checked > 1.0:
+                self._checked = now
+                if self._redis.xlen(self.stream) >= self.max_backlog:
+                    raise SinkUnavailable(sink=self.name, reason=f"the stream holds {self.max_backlog} bags or more")
+            body = "[" + ",".join(lines) + "]"
+            self._redis.xadd(self.stream, {"bag": body, "n": len(lines), "t": repr(time.time())})
+        except redis.RedisError as exc:  # connection refused, timeouts, OOM, read-only replica ...
+            self._drop()
+            raise SinkUnavailable(sink=self.name, reason=str(exc)) from exc
+
+    def _drop(self) -> None:
+        if self._redis is not None:
+            with contextlib.suppress(Exception):  # closing a broken connection
+                self._redis.close()
+            self._redis = None
+
+    def close(self) -> None:
+        self._drop()
+
+
+def _safe(url: str) -> str:
+    """The URL without a password: ``redis://:secret@h:1/0`` -> ``redis://***@h:1/0``."""
+    if "@" in url:
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url

@@ -1,0 +1,499 @@
+"""Ingest workers over a Redis Streams broker: parallel check, translate, enrich and validate.
+
+Capture clients in broker mode (:mod:`provml.capture.broker`) append bags to the stream
+``provml:events``. Workers read it in the consumer group ``provml-workers``, as many processes
+and machines as wanted; each bag goes to one worker, which runs the ingest pipeline
+(:class:`provml.knowledge.KnowledgeGraph`: schema check, translation, enrichment, SHACL
+validation) and then:
+
+* **embedded on-disk store** (one writer): hands the validated quads (N-Quads) to the stream
+  ``provml:quads``. The one :class:`Writer` (``provml ingest-worker --store DIR`` or
+  ``provml serve --broker``) writes them, many bags per transaction, then acknowledges both the
+  quads entry and the bag (``XACK`` on ``provml:events``). It also keeps the types of the nodes it
+  wrote in the hash ``provml:types``, which workers read for the types of the nodes a bag refers
+  to (what the in-process pipeline asks the store);
+* **remote SPARQL store**: writes the quads itself (one ``INSERT DATA`` per bag), then
+  acknowledges the bag.
+
+A bag is acknowledged only once written (at least once). Translation gives every node a
+deterministic IRI and provml writes no blank nodes, so writing a bag twice stores nothing twice.
+A worker that dies leaves its bags pending; after ``claim_idle_s`` another worker takes them over
+(``XAUTOCLAIM``), as the writer does with quads a dead writer left. A bag that breaks the event
+format or the shapes goes to the stream ``provml:dead`` with its error and report, and is
+acknowledged. The writer trims what all consumers acknowledged from both streams, so Redis holds
+only the backlog.
+
+Workflow specs seen by one worker are shared through the hash ``provml:specs`` so that every
+worker gives captured values the same roles.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse, serialize
+
+from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, WRITERS, connect
+from provml.errors import EventError, ValidationFailed
+from provml.ingest.spec import WorkflowSpec
+from provml.knowledge import IngestResult, KnowledgeGraph
+from provml.store.oxigraph import OxigraphStore, Store
+from provml.vocab import RDF
+
+__all__ = ["Lag", "Worker", "Writer", "ensure_groups", "lag", "run"]
+
+log = logging.getLogger("provml.ingest.worker")
+
+SPECS = "provml:specs"
+WRITTEN = "provml:written"  # events written (a counter; a redelivered bag counts again)
+
+
+def ensure_groups(redis: Any) -> None:
+    """Create the streams and consumer groups when missing (idempotent)."""
+    import redis as redis_module
+
+    for stream, group in ((EVENTS, WORKERS), (QUADS, WRITERS)):
+        try:
+            redis.xgroup_create(stream, group, id="0", mkstream=True)
+        except redis_module.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+
+@dataclass(frozen=True)
+class Lag:
+    """How far ingest is behind: bags not yet read, bags read but not yet written, dead bags."""
+
+    unread_bags: int
+    pending_bags: int
+    unwritten_quads: int
+    dead_bags: int
+    written_events: int
+
+    @property
+    def behind(self) -> int:
+        """Bags captured but not yet written."""
+        return self.unread_bags + self.pending_bags
+
+    def to_dict(self) -> dict[str, int]:
+        return {"unread_bags": self.unread_bags, "pending_bags": self.pending_bags,
+                "unwritten_quads": self.unwritten_quads, "dead_bags": self.dead_bags,
+                "written_events": self.written_events, "behind": self.behind}
+
+
+def lag(redis: Any) -> Lag:
+    """The ingest lag, from the consumer groups (``XINFO GROUPS``: ``lag`` and ``pending``)."""
+    ensure_groups(redis)
+
+    def group(stream: str, name: str) -> tuple[int, int]:
+        for info in redis.xinfo_groups(stream):
+            if _text(info["name"]) == name:
+                unread = info.get("lag")
+                if unread is None:  # Redis < 7 or an unknown lag: count what is after last-delivered
+                    unread = len(redis.xrange(stream, min="(" + _text(info["last-delivered-id"]), count=10_000))
+                return int(unread), int(info["pending"])
+        return 0, 0
+
+    unread, pending = group(EVENTS, WORKERS)
+    quads_unread, quads_pending = group(QUADS, WRITERS)
+    written = redis.get(WRITTEN)
+    return Lag(unread, pending, quads_unread + quads_pending, int(redis.xlen(DEAD)), int(written or 0))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class _BrokerGraph(KnowledgeGraph):
+    """The ingest pipeline of a worker: specs shared through Redis; for a local writer, no store
+    of its own (``prepare`` returns the validated quads) and the referenced nodes' types from
+    ``provml:types``."""
+
+    def __init__(self, redis: Any, store: Store | None) -> None:
+        super().__init__(store if store is not None else OxigraphStore())
+        self.redis = redis
+        self.local = store is None
+        self.prepared: list[Quad] = []
+
+    def prepare(self, events: Sequence[Mapping[str, Any]]) -> list[Quad]:
+        for event in events:
+            if event.get("kind") == "spec" and isinstance(event.get("workflow"), str):
+                self.redis.hset(SPECS, event["workflow"], json.dumps(event.get("spec")))
+        self.ingest_events(events)
+        return self.prepared
+
+    def _role(self, workflow: str, transformation: str, name: str) -> str | None:
+        if workflow not in self.specs:
+            found = self.redis.hget(SPECS, workflow)
+            if found is not None:
+                try:
+                    self.specs[workflow] = WorkflowSpec.from_dict(json.loads(found))
+                except Exception:  # noqa: BLE001 - a spec that does not load gives no roles
+                    log.warning("the shared spec of workflow %r does not load", workflow)
+        return super()._role(workflow, transformation, name)
+
+    def _write(self, quads: list[Quad], *, events: int) -> IngestResult:
+        if not self.local:
+            self.prepared = quads
+            return super()._write(quads, events=events)
+        if self.enrich:
+            quads = self._enriched(quads)
+        if self.validate:
+            self._check_shapes(quads)
+        self.prepared = quads
+        graphs = sorted({q.graph_name.value for q in quads if isinstance(q.graph_name, NamedNode)})
+        return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
+
+    def _types_of(self, nodes: Iterable[NamedNode]) -> Iterable[Quad]:
+        if not self.local:
+            return super()._types_of(nodes)
+        wanted = [n for n in nodes if n.value.startswith(self.base)]
+        if not wanted:
+            return []
+        out = []
+        for node, types in zip(wanted, self.redis.hmget(TYPES, [n.value for n in wanted]), strict=True):
+            for cls in _text(types).split() if types else ():
+                out.append(Quad(node, RDF.type, NamedNode(cls), DefaultGraph()))
+        return out
+
+
+class Worker:
+    """One consumer of ``provml:events`` (see the module's text).
+
+    :param url: the Redis URL.
+    :param store: a remote store to write to; ``None``: hand the quads to the writer.
+    :param name: the consumer name (unique per worker; default host-pid).
+    :param batch: most bags read at once.
+    :param claim_idle_s: take over bags another worker has held this long without acknowledging.
+    """
+
+    def __init__(self, url: str, *, store: Store | None = None, name: str | None = None, batch: int = 8,
+                 claim_idle_s: float = 30.0, block_s: float = 1.0) -> None:
+        self.redis = connect(url)
+        self._groups = False  # created on the first step (Redis may be restarting now)
+        self.name = name or f"worker-{socket.gethostname()}-{os.getpid()}"
+        self.graph = _BrokerGraph(self.redis, store)
+        self.batch = batch
+        self.claim_idle_ms = int(claim_idle_s * 1000)
+        self.block_ms = max(1, int(block_s * 1000))
+        self._claim_from = "0-0"
+        self._claimed_at = 0.0
+        self.processed = self.rejected = 0
+
+    def step(self) -> int:
+        """Take up to ``batch`` bags (reclaimed ones first) and process them; returns how many."""
+        if not self._groups:
+            ensure_groups(self.redis)
+            self._groups = True
+        messages: list[tuple[Any, dict[Any, Any]]] = []
+        now = time.monotonic()
+        if now - self._claimed_at >= min(self.claim_idle_ms / 1000, 5.0):
+            self._claimed_at = now
+            cursor, messages, _deleted = self.redis.xautoclaim(
+                EVENTS, WORKERS, self.name, min_idle_time=self.claim_idle_ms, start_id=self._claim_from,
+                count=self.batch)
+            self._claim_from = _text(cursor)
+            messages = [(i, f) for i, f in messages if f]  # entries trimmed meanwhile come back empty
+        if not messages:
+            answer = self.redis.xreadgroup(WORKERS, self.name, {EVENTS: ">"}, count=self.batch, block=self.block_ms)
+            messages = answer[0][1] if answer else []
+        for message_id, fields in messages:
+            self.handle(_text(message_id), fields)
+        return len(messages)
+
+    def handle(self, message_id: str, fields: Mapping[Any, Any]) -> None:
+        body = fields.get(b"bag", fields.get("bag"))
+        try:
+            events = json.loads(body)
+            if not isinstance(events, list):
+                raise ValueError("a bag is a JSON array of events")
+            quads = self.graph.prepare(events)
+        except (EventError, ValidationFailed, ValueError, KeyError, TypeError) as exc:
+            self._dead(message_id, body, exc)
+            return
+        self.processed += 1
+        stamps = [e.get("t") for e in events if isinstance(e, dict) and isinstance(e.get("t"), int | float)]
+        if self.graph.local:
+            self.redis.xadd(QUADS, {"id": message_id, "n": len(events), "ts": json.dumps(stamps),
+                                    "nq": serialize(quads, format=RdfFormat.N_QUADS)})
+        else:  # written by the remote store's update above: done
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.xack(EVENTS, WORKERS, message_id)
+            pipe.incrby(WRITTEN, len(events))
+            pipe.execute()
+
+    def _dead(self, message_id: str, body: Any, exc: Exception) -> None:
+        report: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
+        found = getattr(exc, "report", None)
+        if found is not None and hasattr(found, "to_dict"):
+            report["report"] = found.to_dict()
+            report["text"] = found.describe()
+        self.rejected += 1
+        log.error("bag %s rejected: %s", message_id, exc)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(DEAD, {"id": message_id, "bag": body if body is not None else b"", "report": json.dumps(report)})
+        pipe.xack(EVENTS, WORKERS, message_id)
+        pipe.execute()
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Process bags until ``stop`` is set (or forever)."""
+        import redis as redis_module
+
+        while stop is None or not stop.is_set():
+            try:
+                self.step()
+            except (redis_module.ConnectionError, redis_module.TimeoutError) as exc:  # Redis restarting
+                log.warning("broker unreachable (%s); retrying", exc)
+                time.sleep(0.5)
+
+    def close(self) -> None:
+        self.graph.close()
+        self.redis.close()
+
+
+class Writer:
+    """The one writer of an embedded store: quads from ``provml:quads`` into the store.
+
+    :param url: the Redis URL.
+    :param kg: the knowledge graph over the on-disk store (this process owns it).
+    :param batch: most bags per transaction.
+    :param latency_key: a Redis list that gets, per written event, the seconds from its capture
+        time to its commit (for benchmarks); ``None``: not recorded.
+    """
+
+    def __init__(self, url: str, kg: KnowledgeGraph, *, name: str = "writer", batch: int = 64,
+                 claim_idle_s: float = 30.0, block_s: float = 0.2, latency_key: str | None = None) -> None:
+        self.redis = connect(url)
+        self._groups = False
+        self.kg = kg
+        self.name = name
+        self.batch = batch
+        self.claim_idle_ms = int(claim_idle_s * 1000)
+        self.block_ms = max(1, int(block_s * 1000))
+        self.latency_key = latency_key
+        self._own_pending = True  # after a restart: first what this writer had read, unacknowledged
+        self._trimmed = 0.0
+        self.bags = self.events = 0
+
+    def step(self) -> int:
+        """Write up to ``batch`` bags in one transaction; returns how many."""
+        if not self._groups:
+            ensure_groups(self.redis)
+            self._groups = True
+        messages: list[tuple[Any, dict[Any, Any]]] = []
+        if self._own_pending:
+            answer = self.redis.xreadgroup(WRITERS, self.name, {QUADS: "0"}, count=self.batch)
+            messages = [(i, f) for i, f in (answer[0][1] if answer else []) if f]
+            self._own_pending = bool(messages)
+        if not messages:
+            _cursor, messages, _deleted = self.redis.xautoclaim(
+                QUADS, WRITERS, self.name, min_idle_time=self.claim_idle_ms, start_id="0-0", count=self.batch)
+            messages = [(i, f) for i, f in messages if f]
+        if not messages:
+            answer = self.redis.xreadgroup(WRITERS, self.name, {QUADS: ">"}, count=self.batch, block=self.block_ms)
+            messages = answer[0][1] if answer else []
+        if messages:
+            self._write(messages)
+        now = time.monotonic()
+        if now - self._trimmed > 1.0:
+            self._trimmed = now
+            self.trim()
+        return len(messages)
+
+    def _write(self, messages: list[tuple[Any, dict[Any, Any]]]) -> None:
+        quads: list[Quad] = []
+        events = 0
+        stamps: list[float] = []
+        for _id, fields in messages:
+            quads.extend(parse(fields[b"nq"], format=RdfFormat.N_QUADS))
+            events += int(fields[b"n"])
+            if self.latency_key:
+                stamps.extend(json.loads(fields[b"ts"]))
+        self.kg.store.add(quads)
+        types: dict[str, list[str]] = {}
+        rdf_type = RDF.type
+        for q in quads:
+            if q.predicate == rdf_type and isinstance(q.subject, NamedNode) and isinstance(q.object, NamedNode):
+                types.setdefault(q.subject.value, []).append(q.object.value)
+        done = time.time()
+        pipe = self.redis.pipeline(transaction=True)
+        if types:
+            pipe.hset(TYPES, mapping={node: " ".join(sorted(set(t))) for node, t in types.items()})
+        pipe.xack(QUADS, WRITERS, *[m[0] for m in messages])
+        pipe.xack(EVENTS, WORKERS, *[m[1][b"id"] for m in messages])
+        pipe.incrby(WRITTEN, events)
+        if self.latency_key and stamps:
+            pipe.rpush(self.latency_key, *[f"{done - t:.4f}" for t in stamps])
+        pipe.execute()
+        self.bags += len(messages)
+        self.events += events
+
+    def trim(self) -> None:
+        """Drop from both streams the entries every consumer has acknowledged."""
+        for stream, group in ((EVENTS, WORKERS), (QUADS, WRITERS)):
+            for info in self.redis.xinfo_groups(stream):
+                if _text(info["name"]) != group:
+                    continue
+                keep = _text(info["last-delivered-id"])
+                if int(info["pending"]):
+                    oldest = self.redis.xpending(stream, group)["min"]
+                    if oldest is not None:  # (acknowledged meanwhile: None)
+                        keep = min(keep, _text(oldest), key=_id_key)
+                if keep != "0-0":
+                    self.redis.xtrim(stream, minid=keep, approximate=False)
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Write until ``stop`` is set (or forever); Redis restarts are waited out."""
+        import redis as redis_module
+
+        while stop is None or not stop.is_set():
+            try:
+                self.step()
+            except (redis_module.ConnectionError, redis_module.TimeoutError) as exc:
+                log.warning("broker unreachable (%s); retrying", exc)
+                self._own_pending = True
+                time.sleep(0.5)
+
+    def close(self) -> None:
+        self.redis.close()
+
+
+def _id_key(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def wait_for_broker(url: str, *, timeout_s: float = 60.0) -> None:
+    """Wait until Redis answers and has the consumer groups (a restart may be under way).
+
+    :raises redis.RedisError: it did not answer within ``timeout_s``.
+    """
+    import redis as redis_module
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        client = connect(url)
+        try:
+            client.ping()
+            ensure_groups(client)
+            return
+        except (redis_module.ConnectionError, redis_module.TimeoutError) as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("waiting for the broker %s: %s", url, exc)
+            time.sleep(0.5)
+        finally:
+            client.close()
+
+
+def _worker_process(url: str, remote: str | None, claim_idle_s: float) -> None:
+    import signal
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    store = None
+    if remote is not None:
+        from provml.store.oxigraph import open_store
+
+        store = open_store(remote=remote)
+    wait_for_broker(url)
+    worker = Worker(url, store=store, claim_idle_s=claim_idle_s)
+    try:
+        worker.run(stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.close()
+
+
+def run(url: str, *, store: str | Path | None = None, remote: str | None = None, workers: int = 1,
+        writer: bool = True, claim_idle_s: float = 30.0, stop: threading.Event | None = None) -> None:
+    """``provml ingest-worker``: ``workers`` worker processes and, for an on-disk ``store``, the
+    writer in this process; until ``stop`` is set, SIGTERM or Ctrl-C.
+
+    :raises ValueError: neither or both of ``store`` and ``remote``.
+    """
+    import multiprocessing
+    import signal
+
+    if (store is None) == (remote is None):
+        raise ValueError("give a store directory or a remote SPARQL store URL (one of them)")
+    wait_for_broker(url)  # a clear error when Redis is not there within a minute
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    context = multiprocessing.get_context("spawn")
+    children = [context.Process(target=_worker_process, args=(url, remote, claim_idle_s), daemon=True)
+                for _ in range(workers)]
+    for child in children:
+        child.start()
+    kg: KnowledgeGraph | None = None
+    try:
+        if store is not None and writer:
+            from provml.knowledge import open_kg
+
+            kg = open_kg(store)
+            Writer(url, kg, claim_idle_s=claim_idle_s).run(stop)
+        else:
+            while not stop.wait(0.5):
+                if not any(c.is_alive() for c in children):
+                    break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+        for child in children:
+            child.join(timeout=10)
+        if kg is not None:
+            kg.close()
+
+
+class WriterThread:
+    """The writer on a background thread of another process (``provml serve --broker``).
+
+    >>> WriterThread.__name__
+    'WriterThread'
+    """
+
+    def __init__(self, url: str, kg: KnowledgeGraph, **options: Any) -> None:
+        self.url = url
+        self.writer = Writer(url, kg, **options)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.writer.run, args=(self.stop,), name="provml-writer", daemon=True)
+        self._lag_redis: Any = None
+        self._lock = threading.Lock()
+
+    def start(self) -> WriterThread:
+        self.thread.start()
+        return self
+
+    def lag(self) -> dict[str, Any]:
+        """The ingest lag as a dictionary, or ``{"error": ...}`` when Redis cannot be asked."""
+        import redis as redis_module
+
+        with self._lock:
+            try:
+                if self._lag_redis is None:
+                    self._lag_redis = connect(self.url, timeout_s=2.0)
+                return {**lag(self._lag_redis).to_dict(), "writer_alive": self.thread.is_alive()}
+            except redis_module.RedisError as exc:
+                self._lag_redis = None
+                return {"error": f"the broker cannot be reached: {exc}", "writer_alive": self.thread.is_alive()}
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self.writer.close()
+        if self._lag_redis is not None:
+            self._lag_redis.close()

@@ -1,0 +1,188 @@
+"""``provml import flowcept``: Flowcept's JSON-lines buffer (its offline dump of messages) into
+PROV-ML, as capture events that go through the normal ingest pipeline.
+
+Flowcept messages are task records (``"type": "task"``: ``task_id``, ``workflow_id``,
+``campaign_id``, ``activity_id``, ``used`` / ``generated`` dictionaries, ``started_at`` /
+``ended_at`` Unix times, ``status``, ``parent_task_id``, ``hostname``, ``login_name`` ...) and
+workflow records (``"type": "workflow"``: ``workflow_id``, ``name``, ``campaign_id``, ``user``,
+``used``, ``generated``). Each workflow becomes one run (``flowcept-<workflow id>``), one batch:
+
+- the workflow is a ``provml:Workflow`` named by its ``name`` (else the tasks' ``workflow_name``),
+  the campaign its study, the user its persona, the first task's host its hostname;
+- each task is a task execution named by its ``activity_id``, nested under its
+  ``parent_task_id``; ``used`` and ``generated`` entries become attribute values (scalars typed,
+  lists and objects as ``rdf:JSON``); ``FINISHED`` ends it finished, ``ERROR`` errored (with
+  ``stderr`` as the message), other statuses leave it running.
+
+Lost: telemetry, ``custom_metadata``, IP addresses, ``dependencies`` (Flowcept's explicit task
+graph; the data links remain through shared values only when they are files), messages of other
+types.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from provml.interop.prov_import import ImportReport
+
+__all__ = ["flowcept_events", "import_flowcept", "read_buffer"]
+
+_STATUS = {"FINISHED": "finished", "ERROR": "errored"}
+
+
+def _ident(text: Any) -> str:
+    """A wire-format id (``[A-Za-z0-9._~-]``) for a Flowcept id."""
+    return re.sub(r"[^A-Za-z0-9._~-]", "-", str(text))[:200] or "x"
+
+
+def read_buffer(path: str | Path) -> list[dict[str, Any]]:
+    """The messages of a Flowcept buffer file (JSON lines; a JSON array is accepted too).
+
+    :raises ValueError: a line that is not a JSON object, naming the file and line.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        messages = json.loads(text)
+        if not isinstance(messages, list):
+            raise ValueError(f"{path}: not a list of Flowcept messages")
+        return [m for m in messages if isinstance(m, dict)]
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            message = json.loads(line)
+        except ValueError as error:
+            raise ValueError(f"{path}:{number}: not a JSON object ({error})") from error
+        if not isinstance(message, dict):
+            raise ValueError(f"{path}:{number}: not a JSON object")
+        out.append(message)
+    return out
+
+
+def _values(record: dict[str, Any], key: str, report: ImportReport) -> list[dict[str, Any]]:
+    values = []
+    for name, value in sorted((record.get(key) or {}).items()):
+        if value is None:
+            report.lost[f"{key} entries without a value"] += 1
+            continue
+        values.append({"name": str(name)[:200], "value": value})
+    report.mapped["AttributeValue"] += len(values)
+    return values
+
+
+def _start(task: dict[str, Any]) -> float | None:
+    for key in ("started_at", "submitted_at", "utc_timestamp"):
+        if isinstance(task.get(key), (int, float)):
+            return float(task[key])
+    return None
+
+
+def flowcept_events(workflow_id: str, workflow: dict[str, Any] | None,
+                    tasks: list[dict[str, Any]], report: ImportReport) -> list[dict[str, Any]]:
+    """The capture events of one Flowcept workflow."""
+    name = (workflow or {}).get("name") or next(
+        (t["workflow_name"] for t in tasks if t.get("workflow_name")), None) or "flowcept-workflow"
+    run = _ident(f"flowcept-{workflow_id}")
+    starts = [s for s in (_start(t) for t in tasks) if s is not None]
+    wf_time = (workflow or {}).get("utc_timestamp")
+    t0 = min([*starts, *([float(wf_time)] if isinstance(wf_time, (int, float)) else [])], default=0.0)
+
+    def event(kind: str, t: float, **fields: Any) -> dict[str, Any]:
+        return {"v": 1, "kind": kind, "t": t, "run": run, "workflow": str(name)[:200], **fields}
+
+    begin: dict[str, Any] = {}
+    campaign = (workflow or {}).get("campaign_id") or next(
+        (t["campaign_id"] for t in tasks if t.get("campaign_id")), None)
+    if campaign:
+        begin["study"] = str(campaign)[:200]
+    user = (workflow or {}).get("user") or next(
+        (t.get("login_name") or t.get("user") for t in tasks if t.get("login_name") or t.get("user")), None)
+    if user:
+        begin["persona"] = {"id": _ident(user)}
+    host = next((t["hostname"] for t in tasks if t.get("hostname")), None)
+    if host:
+        begin["meta"] = {"hostname": str(host)}
+    used = _values(workflow or {}, "used", report)
+    if used:
+        begin["used"] = used
+    events = [event("workflow_begin", t0, **begin)]
+    known = {str(t["task_id"]) for t in tasks}
+    ids = {str(t["task_id"]): _ident(t["task_id"]) for t in tasks}
+    ends: list[float] = []
+    statuses: list[str | None] = []
+    ordered = sorted(tasks, key=lambda t: (_start(t) or t0, str(t["task_id"])))
+    for task in ordered:
+        ident = ids[str(task["task_id"])]
+        fields: dict[str, Any] = {"task": ident, "name": str(task.get("activity_id") or "task")[:200],
+                                  "type": "generic"}
+        parent = task.get("parent_task_id")
+        if parent is not None and str(parent) in known and str(parent) != str(task["task_id"]):
+            fields["parent"] = ids[str(parent)]
+        start = _start(task) or t0
+        task_used = _values(task, "used", report)
+        events.append(event("task_begin", start, **fields, **({"used": task_used} if task_used else {})))
+        status = _STATUS.get(str(task.get("status") or "").upper())
+        statuses.append(status)
+        report.mapped["DataTransformationExecution"] += 1
+        for dropped in ("telemetry_at_start", "telemetry_at_end", "custom_metadata", "dependencies",
+                        "public_ip", "private_ip"):
+            if task.get(dropped):
+                report.lost[dropped] += 1
+        if status is None:
+            report.notes[f"tasks {task.get('status') or 'without status'} (no end recorded)"] += 1
+            continue
+        end = float(task["ended_at"]) if isinstance(task.get("ended_at"), (int, float)) else start
+        end = max(end, start)
+        ends.append(end)
+        generated = _values(task, "generated", report)
+        error = {"error": {"type": "ERROR", "message": str(task.get("stderr") or "the task failed")[:2000]}} \
+            if status == "errored" else {}
+        events.append(event("task_end", end, **fields, status=status, **error,
+                            **({"generated": generated} if generated else {})))
+    if statuses and all(s is not None for s in statuses):
+        status = "errored" if "errored" in statuses else "finished"
+        generated = _values(workflow or {}, "generated", report)
+        events.append(event("workflow_end", max(ends, default=t0), status=status,
+                            **({"generated": generated} if generated else {})))
+    return events
+
+
+def import_flowcept(kg: Any, path: str | Path) -> ImportReport:
+    """Import the workflows of a Flowcept buffer file into ``kg``, one validated batch each
+    (a rejected workflow is reported in ``report.lost``; the others are stored).
+
+    :raises ValueError: the file is not JSON lines of objects.
+    """
+    from provml.errors import EventError, ValidationFailed
+
+    report = ImportReport()
+    workflows: dict[str, dict[str, Any]] = {}
+    tasks: dict[str, list[dict[str, Any]]] = {}
+    for message in read_buffer(path):
+        kind = message.get("type")
+        report.records[str(kind)] += 1
+        if kind == "workflow" and message.get("workflow_id"):
+            workflows[str(message["workflow_id"])] = message
+        elif kind == "task" and message.get("task_id") is not None:
+            tasks.setdefault(str(message.get("workflow_id") or "no-workflow"), []).append(message)
+        else:
+            report.lost[f"messages of type {kind}"] += 1
+    graphs: set[str] = set()
+    for workflow_id in sorted(set(workflows) | set(tasks)):
+        events = flowcept_events(workflow_id, workflows.get(workflow_id), tasks.get(workflow_id, []),
+                                 report)
+        try:
+            result = kg.ingest_events(events)
+        except (ValidationFailed, EventError) as error:
+            report.rejected.append(f"workflow {workflow_id}: {error}")
+            continue
+        report.events += result.events
+        report.triples += result.triples
+        graphs.update(result.graphs)
+    report.graphs = tuple(sorted(graphs))
+    return report

@@ -1,0 +1,374 @@
+"""``provml import prov-json``: PROV-JSON documents (W3C Member Submission) into PROV-ML.
+
+Written for what real files hold, the ``prov`` package's and yProv4ML's among them: namespaces
+that are not IRIs (yProv4ML's default namespace is the experiment name, its ``provml`` prefix is
+``prov-ml``), numbers as strings (``"prov:value": "0.01"``), timestamps without a zone (read as
+UTC), ``prov:type`` given as a plain string (``"provml:HyperParameter"``), attribute values
+written as the string of a Python dict.
+
+The document becomes PROV-O quads: records typed ``prov:Entity`` / ``Activity`` / ``Agent``,
+the relations as PROV-O's direct properties (``prov:used``, ``prov:wasGeneratedBy`` ...), each
+bundle a named graph. Where the terms say so it is mapped onto PROV-ML (:data:`PROVML_VALUES`):
+a hyperparameter entity becomes a ``provml:LearningHyperparameterValue`` derived from a minted
+``provml:LearningHyperparameter``, a model a ``provml:Model`` with its location. Everything goes
+through the knowledge graph's enrichment and SHACL validation (``KnowledgeGraph.ingest_quads``),
+and :class:`ImportReport` says what was mapped and what was not (kept as plain PROV, or lost).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from pyoxigraph import Literal, NamedNode, Quad
+
+from provml.ingest.iris import slug
+from provml.vocab import PROV, PROVML, RDF, RDFS, XSD
+
+__all__ = ["ImportReport", "PROVML_VALUES", "prov_json_quads", "import_prov_json"]
+
+XSD_NS = XSD.NS
+_PROV_NS = PROV.NS
+#: prov:type local names (of a provml / prov-ml prefix, any case) -> (value class, attribute class)
+PROVML_VALUES: dict[str, tuple[NamedNode, NamedNode]] = {
+    "hyperparameter": (PROVML.LearningHyperparameterValue, PROVML.LearningHyperparameter),
+    "model": (PROVML.Model, PROVML.ModelProspection),
+}
+#: PROV-ML's own class names (a prov:type in the PROV-ML namespace naming one is kept as is)
+_PROVML_CLASSES = {t for t in PROVML.TERMS if t[:1].isupper()}
+#: activity names that are learning stages (yProv4ML's contexts) -> (execution, plan class)
+STAGES: dict[str, tuple[NamedNode, NamedNode]] = {
+    "training": (PROVML.TrainingExecution, PROVML.Training),
+    "validation": (PROVML.ValidationExecution, PROVML.Validation),
+    "testing": (PROVML.EvaluationExecution, PROVML.Evaluation),
+    "evaluation": (PROVML.EvaluationExecution, PROVML.Evaluation),
+}
+#: PROV-JSON relation -> (subject field, PROV-O property, object field)
+RELATIONS: dict[str, tuple[str, str, str]] = {
+    "used": ("prov:activity", "used", "prov:entity"),
+    "wasGeneratedBy": ("prov:entity", "wasGeneratedBy", "prov:activity"),
+    "wasInformedBy": ("prov:informed", "wasInformedBy", "prov:informant"),
+    "wasAssociatedWith": ("prov:activity", "wasAssociatedWith", "prov:agent"),
+    "wasAttributedTo": ("prov:entity", "wasAttributedTo", "prov:agent"),
+    "wasDerivedFrom": ("prov:generatedEntity", "wasDerivedFrom", "prov:usedEntity"),
+    "actedOnBehalfOf": ("prov:delegate", "actedOnBehalfOf", "prov:responsible"),
+    "wasStartedBy": ("prov:activity", "wasStartedBy", "prov:trigger"),
+    "wasEndedBy": ("prov:activity", "wasEndedBy", "prov:trigger"),
+    "wasInvalidatedBy": ("prov:entity", "wasInvalidatedBy", "prov:activity"),
+    "specializationOf": ("prov:specificEntity", "specializationOf", "prov:generalEntity"),
+    "alternateOf": ("prov:alternate1", "alternateOf", "prov:alternate2"),
+    "hadMember": ("prov:collection", "hadMember", "prov:entity"),
+    "wasInfluencedBy": ("prov:influencee", "wasInfluencedBy", "prov:influencer"),
+}
+_RECORD_CLASSES = {"entity": PROV.Entity, "activity": PROV.Activity, "agent": PROV.Agent}
+#: prov: attributes with a PROV-O property of their own
+_PROV_ATTRIBUTES = {"prov:label": RDFS.label, "prov:value": PROV.value,
+                    "prov:location": NamedNode(_PROV_NS + "atLocation"),
+                    "prov:startTime": PROV.startedAtTime, "prov:endTime": PROV.endedAtTime,
+                    "prov:startedAtTime": PROV.startedAtTime, "prov:endedAtTime": PROV.endedAtTime,
+                    "prov:generatedAtTime": NamedNode(_PROV_NS + "generatedAtTime")}
+_TIMES = {PROV.startedAtTime, PROV.endedAtTime, NamedNode(_PROV_NS + "generatedAtTime")}
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_LOCATION_KEYS = ("dcterms:identifier", "prov:location", "prov:atLocation")
+
+
+@dataclass
+class ImportReport:
+    """What an import did: records read, what was mapped to PROV-ML, what stayed plain PROV,
+    and what was not kept."""
+
+    records: Counter[str] = field(default_factory=Counter)
+    mapped: Counter[str] = field(default_factory=Counter)
+    plain_types: Counter[str] = field(default_factory=Counter)
+    unmapped_attributes: Counter[str] = field(default_factory=Counter)
+    lost: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)
+    triples: int = 0
+    events: int = 0
+    graphs: tuple[str, ...] = ()
+    rejected: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"records": dict(self.records), "mapped": dict(self.mapped),
+                "plain_types": dict(self.plain_types),
+                "unmapped_attributes": dict(self.unmapped_attributes), "lost": dict(self.lost),
+                "notes": dict(self.notes), "triples": self.triples, "events": self.events,
+                "graphs": list(self.graphs), "rejected": list(self.rejected)}
+
+    def text(self) -> str:
+        def tally(counter: Counter[str]) -> str:
+            return ", ".join(f"{k} {n}" for k, n in sorted(counter.items())) or "none"
+
+        lines = [f"read: {tally(self.records)}",
+                 f"stored: {self.events} events, {self.triples} triples in {len(self.graphs)} graph(s)",
+                 f"mapped to PROV-ML: {tally(self.mapped)}",
+                 f"kept as plain PROV types: {tally(self.plain_types)}",
+                 f"kept as plain attributes: {tally(self.unmapped_attributes)}",
+                 f"not kept: {tally(self.lost)}"]
+        if self.notes:
+            lines.append(f"notes: {tally(self.notes)}")
+        lines += [f"rejected: {r}" for r in self.rejected]
+        return "\n".join(lines)
+
+
+class _Names:
+    """Qualified names of one document -> IRIs (non-IRI namespaces get minted ones)."""
+
+    def __init__(self, prefixes: dict[str, str], base: str, stem: str) -> None:
+        self.base = base
+        self.namespaces: dict[str, str] = {}
+        self.provml_prefixes = {p for p, ns in prefixes.items() if ns in (PROVML.NS, "prov-ml")
+                                or p == "provml"}
+        for prefix, namespace in prefixes.items():
+            self.namespaces[prefix] = self._namespace(namespace)
+        self.namespaces["prov"] = _PROV_NS
+        self.namespaces["xsd"] = XSD_NS  # yProv4ML declares the 2000/10 draft namespace
+        self.namespaces.setdefault("default", f"{base}prov-json/{slug(stem)}/")
+
+    def _namespace(self, namespace: str) -> str:
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", namespace) and (
+                "://" in namespace or namespace.startswith("urn:")):
+            return namespace
+        return f"{self.base}prov-json/{slug(namespace)}/"
+
+    def split(self, name: str) -> tuple[str | None, str]:
+        prefix, sep, local = name.partition(":")
+        if sep and prefix in self.namespaces and not local.startswith("//"):
+            return prefix, local
+        return None, name
+
+    def iri(self, name: str) -> NamedNode:
+        prefix, local = self.split(name)
+        namespace = self.namespaces[prefix or "default"]
+        return NamedNode(namespace + quote(local, safe="/#:@!$&'()*+,;=-._~%"))
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(f"{path}: not JSON ({error})") from error
+    if not isinstance(document, dict) or not ({"entity", "activity", "agent", "bundle", "prefix"}
+                                               & set(document)):
+        raise ValueError(f"{path}: not a PROV-JSON document (no prefix, entity, activity, agent "
+                         "or bundle at its top level)")
+    return document
+
+
+def _time(value: Any, report: ImportReport) -> Literal | None:
+    """An xsd:dateTime with a zone from ISO text (zone-less: UTC) or a Unix time (s or ms)."""
+    if isinstance(value, dict):
+        value = value.get("$")
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            inner = ast.literal_eval(value)
+            value = inner.get("$") if isinstance(inner, dict) else value
+        except (ValueError, SyntaxError):
+            pass
+    moment: datetime
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMBER.match(value)):
+        seconds = float(value)
+        moment = datetime.fromtimestamp(seconds / 1000 if seconds > 1e11 else seconds, UTC)
+        report.notes["Unix times read as UTC"] += 1
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            report.lost["unreadable times"] += 1
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+            report.notes["times without a zone read as UTC"] += 1
+    else:
+        report.lost["unreadable times"] += 1
+        return None
+    return Literal(moment.isoformat(), datatype=XSD.dateTime)
+
+
+def _literal(value: Any, names: _Names, report: ImportReport, *,
+             numbers: bool = False) -> Literal | NamedNode:
+    """A PROV-JSON attribute value as an RDF term; with ``numbers``, a plain string that spells
+    a number becomes that number (yProv4ML writes every ``prov:value`` as a string)."""
+    if isinstance(value, dict) and "$" in value:
+        raw, kind, lang = value["$"], value.get("type"), value.get("lang")
+        if lang:
+            return Literal(str(raw), language=lang)
+        if kind in ("prov:QUALIFIED_NAME", "xsd:QName"):
+            return names.iri(str(raw))
+        if kind:
+            prefix, local = names.split(str(kind))
+            datatype = NamedNode((XSD_NS if prefix == "xsd" else names.namespaces[prefix or "default"])
+                                 + local)
+            return Literal(str(raw), datatype=datatype)
+        value = raw
+    if isinstance(value, bool):
+        return Literal(value)
+    if isinstance(value, int):
+        return Literal(str(value), datatype=XSD.integer)
+    if isinstance(value, float):
+        return Literal(repr(value), datatype=XSD.double)
+    text = str(value)
+    if numbers and _NUMBER.match(text.strip()):
+        report.notes["numbers given as strings read as numbers"] += 1
+        stripped = text.strip()
+        if re.match(r"^[+-]?\d+$", stripped):
+            return Literal(stripped, datatype=XSD.integer)
+        return Literal(repr(float(stripped)), datatype=XSD.double)
+    return Literal(text)
+
+
+def _values(raw: Any) -> list[Any]:
+    return raw if isinstance(raw, list) else [raw]
+
+
+def prov_json_quads(document: dict[str, Any], *, base: str, stem: str,
+                    report: ImportReport) -> list[Quad]:
+    """The PROV-O (and PROV-ML, where mapped) quads of a PROV-JSON document."""
+    names = _Names(document.get("prefix", {}), base, stem)
+    quads: list[Quad] = []
+    top = NamedNode(f"{base}graph/prov-json/{slug(stem)}")
+    _container(document, names, top, quads, report)
+    for bundle_id, bundle in (document.get("bundle") or {}).items():
+        inner = _Names({**document.get("prefix", {}), **bundle.get("prefix", {})}, base, stem)
+        graph = inner.iri(bundle_id)
+        report.records["bundle"] += 1
+        _container(bundle, inner, graph, quads, report)
+    return quads
+
+
+def _container(doc: dict[str, Any], names: _Names, graph: NamedNode, quads: list[Quad],
+               report: ImportReport) -> None:
+    def add(s: Any, p: NamedNode, o: Any) -> None:
+        quads.append(Quad(s, p, o, graph))
+
+    used_or_generated: set[NamedNode] = set()
+    for relation, (subject_key, prop, object_key) in RELATIONS.items():
+        for rel_id, rel in (doc.get(relation) or {}).items():
+            report.records[relation] += 1
+            if subject_key not in rel or object_key not in rel:
+                report.lost[f"{relation} without both ends"] += 1
+                continue
+            subject, obj = names.iri(str(rel[subject_key])), names.iri(str(rel[object_key]))
+            add(subject, NamedNode(_PROV_NS + prop), obj)
+            if relation in ("used", "wasGeneratedBy"):
+                used_or_generated.add(subject if relation == "wasGeneratedBy" else obj)
+            if relation == "wasGeneratedBy" and "prov:time" in rel:
+                time = _time(rel["prov:time"], report)
+                if time is not None:
+                    add(subject, NamedNode(_PROV_NS + "generatedAtTime"), time)
+            extra = [k for k in rel if k not in (subject_key, object_key, "prov:time")]
+            if extra or not rel_id.startswith("_:"):
+                report.lost[f"{relation} attributes and ids (qualified form)"] += 1
+    for kind, cls in _RECORD_CLASSES.items():
+        for record_id, attributes in (doc.get(kind) or {}).items():
+            report.records[kind] += 1
+            _record(names.iri(record_id), record_id, cls, attributes or {}, names, add, report)
+    _map_stages(quads, graph, report)
+
+
+def _map_stages(quads: list[Quad], graph: NamedNode, report: ImportReport) -> None:
+    """Activities named as learning stages (yProv4ML's contexts ``training``, ``validation``,
+    ``testing``) become PROV-ML stage executions with a minted plan; the activity they are
+    informed by becomes the ``provml:LearningProcessExecution`` of a minted experiment."""
+    activities = {q.subject for q in quads if q.predicate == RDF.type and q.object == PROV.Activity}
+    labelled = {q.subject for q in quads if q.predicate == RDFS.label}
+    informed = {q.subject: q.object for q in quads if q.predicate == PROV.wasInformedBy}
+    stages = {a: STAGES[a.value.rstrip("/").rsplit("/", 1)[-1].lower()] for a in activities
+              if a.value.rstrip("/").rsplit("/", 1)[-1].lower() in STAGES and a in informed}
+    roots = {informed[a] for a in stages if informed[a] in activities and informed[a] not in stages}
+
+    def execution(node: Any, cls: NamedNode, plan_cls: NamedNode) -> None:
+        plan = NamedNode(node.value + "/plan")
+        name = node.value.rstrip("/").rsplit("/", 1)[-1]
+        quads.extend([Quad(node, RDF.type, cls, graph), Quad(plan, RDF.type, plan_cls, graph),
+                      Quad(plan, RDFS.label, Literal(name), graph),
+                      Quad(node, PROV.wasInfluencedBy, plan, graph)])
+        if node not in labelled:
+            quads.append(Quad(node, RDFS.label, Literal(name), graph))
+        report.mapped[cls.value.rsplit("#", 1)[-1]] += 1
+
+    for node, (cls, plan_cls) in stages.items():
+        if informed[node] in roots:
+            execution(node, cls, plan_cls)
+    for node in roots:
+        execution(node, PROVML.LearningProcessExecution, PROVML.LearningExperiment)
+
+
+def _record(node: NamedNode, record_id: str, cls: NamedNode, attributes: dict[str, Any],
+            names: _Names, add: Any, report: ImportReport) -> None:
+    add(node, RDF.type, cls)
+    mapped: tuple[NamedNode, NamedNode] | None = None
+    for key, raw in attributes.items():
+        for value in _values(raw):
+            if key == "prov:type":
+                text = value.get("$") if isinstance(value, dict) else value
+                prefix, local = names.split(str(text))
+                if names.iri(str(text)).value == PROVML.NS + local and local in _PROVML_CLASSES:
+                    add(node, RDF.type, NamedNode(PROVML.NS + local))  # PROV-ML's own term
+                    report.mapped[local] += 1
+                    continue
+                if prefix in names.provml_prefixes and local.lower() in PROVML_VALUES and cls == PROV.Entity:
+                    mapped = PROVML_VALUES[local.lower()]
+                    continue
+                if prefix != "prov":
+                    report.plain_types[str(text)] += 1
+                add(node, RDF.type, names.iri(str(text)))
+            elif key in _PROV_ATTRIBUTES:
+                prop = _PROV_ATTRIBUTES[key]
+                term = (_time(value, report) if prop in _TIMES
+                        else _literal(value, names, report, numbers=prop == PROV.value))
+                if term is not None:
+                    add(node, prop, term)
+            elif key.startswith("prov:"):
+                report.lost[key] += 1  # prov: attributes PROV-O has no property for (prov:role ...)
+            else:
+                prop = names.iri(key)
+                if prop.value.startswith(PROVML.NS):
+                    report.mapped[f"provml:{prop.value[len(PROVML.NS):]} (property)"] += 1
+                else:
+                    report.unmapped_attributes[key] += 1
+                add(node, prop, _literal(value, names, report))
+    if mapped is not None:
+        _map_value(node, record_id, mapped, attributes, names, add, report)
+
+
+def _map_value(node: NamedNode, record_id: str, mapped: tuple[NamedNode, NamedNode],
+               attributes: dict[str, Any], names: _Names, add: Any, report: ImportReport) -> None:
+    """Type a PROV entity as a PROV-ML value and mint the attribute it derives from."""
+    value_class, attribute_class = mapped
+    label = attributes.get("prov:label")
+    label_text = str(label.get("$") if isinstance(label, dict) else label) if label else record_id
+    attribute = NamedNode(node.value + "/attribute")
+    add(node, RDF.type, value_class)
+    add(attribute, RDF.type, attribute_class)
+    add(attribute, RDFS.label, Literal(label_text))
+    add(node, PROV.wasDerivedFrom, attribute)
+    if value_class == PROVML.Model:
+        location = next((attributes[k] for k in _LOCATION_KEYS if k in attributes), label_text)
+        text = location.get("$") if isinstance(location, dict) else location
+        add(node, PROVML.location, Literal(str(text)))
+        if not label:
+            add(node, RDFS.label, Literal(Path(str(text)).name or str(text)))
+    report.mapped[value_class.value.rsplit("#", 1)[-1]] += 1
+
+
+def import_prov_json(kg: Any, path: str | Path) -> ImportReport:
+    """Read a PROV-JSON file into ``kg`` through enrichment and SHACL validation, atomically.
+
+    :raises ValueError: the file is not JSON or not a PROV-JSON document.
+    :raises provml.errors.ValidationFailed: the mapped data breaks the shapes (nothing stored).
+    """
+    path = Path(path)
+    report = ImportReport()
+    quads = prov_json_quads(_load(path), base=kg.base, stem=path.stem, report=report)
+    result = kg.ingest_quads(quads)
+    report.triples, report.graphs = result.triples, result.graphs
+    return report
+

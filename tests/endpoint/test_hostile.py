@@ -1,0 +1,444 @@
+"""The endpoint under hostile input (issue 12): the real ``provml serve`` over an on-disk store,
+on a loopback socket, attacked the way a client on the same network could — without a token
+for reads, with one for writes. After every attack the server process must be alive and
+``/health`` must answer. Bounded: a fixed list of attacks, small stores, short time limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from endpoint_servers import Serve
+
+TOKEN = "hostile-write-token-3f9a"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TIMEOUT_S = 3
+EX = "http://example.org/"
+N_SUBJECTS = 600  # 1800 triples: a 3-way cross product is 6e9 rows
+
+
+def _insert_data() -> str:
+    parts = []
+    for g in range(3):
+        triples = " ".join(
+            f"<{EX}s{i}> <{EX}p{i % 7}> \"value {i}\" ."
+            for i in range(g * N_SUBJECTS // 3, (g + 1) * N_SUBJECTS // 3))
+        parts.append(f"GRAPH <{EX}g{g}> {{ {triples} }}")
+    default = " ".join(f"<{EX}s{i}> <{EX}q> {i} ." for i in range(N_SUBJECTS))
+    more = " ".join(f"<{EX}s{i}> <{EX}r> <{EX}s{(i * 7) % N_SUBJECTS}> ." for i in range(N_SUBJECTS))
+    return f"INSERT DATA {{ {' '.join(parts)} GRAPH <{EX}links> {{ {more} }} {default} }}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    store = tmp_path_factory.mktemp("hostile") / "kg"
+    serve = Serve("--store", str(store), "--timeout-s", str(TIMEOUT_S),
+                  "--query-memory-mb", "512", env={"PROVML_TOKEN": TOKEN})
+    response = requests.post(serve.url + "/sparql", data={"update": _insert_data()},
+                             headers=AUTH, timeout=60)
+    assert response.status_code == 204, response.text
+    yield serve
+    if serve.process.poll() is None:
+        serve.stop()
+
+
+def _alive(server: Serve) -> None:
+    """The process runs and /health answers within a second."""
+    assert server.process.poll() is None, "the server process ended"
+    started = time.monotonic()
+    response = requests.get(server.url + "/health", timeout=5)
+    assert response.status_code == 200
+    assert time.monotonic() - started < 1.0
+
+
+def _query(server: Serve, text: str, **kwargs: Any) -> requests.Response:
+    return requests.post(server.url + "/sparql", data={"query": text}, timeout=60, **kwargs)
+
+
+def _count(server: Serve, text: str, **params: Any) -> int:
+    response = requests.get(server.url + "/sparql", params={"query": text, **params}, timeout=30)
+    assert response.status_code == 200, response.text
+    return int(response.json()["results"]["bindings"][0]["n"]["value"])
+
+
+def _error(response: requests.Response, status: int) -> str:
+    assert response.status_code == status, (response.status_code, response.text[:300])
+    body = response.json()
+    assert body["ok"] is False and body["status"] == status
+    return str(body["error"])
+
+
+# ---- 1. nesting: refused before any parser sees it, with the limit named --------------------
+
+DEEP = 3000
+NESTED_QUERIES = {
+    "groups": "SELECT * WHERE " + "{" * DEEP + " ?s ?p ?o " + "}" * DEEP,
+    "filter parentheses": "SELECT * WHERE { ?s ?p ?o FILTER(" + "(" * DEEP + "?o" + ")" * DEEP + ") }",
+    "sub-selects": "SELECT * WHERE { " + "{ SELECT * WHERE " * DEEP + "{ ?s ?p ?o }" + " }" * DEEP + " }",
+    "optionals": "SELECT * WHERE { ?s ?p ?o " + "OPTIONAL { ?s ?p ?o " * DEEP + "}" * DEEP + " }",
+    "blank nodes": "SELECT * WHERE { ?s ?p " + "[ ?p " * DEEP + "?o" + " ]" * DEEP + " }",
+    "escaped braces": "SELECT * WHERE " + "\\u007B" * DEEP + " ?s ?p ?o " + "\\u007D" * DEEP,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(NESTED_QUERIES))
+def test_deeply_nested_queries_are_refused_with_the_limit(server: Serve, shape: str) -> None:
+    message = _error(_query(server, NESTED_QUERIES[shape]), 400)
+    assert "at most 64" in message
+    _alive(server)
+
+
+def test_deeply_nested_update_json_jsonld_and_turtle_bodies_are_refused(server: Serve) -> None:
+    update = "INSERT { ?s ?p ?o } WHERE " + "{" * DEEP + "?s ?p ?o" + "}" * DEEP
+    response = requests.post(server.url + "/sparql", data={"update": update}, headers=AUTH,
+                             timeout=30)
+    assert "at most 64" in _error(response, 400)
+    _alive(server)
+    nested_json = b"[" * DEEP + b"]" * DEEP
+    response = requests.post(server.url + "/api/events", data=nested_json, timeout=30,
+                             headers={**AUTH, "Content-Type": "application/json"})
+    assert "at most 64" in _error(response, 400)
+    response = requests.post(server.url + "/api/queries/best_model", data=nested_json,
+                             headers={"Content-Type": "application/json"}, timeout=30)
+    assert "at most 64" in _error(response, 400)
+    jsonld = (b'{"@id": "http://e.org/s", "http://e.org/p": ' + b'{"http://e.org/p": ' * DEEP
+              + b'"x"' + b"}" * DEEP + b"}")
+    response = requests.put(server.url + "/store", params={"graph": EX + "nested"}, data=jsonld,
+                            headers={**AUTH, "Content-Type": "application/ld+json"}, timeout=30)
+    assert "at most 64" in _error(response, 400)
+    turtle = b"<http://e.org/s> <http://e.org/p> " + b"[ <http://e.org/p> " * DEEP + b"1" + b" ]" * DEEP + b" ."
+    response = requests.put(server.url + "/store", params={"graph": EX + "nested"}, data=turtle,
+                            headers={**AUTH, "Content-Type": "text/turtle"}, timeout=30)
+    assert "at most 64" in _error(response, 400)
+    deep_xml = (b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+                b'xmlns:e="http://e.org/">' + b'<rdf:Description e:a="/>"><e:p>' * 20000
+                + b"<rdf:Description/>" + b"</e:p></rdf:Description>" * 20000 + b"</rdf:RDF>")
+    response = requests.put(server.url + "/store", params={"graph": EX + "nested"}, data=deep_xml,
+                            headers={**AUTH, "Content-Type": "application/rdf+xml"}, timeout=30)
+    assert "at most 256" in _error(response, 400)
+    _alive(server)
+
+
+# ---- shapes that chain instead of nesting: they may crash a parser; only a worker ends -------
+
+CHAINS = {
+    "3000 joined patterns": "SELECT * WHERE { " + " ".join(
+        f"?v{i} <{EX}r> ?v{i + 1} ." for i in range(3000)) + " }",
+    "a 3000-step path": f"SELECT * WHERE {{ ?s {'/'.join([f'<{EX}r>'] * 3000)} ?o }}",
+    "20000 additions": "SELECT * WHERE { ?s ?p ?o FILTER(?o = " + "+".join(["1"] * 20000) + ") }",
+    "3000 optionals": "SELECT * WHERE { ?s ?p ?o " + " ".join(
+        f"OPTIONAL {{ ?s <{EX}r> ?o{i} }}" for i in range(3000)) + " }",
+    "10000 binds": "SELECT * WHERE { BIND(1 AS ?x0) " + " ".join(
+        f"BIND(?x{i} + 1 AS ?x{i + 1})" for i in range(10000)) + " }",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(CHAINS))
+def test_long_chains_never_end_the_server(server: Serve, shape: str) -> None:
+    response = _query(server, CHAINS[shape])
+    assert response.status_code in (200, 400, 503), response.text[:300]
+    if response.status_code == 503:
+        assert response.headers["Retry-After"]
+    _alive(server)
+
+
+# ---- 2. time and memory ----------------------------------------------------------------------
+
+RUNAWAYS = {
+    "a join whose filter never matches": (
+        "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i "
+        "FILTER(STR(?c) = CONCAT(STR(?f), STR(?i), 'never')) }"),
+    "a negated property path star": f"SELECT * WHERE {{ ?s (!<{EX}x>|^!<{EX}x>)* ?o . ?o ?p ?v }}",
+    "ORDER BY over a path": (
+        f"SELECT ?s ?o WHERE {{ ?s (!<{EX}x>|^!<{EX}x>)* ?o . ?a ?b ?c }} ORDER BY ?o ?c"),
+    "60 nested blank nodes and a cross product": "SELECT * WHERE { ?s ?p " + "[ ?p " * 60 + "?o" + " ]" * 60 + " . ?a ?b ?c . ?d ?e ?f }",
+}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and its children (from /proc)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+@pytest.mark.parametrize("shape", sorted(RUNAWAYS))
+def test_runaway_queries_stop_at_the_limit_and_stop_working(server: Serve, shape: str) -> None:
+    started = time.monotonic()
+    response = _query(server, RUNAWAYS[shape])
+    took = time.monotonic() - started
+    assert response.status_code in (503, 400), response.text[:300]
+    if response.status_code == 503:
+        assert response.headers["Retry-After"]
+    assert took < TIMEOUT_S + 2
+    time.sleep(1.0)  # the killed worker's replacement starts
+    before = _cpu_seconds(server.process.pid)
+    time.sleep(1.0)
+    assert _cpu_seconds(server.process.pid) - before < 0.5, "the evaluation outlived its answer"
+    _alive(server)
+
+
+def test_memory_is_capped_per_query(server: Serve) -> None:
+    # sorting a 3-way cross product needs gigabytes: the worker hits its 512 MiB cap well
+    # before the time limit and ends; the server answers and lives
+    started = time.monotonic()
+    response = _query(server, "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i } ORDER BY ?c ?f ?i")
+    assert "memory" in _error(response, 400)
+    assert time.monotonic() - started < TIMEOUT_S
+    _alive(server)
+
+
+def test_health_answers_while_eight_runaways_run(server: Serve) -> None:
+    statuses: list[int] = []
+    query = RUNAWAYS["a join whose filter never matches"]
+
+    def runaway() -> None:
+        statuses.append(_query(server, query).status_code)
+
+    threads = [threading.Thread(target=runaway) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    slowest = 0.0
+    for _ in range(5):
+        started = time.monotonic()
+        assert requests.get(server.url + "/health", timeout=5).status_code == 200
+        slowest = max(slowest, time.monotonic() - started)
+        time.sleep(0.2)
+    for thread in threads:
+        thread.join()
+    assert slowest < 1.0
+    assert sorted(set(statuses)) == [503]
+    _alive(server)
+
+
+# ---- 3. no outbound requests -----------------------------------------------------------------
+
+class _Listener:
+    """A loopback socket that records whether anything connected to it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
+
+    def connected(self) -> bool:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return False
+        conn.close()
+        return True
+
+
+def test_service_and_load_are_refused_and_nothing_leaves(server: Serve) -> None:
+    listener = _Listener()
+    try:
+        for text in (f"SELECT * WHERE {{ SERVICE <{listener.url}> {{ ?s ?p ?o }} }}",
+                     f"SELECT * WHERE {{ SERVICE SILENT <{listener.url}> {{ ?s ?p ?o }} }}",
+                     f"PREFIX x: <{listener.url}> SELECT * WHERE {{ SERVICE x:q {{ ?s ?p ?o }} }}",
+                     "SELECT * WHERE { BIND(<" + listener.url + "> AS ?u) SERVICE ?u { ?s ?p ?o } }",
+                     "SELECT * WHERE { \\u0053ERVICE <" + listener.url + "> { ?s ?p ?o } }"):
+            message = _error(_query(server, text), 400)
+            assert "SERVICE" in message and "--allow-remote" in message
+        for update in (f"LOAD <{listener.url}data.ttl>", "LOAD <file:///etc/passwd>",
+                       f"LOAD SILENT <{listener.url}x> INTO GRAPH <{EX}g>"):
+            response = requests.post(server.url + "/sparql", data={"update": update},
+                                     headers=AUTH, timeout=30)
+            assert "LOAD" in _error(response, 400)
+        assert not listener.connected(), "the server made an outbound request"
+    finally:
+        listener.sock.close()
+    _alive(server)
+
+
+# ---- 4. entity expansion ---------------------------------------------------------------------
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE rdf:RDF [<!ENTITY a "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa">
+<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">
+<!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;"><!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;">]>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="http://e.org/s"><rdf:value>&e;&e;&e;&e;&e;&e;&e;&e;</rdf:value></rdf:Description>
+</rdf:RDF>"""
+
+
+def test_rdfxml_entity_declarations_are_refused(server: Serve) -> None:
+    before = _count(server, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
+    response = requests.put(server.url + "/store", params={"graph": EX + "laughs"},
+                            data=BILLION_LAUGHS,
+                            headers={**AUTH, "Content-Type": "application/rdf+xml"}, timeout=30)
+    assert "entity" in _error(response, 400)
+    assert _count(server, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }") == before
+    _alive(server)
+
+
+# ---- 5. the query's dataset ------------------------------------------------------------------
+
+def test_from_and_the_protocol_dataset_are_honoured(server: Serve) -> None:
+    everything = _count(server, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
+    in_g0 = _count(server, f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{EX}g0> {{ ?s ?p ?o }} }}")
+    assert in_g0 == N_SUBJECTS // 3 and everything > in_g0
+    assert _count(server, f"SELECT (COUNT(*) AS ?n) FROM <{EX}g0> WHERE {{ ?s ?p ?o }}") == in_g0
+    assert _count(server, f"SELECT (COUNT(*) AS ?n) FROM <{EX}g0> FROM <{EX}g1> "
+                          "WHERE { ?s ?p ?o }") == 2 * in_g0
+    assert _count(server, "SELECT (COUNT(*) AS ?n) FROM <http://nonexistent.example/g> "
+                          "WHERE { ?s ?p ?o }") == 0
+    # FROM NAMED only: the default graph is empty, GRAPH sees the named one
+    assert _count(server, f"SELECT (COUNT(*) AS ?n) FROM NAMED <{EX}g1> WHERE {{ ?s ?p ?o }}") == 0
+    assert _count(server, f"SELECT (COUNT(*) AS ?n) FROM NAMED <{EX}g1> "
+                          "WHERE { GRAPH ?g { ?s ?p ?o } }") == in_g0
+    # the protocol's parameters override FROM
+    assert _count(server, f"SELECT (COUNT(*) AS ?n) FROM <{EX}g0> WHERE {{ ?s ?p ?o }}",
+                  **{"default-graph-uri": [EX + "g1", EX + "g2"]}) == 2 * in_g0
+    # a keyword inside a string or an IRI is not a FROM
+    assert _count(server, f"SELECT (COUNT(*) AS ?n) WHERE {{ ?s ?p ?o FILTER(STR(?p) != 'FROM <{EX}g0>') }}") \
+        == everything
+
+
+# ---- 6. no 500s --------------------------------------------------------------------------------
+
+def test_bad_inputs_are_4xx_never_500(server: Serve) -> None:
+    url = server.url
+    checks = [
+        requests.delete(url + "/store/a%3Cb", timeout=10),
+        requests.get(url + "/store/a%3Cb", timeout=10),
+        requests.post(url + "/api/events", headers={**AUTH, "Content-Type": "application/json"},
+                      data=b'[{"v": 1, "kind": "workflow_begin", "run": "r\\ud800", "workflow": "w", '
+                           b'"t": 1.0, "type": "learning"}]', timeout=10),
+        requests.post(url + "/api/events", headers={**AUTH, "Content-Type": "application/json"},
+                      data=b'[{"v": 1, "kind": "workflow_begin", "run": "r\\u0000", "workflow": "w", '
+                           b'"t": 1.0, "type": "learning"}]', timeout=10),
+        requests.get(url + "/sparql", params={"query": "SELECT * WHERE { ?s ?p \"\\ud800\" }"},
+                     timeout=10),
+        requests.get(url + "/id/a%00b", timeout=10),
+        requests.get(url + "/api/queries/lineage", params={"node": "http://e.org/a b"}, timeout=10),
+    ]
+    for response in checks:
+        assert 400 <= response.status_code < 500, (response.url, response.status_code, response.text[:200])
+        assert response.json()["ok"] is False
+    _alive(server)
+
+
+def test_eight_clients_with_a_normal_mix_see_no_5xx(server: Serve) -> None:
+    mix = [
+        ("GET", "/sparql", {"query": "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"}),
+        ("GET", "/sparql", {"query": f"SELECT * WHERE {{ ?s <{EX}q> ?o }} LIMIT 10"}),
+        ("GET", "/sparql", {"query": f"ASK {{ <{EX}s1> ?p ?o }}"}),
+        ("GET", "/sparql", {"query": f"SELECT ?o WHERE {{ ?s <{EX}q> ?o }} ORDER BY DESC(?o) LIMIT 5"}),
+        ("GET", "/api/queries/best_model", {}),
+        ("GET", "/api/queries/lineage", {"node": EX + "s1"}),
+        ("GET", "/health", {}),
+        ("GET", "/.well-known/void", {}),
+    ]
+    statuses: list[tuple[int, str | None]] = []
+    lock = threading.Lock()
+
+    def client(offset: int) -> None:
+        with requests.Session() as session:
+            for i in range(40):
+                method, path, params = mix[(i + offset) % len(mix)]
+                response = session.request(method, server.url + path, params=params, timeout=60)
+                with lock:
+                    statuses.append((response.status_code, response.headers.get("Retry-After")))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    errors = [s for s in statuses if s[0] >= 500]
+    assert all(status == 503 and retry for status, retry in errors), errors
+    assert len(errors) < 0.01 * len(statuses), errors
+    assert {s for s, _ in statuses} <= {200, 503}
+    _alive(server)
+
+
+# ---- 7. connections and secrets ----------------------------------------------------------------
+
+def test_idle_and_slow_connections_do_not_lock_anyone_out(server: Serve) -> None:
+    idle = []
+    try:
+        for i in range(150):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            if i % 2:
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+            idle.append(sock)
+        _alive(server)
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_a_token_on_the_command_line_is_warned_about(tmp_path: Path) -> None:
+    serve = Serve("--store", str(tmp_path / "kg"), "--token", "visible-in-ps")
+    code, output = serve.stop()
+    assert "--token on the command line is visible" in output and "PROVML_TOKEN" in output
+    assert "visible-in-ps" not in output
+
+
+# ---- stopping --------------------------------------------------------------------------------
+
+def test_sigterm_stops_the_server_quickly_with_runaways_in_flight(tmp_path: Path) -> None:
+    serve = Serve("--store", str(tmp_path / "kg"), "--timeout-s", "60",
+                  env={"PROVML_TOKEN": TOKEN})
+    try:
+        requests.post(serve.url + "/sparql", data={"update": _insert_data()}, headers=AUTH,
+                      timeout=60).raise_for_status()
+        query = RUNAWAYS["a join whose filter never matches"]
+
+        def runaway() -> None:
+            with contextlib.suppress(requests.RequestException):
+                _query(serve, query)
+
+        threads = [threading.Thread(target=runaway, daemon=True) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        started = time.monotonic()
+        serve.process.send_signal(signal.SIGTERM)
+        serve.process.communicate(timeout=30)
+        assert time.monotonic() - started < 5
+        assert serve.process.returncode == 0
+    finally:
+        if serve.process.poll() is None:
+            serve.process.kill()
+            serve.process.communicate()
+
+
+
+def test_every_query_sees_the_writes_answered_before_it(server: Serve) -> None:
+    # queries run in worker processes with read-only views; a write makes them reopen theirs
+    count = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{EX}fresh> {{ ?s ?p ?o }} }}"
+    for i in range(8):  # more rounds than workers: each worker sees the new version
+        update = f"INSERT DATA {{ GRAPH <{EX}fresh> {{ <{EX}f{i}> <{EX}p> {i} }} }}"
+        response = requests.post(server.url + "/sparql", data={"update": update}, headers=AUTH,
+                                 timeout=30)
+        assert response.status_code == 204
+        assert _count(server, count) == i + 1
+    response = requests.delete(server.url + "/store", params={"graph": EX + "fresh"},
+                               headers=AUTH, timeout=30)
+    assert response.status_code == 204
+    assert _count(server, count) == 0

@@ -1,0 +1,346 @@
+"""Broker mode with a real redis-server: capture → Redis stream → workers → one writer → store.
+
+Every test compares the store with what the in-process pipeline stores for the same events, so
+"nothing lost, nothing twice" is checked quad by quad.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis_server import RedisServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from provml.capture.broker import DEAD, EVENTS, RedisSink, connect
+from provml.capture.client import Client
+from provml.ingest.worker import Worker, Writer, ensure_groups, lag
+from provml.knowledge import ONTOLOGY_GRAPHS, KnowledgeGraph, open_kg
+from provml.store.oxigraph import OxigraphStore
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path / "redis") as server:
+        yield server
+
+
+def events_of(run: str, n_batches: int = 20) -> list[dict[str, Any]]:
+    """A learning run: one epoch of ``n_batches`` batches (benchmarks/workload.py)."""
+    import workload
+
+    return list(workload.learning_run(run, epochs=1, batches=n_batches))
+
+
+def data(kg: KnowledgeGraph) -> set[str]:
+    """The store's quads outside the ontology graphs, as N-Quads lines."""
+    graphs = {g.value for g in ONTOLOGY_GRAPHS}
+    return {str(q) for q in kg.store.quads() if getattr(q.graph_name, "value", None) not in graphs}
+
+
+def expected(events: list[dict[str, Any]], bag: int = 50) -> set[str]:
+    kg = KnowledgeGraph(OxigraphStore())
+    for i in range(0, len(events), bag):
+        kg.ingest_events(events[i : i + bag])
+    return data(kg)
+
+
+def send(url: str, events: list[dict[str, Any]], bag: int = 50) -> None:
+    sink = RedisSink(url)
+    for i in range(0, len(events), bag):
+        sink.send([json.dumps(e) for e in events[i : i + bag]])
+    sink.close()
+
+
+class Running:
+    """A worker and the writer on threads of this process (the processes are tested below)."""
+
+    def __init__(self, url: str, kg: KnowledgeGraph, *, claim_idle_s: float = 30.0) -> None:
+        self.stop = threading.Event()
+        self.worker = Worker(url, claim_idle_s=claim_idle_s, block_s=0.1)
+        self.writer = Writer(url, kg, claim_idle_s=claim_idle_s, block_s=0.1)
+        self.threads = [threading.Thread(target=x.run, args=(self.stop,)) for x in (self.worker, self.writer)]
+        for thread in self.threads:
+            thread.start()
+
+    def close(self) -> None:  # the writer's Redis connection stays usable (trim)
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+        self.worker.close()
+
+
+def wait_until_caught_up(url: str, timeout_s: float = 60.0) -> None:
+    redis = connect(url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            now = lag(redis)
+            if now.behind == 0 and now.unwritten_quads == 0 and redis.xlen(EVENTS) >= 0:
+                return
+            assert time.monotonic() < deadline, f"ingest did not catch up: {now}"
+            time.sleep(0.1)
+    finally:
+        redis.close()
+
+
+def test_bags_through_the_broker_store_what_the_pipeline_stores(redis_server: RedisServer, tmp_path: Path) -> None:
+    events = events_of("r1") + events_of("r2")
+    send(redis_server.url, events)
+    kg = open_kg(tmp_path / "store")
+    running = Running(redis_server.url, kg)
+    try:
+        wait_until_caught_up(redis_server.url)
+    finally:
+        running.close()
+    assert data(kg) == expected(events)
+    redis = connect(redis_server.url)
+    assert lag(redis).written_events == len(events)
+    assert redis.xlen(DEAD) == 0
+    assert redis.xlen(EVENTS) > 1
+    running.writer.trim()
+    assert redis.xlen(EVENTS) <= 1  # acknowledged bags are trimmed (the last read one may stay)
+    kg.close()
+
+
+def test_the_client_in_broker_mode_delivers_every_event(redis_server: RedisServer, tmp_path: Path) -> None:
+    client = Client(broker=redis_server.url, bag_size=10, install_signal_handler=False)
+    with client, client.workflow("demo", meta=False) as wf:
+        for i in range(25):
+            with wf.task(f"step-{i}", used={"i": i}):
+                pass
+    redis = connect(redis_server.url)
+    bags = redis.xrange(EVENTS)
+    sent = [e for _id, fields in bags for e in json.loads(fields[b"bag"])]
+    assert len(sent) == 2 + 2 * 25
+    kg = open_kg(tmp_path / "store")
+    running = Running(redis_server.url, kg)
+    try:
+        wait_until_caught_up(redis_server.url)
+    finally:
+        running.close()
+    assert data(kg) == expected(sent, bag=10)
+    kg.close()
+
+
+def test_setting_with_a_broker(redis_server: RedisServer) -> None:
+    client = Client.setting("D", broker=redis_server.url, install_signal_handler=False)
+    with client, client.workflow("demo", meta=False):
+        pass
+    assert connect(redis_server.url).xlen(EVENTS) == 1
+
+
+def test_a_bag_held_by_a_dead_worker_is_reclaimed_and_redelivery_stores_nothing_twice(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    from provml.capture.broker import WORKERS
+
+    events = events_of("r1")
+    redis = connect(redis_server.url)
+    ensure_groups(redis)
+    send(redis_server.url, events)
+    # a worker that read every bag and died before handing any over
+    taken = redis.xreadgroup(WORKERS, "dead-worker", {EVENTS: ">"}, count=100)
+    assert len(taken[0][1]) == 1
+    # and a bag that is handed over twice (a worker died after handing it, another redid it)
+    kg = open_kg(tmp_path / "store")
+    running = Running(redis_server.url, kg, claim_idle_s=0.3)
+    try:
+        wait_until_caught_up(redis_server.url)
+        again = Worker(redis_server.url, claim_idle_s=0.3)
+        again.handle(taken[0][1][0][0].decode(), taken[0][1][0][1])  # the same bag once more
+        again.close()
+        wait_until_caught_up(redis_server.url)
+    finally:
+        running.close()
+    assert data(kg) == expected(events)
+    assert lag(redis).written_events == 2 * len(events)  # written twice, stored once
+    assert not redis.xpending(EVENTS, WORKERS)["pending"]
+    kg.close()
+
+
+def test_rejected_bags_go_to_the_dead_letter_stream_with_their_report(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    good = events_of("r1", n_batches=2)
+    broken_format = [{"v": 1, "kind": "workflow_begin", "run": "r2"}]  # no t, no workflow
+    # (the test above shows translation; this bag ends before it starts)
+    broken_shapes = [{"v": 1, "kind": "workflow_begin", "t": 1.0, "run": "r3", "workflow": "wf"},
+                     {"v": 1, "kind": "workflow_end", "t": 0.5, "run": "r3", "workflow": "wf", "status": "finished"}]
+    not_json = "{"
+    sink = RedisSink(redis_server.url)
+    sink.send([json.dumps(e) for e in good])
+    sink.send([json.dumps(e) for e in broken_format])
+    sink.send([json.dumps(e) for e in broken_shapes])
+    sink.send([not_json])
+    sink.close()
+    kg = open_kg(tmp_path / "store")
+    running = Running(redis_server.url, kg)
+    try:
+        wait_until_caught_up(redis_server.url)
+    finally:
+        running.close()
+    redis = connect(redis_server.url)
+    dead = redis.xrange(DEAD)
+    reports = [json.loads(fields[b"report"]) for _id, fields in dead]
+    assert [r["error"] for r in reports] == ["EventError", "ValidationFailed", "JSONDecodeError"]
+    assert any("ends" in res["message"] for res in reports[1]["report"]["results"])
+    assert json.loads(dead[1][1][b"bag"])[0]["run"] == "r3"  # the bag itself, to replay after a fix
+    assert data(kg) == expected(good)
+    assert lag(redis).behind == 0
+    kg.close()
+
+
+def test_an_unreachable_broker_leaves_events_in_the_spool_and_they_follow_when_it_is_up(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")  # not started yet: the port refuses connections
+    spool = tmp_path / "spool"
+    client = Client(broker=server.url, spool_dir=spool, bag_size=5, install_signal_handler=False)
+    try:
+        with client.workflow("offline-first", meta=False) as wf:
+            for i in range(12):
+                with wf.task(f"t{i}"):
+                    pass
+        deadline = time.monotonic() + 10
+        while not list(spool.glob("pending-*.jsonl")):
+            assert time.monotonic() < deadline, "nothing went to the pending file"
+            time.sleep(0.05)
+        server.start()
+        client.close(timeout_s=60)
+        assert client.stats().pending == 0
+        redis = connect(server.url)
+        sent = [e for _id, fields in redis.xrange(EVENTS) for e in json.loads(fields[b"bag"])]
+        assert len(sent) == 2 + 2 * 12
+        assert len({(e["kind"], e.get("task")) for e in sent}) == len(sent)  # none twice
+    finally:
+        client.close(timeout_s=1)
+        server.close()
+
+
+def test_a_full_stream_sends_bags_to_the_spool(redis_server: RedisServer) -> None:
+    from provml.capture.sinks import SinkUnavailable
+
+    sink = RedisSink(redis_server.url, max_backlog=2)
+    sink.send(["{}"])
+    sink.send(["{}"])
+    sink._checked = 0.0
+    with pytest.raises(SinkUnavailable, match="holds 2 bags"):
+        sink.send(["{}"])
+    sink.close()
+
+
+# -- processes, kill -9 and a Redis restart ----------------------------------------------------------
+
+HERE = Path(__file__).parent
+
+
+def _python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def _writer(url: str, store: Path) -> subprocess.Popen[bytes]:
+    code = "import sys; from provml.cli import main; sys.exit(main())"
+    return subprocess.Popen(_python("-c", code, "ingest-worker", "--broker", url, "--store", str(store),
+                                    "--workers", "0", "--claim-idle-s", "1"))
+
+
+def _worker(url: str) -> subprocess.Popen[bytes]:
+    code = f"from provml.ingest.worker import _worker_process; _worker_process({url!r}, None, 1.0)"
+    return subprocess.Popen(_python("-c", code))
+
+
+def until(condition: Any, message: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.02)
+
+
+def _held(redis: Any, consumer: str) -> int:
+    from provml.capture.broker import WORKERS
+
+    return len(redis.xpending_range(EVENTS, WORKERS, min="-", max="+", count=10, consumername=consumer))
+
+
+def _spooled(spools: Path) -> list[list[dict[str, Any]]]:
+    """The events each capture process emitted, from its diskful spool."""
+    from provml.capture.spool import read_events, spool_files
+
+    return [[e for f in spool_files(d) for e in read_events(f)] for d in sorted(spools.iterdir())]
+
+
+@pytest.mark.timeout(600)
+def test_no_loss_no_duplicates_with_8_writers_kill_9_of_a_worker_and_the_writer_and_a_redis_restart(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    url = redis_server.url
+    store = tmp_path / "store"
+    spools = tmp_path / "spools"
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        writer = _writer(url, store)
+        workers = [_worker(url), _worker(url)]
+        processes += [writer, *workers]
+        captures = [
+            subprocess.Popen(_python(str(HERE / "broker_capture.py"), url, str(spools / f"c{i}"), f"chaos-{i}",
+                                     "3", "20", "0.1"), stdout=subprocess.PIPE, text=True)
+            for i in range(8)
+        ]
+        processes += captures
+        probe = connect(url)
+        ensure_groups(probe)
+        # kill -9 of a worker while it holds bags: the others reclaim them (XAUTOCLAIM)
+        name = f"worker-{socket.gethostname()}-{workers[0].pid}"
+        until(lambda: _held(probe, name) > 0, "the first worker never held a bag")
+        workers[0].kill()
+        workers[0].wait()
+        workers.append(_worker(url))
+        processes.append(workers[-1])
+        # kill -9 of the writer once it has written: a new one reads what the old one left
+        until(lambda: lag(probe).written_events > 0, "nothing was written")
+        writer.kill()
+        writer.wait()
+        writer = _writer(url, store)
+        processes.append(writer)
+        # a restart of redis-server while the capture processes still send
+        assert any(c.poll() is None for c in captures), "the capture should still run when Redis restarts"
+        probe.close()
+        redis_server.restart(down_s=0.5)  # the append-only file brings the streams and groups back
+        outputs = [c.communicate(timeout=240)[0] for c in captures]
+        assert all(c.returncode == 0 for c in captures), outputs
+        assert all("pending=0" in out and "rejected=0" in out for out in outputs), outputs
+        wait_until_caught_up(url, timeout_s=240)
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.terminate()
+        for p in processes:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    emitted = _spooled(spools)
+    assert len(emitted) == 8 and all(len(run) == 4 + 3 * (2 + 2 * 20) for run in emitted)
+    reference: set[str] = set()
+    for run in emitted:
+        reference |= expected(run)
+    kg = open_kg(store)
+    try:
+        assert data(kg) == reference  # every emitted event's quads, nothing else
+        runs = kg.query("SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE { ?e <http://www.w3.org/ns/prov#startedAtTime> ?t }")
+        starts = kg.query("SELECT (COUNT(?t) AS ?n) WHERE { ?e <http://www.w3.org/ns/prov#startedAtTime> ?t }")
+        assert next(iter(runs))[0] == next(iter(starts))[0]  # one start time per execution: none twice
+    finally:
+        kg.close()
+    redis = connect(url)
+    assert redis.xlen(DEAD) == 0
+    assert lag(redis).written_events >= sum(len(run) for run in emitted)
