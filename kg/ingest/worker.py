@@ -49,7 +49,8 @@ from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, WRITERS, 
 from provml.errors import EventError, ValidationFailed
 from provml.ingest.spec import WorkflowSpec
 from provml.knowledge import IngestResult, KnowledgeGraph
-from provml.store.oxigraph import OxigraphStore, Store
+from provml.store.base import Store
+from provml.store.oxigraph import OxigraphStore
 from provml.vocab import RDF
 
 __all__ = ["Lag", "Worker", "Writer", "ensure_groups", "lag", "run"]
@@ -405,7 +406,7 @@ def _worker_process(url: str, remote: str | None, claim_idle_s: float) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     store = None
     if remote is not None:
-        from provml.store.oxigraph import open_store
+        from provml.store import open_store
 
         store = open_store(remote=remote)
     wait_for_broker(url)
