@@ -21,7 +21,7 @@ from pyoxigraph import Literal, NamedNode, Quad
 
 from provml.endpoint.app import create_app
 from provml.knowledge import KnowledgeGraph
-from provml.store.oxigraph import open_store
+from provml.store import open_store
 
 TOKEN = "fuzz-write-token-never-sent"
 SEED = 12
