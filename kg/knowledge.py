@@ -160,15 +160,30 @@ class KnowledgeGraph(Closing):
         ]
         return self._write(moved, events=0)
 
-    def _write(self, quads: list[Quad], *, events: int) -> IngestResult:
+    def prepare_batch(self, quads: list[Quad], *, links: bool = True) -> list[Quad]:
+        """A translated batch as it will be stored: shortcut links, entailed types, checked
+        against the shapes (the pipeline's stages after translation, before the write).
+
+        :param links: add the ``provml:stageExecution`` links, which look into this store; a
+            broker worker that does not hold the store leaves them to the writer that does.
+        :raises provml.errors.ValidationFailed: the batch breaks the shapes.
+        """
         from provml.ingest.shortcuts import stage_links, store_lookup
 
-        quads = quads + stage_links(quads, store_lookup(self.store))
+        if links:
+            quads = quads + stage_links(quads, store_lookup(self.store))
         if self.enrich:
             quads = with_entailed_types(quads, self.closure())
         if self.validate:
             self._check_shapes(quads)
+        return quads
+
+    def _write(self, quads: list[Quad], *, events: int) -> IngestResult:
+        from provml.ingest.shortcuts import late_links
+
+        quads = self.prepare_batch(quads)
         self.store.add(quads)
+        late_links(self.store, quads)
         graphs = sorted({q.graph_name.value for q in quads if isinstance(q.graph_name, NamedNode)})
         return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
 

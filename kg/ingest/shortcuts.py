@@ -4,8 +4,10 @@ A section execution (an epoch, a batch, any loop iteration) names only its paren
 execution whose loop it is part of (a training, validation or evaluation stage) is the first
 ancestor that is not itself a section. That ancestor may have been ingested in an earlier batch,
 so the chain is followed through the batch first and then through the store (one query per
-batch). Sections whose chain cannot be followed yet (a parent never seen) get no shortcut; the
-plain ``prov:wasInformedBy`` edges are always there.
+batch). Sections whose chain cannot be followed yet (a parent not stored yet: bags that arrive out
+of order, as through a broker with several workers) get their shortcut later: once a batch is
+stored, :func:`late_links` links the stored sections that were waiting for an execution it
+brought. The plain ``prov:wasInformedBy`` edges are always there.
 
 >>> from pyoxigraph import Literal, NamedNode, Quad
 >>> from provml.vocab import PROV, PROVML
@@ -25,7 +27,7 @@ from pyoxigraph import NamedNode, Quad, QuerySolutions
 
 from provml.vocab import PROV, PROVML
 
-__all__ = ["stage_links", "store_lookup"]
+__all__ = ["late_links", "stage_links", "store_lookup"]
 
 #: node -> its stage execution, for nodes already in the store (sections: their stageExecution;
 #: tasks: themselves); nodes unknown to the store are left out
@@ -113,3 +115,37 @@ def store_lookup(store: object) -> Lookup:
         assert isinstance(result, QuerySolutions)
         return {row["x"]: row["stage"] for row in result}  # type: ignore[misc]
     return lookup
+
+
+def late_links(store: object, quads: Iterable[Quad], *, rounds: int = 64) -> list[Quad]:
+    """``provml:stageExecution`` quads for sections already in ``store`` that lack one and whose
+    chain now ends in an execution that ``quads`` (just stored) began or linked; nested sections
+    follow round by round. Add the result to the store."""
+    frontier = sorted({q.subject for q in quads if isinstance(q.subject, NamedNode)
+                       and q.predicate in (PROV.wasInformedBy, PROVML.stageExecution)},
+                      key=lambda n: n.value)
+    out: list[Quad] = []
+    linked: set[NamedNode] = set()
+    for _ in range(rounds):
+        if not frontier:
+            break
+        values = " ".join(str(n) for n in frontier)
+        result = store.query(  # type: ignore[attr-defined]
+            f"""SELECT ?s ?stage ?g WHERE {{
+                  VALUES ?p {{ {values} }}
+                  GRAPH ?g {{ ?s {PROV.wasInformedBy} ?p }}
+                  ?s {PROVML.iteration} ?i .
+                  FILTER NOT EXISTS {{ ?s {PROVML.stageExecution} ?any }}
+                  OPTIONAL {{ ?p {PROVML.stageExecution} ?ps }}
+                  OPTIONAL {{ ?p {PROVML.iteration} ?pi }}
+                  FILTER(BOUND(?ps) || !BOUND(?pi))
+                  BIND(COALESCE(?ps, ?p) AS ?stage)
+                }}""", use_default_graph_as_union=True)
+        assert isinstance(result, QuerySolutions)
+        found = [Quad(row["s"], PROVML.stageExecution, row["stage"], row["g"])  # type: ignore[arg-type]
+                 for row in result if row["s"] not in linked]
+        store.add(found)  # type: ignore[attr-defined]
+        out.extend(found)
+        linked.update(q.subject for q in found)  # type: ignore[misc]
+        frontier = [q.subject for q in found]  # type: ignore[misc]
+    return out

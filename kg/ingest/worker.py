@@ -47,6 +47,7 @@ from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse, serializ
 
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, WRITERS, connect
 from provml.errors import EventError, ValidationFailed
+from provml.ingest.shortcuts import late_links, stage_links, store_lookup
 from provml.ingest.spec import WorkflowSpec
 from provml.knowledge import IngestResult, KnowledgeGraph
 from provml.store.base import Store
@@ -149,10 +150,7 @@ class _BrokerGraph(KnowledgeGraph):
         if not self.local:
             self.prepared = quads
             return super()._write(quads, events=events)
-        if self.enrich:
-            quads = self._enriched(quads)
-        if self.validate:
-            self._check_shapes(quads)
+        quads = self.prepare_batch(quads, links=False)  # the writer adds them: it holds the store
         self.prepared = quads
         graphs = sorted({q.graph_name.value for q in quads if isinstance(q.graph_name, NamedNode)})
         return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
@@ -322,7 +320,10 @@ class Writer:
             events += int(fields[b"n"])
             if self.latency_key:
                 stamps.extend(json.loads(fields[b"ts"]))
+        # the stage shortcuts follow chains through the store, which only the writer holds
+        quads += stage_links(quads, store_lookup(self.kg.store))
         self.kg.store.add(quads)
+        late_links(self.kg.store, quads)
         types: dict[str, list[str]] = {}
         rdf_type = RDF.type
         for q in quads:
