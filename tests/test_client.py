@@ -67,7 +67,7 @@ def test_settings_need_their_parts(tmp_path: Path) -> None:
         provml.Client.setting("D", spool_dir=tmp_path)
     with pytest.raises(ValueError, match="not one of"):
         provml.Client.setting("G", store=tmp_path / "s")
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="give one of"):
         provml.Client(store=tmp_path / "s", endpoint="http://x")
     with pytest.raises(ValueError, match="spool_dir"):
         provml.Client(online=False)
