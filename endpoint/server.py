@@ -23,6 +23,7 @@ from typing import IO, Any
 from flask import Flask
 
 from provml.endpoint.app import create_app
+from provml.endpoint.context import RUNNER_KEY
 
 __all__ = ["close_server", "make_server", "run_server", "serve"]
 
@@ -106,7 +107,7 @@ def close_server(server: Any, app: Flask) -> None:
 
     try:
         # kill the query workers first: requests waiting on them answer at once
-        app.extensions["provml.runner"].close()
+        app.extensions[RUNNER_KEY].close()
         server.task_dispatcher.shutdown(timeout=5)
         wasyncore.close_all(server._map)  # the listener, the wake-up pipe, open keep-alives
     finally:
@@ -138,7 +139,7 @@ def serve(
     def stop(signum: int, frame: Any) -> None:
         # end running queries first (their worker processes are killed, their requests
         # answer 503): waitress then waits at most a moment for its threads
-        app.extensions["provml.runner"].close()
+        app.extensions[RUNNER_KEY].close()
         raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
