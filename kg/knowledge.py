@@ -235,7 +235,7 @@ def default_store_path() -> Path:
 def open_kg(
     path: str | Path | None = None,
     *,
-    remote: str | None = None,
+    remote: str | Any | None = None,
     base: str = DEFAULT_BASE,
     validate: bool = True,
     load_ontologies: bool = True,
