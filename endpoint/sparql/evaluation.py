@@ -48,11 +48,21 @@ class Processes(Protocol):
     """What :class:`QueryRunner` needs of :class:`~provml.endpoint.sparql.isolation.QueryProcesses`
     (a protocol, so this module does not import the one that imports it)."""
 
-    def run(self, sparql: str, *, timeout_s: float, default_graph: Sequence[NamedNode] | None = ...,
-            named_graphs: Sequence[NamedNode] | None = ..., base_iri: str | None = ...,
-            max_rows: int | None = ...) -> Outcome: ...
+    path: str | None
+
+    def run(self, sparql: str, *, timeout_s: float | None,
+            default_graph: Sequence[NamedNode] | None = ...,
+            named_graphs: Sequence[NamedNode] | None = ..., union: bool = ...,
+            base_iri: str | None = ..., max_rows: int | None = ...,
+            accept: str | None = ...) -> Outcome | Rendered: ...
+
+    def probe(self, sparql: str, *, update: bool, timeout_s: float | None,
+              base_iri: str | None = ...) -> None: ...
+
+    def changed(self) -> None: ...
 
     def close(self) -> None: ...
+
 
 __all__ = ["Outcome", "QueryCrashed", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate"]
 
