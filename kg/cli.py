@@ -1,5 +1,8 @@
 """The ``provml`` command line: a thin shell over the library.
 
+Why it is long: one click group whose commands are each a thin shell over the library; the
+length is their options and help texts, which the README shows.
+
 Exit codes follow pySHACL: 0 success / conforms, 1 does not conform or rejected, 2 could not run.
 Heavy modules are imported inside the commands that need them.
 """

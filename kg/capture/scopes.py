@@ -1,5 +1,8 @@
 """Capture objects: a workflow execution, its tasks and stages, and their cycles (epochs, batches).
 
+Why it is long: the three scope classes share one base and the name/id checks of the wire
+format; split apart, each would import the others' private pieces.
+
 Each object is a context manager: entering emits a ``*_begin`` event with what it ``used``,
 leaving emits the ``*_end`` event with what it ``generated`` and its status (``errored`` with
 the exception's type and message when one escapes; the exception is re-raised). Emitting is a

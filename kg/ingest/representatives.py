@@ -1,5 +1,8 @@
 """Validate each kind of node once: the focus nodes of a batch grouped by what the shapes can see.
 
+Why it is long: the shape analysis (which shapes look one hop only) and the node views it
+justifies must agree term by term; they are kept side by side so a change to one is seen in the other.
+
 An ingest batch holds hundreds of nodes that look the same to the shapes: every batch execution of
 an epoch has the same types, the same properties with literals of the same datatypes, links to
 nodes of the same types. SHACL validates a focus node from its own neighbourhood only, when the

@@ -1,5 +1,8 @@
 """SHACL validation of PROV-ML data against provml's shapes.
 
+Why it is long: one stage of the pipeline — the engines, the report, the grouping by
+representatives and the rdflib conversion it needs — each part used only here.
+
 Two entry points: :func:`validate_triples` for data already enriched with the types the ontology
 entails (the ingest fast path, pyshacl with ``inference="none"``), and :func:`validate_files` for
 RDF files as users write them (parsed, enriched with the ontology's ``rdfs:subClassOf*`` closure,

@@ -1,5 +1,8 @@
 """Ingest workers over a Redis Streams broker: parallel check, translate, enrich and validate.
 
+Why it is long: the workers and the one writer speak one protocol over the same streams
+(claims, acknowledgements, the types hash); kept in one module so both sides change together.
+
 Capture clients in broker mode (:mod:`provml.capture.broker`) append bags to the stream
 ``provml:events``. Workers read it in the consumer group ``provml-workers``, as many processes
 and machines as wanted; each bag goes to one worker, which runs the ingest pipeline

@@ -94,7 +94,7 @@ _ALL_QUADS = "SELECT ?s ?p ?o ?g WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?
 
 
 class RemoteStore(Closing):
-    """A :class:`provml.store.oxigraph.Store` over HTTP to a SPARQL 1.1 server.
+    """A :class:`provml.store.base.Store` over HTTP to a SPARQL 1.1 server.
 
     :param url: the server's base URL (Oxigraph server layout below it).
     :param query_url: the query endpoint (default ``{url}/query``).
