@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,6 +118,21 @@ def generate(
     """The events, one list per workflow run, and what was generated."""
     rng = random.Random(seed)
     truth = Truth()
+    _wells(truth, rng, wells)
+    return list(_runs(truth, rng, selections, runs_per_selection, epochs, batches, wells_per_selection)), truth
+
+
+def generate_lazily(selections: int, **kwargs: Any) -> tuple[Iterator[list[dict[str, Any]]], Truth]:
+    """As :func:`generate`, but the runs as an iterator (``Truth`` fills as it is consumed)."""
+    rng = random.Random(kwargs.get("seed", 2020))
+    truth = Truth()
+    wells = kwargs.get("wells", 12)
+    _wells(truth, rng, wells)
+    return _runs(truth, rng, selections, kwargs.get("runs_per_selection", 8), kwargs.get("epochs", 10),
+                 kwargs.get("batches", 35), kwargs.get("wells_per_selection", 3)), truth
+
+
+def _wells(truth: Truth, rng: random.Random, wells: int) -> None:
     for f in range(max(1, wells // 3)):
         truth.fields[f"{DOMAIN}field/f{f}"] = f"Field {f}"
     field_iris = sorted(truth.fields)
@@ -125,13 +141,16 @@ def generate(
         truth.wells[wid] = Well(
             wid, f"{DOMAIN}well/W-{i}", field_iris[i % len(field_iris)], f"{DOMAIN}block/B{i % 4}",
             round(rng.uniform(4e5, 6e5), 1), round(rng.uniform(6.4e6, 6.8e6), 1), rng.randint(8000, 15000))
-    runs: list[list[dict[str, Any]]] = [_curation(truth)]
+
+
+def _runs(truth: Truth, rng: random.Random, selections: int, runs_per_selection: int, epochs: int, batches: int,
+          wells_per_selection: int) -> Iterator[list[dict[str, Any]]]:
+    yield _curation(truth)
     for s in range(selections):
         chosen = sorted(rng.sample(sorted(truth.wells), wells_per_selection), key=lambda w: int(w[2:]))
-        runs.append(_preparation(truth, f"sel-{s}", chosen, rng))
+        yield _preparation(truth, f"sel-{s}", chosen, rng)
         for r in range(runs_per_selection):
-            runs.append(_learning(truth, f"sel-{s}", f"learn-{s}-{r}", rng, epochs, batches, gb=r % 5 == 4))
-    return runs, truth
+            yield _learning(truth, f"sel-{s}", f"learn-{s}-{r}", rng, epochs, batches, gb=r % 5 == 4)
 
 
 def _curation(truth: Truth) -> list[dict[str, Any]]:

@@ -77,6 +77,8 @@ class Builder:
                 if generic.value.endswith(("#Workflow", "#DataTransformation", "#Attribute")):
                     out.append(Quad(q.subject, TAG, Literal(cls.value[len(PROVML.NS):]), q.graph_name))
                 continue
+            if q.predicate.value.startswith(PROVML.NS):  # provml's properties, as generic PROVLake ones
+                q = Quad(q.subject, NamedNode(PROVLAKE + q.predicate.value[len(PROVML.NS):]), q.object, q.graph_name)
             out.append(q)
         return out
 

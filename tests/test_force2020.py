@@ -354,3 +354,33 @@ def test_every_triple_is_counted_once_on_captured_data(kg: KnowledgeGraph) -> No
     # the example: data references and their total size, counted once each
     refs = n("SELECT (COUNT(*) AS ?n) WHERE { ?d a <https://w3id.org/provml#DataReference> }")
     assert refs == n("SELECT (COUNT(DISTINCT ?d) AS ?n) WHERE { ?d a <https://w3id.org/provml#DataReference> }")
+
+
+def test_the_tables_of_docs_queries_md_are_what_the_queries_return_now(demo: Path, kg: KnowledgeGraph) -> None:
+    # every answer table in docs/queries.md has the heading of one of the answers script's
+    # questions, the command line of its query and parameters, and the columns that query returns
+    # now (the values are the full configuration's: `python -m examples.force2020.answers`)
+    from examples.force2020 import answers
+
+    doc = (ROOT / "docs" / "queries.md").read_text()
+    ws = common.Workspace(demo)
+    qs = {q.question: q for q in answers.questions(ws)}
+    sections = doc.split("\n## ")[1:]
+    checked = 0
+    for section in sections:
+        title, _, body = section.partition("\n")
+        if title not in qs:
+            continue
+        q = qs[title]
+        assert f"Named query `{q.query}`: `provml query {q.query} " in body, title
+        for key in q.params:
+            assert f"--param {key}=" in body, (title, key)
+        table = [line for line in body.splitlines() if line.startswith("| ")]
+        assert table, title
+        assert table[0] == "| " + " | ".join(q.columns) + " |", (title, table[0])
+        result = run_query(kg, q.query, q.params)
+        returned = {v.value for v in result.variables}
+        assert set(q.columns) <= returned, (title, set(q.columns) - returned)
+        assert list(result), title  # the quick configuration answers it too
+        checked += 1
+    assert checked == len(qs), f"{len(qs) - checked} question(s) of the answers script missing from docs/queries.md"
