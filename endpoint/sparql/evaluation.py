@@ -46,7 +46,7 @@ from provml.store.oxigraph import Store
 if TYPE_CHECKING:
     from provml.endpoint.sparql.isolation import QueryProcesses
 
-__all__ = ["Outcome", "QueryCrashed", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate"]
+__all__ = ["Outcome", "QueryCrashed", "QueryFailed", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate"]
 
 #: queries and updates longer than this (characters) are first tried in a worker process on an
 #: empty store when they would otherwise run in the server process (in-memory stores, updates):
@@ -75,6 +75,11 @@ class QueryTimeout(Exception):
 
 class QueryRejected(Exception):
     """Every worker is busy, also after a short wait (answered 503, nothing evaluated)."""
+
+
+class QueryFailed(Exception):
+    """The worker could not evaluate the query: its store view failed, or an allowed SERVICE
+    did not answer (answered 503 with Retry-After)."""
 
 
 class QueryCrashed(Exception):
