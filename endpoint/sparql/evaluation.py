@@ -64,7 +64,7 @@ class Processes(Protocol):
     def close(self) -> None: ...
 
 
-__all__ = ["Outcome", "QueryCrashed", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate"]
+__all__ = ["Outcome", "QueryCrashed", "QueryFailed", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate"]
 
 #: queries and updates longer than this (characters) are first tried in a worker process on an
 #: empty store when they would otherwise run in the server process (in-memory stores, updates):
@@ -93,6 +93,11 @@ class QueryTimeout(Exception):
 
 class QueryRejected(Exception):
     """Every worker is busy, also after a short wait (answered 503, nothing evaluated)."""
+
+
+class QueryFailed(Exception):
+    """The worker could not evaluate the query: its store view failed, or an allowed SERVICE
+    did not answer (answered 503 with Retry-After)."""
 
 
 class QueryCrashed(Exception):
