@@ -49,11 +49,12 @@ from provml.knowledge import IngestResult, KnowledgeGraph
 from provml.store.oxigraph import OxigraphStore, Store
 from provml.vocab import RDF
 
-__all__ = ["Lag", "Worker", "Writer", "ensure_groups", "lag", "run"]
+__all__ = ["Lag", "Worker", "Writer", "alive", "ensure_groups", "lag", "run", "wait_for_broker"]
 
 log = logging.getLogger("provml.ingest.worker")
 
 SPECS = "provml:specs"
+ALIVE = "provml:alive"  # consumer name -> the time of its last step (workers and writers)
 WRITTEN = "provml:written"  # events written (a counter; a redelivered bag counts again)
 
 
@@ -78,6 +79,8 @@ class Lag:
     unwritten_quads: int
     dead_bags: int
     written_events: int
+    workers: int = 0
+    writers: int = 0
 
     @property
     def behind(self) -> int:
@@ -87,7 +90,8 @@ class Lag:
     def to_dict(self) -> dict[str, int]:
         return {"unread_bags": self.unread_bags, "pending_bags": self.pending_bags,
                 "unwritten_quads": self.unwritten_quads, "dead_bags": self.dead_bags,
-                "written_events": self.written_events, "behind": self.behind}
+                "written_events": self.written_events, "behind": self.behind,
+                "workers": self.workers, "writers": self.writers}
 
 
 def lag(redis: Any) -> Lag:
@@ -106,7 +110,9 @@ def lag(redis: Any) -> Lag:
     unread, pending = group(EVENTS, WORKERS)
     quads_unread, quads_pending = group(QUADS, WRITERS)
     written = redis.get(WRITTEN)
-    return Lag(unread, pending, quads_unread + quads_pending, int(redis.xlen(DEAD)), int(written or 0))
+    live = alive(redis)
+    return Lag(unread, pending, quads_unread + quads_pending, int(redis.xlen(DEAD)), int(written or 0),
+               len(live["workers"]), len(live["writers"]))
 
 
 def _text(value: Any) -> str:
@@ -194,6 +200,7 @@ class Worker:
         if not self._groups:
             ensure_groups(self.redis)
             self._groups = True
+        _heartbeat(self)
         messages: list[tuple[Any, dict[Any, Any]]] = []
         now = time.monotonic()
         if now - self._claimed_at >= min(self.claim_idle_ms / 1000, 5.0):
@@ -289,6 +296,7 @@ class Writer:
         if not self._groups:
             ensure_groups(self.redis)
             self._groups = True
+        _heartbeat(self)
         messages: list[tuple[Any, dict[Any, Any]]] = []
         if self._own_pending:
             answer = self.redis.xreadgroup(WRITERS, self.name, {QUADS: "0"}, count=self.batch)
@@ -365,6 +373,24 @@ class Writer:
 
     def close(self) -> None:
         self.redis.close()
+
+
+def _heartbeat(consumer: Worker | Writer) -> None:
+    now = time.time()
+    if now - getattr(consumer, "_beat", 0.0) >= 2.0:
+        consumer._beat = now  # type: ignore[union-attr]
+        consumer.redis.hset(ALIVE, consumer.name, repr(now))
+
+
+def alive(redis: Any, *, within_s: float = 10.0) -> dict[str, list[str]]:
+    """The workers and writers that stepped in the last ``within_s`` seconds, by role."""
+    now = time.time()
+    out: dict[str, list[str]] = {"workers": [], "writers": []}
+    for name, beat in redis.hgetall(ALIVE).items():
+        if now - float(beat) <= within_s:
+            text = _text(name)
+            out["workers" if text.startswith("worker") else "writers"].append(text)
+    return out
 
 
 def _id_key(stream_id: str) -> tuple[int, int]:
