@@ -217,6 +217,42 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool,
             stop(procs)
 
 
+def capacities(redis: Redis, events: int) -> dict[str, float]:
+    """Events/s of one worker alone and of the writer alone, each in this process, on a filled stream."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import workload
+
+    from provml.capture.broker import RedisSink
+    from provml.ingest.worker import Worker, Writer
+    from provml.knowledge import open_kg
+
+    redis.client.flushall()
+    data = workload.events(events)
+    sink = RedisSink(redis.url)
+    for i in range(0, len(data), 50):
+        sink.send([json.dumps(e) for e in data[i : i + 50]])
+    sink.close()
+    worker = Worker(redis.url, block_s=0.05, batch=8)
+    worker.step()  # warm: shapes, closure
+    start = time.perf_counter()
+    while worker.step():
+        pass
+    worker_s = time.perf_counter() - start
+    worked = worker.processed * 50 - 8 * 50
+    worker.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        kg = open_kg(Path(tmp) / "store")
+        writer = Writer(redis.url, kg, block_s=0.05)
+        start = time.perf_counter()
+        while writer.step():
+            pass
+        writer_s = time.perf_counter() - start
+        written = writer.events
+        writer.close()
+        kg.close()
+    return {"worker_events_per_s": worked / worker_s, "writer_events_per_s": written / writer_s}
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--capture":
         capture(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
@@ -227,6 +263,8 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=2500, help="events per capture process (8 of them)")
     ap.add_argument("--rate", type=float, default=5000.0, help="total events/s of the latency run")
     ap.add_argument("--latency-events", type=int, default=2500)
+    ap.add_argument("--latency-workers", type=int, default=1)
+    ap.add_argument("--low-rate", type=float, default=500.0, help="a second latency run at this rate")
     ap.add_argument("--quick", action="store_true", help="500 events per process, 1 repetition")
     args = ap.parse_args()
     if args.quick:
@@ -244,8 +282,11 @@ def main() -> None:
                     print(f"{row['mode']:5} workers={workers}  {row['events']} events in {row['seconds']:.2f} s "
                           f"= {row['events_per_s']:,.0f} events/s overall, {row['sustained_events_per_s']:,.0f} "
                           f"sustained (captures emitted in {row['emit_seconds']:.2f} s)", flush=True)
-        workers = max(args.workers)
-        for rate in (args.rate, 1000.0):
+        out["capacity"] = capacities(redis, 10_000)
+        print(f"capacity    one worker {out['capacity']['worker_events_per_s']:,.0f} events/s, the writer "
+              f"{out['capacity']['writer_events_per_s']:,.0f} events/s (each alone, bags of 50)", flush=True)
+        workers = args.latency_workers
+        for rate in (args.rate, args.low_rate):
             row = one_run(redis, workers, args.latency_events, rate, True)
             out["latency"].append(row)
             lat = row["latency_s"]

@@ -106,7 +106,6 @@ def test_bags_through_the_broker_store_what_the_pipeline_stores(redis_server: Re
     redis = connect(redis_server.url)
     assert lag(redis).written_events == len(events)
     assert redis.xlen(DEAD) == 0
-    assert redis.xlen(EVENTS) > 1
     running.writer.trim()
     assert redis.xlen(EVENTS) <= 1  # acknowledged bags are trimmed (the last read one may stay)
     kg.close()
@@ -151,6 +150,9 @@ def test_a_bag_held_by_a_dead_worker_is_reclaimed_and_redelivery_stores_nothing_
     # a worker that read every bag and died before handing any over
     taken = redis.xreadgroup(WORKERS, "dead-worker", {EVENTS: ">"}, count=100)
     assert len(taken[0][1]) == 1
+    kg0 = KnowledgeGraph(OxigraphStore())
+    Writer(redis_server.url, kg0).trim()
+    assert redis.xlen(EVENTS) == 1  # a bag read but not acknowledged is never trimmed
     # and a bag that is handed over twice (a worker died after handing it, another redid it)
     kg = open_kg(tmp_path / "store")
     running = Running(redis_server.url, kg, claim_idle_s=0.3)

@@ -275,10 +275,14 @@ class Writer:
     :param batch: most bags per transaction.
     :param latency_key: a Redis list that gets, per written event, the seconds from its capture
         time to its commit (for benchmarks); ``None``: not recorded.
+    :param atomic: write each group of bags in one transaction. Default False: the store's
+        non-transactional bulk path (≈ 2.5x faster on disk); the bags are acknowledged only after
+        it returns, so a crash mid-write leaves them pending and they are written again in full.
     """
 
     def __init__(self, url: str, kg: KnowledgeGraph, *, name: str = "writer", batch: int = 64,
-                 claim_idle_s: float = 30.0, block_s: float = 0.2, latency_key: str | None = None) -> None:
+                 claim_idle_s: float = 30.0, block_s: float = 0.2, latency_key: str | None = None,
+                 atomic: bool = False) -> None:
         self.redis = connect(url)
         self._groups = False
         self.kg = kg
@@ -287,6 +291,7 @@ class Writer:
         self.claim_idle_ms = int(claim_idle_s * 1000)
         self.block_ms = max(1, int(block_s * 1000))
         self.latency_key = latency_key
+        self.atomic = atomic
         self._own_pending = True  # after a restart: first what this writer had read, unacknowledged
         self._trimmed = 0.0
         self.bags = self.events = 0
@@ -326,7 +331,7 @@ class Writer:
             events += int(fields[b"n"])
             if self.latency_key:
                 stamps.extend(json.loads(fields[b"ts"]))
-        self.kg.store.add(quads)
+        self.kg.store.add(quads, atomic=self.atomic)
         types: dict[str, list[str]] = {}
         rdf_type = RDF.type
         for q in quads:
