@@ -346,3 +346,53 @@ def test_no_loss_no_duplicates_with_8_writers_kill_9_of_a_worker_and_the_writer_
     redis = connect(url)
     assert redis.xlen(DEAD) == 0
     assert lag(redis).written_events >= sum(len(run) for run in emitted)
+
+
+def test_serve_with_a_broker_writes_what_workers_validated_and_shows_the_lag(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    import requests
+
+    from provml.endpoint.server import make_server, run_server
+
+    events = events_of("served")
+    server, app = make_server({"STORE": str(tmp_path / "store")}, host="127.0.0.1", port=0, threads=2,
+                              broker=redis_server.url)
+    halt = threading.Event()
+    thread = threading.Thread(target=run_server, args=(server, halt), daemon=True)
+    thread.start()
+    stop = threading.Event()
+    worker = Worker(redis_server.url, block_s=0.1)
+    worker_thread = threading.Thread(target=worker.run, args=(stop,))
+    worker_thread.start()
+    url = f"http://127.0.0.1:{server.effective_port}"
+    try:
+        send(redis_server.url, events)
+        wait_until_caught_up(redis_server.url)
+        health = requests.get(url + "/health", timeout=30).json()
+        assert health["ok"] is True
+        ingest = health["ingest"]
+        assert ingest["written_events"] == len(events) and ingest["behind"] == 0
+        assert ingest["writer_alive"] is True and ingest["writers"] == 1 and ingest["workers"] == 1
+        answer = requests.post(url + "/sparql", data={"query": "ASK { ?s <http://www.w3.org/2000/01/rdf-schema#label> "
+                                                               "\"served\" }"},
+                               headers={"Accept": "application/sparql-results+json"}, timeout=30)
+        assert answer.json()["boolean"] is True  # queryable through the same server
+    finally:
+        stop.set()
+        worker_thread.join(timeout=30)
+        worker.close()
+        halt.set()
+        thread.join(timeout=10)
+        app.extensions["provml.close"]()
+    redis_server.stop()  # Redis gone: /health says so instead of failing
+    server, app = make_server({"STORE": str(tmp_path / "store")}, host="127.0.0.1", port=0, threads=2,
+                              broker=redis_server.url)
+    try:
+        with app.test_client() as client:
+            body = client.get("/health").get_json()
+        assert body["ok"] is True and "cannot be reached" in body["ingest"]["error"]
+    finally:
+        from provml.endpoint.server import close_server
+
+        close_server(server, app)
