@@ -275,7 +275,7 @@ def _compiled(paths: tuple[str, ...]) -> Any:
     from pyshacl_turbo import ValidationFailure, compile_shapes
 
     try:
-        return compile_shapes(_shapes_graph(paths))
+        return compile_shapes(_shapes_graph(paths))  # type: ignore[no-untyped-call]
     except (ReportableRuntimeError, ShapeLoadError, ValidationFailure) as error:
         raise ValueError(f"the shapes cannot be used: {error}") from error
 

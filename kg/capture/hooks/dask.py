@@ -181,11 +181,6 @@ def _end_on_scheduler(dask_scheduler: Any, name: str, failed: bool) -> None:
 
 
 def _error_type(exception: Any) -> str:
-    try:
-        from distributed.protocol import deserialize  # noqa: F401
-
-        if hasattr(exception, "data"):
-            exception = exception.data
-        return type(exception).__name__ if isinstance(exception, BaseException) else "Exception"
-    except Exception:  # noqa: BLE001 - a report, never a failure of the scheduler
-        return "Exception"
+    if hasattr(exception, "data"):  # a Serialized exception
+        exception = exception.data
+    return type(exception).__name__ if isinstance(exception, BaseException) else "Exception"
