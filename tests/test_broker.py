@@ -396,3 +396,24 @@ def test_serve_with_a_broker_writes_what_workers_validated_and_shows_the_lag(
         from provml.endpoint.server import close_server
 
         close_server(server, app)
+
+
+def test_workers_write_a_remote_sparql_store_themselves(redis_server: RedisServer, remote_store: Any) -> None:
+    events = events_of("remote-1") + events_of("remote-2")
+    send(redis_server.url, events)
+    stop = threading.Event()
+    workers = [Worker(redis_server.url, store=remote_store, block_s=0.1, name=f"worker-remote-{i}") for i in range(2)]
+    threads = [threading.Thread(target=w.run, args=(stop,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_until_caught_up(redis_server.url)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        for worker in workers:
+            worker.redis.close()  # (the remote store belongs to the fixture)
+    assert data(KnowledgeGraph(remote_store)) == expected(events)
+    assert lag(connect(redis_server.url)).written_events == len(events)
+    assert sum(w.processed for w in workers) == 2  # one bag each or two for one: none twice
