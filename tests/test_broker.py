@@ -417,3 +417,18 @@ def test_workers_write_a_remote_sparql_store_themselves(redis_server: RedisServe
     assert data(KnowledgeGraph(remote_store)) == expected(events)
     assert lag(connect(redis_server.url)).written_events == len(events)
     assert sum(w.processed for w in workers) == 2  # one bag each or two for one: none twice
+
+
+def test_ingest_worker_command_errors(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from servers import free_port
+
+    from provml.cli import main
+
+    runner = CliRunner()
+    both = runner.invoke(main, ["ingest-worker", "--broker", "redis://127.0.0.1:1/0", "--store", str(tmp_path / "s"),
+                                "--endpoint", "http://127.0.0.1:1"])
+    assert both.exit_code == 2 and "one of them" in both.output
+    gone = runner.invoke(main, ["ingest-worker", "--broker", f"redis://127.0.0.1:{free_port()}/0",
+                                "--store", str(tmp_path / "s"), "--connect-timeout-s", "0.5"])
+    assert gone.exit_code == 2 and "cannot be used" in gone.output and "Connection refused" in gone.output

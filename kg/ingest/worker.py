@@ -447,7 +447,8 @@ def _worker_process(url: str, remote: str | None, claim_idle_s: float) -> None:
 
 
 def run(url: str, *, store: str | Path | None = None, remote: str | None = None, workers: int = 1,
-        writer: bool = True, claim_idle_s: float = 30.0, stop: threading.Event | None = None) -> None:
+        writer: bool = True, claim_idle_s: float = 30.0, stop: threading.Event | None = None,
+        connect_timeout_s: float = 60.0) -> None:
     """``provml ingest-worker``: ``workers`` worker processes and, for an on-disk ``store``, the
     writer in this process; until ``stop`` is set, SIGTERM or Ctrl-C.
 
@@ -458,7 +459,7 @@ def run(url: str, *, store: str | Path | None = None, remote: str | None = None,
 
     if (store is None) == (remote is None):
         raise ValueError("give a store directory or a remote SPARQL store URL (one of them)")
-    wait_for_broker(url)  # a clear error when Redis is not there within a minute
+    wait_for_broker(url, timeout_s=connect_timeout_s)  # a clear error when Redis is not there
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
