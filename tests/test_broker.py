@@ -432,3 +432,28 @@ def test_ingest_worker_command_errors(tmp_path: Path) -> None:
     gone = runner.invoke(main, ["ingest-worker", "--broker", f"redis://127.0.0.1:{free_port()}/0",
                                 "--store", str(tmp_path / "s"), "--connect-timeout-s", "0.5"])
     assert gone.exit_code == 2 and "cannot be used" in gone.output and "Connection refused" in gone.output
+
+
+def test_a_bag_the_remote_store_could_not_take_stays_pending_and_is_written_later(
+    redis_server: RedisServer, remote_store: Any
+) -> None:
+    from servers import free_port
+
+    from provml.capture.broker import WORKERS
+    from provml.store.oxigraph import RemoteStore
+
+    events = events_of("later")
+    send(redis_server.url, events)
+    down = Worker(redis_server.url, store=RemoteStore(f"http://127.0.0.1:{free_port()}", timeout_s=2),
+                  block_s=0.1, name="worker-down")
+    assert down.step() == 1
+    redis = connect(redis_server.url)
+    assert redis.xpending(EVENTS, WORKERS)["pending"] == 1 and redis.xlen(DEAD) == 0
+    down.redis.close()
+    up = Worker(redis_server.url, store=remote_store, block_s=0.1, claim_idle_s=0.2, name="worker-up")
+    time.sleep(0.3)
+    up._claimed_at = 0.0
+    assert up.step() == 1  # reclaimed (XAUTOCLAIM) and written
+    up.redis.close()
+    assert data(KnowledgeGraph(remote_store)) == expected(events)
+    assert redis.xpending(EVENTS, WORKERS)["pending"] == 0

@@ -43,7 +43,7 @@ from typing import Any
 from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse, serialize
 
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, WRITERS, connect
-from provml.errors import EventError, ValidationFailed
+from provml.errors import Error, EventError, ValidationFailed
 from provml.ingest.spec import WorkflowSpec
 from provml.knowledge import IngestResult, KnowledgeGraph
 from provml.store.oxigraph import OxigraphStore, Store
@@ -227,6 +227,10 @@ class Worker:
         except (EventError, ValidationFailed, ValueError, KeyError, TypeError) as exc:
             self._dead(message_id, body, exc)
             return
+        except (OSError, Error) as exc:  # the remote store is down: the bag stays pending, reclaimed later
+            log.warning("bag %s not written (%s); it stays pending", message_id, exc)
+            time.sleep(1.0)
+            return
         self.processed += 1
         stamps = [e.get("t") for e in events if isinstance(e, dict) and isinstance(e.get("t"), int | float)]
         if self.graph.local:
@@ -375,6 +379,10 @@ class Writer:
                 log.warning("broker unreachable (%s); retrying", exc)
                 self._own_pending = True
                 time.sleep(0.5)
+            except (OSError, Error) as exc:  # the store could not write: nothing acknowledged, try again
+                log.error("the writer could not write (%s); retrying", exc)
+                self._own_pending = True
+                time.sleep(1.0)
 
     def close(self) -> None:
         self.redis.close()
