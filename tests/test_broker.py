@@ -378,6 +378,11 @@ def test_serve_with_a_broker_writes_what_workers_validated_and_shows_the_lag(
                                                                "\"served\" }"},
                                headers={"Accept": "application/sparql-results+json"}, timeout=30)
         assert answer.json()["boolean"] is True  # queryable through the same server
+        page = requests.get(url + "/", timeout=30)
+        assert page.status_code == 200 and 'id="ingest"' in page.text
+        assert f"{len(events)} events written" in page.text and "1 worker(s) and 1 writer(s) active" in page.text
+        home = requests.get(url + "/index.json", timeout=30).json()
+        assert home["ingest"]["written_events"] == len(events)
     finally:
         stop.set()
         worker_thread.join(timeout=30)
