@@ -165,7 +165,8 @@ def test_a_bag_held_by_a_dead_worker_is_reclaimed_and_redelivery_stores_nothing_
     finally:
         running.close()
     assert data(kg) == expected(events)
-    assert lag(redis).written_events == 2 * len(events)  # written twice, stored once
+    # written at least twice (a slow writer can make a worker reclaim the bag once more), stored once
+    assert lag(redis).written_events >= 2 * len(events)
     assert not redis.xpending(EVENTS, WORKERS)["pending"]
     kg.close()
 
