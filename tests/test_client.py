@@ -67,8 +67,10 @@ def test_settings_need_their_parts(tmp_path: Path) -> None:
         provml.Client.setting("D", spool_dir=tmp_path)
     with pytest.raises(ValueError, match="not one of"):
         provml.Client.setting("G", store=tmp_path / "s")
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="one of store=, endpoint= or broker="):
         provml.Client(store=tmp_path / "s", endpoint="http://x")
+    with pytest.raises(ValueError, match="one of store=, endpoint= or broker="):
+        provml.Client(endpoint="http://x", broker="redis://127.0.0.1:1/0")
     with pytest.raises(ValueError, match="spool_dir"):
         provml.Client(online=False)
 
