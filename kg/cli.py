@@ -151,8 +151,10 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
               help="Workers only: the writer of --store runs elsewhere (e.g. provml serve --broker).")
 @click.option("--claim-idle-s", default=30.0, show_default=True, type=float,
               help="Take over bags another worker has held unacknowledged this long.")
+@click.option("--connect-timeout-s", default=60.0, show_default=True, type=float,
+              help="How long to wait for the broker at start before giving up (exit 2).")
 def ingest_worker_command(broker: str, store: Path | None, remote: str | None, workers: int,
-                          no_writer: bool, claim_idle_s: float) -> None:
+                          no_writer: bool, claim_idle_s: float, connect_timeout_s: float) -> None:
     """Ingest bags that capture clients put on a Redis stream (Client(broker=URL)): parallel
     workers check, translate, enrich and validate; one writer writes an on-disk store, or every
     worker writes a remote SPARQL store. Runs until SIGTERM or Ctrl-C (docs/deployment.md)."""
@@ -165,7 +167,7 @@ def ingest_worker_command(broker: str, store: Path | None, remote: str | None, w
         import redis
 
         run(broker, store=store, remote=remote, workers=workers, writer=not no_writer,
-            claim_idle_s=claim_idle_s)
+            claim_idle_s=claim_idle_s, connect_timeout_s=connect_timeout_s)
     except ImportError as exc:
         raise CouldNotRun(f"{exc}") from exc
     except redis.RedisError as exc:

@@ -93,9 +93,11 @@ def _json(body: dict[str, Any]) -> Response:
 def home() -> Response:
     """What the store holds, and the latest runs."""
     summary = overview(reader())
+    writer = current_app.extensions.get("provml.broker")  # provml serve --broker: the ingest lag
+    ingest = writer.lag() if writer is not None else None
     if _wants_json(request.path.endswith(".json")):
-        return _json({"ok": True, **summary.to_dict()})
-    return _page("ui/home.html", "/index.json", o=summary)
+        return _json({"ok": True, **summary.to_dict(), **({"ingest": ingest} if ingest else {})})
+    return _page("ui/home.html", "/index.json", o=summary, ingest=ingest)
 
 
 @bp.get("/query.json")
