@@ -27,6 +27,11 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; }
 	@command -v redis-server >/dev/null 2>&1 || { echo "installing redis-server for the broker tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v virtuoso-t >/dev/null 2>&1 || { echo "installing Virtuoso Open Source 7 for the remote-store tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq virtuoso-opensource >/dev/null; }
+	@{ test -f /usr/share/java/owlapi-distribution.jar && command -v javac >/dev/null 2>&1; } || { \
+	  echo "installing the OWL API and a JDK for the ontology check (tests/owlapi)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libowlapi-java default-jdk-headless >/dev/null; }
 
 # the web UI's browser libraries (npm, pinned by package-lock.json) copied into the served static
 # folder, and Debian chromium for the browser tests; each only when missing (docs/ui.md)

@@ -7,11 +7,14 @@ Starts its own ``redis-server`` (127.0.0.1, a free port, a temporary directory, 
 on with the default ``everysec`` fsync) and, per configuration, a fresh on-disk store, the writer
 (``provml ingest-worker --workers 0``) and N worker processes, all real processes. Then:
 
-* **throughput** — 8 capture processes (``Client(broker=...)``, bags of 50, the real capture API:
+* **throughput, live** — 8 capture processes (``Client(broker=...)``, bags of 50, the real capture API:
   a learning run of epochs × batches, a loss per batch) emit ``--events`` events each as fast as
   they can; the clock runs from their start until the writer has committed every event (counted
-  by the writer after its transaction: the events are queryable). Configurations alternate
-  1 2 4 1 2 4 …;
+  by the writer after its transaction: the events are queryable). Reported: overall events/s and
+  the *sustained* rate, the slope of the written-events curve between 10 % and 90 % of the total
+  (leaving out process start-up and the tail). Configurations alternate 1 2 4 1 2 4 …;
+* **throughput, drain** — the captures fill the stream first, then the writer and the workers
+  start: the ingest side's own capacity, without the capture processes sharing the cores;
 * **latency** — the same 8 processes paced to ``--rate`` events/s in total; the writer records,
   per event, commit time − capture time (the event's ``t``): p50 / p99 / max. Run with the
   largest worker count of ``--workers``.
@@ -117,15 +120,13 @@ def start_pipeline(url: str, store: Path, workers: int, latency_key: str | None)
 
 
 def wait_ready(redis: Any, workers: int, timeout_s: float = 120.0) -> None:
-    from provml.capture.broker import EVENTS, QUADS, WORKERS, WRITERS
-    from provml.ingest.worker import ensure_groups
+    from provml.ingest.worker import alive, ensure_groups
 
     ensure_groups(redis)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        consumers = len(redis.xinfo_consumers(EVENTS, WORKERS))
-        writer = len(redis.xinfo_consumers(QUADS, WRITERS))
-        if consumers >= workers and writer >= 1:
+        live = alive(redis)
+        if len(live["workers"]) >= workers and len(live["writers"]) >= 1:
             return
         time.sleep(0.1)
     raise RuntimeError("the workers did not start in time")
@@ -142,33 +143,68 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait()
 
 
-def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool) -> dict[str, Any]:
+def sustained(samples: list[tuple[float, int]], total: int) -> float:
+    """Events/s between the moments 10 % and 90 % of ``total`` were written (no start-up, no tail)."""
+    def when(fraction: float) -> tuple[float, int]:
+        return next((t, n) for t, n in samples if n >= fraction * total)
+
+    (t0, n0), (t1, n1) = when(0.1), when(0.9)
+    return (n1 - n0) / (t1 - t0) if t1 > t0 else float("nan")
+
+
+def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool, *, drain: bool = False) -> dict[str, Any]:
+    """One configuration on a fresh store. ``drain``: the 8 captures fill the stream first, then
+    the workers start (their own capacity); else captures and workers run together."""
+    import threading
+
     from provml.ingest.worker import WRITTEN
 
     redis.client.flushall()
     with tempfile.TemporaryDirectory() as tmp:
         latency_key = "provml:bench:latency" if latency else None
-        procs = start_pipeline(redis.url, Path(tmp) / "store", workers, latency_key)
+        procs: list[subprocess.Popen[bytes]] = []
+        samples: list[tuple[float, int]] = []
+        done = threading.Event()
+
+        def sample() -> None:
+            import redis as redis_module
+
+            client = redis_module.Redis.from_url(redis.url)
+            while not done.is_set():
+                samples.append((time.perf_counter(), int(client.get(WRITTEN) or 0)))
+                time.sleep(0.05)
+            client.close()
+
         try:
-            wait_ready(redis.client, workers)
+            if not drain:
+                procs = start_pipeline(redis.url, Path(tmp) / "store", workers, latency_key)
+                wait_ready(redis.client, workers)
             start = time.perf_counter()
             per = rate / CAPTURES if rate else 0.0
             captures = [subprocess.Popen([sys.executable, __file__, "--capture", redis.url, f"bench-{i}",
                                           str(events), str(per)], stdout=subprocess.PIPE, text=True,
                                          env={**os.environ, "OMP_NUM_THREADS": "1"})
                         for i in range(CAPTURES)]
+            sampler = threading.Thread(target=sample)
+            sampler.start()
             total = 0
             for c in captures:
                 out, _ = c.communicate(timeout=1800)
                 total += json.loads(out.strip().splitlines()[-1])["events"]
             emitted = time.perf_counter() - start
+            if drain:
+                procs = start_pipeline(redis.url, Path(tmp) / "store", workers, latency_key)
             while int(redis.client.get(WRITTEN) or 0) < total:
                 time.sleep(0.02)
                 if time.perf_counter() - start > 1800:
                     raise RuntimeError("the pipeline did not catch up")
             elapsed = time.perf_counter() - start
-            row: dict[str, Any] = {"workers": workers, "events": total, "seconds": elapsed,
-                                   "emit_seconds": emitted, "events_per_s": total / elapsed}
+            done.set()
+            sampler.join()
+            samples.append((time.perf_counter(), int(redis.client.get(WRITTEN) or 0)))
+            row: dict[str, Any] = {"workers": workers, "mode": "drain" if drain else "live", "events": total,
+                                   "seconds": elapsed, "emit_seconds": emitted, "events_per_s": total / elapsed,
+                                   "sustained_events_per_s": sustained(samples, total)}
             if latency_key:
                 values = sorted(float(x) for x in redis.client.lrange(latency_key, 0, -1))
                 row["latency_s"] = {"p50": values[len(values) // 2], "p99": values[int(len(values) * 0.99)],
@@ -177,7 +213,44 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool)
                 row["rate_emitted"] = total / emitted
             return row
         finally:
+            done.set()
             stop(procs)
+
+
+def capacities(redis: Redis, events: int) -> dict[str, float]:
+    """Events/s of one worker alone and of the writer alone, each in this process, on a filled stream."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import workload
+
+    from provml.capture.broker import RedisSink
+    from provml.ingest.worker import Worker, Writer
+    from provml.knowledge import open_kg
+
+    redis.client.flushall()
+    data = workload.events(events)
+    sink = RedisSink(redis.url)
+    for i in range(0, len(data), 50):
+        sink.send([json.dumps(e) for e in data[i : i + 50]])
+    sink.close()
+    worker = Worker(redis.url, block_s=0.05, batch=8)
+    worker.step()  # warm: shapes, closure
+    start = time.perf_counter()
+    while worker.step():
+        pass
+    worker_s = time.perf_counter() - start
+    worked = worker.processed * 50 - 8 * 50
+    worker.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        kg = open_kg(Path(tmp) / "store")
+        writer = Writer(redis.url, kg, block_s=0.05)
+        start = time.perf_counter()
+        while writer.step():
+            pass
+        writer_s = time.perf_counter() - start
+        written = writer.events
+        writer.close()
+        kg.close()
+    return {"worker_events_per_s": worked / worker_s, "writer_events_per_s": written / writer_s}
 
 
 def main() -> None:
@@ -190,6 +263,8 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=2500, help="events per capture process (8 of them)")
     ap.add_argument("--rate", type=float, default=5000.0, help="total events/s of the latency run")
     ap.add_argument("--latency-events", type=int, default=2500)
+    ap.add_argument("--latency-workers", type=int, default=1)
+    ap.add_argument("--low-rate", type=float, default=500.0, help="a second latency run at this rate")
     ap.add_argument("--quick", action="store_true", help="500 events per process, 1 repetition")
     args = ap.parse_args()
     if args.quick:
@@ -198,15 +273,20 @@ def main() -> None:
                            "load_before": os.getloadavg(), "captures": CAPTURES, "throughput": [], "latency": []}
     redis = Redis()
     try:
-        for rep in range(args.reps):  # alternate 1 2 4 1 2 4
-            for workers in args.workers:
-                row = one_run(redis, workers, args.events, 0.0, False)
-                row["rep"] = rep
-                out["throughput"].append(row)
-                print(f"throughput  workers={workers}  {row['events']} events in {row['seconds']:.2f} s "
-                      f"= {row['events_per_s']:,.0f} events/s (emitted in {row['emit_seconds']:.2f} s)", flush=True)
-        workers = max(args.workers)
-        for rate in (args.rate, 1000.0):
+        for rep in range(args.reps):  # alternate 1 2 4 1 2 4, live and drained
+            for drain in (False, True):
+                for workers in args.workers:
+                    row = one_run(redis, workers, args.events, 0.0, False, drain=drain)
+                    row["rep"] = rep
+                    out["throughput"].append(row)
+                    print(f"{row['mode']:5} workers={workers}  {row['events']} events in {row['seconds']:.2f} s "
+                          f"= {row['events_per_s']:,.0f} events/s overall, {row['sustained_events_per_s']:,.0f} "
+                          f"sustained (captures emitted in {row['emit_seconds']:.2f} s)", flush=True)
+        out["capacity"] = capacities(redis, 10_000)
+        print(f"capacity    one worker {out['capacity']['worker_events_per_s']:,.0f} events/s, the writer "
+              f"{out['capacity']['writer_events_per_s']:,.0f} events/s (each alone, bags of 50)", flush=True)
+        workers = args.latency_workers
+        for rate in (args.rate, args.low_rate):
             row = one_run(redis, workers, args.latency_events, rate, True)
             out["latency"].append(row)
             lat = row["latency_s"]
@@ -216,13 +296,15 @@ def main() -> None:
     finally:
         redis.close()
     out["load_after"] = os.getloadavg()
-    summary = {}
-    for workers in args.workers:
-        rates = [r["events_per_s"] for r in out["throughput"] if r["workers"] == workers]
-        summary[workers] = {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
+    summary: dict[str, Any] = {}
+    for mode in ("live", "drain"):
+        for workers in args.workers:
+            rates = [r["sustained_events_per_s"] for r in out["throughput"]
+                     if r["workers"] == workers and r["mode"] == mode]
+            summary[f"{mode}-{workers}"] = {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
     out["summary"] = summary
-    for workers, s in summary.items():
-        print(f"workers={workers}: median {s['median']:,.0f} events/s (min {s['min']:,.0f}, max {s['max']:,.0f})")
+    for key, s in summary.items():
+        print(f"{key}: sustained median {s['median']:,.0f} events/s (min {s['min']:,.0f}, max {s['max']:,.0f})")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2))
     print(f"saved {RESULTS}")

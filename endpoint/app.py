@@ -62,7 +62,12 @@ def _refusals(app: Flask) -> None:
     """The runner's and the input checks' refusals, the same on every route."""
     from provml.endpoint.errors import error_response
     from provml.endpoint.limits import InputRefused
-    from provml.endpoint.sparql.evaluation import QueryCrashed, QueryRejected, QueryTimeout
+    from provml.endpoint.sparql.evaluation import (
+        QueryCrashed,
+        QueryFailed,
+        QueryRejected,
+        QueryTimeout,
+    )
 
     def refused(error: InputRefused) -> Response:
         return error_response(400, str(error))
@@ -80,10 +85,15 @@ def _refusals(app: Flask) -> None:
     def crashed(error: QueryCrashed) -> Response:
         return error_response(400, str(error))
 
+    def failed(error: QueryFailed) -> Response:
+        return error_response(503, f"the query could not be evaluated: {error}; retry later",
+                              headers={"Retry-After": "2"})
+
     app.register_error_handler(InputRefused, refused)
     app.register_error_handler(QueryTimeout, timeout)
     app.register_error_handler(QueryRejected, rejected)
     app.register_error_handler(QueryCrashed, crashed)
+    app.register_error_handler(QueryFailed, failed)
 
 
 def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | None = None) -> Flask:

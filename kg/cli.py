@@ -29,6 +29,14 @@ class CouldNotRun(click.ClickException):
     exit_code = 2
 
 
+_REMOTE_HELP = ("A remote SPARQL store instead of --store: URL (Oxigraph server), LAYOUT+URL "
+                "(virtuoso+http://host:8890, provml+http://host:7878, fuseki+URL, graphdb+URL) or "
+                "'query=URL;update=URL;store=URL'. Credentials: $PROVML_REMOTE_TOKEN "
+                "(and $PROVML_REMOTE_USER for HTTP Basic).")
+_REMOTE = click.option("--remote", default=None, envvar="PROVML_REMOTE", show_envvar=True,
+                       help=_REMOTE_HELP)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="provml")
 def main() -> None:
@@ -67,7 +75,7 @@ def ontology_info_command(fmt: str, file: Path | None) -> None:
 @click.option("--store", "store", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="On-disk Oxigraph store directory (created when missing). "
                    "Default: $PROVML_STORE, else .provml/store (unless --remote).")
-@click.option("--remote", default=None, help="Base URL of a remote SPARQL 1.1 store instead.")
+@click.option("--remote", default=None, help=_REMOTE_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=7878, show_default=True, type=int, help="Port to bind.")
 @click.option("--base-url", default=None, help="Public URL of this endpoint (sd:endpoint).")
@@ -143,8 +151,10 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
               help="Workers only: the writer of --store runs elsewhere (e.g. provml serve --broker).")
 @click.option("--claim-idle-s", default=30.0, show_default=True, type=float,
               help="Take over bags another worker has held unacknowledged this long.")
+@click.option("--connect-timeout-s", default=60.0, show_default=True, type=float,
+              help="How long to wait for the broker at start before giving up (exit 2).")
 def ingest_worker_command(broker: str, store: Path | None, remote: str | None, workers: int,
-                          no_writer: bool, claim_idle_s: float) -> None:
+                          no_writer: bool, claim_idle_s: float, connect_timeout_s: float) -> None:
     """Ingest bags that capture clients put on a Redis stream (Client(broker=URL)): parallel
     workers check, translate, enrich and validate; one writer writes an on-disk store, or every
     worker writes a remote SPARQL store. Runs until SIGTERM or Ctrl-C (docs/deployment.md)."""
@@ -157,7 +167,7 @@ def ingest_worker_command(broker: str, store: Path | None, remote: str | None, w
         import redis
 
         run(broker, store=store, remote=remote, workers=workers, writer=not no_writer,
-            claim_idle_s=claim_idle_s)
+            claim_idle_s=claim_idle_s, connect_timeout_s=connect_timeout_s)
     except ImportError as exc:
         raise CouldNotRun(f"{exc}") from exc
     except redis.RedisError as exc:
@@ -208,11 +218,19 @@ def validate_command(data: tuple[Path, ...], shapes: tuple[Path, ...], fmt: str,
 _STORE_HELP = "On-disk store directory [default: $PROVML_STORE, else .provml/store]."
 
 
-def _open(store: Path | None, *, create: bool = True) -> KnowledgeGraph:
-    """Open the knowledge graph of ``--store`` (or the default), turning failures into exit 2."""
+def _open(store: Path | None, *, create: bool = True, remote: str | None = None) -> KnowledgeGraph:
+    """Open the knowledge graph of ``--store`` (or the default) or ``--remote``, turning
+    failures into exit 2."""
     from provml.errors import Error
     from provml.knowledge import default_store_path, open_kg
 
+    if remote is not None:
+        if store is not None:
+            raise CouldNotRun("give --store or --remote, not both")
+        try:
+            return open_kg(remote=remote)
+        except (Error, OSError, ValueError) as exc:
+            raise CouldNotRun(str(exc)) from exc
     path = store or default_store_path()
     if not create and not path.exists():
         raise CouldNotRun(f"no store at {path}: load data first (provml load ...) or pass --store")
@@ -227,11 +245,12 @@ def _open(store: Path | None, *, create: bool = True) -> KnowledgeGraph:
 @main.command("load")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+@_REMOTE
 @click.option("--batch-size", default=500, show_default=True, help="Events per validated transaction.")
 @click.option("--input-format", default=None, help="RDF format of the files (default: by suffix).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def load_command(paths: tuple[Path, ...], store: Path | None, batch_size: int, input_format: str | None,
-                 fmt: str) -> None:
+def load_command(paths: tuple[Path, ...], store: Path | None, remote: str | None, batch_size: int,
+                 input_format: str | None, fmt: str) -> None:
     """Load event spools (JSON lines) and RDF files into the store, validating every batch.
 
     Exit 0 when everything was stored, 1 when some batch was rejected (its report is printed),
@@ -245,7 +264,7 @@ def load_command(paths: tuple[Path, ...], store: Path | None, batch_size: int, i
         total = count_units(list(paths), input_format=input_format)
     except OSError as exc:
         raise CouldNotRun(str(exc)) from exc
-    kg = _open(store)
+    kg = _open(store, remote=remote)
     try:
         with click.progressbar(length=total, label="loading", file=sys.stderr,
                                show_pos=True, hidden=fmt == "json") as bar:
@@ -295,7 +314,9 @@ def queries_command(fmt: str) -> None:
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A query parameter (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
-def query_command(name: str, params: tuple[str, ...], fmt: str, store: Path | None) -> None:
+@_REMOTE
+def query_command(name: str, params: tuple[str, ...], fmt: str, store: Path | None,
+                  remote: str | None) -> None:
     """Run a named query (see `provml queries`) or a SPARQL file (FILE.rq)."""
     from pyoxigraph import QueryResultsFormat
 
@@ -309,7 +330,7 @@ def query_command(name: str, params: tuple[str, ...], fmt: str, store: Path | No
         if not Path(name).is_file():
             raise CouldNotRun(f"{name}: no such query file")
         target = load_query_file(name)
-    kg = _open(store, create=False)
+    kg = _open(store, create=False, remote=remote)
     try:
         result = run_query(kg, target, pairs)
         if fmt == "table":
@@ -338,8 +359,9 @@ def query_command(name: str, params: tuple[str, ...], fmt: str, store: Path | No
               help="ro-crate: where relative data locations are found (copied into the crate). "
                    "Default: the current directory.")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+@_REMOTE
 def export_command(graph: str | None, fmt: str, output: Path | None, root: Path | None,
-                   store: Path | None) -> None:
+                   store: Path | None, remote: str | None) -> None:
     """Export the store (or one graph) as RDF; triple formats without --graph give the union.
     See docs/interop.md for what the PROV and RO-Crate exports hold."""
     from pyoxigraph import NamedNode
@@ -351,7 +373,7 @@ def export_command(graph: str | None, fmt: str, output: Path | None, root: Path 
         raise CouldNotRun(f"--graph does not apply to {fmt}: it exports every instance graph")
     if fmt == "ro-crate" and output is None:
         raise CouldNotRun("ro-crate writes a directory (or a .zip): give it with -o")
-    kg = _open(store, create=False)
+    kg = _open(store, create=False, remote=remote)
     try:
         if fmt == "ro-crate":
             from provml.interop.rocrate_export import export_ro_crate
@@ -412,12 +434,12 @@ def import_group() -> None:
     input could not be read."""
 
 
-def _run_import(store: Path | None, fmt: str, action: Any) -> None:
+def _run_import(store: Path | None, remote: str | None, fmt: str, action: Any) -> None:
     import json
 
     from provml.errors import Error, ValidationFailed
 
-    kg = _open(store)
+    kg = _open(store, remote=remote)
     try:
         report = action(kg)
     except ValidationFailed as exc:
@@ -440,48 +462,52 @@ _FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), d
 @import_group.command("prov-json")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+@_REMOTE
 @_FORMAT
-def import_prov_json_command(file: Path, store: Path | None, fmt: str) -> None:
+def import_prov_json_command(file: Path, store: Path | None, remote: str | None, fmt: str) -> None:
     """A PROV-JSON document (the prov package's, yProv4ML's ...): PROV-ML where its terms say
     so, plain PROV otherwise; reports what was mapped and what was not."""
     from provml.interop.prov_import import import_prov_json
 
-    _run_import(store, fmt, lambda kg: import_prov_json(kg, file))
+    _run_import(store, remote, fmt, lambda kg: import_prov_json(kg, file))
 
 
 @import_group.command("mlflow")
 @click.argument("where")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+@_REMOTE
 @_FORMAT
-def import_mlflow_command(where: str, store: Path | None, fmt: str) -> None:
+def import_mlflow_command(where: str, store: Path | None, remote: str | None, fmt: str) -> None:
     """An MLflow tracking store (a tracking URI, a SQLite .db file or an mlruns/ directory),
     read with the MLflow client: runs, params, metrics per step, tags, artifacts, models."""
     from provml.interop.mlflow_import import import_mlflow
 
-    _run_import(store, fmt, lambda kg: import_mlflow(kg, where))
+    _run_import(store, remote, fmt, lambda kg: import_mlflow(kg, where))
 
 
 @import_group.command("flowcept")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
+@_REMOTE
 @_FORMAT
-def import_flowcept_command(file: Path, store: Path | None, fmt: str) -> None:
+def import_flowcept_command(file: Path, store: Path | None, remote: str | None, fmt: str) -> None:
     """A Flowcept buffer file (JSON lines of workflow and task messages)."""
     from provml.interop.flowcept_import import import_flowcept
 
-    _run_import(store, fmt, lambda kg: import_flowcept(kg, file))
+    _run_import(store, remote, fmt, lambda kg: import_flowcept(kg, file))
 
 
 @main.command("stats")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), help=_STORE_HELP)
-def stats_command(fmt: str, store: Path | None) -> None:
+@_REMOTE
+def stats_command(fmt: str, store: Path | None, remote: str | None) -> None:
     """Triples, graphs, runs and instances per PROV-ML class."""
     import json
 
     from provml.query.inventory import stats
 
-    kg = _open(store, create=False)
+    kg = _open(store, create=False, remote=remote)
     try:
         s = stats(kg)
     finally:

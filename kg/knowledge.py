@@ -61,16 +61,22 @@ class KnowledgeGraph(Closing):
     :param base: the base IRI of instance data.
     :param validate: SHACL-validate every batch before writing (default on).
     :param enrich: add the types entailed by the ontology before validating and writing.
+    :param atomic_writes: write each batch in one transaction (default); False uses the store's
+        faster non-transactional path (embedded: ``bulk_extend``, ≈ 2.5x faster on disk): a
+        crash mid-write can leave part of a batch, which ingesting it again completes
+        (deterministic IRIs) — for bulk loads and the broker's writer.
     """
 
     def __init__(
-        self, store: Store, *, base: str = DEFAULT_BASE, validate: bool = True, enrich: bool = True
+        self, store: Store, *, base: str = DEFAULT_BASE, validate: bool = True, enrich: bool = True,
+        atomic_writes: bool = True,
     ) -> None:
         self.store = store
         self.iris = Iris(base)
         self.base = self.iris.base
         self.validate = validate
         self.enrich = enrich
+        self.atomic_writes = atomic_writes
         self.specs: dict[str, WorkflowSpec] = {}
         self._closure: Closure | None = None
 
@@ -182,7 +188,7 @@ class KnowledgeGraph(Closing):
         from provml.ingest.shortcuts import late_links
 
         quads = self.prepare_batch(quads)
-        self.store.add(quads)
+        self.store.add(quads, atomic=self.atomic_writes)
         late_links(self.store, quads)
         graphs = sorted({q.graph_name.value for q in quads if isinstance(q.graph_name, NamedNode)})
         return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
@@ -235,7 +241,7 @@ def default_store_path() -> Path:
 def open_kg(
     path: str | Path | None = None,
     *,
-    remote: str | None = None,
+    remote: str | Any | None = None,
     base: str = DEFAULT_BASE,
     validate: bool = True,
     load_ontologies: bool = True,

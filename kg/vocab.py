@@ -337,7 +337,7 @@ class PROVML(Namespace):
     dataStore: NamedNode  # data reference -> the data store instance holding it
     evaluatedModel: NamedNode  # model evaluation -> the model it evaluates
     workflowExecution: NamedNode  # shortcut: task / section execution -> its workflow execution
-    stageExecution: NamedNode  # shortcut: section execution -> the task (stage) execution it loops in
+    stageExecution: NamedNode  # shortcut: task -> itself; section execution -> the task (stage) it loops in
     # --- datatype properties ---------------------------------------------------------------
     tag: NamedNode  # free-text semantic tag (the paper's provlake:tag)
     location: NamedNode  # data reference -> path / URL / key inside its store

@@ -106,7 +106,6 @@ def test_bags_through_the_broker_store_what_the_pipeline_stores(redis_server: Re
     redis = connect(redis_server.url)
     assert lag(redis).written_events == len(events)
     assert redis.xlen(DEAD) == 0
-    assert redis.xlen(EVENTS) > 1
     running.writer.trim()
     assert redis.xlen(EVENTS) <= 1  # acknowledged bags are trimmed (the last read one may stay)
     kg.close()
@@ -151,6 +150,9 @@ def test_a_bag_held_by_a_dead_worker_is_reclaimed_and_redelivery_stores_nothing_
     # a worker that read every bag and died before handing any over
     taken = redis.xreadgroup(WORKERS, "dead-worker", {EVENTS: ">"}, count=100)
     assert len(taken[0][1]) == 1
+    kg0 = KnowledgeGraph(OxigraphStore())
+    Writer(redis_server.url, kg0).trim()
+    assert redis.xlen(EVENTS) == 1  # a bag read but not acknowledged is never trimmed
     # and a bag that is handed over twice (a worker died after handing it, another redid it)
     kg = open_kg(tmp_path / "store")
     running = Running(redis_server.url, kg, claim_idle_s=0.3)
@@ -163,7 +165,8 @@ def test_a_bag_held_by_a_dead_worker_is_reclaimed_and_redelivery_stores_nothing_
     finally:
         running.close()
     assert data(kg) == expected(events)
-    assert lag(redis).written_events == 2 * len(events)  # written twice, stored once
+    # written at least twice (a slow writer can make a worker reclaim the bag once more), stored once
+    assert lag(redis).written_events >= 2 * len(events)
     assert not redis.xpending(EVENTS, WORKERS)["pending"]
     kg.close()
 
@@ -344,3 +347,119 @@ def test_no_loss_no_duplicates_with_8_writers_kill_9_of_a_worker_and_the_writer_
     redis = connect(url)
     assert redis.xlen(DEAD) == 0
     assert lag(redis).written_events >= sum(len(run) for run in emitted)
+
+
+def test_serve_with_a_broker_writes_what_workers_validated_and_shows_the_lag(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    import requests
+
+    from provml.endpoint.server import make_server, run_server
+
+    events = events_of("served")
+    server, app = make_server({"STORE": str(tmp_path / "store")}, host="127.0.0.1", port=0, threads=2,
+                              broker=redis_server.url)
+    halt = threading.Event()
+    thread = threading.Thread(target=run_server, args=(server, halt), daemon=True)
+    thread.start()
+    stop = threading.Event()
+    worker = Worker(redis_server.url, block_s=0.1)
+    worker_thread = threading.Thread(target=worker.run, args=(stop,))
+    worker_thread.start()
+    url = f"http://127.0.0.1:{server.effective_port}"
+    try:
+        send(redis_server.url, events)
+        wait_until_caught_up(redis_server.url)
+        health = requests.get(url + "/health", timeout=30).json()
+        assert health["ok"] is True
+        ingest = health["ingest"]
+        assert ingest["written_events"] == len(events) and ingest["behind"] == 0
+        assert ingest["writer_alive"] is True and ingest["writers"] == 1 and ingest["workers"] == 1
+        answer = requests.post(url + "/sparql", data={"query": "ASK { ?s <http://www.w3.org/2000/01/rdf-schema#label> "
+                                                               "\"served\" }"},
+                               headers={"Accept": "application/sparql-results+json"}, timeout=30)
+        assert answer.json()["boolean"] is True  # queryable through the same server
+        page = requests.get(url + "/", timeout=30)
+        assert page.status_code == 200 and 'id="ingest"' in page.text
+        assert f"{len(events)} events written" in page.text and "1 worker(s) and 1 writer(s) active" in page.text
+        home = requests.get(url + "/index.json", timeout=30).json()
+        assert home["ingest"]["written_events"] == len(events)
+    finally:
+        stop.set()
+        worker_thread.join(timeout=30)
+        worker.close()
+        halt.set()
+        thread.join(timeout=10)
+        app.extensions["provml.close"]()
+    redis_server.stop()  # Redis gone: /health says so instead of failing
+    server, app = make_server({"STORE": str(tmp_path / "store")}, host="127.0.0.1", port=0, threads=2,
+                              broker=redis_server.url)
+    try:
+        with app.test_client() as client:
+            body = client.get("/health").get_json()
+        assert body["ok"] is True and "cannot be reached" in body["ingest"]["error"]
+    finally:
+        from provml.endpoint.server import close_server
+
+        close_server(server, app)
+
+
+def test_workers_write_a_remote_sparql_store_themselves(redis_server: RedisServer, remote_store: Any) -> None:
+    events = events_of("remote-1") + events_of("remote-2")
+    send(redis_server.url, events)
+    stop = threading.Event()
+    workers = [Worker(redis_server.url, store=remote_store, block_s=0.1, name=f"worker-remote-{i}") for i in range(2)]
+    threads = [threading.Thread(target=w.run, args=(stop,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_until_caught_up(redis_server.url)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        for worker in workers:
+            worker.redis.close()  # (the remote store belongs to the fixture)
+    assert data(KnowledgeGraph(remote_store)) == expected(events)
+    assert lag(connect(redis_server.url)).written_events == len(events)
+    assert sum(w.processed for w in workers) == 2  # one bag each or two for one: none twice
+
+
+def test_ingest_worker_command_errors(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from servers import free_port
+
+    from provml.cli import main
+
+    runner = CliRunner()
+    both = runner.invoke(main, ["ingest-worker", "--broker", "redis://127.0.0.1:1/0", "--store", str(tmp_path / "s"),
+                                "--endpoint", "http://127.0.0.1:1"])
+    assert both.exit_code == 2 and "one of them" in both.output
+    gone = runner.invoke(main, ["ingest-worker", "--broker", f"redis://127.0.0.1:{free_port()}/0",
+                                "--store", str(tmp_path / "s"), "--connect-timeout-s", "0.5"])
+    assert gone.exit_code == 2 and "cannot be used" in gone.output and "Connection refused" in gone.output
+
+
+def test_a_bag_the_remote_store_could_not_take_stays_pending_and_is_written_later(
+    redis_server: RedisServer, remote_store: Any
+) -> None:
+    from servers import free_port
+
+    from provml.capture.broker import WORKERS
+    from provml.store.oxigraph import RemoteStore
+
+    events = events_of("later")
+    send(redis_server.url, events)
+    down = Worker(redis_server.url, store=RemoteStore(f"http://127.0.0.1:{free_port()}", timeout_s=2),
+                  block_s=0.1, name="worker-down")
+    assert down.step() == 1
+    redis = connect(redis_server.url)
+    assert redis.xpending(EVENTS, WORKERS)["pending"] == 1 and redis.xlen(DEAD) == 0
+    down.redis.close()
+    up = Worker(redis_server.url, store=remote_store, block_s=0.1, claim_idle_s=0.2, name="worker-up")
+    time.sleep(0.3)
+    up._claimed_at = 0.0
+    assert up.step() == 1  # reclaimed (XAUTOCLAIM) and written
+    up.redis.close()
+    assert data(KnowledgeGraph(remote_store)) == expected(events)
+    assert redis.xpending(EVENTS, WORKERS)["pending"] == 0

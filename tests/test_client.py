@@ -69,6 +69,8 @@ def test_settings_need_their_parts(tmp_path: Path) -> None:
         provml.Client.setting("G", store=tmp_path / "s")
     with pytest.raises(ValueError, match="give one of"):
         provml.Client(store=tmp_path / "s", endpoint="http://x")
+    with pytest.raises(ValueError, match="one of store=, endpoint= or broker="):
+        provml.Client(endpoint="http://x", broker="redis://127.0.0.1:1/0")
     with pytest.raises(ValueError, match="spool_dir"):
         provml.Client(online=False)
 

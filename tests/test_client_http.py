@@ -179,3 +179,32 @@ def test_a_bag_too_large_for_the_endpoint_is_split(tmp_path: Path) -> None:
     stats = client.stats()
     assert stats.sent == stats.processed == 2 + 2 + 20 and stats.rejected == 0
     assert executions(small.store) == (12, 12)
+
+
+def test_gzip_and_keep_alive_against_a_real_endpoint(tmp_path: Path) -> None:
+    from provml.capture.sinks import HttpSink
+
+    server = Endpoint(tmp_path / "store")
+    server.start()
+    try:
+        sink = HttpSink(server.url, token=TOKEN, gzip=True)
+        assert HttpSink(server.url).name and not HttpSink(server.url)._gzip  # loopback: off
+        assert HttpSink("https://kg.example.org")._gzip  # remote: on
+        for run in ("gz-1", "gz-2"):  # two bags over one connection, each > 1 KiB gzipped
+            events = [{"v": 1, "kind": "workflow_begin", "t": 1.0, "run": run, "workflow": "wf",
+                       "tags": ["x" * 40] * 40},
+                      {"v": 1, "kind": "workflow_end", "t": 2.0, "run": run, "workflow": "wf",
+                       "status": "finished"}]
+            sink.send([json.dumps(e) for e in events])
+        connection = sink._conn
+        assert connection is not None and connection.sock is not None  # kept alive
+        sink.close()
+    finally:
+        server.stop()
+    kg = open_kg(tmp_path / "store")
+    try:
+        runs = {str(row["r"].value) for row in kg.query(
+            f"SELECT ?r WHERE {{ ?r {PROV.startedAtTime} ?t }}")}
+    finally:
+        kg.close()
+    assert {"https://w3id.org/provml/id/run/gz-1", "https://w3id.org/provml/id/run/gz-2"} <= runs

@@ -75,6 +75,24 @@ def test_a_changed_ontology_graph_replaces_the_stores(loaded: Path, tmp_path: Pa
     assert len(out.read_text().splitlines()) == 1
 
 
+def test_a_rejected_file_changes_no_ontology_graph(tmp_path: Path) -> None:
+    """A file whose instance data breaks the shapes is rejected whole: its ontology graph
+    does not replace the store's either."""
+    graph = "https://w3id.org/provml/oil-gas"
+    file = tmp_path / "bad.trig"
+    file.write_text(f"<{graph}> {{ <{graph}> a <http://www.w3.org/2002/07/owl#Ontology> . }}\n"
+                    "<https://w3id.org/provml/id/bundle/x> { <https://w3id.org/provml/id/run/x> "
+                    "a <https://w3id.org/provml#WorkflowExecution> ; "
+                    "<http://www.w3.org/ns/prov#startedAtTime> \"2026-01-01T00:00:00\" . }\n")
+    fresh = tmp_path / "fresh"
+    code, _, err = run("load", str(file), "--store", str(fresh))
+    assert code == 1 and "ExecutionShape" in err
+    out = tmp_path / "g.nt"
+    assert run("export", "--store", str(fresh), "--graph", graph, "--format", "ntriples",
+               "-o", str(out))[0] == 0
+    assert len(out.read_text().splitlines()) > 100  # the shipped ontology, untouched
+
+
 @pytest.mark.parametrize("fmt", ["turtle", "trig"])
 def test_turtle_and_trig_carry_the_ontology_prefixes(loaded: Path, fmt: str) -> None:
     code, out, _ = run("export", "--store", str(loaded), "--format", fmt)

@@ -276,3 +276,49 @@ def test_flowcept_bad_line_exits_2(tmp_path: Path) -> None:
     assert code == 2 and "b.jsonl:2" in err
 
 
+
+
+FLOWCEPT_SCRIPT = textwrap.dedent("""
+    from flowcept import Flowcept, flowcept_task
+
+    @flowcept_task
+    def load(path: str, rows: int):
+        return {"frame_rows": rows}
+
+    @flowcept_task
+    def train(lr: float, epochs: int):
+        return {"loss": 0.25, "curve": [0.9, 0.5, 0.25]}
+
+    with Flowcept(workflow_name="dask-pipeline"):
+        load(path="data/in.csv", rows=100)
+        train(lr=0.01, epochs=3)
+""")
+
+
+def test_a_buffer_written_by_flowcept_itself(tmp_path: Path) -> None:
+    """Flowcept 1.x, offline (its default), dumps flowcept_buffer.jsonl; provml imports it."""
+    script = tmp_path / "run.py"
+    script.write_text(FLOWCEPT_SCRIPT)
+    subprocess.run([sys.executable, str(script)], cwd=tmp_path, check=True, capture_output=True,
+                   timeout=240)
+    buffer = tmp_path / "flowcept_buffer.jsonl"
+    kinds = [json.loads(line)["type"] for line in buffer.read_text().splitlines()]
+    assert kinds.count("task") == 2 and "workflow" in kinds
+    store = tmp_path / "store"
+    code, out, err = run("import", "flowcept", str(buffer), "--store", str(store), "--format", "json")
+    assert code == 0, (out, err)
+    (wf,) = select(store, f"""SELECT ?status ?start ?end WHERE {{ ?r a <{PROVML}WorkflowExecution> ;
+        <{PROVML}status> ?status ; <http://www.w3.org/ns/prov#startedAtTime> ?start ;
+        <http://www.w3.org/ns/prov#endedAtTime> ?end ; <http://www.w3.org/ns/prov#wasInfluencedBy> ?p .
+        ?p <http://www.w3.org/2000/01/rdf-schema#label> "dask-pipeline" }}""")
+    assert wf["status"] == "finished" and wf["start"] <= wf["end"]
+    values = select(store, """SELECT ?task ?name ?v WHERE {
+        ?t <http://www.w3.org/ns/prov#used> ?u ; <http://www.w3.org/2000/01/rdf-schema#label> ?task .
+        ?u <http://www.w3.org/ns/prov#value> ?v ; <http://www.w3.org/ns/prov#wasDerivedFrom> ?a .
+        ?a <http://www.w3.org/2000/01/rdf-schema#label> ?name }""")
+    used = {(v["name"], v["v"]) for v in values}
+    assert {("path", "data/in.csv"), ("rows", "100"), ("lr", "0.01"), ("epochs", "3")} <= used
+    (curve,) = select(store, """SELECT ?v WHERE { ?g <http://www.w3.org/ns/prov#wasGeneratedBy> ?t ;
+        <http://www.w3.org/ns/prov#value> ?v ; <http://www.w3.org/ns/prov#wasDerivedFrom> ?a .
+        ?a <http://www.w3.org/2000/01/rdf-schema#label> "curve" }""")
+    assert json.loads(curve["v"]) == [0.9, 0.5, 0.25]

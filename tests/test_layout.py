@@ -153,8 +153,14 @@ def test_shortcuts_agree_with_the_plain_prov_edges_even_across_batches() -> None
            SELECT ?x ?s WHERE { ?x provml:iteration ?i ; prov:wasInformedBy* ?y .
              ?y provml:iteration ?j ; prov:wasInformedBy ?s . FILTER NOT EXISTS { ?s provml:iteration ?k } }""")}
     got = {(r["x"].value, r["s"].value) for r in kg.query(
-        "SELECT ?x ?s WHERE { ?x <https://w3id.org/provml#stageExecution> ?s }")}
+        "SELECT ?x ?s WHERE { ?x <https://w3id.org/provml#stageExecution> ?s ; <https://w3id.org/provml#iteration> ?i }")}
     assert got == expected and len(got) > 10
+    # a task is its own stage
+    tasks = {r["x"].value for r in kg.query(
+        """SELECT ?x WHERE { ?x <http://www.w3.org/ns/prov#wasInformedBy> ?p .
+             FILTER NOT EXISTS { ?x <https://w3id.org/provml#iteration> ?i } }""")}
+    own = {r["x"].value for r in kg.query("SELECT ?x WHERE { ?x <https://w3id.org/provml#stageExecution> ?x }")}
+    assert own == tasks and tasks
     assert all(s.endswith(("/train", "/validate")) for _, s in got)
     # every nested execution's run; every run value's attribute name
     missing = kg.query(

@@ -64,9 +64,13 @@ def test_every_named_query_runs_as_is_and_returns_rows(paper_kg: KnowledgeGraph)
 def test_q1_domain_context_of_a_model(paper_kg: KnowledgeGraph) -> None:
     run, it, _, _ = best_run_and_epoch()
     got = _rows(paper_kg, "q1", model=model_iri(paper_kg, run, it))
-    assert {r["domain"] for r in got} == {pf.SEISMIC_RESOURCE}
-    assert {r["source"] for r in got} == {data_iri(paper_kg, pf.RAW_SHA)}
-    assert {r["related_label"] for r in got} == {"F3 block", "North Sea basin"}
+    domain_rows = [r for r in got if r["kind"] != "training set"]
+    assert {r["domain"] for r in domain_rows} == {pf.SEISMIC_RESOURCE}
+    assert {r["source"] for r in domain_rows} == {data_iri(paper_kg, pf.RAW_SHA)}
+    assert {"F3 block", "North Sea basin"} <= {r["value_label"] for r in domain_rows}
+    # the raw file's number of slices, and the training set's characteristics
+    assert ("slices", "651") in {(r["name"], r["value"]) for r in got if r["kind"] == "source"}
+    assert {r["source"] for r in got if r["kind"] == "training set"} == {data_iri(paper_kg, pf.TRAIN_SHA)}
 
 
 def test_q2_preparation_parameters_behind_a_model(paper_kg: KnowledgeGraph) -> None:
@@ -86,8 +90,8 @@ def test_q3_best_model_of_the_training_set(paper_kg: KnowledgeGraph) -> None:
     hyper = {r["name"]: r["value"] for r in got if r["kind"] == "hyperparameter"}
     assert float(hyper["learning_rate"]) == pf.RUNS[run]["lr"] and int(hyper["batch_size"]) == 60
     evals = {(r["stage"], r["name"]): float(r["value"]) for r in got if r["kind"] == "evaluation"}
-    assert evals[("train", "mean_iou")] == iou
-    assert evals[("validate", "loss")] == pf.VALIDATION_LOSS[run]
+    assert evals[("training", "mean_iou")] == iou
+    assert evals[("validation", "loss")] == pf.VALIDATION_LOSS[run]
     mh = {r["name"]: r["value"] for r in got if r["kind"] == "model_hyperparameter"}
     assert int(mh["epoch"]) == it
 
@@ -121,9 +125,10 @@ def test_q6_raw_data_behind_a_training_set(paper_kg: KnowledgeGraph) -> None:
     got = _rows(paper_kg, "q6", training_set=data_iri(paper_kg, pf.TRAIN_SHA))
     assert {r["raw"] for r in got} == {data_iri(paper_kg, pf.RAW_SHA)}
     assert {int(r["bytes"]) for r in got} == {pf.RAW_SIZE}
-    chars = {r["characteristic"]: r["characteristic_value"] for r in got}
+    chars = {r["name"]: r["value"] for r in got if r["kind"] == "characteristic"}
     assert int(chars["slices"]) == 651
     assert {r["domain_label"] for r in got} == {"Netherlands F3 seismic cube"}
+    assert {"F3 block", "North Sea basin"} <= {r["value_label"] for r in got}
 
 
 def test_q7_models_ranked_by_minimum_batch_loss(paper_kg: KnowledgeGraph) -> None:

@@ -178,7 +178,10 @@ def test_extension_and_paper_terms_say_where_they_come_from(triples: set[ox.Trip
 
 
 def test_membership_and_prospective_properties(triples: set[ox.Triple]) -> None:
-    assert _objects(triples, PROVML.hadMember, RDFS.subPropertyOf) == {RDFS.member}
+    # OWL 2 DL: rdfs:member is reserved vocabulary; provml:hadMember only points to it
+    assert _objects(triples, PROVML.hadMember, RDFS.subPropertyOf) == set()
+    assert _objects(triples, PROVML.hadMember, RDFS.seeAlso) == {RDFS.member}
+    assert not any(t.subject == RDFS.member for t in triples)
     assert _objects(triples, PROVML.hadMember, RDFS.domain) == {PROV.Plan}
     assert _objects(triples, PROVML.hadMember, RDFS.range) == {PROV.Plan}
     for p in (PROVML.usesAttribute, PROVML.generatesAttribute):

@@ -1,12 +1,14 @@
 """``POST /api/events``: the capture client's HTTP sink.
 
 The body is a JSON array of events or ``{"events": [...]}`` (``docs/events.md``), sent with
-``Content-Type: application/json`` and the write token. Answers:
+``Content-Type: application/json`` and the write token, optionally with ``Content-Encoding:
+gzip`` (the capture client compresses bodies over 1 KiB). Answers:
 
 - 202 ``{"ok": true, "events": n, "triples": m, "graphs": [...]}`` — the batch is stored;
 - 400 — the body is not JSON (with the line and column), or not an array / ``{"events": [...]}``;
 - 401 / 403 — no token / a wrong one (nothing read, nothing stored);
-- 413 — larger than ``MAX_BODY_MB``; 415 — not ``application/json``;
+- 413 — larger than ``MAX_BODY_MB`` (a gzip body: before or after decompression); 415 — not
+  ``application/json``, or a ``Content-Encoding`` other than ``gzip``;
 - 422 — an event breaks the wire format (``event``, ``kind``, ``field``, ``rule``), a ``spec``
   event's specification is malformed, or the batch breaks the SHACL shapes (``report``);
   nothing is stored.
@@ -16,10 +18,11 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from provml.endpoint.auth import require_write
 from provml.endpoint.context import current_kg
@@ -45,7 +48,7 @@ def post_events() -> tuple[Response, int]:
         abort_json(415, f"send the events as application/json, not {kind or 'no Content-Type'}")
     if params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
         abort_json(415, f"events must be UTF-8, not {params['charset']}")
-    events = parse_batch(request.get_data(cache=False))
+    events = parse_batch(_body())
     try:
         result = current_kg().ingest_events(events)
     except EventError as exc:
@@ -59,6 +62,28 @@ def post_events() -> tuple[Response, int]:
     body = {"ok": True, "events": result.events, "triples": result.triples,
             "graphs": list(result.graphs)}
     return jsonify(body), 202
+
+
+def _body() -> bytes:
+    """The request body, gunzipped when sent with ``Content-Encoding: gzip`` (what the capture
+    client sends); the decompressed body is bounded by the same ``MAX_BODY_MB`` (413)."""
+    data = request.get_data(cache=False)
+    encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding == "identity":
+        return data
+    if encoding != "gzip":
+        abort_json(415, f"Content-Encoding {encoding!r} is not supported; send gzip or none")
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 64 * 1024 * 1024
+    inflater = zlib.decompressobj(wbits=31)  # gzip framing
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        abort_json(400, f"the gzip body does not decompress: {exc}")
+    if len(out) > limit or inflater.unconsumed_tail:
+        abort_json(413, f"the decompressed body is larger than the limit ({limit} bytes, MAX_BODY_MB)")
+    if not inflater.eof:
+        abort_json(400, "the gzip body is truncated")
+    return out
 
 
 def parse_batch(data: bytes) -> Sequence[Mapping[str, Any]]:

@@ -5,12 +5,15 @@
   when pyLODE fails), Turtle, RDF/XML, JSON-LD or N-Triples by ``Accept``; ``Vary: Accept``.
 - Suffix forms choose the format: ``/ontology.ttl``, ``/ontology/provml.ttl``,
   ``/ontology/oil-gas.jsonld`` ...
+- The version IRI ``/provml/0.1.0`` and the domain ontologies' IRIs (``/provml/oil-gas``) are
+  served in place, with the same negotiation (and suffix forms, ``/provml/oil-gas.ttl``).
 - Paths under the ontology IRI redirect here (303): ``/provml``, ``/provml.ttl``,
   ``/ontology/provml``, and a term's local name, ``/ontology/Model``, to ``/ontology#Model``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import cast
 
@@ -79,6 +82,36 @@ def ontology_iri(suffix: str | None = None) -> Response:
     """The ontology IRI's path, when w3id forwards it unchanged."""
     target = url_for("ontology_pages.provml_ontology", suffix=suffix) if suffix else "/ontology"
     return _see(target)
+
+
+@bp.get("/provml/<path:rest>")
+@require_read
+def under_ontology_iri(rest: str) -> Response:
+    """The other IRIs of the shipped ontologies, with content negotiation (or a suffix): the
+    version IRI ``/provml/0.1.0`` (the version shipped; others are 404) and each domain ontology's
+    IRI, ``/provml/oil-gas``."""
+    for name, iri_path in _iri_paths().items():
+        if rest == iri_path:
+            return _serve(name, None)
+        if rest.startswith(iri_path + ".") and "." + rest[len(iri_path) + 1:] in SUFFIXES:
+            return _serve(name, rest[len(iri_path) + 1:])
+    abort_json(404, f"no ontology at /provml/{rest}; the shipped ones are at "
+                    + ", ".join(f"/provml/{p}" for p in _iri_paths().values()) + " and /provml")
+
+
+@functools.lru_cache(maxsize=1)
+def _iri_paths() -> dict[str, str]:
+    """Ontology name -> its IRI path below ``https://w3id.org/provml/``: the version IRI for
+    PROV-ML, the ontology IRI for the domain ontologies."""
+    from provml.ontology_info import ontology_info
+
+    paths: dict[str, str] = {}
+    for name, file in ONTOLOGIES.items():
+        info = ontology_info(ontology.path(file))
+        iri = info.version_iri if name == "provml" else info.iri
+        if iri and iri.startswith("https://w3id.org/provml/"):
+            paths[name] = iri[len("https://w3id.org/provml/"):]
+    return paths
 
 
 def _see(location: str) -> Response:

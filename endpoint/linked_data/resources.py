@@ -202,7 +202,7 @@ def _jsonld_profile(accept: str | None) -> str:
     from provml.endpoint.negotiation import media_type
     from provml.query.serialization import JSONLD_PROFILES
 
-    asked = set()
+    asked: set[str] = set()
     for item in (accept or "").split(","):
         kind, params = media_type(item)
         if kind == "application/ld+json" and "profile" in params:

@@ -46,25 +46,25 @@ from provml.store.base import Store
 
 class Processes(Protocol):
     """What :class:`QueryRunner` needs of :class:`~provml.endpoint.sparql.isolation.QueryProcesses`
-    (a protocol, so this module does not import the one that imports it; mypy checks that
-    ``QueryProcesses`` satisfies it where the app passes one)."""
+    (a protocol, so this module does not import the one that imports it)."""
 
     path: str | None
 
-    def changed(self) -> None: ...
-
     def run(self, sparql: str, *, timeout_s: float | None,
-            default_graph: Sequence[NamedNode] | None = ..., named_graphs: Sequence[NamedNode] | None = ...,
-            union: bool = ..., base_iri: str | None = ..., max_rows: int | None = ...,
+            default_graph: Sequence[NamedNode] | None = ...,
+            named_graphs: Sequence[NamedNode] | None = ..., union: bool = ...,
+            base_iri: str | None = ..., max_rows: int | None = ...,
             accept: str | None = ...) -> Outcome | Rendered: ...
 
     def probe(self, sparql: str, *, update: bool, timeout_s: float | None,
               base_iri: str | None = ...) -> None: ...
 
+    def changed(self) -> None: ...
+
     def close(self) -> None: ...
 
 
-__all__ = ["Outcome", "QueryCrashed", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate"]
+__all__ = ["Outcome", "QueryCrashed", "QueryFailed", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate"]
 
 #: queries and updates longer than this (characters) are first tried in a worker process on an
 #: empty store when they would otherwise run in the server process (in-memory stores, updates):
@@ -93,6 +93,11 @@ class QueryTimeout(Exception):
 
 class QueryRejected(Exception):
     """Every worker is busy, also after a short wait (answered 503, nothing evaluated)."""
+
+
+class QueryFailed(Exception):
+    """The worker could not evaluate the query: its store view failed, or an allowed SERVICE
+    did not answer (answered 503 with Retry-After)."""
 
 
 class QueryCrashed(Exception):

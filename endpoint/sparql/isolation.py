@@ -47,6 +47,7 @@ from pyoxigraph import NamedNode
 from provml.endpoint.sparql.evaluation import (
     Outcome,
     QueryCrashed,
+    QueryFailed,
     QueryRejected,
     QueryTimeout,
     evaluate,
@@ -56,6 +57,12 @@ from provml.endpoint.sparql.results import Rendered, render
 __all__ = ["QueryProcesses"]
 
 log = logging.getLogger("provml.endpoint")
+
+#: how long a query waits for the pool's first worker to start
+_START_WAIT_S = 60.0
+
+#: how long a worker may take to open a fresh view of the store before its query is refused
+_OPEN_WAIT_S = 30.0
 
 #: how often a worker retries a query whose store view failed under a concurrent compaction
 _VIEW_RETRIES = 3
@@ -109,6 +116,8 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
                     store = None
                     store = OxigraphStore(path, read_only=True)
                     version = wanted
+                if attempt == 0:  # the time limit runs from here: opening the view is not
+                    conn.send(("started", None))  # the query's cost
                 try:
                     outcome = evaluate(store, sparql, **options)
                     break
@@ -177,6 +186,7 @@ class QueryProcesses:
         self._version = 0
         self._closed = False
         self._started = False
+        self._ready = threading.Event()
 
     def _start(self) -> None:
         with self._lock:
@@ -198,9 +208,13 @@ class QueryProcesses:
                 return
             self._all.append(worker)
         self._idle.put(worker)
+        self._ready.set()
 
     def _checkout(self) -> _Worker:
         self._start()
+        # the first workers take a moment to start (longer on a loaded machine): wait for them
+        # rather than refusing the first queries
+        self._ready.wait(_START_WAIT_S)
         with self._lock:
             if self._closed:
                 raise QueryRejected
@@ -245,8 +259,18 @@ class QueryProcesses:
         try:
             try:
                 worker.conn.send((op, sparql, options, self._version))
-                ready = worker.conn.poll(timeout_s)
-                answer = worker.conn.recv() if ready else None
+                if op == "query":  # wait for the worker's store view, then for the result
+                    if not worker.conn.poll(_OPEN_WAIT_S):
+                        raise QueryRejected
+                    started = worker.conn.recv()
+                    if started[0] != "started":  # it failed before evaluating
+                        ready, answer = True, started
+                    else:
+                        ready = worker.conn.poll(timeout_s)
+                        answer = worker.conn.recv() if ready else None
+                else:
+                    ready = worker.conn.poll(timeout_s)
+                    answer = worker.conn.recv() if ready else None
             except (EOFError, OSError, ConnectionError):
                 worker.process.join(timeout=1)
                 code = worker.process.exitcode
@@ -267,7 +291,8 @@ class QueryProcesses:
             if status == "crashed":
                 raise QueryCrashed(self._crash_message(None))
             if status == "error":
-                raise OSError(payload)
+                log.warning("a query worker could not evaluate a query: %s", payload)
+                raise QueryFailed(payload)
             return payload
         finally:
             if ok:
@@ -301,7 +326,7 @@ class QueryProcesses:
         :raises QueryTimeout: the time limit passed (the worker was killed).
         :raises QueryRejected: every worker stayed busy for ``queue_s``.
         :raises QueryCrashed: the query ended its worker (stack overflow, memory limit).
-        :raises OSError: the store failed.
+        :raises QueryFailed: the worker could not evaluate it (store view, SERVICE).
         """
         if self.path is None:
             raise ValueError("these workers have no store (in-memory): use probe()")
@@ -327,7 +352,7 @@ class QueryProcesses:
             options["deadline"] = None if timeout_s is None else time.monotonic() + timeout_s
         try:
             self._call("probe-update" if update else "probe-query", sparql, options, timeout_s)
-        except (SyntaxError, OSError, ValueError):
+        except (SyntaxError, QueryFailed):
             return
 
     def close(self) -> None:

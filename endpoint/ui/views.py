@@ -43,6 +43,9 @@ from provml.vocab import MLS, OILGAS_NS, PROV, PROVML, RDF, RDFS, SKOS, XSD, loc
 
 __all__ = ["EDITOR_PREFIXES", "bp"]
 
+#: the most runs /compare puts side by side
+MAX_COMPARED = 20
+
 bp = Blueprint("ui", __name__, static_folder=None)
 
 #: prefixes the query editor starts with
@@ -90,9 +93,11 @@ def _json(body: dict[str, Any]) -> Response:
 def home() -> Response:
     """What the store holds, and the latest runs."""
     summary = overview(reader())
+    writer = current_app.extensions.get("provml.broker")  # provml serve --broker: the ingest lag
+    ingest = writer.lag() if writer is not None else None
     if _wants_json(request.path.endswith(".json")):
-        return _json({"ok": True, **summary.to_dict()})
-    return _page("ui/home.html", "/index.json", o=summary)
+        return _json({"ok": True, **summary.to_dict(), **({"ingest": ingest} if ingest else {})})
+    return _page("ui/home.html", "/index.json", o=summary, ingest=ingest)
 
 
 @bp.get("/query.json")
@@ -121,7 +126,10 @@ def query_editor() -> Response:
 @require_read
 def compare() -> Response:
     """Runs side by side (``run`` repeated: the run IRIs)."""
-    chosen = [r for r in request.args.getlist("run") if r]
+    chosen = list(dict.fromkeys(r for r in request.args.getlist("run") if r))
+    if len(chosen) > MAX_COMPARED:  # each run costs three queries
+        abort_json(400, f"compare at most {MAX_COMPARED} runs at a time, not {len(chosen)}",
+                   parameter="run")
     try:
         result = compare_runs(reader(), chosen)
     except ParameterError as exc:

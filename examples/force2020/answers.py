@@ -37,18 +37,23 @@ def questions(ws: Workspace) -> list[Question]:
     train_set = DATA + prep["sets"]["train"]["sha256"]
     model = DATA + inference["model"]["sha256"]
     return [
-        Question("q1", "Which wells, fields and licence blocks lie behind the deployed model?", "Q1", "q1",
-                 {"model": model}, ("source_label", "domain", "domain_type")),
+        Question("q1", "Which wells (with coordinates), fields, blocks and basin, and how many samples, lie behind the deployed model?",
+                 "Q1", "q1", {"model": model}, ("kind", "source_label", "domain", "via", "name", "value")),
         Question("q2", "With which preparation parameters was its training set made?", "Q2", "q2",
                  {"model": model}, ("training_set", "parameter", "value")),
         Question("q3", "Which model of the training set has the least training loss; its hyperparameters and evaluations?",
-                 "Q3", "q3", {"training_set": train_set, "metric": "loss"}, ("model", "score", "stage", "kind", "name", "value")),
+                 "Q3", "q3", {"training_set": train_set, "metric": "loss"},
+                 ("model", "score", "score_stage", "stage", "kind", "name", "value")),
+        Question("q3-f1", "… and the best by validation macro-F1 (a measure only the validation stage has)?",
+                 "Q3", "q3", {"training_set": train_set, "metric": "macro_f1", "higher_is_better": "true"},
+                 ("model", "score", "score_stage", "stage", "kind", "name", "value")),
         Question("q4", "How long did the batches of each epoch take in the trainings on that set?", "Q4", "q4",
-                 {"training_set": train_set}, ("training", "epoch", "batches", "avg_s", "min_s", "max_s")),
-        Question("q5", "For the well selection train_wells, the models trained, their batch time, epochs and evaluations", "Q5", "q5",
-                 {"selection": "train_wells"}, ("value_text", "model", "avg_batch_s", "epochs", "metric", "metric_value")),
-        Question("q6", "Which raw files lie behind the training set, with their size and domain resources?", "Q6", "q6",
-                 {"training_set": train_set}, ("location", "bytes", "characteristic", "characteristic_value", "domain")),
+                 {"training_set": train_set}, ("training", "epoch", "batches", "avg_s", "min_s", "max_s", "epoch_s")),
+        Question("q5", "For the well selection train_wells, the models trained, their epoch, batch and training times and evaluations",
+                 "Q5", "q5", {"selection": "train_wells"},
+                 ("model", "epochs", "avg_epoch_s", "avg_batch_s", "training_s", "stage", "metric", "metric_value")),
+        Question("q6", "Which raw files lie behind the training set, with their size, samples, well, field and basin?", "Q6", "q6",
+                 {"training_set": train_set}, ("location", "bytes", "kind", "via", "name", "value")),
         Question("q7", "Models of the selection train_wells by minimum training batch loss, with validation measures", "Q7", "q7",
                  {"selection": "train_wells"}, ("model", "min_batch_loss", "stage", "kind", "name", "value")),
         Question("best", "The best model by macro-F1, with its hyperparameters", "Q3 (whole store)", "best_model",
@@ -93,6 +98,8 @@ def _short(value: str | None, known: dict[str, str]) -> str:
         run, _, task = value[len(DEFAULT_BASE) + 4:].partition("/")
         name = known.get("run:" + run, run.split("-2")[0] + "…")
         return f"{name}/{task}" if task else name
+    if value == "http://www.w3.org/1999/02/22-rdf-syntax-ns#type":
+        return "rdf:type"
     for prefix in (DEFAULT_BASE, OILGAS_NS):
         if value.startswith(prefix):
             return value[len(prefix):]

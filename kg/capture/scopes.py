@@ -31,7 +31,8 @@ _time = time.time
 
 __all__ = ["Cycle", "Task", "Workflow", "TASK_TYPES"]
 
-Put = Callable[[dict[str, Any]], None]
+#: what the flusher queues: an event dict, or a cycle's compact (cycle, is_begin, t[, generated])
+Put = Callable[[dict[str, Any] | tuple[Any, ...]], None]
 Values = Iterable[Value] | Mapping[str, Any] | None
 
 
@@ -256,6 +257,7 @@ class Workflow(_Scope):
     def begin(self) -> Workflow:
         """Emit ``workflow_begin`` (``with`` does this)."""
         self._begin["t"] = time.time()
+        self._client._flusher.begins()
         self._put(self._begin)
         if self._spec is not None:
             self.spec(self._spec)
@@ -355,9 +357,15 @@ class Task(_Scope):
 
 
 class Cycle(_Scope):
-    """One iteration of a loop (epoch, batch …); made by ``task.cycle(...)`` / ``cycle.cycle``."""
+    """One iteration of a loop (epoch, batch …); made by ``task.cycle(...)`` / ``cycle.cycle``.
 
-    __slots__ = ("name", "iteration", "parent", "stage_name", "stage_type", "_base")
+    The hot path of every batch: entering and leaving put a small tuple
+    ``(cycle, is_begin, time[, generated])`` on the queue instead of building two event dicts;
+    the flusher thread renders both events from the cycle's fields, which it encodes once
+    (:meth:`_line`). An errored end, or ``end(...)`` called directly, puts a full event dict.
+    """
+
+    __slots__ = ("name", "iteration", "parent", "stage_name", "stage_type", "_used", "_head")
 
     def __init__(
         self,
@@ -368,53 +376,79 @@ class Cycle(_Scope):
         stage: str,
         stage_type: str,
     ) -> None:
-        wf = self._wf = parent._wf
+        self._wf = parent._wf
         self._put = parent._put
         if iteration.__class__ is not int or iteration < 0:
             iteration = _iteration(iteration)
         self.name = name
         self.iteration = iteration
         self.parent = parent.id
-        self.id = cid = f"{parent.id}/{id_part(name)}-{iteration}"
+        self.id = f"{parent.id}/{id_part(name)}-{iteration}"
         self.stage_name = stage
         self.stage_type = stage_type
         self._generated = None
         self._token = None
         self._ended = False
-        # the fields begin and end share; begin adds kind/t (and used), end a copy plus status
-        self._base: dict[str, Any] = {
-            "v": 1, "run": wf.run_id, "workflow": wf.name, "task": cid, "name": name,
-            "iteration": iteration, "parent": self.parent, "stage": stage, "stage_type": stage_type,
-        }
-        if used is not None:
-            values = to_values(used)
-            if values:
-                self._base["used"] = values
+        self._used = to_values(used) if used is not None else None
+        self._head: bytes | None = None  # the shared fields as JSON, set by the flusher
 
     def cycle(self, name: str, iteration: int, *, used: Values = None) -> Cycle:
         """A nested loop iteration (a batch inside an epoch): ``<this id>/<name>-<iteration>``."""
         return Cycle(self, name, iteration, used, self.stage_name, self.stage_type)
 
+    def _fields(self) -> dict[str, Any]:
+        """The fields begin and end share (translation needs them on both)."""
+        wf = self._wf
+        return {
+            "v": 1, "run": wf.run_id, "workflow": wf.name, "task": self.id, "name": self.name,
+            "iteration": self.iteration, "parent": self.parent, "stage": self.stage_name,
+            "stage_type": self.stage_type,
+        }
+
+    def _event(self, item: tuple[Any, ...]) -> dict[str, Any]:
+        """The event dict of a queued ``(cycle, is_begin, t[, generated])`` tuple."""
+        event = self._fields()
+        if item[1]:
+            event["kind"] = "cycle_begin"
+            event["t"] = item[2]
+            if self._used:
+                event["used"] = self._used
+        else:
+            event["kind"] = "cycle_end"
+            event["t"] = item[2]
+            event["status"] = "finished"
+            if item[3]:
+                event["generated"] = item[3]
+        return event
+
+    def _line(self, item: tuple[Any, ...], dumps: Callable[[Any], bytes]) -> bytes:
+        """The JSON text of a queued tuple (flusher thread): the shared fields are encoded once
+        per cycle, each event adds its kind, time, and used or generated values."""
+        head = self._head
+        if head is None:
+            head = self._head = dumps(self._fields())[:-1]
+        if item[1]:
+            if self._used:
+                return b'%b,"kind":"cycle_begin","t":%r,"used":%b}' % (head, item[2], dumps(self._used))
+            return b'%b,"kind":"cycle_begin","t":%r}' % (head, item[2])
+        if item[3]:
+            return b'%b,"kind":"cycle_end","t":%r,"status":"finished","generated":%b}' % (
+                head, item[2], dumps(item[3]))
+        return b'%b,"kind":"cycle_end","t":%r,"status":"finished"}' % (head, item[2])
+
     def begin(self) -> Cycle:
         """Emit ``cycle_begin`` (``with`` does this)."""
-        event = self._base.copy()
-        event["kind"] = "cycle_begin"
-        event["t"] = _time()
-        self._put(event)
+        self._put((self, True, _time()))
         return self
 
     def _end_event(self) -> dict[str, Any]:
-        event = self._base.copy()
-        event.pop("used", None)
+        event = self._fields()
         event["kind"] = "cycle_end"
         event["t"] = _time()
         return event
 
     def __enter__(self) -> Cycle:
-        event = self._base.copy()  # begin() inlined: the hot path of every batch
-        event["kind"] = "cycle_begin"
-        event["t"] = _time()
-        self._put(event)
+        self._put((self, True, _time()))  # begin() inlined: the hot path of every batch
         self._token = self._wf._client._current.set(self)
         return self
 
@@ -424,20 +458,18 @@ class Cycle(_Scope):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._exit_ctx()
+        token = self._token  # _exit_ctx() inlined
+        if token is not None:
+            self._token = None
+            try:  # noqa: SIM105
+                self._wf._client._current.reset(token)
+            except ValueError:  # left in another context (generators, callbacks)
+                pass
         if exc_type is not None:
             self.end(status="errored", error=_error(exc_type, exc))
         elif not self._ended:  # the hot path of every batch: end() inlined
             self._ended = True
-            event = self._base.copy()
-            if "used" in event:
-                del event["used"]
-            event["kind"] = "cycle_end"
-            event["t"] = _time()
-            event["status"] = "finished"
-            if self._generated:
-                event["generated"] = self._generated
-            self._put(event)
+            self._put((self, False, _time(), self._generated))
 
 
 def current_scope(var: ContextVar[Any]) -> Workflow | Task | Cycle | None:

@@ -68,19 +68,24 @@ class SpoolWriter(Closing):
     def __init__(self, path: str | os.PathLike[str], *, fsync_interval_s: float = 1.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (long-lived)
+        self._file = open(self.path, "ab")  # noqa: SIM115 (long-lived)
         self._fsync_interval_s = fsync_interval_s
         self._last_sync = time.monotonic()
         self.lines = 0
 
-    def append(self, lines: Sequence[str]) -> None:
-        """Write the lines (JSON texts without newline) and flush them to the OS.
+    def append(self, lines: Sequence[str] | Sequence[bytes], *, joined: bytes | None = None) -> None:
+        """Write the lines (JSON texts without newline, ``str`` or UTF-8 ``bytes``) in one
+        write and flush them to the OS.
 
+        :param joined: the same lines already joined by newlines (saves the join).
         :raises OSError: the disk is full or the file is gone.
         """
         if not lines:
             return
-        self._file.write("\n".join(lines) + "\n")
+        if joined is None:
+            text = isinstance(lines[0], str)
+            joined = "\n".join(lines).encode() if text else b"\n".join(lines)  # type: ignore[arg-type]
+        self._file.write(joined + b"\n")
         self._file.flush()
         self.lines += len(lines)
         now = time.monotonic()

@@ -71,7 +71,12 @@ def _with(out: dict[str, Any], **optional: Any) -> dict[str, Any]:
 
 
 def _scalar(name: str, role: str, val: Any, domain: str | None, tag: str | None) -> Value:
-    return _with({"name": name, "role": role, "value": val}, domain=domain, tag=tag)
+    out = {"name": name, "role": role, "value": val}  # no _with: a batch's loss comes here
+    if domain is not None:
+        out["domain"] = domain
+    if tag is not None:
+        out["tag"] = tag
+    return out
 
 
 def value(name: str, val: Any = None, *, domain: str | None = None, tag: str | None = None) -> Value:

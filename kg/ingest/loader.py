@@ -98,8 +98,11 @@ def _same_graph(left: Sequence[Quad], right: Sequence[Quad]) -> bool:
     return set(a) == set(b)
 
 
-def _ontology_graphs(kg: KnowledgeGraph, quads: list[Quad]) -> list[Quad]:
-    """``quads`` without those of the ontology graphs, which are installed as they are.
+def _ontology_graphs(
+    kg: KnowledgeGraph, quads: list[Quad]
+) -> tuple[list[Quad], dict[NamedNode, list[Quad]]]:
+    """``quads`` without those of the ontology graphs, and the ontology graphs that differ
+    from the store's (to install as they are once the rest is stored).
 
     The store holds the ontologies already (``open_kg`` loads them): an ontology graph in a
     file (an export read back) that is the same graph up to blank-node names is left out, so
@@ -116,11 +119,9 @@ def _ontology_graphs(kg: KnowledgeGraph, quads: list[Quad]) -> list[Quad]:
             found.setdefault(quad.graph_name, []).append(quad)  # type: ignore[arg-type]
         else:
             rest.append(quad)
-    for graph, given in found.items():
-        if not _same_graph(given, list(kg.store.quads(graph=graph))):
-            kg.store.clear_graph(graph)
-            kg.store.add(given)
-    return rest
+    changed = {graph: given for graph, given in found.items()
+               if not _same_graph(given, list(kg.store.quads(graph=graph)))}
+    return rest, changed
 
 
 def load_paths(
@@ -173,7 +174,7 @@ def load_paths(
             if bag:
                 ingest(f"{file}:{first}-{first + len(bag) - 1}", bag)
             continue
-        quads = _ontology_graphs(kg, parse_file(file, format=input_format))
+        quads, ontologies = _ontology_graphs(kg, parse_file(file, format=input_format))
         try:
             result = kg.ingest_quads(quads)
         except ValidationFailed as exc:
@@ -181,6 +182,11 @@ def load_paths(
         else:
             triples += result.triples
             graphs.update(result.graphs)
+            for graph, given in ontologies.items():  # only when the file was accepted
+                kg.store.clear_graph(graph)
+                kg.store.add(given)
+                triples += len(given)
+                graphs.add(graph.value)
         if progress:
             progress(1)
     return LoadSummary(len(files), events, triples, tuple(sorted(graphs)), tuple(rejected))

@@ -85,7 +85,11 @@ def _operations(kg: Any) -> list[tuple[str, str]]:
         FILTER NOT EXISTS {{ ?stage {PROVML.iteration} ?k }}
       }}
       FILTER NOT EXISTS {{ GRAPH ?g {{ ?x {PROVML.stageExecution} ?any }} }}"""
+    tasks = f"""GRAPH ?g {{ ?x {PROV.wasInformedBy} ?parent }} {_run_of(base, "?x")}
+      FILTER NOT EXISTS {{ GRAPH ?g {{ ?x {PROVML.iteration} ?i }} }}
+      FILTER NOT EXISTS {{ GRAPH ?g {{ ?x {PROVML.stageExecution} ?x }} }}"""
     return [
+        (tasks, f"INSERT {{ GRAPH ?g {{ ?x {PROVML.stageExecution} ?x }} }} WHERE {{ {tasks} }}"),
         (moves, f"DELETE {{ GRAPH ?g {{ ?s ?p ?o }} }} INSERT {{ GRAPH ?target {{ ?s ?p ?o }} }} WHERE {{ {moves} }}"),
         (duplicates, f"DELETE {{ GRAPH {OILGAS_ONTOLOGY_IRI} {{ ?s ?p ?o }} }} WHERE {{ {duplicates} }}"),
         (workflow, f"INSERT {{ GRAPH ?g {{ ?x {PROVML.workflowExecution} ?run }} }} WHERE {{ {workflow} }}"),

@@ -245,8 +245,11 @@ class _Translator:
             add(ex, PROV.wasInfluencedBy, plan, g)
             parent = iris.execution(run, e["parent"]) if "parent" in e else iris.run(run)
             add(ex, PROV.wasInformedBy, parent, g)
-            # shortcut: the workflow execution it is part of, however deep (docs/ontology.md)
+            # shortcuts (docs/ontology.md): the workflow execution it is part of, however deep; a
+            # task is its own stage execution (a cycle's is found at ingest: provml.ingest.shortcuts)
             add(ex, PROVML.workflowExecution, iris.run(run), g)
+            if not cycle:
+                add(ex, PROVML.stageExecution, ex, g)
             add(ex, PROV.startedAtTime, _time(e["t"]), g)
             if cycle:
                 add(ex, PROVML.iteration, Literal(str(e["iteration"]), datatype=XSD.integer), g)

@@ -229,11 +229,7 @@ def validate_triples(
     from pyshacl.errors import ReportableRuntimeError, ShapeLoadError
 
     engine = engine or default_engine()
-    if engine == "turbo":
-        from pyshacl_turbo import validate
-    elif engine == "pyshacl":
-        from pyshacl import validate
-    else:
+    if engine not in ENGINES:
         raise ValueError(f"unknown SHACL engine {engine!r}: choose one of {', '.join(ENGINES)}")
 
     shape_files = tuple(str(p) for p in (shapes or default_shapes()))
@@ -243,18 +239,31 @@ def validate_triples(
         graph = _to_rdflib(data)
         try:
             with _PYSHACL_LOCK:  # pyshacl patches rdflib and adds to the shared shapes graph per call
-                conforms, report_graph, text = validate(
-                    graph,
-                    shacl_graph=shapes_graph,
-                    inference="none",
-                    inplace=True,  # the graph is ours, built for this call: no defensive copy
-                    abort_on_first=False,
-                    allow_warnings=True,
-                    allow_infos=True,
-                    advanced=False,
-                    meta_shacl=False,
-                    do_owl_imports=False,
-                )
+                if engine == "turbo":  # shapes compiled once per process (≈ 13 ms a call otherwise)
+                    conforms, report_graph, text = _compiled(shape_files).validate(
+                        graph,
+                        inference="none",
+                        inplace=True,  # the graph is ours, built for this call: no defensive copy
+                        abort_on_first=False,
+                        allow_warnings=True,
+                        allow_infos=True,
+                        _normalize_report_literals=True,  # as pyshacl_turbo.validate does
+                    )
+                else:
+                    from pyshacl import validate
+
+                    conforms, report_graph, text = validate(
+                        graph,
+                        shacl_graph=shapes_graph,
+                        inference="none",
+                        inplace=True,
+                        abort_on_first=False,
+                        allow_warnings=True,
+                        allow_infos=True,
+                        advanced=False,
+                        meta_shacl=False,
+                        do_owl_imports=False,
+                    )
                 results = _results(report_graph, shapes_graph)
                 # pySHACL's allow_warnings keeps conforms true with warnings; SHACL says any result breaks it
                 return bool(conforms) and not results, results, str(text)
@@ -268,6 +277,18 @@ def validate_triples(
     else:
         conforms, results, text = _by_representatives(run, data, *grouped)
     return Report(conforms=conforms, results=results, text=text)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(paths: tuple[str, ...]) -> Any:
+    """pyshacl-turbo's compiled form of the shapes files (parsed and compiled once per process)."""
+    from pyshacl.errors import ReportableRuntimeError, ShapeLoadError
+    from pyshacl_turbo import ValidationFailure, compile_shapes
+
+    try:
+        return compile_shapes(_shapes_graph(paths))  # type: ignore[no-untyped-call]
+    except (ReportableRuntimeError, ShapeLoadError, ValidationFailure) as error:
+        raise ValueError(f"the shapes cannot be used: {error}") from error
 
 
 def _grouping(wanted: bool | None) -> bool:

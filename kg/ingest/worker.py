@@ -46,7 +46,7 @@ from typing import Any
 from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse, serialize
 
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, WRITERS, connect
-from provml.errors import EventError, ValidationFailed
+from provml.errors import Error, EventError, ValidationFailed
 from provml.ingest.shortcuts import late_links, stage_links, store_lookup
 from provml.ingest.spec import WorkflowSpec
 from provml.knowledge import IngestResult, KnowledgeGraph
@@ -54,11 +54,12 @@ from provml.store.base import Store
 from provml.store.oxigraph import OxigraphStore
 from provml.vocab import RDF
 
-__all__ = ["Lag", "Worker", "Writer", "ensure_groups", "lag", "run"]
+__all__ = ["Lag", "Worker", "Writer", "alive", "ensure_groups", "lag", "run", "wait_for_broker"]
 
 log = logging.getLogger("provml.ingest.worker")
 
 SPECS = "provml:specs"
+ALIVE = "provml:alive"  # consumer name -> the time of its last step (workers and writers)
 WRITTEN = "provml:written"  # events written (a counter; a redelivered bag counts again)
 
 
@@ -83,6 +84,8 @@ class Lag:
     unwritten_quads: int
     dead_bags: int
     written_events: int
+    workers: int = 0
+    writers: int = 0
 
     @property
     def behind(self) -> int:
@@ -92,7 +95,8 @@ class Lag:
     def to_dict(self) -> dict[str, int]:
         return {"unread_bags": self.unread_bags, "pending_bags": self.pending_bags,
                 "unwritten_quads": self.unwritten_quads, "dead_bags": self.dead_bags,
-                "written_events": self.written_events, "behind": self.behind}
+                "written_events": self.written_events, "behind": self.behind,
+                "workers": self.workers, "writers": self.writers}
 
 
 def lag(redis: Any) -> Lag:
@@ -111,7 +115,9 @@ def lag(redis: Any) -> Lag:
     unread, pending = group(EVENTS, WORKERS)
     quads_unread, quads_pending = group(QUADS, WRITERS)
     written = redis.get(WRITTEN)
-    return Lag(unread, pending, quads_unread + quads_pending, int(redis.xlen(DEAD)), int(written or 0))
+    live = alive(redis)
+    return Lag(unread, pending, quads_unread + quads_pending, int(redis.xlen(DEAD)), int(written or 0),
+               len(live["workers"]), len(live["writers"]))
 
 
 def _text(value: Any) -> str:
@@ -196,6 +202,7 @@ class Worker:
         if not self._groups:
             ensure_groups(self.redis)
             self._groups = True
+        _heartbeat(self)
         messages: list[tuple[Any, dict[Any, Any]]] = []
         now = time.monotonic()
         if now - self._claimed_at >= min(self.claim_idle_ms / 1000, 5.0):
@@ -221,6 +228,10 @@ class Worker:
             quads = self.graph.prepare(events)
         except (EventError, ValidationFailed, ValueError, KeyError, TypeError) as exc:
             self._dead(message_id, body, exc)
+            return
+        except (OSError, Error) as exc:  # the remote store is down: the bag stays pending, reclaimed later
+            log.warning("bag %s not written (%s); it stays pending", message_id, exc)
+            time.sleep(1.0)
             return
         self.processed += 1
         stamps = [e.get("t") for e in events if isinstance(e, dict) and isinstance(e.get("t"), int | float)]
@@ -270,10 +281,14 @@ class Writer:
     :param batch: most bags per transaction.
     :param latency_key: a Redis list that gets, per written event, the seconds from its capture
         time to its commit (for benchmarks); ``None``: not recorded.
+    :param atomic: write each group of bags in one transaction. Default False: the store's
+        non-transactional bulk path (≈ 2.5x faster on disk); the bags are acknowledged only after
+        it returns, so a crash mid-write leaves them pending and they are written again in full.
     """
 
     def __init__(self, url: str, kg: KnowledgeGraph, *, name: str = "writer", batch: int = 64,
-                 claim_idle_s: float = 30.0, block_s: float = 0.2, latency_key: str | None = None) -> None:
+                 claim_idle_s: float = 30.0, block_s: float = 0.2, latency_key: str | None = None,
+                 atomic: bool = False) -> None:
         self.redis = connect(url)
         self._groups = False
         self.kg = kg
@@ -282,6 +297,7 @@ class Writer:
         self.claim_idle_ms = int(claim_idle_s * 1000)
         self.block_ms = max(1, int(block_s * 1000))
         self.latency_key = latency_key
+        self.atomic = atomic
         self._own_pending = True  # after a restart: first what this writer had read, unacknowledged
         self._trimmed = 0.0
         self.bags = self.events = 0
@@ -291,6 +307,7 @@ class Writer:
         if not self._groups:
             ensure_groups(self.redis)
             self._groups = True
+        _heartbeat(self)
         messages: list[tuple[Any, dict[Any, Any]]] = []
         if self._own_pending:
             answer = self.redis.xreadgroup(WRITERS, self.name, {QUADS: "0"}, count=self.batch)
@@ -322,7 +339,7 @@ class Writer:
                 stamps.extend(json.loads(fields[b"ts"]))
         # the stage shortcuts follow chains through the store, which only the writer holds
         quads += stage_links(quads, store_lookup(self.kg.store))
-        self.kg.store.add(quads)
+        self.kg.store.add(quads, atomic=self.atomic)
         late_links(self.kg.store, quads)
         types: dict[str, list[str]] = {}
         rdf_type = RDF.type
@@ -367,9 +384,31 @@ class Writer:
                 log.warning("broker unreachable (%s); retrying", exc)
                 self._own_pending = True
                 time.sleep(0.5)
+            except (OSError, Error) as exc:  # the store could not write: nothing acknowledged, try again
+                log.error("the writer could not write (%s); retrying", exc)
+                self._own_pending = True
+                time.sleep(1.0)
 
     def close(self) -> None:
         self.redis.close()
+
+
+def _heartbeat(consumer: Worker | Writer) -> None:
+    now = time.time()
+    if now - getattr(consumer, "_beat", 0.0) >= 2.0:
+        consumer._beat = now  # type: ignore[union-attr]
+        consumer.redis.hset(ALIVE, consumer.name, repr(now))
+
+
+def alive(redis: Any, *, within_s: float = 10.0) -> dict[str, list[str]]:
+    """The workers and writers that stepped in the last ``within_s`` seconds, by role."""
+    now = time.time()
+    out: dict[str, list[str]] = {"workers": [], "writers": []}
+    for name, beat in redis.hgetall(ALIVE).items():
+        if now - float(beat) <= within_s:
+            text = _text(name)
+            out["workers" if text.startswith("worker") else "writers"].append(text)
+    return out
 
 
 def _id_key(stream_id: str) -> tuple[int, int]:
@@ -421,7 +460,8 @@ def _worker_process(url: str, remote: str | None, claim_idle_s: float) -> None:
 
 
 def run(url: str, *, store: str | Path | None = None, remote: str | None = None, workers: int = 1,
-        writer: bool = True, claim_idle_s: float = 30.0, stop: threading.Event | None = None) -> None:
+        writer: bool = True, claim_idle_s: float = 30.0, stop: threading.Event | None = None,
+        connect_timeout_s: float = 60.0) -> None:
     """``provml ingest-worker``: ``workers`` worker processes and, for an on-disk ``store``, the
     writer in this process; until ``stop`` is set, SIGTERM or Ctrl-C.
 
@@ -432,7 +472,7 @@ def run(url: str, *, store: str | Path | None = None, remote: str | None = None,
 
     if (store is None) == (remote is None):
         raise ValueError("give a store directory or a remote SPARQL store URL (one of them)")
-    wait_for_broker(url)  # a clear error when Redis is not there within a minute
+    wait_for_broker(url, timeout_s=connect_timeout_s)  # a clear error when Redis is not there
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

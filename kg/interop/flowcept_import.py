@@ -8,7 +8,9 @@ workflow records (``"type": "workflow"``: ``workflow_id``, ``name``, ``campaign_
 ``used``, ``generated``). Each workflow becomes one run (``flowcept-<workflow id>``), one batch:
 
 - the workflow is a ``provml:Workflow`` named by its ``name`` (else the tasks' ``workflow_name``),
-  the campaign its study, the user its persona, the first task's host its hostname;
+  the campaign its study, the user its persona, the first task's host its hostname; its
+  ``started_at`` / ``ended_at`` / ``status`` (Flowcept writes the record twice: running, then
+  finished; the two are merged) time and end the run, else its tasks do;
 - each task is a task execution named by its ``activity_id``, nested under its
   ``parent_task_id``; ``used`` and ``generated`` entries become attribute values (scalars typed,
   lists and objects as ``rdf:JSON``); ``FINISHED`` ends it finished, ``ERROR`` errored (with
@@ -89,8 +91,9 @@ def flowcept_events(workflow_id: str, workflow: dict[str, Any] | None,
         (t["workflow_name"] for t in tasks if t.get("workflow_name")), None) or "flowcept-workflow"
     run = _ident(f"flowcept-{workflow_id}")
     starts = [s for s in (_start(t) for t in tasks) if s is not None]
-    wf_time = (workflow or {}).get("utc_timestamp")
-    t0 = min([*starts, *([float(wf_time)] if isinstance(wf_time, (int, float)) else [])], default=0.0)
+    wf_times = [float(t) for t in ((workflow or {}).get("started_at"), (workflow or {}).get("utc_timestamp"))
+                if isinstance(t, (int, float))]
+    t0 = min([*starts, *wf_times], default=0.0)
 
     def event(kind: str, t: float, **fields: Any) -> dict[str, Any]:
         return {"v": 1, "kind": kind, "t": t, "run": run, "workflow": str(name)[:200], **fields}
@@ -144,10 +147,13 @@ def flowcept_events(workflow_id: str, workflow: dict[str, Any] | None,
             if status == "errored" else {}
         events.append(event("task_end", end, **fields, status=status, **error,
                             **({"generated": generated} if generated else {})))
-    if statuses and all(s is not None for s in statuses):
-        status = "errored" if "errored" in statuses else "finished"
+    wf_status = _STATUS.get(str((workflow or {}).get("status") or "").upper())
+    if wf_status is not None or (statuses and all(s is not None for s in statuses)):
+        status = wf_status or ("errored" if "errored" in statuses else "finished")
         generated = _values(workflow or {}, "generated", report)
-        events.append(event("workflow_end", max(ends, default=t0), status=status,
+        wf_end = (workflow or {}).get("ended_at")
+        end = max([*ends, t0, *([float(wf_end)] if isinstance(wf_end, (int, float)) else [])])
+        events.append(event("workflow_end", end, status=status,
                             **({"generated": generated} if generated else {})))
     return events
 
@@ -167,7 +173,8 @@ def import_flowcept(kg: Any, path: str | Path) -> ImportReport:
         kind = message.get("type")
         report.records[str(kind)] += 1
         if kind == "workflow" and message.get("workflow_id"):
-            workflows[str(message["workflow_id"])] = message
+            # Flowcept writes a workflow twice (RUNNING, then FINISHED with ended_at): merged
+            workflows.setdefault(str(message["workflow_id"]), {}).update(message)
         elif kind == "task" and message.get("task_id") is not None:
             tasks.setdefault(str(message.get("workflow_id") or "no-workflow"), []).append(message)
         else:

@@ -277,9 +277,11 @@ def _map_stages(quads: list[Quad], graph: NamedNode, report: ImportReport) -> No
     """Activities named as learning stages (yProv4ML's contexts ``training``, ``validation``,
     ``testing``) become PROV-ML stage executions with a minted plan; the activity they are
     informed by becomes the ``provml:LearningProcessExecution`` of a minted experiment."""
-    activities = {q.subject for q in quads if q.predicate == RDF.type and q.object == PROV.Activity}
+    activities = {q.subject for q in quads if q.predicate == RDF.type and q.object == PROV.Activity
+                  and isinstance(q.subject, NamedNode)}
     labelled = {q.subject for q in quads if q.predicate == RDFS.label}
-    informed = {q.subject: q.object for q in quads if q.predicate == PROV.wasInformedBy}
+    informed: dict[Any, Any] = {q.subject: q.object for q in quads
+                                if q.predicate == PROV.wasInformedBy}
     stages = {a: STAGES[a.value.rstrip("/").rsplit("/", 1)[-1].lower()] for a in activities
               if a.value.rstrip("/").rsplit("/", 1)[-1].lower() in STAGES and a in informed}
     roots = {informed[a] for a in stages if informed[a] in activities and informed[a] not in stages}

@@ -106,12 +106,17 @@ def serialize_quads(
     if fmt == RdfFormat.JSON_LD:
         expanded = format == "jsonld-expanded" or profile == "expanded"
         return _jsonld(items, compact=not expanded, context=_with_base(jsonld_context(), base))
-    if fmt.supports_datasets:
-        items = [q if isinstance(q, Quad) else Quad(*q, DefaultGraph()) for q in items]
-    else:
-        items = [q.triple if isinstance(q, Quad) else q for q in items]
     prefixes = _with_base(ontology_prefixes(), base) if fmt in _PREFIXED else None
-    return bytes(serialize(items, format=fmt, prefixes=prefixes) or b"")
+    if fmt.supports_datasets:
+        return bytes(serialize(_as_quads(items), format=fmt, prefixes=prefixes) or b"")
+    triples = [q.triple if isinstance(q, Quad) else q for q in items]
+    return bytes(serialize(triples, format=fmt, prefixes=prefixes) or b"")
+
+
+def _as_quads(items: Iterable[Quad | Triple]) -> list[Quad]:
+    """Quads, triples placed in the default graph."""
+    return [q if isinstance(q, Quad) else Quad(q.subject, q.predicate, q.object, DefaultGraph())
+            for q in items]
 
 
 def _with_base(prefixes: dict[str, str], base: str | None) -> dict[str, str]:
@@ -124,8 +129,7 @@ def _jsonld(items: list[Quad | Triple], *, compact: bool, context: dict[str, str
     document reads back as the same quads."""
     from pyld import jsonld
 
-    quads = [q if isinstance(q, Quad) else Quad(*q, DefaultGraph()) for q in items]
-    nquads = (serialize(quads, format=RdfFormat.N_QUADS) or b"").decode("utf-8")
+    nquads = (serialize(_as_quads(items), format=RdfFormat.N_QUADS) or b"").decode("utf-8")
     document: Any = jsonld.from_rdf(nquads, {"format": "application/n-quads"})
     if compact:
         document = jsonld.compact(document, {"@context": context})

@@ -27,13 +27,18 @@ __all__ = ["GraphName", "OxigraphStore", "QueryResult", "RemoteStore", "Store", 
 
 
 def open_store(
-    path: str | Path | None = None, *, remote: str | None = None, read_only: bool = False
+    path: str | Path | None = None, *, remote: str | RemoteStore | None = None,
+    read_only: bool = False,
 ) -> Store:
     """Open a store: on disk at ``path``, remote at the ``remote`` base URL, else in memory.
 
     :param path: an Oxigraph store directory (created when missing).
-    :param remote: the base URL of a SPARQL 1.1 server (``http://host:7878`` for Oxigraph:
-        ``/query``, ``/update`` and ``/store`` below it); see :class:`RemoteStore` for others.
+    :param remote: a :class:`RemoteStore`, or a spec for :meth:`RemoteStore.from_spec`: the
+        base URL of an Oxigraph server (``http://host:7878``: ``/query``, ``/update`` and
+        ``/store`` below it), ``LAYOUT+URL`` (``virtuoso+http://host:8890``,
+        ``provml+http://host:7878`` ...) or ``query=URL;update=URL;store=URL``. Credentials
+        come from ``$PROVML_REMOTE_TOKEN`` (a bearer token, or with ``$PROVML_REMOTE_USER`` the
+        password of HTTP Basic credentials).
     :param read_only: open the on-disk store read-only (a snapshot; see :class:`OxigraphStore`).
     :raises ValueError: both ``path`` and ``remote``, or ``read_only`` with ``remote``.
     :raises StoreLocked: another process holds the on-disk store.
@@ -50,5 +55,10 @@ def open_store(
             raise ValueError(
                 "read_only applies to on-disk stores; a remote store has its own rights"
             )
-        return RemoteStore(remote)
+        if isinstance(remote, RemoteStore):
+            return remote
+        import os
+
+        return RemoteStore.from_spec(remote, auth_token=os.environ.get("PROVML_REMOTE_TOKEN"),
+                                     auth_user=os.environ.get("PROVML_REMOTE_USER"))
     return OxigraphStore(path, read_only=read_only)

@@ -39,7 +39,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pyoxigraph
 from pyoxigraph import (
@@ -57,7 +57,7 @@ from provml.closing import Closing
 from provml.errors import RemoteError
 from provml.store.base import GraphName, QueryResult, materialize
 
-__all__ = ["RemoteStore"]
+__all__ = ["LAYOUTS", "RemoteStore"]
 
 UnionMode = Literal["param", "server", "emulate"]
 
@@ -74,6 +74,22 @@ _RESULT_FORMATS = {
 }
 #: a graph name that names no graph: the default graph of an empty dataset
 _NO_GRAPH = "urn:provml:no-graph"
+#: URL layouts of SPARQL servers: how ``RemoteStore.from_spec`` reaches each (tested against
+#: oxigraph serve, provml serve and Virtuoso Open Source 7; fuseki and graphdb follow their docs)
+LAYOUTS: dict[str, dict[str, Any]] = {
+    "oxigraph": {"query_url": "{url}/query", "update_url": "{url}/update",
+                 "gsp_url": "{url}/store", "union_default_graph": "param"},
+    "provml": {"query_url": "{url}/sparql", "update_url": "{url}/sparql",
+               "gsp_url": "{url}/store", "union_default_graph": "server"},
+    "virtuoso": {"query_url": "{url}/sparql", "update_url": "{url}/sparql",
+                 "gsp_url": "{url}/sparql-graph-crud", "union_default_graph": "server",
+                 "form_posts": True, "gsp_graph_param": "graph-uri", "default_graph": False,
+                 "insert_where": True},
+    "fuseki": {"query_url": "{url}/query", "update_url": "{url}/update",
+               "gsp_url": "{url}/data", "union_default_graph": "emulate"},
+    "graphdb": {"query_url": "{url}", "update_url": "{url}/statements",
+                "gsp_url": "{url}/rdf-graphs/service", "union_default_graph": "emulate"},
+}
 _ALL_QUADS = "SELECT ?s ?p ?o ?g WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
 
 
@@ -89,6 +105,18 @@ class RemoteStore(Closing):
     :param union_default_graph: how queries see the union of graphs (module docstring).
     :param max_request_bytes: ``add`` sends one request up to this size, and splits larger
         batches into several requests (then the batch is no longer one transaction).
+    :param auth_user: send ``auth_token`` as the password of HTTP Basic credentials with this
+        user name instead of as a bearer token.
+    :param form_posts: always send queries and updates as URL-encoded forms (``query=``,
+        ``update=``), which every SPARQL 1.1 server takes (Virtuoso 7 takes no direct POST).
+    :param gsp_graph_param: the Graph Store parameter naming a graph (Virtuoso: ``graph-uri``).
+    :param insert_where: write with ``INSERT { ... } WHERE {}`` instead of ``INSERT DATA``
+        (the same triples, one solution: blank nodes stay shared; Virtuoso 7 refuses blank
+        nodes in ``INSERT DATA``).
+    :param default_graph: whether the server has an unnamed default graph of its own (Virtuoso
+        keeps every triple in a named graph: with ``False`` it reads as empty).
+
+    :meth:`from_spec` builds one from a layout preset (:data:`LAYOUTS`) or explicit URLs.
 
     Errors the server reports become :class:`~provml.errors.RemoteError` with its status and
     message (status 0: no answer — refused connection, timeout).
@@ -109,8 +137,18 @@ class RemoteStore(Closing):
         auth_token: str | None = None,
         union_default_graph: UnionMode = "param",
         max_request_bytes: int = 64 * 1024 * 1024,
+        auth_user: str | None = None,
+        form_posts: bool = False,
+        gsp_graph_param: str = "graph",
+        default_graph: bool = True,
+        insert_where: bool = False,
     ) -> None:
         base = url.rstrip("/")
+        self.auth_user = auth_user
+        self.form_posts = form_posts
+        self.gsp_graph_param = gsp_graph_param
+        self.has_default_graph = default_graph
+        self.insert_where = insert_where
         self.url = base
         self.query_url = query_url or f"{base}/query"
         self.update_url = update_url or f"{base}/update"
@@ -127,6 +165,46 @@ class RemoteStore(Closing):
         #: no local directory, and the server decides what it refuses (the Store protocol's fields)
         self.path: Path | None = None
         self.read_only = False
+
+    @classmethod
+    def from_spec(cls, spec: str, *, auth_token: str | None = None,
+                  auth_user: str | None = None, timeout_s: float = 30) -> RemoteStore:
+        """A remote store from a command-line spec: ``URL`` (Oxigraph server's layout),
+        ``LAYOUT+URL`` with a layout of :data:`LAYOUTS` (``virtuoso+http://host:8890``,
+        ``provml+http://host:7878``, ``fuseki+http://host:3030/ds``), or explicit endpoints
+        ``query=URL;update=URL;store=URL[;union=param|server|emulate]``.
+
+        >>> RemoteStore.from_spec("virtuoso+http://h:8890").gsp_url
+        'http://h:8890/sparql-graph-crud'
+        >>> RemoteStore.from_spec("query=http://h/q;update=http://h/u;store=http://h/s").update_url
+        'http://h/u'
+
+        :raises ValueError: an unknown layout or a malformed spec.
+        """
+        if "=" in spec.split("://", 1)[0] or ";" in spec:
+            parts = dict(part.split("=", 1) for part in spec.split(";") if "=" in part)
+            unknown = set(parts) - {"query", "update", "store", "union"}
+            if unknown or "query" not in parts:
+                raise ValueError(
+                    f"remote spec {spec!r}: give query=URL;update=URL;store=URL[;union=MODE]"
+                )
+            query = parts["query"]
+            union = parts.get("union", "emulate")
+            if union not in ("param", "server", "emulate"):
+                raise ValueError(f"remote spec {spec!r}: union must be param, server or emulate")
+            return cls(query, query_url=query, update_url=parts.get("update", query),
+                       gsp_url=parts.get("store"), union_default_graph=union,  # type: ignore[arg-type]
+                       auth_token=auth_token, auth_user=auth_user, timeout_s=timeout_s)
+        layout, plus, url = spec.partition("+")
+        if not plus or "://" in layout:
+            layout, url = "oxigraph", spec
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown remote layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+        base = url.rstrip("/")
+        options = {key: value.format(url=base) if key.endswith("_url") else value
+                   for key, value in LAYOUTS[layout].items()}
+        return cls(base, auth_token=auth_token, auth_user=auth_user, timeout_s=timeout_s,
+                   **options)
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -150,7 +228,12 @@ class RemoteStore(Closing):
             request.add_header("Content-Type", content_type)
         if accept:
             request.add_header("Accept", accept)
-        if self.auth_token:
+        if self.auth_token and self.auth_user is not None:
+            import base64
+
+            pair = f"{self.auth_user}:{self.auth_token}".encode()
+            request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode("ascii"))
+        elif self.auth_token:
             request.add_header("Authorization", f"Bearer {self.auth_token}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
@@ -240,7 +323,7 @@ class RemoteStore(Closing):
     ) -> tuple[str, bytes]:
         """POST a query or update: directly, or URL-encoded with its parameters (a long list of
         graphs would not fit in a URL)."""
-        if not params:
+        if not params and not self.form_posts:
             return self._request(
                 "POST",
                 url,
@@ -296,6 +379,8 @@ class RemoteStore(Closing):
         """
         batch = materialize(quads)
         for text in _insert_requests(batch, self.max_request_bytes):
+            if self.insert_where:  # Virtuoso 7 refuses blank nodes in INSERT DATA
+                text = "INSERT {" + text[len("INSERT DATA {"):] + " WHERE {}"
             self.update(text)
 
     def load(
@@ -329,7 +414,8 @@ class RemoteStore(Closing):
 
     def drop_graph(self, graph: GraphName) -> None:
         """Remove ``graph`` (Graph Store Protocol ``DELETE``; a missing graph is no error)."""
-        params = [("default", "")] if isinstance(graph, DefaultGraph) else [("graph", graph.value)]
+        params = [("default", "")] if isinstance(graph, DefaultGraph) else [
+            (self.gsp_graph_param, graph.value)]
         try:
             self._request("DELETE", self.gsp_url, params=params)
         except RemoteError as error:
@@ -363,6 +449,8 @@ class RemoteStore(Closing):
     def _default_graph_quads(self) -> Iterator[Quad]:
         """The real default graph: a SELECT, or a Graph Store ``GET`` when the server's default
         graph is the union (SPARQL cannot name the real one then)."""
+        if not self.has_default_graph:
+            return
         if self.union_default_graph == "server":
             _media, body = self._request(
                 "GET", self.gsp_url, params=[("default", "")], accept="application/n-triples"
@@ -375,13 +463,17 @@ class RemoteStore(Closing):
 
     def named_graphs(self) -> list[NamedNode]:
         """The named graphs, sorted by IRI."""
-        rows = self._select_raw("SELECT DISTINCT ?g WHERE { GRAPH ?g { } }")
+        listing = ("SELECT DISTINCT ?g WHERE { GRAPH ?g { } }" if self.has_default_graph
+                   else "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }")  # Virtuoso 7
+        rows = self._select_raw(listing)
         graphs = [row["g"] for row in rows if isinstance(row["g"], NamedNode)]
         return sorted(graphs, key=lambda g: g.value)
 
     def contains_graph(self, graph: NamedNode) -> bool:
         """Whether the named graph exists."""
-        return bool(self.query(f"ASK {{ GRAPH {graph} {{ }} }}", use_default_graph_as_union=False))
+        # Virtuoso answers true to ASK { GRAPH <g> { } } for any g: ask for a triple there
+        pattern = "{ }" if self.has_default_graph else "{ ?s ?p ?o }"
+        return bool(self.query(f"ASK {{ GRAPH {graph} {pattern} }}", use_default_graph_as_union=False))
 
     def dump(self, *, format: RdfFormat, graph: GraphName | None = None) -> bytes:
         """Serialize one graph (Graph Store Protocol ``GET`` for triples formats), or the whole
@@ -398,7 +490,8 @@ class RemoteStore(Closing):
         if format.supports_datasets:
             triples = (Triple(q.subject, q.predicate, q.object) for q in self.quads(graph=graph))
             return bytes(pyoxigraph.serialize(triples, format=format) or b"")
-        params = [("default", "")] if isinstance(graph, DefaultGraph) else [("graph", graph.value)]
+        params = [("default", "")] if isinstance(graph, DefaultGraph) else [
+            (self.gsp_graph_param, graph.value)]
         try:
             _media, body = self._request(
                 "GET", self.gsp_url, params=params, accept=format.media_type

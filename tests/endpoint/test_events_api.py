@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -102,6 +103,36 @@ def test_a_malformed_spec_is_422_not_a_server_error(client: FlaskClient, kg: Kno
     body = response.get_json()
     assert_error_shape(body, 422)
     assert "transformations[0] needs a 'name'" in body["error"]
+    assert quads(kg) == before
+
+
+def test_a_gzip_body_is_stored(client: FlaskClient, kg: KnowledgeGraph) -> None:
+    body = gzip.compress(json.dumps({"events": batch("ev-gz")}).encode())
+    response = client.post("/api/events", data=body, headers={
+        **AUTH, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert run_is_stored(kg, "https://w3id.org/provml/id/run/ev-gz")
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding", "status", "message"),
+    [
+        # 1 MiB of spaces gzips to ~1 KiB: under the 10 KiB limit sent, over it decompressed
+        (gzip.compress(b'{"events": []' + b" " * (1 << 20) + b"}"), "gzip", 413, "decompressed body"),
+        (b"\x1f\x8b not really gzip", "gzip", 400, "does not decompress"),
+        (gzip.compress(b'{"events": []}')[:-12], "gzip", 400, "truncated"),
+        (b'{"events": []}', "br", 415, "Content-Encoding 'br'"),
+    ],
+)
+def test_bad_compressed_bodies_are_refused(client: FlaskClient, kg: KnowledgeGraph, body: bytes,
+                                           encoding: str, status: int, message: str) -> None:
+    before = quads(kg)
+    response = client.post("/api/events", data=body, headers={
+        **AUTH, "Content-Type": "application/json", "Content-Encoding": encoding})
+    assert response.status_code == status, response.get_data(as_text=True)
+    payload = response.get_json()
+    assert_error_shape(payload, status)
+    assert message in payload["error"]
     assert quads(kg) == before
 
 

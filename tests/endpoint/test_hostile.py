@@ -335,6 +335,9 @@ def test_bad_inputs_are_4xx_never_500(server: Serve) -> None:
                      timeout=10),
         requests.get(url + "/id/a%00b", timeout=10),
         requests.get(url + "/api/queries/lineage", params={"node": "http://e.org/a b"}, timeout=10),
+        # each compared run costs three queries: a request may not ask for thousands
+        requests.get(url + "/compare.json", params={"run": [f"{EX}r{i}" for i in range(500)]},
+                     timeout=10),
     ]
     for response in checks:
         assert 400 <= response.status_code < 500, (response.url, response.status_code, response.text[:200])

@@ -1,0 +1,183 @@
+"""The paper's query experiment (S1 §5.4, Fig. 10 / Table 3), reproduced and extended.
+
+    OMP_NUM_THREADS=1 python benchmarks/queries.py [--selections 2 17 170] [--reps 5] [--quick]
+
+For each size, the paper-shaped workload (``paper_workload.py``: 8 learning runs per data
+selection, 10 epochs x 35 batches, a loss per batch, a model and evaluations per epoch, a
+validation stage; curation, preparation and a domain graph) is translated by provml and
+bulk-loaded into two on-disk Oxigraph stores (``query_stores.py``): **provml** (PROV-ML types,
+the class closure and provml's ingest-time shortcuts) and **generic** (the same runs without
+PROV-ML: PROVLake's generic classes, the kind as a string tag on the plan or attribute).
+
+Every named query is timed on the provml store; Q1-Q7 also on the generic store with the queries
+of ``generic_queries/`` (same parameters), alternating provml / generic run by run. Each query runs
+once to warm up, then ``reps`` times: median, min and max seconds, and the number of rows.
+Results: ``benchmarks/results/queries.json`` and ``queries.png`` (log scale).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import paper_workload as pw  # noqa: E402
+import pyoxigraph  # noqa: E402
+import query_stores as qs  # noqa: E402
+
+from provml.query.named import NamedQuery, bind, get_query, list_queries  # noqa: E402
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results" / "queries.json"
+PLOT = HERE / "results" / "queries.png"
+DATA = "https://w3id.org/provml/id/data/sha256-"
+
+
+def params(truth: pw.Truth) -> dict[str, dict[str, str]]:
+    """Parameters of every named query, as a user would give them (one model, one set, one selection)."""
+    tr = next(t for t in truth.trainings if not t.gb and t.selection == "sel-0")
+    model = DATA + tr.models[-1]
+    train_set = DATA + truth.train_set["sel-0"]
+    selection = {"selection": "train_wells", "selection_value": pw.selection_text(truth.selections["sel-0"])}
+    well = truth.wells[truth.selections["sel-0"][0]]
+    base = "https://w3id.org/provml/id/"
+    return {
+        "q1": {"model": model}, "q2": {"model": model},
+        "q3": {"training_set": train_set}, "q4": {"training_set": train_set},
+        "q5": selection, "q6": {"training_set": train_set}, "q7": selection,
+        "lineage": {"node": model}, "impact": {"source": DATA + truth.raw[well.id]},
+        "best_model": {"metric": "macro_f1"},
+        "compare_runs": {"run_a": base + "run/" + tr.run, "run_b": base + "run/" + truth.trainings[1].run},
+        "epoch_metrics": {"run": base + "run/" + tr.run},
+        "og_models_by_field": {"field": well.field},
+        "og_prediction_sources": {},
+        "og_well_impact": {"well": well.iri},
+        "og_wells": {},
+    }
+
+
+def generic_query(name: str) -> NamedQuery:
+    provml = get_query(name)
+    text = (HERE / "generic_queries" / f"{name}.rq").read_text()
+    return NamedQuery(name=name, title=provml.title, description="without PROV-ML", paper=provml.paper,
+                      parameters=provml.parameters, text=text, source="generic")
+
+
+def timed(store: pyoxigraph.Store, text: str) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    n = sum(1 for _ in store.query(text, use_default_graph_as_union=True))
+    return time.perf_counter() - t0, n
+
+
+def run_size(selections: int, reps: int, tmp: Path, timeout_note: float) -> dict[str, Any]:
+    row: dict[str, Any] = {"selections": selections, "learning_runs": selections * 8, "stores": {}, "queries": {}}
+    truth: pw.Truth | None = None
+    for rep in ("provml", "generic"):
+        runs, truth = pw.generate_lazily(selections)
+        path = tmp / f"{rep}-{selections}"
+        shutil.rmtree(path, ignore_errors=True)
+        # the domain graph needs the wells, which generate_lazily fills before the first run
+        info = qs.build(path, runs, pw.domain_quads(truth, qs.DOMAIN_GRAPH), representation=rep)
+        info["disk_bytes"] = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        row["stores"][rep] = info
+        print(f"  {rep:8s} {info['quads']:>10,} quads, load {info['load_s']:.1f} s "
+              f"({info['translate_s']:.1f} s translating), {info['disk_bytes'] / 1e6:.0f} MB", flush=True)
+        gc.collect()
+    assert truth is not None
+    stores = {rep: pyoxigraph.Store.read_only(str(tmp / f"{rep}-{selections}")) for rep in ("provml", "generic")}
+    p = params(truth)
+    names = [q.name for q in list_queries()]
+    for name in names:
+        texts = {"provml": bind(get_query(name), p.get(name, {}))}
+        if (HERE / "generic_queries" / f"{name}.rq").exists():
+            texts["generic"] = bind(generic_query(name), p.get(name, {}))
+        times: dict[str, list[float]] = {k: [] for k in texts}
+        rows: dict[str, int] = {}
+        for rep, text in texts.items():  # warm-up
+            seconds, rows[rep] = timed(stores[rep], text)
+            if seconds > timeout_note:  # too slow to repeat: one measurement
+                times[rep].append(seconds)
+        for _ in range(reps):
+            for rep, text in texts.items():  # alternate provml / generic
+                if len(times[rep]) == 1 and times[rep][0] > timeout_note:
+                    continue
+                times[rep].append(timed(stores[rep], text)[0])
+        entry = {rep: {"median_s": statistics.median(ts), "min_s": min(ts), "max_s": max(ts), "n": len(ts),
+                       "rows": rows[rep]} for rep, ts in times.items()}
+        row["queries"][name] = entry
+        line = f"  {name:22s} provml {entry['provml']['median_s']:8.3f} s ({entry['provml']['min_s']:.3f}-" \
+               f"{entry['provml']['max_s']:.3f}) {entry['provml']['rows']:>6} rows"
+        if "generic" in entry:
+            g = entry["generic"]
+            line += f" | generic {g['median_s']:8.3f} s ({g['min_s']:.3f}-{g['max_s']:.3f}) {g['rows']:>6} rows" \
+                    f" | x{g['median_s'] / entry['provml']['median_s']:.1f}"
+        print(line, flush=True)
+    del stores
+    return row
+
+
+def plot(out: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r["stores"]["provml"]["quads"] for r in out["runs"]]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for i, name in enumerate(f"q{k}" for k in range(1, 8)):
+        color = f"C{i}"
+        for rep, style in (("provml", "-o"), ("generic", "--x")):
+            ys = [r["queries"][name][rep]["median_s"] if rep in r["queries"][name] else None for r in out["runs"]]
+            if any(y is not None for y in ys):
+                ax.plot(sizes, ys, style, color=color, label=f"{name} {rep}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("quads (provml store)")
+    ax.set_ylabel("median latency, s (warm, embedded Oxigraph)")
+    ax.set_title("Q1-Q7 with PROV-ML (provml, solid) and without (generic, dashed)")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=120)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--selections", type=int, nargs="+", default=[2, 17],
+                    help="data selections per size (8 learning runs each): 2 ~ 10^5 quads, 17 ~ 10^6, 170 ~ 10^7")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--slow", type=float, default=30.0, help="a query slower than this (s) is measured once")
+    ap.add_argument("--workdir", type=Path, default=None, help="where the stores are built (default: a temp dir)")
+    ap.add_argument("--quick", action="store_true", help="one size of 1 selection, 2 repetitions")
+    args = ap.parse_args()
+    if args.quick:
+        args.selections, args.reps = [1], 2
+    out: dict[str, Any] = {
+        "machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+        "pyoxigraph": pyoxigraph.__version__, "reps": args.reps, "runs": [],
+    }
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        for n in args.selections:
+            print(f"{n} selections ({n * 8} learning runs)", flush=True)
+            out["runs"].append(run_size(n, args.reps, Path(tmp), args.slow))
+            shutil.rmtree(Path(tmp), ignore_errors=True)
+            Path(tmp).mkdir(exist_ok=True)
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(out, indent=2))
+    plot(out)
+    print(f"saved {RESULTS} and {PLOT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""A Dask ``distributed`` scheduler plugin: a Dask computation as a provml workflow.
+
+>>> # doctest: +SKIP
+>>> from dask.distributed import Client, LocalCluster
+>>> from provml.capture.hooks.dask import record
+>>> with LocalCluster(n_workers=2) as cluster, Client(cluster) as dask_client:
+...     with record(dask_client, "etl", broker="redis://kg:6379/0"):
+...         total = dask_client.submit(sum, dask_client.map(inc, range(10))).result()
+
+The plugin runs in the scheduler: no code in any task. The first graph the scheduler receives
+begins a workflow execution (``name``); every task that finishes (or fails) becomes a task
+execution with its begin and end times from the worker (``startstops``), its Dask key as id
+(made safe for IRIs) and its key prefix as name (``inc`` for ``inc-3f2a…``), the outputs of the
+tasks it depends on as its inputs and its own output as generated — each a data reference
+``dask://<key>`` in the store ``dask``, so the lineage of a result follows the graph from task
+to task. A failed task is recorded with status ``errored`` and the exception's type and text.
+Leaving :func:`record` (or closing the scheduler) ends the workflow (``finished``, or
+``errored`` when a task failed or the block raised) and flushes the capture client;
+:func:`record` registers the plugin with ``register_plugin`` and removes it at the end.
+
+The plugin is pickled to reach the scheduler, so it takes the capture client's options (``store``,
+``endpoint``, ``broker``, ``spool_dir``, ...; see :class:`provml.capture.client.Client`), not a
+client: the scheduler opens its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from provml.capture.hooks import require
+
+distributed = require("distributed", feature="provml.capture.hooks.dask", package="distributed", extra="dask")
+from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
+
+__all__ = ["ProvenancePlugin", "record", "task_id"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._~-]+")
+
+
+def task_id(key: Any) -> str:
+    """A Dask key as a provml task id: ``('inc-3f2a', 0)`` → ``inc-3f2a-0``.
+
+    >>> task_id(("inc-3f2a", 0)), task_id("sum-9c1d")
+    ('inc-3f2a-0', 'sum-9c1d')
+    """
+    parts = key if isinstance(key, tuple) else (key,)
+    text = _UNSAFE.sub("-", "-".join(str(p) for p in parts)).strip("-") or "task"
+    if len(text) > 180:
+        text = text[:160] + "-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    return text
+
+
+def _prefix(key: Any) -> str:
+    from dask.utils import key_split
+
+    return str(key_split(key)) or "task"
+
+
+def _output(key: Any, nbytes: int | None = None, role: str = "data") -> dict[str, Any]:
+    from provml.capture.values import data
+
+    return data(task_id(key), f"dask://{task_id(key)}", store="dask", store_type="OBJECT_STORE",
+                size=nbytes if nbytes and nbytes > 0 else None, role=role)
+
+
+class ProvenancePlugin(SchedulerPlugin):  # type: ignore[misc]
+    """Record the scheduler's computations as one provml workflow (see the module's text).
+
+    :param workflow: the workflow's name.
+    :param name: the plugin's name on the scheduler (``unregister_scheduler_plugin(name)``).
+    :param run_id: the workflow execution's id (default: generated).
+    :param client_options: the capture client's options (``store=``, ``endpoint=``, ``broker=``,
+        ``spool_dir=``, ``token=``, ``bag_size=`` ...).
+    """
+
+    def __init__(self, workflow: str, *, name: str = "provml", run_id: str | None = None,
+                 **client_options: Any) -> None:
+        self.workflow = workflow
+        self.name = name
+        self.run_id = run_id
+        self.client_options = client_options
+        self._client: Any = None
+        self._run: str | None = None
+        self._failed = False
+        self._scheduler: Any = None
+
+    # -- the scheduler's hooks -------------------------------------------------------------------
+    async def start(self, scheduler: Any) -> None:
+        self._scheduler = scheduler
+
+    def update_graph(self, scheduler: Any, *, keys: set[Any], **kwargs: Any) -> None:
+        self._scheduler = scheduler
+        self._begin()
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
+        if start != "processing" or finish not in ("memory", "erred"):
+            return
+        self._begin()
+        state = self._scheduler.tasks.get(key) if self._scheduler is not None else None
+        deps: Iterable[Any] = [d.key for d in state.dependencies] if state is not None else ()
+        nbytes = state.nbytes if state is not None else None
+        spans = [s for s in kwargs.get("startstops", ()) if s.get("action") == "compute"]
+        now = time.time()
+        begin_t = float(spans[0]["start"]) if spans else now
+        end_t = float(spans[-1]["stop"]) if spans else now
+        common = {"v": 1, "run": self._run, "workflow": self.workflow, "task": task_id(key),
+                  "name": _prefix(key), "type": "generic"}
+        begin: dict[str, Any] = {**common, "kind": "task_begin", "t": begin_t}
+        used = [_output(d) for d in deps]
+        if used:
+            begin["used"] = used
+        end: dict[str, Any] = {**common, "kind": "task_end", "t": max(end_t, begin_t)}
+        if finish == "memory":
+            end["status"] = "finished"
+            end["generated"] = [_output(key, nbytes)]
+        else:
+            self._failed = True
+            end["status"] = "errored"
+            exception = kwargs.get("exception_text") or ""
+            end["error"] = {"type": _error_type(kwargs.get("exception")), "message": str(exception)[:1000]}
+        self._put(begin)
+        self._put(end)
+
+    async def close(self) -> None:
+        self._end()
+
+    # -- the capture client ----------------------------------------------------------------------
+    def _begin(self) -> None:
+        if self._client is not None:
+            return
+        from provml.capture.client import Client, new_run_id
+
+        options = {"install_signal_handler": False, **self.client_options}
+        self._client = Client(**options)
+        self._run = self.run_id or new_run_id(self.workflow)
+        self._put({"v": 1, "kind": "workflow_begin", "t": time.time(), "run": self._run,
+                   "workflow": self.workflow, "type": "generic", "tags": ["dask"]})
+
+    def _end(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        client._flusher.put({"v": 1, "kind": "workflow_end", "t": time.time(), "run": self._run,
+                             "workflow": self.workflow, "status": "errored" if self._failed else "finished"})
+        client.close()
+
+    def _put(self, event: dict[str, Any]) -> None:
+        self._client._flusher.put(event)
+
+
+@contextlib.contextmanager
+def record(dask_client: Any, workflow: str, *, name: str = "provml", run_id: str | None = None,
+           **client_options: Any) -> Iterator[str]:
+    """Record what the scheduler of ``dask_client`` runs in this block as the workflow ``workflow``;
+    yields the run id. ``client_options`` go to the scheduler's capture client."""
+    from provml.capture.client import new_run_id
+
+    run = run_id or new_run_id(workflow)
+    dask_client.register_plugin(ProvenancePlugin(workflow, name=name, run_id=run, **client_options))
+    failed = False
+    try:
+        yield run
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        dask_client.run_on_scheduler(_end_on_scheduler, name=name, failed=failed)
+        dask_client.unregister_scheduler_plugin(name)
+
+
+def _end_on_scheduler(dask_scheduler: Any, name: str, failed: bool) -> None:
+    plugin = dask_scheduler.plugins[name]
+    plugin._failed = plugin._failed or failed
+    plugin._begin()  # a block that computed nothing still records its (empty) workflow
+    plugin._end()
+
+
+def _error_type(exception: Any) -> str:
+    if hasattr(exception, "data"):  # a Serialized exception
+        exception = exception.data
+    return type(exception).__name__ if isinstance(exception, BaseException) else "Exception"

@@ -1,0 +1,88 @@
+"""The Dask scheduler plugin on a real LocalCluster with 2 worker processes: the computation is
+a workflow, every task a task execution with its inputs (its dependencies' outputs) and output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")  # the dask extra; `make test` installs it (dev)
+
+from distributed import Client as DaskClient  # noqa: E402
+from distributed import LocalCluster  # noqa: E402
+
+from provml.capture.hooks.dask import record, task_id  # noqa: E402
+from provml.knowledge import open_kg  # noqa: E402
+
+
+def inc(x: int) -> int:
+    return x + 1
+
+
+def total(xs: list[int]) -> int:
+    return sum(xs)
+
+
+def boom(x: int) -> int:
+    raise ValueError(f"no good: {x}")
+
+
+@pytest.fixture(scope="module")
+def dask_client() -> DaskClient:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      host="127.0.0.1") as cluster, DaskClient(cluster) as client:
+        yield client
+
+
+def rows(kg, sparql: str) -> list[tuple[str, ...]]:  # type: ignore[no-untyped-def]
+    return [tuple(str(v.value) if v is not None else "" for v in row) for row in kg.query(sparql)]
+
+
+def test_a_dask_computation_is_a_workflow_with_one_execution_per_task(dask_client: DaskClient, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with record(dask_client, "dask-etl", store=str(store), bag_size=10) as run:
+        parts = dask_client.map(inc, range(4), key=[f"inc-{i}" for i in range(4)])
+        result = dask_client.submit(total, parts, key="total-1").result()
+    assert result == 10
+    kg = open_kg(store)
+    try:
+        prefix = "PREFIX prov: <http://www.w3.org/ns/prov#> PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> "
+        workflow = rows(kg, prefix + f'SELECT ?s WHERE {{ ?w rdfs:label "{run}" ; <https://w3id.org/provml#status> ?s }}')
+        assert workflow == [("finished",)]
+        tasks = rows(kg, prefix + "SELECT ?label WHERE { ?t prov:wasInformedBy ?w ; rdfs:label ?label . "
+                                  f'?w rdfs:label "{run}" }} ORDER BY ?label')
+        assert [t[0] for t in tasks] == ["inc-0", "inc-1", "inc-2", "inc-3", "total-1"]
+        # the total used the four outputs of inc, by the same data entities inc generated
+        lineage = rows(kg, prefix + "SELECT DISTINCT ?up WHERE { ?t rdfs:label \"total-1\" ; prov:used ?d . "
+                                    "?d prov:wasGeneratedBy ?u . ?u rdfs:label ?up } ORDER BY ?up")
+        assert [r[0] for r in lineage] == ["inc-0", "inc-1", "inc-2", "inc-3"]
+        times = rows(kg, prefix + "SELECT ?b ?e WHERE { ?t rdfs:label \"total-1\" ; prov:startedAtTime ?b ; "
+                                  "prov:endedAtTime ?e }")
+        assert len(times) == 1 and times[0][0] <= times[0][1]
+    finally:
+        kg.close()
+
+
+def test_a_failed_task_is_recorded_as_errored(dask_client: DaskClient, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with record(dask_client, "dask-fails", store=str(store)) as run:
+        future = dask_client.submit(boom, 3, key="boom-1")
+        with pytest.raises(ValueError, match="no good"):
+            future.result()
+    kg = open_kg(store)
+    try:
+        got = rows(kg, "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> SELECT ?s WHERE { "
+                       "?t rdfs:label \"boom-1\" ; <https://w3id.org/provml#status> ?s }")
+        assert got == [("errored",)]
+        status = rows(kg, f'SELECT ?s WHERE {{ ?w <http://www.w3.org/2000/01/rdf-schema#label> "{run}" ; '
+                          "<https://w3id.org/provml#status> ?s }")
+        assert status == [("errored",)]
+    finally:
+        kg.close()
+
+
+def test_task_ids_are_safe_for_iris() -> None:
+    assert task_id(("getitem-abc", 3, 1)) == "getitem-abc-3-1"
+    assert task_id("x y/z") == "x-y-z"
+    assert len(task_id("a" * 500)) <= 180
