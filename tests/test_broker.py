@@ -446,7 +446,7 @@ def test_a_bag_the_remote_store_could_not_take_stays_pending_and_is_written_late
     from servers import free_port
 
     from provml.capture.broker import WORKERS
-    from provml.store.oxigraph import RemoteStore
+    from provml.store import RemoteStore
 
     events = events_of("later")
     send(redis_server.url, events)

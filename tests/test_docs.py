@@ -100,7 +100,7 @@ def test_every_provml_name_the_docs_mention_exists(doc: Path) -> None:
     missing = []
     for span in re.findall(r"`([^`\n]+)`", doc.read_text(encoding="utf-8")):
         for name in re.findall(r"(?<![\"'\w])provml(?:\.[A-Za-z_]\w*)+", span):  # not in quotes
-            if re.search(r"\.(ttl|css|js|json|rq|py|md|html)$", name):
+            if re.search(r"\.(ttl|owl|xml|nq|nt|trig|jsonld|gz|zip|css|js|json|rq|py|md|html)$", name):
                 continue  # a file name
             parts = name.split(".")
             for i in range(len(parts), 0, -1):
