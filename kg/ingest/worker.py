@@ -222,7 +222,7 @@ class Worker:
             self.handle(_text(message_id), fields)
         return len(messages)
 
-    def together(self, messages: list[tuple[Any, Mapping[Any, Any]]]) -> bool:
+    def together(self, messages: Sequence[tuple[Any, Mapping[Any, Any]]]) -> bool:
         """Run the bags through the pipeline as one batch (one validation, one hand-over: the
         engine's cost per call is paid once), as if the client had sent one larger bag. False —
         nothing done — when any bag or the whole breaks the format or the shapes: the caller then
