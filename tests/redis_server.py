@@ -23,7 +23,8 @@ class RedisServer:
     """One ``redis-server`` process; :meth:`restart` stops it cleanly and starts it again on the
     same port and directory (the append-only file brings the streams back)."""
 
-    def __init__(self, directory: Path | None = None, *, start_timeout_s: float = 20.0) -> None:
+    def __init__(self, directory: Path | None = None, *, start_timeout_s: float = 20.0,
+                 extra_args: tuple[str, ...] = ()) -> None:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         if not Path(binary).exists():
             raise ServerError("redis-server is not installed: run `make system-deps` (Debian redis-server)")
@@ -34,12 +35,13 @@ class RedisServer:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.start_timeout_s = start_timeout_s
         self.process: subprocess.Popen[bytes] | None = None
+        self.extra_args = extra_args
 
     def start(self) -> Self:
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.directory),
                 "--appendonly", "yes", "--save", "", "--protected-mode", "yes", "--daemonize", "no",
-                "--logfile", str(self.directory / "redis.log")]
+                "--logfile", str(self.directory / "redis.log"), *self.extra_args]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + self.start_timeout_s
         import redis

@@ -463,3 +463,16 @@ def test_a_bag_the_remote_store_could_not_take_stays_pending_and_is_written_late
     up.redis.close()
     assert data(KnowledgeGraph(remote_store)) == expected(events)
     assert redis.xpending(EVENTS, WORKERS)["pending"] == 0
+
+
+def test_a_redis_out_of_memory_makes_the_sink_unavailable(tmp_path: Path) -> None:
+    from provml.capture.sinks import SinkUnavailable
+
+    with RedisServer(tmp_path / "redis", extra_args=("--maxmemory", "2mb", "--maxmemory-policy", "noeviction")) as server:
+        sink = RedisSink(server.url, max_backlog=0)
+        big = [json.dumps({"pad": "x" * 10_000, "i": i}) for i in range(50)]
+        with pytest.raises(SinkUnavailable, match="OOM|maxmemory"):
+            for _ in range(100):
+                sink.send(big)
+        sink.close()
+        # (what the client does with a bag its sink refuses: the test with an unreachable broker)
