@@ -445,3 +445,27 @@ def test_every_query_sees_the_writes_answered_before_it(server: Serve) -> None:
                                headers=AUTH, timeout=30)
     assert response.status_code == 204
     assert _count(server, count) == 0
+
+
+def test_service_reaches_an_allowed_prefix_only(tmp_path: Path, remote_store: Any) -> None:
+    """--allow-remote lets SERVICE reach the listed server (a real oxigraph serve), in the
+    worker process; other URLs stay refused."""
+    from provml.endpoint.app import create_app
+    from provml.knowledge import KnowledgeGraph
+    from provml.store.oxigraph import open_store
+
+    remote_store.update(f"INSERT DATA {{ <{EX}far> <{EX}p> 'over there' }}")
+    kg = KnowledgeGraph(open_store(tmp_path / "kg"))
+    app = create_app({"TIMEOUT_S": 20, "ALLOW_REMOTE": [remote_store.query_url]}, kg=kg)
+    try:
+        client = app.test_client()
+        response = client.get("/sparql", query_string={
+            "query": f"SELECT ?o WHERE {{ SERVICE <{remote_store.query_url}> {{ <{EX}far> ?p ?o }} }}"})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert [b["o"]["value"] for b in response.get_json()["results"]["bindings"]] == ["over there"]
+        refused = client.get("/sparql", query_string={
+            "query": "SELECT * WHERE { SERVICE <http://127.0.0.1:9/sparql> { ?s ?p ?o } }"})
+        assert refused.status_code == 400
+    finally:
+        app.extensions["provml.close"]()
+        kg.close()
