@@ -30,12 +30,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["MAX_DEPTH", "MAX_XML_DEPTH", "InputRefused", "SparqlScan", "check_json_depth",
+__all__ = ["MAX_DEPTH", "MAX_QUERY_CHARS", "MAX_XML_DEPTH", "InputRefused", "SparqlScan", "check_json_depth",
            "check_rdf_body", "check_turtle_depth", "check_xml_depth", "remote_allowed",
            "scan_sparql"]
 
 #: the deepest nesting of ``{ ( [`` accepted in a query, update or body
 MAX_DEPTH = 64
+#: the longest query accepted, in characters (reads need no token: scanning and parsing a
+#: 64 MiB query would cost seconds of the server's CPU); updates are bounded by the body limit
+MAX_QUERY_CHARS = 1_000_000
 
 
 class InputRefused(ValueError):
@@ -112,6 +115,10 @@ def scan_sparql(
     :param allowed: URL prefixes SERVICE and LOAD may reach.
     :raises InputRefused: too deep, or a SERVICE / LOAD that is not allowed.
     """
+    if what == "query" and len(text) > MAX_QUERY_CHARS:
+        raise InputRefused(f"the query is {len(text):,} characters long; this endpoint accepts "
+                           f"at most {MAX_QUERY_CHARS:,}: shorten it (large VALUES blocks: split "
+                           "the query)")
     text = _unescape(text)
     scan = SparqlScan()
     depth = 0

@@ -320,6 +320,16 @@ def test_from_and_the_protocol_dataset_are_honoured(server: Serve) -> None:
 
 # ---- 6. no 500s --------------------------------------------------------------------------------
 
+def test_a_huge_query_is_refused_before_it_is_scanned_or_parsed(server: Serve) -> None:
+    text = "SELECT * WHERE { ?s ?p ?o FILTER(?o != " + "1 + " * 400_000 + "1) }"
+    started = time.monotonic()
+    response = requests.post(server.url + "/sparql", data=text.encode(), timeout=30,
+                             headers={"Content-Type": "application/sparql-query"})
+    assert "at most 1,000,000" in _error(response, 400)
+    assert time.monotonic() - started < 2
+    _alive(server)
+
+
 def test_bad_inputs_are_4xx_never_500(server: Serve) -> None:
     url = server.url
     checks = [
