@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 __all__ = ["MAX_DEPTH", "MAX_QUERY_CHARS", "MAX_XML_DEPTH", "InputRefused", "SparqlScan", "check_json_depth",
            "check_rdf_body", "check_turtle_depth", "check_xml_depth", "remote_allowed",
@@ -44,6 +45,8 @@ MAX_QUERY_CHARS = 1_000_000
 class InputRefused(ValueError):
     """The input is refused before parsing (answered 400 with this message)."""
 
+
+_DOT_SEGMENT = re.compile(r"(^|/)(\.|%2e){1,2}(/|$)", re.IGNORECASE)
 
 _ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
 
@@ -94,11 +97,23 @@ def remote_allowed(iri: str, allowed: Sequence[str]) -> bool:
     True
     >>> remote_allowed("file:///etc/passwd", ["file:"])
     False
+    >>> remote_allowed("https://dbpedia.org.evil.example/", ["https://dbpedia.org"])
+    False
+    >>> remote_allowed("https://dbpedia.org/sparql/../admin", ["https://dbpedia.org/sparql"])
+    False
     """
-    lower = iri.lower()
-    if not lower.startswith(("http://", "https://")):
+    target = urlsplit(iri)
+    if target.scheme.lower() not in ("http", "https") or "@" in target.netloc:
         return False
-    return any(prefix and iri.startswith(prefix) for prefix in allowed)
+    if _DOT_SEGMENT.search(target.path):  # /../ could leave the allowed path
+        return False
+    for prefix in allowed:
+        allowed_url = urlsplit(prefix)
+        if (allowed_url.scheme.lower() == target.scheme.lower()
+                and allowed_url.netloc.lower() == target.netloc.lower()
+                and target.path.startswith(allowed_url.path)):
+            return True
+    return False
 
 
 def _depth_refused(what: str, depth: int) -> InputRefused:
