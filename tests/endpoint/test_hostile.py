@@ -479,3 +479,29 @@ def test_service_reaches_an_allowed_prefix_only(tmp_path: Path, remote_store: An
     finally:
         app.extensions["provml.close"]()
         kg.close()
+
+
+def test_in_memory_stores_probe_long_queries_in_a_worker_first() -> None:
+    """In memory, queries evaluate in the server process: a long one is first tried on an
+    empty store in a worker, so one that overflows the evaluator's stack ends the worker, not
+    this process (the test process would die with it)."""
+    from provml.endpoint.app import create_app
+    from provml.knowledge import KnowledgeGraph
+    from provml.store.oxigraph import open_store
+
+    kg = KnowledgeGraph(open_store())
+    app = create_app({"TIMEOUT_S": 10, "TOKEN": TOKEN}, kg=kg)
+    try:
+        client = app.test_client()
+        response = client.post("/sparql", data={"query": CHAINS["10000 binds"]})
+        assert response.status_code == 400
+        assert "ended its worker process" in response.get_json()["error"]
+        update = "INSERT { ?s ?p ?x0 } WHERE { ?s ?p ?o BIND(1 AS ?x0) " + " ".join(
+            f"BIND(?x{i} + 1 AS ?x{i + 1})" for i in range(10000)) + " }"
+        response = client.post("/sparql", data={"update": update}, headers=AUTH)
+        assert response.status_code == 400
+        assert "ended its worker process" in response.get_json()["error"]
+        assert client.get("/sparql", query_string={"query": "ASK { ?s ?p ?o }"}).status_code == 200
+    finally:
+        app.extensions["provml.close"]()
+        kg.close()
