@@ -29,18 +29,24 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-__all__ = ["MAX_DEPTH", "MAX_XML_DEPTH", "InputRefused", "SparqlScan", "check_json_depth",
+__all__ = ["MAX_DEPTH", "MAX_QUERY_CHARS", "MAX_XML_DEPTH", "InputRefused", "SparqlScan", "check_json_depth",
            "check_rdf_body", "check_turtle_depth", "check_xml_depth", "remote_allowed",
            "scan_sparql"]
 
 #: the deepest nesting of ``{ ( [`` accepted in a query, update or body
 MAX_DEPTH = 64
+#: the longest query accepted, in characters (reads need no token: scanning and parsing a
+#: 64 MiB query would cost seconds of the server's CPU); updates are bounded by the body limit
+MAX_QUERY_CHARS = 1_000_000
 
 
 class InputRefused(ValueError):
     """The input is refused before parsing (answered 400 with this message)."""
 
+
+_DOT_SEGMENT = re.compile(r"(^|/)(\.|%2e){1,2}(/|$)", re.IGNORECASE)
 
 _ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
 
@@ -91,11 +97,23 @@ def remote_allowed(iri: str, allowed: Sequence[str]) -> bool:
     True
     >>> remote_allowed("file:///etc/passwd", ["file:"])
     False
+    >>> remote_allowed("https://dbpedia.org.evil.example/", ["https://dbpedia.org"])
+    False
+    >>> remote_allowed("https://dbpedia.org/sparql/../admin", ["https://dbpedia.org/sparql"])
+    False
     """
-    lower = iri.lower()
-    if not lower.startswith(("http://", "https://")):
+    target = urlsplit(iri)
+    if target.scheme.lower() not in ("http", "https") or "@" in target.netloc:
         return False
-    return any(prefix and iri.startswith(prefix) for prefix in allowed)
+    if _DOT_SEGMENT.search(target.path):  # /../ could leave the allowed path
+        return False
+    for prefix in allowed:
+        allowed_url = urlsplit(prefix)
+        if (allowed_url.scheme.lower() == target.scheme.lower()
+                and allowed_url.netloc.lower() == target.netloc.lower()
+                and target.path.startswith(allowed_url.path)):
+            return True
+    return False
 
 
 def _depth_refused(what: str, depth: int) -> InputRefused:
@@ -112,6 +130,10 @@ def scan_sparql(
     :param allowed: URL prefixes SERVICE and LOAD may reach.
     :raises InputRefused: too deep, or a SERVICE / LOAD that is not allowed.
     """
+    if what == "query" and len(text) > MAX_QUERY_CHARS:
+        raise InputRefused(f"the query is {len(text):,} characters long; this endpoint accepts "
+                           f"at most {MAX_QUERY_CHARS:,}: shorten it (large VALUES blocks: split "
+                           "the query)")
     text = _unescape(text)
     scan = SparqlScan()
     depth = 0

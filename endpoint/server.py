@@ -130,6 +130,11 @@ def serve(
     """
     out = out or sys.stderr
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    workers = int(config.get("QUERY_WORKERS") or 4)
+    if threads <= 3 * workers:
+        print(f"warning: --threads {threads} leaves no thread for /health and cheap requests "
+              f"when {workers} query workers are busy and {2 * workers} queries wait; use more "
+              f"than {3 * workers}", file=out, flush=True)
     server, app = make_server(config, host=host, port=port, threads=threads, broker=broker)
     shown = f"[{host}]" if ":" in host else host
     root = str(config.get("BASE_URL") or f"http://{shown}:{server.effective_port}").rstrip("/")

@@ -78,7 +78,7 @@ _BLOCKING = re.compile(
     r"ASK|MINUS|HAVING)\b", re.IGNORECASE)
 
 
-_REMOTE = re.compile(r"SERVICE|LOAD|\\u|\\U", re.IGNORECASE)
+_REMOTE = re.compile(r"SERVICE|LOAD", re.IGNORECASE)
 
 
 def _probe_worthy(sparql: str) -> bool:

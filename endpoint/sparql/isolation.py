@@ -94,7 +94,7 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
     version = -1
     while True:
         try:
-            op, sparql, options, wanted = conn.recv()
+            op, sparql, options, wanted, announce = conn.recv()
         except (EOFError, OSError):
             return
         try:
@@ -116,8 +116,8 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
                     store = None
                     store = OxigraphStore(path, read_only=True)
                     version = wanted
-                if attempt == 0:  # the time limit runs from here: opening the view is not
-                    conn.send(("started", None))  # the query's cost
+                if attempt == 0 and announce:  # the time limit runs from here: opening
+                    conn.send(("started", None))  # the view is not the query's cost
                 try:
                     outcome = evaluate(store, sparql, **options)
                     break
@@ -142,6 +142,7 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
 
 class _Worker:
     def __init__(self, context: Any, path: str | None, memory_mb: int | None) -> None:
+        self.version = -1  # the store version of the worker's view (-1: none yet)
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_work, args=(child, path, memory_mb), daemon=True,
                                        name="provml-query-worker")
@@ -258,8 +259,12 @@ class QueryProcesses:
         ok = False
         try:
             try:
-                worker.conn.send((op, sparql, options, self._version))
-                if op == "query":  # wait for the worker's store view, then for the result
+                version = self._version
+                # a worker whose view is older than the store opens a fresh one first and says
+                # when it is open; one already up to date starts at once (one message saved)
+                announce = op == "query" and worker.version != version
+                worker.conn.send((op, sparql, options, version, announce))
+                if announce:  # wait for the worker's store view, then for the result
                     if not worker.conn.poll(_OPEN_WAIT_S):
                         raise QueryRejected
                     started = worker.conn.recv()
@@ -284,6 +289,8 @@ class QueryProcesses:
                 raise QueryTimeout  # the worker is killed below: the evaluation stops there
             status, payload = answer
             ok = True
+            if op == "query":
+                worker.version = version
             if status == "syntax":
                 raise SyntaxError(payload)
             if status == "timeout":

@@ -320,6 +320,16 @@ def test_from_and_the_protocol_dataset_are_honoured(server: Serve) -> None:
 
 # ---- 6. no 500s --------------------------------------------------------------------------------
 
+def test_a_huge_query_is_refused_before_it_is_scanned_or_parsed(server: Serve) -> None:
+    text = "SELECT * WHERE { ?s ?p ?o FILTER(?o != " + "1 + " * 400_000 + "1) }"
+    started = time.monotonic()
+    response = requests.post(server.url + "/sparql", data=text.encode(), timeout=30,
+                             headers={"Content-Type": "application/sparql-query"})
+    assert "at most 1,000,000" in _error(response, 400)
+    assert time.monotonic() - started < 2
+    _alive(server)
+
+
 def test_bad_inputs_are_4xx_never_500(server: Serve) -> None:
     url = server.url
     checks = [
@@ -445,3 +455,53 @@ def test_every_query_sees_the_writes_answered_before_it(server: Serve) -> None:
                                headers=AUTH, timeout=30)
     assert response.status_code == 204
     assert _count(server, count) == 0
+
+
+def test_service_reaches_an_allowed_prefix_only(tmp_path: Path, remote_store: Any) -> None:
+    """--allow-remote lets SERVICE reach the listed server (a real oxigraph serve), in the
+    worker process; other URLs stay refused."""
+    from provml.endpoint.app import create_app
+    from provml.knowledge import KnowledgeGraph
+    from provml.store.oxigraph import open_store
+
+    remote_store.update(f"INSERT DATA {{ <{EX}far> <{EX}p> 'over there' }}")
+    kg = KnowledgeGraph(open_store(tmp_path / "kg"))
+    app = create_app({"TIMEOUT_S": 20, "ALLOW_REMOTE": [remote_store.query_url]}, kg=kg)
+    try:
+        client = app.test_client()
+        response = client.get("/sparql", query_string={
+            "query": f"SELECT ?o WHERE {{ SERVICE <{remote_store.query_url}> {{ <{EX}far> ?p ?o }} }}"})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert [b["o"]["value"] for b in response.get_json()["results"]["bindings"]] == ["over there"]
+        refused = client.get("/sparql", query_string={
+            "query": "SELECT * WHERE { SERVICE <http://127.0.0.1:9/sparql> { ?s ?p ?o } }"})
+        assert refused.status_code == 400
+    finally:
+        app.extensions["provml.close"]()
+        kg.close()
+
+
+def test_in_memory_stores_probe_long_queries_in_a_worker_first() -> None:
+    """In memory, queries evaluate in the server process: a long one is first tried on an
+    empty store in a worker, so one that overflows the evaluator's stack ends the worker, not
+    this process (the test process would die with it)."""
+    from provml.endpoint.app import create_app
+    from provml.knowledge import KnowledgeGraph
+    from provml.store.oxigraph import open_store
+
+    kg = KnowledgeGraph(open_store())
+    app = create_app({"TIMEOUT_S": 10, "TOKEN": TOKEN}, kg=kg)
+    try:
+        client = app.test_client()
+        response = client.post("/sparql", data={"query": CHAINS["10000 binds"]})
+        assert response.status_code == 400
+        assert "ended its worker process" in response.get_json()["error"]
+        update = "INSERT { ?s ?p ?x0 } WHERE { ?s ?p ?o BIND(1 AS ?x0) " + " ".join(
+            f"BIND(?x{i} + 1 AS ?x{i + 1})" for i in range(10000)) + " }"
+        response = client.post("/sparql", data={"update": update}, headers=AUTH)
+        assert response.status_code == 400
+        assert "ended its worker process" in response.get_json()["error"]
+        assert client.get("/sparql", query_string={"query": "ASK { ?s ?p ?o }"}).status_code == 200
+    finally:
+        app.extensions["provml.close"]()
+        kg.close()
