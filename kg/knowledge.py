@@ -91,15 +91,18 @@ class KnowledgeGraph(Closing):
         # each triple is kept in the first ontology graph that has it, so the union counts it once
         earlier: set[tuple[Any, Any, Any]] = set()
         for graph, file in _ontology_files():
-            if not force and self.store.contains_graph(graph):
-                earlier.update((q.subject, q.predicate, q.object) for q in self.store.quads(graph=graph))
-                continue
-            if force:
-                self.store.clear_graph(graph)
+            # the shipped file, not the stored graph, says what an ontology graph holds: reading
+            # it back would cost a round trip on a remote store, whose blank node labels
+            # (Virtuoso's nodeID://…) pyoxigraph cannot even parse; blank nodes are never shared
             triples = [
                 q for q in parse(file.read_bytes(), format=RdfFormat.TURTLE, base_iri=graph.value)
                 if (q.subject, q.predicate, q.object) not in earlier
             ]
+            if not force and self.store.contains_graph(graph):
+                earlier.update((q.subject, q.predicate, q.object) for q in triples)
+                continue
+            if force:
+                self.store.clear_graph(graph)
             self.store.add(Quad(q.subject, q.predicate, q.object, graph) for q in triples)
             earlier.update((q.subject, q.predicate, q.object) for q in triples)
             loaded += 1
