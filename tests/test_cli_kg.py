@@ -75,7 +75,7 @@ def test_queries_json_lists_parameters() -> None:
     code, out, _ = run("queries", "--format", "json")
     listed = {q["name"]: q for q in json.loads(out)}
     assert code == 0 and listed["q3"]["paper"] == "Q3"
-    assert {p["name"] for p in listed["q3"]["parameters"]} == {"training_set", "metric", "higher_is_better"}
+    assert {p["name"] for p in listed["q3"]["parameters"]} == {"training_set", "metric", "higher_is_better", "metric_stage"}
 
 
 def test_query_errors_exit_2(spool: Path, tmp_path: Path) -> None:
