@@ -102,9 +102,16 @@ class _Marker:
         self.target = target
 
 
+_TRANSIENT_NAMES = frozenset({"ConnectionError", "TimeoutError", "BusyLoadingError"})
+
+
 def _permanent(exc: BaseException) -> bool:
-    """Whether a sink error is one that resending cannot cure (not "down", not I/O)."""
-    return not isinstance(exc, OSError | MemoryError | SinkUnavailable)
+    """Whether a sink error is one that resending cannot cure: not "down" (SinkUnavailable),
+    not I/O (OSError), not a client library's own ConnectionError / TimeoutError (redis-py's
+    are not OSErrors)."""
+    if isinstance(exc, OSError | MemoryError | SinkUnavailable):
+        return False
+    return not any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
 
 
 def _default(obj: Any) -> Any:
@@ -244,6 +251,8 @@ class Flusher:
     ) -> None:
         if bag_size < 1 or max_queue < 1:
             raise ValueError("bag_size and max_queue must be at least 1")
+        if not flush_interval_s > 0:
+            raise ValueError(f"flush_interval_s must be a positive number of seconds, not {flush_interval_s!r}")
         self.sink = sink
         self._enrich = enrich
         self.spool_dir = spool_dir
