@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from provml.capture import metadata
 from provml.capture.flusher import Flusher, FlushStats
+from provml.capture.redact import redact_text
 from provml.capture.scopes import Cycle, Task, Values, Workflow, check_id, check_name
 from provml.capture.sinks import HttpSink, Sink, StoreSink
 from provml.capture.spool import default_spool_dir
@@ -245,7 +246,7 @@ class Client(Closing):
         values = to_values(used)
         if values:
             event["used"] = values
-        tag_list = list(tags)
+        tag_list = [redact_text(tag) for tag in tags]
         if tag_list:
             event["tags"] = tag_list
         return Workflow(self, event, spec=_spec_dict(spec) if spec is not None else None)
