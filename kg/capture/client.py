@@ -316,7 +316,8 @@ class Client(Closing):
     def flush(self, *, timeout_s: float | None = None) -> bool:
         """Wait until every event captured so far is sent or safely on disk.
 
-        :returns: False if ``timeout_s`` passed first.
+        :returns: False if ``timeout_s`` passed first, or if events are held in memory because
+            the disk refuses them (``stats().held``; they are retried, and the log says why).
         """
         return self._flusher.flush(wait=True, timeout_s=timeout_s)
 
@@ -325,6 +326,9 @@ class Client(Closing):
 
         :param timeout_s: how long to keep delivering to the sink; what it has not accepted by
             then is written to the pending file (``pending_path``) instead — kept, not lost.
+
+        Events captured after close (a scope ended late, a new workflow) are written to the
+        pending file on the capturing thread, with a warning (``stats().late``).
         """
         if self._closed:
             return

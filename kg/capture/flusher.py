@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provml.capture.scopes import cycle_event, cycle_line
 from provml.capture.sinks import BagRejected, BagTooLarge, Sink, SinkUnavailable
 from provml.capture.spool import SpoolWriter, read_events
 from provml.errors import MissingExtra
@@ -157,7 +158,9 @@ def _orjson() -> Any:
 
 
 def encode_bag(
-    events: list[Any], reject: Callable[[dict[str, Any], str], None]
+    events: list[Any],
+    reject: Callable[[dict[str, Any], str], None],
+    heads: dict[Any, bytes] | None = None,
 ) -> tuple[list[bytes], bytes]:
     """A bag of events as JSON lines: each event's UTF-8 JSON text, and those lines joined by
     newlines (what the spool appends in one write). One orjson call per event, no other
@@ -166,10 +169,12 @@ def encode_bag(
     if _fast is None:
         _orjson()
     dumps = _fast_bytes
+    if heads is None:
+        heads = {}
     if dumps:
         try:
             lines: list[bytes] = [
-                item[0]._line(item, dumps) if item.__class__ is tuple else dumps(item)
+                cycle_line(item, dumps, heads) if item.__class__ is tuple else dumps(item)
                 for item in events
             ]
         except TypeError:
@@ -190,9 +195,9 @@ def encode_bag(
 
 def as_event(item: Any) -> dict[str, Any]:
     """A queued item as its event dict: a dict is one; a cycle's compact
-    ``(cycle, is_begin, t[, generated])`` tuple is rendered by the cycle."""
+    ``(is_begin, t, fields, used | generated)`` tuple is rendered."""
     if item.__class__ is tuple:
-        return item[0]._event(item)  # type: ignore[no-any-return]
+        return cycle_event(item)
     return item  # type: ignore[no-any-return]
 
 
@@ -292,6 +297,7 @@ class Flusher:
         self._popped = 0
         self._waiters: list[_Marker] = []
         self._begins = False
+        self._heads: dict[Any, bytes] = {}  # encoded fields of cycles begun, until they end
         self._cpu_at_end = 0.0
         self.put, self._set_limit = self._make_put(max_queue)
         self._thread = threading.Thread(target=self._run, name=f"provml-flusher-{name}", daemon=True)
@@ -601,7 +607,9 @@ class Flusher:
                         self._enrich(event)
                     except Exception:
                         log.exception("provml: could not add metadata to a workflow_begin event")
-        lines, blob = encode_bag(bag, self._unencodable)
+        lines, blob = encode_bag(bag, self._unencodable, self._heads)
+        if len(self._heads) > 10_000:  # cycles begun and never ended (errored): forget them
+            self._heads.clear()
         self._counts["processed"] += len(bag)
         if not lines:
             return
