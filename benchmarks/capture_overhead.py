@@ -300,7 +300,9 @@ def peers_available(work: Path) -> tuple[dict[str, Any], list[str]]:
     return peers, notes
 
 
-def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+def summarise(runs: dict[str, list[dict[str, Any]]], summary_events: int) -> dict[str, Any]:
+    """Medians (min–max) per configuration; ``*_us_per_event``: the median's difference from
+    the uncaptured loop divided by the events of a run (peers: the same loop's event count)."""
     base_loop = statistics.median(r["loop_s"] for r in runs["none"])
     base_total = statistics.median(r["total_s"] for r in runs["none"])
     base_cpu = statistics.median(r["cpu_s"] for r in runs["none"])
@@ -323,6 +325,17 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "cpu_overhead_pct_min": round(min(cpu), 2),
             "cpu_overhead_pct_max": round(max(cpu), 2),
         }
+        events = rs[0].get("events") or summary_events
+        base_main = statistics.median(r["main_cpu_s"] for r in runs["none"])
+        entry["loop_us_per_event"] = round(
+            (statistics.median(r["loop_s"] for r in rs) - base_loop) / events * 1e6, 2)
+        entry["cpu_us_per_event"] = round(
+            (statistics.median(r["cpu_s"] for r in rs) - base_cpu) / events * 1e6, 2)
+        entry["main_thread_cpu_us_per_event"] = round(
+            (statistics.median(r["main_cpu_s"] for r in rs) - base_main) / events * 1e6, 2)
+        if "flusher_cpu_s" in rs[0]:
+            entry["flusher_cpu_us_per_event"] = round(
+                statistics.median(r["flusher_cpu_s"] for r in rs) / events * 1e6, 2)
         if "lost" in rs[0]:
             entry["events_lost"] = sum(r["lost"] for r in rs)
             entry["events_per_run"] = rs[0]["events"]
@@ -399,7 +412,7 @@ def main() -> None:
                     time.sleep(0.2)
                 print(f"rep {rep + 1}/{reps}: " + ", ".join(
                     f"{n} {runs[n][-1]['loop_s']:.2f}s" for n in names if runs[n]))
-    summary = summarise(runs)
+    summary = summarise(runs, w.events)
     result = {
         "protocol": {
             "workload": f"MLP 64-{HIDDEN}-{HIDDEN}-10 on sklearn digits, batch {BATCH}, SGD, "

@@ -278,3 +278,52 @@ def test_events_after_close_are_written_to_the_pending_file(tmp_path: Path, capl
     assert late == ["task_end", "workflow_end", "workflow_begin", "workflow_end"]
     assert client.spool_path is not None
     assert [e["kind"] for e in read_events(client.spool_path)] == ["workflow_begin", "task_begin"]
+
+
+def test_a_non_positive_flush_interval_is_refused(tmp_path: Path) -> None:
+    # a zero or negative wait would spin or block the flusher thread forever
+    for interval in (0, -1.0):
+        with pytest.raises(ValueError, match="flush_interval_s must be a positive number"):
+            provml.Client(spool_dir=tmp_path, online=False, flush_interval_s=interval,
+                          install_signal_handler=False)
+
+
+def test_stats_report_the_flusher_threads_cpu_time(tmp_path: Path) -> None:
+    with provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False) as client:
+        with client.workflow("wf", meta=False) as wf, wf.task("t") as t:
+            for i in range(200):
+                with t.cycle("c", i):
+                    pass
+        assert client.flush()
+        during = client.stats().thread_cpu_s
+    after = client.stats().thread_cpu_s
+    assert 0 < during <= after < 60
+
+
+class FlakySink(PickySink):
+    """A sink whose client library raises its own ConnectionError (not an OSError, like
+    redis-py's) for the first bag: that is "down", not a bad bag."""
+
+    class ConnectionError(Exception):  # noqa: A001 - the library's own name
+        pass
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    def send(self, lines: list[str]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise FlakySink.ConnectionError("connection refused")
+        super().send(lines)
+
+
+def test_a_library_connection_error_is_transient(tmp_path: Path) -> None:
+    sink = FlakySink()
+    f = flusher(tmp_path, sink)
+    for i in range(4):
+        f.put(event(i))
+    assert f.close(timeout_s=30)
+    stats = f.stats()
+    assert (stats.rejected, stats.sent, stats.pending) == (0, 4, 0)
+    assert sorted(e["task"] for e in sink.stored) == ["t0", "t1", "t2", "t3"]

@@ -113,6 +113,18 @@ def test_used_generated_and_data_locations(tmp_path: Path) -> None:
     assert '"lr","value":0.1' in text.replace(" ", "") and '"loss","role":"evaluation","value":0.5' in text.replace(" ", "")
 
 
+def test_tags_and_domain_iris(tmp_path: Path) -> None:
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+    with client.workflow("wf", meta=False, tags=["run with password=hunter2", "baseline"]) as wf, \
+            wf.task("t") as t:
+        t.generated(provml.evaluation("f1", 0.5, domain="https://admin:hunter2@kg.example.org/Sand"))
+    client.close()
+    text = spool_text(client)
+    assert_clean(text)
+    assert f"password={REDACTED}" in text and "baseline" in text
+    assert f"https://admin:{REDACTED}@kg.example.org/Sand" in text
+
+
 def test_environment_values(tmp_path: Path) -> None:
     env = {"DATABASE_DSN": "host=db user=admin password=hunter2", "OMP_NUM_THREADS": "1",
            "BROKER": "amqp://guest:hunter2@mq:5672/"}

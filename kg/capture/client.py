@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 from provml.capture import metadata
 from provml.capture.flusher import Flusher, FlushStats
+from provml.capture.redact import redact_text
 from provml.capture.scopes import Cycle, Task, Values, Workflow, check_id, check_name
 from provml.capture.sinks import HttpSink, Sink, StoreSink
 from provml.capture.spool import default_spool_dir
@@ -258,7 +259,7 @@ class Client(Closing):
         values = to_values(used)
         if values:
             event["used"] = values
-        tag_list = list(tags)
+        tag_list = [redact_text(tag) for tag in tags]
         if tag_list:
             event["tags"] = tag_list
         return Workflow(self, event, spec=_spec_dict(spec) if spec is not None else None)
@@ -328,7 +329,8 @@ class Client(Closing):
     def flush(self, *, timeout_s: float | None = None) -> bool:
         """Wait until every event captured so far is sent or safely on disk.
 
-        :returns: False if ``timeout_s`` passed first.
+        :returns: False if ``timeout_s`` passed first, or if events are held in memory because
+            the disk refuses them (``stats().held``; they are retried, and the log says why).
         """
         return self._flusher.flush(wait=True, timeout_s=timeout_s)
 
@@ -337,6 +339,9 @@ class Client(Closing):
 
         :param timeout_s: how long to keep delivering to the sink; what it has not accepted by
             then is written to the pending file (``pending_path``) instead — kept, not lost.
+
+        Events captured after close (a scope ended late, a new workflow) are written to the
+        pending file on the capturing thread, with a warning (``stats().late``).
         """
         if self._closed:
             return

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provml.capture.scopes import cycle_event, cycle_line
 from provml.capture.sinks import BagRejected, BagTooLarge, Sink, SinkUnavailable
 from provml.capture.spool import SpoolWriter, read_events
 from provml.errors import MissingExtra
@@ -106,9 +107,16 @@ class _Marker:
         self.target = target
 
 
+_TRANSIENT_NAMES = frozenset({"ConnectionError", "TimeoutError", "BusyLoadingError"})
+
+
 def _permanent(exc: BaseException) -> bool:
-    """Whether a sink error is one that resending cannot cure (not "down", not I/O)."""
-    return not isinstance(exc, OSError | MemoryError | SinkUnavailable)
+    """Whether a sink error is one that resending cannot cure: not "down" (SinkUnavailable),
+    not I/O (OSError), not a client library's own ConnectionError / TimeoutError (redis-py's
+    are not OSErrors)."""
+    if isinstance(exc, OSError | MemoryError | SinkUnavailable):
+        return False
+    return not any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
 
 
 def _default(obj: Any) -> Any:
@@ -154,7 +162,9 @@ def _orjson() -> Any:
 
 
 def encode_bag(
-    events: list[Any], reject: Callable[[dict[str, Any], str], None]
+    events: list[Any],
+    reject: Callable[[dict[str, Any], str], None],
+    heads: dict[Any, bytes] | None = None,
 ) -> tuple[list[bytes], bytes]:
     """A bag of events as JSON lines: each event's UTF-8 JSON text, and those lines joined by
     newlines (what the spool appends in one write). One orjson call per event, no other
@@ -163,10 +173,12 @@ def encode_bag(
     if _fast is None:
         _orjson()
     dumps = _fast_bytes
+    if heads is None:
+        heads = {}
     if dumps:
         try:
             lines: list[bytes] = [
-                item[0]._line(item, dumps) if item.__class__ is tuple else dumps(item)
+                cycle_line(item, dumps, heads) if item.__class__ is tuple else dumps(item)
                 for item in events
             ]
         except TypeError:
@@ -187,9 +199,9 @@ def encode_bag(
 
 def as_event(item: Any) -> dict[str, Any]:
     """A queued item as its event dict: a dict is one; a cycle's compact
-    ``(cycle, is_begin, t[, generated])`` tuple is rendered by the cycle."""
+    ``(is_begin, t, fields, used | generated)`` tuple is rendered."""
     if item.__class__ is tuple:
-        return item[0]._event(item)  # type: ignore[no-any-return]
+        return cycle_event(item)
     return item  # type: ignore[no-any-return]
 
 
@@ -248,6 +260,8 @@ class Flusher:
     ) -> None:
         if bag_size < 1 or max_queue < 1:
             raise ValueError("bag_size and max_queue must be at least 1")
+        if not flush_interval_s > 0:
+            raise ValueError(f"flush_interval_s must be a positive number of seconds, not {flush_interval_s!r}")
         self.sink = sink
         self._enrich = enrich
         self.spool_dir = spool_dir
@@ -287,6 +301,7 @@ class Flusher:
         self._popped = 0
         self._waiters: list[_Marker] = []
         self._begins = False
+        self._heads: dict[Any, bytes] = {}  # encoded fields of cycles begun, until they end
         self._cpu_at_end = 0.0
         self.put, self._set_limit = self._make_put(max_queue)
         self._thread = threading.Thread(target=self._run, name=f"provml-flusher-{name}", daemon=True)
@@ -596,7 +611,9 @@ class Flusher:
                         self._enrich(event)
                     except Exception:
                         log.exception("provml: could not add metadata to a workflow_begin event")
-        lines, blob = encode_bag(bag, self._unencodable)
+        lines, blob = encode_bag(bag, self._unencodable, self._heads)
+        if len(self._heads) > 10_000:  # cycles begun and never ended (errored): forget them
+            self._heads.clear()
         self._counts["processed"] += len(bag)
         if not lines:
             return

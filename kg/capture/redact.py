@@ -143,6 +143,12 @@ def _redact_value(item: Mapping[str, Any]) -> Mapping[str, Any]:
         if location is not data["location"]:
             out = dict(item) if out is None else out
             out["data"] = {**data, "location": location}
+    domain = item.get("domain")
+    if isinstance(domain, str):
+        redacted_domain = redact_text(domain)
+        if redacted_domain is not domain:
+            out = dict(item) if out is None else out
+            out["domain"] = redacted_domain
     characteristics = item.get("characteristics")
     if isinstance(characteristics, Mapping):
         redacted = _redact_any(characteristics)
@@ -164,6 +170,7 @@ def redact_values(values: list[Any]) -> list[Any]:
                 and _names.get(name) is False
                 and item.get("value").__class__ in (float, int, bool)
                 and "data" not in item
+                and "domain" not in item
                 and "characteristics" not in item
             ):
                 continue  # a number under a known, harmless name: the loss of every batch

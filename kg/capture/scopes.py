@@ -360,12 +360,16 @@ class Cycle(_Scope):
     """One iteration of a loop (epoch, batch …); made by ``task.cycle(...)`` / ``cycle.cycle``.
 
     The hot path of every batch: entering and leaving put a small tuple
-    ``(cycle, is_begin, time[, generated])`` on the queue instead of building two event dicts;
-    the flusher thread renders both events from the cycle's fields, which it encodes once
-    (:meth:`_line`). An errored end, or ``end(...)`` called directly, puts a full event dict.
+    ``(is_begin, time, fields, used | generated)`` on the queue instead of building two event
+    dicts, where ``fields`` — run, workflow, id, name, iteration, parent, stage, stage type —
+    is one tuple of strings and numbers made once per cycle. The queue holds no reference to the
+    cycle object, and tuples of plain values leave the garbage collector's books, so a long
+    queue does not make collections costlier. The flusher thread renders the events
+    (:func:`provml.capture.flusher.encode_bag`). An errored end, or ``end(...)`` called
+    directly, puts a full event dict.
     """
 
-    __slots__ = ("name", "iteration", "parent", "stage_name", "stage_type", "_used", "_head")
+    __slots__ = ("name", "iteration", "parent", "stage_name", "stage_type", "_used", "_key")
 
     def __init__(
         self,
@@ -376,79 +380,52 @@ class Cycle(_Scope):
         stage: str,
         stage_type: str,
     ) -> None:
-        self._wf = parent._wf
+        wf = self._wf = parent._wf
         self._put = parent._put
         if iteration.__class__ is not int or iteration < 0:
             iteration = _iteration(iteration)
         self.name = name
         self.iteration = iteration
-        self.parent = parent.id
-        self.id = f"{parent.id}/{id_part(name)}-{iteration}"
+        self.parent = pid = parent.id
+        self.id = cid = f"{pid}/{id_part(name)}-{iteration}"
         self.stage_name = stage
         self.stage_type = stage_type
         self._generated = None
         self._token = None
         self._ended = False
-        self._used = to_values(used) if used is not None else None
-        self._head: bytes | None = None  # the shared fields as JSON, set by the flusher
+        self._used = to_values(used) or None if used is not None else None
+        self._key = (wf.run_id, wf.name, cid, name, iteration, pid, stage, stage_type)
 
     def cycle(self, name: str, iteration: int, *, used: Values = None) -> Cycle:
         """A nested loop iteration (a batch inside an epoch): ``<this id>/<name>-<iteration>``."""
         return Cycle(self, name, iteration, used, self.stage_name, self.stage_type)
 
-    def _fields(self) -> dict[str, Any]:
-        """The fields begin and end share (translation needs them on both)."""
-        wf = self._wf
-        return {
-            "v": 1, "run": wf.run_id, "workflow": wf.name, "task": self.id, "name": self.name,
-            "iteration": self.iteration, "parent": self.parent, "stage": self.stage_name,
-            "stage_type": self.stage_type,
-        }
-
-    def _event(self, item: tuple[Any, ...]) -> dict[str, Any]:
-        """The event dict of a queued ``(cycle, is_begin, t[, generated])`` tuple."""
-        event = self._fields()
-        if item[1]:
-            event["kind"] = "cycle_begin"
-            event["t"] = item[2]
-            if self._used:
-                event["used"] = self._used
-        else:
-            event["kind"] = "cycle_end"
-            event["t"] = item[2]
-            event["status"] = "finished"
-            if item[3]:
-                event["generated"] = item[3]
-        return event
-
-    def _line(self, item: tuple[Any, ...], dumps: Callable[[Any], bytes]) -> bytes:
-        """The JSON text of a queued tuple (flusher thread): the shared fields are encoded once
-        per cycle, each event adds its kind, time, and used or generated values."""
-        head = self._head
-        if head is None:
-            head = self._head = dumps(self._fields())[:-1]
-        if item[1]:
-            if self._used:
-                return b'%b,"kind":"cycle_begin","t":%r,"used":%b}' % (head, item[2], dumps(self._used))
-            return b'%b,"kind":"cycle_begin","t":%r}' % (head, item[2])
-        if item[3]:
-            return b'%b,"kind":"cycle_end","t":%r,"status":"finished","generated":%b}' % (
-                head, item[2], dumps(item[3]))
-        return b'%b,"kind":"cycle_end","t":%r,"status":"finished"}' % (head, item[2])
-
     def begin(self) -> Cycle:
         """Emit ``cycle_begin`` (``with`` does this)."""
-        self._put((self, True, _time()))
+        self._put((True, _time(), self._key, self._used))
         return self
 
+    def end(
+        self,
+        *,
+        status: str = "finished",
+        error: Mapping[str, str] | None = None,
+        generated: Values = None,
+    ) -> None:
+        """Emit ``cycle_end`` (``with`` does this); a second call does nothing."""
+        if status != "finished" or error is not None or self._ended:
+            super().end(status=status, error=error, generated=generated)
+            return
+        self._ended = True  # the compact form, as ``with`` puts it (framework hooks call this)
+        if generated is not None:
+            self.generated(*to_values(generated))
+        self._put((False, _time(), self._key, self._generated))
+
     def _end_event(self) -> dict[str, Any]:
-        event = self._fields()
-        event["kind"] = "cycle_end"
-        event["t"] = _time()
-        return event
+        return cycle_event((False, _time(), self._key, None))
 
     def __enter__(self) -> Cycle:
-        self._put((self, True, _time()))  # begin() inlined: the hot path of every batch
+        self._put((True, _time(), self._key, self._used))  # begin() inlined: every batch
         self._token = self._wf._client._current.set(self)
         return self
 
@@ -469,7 +446,45 @@ class Cycle(_Scope):
             self.end(status="errored", error=_error(exc_type, exc))
         elif not self._ended:  # the hot path of every batch: end() inlined
             self._ended = True
-            self._put((self, False, _time(), self._generated))
+            self._put((False, _time(), self._key, self._generated))
+
+
+_FIELDS = ("run", "workflow", "task", "name", "iteration", "parent", "stage", "stage_type")
+
+
+def cycle_event(item: tuple[Any, ...]) -> dict[str, Any]:
+    """The event dict of a cycle's queued ``(is_begin, t, fields, used | generated)`` tuple.
+
+    >>> cycle_event((True, 1.5, ("r", "w", "s/epoch-0", "epoch", 0, "s", "s", "training"), None))["task"]
+    's/epoch-0'
+    """
+    begin, t, key, values = item
+    event: dict[str, Any] = {"v": 1, "kind": "cycle_begin" if begin else "cycle_end", "t": t}
+    event.update(zip(_FIELDS, key, strict=True))
+    if not begin:
+        event["status"] = "finished"
+    if values:
+        event["used" if begin else "generated"] = values
+    return event
+
+
+def cycle_line(
+    item: tuple[Any, ...], dumps: Callable[[Any], bytes], heads: dict[Any, bytes]
+) -> bytes:
+    """The JSON text of a cycle's queued tuple (flusher thread): the shared fields are encoded
+    once per cycle — at its begin, kept in ``heads`` until its end — and each event adds its
+    kind, time, and used or generated values."""
+    begin, t, key, values = item
+    if begin:
+        head = heads[key] = dumps(dict(zip(_FIELDS, key, strict=True)))[1:-1]
+        if values:
+            return b'{"v":1,"kind":"cycle_begin","t":%r,%b,"used":%b}' % (t, head, dumps(values))
+        return b'{"v":1,"kind":"cycle_begin","t":%r,%b}' % (t, head)
+    head = heads.pop(key, None) or dumps(dict(zip(_FIELDS, key, strict=True)))[1:-1]
+    if values:
+        return b'{"v":1,"kind":"cycle_end","t":%r,%b,"status":"finished","generated":%b}' % (
+            t, head, dumps(values))
+    return b'{"v":1,"kind":"cycle_end","t":%r,%b,"status":"finished"}' % (t, head)
 
 
 def current_scope(var: ContextVar[Any]) -> Workflow | Task | Cycle | None:
