@@ -462,7 +462,7 @@ def test_service_reaches_an_allowed_prefix_only(tmp_path: Path, remote_store: An
     worker process; other URLs stay refused."""
     from provml.endpoint.app import create_app
     from provml.knowledge import KnowledgeGraph
-    from provml.store.oxigraph import open_store
+    from provml.store import open_store
 
     remote_store.update(f"INSERT DATA {{ <{EX}far> <{EX}p> 'over there' }}")
     kg = KnowledgeGraph(open_store(tmp_path / "kg"))
@@ -487,7 +487,7 @@ def test_in_memory_stores_probe_long_queries_in_a_worker_first() -> None:
     this process (the test process would die with it)."""
     from provml.endpoint.app import create_app
     from provml.knowledge import KnowledgeGraph
-    from provml.store.oxigraph import open_store
+    from provml.store import open_store
 
     kg = KnowledgeGraph(open_store())
     app = create_app({"TIMEOUT_S": 10, "TOKEN": TOKEN}, kg=kg)
