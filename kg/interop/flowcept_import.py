@@ -164,7 +164,6 @@ def import_flowcept(kg: Any, path: str | Path) -> ImportReport:
 
     :raises ValueError: the file is not JSON lines of objects.
     """
-    from provml.errors import EventError, ValidationFailed
 
     report = ImportReport()
     workflows: dict[str, dict[str, Any]] = {}
@@ -179,17 +178,8 @@ def import_flowcept(kg: Any, path: str | Path) -> ImportReport:
             tasks.setdefault(str(message.get("workflow_id") or "no-workflow"), []).append(message)
         else:
             report.lost[f"messages of type {kind}"] += 1
-    graphs: set[str] = set()
     for workflow_id in sorted(set(workflows) | set(tasks)):
         events = flowcept_events(workflow_id, workflows.get(workflow_id), tasks.get(workflow_id, []),
                                  report)
-        try:
-            result = kg.ingest_events(events)
-        except (ValidationFailed, EventError) as error:
-            report.rejected.append(f"workflow {workflow_id}: {error}")
-            continue
-        report.events += result.events
-        report.triples += result.triples
-        graphs.update(result.graphs)
-    report.graphs = tuple(sorted(graphs))
+        report.ingest(kg, events, f"workflow {workflow_id}")
     return report

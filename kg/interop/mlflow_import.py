@@ -172,7 +172,6 @@ def _import_mlflow(kg: Any, where: str) -> ImportReport:
         from mlflow.entities import ViewType
     except ImportError as error:  # pragma: no cover - the dev extra installs it
         raise MissingExtra(feature="the MLflow import", package="mlflow", extra="interop") from error
-    from provml.errors import EventError, ValidationFailed
 
     uri = tracking_uri(where)
     if uri.startswith("file:"):
@@ -183,7 +182,6 @@ def _import_mlflow(kg: Any, where: str) -> ImportReport:
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     client = MlflowClient(tracking_uri=uri)
     report = ImportReport()
-    graphs: set[str] = set()
     for experiment in client.search_experiments(view_type=ViewType.ALL):
         report.records["experiment"] += 1
         models_by_run: dict[str, list[Any]] = {}
@@ -198,13 +196,5 @@ def _import_mlflow(kg: Any, where: str) -> ImportReport:
             report.records["run"] += 1
             events = mlflow_events(client, run, experiment.name,
                                    models_by_run.get(run.info.run_id, []), report)
-            try:
-                result = kg.ingest_events(events)
-            except (ValidationFailed, EventError) as error:
-                report.rejected.append(f"run {run.info.run_id}: {error}")
-                continue
-            report.events += result.events
-            report.triples += result.triples
-            graphs.update(result.graphs)
-    report.graphs = tuple(sorted(graphs))
+            report.ingest(kg, events, f"run {run.info.run_id}")
     return report

@@ -21,16 +21,21 @@ import ast
 import json
 import re
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pyoxigraph import Literal, NamedNode, Quad
 
+from provml.errors import EventError, ValidationFailed
 from provml.ingest.iris import slug
 from provml.vocab import PROV, PROVML, RDF, RDFS, XSD
+
+if TYPE_CHECKING:
+    from provml.knowledge import KnowledgeGraph
 
 __all__ = ["ImportReport", "PROVML_VALUES", "prov_json_quads", "import_prov_json"]
 
@@ -116,6 +121,19 @@ class ImportReport:
             lines.append(f"notes: {tally(self.notes)}")
         lines += [f"rejected: {r}" for r in self.rejected]
         return "\n".join(lines)
+
+    def ingest(self, kg: KnowledgeGraph, events: Sequence[Mapping[str, Any]], what: str) -> None:
+        """Send one batch of wire-format events through the pipeline and count what was stored;
+        a batch the pipeline refuses is named in :attr:`rejected` (with the reason) and the
+        import goes on."""
+        try:
+            result = kg.ingest_events(events)
+        except (ValidationFailed, EventError) as error:
+            self.rejected.append(f"{what}: {error}")
+            return
+        self.events += result.events
+        self.triples += result.triples
+        self.graphs = tuple(sorted({*self.graphs, *result.graphs}))
 
 
 class _Names:
