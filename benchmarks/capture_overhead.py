@@ -13,6 +13,7 @@ machine). Usage::
 
     .venv/bin/python benchmarks/capture_overhead.py            # full: ~15,000 events, 10 reps
     .venv/bin/python benchmarks/capture_overhead.py --quick    # a short run
+    .venv/bin/python benchmarks/capture_overhead.py --configs none,F,flowcept --reps 10
 """
 
 from __future__ import annotations
@@ -345,7 +346,8 @@ def summarise(runs: dict[str, list[dict[str, Any]]], summary_events: int) -> dic
     return out
 
 
-def plot(summary: dict[str, Any], runs: dict[str, list[dict[str, Any]]], path: Path) -> bool:
+def plot(summary: dict[str, Any], runs: dict[str, list[dict[str, Any]]], path: Path,
+         events: int) -> bool:
     try:
         import matplotlib
 
@@ -368,7 +370,7 @@ def plot(summary: dict[str, Any], runs: dict[str, list[dict[str, Any]]], path: P
         if max(max(d) for d in data) > 50:
             ax.set_yscale("symlog", linthresh=5)
     fig.suptitle(f"Capture overhead, digits MLP on 1 CPU thread "
-                 f"(~{summary['A']['events_per_run']} events/run)")
+                 f"(~{events} events/run)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -382,6 +384,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=None, help="target events per run")
     parser.add_argument("--mlflow-reps", type=int, default=3,
                         help="repetitions of the (slow) MLflow runs (default 3)")
+    parser.add_argument("--configs", default=None,
+                        help="comma-separated subset, e.g. none,F,flowcept (default: all; "
+                             "'none' is always run; no plot for a subset)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     reps = args.reps or (3 if args.quick else 10)
@@ -401,6 +406,12 @@ def main() -> None:
             print("per call:", calls)
             loop_none(Workload(2))  # warm up torch
             names = ["none", *SETTINGS, *peers]
+            if args.configs:
+                wanted = {c.strip() for c in args.configs.split(",")} | {"none"}
+                unknown = wanted - set(names)
+                if unknown:
+                    parser.error(f"unknown or unavailable configs: {', '.join(sorted(unknown))}")
+                names = [n for n in names if n in wanted]
             runs: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
             for rep in range(reps):
                 order = names[rep % len(names):] + names[: rep % len(names)]  # rotate the start
@@ -438,7 +449,7 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
-    plotted = plot(summary, runs, PLOT)
+    plotted = not args.configs and plot(summary, runs, PLOT, w.events)
     print(json.dumps(summary, indent=2))
     print(f"wrote {args.out}" + (f" and {PLOT}" if plotted else ""))
 

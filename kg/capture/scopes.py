@@ -480,7 +480,7 @@ def cycle_line(
         if values:
             return b'{"v":1,"kind":"cycle_begin","t":%r,%b,"used":%b}' % (t, head, dumps(values))
         return b'{"v":1,"kind":"cycle_begin","t":%r,%b}' % (t, head)
-    head = heads.pop(key, None) or dumps(dict(zip(_FIELDS, key, strict=True)))[1:-1]
+    head = heads.pop(key, b"") or dumps(dict(zip(_FIELDS, key, strict=True)))[1:-1]
     if values:
         return b'{"v":1,"kind":"cycle_end","t":%r,%b,"status":"finished","generated":%b}' % (
             t, head, dumps(values))
