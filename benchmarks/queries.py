@@ -80,7 +80,8 @@ def timed(store: pyoxigraph.Store, text: str) -> tuple[float, int]:
     return time.perf_counter() - t0, n
 
 
-def run_size(selections: int, reps: int, tmp: Path, timeout_note: float) -> dict[str, Any]:
+def run_size(selections: int, reps: int, tmp: Path, timeout_note: float,
+             skip_generic: tuple[str, ...] = ()) -> dict[str, Any]:
     row: dict[str, Any] = {"selections": selections, "learning_runs": selections * 8, "stores": {}, "queries": {}}
     truth: pw.Truth | None = None
     for rep in ("provml", "generic"):
@@ -100,7 +101,7 @@ def run_size(selections: int, reps: int, tmp: Path, timeout_note: float) -> dict
     names = [q.name for q in list_queries()]
     for name in names:
         texts = {"provml": bind(get_query(name), p.get(name, {}))}
-        if (HERE / "generic_queries" / f"{name}.rq").exists():
+        if (HERE / "generic_queries" / f"{name}.rq").exists() and name not in skip_generic:
             texts["generic"] = bind(generic_query(name), p.get(name, {}))
         times: dict[str, list[float]] = {k: [] for k in texts}
         rows: dict[str, int] = {}
@@ -160,6 +161,8 @@ def main() -> None:
     ap.add_argument("--slow", type=float, default=30.0, help="a query slower than this (s) is measured once")
     ap.add_argument("--workdir", type=Path, default=None, help="where the stores are built (default: a temp dir)")
     ap.add_argument("--quick", action="store_true", help="one size of 1 selection, 2 repetitions")
+    ap.add_argument("--skip-generic", nargs="*", default=[], help="generic queries not to run (too slow at this size)")
+    ap.add_argument("--merge", action="store_true", help="add these sizes to the saved results instead of replacing them")
     args = ap.parse_args()
     if args.quick:
         args.selections, args.reps = [1], 2
@@ -167,10 +170,13 @@ def main() -> None:
         "machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
         "pyoxigraph": pyoxigraph.__version__, "reps": args.reps, "runs": [],
     }
+    if args.merge and RESULTS.exists():
+        out["runs"] = [r for r in json.loads(RESULTS.read_text())["runs"] if r["selections"] not in args.selections]
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         for n in args.selections:
             print(f"{n} selections ({n * 8} learning runs)", flush=True)
-            out["runs"].append(run_size(n, args.reps, Path(tmp), args.slow))
+            out["runs"].append(run_size(n, args.reps, Path(tmp), args.slow, tuple(args.skip_generic)))
+            out["runs"].sort(key=lambda r: r["selections"])
             shutil.rmtree(Path(tmp), ignore_errors=True)
             Path(tmp).mkdir(exist_ok=True)
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
