@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +202,8 @@ def test_mlflow_runs_become_learning_executions(mlflow_store: str, tmp_path: Pat
         <{PROVML}status> ?status ; <http://www.w3.org/ns/prov#startedAtTime> ?start ;
         <http://www.w3.org/ns/prov#endedAtTime> ?end }} ORDER BY ?status""")
     assert [r["status"] for r in runs] == ["errored", "finished"]
-    assert all(r["start"] <= r["end"] for r in runs)
+    # compared as times: as strings "…:01Z" sorts after "…:01.200Z"
+    assert all(datetime.fromisoformat(r["start"]) <= datetime.fromisoformat(r["end"]) for r in runs)
     params = select(store, f"""SELECT ?v WHERE {{ ?h a <{PROVML}LearningHyperparameterValue> ;
         <http://www.w3.org/ns/prov#value> ?v }}""")
     assert sorted(float(p["v"]) for p in params if p["v"] != "adam") == [0.001, 0.01, 3.0]
