@@ -23,6 +23,7 @@ from werkzeug.http import parse_accept_header, parse_options_header
 from provml.store.rdfio import MEDIA_TYPES
 
 __all__ = [
+    "jsonld_profile",
     "BOOLEAN_OFFERS",
     "DATASET_OFFERS",
     "GRAPH_OFFERS",
@@ -111,3 +112,22 @@ def best_match(accept_header: str | None, offers: Sequence[str]) -> str | None:
         return offers[0]
     chosen: str | None = ranges.best_match(offers)
     return chosen
+
+
+def jsonld_profile(accept: str | None) -> str:
+    """``expanded`` when ``Accept`` asks for JSON-LD with the expanded profile (and not for the
+    compacted one), else ``compacted``.
+
+    >>> jsonld_profile('application/ld+json;profile="http://www.w3.org/ns/json-ld#expanded"')
+    'expanded'
+    >>> jsonld_profile("application/ld+json")
+    'compacted'
+    """
+    from provml.query.serialization import JSONLD_PROFILES
+
+    asked: set[str] = set()
+    for item in (accept or "").split(","):
+        kind, params = media_type(item)
+        if kind == "application/ld+json" and "profile" in params:
+            asked.update(JSONLD_PROFILES.get(p, "") for p in params["profile"].split())
+    return "expanded" if "expanded" in asked and "compacted" not in asked else "compacted"

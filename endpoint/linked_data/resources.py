@@ -28,7 +28,7 @@ from provml.endpoint.auth import require_read
 from provml.endpoint.context import config, public_url, reader, runner, store
 from provml.endpoint.errors import abort_json
 from provml.endpoint.linked_data.void import dump_nquads_gz, void_description
-from provml.endpoint.negotiation import RDF_FORMATS, best_match
+from provml.endpoint.negotiation import RDF_FORMATS, best_match, jsonld_profile
 from provml.query.describe import ResourceDescription, describe, resource_triples
 from provml.query.serialization import serialize_quads
 from provml.store.rdfio import FORMATS
@@ -68,7 +68,7 @@ def rdf_response(triples: Iterable[Triple], media: str, *, headers: dict[str, st
     profile."""
     content_type = _content_type(media)
     if media in ("application/ld+json", "application/json"):
-        profile = _jsonld_profile(request.headers.get("Accept"))
+        profile = jsonld_profile(request.headers.get("Accept"))
         body: bytes | None = serialize_quads(
             triples, "jsonld", profile=profile, base=config().instance_base
         )
@@ -188,26 +188,6 @@ def dump() -> Response:
     response = Response(body, content_type="application/gzip")
     response.headers["Content-Disposition"] = 'attachment; filename="provml.nq.gz"'
     return response
-
-
-def _jsonld_profile(accept: str | None) -> str:
-    """``expanded`` when ``Accept`` asks for JSON-LD with the expanded profile (and not for the
-    compacted one), else ``compacted``.
-
-    >>> _jsonld_profile('application/ld+json;profile="http://www.w3.org/ns/json-ld#expanded"')
-    'expanded'
-    >>> _jsonld_profile("application/ld+json")
-    'compacted'
-    """
-    from provml.endpoint.negotiation import media_type
-    from provml.query.serialization import JSONLD_PROFILES
-
-    asked: set[str] = set()
-    for item in (accept or "").split(","):
-        kind, params = media_type(item)
-        if kind == "application/ld+json" and "profile" in params:
-            asked.update(JSONLD_PROFILES.get(p, "") for p in params["profile"].split())
-    return "expanded" if "expanded" in asked and "compacted" not in asked else "compacted"
 
 
 def _prefixed(fmt: RdfFormat) -> bool:

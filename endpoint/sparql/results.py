@@ -180,7 +180,7 @@ def render(outcome: Any, accept: str | None) -> Rendered:
     >>> render(Outcome("boolean"), "text/turtle").status
     406
     """
-    from pyoxigraph import DefaultGraph, Quad, serialize
+    from pyoxigraph import DefaultGraph, Quad, RdfFormat, serialize
 
     from provml.endpoint.negotiation import (
         BOOLEAN_OFFERS,
@@ -188,7 +188,9 @@ def render(outcome: Any, accept: str | None) -> Rendered:
         RDF_FORMATS,
         RESULTS_OFFERS,
         best_match,
+        jsonld_profile,
     )
+    from provml.query.serialization import serialize_quads
 
     if outcome.kind == "triples":
         offers: tuple[str, ...] = tuple(GRAPH_OFFERS)
@@ -202,9 +204,12 @@ def render(outcome: Any, accept: str | None) -> Rendered:
     if outcome.kind == "triples":
         fmt = RDF_FORMATS[chosen]
         rows = outcome.rows
-        if fmt.supports_datasets:
-            rows = [Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in rows]
-        body = serialize(rows, format=fmt) or b""
+        if fmt == RdfFormat.JSON_LD:  # compacted with the ontologies' context unless asked not to
+            body = serialize_quads(rows, "jsonld", profile=jsonld_profile(accept))
+        else:
+            if fmt.supports_datasets:
+                rows = [Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in rows]
+            body = serialize(rows, format=fmt) or b""
     elif outcome.kind == "boolean":
         body = write_boolean(outcome.boolean, chosen)
     else:
