@@ -2,7 +2,8 @@
 --no-serve``) runs once into a temporary folder; every question of ``docs/queries.md`` is then
 answered from the store and checked against values computed independently from what the
 workflows wrote (curation.json, preparation.json, metrics/*.json, inference.json, wells.csv,
-the files themselves) — never copied from query output.
+the files themselves), and where it can be, from the raw LAS files (lasio) and the capture
+spool — never copied from query output.
 """
 
 from __future__ import annotations
@@ -384,3 +385,45 @@ def test_the_tables_of_docs_queries_md_are_what_the_queries_return_now(demo: Pat
         assert list(result), title  # the quick configuration answers it too
         checked += 1
     assert checked == len(qs), f"{len(qs) - checked} question(s) of the answers script missing from docs/queries.md"
+
+
+# -- independent computations: the raw LAS files and the capture spool, not the workflows' output --
+
+
+def test_q6_sample_counts_recomputed_from_the_raw_las_files(demo: Path, kg: KnowledgeGraph) -> None:
+    """Each raw log's characteristics in the graph equal a count over the LAS file itself (read
+    with lasio here, not with the curation workflow's reader)."""
+    import gzip
+
+    import lasio
+    import numpy as np
+
+    from examples.force2020.curation import LABEL
+
+    train_set = DATA + load(demo, "datasets", "preparation.json")["sets"]["train"]["sha256"]
+    got = rows(kg, "q6", training_set=train_set)
+    assert {r["location"] for r in got} == {WELLS[w].file for w in TRAIN_WELLS}
+    for location in {r["location"] for r in got}:
+        with gzip.open(common.DATA_DIR / location, "rt", encoding="latin-1") as fh:
+            las = lasio.read(fh)
+        expected = {"samples": len(las.index), "labelled_samples": int(np.sum(~np.isnan(las[LABEL])))}
+        characteristics = {r["name"]: int(r["value"]) for r in got
+                           if r["location"] == location and r["kind"] == "characteristic"}
+        assert characteristics == expected, location
+
+
+def test_q7_minimum_batch_losses_recomputed_from_the_spool(demo: Path, kg: KnowledgeGraph) -> None:
+    """Q7's minimum batch loss of every trained MLP equals the minimum over the ``loss`` values
+    the capture client spooled for that run's batches."""
+    from provml.capture.spool import read_events, spool_files
+
+    losses: dict[str, list[float]] = {}
+    for file in spool_files(demo / "spool"):
+        for e in read_events(file):
+            if e["kind"] == "cycle_end" and e.get("name") == "batch" and e.get("stage_type") == "training":
+                losses.setdefault(e["run"], []).extend(
+                    float(v["value"]) for v in e.get("generated", []) if v.get("name") == "loss")
+    expected = sorted(min(v) for v in losses.values() if v)
+    assert len(expected) == sum(1 for m in metrics(demo) if m["family"] == "mlp") > 0
+    got = {r["model"]: float(r["min_batch_loss"]) for r in rows(kg, "q7", selection="train_wells")}
+    assert sorted(got.values()) == pytest.approx(expected)
