@@ -202,10 +202,7 @@ class Worker:
 
     def step(self) -> int:
         """Take up to ``batch`` bags (reclaimed ones first) and process them; returns how many."""
-        if not self._groups:
-            ensure_groups(self.redis)
-            self._groups = True
-        _heartbeat(self)
+        _begin_step(self)
         messages: list[tuple[Any, dict[Any, Any]]] = []
         now = time.monotonic()
         if now - self._claimed_at >= min(self.claim_idle_ms / 1000, 5.0):
@@ -342,10 +339,7 @@ class Writer:
 
     def step(self) -> int:
         """Write up to ``batch`` bags in one transaction; returns how many."""
-        if not self._groups:
-            ensure_groups(self.redis)
-            self._groups = True
-        _heartbeat(self)
+        _begin_step(self)
         messages: list[tuple[Any, dict[Any, Any]]] = []
         if self._own_pending:
             answer = self.redis.xreadgroup(WRITERS, self.name, {QUADS: "0"}, count=self.batch)
@@ -429,6 +423,15 @@ class Writer:
 
     def close(self) -> None:
         self.redis.close()
+
+
+def _begin_step(consumer: Worker | Writer) -> None:
+    """Create the consumer groups on the first step (Redis may have been restarting when the
+    consumer started), then say this consumer is alive."""
+    if not consumer._groups:
+        ensure_groups(consumer.redis)
+        consumer._groups = True
+    _heartbeat(consumer)
 
 
 def _heartbeat(consumer: Worker | Writer) -> None:
