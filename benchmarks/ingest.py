@@ -39,6 +39,7 @@ import pyoxigraph  # noqa: E402
 import workload  # noqa: E402
 
 from provml.events import check  # noqa: E402
+from provml.ingest.enrichment import with_entailed_types  # noqa: E402
 from provml.ingest.translation import translate  # noqa: E402
 from provml.knowledge import KnowledgeGraph  # noqa: E402
 from provml.store.oxigraph import OxigraphStore  # noqa: E402
@@ -94,7 +95,7 @@ def breakdown(events: list[dict[str, Any]], batch: int) -> dict[str, float]:
         t1 = time.perf_counter()
         quads = translate(bag, iris=kg.iris)
         t2 = time.perf_counter()
-        quads = kg._enriched(quads)
+        quads = with_entailed_types(quads, kg.closure())
         t3 = time.perf_counter()
         subjects = {q.subject for q in quads}
         refs = {q.object for q in quads if isinstance(q.object, pyoxigraph.NamedNode) and q.object not in subjects}
