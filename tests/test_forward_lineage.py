@@ -18,65 +18,13 @@ from pyoxigraph import NamedNode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import paper_workload as pw  # noqa: E402
+from forward_lineage import FORMER  # noqa: E402
 
 from provml.knowledge import KnowledgeGraph  # noqa: E402
 from provml.query.named import NamedQuery, get_query, run_query  # noqa: E402
 from provml.store.oxigraph import OxigraphStore  # noqa: E402
 
 DATA = "https://w3id.org/provml/id/data/sha256-"
-PREFIXES = """PREFIX prov: <http://www.w3.org/ns/prov#>
-PREFIX provml: <https://w3id.org/provml#>
-PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-PREFIX og: <https://w3id.org/provml/oil-gas#>
-"""
-CLASSES = '(provml:LearningDataset "learning dataset") (provml:Model "model") (provml:Prediction "prediction")'
-#: the texts before the rewrite (commit 73af5a2)
-FORMER = {
-    "impact": PREFIXES + """SELECT DISTINCT ?source ?affected ?kind ?label
-WHERE {
-  BIND(BOUND(?source) AS ?given)
-  ?source a provml:DataReference .
-  FILTER(?given || EXISTS { ?source provml:kgReference ?d })
-  ?affected (prov:wasGeneratedBy/prov:wasInformedBy*/prov:used)+ ?source .
-  VALUES (?class ?kind) { $CLASSES }
-  ?affected a ?class .
-  OPTIONAL { ?affected rdfs:label ?label }
-}
-ORDER BY ?source ?kind ?affected""".replace("$CLASSES", CLASSES),
-    "og_well_impact": PREFIXES + """SELECT DISTINCT ?well ?well_id ?raw ?kind ?affected ?label
-WHERE {
-  ?raw a provml:DataReference ; provml:kgReference ?well .
-  ?well a og:Well .
-  OPTIONAL { ?well og:officialName ?well_id }
-  FILTER NOT EXISTS { ?raw prov:wasGeneratedBy ?any }
-  ?affected (prov:wasGeneratedBy/prov:wasInformedBy*/prov:used)+ ?raw .
-  VALUES (?class ?kind) { $CLASSES }
-  ?affected a ?class .
-  OPTIONAL { ?affected rdfs:label ?label }
-}
-ORDER BY ?well ?kind ?label""".replace("$CLASSES", CLASSES),
-    "og_models_by_field": PREFIXES + """SELECT ?field ?field_label ?model (GROUP_CONCAT(DISTINCT ?well_id; separator=", ") AS ?wells)
-       ?lithology ?stage ?measure ?score
-WHERE {
-  ?model a provml:Model ; prov:wasGeneratedBy/prov:wasInformedBy* ?training .
-  ?training a provml:TrainingExecution ; prov:used ?training_set .
-  ?training_set a provml:LearningDataset ;
-                (prov:wasGeneratedBy/prov:wasInformedBy*/prov:used)+ ?raw .
-  ?raw a provml:DataReference ; provml:kgReference ?well .
-  ?well og:wellInField ?field ; og:officialName ?well_id .
-  OPTIONAL { ?field rdfs:label ?field_label }
-  OPTIONAL {
-    ?ev provml:evaluatedModel ?model ; provml:kgReference ?lithology ; prov:value ?score ;
-        prov:wasDerivedFrom/rdfs:label ?measure ;
-        prov:wasGeneratedBy/prov:wasInformedBy* ?st .
-    ?lithology a og:Lithology .
-    ?st a provml:LearningStageExecution ; rdfs:label ?stage .
-  }
-}
-GROUP BY ?field ?field_label ?model ?lithology ?stage ?measure ?score
-ORDER BY ?field ?lithology DESC(?score) ?model""",
-}
-
 Row = tuple[str | None, ...]
 
 
