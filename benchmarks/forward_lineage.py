@@ -94,7 +94,9 @@ def former(name: str) -> NamedQuery:
 
 def rows(store: pyoxigraph.Store, text: str) -> tuple[float, list[str]]:
     t0 = time.perf_counter()
-    out = [repr(s) for s in store.query(text, use_default_graph_as_union=True)]
+    result = store.query(text, use_default_graph_as_union=True)
+    assert isinstance(result, pyoxigraph.QuerySolutions)
+    out = [repr(s) for s in result]
     return time.perf_counter() - t0, out
 
 
