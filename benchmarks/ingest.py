@@ -39,6 +39,7 @@ import pyoxigraph  # noqa: E402
 import workload  # noqa: E402
 
 from provml.events import check  # noqa: E402
+from provml.ingest.enrichment import with_entailed_types  # noqa: E402
 from provml.ingest.translation import translate  # noqa: E402
 from provml.knowledge import KnowledgeGraph  # noqa: E402
 from provml.store.oxigraph import OxigraphStore  # noqa: E402
@@ -83,7 +84,6 @@ def run_raw(nquads: bytes, tmp: Path) -> float:
 
 def breakdown(events: list[dict[str, Any]], batch: int) -> dict[str, float]:
     """Seconds per stage over the whole event list, batch by batch, into an in-memory store."""
-    from provml.ingest.enrichment import with_entailed_types
     from provml.ingest.shortcuts import stage_links, store_lookup
     from provml.ingest.validation import validate_triples
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from pyoxigraph import Literal, NamedNode, Quad, Store
 
+from provml.ingest.enrichment import with_entailed_types
 from provml.ingest.iris import Iris
 from provml.ingest.shortcuts import stage_links
 from provml.ingest.translation import translate
@@ -59,7 +60,7 @@ class Builder:
     def provml(self, run: list[dict[str, Any]]) -> list[Quad]:
         quads = translate(run, iris=self.iris)
         quads += stage_links(quads, lambda nodes: {})
-        return self.kg._enriched(quads)
+        return with_entailed_types(quads, self.closure)
 
     def generic(self, run: list[dict[str, Any]]) -> list[Quad]:
         out: list[Quad] = []
