@@ -33,8 +33,8 @@ DOMAIN_GRAPH = NamedNode("https://w3id.org/provml/id/graph/domain/bench")
 SHORTCUTS = {PROVML.workflowExecution, PROVML.stageExecution, PROVML.attributeName}
 
 
-def _generic_class(closure: dict[str, frozenset[NamedNode]], cls: NamedNode) -> NamedNode | None:
-    supers = {s.value for s in closure.get(cls.value, frozenset())} | {cls.value}
+def _generic_class(closure: dict[NamedNode, frozenset[NamedNode]], cls: NamedNode) -> NamedNode | None:
+    supers = {s.value for s in closure.get(cls, frozenset())} | {cls.value}
     for provml_class, generic in (
         ("WorkflowExecution", "WorkflowExecution"),
         ("DataTransformationExecution", "DataTransformationExecution"),
