@@ -29,6 +29,11 @@ __all__ = ["close_server", "make_server", "run_server", "serve"]
 
 log = logging.getLogger("provml.endpoint")
 
+#: how long stopping waits for request threads after the query workers are killed: a thread
+#: caught starting a replacement worker on a busy machine must not hold a SIGTERM for long
+#: (the process exits afterwards all the same; its threads are daemons)
+SHUTDOWN_WAIT_S = 2.0
+
 #: waitress settings that bound idle and slow clients: a connection silent for
 #: ``channel_timeout`` seconds is closed (checked every ``cleanup_interval``); at most
 #: ``connection_limit`` connections are open at once (reading requests does not hold a
@@ -96,7 +101,7 @@ def run_server(server: Any, stop: threading.Event, *, poll_s: float = 0.05) -> N
 
     while not stop.is_set():
         wasyncore.loop(timeout=poll_s, map=server._map, count=1)
-    server.task_dispatcher.shutdown(timeout=5)
+    server.task_dispatcher.shutdown(timeout=SHUTDOWN_WAIT_S)
     wasyncore.close_all(server._map)
 
 
@@ -108,7 +113,7 @@ def close_server(server: Any, app: Flask) -> None:
     try:
         # kill the query workers first: requests waiting on them answer at once
         app.extensions[RUNNER_KEY].close()
-        server.task_dispatcher.shutdown(timeout=5)
+        server.task_dispatcher.shutdown(timeout=SHUTDOWN_WAIT_S)
         wasyncore.close_all(server._map)  # the listener, the wake-up pipe, open keep-alives
     finally:
         app.extensions["provml.close"]()
