@@ -365,7 +365,7 @@ class Cycle(_Scope):
     is one tuple of strings and numbers made once per cycle. The queue holds no reference to the
     cycle object, and tuples of plain values leave the garbage collector's books, so a long
     queue does not make collections costlier. The flusher thread renders the events
-    (:func:`provml.capture.flusher.encode_bag`). An errored end, or ``end(...)`` called
+    (:func:`provml.capture.encoding.encode_bag`). An errored end, or ``end(...)`` called
     directly, puts a full event dict.
     """
 

@@ -432,9 +432,9 @@ def test_sigterm_stops_the_server_quickly_with_runaways_in_flight(tmp_path: Path
         time.sleep(1.0)
         started = time.monotonic()
         serve.process.send_signal(signal.SIGTERM)
-        serve.process.communicate(timeout=30)
-        assert time.monotonic() - started < 5
-        assert serve.process.returncode == 0
+        _, err = serve.process.communicate(timeout=30)
+        assert time.monotonic() - started < 5, err[-2000:]
+        assert serve.process.returncode == 0, err[-2000:]
     finally:
         if serve.process.poll() is None:
             serve.process.kill()
