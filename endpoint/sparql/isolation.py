@@ -13,7 +13,7 @@ processes (started with ``spawn``: they share no lock or thread with the server)
   workers then only *probe* long queries and updates on an empty store (:meth:`probe`): one
   that overflows the stack ends a worker and is refused, instead of ending the server.
 
-Each worker runs with an address-space limit (``RLIMIT_AS``, ``memory_mb``) and a lower CPU
+Each worker runs with a memory limit (``RLIMIT_DATA``, ``memory_mb``) and a lower CPU
 priority (``nice`` +5, so ``/health`` and cheap requests keep answering while runaway queries
 spin). At the deadline the server kills the worker and starts a replacement in the background.
 When every worker is busy a query waits up to ``queue_s`` for one, then gets
@@ -68,17 +68,37 @@ _OPEN_WAIT_S = 30.0
 _VIEW_RETRIES = 3
 
 
+#: address space a worker may reserve beyond its data limit (RLIMIT_AS = 2 × limit + this):
+#: glibc reserves 64 MiB (128 MiB while aligning) per malloc arena and 8 MiB per thread stack
+#: without using them; a worker at rest with RocksDB's threads reserves 390–730 MiB. A backstop
+#: of only twice the data limit made RocksDB's thread creation fail at random under small limits
+#: ("terminate called after throwing std::system_error", exit code -6: the query got a 400 for
+#: a crash it did not cause)
+_RESERVE_MB = 1024
+
+#: malloc arenas in a worker (glibc's M_ARENA_MAX): fewer reservations, the same speed for one
+#: evaluating thread
+_ARENAS = 2
+
+
 def _limit_worker(memory_mb: int | None) -> None:
+    import ctypes
+    import ctypes.util
     import os
     import resource
 
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: its default arenas
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-8, _ARENAS)  # M_ARENA_MAX, before any thread starts
     if memory_mb:
         limit = int(memory_mb) * 1024 * 1024
-        # RLIMIT_DATA caps what the worker can write to (heap, anonymous maps, stacks);
-        # address space merely reserved (malloc arenas, mapped store files) is not counted.
-        # RLIMIT_AS backs it up at twice the size.
+        # RLIMIT_DATA caps what the worker can write to (heap, anonymous maps, thread stacks):
+        # the memory limit. Address space merely reserved (malloc arenas, stacks' guard
+        # space, mapped store files) is not counted; RLIMIT_AS backs it up with room for
+        # those reservations (_RESERVE_MB).
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-        resource.setrlimit(resource.RLIMIT_AS, (2 * limit, 2 * limit))
+        space = 2 * limit + _RESERVE_MB * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (space, space))
     with contextlib.suppress(OSError):  # not allowed here: run at the same priority
         os.nice(5)
 
@@ -148,13 +168,25 @@ class _Worker:
                                        name="provml-query-worker")
         self.process.start()
         child.close()
+        self._killed = False
+        self._kill_lock = threading.Lock()
 
     def kill(self) -> None:
-        try:
-            self.process.kill()
-            self.process.join(timeout=5)
-        finally:
-            self.conn.close()
+        """Kill the process and close the pipe, once: :meth:`QueryProcesses.close` and the
+        replacement of a failed worker may both call it at the same time. (Closing the pipe
+        twice closed whatever file descriptor had meanwhile taken its number; an ``OSError``
+        raised there in SIGTERM's handler ended the server with exit code 2.)"""
+        with self._kill_lock:
+            if self._killed:
+                return
+            self._killed = True
+            try:
+                self.process.kill()
+                self.process.join(timeout=5)
+            except (OSError, ValueError):  # already reaped or closed
+                log.debug("query worker already gone", exc_info=True)
+            finally:
+                self.conn.close()
 
 
 class QueryProcesses:
@@ -163,7 +195,7 @@ class QueryProcesses:
     :param path: the on-disk store directory (the server holds it open read-write), or None
         for probe-only workers (in-memory stores).
     :param workers: worker processes (queries evaluating at once).
-    :param memory_mb: each worker's address-space limit in MiB (None: no limit).
+    :param memory_mb: each worker's memory limit in MiB (``RLIMIT_DATA``; None: no limit).
     :param queue_s: how long a query waits for a free worker before it is refused.
     """
 
@@ -369,4 +401,7 @@ class QueryProcesses:
             workers, self._all = self._all, []
         self._idle.put(None)  # requests waiting for a worker give up now
         for worker in workers:
-            worker.kill()
+            try:
+                worker.kill()
+            except OSError:  # pragma: no cover - never raise into SIGTERM's handler
+                log.exception("could not stop a query worker process")

@@ -208,9 +208,6 @@ def test_memory_is_capped_per_query(server: Serve) -> None:
     _alive(server)
 
 
-@pytest.mark.flaky(reruns=2)  # known race, left open in issue 12: on a loaded machine one of the
-# eight runaways once got 400 (its worker counted as crashed) instead of 503, and a SIGTERM once
-# ended the server with exit code 2; each passes alone and in most full runs
 def test_health_answers_while_eight_runaways_run(server: Serve) -> None:
     statuses: list[int] = []
     query = RUNAWAYS["a join whose filter never matches"]
@@ -417,9 +414,6 @@ def test_a_token_on_the_command_line_is_warned_about(tmp_path: Path) -> None:
 
 # ---- stopping --------------------------------------------------------------------------------
 
-@pytest.mark.flaky(reruns=2)  # known race, left open in issue 12: on a loaded machine one of the
-# eight runaways once got 400 (its worker counted as crashed) instead of 503, and a SIGTERM once
-# ended the server with exit code 2; each passes alone and in most full runs
 def test_sigterm_stops_the_server_quickly_with_runaways_in_flight(tmp_path: Path) -> None:
     serve = Serve("--store", str(tmp_path / "kg"), "--timeout-s", "60",
                   env={"PROVML_TOKEN": TOKEN})
