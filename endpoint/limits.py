@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 __all__ = ["MAX_DEPTH", "MAX_QUERY_CHARS", "MAX_XML_DEPTH", "InputRefused", "SparqlScan", "check_json_depth",
            "check_rdf_body", "check_turtle_depth", "check_xml_depth", "remote_allowed",
-           "scan_sparql"]
+           "scan_sparql", "sparql_tokens"]
 
 #: the deepest nesting of ``{ ( [`` accepted in a query, update or body
 MAX_DEPTH = 64
@@ -64,6 +64,14 @@ _TOKEN = re.compile(
       |(?P<other>[^\s])""",
     re.VERBOSE | re.DOTALL,
 )
+
+
+def sparql_tokens(text: str) -> tuple[str, list[re.Match[str]]]:
+    """``text`` with its ``\\u`` escapes applied, and its tokens (groups ``str``, ``iri``,
+    ``comment``, ``open``, ``close``, ``word``, ``other``), for scans of a query or update
+    that has passed :func:`scan_sparql`."""
+    text = _unescape(text)
+    return text, list(_TOKEN.finditer(text))
 
 
 def _unescape(text: str) -> str:

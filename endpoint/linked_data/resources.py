@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from urllib.parse import quote, urlsplit
 
@@ -19,7 +20,6 @@ from flask import (
     current_app,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from pyoxigraph import RdfFormat, Triple, serialize
@@ -27,7 +27,7 @@ from pyoxigraph import RdfFormat, Triple, serialize
 from provml.endpoint.auth import require_read
 from provml.endpoint.context import config, public_url, reader, runner, store
 from provml.endpoint.errors import abort_json
-from provml.endpoint.linked_data.void import dump_nquads_gz, void_description
+from provml.endpoint.linked_data.void import void_description
 from provml.endpoint.negotiation import RDF_FORMATS, best_match, jsonld_profile
 from provml.query.describe import ResourceDescription, describe, resource_triples
 from provml.query.serialization import serialize_quads
@@ -184,7 +184,9 @@ def void() -> Response:
 @require_read
 def dump() -> Response:
     """The whole store as gzipped N-Quads, streamed."""
-    body = stream_with_context(dump_nquads_gz(store()))
+    blocks = runner().dump(store())
+    first = next(blocks)  # refusals (busy, past the limit) answer before the 200 is sent
+    body = itertools.chain([first], blocks)
     response = Response(body, content_type="application/gzip")
     response.headers["Content-Disposition"] = 'attachment; filename="provml.nq.gz"'
     return response

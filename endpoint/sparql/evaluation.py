@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -59,6 +59,11 @@ class Processes(Protocol):
     def probe(self, sparql: str, *, update: bool, timeout_s: float | None,
               base_iri: str | None = ...) -> None: ...
 
+    def export(self, graph: str, *, media: str, profile: str,
+               timeout_s: float | None) -> bytes: ...
+
+    def dump(self, *, step_s: float | None, total_s: float | None) -> Iterator[bytes]: ...
+
     def changed(self) -> None: ...
 
     def close(self) -> None: ...
@@ -70,6 +75,10 @@ __all__ = ["Outcome", "QueryCrashed", "QueryFailed", "QueryRejected", "QueryRunn
 #: empty store when they would otherwise run in the server process (in-memory stores, updates):
 #: a few kilobytes of chained joins, paths or expressions overflow the evaluator's stack
 PROBE_CHARS = 1024
+
+
+#: a whole-store dump may take this many query time limits (each block of it one)
+DUMP_LIMITS = 10
 
 
 #: operators that consume their whole input before the first solution (run on the pool)
@@ -207,6 +216,7 @@ class QueryRunner:
         self.processes = processes
         self.version = 0  # counts writes (changed()): caches key on it
         self._slots = threading.BoundedSemaphore(workers)
+        self._writing = threading.Lock()  # updates: counted, then applied, one at a time
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provml-query")
 
     @property
@@ -270,12 +280,87 @@ class QueryRunner:
             return result
         return render(self._in_process(store, sparql, args), accept)
 
+    def export(self, store: Store, graph: str, *, media: str, profile: str) -> bytes:
+        """A whole graph (an IRI, ``"default"``, or ``""`` for the dataset) in ``media``
+        (:func:`~provml.endpoint.sparql.export.export_graph`): in a worker process under the
+        time and memory limits when queries are isolated (not cut by the row limit: a graph
+        store answer is the whole graph), else here.
+
+        :raises QueryTimeout: past the time limit.
+        :raises QueryCrashed: it ended its worker (memory limit).
+        :raises QueryRejected: every worker stayed busy.
+        """
+        if self.isolated:
+            assert self.processes is not None
+            return self.processes.export(graph, media=media, profile=profile,
+                                         timeout_s=self.timeout_s)
+        from provml.endpoint.sparql.export import export_graph
+
+        return export_graph(store, graph, media, profile)
+
+    def dump(self, store: Store) -> Iterator[bytes]:
+        """The whole store as gzipped N-Quads, block by block: from a worker process when
+        queries are isolated (each block within the time limit, the whole within
+        :data:`DUMP_LIMITS` time limits; past it the stream ends without the gzip trailer),
+        else read here."""
+        if self.isolated:
+            assert self.processes is not None
+            total = None if self.timeout_s is None else DUMP_LIMITS * self.timeout_s
+            return self.processes.dump(step_s=self.timeout_s, total_s=total)
+        from provml.endpoint.sparql.export import gzip_dump
+
+        return gzip_dump(store)
+
     def check_update(self, sparql: str) -> None:
         """Try a long update (over :data:`PROBE_CHARS`) on an empty store in a worker process
         first, when there is one: an update whose evaluation crashes is refused
         (:class:`QueryCrashed`) before the server process runs it."""
         if self.processes is not None and _probe_worthy(sparql):
             self.processes.probe(sparql, update=True, timeout_s=self.timeout_s)
+
+    def update(
+        self,
+        store: Store,
+        sparql: str,
+        *,
+        using: Sequence[NamedNode] | None = None,
+        using_named: Sequence[NamedNode] | None = None,
+        base_iri: str | None = None,
+    ) -> None:
+        """Run a SPARQL update on ``store`` once its ``WHERE`` parts have been counted under
+        the query limits (:mod:`provml.endpoint.sparql.updates`); updates through the
+        endpoint run one at a time. Refused, with the store unchanged:
+
+        :raises QueryTimeout: a ``WHERE`` part ran past the time limit.
+        :raises QueryCrashed: one ended its worker (stack, memory limit), or the update did
+            in the empty-store probe.
+        :raises InputRefused: one matches more solutions than the row limit.
+        :raises QueryRejected: every worker stayed busy.
+        :raises SyntaxError: the update does not parse.
+        """
+        from provml.endpoint.limits import InputRefused
+        from provml.endpoint.sparql.updates import where_parts
+
+        with self._writing:
+            self.check_update(sparql)
+            for part in where_parts(sparql):
+                default = list(using) if using is not None else part.default_graph
+                named = list(using_named) if using_named is not None else part.named_graphs
+                if default is not None and named is None:
+                    named = []
+                try:
+                    outcome = self.run(store, part.query, default_graph=default,
+                                       named_graphs=named, union=False, base_iri=base_iri)
+                except SyntaxError:
+                    break  # the update's own evaluation reports it, with its own position
+                count = int(outcome.rows[0][0].value) if outcome.rows else 0
+                if self.max_rows is not None and count > self.max_rows:
+                    raise InputRefused(
+                        f"the update's WHERE matches {count:,} solutions; this endpoint "
+                        f"applies at most {self.max_rows:,} (the row limit) per operation: "
+                        "split it")
+            store.update(sparql, base_iri=base_iri, using_graphs=using,
+                         using_named_graphs=using_named)
 
     def _in_process(self, store: Store, sparql: str, args: dict[str, Any]) -> Outcome:
         if self.processes is not None and _probe_worthy(sparql):

@@ -6,8 +6,9 @@ URL is the graph IRI: ``/store/people/1.ttl`` names ``<BASE_URL>/store/people/1.
 =========  ===============================================================================
 method     effect and status
 =========  ===============================================================================
-GET/HEAD   the graph, negotiated (Turtle by default); 404 when the named graph does not
-           exist. ``/store`` alone: the whole dataset (TriG, N-Quads, JSON-LD)
+GET/HEAD   the graph, negotiated (Turtle by default; JSON-LD compacted with the ontologies'
+           context); 404 when the named graph does not exist. ``/store`` alone: the whole
+           dataset (TriG, N-Quads, JSON-LD). Written under the query time and memory limits
 PUT        replace the graph with the body: 201 when it creates the graph, else 204
 POST       add the body to the graph: 201 when it creates the graph, else 204; ``/store``
            alone creates a new graph and answers 201 with its IRI in ``Location``;
@@ -36,8 +37,10 @@ from provml.endpoint.negotiation import (
     GRAPH_OFFERS,
     RDF_FORMATS,
     best_match,
+    jsonld_profile,
     media_type,
 )
+from provml.endpoint.sparql.export import ALL, DEFAULT
 from provml.errors import StoreReadOnly
 from provml.store.rdfio import FORMAT_NAMES
 
@@ -101,19 +104,21 @@ def graph_store(path: str | None) -> Response:
 
 def _get(target: Target) -> Response:
     accept = request.headers.get("Accept")
-    store = context.store()
     if target is None:
         chosen = best_match(accept, DATASET_OFFERS)
         if chosen is None:
             abort_json(406, f"the dataset is available as {DATASET_OFFERS}")
-        body = store.dump(format=RDF_FORMATS[chosen])
+        graph = ALL
     else:
         if not _exists(target):
             abort_json(404, f"no graph {target}")
         chosen = best_match(accept, GRAPH_OFFERS)
         if chosen is None:
             abort_json(406, f"a graph is available as {GRAPH_OFFERS}")
-        body = store.dump(format=RDF_FORMATS[chosen], graph=target)
+        graph = DEFAULT if isinstance(target, DefaultGraph) else target.value
+    # under the query limits (a worker process over an on-disk store); JSON-LD compacted
+    body = context.runner().export(context.store(), graph, media=chosen,
+                                   profile=jsonld_profile(accept))
     ctype = chosen + ("; charset=utf-8" if chosen.startswith("text/") else "")
     response = Response(body, content_type=ctype)
     response.vary.add("Accept")

@@ -1,6 +1,10 @@
 """Queries in worker processes: killed at the deadline, capped in memory, and unable to take the
 server down when they crash.
 
+Why it is long: the pool's checkout, kill and replacement protocol is shared by its four calls
+(query, probe, graph export, streamed dump) and the worker loop that answers them; split, each
+half would reach into the other's internals.
+
 pyoxigraph cannot cancel an evaluation, bound its memory, or survive a stack overflow in its
 parser or evaluator; the operating system can do all three to a process. A small pool of worker
 processes (started with ``spawn``: they share no lock or thread with the server) is kept ready:
@@ -38,7 +42,7 @@ import multiprocessing
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -108,10 +112,16 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
     _limit_worker(memory_mb)
     import pyoxigraph
 
+    from provml.endpoint.sparql.export import export_graph, gzip_dump
     from provml.store.oxigraph import OxigraphStore
 
     store: Any = None
     version = -1
+
+    def dump(view: Any) -> None:
+        for chunk in gzip_dump(view):
+            conn.send(("chunk", chunk))
+
     while True:
         try:
             op, sparql, options, wanted, announce = conn.recv()
@@ -128,8 +138,10 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
                 evaluate(probe, sparql, **options)
                 conn.send(("ok", None))
                 continue
-            accept = options.pop("accept", None)
-            for attempt in range(_VIEW_RETRIES):
+            accept = options.pop("accept", None) if op == "query" else None
+            # a dump has sent chunks when its view fails: no retry then
+            retries = 1 if op == "dump" else _VIEW_RETRIES
+            for attempt in range(retries):
                 if store is None or wanted != version:
                     if store is not None:
                         store.close()
@@ -139,10 +151,16 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
                 if attempt == 0 and announce:  # the time limit runs from here: opening
                     conn.send(("started", None))  # the view is not the query's cost
                 try:
-                    outcome = evaluate(store, sparql, **options)
+                    if op == "query":
+                        outcome: Any = evaluate(store, sparql, **options)
+                    elif op == "export":
+                        outcome = export_graph(store, sparql, options["media"], options["profile"])
+                    else:
+                        dump(store)
+                        outcome = None
                     break
                 except (OSError, RuntimeError):  # the view broke under a compaction: reopen
-                    if attempt == _VIEW_RETRIES - 1:
+                    if attempt == retries - 1:
                         raise
                     store.close()
                     store = None
@@ -285,53 +303,65 @@ class QueryProcesses:
         with self._lock:
             self._version += 1
 
+    def _send(self, worker: _Worker, op: str, sparql: str, options: dict[str, Any],
+              timeout_s: float | None) -> tuple[int, Any]:
+        """Hand ``op`` to ``worker``; the store version it runs on, and its first answer
+        (None: none within ``timeout_s``, counted from when its store view is open)."""
+        version = self._version
+        # a worker whose view is older than the store opens a fresh one first and says
+        # when it is open; one already up to date starts at once (one message saved)
+        announce = not op.startswith("probe") and worker.version != version
+        worker.conn.send((op, sparql, options, version, announce))
+        if announce:  # wait for the worker's store view, then for the result
+            if not worker.conn.poll(_OPEN_WAIT_S):
+                raise QueryRejected
+            started = worker.conn.recv()
+            if started[0] != "started":  # it failed before evaluating
+                return version, started
+        ready = worker.conn.poll(timeout_s)
+        return version, worker.conn.recv() if ready else None
+
+    def _lost(self, worker: _Worker) -> Exception:
+        """The exception for a worker whose pipe broke: it crashed, or the pool closed."""
+        worker.process.join(timeout=1)
+        code = worker.process.exitcode
+        with self._lock:
+            closed = self._closed
+        if closed:
+            return QueryRejected()
+        log.warning("a query ended its worker process (exit code %s)", code)
+        return QueryCrashed(self._crash_message(code))
+
+    @staticmethod
+    def _raise_for(status: str, payload: Any) -> None:
+        if status == "syntax":
+            raise SyntaxError(payload)
+        if status == "timeout":
+            raise QueryTimeout
+        if status == "crashed":
+            raise QueryCrashed(payload)
+        if status == "error":
+            log.warning("a query worker could not evaluate a query: %s", payload)
+            raise QueryFailed(payload)
+
     def _call(self, op: str, sparql: str, options: dict[str, Any],
               timeout_s: float | None) -> Any:
         worker = self._checkout()
         ok = False
         try:
             try:
-                version = self._version
-                # a worker whose view is older than the store opens a fresh one first and says
-                # when it is open; one already up to date starts at once (one message saved)
-                announce = op == "query" and worker.version != version
-                worker.conn.send((op, sparql, options, version, announce))
-                if announce:  # wait for the worker's store view, then for the result
-                    if not worker.conn.poll(_OPEN_WAIT_S):
-                        raise QueryRejected
-                    started = worker.conn.recv()
-                    if started[0] != "started":  # it failed before evaluating
-                        ready, answer = True, started
-                    else:
-                        ready = worker.conn.poll(timeout_s)
-                        answer = worker.conn.recv() if ready else None
-                else:
-                    ready = worker.conn.poll(timeout_s)
-                    answer = worker.conn.recv() if ready else None
+                version, answer = self._send(worker, op, sparql, options, timeout_s)
             except (EOFError, OSError, ConnectionError):
-                worker.process.join(timeout=1)
-                code = worker.process.exitcode
-                with self._lock:
-                    closed = self._closed
-                if closed:
-                    raise QueryRejected from None
-                log.warning("a query ended its worker process (exit code %s)", code)
-                raise QueryCrashed(self._crash_message(code)) from None
+                raise self._lost(worker) from None
             if answer is None:
                 raise QueryTimeout  # the worker is killed below: the evaluation stops there
             status, payload = answer
             ok = True
-            if op == "query":
+            if not op.startswith("probe"):
                 worker.version = version
-            if status == "syntax":
-                raise SyntaxError(payload)
-            if status == "timeout":
-                raise QueryTimeout
             if status == "crashed":
-                raise QueryCrashed(self._crash_message(None))
-            if status == "error":
-                log.warning("a query worker could not evaluate a query: %s", payload)
-                raise QueryFailed(payload)
+                payload = self._crash_message(None)
+            self._raise_for(status, payload)
             return payload
         finally:
             if ok:
@@ -393,6 +423,52 @@ class QueryProcesses:
             self._call("probe-update" if update else "probe-query", sparql, options, timeout_s)
         except (SyntaxError, QueryFailed):
             return
+
+    def export(self, graph: str, *, media: str, profile: str, timeout_s: float | None) -> bytes:
+        """The graph ``graph`` written in a worker (:func:`~provml.endpoint.sparql.export.
+        export_graph`), killed when ``timeout_s`` passes. Raises as :meth:`run`."""
+        if self.path is None:
+            raise ValueError("these workers have no store (in-memory)")
+        body = self._call("export", graph, {"media": media, "profile": profile}, timeout_s)
+        assert isinstance(body, bytes)
+        return body
+
+    def dump(self, *, step_s: float | None, total_s: float | None) -> Iterator[bytes]:
+        """The whole store as gzipped N-Quads from a worker, block by block: each block within
+        ``step_s``, all within ``total_s``; past either the worker is killed and the stream
+        ends short (without the gzip trailer). The worker is checked out at the first
+        ``next()``; a stream closed early kills it. Raises as :meth:`run`."""
+        if self.path is None:
+            raise ValueError("these workers have no store (in-memory)")
+        worker = self._checkout()
+        ok = False
+        try:
+            deadline = None if total_s is None else time.monotonic() + total_s
+            try:
+                version, answer = self._send(worker, "dump", "", {}, step_s)
+                while answer is not None and answer[0] == "chunk":
+                    yield answer[1]
+                    wait = step_s
+                    if deadline is not None:
+                        left = deadline - time.monotonic()
+                        wait = left if wait is None else min(wait, left)
+                    answer = (worker.conn.recv() if wait is None or wait > 0
+                              and worker.conn.poll(wait) else None)
+            except (EOFError, OSError, ConnectionError):
+                raise self._lost(worker) from None
+            if answer is None:
+                raise QueryTimeout
+            status, payload = answer
+            ok = True
+            worker.version = version
+            if status == "crashed":
+                payload = self._crash_message(None)
+            self._raise_for(status, payload)
+        finally:
+            if ok:
+                self._idle.put(worker)
+            else:
+                self._replace(worker)
 
     def close(self) -> None:
         """Kill every worker (requests waiting on one get QueryRejected)."""

@@ -155,9 +155,8 @@ def _update(text: str, params: MultiDict[str, str]) -> Response:
     using_named = iris(params.getlist("using-named-graph-uri"), "using-named-graph-uri")
     scan_sparql(text, what="update", allowed=context.config().allow_remote)
     try:
-        context.runner().check_update(text)
-        context.store().update(text, base_iri=context.public_url("/sparql"),
-                               using_graphs=using, using_named_graphs=using_named)
+        context.runner().update(context.store(), text, base_iri=context.public_url("/sparql"),
+                                using=using, using_named=using_named)
     except SyntaxError as error:
         abort_json(400, f"update syntax error: {error}")
     except StoreReadOnly:

@@ -7,6 +7,7 @@ for reads, with one for writes. After every attack the server process must be al
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyoxigraph
 import pytest
 import requests
 from endpoint_servers import Serve
@@ -229,6 +231,70 @@ def test_health_answers_while_eight_runaways_run(server: Serve) -> None:
         thread.join()
     assert slowest < 1.0
     assert sorted(set(statuses)) == [503]
+    _alive(server)
+
+
+
+def test_runaway_updates_stop_at_the_limit_and_change_nothing(server: Serve) -> None:
+    # the WHERE of an update is counted in a worker under the query limits before the server
+    # applies it; before, it ran in the server process for minutes with a core busy
+    before = _count(server, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
+    started = time.monotonic()
+    update = ("INSERT { <http://example.org/x> <http://example.org/y> ?c } WHERE { "
+              + RUNAWAYS["a join whose filter never matches"].split("WHERE {", 1)[1])
+    response = requests.post(server.url + "/sparql", data={"update": update}, headers=AUTH,
+                             timeout=60)
+    assert "time limit" in _error(response, 503)
+    assert time.monotonic() - started < TIMEOUT_S + 2
+    # sorting a cross product in a sub-select: the worker reaches its memory cap
+    update = ("INSERT { ?a <http://example.org/y> ?c } WHERE { { SELECT * WHERE { ?a ?b ?c . "
+              "?d ?e ?f . ?g ?h ?i } ORDER BY ?c ?f ?i } }")
+    response = requests.post(server.url + "/sparql", data={"update": update}, headers=AUTH,
+                             timeout=60)
+    assert "memory" in _error(response, 400)
+    assert _count(server, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }") == before
+    _alive(server)
+
+
+def test_updates_matching_more_than_the_row_limit_are_refused(server: Serve) -> None:
+    # 600 x 600 solutions in the default graph: the update would materialize all of them
+    before = _count(server, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
+    update = (f"PREFIX ex: <{EX}> INSERT {{ GRAPH ex:pairs {{ ?a ex:pair ?b }} }} "
+              "WHERE { ?a ex:q ?x . ?b ex:q ?y }")
+    response = requests.post(server.url + "/sparql", data={"update": update}, headers=AUTH,
+                             timeout=60)
+    message = _error(response, 400)
+    assert "360,000 solutions" in message and "100,000" in message
+    assert _count(server, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }") == before
+    # the same shape within the limit is applied
+    update = (f"PREFIX ex: <{EX}> INSERT {{ GRAPH ex:pairs {{ ?a ex:pair ?b }} }} "
+              "WHERE { ?a ex:q ?x . ?b ex:q ?y FILTER(?x < 10 && ?y < 10) }")
+    response = requests.post(server.url + "/sparql", data={"update": update}, headers=AUTH,
+                             timeout=60)
+    assert response.status_code == 204, response.text
+    pairs = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{EX}pairs> {{ ?s ?p ?o }} }}"
+    assert _count(server, pairs) == 100
+    requests.delete(server.url + "/store", params={"graph": EX + "pairs"}, headers=AUTH,
+                    timeout=30).raise_for_status()
+    _alive(server)
+
+
+def test_graph_store_reads_and_the_dump_come_from_the_workers(server: Serve) -> None:
+    # under the query limits, in a worker process; JSON-LD compacted like every JSON-LD answer
+    response = requests.get(server.url + "/store", params={"graph": EX + "g0"},
+                            headers={"Accept": "application/ld+json"}, timeout=30)
+    assert response.status_code == 200, response.text
+    assert "@context" in response.json()
+    quads = list(pyoxigraph.parse(response.content, format=pyoxigraph.RdfFormat.JSON_LD))
+    assert len(quads) == N_SUBJECTS // 3
+    response = requests.get(server.url + "/store", params={"graph": EX + "g0"},
+                            headers={"Accept": "application/n-triples"}, timeout=30)
+    assert response.text.count("\n") == N_SUBJECTS // 3
+    dump = requests.get(server.url + "/dump.nq.gz", timeout=30)
+    assert dump.status_code == 200
+    lines = gzip.decompress(dump.content).count(b"\n")
+    named = _count(server, "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }")
+    assert lines == named + N_SUBJECTS  # every named graph, and the default graph's triples
     _alive(server)
 
 

@@ -99,3 +99,24 @@ def test_closing_the_pool_with_queries_in_flight_raises_nowhere(
         assert outcomes == ["QueryRejected"] * 2
     threading.Event().wait(0.5)  # replacement threads finish their kill
     assert thread_errors == []
+
+
+def test_graph_exports_are_bounded_and_a_dump_closed_early_frees_its_worker(
+        store_dir: Path) -> None:
+    import gzip
+
+    pool = QueryProcesses(str(store_dir), workers=1, memory_mb=None, queue_s=30)
+    try:
+        body = pool.export("", media="application/n-quads", profile="compacted", timeout_s=30)
+        assert body.count(b"\n") == 600
+        # JSON-LD through pyld takes far longer than a millisecond: killed at the limit
+        with pytest.raises(QueryTimeout):
+            pool.export("", media="application/ld+json", profile="compacted", timeout_s=0.001)
+        blocks = pool.dump(step_s=30, total_s=60)
+        assert gzip.decompress(b"".join(blocks)).count(b"\n") == 600
+        blocks = pool.dump(step_s=30, total_s=60)
+        next(blocks)
+        blocks.close()  # the client went away: the worker is killed and replaced
+        assert gzip.decompress(b"".join(pool.dump(step_s=30, total_s=60))).count(b"\n") == 600
+    finally:
+        pool.close()

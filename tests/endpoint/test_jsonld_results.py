@@ -37,3 +37,19 @@ def test_construct_as_jsonld_is_compacted_and_the_expanded_profile_is_honoured(
     for text in (body, expanded):
         triples = {(q.subject, q.predicate, q.object) for q in parse(text, format=RdfFormat.JSON_LD)}
         assert triples == {(RUN, RDF.type, PROVML.WorkflowExecution)}
+
+
+def test_graph_store_get_as_jsonld_is_compacted_too(live_server: LiveServer) -> None:
+    live_server.store.add([Quad(RUN, RDF.type, PROVML.WorkflowExecution, NamedNode("urn:g"))])
+    for path, params in (("/store", {"graph": "urn:g"}), ("/store", {})):
+        response = live_server("GET", path, params=params, headers={"Accept": "application/ld+json"})
+        assert response.status_code == 200, response.text
+        doc = json.loads(response.content)
+        assert doc["@context"]["provml"] == PROVML_NS
+        assert "provml:WorkflowExecution" in response.text
+        quads = list(parse(response.content, format=RdfFormat.JSON_LD))
+        assert {(q.subject, q.predicate, q.object) for q in quads} == {
+            (RUN, RDF.type, PROVML.WorkflowExecution)}
+    expanded = live_server("GET", "/store", params={"graph": "urn:g"}, headers={
+        "Accept": 'application/ld+json;profile="http://www.w3.org/ns/json-ld#expanded"'})
+    assert "@context" not in expanded.text and PROVML_NS + "WorkflowExecution" in expanded.text

@@ -1,0 +1,50 @@
+"""Whole graphs written for a client: the Graph Store ``GET`` and the gzipped dump.
+
+Both run where queries run (in a worker process over an on-disk store, under the time and
+memory limits; see :meth:`provml.endpoint.sparql.evaluation.QueryRunner.export`). JSON-LD is
+compacted with the ontologies' context, as every other JSON-LD answer of the endpoint
+(:func:`provml.query.serialization.serialize_quads`), unless the client asks for the expanded
+profile.
+
+>>> from pyoxigraph import NamedNode, Quad
+>>> from provml.store import open_store
+>>> store = open_store()
+>>> g = NamedNode("http://e.org/g")
+>>> store.add([Quad(NamedNode("http://e.org/s"), NamedNode("https://w3id.org/provml#p"),
+...                 NamedNode("http://e.org/o"), g)])
+>>> b'"provml:p"' in export_graph(store, "http://e.org/g", "application/ld+json", "compacted")
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pyoxigraph import DefaultGraph, NamedNode, RdfFormat
+
+from provml.store.base import Store
+
+__all__ = ["ALL", "DEFAULT", "export_graph", "gzip_dump"]
+
+#: ``graph`` values of :func:`export_graph` besides an IRI: the whole dataset, the default graph
+ALL, DEFAULT = "", "default"
+
+
+def export_graph(store: Store, graph: str, media: str, profile: str) -> bytes:
+    """The graph named ``graph`` (an IRI, :data:`DEFAULT`, or :data:`ALL` for the dataset) in
+    ``media`` (a key of ``negotiation.RDF_FORMATS``)."""
+    from provml.endpoint.negotiation import RDF_FORMATS
+    from provml.query.serialization import serialize_quads
+
+    fmt = RDF_FORMATS[media]
+    target = None if graph == ALL else DefaultGraph() if graph == DEFAULT else NamedNode(graph)
+    if fmt == RdfFormat.JSON_LD:
+        return serialize_quads(store.quads(graph=target), "jsonld", profile=profile)
+    return store.dump(format=fmt, graph=target)
+
+
+def gzip_dump(store: Store) -> Iterator[bytes]:
+    """The whole store as gzipped N-Quads, in sync-flushed blocks (constant memory)."""
+    from provml.endpoint.linked_data.void import dump_nquads_gz
+
+    return dump_nquads_gz(store)

@@ -1,0 +1,135 @@
+"""SPARQL updates under the query limits.
+
+An update runs in the server process, which owns the store read-write (the worker processes
+hold read-only views), in one transaction that pyoxigraph cannot interrupt. What can make an
+update long or large is its ``WHERE`` part: every other operation is linear in its input
+(``INSERT DATA`` / ``DELETE DATA``: the body, itself under the body limit) or in a graph of the
+store (``CLEAR``, ``DROP``, ``COPY``, ``MOVE``, ``ADD``). So before an update is applied, the
+``WHERE`` part of each of its operations is counted as a query, ``SELECT (COUNT(*) AS ?n)
+WHERE {…}`` over the dataset the operation names (``WITH``, ``USING``, ``USING NAMED``, or the
+protocol's ``using-graph-uri``), under the same limits as every query — in a worker process,
+killed at the time limit and capped in memory, over an on-disk store. The update is refused,
+the store unchanged, when a count runs past the time limit (503), ends its worker (400), or
+finds more solutions than the row limit (400: the update would materialize them all). Only then
+does the server run the update; its ``WHERE`` is the same pattern over the same data (writes
+through the endpoint are serialized while this runs), so it takes about the time the count
+took, and it instantiates its templates for at most the row limit of solutions.
+
+>>> [p.query for p in where_parts("PREFIX e: <http://e.org/> "
+...     "WITH e:g DELETE { ?s ?p ?o } WHERE { ?s ?p ?o }; INSERT DATA { e:a e:b e:c }")]
+['PREFIX e: <http://e.org/>\\nSELECT (COUNT(*) AS ?provml_n) WHERE { ?s ?p ?o }']
+>>> where_parts("WITH <http://e.org/g> DELETE WHERE { ?s ?p ?o }")[0].default_graph
+[<NamedNode value=http://e.org/g>]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyoxigraph import NamedNode
+
+from provml.endpoint.limits import sparql_tokens
+
+__all__ = ["WherePart", "where_parts"]
+
+
+@dataclass(frozen=True)
+class WherePart:
+    """The ``WHERE`` of one update operation as a counting query, with the dataset the
+    operation names (None: the store's default graph, all named graphs)."""
+
+    query: str
+    default_graph: list[NamedNode] | None = None
+    named_graphs: list[NamedNode] | None = None
+
+
+def _node(iri: str) -> NamedNode | None:
+    try:
+        return NamedNode(iri)
+    except ValueError:  # relative (against BASE): the store's default dataset is counted
+        return None
+
+
+def where_parts(update: str) -> list[WherePart]:
+    """The ``WHERE`` parts of ``update``'s operations, in order (none for ``INSERT DATA``,
+    ``DELETE DATA``, ``LOAD``, ``CLEAR``, ...). ``update`` has passed
+    :func:`~provml.endpoint.limits.scan_sparql` (nesting bounded)."""
+    text, tokens = sparql_tokens(update)
+    prologue: list[str] = []
+    prefixes: dict[str, str] = {}
+    parts: list[WherePart] = []
+    depth = 0
+    pending: str | None = None  # PREFIX, PREFIX-IRI, BASE, WITH, USING, USING NAMED
+    prefix_name = ""
+    with_graph: NamedNode | None = None
+    using: list[NamedNode] = []
+    using_named: list[NamedNode] = []
+    after_where = False
+    group_start: int | None = None
+
+    def dataset(iri: str) -> None:
+        nonlocal with_graph
+        node = _node(iri)
+        if node is None:
+            return
+        if pending == "WITH":
+            with_graph = node
+        elif pending == "USING":
+            using.append(node)
+        else:
+            using_named.append(node)
+
+    for match in tokens:
+        kind, value = match.lastgroup, match.group()
+        if kind in ("comment", "str"):
+            continue
+        if kind == "open":
+            if depth == 0 and after_where and value == "{":
+                group_start = match.start()
+            depth += 1
+            continue
+        if kind == "close":
+            depth = max(depth - 1, 0)
+            if depth == 0 and group_start is not None:
+                default = using or ([with_graph] if with_graph is not None else None)
+                named = using_named or ([] if using else None)
+                parts.append(WherePart(
+                    "\n".join([*prologue, "SELECT (COUNT(*) AS ?provml_n) WHERE "
+                               + text[group_start:match.end()]]),
+                    default, named))
+                group_start, after_where = None, False
+            continue
+        if depth > 0:
+            continue
+        if kind == "word":
+            upper = value.upper()
+            if pending == "PREFIX":
+                prefix_name, pending = value.rstrip(":") if value.endswith(":") else value, "PREFIX-IRI"
+                continue
+            if pending in ("WITH", "USING", "USING NAMED") and ":" in value:
+                name, _, local = value.partition(":")
+                if name in prefixes:
+                    dataset(prefixes[name] + local)
+                pending = None
+                continue
+            if upper == "NAMED" and pending == "USING":
+                pending = "USING NAMED"
+                continue
+            pending = upper if upper in ("PREFIX", "BASE", "WITH", "USING") else None
+            if upper == "WHERE":
+                after_where = True
+            continue
+        if kind == "iri":
+            if pending == "PREFIX-IRI":
+                prefixes[prefix_name] = value[1:-1]
+                prologue.append(f"PREFIX {prefix_name}: {value}")
+            elif pending == "BASE":
+                prologue.append(f"BASE {value}")
+            elif pending in ("WITH", "USING", "USING NAMED"):
+                dataset(value[1:-1])
+            pending = None
+            continue
+        if value == ";":  # the next operation: its own WITH / USING
+            with_graph, using, using_named, after_where = None, [], [], False
+        pending = None
+    return parts
