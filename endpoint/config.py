@@ -24,7 +24,7 @@ key                meaning (default)
                    memory; ``"thread"`` (the default otherwise): queries evaluate in the server
                    process (see :mod:`provml.endpoint.sparql.isolation`)
 ``QUERY_WORKERS``  worker processes, i.e. queries evaluating at once (4)
-``QUERY_MEMORY_MB``  address-space limit of each worker process in MiB (2048; 0: none)
+``QUERY_MEMORY_MB``  memory limit (RLIMIT_DATA) of each worker process in MiB (2048; 0: none)
 ``ALLOW_REMOTE``   URL prefixes that ``SERVICE`` and ``LOAD`` may reach (``()``: none; only
                    http and https, never ``file:``)
 =================  ==========================================================================
