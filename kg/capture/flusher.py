@@ -433,7 +433,7 @@ class Flusher:
                 step = max(size, COALESCE_EVENTS) if self._compact else size
                 for start in range(0, end, step):
                     self._inflight_at = start
-                    self._process(items[start : start + step])
+                    self._process(items[start : min(start + step, end)])
             with lock:
                 self._carry = items[end:]
                 self._inflight = []
