@@ -49,6 +49,11 @@ log = logging.getLogger("provml.capture.scopes")
 SPOOL_WAKE_EVENTS = 1000
 #: an endpoint gets the full bags found waiting in one request, up to this many events
 COALESCE_EVENTS = 1000
+#: a client with a sink and bags larger than 1 wakes at most this often (seconds) for full
+#: bags; bags that fill meanwhile go in the same request. Each wake-up and request takes the
+#: GIL from the training thread several times; under load each hand-off can stall it for
+#: milliseconds
+LINGER_S = 0.25
 _BACKOFF_FIRST_S = 0.25
 _BACKOFF_MAX_S = 30.0
 
@@ -162,6 +167,8 @@ class Flusher:
         self._wake_every = bag_size if sink is not None or bag_size == 1 else \
             max(bag_size, SPOOL_WAKE_EVENTS)
         self._interval = flush_interval_s
+        self._linger = min(LINGER_S, flush_interval_s) if sink is not None and bag_size > 1 else 0.0
+        self._last_wake = 0.0
         self._queue: deque[Any] = deque()
         self._wake = _Wake()
         self._spill_lock = threading.Lock()
@@ -399,6 +406,11 @@ class Flusher:
     def _round(self) -> bool:
         """One wake-up; True when the thread should stop."""
         signalled = self._wake.wait(self._interval)
+        if signalled and self._linger and not (self._stop or self._waiters):
+            wait = self._last_wake + self._linger - time.monotonic()
+            if wait > 0:  # woke for a full bag too soon after the last: let more bags fill
+                time.sleep(wait)
+        self._last_wake = time.monotonic()
         # a full bag woke us: send full bags, keep the rest for the next one; the interval
         # passed, a flush() waits or close() was called: send everything
         self._drain(everything=not signalled or self._stop or bool(self._waiters))
