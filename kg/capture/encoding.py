@@ -82,7 +82,7 @@ def redact_items(items: list[Any]) -> None:
             for value in item[3]:  # the common case inlined: a number under a harmless name
                 if not (value.__class__ is dict and len(value) == 3 and "role" in value
                         and value.get("value").__class__ in _NUMBERS
-                        and known.get(value.get("name")) is False):
+                        and known.get(value.get("name")) is False):  # type: ignore[arg-type]
                     redact_values(item[3])
                     break
 
