@@ -162,12 +162,12 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     def do_GET(self):
-        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
-    def do_POST(self):
+        self.wfile.write(b"HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n")
+    def do_POST(self):  # one write: headers and body apart wait for a delayed ACK (40 ms)
         self.rfile.read(int(self.headers["Content-Length"]))
-        self.send_response(202); self.send_header("Content-Length", "2"); self.end_headers()
-        self.wfile.write(b"{}")
+        self.wfile.write(b"HTTP/1.1 202 Accepted\\r\\nContent-Length: 2\\r\\n\\r\\n{}")
     def log_message(self, *args):
         pass
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
