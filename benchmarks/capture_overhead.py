@@ -9,11 +9,16 @@ wall-clock overhead (min–max) of the training loop and of the whole script (cl
 close), the caller-thread cost of one capture call, and that no event was lost.
 
 Online settings send to a real endpoint (``provml serve`` in a separate process, on the same
-machine). Usage::
+machine); ``--pin`` runs it on CPU 1 and this process on CPU 0 (``taskset``), as a deployment
+with the server elsewhere would; ``--server null`` sends to a do-nothing HTTP server instead
+(stdlib, answers 202 at once), which leaves the client's own cost. Setting F is also timed from
+inside (``attribution``): the capture calls of each batch and the training step itself, per
+batch, with and without capture (medians), and the flusher thread's CPU. Usage::
 
     .venv/bin/python benchmarks/capture_overhead.py            # full: ~15,000 events, 10 reps
     .venv/bin/python benchmarks/capture_overhead.py --quick    # a short run
     .venv/bin/python benchmarks/capture_overhead.py --configs none,F,flowcept --reps 10
+    .venv/bin/python benchmarks/capture_overhead.py --configs none,D --pin --out ...
 """
 
 from __future__ import annotations
@@ -152,13 +157,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+NULL_SERVER = """
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    def do_GET(self):
+        self.wfile.write(b"HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n")
+    def do_POST(self):  # one write: headers and body apart wait for a delayed ACK (40 ms)
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.wfile.write(b"HTTP/1.1 202 Accepted\\r\\nContent-Length: 2\\r\\n\\r\\n{}")
+    def log_message(self, *args):
+        pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
 @contextlib.contextmanager
-def endpoint(store: Path) -> Iterator[str]:
-    """``provml serve`` on a fresh store, in its own process."""
+def endpoint(store: Path, *, pin: bool = False, server: str = "provml") -> Iterator[str]:
+    """``provml serve`` on a fresh store (or the do-nothing ``null`` server), in its own
+    process; ``pin``: on CPU 1 only."""
     port = free_port()
     exe = Path(sys.executable).parent / "provml"
-    proc = subprocess.Popen([str(exe), "serve", "--store", str(store), "--port", str(port),
-                             "--token", TOKEN], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [str(exe), "serve", "--store", str(store), "--port", str(port), "--token", TOKEN]
+    if server == "null":
+        command = [sys.executable, "-c", NULL_SERVER, str(port)]
+    if pin:
+        command = ["taskset", "-c", "1", *command]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -221,6 +248,59 @@ def per_call_cost(calls: int, rounds: int = 5) -> dict[str, float]:
             "caller_cpu_us_min": round(min(cpus), 3),
             "caller_wall_us": round(statistics.median(walls), 3),
             "caller_wall_us_min": round(min(walls), 3)}
+
+
+def attribution(w: Workload, work: Path, reps: int) -> dict[str, Any]:
+    """Setting F timed from inside the loop, alternating with the uncaptured loop: per batch,
+    the capture calls (cycle made, entered, a loss recorded, left: 2 events) and the training
+    step, medians over all batches (``perf_counter_ns``, robust to preemption); the flusher
+    thread's CPU per event."""
+    clock = time.perf_counter_ns
+    steps: dict[str, list[int]] = {"none": [], "F": []}
+    calls: list[int] = []
+    flusher: list[float] = []
+    for _ in range(reps):
+        net, opt = w.fresh()
+        for _epoch in range(w.epochs):
+            for b in range(w.batches):
+                t0 = clock()
+                w.step(net, opt, b)
+                steps["none"].append(clock() - t0)
+        spool = work / f"spool-attribution-{time.monotonic_ns()}"
+        client = provml.Client.setting("F", spool_dir=spool, install_signal_handler=False)
+        net, opt = w.fresh()
+        with client.workflow("digits-mlp", type="learning") as wf, wf.stage("train") as tr:
+            for epoch in range(w.epochs):
+                with tr.cycle("epoch", epoch) as ep:
+                    for b in range(w.batches):
+                        t0 = clock()
+                        with ep.cycle("batch", b) as bt:
+                            t1 = clock()
+                            loss = w.step(net, opt, b)
+                            t2 = clock()
+                            bt.generated(provml.evaluation("loss", loss))
+                        t3 = clock()
+                        calls.append(t1 - t0 + t3 - t2)
+                        steps["F"].append(t2 - t1)
+        client.close()
+        flusher.append(client.stats().thread_cpu_s / w.events * 1e6)
+        shutil.rmtree(spool, ignore_errors=True)
+    clock_cost = statistics.median(
+        [-(clock() - clock()) for _ in range(10_000)])  # one clock() pair
+    step_none = statistics.median(steps["none"]) / 1e3
+    step_f = statistics.median(steps["F"]) / 1e3
+    call = (statistics.median(calls) - 2 * clock_cost) / 1e3
+    return {
+        "batches": len(calls),
+        "capture_calls_us_per_batch": round(call, 3),
+        "capture_calls_us_per_event": round(call / 2, 3),
+        "step_us_median_none": round(step_none, 2),
+        "step_us_median_F": round(step_f, 2),
+        "step_slowdown_us_per_event": round((step_f - step_none) / 2, 3),
+        "flusher_cpu_us_per_event_median": round(statistics.median(flusher), 3),
+        "attributed_us_per_event": round(call / 2 + (step_f - step_none) / 2
+                                         + statistics.median(flusher), 3),
+    }
 
 
 def run_one(name: str, w: Workload, work: Path, url: str | None, peers: dict[str, Any]) -> dict[str, Any]:
@@ -388,7 +468,16 @@ def main() -> None:
                         help="comma-separated subset, e.g. none,F,flowcept (default: all; "
                              "'none' is always run; no plot for a subset)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--pin", action="store_true",
+                        help="the endpoint on CPU 1, this process on CPU 0 (taskset)")
+    parser.add_argument("--server", choices=("provml", "null"), default="provml",
+                        help="online settings send to provml serve (default) or to a "
+                             "do-nothing HTTP server (the client's own cost)")
+    parser.add_argument("--attribution-reps", type=int, default=3,
+                        help="passes of the inside timing of setting F (0: none)")
     args = parser.parse_args()
+    if args.pin:
+        os.sched_setaffinity(0, {0})
     reps = args.reps or (3 if args.quick else 10)
     target = args.events or (3000 if args.quick else 15000)
     probe = Workload(1)
@@ -399,9 +488,12 @@ def main() -> None:
         work = Path(tmp)
         os.environ["PROVML_HOME"] = str(work / "home")  # default spill / pending directory
         peers, notes = peers_available(work)
-        with endpoint(work / "store") as url:
+        with endpoint(work / "store", pin=args.pin, server=args.server) as url:
             throughput = endpoint_throughput(url, 1000 if not args.quick else 300)
             print("endpoint throughput:", throughput)
+            loop_none(Workload(2))  # warm up torch
+            inside = attribution(w, work, args.attribution_reps) if args.attribution_reps else {}
+            print("setting F from inside:", inside)
             calls = per_call_cost(200_000 if not args.quick else 50_000)
             print("per call:", calls)
             loop_none(Workload(2))  # warm up torch
@@ -430,7 +522,10 @@ def main() -> None:
                         "torch 1 thread",
             "epochs": w.epochs, "batches_per_epoch": w.batches, "events_per_run": w.events,
             "reps": reps, "order": "alternating, start rotated each repetition",
-            "online_sink": "endpoint: provml serve (separate process, same machine, on-disk store)",
+            "online_sink": ("a do-nothing HTTP server (stdlib, 202 at once)" if args.server == "null"
+                            else "endpoint: provml serve (separate process, same machine, "
+                                 "on-disk store)") + (", pinned to CPU 1, this process to CPU 0"
+                                                      if args.pin else ""),
             "loop": "wall-clock of the training loop (workflow begin to end)",
             "total": "client construction to close() returned (online: close(timeout_s=0), "
                      "undelivered events go to the pending file)",
@@ -442,6 +537,7 @@ def main() -> None:
                     "loadavg_before": [round(x, 2) for x in load_before],
                     "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
         "per_call": calls,
+        "attribution_F": inside,
         "endpoint_throughput": throughput,
         "summary": summary,
         "notes": notes,

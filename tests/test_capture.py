@@ -111,6 +111,25 @@ def test_track_records_arguments_and_result_inside_an_open_task(client: provml.C
     assert end["generated"] == [{"name": "result", "role": "value", "value": 5}]
 
 
+def test_track_nests_in_the_innermost_open_cycle_and_leaves_it_when_it_ends(
+        client: provml.Client) -> None:
+    @client.track()
+    def step(i: int) -> int:
+        return i
+
+    with client.workflow("wf") as wf, wf.stage("train") as tr:
+        with tr.cycle("epoch", 0) as ep:
+            with ep.cycle("batch", 1):
+                step(1)
+            step(2)
+            with ep.cycle("batch", 2) as bt, bt.task("inner"):
+                step(3)
+        step(4)
+    events = events_of(client)
+    parents = [e.get("parent") for e in events if e["kind"] == "task_begin" and e["name"] == "step"]
+    assert parents == ["train/epoch-0/batch-1", "train/epoch-0", "inner", "train"]
+
+
 def test_track_outside_a_workflow_makes_a_workflow_of_its_own(client: provml.Client) -> None:
     @client.track("square", generated_name="y")
     def f(x: float) -> float:

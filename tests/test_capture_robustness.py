@@ -4,11 +4,14 @@ events after ``close()`` (issue 14)."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import provml
+from provml.capture.encoding import expand
 from provml.capture.flusher import Flusher
 from provml.capture.spool import read_events
 from provml.errors import MissingExtra
@@ -327,3 +330,50 @@ def test_a_library_connection_error_is_transient(tmp_path: Path) -> None:
     stats = f.stats()
     assert (stats.rejected, stats.sent, stats.pending) == (0, 4, 0)
     assert sorted(e["task"] for e in sink.stored) == ["t0", "t1", "t2", "t3"]
+
+
+# -- compact bags: several full bags found waiting go in one request --------------------------
+
+
+class CompactSink:
+    """A sink taking the compact form; its first request hangs until released, so events
+    pile up in the queue meanwhile (a slow endpoint)."""
+
+    name = "compact sink"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.requests: list[int] = []
+        self.stored: list[dict[str, object]] = []
+
+    def send(self, lines: list[str]) -> None:
+        raise AssertionError("the compact form is sent")
+
+    def send_compact(self, blob: bytes, count: int) -> None:
+        self.release.wait(10)
+        events = expand(json.loads(blob))
+        assert len(events) == count
+        self.requests.append(count)
+        self.stored.extend(events)
+
+    def close(self) -> None:
+        return None
+
+
+def test_full_bags_found_waiting_go_in_one_request_and_none_twice(tmp_path: Path) -> None:
+    sink = CompactSink()
+    f = flusher(tmp_path, sink, flush_interval_s=30.0)
+    for i in range(4):  # a full bag wakes the thread; its request hangs
+        f.put(event(i))
+    deadline = time.monotonic() + 10
+    while f._queue and time.monotonic() < deadline:
+        time.sleep(0.001)
+    for i in range(4, 15):  # 11 more: two full bags and 3 events
+        f.put(event(i))
+    sink.release.set()
+    assert f.flush(timeout_s=20)
+    f.close()
+    assert sorted(e["task"] for e in sink.stored) == sorted(f"t{i}" for i in range(15))
+    assert sink.requests[0] == 4
+    assert sum(sink.requests) == 15
+    assert f.stats().sent == 15

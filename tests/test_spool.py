@@ -42,3 +42,30 @@ def test_replaying_twice_stores_nothing_twice(tmp_path: Path) -> None:
         assert len(kg.store) == size
     finally:
         kg.close()
+
+
+def test_a_compact_bag_line_reads_back_as_events(tmp_path: Path) -> None:
+    """What the capture client writes: one line per bag, event objects and compact cycle
+    records ``[is_begin, t, fields, values]`` (provml.capture.encoding)."""
+    fields = '["r1","wf","t/epoch-0","epoch",0,"t","t","training"]'
+    loss = '[{"name":"loss","role":"evaluation","value":0.5}]'
+    path = tmp_path / "s.jsonl"
+    path.write_text(f"[{EVENTS[0]},[true,1.5,{fields},[]],[false,1.7,{fields},{loss}]]\n{EVENTS[1]}\n")
+    events = list(read_events(path))
+    assert [e["kind"] for e in events] == ["workflow_begin", "cycle_begin", "cycle_end", "workflow_end"]
+    assert events[1] == {"v": 1, "kind": "cycle_begin", "t": 1.5, "run": "r1", "workflow": "wf",
+                         "task": "t/epoch-0", "name": "epoch", "iteration": 0, "parent": "t",
+                         "stage": "t", "stage_type": "training"}
+    assert events[2]["status"] == "finished"
+    assert events[2]["generated"] == [{"name": "loss", "role": "evaluation", "value": 0.5}]
+
+
+def test_a_malformed_bag_line_is_an_error_or_handed_to_on_error(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_text(f"[{EVENTS[0]},[true,1.5]]\n{EVENTS[1]}\n")
+    with pytest.raises(ValueError, match=r"s.jsonl:1: not a bag of events: element 1"):
+        list(read_events(path))
+    seen: list[int] = []
+    events = list(read_events(path, on_error=lambda number, line, problem: seen.append(number)))
+    assert seen == [1]
+    assert [e["kind"] for e in events] == ["workflow_end"]

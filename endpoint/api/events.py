@@ -1,6 +1,8 @@
 """``POST /api/events``: the capture client's HTTP sink.
 
-The body is a JSON array of events or ``{"events": [...]}`` (``docs/events.md``), sent with
+The body is a JSON array of events or ``{"events": [...]}`` (``docs/events.md``; an element
+may be a compact cycle record, the form the capture client sends, see
+:mod:`provml.capture.encoding`), sent with
 ``Content-Type: application/json`` and the write token, optionally with ``Content-Encoding:
 gzip`` (the capture client compresses bodies over 1 KiB). Answers:
 
@@ -24,6 +26,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from provml.capture.encoding import expand
 from provml.endpoint.auth import require_write
 from provml.endpoint.context import current_kg
 from provml.endpoint.errors import abort_json
@@ -114,4 +117,9 @@ def parse_batch(data: bytes) -> Sequence[Mapping[str, Any]]:
     events = body.get("events") if isinstance(body, dict) else body
     if not isinstance(events, list):
         abort_json(400, 'expected a JSON array of events or {"events": [...]}')
+    if any(isinstance(event, list) for event in events):  # the capture client's compact form
+        try:
+            return expand(events)
+        except ValueError as exc:
+            abort_json(422, f"a compact bag: {exc}")
     return events

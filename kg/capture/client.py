@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from provml.capture import metadata
 from provml.capture.flusher import Flusher, FlushStats
 from provml.capture.redact import redact_text
-from provml.capture.scopes import Cycle, Task, Values, Workflow, check_id, check_name
+from provml.capture.scopes import Cycle, Task, Values, Workflow, check_id, check_name, current_scope
 from provml.capture.sinks import HttpSink, Sink, StoreSink
 from provml.capture.spool import default_spool_dir
 from provml.capture.values import Value, to_values, value
@@ -311,7 +311,7 @@ class Client(Closing):
                     for k, v in bound.arguments.items()
                     if (wanted is None or k in wanted) and v is not None
                 ]
-                scope = self._current.get()
+                scope = current_scope(self._current)
                 if scope is None:
                     with self.workflow(task_name) as wf:
                         return _run_task(wf, task_name, type, used, generated_name, fn, args, kwargs)

@@ -1,6 +1,15 @@
-"""Capture events as JSON text: one event (:func:`encode`) or a whole bag in one pass
-(:func:`encode_bag`), with orjson when present and the standard library for what it cannot
-take. Used by the flusher thread; kept apart so the thread's module holds only its state.
+"""Capture events as JSON text: a whole bag in one orjson call (:func:`encode_items`, the
+compact form), one event (:func:`encode`) or a bag as one line per event (:func:`encode_bag`,
+for sinks that take events one by one and for what the compact form cannot hold), with orjson
+when present and the standard library for what it cannot take. Used by the flusher thread;
+kept apart so the thread's module holds only its state.
+
+**The compact form** (a spool line, a body of ``POST /api/events``): a JSON array whose
+elements are event objects or *compact cycle records* ``[is_begin, t, [run, workflow, task,
+name, iteration, parent, stage, stage_type], used | generated]`` — the tuples the capture calls
+queue, written as they are in one call (≈ 0.15 µs an event instead of ≈ 2 µs for a line per
+event). :func:`expand` turns such an array back into events; :func:`provml.capture.spool.read_events`
+and the endpoint do so, so every reader sees events of ``docs/events.md``.
 """
 
 from __future__ import annotations
@@ -11,9 +20,11 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from provml.capture.scopes import cycle_event, cycle_line
+from provml.capture.redact import _names as _known_names
+from provml.capture.redact import redact_values
+from provml.capture.scopes import CYCLE_FIELDS, cycle_event, cycle_line
 
-__all__ = ["as_event", "encode", "encode_bag"]
+__all__ = ["as_event", "encode", "encode_bag", "encode_items", "expand", "redact_items"]
 
 
 def _default(obj: Any) -> Any:
@@ -58,6 +69,65 @@ def _orjson() -> Any:
     return dumps
 
 
+_NUMBERS = (float, int, bool)
+
+
+def redact_items(items: list[Any]) -> None:
+    """Redact the values of queued cycle records (a batch's ``generated`` is redacted here,
+    on the flusher thread, not at the call; :func:`provml.capture.redact.redact_values` is
+    idempotent, so values redacted already pass unchanged)."""
+    known = _known_names
+    for item in items:
+        if item.__class__ is tuple and item[3]:
+            for value in item[3]:  # the common case inlined: a number under a harmless name
+                if not (value.__class__ is dict and len(value) == 3 and "role" in value
+                        and value.get("value").__class__ in _NUMBERS
+                        and known.get(value.get("name")) is False):  # type: ignore[arg-type]
+                    redact_values(item[3])
+                    break
+
+
+def encode_items(items: list[Any]) -> bytes | None:
+    """A bag in the compact form (see the module): one JSON array, one orjson call, with the
+    secrets in cycle values redacted first. ``None`` when it cannot be written so — no orjson,
+    a value orjson cannot take, or a ``null`` anywhere (orjson writes NaN and infinity as null):
+    then :func:`encode_bag` renders the bag event by event and rejects what JSON cannot hold."""
+    dumps = _fast_bytes if _fast is not None else (_orjson() and _fast_bytes)
+    if not dumps:
+        return None
+    redact_items(items)
+    try:
+        blob: bytes = dumps(items)
+    except TypeError:
+        return None
+    if b"null" in blob:
+        return None
+    return blob
+
+
+def expand(items: list[Any]) -> list[dict[str, Any]]:
+    """The events of a compact array (see the module): event objects as they are, compact
+    cycle records rendered as ``cycle_begin`` / ``cycle_end`` events.
+
+    :raises ValueError: an element that is neither an object nor a compact cycle record.
+
+    >>> expand([[True, 1.5, ["r", "w", "s/epoch-0", "epoch", 0, "s", "s", "training"], []]])[0]["kind"]
+    'cycle_begin'
+    """
+    out = []
+    for number, item in enumerate(items):
+        if isinstance(item, dict):
+            out.append(item)
+        elif (isinstance(item, list | tuple) and len(item) == 4 and isinstance(item[0], bool)
+              and isinstance(item[2], list | tuple) and len(item[2]) == len(CYCLE_FIELDS)
+              and (not item[3] or isinstance(item[3], list | tuple))):
+            out.append(cycle_event((item[0], item[1], tuple(item[2]), list(item[3] or ()))))
+        else:
+            raise ValueError(f"element {number} is neither an event object nor a compact cycle "
+                             f"record [is_begin, t, [{', '.join(CYCLE_FIELDS)}], values]")
+    return out
+
+
 def encode_bag(
     events: list[Any],
     reject: Callable[[dict[str, Any], str], None],
@@ -72,6 +142,7 @@ def encode_bag(
     dumps = _fast_bytes
     if heads is None:
         heads = {}
+    redact_items(events)
     if dumps:
         try:
             lines: list[bytes] = [
@@ -98,6 +169,8 @@ def as_event(item: Any) -> dict[str, Any]:
     """A queued item as its event dict: a dict is one; a cycle's compact
     ``(is_begin, t, fields, used | generated)`` tuple is rendered."""
     if item.__class__ is tuple:
+        if item[3]:
+            redact_values(item[3])
         return cycle_event(item)
     return item  # type: ignore[no-any-return]
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provml.capture.encoding import as_event, encode, encode_bag
+from provml.capture.encoding import as_event, encode, encode_bag, encode_items
 from provml.capture.sinks import BagRejected, BagTooLarge, Sink, SinkUnavailable
 from provml.capture.spool import SpoolWriter, read_events
 from provml.errors import MissingExtra
@@ -47,6 +47,13 @@ log = logging.getLogger("provml.capture.scopes")
 
 #: a spool-only (offline) client with bags larger than 1 writes when this many events wait
 SPOOL_WAKE_EVENTS = 1000
+#: an endpoint gets the full bags found waiting in one request, up to this many events
+COALESCE_EVENTS = 1000
+#: a client with a sink and bags larger than 1 wakes at most this often (seconds) for full
+#: bags; bags that fill meanwhile go in the same request. Each wake-up and request takes the
+#: GIL from the training thread several times; under load each hand-off can stall it for
+#: milliseconds
+LINGER_S = 0.25
 _BACKOFF_FIRST_S = 0.25
 _BACKOFF_MAX_S = 30.0
 
@@ -160,6 +167,8 @@ class Flusher:
         self._wake_every = bag_size if sink is not None or bag_size == 1 else \
             max(bag_size, SPOOL_WAKE_EVENTS)
         self._interval = flush_interval_s
+        self._linger = min(LINGER_S, flush_interval_s) if sink is not None and bag_size > 1 else 0.0
+        self._last_wake = 0.0
         self._queue: deque[Any] = deque()
         self._wake = _Wake()
         self._spill_lock = threading.Lock()
@@ -173,8 +182,10 @@ class Flusher:
         self._counts = {"processed": 0, "spooled": 0, "sent": 0, "rejected": 0, "spilled": 0,
                         "late": 0, "errors": 0}
         self._pending_count = 0
-        # lines the disk refused (full disk, vanished directory): (which file, lines), retried
-        self._held: list[tuple[str, list[Any]]] = []
+        # lines the disk refused (full disk, vanished directory): (which file, lines, events), retried
+        self._held: list[tuple[str, list[Any], int]] = []
+        # bags in the compact form (one orjson call each): spool-only, or a sink that takes it
+        self._compact = sink is None or hasattr(sink, "send_compact")
         self._disk_trouble = False
         self._late = False  # the thread is gone: events are written on the caller's thread
         self._late_lock = threading.Lock()
@@ -298,7 +309,7 @@ class Flusher:
             pending=self._pending_count,
             rejected=c["rejected"],
             spilled=c["spilled"],
-            held=sum(len(lines) for _, lines in self._held),
+            held=sum(count for _, _, count in self._held),
             late=c["late"],
             errors=c["errors"],
             thread_cpu_s=self._thread_cpu(),
@@ -337,8 +348,8 @@ class Flusher:
         if events:
             ok = self._write_late(events, count_late=False)
         held, self._held = self._held, []
-        for _target, lines in held:
-            ok = self._append_late(lines) and ok
+        for _target, lines, count in held:
+            ok = self._append_late(lines, count) and ok
         for marker in markers:
             marker.ok = ok
             marker.done.set()
@@ -359,7 +370,7 @@ class Flusher:
             self._counts["late"] += len(events)
         return self._append_late(lines)
 
-    def _append_late(self, lines: list[Any]) -> bool:
+    def _append_late(self, lines: list[Any], count: int | None = None) -> bool:
         if not lines:
             return True
         with self._late_lock:
@@ -370,7 +381,7 @@ class Flusher:
                 log.exception("provml: %d event(s) could not be written to %s and are LOST",
                               len(lines), self.pending_path)
                 return False
-            self._pending_count += len(lines)
+            self._pending_count += len(lines) if count is None else count
         return True
 
     # -- the flusher thread ------------------------------------------------------------------
@@ -395,6 +406,11 @@ class Flusher:
     def _round(self) -> bool:
         """One wake-up; True when the thread should stop."""
         signalled = self._wake.wait(self._interval)
+        if signalled and self._linger and not (self._stop or self._waiters):
+            wait = self._last_wake + self._linger - time.monotonic()
+            if wait > 0:  # woke for a full bag too soon after the last: let more bags fill
+                time.sleep(wait)
+        self._last_wake = time.monotonic()
         # a full bag woke us: send full bags, keep the rest for the next one; the interval
         # passed, a flush() waits or close() was called: send everything
         self._drain(everything=not signalled or self._stop or bool(self._waiters))
@@ -425,10 +441,11 @@ class Flusher:
                 end -= end % size
             if self.sink is None and end:  # bags matter to a sink only: one write for all
                 self._process(items[:end])
-            else:
-                for start in range(0, end, size):
+            else:  # an endpoint takes the full bags found waiting in one request
+                step = max(size, COALESCE_EVENTS) if self._compact else size
+                for start in range(0, end, step):
                     self._inflight_at = start
-                    self._process(items[start : start + size])
+                    self._process(items[start : min(start + step, end)])
             with lock:
                 self._carry = items[end:]
                 self._inflight = []
@@ -497,21 +514,29 @@ class Flusher:
                         self._enrich(event)
                     except Exception:
                         log.exception("provml: could not add metadata to a workflow_begin event")
-        lines, blob = encode_bag(bag, self._unencodable, self._heads)
-        if len(self._heads) > 10_000:  # cycles begun and never ended (errored): forget them
-            self._heads.clear()
         self._counts["processed"] += len(bag)
-        if not lines:
-            return
-        if self.spool_path is not None and self._append("spool", lines, blob):
-            self._counts["spooled"] += len(lines)
+        compact = encode_items(bag) if self._compact else None  # one call for the bag
+        lines: list[Any] | None = None
+        if compact is None:  # event by event: a sink that wants lines, or a NaN to reject
+            lines, blob = encode_bag(bag, self._unencodable, self._heads)
+            if len(self._heads) > 10_000:  # cycles begun and never ended (errored): forget them
+                self._heads.clear()
+            count = len(lines)
+            if not count:
+                return
+        else:
+            blob, count = compact, len(bag)
+        written = [blob] if lines is None else lines
+        if self.spool_path is not None and self._append("spool", written, count, blob):
+            self._counts["spooled"] += count
         if self.sink is not None:
-            texts = [line.decode() for line in lines]
             now = time.monotonic()
             if now < self._down_until or now > self._give_up_at:
-                self._to_pending(texts)
+                self._to_pending(written, count)
+            elif lines is None:
+                self._deliver_compact(bag, blob)
             else:
-                self._deliver(texts)
+                self._deliver([line.decode() for line in lines])
 
     def _unencodable(self, event: dict[str, Any], reason: str) -> None:
         self._reject([json.dumps(event, default=repr)], {"error": reason})
@@ -520,9 +545,9 @@ class Flusher:
         """A ``workflow_begin`` event is about to be put (the flusher enriches it)."""
         self._begins = True
 
-    def _append(self, target: str, lines: list[Any], blob: bytes | None = None) -> bool:
-        """Append to the spool or the pending file (``blob``: the lines already joined); on
-        OSError hold the lines in memory."""
+    def _append(self, target: str, lines: list[Any], count: int, blob: bytes | None = None) -> bool:
+        """Append to the spool or the pending file (``lines``: events or compact bags, ``count``
+        events in all; ``blob``: the lines already joined); on OSError hold them in memory."""
         try:
             if target == "spool":
                 if self._spool is None:
@@ -538,7 +563,7 @@ class Flusher:
                 self._disk_trouble = True
                 log.exception("provml: cannot write to the %s file in %s; holding %d event(s) "
                               "in memory and retrying", target, self.spool_dir, len(lines))
-            self._held.append((target, lines))
+            self._held.append((target, lines, count))
             # a half-open writer may be broken: reopen it next time
             writer = self._spool if target == "spool" else self._pending
             if writer is not None:
@@ -555,15 +580,36 @@ class Flusher:
         if not self._held:
             return
         held, self._held = self._held, []
-        for target, lines in held:
-            if self._append(target, lines):
+        for target, lines, count in held:
+            if self._append(target, lines, count):
                 if target == "spool":
-                    self._counts["spooled"] += len(lines)
+                    self._counts["spooled"] += count
                 else:
-                    self._pending_count += len(lines)
+                    self._pending_count += count
         if not self._held and self._disk_trouble:
             self._disk_trouble = False
             log.warning("provml: the disk takes events again; none held in memory")
+
+    def _deliver_compact(self, bag: list[Any], blob: bytes) -> None:
+        """Send a bag in the compact form; should the sink refuse it for any reason but "down"
+        (an endpoint that does not know the form, a bag too large, an event it rejects), send
+        it again event by event, which bisects and tells permanent errors from transient ones."""
+        assert self.sink is not None
+        try:
+            self.sink.send_compact(blob, len(bag))  # type: ignore[attr-defined]
+        except SinkUnavailable as exc:
+            self._went_down(str(exc))
+            self._to_pending([blob], len(bag))
+            return
+        except Exception:
+            lines, _ = encode_bag(bag, self._unencodable, {})
+            if lines:
+                self._deliver([line.decode() for line in lines])
+            return
+        self._counts["sent"] += len(bag)
+        if self._backoff != _BACKOFF_FIRST_S:
+            log.warning("provml: %s is back", self.sink.name)
+        self._backoff = _BACKOFF_FIRST_S
 
     def _deliver(self, lines: list[str]) -> None:
         assert self.sink is not None
@@ -610,9 +656,10 @@ class Flusher:
         self._down_until = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, _BACKOFF_MAX_S)
 
-    def _to_pending(self, lines: list[str]) -> None:
-        if self._append("pending", lines):
-            self._pending_count += len(lines)
+    def _to_pending(self, lines: list[Any], count: int | None = None) -> None:
+        count = len(lines) if count is None else count
+        if self._append("pending", lines, count):
+            self._pending_count += count
 
     def _reject(self, lines: list[str], report: Any) -> None:
         self._write_rejected(

@@ -183,7 +183,15 @@ class HttpSink:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def send(self, lines: list[str]) -> None:
-        body = ('{"events":[' + ",".join(lines) + "]}").encode("utf-8")
+        self._send(('{"events":[' + ",".join(lines) + "]}").encode("utf-8"), len(lines))
+
+    def send_compact(self, blob: bytes, count: int) -> None:
+        """Send a bag in the compact form (:mod:`provml.capture.encoding`: one JSON array of
+        events and compact cycle records, which the endpoint expands); the same answers as
+        :meth:`send`."""
+        self._send(b'{"events":' + blob + b"}", count)
+
+    def _send(self, body: bytes, count: int) -> None:
         headers = self._headers
         if self._gzip and len(body) > 1024:
             import gzip
@@ -200,9 +208,9 @@ class HttpSink:
             return
         text = data.decode("utf-8", "replace")
         if status == 422 or status == 400:
-            raise BagRejected(sink=self.name, count=len(lines), report=_json_or_text(text))
+            raise BagRejected(sink=self.name, count=count, report=_json_or_text(text))
         if status == 413:
-            raise BagTooLarge(sink=self.name, count=len(lines))
+            raise BagTooLarge(sink=self.name, count=count)
         raise SinkUnavailable(sink=self.name, reason=f"HTTP {status}: {text[:300]}")
 
     def close(self) -> None:

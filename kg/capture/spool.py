@@ -1,8 +1,10 @@
 
 """Spools: capture events as JSON lines on disk, appended, read back and replayed.
 
-A spool file holds one event (``docs/events.md``) per line. The capture client writes four
-kinds, all in the spool directory:
+A spool file holds one event (``docs/events.md``) per line, or a bag of them as one JSON array
+in the compact form (:mod:`provml.capture.encoding`: event objects and compact cycle records,
+written in one call); :func:`read_events` yields events either way. The capture client writes
+four kinds, all in the spool directory:
 
 * ``<client>.jsonl`` — diskful mode: every event, appended before it is sent;
 * ``pending-<client>.jsonl`` — events not yet accepted by the sink (down, unreachable, or
@@ -37,6 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from provml.capture.encoding import expand
 from provml.closing import Closing
 
 __all__ = [
@@ -115,8 +118,10 @@ def read_events(
 ) -> Iterator[dict[str, Any]]:
     """The events of one spool file, in order.
 
-    A truncated last line (the process died mid-write) is skipped with a warning; a bad line
-    anywhere else is an error — or, with ``on_error``, handed to it and skipped.
+    A line is an event, or a bag of events in the compact form (a JSON array, expanded by
+    :func:`provml.capture.encoding.expand`). A truncated last line (the process died
+    mid-write) is skipped with a warning; a bad line anywhere else is an error — or, with
+    ``on_error``, handed to it and skipped.
 
     :param on_error: called with the line number, the line and what is wrong with it, for each
         line that is not a JSON object (the capture client's flusher keeps such lines in its
@@ -143,6 +148,16 @@ def read_events(
             if on_error is None:
                 raise ValueError(f"{path}:{number}: not a JSON event: {exc}") from exc
             on_error(number, line, f"not a JSON event: {exc}")
+            continue
+        if isinstance(event, list):  # a bag in the compact form
+            try:
+                events = expand(event)
+            except ValueError as exc:
+                if on_error is None:
+                    raise ValueError(f"{path}:{number}: not a bag of events: {exc}") from exc
+                on_error(number, line, f"not a bag of events: {exc}")
+                continue
+            yield from events
             continue
         if not isinstance(event, dict):
             if on_error is None:

@@ -122,7 +122,9 @@ def evaluation(
     >>> evaluation("f1", 0.7, about="model", domain="https://example.org/Sandstone")["domain"]
     'https://example.org/Sandstone'
     """
-    out = _scalar(name, "evaluation", val, domain, None)
+    out = {"name": name, "role": "evaluation", "value": val}  # inlined: a batch's loss
+    if domain is not None:
+        out["domain"] = domain
     if about is not None:
         out["about"] = about if isinstance(about, str) else dict(about)
     return out

@@ -221,3 +221,29 @@ def test_capture_over_http_then_query_over_http(live_server: LiveServer) -> None
     refused = live_server("POST", "/api/events", json=batch("ev-refused"))
     assert refused.status_code == 401 and refused.json()["status"] == 401
     assert not bool(live_server.store.query("ASK { <https://w3id.org/provml/id/run/ev-refused> ?p ?o }"))
+
+
+def test_a_compact_bag_is_expanded_and_stored(client: FlaskClient, kg: KnowledgeGraph) -> None:
+    """The capture client's compact form: cycle records ``[is_begin, t, fields, values]``
+    beside event objects (provml.capture.encoding)."""
+    events = batch("ev-compact")
+    fields = ["ev-compact", "wf-events", "train/epoch-0", "epoch", 0, "train", "train", "training"]
+    loss = [{"name": "loss", "role": "evaluation", "value": 0.25}]
+    body = [*events[:2], [True, 1700000001.5, fields, []], [False, 1700000001.7, fields, loss],
+            *events[2:]]
+    response = client.post("/api/events", json={"events": body}, headers=AUTH)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert response.get_json()["events"] == 6
+    assert bool(kg.store.query(
+        "ASK { <https://w3id.org/provml/id/run/ev-compact/train/epoch-0> ?p ?o }"))
+
+
+def test_a_malformed_compact_record_is_refused(client: FlaskClient, kg: KnowledgeGraph) -> None:
+    before = quads(kg)
+    response = client.post("/api/events", json={"events": [*batch("ev-bad")[:1], [True, 1.0]]},
+                           headers=AUTH)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    body = response.get_json()
+    assert_error_shape(body, 422)
+    assert "element 1 is neither an event object nor a compact cycle record" in body["error"]
+    assert quads(kg) == before
