@@ -41,6 +41,7 @@ import workload  # noqa: E402
 from provml.events import check  # noqa: E402
 from provml.ingest.enrichment import with_entailed_types  # noqa: E402
 from provml.ingest.translation import translate  # noqa: E402
+from provml.ingest.validation import _verdicts  # noqa: E402
 from provml.knowledge import KnowledgeGraph  # noqa: E402
 from provml.store.oxigraph import OxigraphStore  # noqa: E402
 
@@ -56,6 +57,7 @@ def run_pipeline(events: list[dict[str, Any]], batch: int, tmp: Path, *, groups:
     import os
 
     os.environ["PROVML_SHACL_GROUPS"] = "1" if groups else "0"
+    _verdicts.cache_clear()  # as in a fresh process: no view known clean yet
     path = tmp / "pipeline"
     kg = KnowledgeGraph(OxigraphStore(path), atomic_writes=atomic)
     kg.closure()  # computed once per ontology version and cached on disk; not part of ingest
@@ -87,6 +89,7 @@ def breakdown(events: list[dict[str, Any]], batch: int) -> dict[str, float]:
     from provml.ingest.shortcuts import stage_links, store_lookup
     from provml.ingest.validation import validate_triples
 
+    _verdicts.cache_clear()
     kg = KnowledgeGraph(OxigraphStore())
     kg.closure()
     t = dict.fromkeys(("check", "translate", "shortcuts", "enrich", "context", "validate", "write"), 0.0)
