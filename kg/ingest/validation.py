@@ -48,6 +48,7 @@ __all__ = [
     "default_shapes",
     "validate_files",
     "validate_triples",
+    "warm_up",
 ]
 
 _SH = SH.NS
@@ -277,6 +278,19 @@ def validate_triples(
     else:
         conforms, results, text = _by_representatives(run, data, *grouped)
     return Report(conforms=conforms, results=results, text=text)
+
+
+def warm_up(shapes: Sequence[Path] | None = None) -> None:
+    """Do now what the first validation of a process would: parse the shapes, compile them for
+    the default engine and analyse them for grouping (a long-running worker calls this before it
+    takes its first bag, so that bag does not wait for it)."""
+    from provml.ingest.representatives import cached_profile
+
+    shape_files = tuple(str(p) for p in (shapes or default_shapes()))
+    _shapes_graph(shape_files)
+    if default_engine() == "turbo":
+        _compiled(shape_files)
+    cached_profile(shape_files)
 
 
 @functools.lru_cache(maxsize=8)

@@ -292,10 +292,20 @@ class Worker:
         pipe.xack(EVENTS, WORKERS, message_id)
         pipe.execute()
 
+    def warm(self) -> None:
+        """Load the class closure and compile the shapes now, so that the first bag does not wait
+        for them (about a second); :meth:`run` starts with it, before the first heartbeat."""
+        from provml.ingest.validation import warm_up
+
+        self.graph.closure()
+        if self.graph.validate:
+            warm_up()
+
     def run(self, stop: threading.Event | None = None) -> None:
         """Process bags until ``stop`` is set (or forever)."""
         import redis as redis_module
 
+        self.warm()
         while stop is None or not stop.is_set():
             try:
                 self.step()
