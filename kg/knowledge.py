@@ -61,10 +61,11 @@ class KnowledgeGraph(Closing):
     :param base: the base IRI of instance data.
     :param validate: SHACL-validate every batch before writing (default on).
     :param enrich: add the types entailed by the ontology before validating and writing.
-    :param atomic_writes: write each batch in one transaction (default); False uses the store's
-        faster non-transactional path (embedded: ``bulk_extend``, ≈ 2.5x faster on disk): a
-        crash mid-write can leave part of a batch, which ingesting it again completes
-        (deterministic IRIs) — for bulk loads and the broker's writer.
+    :param atomic_writes: passed to the store's ``add`` (a backend may take a faster,
+        non-transactional path when False). The embedded store writes every batch all or
+        nothing either way: on disk, a batch of at least
+        :data:`provml.store.oxigraph.BULK_MIN_QUADS` quads goes through the bulk loader, whose
+        files RocksDB ingests into every index at once.
     """
 
     def __init__(

@@ -153,3 +153,33 @@ def test_data_stating_subclasses_is_validated_whole(bag: list[Quad]) -> None:
     assert prof is not None
     extra = Quad(PROVML.Model, RDFS.subClassOf, PROV.Entity)
     assert groups(prof, [*bag, extra]) is None
+
+
+def test_views_found_clean_are_remembered_and_a_broken_node_is_still_reported(bag: list[Quad]) -> None:
+    from provml.ingest.representatives import Verdicts
+    from provml.ingest.validation import _verdicts
+
+    verdicts = _verdicts(tuple(str(p) for p in default_shapes()))
+    assert isinstance(verdicts, Verdicts)
+    validate_triples(bag, representatives=True)
+    clean = set(verdicts.current().clean)
+    assert clean, "the clean bag's views are remembered"
+    validate_triples(bag, representatives=True)
+    assert verdicts.current().clean == clean  # nothing new to remember: no view was validated again
+    node = _with_both_times(bag)
+    for breaks in (_status, _ends_before_start, _wrong_parent):
+        grouped, full = both(breaks(bag, node))
+        assert full.results and (grouped.conforms, grouped.results) == (full.conforms, full.results)
+
+
+def test_verdicts_forget_everything_together_when_full() -> None:
+    from provml.ingest.representatives import Verdicts
+
+    verdicts = Verdicts(limit=2)
+    first = verdicts.current()
+    assert first(("a",)) == 1 and first(("b",)) == 2 and first(("a",)) == 1
+    first.clean.add((1, (), (), ()))
+    assert verdicts.current() is first  # at the limit, not past it
+    first(("c",))
+    second = verdicts.current()
+    assert second is not first and not second.clean and second(("c",)) == 1

@@ -395,10 +395,68 @@ def test_read_only_needs_an_existing_store(tmp_path: Path) -> None:
         OxigraphStore(read_only=True)
 
 
-def test_non_atomic_add_is_the_bulk_path(tmp_path: Path) -> None:
+def _big(tag: str, graph: NamedNode) -> list[Quad]:
+    from provml.store.oxigraph import BULK_MIN_QUADS
+
+    return [Quad(ex(f"{tag}{i}"), P, Literal(str(i)), graph) for i in range(BULK_MIN_QUADS + 10)]
+
+
+def test_a_large_batch_on_disk_goes_through_the_bulk_path_whole(tmp_path: Path) -> None:
     with OxigraphStore(tmp_path / "bulk") as store:
-        store.add(sample(), atomic=False)
-        assert as_set(store.quads()) == as_set(sample())
+        store.add(sample(), atomic=False)  # small: a transaction
+        store.add(_big("s", G2))  # large: the bulk loader
+        assert as_set(store.quads()) == as_set(sample()) | as_set(_big("s", G2))
+        assert store.query(f"ASK {{ GRAPH {G2} {{ {ex('s7')} {P} '7' }} }}")
+
+
+def test_a_large_batch_failing_midway_leaves_the_disk_store_unchanged(tmp_path: Path) -> None:
+    with OxigraphStore(tmp_path / "bulk") as store:
+        store.add(sample())
+        before = as_set(store.quads())
+
+        def batch() -> Iterator[Quad]:
+            yield from _big("s", G2)
+            raise RuntimeError("the producer failed half-way")
+
+        with pytest.raises(RuntimeError, match="half-way"):
+            store.add(batch())
+        assert as_set(store.quads()) == before
+
+
+def test_kill_9_during_bulk_writes_leaves_each_batch_whole_or_absent(tmp_path: Path) -> None:
+    """RocksDB ingests a bulk batch's files into every index at once: a process killed while
+    writing leaves no part of a batch (each batch here is one graph)."""
+    import collections
+    import signal
+    import time
+
+    from provml.store.oxigraph import BULK_MIN_QUADS
+
+    child = textwrap.dedent(f"""
+        import sys
+        from pyoxigraph import Literal, NamedNode, Quad
+        from provml.store import OxigraphStore
+        store = OxigraphStore(sys.argv[1])
+        print("open", flush=True)
+        i = 0
+        while True:
+            g = NamedNode(f"urn:g:{{i}}")
+            store.add([Quad(NamedNode(f"urn:s:{{i}}:{{j}}"), NamedNode("urn:p"), Literal(str(j)), g)
+                       for j in range({BULK_MIN_QUADS} + 1000)])
+            i += 1
+    """)
+    for trial, delay in enumerate((0.4, 0.9)):
+        path = tmp_path / f"store{trial}"
+        proc = subprocess.Popen([sys.executable, "-c", child, str(path)], stdout=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stdout.readline() == b"open\n"
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        with OxigraphStore(path) as store:
+            counts = collections.Counter(q.graph_name for q in store.quads())
+        assert counts, "the child wrote at least one batch before it was killed"
+        assert set(counts.values()) == {BULK_MIN_QUADS + 1000}, counts
 
 
 # -- open_store --------------------------------------------------------------------------------

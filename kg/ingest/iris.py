@@ -15,6 +15,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import posixpath
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from provml.vocab import DEFAULT_BASE
 __all__ = ["Iris", "slug", "normalise_location"]
 
 
+@functools.lru_cache(maxsize=1 << 16)  # names repeat event after event; quote costs ≈ 2.5 µs
 def slug(text: str) -> str:
     """``text`` as one IRI path segment: unreserved characters kept, the rest percent-encoded.
 

@@ -37,7 +37,6 @@ import datetime
 import decimal
 import functools
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +45,7 @@ from pyoxigraph import Literal, NamedNode, Quad, Store, Triple
 
 from provml.vocab import OWL, RDF, RDFS, SH, XSD
 
-__all__ = ["Profile", "profile", "groups", "neighbourhood"]
+__all__ = ["Interner", "Profile", "Verdicts", "profile", "groups", "neighbourhood", "views"]
 
 _S = SH.NS
 #: parameters that need nothing beyond the node's own view
@@ -319,29 +318,83 @@ def _compare(op: str, a: Literal, b: Literal) -> bool | None:
     return bool(_OPS[op](va[1], vb[1]))
 
 
-class _Views:
-    """The views of the focus nodes of one data set, under one profile."""
+class Interner:
+    """Numbers for abstractions of value nodes, shared by the batches validated in one process, so
+    that a view means the same in every batch; with it, the views whose representative was found
+    clean (:class:`Verdicts`)."""
 
-    def __init__(self, prof: Profile, triples: Sequence[Triple | Quad]) -> None:
-        self.prof = prof
-        self.out: dict[Any, list[tuple[NamedNode, Any]]] = {}
-        self.inc: dict[Any, list[tuple[NamedNode, Any]]] = {}
-        self.types: dict[Any, set[Any]] = {}
-        rdf_type = RDF.type
-        inverse = prof.inverse
-        for t in triples:
-            s, p, o = t.subject, t.predicate, t.object
-            self.out.setdefault(s, []).append((p, o))
-            if p in inverse and not isinstance(o, Literal):
-                self.inc.setdefault(o, []).append((p, s))
-            if p == rdf_type:
-                self.types.setdefault(s, set()).add(o)
-        self.memo: dict[Any, int] = {}
+    __slots__ = ("ids", "clean", "_lock")
+
+    def __init__(self) -> None:
+        import threading
+
         self.ids: dict[Any, int] = {}
-        self.kinds: dict[str, tuple[str, bool, tuple[bool, ...]]] = {}
+        self.clean: set[Any] = set()
+        self._lock = threading.Lock()
 
-    def term(self, term: Any) -> Any:
-        """The abstraction of a value node (see the module's text)."""
+    def __call__(self, made: Any) -> int:
+        found = self.ids.get(made)
+        if found is None:
+            with self._lock:  # two threads must never give two abstractions one number
+                found = self.ids.setdefault(made, len(self.ids) + 1)  # from 1: ``memo.get`` 0 is none
+        return found
+
+
+class _Views:
+    """The views of the focus nodes of one data set, under one profile.
+
+    Built for speed, as it runs on every ingested batch: predicates are numbered once (a
+    statement no shape's path follows is dropped while reading), value nodes are abstracted once
+    each and numbered, and a view is a tuple of sorted number pairs (a multiset, as the engine's
+    counts see it).
+    """
+
+    def __init__(self, prof: Profile, triples: Sequence[Triple | Quad], interner: Interner | None = None) -> None:
+        self.prof = prof
+        self.intern = interner or Interner()
+        # predicate numbers: rdf:type is 0; the forward ones and the inverse ones
+        pids: dict[NamedNode, int] = {RDF.type: 0}
+        for p in sorted(prof.forward | prof.inverse, key=lambda n: n.value):
+            pids.setdefault(p, len(pids))
+        self.pids = pids
+        inverse = {pids[p] for p in prof.inverse}
+        forward = {pids[p] for p in prof.forward}
+        self.out: dict[Any, list[tuple[int, Any]]] = {}
+        self.inc: dict[Any, list[tuple[int, Any]]] = {}
+        self.types: dict[Any, set[Any]] = {}
+        out, inc, types = self.out, self.inc, self.types
+        get = pids.get
+        for t in triples:
+            pid = get(t.predicate)
+            if pid is None:
+                continue  # a statement no path follows is invisible to every shape
+            s, o = t.subject, t.object
+            if pid == 0:
+                found = types.get(s)
+                if found is None:
+                    types[s] = {o}
+                else:
+                    found.add(o)
+            if pid in forward:
+                entries = out.get(s)
+                if entries is None:
+                    out[s] = [(pid, o)]
+                else:
+                    entries.append((pid, o))
+            if pid in inverse and not isinstance(o, Literal):
+                entries = inc.get(o)
+                if entries is None:
+                    inc[o] = [(pid, s)]
+                else:
+                    entries.append((pid, s))
+        self.memo: dict[Any, int] = {}
+        self.type_ids: dict[Any, int] = {}
+        self.kinds: dict[str, tuple[str, bool, tuple[bool, ...]]] = {}
+        self.pairs = [(kind, tuple((inv, pids[p]) for inv, p in path), pids[other])
+                      for kind, path, other in prof.pairs]
+
+    def term(self, term: Any) -> int:
+        """The number of the abstraction of a value node (see the module's text)."""
         found = self.memo.get(term)
         if found is not None:
             return found
@@ -386,11 +439,17 @@ class _Views:
                 tuple(len(text) >= n for n in prof.lengths) if isinstance(term, NamedNode) else (),
                 tuple(len(text) <= n for n in prof.lengths) if isinstance(term, NamedNode) else (),
             )
-        found = self.ids.setdefault(made, len(self.ids))
-        self.memo[term] = found
+        found = self.memo[term] = self.intern(made)
         return found
 
-    def values(self, node: Any, path: Path) -> list[Any]:
+    def type_id(self, term: Any) -> int:
+        """The number of a type, kept exactly."""
+        found = self.type_ids.get(term)
+        if found is None:
+            found = self.type_ids[term] = self.intern(("T", term))
+        return found
+
+    def values(self, node: Any, path: tuple[tuple[bool, int], ...]) -> list[Any]:
         out: list[Any] = []
         for inverse, predicate in path:
             source = self.inc if inverse else self.out
@@ -398,15 +457,11 @@ class _Views:
         return out
 
     def view(self, node: Any) -> Any:
-        rdf_type = RDF.type
-        term = self.term
-        seen = self.prof.forward  # a statement no path follows is invisible to every shape
-        forward = Counter(
-            (p.value, o.value if p == rdf_type else term(o)) for p, o in self.out.get(node, ()) if p in seen
-        )
-        backward = Counter((p.value, term(s)) for p, s in self.inc.get(node, ()))
+        memo, term, type_id = self.memo.get, self.term, self.type_id
+        forward = sorted([(p, type_id(o)) if p == 0 else (p, memo(o) or term(o)) for p, o in self.out.get(node, ())])
+        backward = sorted([(p, memo(s) or term(s)) for p, s in self.inc.get(node, ())])
         pairs = []
-        for kind, path, other in self.prof.pairs:
+        for kind, path, other in self.pairs:
             left, right = self.values(node, path), self.values(node, ((False, other),))
             outcomes: list[Any] = []
             for a in left:
@@ -419,7 +474,26 @@ class _Views:
                     else:
                         outcomes.append((a, b))
             pairs.append(tuple(sorted(outcomes, key=repr)))
-        return (term(node), frozenset(forward.items()), frozenset(backward.items()), tuple(pairs))
+        return (term(node), tuple(forward), tuple(backward), tuple(pairs))
+
+
+def views(prof: Profile, triples: Sequence[Triple | Quad], interner: Interner | None = None) -> dict[Any, list[Any]]:
+    """The focus nodes of ``triples`` by view (each list's first member: the representative);
+    with a shared ``interner``, equal views of different data sets are equal keys."""
+    seen = _Views(prof, triples, interner)
+    by_view: dict[Any, list[Any]] = {}
+    targets = prof.targets
+    view = seen.view
+    for node, classes in seen.types.items():
+        if isinstance(node, Literal) or classes.isdisjoint(targets):
+            continue
+        key = view(node)
+        members = by_view.get(key)
+        if members is None:
+            by_view[key] = [node]
+        else:
+            members.append(node)
+    return by_view
 
 
 def groups(prof: Profile, triples: Sequence[Triple | Quad]) -> list[list[Any]] | None:
@@ -427,14 +501,28 @@ def groups(prof: Profile, triples: Sequence[Triple | Quad]) -> list[list[Any]] |
     ``None`` when the data must be validated whole (it states ``rdfs:subClassOf``)."""
     if any(t.predicate == RDFS.subClassOf for t in triples):
         return None
-    views = _Views(prof, triples)
-    by_view: dict[Any, list[Any]] = {}
-    targets = prof.targets
-    for node, classes in views.types.items():
-        if isinstance(node, Literal) or classes.isdisjoint(targets):
-            continue
-        by_view.setdefault(views.view(node), []).append(node)
-    return list(by_view.values())
+    return list(views(prof, triples).values())
+
+
+class Verdicts:
+    """The views whose representative the engine found without any result, kept across batches
+    (one per shapes profile and process): a node whose view is among them has no result either,
+    by the same argument that lets one representative stand for its group.
+
+    Bounded: past ``limit`` numbered abstractions (literals of unknown datatypes are kept
+    exactly, so their numbers grow with the data) the numbers and the views are forgotten
+    together — a new :class:`Interner`; a validation keeps the one it started with.
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self.interner = Interner()
+
+    def current(self) -> Interner:
+        interner = self.interner
+        if len(interner.ids) > self.limit or len(interner.clean) > self.limit:
+            interner = self.interner = Interner()
+        return interner
 
 
 def neighbourhood(

@@ -48,6 +48,7 @@ __all__ = [
     "default_shapes",
     "validate_files",
     "validate_triples",
+    "warm_up",
 ]
 
 _SH = SH.NS
@@ -279,6 +280,19 @@ def validate_triples(
     return Report(conforms=conforms, results=results, text=text)
 
 
+def warm_up(shapes: Sequence[Path] | None = None) -> None:
+    """Do now what the first validation of a process would: parse the shapes, compile them for
+    the default engine and analyse them for grouping (a long-running worker calls this before it
+    takes its first bag, so that bag does not wait for it)."""
+    from provml.ingest.representatives import cached_profile
+
+    shape_files = tuple(str(p) for p in (shapes or default_shapes()))
+    _shapes_graph(shape_files)
+    if default_engine() == "turbo":
+        _compiled(shape_files)
+    cached_profile(shape_files)
+
+
 @functools.lru_cache(maxsize=8)
 def _compiled(paths: tuple[str, ...]) -> Any:
     """pyshacl-turbo's compiled form of the shapes files (parsed and compiled once per process)."""
@@ -297,38 +311,48 @@ def _grouping(wanted: bool | None) -> bool:
     return wanted if wanted is not None else os.environ.get("PROVML_SHACL_GROUPS", "1") != "0"
 
 
-def _groups(data: list[Triple | Quad], shape_files: tuple[str, ...]) -> tuple[Any, list[list[Any]]] | None:
-    """The focus nodes grouped by view, or ``None`` when grouping saves nothing or is not sound."""
-    from provml.ingest.representatives import cached_profile, groups
+def _groups(data: list[Triple | Quad], shape_files: tuple[str, ...]) -> tuple[Any, dict[Any, list[Any]], Any] | None:
+    """The focus nodes by view, the profile and the process's verdicts for these shapes, or
+    ``None`` when grouping is not sound (the shapes look further, the data states subclasses)."""
+    from provml.ingest.representatives import cached_profile, views
 
     profile = cached_profile(shape_files)
-    if profile is None:
+    if profile is None or any(t.predicate == RDFS.subClassOf for t in data):
         return None
-    grouped = groups(profile, data)
-    if grouped is None or all(len(g) == 1 for g in grouped):
-        return None
-    return profile, grouped
+    interner = _verdicts(shape_files).current()
+    return profile, views(profile, data, interner), interner
+
+
+@functools.lru_cache(maxsize=8)
+def _verdicts(paths: tuple[str, ...]) -> Any:
+    from provml.ingest.representatives import Verdicts
+
+    return Verdicts()
 
 
 def _by_representatives(
-    run: Any, data: list[Triple | Quad], profile: Any, grouped: list[list[Any]]
+    run: Any, data: list[Triple | Quad], profile: Any, by_view: dict[Any, list[Any]], interner: Any
 ) -> tuple[bool, tuple[Result, ...], str]:
-    """Validate one node per group, then every node of the groups whose representative has results."""
+    """Validate one node per group whose view was not found clean before, then every node of the
+    groups whose representative has results; remember the views found clean."""
     from provml.ingest.representatives import neighbourhood
 
     def name(node: Any) -> str:
         return f"_:{node.value}" if isinstance(node, BlankNode) else str(node.value)
 
-    reps = {name(g[0]): g for g in grouped}
-    _, first, _ = run(neighbourhood(profile, [g[0] for g in grouped], data))
-    failing = [reps[r.focus_node] for r in first if r.focus_node in reps]
+    clean = interner.clean
+    fresh = [(view, members) for view, members in by_view.items() if view not in clean]
     results: tuple[Result, ...] = ()
-    if failing:
-        members = {id(g): g for g in failing}.values()
-        nodes = [n for g in members for n in g]
-        wanted = {name(n) for n in nodes}
-        _, second, _ = run(neighbourhood(profile, nodes, data))
-        results = tuple(r for r in second if r.focus_node in wanted)
+    if fresh:
+        reps = {name(members[0]): view for view, members in fresh}
+        _, first, _ = run(neighbourhood(profile, [members[0] for _, members in fresh], data))
+        flagged = {reps[r.focus_node] for r in first if r.focus_node in reps}
+        clean.update(view for view, _ in fresh if view not in flagged)
+        if flagged:
+            nodes = [n for view in flagged for n in by_view[view]]
+            wanted = {name(n) for n in nodes}
+            _, second, _ = run(neighbourhood(profile, nodes, data))
+            results = tuple(r for r in second if r.focus_node in wanted)
     conforms = not results  # SHACL: any result, warnings included, means not conforming
     lines = [f"Validation Report\nConforms: {conforms}", f"Results ({len(results)}):"]
     lines += [f"{r.severity}: {r.constraint} on {r.focus_node} ({r.path or '-'}): {r.message}" for r in results]

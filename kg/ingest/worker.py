@@ -292,10 +292,20 @@ class Worker:
         pipe.xack(EVENTS, WORKERS, message_id)
         pipe.execute()
 
+    def warm(self) -> None:
+        """Load the class closure and compile the shapes now, so that the first bag does not wait
+        for them (about a second); :meth:`run` starts with it, before the first heartbeat."""
+        from provml.ingest.validation import warm_up
+
+        self.graph.closure()
+        if self.graph.validate:
+            warm_up()
+
     def run(self, stop: threading.Event | None = None) -> None:
         """Process bags until ``stop`` is set (or forever)."""
         import redis as redis_module
 
+        self.warm()
         while stop is None or not stop.is_set():
             try:
                 self.step()
@@ -316,9 +326,10 @@ class Writer:
     :param batch: most bags per transaction.
     :param latency_key: a Redis list that gets, per written event, the seconds from its capture
         time to its commit (for benchmarks); ``None``: not recorded.
-    :param atomic: write each group of bags in one transaction. Default False: the store's
-        non-transactional bulk path (≈ 2.5x faster on disk); the bags are acknowledged only after
-        it returns, so a crash mid-write leaves them pending and they are written again in full.
+    :param atomic: passed to the store's ``add``. An embedded store writes every group of bags
+        all or nothing either way (a large group with the bulk loader, see
+        :meth:`provml.store.oxigraph.OxigraphStore.add`); the bags are acknowledged only after
+        it returns, so a crash mid-write leaves them pending and they are written again.
     """
 
     def __init__(self, url: str, kg: KnowledgeGraph, *, name: str = "writer", batch: int = 64,

@@ -44,8 +44,9 @@ class Store(Protocol):
     def add(self, quads: Iterable[Quad], *, atomic: bool = True) -> None:
         """Write all ``quads`` in one transaction: all of them or none.
 
-        ``atomic=False`` lets a backend use a faster non-transactional path (embedded:
-        ``bulk_extend``); the remote store ignores it.
+        ``atomic=False`` lets a backend use a faster non-transactional path; the embedded store
+        is atomic on both its paths (large batches on disk through the bulk loader) and the
+        remote store sends one request per chunk, so both ignore it.
         """
         ...
 
