@@ -80,24 +80,36 @@ def timed(store: pyoxigraph.Store, text: str) -> tuple[float, int]:
     return time.perf_counter() - t0, n
 
 
+def ensure_store(path: Path, selections: int, rep: str) -> dict[str, Any]:
+    """Build the ``rep`` store of ``selections`` at ``path`` unless it is there with its
+    ``<path>.params.json`` (kept by ``--keep``; ``forward_lineage.py`` and ``summaries.py`` reuse
+    it); returns that file's content: the store's size and load time, and the queries' parameters."""
+    saved = path.with_name(path.name + ".params.json")
+    if path.exists() and saved.exists():
+        print(f"  {rep:8s} reusing {path}", flush=True)
+        return dict(json.loads(saved.read_text()))
+    runs, truth = pw.generate_lazily(selections)
+    shutil.rmtree(path, ignore_errors=True)
+    # the domain graph needs the wells, which generate_lazily fills before the first run
+    info = qs.build(path, runs, pw.domain_quads(truth, qs.DOMAIN_GRAPH), representation=rep)
+    info["disk_bytes"] = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    print(f"  {rep:8s} {info['quads']:>10,} quads, load {info['load_s']:.1f} s "
+          f"({info['translate_s']:.1f} s translating), {info['disk_bytes'] / 1e6:.0f} MB", flush=True)
+    out = {"info": info, "params": params(truth)}
+    saved.write_text(json.dumps(out))
+    gc.collect()
+    return out
+
+
 def run_size(selections: int, reps: int, tmp: Path, timeout_note: float,
              skip_generic: tuple[str, ...] = ()) -> dict[str, Any]:
     row: dict[str, Any] = {"selections": selections, "learning_runs": selections * 8, "stores": {}, "queries": {}}
-    truth: pw.Truth | None = None
+    p: dict[str, dict[str, str]] = {}
     for rep in ("provml", "generic"):
-        runs, truth = pw.generate_lazily(selections)
-        path = tmp / f"{rep}-{selections}"
-        shutil.rmtree(path, ignore_errors=True)
-        # the domain graph needs the wells, which generate_lazily fills before the first run
-        info = qs.build(path, runs, pw.domain_quads(truth, qs.DOMAIN_GRAPH), representation=rep)
-        info["disk_bytes"] = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-        row["stores"][rep] = info
-        print(f"  {rep:8s} {info['quads']:>10,} quads, load {info['load_s']:.1f} s "
-              f"({info['translate_s']:.1f} s translating), {info['disk_bytes'] / 1e6:.0f} MB", flush=True)
-        gc.collect()
-    assert truth is not None
+        built = ensure_store(tmp / f"{rep}-{selections}", selections, rep)
+        row["stores"][rep] = built["info"]
+        p = built["params"]
     stores = {rep: pyoxigraph.Store.read_only(str(tmp / f"{rep}-{selections}")) for rep in ("provml", "generic")}
-    p = params(truth)
     names = [q.name for q in list_queries()]
     for name in names:
         texts = {"provml": bind(get_query(name), p.get(name, {}))}
@@ -160,6 +172,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--slow", type=float, default=30.0, help="a query slower than this (s) is measured once")
     ap.add_argument("--workdir", type=Path, default=None, help="where the stores are built (default: a temp dir)")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="build the stores in this folder and keep them (reused when there: <rep>-<selections>)")
     ap.add_argument("--quick", action="store_true", help="one size of 1 selection, 2 repetitions")
     ap.add_argument("--skip-generic", nargs="*", default=[], help="generic queries not to run (too slow at this size)")
     ap.add_argument("--merge", action="store_true", help="add these sizes to the saved results instead of replacing them")
@@ -173,12 +187,15 @@ def main() -> None:
     if args.merge and RESULTS.exists():
         out["runs"] = [r for r in json.loads(RESULTS.read_text())["runs"] if r["selections"] not in args.selections]
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        root = args.keep or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
         for n in args.selections:
             print(f"{n} selections ({n * 8} learning runs)", flush=True)
-            out["runs"].append(run_size(n, args.reps, Path(tmp), args.slow, tuple(args.skip_generic)))
+            out["runs"].append(run_size(n, args.reps, root, args.slow, tuple(args.skip_generic)))
             out["runs"].sort(key=lambda r: r["selections"])
-            shutil.rmtree(Path(tmp), ignore_errors=True)
-            Path(tmp).mkdir(exist_ok=True)
+            if not args.keep:
+                shutil.rmtree(Path(tmp), ignore_errors=True)
+                Path(tmp).mkdir(exist_ok=True)
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps(out, indent=2))
     plot(out)

@@ -2,7 +2,7 @@
 provml's own translation, in two representations, bulk-loaded into on-disk Oxigraph stores.
 
 * **provml** — what ``KnowledgeGraph.ingest_events`` writes (translation, the ingest-time
-  shortcuts, the class closure), minus SHACL validation (checked by the tests on small sizes);
+  shortcuts, the class closure, the measure summaries), minus SHACL validation (checked by the tests on small sizes);
 * **generic** — the same runs without PROV-ML, as the paper's baseline (S1 §5.4): PROVLake's
   generic classes only (workflow, data transformation, attribute, their executions and values,
   no class closure, no shortcuts), the specific kind as a ``provlake:tag`` string on the
@@ -22,6 +22,7 @@ from pyoxigraph import Literal, NamedNode, Quad, Store
 from provml.ingest.enrichment import with_entailed_types
 from provml.ingest.iris import Iris
 from provml.ingest.shortcuts import stage_links
+from provml.ingest.summaries import summaries
 from provml.ingest.translation import translate
 from provml.knowledge import KnowledgeGraph
 from provml.store.oxigraph import OxigraphStore
@@ -60,7 +61,8 @@ class Builder:
     def provml(self, run: list[dict[str, Any]]) -> list[Quad]:
         quads = translate(run, iris=self.iris)
         quads += stage_links(quads, lambda nodes: {})
-        return with_entailed_types(quads, self.closure)
+        quads = with_entailed_types(quads, self.closure)
+        return quads + summaries(quads)  # a run is whole here: its summaries at once
 
     def generic(self, run: list[dict[str, Any]]) -> list[Quad]:
         out: list[Quad] = []

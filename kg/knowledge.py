@@ -190,10 +190,12 @@ class KnowledgeGraph(Closing):
 
     def _write(self, quads: list[Quad], *, events: int) -> IngestResult:
         from provml.ingest.shortcuts import late_links
+        from provml.ingest.summaries import update_summaries
 
         quads = self.prepare_batch(quads)
         self.store.add(quads, atomic=self.atomic_writes)
         late_links(self.store, quads)
+        update_summaries(self.store, quads)
         graphs = sorted({q.graph_name.value for q in quads if isinstance(q.graph_name, NamedNode)})
         return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
 

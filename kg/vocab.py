@@ -328,6 +328,7 @@ class PROVML(Namespace):
     Deployment: NamedNode
     DeploymentExecution: NamedNode
     Prediction: NamedNode
+    MeasureSummary: NamedNode  # ingest-time summary of one measure over an execution's sections
     # --- object properties ------------------------------------------------------------------
     hadMember: NamedNode  # plan -> plan membership (Workflow -> DataTransformation, ...)
     usesAttribute: NamedNode  # prospective: transformation -> attribute it uses
@@ -338,6 +339,7 @@ class PROVML(Namespace):
     evaluatedModel: NamedNode  # model evaluation -> the model it evaluates
     workflowExecution: NamedNode  # shortcut: task / section execution -> its workflow execution
     stageExecution: NamedNode  # shortcut: task -> itself; section execution -> the task (stage) it loops in
+    summary: NamedNode  # ingest-time summary: execution -> MeasureSummary of its sections' values of one measure
     # --- datatype properties ---------------------------------------------------------------
     tag: NamedNode  # free-text semantic tag (the paper's provlake:tag)
     location: NamedNode  # data reference -> path / URL / key inside its store
@@ -347,6 +349,10 @@ class PROVML(Namespace):
     storeType: NamedNode  # FILE_SYSTEM, RELATIONAL_DBMS, OBJECT_STORE, ...
     iteration: NamedNode  # index of an epoch / batch / loop iteration
     attributeName: NamedNode  # shortcut: value -> the name of the attribute it is a value of
+    minimumValue: NamedNode  # MeasureSummary -> the smallest value (the value's own literal)
+    maximumValue: NamedNode  # MeasureSummary -> the largest value
+    meanValue: NamedNode  # MeasureSummary -> the mean (xsd:double)
+    valueCount: NamedNode  # MeasureSummary -> how many values (xsd:integer)
     status: NamedNode  # "running" | "finished" | "errored"
     errorType: NamedNode
     errorMessage: NamedNode

@@ -31,7 +31,7 @@ def test_the_ingest_breakdown_runs_every_stage() -> None:
     import workload
 
     stages = ingest.breakdown(workload.events(300, batches=5, epochs=2), 100)
-    assert set(stages) == {"check", "translate", "shortcuts", "enrich", "context", "validate", "write"}
+    assert set(stages) == {"check", "translate", "shortcuts", "enrich", "context", "validate", "write", "summaries"}
     assert all(seconds > 0 for seconds in stages.values())
 
 

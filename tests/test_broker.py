@@ -103,6 +103,7 @@ def test_bags_through_the_broker_store_what_the_pipeline_stores(redis_server: Re
     finally:
         running.close()
     assert data(kg) == expected(events)
+    assert any("<https://w3id.org/provml#summary>" in q for q in data(kg))  # the writer's summaries
     redis = connect(redis_server.url)
     assert lag(redis).written_events == len(events)
     assert redis.xlen(DEAD) == 0

@@ -88,8 +88,10 @@ CLASS_TABLE: dict[ox.NamedNode, tuple[ox.NamedNode, ...]] = {
     P.Deployment: (P.DataTransformation,),
     P.DeploymentExecution: (P.DataTransformationExecution,),
     P.Prediction: (P.DataReference,),
+    P.MeasureSummary: (PROV.Entity,),  # ingest-time summaries of measures (docs/ontology.md)
 }
-EXTENSION = {P.Inference, P.InferenceExecution, P.Deployment, P.DeploymentExecution, P.Prediction}
+EXTENSION = {P.Inference, P.InferenceExecution, P.Deployment, P.DeploymentExecution, P.Prediction,
+             P.MeasureSummary}
 
 
 @pytest.fixture(scope="module")

@@ -131,20 +131,62 @@ def markdown(q: Question, rows: list[list[str]], *, limit: int = 40) -> str:
     return head + body + more if rows else "(no rows)\n"
 
 
+def block(q: Question, rows: list[list[str]], known: dict[str, str]) -> str:
+    """The "Paper: …" line and the table of one question, as in docs/queries.md."""
+    params = " ".join(f"--param {k}=" + (f"<{_short(v, known)}>" if v.startswith(DATA) else v)
+                      for k, v in q.params.items())
+    return f"Paper: {q.paper}. Named query `{q.query}`: `provml query {q.query} {params}`\n\n" + markdown(q, rows)
+
+
+def answers(kg: Any, ws: Workspace) -> dict[str, str]:
+    """Question -> its block (:func:`block`), answered on ``kg``."""
+    known = names(ws)
+    return {q.question: block(q, answer(kg, ws, q, known), known) for q in questions(ws)}
+
+
+def update(doc: str, blocks: dict[str, str]) -> str:
+    """``doc`` (docs/queries.md) with the block under each question's ``## `` heading replaced:
+    from its "Paper:" line to the end of its table and the "(N more rows)" line after it."""
+    out: list[str] = []
+    lines = doc.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        out.append(line)
+        i += 1
+        title = line[3:] if line.startswith("## ") else None
+        if title not in blocks:
+            continue
+        while i < len(lines) and not lines[i].startswith("Paper: "):
+            out.append(lines[i])
+            i += 1
+        j = i + 1
+        while j < len(lines) and (not lines[j] or lines[j].startswith("| ") or lines[j] == "(no rows)"
+                                  or lines[j].startswith("(") and lines[j].endswith(" more rows)")):
+            j += 1
+        # keep the blank line before the prose that follows the table
+        out.extend(blocks[title].rstrip("\n").split("\n"))
+        out.append("")
+        i = j
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     from provml.knowledge import open_kg
 
     p = argparse.ArgumentParser(prog="python -m examples.force2020.answers")
     p.add_argument("--workdir", type=Path, default=Path(".provml") / "demo")
+    p.add_argument("--update", type=Path, default=None,
+                   help="rewrite the answer tables of this file (docs/queries.md) instead of printing them")
     args = p.parse_args(argv)
     ws = Workspace(args.workdir)
-    known = names(ws)
     with open_kg(ws.store, load_ontologies=False) as kg:
-        for q in questions(ws):
-            params = " ".join(f"--param {k}=" + (f"<{_short(v, known)}>" if v.startswith(DATA) else v)
-                              for k, v in q.params.items())
-            print(f"### {q.question}\n\nPaper: {q.paper}. Named query `{q.query}`: `provml query {q.query} {params}`\n")
-            print(markdown(q, answer(kg, ws, q, known)))
+        blocks = answers(kg, ws)
+    if args.update:
+        args.update.write_text(update(args.update.read_text(), blocks))
+        return 0
+    for question, text in blocks.items():
+        print(f"### {question}\n\n{text}")
     return 0
 
 

@@ -10,7 +10,8 @@ union default graph counted it once per run.
 :func:`migrate` moves every triple of a run's bundle that is not about that run (neither its
 subject nor its object was minted for the run) to the graph that owns it now, and drops the
 ontology duplicates, and adds the query shortcuts of layout 2 (``provml:workflowExecution``,
-``provml:stageExecution``, ``provml:attributeName``; docs/ontology.md), in **one SPARQL update**: one transaction, so a store is either converted
+``provml:stageExecution``, ``provml:attributeName``; docs/ontology.md) and the measure summaries
+(``provml:summary``, :mod:`provml.ingest.summaries`), in **one SPARQL update**: one transaction, so a store is either converted
 whole or left as it was. Running it again finds nothing to do.
 
 >>> from provml.knowledge import open_kg
@@ -23,8 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pyoxigraph import QuerySolutions
+from pyoxigraph import Quad, QuerySolutions
 
+from provml.ingest.summaries import insert_data, summaries
 from provml.vocab import OILGAS_ONTOLOGY_IRI, ONTOLOGY_IRI, PROV, PROVML, RDFS
 
 __all__ = ["MigrationResult", "migrate", "pending"]
@@ -98,9 +100,39 @@ def _operations(kg: Any) -> list[tuple[str, str]]:
     ]
 
 
+def _summary_quads(kg: Any) -> list[Quad]:
+    """The measure summaries (:mod:`provml.ingest.summaries`) of the store as it will be after
+    the other operations, when any execution with summarized values lacks them; else none."""
+    missing = kg.store.query(f"""ASK {{
+        ?c {PROV.wasInformedBy} ?x ; {PROVML.iteration} ?i . ?x {PROV.wasInformedBy} ?up .
+        ?v {PROV.wasGeneratedBy} ?c ; {PROV.value} ?n . FILTER(isNumeric(?n) && ?n = ?n)
+        ?v {PROVML.attributeName}|{PROV.wasDerivedFrom}/{RDFS.label} ?name .
+        FILTER NOT EXISTS {{ ?x {PROVML.summary} ?s }}
+      }}""", use_default_graph_as_union=True)
+    if not missing:
+        return []
+    # what the summaries are computed from: the sections' chains (in the graphs of the runs' own
+    # facts, which the moves leave in place) and their values,
+    # named by the shortcut or, before it is added, by the attribute's label
+    result = kg.store.query(f"""SELECT ?g ?s ?p ?o WHERE {{
+        {{ GRAPH ?g {{ ?s {PROV.wasInformedBy} ?o }} BIND({PROV.wasInformedBy} AS ?p) }}
+        UNION {{ GRAPH ?g {{ ?s {PROVML.iteration} ?o }} BIND({PROVML.iteration} AS ?p) }}
+        UNION {{ ?o {PROVML.iteration} ?i . GRAPH ?g {{ ?s {PROV.wasGeneratedBy} ?o }} BIND({PROV.wasGeneratedBy} AS ?p) }}
+        UNION {{ ?c {PROVML.iteration} ?i . ?s {PROV.wasGeneratedBy} ?c . GRAPH ?g {{ ?s {PROV.value} ?o }}
+                 FILTER(isNumeric(?o)) BIND({PROV.value} AS ?p) }}
+        UNION {{ ?c {PROVML.iteration} ?i . GRAPH ?g {{ ?s {PROV.wasGeneratedBy} ?c }}
+                 OPTIONAL {{ ?s {PROVML.attributeName} ?own }}
+                 OPTIONAL {{ ?s {PROV.wasDerivedFrom} ?attr . ?attr {RDFS.label} ?label }}
+                 BIND(COALESCE(?own, ?label) AS ?o) FILTER(BOUND(?o)) BIND({PROVML.attributeName} AS ?p) }}
+      }}""", use_default_graph_as_union=True)
+    assert isinstance(result, QuerySolutions)
+    quads = [Quad(row["s"], row["p"], row["o"], row["g"]) for row in result]  # type: ignore[arg-type]
+    return summaries(quads)
+
+
 def pending(kg: Any) -> int:
     """How many quads :func:`migrate` would move, drop or add (0: the store has the current layout)."""
-    n = 0
+    n = len(_summary_quads(kg))
     for where, _ in _operations(kg):
         result = kg.store.query(f"SELECT (COUNT(*) AS ?n) WHERE {{ {where} }}", use_default_graph_as_union=True)
         assert isinstance(result, QuerySolutions)
@@ -117,5 +149,9 @@ def migrate(kg: Any) -> MigrationResult:
     before = len(store)
     changes = pending(kg)
     if changes:
-        store.update(" ;\n".join(op for _, op in _operations(kg)))
+        added = _summary_quads(kg)
+        operations = [op for _, op in _operations(kg)]
+        if added:  # computed before, added in the same transaction
+            operations.append(insert_data(added))
+        store.update(" ;\n".join(operations))
     return MigrationResult(moved=changes, before=before, after=len(store))

@@ -52,6 +52,7 @@ from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, WRITERS, 
 from provml.errors import Error, EventError, ValidationFailed
 from provml.ingest.shortcuts import late_links, stage_links, store_lookup
 from provml.ingest.spec import WorkflowSpec
+from provml.ingest.summaries import update_summaries
 from provml.knowledge import IngestResult, KnowledgeGraph
 from provml.store.base import Store
 from provml.store.oxigraph import OxigraphStore
@@ -384,6 +385,7 @@ class Writer:
         quads += stage_links(quads, store_lookup(self.kg.store))
         self.kg.store.add(quads, atomic=self.atomic)
         late_links(self.kg.store, quads)
+        update_summaries(self.kg.store, quads)  # from what is stored: right in any order, on redelivery
         types: dict[str, list[str]] = {}
         rdf_type = RDF.type
         for q in quads:
