@@ -121,14 +121,17 @@ def test_jsonld_is_compacted_with_a_context_and_reads_back_with_pyld(loaded: Pat
 
 
 def by_value(nquads: str) -> set[tuple[object, ...]]:
-    """The quads without blank nodes, xsd:double literals as floats."""
+    """The quads without blank nodes, xsd:double literals as floats to 16 significant digits.
+
+    pyld writes a double as ``%1.15E`` (16 significant digits), so a mean such as
+    0.44499999999999995 comes back from its RDF conversion as 0.445."""
     out: set[tuple[object, ...]] = set()
     for q in parse(nquads.encode(), format=RdfFormat.N_QUADS):
         if "BlankNode" in (type(q.subject).__name__, type(q.object).__name__):
             continue
         obj: object = q.object
         if isinstance(q.object, Literal) and q.object.datatype.value.endswith("#double"):
-            obj = float(q.object.value)
+            obj = float(f"{float(q.object.value):.15e}")
         out.add((q.subject, q.predicate, obj, q.graph_name))
     return out
 
