@@ -202,8 +202,13 @@ class KnowledgeGraph(Closing):
     def _check_shapes(self, quads: list[Quad]) -> None:
         from provml.ingest.validation import validate_triples
 
-        subjects = {q.subject for q in quads}
-        referenced = {q.object for q in quads if isinstance(q.object, NamedNode) and q.object not in subjects}
+        subjects = set()
+        objects = set()
+        for q in quads:  # one pass, each term read once
+            subjects.add(q.subject)
+            if isinstance(o := q.object, NamedNode):
+                objects.add(o)
+        referenced = objects - subjects
         referenced.difference_update(ONTOLOGY_GRAPHS)
         context = list(self._types_of(referenced))
         report = validate_triples([*quads, *context])

@@ -157,9 +157,9 @@ def test_data_stating_subclasses_is_validated_whole(bag: list[Quad]) -> None:
 
 def test_views_found_clean_are_remembered_and_a_broken_node_is_still_reported(bag: list[Quad]) -> None:
     from provml.ingest.representatives import Verdicts
-    from provml.ingest.validation import _verdicts
+    from provml.ingest.validation import _verdicts, default_engine
 
-    verdicts = _verdicts(tuple(str(p) for p in default_shapes()))
+    verdicts = _verdicts(tuple(str(p) for p in default_shapes()), default_engine())
     assert isinstance(verdicts, Verdicts)
     validate_triples(bag, representatives=True)
     clean = set(verdicts.current().clean)

@@ -445,7 +445,7 @@ def test_kill_9_during_bulk_writes_leaves_each_batch_whole_or_absent(tmp_path: P
                        for j in range({BULK_MIN_QUADS} + 1000)])
             i += 1
     """)
-    for trial, delay in enumerate((0.4, 0.9)):
+    for trial, delay in enumerate((0.6, 1.2)):
         path = tmp_path / f"store{trial}"
         proc = subprocess.Popen([sys.executable, "-c", child, str(path)], stdout=subprocess.PIPE)
         assert proc.stdout is not None and proc.stdout.readline() == b"open\n"

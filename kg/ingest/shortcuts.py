@@ -121,8 +121,8 @@ def late_links(store: object, quads: Iterable[Quad], *, rounds: int = 64) -> lis
     """``provml:stageExecution`` quads for sections already in ``store`` that lack one and whose
     chain now ends in an execution that ``quads`` (just stored) began or linked; nested sections
     follow round by round. Add the result to the store."""
-    frontier = sorted({q.subject for q in quads if isinstance(q.subject, NamedNode)
-                       and q.predicate in (PROV.wasInformedBy, PROVML.stageExecution)},
+    links = (PROV.wasInformedBy, PROVML.stageExecution)  # the predicate first: most quads stop there
+    frontier = sorted({s for q in quads if q.predicate in links and isinstance(s := q.subject, NamedNode)},
                       key=lambda n: n.value)
     out: list[Quad] = []
     linked: set[NamedNode] = set()

@@ -272,7 +272,7 @@ def validate_triples(
             raise ValueError(f"the shapes cannot be used: {error}") from error
 
     data = lean(triples, _shape_classes(shape_files)) if leaner else list(triples)
-    grouped = _groups(data, shape_files) if _grouping(representatives) else None
+    grouped = _groups(data, shape_files, engine) if _grouping(representatives) else None
     if grouped is None:
         conforms, results, text = run(data)
     else:
@@ -311,7 +311,9 @@ def _grouping(wanted: bool | None) -> bool:
     return wanted if wanted is not None else os.environ.get("PROVML_SHACL_GROUPS", "1") != "0"
 
 
-def _groups(data: list[Triple | Quad], shape_files: tuple[str, ...]) -> tuple[Any, dict[Any, list[Any]], Any] | None:
+def _groups(
+    data: list[Triple | Quad], shape_files: tuple[str, ...], engine: str
+) -> tuple[Any, dict[Any, list[Any]], Any] | None:
     """The focus nodes by view, the profile and the process's verdicts for these shapes, or
     ``None`` when grouping is not sound (the shapes look further, the data states subclasses)."""
     from provml.ingest.representatives import cached_profile, views
@@ -319,12 +321,13 @@ def _groups(data: list[Triple | Quad], shape_files: tuple[str, ...]) -> tuple[An
     profile = cached_profile(shape_files)
     if profile is None or any(t.predicate == RDFS.subClassOf for t in data):
         return None
-    interner = _verdicts(shape_files).current()
+    interner = _verdicts(shape_files, engine).current()
     return profile, views(profile, data, interner), interner
 
 
 @functools.lru_cache(maxsize=8)
-def _verdicts(paths: tuple[str, ...]) -> Any:
+def _verdicts(paths: tuple[str, ...], engine: str) -> Any:
+    """The views found clean, per shapes and engine (each engine's verdicts stand on their own)."""
     from provml.ingest.representatives import Verdicts
 
     return Verdicts()

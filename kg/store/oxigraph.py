@@ -29,10 +29,11 @@ __all__ = ["BULK_MIN_QUADS", "OxigraphStore"]
 
 #: how long opening read-only retries while a writer moves files under it
 _READ_ONLY_RETRY_S = 5.0
-#: the smallest batch an on-disk store writes with the bulk loader (benchmarks/ingest.py's
-#: writes: at ≈ 5,800 quads a batch the bulk path costs ≈ 0.7x the process CPU time of a
-#: transaction, at ≈ 600 it takes 5x the time)
-BULK_MIN_QUADS = 5_000
+#: the smallest batch an on-disk store writes with the bulk loader (docs/benchmarks.md: at
+#: ≈ 11,600 quads a batch the bulk path takes about half a transaction's process CPU; at
+#: ≈ 5,800 the write is cheaper but the store's reads until RocksDB has merged the small files
+#: are dearer, no gain overall; at ≈ 600 it takes 5x the time)
+BULK_MIN_QUADS = 10_000
 
 
 def _is_lock_error(error: BaseException) -> bool:
