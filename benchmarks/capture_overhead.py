@@ -140,12 +140,19 @@ def loop_mlflow(w: Workload, mlflow: Any) -> None:
 
 
 def loop_flowcept(w: Workload, flowcept: Any) -> None:
+    """The same loop with Flowcept: an iteration per epoch and per batch, recording the same
+    losses as :func:`loop_provml` (``end_iter``)."""
     net, opt = w.fresh()
     with flowcept.Flowcept(workflow_name="digits-mlp", start_persistence=True):
-        for _epoch in flowcept.FlowceptLoop(range(w.epochs), loop_name="epochs", item_name="epoch"):
+        epochs = flowcept.FlowceptLoop(range(w.epochs), loop_name="epochs", item_name="epoch")
+        for _epoch in epochs:
             total = 0.0
-            for b in flowcept.FlowceptLoop(range(w.batches), loop_name="batches", item_name="batch"):
-                total += w.step(net, opt, b)
+            batches = flowcept.FlowceptLoop(range(w.batches), loop_name="batches", item_name="batch")
+            for b in batches:
+                loss = w.step(net, opt, b)
+                batches.end_iter({"loss": loss})
+                total += loss
+            epochs.end_iter({"loss": total / w.batches})
 
 
 # -- the endpoint ----------------------------------------------------------------------------
@@ -317,7 +324,7 @@ def attribution(w: Workload, work: Path, reps: int, flowcept: Any = None) -> dic
     for lib in ("F", "flowcept"):
         if not per_batch[lib]:
             continue
-        pairs = 2 if lib == "F" else 1  # clock() pairs around a batch's calls
+        pairs = 2  # clock() pairs around a batch's calls
         batch = (statistics.median(per_batch[lib]) - pairs * clock_cost) / 1e3
         epoch = statistics.median(per_epoch[lib]) / 1e3
         run_once = statistics.median(once[lib]) * 1e6
@@ -350,8 +357,7 @@ def _flowcept_inside(w: Workload, work: Path, flowcept: Any, clock: Any,
         p0, m0 = time.process_time(), time.thread_time()
         run = flowcept.Flowcept(workflow_name="digits-mlp", start_persistence=True)
         run.__enter__()
-        epochs = iter(flowcept.FlowceptLoop(range(w.epochs), loop_name="epochs",
-                                            item_name="epoch"))
+        epochs = flowcept.FlowceptLoop(range(w.epochs), loop_name="epochs", item_name="epoch")
         start = time.thread_time() - m0
         while True:
             e0 = clock()
@@ -359,20 +365,27 @@ def _flowcept_inside(w: Workload, work: Path, flowcept: Any, clock: Any,
                 next(epochs)
             except StopIteration:
                 break
-            batches = iter(flowcept.FlowceptLoop(range(w.batches), loop_name="batches",
-                                                 item_name="batch"))
+            batches = flowcept.FlowceptLoop(range(w.batches), loop_name="batches",
+                                            item_name="batch")
             epoch_calls = clock() - e0
+            total = 0.0
             while True:
                 t0 = clock()
                 try:
                     b = next(batches)
                 except StopIteration:
-                    per_epoch["flowcept"].append(epoch_calls + clock() - t0)
+                    t1 = clock()
+                    epochs.end_iter({"loss": total / w.batches})
+                    per_epoch["flowcept"].append(epoch_calls + clock() - t1 + t1 - t0)
                     break
                 t1 = clock()
-                w.step(net, opt, b)
-                steps["flowcept"].append(clock() - t1)
-                per_batch["flowcept"].append(t1 - t0)
+                loss = w.step(net, opt, b)
+                t2 = clock()
+                batches.end_iter({"loss": loss})
+                t3 = clock()
+                total += loss
+                steps["flowcept"].append(t2 - t1)
+                per_batch["flowcept"].append(t1 - t0 + t3 - t2)
         m1 = time.thread_time()
         run.__exit__(None, None, None)
         m2 = time.thread_time()
