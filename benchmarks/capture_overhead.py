@@ -140,12 +140,19 @@ def loop_mlflow(w: Workload, mlflow: Any) -> None:
 
 
 def loop_flowcept(w: Workload, flowcept: Any) -> None:
+    """The same loop with Flowcept: an iteration per epoch and per batch, recording the same
+    losses as :func:`loop_provml` (``end_iter``)."""
     net, opt = w.fresh()
     with flowcept.Flowcept(workflow_name="digits-mlp", start_persistence=True):
-        for _epoch in flowcept.FlowceptLoop(range(w.epochs), loop_name="epochs", item_name="epoch"):
+        epochs = flowcept.FlowceptLoop(range(w.epochs), loop_name="epochs", item_name="epoch")
+        for _epoch in epochs:
             total = 0.0
-            for b in flowcept.FlowceptLoop(range(w.batches), loop_name="batches", item_name="batch"):
-                total += w.step(net, opt, b)
+            batches = flowcept.FlowceptLoop(range(w.batches), loop_name="batches", item_name="batch")
+            for b in batches:
+                loss = w.step(net, opt, b)
+                batches.end_iter({"loss": loss})
+                total += loss
+            epochs.end_iter({"loss": total / w.batches})
 
 
 # -- the endpoint ----------------------------------------------------------------------------
@@ -250,15 +257,21 @@ def per_call_cost(calls: int, rounds: int = 5) -> dict[str, float]:
             "caller_wall_us_min": round(min(walls), 3)}
 
 
-def attribution(w: Workload, work: Path, reps: int) -> dict[str, Any]:
-    """Setting F timed from inside the loop, alternating with the uncaptured loop: per batch,
-    the capture calls (cycle made, entered, a loss recorded, left: 2 events) and the training
-    step, medians over all batches (``perf_counter_ns``, robust to preemption); the flusher
-    thread's CPU per event."""
+def attribution(w: Workload, work: Path, reps: int, flowcept: Any = None) -> dict[str, Any]:
+    """Setting F (and Flowcept, when installed) timed from inside the loop, alternating with
+    the uncaptured loop: per batch, the capture calls (provml: cycle made, entered, a loss
+    recorded, left — 2 events; Flowcept: its loop iterator's ``next``) and the training step;
+    per epoch, the same for the epoch's calls; medians (``perf_counter_ns``, robust to
+    preemption). The calls made once per run (client or ``Flowcept`` start, close, the flush at
+    close) are timed on the thread's CPU clock, and the CPU of the library's other threads
+    (provml's flusher; whatever Flowcept starts) is the process's CPU minus the training
+    thread's. ``library_us_per_event``: all of it per provml event."""
     clock = time.perf_counter_ns
-    steps: dict[str, list[int]] = {"none": [], "F": []}
-    calls: list[int] = []
-    flusher: list[float] = []
+    steps: dict[str, list[int]] = {"none": [], "F": [], "flowcept": []}
+    per_batch: dict[str, list[int]] = {"F": [], "flowcept": []}
+    per_epoch: dict[str, list[int]] = {"F": [], "flowcept": []}
+    once: dict[str, list[float]] = {"F": [], "flowcept": []}
+    threads: dict[str, list[float]] = {"F": [], "flowcept": []}
     for _ in range(reps):
         net, opt = w.fresh()
         for _epoch in range(w.epochs):
@@ -267,40 +280,119 @@ def attribution(w: Workload, work: Path, reps: int) -> dict[str, Any]:
                 w.step(net, opt, b)
                 steps["none"].append(clock() - t0)
         spool = work / f"spool-attribution-{time.monotonic_ns()}"
-        client = provml.Client.setting("F", spool_dir=spool, install_signal_handler=False)
         net, opt = w.fresh()
-        with client.workflow("digits-mlp", type="learning") as wf, wf.stage("train") as tr:
-            for epoch in range(w.epochs):
-                with tr.cycle("epoch", epoch) as ep:
-                    for b in range(w.batches):
-                        t0 = clock()
-                        with ep.cycle("batch", b) as bt:
-                            t1 = clock()
-                            loss = w.step(net, opt, b)
-                            t2 = clock()
-                            bt.generated(provml.evaluation("loss", loss))
-                        t3 = clock()
-                        calls.append(t1 - t0 + t3 - t2)
-                        steps["F"].append(t2 - t1)
+        p0, m0 = time.process_time(), time.thread_time()
+        client = provml.Client.setting("F", spool_dir=spool, install_signal_handler=False)
+        wf = client.workflow("digits-mlp", type="learning").__enter__()
+        tr = wf.stage("train").__enter__()
+        start = time.thread_time() - m0
+        for epoch in range(w.epochs):
+            e0 = clock()
+            ep = tr.cycle("epoch", epoch).__enter__()
+            epoch_calls = clock() - e0
+            total = 0.0
+            for b in range(w.batches):
+                t0 = clock()
+                with ep.cycle("batch", b) as bt:
+                    t1 = clock()
+                    loss = w.step(net, opt, b)
+                    t2 = clock()
+                    bt.generated(provml.evaluation("loss", loss))
+                t3 = clock()
+                total += loss
+                per_batch["F"].append(t1 - t0 + t3 - t2)
+                steps["F"].append(t2 - t1)
+            e0 = clock()
+            ep.generated(provml.evaluation("loss", total / w.batches))
+            ep.__exit__(None, None, None)
+            per_epoch["F"].append(epoch_calls + clock() - e0)
+        m1 = time.thread_time()
+        tr.__exit__(None, None, None)
+        wf.__exit__(None, None, None)
         client.close()
-        flusher.append(client.stats().thread_cpu_s / w.events * 1e6)
+        m2 = time.thread_time()
+        once["F"].append(start + m2 - m1)
+        threads["F"].append(time.process_time() - p0 - (m2 - m0))
         shutil.rmtree(spool, ignore_errors=True)
+        if flowcept is not None:
+            _flowcept_inside(w, work, flowcept, clock, steps, per_batch, per_epoch, once, threads)
     clock_cost = statistics.median(
         [-(clock() - clock()) for _ in range(10_000)])  # one clock() pair
     step_none = statistics.median(steps["none"]) / 1e3
-    step_f = statistics.median(steps["F"]) / 1e3
-    call = (statistics.median(calls) - 2 * clock_cost) / 1e3
-    return {
-        "batches": len(calls),
-        "capture_calls_us_per_batch": round(call, 3),
-        "capture_calls_us_per_event": round(call / 2, 3),
-        "step_us_median_none": round(step_none, 2),
-        "step_us_median_F": round(step_f, 2),
-        "step_slowdown_us_per_event": round((step_f - step_none) / 2, 3),
-        "flusher_cpu_us_per_event_median": round(statistics.median(flusher), 3),
-        "attributed_us_per_event": round(call / 2 + (step_f - step_none) / 2
-                                         + statistics.median(flusher), 3),
-    }
+    out: dict[str, Any] = {"batches_per_library": len(steps["none"]),
+                           "step_us_median_none": round(step_none, 2)}
+    for lib in ("F", "flowcept"):
+        if not per_batch[lib]:
+            continue
+        pairs = 2  # clock() pairs around a batch's calls
+        batch = (statistics.median(per_batch[lib]) - pairs * clock_cost) / 1e3
+        epoch = statistics.median(per_epoch[lib]) / 1e3
+        run_once = statistics.median(once[lib]) * 1e6
+        other = statistics.median(threads[lib]) * 1e6
+        step = statistics.median(steps[lib]) / 1e3
+        library = (batch * w.batches * w.epochs + epoch * w.epochs + run_once + other) / w.events
+        out[lib] = {
+            "calls_us_per_batch": round(batch, 3),
+            "calls_us_per_epoch": round(epoch, 2),
+            "once_per_run_us": round(run_once, 1),
+            "other_threads_cpu_us_per_run": round(other, 1),
+            "other_threads_cpu_us_per_event": round(other / w.events, 3),
+            "library_us_per_event": round(library, 3),
+            "step_us_median": round(step, 2),
+            "step_slowdown_us_per_event": round((step - step_none) * w.batches * w.epochs
+                                                / w.events, 3),
+        }
+    return out
+
+
+def _flowcept_inside(w: Workload, work: Path, flowcept: Any, clock: Any,
+                     steps: dict[str, list[int]], per_batch: dict[str, list[int]],
+                     per_epoch: dict[str, list[int]], once: dict[str, list[float]],
+                     threads: dict[str, list[float]]) -> None:
+    """:func:`loop_flowcept` with its calls timed (see :func:`attribution`)."""
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        net, opt = w.fresh()
+        p0, m0 = time.process_time(), time.thread_time()
+        run = flowcept.Flowcept(workflow_name="digits-mlp", start_persistence=True)
+        run.__enter__()
+        epochs = flowcept.FlowceptLoop(range(w.epochs), loop_name="epochs", item_name="epoch")
+        start = time.thread_time() - m0
+        while True:
+            e0 = clock()
+            try:
+                next(epochs)
+            except StopIteration:
+                break
+            batches = flowcept.FlowceptLoop(range(w.batches), loop_name="batches",
+                                            item_name="batch")
+            epoch_calls = clock() - e0
+            total = 0.0
+            while True:
+                t0 = clock()
+                try:
+                    b = next(batches)
+                except StopIteration:
+                    t1 = clock()
+                    epochs.end_iter({"loss": total / w.batches})
+                    per_epoch["flowcept"].append(epoch_calls + clock() - t1 + t1 - t0)
+                    break
+                t1 = clock()
+                loss = w.step(net, opt, b)
+                t2 = clock()
+                batches.end_iter({"loss": loss})
+                t3 = clock()
+                total += loss
+                steps["flowcept"].append(t2 - t1)
+                per_batch["flowcept"].append(t1 - t0 + t3 - t2)
+        m1 = time.thread_time()
+        run.__exit__(None, None, None)
+        m2 = time.thread_time()
+        once["flowcept"].append(start + m2 - m1)
+        threads["flowcept"].append(time.process_time() - p0 - (m2 - m0))
+    finally:
+        os.chdir(cwd)
 
 
 def run_one(name: str, w: Workload, work: Path, url: str | None, peers: dict[str, Any]) -> dict[str, Any]:
@@ -492,8 +584,9 @@ def main() -> None:
             throughput = endpoint_throughput(url, 1000 if not args.quick else 300)
             print("endpoint throughput:", throughput)
             loop_none(Workload(2))  # warm up torch
-            inside = attribution(w, work, args.attribution_reps) if args.attribution_reps else {}
-            print("setting F from inside:", inside)
+            inside = attribution(w, work, args.attribution_reps, peers.get("flowcept")) \
+                if args.attribution_reps else {}
+            print("from inside:", json.dumps(inside))
             calls = per_call_cost(200_000 if not args.quick else 50_000)
             print("per call:", calls)
             loop_none(Workload(2))  # warm up torch

@@ -130,3 +130,41 @@ def test_environment_values(tmp_path: Path) -> None:
            "BROKER": "amqp://guest:hunter2@mq:5672/"}
     got = metadata.environment(list(env), env)
     assert got == {"DATABASE_DSN": f"host=db user=admin password={REDACTED}", "OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.parametrize("path", ["compact", "nan", "spill", "errored", "late"])
+def test_a_batchs_generated_values_are_redacted_on_every_path_they_take(
+        tmp_path: Path, path: str) -> None:
+    """A batch's generated values are redacted on the flusher thread, not at the call: so on
+    each way a queued cycle becomes text — a bag in one call, a bag event by event (a NaN in
+    it), the spill file (queue full), an errored end, the pending file after close()."""
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False,
+                           max_queue=1 if path == "spill" else 10_000)
+    secret = {"name": "api_key", "value": "s3cr3t-Pa55"}
+    note = {"name": "note", "value": "token=hunter2 sk-live-0123456789abcdefABCD"}
+    with client.workflow("wf", meta=False) as wf, wf.stage("train") as tr:
+        if path == "late":
+            ep = tr.cycle("epoch", 0).__enter__()
+            client.close()
+            ep.generated(secret, note)
+            ep.__exit__(None, None, None)
+        elif path == "errored":
+            with pytest.raises(RuntimeError), tr.cycle("epoch", 0) as ep:
+                ep.generated(secret, note)
+                raise RuntimeError("diverged")
+        else:
+            with tr.cycle("epoch", 0) as ep:
+                ep.generated(secret, note)
+                if path == "nan":
+                    ep.generated(provml.evaluation("loss", float("nan")))
+    client.close()
+    texts = [p.read_text() for p in tmp_path.glob("*.jsonl")]
+    assert texts
+    for text in texts:
+        assert_clean(text)
+    events = [e for p in tmp_path.glob("*.jsonl") if not p.name.startswith("rejected-")
+              for e in read_events(p)]
+    if path != "nan":  # a NaN rejects the event (rejected-*.jsonl, clean too)
+        (end,) = [e for e in events if e["kind"] == "cycle_end"]
+        assert end["generated"][0] == {"name": "api_key", "value": REDACTED}
+        assert end["generated"][1]["value"] == f"token={REDACTED} {REDACTED}"

@@ -562,7 +562,7 @@ class Flusher:
             if not self._disk_trouble:
                 self._disk_trouble = True
                 log.exception("provml: cannot write to the %s file in %s; holding %d event(s) "
-                              "in memory and retrying", target, self.spool_dir, len(lines))
+                              "in memory and retrying", target, self.spool_dir, count)
             self._held.append((target, lines, count))
             # a half-open writer may be broken: reopen it next time
             writer = self._spool if target == "spool" else self._pending
