@@ -165,6 +165,31 @@ def plot(out: dict[str, Any]) -> None:
     fig.savefig(PLOT, dpi=120)
 
 
+def _cell(e: dict[str, Any] | None) -> str:
+    if e is None:
+        return "—"
+    if e["n"] == 1:
+        return f"{e['median_s']:.3g} (1 run)"
+    return f"{e['median_s']:.3f} ({e['min_s']:.3f}–{e['max_s']:.3f})"
+
+
+def table(out: dict[str, Any]) -> str:
+    """The saved results as the Markdown table of docs/benchmarks.md."""
+    runs = out["runs"]
+    sizes = {rep: [f"{r['stores'][rep]['quads'] / 1e6:.2g} M quads" for r in runs] for rep in ("provml", "generic")}
+    head = ["query"] + [f"{rep}, {s}" for rep in ("provml", "generic") for s in sizes[rep]] + ["speed-up at the largest"]
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
+    for name in runs[0]["queries"]:
+        cells = [f"`{name}`"]
+        for rep in ("provml", "generic"):
+            cells += [_cell(r["queries"].get(name, {}).get(rep)) for r in runs]
+        last = runs[-1]["queries"].get(name, {})
+        ratio = (f"{last['generic']['median_s'] / last['provml']['median_s']:.2g}×"
+                 if "generic" in last and "provml" in last else "")
+        lines.append("| " + " | ".join(cells + [ratio]) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--selections", type=int, nargs="+", default=[2, 17],
@@ -177,7 +202,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one size of 1 selection, 2 repetitions")
     ap.add_argument("--skip-generic", nargs="*", default=[], help="generic queries not to run (too slow at this size)")
     ap.add_argument("--merge", action="store_true", help="add these sizes to the saved results instead of replacing them")
+    ap.add_argument("--table", action="store_true", help="print the saved results as a Markdown table and stop")
     args = ap.parse_args()
+    if args.table:
+        print(table(json.loads(RESULTS.read_text())))
+        return
     if args.quick:
         args.selections, args.reps = [1], 2
     out: dict[str, Any] = {
