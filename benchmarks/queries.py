@@ -12,7 +12,8 @@ PROV-ML: PROVLake's generic classes, the kind as a string tag on the plan or att
 Every named query is timed on the provml store; Q1-Q7 also on the generic store with the queries
 of ``generic_queries/`` (same parameters), alternating provml / generic run by run. Each query runs
 once to warm up, then ``reps`` times: median, min and max seconds, and the number of rows.
-Results: ``benchmarks/results/queries.json`` and ``queries.png`` (log scale).
+Results: ``benchmarks/results/queries.json`` and ``queries.png`` (log scale; with Virtuoso's
+numbers beside when ``virtuoso.py`` has run). ``--table`` prints the saved results as Markdown.
 """
 
 from __future__ import annotations
@@ -140,27 +141,42 @@ def run_size(selections: int, reps: int, tmp: Path, timeout_note: float,
     return row
 
 
-def plot(out: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sizes = [r["stores"]["provml"]["quads"] for r in out["runs"]]
-    fig, ax = plt.subplots(figsize=(8, 5))
+def _panel(ax: Any, runs: list[dict[str, Any]], engine: str) -> None:
+    sizes = [r["stores"]["provml"]["quads"] for r in runs]
     for i, name in enumerate(f"q{k}" for k in range(1, 8)):
         color = f"C{i}"
         for rep, style in (("provml", "-o"), ("generic", "--x")):
-            ys = [r["queries"][name][rep]["median_s"] if rep in r["queries"][name] else None for r in out["runs"]]
+            ys = []
+            for r in runs:
+                e = r["queries"].get(name, {}).get(rep)
+                ok = e is not None and not isinstance(e.get("rows"), str)
+                ys.append(e["median_s"] if ok and e is not None else None)
             if any(y is not None for y in ys):
                 ax.plot(sizes, ys, style, color=color, label=f"{name} {rep}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("quads (provml store)")
-    ax.set_ylabel("median latency, s (warm, embedded Oxigraph)")
-    ax.set_title("Q1-Q7 with PROV-ML (provml, solid) and without (generic, dashed)")
-    ax.legend(fontsize=7, ncol=2)
+    ax.set_ylabel(f"median latency, s (warm, {engine})")
+    ax.set_title(f"{engine}: with PROV-ML (solid) and without (dashed)")
     ax.grid(True, which="both", alpha=0.3)
+
+
+def plot(out: dict[str, Any]) -> None:
+    """Latency against size per query, both representations, log scale: embedded Oxigraph and,
+    when ``virtuoso.py`` has saved results, Virtuoso beside it (failed queries left out)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    virtuoso = HERE / "results" / "virtuoso.json"
+    engines = [("embedded Oxigraph", out["runs"])]
+    if virtuoso.exists():
+        engines.append(("Virtuoso 7", json.loads(virtuoso.read_text())["runs"]))
+    fig, axes = plt.subplots(1, len(engines), figsize=(8 * len(engines), 5), sharey=True, squeeze=False)
+    for ax, (engine, runs) in zip(axes[0], engines, strict=True):
+        _panel(ax, runs, engine)
+    axes[0][0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(PLOT, dpi=120)
 
@@ -203,9 +219,13 @@ def main() -> None:
     ap.add_argument("--skip-generic", nargs="*", default=[], help="generic queries not to run (too slow at this size)")
     ap.add_argument("--merge", action="store_true", help="add these sizes to the saved results instead of replacing them")
     ap.add_argument("--table", action="store_true", help="print the saved results as a Markdown table and stop")
+    ap.add_argument("--plot", action="store_true", help="redraw the plot from the saved results and stop")
     args = ap.parse_args()
     if args.table:
         print(table(json.loads(RESULTS.read_text())))
+        return
+    if args.plot:
+        plot(json.loads(RESULTS.read_text()))
         return
     if args.quick:
         args.selections, args.reps = [1], 2
