@@ -149,7 +149,8 @@ def _panel(ax: Any, runs: list[dict[str, Any]], engine: str) -> None:
             ys = []
             for r in runs:
                 e = r["queries"].get(name, {}).get(rep)
-                ok = e is not None and not isinstance(e.get("rows"), str)
+                ok = (e is not None and not isinstance(e.get("rows"), str)
+                      and e.get("oxigraph_rows") in (None, e.get("rows")))  # wrong answers left out
                 ys.append(e["median_s"] if ok and e is not None else None)
             if any(y is not None for y in ys):
                 ax.plot(sizes, ys, style, color=color, label=f"{name} {rep}")
@@ -163,7 +164,8 @@ def _panel(ax: Any, runs: list[dict[str, Any]], engine: str) -> None:
 
 def plot(out: dict[str, Any]) -> None:
     """Latency against size per query, both representations, log scale: embedded Oxigraph and,
-    when ``virtuoso.py`` has saved results, Virtuoso beside it (failed queries left out)."""
+    when ``virtuoso.py`` has saved results, Virtuoso beside it (failed queries, and answers whose
+    row count differs from Oxigraph's, left out)."""
     import matplotlib
 
     matplotlib.use("Agg")
