@@ -16,7 +16,8 @@ order the bags arrive in, when an epoch's batches span bags, and when a bag is d
 A summary node ``<execution>/summary/<name>`` lives in the graph of the execution's
 ``prov:wasInformedBy`` (its run's bundle). Only numeric values count (``NaN`` is left out); the
 minimum, maximum and mean are ``xsd:double`` (for a value captured as a float, the minimum is the
-same literal as its ``prov:value``).
+same literal as its ``prov:value``; the mean is rounded to 15 significant digits, which JSON-LD's
+canonical form of a double keeps).
 
 >>> from pyoxigraph import Literal, NamedNode, Quad
 >>> from provml.vocab import PROV, PROVML
@@ -84,7 +85,8 @@ class Summary:
         lows = [*values, *(p.minimum for p in parts)]
         highs = [*values, *(p.maximum for p in parts)]
         total = math.fsum([*values, *(p.mean * p.count for p in parts)])
-        return Summary(min(lows), max(highs), total / count, count)
+        # 15 significant digits: what JSON-LD's canonical xsd:double keeps, so exports read back equal
+        return Summary(min(lows), max(highs), float(f"{total / count:.15g}"), count)
 
     def quads(self, execution: NamedNode, name: str, graph: NamedNode) -> list[Quad]:
         node = summary_node(execution, name)
