@@ -9,9 +9,9 @@ order the bags arrive in, when an epoch's batches span bags, and when a bag is d
 
 * :func:`summaries` computes them for a complete set of quads (a bulk load);
 * :func:`update_summaries` recomputes, after a batch is stored, the summaries the batch can have
-  changed: those of the executions its values and sections are inside, deepest first, each from
-  its sections' values and their own (already recomputed) summaries; it replaces the old ones in
-  one update.
+  changed: those of the executions its values and sections are inside, then, round by round,
+  those of the executions around them, each from its sections' values and their summaries as
+  stored by then; each round replaces the old ones in one update.
 
 A summary node ``<execution>/summary/<name>`` lives in the graph of the execution's
 ``prov:wasInformedBy`` (its run's bundle). Only numeric values count (``NaN`` is left out); the
