@@ -12,7 +12,8 @@ PROV-ML: PROVLake's generic classes, the kind as a string tag on the plan or att
 Every named query is timed on the provml store; Q1-Q7 also on the generic store with the queries
 of ``generic_queries/`` (same parameters), alternating provml / generic run by run. Each query runs
 once to warm up, then ``reps`` times: median, min and max seconds, and the number of rows.
-Results: ``benchmarks/results/queries.json`` and ``queries.png`` (log scale).
+Results: ``benchmarks/results/queries.json`` and ``queries.png`` (log scale; with Virtuoso's
+numbers beside when ``virtuoso.py`` has run). ``--table`` prints the saved results as Markdown.
 """
 
 from __future__ import annotations
@@ -140,29 +141,71 @@ def run_size(selections: int, reps: int, tmp: Path, timeout_note: float,
     return row
 
 
-def plot(out: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sizes = [r["stores"]["provml"]["quads"] for r in out["runs"]]
-    fig, ax = plt.subplots(figsize=(8, 5))
+def _panel(ax: Any, runs: list[dict[str, Any]], engine: str) -> None:
+    sizes = [r["stores"]["provml"]["quads"] for r in runs]
     for i, name in enumerate(f"q{k}" for k in range(1, 8)):
         color = f"C{i}"
         for rep, style in (("provml", "-o"), ("generic", "--x")):
-            ys = [r["queries"][name][rep]["median_s"] if rep in r["queries"][name] else None for r in out["runs"]]
+            ys = []
+            for r in runs:
+                e = r["queries"].get(name, {}).get(rep)
+                ok = (e is not None and not isinstance(e.get("rows"), str)
+                      and e.get("oxigraph_rows") in (None, e.get("rows")))  # wrong answers left out
+                ys.append(e["median_s"] if ok and e is not None else None)
             if any(y is not None for y in ys):
                 ax.plot(sizes, ys, style, color=color, label=f"{name} {rep}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("quads (provml store)")
-    ax.set_ylabel("median latency, s (warm, embedded Oxigraph)")
-    ax.set_title("Q1-Q7 with PROV-ML (provml, solid) and without (generic, dashed)")
-    ax.legend(fontsize=7, ncol=2)
+    ax.set_ylabel(f"median latency, s (warm, {engine})")
+    ax.set_title(f"{engine}: with PROV-ML (solid) and without (dashed)")
     ax.grid(True, which="both", alpha=0.3)
+
+
+def plot(out: dict[str, Any]) -> None:
+    """Latency against size per query, both representations, log scale: embedded Oxigraph and,
+    when ``virtuoso.py`` has saved results, Virtuoso beside it (failed queries, and answers whose
+    row count differs from Oxigraph's, left out)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    virtuoso = HERE / "results" / "virtuoso.json"
+    engines = [("embedded Oxigraph", out["runs"])]
+    if virtuoso.exists():
+        engines.append(("Virtuoso 7", json.loads(virtuoso.read_text())["runs"]))
+    fig, axes = plt.subplots(1, len(engines), figsize=(8 * len(engines), 5), sharey=True, squeeze=False)
+    for ax, (engine, runs) in zip(axes[0], engines, strict=True):
+        _panel(ax, runs, engine)
+    axes[0][0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(PLOT, dpi=120)
+
+
+def _cell(e: dict[str, Any] | None) -> str:
+    if e is None:
+        return "—"
+    if e["n"] == 1:
+        return f"{e['median_s']:.3g} (1 run)"
+    return f"{e['median_s']:.3f} ({e['min_s']:.3f}–{e['max_s']:.3f})"
+
+
+def table(out: dict[str, Any]) -> str:
+    """The saved results as the Markdown table of docs/benchmarks.md."""
+    runs = out["runs"]
+    sizes = {rep: [f"{r['stores'][rep]['quads'] / 1e6:.2g} M quads" for r in runs] for rep in ("provml", "generic")}
+    head = ["query"] + [f"{rep}, {s}" for rep in ("provml", "generic") for s in sizes[rep]] + ["speed-up at the largest"]
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
+    for name in runs[0]["queries"]:
+        cells = [f"`{name}`"]
+        for rep in ("provml", "generic"):
+            cells += [_cell(r["queries"].get(name, {}).get(rep)) for r in runs]
+        last = runs[-1]["queries"].get(name, {})
+        ratio = (f"{last['generic']['median_s'] / last['provml']['median_s']:.2g}×"
+                 if "generic" in last and "provml" in last else "")
+        lines.append("| " + " | ".join(cells + [ratio]) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -177,7 +220,15 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one size of 1 selection, 2 repetitions")
     ap.add_argument("--skip-generic", nargs="*", default=[], help="generic queries not to run (too slow at this size)")
     ap.add_argument("--merge", action="store_true", help="add these sizes to the saved results instead of replacing them")
+    ap.add_argument("--table", action="store_true", help="print the saved results as a Markdown table and stop")
+    ap.add_argument("--plot", action="store_true", help="redraw the plot from the saved results and stop")
     args = ap.parse_args()
+    if args.table:
+        print(table(json.loads(RESULTS.read_text())))
+        return
+    if args.plot:
+        plot(json.loads(RESULTS.read_text()))
+        return
     if args.quick:
         args.selections, args.reps = [1], 2
     out: dict[str, Any] = {

@@ -1,5 +1,7 @@
-"""Measure summaries at query time: Q7 before them (``former/q7.rq``: the minimum over every batch
-loss of the epoch) against Q7 now (the epoch's ``provml:summary``), and ``epoch_metrics`` now
+"""Measure summaries at query time: Q7 before this work (``former/q7.rq``: the minimum over every
+batch loss of the epoch, the models found through ``provml:stageExecution``), Q7 now without the
+summaries (the models through ``prov:wasInformedBy?``, every batch loss) and Q7 now (the epoch's
+``provml:summary``), and ``epoch_metrics`` now
 (the batch mean averaged over the batches) against a variant that reads the epoch summaries'
 means; alternated run by run on one provml store.
 
@@ -10,7 +12,9 @@ reused when it is there with its ``.params.json``. One warm-up, then ``reps`` ru
 alternated: median, min, max seconds and the rows. Q7's rows must be equal; the epoch_metrics
 variant's are compared by value (its means are computed differently: the last bits may differ,
 and it would count every numeric batch value, not only evaluations). Results:
-``benchmarks/results/summaries.json`` (one entry per size, merged).
+``benchmarks/results/summaries.json`` (one entry per size, merged). With ``--generic DIR``, the
+generic representation's Q7 (``generic_queries/q7.rq``) on that store joins the alternation (its
+rows are not compared: another representation).
 """
 
 from __future__ import annotations
@@ -58,6 +62,17 @@ GROUP BY ?run ?stage ?stage_label ?epoch ?metric
 ORDER BY ?run ?stage ?metric ?epoch"""
 
 
+def q7_without_summaries() -> str:
+    """The current Q7 with its minimum batch loss read from every batch, as before the summaries."""
+    text = get_query("q7").text
+    summary = """      ?gen provml:summary ?summary .
+      ?summary provml:attributeName ?loss ; provml:minimumValue ?l ."""
+    walk = """      ?batch prov:wasInformedBy|provml:stageExecution ?gen ; provml:iteration ?it .
+      ?lv prov:wasGeneratedBy ?batch ; provml:attributeName ?loss ; prov:value ?l ."""
+    assert summary in text
+    return text.replace(summary, walk)
+
+
 def variant(name: str, text: str) -> NamedQuery:
     q = get_query(name)
     return NamedQuery(name=name, title=q.title, description=q.description, paper=q.paper,
@@ -96,13 +111,18 @@ def main() -> None:
     ap.add_argument("--selections", type=int, default=17)
     ap.add_argument("--store", type=Path, required=True, help="the provml store (built when missing)")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--generic", type=Path, default=None,
+                    help="the generic store of the same size: its Q7 alternated with the others")
     args = ap.parse_args()
     saved = bq.ensure_store(args.store, args.selections, "provml")
     store = pyoxigraph.Store.read_only(str(args.store))
+    stores = {"generic": pyoxigraph.Store.read_only(str(args.generic))} if args.generic else {}
     params = saved["params"]
     pairs = {
         "q7": {"former": bind(variant("q7", (HERE / "former" / "q7.rq").read_text()), params["q7"]),
-               "current": bind(get_query("q7"), params["q7"])},
+               "current without summaries": bind(variant("q7", q7_without_summaries()), params["q7"]),
+               "current": bind(get_query("q7"), params["q7"]),
+               **({"generic": bind(bq.generic_query("q7"), params["q7"])} if args.generic else {})},
         "epoch_metrics": {"current": bind(get_query("epoch_metrics"), params["epoch_metrics"]),
                           "from summaries": bind(variant("epoch_metrics", EPOCH_METRICS_FROM_SUMMARIES),
                                                  params["epoch_metrics"])},
@@ -110,12 +130,12 @@ def main() -> None:
     entry: dict[str, Any] = {"selections": args.selections, "store": saved["info"], "queries": {}}
     for name, texts in pairs.items():
         times: dict[str, list[float]] = {k: [] for k in texts}
-        answers = {k: rows(store, t)[1] for k, t in texts.items()}  # warm-up
-        a, b = answers.values()
-        equal = a == b if name == "q7" else same_values(a, b)
+        answers = {k: rows(stores.get(k, store), t)[1] for k, t in texts.items()}  # warm-up
+        first, *others = (a for k, a in answers.items() if k != "generic")
+        equal = all(first == b if name == "q7" else same_values(first, b) for b in others)
         for _ in range(args.reps):
             for k, t in texts.items():
-                times[k].append(rows(store, t)[0])
+                times[k].append(rows(stores.get(k, store), t)[0])
         entry["queries"][name] = {"same_rows": equal, **{
             k: {"median_s": statistics.median(v), "min_s": min(v), "max_s": max(v), "rows": len(answers[k])}
             for k, v in times.items()}}

@@ -9,14 +9,15 @@ order the bags arrive in, when an epoch's batches span bags, and when a bag is d
 
 * :func:`summaries` computes them for a complete set of quads (a bulk load);
 * :func:`update_summaries` recomputes, after a batch is stored, the summaries the batch can have
-  changed: those of the executions its values and sections are inside, deepest first, each from
-  its sections' values and their own (already recomputed) summaries; it replaces the old ones in
-  one update.
+  changed: those of the executions its values and sections are inside, then, round by round,
+  those of the executions around them, each from its sections' values and their summaries as
+  stored by then; each round replaces the old ones in one update.
 
 A summary node ``<execution>/summary/<name>`` lives in the graph of the execution's
 ``prov:wasInformedBy`` (its run's bundle). Only numeric values count (``NaN`` is left out); the
 minimum, maximum and mean are ``xsd:double`` (for a value captured as a float, the minimum is the
-same literal as its ``prov:value``).
+same literal as its ``prov:value``; the mean is rounded to 15 significant digits, which JSON-LD's
+canonical form of a double keeps).
 
 >>> from pyoxigraph import Literal, NamedNode, Quad
 >>> from provml.vocab import PROV, PROVML
@@ -84,7 +85,8 @@ class Summary:
         lows = [*values, *(p.minimum for p in parts)]
         highs = [*values, *(p.maximum for p in parts)]
         total = math.fsum([*values, *(p.mean * p.count for p in parts)])
-        return Summary(min(lows), max(highs), total / count, count)
+        # 15 significant digits: what JSON-LD's canonical xsd:double keeps, so exports read back equal
+        return Summary(min(lows), max(highs), float(f"{total / count:.15g}"), count)
 
     def quads(self, execution: NamedNode, name: str, graph: NamedNode) -> list[Quad]:
         node = summary_node(execution, name)
