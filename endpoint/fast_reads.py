@@ -80,9 +80,9 @@ class FastReads:
                 error.add_note("raised at:\n" + "".join(traceback.format_tb(error.__traceback__)))
             return self._refused(error, environ, start_response)
         if rendered.status != 200:
-            error = ApiError(406, f"no acceptable format; this query answers one of "
-                                  f"{rendered.offers}")
-            return self._refused(error, environ, start_response)
+            refusal = ApiError(406, f"no acceptable format; this query answers one of "
+                                    f"{rendered.offers}")
+            return self._refused(refusal, environ, start_response)
         headers = [("Content-Type", rendered.content_type),
                    ("Content-Length", str(len(rendered.body))), ("Vary", "Accept")]
         if rendered.truncated:
@@ -107,7 +107,7 @@ class FastReads:
             return None
         if len(params) != 1 or params[0][0] != "query":
             return None
-        return params[0][1]
+        return str(params[0][1])
 
     def _base(self, environ: dict[str, Any]) -> str:
         from provml.endpoint.context import environ_url
