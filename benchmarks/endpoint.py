@@ -5,11 +5,14 @@
 1. Makes PROV-ML-shaped data through the real translation: ``--runs`` learning workflows (data
    preparation, a training of 5 epochs × 20 batches with a loss per batch, a model, a validation),
    about 1,900 triples each, and writes it to an on-disk store for each server.
-2. Starts ``provml serve --store A`` with every guard of issue 12 on (its defaults: each query
-   in a killable, memory-capped worker process, 30 s timeout, 100,000 rows, nesting and
-   SERVICE checks), ``provml serve --store C --isolate-queries thread`` (queries in the server
-   process: the cost of isolation), and ``oxigraph serve --location B --union-default-graph``
-   (the same default-graph semantics).
+2. Starts ``provml serve`` with every guard of issue 12 on (its defaults: each query in a
+   killable, memory-capped worker process, nesting and SERVICE checks, 100,000 rows, the lean
+   path for plain ``GET /sparql?query=``), and beside it (:data:`VARIANTS`) the same without the
+   lean path (``--no-fast-reads``: every request through Flask), with queries in the server
+   process (``--isolate-queries thread``) and with no time limit either (``--timeout-s 0``:
+   evaluated on the request thread, no isolation at all) — the cost of isolation —, the app
+   under ``granian`` (a Rust HTTP server) when it is installed, and ``oxigraph serve
+   --union-default-graph`` (the same default-graph semantics); each on its own copy of the data.
 3. For each query and concurrency, alternates the two servers ``--rounds`` times and measures
    requests/s and latency percentiles with ``wrk`` (``apt-get install wrk``), or with a Python
    keep-alive load generator (``http.client`` threads) when wrk is missing.
@@ -146,40 +149,64 @@ def wait_for(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60) 
     raise RuntimeError(f"no answer from {url}")
 
 
+#: the provml variants besides the default (every guard on, the lean read path on)
+VARIANTS: dict[str, list[str]] = {
+    "provml serve": [],
+    "provml serve --no-fast-reads": ["--no-fast-reads"],
+    "provml serve --isolate-queries thread": ["--isolate-queries", "thread"],
+    "provml serve --isolate-queries thread --timeout-s 0": ["--isolate-queries", "thread"],
+}
+
+
 def start_servers(nq: Path, workdir: Path, threads: int) -> dict[str, Any]:
+    """Every variant of :data:`VARIANTS`, ``oxigraph serve``, and the app under granian when it
+    is installed — each on its own copy of the data."""
     import pyoxigraph
 
-    provml_dir, oxigraph_dir = workdir / "provml-store", workdir / "oxigraph-store"
-    isolated_dir = workdir / "provml-isolated-store"
-    for directory in (provml_dir, isolated_dir):
+    env = {**os.environ, "PROVML_TOKEN": TOKEN}
+    servers: dict[str, Any] = {}
+    waits: list[tuple[str, subprocess.Popen[bytes]]] = []
+    for i, (name, extra) in enumerate(VARIANTS.items()):
+        directory = workdir / f"provml-store-{i}"
         store = pyoxigraph.Store(str(directory))
         store.bulk_load(path=str(nq), format=pyoxigraph.RdfFormat.N_QUADS)
         store.flush()
         del store
+        port = free_port()
+        timeout = "0" if name.endswith("--timeout-s 0") else str(TIMEOUT_S)
+        process = subprocess.Popen(
+            [str(BIN / "provml"), "serve", "--store", str(directory), "--port", str(port),
+             "--threads", str(threads), "--timeout-s", timeout, *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        servers[name] = {"process": process, "query_url": f"http://127.0.0.1:{port}/sparql"}
+        waits.append((f"http://127.0.0.1:{port}/health", process))
+    if shutil.which("granian", path=str(BIN)) or (BIN / "granian").exists():
+        directory = workdir / "granian-store"
+        store = pyoxigraph.Store(str(directory))
+        store.bulk_load(path=str(nq), format=pyoxigraph.RdfFormat.N_QUADS)
+        store.flush()
+        del store
+        port = free_port()
+        config = {"STORE": str(directory), "TIMEOUT_S": TIMEOUT_S, "TOKEN": TOKEN}
+        process = subprocess.Popen(
+            [str(BIN / "granian"), "--interface", "wsgi", "--factory", "--host", "127.0.0.1",
+             "--port", str(port), "--blocking-threads", str(threads), "--no-access-log",
+             "--working-dir", str(ROOT / "benchmarks"), "granian_app:app"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**env, "PROVML_BENCH_CONFIG": json.dumps(config)})
+        servers["granian + provml app"] = {"process": process,
+                                           "query_url": f"http://127.0.0.1:{port}/sparql"}
+        waits.append((f"http://127.0.0.1:{port}/health", process))
+    oxigraph_dir, o_port = workdir / "oxigraph-store", free_port()
     subprocess.run([str(BIN / "oxigraph"), "load", "--location", str(oxigraph_dir),
                     "--file", str(nq)], check=True, capture_output=True)
-    p_port, o_port, i_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "PROVML_TOKEN": TOKEN}
-    provml = subprocess.Popen(
-        [str(BIN / "provml"), "serve", "--store", str(provml_dir), "--port", str(p_port),
-         "--threads", str(threads), "--timeout-s", str(TIMEOUT_S)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    isolated = subprocess.Popen(
-        [str(BIN / "provml"), "serve", "--store", str(isolated_dir), "--port", str(i_port),
-         "--threads", str(threads), "--isolate-queries", "thread", "--timeout-s", str(TIMEOUT_S)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     oxigraph = subprocess.Popen(
         [str(BIN / "oxigraph"), "serve", "--location", str(oxigraph_dir), "--bind",
          f"127.0.0.1:{o_port}", "--union-default-graph"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    servers = {
-        "provml serve": {"process": provml, "query_url": f"http://127.0.0.1:{p_port}/sparql"},
-        "oxigraph serve": {"process": oxigraph, "query_url": f"http://127.0.0.1:{o_port}/query"},
-        "provml serve --isolate-queries thread": {
-            "process": isolated, "query_url": f"http://127.0.0.1:{i_port}/sparql"},
-    }
-    wait_for(f"http://127.0.0.1:{p_port}/health", provml)
-    wait_for(f"http://127.0.0.1:{i_port}/health", isolated)
+    servers["oxigraph serve"] = {"process": oxigraph, "query_url": f"http://127.0.0.1:{o_port}/query"}
+    for url, process in waits:
+        wait_for(url, process)
     wait_for(f"http://127.0.0.1:{o_port}/query?query=ASK%7B%7D", oxigraph)
     return servers
 
@@ -264,6 +291,8 @@ def measure(servers: dict[str, Any], query: str, concurrency: int, seconds: floa
         out[name]["rounds"] = runs
     ours, theirs = out["provml serve"]["requests_per_s"], out["oxigraph serve"]["requests_per_s"]
     out["ratio"] = ours / theirs if theirs else 0.0
+    out["ratios"] = {name: out[name]["requests_per_s"] / theirs if theirs else 0.0
+                     for name in names if name != "oxigraph serve"}
     return out
 
 
@@ -341,7 +370,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternations per measurement")
     parser.add_argument("--threads", type=int, default=16, help="provml serve --threads")
     parser.add_argument("--events-batches", type=int, default=3,
-                        help="runs each of the 8 event clients posts")
+                        help="runs each of the 8 event clients posts (0: no events run)")
+    parser.add_argument("--mix-rounds", type=int, default=3,
+                        help="alternations of the Q1-Q7 mix and Q7 (0: neither)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "endpoint.json")
     args = parser.parse_args()
     use_wrk = shutil.which("wrk") is not None
@@ -351,6 +382,7 @@ def main() -> None:
                     "python": platform.python_version()},
         "load_generator": "wrk" if use_wrk else "python http.client threads",
         "provml_threads": args.threads,
+        "load_average_before": os.getloadavg(),
     }
     try:
         started = time.monotonic()
@@ -360,10 +392,12 @@ def main() -> None:
         print(f"data: {triples} quads from {args.runs} runs", flush=True)
         servers = start_servers(nq, workdir, args.threads)
         try:
+            everyone = tuple(servers)
             three = ("provml serve", "oxigraph serve", "provml serve --isolate-queries thread")
-            plan = [("simple_select", SIMPLE, 1, args.seconds, args.rounds, three),
-                    ("simple_select", SIMPLE, 8, args.seconds, args.rounds, three),
-                    ("q7", q7(), 2, args.seconds * 3, max(1, args.rounds - 1), three)]
+            plan = [("simple_select", SIMPLE, 1, args.seconds, args.rounds, everyone),
+                    ("simple_select", SIMPLE, 8, args.seconds, args.rounds, everyone)]
+            if args.mix_rounds:
+                plan.append(("q7", q7(), 2, args.seconds * 3, max(1, args.rounds - 1), three))
             result["queries"] = {"simple_select": SIMPLE,
                                  "q7": "kg/query/queries/q7.rq, loss='loss'",
                                  "mix": "kg/query/queries/q1.rq ... q7.rq, each once"}
@@ -375,16 +409,19 @@ def main() -> None:
                 print(f"{name} c={concurrency}: " + ", ".join(
                     f"{n} {row[n]['requests_per_s']:.2f} req/s" for n in names)
                     + f"; ratio {row['ratio']:.2f}", flush=True)
-            result["mix"] = mix(servers, three, args.rounds)
-            print("Q1-Q7 mix: " + ", ".join(f"{n} {result['mix'][n]['seconds']:.2f} s"
-                                            for n in three)
-                  + f"; ratio {result['mix']['ratio']:.2f}", flush=True)
+            if args.mix_rounds:
+                result["mix"] = mix(servers, three, args.mix_rounds)
+                print("Q1-Q7 mix: " + ", ".join(f"{n} {result['mix'][n]['seconds']:.2f} s"
+                                                for n in three)
+                      + f"; ratio {result['mix']['ratio']:.2f}", flush=True)
         finally:
             stop(servers)
-        result["events"] = events_per_s(8, args.events_batches, args.threads)
-        print(f"events: {result['events']['events_per_s']:.0f} events/s", flush=True)
+        if args.events_batches:
+            result["events"] = events_per_s(8, args.events_batches, args.threads)
+            print(f"events: {result['events']['events_per_s']:.0f} events/s", flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        result["load_average_after"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

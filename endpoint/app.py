@@ -139,6 +139,18 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
     register_error_handlers(app)
     _refusals(app)
 
+    from provml.endpoint.fast_reads import RAISE_KEY, FastReads
+
+    @app.before_request
+    def refused_on_the_fast_path() -> None:
+        error = request.environ.pop(RAISE_KEY, None)
+        if error is not None:  # the lean path's refusal: answered by the handlers below
+            raise error
+
+    if settings.fast_reads:
+        app.wsgi_app = FastReads(  # type: ignore[method-assign]
+            app.wsgi_app, settings, runner, lambda: kg.store)
+
     @app.teardown_request
     def written(error: BaseException | None) -> None:
         if g.get("provml_write"):  # set by check_write: worker processes reopen their view

@@ -27,6 +27,8 @@ key                meaning (default)
 ``QUERY_MEMORY_MB``  memory limit (RLIMIT_DATA) of each worker process in MiB (2048; 0: none)
 ``ALLOW_REMOTE``   URL prefixes that ``SERVICE`` and ``LOAD`` may reach (``()``: none; only
                    http and https, never ``file:``)
+``FAST_READS``     answer plain ``GET /sparql?query=`` past Flask's request machinery, with
+                   the same guards (True; see :mod:`provml.endpoint.fast_reads`)
 =================  ==========================================================================
 
 >>> Config.from_mapping({"TOKEN": "t", "CORS_ORIGINS": "https://a.org, https://b.org"}).cors_origins
@@ -83,6 +85,7 @@ class Config:
     query_workers: int = 4
     query_memory_mb: int | None = 2048
     allow_remote: tuple[str, ...] = ()
+    fast_reads: bool = True
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any] | None) -> Config:
@@ -116,4 +119,5 @@ class Config:
             query_workers=max(1, int(m.get("QUERY_WORKERS") or cls.query_workers)),
             query_memory_mb=int(memory) if memory else None,
             allow_remote=_origins(m.get("ALLOW_REMOTE")),
+            fast_reads=bool(m.get("FAST_READS", True)),
         )

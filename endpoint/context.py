@@ -21,7 +21,7 @@ from provml.endpoint.sparql.evaluation import QueryRunner
 from provml.knowledge import KnowledgeGraph
 from provml.store import Store
 
-__all__ = ["KG_KEY", "RUNNER_KEY", "LimitedStore", "config", "current_kg", "public_url", "reader",
+__all__ = ["KG_KEY", "RUNNER_KEY", "LimitedStore", "config", "current_kg", "environ_url", "public_url", "reader",
            "runner", "store"]
 
 KG_KEY = "provml.kg"
@@ -50,9 +50,13 @@ def runner() -> QueryRunner:
 
 def public_url(path: str) -> str:
     """``path`` on this endpoint's public URL (``BASE_URL``, else the request's host URL)."""
-    base = config().base_url
-    if base is None:  # from the WSGI environ: request.host_url costs ~50 µs a call
-        environ = request.environ
+    return environ_url(request.environ, config().base_url, path)
+
+
+def environ_url(environ: Any, base: str | None, path: str) -> str:
+    """``path`` on ``base``, or on the host URL of the WSGI ``environ`` when ``base`` is None
+    (from the environ directly: ``request.host_url`` costs ~50 µs a call)."""
+    if base is None:
         host = environ.get("HTTP_HOST") or (
             f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}")
         base = f"{environ.get('wsgi.url_scheme', 'http')}://{host}{environ.get('SCRIPT_NAME', '')}"

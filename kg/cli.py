@@ -100,7 +100,10 @@ def ontology_info_command(fmt: str, file: Path | None) -> None:
 @click.option("--query-workers", default=4, show_default=True, type=int,
               help="Worker processes (queries evaluating at once).")
 @click.option("--query-memory-mb", default=2048, show_default=True, type=int,
-              help="Address-space limit of each query worker process (0: none).")
+              help="Memory limit (RLIMIT_DATA) of each query worker process (0: none).")
+@click.option("--fast-reads/--no-fast-reads", default=True, show_default=True,
+              help="Answer plain GET /sparql?query= past Flask's request machinery (same "
+                   "guards; off: every request through Flask).")
 @click.option("--allow-remote", "allow_remote", multiple=True, metavar="URL_PREFIX",
               help="Let SERVICE and LOAD reach URLs starting with this prefix (repeatable; "
                    "http/https only). Default: no outbound requests.")
@@ -110,7 +113,7 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
                   read_token: str | None, read_only: bool, cors: tuple[str, ...],
                   timeout_s: float, max_rows: int, max_body_mb: float, threads: int,
                   isolate_queries: str | None, query_workers: int, query_memory_mb: int,
-                  allow_remote: tuple[str, ...], broker: str | None) -> None:
+                  allow_remote: tuple[str, ...], broker: str | None, fast_reads: bool) -> None:
     """Serve the knowledge graph: SPARQL 1.1 Protocol, Graph Store, APIs (waitress; Ctrl-C stops)."""
     from provml.endpoint.server import serve
     from provml.errors import Error
@@ -130,7 +133,7 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
               "CORS_ORIGINS": cors, "TIMEOUT_S": timeout_s, "MAX_ROWS": max_rows,
               "MAX_BODY_MB": max_body_mb, "QUERY_ISOLATION": isolate_queries,
               "QUERY_WORKERS": query_workers, "QUERY_MEMORY_MB": query_memory_mb,
-              "ALLOW_REMOTE": allow_remote}
+              "ALLOW_REMOTE": allow_remote, "FAST_READS": fast_reads}
     try:
         if broker is not None and store is None:
             raise ValueError("--broker needs --store: the writer writes into the on-disk store")

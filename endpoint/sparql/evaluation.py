@@ -335,32 +335,20 @@ class QueryRunner:
         :raises QueryCrashed: one ended its worker (stack, memory limit), or the update did
             in the empty-store probe.
         :raises InputRefused: one matches more solutions than the row limit.
-        :raises QueryRejected: every worker stayed busy.
+        :raises QueryRejected: every worker stayed busy, or another update held the store
+            for a whole time limit.
         :raises SyntaxError: the update does not parse.
         """
-        from provml.endpoint.limits import InputRefused
-        from provml.endpoint.sparql.updates import where_parts
+        # another update is being counted or applied: wait at most one time limit for it
+        if not self._writing.acquire(timeout=-1 if self.timeout_s is None else self.timeout_s):
+            raise QueryRejected
+        try:
+            from provml.endpoint.sparql.updates import count_then_update
 
-        with self._writing:
-            self.check_update(sparql)
-            for part in where_parts(sparql):
-                default = list(using) if using is not None else part.default_graph
-                named = list(using_named) if using_named is not None else part.named_graphs
-                if default is not None and named is None:
-                    named = []
-                try:
-                    outcome = self.run(store, part.query, default_graph=default,
-                                       named_graphs=named, union=False, base_iri=base_iri)
-                except SyntaxError:
-                    break  # the update's own evaluation reports it, with its own position
-                count = int(outcome.rows[0][0].value) if outcome.rows else 0
-                if self.max_rows is not None and count > self.max_rows:
-                    raise InputRefused(
-                        f"the update's WHERE matches {count:,} solutions; this endpoint "
-                        f"applies at most {self.max_rows:,} (the row limit) per operation: "
-                        "split it")
-            store.update(sparql, base_iri=base_iri, using_graphs=using,
-                         using_named_graphs=using_named)
+            count_then_update(self, store, sparql, using=using, using_named=using_named,
+                              base_iri=base_iri)
+        finally:
+            self._writing.release()
 
     def _in_process(self, store: Store, sparql: str, args: dict[str, Any]) -> Outcome:
         if self.processes is not None and _probe_worthy(sparql):

@@ -24,13 +24,31 @@ took, and it instantiates its templates for at most the row limit of solutions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from pyoxigraph import NamedNode
 
-from provml.endpoint.limits import sparql_tokens
+from provml.endpoint.limits import InputRefused, sparql_tokens
+from provml.store.base import Store
 
-__all__ = ["WherePart", "where_parts"]
+
+class Runner(Protocol):
+    """What :func:`count_then_update` needs of the
+    :class:`~provml.endpoint.sparql.evaluation.QueryRunner` (a protocol: that module imports
+    this one)."""
+
+    max_rows: int | None
+
+    def check_update(self, sparql: str) -> None: ...
+
+    def run(self, store: Store, sparql: str, *,
+            default_graph: Sequence[NamedNode] | None = ...,
+            named_graphs: Sequence[NamedNode] | None = ..., union: bool = ...,
+            base_iri: str | None = ...) -> Any: ...
+
+__all__ = ["Runner", "WherePart", "count_then_update", "where_parts"]
 
 
 @dataclass(frozen=True)
@@ -133,3 +151,28 @@ def where_parts(update: str) -> list[WherePart]:
             with_graph, using, using_named, after_where = None, [], [], False
         pending = None
     return parts
+
+
+def count_then_update(runner: Runner, store: Store, sparql: str, *,
+                      using: Sequence[NamedNode] | None, using_named: Sequence[NamedNode] | None,
+                      base_iri: str | None) -> None:
+    """Count each ``WHERE`` part of ``sparql`` with ``runner`` (its limits), then apply the
+    update to ``store``; see :meth:`~provml.endpoint.sparql.evaluation.QueryRunner.update`,
+    which holds the update lock around this."""
+    runner.check_update(sparql)
+    for part in where_parts(sparql):
+        default = list(using) if using is not None else part.default_graph
+        named = list(using_named) if using_named is not None else part.named_graphs
+        if default is not None and named is None:
+            named = []
+        try:
+            outcome = runner.run(store, part.query, default_graph=default, named_graphs=named,
+                                 union=False, base_iri=base_iri)
+        except SyntaxError:
+            break  # the update's own evaluation reports it, with its own position
+        count = int(outcome.rows[0][0].value) if outcome.rows else 0
+        if runner.max_rows is not None and count > runner.max_rows:
+            raise InputRefused(
+                f"the update's WHERE matches {count:,} solutions; this endpoint applies at "
+                f"most {runner.max_rows:,} (the row limit) per operation: split it")
+    store.update(sparql, base_iri=base_iri, using_graphs=using, using_named_graphs=using_named)

@@ -1,0 +1,92 @@
+"""The lean path for ``GET /sparql?query=`` answers exactly as the Flask view does: the same
+bodies and headers, the same refusals in the one error shape, and it steps aside for anything
+else (read token, CORS, other parameters)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from pyoxigraph import Literal, NamedNode, Quad
+
+from provml.endpoint.app import create_app
+from provml.endpoint.fast_reads import FastReads
+from provml.knowledge import KnowledgeGraph
+from provml.store import open_store
+
+EX = "http://example.org/"
+
+CASES: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
+    "select as JSON": ({"query": "SELECT ?s ?o WHERE { ?s ?p ?o } ORDER BY ?o"}, {}),
+    "select as CSV": ({"query": "SELECT ?s ?o WHERE { ?s ?p ?o } ORDER BY ?o"}, {"Accept": "text/csv"}),
+    "cut at the row limit": ({"query": "SELECT * WHERE { ?s ?p ?o }"}, {}),
+    "ask": ({"query": "ASK { ?s ?p 3 }"}, {}),
+    "construct as JSON-LD": ({"query": "CONSTRUCT WHERE { ?s ?p ?o }"}, {"Accept": "application/ld+json"}),
+    "FROM": ({"query": f"SELECT (COUNT(*) AS ?n) FROM <{EX}g> WHERE {{ ?s ?p ?o }}"}, {}),
+    "syntax error": ({"query": "SELECT * WHERE {"}, {}),
+    "syntax error as HTML": ({"query": "SELECT * WHERE {"}, {"Accept": "text/html"}),
+    "too deep": ({"query": "SELECT * WHERE " + "{" * 100 + "}" * 100}, {}),
+    "SERVICE": ({"query": "SELECT * WHERE { SERVICE <http://127.0.0.1:9/> { ?s ?p ?o } }"}, {}),
+    "no acceptable format": ({"query": "ASK {}"}, {"Accept": "text/turtle"}),
+    "past the time limit": ({"query": "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i "
+                                      "FILTER(STR(?c) = CONCAT(STR(?f), STR(?i), 'x')) }"}, {}),
+}
+
+
+@pytest.fixture(scope="module", params=["thread", "process"])
+def clients(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[tuple[FlaskClient, FlaskClient]]:
+    """The same on-disk data behind an app with the lean path and one without."""
+    apps, kgs = [], []
+    for fast in (True, False):
+        path: Path = tmp_path_factory.mktemp("fast") / "kg"
+        kg = KnowledgeGraph(open_store(path))
+        kg.store.add([Quad(NamedNode(f"{EX}s{i}"), NamedNode(f"{EX}p"), Literal(i),
+                           NamedNode(f"{EX}g")) for i in range(200)])
+        app = create_app({"TIMEOUT_S": 1, "MAX_ROWS": 50, "FAST_READS": fast,
+                          "QUERY_ISOLATION": request.param, "QUERY_WORKERS": 2}, kg=kg)
+        assert isinstance(app.wsgi_app, FastReads) is fast
+        apps.append(app)
+        kgs.append(kg)
+    yield apps[0].test_client(), apps[1].test_client()
+    for app, kg in zip(apps, kgs, strict=True):
+        app.extensions["provml.close"]()
+        kg.close()
+
+
+_COMPARED = ("Content-Type", "Vary", "X-Provml-Truncated", "Retry-After")
+
+
+@pytest.mark.parametrize("case", list(CASES))  # the time limit last: it kills a worker
+def test_the_lean_path_answers_as_the_flask_view(
+        clients: tuple[FlaskClient, FlaskClient], case: str) -> None:
+    params, headers = CASES[case]
+    fast, flask = (c.get("/sparql", query_string=params, headers=headers) for c in clients)
+    assert fast.status_code == flask.status_code, (fast.get_data(as_text=True)[:300],
+                                                   flask.get_data(as_text=True)[:300])
+    assert {h: fast.headers.get(h) for h in _COMPARED} == {h: flask.headers.get(h) for h in _COMPARED}
+    assert fast.get_data() == flask.get_data()
+    if fast.status_code >= 400 and fast.is_json:
+        assert fast.get_json()["ok"] is False and fast.get_json()["status"] == fast.status_code
+
+
+def test_the_lean_path_steps_aside_for_tokens_cors_and_other_parameters(tmp_path: Path) -> None:
+    kg = KnowledgeGraph(open_store())
+    app = create_app({"READ_TOKEN": "r", "CORS_ORIGINS": "https://ui.example.org"}, kg=kg)
+    try:
+        client = app.test_client()
+        assert client.get("/sparql", query_string={"query": "ASK {}"}).status_code == 401
+        ok = client.get("/sparql", query_string={"query": "ASK {}"},
+                        headers={"Authorization": "Bearer r", "Origin": "https://ui.example.org"})
+        assert ok.status_code == 200
+        assert ok.headers["Access-Control-Allow-Origin"] == "https://ui.example.org"
+        # a repeated parameter: the view's own refusal
+        twice = client.get("/sparql?query=ASK%7B%7D&query=ASK%7B%7D",
+                           headers={"Authorization": "Bearer r"})
+        assert twice.status_code == 400 and "2 times" in twice.get_json()["error"]
+    finally:
+        app.extensions["provml.close"]()
+        kg.close()
