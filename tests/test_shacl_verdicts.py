@@ -100,3 +100,48 @@ def test_bound_comparisons_at_the_engines_precision_keep_groups_exact(case: str,
         grouped = validate_triples(data, shapes=[shapes], engine=engine, representatives=True)
         whole = validate_triples(data, shapes=[shapes], engine=engine, representatives=False)
         assert (grouped.conforms, grouped.results) == (whole.conforms, whole.results), (n, value)
+
+
+def test_verdicts_are_kept_per_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pySHACL accepts a timezone of +15:00, pyshacl-turbo does not: a switch of engine in one
+    # process must not carry pySHACL's clean verdict over
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
+    kg.load_ontologies()
+    monkeypatch.setenv("PROVML_SHACL_ENGINE", "pyshacl")
+    kg.ingest_rdf((HEAD + PLANS + epoch(0, "2024-05-01T10:00:02+15:00", "1")).encode(), format=RdfFormat.TURTLE)
+    monkeypatch.setenv("PROVML_SHACL_ENGINE", "turbo")
+    with pytest.raises(ValidationFailed):
+        kg.ingest_rdf((HEAD + epoch(1, "2024-05-01T10:00:02+15:00", "1")).encode(), format=RdfFormat.TURTLE)
+    kg.close()
+
+
+def test_verdicts_are_kept_per_shapes(tmp_path: Path) -> None:
+    from pyoxigraph import parse
+
+    lax, strict = tmp_path / "lax.ttl", tmp_path / "strict.ttl"
+    lax.write_text(SHAPES)
+    strict.write_text(SHAPES.replace("sh:minExclusive 0.1", "sh:minExclusive 0.5"))
+    for n, shapes in enumerate((lax, strict)):
+        text = f'<http://e/n{n}> a <http://e/C> ; <http://e/v> "0.2"^^<http://www.w3.org/2001/XMLSchema#double> .'
+        report = validate_triples(list(parse(text.encode(), format=RdfFormat.TURTLE)), shapes=[shapes])
+        assert report.conforms is (shapes is lax)
+
+
+def test_a_link_to_a_stored_node_of_the_wrong_class_is_rejected_after_a_clean_batch(tmp_path: Path) -> None:
+    # the class of a node the batch links to comes from the store (its types are added as
+    # context): an epoch informed by a stored model is a violation, though an epoch informed by
+    # its stage was remembered clean
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
+    kg.load_ontologies()
+    model = """
+<plan/exp/train/epoch/attribute/model> a provml:ModelProspection ; rdfs:label "model" .
+<data/m> a provml:Model ; rdfs:label "m" ; provml:location "m.pt" ; prov:wasGeneratedBy <run/r1/train> ;
+    prov:wasDerivedFrom <plan/exp/train/epoch/attribute/model> .
+"""
+    kg.ingest_rdf((HEAD + PLANS + model + epoch(0, T, "1")).encode(), format=RdfFormat.TURTLE)
+    kg.ingest_rdf((HEAD + epoch(1, T, "1")).encode(), format=RdfFormat.TURTLE)  # same view: accepted
+    wrong = epoch(2, T, "1").replace("prov:wasInformedBy <run/r1/train>", "prov:wasInformedBy <data/m>")
+    with pytest.raises(ValidationFailed) as failed:
+        kg.ingest_rdf((HEAD + wrong).encode(), format=RdfFormat.TURTLE)
+    assert {r.focus_node for r in failed.value.report.results} == {"https://w3id.org/provml/id/run/r1/train/epoch-2"}
+    kg.close()
