@@ -83,8 +83,13 @@ class Summary:
             return None
         lows = [*values, *(p.minimum for p in parts)]
         highs = [*values, *(p.maximum for p in parts)]
-        total = math.fsum([*values, *(p.mean * p.count for p in parts)])
-        return Summary(min(lows), max(highs), total / count, count)
+        try:
+            mean = math.fsum([*values, *(p.mean * p.count for p in parts)]) / count
+        except (ValueError, OverflowError):  # +INF with -INF, or a sum past the largest double
+            mean = math.nan
+        if not math.isfinite(mean):
+            mean = _mean_past_finite_sums(values, parts, count)
+        return Summary(min(lows), max(highs), mean, count)
 
     def quads(self, execution: NamedNode, name: str, graph: NamedNode) -> list[Quad]:
         node = summary_node(execution, name)
@@ -100,7 +105,21 @@ class Summary:
         ]
 
 
+def _mean_past_finite_sums(values: Sequence[float], parts: Sequence[Summary], count: int) -> float:
+    """The mean when the plain sum is not finite: ``NaN`` for ``INF`` with ``-INF`` (or a part's
+    ``NaN`` mean), an infinity for values of one infinite sign, else the sum of each term divided
+    first (finite values whose sum overflows: two values of 1e308 average 1e308)."""
+    terms = [*values, *(p.mean for p in parts)]
+    if any(math.isnan(t) for t in terms) or (math.inf in terms and -math.inf in terms):
+        return math.nan
+    if math.inf in terms or -math.inf in terms:
+        return math.inf if math.inf in terms else -math.inf
+    return math.fsum([*(v / count for v in values), *(p.mean * (p.count / count) for p in parts)])
+
+
 def _double(x: float) -> Literal:
+    if math.isnan(x):
+        return Literal("NaN", datatype=XSD.double)
     if math.isinf(x):
         return Literal("INF" if x > 0 else "-INF", datatype=XSD.double)
     return Literal(repr(x), datatype=XSD.double)
