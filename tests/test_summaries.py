@@ -209,3 +209,34 @@ def test_values_that_are_not_numbers_are_left_out_and_every_fact_is_stored_once(
         rows = kg.query(f"SELECT ?s WHERE {{ ?s {field} ?o }} GROUP BY ?s HAVING (COUNT(?o) > 1)")
         assert not list(rows), field  # type: ignore[arg-type]
     kg.close()
+
+
+def test_two_threads_ingesting_bags_of_one_epoch_lose_no_value(tmp_path: Path) -> None:
+    # the endpoint ingests on many threads (POST /api/events): a summary read before another
+    # thread's batch was stored must not be written over the summary that includes it. Thread A's
+    # summary update is held until thread B's ingest is done (or 1 s, when B waits for A).
+    import threading
+
+    evs = workload.learning_run("t1", epochs=1, batches=2)
+    batches = [e for e in evs if e["kind"] in ("cycle_begin", "cycle_end") and e.get("name") == "batch"]
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
+    kg.ingest_events([e for e in evs if e not in batches])
+    update, held, b_done = kg.store.update, threading.Event(), threading.Event()
+
+    def slow_update(text: str, *args: Any, **kwargs: Any) -> Any:
+        if "summary" in text and not held.is_set() and threading.current_thread().name == "A":
+            held.set()
+            b_done.wait(1.0)
+        return update(text, *args, **kwargs)
+
+    kg.store.update = slow_update  # type: ignore[method-assign]
+    a = threading.Thread(target=kg.ingest_events, args=(batches[:2],), name="A")
+    a.start()
+    assert held.wait(30)
+    b = threading.Thread(target=lambda: (kg.ingest_events(batches[2:]), b_done.set()), name="B")
+    b.start()
+    a.join()
+    b.join()
+    epoch = Iris().execution("t1", "train/epoch-0").value
+    assert stored(set(kg.store.quads()))[(epoch, "loss")][3] == 2
+    kg.close()

@@ -37,6 +37,7 @@ same literal as its ``prov:value``).
 from __future__ import annotations
 
 import math
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -199,10 +200,25 @@ def _values(nodes: Iterable[NamedNode]) -> str:
     return " ".join(str(n) for n in sorted(set(nodes), key=lambda n: n.value))
 
 
+#: one recomputation at a time per process: each reads the store, then replaces the summaries it
+#: read; two interleaved (the endpoint ingests on many threads) could write a summary read before
+#: the other's batch was stored over the one that includes it
+_RECOMPUTING = threading.Lock()
+
+
 def update_summaries(store: object, quads: Iterable[Quad], *, rounds: int = 64) -> int:
     """Recompute, in ``store``, the summaries that the just-stored ``quads`` can have changed;
     returns how many executions were recomputed. Call it after the batch (and
-    :func:`~provml.ingest.shortcuts.late_links`) is stored."""
+    :func:`~provml.ingest.shortcuts.late_links`) is stored.
+
+    Safe for threads of one process (one recomputation at a time, each reading what every batch
+    stored before it started); the summaries of one store are recomputed by one process.
+    """
+    with _RECOMPUTING:
+        return _update(store, quads, rounds)
+
+
+def _update(store: object, quads: Iterable[Quad], rounds: int) -> int:
     sections: set[NamedNode] = set()
     generators: set[NamedNode] = set()
     for q in quads:
