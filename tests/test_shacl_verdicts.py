@@ -145,3 +145,17 @@ def test_a_link_to_a_stored_node_of_the_wrong_class_is_rejected_after_a_clean_ba
         kg.ingest_rdf((HEAD + wrong).encode(), format=RdfFormat.TURTLE)
     assert {r.focus_node for r in failed.value.report.results} == {"https://w3id.org/provml/id/run/r1/train/epoch-2"}
     kg.close()
+
+
+def test_a_decimal_past_what_the_engine_reads_is_validated_on_its_own(tmp_path: Path) -> None:
+    from pyoxigraph import parse
+
+    shapes = tmp_path / "shapes.ttl"
+    shapes.write_text(SHAPES)
+    for n, value in enumerate(("170141183460469231731", "170141183460469231732")):  # about 2**127 / 10**18
+        text = f'<http://e/n{n}> a <http://e/C> ; <http://e/v> "{value}"^^<http://www.w3.org/2001/XMLSchema#decimal> .'
+        data = list(parse(text.encode(), format=RdfFormat.TURTLE))
+        for engine in ("turbo", "pyshacl"):
+            grouped = validate_triples(data, shapes=[shapes], engine=engine, representatives=True)
+            whole = validate_triples(data, shapes=[shapes], engine=engine, representatives=False)
+            assert (grouped.conforms, grouped.results) == (whole.conforms, whole.results), (value, engine)

@@ -255,10 +255,11 @@ _NUMERIC = {*_INT_RANGES, "decimal", "double", "float"}
 
 def _ordinary(lexical: str, local: str) -> bool:
     """Whether a literal valid by :func:`_valid` is one every engine reads as this code does, so
-    that its abstraction may stand for it: numbers of at most 18 digits (pyshacl-turbo compares
-    an ``xsd:integer`` past 64 bits as below 0), times with at most microseconds and a timezone
-    XSD allows (at most 14:00 away; pyshacl-turbo rejects ``+15:00``, Python accepts it)."""
-    if local in _NUMERIC:
+    that its abstraction may stand for it: integers and decimals of at most 18 digits
+    (pyshacl-turbo compares an ``xsd:integer`` past 64 bits, or a decimal of 31 digits, as below
+    0; doubles of any length it reads as Python does), times with at most microseconds and a
+    timezone XSD allows (at most 14:00 away; pyshacl-turbo rejects ``+15:00``, Python accepts it)."""
+    if local in _NUMERIC and local not in ("double", "float"):
         return len(_DIGIT.findall(lexical)) <= 18
     if local == "dateTime":
         found = _ZONE.search(lexical)
