@@ -18,8 +18,12 @@ and the engine validates one representative of each group:
   every ``sh:pattern``, ``sh:in``/``sh:hasValue`` and length bound of the shapes;
 * a literal to its datatype, language, whether its lexical form is valid for the datatype, the
   digit skeleton of its lexical form (``2026-01-01T00:00:00Z`` → ``9999-99-99T99:99:99Z``), its
-  answers to every pattern, value list, length and range bound of the shapes; a literal whose
-  datatype or range comparison is not known here is kept exactly (a group of its own);
+  answers to every pattern, value list, length and range bound of the shapes, and a time's
+  timezone; a literal whose datatype or range comparison is not known here is kept exactly (a
+  group of its own), and so is one an engine may read otherwise than this code (ill-formed
+  here, integers and decimals past 18 digits, times past microseconds or with a timezone past
+  14:00, a number whose comparison with a bound changes at double or float precision) — a view
+  must get one verdict from every engine, as views found clean are remembered;
 * property-pair constraints (``sh:lessThan``, ``sh:lessThanOrEquals``, ``sh:equals``,
   ``sh:disjoint``) add the outcome of each comparison, or the exact values when not comparable.
 
@@ -253,29 +257,26 @@ _INT_RANGES: dict[str, tuple[int | None, int | None]] = {
 _NUMERIC = {*_INT_RANGES, "decimal", "double", "float"}
 
 
-def _ordinary(lexical: str, local: str) -> bool:
+def _ordinary(lexical: str, local: str) -> tuple[bool, str | None]:
     """Whether a literal valid by :func:`_valid` is one every engine reads as this code does, so
-    that its abstraction may stand for it: integers and decimals of at most 18 digits
-    (pyshacl-turbo compares an ``xsd:integer`` past 64 bits, or a decimal of 31 digits, as below
-    0; doubles of any length it reads as Python does), times with at most microseconds and a
-    timezone XSD allows (at most 14:00 away; pyshacl-turbo rejects ``+15:00``, Python accepts it)."""
-    if local in _NUMERIC and local not in ("double", "float"):
-        return len(_DIGIT.findall(lexical)) <= 18
+    that its abstraction may stand for it, and its timezone (kept exactly in the abstraction:
+    ``+02:00`` and ``+05:00`` have one digit skeleton). Ordinary: integers and decimals of at
+    most 18 digits (pyshacl-turbo compares an ``xsd:integer`` past 64 bits, or a decimal of 21
+    digits, as below 0; doubles of any length it reads as Python does), times with at most
+    microseconds and a timezone XSD allows (at most 14:00 away; pyshacl-turbo rejects
+    ``+15:00``, Python accepts it)."""
     if local == "dateTime":
         found = _ZONE.search(lexical)
         if found is None or len(found["fraction"] or "") > 7:  # the dot and 6 digits
-            return False
+            return False, None
         zone = found["zone"]
-        if zone in (None, "Z"):
-            return True
+        if zone is None or zone == "Z":
+            return True, zone
         hours, minutes = int(zone[1:3]), int(zone[4:6])
-        return minutes < 60 and (hours, minutes) <= (14, 0)
-    return True
-
-
-def _zone(lexical: str) -> str | None:
-    found = _ZONE.search(lexical)
-    return found["zone"] if found is not None else None
+        return minutes < 60 and (hours, minutes) <= (14, 0), zone
+    if local in _NUMERIC and local not in ("double", "float"):
+        return len(_DIGIT.findall(lexical)) <= 18, None
+    return True, None
 
 
 def _datetime(text: str) -> datetime.datetime | None:
@@ -458,7 +459,8 @@ class _Views:
             local, plain, comparable = kind
             lexical = term.value
             valid = _valid(lexical, local) if local else None
-            if not valid or not _ordinary(lexical, local):
+            ordinary, zone = _ordinary(lexical, local) if valid else (False, None)
+            if not ordinary:
                 # unknown datatype, ill-formed (an engine may still accept it: pyshacl-turbo reads
                 # hour 24 and year 0, Python does not) or out of the ordinary: exactly
                 made: Any = ("L", term)
@@ -473,7 +475,7 @@ class _Views:
                 made = (
                     "l", dt, term.language, valid,
                     None if plain else _DIGIT.sub("9", lexical),
-                    _zone(lexical) if local == "dateTime" else None,  # exactly: "+02:00" and "+05:00" look alike
+                    zone,
                     tuple([bool(p.search(lexical)) for p in prof.patterns]),
                     tuple([term in values for values in prof.lists]),
                     tuple([len(lexical) >= n for n in prof.lengths]),
