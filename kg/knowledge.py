@@ -15,6 +15,7 @@ unchanged.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,10 @@ class KnowledgeGraph(Closing):
         self.atomic_writes = atomic_writes
         self.specs: dict[str, WorkflowSpec] = {}
         self._closure: Closure | None = None
+        #: one batch written at a time (the endpoint ingests on many threads): the shortcut links
+        #: and summaries a batch gets read what the store holds, so each batch must see every
+        #: batch before it whole, as if they came one after the other
+        self._writing = threading.Lock()
 
     # -- ontology ---------------------------------------------------------------------------------
     def load_ontologies(self, *, force: bool = False) -> int:
@@ -192,10 +197,11 @@ class KnowledgeGraph(Closing):
         from provml.ingest.shortcuts import late_links
         from provml.ingest.summaries import update_summaries
 
-        quads = self.prepare_batch(quads)
-        self.store.add(quads, atomic=self.atomic_writes)
-        late_links(self.store, quads)
-        update_summaries(self.store, quads)
+        with self._writing:
+            quads = self.prepare_batch(quads)
+            self.store.add(quads, atomic=self.atomic_writes)
+            late_links(self.store, quads)
+            update_summaries(self.store, quads)
         graphs = sorted({q.graph_name.value for q in quads if isinstance(q.graph_name, NamedNode)})
         return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
 

@@ -138,6 +138,7 @@ class XSD(Namespace):
     long: NamedNode
     nonNegativeInteger: NamedNode
     double: NamedNode
+    float: NamedNode
     decimal: NamedNode
     dateTime: NamedNode
     anyURI: NamedNode

@@ -33,3 +33,39 @@ def test_bags_in_reverse_order_give_the_same_store_as_in_order() -> None:
     assert links and sections <= {q.subject for q in links}  # every section has its stage
     assert {q for q in reverse if q.predicate == PROVML.stageExecution} == links
     assert reverse == in_order
+
+
+def test_two_threads_ingesting_a_section_and_its_parent_link_it(tmp_path: Path) -> None:
+    # the endpoint ingests on many threads: thread B's batch (a batch section) looked its parent
+    # up before thread A stored it (the epoch), and A's late links ran before B's batch was
+    # stored, so the section never got its stage shortcut. B's write is held until A is done
+    # (or 1 s, when A waits for B).
+    import threading
+    from typing import Any
+
+    evs = workload.learning_run("c1", epochs=1, batches=1)
+    epoch = [e for e in evs if e["kind"] == "cycle_begin" and e["name"] == "epoch"]
+    batch = [e for e in evs if e["kind"] in ("cycle_begin", "cycle_end") and e["name"] == "batch"]
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
+    kg.ingest_events([e for e in evs if e not in epoch and e not in batch and e["kind"] != "cycle_end"])
+    add, held, a_done = kg.store.add, threading.Event(), threading.Event()
+
+    def slow_add(quads: Any, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "B" and not held.is_set():
+            held.set()
+            a_done.wait(1.0)
+        return add(quads, *args, **kwargs)
+
+    kg.store.add = slow_add  # type: ignore[method-assign]
+    b = threading.Thread(target=kg.ingest_events, args=(batch,), name="B")
+    b.start()
+    assert held.wait(30)
+    a = threading.Thread(target=lambda: (kg.ingest_events(epoch), a_done.set()), name="A")
+    a.start()
+    a.join()
+    b.join()
+    quads = set(kg.store.quads())
+    sections = {q.subject for q in quads if q.predicate == PROVML.iteration}
+    linked = {q.subject for q in quads if q.predicate == PROVML.stageExecution}
+    assert len(sections) == 2 and sections <= linked
+    kg.close()

@@ -152,3 +152,91 @@ def test_migration_adds_the_summaries_of_a_store_written_before_them() -> None:
     migrate(kg)
     assert set(kg.store.quads()) == full
     assert pending(kg) == 0
+
+
+def _losses(values: list[Any], *, extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One run of one epoch whose batches' losses are ``values`` (with ``extra`` generated items)."""
+    evs = workload.learning_run("x1", epochs=1, batches=len(values))
+    ends = [e for e in evs if e["kind"] == "cycle_end" and e.get("name") == "batch"]
+    for e, value in zip(ends, values, strict=True):
+        e["generated"] = [{**e["generated"][0], "value": value}, *(extra or [])]
+    return evs
+
+
+def _count(kg: KnowledgeGraph, distinct: bool) -> int:
+    inner = "SELECT DISTINCT ?s ?p ?o WHERE { ?s ?p ?o }" if distinct else "SELECT ?s ?p ?o WHERE { ?s ?p ?o }"
+    rows = kg.query(f"SELECT (COUNT(*) AS ?n) WHERE {{ {inner} }}")
+    return int(next(iter(rows))["n"].value)  # type: ignore[arg-type,index,union-attr]
+
+
+def test_infinite_and_huge_values_give_a_summary_not_an_error(tmp_path: Path) -> None:
+    # a sum of +INF and -INF, or of two values near the largest double, used to raise from
+    # math.fsum after the batch was stored: the batch's summaries were lost and a broker writer
+    # failed on the same bag again after every restart
+    inf = math.inf
+    cases = {
+        "both infinities": ([inf, -inf, 1.0], (-inf, inf, None, 3)),
+        "past the largest double": ([1e308, 1e308, 1e308], (1e308, 1e308, 1e308, 3)),
+        "one infinity": ([inf, 1.0], (1.0, inf, inf, 2)),
+    }
+    for n, (case, (values, (low, high, mean, count))) in enumerate(cases.items()):
+        kg = KnowledgeGraph(OxigraphStore(tmp_path / f"store-{n}"))
+        evs = _losses(values)
+        kg.ingest_events(evs[: len(evs) // 2])
+        kg.ingest_events(evs[len(evs) // 2 :])
+        table = stored(set(kg.store.quads()))
+        for execution in (Iris().execution("x1", "train/epoch-0"), Iris().execution("x1", "train")):
+            got = table[(execution.value, "loss")]
+            assert (got[0], got[1], got[3]) == (low, high, count), (case, execution)
+            assert math.isnan(got[2]) if mean is None else got[2] == mean, (case, execution)
+        assert _count(kg, distinct=False) == _count(kg, distinct=True)
+        kg.close()
+
+
+def test_values_that_are_not_numbers_are_left_out_and_every_fact_is_stored_once(tmp_path: Path) -> None:
+    extra = [{"name": "note", "role": "value", "value": "diverged"}, {"name": "flag", "role": "value", "value": True}]
+    evs = _losses([0.5, math.nan, 0.25, 0.5], extra=extra)  # NaN left out; 0.5 twice counts twice
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
+    bags = [evs[i : i + 3] for i in range(0, len(evs), 3)]
+    for bag in [*bags[::-1], *bags]:  # reversed, then every bag delivered again
+        kg.ingest_events(bag)
+    table = stored(set(kg.store.quads()))
+    assert {name for _, name in table} == {"loss", "accuracy", "epoch"}
+    epoch = Iris().execution("x1", "train/epoch-0").value
+    assert table[(epoch, "loss")] == (0.25, 0.5, float(f"{math.fsum([0.5, 0.25, 0.5]) / 3:.15g}"), 3)
+    assert _count(kg, distinct=False) == _count(kg, distinct=True)
+    for field in FIELDS:  # one value of each field per summary
+        rows = kg.query(f"SELECT ?s WHERE {{ ?s {field} ?o }} GROUP BY ?s HAVING (COUNT(?o) > 1)")
+        assert not list(rows), field  # type: ignore[arg-type]
+    kg.close()
+
+
+def test_two_threads_ingesting_bags_of_one_epoch_lose_no_value(tmp_path: Path) -> None:
+    # the endpoint ingests on many threads (POST /api/events): a summary read before another
+    # thread's batch was stored must not be written over the summary that includes it. Thread A's
+    # summary update is held until thread B's ingest is done (or 1 s, when B waits for A).
+    import threading
+
+    evs = workload.learning_run("t1", epochs=1, batches=2)
+    batches = [e for e in evs if e["kind"] in ("cycle_begin", "cycle_end") and e.get("name") == "batch"]
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
+    kg.ingest_events([e for e in evs if e not in batches])
+    update, held, b_done = kg.store.update, threading.Event(), threading.Event()
+
+    def slow_update(text: str, *args: Any, **kwargs: Any) -> Any:
+        if "summary" in text and not held.is_set() and threading.current_thread().name == "A":
+            held.set()
+            b_done.wait(1.0)
+        return update(text, *args, **kwargs)
+
+    kg.store.update = slow_update  # type: ignore[method-assign]
+    a = threading.Thread(target=kg.ingest_events, args=(batches[:2],), name="A")
+    a.start()
+    assert held.wait(30)
+    b = threading.Thread(target=lambda: (kg.ingest_events(batches[2:]), b_done.set()), name="B")
+    b.start()
+    a.join()
+    b.join()
+    epoch = Iris().execution("t1", "train/epoch-0").value
+    assert stored(set(kg.store.quads()))[(epoch, "loss")][3] == 2
+    kg.close()

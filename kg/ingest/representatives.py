@@ -18,8 +18,12 @@ and the engine validates one representative of each group:
   every ``sh:pattern``, ``sh:in``/``sh:hasValue`` and length bound of the shapes;
 * a literal to its datatype, language, whether its lexical form is valid for the datatype, the
   digit skeleton of its lexical form (``2026-01-01T00:00:00Z`` → ``9999-99-99T99:99:99Z``), its
-  answers to every pattern, value list, length and range bound of the shapes; a literal whose
-  datatype or range comparison is not known here is kept exactly (a group of its own);
+  answers to every pattern, value list, length and range bound of the shapes, and a time's
+  timezone; a literal whose datatype or range comparison is not known here is kept exactly (a
+  group of its own), and so is one an engine may read otherwise than this code (ill-formed
+  here, integers and decimals past 18 digits, times past microseconds or with a timezone past
+  14:00, a number whose comparison with a bound changes at double or float precision) — a view
+  must get one verdict from every engine, as views found clean are remembered;
 * property-pair constraints (``sh:lessThan``, ``sh:lessThanOrEquals``, ``sh:equals``,
   ``sh:disjoint``) add the outcome of each comparison, or the exact values when not comparable.
 
@@ -37,6 +41,7 @@ import datetime
 import decimal
 import functools
 import re
+import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -241,6 +246,7 @@ _DEC = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 _DBL = re.compile(r"([+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?INF|NaN)")
 _DT = re.compile(r"-?[0-9]{4,}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?")
 _DIGIT = re.compile(r"[0-9]")
+_ZONE = re.compile(r":[0-9]{2}(?P<fraction>\.[0-9]+)?(?P<zone>Z|[+-][0-9]{2}:[0-9]{2})?$")
 _INT_RANGES: dict[str, tuple[int | None, int | None]] = {
     "integer": (None, None), "nonNegativeInteger": (0, None), "positiveInteger": (1, None),
     "nonPositiveInteger": (None, 0), "negativeInteger": (None, -1), "long": (-(2**63), 2**63 - 1),
@@ -249,6 +255,28 @@ _INT_RANGES: dict[str, tuple[int | None, int | None]] = {
     "unsignedByte": (0, 255),
 }
 _NUMERIC = {*_INT_RANGES, "decimal", "double", "float"}
+
+
+def _ordinary(lexical: str, local: str) -> tuple[bool, str | None]:
+    """Whether a literal valid by :func:`_valid` is one every engine reads as this code does, so
+    that its abstraction may stand for it, and its timezone (kept exactly in the abstraction:
+    ``+02:00`` and ``+05:00`` have one digit skeleton). Ordinary: integers and decimals of at
+    most 18 digits (pyshacl-turbo compares an ``xsd:integer`` past 64 bits, or a decimal of 21
+    digits, as below 0; doubles of any length it reads as Python does), times with at most
+    microseconds and a timezone XSD allows (at most 14:00 away; pyshacl-turbo rejects
+    ``+15:00``, Python accepts it)."""
+    if local == "dateTime":
+        found = _ZONE.search(lexical)
+        if found is None or len(found["fraction"] or "") > 7:  # the dot and 6 digits
+            return False, None
+        zone = found["zone"]
+        if zone is None or zone == "Z":
+            return True, zone
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        return minutes < 60 and (hours, minutes) <= (14, 0), zone
+    if local in _NUMERIC and local not in ("double", "float"):
+        return len(_DIGIT.findall(lexical)) <= 18, None
+    return True, None
 
 
 def _datetime(text: str) -> datetime.datetime | None:
@@ -312,10 +340,31 @@ def _family(datatype: str) -> str:
 
 
 def _compare(op: str, a: Literal, b: Literal) -> bool | None:
+    """The outcome of comparing two literals, or ``None`` when this code cannot say what every
+    engine says: not comparable here, or numbers whose outcome changes with the precision they
+    are compared at (exactly, as doubles, as floats for an ``xsd:float``: pyshacl-turbo compares
+    ``"100.000001"^^xsd:float`` as the float 100.0)."""
     va, vb = _value(a), _value(b)
     if va is None or vb is None or va[0] != vb[0] or (va[0] == "n" and (va[1].is_nan() or vb[1].is_nan())):
         return None
-    return bool(_OPS[op](va[1], vb[1]))
+    op_ = _OPS[op]
+    outcome = bool(op_(va[1], vb[1]))
+    if va[0] == "n":
+        single = a.datatype == XSD.float or b.datatype == XSD.float
+        try:
+            ways = [(float(va[1]), float(vb[1]))]
+            if single:
+                ways.append((_single(va[1]), _single(vb[1])))
+        except OverflowError:
+            return None
+        if any(bool(op_(x, y)) != outcome for x, y in ways):
+            return None
+    return outcome
+
+
+def _single(value: decimal.Decimal) -> float:
+    """``value`` rounded to an IEEE single (``xsd:float``) precision float."""
+    return float(struct.unpack("f", struct.pack("f", float(value)))[0])
 
 
 class Interner:
@@ -410,8 +459,11 @@ class _Views:
             local, plain, comparable = kind
             lexical = term.value
             valid = _valid(lexical, local) if local else None
-            if valid is None:
-                made: Any = ("L", term)  # unknown datatype: exactly
+            ordinary, zone = _ordinary(lexical, local) if valid else (False, None)
+            if not ordinary:
+                # unknown datatype, ill-formed (an engine may still accept it: pyshacl-turbo reads
+                # hour 24 and year 0, Python does not) or out of the ordinary: exactly
+                made: Any = ("L", term)
             else:
                 bounds: list[Any] = []
                 for (op, bound), same in zip(prof.bounds, comparable, strict=True):
@@ -423,6 +475,7 @@ class _Views:
                 made = (
                     "l", dt, term.language, valid,
                     None if plain else _DIGIT.sub("9", lexical),
+                    zone,
                     tuple([bool(p.search(lexical)) for p in prof.patterns]),
                     tuple([term in values for values in prof.lists]),
                     tuple([len(lexical) >= n for n in prof.lengths]),

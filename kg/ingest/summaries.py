@@ -38,6 +38,7 @@ canonical form of a double keeps).
 from __future__ import annotations
 
 import math
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -84,9 +85,16 @@ class Summary:
             return None
         lows = [*values, *(p.minimum for p in parts)]
         highs = [*values, *(p.maximum for p in parts)]
-        total = math.fsum([*values, *(p.mean * p.count for p in parts)])
-        # 15 significant digits: what JSON-LD's canonical xsd:double keeps, so exports read back equal
-        return Summary(min(lows), max(highs), float(f"{total / count:.15g}"), count)
+        try:
+            mean = math.fsum([*values, *(p.mean * p.count for p in parts)]) / count
+        except (ValueError, OverflowError):  # +INF with -INF, or a sum past the largest double
+            mean = math.nan
+        if not math.isfinite(mean):
+            mean = _mean_past_finite_sums(values, parts, count)
+        else:
+            # 15 significant digits: what JSON-LD's canonical xsd:double keeps, so exports read back equal
+            mean = float(f"{mean:.15g}")
+        return Summary(min(lows), max(highs), mean, count)
 
     def quads(self, execution: NamedNode, name: str, graph: NamedNode) -> list[Quad]:
         node = summary_node(execution, name)
@@ -102,7 +110,21 @@ class Summary:
         ]
 
 
+def _mean_past_finite_sums(values: Sequence[float], parts: Sequence[Summary], count: int) -> float:
+    """The mean when the plain sum is not finite: ``NaN`` for ``INF`` with ``-INF`` (or a part's
+    ``NaN`` mean), an infinity for values of one infinite sign, else the sum of each term divided
+    first (finite values whose sum overflows: two values of 1e308 average 1e308)."""
+    terms = [*values, *(p.mean for p in parts)]
+    if any(math.isnan(t) for t in terms) or (math.inf in terms and -math.inf in terms):
+        return math.nan
+    if math.inf in terms or -math.inf in terms:
+        return math.inf if math.inf in terms else -math.inf
+    return math.fsum([*(v / count for v in values), *(p.mean * (p.count / count) for p in parts)])
+
+
 def _double(x: float) -> Literal:
+    if math.isnan(x):
+        return Literal("NaN", datatype=XSD.double)
     if math.isinf(x):
         return Literal("INF" if x > 0 else "-INF", datatype=XSD.double)
     return Literal(repr(x), datatype=XSD.double)
@@ -182,10 +204,25 @@ def _values(nodes: Iterable[NamedNode]) -> str:
     return " ".join(str(n) for n in sorted(set(nodes), key=lambda n: n.value))
 
 
+#: one recomputation at a time per process: each reads the store, then replaces the summaries it
+#: read; two interleaved (the endpoint ingests on many threads) could write a summary read before
+#: the other's batch was stored over the one that includes it
+_RECOMPUTING = threading.Lock()
+
+
 def update_summaries(store: object, quads: Iterable[Quad], *, rounds: int = 64) -> int:
     """Recompute, in ``store``, the summaries that the just-stored ``quads`` can have changed;
     returns how many executions were recomputed. Call it after the batch (and
-    :func:`~provml.ingest.shortcuts.late_links`) is stored."""
+    :func:`~provml.ingest.shortcuts.late_links`) is stored.
+
+    Safe for threads of one process (one recomputation at a time, each reading what every batch
+    stored before it started); the summaries of one store are recomputed by one process.
+    """
+    with _RECOMPUTING:
+        return _update(store, quads, rounds)
+
+
+def _update(store: object, quads: Iterable[Quad], rounds: int) -> int:
     sections: set[NamedNode] = set()
     generators: set[NamedNode] = set()
     for q in quads:
