@@ -201,6 +201,9 @@ class Flusher:
         self._heads: dict[Any, bytes] = {}  # encoded fields of cycles begun, until they end
         self._cpu_at_end = 0.0
         self.put, self._set_limit = self._make_put(max_queue)
+        #: the queue's bare append, for a cycle's begin: its end goes through ``put`` (bound,
+        #: wake-up, the late path), so the queue exceeds ``max_queue`` by at most the cycles open
+        self.append = self._queue.append
         self._thread = threading.Thread(target=self._run, name=f"provml-flusher-{name}", daemon=True)
         self._thread.start()
 
@@ -227,14 +230,40 @@ class Flusher:
 
         def set_limit(value: int) -> None:  # 0: every event takes the spill path (after close)
             nonlocal limit
-            limit = value
+            limit = self._limit = value
 
+        self._limit = limit
         return put, set_limit
 
     def _spill(self, event: dict[str, Any]) -> None:
-        if self._late:
-            self._write_late([event])
+        """``put`` past the queue's bound (or after the thread is gone). A cycle's begin goes
+        straight onto the queue (``append``): the begins found past the bound are taken back
+        from the queue's end and go first, so the queue stays within ``max_queue``."""
+        queue = self._queue
+        events = []
+        if self._late:  # the thread is gone: all of the queue, then this event
+            with self._pop_lock:
+                while True:
+                    try:
+                        events.append(queue.popleft())
+                    except IndexError:
+                        break
+            events.append(event)
+            self._write_late(events)
             return
+        while len(queue) > self._limit:
+            try:
+                events.append(queue.pop())
+            except IndexError:  # the flusher took them meanwhile
+                break
+        events.reverse()
+        events.append(event)
+        for item in events:
+            self._spill_one(item)
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def _spill_one(self, event: Any) -> None:
         try:
             line = encode(event)
         except (TypeError, ValueError):
@@ -254,8 +283,6 @@ class Flusher:
                     log.exception("provml: cannot spill to %s; holding events in memory",
                                   self._spill_path())
                 self._queue.append(event)
-        if not self._wake.is_set():
-            self._wake.set()
 
     def _spill_path(self) -> Path:
         return self.spool_dir / f"{self.pending_path.stem.replace('pending-', 'spill-')}.jsonl"
@@ -329,6 +356,7 @@ class Flusher:
     def _write_queue_here(self) -> bool:
         """The thread is gone: from now on events are written to the pending file on the
         caller's thread; write what is queued and what is held there now."""
+        was_late = self._late  # then what is queued came since (a cycle's begin): late too
         if not self._late:
             self._late = True
             self._set_limit(0)
@@ -346,7 +374,7 @@ class Flusher:
             markers, self._waiters = self._waiters, []
         ok = True
         if events:
-            ok = self._write_late(events, count_late=False)
+            ok = self._write_late(events, count_late=was_late)
         held, self._held = self._held, []
         for _target, lines, count in held:
             ok = self._append_late(lines, count) and ok
