@@ -318,6 +318,25 @@ def test_the_queue_stays_within_its_bound_while_the_flusher_sleeps(tmp_path: Pat
     assert len(events) == 204
 
 
+def test_cycles_alone_wake_the_flusher_when_a_bag_is_full(tmp_path: Path) -> None:
+    # cycles append to the queue directly; their end checks the gate that wakes the thread
+    client = provml.Client(spool_dir=tmp_path, online=False, flush_interval_s=3600,
+                           install_signal_handler=False)
+    wf = client.workflow("wf", meta=False).begin()
+    t = wf.task("t").begin()
+    for i in range(600):  # 1,200 cycle events: more than one spool write's worth (1,000)
+        with t.cycle("batch", i):
+            pass
+    deadline = time.monotonic() + 20
+    while client.stats().processed < 1000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert client.stats().processed >= 1000  # written without flush() or the interval
+    t.end()
+    wf.end()
+    client.close()
+    assert client.stats().processed == 1204
+
+
 def test_a_non_positive_flush_interval_is_refused(tmp_path: Path) -> None:
     # a zero or negative wait would spin or block the flusher thread forever
     for interval in (0, -1.0):

@@ -102,6 +102,20 @@ class _Wake:
         return self._lock.acquire(timeout=timeout)
 
 
+class _Gate:
+    """What a cycle checks after its end (see ``Flusher.gate``)."""
+
+    __slots__ = ("at", "check")
+
+    def __init__(self) -> None:
+        self.at = 0
+        self.check: Callable[[], None] = _nothing
+
+
+def _nothing() -> None:
+    pass
+
+
 class _Marker:
     """A ``flush()`` waiting until ``target`` events have been taken from the queue."""
 
@@ -200,10 +214,14 @@ class Flusher:
         self._begins = False
         self._heads: dict[Any, bytes] = {}  # encoded fields of cycles begun, until they end
         self._cpu_at_end = 0.0
+        #: a cycle's records go straight onto ``queue`` (``deque.append``: no Python call per
+        #: batch); after its end a cycle calls ``gate.check()`` once the queue holds
+        #: ``gate.at`` items — the wake-up threshold, the bound (the begins past it are spilled)
+        #: and, once the thread is gone, the late path (``at`` is then 0). The queue exceeds
+        #: ``max_queue`` by at most the cycles open.
+        self.queue = self._queue
+        self.gate = _Gate()
         self.put, self._set_limit = self._make_put(max_queue)
-        #: the queue's bare append, for a cycle's begin: its end goes through ``put`` (bound,
-        #: wake-up, the late path), so the queue exceeds ``max_queue`` by at most the cycles open
-        self.append = self._queue.append
         self._thread = threading.Thread(target=self._run, name=f"provml-flusher-{name}", daemon=True)
         self._thread.start()
 
@@ -228,17 +246,29 @@ class Flusher:
             if n + 1 >= threshold and not_set():
                 wake_up()
 
+        def check() -> None:  # a cycle ended, and the queue holds gate.at items or more
+            n = len(queue)
+            if n > limit:
+                spill(None)
+            elif n >= threshold and not_set():
+                wake_up()
+
         def set_limit(value: int) -> None:  # 0: every event takes the spill path (after close)
             nonlocal limit
             limit = self._limit = value
+            gate.at = min(threshold, value)
 
+        gate = self.gate
+        gate.check = check
+        gate.at = threshold
         self._limit = limit
         return put, set_limit
 
-    def _spill(self, event: dict[str, Any]) -> None:
-        """``put`` past the queue's bound (or after the thread is gone). A cycle's begin goes
-        straight onto the queue (``append``): the begins found past the bound are taken back
-        from the queue's end and go first, so the queue stays within ``max_queue``."""
+    def _spill(self, event: Any) -> None:
+        """``put`` past the queue's bound (``event``), or a cycle's ``check`` (``None``), or
+        either after the thread is gone. Cycles put their records straight onto the queue: the
+        items found past the bound are taken back from the queue's end and spilled first, in
+        order, so the queue stays within ``max_queue``."""
         queue = self._queue
         events = []
         if self._late:  # the thread is gone: all of the queue, then this event
@@ -248,8 +278,10 @@ class Flusher:
                         events.append(queue.popleft())
                     except IndexError:
                         break
-            events.append(event)
-            self._write_late(events)
+            if event is not None:
+                events.append(event)
+            if events:
+                self._write_late(events)
             return
         while len(queue) > self._limit:
             try:
@@ -257,7 +289,8 @@ class Flusher:
             except IndexError:  # the flusher took them meanwhile
                 break
         events.reverse()
-        events.append(event)
+        if event is not None:
+            events.append(event)
         for item in events:
             self._spill_one(item)
         if not self._wake.is_set():

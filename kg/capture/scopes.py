@@ -18,6 +18,7 @@ from __future__ import annotations
 import operator
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
@@ -102,11 +103,13 @@ def _error(exc_type: type[BaseException], exc: BaseException | None) -> dict[str
 class _Scope:
     """What workflows, tasks and cycles share: the queue, the run, the generated values."""
 
-    __slots__ = ("_put", "_append", "_wf", "id", "_generated", "_token", "_ended", "_inner")
+    __slots__ = ("_put", "_queue", "_gate", "_wf", "id", "_generated", "_token", "_ended",
+                 "_inner")
 
     _put: Put
-    #: the queue's own ``append`` (no Python frame): a cycle's begin, whose end takes ``_put``
-    _append: Put
+    #: the flusher's queue and gate: cycles append their records directly (``Flusher.gate``)
+    _queue: deque[Any]
+    _gate: Any
     _wf: Workflow
     id: str
     _generated: list[Value] | None
@@ -243,7 +246,8 @@ class Workflow(_Scope):
         self._client = client
         self._spec = spec
         self._put = client._flusher.put
-        self._append = client._flusher.append
+        self._queue = client._flusher.queue
+        self._gate = client._flusher.gate
         self._wf = self
         self.name = begin_event["workflow"]
         self.run_id = begin_event["run"]
@@ -310,7 +314,8 @@ class Task(_Scope):
     ) -> None:
         self._wf = wf
         self._put = wf._put
-        self._append = wf._append
+        self._queue = wf._queue
+        self._gate = wf._gate
         self.name = name
         self.type = type
         self.id = wf._unique(check_id(id, "task id") if id is not None else id_part(name))
@@ -390,7 +395,8 @@ class Cycle(_Scope):
     ) -> None:
         wf = self._wf = parent._wf
         self._put = parent._put
-        self._append = parent._append
+        self._queue = parent._queue
+        self._gate = parent._gate
         if iteration.__class__ is not int or iteration < 0:
             iteration = _iteration(iteration)
         pid = parent.id
@@ -463,15 +469,17 @@ class Cycle(_Scope):
         self._ended = True  # the compact form, as ``with`` puts it (framework hooks call this)
         if generated is not None:
             self.generated(*to_values(generated))
-        self._put((False, _time(), self._key, self._generated or ()))
+        queue = self._queue
+        queue.append((False, _time(), self._key, self._generated or ()))
+        if len(queue) >= self._gate.at:
+            self._gate.check()
 
     def _end_event(self) -> dict[str, Any]:
         return cycle_event((False, _time(), self._key, None))
 
     def __enter__(self) -> Cycle:
-        # begin() inlined (every batch), straight onto the queue: the end's put checks the
-        # queue's bound and wakes the flusher, once per cycle
-        self._append((True, _time(), self._key, self._used))
+        # begin() inlined (every batch), straight onto the queue; the end checks the gate
+        self._queue.append((True, _time(), self._key, self._used))
         self._up._inner = self  # where client.track nests; no context variable per batch
         return self
 
@@ -485,8 +493,11 @@ class Cycle(_Scope):
         if exc_type is not None:
             self.end(status="errored", error=_error(exc_type, exc))
         elif not self._ended:  # the hot path of every batch: end() inlined
-            self._ended = True
-            self._put((False, _time(), self._key, self._generated or ()))
+            self._ended = True  # straight onto the queue (no Python call), then the gate
+            queue = self._queue
+            queue.append((False, _time(), self._key, self._generated or ()))
+            if len(queue) >= self._gate.at:
+                self._gate.check()
 
 
 #: the fields of a cycle's queued record, in order (its compact form: docs/events.md)
