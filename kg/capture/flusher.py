@@ -283,11 +283,10 @@ class Flusher:
             if events:
                 self._write_late(events)
             return
-        while len(queue) > self._limit:
-            try:
+        with self._pop_lock:  # the flusher pops the count it read under this lock
+            while len(queue) > self._limit:
                 events.append(queue.pop())
-            except IndexError:  # the flusher took them meanwhile
-                break
+            self._popped += len(events)  # taken, as flush() counts: on disk in the spill file
         events.reverse()
         if event is not None:
             events.append(event)
