@@ -283,6 +283,60 @@ def test_events_after_close_are_written_to_the_pending_file(tmp_path: Path, capl
     assert [e["kind"] for e in read_events(client.spool_path)] == ["workflow_begin", "task_begin"]
 
 
+def test_cycles_after_close_reach_the_pending_file_in_order(tmp_path: Path) -> None:
+    # a cycle's begin goes straight onto the queue: after close, its end (or a later close,
+    # as at interpreter exit) writes it to the pending file, before what follows
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+    wf = client.workflow("wf", meta=False).begin()
+    t = wf.task("t").begin()
+    client.close()
+    with t.cycle("epoch", 0) as ep:
+        ep.generated(provml.evaluation("loss", 0.5))
+    left_open = t.cycle("epoch", 1).__enter__()
+    client.close()  # what atexit does
+    late = [(e["kind"], e.get("task")) for e in read_events(client.pending_path)]
+    assert late == [("cycle_begin", "t/epoch-0"), ("cycle_end", "t/epoch-0"),
+                    ("cycle_begin", "t/epoch-1")]
+    assert client.stats().late == 3 and left_open.iteration == 1
+
+
+def test_the_queue_stays_within_its_bound_while_the_flusher_sleeps(tmp_path: Path) -> None:
+    client = provml.Client(spool_dir=tmp_path / "spool", online=False, bag_size=10_000,
+                           max_queue=10, flush_interval_s=3600, install_signal_handler=False)
+    longest = 0
+    with client.workflow("wf") as wf, wf.task("t") as t:
+        for i in range(100):
+            with t.cycle("loop", i) as c:
+                longest = max(longest, len(client._flusher._queue))
+                c.generated(provml.evaluation("loss", i))
+            longest = max(longest, len(client._flusher._queue))
+    client.close()
+    assert longest <= 10 + 1  # max_queue, and the begin of the one cycle open
+    events = [e for f in sorted((tmp_path / "spool").glob("*.jsonl")) for e in read_events(f)]
+    ends = [e for e in events if e["kind"] == "cycle_end"]
+    assert sorted(e["generated"][0]["value"] for e in ends) == list(range(100))
+    assert len(events) == 204
+
+
+def test_cycles_alone_wake_the_flusher_when_a_bag_is_full(tmp_path: Path) -> None:
+    # cycles append to the queue directly; their end checks the gate that wakes the thread
+    client = provml.Client(spool_dir=tmp_path, online=False, flush_interval_s=3600,
+                           install_signal_handler=False)
+    wf = client.workflow("wf", meta=False).begin()
+    t = wf.task("t").begin()
+    for i in range(600):  # 1,200 cycle events: more than one spool write's worth (1,000)
+        with t.cycle("batch", i):
+            pass
+    deadline = time.monotonic() + 20
+    while client.stats().processed < 1000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert client.stats().processed >= 1000  # written without flush() or the interval
+    t.end()
+    wf.end()
+    client.close()
+    assert client.stats().processed == 1204
+
+
 def test_a_non_positive_flush_interval_is_refused(tmp_path: Path) -> None:
     # a zero or negative wait would spin or block the flusher thread forever
     for interval in (0, -1.0):

@@ -343,11 +343,11 @@ class Client(Closing):
         Events captured after close (a scope ended late, a new workflow) are written to the
         pending file on the capturing thread, with a warning (``stats().late``).
         """
-        if self._closed:
+        if self._closed:  # again (or at exit): a cycle entered since put its begin on the
+            self._flusher.close(timeout_s=timeout_s)  # queue; it is written to pending here
             return
         self._closed = True
         self._flusher.close(timeout_s=timeout_s)
-        atexit.unregister(self._atexit)
 
     def stats(self) -> FlushStats:
         """Counters of events processed, spooled, sent, pending, rejected and spilled."""

@@ -77,13 +77,14 @@ def redact_items(items: list[Any]) -> None:
     on the flusher thread, not at the call; :func:`provml.capture.redact.redact_values` is
     idempotent, so values redacted already pass unchanged)."""
     known = _known_names
-    for item in items:
+    for i, item in enumerate(items):
         if item.__class__ is tuple and item[3]:
             for value in item[3]:  # the common case inlined: a number under a harmless name
                 if not (value.__class__ is dict and len(value) == 3 and "role" in value
                         and value.get("value").__class__ in _NUMBERS
                         and known.get(value.get("name")) is False):  # type: ignore[arg-type]
-                    redact_values(item[3])
+                    # a batch's generated values are the call's own tuple: a list replaces it
+                    items[i] = (*item[:3], redact_values(list(item[3])))
                     break
 
 
@@ -169,8 +170,8 @@ def as_event(item: Any) -> dict[str, Any]:
     """A queued item as its event dict: a dict is one; a cycle's compact
     ``(is_begin, t, fields, used | generated)`` tuple is rendered."""
     if item.__class__ is tuple:
-        if item[3]:
-            redact_values(item[3])
+        if item[3]:  # a batch's generated values may be the call's own tuple: a new list
+            item = (*item[:3], redact_values(list(item[3])))
         return cycle_event(item)
     return item  # type: ignore[no-any-return]
 

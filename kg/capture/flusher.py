@@ -102,6 +102,20 @@ class _Wake:
         return self._lock.acquire(timeout=timeout)
 
 
+class _Gate:
+    """What a cycle checks after its end (see ``Flusher.gate``)."""
+
+    __slots__ = ("at", "check")
+
+    def __init__(self) -> None:
+        self.at = 0
+        self.check: Callable[[], None] = _nothing
+
+
+def _nothing() -> None:
+    pass
+
+
 class _Marker:
     """A ``flush()`` waiting until ``target`` events have been taken from the queue."""
 
@@ -200,6 +214,13 @@ class Flusher:
         self._begins = False
         self._heads: dict[Any, bytes] = {}  # encoded fields of cycles begun, until they end
         self._cpu_at_end = 0.0
+        #: a cycle's records go straight onto ``queue`` (``deque.append``: no Python call per
+        #: batch); after its end a cycle calls ``gate.check()`` once the queue holds
+        #: ``gate.at`` items — the wake-up threshold, the bound (the begins past it are spilled)
+        #: and, once the thread is gone, the late path (``at`` is then 0). The queue exceeds
+        #: ``max_queue`` by at most the cycles open.
+        self.queue = self._queue
+        self.gate = _Gate()
         self.put, self._set_limit = self._make_put(max_queue)
         self._thread = threading.Thread(target=self._run, name=f"provml-flusher-{name}", daemon=True)
         self._thread.start()
@@ -225,16 +246,56 @@ class Flusher:
             if n + 1 >= threshold and not_set():
                 wake_up()
 
+        def check() -> None:  # a cycle ended, and the queue holds gate.at items or more
+            n = len(queue)
+            if n > limit:
+                spill(None)
+            elif n >= threshold and not_set():
+                wake_up()
+
         def set_limit(value: int) -> None:  # 0: every event takes the spill path (after close)
             nonlocal limit
-            limit = value
+            limit = self._limit = value
+            gate.at = min(threshold, value)
 
+        gate = self.gate
+        gate.check = check
+        gate.at = threshold
+        self._limit = limit
         return put, set_limit
 
-    def _spill(self, event: dict[str, Any]) -> None:
-        if self._late:
-            self._write_late([event])
+    def _spill(self, event: Any) -> None:
+        """``put`` past the queue's bound (``event``), or a cycle's ``check`` (``None``), or
+        either after the thread is gone. Cycles put their records straight onto the queue: the
+        items found past the bound are taken back from the queue's end and spilled first, in
+        order, so the queue stays within ``max_queue``."""
+        queue = self._queue
+        events = []
+        if self._late:  # the thread is gone: all of the queue, then this event
+            with self._pop_lock:
+                while True:
+                    try:
+                        events.append(queue.popleft())
+                    except IndexError:
+                        break
+            if event is not None:
+                events.append(event)
+            if events:
+                self._write_late(events)
             return
+        with self._pop_lock:  # the flusher pops the count it read under this lock
+            while len(queue) > self._limit:
+                events.append(queue.pop())
+            self._popped += len(events)  # taken, as flush() counts: on disk in the spill file
+        events.reverse()
+        if event is not None:
+            events.append(event)
+        for item in events:
+            self._spill_one(item)
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def _spill_one(self, event: Any) -> None:
         try:
             line = encode(event)
         except (TypeError, ValueError):
@@ -254,8 +315,6 @@ class Flusher:
                     log.exception("provml: cannot spill to %s; holding events in memory",
                                   self._spill_path())
                 self._queue.append(event)
-        if not self._wake.is_set():
-            self._wake.set()
 
     def _spill_path(self) -> Path:
         return self.spool_dir / f"{self.pending_path.stem.replace('pending-', 'spill-')}.jsonl"
@@ -329,6 +388,7 @@ class Flusher:
     def _write_queue_here(self) -> bool:
         """The thread is gone: from now on events are written to the pending file on the
         caller's thread; write what is queued and what is held there now."""
+        was_late = self._late  # then what is queued came since (a cycle's begin): late too
         if not self._late:
             self._late = True
             self._set_limit(0)
@@ -346,7 +406,7 @@ class Flusher:
             markers, self._waiters = self._waiters, []
         ok = True
         if events:
-            ok = self._write_late(events, count_late=False)
+            ok = self._write_late(events, count_late=was_late)
         held, self._held = self._held, []
         for _target, lines, count in held:
             ok = self._append_late(lines, count) and ok
