@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple, Variable
@@ -61,6 +62,9 @@ class Processes(Protocol):
 
     def export(self, graph: str, *, media: str, profile: str,
                timeout_s: float | None) -> bytes: ...
+
+    def trial_update(self, backup: str, sparql: str, *, timeout_s: float | None,
+                     base_iri: str | None, using: Any, using_named: Any) -> None: ...
 
     def dump(self, *, step_s: float | None, total_s: float | None) -> Iterator[bytes]: ...
 
@@ -317,6 +321,29 @@ class QueryRunner:
         (:class:`QueryCrashed`) before the server process runs it."""
         if self.processes is not None and _probe_worthy(sparql):
             self.processes.probe(sparql, update=True, timeout_s=self.timeout_s)
+
+    def trial_update(self, store: Store, sparql: str, *, using: Sequence[NamedNode] | None,
+                     using_named: Sequence[NamedNode] | None, base_iri: str | None) -> bool:
+        """Apply ``sparql`` to a backup of ``store`` in a worker process, under the time limit
+        and the memory cap, when the workers evaluate queries over an on-disk store; False
+        (nothing tried) otherwise. Raises as :meth:`run`."""
+        from provml.store.oxigraph import OxigraphStore
+
+        if (self.processes is None or getattr(self.processes, "path", None) is None
+                or not isinstance(store, OxigraphStore) or store.path is None):
+            return False
+        import shutil
+        import tempfile
+
+        scratch = tempfile.mkdtemp(prefix="provml-trial-")
+        try:
+            backup = str(Path(scratch) / "store")
+            store.raw.backup(backup)
+            self.processes.trial_update(backup, sparql, timeout_s=self.timeout_s,
+                                        base_iri=base_iri, using=using, using_named=using_named)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return True
 
     def update(
         self,

@@ -15,6 +15,12 @@ does the server run the update; its ``WHERE`` is the same pattern over the same 
 through the endpoint are serialized while this runs), so it takes about the time the count
 took, and it instantiates its templates for at most the row limit of solutions.
 
+A ``WHERE`` after other operations of the same request (an ``INSERT DATA``, a ``COPY``, even a
+``DELETE`` before a ``MINUS`` or ``NOT EXISTS``) reads data the counts did not see. Such an update
+is first applied whole to a backup of the store (a RocksDB checkpoint: hard links) in a worker
+process, killed at the time limit and capped in memory (503 / 400, the store unchanged); over an
+in-memory store, which has no backup and no worker of its own, only the counts bound it.
+
 >>> [p.query for p in where_parts("PREFIX e: <http://e.org/> "
 ...     "WITH e:g DELETE { ?s ?p ?o } WHERE { ?s ?p ?o }; INSERT DATA { e:a e:b e:c }")]
 ['PREFIX e: <http://e.org/>\\nSELECT (COUNT(*) AS ?provml_n) WHERE { ?s ?p ?o }']
@@ -43,6 +49,9 @@ class Runner(Protocol):
 
     def check_update(self, sparql: str) -> None: ...
 
+    def trial_update(self, store: Store, sparql: str, *, using: Sequence[NamedNode] | None,
+                     using_named: Sequence[NamedNode] | None, base_iri: str | None) -> bool: ...
+
     def run(self, store: Store, sparql: str, *,
             default_graph: Sequence[NamedNode] | None = ...,
             named_graphs: Sequence[NamedNode] | None = ..., union: bool = ...,
@@ -59,6 +68,7 @@ class WherePart:
     query: str
     default_graph: list[NamedNode] | None = None
     named_graphs: list[NamedNode] | None = None
+    operation: int = 0  # its operation's place in the update (0: the first)
 
 
 def _node(iri: str) -> NamedNode | None:
@@ -84,6 +94,7 @@ def where_parts(update: str) -> list[WherePart]:
     using_named: list[NamedNode] = []
     after_where = False
     group_start: int | None = None
+    operation = 0
 
     def dataset(iri: str) -> None:
         nonlocal with_graph
@@ -114,7 +125,7 @@ def where_parts(update: str) -> list[WherePart]:
                 parts.append(WherePart(
                     "\n".join([*prologue, "SELECT (COUNT(*) AS ?provml_n) WHERE "
                                + text[group_start:match.end()]]),
-                    default, named))
+                    default, named, operation))
                 group_start, after_where = None, False
             continue
         if depth > 0:
@@ -149,6 +160,7 @@ def where_parts(update: str) -> list[WherePart]:
             continue
         if value == ";":  # the next operation: its own WITH / USING
             with_graph, using, using_named, after_where = None, [], [], False
+            operation += 1
         pending = None
     return parts
 
@@ -160,7 +172,8 @@ def count_then_update(runner: Runner, store: Store, sparql: str, *,
     update to ``store``; see :meth:`~provml.endpoint.sparql.evaluation.QueryRunner.update`,
     which holds the update lock around this."""
     runner.check_update(sparql)
-    for part in where_parts(sparql):
+    parts = where_parts(sparql)
+    for part in parts:
         default = list(using) if using is not None else part.default_graph
         named = list(using_named) if using_named is not None else part.named_graphs
         if default is not None and named is None:
@@ -175,4 +188,10 @@ def count_then_update(runner: Runner, store: Store, sparql: str, *,
             raise InputRefused(
                 f"the update's WHERE matches {count:,} solutions; this endpoint applies at "
                 f"most {runner.max_rows:,} (the row limit) per operation: split it")
+    if any(part.operation > 0 for part in parts):
+        # a WHERE after other operations reads what they wrote or deleted, which the counts
+        # above (on the store as it is) do not see: the whole update is tried first on a
+        # backup of the store in a worker, killed at the time limit and capped in memory
+        runner.trial_update(store, sparql, using=using, using_named=using_named,
+                            base_iri=base_iri)
     store.update(sparql, base_iri=base_iri, using_graphs=using, using_named_graphs=using_named)
