@@ -335,7 +335,8 @@ class QueryRunner:
         import shutil
         import tempfile
 
-        scratch = tempfile.mkdtemp(prefix="provml-trial-")
+        # beside the store: on its file system the checkpoint is hard links, not a copy
+        scratch = tempfile.mkdtemp(prefix=".provml-trial-", dir=store.path.parent)
         try:
             backup = str(Path(scratch) / "store")
             store.raw.backup(backup)
