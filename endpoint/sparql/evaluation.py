@@ -36,7 +36,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple, Variable
@@ -321,30 +320,6 @@ class QueryRunner:
         (:class:`QueryCrashed`) before the server process runs it."""
         if self.processes is not None and _probe_worthy(sparql):
             self.processes.probe(sparql, update=True, timeout_s=self.timeout_s)
-
-    def trial_update(self, store: Store, sparql: str, *, using: Sequence[NamedNode] | None,
-                     using_named: Sequence[NamedNode] | None, base_iri: str | None) -> bool:
-        """Apply ``sparql`` to a backup of ``store`` in a worker process, under the time limit
-        and the memory cap, when the workers evaluate queries over an on-disk store; False
-        (nothing tried) otherwise. Raises as :meth:`run`."""
-        from provml.store.oxigraph import OxigraphStore
-
-        if (self.processes is None or getattr(self.processes, "path", None) is None
-                or not isinstance(store, OxigraphStore) or store.path is None):
-            return False
-        import shutil
-        import tempfile
-
-        # beside the store: on its file system the checkpoint is hard links, not a copy
-        scratch = tempfile.mkdtemp(prefix=".provml-trial-", dir=store.path.parent)
-        try:
-            backup = str(Path(scratch) / "store")
-            store.raw.backup(backup)
-            self.processes.trial_update(backup, sparql, timeout_s=self.timeout_s,
-                                        base_iri=base_iri, using=using, using_named=using_named)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        return True
 
     def update(
         self,

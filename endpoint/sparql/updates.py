@@ -32,8 +32,11 @@ thousands of triples instantiated for each of up to the row limit of solutions).
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from pyoxigraph import NamedNode
@@ -48,18 +51,17 @@ class Runner(Protocol):
     this one)."""
 
     max_rows: int | None
+    timeout_s: float | None
+    processes: Any
 
     def check_update(self, sparql: str) -> None: ...
-
-    def trial_update(self, store: Store, sparql: str, *, using: Sequence[NamedNode] | None,
-                     using_named: Sequence[NamedNode] | None, base_iri: str | None) -> bool: ...
 
     def run(self, store: Store, sparql: str, *,
             default_graph: Sequence[NamedNode] | None = ...,
             named_graphs: Sequence[NamedNode] | None = ..., union: bool = ...,
             base_iri: str | None = ...) -> Any: ...
 
-__all__ = ["TRIAL_WORK", "Runner", "WherePart", "count_then_update", "where_parts"]
+__all__ = ["TRIAL_WORK", "Runner", "WherePart", "count_then_update", "trial_update", "where_parts"]
 
 #: an update whose WHERE solutions times its length (characters) pass this is tried on a
 #: store backup in a worker first: 1,000 solutions of a 104 KB template wrote 3 million quads
@@ -172,6 +174,30 @@ def where_parts(update: str) -> list[WherePart]:
     return parts
 
 
+def trial_update(runner: Runner, store: Store, sparql: str, *,
+                 using: Sequence[NamedNode] | None, using_named: Sequence[NamedNode] | None,
+                 base_iri: str | None) -> bool:
+    """Apply ``sparql`` to a backup of ``store`` in one of ``runner``'s worker processes,
+    under its time limit and memory cap, when they evaluate queries over an on-disk store;
+    False (nothing tried) otherwise. Raises as the runner's ``run``."""
+    from provml.store.oxigraph import OxigraphStore
+
+    processes = runner.processes
+    if (processes is None or getattr(processes, "path", None) is None
+            or not isinstance(store, OxigraphStore) or store.path is None):
+        return False
+    # beside the store: on its file system the checkpoint is hard links, not a copy
+    scratch = tempfile.mkdtemp(prefix=".provml-trial-", dir=store.path.parent)
+    try:
+        backup = str(Path(scratch) / "store")
+        store.raw.backup(backup)
+        processes.trial_update(backup, sparql, timeout_s=runner.timeout_s, base_iri=base_iri,
+                               using=using, using_named=using_named)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return True
+
+
 def count_then_update(runner: Runner, store: Store, sparql: str, *,
                       using: Sequence[NamedNode] | None, using_named: Sequence[NamedNode] | None,
                       base_iri: str | None) -> None:
@@ -202,6 +228,6 @@ def count_then_update(runner: Runner, store: Store, sparql: str, *,
         # above (on the store as it is) do not see; a large template instantiated for many
         # solutions writes their product: the whole update is tried first on a backup of
         # the store in a worker, killed at the time limit and capped in memory
-        runner.trial_update(store, sparql, using=using, using_named=using_named,
-                            base_iri=base_iri)
+        trial_update(runner, store, sparql, using=using, using_named=using_named,
+                     base_iri=base_iri)
     store.update(sparql, base_iri=base_iri, using_graphs=using, using_named_graphs=using_named)
