@@ -11,6 +11,7 @@ query runner and the public URL. Blueprints import these instead of reaching int
 
 from __future__ import annotations
 
+import re
 from typing import Any, cast
 
 import pyoxigraph
@@ -53,12 +54,26 @@ def public_url(path: str) -> str:
     return environ_url(request.environ, config().base_url, path)
 
 
+#: an RFC 3986 host (reg-name or IP literal) with an optional port: what a ``Host`` header
+#: must be before it becomes part of a base IRI (any client can send any header)
+_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(:[0-9]*)?")
+
+
 def environ_url(environ: Any, base: str | None, path: str) -> str:
     """``path`` on ``base``, or on the host URL of the WSGI ``environ`` when ``base`` is None
-    (from the environ directly: ``request.host_url`` costs ~50 µs a call)."""
+    (from the environ directly: ``request.host_url`` costs ~50 µs a call).
+
+    :raises ApiError: 400 when the request's ``Host`` header is no IRI host (it would make
+        the base IRI of a query invalid).
+    """
     if base is None:
         host = environ.get("HTTP_HOST") or (
             f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}")
+        if not _HOST.fullmatch(host):
+            from provml.endpoint.errors import ApiError
+
+            raise ApiError(400, f"the Host header {host!r} is not a host name, IP address or "
+                                "host:port; send the server's name (or set BASE_URL)")
         base = f"{environ.get('wsgi.url_scheme', 'http')}://{host}{environ.get('SCRIPT_NAME', '')}"
     return base + path
 

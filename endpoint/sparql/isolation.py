@@ -132,6 +132,16 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
                 pyoxigraph.Store().update(sparql, base_iri=options.get("base_iri"))
                 conn.send(("ok", None))
                 continue
+            if op == "probe-trial":  # on a backup of the store, thrown away after
+                trial = OxigraphStore(options["path"])
+                try:
+                    trial.update(sparql, base_iri=options.get("base_iri"),
+                                 using_graphs=options.get("using"),
+                                 using_named_graphs=options.get("using_named"))
+                finally:
+                    trial.close()
+                conn.send(("ok", None))
+                continue
             if op == "probe-query":
                 probe = OxigraphStore()
                 options["max_rows"] = 1
@@ -422,6 +432,18 @@ class QueryProcesses:
         try:
             self._call("probe-update" if update else "probe-query", sparql, options, timeout_s)
         except (SyntaxError, QueryFailed):
+            return
+
+    def trial_update(self, backup: str, sparql: str, *, timeout_s: float | None,
+                     base_iri: str | None, using: Any, using_named: Any) -> None:
+        """Apply ``sparql`` in a worker to the store backup at ``backup`` (killed at
+        ``timeout_s``, capped in memory). Raises as :meth:`run`; a syntax error is left for
+        the caller's own evaluation to report."""
+        try:
+            self._call("probe-trial", sparql, {"path": backup, "base_iri": base_iri,
+                                                "using": using, "using_named": using_named},
+                       timeout_s)
+        except SyntaxError:
             return
 
     def export(self, graph: str, *, media: str, profile: str, timeout_s: float | None) -> bytes:
