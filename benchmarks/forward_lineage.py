@@ -128,12 +128,7 @@ def main() -> None:
         print(f"{name:20s} former {e['former']['median_s']:7.3f} s ({e['former']['min_s']:.3f}-{e['former']['max_s']:.3f})"
               f" | current {e['current']['median_s']:7.3f} s ({e['current']['min_s']:.3f}-{e['current']['max_s']:.3f})"
               f" | rows {n['former']} / {n['current']}", flush=True)
-    out = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
-    out["runs"] = sorted([r for r in out["runs"] if r["selections"] != args.selections] + [entry],
-                         key=lambda r: r["selections"])
-    out["pyoxigraph"] = pyoxigraph.__version__
-    RESULTS.write_text(json.dumps(out, indent=2))
-    print(f"saved {RESULTS}")
+    bq.save_size(RESULTS, entry)
 
 
 if __name__ == "__main__":

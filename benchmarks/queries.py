@@ -81,6 +81,17 @@ def timed(store: pyoxigraph.Store, text: str) -> tuple[float, int]:
     return time.perf_counter() - t0, n
 
 
+def save_size(path: Path, entry: dict[str, Any]) -> None:
+    """Merge one size's ``entry`` into the results at ``path`` (replacing that size's former
+    entry, sorted by size) and print where."""
+    out = json.loads(path.read_text()) if path.exists() else {"runs": []}
+    out["runs"] = sorted([r for r in out["runs"] if r["selections"] != entry["selections"]] + [entry],
+                         key=lambda r: r["selections"])
+    out["pyoxigraph"] = pyoxigraph.__version__
+    path.write_text(json.dumps(out, indent=2))
+    print(f"saved {path}")
+
+
 def ensure_store(path: Path, selections: int, rep: str) -> dict[str, Any]:
     """Build the ``rep`` store of ``selections`` at ``path`` unless it is there with its
     ``<path>.params.json`` (kept by ``--keep``; ``forward_lineage.py`` and ``summaries.py`` reuse

@@ -20,7 +20,6 @@ rows are not compared: another representation).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -142,12 +141,7 @@ def main() -> None:
         line = " | ".join(f"{k} {statistics.median(v):7.3f} s ({min(v):.3f}-{max(v):.3f}) {len(answers[k])} rows"
                           for k, v in times.items())
         print(f"{name:14s} {line} | same rows: {equal}", flush=True)
-    out = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
-    out["runs"] = sorted([r for r in out["runs"] if r["selections"] != args.selections] + [entry],
-                         key=lambda r: r["selections"])
-    out["pyoxigraph"] = pyoxigraph.__version__
-    RESULTS.write_text(json.dumps(out, indent=2))
-    print(f"saved {RESULTS}")
+    bq.save_size(RESULTS, entry)
 
 
 if __name__ == "__main__":

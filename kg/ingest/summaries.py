@@ -250,28 +250,25 @@ def _update(store: object, quads: Iterable[Quad], rounds: int) -> int:
 def _parents(store: object, nodes: set[NamedNode]) -> set[NamedNode]:
     """The executions that the sections among ``nodes`` (or the sections generating values
     among them) are directly inside."""
-    if not nodes:
-        return set()
-    result = store.query(  # type: ignore[attr-defined]
-        f"""SELECT DISTINCT ?p WHERE {{
-              VALUES ?x {{ {_values(nodes)} }}
-              ?x {PROV.wasInformedBy} ?p ; {PROVML.iteration} ?i .
-            }}""", use_default_graph_as_union=True)
-    assert isinstance(result, QuerySolutions)
-    return {row["p"] for row in result}  # type: ignore[misc]
+    return _linked(store, nodes, "p", f"?x {PROV.wasInformedBy} ?p ; {PROVML.iteration} ?i .")
 
 
 def _with_sections(store: object, nodes: set[NamedNode]) -> set[NamedNode]:
     """Those of ``nodes`` that have sections inside them."""
+    return _linked(store, nodes, "x", f"?c {PROV.wasInformedBy} ?x ; {PROVML.iteration} ?i .")
+
+
+def _linked(store: object, nodes: set[NamedNode], var: str, pattern: str) -> set[NamedNode]:
+    """The distinct ``?var`` of ``pattern`` with ``?x`` bound to each of ``nodes``."""
     if not nodes:
         return set()
     result = store.query(  # type: ignore[attr-defined]
-        f"""SELECT DISTINCT ?x WHERE {{
+        f"""SELECT DISTINCT ?{var} WHERE {{
               VALUES ?x {{ {_values(nodes)} }}
-              ?c {PROV.wasInformedBy} ?x ; {PROVML.iteration} ?i .
+              {pattern}
             }}""", use_default_graph_as_union=True)
     assert isinstance(result, QuerySolutions)
-    return {row["x"] for row in result}  # type: ignore[misc]
+    return {row[var] for row in result}  # type: ignore[misc]
 
 
 def _recompute(store: object, nodes: set[NamedNode]) -> None:
