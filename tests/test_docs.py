@@ -115,3 +115,44 @@ def test_every_provml_name_the_docs_mention_exists(doc: Path) -> None:
                     missing.append(name)
                 break
     assert missing == []
+
+
+def _endpoint_option_rows() -> list[tuple[str, str, str]]:
+    """(option, config key, default) of each row of docs/endpoint.md's option table."""
+    rows = []
+    for line in (ROOT / "docs" / "endpoint.md").read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`--"):
+            rows.append((cells[0].split("`")[1].split()[0], cells[1].strip("`"), cells[2]))
+    return rows
+
+
+def test_the_endpoint_option_table_gives_the_real_defaults() -> None:
+    """The defaults docs/endpoint.md quotes are those of ``provml serve`` and of ``Config``."""
+    from provml.endpoint.config import Config
+
+    serve = main.commands["serve"]
+    options = {opt: param for param in serve.params for opt in param.opts}
+    rows = _endpoint_option_rows()
+    assert len(rows) >= 15
+    checked = 0
+    for option, key, default in rows:
+        first = default.split()[0].strip("`")
+        param = options[option]  # every option the table names exists
+        if first in ("on", "off"):
+            expected: object = first == "on"
+            actual = param.default if isinstance(param.default, bool) else False
+        elif re.fullmatch(r"\d+(\.\d+)?", first):
+            expected = float(first)
+            actual = float(param.default)
+        else:
+            if re.fullmatch(r"[\d.]+", first):  # a host: 127.0.0.1
+                assert param.default == first, f"{option}: docs say {default!r}, the CLI {param.default!r}"
+            continue
+        assert actual == expected, f"{option}: docs say {default!r}, the CLI {param.default!r}"
+        if key not in ("", "—") and key.isupper():
+            field = getattr(Config, key.lower())
+            assert (float(field) if not isinstance(expected, bool) else bool(field)) == expected, (
+                f"{key}: docs say {default!r}, Config {field!r}")
+        checked += 1
+    assert checked >= 9
