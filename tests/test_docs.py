@@ -141,7 +141,7 @@ def test_the_endpoint_option_table_gives_the_real_defaults() -> None:
         param = options[option]  # every option the table names exists
         if first in ("on", "off"):
             expected: object = first == "on"
-            actual = param.default if isinstance(param.default, bool) else False
+            actual: object = param.default if isinstance(param.default, bool) else False
         elif re.fullmatch(r"\d+(\.\d+)?", first):
             expected = float(first)
             actual = float(param.default)
@@ -156,3 +156,40 @@ def test_the_endpoint_option_table_gives_the_real_defaults() -> None:
                 f"{key}: docs say {default!r}, Config {field!r}")
         checked += 1
     assert checked >= 9
+
+
+def _default(function: object, name: str) -> object:
+    import inspect
+
+    return inspect.signature(function).parameters[name].default  # type: ignore[arg-type]
+
+
+def test_the_limits_the_docs_quote_are_the_code_s() -> None:
+    """Each number docs quote for a limit of the code, next to the value the code has: a change on
+    either side fails here until the other follows."""
+    from provml.capture import flusher
+    from provml.endpoint.linked_data.void import dump_nquads_gz
+    from provml.endpoint.sparql import evaluation, isolation, updates
+    from provml.ingest.representatives import Verdicts
+    from provml.ingest.worker import Writer
+    from provml.store.oxigraph import BULK_MIN_QUADS
+
+    docs = {name: (ROOT / "docs" / name).read_text(encoding="utf-8")
+            for name in ("endpoint.md", "capture.md", "deployment.md", "store.md", "shapes.md")}
+    quoted = [
+        ("endpoint.md", "when solutions × update length pass 2,000,000", updates.TRIAL_WORK, 2_000_000),
+        ("endpoint.md", "the whole within 10 × `--timeout-s`", evaluation.DUMP_LIMITS, 10),
+        ("endpoint.md", "block by block (20,000 quads", _default(dump_nquads_gz, "chunk_quads"), 20_000),
+        ("endpoint.md", "`RLIMIT_AS` at twice that plus 1 GiB", isolation._RESERVE_MB, 1024),
+        ("endpoint.md", "with 2 malloc arenas", isolation._ARENAS, 2),
+        ("capture.md", "when **1,000** events wait", flusher.SPOOL_WAKE_EVENTS, 1000),
+        ("capture.md", "wakes at most every **0.25 s**", flusher.LINGER_S, 0.25),
+        ("capture.md", "in **one request** (up to 1,000 events)", flusher.COALESCE_EVENTS, 1000),
+        ("deployment.md", "it writes up to 64 bags", _default(Writer.__init__, "batch"), 64),
+        ("deployment.md", "a group of 10,000 quads or more", BULK_MIN_QUADS, 10_000),
+        ("store.md", "a batch of ≥ 10,000 quads", BULK_MIN_QUADS, 10_000),
+        ("shapes.md", "past 200,000 numbered abstractions", _default(Verdicts.__init__, "limit"), 200_000),
+    ]
+    for doc, phrase, actual, said in quoted:
+        assert phrase in " ".join(docs[doc].split()), f"docs/{doc} no longer says {phrase!r}"
+        assert actual == said, f"docs/{doc} says {phrase!r}; the code has {actual!r}"
