@@ -193,3 +193,18 @@ def test_the_limits_the_docs_quote_are_the_code_s() -> None:
     for doc, phrase, actual, said in quoted:
         assert phrase in " ".join(docs[doc].split()), f"docs/{doc} no longer says {phrase!r}"
         assert actual == said, f"docs/{doc} says {phrase!r}; the code has {actual!r}"
+
+
+def test_every_benchmark_option_the_docs_show_exists() -> None:
+    """``benchmarks/NAME.py --flag`` in a code span of the docs: the script takes ``--flag``."""
+    shown = 0
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        for command, name in re.findall(r"`([^`]*benchmarks/(\w+)\.py[^`]*)`", text):
+            source = ROOT / "benchmarks" / f"{name}.py"
+            assert source.exists(), f"{doc.name} runs the missing benchmarks/{name}.py"
+            code = source.read_text(encoding="utf-8")
+            for flag in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", command.split(f"{name}.py", 1)[1]):
+                shown += 1
+                assert f'"{flag}"' in code, f"{doc.name}: benchmarks/{name}.py has no {flag} ({command!r})"
+    assert shown >= 30
