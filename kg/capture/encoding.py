@@ -7,7 +7,7 @@ kept apart so the thread's module holds only its state.
 **The compact form** (a spool line, a body of ``POST /api/events``): a JSON array whose
 elements are event objects or *compact cycle records* ``[is_begin, t, [run, workflow, task,
 name, iteration, parent, stage, stage_type], used | generated]`` — the tuples the capture calls
-queue, written as they are in one call (≈ 0.15 µs an event instead of ≈ 2 µs for a line per
+queue, written as they are in one call (≈ 0.45 µs an event with redaction, orjson alone ≈ 0.12, instead of ≈ 2.6 µs for a line per
 event). :func:`expand` turns such an array back into events; :func:`provml.capture.spool.read_events`
 and the endpoint do so, so every reader sees events of ``docs/events.md``.
 """
