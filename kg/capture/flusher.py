@@ -1,10 +1,11 @@
 """The background flusher: one daemon thread that turns the capture queue into bags.
 
-Why it is long: queue, spill file, pending file, retries and the bisection of a rejected bag
+Why it is long: queue, spill file, pending file, the late path (events after close or a dead thread), retries and the bisection of a rejected bag
 share one thread's state; split apart, the pieces would hand that state back and forth.
 
-The caller's thread only appends a dict to a ``collections.deque`` (:meth:`Flusher.put`);
-everything else happens here: JSON encoding, the diskful spool, delivery to the sink, retries
+The caller's thread only appends to a ``collections.deque``: event dicts through :meth:`Flusher.put`,
+and compact cycle records straight with the deque's ``append``, checking :class:`_Gate` at a
+cycle's end; everything else happens here: JSON encoding, the diskful spool, delivery to the sink, retries
 with exponential backoff while the sink is down (bags wait in a ``pending-*.jsonl`` file and are
 replayed when it is back), bisecting a rejected bag down to the events the sink refuses (written
 to ``rejected-*.jsonl`` with the report and logged as an error). When the queue holds
