@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,7 +19,12 @@ HEAVY = ["flask", "pyshacl", "owlready2", "rdflib", "torch", "sklearn", "tensorf
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    proc = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
+    # built from a copy: setuptools reuses ./build/, where files deleted since would linger
+    source = tmp_path_factory.mktemp("source") / "provml"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "node_modules", "ui-assets", "__pycache__", "*.egg-info",
+        ".mypy_cache", ".pytest_cache", ".ruff_cache", "test-artifacts", "var", ".provml", "results"))
+    proc = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(source)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (whl,) = out.glob("provml-*.whl")
@@ -29,7 +35,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_contains_runtime_files(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = [
-        "provml/__init__.py", "provml/py.typed", "provml/vocab.py", "provml/cli.py",
+        "provml/__init__.py", "provml/py.typed", "provml/vocab.py", "provml/cli/__init__.py",
         "provml/events/schemas/events-v1.json",
         "provml/ontology/provml.ttl", "provml/ontology/catalog-v001.xml",
         "provml/ontology/imports/prov-o.ttl", "provml/ontology/imports/README.md",
@@ -41,6 +47,19 @@ def test_wheel_contains_runtime_files(wheel: Path) -> None:
     missing = [n for n in expected if n not in names]
     assert not missing, f"missing from the wheel: {missing}"
     assert not any(n.startswith(("kg/", "endpoint/", "tests/")) for n in names), "folder names leaked"
+
+
+@pytest.mark.slow
+def test_wheel_contains_every_module(wheel: Path) -> None:
+    """A subpackage left out of pyproject's package list would be missing from the wheel."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    sources = {"kg": "provml", "endpoint": "provml/endpoint"}
+    modules = [f"{prefix}/{path.relative_to(ROOT / folder).as_posix()}"
+               for folder, prefix in sources.items() for path in (ROOT / folder).rglob("*.py")
+               if "node_modules" not in path.parts and "ui-assets" not in path.parts]
+    assert len(modules) > 90
+    missing = sorted(m for m in modules if m not in names)
+    assert not missing, f"missing from the wheel (add the package to pyproject.toml): {missing}"
 
 
 def test_import_provml_is_light() -> None:

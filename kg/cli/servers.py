@@ -1,0 +1,119 @@
+"""``provml serve`` and ``provml ingest-worker``: the long-running processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from provml.cli.common import REMOTE_HELP, CouldNotRun
+
+__all__ = ["ingest_worker_command", "serve_command"]
+
+
+@click.command("serve")
+@click.option("--store", "store", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="On-disk Oxigraph store directory (created when missing). "
+                   "Default: $PROVML_STORE, else .provml/store (unless --remote).")
+@click.option("--remote", default=None, help=REMOTE_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=7878, show_default=True, type=int, help="Port to bind.")
+@click.option("--base-url", default=None, help="Public URL of this endpoint (sd:endpoint).")
+@click.option("--token", default=None, envvar="PROVML_TOKEN", show_envvar=True,
+              help="Bearer token every write needs.")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Read the write token from this file.")
+@click.option("--read-token", default=None, envvar="PROVML_READ_TOKEN", show_envvar=True,
+              help="Bearer token reads need (default: reads are open).")
+@click.option("--read-only", is_flag=True, help="Refuse every write.")
+@click.option("--cors", "cors", multiple=True, help="Allow this origin cross-origin (repeatable; * for any).")
+@click.option("--timeout-s", default=30.0, show_default=True, type=float, help="Query time limit (0: none).")
+@click.option("--max-rows", default=100_000, show_default=True, type=int, help="Most result rows (0: no limit).")
+@click.option("--max-body-mb", default=64.0, show_default=True, type=float, help="Largest request body.")
+@click.option("--threads", default=16, show_default=True, type=int, help="Worker threads.")
+@click.option("--broker", default=None, metavar="URL",
+              help="Redis URL (redis://host:6379/0): also write what ingest workers validated into "
+                   "this store (the one writer) and show the ingest lag on /health.")
+@click.option("--isolate-queries", type=click.Choice(["thread", "process"]), default=None,
+              help="'process' (default with --store): every query runs in a worker process, "
+                   "killed at the time limit and capped in memory; 'thread': in this process.")
+@click.option("--query-workers", default=4, show_default=True, type=int,
+              help="Worker processes (queries evaluating at once).")
+@click.option("--query-memory-mb", default=2048, show_default=True, type=int,
+              help="Memory limit (RLIMIT_DATA) of each query worker process (0: none).")
+@click.option("--fast-reads/--no-fast-reads", default=True, show_default=True,
+              help="Answer plain GET /sparql?query= past Flask's request machinery (same "
+                   "guards; off: every request through Flask).")
+@click.option("--allow-remote", "allow_remote", multiple=True, metavar="URL_PREFIX",
+              help="Let SERVICE and LOAD reach URLs starting with this prefix (repeatable; "
+                   "http/https only). Default: no outbound requests.")
+@click.pass_context
+def serve_command(ctx: click.Context, store: Path | None, remote: str | None, host: str,
+                  port: int, base_url: str | None, token: str | None, token_file: Path | None,
+                  read_token: str | None, read_only: bool, cors: tuple[str, ...],
+                  timeout_s: float, max_rows: int, max_body_mb: float, threads: int,
+                  isolate_queries: str | None, query_workers: int, query_memory_mb: int,
+                  allow_remote: tuple[str, ...], broker: str | None, fast_reads: bool) -> None:
+    """Serve the knowledge graph: SPARQL 1.1 Protocol, Graph Store, APIs (waitress; Ctrl-C stops)."""
+    from provml.endpoint.server import serve
+    from provml.errors import Error
+    from provml.knowledge import default_store_path
+
+    for name, env in (("token", "PROVML_TOKEN"), ("read_token", "PROVML_READ_TOKEN")):
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            click.echo(f"warning: --{name.replace('_', '-')} on the command line is visible to "
+                       f"every user of this machine (ps, /proc); use {env} or --token-file",
+                       err=True)
+    if store is None and remote is None:
+        store = default_store_path()
+    if token_file is not None:
+        token = token_file.read_text(encoding="utf-8").strip()
+    config = {"STORE": str(store) if store else None, "REMOTE": remote, "BASE_URL": base_url,
+              "TOKEN": token, "READ_TOKEN": read_token, "READ_ONLY": read_only,
+              "CORS_ORIGINS": cors, "TIMEOUT_S": timeout_s, "MAX_ROWS": max_rows,
+              "MAX_BODY_MB": max_body_mb, "QUERY_ISOLATION": isolate_queries,
+              "QUERY_WORKERS": query_workers, "QUERY_MEMORY_MB": query_memory_mb,
+              "ALLOW_REMOTE": allow_remote, "FAST_READS": fast_reads}
+    try:
+        if broker is not None and store is None:
+            raise ValueError("--broker needs --store: the writer writes into the on-disk store")
+        serve(config, host=host, port=port, threads=threads, broker=broker)
+    except (Error, OSError, ValueError, ImportError) as exc:
+        raise CouldNotRun(str(exc)) from exc
+
+
+@click.command("ingest-worker")
+@click.option("--broker", required=True, metavar="URL", help="Redis URL, e.g. redis://127.0.0.1:6379/0.")
+@click.option("--store", "store", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="On-disk store: this process is its one writer (unless --no-writer).")
+@click.option("--endpoint", "remote", default=None, metavar="URL",
+              help="Base URL of a remote SPARQL 1.1 store: every worker writes to it.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 256),
+              help="Worker processes (check, translate, enrich, validate).")
+@click.option("--no-writer", is_flag=True,
+              help="Workers only: the writer of --store runs elsewhere (e.g. provml serve --broker).")
+@click.option("--claim-idle-s", default=30.0, show_default=True, type=float,
+              help="Take over bags another worker has held unacknowledged this long.")
+@click.option("--connect-timeout-s", default=60.0, show_default=True, type=float,
+              help="How long to wait for the broker at start before giving up (exit 2).")
+def ingest_worker_command(broker: str, store: Path | None, remote: str | None, workers: int,
+                          no_writer: bool, claim_idle_s: float, connect_timeout_s: float) -> None:
+    """Ingest bags that capture clients put on a Redis stream (Client(broker=URL)): parallel
+    workers check, translate, enrich and validate; one writer writes an on-disk store, or every
+    worker writes a remote SPARQL store. Runs until SIGTERM or Ctrl-C (docs/deployment.md)."""
+    from provml.errors import Error
+    from provml.ingest.worker import run
+
+    if (store is None) == (remote is None):
+        raise click.UsageError("give --store DIR or --endpoint URL (one of them)")
+    try:
+        import redis
+
+        run(broker, store=store, remote=remote, workers=workers, writer=not no_writer,
+            claim_idle_s=claim_idle_s, connect_timeout_s=connect_timeout_s)
+    except ImportError as exc:
+        raise CouldNotRun(f"{exc}") from exc
+    except redis.RedisError as exc:
+        raise CouldNotRun(f"the broker {broker} cannot be used: {exc}") from exc
+    except (Error, OSError, ValueError) as exc:
+        raise CouldNotRun(str(exc)) from exc

@@ -1,0 +1,125 @@
+"""The commands that check and write the store: ``validate``, ``load``, ``migrate``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from provml.cli.common import REMOTE, STORE, CouldNotRun, open_kg_or_exit
+
+__all__ = ["load_command", "migrate_command", "validate_command"]
+
+
+@click.command("validate")
+@click.argument("data", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--shapes", "shapes", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="SHACL shapes file (repeatable). Default: the shapes provml ships.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Report format.")
+@click.option("--input-format", default=None,
+              help="RDF format of every DATA file (turtle, nt, nq, trig, jsonld, rdfxml). "
+                   "Default: from each file's suffix.")
+@click.option("--allow-warnings", is_flag=True,
+              help="Exit 0 when every result is a warning or an info (the report still says "
+                   "the data does not conform, as SHACL does).")
+def validate_command(data: tuple[Path, ...], shapes: tuple[Path, ...], fmt: str,
+                     input_format: str | None, allow_warnings: bool) -> None:
+    """Check RDF files against provml's SHACL shapes, with the types the PROV-ML ontology
+    entails. Exit 0 when the data conforms, 1 when it does not, 2 when it could not run.
+
+    As in SHACL, any result (a violation, a warning or an info) means the data does not
+    conform; with --allow-warnings only violations make the exit code 1."""
+    import json
+
+    from provml.errors import RdfSyntaxError
+    from provml.ingest.validation import validate_files
+
+    try:
+        report = validate_files(list(data), shapes=list(shapes) or None, input_format=input_format)
+    except (RdfSyntaxError, ValueError) as exc:
+        raise CouldNotRun(str(exc)) from exc
+    except OSError as exc:
+        raise CouldNotRun(f"cannot read {exc.filename}: {exc.strerror}") from exc
+    click.echo(json.dumps(report.to_dict(), indent=2) if fmt == "json" else report.describe())
+    passed = not report.violations if allow_warnings else report.conforms
+    raise SystemExit(0 if passed else 1)
+
+
+@click.command("load")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@STORE
+@REMOTE
+@click.option("--batch-size", default=500, show_default=True, help="Events per validated transaction.")
+@click.option("--input-format", default=None, help="RDF format of the files (default: by suffix).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def load_command(paths: tuple[Path, ...], store: Path | None, remote: str | None, batch_size: int,
+                 input_format: str | None, fmt: str) -> None:
+    """Load event spools (JSON lines) and RDF files into the store, validating every batch.
+
+    Exit 0 when everything was stored, 1 when some batch was rejected (its report is printed),
+    2 when the input could not be read."""
+    import json
+
+    from provml.errors import Error
+    from provml.ingest.loader import count_units, load_paths
+
+    try:
+        total = count_units(list(paths), input_format=input_format)
+    except OSError as exc:
+        raise CouldNotRun(str(exc)) from exc
+    kg = open_kg_or_exit(store, remote=remote)
+    try:
+        with click.progressbar(length=total, label="loading", file=sys.stderr,
+                               show_pos=True, hidden=fmt == "json") as bar:
+            summary = load_paths(kg, list(paths), batch_size=batch_size, input_format=input_format,
+                                 progress=bar.update)
+    except (Error, OSError, ValueError) as exc:
+        raise CouldNotRun(str(exc)) from exc
+    finally:
+        kg.close()
+    if fmt == "json":
+        click.echo(json.dumps({"files": summary.files, "events": summary.events, "triples": summary.triples,
+                               "graphs": list(summary.graphs),
+                               "rejected": [r.__dict__ for r in summary.rejected]}, indent=2))
+    else:
+        click.echo(f"{summary.files} file(s): {summary.events} events, {summary.triples} triples "
+                   f"in {len(summary.graphs)} graph(s); {len(summary.rejected)} batch(es) rejected")
+        for r in summary.rejected:
+            click.echo(f"rejected {r.source} ({r.events} events): {r.error}", err=True)
+            if r.report:
+                click.echo(r.report.get("text", ""), err=True)
+    if summary.rejected:
+        raise SystemExit(1)
+
+
+@click.command("migrate")
+@STORE
+@click.option("--check", is_flag=True, help="Only say whether the store needs migrating (exit 1 if it does).")
+def migrate_command(store: Path | None, check: bool) -> None:
+    """Convert a store written by an earlier provml to the current graph layout (every triple in
+    exactly one graph), in one transaction; running it again does nothing."""
+    from provml.errors import Error
+    from provml.ingest.migration import migrate, pending
+
+    kg = open_kg_or_exit(store, create=False)
+    try:
+        if check:
+            n = pending(kg)
+            click.echo(f"{n} quad(s) to move or drop" if n else "the store has the current layout")
+            if n:
+                raise SystemExit(1)
+            return
+        result = migrate(kg)
+    except Error as exc:
+        raise CouldNotRun(str(exc)) from exc
+    finally:
+        kg.close()
+    if result.moved:
+        click.echo(f"moved {result.moved} quad(s) to their owning graph; {result.before} -> {result.after} "
+                   f"quads ({result.removed} duplicate(s) removed)")
+    else:
+        click.echo("the store has the current layout: nothing to do")
