@@ -1,7 +1,8 @@
 """A store behind a SPARQL 1.1 server: the remote backend of :class:`provml.store.base.Store`.
 
 Why it is long: one class implements every method of the ``Store`` protocol over three HTTP
-protocols, with the union-default-graph modes; its helpers serve only it.
+protocols, with the union-default-graph modes. The wire it sends over — the HTTP request,
+parsing answers, ``INSERT DATA`` texts, server layouts — is :mod:`provml.store.sparql_http`.
 
 It speaks the standards, with the standard library's HTTP client (no extra dependency):
 
@@ -39,16 +40,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pyoxigraph
 from pyoxigraph import (
     DefaultGraph,
     NamedNode,
     Quad,
-    QueryResultsFormat,
     QuerySolutions,
-    QueryTriples,
     RdfFormat,
     Triple,
 )
@@ -56,40 +55,21 @@ from pyoxigraph import (
 from provml.closing import Closing
 from provml.errors import RemoteError
 from provml.store.base import GraphName, QueryResult, materialize
+from provml.store.sparql_http import (
+    ACCEPT,
+    LAYOUTS,
+    insert_requests,
+    parse_answer,
+    parse_spec,
+    send,
+)
 
 __all__ = ["LAYOUTS", "RemoteStore"]
 
 UnionMode = Literal["param", "server", "emulate"]
 
-_ACCEPT = (
-    "application/sparql-results+json, application/n-triples;q=0.9, "
-    "application/sparql-results+xml;q=0.8, text/turtle;q=0.7"
-)
-_RESULT_FORMATS = {
-    "application/sparql-results+json": QueryResultsFormat.JSON,
-    "application/json": QueryResultsFormat.JSON,
-    "application/sparql-results+xml": QueryResultsFormat.XML,
-    "application/xml": QueryResultsFormat.XML,
-    "text/tab-separated-values": QueryResultsFormat.TSV,
-}
 #: a graph name that names no graph: the default graph of an empty dataset
 _NO_GRAPH = "urn:provml:no-graph"
-#: URL layouts of SPARQL servers: how ``RemoteStore.from_spec`` reaches each (tested against
-#: oxigraph serve, provml serve and Virtuoso Open Source 7; fuseki and graphdb follow their docs)
-LAYOUTS: dict[str, dict[str, Any]] = {
-    "oxigraph": {"query_url": "{url}/query", "update_url": "{url}/update",
-                 "gsp_url": "{url}/store", "union_default_graph": "param"},
-    "provml": {"query_url": "{url}/sparql", "update_url": "{url}/sparql",
-               "gsp_url": "{url}/store", "union_default_graph": "server"},
-    "virtuoso": {"query_url": "{url}/sparql", "update_url": "{url}/sparql",
-                 "gsp_url": "{url}/sparql-graph-crud", "union_default_graph": "server",
-                 "form_posts": True, "gsp_graph_param": "graph-uri", "default_graph": False,
-                 "insert_where": True},
-    "fuseki": {"query_url": "{url}/query", "update_url": "{url}/update",
-               "gsp_url": "{url}/data", "union_default_graph": "emulate"},
-    "graphdb": {"query_url": "{url}", "update_url": "{url}/statements",
-                "gsp_url": "{url}/rdf-graphs/service", "union_default_graph": "emulate"},
-}
 _ALL_QUADS = "SELECT ?s ?p ?o ?g WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
 
 
@@ -181,28 +161,7 @@ class RemoteStore(Closing):
 
         :raises ValueError: an unknown layout or a malformed spec.
         """
-        if "=" in spec.split("://", 1)[0] or ";" in spec:
-            parts = dict(part.split("=", 1) for part in spec.split(";") if "=" in part)
-            unknown = set(parts) - {"query", "update", "store", "union"}
-            if unknown or "query" not in parts:
-                raise ValueError(
-                    f"remote spec {spec!r}: give query=URL;update=URL;store=URL[;union=MODE]"
-                )
-            query = parts["query"]
-            union = parts.get("union", "emulate")
-            if union not in ("param", "server", "emulate"):
-                raise ValueError(f"remote spec {spec!r}: union must be param, server or emulate")
-            return cls(query, query_url=query, update_url=parts.get("update", query),
-                       gsp_url=parts.get("store"), union_default_graph=union,  # type: ignore[arg-type]
-                       auth_token=auth_token, auth_user=auth_user, timeout_s=timeout_s)
-        layout, plus, url = spec.partition("+")
-        if not plus or "://" in layout:
-            layout, url = "oxigraph", spec
-        if layout not in LAYOUTS:
-            raise ValueError(f"unknown remote layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-        base = url.rstrip("/")
-        options = {key: value.format(url=base) if key.endswith("_url") else value
-                   for key, value in LAYOUTS[layout].items()}
+        base, options = parse_spec(spec)
         return cls(base, auth_token=auth_token, auth_user=auth_user, timeout_s=timeout_s,
                    **options)
 
@@ -218,36 +177,11 @@ class RemoteStore(Closing):
         content_type: str | None = None,
         accept: str | None = None,
     ) -> tuple[str, bytes]:
-        """Send one request; return (media type, body). Non-2xx answers raise RemoteError."""
+        """Send one request with this store's credentials (:func:`~provml.store.sparql_http.send`)."""
         if self.closed:
             raise ValueError(f"the remote store {self.url} is closed")
-        if params:
-            url = f"{url}{'&' if '?' in url else '?'}{urllib.parse.urlencode(params)}"
-        request = urllib.request.Request(url, data=body, method=method)
-        if content_type:
-            request.add_header("Content-Type", content_type)
-        if accept:
-            request.add_header("Accept", accept)
-        if self.auth_token and self.auth_user is not None:
-            import base64
-
-            pair = f"{self.auth_user}:{self.auth_token}".encode()
-            request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode("ascii"))
-        elif self.auth_token:
-            request.add_header("Authorization", f"Bearer {self.auth_token}")
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                media = response.headers.get_content_type()
-                return str(media), bytes(response.read())
-        except urllib.error.HTTPError as error:
-            try:
-                text = error.read().decode("utf-8", "replace").strip()
-            finally:
-                error.close()
-            raise RemoteError(url=url, status=error.code, body=text[:2000]) from error
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise RemoteError(url=url, status=0, body=f"no answer: {reason}") from error
+        return send(method, url, params=params, body=body, content_type=content_type, accept=accept,
+                    timeout_s=self.timeout_s, auth_token=self.auth_token, auth_user=self.auth_user)
 
     # -- SPARQL -------------------------------------------------------------------------------
 
@@ -267,14 +201,8 @@ class RemoteStore(Closing):
         params = self._dataset_params(default_graph, named_graphs, use_default_graph_as_union)
         if base_iri is not None:
             sparql = f"BASE <{base_iri}>\n{sparql}"
-        media, body = self._post_sparql(self.query_url, "query", sparql, params, accept=_ACCEPT)
-        results_format = _RESULT_FORMATS.get(media)
-        if results_format is not None:
-            return pyoxigraph.parse_query_results(body, results_format)
-        rdf_format = RdfFormat.from_media_type(media)
-        if rdf_format is None:
-            raise RemoteError(url=self.query_url, status=200, body=f"unexpected media type {media}")
-        return _as_query_triples(pyoxigraph.parse(body, rdf_format))
+        media, body = self._post_sparql(self.query_url, "query", sparql, params, accept=ACCEPT)
+        return parse_answer(self.query_url, media, body)
 
     def _dataset_params(
         self,
@@ -378,9 +306,7 @@ class RemoteStore(Closing):
         :raises RemoteError: the server refused the data (nothing of that request is written).
         """
         batch = materialize(quads)
-        for text in _insert_requests(batch, self.max_request_bytes):
-            if self.insert_where:  # Virtuoso 7 refuses blank nodes in INSERT DATA
-                text = "INSERT {" + text[len("INSERT DATA {"):] + " WHERE {}"
+        for text in insert_requests(batch, self.max_request_bytes, insert_where=self.insert_where):
             self.update(text)
 
     def load(
@@ -526,45 +452,3 @@ class RemoteStore(Closing):
     def __repr__(self) -> str:
         return f"RemoteStore({self.url!r})"
 
-
-def _as_query_triples(triples: Iterable[Quad | Triple]) -> QueryTriples:
-    """Turn parsed triples into a real ``pyoxigraph.QueryTriples`` (via a scratch store)."""
-    scratch = pyoxigraph.Store()
-    scratch.extend(Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in triples)
-    result = scratch.query("CONSTRUCT WHERE { ?s ?p ?o }")
-    assert isinstance(result, QueryTriples)
-    return result
-
-
-def _insert_requests(batch: Sequence[Quad], max_bytes: int) -> Iterator[str]:
-    """``INSERT DATA`` texts for ``batch``, each at most about ``max_bytes`` long.
-
-    >>> q = Quad(NamedNode("http://e.org/s"), NamedNode("http://e.org/p"), NamedNode("http://e.org/o"))
-    >>> list(_insert_requests([q], 1000))
-    ['INSERT DATA {\\n<http://e.org/s> <http://e.org/p> <http://e.org/o> .\\n}']
-    """
-    chunk: dict[str, list[str]] = {}
-    size = 0
-    for quad in batch:
-        line = f"{quad.subject} {quad.predicate} {quad.object} .\n"
-        key = "" if isinstance(quad.graph_name, DefaultGraph) else str(quad.graph_name)
-        if size and size + len(line) > max_bytes:
-            yield _insert_text(chunk)
-            chunk, size = {}, 0
-        chunk.setdefault(key, []).append(line)
-        size += len(line.encode("utf-8"))
-    if chunk:
-        yield _insert_text(chunk)
-
-
-def _insert_text(chunk: dict[str, list[str]]) -> str:
-    parts = ["INSERT DATA {\n"]
-    for graph, lines in chunk.items():
-        if graph:
-            parts.append(f"GRAPH {graph} {{\n")
-            parts.extend(lines)
-            parts.append("}\n")
-        else:
-            parts.extend(lines)
-    parts.append("}")
-    return "".join(parts)
