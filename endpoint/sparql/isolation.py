@@ -240,7 +240,7 @@ class QueryProcesses:
         self.memory_mb = memory_mb
         self.queue_s = queue_s
         self._context = multiprocessing.get_context("spawn")
-        self._idle: queue.Queue[_Worker | None] = queue.Queue()
+        self._idle: queue.LifoQueue[_Worker | None] = queue.LifoQueue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
         self._waiting = 0
