@@ -22,7 +22,6 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import orjson
-
 from pyoxigraph import BlankNode, Literal, NamedNode, Triple, Variable
 
 from provml.vocab import RDF, XSD
