@@ -43,6 +43,7 @@ from provml.endpoint.sparql.evaluation import (
     QueryRejected,
     QueryRunner,
     QueryTimeout,
+    sparql_syntax_error,
 )
 from provml.endpoint.sparql.results import Rendered
 from provml.store.base import Store
@@ -87,10 +88,10 @@ class FastReads:
             rendered = self.runner.render(
                 self.store(), text, accept=accept, union=not scan.has_dataset,
                 base_iri=base + "/sparql")
-        except SyntaxError as error:
-            return self._refused(ApiError(400, f"query syntax error: {error}"), environ,
-                                 start_response)
         except Exception as error:  # the app's handlers answer (and log what they do not expect)
+            if sparql_syntax_error(error):
+                return self._refused(ApiError(400, f"query syntax error: {error}"), environ,
+                                     start_response)
             if not isinstance(error, _REFUSALS):  # keep where it came from for the log
                 error.add_note("raised at:\n" + "".join(traceback.format_tb(error.__traceback__)))
             return self._refused(error, environ, start_response)
