@@ -158,15 +158,19 @@ VARIANTS: dict[str, list[str]] = {
 }
 
 
-def start_servers(nq: Path, workdir: Path, threads: int) -> dict[str, Any]:
-    """Every variant of :data:`VARIANTS`, ``oxigraph serve``, and the app under granian when it
-    is installed — each on its own copy of the data."""
+def start_servers(nq: Path, workdir: Path, threads: int,
+                  only: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Every variant of :data:`VARIANTS` (those named in ``only`` when given), ``oxigraph
+    serve``, and the app under granian when it is installed (and named) — each on its own copy
+    of the data."""
     import pyoxigraph
 
     env = {**os.environ, "PROVML_TOKEN": TOKEN}
     servers: dict[str, Any] = {}
     waits: list[tuple[str, subprocess.Popen[bytes]]] = []
     for i, (name, extra) in enumerate(VARIANTS.items()):
+        if only is not None and name not in only and name != "provml serve":
+            continue
         directory = workdir / f"provml-store-{i}"
         store = pyoxigraph.Store(str(directory))
         store.bulk_load(path=str(nq), format=pyoxigraph.RdfFormat.N_QUADS)
@@ -180,7 +184,8 @@ def start_servers(nq: Path, workdir: Path, threads: int) -> dict[str, Any]:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         servers[name] = {"process": process, "query_url": f"http://127.0.0.1:{port}/sparql"}
         waits.append((f"http://127.0.0.1:{port}/health", process))
-    if shutil.which("granian", path=str(BIN)) or (BIN / "granian").exists():
+    if (only is None or "granian + provml app" in only) and (
+            shutil.which("granian", path=str(BIN)) or (BIN / "granian").exists()):
         directory = workdir / "granian-store"
         store = pyoxigraph.Store(str(directory))
         store.bulk_load(path=str(nq), format=pyoxigraph.RdfFormat.N_QUADS)
@@ -373,6 +378,9 @@ def main() -> None:
                         help="runs each of the 8 event clients posts (0: no events run)")
     parser.add_argument("--mix-rounds", type=int, default=3,
                         help="alternations of the Q1-Q7 mix and Q7 (0: neither)")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated server names to run besides 'provml serve' and "
+                             "'oxigraph serve' (default: every variant)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "endpoint.json")
     args = parser.parse_args()
     use_wrk = shutil.which("wrk") is not None
@@ -390,10 +398,12 @@ def main() -> None:
         result["data"] = {"runs": args.runs, "quads": triples,
                           "generation_s": time.monotonic() - started}
         print(f"data: {triples} quads from {args.runs} runs", flush=True)
-        servers = start_servers(nq, workdir, args.threads)
+        only = tuple(n.strip() for n in args.only.split(",")) if args.only else None
+        servers = start_servers(nq, workdir, args.threads, only)
         try:
             everyone = tuple(servers)
-            three = ("provml serve", "oxigraph serve", "provml serve --isolate-queries thread")
+            three = tuple(n for n in ("provml serve", "oxigraph serve",
+                                      "provml serve --isolate-queries thread") if n in servers)
             plan = [("simple_select", SIMPLE, 1, args.seconds, args.rounds, everyone),
                     ("simple_select", SIMPLE, 8, args.seconds, args.rounds, everyone)]
             if args.mix_rounds:

@@ -101,7 +101,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
 
     :param config: upper-case keys (``STORE``, ``REMOTE``, ``BASE_URL``, ``INSTANCE_BASE``,
         ``TOKEN``, ``READ_TOKEN``, ``READ_ONLY``, ``CORS_ORIGINS``, ``TIMEOUT_S``, ``MAX_ROWS``,
-        ``MAX_BODY_MB``, ``QUERY_ISOLATION``; see :mod:`provml.endpoint.config`); other keys
+        ``MAX_BODY_MB``, ``QUERY_ISOLATION``, ``RESULT_CACHE_MB``; see :mod:`provml.endpoint.config`); other keys
         go to ``app.config``.
     :param kg: the ``KnowledgeGraph`` to serve; opened from ``config`` when None (and then
         closed by ``app.extensions["provml.close"]()``).
@@ -148,8 +148,13 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
             raise error
 
     if settings.fast_reads:
+        from provml.endpoint.sparql.cache import ResultCache
+
+        # a remote store is written by others too: its answers cannot be kept
+        cache = (ResultCache(int(settings.result_cache_mb * 1024 * 1024))
+                 if settings.result_cache_mb and settings.remote is None else None)
         app.wsgi_app = FastReads(  # type: ignore[method-assign]
-            app.wsgi_app, settings, runner, lambda: kg.store)
+            app.wsgi_app, settings, runner, lambda: kg.store, cache)
 
     @app.teardown_request
     def written(error: BaseException | None) -> None:

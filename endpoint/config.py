@@ -29,6 +29,9 @@ key                meaning (default)
                    http and https, never ``file:``)
 ``FAST_READS``     answer plain ``GET /sparql?query=`` past Flask's request machinery, with
                    the same guards (True; see :mod:`provml.endpoint.fast_reads`)
+``RESULT_CACHE_MB``  memory for the lean path's answers, kept until the next write (32; 0:
+                   no cache; never with ``REMOTE``: others write there; see
+                   :mod:`provml.endpoint.sparql.cache`)
 =================  ==========================================================================
 
 >>> Config.from_mapping({"TOKEN": "t", "CORS_ORIGINS": "https://a.org, https://b.org"}).cors_origins
@@ -86,6 +89,7 @@ class Config:
     query_memory_mb: int | None = 2048
     allow_remote: tuple[str, ...] = ()
     fast_reads: bool = True
+    result_cache_mb: float | None = 32.0
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any] | None) -> Config:
@@ -120,4 +124,6 @@ class Config:
             query_memory_mb=int(memory) if memory else None,
             allow_remote=_origins(m.get("ALLOW_REMOTE")),
             fast_reads=bool(m.get("FAST_READS", True)),
+            result_cache_mb=_number(m.get("RESULT_CACHE_MB", cls.result_cache_mb),
+                                    "RESULT_CACHE_MB"),
         )

@@ -12,6 +12,11 @@ handed to the Flask app with the request, which raises it before any view runs, 
 is the one error shape its handlers write (nothing is evaluated twice). The access log line is
 the same.
 
+With a :class:`~provml.endpoint.sparql.cache.ResultCache` (``RESULT_CACHE_MB``, on by default)
+the written answers are kept by (query text, ``Accept``, base IRI) for the current store
+version: the same read again, before any write, is answered from memory (``X-Provml-Cache:
+hit``) without scanning or evaluating it again — it passed every guard the first time.
+
 >>> from provml.endpoint.app import create_app
 >>> client = create_app({}).test_client()
 >>> client.get("/sparql?query=ASK%7B%7D").get_json()
@@ -31,13 +36,16 @@ from urllib.parse import parse_qsl
 from provml.endpoint.config import Config
 from provml.endpoint.errors import ApiError
 from provml.endpoint.limits import InputRefused, scan_sparql
+from provml.endpoint.sparql.cache import ResultCache
 from provml.endpoint.sparql.evaluation import (
     QueryCrashed,
     QueryFailed,
     QueryRejected,
     QueryRunner,
     QueryTimeout,
+    sparql_syntax_error,
 )
+from provml.endpoint.sparql.results import Rendered
 from provml.store.base import Store
 
 __all__ = ["RAISE_KEY", "FastReads"]
@@ -57,25 +65,33 @@ class FastReads:
     """WSGI middleware: plain ``GET /sparql?query=`` here, everything else to ``app``."""
 
     def __init__(self, app: WsgiApp, config: Config, runner: QueryRunner,
-                 store: Callable[[], Store]) -> None:
+                 store: Callable[[], Store], cache: ResultCache | None = None) -> None:
         self.app = app
         self.config = config
         self.runner = runner
         self.store = store
+        self.cache = cache
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         text = self._plain_query(environ)
         if text is None:
             return self.app(environ, start_response)
+        accept = environ.get("HTTP_ACCEPT")
         try:
+            base = self._base(environ)
+            cache, key, version = self.cache, (text, accept, base), self.runner.version
+            if cache is not None:
+                cached = cache.get(key, version)
+                if cached is not None:
+                    return self._answer(cached, start_response, hit=True)
             scan = scan_sparql(text, what="query", allowed=self.config.allow_remote)
             rendered = self.runner.render(
-                self.store(), text, accept=environ.get("HTTP_ACCEPT"),
-                union=not scan.has_dataset, base_iri=self._base(environ) + "/sparql")
-        except SyntaxError as error:
-            return self._refused(ApiError(400, f"query syntax error: {error}"), environ,
-                                 start_response)
+                self.store(), text, accept=accept, union=not scan.has_dataset,
+                base_iri=base + "/sparql")
         except Exception as error:  # the app's handlers answer (and log what they do not expect)
+            if sparql_syntax_error(error):
+                return self._refused(ApiError(400, f"query syntax error: {error}"), environ,
+                                     start_response)
             if not isinstance(error, _REFUSALS):  # keep where it came from for the log
                 error.add_note("raised at:\n" + "".join(traceback.format_tb(error.__traceback__)))
             return self._refused(error, environ, start_response)
@@ -83,10 +99,18 @@ class FastReads:
             refusal = ApiError(406, f"no acceptable format; this query answers one of "
                                     f"{rendered.offers}")
             return self._refused(refusal, environ, start_response)
+        if cache is not None:
+            cache.put(key, version, rendered)
+        return self._answer(rendered, start_response, hit=False)
+
+    def _answer(self, rendered: Rendered, start_response: StartResponse, *,
+                hit: bool) -> Iterable[bytes]:
         headers = [("Content-Type", rendered.content_type),
                    ("Content-Length", str(len(rendered.body))), ("Vary", "Accept")]
         if rendered.truncated:
             headers.append(("X-Provml-Truncated", "true"))
+        if hit:
+            headers.append(("X-Provml-Cache", "hit"))
         start_response("200 OK", headers)
         log.info("%s %s %s", "GET", "/sparql", 200)
         return [rendered.body]

@@ -75,7 +75,9 @@ def make_server(
     if broker is not None:
         from provml.ingest.worker import WriterThread
 
-        writer = WriterThread(broker, app.extensions["provml.kg"]).start()
+        # each group it writes tells the query workers and the result cache (new data)
+        writer = WriterThread(broker, app.extensions["provml.kg"],
+                              on_write=app.extensions[RUNNER_KEY].changed).start()
         app.extensions["provml.broker"] = writer
         close = app.extensions["provml.close"]
 

@@ -405,6 +405,42 @@ def test_serve_with_a_broker_writes_what_workers_validated_and_shows_the_lag(
         close_server(server, app)
 
 
+def test_what_the_served_writer_stores_is_seen_by_the_next_read(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """The broker's writer tells the endpoint it wrote: the query workers open a fresh view and
+    the result cache forgets older answers (before, a read before the ingest kept answering
+    from the old data)."""
+    import requests
+
+    from provml.endpoint.server import make_server, run_server
+
+    server, app = make_server({"STORE": str(tmp_path / "store"), "QUERY_WORKERS": 1},
+                              host="127.0.0.1", port=0, threads=4, broker=redis_server.url)
+    halt = threading.Event()
+    thread = threading.Thread(target=run_server, args=(server, halt), daemon=True)
+    thread.start()
+    stop = threading.Event()
+    worker = Worker(redis_server.url, block_s=0.1)
+    worker_thread = threading.Thread(target=worker.run, args=(stop,))
+    worker_thread.start()
+    ask = {"query": 'ASK { ?s <http://www.w3.org/2000/01/rdf-schema#label> "fresh" }'}
+    url = f"http://127.0.0.1:{server.effective_port}/sparql"
+    try:
+        for _ in range(2):  # the second one from the cache
+            assert requests.get(url, params=ask, timeout=30).json()["boolean"] is False
+        send(redis_server.url, events_of("fresh"))
+        wait_until_caught_up(redis_server.url)
+        assert requests.get(url, params=ask, timeout=30).json()["boolean"] is True
+    finally:
+        stop.set()
+        worker_thread.join(timeout=30)
+        worker.close()
+        halt.set()
+        thread.join(timeout=10)
+        app.extensions["provml.close"]()
+
+
 def test_workers_write_a_remote_sparql_store_themselves(redis_server: RedisServer, remote_store: Any) -> None:
     events = events_of("remote-1") + events_of("remote-2")
     send(redis_server.url, events)

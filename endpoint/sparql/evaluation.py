@@ -63,7 +63,8 @@ class Processes(Protocol):
                timeout_s: float | None) -> bytes: ...
 
     def trial_update(self, backup: str, sparql: str, *, timeout_s: float | None,
-                     base_iri: str | None, using: Any, using_named: Any) -> None: ...
+                     base_iri: str | None, using: Any, using_named: Any,
+                     max_rows: int | None = ...) -> None: ...
 
     def dump(self, *, step_s: float | None, total_s: float | None) -> Iterator[bytes]: ...
 
@@ -72,7 +73,28 @@ class Processes(Protocol):
     def close(self) -> None: ...
 
 
-__all__ = ["Outcome", "QueryCrashed", "QueryFailed", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate"]
+__all__ = ["Outcome", "QueryCrashed", "QueryFailed", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate",
+           "sparql_syntax_error"]
+
+
+def sparql_syntax_error(error: BaseException) -> bool:
+    """Whether ``error`` is Oxigraph's report that a query or update does not parse (a
+    ``SyntaxError`` without a file name), not Python failing to compile a module of the server
+    (a lazy import gone wrong: a server fault, never the client's "syntax error").
+
+    >>> import pyoxigraph
+    >>> try:
+    ...     pyoxigraph.Store().query("SELECT {")
+    ... except SyntaxError as error:
+    ...     sparql_syntax_error(error)
+    True
+    >>> try:
+    ...     compile("def (", "module.py", "exec")
+    ... except SyntaxError as error:
+    ...     sparql_syntax_error(error)
+    False
+    """
+    return type(error) is SyntaxError and error.filename is None
 
 #: queries and updates longer than this (characters) are first tried in a worker process on an
 #: empty store when they would otherwise run in the server process (in-memory stores, updates):

@@ -48,6 +48,7 @@ from typing import Any
 
 from pyoxigraph import NamedNode
 
+from provml.endpoint.limits import InputRefused
 from provml.endpoint.sparql.evaluation import (
     Outcome,
     QueryCrashed,
@@ -55,6 +56,7 @@ from provml.endpoint.sparql.evaluation import (
     QueryRejected,
     QueryTimeout,
     evaluate,
+    sparql_syntax_error,
 )
 from provml.endpoint.sparql.results import Rendered, render
 
@@ -133,14 +135,17 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
                 conn.send(("ok", None))
                 continue
             if op == "probe-trial":  # on a backup of the store, thrown away after
+                from provml.endpoint.sparql.updates import apply_in_steps
+
                 trial = OxigraphStore(options["path"])
                 try:
-                    trial.update(sparql, base_iri=options.get("base_iri"),
-                                 using_graphs=options.get("using"),
-                                 using_named_graphs=options.get("using_named"))
+                    refusal = apply_in_steps(trial, sparql, base_iri=options.get("base_iri"),
+                                             using=options.get("using"),
+                                             using_named=options.get("using_named"),
+                                             max_rows=options.get("max_rows"))
                 finally:
                     trial.close()
-                conn.send(("ok", None))
+                conn.send(("refused", refusal) if refusal else ("ok", None))
                 continue
             if op == "probe-query":
                 probe = OxigraphStore()
@@ -178,8 +183,9 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
                 conn.send(("ok", render(outcome, accept)))
             else:
                 conn.send(("ok", outcome))
-        except SyntaxError as error:
-            conn.send(("syntax", str(error)))
+        except SyntaxError as error:  # the query's, or a module of ours that failed to compile
+            kind = "syntax" if sparql_syntax_error(error) else "error"
+            conn.send((kind, str(error) if kind == "syntax" else f"SyntaxError: {error}"))
         except QueryTimeout:
             conn.send(("timeout", None))
         except MemoryError:
@@ -240,7 +246,7 @@ class QueryProcesses:
         self.memory_mb = memory_mb
         self.queue_s = queue_s
         self._context = multiprocessing.get_context("spawn")
-        self._idle: queue.Queue[_Worker | None] = queue.Queue()
+        self._idle: queue.LifoQueue[_Worker | None] = queue.LifoQueue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
         self._waiting = 0
@@ -344,6 +350,8 @@ class QueryProcesses:
 
     @staticmethod
     def _raise_for(status: str, payload: Any) -> None:
+        if status == "refused":
+            raise InputRefused(payload)
         if status == "syntax":
             raise SyntaxError(payload)
         if status == "timeout":
@@ -435,13 +443,18 @@ class QueryProcesses:
             return
 
     def trial_update(self, backup: str, sparql: str, *, timeout_s: float | None,
-                     base_iri: str | None, using: Any, using_named: Any) -> None:
+                     base_iri: str | None, using: Any, using_named: Any,
+                     max_rows: int | None = None) -> None:
         """Apply ``sparql`` in a worker to the store backup at ``backup`` (killed at
-        ``timeout_s``, capped in memory). Raises as :meth:`run`; a syntax error is left for
-        the caller's own evaluation to report."""
+        ``timeout_s``, capped in memory), one operation at a time
+        (:func:`~provml.endpoint.sparql.updates.apply_in_steps`). Raises as :meth:`run`, and
+        :class:`~provml.endpoint.limits.InputRefused` when an operation's ``WHERE`` matches
+        more than ``max_rows`` solutions; a syntax error is left for the caller's own
+        evaluation to report."""
         try:
             self._call("probe-trial", sparql, {"path": backup, "base_iri": base_iri,
-                                                "using": using, "using_named": using_named},
+                                                "using": using, "using_named": using_named,
+                                                "max_rows": max_rows},
                        timeout_s)
         except SyntaxError:
             return

@@ -24,6 +24,7 @@ from provml.endpoint.errors import abort_json
 from provml.endpoint.limits import scan_sparql
 from provml.endpoint.negotiation import RDF_FORMATS, best_match, media_type
 from provml.endpoint.sparql.description import service_description
+from provml.endpoint.sparql.evaluation import sparql_syntax_error
 from provml.endpoint.sparql.results import Rendered
 from provml.errors import StoreReadOnly
 
@@ -132,6 +133,8 @@ def _query(text: str, params: MultiDict[str, str]) -> Response:
             default_graph=default_graph, named_graphs=named_graphs, union=union,
             base_iri=context.public_url("/sparql"))
     except SyntaxError as error:
+        if not sparql_syntax_error(error):
+            raise  # the server's fault: 500
         abort_json(400, f"query syntax error: {error}")
     return _results(rendered)
 
@@ -158,6 +161,8 @@ def _update(text: str, params: MultiDict[str, str]) -> Response:
         context.runner().update(context.store(), text, base_iri=context.public_url("/sparql"),
                                 using=using, using_named=using_named)
     except SyntaxError as error:
+        if not sparql_syntax_error(error):
+            raise  # a module of the server failed to compile (an import): 500, not the client's
         abort_json(400, f"update syntax error: {error}")
     except StoreReadOnly:
         abort_json(403, "the store is read-only")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+import orjson
 from pyoxigraph import BlankNode, Literal, NamedNode, Triple, Variable
 
 from provml.vocab import RDF, XSD
@@ -98,14 +99,28 @@ def _tsv_field(term: Any) -> str:
     return str(term)
 
 
+def _json_binding(term: Any) -> dict[str, Any]:
+    """:func:`_json_term`, the two commonest cases first (by exact type: ~2× faster)."""
+    kind = term.__class__
+    if kind is NamedNode:
+        return {"type": "uri", "value": term.value}
+    if kind is Literal and not term.language:
+        datatype = term.datatype
+        if datatype == XSD.string:
+            return {"type": "literal", "value": term.value}
+        return {"type": "literal", "value": term.value, "datatype": datatype.value}
+    return _json_term(term)
+
+
 def _json(variables: Sequence[Variable], rows: Sequence[Row]) -> bytes:
     names = [v.value for v in variables]
     bindings = [
-        {name: _json_term(term) for name, term in zip(names, row, strict=True) if term is not None}
+        {name: _json_binding(term) for name, term in zip(names, row, strict=True)
+         if term is not None}
         for row in rows
     ]
     body = {"head": {"vars": names}, "results": {"bindings": bindings}}
-    return json.dumps(body, ensure_ascii=False).encode()
+    return orjson.dumps(body)  # terms come from Oxigraph (Rust): valid UTF-8, no surrogate
 
 
 def _xml(variables: Sequence[Variable], rows: Sequence[Row]) -> bytes:

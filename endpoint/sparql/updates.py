@@ -61,7 +61,8 @@ class Runner(Protocol):
             named_graphs: Sequence[NamedNode] | None = ..., union: bool = ...,
             base_iri: str | None = ...) -> Any: ...
 
-__all__ = ["TRIAL_WORK", "Runner", "WherePart", "count_then_update", "trial_update", "where_parts"]
+__all__ = ["TRIAL_WORK", "Runner", "WherePart", "apply_in_steps", "count_then_update", "operations",
+           "trial_update", "where_parts"]
 
 #: an update whose WHERE solutions times its length (characters) pass this is tried on a
 #: store backup in a worker first: 1,000 solutions of a 104 KB template wrote 3 million quads
@@ -174,6 +175,84 @@ def where_parts(update: str) -> list[WherePart]:
     return parts
 
 
+def operations(update: str) -> list[str]:
+    """The operations of ``update`` (split at its top-level ``;``), each after the ``PREFIX`` and
+    ``BASE`` declarations made before it in the request (they hold for the operations after
+    them). ``update`` has passed :func:`~provml.endpoint.limits.scan_sparql`. The i-th item is
+    the operation of :attr:`WherePart.operation` i (an empty one is an empty string).
+
+    >>> first, second = operations("PREFIX e: <http://e.org/> INSERT DATA { e:a e:b 1 } ;"
+    ...                            " DELETE WHERE { e:a ?p ?o }")
+    >>> first
+    'PREFIX e: <http://e.org/> INSERT DATA { e:a e:b 1 } '
+    >>> second.splitlines()
+    ['PREFIX e: <http://e.org/>', ' DELETE WHERE { e:a ?p ?o }']
+    """
+    text, tokens = sparql_tokens(update)
+    out: list[str] = []
+    declared: list[str] = []  # PREFIX / BASE declarations so far, in order
+    before: list[str] = []  # those made before the current operation
+    start = depth = 0
+    begun: int | None = None  # where the PREFIX / BASE being read starts
+    for match in tokens:
+        kind, value = match.lastgroup, match.group()
+        if kind in ("comment", "str"):
+            continue
+        if kind == "open":
+            depth += 1
+            continue
+        if kind == "close":
+            depth = max(depth - 1, 0)
+            continue
+        if depth > 0:
+            continue
+        if kind == "word" and value.upper() in ("PREFIX", "BASE"):
+            begun = match.start()
+        elif kind == "iri" and begun is not None:
+            declared.append(text[begun:match.end()])
+            begun = None
+        elif value == ";":
+            body = text[start:match.start()]
+            out.append("\n".join([*before, body]) if body.strip() else "")
+            before, start = list(declared), match.end()
+    body = text[start:]
+    out.append("\n".join([*before, body]) if body.strip() else "")
+    return out
+
+
+def _too_many(count: int, max_rows: int) -> str:
+    return (f"the update's WHERE matches {count:,} solutions; this endpoint applies at most "
+            f"{max_rows:,} (the row limit) per operation: split it")
+
+
+def apply_in_steps(store: Store, sparql: str, *, base_iri: str | None,
+                   using: Sequence[NamedNode] | None, using_named: Sequence[NamedNode] | None,
+                   max_rows: int | None) -> str | None:
+    """Apply ``sparql`` to ``store`` (a backup: :func:`trial_update`) one operation at a time,
+    counting the ``WHERE`` of each operation after the first on the data the operations before
+    it left, as the real update will see it. Returns the refusal when one matches more than
+    ``max_rows`` solutions (the store then holds only the operations before it), else None."""
+    parts = where_parts(sparql)
+    for index, operation in enumerate(operations(sparql)):
+        if not operation:
+            continue
+        for part in parts if index > 0 and max_rows is not None else ():
+            if part.operation != index:
+                continue
+            default = list(using) if using is not None else part.default_graph
+            named = list(using_named) if using_named is not None else part.named_graphs
+            if default is not None and named is None:
+                named = []
+            result: Any = store.query(part.query, default_graph=default, named_graphs=named,
+                                      use_default_graph_as_union=False, base_iri=base_iri)
+            count = int(next(iter(result))[0].value)
+            if max_rows is not None and count > max_rows:
+                return _too_many(count, max_rows)
+        store.update(operation, base_iri=base_iri, using_graphs=using,
+                     using_named_graphs=using_named)
+    return None
+
+
 def trial_update(runner: Runner, store: Store, sparql: str, *,
                  using: Sequence[NamedNode] | None, using_named: Sequence[NamedNode] | None,
                  base_iri: str | None) -> bool:
@@ -192,7 +271,7 @@ def trial_update(runner: Runner, store: Store, sparql: str, *,
         backup = str(Path(scratch) / "store")
         store.raw.backup(backup)
         processes.trial_update(backup, sparql, timeout_s=runner.timeout_s, base_iri=base_iri,
-                               using=using, using_named=using_named)
+                               using=using, using_named=using_named, max_rows=runner.max_rows)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return True
@@ -215,14 +294,14 @@ def count_then_update(runner: Runner, store: Store, sparql: str, *,
         try:
             outcome = runner.run(store, part.query, default_graph=default, named_graphs=named,
                                  union=False, base_iri=base_iri)
-        except SyntaxError:
+        except SyntaxError as error:
+            if type(error) is not SyntaxError or error.filename is not None:
+                raise  # not the update's: a module of the server failed to compile
             break  # the update's own evaluation reports it, with its own position
         count = int(outcome.rows[0][0].value) if outcome.rows else 0
         work += count * len(sparql)
         if runner.max_rows is not None and count > runner.max_rows:
-            raise InputRefused(
-                f"the update's WHERE matches {count:,} solutions; this endpoint applies at "
-                f"most {runner.max_rows:,} (the row limit) per operation: split it")
+            raise InputRefused(_too_many(count, runner.max_rows))
     if work > TRIAL_WORK or any(part.operation > 0 for part in parts):
         # a WHERE after other operations reads what they wrote or deleted, which the counts
         # above (on the store as it is) do not see; a large template instantiated for many

@@ -44,6 +44,9 @@ __all__ = ["ingest_worker_command", "serve_command"]
 @click.option("--fast-reads/--no-fast-reads", default=True, show_default=True,
               help="Answer plain GET /sparql?query= past Flask's request machinery (same "
                    "guards; off: every request through Flask).")
+@click.option("--result-cache-mb", default=32.0, show_default=True, type=float,
+              help="Memory for the answers of plain GET /sparql?query= reads, kept until the "
+                   "next write (0: no cache).")
 @click.option("--allow-remote", "allow_remote", multiple=True, metavar="URL_PREFIX",
               help="Let SERVICE and LOAD reach URLs starting with this prefix (repeatable; "
                    "http/https only). Default: no outbound requests.")
@@ -53,7 +56,8 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
                   read_token: str | None, read_only: bool, cors: tuple[str, ...],
                   timeout_s: float, max_rows: int, max_body_mb: float, threads: int,
                   isolate_queries: str | None, query_workers: int, query_memory_mb: int,
-                  allow_remote: tuple[str, ...], broker: str | None, fast_reads: bool) -> None:
+                  allow_remote: tuple[str, ...], broker: str | None, fast_reads: bool,
+                  result_cache_mb: float) -> None:
     """Serve the knowledge graph: SPARQL 1.1 Protocol, Graph Store, APIs (waitress; Ctrl-C stops)."""
     from provml.endpoint.server import serve
     from provml.errors import Error
@@ -73,7 +77,8 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
               "CORS_ORIGINS": cors, "TIMEOUT_S": timeout_s, "MAX_ROWS": max_rows,
               "MAX_BODY_MB": max_body_mb, "QUERY_ISOLATION": isolate_queries,
               "QUERY_WORKERS": query_workers, "QUERY_MEMORY_MB": query_memory_mb,
-              "ALLOW_REMOTE": allow_remote, "FAST_READS": fast_reads}
+              "ALLOW_REMOTE": allow_remote, "FAST_READS": fast_reads,
+              "RESULT_CACHE_MB": result_cache_mb}
     try:
         if broker is not None and store is None:
             raise ValueError("--broker needs --store: the writer writes into the on-disk store")

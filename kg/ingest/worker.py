@@ -41,7 +41,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -331,11 +331,14 @@ class Writer:
         all or nothing either way (a large group with the bulk loader, see
         :meth:`provml.store.oxigraph.OxigraphStore.add`); the bags are acknowledged only after
         it returns, so a crash mid-write leaves them pending and they are written again.
+    :param on_write: called after each group of bags is in the store (``provml serve
+        --broker``: the endpoint's query workers and result cache see the new data).
     """
 
     def __init__(self, url: str, kg: KnowledgeGraph, *, name: str = "writer", batch: int = 64,
                  claim_idle_s: float = 30.0, block_s: float = 0.2, latency_key: str | None = None,
-                 atomic: bool = False) -> None:
+                 atomic: bool = False, on_write: Callable[[], None] | None = None) -> None:
+        self.on_write = on_write
         self.redis = connect(url)
         self._groups = False
         self.kg = kg
@@ -386,6 +389,8 @@ class Writer:
         self.kg.store.add(quads, atomic=self.atomic)
         late_links(self.kg.store, quads)
         update_summaries(self.kg.store, quads)  # from what is stored: right in any order, on redelivery
+        if self.on_write is not None:
+            self.on_write()
         types: dict[str, list[str]] = {}
         rdf_type = RDF.type
         for q in quads:

@@ -90,3 +90,89 @@ def test_the_lean_path_steps_aside_for_tokens_cors_and_other_parameters(tmp_path
     finally:
         app.extensions["provml.close"]()
         kg.close()
+
+
+@pytest.fixture(params=["thread", "process"])
+def cached(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FlaskClient]:
+    """An app over on-disk data with the result cache on (its default) and a write token."""
+    kg = KnowledgeGraph(open_store(tmp_path / "kg"))
+    kg.store.add([Quad(NamedNode(f"{EX}s{i}"), NamedNode(f"{EX}p"), Literal(i),
+                       NamedNode(f"{EX}g")) for i in range(3)])
+    app = create_app({"TOKEN": "w", "QUERY_ISOLATION": request.param, "QUERY_WORKERS": 1},
+                     kg=kg)
+    try:
+        yield app.test_client()
+    finally:
+        app.extensions["provml.close"]()
+        kg.close()
+
+
+COUNT = {"query": "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"}
+
+
+def _count(response: Any) -> int:
+    return int(response.get_json()["results"]["bindings"][0]["n"]["value"])
+
+
+def test_a_repeated_read_is_answered_from_the_cache_until_the_next_write(cached: FlaskClient) -> None:
+    first = cached.get("/sparql", query_string=COUNT)
+    again = cached.get("/sparql", query_string=COUNT)
+    assert "X-Provml-Cache" not in first.headers and again.headers["X-Provml-Cache"] == "hit"
+    assert again.get_data() == first.get_data() and _count(first) == 3
+    assert again.headers["Content-Type"] == first.headers["Content-Type"]
+    # another format is another entry
+    csv = cached.get("/sparql", query_string=COUNT, headers={"Accept": "text/csv"})
+    assert "X-Provml-Cache" not in csv.headers and csv.get_data() == b"n\r\n3\r\n"
+    # a write through the endpoint: the next read sees it
+    wrote = cached.post("/sparql", data={"update": f"INSERT DATA {{ <{EX}new> <{EX}p> 9 }}"},
+                        headers={"Authorization": "Bearer w"})
+    assert wrote.status_code == 204, wrote.get_data(as_text=True)
+    after = cached.get("/sparql", query_string=COUNT)
+    assert "X-Provml-Cache" not in after.headers and _count(after) == 4
+    assert cached.get("/sparql", query_string=COUNT).headers["X-Provml-Cache"] == "hit"
+    csv = cached.get("/sparql", query_string=COUNT, headers={"Accept": "text/csv"})
+    assert "X-Provml-Cache" not in csv.headers and csv.get_data() == b"n\r\n4\r\n"
+
+
+def test_refusals_and_errors_are_never_kept(cached: FlaskClient) -> None:
+    for params in ({"query": "SELECT * WHERE {"},
+                   {"query": "SELECT * WHERE " + "{" * 100 + "}" * 100}):
+        for _ in range(2):
+            answer = cached.get("/sparql", query_string=params)
+            assert answer.status_code == 400 and "X-Provml-Cache" not in answer.headers
+
+
+def test_the_cache_can_be_turned_off(tmp_path: Path) -> None:
+    kg = KnowledgeGraph(open_store(tmp_path / "kg"))
+    app = create_app({"RESULT_CACHE_MB": 0}, kg=kg)
+    try:
+        client = app.test_client()
+        for _ in range(2):
+            assert "X-Provml-Cache" not in client.get("/sparql", query_string=COUNT).headers
+    finally:
+        app.extensions["provml.close"]()
+        kg.close()
+
+
+def test_the_cache_stays_within_its_bytes_and_forgets_older_versions() -> None:
+    from provml.endpoint.sparql.cache import ResultCache
+    from provml.endpoint.sparql.results import Rendered
+
+    cache = ResultCache(max_bytes=64 * 1024)
+    body = b"x" * 1000
+    for i in range(500):
+        cache.put((f"q{i}", None, "http://h"), 0, Rendered(200, "solutions", "t", body))
+        assert cache.size <= cache.max_bytes
+    assert 0 < len(cache) < 500
+    assert cache.get(("q499", None, "http://h"), 0) is not None  # the newest stays
+    assert cache.get(("q0", None, "http://h"), 0) is None  # the oldest went first
+    # one answer over an eighth of the whole is not kept; nor a refusal
+    cache.put(("big", None, "http://h"), 0, Rendered(200, "solutions", "t", b"x" * 9000))
+    cache.put(("no", None, "http://h"), 0, Rendered(406, "solutions"))
+    assert cache.get(("big", None, "http://h"), 0) is None
+    assert cache.get(("no", None, "http://h"), 0) is None
+    # an answer evaluated before a write arrives after one stored since: dropped
+    cache.put(("new", None, "http://h"), 2, Rendered(200, "solutions", "t", b"2"))
+    assert len(cache) == 1  # the first entry of version 2 dropped every older one
+    cache.put(("old", None, "http://h"), 1, Rendered(200, "solutions", "t", b"1"))
+    assert cache.get(("old", None, "http://h"), 1) is None and len(cache) == 1

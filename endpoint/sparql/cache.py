@@ -1,0 +1,92 @@
+"""A bounded cache of written query results, emptied by every write.
+
+The lean read path (:mod:`provml.endpoint.fast_reads`) keeps the answers of plain
+``GET /sparql?query=`` reads here, keyed by what decides the answer besides the data: the query
+text, the ``Accept`` header and the base IRI (the request's host). Each entry is tagged with the
+store version it was evaluated at (:attr:`~provml.endpoint.sparql.evaluation.QueryRunner.version`,
+counted up after every write the endpoint makes, and by the broker's writer); an entry of an
+older version is never answered, and the first entry stored after a write drops all older ones.
+
+Bounded: at most ``max_bytes`` of bodies and query texts in all (least recently used first out),
+and no single answer over an eighth of that. Only complete answers are kept (200, within the time
+limit); refusals and errors never are. A query that was answered from here was scanned and
+evaluated once under every guard; the same text, format and host give the same bytes until the
+next write.
+
+>>> from provml.endpoint.sparql.results import Rendered
+>>> cache = ResultCache(max_bytes=1024)
+>>> cache.put(("ASK {}", None, "http://h"), 0, Rendered(200, "boolean", "x", b"{}"))
+>>> cache.get(("ASK {}", None, "http://h"), 0).body
+b'{}'
+>>> cache.get(("ASK {}", None, "http://h"), 1) is None
+True
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from provml.endpoint.sparql.results import Rendered
+
+__all__ = ["Key", "ResultCache"]
+
+#: (query text, Accept header, base IRI)
+Key = tuple[str, str | None, str]
+
+#: what an entry costs beyond its body and text (the key tuple, the dict slot, the Rendered)
+_OVERHEAD = 400
+
+
+class ResultCache:
+    """Written answers by (query, Accept, base IRI), for one store version at a time."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.max_entry_bytes = max_bytes // 8
+        self.version = -1
+        self.size = 0
+        self.hits = self.misses = 0
+        self._entries: OrderedDict[Key, tuple[Rendered, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Key, version: int) -> Rendered | None:
+        """The answer stored for ``key`` at ``version``, or None."""
+        with self._lock:
+            if version != self.version:
+                self.misses += 1
+                return None
+            entry = self._entries.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry[0]
+
+    def put(self, key: Key, version: int, rendered: Rendered) -> None:
+        """Keep ``rendered`` (evaluated at store ``version``) unless it is too large, not a
+        complete answer, or of a version older than what is kept."""
+        if rendered.status != 200:
+            return
+        cost = len(rendered.body) + len(key[0]) + len(key[1] or "") + len(key[2]) + _OVERHEAD
+        if cost > self.max_entry_bytes:
+            return
+        with self._lock:
+            if version < self.version:  # the store was written meanwhile: out of date
+                return
+            if version > self.version:  # the first answer after a write: drop all older ones
+                self._entries.clear()
+                self.size = 0
+                self.version = version
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.size -= old[1]
+            self._entries[key] = (rendered, cost)
+            self.size += cost
+            while self.size > self.max_bytes:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self.size -= dropped
+
+    def __len__(self) -> int:
+        return len(self._entries)
