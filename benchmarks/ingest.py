@@ -1,6 +1,6 @@
 """Ingest throughput: the whole provml pipeline versus a raw pyoxigraph bulk load of the same quads.
 
-    python benchmarks/ingest.py [--sizes 10000 100000] [--reps 3] [--batch 500] [--together 5000] [--quick]
+    python benchmarks/ingest.py [--sizes 10000 100000] [--reps 3] [--batch 500] [--together 10000] [--quick]
 
 For each size, the same synthetic events (``workload.py``: learning runs with epochs and batches,
 the paper's capture granularity) are ingested, alternating A B A B …:
@@ -42,6 +42,7 @@ import workload  # noqa: E402
 import provml.store.oxigraph as oxigraph_store  # noqa: E402
 from provml.events import check  # noqa: E402
 from provml.ingest.enrichment import with_entailed_types  # noqa: E402
+from provml.ingest.loader import TOGETHER  # noqa: E402
 from provml.ingest.translation import translate  # noqa: E402
 from provml.ingest.validation import _verdicts  # noqa: E402
 from provml.knowledge import KnowledgeGraph  # noqa: E402
@@ -137,7 +138,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=500)
-    ap.add_argument("--together", type=int, default=5_000, help="events of consecutive batches ingested together")
+    ap.add_argument("--together", type=int, default=TOGETHER, help="events of consecutive batches ingested together")
     ap.add_argument("--quick", action="store_true", help="sizes 2000 and 10000, 2 repetitions")
     args = ap.parse_args()
     if args.quick:

@@ -43,9 +43,9 @@ __all__ = [
 
 SPOOL_SUFFIXES = (".jsonl", ".ndjson")
 
-#: how many events of consecutive batches the loader ingests together (≈ 50,000 quads of
+#: how many events of consecutive batches the loader ingests together (≈ 100,000 quads of
 #: learning runs: bulk-loader territory, see :data:`provml.store.oxigraph.BULK_MIN_QUADS`)
-TOGETHER = 5_000
+TOGETHER = 10_000
 
 
 @dataclass(frozen=True)
