@@ -1,6 +1,6 @@
 """Ingest throughput: the whole provml pipeline versus a raw pyoxigraph bulk load of the same quads.
 
-    python benchmarks/ingest.py [--sizes 10000 100000] [--reps 3] [--batch 500] [--quick]
+    python benchmarks/ingest.py [--sizes 10000 100000] [--reps 3] [--batch 500] [--together 10000] [--quick]
 
 For each size, the same synthetic events (``workload.py``: learning runs with epochs and batches,
 the paper's capture granularity) are ingested, alternating A B A B …:
@@ -11,8 +11,9 @@ the paper's capture granularity) are ingested, alternating A B A B …:
 * **whole** — the same pipeline validating every node of every batch (``PROVML_SHACL_GROUPS=0``;
   the default validates one representative per group of nodes the shapes see alike, see
   ``provml.ingest.representatives``);
-* **bulk writes** — the default pipeline writing every batch with the store's bulk loader (as
-  atomic as a transaction; by default only batches of ``BULK_MIN_QUADS`` or more go that way);
+* **together** — the same batches handed over together, as ``provml load`` does
+  (``provml.ingest.loader.ingest_bags``: consecutive batches go through the pipeline as one, up to
+  ``--together`` events, written with the bulk loader; a failing group batch by batch);
 * **raw** — ``pyoxigraph.Store.bulk_load`` of the very quads the pipeline wrote (N-Quads bytes)
   into a fresh on-disk store.
 
@@ -41,6 +42,7 @@ import workload  # noqa: E402
 import provml.store.oxigraph as oxigraph_store  # noqa: E402
 from provml.events import check  # noqa: E402
 from provml.ingest.enrichment import with_entailed_types  # noqa: E402
+from provml.ingest.loader import TOGETHER  # noqa: E402
 from provml.ingest.translation import translate  # noqa: E402
 from provml.ingest.validation import _verdicts  # noqa: E402
 from provml.knowledge import KnowledgeGraph  # noqa: E402
@@ -54,8 +56,10 @@ def batches(events: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]
 
 
 def run_pipeline(events: list[dict[str, Any]], batch: int, tmp: Path, *, groups: bool = True,
-                 bulk: bool = False) -> tuple[float, int, float]:
+                 bulk: bool = False, together: int = 0) -> tuple[float, int, float]:
     import os
+
+    from provml.ingest.loader import ingest_bags
 
     oxigraph_store.BULK_MIN_QUADS = 0 if bulk else BULK_MIN_QUADS
     os.environ["PROVML_SHACL_GROUPS"] = "1" if groups else "0"
@@ -64,8 +68,13 @@ def run_pipeline(events: list[dict[str, Any]], batch: int, tmp: Path, *, groups:
     kg = KnowledgeGraph(OxigraphStore(path))
     kg.closure()  # computed once per ontology version and cached on disk; not part of ingest
     start, cpu = time.perf_counter(), time.process_time()
-    for bag in batches(events, batch):
-        kg.ingest_events(bag)
+    if together:
+        for _source, _bag, outcome in ingest_bags(kg, ((str(i), b) for i, b in enumerate(batches(events, batch))),
+                                                 together=together):
+            assert not isinstance(outcome, Exception), outcome
+    else:
+        for bag in batches(events, batch):
+            kg.ingest_events(bag)
     kg.store.flush() if hasattr(kg.store, "flush") else None
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     n = len(kg.store)
@@ -129,12 +138,16 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--together", type=int, default=TOGETHER, help="events of consecutive batches ingested together")
     ap.add_argument("--quick", action="store_true", help="sizes 2000 and 10000, 2 repetitions")
     args = ap.parse_args()
     if args.quick:
         args.sizes, args.reps = [2_000, 10_000], 2
+    import os
+
     out: dict[str, Any] = {"machine": platform.platform(), "python": platform.python_version(),
-                           "pyoxigraph": pyoxigraph.__version__, "batch": args.batch, "runs": []}
+                           "pyoxigraph": pyoxigraph.__version__, "batch": args.batch, "together": args.together,
+                           "load_before": os.getloadavg(), "runs": []}
     for size in args.sizes:
         events = workload.events(size)
         # the quads the pipeline writes, serialised once for the raw load
@@ -143,29 +156,30 @@ def main() -> None:
             kg.ingest_events(bag)
         nquads = kg.store.dump(format=pyoxigraph.RdfFormat.N_QUADS)
         n_quads = len(kg.store)
-        pipe, whole, bulk, raw = [], [], [], []
-        pipe_cpu, raw_cpu = [], []
+        pipe, whole, together, raw = [], [], [], []
+        pipe_cpu, raw_cpu, together_cpu = [], [], []
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(args.reps):  # alternate A B C D A B C D
                 seconds, _n, cpu = run_pipeline(events, args.batch, Path(tmp))
                 pipe.append(seconds)
                 pipe_cpu.append(cpu)
-                seconds, _n, _cpu = run_pipeline(events, args.batch, Path(tmp), bulk=True)
-                bulk.append(seconds)
+                seconds, _n, cpu = run_pipeline(events, args.batch, Path(tmp), together=args.together)
+                together.append(seconds)
+                together_cpu.append(cpu)
                 seconds, _n, _cpu = run_pipeline(events, args.batch, Path(tmp), groups=False)
                 whole.append(seconds)
                 seconds, cpu = run_raw(nquads, Path(tmp))
                 raw.append(seconds)
                 raw_cpu.append(cpu)
-        import os
-
         os.environ["PROVML_SHACL_GROUPS"] = "1"
         stages = breakdown(events, args.batch)
         med_p, med_r, med_w = statistics.median(pipe), statistics.median(raw), statistics.median(whole)
         row = {
             "events": len(events), "quads": n_quads,
-            "pipeline_s": pipe, "whole_validation_s": whole, "bulk_writes_s": bulk, "raw_s": raw,
-            "whole_ratio": med_r / med_w, "bulk_ratio": med_r / statistics.median(bulk),
+            "pipeline_s": pipe, "whole_validation_s": whole, "together_s": together, "raw_s": raw,
+            "whole_ratio": med_r / med_w, "together_ratio": med_r / statistics.median(together),
+            "together_cpu_s": together_cpu,
+            "together_cpu_ratio": statistics.median(raw_cpu) / statistics.median(together_cpu),
             "pipeline_events_per_s": len(events) / med_p, "pipeline_quads_per_s": n_quads / med_p,
             "raw_quads_per_s": n_quads / med_r, "ratio": med_r / med_p,
             "pipeline_cpu_s": pipe_cpu, "raw_cpu_s": raw_cpu,
@@ -178,10 +192,12 @@ def main() -> None:
               f"{row['pipeline_quads_per_s']:9.0f} q/s | raw {med_r:6.2f} s {row['raw_quads_per_s']:9.0f} q/s "
               f"| ratio {row['ratio']:.3f} (process CPU {statistics.median(pipe_cpu):.2f} s vs "
               f"{statistics.median(raw_cpu):.2f} s: {row['cpu_ratio']:.3f}) | whole validation {med_w:.2f} s (min {min(whole):.2f}, "
-              f"max {max(whole):.2f}) ratio {row['whole_ratio']:.3f} | bulk writes {statistics.median(bulk):.2f} s "
-              f"(min {min(bulk):.2f}, max {max(bulk):.2f}) ratio {row['bulk_ratio']:.3f}")
+              f"max {max(whole):.2f}) ratio {row['whole_ratio']:.3f} | together {statistics.median(together):.2f} s "
+              f"(min {min(together):.2f}, max {max(together):.2f}) ratio {row['together_ratio']:.3f}, process CPU "
+              f"{statistics.median(together_cpu):.2f} s: {row['together_cpu_ratio']:.3f}")
         total = sum(stages.values())
         print("         stages: " + ", ".join(f"{k} {v:.2f} s ({100 * v / total:.0f} %)" for k, v in stages.items()))
+    out["load_after"] = os.getloadavg()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2))
     print(f"saved {RESULTS}")

@@ -139,12 +139,15 @@ class KnowledgeGraph(Closing):
         :raises provml.errors.EventError: an event breaks the wire format (nothing written).
         :raises provml.errors.ValidationFailed: the batch breaks the shapes (nothing written).
         """
-        check(events)
-        for event in events:
-            if event["kind"] == "spec":
-                self.specs[event["workflow"]] = WorkflowSpec.from_dict(event["spec"])
-        quads = translate(events, iris=self.iris, roles=self._role)
-        return self._write(quads, events=len(events))
+        from provml.ingest.collector import paused
+
+        with paused():  # the batch's objects are short-lived: no collection in the middle of it
+            check(events)
+            for event in events:
+                if event["kind"] == "spec":
+                    self.specs[event["workflow"]] = WorkflowSpec.from_dict(event["spec"])
+            quads = translate(events, iris=self.iris, roles=self._role)
+            return self._write(quads, events=len(events))
 
     def ingest_rdf(
         self,

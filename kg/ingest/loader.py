@@ -3,6 +3,14 @@
 Each batch goes through the full ingest pipeline and is stored or rejected whole; a rejected
 batch is reported (with its validation report) and loading goes on with the next one.
 
+Consecutive batches of events go through the pipeline *together*, up to :data:`TOGETHER`
+events at a time, as one batch and one write (:func:`ingest_bags`): what a bag costs per call
+(the store's reads for shortcut links, context types and summaries, the validation engine's
+call, the write) is paid once per group, and a group of that size is written with the store's
+bulk loader (all or nothing, as a transaction, at a third of its cost; docs/benchmarks.md). When
+a group breaks the event format or the shapes, its batches are taken one by one, so a batch is
+stored or rejected, with its own report, exactly as alone.
+
 >>> from provml.knowledge import open_kg
 >>> summary = load_paths(open_kg(), [])
 >>> summary.events, summary.rejected
@@ -11,7 +19,7 @@ batch is reported (with its validation report) and loading goes on with the next
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +27,12 @@ from typing import Any
 from pyoxigraph import CanonicalizationAlgorithm, Dataset, NamedNode, Quad
 
 from provml.errors import EventError, ValidationFailed
-from provml.knowledge import KnowledgeGraph
+from provml.knowledge import IngestResult, KnowledgeGraph
 from provml.store.rdfio import RDF_SUFFIXES
 
 __all__ = [
+    "TOGETHER",
+    "ingest_bags",
     "LoadSummary",
     "Rejected",
     "count_units",
@@ -32,6 +42,10 @@ __all__ = [
 ]
 
 SPOOL_SUFFIXES = (".jsonl", ".ndjson")
+
+#: how many events of consecutive batches the loader ingests together (≈ 100,000 quads of
+#: learning runs: bulk-loader territory, see :data:`provml.store.oxigraph.BULK_MIN_QUADS`)
+TOGETHER = 10_000
 
 
 @dataclass(frozen=True)
@@ -131,8 +145,13 @@ def load_paths(
     batch_size: int = 500,
     input_format: str | None = None,
     progress: Callable[[int], None] | None = None,
+    together: int = TOGETHER,
 ) -> LoadSummary:
     """Load spools (JSON lines of events) and RDF files (by suffix or ``input_format``).
+
+    :param batch_size: events per batch: what is stored or rejected as one.
+    :param together: consecutive batches are ingested together up to this many events
+        (:func:`ingest_bags`); 0 ingests each batch alone.
 
     :param progress: called with the number of events (or 1 per RDF file) just processed.
     :raises FileNotFoundError: a path does not exist.
@@ -147,20 +166,22 @@ def load_paths(
     graphs: set[str] = set()
     rejected: list[Rejected] = []
 
-    def ingest(source: str, bag: list[dict[str, Any]]) -> None:
+    def record(outcome: Outcome) -> None:
         nonlocal events, triples
-        try:
-            result = kg.ingest_events(bag)
-        except ValidationFailed as exc:
-            rejected.append(Rejected(source, len(bag), str(exc), _report(exc)))
-        except EventError as exc:
-            rejected.append(Rejected(source, len(bag), str(exc)))
-        else:
+        source, bag, result = outcome
+        if isinstance(result, ValidationFailed):
+            rejected.append(Rejected(source, len(bag), str(result), _report(result)))
+        elif isinstance(result, EventError):
+            rejected.append(Rejected(source, len(bag), str(result)))
+        elif result is not None:
             events += result.events
             triples += result.triples
             graphs.update(result.graphs)
         if progress:
             progress(len(bag))
+
+    group = _Group(kg, together, record)
+    ingest = group.add
 
     for file in files:
         if file.suffix in SPOOL_SUFFIXES and input_format is None:
@@ -174,6 +195,7 @@ def load_paths(
             if bag:
                 ingest(f"{file}:{first}-{first + len(bag) - 1}", bag)
             continue
+        group.flush()  # the batches before this file are stored before it, as they came
         quads, ontologies = _ontology_graphs(kg, parse_file(file, format=input_format))
         try:
             result = kg.ingest_quads(quads)
@@ -189,4 +211,73 @@ def load_paths(
                 graphs.add(graph.value)
         if progress:
             progress(1)
+    group.flush()
     return LoadSummary(len(files), events, triples, tuple(sorted(graphs)), tuple(rejected))
+
+
+#: a batch's source, its events, and what became of it: the result for the group it was
+#: stored in (on the group's last batch; ``None`` on the others), or the error that rejected it
+Outcome = tuple[str, Sequence[Mapping[str, Any]], "IngestResult | EventError | ValidationFailed | None"]
+
+
+class _Group:
+    """Consecutive batches waiting to be ingested together (see the module's text)."""
+
+    def __init__(self, kg: KnowledgeGraph, together: int, done: Callable[[Outcome], None]) -> None:
+        self.kg, self.together, self.done = kg, together, done
+        self.bags: list[tuple[str, Sequence[Mapping[str, Any]]]] = []
+        self.events = 0
+
+    def add(self, source: str, bag: Sequence[Mapping[str, Any]]) -> None:
+        if self.bags and any(e.get("kind") == "spec" for e in bag):
+            # a batch's spec gives roles to the values of its whole batch (``ingest_events``), so
+            # it must not reach the batches before it: they go first, without it
+            self.flush()
+        self.bags.append((source, bag))
+        self.events += len(bag)
+        if self.events >= self.together:
+            self.flush()
+
+    def flush(self) -> None:
+        bags, self.bags, self.events = self.bags, [], 0
+        if len(bags) > 1:
+            specs = dict(self.kg.specs)  # a later bag's spec must not translate an earlier bag alone
+            try:
+                result = self.kg.ingest_events([e for _, bag in bags for e in bag])
+            except (EventError, ValidationFailed):
+                self.kg.specs = specs
+            else:
+                for i, (source, bag) in enumerate(bags):
+                    self.done((source, bag, result if i == len(bags) - 1 else None))
+                return
+        for source, bag in bags:
+            try:
+                self.done((source, bag, self.kg.ingest_events(bag)))
+            except (EventError, ValidationFailed) as exc:
+                self.done((source, bag, exc))
+
+
+def ingest_bags(
+    kg: KnowledgeGraph,
+    bags: Iterable[tuple[str, Sequence[Mapping[str, Any]]]],
+    *,
+    together: int = TOGETHER,
+) -> Iterator[Outcome]:
+    """Ingest ``(source, events)`` batches in order, consecutive ones together up to
+    ``together`` events (see the module's text); yields each batch's :data:`Outcome`, in order.
+
+    >>> from provml.knowledge import open_kg
+    >>> bags = [("a", [{"v": 1, "kind": "workflow_begin", "t": 0, "run": "r1", "workflow": "wf"}]),
+    ...         ("b", [{"v": 1, "kind": "workflow_end", "t": 1, "run": "r1", "workflow": "wf",
+    ...                 "status": "finished"}])]
+    >>> [(source, type(result).__name__) for source, _, result in ingest_bags(open_kg(), bags)]
+    [('a', 'NoneType'), ('b', 'IngestResult')]
+    """
+    out: list[Outcome] = []
+    group = _Group(kg, together, out.append)
+    for source, bag in bags:
+        group.add(source, bag)
+        yield from out
+        out.clear()
+    group.flush()
+    yield from out

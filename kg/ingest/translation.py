@@ -125,6 +125,10 @@ class _Translator:
         self.plans = iris.plans_graph
         self.shared = iris.shared_graph
         self._data_prefix = iris.base + "data/"
+        #: prospective statements already made in this batch, by what determines them: every
+        #: batch execution of an epoch repeats its plan's and attributes' statements, which
+        #: ``_Batch`` would drop as duplicates after building them (a third of a batch's quads)
+        self._made: set[tuple[Any, ...]] = set()
 
     def event(self, e: Mapping[str, Any]) -> None:
         kind = e["kind"]
@@ -237,9 +241,12 @@ class _Translator:
             owner, transformation = iris.plan(workflow), name
         ex = iris.execution(run, e["task"])
         if begin:
-            add(plan, TYPE, plan_class, plans)
-            add(plan, LABEL, Literal(name), plans)
-            add(owner, PROVML.hadMember, plan, plans)
+            made = (plan.value, plan_class.value, name, owner.value)
+            if made not in self._made:
+                self._made.add(made)
+                add(plan, TYPE, plan_class, plans)
+                add(plan, LABEL, Literal(name), plans)
+                add(owner, PROVML.hadMember, plan, plans)
             add(ex, TYPE, ex_class, g)
             add(ex, LABEL, Literal(e["task"]), g)
             add(ex, PROV.wasInfluencedBy, plan, g)
@@ -334,10 +341,13 @@ class _Translator:
         attr_class, value_class = role_classes(role)
         name = item["name"]
         attr = iris.attribute(plan, name)
-        add(attr, TYPE, attr_class, plans)
-        add(attr, LABEL, Literal(name), plans)
         used = direction == "used"
-        add(plan, PROVML.usesAttribute if used else PROVML.generatesAttribute, attr, plans)
+        made = (attr.value, attr_class.value, name, plan.value, used)
+        if made not in self._made:
+            self._made.add(made)
+            add(attr, TYPE, attr_class, plans)
+            add(attr, LABEL, Literal(name), plans)
+            add(plan, PROVML.usesAttribute if used else PROVML.generatesAttribute, attr, plans)
         data = item.get("data")
         if data is not None:
             # a data reference is shared by every run that uses or generates it: its description

@@ -376,6 +376,12 @@ class Writer:
         return len(messages)
 
     def _write(self, messages: list[tuple[Any, dict[Any, Any]]]) -> None:
+        from provml.ingest.collector import paused
+
+        with paused():  # as for a batch in the pipeline (provml.ingest.collector)
+            self._write_group(messages)
+
+    def _write_group(self, messages: list[tuple[Any, dict[Any, Any]]]) -> None:
         quads: list[Quad] = []
         events = 0
         stamps: list[float] = []

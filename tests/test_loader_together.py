@@ -1,0 +1,74 @@
+"""Batches loaded together (``provml.ingest.loader.ingest_bags``) store and reject exactly what
+the same batches loaded one at a time do, into a real on-disk store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import paper_fixture as pf
+
+from provml.errors import EventError, ValidationFailed
+from provml.ingest.loader import ingest_bags
+from provml.knowledge import ONTOLOGY_GRAPHS, open_kg
+from provml.vocab import PROVML
+
+
+def _bags(events: list[dict[str, Any]], size: int) -> list[tuple[str, list[dict[str, Any]]]]:
+    return [(f"bag {i // size}", events[i : i + size]) for i in range(0, len(events), size)]
+
+
+def _load(tmp: Path, bags: list[tuple[str, list[dict[str, Any]]]], together: int) -> tuple[set[Any], list[Any]]:
+    with open_kg(tmp) as kg:
+        outcomes = [(source, type(result).__name__, getattr(result, "report", None))
+                    for source, _, result in ingest_bags(kg, bags, together=together)]
+        data = {q for q in kg.store.raw if q.graph_name not in ONTOLOGY_GRAPHS}
+    return data, outcomes
+
+
+def test_together_stores_what_one_at_a_time_stores(tmp_path: Path) -> None:
+    bags = _bags(pf.all_events(), 5)
+    alone, alone_outcomes = _load(tmp_path / "alone", bags, together=0)
+    grouped, grouped_outcomes = _load(tmp_path / "together", bags, together=10_000)
+    assert grouped == alone and len(alone) > 1000
+    assert [o[1] for o in alone_outcomes] == ["IngestResult"] * len(bags)
+    # one group: the result is reported on its last batch
+    assert [o[1] for o in grouped_outcomes] == ["NoneType"] * (len(bags) - 1) + ["IngestResult"]
+
+
+def test_a_broken_batch_in_a_group_is_rejected_alone_with_its_own_report(tmp_path: Path) -> None:
+    events = pf.all_events()
+    bags = _bags(events, 5)
+    # a shapes violation (a validation stage inside an epoch) in one batch, a format error in another
+    bad_shapes = {"v": 1, "kind": "task_begin", "t": pf.T0, "run": "train-a", "workflow": "seismic-training",
+                  "task": "bad", "name": "v", "type": "validation", "parent": "train/epoch-187"}
+    bags[3] = (bags[3][0], [*bags[3][1], bad_shapes])
+    bags[5] = (bags[5][0], [*bags[5][1], {"v": 1, "kind": "no-such-kind"}])
+    alone, alone_outcomes = _load(tmp_path / "alone", bags, together=0)
+    grouped, grouped_outcomes = _load(tmp_path / "together", bags, together=10_000)
+    rejected = {o[0]: o[1] for o in alone_outcomes if o[1] != "IngestResult"}
+    assert rejected == {"bag 3": ValidationFailed.__name__, "bag 5": EventError.__name__}
+    assert {o[0]: o[1] for o in grouped_outcomes if o[1] not in ("IngestResult", "NoneType")} == rejected
+    assert [o[2] for o in grouped_outcomes if o[0] == "bag 3"] == [o[2] for o in alone_outcomes if o[0] == "bag 3"]
+    assert grouped == alone
+
+
+def test_a_later_batchs_spec_gives_no_role_to_an_earlier_batch(tmp_path: Path) -> None:
+    """A spec gives roles to the values of its own batch and later ones, never to a batch before
+    it, whether the group is stored or fails and is retried batch by batch."""
+    spec = {"v": 1, "kind": "spec", "t": 0, "run": "spec", "workflow": "wf",
+            "spec": {"workflow": "wf", "type": "learning", "transformations": [
+                {"name": "train", "type": "training", "used": [{"name": "lr", "role": "hyperparameter"}]}]}}
+    first = [{"v": 1, "kind": "workflow_begin", "t": 0, "run": "r", "workflow": "wf", "type": "learning"},
+             {"v": 1, "kind": "task_begin", "t": 1, "run": "r", "workflow": "wf", "task": "train", "name": "train",
+              "type": "training", "used": [{"name": "lr", "value": 0.1}]}]
+    later = [{"v": 1, "kind": "task_begin", "t": 2, "run": "r", "workflow": "wf", "task": "train2", "name": "train",
+              "type": "training", "used": [{"name": "lr", "value": 0.2}]}]
+    for tail in ([], [("broken", [{"v": 1, "kind": "no-such-kind"}])]):
+        bags = [("first", first), ("spec", [spec]), ("later", later), *tail]
+        alone, alone_outcomes = _load(tmp_path / f"alone{len(tail)}", bags, together=0)
+        grouped, grouped_outcomes = _load(tmp_path / f"together{len(tail)}", bags, together=10_000)
+        hyper = {q.subject.value.rsplit("/", 3)[-3] for q in alone if q.object == PROVML.LearningHyperparameterValue}
+        assert hyper == {"train2"}  # the first batch's lr came before the spec: a plain value
+        assert grouped == alone
+        assert [o[1] for o in grouped_outcomes if o[1] != "NoneType"][-1] == alone_outcomes[-1][1]
