@@ -324,17 +324,17 @@ def test_cycles_alone_wake_the_flusher_when_a_bag_is_full(tmp_path: Path) -> Non
                            install_signal_handler=False)
     wf = client.workflow("wf", meta=False).begin()
     t = wf.task("t").begin()
-    for i in range(600):  # 1,200 cycle events: more than one spool write's worth (1,000)
-        with t.cycle("batch", i):
+    for i in range(1100):  # 1,100 records (a batch's begin and end are one): more than one
+        with t.cycle("batch", i):  # spool write's worth (1,000 records)
             pass
     deadline = time.monotonic() + 20
-    while client.stats().processed < 1000 and time.monotonic() < deadline:
+    while client.stats().processed < 2000 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert client.stats().processed >= 1000  # written without flush() or the interval
+    assert client.stats().processed >= 2000  # written without flush() or the interval
     t.end()
     wf.end()
     client.close()
-    assert client.stats().processed == 1204
+    assert client.stats().processed == 2204
 
 
 def test_a_non_positive_flush_interval_is_refused(tmp_path: Path) -> None:

@@ -162,6 +162,9 @@ class Client(Closing):
             enrich=self._add_commit,
         )
         self._closed = False
+        #: tasks begun and not ended (id -> task): close() and flush() find the cycles open in
+        #: them, whose begin a ``with`` block holds until the cycle's end (Cycle.begin_now)
+        self._open_tasks: dict[int, Task] = {}
         self._atexit = _weak_close(self)
         atexit.register(self._atexit)
         self._previous_handler: Any = None
@@ -332,7 +335,17 @@ class Client(Closing):
         :returns: False if ``timeout_s`` passed first, or if events are held in memory because
             the disk refuses them (``stats().held``; they are retried, and the log says why).
         """
+        self._begin_now()
         return self._flusher.flush(wait=True, timeout_s=timeout_s)
+
+    def _begin_now(self) -> None:
+        """The cycles open in ``with`` blocks queue their begin if they hold it (a batch queues
+        its begin and end as one record at its end): what was captured so far is written."""
+        for task in list(self._open_tasks.values()):
+            scope = getattr(task, "_inner", None)
+            while scope is not None:
+                scope.begin_now()
+                scope = getattr(scope, "_inner", None)  # set once a cycle is entered in it
 
     def close(self, *, timeout_s: float | None = 60.0) -> None:
         """Flush, retry pending events once more, stop the flusher thread (idempotent).
@@ -343,6 +356,7 @@ class Client(Closing):
         Events captured after close (a scope ended late, a new workflow) are written to the
         pending file on the capturing thread, with a warning (``stats().late``).
         """
+        self._begin_now()
         if self._closed:  # again (or at exit): a cycle entered since put its begin on the
             self._flusher.close(timeout_s=timeout_s)  # queue; it is written to pending here
             return

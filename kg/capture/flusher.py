@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provml.capture.encoding import as_event, encode, encode_bag, encode_items
+from provml.capture.encoding import as_event, encode, encode_bag, encode_items, split_items
 from provml.capture.sinks import BagRejected, BagTooLarge, Sink, SinkUnavailable
 from provml.capture.spool import SpoolWriter, read_events
 from provml.errors import MissingExtra
@@ -46,10 +46,11 @@ __all__ = ["Flusher", "FlushStats"]
 
 log = logging.getLogger("provml.capture.scopes")
 
-#: a spool-only (offline) client with bags larger than 1 writes when this many events wait
-SPOOL_WAKE_EVENTS = 1000
-#: an endpoint gets the full bags found waiting in one request, up to this many events
-COALESCE_EVENTS = 1000
+#: a spool-only (offline) client with bags larger than 1 writes when this many queued records
+#: wait (a record is an event, or a batch's begin and end: up to twice as many events)
+SPOOL_WAKE_RECORDS = 1000
+#: an endpoint gets the full bags found waiting in one request, up to this many records
+COALESCE_RECORDS = 1000
 #: a client with a sink and bags larger than 1 wakes at most this often (seconds) for full
 #: bags; bags that fill meanwhile go in the same request. Each wake-up and request takes the
 #: GIL from the training thread several times; under load each hand-off can stall it for
@@ -177,10 +178,11 @@ class Flusher:
         self.pending_path = spool_dir / f"pending-{name}.jsonl"
         self.rejected_path = spool_dir / f"rejected-{name}.jsonl"
         self._bag_size = bag_size
-        # a sink gets bags of bag_size; a spool alone is written every SPOOL_WAKE_EVENTS events
-        # (or flush_interval_s), in one write: waking per 50 events cost ~2 µs an event more
+        # a sink gets bags of bag_size records; a spool alone is written every
+        # SPOOL_WAKE_RECORDS records (or flush_interval_s), in one write: waking per 50 events
+        # cost ~2 µs an event more
         self._wake_every = bag_size if sink is not None or bag_size == 1 else \
-            max(bag_size, SPOOL_WAKE_EVENTS)
+            max(bag_size, SPOOL_WAKE_RECORDS)
         self._interval = flush_interval_s
         self._linger = min(LINGER_S, flush_interval_s) if sink is not None and bag_size > 1 else 0.0
         self._last_wake = 0.0
@@ -291,7 +293,7 @@ class Flusher:
         events.reverse()
         if event is not None:
             events.append(event)
-        for item in events:
+        for item in split_items(events):
             self._spill_one(item)
         if not self._wake.is_set():
             self._wake.set()
@@ -418,6 +420,7 @@ class Flusher:
 
     def _write_late(self, events: list[Any], *, count_late: bool = True) -> bool:
         lines = []
+        events = split_items(events)
         for item in events:
             event = as_event(item)
             try:
@@ -503,7 +506,7 @@ class Flusher:
             if self.sink is None and end:  # bags matter to a sink only: one write for all
                 self._process(items[:end])
             else:  # an endpoint takes the full bags found waiting in one request
-                step = max(size, COALESCE_EVENTS) if self._compact else size
+                step = max(size, COALESCE_RECORDS) if self._compact else size
                 for start in range(0, end, step):
                     self._inflight_at = start
                     self._process(items[start : min(start + step, end)])
@@ -575,10 +578,10 @@ class Flusher:
                         self._enrich(event)
                     except Exception:
                         log.exception("provml: could not add metadata to a workflow_begin event")
-        self._counts["processed"] += len(bag)
         compact = encode_items(bag) if self._compact else None  # one call for the bag
         lines: list[Any] | None = None
         if compact is None:  # event by event: a sink that wants lines, or a NaN to reject
+            self._counts["processed"] += len(split_items(bag))
             lines, blob = encode_bag(bag, self._unencodable, self._heads)
             if len(self._heads) > 10_000:  # cycles begun and never ended (errored): forget them
                 self._heads.clear()
@@ -586,7 +589,8 @@ class Flusher:
             if not count:
                 return
         else:
-            blob, count = compact, len(bag)
+            blob, count = compact  # count: events (a one-record cycle is two)
+            self._counts["processed"] += count
         written = [blob] if lines is None else lines
         if self.spool_path is not None and self._append("spool", written, count, blob):
             self._counts["spooled"] += count
@@ -595,7 +599,7 @@ class Flusher:
             if now < self._down_until or now > self._give_up_at:
                 self._to_pending(written, count)
             elif lines is None:
-                self._deliver_compact(bag, blob)
+                self._deliver_compact(bag, blob, count)
             else:
                 self._deliver([line.decode() for line in lines])
 
@@ -651,23 +655,23 @@ class Flusher:
             self._disk_trouble = False
             log.warning("provml: the disk takes events again; none held in memory")
 
-    def _deliver_compact(self, bag: list[Any], blob: bytes) -> None:
+    def _deliver_compact(self, bag: list[Any], blob: bytes, count: int) -> None:
         """Send a bag in the compact form; should the sink refuse it for any reason but "down"
         (an endpoint that does not know the form, a bag too large, an event it rejects), send
         it again event by event, which bisects and tells permanent errors from transient ones."""
         assert self.sink is not None
         try:
-            self.sink.send_compact(blob, len(bag))  # type: ignore[attr-defined]
+            self.sink.send_compact(blob, count)  # type: ignore[attr-defined]
         except SinkUnavailable as exc:
             self._went_down(str(exc))
-            self._to_pending([blob], len(bag))
+            self._to_pending([blob], count)
             return
         except Exception:
             lines, _ = encode_bag(bag, self._unencodable, {})
             if lines:
                 self._deliver([line.decode() for line in lines])
             return
-        self._counts["sent"] += len(bag)
+        self._counts["sent"] += count
         if self._backoff != _BACKOFF_FIRST_S:
             log.warning("provml: %s is back", self.sink.name)
         self._backoff = _BACKOFF_FIRST_S
