@@ -15,7 +15,8 @@ the same.
 With a :class:`~provml.endpoint.sparql.cache.ResultCache` (``RESULT_CACHE_MB``, on by default)
 the written answers are kept by (query text, ``Accept``, base IRI) for the current store
 version: the same read again, before any write, is answered from memory (``X-Provml-Cache:
-hit``) without scanning or evaluating it again — it passed every guard the first time.
+hit``) without scanning or evaluating it again — it passed every guard the first time. Queries
+calling ``NOW``, ``RAND``, ``UUID``, ``STRUUID`` or ``BNODE`` are evaluated every time.
 
 >>> from provml.endpoint.app import create_app
 >>> client = create_app({}).test_client()
@@ -36,7 +37,7 @@ from urllib.parse import parse_qsl
 from provml.endpoint.config import Config
 from provml.endpoint.errors import ApiError
 from provml.endpoint.limits import InputRefused, scan_sparql
-from provml.endpoint.sparql.cache import ResultCache
+from provml.endpoint.sparql.cache import ResultCache, repeatable
 from provml.endpoint.sparql.evaluation import (
     QueryCrashed,
     QueryFailed,
@@ -79,7 +80,8 @@ class FastReads:
         accept = environ.get("HTTP_ACCEPT")
         try:
             base = self._base(environ)
-            cache, key, version = self.cache, (text, accept, base), self.runner.version
+            cache = self.cache if self.cache is not None and repeatable(text) else None
+            key, version = (text, accept, base), self.runner.version
             if cache is not None:
                 cached = cache.get(key, version)
                 if cached is not None:

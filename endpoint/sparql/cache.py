@@ -13,6 +13,9 @@ limit); refusals and errors never are. A query that was answered from here was s
 evaluated once under every guard; the same text, format and host give the same bytes until the
 next write.
 
+Queries that call a function whose value changes from one evaluation to the next (``NOW``,
+``RAND``, ``UUID``, ``STRUUID``, ``BNODE``) are never kept (:func:`repeatable`).
+
 >>> from provml.endpoint.sparql.results import Rendered
 >>> cache = ResultCache(max_bytes=1024)
 >>> cache.put(("ASK {}", None, "http://h"), 0, Rendered(200, "boolean", "x", b"{}"))
@@ -24,15 +27,31 @@ True
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 
 from provml.endpoint.sparql.results import Rendered
 
-__all__ = ["Key", "ResultCache"]
+__all__ = ["Key", "ResultCache", "repeatable"]
 
 #: (query text, Accept header, base IRI)
 Key = tuple[str, str | None, str]
+
+#: SPARQL 1.1 functions whose value differs between evaluations (§17.4.5.1, 17.4.5.2, 17.4.2.9):
+#: a mention anywhere (even in a string or a comment) keeps the answer out of the cache
+_VOLATILE = re.compile(r"\b(?:NOW|RAND|UUID|STRUUID|BNODE)\s*\(", re.IGNORECASE)
+
+
+def repeatable(text: str) -> bool:
+    """Whether the same query on the same data always gives the same answer (no ``NOW()``,
+    ``RAND()``, ``UUID()``, ``STRUUID()`` or ``BNODE(…)``).
+
+    >>> repeatable("SELECT * { ?s ?p ?o }"), repeatable("SELECT (rand() AS ?r) {}")
+    (True, False)
+    """
+    return _VOLATILE.search(text) is None
+
 
 #: what an entry costs beyond its body and text (the key tuple, the dict slot, the Rendered)
 _OVERHEAD = 400

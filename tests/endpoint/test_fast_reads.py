@@ -142,6 +142,18 @@ def test_refusals_and_errors_are_never_kept(cached: FlaskClient) -> None:
             assert answer.status_code == 400 and "X-Provml-Cache" not in answer.headers
 
 
+@pytest.mark.parametrize(("value", "differs"), [("STRUUID()", True), ("STR(rand())", True),
+                                               ("STR(UUID ())", True), ("STR(NOW())", False),
+                                               ("isBlank(BNODE())", False)])
+def test_answers_that_change_between_evaluations_are_never_kept(
+        cached: FlaskClient, value: str, differs: bool) -> None:
+    query = {"query": f"SELECT ({value} AS ?v) (COUNT(*) AS ?n) WHERE {{ ?s ?p ?o }}"}
+    answers = [cached.get("/sparql", query_string=query) for _ in range(3)]
+    assert all(a.status_code == 200 and "X-Provml-Cache" not in a.headers for a in answers)
+    values = {a.get_json()["results"]["bindings"][0]["v"]["value"] for a in answers}
+    assert len(values) == (3 if differs else len(values))  # NOW() may repeat within a clock tick
+
+
 def test_the_cache_can_be_turned_off(tmp_path: Path) -> None:
     kg = KnowledgeGraph(open_store(tmp_path / "kg"))
     app = create_app({"RESULT_CACHE_MB": 0}, kg=kg)
