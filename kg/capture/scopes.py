@@ -32,7 +32,7 @@ _time = time.time
 
 __all__ = ["CYCLE_FIELDS", "Cycle", "Task", "Workflow", "TASK_TYPES"]
 
-#: what the flusher queues: an event dict, or a cycle's compact (cycle, is_begin, t[, generated])
+#: what the flusher queues: an event dict, or a cycle's compact record (see Cycle)
 Put = Callable[[dict[str, Any] | tuple[Any, ...]], None]
 Values = Iterable[Value] | Mapping[str, Any] | None
 
