@@ -99,3 +99,9 @@ def test_provml_load_together_option(tmp_path: Path) -> None:
         with open_kg(store) as kg:
             stores[together] = {q for q in kg.store.raw if q.graph_name not in ONTOLOGY_GRAPHS}
     assert stores["0"] == stores["10000"] and stores["0"]
+
+
+def test_a_batch_holding_a_non_object_is_rejected_in_a_group(tmp_path: Path) -> None:
+    bags = [("good", pf.all_events()[:5]), ("broken", [["not", "an", "event"]])]  # type: ignore[list-item]
+    _, outcomes = _load(tmp_path / "s", bags, together=10_000)  # type: ignore[arg-type]
+    assert [o[1] for o in outcomes] == ["IngestResult", "EventError"]
