@@ -48,7 +48,7 @@ from typing import Any
 
 from pyoxigraph import NamedNode
 
-from provml.endpoint.limits import InputRefused
+from provml.endpoint.limits import InputRefused, sparql_syntax_error
 from provml.endpoint.sparql.evaluation import (
     Outcome,
     QueryCrashed,
@@ -56,7 +56,6 @@ from provml.endpoint.sparql.evaluation import (
     QueryRejected,
     QueryTimeout,
     evaluate,
-    sparql_syntax_error,
 )
 from provml.endpoint.sparql.results import Rendered, render
 
