@@ -152,10 +152,19 @@ def wait_for(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60) 
 #: the provml variants besides the default (every guard on, the lean read path on)
 VARIANTS: dict[str, list[str]] = {
     "provml serve": [],
+    "provml serve --result-cache-mb 0": ["--result-cache-mb", "0"],
     "provml serve --no-fast-reads": ["--no-fast-reads"],
     "provml serve --isolate-queries thread": ["--isolate-queries", "thread"],
     "provml serve --isolate-queries thread --timeout-s 0": ["--isolate-queries", "thread"],
 }
+
+
+#: the app under granian (a Rust HTTP server; ``pip install granian``, the ``bench`` extra):
+#: name -> its RESULT_CACHE_MB
+GRANIAN: dict[str, float] = {"granian + provml app": 32, "granian + provml app (no cache)": 0}
+
+#: waitress answering fixed bytes (benchmarks/fixed_app.py): the ceiling of any app under it
+FIXED = "waitress + a fixed answer (no provml)"
 
 
 def start_servers(nq: Path, workdir: Path, threads: int,
@@ -184,23 +193,39 @@ def start_servers(nq: Path, workdir: Path, threads: int,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         servers[name] = {"process": process, "query_url": f"http://127.0.0.1:{port}/sparql"}
         waits.append((f"http://127.0.0.1:{port}/health", process))
-    if (only is None or "granian + provml app" in only) and (
-            shutil.which("granian", path=str(BIN)) or (BIN / "granian").exists()):
-        directory = workdir / "granian-store"
+    granian = shutil.which("granian", path=str(BIN)) or (BIN / "granian").exists()
+    for name, cache_mb in GRANIAN.items():
+        if not granian or (only is not None and name not in only):
+            continue
+        directory = workdir / f"granian-store-{cache_mb}"
         store = pyoxigraph.Store(str(directory))
         store.bulk_load(path=str(nq), format=pyoxigraph.RdfFormat.N_QUADS)
         store.flush()
         del store
         port = free_port()
-        config = {"STORE": str(directory), "TIMEOUT_S": TIMEOUT_S, "TOKEN": TOKEN}
+        config = {"STORE": str(directory), "TIMEOUT_S": TIMEOUT_S, "TOKEN": TOKEN,
+                  "RESULT_CACHE_MB": cache_mb}
         process = subprocess.Popen(
             [str(BIN / "granian"), "--interface", "wsgi", "--factory", "--host", "127.0.0.1",
              "--port", str(port), "--blocking-threads", str(threads), "--no-access-log",
              "--working-dir", str(ROOT / "benchmarks"), "granian_app:app"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**env, "PROVML_BENCH_CONFIG": json.dumps(config)})
-        servers["granian + provml app"] = {"process": process,
-                                           "query_url": f"http://127.0.0.1:{port}/sparql"}
+        servers[name] = {"process": process, "query_url": f"http://127.0.0.1:{port}/sparql"}
+        waits.append((f"http://127.0.0.1:{port}/health", process))
+    if only is None or FIXED in only:  # waitress's ceiling: the same answer, no provml
+        for url, process in waits[:1]:
+            wait_for(url, process)
+        first = next(iter(servers.values()))["query_url"]
+        body = urllib.request.urlopen(urllib.request.Request(
+            first + "?" + urllib.parse.urlencode({"query": SIMPLE}),
+            headers={"Accept": "application/sparql-results+json"}), timeout=60).read()
+        (workdir / "fixed-body").write_bytes(body)
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "benchmarks" / "fixed_app.py"), str(port), str(threads),
+             str(workdir / "fixed-body")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        servers[FIXED] = {"process": process, "query_url": f"http://127.0.0.1:{port}/sparql"}
         waits.append((f"http://127.0.0.1:{port}/health", process))
     oxigraph_dir, o_port = workdir / "oxigraph-store", free_port()
     subprocess.run([str(BIN / "oxigraph"), "load", "--location", str(oxigraph_dir),
