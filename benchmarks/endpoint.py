@@ -10,7 +10,7 @@
    path for plain ``GET /sparql?query=`` with its result cache), and beside it
    (:data:`VARIANTS`) the same without the result cache (``--result-cache-mb 0``: every request
    evaluated), without the lean path (``--no-fast-reads``: every request through Flask), with
-   queries in the server process (``--isolate-queries thread``) and with no time limit either
+   queries in the server process (``--isolate-queries thread``, no cache) and with no time limit either
    (``--timeout-s 0``: evaluated on the request thread, no isolation at all) — the cost of
    isolation —, the app under ``granian`` (a Rust HTTP server) with and without the cache when
    granian is installed (:data:`GRANIAN`), waitress answering fixed bytes (:data:`FIXED`: the
@@ -152,13 +152,16 @@ def wait_for(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60) 
     raise RuntimeError(f"no answer from {url}")
 
 
+THREAD = "provml serve --isolate-queries thread --result-cache-mb 0"
+
 #: the provml variants besides the default (every guard on, the lean read path on)
 VARIANTS: dict[str, list[str]] = {
     "provml serve": [],
     "provml serve --result-cache-mb 0": ["--result-cache-mb", "0"],
     "provml serve --no-fast-reads": ["--no-fast-reads"],
-    "provml serve --isolate-queries thread": ["--isolate-queries", "thread"],
-    "provml serve --isolate-queries thread --timeout-s 0": ["--isolate-queries", "thread"],
+    # the cost of isolation: queries in the server process, evaluated every time (no cache)
+    THREAD: ["--isolate-queries", "thread", "--result-cache-mb", "0"],
+    THREAD + " --timeout-s 0": ["--isolate-queries", "thread", "--result-cache-mb", "0"],
 }
 
 
@@ -189,7 +192,7 @@ def start_servers(nq: Path, workdir: Path, threads: int,
         store.flush()
         del store
         port = free_port()
-        timeout = "0" if name.endswith("--timeout-s 0") else str(TIMEOUT_S)
+        timeout = "0" if name.endswith(" --timeout-s 0") else str(TIMEOUT_S)
         process = subprocess.Popen(
             [str(BIN / "provml"), "serve", "--store", str(directory), "--port", str(port),
              "--threads", str(threads), "--timeout-s", timeout, *extra],
@@ -435,8 +438,7 @@ def main() -> None:
             # (the mix goes by POST, which the cache does not serve, anyway)
             ours = ("provml serve --result-cache-mb 0" if "provml serve --result-cache-mb 0"
                     in servers else "provml serve")
-            three = tuple(n for n in (ours, "oxigraph serve",
-                                      "provml serve --isolate-queries thread") if n in servers)
+            three = tuple(n for n in (ours, "oxigraph serve", THREAD) if n in servers)
             plan = [("simple_select", SIMPLE, 1, args.seconds, args.rounds, everyone),
                     ("simple_select", SIMPLE, 8, args.seconds, args.rounds, everyone)]
             if args.mix_rounds:
