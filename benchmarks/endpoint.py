@@ -269,9 +269,11 @@ def load_wrk(url: str, concurrency: int, seconds: float) -> dict[str, float]:
          "--timeout", "120s", "--latency", "-H", "Accept: application/sparql-results+json", url],
         check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    done = float(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     lat = {f"p{m[0]}_ms": float(m[1]) * _UNIT[m[2]] for m in _WRK_LATENCY.findall(out)}
-    return {"requests_per_s": rps, **lat, "non_2xx": float(errors.group(1)) if errors else 0.0}
+    return {"requests_per_s": rps, **lat, "non_2xx": float(errors.group(1)) if errors else 0.0,
+            "requests": done}
 
 
 def load_python(url: str, concurrency: int, seconds: float) -> dict[str, float]:
@@ -307,7 +309,31 @@ def load_python(url: str, concurrency: int, seconds: float) -> dict[str, float]:
     cuts = (statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1
             else latencies * 99 or [0.0] * 99)
     return {"requests_per_s": len(latencies) / elapsed, "p50_ms": cuts[49], "p90_ms": cuts[89],
-            "p99_ms": cuts[98], "non_2xx": float(errors[0])}
+            "p99_ms": cuts[98], "non_2xx": float(errors[0]), "requests": float(len(latencies))}
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and every live descendant (query
+    workers, granian's worker), from /proc: a measure of cost less swayed than requests/s by
+    what else runs on the machine."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += used.get(current, 0.0)
+        todo.extend(child for child, parent in parents.items() if parent == current)
+    return total
 
 
 def measure(servers: dict[str, Any], query: str, concurrency: int, seconds: float, rounds: int,
@@ -321,7 +347,12 @@ def measure(servers: dict[str, Any], query: str, concurrency: int, seconds: floa
     for _ in range(rounds):
         for name in names:  # alternate: provml, oxigraph, provml, ...
             url = servers[name]["query_url"] + "?" + urllib.parse.urlencode({"query": query})
-            samples[name].append(load(url, concurrency, seconds))
+            pid = servers[name]["process"].pid
+            before = cpu_seconds(pid)
+            sample = load(url, concurrency, seconds)
+            used = cpu_seconds(pid) - before
+            sample["cpu_us_per_request"] = used / max(sample["requests"], 1.0) * 1e6
+            samples[name].append(sample)
     out: dict[str, Any] = {}
     for name, runs in samples.items():
         out[name] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
@@ -330,6 +361,11 @@ def measure(servers: dict[str, Any], query: str, concurrency: int, seconds: floa
     out["ratio"] = ours / theirs if theirs else 0.0
     out["ratios"] = {name: out[name]["requests_per_s"] / theirs if theirs else 0.0
                      for name in names if name != "oxigraph serve"}
+    # oxigraph's CPU per request over each one's: the throughput a fully used CPU would give
+    cost = out["oxigraph serve"]["cpu_us_per_request"]
+    out["cpu_ratios"] = {name: cost / out[name]["cpu_us_per_request"]
+                         if out[name]["cpu_us_per_request"] else 0.0
+                         for name in names if name != "oxigraph serve"}
     return out
 
 
@@ -452,7 +488,8 @@ def main() -> None:
                 row.update({"query": name, "concurrency": concurrency})
                 result["results"].append(row)
                 print(f"{name} c={concurrency}: " + ", ".join(
-                    f"{n} {row[n]['requests_per_s']:.2f} req/s" for n in names)
+                    f"{n} {row[n]['requests_per_s']:.2f} req/s "
+                    f"({row[n]['cpu_us_per_request']:.0f} us CPU)" for n in names)
                     + f"; ratio {row['ratio']:.2f}", flush=True)
             if args.mix_rounds:
                 result["mix"] = mix(servers, three, args.mix_rounds)
