@@ -1,8 +1,9 @@
 """A bounded cache of written query results, emptied by every write.
 
 The lean read path (:mod:`provml.endpoint.fast_reads`) keeps the answers of plain
-``GET /sparql?query=`` reads here, keyed by what decides the answer besides the data: the query
-text, the ``Accept`` header and the base IRI (the request's host). Each entry is tagged with the
+``GET /sparql?query=`` reads here, keyed by what decides the answer besides the data: the raw
+query string (the query text), the ``Accept`` header, and the ``Host``, scheme and script name
+(the base IRI). Each entry is tagged with the
 store version it was evaluated at (:attr:`~provml.endpoint.sparql.evaluation.QueryRunner.version`,
 counted up after every write the endpoint makes, and by the broker's writer); an entry of an
 older version is never answered, and the first entry stored after a write drops all older ones.
@@ -31,15 +32,15 @@ from provml.endpoint.sparql.results import Rendered
 
 __all__ = ["Key", "ResultCache"]
 
-#: (query text, Accept header, base IRI)
-Key = tuple[str, str | None, str]
+#: (query string, Accept, Host, scheme, script name): what decides the answer besides the data
+Key = tuple[str | None, ...]
 
 #: what an entry costs beyond its body and text (the key tuple, the dict slot, the Rendered)
 _OVERHEAD = 400
 
 
 class ResultCache:
-    """Written answers by (query, Accept, base IRI), for one store version at a time."""
+    """Written answers by request key (:data:`Key`), for one store version at a time."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -69,7 +70,7 @@ class ResultCache:
         complete answer, or of a version older than what is kept."""
         if rendered.status != 200:
             return
-        cost = len(rendered.body) + len(key[0]) + len(key[1] or "") + len(key[2]) + _OVERHEAD
+        cost = len(rendered.body) + sum(len(part or "") for part in key) + _OVERHEAD
         if cost > self.max_entry_bytes:
             return
         with self._lock:
