@@ -62,7 +62,8 @@ class _BlockingQueueHandler(logging.handlers.QueueHandler):
         # are strings and numbers); one with a traceback is formatted here, so that its frames
         # (which may hold pyoxigraph iterators) are dropped on this thread
         if record.exc_info or record.stack_info:
-            return super().prepare(record)
+            prepared: logging.LogRecord = super().prepare(record)
+            return prepared
         return record
 
     def enqueue(self, record: logging.LogRecord) -> None:
