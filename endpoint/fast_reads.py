@@ -13,10 +13,11 @@ is the one error shape its handlers write (nothing is evaluated twice). The acce
 the same.
 
 With a :class:`~provml.endpoint.sparql.cache.ResultCache` (``RESULT_CACHE_MB``, on by default)
-the written answers are kept by (query text, ``Accept``, base IRI) for the current store
-version: the same read again, before any write, is answered from memory (``X-Provml-Cache:
-hit``) without scanning or evaluating it again — it passed every guard the first time. Queries
-calling ``NOW``, ``RAND``, ``UUID``, ``STRUUID`` or ``BNODE`` are evaluated every time.
+the written answers are kept by (query string, ``Accept``, ``Host``, scheme, script name) for
+the current store version: the same read again, before any write, is answered from memory
+(``X-Provml-Cache: hit``) without parsing, scanning or evaluating it again — it passed every
+guard the first time. Queries calling ``NOW``, ``RAND``, ``UUID``, ``STRUUID`` or ``BNODE`` are
+never kept: they are evaluated every time.
 
 >>> from provml.endpoint.app import create_app
 >>> client = create_app({}).test_client()
@@ -73,18 +74,23 @@ class FastReads:
         self.cache = cache
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        text = self._plain_query(environ)
-        if text is None:
+        if not self._plain(environ):
             return self.app(environ, start_response)
         accept = environ.get("HTTP_ACCEPT")
+        cache, version = self.cache, self.runner.version
+        # keyed by what decides the query text and the base IRI, before either is worked out:
+        # the entry was stored after the same values passed every check below
+        key = (environ.get("QUERY_STRING", ""), accept, environ.get("HTTP_HOST"),
+               environ.get("wsgi.url_scheme"), environ.get("SCRIPT_NAME"))
+        if cache is not None:
+            cached = cache.get(key, version)
+            if cached is not None:
+                return self._answer(cached, start_response, hit=True)
+        text = self._query_text(environ)
+        if text is None:
+            return self.app(environ, start_response)
         try:
             base = self._base(environ)
-            cache = self.cache if self.cache is not None and repeatable(text) else None
-            key, version = (text, accept, base), self.runner.version
-            if cache is not None:
-                cached = cache.get(key, version)
-                if cached is not None:
-                    return self._answer(cached, start_response, hit=True)
             scan = scan_sparql(text, what="query", allowed=self.config.allow_remote)
             rendered = self.runner.render(
                 self.store(), text, accept=accept, union=not scan.has_dataset,
@@ -100,7 +106,7 @@ class FastReads:
             refusal = ApiError(406, f"no acceptable format; this query answers one of "
                                     f"{rendered.offers}")
             return self._refused(refusal, environ, start_response)
-        if cache is not None:
+        if cache is not None and repeatable(text):  # else the same text may answer otherwise
             cache.put(key, version, rendered)
         return self._answer(rendered, start_response, hit=False)
 
@@ -116,15 +122,19 @@ class FastReads:
         log.info("%s %s %s", "GET", "/sparql", 200)
         return [rendered.body]
 
-    def _plain_query(self, environ: dict[str, Any]) -> str | None:
-        """The query text when this request is a plain read (see the module docstring)."""
+    def _plain(self, environ: dict[str, Any]) -> bool:
+        """Whether this request may be a plain read (see the module docstring): a ``GET`` of
+        ``/sparql`` without a body, no read token configured, no CORS ``Origin`` to answer."""
         if environ.get("REQUEST_METHOD") != "GET" or environ.get("PATH_INFO") != "/sparql":
-            return None
+            return False
         config = self.config
         if config.read_token is not None or (config.cors_origins and environ.get("HTTP_ORIGIN")):
-            return None
-        if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
-            return None
+            return False
+        return environ.get("CONTENT_LENGTH") in (None, "", "0")
+
+    @staticmethod
+    def _query_text(environ: dict[str, Any]) -> str | None:
+        """The query text when the query string is exactly one ``query`` parameter."""
         try:
             params = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True,
                                strict_parsing=True, errors="strict")

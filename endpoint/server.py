@@ -57,6 +57,15 @@ class _BlockingQueueHandler(logging.handlers.QueueHandler):
         super().__init__(records)
         self.records = records
 
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        # a plain line is formatted by the writer thread, not here (the access line's arguments
+        # are strings and numbers); one with a traceback is formatted here, so that its frames
+        # (which may hold pyoxigraph iterators) are dropped on this thread
+        if record.exc_info or record.stack_info:
+            prepared: logging.LogRecord = super().prepare(record)
+            return prepared
+        return record
+
     def enqueue(self, record: logging.LogRecord) -> None:
         self.records.put(record)
 

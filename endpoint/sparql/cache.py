@@ -1,8 +1,9 @@
 """A bounded cache of written query results, emptied by every write.
 
 The lean read path (:mod:`provml.endpoint.fast_reads`) keeps the answers of plain
-``GET /sparql?query=`` reads here, keyed by what decides the answer besides the data: the query
-text, the ``Accept`` header and the base IRI (the request's host). Each entry is tagged with the
+``GET /sparql?query=`` reads here, keyed by what decides the answer besides the data: the raw
+query string (the query text), the ``Accept`` header, and the ``Host``, scheme and script name
+(the base IRI). Each entry is tagged with the
 store version it was evaluated at (:attr:`~provml.endpoint.sparql.evaluation.QueryRunner.version`,
 counted up after every write the endpoint makes, and by the broker's writer); an entry of an
 older version is never answered, and the first entry stored after a write drops all older ones.
@@ -35,8 +36,8 @@ from provml.endpoint.sparql.results import Rendered
 
 __all__ = ["Key", "ResultCache", "repeatable"]
 
-#: (query text, Accept header, base IRI)
-Key = tuple[str, str | None, str]
+#: (query string, Accept, Host, scheme, script name): what decides the answer besides the data
+Key = tuple[str | None, ...]
 
 #: SPARQL 1.1 functions whose value differs between evaluations (§17.4.5.1, 17.4.5.2, 17.4.2.9):
 #: a mention anywhere (even in a string or a comment) keeps the answer out of the cache
@@ -58,7 +59,7 @@ _OVERHEAD = 400
 
 
 class ResultCache:
-    """Written answers by (query, Accept, base IRI), for one store version at a time."""
+    """Written answers by request key (:data:`Key`), for one store version at a time."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -88,7 +89,7 @@ class ResultCache:
         complete answer, or of a version older than what is kept."""
         if rendered.status != 200:
             return
-        cost = len(rendered.body) + len(key[0]) + len(key[1] or "") + len(key[2]) + _OVERHEAD
+        cost = len(rendered.body) + sum(len(part or "") for part in key) + _OVERHEAD
         if cost > self.max_entry_bytes:
             return
         with self._lock:
