@@ -245,7 +245,7 @@ class _Group:
             specs = dict(self.kg.specs)  # a later bag's spec must not translate an earlier bag alone
             try:
                 result = self.kg.ingest_events([e for _, bag in bags for e in bag])
-            except (EventError, ValidationFailed):
+            except Exception:  # noqa: BLE001 - rejected or not, bag by bag: each gets what it gets alone
                 self.kg.specs = specs
             else:
                 for i, (source, bag) in enumerate(bags):
