@@ -9,8 +9,10 @@ events at a time, as one batch and one write (:func:`ingest_bags`): what a bag c
 call, the write) is paid once per group; an embedded on-disk store writes a group of that size
 with its bulk loader (all or nothing, as a transaction, at a third of its cost;
 docs/benchmarks.md), a remote store in one ``INSERT DATA`` request. When
-a group breaks the event format or the shapes, its batches are taken one by one, so a batch is
-stored or rejected, with its own report, exactly as alone.
+a group fails (it breaks the event format or the shapes, or anything else goes wrong), its
+batches are taken one by one, so a batch is stored or rejected, with its own report, exactly as
+alone. A batch holding a spec starts a new group: a spec gives roles to its own batch and later
+ones, never to earlier ones.
 
 >>> from provml.knowledge import open_kg
 >>> summary = load_paths(open_kg(), [])
