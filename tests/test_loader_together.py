@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import paper_fixture as pf
+import pytest
 
 from provml.errors import EventError, ValidationFailed
 from provml.ingest.loader import ingest_bags
@@ -105,3 +106,21 @@ def test_a_batch_holding_a_non_object_is_rejected_in_a_group(tmp_path: Path) -> 
     bags = [("good", pf.all_events()[:5]), ("broken", [["not", "an", "event"]])]  # type: ignore[list-item]
     _, outcomes = _load(tmp_path / "s", bags, together=10_000)  # type: ignore[arg-type]
     assert [o[1] for o in outcomes] == ["IngestResult", "EventError"]
+
+
+def test_a_spec_that_does_not_load_stops_the_load_after_the_batches_before_it(tmp_path: Path) -> None:
+    """An error that is not a rejection (here a spec that does not load) stops loading at its
+    batch, the batches before it stored, with or without groups."""
+    from provml.ingest.spec import SpecError
+
+    broken_spec = {"v": 1, "kind": "spec", "t": 0, "run": "spec", "workflow": "wf", "spec": {"no": "workflow"}}
+    events = pf.all_events()
+    for together in (0, 10_000):
+        bags = [("first", events[:5]), ("second", [*events[5:10], broken_spec])]
+        with open_kg(tmp_path / f"s{together}") as kg:
+            seen = []
+            with pytest.raises(SpecError):
+                for source, _, result in ingest_bags(kg, bags, together=together):
+                    seen.append((source, type(result).__name__))
+            assert seen == [("first", "IngestResult")]
+            assert kg.query(f"ASK {{ ?x ?p ?o . FILTER(CONTAINS(STR(?x), '{events[0]['run']}')) }}")

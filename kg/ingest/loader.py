@@ -9,8 +9,10 @@ events at a time, as one batch and one write (:func:`ingest_bags`): what a bag c
 call, the write) is paid once per group; an embedded on-disk store writes a group of that size
 with its bulk loader (all or nothing, as a transaction, at a third of its cost;
 docs/benchmarks.md), a remote store in one ``INSERT DATA`` request. When
-a group breaks the event format or the shapes, its batches are taken one by one, so a batch is
-stored or rejected, with its own report, exactly as alone.
+a group fails (it breaks the event format or the shapes, or anything else goes wrong), its
+batches are taken one by one, so a batch is stored or rejected, with its own report, exactly as
+alone. A batch holding a spec starts a new group: a spec gives roles to its own batch and later
+ones, never to earlier ones.
 
 >>> from provml.knowledge import open_kg
 >>> summary = load_paths(open_kg(), [])
@@ -245,7 +247,7 @@ class _Group:
             specs = dict(self.kg.specs)  # a later bag's spec must not translate an earlier bag alone
             try:
                 result = self.kg.ingest_events([e for _, bag in bags for e in bag])
-            except (EventError, ValidationFailed):
+            except Exception:  # noqa: BLE001 - rejected or not, bag by bag: each gets what it gets alone
                 self.kg.specs = specs
             else:
                 for i, (source, bag) in enumerate(bags):

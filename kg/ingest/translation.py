@@ -125,9 +125,7 @@ class _Translator:
         self.plans = iris.plans_graph
         self.shared = iris.shared_graph
         self._data_prefix = iris.base + "data/"
-        #: prospective statements already made in this batch, by what determines them: every
-        #: batch execution of an epoch repeats its plan's and attributes' statements, which
-        #: ``_Batch`` would drop as duplicates after building them (a third of a batch's quads)
+        #: the plan and attribute statements made in this batch (every execution repeats them)
         self._made: set[tuple[Any, ...]] = set()
 
     def event(self, e: Mapping[str, Any]) -> None:
@@ -179,12 +177,8 @@ class _Translator:
 
     def meta(self, ex: NamedNode, meta: Mapping[str, Any], g: NamedNode) -> None:
         add = self.add
-        for key, prop in (
-            ("hostname", PROVML.hostname),
-            ("platform", PROVML.platform),
-            ("python", PROVML.pythonVersion),
-            ("git_commit", PROVML.gitCommit),
-        ):
+        for key, prop in (("hostname", PROVML.hostname), ("platform", PROVML.platform),
+                          ("python", PROVML.pythonVersion), ("git_commit", PROVML.gitCommit)):
             if key in meta:
                 add(ex, prop, Literal(str(meta[key])), g)
         if "pid" in meta:
@@ -241,8 +235,7 @@ class _Translator:
             owner, transformation = iris.plan(workflow), name
         ex = iris.execution(run, e["task"])
         if begin:
-            made = (plan.value, plan_class.value, name, owner.value)
-            if made not in self._made:
+            if (made := (plan.value, plan_class.value, name, owner.value)) not in self._made:
                 self._made.add(made)
                 add(plan, TYPE, plan_class, plans)
                 add(plan, LABEL, Literal(name), plans)
@@ -342,8 +335,7 @@ class _Translator:
         name = item["name"]
         attr = iris.attribute(plan, name)
         used = direction == "used"
-        made = (attr.value, attr_class.value, name, plan.value, used)
-        if made not in self._made:
+        if (made := (attr.value, attr_class.value, name, plan.value, used)) not in self._made:
             self._made.add(made)
             add(attr, TYPE, attr_class, plans)
             add(attr, LABEL, Literal(name), plans)
