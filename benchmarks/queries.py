@@ -12,6 +12,8 @@ PROV-ML: PROVLake's generic classes, the kind as a string tag on the plan or att
 Every named query is timed on the provml store; Q1-Q7 also on the generic store with the queries
 of ``generic_queries/`` (same parameters), alternating provml / generic run by run. Each query runs
 once to warm up, then ``reps`` times: median, min and max seconds, and the number of rows.
+Each evaluation's process CPU seconds are recorded beside its wall-clock seconds (the query's own
+work, which the other jobs on a shared machine do not inflate as they do the wall clock).
 Results: ``benchmarks/results/queries.json`` and ``queries.png`` (log scale; with Virtuoso's
 numbers beside when ``virtuoso.py`` has run). ``--table`` prints the saved results as Markdown.
 """
@@ -76,9 +78,17 @@ def generic_query(name: str) -> NamedQuery:
 
 
 def timed(store: pyoxigraph.Store, text: str) -> tuple[float, int]:
-    t0 = time.perf_counter()
+    return timed_cpu(store, text)[::2]  # type: ignore[return-value]
+
+
+def timed_cpu(store: pyoxigraph.Store, text: str) -> tuple[float, float, int]:
+    """Wall-clock seconds, this process's CPU seconds and the number of rows of one evaluation
+    (every solution iterated). Oxigraph evaluates on the calling thread, so the CPU seconds are
+    the query's own work: on a machine shared with other jobs they stay near what an idle
+    machine's wall clock would show, where the wall clock grows with the others' load."""
+    t0, c0 = time.perf_counter(), time.process_time()
     n = sum(1 for _ in store.query(text, use_default_graph_as_union=True))
-    return time.perf_counter() - t0, n
+    return time.perf_counter() - t0, time.process_time() - c0, n
 
 
 def save_size(path: Path, entry: dict[str, Any]) -> None:
@@ -128,25 +138,32 @@ def run_size(selections: int, reps: int, tmp: Path, timeout_note: float,
         if (HERE / "generic_queries" / f"{name}.rq").exists() and name not in skip_generic:
             texts["generic"] = bind(generic_query(name), p.get(name, {}))
         times: dict[str, list[float]] = {k: [] for k in texts}
+        cpu: dict[str, list[float]] = {k: [] for k in texts}
         rows: dict[str, int] = {}
         for rep, text in texts.items():  # warm-up
-            seconds, rows[rep] = timed(stores[rep], text)
+            seconds, cpu_s, rows[rep] = timed_cpu(stores[rep], text)
             if seconds > timeout_note:  # too slow to repeat: one measurement
                 times[rep].append(seconds)
+                cpu[rep].append(cpu_s)
         for _ in range(reps):
             for rep, text in texts.items():  # alternate provml / generic
                 if len(times[rep]) == 1 and times[rep][0] > timeout_note:
                     continue
-                times[rep].append(timed(stores[rep], text)[0])
+                seconds, cpu_s, _ = timed_cpu(stores[rep], text)
+                times[rep].append(seconds)
+                cpu[rep].append(cpu_s)
         entry = {rep: {"median_s": statistics.median(ts), "min_s": min(ts), "max_s": max(ts), "n": len(ts),
-                       "rows": rows[rep]} for rep, ts in times.items()}
+                       "cpu_median_s": statistics.median(cpu[rep]), "cpu_min_s": min(cpu[rep]),
+                       "cpu_max_s": max(cpu[rep]), "rows": rows[rep]} for rep, ts in times.items()}
         row["queries"][name] = entry
-        line = f"  {name:22s} provml {entry['provml']['median_s']:8.3f} s ({entry['provml']['min_s']:.3f}-" \
-               f"{entry['provml']['max_s']:.3f}) {entry['provml']['rows']:>6} rows"
+        p_ = entry["provml"]
+        line = f"  {name:22s} provml {p_['median_s']:8.3f} s ({p_['min_s']:.3f}-{p_['max_s']:.3f}; " \
+               f"CPU {p_['cpu_median_s']:.3f}) {p_['rows']:>6} rows"
         if "generic" in entry:
             g = entry["generic"]
-            line += f" | generic {g['median_s']:8.3f} s ({g['min_s']:.3f}-{g['max_s']:.3f}) {g['rows']:>6} rows" \
-                    f" | x{g['median_s'] / entry['provml']['median_s']:.1f}"
+            line += f" | generic {g['median_s']:8.3f} s ({g['min_s']:.3f}-{g['max_s']:.3f}; CPU " \
+                    f"{g['cpu_median_s']:.3f}) {g['rows']:>6} rows | x{g['median_s'] / p_['median_s']:.1f}" \
+                    f" (CPU x{g['cpu_median_s'] / p_['cpu_median_s']:.1f})"
         print(line, flush=True)
     del stores
     return row
@@ -219,6 +236,29 @@ def table(out: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cpu_table(out: dict[str, Any]) -> str:
+    """The saved results' CPU seconds (median, min–max; runs saved before they were recorded: —)
+    as a Markdown table: the query's own work, whatever the machine's load."""
+    runs = out["runs"]
+
+    def cell(e: dict[str, Any] | None) -> str:
+        if e is None or "cpu_median_s" not in e:
+            return "—"
+        return f"{e['cpu_median_s']:.3f} ({e['cpu_min_s']:.3f}–{e['cpu_max_s']:.3f})"
+
+    head = ["query"] + [f"{rep}, {r['stores'][rep]['quads'] / 1e6:.2g} M quads" for rep in ("provml", "generic")
+                        for r in runs] + ["speed-up at the largest"]
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
+    for name in runs[0]["queries"]:
+        cells = [f"`{name}`"] + [cell(r["queries"].get(name, {}).get(rep)) for rep in ("provml", "generic")
+                                  for r in runs]
+        last = runs[-1]["queries"].get(name, {})
+        ratio = (f"{last['generic']['cpu_median_s'] / last['provml']['cpu_median_s']:.2g}×"
+                 if "cpu_median_s" in last.get("generic", {}) and "cpu_median_s" in last.get("provml", {}) else "")
+        lines.append("| " + " | ".join(cells + [ratio]) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--selections", type=int, nargs="+", default=[2, 17],
@@ -235,7 +275,10 @@ def main() -> None:
     ap.add_argument("--plot", action="store_true", help="redraw the plot from the saved results and stop")
     args = ap.parse_args()
     if args.table:
-        print(table(json.loads(RESULTS.read_text())))
+        saved = json.loads(RESULTS.read_text())
+        print(table(saved))
+        print()
+        print(cpu_table(saved))
         return
     if args.plot:
         plot(json.loads(RESULTS.read_text()))
