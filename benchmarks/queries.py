@@ -124,7 +124,7 @@ def ensure_store(path: Path, selections: int, rep: str) -> dict[str, Any]:
 
 
 def run_size(selections: int, reps: int, tmp: Path, timeout_note: float,
-             skip_generic: tuple[str, ...] = ()) -> dict[str, Any]:
+             skip_generic: tuple[str, ...] = (), only: tuple[str, ...] = ()) -> dict[str, Any]:
     row: dict[str, Any] = {"selections": selections, "learning_runs": selections * 8, "stores": {}, "queries": {}}
     p: dict[str, dict[str, str]] = {}
     for rep in ("provml", "generic"):
@@ -132,7 +132,7 @@ def run_size(selections: int, reps: int, tmp: Path, timeout_note: float,
         row["stores"][rep] = built["info"]
         p = built["params"]
     stores = {rep: pyoxigraph.Store.read_only(str(tmp / f"{rep}-{selections}")) for rep in ("provml", "generic")}
-    names = [q.name for q in list_queries()]
+    names = [q.name for q in list_queries() if not only or q.name in only]
     for name in names:
         texts = {"provml": bind(get_query(name), p.get(name, {}))}
         if (HERE / "generic_queries" / f"{name}.rq").exists() and name not in skip_generic:
@@ -271,6 +271,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one size of 1 selection, 2 repetitions")
     ap.add_argument("--skip-generic", nargs="*", default=[], help="generic queries not to run (too slow at this size)")
     ap.add_argument("--merge", action="store_true", help="add these sizes to the saved results instead of replacing them")
+    ap.add_argument("--only", nargs="+", default=[], metavar="QUERY",
+                    help="run only these named queries (with --out: results kept apart from the full run's)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"write the results here instead of {RESULTS.name} (no plot)")
     ap.add_argument("--table", action="store_true", help="print the saved results as a Markdown table and stop")
     ap.add_argument("--plot", action="store_true", help="redraw the plot from the saved results and stop")
     args = ap.parse_args()
@@ -288,6 +292,7 @@ def main() -> None:
     out: dict[str, Any] = {
         "machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
         "pyoxigraph": pyoxigraph.__version__, "reps": args.reps, "runs": [],
+        "load_average_start": os.getloadavg(),
     }
     if args.merge and RESULTS.exists():
         out["runs"] = [r for r in json.loads(RESULTS.read_text())["runs"] if r["selections"] not in args.selections]
@@ -296,13 +301,19 @@ def main() -> None:
         root.mkdir(parents=True, exist_ok=True)
         for n in args.selections:
             print(f"{n} selections ({n * 8} learning runs)", flush=True)
-            out["runs"].append(run_size(n, args.reps, root, args.slow, tuple(args.skip_generic)))
+            out["runs"].append(run_size(n, args.reps, root, args.slow, tuple(args.skip_generic),
+                                        tuple(args.only)))
             out["runs"].sort(key=lambda r: r["selections"])
             if not args.keep:
                 shutil.rmtree(Path(tmp), ignore_errors=True)
                 Path(tmp).mkdir(exist_ok=True)
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps(out, indent=2))
+            out["load_average_end"] = os.getloadavg()
+            target = args.out or RESULTS
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(out, indent=2))
+    if args.out is not None:
+        print(f"saved {args.out}")
+        return
     plot(out)
     print(f"saved {RESULTS} and {PLOT}")
 
