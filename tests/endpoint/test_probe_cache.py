@@ -178,3 +178,23 @@ def test_the_log_keeps_one_line_per_request(make_live_server: Callable[..., Live
     assert any("forged" in line or "DELETE" in line or "sparql" in line for line in lines)
     for line in lines:
         assert not any(c in line for c in "\n\r\x1b\u2028\u2029"), repr(line)
+
+
+@pytest.mark.parametrize("query", [
+    "CONSTRUCT { <http://e/a> <http://e/b> <<( <http://e/a> <http://e/b> <http://e/c> )>> } WHERE {}",
+    "CONSTRUCT { <http://e/a> <http://e/b> ?t } WHERE { BIND(TRIPLE(<http://e/a>, <http://e/b>, 1) AS ?t) }",
+])
+@pytest.mark.parametrize("extra", [{}, {"default-graph-uri": EX + "g"}])  # lean path, Flask view
+def test_a_graph_with_triple_terms_asked_as_json_ld_is_refused_as_a_format(
+        make_live_server: Callable[..., LiveServer], query: str, extra: dict[str, str]) -> None:
+    """JSON-LD cannot write a triple term: the client is told which formats can (406), no
+    5xx that says the query failed and to retry."""
+    live = make_live_server()
+    asked = live("GET", "/sparql", params={"query": query, **extra},
+                 headers={"Accept": "application/ld+json"})
+    assert asked.status_code == 406, asked.text
+    assert "text/turtle" in asked.json()["error"] and "ld+json" not in asked.json()["error"]
+    either = live("GET", "/sparql", params={"query": query, **extra},
+                  headers={"Accept": "application/ld+json, text/turtle;q=0.5"})
+    assert either.status_code == 200 and either.headers["Content-Type"].startswith("text/turtle")
+    assert "<<(" in either.text
