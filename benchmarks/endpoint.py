@@ -7,12 +7,15 @@
    about 1,900 triples each, and writes it to an on-disk store for each server.
 2. Starts ``provml serve`` with every guard of issue 12 on (its defaults: each query in a
    killable, memory-capped worker process, nesting and SERVICE checks, 100,000 rows, the lean
-   path for plain ``GET /sparql?query=``), and beside it (:data:`VARIANTS`) the same without the
-   lean path (``--no-fast-reads``: every request through Flask), with queries in the server
-   process (``--isolate-queries thread``) and with no time limit either (``--timeout-s 0``:
-   evaluated on the request thread, no isolation at all) — the cost of isolation —, the app
-   under ``granian`` (a Rust HTTP server) when it is installed, and ``oxigraph serve
-   --union-default-graph`` (the same default-graph semantics); each on its own copy of the data.
+   path for plain ``GET /sparql?query=`` with its result cache), and beside it
+   (:data:`VARIANTS`) the same without the result cache (``--result-cache-mb 0``: every request
+   evaluated), without the lean path (``--no-fast-reads``: every request through Flask), with
+   queries in the server process (``--isolate-queries thread``, no cache) and with no time limit either
+   (``--timeout-s 0``: evaluated on the request thread, no isolation at all) — the cost of
+   isolation —, the app under ``granian`` (a Rust HTTP server) with and without the cache when
+   granian is installed (:data:`GRANIAN`), waitress answering fixed bytes (:data:`FIXED`: the
+   ceiling of any app under waitress here), and ``oxigraph serve --union-default-graph`` (the
+   same default-graph semantics); each on its own copy of the data. ``--only`` picks variants.
 3. For each query and concurrency, alternates the two servers ``--rounds`` times and measures
    requests/s and latency percentiles with ``wrk`` (``apt-get install wrk``), or with a Python
    keep-alive load generator (``http.client`` threads) when wrk is missing.
@@ -149,13 +152,25 @@ def wait_for(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60) 
     raise RuntimeError(f"no answer from {url}")
 
 
+THREAD = "provml serve --isolate-queries thread --result-cache-mb 0"
+
 #: the provml variants besides the default (every guard on, the lean read path on)
 VARIANTS: dict[str, list[str]] = {
     "provml serve": [],
+    "provml serve --result-cache-mb 0": ["--result-cache-mb", "0"],
     "provml serve --no-fast-reads": ["--no-fast-reads"],
-    "provml serve --isolate-queries thread": ["--isolate-queries", "thread"],
-    "provml serve --isolate-queries thread --timeout-s 0": ["--isolate-queries", "thread"],
+    # the cost of isolation: queries in the server process, evaluated every time (no cache)
+    THREAD: ["--isolate-queries", "thread", "--result-cache-mb", "0"],
+    THREAD + " --timeout-s 0": ["--isolate-queries", "thread", "--result-cache-mb", "0"],
 }
+
+
+#: the app under granian (a Rust HTTP server; ``pip install granian``, the ``bench`` extra):
+#: name -> its RESULT_CACHE_MB
+GRANIAN: dict[str, float] = {"granian + provml app": 32, "granian + provml app (no cache)": 0}
+
+#: waitress answering fixed bytes (benchmarks/fixed_app.py): the ceiling of any app under it
+FIXED = "waitress + a fixed answer (no provml)"
 
 
 def start_servers(nq: Path, workdir: Path, threads: int,
@@ -177,30 +192,46 @@ def start_servers(nq: Path, workdir: Path, threads: int,
         store.flush()
         del store
         port = free_port()
-        timeout = "0" if name.endswith("--timeout-s 0") else str(TIMEOUT_S)
+        timeout = "0" if name.endswith(" --timeout-s 0") else str(TIMEOUT_S)
         process = subprocess.Popen(
             [str(BIN / "provml"), "serve", "--store", str(directory), "--port", str(port),
              "--threads", str(threads), "--timeout-s", timeout, *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         servers[name] = {"process": process, "query_url": f"http://127.0.0.1:{port}/sparql"}
         waits.append((f"http://127.0.0.1:{port}/health", process))
-    if (only is None or "granian + provml app" in only) and (
-            shutil.which("granian", path=str(BIN)) or (BIN / "granian").exists()):
-        directory = workdir / "granian-store"
+    granian = shutil.which("granian", path=str(BIN)) or (BIN / "granian").exists()
+    for name, cache_mb in GRANIAN.items():
+        if not granian or (only is not None and name not in only):
+            continue
+        directory = workdir / f"granian-store-{cache_mb}"
         store = pyoxigraph.Store(str(directory))
         store.bulk_load(path=str(nq), format=pyoxigraph.RdfFormat.N_QUADS)
         store.flush()
         del store
         port = free_port()
-        config = {"STORE": str(directory), "TIMEOUT_S": TIMEOUT_S, "TOKEN": TOKEN}
+        config = {"STORE": str(directory), "TIMEOUT_S": TIMEOUT_S, "TOKEN": TOKEN,
+                  "RESULT_CACHE_MB": cache_mb}
         process = subprocess.Popen(
             [str(BIN / "granian"), "--interface", "wsgi", "--factory", "--host", "127.0.0.1",
              "--port", str(port), "--blocking-threads", str(threads), "--no-access-log",
              "--working-dir", str(ROOT / "benchmarks"), "granian_app:app"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**env, "PROVML_BENCH_CONFIG": json.dumps(config)})
-        servers["granian + provml app"] = {"process": process,
-                                           "query_url": f"http://127.0.0.1:{port}/sparql"}
+        servers[name] = {"process": process, "query_url": f"http://127.0.0.1:{port}/sparql"}
+        waits.append((f"http://127.0.0.1:{port}/health", process))
+    if only is None or FIXED in only:  # waitress's ceiling: the same answer, no provml
+        for url, process in waits[:1]:
+            wait_for(url, process)
+        first = next(iter(servers.values()))["query_url"]
+        body = urllib.request.urlopen(urllib.request.Request(
+            first + "?" + urllib.parse.urlencode({"query": SIMPLE}),
+            headers={"Accept": "application/sparql-results+json"}), timeout=60).read()
+        (workdir / "fixed-body").write_bytes(body)
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "benchmarks" / "fixed_app.py"), str(port), str(threads),
+             str(workdir / "fixed-body")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        servers[FIXED] = {"process": process, "query_url": f"http://127.0.0.1:{port}/sparql"}
         waits.append((f"http://127.0.0.1:{port}/health", process))
     oxigraph_dir, o_port = workdir / "oxigraph-store", free_port()
     subprocess.run([str(BIN / "oxigraph"), "load", "--location", str(oxigraph_dir),
@@ -238,9 +269,11 @@ def load_wrk(url: str, concurrency: int, seconds: float) -> dict[str, float]:
          "--timeout", "120s", "--latency", "-H", "Accept: application/sparql-results+json", url],
         check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    done = float(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     lat = {f"p{m[0]}_ms": float(m[1]) * _UNIT[m[2]] for m in _WRK_LATENCY.findall(out)}
-    return {"requests_per_s": rps, **lat, "non_2xx": float(errors.group(1)) if errors else 0.0}
+    return {"requests_per_s": rps, **lat, "non_2xx": float(errors.group(1)) if errors else 0.0,
+            "requests": done}
 
 
 def load_python(url: str, concurrency: int, seconds: float) -> dict[str, float]:
@@ -276,34 +309,69 @@ def load_python(url: str, concurrency: int, seconds: float) -> dict[str, float]:
     cuts = (statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1
             else latencies * 99 or [0.0] * 99)
     return {"requests_per_s": len(latencies) / elapsed, "p50_ms": cuts[49], "p90_ms": cuts[89],
-            "p99_ms": cuts[98], "non_2xx": float(errors[0])}
+            "p99_ms": cuts[98], "non_2xx": float(errors[0]), "requests": float(len(latencies))}
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and every live descendant (query
+    workers, granian's worker), from /proc: a measure of cost less swayed than requests/s by
+    what else runs on the machine."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += used.get(current, 0.0)
+        todo.extend(child for child, parent in parents.items() if parent == current)
+    return total
 
 
 def measure(servers: dict[str, Any], query: str, concurrency: int, seconds: float, rounds: int,
             use_wrk: bool, *, names: tuple[str, ...] = ("provml serve", "oxigraph serve")
             ) -> dict[str, Any]:
     """Alternate the servers ``rounds`` times; wrk for fast queries, the Python generator (which
-    lets a request started before the end finish) for slow ones."""
+    lets a request started before the end finish) for slow ones. The ratio is the first of
+    ``names`` over ``oxigraph serve``."""
     load = load_wrk if use_wrk and len(query) < 1000 else load_python
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for _ in range(rounds):
         for name in names:  # alternate: provml, oxigraph, provml, ...
             url = servers[name]["query_url"] + "?" + urllib.parse.urlencode({"query": query})
-            samples[name].append(load(url, concurrency, seconds))
+            pid = servers[name]["process"].pid
+            before = cpu_seconds(pid)
+            sample = load(url, concurrency, seconds)
+            used = cpu_seconds(pid) - before
+            sample["cpu_us_per_request"] = used / max(sample["requests"], 1.0) * 1e6
+            samples[name].append(sample)
     out: dict[str, Any] = {}
     for name, runs in samples.items():
         out[name] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         out[name]["rounds"] = runs
-    ours, theirs = out["provml serve"]["requests_per_s"], out["oxigraph serve"]["requests_per_s"]
+    ours, theirs = out[names[0]]["requests_per_s"], out["oxigraph serve"]["requests_per_s"]
     out["ratio"] = ours / theirs if theirs else 0.0
     out["ratios"] = {name: out[name]["requests_per_s"] / theirs if theirs else 0.0
                      for name in names if name != "oxigraph serve"}
+    # oxigraph's CPU per request over each one's: the throughput a fully used CPU would give
+    cost = out["oxigraph serve"]["cpu_us_per_request"]
+    out["cpu_ratios"] = {name: cost / out[name]["cpu_us_per_request"]
+                         if out[name]["cpu_us_per_request"] else 0.0
+                         for name in names if name != "oxigraph serve"}
     return out
 
 
 def mix(servers: dict[str, Any], names: tuple[str, ...], rounds: int) -> dict[str, Any]:
     """Q1–Q7 each once, one after the other, per server, alternated; median total seconds
-    (the ratio is oxigraph's time over provml's: above 1 provml is faster)."""
+    (the ratio is oxigraph's time over the first of ``names``: above 1 provml is faster)."""
     texts = [(ROOT / "kg" / "query" / "queries" / f"q{i}.rq").read_text() for i in range(1, 7)]
     texts.append(q7())
     samples: dict[str, list[float]] = {name: [] for name in names}
@@ -320,7 +388,7 @@ def mix(servers: dict[str, Any], names: tuple[str, ...], rounds: int) -> dict[st
             samples[name].append(time.perf_counter() - started)
     out: dict[str, Any] = {name: {"seconds": statistics.median(runs), "rounds": runs}
                            for name, runs in samples.items()}
-    out["ratio"] = out["oxigraph serve"]["seconds"] / out["provml serve"]["seconds"]
+    out["ratio"] = out["oxigraph serve"]["seconds"] / out[names[0]]["seconds"]
     return out
 
 
@@ -402,8 +470,11 @@ def main() -> None:
         servers = start_servers(nq, workdir, args.threads, only)
         try:
             everyone = tuple(servers)
-            three = tuple(n for n in ("provml serve", "oxigraph serve",
-                                      "provml serve --isolate-queries thread") if n in servers)
+            # Q7 and the mix without the result cache: Q7 repeated would be answered from it
+            # (the mix goes by POST, which the cache does not serve, anyway)
+            ours = ("provml serve --result-cache-mb 0" if "provml serve --result-cache-mb 0"
+                    in servers else "provml serve")
+            three = tuple(n for n in (ours, "oxigraph serve", THREAD) if n in servers)
             plan = [("simple_select", SIMPLE, 1, args.seconds, args.rounds, everyone),
                     ("simple_select", SIMPLE, 8, args.seconds, args.rounds, everyone)]
             if args.mix_rounds:
@@ -417,7 +488,8 @@ def main() -> None:
                 row.update({"query": name, "concurrency": concurrency})
                 result["results"].append(row)
                 print(f"{name} c={concurrency}: " + ", ".join(
-                    f"{n} {row[n]['requests_per_s']:.2f} req/s" for n in names)
+                    f"{n} {row[n]['requests_per_s']:.2f} req/s "
+                    f"({row[n]['cpu_us_per_request']:.0f} us CPU)" for n in names)
                     + f"; ratio {row['ratio']:.2f}", flush=True)
             if args.mix_rounds:
                 result["mix"] = mix(servers, three, args.mix_rounds)

@@ -1,6 +1,7 @@
 """Ingest throughput: the whole provml pipeline versus a raw pyoxigraph bulk load of the same quads.
 
-    python benchmarks/ingest.py [--sizes 10000 100000] [--reps 3] [--batch 500] [--together 10000] [--quick]
+    python benchmarks/ingest.py [--sizes 10000 100000] [--reps 3] [--batch 500] [--together 10000]
+                                [--variants pipeline together whole] [--no-stages] [--out FILE] [--quick]
 
 For each size, the same synthetic events (``workload.py``: learning runs with epochs and batches,
 the paper's capture granularity) are ingested, alternating A B A B …:
@@ -39,14 +40,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 import pyoxigraph  # noqa: E402
 import workload  # noqa: E402
 
-import provml.store.oxigraph as oxigraph_store  # noqa: E402
 from provml.events import check  # noqa: E402
 from provml.ingest.enrichment import with_entailed_types  # noqa: E402
 from provml.ingest.loader import TOGETHER  # noqa: E402
 from provml.ingest.translation import translate  # noqa: E402
 from provml.ingest.validation import _verdicts  # noqa: E402
 from provml.knowledge import KnowledgeGraph  # noqa: E402
-from provml.store.oxigraph import BULK_MIN_QUADS, OxigraphStore  # noqa: E402
+from provml.store.oxigraph import OxigraphStore  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "ingest.json"
 
@@ -56,12 +56,11 @@ def batches(events: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]
 
 
 def run_pipeline(events: list[dict[str, Any]], batch: int, tmp: Path, *, groups: bool = True,
-                 bulk: bool = False, together: int = 0) -> tuple[float, int, float]:
+                 together: int = 0) -> tuple[float, int, float]:
     import os
 
     from provml.ingest.loader import ingest_bags
 
-    oxigraph_store.BULK_MIN_QUADS = 0 if bulk else BULK_MIN_QUADS
     os.environ["PROVML_SHACL_GROUPS"] = "1" if groups else "0"
     _verdicts.cache_clear()  # as in a fresh process: no view known clean yet
     path = tmp / "pipeline"
@@ -139,6 +138,10 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--together", type=int, default=TOGETHER, help="events of consecutive batches ingested together")
+    ap.add_argument("--variants", nargs="+", choices=["pipeline", "together", "whole"],
+                    default=["pipeline", "together", "whole"], help="which pipelines to run beside the raw load")
+    ap.add_argument("--no-stages", dest="stages", action="store_false", help="skip the per-stage breakdown")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="where to save the results (JSON)")
     ap.add_argument("--quick", action="store_true", help="sizes 2000 and 10000, 2 repetitions")
     args = ap.parse_args()
     if args.quick:
@@ -156,51 +159,45 @@ def main() -> None:
             kg.ingest_events(bag)
         nquads = kg.store.dump(format=pyoxigraph.RdfFormat.N_QUADS)
         n_quads = len(kg.store)
-        pipe, whole, together, raw = [], [], [], []
-        pipe_cpu, raw_cpu, together_cpu = [], [], []
+        variants = {name: options for name, options in (
+            ("pipeline", {}), ("together", {"together": args.together}), ("whole", {"groups": False}),
+        ) if name in args.variants}
+        wall: dict[str, list[float]] = {name: [] for name in [*variants, "raw"]}
+        cpu: dict[str, list[float]] = {name: [] for name in [*variants, "raw"]}
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(args.reps):  # alternate A B C D A B C D
-                seconds, _n, cpu = run_pipeline(events, args.batch, Path(tmp))
-                pipe.append(seconds)
-                pipe_cpu.append(cpu)
-                seconds, _n, cpu = run_pipeline(events, args.batch, Path(tmp), together=args.together)
-                together.append(seconds)
-                together_cpu.append(cpu)
-                seconds, _n, _cpu = run_pipeline(events, args.batch, Path(tmp), groups=False)
-                whole.append(seconds)
-                seconds, cpu = run_raw(nquads, Path(tmp))
-                raw.append(seconds)
-                raw_cpu.append(cpu)
+                for name, options in variants.items():
+                    seconds, _n, used = run_pipeline(events, args.batch, Path(tmp), **options)
+                    wall[name].append(seconds)
+                    cpu[name].append(used)
+                seconds, used = run_raw(nquads, Path(tmp))
+                wall["raw"].append(seconds)
+                cpu["raw"].append(used)
         os.environ["PROVML_SHACL_GROUPS"] = "1"
-        stages = breakdown(events, args.batch)
-        med_p, med_r, med_w = statistics.median(pipe), statistics.median(raw), statistics.median(whole)
-        row = {
-            "events": len(events), "quads": n_quads,
-            "pipeline_s": pipe, "whole_validation_s": whole, "together_s": together, "raw_s": raw,
-            "whole_ratio": med_r / med_w, "together_ratio": med_r / statistics.median(together),
-            "together_cpu_s": together_cpu,
-            "together_cpu_ratio": statistics.median(raw_cpu) / statistics.median(together_cpu),
-            "pipeline_events_per_s": len(events) / med_p, "pipeline_quads_per_s": n_quads / med_p,
-            "raw_quads_per_s": n_quads / med_r, "ratio": med_r / med_p,
-            "pipeline_cpu_s": pipe_cpu, "raw_cpu_s": raw_cpu,
-            "cpu_ratio": statistics.median(raw_cpu) / statistics.median(pipe_cpu),
-            "stages_s": stages,
-        }
+        stages = breakdown(events, args.batch) if args.stages else {}
+        med = statistics.median
+        row: dict[str, Any] = {"events": len(events), "quads": n_quads,
+                               "raw_quads_per_s": n_quads / med(wall["raw"]), "stages_s": stages}
+        for name in wall:
+            row[f"{name}_s"], row[f"{name}_cpu_s"] = wall[name], cpu[name]
+        line = [f"{len(events):>8} events {n_quads:>9} quads | raw {med(wall['raw']):.2f} s "
+                f"({min(wall['raw']):.2f}-{max(wall['raw']):.2f}), process CPU {med(cpu['raw']):.2f} s"]
+        for name in variants:
+            row[f"{name}_ratio"] = med(wall["raw"]) / med(wall[name])
+            row[f"{name}_cpu_ratio"] = med(cpu["raw"]) / med(cpu[name])
+            row[f"{name}_events_per_s"] = len(events) / med(wall[name])
+            line.append(f"{name} {med(wall[name]):.2f} s ({min(wall[name]):.2f}-{max(wall[name]):.2f}) "
+                        f"{row[f'{name}_events_per_s']:.0f} ev/s, ratio {row[f'{name}_ratio']:.3f}; process CPU "
+                        f"{med(cpu[name]):.2f} s ({min(cpu[name]):.2f}-{max(cpu[name]):.2f}), ratio "
+                        f"{row[f'{name}_cpu_ratio']:.3f}")
         out["runs"].append(row)
-        print(f"{len(events):>8} events {n_quads:>9} quads | pipeline {med_p:7.2f} s "
-              f"(min {min(pipe):.2f}, max {max(pipe):.2f}) {row['pipeline_events_per_s']:9.0f} ev/s "
-              f"{row['pipeline_quads_per_s']:9.0f} q/s | raw {med_r:6.2f} s {row['raw_quads_per_s']:9.0f} q/s "
-              f"| ratio {row['ratio']:.3f} (process CPU {statistics.median(pipe_cpu):.2f} s vs "
-              f"{statistics.median(raw_cpu):.2f} s: {row['cpu_ratio']:.3f}) | whole validation {med_w:.2f} s (min {min(whole):.2f}, "
-              f"max {max(whole):.2f}) ratio {row['whole_ratio']:.3f} | together {statistics.median(together):.2f} s "
-              f"(min {min(together):.2f}, max {max(together):.2f}) ratio {row['together_ratio']:.3f}, process CPU "
-              f"{statistics.median(together_cpu):.2f} s: {row['together_cpu_ratio']:.3f}")
-        total = sum(stages.values())
-        print("         stages: " + ", ".join(f"{k} {v:.2f} s ({100 * v / total:.0f} %)" for k, v in stages.items()))
+        print("\n   ".join(line))
+        total = sum(stages.values()) or 1.0
+        print("   stages: " + ", ".join(f"{k} {v:.2f} s ({100 * v / total:.0f} %)" for k, v in stages.items()))
     out["load_after"] = os.getloadavg()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2))
-    print(f"saved {RESULTS}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2))
+    print(f"saved {args.out}")
 
 
 if __name__ == "__main__":

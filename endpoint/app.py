@@ -1,7 +1,7 @@
 """The application factory: ``create_app(config, kg=...)`` builds the whole endpoint.
 
 The app holds ONE knowledge graph (``kg``): passed in (tests, embedding), or opened from the
-config (``STORE`` directory, ``REMOTE`` URL, else in memory). Blueprints reach it through
+config (``STORE`` directory, ``REMOTE`` URL, else a temporary on-disk store). Blueprints reach it through
 :mod:`provml.endpoint.context`. ``/health`` answers process managers cheaply.
 
 >>> app = create_app({"TOKEN": "s3cret"})
@@ -12,6 +12,7 @@ True
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,10 +31,28 @@ __all__ = ["create_app"]
 log = logging.getLogger("provml.endpoint")
 
 
-def _open_kg(config: Config) -> KnowledgeGraph:
+def _open_kg(config: Config) -> tuple[KnowledgeGraph, str | None]:
+    """The knowledge graph the config names, and the temporary directory to delete at close.
+
+    Neither ``STORE`` nor ``REMOTE``: a temporary on-disk store (deleted at close), not an
+    in-memory one — over an on-disk store every query runs in a worker process, killed at the
+    time limit and capped in memory; over an in-memory store it would run in the server
+    process, with no memory cap."""
+    import tempfile
+
     from provml.knowledge import open_kg
 
-    return open_kg(config.store, remote=config.remote, base=config.instance_base)
+    scratch = None
+    path = config.store
+    if path is None and config.remote is None:
+        scratch = tempfile.mkdtemp(prefix="provml-endpoint-")
+        path = f"{scratch}/store"
+    try:
+        return open_kg(path, remote=config.remote, base=config.instance_base), scratch
+    except BaseException:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise
 
 
 def _query_processes(config: Config, kg: KnowledgeGraph) -> QueryProcesses | None:
@@ -48,6 +67,9 @@ def _query_processes(config: Config, kg: KnowledgeGraph) -> QueryProcesses | Non
             raise ValueError("QUERY_ISOLATION 'process' needs an on-disk store (STORE)")
         return None
     on_disk = store.path is not None and not store.read_only
+    if store.path is None:
+        log.warning("serving an in-memory store: its queries run in the server process, "
+                    "not memory-capped; give an on-disk store to serve untrusted clients")
     if config.query_isolation == "process" and not on_disk:
         raise ValueError("QUERY_ISOLATION 'process' needs an on-disk store (STORE)")
     isolate = on_disk and config.query_isolation != "thread"
@@ -104,7 +126,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
         ``MAX_BODY_MB``, ``QUERY_ISOLATION``, ``RESULT_CACHE_MB``; see :mod:`provml.endpoint.config`); other keys
         go to ``app.config``.
     :param kg: the ``KnowledgeGraph`` to serve; opened from ``config`` when None (and then
-        closed by ``app.extensions["provml.close"]()``).
+        closed by ``app.extensions["provml.close"]()``; without ``STORE`` or ``REMOTE``, a
+        temporary on-disk store, deleted then). An in-memory ``kg`` is served with its queries
+        in this process, not memory-capped (a warning is logged).
     :raises ValueError: an invalid config value.
     :raises StoreLocked: the ``STORE`` directory is held by another process.
     """
@@ -114,13 +138,20 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     owned = kg is None
+    scratch = None
     if kg is None:
-        kg = _open_kg(settings)
+        kg, scratch = _open_kg(settings)
+
+    def close_kg() -> None:
+        if owned:
+            kg.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
     try:
         processes = _query_processes(settings, kg)
     except BaseException:
-        if owned:
-            kg.close()
+        close_kg()
         raise
     runner = QueryRunner(timeout_s=settings.timeout_s, max_rows=settings.max_rows,
                          processes=processes)
@@ -130,8 +161,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
 
     def close() -> None:
         runner.close()
-        if owned:
-            kg.close()
+        close_kg()
 
     app.extensions["provml.close"] = close
 
@@ -150,9 +180,12 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
     if settings.fast_reads:
         from provml.endpoint.sparql.cache import ResultCache
 
-        # a remote store is written by others too: its answers cannot be kept
+        # a remote store is written by others too: its answers cannot be kept; nor those of a
+        # knowledge graph passed in (its owner may write it directly, unseen by the endpoint)
+        # unless the config asks for the cache
+        wanted = owned or "RESULT_CACHE_MB" in (config or {})
         cache = (ResultCache(int(settings.result_cache_mb * 1024 * 1024))
-                 if settings.result_cache_mb and settings.remote is None else None)
+                 if wanted and settings.result_cache_mb and settings.remote is None else None)
         app.wsgi_app = FastReads(  # type: ignore[method-assign]
             app.wsgi_app, settings, runner, lambda: kg.store, cache)
 

@@ -30,8 +30,9 @@ key                meaning (default)
 ``FAST_READS``     answer plain ``GET /sparql?query=`` past Flask's request machinery, with
                    the same guards (True; see :mod:`provml.endpoint.fast_reads`)
 ``RESULT_CACHE_MB``  memory for the lean path's answers, kept until the next write (32; 0:
-                   no cache; never with ``REMOTE``: others write there; see
-                   :mod:`provml.endpoint.sparql.cache`)
+                   no cache; never with ``REMOTE``: others write there; with a ``kg`` passed
+                   to ``create_app`` only when given, as its owner may write it directly;
+                   see :mod:`provml.endpoint.sparql.cache`)
 =================  ==========================================================================
 
 >>> Config.from_mapping({"TOKEN": "t", "CORS_ORIGINS": "https://a.org, https://b.org"}).cors_origins

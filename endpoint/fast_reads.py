@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl
 
 from provml.endpoint.config import Config
 from provml.endpoint.errors import ApiError
-from provml.endpoint.limits import InputRefused, scan_sparql
+from provml.endpoint.limits import InputRefused, scan_sparql, sparql_syntax_error
 from provml.endpoint.sparql.cache import ResultCache, repeatable
 from provml.endpoint.sparql.evaluation import (
     QueryCrashed,
@@ -45,7 +45,6 @@ from provml.endpoint.sparql.evaluation import (
     QueryRejected,
     QueryRunner,
     QueryTimeout,
-    sparql_syntax_error,
 )
 from provml.endpoint.sparql.results import Rendered
 from provml.store.base import Store

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 __all__ = ["MAX_DEPTH", "MAX_QUERY_CHARS", "MAX_XML_DEPTH", "InputRefused", "SparqlScan", "check_json_depth",
            "check_rdf_body", "check_turtle_depth", "check_xml_depth", "remote_allowed",
-           "scan_sparql", "sparql_tokens"]
+           "scan_sparql", "sparql_syntax_error", "sparql_tokens"]
 
 #: the deepest nesting of ``{ ( [`` accepted in a query, update or body
 MAX_DEPTH = 64
@@ -331,3 +331,23 @@ def check_rdf_body(data: bytes, format_name: str, *, what: str = "body") -> None
         check_json_depth(data, what=what)
     elif name in ("turtle", "trig", "n3"):
         check_turtle_depth(data.decode("utf-8", errors="replace"), what=what)
+
+
+def sparql_syntax_error(error: BaseException) -> bool:
+    """Whether ``error`` is Oxigraph's report that a query or update does not parse (a
+    ``SyntaxError`` without a file name), not Python failing to compile a module of the server
+    (a lazy import gone wrong: a server fault, never the client's "syntax error").
+
+    >>> import pyoxigraph
+    >>> try:
+    ...     pyoxigraph.Store().query("SELECT {")
+    ... except SyntaxError as error:
+    ...     sparql_syntax_error(error)
+    True
+    >>> try:
+    ...     compile("def (", "module.py", "exec")
+    ... except SyntaxError as error:
+    ...     sparql_syntax_error(error)
+    False
+    """
+    return type(error) is SyntaxError and error.filename is None

@@ -14,10 +14,12 @@ True
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import queue
 import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from flask import Flask
@@ -25,7 +27,7 @@ from flask import Flask
 from provml.endpoint.app import create_app
 from provml.endpoint.context import RUNNER_KEY
 
-__all__ = ["close_server", "make_server", "run_server", "serve"]
+__all__ = ["close_server", "log_to_stderr", "make_server", "run_server", "serve"]
 
 log = logging.getLogger("provml.endpoint")
 
@@ -46,6 +48,40 @@ CONNECTION_LIMITS: dict[str, Any] = {
     "max_request_header_size": 64 * 1024,
     "backlog": 1024,
 }
+
+
+class _BlockingQueueHandler(logging.handlers.QueueHandler):
+    """Waits when the queue is full (the writer is behind): no record is lost, memory bounded."""
+
+    def __init__(self, records: queue.Queue[logging.LogRecord]) -> None:
+        super().__init__(records)
+        self.records = records
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        self.records.put(record)
+
+
+def log_to_stderr(capacity: int = 10_000) -> Callable[[], None]:
+    """Log at INFO to stderr from a thread of its own: request threads only hand their record
+    (the access log line) to a queue of ``capacity`` records. Written directly, the stream
+    handler's lock held across the write made threads queue behind each other: with 8 clients
+    a cached answer took ~1.1 ms in the app instead of ~20 µs. Call the returned function
+    to write what is left and detach the handler."""
+    records: queue.Queue[logging.LogRecord] = queue.Queue(capacity)
+    writer = logging.StreamHandler(sys.stderr)
+    writer.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    listener = logging.handlers.QueueListener(records, writer)
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    handler = _BlockingQueueHandler(records)
+    root.addHandler(handler)
+    listener.start()
+
+    def stop() -> None:
+        root.removeHandler(handler)
+        listener.stop()
+
+    return stop
 
 
 def make_server(
@@ -136,7 +172,7 @@ def serve(
     :raises StoreLocked: the store is held by another process.
     """
     out = out or sys.stderr
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs = log_to_stderr()
     workers = int(config.get("QUERY_WORKERS") or 4)
     if threads <= 3 * workers:
         print(f"warning: --threads {threads} leaves no thread for /health and cheap requests "
@@ -163,4 +199,5 @@ def serve(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         close_server(server, app)
+        logs()  # every record written
         print("provml endpoint: stopped, store closed", file=out, flush=True)

@@ -205,7 +205,7 @@ class KnowledgeGraph(Closing):
             self.store.add(quads, atomic=self.atomic_writes)
             late_links(self.store, quads)
             update_summaries(self.store, quads)
-        graphs = sorted({q.graph_name.value for q in quads if isinstance(q.graph_name, NamedNode)})
+        graphs = sorted(g.value for g in {q.graph_name for q in quads} if isinstance(g, NamedNode))
         return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
 
     def _check_shapes(self, quads: list[Quad]) -> None:

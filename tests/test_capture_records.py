@@ -17,7 +17,7 @@ from provml.events import check
 from provml.knowledge import open_kg
 from provml.vocab import PROV
 
-FIELDS = ["r1", "wf", "t/epoch-0", "epoch", 0, "t", "t", "training"]
+FIELDS = ["r1", "wf", "epoch", 0, "t", "t", "training"]  # the id, t/epoch-0, is made by readers
 
 
 def spool_client(tmp_path: Path, **options: Any) -> provml.Client:
@@ -43,9 +43,10 @@ def test_a_batch_is_one_record_and_reads_back_as_its_two_events_in_order(tmp_pat
     assert client.spool_path is not None
     records = [item for line in client.spool_path.read_text().splitlines()
                for item in json.loads(line) if isinstance(item, list)]
-    batches = [r for r in records if r[2][3] == "batch"]
+    batches = [r for r in records if r[2][2] == "batch"]
     assert len(batches) == 6 and all(len(r) == 5 for r in batches)  # one record a batch
-    assert all(len(r) == 4 for r in records if r[2][3] == "epoch")  # an epoch: begin, end
+    assert all(len(r) == 4 for r in records if r[2][2] == "epoch")  # an epoch: begin, end
+    assert all(len(r[2]) == 7 for r in records)  # no id: readers make it
     events = spooled(client)
     check(events)  # the wire format's schema
     kinds = [(e["kind"], e.get("task")) for e in events]
@@ -121,9 +122,16 @@ def test_a_store_sink_gets_both_events_of_a_batch(tmp_path: Path) -> None:
 def test_expand_reads_one_record_cycles_and_refuses_malformed_ones() -> None:
     begin, end = expand([[1.5, 1.75, FIELDS, [], [{"name": "loss", "value": 0.5}]]])
     assert (begin["kind"], begin["t"], end["kind"], end["t"]) == ("cycle_begin", 1.5, "cycle_end", 1.75)
+    assert begin["task"] == end["task"] == "t/epoch-0"
     assert end["generated"] == [{"name": "loss", "value": 0.5}] and "used" not in begin
+    # records written with the id among their fields (before) read the same
+    legacy = [*FIELDS[:2], "t/epoch-0", *FIELDS[2:]]
+    assert expand([[True, 1.5, legacy, []]]) == expand([[True, 1.5, FIELDS, []]])
+    (odd,) = expand([[True, 1.5, ["r1", "wf", "val epoch/é", 2, "t", "t", "training"], []]])
+    assert (odd["task"], odd["name"]) == ("t/val-epoch--2", "val epoch/é")  # id_part: "val-epoch-"
     for bad in ([True, 1.5, FIELDS, [], []], [1.5, False, FIELDS, [], []],
-                [1.5, 1.7, FIELDS[:3], [], []], [1.5, 1.7, FIELDS, [], 3]):
+                [1.5, 1.7, FIELDS[:3], [], []], [1.5, 1.7, FIELDS, [], 3],
+                [True, 1.5, ["r1", "wf", 7, 0, "t", "t", "training"], []]):
         with pytest.raises(ValueError, match="element 0 is neither"):
             expand([bad])
 

@@ -72,3 +72,36 @@ def test_a_later_batchs_spec_gives_no_role_to_an_earlier_batch(tmp_path: Path) -
         assert hyper == {"train2"}  # the first batch's lr came before the spec: a plain value
         assert grouped == alone
         assert [o[1] for o in grouped_outcomes if o[1] != "NoneType"][-1] == alone_outcomes[-1][1]
+
+
+def test_provml_load_together_option(tmp_path: Path) -> None:
+    """``provml load --together N`` groups batches; ``--together 0`` loads each alone: the same
+    store either way, and the exit code and rejection count of a bad batch are the same."""
+    import json
+
+    from click.testing import CliRunner
+
+    from provml.cli import main
+
+    events = pf.all_events()
+    bad = {"v": 1, "kind": "task_begin", "t": pf.T0, "run": "train-a", "workflow": "seismic-training",
+           "task": "bad", "name": "v", "type": "validation", "parent": "train/epoch-187"}
+    spool = tmp_path / "spool.jsonl"
+    spool.write_text("".join(json.dumps(e) + "\n" for e in [*events[:20], bad, *events[20:]]))
+    stores = {}
+    for together in ("0", "10000"):
+        store = tmp_path / f"store-{together}"
+        result = CliRunner().invoke(main, ["load", str(spool), "--store", str(store), "--batch-size", "5",
+                                           "--together", together, "--format", "json"])
+        assert result.exit_code == 1, result.output
+        summary = json.loads(result.stdout)
+        assert [r["events"] for r in summary["rejected"]] == [5]
+        with open_kg(store) as kg:
+            stores[together] = {q for q in kg.store.raw if q.graph_name not in ONTOLOGY_GRAPHS}
+    assert stores["0"] == stores["10000"] and stores["0"]
+
+
+def test_a_batch_holding_a_non_object_is_rejected_in_a_group(tmp_path: Path) -> None:
+    bags = [("good", pf.all_events()[:5]), ("broken", [["not", "an", "event"]])]  # type: ignore[list-item]
+    _, outcomes = _load(tmp_path / "s", bags, together=10_000)  # type: ignore[arg-type]
+    assert [o[1] for o in outcomes] == ["IngestResult", "EventError"]

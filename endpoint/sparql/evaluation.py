@@ -73,28 +73,8 @@ class Processes(Protocol):
     def close(self) -> None: ...
 
 
-__all__ = ["Outcome", "QueryCrashed", "QueryFailed", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate",
-           "sparql_syntax_error"]
+__all__ = ["Outcome", "QueryCrashed", "QueryFailed", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate"]
 
-
-def sparql_syntax_error(error: BaseException) -> bool:
-    """Whether ``error`` is Oxigraph's report that a query or update does not parse (a
-    ``SyntaxError`` without a file name), not Python failing to compile a module of the server
-    (a lazy import gone wrong: a server fault, never the client's "syntax error").
-
-    >>> import pyoxigraph
-    >>> try:
-    ...     pyoxigraph.Store().query("SELECT {")
-    ... except SyntaxError as error:
-    ...     sparql_syntax_error(error)
-    True
-    >>> try:
-    ...     compile("def (", "module.py", "exec")
-    ... except SyntaxError as error:
-    ...     sparql_syntax_error(error)
-    False
-    """
-    return type(error) is SyntaxError and error.filename is None
 
 #: queries and updates longer than this (characters) are first tried in a worker process on an
 #: empty store when they would otherwise run in the server process (in-memory stores, updates):

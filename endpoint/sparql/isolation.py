@@ -48,7 +48,7 @@ from typing import Any
 
 from pyoxigraph import NamedNode
 
-from provml.endpoint.limits import InputRefused
+from provml.endpoint.limits import InputRefused, sparql_syntax_error
 from provml.endpoint.sparql.evaluation import (
     Outcome,
     QueryCrashed,
@@ -56,7 +56,6 @@ from provml.endpoint.sparql.evaluation import (
     QueryRejected,
     QueryTimeout,
     evaluate,
-    sparql_syntax_error,
 )
 from provml.endpoint.sparql.results import Rendered, render
 
@@ -109,9 +108,32 @@ def _limit_worker(memory_mb: int | None) -> None:
         os.nice(5)
 
 
+#: how often a worker checks that the server that started it still runs
+_PARENT_CHECK_S = 0.5
+
+
+def _end_with_parent() -> None:
+    """End this worker when the server process that started it is gone (killed with SIGKILL,
+    by the OOM killer, ...): its evaluation would otherwise run on as an orphan, however long.
+    A thread polls the parent's pid (Oxigraph evaluates without the GIL, so the thread runs
+    during any query); ``PR_SET_PDEATHSIG`` cannot be used: it fires when the *thread* that
+    started the worker ends, and workers are started from short-lived threads."""
+    import os
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="provml-parent-watch", daemon=True).start()
+
+
 def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
-    """A worker process: answer requests until the pipe closes."""
+    """A worker process: answer requests until the pipe closes, or its server is gone."""
     _limit_worker(memory_mb)
+    _end_with_parent()
     import pyoxigraph
 
     from provml.endpoint.sparql.export import export_graph, gzip_dump

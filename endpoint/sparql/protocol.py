@@ -21,10 +21,9 @@ from werkzeug.datastructures import MultiDict
 from provml.endpoint import context
 from provml.endpoint.auth import check_read, check_write
 from provml.endpoint.errors import abort_json
-from provml.endpoint.limits import scan_sparql
+from provml.endpoint.limits import scan_sparql, sparql_syntax_error
 from provml.endpoint.negotiation import RDF_FORMATS, best_match, media_type
 from provml.endpoint.sparql.description import service_description
-from provml.endpoint.sparql.evaluation import sparql_syntax_error
 from provml.endpoint.sparql.results import Rendered
 from provml.errors import StoreReadOnly
 

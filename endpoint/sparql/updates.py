@@ -41,7 +41,7 @@ from typing import Any, Protocol
 
 from pyoxigraph import NamedNode
 
-from provml.endpoint.limits import InputRefused, sparql_tokens
+from provml.endpoint.limits import InputRefused, sparql_syntax_error, sparql_tokens
 from provml.store.base import Store
 
 
@@ -295,7 +295,7 @@ def count_then_update(runner: Runner, store: Store, sparql: str, *,
             outcome = runner.run(store, part.query, default_graph=default, named_graphs=named,
                                  union=False, base_iri=base_iri)
         except SyntaxError as error:
-            if type(error) is not SyntaxError or error.filename is not None:
+            if not sparql_syntax_error(error):
                 raise  # not the update's: a module of the server failed to compile
             break  # the update's own evaluation reports it, with its own position
         count = int(outcome.rows[0][0].value) if outcome.rows else 0

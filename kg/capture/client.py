@@ -98,8 +98,9 @@ class Client(Closing):
         is sent (also where pending and rejected events go).
     :param online: False: write the spool only (needs ``spool_dir``); load it later with
         ``provml load``.
-    :param bag_size: events per bag sent to the sink (the paper's queue size: 1 or 50).
-    :param max_queue: events held in memory; more spill to disk (never block, never drop).
+    :param bag_size: queued records per bag sent to the sink (the paper's queue size: 1 or
+        50); a record is an event, or a batch's begin and end (two events, one record).
+    :param max_queue: records held in memory; more spill to disk (never block, never drop).
     :param env_allowlist: environment variables recorded in the workflow's metadata (secrets
         are dropped even when listed).
     :param flush_interval_s: a partial bag waits at most this long.

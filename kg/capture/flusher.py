@@ -9,7 +9,8 @@ cycle's end; everything else happens here: JSON encoding, the diskful spool, del
 with exponential backoff while the sink is down (bags wait in a ``pending-*.jsonl`` file and are
 replayed when it is back), bisecting a rejected bag down to the events the sink refuses (written
 to ``rejected-*.jsonl`` with the report and logged as an error). When the queue holds
-``max_queue`` events the caller's thread writes further events to the spill file
+``max_queue`` records (an event, or a batch's begin and end) the caller's thread writes
+further events to the spill file
 (``spill-*.jsonl``), which this thread takes back in order, instead of blocking or dropping them
 (bounded memory). Nothing captured is dropped silently:
 
@@ -147,8 +148,9 @@ class Flusher:
     :param sink: where events go, or ``None`` for spool-only (offline) capture.
     :param spool_dir: directory of the spool, pending and rejected files.
     :param diskful: append every event to ``<spool_dir>/<name>.jsonl`` before sending.
-    :param bag_size: events per bag (the paper's queue size: 1 or 50).
-    :param max_queue: events held in memory before further ones spill to disk.
+    :param bag_size: queued records per bag (the paper's queue size: 1 or 50); a record is
+        an event, or a batch's begin and end (two events).
+    :param max_queue: records held in memory before further ones spill to disk.
     :param flush_interval_s: a partial bag waits at most this long.
     :param name: file-name stem, unique per client.
     :param enrich: called on this thread with each ``workflow_begin`` event before it is

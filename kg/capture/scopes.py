@@ -32,7 +32,7 @@ _time = time.time
 
 __all__ = ["CYCLE_FIELDS", "Cycle", "Task", "Workflow", "TASK_TYPES"]
 
-#: what the flusher queues: an event dict, or a cycle's compact (cycle, is_begin, t[, generated])
+#: what the flusher queues: an event dict, or a cycle's compact record (see Cycle)
 Put = Callable[[dict[str, Any] | tuple[Any, ...]], None]
 Values = Iterable[Value] | Mapping[str, Any] | None
 
@@ -369,7 +369,7 @@ class Task(_Scope):
         :raises ValueError: a name that is not 1–200 characters; an iteration that is not an
             integer >= 0.
         """
-        return Cycle(self, name, iteration, used, self.name, self.type)
+        return Cycle(self, name, iteration, used, self.name, self.type, self.id)
 
 
 
@@ -391,7 +391,7 @@ class Cycle(_Scope):
     directly, puts the begin if it is still held, then a full event dict.
     """
 
-    __slots__ = ("_used", "_key", "_up", "_t0")
+    __slots__ = ("_used", "_key", "_up", "_t0", "_cid")
 
     def __init__(
         self,
@@ -401,6 +401,7 @@ class Cycle(_Scope):
         used: Values,
         stage: str,
         stage_type: str,
+        pid: str,
     ) -> None:
         wf = self._wf = parent._wf
         self._put = parent._put
@@ -408,47 +409,63 @@ class Cycle(_Scope):
         self._gate = parent._gate
         if iteration.__class__ is not int or iteration < 0:
             iteration = _iteration(iteration)
-        pid = parent.id
-        self.id = cid = f"{pid}/{_ids.get(name) or id_part(name)}-{iteration}"
+        if name not in _ids:
+            id_part(name)  # checks the name (the id is made when asked for: ``id``)
+        self._cid: str | None = None
         self._up = parent
         self._generated = None
         self._ended = False
         self._used = to_values(used) if used is not None else ()
         self._t0: float | None = None  # entered with ``with``, its begin not yet queued
-        # everything else a cycle knows is read from its key (properties below)
-        self._key = (wf.run_id, wf.name, cid, name, iteration, pid, stage, stage_type)
+        # everything else a cycle knows is read from its key (properties below); its id is
+        # not in it: made from the parent's id, the name and the iteration when asked for
+        # (here, or by whoever reads the record: cycle_id)
+        self._key = (wf.run_id, wf.name, name, iteration, pid, stage, stage_type)
+
+    @property
+    def id(self) -> str:
+        """``<parent id>/<name>-<iteration>`` (see :func:`id_part` for names with other
+        characters), made once, when first asked for."""
+        cid = self._cid
+        if cid is None:
+            cid = self._cid = cycle_id(self._key)
+        return cid
+
+    @id.setter
+    def id(self, value: str) -> None:
+        raise AttributeError("a cycle's id is made from its parent, name and iteration")
 
     @property
     def name(self) -> str:
         """The loop's name (``epoch``, ``batch`` …)."""
-        return self._key[3]  # type: ignore[no-any-return]
+        return self._key[2]  # type: ignore[no-any-return]
 
     @property
     def iteration(self) -> int:
         """The iteration number."""
-        return self._key[4]  # type: ignore[no-any-return]
+        return self._key[3]  # type: ignore[no-any-return]
 
     @property
     def parent(self) -> str:
         """The id of the task or cycle this one runs in."""
-        return self._key[5]  # type: ignore[no-any-return]
+        return self._key[4]  # type: ignore[no-any-return]
 
     @property
     def stage_name(self) -> str:
         """The name of the task (stage) this loop runs in."""
-        return self._key[6]  # type: ignore[no-any-return]
+        return self._key[5]  # type: ignore[no-any-return]
 
     @property
     def stage_type(self) -> str:
         """The type of the task (stage) this loop runs in."""
-        return self._key[7]  # type: ignore[no-any-return]
+        return self._key[6]  # type: ignore[no-any-return]
 
     def cycle(self, name: str, iteration: int, *, used: Values = None) -> Cycle:
         """A nested loop iteration (a batch inside an epoch): ``<this id>/<name>-<iteration>``."""
         if self._t0 is not None:  # the first nested cycle: this one's begin goes first
             self.begin_now()
         key = self._key
-        return Cycle(self, name, iteration, used, key[6], key[7])
+        return Cycle(self, name, iteration, used, key[5], key[6], self._cid or self.id)
 
     def task(self, name: str, **options: Any) -> Task:
         """A task nested in this iteration (``client.track`` makes them): see :meth:`Task.task`."""
@@ -533,20 +550,36 @@ class Cycle(_Scope):
                 self._gate.check()
 
 
-#: the fields of a cycle's queued record, in order (its compact form: docs/events.md)
-CYCLE_FIELDS = _FIELDS = ("run", "workflow", "task", "name", "iteration", "parent", "stage",
-                          "stage_type")
+#: the fields of a cycle's queued record, in order (its compact form: docs/events.md); the
+#: cycle's id (the event's ``task``) is not among them: :func:`cycle_id` makes it
+CYCLE_FIELDS = ("run", "workflow", "name", "iteration", "parent", "stage", "stage_type")
+
+
+def cycle_id(key: tuple[Any, ...] | list[Any]) -> str:
+    """A cycle's id from the fields of its record: ``<parent>/<name>-<iteration>``.
+
+    >>> cycle_id(("r", "w", "val epoch", 3, "train", "train", "training"))
+    'train/val-epoch-3'
+    """
+    return f"{key[4]}/{_ids.get(key[2]) or id_part(key[2])}-{key[3]}"
+
+
+def cycle_fields(key: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
+    """The fields of a cycle's events from those of its record (its id added as ``task``)."""
+    run, workflow, name, iteration, parent, stage, stage_type = key
+    return {"run": run, "workflow": workflow, "task": cycle_id(key), "name": name,
+            "iteration": iteration, "parent": parent, "stage": stage, "stage_type": stage_type}
 
 
 def cycle_event(item: tuple[Any, ...]) -> dict[str, Any]:
     """The event dict of a cycle's queued ``(is_begin, t, fields, used | generated)`` tuple.
 
-    >>> cycle_event((True, 1.5, ("r", "w", "s/epoch-0", "epoch", 0, "s", "s", "training"), None))["task"]
+    >>> cycle_event((True, 1.5, ("r", "w", "epoch", 0, "s", "s", "training"), None))["task"]
     's/epoch-0'
     """
     begin, t, key, values = item
     event: dict[str, Any] = {"v": 1, "kind": "cycle_begin" if begin else "cycle_end", "t": t}
-    event.update(zip(_FIELDS, key, strict=True))
+    event.update(cycle_fields(key))
     if not begin:
         event["status"] = "finished"
     if values:  # a list, as the event format has it (a batch keeps its call's tuple)
@@ -562,11 +595,11 @@ def cycle_line(
     kind, time, and used or generated values."""
     begin, t, key, values = item
     if begin:
-        head = heads[key] = dumps(dict(zip(_FIELDS, key, strict=True)))[1:-1]
+        head = heads[key] = dumps(cycle_fields(key))[1:-1]
         if values:
             return b'{"v":1,"kind":"cycle_begin","t":%r,%b,"used":%b}' % (t, head, dumps(values))
         return b'{"v":1,"kind":"cycle_begin","t":%r,%b}' % (t, head)
-    head = heads.pop(key, b"") or dumps(dict(zip(_FIELDS, key, strict=True)))[1:-1]
+    head = heads.pop(key, b"") or dumps(cycle_fields(key))[1:-1]
     if values:
         return b'{"v":1,"kind":"cycle_end","t":%r,%b,"status":"finished","generated":%b}' % (
             t, head, dumps(values))

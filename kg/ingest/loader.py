@@ -6,8 +6,9 @@ batch is reported (with its validation report) and loading goes on with the next
 Consecutive batches of events go through the pipeline *together*, up to :data:`TOGETHER`
 events at a time, as one batch and one write (:func:`ingest_bags`): what a bag costs per call
 (the store's reads for shortcut links, context types and summaries, the validation engine's
-call, the write) is paid once per group, and a group of that size is written with the store's
-bulk loader (all or nothing, as a transaction, at a third of its cost; docs/benchmarks.md). When
+call, the write) is paid once per group; an embedded on-disk store writes a group of that size
+with its bulk loader (all or nothing, as a transaction, at a third of its cost;
+docs/benchmarks.md), a remote store in one ``INSERT DATA`` request. When
 a group breaks the event format or the shapes, its batches are taken one by one, so a batch is
 stored or rejected, with its own report, exactly as alone.
 
@@ -229,7 +230,7 @@ class _Group:
         self.events = 0
 
     def add(self, source: str, bag: Sequence[Mapping[str, Any]]) -> None:
-        if self.bags and any(e.get("kind") == "spec" for e in bag):
+        if self.bags and any(isinstance(e, Mapping) and e.get("kind") == "spec" for e in bag):
             # a batch's spec gives roles to the values of its whole batch (``ingest_events``), so
             # it must not reach the batches before it: they go first, without it
             self.flush()

@@ -98,8 +98,8 @@ def cached(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FlaskClie
     kg = KnowledgeGraph(open_store(tmp_path / "kg"))
     kg.store.add([Quad(NamedNode(f"{EX}s{i}"), NamedNode(f"{EX}p"), Literal(i),
                        NamedNode(f"{EX}g")) for i in range(3)])
-    app = create_app({"TOKEN": "w", "QUERY_ISOLATION": request.param, "QUERY_WORKERS": 1},
-                     kg=kg)
+    app = create_app({"TOKEN": "w", "QUERY_ISOLATION": request.param, "QUERY_WORKERS": 1,
+                      "RESULT_CACHE_MB": 32}, kg=kg)
     try:
         yield app.test_client()
     finally:
@@ -154,16 +154,29 @@ def test_answers_that_change_between_evaluations_are_never_kept(
     assert len(values) == (3 if differs else len(values))  # NOW() may repeat within a clock tick
 
 
-def test_the_cache_can_be_turned_off(tmp_path: Path) -> None:
-    kg = KnowledgeGraph(open_store(tmp_path / "kg"))
-    app = create_app({"RESULT_CACHE_MB": 0}, kg=kg)
+def test_the_cache_can_be_turned_off_and_is_off_for_a_graph_passed_in() -> None:
+    for config, owned in (({"RESULT_CACHE_MB": 0}, True), ({}, False)):
+        kg = None if owned else KnowledgeGraph(open_store())  # in memory: queries here
+        app = create_app(config, kg=kg)
+        try:
+            client = app.test_client()
+            for _ in range(2):
+                assert "X-Provml-Cache" not in client.get("/sparql", query_string=COUNT).headers
+            if kg is not None:  # its owner writes it directly: the next read sees it
+                kg.store.add([Quad(NamedNode(f"{EX}a"), NamedNode(f"{EX}p"), Literal(1))])
+                assert _count(client.get("/sparql", query_string=COUNT)) == 1
+        finally:
+            app.extensions["provml.close"]()
+            if kg is not None:
+                kg.close()
+    # an app that opens its own store keeps answers by default
+    app = create_app({})
     try:
         client = app.test_client()
-        for _ in range(2):
-            assert "X-Provml-Cache" not in client.get("/sparql", query_string=COUNT).headers
+        client.get("/sparql", query_string=COUNT)
+        assert client.get("/sparql", query_string=COUNT).headers["X-Provml-Cache"] == "hit"
     finally:
         app.extensions["provml.close"]()
-        kg.close()
 
 
 def test_the_cache_stays_within_its_bytes_and_forgets_older_versions() -> None:

@@ -514,6 +514,60 @@ def test_sigterm_stops_the_server_quickly_with_runaways_in_flight(tmp_path: Path
 
 
 
+def _children(pid: int) -> list[int]:
+    """The live (not zombie) processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def _alive_pid(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_killed_server_leaves_no_query_running(tmp_path: Path) -> None:
+    # SIGKILL (or the OOM killer) gives the server no chance to stop its workers: each
+    # worker notices its parent is gone and ends, also in the middle of a runaway query
+    serve = Serve("--store", str(tmp_path / "kg"), "--timeout-s", "60",
+                  env={"PROVML_TOKEN": TOKEN})
+    workers: list[int] = []
+    try:
+        requests.post(serve.url + "/sparql", data={"update": _insert_data()}, headers=AUTH,
+                      timeout=60).raise_for_status()
+
+        def runaway() -> None:
+            with contextlib.suppress(requests.RequestException):
+                _query(serve, RUNAWAYS["a join whose filter never matches"])
+
+        threading.Thread(target=runaway, daemon=True).start()
+        time.sleep(1.5)
+        workers = _children(serve.process.pid)
+        assert workers, "no query worker processes found"
+        serve.process.kill()
+        serve.process.communicate(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(_alive_pid(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in workers if _alive_pid(pid)], "query workers outlived the server"
+    finally:
+        if serve.process.poll() is None:
+            serve.process.kill()
+            serve.process.communicate()
+        for pid in workers:  # never leave one behind, whatever happened
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_every_query_sees_the_writes_answered_before_it(server: Serve) -> None:
     # queries run in worker processes with read-only views; a write makes them reopen theirs
     count = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{EX}fresh> {{ ?s ?p ?o }} }}"

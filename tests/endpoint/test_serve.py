@@ -128,3 +128,19 @@ def test_remote_mode_over_a_real_oxigraph_server(oxigraph: OxigraphServer) -> No
         assert bad.status_code == 400 and bad.json()["ok"] is False
     finally:
         assert serve.stop()[0] == 0
+
+
+def test_the_access_log_has_every_request_and_no_secret(tmp_path: Path) -> None:
+    # the log is written from a thread of its own (request threads only queue their line):
+    # at SIGTERM every line is out, and no query string or token is in any of them
+    serve = Serve("--store", str(tmp_path / "kg"), env={"PROVML_TOKEN": "log-secret-4b1"})
+    for i in range(30):
+        answer = requests.get(serve.url + "/sparql", params={"query": f"ASK {{ ?s ?p {i} }}"},
+                              timeout=30)
+        assert answer.status_code == 200
+    requests.post(serve.url + "/sparql", data={"update": "INSERT DATA { <urn:a> <urn:b> 1 }"},
+                  headers={"Authorization": "Bearer log-secret-4b1"}, timeout=30)
+    code, output = serve.stop()
+    assert code == 0, output[-2000:]
+    assert output.count("GET /sparql 200") == 30 and "POST /sparql 204" in output
+    assert "log-secret-4b1" not in output and "ASK" not in output

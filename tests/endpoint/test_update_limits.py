@@ -86,3 +86,30 @@ def test_a_module_that_fails_to_compile_is_the_servers_fault_not_a_syntax_error(
     assert answer.status_code == 500, answer.get_data(as_text=True)
     body = answer.get_json()
     assert body["ok"] is False and "syntax error" not in body["error"]
+
+
+def test_an_app_without_a_store_caps_the_memory_of_its_queries() -> None:
+    from provml.endpoint.context import RUNNER_KEY
+    from provml.store.oxigraph import OxigraphStore
+
+    app = create_app({"TOKEN": "w", "QUERY_MEMORY_MB": 256, "QUERY_WORKERS": 1,
+                      "TIMEOUT_S": 30})
+    store = app.extensions["provml.kg"].store
+    try:
+        # neither STORE nor REMOTE: a temporary on-disk store, its queries in worker processes
+        assert isinstance(store, OxigraphStore) and store.path is not None
+        assert app.extensions[RUNNER_KEY].isolated
+        client = app.test_client()
+        triples = " ".join(f"<{EX}s{i}> <{EX}p{i % 7}> \"value {i}\" ." for i in range(300))
+        wrote = client.post("/sparql", data={"update": f"INSERT DATA {{ {triples} }}"},
+                            headers=AUTH)
+        assert wrote.status_code == 204
+        # sorting a 3-way cross product (27 million rows) needs gigabytes: past 256 MiB the
+        # worker ends, the request is refused, the app answers on
+        hog = client.post("/sparql", data={
+            "query": "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i } ORDER BY ?c ?f ?i"})
+        assert hog.status_code == 400 and "memory" in hog.get_json()["error"]
+        assert client.get("/health").status_code == 200
+    finally:
+        app.extensions["provml.close"]()
+    assert not store.path.exists()  # deleted at close
