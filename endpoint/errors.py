@@ -26,7 +26,14 @@ from werkzeug.exceptions import HTTPException
 from provml.endpoint.negotiation import best_match
 from provml.errors import RemoteError
 
-__all__ = ["ApiError", "OneLine", "abort_json", "error_body", "error_response", "register_error_handlers"]
+__all__ = [
+    "ApiError",
+    "OneLine",
+    "abort_json",
+    "error_body",
+    "error_response",
+    "register_error_handlers",
+]
 
 log = logging.getLogger("provml.endpoint")
 
@@ -50,7 +57,10 @@ class OneLine(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not fit: the handler reports it, as logging does
+            return True
         if _CONTROL.search(message) is not None:
             record.msg, record.args = _CONTROL.sub(_escaped, message), None
         return True

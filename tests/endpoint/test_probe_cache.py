@@ -216,3 +216,12 @@ def test_only_the_first_ranges_of_a_huge_accept_header_are_read(
     late = live("GET", "/sparql", params={"query": "ASK {}"},
                 headers={"Accept": noise + ",application/sparql-results+xml"})
     assert late.status_code == 406 and late.json()["status"] == 406
+
+
+def test_a_log_call_whose_arguments_do_not_fit_is_left_to_the_handler() -> None:
+    """The one-line filter reads each message: a message whose arguments do not fit is left
+    to the handler (which reports it, as logging does), never raised at the caller."""
+    from provml.endpoint.errors import OneLine
+
+    record = logging.LogRecord("provml.endpoint", logging.INFO, "", 0, "%s %s", ("one",), None)
+    assert OneLine().filter(record) is True
