@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 from typing import Any, NoReturn
 
 from flask import Flask, Response, request
@@ -25,9 +26,47 @@ from werkzeug.exceptions import HTTPException
 from provml.endpoint.negotiation import best_match
 from provml.errors import RemoteError
 
-__all__ = ["ApiError", "abort_json", "error_body", "error_response", "register_error_handlers"]
+__all__ = [
+    "ApiError",
+    "OneLine",
+    "abort_json",
+    "error_body",
+    "error_response",
+    "register_error_handlers",
+]
 
 log = logging.getLogger("provml.endpoint")
+
+#: characters that end or rewrite a log line (C0 but tab, DEL, C1 with NEL, U+2028/2029)
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+class OneLine(logging.Filter):
+    """Every record of the endpoint's logger stays one line: control characters in its message
+    (a request path is the client's: ``/x%0A… DELETE /store 204`` would forge an access line,
+    ``%1B[`` send terminal escapes to whoever reads the log) are written as ``\\xNN``.
+
+    >>> record = logging.LogRecord("provml.endpoint", 20, "", 0, "%s %s", ("GET", "/a\\nb"), None)
+    >>> OneLine().filter(record), record.getMessage()
+    (True, 'GET /a\\\\x0ab')
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not fit: the handler reports it, as logging does
+            return True
+        if _CONTROL.search(message) is not None:
+            record.msg, record.args = _CONTROL.sub(_escaped, message), None
+        return True
+
+
+log.addFilter(OneLine())
 
 _ERROR_OFFERS = ("application/json", "text/html", "text/plain")
 

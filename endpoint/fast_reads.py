@@ -16,7 +16,8 @@ With a :class:`~provml.endpoint.sparql.cache.ResultCache` (``RESULT_CACHE_MB``, 
 the written answers are kept by (query string, ``Accept``, ``Host``, scheme, script name) for
 the current store version: the same read again, before any write, is answered from memory
 (``X-Provml-Cache: hit``) without parsing, scanning or evaluating it again — it passed every
-guard the first time. Queries calling ``NOW``, ``RAND``, ``UUID``, ``STRUUID`` or ``BNODE`` are
+guard the first time. Queries calling ``NOW``, ``RAND``, ``UUID``, ``STRUUID`` or ``BNODE``, and
+those calling ``SERVICE`` (an allowed remote endpoint: its data changes without a write here), are
 never kept: they are evaluated every time.
 
 >>> from provml.endpoint.app import create_app
@@ -106,7 +107,7 @@ class FastReads:
             refusal = ApiError(406, f"no acceptable format; this query answers one of "
                                     f"{rendered.offers}")
             return self._refused(refusal, environ, start_response)
-        if cache is not None and repeatable(text):  # else the same text may answer otherwise
+        if cache is not None and repeatable(text) and not scan.services:  # else it may change
             cache.put(key, version, rendered)
         return self._answer(rendered, start_response, hit=False)
 

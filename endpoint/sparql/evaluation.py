@@ -220,6 +220,7 @@ class QueryRunner:
         self.workers = workers
         self.processes = processes
         self.version = 0  # counts writes (changed()): caches key on it
+        self._changing = threading.Lock()
         self._slots = threading.BoundedSemaphore(workers)
         self._writing = threading.Lock()  # updates: counted, then applied, one at a time
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provml-query")
@@ -230,10 +231,15 @@ class QueryRunner:
         return self.processes is not None and self.processes.path is not None
 
     def changed(self) -> None:
-        """The store was written: worker processes open a fresh view before their next query."""
-        self.version += 1
-        if self.processes is not None:
-            self.processes.changed()
+        """The store was written: worker processes open a fresh view before their next query.
+
+        The workers are told first: a read that sees the new :attr:`version` (and keeps its
+        answer under it) must evaluate on a fresh view, never on the old one. Writes from
+        request threads and the broker's writer may tell at once: counted under a lock."""
+        with self._changing:
+            if self.processes is not None:
+                self.processes.changed()
+            self.version += 1
 
     def run(
         self,

@@ -209,6 +209,9 @@ def render(outcome: Any, accept: str | None) -> Rendered:
 
     if outcome.kind == "triples":
         offers: tuple[str, ...] = tuple(GRAPH_OFFERS)
+        if any(t.subject.__class__ is Triple or t.object.__class__ is Triple
+               for t in outcome.rows):  # JSON-LD 1.1 has no triple terms: 406, not a failure
+            offers = tuple(o for o in offers if o != "application/ld+json")
     elif outcome.kind == "boolean":
         offers = tuple(BOOLEAN_OFFERS)
     else:
