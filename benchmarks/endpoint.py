@@ -449,6 +449,9 @@ def main() -> None:
     parser.add_argument("--only", default=None,
                         help="comma-separated server names to run besides 'provml serve' and "
                              "'oxigraph serve' (default: every variant)")
+    parser.add_argument("--clients", default="1,4,8",
+                        help="comma-separated client counts for the simple SELECT (the issue's "
+                             "own measurement used wrk with 4 connections)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "endpoint.json")
     args = parser.parse_args()
     use_wrk = shutil.which("wrk") is not None
@@ -475,8 +478,8 @@ def main() -> None:
             ours = ("provml serve --result-cache-mb 0" if "provml serve --result-cache-mb 0"
                     in servers else "provml serve")
             three = tuple(n for n in (ours, "oxigraph serve", THREAD) if n in servers)
-            plan = [("simple_select", SIMPLE, 1, args.seconds, args.rounds, everyone),
-                    ("simple_select", SIMPLE, 8, args.seconds, args.rounds, everyone)]
+            plan = [("simple_select", SIMPLE, int(clients), args.seconds, args.rounds, everyone)
+                    for clients in args.clients.split(",")]
             if args.mix_rounds:
                 plan.append(("q7", q7(), 2, args.seconds * 3, max(1, args.rounds - 1), three))
             result["queries"] = {"simple_select": SIMPLE,

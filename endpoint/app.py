@@ -180,12 +180,12 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
     if settings.fast_reads:
         from provml.endpoint.sparql.cache import ResultCache
 
-        # a remote store is written by others too: its answers cannot be kept; nor those of a
-        # knowledge graph passed in (its owner may write it directly, unseen by the endpoint)
-        # unless the config asks for the cache
-        wanted = owned or "RESULT_CACHE_MB" in (config or {})
+        # answers are kept only over a store that counts its writes (``generation``: also
+        # those of the owner of a knowledge graph passed in, unseen by the endpoint); a remote
+        # store is written by others, unseen: its answers are never kept
+        counted = getattr(kg.store, "generation", None) is not None
         cache = (ResultCache(int(settings.result_cache_mb * 1024 * 1024))
-                 if wanted and settings.result_cache_mb and settings.remote is None else None)
+                 if counted and settings.result_cache_mb and settings.remote is None else None)
         app.wsgi_app = FastReads(  # type: ignore[method-assign]
             app.wsgi_app, settings, runner, lambda: kg.store, cache)
 

@@ -78,7 +78,7 @@ class FastReads:
         if not self._plain(environ):
             return self.app(environ, start_response)
         accept = environ.get("HTTP_ACCEPT")
-        cache, version = self.cache, self.runner.version
+        cache, version = self.cache, self.runner.sync(self.store())
         # keyed by what decides the query text and the base IRI, before either is worked out:
         # the entry was stored after the same values passed every check below
         key = (environ.get("QUERY_STRING", ""), accept, environ.get("HTTP_HOST"),

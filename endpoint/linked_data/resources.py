@@ -170,7 +170,7 @@ def void() -> Response:
     if media is None:
         abort_json(406, "no acceptable format; offered: " + ", ".join(RDF_OFFERS))
     # counted once per version of the store (the runner's write counter), under the limits
-    key = (runner().version, public_url(""), config().instance_base)
+    key = (runner().sync(store()), public_url(""), config().instance_base)
     cache = current_app.extensions.setdefault("provml.void", {})
     triples = cache.get(key)
     if triples is None:

@@ -219,7 +219,8 @@ class QueryRunner:
         self.max_rows = max_rows
         self.workers = workers
         self.processes = processes
-        self.version = 0  # counts writes (changed()): caches key on it
+        self.version = 0  # counts writes (changed(), sync()): caches key on it
+        self._generation: int | None = None  # the store's generation last seen by sync()
         self._changing = threading.Lock()
         self._slots = threading.BoundedSemaphore(workers)
         self._writing = threading.Lock()  # updates: counted, then applied, one at a time
@@ -241,6 +242,21 @@ class QueryRunner:
                 self.processes.changed()
             self.version += 1
 
+    def sync(self, store: Store) -> int:
+        """The current :attr:`version`, moved on first when ``store`` was written since the last
+        call (its ``generation``, :class:`~provml.store.oxigraph.OxigraphStore`): writes by the
+        owner of a store passed to the endpoint, which the endpoint never saw, reach the worker
+        processes' views and the caches too. Called before every read."""
+        generation = getattr(store, "generation", None)
+        if generation is not None and generation != self._generation:
+            with self._changing:
+                if generation != self._generation:
+                    if self.processes is not None:
+                        self.processes.changed()
+                    self.version += 1
+                    self._generation = generation
+        return self.version
+
     def run(
         self,
         store: Store,
@@ -261,6 +277,7 @@ class QueryRunner:
         """
         args: dict[str, Any] = {"default_graph": default_graph, "named_graphs": named_graphs,
                                 "union": union, "base_iri": base_iri, "max_rows": self.max_rows}
+        self.sync(store)
         if self.isolated:
             assert self.processes is not None
             result = self.processes.run(sparql, timeout_s=self.timeout_s, **args)
@@ -283,6 +300,7 @@ class QueryRunner:
         worker process when queries are isolated: the rows never cross the pipe)."""
         args: dict[str, Any] = {"default_graph": default_graph, "named_graphs": named_graphs,
                                 "union": union, "base_iri": base_iri, "max_rows": self.max_rows}
+        self.sync(store)
         if self.isolated:
             assert self.processes is not None
             result = self.processes.run(sparql, timeout_s=self.timeout_s, accept=accept or "",
@@ -301,6 +319,7 @@ class QueryRunner:
         :raises QueryCrashed: it ended its worker (memory limit).
         :raises QueryRejected: every worker stayed busy.
         """
+        self.sync(store)
         if self.isolated:
             assert self.processes is not None
             return self.processes.export(graph, media=media, profile=profile,
@@ -314,6 +333,7 @@ class QueryRunner:
         queries are isolated (each block within the time limit, the whole within
         :data:`DUMP_LIMITS` time limits; past it the stream ends without the gzip trailer),
         else read here."""
+        self.sync(store)
         if self.isolated:
             assert self.processes is not None
             total = None if self.timeout_s is None else DUMP_LIMITS * self.timeout_s

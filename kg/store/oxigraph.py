@@ -11,6 +11,8 @@ in an on-disk directory, or in memory.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -65,6 +67,11 @@ class OxigraphStore(Closing):
     ``.raw`` is the underlying ``pyoxigraph.Store`` for fast paths (serializing results,
     bulk loads); prefer the methods here.
 
+    :attr:`generation` changes after every write through the methods here (also after one that
+    failed): whoever keeps something derived from the store (the endpoint's query workers and
+    result cache) compares it to know that the store was written — by the endpoint or by the
+    owner of a store passed to it. Writes through ``.raw`` are not counted.
+
     >>> from pyoxigraph import Literal, NamedNode, Quad
     >>> store = OxigraphStore()
     >>> store.add([Quad(NamedNode("http://e.org/s"), NamedNode("http://e.org/p"), Literal("é"))])
@@ -77,6 +84,19 @@ class OxigraphStore(Closing):
         self.path = Path(path) if path is not None else None
         self.read_only = read_only
         self._raw: pyoxigraph.Store | None = self._open()
+        self._writes = itertools.count(1)
+        self.generation = 0  # see the class docstring
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[pyoxigraph.Store]:
+        """The store to write, :attr:`generation` moved on once the write is over: a reader that
+        sees the new number sees the write (``next`` on a counter is atomic: two threads that
+        write at once both move it)."""
+        store = self._writable()
+        try:
+            yield store
+        finally:
+            self.generation = next(self._writes)
 
     def _open(self) -> pyoxigraph.Store:
         if self.path is None:
@@ -144,11 +164,11 @@ class OxigraphStore(Closing):
         :raises StoreReadOnly: the store was opened read-only.
         """
         batch = materialize(quads)
-        store = self._writable()
-        if self.path is not None and len(batch) >= BULK_MIN_QUADS:
-            store.bulk_extend(batch)
-        else:
-            store.extend(batch)
+        with self._writing() as store:
+            if self.path is not None and len(batch) >= BULK_MIN_QUADS:
+                store.bulk_extend(batch)
+            else:
+                store.extend(batch)
 
     def query(
         self,
@@ -208,7 +228,8 @@ class OxigraphStore(Closing):
             sparql = restrict_update(
                 sparql, using=using_graphs or (), using_named=using_named_graphs or ()
             )
-        self._writable().update(sparql, base_iri=base_iri)
+        with self._writing() as store:
+            store.update(sparql, base_iri=base_iri)
 
     def quads(self, *, graph: GraphName | None = None) -> Iterator[Quad]:
         """The quads of ``graph`` (``DefaultGraph()`` for the default one), or all when None."""
@@ -238,7 +259,8 @@ class OxigraphStore(Closing):
             default graph.
         :raises SyntaxError: the data does not parse; nothing is written.
         """
-        self._writable().load(data, format, base_iri=base_iri, to_graph=graph)
+        with self._writing() as store:
+            store.load(data, format, base_iri=base_iri, to_graph=graph)
 
     def dump(self, *, format: RdfFormat, graph: GraphName | None = None) -> bytes:
         """Serialize one graph (a triples format suffices), or everything (needs a dataset format
@@ -254,15 +276,18 @@ class OxigraphStore(Closing):
 
     def clear_graph(self, graph: GraphName) -> None:
         """Remove the triples of ``graph``; the (empty) graph stays."""
-        self._writable().clear_graph(graph)
+        with self._writing() as store:
+            store.clear_graph(graph)
 
     def drop_graph(self, graph: GraphName) -> None:
         """Remove ``graph`` and its triples; no error when it does not exist."""
-        self._writable().remove_graph(graph)
+        with self._writing() as store:
+            store.remove_graph(graph)
 
     def create_graph(self, graph: NamedNode) -> None:
         """Create the named graph, empty; no error when it exists."""
-        self._writable().add_graph(graph)
+        with self._writing() as store:
+            store.add_graph(graph)
 
     def __len__(self) -> int:
         return len(self.raw)

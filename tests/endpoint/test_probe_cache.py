@@ -84,9 +84,9 @@ def test_a_read_during_a_write_never_keeps_the_old_view_under_the_new_version(
     telling, told = threading.Event(), threading.Event()
     tell = runner.processes.changed
 
-    def slow_tell() -> None:  # the moment between the two counters, widened
-        telling.set()
-        assert told.wait(20)
+    def slow_tell() -> None:  # the moment between the two counters, widened (to at most 1 s:
+        telling.set()          # a read that sees the store's new generation waits for the
+        told.wait(1.0)         # telling to end, and only then reads; one that does not, reads now)
         tell()
 
     runner.processes.changed = slow_tell
