@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,24 @@ CAPTURES = 8
 
 # -- the capture process (this file run with --capture) ---------------------------------------------
 def capture(url: str, run: str, events: int, rate: float) -> None:
+    """One capture process: imports, connects, says ``ready`` and waits for ``go`` on stdin (so
+    that Python's start-up, ≈ 0.3 s of CPU a process, stays out of every timed window: a training
+    process starts once and captures for hours), then emits; prints its clock readings."""
     from provml import evaluation
+    from provml.capture.broker import connect
     from provml.capture.client import Client
 
     batches = 50
     epochs = max(1, round((events - 4) / (2 + 2 * batches)))
     interval = 1.0 / rate if rate else 0.0
     client = Client(broker=url, bag_size=50, flush_interval_s=0.1, install_signal_handler=False)
+    sink = client._flusher.sink  # connect now (imports redis), not in the timed window
+    sink._redis = connect(url)
+    sink._redis.ping()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    go = time.time()
+    cpu = time.process_time()
     start = time.perf_counter()
     emitted = 0
 
@@ -63,14 +75,18 @@ def capture(url: str, run: str, events: int, rate: float) -> None:
                 time.sleep(ahead)
 
     workflow = client.workflow("bench-broker", type="learning", run_id=run, meta=False)
-    with client, workflow as wf, wf.stage("train", kind="training") as stage:
-        for e in range(epochs):
-            with stage.cycle("epoch", iteration=e) as epoch:
-                for b in range(batches):
-                    with epoch.cycle("batch", iteration=b) as batch:
-                        batch.generated(evaluation("loss", 1.0 / (b + 1)))
-                    pace()
-    print(json.dumps({"run": run, "events": client.stats().processed}), flush=True)
+    with client:
+        with workflow as wf, wf.stage("train", kind="training") as stage:
+            for e in range(epochs):
+                with stage.cycle("epoch", iteration=e) as epoch:
+                    for b in range(batches):
+                        with epoch.cycle("batch", iteration=b) as batch:
+                            batch.generated(evaluation("loss", 1.0 / (b + 1)))
+                        pace()
+        recorded = time.time()
+    sent = time.time()
+    print(json.dumps({"run": run, "events": client.stats().processed, "go": go, "recorded": recorded,
+                      "sent": sent, "cpu_s": time.process_time() - cpu}), flush=True)
 
 
 # -- the harness ---------------------------------------------------------------------------------------
@@ -152,6 +168,44 @@ def sustained(samples: list[tuple[float, int]], total: int) -> float:
     return (n1 - n0) / (t1 - t0) if t1 > t0 else float("nan")
 
 
+def emit_all(url: str, events: int, rate: float, on_go: Callable[[], None] = lambda: None) -> tuple[int, dict[str, Any]]:
+    """Run the 8 capture processes: start them, wait until each has imported and connected, then
+    let them all go at once; returns the events they emitted and their clock readings: the
+    emission's seconds and events/s from the first ``go`` to the last bag sent, the median
+    per-process rate, and CPU µs an event (the callers' and flushers' threads together)."""
+    per = rate / CAPTURES if rate else 0.0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    captures = [subprocess.Popen([sys.executable, __file__, "--capture", url, f"bench-{i}", str(events), str(per)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+                for i in range(CAPTURES)]
+    try:
+        for c in captures:  # every capture process started, imported and connected
+            assert c.stdout is not None
+            if c.stdout.readline().strip() != "ready":
+                raise RuntimeError("a capture process did not start")
+        on_go()
+        for c in captures:
+            assert c.stdin is not None
+            c.stdin.write("go\n")
+            c.stdin.flush()
+        reports = []
+        for c in captures:
+            out, _ = c.communicate(timeout=1800)
+            reports.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for c in captures:
+            if c.poll() is None:
+                c.kill()
+                c.wait()
+    total = sum(r["events"] for r in reports)
+    go = min(r["go"] for r in reports)
+    seconds = max(r["sent"] for r in reports) - go
+    return total, {"seconds": seconds, "events_per_s": total / seconds,
+                   "recorded_seconds": max(r["recorded"] for r in reports) - go,
+                   "per_process_events_per_s": statistics.median(r["events"] / (r["sent"] - r["go"]) for r in reports),
+                   "cpu_us_per_event": 1e6 * sum(r["cpu_s"] for r in reports) / total}
+
+
 def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool, *, drain: bool = False) -> dict[str, Any]:
     """One configuration on a fresh store. ``drain``: the 8 captures fill the stream first, then
     the workers start (their own capacity); else captures and workers run together."""
@@ -175,25 +229,17 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool,
                 time.sleep(0.05)
             client.close()
 
+        sampler = threading.Thread(target=sample)
         try:
             if not drain:
                 procs = start_pipeline(redis.url, Path(tmp) / "store", workers, latency_key)
                 wait_ready(redis.client, workers)
             start = time.perf_counter()
-            per = rate / CAPTURES if rate else 0.0
-            captures = [subprocess.Popen([sys.executable, __file__, "--capture", redis.url, f"bench-{i}",
-                                          str(events), str(per)], stdout=subprocess.PIPE, text=True,
-                                         env={**os.environ, "OMP_NUM_THREADS": "1"})
-                        for i in range(CAPTURES)]
-            sampler = threading.Thread(target=sample)
-            sampler.start()
-            total = 0
-            for c in captures:
-                out, _ = c.communicate(timeout=1800)
-                total += json.loads(out.strip().splitlines()[-1])["events"]
+            total, emit = emit_all(redis.url, events, rate, on_go=sampler.start)
             emitted = time.perf_counter() - start
-            if drain:
+            if drain:  # the clock restarts: the ingest side's own time, its start-up included
                 procs = start_pipeline(redis.url, Path(tmp) / "store", workers, latency_key)
+                start = time.perf_counter()
             while int(redis.client.get(WRITTEN) or 0) < total:
                 time.sleep(0.02)
                 if time.perf_counter() - start > 1800:
@@ -203,17 +249,19 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool,
             sampler.join()
             samples.append((time.perf_counter(), int(redis.client.get(WRITTEN) or 0)))
             row: dict[str, Any] = {"workers": workers, "mode": "drain" if drain else "live", "events": total,
-                                   "seconds": elapsed, "emit_seconds": emitted, "events_per_s": total / elapsed,
+                                   "seconds": elapsed, "emit_seconds": emitted, "emit": emit, "events_per_s": total / elapsed,
                                    "sustained_events_per_s": sustained(samples, total)}
             if latency_key:
                 values = sorted(float(x) for x in redis.client.lrange(latency_key, 0, -1))
                 row["latency_s"] = {"p50": values[len(values) // 2], "p99": values[int(len(values) * 0.99)],
                                     "max": values[-1], "n": len(values)}
                 row["rate_target"] = rate
-                row["rate_emitted"] = total / emitted
+                row["rate_emitted"] = emit["events_per_s"]
             return row
         finally:
             done.set()
+            if sampler.is_alive():
+                sampler.join()
             stop(procs)
 
 
@@ -253,6 +301,22 @@ def capacities(redis: Redis, events: int) -> dict[str, float]:
     return {"worker_events_per_s": worked / worker_s, "writer_events_per_s": written / writer_s}
 
 
+def emit_only(redis: Redis, events: int, reps: int, out: dict[str, Any]) -> None:
+    out["emit_only"] = []
+    for _ in range(reps):
+        redis.client.flushall()
+        load = os.getloadavg()[0]
+        total, emit = emit_all(redis.url, events, 0.0)
+        emit["load"] = load
+        out["emit_only"].append(emit)
+        print(f"emit only  {total} events in {emit['seconds']:.2f} s = {emit['events_per_s']:,.0f} events/s "
+              f"(per process {emit['per_process_events_per_s']:,.0f}, {emit['cpu_us_per_event']:.1f} CPU us an "
+              f"event; load {load:.1f})", flush=True)
+    path = RESULTS.with_name("broker_emit.json")
+    path.write_text(json.dumps(out, indent=2))
+    print(f"saved {path}")
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--capture":
         capture(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
@@ -266,12 +330,20 @@ def main() -> None:
     ap.add_argument("--latency-workers", type=int, default=1)
     ap.add_argument("--low-rate", type=float, default=500.0, help="a second latency run at this rate")
     ap.add_argument("--quick", action="store_true", help="500 events per process, 1 repetition")
+    ap.add_argument("--emit-only", action="store_true",
+                    help="only the 8 capture processes into Redis, --reps times (no pipeline): what they emit")
     args = ap.parse_args()
     if args.quick:
         args.events, args.reps, args.latency_events = 500, 1, 500
     out: dict[str, Any] = {"machine": platform.platform(), "cpus": os.cpu_count(),
                            "load_before": os.getloadavg(), "captures": CAPTURES, "throughput": [], "latency": []}
     redis = Redis()
+    if args.emit_only:
+        try:
+            emit_only(redis, args.events, args.reps, out)
+        finally:
+            redis.close()
+        return
     try:
         for rep in range(args.reps):  # alternate 1 2 4 1 2 4, live and drained
             for drain in (False, True):
