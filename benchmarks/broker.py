@@ -126,7 +126,7 @@ class Redis:
 def start_pipeline(url: str, store: Path, workers: int, latency_key: str | None) -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     writer_code = (
-        "import threading; from provml.knowledge import open_kg; from provml.ingest.worker import Writer; "
+        "from provml.knowledge import open_kg; from provml.ingest.worker import Writer; "
         f"kg = open_kg({str(store)!r}); Writer({url!r}, kg, latency_key={latency_key!r}).run()"
     )
     procs = [subprocess.Popen([sys.executable, "-c", writer_code], env=env)]
@@ -157,6 +157,15 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def sustained(samples: list[tuple[float, int]], total: int) -> float:
@@ -214,6 +223,7 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool,
     from provml.ingest.worker import WRITTEN
 
     redis.client.flushall()
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         latency_key = "provml:bench:latency" if latency else None
         procs: list[subprocess.Popen[bytes]] = []
@@ -235,6 +245,8 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool,
                 procs = start_pipeline(redis.url, Path(tmp) / "store", workers, latency_key)
                 wait_ready(redis.client, workers)
             start = time.perf_counter()
+            pids = {"writer": [p.pid for p in procs[:1]], "workers": [p.pid for p in procs[1:]], "redis": [redis.proc.pid]}
+            cpu0 = {role: sum(cpu_s(pid) for pid in group) for role, group in pids.items()}
             total, emit = emit_all(redis.url, events, rate, on_go=sampler.start)
             emitted = time.perf_counter() - start
             if drain:  # the clock restarts: the ingest side's own time, its start-up included
@@ -245,12 +257,17 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool,
                 if time.perf_counter() - start > 1800:
                     raise RuntimeError("the pipeline did not catch up")
             elapsed = time.perf_counter() - start
+            cpu = {role: 1e6 * (sum(cpu_s(pid) for pid in group) - cpu0[role]) / total for role, group in pids.items()}
+            cpu["captures"] = emit["cpu_us_per_event"]
             done.set()
             sampler.join()
             samples.append((time.perf_counter(), int(redis.client.get(WRITTEN) or 0)))
             row: dict[str, Any] = {"workers": workers, "mode": "drain" if drain else "live", "events": total,
                                    "seconds": elapsed, "emit_seconds": emitted, "emit": emit, "events_per_s": total / elapsed,
-                                   "sustained_events_per_s": sustained(samples, total)}
+                                   "sustained_events_per_s": sustained(samples, total),
+                                   "load": [load, os.getloadavg()[0]]}
+            if not drain:  # CPU µs an event of each part, after start-up (the pipeline was warm at the go)
+                row["cpu_us_per_event"] = cpu
             if latency_key:
                 values = sorted(float(x) for x in redis.client.lrange(latency_key, 0, -1))
                 row["latency_s"] = {"p50": values[len(values) // 2], "p99": values[int(len(values) * 0.99)],
@@ -329,6 +346,8 @@ def main() -> None:
     ap.add_argument("--latency-events", type=int, default=2500)
     ap.add_argument("--latency-workers", type=int, default=1)
     ap.add_argument("--low-rate", type=float, default=500.0, help="a second latency run at this rate")
+    ap.add_argument("--latency-reps", type=int, default=1)
+    ap.add_argument("--latency-only", action="store_true", help="no throughput runs, no capacities")
     ap.add_argument("--quick", action="store_true", help="500 events per process, 1 repetition")
     ap.add_argument("--emit-only", action="store_true",
                     help="only the 8 capture processes into Redis, --reps times (no pipeline): what they emit")
@@ -345,7 +364,7 @@ def main() -> None:
             redis.close()
         return
     try:
-        for rep in range(args.reps):  # alternate 1 2 4 1 2 4, live and drained
+        for rep in range(0 if args.latency_only else args.reps):  # alternate 1 2 4 1 2 4, live and drained
             for drain in (False, True):
                 for workers in args.workers:
                     row = one_run(redis, workers, args.events, 0.0, False, drain=drain)
@@ -353,18 +372,25 @@ def main() -> None:
                     out["throughput"].append(row)
                     print(f"{row['mode']:5} workers={workers}  {row['events']} events in {row['seconds']:.2f} s "
                           f"= {row['events_per_s']:,.0f} events/s overall, {row['sustained_events_per_s']:,.0f} "
-                          f"sustained (captures emitted in {row['emit_seconds']:.2f} s)", flush=True)
-        out["capacity"] = capacities(redis, 10_000)
-        print(f"capacity    one worker {out['capacity']['worker_events_per_s']:,.0f} events/s, the writer "
-              f"{out['capacity']['writer_events_per_s']:,.0f} events/s (each alone, bags of 50)", flush=True)
+                          f"sustained (captures emitted {row['emit']['events_per_s']:,.0f} events/s; load "
+                          f"{row['load'][0]:.1f} -> {row['load'][1]:.1f})", flush=True)
+                    if "cpu_us_per_event" in row:
+                        print("      CPU us an event: " + ", ".join(f"{k} {v:.0f}" for k, v in row["cpu_us_per_event"].items())
+                              + f" = {sum(row['cpu_us_per_event'].values()):.0f}", flush=True)
+        if not args.latency_only:
+            out["capacity"] = capacities(redis, 10_000)
+            print(f"capacity    one worker {out['capacity']['worker_events_per_s']:,.0f} events/s, the writer "
+                  f"{out['capacity']['writer_events_per_s']:,.0f} events/s (each alone, bags of 50)", flush=True)
         workers = args.latency_workers
-        for rate in (args.rate, args.low_rate):
-            row = one_run(redis, workers, args.latency_events, rate, True)
-            out["latency"].append(row)
-            lat = row["latency_s"]
-            print(f"latency     workers={workers}  target {rate:,.0f} ev/s, emitted {row['rate_emitted']:,.0f} ev/s: "
-                  f"p50 {lat['p50']:.2f} s  p99 {lat['p99']:.2f} s  max {lat['max']:.2f} s ({lat['n']} events)",
-                  flush=True)
+        for _ in range(args.latency_reps):
+            for rate in (args.rate, args.low_rate):
+                events = max(100, round(args.latency_events * rate / args.rate))  # the same seconds
+                row = one_run(redis, workers, events, rate, True)
+                out["latency"].append(row)
+                lat = row["latency_s"]
+                print(f"latency     workers={workers}  target {rate:,.0f} ev/s, emitted {row['rate_emitted']:,.0f} "
+                      f"ev/s: p50 {lat['p50']:.2f} s  p99 {lat['p99']:.2f} s  max {lat['max']:.2f} s ({lat['n']} "
+                      f"events; load {row['load'][0]:.1f} -> {row['load'][1]:.1f})", flush=True)
     finally:
         redis.close()
     out["load_after"] = os.getloadavg()
@@ -373,7 +399,8 @@ def main() -> None:
         for workers in args.workers:
             rates = [r["sustained_events_per_s"] for r in out["throughput"]
                      if r["workers"] == workers and r["mode"] == mode]
-            summary[f"{mode}-{workers}"] = {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
+            if rates:
+                summary[f"{mode}-{workers}"] = {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
     out["summary"] = summary
     for key, s in summary.items():
         print(f"{key}: sustained median {s['median']:,.0f} events/s (min {s['min']:,.0f}, max {s['max']:,.0f})")
