@@ -107,6 +107,17 @@ def test_bags_through_the_broker_store_what_the_pipeline_stores(redis_server: Re
     redis = connect(redis_server.url)
     assert lag(redis).written_events == len(events)
     assert redis.xlen(DEAD) == 0
+    # the types kept for the workers (for later bags) are the stored ones, node by node
+    from provml.capture.broker import TYPES
+    from provml.vocab import RDF
+
+    kept = {k.decode(): set(v.decode().split()) for k, v in redis.hgetall(TYPES).items()}
+    stored: dict[str, set[str]] = {}
+    for q in kg.store.raw.quads_for_pattern(None, RDF.type, None):
+        if q.subject.value.startswith(kg.base):
+            stored.setdefault(q.subject.value, set()).add(q.object.value)
+    assert kept and {n: stored.get(n) for n in kept} == kept
+    assert all("/summary/" in n for n in stored.keys() - kept.keys())  # the writer's own nodes
     running.writer.trim()
     assert redis.xlen(EVENTS) <= 1  # acknowledged bags are trimmed (the last read one may stay)
     kg.close()
