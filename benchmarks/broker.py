@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,24 @@ CAPTURES = 8
 
 # -- the capture process (this file run with --capture) ---------------------------------------------
 def capture(url: str, run: str, events: int, rate: float) -> None:
+    """One capture process: imports, connects, says ``ready`` and waits for ``go`` on stdin (so
+    that Python's start-up, ≈ 0.3 s of CPU a process, stays out of every timed window: a training
+    process starts once and captures for hours), then emits; prints its clock readings."""
     from provml import evaluation
+    from provml.capture.broker import connect
     from provml.capture.client import Client
 
     batches = 50
     epochs = max(1, round((events - 4) / (2 + 2 * batches)))
     interval = 1.0 / rate if rate else 0.0
     client = Client(broker=url, bag_size=50, flush_interval_s=0.1, install_signal_handler=False)
+    sink = client._flusher.sink  # connect now (imports redis), not in the timed window
+    sink._redis = connect(url)
+    sink._redis.ping()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    go = time.time()
+    cpu = time.process_time()
     start = time.perf_counter()
     emitted = 0
 
@@ -63,14 +75,18 @@ def capture(url: str, run: str, events: int, rate: float) -> None:
                 time.sleep(ahead)
 
     workflow = client.workflow("bench-broker", type="learning", run_id=run, meta=False)
-    with client, workflow as wf, wf.stage("train", kind="training") as stage:
-        for e in range(epochs):
-            with stage.cycle("epoch", iteration=e) as epoch:
-                for b in range(batches):
-                    with epoch.cycle("batch", iteration=b) as batch:
-                        batch.generated(evaluation("loss", 1.0 / (b + 1)))
-                    pace()
-    print(json.dumps({"run": run, "events": client.stats().processed}), flush=True)
+    with client:
+        with workflow as wf, wf.stage("train", kind="training") as stage:
+            for e in range(epochs):
+                with stage.cycle("epoch", iteration=e) as epoch:
+                    for b in range(batches):
+                        with epoch.cycle("batch", iteration=b) as batch:
+                            batch.generated(evaluation("loss", 1.0 / (b + 1)))
+                        pace()
+        recorded = time.time()
+    sent = time.time()
+    print(json.dumps({"run": run, "events": client.stats().processed, "go": go, "recorded": recorded,
+                      "sent": sent, "cpu_s": time.process_time() - cpu}), flush=True)
 
 
 # -- the harness ---------------------------------------------------------------------------------------
@@ -110,7 +126,7 @@ class Redis:
 def start_pipeline(url: str, store: Path, workers: int, latency_key: str | None) -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     writer_code = (
-        "import threading; from provml.knowledge import open_kg; from provml.ingest.worker import Writer; "
+        "from provml.knowledge import open_kg; from provml.ingest.worker import Writer; "
         f"kg = open_kg({str(store)!r}); Writer({url!r}, kg, latency_key={latency_key!r}).run()"
     )
     procs = [subprocess.Popen([sys.executable, "-c", writer_code], env=env)]
@@ -143,6 +159,15 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait()
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def sustained(samples: list[tuple[float, int]], total: int) -> float:
     """Events/s between the moments 10 % and 90 % of ``total`` were written (no start-up, no tail)."""
     def when(fraction: float) -> tuple[float, int]:
@@ -150,6 +175,44 @@ def sustained(samples: list[tuple[float, int]], total: int) -> float:
 
     (t0, n0), (t1, n1) = when(0.1), when(0.9)
     return (n1 - n0) / (t1 - t0) if t1 > t0 else float("nan")
+
+
+def emit_all(url: str, events: int, rate: float, on_go: Callable[[], None] = lambda: None) -> tuple[int, dict[str, Any]]:
+    """Run the 8 capture processes: start them, wait until each has imported and connected, then
+    let them all go at once; returns the events they emitted and their clock readings: the
+    emission's seconds and events/s from the first ``go`` to the last bag sent, the median
+    per-process rate, and CPU µs an event (the callers' and flushers' threads together)."""
+    per = rate / CAPTURES if rate else 0.0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    captures = [subprocess.Popen([sys.executable, __file__, "--capture", url, f"bench-{i}", str(events), str(per)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+                for i in range(CAPTURES)]
+    try:
+        for c in captures:  # every capture process started, imported and connected
+            assert c.stdout is not None
+            if c.stdout.readline().strip() != "ready":
+                raise RuntimeError("a capture process did not start")
+        on_go()
+        for c in captures:
+            assert c.stdin is not None
+            c.stdin.write("go\n")
+            c.stdin.flush()
+        reports = []
+        for c in captures:
+            out, _ = c.communicate(timeout=1800)
+            reports.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for c in captures:
+            if c.poll() is None:
+                c.kill()
+                c.wait()
+    total = sum(r["events"] for r in reports)
+    go = min(r["go"] for r in reports)
+    seconds = max(r["sent"] for r in reports) - go
+    return total, {"seconds": seconds, "events_per_s": total / seconds,
+                   "recorded_seconds": max(r["recorded"] for r in reports) - go,
+                   "per_process_events_per_s": statistics.median(r["events"] / (r["sent"] - r["go"]) for r in reports),
+                   "cpu_us_per_event": 1e6 * sum(r["cpu_s"] for r in reports) / total}
 
 
 def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool, *, drain: bool = False) -> dict[str, Any]:
@@ -160,6 +223,7 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool,
     from provml.ingest.worker import WRITTEN
 
     redis.client.flushall()
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         latency_key = "provml:bench:latency" if latency else None
         procs: list[subprocess.Popen[bytes]] = []
@@ -175,45 +239,46 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool,
                 time.sleep(0.05)
             client.close()
 
+        sampler = threading.Thread(target=sample)
         try:
             if not drain:
                 procs = start_pipeline(redis.url, Path(tmp) / "store", workers, latency_key)
                 wait_ready(redis.client, workers)
             start = time.perf_counter()
-            per = rate / CAPTURES if rate else 0.0
-            captures = [subprocess.Popen([sys.executable, __file__, "--capture", redis.url, f"bench-{i}",
-                                          str(events), str(per)], stdout=subprocess.PIPE, text=True,
-                                         env={**os.environ, "OMP_NUM_THREADS": "1"})
-                        for i in range(CAPTURES)]
-            sampler = threading.Thread(target=sample)
-            sampler.start()
-            total = 0
-            for c in captures:
-                out, _ = c.communicate(timeout=1800)
-                total += json.loads(out.strip().splitlines()[-1])["events"]
+            pids = {"writer": [p.pid for p in procs[:1]], "workers": [p.pid for p in procs[1:]], "redis": [redis.proc.pid]}
+            cpu0 = {role: sum(cpu_s(pid) for pid in group) for role, group in pids.items()}
+            total, emit = emit_all(redis.url, events, rate, on_go=sampler.start)
             emitted = time.perf_counter() - start
-            if drain:
+            if drain:  # the clock restarts: the ingest side's own time, its start-up included
                 procs = start_pipeline(redis.url, Path(tmp) / "store", workers, latency_key)
+                start = time.perf_counter()
             while int(redis.client.get(WRITTEN) or 0) < total:
                 time.sleep(0.02)
                 if time.perf_counter() - start > 1800:
                     raise RuntimeError("the pipeline did not catch up")
             elapsed = time.perf_counter() - start
+            cpu = {role: 1e6 * (sum(cpu_s(pid) for pid in group) - cpu0[role]) / total for role, group in pids.items()}
+            cpu["captures"] = emit["cpu_us_per_event"]
             done.set()
             sampler.join()
             samples.append((time.perf_counter(), int(redis.client.get(WRITTEN) or 0)))
             row: dict[str, Any] = {"workers": workers, "mode": "drain" if drain else "live", "events": total,
-                                   "seconds": elapsed, "emit_seconds": emitted, "events_per_s": total / elapsed,
-                                   "sustained_events_per_s": sustained(samples, total)}
+                                   "seconds": elapsed, "emit_seconds": emitted, "emit": emit, "events_per_s": total / elapsed,
+                                   "sustained_events_per_s": sustained(samples, total),
+                                   "load": [load, os.getloadavg()[0]]}
+            if not drain:  # CPU µs an event of each part, after start-up (the pipeline was warm at the go)
+                row["cpu_us_per_event"] = cpu
             if latency_key:
                 values = sorted(float(x) for x in redis.client.lrange(latency_key, 0, -1))
                 row["latency_s"] = {"p50": values[len(values) // 2], "p99": values[int(len(values) * 0.99)],
                                     "max": values[-1], "n": len(values)}
                 row["rate_target"] = rate
-                row["rate_emitted"] = total / emitted
+                row["rate_emitted"] = emit["events_per_s"]
             return row
         finally:
             done.set()
+            if sampler.is_alive():
+                sampler.join()
             stop(procs)
 
 
@@ -253,6 +318,22 @@ def capacities(redis: Redis, events: int) -> dict[str, float]:
     return {"worker_events_per_s": worked / worker_s, "writer_events_per_s": written / writer_s}
 
 
+def emit_only(redis: Redis, events: int, reps: int, out: dict[str, Any]) -> None:
+    out["emit_only"] = []
+    for _ in range(reps):
+        redis.client.flushall()
+        load = os.getloadavg()[0]
+        total, emit = emit_all(redis.url, events, 0.0)
+        emit["load"] = load
+        out["emit_only"].append(emit)
+        print(f"emit only  {total} events in {emit['seconds']:.2f} s = {emit['events_per_s']:,.0f} events/s "
+              f"(per process {emit['per_process_events_per_s']:,.0f}, {emit['cpu_us_per_event']:.1f} CPU us an "
+              f"event; load {load:.1f})", flush=True)
+    path = RESULTS.with_name("broker_emit.json")
+    path.write_text(json.dumps(out, indent=2))
+    print(f"saved {path}")
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--capture":
         capture(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
@@ -265,15 +346,25 @@ def main() -> None:
     ap.add_argument("--latency-events", type=int, default=2500)
     ap.add_argument("--latency-workers", type=int, default=1)
     ap.add_argument("--low-rate", type=float, default=500.0, help="a second latency run at this rate")
+    ap.add_argument("--latency-reps", type=int, default=1)
+    ap.add_argument("--latency-only", action="store_true", help="no throughput runs, no capacities")
     ap.add_argument("--quick", action="store_true", help="500 events per process, 1 repetition")
+    ap.add_argument("--emit-only", action="store_true",
+                    help="only the 8 capture processes into Redis, --reps times (no pipeline): what they emit")
     args = ap.parse_args()
     if args.quick:
         args.events, args.reps, args.latency_events = 500, 1, 500
     out: dict[str, Any] = {"machine": platform.platform(), "cpus": os.cpu_count(),
                            "load_before": os.getloadavg(), "captures": CAPTURES, "throughput": [], "latency": []}
     redis = Redis()
+    if args.emit_only:
+        try:
+            emit_only(redis, args.events, args.reps, out)
+        finally:
+            redis.close()
+        return
     try:
-        for rep in range(args.reps):  # alternate 1 2 4 1 2 4, live and drained
+        for rep in range(0 if args.latency_only else args.reps):  # alternate 1 2 4 1 2 4, live and drained
             for drain in (False, True):
                 for workers in args.workers:
                     row = one_run(redis, workers, args.events, 0.0, False, drain=drain)
@@ -281,18 +372,25 @@ def main() -> None:
                     out["throughput"].append(row)
                     print(f"{row['mode']:5} workers={workers}  {row['events']} events in {row['seconds']:.2f} s "
                           f"= {row['events_per_s']:,.0f} events/s overall, {row['sustained_events_per_s']:,.0f} "
-                          f"sustained (captures emitted in {row['emit_seconds']:.2f} s)", flush=True)
-        out["capacity"] = capacities(redis, 10_000)
-        print(f"capacity    one worker {out['capacity']['worker_events_per_s']:,.0f} events/s, the writer "
-              f"{out['capacity']['writer_events_per_s']:,.0f} events/s (each alone, bags of 50)", flush=True)
+                          f"sustained (captures emitted {row['emit']['events_per_s']:,.0f} events/s; load "
+                          f"{row['load'][0]:.1f} -> {row['load'][1]:.1f})", flush=True)
+                    if "cpu_us_per_event" in row:
+                        print("      CPU us an event: " + ", ".join(f"{k} {v:.0f}" for k, v in row["cpu_us_per_event"].items())
+                              + f" = {sum(row['cpu_us_per_event'].values()):.0f}", flush=True)
+        if not args.latency_only:
+            out["capacity"] = capacities(redis, 10_000)
+            print(f"capacity    one worker {out['capacity']['worker_events_per_s']:,.0f} events/s, the writer "
+                  f"{out['capacity']['writer_events_per_s']:,.0f} events/s (each alone, bags of 50)", flush=True)
         workers = args.latency_workers
-        for rate in (args.rate, args.low_rate):
-            row = one_run(redis, workers, args.latency_events, rate, True)
-            out["latency"].append(row)
-            lat = row["latency_s"]
-            print(f"latency     workers={workers}  target {rate:,.0f} ev/s, emitted {row['rate_emitted']:,.0f} ev/s: "
-                  f"p50 {lat['p50']:.2f} s  p99 {lat['p99']:.2f} s  max {lat['max']:.2f} s ({lat['n']} events)",
-                  flush=True)
+        for _ in range(args.latency_reps):
+            for rate in (args.rate, args.low_rate):
+                events = max(100, round(args.latency_events * rate / args.rate))  # the same seconds
+                row = one_run(redis, workers, events, rate, True)
+                out["latency"].append(row)
+                lat = row["latency_s"]
+                print(f"latency     workers={workers}  target {rate:,.0f} ev/s, emitted {row['rate_emitted']:,.0f} "
+                      f"ev/s: p50 {lat['p50']:.2f} s  p99 {lat['p99']:.2f} s  max {lat['max']:.2f} s ({lat['n']} "
+                      f"events; load {row['load'][0]:.1f} -> {row['load'][1]:.1f})", flush=True)
     finally:
         redis.close()
     out["load_after"] = os.getloadavg()
@@ -301,7 +399,8 @@ def main() -> None:
         for workers in args.workers:
             rates = [r["sustained_events_per_s"] for r in out["throughput"]
                      if r["workers"] == workers and r["mode"] == mode]
-            summary[f"{mode}-{workers}"] = {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
+            if rates:
+                summary[f"{mode}-{workers}"] = {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
     out["summary"] = summary
     for key, s in summary.items():
         print(f"{key}: sustained median {s['median']:,.0f} events/s (min {s['min']:,.0f}, max {s['max']:,.0f})")

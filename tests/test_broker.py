@@ -107,6 +107,17 @@ def test_bags_through_the_broker_store_what_the_pipeline_stores(redis_server: Re
     redis = connect(redis_server.url)
     assert lag(redis).written_events == len(events)
     assert redis.xlen(DEAD) == 0
+    # the types kept for the workers (for later bags) are the stored ones, node by node
+    from provml.capture.broker import TYPES
+    from provml.vocab import RDF
+
+    kept = {k.decode(): set(v.decode().split()) for k, v in redis.hgetall(TYPES).items()}
+    stored: dict[str, set[str]] = {}
+    for q in kg.store.raw.quads_for_pattern(None, RDF.type, None):
+        if q.subject.value.startswith(kg.base):
+            stored.setdefault(q.subject.value, set()).add(q.object.value)
+    assert kept and {n: stored.get(n) for n in kept} == kept
+    assert all("/summary/" in n for n in stored.keys() - kept.keys())  # the writer's own nodes
     running.writer.trim()
     assert redis.xlen(EVENTS) <= 1  # acknowledged bags are trimmed (the last read one may stay)
     kg.close()
@@ -560,4 +571,76 @@ def test_the_writer_summarizes_infinite_and_huge_values_in_bags_of_any_order(
 
     means = [float(q.object.value) for q in kg.store.quads() if q.predicate == PROVML.meanValue]
     assert any(math.isnan(m) for m in means) and 1e308 in means
+    kg.close()
+
+
+def _drain(url: str, kg: KnowledgeGraph) -> None:
+    """One worker then the writer, each until its stream is empty (bags read 8 at a time)."""
+    worker = Worker(url, block_s=0.05)
+    while worker.step():
+        pass
+    worker.close()
+    writer = Writer(url, kg, block_s=0.05)
+    while writer.step():
+        pass
+    writer.close()
+
+
+def test_a_later_bags_spec_gives_no_role_to_an_earlier_bag_read_with_it(redis_server: RedisServer, tmp_path: Path) -> None:
+    """A worker runs the bags it reads at once as one batch, but a bag holding a spec starts a
+    new one: a spec gives roles to its own bag and later ones, never to a bag before it (as
+    ``provml load --together``), so the store is the one the bags make one by one."""
+    from provml.vocab import PROVML
+
+    spec = {"v": 1, "kind": "spec", "t": 0, "run": "spec", "workflow": "wf",
+            "spec": {"workflow": "wf", "type": "learning", "transformations": [
+                {"name": "train", "type": "training", "used": [{"name": "lr", "role": "hyperparameter"}]}]}}
+    first = [{"v": 1, "kind": "workflow_begin", "t": 0, "run": "r", "workflow": "wf", "type": "learning"},
+             {"v": 1, "kind": "task_begin", "t": 1, "run": "r", "workflow": "wf", "task": "train", "name": "train",
+              "type": "training", "used": [{"name": "lr", "value": 0.1}]}]
+    later = [{"v": 1, "kind": "task_begin", "t": 2, "run": "r", "workflow": "wf", "task": "train2", "name": "train",
+              "type": "training", "used": [{"name": "lr", "value": 0.2}]}]
+    sink = RedisSink(redis_server.url)
+    for bag in (first, [spec], later):
+        sink.send([json.dumps(e) for e in bag])
+    sink.close()
+    kg = open_kg(tmp_path / "store")
+    _drain(redis_server.url, kg)
+    hyper = {q.subject.value.rsplit("/", 3)[-3] for q in kg.store.quads()
+             if q.object == PROVML.LearningHyperparameterValue}
+    assert hyper == {"train2"}  # the first bag's lr came before the spec: a plain value
+    one_by_one = KnowledgeGraph(OxigraphStore())
+    for bag in (first, [spec], later):
+        one_by_one.ingest_events(bag)
+    assert data(kg) == data(one_by_one)
+    kg.close()
+
+
+def test_the_writer_takes_quads_an_earlier_worker_handed_over_as_plain_n_quads(
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    """Entries left in ``provml:quads`` by a worker of an earlier version (the field ``nq``: all
+    quads as N-Quads, uncompressed) are written as the current ones are, the writer's stage
+    links, summaries and the types hash included."""
+    from pyoxigraph import RdfFormat, serialize
+
+    from provml.capture.broker import QUADS, TYPES, WORKERS
+    from provml.ingest.translation import translate
+
+    events = events_of("old")
+    producer = KnowledgeGraph(OxigraphStore())
+    quads = producer.prepare_batch(translate(events, iris=producer.iris, roles=producer._role), links=False)
+    redis = connect(redis_server.url)
+    ensure_groups(redis)
+    send(redis_server.url, events, bag=len(events))  # the bag, read by the earlier worker
+    [(_stream, [(bag_id, _fields)])] = redis.xreadgroup(WORKERS, "worker-earlier", {EVENTS: ">"}, count=1)
+    redis.xadd(QUADS, {"ids": json.dumps([bag_id.decode()]), "n": len(events), "ts": "[]",
+                       "nq": serialize(quads, format=RdfFormat.N_QUADS)})
+    kg = open_kg(tmp_path / "store")
+    _drain(redis_server.url, kg)
+    assert data(kg) == expected(events, bag=len(events))
+    run = next(q.subject.value for q in quads if q.predicate.value.endswith("#wasInformedBy"))
+    assert redis.hget(TYPES, run)  # the types of what it wrote, for the workers
+    assert lag(redis).written_events == len(events)
+    assert lag(redis).behind == 0  # the bag acknowledged
+    redis.close()
     kg.close()
