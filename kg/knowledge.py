@@ -198,13 +198,18 @@ class KnowledgeGraph(Closing):
 
     def _write(self, quads: list[Quad], *, events: int) -> IngestResult:
         from provml.ingest.shortcuts import late_links
-        from provml.ingest.summaries import update_summaries
+        from provml.ingest.summary_plan import write_with_summaries
 
         with self._writing:
             quads = self.prepare_batch(quads)
-            self.store.add(quads, atomic=self.atomic_writes)
-            late_links(self.store, quads)
-            update_summaries(self.store, quads)
+
+            def write() -> None:
+                self.store.add(quads, atomic=self.atomic_writes)
+                late_links(self.store, quads)
+
+            # the summaries the batch changes, planned before the write (the batch read from
+            # memory, not back from the store), replaced after it
+            write_with_summaries(self.store, quads, write)
         graphs = sorted(g.value for g in {q.graph_name for q in quads} if isinstance(g, NamedNode))
         return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
 
