@@ -198,14 +198,18 @@ class KnowledgeGraph(Closing):
 
     def _write(self, quads: list[Quad], *, events: int) -> IngestResult:
         from provml.ingest.shortcuts import late_links
-        from provml.ingest.summary_plan import write_with_summaries
+        from provml.ingest.summary_plan import plan_late_links, write_with_summaries
 
         with self._writing:
             quads = self.prepare_batch(quads)
 
             def write() -> None:
-                self.store.add(quads, atomic=self.atomic_writes)
-                late_links(self.store, quads)
+                links = plan_late_links(self.store, quads)  # read before the write, as the summaries
+                if links is None:
+                    self.store.add(quads, atomic=self.atomic_writes)
+                    late_links(self.store, quads)
+                else:  # the links of sections stored before, with the batch
+                    self.store.add([*quads, *links], atomic=self.atomic_writes)
 
             # the summaries the batch changes, planned before the write (the batch read from
             # memory, not back from the store), replaced after it

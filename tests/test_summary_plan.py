@@ -1,5 +1,6 @@
-"""The summary update planned before the write (provml.ingest.summary_plan) writes what the
-recomputation after the write (provml.ingest.summaries.update_summaries) writes: the same
+"""The summary update and the late stage links planned before the write
+(provml.ingest.summary_plan) write what the recomputation after the write
+(provml.ingest.summaries.update_summaries, provml.ingest.shortcuts.late_links) writes: the same
 store, quad for quad, on disk and in memory, whatever order the bags come in and when they are
 delivered twice; values it cannot read as SPARQL would go the old way."""
 
@@ -44,22 +45,32 @@ def _store(path: Path | None, bags: list[list[dict[str, Any]]]) -> tuple[set[Qua
 def test_the_planned_update_writes_what_the_recomputation_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_disk: bool
 ) -> None:
-    planned_calls: list[int] = []
-    plan = summary_plan.plan
+    planned_calls: list[bool] = []
+    late: list[int] = []
+    plan, plan_late_links = summary_plan.plan, summary_plan.plan_late_links
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         result = plan(*args, **kwargs)
         planned_calls.append(result is not None)
         return result
 
+    def counted_links(*args: Any, **kwargs: Any) -> Any:
+        result = plan_late_links(*args, **kwargs)
+        late.append(-1 if result is None else len(result))
+        return result
+
     for n, bags in enumerate(_bag_orders()):
         monkeypatch.setattr(summary_plan, "plan", counted)
+        monkeypatch.setattr(summary_plan, "plan_late_links", counted_links)
         planned, summaries = _store(tmp_path / f"planned-{n}" if on_disk else None, bags)
-        monkeypatch.setattr(summary_plan, "plan", lambda *a, **k: None)  # the recomputation after the write
+        # the recomputation and the late links after the write
+        monkeypatch.setattr(summary_plan, "plan", lambda *a, **k: None)
+        monkeypatch.setattr(summary_plan, "plan_late_links", lambda *a, **k: None)
         recomputed, _ = _store(tmp_path / f"recomputed-{n}" if on_disk else None, bags)
         assert summaries > 10
         assert planned == recomputed
     assert planned_calls and all(planned_calls)
+    assert min(late) >= 0 and max(late) > 0  # bags in reverse order: sections stored before their parent
 
 
 def test_a_value_of_another_numeric_datatype_is_left_to_the_recomputation(tmp_path: Path) -> None:

@@ -39,9 +39,9 @@ from provml.ingest.summaries import (
 )
 from provml.vocab import PROV, PROVML, XSD
 
-__all__ = ["Plan", "apply", "plan", "write_with_summaries"]
+__all__ = ["Plan", "apply", "plan", "plan_late_links", "write_with_summaries"]
 
-_OUT = (PROV.wasInformedBy, PROVML.iteration, PROVML.attributeName, PROV.value, PROVML.summary,
+_OUT = (PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution, PROVML.attributeName, PROV.value, PROVML.summary,
         PROVML.minimumValue, PROVML.maximumValue, PROVML.meanValue, PROVML.valueCount)
 _IN = (PROV.wasInformedBy, PROV.wasGeneratedBy)
 _OUT_SET, _IN_SET = frozenset(_OUT), frozenset(_IN)
@@ -282,3 +282,48 @@ def write_with_summaries(store: Any, quads: Sequence[Quad], write: Callable[[], 
         if planned is None:
             return _update(store, quads, 64)
         return apply(store, planned)
+
+
+def plan_late_links(store: Any, quads: Sequence[Quad], *, rounds: int = 64) -> list[Quad] | None:
+    """What :func:`provml.ingest.shortcuts.late_links` would add once ``quads`` are written to
+    ``store``, read before they are (the batch from memory, the store by pattern): add them with
+    the batch. ``None`` for a store that is not embedded (call ``late_links`` after the write)."""
+    raw = getattr(store, "raw", None)
+    if raw is None or not hasattr(raw, "quads_for_pattern"):
+        return None
+    stage_link, informed, iteration = PROVML.stageExecution, PROV.wasInformedBy, PROVML.iteration
+    links = (informed, stage_link)
+    frontier = sorted({s for q in quads if q.predicate in links and isinstance(s := q.subject, NamedNode)},
+                      key=lambda n: n.value)
+    f = _Future(raw, quads)
+    added: dict[Any, list[Quad]] = {}  # sections linked by the rounds so far
+    out: list[Quad] = []
+    linked: set[Any] = set()
+    for _ in range(rounds):
+        if not frontier:
+            break
+        found: list[Quad] = []
+        for p in frontier:
+            children = [q for q in f.subjects(informed, p) if not isinstance(q.graph_name, DefaultGraph)]
+            if not children:
+                continue
+            # OPTIONAL { ?p provml:stageExecution ?ps } OPTIONAL { ?p provml:iteration ?pi }
+            # FILTER(BOUND(?ps) || !BOUND(?pi)) BIND(COALESCE(?ps, ?p) AS ?stage)
+            bound = [q.object for q in f.objects(p, stage_link)] + [q.object for q in added.get(p, ())]
+            iterations: list[Any] = f.objects(p, iteration) or [None]
+            stages = [ps if ps is not None else p for ps in (bound or [None]) for pi in iterations
+                      if ps is not None or pi is None]
+            if not stages:
+                continue
+            for q in children:
+                s = q.subject
+                if s in linked or s in added or f.objects(s, stage_link):  # FILTER NOT EXISTS
+                    continue
+                for _i in f.objects(s, iteration):
+                    found.extend(Quad(s, stage_link, stage, q.graph_name) for stage in stages)
+        for q in found:
+            added.setdefault(q.subject, []).append(q)
+        out.extend(found)
+        linked.update(q.subject for q in found)
+        frontier = [q.subject for q in found]
+    return out
