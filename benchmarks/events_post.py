@@ -48,9 +48,13 @@ LAYOUT = {"kg": "provml", "endpoint": "provml/endpoint", "ontology": "provml/ont
           "shapes": "provml/shapes"}
 
 
-def record(epochs: int, step_s: float) -> list[bytes]:
-    """The bodies a setting-D client sends for the loop (see the module's text)."""
+def record(epochs: int, step_s: float, linger_s: float | None = None,
+           records: int | None = None) -> list[bytes]:
+    """The bodies a setting-D client sends for the loop (see the module's text); ``linger_s``
+    and ``records``: the flusher's wake-up interval and request size for an endpoint, instead
+    of this version's (:data:`provml.capture.flusher.ENDPOINT_LINGER_S`, ``COALESCE_RECORDS``)."""
     import provml
+    from provml.capture import flusher
 
     bodies: list[bytes] = []
 
@@ -67,7 +71,13 @@ def record(epochs: int, step_s: float) -> list[bytes]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    client = provml.Client.setting("D", endpoint=url, token=TOKEN, install_signal_handler=False)
+    saved = flusher.ENDPOINT_LINGER_S, flusher.COALESCE_RECORDS
+    flusher.ENDPOINT_LINGER_S = saved[0] if linger_s is None else linger_s
+    flusher.COALESCE_RECORDS = saved[1] if records is None else records
+    try:  # read when the client's flusher is made
+        client = provml.Client.setting("D", endpoint=url, token=TOKEN, install_signal_handler=False)
+    finally:
+        flusher.ENDPOINT_LINGER_S, flusher.COALESCE_RECORDS = saved
     hp = [provml.hyperparameter("lr", 0.05), provml.hyperparameter("batch_size", 32)]
     with client.workflow("digits-mlp", type="learning") as wf, \
             wf.stage("train", kind="training", used=hp) as tr:
@@ -157,11 +167,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=134, help="134: ≈ 15,000 events")
     parser.add_argument("--step-ms", type=float, default=0.2)
     parser.add_argument("--pin", action="store_true", help="the servers on CPU 1 (taskset)")
+    parser.add_argument("--linger-s", type=float, default=None,
+                        help="record with this endpoint wake-up interval (default: this version's)")
+    parser.add_argument("--records", type=int, default=None,
+                        help="record with up to this many records a request (default: this version's)")
     parser.add_argument("--gzip", action="store_true", help="send the bodies gzip-compressed")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     load_before = os.getloadavg()
-    bodies = record(args.epochs, args.step_ms / 1e3)
+    bodies = record(args.epochs, args.step_ms / 1e3, args.linger_s, args.records)
     warm = record(1, 0.0)[0].replace(b"digits-mlp", b"warm-up-run")
     events = sum(events_in(b) for b in bodies)
     sizes = [events_in(b) for b in bodies]
@@ -198,7 +212,7 @@ def main() -> None:
     result = {"base": args.base, "head": subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
         "requests": len(bodies), "events": events, "events_per_request_median": statistics.median(sizes),
-        "pin": args.pin, "gzip": args.gzip, "loadavg_before": [round(x, 2) for x in load_before],
+        "pin": args.pin, "gzip": args.gzip, "linger_s": args.linger_s, "records": args.records, "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()], "summary": summary, "runs": runs}
     print(json.dumps(summary, indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)

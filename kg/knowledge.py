@@ -197,23 +197,13 @@ class KnowledgeGraph(Closing):
         return quads
 
     def _write(self, quads: list[Quad], *, events: int) -> IngestResult:
-        from provml.ingest.shortcuts import late_links
-        from provml.ingest.summary_plan import plan_late_links, write_with_summaries
+        from provml.ingest.summary_plan import store_batch
 
         with self._writing:
             quads = self.prepare_batch(quads)
-
-            def write() -> None:
-                links = plan_late_links(self.store, quads)  # read before the write, as the summaries
-                if links is None:
-                    self.store.add(quads, atomic=self.atomic_writes)
-                    late_links(self.store, quads)
-                else:  # the links of sections stored before, with the batch
-                    self.store.add([*quads, *links], atomic=self.atomic_writes)
-
-            # the summaries the batch changes, planned before the write (the batch read from
-            # memory, not back from the store), replaced after it
-            write_with_summaries(self.store, quads, write)
+            # the batch, its late stage links and the summaries it changes, the last two planned
+            # before the write (the batch read from memory, not back from the store)
+            store_batch(self.store, quads, atomic=self.atomic_writes)
         graphs = sorted(g.value for g in {q.graph_name for q in quads} if isinstance(g, NamedNode))
         return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
 

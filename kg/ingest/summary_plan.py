@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,7 @@ from provml.ingest.summaries import (
 )
 from provml.vocab import PROV, PROVML, XSD
 
-__all__ = ["Plan", "apply", "plan", "plan_late_links", "write_with_summaries"]
+__all__ = ["Plan", "apply", "plan", "plan_late_links", "store_batch"]
 
 _OUT = (PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution, PROVML.attributeName, PROV.value, PROVML.summary,
         PROVML.minimumValue, PROVML.maximumValue, PROVML.meanValue, PROVML.valueCount)
@@ -223,11 +223,17 @@ def _recompute(f: _Future, nodes: set[Any]) -> list[tuple[NamedNode, list[Quad]]
     return list(new.items())
 
 
-def plan(store: Any, quads: Sequence[Quad], *, rounds: int = 64) -> Plan | None:
-    """The summaries ``quads`` change once written to ``store`` (see the module's text), read
-    before they are written; ``None``: leave them to ``update_summaries`` after the write."""
+def _raw(store: Any) -> Any:
     raw = getattr(store, "raw", None)
-    if raw is None or not hasattr(raw, "quads_for_pattern"):
+    return raw if raw is not None and hasattr(raw, "quads_for_pattern") else None
+
+
+def plan(store: Any, quads: Sequence[Quad], *, rounds: int = 64, future: _Future | None = None) -> Plan | None:
+    """The summaries ``quads`` change once written to ``store`` (see the module's text), read
+    before they are written; ``None``: leave them to ``update_summaries`` after the write.
+    ``future``: the view of the store and the batch to read (shared by the planners)."""
+    raw = _raw(store)
+    if raw is None:
         return None
     sections: set[Any] = set()
     generators: set[Any] = set()
@@ -240,7 +246,7 @@ def plan(store: Any, quads: Sequence[Quad], *, rounds: int = 64) -> Plan | None:
             generators.add(q.object)
     if not sections and not generators:
         return Plan(frozenset(), ())
-    f = _Future(raw, quads)
+    f = future or _Future(raw, quads)
     try:
         frontier = _parents(f, sections | generators) | _with_sections(f, sections)
         done: set[Any] = set()
@@ -271,31 +277,46 @@ def apply(store: Any, planned: Plan) -> int:
     return len(planned.executions)
 
 
-def write_with_summaries(store: Any, quads: Sequence[Quad], write: Callable[[], None]) -> int:
-    """Plan the summaries of ``quads`` (:func:`plan`), ``write()`` the batch (and whatever must
-    be stored with it), then :func:`apply` the plan — or, when there is none, recompute them
-    from the store as :func:`~provml.ingest.summaries.update_summaries` does. One recomputation
-    at a time per process, as there; returns how many executions were recomputed."""
+def store_batch(store: Any, quads: Sequence[Quad], *, atomic: bool = True) -> int:
+    """Write a prepared batch with its late stage links, then replace the summaries it changes;
+    returns how many executions' summaries were recomputed.
+
+    On an embedded store both are planned before the write over one view of the store and the
+    batch (:func:`plan_late_links`, :func:`plan`), the links written with the batch and the
+    summaries replaced after it in one update; otherwise (or when a plan is ``None``) as
+    before: :func:`~provml.ingest.shortcuts.late_links` and the recomputation of
+    :func:`~provml.ingest.summaries.update_summaries` after the write. One recomputation at a
+    time per process, as there."""
+    from provml.ingest.shortcuts import late_links
+
     with _RECOMPUTING:
-        planned = plan(store, quads)
-        write()
+        raw = _raw(store)
+        future = _Future(raw, quads) if raw is not None else None
+        links = plan_late_links(store, quads, future=future)
+        planned = plan(store, quads, future=future)
+        if links is None:
+            store.add(quads, atomic=atomic)
+            late_links(store, quads)
+        else:  # the links of sections stored before, with the batch
+            store.add([*quads, *links], atomic=atomic)
         if planned is None:
             return _update(store, quads, 64)
         return apply(store, planned)
 
 
-def plan_late_links(store: Any, quads: Sequence[Quad], *, rounds: int = 64) -> list[Quad] | None:
+def plan_late_links(store: Any, quads: Sequence[Quad], *, rounds: int = 64,
+                    future: _Future | None = None) -> list[Quad] | None:
     """What :func:`provml.ingest.shortcuts.late_links` would add once ``quads`` are written to
     ``store``, read before they are (the batch from memory, the store by pattern): add them with
     the batch. ``None`` for a store that is not embedded (call ``late_links`` after the write)."""
-    raw = getattr(store, "raw", None)
-    if raw is None or not hasattr(raw, "quads_for_pattern"):
+    raw = _raw(store)
+    if raw is None:
         return None
     stage_link, informed, iteration = PROVML.stageExecution, PROV.wasInformedBy, PROVML.iteration
     links = (informed, stage_link)
     frontier = sorted({s for q in quads if q.predicate in links and isinstance(s := q.subject, NamedNode)},
                       key=lambda n: n.value)
-    f = _Future(raw, quads)
+    f = future or _Future(raw, quads)
     added: dict[Any, list[Quad]] = {}  # sections linked by the rounds so far
     out: list[Quad] = []
     linked: set[Any] = set()
