@@ -181,6 +181,34 @@ ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 """
 
 
+#: the running endpoint's process id (its CPU is read from /proc around each online run)
+SERVER: dict[str, int] = {}
+
+
+def server_cpu_s() -> float:
+    """User + system CPU of the endpoint's process, all its threads (``/proc/<pid>/stat``);
+    NaN without one. ``taskset`` execs the server in its own process: the pid is the server's."""
+    pid = SERVER.get("pid")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_server_idle(limit_s: float = 60.0) -> None:
+    """Until the endpoint has used less than 2 % of a CPU for 0.25 s (it may still be storing
+    the requests of the run before), at most ``limit_s``."""
+    deadline = time.monotonic() + limit_s
+    before = server_cpu_s()
+    while before == before and time.monotonic() < deadline:  # NaN: no server
+        time.sleep(0.25)
+        now = server_cpu_s()
+        if now - before < 0.005:
+            return
+        before = now
+
+
 @contextlib.contextmanager
 def endpoint(store: Path, *, pin: bool = False, server: str = "provml") -> Iterator[str]:
     """``provml serve`` on a fresh store (or the do-nothing ``null`` server), in its own
@@ -193,6 +221,7 @@ def endpoint(store: Path, *, pin: bool = False, server: str = "provml") -> Itera
     if pin:
         command = ["taskset", "-c", "1", *command]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    SERVER["pid"] = proc.pid
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -431,9 +460,9 @@ def _run_one(name: str, w: Workload, work: Path, url: str | None, peers: dict[st
     client = provml.Client.setting(name, endpoint=url if online else None, token=TOKEN,
                                    spool_dir=spool if diskful else None,
                                    install_signal_handler=False)
-    t1 = time.perf_counter()
+    s1, t1 = server_cpu_s(), time.perf_counter()
     loop_provml(w, client)
-    t2 = time.perf_counter()
+    s2, t2 = server_cpu_s(), time.perf_counter()
     # online: the endpoint stores ~10^2 events/s, far fewer than this loop makes; what it has not
     # taken when the loop ends goes to the pending file (kept on disk, loaded later)
     client.close(timeout_s=0 if online else None)
@@ -447,6 +476,8 @@ def _run_one(name: str, w: Workload, work: Path, url: str | None, peers: dict[st
     return {"loop_s": t2 - t1, "total_s": t3 - t0, "events": stats.processed,
             "sent": stats.sent, "pending": stats.pending, "spilled": stats.spilled,
             "flusher_cpu_s": getattr(stats, "thread_cpu_s", float("nan")),
+            # the endpoint's CPU while the loop ran (online settings; the events it stored then)
+            "server_cpu_s": s2 - s1 if online else float("nan"),
             "lost": w.events - accounted}
 
 
@@ -509,6 +540,10 @@ def summarise(runs: dict[str, list[dict[str, Any]]], summary_events: int) -> dic
         if "flusher_cpu_s" in rs[0]:
             entry["flusher_cpu_us_per_event"] = round(
                 statistics.median(r["flusher_cpu_s"] for r in rs) / events * 1e6, 2)
+        if rs[0].get("server_cpu_s", float("nan")) == rs[0].get("server_cpu_s"):  # not NaN
+            entry["server_cpu_s_median"] = round(statistics.median(r["server_cpu_s"] for r in rs), 3)
+            entry["server_busy_pct_median"] = round(
+                100 * statistics.median(r["server_cpu_s"] / r["loop_s"] for r in rs), 1)
         if "lost" in rs[0]:
             entry["events_lost"] = sum(r["lost"] for r in rs)
             entry["events_per_run"] = rs[0]["events"]
@@ -606,6 +641,7 @@ def main() -> None:
                     result = run_one(name, w, work, url, peers)
                     runs[name].append(result)
                     time.sleep(0.2)
+                    wait_until_server_idle()  # the next run must not share the machine with it
                 print(f"rep {rep + 1}/{reps}: " + ", ".join(
                     f"{n} {runs[n][-1]['loop_s']:.2f}s" for n in names if runs[n]))
     summary = summarise(runs, w.events)

@@ -197,14 +197,13 @@ class KnowledgeGraph(Closing):
         return quads
 
     def _write(self, quads: list[Quad], *, events: int) -> IngestResult:
-        from provml.ingest.shortcuts import late_links
-        from provml.ingest.summaries import update_summaries
+        from provml.ingest.summary_plan import store_batch
 
         with self._writing:
             quads = self.prepare_batch(quads)
-            self.store.add(quads, atomic=self.atomic_writes)
-            late_links(self.store, quads)
-            update_summaries(self.store, quads)
+            # the batch, its late stage links and the summaries it changes, the last two planned
+            # before the write (the batch read from memory, not back from the store)
+            store_batch(self.store, quads, atomic=self.atomic_writes)
         graphs = sorted(g.value for g in {q.graph_name for q in quads} if isinstance(g, NamedNode))
         return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
 

@@ -51,12 +51,18 @@ log = logging.getLogger("provml.capture.scopes")
 #: wait (a record is an event, or a batch's begin and end: up to twice as many events)
 SPOOL_WAKE_RECORDS = 1000
 #: an endpoint gets the full bags found waiting in one request, up to this many records
-COALESCE_RECORDS = 1000
+#: (a batch's begin and end are one record: up to twice as many events)
+COALESCE_RECORDS = 4000
 #: a client with a sink and bags larger than 1 wakes at most this often (seconds) for full
 #: bags; bags that fill meanwhile go in the same request. Each wake-up and request takes the
 #: GIL from the training thread several times; under load each hand-off can stall it for
 #: milliseconds
 LINGER_S = 0.25
+#: the same for an endpoint (a sink that takes the compact form): fewer, larger requests cost
+#: the server less per event (its per-request reads and writes, and its store's compactions:
+#: ≈ 300 µs of server CPU an event with requests of ≈ 1,800 events, ≈ 250 with ≈ 5,000 and
+#: ≈ 220 with ≈ 8,000; docs/benchmarks.md) and the flusher fewer wake-ups
+ENDPOINT_LINGER_S = 1.0
 _BACKOFF_FIRST_S = 0.25
 _BACKOFF_MAX_S = 30.0
 
@@ -186,7 +192,11 @@ class Flusher:
         self._wake_every = bag_size if sink is not None or bag_size == 1 else \
             max(bag_size, SPOOL_WAKE_RECORDS)
         self._interval = flush_interval_s
-        self._linger = min(LINGER_S, flush_interval_s) if sink is not None and bag_size > 1 else 0.0
+        # bags in the compact form (one orjson call each): spool-only, or a sink that takes it
+        self._compact = sink is None or hasattr(sink, "send_compact")
+        linger = ENDPOINT_LINGER_S if self._compact else LINGER_S
+        self._linger = min(linger, flush_interval_s) if sink is not None and bag_size > 1 else 0.0
+        self._coalesce = COALESCE_RECORDS
         self._last_wake = 0.0
         self._queue: deque[Any] = deque()
         self._wake = _Wake()
@@ -203,8 +213,6 @@ class Flusher:
         self._pending_count = 0
         # lines the disk refused (full disk, vanished directory): (which file, lines, events), retried
         self._held: list[tuple[str, list[Any], int]] = []
-        # bags in the compact form (one orjson call each): spool-only, or a sink that takes it
-        self._compact = sink is None or hasattr(sink, "send_compact")
         self._disk_trouble = False
         self._late = False  # the thread is gone: events are written on the caller's thread
         self._late_lock = threading.Lock()
@@ -508,7 +516,7 @@ class Flusher:
             if self.sink is None and end:  # bags matter to a sink only: one write for all
                 self._process(items[:end])
             else:  # an endpoint takes the full bags found waiting in one request
-                step = max(size, COALESCE_RECORDS) if self._compact else size
+                step = max(size, self._coalesce) if self._compact else size
                 for start in range(0, end, step):
                     self._inflight_at = start
                     self._process(items[start : min(start + step, end)])

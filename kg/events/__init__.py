@@ -37,19 +37,64 @@ def _validator() -> Any:
     return fastjsonschema.compile(schema())
 
 
+@cache
+def _by_kind() -> dict[str, Any]:
+    """A validator per ``kind``: the schema with the clauses that depend on the kind alone
+    (``allOf`` of ``if kind … then required …``) resolved for it. Equivalent to the whole
+    schema for an event of that kind, and about half its cost: fastjsonschema evaluates each
+    ``if`` that does not hold by raising and catching an exception (13 → 7.5 µs an event of a
+    learning run). Empty when the schema has clauses of another form."""
+    import copy
+
+    import fastjsonschema
+
+    whole = schema()
+    clauses = whole.get("allOf", [])
+    for clause in clauses:
+        condition = clause.get("if", {})
+        if set(clause) != {"if", "then"} or set(condition) != {"properties"} \
+                or set(condition["properties"]) != {"kind"} or set(clause["then"]) != {"required"} \
+                or not set(condition["properties"]["kind"]) <= {"const", "enum"}:
+            return {}
+    out = {}
+    for kind in whole["properties"]["kind"]["enum"]:
+        resolved = copy.deepcopy(whole)
+        del resolved["allOf"]
+        required = list(resolved["required"])
+        for clause in clauses:
+            test = clause["if"]["properties"]["kind"]
+            if kind in test.get("enum", ()) or ("const" in test and kind == test["const"]):
+                required += [name for name in clause["then"]["required"] if name not in required]
+        resolved["required"] = required
+        resolved["properties"]["kind"] = {"const": kind}
+        out[kind] = fastjsonschema.compile(resolved)
+    return out
+
+
 def check(events: Sequence[Mapping[str, Any]]) -> None:
     """Check a batch against the schema; the first broken event raises.
 
-    Uses a compiled validator (fastjsonschema): about 25 µs per event.
+    Uses compiled validators (fastjsonschema), one per kind of event (:func:`_by_kind`); an
+    event they refuse, or of no known kind, goes through the whole schema, whose error is the
+    one reported. About 7.5 µs an event of a learning run.
 
     :raises EventError: naming the event (index and kind), the field and the rule it breaks.
     """
     import fastjsonschema
 
     validator = _validator()
+    by_kind = _by_kind()
     for index, event in enumerate(events):
         if not isinstance(event, Mapping):
             raise EventError(index=index, kind="?", field="(event)", rule="an event is a JSON object")
+        kind = event.get("kind")
+        fast = by_kind.get(kind) if isinstance(kind, str) else None
+        if fast is not None:
+            try:
+                fast(event)
+                continue
+            except fastjsonschema.JsonSchemaValueException:
+                pass  # the whole schema says why, in its words
         try:
             validator(event)
         except fastjsonschema.JsonSchemaValueException as exc:

@@ -1,0 +1,80 @@
+"""The event check's per-kind validators (provml.events._by_kind) accept exactly what the whole
+schema accepts, and a refused event gets the whole schema's error."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import fastjsonschema
+import pytest
+
+from provml.errors import EventError
+from provml.events import _by_kind, _validator, check
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import workload  # noqa: E402
+
+
+def _variants() -> list[dict[str, Any]]:
+    """Valid events of every kind, and each with one field dropped, retyped or renamed, or
+    its kind changed."""
+    base = workload.learning_run("k1", epochs=1, batches=2)
+    base += [{"v": 1, "kind": "task_end", "t": 2.0, "run": "k1", "workflow": "w", "task": "a",
+              "name": "a", "status": "finished"},
+             {"v": 1, "kind": "spec", "t": 0, "run": "spec", "workflow": "w", "spec": {}}]
+    out = list(base)
+    kinds = ["workflow_begin", "workflow_end", "task_begin", "task_end", "cycle_begin",
+             "cycle_end", "spec", "nope", 3]
+    for event in base:
+        for key in event:
+            dropped = {k: v for k, v in event.items() if k != key}
+            retyped = {**event, key: [1]}
+            out += [dropped, retyped]
+        out.append({**event, "extra": 1})
+        out += [{**event, "kind": kind} for kind in kinds]
+        if event.get("generated"):
+            bad = copy.deepcopy(event)
+            bad["generated"][0]["value"] = "not a number"  # an evaluation must be a number
+            out.append(bad)
+    return out
+
+
+def _accepts(validator: Any, event: Any) -> bool:
+    try:
+        validator(event)
+    except fastjsonschema.JsonSchemaValueException:
+        return False
+    return True
+
+
+def test_the_per_kind_validators_agree_with_the_whole_schema() -> None:
+    by_kind = _by_kind()
+    assert set(by_kind) == {"workflow_begin", "workflow_end", "task_begin", "task_end",
+                            "cycle_begin", "cycle_end", "spec"}
+    whole = _validator()
+    variants = _variants()
+    accepted = 0
+    for event in variants:
+        fast = by_kind.get(event.get("kind")) if isinstance(event.get("kind"), str) else None
+        if fast is None:
+            continue
+        assert _accepts(fast, event) == _accepts(whole, event), event
+        accepted += _accepts(whole, event)
+    assert 0 < accepted < len(variants) / 2
+
+
+@pytest.mark.parametrize("drop", ["status", "iteration", "task"])
+def test_a_refused_event_gets_the_whole_schemas_error(drop: str) -> None:
+    event = next(e for e in workload.learning_run("k2", epochs=1, batches=1) if e["kind"] == "cycle_end")
+    broken = {k: v for k, v in event.items() if k != drop}
+    with pytest.raises(EventError) as caught:
+        check([event, broken])
+    try:
+        _validator()(broken)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        expected = exc.message.removeprefix("data").lstrip(". ")
+    assert caught.value.fields["index"] == 1
+    assert caught.value.fields["rule"] == expected
