@@ -84,7 +84,7 @@ def _refusals(app: Flask) -> None:
     """The runner's and the input checks' refusals, the same on every route."""
     from provml.endpoint.errors import error_response
     from provml.endpoint.limits import InputRefused
-    from provml.endpoint.sparql.evaluation import (
+    from provml.endpoint.sparql.outcomes import (
         QueryCrashed,
         QueryFailed,
         QueryRejected,

@@ -40,13 +40,8 @@ from provml.endpoint.config import Config
 from provml.endpoint.errors import ApiError
 from provml.endpoint.limits import InputRefused, scan_sparql, sparql_syntax_error
 from provml.endpoint.sparql.cache import ResultCache, repeatable
-from provml.endpoint.sparql.evaluation import (
-    QueryCrashed,
-    QueryFailed,
-    QueryRejected,
-    QueryRunner,
-    QueryTimeout,
-)
+from provml.endpoint.sparql.evaluation import QueryRunner
+from provml.endpoint.sparql.outcomes import QueryCrashed, QueryFailed, QueryRejected, QueryTimeout
 from provml.endpoint.sparql.results import Rendered
 from provml.store.base import Store
 

@@ -21,7 +21,7 @@ from provml.endpoint.context import public_url, runner, store
 from provml.endpoint.errors import abort_json
 from provml.endpoint.limits import InputRefused, check_json_depth
 from provml.endpoint.negotiation import RESULTS_OFFERS, best_match
-from provml.endpoint.sparql.evaluation import QueryTimeout
+from provml.endpoint.sparql.outcomes import QueryTimeout
 from provml.endpoint.sparql.results import write_solutions
 from provml.errors import ParameterError, QueryNotFound
 from provml.query.named import NamedQuery, bind, get_query, list_queries

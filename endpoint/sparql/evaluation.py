@@ -35,11 +35,15 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple, Variable
+from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple
 
+from provml.endpoint.sparql.outcomes import (
+    Outcome,
+    QueryRejected,
+    QueryTimeout,
+)
 from provml.endpoint.sparql.results import Rendered, render
 from provml.store.base import Store
 
@@ -73,7 +77,7 @@ class Processes(Protocol):
     def close(self) -> None: ...
 
 
-__all__ = ["Outcome", "QueryCrashed", "QueryFailed", "QueryRejected", "QueryRunner", "QueryTimeout", "evaluate"]
+__all__ = ["QueryRunner", "evaluate"]
 
 
 #: queries and updates longer than this (characters) are first tried in a worker process on an
@@ -99,39 +103,6 @@ def _probe_worthy(sparql: str) -> bool:
     """Long enough to overflow the stack, and making no request the operator allowed (a probe
     must not send it twice)."""
     return len(sparql) > PROBE_CHARS and not _REMOTE.search(sparql)
-
-
-class QueryTimeout(Exception):
-    """The query ran past the endpoint's time limit (answered 503)."""
-
-
-class QueryRejected(Exception):
-    """Every worker is busy, also after a short wait (answered 503, nothing evaluated)."""
-
-
-class QueryFailed(Exception):
-    """The worker could not evaluate the query: its store view failed, or an allowed SERVICE
-    did not answer (answered 503 with Retry-After)."""
-
-
-class QueryCrashed(Exception):
-    """The evaluation ended its worker process: a stack overflow (chained or nested too deep)
-    or the worker's memory limit (answered 400)."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A query's result, read under the limits.
-
-    ``kind`` is ``"solutions"``, ``"boolean"`` or ``"triples"``; ``rows`` holds solution rows
-    (sequences aligned with ``variables``) or triples; ``truncated`` says rows were left unread.
-    """
-
-    kind: str
-    variables: tuple[Variable, ...] = ()
-    rows: Sequence[Any] = field(default_factory=list)
-    boolean: bool = False
-    truncated: bool = False
 
 
 class _Cancelled:

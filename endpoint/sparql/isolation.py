@@ -21,7 +21,7 @@ Each worker runs with a memory limit (``RLIMIT_DATA``, ``memory_mb``) and a lowe
 priority (``nice`` +5, so ``/health`` and cheap requests keep answering while runaway queries
 spin). At the deadline the server kills the worker and starts a replacement in the background.
 When every worker is busy a query waits up to ``queue_s`` for one, then gets
-:class:`~provml.endpoint.sparql.evaluation.QueryRejected` (503); at most ``2 × workers`` requests
+:class:`~provml.endpoint.sparql.outcomes.QueryRejected` (503); at most ``2 × workers`` requests
 wait at once (so queries hold at most ``3 × workers`` server threads).
 
 >>> import tempfile
@@ -49,13 +49,13 @@ from typing import Any
 from pyoxigraph import NamedNode
 
 from provml.endpoint.limits import InputRefused, sparql_syntax_error
-from provml.endpoint.sparql.evaluation import (
+from provml.endpoint.sparql.evaluation import evaluate
+from provml.endpoint.sparql.outcomes import (
     Outcome,
     QueryCrashed,
     QueryFailed,
     QueryRejected,
     QueryTimeout,
-    evaluate,
 )
 from provml.endpoint.sparql.results import Rendered, render
 

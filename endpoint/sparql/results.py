@@ -185,11 +185,11 @@ class Rendered:
 
 
 def render(outcome: Any, accept: str | None) -> Rendered:
-    """Write an :class:`~provml.endpoint.sparql.evaluation.Outcome` in the best format that
+    """Write an :class:`~provml.endpoint.sparql.outcomes.Outcome` in the best format that
     ``accept`` allows (406 when none): SPARQL results for solutions and booleans, RDF for
     triples.
 
-    >>> from provml.endpoint.sparql.evaluation import Outcome
+    >>> from provml.endpoint.sparql.outcomes import Outcome
     >>> render(Outcome("boolean", boolean=True), "application/sparql-results+json").body
     b'{"head": {}, "boolean": true}'
     >>> render(Outcome("boolean"), "text/turtle").status

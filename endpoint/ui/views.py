@@ -31,7 +31,7 @@ from provml.endpoint.context import config, reader, runner, store
 from provml.endpoint.errors import abort_json
 from provml.endpoint.linked_data.resources import local_url
 from provml.endpoint.negotiation import best_match
-from provml.endpoint.sparql.evaluation import QueryRejected, QueryTimeout
+from provml.endpoint.sparql.outcomes import QueryRejected, QueryTimeout
 from provml.endpoint.sparql.results import write_solutions
 from provml.endpoint.ui.comparison import compare as compare_runs
 from provml.endpoint.ui.overview import list_runs, overview

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from provml.endpoint.sparql.evaluation import QueryCrashed, QueryRejected, QueryTimeout
 from provml.endpoint.sparql.isolation import QueryProcesses
+from provml.endpoint.sparql.outcomes import QueryCrashed, QueryRejected, QueryTimeout
 from provml.store import open_store
 
 EX = "http://example.org/"
