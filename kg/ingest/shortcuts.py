@@ -129,6 +129,19 @@ def late_links(store: object, quads: Iterable[Quad], *, rounds: int = 64) -> lis
     for _ in range(rounds):
         if not frontier:
             break
+        # first the executions with a section lacking the link at all (nearly always none: a
+        # section gets it with its own batch unless it came before its parent); the full query,
+        # twice as dear a node, only for those
+        candidates = store.query(  # type: ignore[attr-defined]
+            f"""SELECT DISTINCT ?p WHERE {{
+                  VALUES ?p {{ {" ".join(str(n) for n in frontier)} }}
+                  ?s {PROV.wasInformedBy} ?p .
+                  FILTER NOT EXISTS {{ ?s {PROVML.stageExecution} ?any }}
+                }}""", use_default_graph_as_union=True)
+        assert isinstance(candidates, QuerySolutions)
+        frontier = [row["p"] for row in candidates]  # type: ignore[misc]
+        if not frontier:
+            break
         values = " ".join(str(n) for n in frontier)
         result = store.query(  # type: ignore[attr-defined]
             f"""SELECT ?s ?stage ?g WHERE {{
