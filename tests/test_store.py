@@ -597,3 +597,39 @@ def test_path_and_read_only_are_part_of_the_protocol(store: Store) -> None:
     else:
         assert store.path is None or store.path.is_dir()
     assert store.read_only is False
+
+
+@pytest.mark.parametrize("where", ["memory", "disk"])
+def test_every_write_moves_the_generation_and_n_quads_load_in_bulk(tmp_path: Path, where: str) -> None:
+    """``generation`` moves after each write through the store's methods (what the endpoint
+    compares before every read); N-Quads bytes load in one call, through the bulk loader on
+    disk from ``BULK_MIN_QUADS`` lines on, and a read-only store refuses them."""
+    from provml.store.oxigraph import BULK_MIN_QUADS
+
+    store = OxigraphStore(None if where == "memory" else tmp_path / "kg")
+    g = NamedNode("http://e.org/g")
+    seen = [store.generation]
+    writes = [
+        lambda: store.add([Quad(NamedNode("http://e.org/a"), NamedNode("http://e.org/p"), Literal(1), g)]),
+        lambda: store.update("INSERT DATA { <http://e.org/b> <http://e.org/p> 2 }"),
+        lambda: store.load(b'<http://e.org/c> <http://e.org/p> "3" .', format=RdfFormat.N_TRIPLES),
+        lambda: store.create_graph(NamedNode("http://e.org/empty")),
+        lambda: store.clear_graph(g),
+        lambda: store.drop_graph(g),
+        lambda: store.load_nquads(b'<http://e.org/d> <http://e.org/p> "4" <http://e.org/h> .\n'),
+        lambda: store.load_nquads(b"".join(
+            f'<http://e.org/s{i}> <http://e.org/p> "{i}" <http://e.org/h> .\n'.encode()
+            for i in range(BULK_MIN_QUADS))),
+    ]
+    for write in writes:
+        write()
+        assert store.generation not in seen
+        seen.append(store.generation)
+    assert len(list(store.quads(graph=NamedNode("http://e.org/h")))) == BULK_MIN_QUADS + 1
+    with pytest.raises(SyntaxError):
+        store.load_nquads(b"<http://e.org/x> <http://e.org/p> .\n")
+    assert len(list(store.quads(graph=NamedNode("http://e.org/h")))) == BULK_MIN_QUADS + 1
+    store.close()
+    if where == "disk":
+        with OxigraphStore(tmp_path / "kg", read_only=True) as snapshot, pytest.raises(StoreReadOnly):
+            snapshot.load_nquads(b'<http://e.org/d> <http://e.org/p> "5" .\n')

@@ -51,13 +51,13 @@ from typing import Any
 from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse, serialize
 
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, WRITERS, connect
-from provml.errors import Error, EventError, StoreReadOnly, ValidationFailed
+from provml.errors import Error, EventError, ValidationFailed
 from provml.ingest.shortcuts import late_links, stage_links, store_lookup
 from provml.ingest.spec import WorkflowSpec
 from provml.ingest.summaries import update_summaries
 from provml.knowledge import IngestResult, KnowledgeGraph
 from provml.store.base import Store
-from provml.store.oxigraph import BULK_MIN_QUADS, OxigraphStore
+from provml.store.oxigraph import OxigraphStore
 from provml.vocab import PROV, PROVML, RDF
 
 __all__ = ["Lag", "Worker", "Writer", "alive", "ensure_groups", "hand_over", "lag", "run", "wait_for_broker"]
@@ -517,17 +517,11 @@ def _received(fields: Mapping[bytes, Any]) -> tuple[bytes, list[Quad], dict[str,
 
 
 def _load(store: Store, data: bytes, *, atomic: bool) -> None:
-    """Write N-Quads ``data`` to ``store``. An on-disk Oxigraph store parses them itself (no
-    Python objects): a group of :data:`~provml.store.oxigraph.BULK_MIN_QUADS` quads or more with
-    the bulk loader, as :meth:`OxigraphStore.add` does, a smaller one in one transaction — both
-    all or nothing. ``lenient``: the IRIs were checked when the worker built the quads."""
-    if isinstance(store, OxigraphStore) and store.path is not None:
-        if store.read_only:
-            raise StoreReadOnly(path=str(store.path))
-        if data.count(b"\n") >= BULK_MIN_QUADS:
-            store.raw.bulk_load(data, format=RdfFormat.N_QUADS, lenient=True)
-        else:
-            store.raw.load(data, format=RdfFormat.N_QUADS, lenient=True)
+    """Write N-Quads ``data`` to ``store``: an Oxigraph store parses them itself, no Python
+    objects (:meth:`~provml.store.oxigraph.OxigraphStore.load_nquads`; ``lenient``: the IRIs
+    were checked when the worker built the quads); another store gets the parsed quads."""
+    if isinstance(store, OxigraphStore):
+        store.load_nquads(data, lenient=True)
         return
     store.add(parse(data, format=RdfFormat.N_QUADS), atomic=atomic)
 

@@ -262,6 +262,22 @@ class OxigraphStore(Closing):
         with self._writing() as store:
             store.load(data, format, base_iri=base_iri, to_graph=graph)
 
+    def load_nquads(self, data: bytes, *, lenient: bool = False) -> None:
+        """Write N-Quads ``data``, parsed by the store itself (never turned into Python objects):
+        on disk, :data:`BULK_MIN_QUADS` lines or more through the bulk loader, as :meth:`add`
+        writes a large batch (one ingest of the loader's files), fewer in one transaction.
+
+        :param lenient: skip the parser's IRI and language-tag checks — only for data this
+            process serialized from checked quads (the broker's writer).
+        :raises SyntaxError: the data does not parse.
+        :raises StoreReadOnly: the store was opened read-only.
+        """
+        with self._writing() as store:
+            if self.path is not None and data.count(b"\n") >= BULK_MIN_QUADS:
+                store.bulk_load(data, format=RdfFormat.N_QUADS, lenient=lenient)
+            else:
+                store.load(data, format=RdfFormat.N_QUADS, lenient=lenient)
+
     def dump(self, *, format: RdfFormat, graph: GraphName | None = None) -> bytes:
         """Serialize one graph (a triples format suffices), or everything (needs a dataset format
         such as ``RdfFormat.N_QUADS`` or ``RdfFormat.TRIG``).
