@@ -197,3 +197,24 @@ def test_every_long_module_says_why() -> None:
             if "Why it is long:" not in doc:
                 unexplained.append(f"{name} ({text.count(chr(10))} lines)")
     assert unexplained == [], "split these or add 'Why it is long: ...' to their docstring"
+
+
+#: the write calls of a pyoxigraph.Store
+_RAW_WRITES = ("add", "extend", "bulk_extend", "bulk_load", "load", "update", "remove",
+               "remove_graph", "clear", "clear_graph", "add_graph")
+
+
+def test_only_the_store_layer_writes_through_raw() -> None:
+    """Writes outside ``kg/store`` go through the store's methods, which move its
+    ``generation`` (what the endpoint's query workers and caches compare before each read);
+    a write through ``.raw`` would go unseen."""
+    found = []
+    for name, path in MODULES.items():
+        if name.startswith("provml.store"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in _RAW_WRITES and isinstance(node.func.value, ast.Attribute)
+                    and node.func.value.attr == "raw"):
+                found.append(f"{name}:{node.lineno} .raw.{node.func.attr}()")
+    assert found == []
