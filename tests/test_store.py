@@ -633,3 +633,25 @@ def test_every_write_moves_the_generation_and_n_quads_load_in_bulk(tmp_path: Pat
     if where == "disk":
         with OxigraphStore(tmp_path / "kg", read_only=True) as snapshot, pytest.raises(StoreReadOnly):
             snapshot.load_nquads(b'<http://e.org/d> <http://e.org/p> "5" .\n')
+
+
+@pytest.mark.parametrize("where", ["memory", "disk"])
+def test_optimize_compacts_without_changing_the_data(tmp_path: Path, where: str) -> None:
+    """``optimize`` (RocksDB's full compaction on disk, nothing in memory) leaves the data as it
+    was, merges the files that bulk writes left behind, and a read-only store refuses it."""
+    from provml.store.oxigraph import BULK_MIN_QUADS
+
+    store = OxigraphStore(None if where == "memory" else tmp_path / "kg")
+    for batch in range(4):  # four bulk writes: four sets of files, one per index
+        store.add([Quad(ex(f"s{batch}-{i}"), P, Literal(i), G1) for i in range(BULK_MIN_QUADS)])
+    before = sorted(map(str, store.quads()))
+    files_before = len(list(tmp_path.glob("kg/*.sst")))
+    store.optimize()
+    assert sorted(map(str, store.quads())) == before
+    assert len(before) == 4 * BULK_MIN_QUADS
+    if where == "disk":
+        assert len(list(tmp_path.glob("kg/*.sst"))) < files_before
+    store.close()
+    if where == "disk":
+        with OxigraphStore(tmp_path / "kg", read_only=True) as snapshot, pytest.raises(StoreReadOnly):
+            snapshot.optimize()
