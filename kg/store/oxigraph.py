@@ -264,8 +264,10 @@ class OxigraphStore(Closing):
 
     def load_nquads(self, data: bytes, *, lenient: bool = False) -> None:
         """Write N-Quads ``data``, parsed by the store itself (never turned into Python objects):
-        on disk, :data:`BULK_MIN_QUADS` lines or more through the bulk loader, as :meth:`add`
-        writes a large batch (one ingest of the loader's files), fewer in one transaction.
+        on disk, :data:`BULK_MIN_QUADS` lines or more through pyoxigraph's bulk loader, fewer in
+        one transaction. Oxigraph documents the bulk loader as not atomic: a failure in the
+        middle may leave part of ``data`` written — for callers that write again until done
+        (the broker's writer acknowledges a group only once it is written).
 
         :param lenient: skip the parser's IRI and language-tag checks — only for data this
             process serialized from checked quads (the broker's writer).
