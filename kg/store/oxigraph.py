@@ -26,7 +26,7 @@ from provml.errors import StoreLocked, StoreReadOnly
 from provml.store.base import GraphName, QueryResult, materialize
 from provml.store.update_dataset import restrict_update
 
-__all__ = ["BULK_MIN_QUADS", "OxigraphStore"]
+__all__ = ["BULK_MIN_QUADS", "OxigraphStore", "as_stored"]
 
 
 #: how long opening read-only retries while a writer moves files under it
@@ -36,6 +36,33 @@ _READ_ONLY_RETRY_S = 5.0
 #: ≈ 5,800 the write is cheaper but the store's reads until RocksDB has merged the small files
 #: are dearer, no gain overall; at ≈ 600 it takes 5x the time)
 BULK_MIN_QUADS = 10_000
+
+
+def as_stored(quads: Iterable[Quad]) -> list[Quad]:
+    """``quads`` as an Oxigraph store gives them back: literals of a datatype it encodes by value
+    in their canonical form (``"1.0"^^xsd:double`` is stored as ``"1"^^xsd:double``), so a quad
+    read from the store and one of a batch compare equal when they are one fact. The quads with
+    a literal object go through an in-memory store (the same encoding as on disk); every quad
+    is kept once, in no given order.
+
+    >>> from pyoxigraph import Literal, NamedNode, Quad
+    >>> from provml.vocab import XSD
+    >>> [q.object for q in as_stored([Quad(NamedNode("http://e.org/s"), NamedNode("http://e.org/p"),
+    ...                                    Literal("1.0", datatype=XSD.double))])]
+    [<Literal value=1 datatype=<NamedNode value=http://www.w3.org/2001/XMLSchema#double>>]
+    """
+    others: dict[Quad, None] = {}
+    literal = pyoxigraph.Store()
+    literals = []
+    for q in quads:
+        if isinstance(q.object, pyoxigraph.Literal):
+            literals.append(q)
+        else:
+            others[q] = None
+    if not literals:
+        return list(others)
+    literal.extend(literals)
+    return [*others, *literal]
 
 
 def _is_lock_error(error: BaseException) -> bool:
