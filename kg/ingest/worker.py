@@ -57,7 +57,7 @@ from provml.ingest.spec import WorkflowSpec
 from provml.ingest.summaries import update_summaries
 from provml.knowledge import IngestResult, KnowledgeGraph
 from provml.store.base import Store
-from provml.store.oxigraph import OxigraphStore
+from provml.store.oxigraph import OxigraphStore, as_stored
 from provml.vocab import PROV, PROVML, RDF
 
 __all__ = ["Lag", "Worker", "Writer", "alive", "ensure_groups", "hand_over", "lag", "run", "wait_for_broker"]
@@ -415,9 +415,8 @@ class Writer:
         if links:
             parts.append(_nquads(links))
             quads += links
-        _load(self.kg.store, b"".join(parts), atomic=self.atomic)
-        late_links(self.kg.store, quads)
-        update_summaries(self.kg.store, quads)  # from what is stored: right in any order, on redelivery
+        complete = all(b"plan" in fields or b"nq" in fields for _id, fields in messages)
+        _write_passes(self.kg.store, b"".join(parts), quads, atomic=self.atomic, complete=complete)
         if self.on_write is not None:
             self.on_write()
         done = time.time()
@@ -468,7 +467,45 @@ class Writer:
 
 #: the predicates the writer's passes read (stage links, late links, summaries); the other quads
 #: of a bag reach the store as N-Quads bytes, never as Python objects in the writer
-_PASSES = frozenset({PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution, PROV.wasGeneratedBy})
+_PASSES = frozenset({PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution, PROV.wasGeneratedBy,
+                     PROVML.attributeName, PROV.value, PROVML.summary, PROVML.minimumValue,
+                     PROVML.maximumValue, PROVML.meanValue, PROVML.valueCount})
+
+
+def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, complete: bool) -> None:
+    """Write a group's N-Quads ``data`` with its late stage links, then its summaries.
+
+    On an embedded store, when ``quads`` hold every quad of the group the passes read
+    (``complete``: entries of this version's :func:`hand_over`, or whole N-Quads), both are
+    planned before the write over one view of the store and the group
+    (:mod:`provml.ingest.summary_plan`: the group's nodes read from memory, the store's by
+    pattern), the links written with the group and the summaries replaced in one update after
+    it; else, as before, :func:`~provml.ingest.shortcuts.late_links` and
+    :func:`~provml.ingest.summaries.update_summaries` read the store back through SPARQL after
+    the write, at a cost per event that grows with the store (docs/benchmarks.md, "Ingest as the
+    store grows"). Both write the same quads; each reads what is stored, so a redelivered group
+    (even one the bulk loader cut in the middle) gets the same links and summaries."""
+    from provml.ingest.summaries import _RECOMPUTING, _update
+    from provml.ingest.summary_plan import _Future, apply, plan, plan_late_links
+
+    if complete and isinstance(store, OxigraphStore):
+        with _RECOMPUTING:
+            # the group's literals as the store holds them: a redelivered group's values are then
+            # the stored ones, not a second copy in another lexical form ("1.0" and "1")
+            read = as_stored(quads)
+            future = _Future(store.raw, read)
+            links = plan_late_links(store, read, future=future)
+            planned = plan(store, read, future=future)
+            assert links is not None  # an embedded store
+            _load(store, data + _nquads(links) if links else data, atomic=atomic)
+            if planned is None:  # a value the plan cannot read as SPARQL would
+                _update(store, quads, 64)
+            else:
+                apply(store, planned)
+        return
+    _load(store, data, atomic=atomic)
+    late_links(store, quads)
+    update_summaries(store, quads)  # from what is stored: right in any order, on redelivery
 
 
 def _split(quads: Iterable[Quad]) -> tuple[list[Quad], dict[str, list[str]]]:
@@ -494,7 +531,7 @@ def hand_over(quads: Sequence[Quad]) -> dict[str, bytes]:
     with zlib at level 1: N-Quads of provml's long IRIs shrink ≈ 25× (≈ 2.2 kB an event become
     ≈ 0.1 kB in Redis, its append-only file and on the wire) for ≈ 3.5 µs of CPU an event."""
     read, types = _split(quads)
-    return {"nqz": zlib.compress(_nquads(quads), 1), "keys": zlib.compress(_nquads(read), 1),
+    return {"nqz": zlib.compress(_nquads(quads), 1), "keys": zlib.compress(_nquads(read), 1), "plan": b"1",
             "types": zlib.compress(json.dumps({node: " ".join(classes) for node, classes in types.items()}).encode(), 1)}
 
 

@@ -1,0 +1,100 @@
+"""The broker writer's passes (provml.ingest.worker._write_passes): planned before the write
+(entries of this version's hand_over, whose keys hold every quad the plan reads) they store what
+the late links and summary recomputation through SPARQL after the write store, quad for quad,
+whatever order the groups come in, when one is delivered twice, on disk and in memory."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyoxigraph import Quad, RdfFormat, parse
+
+import provml.ingest.worker as worker
+from provml.ingest.shortcuts import stage_links, store_lookup
+from provml.ingest.translation import translate
+from provml.knowledge import KnowledgeGraph
+from provml.store.oxigraph import OxigraphStore
+from provml.vocab import PROVML
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import workload  # noqa: E402
+
+
+def _groups() -> list[list[list[dict[str, Any]]]]:
+    evs = workload.learning_run("w1", epochs=3, batches=5) + workload.learning_run("w2", epochs=2, batches=4)
+    bags = [evs[i:i + 7] for i in range(0, len(evs), 7)]  # epochs span bags
+    shuffled = bags[:]
+    random.Random(11).shuffle(shuffled)
+    return [bags, bags[::-1], shuffled, bags + bags[2:5]]
+
+
+def _write(path: Path | None, bags: list[list[dict[str, Any]]], *, complete: bool) -> set[Quad]:
+    """The bags as the writer gets them from workers: N-Quads bytes and the keys it reads."""
+    kg = KnowledgeGraph(OxigraphStore(path))
+    for bag in bags:
+        quads = kg.prepare_batch(translate(bag, iris=kg.iris), links=False)  # a worker's part
+        fields = worker.hand_over(quads)
+        data, read, _types = worker._received({k.encode(): v for k, v in fields.items()})
+        links = stage_links(read, store_lookup(kg.store))
+        if links:
+            data += worker._nquads(links)
+            read += links
+        worker._write_passes(kg.store, data, read, atomic=False, complete=complete)
+    stored = set(kg.store.quads())
+    kg.close()
+    return stored
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_planned_passes_store_what_the_passes_after_the_write_store(tmp_path: Path, on_disk: bool) -> None:
+    for n, bags in enumerate(_groups()):
+        planned = _write(tmp_path / f"planned-{n}" if on_disk else None, bags, complete=True)
+        after = _write(tmp_path / f"after-{n}" if on_disk else None, bags, complete=False)
+        assert sum(1 for q in planned if q.predicate == PROVML.summary) > 10
+        assert sum(1 for q in planned if q.predicate == PROVML.stageExecution) > 10
+        assert planned == after
+
+
+def test_the_keys_hold_what_the_plan_reads_and_say_so() -> None:
+    """A worker's keys carry the values and their names (the plan reads them from the group);
+    an entry without the ``plan`` mark (an earlier worker's) goes the SPARQL way."""
+    kg = KnowledgeGraph(OxigraphStore())
+    quads = kg.prepare_batch(translate(workload.learning_run("w3", epochs=1, batches=2), iris=kg.iris), links=False)
+    fields = worker.hand_over(quads)
+    assert fields["plan"] == b"1"
+    import zlib
+
+    keys = set(parse(zlib.decompress(fields["keys"]), format=RdfFormat.N_QUADS))
+    wanted = {q for q in quads if q.predicate in (PROVML.attributeName,) or q.predicate.value.endswith("#value")}
+    assert wanted and wanted <= keys
+    kg.close()
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_a_group_written_again_counts_its_values_once(tmp_path: Path, on_disk: bool) -> None:
+    """A loss of 1.0 is stored as ``"1"^^xsd:double``: a redelivered group whose keys say
+    ``"1.0"`` must not count it a second time (it did: ``valueCount`` 4 for 3 batches)."""
+    bag = workload.learning_run("w4", epochs=2, batches=3)  # the first batch's loss is 1.0
+    once = _write(tmp_path / "once" if on_disk else None, [bag], complete=False)
+    twice = _write(tmp_path / "twice" if on_disk else None, [bag, bag], complete=True)
+    assert {q.object.value for q in once if q.predicate == PROVML.valueCount} == {"2", "3", "6"}
+    assert twice == once
+
+
+def test_as_stored_gives_the_literals_the_store_gives_back() -> None:
+    from pyoxigraph import Literal, NamedNode
+
+    from provml.store.oxigraph import as_stored
+    from provml.vocab import XSD
+
+    s, p, g = NamedNode("http://e.org/s"), NamedNode("http://e.org/p"), NamedNode("http://e.org/g")
+    quads = [Quad(s, p, Literal("1.0", datatype=XSD.double), g), Quad(s, p, Literal("01", datatype=XSD.integer), g),
+             Quad(s, p, NamedNode("http://e.org/o"), g), Quad(s, p, Literal("x"), g)]
+    store = OxigraphStore()
+    store.add(quads)
+    assert set(as_stored(quads)) == set(store.quads())
+    assert Quad(s, p, Literal("1", datatype=XSD.double), g) in as_stored(quads)
