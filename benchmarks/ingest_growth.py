@@ -26,6 +26,7 @@ Prints a table per group and saves ``benchmarks/results/ingest_growth.json``.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -50,6 +51,7 @@ from provml.ingest.translation import translate  # noqa: E402
 from provml.ingest.validation import validate_triples  # noqa: E402
 from provml.knowledge import KnowledgeGraph  # noqa: E402
 from provml.store.oxigraph import OxigraphStore  # noqa: E402
+from provml.vocab import PROV, PROVML  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "ingest_growth.json"
 
@@ -94,11 +96,34 @@ def prepare(kg: KnowledgeGraph, events: list[dict[str, Any]], parts: Parts) -> l
     return quads
 
 
+#: what the writer's passes read before they were planned (its ``_PASSES`` until then)
+_FORMER_PASSES = frozenset({PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution, PROV.wasGeneratedBy})
+
+
 def write_writer(kg: KnowledgeGraph, quads: list[pyoxigraph.Quad], parts: Parts) -> None:
-    """The broker writer's passes after its stage links (see ``BrokerWriter._write_group``)."""
-    parts.time("write", lambda: kg.store.add(quads))
-    parts.time("late_links", lambda: late_links(kg.store, quads))
-    parts.time("summaries", lambda: update_summaries(kg.store, quads))
+    """The broker writer before its passes were planned (``worker._write_passes`` with
+    ``complete=False``, step by step): the write, then ``late_links`` and ``update_summaries``
+    through SPARQL over the store."""
+    from provml.ingest.worker import _load, _nquads
+
+    data = _nquads(quads)  # the worker's side: not timed
+    keys = _nquads([q for q in quads if q.predicate in _FORMER_PASSES])
+    read = parts.time("receive", lambda: list(pyoxigraph.parse(keys, format=pyoxigraph.RdfFormat.N_QUADS)))
+    parts.time("write", lambda: _load(kg.store, data, atomic=False))
+    parts.time("late_links", lambda: late_links(kg.store, read))
+    parts.time("summaries", lambda: update_summaries(kg.store, read))
+
+
+def write_planned(kg: KnowledgeGraph, quads: list[pyoxigraph.Quad], parts: Parts) -> None:
+    """The broker writer as it is now (``worker._write_passes``): the group's N-Quads bytes and
+    the quads its passes read, as a worker hands them over; late links and summaries planned
+    before the write."""
+    from provml.ingest.worker import _nquads, _split, _write_passes
+
+    data = _nquads(quads)  # the worker's side: not timed
+    read = parts.time("receive", lambda: list(pyoxigraph.parse(_nquads(_split(quads)[0]),
+                                                                format=pyoxigraph.RdfFormat.N_QUADS)))
+    parts.time("write+passes", lambda: _write_passes(kg.store, data, read, atomic=False, complete=True))
 
 
 def write_kg(kg: KnowledgeGraph, quads: list[pyoxigraph.Quad], parts: Parts) -> None:
@@ -131,7 +156,7 @@ def run_group(kg: KnowledgeGraph, name: str, g: int, args: argparse.Namespace, p
     parts = Parts()
     cpu, bg = time.process_time(), background_cpu_s()
     quads = prepare(kg, events, parts)
-    (write_writer if name == "writer" else write_kg)(kg, quads, parts)
+    {"writer": write_writer, "kg": write_kg, "planned": write_planned}[name](kg, quads, parts)
     cpu, bg = time.process_time() - cpu, background_cpu_s() - bg
     small = group_events(g, args.small * args.small_events, "small")
     t = time.thread_time()
@@ -149,7 +174,7 @@ def run_group(kg: KnowledgeGraph, name: str, g: int, args: argparse.Namespace, p
             "background_cpu_us_per_event": 1e6 * bg / len(events),
             "small_events": len(small), "small_us_per_event": 1e6 * small_s / max(1, len(small)),
             "optimize_cpu_s": optimize_s, "sst_files": len(list(path.glob("*.sst"))),
-            "load": os.getloadavg()[0]}
+            "python_objects": len(gc.get_objects()), "load": os.getloadavg()[0]}
 
 
 def serve(name: str, path: Path, args: argparse.Namespace, conn: Any) -> None:
@@ -172,7 +197,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=10_000, help="events a group (about)")
     ap.add_argument("--small", type=int, default=2, help="small bags after each group through ingest_events")
     ap.add_argument("--small-events", type=int, default=500)
-    ap.add_argument("--paths", nargs="+", choices=["writer", "kg"], default=["writer", "kg"])
+    ap.add_argument("--paths", nargs="+", choices=["writer", "planned", "kg"], default=["writer", "kg"])
     ap.add_argument("--optimize-every", type=int, default=0, help="OxigraphStore.optimize() after every N groups")
     ap.add_argument("--tmp", type=Path, default=None, help="where the stores grow (default: a temporary folder)")
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -200,7 +225,7 @@ def main() -> None:
                 print(f"{name:>6} g{g:<2} {row['quads_after']:>9} quads {row['sst_files']:>3} sst | "
                       + " ".join(f"{k} {v:.0f}" for k, v in us.items())
                       + f" | process {row['process_cpu_us_per_event']:.0f} us/ev, rocksdb threads "
-                      f"{row['background_cpu_us_per_event']:.0f} | small bags {row['small_us_per_event']:.0f} us/ev"
+                      f"{row['background_cpu_us_per_event']:.0f} | {row['python_objects'] / 1e6:.2f}M objects | small bags {row['small_us_per_event']:.0f} us/ev"
                       + (f" | optimize {opt:.2f} s" if opt is not None else "")
                       + f" | load {row['load']:.1f}", flush=True)
     finally:
