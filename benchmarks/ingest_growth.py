@@ -234,6 +234,25 @@ def main() -> None:
             proc.join()
         shutil.rmtree(tmp, ignore_errors=True)
     out["load_after"] = os.getloadavg()
+    # the store-side parts (what the broker writer does) and the whole, first groups against last
+    store_side = ("receive", "write", "late_links", "summaries", "write+passes")
+    out["summary"] = {}
+    for name in args.paths:
+        rows = [r for r in out["groups"] if r["path"] == name]
+        side = [sum(v for k, v in r["us_per_event"].items() if k in store_side) + r["background_cpu_us_per_event"]
+                for r in rows]
+        whole = [r["process_cpu_us_per_event"] for r in rows]
+        small = [r["small_us_per_event"] for r in rows]
+        first, last = slice(0, 2), slice(-3, None)
+        out["summary"][name] = {"store_side_first2": side[first], "store_side_last3": side[last],
+                                "process_first2": whole[first], "process_last3": whole[last],
+                                "small_bags_2nd": small[1:2], "small_bags_last3": small[last],
+                                "quads_first2": [r["quads_after"] for r in rows[first]],
+                                "quads_last3": [r["quads_after"] for r in rows[last]]}
+        print(f"{name:>7}: store side (write, late links, summaries, RocksDB threads) "
+              f"{' '.join(f'{x:.0f}' for x in side[first])} -> {' '.join(f'{x:.0f}' for x in side[last])} us/ev; "
+              f"process {' '.join(f'{x:.0f}' for x in whole[first])} -> {' '.join(f'{x:.0f}' for x in whole[last])} "
+              f"us/ev; small bags {' '.join(f'{x:.0f}' for x in small[last])} us/ev at the end")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))
     print(f"saved {args.out}")
