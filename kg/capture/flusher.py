@@ -62,8 +62,8 @@ COALESCE_RECORDS = 8000
 LINGER_S = 0.25
 #: the same for an endpoint (a sink that takes the compact form): fewer, larger requests cost
 #: the server less per event (its per-request reads and writes, and its store's compactions:
-#: ≈ 300 µs of server CPU an event with requests of ≈ 1,800 events, ≈ 250 with ≈ 5,000 and
-#: ≈ 220 with ≈ 8,000; docs/benchmarks.md) and the flusher fewer wake-ups
+#: ≈ 290 µs of server CPU an event with requests of ≈ 1,900 events, ≈ 230 with ≈ 4,300, on a
+#: fresh store; docs/benchmarks.md) and the flusher fewer wake-ups
 ENDPOINT_LINGER_S = 1.0
 _BACKOFF_FIRST_S = 0.25
 _BACKOFF_MAX_S = 30.0
