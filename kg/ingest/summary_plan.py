@@ -1,9 +1,10 @@
-"""The summary update of a batch, planned before the batch is written to an embedded store.
+"""The summary update and the late stage links of a batch, planned before the batch is written
+to an embedded store (:func:`store_batch`).
 
 :func:`provml.ingest.summaries.update_summaries` runs after the write and reads back, through
 SPARQL, the batch's own sections and values: on an on-disk store each row of them costs a
-RocksDB read (≈ 20 µs; ≈ 90 µs an event of a learning run's batch of 1,000 events, a third of
-the whole pipeline). :func:`plan` computes the same thing *before* the write, over the store as
+RocksDB read (≈ 20 µs; ≈ 70 µs an event of a learning run's request of 1,800 events, on the
+request's thread; :func:`provml.ingest.shortcuts.late_links` ≈ 22 more). :func:`plan` computes the same thing *before* the write, over the store as
 it will be: the batch's quads come from memory, the store's are read by pattern (each pattern
 once; a node the store does not hold costs one empty lookup, ≈ 4 µs). :func:`apply` then
 replaces the summaries after the batch is written, in one update.
@@ -15,7 +16,8 @@ summaries (tested against it on shuffled and redelivered bags). What it cannot r
 SPARQL would, it leaves to ``update_summaries``: :func:`plan` returns ``None`` for a store that
 is not embedded (no pattern reads) and for values of a numeric datatype other than
 ``xsd:integer``, ``xsd:decimal``, ``xsd:double`` or ``xsd:float`` or whose lexical form is not
-plainly well-formed (``isNumeric`` in SPARQL depends on it).
+plainly well-formed (``isNumeric`` in SPARQL depends on it). :func:`plan_late_links` does the
+same for ``late_links`` (same rounds, same links), and its links go in the batch's one write.
 """
 
 from __future__ import annotations
