@@ -12,6 +12,8 @@ replayed against ``provml serve`` of an older commit (A) and of this working tre
    one keep-alive connection, each answered 202 before the next is sent; the server's process
    CPU (user + system, all its threads, from ``/proc/<pid>/stat``) over the replay, divided by
    the events. ``A`` runs ``git archive <base>`` of the package in a temporary directory.
+   ``--passes N`` replays the run N times into the same store, each time as another run (its
+   run id changed): what a request costs as the store grows (each pass's CPU is kept).
 
 Usage::
 
@@ -117,7 +119,7 @@ def cpu_s(pid: int) -> float:
 
 
 def replay(pythonpath: str | None, bodies: list[bytes], warm: bytes, store: Path, *, pin: bool,
-           gzipped: bool) -> dict[str, float]:
+           gzipped: bool, passes: int = 1) -> dict[str, Any]:
     port = free_port()
     env = dict(os.environ)
     if pythonpath:
@@ -149,12 +151,18 @@ def replay(pythonpath: str | None, bodies: list[bytes], warm: bytes, store: Path
             assert response.status == 202, (response.status, text[:500])
 
         post(warm)
-        c0, t0 = cpu_s(proc.pid), time.perf_counter()
-        for body in bodies:
-            post(body)
-        c1, t1 = cpu_s(proc.pid), time.perf_counter()
+        run = json.loads(bodies[0])["events"][0]["run"].encode()
+        cpu, wall = [], []
+        for n in range(passes):  # each pass another run: the store grows
+            again = [b.replace(run, run + b"-%d" % n) for b in bodies] if n else bodies
+            c0, t0 = cpu_s(proc.pid), time.perf_counter()
+            for body in again:
+                post(body)
+            c1, t1 = cpu_s(proc.pid), time.perf_counter()
+            cpu.append(c1 - c0)
+            wall.append(t1 - t0)
         conn.close()
-        return {"cpu_s": c1 - c0, "wall_s": t1 - t0}
+        return {"cpu_s": sum(cpu) / passes, "wall_s": sum(wall) / passes, "cpu_s_by_pass": cpu}
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -166,6 +174,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=134, help="134: ≈ 15,000 events")
     parser.add_argument("--step-ms", type=float, default=0.2)
+    parser.add_argument("--passes", type=int, default=1,
+                        help="replay the run this many times (each another run) into one store: "
+                             "the cost as the store grows (cpu_s: the mean pass)")
     parser.add_argument("--pin", action="store_true", help="the servers on CPU 1 (taskset)")
     parser.add_argument("--linger-s", type=float, default=None,
                         help="record with this endpoint wake-up interval (default: this version's)")
@@ -196,14 +207,17 @@ def main() -> None:
             for side in ("A", "B") if rep % 2 == 0 else ("B", "A"):
                 store = Path(tmp) / f"store-{side}-{rep}"
                 run = replay(str(base) if side == "A" else None, bodies, warm, store, pin=args.pin,
-                             gzipped=args.gzip)
+                             gzipped=args.gzip, passes=args.passes)
                 run["load"] = os.getloadavg()[0]
                 runs[side].append(run)
                 shutil.rmtree(store, ignore_errors=True)
                 print(f"rep {rep + 1} {side}: server CPU {run['cpu_s'] / events * 1e6:.1f} µs an "
                       f"event, {events / run['wall_s']:.0f} events/s, load {run['load']:.2f}",
                       flush=True)
+    by_pass = {side: [round(statistics.median(r["cpu_s_by_pass"][n] for r in rs) / events * 1e6, 1)
+                      for n in range(args.passes)] for side, rs in runs.items()}
     summary = {side: {
+        "cpu_us_per_event_by_pass_median": by_pass[side],
         "cpu_us_per_event_median": round(statistics.median(r["cpu_s"] for r in rs) / events * 1e6, 1),
         "cpu_us_per_event_min": round(min(r["cpu_s"] for r in rs) / events * 1e6, 1),
         "cpu_us_per_event_max": round(max(r["cpu_s"] for r in rs) / events * 1e6, 1),
@@ -212,7 +226,7 @@ def main() -> None:
     result = {"base": args.base, "head": subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
         "requests": len(bodies), "events": events, "events_per_request_median": statistics.median(sizes),
-        "pin": args.pin, "gzip": args.gzip, "linger_s": args.linger_s, "records": args.records, "loadavg_before": [round(x, 2) for x in load_before],
+        "passes": args.passes, "pin": args.pin, "gzip": args.gzip, "linger_s": args.linger_s, "records": args.records, "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()], "summary": summary, "runs": runs}
     print(json.dumps(summary, indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)

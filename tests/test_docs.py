@@ -185,7 +185,7 @@ def test_the_limits_the_docs_quote_are_the_code_s() -> None:
         ("capture.md", "when **1,000** queued records wait", flusher.SPOOL_WAKE_RECORDS, 1000),
         ("capture.md", "wakes at most every **0.25 s**", flusher.LINGER_S, 0.25),
         ("capture.md", "(an endpoint: at most every **1 s**)", flusher.ENDPOINT_LINGER_S, 1.0),
-        ("capture.md", "in **one request** (up to 4,000 records)", flusher.COALESCE_RECORDS, 4000),
+        ("capture.md", "in **one request** (up to 8,000 records)", flusher.COALESCE_RECORDS, 8000),
         ("deployment.md", "it writes up to 64 bags", _default(Writer.__init__, "batch"), 64),
         ("deployment.md", "a group of 10,000 quads or more", BULK_MIN_QUADS, 10_000),
         ("store.md", "a batch of ≥ 10,000 quads", BULK_MIN_QUADS, 10_000),

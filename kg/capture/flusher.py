@@ -51,8 +51,10 @@ log = logging.getLogger("provml.capture.scopes")
 #: wait (a record is an event, or a batch's begin and end: up to twice as many events)
 SPOOL_WAKE_RECORDS = 1000
 #: an endpoint gets the full bags found waiting in one request, up to this many records
-#: (a batch's begin and end are one record: up to twice as many events)
-COALESCE_RECORDS = 4000
+#: (a batch's begin and end are one record: up to twice as many events); an endpoint that
+#: stores more slowly than the loop captures gets larger requests, which it stores for less
+#: per event (its store's compactions are paid per write)
+COALESCE_RECORDS = 8000
 #: a client with a sink and bags larger than 1 wakes at most this often (seconds) for full
 #: bags; bags that fill meanwhile go in the same request. Each wake-up and request takes the
 #: GIL from the training thread several times; under load each hand-off can stall it for
@@ -60,8 +62,8 @@ COALESCE_RECORDS = 4000
 LINGER_S = 0.25
 #: the same for an endpoint (a sink that takes the compact form): fewer, larger requests cost
 #: the server less per event (its per-request reads and writes, and its store's compactions:
-#: ≈ 300 µs of server CPU an event with requests of ≈ 1,800 events, ≈ 250 with ≈ 5,000 and
-#: ≈ 220 with ≈ 8,000; docs/benchmarks.md) and the flusher fewer wake-ups
+#: ≈ 290 µs of server CPU an event with requests of ≈ 1,900 events, ≈ 230 with ≈ 4,300, on a
+#: fresh store; docs/benchmarks.md) and the flusher fewer wake-ups
 ENDPOINT_LINGER_S = 1.0
 _BACKOFF_FIRST_S = 0.25
 _BACKOFF_MAX_S = 30.0

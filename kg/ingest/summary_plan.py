@@ -1,9 +1,10 @@
-"""The summary update of a batch, planned before the batch is written to an embedded store.
+"""The summary update and the late stage links of a batch, planned before the batch is written
+to an embedded store (:func:`store_batch`).
 
 :func:`provml.ingest.summaries.update_summaries` runs after the write and reads back, through
 SPARQL, the batch's own sections and values: on an on-disk store each row of them costs a
-RocksDB read (≈ 20 µs; ≈ 90 µs an event of a learning run's batch of 1,000 events, a third of
-the whole pipeline). :func:`plan` computes the same thing *before* the write, over the store as
+RocksDB read (≈ 20 µs; ≈ 70 µs an event of a learning run's request of 1,800 events, on the
+request's thread; :func:`provml.ingest.shortcuts.late_links` ≈ 22 more). :func:`plan` computes the same thing *before* the write, over the store as
 it will be: the batch's quads come from memory, the store's are read by pattern (each pattern
 once; a node the store does not hold costs one empty lookup, ≈ 4 µs). :func:`apply` then
 replaces the summaries after the batch is written, in one update.
@@ -15,7 +16,8 @@ summaries (tested against it on shuffled and redelivered bags). What it cannot r
 SPARQL would, it leaves to ``update_summaries``: :func:`plan` returns ``None`` for a store that
 is not embedded (no pattern reads) and for values of a numeric datatype other than
 ``xsd:integer``, ``xsd:decimal``, ``xsd:double`` or ``xsd:float`` or whose lexical form is not
-plainly well-formed (``isNumeric`` in SPARQL depends on it).
+plainly well-formed (``isNumeric`` in SPARQL depends on it). :func:`plan_late_links` does the
+same for ``late_links`` (same rounds, same links), and its links go in the batch's one write.
 """
 
 from __future__ import annotations
@@ -186,6 +188,11 @@ def _numeric(term: Any) -> float | None:
     return _number(term)
 
 
+def _text(term: Any) -> str:
+    """A term's ``.value`` (SPARQL's row values; a quoted triple has none: its text)."""
+    return str(getattr(term, "value", term))
+
+
 def _recompute(f: _Future, nodes: set[Any]) -> list[tuple[NamedNode, list[Quad]]]:
     vals: dict[tuple[Any, str], list[float]] = defaultdict(list)
     parts: dict[tuple[Any, str], dict[Any, Summary]] = defaultdict(dict)
@@ -195,16 +202,16 @@ def _recompute(f: _Future, nodes: set[Any]) -> list[tuple[NamedNode, list[Quad]]
                 for n in f.objects(g.subject, PROVML.attributeName):
                     for v in f.objects(g.subject, PROV.value):
                         if (number := _numeric(v.object)) is not None:
-                            vals[(x, n.object.value)].append(number)
+                            vals[(x, _text(n.object))].append(number)
             for link in f.objects(c, PROVML.summary):
-                s = link.object
-                fields = [[q.object for q in f.objects(s, p)] for p in _SUMMARY_FIELDS]
+                node: Any = link.object
+                fields: list[list[Any]] = [[q.object for q in f.objects(node, p)] for p in _SUMMARY_FIELDS]
                 for name in fields[0]:
                     for low in fields[1]:
                         for high in fields[2]:
                             for mean in fields[3]:
                                 for count in fields[4]:
-                                    parts[(x, name.value)][c] = Summary(
+                                    parts[(x, _text(name))][c] = Summary(
                                         float(low.value), float(high.value), float(mean.value),
                                         int(count.value))
     graph_of: dict[Any, Any] = {}
@@ -217,9 +224,10 @@ def _recompute(f: _Future, nodes: set[Any]) -> list[tuple[NamedNode, list[Quad]]
         x, name = key
         if x not in graph_of:  # its own events not stored yet: summarized when they arrive
             continue
-        s = Summary.of(vals.get(key, []), [parts[key][c] for c in sorted(parts.get(key, {}), key=lambda n: n.value)])
-        if s is not None:
-            new[x].extend(s.quads(x, name, graph_of[x]))
+        summary = Summary.of(vals.get(key, []),
+                             [parts[key][c] for c in sorted(parts.get(key, {}), key=lambda n: n.value)])
+        if summary is not None:
+            new[x].extend(summary.quads(x, name, graph_of[x]))
     return list(new.items())
 
 
@@ -314,8 +322,9 @@ def plan_late_links(store: Any, quads: Sequence[Quad], *, rounds: int = 64,
         return None
     stage_link, informed, iteration = PROVML.stageExecution, PROV.wasInformedBy, PROVML.iteration
     links = (informed, stage_link)
-    frontier = sorted({s for q in quads if q.predicate in links and isinstance(s := q.subject, NamedNode)},
-                      key=lambda n: n.value)
+    frontier: list[Any] = sorted(
+        {s for q in quads if q.predicate in links and isinstance(s := q.subject, NamedNode)},
+        key=lambda n: n.value)
     f = future or _Future(raw, quads)
     added: dict[Any, list[Quad]] = {}  # sections linked by the rounds so far
     out: list[Quad] = []
@@ -330,7 +339,8 @@ def plan_late_links(store: Any, quads: Sequence[Quad], *, rounds: int = 64,
                 continue
             # OPTIONAL { ?p provml:stageExecution ?ps } OPTIONAL { ?p provml:iteration ?pi }
             # FILTER(BOUND(?ps) || !BOUND(?pi)) BIND(COALESCE(?ps, ?p) AS ?stage)
-            bound = [q.object for q in f.objects(p, stage_link)] + [q.object for q in added.get(p, ())]
+            bound: list[Any] = [q.object for q in f.objects(p, stage_link)] + \
+                [q.object for q in added.get(p, ())]
             iterations: list[Any] = f.objects(p, iteration) or [None]
             stages = [ps if ps is not None else p for ps in (bound or [None]) for pi in iterations
                       if ps is not None or pi is None]
