@@ -91,3 +91,18 @@ def test_a_value_of_another_numeric_datatype_is_left_to_the_recomputation(tmp_pa
                  if q.subject == summary_node(epoch, "loss") and q.predicate == PROVML.valueCount)
     assert count.value == "3"  # the two batch losses and the xsd:int one, as SPARQL counts it
     kg.close()
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_a_whole_run_delivered_twice_counts_each_value_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_disk: bool
+) -> None:
+    """A client's retry or a rerun of ``provml load`` delivers a whole run again: its losses
+    (``1.0`` in the batch, ``"1"`` as the store keeps that double) must not be counted twice."""
+    run = workload.learning_run("p1", epochs=3, batches=6)
+    planned, summaries = _store(tmp_path / "planned" if on_disk else None, [run, run])
+    monkeypatch.setattr(summary_plan, "plan", lambda *a, **k: None)
+    monkeypatch.setattr(summary_plan, "plan_late_links", lambda *a, **k: None)
+    recomputed, _ = _store(tmp_path / "recomputed" if on_disk else None, [run])
+    assert summaries > 3
+    assert planned == recomputed

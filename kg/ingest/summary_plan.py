@@ -39,6 +39,7 @@ from provml.ingest.summaries import (
     _values,
     insert_data,
 )
+from provml.store.oxigraph import as_stored
 from provml.vocab import PROV, PROVML, XSD
 
 __all__ = ["Plan", "apply", "plan", "plan_late_links", "store_batch"]
@@ -299,9 +300,10 @@ def store_batch(store: Any, quads: Sequence[Quad], *, atomic: bool = True) -> in
 
     with _RECOMPUTING:
         raw = _raw(store)
-        future = _Future(raw, quads) if raw is not None else None
-        links = plan_late_links(store, quads, future=future)
-        planned = plan(store, quads, future=future)
+        read = _as_read(quads) if raw is not None else quads
+        future = _Future(raw, read) if raw is not None else None
+        links = plan_late_links(store, read, future=future)
+        planned = plan(store, read, future=future)
         if links is None:
             store.add(quads, atomic=atomic)
             late_links(store, quads)
@@ -310,6 +312,17 @@ def store_batch(store: Any, quads: Sequence[Quad], *, atomic: bool = True) -> in
         if planned is None:
             return _update(store, quads, 64)
         return apply(store, planned)
+
+
+def _as_read(quads: Sequence[Quad]) -> Sequence[Quad]:
+    """The batch as the planners must read it: the literals they look at in the form the store
+    keeps them (:func:`~provml.store.oxigraph.as_stored`), so that a value delivered again
+    (``1.0`` in the batch, ``"1"`` once stored) is one value, not two."""
+    literal = {q: None for q in quads
+               if isinstance(q.object, Literal) and (q.predicate in _OUT_SET or q.predicate in _IN_SET)}
+    if not literal:
+        return quads
+    return [*(q for q in quads if q not in literal), *as_stored(literal)]
 
 
 def plan_late_links(store: Any, quads: Sequence[Quad], *, rounds: int = 64,
