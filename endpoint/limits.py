@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 __all__ = ["MAX_DEPTH", "MAX_QUERY_CHARS", "MAX_XML_DEPTH", "InputRefused", "SparqlScan", "check_json_depth",
            "check_rdf_body", "check_turtle_depth", "check_xml_depth", "remote_allowed",
-           "scan_sparql", "sparql_syntax_error", "sparql_tokens"]
+           "scan_sparql", "sparql_syntax_error", "sparql_tokens", "unsupported_function"]
 
 #: the deepest nesting of ``{ ( [`` accepted in a query, update or body
 MAX_DEPTH = 64
@@ -351,3 +351,27 @@ def sparql_syntax_error(error: BaseException) -> bool:
     False
     """
     return type(error) is SyntaxError and error.filename is None
+
+
+#: pyoxigraph's evaluation error for a call ``<iri>(…)`` of a function it does not implement
+_UNSUPPORTED_FUNCTION = re.compile(r"The custom function (<[^>]*>) is not supported")
+
+
+def unsupported_function(error: BaseException) -> InputRefused | None:
+    """The refusal (400) for ``error`` when it is Oxigraph's report that the query calls a
+    function it does not implement — the client's mistake, not a failure of the server —, else
+    None.
+
+    >>> import pyoxigraph
+    >>> try:
+    ...     pyoxigraph.Store().query("SELECT (<http://e.org/f>(1) AS ?x) {}")
+    ... except RuntimeError as error:
+    ...     print(unsupported_function(error))
+    the function <http://e.org/f> is not supported here; call the SPARQL 1.1 built-in functions or casts to XSD datatypes
+    """
+    match = (_UNSUPPORTED_FUNCTION.fullmatch(str(error)) if type(error) is RuntimeError
+             else None)
+    if match is None:
+        return None
+    return InputRefused(f"the function {match[1]} is not supported here; call the SPARQL 1.1 "
+                        "built-in functions or casts to XSD datatypes")

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple
 
+from provml.endpoint.limits import unsupported_function
 from provml.endpoint.sparql.outcomes import (
     Outcome,
     QueryRejected,
@@ -132,9 +133,23 @@ def evaluate(
     store's default graph, or on the query's own ``FROM`` / ``FROM NAMED``.
 
     :raises SyntaxError: the query does not parse.
+    :raises InputRefused: it calls a function Oxigraph does not implement (the client's error).
     :raises QueryTimeout: the deadline passed, or ``cancel`` was set.
     """
-    check = _Cancelled(deadline, cancel)
+    try:
+        return _evaluate(store, sparql, default_graph=default_graph, named_graphs=named_graphs,
+                         union=union, base_iri=base_iri, max_rows=max_rows,
+                         check=_Cancelled(deadline, cancel))
+    except RuntimeError as error:
+        refusal = unsupported_function(error)
+        if refusal is None:
+            raise
+        raise refusal from None
+
+
+def _evaluate(store: Store, sparql: str, *, default_graph: Sequence[NamedNode] | None,
+              named_graphs: Sequence[NamedNode] | None, union: bool, base_iri: str | None,
+              max_rows: int | None, check: _Cancelled) -> Outcome:
     check.check()
     result = store.query(sparql, default_graph=default_graph, named_graphs=named_graphs,
                          base_iri=base_iri, use_default_graph_as_union=union)

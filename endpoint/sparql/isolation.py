@@ -48,7 +48,7 @@ from typing import Any
 
 from pyoxigraph import NamedNode
 
-from provml.endpoint.limits import InputRefused, sparql_syntax_error
+from provml.endpoint.limits import InputRefused, sparql_syntax_error, unsupported_function
 from provml.endpoint.sparql.evaluation import evaluate
 from provml.endpoint.sparql.outcomes import (
     Outcome,
@@ -212,8 +212,14 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
             conn.send(("timeout", None))
         except MemoryError:
             conn.send(("crashed", "MemoryError"))
+        except InputRefused as error:
+            conn.send(("refused", str(error)))
         except Exception as error:  # reported to the server, which logs it
-            conn.send(("error", f"{type(error).__name__}: {error}"))
+            refusal = unsupported_function(error)  # an update's call (trials, probes)
+            if refusal is not None:
+                conn.send(("refused", str(refusal)))
+            else:
+                conn.send(("error", f"{type(error).__name__}: {error}"))
 
 
 class _Worker:

@@ -21,7 +21,7 @@ from werkzeug.datastructures import MultiDict
 from provml.endpoint import context
 from provml.endpoint.auth import check_read, check_write
 from provml.endpoint.errors import abort_json
-from provml.endpoint.limits import scan_sparql, sparql_syntax_error
+from provml.endpoint.limits import scan_sparql, sparql_syntax_error, unsupported_function
 from provml.endpoint.negotiation import RDF_FORMATS, best_match, media_type
 from provml.endpoint.sparql.description import service_description
 from provml.endpoint.sparql.results import Rendered
@@ -165,6 +165,11 @@ def _update(text: str, params: MultiDict[str, str]) -> Response:
         abort_json(400, f"update syntax error: {error}")
     except StoreReadOnly:
         abort_json(403, "the store is read-only")
+    except RuntimeError as error:  # over an in-memory store the update itself evaluates it
+        refusal = unsupported_function(error)
+        if refusal is None:
+            raise
+        abort_json(400, str(refusal))
     except ValueError as error:
         abort_json(400, str(error))
     except OSError as error:  # an allowed LOAD whose source failed
