@@ -153,8 +153,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
     except BaseException:
         close_kg()
         raise
+    # worker processes reopen views of an on-disk store after writes: its log is kept short
+    views = processes is not None and processes.path is not None
     runner = QueryRunner(timeout_s=settings.timeout_s, max_rows=settings.max_rows,
-                         processes=processes)
+                         processes=processes, flush=kg.store.flush if views else None)
     app.extensions[CONFIG_KEY] = settings
     app.extensions[context.KG_KEY] = kg
     app.extensions[context.RUNNER_KEY] = runner
@@ -192,7 +194,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
     @app.teardown_request
     def written(error: BaseException | None) -> None:
         if g.get("provml_write"):  # set by check_write: worker processes reopen their view
-            runner.changed()
+            runner.changed(written=request.content_length or 0)
 
     from provml.endpoint.sparql.graph_store import bp as graph_store_bp
     from provml.endpoint.sparql.protocol import bp as sparql_bp
