@@ -153,10 +153,13 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
     except BaseException:
         close_kg()
         raise
+    from provml.store.oxigraph import OxigraphStore
+
     # worker processes reopen views of an on-disk store after writes: its log is kept short
     views = processes is not None and processes.path is not None
+    flush = kg.store.flush if views and isinstance(kg.store, OxigraphStore) else None
     runner = QueryRunner(timeout_s=settings.timeout_s, max_rows=settings.max_rows,
-                         processes=processes, flush=kg.store.flush if views else None)
+                         processes=processes, flush=flush)
     app.extensions[CONFIG_KEY] = settings
     app.extensions[context.KG_KEY] = kg
     app.extensions[context.RUNNER_KEY] = runner

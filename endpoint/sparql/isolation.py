@@ -215,9 +215,9 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
         except InputRefused as error:
             conn.send(("refused", str(error)))
         except Exception as error:  # reported to the server, which logs it
-            refusal = unsupported_function(error)  # an update's call (trials, probes)
-            if refusal is not None:
-                conn.send(("refused", str(refusal)))
+            unknown = unsupported_function(error)  # an update's call (trials, probes)
+            if unknown is not None:
+                conn.send(("refused", str(unknown)))
             else:
                 conn.send(("error", f"{type(error).__name__}: {error}"))
 
