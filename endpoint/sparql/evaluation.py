@@ -29,59 +29,22 @@ Rows beyond ``max_rows`` are not read: the result is truncated and flagged (:cla
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Protocol
+from typing import Any
 
 from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple
 
 from provml.endpoint.limits import unsupported_function
-from provml.endpoint.sparql.outcomes import (
-    Outcome,
-    QueryRejected,
-    QueryTimeout,
-)
+from provml.endpoint.sparql.outcomes import Outcome, Processes, QueryRejected, QueryTimeout
 from provml.endpoint.sparql.results import Rendered, render
 from provml.store.base import Store
 
-
-class Processes(Protocol):
-    """What :class:`QueryRunner` needs of :class:`~provml.endpoint.sparql.isolation.QueryProcesses`
-    (a protocol, so this module does not import the one that imports it)."""
-
-    path: str | None
-
-    def run(self, sparql: str, *, timeout_s: float | None,
-            default_graph: Sequence[NamedNode] | None = ...,
-            named_graphs: Sequence[NamedNode] | None = ..., union: bool = ...,
-            base_iri: str | None = ..., max_rows: int | None = ...,
-            accept: str | None = ...) -> Outcome | Rendered: ...
-
-    def probe(self, sparql: str, *, update: bool, timeout_s: float | None,
-              base_iri: str | None = ...) -> None: ...
-
-    def export(self, graph: str, *, media: str, profile: str,
-               timeout_s: float | None) -> bytes: ...
-
-    def trial_update(self, backup: str, sparql: str, *, timeout_s: float | None,
-                     base_iri: str | None, using: Any, using_named: Any,
-                     max_rows: int | None = ...) -> None: ...
-
-    def dump(self, *, step_s: float | None, total_s: float | None) -> Iterator[bytes]: ...
-
-    def changed(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-__all__ = ["FLUSH_BYTES", "FLUSH_EVERY_S", "QueryRunner", "evaluate"]
-
-log = logging.getLogger("provml.endpoint")
+__all__ = ["QueryRunner", "evaluate"]
 
 
 #: queries and updates longer than this (characters) are first tried in a worker process on an
@@ -92,20 +55,6 @@ PROBE_CHARS = 1024
 
 #: a whole-store dump may take this many query time limits (each block of it one)
 DUMP_LIMITS = 10
-
-
-#: after writes the store's write-ahead log is flushed (RocksDB's memtables written to files)
-#: when this many bytes of request bodies were written since the last flush, or
-#: :data:`FLUSH_EVERY_S` passed: a worker process's fresh view of the store replays the whole log
-#: (every write since the last flush; RocksDB's own flush waits for 128 MiB per column family,
-#: gigabytes in all) at ~23 ms of CPU and more than its size in memory per MB, in every worker,
-#: after every write. Unflushed, 170 MB of log (80 graph PUTs of 2,000 triples) made each read
-#: after a write take 5-7 s and end its worker under a 256 MiB cap (400 for ``ASK``)
-FLUSH_BYTES = 512 * 1024
-
-#: see :data:`FLUSH_BYTES`: writes of any size are flushed at most this long after the last
-#: flush, at the next write (a flush costs ~11 ms of CPU however little was written)
-FLUSH_EVERY_S = 1.0
 
 
 #: operators that consume their whole input before the first solution (run on the pool)
@@ -208,8 +157,8 @@ class QueryRunner:
         killed at the deadline and capped in memory; over an in-memory store it only tries long
         queries and updates on an empty store first (:data:`PROBE_CHARS`), so that one which
         crashes the evaluator ends a worker, not the server.
-    :param flush: flushes the store's write-ahead log (``OxigraphStore.flush``), called by
-        :meth:`changed` (see :data:`FLUSH_BYTES`) when worker processes reopen views of it.
+    :param flushed: told of each write (:meth:`changed`) before the workers are: flushes the
+        store's log when due (:class:`~provml.endpoint.sparql.flushing.LogFlusher`).
     """
 
     def __init__(
@@ -219,7 +168,7 @@ class QueryRunner:
         max_rows: int | None,
         workers: int = 4,
         processes: Processes | None = None,
-        flush: Callable[[], None] | None = None,
+        flushed: Callable[[int], None] | None = None,
     ) -> None:
         self.timeout_s = timeout_s
         self.max_rows = max_rows
@@ -228,10 +177,7 @@ class QueryRunner:
         self.version = 0  # counts writes (changed(), sync()): caches key on it
         self._generation: int | None = None  # the store's generation last seen by sync()
         self._changing = threading.Lock()
-        self._flush = flush
-        self._flushing = threading.Lock()
-        self._unflushed = 0  # bytes of request bodies written since the last flush
-        self._flushed_at = time.monotonic()
+        self._flushed = flushed
         self._slots = threading.BoundedSemaphore(workers)
         self._writing = threading.Lock()  # updates: counted, then applied, one at a time
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provml-query")
@@ -242,32 +188,18 @@ class QueryRunner:
         return self.processes is not None and self.processes.path is not None
 
     def changed(self, written: int = 0) -> None:
-        """The store was written (``written``: the bytes of the request body, 0 when unknown):
-        worker processes open a fresh view before their next query, after the store's log was
-        flushed when due (:data:`FLUSH_BYTES`).
+        """The store was written (``written`` bytes of request body, 0: unknown): worker
+        processes open a fresh view before their next query (of a log flushed when due).
 
         The workers are told first: a read that sees the new :attr:`version` (and keeps its
         answer under it) must evaluate on a fresh view, never on the old one. Writes from
         request threads and the broker's writer may tell at once: counted under a lock."""
-        self._flush_log(written)
+        if self._flushed is not None:
+            self._flushed(written)
         with self._changing:
             if self.processes is not None:
                 self.processes.changed()
             self.version += 1
-
-    def _flush_log(self, written: int) -> None:
-        if self._flush is None:
-            return
-        with self._flushing:
-            self._unflushed += written
-            now = time.monotonic()
-            if self._unflushed < FLUSH_BYTES and now - self._flushed_at < FLUSH_EVERY_S:
-                return
-            self._unflushed, self._flushed_at = 0, now
-            try:
-                self._flush()
-            except OSError:  # the writes are safe in the log; the views replay it
-                log.warning("could not flush the store's write-ahead log", exc_info=True)
 
     def sync(self, store: Store) -> int:
         """The current :attr:`version`, moved on first when ``store`` was written since the last
