@@ -29,6 +29,7 @@ Rows beyond ``max_rows`` are not read: the result is truncated and flagged (:cla
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -179,7 +180,7 @@ class QueryRunner:
         self._changing = threading.Lock()
         self._flushed = flushed
         self._slots = threading.BoundedSemaphore(workers)
-        self._writing = threading.Lock()  # updates: counted, then applied, one at a time
+        self._writing = threading.Lock()  # writes (updates: counted, then applied) one at a time
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provml-query")
 
     @property
@@ -329,14 +330,24 @@ class QueryRunner:
             for a whole time limit.
         :raises SyntaxError: the update does not parse.
         """
-        # another update is being counted or applied: wait at most one time limit for it
-        if not self._writing.acquire(timeout=-1 if self.timeout_s is None else self.timeout_s):
-            raise QueryRejected
-        try:
+        with self.writing():
             from provml.endpoint.sparql.updates import count_then_update
 
             count_then_update(self, store, sparql, using=using, using_named=using_named,
                               base_iri=base_iri)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the store for one write through the endpoint (an update, a Graph Store write:
+        its steps must not interleave with another write's), waiting at most one time limit
+        for the write before it.
+
+        :raises QueryRejected: another write held the store for a whole time limit.
+        """
+        if not self._writing.acquire(timeout=-1 if self.timeout_s is None else self.timeout_s):
+            raise QueryRejected
+        try:
+            yield
         finally:
             self._writing.release()
 
