@@ -353,14 +353,16 @@ def sparql_syntax_error(error: BaseException) -> bool:
     return type(error) is SyntaxError and error.filename is None
 
 
-#: pyoxigraph's evaluation error for a call ``<iri>(…)`` of a function it does not implement
-_UNSUPPORTED_FUNCTION = re.compile(r"The custom function (<[^>]*>) is not supported")
+#: pyoxigraph's evaluation errors for a call ``<iri>(…)`` of a function it does not implement,
+#: or with the wrong number of arguments (a cast ``xsd:integer(1, 2)``)
+_UNSUPPORTED_FUNCTION = re.compile(r"The custom function (<[^>]*>) (is not supported|requires .*)",
+                                   re.DOTALL)
 
 
 def unsupported_function(error: BaseException) -> InputRefused | None:
     """The refusal (400) for ``error`` when it is Oxigraph's report that the query calls a
-    function it does not implement — the client's mistake, not a failure of the server —, else
-    None.
+    function it does not implement, or with the wrong number of arguments — the client's
+    mistake, not a failure of the server —, else None.
 
     >>> import pyoxigraph
     >>> try:
@@ -368,10 +370,17 @@ def unsupported_function(error: BaseException) -> InputRefused | None:
     ... except RuntimeError as error:
     ...     print(unsupported_function(error))
     the function <http://e.org/f> is not supported here; call the SPARQL 1.1 built-in functions or casts to XSD datatypes
+    >>> try:
+    ...     pyoxigraph.Store().query("SELECT (<http://www.w3.org/2001/XMLSchema#integer>() AS ?x) {}")
+    ... except RuntimeError as error:
+    ...     print(unsupported_function(error))
+    the function <http://www.w3.org/2001/XMLSchema#integer> requires between 1 and 1 arguments, but 0 were given
     """
     match = (_UNSUPPORTED_FUNCTION.fullmatch(str(error)) if type(error) is RuntimeError
              else None)
     if match is None:
         return None
+    if match[2] != "is not supported":
+        return InputRefused(f"the function {match[1]} {match[2]}")
     return InputRefused(f"the function {match[1]} is not supported here; call the SPARQL 1.1 "
                         "built-in functions or casts to XSD datatypes")
