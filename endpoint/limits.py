@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 __all__ = ["MAX_DEPTH", "MAX_QUERY_CHARS", "MAX_XML_DEPTH", "InputRefused", "SparqlScan", "check_json_depth",
            "check_rdf_body", "check_turtle_depth", "check_xml_depth", "remote_allowed",
-           "scan_sparql", "sparql_syntax_error", "sparql_tokens", "unsupported_function"]
+           "scan_sparql", "sparql_syntax_error", "sparql_tokens"]
 
 #: the deepest nesting of ``{ ( [`` accepted in a query, update or body
 MAX_DEPTH = 64
@@ -351,36 +351,3 @@ def sparql_syntax_error(error: BaseException) -> bool:
     False
     """
     return type(error) is SyntaxError and error.filename is None
-
-
-#: pyoxigraph's evaluation errors for a call ``<iri>(…)`` of a function it does not implement,
-#: or with the wrong number of arguments (a cast ``xsd:integer(1, 2)``)
-_UNSUPPORTED_FUNCTION = re.compile(r"The custom function (<[^>]*>) (is not supported|requires .*)",
-                                   re.DOTALL)
-
-
-def unsupported_function(error: BaseException) -> InputRefused | None:
-    """The refusal (400) for ``error`` when it is Oxigraph's report that the query calls a
-    function it does not implement, or with the wrong number of arguments — the client's
-    mistake, not a failure of the server —, else None.
-
-    >>> import pyoxigraph
-    >>> try:
-    ...     pyoxigraph.Store().query("SELECT (<http://e.org/f>(1) AS ?x) {}")
-    ... except RuntimeError as error:
-    ...     print(unsupported_function(error))
-    the function <http://e.org/f> is not supported here; call the SPARQL 1.1 built-in functions or casts to XSD datatypes
-    >>> try:
-    ...     pyoxigraph.Store().query("SELECT (<http://www.w3.org/2001/XMLSchema#integer>() AS ?x) {}")
-    ... except RuntimeError as error:
-    ...     print(unsupported_function(error))
-    the function <http://www.w3.org/2001/XMLSchema#integer> requires between 1 and 1 arguments, but 0 were given
-    """
-    match = (_UNSUPPORTED_FUNCTION.fullmatch(str(error)) if type(error) is RuntimeError
-             else None)
-    if match is None:
-        return None
-    if match[2] != "is not supported":
-        return InputRefused(f"the function {match[1]} {match[2]}")
-    return InputRefused(f"the function {match[1]} is not supported here; call the SPARQL 1.1 "
-                        "built-in functions or casts to XSD datatypes")

@@ -40,8 +40,13 @@ from typing import Any
 
 from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple
 
-from provml.endpoint.limits import unsupported_function
-from provml.endpoint.sparql.outcomes import Outcome, Processes, QueryRejected, QueryTimeout
+from provml.endpoint.sparql.outcomes import (
+    Outcome,
+    Processes,
+    QueryRejected,
+    QueryTimeout,
+    client_error,
+)
 from provml.endpoint.sparql.results import Rendered, render
 from provml.store.base import Store
 
@@ -108,7 +113,7 @@ def evaluate(
                          union=union, base_iri=base_iri, max_rows=max_rows,
                          check=_Cancelled(deadline, cancel))
     except RuntimeError as error:
-        refusal = unsupported_function(error)
+        refusal = client_error(error)
         if refusal is None:
             raise
         raise refusal from None

@@ -48,7 +48,7 @@ from typing import Any
 
 from pyoxigraph import NamedNode
 
-from provml.endpoint.limits import InputRefused, sparql_syntax_error, unsupported_function
+from provml.endpoint.limits import InputRefused, sparql_syntax_error
 from provml.endpoint.sparql.evaluation import evaluate
 from provml.endpoint.sparql.outcomes import (
     Outcome,
@@ -56,6 +56,7 @@ from provml.endpoint.sparql.outcomes import (
     QueryFailed,
     QueryRejected,
     QueryTimeout,
+    client_error,
 )
 from provml.endpoint.sparql.results import Rendered, render
 
@@ -215,7 +216,7 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
         except InputRefused as error:
             conn.send(("refused", str(error)))
         except Exception as error:  # reported to the server, which logs it
-            unknown = unsupported_function(error)  # an update's call (trials, probes)
+            unknown = client_error(error)  # an update's (trials, probes)
             if unknown is not None:
                 conn.send(("refused", str(unknown)))
             else:

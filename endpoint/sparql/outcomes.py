@@ -1,19 +1,23 @@
 """What evaluating a query gives back: an :class:`Outcome` (its rows, read under the limits), or
 one of the refusals the endpoint answers with a status of its own (the error handlers of
-:mod:`provml.endpoint.app` map each to its answer); and what the query runner needs of the
+:mod:`provml.endpoint.app` map each to its answer), or a refusal of the client's mistake that Oxigraph reports as
+a ``RuntimeError`` (:func:`client_error`); and what the query runner needs of the
 worker processes that evaluate queries (:class:`Processes`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pyoxigraph import NamedNode, Variable
 
+from provml.endpoint.limits import InputRefused
 from provml.endpoint.sparql.results import Rendered
 
-__all__ = ["Outcome", "Processes", "QueryCrashed", "QueryFailed", "QueryRejected", "QueryTimeout"]
+__all__ = ["Outcome", "Processes", "QueryCrashed", "QueryFailed", "QueryRejected", "QueryTimeout",
+           "client_error"]
 
 
 class QueryTimeout(Exception):
@@ -47,6 +51,57 @@ class Outcome:
     rows: Sequence[Any] = field(default_factory=list)
     boolean: bool = False
     truncated: bool = False
+
+#: pyoxigraph's evaluation errors for a call ``<iri>(…)`` of a function it does not implement,
+#: or with the wrong number of arguments (a cast ``xsd:integer(1, 2)``)
+_FUNCTION_ERROR = re.compile(r"The custom function (<[^>]*>) (is not supported|requires .*)",
+                             re.DOTALL)
+
+#: pyoxigraph's update errors for ``DROP``/``CLEAR``/``MOVE`` of a missing graph and ``CREATE``
+#: of an existing one (SPARQL 1.1 Update: they fail unless ``SILENT``)
+_GRAPH_ERROR = re.compile(r"The graph (<[^>]*>) (does not exist|already exists)")
+
+
+def client_error(error: BaseException) -> InputRefused | None:
+    """The refusal (400) for ``error`` when it is Oxigraph's report of the client's mistake,
+    not of a failure of the server, else None: a query calling a function Oxigraph does not
+    implement, or with the wrong number of arguments; an update's operation on a missing (or,
+    for ``CREATE``, existing) graph without ``SILENT`` (the update is one transaction: nothing
+    was written).
+
+    >>> import pyoxigraph
+    >>> try:
+    ...     pyoxigraph.Store().query("SELECT (<http://e.org/f>(1) AS ?x) {}")
+    ... except RuntimeError as error:
+    ...     print(client_error(error))
+    the function <http://e.org/f> is not supported here; call the SPARQL 1.1 built-in functions or casts to XSD datatypes
+    >>> try:
+    ...     pyoxigraph.Store().query("SELECT (<http://www.w3.org/2001/XMLSchema#integer>() AS ?x) {}")
+    ... except RuntimeError as error:
+    ...     print(client_error(error))
+    the function <http://www.w3.org/2001/XMLSchema#integer> requires between 1 and 1 arguments, but 0 were given
+    >>> try:
+    ...     pyoxigraph.Store().update("DROP GRAPH <http://e.org/g>")
+    ... except RuntimeError as error:
+    ...     print(client_error(error))
+    the graph <http://e.org/g> does not exist: DROP, CLEAR and MOVE of a missing graph and CREATE of an existing one fail unless SILENT; nothing was changed
+    """
+    if type(error) is not RuntimeError:
+        return None
+    text = str(error)
+    graph = _GRAPH_ERROR.fullmatch(text)
+    if graph is not None:
+        return InputRefused(f"the graph {graph[1]} {graph[2]}: DROP, CLEAR and MOVE of a "
+                            "missing graph and CREATE of an existing one fail unless SILENT; "
+                            "nothing was changed")
+    function = _FUNCTION_ERROR.fullmatch(text)
+    if function is None:
+        return None
+    if function[2] != "is not supported":
+        return InputRefused(f"the function {function[1]} {function[2]}")
+    return InputRefused(f"the function {function[1]} is not supported here; call the SPARQL "
+                        "1.1 built-in functions or casts to XSD datatypes")
+
 
 
 class Processes(Protocol):

@@ -21,9 +21,10 @@ from werkzeug.datastructures import MultiDict
 from provml.endpoint import context
 from provml.endpoint.auth import check_read, check_write
 from provml.endpoint.errors import abort_json
-from provml.endpoint.limits import scan_sparql, sparql_syntax_error, unsupported_function
+from provml.endpoint.limits import scan_sparql, sparql_syntax_error
 from provml.endpoint.negotiation import RDF_FORMATS, best_match, media_type
 from provml.endpoint.sparql.description import service_description
+from provml.endpoint.sparql.outcomes import client_error
 from provml.endpoint.sparql.results import Rendered
 from provml.errors import StoreReadOnly
 
@@ -165,8 +166,8 @@ def _update(text: str, params: MultiDict[str, str]) -> Response:
         abort_json(400, f"update syntax error: {error}")
     except StoreReadOnly:
         abort_json(403, "the store is read-only")
-    except RuntimeError as error:  # over an in-memory store the update itself evaluates it
-        refusal = unsupported_function(error)
+    except RuntimeError as error:  # a graph missing (or existing), a function unknown
+        refusal = client_error(error)
         if refusal is None:
             raise
         abort_json(400, str(refusal))

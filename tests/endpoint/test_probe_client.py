@@ -137,3 +137,24 @@ def test_concurrent_puts_of_one_graph_leave_one_of_them(
         rows = live("GET", "/sparql", params={"query": query}).json()["results"]["bindings"]
         tags = {row["s"]["value"][len(EX)] for row in rows}
         assert len(rows) == 300 and len(tags) == 1, (len(rows), tags)
+
+
+@pytest.mark.parametrize("isolation", ["process", "thread"])
+def test_updates_on_a_missing_or_existing_graph_are_400_and_change_nothing(
+        make_server: Callable[..., LiveServer], isolation: str) -> None:
+    """SPARQL 1.1 Update: ``DROP``/``CLEAR``/``MOVE`` of a missing graph and ``CREATE`` of an
+    existing one fail unless ``SILENT``. Oxigraph's error for it was a 500 (an operation after
+    it with a ``WHERE``, tried on a backup first: 503)."""
+    live = make_server(QUERY_ISOLATION=isolation)
+    missing, existing = f"<{EX}missing>", f"<{EX}g>"
+    before = set(live.store.quads())
+    for update in (f"DROP GRAPH {missing}", f"CLEAR GRAPH {missing}",
+                   f"MOVE {missing} TO <{EX}other>", f"CREATE GRAPH {existing}",
+                   f"INSERT DATA {{ <{EX}new> <{EX}p> 1 }} ; DROP GRAPH {missing}",
+                   f"DROP GRAPH {missing} ; INSERT {{ <{EX}new> <{EX}p> ?o }} "
+                   f"WHERE {{ ?s ?p ?o }}"):
+        error = _refused(live("POST", "/sparql", data={"update": update}, headers=AUTH), 400)
+        assert (missing in error or existing in error) and "SILENT" in error, (update, error)
+    assert set(live.store.quads()) == before
+    assert live("POST", "/sparql", data={"update": f"DROP SILENT GRAPH {missing}"},
+                headers=AUTH).status_code == 204
