@@ -76,7 +76,7 @@ def sparql() -> Response:
     """Dispatch a SPARQL Protocol request (see the module docstring)."""
     check_read()
     args = request.args
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):  # HEAD: the GET without its body
         if "update" in args:
             abort_json(405, "updates must be sent with POST", headers={"Allow": "POST"})
         if not args:

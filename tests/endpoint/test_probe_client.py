@@ -158,3 +158,14 @@ def test_updates_on_a_missing_or_existing_graph_are_400_and_change_nothing(
     assert set(live.store.quads()) == before
     assert live("POST", "/sparql", data={"update": f"DROP SILENT GRAPH {missing}"},
                 headers=AUTH).status_code == 204
+
+
+def test_head_of_a_query_answers_as_its_get(make_server: Callable[..., LiveServer]) -> None:
+    """``HEAD`` is ``GET`` without the body (RFC 9110 §9.3.2): ``HEAD /sparql?query=`` was a
+    415 (read as a POST without a media type) where its GET was a 200."""
+    live = make_server()
+    for params in ({"query": "ASK { ?s ?p ?o }"}, {"query": "ASK {"}, {}):
+        got, head = live("GET", "/sparql", params=params), live("HEAD", "/sparql", params=params)
+        assert head.status_code == got.status_code, (params, head.status_code, got.status_code)
+        assert head.headers["Content-Type"] == got.headers["Content-Type"]
+        assert head.content == b""
