@@ -153,8 +153,15 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
     except BaseException:
         close_kg()
         raise
+    from provml.endpoint.sparql.flushing import LogFlusher
+    from provml.store.oxigraph import OxigraphStore
+
+    # worker processes reopen views of an on-disk store after writes: its log is kept short
+    views = processes is not None and processes.path is not None
+    flushed = (LogFlusher(kg.store.flush).written
+               if views and isinstance(kg.store, OxigraphStore) else None)
     runner = QueryRunner(timeout_s=settings.timeout_s, max_rows=settings.max_rows,
-                         processes=processes)
+                         processes=processes, flushed=flushed)
     app.extensions[CONFIG_KEY] = settings
     app.extensions[context.KG_KEY] = kg
     app.extensions[context.RUNNER_KEY] = runner
@@ -192,7 +199,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
     @app.teardown_request
     def written(error: BaseException | None) -> None:
         if g.get("provml_write"):  # set by check_write: worker processes reopen their view
-            runner.changed()
+            runner.changed(written=request.content_length or 0)
 
     from provml.endpoint.sparql.graph_store import bp as graph_store_bp
     from provml.endpoint.sparql.protocol import bp as sparql_bp

@@ -21,11 +21,13 @@ those calling ``SERVICE`` (an allowed remote endpoint: its data changes without 
 never kept: they are evaluated every time.
 
 >>> from provml.endpoint.app import create_app
->>> client = create_app({}).test_client()
+>>> app = create_app({})
+>>> client = app.test_client()
 >>> client.get("/sparql?query=ASK%7B%7D").get_json()
-{'head': {}, 'boolean': False}
+{'head': {}, 'boolean': True}
 >>> client.get("/sparql?query=ASK%7B").get_json()["status"]
 400
+>>> app.extensions["provml.close"]()
 """
 
 from __future__ import annotations

@@ -29,53 +29,26 @@ Rows beyond ``max_rows`` are not read: the result is truncated and flagged (:cla
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Protocol
+from typing import Any
 
 from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple
 
 from provml.endpoint.sparql.outcomes import (
     Outcome,
+    Processes,
     QueryRejected,
     QueryTimeout,
+    client_error,
 )
 from provml.endpoint.sparql.results import Rendered, render
 from provml.store.base import Store
-
-
-class Processes(Protocol):
-    """What :class:`QueryRunner` needs of :class:`~provml.endpoint.sparql.isolation.QueryProcesses`
-    (a protocol, so this module does not import the one that imports it)."""
-
-    path: str | None
-
-    def run(self, sparql: str, *, timeout_s: float | None,
-            default_graph: Sequence[NamedNode] | None = ...,
-            named_graphs: Sequence[NamedNode] | None = ..., union: bool = ...,
-            base_iri: str | None = ..., max_rows: int | None = ...,
-            accept: str | None = ...) -> Outcome | Rendered: ...
-
-    def probe(self, sparql: str, *, update: bool, timeout_s: float | None,
-              base_iri: str | None = ...) -> None: ...
-
-    def export(self, graph: str, *, media: str, profile: str,
-               timeout_s: float | None) -> bytes: ...
-
-    def trial_update(self, backup: str, sparql: str, *, timeout_s: float | None,
-                     base_iri: str | None, using: Any, using_named: Any,
-                     max_rows: int | None = ...) -> None: ...
-
-    def dump(self, *, step_s: float | None, total_s: float | None) -> Iterator[bytes]: ...
-
-    def changed(self) -> None: ...
-
-    def close(self) -> None: ...
-
 
 __all__ = ["QueryRunner", "evaluate"]
 
@@ -132,9 +105,23 @@ def evaluate(
     store's default graph, or on the query's own ``FROM`` / ``FROM NAMED``.
 
     :raises SyntaxError: the query does not parse.
+    :raises InputRefused: it calls a function Oxigraph does not implement (the client's error).
     :raises QueryTimeout: the deadline passed, or ``cancel`` was set.
     """
-    check = _Cancelled(deadline, cancel)
+    try:
+        return _evaluate(store, sparql, default_graph=default_graph, named_graphs=named_graphs,
+                         union=union, base_iri=base_iri, max_rows=max_rows,
+                         check=_Cancelled(deadline, cancel))
+    except RuntimeError as error:
+        refusal = client_error(error)
+        if refusal is None:
+            raise
+        raise refusal from None
+
+
+def _evaluate(store: Store, sparql: str, *, default_graph: Sequence[NamedNode] | None,
+              named_graphs: Sequence[NamedNode] | None, union: bool, base_iri: str | None,
+              max_rows: int | None, check: _Cancelled) -> Outcome:
     check.check()
     result = store.query(sparql, default_graph=default_graph, named_graphs=named_graphs,
                          base_iri=base_iri, use_default_graph_as_union=union)
@@ -176,6 +163,8 @@ class QueryRunner:
         killed at the deadline and capped in memory; over an in-memory store it only tries long
         queries and updates on an empty store first (:data:`PROBE_CHARS`), so that one which
         crashes the evaluator ends a worker, not the server.
+    :param flushed: told of each write (:meth:`changed`) before the workers are: flushes the
+        store's log when due (:class:`~provml.endpoint.sparql.flushing.LogFlusher`).
     """
 
     def __init__(
@@ -185,6 +174,7 @@ class QueryRunner:
         max_rows: int | None,
         workers: int = 4,
         processes: Processes | None = None,
+        flushed: Callable[[int], None] | None = None,
     ) -> None:
         self.timeout_s = timeout_s
         self.max_rows = max_rows
@@ -193,8 +183,9 @@ class QueryRunner:
         self.version = 0  # counts writes (changed(), sync()): caches key on it
         self._generation: int | None = None  # the store's generation last seen by sync()
         self._changing = threading.Lock()
+        self._flushed = flushed
         self._slots = threading.BoundedSemaphore(workers)
-        self._writing = threading.Lock()  # updates: counted, then applied, one at a time
+        self._writing = threading.Lock()  # writes (updates: counted, then applied) one at a time
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provml-query")
 
     @property
@@ -202,12 +193,15 @@ class QueryRunner:
         """Whether every query evaluates in a worker process."""
         return self.processes is not None and self.processes.path is not None
 
-    def changed(self) -> None:
-        """The store was written: worker processes open a fresh view before their next query.
+    def changed(self, written: int = 0) -> None:
+        """The store was written (``written`` bytes of request body, 0: unknown): worker
+        processes open a fresh view before their next query (of a log flushed when due).
 
         The workers are told first: a read that sees the new :attr:`version` (and keeps its
         answer under it) must evaluate on a fresh view, never on the old one. Writes from
         request threads and the broker's writer may tell at once: counted under a lock."""
+        if self._flushed is not None:
+            self._flushed(written)
         with self._changing:
             if self.processes is not None:
                 self.processes.changed()
@@ -341,14 +335,24 @@ class QueryRunner:
             for a whole time limit.
         :raises SyntaxError: the update does not parse.
         """
-        # another update is being counted or applied: wait at most one time limit for it
-        if not self._writing.acquire(timeout=-1 if self.timeout_s is None else self.timeout_s):
-            raise QueryRejected
-        try:
+        with self.writing():
             from provml.endpoint.sparql.updates import count_then_update
 
             count_then_update(self, store, sparql, using=using, using_named=using_named,
                               base_iri=base_iri)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the store for one write through the endpoint (an update, a Graph Store write:
+        its steps must not interleave with another write's), waiting at most one time limit
+        for the write before it.
+
+        :raises QueryRejected: another write held the store for a whole time limit.
+        """
+        if not self._writing.acquire(timeout=-1 if self.timeout_s is None else self.timeout_s):
+            raise QueryRejected
+        try:
+            yield
         finally:
             self._writing.release()
 

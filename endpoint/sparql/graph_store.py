@@ -173,14 +173,15 @@ def _put(target: Target) -> Response:
         abort_json(400, "PUT needs ?graph=IRI or ?default")
     quads = _parse_body(target)
     store = context.store()
-    created = not _exists(target)
-    if isinstance(target, DefaultGraph):
-        store.clear_graph(target)
-    else:
-        store.drop_graph(target)
-    store.add(quads)
-    if isinstance(target, NamedNode) and not quads:
-        _add_empty_graph(target)
+    with context.runner().writing():  # drop, then add: no other write in between
+        created = not _exists(target)
+        if isinstance(target, DefaultGraph):
+            store.clear_graph(target)
+        else:
+            store.drop_graph(target)
+        store.add(quads)
+        if isinstance(target, NamedNode) and not quads:
+            _add_empty_graph(target)
     return Response(status=201 if created else 204)
 
 
@@ -194,10 +195,11 @@ def _post(target: Target) -> Response:
         target = NamedNode(context.public_url(f"/store/{uuid.uuid4().hex}"))
         headers["Location"] = target.value
     quads = _parse_body(target)
-    created = not _exists(target)
-    context.store().add(quads)
-    if isinstance(target, NamedNode) and not quads and created:
-        _add_empty_graph(target)
+    with context.runner().writing():
+        created = not _exists(target)
+        context.store().add(quads)
+        if isinstance(target, NamedNode) and not quads and created:
+            _add_empty_graph(target)
     return Response(status=201 if created else 204, headers=headers)
 
 
@@ -205,10 +207,11 @@ def _delete(target: Target) -> Response:
     if target is None:
         abort_json(400, "DELETE needs ?graph=IRI or ?default")
     store = context.store()
-    if isinstance(target, DefaultGraph):
-        store.clear_graph(target)
-    else:
-        if not store.contains_graph(target):
-            abort_json(404, f"no graph {target}")
-        store.drop_graph(target)
+    with context.runner().writing():
+        if isinstance(target, DefaultGraph):
+            store.clear_graph(target)
+        else:
+            if not store.contains_graph(target):
+                abort_json(404, f"no graph {target}")
+            store.drop_graph(target)
     return Response(status=204)

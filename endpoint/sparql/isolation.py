@@ -56,6 +56,7 @@ from provml.endpoint.sparql.outcomes import (
     QueryFailed,
     QueryRejected,
     QueryTimeout,
+    client_error,
 )
 from provml.endpoint.sparql.results import Rendered, render
 
@@ -212,8 +213,21 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
             conn.send(("timeout", None))
         except MemoryError:
             conn.send(("crashed", "MemoryError"))
+        except InputRefused as error:
+            conn.send(("refused", str(error)))
         except Exception as error:  # reported to the server, which logs it
-            conn.send(("error", f"{type(error).__name__}: {error}"))
+            unknown = client_error(error)  # an update's (trials, probes)
+            if unknown is not None:
+                conn.send(("refused", str(unknown)))
+            else:
+                conn.send(("error", f"{type(error).__name__}: {error}"))
+
+
+class _ViewLost(Exception):
+    """The worker ended while it opened a fresh view of the store, before the query started:
+    RocksDB aborts now and then when a read-only view opens beside a writer that flushes (a
+    recycled log file read mid-rewrite: "allocation of 1 bytes failed", ``std::bad_alloc``).
+    Not the query's doing: it is sent to another worker."""
 
 
 class _Worker:
@@ -353,7 +367,10 @@ class QueryProcesses:
         if announce:  # wait for the worker's store view, then for the result
             if not worker.conn.poll(_OPEN_WAIT_S):
                 raise QueryRejected
-            started = worker.conn.recv()
+            try:
+                started = worker.conn.recv()
+            except (EOFError, OSError, ConnectionError):
+                raise _ViewLost from None
             if started[0] != "started":  # it failed before evaluating
                 return version, started
         ready = worker.conn.poll(timeout_s)
@@ -386,11 +403,27 @@ class QueryProcesses:
 
     def _call(self, op: str, sparql: str, options: dict[str, Any],
               timeout_s: float | None) -> Any:
+        for _ in range(_VIEW_RETRIES - 1):
+            try:
+                return self._call_once(op, sparql, options, timeout_s)
+            except _ViewLost:  # not the query's doing: on another worker
+                log.warning("a query worker ended while opening its view of the store")
+        try:
+            return self._call_once(op, sparql, options, timeout_s)
+        except _ViewLost:
+            raise QueryFailed("the query workers could not open a view of the store "
+                              "(their processes ended)") from None
+
+    def _call_once(self, op: str, sparql: str, options: dict[str, Any],
+                   timeout_s: float | None) -> Any:
         worker = self._checkout()
         ok = False
         try:
             try:
                 version, answer = self._send(worker, op, sparql, options, timeout_s)
+            except _ViewLost:
+                worker.process.join(timeout=1)
+                raise
             except (EOFError, OSError, ConnectionError):
                 raise self._lost(worker) from None
             if answer is None:
@@ -511,6 +544,9 @@ class QueryProcesses:
                         wait = left if wait is None else min(wait, left)
                     answer = (worker.conn.recv() if wait is None or wait > 0
                               and worker.conn.poll(wait) else None)
+            except _ViewLost:
+                raise QueryFailed("the query worker could not open a view of the store "
+                                  "(its process ended)") from None
             except (EOFError, OSError, ConnectionError):
                 raise self._lost(worker) from None
             if answer is None:

@@ -24,6 +24,7 @@ from provml.endpoint.errors import abort_json
 from provml.endpoint.limits import scan_sparql, sparql_syntax_error
 from provml.endpoint.negotiation import RDF_FORMATS, best_match, media_type
 from provml.endpoint.sparql.description import service_description
+from provml.endpoint.sparql.outcomes import client_error
 from provml.endpoint.sparql.results import Rendered
 from provml.errors import StoreReadOnly
 
@@ -75,7 +76,7 @@ def sparql() -> Response:
     """Dispatch a SPARQL Protocol request (see the module docstring)."""
     check_read()
     args = request.args
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):  # HEAD: the GET without its body
         if "update" in args:
             abort_json(405, "updates must be sent with POST", headers={"Allow": "POST"})
         if not args:
@@ -165,6 +166,11 @@ def _update(text: str, params: MultiDict[str, str]) -> Response:
         abort_json(400, f"update syntax error: {error}")
     except StoreReadOnly:
         abort_json(403, "the store is read-only")
+    except RuntimeError as error:  # a graph missing (or existing), a function unknown
+        refusal = client_error(error)
+        if refusal is None:
+            raise
+        abort_json(400, str(refusal))
     except ValueError as error:
         abort_json(400, str(error))
     except OSError as error:  # an allowed LOAD whose source failed
