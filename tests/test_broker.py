@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from redis_server import RedisServer
+from spec_bags import spec_bags
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -592,16 +593,9 @@ def test_a_later_bags_spec_gives_no_role_to_an_earlier_bag_read_with_it(redis_se
     ``provml load --together``), so the store is the one the bags make one by one."""
     from provml.vocab import PROVML
 
-    spec = {"v": 1, "kind": "spec", "t": 0, "run": "spec", "workflow": "wf",
-            "spec": {"workflow": "wf", "type": "learning", "transformations": [
-                {"name": "train", "type": "training", "used": [{"name": "lr", "role": "hyperparameter"}]}]}}
-    first = [{"v": 1, "kind": "workflow_begin", "t": 0, "run": "r", "workflow": "wf", "type": "learning"},
-             {"v": 1, "kind": "task_begin", "t": 1, "run": "r", "workflow": "wf", "task": "train", "name": "train",
-              "type": "training", "used": [{"name": "lr", "value": 0.1}]}]
-    later = [{"v": 1, "kind": "task_begin", "t": 2, "run": "r", "workflow": "wf", "task": "train2", "name": "train",
-              "type": "training", "used": [{"name": "lr", "value": 0.2}]}]
+    first, spec_bag, later = spec_bags()
     sink = RedisSink(redis_server.url)
-    for bag in (first, [spec], later):
+    for bag in (first, spec_bag, later):
         sink.send([json.dumps(e) for e in bag])
     sink.close()
     kg = open_kg(tmp_path / "store")
@@ -610,7 +604,7 @@ def test_a_later_bags_spec_gives_no_role_to_an_earlier_bag_read_with_it(redis_se
              if q.object == PROVML.LearningHyperparameterValue}
     assert hyper == {"train2"}  # the first bag's lr came before the spec: a plain value
     one_by_one = KnowledgeGraph(OxigraphStore())
-    for bag in (first, [spec], later):
+    for bag in (first, spec_bag, later):
         one_by_one.ingest_events(bag)
     assert data(kg) == data(one_by_one)
     kg.close()

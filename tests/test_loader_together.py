@@ -8,6 +8,7 @@ from typing import Any
 
 import paper_fixture as pf
 import pytest
+from spec_bags import spec_bags
 
 from provml.errors import EventError, ValidationFailed
 from provml.ingest.loader import ingest_bags
@@ -57,16 +58,9 @@ def test_a_broken_batch_in_a_group_is_rejected_alone_with_its_own_report(tmp_pat
 def test_a_later_batchs_spec_gives_no_role_to_an_earlier_batch(tmp_path: Path) -> None:
     """A spec gives roles to the values of its own batch and later ones, never to a batch before
     it, whether the group is stored or fails and is retried batch by batch."""
-    spec = {"v": 1, "kind": "spec", "t": 0, "run": "spec", "workflow": "wf",
-            "spec": {"workflow": "wf", "type": "learning", "transformations": [
-                {"name": "train", "type": "training", "used": [{"name": "lr", "role": "hyperparameter"}]}]}}
-    first = [{"v": 1, "kind": "workflow_begin", "t": 0, "run": "r", "workflow": "wf", "type": "learning"},
-             {"v": 1, "kind": "task_begin", "t": 1, "run": "r", "workflow": "wf", "task": "train", "name": "train",
-              "type": "training", "used": [{"name": "lr", "value": 0.1}]}]
-    later = [{"v": 1, "kind": "task_begin", "t": 2, "run": "r", "workflow": "wf", "task": "train2", "name": "train",
-              "type": "training", "used": [{"name": "lr", "value": 0.2}]}]
+    first, spec_bag, later = spec_bags()
     for tail in ([], [("broken", [{"v": 1, "kind": "no-such-kind"}])]):
-        bags = [("first", first), ("spec", [spec]), ("later", later), *tail]
+        bags = [("first", first), ("spec", spec_bag), ("later", later), *tail]
         alone, alone_outcomes = _load(tmp_path / f"alone{len(tail)}", bags, together=0)
         grouped, grouped_outcomes = _load(tmp_path / f"together{len(tail)}", bags, together=10_000)
         hyper = {q.subject.value.rsplit("/", 3)[-3] for q in alone if q.object == PROVML.LearningHyperparameterValue}

@@ -222,7 +222,9 @@ def update_summaries(store: object, quads: Iterable[Quad], *, rounds: int = 64) 
         return _update(store, quads, rounds)
 
 
-def _update(store: object, quads: Iterable[Quad], rounds: int) -> int:
+def _touched(quads: Iterable[Quad]) -> tuple[set[NamedNode], set[NamedNode]]:
+    """What ``quads`` change the summaries of: the sections (both ends of a
+    ``prov:wasInformedBy``) and the executions that generate values (``prov:wasGeneratedBy``)."""
     sections: set[NamedNode] = set()
     generators: set[NamedNode] = set()
     for q in quads:
@@ -232,6 +234,11 @@ def _update(store: object, quads: Iterable[Quad], rounds: int) -> int:
                 sections.add(q.object)
         elif q.predicate == PROV.wasGeneratedBy and isinstance(q.object, NamedNode):
             generators.add(q.object)
+    return sections, generators
+
+
+def _update(store: object, quads: Iterable[Quad], rounds: int) -> int:
+    sections, generators = _touched(quads)
     if not sections and not generators:
         return 0
     # the executions a changed section or value is directly inside; a section's own summary

@@ -35,6 +35,7 @@ from provml.ingest.summaries import (
     _RECOMPUTING,
     Summary,
     _number,
+    _touched,
     _update,
     _values,
     insert_data,
@@ -244,15 +245,7 @@ def plan(store: Any, quads: Sequence[Quad], *, rounds: int = 64, future: _Future
     raw = _raw(store)
     if raw is None:
         return None
-    sections: set[Any] = set()
-    generators: set[Any] = set()
-    for q in quads:
-        if q.predicate == PROV.wasInformedBy and isinstance(q.subject, NamedNode):
-            sections.add(q.subject)
-            if isinstance(q.object, NamedNode):
-                sections.add(q.object)
-        elif q.predicate == PROV.wasGeneratedBy and isinstance(q.object, NamedNode):
-            generators.add(q.object)
+    sections, generators = _touched(quads)
     if not sections and not generators:
         return Plan(frozenset(), ())
     f = future or _Future(raw, quads)

@@ -7,13 +7,16 @@ Tests that need other settings build their own: ``make_live_server(config)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 from endpoint_servers import AUTH, TOKEN, LiveServer, start_live_server
 from flask import Flask
 from flask.testing import FlaskClient
+from pyoxigraph import Literal, NamedNode, Quad
 
 from provml.endpoint.app import create_app
 from provml.knowledge import KnowledgeGraph
@@ -48,9 +51,12 @@ def make_live_server() -> Iterator[Callable[..., LiveServer]]:
     stops: list[Callable[[], None]] = []
     graphs: list[KnowledgeGraph] = []
 
-    def make(config: Mapping[str, Any] | None = None) -> LiveServer:
-        graph = KnowledgeGraph(open_store())
+    def make(config: Mapping[str, Any] | None = None, *, path: Path | None = None,
+             seed: Sequence[Quad] = ()) -> LiveServer:
+        graph = KnowledgeGraph(open_store(path))
         graphs.append(graph)
+        if seed:
+            graph.store.add(seed)
         live, stop = start_live_server({"TOKEN": TOKEN, **(config or {})}, graph)
         stops.append(stop)
         return live
@@ -60,6 +66,24 @@ def make_live_server() -> Iterator[Callable[..., LiveServer]]:
         stop()
     for graph in graphs:
         graph.close()
+
+
+@pytest.fixture
+def make_disk_server(make_live_server: Callable[..., LiveServer],
+                     tmp_path: Path) -> Callable[..., LiveServer]:
+    """Servers over on-disk stores (queries in worker processes, one of them) holding three
+    triples ``<http://example.org/s{i}> <http://example.org/p> i`` in the graph
+    ``<http://example.org/g>``; keyword arguments override the config."""
+    count = itertools.count()
+    ex = "http://example.org/"
+    seed = [Quad(NamedNode(f"{ex}s{i}"), NamedNode(f"{ex}p"), Literal(i), NamedNode(f"{ex}g"))
+            for i in range(3)]
+
+    def make(**config: Any) -> LiveServer:
+        return make_live_server({"TIMEOUT_S": 20, "QUERY_WORKERS": 1, **config},
+                                path=tmp_path / f"kg{next(count)}", seed=seed)
+
+    return make
 
 
 @pytest.fixture

@@ -6,17 +6,17 @@ forged access-log lines."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from endpoint_servers import AUTH, TOKEN, LiveServer, start_live_server
-from pyoxigraph import Literal, NamedNode, Quad
+from endpoint_servers import AUTH, LiveServer, start_live_server
 
 from provml.endpoint.context import RUNNER_KEY
 from provml.knowledge import KnowledgeGraph
@@ -27,26 +27,9 @@ COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
 
 
 @pytest.fixture
-def on_disk(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+def on_disk(make_disk_server: Callable[..., LiveServer]) -> Callable[..., LiveServer]:
     """Live servers over on-disk stores (queries in worker processes), result cache on."""
-    stops: list[Callable[[], None]] = []
-    graphs: list[KnowledgeGraph] = []
-
-    def make(**config: Any) -> LiveServer:
-        kg = KnowledgeGraph(open_store(tmp_path / f"kg{len(graphs)}"))
-        graphs.append(kg)
-        kg.store.add([Quad(NamedNode(f"{EX}s{i}"), NamedNode(f"{EX}p"), Literal(i),
-                           NamedNode(f"{EX}g")) for i in range(3)])
-        live, stop = start_live_server({"TOKEN": TOKEN, "TIMEOUT_S": 20, "QUERY_WORKERS": 1,
-                                        "RESULT_CACHE_MB": 8, **config}, kg)
-        stops.append(stop)
-        return live
-
-    yield make
-    for stop in stops:
-        stop()
-    for kg in graphs:
-        kg.close()
+    return functools.partial(make_disk_server, RESULT_CACHE_MB=8)
 
 
 def _count(live: LiveServer, query: str = COUNT) -> tuple[int, str | None]:

@@ -4,42 +4,16 @@ kept or served that must not be. Each test failed before its fix."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from endpoint_servers import AUTH, TOKEN, LiveServer, start_live_server
+from endpoint_servers import AUTH, LiveServer
 from pyoxigraph import Literal, NamedNode, Quad
 
-from provml.knowledge import KnowledgeGraph
-from provml.store import open_store
-
 EX = "http://example.org/"
-
-
-@pytest.fixture
-def make_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
-    """Live servers over on-disk stores holding three triples in one named graph."""
-    stops: list[Callable[[], None]] = []
-    graphs: list[KnowledgeGraph] = []
-
-    def make(**config: Any) -> LiveServer:
-        kg = KnowledgeGraph(open_store(tmp_path / f"kg{len(graphs)}"))
-        graphs.append(kg)
-        kg.store.add([Quad(NamedNode(f"{EX}s{i}"), NamedNode(f"{EX}p"), Literal(i),
-                           NamedNode(f"{EX}g")) for i in range(3)])
-        live, stop = start_live_server({"TOKEN": TOKEN, "TIMEOUT_S": 20, "QUERY_WORKERS": 1,
-                                        **config}, kg)
-        stops.append(stop)
-        return live
-
-    yield make
-    for stop in stops:
-        stop()
-    for kg in graphs:
-        kg.close()
 
 
 def _refused(response: Any, status: int) -> str:
@@ -63,10 +37,10 @@ UNKNOWN_CALLS = {
 
 @pytest.mark.parametrize("isolation", ["process", "thread"])
 def test_a_call_of_a_function_the_store_does_not_know_is_a_400_naming_it(
-        make_server: Callable[..., LiveServer], isolation: str) -> None:
+        make_disk_server: Callable[..., LiveServer], isolation: str) -> None:
     """``<iri>(…)`` of a function Oxigraph does not implement is the client's error: it was a
     503 "retry later" with worker processes and a 500 without (pyoxigraph's RuntimeError)."""
-    live = make_server(QUERY_ISOLATION=isolation)
+    live = make_disk_server(QUERY_ISOLATION=isolation)
     for shape, query in UNKNOWN_CALLS.items():
         for response in (live("GET", "/sparql", params={"query": query}),
                          live("POST", "/sparql", data={"query": query})):
@@ -89,12 +63,12 @@ def _log_bytes(store_dir: Path) -> int:
 
 
 def test_writes_keep_the_log_each_worker_view_replays_short(
-        make_server: Callable[..., LiveServer], tmp_path: Path) -> None:
+        make_disk_server: Callable[..., LiveServer], tmp_path: Path) -> None:
     """Every read after a write opens a fresh view of the store in a worker process, which
     replays the write-ahead log: all writes since RocksDB last flushed its memtables (128 MiB
     each, so gigabytes). 170 MB of it made every read take 5-7 s and, under a 256 MiB worker
     cap, end its worker (400 for ``ASK``). Writes through the endpoint now keep it short."""
-    live = make_server()
+    live = make_disk_server()
     store_dir = tmp_path / "kg0"
     for k in range(20):  # ~4 MB of bodies, ~60 MB of log before the fix
         body = "".join(f"<{EX}a{i}> <{EX}p> \"value {i} of put {k}\" .\n" for i in range(3000))
@@ -106,7 +80,7 @@ def test_writes_keep_the_log_each_worker_view_replays_short(
 
 
 def test_concurrent_puts_of_one_graph_leave_one_of_them(
-        make_server: Callable[..., LiveServer]) -> None:
+        make_disk_server: Callable[..., LiveServer]) -> None:
     """A Graph Store PUT replaces the graph (drop, then add): two PUTs at once interleaved
     their steps and left the union of both bodies (11 of 15 rounds of three PUTs held 900
     triples, not 300). Writes through the endpoint now take turns."""
@@ -114,7 +88,7 @@ def test_concurrent_puts_of_one_graph_leave_one_of_them(
 
     graph = f"{EX}replaced"
     query = f"SELECT ?s WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}"
-    live = make_server()
+    live = make_disk_server()
     for _ in range(8):
         barrier = threading.Barrier(3)
         statuses: list[int] = []
@@ -141,11 +115,11 @@ def test_concurrent_puts_of_one_graph_leave_one_of_them(
 
 @pytest.mark.parametrize("isolation", ["process", "thread"])
 def test_updates_on_a_missing_or_existing_graph_are_400_and_change_nothing(
-        make_server: Callable[..., LiveServer], isolation: str) -> None:
+        make_disk_server: Callable[..., LiveServer], isolation: str) -> None:
     """SPARQL 1.1 Update: ``DROP``/``CLEAR``/``MOVE`` of a missing graph and ``CREATE`` of an
     existing one fail unless ``SILENT``. Oxigraph's error for it was a 500 (an operation after
     it with a ``WHERE``, tried on a backup first: 503)."""
-    live = make_server(QUERY_ISOLATION=isolation)
+    live = make_disk_server(QUERY_ISOLATION=isolation)
     missing, existing = f"<{EX}missing>", f"<{EX}g>"
     before = set(live.store.quads())
     for update in (f"DROP GRAPH {missing}", f"CLEAR GRAPH {missing}",
@@ -160,10 +134,10 @@ def test_updates_on_a_missing_or_existing_graph_are_400_and_change_nothing(
                 headers=AUTH).status_code == 204
 
 
-def test_head_of_a_query_answers_as_its_get(make_server: Callable[..., LiveServer]) -> None:
+def test_head_of_a_query_answers_as_its_get(make_disk_server: Callable[..., LiveServer]) -> None:
     """``HEAD`` is ``GET`` without the body (RFC 9110 §9.3.2): ``HEAD /sparql?query=`` was a
     415 (read as a POST without a media type) where its GET was a 200."""
-    live = make_server()
+    live = make_disk_server()
     for params in ({"query": "ASK { ?s ?p ?o }"}, {"query": "ASK {"}, {}):
         got, head = live("GET", "/sparql", params=params), live("HEAD", "/sparql", params=params)
         assert head.status_code == got.status_code, (params, head.status_code, got.status_code)
