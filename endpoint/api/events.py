@@ -9,6 +9,8 @@ gzip`` (the capture client compresses bodies over 1 KiB). Answers:
 - 202 ``{"ok": true, "events": n, "triples": m, "graphs": [...]}`` — the batch is stored;
 - 400 — the body is not JSON (with the line and column), or not an array / ``{"events": [...]}``;
 - 401 / 403 — no token / a wrong one (nothing read, nothing stored);
+- 503 with ``Retry-After`` — another write held the store for a whole time limit (a batch
+  takes its turn with SPARQL updates and Graph Store writes: their steps never interleave);
 - 413 — larger than ``MAX_BODY_MB`` (a gzip body: before or after decompression); 415 — not
   ``application/json``, or a ``Content-Encoding`` other than ``gzip``;
 - 422 — an event breaks the wire format (``event``, ``kind``, ``field``, ``rule``), a ``spec``
@@ -28,7 +30,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from provml.capture.encoding import expand
 from provml.endpoint.auth import require_write
-from provml.endpoint.context import current_kg
+from provml.endpoint.context import current_kg, runner
 from provml.endpoint.errors import abort_json
 from provml.endpoint.limits import InputRefused, check_json_depth
 from provml.endpoint.negotiation import media_type
@@ -53,7 +55,8 @@ def post_events() -> tuple[Response, int]:
         abort_json(415, f"events must be UTF-8, not {params['charset']}")
     events = parse_batch(_body())
     try:
-        result = current_kg().ingest_events(events)
+        with runner().writing():  # takes its turn with updates and Graph Store writes
+            result = current_kg().ingest_events(events)
     except EventError as exc:
         abort_json(422, str(exc), event=exc.fields.get("index"), kind=exc.fields.get("kind"),
                    field=exc.fields.get("field"), rule=exc.fields.get("rule"))

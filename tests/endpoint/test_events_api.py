@@ -247,3 +247,26 @@ def test_a_malformed_compact_record_is_refused(client: FlaskClient, kg: Knowledg
     assert_error_shape(body, 422)
     assert "element 1 is neither an event object nor a compact cycle record" in body["error"]
     assert quads(kg) == before
+
+
+def test_a_batch_takes_its_turn_with_the_other_writes(live_server: LiveServer) -> None:
+    """While another write holds the store (an update, a Graph Store PUT), a batch waits for
+    it, then is stored: their steps never interleave (a PUT of a graph a batch writes, such as
+    the plans graph, left a mix of both before)."""
+    import threading
+    import time
+
+    from provml.endpoint.context import RUNNER_KEY
+
+    answers: list[int] = []
+
+    def post() -> None:
+        answers.append(live_server("POST", "/api/events", json=batch("turn"), headers=AUTH).status_code)
+
+    with live_server.app.extensions[RUNNER_KEY].writing():
+        sender = threading.Thread(target=post)
+        sender.start()
+        time.sleep(1.0)
+        assert sender.is_alive() and answers == []  # waiting for the write before it
+    sender.join(30)
+    assert answers == [202]
