@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -279,7 +279,8 @@ def apply(store: Any, planned: Plan) -> int:
     return len(planned.executions)
 
 
-def store_batch(store: Any, quads: Sequence[Quad], *, atomic: bool = True) -> int:
+def store_batch(store: Any, quads: Sequence[Quad], *, atomic: bool = True,
+                write: Callable[[Sequence[Quad]], None] | None = None) -> int:
     """Write a prepared batch with its late stage links, then replace the summaries it changes;
     returns how many executions' summaries were recomputed.
 
@@ -288,7 +289,9 @@ def store_batch(store: Any, quads: Sequence[Quad], *, atomic: bool = True) -> in
     summaries replaced after it in one update; otherwise (or when a plan is ``None``) as
     before: :func:`~provml.ingest.shortcuts.late_links` and the recomputation of
     :func:`~provml.ingest.summaries.update_summaries` after the write. One recomputation at a
-    time per process, as there."""
+    time per process, as there. ``write(extra)``: writes the batch and the ``extra`` quads (the
+    late links) in one write — by default ``store.add``; the broker's writer loads its N-Quads
+    bytes instead."""
     from provml.ingest.shortcuts import late_links
 
     with _RECOMPUTING:
@@ -297,11 +300,12 @@ def store_batch(store: Any, quads: Sequence[Quad], *, atomic: bool = True) -> in
         future = _Future(raw, read) if raw is not None else None
         links = plan_late_links(store, read, future=future)
         planned = plan(store, read, future=future)
+        add = write or (lambda extra: store.add([*quads, *extra], atomic=atomic))
         if links is None:
-            store.add(quads, atomic=atomic)
+            add(())
             late_links(store, quads)
         else:  # the links of sections stored before, with the batch
-            store.add([*quads, *links], atomic=atomic)
+            add(links)
         if planned is None:
             return _update(store, quads, 64)
         return apply(store, planned)

@@ -57,7 +57,7 @@ from provml.ingest.spec import WorkflowSpec
 from provml.ingest.summaries import update_summaries
 from provml.knowledge import IngestResult, KnowledgeGraph
 from provml.store.base import Store
-from provml.store.oxigraph import OxigraphStore, as_stored
+from provml.store.oxigraph import OxigraphStore
 from provml.vocab import PROV, PROVML, RDF
 
 __all__ = ["Lag", "Worker", "Writer", "alive", "ensure_groups", "hand_over", "lag", "run", "wait_for_broker"]
@@ -478,30 +478,18 @@ def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool,
     On an embedded store, when ``quads`` hold every quad of the group the passes read
     (``complete``: entries of this version's :func:`hand_over`, or whole N-Quads), both are
     planned before the write over one view of the store and the group
-    (:mod:`provml.ingest.summary_plan`: the group's nodes read from memory, the store's by
+    (:func:`provml.ingest.summary_plan.store_batch`, as in-process ingest: the group's nodes read from memory, the store's by
     pattern), the links written with the group and the summaries replaced in one update after
     it; else, as before, :func:`~provml.ingest.shortcuts.late_links` and
     :func:`~provml.ingest.summaries.update_summaries` read the store back through SPARQL after
     the write, at a cost per event that grows with the store (docs/benchmarks.md, "Ingest as the
     store grows"). Both write the same quads; each reads what is stored, so a redelivered group
     (even one the bulk loader cut in the middle) gets the same links and summaries."""
-    from provml.ingest.summaries import _RECOMPUTING, _update
-    from provml.ingest.summary_plan import _Future, apply, plan, plan_late_links
+    from provml.ingest.summary_plan import store_batch
 
     if complete and isinstance(store, OxigraphStore):
-        with _RECOMPUTING:
-            # the group's literals as the store holds them: a redelivered group's values are then
-            # the stored ones, not a second copy in another lexical form ("1.0" and "1")
-            read = as_stored(quads)
-            future = _Future(store.raw, read)
-            links = plan_late_links(store, read, future=future)
-            planned = plan(store, read, future=future)
-            assert links is not None  # an embedded store
-            _load(store, data + _nquads(links) if links else data, atomic=atomic)
-            if planned is None:  # a value the plan cannot read as SPARQL would
-                _update(store, quads, 64)
-            else:
-                apply(store, planned)
+        store_batch(store, quads, atomic=atomic, write=lambda links: _load(
+            store, data + _nquads(links) if links else data, atomic=atomic))
         return
     _load(store, data, atomic=atomic)
     late_links(store, quads)
