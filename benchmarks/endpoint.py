@@ -12,9 +12,9 @@
    evaluated), without the lean path (``--no-fast-reads``: every request through Flask), with
    queries in the server process (``--isolate-queries thread``, no cache) and with no time limit either
    (``--timeout-s 0``: evaluated on the request thread, no isolation at all) — the cost of
-   isolation —, the app under ``granian`` (a Rust HTTP server) with and without the cache when
-   granian is installed (:data:`GRANIAN`), waitress answering fixed bytes (:data:`FIXED`: the
-   ceiling of any app under waitress here), and ``oxigraph serve --union-default-graph`` (the
+   isolation —, the server's front answering fixed bytes (:data:`FIXED`: granian embedded as
+   ``provml serve`` runs it, no provml app: the ceiling of an answer from the front's event
+   loop here), and ``oxigraph serve --union-default-graph`` (the
    same default-graph semantics); each on its own copy of the data. ``--only`` picks variants.
 3. For each query and concurrency, alternates the two servers ``--rounds`` times and measures
    requests/s and latency percentiles with ``wrk`` (``apt-get install wrk``), or with a Python
@@ -165,19 +165,14 @@ VARIANTS: dict[str, list[str]] = {
 }
 
 
-#: the app under granian (a Rust HTTP server; ``pip install granian``, the ``bench`` extra):
-#: name -> its RESULT_CACHE_MB
-GRANIAN: dict[str, float] = {"granian + provml app": 32, "granian + provml app (no cache)": 0}
-
-#: waitress answering fixed bytes (benchmarks/fixed_app.py): the ceiling of any app under it
-FIXED = "waitress + a fixed answer (no provml)"
+#: the front answering fixed bytes (benchmarks/fixed_app.py): the ceiling of a cached answer
+FIXED = "the front + a fixed answer (no provml)"
 
 
 def start_servers(nq: Path, workdir: Path, threads: int,
                   only: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Every variant of :data:`VARIANTS` (those named in ``only`` when given), ``oxigraph
-    serve``, and the app under granian when it is installed (and named) — each on its own copy
-    of the data."""
+    serve``, and the front answering fixed bytes — each on its own copy of the data."""
     import pyoxigraph
 
     env = {**os.environ, "PROVML_TOKEN": TOKEN}
@@ -199,27 +194,7 @@ def start_servers(nq: Path, workdir: Path, threads: int,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         servers[name] = {"process": process, "query_url": f"http://127.0.0.1:{port}/sparql"}
         waits.append((f"http://127.0.0.1:{port}/health", process))
-    granian = shutil.which("granian", path=str(BIN)) or (BIN / "granian").exists()
-    for name, cache_mb in GRANIAN.items():
-        if not granian or (only is not None and name not in only):
-            continue
-        directory = workdir / f"granian-store-{cache_mb}"
-        store = pyoxigraph.Store(str(directory))
-        store.bulk_load(path=str(nq), format=pyoxigraph.RdfFormat.N_QUADS)
-        store.flush()
-        del store
-        port = free_port()
-        config = {"STORE": str(directory), "TIMEOUT_S": TIMEOUT_S, "TOKEN": TOKEN,
-                  "RESULT_CACHE_MB": cache_mb}
-        process = subprocess.Popen(
-            [str(BIN / "granian"), "--interface", "wsgi", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--blocking-threads", str(threads), "--no-access-log",
-             "--working-dir", str(ROOT / "benchmarks"), "granian_app:app"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env={**env, "PROVML_BENCH_CONFIG": json.dumps(config)})
-        servers[name] = {"process": process, "query_url": f"http://127.0.0.1:{port}/sparql"}
-        waits.append((f"http://127.0.0.1:{port}/health", process))
-    if only is None or FIXED in only:  # waitress's ceiling: the same answer, no provml
+    if only is None or FIXED in only:  # the front's ceiling: the same answer, no provml
         for url, process in waits[:1]:
             wait_for(url, process)
         first = next(iter(servers.values()))["query_url"]
@@ -229,7 +204,7 @@ def start_servers(nq: Path, workdir: Path, threads: int,
         (workdir / "fixed-body").write_bytes(body)
         port = free_port()
         process = subprocess.Popen(
-            [sys.executable, str(ROOT / "benchmarks" / "fixed_app.py"), str(port), str(threads),
+            [sys.executable, str(ROOT / "benchmarks" / "fixed_app.py"), str(port),
              str(workdir / "fixed-body")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         servers[FIXED] = {"process": process, "query_url": f"http://127.0.0.1:{port}/sparql"}
         waits.append((f"http://127.0.0.1:{port}/health", process))
@@ -314,7 +289,7 @@ def load_python(url: str, concurrency: int, seconds: float) -> dict[str, float]:
 
 def cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) used so far by ``pid`` and every live descendant (query
-    workers, granian's worker), from /proc: a measure of cost less swayed than requests/s by
+    workers), from /proc: a measure of cost less swayed than requests/s by
     what else runs on the machine."""
     ticks = os.sysconf("SC_CLK_TCK")
     parents: dict[int, int] = {}

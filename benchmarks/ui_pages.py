@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -31,7 +30,7 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from provml.endpoint.server import make_server, run_server
+    from provml.endpoint.server import close_server, make_server
     from provml.endpoint.ui.overview import list_runs, overview
     from provml.knowledge import open_kg
 
@@ -42,9 +41,7 @@ def main() -> None:
     node = next((c.items[0].iri for c in o.categories if c.key in ("predictions", "models") and c.items), None)
     runs = [r.iri for r in list_runs(kg.store, learning_only=True, limit=4)]
     server, app = make_server({"READ_ONLY": True, "TIMEOUT_S": 30}, port=0, threads=4, kg=kg)
-    stop = threading.Event()
-    thread = threading.Thread(target=run_server, args=(server, stop), daemon=True)
-    thread.start()
+    server.start()
     url = f"http://127.0.0.1:{server.effective_port}"
     pages = {"home": "/", "query editor": "/query", "named queries": "/queries",
              "named query lineage (run)": "/queries/lineage?_run=1" + (f"&node={quote(node)}" if node else "")}
@@ -78,9 +75,7 @@ def main() -> None:
             med = [statistics.median(s[i] for s in samples) for i in range(4)]
             print(f"{name:32} {med[0]:8.0f} {med[1]:8.0f} {med[2]:8.0f} {med[3]:9.0f}")
         browser.close()
-    stop.set()
-    thread.join(timeout=10)
-    app.extensions["provml.close"]()
+    close_server(server, app)
 
 
 if __name__ == "__main__":

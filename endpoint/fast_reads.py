@@ -76,10 +76,7 @@ class FastReads:
             return self.app(environ, start_response)
         accept = environ.get("HTTP_ACCEPT")
         cache, version = self.cache, self.runner.sync(self.store())
-        # keyed by what decides the query text and the base IRI, before either is worked out:
-        # the entry was stored after the same values passed every check below
-        key = (environ.get("QUERY_STRING", ""), accept, environ.get("HTTP_HOST"),
-               environ.get("wsgi.url_scheme"), environ.get("SCRIPT_NAME"))
+        key = self._key(environ)
         if cache is not None:
             cached = cache.get(key, version)
             if cached is not None:
@@ -108,15 +105,42 @@ class FastReads:
             cache.put(key, version, rendered)
         return self._answer(rendered, start_response, hit=False)
 
-    def _answer(self, rendered: Rendered, start_response: StartResponse, *,
-                hit: bool) -> Iterable[bytes]:
+    def cached(self, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The kept answer to this request (status, header pairs as bytes, body), logged as
+        answered, when it is a plain read whose answer the cache holds for the current store
+        version; else None. For the ASGI front (:mod:`provml.endpoint.front`), which calls it
+        before the body is read and answers on its event loop."""
+        if (self.cache is None or not self._plain(environ)
+                or environ.get("HTTP_TRANSFER_ENCODING")):
+            return None
+        rendered = self.cache.get(self._key(environ), self.runner.sync(self.store()))
+        if rendered is None:
+            return None
+        log.info("%s %s %s", "GET", "/sparql", 200)
+        return 200, [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                     for name, value in self._headers(rendered, hit=True)], rendered.body
+
+    @staticmethod
+    def _key(environ: dict[str, Any]) -> tuple[Any, ...]:
+        """The cache key: what decides the query text and the base IRI, before either is worked
+        out (an entry is stored after the same values passed every check)."""
+        return (environ.get("QUERY_STRING", ""), environ.get("HTTP_ACCEPT"),
+                environ.get("HTTP_HOST"), environ.get("wsgi.url_scheme"),
+                environ.get("SCRIPT_NAME"))
+
+    @staticmethod
+    def _headers(rendered: Rendered, *, hit: bool) -> list[tuple[str, str]]:
         headers = [("Content-Type", rendered.content_type),
                    ("Content-Length", str(len(rendered.body))), ("Vary", "Accept")]
         if rendered.truncated:
             headers.append(("X-Provml-Truncated", "true"))
         if hit:
             headers.append(("X-Provml-Cache", "hit"))
-        start_response("200 OK", headers)
+        return headers
+
+    def _answer(self, rendered: Rendered, start_response: StartResponse, *,
+                hit: bool) -> Iterable[bytes]:
+        start_response("200 OK", self._headers(rendered, hit=hit))
         log.info("%s %s %s", "GET", "/sparql", 200)
         return [rendered.body]
 

@@ -1,24 +1,33 @@
-"""Serving the app in production: waitress (a pure-Python multi-threaded WSGI server), never
-Flask's development server.
+"""Serving the app in production: granian (a Rust HTTP/1.1 server) embedded in this process,
+running :class:`~provml.endpoint.front.Front` (bodies read on an event loop under limits, cached
+plain reads answered there, everything else on request threads), never Flask's development
+server.
 
-:func:`serve` blocks until SIGINT or SIGTERM, then stops accepting, lets running requests end,
-and closes the store (an on-disk store's lock is released). :func:`make_server` builds the server
-without running it, for tests that run it on a thread (port 0 picks a free port).
+:func:`serve` blocks until SIGINT or SIGTERM, then stops accepting, lets running requests end
+(briefly), and closes the store (an on-disk store's lock is released). :func:`make_server` builds
+the server without running it; :meth:`Server.start` runs it on a thread of its own (port 0 picks
+a free port), for tests; :func:`close_server` stops it.
 
 >>> server, app = make_server({}, port=0)
->>> int(server.effective_port) > 0
-True
+>>> server.start()
+>>> import urllib.request
+>>> urllib.request.urlopen(f"http://127.0.0.1:{server.effective_port}/health").status
+200
 >>> close_server(server, app)
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import logging.handlers
 import queue
 import signal
+import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
@@ -26,8 +35,9 @@ from flask import Flask
 
 from provml.endpoint.app import create_app
 from provml.endpoint.context import RUNNER_KEY
+from provml.endpoint.front import Front
 
-__all__ = ["close_server", "log_to_stderr", "make_server", "run_server", "serve"]
+__all__ = ["Server", "close_server", "log_to_stderr", "make_server", "serve"]
 
 log = logging.getLogger("provml.endpoint")
 
@@ -36,16 +46,19 @@ log = logging.getLogger("provml.endpoint")
 #: (the process exits afterwards all the same; its threads are daemons)
 SHUTDOWN_WAIT_S = 2.0
 
-#: waitress settings that bound idle and slow clients: a connection silent for
-#: ``channel_timeout`` seconds is closed (checked every ``cleanup_interval``); at most
-#: ``connection_limit`` connections are open at once (reading requests does not hold a
-#: thread: waitress reads them asynchronously and hands only complete requests to threads);
-#: a request's headers may take at most ``max_request_header_size`` bytes.
+#: settings that bound idle and slow clients: a connection that does not send a request's
+#: headers within ``header_read_timeout_s`` seconds (a new one, or a kept-alive one between
+#: requests) is closed; at most ``connections`` are served at once (granian's backpressure:
+#: more wait in the ``backlog``); a request's headers may take at most ``max_header_bytes``.
+#: A body is read on the event loop (:mod:`provml.endpoint.front`): one with no byte for
+#: ``body_timeout_s`` is refused (408), and a stalled one holds no thread meanwhile; a client
+#: that takes no piece of an answer for ``send_timeout_s`` is dropped.
 CONNECTION_LIMITS: dict[str, Any] = {
-    "channel_timeout": 15,
-    "cleanup_interval": 5,
-    "connection_limit": 500,
-    "max_request_header_size": 64 * 1024,
+    "header_read_timeout_s": 15,
+    "body_timeout_s": 15,
+    "send_timeout_s": 15,
+    "connections": 500,
+    "max_header_bytes": 64 * 1024,
     "backlog": 1024,
 }
 
@@ -93,6 +106,94 @@ def log_to_stderr(capacity: int = 10_000) -> Callable[[], None]:
     return stop
 
 
+class Server:
+    """granian's embedded server running ``front`` (an ASGI app: a :class:`Front` for the
+    endpoint) on ``host:port``, on an event loop of the thread that calls :meth:`run` (or of a
+    thread of its own: :meth:`start`)."""
+
+    def __init__(self, front: Any, host: str, port: int) -> None:
+        self.front = front
+        self.host = host
+        self.effective_port = _bindable(host, port)
+        self._granian: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._failed: BaseException | None = None
+
+    def run(self) -> None:
+        """Serve on this thread until :meth:`stop`."""
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        from granian.constants import HTTPModes, Interfaces
+        from granian.http import HTTP1Settings
+        from granian.server.embed import Server as Embedded
+
+        limits = CONNECTION_LIMITS
+        self._loop = asyncio.get_running_loop()
+        self._granian = Embedded(
+            self.front, address=self.host, port=self.effective_port,
+            interface=Interfaces.ASGINL, http=HTTPModes.http1, websockets=False,
+            backlog=limits["backlog"], backpressure=limits["connections"],
+            http1_settings=HTTP1Settings(
+                header_read_timeout=int(limits["header_read_timeout_s"] * 1000),
+                max_buffer_size=limits["max_header_bytes"]),
+            log_enabled=False)
+        await self._granian.serve()
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Serve on a daemon thread; return once connections are accepted.
+
+        :raises OSError: the server did not start listening within ``timeout_s``."""
+        def run() -> None:
+            try:
+                self.run()
+            except BaseException as error:  # reported by start, or logged
+                self._failed = error
+                log.exception("the HTTP server stopped")
+
+        self._thread = threading.Thread(target=run, name="provml-http", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(
+                    (self.host, self.effective_port), timeout=1):
+                return
+            if self._failed is not None or not self._thread.is_alive():
+                raise OSError(f"the server did not start: {self._failed}")
+            if time.monotonic() > deadline:
+                raise OSError(f"the server did not listen on port {self.effective_port} "
+                              f"within {timeout_s:g} s")
+            time.sleep(0.02)
+
+    def serving(self) -> bool:
+        """Whether the thread of :meth:`start` still serves."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop accepting and end the serving loop (from any thread)."""
+        loop, granian = self._loop, self._granian
+        if loop is not None and granian is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has ended already
+                loop.call_soon_threadsafe(granian.stop)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+
+
+def _bindable(host: str, port: int) -> int:
+    """``port`` (a free one for 0), after checking that it can be bound on ``host``.
+
+    :raises OSError: the address is in use or cannot be bound."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # as granian binds: past connections of a server that ended (TIME_WAIT) do not count,
+        # a listening socket does (also one of another provml serve)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        bound: int = probe.getsockname()[1]
+    return bound
+
+
 def make_server(
     config: Mapping[str, Any],
     *,
@@ -101,11 +202,11 @@ def make_server(
     threads: int = 16,
     kg: Any | None = None,
     broker: str | None = None,
-) -> tuple[Any, Flask]:
-    """Build the app and a waitress server bound to ``host:port`` (not yet serving).
+) -> tuple[Server, Flask]:
+    """Build the app and a server for ``host:port`` (not yet serving).
 
     :param config: the app config (see :mod:`provml.endpoint.config`).
-    :param threads: waitress worker threads (concurrent requests). Queries hold at most
+    :param threads: request threads (concurrent requests past the cache). Queries hold at most
         ``3 × QUERY_WORKERS`` of them (running or briefly queued), so keep ``threads`` above
         that: the rest answer ``/health`` and cheap requests while runaway queries run.
     :param kg: serve this ``KnowledgeGraph`` instead of opening one from ``config``.
@@ -114,7 +215,8 @@ def make_server(
     :raises OSError: the address is in use.
     :raises StoreLocked: the store is held by another process.
     """
-    from waitress.server import create_server
+    from provml.endpoint.config import CONFIG_KEY
+    from provml.endpoint.fast_reads import FastReads
 
     app = create_app(config, kg=kg)
     if broker is not None:
@@ -132,36 +234,27 @@ def make_server(
 
         app.extensions["provml.close"] = close_all
     try:
-        server = create_server(app, host=host, port=port, threads=threads, ident="provml",
-                               clear_untrusted_proxy_headers=True, **CONNECTION_LIMITS)
+        settings = app.extensions[CONFIG_KEY]
+        fast = app.wsgi_app if isinstance(app.wsgi_app, FastReads) else None
+        front = Front(app, threads=threads, fast=fast,
+                      max_body=int(settings.max_body_mb * 1024 * 1024),
+                      body_timeout_s=CONNECTION_LIMITS["body_timeout_s"],
+                      send_timeout_s=CONNECTION_LIMITS["send_timeout_s"])
+        server = Server(front, host, port)
     except BaseException:
         app.extensions["provml.close"]()
         raise
     return server, app
 
 
-def run_server(server: Any, stop: threading.Event, *, poll_s: float = 0.05) -> None:
-    """Serve on this thread until ``stop`` is set, then close the server's sockets here (the
-    thread that polls them). For running a server on a background thread.
-    """
-    from waitress import wasyncore
-
-    while not stop.is_set():
-        wasyncore.loop(timeout=poll_s, map=server._map, count=1)
-    server.task_dispatcher.shutdown(timeout=SHUTDOWN_WAIT_S)
-    wasyncore.close_all(server._map)
-
-
-def close_server(server: Any, app: Flask) -> None:
-    """Stop ``server`` (running requests end first) and close the app's store. Call it on the
-    thread that ran the server (or when it never ran)."""
-    from waitress import wasyncore
-
+def close_server(server: Server, app: Flask) -> None:
+    """Stop ``server`` (running requests end first, briefly) and close the app's store."""
     try:
         # kill the query workers first: requests waiting on them answer at once
         app.extensions[RUNNER_KEY].close()
-        server.task_dispatcher.shutdown(timeout=SHUTDOWN_WAIT_S)
-        wasyncore.close_all(server._map)  # the listener, the wake-up pipe, open keep-alives
+        server.stop()
+        if isinstance(server.front, Front):
+            server.front.close(SHUTDOWN_WAIT_S)
     finally:
         app.extensions["provml.close"]()
 
@@ -190,20 +283,23 @@ def serve(
     server, app = make_server(config, host=host, port=port, threads=threads, broker=broker)
     shown = f"[{host}]" if ":" in host else host
     root = str(config.get("BASE_URL") or f"http://{shown}:{server.effective_port}").rstrip("/")
-    print(f"provml endpoint on {root}/  (SPARQL {root}/sparql, graph store {root}/store, "
-          f"health {root}/health); Ctrl-C stops", file=out, flush=True)
+    stopped = threading.Event()
 
-    def stop(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: Any) -> None:
         # end running queries first (their worker processes are killed, their requests
-        # answer 503): waitress then waits at most a moment for its threads
+        # answer 503), then stop the server
         app.extensions[RUNNER_KEY].close()
-        raise KeyboardInterrupt
+        stopped.set()
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.run()  # waitress returns here on KeyboardInterrupt (raised by `stop`)
-    except KeyboardInterrupt:
-        pass
+        server.start()  # listening before the URLs are printed
+        print(f"provml endpoint on {root}/  (SPARQL {root}/sparql, graph store {root}/store, "
+              f"health {root}/health); Ctrl-C stops", file=out, flush=True)
+        while not stopped.wait(0.5) and server.serving():
+            pass
+        if not stopped.is_set():
+            raise OSError("the HTTP server stopped unexpectedly (see the log above)")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -367,14 +367,12 @@ def test_serve_with_a_broker_writes_what_workers_validated_and_shows_the_lag(
 ) -> None:
     import requests
 
-    from provml.endpoint.server import make_server, run_server
+    from provml.endpoint.server import close_server, make_server
 
     events = events_of("served")
     server, app = make_server({"STORE": str(tmp_path / "store")}, host="127.0.0.1", port=0, threads=2,
                               broker=redis_server.url)
-    halt = threading.Event()
-    thread = threading.Thread(target=run_server, args=(server, halt), daemon=True)
-    thread.start()
+    server.start()
     stop = threading.Event()
     worker = Worker(redis_server.url, block_s=0.1)
     worker_thread = threading.Thread(target=worker.run, args=(stop,))
@@ -401,9 +399,7 @@ def test_serve_with_a_broker_writes_what_workers_validated_and_shows_the_lag(
         stop.set()
         worker_thread.join(timeout=30)
         worker.close()
-        halt.set()
-        thread.join(timeout=10)
-        app.extensions["provml.close"]()
+        close_server(server, app)
     redis_server.stop()  # Redis gone: /health says so instead of failing
     server, app = make_server({"STORE": str(tmp_path / "store")}, host="127.0.0.1", port=0, threads=2,
                               broker=redis_server.url)
@@ -425,13 +421,11 @@ def test_what_the_served_writer_stores_is_seen_by_the_next_read(
     from the old data)."""
     import requests
 
-    from provml.endpoint.server import make_server, run_server
+    from provml.endpoint.server import close_server, make_server
 
     server, app = make_server({"STORE": str(tmp_path / "store"), "QUERY_WORKERS": 1},
                               host="127.0.0.1", port=0, threads=4, broker=redis_server.url)
-    halt = threading.Event()
-    thread = threading.Thread(target=run_server, args=(server, halt), daemon=True)
-    thread.start()
+    server.start()
     stop = threading.Event()
     worker = Worker(redis_server.url, block_s=0.1)
     worker_thread = threading.Thread(target=worker.run, args=(stop,))
@@ -448,9 +442,7 @@ def test_what_the_served_writer_stores_is_seen_by_the_next_read(
         stop.set()
         worker_thread.join(timeout=30)
         worker.close()
-        halt.set()
-        thread.join(timeout=10)
-        app.extensions["provml.close"]()
+        close_server(server, app)
 
 
 def test_workers_write_a_remote_sparql_store_themselves(redis_server: RedisServer, remote_store: Any) -> None:

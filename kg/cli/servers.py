@@ -58,7 +58,7 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
                   isolate_queries: str | None, query_workers: int, query_memory_mb: int,
                   allow_remote: tuple[str, ...], broker: str | None, fast_reads: bool,
                   result_cache_mb: float) -> None:
-    """Serve the knowledge graph: SPARQL 1.1 Protocol, Graph Store, APIs (waitress; Ctrl-C stops)."""
+    """Serve the knowledge graph: SPARQL 1.1 Protocol, Graph Store, APIs (granian; Ctrl-C stops)."""
     from provml.endpoint.server import serve
     from provml.errors import Error
     from provml.knowledge import default_store_path

@@ -1,6 +1,6 @@
 """Endpoint fixtures, after flaskr's: a fresh in-memory knowledge graph per test, the ``app``
-built on it, its test ``client``, and ``live_server`` — the real app behind waitress on a real
-loopback socket (a free port), for tests that must go over HTTP.
+built on it, its test ``client``, and ``live_server`` — the real app behind the real server
+(granian and the front) on a real loopback socket (a free port), for tests that must go over HTTP.
 
 Tests that need other settings build their own: ``make_live_server(config)``.
 """

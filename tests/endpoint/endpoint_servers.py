@@ -1,5 +1,5 @@
-"""A live endpoint for tests: the real app behind waitress on a loopback socket (free port),
-run on a thread. Used by ``conftest.py``'s ``live_server`` fixtures; test modules import
+"""A live endpoint for tests: the real app behind the real server (granian and the front) on a
+loopback socket (free port), run on a thread. Used by ``conftest.py``'s ``live_server`` fixtures; test modules import
 ``LiveServer`` (for types) and ``TOKEN``/``AUTH`` from here.
 """
 
@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import requests
 from flask import Flask
 from servers import free_port
 
-from provml.endpoint.server import make_server, run_server
+from provml.endpoint.server import close_server, make_server
 from provml.knowledge import KnowledgeGraph
 from provml.store import Store
 
@@ -44,18 +43,13 @@ class LiveServer:
 
 def start_live_server(config: Mapping[str, Any], kg: KnowledgeGraph) -> tuple[LiveServer, Callable[[], None]]:
     server, application = make_server(config, host="127.0.0.1", port=0, threads=4, kg=kg)
-    halt = threading.Event()
-    thread = threading.Thread(target=run_server, args=(server, halt), name="live-server",
-                              daemon=True)
-    thread.start()
+    server.start()
     live = LiveServer(f"http://127.0.0.1:{server.effective_port}", kg.store, requests.Session(),
                       application)
 
     def stop() -> None:
         live.session.close()
-        halt.set()
-        thread.join(timeout=10)
-        application.extensions["provml.close"]()
+        close_server(server, application)
 
     return live, stop
 

@@ -201,7 +201,7 @@ def test_dereference_over_a_real_socket(live_server: LiveServer) -> None:
     }
     html = live_server("GET", "/id/run/ev-1/train", headers=HTML)
     assert html.status_code == 200 and "<h1>train</h1>" in html.text
-    odd = live_server("GET", f"/id/{ODD}.nt")  # waitress keeps the raw URI: %2F stays a %2F
+    odd = live_server("GET", f"/id/{ODD}.nt")  # the front keeps the raw URI (REQUEST_URI): %2F stays a %2F
     assert odd.status_code == 200 and odd.headers["Content-Type"] == "application/n-triples"
     css = live_server("GET", "/static/provml.css")
     assert css.status_code == 200 and "body" in css.text

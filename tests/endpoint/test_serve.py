@@ -99,6 +99,40 @@ def test_a_locked_store_is_exit_2_with_a_message(tmp_path: Path) -> None:
     assert "locked" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_port_another_server_listens_on_is_exit_2_and_a_killed_servers_port_is_reused(
+        tmp_path: Path) -> None:
+    """granian binds with SO_REUSEPORT: a second provml serve on the same port must still be
+    refused (not share the port), and a server killed with connections open must not keep its
+    port from a restart (TIME_WAIT)."""
+    first = Serve("--store", str(tmp_path / "a"))
+    kept = requests.Session()  # a kept-alive connection: the killed server's end is in TIME_WAIT
+    try:
+        kept.get(first.url + "/health", timeout=5).raise_for_status()
+        result = subprocess.run([Serve.PROVML, "serve", "--store", str(tmp_path / "b"), "--port",
+                                 str(first.port)], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert "in use" in result.stderr and "Traceback" not in result.stderr
+    finally:
+        first.process.kill()
+        first.process.communicate()
+        kept.close()
+    again = subprocess.Popen([Serve.PROVML, "serve", "--store", str(tmp_path / "a"), "--port",
+                              str(first.port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while again.poll() is None and time.monotonic() < deadline:
+            try:
+                assert requests.get(first.url + "/health", timeout=1).status_code == 200
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert again.poll() is None, again.communicate()
+    finally:
+        again.terminate()
+        again.communicate(timeout=30)
+
+
 @pytest.fixture
 def oxigraph() -> Iterator[OxigraphServer]:
     with OxigraphServer() as server:

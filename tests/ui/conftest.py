@@ -1,5 +1,5 @@
 """Fixtures of the web-UI tests: the fixture store (``ui_fixture``) served by the real app on a
-real loopback socket (waitress on a thread), and headless Debian chromium driven by Playwright
+real loopback socket (the server on a thread), and headless Debian chromium driven by Playwright
 for Python — no browser download: ``executable_path=/usr/bin/chromium``.
 
 Browser tests are marked ``browser``; they are skipped (with the reason) where chromium,
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,17 +50,13 @@ def ui_app(ui_kg: KnowledgeGraph) -> Iterator[Flask]:
 @pytest.fixture(scope="session")
 def ui_url(ui_kg: KnowledgeGraph) -> Iterator[str]:
     """The root URL of the app serving the fixture store over loopback."""
-    from provml.endpoint.server import make_server, run_server
+    from provml.endpoint.server import close_server, make_server
 
     server, app = make_server({"TOKEN": "ui-test-token", "TIMEOUT_S": 20}, host="127.0.0.1",
                               port=0, threads=4, kg=ui_kg)
-    stop = threading.Event()
-    thread = threading.Thread(target=run_server, args=(server, stop), name="ui-server", daemon=True)
-    thread.start()
+    server.start()
     yield f"http://127.0.0.1:{server.effective_port}"
-    stop.set()
-    thread.join(timeout=10)
-    app.extensions["provml.close"]()
+    close_server(server, app)
 
 
 @pytest.fixture(scope="session")

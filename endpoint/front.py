@@ -1,0 +1,390 @@
+"""The HTTP front of ``provml serve``: an ASGI app that granian (a Rust HTTP/1.1 server, in the
+server's own process) runs on one asyncio event loop, in front of the WSGI app (Flask).
+
+Why not granian's own WSGI interface: it reads a request's body on the request's thread with no
+time limit (emmett-framework/granian#728, closed as won't fix), so twenty POST bodies that stop
+half-way held every thread and locked the server out (measured, issue 12). Here the loop reads
+every body first, bounded in time and size, and only a complete request reaches a thread:
+
+- **the body** is read on the loop: refused with 413 when its ``Content-Length`` or what arrives
+  exceeds ``MAX_BODY_MB``, with 408 when no byte of it arrives for ``BODY_TIMEOUT_S`` seconds;
+  bodies over 1 MiB wait in a temporary file, not in memory. A stalled body holds no thread.
+- **a repeated plain read** (``GET /sparql?query=`` whose answer the result cache holds for the
+  current store version, :class:`~provml.endpoint.fast_reads.FastReads`) is answered on the loop,
+  without a thread: the same bytes, headers and access-log line as the WSGI path.
+- **everything else** runs the WSGI app on one of ``threads`` daemon threads. Its answer goes
+  back to the loop a piece at a time; a client that stops reading (no piece written for
+  ``SEND_TIMEOUT_S``) or goes away ends the request, and the thread is free again: a thread
+  never waits on the loop without a time limit (a2wsgi's bridge does, so a slow reader, or a
+  stop, could hold a thread for good — why this module has its own).
+
+Proxy headers (``X-Forwarded-*``, ``Forwarded``) are dropped: no proxy is trusted, so a client
+cannot choose the URLs the app writes (waitress's ``clear_untrusted_proxy_headers``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import io
+import json
+import logging
+import queue
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import IO, Any
+
+from provml.endpoint.errors import error_body
+
+__all__ = ["BODY_TIMEOUT_S", "SEND_TIMEOUT_S", "Front"]
+
+log = logging.getLogger("provml.endpoint")
+
+#: seconds a request body may go without a byte arriving before it is refused (408)
+BODY_TIMEOUT_S = 15.0
+#: seconds a client may take to take each piece of an answer before the request is ended
+SEND_TIMEOUT_S = 15.0
+#: bodies larger than this wait for their thread in a temporary file
+SPOOL_BYTES = 1024 * 1024
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+_DROPPED = frozenset({"HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PROTO",
+                      "HTTP_X_FORWARDED_PORT", "HTTP_X_FORWARDED_BY", "HTTP_FORWARDED"})
+_HEADER_NAMES: dict[bytes, str] = {b"content-type": "CONTENT_TYPE",
+                                   b"content-length": "CONTENT_LENGTH"}
+
+
+def _environ_name(name: bytes) -> str:
+    known = _HEADER_NAMES.get(name)
+    if known is None:
+        known = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        if len(_HEADER_NAMES) < 4096:  # a client may send any names: the memo stays bounded
+            _HEADER_NAMES[name] = known
+    return known
+
+
+def environ_of(scope: Scope) -> dict[str, Any]:
+    """The WSGI environ of an ASGI HTTP ``scope`` (PEP 3333), without ``wsgi.input``."""
+    server = scope.get("server") or ("127.0.0.1", 80)
+    client = scope.get("client")
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+    query = scope.get("query_string", b"")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": "",
+        "PATH_INFO": scope["path"].encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": query.decode("latin-1"),
+        "REQUEST_URI": (raw + (b"?" + query if query else b"")).decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1]),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "SERVER_SOFTWARE": "provml",
+        "REMOTE_ADDR": str(client[0]) if client else "",
+        "REMOTE_PORT": str(client[1]) if client else "",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.errors": _LogStream(),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, value in scope.get("headers", ()):
+        key = _environ_name(name)
+        if key in _DROPPED:
+            continue
+        text = value.decode("latin-1")
+        environ[key] = f"{environ[key]},{text}" if key in environ else text
+    return environ
+
+
+class _LogStream:
+    """``wsgi.errors``: what the app writes there goes to the log."""
+
+    def write(self, text: str) -> None:
+        if text.strip():
+            log.warning("%s", text.rstrip())
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        pass
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Threads:
+    """``count`` daemon threads running calls in turn (a stop never waits on a stuck one)."""
+
+    def __init__(self, count: int) -> None:
+        self.calls: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self.threads = [threading.Thread(target=self._run, name=f"provml-request-{i}",
+                                         daemon=True) for i in range(count)]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self) -> None:
+        while (call := self.calls.get()) is not None:
+            try:
+                call()
+            except BaseException:  # a call reports its own failures; the thread goes on
+                log.exception("request thread: unexpected error")
+
+    def close(self, wait_s: float) -> None:
+        for _ in self.threads:
+            self.calls.put(None)
+        for thread in self.threads:
+            thread.join(wait_s / max(1, len(self.threads)))
+
+
+class Front:
+    """The ASGI app granian runs (see the module docstring).
+
+    :param app: the WSGI app (its ``wsgi_app`` may be a
+        :class:`~provml.endpoint.fast_reads.FastReads`, whose cache is then read on the loop).
+    :param threads: request threads.
+    :param max_body: the largest request body, in bytes.
+    """
+
+    def __init__(self, app: WsgiApp, *, threads: int, max_body: int,
+                 fast: Any | None = None, body_timeout_s: float = BODY_TIMEOUT_S,
+                 send_timeout_s: float = SEND_TIMEOUT_S) -> None:
+        self.app = app
+        self.fast = fast
+        self.max_body = max_body
+        self.body_timeout_s = body_timeout_s
+        self.send_timeout_s = send_timeout_s
+        self.threads = _Threads(threads)
+        self.stopping = False
+
+    def close(self, wait_s: float) -> None:
+        """Refuse new requests, end the answers being sent, stop the threads (waiting up to
+        ``wait_s`` seconds for running requests)."""
+        self.stopping = True
+        self.threads.close(wait_s)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # websockets are not served
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1000})
+            return
+        environ = environ_of(scope)
+        if self.fast is not None:
+            hit = self.fast.cached(environ)
+            if hit is not None:
+                status, headers, body = hit
+                await self._send_whole(send, status, headers, body)
+                return
+        try:
+            body, size = await self._body(environ, receive)
+        except _Refused as refused:
+            await self._refuse(send, refused.status, str(refused))
+            return
+        # the body is here whole: the app reads it by its length (a chunked one too)
+        environ["wsgi.input"] = body
+        environ["wsgi.input_terminated"] = True
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        if size or "CONTENT_LENGTH" in environ:
+            environ["CONTENT_LENGTH"] = str(size)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[list[Message]] = loop.create_future()
+        exchange = _Exchange(self, loop, send, done)
+        self.threads.calls.put(lambda: exchange.run(environ))
+        try:
+            last = await done  # the end of the answer comes with the thread's end
+            if last:
+                await asyncio.wait_for(self._write_all(send, last), self.send_timeout_s)
+        except Exception:  # noqa: S110 - the client went away or stopped reading
+            pass
+        finally:
+            exchange.abandoned = True  # a disconnect cancels this task: the thread stops
+            body.close()
+
+    @staticmethod
+    async def _write_all(send: Send, messages: list[Message]) -> None:
+        for message in messages:
+            await send(message)
+
+    async def _body(self, environ: dict[str, Any], receive: Receive) -> tuple[IO[bytes], int]:
+        """The request body, read whole under the limits (see the module docstring)."""
+        declared = environ.get("CONTENT_LENGTH")
+        if not declared and "HTTP_TRANSFER_ENCODING" not in environ or declared == "0":
+            return _EMPTY, 0  # no body: nothing to wait for
+        if declared:
+            if not declared.isdigit():
+                raise _Refused(400, f"Content-Length is not a number: {declared[:40]!r}")
+            if int(declared) > self.max_body:
+                raise _Refused(413, _too_large(self.max_body))
+        # closed by the caller once the request has ended (or below, when it is refused)
+        spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+        size = 0
+        try:
+            while True:
+                try:
+                    message = await asyncio.wait_for(receive(), self.body_timeout_s)
+                except TimeoutError:
+                    raise _Refused(408, f"the request body stopped arriving (nothing for "
+                                        f"{self.body_timeout_s:g} s); send it whole") from None
+                if message.get("type") == "http.disconnect":
+                    raise _Refused(400, "the client closed the connection mid-body")
+                chunk = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if size > self.max_body:
+                        raise _Refused(413, _too_large(self.max_body))
+                    spool.write(chunk)
+                if not message.get("more_body", False):
+                    break
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool, size
+
+    async def _send_whole(self, send: Send, status: int, headers: list[tuple[bytes, bytes]],
+                          body: bytes) -> None:
+        try:
+            await asyncio.wait_for(self._start_and_body(send, status, headers, body),
+                                   self.send_timeout_s)
+        except Exception:  # the client went away or stopped reading: nothing more to do
+            return
+
+    @staticmethod
+    async def _start_and_body(send: Send, status: int, headers: list[tuple[bytes, bytes]],
+                              body: bytes) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _refuse(self, send: Send, status: int, message: str) -> None:
+        body = json.dumps(error_body(status, message)).encode()
+        log.info("refused before the app: %s %s", status, message)
+        await self._send_whole(send, status, [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close")], body)
+
+
+class _Empty(io.BytesIO):
+    """The body of a request without one (shared: closing it does nothing)."""
+
+    def close(self) -> None:
+        pass
+
+
+_EMPTY = _Empty()
+
+
+def _too_large(limit: int) -> str:
+    return (f"the request body is larger than this endpoint accepts ({limit} bytes, "
+            f"MAX_BODY_MB)")
+
+
+class _Exchange:
+    """One request on its thread: runs the WSGI app and hands its answer to the loop — all of
+    it with the thread's end when it is one piece (one wake-up of the loop), else piece by
+    piece, each written before the next is made (the client's pace bounds the memory)."""
+
+    def __init__(self, front: Front, loop: asyncio.AbstractEventLoop, send: Send,
+                 done: asyncio.Future[list[Message]]) -> None:
+        self.front = front
+        self.loop = loop
+        self.send = send
+        self.done = done
+        self.abandoned = False
+        self.sent = False  # the start of the answer went to the loop
+        self.start: Message | None = None
+        self.last: list[Message] = []
+
+    def run(self, environ: dict[str, Any]) -> None:
+        try:
+            if not self.abandoned and not self.front.stopping:
+                self._respond(environ)
+        except Exception:  # Flask answers its own errors: this is the server's fault
+            log.exception("the app failed outside its error handlers")
+            if not self.sent and not self.abandoned:
+                body = json.dumps(error_body(500, "internal error; see the server log")).encode()
+                self.start = {"type": "http.response.start", "status": 500, "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())]}
+                self.last = self._messages(body, last=True)
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                self.loop.call_soon_threadsafe(self._finish, self.last)
+
+    def _respond(self, environ: dict[str, Any]) -> None:
+        result = self.front.app(environ, self._start_response)
+        try:
+            if isinstance(result, (list, tuple)) and len(result) <= 1:
+                self.last = self._messages(b"".join(result), last=True)
+                return
+            for chunk in result:
+                if chunk and not self._deliver(chunk):
+                    return  # the client is gone: stop producing the answer
+            self.last = self._messages(b"", last=True)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
+    def _start_response(self, status: str, headers: list[tuple[str, str]],
+                        exc_info: Any = None) -> Callable[[bytes], None]:
+        if exc_info is not None and self.sent:
+            raise exc_info[1].with_traceback(exc_info[2])  # PEP 3333: too late to change
+        code = int(status.split(" ", 1)[0])
+        self.start = {"type": "http.response.start", "status": code,
+                      "headers": [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                                  for k, v in headers]}
+        return self._write_now
+
+    def _write_now(self, chunk: bytes) -> None:
+        """PEP 3333's ``write`` callable."""
+        self._deliver(chunk)
+
+    def _messages(self, chunk: bytes, *, last: bool) -> list[Message]:
+        messages: list[Message] = []
+        if self.start is not None:
+            messages.append(self.start)
+            self.start = None
+            self.sent = True
+        messages.append({"type": "http.response.body", "body": chunk, "more_body": not last})
+        return messages
+
+    def _deliver(self, chunk: bytes) -> bool:
+        """Hand a piece of the answer to the loop and wait until it is written; False when the
+        answer cannot go on (client gone or too slow, the server stopping)."""
+        if self.abandoned or self.front.stopping:
+            self.abandoned = True
+            return False
+        try:
+            future = asyncio.run_coroutine_threadsafe(
+                self._write(self._messages(chunk, last=False)), self.loop)
+            written: bool = future.result(self.front.send_timeout_s + 1)
+        except (RuntimeError, TimeoutError, concurrent.futures.TimeoutError,
+                concurrent.futures.CancelledError):
+            written = False  # the loop is closed or stopped
+        if not written:
+            self.abandoned = True
+        return written
+
+    async def _write(self, messages: list[Message]) -> bool:
+        try:
+            await asyncio.wait_for(Front._write_all(self.send, messages),
+                                   self.front.send_timeout_s)
+        except Exception:
+            return False
+        return True
+
+    def _finish(self, last: list[Message]) -> None:
+        if not self.done.done():
+            self.done.set_result([] if self.abandoned else last)

@@ -1,0 +1,168 @@
+"""The HTTP front (``provml.endpoint.front``, granian running an ASGI app in front of Flask):
+bodies read on the event loop under limits, repeated reads answered there without a request
+thread, answers to clients that stop reading dropped — over a real loopback socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from endpoint_servers import AUTH, LiveServer
+from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad
+
+from provml.endpoint import server as server_module
+from provml.endpoint.front import environ_of
+
+EX = "http://example.org/"
+
+
+def _raw(live: LiveServer, request: bytes, *, timeout_s: float = 10) -> tuple[int, dict[str, Any]]:
+    """Send ``request`` on a new connection; the status and JSON body of the answer."""
+    host, port = live.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout_s) as sock:
+        sock.sendall(request)
+        data = b""
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            while chunk := sock.recv(65536):
+                data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+def test_a_declared_body_over_the_limit_is_refused_before_a_byte_of_it_is_read(
+        make_live_server: Callable[..., LiveServer]) -> None:
+    live = make_live_server({"MAX_BODY_MB": 1})
+    status, body = _raw(live, b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                              b"application/sparql-query\r\nContent-Length: 1000000000000\r\n\r\n")
+    assert status == 413 and body["ok"] is False and "MAX_BODY_MB" in body["error"]
+
+
+def test_a_chunked_body_over_the_limit_is_refused(
+        make_live_server: Callable[..., LiveServer]) -> None:
+    live = make_live_server({"MAX_BODY_MB": 1})
+    chunk = b"#" * 65536
+    parts = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(20))  # 1.25 MiB
+    status, body = _raw(live, b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                              b"application/sparql-query\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        + parts + b"0\r\n\r\n")
+    assert status == 413 and "MAX_BODY_MB" in body["error"]
+    # and a chunked body within the limit is read whole
+    query = b"ASK {}"
+    status, body = _raw(live, b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                              b"application/sparql-query\r\nAccept: application/sparql-results"
+                              b"+json\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        + b"%x\r\n%s\r\n0\r\n\r\n" % (len(query), query))
+    assert status == 200 and body["boolean"] is True
+
+
+def test_a_body_that_stops_arriving_is_refused_with_408(
+        make_live_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(server_module.CONNECTION_LIMITS, "body_timeout_s", 1)
+    live = make_live_server()
+    started = time.monotonic()
+    status, body = _raw(live, b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                              b"application/sparql-query\r\nContent-Length: 1000\r\n\r\nASK { ")
+    assert status == 408 and "stopped arriving" in body["error"] and body["status"] == 408
+    assert time.monotonic() - started < 8
+
+
+def test_a_repeated_read_is_answered_while_every_request_thread_is_busy(
+        make_live_server: Callable[..., LiveServer], tmp_path: Path) -> None:
+    """Four runaway queries hold the four request threads for seconds; a read whose answer
+    the cache holds still answers at once (on the event loop). Under waitress it waited for a
+    thread."""
+    seed = [Quad(NamedNode(f"{EX}s{i}"), NamedNode(f"{EX}p"), Literal(f"v{i}"), DefaultGraph())
+            for i in range(300)]
+    live = make_live_server({"TIMEOUT_S": 4, "QUERY_WORKERS": 4}, path=tmp_path / "kg",
+                            seed=seed)
+    simple = {"query": "SELECT ?s WHERE { ?s ?p ?o } ORDER BY ?s LIMIT 5"}
+    first = requests.get(live.url + "/sparql", params=simple, timeout=30)
+    assert first.status_code == 200 and "X-Provml-Cache" not in first.headers
+    runaway = ("SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i "
+               "FILTER(STR(?c) = CONCAT(STR(?f), STR(?i), 'never')) }")
+    answers: list[int] = []
+
+    def run() -> None:
+        answers.append(requests.get(live.url + "/sparql", params={"query": runaway},
+                                    timeout=60).status_code)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)  # all four running
+    started = time.monotonic()
+    again = requests.get(live.url + "/sparql", params=simple, timeout=30)
+    waited = time.monotonic() - started
+    still_running = sum(thread.is_alive() for thread in threads)
+    for thread in threads:
+        thread.join(timeout=60)
+    assert again.status_code == 200 and again.headers.get("X-Provml-Cache") == "hit"
+    assert again.content == first.content
+    assert still_running == 4, "the runaways ended before the cached read: nothing was shown"
+    assert waited < 1.0, f"the cached read waited {waited:.2f} s for a request thread"
+    assert answers == [503] * 4  # the runaways stopped at the limit
+
+
+@pytest.fixture
+def big_answer_server(make_live_server: Callable[..., LiveServer],
+                      monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
+    monkeypatch.setitem(server_module.CONNECTION_LIMITS, "send_timeout_s", 2)
+    live = make_live_server()
+    triples = " ".join(f'<{EX}s{i}> <{EX}p> "{"x" * 200} {i}" .' for i in range(20_000))
+    response = live("POST", "/sparql", data={"update": f"INSERT DATA {{ {triples} }}"},
+                    headers=AUTH)
+    assert response.status_code == 204, response.text
+    yield live
+
+
+def test_clients_that_do_not_read_their_answers_hold_no_thread(
+        big_answer_server: LiveServer) -> None:
+    """Eight clients ask for a 5 MB answer (N-Triples of the default graph, streamed) and never
+    read it: /health and a query still answer, and once each client has been dropped (no piece
+    taken for ``send_timeout_s``) every request thread serves again."""
+    live = big_answer_server
+    host, port = live.url.removeprefix("http://").split(":")
+    stuck = []
+    try:
+        for i in range(8):
+            sock = socket.create_connection((host, int(port)), timeout=5)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(b"GET /store?default HTTP/1.1\r\nHost: x\r\nAccept: "
+                         b"application/n-triples\r\nX-Client: %d\r\n\r\n" % i)
+            stuck.append(sock)
+        time.sleep(0.5)
+        health = requests.get(live.url + "/health", timeout=2)
+        assert health.status_code == 200
+        time.sleep(3.5)  # past the send limit: their answers were dropped
+        for _ in range(6):  # more requests than the 4 request threads: each one freed
+            asked = requests.post(live.url + "/sparql", data="ASK { ?s ?p ?o }", timeout=5,
+                                  headers={"Content-Type": "application/sparql-query",
+                                           "Accept": "application/sparql-results+json"})
+            assert asked.status_code == 200 and asked.json()["boolean"] is True
+    finally:
+        for sock in stuck:
+            sock.close()
+
+
+def test_the_environ_keeps_the_raw_uri_and_drops_proxy_headers() -> None:
+    environ = environ_of({
+        "type": "http", "method": "GET", "path": "/id/a/b c", "raw_path": b"/id/a%2Fb%20c",
+        "query_string": b"x=%C3%A9", "http_version": "1.1", "scheme": "http",
+        "server": ("127.0.0.1", 7878), "client": ("127.0.0.1", 5555),
+        "headers": [(b"host", b"h:1"), (b"x-forwarded-host", b"evil.example"),
+                    (b"forwarded", b"host=evil.example"), (b"accept", b"a/b"),
+                    (b"accept", b"c/d"), (b"content-type", b"text/plain")]})
+    assert environ["PATH_INFO"] == "/id/a/b c" and environ["QUERY_STRING"] == "x=%C3%A9"
+    assert environ["REQUEST_URI"] == "/id/a%2Fb%20c?x=%C3%A9"
+    assert environ["HTTP_HOST"] == "h:1" and environ["CONTENT_TYPE"] == "text/plain"
+    assert environ["HTTP_ACCEPT"] == "a/b,c/d"
+    assert "HTTP_X_FORWARDED_HOST" not in environ and "HTTP_FORWARDED" not in environ
