@@ -112,7 +112,9 @@ def test_a_large_template_times_many_solutions_stops_at_the_limit(
     # past the time limit (503) or the worker's memory cap (400): either way refused
     assert response.status_code in (400, 503), (response.status_code, response.text[:300])
     assert response.json()["ok"] is False
-    assert time.monotonic() - started < 3 + 5
+    # bounded by the limit, not the work (66 s before); slack for a loaded machine, where
+    # starting the worker and parsing the 3,000-triple template take seconds of their own
+    assert time.monotonic() - started < 3 + 17
     assert _quads(live) == 1000  # nothing applied
     # a small template over the same solutions is applied
     response = live("POST", "/sparql", headers=AUTH, data={"update": (
