@@ -164,8 +164,7 @@ class _BrokerGraph(KnowledgeGraph):
             return super()._write(quads, events=events)
         quads = self.prepare_batch(quads, links=False)  # the writer adds them: it holds the store
         self.prepared = quads
-        graphs = sorted({q.graph_name.value for q in quads if isinstance(q.graph_name, NamedNode)})
-        return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
+        return IngestResult(events=events, triples=len(quads), graphs=())  # not read: prepare returns the quads
 
     def _types_of(self, nodes: Iterable[NamedNode]) -> Iterable[Quad]:
         if not self.local:
@@ -308,10 +307,13 @@ class Worker:
         pipe.execute()
 
     def warm(self) -> None:
-        """Load the class closure and compile the shapes now, so that the first bag does not wait
-        for them (about a second); :meth:`run` starts with it, before the first heartbeat."""
+        """Compile the event schema's validators, load the class closure and compile the shapes
+        now, so that the first bag does not wait for them (about a second of CPU); :meth:`run`
+        starts with it, before the first heartbeat."""
+        from provml.events import warm_up as warm_events
         from provml.ingest.validation import warm_up
 
+        warm_events()
         self.graph.closure()
         if self.graph.validate:
             warm_up()
