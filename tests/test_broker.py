@@ -528,10 +528,11 @@ def test_a_redis_out_of_memory_makes_the_sink_unavailable(tmp_path: Path) -> Non
 
 
 def test_a_worker_warms_up_before_its_first_bag(redis_server: RedisServer) -> None:
+    from provml.events import _by_kind, _validator
     from provml.ingest.representatives import cached_profile
     from provml.ingest.validation import _compiled, _shapes_graph, default_shapes
 
-    for cache in (_compiled, _shapes_graph, cached_profile):
+    for cache in (_compiled, _shapes_graph, cached_profile, _by_kind, _validator):
         cache.cache_clear()
     worker = Worker(redis_server.url, block_s=0.05)
     try:
@@ -540,6 +541,7 @@ def test_a_worker_warms_up_before_its_first_bag(redis_server: RedisServer) -> No
         assert _shapes_graph.cache_info().currsize == 1 and cached_profile(shapes) is not None
         assert _compiled.cache_info().currsize == 1  # pyshacl-turbo is the default engine here
         assert worker.graph._closure is not None
+        assert _by_kind.cache_info().currsize == 1 and _validator.cache_info().currsize == 1  # the event schema
         assert worker.processed == 0  # nothing was read from the stream
     finally:
         worker.close()

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse, serialize
+from pyoxigraph import Store as MemoryStore
 
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, WRITERS, connect
 from provml.errors import Error, EventError, ValidationFailed
@@ -418,7 +419,8 @@ class Writer:
             parts.append(_nquads(links))
             quads += links
         complete = all(b"plan" in fields or b"nq" in fields for _id, fields in messages)
-        _write_passes(self.kg.store, b"".join(parts), quads, atomic=self.atomic, complete=complete)
+        stored = all(fields.get(b"plan") == STORED_KEYS for _id, fields in messages)
+        _write_passes(self.kg.store, b"".join(parts), quads, atomic=self.atomic, complete=complete, stored=stored)
         if self.on_write is not None:
             self.on_write()
         done = time.time()
@@ -474,7 +476,8 @@ _PASSES = frozenset({PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution
                      PROVML.maximumValue, PROVML.meanValue, PROVML.valueCount})
 
 
-def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, complete: bool) -> None:
+def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, complete: bool,
+                  stored: bool = False) -> None:
     """Write a group's N-Quads ``data`` with its late stage links, then its summaries.
 
     On an embedded store, when ``quads`` hold every quad of the group the passes read
@@ -486,11 +489,13 @@ def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool,
     :func:`~provml.ingest.summaries.update_summaries` read the store back through SPARQL after
     the write, at a cost per event that grows with the store (docs/benchmarks.md, "Ingest as the
     store grows"). Both write the same quads; each reads what is stored, so a redelivered group
-    (even one the bulk loader cut in the middle) gets the same links and summaries."""
+    (even one the bulk loader cut in the middle) gets the same links and summaries. ``stored``:
+    the literals of ``quads`` are already in the form the store gives back (keys of entries marked
+    :data:`STORED_KEYS`), the planners need not convert them."""
     from provml.ingest.summary_plan import store_batch
 
     if complete and isinstance(store, OxigraphStore):
-        store_batch(store, quads, atomic=atomic, write=lambda links: _load(
+        store_batch(store, quads, atomic=atomic, as_stored=stored, write=lambda links: _load(
             store, data + _nquads(links) if links else data, atomic=atomic))
         return
     _load(store, data, atomic=atomic)
@@ -513,15 +518,26 @@ def _split(quads: Iterable[Quad]) -> tuple[list[Quad], dict[str, list[str]]]:
     return read, types
 
 
+#: the ``plan`` mark of an entry whose keys hold their literals as the store gives them back
+#: (``"1"^^xsd:double`` for ``"1.0"``); entries marked ``1`` (earlier workers) are converted by the writer
+STORED_KEYS = b"2"
+
+
 def hand_over(quads: Sequence[Quad]) -> dict[str, bytes]:
     """The fields of a ``provml:quads`` entry for a validated batch: all its quads as N-Quads
     (``nqz``), which the writer loads into the store as they are (parsed by the store, never
-    turned into Python objects there); the few the writer's passes read (``keys``, N-Quads); the
+    turned into Python objects there); the few the writer's passes read (``keys``, N-Quads,
+    their literals as the store gives them back: written out by an in-memory store, so the one
+    writer need not convert them, :func:`provml.ingest.summary_plan.store_batch`); the
     classes of its nodes (``types``, JSON), for the hash ``provml:types``. Each is compressed
     with zlib at level 1: N-Quads of provml's long IRIs shrink ≈ 25× (≈ 2.2 kB an event become
     ≈ 0.1 kB in Redis, its append-only file and on the wire) for ≈ 3.5 µs of CPU an event."""
     read, types = _split(quads)
-    return {"nqz": zlib.compress(_nquads(quads), 1), "keys": zlib.compress(_nquads(read), 1), "plan": b"1",
+    keys = MemoryStore()
+    keys.extend(read)
+    written = keys.dump(format=RdfFormat.N_QUADS)
+    assert written is not None  # no output given: the bytes
+    return {"nqz": zlib.compress(_nquads(quads), 1), "keys": zlib.compress(written, 1), "plan": STORED_KEYS,
             "types": zlib.compress(json.dumps({node: " ".join(classes) for node, classes in types.items()}).encode(), 1)}
 
 
