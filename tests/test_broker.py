@@ -640,3 +640,33 @@ def test_the_writer_takes_quads_an_earlier_worker_handed_over_as_plain_n_quads(
     assert lag(redis).behind == 0  # the bag acknowledged
     redis.close()
     kg.close()
+
+
+def test_the_writer_keeps_every_class_of_a_node_typed_in_entries_of_two_versions(
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    """A node typed in two entries of one group gets the union of their classes in the types hash,
+    sorted, whichever worker version wrote each entry (this version's classes come sorted and
+    are passed through; an earlier one's, in the order of its quads)."""
+    import zlib
+
+    from pyoxigraph import NamedNode, Quad
+
+    from provml.capture.broker import QUADS, TYPES
+    from provml.ingest.worker import hand_over
+    from provml.vocab import PROV, PROVML, RDF
+
+    node = NamedNode("https://w3id.org/provml/id/run/r1/x")
+    g = NamedNode("https://w3id.org/provml/id/graph/run/r1")
+    redis = connect(redis_server.url)
+    ensure_groups(redis)
+    now = hand_over([Quad(node, RDF.type, PROVML.LearningStageExecution, g), Quad(node, RDF.type, PROV.Activity, g)])
+    earlier = {**hand_over([Quad(node, RDF.type, PROV.Activity, g)]), "plan": b"1",
+               "types": zlib.compress(json.dumps({node.value: f"{PROV.Entity.value} {PROV.Activity.value}"}).encode())}
+    for fields in (now, earlier):
+        redis.xadd(QUADS, {"ids": json.dumps(["0-1"]), "n": 0, "ts": "[]", **fields})
+    kg = open_kg(tmp_path / "store")
+    _drain(redis_server.url, kg)
+    assert redis.hget(TYPES, node.value).decode().split() == sorted(
+        [PROV.Activity.value, PROV.Entity.value, PROVML.LearningStageExecution.value])
+    redis.close()
+    kg.close()

@@ -401,7 +401,7 @@ class Writer:
     def _write_group(self, messages: list[tuple[Any, dict[Any, Any]]]) -> None:
         parts: list[bytes] = []
         quads: list[Quad] = []  # the quads the passes below read (see hand_over)
-        types: dict[str, set[str]] = {}
+        types: dict[str, str] = {}  # node -> its classes, sorted, space-separated
         events = 0
         stamps: list[float] = []
         for _id, fields in messages:
@@ -409,7 +409,11 @@ class Writer:
             parts.append(data)
             quads.extend(read)
             for node, classes in named.items():
-                types.setdefault(node, set()).update(classes)
+                known = types.get(node)
+                if known is None:
+                    types[node] = classes
+                elif known != classes:  # (a node typed in two entries: nearly always alike)
+                    types[node] = " ".join(sorted({*known.split(), *classes.split()}))
             events += int(fields[b"n"])
             if self.latency_key:
                 stamps.extend(json.loads(fields[b"ts"]))
@@ -426,7 +430,7 @@ class Writer:
         done = time.time()
         pipe = self.redis.pipeline(transaction=True)
         if types:
-            pipe.hset(TYPES, mapping={node: " ".join(sorted(t)) for node, t in types.items()})
+            pipe.hset(TYPES, mapping=types)
         pipe.xack(QUADS, WRITERS, *[m[0] for m in messages])
         pipe.xack(EVENTS, WORKERS, *[i for m in messages for i in json.loads(m[1][b"ids"])])
         pipe.incrby(WRITTEN, events)
@@ -538,7 +542,7 @@ def hand_over(quads: Sequence[Quad]) -> dict[str, bytes]:
     written = keys.dump(format=RdfFormat.N_QUADS)
     assert written is not None  # no output given: the bytes
     return {"nqz": zlib.compress(_nquads(quads), 1), "keys": zlib.compress(written, 1), "plan": STORED_KEYS,
-            "types": zlib.compress(json.dumps({node: " ".join(classes) for node, classes in types.items()}).encode(), 1)}
+            "types": zlib.compress(json.dumps({node: " ".join(sorted(set(classes))) for node, classes in types.items()}).encode(), 1)}
 
 
 def _nquads(quads: Iterable[Quad]) -> bytes:
@@ -547,16 +551,19 @@ def _nquads(quads: Iterable[Quad]) -> bytes:
     return data
 
 
-def _received(fields: Mapping[bytes, Any]) -> tuple[bytes, list[Quad], dict[str, list[str]]]:
-    """What :func:`hand_over` made: the N-Quads bytes, the quads the passes read, the types; an
-    entry of an earlier worker (``nq``: the N-Quads alone) is parsed whole."""
+def _received(fields: Mapping[bytes, Any]) -> tuple[bytes, list[Quad], dict[str, str]]:
+    """What :func:`hand_over` made: the N-Quads bytes, the quads the passes read (``lenient``,
+    as :func:`_load`: written by a worker from checked quads), the classes of each node (sorted,
+    space-separated); an entry of an earlier worker (``nq``: the N-Quads alone) is parsed whole."""
     if b"nqz" in fields:
-        read = list(parse(zlib.decompress(fields[b"keys"]), format=RdfFormat.N_QUADS))
-        types = {node: classes.split() for node, classes in json.loads(zlib.decompress(fields[b"types"])).items()}
+        read = list(parse(zlib.decompress(fields[b"keys"]), format=RdfFormat.N_QUADS, lenient=True))
+        types: dict[str, str] = json.loads(zlib.decompress(fields[b"types"]))
+        if fields.get(b"plan") != STORED_KEYS:  # an earlier worker's: in the order of its quads
+            types = {node: " ".join(sorted(set(classes.split()))) for node, classes in types.items()}
         return zlib.decompress(fields[b"nqz"]), read, types
     data = fields[b"nq"]
-    read, types = _split(parse(data, format=RdfFormat.N_QUADS))
-    return data, read, types
+    read, named = _split(parse(data, format=RdfFormat.N_QUADS))
+    return data, read, {node: " ".join(sorted(set(classes))) for node, classes in named.items()}
 
 
 def _load(store: Store, data: bytes, *, atomic: bool) -> None:
