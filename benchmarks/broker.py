@@ -351,6 +351,8 @@ def main() -> None:
     ap.add_argument("--latency-only", action="store_true", help="no throughput runs, no capacities")
     ap.add_argument("--quick", action="store_true", help="500 events per process, 1 repetition")
     ap.add_argument("--throughput-only", action="store_true", help="no capacities, no latency runs")
+    ap.add_argument("--modes", nargs="+", choices=["live", "drain"], default=["live", "drain"],
+                    help="throughput modes to run (default both)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to save the JSON (default %(default)s)")
     ap.add_argument("--emit-only", action="store_true",
                     help="only the 8 capture processes into Redis, --reps times (no pipeline): what they emit")
@@ -368,7 +370,7 @@ def main() -> None:
         return
     try:
         for rep in range(0 if args.latency_only else args.reps):  # alternate 1 2 4 1 2 4, live and drained
-            for drain in (False, True):
+            for drain in [mode == "drain" for mode in args.modes]:
                 for workers in args.workers:
                     row = one_run(redis, workers, args.events, 0.0, False, drain=drain)
                     row["rep"] = rep
