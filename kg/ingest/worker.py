@@ -48,8 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse, serialize
-from pyoxigraph import Store as MemoryStore
+from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, RdfFormat, parse, serialize
 
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, WRITERS, connect
 from provml.errors import Error, EventError, ValidationFailed
@@ -58,8 +57,8 @@ from provml.ingest.spec import WorkflowSpec
 from provml.ingest.summaries import update_summaries
 from provml.knowledge import IngestResult, KnowledgeGraph
 from provml.store.base import Store
-from provml.store.oxigraph import OxigraphStore
-from provml.vocab import PROV, PROVML, RDF
+from provml.store.oxigraph import OxigraphStore, as_stored
+from provml.vocab import PROV, PROVML, RDF, XSD
 
 __all__ = ["Lag", "Worker", "Writer", "alive", "ensure_groups", "hand_over", "lag", "run", "wait_for_broker"]
 
@@ -537,12 +536,23 @@ def hand_over(quads: Sequence[Quad]) -> dict[str, bytes]:
     with zlib at level 1: N-Quads of provml's long IRIs shrink ≈ 25× (≈ 2.2 kB an event become
     ≈ 0.1 kB in Redis, its append-only file and on the wire) for ≈ 3.5 µs of CPU an event."""
     read, types = _split(quads)
-    keys = MemoryStore()
-    keys.extend(read)
-    written = keys.dump(format=RdfFormat.N_QUADS)
-    assert written is not None  # no output given: the bytes
-    return {"nqz": zlib.compress(_nquads(quads), 1), "keys": zlib.compress(written, 1), "plan": STORED_KEYS,
+    return {"nqz": zlib.compress(_nquads(quads), 1), "keys": zlib.compress(_nquads(_stored(read)), 1), "plan": STORED_KEYS,
             "types": zlib.compress(json.dumps({node: " ".join(sorted(set(classes))) for node, classes in types.items()}).encode(), 1)}
+
+
+_AS_IS = XSD.string.value  # the datatype of the literals a store keeps as they are
+
+
+def _stored(quads: list[Quad]) -> list[Quad]:
+    """``quads`` with their literals as an Oxigraph store gives them back (``"1"^^xsd:double``
+    for ``"1.0"``): the literals of other datatypes than ``xsd:string`` go through an in-memory store
+    (:func:`provml.store.oxigraph.as_stored`), the rest as they are."""
+    through: list[Quad] = []
+    kept: list[Quad] = []
+    for q in quads:
+        o = q.object
+        (through if isinstance(o, Literal) and o.datatype.value != _AS_IS else kept).append(q)
+    return kept + as_stored(through) if through else kept
 
 
 def _nquads(quads: Iterable[Quad]) -> bytes:
