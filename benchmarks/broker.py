@@ -19,7 +19,8 @@ on with the default ``everysec`` fsync) and, per configuration, a fresh on-disk 
   per event, commit time − capture time (the event's ``t``): p50 / p99 / max. Run with the
   largest worker count of ``--workers``.
 
-Prints a table and saves ``benchmarks/results/broker.json``.
+Prints a table and saves ``benchmarks/results/broker.json`` (or ``--out``); ``--throughput-only``
+leaves out the capacities and the latency runs.
 """
 
 from __future__ import annotations
@@ -349,6 +350,10 @@ def main() -> None:
     ap.add_argument("--latency-reps", type=int, default=1)
     ap.add_argument("--latency-only", action="store_true", help="no throughput runs, no capacities")
     ap.add_argument("--quick", action="store_true", help="500 events per process, 1 repetition")
+    ap.add_argument("--throughput-only", action="store_true", help="no capacities, no latency runs")
+    ap.add_argument("--modes", nargs="+", choices=["live", "drain"], default=["live", "drain"],
+                    help="throughput modes to run (default both)")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="where to save the JSON (default %(default)s)")
     ap.add_argument("--emit-only", action="store_true",
                     help="only the 8 capture processes into Redis, --reps times (no pipeline): what they emit")
     args = ap.parse_args()
@@ -365,7 +370,7 @@ def main() -> None:
         return
     try:
         for rep in range(0 if args.latency_only else args.reps):  # alternate 1 2 4 1 2 4, live and drained
-            for drain in (False, True):
+            for drain in [mode == "drain" for mode in args.modes]:
                 for workers in args.workers:
                     row = one_run(redis, workers, args.events, 0.0, False, drain=drain)
                     row["rep"] = rep
@@ -377,12 +382,12 @@ def main() -> None:
                     if "cpu_us_per_event" in row:
                         print("      CPU us an event: " + ", ".join(f"{k} {v:.0f}" for k, v in row["cpu_us_per_event"].items())
                               + f" = {sum(row['cpu_us_per_event'].values()):.0f}", flush=True)
-        if not args.latency_only:
+        if not args.latency_only and not args.throughput_only:
             out["capacity"] = capacities(redis, 10_000)
             print(f"capacity    one worker {out['capacity']['worker_events_per_s']:,.0f} events/s, the writer "
                   f"{out['capacity']['writer_events_per_s']:,.0f} events/s (each alone, bags of 50)", flush=True)
         workers = args.latency_workers
-        for _ in range(args.latency_reps):
+        for _ in range(0 if args.throughput_only else args.latency_reps):
             for rate in (args.rate, args.low_rate):
                 events = max(100, round(args.latency_events * rate / args.rate))  # the same seconds
                 row = one_run(redis, workers, events, rate, True)
@@ -404,9 +409,9 @@ def main() -> None:
     out["summary"] = summary
     for key, s in summary.items():
         print(f"{key}: sustained median {s['median']:,.0f} events/s (min {s['min']:,.0f}, max {s['max']:,.0f})")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2))
-    print(f"saved {RESULTS}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2))
+    print(f"saved {args.out}")
 
 
 if __name__ == "__main__":

@@ -520,10 +520,11 @@ def test_a_redis_out_of_memory_makes_the_sink_unavailable(tmp_path: Path) -> Non
 
 
 def test_a_worker_warms_up_before_its_first_bag(redis_server: RedisServer) -> None:
+    from provml.events import _by_kind, _validator
     from provml.ingest.representatives import cached_profile
     from provml.ingest.validation import _compiled, _shapes_graph, default_shapes
 
-    for cache in (_compiled, _shapes_graph, cached_profile):
+    for cache in (_compiled, _shapes_graph, cached_profile, _by_kind, _validator):
         cache.cache_clear()
     worker = Worker(redis_server.url, block_s=0.05)
     try:
@@ -532,6 +533,7 @@ def test_a_worker_warms_up_before_its_first_bag(redis_server: RedisServer) -> No
         assert _shapes_graph.cache_info().currsize == 1 and cached_profile(shapes) is not None
         assert _compiled.cache_info().currsize == 1  # pyshacl-turbo is the default engine here
         assert worker.graph._closure is not None
+        assert _by_kind.cache_info().currsize == 1 and _validator.cache_info().currsize == 1  # the event schema
         assert worker.processed == 0  # nothing was read from the stream
     finally:
         worker.close()
@@ -628,5 +630,35 @@ def test_the_writer_takes_quads_an_earlier_worker_handed_over_as_plain_n_quads(
     assert redis.hget(TYPES, run)  # the types of what it wrote, for the workers
     assert lag(redis).written_events == len(events)
     assert lag(redis).behind == 0  # the bag acknowledged
+    redis.close()
+    kg.close()
+
+
+def test_the_writer_keeps_every_class_of_a_node_typed_in_entries_of_two_versions(
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    """A node typed in two entries of one group gets the union of their classes in the types hash,
+    sorted, whichever worker version wrote each entry (this version's classes come sorted and
+    are passed through; an earlier one's, in the order of its quads)."""
+    import zlib
+
+    from pyoxigraph import NamedNode, Quad
+
+    from provml.capture.broker import QUADS, TYPES
+    from provml.ingest.worker import hand_over
+    from provml.vocab import PROV, PROVML, RDF
+
+    node = NamedNode("https://w3id.org/provml/id/run/r1/x")
+    g = NamedNode("https://w3id.org/provml/id/graph/run/r1")
+    redis = connect(redis_server.url)
+    ensure_groups(redis)
+    now = hand_over([Quad(node, RDF.type, PROVML.LearningStageExecution, g), Quad(node, RDF.type, PROV.Activity, g)])
+    earlier = {**hand_over([Quad(node, RDF.type, PROV.Activity, g)]), "plan": b"1",
+               "types": zlib.compress(json.dumps({node.value: f"{PROV.Entity.value} {PROV.Activity.value}"}).encode())}
+    for fields in (now, earlier):
+        redis.xadd(QUADS, {"ids": json.dumps(["0-1"]), "n": 0, "ts": "[]", **fields})
+    kg = open_kg(tmp_path / "store")
+    _drain(redis_server.url, kg)
+    assert redis.hget(TYPES, node.value).decode().split() == sorted(
+        [PROV.Activity.value, PROV.Entity.value, PROVML.LearningStageExecution.value])
     redis.close()
     kg.close()

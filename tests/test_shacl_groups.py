@@ -183,3 +183,35 @@ def test_verdicts_forget_everything_together_when_full() -> None:
     first(("c",))
     second = verdicts.current()
     assert second is not first and not second.clean and second(("c",)) == 1
+
+
+def test_abstractions_remembered_across_data_sets_group_as_fresh_ones(bag: list[Quad]) -> None:
+    """The literals and IRI answers an interner remembers from an earlier data set give a later
+    one the same groups as a fresh interner; another profile does not use them; past the limit
+    they are forgotten and the numbers stay."""
+    from provml.ingest import representatives
+    from provml.ingest.representatives import Interner, views
+
+    prof = profile([q for p in default_shapes() for q in parse_file(p)])
+    assert prof is not None
+    half = len(bag) // 2
+    earlier, later = bag[:half], bag[half:]
+    shared = Interner()
+    views(prof, earlier, shared)
+    assert shared.literals and shared.iri_text
+    remembered = dict(shared.literals)
+    with_memo = sorted(sorted(n.value for n in g) for g in views(prof, later, shared).values())
+    fresh = sorted(sorted(n.value for n in g) for g in views(prof, later, Interner()).values())
+    assert with_memo == fresh
+    assert any(term in remembered for q in later if isinstance(term := q.object, Literal))  # hits
+    other = profile([q for p in default_shapes() for q in parse_file(p)])
+    assert other is not None and other is not prof
+    assert shared.memos(other) == ({}, {})  # not the profile the memos were made with
+    limit = representatives.MEMO_LIMIT
+    try:
+        representatives.MEMO_LIMIT = 1
+        ids = dict(shared.ids)
+        literals, iris = shared.memos(prof)
+        assert not literals and not iris and shared.ids == ids
+    finally:
+        representatives.MEMO_LIMIT = limit

@@ -17,7 +17,7 @@ from typing import Any
 
 from provml.errors import EventError
 
-__all__ = ["SCHEMA_VERSION", "schema", "check"]
+__all__ = ["SCHEMA_VERSION", "schema", "check", "warm_up"]
 
 SCHEMA_VERSION = 1
 
@@ -69,6 +69,13 @@ def _by_kind() -> dict[str, Any]:
         resolved["properties"]["kind"] = {"const": kind}
         out[kind] = fastjsonschema.compile(resolved)
     return out
+
+
+def warm_up() -> None:
+    """Compile the validators :func:`check` uses now (≈ 0.25 s of CPU, once per process) rather
+    than on the first batch: a long-running consumer calls it at start-up."""
+    _validator()
+    _by_kind()
 
 
 def check(events: Sequence[Mapping[str, Any]]) -> None:

@@ -280,7 +280,7 @@ def apply(store: Any, planned: Plan) -> int:
 
 
 def store_batch(store: Any, quads: Sequence[Quad], *, atomic: bool = True,
-                write: Callable[[Sequence[Quad]], None] | None = None) -> int:
+                write: Callable[[Sequence[Quad]], None] | None = None, as_stored: bool = False) -> int:
     """Write a prepared batch with its late stage links, then replace the summaries it changes;
     returns how many executions' summaries were recomputed.
 
@@ -291,12 +291,13 @@ def store_batch(store: Any, quads: Sequence[Quad], *, atomic: bool = True,
     :func:`~provml.ingest.summaries.update_summaries` after the write. One recomputation at a
     time per process, as there. ``write(extra)``: writes the batch and the ``extra`` quads (the
     late links) in one write — by default ``store.add``; the broker's writer loads its N-Quads
-    bytes instead."""
+    bytes instead. ``as_stored``: the literals the planners read are already in the form the
+    store gives them back (:func:`_as_read` would return them unchanged)."""
     from provml.ingest.shortcuts import late_links
 
     with _RECOMPUTING:
         raw = _raw(store)
-        read = _as_read(quads) if raw is not None else quads
+        read = _as_read(quads) if raw is not None and not as_stored else quads
         future = _Future(raw, read) if raw is not None else None
         links = plan_late_links(store, read, future=future)
         planned = plan(store, read, future=future)

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse, serialize
+from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, RdfFormat, parse, serialize
 
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, WRITERS, connect
 from provml.errors import Error, EventError, ValidationFailed
@@ -57,8 +57,8 @@ from provml.ingest.spec import WorkflowSpec
 from provml.ingest.summaries import update_summaries
 from provml.knowledge import IngestResult, KnowledgeGraph
 from provml.store.base import Store
-from provml.store.oxigraph import OxigraphStore
-from provml.vocab import PROV, PROVML, RDF
+from provml.store.oxigraph import OxigraphStore, as_stored
+from provml.vocab import PROV, PROVML, RDF, XSD
 
 __all__ = ["Lag", "Worker", "Writer", "alive", "ensure_groups", "hand_over", "lag", "run", "wait_for_broker"]
 
@@ -164,8 +164,7 @@ class _BrokerGraph(KnowledgeGraph):
             return super()._write(quads, events=events)
         quads = self.prepare_batch(quads, links=False)  # the writer adds them: it holds the store
         self.prepared = quads
-        graphs = sorted({q.graph_name.value for q in quads if isinstance(q.graph_name, NamedNode)})
-        return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
+        return IngestResult(events=events, triples=len(quads), graphs=())  # not read: prepare returns the quads
 
     def _types_of(self, nodes: Iterable[NamedNode]) -> Iterable[Quad]:
         if not self.local:
@@ -308,10 +307,13 @@ class Worker:
         pipe.execute()
 
     def warm(self) -> None:
-        """Load the class closure and compile the shapes now, so that the first bag does not wait
-        for them (about a second); :meth:`run` starts with it, before the first heartbeat."""
+        """Compile the event schema's validators, load the class closure and compile the shapes
+        now, so that the first bag does not wait for them (about a second of CPU); :meth:`run`
+        starts with it, before the first heartbeat."""
+        from provml.events import warm_up as warm_events
         from provml.ingest.validation import warm_up
 
+        warm_events()
         self.graph.closure()
         if self.graph.validate:
             warm_up()
@@ -398,7 +400,7 @@ class Writer:
     def _write_group(self, messages: list[tuple[Any, dict[Any, Any]]]) -> None:
         parts: list[bytes] = []
         quads: list[Quad] = []  # the quads the passes below read (see hand_over)
-        types: dict[str, set[str]] = {}
+        types: dict[str, str] = {}  # node -> its classes, sorted, space-separated
         events = 0
         stamps: list[float] = []
         for _id, fields in messages:
@@ -406,7 +408,11 @@ class Writer:
             parts.append(data)
             quads.extend(read)
             for node, classes in named.items():
-                types.setdefault(node, set()).update(classes)
+                known = types.get(node)
+                if known is None:
+                    types[node] = classes
+                elif known != classes:  # (a node typed in two entries: nearly always alike)
+                    types[node] = " ".join(sorted({*known.split(), *classes.split()}))
             events += int(fields[b"n"])
             if self.latency_key:
                 stamps.extend(json.loads(fields[b"ts"]))
@@ -416,13 +422,14 @@ class Writer:
             parts.append(_nquads(links))
             quads += links
         complete = all(b"plan" in fields or b"nq" in fields for _id, fields in messages)
-        _write_passes(self.kg.store, b"".join(parts), quads, atomic=self.atomic, complete=complete)
+        stored = all(fields.get(b"plan") == STORED_KEYS for _id, fields in messages)
+        _write_passes(self.kg.store, b"".join(parts), quads, atomic=self.atomic, complete=complete, stored=stored)
         if self.on_write is not None:
             self.on_write()
         done = time.time()
         pipe = self.redis.pipeline(transaction=True)
         if types:
-            pipe.hset(TYPES, mapping={node: " ".join(sorted(t)) for node, t in types.items()})
+            pipe.hset(TYPES, mapping=types)
         pipe.xack(QUADS, WRITERS, *[m[0] for m in messages])
         pipe.xack(EVENTS, WORKERS, *[i for m in messages for i in json.loads(m[1][b"ids"])])
         pipe.incrby(WRITTEN, events)
@@ -472,7 +479,8 @@ _PASSES = frozenset({PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution
                      PROVML.maximumValue, PROVML.meanValue, PROVML.valueCount})
 
 
-def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, complete: bool) -> None:
+def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, complete: bool,
+                  stored: bool = False) -> None:
     """Write a group's N-Quads ``data`` with its late stage links, then its summaries.
 
     On an embedded store, when ``quads`` hold every quad of the group the passes read
@@ -484,11 +492,13 @@ def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool,
     :func:`~provml.ingest.summaries.update_summaries` read the store back through SPARQL after
     the write, at a cost per event that grows with the store (docs/benchmarks.md, "Ingest as the
     store grows"). Both write the same quads; each reads what is stored, so a redelivered group
-    (even one the bulk loader cut in the middle) gets the same links and summaries."""
+    (even one the bulk loader cut in the middle) gets the same links and summaries. ``stored``:
+    the literals of ``quads`` are already in the form the store gives back (keys of entries marked
+    :data:`STORED_KEYS`), the planners need not convert them."""
     from provml.ingest.summary_plan import store_batch
 
     if complete and isinstance(store, OxigraphStore):
-        store_batch(store, quads, atomic=atomic, write=lambda links: _load(
+        store_batch(store, quads, atomic=atomic, as_stored=stored, write=lambda links: _load(
             store, data + _nquads(links) if links else data, atomic=atomic))
         return
     _load(store, data, atomic=atomic)
@@ -511,16 +521,38 @@ def _split(quads: Iterable[Quad]) -> tuple[list[Quad], dict[str, list[str]]]:
     return read, types
 
 
+#: the ``plan`` mark of an entry whose keys hold their literals as the store gives them back
+#: (``"1"^^xsd:double`` for ``"1.0"``); entries marked ``1`` (earlier workers) are converted by the writer
+STORED_KEYS = b"2"
+
+
 def hand_over(quads: Sequence[Quad]) -> dict[str, bytes]:
     """The fields of a ``provml:quads`` entry for a validated batch: all its quads as N-Quads
     (``nqz``), which the writer loads into the store as they are (parsed by the store, never
-    turned into Python objects there); the few the writer's passes read (``keys``, N-Quads); the
+    turned into Python objects there); the few the writer's passes read (``keys``, N-Quads,
+    their literals as the store gives them back: written out by an in-memory store, so the one
+    writer need not convert them, :func:`provml.ingest.summary_plan.store_batch`); the
     classes of its nodes (``types``, JSON), for the hash ``provml:types``. Each is compressed
     with zlib at level 1: N-Quads of provml's long IRIs shrink ≈ 25× (≈ 2.2 kB an event become
     ≈ 0.1 kB in Redis, its append-only file and on the wire) for ≈ 3.5 µs of CPU an event."""
     read, types = _split(quads)
-    return {"nqz": zlib.compress(_nquads(quads), 1), "keys": zlib.compress(_nquads(read), 1), "plan": b"1",
-            "types": zlib.compress(json.dumps({node: " ".join(classes) for node, classes in types.items()}).encode(), 1)}
+    return {"nqz": zlib.compress(_nquads(quads), 1), "keys": zlib.compress(_nquads(_stored(read)), 1), "plan": STORED_KEYS,
+            "types": zlib.compress(json.dumps({node: " ".join(sorted(set(classes))) for node, classes in types.items()}).encode(), 1)}
+
+
+_AS_IS = XSD.string.value  # the datatype of the literals a store keeps as they are
+
+
+def _stored(quads: list[Quad]) -> list[Quad]:
+    """``quads`` with their literals as an Oxigraph store gives them back (``"1"^^xsd:double``
+    for ``"1.0"``): the literals of other datatypes than ``xsd:string`` go through an in-memory store
+    (:func:`provml.store.oxigraph.as_stored`), the rest as they are."""
+    through: list[Quad] = []
+    kept: list[Quad] = []
+    for q in quads:
+        o = q.object
+        (through if isinstance(o, Literal) and o.datatype.value != _AS_IS else kept).append(q)
+    return kept + as_stored(through) if through else kept
 
 
 def _nquads(quads: Iterable[Quad]) -> bytes:
@@ -529,16 +561,19 @@ def _nquads(quads: Iterable[Quad]) -> bytes:
     return data
 
 
-def _received(fields: Mapping[bytes, Any]) -> tuple[bytes, list[Quad], dict[str, list[str]]]:
-    """What :func:`hand_over` made: the N-Quads bytes, the quads the passes read, the types; an
-    entry of an earlier worker (``nq``: the N-Quads alone) is parsed whole."""
+def _received(fields: Mapping[bytes, Any]) -> tuple[bytes, list[Quad], dict[str, str]]:
+    """What :func:`hand_over` made: the N-Quads bytes, the quads the passes read (``lenient``,
+    as :func:`_load`: written by a worker from checked quads), the classes of each node (sorted,
+    space-separated); an entry of an earlier worker (``nq``: the N-Quads alone) is parsed whole."""
     if b"nqz" in fields:
-        read = list(parse(zlib.decompress(fields[b"keys"]), format=RdfFormat.N_QUADS))
-        types = {node: classes.split() for node, classes in json.loads(zlib.decompress(fields[b"types"])).items()}
+        read = list(parse(zlib.decompress(fields[b"keys"]), format=RdfFormat.N_QUADS, lenient=True))
+        types: dict[str, str] = json.loads(zlib.decompress(fields[b"types"]))
+        if fields.get(b"plan") != STORED_KEYS:  # an earlier worker's: in the order of its quads
+            types = {node: " ".join(sorted(set(classes.split()))) for node, classes in types.items()}
         return zlib.decompress(fields[b"nqz"]), read, types
     data = fields[b"nq"]
-    read, types = _split(parse(data, format=RdfFormat.N_QUADS))
-    return data, read, types
+    read, named = _split(parse(data, format=RdfFormat.N_QUADS))
+    return data, read, {node: " ".join(sorted(set(classes))) for node, classes in named.items()}
 
 
 def _load(store: Store, data: bytes, *, atomic: bool) -> None:
