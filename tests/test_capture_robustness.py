@@ -431,3 +431,53 @@ def test_full_bags_found_waiting_go_in_one_request_and_none_twice(tmp_path: Path
     assert sink.requests[0] == 4
     assert sum(sink.requests) == 15
     assert f.stats().sent == 15
+
+
+def test_batches_check_the_gate_once_a_wake_up_and_full_bags_still_wake_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an endpoint's client wakes its thread every full bag (50 records); while the thread is
+    # busy with a request, the bags that pile up must not cost each batch a Python call
+    import provml.capture.client as client_module
+
+    sink = CompactSink()
+    monkeypatch.setattr(client_module, "HttpSink", lambda endpoint, token=None: sink)
+    monkeypatch.setenv("PROVML_HOME", str(tmp_path))
+    client = provml.Client(endpoint="http://127.0.0.1:9", bag_size=50, flush_interval_s=3600,
+                           install_signal_handler=False)
+    f = client._flusher
+    checks = 0
+    check = f.gate.check
+
+    def counted() -> None:
+        nonlocal checks
+        checks += 1
+        check()
+
+    f.gate.check = counted
+    wf = client.workflow("wf", meta=False).begin()
+    t = wf.task("t").begin()
+    for i in range(50):  # a full bag: the thread takes it and its request hangs
+        with t.cycle("batch", i):
+            pass
+    deadline = time.monotonic() + 10
+    while (f._queue or f._inflight == []) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    checks = 0
+    for i in range(50, 550):  # ten more full bags pile up meanwhile
+        with t.cycle("batch", i):
+            pass
+    assert checks <= 2, checks  # one wake-up due; was one call a batch (≈ 450)
+    sink.release.set()
+    for i in range(550, 650):  # the thread took the queue: full bags wake it again
+        with t.cycle("batch", i):
+            pass
+    deadline = time.monotonic() + 20
+    while client.stats().sent < 2 * 600 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert client.stats().sent >= 2 * 600  # without flush() or the interval
+    t.end()
+    wf.end()
+    client.close()
+    assert client.stats().sent == 2 * 650 + 4
+    assert sorted(e["iteration"] for e in sink.stored if e["kind"] == "cycle_end") == list(range(650))
