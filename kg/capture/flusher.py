@@ -543,7 +543,12 @@ class Flusher:
                 self._take_spill()
             if self._waiters:
                 self._wake_waiters()
-            if not n:
+            if not n or (self._linger and not everything):
+                # a sink that lingers takes one pass a wake-up: the bags that fill while a
+                # request is under way wait for the next (at least ``_linger`` after this one),
+                # so a slow endpoint gets a second's bags a request, not the few that came
+                # in during its last answer (≈ 1,300 events a request instead of ≈ 4,000,
+                # which it stores for more CPU an event)
                 return
 
     def _wake_waiters(self) -> None:
