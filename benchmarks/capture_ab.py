@@ -68,6 +68,8 @@ def child_d(epochs: int, reps: int, server: str) -> None:
     sys.path.insert(0, str(HERE))
     import capture_overhead as co
 
+    import provml
+
     os.sched_setaffinity(0, {0})
     w = co.Workload(epochs)
     co.loop_none(co.Workload(2))  # warm up torch
@@ -86,7 +88,7 @@ def child_d(epochs: int, reps: int, server: str) -> None:
                     co.wait_until_server_idle()
 
     def median(name: str, key: str) -> float:
-        return statistics.median(r[key] for r in runs[name])
+        return float(statistics.median(r[key] for r in runs[name]))
 
     per = 1e6 / w.events
     print(json.dumps({
@@ -99,7 +101,7 @@ def child_d(epochs: int, reps: int, server: str) -> None:
         "flusher_us_per_event": median("D", "flusher_cpu_s") * per,
         "server_cpu_us_per_event": median("D", "server_cpu_s") * per,
         "lost": max(r["lost"] for r in runs["D"]),
-        "load": os.getloadavg()[0], "events": w.events, "provml": co.provml.__file__,
+        "load": os.getloadavg()[0], "events": w.events, "provml": provml.__file__,
         "runs": runs}))
 
 
