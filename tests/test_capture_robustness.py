@@ -431,3 +431,107 @@ def test_full_bags_found_waiting_go_in_one_request_and_none_twice(tmp_path: Path
     assert sink.requests[0] == 4
     assert sum(sink.requests) == 15
     assert f.stats().sent == 15
+
+
+def test_batches_check_the_gate_once_a_wake_up_and_full_bags_still_wake_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an endpoint's client wakes its thread every full bag (50 records); while the thread is
+    # busy with a request, the bags that pile up must not cost each batch a Python call
+    import provml.capture.client as client_module
+
+    sink = CompactSink()
+    monkeypatch.setattr(client_module, "HttpSink", lambda endpoint, token=None: sink)
+    monkeypatch.setenv("PROVML_HOME", str(tmp_path))
+    client = provml.Client(endpoint="http://127.0.0.1:9", bag_size=50, flush_interval_s=3600,
+                           install_signal_handler=False)
+    f = client._flusher
+    checks = 0
+    check = f.gate.check
+
+    def counted() -> None:
+        nonlocal checks
+        checks += 1
+        check()
+
+    f.gate.check = counted
+    wf = client.workflow("wf", meta=False).begin()
+    t = wf.task("t").begin()
+    for i in range(50):  # a full bag: the thread takes it and its request hangs
+        with t.cycle("batch", i):
+            pass
+    deadline = time.monotonic() + 10
+    while (f._queue or f._inflight == []) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    checks = 0
+    for i in range(50, 550):  # ten more full bags pile up meanwhile
+        with t.cycle("batch", i):
+            pass
+    assert checks <= 2, checks  # one wake-up due; was one call a batch (≈ 450)
+    sink.release.set()
+    for i in range(550, 650):  # the thread took the queue: full bags wake it again
+        with t.cycle("batch", i):
+            pass
+    deadline = time.monotonic() + 20
+    while client.stats().sent < 2 * 600 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert client.stats().sent >= 2 * 600  # without flush() or the interval
+    t.end()
+    wf.end()
+    client.close()
+    assert client.stats().sent == 2 * 650 + 4
+    assert sorted(e["iteration"] for e in sink.stored if e["kind"] == "cycle_end") == list(range(650))
+
+
+class HandshakeSink(CompactSink):
+    """Its first request waits, under way, until the test has queued more bags; each request's
+    time of return is kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.under_way = threading.Event()
+        self.returned: list[float] = []
+        self.started: list[float] = []
+
+    def send_compact(self, blob: bytes, count: int) -> None:
+        self.started.append(time.monotonic())
+        if not self.under_way.is_set():
+            self.under_way.set()
+            self.release.wait(10)
+        events = expand(json.loads(blob))
+        self.requests.append(count)
+        self.stored.extend(events)
+        self.returned.append(time.monotonic())
+
+
+def test_bags_that_fill_during_a_request_wait_for_the_next_wake_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an endpoint's client sends at most one request a linger (1 s here): a slow endpoint gets
+    # the bags of a whole second a request, not the few that came during its last answer
+    import provml.capture.client as client_module
+
+    sink = HandshakeSink()
+    monkeypatch.setattr(client_module, "HttpSink", lambda endpoint, token=None: sink)
+    monkeypatch.setenv("PROVML_HOME", str(tmp_path))
+    client = provml.Client(endpoint="http://127.0.0.1:9", bag_size=50, flush_interval_s=3600,
+                           install_signal_handler=False)
+    wf = client.workflow("wf", meta=False).begin()
+    t = wf.task("t").begin()
+    for i in range(50):  # a full bag: the thread sends it
+        with t.cycle("batch", i):
+            pass
+    assert sink.under_way.wait(10)
+    for i in range(50, 150):  # two full bags while the request is under way
+        with t.cycle("batch", i):
+            pass
+    sink.release.set()
+    deadline = time.monotonic() + 20
+    while len(sink.requests) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sink.requests[:2] == [98, 200]  # the begins of the workflow and task, 48 batches; 100
+    assert sink.started[1] - sink.returned[0] >= 0.5  # it waited for the linger
+    t.end()
+    wf.end()
+    client.close()
+    assert client.stats().sent == 2 * 150 + 4
