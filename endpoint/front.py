@@ -7,8 +7,12 @@ half-way held every thread and locked the server out (measured, issue 12). Here 
 every body first, bounded in time and size, and only a complete request reaches a thread:
 
 - **the body** is read on the loop: refused with 413 when its ``Content-Length`` or what arrives
-  exceeds ``MAX_BODY_MB``, with 408 when no byte of it arrives for ``BODY_TIMEOUT_S`` seconds;
-  bodies over 1 MiB wait in a temporary file, not in memory. A stalled body holds no thread.
+  exceeds ``MAX_BODY_MB``, with 408 when no byte of it arrives for ``BODY_TIMEOUT_S`` seconds,
+  or when it arrives more slowly than ``BODY_MIN_RATE`` bytes a second once its first
+  ``BODY_TIMEOUT_S`` have passed (each byte received extends its time, as Apache's
+  mod_reqtimeout ``MinRate``: a client trickling a byte now and then would otherwise hold its
+  connection — one of granian's ``connections`` — for as long as it likes); bodies over 1 MiB
+  wait in a temporary file, not in memory. A stalled body holds no thread.
 - **a repeated plain read** (``GET /sparql?query=`` whose answer the result cache holds for the
   current store version, :class:`~provml.endpoint.fast_reads.FastReads`) is answered on the loop,
   without a thread: the same bytes, headers and access-log line as the WSGI path.
@@ -38,12 +42,14 @@ from typing import IO, Any
 
 from provml.endpoint.errors import error_body
 
-__all__ = ["BODY_TIMEOUT_S", "SEND_TIMEOUT_S", "Front"]
+__all__ = ["BODY_MIN_RATE", "BODY_TIMEOUT_S", "SEND_TIMEOUT_S", "Front"]
 
 log = logging.getLogger("provml.endpoint")
 
 #: seconds a request body may go without a byte arriving before it is refused (408)
 BODY_TIMEOUT_S = 15.0
+#: bytes a second a request body must average once its first ``BODY_TIMEOUT_S`` have passed
+BODY_MIN_RATE = 16 * 1024
 #: seconds a client may take to take each piece of an answer before the request is ended
 SEND_TIMEOUT_S = 15.0
 #: bodies larger than this wait for their thread in a temporary file
@@ -160,11 +166,13 @@ class Front:
 
     def __init__(self, app: WsgiApp, *, threads: int, max_body: int,
                  fast: Any | None = None, body_timeout_s: float = BODY_TIMEOUT_S,
+                 body_min_rate: float = BODY_MIN_RATE,
                  send_timeout_s: float = SEND_TIMEOUT_S) -> None:
         self.app = app
         self.fast = fast
         self.max_body = max_body
         self.body_timeout_s = body_timeout_s
+        self.body_min_rate = body_min_rate
         self.send_timeout_s = send_timeout_s
         self.threads = _Threads(threads)
         self.stopping = False
@@ -230,6 +238,8 @@ class Front:
         # closed by the caller once the request has ended (or below, when it is refused)
         spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
         size = 0
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             while True:
                 try:
@@ -245,6 +255,7 @@ class Front:
                     if size > self.max_body:
                         raise _Refused(413, _too_large(self.max_body))
                     spool.write(chunk)
+                    self._check_rate(size, loop.time() - started)
                 if not message.get("more_body", False):
                     break
         except BaseException:
@@ -252,6 +263,15 @@ class Front:
             raise
         spool.seek(0)
         return spool, size
+
+    def _check_rate(self, size: int, elapsed_s: float) -> None:
+        """Refuse a body behind its minimum rate: it has ``body_timeout_s`` seconds, plus a
+        second for each ``body_min_rate`` bytes received."""
+        if self.body_min_rate > 0 and elapsed_s > self.body_timeout_s + size / self.body_min_rate:
+            raise _Refused(408, f"the request body arrives too slowly ({size} bytes in "
+                                f"{elapsed_s:.0f} s; at least {self.body_min_rate:g} bytes/s are "
+                                f"needed after the first {self.body_timeout_s:g} s); send it "
+                                f"whole, faster")
 
     async def _send_whole(self, send: Send, status: int, headers: list[tuple[bytes, bytes]],
                           body: bytes) -> None:

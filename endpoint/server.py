@@ -51,11 +51,14 @@ SHUTDOWN_WAIT_S = 2.0
 #: requests) is closed; at most ``connections`` are served at once (granian's backpressure:
 #: more wait in the ``backlog``); a request's headers may take at most ``max_header_bytes``.
 #: A body is read on the event loop (:mod:`provml.endpoint.front`): one with no byte for
-#: ``body_timeout_s`` is refused (408), and a stalled one holds no thread meanwhile; a client
+#: ``body_timeout_s`` is refused (408), and so is one that arrives more slowly than
+#: ``body_min_rate`` bytes a second once its first ``body_timeout_s`` have passed (a trickle
+#: would hold its connection for good); a stalled one holds no thread meanwhile; a client
 #: that takes no piece of an answer for ``send_timeout_s`` is dropped.
 CONNECTION_LIMITS: dict[str, Any] = {
     "header_read_timeout_s": 15,
     "body_timeout_s": 15,
+    "body_min_rate": 16 * 1024,
     "send_timeout_s": 15,
     "connections": 500,
     "max_header_bytes": 64 * 1024,
@@ -239,6 +242,7 @@ def make_server(
         front = Front(app, threads=threads, fast=fast,
                       max_body=int(settings.max_body_mb * 1024 * 1024),
                       body_timeout_s=CONNECTION_LIMITS["body_timeout_s"],
+                      body_min_rate=CONNECTION_LIMITS["body_min_rate"],
                       send_timeout_s=CONNECTION_LIMITS["send_timeout_s"])
         server = Server(front, host, port)
     except BaseException:
