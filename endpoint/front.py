@@ -22,6 +22,12 @@ every body first, bounded in time and size, and only a complete request reaches 
   never waits on the loop without a time limit (a2wsgi's bridge does, so a slow reader, or a
   stop, could hold a thread for good — why this module has its own).
 
+Stopping (:meth:`Front.abort`, on the loop, before granian stops) ends at once whatever waits on
+a client — a body arriving (``503``), an answer being taken — since granian's stop waits for
+every running request: a client that holds its body or its answer would hold the stop for up
+to ``BODY_TIMEOUT_S`` or ``SEND_TIMEOUT_S`` (measured: SIGTERM took 10 s, the server's own limit
+on the wait, with one such client).
+
 Proxy headers (``X-Forwarded-*``, ``Forwarded``) are dropped: no proxy is trusted, so a client
 cannot choose the URLs the app writes (waitress's ``clear_untrusted_proxy_headers``).
 """
@@ -54,6 +60,8 @@ BODY_MIN_RATE = 16 * 1024
 SEND_TIMEOUT_S = 15.0
 #: bodies larger than this wait for their thread in a temporary file
 SPOOL_BYTES = 1024 * 1024
+#: seconds a refusal or an answer may take to be written once the server is stopping
+STOPPING_SEND_S = 1.0
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -131,6 +139,10 @@ class _Refused(Exception):
         self.status = status
 
 
+class _Stopping(Exception):
+    """What waited on a client was ended: the server is stopping."""
+
+
 class _Threads:
     """``count`` daemon threads running calls in turn (a stop never waits on a stuck one)."""
 
@@ -176,12 +188,41 @@ class Front:
         self.send_timeout_s = send_timeout_s
         self.threads = _Threads(threads)
         self.stopping = False
+        self._waiting: set[asyncio.Task[Any]] = set()  # tasks awaiting a client
+        self._aborted: set[asyncio.Task[Any]] = set()
 
     def close(self, wait_s: float) -> None:
         """Refuse new requests, end the answers being sent, stop the threads (waiting up to
         ``wait_s`` seconds for running requests)."""
         self.stopping = True
         self.threads.close(wait_s)
+
+    def abort(self) -> None:
+        """On the loop: refuse new requests and end every wait on a client now (see the module
+        docstring)."""
+        self.stopping = True
+        for task in self._waiting:
+            self._aborted.add(task)
+            task.cancel()
+
+    async def _on_client(self, awaitable: Awaitable[Any], timeout_s: float) -> Any:
+        """``awaitable`` (a read from or a write to the client) within ``timeout_s``;
+        :meth:`abort` ends it with :class:`_Stopping`."""
+        task = asyncio.current_task()
+        assert task is not None
+        if self.stopping:
+            timeout_s = min(timeout_s, STOPPING_SEND_S)
+        self._waiting.add(task)
+        try:
+            return await asyncio.wait_for(awaitable, timeout_s)
+        except asyncio.CancelledError:
+            if task not in self._aborted:  # granian's (the client went away): go on ending
+                raise
+            self._aborted.discard(task)
+            task.uncancel()
+            raise _Stopping from None
+        finally:
+            self._waiting.discard(task)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # websockets are not served
@@ -200,6 +241,10 @@ class Front:
         except _Refused as refused:
             await self._refuse(send, refused.status, str(refused))
             return
+        except _Stopping:
+            await self._refuse(send, 503, "the server is stopping; send the request again "
+                                          "once it is back")
+            return
         # the body is here whole: the app reads it by its length (a chunked one too)
         environ["wsgi.input"] = body
         environ["wsgi.input_terminated"] = True
@@ -213,8 +258,8 @@ class Front:
         try:
             last = await done  # the end of the answer comes with the thread's end
             if last:
-                await asyncio.wait_for(self._write_all(send, last), self.send_timeout_s)
-        except Exception:  # noqa: S110 - the client went away or stopped reading
+                await self._on_client(self._write_all(send, last), self.send_timeout_s)
+        except Exception:  # noqa: S110 - the client went away or stopped reading (or a stop)
             pass
         finally:
             exchange.abandoned = True  # a disconnect cancels this task: the thread stops
@@ -243,7 +288,7 @@ class Front:
         try:
             while True:
                 try:
-                    message = await asyncio.wait_for(receive(), self.body_timeout_s)
+                    message = await self._on_client(receive(), self.body_timeout_s)
                 except TimeoutError:
                     raise _Refused(408, f"the request body stopped arriving (nothing for "
                                         f"{self.body_timeout_s:g} s); send it whole") from None
@@ -276,9 +321,9 @@ class Front:
     async def _send_whole(self, send: Send, status: int, headers: list[tuple[bytes, bytes]],
                           body: bytes) -> None:
         try:
-            await asyncio.wait_for(self._start_and_body(send, status, headers, body),
-                                   self.send_timeout_s)
-        except Exception:  # the client went away or stopped reading: nothing more to do
+            await self._on_client(self._start_and_body(send, status, headers, body),
+                                  self.send_timeout_s)
+        except Exception:  # the client went away or stopped reading (or a stop): no more to do
             return
 
     @staticmethod
@@ -399,8 +444,8 @@ class _Exchange:
 
     async def _write(self, messages: list[Message]) -> bool:
         try:
-            await asyncio.wait_for(Front._write_all(self.send, messages),
-                                   self.front.send_timeout_s)
+            await self.front._on_client(Front._write_all(self.send, messages),
+                                        self.front.send_timeout_s)
         except Exception:
             return False
         return True

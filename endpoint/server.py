@@ -41,9 +41,10 @@ __all__ = ["Server", "close_server", "log_to_stderr", "make_server", "serve"]
 
 log = logging.getLogger("provml.endpoint")
 
-#: how long stopping waits for request threads after the query workers are killed: a thread
-#: caught starting a replacement worker on a busy machine must not hold a SIGTERM for long
-#: (the process exits afterwards all the same; its threads are daemons)
+#: how long stopping waits for the HTTP server, then for request threads, after the query
+#: workers are killed: a thread caught starting a replacement worker on a busy machine, or a
+#: client taking a large answer slowly, must not hold a SIGTERM for long (the process exits
+#: afterwards all the same; its threads are daemons)
 SHUTDOWN_WAIT_S = 2.0
 
 #: settings that bound idle and slow clients: a connection that does not send a request's
@@ -178,9 +179,20 @@ class Server:
         loop, granian = self._loop, self._granian
         if loop is not None and granian is not None:
             with contextlib.suppress(RuntimeError):  # the loop has ended already
+                # granian's stop waits for running requests: end first those that wait on
+                # a client (a body arriving, an answer being taken), up to 15 s otherwise
+                abort = getattr(self.front, "abort", None)
+                if abort is not None:
+                    loop.call_soon_threadsafe(abort)
                 loop.call_soon_threadsafe(granian.stop)
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=10)
+            # granian (hyper) has no write timeout and waits for every answer it was handed:
+            # a client taking its answer slowly would hold the stop for as long as it reads
+            self._thread.join(timeout=SHUTDOWN_WAIT_S)
+            if self._thread.is_alive():
+                log.warning("the HTTP server did not stop within %g s (clients still taking "
+                            "their answers): their connections end with the process",
+                            SHUTDOWN_WAIT_S)
 
 
 def _bindable(host: str, port: int) -> int:
