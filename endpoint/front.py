@@ -7,8 +7,12 @@ half-way held every thread and locked the server out (measured, issue 12). Here 
 every body first, bounded in time and size, and only a complete request reaches a thread:
 
 - **the body** is read on the loop: refused with 413 when its ``Content-Length`` or what arrives
-  exceeds ``MAX_BODY_MB``, with 408 when no byte of it arrives for ``BODY_TIMEOUT_S`` seconds;
-  bodies over 1 MiB wait in a temporary file, not in memory. A stalled body holds no thread.
+  exceeds ``MAX_BODY_MB``, with 408 when no byte of it arrives for ``BODY_TIMEOUT_S`` seconds,
+  or when it arrives more slowly than ``BODY_MIN_RATE`` bytes a second once its first
+  ``BODY_TIMEOUT_S`` have passed (each byte received extends its time, as Apache's
+  mod_reqtimeout ``MinRate``: a client trickling a byte now and then would otherwise hold its
+  connection — one of granian's ``connections`` — for as long as it likes); bodies over 1 MiB
+  wait in a temporary file, not in memory. A stalled body holds no thread.
 - **a repeated plain read** (``GET /sparql?query=`` whose answer the result cache holds for the
   current store version, :class:`~provml.endpoint.fast_reads.FastReads`) is answered on the loop,
   without a thread: the same bytes, headers and access-log line as the WSGI path.
@@ -17,6 +21,12 @@ every body first, bounded in time and size, and only a complete request reaches 
   ``SEND_TIMEOUT_S``) or goes away ends the request, and the thread is free again: a thread
   never waits on the loop without a time limit (a2wsgi's bridge does, so a slow reader, or a
   stop, could hold a thread for good — why this module has its own).
+
+Stopping (:meth:`Front.abort`, on the loop, before granian stops) ends at once whatever waits on
+a client — a body arriving (``503``), an answer being taken — since granian's stop waits for
+every running request: a client that holds its body or its answer would hold the stop for up
+to ``BODY_TIMEOUT_S`` or ``SEND_TIMEOUT_S`` (measured: SIGTERM took 10 s, the server's own limit
+on the wait, with one such client).
 
 Proxy headers (``X-Forwarded-*``, ``Forwarded``) are dropped: no proxy is trusted, so a client
 cannot choose the URLs the app writes (waitress's ``clear_untrusted_proxy_headers``).
@@ -38,16 +48,20 @@ from typing import IO, Any
 
 from provml.endpoint.errors import error_body
 
-__all__ = ["BODY_TIMEOUT_S", "SEND_TIMEOUT_S", "Front"]
+__all__ = ["BODY_MIN_RATE", "BODY_TIMEOUT_S", "SEND_TIMEOUT_S", "Front"]
 
 log = logging.getLogger("provml.endpoint")
 
 #: seconds a request body may go without a byte arriving before it is refused (408)
 BODY_TIMEOUT_S = 15.0
+#: bytes a second a request body must average once its first ``BODY_TIMEOUT_S`` have passed
+BODY_MIN_RATE = 16 * 1024
 #: seconds a client may take to take each piece of an answer before the request is ended
 SEND_TIMEOUT_S = 15.0
 #: bodies larger than this wait for their thread in a temporary file
 SPOOL_BYTES = 1024 * 1024
+#: seconds a refusal or an answer may take to be written once the server is stopping
+STOPPING_SEND_S = 1.0
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -125,6 +139,10 @@ class _Refused(Exception):
         self.status = status
 
 
+class _Stopping(Exception):
+    """What waited on a client was ended: the server is stopping."""
+
+
 class _Threads:
     """``count`` daemon threads running calls in turn (a stop never waits on a stuck one)."""
 
@@ -160,20 +178,51 @@ class Front:
 
     def __init__(self, app: WsgiApp, *, threads: int, max_body: int,
                  fast: Any | None = None, body_timeout_s: float = BODY_TIMEOUT_S,
+                 body_min_rate: float = BODY_MIN_RATE,
                  send_timeout_s: float = SEND_TIMEOUT_S) -> None:
         self.app = app
         self.fast = fast
         self.max_body = max_body
         self.body_timeout_s = body_timeout_s
+        self.body_min_rate = body_min_rate
         self.send_timeout_s = send_timeout_s
         self.threads = _Threads(threads)
         self.stopping = False
+        self._waiting: set[asyncio.Task[Any]] = set()  # tasks awaiting a client
+        self._aborted: set[asyncio.Task[Any]] = set()
 
     def close(self, wait_s: float) -> None:
         """Refuse new requests, end the answers being sent, stop the threads (waiting up to
         ``wait_s`` seconds for running requests)."""
         self.stopping = True
         self.threads.close(wait_s)
+
+    def abort(self) -> None:
+        """On the loop: refuse new requests and end every wait on a client now (see the module
+        docstring)."""
+        self.stopping = True
+        for task in self._waiting:
+            self._aborted.add(task)
+            task.cancel()
+
+    async def _on_client(self, awaitable: Awaitable[Any], timeout_s: float) -> Any:
+        """``awaitable`` (a read from or a write to the client) within ``timeout_s``;
+        :meth:`abort` ends it with :class:`_Stopping`."""
+        task = asyncio.current_task()
+        assert task is not None
+        if self.stopping:
+            timeout_s = min(timeout_s, STOPPING_SEND_S)
+        self._waiting.add(task)
+        try:
+            return await asyncio.wait_for(awaitable, timeout_s)
+        except asyncio.CancelledError:
+            if task not in self._aborted:  # granian's (the client went away): go on ending
+                raise
+            self._aborted.discard(task)
+            task.uncancel()
+            raise _Stopping from None
+        finally:
+            self._waiting.discard(task)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # websockets are not served
@@ -192,6 +241,10 @@ class Front:
         except _Refused as refused:
             await self._refuse(send, refused.status, str(refused))
             return
+        except _Stopping:
+            await self._refuse(send, 503, "the server is stopping; send the request again "
+                                          "once it is back")
+            return
         # the body is here whole: the app reads it by its length (a chunked one too)
         environ["wsgi.input"] = body
         environ["wsgi.input_terminated"] = True
@@ -205,8 +258,8 @@ class Front:
         try:
             last = await done  # the end of the answer comes with the thread's end
             if last:
-                await asyncio.wait_for(self._write_all(send, last), self.send_timeout_s)
-        except Exception:  # noqa: S110 - the client went away or stopped reading
+                await self._on_client(self._write_all(send, last), self.send_timeout_s)
+        except Exception:  # noqa: S110 - the client went away or stopped reading (or a stop)
             pass
         finally:
             exchange.abandoned = True  # a disconnect cancels this task: the thread stops
@@ -230,10 +283,12 @@ class Front:
         # closed by the caller once the request has ended (or below, when it is refused)
         spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
         size = 0
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             while True:
                 try:
-                    message = await asyncio.wait_for(receive(), self.body_timeout_s)
+                    message = await self._on_client(receive(), self.body_timeout_s)
                 except TimeoutError:
                     raise _Refused(408, f"the request body stopped arriving (nothing for "
                                         f"{self.body_timeout_s:g} s); send it whole") from None
@@ -245,6 +300,7 @@ class Front:
                     if size > self.max_body:
                         raise _Refused(413, _too_large(self.max_body))
                     spool.write(chunk)
+                    self._check_rate(size, loop.time() - started)
                 if not message.get("more_body", False):
                     break
         except BaseException:
@@ -253,12 +309,21 @@ class Front:
         spool.seek(0)
         return spool, size
 
+    def _check_rate(self, size: int, elapsed_s: float) -> None:
+        """Refuse a body behind its minimum rate: it has ``body_timeout_s`` seconds, plus a
+        second for each ``body_min_rate`` bytes received."""
+        if self.body_min_rate > 0 and elapsed_s > self.body_timeout_s + size / self.body_min_rate:
+            raise _Refused(408, f"the request body arrives too slowly ({size} bytes in "
+                                f"{elapsed_s:.0f} s; at least {self.body_min_rate:g} bytes/s are "
+                                f"needed after the first {self.body_timeout_s:g} s); send it "
+                                f"whole, faster")
+
     async def _send_whole(self, send: Send, status: int, headers: list[tuple[bytes, bytes]],
                           body: bytes) -> None:
         try:
-            await asyncio.wait_for(self._start_and_body(send, status, headers, body),
-                                   self.send_timeout_s)
-        except Exception:  # the client went away or stopped reading: nothing more to do
+            await self._on_client(self._start_and_body(send, status, headers, body),
+                                  self.send_timeout_s)
+        except Exception:  # the client went away or stopped reading (or a stop): no more to do
             return
 
     @staticmethod
@@ -379,8 +444,8 @@ class _Exchange:
 
     async def _write(self, messages: list[Message]) -> bool:
         try:
-            await asyncio.wait_for(Front._write_all(self.send, messages),
-                                   self.front.send_timeout_s)
+            await self.front._on_client(Front._write_all(self.send, messages),
+                                        self.front.send_timeout_s)
         except Exception:
             return False
         return True

@@ -41,9 +41,10 @@ __all__ = ["Server", "close_server", "log_to_stderr", "make_server", "serve"]
 
 log = logging.getLogger("provml.endpoint")
 
-#: how long stopping waits for request threads after the query workers are killed: a thread
-#: caught starting a replacement worker on a busy machine must not hold a SIGTERM for long
-#: (the process exits afterwards all the same; its threads are daemons)
+#: how long stopping waits for the HTTP server, then for request threads, after the query
+#: workers are killed: a thread caught starting a replacement worker on a busy machine, or a
+#: client taking a large answer slowly, must not hold a SIGTERM for long (the process exits
+#: afterwards all the same; its threads are daemons)
 SHUTDOWN_WAIT_S = 2.0
 
 #: settings that bound idle and slow clients: a connection that does not send a request's
@@ -51,11 +52,14 @@ SHUTDOWN_WAIT_S = 2.0
 #: requests) is closed; at most ``connections`` are served at once (granian's backpressure:
 #: more wait in the ``backlog``); a request's headers may take at most ``max_header_bytes``.
 #: A body is read on the event loop (:mod:`provml.endpoint.front`): one with no byte for
-#: ``body_timeout_s`` is refused (408), and a stalled one holds no thread meanwhile; a client
+#: ``body_timeout_s`` is refused (408), and so is one that arrives more slowly than
+#: ``body_min_rate`` bytes a second once its first ``body_timeout_s`` have passed (a trickle
+#: would hold its connection for good); a stalled one holds no thread meanwhile; a client
 #: that takes no piece of an answer for ``send_timeout_s`` is dropped.
 CONNECTION_LIMITS: dict[str, Any] = {
     "header_read_timeout_s": 15,
     "body_timeout_s": 15,
+    "body_min_rate": 16 * 1024,
     "send_timeout_s": 15,
     "connections": 500,
     "max_header_bytes": 64 * 1024,
@@ -183,9 +187,20 @@ class Server:
         loop, granian = self._loop, self._granian
         if loop is not None and granian is not None:
             with contextlib.suppress(RuntimeError):  # the loop has ended already
+                # granian's stop waits for running requests: end first those that wait on
+                # a client (a body arriving, an answer being taken), up to 15 s otherwise
+                abort = getattr(self.front, "abort", None)
+                if abort is not None:
+                    loop.call_soon_threadsafe(abort)
                 loop.call_soon_threadsafe(granian.stop)
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=10)
+            # granian (hyper) has no write timeout and waits for every answer it was handed:
+            # a client taking its answer slowly would hold the stop for as long as it reads
+            self._thread.join(timeout=SHUTDOWN_WAIT_S)
+            if self._thread.is_alive():
+                log.warning("the HTTP server did not stop within %g s (clients still taking "
+                            "their answers): their connections end with the process",
+                            SHUTDOWN_WAIT_S)
 
 
 def _bindable(host: str, port: int) -> int:
@@ -247,6 +262,7 @@ def make_server(
         front = Front(app, threads=threads, fast=fast,
                       max_body=int(settings.max_body_mb * 1024 * 1024),
                       body_timeout_s=CONNECTION_LIMITS["body_timeout_s"],
+                      body_min_rate=CONNECTION_LIMITS["body_min_rate"],
                       send_timeout_s=CONNECTION_LIMITS["send_timeout_s"])
         server = Server(front, host, port)
     except BaseException:

@@ -1,0 +1,113 @@
+"""The granian front under attack from the network (issue 12, the sixth session's probe): the
+real server (granian and :mod:`provml.endpoint.front`) on a loopback socket, with its
+connection limits made small so that each attack stays short (a few connections, seconds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+from endpoint_servers import LiveServer, Serve
+
+from provml.endpoint import server as server_module
+
+CONNECTIONS = 6  # granian's backpressure: connections served at once
+TOKEN = "probe-front-token-51c2"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+EX = "http://example.org/"
+
+
+def _connect(live: LiveServer, timeout_s: float = 5) -> socket.socket:
+    host, port = live.url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=timeout_s)
+
+
+def _answer(sock: socket.socket) -> tuple[int, dict[str, object]]:
+    data = b""
+    with contextlib.suppress(TimeoutError, ConnectionResetError):
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+def test_bodies_trickled_a_byte_at_a_time_do_not_hold_every_connection(
+        make_live_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    """As many clients as the server serves at once send a POST body one byte every 0.3 s —
+    never a pause as long as the body time limit, so that limit alone never ends them. Before,
+    they held every connection for as long as they kept trickling (measured on ``provml
+    serve``: 520 such clients, a byte every 10 s, kept ``/health`` from answering for 40 s, as
+    long as they ran). Now a body must keep up a minimum rate once the first
+    ``body_timeout_s`` have passed: they get 408 and ``/health`` answers again."""
+    monkeypatch.setitem(server_module.CONNECTION_LIMITS, "connections", CONNECTIONS)
+    monkeypatch.setitem(server_module.CONNECTION_LIMITS, "body_timeout_s", 1)
+    live = make_live_server()
+    socks = [_connect(live) for _ in range(CONNECTIONS)]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(0.3):
+            for sock in socks:
+                with contextlib.suppress(OSError):
+                    sock.sendall(b"A")
+
+    for sock in socks:
+        sock.sendall(b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
+                     b"sparql-query\r\nContent-Length: 100000\r\n\r\nA")
+    trickler = threading.Thread(target=trickle, daemon=True)
+    trickler.start()
+    try:
+        time.sleep(3.0)  # past body_timeout_s and the little the bytes sent add to it
+        health = requests.get(live.url + "/health", timeout=3)
+        assert health.status_code == 200
+        answers = [_answer(sock) for sock in socks]
+    finally:
+        stop.set()
+        trickler.join(timeout=5)
+        for sock in socks:
+            sock.close()
+    for status, body in answers:
+        assert status == 408 and body["ok"] is False and body["status"] == 408
+        assert "too slowly" in str(body["error"])
+
+
+def test_sigterm_ends_requests_waiting_on_their_clients_at_once(tmp_path: Path) -> None:
+    """``provml serve`` stops within seconds although clients hold it: three send a body that
+    stops half-way, three ask for a 5 MB answer and do not read it. Before, the stop waited
+    for them (granian lets running requests end; these wait up to the body and send limits,
+    15 s) and gave up after 10 s. Now the front ends what waits on a client at once."""
+    serve = Serve("--store", str(tmp_path / "kg"), env={"PROVML_TOKEN": TOKEN})
+    socks = []
+    try:
+        triples = " ".join(f'<{EX}s{i}> <{EX}p> "{"x" * 200} {i}" .' for i in range(20_000))
+        response = requests.post(serve.url + "/sparql", timeout=60, headers=AUTH,
+                                 data={"update": f"INSERT DATA {{ {triples} }}"})
+        assert response.status_code == 204, response.text
+        for i in range(6):
+            sock = socket.create_connection(("127.0.0.1", serve.port), timeout=5)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
+                         b"sparql-query\r\nContent-Length: 1000\r\n\r\nASK { " if i % 2 else
+                         b"GET /store?default HTTP/1.1\r\nHost: x\r\nAccept: application/"
+                         b"n-triples\r\n\r\n")
+            socks.append(sock)
+        time.sleep(1.5)  # the answers are being sent, the bodies awaited
+        started = time.monotonic()
+        code, output = serve.stop()
+        took = time.monotonic() - started
+    finally:
+        for sock in socks:
+            sock.close()
+        if serve.process.poll() is None:
+            serve.process.kill()
+    assert code == 0, output[-2000:]
+    assert took < 4, f"SIGTERM took {took:.1f} s"
+    assert "stopped, store closed" in output
