@@ -91,8 +91,10 @@ class _Batch:
 
     def add(self, s: NamedNode, p: NamedNode, o: NamedNode | Literal, g: NamedNode) -> None:
         q = Quad(s, p, o, g)
-        if q not in self._seen:
-            self._seen.add(q)
+        seen = self._seen
+        size = len(seen)
+        seen.add(q)  # one hash of the quad, not two (a membership test, then the add)
+        if len(seen) != size:
             self.quads.append(q)
 
 
