@@ -91,10 +91,8 @@ class _Batch:
 
     def add(self, s: NamedNode, p: NamedNode, o: NamedNode | Literal, g: NamedNode) -> None:
         q = Quad(s, p, o, g)
-        seen = self._seen
-        size = len(seen)
-        seen.add(q)  # one hash of the quad, not two (a membership test, then the add)
-        if len(seen) != size:
+        if q not in self._seen:
+            self._seen.add(q)
             self.quads.append(q)
 
 
