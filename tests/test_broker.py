@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from provml.capture.broker import DEAD, EVENTS, RedisSink, connect
 from provml.capture.client import Client
-from provml.ingest.worker import Worker, Writer, ensure_groups, lag
+from provml.ingest.worker import Worker, Writer, alive, ensure_groups, lag
 from provml.knowledge import ONTOLOGY_GRAPHS, KnowledgeGraph, open_kg
 from provml.store.oxigraph import OxigraphStore
 
@@ -305,6 +305,12 @@ def test_no_loss_no_duplicates_with_8_writers_kill_9_of_a_worker_and_the_writer_
         writer = _writer(url, store)
         workers = [_worker(url), _worker(url)]
         processes += [writer, *workers]
+        # the workers and the writer up (imports and warm-up done: several seconds on a loaded
+        # machine) before the captures start, so the first worker takes bags while they still send
+        ready = connect(url)
+        until(lambda: len(alive(ready)["workers"]) >= 2 and len(alive(ready)["writers"]) >= 1,
+              "the workers and the writer did not start")
+        ready.close()
         captures = [
             subprocess.Popen(_python(str(HERE / "broker_capture.py"), url, str(spools / f"c{i}"), f"chaos-{i}",
                                      "3", "20", "0.1"), stdout=subprocess.PIPE, text=True)

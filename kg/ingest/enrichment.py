@@ -100,15 +100,18 @@ def with_entailed_types(quads: Iterable[Triple | Quad], closure: Closure) -> lis
     out: list[Quad] = []
     seen: set[Quad] = set()
     rdf_type = RDF.type
+    add = seen.add
     for statement in quads:
         quad = statement if isinstance(statement, Quad) else Quad(*statement)
-        if quad not in seen:
-            seen.add(quad)
+        size = len(seen)
+        add(quad)  # one hash of the quad, not two (a membership test, then the add)
+        if len(seen) != size:
             out.append(quad)
-        if quad.predicate == rdf_type and isinstance(quad.object, NamedNode):
-            for sup in closure.get(quad.object, ()):
+        if quad.predicate == rdf_type and isinstance(obj := quad.object, NamedNode):
+            for sup in closure.get(obj, ()):
                 extra = Quad(quad.subject, rdf_type, sup, quad.graph_name)
-                if extra not in seen:
-                    seen.add(extra)
+                size = len(seen)
+                add(extra)
+                if len(seen) != size:
                     out.append(extra)
     return out
