@@ -245,8 +245,8 @@ class Flusher:
     def _make_put(self, max_queue: int) -> tuple[Any, Callable[[int], None]]:
         """``put``, the gate's ``check`` and the setter of the queue's bound. A setting with a
         sink wakes the thread every ``bag_size`` records; once a cycle's check has found a
-        wake-up due, the gate stays shut (``at``: the bound) until the thread has taken the
-        queue: a batch makes no Python call while a second's bags wait for the thread."""
+        wake-up due, the gate stays shut (``at``: the bound) until the thread takes the queue
+        again: a batch makes no Python call while a second's bags wait for the thread."""
         queue = self._queue
         append = queue.append
         wake = self._wake
@@ -271,8 +271,8 @@ class Flusher:
                 spill(None)
             elif n >= threshold:
                 # a wake-up is due (or pending): no more checks until the bound, or until the
-                # thread has taken the queue (``_drain`` lowers ``at`` again); set before the
-                # wake-up, so that the thread's lowering always comes after it
+                # thread takes the queue again (``_drain`` lowers ``at`` first); set before the
+                # wake-up, so that the pass it wakes lowers it after this
                 gate.at = limit
                 if not_set():
                     wake_up()
@@ -518,6 +518,9 @@ class Flusher:
         size = self._bag_size
         lock = self._pop_lock
         while True:
+            # the gate opens before the queue is taken: a cycle that shuts it afterwards has
+            # woken the thread for a next pass, so nothing waits past a full bag unwoken
+            self._rearm()
             with lock:  # one lock per round, none per event: put() never takes it
                 n = len(queue)
                 items = self._carry + [popleft() for _ in range(n)] if self._carry else \
@@ -525,7 +528,6 @@ class Flusher:
                 self._carry = []
                 self._inflight, self._inflight_at = items, 0
                 self._popped += n
-            self._rearm()
             end = len(items)
             if not everything:
                 end -= end % size
