@@ -28,6 +28,9 @@ every running request: a client that holds its body or its answer would hold the
 to ``BODY_TIMEOUT_S`` or ``SEND_TIMEOUT_S`` (measured: SIGTERM took 10 s, the server's own limit
 on the wait, with one such client).
 
+Every answer names its server ``provml`` (``Server``): granian would add ``granian`` to one that
+names none, telling an attacker which HTTP parser's bugs to try.
+
 Proxy headers (``X-Forwarded-*``, ``Forwarded``) are dropped: no proxy is trusted, so a client
 cannot choose the URLs the app writes (waitress's ``clear_untrusted_proxy_headers``).
 """
@@ -60,6 +63,8 @@ BODY_MIN_RATE = 16 * 1024
 SEND_TIMEOUT_S = 15.0
 #: bodies larger than this wait for their thread in a temporary file
 SPOOL_BYTES = 1024 * 1024
+#: the ``Server`` header of every answer
+SERVER = (b"server", b"provml")
 #: seconds a refusal or an answer may take to be written once the server is stopping
 STOPPING_SEND_S = 1.0
 
@@ -329,7 +334,8 @@ class Front:
     @staticmethod
     async def _start_and_body(send: Send, status: int, headers: list[tuple[bytes, bytes]],
                               body: bytes) -> None:
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*headers, SERVER]})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
     async def _refuse(self, send: Send, status: int, message: str) -> None:
@@ -381,7 +387,7 @@ class _Exchange:
                 body = json.dumps(error_body(500, "internal error; see the server log")).encode()
                 self.start = {"type": "http.response.start", "status": 500, "headers": [
                     (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode())]}
+                    (b"content-length", str(len(body)).encode()), SERVER]}
                 self.last = self._messages(body, last=True)
         finally:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
@@ -408,8 +414,8 @@ class _Exchange:
             raise exc_info[1].with_traceback(exc_info[2])  # PEP 3333: too late to change
         code = int(status.split(" ", 1)[0])
         self.start = {"type": "http.response.start", "status": code,
-                      "headers": [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                                  for k, v in headers]}
+                      "headers": [*((k.lower().encode("latin-1"), v.encode("latin-1"))
+                                    for k, v in headers), SERVER]}
         return self._write_now
 
     def _write_now(self, chunk: bytes) -> None:

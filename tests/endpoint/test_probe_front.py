@@ -111,3 +111,26 @@ def test_sigterm_ends_requests_waiting_on_their_clients_at_once(tmp_path: Path) 
     assert code == 0, output[-2000:]
     assert took < 4, f"SIGTERM took {took:.1f} s"
     assert "stopped, store closed" in output
+
+
+def test_answers_do_not_name_the_http_server(make_live_server: Callable[..., LiveServer],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """granian adds ``Server: granian`` to every answer that has no ``Server`` header: which
+    software parses the requests is nobody's business (an attacker picks its bugs by it). The
+    front names provml instead — on the app's answers, cached reads and the front's refusals."""
+    monkeypatch.setitem(server_module.CONNECTION_LIMITS, "body_timeout_s", 1)
+    live = make_live_server()
+    query = {"query": "ASK {}"}
+    answers = [live("GET", "/health"), live("GET", "/sparql", params=query),
+               live("GET", "/sparql", params=query), live("GET", "/no-such-page")]
+    assert answers[2].headers.get("X-Provml-Cache") == "hit"
+    sock = _connect(live)
+    sock.sendall(b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nASK")
+    refused = b""
+    with contextlib.suppress(TimeoutError, ConnectionResetError):
+        while chunk := sock.recv(65536):
+            refused += chunk
+    sock.close()
+    assert refused.startswith(b"HTTP/1.1 408")
+    assert b"\r\nserver: provml\r\n" in refused.lower()
+    assert [answer.headers.get("Server") for answer in answers] == ["provml"] * 4
