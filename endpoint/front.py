@@ -1,6 +1,9 @@
 """The HTTP front of ``provml serve``: an ASGI app that granian (a Rust HTTP/1.1 server, in the
 server's own process) runs on one asyncio event loop, in front of the WSGI app (Flask).
 
+Why it is long: every wait on a client (body, answer, refusal, stop) runs through the one
+:class:`Front` and its :class:`_Exchange` with a thread, and their limits only hold together.
+
 Why not granian's own WSGI interface: it reads a request's body on the request's thread with no
 time limit (emmett-framework/granian#728, closed as won't fix), so twenty POST bodies that stop
 half-way held every thread and locked the server out (measured, issue 12). Here the loop reads
