@@ -153,13 +153,21 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
     except BaseException:
         close_kg()
         raise
-    from provml.endpoint.sparql.flushing import LogFlusher
+    from provml.endpoint.sparql.flushing import LogFlusher, view_lock
     from provml.store.oxigraph import OxigraphStore
 
-    # worker processes reopen views of an on-disk store after writes: its log is kept short
-    views = processes is not None and processes.path is not None
-    flushed = (LogFlusher(kg.store.flush).written
-               if views and isinstance(kg.store, OxigraphStore) else None)
+    # worker processes reopen views of an on-disk store after writes: its log is kept short,
+    # flushed while no view opens
+    flushed = None
+    if processes is not None and processes.path is not None and isinstance(kg.store,
+                                                                            OxigraphStore):
+        views_of, primary = processes.path, kg.store
+
+        def flush() -> None:
+            with view_lock(views_of, exclusive=True):
+                primary.flush()
+
+        flushed = LogFlusher(flush).written
     runner = QueryRunner(timeout_s=settings.timeout_s, max_rows=settings.max_rows,
                          processes=processes, flushed=flushed)
     app.extensions[CONFIG_KEY] = settings

@@ -1,6 +1,9 @@
 """The HTTP front of ``provml serve``: an ASGI app that granian (a Rust HTTP/1.1 server, in the
 server's own process) runs on one asyncio event loop, in front of the WSGI app (Flask).
 
+Why it is long: every wait on a client (body, answer, refusal, stop) runs through the one
+:class:`Front` and its :class:`_Exchange` with a thread, and their limits only hold together.
+
 Why not granian's own WSGI interface: it reads a request's body on the request's thread with no
 time limit (emmett-framework/granian#728, closed as won't fix), so twenty POST bodies that stop
 half-way held every thread and locked the server out (measured, issue 12). Here the loop reads
@@ -27,6 +30,9 @@ a client — a body arriving (``503``), an answer being taken — since granian'
 every running request: a client that holds its body or its answer would hold the stop for up
 to ``BODY_TIMEOUT_S`` or ``SEND_TIMEOUT_S`` (measured: SIGTERM took 10 s, the server's own limit
 on the wait, with one such client).
+
+Every answer names its server ``provml`` (``Server``): granian would add ``granian`` to one that
+names none, telling an attacker which HTTP parser's bugs to try.
 
 Proxy headers (``X-Forwarded-*``, ``Forwarded``) are dropped: no proxy is trusted, so a client
 cannot choose the URLs the app writes (waitress's ``clear_untrusted_proxy_headers``).
@@ -60,6 +66,8 @@ BODY_MIN_RATE = 16 * 1024
 SEND_TIMEOUT_S = 15.0
 #: bodies larger than this wait for their thread in a temporary file
 SPOOL_BYTES = 1024 * 1024
+#: the ``Server`` header of every answer
+SERVER = (b"server", b"provml")
 #: seconds a refusal or an answer may take to be written once the server is stopping
 STOPPING_SEND_S = 1.0
 
@@ -329,7 +337,8 @@ class Front:
     @staticmethod
     async def _start_and_body(send: Send, status: int, headers: list[tuple[bytes, bytes]],
                               body: bytes) -> None:
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*headers, SERVER]})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
     async def _refuse(self, send: Send, status: int, message: str) -> None:
@@ -381,7 +390,7 @@ class _Exchange:
                 body = json.dumps(error_body(500, "internal error; see the server log")).encode()
                 self.start = {"type": "http.response.start", "status": 500, "headers": [
                     (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode())]}
+                    (b"content-length", str(len(body)).encode()), SERVER]}
                 self.last = self._messages(body, last=True)
         finally:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
@@ -408,8 +417,8 @@ class _Exchange:
             raise exc_info[1].with_traceback(exc_info[2])  # PEP 3333: too late to change
         code = int(status.split(" ", 1)[0])
         self.start = {"type": "http.response.start", "status": code,
-                      "headers": [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                                  for k, v in headers]}
+                      "headers": [*((k.lower().encode("latin-1"), v.encode("latin-1"))
+                                    for k, v in headers), SERVER]}
         return self._write_now
 
     def _write_now(self, chunk: bytes) -> None:

@@ -10,6 +10,14 @@ PUTs of 2,000 triples) made each read after a write take 5-7 s and end its worke
 once :data:`FLUSH_BYTES` of request bodies were written since the last flush, or
 :data:`FLUSH_EVERY_S` passed (a flush costs ~11 ms of CPU however little was written).
 
+A worker's view and a flush must not overlap: a read-only view opened while the server flushed
+(it read the store's manifest from before the flush, then found the log it would replay gone)
+missed the writes the flush moved out of the log, or ended its worker ("memory allocation of
+16 bytes failed"). Measured: 7 of 12 runs of four clients writing and counting their writes
+while four others read had a count one short; none with the flushes off. So a view opens under
+:func:`view_lock` shared, and a flush holds it exclusively (a file lock in the store's
+directory: the workers are other processes; a worker that dies lets go of it).
+
 >>> flushes = []
 >>> flusher = LogFlusher(lambda: flushes.append(1))
 >>> flusher.written(FLUSH_BYTES // 2); len(flushes)
@@ -20,12 +28,15 @@ once :data:`FLUSH_BYTES` of request bodies were written since the last flush, or
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-__all__ = ["FLUSH_BYTES", "FLUSH_EVERY_S", "LogFlusher"]
+__all__ = ["FLUSH_BYTES", "FLUSH_EVERY_S", "VIEW_LOCK", "LogFlusher", "view_lock"]
 
 log = logging.getLogger("provml.endpoint")
 
@@ -35,6 +46,20 @@ FLUSH_BYTES = 512 * 1024
 #: writes of any size (also of unknown size: the broker's writer) are flushed at the first
 #: write this long after the last flush
 FLUSH_EVERY_S = 1.0
+
+#: the lock file, in the store's directory, that views and flushes take turns on
+VIEW_LOCK = "provml-views.lock"
+
+
+@contextlib.contextmanager
+def view_lock(path: str, *, exclusive: bool) -> Iterator[None]:
+    """Hold the store at ``path`` for opening views (shared) or for a flush (exclusive)."""
+    fd = os.open(os.path.join(path, VIEW_LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # and the lock with it
 
 
 class LogFlusher:

@@ -50,6 +50,7 @@ from pyoxigraph import NamedNode
 
 from provml.endpoint.limits import InputRefused, sparql_syntax_error
 from provml.endpoint.sparql.evaluation import evaluate
+from provml.endpoint.sparql.flushing import view_lock
 from provml.endpoint.sparql.outcomes import (
     Outcome,
     QueryCrashed,
@@ -184,7 +185,9 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
                     if store is not None:
                         store.close()
                     store = None
-                    store = OxigraphStore(path, read_only=True)
+                    with (view_lock(path, exclusive=False) if path is not None  # never
+                          else contextlib.nullcontext()):  # during a flush
+                        store = OxigraphStore(path, read_only=True)
                     version = wanted
                 if attempt == 0 and announce:  # the time limit runs from here: opening
                     conn.send(("started", None))  # the view is not the query's cost
