@@ -5,8 +5,11 @@ loopback socket (free port), run on a thread. Used by ``conftest.py``'s ``live_s
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -80,3 +83,19 @@ class Serve:
         self.process.send_signal(sig)
         out, err = self.process.communicate(timeout=30)
         return self.process.returncode, out + err
+
+
+def connect(live: LiveServer | Serve, timeout_s: float = 5) -> socket.socket:
+    """A raw connection to ``live`` (for requests a client library would not send)."""
+    host, port = live.url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=timeout_s)
+
+
+def read_answer(sock: socket.socket) -> tuple[int, dict[str, Any]]:
+    """Read until the server closes (or the socket's timeout): the status and JSON body."""
+    data = b""
+    with contextlib.suppress(TimeoutError, ConnectionResetError):
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(body)

@@ -5,8 +5,6 @@ thread, answers to clients that stop reading dropped — over a real loopback so
 
 from __future__ import annotations
 
-import contextlib
-import json
 import socket
 import threading
 import time
@@ -16,7 +14,7 @@ from typing import Any
 
 import pytest
 import requests
-from endpoint_servers import AUTH, LiveServer
+from endpoint_servers import AUTH, LiveServer, connect, read_answer
 from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad
 
 from provml.endpoint import server as server_module
@@ -27,15 +25,9 @@ EX = "http://example.org/"
 
 def _raw(live: LiveServer, request: bytes, *, timeout_s: float = 10) -> tuple[int, dict[str, Any]]:
     """Send ``request`` on a new connection; the status and JSON body of the answer."""
-    host, port = live.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=timeout_s) as sock:
+    with connect(live, timeout_s) as sock:
         sock.sendall(request)
-        data = b""
-        with contextlib.suppress(TimeoutError, ConnectionResetError):
-            while chunk := sock.recv(65536):
-                data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split(b" ", 2)[1]), json.loads(body)
+        return read_answer(sock)
 
 
 def test_a_declared_body_over_the_limit_is_refused_before_a_byte_of_it_is_read(

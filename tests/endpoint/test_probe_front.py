@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import socket
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 from endpoint_servers import AUTH as AUTH_LIVE
-from endpoint_servers import LiveServer, Serve
+from endpoint_servers import LiveServer, Serve, connect, read_answer
 
 from provml.endpoint import server as server_module
 from provml.endpoint.server import log_to_stderr
@@ -29,20 +28,6 @@ CONNECTIONS = 6  # granian's backpressure: connections served at once
 TOKEN = "probe-front-token-51c2"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 EX = "http://example.org/"
-
-
-def _connect(live: LiveServer, timeout_s: float = 5) -> socket.socket:
-    host, port = live.url.removeprefix("http://").split(":")
-    return socket.create_connection((host, int(port)), timeout=timeout_s)
-
-
-def _answer(sock: socket.socket) -> tuple[int, dict[str, object]]:
-    data = b""
-    with contextlib.suppress(TimeoutError, ConnectionResetError):
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split(b" ", 2)[1]), json.loads(body)
 
 
 def test_bodies_trickled_a_byte_at_a_time_do_not_hold_every_connection(
@@ -56,7 +41,7 @@ def test_bodies_trickled_a_byte_at_a_time_do_not_hold_every_connection(
     monkeypatch.setitem(server_module.CONNECTION_LIMITS, "connections", CONNECTIONS)
     monkeypatch.setitem(server_module.CONNECTION_LIMITS, "body_timeout_s", 1)
     live = make_live_server()
-    socks = [_connect(live) for _ in range(CONNECTIONS)]
+    socks = [connect(live) for _ in range(CONNECTIONS)]
     stop = threading.Event()
 
     def trickle() -> None:
@@ -74,7 +59,7 @@ def test_bodies_trickled_a_byte_at_a_time_do_not_hold_every_connection(
         time.sleep(3.0)  # past body_timeout_s and the little the bytes sent add to it
         health = requests.get(live.url + "/health", timeout=3)
         assert health.status_code == 200
-        answers = [_answer(sock) for sock in socks]
+        answers = [read_answer(sock) for sock in socks]
     finally:
         stop.set()
         trickler.join(timeout=5)
@@ -130,7 +115,7 @@ def test_answers_do_not_name_the_http_server(make_live_server: Callable[..., Liv
     answers = [live("GET", "/health"), live("GET", "/sparql", params=query),
                live("GET", "/sparql", params=query), live("GET", "/no-such-page")]
     assert answers[2].headers.get("X-Provml-Cache") == "hit"
-    sock = _connect(live)
+    sock = connect(live)
     sock.sendall(b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nASK")
     refused = b""
     with contextlib.suppress(TimeoutError, ConnectionResetError):
