@@ -112,7 +112,7 @@ def environ_of(scope: Scope) -> dict[str, Any]:
         "REMOTE_PORT": str(client[1]) if client else "",
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": scope.get("scheme", "http"),
-        "wsgi.errors": _LogStream(),
+        "wsgi.errors": _LOG_STREAM,
         "wsgi.multithread": True,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
@@ -139,6 +139,16 @@ class _LogStream:
 
     def flush(self) -> None:
         pass
+
+
+_LOG_STREAM = _LogStream()
+
+
+def _error_answer(status: int, message: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers and body of an error the front writes itself, in the one error shape."""
+    body = json.dumps(error_body(status, message)).encode()
+    return [(b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode())], body
 
 
 class _Refused(Exception):
@@ -342,11 +352,9 @@ class Front:
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
     async def _refuse(self, send: Send, status: int, message: str) -> None:
-        body = json.dumps(error_body(status, message)).encode()
+        headers, body = _error_answer(status, message)
         log.info("refused before the app: %s %s", status, message)
-        await self._send_whole(send, status, [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close")], body)
+        await self._send_whole(send, status, [*headers, (b"connection", b"close")], body)
 
 
 class _Empty(io.BytesIO):
@@ -387,10 +395,9 @@ class _Exchange:
         except Exception:  # Flask answers its own errors: this is the server's fault
             log.exception("the app failed outside its error handlers")
             if not self.sent and not self.abandoned:
-                body = json.dumps(error_body(500, "internal error; see the server log")).encode()
-                self.start = {"type": "http.response.start", "status": 500, "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()), SERVER]}
+                headers, body = _error_answer(500, "internal error; see the server log")
+                self.start = {"type": "http.response.start", "status": 500,
+                              "headers": [*headers, SERVER]}
                 self.last = self._messages(body, last=True)
         finally:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
@@ -444,8 +451,7 @@ class _Exchange:
             future = asyncio.run_coroutine_threadsafe(
                 self._write(self._messages(chunk, last=False)), self.loop)
             written: bool = future.result(self.front.send_timeout_s + 1)
-        except (RuntimeError, TimeoutError, concurrent.futures.TimeoutError,
-                concurrent.futures.CancelledError):
+        except (RuntimeError, TimeoutError, concurrent.futures.CancelledError):
             written = False  # the loop is closed or stopped
         if not written:
             self.abandoned = True
