@@ -111,14 +111,18 @@ def run_events(i: int, *, epochs: int = 5, batches: int = 20) -> list[dict[str, 
     return events
 
 
-def make_data(runs: int, workdir: Path) -> tuple[Path, int]:
-    """Translate ``runs`` workflows (enriched, not validated: speed) and dump them as N-Quads."""
+def make_data(runs: int, workdir: Path, *, ontologies: bool = True) -> tuple[Path, int]:
+    """Translate ``runs`` workflows (enriched, not validated: speed) and dump them as N-Quads,
+    with the ontology graphs every provml store holds (``ontologies``): both servers get the
+    same quads, and ``provml serve`` has nothing to write at start."""
     from pyoxigraph import RdfFormat
 
     from provml.knowledge import KnowledgeGraph
     from provml.store import open_store
 
     kg = KnowledgeGraph(open_store(), validate=False)
+    if ontologies:
+        kg.load_ontologies()
     for i in range(runs):
         kg.ingest_events(run_events(i))
     nq = workdir / "data.nq"
