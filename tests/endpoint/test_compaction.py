@@ -12,7 +12,7 @@ from pyoxigraph import Literal, NamedNode, Quad, RdfFormat, serialize
 
 from provml.endpoint.app import create_app
 from provml.store import OxigraphStore
-from provml.vocab import ONTOLOGY_IRI, OILGAS_ONTOLOGY_IRI
+from provml.vocab import OILGAS_ONTOLOGY_IRI, ONTOLOGY_IRI
 
 EX = "http://example.org/"
 
