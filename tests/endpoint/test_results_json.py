@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import json
 
-from pyoxigraph import BlankNode, Literal, NamedNode, QueryResultsFormat, Triple, Variable, parse_query_results
+from pyoxigraph import (
+    BlankNode,
+    Literal,
+    NamedNode,
+    QueryResultsFormat,
+    Triple,
+    Variable,
+    parse_query_results,
+)
 
 from provml.endpoint.sparql.results import write_solutions
 from provml.vocab import XSD
