@@ -163,7 +163,10 @@ RUNAWAYS = {
     "a negated property path star": f"SELECT * WHERE {{ ?s (!<{EX}x>|^!<{EX}x>)* ?o . ?o ?p ?v }}",
     "ORDER BY over a path": (
         f"SELECT ?s ?o WHERE {{ ?s (!<{EX}x>|^!<{EX}x>)* ?o . ?a ?b ?c }} ORDER BY ?o ?c"),
-    "60 nested blank nodes and a cross product": "SELECT * WHERE { ?s ?p " + "[ ?p " * 60 + "?o" + " ]" * 60 + " . ?a ?b ?c . ?d ?e ?f }",
+    # counted: every solution is read (as SELECT *, once the store is compacted at start, it can
+    # reach the row limit within the time limit and answer 200, truncated — rightly)
+    "60 nested blank nodes and a cross product": "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p " + "[ ?p " * 60 + "?o"
+    + " ]" * 60 + " . ?a ?b ?c . ?d ?e ?f }",
 }
 
 
