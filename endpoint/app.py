@@ -72,8 +72,13 @@ def _compact(kg: KnowledgeGraph) -> None:
     store = kg.store
     if isinstance(store, OxigraphStore) and store.path is not None and not store.read_only:
         started = time.monotonic()
-        store.flush()
-        store.optimize()
+        try:
+            store.flush()
+            store.optimize()
+        except OSError as error:  # (a full disk): the data is written; only reads are slower
+            log.warning("could not compact the store after writing its ontologies (%s); serving "
+                        "it as it is", error)
+            return
         log.info("compacted the store after writing its ontologies (%.1f s)", time.monotonic() - started)
 
 

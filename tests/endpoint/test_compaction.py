@@ -52,3 +52,23 @@ def test_the_ontologies_written_at_start_are_compacted_once(tmp_path: Path,
             app.extensions["provml.close"]()
         assert len(compactions) == expected
     assert compactions[0] > 2_000  # compacted with the ontologies in it
+
+
+def test_a_compaction_that_fails_leaves_the_store_served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "kg"
+    _bulk_store(path)
+
+    def full(store: OxigraphStore) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(OxigraphStore, "optimize", full)
+    app = create_app({"STORE": str(path), "TOKEN": "t", "TIMEOUT_S": 10})
+    try:
+        answer = app.test_client().get("/sparql", query_string={
+            "query": f"ASK {{ GRAPH <{ONTOLOGY_IRI.value}> {{ ?s ?p ?o }} }}"},
+            headers={"Accept": "application/sparql-results+json"})
+        assert answer.status_code == 200 and answer.get_json()["boolean"] is True
+    finally:
+        app.extensions["provml.close"]()
+    assert "could not compact the store" in caplog.text
