@@ -525,17 +525,22 @@ def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool,
     from provml.ingest.summary_plan import store_batch
 
     if complete and _overlaps(store):
-        under_way = loading or _Loading(lambda: _load(store, data, atomic=atomic))
+        under_way = [loading or _Loading(lambda: _load(store, data, atomic=atomic))]
+        if links:  # (one a section: written beside the group, not after it)
+            extra = _nquads(links)
+            under_way.append(_Loading(lambda: _load(store, extra, atomic=atomic)))
 
         def write(late: Sequence[Quad]) -> None:
-            under_way.wait()
-            if links or late:
-                _load(store, _nquads([*links, *late]), atomic=atomic)
+            for each in under_way:
+                each.wait()
+            if late:
+                _load(store, _nquads(late), atomic=atomic)
 
         try:
             store_batch(store, quads, atomic=atomic, as_stored=stored, write=write)
         finally:
-            under_way.wait(raising=False)  # never leave a write under way behind an error
+            for each in under_way:
+                each.wait(raising=False)  # never leave a write under way behind an error
         return
     assert loading is None, "a write under way is for an embedded store on disk"
     if complete and isinstance(store, OxigraphStore):
