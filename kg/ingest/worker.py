@@ -526,15 +526,16 @@ def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool,
 
     if complete and _overlaps(store):
         under_way = [loading or _Loading(lambda: _load(store, data, atomic=atomic))]
-        if links:  # (one a section: written beside the group, not after it)
-            extra = _nquads(links)
-            under_way.append(_Loading(lambda: _load(store, extra, atomic=atomic)))
 
         def write(late: Sequence[Quad]) -> None:
+            # the links (the stage links: one a section) once the plan has read the store (a
+            # node with a stored link costs the plan a read that decodes it), beside the group
+            # when its write is still under way
+            if links or late:
+                extra = _nquads([*links, *late])
+                under_way.append(_Loading(lambda: _load(store, extra, atomic=atomic)))
             for each in under_way:
                 each.wait()
-            if late:
-                _load(store, _nquads(late), atomic=atomic)
 
         try:
             store_batch(store, quads, atomic=atomic, as_stored=stored, write=write)
