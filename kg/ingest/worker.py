@@ -514,14 +514,17 @@ def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool,
 
     On disk the planning overlaps the write: the store loads ``data`` on a thread of its own
     (pyoxigraph lets go of the GIL while it parses and writes) while this thread plans over the
-    store and the group; the late links, nearly always none, follow in a small write of their
-    own once it is done, then the summaries. The plan reads the store as it will be, the store's
-    quads merged with the group's (:class:`provml.ingest.summary_plan._Future`), so what it reads
-    of the group while part of it is stored is the same; the group's quads are the only writes
-    under way (one writer, one group at a time). A crash between the two writes leaves the group
-    unacknowledged: delivered again, it is written again and gets its links then. ``loading``:
-    the write of ``data`` already under way (the writer starts it before it reads the keys);
-    ``links``: quads to write after it with the late links (the writer's stage links)."""
+    store and the group. The plan reads the store as it will be, the store's quads merged with
+    the group's (:class:`provml.ingest.summary_plan._Future`), so what it reads of the group
+    while part of it is stored is the same; the group's quads are the only writes under way (one
+    writer, one group at a time). Once the plan has read the store, ``links`` (the writer's stage
+    links, one a section) and the late links are written in a small write on a second thread,
+    beside the group's write when it is still under way (written before, each section's stored
+    link would cost the plan a read that decodes it); when both are done, the summaries. As with
+    the bulk loader, which is not atomic, a failure or a crash can leave part of the group and
+    its links written: the group is not acknowledged, so it is delivered again and written whole,
+    links and summaries included (deterministic IRIs: nothing twice). ``loading``: the write of
+    ``data`` already under way (the writer starts it before it reads the keys)."""
     from provml.ingest.summary_plan import store_batch
 
     if complete and _overlaps(store):
@@ -543,7 +546,7 @@ def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool,
             for each in under_way:
                 each.wait(raising=False)  # never leave a write under way behind an error
         return
-    assert loading is None, "a write under way is for an embedded store on disk"
+    assert loading is None and not links, "a write under way, and links beside it, are for an embedded store on disk"
     if complete and isinstance(store, OxigraphStore):
         store_batch(store, quads, atomic=atomic, as_stored=stored, write=lambda links: _load(
             store, data + _nquads(links) if links else data, atomic=atomic))
