@@ -20,7 +20,8 @@ on with the default ``everysec`` fsync) and, per configuration, a fresh on-disk 
   largest worker count of ``--workers``.
 
 Prints a table and saves ``benchmarks/results/broker.json`` (or ``--out``); ``--throughput-only``
-leaves out the capacities and the latency runs.
+leaves out the capacities and the latency runs; ``--capacity-only`` runs only the capacities (one
+worker alone, then the writer alone with its process CPU, on a filled stream), ``--reps`` times.
 """
 
 from __future__ import annotations
@@ -309,14 +310,15 @@ def capacities(redis: Redis, events: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         kg = open_kg(Path(tmp) / "store")
         writer = Writer(redis.url, kg, block_s=0.05)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         while writer.step():
             pass
-        writer_s = time.perf_counter() - start
+        writer_s, writer_cpu = time.perf_counter() - start, time.process_time() - cpu
         written = writer.events
         writer.close()
         kg.close()
-    return {"worker_events_per_s": worked / worker_s, "writer_events_per_s": written / writer_s}
+    return {"worker_events_per_s": worked / worker_s, "writer_events_per_s": written / writer_s,
+            "writer_cpu_us_per_event": 1e6 * writer_cpu / written}
 
 
 def emit_only(redis: Redis, events: int, reps: int, out: dict[str, Any]) -> None:
@@ -354,6 +356,10 @@ def main() -> None:
     ap.add_argument("--modes", nargs="+", choices=["live", "drain"], default=["live", "drain"],
                     help="throughput modes to run (default both)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to save the JSON (default %(default)s)")
+    ap.add_argument("--capacity-only", action="store_true",
+                    help="only the capacities (one worker alone, the writer alone, on a filled stream of "
+                         "--capacity-events events), --reps times")
+    ap.add_argument("--capacity-events", type=int, default=10_000)
     ap.add_argument("--emit-only", action="store_true",
                     help="only the 8 capture processes into Redis, --reps times (no pipeline): what they emit")
     args = ap.parse_args()
@@ -367,6 +373,22 @@ def main() -> None:
             emit_only(redis, args.events, args.reps, out)
         finally:
             redis.close()
+        return
+    if args.capacity_only:
+        out["capacity_runs"] = []
+        try:
+            for _ in range(args.reps):
+                load = os.getloadavg()[0]
+                cap = {**capacities(redis, args.capacity_events), "load": [load, os.getloadavg()[0]]}
+                out["capacity_runs"].append(cap)
+                print(f"capacity    one worker {cap['worker_events_per_s']:,.0f} events/s, the writer "
+                      f"{cap['writer_events_per_s']:,.0f} events/s, {cap['writer_cpu_us_per_event']:.0f} CPU us an "
+                      f"event (each alone; load {load:.1f})", flush=True)
+        finally:
+            redis.close()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(out, indent=2))
+        print(f"saved {args.out}")
         return
     try:
         for rep in range(0 if args.latency_only else args.reps):  # alternate 1 2 4 1 2 4, live and drained

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,63 @@ def test_as_stored_gives_the_literals_the_store_gives_back() -> None:
     store.add(quads)
     assert set(as_stored(quads)) == set(store.quads())
     assert Quad(s, p, Literal("1", datatype=XSD.double), g) in as_stored(quads)
+
+
+def _group(kg: KnowledgeGraph, run: str) -> tuple[bytes, list[Quad], bool]:
+    quads = kg.prepare_batch(translate(workload.learning_run(run, epochs=2, batches=4), iris=kg.iris), links=False)
+    fields = worker.hand_over(quads)
+    data, read, _types = worker._received({k.encode(): v for k, v in fields.items()})
+    return data, read, fields["plan"] == worker.STORED_KEYS
+
+
+def test_on_disk_a_write_that_fails_on_its_thread_fails_the_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On disk the group's N-Quads are written on a thread of their own while the passes are
+    planned: its failure is raised by ``_write_passes`` (so the writer acknowledges nothing) and
+    the summaries are not replaced."""
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
+    data, read, stored = _group(kg, "w5")
+    real = worker._load
+
+    def failing(store: Any, nquads: bytes, *, atomic: bool) -> None:
+        if nquads == data:
+            raise OSError("disk full")
+        real(store, nquads, atomic=atomic)
+
+    monkeypatch.setattr(worker, "_load", failing)
+    with pytest.raises(OSError, match="disk full"):
+        worker._write_passes(kg.store, data, read, atomic=False, complete=True, stored=stored)
+    assert not any(q.predicate == PROVML.summary for q in kg.store.quads())
+    monkeypatch.setattr(worker, "_load", real)  # written again (redelivered): complete
+    worker._write_passes(kg.store, data, read, atomic=False, complete=True, stored=stored)
+    assert sum(1 for q in kg.store.quads() if q.predicate == PROVML.summary) >= 3
+    kg.close()
+
+
+def test_on_disk_a_planning_error_returns_only_once_the_write_is_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planning failing while the write runs: ``_write_passes`` waits for the write, so no
+    write is under way behind the error (the writer's next try starts from a quiet store)."""
+    import threading
+
+    import provml.ingest.summary_plan as summary_plan
+
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
+    data, read, stored = _group(kg, "w6")
+    real = worker._load
+    started = threading.Event()
+
+    def slow(store: Any, nquads: bytes, *, atomic: bool) -> None:
+        started.set()
+        time.sleep(0.3)
+        real(store, nquads, atomic=atomic)
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        assert started.wait(5)
+        raise RuntimeError("planning broke")
+
+    monkeypatch.setattr(worker, "_load", slow)
+    monkeypatch.setattr(summary_plan, "plan", broken)
+    with pytest.raises(RuntimeError, match="planning broke"):
+        worker._write_passes(kg.store, data, read, atomic=False, complete=True, stored=stored)
+    assert not any(t.name == "provml-writer-load" for t in threading.enumerate())
+    assert len(kg.store) >= data.count(b"\n")  # the write ran to its end
+    kg.close()

@@ -398,32 +398,48 @@ class Writer:
             self._write_group(messages)
 
     def _write_group(self, messages: list[tuple[Any, dict[Any, Any]]]) -> None:
-        parts: list[bytes] = []
-        quads: list[Quad] = []  # the quads the passes below read (see hand_over)
-        types: dict[str, str] = {}  # node -> its classes, sorted, space-separated
-        events = 0
-        stamps: list[float] = []
-        for _id, fields in messages:
-            data, read, named = _received(fields)
-            parts.append(data)
-            quads.extend(read)
-            for node, classes in named.items():
-                known = types.get(node)
-                if known is None:
-                    types[node] = classes
-                elif known != classes:  # (a node typed in two entries: nearly always alike)
-                    types[node] = " ".join(sorted({*known.split(), *classes.split()}))
-            events += int(fields[b"n"])
-            if self.latency_key:
-                stamps.extend(json.loads(fields[b"ts"]))
-        # the stage shortcuts follow chains through the store, which only the writer holds
-        links = stage_links(quads, store_lookup(self.kg.store))
-        if links:
-            parts.append(_nquads(links))
-            quads += links
+        store = self.kg.store
         complete = all(b"plan" in fields or b"nq" in fields for _id, fields in messages)
         stored = all(fields.get(b"plan") == STORED_KEYS for _id, fields in messages)
-        _write_passes(self.kg.store, b"".join(parts), quads, atomic=self.atomic, complete=complete, stored=stored)
+        # on disk the group's N-Quads go to the store on a thread of their own from now on, while
+        # this thread reads the keys and plans the passes (see _write_passes)
+        loading = _Loading(lambda: _load(store, b"".join([_data(fields) for _id, fields in messages]),
+                                         atomic=self.atomic)) if complete and _overlaps(store) else None
+        try:
+            parts: list[bytes] = []
+            quads: list[Quad] = []  # the quads the passes below read (see hand_over)
+            types: dict[str, str] = {}  # node -> its classes, sorted, space-separated
+            events = 0
+            stamps: list[float] = []
+            for _id, fields in messages:
+                read, named = _keys(fields)
+                if loading is None:
+                    parts.append(_data(fields))
+                quads.extend(read)
+                for node, classes in named.items():
+                    known = types.get(node)
+                    if known is None:
+                        types[node] = classes
+                    elif known != classes:  # (a node typed in two entries: nearly always alike)
+                        types[node] = " ".join(sorted({*known.split(), *classes.split()}))
+                events += int(fields[b"n"])
+                if self.latency_key:
+                    stamps.extend(json.loads(fields[b"ts"]))
+            # the stage shortcuts follow chains through the store, which only the writer holds
+            # (the chain ends they ask for are outside the group: what is being written does not
+            # change their answer)
+            links = stage_links(quads, store_lookup(store))
+            quads += links
+            if loading is not None:
+                _write_passes(store, b"", quads, atomic=self.atomic, complete=complete, stored=stored,
+                              loading=loading, links=links)
+            else:
+                if links:
+                    parts.append(_nquads(links))
+                _write_passes(store, b"".join(parts), quads, atomic=self.atomic, complete=complete, stored=stored)
+        finally:
+            if loading is not None:
+                loading.wait(raising=False)  # never leave a write under way behind an error
         if self.on_write is not None:
             self.on_write()
         done = time.time()
@@ -480,7 +496,7 @@ _PASSES = frozenset({PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution
 
 
 def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, complete: bool,
-                  stored: bool = False) -> None:
+                  stored: bool = False, loading: _Loading | None = None, links: Sequence[Quad] = ()) -> None:
     """Write a group's N-Quads ``data`` with its late stage links, then its summaries.
 
     On an embedded store, when ``quads`` hold every quad of the group the passes read
@@ -494,9 +510,43 @@ def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool,
     store grows"). Both write the same quads; each reads what is stored, so a redelivered group
     (even one the bulk loader cut in the middle) gets the same links and summaries. ``stored``:
     the literals of ``quads`` are already in the form the store gives back (keys of entries marked
-    :data:`STORED_KEYS`), the planners need not convert them."""
+    :data:`STORED_KEYS`), the planners need not convert them.
+
+    On disk the planning overlaps the write: the store loads ``data`` on a thread of its own
+    (pyoxigraph lets go of the GIL while it parses and writes) while this thread plans over the
+    store and the group. The plan reads the store as it will be, the store's quads merged with
+    the group's (:class:`provml.ingest.summary_plan._Future`), so what it reads of the group
+    while part of it is stored is the same; the group's quads are the only writes under way (one
+    writer, one group at a time). Once the plan has read the store, ``links`` (the writer's stage
+    links, one a section) and the late links are written in a small write on a second thread,
+    beside the group's write when it is still under way (written before, each section's stored
+    link would cost the plan a read that decodes it); when both are done, the summaries. As with
+    the bulk loader, which is not atomic, a failure or a crash can leave part of the group and
+    its links written: the group is not acknowledged, so it is delivered again and written whole,
+    links and summaries included (deterministic IRIs: nothing twice). ``loading``: the write of
+    ``data`` already under way (the writer starts it before it reads the keys)."""
     from provml.ingest.summary_plan import store_batch
 
+    if complete and _overlaps(store):
+        under_way = [loading or _Loading(lambda: _load(store, data, atomic=atomic))]
+
+        def write(late: Sequence[Quad]) -> None:
+            # the links (the stage links: one a section) once the plan has read the store (a
+            # node with a stored link costs the plan a read that decodes it), beside the group
+            # when its write is still under way
+            if links or late:
+                extra = _nquads([*links, *late])
+                under_way.append(_Loading(lambda: _load(store, extra, atomic=atomic)))
+            for each in under_way:
+                each.wait()
+
+        try:
+            store_batch(store, quads, atomic=atomic, as_stored=stored, write=write)
+        finally:
+            for each in under_way:
+                each.wait(raising=False)  # never leave a write under way behind an error
+        return
+    assert loading is None and not links, "a write under way, and links beside it, are for an embedded store on disk"
     if complete and isinstance(store, OxigraphStore):
         store_batch(store, quads, atomic=atomic, as_stored=stored, write=lambda links: _load(
             store, data + _nquads(links) if links else data, atomic=atomic))
@@ -504,6 +554,27 @@ def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool,
     _load(store, data, atomic=atomic)
     late_links(store, quads)
     update_summaries(store, quads)  # from what is stored: right in any order, on redelivery
+
+
+class _Loading:
+    """A write running on a thread of its own; :meth:`wait` joins it and raises what it raised."""
+
+    def __init__(self, write: Callable[[], None]) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(write,), name="provml-writer-load", daemon=True)
+        self.thread.start()
+
+    def _run(self, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            self.error = exc
+
+    def wait(self, *, raising: bool = True) -> None:
+        self.thread.join()
+        error, self.error = self.error, None
+        if error is not None and raising:
+            raise error
 
 
 def _split(quads: Iterable[Quad]) -> tuple[list[Quad], dict[str, list[str]]]:
@@ -562,18 +633,34 @@ def _nquads(quads: Iterable[Quad]) -> bytes:
 
 
 def _received(fields: Mapping[bytes, Any]) -> tuple[bytes, list[Quad], dict[str, str]]:
-    """What :func:`hand_over` made: the N-Quads bytes, the quads the passes read (``lenient``,
-    as :func:`_load`: written by a worker from checked quads), the classes of each node (sorted,
-    space-separated); an entry of an earlier worker (``nq``: the N-Quads alone) is parsed whole."""
+    """What :func:`hand_over` made: the N-Quads bytes (:func:`_data`), the quads the passes
+    read and the classes of each node (:func:`_keys`)."""
+    return (_data(fields), *_keys(fields))
+
+
+def _data(fields: Mapping[bytes, Any]) -> bytes:
+    """The N-Quads bytes of an entry (an earlier worker's ``nq``: as they are)."""
+    return zlib.decompress(fields[b"nqz"]) if b"nqz" in fields else bytes(fields[b"nq"])
+
+
+def _keys(fields: Mapping[bytes, Any]) -> tuple[list[Quad], dict[str, str]]:
+    """The quads of an entry the passes read (``lenient``, as :func:`_load`: written by a worker
+    from checked quads) and the classes of each node (sorted, space-separated); an entry of an
+    earlier worker (``nq``: the N-Quads alone) is parsed whole."""
     if b"nqz" in fields:
         read = list(parse(zlib.decompress(fields[b"keys"]), format=RdfFormat.N_QUADS, lenient=True))
         types: dict[str, str] = json.loads(zlib.decompress(fields[b"types"]))
         if fields.get(b"plan") != STORED_KEYS:  # an earlier worker's: in the order of its quads
             types = {node: " ".join(sorted(set(classes.split()))) for node, classes in types.items()}
-        return zlib.decompress(fields[b"nqz"]), read, types
-    data = fields[b"nq"]
-    read, named = _split(parse(data, format=RdfFormat.N_QUADS))
-    return data, read, {node: " ".join(sorted(set(classes))) for node, classes in named.items()}
+        return read, types
+    read, named = _split(parse(fields[b"nq"], format=RdfFormat.N_QUADS))
+    return read, {node: " ".join(sorted(set(classes))) for node, classes in named.items()}
+
+
+def _overlaps(store: Store) -> bool:
+    """Whether a group's write runs beside its planning: an embedded store on disk (where the
+    write is long: RocksDB's files; in memory it is short and not worth a thread)."""
+    return isinstance(store, OxigraphStore) and store.path is not None
 
 
 def _load(store: Store, data: bytes, *, atomic: bool) -> None:
