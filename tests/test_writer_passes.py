@@ -163,3 +163,22 @@ def test_on_disk_a_planning_error_returns_only_once_the_write_is_over(tmp_path: 
     assert not any(t.name == "provml-writer-load" for t in threading.enumerate())
     assert len(kg.store) >= data.count(b"\n")  # the write ran to its end
     kg.close()
+
+
+def test_on_disk_a_failed_write_fails_the_group_even_when_the_plan_never_asks_for_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should the planner return without calling its ``write`` (it calls it once today), the
+    group's write under way still decides: its failure is raised, never acknowledged."""
+    import provml.ingest.summary_plan as summary_plan
+
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
+    data, read, stored = _group(kg, "w7")
+
+    def failing(store: Any, nquads: bytes, *, atomic: bool) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(worker, "_load", failing)
+    monkeypatch.setattr(summary_plan, "store_batch", lambda *args, **kwargs: None)
+    with pytest.raises(OSError, match="disk full"):
+        worker._write_passes(kg.store, data, read, atomic=False, complete=True, stored=stored)
+    kg.close()

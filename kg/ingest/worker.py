@@ -343,10 +343,12 @@ class Writer:
     :param batch: most bags per transaction.
     :param latency_key: a Redis list that gets, per written event, the seconds from its capture
         time to its commit (for benchmarks); ``None``: not recorded.
-    :param atomic: passed to the store's ``add``. An embedded store writes every group of bags
-        all or nothing either way (a large group with the bulk loader, see
-        :meth:`provml.store.oxigraph.OxigraphStore.add`); the bags are acknowledged only after
-        it returns, so a crash mid-write leaves them pending and they are written again.
+    :param atomic: passed to the store's ``add``. A group of bags is not written all or
+        nothing: a large group goes through the bulk loader, which is not atomic (see
+        :meth:`provml.store.oxigraph.OxigraphStore.add`), and on disk its links follow in a
+        second write (:func:`_write_passes`). The bags are acknowledged only after every write
+        returned, so a crash or a failure part-way leaves them pending and they are written
+        again, whole (deterministic IRIs: nothing twice).
     :param on_write: called after each group of bags is in the store (``provml serve
         --broker``: the endpoint's query workers and result cache see the new data).
     """
@@ -426,8 +428,10 @@ class Writer:
                 if self.latency_key:
                     stamps.extend(json.loads(fields[b"ts"]))
             # the stage shortcuts follow chains through the store, which only the writer holds
-            # (the chain ends they ask for are outside the group: what is being written does not
-            # change their answer)
+            # (the chain ends they ask for are outside the group — translation states a section's
+            # provml:iteration and its prov:wasInformedBy in the same event, so a section in the
+            # group is never an end to look up — and what is being written does not change
+            # their answer)
             links = stage_links(quads, store_lookup(store))
             quads += links
             if loading is not None:
@@ -542,9 +546,12 @@ def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool,
 
         try:
             store_batch(store, quads, atomic=atomic, as_stored=stored, write=write)
-        finally:
+        except BaseException:
             for each in under_way:
                 each.wait(raising=False)  # never leave a write under way behind an error
+            raise
+        for each in under_way:  # (``write`` waited for them; were it not called, a failed
+            each.wait()         # write must still fail the group, never be acknowledged)
         return
     assert loading is None and not links, "a write under way, and links beside it, are for an embedded store on disk"
     if complete and isinstance(store, OxigraphStore):
