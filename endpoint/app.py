@@ -59,27 +59,41 @@ def _open_kg(config: Config) -> tuple[KnowledgeGraph, str | None]:
         raise
 
 
+#: an on-disk store up to this size is compacted at start when the server wrote its ontologies
+#: into it (≈ 7 million quads, ≈ 15–20 s here); a larger one is served as it is, with a hint
+AUTO_COMPACT_BYTES = 1 << 30
+
+
 def _compact(kg: KnowledgeGraph) -> None:
     """Compact an on-disk store the server has just written the ontologies into, before it
     serves: left in the write-ahead log (replayed into every query worker's view) or flushed
-    as a small file over the store's others, those few thousand quads made every read consult
-    one more place — measured on a 222,000-quad store, Q3 8 % slower from the log and 33 %
-    from the flushed file, 3 % faster once compacted (docs/benchmarks.md, "A store the server
-    wrote at start"). Compaction rewrites what the write overlaps, ≈ 2.5 µs a stored quad, once:
-    a store that holds its ontologies is not written at start."""
+    as one small file per index over the store's others, those 1,190 quads made every read
+    consult one more place — measured on a 223,294-quad store, Q3 1.09× as slow from the log
+    and 1.32× once flushed, 0.99× once compacted (docs/benchmarks.md, "Seventh session").
+    Compaction rewrites the whole store, ≈ 2.5 µs a stored quad (the ontologies' keys fall
+    everywhere in every index), once: a store that holds its ontologies is not written at
+    start. Over :data:`AUTO_COMPACT_BYTES` the server does not wait for it: it logs how to do it
+    (``provml compact``, with the server stopped)."""
     from provml.store.oxigraph import OxigraphStore
 
     store = kg.store
-    if isinstance(store, OxigraphStore) and store.path is not None and not store.read_only:
-        started = time.monotonic()
-        try:
-            store.flush()
-            store.optimize()
-        except OSError as error:  # (a full disk): the data is written; only reads are slower
-            log.warning("could not compact the store after writing its ontologies (%s); serving "
-                        "it as it is", error)
-            return
-        log.info("compacted the store after writing its ontologies (%.1f s)", time.monotonic() - started)
+    if not isinstance(store, OxigraphStore) or store.path is None or store.read_only:
+        return
+    size = store.size_on_disk()
+    if size > AUTO_COMPACT_BYTES:
+        log.warning("wrote the ontologies into a store of %.1f GB: reads are slower until it is "
+                    "compacted; stop the server and run `provml compact --store %s` (≈ 2.5 µs a "
+                    "quad)", size / 1e9, store.path)
+        return
+    started = time.monotonic()
+    try:
+        store.flush()
+        store.optimize()
+    except OSError as error:  # (a full disk): the data is written; only reads are slower
+        log.warning("could not compact the store after writing its ontologies (%s); serving "
+                    "it as it is", error)
+        return
+    log.info("compacted the store after writing its ontologies (%.1f s)", time.monotonic() - started)
 
 
 def _query_processes(config: Config, kg: KnowledgeGraph) -> QueryProcesses | None:

@@ -153,3 +153,26 @@ def test_load_progress_counts_every_event_and_file(spool: Path, tmp_path: Path) 
     with open_kg() as kg:
         load_paths(kg, paths, batch_size=7, progress=seen.append)
     assert sum(seen) == total and len(seen) > 2
+
+
+def test_cli_compact(tmp_path: Path) -> None:
+    """``provml compact`` compacts an on-disk store in place (the data unchanged, the ontologies
+    written first when missing, as every command that opens a store does) and exits 2 without
+    one."""
+    from pyoxigraph import Literal, NamedNode, Quad, RdfFormat, serialize
+
+    from provml.store import OxigraphStore
+
+    path = tmp_path / "store"
+    data = [Quad(NamedNode(f"http://example.org/s{i}"), NamedNode("http://example.org/p"), Literal(i),
+                 NamedNode("http://example.org/g")) for i in range(3_000)]
+    with OxigraphStore(path) as store:
+        store.raw.bulk_load(serialize(data, format=RdfFormat.N_QUADS), format=RdfFormat.N_QUADS)
+    runner = CliRunner()
+    done = runner.invoke(main, ["compact", "--store", str(path)])
+    assert done.exit_code == 0 and "compacted in" in done.output and " MB" in done.output, done.output
+    with OxigraphStore(path, read_only=True) as store:
+        assert set(store.quads(graph=NamedNode("http://example.org/g"))) == set(data)
+        assert store.contains_graph(NamedNode("https://w3id.org/provml"))
+    missing = runner.invoke(main, ["compact", "--store", str(tmp_path / "none")])
+    assert missing.exit_code == 2 and "no store" in missing.output

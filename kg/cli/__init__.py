@@ -1,7 +1,7 @@
 """The ``provml`` command line: a thin shell over the library.
 
 One click group; its commands live beside this module by what they do — ``servers`` (``serve``,
-``ingest-worker``), ``writing`` (``validate``, ``load``, ``migrate``), ``reading`` (``queries``,
+``ingest-worker``), ``writing`` (``validate``, ``load``, ``migrate``, ``compact``), ``reading`` (``queries``,
 ``query``, ``export``, ``stats``, ``ontology info``), ``imports`` (``import …``) — and share
 ``common`` (the exit-2 error, ``--store`` / ``--remote``, opening the knowledge graph).
 
@@ -23,7 +23,7 @@ from provml.cli.reading import (
     stats_command,
 )
 from provml.cli.servers import ingest_worker_command, serve_command
-from provml.cli.writing import load_command, migrate_command, validate_command
+from provml.cli.writing import compact_command, load_command, migrate_command, validate_command
 
 __all__ = ["main"]
 
@@ -36,5 +36,5 @@ def main() -> None:
 
 for _command in (ontology, serve_command, ingest_worker_command, validate_command, load_command,
                  queries_command, query_command, export_command, migrate_command, import_group,
-                 stats_command):
+                 stats_command, compact_command):
     main.add_command(_command)

@@ -127,3 +127,29 @@ def migrate_command(store: Path | None, check: bool) -> None:
                    f"quads ({result.removed} duplicate(s) removed)")
     else:
         click.echo("the store has the current layout: nothing to do")
+
+
+@click.command("compact")
+@STORE
+def compact_command(store: Path | None) -> None:
+    """Compact an on-disk store (RocksDB's full compaction of every index): reads consult fewer
+    files. Worth it after a small write over a large bulk-loaded store; ≈ 2.5 µs a stored quad.
+    Stop the server that holds the store first."""
+    import time
+
+    from provml.store.oxigraph import OxigraphStore
+
+    kg = open_kg_or_exit(store, create=False)
+    try:
+        if not isinstance(kg.store, OxigraphStore):
+            raise CouldNotRun("compact needs an on-disk store (--store)")
+        before = kg.store.size_on_disk()
+        started = time.monotonic()
+        kg.store.flush()
+        kg.store.optimize()
+        after = kg.store.size_on_disk()
+    except OSError as exc:
+        raise CouldNotRun(f"could not compact the store: {exc}") from exc
+    finally:
+        kg.close()
+    click.echo(f"compacted in {time.monotonic() - started:.1f} s: {before / 1e6:.1f} -> {after / 1e6:.1f} MB")

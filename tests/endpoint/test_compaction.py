@@ -72,3 +72,23 @@ def test_a_compaction_that_fails_leaves_the_store_served(tmp_path: Path, monkeyp
     finally:
         app.extensions["provml.close"]()
     assert "could not compact the store" in caplog.text
+
+
+def test_a_store_too_large_to_compact_at_start_is_served_with_a_hint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Over ``AUTO_COMPACT_BYTES`` the server does not wait for a compaction (it rewrites the
+    whole store): it serves at once and says how to compact it."""
+    from provml.endpoint import app as endpoint_app
+
+    path = tmp_path / "kg"
+    _bulk_store(path)
+    compactions: list[int] = []
+    monkeypatch.setattr(OxigraphStore, "optimize", lambda store: compactions.append(1))
+    monkeypatch.setattr(endpoint_app, "AUTO_COMPACT_BYTES", 1024)
+    app = create_app({"STORE": str(path), "TOKEN": "t", "TIMEOUT_S": 10})
+    try:
+        assert app.extensions["provml.kg"].store.contains_graph(ONTOLOGY_IRI)
+    finally:
+        app.extensions["provml.close"]()
+    assert compactions == []
+    assert f"provml compact --store {path}" in caplog.text
