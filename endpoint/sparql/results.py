@@ -112,24 +112,48 @@ def _json_binding(term: Any) -> dict[str, Any]:
     return _json_term(term)
 
 
+#: rows written with the memo before it is kept or dropped (see :func:`_json`)
+_MEMO_TRIAL_ROWS = 1_000
+
+
 def _json(variables: Sequence[Variable], rows: Sequence[Row]) -> bytes:
     """Each distinct term is written once and shared by the rows that hold it (orjson writes a
     shared object as often as it occurs): results repeat their terms — predicates, classes, the
     same run in every row — and the Q7 of ``benchmarks/endpoint.py`` (21,000 rows, 159 distinct
-    terms) was written in 0.04 s instead of 0.14, 100,000 rows of ``?s ?p ?o`` in 0.14 instead of 0.28."""
+    terms) was written in 0.04 s instead of 0.14, 100,000 rows of ``?s ?p ?o`` in 0.14 instead
+    of 0.28. Where terms hardly repeat the memo costs more than it saves (rows of distinct
+    terms: ≈ 1.4× as long), so after :data:`_MEMO_TRIAL_ROWS` rows it is kept only if fewer
+    than half of the terms so far were new."""
     names = [v.value for v in variables]
     written: dict[Any, dict[str, Any]] = {}
     known = written.get
     bindings = []
-    for row in rows:
+    seen = 0
+    trial = rows[:_MEMO_TRIAL_ROWS]
+    for row in trial:
         binding = {}
         for name, term in zip(names, row, strict=True):
             if term is not None:
+                seen += 1
                 value = known(term)
                 if value is None:
                     value = written[term] = _json_binding(term)
                 binding[name] = value
         bindings.append(binding)
+    rest = rows[_MEMO_TRIAL_ROWS:]
+    if 2 * len(written) < seen:  # terms repeat: keep the memo
+        for row in rest:
+            binding = {}
+            for name, term in zip(names, row, strict=True):
+                if term is not None:
+                    value = known(term)
+                    if value is None:
+                        value = written[term] = _json_binding(term)
+                    binding[name] = value
+            bindings.append(binding)
+    else:
+        bindings += [{name: _json_binding(term) for name, term in zip(names, row, strict=True)
+                      if term is not None} for row in rest]
     body = {"head": {"vars": names}, "results": {"bindings": bindings}}
     return orjson.dumps(body)  # terms come from Oxigraph (Rust): valid UTF-8, no surrogate
 

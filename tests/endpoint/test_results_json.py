@@ -39,3 +39,15 @@ def test_alike_terms_stay_apart_and_repeated_ones_are_shared() -> None:
     assert bindings[2]["a"] == {"type": "literal", "value": EX + "x", "xml:lang": "en"}
     assert bindings[4]["a"] == {"type": "literal", "value": "1", "datatype": XSD.integer.value}
     assert "c" not in bindings[0] and bindings[1]["c"] == bindings[0]["a"]
+
+
+def test_long_results_read_back_equal_whether_their_terms_repeat_or_not() -> None:
+    # past the memo's trial rows: kept when terms repeat, dropped when they hardly do
+    variables = [Variable("s"), Variable("o")]
+    repeated = [[NamedNode(f"{EX}s{i % 40}"), Literal(str(i % 3), datatype=XSD.integer)] for i in range(2_500)]
+    distinct = [[NamedNode(f"{EX}s{i}"), None if i % 5 == 0 else Literal(f"v{i}", language="en")]
+                for i in range(2_500)]
+    for rows in (repeated, distinct, repeated[:1_000] + distinct, distinct[:1_000] + repeated):
+        body = write_solutions(variables, rows, "application/sparql-results+json")
+        read = list(parse_query_results(body, format=QueryResultsFormat.JSON))
+        assert [[solution[v] for v in variables] for solution in read] == rows
