@@ -668,3 +668,48 @@ def test_the_writer_keeps_every_class_of_a_node_typed_in_entries_of_two_versions
         [PROV.Activity.value, PROV.Entity.value, PROVML.LearningStageExecution.value])
     redis.close()
     kg.close()
+
+
+def test_a_large_group_whose_write_fails_part_way_is_acknowledged_only_once_written_whole(
+        redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On disk the writer bulk-loads a group (10,000 quads or more) on a thread of its own while
+    it plans the group's links and summaries. A write that fails there (after storing part of
+    the group, as the bulk loader may) fails the step: nothing is acknowledged, and the writer
+    that takes the group again stores it whole, links and summaries included, nothing twice."""
+    import provml.ingest.worker as worker_module
+
+    events = [e for i in range(3) for e in events_of(f"big{i}", n_batches=200)]
+    send(redis_server.url, events)
+    w = Worker(redis_server.url, block_s=0.05)
+    while w.step():
+        pass
+    w.close()
+    kg = open_kg(tmp_path / "store")
+    real = worker_module._load
+    failed: list[int] = []
+
+    def half_then_fail(store: Any, data: bytes, *, atomic: bool) -> None:
+        lines = data.splitlines(keepends=True)
+        if len(lines) >= 10_000 and not failed:
+            failed.append(len(lines))
+            real(store, b"".join(lines[: len(lines) // 2]), atomic=atomic)
+            raise OSError("the disk went away")
+        real(store, data, atomic=atomic)
+
+    monkeypatch.setattr(worker_module, "_load", half_then_fail)
+    writer = Writer(redis_server.url, kg, block_s=0.05)
+    with pytest.raises(OSError, match="went away"):
+        while writer.step():
+            pass
+    writer.close()
+    assert failed, "no group reached the bulk loader"
+    redis = connect(redis_server.url)
+    assert lag(redis).written_events < len(events) and lag(redis).behind > 0
+    again = Writer(redis_server.url, kg, block_s=0.05)  # a restart: its own pending entries first
+    while again.step():
+        pass
+    again.close()
+    assert data(kg) == expected(events)
+    assert lag(redis).written_events == len(events) and lag(redis).behind == 0
+    redis.close()
+    kg.close()
