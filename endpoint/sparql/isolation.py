@@ -133,7 +133,13 @@ def _end_with_parent() -> None:
 
 
 def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
-    """A worker process: answer requests until the pipe closes, or its server is gone."""
+    """A worker process: answer requests until the pipe closes, or its server is gone.
+
+    Ctrl-C in a terminal signals the whole process group: the worker ignores it (its server
+    stops it, or it ends with the server) instead of printing a ``KeyboardInterrupt`` traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _limit_worker(memory_mb)
     _end_with_parent()
     import pyoxigraph

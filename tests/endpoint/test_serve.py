@@ -178,3 +178,35 @@ def test_the_access_log_has_every_request_and_no_secret(tmp_path: Path) -> None:
     assert code == 0, output[-2000:]
     assert output.count("GET /sparql 200") == 30 and "POST /sparql 204" in output
     assert "log-secret-4b1" not in output and "ASK" not in output
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_terminal_stops_the_server_and_its_workers_without_tracebacks(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C signals the whole process group — the server and its query worker
+    processes: the server stops cleanly and the workers print no ``KeyboardInterrupt`` traceback
+    (`make demo` printed one per worker)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [Serve.PROVML, "serve", "--store", str(tmp_path / "kg"), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "PROVML_TOKEN": "ctrl-c-token"})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()
+            try:
+                answer = requests.get(f"http://127.0.0.1:{port}/sparql", params={"query": ASK}, timeout=10)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "provml serve did not start"
+                time.sleep(0.1)
+        assert answer.status_code == 200  # evaluated in a worker process: the workers run
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "store closed" in out + err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
