@@ -87,7 +87,6 @@ def _compact(kg: KnowledgeGraph) -> None:
         return
     started = time.monotonic()
     try:
-        store.flush()
         store.optimize()
     except OSError as error:  # (a full disk): the data is written; only reads are slower
         log.warning("could not compact the store after writing its ontologies (%s); serving "

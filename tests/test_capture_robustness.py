@@ -433,18 +433,23 @@ def test_full_bags_found_waiting_go_in_one_request_and_none_twice(tmp_path: Path
     assert f.stats().sent == 15
 
 
+def _endpoint_client(sink: CompactSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> provml.Client:
+    """A client of an endpoint (bags of 50, no interval flush) whose HTTP sink is ``sink``."""
+    import provml.capture.client as client_module
+
+    monkeypatch.setattr(client_module, "HttpSink", lambda endpoint, token=None: sink)
+    monkeypatch.setenv("PROVML_HOME", str(tmp_path))
+    return provml.Client(endpoint="http://127.0.0.1:9", bag_size=50, flush_interval_s=3600,
+                         install_signal_handler=False)
+
+
 def test_batches_check_the_gate_once_a_wake_up_and_full_bags_still_wake_the_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # an endpoint's client wakes its thread every full bag (50 records); while the thread is
     # busy with a request, the bags that pile up must not cost each batch a Python call
-    import provml.capture.client as client_module
-
     sink = CompactSink()
-    monkeypatch.setattr(client_module, "HttpSink", lambda endpoint, token=None: sink)
-    monkeypatch.setenv("PROVML_HOME", str(tmp_path))
-    client = provml.Client(endpoint="http://127.0.0.1:9", bag_size=50, flush_interval_s=3600,
-                           install_signal_handler=False)
+    client = _endpoint_client(sink, tmp_path, monkeypatch)
     f = client._flusher
     checks = 0
     check = f.gate.check
@@ -509,13 +514,8 @@ def test_bags_that_fill_during_a_request_wait_for_the_next_wake_up(
 ) -> None:
     # an endpoint's client sends at most one request a linger (1 s here): a slow endpoint gets
     # the bags of a whole second a request, not the few that came during its last answer
-    import provml.capture.client as client_module
-
     sink = HandshakeSink()
-    monkeypatch.setattr(client_module, "HttpSink", lambda endpoint, token=None: sink)
-    monkeypatch.setenv("PROVML_HOME", str(tmp_path))
-    client = provml.Client(endpoint="http://127.0.0.1:9", bag_size=50, flush_interval_s=3600,
-                           install_signal_handler=False)
+    client = _endpoint_client(sink, tmp_path, monkeypatch)
     wf = client.workflow("wf", meta=False).begin()
     t = wf.task("t").begin()
     for i in range(50):  # a full bag: the thread sends it

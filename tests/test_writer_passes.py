@@ -39,7 +39,8 @@ def _write(path: Path | None, bags: list[list[dict[str, Any]]], *, complete: boo
     for bag in bags:
         quads = kg.prepare_batch(translate(bag, iris=kg.iris), links=False)  # a worker's part
         fields = worker.hand_over(quads)
-        data, read, _types = worker._received({k.encode(): v for k, v in fields.items()})
+        entry = {k.encode(): v for k, v in fields.items()}
+        data, (read, _types) = worker._data(entry), worker._keys(entry)
         links = stage_links(read, store_lookup(kg.store))
         if links:
             data += worker._nquads(links)
@@ -108,7 +109,8 @@ def test_as_stored_gives_the_literals_the_store_gives_back() -> None:
 def _group(kg: KnowledgeGraph, run: str) -> tuple[bytes, list[Quad], bool]:
     quads = kg.prepare_batch(translate(workload.learning_run(run, epochs=2, batches=4), iris=kg.iris), links=False)
     fields = worker.hand_over(quads)
-    data, read, _types = worker._received({k.encode(): v for k, v in fields.items()})
+    entry = {k.encode(): v for k, v in fields.items()}
+    data, (read, _types) = worker._data(entry), worker._keys(entry)
     return data, read, fields["plan"] == worker.STORED_KEYS
 
 

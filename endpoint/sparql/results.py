@@ -127,22 +127,10 @@ def _json(variables: Sequence[Variable], rows: Sequence[Row]) -> bytes:
     names = [v.value for v in variables]
     written: dict[Any, dict[str, Any]] = {}
     known = written.get
-    bindings = []
-    seen = 0
-    trial = rows[:_MEMO_TRIAL_ROWS]
-    for row in trial:
-        binding = {}
-        for name, term in zip(names, row, strict=True):
-            if term is not None:
-                seen += 1
-                value = known(term)
-                if value is None:
-                    value = written[term] = _json_binding(term)
-                binding[name] = value
-        bindings.append(binding)
-    rest = rows[_MEMO_TRIAL_ROWS:]
-    if 2 * len(written) < seen:  # terms repeat: keep the memo
-        for row in rest:
+
+    def shared(chunk: Sequence[Row]) -> list[dict[str, Any]]:
+        out = []
+        for row in chunk:
             binding = {}
             for name, term in zip(names, row, strict=True):
                 if term is not None:
@@ -150,7 +138,13 @@ def _json(variables: Sequence[Variable], rows: Sequence[Row]) -> bytes:
                     if value is None:
                         value = written[term] = _json_binding(term)
                     binding[name] = value
-            bindings.append(binding)
+            out.append(binding)
+        return out
+
+    bindings = shared(rows[:_MEMO_TRIAL_ROWS])
+    rest = rows[_MEMO_TRIAL_ROWS:]
+    if 2 * len(written) < sum(map(len, bindings)):  # terms repeat: keep the memo
+        bindings += shared(rest)
     else:
         bindings += [{name: _json_binding(term) for name, term in zip(names, row, strict=True)
                       if term is not None} for row in rest]

@@ -140,14 +140,13 @@ def compact_command(store: Path | None) -> None:
     from provml.store.oxigraph import OxigraphStore
 
     kg = open_kg_or_exit(store, create=False)
+    disk = kg.store
+    assert isinstance(disk, OxigraphStore)  # --store: always an on-disk Oxigraph store
     try:
-        if not isinstance(kg.store, OxigraphStore):
-            raise CouldNotRun("compact needs an on-disk store (--store)")
-        before = kg.store.size_on_disk()
+        before = disk.size_on_disk()
         started = time.monotonic()
-        kg.store.flush()
-        kg.store.optimize()
-        after = kg.store.size_on_disk()
+        disk.optimize()
+        after = disk.size_on_disk()
     except OSError as exc:
         raise CouldNotRun(f"could not compact the store: {exc}") from exc
     finally:

@@ -639,12 +639,6 @@ def _nquads(quads: Iterable[Quad]) -> bytes:
     return data
 
 
-def _received(fields: Mapping[bytes, Any]) -> tuple[bytes, list[Quad], dict[str, str]]:
-    """What :func:`hand_over` made: the N-Quads bytes (:func:`_data`), the quads the passes
-    read and the classes of each node (:func:`_keys`)."""
-    return (_data(fields), *_keys(fields))
-
-
 def _data(fields: Mapping[bytes, Any]) -> bytes:
     """The N-Quads bytes of an entry (an earlier worker's ``nq``: as they are)."""
     return zlib.decompress(fields[b"nqz"]) if b"nqz" in fields else bytes(fields[b"nq"])

@@ -351,13 +351,15 @@ class OxigraphStore(Closing):
 
     def optimize(self) -> None:
         """Compact the on-disk store (RocksDB's full compaction of every index): what many bulk
-        writes leave as overlapping files is merged, so reads touch fewer files. Nothing changes
-        in the data; no-op in memory.
+        writes leave as overlapping files is merged, so reads touch fewer files; the log is
+        flushed first, so the last writes are compacted too. Nothing changes in the data; no-op
+        in memory.
 
         :raises StoreReadOnly: the store was opened read-only.
         """
         if self.path is not None:
             with self._writing() as store:
+                store.flush()
                 store.optimize()
 
     def close(self) -> None:
