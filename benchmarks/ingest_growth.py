@@ -101,29 +101,29 @@ _FORMER_PASSES = frozenset({PROV.wasInformedBy, PROVML.iteration, PROVML.stageEx
 
 
 def write_writer(kg: KnowledgeGraph, quads: list[pyoxigraph.Quad], parts: Parts) -> None:
-    """The broker writer before its passes were planned (``worker._write_passes`` with
+    """The broker writer before its passes were planned (``handover.write_passes`` with
     ``complete=False``, step by step): the write, then ``late_links`` and ``update_summaries``
     through SPARQL over the store."""
-    from provml.ingest.worker import _load, _nquads
+    from provml.ingest.handover import load, nquads
 
-    data = _nquads(quads)  # the worker's side: not timed
-    keys = _nquads([q for q in quads if q.predicate in _FORMER_PASSES])
+    data = nquads(quads)  # the worker's side: not timed
+    keys = nquads([q for q in quads if q.predicate in _FORMER_PASSES])
     read = parts.time("receive", lambda: list(pyoxigraph.parse(keys, format=pyoxigraph.RdfFormat.N_QUADS)))
-    parts.time("write", lambda: _load(kg.store, data, atomic=False))
+    parts.time("write", lambda: load(kg.store, data, atomic=False))
     parts.time("late_links", lambda: late_links(kg.store, read))
     parts.time("summaries", lambda: update_summaries(kg.store, read))
 
 
 def write_planned(kg: KnowledgeGraph, quads: list[pyoxigraph.Quad], parts: Parts) -> None:
-    """The broker writer as it is now (``worker._write_passes``): the group's N-Quads bytes and
+    """The broker writer as it is now (``handover.write_passes``): the group's N-Quads bytes and
     the quads its passes read, as a worker hands them over; late links and summaries planned
     before the write."""
-    from provml.ingest.worker import _nquads, _split, _write_passes
+    from provml.ingest.handover import _split, nquads, write_passes
 
-    data = _nquads(quads)  # the worker's side: not timed
-    read = parts.time("receive", lambda: list(pyoxigraph.parse(_nquads(_split(quads)[0]),
+    data = nquads(quads)  # the worker's side: not timed
+    read = parts.time("receive", lambda: list(pyoxigraph.parse(nquads(_split(quads)[0]),
                                                                 format=pyoxigraph.RdfFormat.N_QUADS)))
-    parts.time("write+passes", lambda: _write_passes(kg.store, data, read, atomic=False, complete=True))
+    parts.time("write+passes", lambda: write_passes(kg.store, data, read, atomic=False, complete=True))
 
 
 def write_kg(kg: KnowledgeGraph, quads: list[pyoxigraph.Quad], parts: Parts) -> None:

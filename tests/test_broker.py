@@ -650,7 +650,7 @@ def test_the_writer_keeps_every_class_of_a_node_typed_in_entries_of_two_versions
     from pyoxigraph import NamedNode, Quad
 
     from provml.capture.broker import QUADS, TYPES
-    from provml.ingest.worker import hand_over
+    from provml.ingest.handover import hand_over
     from provml.vocab import PROV, PROVML, RDF
 
     node = NamedNode("https://w3id.org/provml/id/run/r1/x")
@@ -676,7 +676,7 @@ def test_a_large_group_whose_write_fails_part_way_is_acknowledged_only_once_writ
     it plans the group's links and summaries. A write that fails there (after storing part of
     the group, as the bulk loader may) fails the step: nothing is acknowledged, and the writer
     that takes the group again stores it whole, links and summaries included, nothing twice."""
-    import provml.ingest.worker as worker_module
+    import provml.ingest.handover as handover
 
     events = [e for i in range(3) for e in events_of(f"big{i}", n_batches=200)]
     send(redis_server.url, events)
@@ -685,7 +685,7 @@ def test_a_large_group_whose_write_fails_part_way_is_acknowledged_only_once_writ
         pass
     w.close()
     kg = open_kg(tmp_path / "store")
-    real = worker_module._load
+    real = handover.load
     failed: list[int] = []
 
     def half_then_fail(store: Any, data: bytes, *, atomic: bool) -> None:
@@ -696,7 +696,7 @@ def test_a_large_group_whose_write_fails_part_way_is_acknowledged_only_once_writ
             raise OSError("the disk went away")
         real(store, data, atomic=atomic)
 
-    monkeypatch.setattr(worker_module, "_load", half_then_fail)
+    monkeypatch.setattr(handover, "load", half_then_fail)
     writer = Writer(redis_server.url, kg, block_s=0.05)
     with pytest.raises(OSError, match="went away"):
         while writer.step():

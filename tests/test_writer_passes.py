@@ -1,4 +1,4 @@
-"""The broker writer's passes (provml.ingest.worker._write_passes): planned before the write
+"""The broker writer's passes (provml.ingest.handover.write_passes): planned before the write
 (entries of this version's hand_over, whose keys hold every quad the plan reads) they store what
 the late links and summary recomputation through SPARQL after the write store, quad for quad,
 whatever order the groups come in, when one is delivered twice, on disk and in memory."""
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pyoxigraph import Quad, RdfFormat, parse
 
-import provml.ingest.worker as worker
+import provml.ingest.handover as handover
 from provml.ingest.shortcuts import stage_links, store_lookup
 from provml.ingest.translation import translate
 from provml.knowledge import KnowledgeGraph
@@ -38,15 +38,15 @@ def _write(path: Path | None, bags: list[list[dict[str, Any]]], *, complete: boo
     kg = KnowledgeGraph(OxigraphStore(path))
     for bag in bags:
         quads = kg.prepare_batch(translate(bag, iris=kg.iris), links=False)  # a worker's part
-        fields = worker.hand_over(quads)
+        fields = handover.hand_over(quads)
         entry = {k.encode(): v for k, v in fields.items()}
-        data, (read, _types) = worker._data(entry), worker._keys(entry)
+        data, (read, _types) = handover.entry_nquads(entry), handover.entry_keys(entry)
         links = stage_links(read, store_lookup(kg.store))
         if links:
-            data += worker._nquads(links)
+            data += handover.nquads(links)
             read += links
-        worker._write_passes(kg.store, data, read, atomic=False, complete=complete,
-                             stored=complete and fields["plan"] == worker.STORED_KEYS)
+        handover.write_passes(kg.store, data, read, atomic=False, complete=complete,
+                               stored=complete and fields["plan"] == handover.STORED_KEYS)
     stored = set(kg.store.quads())
     kg.close()
     return stored
@@ -67,8 +67,8 @@ def test_the_keys_hold_what_the_plan_reads_and_say_so() -> None:
     an entry without the ``plan`` mark (an earlier worker's) goes the SPARQL way."""
     kg = KnowledgeGraph(OxigraphStore())
     quads = kg.prepare_batch(translate(workload.learning_run("w3", epochs=1, batches=2), iris=kg.iris), links=False)
-    fields = worker.hand_over(quads)
-    assert fields["plan"] == worker.STORED_KEYS
+    fields = handover.hand_over(quads)
+    assert fields["plan"] == handover.STORED_KEYS
     import zlib
 
     from provml.store.oxigraph import as_stored
@@ -108,10 +108,10 @@ def test_as_stored_gives_the_literals_the_store_gives_back() -> None:
 
 def _group(kg: KnowledgeGraph, run: str) -> tuple[bytes, list[Quad], bool]:
     quads = kg.prepare_batch(translate(workload.learning_run(run, epochs=2, batches=4), iris=kg.iris), links=False)
-    fields = worker.hand_over(quads)
+    fields = handover.hand_over(quads)
     entry = {k.encode(): v for k, v in fields.items()}
-    data, (read, _types) = worker._data(entry), worker._keys(entry)
-    return data, read, fields["plan"] == worker.STORED_KEYS
+    data, (read, _types) = handover.entry_nquads(entry), handover.entry_keys(entry)
+    return data, read, fields["plan"] == handover.STORED_KEYS
 
 
 def test_on_disk_a_write_that_fails_on_its_thread_fails_the_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,19 +120,19 @@ def test_on_disk_a_write_that_fails_on_its_thread_fails_the_group(tmp_path: Path
     the summaries are not replaced."""
     kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
     data, read, stored = _group(kg, "w5")
-    real = worker._load
+    real = handover.load
 
     def failing(store: Any, nquads: bytes, *, atomic: bool) -> None:
         if nquads == data:
             raise OSError("disk full")
         real(store, nquads, atomic=atomic)
 
-    monkeypatch.setattr(worker, "_load", failing)
+    monkeypatch.setattr(handover, "load", failing)
     with pytest.raises(OSError, match="disk full"):
-        worker._write_passes(kg.store, data, read, atomic=False, complete=True, stored=stored)
+        handover.write_passes(kg.store, data, read, atomic=False, complete=True, stored=stored)
     assert not any(q.predicate == PROVML.summary for q in kg.store.quads())
-    monkeypatch.setattr(worker, "_load", real)  # written again (redelivered): complete
-    worker._write_passes(kg.store, data, read, atomic=False, complete=True, stored=stored)
+    monkeypatch.setattr(handover, "load", real)  # written again (redelivered): complete
+    handover.write_passes(kg.store, data, read, atomic=False, complete=True, stored=stored)
     assert sum(1 for q in kg.store.quads() if q.predicate == PROVML.summary) >= 3
     kg.close()
 
@@ -146,7 +146,7 @@ def test_on_disk_a_planning_error_returns_only_once_the_write_is_over(tmp_path: 
 
     kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
     data, read, stored = _group(kg, "w6")
-    real = worker._load
+    real = handover.load
     started = threading.Event()
 
     def slow(store: Any, nquads: bytes, *, atomic: bool) -> None:
@@ -158,10 +158,10 @@ def test_on_disk_a_planning_error_returns_only_once_the_write_is_over(tmp_path: 
         assert started.wait(5)
         raise RuntimeError("planning broke")
 
-    monkeypatch.setattr(worker, "_load", slow)
+    monkeypatch.setattr(handover, "load", slow)
     monkeypatch.setattr(summary_plan, "plan", broken)
     with pytest.raises(RuntimeError, match="planning broke"):
-        worker._write_passes(kg.store, data, read, atomic=False, complete=True, stored=stored)
+        handover.write_passes(kg.store, data, read, atomic=False, complete=True, stored=stored)
     assert not any(t.name == "provml-writer-load" for t in threading.enumerate())
     assert len(kg.store) >= data.count(b"\n")  # the write ran to its end
     kg.close()
@@ -179,8 +179,8 @@ def test_on_disk_a_failed_write_fails_the_group_even_when_the_plan_never_asks_fo
     def failing(store: Any, nquads: bytes, *, atomic: bool) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(worker, "_load", failing)
+    monkeypatch.setattr(handover, "load", failing)
     monkeypatch.setattr(summary_plan, "store_batch", lambda *args, **kwargs: None)
     with pytest.raises(OSError, match="disk full"):
-        worker._write_passes(kg.store, data, read, atomic=False, complete=True, stored=stored)
+        handover.write_passes(kg.store, data, read, atomic=False, complete=True, stored=stored)
     kg.close()

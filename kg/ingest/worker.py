@@ -2,6 +2,8 @@
 
 Why it is long: the workers and the one writer speak one protocol over the same streams
 (claims, acknowledgements, the types hash); kept in one module so both sides change together.
+The format of a quads entry and the write of a group of entries into the store are
+:mod:`provml.ingest.handover`.
 
 Capture clients in broker mode (:mod:`provml.capture.broker`) append bags to the stream
 ``provml:events``. Workers read it in the consumer group ``provml-workers``, as many processes
@@ -10,7 +12,7 @@ and machines as wanted; each bag goes to one worker, which runs the ingest pipel
 validation) and then:
 
 * **embedded on-disk store** (one writer): hands the validated quads to the stream
-  ``provml:quads`` (N-Quads, compressed; :func:`hand_over`). The one :class:`Writer` (``provml ingest-worker --store DIR`` or
+  ``provml:quads`` (N-Quads, compressed; :func:`provml.ingest.handover.hand_over`). The one :class:`Writer` (``provml ingest-worker --store DIR`` or
   ``provml serve --broker``) writes them, many bags per transaction, then acknowledges both the
   quads entry and the bag (``XACK`` on ``provml:events``). It also keeps the types of the nodes it
   wrote in the hash ``provml:types``, which workers read for the types of the nodes a bag refers
@@ -42,25 +44,23 @@ import os
 import socket
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, RdfFormat, parse, serialize
+from pyoxigraph import DefaultGraph, NamedNode, Quad
 
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, WRITERS, connect
 from provml.errors import Error, EventError, ValidationFailed
-from provml.ingest.shortcuts import late_links, stage_links, store_lookup
+from provml.ingest.handover import hand_over, write_group
 from provml.ingest.spec import WorkflowSpec
-from provml.ingest.summaries import update_summaries
 from provml.knowledge import IngestResult, KnowledgeGraph
 from provml.store.base import Store
-from provml.store.oxigraph import OxigraphStore, as_stored
-from provml.vocab import PROV, PROVML, RDF, XSD
+from provml.store.oxigraph import OxigraphStore
+from provml.vocab import RDF
 
-__all__ = ["Lag", "Worker", "Writer", "alive", "ensure_groups", "hand_over", "lag", "run", "wait_for_broker"]
+__all__ = ["Lag", "Worker", "Writer", "alive", "ensure_groups", "lag", "run", "wait_for_broker"]
 
 log = logging.getLogger("provml.ingest.worker")
 
@@ -346,7 +346,7 @@ class Writer:
     :param atomic: passed to the store's ``add``. A group of bags is not written all or
         nothing: a large group goes through the bulk loader, which is not atomic (see
         :meth:`provml.store.oxigraph.OxigraphStore.add`), and on disk its links follow in a
-        second write (:func:`_write_passes`). The bags are acknowledged only after every write
+        second write (:func:`provml.ingest.handover.write_passes`). The bags are acknowledged only after every write
         returned, so a crash or a failure part-way leaves them pending and they are written
         again, whole (deterministic IRIs: nothing twice).
     :param on_write: called after each group of bags is in the store (``provml serve
@@ -394,70 +394,28 @@ class Writer:
         return len(messages)
 
     def _write(self, messages: list[tuple[Any, dict[Any, Any]]]) -> None:
+        """Write a group of entries (:func:`provml.ingest.handover.write_group`), then record it
+        in Redis in one transaction: the nodes' types, the acknowledgements of the entries and
+        of their bags, the count of written events."""
         from provml.ingest.collector import paused
 
         with paused():  # as for a batch in the pipeline (provml.ingest.collector)
-            self._write_group(messages)
-
-    def _write_group(self, messages: list[tuple[Any, dict[Any, Any]]]) -> None:
-        store = self.kg.store
-        complete = all(b"plan" in fields or b"nq" in fields for _id, fields in messages)
-        stored = all(fields.get(b"plan") == STORED_KEYS for _id, fields in messages)
-        # on disk the group's N-Quads go to the store on a thread of their own from now on, while
-        # this thread reads the keys and plans the passes (see _write_passes)
-        loading = _Loading(lambda: _load(store, b"".join([_data(fields) for _id, fields in messages]),
-                                         atomic=self.atomic)) if complete and _overlaps(store) else None
-        try:
-            parts: list[bytes] = []
-            quads: list[Quad] = []  # the quads the passes below read (see hand_over)
-            types: dict[str, str] = {}  # node -> its classes, sorted, space-separated
-            events = 0
-            stamps: list[float] = []
-            for _id, fields in messages:
-                read, named = _keys(fields)
-                if loading is None:
-                    parts.append(_data(fields))
-                quads.extend(read)
-                for node, classes in named.items():
-                    known = types.get(node)
-                    if known is None:
-                        types[node] = classes
-                    elif known != classes:  # (a node typed in two entries: nearly always alike)
-                        types[node] = " ".join(sorted({*known.split(), *classes.split()}))
-                events += int(fields[b"n"])
-                if self.latency_key:
-                    stamps.extend(json.loads(fields[b"ts"]))
-            # the stage shortcuts follow chains through the store, which only the writer holds
-            # (the chain ends they ask for are outside the group — translation states a section's
-            # provml:iteration and its prov:wasInformedBy in the same event, so a section in the
-            # group is never an end to look up — and what is being written does not change
-            # their answer)
-            links = stage_links(quads, store_lookup(store))
-            quads += links
-            if loading is not None:
-                _write_passes(store, b"", quads, atomic=self.atomic, complete=complete, stored=stored,
-                              loading=loading, links=links)
-            else:
-                if links:
-                    parts.append(_nquads(links))
-                _write_passes(store, b"".join(parts), quads, atomic=self.atomic, complete=complete, stored=stored)
-        finally:
-            if loading is not None:
-                loading.wait(raising=False)  # never leave a write under way behind an error
+            group = write_group(self.kg.store, [fields for _id, fields in messages], atomic=self.atomic,
+                                stamps=bool(self.latency_key))
         if self.on_write is not None:
             self.on_write()
         done = time.time()
         pipe = self.redis.pipeline(transaction=True)
-        if types:
-            pipe.hset(TYPES, mapping=types)
+        if group.types:
+            pipe.hset(TYPES, mapping=group.types)
         pipe.xack(QUADS, WRITERS, *[m[0] for m in messages])
         pipe.xack(EVENTS, WORKERS, *[i for m in messages for i in json.loads(m[1][b"ids"])])
-        pipe.incrby(WRITTEN, events)
-        if self.latency_key and stamps:
-            pipe.rpush(self.latency_key, *[f"{done - t:.4f}" for t in stamps])
+        pipe.incrby(WRITTEN, group.events)
+        if self.latency_key and group.stamps:
+            pipe.rpush(self.latency_key, *[f"{done - t:.4f}" for t in group.stamps])
         pipe.execute()
         self.bags += len(messages)
-        self.events += events
+        self.events += group.events
 
     def trim(self) -> None:
         """Drop from both streams the entries every consumer has acknowledged."""
@@ -491,188 +449,6 @@ class Writer:
 
     def close(self) -> None:
         self.redis.close()
-
-#: the predicates the writer's passes read (stage links, late links, summaries); the other quads
-#: of a bag reach the store as N-Quads bytes, never as Python objects in the writer
-_PASSES = frozenset({PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution, PROV.wasGeneratedBy,
-                     PROVML.attributeName, PROV.value, PROVML.summary, PROVML.minimumValue,
-                     PROVML.maximumValue, PROVML.meanValue, PROVML.valueCount})
-
-
-def _write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, complete: bool,
-                  stored: bool = False, loading: _Loading | None = None, links: Sequence[Quad] = ()) -> None:
-    """Write a group's N-Quads ``data`` with its late stage links, then its summaries.
-
-    On an embedded store, when ``quads`` hold every quad of the group the passes read
-    (``complete``: entries of this version's :func:`hand_over`, or whole N-Quads), both are
-    planned before the write over one view of the store and the group
-    (:func:`provml.ingest.summary_plan.store_batch`, as in-process ingest: the group's nodes read from memory, the store's by
-    pattern), the links written with the group and the summaries replaced in one update after
-    it; else, as before, :func:`~provml.ingest.shortcuts.late_links` and
-    :func:`~provml.ingest.summaries.update_summaries` read the store back through SPARQL after
-    the write, at a cost per event that grows with the store (docs/benchmarks.md, "Ingest as the
-    store grows"). Both write the same quads; each reads what is stored, so a redelivered group
-    (even one the bulk loader cut in the middle) gets the same links and summaries. ``stored``:
-    the literals of ``quads`` are already in the form the store gives back (keys of entries marked
-    :data:`STORED_KEYS`), the planners need not convert them.
-
-    On disk the planning overlaps the write: the store loads ``data`` on a thread of its own
-    (pyoxigraph lets go of the GIL while it parses and writes) while this thread plans over the
-    store and the group. The plan reads the store as it will be, the store's quads merged with
-    the group's (:class:`provml.ingest.summary_plan._Future`), so what it reads of the group
-    while part of it is stored is the same; the group's quads are the only writes under way (one
-    writer, one group at a time). Once the plan has read the store, ``links`` (the writer's stage
-    links, one a section) and the late links are written in a small write on a second thread,
-    beside the group's write when it is still under way (written before, each section's stored
-    link would cost the plan a read that decodes it); when both are done, the summaries. As with
-    the bulk loader, which is not atomic, a failure or a crash can leave part of the group and
-    its links written: the group is not acknowledged, so it is delivered again and written whole,
-    links and summaries included (deterministic IRIs: nothing twice). ``loading``: the write of
-    ``data`` already under way (the writer starts it before it reads the keys)."""
-    from provml.ingest.summary_plan import store_batch
-
-    if complete and _overlaps(store):
-        under_way = [loading or _Loading(lambda: _load(store, data, atomic=atomic))]
-
-        def write(late: Sequence[Quad]) -> None:
-            # the links (the stage links: one a section) once the plan has read the store (a
-            # node with a stored link costs the plan a read that decodes it), beside the group
-            # when its write is still under way
-            if links or late:
-                extra = _nquads([*links, *late])
-                under_way.append(_Loading(lambda: _load(store, extra, atomic=atomic)))
-            for each in under_way:
-                each.wait()
-
-        try:
-            store_batch(store, quads, atomic=atomic, as_stored=stored, write=write)
-        except BaseException:
-            for each in under_way:
-                each.wait(raising=False)  # never leave a write under way behind an error
-            raise
-        for each in under_way:  # (``write`` waited for them; were it not called, a failed
-            each.wait()         # write must still fail the group, never be acknowledged)
-        return
-    assert loading is None and not links, "a write under way, and links beside it, are for an embedded store on disk"
-    if complete and isinstance(store, OxigraphStore):
-        store_batch(store, quads, atomic=atomic, as_stored=stored, write=lambda links: _load(
-            store, data + _nquads(links) if links else data, atomic=atomic))
-        return
-    _load(store, data, atomic=atomic)
-    late_links(store, quads)
-    update_summaries(store, quads)  # from what is stored: right in any order, on redelivery
-
-
-class _Loading:
-    """A write running on a thread of its own; :meth:`wait` joins it and raises what it raised."""
-
-    def __init__(self, write: Callable[[], None]) -> None:
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(write,), name="provml-writer-load", daemon=True)
-        self.thread.start()
-
-    def _run(self, write: Callable[[], None]) -> None:
-        try:
-            write()
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-            self.error = exc
-
-    def wait(self, *, raising: bool = True) -> None:
-        self.thread.join()
-        error, self.error = self.error, None
-        if error is not None and raising:
-            raise error
-
-
-def _split(quads: Iterable[Quad]) -> tuple[list[Quad], dict[str, list[str]]]:
-    """The quads the writer's passes read, and the ``rdf:type`` classes of the named nodes."""
-    read: list[Quad] = []
-    types: dict[str, list[str]] = {}
-    rdf_type = RDF.type
-    for q in quads:
-        predicate = q.predicate
-        if predicate == rdf_type:
-            if isinstance(q.subject, NamedNode) and isinstance(q.object, NamedNode):
-                types.setdefault(q.subject.value, []).append(q.object.value)
-        elif predicate in _PASSES:
-            read.append(q)
-    return read, types
-
-
-#: the ``plan`` mark of an entry whose keys hold their literals as the store gives them back
-#: (``"1"^^xsd:double`` for ``"1.0"``); entries marked ``1`` (earlier workers) are converted by the writer
-STORED_KEYS = b"2"
-
-
-def hand_over(quads: Sequence[Quad]) -> dict[str, bytes]:
-    """The fields of a ``provml:quads`` entry for a validated batch: all its quads as N-Quads
-    (``nqz``), which the writer loads into the store as they are (parsed by the store, never
-    turned into Python objects there); the few the writer's passes read (``keys``, N-Quads,
-    their literals as the store gives them back: written out by an in-memory store, so the one
-    writer need not convert them, :func:`provml.ingest.summary_plan.store_batch`); the
-    classes of its nodes (``types``, JSON), for the hash ``provml:types``. Each is compressed
-    with zlib at level 1: N-Quads of provml's long IRIs shrink ≈ 25× (≈ 2.2 kB an event become
-    ≈ 0.1 kB in Redis, its append-only file and on the wire) for ≈ 3.5 µs of CPU an event."""
-    read, types = _split(quads)
-    return {"nqz": zlib.compress(_nquads(quads), 1), "keys": zlib.compress(_nquads(_stored(read)), 1), "plan": STORED_KEYS,
-            "types": zlib.compress(json.dumps({node: " ".join(sorted(set(classes))) for node, classes in types.items()}).encode(), 1)}
-
-
-_AS_IS = XSD.string.value  # the datatype of the literals a store keeps as they are
-
-
-def _stored(quads: list[Quad]) -> list[Quad]:
-    """``quads`` with their literals as an Oxigraph store gives them back (``"1"^^xsd:double``
-    for ``"1.0"``): the literals of other datatypes than ``xsd:string`` go through an in-memory store
-    (:func:`provml.store.oxigraph.as_stored`), the rest as they are."""
-    through: list[Quad] = []
-    kept: list[Quad] = []
-    for q in quads:
-        o = q.object
-        (through if isinstance(o, Literal) and o.datatype.value != _AS_IS else kept).append(q)
-    return kept + as_stored(through) if through else kept
-
-
-def _nquads(quads: Iterable[Quad]) -> bytes:
-    data = serialize(quads, format=RdfFormat.N_QUADS)
-    assert data is not None  # no output given: the bytes
-    return data
-
-
-def _data(fields: Mapping[bytes, Any]) -> bytes:
-    """The N-Quads bytes of an entry (an earlier worker's ``nq``: as they are)."""
-    return zlib.decompress(fields[b"nqz"]) if b"nqz" in fields else bytes(fields[b"nq"])
-
-
-def _keys(fields: Mapping[bytes, Any]) -> tuple[list[Quad], dict[str, str]]:
-    """The quads of an entry the passes read (``lenient``, as :func:`_load`: written by a worker
-    from checked quads) and the classes of each node (sorted, space-separated); an entry of an
-    earlier worker (``nq``: the N-Quads alone) is parsed whole."""
-    if b"nqz" in fields:
-        read = list(parse(zlib.decompress(fields[b"keys"]), format=RdfFormat.N_QUADS, lenient=True))
-        types: dict[str, str] = json.loads(zlib.decompress(fields[b"types"]))
-        if fields.get(b"plan") != STORED_KEYS:  # an earlier worker's: in the order of its quads
-            types = {node: " ".join(sorted(set(classes.split()))) for node, classes in types.items()}
-        return read, types
-    read, named = _split(parse(fields[b"nq"], format=RdfFormat.N_QUADS))
-    return read, {node: " ".join(sorted(set(classes))) for node, classes in named.items()}
-
-
-def _overlaps(store: Store) -> bool:
-    """Whether a group's write runs beside its planning: an embedded store on disk (where the
-    write is long: RocksDB's files; in memory it is short and not worth a thread)."""
-    return isinstance(store, OxigraphStore) and store.path is not None
-
-
-def _load(store: Store, data: bytes, *, atomic: bool) -> None:
-    """Write N-Quads ``data`` to ``store``: an Oxigraph store parses them itself, no Python
-    objects (:meth:`~provml.store.oxigraph.OxigraphStore.load_nquads`; ``lenient``: the IRIs
-    were checked when the worker built the quads); another store gets the parsed quads."""
-    if isinstance(store, OxigraphStore):
-        store.load_nquads(data, lenient=True)
-        return
-    store.add(parse(data, format=RdfFormat.N_QUADS), atomic=atomic)
-
 
 def _begin_step(consumer: Worker | Writer) -> None:
     """Create the consumer groups on the first step (Redis may have been restarting when the
