@@ -15,6 +15,11 @@ on with the default ``everysec`` fsync) and, per configuration, a fresh on-disk 
   (leaving out process start-up and the tail). Configurations alternate 1 2 4 1 2 4 …;
 * **throughput, drain** — the captures fill the stream first, then the writer and the workers
   start: the ingest side's own capacity, without the capture processes sharing the cores;
+* **throughput, steady** (``--modes steady``) — the 8 processes paced to ``--steady-rate`` events/s
+  in total, above what the pipeline keeps up with, for ``--events`` each: the written rate
+  over the middle half of the emission (25 %–75 % of its seconds), when captures, workers and
+  writer all run and the store grows — the rate the pipeline sustains, not a burst drained from
+  a filled stream — and the backlog (captured, not yet written) when the emission ends;
 * **latency** — the same 8 processes paced to ``--rate`` events/s in total; the writer records,
   per event, commit time − capture time (the event's ``t``): p50 / p99 / max. Run with the
   largest worker count of ``--workers``.
@@ -125,6 +130,10 @@ class Redis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+#: the workers' ``max_backlog`` (``--max-backlog``; 0: workers run ahead of the writer, as before it)
+MAX_BACKLOG = 32
+
+
 def start_pipeline(url: str, store: Path, workers: int, latency_key: str | None) -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     writer_code = (
@@ -132,7 +141,7 @@ def start_pipeline(url: str, store: Path, workers: int, latency_key: str | None)
         f"kg = open_kg({str(store)!r}); Writer({url!r}, kg, latency_key={latency_key!r}).run()"
     )
     procs = [subprocess.Popen([sys.executable, "-c", writer_code], env=env)]
-    worker_code = f"from provml.ingest.worker import _worker_process; _worker_process({url!r}, None, 30.0)"
+    worker_code = f"from provml.ingest.worker import _worker_process; _worker_process({url!r}, None, 30.0, {MAX_BACKLOG})"
     procs += [subprocess.Popen([sys.executable, "-c", worker_code], env=env) for _ in range(workers)]
     return procs
 
@@ -217,9 +226,21 @@ def emit_all(url: str, events: int, rate: float, on_go: Callable[[], None] = lam
                    "cpu_us_per_event": 1e6 * sum(r["cpu_s"] for r in reports) / total}
 
 
-def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool, *, drain: bool = False) -> dict[str, Any]:
+def steady(samples: list[tuple[float, int]], seconds: float) -> tuple[float, float]:
+    """Events/s written over the middle half of an emission of ``seconds`` (samples from its
+    start), and the events written by its end."""
+    t00 = samples[0][0]
+    inside = [(t - t00, n) for t, n in samples if 0.25 * seconds <= t - t00 <= 0.75 * seconds]
+    (t0, n0), (t1, n1) = inside[0], inside[-1]
+    by_end = max((n for t, n in samples if t - t00 <= seconds), default=0)
+    return ((n1 - n0) / (t1 - t0) if t1 > t0 else float("nan")), by_end
+
+
+def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool, *, drain: bool = False,
+            paced: bool = False) -> dict[str, Any]:
     """One configuration on a fresh store. ``drain``: the 8 captures fill the stream first, then
-    the workers start (their own capacity); else captures and workers run together."""
+    the workers start (their own capacity); else captures and workers run together; ``paced``:
+    the steady mode (``rate`` above the pipeline's)."""
     import threading
 
     from provml.ingest.worker import WRITTEN
@@ -264,12 +285,17 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool,
             done.set()
             sampler.join()
             samples.append((time.perf_counter(), int(redis.client.get(WRITTEN) or 0)))
-            row: dict[str, Any] = {"workers": workers, "mode": "drain" if drain else "live", "events": total,
+            row: dict[str, Any] = {"workers": workers, "mode": "drain" if drain else "steady" if paced else "live",
+                                   "events": total,
                                    "seconds": elapsed, "emit_seconds": emitted, "emit": emit, "events_per_s": total / elapsed,
                                    "sustained_events_per_s": sustained(samples, total),
                                    "load": [load, os.getloadavg()[0]]}
             if not drain:  # CPU µs an event of each part, after start-up (the pipeline was warm at the go)
                 row["cpu_us_per_event"] = cpu
+            if paced:
+                rate_written, by_end = steady(samples, emit["seconds"])
+                row.update({"steady_events_per_s": rate_written, "rate_target": rate,
+                            "rate_emitted": emit["events_per_s"], "backlog_at_emit_end": total - by_end})
             if latency_key:
                 values = sorted(float(x) for x in redis.client.lrange(latency_key, 0, -1))
                 row["latency_s"] = {"p50": values[len(values) // 2], "p99": values[int(len(values) * 0.99)],
@@ -299,7 +325,7 @@ def capacities(redis: Redis, events: int) -> dict[str, float]:
     for i in range(0, len(data), 50):
         sink.send([json.dumps(e) for e in data[i : i + 50]])
     sink.close()
-    worker = Worker(redis.url, block_s=0.05, batch=8)
+    worker = Worker(redis.url, block_s=0.05, batch=8, max_backlog=0)  # alone: no writer reads its entries
     worker.step()  # warm: shapes, closure
     start = time.perf_counter()
     while worker.step():
@@ -353,8 +379,12 @@ def main() -> None:
     ap.add_argument("--latency-only", action="store_true", help="no throughput runs, no capacities")
     ap.add_argument("--quick", action="store_true", help="500 events per process, 1 repetition")
     ap.add_argument("--throughput-only", action="store_true", help="no capacities, no latency runs")
-    ap.add_argument("--modes", nargs="+", choices=["live", "drain"], default=["live", "drain"],
-                    help="throughput modes to run (default both)")
+    ap.add_argument("--modes", nargs="+", choices=["live", "drain", "steady"], default=["live", "drain"],
+                    help="throughput modes to run (default live and drain)")
+    ap.add_argument("--steady-rate", type=float, default=12_000.0,
+                    help="total events/s the 8 processes are paced to in the steady mode")
+    ap.add_argument("--max-backlog", type=int, default=MAX_BACKLOG,
+                    help="the workers' max_backlog (0: no limit, the workers run ahead of the writer)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to save the JSON (default %(default)s)")
     ap.add_argument("--capacity-only", action="store_true",
                     help="only the capacities (one worker alone, the writer alone, on a filled stream of "
@@ -363,10 +393,13 @@ def main() -> None:
     ap.add_argument("--emit-only", action="store_true",
                     help="only the 8 capture processes into Redis, --reps times (no pipeline): what they emit")
     args = ap.parse_args()
+    global MAX_BACKLOG
+    MAX_BACKLOG = args.max_backlog
     if args.quick:
         args.events, args.reps, args.latency_events = 500, 1, 500
     out: dict[str, Any] = {"machine": platform.platform(), "cpus": os.cpu_count(),
-                           "load_before": os.getloadavg(), "captures": CAPTURES, "throughput": [], "latency": []}
+                           "load_before": os.getloadavg(), "captures": CAPTURES, "max_backlog": MAX_BACKLOG,
+                           "throughput": [], "latency": []}
     redis = Redis()
     if args.emit_only:
         try:
@@ -392,15 +425,21 @@ def main() -> None:
         return
     try:
         for rep in range(0 if args.latency_only else args.reps):  # alternate 1 2 4 1 2 4, live and drained
-            for drain in [mode == "drain" for mode in args.modes]:
+            for mode in args.modes:
                 for workers in args.workers:
-                    row = one_run(redis, workers, args.events, 0.0, False, drain=drain)
+                    paced = mode == "steady"
+                    row = one_run(redis, workers, args.events, args.steady_rate if paced else 0.0, False,
+                                  drain=mode == "drain", paced=paced)
                     row["rep"] = rep
                     out["throughput"].append(row)
                     print(f"{row['mode']:5} workers={workers}  {row['events']} events in {row['seconds']:.2f} s "
                           f"= {row['events_per_s']:,.0f} events/s overall, {row['sustained_events_per_s']:,.0f} "
                           f"sustained (captures emitted {row['emit']['events_per_s']:,.0f} events/s; load "
                           f"{row['load'][0]:.1f} -> {row['load'][1]:.1f})", flush=True)
+                    if paced:
+                        print(f"      steady: {row['steady_events_per_s']:,.0f} events/s written over the middle "
+                              f"half of {row['emit']['seconds']:.1f} s of emission at {row['rate_emitted']:,.0f} "
+                              f"events/s; backlog at its end {row['backlog_at_emit_end']:,}", flush=True)
                     if "cpu_us_per_event" in row:
                         print("      CPU us an event: " + ", ".join(f"{k} {v:.0f}" for k, v in row["cpu_us_per_event"].items())
                               + f" = {sum(row['cpu_us_per_event'].values()):.0f}", flush=True)
@@ -422,10 +461,10 @@ def main() -> None:
         redis.close()
     out["load_after"] = os.getloadavg()
     summary: dict[str, Any] = {}
-    for mode in ("live", "drain"):
+    for mode in ("live", "drain", "steady"):
         for workers in args.workers:
-            rates = [r["sustained_events_per_s"] for r in out["throughput"]
-                     if r["workers"] == workers and r["mode"] == mode]
+            rates = [r["steady_events_per_s" if mode == "steady" else "sustained_events_per_s"]
+                     for r in out["throughput"] if r["workers"] == workers and r["mode"] == mode]
             if rates:
                 summary[f"{mode}-{workers}"] = {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
     out["summary"] = summary

@@ -577,7 +577,7 @@ def test_the_writer_summarizes_infinite_and_huge_values_in_bags_of_any_order(
 
 def _drain(url: str, kg: KnowledgeGraph) -> None:
     """One worker then the writer, each until its stream is empty (bags read 8 at a time)."""
-    worker = Worker(url, block_s=0.05)
+    worker = Worker(url, block_s=0.05, max_backlog=0)  # alone: no writer reads its entries yet
     while worker.step():
         pass
     worker.close()
@@ -585,6 +585,37 @@ def _drain(url: str, kg: KnowledgeGraph) -> None:
     while writer.step():
         pass
     writer.close()
+
+
+def test_a_worker_takes_no_bags_while_the_writer_is_max_backlog_entries_behind(
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    """Backpressure: a worker handing over to the writer stops taking bags once ``max_backlog``
+    entries of provml:quads wait for the writer (on one machine the writer, the serial stage,
+    then gets the cores; Redis holds a bounded backlog), and takes them again once the writer
+    has caught up; the bags wait in provml:events meanwhile, and nothing is lost."""
+    from provml.capture.broker import QUADS
+
+    events = events_of("bp", n_batches=100)  # 204 events: 5 bags
+    send(redis_server.url, events)
+    redis = connect(redis_server.url)
+    worker = Worker(redis_server.url, block_s=0.05, batch=1, max_backlog=2, pause_s=0.01)
+    assert [worker.step() for _ in range(4)] == [1, 1, 0, 0]  # two entries wait: no third bag
+    assert redis.xlen(QUADS) == 2
+    assert lag(redis).unread_bags == 3
+    kg = open_kg(tmp_path / "store")
+    writer = Writer(redis_server.url, kg, block_s=0.05)
+    assert writer.step() == 2
+    assert worker.step() == 1  # caught up: bags are taken again
+    for _ in range(10):
+        worker.step()
+        writer.step()
+    state = lag(redis)
+    assert (state.unread_bags, state.pending_bags, state.unwritten_quads) == (0, 0, 0)
+    assert data(kg) == expected(events)
+    worker.close()
+    writer.close()
+    redis.close()
+    kg.close()
 
 
 def test_a_later_bags_spec_gives_no_role_to_an_earlier_bag_read_with_it(redis_server: RedisServer, tmp_path: Path) -> None:

@@ -101,8 +101,11 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
               help="Take over bags another worker has held unacknowledged this long.")
 @click.option("--connect-timeout-s", default=60.0, show_default=True, type=float,
               help="How long to wait for the broker at start before giving up (exit 2).")
+@click.option("--max-backlog", default=32, show_default=True, type=click.IntRange(0, None),
+              help="Workers take no bags while this many validated batches wait for the writer "
+                   "(0: no limit; not used with --endpoint).")
 def ingest_worker_command(broker: str, store: Path | None, remote: str | None, workers: int,
-                          no_writer: bool, claim_idle_s: float, connect_timeout_s: float) -> None:
+                          no_writer: bool, claim_idle_s: float, connect_timeout_s: float, max_backlog: int) -> None:
     """Ingest bags that capture clients put on a Redis stream (Client(broker=URL)): parallel
     workers check, translate, enrich and validate; one writer writes an on-disk store, or every
     worker writes a remote SPARQL store. Runs until SIGTERM or Ctrl-C (docs/deployment.md)."""
@@ -115,7 +118,7 @@ def ingest_worker_command(broker: str, store: Path | None, remote: str | None, w
         import redis
 
         run(broker, store=store, remote=remote, workers=workers, writer=not no_writer,
-            claim_idle_s=claim_idle_s, connect_timeout_s=connect_timeout_s)
+            claim_idle_s=claim_idle_s, connect_timeout_s=connect_timeout_s, max_backlog=max_backlog)
     except ImportError as exc:
         raise CouldNotRun(f"{exc}") from exc
     except redis.RedisError as exc:

@@ -108,22 +108,23 @@ class Lag:
 def lag(redis: Any) -> Lag:
     """The ingest lag, from the consumer groups (``XINFO GROUPS``: ``lag`` and ``pending``)."""
     ensure_groups(redis)
-
-    def group(stream: str, name: str) -> tuple[int, int]:
-        for info in redis.xinfo_groups(stream):
-            if _text(info["name"]) == name:
-                unread = info.get("lag")
-                if unread is None:  # Redis < 7 or an unknown lag: count what is after last-delivered
-                    unread = len(redis.xrange(stream, min="(" + _text(info["last-delivered-id"]), count=10_000))
-                return int(unread), int(info["pending"])
-        return 0, 0
-
-    unread, pending = group(EVENTS, WORKERS)
-    quads_unread, quads_pending = group(QUADS, WRITERS)
+    unread, pending = _group_lag(redis, EVENTS, WORKERS)
+    quads_unread, quads_pending = _group_lag(redis, QUADS, WRITERS)
     written = redis.get(WRITTEN)
     live = alive(redis)
     return Lag(unread, pending, quads_unread + quads_pending, int(redis.xlen(DEAD)), int(written or 0),
                len(live["workers"]), len(live["writers"]))
+
+
+def _group_lag(redis: Any, stream: str, name: str) -> tuple[int, int]:
+    """A consumer group's entries not read yet, and read but not acknowledged."""
+    for info in redis.xinfo_groups(stream):
+        if _text(info["name"]) == name:
+            unread = info.get("lag")
+            if unread is None:  # Redis < 7 or an unknown lag: count what is after last-delivered
+                unread = len(redis.xrange(stream, min="(" + _text(info["last-delivered-id"]), count=10_000))
+            return int(unread), int(info["pending"])
+    return 0, 0
 
 
 def _text(value: Any) -> str:
@@ -187,10 +188,17 @@ class Worker:
     :param name: the consumer name (unique per worker; default host-pid).
     :param batch: most bags read at once.
     :param claim_idle_s: take over bags another worker has held this long without acknowledging.
+    :param max_backlog: handing over to the writer, take no bags while this many entries of
+        ``provml:quads`` (a batch each) wait for the writer, read or not; check again after
+        ``pause_s``. On one machine the writer, the serial stage, then gets the cores it needs
+        instead of workers running ahead of it (sustained input: docs/benchmarks.md), and the
+        backlog in Redis stays bounded; the captured bags wait in ``provml:events``. ``0``: no
+        limit.
     """
 
     def __init__(self, url: str, *, store: Store | None = None, name: str | None = None, batch: int = 8,
-                 claim_idle_s: float = 30.0, block_s: float = 1.0) -> None:
+                 claim_idle_s: float = 30.0, block_s: float = 1.0, max_backlog: int = 32,
+                 pause_s: float = 0.05) -> None:
         self.redis = connect(url)
         self._groups = False  # created on the first step (Redis may be restarting now)
         self.name = name or f"worker-{socket.gethostname()}-{os.getpid()}"
@@ -198,13 +206,19 @@ class Worker:
         self.batch = batch
         self.claim_idle_ms = int(claim_idle_s * 1000)
         self.block_ms = max(1, int(block_s * 1000))
+        self.max_backlog = max_backlog
+        self.pause_s = pause_s
         self._claim_from = "0-0"
         self._claimed_at = 0.0
         self.processed = self.rejected = 0
 
     def step(self) -> int:
-        """Take up to ``batch`` bags (reclaimed ones first) and process them; returns how many."""
+        """Take up to ``batch`` bags (reclaimed ones first) and process them; returns how many
+        (0 also while the writer is ``max_backlog`` entries behind: this step waited ``pause_s``)."""
         _begin_step(self)
+        if self.graph.local and self.max_backlog > 0 and sum(_group_lag(self.redis, QUADS, WRITERS)) >= self.max_backlog:
+            time.sleep(self.pause_s)
+            return 0
         messages: list[tuple[Any, dict[Any, Any]]] = []
         now = time.monotonic()
         if now - self._claimed_at >= min(self.claim_idle_ms / 1000, 5.0):
@@ -505,7 +519,7 @@ def wait_for_broker(url: str, *, timeout_s: float = 60.0) -> None:
             client.close()
 
 
-def _worker_process(url: str, remote: str | None, claim_idle_s: float) -> None:
+def _worker_process(url: str, remote: str | None, claim_idle_s: float, max_backlog: int = 32) -> None:
     import signal
 
     stop = threading.Event()
@@ -516,7 +530,7 @@ def _worker_process(url: str, remote: str | None, claim_idle_s: float) -> None:
 
         store = open_store(remote=remote)
     wait_for_broker(url)
-    worker = Worker(url, store=store, claim_idle_s=claim_idle_s)
+    worker = Worker(url, store=store, claim_idle_s=claim_idle_s, max_backlog=max_backlog)
     try:
         worker.run(stop)
     except KeyboardInterrupt:
@@ -527,7 +541,7 @@ def _worker_process(url: str, remote: str | None, claim_idle_s: float) -> None:
 
 def run(url: str, *, store: str | Path | None = None, remote: str | None = None, workers: int = 1,
         writer: bool = True, claim_idle_s: float = 30.0, stop: threading.Event | None = None,
-        connect_timeout_s: float = 60.0) -> None:
+        connect_timeout_s: float = 60.0, max_backlog: int = 32) -> None:
     """``provml ingest-worker``: ``workers`` worker processes and, for an on-disk ``store``, the
     writer in this process; until ``stop`` is set, SIGTERM or Ctrl-C.
 
@@ -543,7 +557,7 @@ def run(url: str, *, store: str | Path | None = None, remote: str | None = None,
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     context = multiprocessing.get_context("spawn")
-    children = [context.Process(target=_worker_process, args=(url, remote, claim_idle_s), daemon=True)
+    children = [context.Process(target=_worker_process, args=(url, remote, claim_idle_s, max_backlog), daemon=True)
                 for _ in range(workers)]
     for child in children:
         child.start()
