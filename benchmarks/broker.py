@@ -364,6 +364,7 @@ def emit_only(redis: Redis, events: int, reps: int, out: dict[str, Any]) -> None
 
 
 def main() -> None:
+    global MAX_BACKLOG
     if len(sys.argv) > 1 and sys.argv[1] == "--capture":
         capture(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
         return
@@ -393,7 +394,6 @@ def main() -> None:
     ap.add_argument("--emit-only", action="store_true",
                     help="only the 8 capture processes into Redis, --reps times (no pipeline): what they emit")
     args = ap.parse_args()
-    global MAX_BACKLOG
     MAX_BACKLOG = args.max_backlog
     if args.quick:
         args.events, args.reps, args.latency_events = 500, 1, 500
