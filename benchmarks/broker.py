@@ -132,7 +132,7 @@ class Redis:
 
 
 #: the workers' ``max_backlog`` (``--max-backlog``; 0: workers run ahead of the writer, as before it)
-MAX_BACKLOG = 32
+MAX_BACKLOG = 64
 
 
 def start_pipeline(url: str, store: Path, workers: int, latency_key: str | None) -> list[subprocess.Popen[bytes]]:

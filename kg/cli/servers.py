@@ -101,7 +101,7 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
               help="Take over bags another worker has held unacknowledged this long.")
 @click.option("--connect-timeout-s", default=60.0, show_default=True, type=float,
               help="How long to wait for the broker at start before giving up (exit 2).")
-@click.option("--max-backlog", default=32, show_default=True, type=click.IntRange(0, None),
+@click.option("--max-backlog", default=64, show_default=True, type=click.IntRange(0, None),
               help="Workers take no bags while this many validated batches wait for the writer "
                    "(0: no limit; not used with --endpoint).")
 def ingest_worker_command(broker: str, store: Path | None, remote: str | None, workers: int,

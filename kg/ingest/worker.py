@@ -197,7 +197,7 @@ class Worker:
     """
 
     def __init__(self, url: str, *, store: Store | None = None, name: str | None = None, batch: int = 8,
-                 claim_idle_s: float = 30.0, block_s: float = 1.0, max_backlog: int = 32,
+                 claim_idle_s: float = 30.0, block_s: float = 1.0, max_backlog: int = 64,
                  pause_s: float = 0.05) -> None:
         self.redis = connect(url)
         self._groups = False  # created on the first step (Redis may be restarting now)
@@ -519,7 +519,7 @@ def wait_for_broker(url: str, *, timeout_s: float = 60.0) -> None:
             client.close()
 
 
-def _worker_process(url: str, remote: str | None, claim_idle_s: float, max_backlog: int = 32) -> None:
+def _worker_process(url: str, remote: str | None, claim_idle_s: float, max_backlog: int = 64) -> None:
     import signal
 
     stop = threading.Event()
@@ -541,7 +541,7 @@ def _worker_process(url: str, remote: str | None, claim_idle_s: float, max_backl
 
 def run(url: str, *, store: str | Path | None = None, remote: str | None = None, workers: int = 1,
         writer: bool = True, claim_idle_s: float = 30.0, stop: threading.Event | None = None,
-        connect_timeout_s: float = 60.0, max_backlog: int = 32) -> None:
+        connect_timeout_s: float = 60.0, max_backlog: int = 64) -> None:
     """``provml ingest-worker``: ``workers`` worker processes and, for an on-disk ``store``, the
     writer in this process; until ``stop`` is set, SIGTERM or Ctrl-C.
 
