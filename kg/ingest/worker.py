@@ -380,12 +380,8 @@ class Writer:
         messages: list[tuple[Any, dict[Any, Any]]] = []
         if self._own_pending:
             answer = self.redis.xreadgroup(WRITERS, self.name, {QUADS: "0"}, count=self.batch)
-            read = answer[0][1] if answer else []
-            gone = [i for i, f in read if not f]  # deleted from the stream: nothing to write
-            if gone:
-                self.redis.xack(QUADS, WRITERS, *gone)
-            messages = [(i, f) for i, f in read if f]
-            self._own_pending = bool(read)
+            messages = [(i, f) for i, f in (answer[0][1] if answer else []) if f]
+            self._own_pending = bool(messages)
         if not messages:
             _cursor, messages, _deleted = self.redis.xautoclaim(
                 QUADS, WRITERS, self.name, min_idle_time=self.claim_idle_ms, start_id="0-0", count=self.batch)
