@@ -14,6 +14,7 @@ writer follows the stage links and plans the late links and the summaries over t
 from __future__ import annotations
 
 import json
+import re
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,7 +29,7 @@ from provml.store.base import Store
 from provml.store.oxigraph import OxigraphStore, as_stored
 from provml.vocab import PROV, PROVML, RDF, XSD
 
-__all__ = ["STORED_KEYS", "Group", "entry_keys", "entry_nquads", "hand_over", "load", "nquads", "write_group",
+__all__ = ["STORED_KEYS", "Group", "check_entry", "entry_bags", "entry_keys", "entry_nquads", "hand_over", "load", "nquads", "write_group",
            "write_passes"]
 
 
@@ -71,7 +72,7 @@ def write_group(store: Store, entries: Sequence[Mapping[bytes, Any]], *, atomic:
                     types[node] = " ".join(sorted({*known.split(), *classes.split()}))
             group.events += int(fields[b"n"])
             if stamps:
-                group.stamps.extend(json.loads(fields[b"ts"]))
+                group.stamps.extend(_stamps(fields))
         # the stage shortcuts follow chains through the store, which only the writer holds
         # (the chain ends they ask for are outside the group — translation states a section's
         # provml:iteration and its prov:wasInformedBy in the same event, so a section in the
@@ -122,9 +123,10 @@ def write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, 
     the group's (:class:`provml.ingest.summary_plan._Future`), so what it reads of the group
     while part of it is stored is the same; the group's quads are the only writes under way (one
     writer, one group at a time). Once the plan has read the store, ``links`` (the writer's stage
-    links, one a section) and the late links are written in a small write on a second thread,
-    beside the group's write when it is still under way (written before, each section's stored
-    link would cost the plan a read that decodes it); when both are done, the summaries. As with
+    links, one a section) and the late links are written in a small write on a second thread
+    (written before, each section's stored link would cost the plan a read that decodes it), once
+    the group's write has ended well — a group whose N-Quads do not parse leaves the store
+    unchanged, links included (the store parses before it writes); then the summaries. As with
     the bulk loader, which is not atomic, a failure or a crash can leave part of the group and
     its links written: the group is not acknowledged, so it is delivered again and written whole,
     links and summaries included (deterministic IRIs: nothing twice). ``loading``: the write of
@@ -136,11 +138,12 @@ def write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, 
 
         def write(late: Sequence[Quad]) -> None:
             # the links (the stage links: one a section) once the plan has read the store (a
-            # node with a stored link costs the plan a read that decodes it), beside the group
-            # when its write is still under way
+            # node with a stored link costs the plan a read that decodes it), on a thread of
+            # their own, once the group's write has ended well (N-Quads that do not parse: the
+            # store has none of the group, and gets none of its links)
             if links or late:
                 extra = nquads([*links, *late])
-                under_way.append(_Loading(lambda: load(store, extra, atomic=atomic)))
+                under_way.append(_Loading(lambda: load(store, extra, atomic=atomic), after=under_way[0]))
             for each in under_way:
                 each.wait()
 
@@ -164,18 +167,25 @@ def write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, 
 
 
 class _Loading:
-    """A write running on a thread of its own; :meth:`wait` joins it and raises what it raised."""
+    """A write running on a thread of its own; :meth:`wait` joins it and raises what it raised.
+    ``after``: a write that must end well first (else this one writes nothing)."""
 
-    def __init__(self, write: Callable[[], None]) -> None:
+    def __init__(self, write: Callable[[], None], *, after: _Loading | None = None) -> None:
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(write,), name="provml-writer-load", daemon=True)
+        self.failed = False
+        self.thread = threading.Thread(target=self._run, args=(write, after), name="provml-writer-load", daemon=True)
         self.thread.start()
 
-    def _run(self, write: Callable[[], None]) -> None:
+    def _run(self, write: Callable[[], None], after: _Loading | None) -> None:
+        if after is not None:
+            after.thread.join()
+            if after.failed:
+                return  # (its error is raised by its own wait)
         try:
             write()
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
             self.error = exc
+            self.failed = True
 
     def wait(self, *, raising: bool = True) -> None:
         self.thread.join()
@@ -251,11 +261,50 @@ def entry_keys(fields: Mapping[bytes, Any]) -> tuple[list[Quad], dict[str, str]]
     if b"nqz" in fields:
         read = list(parse(zlib.decompress(fields[b"keys"]), format=RdfFormat.N_QUADS, lenient=True))
         types: dict[str, str] = json.loads(zlib.decompress(fields[b"types"]))
+        if not isinstance(types, dict) or not all(isinstance(classes, str) for classes in types.values()):
+            raise ValueError("the entry's types are not a JSON object of node -> classes (text)")
         if fields.get(b"plan") != STORED_KEYS:  # an earlier worker's: in the order of its quads
             types = {node: " ".join(sorted(set(classes.split()))) for node, classes in types.items()}
         return read, types
     read, named = _split(parse(fields[b"nq"], format=RdfFormat.N_QUADS))
     return read, {node: " ".join(sorted(set(classes))) for node, classes in named.items()}
+
+
+def _stamps(fields: Mapping[bytes, Any]) -> list[float]:
+    """The capture times of an entry's events (``ts``: a JSON array of numbers)."""
+    stamps = json.loads(fields[b"ts"])
+    if not isinstance(stamps, list) or not all(isinstance(t, int | float) for t in stamps):
+        raise ValueError("the entry's ts is not a JSON array of numbers")
+    return stamps
+
+
+def check_entry(fields: Mapping[bytes, Any], *, stamps: bool = False) -> None:
+    """Read all of an entry in memory — its N-Quads parsed, its keys, classes and count of
+    events, with ``stamps`` its capture times — and write nothing: raises what :func:`write_group`
+    would raise for the entry's contents (``zlib.error``, ``SyntaxError``, ``ValueError``,
+    ``KeyError``, ...). The broker's writer checks an entry so only after a group holding it
+    failed (:meth:`provml.ingest.worker.Writer.step`), so that an entry it rejects leaves the
+    store unchanged."""
+    for _quad in parse(entry_nquads(fields), format=RdfFormat.N_QUADS, lenient=True):
+        pass
+    entry_keys(fields)
+    int(fields[b"n"])
+    if stamps:
+        _stamps(fields)
+
+
+_STREAM_ID = re.compile(r"[0-9]+(-[0-9]+)?")
+
+
+def entry_bags(fields: Mapping[bytes, Any]) -> list[str]:
+    """The ids of the bags an entry holds (``ids``: a JSON array of ``provml:events`` stream ids).
+
+    :raises ValueError: they do not read (:class:`KeyError`: no ``ids``).
+    """
+    ids = json.loads(fields[b"ids"])
+    if not isinstance(ids, list) or not all(isinstance(i, str) and _STREAM_ID.fullmatch(i) for i in ids):
+        raise ValueError("the entry's ids are not a JSON array of stream ids")
+    return ids
 
 
 def _overlaps(store: Store) -> bool:

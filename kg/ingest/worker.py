@@ -30,7 +30,10 @@ A worker that dies leaves its bags pending; after ``claim_idle_s`` another worke
 (``XAUTOCLAIM``), as the writer does with quads a dead writer left. A bag that breaks the event
 format or the shapes goes to the stream ``provml:dead`` with its error and report, and is
 acknowledged. The writer trims what all consumers acknowledged from both streams, so Redis holds
-only the backlog.
+only the backlog. A quads entry the writer cannot read (not zlib, N-Quads that do not parse, a
+missing field: an earlier or faulty worker, or anyone who can write to Redis) fails its group;
+the writer then writes the group entry by entry and dead-letters, with its bags, the entry that
+fails alone (:meth:`Writer._write`), so it never stops on one.
 
 Workflow specs seen by one worker are shared through the hash ``provml:specs`` so that every
 worker gives captured values the same roles.
@@ -53,7 +56,7 @@ from pyoxigraph import DefaultGraph, NamedNode, Quad
 
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, WRITERS, connect
 from provml.errors import Error, EventError, ValidationFailed
-from provml.ingest.handover import hand_over, write_group
+from provml.ingest.handover import Group, check_entry, entry_bags, hand_over, write_group
 from provml.ingest.spec import WorkflowSpec
 from provml.knowledge import IngestResult, KnowledgeGraph
 from provml.store.base import Store
@@ -67,6 +70,7 @@ log = logging.getLogger("provml.ingest.worker")
 SPECS = "provml:specs"
 ALIVE = "provml:alive"  # consumer name -> the time of its last step (workers and writers)
 WRITTEN = "provml:written"  # events written (a counter; a redelivered bag counts again)
+_Entry = tuple[Any, dict[Any, Any], list[str]]  # a quads entry's id, fields and bag ids
 
 
 def ensure_groups(redis: Any) -> None:
@@ -382,7 +386,7 @@ class Writer:
         self.atomic = atomic
         self._own_pending = True  # after a restart: first what this writer had read, unacknowledged
         self._trimmed = 0.0
-        self.bags = self.events = 0
+        self.bags = self.events = self.rejected = 0
 
     def step(self) -> int:
         """Write up to ``batch`` bags in one transaction; returns how many."""
@@ -409,27 +413,101 @@ class Writer:
 
     def _write(self, messages: list[tuple[Any, dict[Any, Any]]]) -> None:
         """Write a group of entries (:func:`provml.ingest.handover.write_group`), then record it
-        in Redis in one transaction: the nodes' types, the acknowledgements of the entries and
-        of their bags, the count of written events."""
+        in Redis in one transaction (:meth:`_record`). A group that fails for its contents — not
+        for the store (``OSError``, :class:`provml.errors.Error`: nothing acknowledged, the
+        group is tried again) — is written entry by entry (:meth:`_alone`), so that only the
+        entries that fail alone are rejected (:meth:`_reject`)."""
+        entries: list[_Entry] = []
+        for message_id, fields in messages:
+            try:
+                entries.append((message_id, fields, entry_bags(fields)))
+            except (KeyError, ValueError) as exc:  # which bags it holds is unknown: kept whole
+                self._reject(message_id, fields, None, exc)
+        if not entries:
+            return
+        try:
+            group = self._group([fields for _id, fields, _bags in entries])
+        except (OSError, Error):
+            raise
+        except Exception as exc:  # noqa: BLE001 - an entry the writer cannot read: see _alone
+            log.warning("a group of %d quads entries failed (%s); writing them one by one",
+                        len(entries), type(exc).__name__)
+            for entry in entries:
+                self._alone(entry)
+            return
+        self._record(entries, group)
+
+    def _group(self, entries: list[dict[Any, Any]]) -> Group:
         from provml.ingest.collector import paused
 
         with paused():  # as for a batch in the pipeline (provml.ingest.collector)
-            group = write_group(self.kg.store, [fields for _id, fields in messages], atomic=self.atomic,
-                                stamps=bool(self.latency_key))
+            group = write_group(self.kg.store, entries, atomic=self.atomic, stamps=bool(self.latency_key))
         if self.on_write is not None:
             self.on_write()
+        return group
+
+    def _alone(self, entry: _Entry) -> None:
+        """Write one entry of a group that failed, or reject it when it fails alone. It is read
+        whole first (:func:`provml.ingest.handover.check_entry`), so that a rejected entry
+        leaves the store unchanged; store failures raise (nothing more acknowledged)."""
+        message_id, fields, bags = entry
+        try:
+            check_entry(fields, stamps=bool(self.latency_key))
+            group = self._group([fields])
+        except (OSError, Error):
+            raise
+        except Exception as exc:  # noqa: BLE001 - rejected, with its error in the report
+            self._reject(message_id, fields, bags, exc)
+            return
+        self._record([entry], group)
+
+    def _record(self, entries: list[_Entry], group: Group) -> None:
+        """Record a written group in Redis in one transaction: the nodes' types, the
+        acknowledgements of the entries and of their bags, the count of written events."""
         done = time.time()
         pipe = self.redis.pipeline(transaction=True)
         if group.types:
             pipe.hset(TYPES, mapping=group.types)
-        pipe.xack(QUADS, WRITERS, *[m[0] for m in messages])
-        pipe.xack(EVENTS, WORKERS, *[i for m in messages for i in json.loads(m[1][b"ids"])])
+        pipe.xack(QUADS, WRITERS, *[entry[0] for entry in entries])
+        bags = [i for entry in entries for i in entry[2]]
+        if bags:
+            pipe.xack(EVENTS, WORKERS, *bags)
         pipe.incrby(WRITTEN, group.events)
         if self.latency_key and group.stamps:
             pipe.rpush(self.latency_key, *[f"{done - t:.4f}" for t in group.stamps])
         pipe.execute()
-        self.bags += len(messages)
+        self.bags += len(entries)
         self.events += group.events
+
+    def _reject(self, message_id: Any, fields: Mapping[Any, Any], bags: list[str] | None, exc: Exception) -> None:
+        """Dead-letter an entry the writer cannot write: each of its bags, as a worker
+        dead-letters a bag (``id``, ``bag`` — its body, read back from ``provml:events`` — and
+        ``report``: the error, ``stage: writer``, the entry's id), acknowledged in both streams;
+        without readable ``ids`` the entry itself (its fields as ``entry:<field>``), its bags left
+        pending in ``provml:events``, where a worker reclaims them. The log names the error's type
+        and the ids, never what the entry or its bags hold."""
+        entry = _text(message_id)
+        name = type(exc).__name__ if type(exc).__name__ != "error" else f"{type(exc).__module__}.error"  # zlib.error
+        report = {"error": name, "message": str(exc)[:2000], "stage": "writer", "entry": entry}
+        pipe = self.redis.pipeline(transaction=True)
+        if bags is None:
+            raw = {b"entry:" + (k if isinstance(k, bytes) else str(k).encode()): v for k, v in fields.items()}
+            pipe.xadd(DEAD, {b"id": entry, b"bag": b"", b"report": json.dumps(report), **raw})
+            log.error("quads entry %s rejected (%s; its bag ids do not read): kept whole in %s; its bags "
+                      "stay pending in %s", entry, name, DEAD, EVENTS)
+        else:
+            for bag in bags:
+                found = self.redis.xrange(EVENTS, min=bag, max=bag, count=1)
+                body = found[0][1].get(b"bag") if found else None
+                pipe.xadd(DEAD, {"id": bag, "bag": body if body is not None else b"", "report": json.dumps(
+                    report if body is not None else {**report, "missing": f"the bag is no longer in {EVENTS}"})})
+            if bags:
+                pipe.xack(EVENTS, WORKERS, *bags)
+            log.error("quads entry %s rejected (%s): its bags %s are in %s", entry, name,
+                      ", ".join(bags) or "(none)", DEAD)
+        pipe.xack(QUADS, WRITERS, message_id)
+        pipe.execute()
+        self.rejected += 1
 
     def trim(self) -> None:
         """Drop from both streams the entries every consumer has acknowledged."""
@@ -463,6 +541,7 @@ class Writer:
 
     def close(self) -> None:
         self.redis.close()
+
 
 def _begin_step(consumer: Worker | Writer) -> None:
     """Create the consumer groups on the first step (Redis may have been restarting when the
