@@ -171,7 +171,7 @@ def test_the_limits_the_docs_quote_are_the_code_s() -> None:
     from provml.endpoint.linked_data.void import dump_nquads_gz
     from provml.endpoint.sparql import evaluation, isolation, updates
     from provml.ingest.representatives import Verdicts
-    from provml.ingest.worker import Writer
+    from provml.ingest.worker import Worker, Writer
     from provml.store.oxigraph import BULK_MIN_QUADS
 
     docs = {name: (ROOT / "docs" / name).read_text(encoding="utf-8")
@@ -186,7 +186,9 @@ def test_the_limits_the_docs_quote_are_the_code_s() -> None:
         ("capture.md", "wakes at most every **0.25 s**", flusher.LINGER_S, 0.25),
         ("capture.md", "(an endpoint: at most every **1 s**)", flusher.ENDPOINT_LINGER_S, 1.0),
         ("capture.md", "in **one request** (up to 8,000 records)", flusher.COALESCE_RECORDS, 8000),
-        ("deployment.md", "it writes up to 64 bags", _default(Writer.__init__, "batch"), 64),
+        ("deployment.md", "it writes up to 64 workers' batches", _default(Writer.__init__, "batch"), 64),
+        ("deployment.md", "validated batches (default 64, the batches the writer takes at once)",
+         _default(Worker.__init__, "max_backlog"), _default(Writer.__init__, "batch")),
         ("deployment.md", "a group of 10,000 quads or more", BULK_MIN_QUADS, 10_000),
         ("store.md", "a batch of ≥ 10,000 quads", BULK_MIN_QUADS, 10_000),
         ("shapes.md", "past 200,000 numbered abstractions", _default(Verdicts.__init__, "limit"), 200_000),

@@ -20,6 +20,8 @@ validation) and then:
 * **remote SPARQL store**: writes the quads itself (one ``INSERT DATA`` per bag), then
   acknowledges the bag.
 
+A worker handing over to the writer takes no bags while ``max_backlog`` entries wait for the
+writer (backpressure: on one machine the writer, the serial stage, gets the cores it needs).
 A worker reads up to ``batch`` bags at once and runs them through the pipeline together, as one
 batch (the validation engine's cost per call is paid once; a bag holding a spec starts a new
 batch, as in ``provml load --together``); when that batch breaks the format or
