@@ -133,13 +133,16 @@ class Redis:
 
 #: the workers' ``max_backlog`` (``--max-backlog``; 0: workers run ahead of the writer, as before it)
 MAX_BACKLOG = 64
+#: the writer's ``compaction_niceness`` (``--compaction-niceness``; 0: RocksDB's compactions as they are)
+COMPACTION_NICENESS = 10
 
 
 def start_pipeline(url: str, store: Path, workers: int, latency_key: str | None) -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     writer_code = (
         "from provml.knowledge import open_kg; from provml.ingest.worker import Writer; "
-        f"kg = open_kg({str(store)!r}); Writer({url!r}, kg, latency_key={latency_key!r}).run()"
+        f"kg = open_kg({str(store)!r}); Writer({url!r}, kg, latency_key={latency_key!r}, "
+        f"compaction_niceness={COMPACTION_NICENESS}).run()"
     )
     procs = [subprocess.Popen([sys.executable, "-c", writer_code], env=env)]
     worker_code = f"from provml.ingest.worker import _worker_process; _worker_process({url!r}, None, 30.0, {MAX_BACKLOG})"
@@ -365,7 +368,7 @@ def emit_only(redis: Redis, events: int, reps: int, out: dict[str, Any]) -> None
 
 
 def main() -> None:
-    global MAX_BACKLOG
+    global MAX_BACKLOG, COMPACTION_NICENESS
     if len(sys.argv) > 1 and sys.argv[1] == "--capture":
         capture(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
         return
@@ -387,6 +390,8 @@ def main() -> None:
                     help="total events/s the 8 processes are paced to in the steady mode")
     ap.add_argument("--max-backlog", type=int, default=MAX_BACKLOG,
                     help="the workers' max_backlog (0: no limit, the workers run ahead of the writer)")
+    ap.add_argument("--compaction-niceness", type=int, default=COMPACTION_NICENESS,
+                    help="the writer's compaction_niceness (0: RocksDB's compactions at the process's priority)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to save the JSON (default %(default)s)")
     ap.add_argument("--capacity-only", action="store_true",
                     help="only the capacities (one worker alone, the writer alone, on a filled stream of "
@@ -396,10 +401,12 @@ def main() -> None:
                     help="only the 8 capture processes into Redis, --reps times (no pipeline): what they emit")
     args = ap.parse_args()
     MAX_BACKLOG = args.max_backlog
+    COMPACTION_NICENESS = args.compaction_niceness
     if args.quick:
         args.events, args.reps, args.latency_events = 500, 1, 500
     out: dict[str, Any] = {"machine": platform.platform(), "cpus": os.cpu_count(),
                            "load_before": os.getloadavg(), "captures": CAPTURES, "max_backlog": MAX_BACKLOG,
+                           "compaction_niceness": COMPACTION_NICENESS,
                            "throughput": [], "latency": []}
     redis = Redis()
     if args.emit_only:

@@ -10,6 +10,7 @@ import json
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -616,6 +617,35 @@ def test_a_worker_takes_no_bags_while_the_writer_is_max_backlog_entries_behind(
     writer.close()
     redis.close()
     kg.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="names threads through /proc (Linux)")
+def test_the_writer_runs_the_stores_compactions_nicer_than_itself(redis_server: RedisServer, tmp_path: Path) -> None:
+    """The writer of an on-disk store lowers the priority of RocksDB's compaction threads
+    (``compaction_niceness``, 10 by default: under load they yield the cores to the pipeline);
+    in a fresh process, as RocksDB's thread pool is the process's."""
+    send(redis_server.url, events_of("nice", n_batches=30))
+    code = textwrap.dedent(f"""
+        import json, os
+        from provml.ingest.worker import Worker, Writer
+        from provml.knowledge import open_kg
+        def nice():
+            return sorted(os.getpriority(os.PRIO_PROCESS, int(t)) for t in os.listdir("/proc/self/task")
+                          if open(f"/proc/self/task/{{t}}/comm").read().strip() == "rocksdb:low")
+        kg = open_kg({str(tmp_path / "store")!r})
+        before = nice()
+        worker = Worker({redis_server.url!r}, block_s=0.05, max_backlog=0)
+        while worker.step():
+            pass
+        writer = Writer({redis_server.url!r}, kg, block_s=0.05)
+        written = writer.step()
+        print(json.dumps([before, written, nice(), os.getpriority(os.PRIO_PROCESS, os.getpid())]))
+        kg.close()
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
+    before, written, after, main = json.loads(out.strip().splitlines()[-1])
+    assert written >= 1 and before and set(before) == {main}
+    assert after == [min(19, main + 10)] * len(before)
 
 
 def test_a_later_bags_spec_gives_no_role_to_an_earlier_bag_read_with_it(redis_server: RedisServer, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -655,3 +656,33 @@ def test_optimize_compacts_without_changing_the_data(tmp_path: Path, where: str)
     if where == "disk":
         with OxigraphStore(tmp_path / "kg", read_only=True) as snapshot, pytest.raises(StoreReadOnly):
             snapshot.optimize()
+
+
+_NICE_OF_COMPACTIONS = """
+import json, os
+def nice(name):
+    return sorted(os.getpriority(os.PRIO_PROCESS, int(t)) for t in os.listdir("/proc/self/task")
+                  if open(f"/proc/self/task/{t}/comm").read().strip() == name)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="names threads through /proc (Linux)")
+def test_yield_compactions_lowers_only_rocksdbs_compaction_threads(tmp_path: Path) -> None:
+    """The broker's writer runs RocksDB's compactions nicer than itself (they yield the cores
+    to the pipeline under load); flushes and the process's own threads keep their priority, an
+    in-memory store changes nothing, and a second call finds nothing left to change. In a fresh
+    process: RocksDB's thread pool is the process's."""
+    code = _NICE_OF_COMPACTIONS + textwrap.dedent(f"""
+        from provml.store import OxigraphStore
+        memory = OxigraphStore()
+        store = OxigraphStore({str(tmp_path / "store")!r})
+        before = nice("rocksdb:low")
+        print(json.dumps([before, memory.yield_compactions(10), store.yield_compactions(10), nice("rocksdb:low"),
+                          store.yield_compactions(10), nice("rocksdb:high"), os.getpriority(os.PRIO_PROCESS, os.getpid())]))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    before, in_memory, changed, after, again, flushes, main = json.loads(out)
+    assert before and set(before) == {main}
+    assert (in_memory, changed, again) == (0, len(before), 0)
+    assert after == [min(19, main + 10)] * len(before)
+    assert set(flushes) == {main}

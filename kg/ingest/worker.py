@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -371,12 +372,17 @@ class Writer:
         again, whole (deterministic IRIs: nothing twice).
     :param on_write: called after each group of bags is in the store (``provml serve
         --broker``: the endpoint's query workers and result cache see the new data).
+    :param compaction_niceness: run the store's compactions this much nicer than the process
+        (:meth:`provml.store.oxigraph.OxigraphStore.yield_compactions`; Linux); ``0``: as they are.
     """
 
     def __init__(self, url: str, kg: KnowledgeGraph, *, name: str = "writer", batch: int = 64,
                  claim_idle_s: float = 30.0, block_s: float = 0.2, latency_key: str | None = None,
-                 atomic: bool = False, on_write: Callable[[], None] | None = None) -> None:
+                 atomic: bool = False, on_write: Callable[[], None] | None = None,
+                 compaction_niceness: int = 10) -> None:
         self.on_write = on_write
+        self.compaction_niceness = compaction_niceness
+        self._yielded = -math.inf
         self.redis = connect(url)
         self._groups = False
         self.kg = kg
@@ -442,6 +448,10 @@ class Writer:
     def _group(self, entries: list[dict[Any, Any]]) -> Group:
         from provml.ingest.collector import paused
 
+        store = self.kg.store
+        if self.compaction_niceness > 0 and isinstance(store, OxigraphStore) and time.monotonic() - self._yielded > 10:
+            self._yielded = time.monotonic()  # (threads RocksDB starts later: looked for again in 10 s)
+            store.yield_compactions(self.compaction_niceness)
         with paused():  # as for a batch in the pipeline (provml.ingest.collector)
             group = write_group(self.kg.store, entries, atomic=self.atomic, stamps=bool(self.latency_key))
         if self.on_write is not None:
