@@ -1,6 +1,9 @@
 """The embedded backend of the :class:`~provml.store.base.Store` protocol: Oxigraph (pyoxigraph)
 in an on-disk directory, or in memory.
 
+Why it is long: one class, every operation of the protocol and of RocksDB's upkeep (flush,
+compaction, its threads' priority) over one pyoxigraph store and its lock.
+
 >>> from pyoxigraph import Literal, NamedNode, Quad
 >>> with OxigraphStore() as store:
 ...     store.add([Quad(NamedNode("http://example.com/s"), NamedNode("http://example.com/p"),
