@@ -111,6 +111,20 @@ def _count(kg: KnowledgeGraph, query: str) -> int:
     return int(row[0].value)
 
 
+def _write_all(url: str, kg: KnowledgeGraph, **options: Any) -> None:
+    """A writer on a thread until nothing is behind (see :func:`_caught_up`), then stopped."""
+    writer = Writer(url, kg, block_s=0.05, **options)
+    stop = threading.Event()
+    thread = threading.Thread(target=writer.run, args=(stop,))
+    thread.start()
+    try:
+        _caught_up(url, thread)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        writer.close()
+
+
 def _caught_up(url: str, writer: threading.Thread, timeout_s: float = 60.0) -> None:
     """Wait until nothing is behind; fails at once when the writer's thread has died."""
     redis = connect(url)
@@ -135,16 +149,7 @@ def test_a_poison_entry_among_good_ones_is_dead_lettered_and_the_good_ones_writt
     bags = [events_of(f"run{i}", n_batches=3) for i in range(4)]
     ids = _handed_over(redis_server.url, bags, 2, change)
     kg = open_kg(tmp_path / "store")
-    writer = Writer(redis_server.url, kg, block_s=0.05, latency_key="latency")
-    stop = threading.Event()
-    thread = threading.Thread(target=writer.run, args=(stop,))
-    thread.start()
-    try:
-        _caught_up(redis_server.url, thread)
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-        writer.close()
+    _write_all(redis_server.url, kg, latency_key="latency")
     good = [e for n, bag in enumerate(bags) if n != 2 for e in bag]
     if exact:  # the engine parses the group before it writes: nothing of the poison entry is stored
         assert data(kg) == expected(good)
@@ -177,16 +182,7 @@ def test_a_writer_restarted_with_a_poison_entry_in_its_own_pending_list_goes_on(
     read = redis.xreadgroup(WRITERS, "writer", {QUADS: ">"}, count=64)  # a writer that died here
     assert len(read[0][1]) == 3 and redis.xpending(QUADS, WRITERS)["pending"] == 3
     kg = open_kg(tmp_path / "store")
-    writer = Writer(redis_server.url, kg, block_s=0.05)  # the same name: its own pending entries first
-    stop = threading.Event()
-    thread = threading.Thread(target=writer.run, args=(stop,))
-    thread.start()
-    try:
-        _caught_up(redis_server.url, thread)
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-        writer.close()
+    _write_all(redis_server.url, kg)  # the same name ("writer"): its own pending entries first
     assert data(kg) == expected(bags[1] + bags[2])
     assert [f[b"id"].decode() for _i, f in redis.xrange(DEAD)] == [ids[0]]
     assert not redis.xpending(QUADS, WRITERS)["pending"] and not redis.xpending(EVENTS, WORKERS)["pending"]
