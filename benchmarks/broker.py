@@ -140,7 +140,7 @@ COMPACTION_NICENESS = 10
 def start_pipeline(url: str, store: Path, workers: int, latency_key: str | None) -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     writer_code = (
-        "from provml.knowledge import open_kg; from provml.ingest.worker import Writer; "
+        "from provml.knowledge import open_kg; from provml.ingest.writer import Writer; "
         f"kg = open_kg({str(store)!r}); Writer({url!r}, kg, latency_key={latency_key!r}, "
         f"compaction_niceness={COMPACTION_NICENESS}).run()"
     )
@@ -151,7 +151,7 @@ def start_pipeline(url: str, store: Path, workers: int, latency_key: str | None)
 
 
 def wait_ready(redis: Any, workers: int, timeout_s: float = 120.0) -> None:
-    from provml.ingest.worker import alive, ensure_groups
+    from provml.ingest.streams import alive, ensure_groups
 
     ensure_groups(redis)
     deadline = time.monotonic() + timeout_s
@@ -247,7 +247,7 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool,
     the steady mode (``rate`` above the pipeline's)."""
     import threading
 
-    from provml.ingest.worker import WRITTEN
+    from provml.ingest.streams import WRITTEN
 
     redis.client.flushall()
     load = os.getloadavg()[0]
@@ -320,7 +320,8 @@ def capacities(redis: Redis, events: int) -> dict[str, float]:
     import workload
 
     from provml.capture.broker import RedisSink
-    from provml.ingest.worker import Worker, Writer
+    from provml.ingest.worker import Worker
+    from provml.ingest.writer import Writer
     from provml.knowledge import open_kg
 
     redis.client.flushall()

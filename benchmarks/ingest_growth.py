@@ -6,7 +6,7 @@ on-disk store, each ingest part's CPU per event recorded against the number of q
 
 Two stores grow side by side, group by group alternating (A B A B …), one per write path:
 
-* **writer** — the broker writer's passes (``provml.ingest.worker.BrokerWriter``): stage links
+* **writer** — the broker writer's passes (``provml.ingest.handover.write_passes``): stage links
   through a store lookup, the write, then ``late_links`` and ``update_summaries`` (SPARQL over the
   store after the write); translation, enrichment and validation as a broker worker does them;
 * **kg** — ``KnowledgeGraph``'s path (``provml load --together``, ``POST /api/events``,

@@ -263,7 +263,7 @@ def make_server(
         ``3 × QUERY_WORKERS`` of them (running or briefly queued), so keep ``threads`` above
         that: the rest answer ``/health`` and cheap requests while runaway queries run.
     :param kg: serve this ``KnowledgeGraph`` instead of opening one from ``config``.
-    :param broker: a Redis URL: also run the broker's writer (:mod:`provml.ingest.worker`) into
+    :param broker: a Redis URL: also run the broker's writer (:mod:`provml.ingest.writer`) into
         this store, and show the ingest lag on ``/health``.
     :raises OSError: the address is in use.
     :raises StoreLocked: the store is held by another process.
@@ -273,7 +273,7 @@ def make_server(
 
     app = create_app(config, kg=kg)
     if broker is not None:
-        from provml.ingest.worker import WriterThread
+        from provml.ingest.writer import WriterThread
 
         # each group it writes tells the query workers and the result cache (new data)
         writer = WriterThread(broker, app.extensions["provml.kg"],

@@ -25,7 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from provml.capture.broker import DEAD, EVENTS, RedisSink, connect
 from provml.capture.client import Client
-from provml.ingest.worker import Worker, Writer, alive, ensure_groups, lag
+from provml.ingest.streams import alive, ensure_groups, lag
+from provml.ingest.worker import Worker
+from provml.ingest.writer import Writer
 from provml.knowledge import ONTOLOGY_GRAPHS, KnowledgeGraph, open_kg
 from provml.store.oxigraph import OxigraphStore
 
@@ -627,7 +629,8 @@ def test_the_writer_runs_the_stores_compactions_nicer_than_itself(redis_server: 
     send(redis_server.url, events_of("nice", n_batches=30))
     code = textwrap.dedent(f"""
         import json, os
-        from provml.ingest.worker import Worker, Writer
+        from provml.ingest.worker import Worker
+        from provml.ingest.writer import Writer
         from provml.knowledge import open_kg
         def nice():
             return sorted(os.getpriority(os.PRIO_PROCESS, int(t)) for t in os.listdir("/proc/self/task")

@@ -20,7 +20,9 @@ from redis_server import RedisServer
 from test_broker import data, events_of, expected
 
 from provml.capture.broker import DEAD, EVENTS, QUADS, WORKERS, WRITERS, RedisSink, connect
-from provml.ingest.worker import Worker, Writer, ensure_groups, lag
+from provml.ingest.streams import ensure_groups, lag
+from provml.ingest.worker import Worker
+from provml.ingest.writer import Writer
 from provml.knowledge import KnowledgeGraph, open_kg
 from provml.store.oxigraph import BULK_MIN_QUADS, OxigraphStore
 

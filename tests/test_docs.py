@@ -171,7 +171,8 @@ def test_the_limits_the_docs_quote_are_the_code_s() -> None:
     from provml.endpoint.linked_data.void import dump_nquads_gz
     from provml.endpoint.sparql import evaluation, isolation, updates
     from provml.ingest.representatives import Verdicts
-    from provml.ingest.worker import Worker, Writer
+    from provml.ingest.worker import Worker
+    from provml.ingest.writer import Writer
     from provml.store.oxigraph import BULK_MIN_QUADS
 
     docs = {name: (ROOT / "docs" / name).read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ batch's quads as compressed N-Quads, apart from them the few quads the writer's 
 itself (:func:`load`, on a thread of its own for a store on disk: :class:`_Loading`), while the
 writer follows the stage links and plans the late links and the summaries over the keys
 (:func:`write_passes`). The Redis side — reading, acknowledging, the types hash — stays with the
-:class:`~provml.ingest.worker.Writer`.
+:class:`~provml.ingest.writer.Writer`.
 """
 
 from __future__ import annotations
@@ -283,7 +283,7 @@ def check_entry(fields: Mapping[bytes, Any], *, stamps: bool = False) -> None:
     events, with ``stamps`` its capture times — and write nothing: raises what :func:`write_group`
     would raise for the entry's contents (``zlib.error``, ``SyntaxError``, ``ValueError``,
     ``KeyError``, ...). The broker's writer checks an entry so only after a group holding it
-    failed (:meth:`provml.ingest.worker.Writer.step`), so that an entry it rejects leaves the
+    failed (:meth:`provml.ingest.writer.Writer.step`), so that an entry it rejects leaves the
     store unchanged."""
     for _quad in parse(entry_nquads(fields), format=RdfFormat.N_QUADS, lenient=True):
         pass
