@@ -46,8 +46,8 @@ class Endpoint:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise RuntimeError(f"provml serve exited: {err}")
+                _, err = self.proc.communicate()  # reads and closes its stderr
+                raise RuntimeError(f"provml serve exited: {err.decode()}")
             try:
                 with urllib.request.urlopen(self.url + "/", timeout=2):
                     return
@@ -55,6 +55,8 @@ class Endpoint:
                 return  # it answers
             except OSError:
                 time.sleep(0.1)
+        self.proc.kill()
+        self.proc.communicate()
         raise RuntimeError("provml serve did not answer within 60 s")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

@@ -658,6 +658,38 @@ def test_optimize_compacts_without_changing_the_data(tmp_path: Path, where: str)
             snapshot.optimize()
 
 
+def test_size_on_disk_counts_no_file_that_a_compaction_deleted_meanwhile(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RocksDB deletes files while it compacts in the background: a file listed and gone
+    before it is measured is not counted, and the size is no error (``provml serve`` exited
+    with "No such file or directory: …/000009.sst" at start, as it measured a fresh store)."""
+    import contextlib
+    import os
+
+    import provml.store.oxigraph as oxigraph
+
+    store = OxigraphStore(tmp_path / "kg")
+    store.add(sample())
+    store.flush()
+    gone = tmp_path / "kg" / "999999.sst"
+    gone.write_bytes(b"x" * 1000)
+    real_scandir = os.scandir
+
+    @contextlib.contextmanager
+    def listed_then_compacted(path: str | Path) -> Iterator[list[os.DirEntry[str]]]:
+        with real_scandir(path) as entries:
+            listed = list(entries)
+        gone.unlink()  # the compaction deletes a file between the listing and its stat
+        yield listed
+
+    monkeypatch.setattr(oxigraph.os, "scandir", listed_then_compacted)
+    size = store.size_on_disk()
+    monkeypatch.undo()
+    assert size == sum(f.stat().st_size for f in (tmp_path / "kg").iterdir() if f.is_file())
+    assert size > 0
+    store.close()
+
+
 _NICE_OF_COMPACTIONS = """
 import json, os
 def nice(name):

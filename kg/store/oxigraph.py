@@ -347,10 +347,17 @@ class OxigraphStore(Closing):
 
     def size_on_disk(self) -> int:
         """Bytes of the on-disk store's files (0 in memory): what a compaction reads and
-        rewrites, ≈ 150 bytes a quad once compacted."""
+        rewrites, ≈ 150 bytes a quad once compacted. RocksDB deletes files while it compacts
+        in the background: one listed and gone before it is measured counts 0."""
         if self.path is None:
             return 0
-        return sum(entry.stat().st_size for entry in os.scandir(self.path) if entry.is_file())
+        total = 0
+        with os.scandir(self.path) as entries:
+            for entry in entries:
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.is_file():
+                        total += entry.stat().st_size
+        return total
 
     def optimize(self) -> None:
         """Compact the on-disk store (RocksDB's full compaction of every index): what many bulk
