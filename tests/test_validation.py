@@ -204,3 +204,48 @@ def test_concurrent_validations_agree(closure: dict) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         verdicts = list(pool.map(lambda q: validate_triples(q).conforms, [good, bad] * 4))
     assert verdicts == [True, False] * 4
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_context_nodes_are_neither_reported_nor_break_the_verdict(closure: dict, grouped: bool) -> None:
+    """``context=``: nodes the data holds only for the others' sake (the types of a stored node a
+    batch points at) get no result, grouped or not; the batch's own nodes still do."""
+    stage = NamedNode(ID + "run/r/train")
+    data = with_entailed_types([*section("run/r/train/epoch-0"),
+                                Triple(stage, RDF.type, PROVML.TrainingExecution)], closure)
+    alone = validate_triples(data, representatives=grouped)
+    assert stage.value in {r.focus_node for r in alone.results}  # a stage of types alone breaks its shapes
+    report = validate_triples(data, representatives=grouped, context={stage})
+    assert report.conforms and report.results == () and "Conforms: True" in report.text
+    broken = validate_triples(with_entailed_types([*section("run/r/train/epoch-1", start=None),
+                                                   Triple(stage, RDF.type, PROVML.TrainingExecution)], closure),
+                              representatives=grouped, context={stage})
+    assert {r.focus_node for r in broken.results} == {ID + "run/r/train/epoch-1"}
+
+
+def test_bags_pointing_at_stored_nodes_run_the_engine_only_for_views_not_seen(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bag of batches of a stored epoch points at the stored run, stage and epoch, whose types
+    come along as context: their views (types without the statements that make them valid) had
+    results, so were never remembered clean, and every such bag ran the engine twice for nothing
+    (the broker's workers, under sustained input: docs/benchmarks.md, "Ninth session"). Now
+    the engine runs for none of the bags once their views have been seen."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import workload
+
+    import provml.ingest.validation as validation
+    from provml.knowledge import KnowledgeGraph
+    from provml.store.oxigraph import OxigraphStore
+
+    validation._verdicts.cache_clear()
+    events = workload.learning_run("ctx", epochs=2, batches=60)
+    kg = KnowledgeGraph(OxigraphStore())
+    kg.ingest_events(events[:40])  # the run, its stage, the first epoch and its first batches
+    kg.ingest_events(events[40:80])  # later batches: their views seen once
+    runs = []
+    real = validation._to_rdflib
+    monkeypatch.setattr(validation, "_to_rdflib", lambda data: runs.append(1) or real(data))
+    for start in range(80, 120, 20):  # batches of the first epoch, in bags of 20 events
+        kg.ingest_events(events[start : start + 20])
+    assert runs == []
+    kg.close()
