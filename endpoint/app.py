@@ -116,7 +116,7 @@ def _query_processes(config: Config, kg: KnowledgeGraph) -> QueryProcesses | Non
     processes = QueryProcesses(str(store.path) if isolate else None,
                                workers=config.query_workers, memory_mb=config.query_memory_mb)
     if isolate:
-        processes._start()  # ready before the first query
+        processes.start()  # ready before the first query
     return processes
 
 

@@ -140,6 +140,7 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn.send(("ready", None))  # from here on a Ctrl-C passes it by (QueryProcesses.wait_started)
     _limit_worker(memory_mb)
     _end_with_parent()
     import pyoxigraph
@@ -253,6 +254,15 @@ class _Worker:
         child.close()
         self._killed = False
         self._kill_lock = threading.Lock()
+        # the worker says when it ignores Ctrl-C; until then a terminal's Ctrl-C, sent to the
+        # whole process group, ends it with a KeyboardInterrupt traceback
+        try:
+            ready = self.conn.poll(_START_WAIT_S) and self.conn.recv()[0] == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self.kill()
+            raise OSError("a query worker process did not start")
 
     def kill(self) -> None:
         """Kill the process and close the pipe, once: :meth:`QueryProcesses.close` and the
@@ -303,31 +313,52 @@ class QueryProcesses:
         self._closed = False
         self._started = False
         self._ready = threading.Event()
+        self._tried = 0  # first starts ended, started or not
+        self._first_starts = threading.Condition(self._lock)
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the worker processes (on background threads: a start takes ~0.3 s); the first
+        query would. No-op once started."""
         with self._lock:
             if self._started:
                 return
             self._started = True
-        for _ in range(self.workers):  # off the request thread: a start takes ~0.3 s
-            threading.Thread(target=self._spawn, name="provml-query-spawn", daemon=True).start()
+        for _ in range(self.workers):
+            threading.Thread(target=self._spawn, args=(True,), name="provml-query-spawn", daemon=True).start()
 
-    def _spawn(self) -> None:
-        try:
-            worker = _Worker(self._context, self.path, self.memory_mb)
-        except Exception:  # pragma: no cover - fork refused (out of memory, process limit)
-            log.exception("could not start a query worker process")
-            return
+    def wait_started(self, timeout_s: float = _START_WAIT_S) -> bool:
+        """Start the workers and wait until each has started or failed to (``provml serve``
+        does before it listens: a worker still starting dies of a terminal's Ctrl-C, with a
+        traceback); False when ``timeout_s`` passed first."""
+        self.start()
         with self._lock:
-            if self._closed:
-                worker.kill()
+            return self._first_starts.wait_for(lambda: self._tried >= self.workers or self._closed, timeout_s)
+
+    def _spawn(self, first: bool = False) -> None:
+        try:
+            try:
+                worker = _Worker(self._context, self.path, self.memory_mb)
+            except Exception:  # fork refused (out of memory, process limit), or closed meanwhile
+                with self._lock:
+                    closed = self._closed
+                if not closed:
+                    log.exception("could not start a query worker process")
                 return
-            self._all.append(worker)
-        self._idle.put(worker)
-        self._ready.set()
+            with self._lock:
+                if self._closed:
+                    worker.kill()
+                    return
+                self._all.append(worker)
+            self._idle.put(worker)
+            self._ready.set()
+        finally:
+            if first:
+                with self._lock:
+                    self._tried += 1
+                    self._first_starts.notify_all()
 
     def _checkout(self) -> _Worker:
-        self._start()
+        self.start()
         # the first workers take a moment to start (longer on a loaded machine): wait for them
         # rather than refusing the first queries
         self._ready.wait(_START_WAIT_S)
@@ -602,6 +633,7 @@ class QueryProcesses:
         with self._lock:
             self._closed = True
             workers, self._all = self._all, []
+            self._first_starts.notify_all()
         self._idle.put(None)  # requests waiting for a worker give up now
         for worker in workers:
             try:

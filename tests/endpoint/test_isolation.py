@@ -120,3 +120,35 @@ def test_graph_exports_are_bounded_and_a_dump_closed_early_frees_its_worker(
         assert gzip.decompress(b"".join(pool.dump(step_s=30, total_s=60))).count(b"\n") == 600
     finally:
         pool.close()
+
+
+
+_CTRL_C_ONCE_STARTED = """
+import os, signal, sys
+signal.signal(signal.SIGINT, lambda *_: None)  # this process: not what is tested (a handler,
+# not SIG_IGN: an ignored signal stays ignored in the children, a handler does not)
+from provml.endpoint.sparql.isolation import QueryProcesses
+pool = QueryProcesses(sys.argv[1], workers=3, memory_mb=None, queue_s=60)
+print("started", pool.wait_started(60), flush=True)
+os.killpg(0, signal.SIGINT)  # a terminal's Ctrl-C: the whole process group
+pool.run("ASK { ?s ?p ?o }", timeout_s=30, accept="application/sparql-results+json")
+print("alive", sorted(w.process.is_alive() for w in pool._all), flush=True)
+pool.close()
+"""
+
+
+@pytest.mark.parametrize("attempt", range(2))
+def test_once_the_workers_have_started_ctrl_c_ends_none_of_them(store_dir: Path, attempt: int) -> None:
+    """A query worker ignores Ctrl-C only once it runs its own code; one still starting (in
+    Python's start-up, or unpickling its task) died of a terminal's Ctrl-C with a
+    ``KeyboardInterrupt`` traceback (a CI run of ``test_serve.py``'s Ctrl-C test failed on it).
+    Each worker now says when it ignores SIGINT, and ``wait_started`` (which ``provml serve``
+    calls before it listens) returns once all have."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _CTRL_C_ONCE_STARTED, str(store_dir)], capture_output=True,
+                          text=True, timeout=120, start_new_session=True)
+    assert "KeyboardInterrupt" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert "started True" in done.stdout and "alive [True, True, True]" in done.stdout, done.stdout
