@@ -44,9 +44,10 @@ import pyoxigraph  # noqa: E402
 import workload  # noqa: E402
 
 from provml.ingest.enrichment import with_entailed_types  # noqa: E402
+from provml.ingest.plan_reads import Future  # noqa: E402
 from provml.ingest.shortcuts import late_links, stage_links, store_lookup  # noqa: E402
 from provml.ingest.summaries import update_summaries  # noqa: E402
-from provml.ingest.summary_plan import _Future, apply, plan, plan_late_links  # noqa: E402
+from provml.ingest.summary_plan import apply, plan, plan_late_links  # noqa: E402
 from provml.ingest.translation import translate  # noqa: E402
 from provml.ingest.validation import validate_triples  # noqa: E402
 from provml.knowledge import KnowledgeGraph  # noqa: E402
@@ -128,7 +129,7 @@ def write_planned(kg: KnowledgeGraph, quads: list[pyoxigraph.Quad], parts: Parts
 
 def write_kg(kg: KnowledgeGraph, quads: list[pyoxigraph.Quad], parts: Parts) -> None:
     """``summary_plan.store_batch``'s steps, each timed."""
-    future = _Future(kg.store.raw, quads)  # type: ignore[attr-defined]
+    future = Future(kg.store.raw, quads)  # type: ignore[attr-defined]
     links = parts.time("late_links", lambda: plan_late_links(kg.store, quads, future=future))
     planned = parts.time("summaries", lambda: plan(kg.store, quads, future=future))
     assert links is not None and planned is not None

@@ -85,6 +85,7 @@ class KnowledgeGraph(Closing):
         #: and summaries a batch gets read what the store holds, so each batch must see every
         #: batch before it whole, as if they came one after the other
         self._writing = threading.Lock()
+        self._reads: Any = None  # what the plans read, batch to batch (plan_reads.Reads)
 
     # -- ontology ---------------------------------------------------------------------------------
     def load_ontologies(self, *, force: bool = False) -> int:
@@ -197,13 +198,18 @@ class KnowledgeGraph(Closing):
         return quads
 
     def _write(self, quads: list[Quad], *, events: int) -> IngestResult:
+        from provml.ingest.plan_reads import Reads
         from provml.ingest.summary_plan import store_batch
 
         with self._writing:
             quads = self.prepare_batch(quads)
             # the batch, its late stage links and the summaries it changes, the last two planned
-            # before the write (the batch read from memory, not back from the store)
-            store_batch(self.store, quads, atomic=self.atomic_writes)
+            # before the write (the batch read from memory, not back from the store), reading
+            # what the batches before read from memory while nothing else writes the store
+            if self._reads is None:
+                self._reads = Reads()
+            self._reads.begin(self.store)
+            store_batch(self.store, quads, atomic=self.atomic_writes, reads=self._reads)
         graphs = sorted(g.value for g in {q.graph_name for q in quads} if isinstance(g, NamedNode))
         return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
 

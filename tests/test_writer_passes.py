@@ -15,6 +15,7 @@ import pytest
 from pyoxigraph import Quad, RdfFormat, parse
 
 import provml.ingest.handover as handover
+from provml.ingest.plan_reads import Reads
 from provml.ingest.shortcuts import stage_links, store_lookup
 from provml.ingest.translation import translate
 from provml.knowledge import KnowledgeGraph
@@ -34,19 +35,26 @@ def _groups() -> list[list[list[dict[str, Any]]]]:
 
 
 def _write(path: Path | None, bags: list[list[dict[str, Any]]], *, complete: bool) -> set[Quad]:
-    """The bags as the writer gets them from workers: N-Quads bytes and the keys it reads."""
+    """The bags as the writer gets them from workers: N-Quads bytes and the keys it reads;
+    ``complete``: written as the writer writes a group (what the plans read kept from one group
+    to the next), else through SPARQL after the write."""
     kg = KnowledgeGraph(OxigraphStore(path))
+    reads = Reads()
     for bag in bags:
         quads = kg.prepare_batch(translate(bag, iris=kg.iris), links=False)  # a worker's part
         fields = handover.hand_over(quads)
         entry = {k.encode(): v for k, v in fields.items()}
+        if complete:
+            entry[b"n"] = str(len(bag)).encode()  # (the worker's count of the entry's events)
+            handover.write_group(kg.store, [entry], atomic=False, reads=reads)
+            continue
         data, (read, _types) = handover.entry_nquads(entry), handover.entry_keys(entry)
         links = stage_links(read, store_lookup(kg.store))
         if links:
             data += handover.nquads(links)
             read += links
-        handover.write_passes(kg.store, data, read, atomic=False, complete=complete,
-                               stored=complete and fields["plan"] == handover.STORED_KEYS)
+        handover.write_passes(kg.store, data, read, atomic=False, complete=False)
+    assert (len(reads) > 0) == complete  # kept from group to group, and read by the next
     stored = set(kg.store.quads())
     kg.close()
     return stored

@@ -23,6 +23,7 @@ from typing import Any
 
 from pyoxigraph import Literal, NamedNode, Quad, RdfFormat, parse, serialize
 
+from provml.ingest.plan_reads import Reads
 from provml.ingest.shortcuts import late_links, stage_links, store_lookup
 from provml.ingest.summaries import update_summaries
 from provml.store.base import Store
@@ -44,10 +45,14 @@ class Group:
     stamps: list[float] = field(default_factory=list)
 
 
-def write_group(store: Store, entries: Sequence[Mapping[bytes, Any]], *, atomic: bool, stamps: bool = False) -> Group:
+def write_group(store: Store, entries: Sequence[Mapping[bytes, Any]], *, atomic: bool, stamps: bool = False,
+                reads: Reads | None = None) -> Group:
     """Write a group of ``provml:quads`` entries into ``store``, with their stage links, late
-    links and summaries (:func:`write_passes`); ``stamps``: gather the events' capture times.
+    links and summaries (:func:`write_passes`); ``stamps``: gather the events' capture times;
+    ``reads``: what the plans read, kept from group to group (the writer's own).
     A failure raises; the caller then acknowledges nothing (the entries are delivered again)."""
+    if reads is not None:
+        reads.begin(store)
     complete = all(b"plan" in fields or b"nq" in fields for fields in entries)
     stored = all(fields.get(b"plan") == STORED_KEYS for fields in entries)
     # on disk the group's N-Quads go to the store on a thread of their own from now on, while
@@ -82,11 +87,11 @@ def write_group(store: Store, entries: Sequence[Mapping[bytes, Any]], *, atomic:
         quads += links
         if loading is not None:
             write_passes(store, b"", quads, atomic=atomic, complete=complete, stored=stored,
-                         loading=loading, links=links)
+                         loading=loading, links=links, reads=reads)
         else:
             if links:
                 parts.append(nquads(links))
-            write_passes(store, b"".join(parts), quads, atomic=atomic, complete=complete, stored=stored)
+            write_passes(store, b"".join(parts), quads, atomic=atomic, complete=complete, stored=stored, reads=reads)
     finally:
         if loading is not None:
             loading.wait(raising=False)  # never leave a write under way behind an error
@@ -101,7 +106,8 @@ _PASSES = frozenset({PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution
 
 
 def write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, complete: bool,
-                 stored: bool = False, loading: _Loading | None = None, links: Sequence[Quad] = ()) -> None:
+                 stored: bool = False, loading: _Loading | None = None, links: Sequence[Quad] = (),
+                 reads: Reads | None = None) -> None:
     """Write a group's N-Quads ``data`` with its late stage links, then its summaries.
 
     On an embedded store, when ``quads`` hold every quad of the group the passes read
@@ -115,12 +121,13 @@ def write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, 
     store grows"). Both write the same quads; each reads what is stored, so a redelivered group
     (even one the bulk loader cut in the middle) gets the same links and summaries. ``stored``:
     the literals of ``quads`` are already in the form the store gives back (keys of entries marked
-    :data:`STORED_KEYS`), the planners need not convert them.
+    :data:`STORED_KEYS`), the planners need not convert them. ``reads``: see
+    :class:`~provml.ingest.plan_reads.Reads` (its ``begin`` called before ``data`` is written).
 
     On disk the planning overlaps the write: the store loads ``data`` on a thread of its own
     (pyoxigraph lets go of the GIL while it parses and writes) while this thread plans over the
     store and the group. The plan reads the store as it will be, the store's quads merged with
-    the group's (:class:`provml.ingest.summary_plan._Future`), so what it reads of the group
+    the group's (:class:`provml.ingest.plan_reads.Future`), so what it reads of the group
     while part of it is stored is the same; the group's quads are the only writes under way (one
     writer, one group at a time). Once the plan has read the store, ``links`` (the writer's stage
     links, one a section) and the late links are written in a small write on a second thread
@@ -136,7 +143,7 @@ def write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, 
     if complete and _overlaps(store):
         under_way = [loading or _Loading(lambda: load(store, data, atomic=atomic))]
 
-        def write(late: Sequence[Quad]) -> None:
+        def write(late: Sequence[Quad]) -> int:
             # the links (the stage links: one a section) once the plan has read the store (a
             # node with a stored link costs the plan a read that decodes it), on a thread of
             # their own, once the group's write has ended well (N-Quads that do not parse: the
@@ -146,9 +153,10 @@ def write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, 
                 under_way.append(_Loading(lambda: load(store, extra, atomic=atomic), after=under_way[0]))
             for each in under_way:
                 each.wait()
+            return len(under_way)  # (one write each)
 
         try:
-            store_batch(store, quads, atomic=atomic, as_stored=stored, write=write)
+            store_batch(store, quads, atomic=atomic, as_stored=stored, write=write, reads=reads)
         except BaseException:
             for each in under_way:
                 each.wait(raising=False)  # never leave a write under way behind an error
@@ -158,9 +166,14 @@ def write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, 
         return
     assert loading is None and not links, "a write under way, and links beside it, are for an embedded store on disk"
     if complete and isinstance(store, OxigraphStore):
-        store_batch(store, quads, atomic=atomic, as_stored=stored, write=lambda links: load(
-            store, data + nquads(links) if links else data, atomic=atomic))
+        def write_one(late: Sequence[Quad]) -> int:
+            load(store, data + nquads(late) if late else data, atomic=atomic)
+            return 1
+
+        store_batch(store, quads, atomic=atomic, as_stored=stored, write=write_one, reads=reads)
         return
+    if reads is not None:
+        reads.forget()  # (written and read back through SPARQL: not planned)
     load(store, data, atomic=atomic)
     late_links(store, quads)
     update_summaries(store, quads)  # from what is stored: right in any order, on redelivery

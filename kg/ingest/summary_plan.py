@@ -18,6 +18,11 @@ is not embedded (no pattern reads) and for values of a numeric datatype other th
 ``xsd:integer``, ``xsd:decimal``, ``xsd:double`` or ``xsd:float`` or whose lexical form is not
 plainly well-formed (``isNumeric`` in SPARQL depends on it). :func:`plan_late_links` does the
 same for ``late_links`` (same rounds, same links), and its links go in the batch's one write.
+
+A store's one writer (a :class:`~provml.knowledge.KnowledgeGraph`, the broker's writer) keeps
+what the plans read from one batch to the next (:class:`Reads`): a stage's summary is
+recomputed from every epoch's, so without it each batch late in a long run reads every epoch
+of the run back from the store.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 
 from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad
 
+from provml.ingest.plan_reads import IN_SET, OUT_SET, SUMMARY_FIELDS, Future, Reads
 from provml.ingest.summaries import (
     _NUMERIC,
     _RECOMPUTING,
@@ -45,12 +51,6 @@ from provml.vocab import PROV, PROVML, XSD
 
 __all__ = ["Plan", "apply", "plan", "plan_late_links", "store_batch"]
 
-_OUT = (PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution, PROVML.attributeName, PROV.value, PROVML.summary,
-        PROVML.minimumValue, PROVML.maximumValue, PROVML.meanValue, PROVML.valueCount)
-_IN = (PROV.wasInformedBy, PROV.wasGeneratedBy)
-_OUT_SET, _IN_SET = frozenset(_OUT), frozenset(_IN)
-_SUMMARY_FIELDS = (PROVML.attributeName, PROVML.minimumValue, PROVML.maximumValue,
-                   PROVML.meanValue, PROVML.valueCount)
 #: lexical forms SPARQL's ``isNumeric`` takes for sure, per datatype
 _LEXICAL = {
     XSD.integer.value: re.compile(r"[+-]?[0-9]+"),
@@ -72,112 +72,18 @@ class Plan:
     quads: tuple[Quad, ...]
 
 
-class _Future:
-    """The store as it will be once the batch is written, with the summaries replaced so far:
-    per (node, predicate), the distinct quads of the store and of the batch."""
-
-    def __init__(self, raw: Any, batch: Sequence[Quad]) -> None:
-        self.raw = raw
-        self.batch_out: dict[Any, dict[Any, dict[Quad, None]]] = {}
-        self.batch_in: dict[tuple[Any, Any], dict[Quad, None]] = {}
-        for q in batch:
-            p = q.predicate
-            if p in _OUT_SET:
-                by = self.batch_out.get(q.subject)
-                if by is None:
-                    by = self.batch_out[q.subject] = {}
-                found = by.get(p)
-                if found is None:
-                    by[p] = {q: None}
-                else:
-                    found[q] = None
-            if p in _IN_SET:
-                key = (p, q.object)
-                found = self.batch_in.get(key)
-                if found is None:
-                    self.batch_in[key] = {q: None}
-                else:
-                    found[q] = None
-        self.out: dict[tuple[Any, Any], list[Quad]] = {}
-        self.inc: dict[tuple[Any, Any], list[Quad]] = {}
-        self.probed: set[Any] = set()
-        #: executions recomputed so far: their summary quads, and their former summary nodes
-        self.replaced: dict[NamedNode, list[Quad]] = {}
-        self.former: set[Any] = set()
-        self.new_nodes: dict[Any, list[Quad]] = {}
-
-    def _probe(self, node: Any) -> None:
-        """A node the batch states things of, most often new: one read for all its predicates."""
-        self.probed.add(node)
-        batch = self.batch_out[node]
-        stored = [q for q in self.raw.quads_for_pattern(node, None, None, None) if q.predicate in _OUT_SET]
-        if not stored:
-            for p, qs in batch.items():
-                self.out[(node, p)] = list(qs)
-            return
-        merged: dict[Any, dict[Quad, None]] = {}
-        for q in stored:
-            merged.setdefault(q.predicate, {})[q] = None
-        for p, qs in batch.items():
-            merged.setdefault(p, {}).update(qs)
-        for p, qs in merged.items():
-            self.out[(node, p)] = list(qs)
-
-    def objects(self, node: Any, predicate: Any) -> list[Quad]:
-        """The quads ``node predicate ?o`` (any graph), summaries replaced so far applied."""
-        if predicate == PROVML.summary and node in self.replaced:
-            return [q for q in self.replaced[node] if q.predicate == PROVML.summary]
-        if node in self.former or node in self.new_nodes:
-            return [q for q in self.new_nodes.get(node, ()) if q.predicate == predicate]
-        key = (node, predicate)
-        found = self.out.get(key)
-        if found is not None:
-            return found
-        if isinstance(node, Literal):
-            found = []
-        elif node in self.batch_out:
-            if node not in self.probed:
-                self._probe(node)
-            found = self.out.get(key, [])
-        else:  # not in the batch: only what the store holds
-            found = list(self.raw.quads_for_pattern(node, predicate, None, None))
-        self.out[key] = found
-        return found
-
-    def subjects(self, predicate: Any, node: Any) -> list[Quad]:
-        """The quads ``?s predicate node`` (any graph)."""
-        key = (predicate, node)
-        found = self.inc.get(key)
-        if found is None:
-            stored = self.raw.quads_for_pattern(None, predicate, node, None)
-            batch = self.batch_in.get(key)
-            found = list(stored) if batch is None else list(dict.fromkeys([*stored, *batch]))
-            self.inc[key] = found
-        return found
-
-    def replace(self, execution: NamedNode, quads: list[Quad]) -> None:
-        """What ``DELETE … INSERT DATA`` of a round does to the summaries of ``execution``."""
-        for q in self.objects(execution, PROVML.summary):
-            self.former.add(q.object)
-            self.new_nodes.pop(q.object, None)
-        self.replaced[execution] = [q for q in quads if q.predicate == PROVML.summary]
-        for q in quads:
-            if q.predicate != PROVML.summary:
-                self.new_nodes.setdefault(q.subject, []).append(q)
-
-
-def _sections(f: _Future, x: Any) -> list[Any]:
+def _sections(f: Future, x: Any) -> list[Any]:
     """The rows ``?c prov:wasInformedBy x ; provml:iteration ?i`` (their ``?c``)."""
     return [q.subject for q in f.subjects(PROV.wasInformedBy, x)
             for _ in f.objects(q.subject, PROVML.iteration)]
 
 
-def _parents(f: _Future, nodes: set[Any]) -> set[Any]:
+def _parents(f: Future, nodes: set[Any]) -> set[Any]:
     return {q.object for x in nodes if f.objects(x, PROVML.iteration)
             for q in f.objects(x, PROV.wasInformedBy)}
 
 
-def _with_sections(f: _Future, nodes: set[Any]) -> set[Any]:
+def _with_sections(f: Future, nodes: set[Any]) -> set[Any]:
     return {x for x in nodes if _sections(f, x)}
 
 
@@ -195,7 +101,7 @@ def _text(term: Any) -> str:
     return str(getattr(term, "value", term))
 
 
-def _recompute(f: _Future, nodes: set[Any]) -> list[tuple[NamedNode, list[Quad]]]:
+def _recompute(f: Future, nodes: set[Any]) -> list[tuple[NamedNode, list[Quad]]]:
     vals: dict[tuple[Any, str], list[float]] = defaultdict(list)
     parts: dict[tuple[Any, str], dict[Any, Summary]] = defaultdict(dict)
     for x in nodes:
@@ -207,7 +113,7 @@ def _recompute(f: _Future, nodes: set[Any]) -> list[tuple[NamedNode, list[Quad]]
                             vals[(x, _text(n.object))].append(number)
             for link in f.objects(c, PROVML.summary):
                 node: Any = link.object
-                fields: list[list[Any]] = [[q.object for q in f.objects(node, p)] for p in _SUMMARY_FIELDS]
+                fields: list[list[Any]] = [[q.object for q in f.objects(node, p)] for p in SUMMARY_FIELDS]
                 for name in fields[0]:
                     for low in fields[1]:
                         for high in fields[2]:
@@ -238,7 +144,7 @@ def _raw(store: Any) -> Any:
     return raw if raw is not None and hasattr(raw, "quads_for_pattern") else None
 
 
-def plan(store: Any, quads: Sequence[Quad], *, rounds: int = 64, future: _Future | None = None) -> Plan | None:
+def plan(store: Any, quads: Sequence[Quad], *, rounds: int = 64, future: Future | None = None) -> Plan | None:
     """The summaries ``quads`` change once written to ``store`` (see the module's text), read
     before they are written; ``None``: leave them to ``update_summaries`` after the write.
     ``future``: the view of the store and the batch to read (shared by the planners)."""
@@ -248,7 +154,7 @@ def plan(store: Any, quads: Sequence[Quad], *, rounds: int = 64, future: _Future
     sections, generators = _touched(quads)
     if not sections and not generators:
         return Plan(frozenset(), ())
-    f = future or _Future(raw, quads)
+    f = future or Future(raw, quads)
     try:
         frontier = _parents(f, sections | generators) | _with_sections(f, sections)
         done: set[Any] = set()
@@ -280,7 +186,8 @@ def apply(store: Any, planned: Plan) -> int:
 
 
 def store_batch(store: Any, quads: Sequence[Quad], *, atomic: bool = True,
-                write: Callable[[Sequence[Quad]], None] | None = None, as_stored: bool = False) -> int:
+                write: Callable[[Sequence[Quad]], int] | None = None, as_stored: bool = False,
+                reads: Reads | None = None) -> int:
     """Write a prepared batch with its late stage links, then replace the summaries it changes;
     returns how many executions' summaries were recomputed.
 
@@ -290,26 +197,39 @@ def store_batch(store: Any, quads: Sequence[Quad], *, atomic: bool = True,
     before: :func:`~provml.ingest.shortcuts.late_links` and the recomputation of
     :func:`~provml.ingest.summaries.update_summaries` after the write. One recomputation at a
     time per process, as there. ``write(extra)``: writes the batch and the ``extra`` quads (the
-    late links) in one write — by default ``store.add``; the broker's writer loads its N-Quads
-    bytes instead. ``as_stored``: the literals the planners read are already in the form the
-    store gives them back (:func:`_as_read` would return them unchanged)."""
+    late links) and returns how many writes it made — by default one ``store.add``; the
+    broker's writer loads its N-Quads bytes instead. ``as_stored``: the literals the planners
+    read are already in the form the store gives them back (:func:`_as_read` would return them
+    unchanged). ``reads``: what the plans read of the store, kept from batch to batch
+    (:class:`Reads`; the caller called its ``begin`` before its first write of the batch)."""
     from provml.ingest.shortcuts import late_links
 
+    def add(extra: Sequence[Quad]) -> int:
+        store.add([*quads, *extra], atomic=atomic)
+        return 1
+
     with _RECOMPUTING:
-        raw = _raw(store)
-        read = _as_read(quads) if raw is not None and not as_stored else quads
-        future = _Future(raw, read) if raw is not None else None
-        links = plan_late_links(store, read, future=future)
-        planned = plan(store, read, future=future)
-        add = write or (lambda extra: store.add([*quads, *extra], atomic=atomic))
-        if links is None:
-            add(())
-            late_links(store, quads)
-        else:  # the links of sections stored before, with the batch
-            add(links)
-        if planned is None:
-            return _update(store, quads, 64)
-        return apply(store, planned)
+        try:
+            raw = _raw(store)
+            read = _as_read(quads) if raw is not None and not as_stored else quads
+            future = Future(raw, read, reads) if raw is not None else None
+            links = plan_late_links(store, read, future=future)
+            planned = plan(store, read, future=future)
+            writes = (write or add)(links or ())
+            if links is None:
+                late_links(store, quads)
+            if planned is None:
+                if reads is not None:
+                    reads.forget()  # (SPARQL wrote what it found: not known here)
+                return _update(store, quads, 64)
+            recomputed = apply(store, planned)
+            if reads is not None and future is not None and links is not None:
+                reads.keep(store, future, writes + (1 if recomputed else 0), links)
+            return recomputed
+        except BaseException:
+            if reads is not None:
+                reads.forget()  # (part of the batch may be written)
+            raise
 
 
 def _as_read(quads: Sequence[Quad]) -> Sequence[Quad]:
@@ -317,14 +237,14 @@ def _as_read(quads: Sequence[Quad]) -> Sequence[Quad]:
     keeps them (:func:`~provml.store.oxigraph.as_stored`), so that a value delivered again
     (``1.0`` in the batch, ``"1"`` once stored) is one value, not two."""
     literal = {q: None for q in quads
-               if isinstance(q.object, Literal) and (q.predicate in _OUT_SET or q.predicate in _IN_SET)}
+               if isinstance(q.object, Literal) and (q.predicate in OUT_SET or q.predicate in IN_SET)}
     if not literal:
         return quads
     return [*(q for q in quads if q not in literal), *as_stored(literal)]
 
 
 def plan_late_links(store: Any, quads: Sequence[Quad], *, rounds: int = 64,
-                    future: _Future | None = None) -> list[Quad] | None:
+                    future: Future | None = None) -> list[Quad] | None:
     """What :func:`provml.ingest.shortcuts.late_links` would add once ``quads`` are written to
     ``store``, read before they are (the batch from memory, the store by pattern): add them with
     the batch. ``None`` for a store that is not embedded (call ``late_links`` after the write)."""
@@ -336,7 +256,7 @@ def plan_late_links(store: Any, quads: Sequence[Quad], *, rounds: int = 64,
     frontier: list[Any] = sorted(
         {s for q in quads if q.predicate in links and isinstance(s := q.subject, NamedNode)},
         key=lambda n: n.value)
-    f = future or _Future(raw, quads)
+    f = future or Future(raw, quads)
     added: dict[Any, list[Quad]] = {}  # sections linked by the rounds so far
     out: list[Quad] = []
     linked: set[Any] = set()

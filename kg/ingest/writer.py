@@ -19,6 +19,7 @@ from typing import Any
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, WRITERS, connect
 from provml.errors import Error
 from provml.ingest.handover import Group, check_entry, entry_bags, write_group
+from provml.ingest.plan_reads import Reads
 from provml.ingest.streams import WRITTEN, as_text, begin_step, id_key, lag
 from provml.knowledge import KnowledgeGraph
 from provml.store.oxigraph import OxigraphStore
@@ -69,6 +70,8 @@ class Writer:
         self._own_pending = True  # after a restart: first what this writer had read, unacknowledged
         self._trimmed = 0.0
         self.bags = self.events = self.rejected = 0
+        #: what the plans read of the store, kept from group to group (this is its one writer)
+        self.reads = Reads()
 
     def step(self) -> int:
         """Write up to ``batch`` bags in one transaction; returns how many."""
@@ -127,7 +130,8 @@ class Writer:
             self._yielded = time.monotonic()  # (threads RocksDB starts later: looked for again in 10 s)
             store.yield_compactions(self.compaction_niceness)
         with paused():  # as for a batch in the pipeline (provml.ingest.collector)
-            group = write_group(self.kg.store, entries, atomic=self.atomic, stamps=bool(self.latency_key))
+            group = write_group(self.kg.store, entries, atomic=self.atomic, stamps=bool(self.latency_key),
+                                reads=self.reads)
         if self.on_write is not None:
             self.on_write()
         return group

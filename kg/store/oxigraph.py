@@ -15,8 +15,8 @@ compaction, its threads' priority) over one pyoxigraph store and its lock.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -114,19 +114,21 @@ class OxigraphStore(Closing):
         self.path = Path(path) if path is not None else None
         self.read_only = read_only
         self._raw: pyoxigraph.Store | None = self._open()
-        self._writes = itertools.count(1)
+        self._ended = threading.Lock()
         self.generation = 0  # see the class docstring
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[pyoxigraph.Store]:
         """The store to write, :attr:`generation` moved on once the write is over: a reader that
-        sees the new number sees the write (``next`` on a counter is atomic: two threads that
-        write at once both move it)."""
+        sees the new number sees the write. It counts the writes ended, exactly (under a lock:
+        two threads that write at once both move it), so that whoever knows how many writes it
+        made itself can tell whether anyone else wrote (:class:`provml.ingest.plan_reads.Reads`)."""
         store = self._writable()
         try:
             yield store
         finally:
-            self.generation = next(self._writes)
+            with self._ended:
+                self.generation += 1
 
     def _open(self) -> pyoxigraph.Store:
         if self.path is None:
