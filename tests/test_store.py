@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -630,6 +631,20 @@ def test_every_write_moves_the_generation_and_n_quads_load_in_bulk(tmp_path: Pat
     with pytest.raises(SyntaxError):
         store.load_nquads(b"<http://e.org/x> <http://e.org/p> .\n")
     assert len(list(store.quads(graph=NamedNode("http://e.org/h")))) == BULK_MIN_QUADS + 1
+    # it counts the writes ended, exactly (a failed one too), also when threads write at once:
+    # whoever knows how many writes it made can tell whether another wrote (plan_reads.Reads)
+    assert store.generation == len(writes) + 1
+
+    def many(n: int) -> None:
+        for i in range(50):
+            store.add([Quad(NamedNode(f"http://e.org/t{n}-{i}"), NamedNode("http://e.org/p"), Literal(i), g)])
+
+    threads = [threading.Thread(target=many, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.generation == len(writes) + 1 + 4 * 50
     store.close()
     if where == "disk":
         with OxigraphStore(tmp_path / "kg", read_only=True) as snapshot, pytest.raises(StoreReadOnly):

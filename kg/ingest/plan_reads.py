@@ -36,18 +36,23 @@ class Reads:
     replaced), and the next plan reads it from memory.
 
     It is kept only while nobody else writes: :meth:`begin` (before the caller's first write of
-    a batch) forgets everything when the store's :attr:`~provml.store.oxigraph.OxigraphStore.generation`
-    (its count of writes ended) is not the one :meth:`keep` recorded, and :meth:`keep` forgets
-    everything unless the writes since :meth:`begin` are exactly the caller's own. A batch that
-    fails, and one the plans leave to SPARQL, make it forget too (:func:`~provml.ingest.summary_plan.store_batch`). Past
-    ``limit`` entries (≈ 0.4 KiB each) it keeps only what the last batch's plans read: the
-    nodes around the runs under way, which each batch reads again.
+    a batch) forgets everything when the store's
+    :attr:`~provml.store.oxigraph.OxigraphStore.generation` (its count of writes ended) is not
+    the one :meth:`keep` recorded, and :meth:`keep` forgets everything unless the writes since
+    :meth:`begin` are exactly the caller's own. A batch that fails, and one the plans leave to
+    SPARQL, make it forget too (:func:`~provml.ingest.summary_plan.store_batch`). Past ``limit``
+    entries (≈ 0.4 KiB each) it keeps only what the last batch's plans read: the nodes around
+    the runs under way, which each batch reads again. The limit is low because what is kept is
+    made of objects the garbage collector walks (pyoxigraph's terms are tracked): 100,000
+    entries cost ≈ 10 µs an event more in collections than 20,000, and planned no faster
+    (``benchmarks/plan_growth.py``'s workload).
     """
 
-    def __init__(self, *, limit: int = 200_000) -> None:
+    def __init__(self, *, limit: int = 20_000) -> None:
         self.limit = limit
-        self.out: dict[tuple[Any, Any], list[Quad]] = {}  # (node, predicate): quads of ?o
-        self.inc: dict[tuple[Any, Any], list[Quad]] = {}  # (predicate, node): quads of ?s
+        # tuples: shared with the batches' Future views, never changed in place
+        self.out: dict[tuple[Any, Any], tuple[Quad, ...]] = {}  # (node, predicate): quads of ?o
+        self.inc: dict[tuple[Any, Any], tuple[Quad, ...]] = {}  # (predicate, node): quads of ?s
         self.whole: set[Any] = set()  # nodes whose every quad of OUT is in ``out``
         self.generation: int | None = None  # the store's, when last kept
         self._since: int | None = None
@@ -94,10 +99,11 @@ class Reads:
                 out.pop((node, p), None)
         for node, quads in future.new_nodes.items():
             for p in SUMMARY_FIELDS:
-                out[(node, p)] = [q for q in quads if q.predicate == p]
+                out[(node, p)] = tuple(q for q in quads if q.predicate == p)
         for x, quads in future.replaced.items():
-            out[(x, PROVML.summary)] = quads
+            out[(x, PROVML.summary)] = tuple(quads)
         self.generation = store.generation
+
 
 class Future:
     """The store as it will be once the batch is written, with the summaries replaced so far:
@@ -126,8 +132,8 @@ class Future:
                     self.batch_in[key] = {q: None}
                 else:
                     found[q] = None
-        self.out: dict[tuple[Any, Any], list[Quad]] = {}
-        self.inc: dict[tuple[Any, Any], list[Quad]] = {}
+        self.out: dict[tuple[Any, Any], tuple[Quad, ...]] = {}
+        self.inc: dict[tuple[Any, Any], tuple[Quad, ...]] = {}
         self.probed: set[Any] = set()
         #: executions recomputed so far: their summary quads, and their former summary nodes
         self.replaced: dict[NamedNode, list[Quad]] = {}
@@ -145,7 +151,7 @@ class Future:
             stored = [q for q in self.raw.quads_for_pattern(node, None, None, None) if q.predicate in OUT_SET]
         if not stored:
             for p, qs in batch.items():
-                self.out[(node, p)] = list(qs)
+                self.out[(node, p)] = tuple(qs)
             return
         merged: dict[Any, dict[Quad, None]] = {}
         for q in stored:
@@ -153,36 +159,36 @@ class Future:
         for p, qs in batch.items():
             merged.setdefault(p, {}).update(qs)
         for p, qs in merged.items():
-            self.out[(node, p)] = list(qs)
+            self.out[(node, p)] = tuple(qs)
 
-    def objects(self, node: Any, predicate: Any) -> list[Quad]:
+    def objects(self, node: Any, predicate: Any) -> tuple[Quad, ...]:
         """The quads ``node predicate ?o`` (any graph), summaries replaced so far applied."""
         if predicate == PROVML.summary and node in self.replaced:
-            return [q for q in self.replaced[node] if q.predicate == PROVML.summary]
+            return tuple(q for q in self.replaced[node] if q.predicate == PROVML.summary)
         if node in self.former or node in self.new_nodes:
-            return [q for q in self.new_nodes.get(node, ()) if q.predicate == predicate]
+            return tuple(q for q in self.new_nodes.get(node, ()) if q.predicate == predicate)
         key = (node, predicate)
         found = self.out.get(key)
         if found is not None:
             return found
         if isinstance(node, Literal):
-            found = []
+            found = ()
         elif node in self.batch_out:
             if node not in self.probed:
                 self._probe(node)
-            found = self.out.get(key, [])
+            found = self.out.get(key, ())
         else:  # not in the batch: only what the store holds
             known = self.known
             if known is not None:
                 found = known.out.get(key)
                 if found is None and node in known.whole:
-                    found = []
+                    found = ()
             if found is None:
-                found = list(self.raw.quads_for_pattern(node, predicate, None, None))
+                found = tuple(self.raw.quads_for_pattern(node, predicate, None, None))
         self.out[key] = found
         return found
 
-    def subjects(self, predicate: Any, node: Any) -> list[Quad]:
+    def subjects(self, predicate: Any, node: Any) -> tuple[Quad, ...]:
         """The quads ``?s predicate node`` (any graph)."""
         key = (predicate, node)
         found = self.inc.get(key)
@@ -191,7 +197,7 @@ class Future:
             if stored is None:
                 stored = self.raw.quads_for_pattern(None, predicate, node, None)
             batch = self.batch_in.get(key)
-            found = list(stored) if batch is None else list(dict.fromkeys([*stored, *batch]))
+            found = tuple(stored) if batch is None else tuple(dict.fromkeys([*stored, *batch]))
             self.inc[key] = found
         return found
 

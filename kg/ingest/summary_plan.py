@@ -272,7 +272,7 @@ def plan_late_links(store: Any, quads: Sequence[Quad], *, rounds: int = 64,
             # FILTER(BOUND(?ps) || !BOUND(?pi)) BIND(COALESCE(?ps, ?p) AS ?stage)
             bound: list[Any] = [q.object for q in f.objects(p, stage_link)] + \
                 [q.object for q in added.get(p, ())]
-            iterations: list[Any] = f.objects(p, iteration) or [None]
+            iterations: Sequence[Any] = f.objects(p, iteration) or (None,)
             stages = [ps if ps is not None else p for ps in (bound or [None]) for pi in iterations
                       if ps is not None or pi is None]
             if not stages:
