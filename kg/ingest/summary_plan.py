@@ -233,14 +233,17 @@ def store_batch(store: Any, quads: Sequence[Quad], *, atomic: bool = True,
 
 
 def _as_read(quads: Sequence[Quad]) -> Sequence[Quad]:
-    """The batch as the planners must read it: the literals they look at in the form the store
+    """The batch as the planners must read it: only the quads of the predicates they read (the
+    others, most of a batch, they would skip one by one), their literals in the form the store
     keeps them (:func:`~provml.store.oxigraph.as_stored`), so that a value delivered again
     (``1.0`` in the batch, ``"1"`` once stored) is one value, not two."""
-    literal = {q: None for q in quads
-               if isinstance(q.object, Literal) and (q.predicate in OUT_SET or q.predicate in IN_SET)}
-    if not literal:
-        return quads
-    return [*(q for q in quads if q not in literal), *as_stored(literal)]
+    read: list[Quad] = []
+    literal: list[Quad] = []
+    for q in quads:
+        p = q.predicate
+        if p in OUT_SET or p in IN_SET:
+            (literal if isinstance(q.object, Literal) else read).append(q)
+    return [*read, *as_stored(literal)] if literal else read
 
 
 def plan_late_links(store: Any, quads: Sequence[Quad], *, rounds: int = 64,
