@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse
 
@@ -32,6 +32,9 @@ from provml.ingest.spec import WorkflowSpec
 from provml.ingest.translation import translate
 from provml.store import QueryResult, Store, open_store, select
 from provml.vocab import DEFAULT_BASE, OILGAS_ONTOLOGY_IRI, ONTOLOGY_IRI, RDF
+
+if TYPE_CHECKING:
+    from provml.ingest.plan_reads import Reads
 
 __all__ = ["IngestResult", "KnowledgeGraph", "open_kg", "ONTOLOGY_GRAPHS", "default_store_path"]
 
@@ -85,7 +88,7 @@ class KnowledgeGraph(Closing):
         #: and summaries a batch gets read what the store holds, so each batch must see every
         #: batch before it whole, as if they came one after the other
         self._writing = threading.Lock()
-        self._reads: Any = None  # what the plans read, batch to batch (plan_reads.Reads)
+        self._reads: Reads | None = None  # what the plans read, kept from batch to batch
 
     # -- ontology ---------------------------------------------------------------------------------
     def load_ontologies(self, *, force: bool = False) -> int:
