@@ -79,7 +79,7 @@ class Reads:
             self.forget()  # another writer wrote since begin: what it changed is unknown
             return
         if len(self) + len(future.out) + len(future.inc) > self.limit:
-            self.out, self.inc, self.whole = {}, {}, set()  # full: only this batch's reads stay
+            self.forget()  # full: only this batch's reads stay (the generation is set below)
         out, inc, whole = self.out, self.inc, self.whole
         for node, by in future.batch_out.items():  # what the batch changed, read or not
             whole.discard(node)
