@@ -349,7 +349,7 @@ def serve(
     try:
         processes = app.extensions[RUNNER_KEY].processes
         if processes is not None and processes.path is not None:
-            processes.wait_started()  # none still starting when a Ctrl-C comes (it would die of it)
+            processes.wait_started()  # the first queries do not wait for them
         server.start()  # listening before the URLs are printed
         print(f"provml endpoint on {root}/  (SPARQL {root}/sparql, graph store {root}/store, "
               f"health {root}/health); Ctrl-C stops", file=out, flush=True)

@@ -7,7 +7,8 @@ half would reach into the other's internals.
 
 pyoxigraph cannot cancel an evaluation, bound its memory, or survive a stack overflow in its
 parser or evaluator; the operating system can do all three to a process. A small pool of worker
-processes (started with ``spawn``: they share no lock or thread with the server) is kept ready:
+processes (fresh interpreters: they share no lock or thread with the server; each in a session
+of its own, so a terminal's Ctrl-C reaches the server only, which stops them) is kept ready:
 
 - over an **on-disk store** (``path``) each worker holds a read-only view of the store and
   evaluates every query sent to it, writing the result in the client's format before sending
@@ -36,10 +37,14 @@ False
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
 import logging
 import multiprocessing
 import queue
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -132,15 +137,26 @@ def _end_with_parent() -> None:
     threading.Thread(target=watch, name="provml-parent-watch", daemon=True).start()
 
 
-def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
-    """A worker process: answer requests until the pipe closes, or its server is gone.
-
-    Ctrl-C in a terminal signals the whole process group: the worker ignores it (its server
-    stops it, or it ends with the server) instead of printing a ``KeyboardInterrupt`` traceback."""
+def _main() -> None:
+    """The worker process's entry point (:class:`_Worker` starts ``python -c`` with it): its
+    arguments are the server's ``sys.path`` (JSON), the pipe's file descriptor, the store's path
+    and the memory limit."""
+    import json
     import signal
+    import sys
 
+    paths, fd, path, memory_mb = sys.argv[1:5]
+    sys.path[:0] = [p for p in json.loads(paths) if p not in sys.path]
+    # a session of its own: a terminal's Ctrl-C never reaches it; one sent to it alone is
+    # ignored too (its server stops it, or it ends with the server)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    conn.send(("ready", None))  # from here on a Ctrl-C passes it by (QueryProcesses.wait_started)
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # its server ended meanwhile
+        _work(Connection(int(fd)), path or None, int(memory_mb) if memory_mb else None)
+
+
+def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
+    """A worker process: answer requests until the pipe closes, or its server is gone."""
+    conn.send(("ready", None))
     _limit_worker(memory_mb)
     _end_with_parent()
     import pyoxigraph
@@ -244,18 +260,47 @@ class _ViewLost(Exception):
     Not the query's doing: it is sent to another worker."""
 
 
+#: how a worker process starts: a fresh interpreter running :func:`_main`
+_BOOT = "from provml.endpoint.sparql.isolation import _main; _main()"
+
+#: the worker processes not yet ended: killed when the server's interpreter exits (as
+#: ``multiprocessing`` does with its daemon processes), a pool never closed included
+_LIVE: set[subprocess.Popen[bytes]] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+@atexit.register
+def _end_live() -> None:
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for process in live:
+        with contextlib.suppress(OSError):
+            process.kill()
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            process.wait(5)
+
+
 class _Worker:
-    def __init__(self, context: Any, path: str | None, memory_mb: int | None) -> None:
+    def __init__(self, path: str | None, memory_mb: int | None) -> None:
         self.version = -1  # the store version of the worker's view (-1: none yet)
-        self.conn, child = context.Pipe()
-        self.process = context.Process(target=_work, args=(child, path, memory_mb), daemon=True,
-                                       name="provml-query-worker")
-        self.process.start()
-        child.close()
+        self.conn, child = multiprocessing.Pipe()
+        try:
+            # start_new_session: not in the terminal's process group. A Ctrl-C there (sent to
+            # the whole group) stops the server, which stops its workers; one that reached a
+            # worker still starting ended it with a KeyboardInterrupt traceback
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, json.dumps(sys.path), str(child.fileno()), path or "",
+                 str(memory_mb or "")],
+                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, start_new_session=True)
+            with _LIVE_LOCK:
+                _LIVE.add(self.process)
+        except BaseException:
+            self.conn.close()
+            raise
+        finally:
+            child.close()
         self._killed = False
         self._kill_lock = threading.Lock()
-        # the worker says when it ignores Ctrl-C; until then a terminal's Ctrl-C, sent to the
-        # whole process group, ends it with a KeyboardInterrupt traceback
         try:
             ready = self.conn.poll(_START_WAIT_S) and self.conn.recv()[0] == "ready"
         except (EOFError, OSError):
@@ -275,11 +320,22 @@ class _Worker:
             self._killed = True
             try:
                 self.process.kill()
-                self.process.join(timeout=5)
-            except (OSError, ValueError):  # already reaped or closed
+                self.ended(5)
+            except OSError:  # already reaped
                 log.debug("query worker already gone", exc_info=True)
             finally:
                 self.conn.close()
+
+    def ended(self, timeout_s: float) -> int | None:
+        """Wait up to ``timeout_s`` for the process to end; its exit code (minus the signal
+        that ended it), None while it runs."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout_s)
+        code = self.process.returncode
+        if code is not None:
+            with _LIVE_LOCK:
+                _LIVE.discard(self.process)
+        return code
 
 
 class QueryProcesses:
@@ -304,7 +360,6 @@ class QueryProcesses:
         self.workers = workers
         self.memory_mb = memory_mb
         self.queue_s = queue_s
-        self._context = multiprocessing.get_context("spawn")
         self._idle: queue.LifoQueue[_Worker | None] = queue.LifoQueue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
@@ -328,8 +383,8 @@ class QueryProcesses:
 
     def wait_started(self, timeout_s: float = _START_WAIT_S) -> bool:
         """Start the workers and wait until each has started or failed to (``provml serve``
-        does before it listens: a worker still starting dies of a terminal's Ctrl-C, with a
-        traceback); False when ``timeout_s`` passed first."""
+        does before it listens, so that its first queries do not wait for them); False when
+        ``timeout_s`` passed first."""
         self.start()
         with self._lock:
             return self._first_starts.wait_for(lambda: self._tried >= self.workers or self._closed, timeout_s)
@@ -337,7 +392,7 @@ class QueryProcesses:
     def _spawn(self, first: bool = False) -> None:
         try:
             try:
-                worker = _Worker(self._context, self.path, self.memory_mb)
+                worker = _Worker(self.path, self.memory_mb)
             except Exception:  # fork refused (out of memory, process limit), or closed meanwhile
                 with self._lock:
                     closed = self._closed
@@ -433,8 +488,7 @@ class QueryProcesses:
 
     def _lost(self, worker: _Worker) -> Exception:
         """The exception for a worker whose pipe broke: it crashed, or the pool closed."""
-        worker.process.join(timeout=1)
-        code = worker.process.exitcode
+        code = worker.ended(1)
         with self._lock:
             closed = self._closed
         if closed:
@@ -482,11 +536,11 @@ class QueryProcesses:
             try:
                 version, answer = self._send(worker, op, sparql, options, timeout_s)
             except _ViewLost:
-                worker.process.join(timeout=1)
+                worker.ended(1)
                 raise
             except _FreshViewLost:
                 if retry_fresh and op in ("query", "export"):  # reads only: nothing written twice
-                    worker.process.join(timeout=1)
+                    worker.ended(1)
                     raise
                 raise self._lost(worker) from None
             except (EOFError, OSError, ConnectionError):

@@ -132,7 +132,7 @@ pool = QueryProcesses(sys.argv[1], workers=3, memory_mb=None, queue_s=60)
 print("started", pool.wait_started(60), flush=True)
 os.killpg(0, signal.SIGINT)  # a terminal's Ctrl-C: the whole process group
 pool.run("ASK { ?s ?p ?o }", timeout_s=30, accept="application/sparql-results+json")
-print("alive", sorted(w.process.is_alive() for w in pool._all), flush=True)
+print("alive", sorted(w.process.poll() is None for w in pool._all), flush=True)
 pool.close()
 """
 
@@ -152,3 +152,50 @@ def test_once_the_workers_have_started_ctrl_c_ends_none_of_them(store_dir: Path,
     assert "KeyboardInterrupt" not in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert "started True" in done.stdout and "alive [True, True, True]" in done.stdout, done.stdout
+
+
+_CTRL_C_WHILE_STARTING = """
+import os, signal, sys, threading, time
+signal.signal(signal.SIGINT, lambda *_: None)  # this process: not what is tested
+from provml.endpoint.sparql.isolation import QueryProcesses
+from provml.endpoint.sparql.outcomes import QueryTimeout
+stop = threading.Event()
+
+def ctrl_c():  # a terminal's Ctrl-C, to the whole process group, every 5 ms
+    while not stop.is_set():
+        os.killpg(0, signal.SIGINT)
+        time.sleep(0.005)
+
+threading.Thread(target=ctrl_c, daemon=True).start()
+pool = QueryProcesses(sys.argv[1], workers=2, memory_mb=None, queue_s=60)
+print("started", pool.wait_started(60), flush=True)
+try:  # past its limit: its worker is killed and a replacement starts, under Ctrl-C too
+    pool.run(sys.argv[2], timeout_s=0.3, accept="application/sparql-results+json")
+except QueryTimeout:
+    print("timed out", flush=True)
+deadline = time.monotonic() + 60
+while len(pool._all) < 2 and time.monotonic() < deadline:
+    time.sleep(0.05)
+time.sleep(1)
+stop.set()
+print("answers", [pool.run("ASK { ?s ?p ?o }", timeout_s=30).boolean for _ in range(4)], flush=True)
+print("alive", sorted(w.process.poll() is None for w in pool._all), flush=True)
+pool.close()
+"""
+
+
+def test_a_ctrl_c_reaches_no_worker_even_one_still_starting(store_dir: Path) -> None:
+    """The workers run in a session of their own: a terminal's Ctrl-C (sent to the whole
+    process group) reaches the server only, which stops them. Before, a worker still starting
+    — the first ones, or the replacement of one killed at its deadline — died of it with a
+    ``KeyboardInterrupt`` traceback, and the pool was one worker short from then on."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _CTRL_C_WHILE_STARTING, str(store_dir), RUNAWAY],
+                          capture_output=True, text=True, timeout=180, start_new_session=True)
+    assert "KeyboardInterrupt" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert "started True" in done.stdout and "timed out" in done.stdout, done.stdout
+    assert "answers [True, True, True, True]" in done.stdout, done.stdout
+    assert "alive [True, True]" in done.stdout, done.stdout
