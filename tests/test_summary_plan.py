@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyoxigraph import Quad, RdfFormat, parse
+from pyoxigraph import Literal, NamedNode, Quad, RdfFormat, parse
 
 import provml.ingest.summary_plan as summary_plan
-from provml.ingest.plan_reads import Reads
+from provml.ingest.plan_reads import Future, Reads
 from provml.ingest.summaries import summary_node
 from provml.ingest.translation import translate
 from provml.knowledge import KnowledgeGraph
 from provml.store.oxigraph import OxigraphStore
-from provml.vocab import PROVML
+from provml.vocab import PROV, PROVML, RDF, XSD
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import workload  # noqa: E402
@@ -43,10 +43,13 @@ def _store(path: Path | None, bags: list[list[dict[str, Any]]]) -> tuple[set[Qua
     return quads, sum(1 for q in quads if q.predicate == PROVML.summary)
 
 
+@pytest.mark.parametrize("tally_min", [summary_plan.TALLY_MIN_SECTIONS, 1])
 @pytest.mark.parametrize("on_disk", [True, False])
 def test_the_planned_update_writes_what_the_recomputation_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_disk: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_disk: bool, tally_min: int
 ) -> None:
+    """``tally_min`` 1: every execution's summaries kept as running totals (Tally)."""
+    monkeypatch.setattr(summary_plan, "TALLY_MIN_SECTIONS", tally_min)
     planned_calls: list[bool] = []
     late: list[int] = []
     plan, plan_late_links = summary_plan.plan, summary_plan.plan_late_links
@@ -95,12 +98,14 @@ def test_a_value_of_another_numeric_datatype_is_left_to_the_recomputation(tmp_pa
     kg.close()
 
 
+@pytest.mark.parametrize("tally_min", [summary_plan.TALLY_MIN_SECTIONS, 1])
 @pytest.mark.parametrize("on_disk", [True, False])
 def test_a_whole_run_delivered_twice_counts_each_value_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_disk: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_disk: bool, tally_min: int
 ) -> None:
     """A client's retry or a rerun of ``provml load`` delivers a whole run again: its losses
     (``1.0`` in the batch, ``"1"`` as the store keeps that double) must not be counted twice."""
+    monkeypatch.setattr(summary_plan, "TALLY_MIN_SECTIONS", tally_min)
     run = workload.learning_run("p1", epochs=3, batches=6)
     planned, summaries = _store(tmp_path / "planned" if on_disk else None, [run, run])
     monkeypatch.setattr(summary_plan, "plan", lambda *a, **k: None)
@@ -266,3 +271,109 @@ def test_past_its_limit_only_the_last_batchs_reads_stay(tmp_path: Path) -> None:
     large, _ = _store(tmp_path / "large", bags)
     assert small == large
     assert max(sizes) < 200 and min(sizes[3:]) > 0
+
+
+# -- a long run's stage: its summaries kept as running totals (Tally) -----------------
+
+
+def _steps(path: Path, steps: list[tuple[str, Any]]) -> set[Quad]:
+    """The store after ``steps``: ("events", a bag), ("rdf", Turtle in the run's graph) or
+    ("update", SPARQL by someone else)."""
+    kg = KnowledgeGraph(OxigraphStore(path), validate=False)  # the summaries only
+    for kind, step in steps:
+        if kind == "events":
+            kg.ingest_events(step)
+        else:
+            graph = next(q.graph_name for q in kg.store.quads() if q.predicate == PROV.wasInformedBy)
+            if kind == "rdf":
+                kg.ingest_rdf(f"{_PREFIXES} {step}".encode(), format=RdfFormat.TURTLE, graph=graph)  # type: ignore[arg-type]
+            else:
+                kg.store.update(f"{_PREFIXES.replace('@prefix', 'PREFIX').replace(' .', '')} "
+                                f"INSERT DATA {{ GRAPH {graph} {{ {step} }} }}")
+    quads = set(kg.store.quads())
+    kg.close()
+    return quads
+
+
+def _both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: list[tuple[str, Any]]) -> set[Quad]:
+    """The store planned (running totals kept) and recomputed by SPARQL after each write: the same."""
+    planned = _steps(tmp_path / "planned", steps)
+    with monkeypatch.context() as m:
+        m.setattr(summary_plan, "plan", lambda *a, **k: None)
+        recomputed = _steps(tmp_path / "recomputed", steps)
+    assert planned == recomputed
+    return planned
+
+
+def _stage_summary(quads: set[Quad], run: str, name: str) -> dict[str, str]:
+    node = summary_node(KnowledgeGraph(OxigraphStore(None)).iris.execution(run, "train"), name)
+    return {q.predicate.value.rsplit("#", 1)[1]: q.object.value for q in quads
+            if q.subject == node and q.predicate != RDF.type}
+
+
+def test_a_long_runs_stage_is_recomputed_from_the_epochs_a_batch_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Late in a run of 48 epochs a bag's plan reads the parts of the epochs it changed, not all
+    48 (before: every epoch, for every bag); the store is what SPARQL's recomputation writes."""
+    run = workload.learning_run("t1", epochs=48, batches=2)
+    bags = [run[i:i + 3] for i in range(0, len(run), 3)]
+    calls: list[int] = []
+    contribution = summary_plan._contribution
+
+    def counted(f: Any, c: Any) -> Any:
+        calls[-1] += 1
+        return contribution(f, c)
+
+    monkeypatch.setattr(summary_plan, "_contribution", counted)
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "kept"), validate=False)
+    for bag in bags:
+        calls.append(0)
+        kg.ingest_events(bag)
+    kept = set(kg.store.quads())
+    stage = kg.iris.execution("t1", "train")
+    assert stage in kg._reads.tallies  # type: ignore[union-attr]
+    kg.close()
+    monkeypatch.setattr(summary_plan, "_contribution", contribution)
+    monkeypatch.setattr(summary_plan, "TALLY_MIN_SECTIONS", 10**9)  # none kept: every epoch read
+    calls.append(0)
+    assert kept == _both_ways(tmp_path, monkeypatch, [("events", bag) for bag in bags])
+    assert max(calls[-20:-1]) <= 8, calls  # the epoch, its batches, the stage's changed epoch
+    assert _stage_summary(kept, "t1", "accuracy")["valueCount"] == "48"
+
+
+def test_the_running_totals_follow_writes_they_do_not_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the totals cannot follow makes them be built again from every epoch: a SPARQL
+    update by someone else (the store's generation), a value stated of a stored node without
+    the node that generated it, a summary stated of a stored epoch (the batch's plan recomputes
+    nothing in both). Each would leave the stage's maximum behind, three bags later, if the
+    totals were kept."""
+    run = workload.learning_run("t2", epochs=40, batches=2)
+    bags = [run[i:i + 4] for i in range(0, len(run), 4)]
+    half = len(bags) // 2
+    e3 = KnowledgeGraph(OxigraphStore(None)).iris.execution("t2", "train/epoch-3")
+    steps: list[tuple[str, Any]] = [("events", bag) for bag in bags[:half]]
+    phases = [
+        ("update", f'<{e3.value}/u> prov:wasGeneratedBy {e3} ; provml:attributeName "accuracy" ; prov:value 77.0 .'),
+        ("rdf", f"<{e3.value}/generated/accuracy> prov:value 88.0 ."),  # (stored in the first half)
+        ("rdf", f'{e3} provml:summary <{e3.value}/summary/s> . <{e3.value}/summary/s> provml:attributeName '
+                f'"accuracy" ; provml:minimumValue 0.0e0 ; provml:maximumValue 99.0e0 ; provml:meanValue 1.0e0 ; '
+                f"provml:valueCount 1 ."),
+    ]
+    for n, (phase, expected) in enumerate(zip(phases, (77.0, 88.0, 99.0), strict=True)):
+        steps += [phase, *(("events", bag) for bag in bags[half + 3 * n:half + 3 * n + 3])]
+        for tally_min in (summary_plan.TALLY_MIN_SECTIONS, 1):
+            monkeypatch.setattr(summary_plan, "TALLY_MIN_SECTIONS", tally_min)
+            quads = _both_ways(tmp_path / f"{n}-{tally_min}", monkeypatch, steps)
+            assert float(_stage_summary(quads, "t2", "accuracy")["maximumValue"]) == expected
+
+
+def test_a_batch_that_states_a_summarys_own_fields_uses_no_running_totals() -> None:
+    store = OxigraphStore(None)
+    node = NamedNode("https://e.org/x/summary/loss")
+    for p in (PROVML.minimumValue, PROVML.valueCount):
+        f = Future(store.raw, [Quad(node, p, Literal("1", datatype=XSD.integer), NamedNode("https://e.org/g"))],
+                   Reads())
+        assert f.tallies is not None
+        assert f.changed_sections(NamedNode("https://e.org/x")) is None
+        assert f.tallies is None

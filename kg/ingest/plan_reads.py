@@ -7,22 +7,30 @@ one batch to the next (:class:`Reads`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyoxigraph import Literal, NamedNode, Quad
 
 from provml.vocab import PROV, PROVML
 
+if TYPE_CHECKING:
+    from provml.ingest.tally import Tally
+
 __all__ = ["Future", "Reads"]
 
 #: the predicates read out of a node, and into one
 OUT = (PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution, PROVML.attributeName, PROV.value, PROVML.summary,
-       PROVML.minimumValue, PROVML.maximumValue, PROVML.meanValue, PROVML.valueCount)
+       PROVML.minimumValue, PROVML.maximumValue, PROVML.meanValue, PROVML.valueCount, PROV.wasGeneratedBy)
 IN = (PROV.wasInformedBy, PROV.wasGeneratedBy)
 OUT_SET, IN_SET = frozenset(OUT), frozenset(IN)
 #: a summary node's fields
 SUMMARY_FIELDS = (PROVML.attributeName, PROVML.minimumValue, PROVML.maximumValue,
                   PROVML.meanValue, PROVML.valueCount)
+#: a summary node's fields that no other node has (a batch that states them changes a summary
+#: no :class:`~provml.ingest.tally.Tally` can follow)
+_SUMMARY_ONLY = frozenset(SUMMARY_FIELDS[1:])
+#: executions kept as running totals at most (past it they are built again as recomputed)
+TALLIES = 4_096
 
 
 class Reads:
@@ -46,6 +54,12 @@ class Reads:
     made of objects the garbage collector walks (pyoxigraph's terms are tracked): 100,000
     entries cost ≈ 10 µs an event more in collections than 20,000, and planned no faster
     (``benchmarks/plan_growth.py``'s workload).
+
+    It also keeps the running totals of the executions with many sections (``tallies``: a
+    :class:`~provml.ingest.tally.Tally` each, at most :data:`TALLIES`), so that a batch
+    recomputes a long run's stage from the epochs it changed. They are forgotten with the rest,
+    but not at the entry limit (they are not entries: one holds a few numbers per section); one
+    whose sections a batch changed without recomputing it is dropped (:meth:`keep`).
     """
 
     def __init__(self, *, limit: int = 20_000) -> None:
@@ -54,6 +68,7 @@ class Reads:
         self.out: dict[tuple[Any, Any], tuple[Quad, ...]] = {}  # (node, predicate): quads of ?o
         self.inc: dict[tuple[Any, Any], tuple[Quad, ...]] = {}  # (predicate, node): quads of ?s
         self.whole: set[Any] = set()  # nodes whose every quad of OUT is in ``out``
+        self.tallies: dict[Any, Tally] = {}  # execution: its summaries' running totals
         self.generation: int | None = None  # the store's, when last kept
         self._since: int | None = None
 
@@ -62,6 +77,7 @@ class Reads:
 
     def forget(self) -> None:
         self.out, self.inc, self.whole = {}, {}, set()
+        self.tallies = {}
         self.generation = self._since = None
 
     def begin(self, store: Any) -> None:
@@ -78,8 +94,12 @@ class Reads:
         if since is None or getattr(store, "generation", None) != since + writes:
             self.forget()  # another writer wrote since begin: what it changed is unknown
             return
+        future.settle_tallies()
         if len(self) + len(future.out) + len(future.inc) > self.limit:
-            self.forget()  # full: only this batch's reads stay (the generation is set below)
+            # full: only this batch's reads stay (the tallies stay: they are as the store is now)
+            self.out, self.inc, self.whole = {}, {}, set()
+        if len(self.tallies) > TALLIES:
+            self.tallies = {}
         out, inc, whole = self.out, self.inc, self.whole
         for node, by in future.batch_out.items():  # what the batch changed, read or not
             whole.discard(node)
@@ -139,6 +159,62 @@ class Future:
         self.replaced: dict[NamedNode, list[Quad]] = {}
         self.former: set[Any] = set()
         self.new_nodes: dict[Any, list[Quad]] = {}
+        #: the running totals the plan may use and change (None: none kept, or a batch that
+        #: states what they cannot follow), and the executions recomputed so far
+        self.tallies: dict[Any, Tally] | None = known.tallies if known is not None else None
+        self.recomputed: set[Any] = set()
+        self._changed: dict[Any, set[Any]] | None = None  # execution: sections changed by the batch
+        self._replaced_in: dict[Any, set[Any]] = {}  # execution: sections recomputed so far
+
+    def changed_sections(self, execution: Any) -> set[Any] | None:
+        """The nodes inside ``execution`` whose part of its summaries the batch or the rounds so
+        far may have changed (its new sections among them); None: not known (see
+        :attr:`tallies`)."""
+        changed = self._changed
+        if changed is None:
+            changed = self._changed = self._sections_changed()
+        if self.tallies is None:
+            return None
+        return changed.get(execution, set()) | self._replaced_in.get(execution, set())
+
+    def _sections_changed(self) -> dict[Any, set[Any]]:
+        """Per execution, the nodes directly inside it that the batch states something of that
+        their part of its summaries reads: a link to it, an iteration, a value generated (its
+        name, its number), a summary link. A batch that states a summary's own fields sets
+        :attr:`tallies` to None."""
+        touched: set[Any] = set()
+        informed, generated = PROV.wasInformedBy, PROV.wasGeneratedBy
+        for node, by in self.batch_out.items():
+            if informed in by or PROVML.iteration in by or PROVML.summary in by:
+                touched.add(node)
+            if not _SUMMARY_ONLY.isdisjoint(by):
+                self.tallies = None
+            if PROVML.attributeName in by or PROV.value in by:  # (a value no execution generated: in none)
+                touched.update(q.object for q in self.objects(node, generated))
+        for p, node in self.batch_in:
+            if p == generated:
+                touched.add(node)
+        changed: dict[Any, set[Any]] = {}
+        for node in touched:
+            for q in self.objects(node, informed):
+                changed.setdefault(q.object, set()).add(node)
+        return changed
+
+    def settle_tallies(self) -> None:
+        """After the plan (:meth:`Reads.keep`): drop the tallies the batch changed a section of
+        without recomputing them (their totals would no longer be the store's), or every one
+        when the batch states what they cannot follow."""
+        known = self.known
+        if known is None or not known.tallies:
+            return
+        if self._changed is None:
+            self._changed = self._sections_changed()
+        if self.tallies is None:
+            known.tallies = {}
+            return
+        for execution in (*self._changed, *self._replaced_in):
+            if execution not in self.recomputed:
+                known.tallies.pop(execution, None)
 
     def _probe(self, node: Any) -> None:
         """A node the batch states things of, most often new: one read for all its predicates."""
@@ -210,3 +286,5 @@ class Future:
         for q in quads:
             if q.predicate != PROVML.summary:
                 self.new_nodes.setdefault(q.subject, []).append(q)
+        for q in self.objects(execution, PROV.wasInformedBy):
+            self._replaced_in.setdefault(q.object, set()).add(execution)

@@ -92,9 +92,8 @@ class Summary:
         if not math.isfinite(mean):
             mean = _mean_past_finite_sums(values, parts, count)
         else:
-            # 15 significant digits: what JSON-LD's canonical xsd:double keeps, so exports read back equal
-            mean = float(f"{mean:.15g}")
-        return Summary(min(lows), max(highs), mean, count)
+            mean = rounded(mean)
+        return Summary(min(lows, key=signed), max(highs, key=signed), mean, count)
 
     def quads(self, execution: NamedNode, name: str, graph: NamedNode) -> list[Quad]:
         node = summary_node(execution, name)
@@ -108,6 +107,18 @@ class Summary:
             Quad(node, PROVML.meanValue, _double(self.mean), graph),
             Quad(node, PROVML.valueCount, Literal(str(self.count), datatype=XSD.integer), graph),
         ]
+
+
+def signed(x: float) -> tuple[float, float]:
+    """The order of the minimum and the maximum: ``-0.0`` below ``0.0`` (equal as numbers: the
+    one written would depend on the order the values were read in)."""
+    return x, math.copysign(1.0, x)
+
+
+def rounded(mean: float) -> float:
+    """A finite mean to 15 significant digits: what JSON-LD's canonical xsd:double keeps, so
+    exports read back equal."""
+    return float(f"{mean:.15g}")
 
 
 def _mean_past_finite_sums(values: Sequence[float], parts: Sequence[Summary], count: int) -> float:

@@ -46,6 +46,7 @@ from provml.ingest.summaries import (
     _values,
     insert_data,
 )
+from provml.ingest.tally import Tally
 from provml.store.oxigraph import as_stored
 from provml.vocab import PROV, PROVML, XSD
 
@@ -84,7 +85,7 @@ def _parents(f: Future, nodes: set[Any]) -> set[Any]:
 
 
 def _with_sections(f: Future, nodes: set[Any]) -> set[Any]:
-    return {x for x in nodes if _sections(f, x)}
+    return {x for x in nodes if any(f.objects(q.subject, PROVML.iteration) for q in f.subjects(PROV.wasInformedBy, x))}
 
 
 def _numeric(term: Any) -> float | None:
@@ -101,41 +102,93 @@ def _text(term: Any) -> str:
     return str(getattr(term, "value", term))
 
 
+#: sections an execution has before its summaries are kept as running totals (a Tally)
+TALLY_MIN_SECTIONS = 32
+
+
+def _contribution(f: Future, c: Any) -> dict[str, tuple[tuple[float, ...], Summary | None]]:
+    """What section ``c`` adds to its execution's summaries, per measure: the numeric values it
+    generated (one per row of SPARQL's join), and its own summary (the last the join gives)."""
+    vals: dict[str, list[float]] = {}
+    parts: dict[str, Summary] = {}
+    for g in f.subjects(PROV.wasGeneratedBy, c):
+        for n in f.objects(g.subject, PROVML.attributeName):
+            for v in f.objects(g.subject, PROV.value):
+                if (number := _numeric(v.object)) is not None:
+                    vals.setdefault(_text(n.object), []).append(number)
+    for link in f.objects(c, PROVML.summary):
+        node: Any = link.object
+        fields: list[list[Any]] = [[q.object for q in f.objects(node, p)] for p in SUMMARY_FIELDS]
+        for name in fields[0]:
+            for low in fields[1]:
+                for high in fields[2]:
+                    for mean in fields[3]:
+                        for count in fields[4]:
+                            parts[_text(name)] = Summary(float(low.value), float(high.value), float(mean.value),
+                                                         int(count.value))
+    return {name: (tuple(vals.get(name, ())), parts.get(name)) for name in vals.keys() | parts.keys()}
+
+
+def _times(f: Future, c: Any, x: Any) -> int:
+    """How many rows ``c prov:wasInformedBy x ; provml:iteration ?i`` has (0: no section of x)."""
+    return sum(1 for q in f.objects(c, PROV.wasInformedBy) if q.object == x) * len(f.objects(c, PROVML.iteration))
+
+
+def _summaries(f: Future, x: Any) -> dict[str, Summary]:
+    """``x``'s summaries, per measure: from the sections the batch changed when its running
+    totals are kept (:class:`~provml.ingest.tally.Tally`), else from every section."""
+    tallies = f.tallies
+    tally = tallies.get(x) if tallies is not None else None
+    if tally is not None:
+        changed = f.changed_sections(x)
+        if changed is not None:
+            for c in sorted(changed, key=_text):
+                times = _times(f, c, x)
+                tally.swap(c, (times, _contribution(f, c)) if times else None)
+            found = tally.summaries()
+            if found is not None:
+                return found
+    if tallies is not None:
+        tallies.pop(x, None)
+    times_of: dict[Any, int] = {}
+    for c in _sections(f, x):
+        times_of[c] = times_of.get(c, 0) + 1
+    contributions = {c: (times, _contribution(f, c)) for c, times in times_of.items()}
+    vals: dict[str, list[float]] = defaultdict(list)
+    parts: dict[str, dict[Any, Summary]] = defaultdict(dict)
+    for c, (times, measures) in contributions.items():
+        for name, (values, part) in measures.items():
+            vals[name].extend(values * times)
+            if part is not None:
+                parts[name][c] = part
+    out = {}
+    for name in vals.keys() | parts.keys():
+        summary = Summary.of(vals.get(name, []), [parts[name][c] for c in sorted(parts.get(name, {}), key=_text)])
+        if summary is not None:
+            out[name] = summary
+    if f.tallies is not None and len(contributions) >= TALLY_MIN_SECTIONS:
+        tally = Tally.of(contributions.items())
+        if tally.summaries() is not None:
+            f.tallies[x] = tally
+    return out
+
+
 def _recompute(f: Future, nodes: set[Any]) -> list[tuple[NamedNode, list[Quad]]]:
-    vals: dict[tuple[Any, str], list[float]] = defaultdict(list)
-    parts: dict[tuple[Any, str], dict[Any, Summary]] = defaultdict(dict)
-    for x in nodes:
-        for c in _sections(f, x):
-            for g in f.subjects(PROV.wasGeneratedBy, c):
-                for n in f.objects(g.subject, PROVML.attributeName):
-                    for v in f.objects(g.subject, PROV.value):
-                        if (number := _numeric(v.object)) is not None:
-                            vals[(x, _text(n.object))].append(number)
-            for link in f.objects(c, PROVML.summary):
-                node: Any = link.object
-                fields: list[list[Any]] = [[q.object for q in f.objects(node, p)] for p in SUMMARY_FIELDS]
-                for name in fields[0]:
-                    for low in fields[1]:
-                        for high in fields[2]:
-                            for mean in fields[3]:
-                                for count in fields[4]:
-                                    parts[(x, _text(name))][c] = Summary(
-                                        float(low.value), float(high.value), float(mean.value),
-                                        int(count.value))
     graph_of: dict[Any, Any] = {}
     for x in nodes:
         for q in f.objects(x, PROV.wasInformedBy):
             if not isinstance(q.graph_name, DefaultGraph):
                 graph_of[x] = q.graph_name
     new: dict[Any, list[Quad]] = {x: [] for x in nodes}
-    for key in sorted(vals.keys() | parts.keys(), key=lambda k: (k[0].value, k[1])):
-        x, name = key
+    for x in sorted(nodes, key=_text):
+        f.recomputed.add(x)
         if x not in graph_of:  # its own events not stored yet: summarized when they arrive
+            if f.tallies is not None:
+                f.tallies.pop(x, None)
             continue
-        summary = Summary.of(vals.get(key, []),
-                             [parts[key][c] for c in sorted(parts.get(key, {}), key=lambda n: n.value)])
-        if summary is not None:
-            new[x].extend(summary.quads(x, name, graph_of[x]))
+        summaries = _summaries(f, x)
+        for name in sorted(summaries):
+            new[x].extend(summaries[name].quads(x, name, graph_of[x]))
     return list(new.items())
 
 
