@@ -141,6 +141,10 @@ def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
             counts[-1] += 1
             return self.raw.quads_for_pattern(*pattern)
 
+        def __contains__(self, quad: Quad) -> bool:
+            counts[-1] += 1
+            return quad in self.raw
+
     monkeypatch.setattr(summary_plan, "_raw", lambda store: None if (r := raw_of(store)) is None else Counting(r))
     return counts
 
