@@ -273,14 +273,7 @@ class Future:
             if stored is None:
                 stored = self.raw.quads_for_pattern(None, predicate, node, None)
             batch = self.batch_in.get(key)
-            if batch is None:
-                found = tuple(stored)
-            elif isinstance(stored, tuple) and len(stored) > len(batch):
-                # kept: the batch's few quads looked up in the store, not the many kept ones
-                # hashed (a stage's epochs: thousands, for every batch of a long run)
-                found = stored + tuple(q for q in batch if q not in self.raw)
-            else:
-                found = tuple(dict.fromkeys([*stored, *batch]))
+            found = tuple(stored) if batch is None else tuple(dict.fromkeys([*stored, *batch]))
             self.inc[key] = found
         return found
 
