@@ -118,7 +118,7 @@ def test_a_whole_run_delivered_twice_counts_each_value_once(
 # -- what the plans read, kept from one batch to the next (Reads) ------------------
 
 _PREFIXES = """@prefix prov: <http://www.w3.org/ns/prov#> . @prefix provml: <https://w3id.org/provml#> .
-    @prefix xsd: <http://www.w3.org/2001/XMLSchema#> ."""
+    @prefix xsd: <http://www.w3.org/2001/XMLSchema#> . @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> ."""
 
 
 def _epoch_loss(kg: KnowledgeGraph, run: str, epoch: int) -> dict[str, str]:
@@ -127,8 +127,9 @@ def _epoch_loss(kg: KnowledgeGraph, run: str, epoch: int) -> dict[str, str]:
 
 
 def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The store's pattern reads the plans make, counted (three entries per batch: the planners
-    each ask for the store; the first one's view is the one they all read)."""
+    """The store's pattern reads the plans make, counted (four entries per batch: the planners
+    each ask for the store, the first one's view is the one they all read; then ``apply``
+    reads the summaries it replaces)."""
     counts: list[int] = []
     raw_of = summary_plan._raw
 
@@ -163,9 +164,9 @@ def test_what_the_plans_read_is_read_from_memory_by_the_next_batch(
     counts.clear()
     forgotten, _ = _store(tmp_path / "forgotten", bags)
     assert kept == forgotten
-    assert len(kept_reads) == len(counts) == 3 * len(bags)
+    assert len(kept_reads) == len(counts) == 4 * len(bags)
     # the last bags: the stage's summary reads the run's 12 epochs from the store each time
-    assert sum(counts[-15:]) > 2 * sum(kept_reads[-15:]), (kept_reads, counts)
+    assert sum(counts[-20:]) > 2 * sum(kept_reads[-20:]), (kept_reads, counts)
 
 
 def test_a_value_stated_by_itself_is_not_read_stale_later(tmp_path: Path) -> None:
@@ -381,3 +382,40 @@ def test_a_batch_that_states_a_summarys_own_fields_uses_no_running_totals() -> N
         assert f.tallies is not None
         assert f.changed_sections(NamedNode("https://e.org/x")) is None
         assert f.tallies is None
+
+
+# -- apply: only what changed is written ----------------------------------------------
+
+
+def test_the_summaries_replaced_are_written_only_where_they_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bag that adds a batch to a stored epoch changes its summary's count and mean, not its
+    types or name: those are not written again. A bag delivered again changes nothing: no
+    update at all. And what else a summary node holds goes with it, as SPARQL's DELETE … WHERE
+    does (a comment someone added)."""
+    run = workload.learning_run("a1", epochs=3, batches=6)
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"), validate=False)
+    updates: list[str] = []
+    update = kg.store.update
+
+    def recorded(sparql: str, **kwargs: Any) -> Any:
+        updates.append(sparql)
+        return update(sparql, **kwargs)
+
+    monkeypatch.setattr(kg.store, "update", recorded)
+    last = next(i for i, e in enumerate(run) if e.get("task") == "train/epoch-2/batch-5")
+    kg.ingest_events(run[:last])
+    updates.clear()
+    kg.ingest_events(run[last:last + 2])  # the epoch's last batch: its summary and the stage's change
+    assert len(updates) == 1 and "DELETE DATA" in updates[0] and "valueCount" in updates[0]
+    assert str(RDF.type) not in updates[0] and "attributeName" not in updates[0]
+    updates.clear()
+    generation = kg.store.generation
+    kg.ingest_events(run[last:last + 2])  # again: the same summaries
+    assert updates == [] and kg.store.generation == generation + 1  # the batch's own write only
+    kg.close()
+    stage = KnowledgeGraph(OxigraphStore(None)).iris.execution("a1", "train")
+    steps: list[tuple[str, Any]] = [("events", run[:last]),
+                                    ("rdf", f'<{summary_node(stage, "loss").value}> rdfs:comment "kept?" .'),
+                                    ("events", run[last:])]
+    quads = _both_ways(tmp_path / "both", monkeypatch, steps)
+    assert not any(q.object.value == "kept?" for q in quads)

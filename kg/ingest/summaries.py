@@ -205,9 +205,9 @@ def summaries(quads: Iterable[Quad]) -> list[Quad]:
     return result
 
 
-def insert_data(quads: Sequence[Quad]) -> str:
-    """A SPARQL ``INSERT DATA`` of ``quads`` (each in its named graph)."""
-    return "INSERT DATA { " + " ".join(
+def insert_data(quads: Sequence[Quad], *, verb: str = "INSERT DATA") -> str:
+    """A SPARQL ``INSERT DATA`` (or ``verb``: ``DELETE DATA``) of ``quads`` (each in its named graph)."""
+    return f"{verb} {{ " + " ".join(
         f"GRAPH {q.graph_name} {{ {q.subject} {q.predicate} {q.object} }}" for q in quads) + " }"
 
 

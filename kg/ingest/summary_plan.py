@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad
+from pyoxigraph import BlankNode, DefaultGraph, Literal, NamedNode, Quad
 
 from provml.ingest.plan_reads import IN_SET, OUT_SET, SUMMARY_FIELDS, Future, Reads
 from provml.ingest.summaries import (
@@ -227,15 +227,55 @@ def plan(store: Any, quads: Sequence[Quad], *, rounds: int = 64, future: Future 
 
 def apply(store: Any, planned: Plan) -> int:
     """Replace, in ``store`` (the batch written), the summaries of the plan's executions by its
-    quads, in one update; returns how many executions were recomputed."""
+    quads, in one update; returns how many writes that made (0: nothing changed).
+
+    What ``DELETE { GRAPH ?g { ?x provml:summary ?s . ?s ?p ?o } } WHERE { … }`` would delete is
+    read from the store (one lookup per execution and per summary node), and only what differs
+    from the new summaries is written: most fields of a stage's summaries stay as they were
+    (its types, names, often its minimum and maximum), and each quad a transaction writes costs
+    tens of µs on a store of millions. Without pattern reads, or with blank nodes, the
+    ``DELETE … WHERE`` itself."""
     if not planned.executions:
         return 0
-    values = _values(planned.executions)
-    delete = f"""DELETE {{ GRAPH ?g {{ ?x {PROVML.summary} ?s . ?s ?p ?o }} }}
-                 WHERE {{ VALUES ?x {{ {values} }} GRAPH ?g {{ ?x {PROVML.summary} ?s . ?s ?p ?o }} }}"""
-    insert = insert_data(list(planned.quads)) if planned.quads else ""
-    store.update(delete + (" ;\n" + insert if insert else ""))
-    return len(planned.executions)
+    changes = _changes(_raw(store), planned)
+    if changes is None:
+        values = _values(planned.executions)
+        delete = f"""DELETE {{ GRAPH ?g {{ ?x {PROVML.summary} ?s . ?s ?p ?o }} }}
+                     WHERE {{ VALUES ?x {{ {values} }} GRAPH ?g {{ ?x {PROVML.summary} ?s . ?s ?p ?o }} }}"""
+        insert = insert_data(list(planned.quads)) if planned.quads else ""
+        store.update(delete + (" ;\n" + insert if insert else ""))
+        return 1
+    old, new = changes
+    if not old and not new:
+        return 0
+    parts = [insert_data(old, verb="DELETE DATA")] if old else []
+    if new:
+        parts.append(insert_data(new))
+    store.update(" ;\n".join(parts))
+    return 1
+
+
+def _changes(raw: Any, planned: Plan) -> tuple[list[Quad], list[Quad]] | None:
+    """The stored summary quads of the plan's executions that its quads drop, and its quads the
+    store lacks; None: leave it to ``DELETE … WHERE`` (no pattern reads, a blank node)."""
+    if raw is None:
+        return None
+    old: dict[Quad, None] = {}
+    for x in planned.executions:
+        for link in raw.quads_for_pattern(x, PROVML.summary, None, None):
+            graph, node = link.graph_name, link.object
+            if isinstance(graph, DefaultGraph):
+                continue  # (GRAPH ?g: named graphs only)
+            if not isinstance(node, NamedNode):
+                return None
+            quads = list(raw.quads_for_pattern(node, None, None, graph))
+            if quads:  # (a link to a node with nothing in its graph matches nothing)
+                old[link] = None
+                old.update(dict.fromkeys(quads))
+    if any(isinstance(q.object, BlankNode) for q in old):
+        return None
+    new = dict.fromkeys(as_stored(planned.quads))
+    return [q for q in old if q not in new], [q for q in new if q not in old]
 
 
 def store_batch(store: Any, quads: Sequence[Quad], *, atomic: bool = True,
@@ -275,10 +315,10 @@ def store_batch(store: Any, quads: Sequence[Quad], *, atomic: bool = True,
                 if reads is not None:
                     reads.forget()  # (SPARQL wrote what it found: not known here)
                 return _update(store, quads, 64)
-            recomputed = apply(store, planned)
+            wrote = apply(store, planned)
             if reads is not None and future is not None and links is not None:
-                reads.keep(store, future, writes + (1 if recomputed else 0), links)
-            return recomputed
+                reads.keep(store, future, writes + wrote, links)
+            return len(planned.executions)
         except BaseException:
             if reads is not None:
                 reads.forget()  # (part of the batch may be written)
