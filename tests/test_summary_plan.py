@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pyoxigraph import Literal, NamedNode, Quad, RdfFormat, parse
 
+import provml.ingest.plan_reads as plan_reads
 import provml.ingest.summary_plan as summary_plan
 from provml.ingest.plan_reads import Future, Reads
 from provml.ingest.summaries import summary_node
@@ -43,13 +44,24 @@ def _store(path: Path | None, bags: list[list[dict[str, Any]]]) -> tuple[set[Qua
     return quads, sum(1 for q in quads if q.predicate == PROVML.summary)
 
 
-@pytest.mark.parametrize("tally_min", [summary_plan.TALLY_MIN_SECTIONS, 1])
+#: the defaults; every kept subjects list merged with a batch through its set
+#: (``Reads.members``); that and every execution's summaries kept as running totals (Tally)
+_MODES = ["default", "sets", "sets+totals"]
+
+
+def _mode(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    if "sets" in mode:
+        monkeypatch.setattr(plan_reads, "_LONG", 1)
+    if "totals" in mode:
+        monkeypatch.setattr(summary_plan, "TALLY_MIN_SECTIONS", 1)
+
+
+@pytest.mark.parametrize("mode", _MODES)
 @pytest.mark.parametrize("on_disk", [True, False])
 def test_the_planned_update_writes_what_the_recomputation_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_disk: bool, tally_min: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_disk: bool, mode: str
 ) -> None:
-    """``tally_min`` 1: every execution's summaries kept as running totals (Tally)."""
-    monkeypatch.setattr(summary_plan, "TALLY_MIN_SECTIONS", tally_min)
+    _mode(monkeypatch, mode)
     planned_calls: list[bool] = []
     late: list[int] = []
     plan, plan_late_links = summary_plan.plan, summary_plan.plan_late_links
@@ -98,14 +110,14 @@ def test_a_value_of_another_numeric_datatype_is_left_to_the_recomputation(tmp_pa
     kg.close()
 
 
-@pytest.mark.parametrize("tally_min", [summary_plan.TALLY_MIN_SECTIONS, 1])
+@pytest.mark.parametrize("mode", _MODES)
 @pytest.mark.parametrize("on_disk", [True, False])
 def test_a_whole_run_delivered_twice_counts_each_value_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_disk: bool, tally_min: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_disk: bool, mode: str
 ) -> None:
     """A client's retry or a rerun of ``provml load`` delivers a whole run again: its losses
     (``1.0`` in the batch, ``"1"`` as the store keeps that double) must not be counted twice."""
-    monkeypatch.setattr(summary_plan, "TALLY_MIN_SECTIONS", tally_min)
+    _mode(monkeypatch, mode)
     run = workload.learning_run("p1", epochs=3, batches=6)
     planned, summaries = _store(tmp_path / "planned" if on_disk else None, [run, run])
     monkeypatch.setattr(summary_plan, "plan", lambda *a, **k: None)

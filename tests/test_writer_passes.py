@@ -15,6 +15,8 @@ import pytest
 from pyoxigraph import Quad, RdfFormat, parse
 
 import provml.ingest.handover as handover
+import provml.ingest.plan_reads as plan_reads
+import provml.ingest.summary_plan as summary_plan
 from provml.ingest.plan_reads import Reads
 from provml.ingest.shortcuts import stage_links, store_lookup
 from provml.ingest.translation import translate
@@ -60,8 +62,15 @@ def _write(path: Path | None, bags: list[list[dict[str, Any]]], *, complete: boo
     return stored
 
 
+@pytest.mark.parametrize("every_entry_kept_long", [False, True])
 @pytest.mark.parametrize("on_disk", [True, False])
-def test_planned_passes_store_what_the_passes_after_the_write_store(tmp_path: Path, on_disk: bool) -> None:
+def test_planned_passes_store_what_the_passes_after_the_write_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_disk: bool, every_entry_kept_long: bool) -> None:
+    """``every_entry_kept_long``: every kept subjects list merged with the group through its set
+    (``Reads.members``) — on disk the plan runs while the group's N-Quads load on another
+    thread, so the store cannot say what it held before the group."""
+    if every_entry_kept_long:
+        monkeypatch.setattr(plan_reads, "_LONG", 1)
     for n, bags in enumerate(_groups()):
         planned = _write(tmp_path / f"planned-{n}" if on_disk else None, bags, complete=True)
         after = _write(tmp_path / f"after-{n}" if on_disk else None, bags, complete=False)
@@ -88,10 +97,14 @@ def test_the_keys_hold_what_the_plan_reads_and_say_so() -> None:
     kg.close()
 
 
+@pytest.mark.parametrize("every_entry_kept_long", [False, True])
 @pytest.mark.parametrize("on_disk", [True, False])
-def test_a_group_written_again_counts_its_values_once(tmp_path: Path, on_disk: bool) -> None:
+def test_a_group_written_again_counts_its_values_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_disk: bool, every_entry_kept_long: bool) -> None:
     """A loss of 1.0 is stored as ``"1"^^xsd:double``: a redelivered group whose keys say
     ``"1.0"`` must not count it a second time (it did: ``valueCount`` 4 for 3 batches)."""
+    if every_entry_kept_long:
+        monkeypatch.setattr(plan_reads, "_LONG", 1)
     bag = workload.learning_run("w4", epochs=2, batches=3)  # the first batch's loss is 1.0
     once = _write(tmp_path / "once" if on_disk else None, [bag], complete=False)
     twice = _write(tmp_path / "twice" if on_disk else None, [bag, bag], complete=True)
@@ -150,8 +163,6 @@ def test_on_disk_a_planning_error_returns_only_once_the_write_is_over(tmp_path: 
     write is under way behind the error (the writer's next try starts from a quiet store)."""
     import threading
 
-    import provml.ingest.summary_plan as summary_plan
-
     kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
     data, read, stored = _group(kg, "w6")
     real = handover.load
@@ -179,8 +190,6 @@ def test_on_disk_a_failed_write_fails_the_group_even_when_the_plan_never_asks_fo
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Should the planner return without calling its ``write`` (it calls it once today), the
     group's write under way still decides: its failure is raised, never acknowledged."""
-    import provml.ingest.summary_plan as summary_plan
-
     kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
     data, read, stored = _group(kg, "w7")
 

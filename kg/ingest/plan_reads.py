@@ -29,6 +29,8 @@ SUMMARY_FIELDS = (PROVML.attributeName, PROVML.minimumValue, PROVML.maximumValue
 #: a summary node's fields that no other node has (a batch that states them changes a summary
 #: no :class:`~provml.ingest.tally.Tally` can follow)
 _SUMMARY_ONLY = frozenset(SUMMARY_FIELDS[1:])
+#: entries of ``Reads.inc`` this long are kept as sets too (``Reads.members``)
+_LONG = 64
 #: executions kept as running totals at most (past it they are built again as recomputed)
 TALLIES = 4_096
 
@@ -67,6 +69,9 @@ class Reads:
         # tuples: shared with the batches' Future views, never changed in place
         self.out: dict[tuple[Any, Any], tuple[Quad, ...]] = {}  # (node, predicate): quads of ?o
         self.inc: dict[tuple[Any, Any], tuple[Quad, ...]] = {}  # (predicate, node): quads of ?s
+        #: the quads of the long entries of ``inc`` as a set (a stage's epochs: a batch's few
+        #: are looked up in it rather than thousands hashed again for every batch)
+        self.members: dict[tuple[Any, Any], set[Quad]] = {}
         self.whole: set[Any] = set()  # nodes whose every quad of OUT is in ``out``
         self.tallies: dict[Any, Tally] = {}  # execution: its summaries' running totals
         self.generation: int | None = None  # the store's, when last kept
@@ -76,7 +81,7 @@ class Reads:
         return len(self.out) + len(self.inc)
 
     def forget(self) -> None:
-        self.out, self.inc, self.whole = {}, {}, set()
+        self.out, self.inc, self.whole, self.members = {}, {}, set(), {}
         self.tallies = {}
         self.generation = self._since = None
 
@@ -97,7 +102,7 @@ class Reads:
         future.settle_tallies()
         if len(self) + len(future.out) + len(future.inc) > self.limit:
             # full: only this batch's reads stay (the tallies stay: they are as the store is now)
-            self.out, self.inc, self.whole = {}, {}, set()
+            self.out, self.inc, self.whole, self.members = {}, {}, set(), {}
         if len(self.tallies) > TALLIES:
             self.tallies = {}
         out, inc, whole = self.out, self.inc, self.whole
@@ -107,8 +112,12 @@ class Reads:
                 out.pop((node, p), None)
         for key in future.batch_in:
             inc.pop(key, None)
+            self.members.pop(key, None)
         out.update(future.out)  # read by the plans: as the store is now (batch merged)
         inc.update(future.inc)
+        for key, (members, added) in future.added.items():
+            members.update(added)  # (now the quads of inc[key], the batch's merged in)
+            self.members[key] = members
         whole |= future.probed
         for q in late:
             out.pop((q.subject, q.predicate), None)
@@ -154,6 +163,8 @@ class Future:
                     found[q] = None
         self.out: dict[tuple[Any, Any], tuple[Quad, ...]] = {}
         self.inc: dict[tuple[Any, Any], tuple[Quad, ...]] = {}
+        #: per long kept entry the batch adds to: its quads as a set, and the batch's added
+        self.added: dict[tuple[Any, Any], tuple[set[Quad], tuple[Quad, ...]]] = {}
         self.probed: set[Any] = set()
         #: executions recomputed so far: their summary quads, and their former summary nodes
         self.replaced: dict[NamedNode, list[Quad]] = {}
@@ -273,7 +284,17 @@ class Future:
             if stored is None:
                 stored = self.raw.quads_for_pattern(None, predicate, node, None)
             batch = self.batch_in.get(key)
-            found = tuple(stored) if batch is None else tuple(dict.fromkeys([*stored, *batch]))
+            if batch is None:
+                found = tuple(stored)
+            elif isinstance(stored, tuple) and len(stored) >= _LONG:  # kept, long
+                members = self.known.members.get(key) if self.known is not None else None
+                if members is None:
+                    members = set(stored)  # (once: kept with the entry from now on)
+                added = tuple(q for q in batch if q not in members)
+                found = stored + added
+                self.added[key] = (members, added)
+            else:
+                found = tuple(dict.fromkeys([*stored, *batch]))
             self.inc[key] = found
         return found
 

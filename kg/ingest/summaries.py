@@ -93,7 +93,7 @@ class Summary:
             mean = _mean_past_finite_sums(values, parts, count)
         else:
             mean = rounded(mean)
-        return Summary(min(lows, key=signed), max(highs, key=signed), mean, count)
+        return Summary(lowest(lows), highest(highs), mean, count)
 
     def quads(self, execution: NamedNode, name: str, graph: NamedNode) -> list[Quad]:
         node = summary_node(execution, name)
@@ -113,6 +113,18 @@ def signed(x: float) -> tuple[float, float]:
     """The order of the minimum and the maximum: ``-0.0`` below ``0.0`` (equal as numbers: the
     one written would depend on the order the values were read in)."""
     return x, math.copysign(1.0, x)
+
+
+def lowest(xs: Sequence[float]) -> float:
+    """``min(xs, key=signed)``, at the cost of ``min`` unless the minimum is a zero."""
+    low = min(xs)
+    return min((x for x in xs if x == 0), key=signed) if low == 0 else low
+
+
+def highest(xs: Sequence[float]) -> float:
+    """``max(xs, key=signed)``, at the cost of ``max`` unless the maximum is a zero."""
+    high = max(xs)
+    return max((x for x in xs if x == 0), key=signed) if high == 0 else high
 
 
 def rounded(mean: float) -> float:

@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from provml.ingest.summaries import Summary, rounded, signed
+from provml.ingest.summaries import Summary, highest, lowest, rounded, signed
 
 __all__ = ["Contribution", "Tally"]
 
@@ -87,7 +87,7 @@ class _Measure:
             return
         if not lows:
             return
-        low, high = min(lows, key=signed), max(highs, key=signed)
+        low, high = lowest(lows), highest(highs)
         if sign > 0:
             if self.low is not None and signed(low) < signed(self.low):
                 self.low = low
@@ -105,7 +105,7 @@ def _extremes(values: tuple[float, ...], part: Summary | None) -> tuple[float, f
     if part is not None:
         lows.append(part.minimum)
         highs.append(part.maximum)
-    return (min(lows, key=signed), max(highs, key=signed)) if lows else None
+    return (lowest(lows), highest(highs)) if lows else None
 
 
 class Tally:
@@ -185,6 +185,6 @@ class Tally:
                 if part is not None:
                     lows.append(part.minimum)
                     highs.append(part.maximum)
-        measure.low = min(lows, key=signed) if lows else None
-        measure.high = max(highs, key=signed) if highs else None
+        measure.low = lowest(lows) if lows else None
+        measure.high = highest(highs) if highs else None
         measure.stale = False
