@@ -343,6 +343,7 @@ def test_a_long_runs_stage_is_recomputed_from_the_epochs_a_batch_changed(
         return contribution(f, c)
 
     monkeypatch.setattr(summary_plan, "_contribution", counted)
+    monkeypatch.setattr(summary_plan, "TALLY_MIN_SECTIONS", 16)  # (a run of 48 epochs here)
     kg = KnowledgeGraph(OxigraphStore(tmp_path / "kept"), validate=False)
     for bag in bags:
         calls.append(0)

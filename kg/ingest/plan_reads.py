@@ -61,7 +61,9 @@ class Reads:
     :class:`~provml.ingest.tally.Tally` each, at most :data:`TALLIES`), so that a batch
     recomputes a long run's stage from the epochs it changed. They are forgotten with the rest,
     but not at the entry limit (they are not entries: one holds a few numbers per section); one
-    whose sections a batch changed without recomputing it is dropped (:meth:`keep`).
+    whose sections a batch changed without recomputing it is dropped (:meth:`keep`). A long
+    kept list of subjects (a stage's epochs) is kept as a set too (``members``), so that merging
+    a batch into it does not hash every entry again.
     """
 
     def __init__(self, *, limit: int = 20_000) -> None:

@@ -102,8 +102,10 @@ def _text(term: Any) -> str:
     return str(getattr(term, "value", term))
 
 
-#: sections an execution has before its summaries are kept as running totals (a Tally)
-TALLY_MIN_SECTIONS = 32
+#: sections an execution has before its summaries are kept as running totals (a Tally): a
+#: stage of many epochs, not an epoch of tens of batches (recomputed from memory as cheaply; a
+#: tally for each of thousands of epochs is objects the garbage collector walks)
+TALLY_MIN_SECTIONS = 128
 
 
 def _contribution(f: Future, c: Any) -> dict[str, tuple[tuple[float, ...], Summary | None]]:
