@@ -141,9 +141,7 @@ def _main() -> None:
     """The worker process's entry point (:class:`_Worker` starts ``python -c`` with it): its
     arguments are the server's ``sys.path`` (JSON), the pipe's file descriptor, the store's path
     and the memory limit."""
-    import json
     import signal
-    import sys
 
     paths, fd, path, memory_mb = sys.argv[1:5]
     sys.path[:0] = [p for p in json.loads(paths) if p not in sys.path]

@@ -260,8 +260,8 @@ def apply(store: Any, planned: Plan) -> int:
 def _changes(raw: Any, planned: Plan) -> tuple[list[Quad], list[Quad]] | None:
     """The stored summary quads of the plan's executions that its quads drop, and its quads the
     store lacks; None: leave it to ``DELETE … WHERE`` (no pattern reads, a blank node)."""
-    if raw is None:
-        return None
+    if raw is None or not all(isinstance(x, NamedNode) for x in planned.executions):
+        return None  # (a literal is no subject to look up; SPARQL's VALUES takes it)
     old: dict[Quad, None] = {}
     for x in planned.executions:
         for link in raw.quads_for_pattern(x, PROVML.summary, None, None):
@@ -274,8 +274,8 @@ def _changes(raw: Any, planned: Plan) -> tuple[list[Quad], list[Quad]] | None:
             if quads:  # (a link to a node with nothing in its graph matches nothing)
                 old[link] = None
                 old.update(dict.fromkeys(quads))
-    if any(isinstance(q.object, BlankNode) for q in old):
-        return None
+    if any(isinstance(t, BlankNode) for q in old for t in (q.object, q.graph_name)):
+        return None  # (DELETE DATA takes no blank node)
     new = dict.fromkeys(as_stored(planned.quads))
     return [q for q in old if q not in new], [q for q in new if q not in old]
 
