@@ -185,8 +185,6 @@ def _recompute(f: Future, nodes: set[Any]) -> list[tuple[NamedNode, list[Quad]]]
     for x in sorted(nodes, key=_text):
         f.recomputed.add(x)
         if x not in graph_of:  # its own events not stored yet: summarized when they arrive
-            if f.tallies is not None:
-                f.tallies.pop(x, None)
             continue
         summaries = _summaries(f, x)
         for name in sorted(summaries):
@@ -212,16 +210,15 @@ def plan(store: Any, quads: Sequence[Quad], *, rounds: int = 64, future: Future 
     f = future or Future(raw, quads)
     try:
         frontier = _parents(f, sections | generators) | _with_sections(f, sections)
-        done: set[Any] = set()
         for _ in range(rounds):
             if not frontier:
                 break
             for x, new in _recompute(f, frontier):
                 f.replace(x, new)
-            done |= frontier
             frontier = _parents(f, frontier)
     except _Unsure:
         return None
+    done = f.recomputed
     out = [q for x in sorted(done, key=lambda n: n.value) for q in f.replaced.get(x, ())]
     out += [q for node in sorted(f.new_nodes, key=lambda n: n.value) for q in f.new_nodes[node]]
     return Plan(frozenset(done), tuple(out))
@@ -235,8 +232,9 @@ def apply(store: Any, planned: Plan) -> int:
     read from the store (one lookup per execution and per summary node), and only what differs
     from the new summaries is written: most fields of a stage's summaries stay as they were
     (its types, names, often its minimum and maximum), and each quad a transaction writes costs
-    tens of µs on a store of millions. Without pattern reads, or with blank nodes, the
-    ``DELETE … WHERE`` itself."""
+    tens of µs on a store of hundreds of thousands (a bag of 50 events, ≈ 400 quads: 15–22 ms
+    late in long runs). Without pattern reads, or with blank nodes, the ``DELETE … WHERE``
+    itself."""
     if not planned.executions:
         return 0
     changes = _changes(_raw(store), planned)

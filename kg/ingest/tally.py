@@ -69,12 +69,10 @@ class _Measure:
         of what the same section puts in instead (a part taken out whose minimum and maximum
         these reach leaves the measure's own as they are)."""
         terms = [*values] * times
-        lows, highs = [*values], [*values]
+        lows, highs = _ends(values, part)
         count = len(values) * times
         if part is not None:
             terms.append(part.mean * part.count)
-            lows.append(part.minimum)
-            highs.append(part.maximum)
             count += part.count
         self.count += sign * count
         for t in terms:
@@ -100,11 +98,17 @@ class _Measure:
             self.stale = True
 
 
-def _extremes(values: tuple[float, ...], part: Summary | None) -> tuple[float, float] | None:
+def _ends(values: tuple[float, ...], part: Summary | None) -> tuple[list[float], list[float]]:
+    """The candidates for the minimum and for the maximum that a section's part brings."""
     lows, highs = [*values], [*values]
     if part is not None:
         lows.append(part.minimum)
         highs.append(part.maximum)
+    return lows, highs
+
+
+def _extremes(values: tuple[float, ...], part: Summary | None) -> tuple[float, float] | None:
+    lows, highs = _ends(values, part)
     return (lowest(lows), highest(highs)) if lows else None
 
 
@@ -179,12 +183,9 @@ class Tally:
         for _times, measures in self.sections.values():
             found = measures.get(name)
             if found is not None:
-                values, part = found
-                lows.extend(values)
-                highs.extend(values)
-                if part is not None:
-                    lows.append(part.minimum)
-                    highs.append(part.maximum)
+                ends = _ends(*found)
+                lows.extend(ends[0])
+                highs.extend(ends[1])
         measure.low = lowest(lows) if lows else None
         measure.high = highest(highs) if highs else None
         measure.stale = False
