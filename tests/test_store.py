@@ -461,6 +461,67 @@ def test_kill_9_during_bulk_writes_leaves_each_batch_whole_or_absent(tmp_path: P
         assert set(counts.values()) == {BULK_MIN_QUADS + 1000}, counts
 
 
+def _files(path: Path) -> set[str]:
+    return {f.name for f in path.glob("*.sst")}
+
+
+def test_transactions_flush_the_memtables_every_flush_quads(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """On disk, the quads written in transactions (``add``, ``load_nquads``) are counted, and
+    the memtables flushed once ``FLUSH_QUADS`` of them went there since the last flush: new SST
+    files then, none before (RocksDB would wait for 64 MB an index)."""
+    import provml.store.oxigraph as oxigraph
+
+    monkeypatch.setattr(oxigraph, "FLUSH_QUADS", 50)
+    path = tmp_path / "flushed"
+    with OxigraphStore(path) as store:
+        def batch(i: int) -> list[Quad]:
+            return [Quad(ex(f"s{i}-{j}"), P, Literal(str(j)), G1) for j in range(20)]
+
+        seen = _files(path)
+        for i in range(2):  # 40 quads: under the threshold
+            store.add(batch(i))
+            assert _files(path) == seen, "flushed before FLUSH_QUADS quads"
+        store.add(batch(2))  # 60: flushed, the count starts again
+        assert _files(path) - seen, "no flush after FLUSH_QUADS quads"
+        seen = _files(path) | seen
+        store.load_nquads(b"".join(f"<{EX}n{j}> <{EX}p> \"{j}\" <{EX}g1> .\n".encode() for j in range(30)))
+        assert _files(path) <= seen, "30 quads since the last flush: none yet"
+        store.load_nquads(b"".join(f"<{EX}m{j}> <{EX}p> \"{j}\" <{EX}g1> .\n".encode() for j in range(30)))
+        assert _files(path) - seen, "60 quads through load_nquads: flushed"
+        assert len(store) == 120
+    with OxigraphStore() as memory:  # nothing to flush in memory
+        for i in range(3):
+            memory.add(batch(i))
+        assert len(memory) == 60
+
+
+def test_a_larger_store_flushes_its_memtables_less_often(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between two flushes a store takes 1/FLUSH_SHARE of its quads (from its size on disk, at
+    ≈ 150 bytes a quad), at least FLUSH_QUADS: the compactions of small files cost more in a
+    larger store."""
+    import provml.store.oxigraph as oxigraph
+
+    monkeypatch.setattr(oxigraph, "FLUSH_QUADS", 50)
+    monkeypatch.setattr(oxigraph, "FLUSH_SHARE", 10)
+    path = tmp_path / "large"
+    with OxigraphStore(path) as store:
+        store.add(_big("b", G2))  # the bulk loader: no transaction, nothing counted
+        store.flush()
+    with OxigraphStore(path) as store:
+        share = store.size_on_disk() // (150 * 10)
+        assert share > 200, share  # the store's files say ≈ 10,000 quads: a flush every ≈ 1,000
+        seen = _files(path)
+        written = 0
+        while written + 60 < share:
+            store.add([Quad(ex(f"t{written}-{j}"), P, Literal(str(j)), G1) for j in range(60)])
+            written += 60
+        assert _files(path) == seen, f"flushed after {written} quads, before 1/FLUSH_SHARE of the store"
+        store.add([Quad(ex(f"u{j}"), P, Literal(str(j)), G1) for j in range(60)])
+        assert _files(path) - seen, "no flush after 1/FLUSH_SHARE of the store's quads"
+
+
 # -- open_store --------------------------------------------------------------------------------
 
 

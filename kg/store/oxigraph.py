@@ -29,7 +29,7 @@ from provml.errors import StoreLocked, StoreReadOnly
 from provml.store.base import GraphName, QueryResult, materialize
 from provml.store.update_dataset import restrict_update
 
-__all__ = ["BULK_MIN_QUADS", "OxigraphStore", "as_stored"]
+__all__ = ["BULK_MIN_QUADS", "FLUSH_QUADS", "OxigraphStore", "as_stored"]
 
 
 #: how long opening read-only retries while a writer moves files under it
@@ -39,6 +39,20 @@ _READ_ONLY_RETRY_S = 5.0
 #: ≈ 5,800 the write is cheaper but the store's reads until RocksDB has merged the small files
 #: are dearer, no gain overall; at ≈ 600 it takes 5x the time)
 BULK_MIN_QUADS = 10_000
+#: the fewest quads an on-disk store writes through transactions between two flushes of its
+#: memtables to disk; in a larger store, 1/``FLUSH_SHARE`` of its quads (docs/benchmarks.md,
+#: twelfth session). RocksDB's own flush waits for a memtable of 64 MB an index; a transaction's
+#: keys go to random places in it (Oxigraph's keys start with hashes), and the fuller it is the
+#: more each costs: 600-quad bags of the ingest benchmark's quads took 17-28 µs a quad of the
+#: writing thread's CPU over 2 million quads, 10-13 flushed early — 41 % less time, about the same
+#: CPU in all, the compactions of the smaller files running in the background. Their cost grows
+#: with the store: flushed every 20,000 quads whatever its size, the last 2.4 of 9.6 million
+#: (synthetic) quads took 120 s of CPU against 108 without early flushes; flushed at every 2 %
+#: of the store, 112 (and the whole 9.6 million 265 s against 390, 408 s of CPU against 448)
+FLUSH_QUADS = 20_000
+FLUSH_SHARE = 50
+#: bytes of store files a quad, once compacted (to turn ``size_on_disk`` into quads)
+_BYTES_A_QUAD = 150
 
 
 def as_stored(quads: Iterable[Quad]) -> list[Quad]:
@@ -116,6 +130,8 @@ class OxigraphStore(Closing):
         self._raw: pyoxigraph.Store | None = self._open()
         self._ended = threading.Lock()
         self.generation = 0  # see the class docstring
+        self._unflushed = 0  # quads written in transactions since the last flush (FLUSH_QUADS)
+        self._flush_at = self._flush_size()
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[pyoxigraph.Store]:
@@ -187,7 +203,9 @@ class OxigraphStore(Closing):
         RocksDB in one ``IngestExternalFiles`` call, which RocksDB records atomically (after a
         failure or a crash, none of the files is part of the store) — all or nothing as a
         transaction, at less than half its cost for such batches; smaller batches, where the
-        bulk path's fixed cost per call dominates, and an in-memory store use a transaction.
+        bulk path's fixed cost per call dominates, and an in-memory store use a transaction. On
+        disk, once :data:`FLUSH_QUADS` quads have been written in transactions (here and by
+        :meth:`load_nquads`), the write ends with a flush of the memtables.
 
         :param quads: the quads to add (any iterable, read once).
         :param atomic: accepted for the :class:`~provml.store.base.Store` protocol: both paths
@@ -201,6 +219,25 @@ class OxigraphStore(Closing):
                 store.bulk_extend(batch)
             else:
                 store.extend(batch)
+                self._transacted(store, len(batch))
+
+    def _transacted(self, store: pyoxigraph.Store, quads: int) -> None:
+        """Count ``quads`` just written in a transaction; flush the memtables once
+        :data:`FLUSH_QUADS`, or 1/:data:`FLUSH_SHARE` of the store's quads, have gone there
+        since the last flush (on disk only)."""
+        if self.path is None:
+            return
+        with self._ended:
+            self._unflushed += quads
+            due = self._unflushed >= self._flush_at
+            if due:
+                self._unflushed = 0
+        if due:
+            store.flush()
+            self._flush_at = self._flush_size()
+
+    def _flush_size(self) -> int:
+        return max(FLUSH_QUADS, self.size_on_disk() // (_BYTES_A_QUAD * FLUSH_SHARE))
 
     def query(
         self,
@@ -307,10 +344,12 @@ class OxigraphStore(Closing):
         :raises StoreReadOnly: the store was opened read-only.
         """
         with self._writing() as store:
-            if self.path is not None and data.count(b"\n") >= BULK_MIN_QUADS:
+            lines = data.count(b"\n")
+            if self.path is not None and lines >= BULK_MIN_QUADS:
                 store.bulk_load(data, format=RdfFormat.N_QUADS, lenient=lenient)
             else:
                 store.load(data, format=RdfFormat.N_QUADS, lenient=lenient)
+                self._transacted(store, lines)
 
     def dump(self, *, format: RdfFormat, graph: GraphName | None = None) -> bytes:
         """Serialize one graph (a triples format suffices), or everything (needs a dataset format
