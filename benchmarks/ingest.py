@@ -1,7 +1,7 @@
 """Ingest throughput: the whole provml pipeline versus a raw pyoxigraph bulk load of the same quads.
 
     python benchmarks/ingest.py [--sizes 10000 100000] [--reps 3] [--batch 500] [--together 10000]
-                                [--variants pipeline together whole] [--no-stages] [--out FILE] [--quick]
+                                [--variants pipeline together whole noflush] [--no-stages] [--out FILE] [--quick]
 
 For each size, the same synthetic events (``workload.py``: learning runs with epochs and batches,
 the paper's capture granularity) are ingested, alternating A B A B …:
@@ -15,6 +15,9 @@ the paper's capture granularity) are ingested, alternating A B A B …:
 * **together** — the same batches handed over together, as ``provml load`` does
   (``provml.ingest.loader.ingest_bags``: consecutive batches go through the pipeline as one, up to
   ``--together`` events, written with the bulk loader; a failing group batch by batch);
+* **noflush** — the pipeline with the store's memtables left to RocksDB's own flushes (no
+  early flush after ``provml.store.oxigraph.FLUSH_QUADS`` quads written in transactions: the
+  code before the twelfth session);
 * **raw** — ``pyoxigraph.Store.bulk_load`` of the very quads the pipeline wrote (N-Quads bytes)
   into a fresh on-disk store.
 
@@ -46,7 +49,7 @@ from provml.ingest.loader import TOGETHER  # noqa: E402
 from provml.ingest.translation import translate  # noqa: E402
 from provml.ingest.validation import _verdicts  # noqa: E402
 from provml.knowledge import KnowledgeGraph  # noqa: E402
-from provml.store.oxigraph import OxigraphStore  # noqa: E402
+from provml.store.oxigraph import FLUSH_QUADS, OxigraphStore  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "ingest.json"
 
@@ -56,12 +59,14 @@ def batches(events: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]
 
 
 def run_pipeline(events: list[dict[str, Any]], batch: int, tmp: Path, *, groups: bool = True,
-                 together: int = 0) -> tuple[float, int, float]:
+                 together: int = 0, flush: bool = True) -> tuple[float, int, float]:
     import os
 
+    import provml.store.oxigraph as oxigraph
     from provml.ingest.loader import ingest_bags
 
     os.environ["PROVML_SHACL_GROUPS"] = "1" if groups else "0"
+    oxigraph.FLUSH_QUADS = FLUSH_QUADS if flush else 10**15
     _verdicts.cache_clear()  # as in a fresh process: no view known clean yet
     path = tmp / "pipeline"
     kg = KnowledgeGraph(OxigraphStore(path))
@@ -138,7 +143,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--together", type=int, default=TOGETHER, help="events of consecutive batches ingested together")
-    ap.add_argument("--variants", nargs="+", choices=["pipeline", "together", "whole"],
+    ap.add_argument("--variants", nargs="+", choices=["pipeline", "together", "whole", "noflush"],
                     default=["pipeline", "together", "whole"], help="which pipelines to run beside the raw load")
     ap.add_argument("--no-stages", dest="stages", action="store_false", help="skip the per-stage breakdown")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to save the results (JSON)")
@@ -161,6 +166,7 @@ def main() -> None:
         n_quads = len(kg.store)
         variants = {name: options for name, options in (
             ("pipeline", {}), ("together", {"together": args.together}), ("whole", {"groups": False}),
+            ("noflush", {"flush": False}),
         ) if name in args.variants}
         wall: dict[str, list[float]] = {name: [] for name in [*variants, "raw"]}
         cpu: dict[str, list[float]] = {name: [] for name in [*variants, "raw"]}

@@ -382,8 +382,11 @@ class OxigraphStore(Closing):
         return len(self.raw)
 
     def flush(self) -> None:
-        """Make sure written data is on disk (done in the background anyway)."""
+        """Make sure written data is on disk (done in the background anyway); the quads written
+        in transactions count from 0 again towards the next flush (:data:`FLUSH_QUADS`)."""
         if self.path is not None and not self.read_only:
+            with self._ended:
+                self._unflushed = 0
             self.raw.flush()
 
     def size_on_disk(self) -> int:

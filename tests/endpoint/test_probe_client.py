@@ -145,7 +145,8 @@ def test_head_of_a_query_answers_as_its_get(make_disk_server: Callable[..., Live
         assert head.content == b""
 
 
-def test_a_worker_ending_while_it_opens_its_view_is_not_the_querys_fault(tmp_path: Path) -> None:
+def test_a_worker_ending_while_it_opens_its_view_is_not_the_querys_fault(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """RocksDB aborts now and then when a read-only view opens beside a writer that flushes
     (``std::bad_alloc`` in 2 of ~750 reads during writes): the query got a 400 saying it
     needs more memory. A worker that ends before its view is open now hands the query to
@@ -156,8 +157,10 @@ def test_a_worker_ending_while_it_opens_its_view_is_not_the_querys_fault(tmp_pat
     import time
 
     from provml.endpoint.sparql.isolation import QueryProcesses
+    import provml.store.oxigraph as oxigraph
     from provml.store.oxigraph import OxigraphStore
 
+    monkeypatch.setattr(oxigraph, "FLUSH_QUADS", 10**9)  # the long log this test needs: no early flush
     store = OxigraphStore(tmp_path / "kg")
     processes = QueryProcesses(str(store.path), workers=1, memory_mb=None)
     try:
