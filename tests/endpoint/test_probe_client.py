@@ -156,8 +156,8 @@ def test_a_worker_ending_while_it_opens_its_view_is_not_the_querys_fault(tmp_pat
     import threading
     import time
 
-    from provml.endpoint.sparql.isolation import QueryProcesses
     import provml.store.oxigraph as oxigraph
+    from provml.endpoint.sparql.isolation import QueryProcesses
     from provml.store.oxigraph import OxigraphStore
 
     monkeypatch.setattr(oxigraph, "FLUSH_QUADS", 10**9)  # the long log this test needs: no early flush
