@@ -232,9 +232,9 @@ def apply(store: Any, planned: Plan) -> int:
     read from the store (one lookup per execution and per summary node), and only what differs
     from the new summaries is written: most fields of a stage's summaries stay as they were
     (its types, names, often its minimum and maximum), and each quad a transaction writes costs
-    tens of µs on a store of hundreds of thousands (a bag of 50 events, ≈ 400 quads: 15–22 ms
-    late in long runs). Without pattern reads, or with blank nodes, the ``DELETE … WHERE``
-    itself."""
+    10–30 µs, more the fuller RocksDB's memtable (see
+    :data:`provml.store.oxigraph.FLUSH_QUADS`). Without pattern reads, or with blank nodes, the
+    ``DELETE … WHERE`` itself."""
     if not planned.executions:
         return 0
     changes = _changes(_raw(store), planned)

@@ -29,7 +29,7 @@ from provml.errors import StoreLocked, StoreReadOnly
 from provml.store.base import GraphName, QueryResult, materialize
 from provml.store.update_dataset import restrict_update
 
-__all__ = ["BULK_MIN_QUADS", "FLUSH_QUADS", "OxigraphStore", "as_stored"]
+__all__ = ["BULK_MIN_QUADS", "FLUSH_QUADS", "FLUSH_SHARE", "OxigraphStore", "as_stored"]
 
 
 #: how long opening read-only retries while a writer moves files under it
@@ -204,7 +204,8 @@ class OxigraphStore(Closing):
         failure or a crash, none of the files is part of the store) — all or nothing as a
         transaction, at less than half its cost for such batches; smaller batches, where the
         bulk path's fixed cost per call dominates, and an in-memory store use a transaction. On
-        disk, once :data:`FLUSH_QUADS` quads have been written in transactions (here and by
+        disk, once :data:`FLUSH_QUADS` quads (in a larger store, 1/:data:`FLUSH_SHARE` of its
+        quads) have been written in transactions since the last flush (here and by
         :meth:`load_nquads`), the write ends with a flush of the memtables.
 
         :param quads: the quads to add (any iterable, read once).
