@@ -48,7 +48,8 @@ BULK_MIN_QUADS = 10_000
 #: CPU in all, the compactions of the smaller files running in the background. Their cost grows
 #: with the store: flushed every 20,000 quads whatever its size, the last 2.4 of 9.6 million
 #: (synthetic) quads took 120 s of CPU against 108 without early flushes; flushed at every 2 %
-#: of the store, 112 (and the whole 9.6 million 265 s against 390, 408 s of CPU against 448)
+#: of the store, 112. With the benchmark's quads the share took 177 s against 263 for 9.6
+#: million, but 329 s of CPU against 308: not settled (a larger share was not tried)
 FLUSH_QUADS = 20_000
 FLUSH_SHARE = 50
 #: bytes of store files a quad, once compacted (to turn ``size_on_disk`` into quads)
