@@ -137,19 +137,24 @@ def write_kg(kg: KnowledgeGraph, quads: list[pyoxigraph.Quad], parts: Parts) -> 
     parts.time("summaries", lambda: apply(kg.store, planned))
 
 
-def background_cpu_s() -> float:
-    """CPU seconds of this process's RocksDB background threads (flushes and compactions)."""
-    total = 0
+def thread_cpu_s() -> dict[str, float]:
+    """CPU seconds of this process's live threads, summed by thread name (``rocksdb:low``:
+    compactions, ``rocksdb:high``: flushes)."""
+    out: dict[str, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
     for tid in os.listdir("/proc/self/task"):
         try:
-            if not Path(f"/proc/self/task/{tid}/comm").read_text().startswith("rocksdb"):
-                continue
+            name = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
             fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:  # the thread ended
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
+def background_cpu_s() -> float:
+    """CPU seconds of this process's RocksDB background threads (flushes and compactions)."""
+    return sum(cpu for name, cpu in thread_cpu_s().items() if name.startswith("rocksdb"))
 
 
 def run_group(kg: KnowledgeGraph, name: str, g: int, args: argparse.Namespace, path: Path) -> dict[str, Any]:

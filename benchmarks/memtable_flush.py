@@ -41,6 +41,7 @@ from pyoxigraph import RdfFormat
 
 sys.path.insert(0, str(Path(__file__).parent))
 import workload  # noqa: E402
+from ingest_growth import thread_cpu_s as threads  # noqa: E402
 
 import provml.store.oxigraph as oxigraph  # noqa: E402
 from provml.knowledge import KnowledgeGraph  # noqa: E402
@@ -52,7 +53,6 @@ VARIANTS = {  # FLUSH_QUADS, FLUSH_SHARE
     "fixed": (oxigraph.FLUSH_QUADS, 10**15),
     "none": (10**15, oxigraph.FLUSH_SHARE),
 }
-_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def template() -> list[str]:
@@ -75,19 +75,6 @@ def bags(lines: list[str], quads: int, bag: int) -> list[str]:
         out.extend("".join(renamed[at:at + bag]) for at in range(0, len(renamed), bag))
         copy += 1
     return out[: -(-quads // bag)]
-
-
-def threads() -> dict[str, float]:
-    """CPU seconds of this process's threads, summed by name."""
-    out: dict[str, float] = {}
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            name = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
-            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:  # the thread ended
-            continue
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / _TICK
-    return out
 
 
 def run(variant: str, work: list[str], tmp: Path) -> dict[str, Any]:
