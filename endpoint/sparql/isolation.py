@@ -43,6 +43,7 @@ import json
 import logging
 import multiprocessing
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -141,13 +142,12 @@ def _main() -> None:
     """The worker process's entry point (:class:`_Worker` starts ``python -c`` with it): its
     arguments are the server's ``sys.path`` (JSON), the pipe's file descriptor, the store's path
     and the memory limit."""
-    import signal
-
     paths, fd, path, memory_mb = sys.argv[1:5]
     sys.path[:0] = [p for p in json.loads(paths) if p not in sys.path]
     # a session of its own: a terminal's Ctrl-C never reaches it; one sent to it alone is
     # ignored too (its server stops it, or it ends with the server)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by its server (_Worker)
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # its server ended meanwhile
         _work(Connection(int(fd)), path or None, int(memory_mb) if memory_mb else None)
 
@@ -282,10 +282,14 @@ class _Worker:
     def __init__(self, path: str | None, memory_mb: int | None) -> None:
         self.version = -1  # the store version of the worker's view (-1: none yet)
         self.conn, child = multiprocessing.Pipe()
+        # start_new_session: not in the terminal's process group. A Ctrl-C there (sent to the
+        # whole group) stops the server, which stops its workers; one that reached a worker
+        # still starting ended it with a KeyboardInterrupt traceback. SIGINT stays blocked on
+        # this thread while the child starts, and so in the child until ``_main`` ignores it:
+        # the child resets its handlers and mask *before* it calls setsid(), and a Ctrl-C in
+        # between ended it silently ("a query worker process did not start")
+        masked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            # start_new_session: not in the terminal's process group. A Ctrl-C there (sent to
-            # the whole group) stops the server, which stops its workers; one that reached a
-            # worker still starting ended it with a KeyboardInterrupt traceback
             self.process = subprocess.Popen(
                 [sys.executable, "-c", _BOOT, json.dumps(sys.path), str(child.fileno()), path or "",
                  str(memory_mb or "")],
@@ -296,6 +300,7 @@ class _Worker:
             self.conn.close()
             raise
         finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, masked)
             child.close()
         self._killed = False
         self._kill_lock = threading.Lock()
