@@ -25,6 +25,10 @@ on with the default ``everysec`` fsync) and, per configuration, a fresh on-disk 
   per event, commit time − capture time (the event's ``t``): p50 / p99 / max. Run with the
   largest worker count of ``--workers``.
 
+Every live and steady run records the process CPU of each part (µs an event) and, of the
+writer's, the part its RocksDB threads used (``rocksdb:low``: compactions, ``rocksdb:high``:
+flushes; Linux ``/proc``).
+
 Prints a table and saves ``benchmarks/results/broker.json`` (or ``--out``); ``--throughput-only``
 leaves out the capacities and the latency runs; ``--capacity-only`` runs only the capacities (one
 worker alone, then the writer alone with its process CPU, on a filled stream), ``--reps`` times.
@@ -183,6 +187,20 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def compactions_s(pids: list[int]) -> dict[str, float]:
+    """CPU seconds of the RocksDB threads still alive in ``pids`` (``rocksdb:low``: compactions,
+    ``rocksdb:high``: flushes); the rest of a process's CPU is its Python and its writes."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from ingest_growth import thread_cpu_s
+
+    out: dict[str, float] = {}
+    for pid in pids:
+        for name, cpu in thread_cpu_s(pid).items():
+            if name.startswith("rocksdb"):
+                out[name] = out.get(name, 0.0) + cpu
+    return out
+
+
 def sustained(samples: list[tuple[float, int]], total: int) -> float:
     """Events/s between the moments 10 % and 90 % of ``total`` were written (no start-up, no tail)."""
     def when(fraction: float) -> tuple[float, int]:
@@ -274,6 +292,7 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool,
             start = time.perf_counter()
             pids = {"writer": [p.pid for p in procs[:1]], "workers": [p.pid for p in procs[1:]], "redis": [redis.proc.pid]}
             cpu0 = {role: sum(cpu_s(pid) for pid in group) for role, group in pids.items()}
+            writer_threads0 = compactions_s(pids["writer"])
             total, emit = emit_all(redis.url, events, rate, on_go=sampler.start)
             emitted = time.perf_counter() - start
             if drain:  # the clock restarts: the ingest side's own time, its start-up included
@@ -286,6 +305,8 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool,
             elapsed = time.perf_counter() - start
             cpu = {role: 1e6 * (sum(cpu_s(pid) for pid in group) - cpu0[role]) / total for role, group in pids.items()}
             cpu["captures"] = emit["cpu_us_per_event"]
+            writer_threads = {k: 1e6 * (v - writer_threads0.get(k, 0.0)) / total
+                              for k, v in compactions_s(pids["writer"]).items()}
             done.set()
             sampler.join()
             samples.append((time.perf_counter(), int(redis.client.get(WRITTEN) or 0)))
@@ -296,6 +317,7 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool,
                                    "load": [load, os.getloadavg()[0]]}
             if not drain:  # CPU µs an event of each part, after start-up (the pipeline was warm at the go)
                 row["cpu_us_per_event"] = cpu
+                row["writer_rocksdb_cpu_us_per_event"] = writer_threads
             if paced:
                 rate_written, by_end = steady(samples, emit["seconds"])
                 row.update({"steady_events_per_s": rate_written, "rate_target": rate,
@@ -451,7 +473,9 @@ def main() -> None:
                               f"events/s; backlog at its end {row['backlog_at_emit_end']:,}", flush=True)
                     if "cpu_us_per_event" in row:
                         print("      CPU us an event: " + ", ".join(f"{k} {v:.0f}" for k, v in row["cpu_us_per_event"].items())
-                              + f" = {sum(row['cpu_us_per_event'].values()):.0f}", flush=True)
+                              + f" = {sum(row['cpu_us_per_event'].values()):.0f}; of the writer's, RocksDB's threads "
+                              + ", ".join(f"{k} {v:.0f}" for k, v in row["writer_rocksdb_cpu_us_per_event"].items()),
+                              flush=True)
         if not args.latency_only and not args.throughput_only:
             out["capacity"] = capacities(redis, 10_000)
             print(f"capacity    one worker {out['capacity']['worker_events_per_s']:,.0f} events/s, the writer "

@@ -137,15 +137,19 @@ def write_kg(kg: KnowledgeGraph, quads: list[pyoxigraph.Quad], parts: Parts) -> 
     parts.time("summaries", lambda: apply(kg.store, planned))
 
 
-def thread_cpu_s() -> dict[str, float]:
-    """CPU seconds of this process's live threads, summed by thread name (``rocksdb:low``:
-    compactions, ``rocksdb:high``: flushes)."""
+def thread_cpu_s(pid: int | str = "self") -> dict[str, float]:
+    """CPU seconds of a process's live threads (this one's by default), summed by thread name
+    (``rocksdb:low``: compactions, ``rocksdb:high``: flushes)."""
     out: dict[str, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
-    for tid in os.listdir("/proc/self/task"):
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:  # the process ended
+        return out
+    for tid in tids:
         try:
-            name = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
-            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:  # the thread ended
             continue
         out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick  # utime, stime

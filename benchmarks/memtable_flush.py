@@ -2,7 +2,7 @@
 its memtables (``provml.store.oxigraph.FLUSH_QUADS`` / ``FLUSH_SHARE``).
 
     .venv/bin/python benchmarks/memtable_flush.py [--quads 2000000] [--bag 600] [--reps 1]
-        [--variants adaptive,fixed,none] [--out FILE]
+        [--variants adaptive,fixed,share20,none] [--settle SECONDS] [--out FILE]
 
 The quads are the ingest benchmark's (``workload.events(10000)`` through the whole pipeline, in
 memory, ≈ 107,000 quads), copied as often as needed with their instance IRIs renamed
@@ -14,11 +14,16 @@ on-disk store, once per variant, the variants alternating:
 * ``adaptive`` — the code as it is: the memtables flushed once ``FLUSH_QUADS`` quads, or
   1/``FLUSH_SHARE`` of the store's quads (from its size on disk), went there since the last flush;
 * ``fixed`` — flushed every ``FLUSH_QUADS`` quads, whatever the store's size;
+* ``shareN`` (e.g. ``share20``) — as ``adaptive`` with ``FLUSH_SHARE`` = N: a flush once 1/N of
+  the store's quads went to the memtables (a smaller N: fewer, larger flushes);
 * ``none`` — RocksDB's own flushes only (a memtable of 64 MB an index).
 
 Recorded: the thread CPU of the ``add`` calls (parsing the bag is left out) and its µs a quad in
 each quarter of the bags (medians), the CPU of RocksDB's threads (``rocksdb:low`` compactions,
-``rocksdb:high`` flushes) over each quarter, and the wall time of the writes. Writes
+``rocksdb:high`` flushes) over each quarter, and the wall time of the writes. Then, with
+``--settle S``, the store is left alone until its background threads have used no CPU for 5 s
+(at most S seconds): the compactions the writes left pending, which every variant pays later,
+are counted too (``settle``: their CPU and wall time, the size on disk after them). Writes
 ``benchmarks/results/memtable_flush.json``; docs/benchmarks.md has the numbers.
 """
 
@@ -77,8 +82,30 @@ def bags(lines: list[str], quads: int, bag: int) -> list[str]:
     return out[: -(-quads // bag)]
 
 
-def run(variant: str, work: list[str], tmp: Path) -> dict[str, Any]:
-    oxigraph.FLUSH_QUADS, oxigraph.FLUSH_SHARE = VARIANTS[variant]
+def settings(variant: str) -> tuple[int, int]:
+    """``FLUSH_QUADS`` and ``FLUSH_SHARE`` of a variant."""
+    if variant.startswith("share"):
+        return oxigraph.FLUSH_QUADS, int(variant[len("share"):])
+    return VARIANTS[variant]
+
+
+def settle(limit_s: float) -> tuple[float, dict[str, float]]:
+    """Wait until RocksDB's threads have used no CPU for 5 s (at most ``limit_s``): the wall
+    time until their last work, and the CPU they used meanwhile by thread name."""
+    keys = ("rocksdb:low", "rocksdb:high")
+    start, first = time.perf_counter(), threads()
+    last, busy_until = first, start
+    while time.perf_counter() - busy_until < 5 and time.perf_counter() - start < limit_s:
+        time.sleep(0.5)
+        now = threads()
+        if sum(now.get(k, 0.0) for k in keys) - sum(last.get(k, 0.0) for k in keys) > 0.01:
+            busy_until = time.perf_counter()
+        last = now
+    return busy_until - start, {k: last.get(k, 0.0) - first.get(k, 0.0) for k in keys}
+
+
+def run(variant: str, work: list[str], tmp: Path, settle_s: float = 0.0) -> dict[str, Any]:
+    oxigraph.FLUSH_QUADS, oxigraph.FLUSH_SHARE = settings(variant)
     path = tmp / variant
     store = OxigraphStore(path)
     before = threads()
@@ -109,6 +136,10 @@ def run(variant: str, work: list[str], tmp: Path) -> dict[str, Any]:
               "background_cpu_s": {k: after.get(k, 0.0) - before.get(k, 0.0) for k in ("rocksdb:low", "rocksdb:high")},
               "quarters": quarters, "size_on_disk": store.size_on_disk()}
     result["cpu_s"] = adds + sum(result["background_cpu_s"].values())
+    if settle_s > 0:
+        wall_s, cpu = settle(settle_s)
+        result["settle"] = {"wall_s": wall_s, "cpu_s": cpu, "size_on_disk": store.size_on_disk()}
+        result["cpu_s_settled"] = result["cpu_s"] + sum(cpu.values())
     store.close()
     shutil.rmtree(path)
     return result
@@ -120,6 +151,8 @@ def main() -> None:
     ap.add_argument("--bag", type=int, default=600)
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--variants", default="adaptive,fixed,none")
+    ap.add_argument("--settle", type=float, default=0.0,
+                    help="after the writes, wait up to this many seconds for the compactions they left")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     work = bags(template(), args.quads, args.bag)
@@ -128,12 +161,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.reps):  # alternate A B C A B C
             for variant in args.variants.split(","):
-                r = run(variant, work, Path(tmp))
+                r = run(variant, work, Path(tmp), args.settle)
                 out["runs"].append(r)
+                settled = (f"; then {r['settle']['wall_s']:.1f} s of compactions, {r['cpu_s_settled']:.1f} s of CPU "
+                           f"in all, {r['settle']['size_on_disk'] / 1e6:.0f} MB" if "settle" in r else "")
                 print(f"{variant:9} {r['quads']:>9} quads: wall {r['wall_s']:.1f} s, CPU {r['cpu_s']:.1f} s "
                       f"(add {r['add_cpu_s']:.1f}, compactions {r['background_cpu_s']['rocksdb:low']:.1f}, "
-                      f"flushes {r['background_cpu_s']['rocksdb:high']:.1f}); add µs a quad by quarter "
-                      + " / ".join(f"{q['add_us_a_quad_median']:.1f}" for q in r["quarters"]), flush=True)
+                      f"flushes {r['background_cpu_s']['rocksdb:high']:.1f}), {r['size_on_disk'] / 1e6:.0f} MB; "
+                      "add µs a quad by quarter "
+                      + " / ".join(f"{q['add_us_a_quad_median']:.1f}" for q in r["quarters"]) + settled, flush=True)
     out["load_after"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))

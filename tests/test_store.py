@@ -473,6 +473,7 @@ def test_transactions_flush_the_memtables_every_flush_quads(tmp_path: Path,
     import provml.store.oxigraph as oxigraph
 
     monkeypatch.setattr(oxigraph, "FLUSH_QUADS", 50)
+    monkeypatch.setattr(oxigraph, "FLUSH_SHARE", 10**9)  # the floor alone (a new store's files are ≈ 200 kB)
     path = tmp_path / "flushed"
     with OxigraphStore(path) as store:
         def batch(i: int) -> list[Quad]:

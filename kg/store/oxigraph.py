@@ -41,17 +41,19 @@ _READ_ONLY_RETRY_S = 5.0
 BULK_MIN_QUADS = 10_000
 #: the fewest quads an on-disk store writes through transactions between two flushes of its
 #: memtables to disk; in a larger store, 1/``FLUSH_SHARE`` of its quads (docs/benchmarks.md,
-#: twelfth session). RocksDB's own flush waits for a memtable of 64 MB an index; a transaction's
-#: keys go to random places in it (Oxigraph's keys start with hashes), and the fuller it is the
-#: more each costs: 600-quad bags of the ingest benchmark's quads took 17-28 µs a quad of the
-#: writing thread's CPU over 2 million quads, 10-13 flushed early — 41 % less time, about the same
-#: CPU in all, the compactions of the smaller files running in the background. Their cost grows
-#: with the store: flushed every 20,000 quads whatever its size, the last 2.4 of 9.6 million
-#: (synthetic) quads took 120 s of CPU against 108 without early flushes; flushed at every 2 %
-#: of the store, 112. With the benchmark's quads the share took 177 s against 263 for 9.6
-#: million, but 329 s of CPU against 308: not settled (a larger share was not tried)
+#: twelfth and thirteenth sessions). RocksDB's own flush waits for a memtable of 64 MB an index;
+#: a transaction's keys go to random places in it (Oxigraph's keys start with hashes), and the
+#: fuller it is the more each costs: 600-quad bags of the ingest benchmark's quads took 17-28 µs
+#: a quad of the writing thread's CPU over 2 million quads, 10-13 flushed early. Each flush
+#: leaves small files that the compactions merge in the background, at a cost that grows with
+#: the store, hence the share: the smaller the files, the cheaper the writing thread and the
+#: dearer the compactions. Over 9.5 million quads, counting the compactions left pending
+#: (``benchmarks/memtable_flush.py --settle``): a share of 1/20 took 256 s and 333-341 s of CPU
+#: in all, 1/50 219-238 s and 411-435 s, 1/10 286 s and 348 s, no early flush 299 s and 371 s
 FLUSH_QUADS = 20_000
-FLUSH_SHARE = 50
+#: see ``FLUSH_QUADS``: 1/20 of the store's quads, the least CPU in all of the shares measured
+#: (1/10, 1/20, 1/30, 1/50), for 8-17 % more wall time than 1/50 at 10^7 quads, 3-8 % at 6×10^5
+FLUSH_SHARE = 20
 #: bytes of store files a quad, once compacted (to turn ``size_on_disk`` into quads)
 _BYTES_A_QUAD = 150
 
