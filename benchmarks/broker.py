@@ -190,8 +190,7 @@ def cpu_s(pid: int) -> float:
 def compactions_s(pids: list[int]) -> dict[str, float]:
     """CPU seconds of the RocksDB threads still alive in ``pids`` (``rocksdb:low``: compactions,
     ``rocksdb:high``: flushes); the rest of a process's CPU is its Python and its writes."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from ingest_growth import thread_cpu_s
+    from ingest_growth import thread_cpu_s  # (this script's folder is sys.path[0])
 
     out: dict[str, float] = {}
     for pid in pids:
