@@ -773,6 +773,22 @@ def test_size_on_disk_counts_no_file_that_a_compaction_deleted_meanwhile(
     store.close()
 
 
+def test_size_on_disk_of_the_data_alone_counts_the_table_files(tmp_path: Path) -> None:
+    """``data_only``: the quads flushed to table files, not RocksDB's own log and options (a
+    new store's ≈ 200 kB, which :class:`provml.ingest.plan_reads.Reads` must not take for data
+    to scan)."""
+    store = OxigraphStore(tmp_path / "kg")
+    new_data, new_all = store.size_on_disk(data_only=True), store.size_on_disk()
+    assert new_all > 50_000 and new_data < 10_000
+    store.add([Quad(NamedNode(f"http://e.org/s{i}"), NamedNode("http://e.org/p"), Literal(i)) for i in range(5_000)])
+    store.flush()
+    data = store.size_on_disk(data_only=True)
+    assert data > new_data + 50_000
+    assert data == sum(f.stat().st_size for f in (tmp_path / "kg").glob("*.sst"))
+    assert store.size_on_disk() > data
+    store.close()
+
+
 _NICE_OF_COMPACTIONS = """
 import json, os
 def nice(name):

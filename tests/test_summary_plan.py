@@ -442,3 +442,147 @@ def test_the_summaries_replaced_are_written_only_where_they_changed(tmp_path: Pa
     named = [{q for q in quads if not isinstance(q.subject, BlankNode)} for quads in (planned, recomputed)]
     assert named[0] == named[1] and len(planned) == len(recomputed)
     assert not any(q.predicate.value.endswith("seeAlso") for q in planned)
+
+
+# -- the nodes a store lacks, not read (Stored) -----------------------------------------
+
+
+def test_the_nodes_a_store_lacks_are_not_read_and_the_store_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most nodes a batch states something of are new: with the filters their reads are
+    skipped (a third of the plans' pattern reads and more here), and the store is the same,
+    quad for quad, as with every node read."""
+    run = workload.learning_run("f1", epochs=4, batches=6)
+    bags = [run[i:i + 7] for i in range(0, len(run), 7)]
+    counts = _counting_reads(monkeypatch)
+    filtered, _ = _store(tmp_path / "filtered", bags)
+    with_filters = sum(counts)
+    counts.clear()
+    monkeypatch.setattr(plan_reads, "FILTERS", False)
+    everything, _ = _store(tmp_path / "everything", bags)
+    assert filtered == everything
+    assert with_filters < 0.67 * sum(counts), (with_filters, sum(counts))
+
+
+def test_a_filter_holds_every_node_of_the_store_it_was_read_from(tmp_path: Path) -> None:
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"), validate=False)
+    kg.ingest_events(workload.learning_run("f2", epochs=2, batches=3))
+    stored = plan_reads.Stored.scan(kg.store.raw)
+    quads = list(kg.store.quads())
+    assert all(q.subject in stored.subjects for q in quads if q.predicate in plan_reads.OUT_SET)
+    assert all(q.object in stored.objects for q in quads if q.predicate in plan_reads.IN_SET)
+    absent = [NamedNode(f"https://e.org/absent/{i}") for i in range(1_000)]
+    assert sum(n in stored.subjects for n in absent) < 50  # (1 % at its size)
+    kg.close()
+
+
+def test_a_store_written_before_is_read_until_its_scan_has_paid_then_filtered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that opens a store written before guesses what reading it whole would cost from
+    its size, and reads each node until the reads it would have skipped have cost that much;
+    then it builds the filters from the store, and what it writes is what the reads write."""
+    run = workload.learning_run("f3", epochs=4, batches=5)
+    bags = [run[i:i + 6] for i in range(0, len(run), 6)]
+    half = len(bags) // 2
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"), validate=False)
+    for bag in bags[:half]:
+        kg.ingest_events(bag)
+    kg.close()
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"), validate=False)  # a new writer: nothing kept
+    monkeypatch.setattr(plan_reads, "_CHEAP_S", 0.0)  # (this store is small: its scan would be made at once)
+    guess = kg.store.size_on_disk(data_only=True) * plan_reads._SCAN_S_A_BYTE
+    built: list[int] = []
+    for n, bag in enumerate(bags[half:]):
+        kg.ingest_events(bag)
+        reads = kg._reads
+        assert reads is not None
+        if reads.stored is None:
+            assert reads.price is None and reads.rent > 0
+        elif not built:
+            assert reads.rent == 0
+            built.append(n)
+            assert reads.price is not None and reads.price > 0
+    assert guess > 0 and built and built[0] > 0  # not at the first bag: its guessed price was paid by reads first
+    filtered = set(kg.store.quads())
+    kg.close()
+    monkeypatch.setattr(plan_reads, "FILTERS", False)
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "unfiltered"), validate=False)
+    for bag in bags:
+        kg.ingest_events(bag)
+    assert filtered == set(kg.store.quads())
+    kg.close()
+
+
+def test_a_write_by_someone_else_drops_the_filter_until_reads_pay_for_a_new_scan(tmp_path: Path) -> None:
+    """A write the filter did not see (a SPARQL update here) may hold nodes it lacks: it is
+    dropped, the nodes are read again, and it is built again once those reads have cost as long
+    as its last scan took. The value the update added is summarized (were the filter kept, the
+    update's node would be taken for absent and its 100.0 left out)."""
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"), validate=False)
+    run = workload.learning_run("f4", epochs=2, batches=6)
+    half = next(i for i, e in enumerate(run) if e.get("task") == "train/epoch-1/batch-1")
+    kg.ingest_events(run[:half])
+    reads = kg._reads
+    assert reads is not None and reads.stored is not None
+    b0 = kg.iris.execution("f4", "train/epoch-1/batch-0")
+    graph = next(q.graph_name for q in kg.store.quads() if q.subject == b0)
+    kg.store.update(f"""PREFIX prov: <http://www.w3.org/ns/prov#> PREFIX provml: <https://w3id.org/provml#>
+        INSERT DATA {{ GRAPH {graph} {{ <{b0.value}/x> prov:wasGeneratedBy {b0} ;
+                                         provml:attributeName "loss" ; prov:value 100.0 }} }}""")
+    reads.price = 3600.0  # a scan dearer than this test's reads: not built again
+    kg.ingest_events(run[half:half + 2])
+    assert reads.stored is None and 0 < reads.rent < reads.price
+    reads.rent = reads.price  # paid
+    kg.ingest_events(run[half + 2:])
+    assert reads.stored is not None and reads.price < 3600.0
+    assert float(_epoch_loss(kg, "f4", 1)["maximumValue"]) == 100.0
+    kg.close()
+
+
+def test_a_filter_fuller_than_its_size_is_built_again_larger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plan_reads, "_FLOOR", 16)
+    run = workload.learning_run("f5", epochs=3, batches=6)
+    bags = [run[i:i + 5] for i in range(0, len(run), 5)]
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "small"), validate=False)
+    capacities = []
+    for bag in bags:
+        kg.ingest_events(bag)
+        assert kg._reads is not None and kg._reads.stored is not None
+        capacities.append(kg._reads.stored.capacity)
+    small = set(kg.store.quads())
+    kg.close()
+    assert capacities[0] == 16 and capacities[-1] > 16
+    monkeypatch.setattr(plan_reads, "FILTERS", False)
+    unfiltered, _ = _store(tmp_path / "unfiltered", bags)
+    assert small == unfiltered
+
+
+def test_the_summaries_a_batch_writes_are_in_the_filter_once_out_of_the_kept_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A summary node is written by the plans, never stated by a batch: the filter learns of it
+    from what the batch's plans wrote. Read again after the kept reads lost it (another run's
+    batches in between, a low limit, no running totals), it is read from the store, and the
+    stage's summary is what the reads of every node give."""
+    monkeypatch.setattr(summary_plan, "TALLY_MIN_SECTIONS", 10**9)  # every epoch's summary read
+    a = workload.learning_run("f6", epochs=4, batches=3)
+    b = workload.learning_run("f7", epochs=4, batches=3)
+    cut = len(a) // 2
+    bags = [a[:cut], *(b[i:i + 5] for i in range(0, len(b), 5)), a[cut:]]
+
+    def store(path: Path) -> set[Quad]:
+        kg = KnowledgeGraph(OxigraphStore(path), validate=False)
+        kg._reads = Reads(limit=40)
+        for bag in bags:
+            kg.ingest_events(bag)
+        assert kg._reads.skipped > 0 or not kg._reads.filters
+        quads = set(kg.store.quads())
+        kg.close()
+        return quads
+
+    filtered = store(tmp_path / "filtered")
+    monkeypatch.setattr(plan_reads, "FILTERS", False)
+    assert filtered == store(tmp_path / "unfiltered")
+    assert _stage_summary(filtered, "f6", "loss")["valueCount"] == str(4 * 3)

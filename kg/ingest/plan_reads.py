@@ -1,11 +1,13 @@
 """What the planners of :mod:`provml.ingest.summary_plan` read: the store as it will be once a
 batch is written (:class:`Future`: the store's quads read by pattern, merged with the batch's,
-the summaries replaced so far applied), and what of those reads a store's one writer keeps from
-one batch to the next (:class:`Reads`).
+the summaries replaced so far applied), what of those reads a store's one writer keeps from
+one batch to the next (:class:`Reads`), and which nodes the store certainly lacks
+(:class:`Stored`), so that the reads of the batch's new nodes are skipped.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +18,7 @@ from provml.vocab import PROV, PROVML
 if TYPE_CHECKING:
     from provml.ingest.tally import Tally
 
-__all__ = ["Future", "Reads"]
+__all__ = ["Future", "Reads", "Stored"]
 
 #: the predicates read out of a node, and into one
 OUT = (PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution, PROVML.attributeName, PROV.value, PROVML.summary,
@@ -33,6 +35,73 @@ _SUMMARY_ONLY = frozenset(SUMMARY_FIELDS[1:])
 _LONG = 64
 #: executions kept as running totals at most (past it they are built again as recomputed)
 TALLIES = 4_096
+#: whether a :class:`Reads` keeps a :class:`Stored` unless told (``benchmarks/ingest.py``'s
+#: ``nofilter`` variant turns it off, to compare)
+FILTERS = True
+#: the fewest nodes a :class:`Stored` is sized for (≈ 1.2 MiB each of its two filters)
+_FLOOR = 1 << 20
+#: the share of the nodes absent from the store that :class:`Stored` takes for present (each
+#: costs the read made without it)
+_FALSE_POSITIVES = 0.01
+#: seconds the scan of :meth:`Stored.scan` takes a byte of the store's files, the guess before
+#: one was timed (see ``Reads``): 0.38-0.49 s for the 570,503 quads of 5×10^4 events of the
+#: ingest benchmark in 291 MB of files not yet compacted, 1.3-1.7 ns a byte of them; a compacted
+#: store's files are ≈ 3 times smaller a quad, so the guess is low there (the scan comes sooner)
+_SCAN_S_A_BYTE = 1.5e-9
+#: a scan that costs less than this (seconds; a new store's) is made without waiting for rent
+_CHEAP_S = 0.001
+
+
+class Stored:
+    """The nodes the plans read around that a store holds, as two Bloom filters (``rbloom``):
+    the subjects of its quads of a predicate of :data:`OUT`, and the objects of its quads of one
+    of :data:`IN` — the two reads :class:`Future` makes of a node (``node ?p ?o`` of ``OUT``,
+    ``?s p node`` of ``IN``). A node absent from a filter is absent from the store (a Bloom
+    filter has no false negatives), and its read is skipped; one present may be absent (1 % of
+    them at the filter's size, then more): it is read, as without a filter.
+
+    Most nodes a batch states something of are new (a batch's execution, the values it
+    generated), and each read of one that finds nothing looks into every file of RocksDB's
+    index that may hold it: 26 µs on a freshly bulk-loaded store of 2.4 million quads, 9.5 µs
+    once compacted (docs/benchmarks.md, thirteenth session); a look-up here takes ≈ 0.2 µs.
+
+    It holds only while every write of the store's quads of ``OUT`` and ``IN`` is added
+    (:meth:`add`): the :class:`Reads` that holds it drops it whenever it forgets (another
+    writer, a failed batch), and builds it again from the store (:meth:`scan`).
+    """
+
+    def __init__(self, subjects: Sequence[Any], objects: Sequence[Any]) -> None:
+        from rbloom import Bloom
+
+        #: nodes it is sized for (twice those it starts with): past it, too full to keep
+        self.capacity = max(2 * (len(subjects) + len(objects)), _FLOOR)
+        self.subjects = Bloom(self.capacity, _FALSE_POSITIVES)
+        self.objects = Bloom(self.capacity, _FALSE_POSITIVES)
+        self.subjects.update(subjects)
+        self.objects.update(objects)
+        self.added = len(subjects) + len(objects)
+
+    @classmethod
+    def scan(cls, raw: Any) -> Stored:
+        """The filters of the pyoxigraph store ``raw``, read whole (the distinct nodes of its
+        quads of ``OUT`` and ``IN``: one query each, which decodes only the node)."""
+        def distinct(pattern: str, predicates: Sequence[Any]) -> list[Any]:
+            values = " ".join(str(p) for p in predicates)
+            query = f"SELECT DISTINCT ?n WHERE {{ VALUES ?p {{ {values} }} {pattern} }}"
+            return [row[0] for row in raw.query(query, use_default_graph_as_union=True)]
+
+        return cls(distinct("?n ?p ?o", OUT), distinct("?s ?p ?n", IN))
+
+    @property
+    def full(self) -> bool:
+        """Added more nodes than sized for: more of the absent would be taken for present."""
+        return self.added > self.capacity
+
+    def add(self, subjects: set[Any], objects: set[Any]) -> None:
+        """Nodes written to the store: subjects of quads of ``OUT``, objects of quads of ``IN``."""
+        self.subjects.update(subjects)
+        self.objects.update(objects)
+        self.added += len(subjects) + len(objects)
 
 
 class Reads:
@@ -64,10 +133,29 @@ class Reads:
     whose sections a batch changed without recomputing it is dropped (:meth:`keep`). A long
     kept list of subjects (a stage's epochs) is kept as a set too (``members``), so that merging
     a batch into it does not hash every entry again.
+
+    And it keeps which nodes the store certainly lacks (``stored``, a :class:`Stored`, unless
+    ``filters`` is false; by default :data:`FILTERS`), so that the plans skip the reads of a
+    batch's new nodes. Every batch's nodes are added to it (:meth:`keep`), and it is dropped
+    with the rest (:meth:`forget`). It is built by a scan of the store (:meth:`Stored.scan`) at
+    the :meth:`begin` where the reads it would have answered since it was dropped (``rent``)
+    have cost as long as its last scan took (``price``; before any, a guess from the size of the
+    store's table files, :data:`_SCAN_S_A_BYTE`): the rule of renting skis until the rent has paid
+    for a pair, which costs at most twice the cheaper of never scanning and scanning at once. A
+    new store's is built at its first batch, a large store's once the first reads have paid
+    for its scan, and one dropped again and again (another writer of the store) ever less
+    often. One fuller than it was sized for is built again at once, twice as large.
     """
 
-    def __init__(self, *, limit: int = 20_000) -> None:
+    def __init__(self, *, limit: int = 20_000, filters: bool | None = None) -> None:
         self.limit = limit
+        self.filters = FILTERS if filters is None else filters
+        self.stored: Stored | None = None
+        #: seconds of reads that ``stored`` would have answered since it was dropped, and what
+        #: its last scan took (None: none yet)
+        self.rent = 0.0
+        self.price: float | None = None
+        self.skipped = 0  # reads ``stored`` answered (for the benchmarks)
         # tuples: shared with the batches' Future views, never changed in place
         self.out: dict[tuple[Any, Any], tuple[Quad, ...]] = {}  # (node, predicate): quads of ?o
         self.inc: dict[tuple[Any, Any], tuple[Quad, ...]] = {}  # (predicate, node): quads of ?s
@@ -86,13 +174,33 @@ class Reads:
         self.out, self.inc, self.whole, self.members = {}, {}, set(), {}
         self.tallies = {}
         self.generation = self._since = None
+        self.stored = None
 
     def begin(self, store: Any) -> None:
-        """Before the first write of a batch: forget what another writer may have changed."""
+        """Before the first write of a batch: forget what another writer may have changed, and
+        build :attr:`stored` when it is due."""
         generation = getattr(store, "generation", None)
         if generation is None or generation != self.generation:
             self.forget()
         self._since = generation
+        if self.filters and generation is not None and (self.stored is None or self.stored.full):
+            self._build(store)
+
+    def _build(self, store: Any) -> None:
+        raw = getattr(store, "raw", None)
+        if not hasattr(raw, "quads_for_pattern"):
+            return  # (no pattern reads: the plans are not made here)
+        if self.stored is None:  # (else: full, built again larger at once)
+            price = self.price
+            if price is None:
+                size = getattr(store, "size_on_disk", None)
+                price = size(data_only=True) * _SCAN_S_A_BYTE if size is not None else 0.0
+            if self.rent < price - _CHEAP_S:
+                return
+        start = time.perf_counter()
+        self.stored = Stored.scan(raw)
+        self.price = time.perf_counter() - start
+        self.rent = 0.0
 
     def keep(self, store: Any, future: Future, writes: int, late: Sequence[Quad]) -> None:
         """After a batch's ``writes`` writes ended well: keep its plans' reads (``future``) and
@@ -101,6 +209,18 @@ class Reads:
         if since is None or getattr(store, "generation", None) != since + writes:
             self.forget()  # another writer wrote since begin: what it changed is unknown
             return
+        if self.stored is not None:  # the nodes of the quads of OUT and IN written: the batch's,
+            # its late links' and its summaries' (what ``apply`` writes is what ``replace`` saw)
+            subjects = set(future.batch_out)
+            subjects.update(q.subject for q in late)
+            objects = {node for _p, node in future.batch_in}
+            for quads in (*future.new_nodes.values(), *future.replaced.values()):
+                for q in quads:
+                    if q.predicate in OUT_SET:
+                        subjects.add(q.subject)
+                    if q.predicate in IN_SET:
+                        objects.add(q.object)
+            self.stored.add(subjects, objects)
         future.settle_tallies()
         if len(self) + len(future.out) + len(future.inc) > self.limit:
             # full: only this batch's reads stay (the tallies stay: they are as the store is now)
@@ -236,8 +356,11 @@ class Future:
         known = self.known
         if known is not None and node in known.whole:
             stored = [q for p in OUT for q in known.out.get((node, p), ())]
+        elif known is not None and known.stored is not None and node not in known.stored.subjects:
+            known.skipped += 1
+            stored = []
         else:
-            stored = [q for q in self.raw.quads_for_pattern(node, None, None, None) if q.predicate in OUT_SET]
+            stored = [q for q in self._read(node, None, None) if q.predicate in OUT_SET]
         if not stored:
             for p, qs in batch.items():
                 self.out[(node, p)] = tuple(qs)
@@ -249,6 +372,17 @@ class Future:
             merged.setdefault(p, {}).update(qs)
         for p, qs in merged.items():
             self.out[(node, p)] = tuple(qs)
+
+    def _read(self, subject: Any, predicate: Any, obj: Any) -> list[Quad]:
+        """The store's quads of a pattern (any graph); while the :class:`Reads` wants a
+        :class:`Stored` it lacks, timed as the reads it would have answered (its ``rent``)."""
+        known = self.known
+        if known is None or known.stored is not None or not known.filters:
+            return list(self.raw.quads_for_pattern(subject, predicate, obj, None))
+        start = time.perf_counter()
+        found = list(self.raw.quads_for_pattern(subject, predicate, obj, None))
+        known.rent += time.perf_counter() - start
+        return found
 
     def objects(self, node: Any, predicate: Any) -> tuple[Quad, ...]:
         """The quads ``node predicate ?o`` (any graph), summaries replaced so far applied."""
@@ -270,10 +404,11 @@ class Future:
             known = self.known
             if known is not None:
                 found = known.out.get(key)
-                if found is None and node in known.whole:
+                if found is None and (node in known.whole or (
+                        known.stored is not None and node not in known.stored.subjects)):
                     found = ()
             if found is None:
-                found = tuple(self.raw.quads_for_pattern(node, predicate, None, None))
+                found = tuple(self._read(node, predicate, None))
         self.out[key] = found
         return found
 
@@ -282,9 +417,13 @@ class Future:
         key = (predicate, node)
         found = self.inc.get(key)
         if found is None:
-            stored = None if self.known is None else self.known.inc.get(key)
+            known = self.known
+            stored = None if known is None else known.inc.get(key)
+            if stored is None and known is not None and known.stored is not None and node not in known.stored.objects:
+                known.skipped += 1
+                stored = ()
             if stored is None:
-                stored = self.raw.quads_for_pattern(None, predicate, node, None)
+                stored = self._read(None, predicate, node)
             batch = self.batch_in.get(key)
             if batch is None:
                 found = tuple(stored)

@@ -393,17 +393,21 @@ class OxigraphStore(Closing):
                 self._unflushed = 0
             self.raw.flush()
 
-    def size_on_disk(self) -> int:
+    def size_on_disk(self, *, data_only: bool = False) -> int:
         """Bytes of the on-disk store's files (0 in memory): what a compaction reads and
         rewrites, ≈ 150 bytes a quad once compacted. RocksDB deletes files while it compacts
-        in the background: one listed and gone before it is measured counts 0."""
+        in the background: one listed and gone before it is measured counts 0.
+
+        :param data_only: only its table files (``*.sst``): the quads flushed, without RocksDB's
+            log, options and write-ahead log (a new store's ≈ 200 kB, its log growing with use).
+        """
         if self.path is None:
             return 0
         total = 0
         with os.scandir(self.path) as entries:
             for entry in entries:
                 with contextlib.suppress(FileNotFoundError):
-                    if entry.is_file():
+                    if entry.is_file() and (not data_only or entry.name.endswith(".sst")):
                         total += entry.stat().st_size
         return total
 
