@@ -8,7 +8,7 @@ one batch to the next (:class:`Reads`), and which nodes the store certainly lack
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pyoxigraph import Literal, NamedNode, Quad
@@ -38,7 +38,7 @@ TALLIES = 4_096
 #: whether a :class:`Reads` keeps a :class:`Stored` unless told (``benchmarks/ingest.py``'s
 #: ``nofilter`` variant turns it off, to compare)
 FILTERS = True
-#: the fewest nodes a :class:`Stored` is sized for (≈ 1.2 MiB each of its two filters)
+#: the fewest nodes a :class:`Stored` is sized for (≈ 1.2 MiB each of its first two filters)
 _FLOOR = 1 << 20
 #: the share of the nodes absent from the store that :class:`Stored` takes for present (each
 #: costs the read made without it)
@@ -53,12 +53,12 @@ _CHEAP_S = 0.001
 
 
 class Stored:
-    """The nodes the plans read around that a store holds, as two Bloom filters (``rbloom``):
-    the subjects of its quads of a predicate of :data:`OUT`, and the objects of its quads of one
-    of :data:`IN` — the two reads :class:`Future` makes of a node (``node ?p ?o`` of ``OUT``,
-    ``?s p node`` of ``IN``). A node absent from a filter is absent from the store (a Bloom
-    filter has no false negatives), and its read is skipped; one present may be absent (1 % of
-    them at the filter's size, then more): it is read, as without a filter.
+    """The nodes the plans read around that a store holds, as Bloom filters (``rbloom``): the
+    subjects of its quads of a predicate of :data:`OUT`, and the objects of its quads of one of
+    :data:`IN` — the two reads :class:`Future` makes of a node (``node ?p ?o`` of ``OUT``,
+    ``?s p node`` of ``IN``). A node absent from them is absent from the store (a Bloom filter
+    has no false negatives), and its read is skipped; one present may be absent (1 % of them per
+    filter): it is read, as without filters.
 
     Most nodes a batch states something of are new (a batch's execution, the values it
     generated), and each read of one that finds nothing looks into every file of RocksDB's
@@ -67,19 +67,26 @@ class Stored:
 
     It holds only while every write of the store's quads of ``OUT`` and ``IN`` is added
     (:meth:`add`): the :class:`Reads` that holds it drops it whenever it forgets (another
-    writer, a failed batch), and builds it again from the store (:meth:`scan`).
+    writer, a failed batch), and builds it again from the store (:meth:`scan`). Sized for twice
+    the nodes it starts with; once they are added, a filter twice as large takes the next ones
+    (a scalable Bloom filter: no scan of the store again as it grows).
     """
 
     def __init__(self, subjects: Sequence[Any], objects: Sequence[Any]) -> None:
+        #: nodes the newest filter is sized for, and added to it
+        self.capacity = max(2 * (len(subjects) + len(objects)), _FLOOR)
+        self.added = 0
+        self.subjects: list[Any] = []  # rbloom.Bloom: the oldest first
+        self.objects: list[Any] = []
+        self._grow(self.capacity)
+        self.add(subjects, objects)
+
+    def _grow(self, capacity: int) -> None:
         from rbloom import Bloom
 
-        #: nodes it is sized for (twice those it starts with): past it, too full to keep
-        self.capacity = max(2 * (len(subjects) + len(objects)), _FLOOR)
-        self.subjects = Bloom(self.capacity, _FALSE_POSITIVES)
-        self.objects = Bloom(self.capacity, _FALSE_POSITIVES)
-        self.subjects.update(subjects)
-        self.objects.update(objects)
-        self.added = len(subjects) + len(objects)
+        self.capacity, self.added = capacity, 0
+        self.subjects.append(Bloom(capacity, _FALSE_POSITIVES))
+        self.objects.append(Bloom(capacity, _FALSE_POSITIVES))
 
     @classmethod
     def scan(cls, raw: Any) -> Stored:
@@ -92,16 +99,22 @@ class Stored:
 
         return cls(distinct("?n ?p ?o", OUT), distinct("?s ?p ?n", IN))
 
-    @property
-    def full(self) -> bool:
-        """Added more nodes than sized for: more of the absent would be taken for present."""
-        return self.added > self.capacity
+    def has_subject(self, node: Any) -> bool:
+        """Whether the store may hold a quad ``node p ?o`` of a ``p`` of ``OUT`` (False: it holds none)."""
+        return any(node in bloom for bloom in self.subjects)
 
-    def add(self, subjects: set[Any], objects: set[Any]) -> None:
+    def has_object(self, node: Any) -> bool:
+        """Whether the store may hold a quad ``?s p node`` of a ``p`` of ``IN`` (False: it holds none)."""
+        return any(node in bloom for bloom in self.objects)
+
+    def add(self, subjects: Collection[Any], objects: Collection[Any]) -> None:
         """Nodes written to the store: subjects of quads of ``OUT``, objects of quads of ``IN``."""
-        self.subjects.update(subjects)
-        self.objects.update(objects)
-        self.added += len(subjects) + len(objects)
+        n = len(subjects) + len(objects)
+        if self.added + n > self.capacity:
+            self._grow(max(2 * self.capacity, 2 * n))
+        self.subjects[-1].update(subjects)
+        self.objects[-1].update(objects)
+        self.added += n
 
 
 class Reads:
@@ -144,7 +157,7 @@ class Reads:
     for a pair, which costs at most twice the cheaper of never scanning and scanning at once. A
     new store's is built at its first batch, a large store's once the first reads have paid
     for its scan, and one dropped again and again (another writer of the store) ever less
-    often. One fuller than it was sized for is built again at once, twice as large.
+    often.
     """
 
     def __init__(self, *, limit: int = 20_000, filters: bool | None = None) -> None:
@@ -183,20 +196,19 @@ class Reads:
         if generation is None or generation != self.generation:
             self.forget()
         self._since = generation
-        if self.filters and generation is not None and (self.stored is None or self.stored.full):
+        if self.filters and generation is not None and self.stored is None:
             self._build(store)
 
     def _build(self, store: Any) -> None:
         raw = getattr(store, "raw", None)
         if not hasattr(raw, "quads_for_pattern"):
             return  # (no pattern reads: the plans are not made here)
-        if self.stored is None:  # (else: full, built again larger at once)
-            price = self.price
-            if price is None:
-                size = getattr(store, "size_on_disk", None)
-                price = size(data_only=True) * _SCAN_S_A_BYTE if size is not None else 0.0
-            if self.rent < price - _CHEAP_S:
-                return
+        price = self.price
+        if price is None:
+            size = getattr(store, "size_on_disk", None)
+            price = size(data_only=True) * _SCAN_S_A_BYTE if size is not None else 0.0
+        if self.rent < price - _CHEAP_S:
+            return
         start = time.perf_counter()
         self.stored = Stored.scan(raw)
         self.price = time.perf_counter() - start
@@ -356,7 +368,7 @@ class Future:
         known = self.known
         if known is not None and node in known.whole:
             stored = [q for p in OUT for q in known.out.get((node, p), ())]
-        elif known is not None and known.stored is not None and node not in known.stored.subjects:
+        elif known is not None and known.stored is not None and not known.stored.has_subject(node):
             known.skipped += 1
             stored = []
         else:
@@ -405,7 +417,7 @@ class Future:
             if known is not None:
                 found = known.out.get(key)
                 if found is None and (node in known.whole or (
-                        known.stored is not None and node not in known.stored.subjects)):
+                        known.stored is not None and not known.stored.has_subject(node))):
                     found = ()
             if found is None:
                 found = tuple(self._read(node, predicate, None))
@@ -419,7 +431,7 @@ class Future:
         if found is None:
             known = self.known
             stored = None if known is None else known.inc.get(key)
-            if stored is None and known is not None and known.stored is not None and node not in known.stored.objects:
+            if stored is None and known is not None and known.stored is not None and not known.stored.has_object(node):
                 known.skipped += 1
                 stored = ()
             if stored is None:
