@@ -247,6 +247,8 @@ class KnowledgeGraph(Closing):
         return self.store.query(sparql, use_default_graph_as_union=True)
 
     def close(self) -> None:
+        if self._reads is not None:
+            self._reads.close()  # (a scan under way holds the store open)
         self.store.close()
 
 

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ["flask", "pyshacl", "owlready2", "rdflib", "torch", "sklearn", "tensorflow", "keras", "lightning",
-         "jsonschema", "fastjsonschema", "yaml", "werkzeug", "granian"]
+         "jsonschema", "fastjsonschema", "yaml", "werkzeug", "granian", "rbloom"]
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -475,6 +476,16 @@ def test_a_filter_holds_every_node_of_the_store_it_was_read_from(tmp_path: Path)
     absent = [NamedNode(f"https://e.org/absent/{i}") for i in range(1_000)]
     assert sum(stored.has_subject(n) for n in absent) < 50  # (1 % at its size)
     kg.close()
+    # the text of a node in the query's results is the text the filters are asked with
+    odd = OxigraphStore()
+    g = NamedNode("https://e.org/g")
+    nodes = [NamedNode("https://e.org/é/ü?a=b#c"), NamedNode("https://e.org/\u00a0x"), BlankNode("b1"), BlankNode()]
+    odd.add([Quad(n, PROV.wasGeneratedBy, m, g) for n, m in zip(nodes, reversed(nodes), strict=True)])
+    stored = plan_reads.Stored.scan(odd.raw)
+    assert stored is not None
+    assert all(stored.has_subject(n) and stored.has_object(n) for n in nodes)
+    assert stored.has_object(Literal("1", datatype=XSD.integer))  # (never taken for absent)
+    odd.close()
 
 
 def test_a_store_written_before_is_read_until_its_scan_has_paid_then_filtered(
@@ -531,12 +542,12 @@ def test_a_write_by_someone_else_drops_the_filter_until_reads_pay_for_a_new_scan
     kg.store.update(f"""PREFIX prov: <http://www.w3.org/ns/prov#> PREFIX provml: <https://w3id.org/provml#>
         INSERT DATA {{ GRAPH {graph} {{ <{b0.value}/x> prov:wasGeneratedBy {b0} ;
                                          provml:attributeName "loss" ; prov:value 100.0 }} }}""")
-    reads.price = 3600.0  # a scan dearer than this test's reads: not built again
+    reads.price = 0.05  # a scan dearer than this test's reads (made on the spot: under _WAIT_S)
     kg.ingest_events(run[half:half + 2])
     assert reads.stored is None and 0 < reads.rent < reads.price
     reads.rent = reads.price  # paid
     kg.ingest_events(run[half + 2:])
-    assert reads.stored is not None and reads.price < 3600.0
+    assert reads.stored is not None and reads.price < 0.05
     assert float(_epoch_loss(kg, "f4", 1)["maximumValue"]) == 100.0
     kg.close()
 
@@ -592,3 +603,64 @@ def test_the_summaries_a_batch_writes_are_in_the_filter_once_out_of_the_kept_rea
     monkeypatch.setattr(plan_reads, "FILTERS", False)
     assert filtered == store(tmp_path / "unfiltered")
     assert _stage_summary(filtered, "f6", "loss")["valueCount"] == str(4 * 3)
+
+
+def _slow_scans(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """Every scan on a thread of its own (``_WAIT_S`` 0), reading its snapshot at once and then
+    waiting for ``release`` (or its stop) before it returns; ``read`` is set once it has read."""
+    read, release = threading.Event(), threading.Event()
+    scan = plan_reads.Stored.scan.__func__  # type: ignore[attr-defined]
+
+    def slow(cls: Any, raw: Any, stop: threading.Event | None = None) -> Any:
+        found = scan(cls, raw, stop)
+        read.set()
+        while not release.wait(0.01):
+            if stop is not None and stop.is_set():
+                return None
+        return found
+
+    monkeypatch.setattr(plan_reads, "_WAIT_S", 0.0)
+    monkeypatch.setattr(plan_reads.Stored, "scan", classmethod(slow))
+    return read, release
+
+
+def test_a_long_scan_runs_beside_the_batches_and_takes_the_nodes_they_wrote_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan expected to take long runs on a thread of its own: the batches go on, reading the
+    store. Its snapshot lacks what they wrote meanwhile; those nodes are added when its filters
+    are taken (else the next batches would take them for absent), and the store is the same."""
+    read, release = _slow_scans(monkeypatch)
+    run = workload.learning_run("f8", epochs=3, batches=5)
+    bags = [run[i:i + 6] for i in range(0, len(run), 6)]
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"), validate=False)
+    reads = kg._reads = Reads()
+    kg.ingest_events(bags[0])  # its begin starts the scan (a new store: no rent to pay)
+    assert read.wait(30) and reads.stored is None and reads._scan is not None
+    for bag in bags[1:4]:  # written after the scan's snapshot
+        kg.ingest_events(bag)
+    assert reads.stored is None
+    release.set()
+    reads._scan.thread.join(30)
+    for bag in bags[4:]:
+        kg.ingest_events(bag)
+    stored = reads.stored
+    assert stored is not None and reads._scan is None and reads.skipped > 0
+    quads = set(kg.store.quads())
+    assert all(stored.has_subject(q.subject) for q in quads if q.predicate in plan_reads.OUT_SET)
+    assert all(stored.has_object(q.object) for q in quads if q.predicate in plan_reads.IN_SET)
+    kg.close()
+    monkeypatch.setattr(plan_reads, "FILTERS", False)
+    unfiltered, _ = _store(tmp_path / "unfiltered", bags)
+    assert quads == unfiltered
+
+
+def test_closing_stops_a_scan_under_way_and_lets_go_of_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    read, _release = _slow_scans(monkeypatch)  # (never released: only its stop ends it)
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"), validate=False)
+    kg.ingest_events(workload.learning_run("f9", epochs=1, batches=2))
+    assert read.wait(30)
+    kg.close()
+    reopened = OxigraphStore(tmp_path / "store")  # (StoreLocked while the scan held it)
+    assert len(reopened) > 0
+    reopened.close()

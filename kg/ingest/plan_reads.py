@@ -7,11 +7,13 @@ one batch to the next (:class:`Reads`), and which nodes the store certainly lack
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pyoxigraph import Literal, NamedNode, Quad
+from pyoxigraph import Literal, NamedNode, Quad, QueryResultsFormat
 
 from provml.vocab import PROV, PROVML
 
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
     from provml.ingest.tally import Tally
 
 __all__ = ["Future", "Reads", "Stored"]
+
+log = logging.getLogger(__name__)
 
 #: the predicates read out of a node, and into one
 OUT = (PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution, PROVML.attributeName, PROV.value, PROVML.summary,
@@ -50,36 +54,40 @@ _FALSE_POSITIVES = 0.01
 _SCAN_S_A_BYTE = 1.5e-9
 #: a scan that costs less than this (seconds; a new store's) is made without waiting for rent
 _CHEAP_S = 0.001
+#: a scan expected to take less than this (seconds) is made on the spot, before the batch; a
+#: longer one on a thread of its own, while the batches go on reading the store (10-12 s for
+#: 10^7 quads: the writer would stop that long)
+_WAIT_S = 0.1
 
 
 class Stored:
-    """The nodes the plans read around that a store holds, as Bloom filters (``rbloom``): the
-    subjects of its quads of a predicate of :data:`OUT`, and the objects of its quads of one of
-    :data:`IN` — the two reads :class:`Future` makes of a node (``node ?p ?o`` of ``OUT``,
-    ``?s p node`` of ``IN``). A node absent from them is absent from the store (a Bloom filter
-    has no false negatives), and its read is skipped; one present may be absent (1 % of them per
-    filter): it is read, as without filters.
+    """The nodes the plans read around that a store holds, as Bloom filters (``rbloom``) of
+    their N-Triples text: the subjects of its quads of a predicate of :data:`OUT`, and the
+    objects of its quads of one of :data:`IN` — the two reads :class:`Future` makes of a node
+    (``node ?p ?o`` of ``OUT``, ``?s p node`` of ``IN``). A node absent from them is absent
+    from the store (a Bloom filter has no false negatives), and its read is skipped; one present
+    may be absent (1 % of them per filter): it is read, as without filters. A literal is never
+    taken for absent (its text in a query's results may be abbreviated).
 
     Most nodes a batch states something of are new (a batch's execution, the values it
     generated), and each read of one that finds nothing looks into every file of RocksDB's
-    index that may hold it: 26 µs on a freshly bulk-loaded store of 2.4 million quads, 9.5 µs
-    once compacted (docs/benchmarks.md, thirteenth session); a look-up here takes ≈ 0.2 µs.
+    index that may hold it: 14-26 µs on stores of 2.4 and 10 million quads not compacted, 9.5 µs
+    once compacted (docs/benchmarks.md, thirteenth and fourteenth sessions); a look-up here
+    takes ≈ 1 µs.
 
     It holds only while every write of the store's quads of ``OUT`` and ``IN`` is added
     (:meth:`add`): the :class:`Reads` that holds it drops it whenever it forgets (another
-    writer, a failed batch), and builds it again from the store (:meth:`scan`). Sized for twice
-    the nodes it starts with; once they are added, a filter twice as large takes the next ones
-    (a scalable Bloom filter: no scan of the store again as it grows).
+    writer, a failed batch), and builds it again from the store (:meth:`scan`). Once a filter
+    holds the nodes it was sized for, a filter twice as large takes the next ones (a scalable
+    Bloom filter: the store is not read again as it grows).
     """
 
-    def __init__(self, subjects: Sequence[Any], objects: Sequence[Any]) -> None:
-        #: nodes the newest filter is sized for, and added to it
-        self.capacity = max(2 * (len(subjects) + len(objects)), _FLOOR)
-        self.added = 0
+    def __init__(self) -> None:
+        self.capacity = 0  # nodes the newest filter is sized for
+        self.added = 0  # and added to it
         self.subjects: list[Any] = []  # rbloom.Bloom: the oldest first
         self.objects: list[Any] = []
-        self._grow(self.capacity)
-        self.add(subjects, objects)
+        self._grow(_FLOOR)
 
     def _grow(self, capacity: int) -> None:
         from rbloom import Bloom
@@ -89,32 +97,86 @@ class Stored:
         self.objects.append(Bloom(capacity, _FALSE_POSITIVES))
 
     @classmethod
-    def scan(cls, raw: Any) -> Stored:
-        """The filters of the pyoxigraph store ``raw``, read whole (the distinct nodes of its
-        quads of ``OUT`` and ``IN``: one query each, which decodes only the node)."""
-        def distinct(pattern: str, predicates: Sequence[Any]) -> list[Any]:
-            values = " ".join(str(p) for p in predicates)
-            query = f"SELECT DISTINCT ?n WHERE {{ VALUES ?p {{ {values} }} {pattern} }}"
-            return [row[0] for row in raw.query(query, use_default_graph_as_union=True)]
-
-        return cls(distinct("?n ?p ?o", OUT), distinct("?s ?p ?n", IN))
+    def scan(cls, raw: Any, stop: threading.Event | None = None) -> Stored | None:
+        """The filters of the pyoxigraph store ``raw``, read whole: the distinct nodes of its
+        quads of each predicate of ``OUT`` and ``IN``, one query each, its results written out
+        as TSV by the store (which lets go of Python's lock meanwhile: a scan on a thread of its
+        own that took its rows one by one as Python objects took 100 s instead of 0.3 s beside
+        a busy thread, each row waiting for the lock). None: ``stop`` was set meanwhile (looked
+        at between two queries)."""
+        stored = cls()
+        for predicates, pattern, side in ((OUT, "?n {} ?o", 0), (IN, "?s {} ?n", 1)):
+            for p in predicates:
+                if stop is not None and stop.is_set():
+                    return None
+                query = f"SELECT DISTINCT ?n WHERE {{ {pattern.format(p)} }}"
+                data = raw.query(query, use_default_graph_as_union=True).serialize(format=QueryResultsFormat.TSV)
+                rows = data.decode().split("\n")  # (a header, ?n, then a node a line, each ended)
+                nodes = rows[1:-1] if rows[-1] == "" else rows[1:]
+                if side == 0:
+                    stored.add_text(nodes, ())
+                else:
+                    stored.add_text((), nodes)
+        return stored
 
     def has_subject(self, node: Any) -> bool:
         """Whether the store may hold a quad ``node p ?o`` of a ``p`` of ``OUT`` (False: it holds none)."""
-        return any(node in bloom for bloom in self.subjects)
+        if isinstance(node, Literal):
+            return True
+        text = str(node)
+        return any(text in bloom for bloom in self.subjects)
 
     def has_object(self, node: Any) -> bool:
         """Whether the store may hold a quad ``?s p node`` of a ``p`` of ``IN`` (False: it holds none)."""
-        return any(node in bloom for bloom in self.objects)
+        if isinstance(node, Literal):
+            return True
+        text = str(node)
+        return any(text in bloom for bloom in self.objects)
 
     def add(self, subjects: Collection[Any], objects: Collection[Any]) -> None:
         """Nodes written to the store: subjects of quads of ``OUT``, objects of quads of ``IN``."""
+        self.add_text([str(n) for n in subjects], [str(n) for n in objects])
+
+    def add_text(self, subjects: Collection[str], objects: Collection[str]) -> None:
+        """:meth:`add`, the nodes given as their N-Triples text."""
         n = len(subjects) + len(objects)
         if self.added + n > self.capacity:
             self._grow(max(2 * self.capacity, 2 * n))
         self.subjects[-1].update(subjects)
         self.objects[-1].update(objects)
         self.added += n
+
+
+class _Scan:
+    """A :meth:`Stored.scan` on a thread of its own, and the nodes written while it runs (its
+    snapshot of the store may lack them: they are added to its filters when they are taken)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.subjects: set[Any] = set()
+        self.objects: set[Any] = set()
+        #: the :class:`Reads` forgot since it began: what it read is not taken
+        self.stale = False
+        self.stored: Stored | None = None
+        self.seconds = 0.0
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(raw,), name="provml-filter-scan", daemon=True)
+        self.thread.start()
+
+    def _run(self, raw: Any) -> None:
+        start = time.perf_counter()
+        try:
+            self.stored = Stored.scan(raw, self._stop)
+        except Exception as exc:  # noqa: BLE001 - the store closed or failed under it: no filters
+            log.warning("reading the store's nodes for the ingest filters failed (%s); read again later", exc)
+        self.seconds = time.perf_counter() - start
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+    def cancel(self) -> None:
+        """Stop it (at its next chunk of rows) and wait: it lets go of the store."""
+        self._stop.set()
+        self.thread.join()
 
 
 class Reads:
@@ -157,7 +219,9 @@ class Reads:
     for a pair, which costs at most twice the cheaper of never scanning and scanning at once. A
     new store's is built at its first batch, a large store's once the first reads have paid
     for its scan, and one dropped again and again (another writer of the store) ever less
-    often.
+    often. A scan expected to take more than :data:`_WAIT_S` runs on a thread of its own while
+    the batches go on reading the store, and its filters are taken at the first :meth:`begin`
+    after it ended, with the nodes written meanwhile; :meth:`close` stops it.
     """
 
     def __init__(self, *, limit: int = 20_000, filters: bool | None = None) -> None:
@@ -169,6 +233,7 @@ class Reads:
         self.rent = 0.0
         self.price: float | None = None
         self.skipped = 0  # reads ``stored`` answered (for the benchmarks)
+        self._scan: _Scan | None = None  # a scan under way on its thread
         # tuples: shared with the batches' Future views, never changed in place
         self.out: dict[tuple[Any, Any], tuple[Quad, ...]] = {}  # (node, predicate): quads of ?o
         self.inc: dict[tuple[Any, Any], tuple[Quad, ...]] = {}  # (predicate, node): quads of ?s
@@ -188,6 +253,8 @@ class Reads:
         self.tallies = {}
         self.generation = self._since = None
         self.stored = None
+        if self._scan is not None:
+            self._scan.stale = True  # (kept until it ends: one scan at a time)
 
     def begin(self, store: Any) -> None:
         """Before the first write of a batch: forget what another writer may have changed, and
@@ -199,7 +266,23 @@ class Reads:
         if self.filters and generation is not None and self.stored is None:
             self._build(store)
 
+    def close(self) -> None:
+        """Stop a scan under way (it holds the store open)."""
+        if self._scan is not None:
+            self._scan.cancel()
+            self._scan = None
+
     def _build(self, store: Any) -> None:
+        scan = self._scan
+        if scan is not None:
+            if not scan.done():
+                return
+            self._scan = None
+            if not scan.stale and scan.stored is not None:
+                scan.stored.add(scan.subjects, scan.objects)
+                self.stored, self.price, self.rent = scan.stored, scan.seconds, 0.0
+                return
+            self.price = max(self.price or 0.0, scan.seconds)  # (stale or failed: rent pays again)
         raw = getattr(store, "raw", None)
         if not hasattr(raw, "quads_for_pattern"):
             return  # (no pattern reads: the plans are not made here)
@@ -208,6 +291,9 @@ class Reads:
             size = getattr(store, "size_on_disk", None)
             price = size(data_only=True) * _SCAN_S_A_BYTE if size is not None else 0.0
         if self.rent < price - _CHEAP_S:
+            return
+        if price >= _WAIT_S:
+            self._scan = _Scan(raw)
             return
         start = time.perf_counter()
         self.stored = Stored.scan(raw)
@@ -221,7 +307,8 @@ class Reads:
         if since is None or getattr(store, "generation", None) != since + writes:
             self.forget()  # another writer wrote since begin: what it changed is unknown
             return
-        if self.stored is not None:  # the nodes of the quads of OUT and IN written: the batch's,
+        filters = self.stored if self.stored is not None else self._scan
+        if filters is not None:  # the nodes of the quads of OUT and IN written: the batch's,
             # its late links' and its summaries' (what ``apply`` writes is what ``replace`` saw)
             subjects = set(future.batch_out)
             subjects.update(q.subject for q in late)
@@ -232,7 +319,11 @@ class Reads:
                         subjects.add(q.subject)
                     if q.predicate in IN_SET:
                         objects.add(q.object)
-            self.stored.add(subjects, objects)
+            if isinstance(filters, Stored):
+                filters.add(subjects, objects)
+            else:  # (a scan under way: added when its filters are taken)
+                filters.subjects |= subjects
+                filters.objects |= objects
         future.settle_tallies()
         if len(self) + len(future.out) + len(future.inc) > self.limit:
             # full: only this batch's reads stay (the tallies stay: they are as the store is now)
@@ -430,7 +521,7 @@ class Future:
         found = self.inc.get(key)
         if found is None:
             known = self.known
-            stored = None if known is None else known.inc.get(key)
+            stored: Sequence[Quad] | None = None if known is None else known.inc.get(key)
             if stored is None and known is not None and known.stored is not None and not known.stored.has_object(node):
                 known.skipped += 1
                 stored = ()

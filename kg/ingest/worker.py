@@ -336,7 +336,11 @@ def run(url: str, *, store: str | Path | None = None, remote: str | None = None,
             kg = open_kg(store)
             from provml.ingest.writer import Writer
 
-            Writer(url, kg, claim_idle_s=claim_idle_s).run(stop)
+            the_writer = Writer(url, kg, claim_idle_s=claim_idle_s)
+            try:
+                the_writer.run(stop)
+            finally:
+                the_writer.close()
         else:
             while not stop.wait(0.5):
                 if not any(c.is_alive() for c in children):

@@ -230,6 +230,7 @@ class Writer:
                 time.sleep(1.0)
 
     def close(self) -> None:
+        self.reads.close()  # (a scan under way holds the store open)
         self.redis.close()
 
 
