@@ -99,24 +99,24 @@ class Stored:
     @classmethod
     def scan(cls, raw: Any, stop: threading.Event | None = None) -> Stored | None:
         """The filters of the pyoxigraph store ``raw``, read whole: the distinct nodes of its
-        quads of each predicate of ``OUT`` and ``IN``, one query each, its results written out
-        as TSV by the store (which lets go of Python's lock meanwhile: a scan on a thread of its
-        own that took its rows one by one as Python objects took 100 s instead of 0.3 s beside
-        a busy thread, each row waiting for the lock). None: ``stop`` was set meanwhile (looked
-        at between two queries)."""
+        quads of ``OUT`` and of ``IN``, one query each, its results written out as TSV by the
+        store, which lets go of Python's lock meanwhile (a scan on a thread of its own that took
+        its rows one by one as Python objects took 100 s instead of 0.3 s beside a busy thread,
+        each row waiting for the lock; one query a predicate took twice as long). None:
+        ``stop`` was set meanwhile (looked at before each query)."""
         stored = cls()
-        for predicates, pattern, side in ((OUT, "?n {} ?o", 0), (IN, "?s {} ?n", 1)):
-            for p in predicates:
-                if stop is not None and stop.is_set():
-                    return None
-                query = f"SELECT DISTINCT ?n WHERE {{ {pattern.format(p)} }}"
-                data = raw.query(query, use_default_graph_as_union=True).serialize(format=QueryResultsFormat.TSV)
-                rows = data.decode().split("\n")  # (a header, ?n, then a node a line, each ended)
-                nodes = rows[1:-1] if rows[-1] == "" else rows[1:]
-                if side == 0:
-                    stored.add_text(nodes, ())
-                else:
-                    stored.add_text((), nodes)
+        for predicates, pattern, side in ((OUT, "?n ?p ?o", 0), (IN, "?s ?p ?n", 1)):
+            if stop is not None and stop.is_set():
+                return None
+            values = " ".join(str(p) for p in predicates)
+            query = f"SELECT DISTINCT ?n WHERE {{ VALUES ?p {{ {values} }} {pattern} }}"
+            data = raw.query(query, use_default_graph_as_union=True).serialize(format=QueryResultsFormat.TSV)
+            rows = data.decode().split("\n")  # (a header, ?n, then a node a line, each ended)
+            nodes = rows[1:-1] if rows[-1] == "" else rows[1:]
+            if side == 0:
+                stored.add_text(nodes, ())
+            else:
+                stored.add_text((), nodes)
         return stored
 
     def has_subject(self, node: Any) -> bool:
@@ -174,7 +174,8 @@ class _Scan:
         return not self.thread.is_alive()
 
     def cancel(self) -> None:
-        """Stop it (at its next chunk of rows) and wait: it lets go of the store."""
+        """Stop it (before its next query: the one under way ends first) and wait: it lets go of
+        the store."""
         self._stop.set()
         self.thread.join()
 
