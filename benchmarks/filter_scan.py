@@ -9,7 +9,7 @@ Builds a store of ``--copies`` copies of the ingest benchmark's quads for ``--ev
 per variant on a fresh copy of it, opens a ``KnowledgeGraph`` (a new writer: nothing kept, no
 filters) and ingests ``--new`` events of new runs in bags of 500, timing each bag. The writer
 scans the store once the reads the filters would have skipped have cost the guessed price of
-the scan (``provml.ingest.plan_reads._SCAN_S_A_BYTE`` a byte of table files); ``--guess`` lowers
+the scan (``provml.ingest.node_filters._SCAN_S_A_BYTE`` a byte of table files); ``--guess`` lowers
 it so that the scan comes within the run (the code's guess waits for ≈ 230 bags at this size).
 Reported per variant: the bag from which the filters are used, the scan's seconds, the median
 and the longest bag (the stall), the whole. Saves ``benchmarks/results/filter_scan.json``.
@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import pyoxigraph  # noqa: E402
 import workload  # noqa: E402
 
-import provml.ingest.plan_reads as plan_reads  # noqa: E402
+import provml.ingest.node_filters as node_filters  # noqa: E402
 from provml.knowledge import KnowledgeGraph  # noqa: E402
 from provml.store.oxigraph import OxigraphStore  # noqa: E402
 
@@ -64,7 +64,7 @@ def build(path: Path, events: int, copies: int) -> int:
 
 
 def run(path: Path, new: list[dict[str, Any]], wait_s: float) -> dict[str, Any]:
-    plan_reads._WAIT_S = wait_s
+    node_filters._WAIT_S = wait_s
     kg = KnowledgeGraph(OxigraphStore(path))
     kg.closure()
     bags: list[float] = []
@@ -74,12 +74,12 @@ def run(path: Path, new: list[dict[str, Any]], wait_s: float) -> dict[str, Any]:
         kg.ingest_events(new[i:i + BAG])
         bags.append(time.perf_counter() - start)
         reads = kg._reads
-        if first is None and reads is not None and reads.stored is not None:
+        if first is None and reads is not None and reads.nodes.stored is not None:
             first = len(bags)
     reads = kg._reads
     kg.close()
-    return {"bag_s": bags, "filters_from_bag": first, "scan_s": reads.price if reads else None,
-            "skipped": reads.skipped if reads else 0, "median_bag_s": statistics.median(bags),
+    return {"bag_s": bags, "filters_from_bag": first, "scan_s": reads.nodes.price if reads else None,
+            "skipped": reads.nodes.skipped if reads else 0, "median_bag_s": statistics.median(bags),
             "longest_bag_s": max(bags), "total_s": sum(bags)}
 
 
@@ -94,8 +94,8 @@ def main() -> None:
     new = [{**e, "run": "fresh-" + e["run"]} if "run" in e else e for e in workload.events(args.new)]
     out: dict[str, Any] = {"load_before": os.getloadavg(), "events": args.events, "copies": args.copies,
                            "new": len(new), "guess_s_a_byte": args.guess, "variants": {}}
-    plan_reads._SCAN_S_A_BYTE = args.guess
-    wait_s = plan_reads._WAIT_S
+    node_filters._SCAN_S_A_BYTE = args.guess
+    wait_s = node_filters._WAIT_S
     with tempfile.TemporaryDirectory() as tmp:
         large = Path(tmp) / "large"
         out["quads"] = build(large, args.events, args.copies)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from pyoxigraph import BlankNode, Literal, NamedNode, Quad, RdfFormat, parse
 
+import provml.ingest.node_filters as node_filters
 import provml.ingest.plan_reads as plan_reads
 import provml.ingest.summary_plan as summary_plan
 from provml.ingest.plan_reads import Future, Reads
@@ -469,7 +470,7 @@ def test_the_nodes_a_store_lacks_are_not_read_and_the_store_is_the_same(
 def test_a_filter_holds_every_node_of_the_store_it_was_read_from(tmp_path: Path) -> None:
     kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"), validate=False)
     kg.ingest_events(workload.learning_run("f2", epochs=2, batches=3))
-    stored = plan_reads.Stored.scan(kg.store.raw)
+    stored = node_filters.Stored.scan(kg.store.raw, plan_reads.OUT, plan_reads.IN)
     quads = list(kg.store.quads())
     assert all(stored.has_subject(q.subject) for q in quads if q.predicate in plan_reads.OUT_SET)
     assert all(stored.has_object(q.object) for q in quads if q.predicate in plan_reads.IN_SET)
@@ -481,7 +482,7 @@ def test_a_filter_holds_every_node_of_the_store_it_was_read_from(tmp_path: Path)
     g = NamedNode("https://e.org/g")
     nodes = [NamedNode("https://e.org/é/ü?a=b#c"), NamedNode("https://e.org/\u00a0x"), BlankNode("b1"), BlankNode()]
     odd.add([Quad(n, PROV.wasGeneratedBy, m, g) for n, m in zip(nodes, reversed(nodes), strict=True)])
-    stored = plan_reads.Stored.scan(odd.raw)
+    stored = node_filters.Stored.scan(odd.raw, plan_reads.OUT, plan_reads.IN)
     assert stored is not None
     assert all(stored.has_subject(n) and stored.has_object(n) for n in nodes)
     assert stored.has_object(Literal("1", datatype=XSD.integer))  # (never taken for absent)
@@ -502,19 +503,19 @@ def test_a_store_written_before_is_read_until_its_scan_has_paid_then_filtered(
         kg.ingest_events(bag)
     kg.close()
     kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"), validate=False)  # a new writer: nothing kept
-    monkeypatch.setattr(plan_reads, "_CHEAP_S", 0.0)  # (this store is small: its scan would be made at once)
-    guess = kg.store.size_on_disk(data_only=True) * plan_reads._SCAN_S_A_BYTE
+    monkeypatch.setattr(node_filters, "_CHEAP_S", 0.0)  # (this store is small: its scan would be made at once)
+    guess = kg.store.size_on_disk(data_only=True) * node_filters._SCAN_S_A_BYTE
     built: list[int] = []
     for n, bag in enumerate(bags[half:]):
         kg.ingest_events(bag)
         reads = kg._reads
         assert reads is not None
-        if reads.stored is None:
-            assert reads.price is None and reads.rent > 0
+        if reads.nodes.stored is None:
+            assert reads.nodes.price is None and reads.nodes.rent > 0
         elif not built:
-            assert reads.rent == 0
+            assert reads.nodes.rent == 0
             built.append(n)
-            assert reads.price is not None and reads.price > 0
+            assert reads.nodes.price is not None and reads.nodes.price > 0
     assert guess > 0 and built and built[0] > 0  # not at the first bag: its guessed price was paid by reads first
     filtered = set(kg.store.quads())
     kg.close()
@@ -536,18 +537,18 @@ def test_a_write_by_someone_else_drops_the_filter_until_reads_pay_for_a_new_scan
     half = next(i for i, e in enumerate(run) if e.get("task") == "train/epoch-1/batch-1")
     kg.ingest_events(run[:half])
     reads = kg._reads
-    assert reads is not None and reads.stored is not None
+    assert reads is not None and reads.nodes.stored is not None
     b0 = kg.iris.execution("f4", "train/epoch-1/batch-0")
     graph = next(q.graph_name for q in kg.store.quads() if q.subject == b0)
     kg.store.update(f"""PREFIX prov: <http://www.w3.org/ns/prov#> PREFIX provml: <https://w3id.org/provml#>
         INSERT DATA {{ GRAPH {graph} {{ <{b0.value}/x> prov:wasGeneratedBy {b0} ;
                                          provml:attributeName "loss" ; prov:value 100.0 }} }}""")
-    reads.price = 0.05  # a scan dearer than this test's reads (made on the spot: under _WAIT_S)
+    reads.nodes.price = 0.05  # a scan dearer than this test's reads (made on the spot: under _WAIT_S)
     kg.ingest_events(run[half:half + 2])
-    assert reads.stored is None and 0 < reads.rent < reads.price
-    reads.rent = reads.price  # paid
+    assert reads.nodes.stored is None and 0 < reads.nodes.rent < reads.nodes.price
+    reads.nodes.rent = reads.nodes.price  # paid
     kg.ingest_events(run[half + 2:])
-    assert reads.stored is not None and reads.price < 0.05
+    assert reads.nodes.stored is not None and reads.nodes.price < 0.05
     assert float(_epoch_loss(kg, "f4", 1)["maximumValue"]) == 100.0
     kg.close()
 
@@ -555,16 +556,16 @@ def test_a_write_by_someone_else_drops_the_filter_until_reads_pay_for_a_new_scan
 def test_a_filter_grows_without_reading_the_store_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Past the nodes it was sized for, a filter twice as large takes the next ones: no scan of
     the store again (one, at the first bag), every node written still found, the store the same."""
-    monkeypatch.setattr(plan_reads, "_FLOOR", 16)
+    monkeypatch.setattr(node_filters, "_FLOOR", 16)
     scans: list[int] = []
-    scan = plan_reads.Stored.scan.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(plan_reads.Stored, "scan", classmethod(lambda cls, raw: scans.append(1) or scan(cls, raw)))
+    scan = node_filters.Stored.scan.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(node_filters.Stored, "scan", classmethod(lambda cls, *args: scans.append(1) or scan(cls, *args)))
     run = workload.learning_run("f5", epochs=3, batches=6)
     bags = [run[i:i + 5] for i in range(0, len(run), 5)]
     kg = KnowledgeGraph(OxigraphStore(tmp_path / "small"), validate=False)
     for bag in bags:
         kg.ingest_events(bag)
-    stored = kg._reads.stored if kg._reads is not None else None
+    stored = kg._reads.nodes.stored if kg._reads is not None else None
     assert stored is not None and len(stored.subjects) == len(stored.objects) >= 2
     assert len(scans) == 1
     quads = set(kg.store.quads())
@@ -594,7 +595,7 @@ def test_the_summaries_a_batch_writes_are_in_the_filter_once_out_of_the_kept_rea
         kg._reads = Reads(limit=40)
         for bag in bags:
             kg.ingest_events(bag)
-        assert kg._reads.skipped > 0 or not kg._reads.filters
+        assert kg._reads.nodes.skipped > 0 or not kg._reads.nodes.enabled
         quads = set(kg.store.quads())
         kg.close()
         return quads
@@ -609,18 +610,18 @@ def _slow_scans(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threa
     """Every scan on a thread of its own (``_WAIT_S`` 0), reading its snapshot at once and then
     waiting for ``release`` (or its stop) before it returns; ``read`` is set once it has read."""
     read, release = threading.Event(), threading.Event()
-    scan = plan_reads.Stored.scan.__func__  # type: ignore[attr-defined]
+    scan = node_filters.Stored.scan.__func__  # type: ignore[attr-defined]
 
-    def slow(cls: Any, raw: Any, stop: threading.Event | None = None) -> Any:
-        found = scan(cls, raw, stop)
+    def slow(cls: Any, raw: Any, out: Any, into: Any, stop: threading.Event | None = None) -> Any:
+        found = scan(cls, raw, out, into, stop)
         read.set()
         while not release.wait(0.01):
             if stop is not None and stop.is_set():
                 return None
         return found
 
-    monkeypatch.setattr(plan_reads, "_WAIT_S", 0.0)
-    monkeypatch.setattr(plan_reads.Stored, "scan", classmethod(slow))
+    monkeypatch.setattr(node_filters, "_WAIT_S", 0.0)
+    monkeypatch.setattr(node_filters.Stored, "scan", classmethod(slow))
     return read, release
 
 
@@ -636,16 +637,16 @@ def test_a_long_scan_runs_beside_the_batches_and_takes_the_nodes_they_wrote_mean
     kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"), validate=False)
     reads = kg._reads = Reads()
     kg.ingest_events(bags[0])  # its begin starts the scan (a new store: no rent to pay)
-    assert read.wait(30) and reads.stored is None and reads._scan is not None
+    assert read.wait(30) and reads.nodes.stored is None and reads.nodes._scan is not None
     for bag in bags[1:4]:  # written after the scan's snapshot
         kg.ingest_events(bag)
-    assert reads.stored is None
+    assert reads.nodes.stored is None
     release.set()
-    reads._scan.thread.join(30)
+    reads.nodes._scan.thread.join(30)
     for bag in bags[4:]:
         kg.ingest_events(bag)
-    stored = reads.stored
-    assert stored is not None and reads._scan is None and reads.skipped > 0
+    stored = reads.nodes.stored
+    assert stored is not None and reads.nodes._scan is None and reads.nodes.skipped > 0
     quads = set(kg.store.quads())
     assert all(stored.has_subject(q.subject) for q in quads if q.predicate in plan_reads.OUT_SET)
     assert all(stored.has_object(q.object) for q in quads if q.predicate in plan_reads.IN_SET)

@@ -1,28 +1,25 @@
 """What the planners of :mod:`provml.ingest.summary_plan` read: the store as it will be once a
 batch is written (:class:`Future`: the store's quads read by pattern, merged with the batch's,
 the summaries replaced so far applied), what of those reads a store's one writer keeps from
-one batch to the next (:class:`Reads`), and which nodes the store certainly lacks
-(:class:`Stored`), so that the reads of the batch's new nodes are skipped.
+one batch to the next (:class:`Reads`), with the filters of the nodes the store holds
+(:class:`~provml.ingest.node_filters.Stored`), so that the reads of a batch's new nodes are
+skipped.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pyoxigraph import Literal, NamedNode, Quad, QueryResultsFormat
+from pyoxigraph import Literal, NamedNode, Quad
 
+from provml.ingest.node_filters import NodeFilters
 from provml.vocab import PROV, PROVML
 
 if TYPE_CHECKING:
     from provml.ingest.tally import Tally
 
-__all__ = ["Future", "Reads", "Stored"]
-
-log = logging.getLogger(__name__)
+__all__ = ["Future", "Reads"]
 
 #: the predicates read out of a node, and into one
 OUT = (PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution, PROVML.attributeName, PROV.value, PROVML.summary,
@@ -39,145 +36,9 @@ _SUMMARY_ONLY = frozenset(SUMMARY_FIELDS[1:])
 _LONG = 64
 #: executions kept as running totals at most (past it they are built again as recomputed)
 TALLIES = 4_096
-#: whether a :class:`Reads` keeps a :class:`Stored` unless told (``benchmarks/ingest.py``'s
+#: whether a :class:`Reads` keeps the filters of the nodes a store holds unless told (``benchmarks/ingest.py``'s
 #: ``nofilter`` variant turns it off, to compare)
 FILTERS = True
-#: the fewest nodes a :class:`Stored` is sized for (≈ 1.2 MiB each of its first two filters)
-_FLOOR = 1 << 20
-#: the share of the nodes absent from the store that :class:`Stored` takes for present (each
-#: costs the read made without it)
-_FALSE_POSITIVES = 0.01
-#: seconds the scan of :meth:`Stored.scan` takes a byte of the store's files, the guess before
-#: one was timed (see ``Reads``): 0.38-0.49 s for the 570,503 quads of 5×10^4 events of the
-#: ingest benchmark in 291 MB of files not yet compacted, 1.3-1.7 ns a byte of them; a compacted
-#: store's files are ≈ 3 times smaller a quad, so the guess is low there (the scan comes sooner)
-_SCAN_S_A_BYTE = 1.5e-9
-#: a scan that costs less than this (seconds; a new store's) is made without waiting for rent
-_CHEAP_S = 0.001
-#: a scan expected to take less than this (seconds) is made on the spot, before the batch; a
-#: longer one on a thread of its own, while the batches go on reading the store (10-12 s for
-#: 10^7 quads: the writer would stop that long)
-_WAIT_S = 0.1
-
-
-class Stored:
-    """The nodes the plans read around that a store holds, as Bloom filters (``rbloom``) of
-    their N-Triples text: the subjects of its quads of a predicate of :data:`OUT`, and the
-    objects of its quads of one of :data:`IN` — the two reads :class:`Future` makes of a node
-    (``node ?p ?o`` of ``OUT``, ``?s p node`` of ``IN``). A node absent from them is absent
-    from the store (a Bloom filter has no false negatives), and its read is skipped; one present
-    may be absent (1 % of them per filter): it is read, as without filters. A literal is never
-    taken for absent (its text in a query's results may be abbreviated).
-
-    Most nodes a batch states something of are new (a batch's execution, the values it
-    generated), and each read of one that finds nothing looks into every file of RocksDB's
-    index that may hold it: 14-26 µs on stores of 2.4 and 10 million quads not compacted, 9.5 µs
-    once compacted (docs/benchmarks.md, thirteenth and fourteenth sessions); a look-up here
-    takes ≈ 1 µs.
-
-    It holds only while every write of the store's quads of ``OUT`` and ``IN`` is added
-    (:meth:`add`): the :class:`Reads` that holds it drops it whenever it forgets (another
-    writer, a failed batch), and builds it again from the store (:meth:`scan`). Once a filter
-    holds the nodes it was sized for, a filter twice as large takes the next ones (a scalable
-    Bloom filter: the store is not read again as it grows).
-    """
-
-    def __init__(self) -> None:
-        self.capacity = 0  # nodes the newest filter is sized for
-        self.added = 0  # and added to it
-        self.subjects: list[Any] = []  # rbloom.Bloom: the oldest first
-        self.objects: list[Any] = []
-        self._grow(_FLOOR)
-
-    def _grow(self, capacity: int) -> None:
-        from rbloom import Bloom
-
-        self.capacity, self.added = capacity, 0
-        self.subjects.append(Bloom(capacity, _FALSE_POSITIVES))
-        self.objects.append(Bloom(capacity, _FALSE_POSITIVES))
-
-    @classmethod
-    def scan(cls, raw: Any, stop: threading.Event | None = None) -> Stored | None:
-        """The filters of the pyoxigraph store ``raw``, read whole: the distinct nodes of its
-        quads of ``OUT`` and of ``IN``, one query each, its results written out as TSV by the
-        store, which lets go of Python's lock meanwhile (a scan on a thread of its own that took
-        its rows one by one as Python objects took 100 s instead of 0.3 s beside a busy thread,
-        each row waiting for the lock; one query a predicate took twice as long). None:
-        ``stop`` was set meanwhile (looked at before each query)."""
-        stored = cls()
-        for predicates, pattern, side in ((OUT, "?n ?p ?o", 0), (IN, "?s ?p ?n", 1)):
-            if stop is not None and stop.is_set():
-                return None
-            values = " ".join(str(p) for p in predicates)
-            query = f"SELECT DISTINCT ?n WHERE {{ VALUES ?p {{ {values} }} {pattern} }}"
-            data = raw.query(query, use_default_graph_as_union=True).serialize(format=QueryResultsFormat.TSV)
-            rows = data.decode().split("\n")  # (a header, ?n, then a node a line, each ended)
-            nodes = rows[1:-1] if rows[-1] == "" else rows[1:]
-            if side == 0:
-                stored.add_text(nodes, ())
-            else:
-                stored.add_text((), nodes)
-        return stored
-
-    def has_subject(self, node: Any) -> bool:
-        """Whether the store may hold a quad ``node p ?o`` of a ``p`` of ``OUT`` (False: it holds none)."""
-        if isinstance(node, Literal):
-            return True
-        text = str(node)
-        return any(text in bloom for bloom in self.subjects)
-
-    def has_object(self, node: Any) -> bool:
-        """Whether the store may hold a quad ``?s p node`` of a ``p`` of ``IN`` (False: it holds none)."""
-        if isinstance(node, Literal):
-            return True
-        text = str(node)
-        return any(text in bloom for bloom in self.objects)
-
-    def add(self, subjects: Collection[Any], objects: Collection[Any]) -> None:
-        """Nodes written to the store: subjects of quads of ``OUT``, objects of quads of ``IN``."""
-        self.add_text([str(n) for n in subjects], [str(n) for n in objects])
-
-    def add_text(self, subjects: Collection[str], objects: Collection[str]) -> None:
-        """:meth:`add`, the nodes given as their N-Triples text."""
-        n = len(subjects) + len(objects)
-        if self.added + n > self.capacity:
-            self._grow(max(2 * self.capacity, 2 * n))
-        self.subjects[-1].update(subjects)
-        self.objects[-1].update(objects)
-        self.added += n
-
-
-class _Scan:
-    """A :meth:`Stored.scan` on a thread of its own, and the nodes written while it runs (its
-    snapshot of the store may lack them: they are added to its filters when they are taken)."""
-
-    def __init__(self, raw: Any) -> None:
-        self.subjects: set[Any] = set()
-        self.objects: set[Any] = set()
-        #: the :class:`Reads` forgot since it began: what it read is not taken
-        self.stale = False
-        self.stored: Stored | None = None
-        self.seconds = 0.0
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(raw,), name="provml-filter-scan", daemon=True)
-        self.thread.start()
-
-    def _run(self, raw: Any) -> None:
-        start = time.perf_counter()
-        try:
-            self.stored = Stored.scan(raw, self._stop)
-        except Exception as exc:  # noqa: BLE001 - the store closed or failed under it: no filters
-            log.warning("reading the store's nodes for the ingest filters failed (%s); read again later", exc)
-        self.seconds = time.perf_counter() - start
-
-    def done(self) -> bool:
-        return not self.thread.is_alive()
-
-    def cancel(self) -> None:
-        """Stop it (before its next query: the one under way ends first) and wait: it lets go of
-        the store."""
-        self._stop.set()
-        self.thread.join()
 
 
 class Reads:
@@ -210,31 +71,15 @@ class Reads:
     kept list of subjects (a stage's epochs) is kept as a set too (``members``), so that merging
     a batch into it does not hash every entry again.
 
-    And it keeps which nodes the store certainly lacks (``stored``, a :class:`Stored`, unless
-    ``filters`` is false; by default :data:`FILTERS`), so that the plans skip the reads of a
-    batch's new nodes. Every batch's nodes are added to it (:meth:`keep`), and it is dropped
-    with the rest (:meth:`forget`). It is built by a scan of the store (:meth:`Stored.scan`) at
-    the :meth:`begin` where the reads it would have answered since it was dropped (``rent``)
-    have cost as long as its last scan took (``price``; before any, a guess from the size of the
-    store's table files, :data:`_SCAN_S_A_BYTE`): the rule of renting skis until the rent has paid
-    for a pair, which costs at most twice the cheaper of never scanning and scanning at once. A
-    new store's is built at its first batch, a large store's once the first reads have paid
-    for its scan, and one dropped again and again (another writer of the store) ever less
-    often. A scan expected to take more than :data:`_WAIT_S` runs on a thread of its own while
-    the batches go on reading the store, and its filters are taken at the first :meth:`begin`
-    after it ended, with the nodes written meanwhile; :meth:`close` stops it.
+    And it keeps the filters of the nodes the store holds (``nodes``, a
+    :class:`~provml.ingest.node_filters.NodeFilters`, unless ``filters`` is false; by default
+    :data:`FILTERS`), so that the plans skip the reads of a batch's new nodes: every batch's
+    nodes are added to them (:meth:`keep`), and they are dropped with the rest (:meth:`forget`).
     """
 
     def __init__(self, *, limit: int = 20_000, filters: bool | None = None) -> None:
         self.limit = limit
-        self.filters = FILTERS if filters is None else filters
-        self.stored: Stored | None = None
-        #: seconds of reads that ``stored`` would have answered since it was dropped, and what
-        #: its last scan took (None: none yet)
-        self.rent = 0.0
-        self.price: float | None = None
-        self.skipped = 0  # reads ``stored`` answered (for the benchmarks)
-        self._scan: _Scan | None = None  # a scan under way on its thread
+        self.nodes = NodeFilters(OUT, IN, enabled=FILTERS if filters is None else filters)
         # tuples: shared with the batches' Future views, never changed in place
         self.out: dict[tuple[Any, Any], tuple[Quad, ...]] = {}  # (node, predicate): quads of ?o
         self.inc: dict[tuple[Any, Any], tuple[Quad, ...]] = {}  # (predicate, node): quads of ?s
@@ -253,53 +98,21 @@ class Reads:
         self.out, self.inc, self.whole, self.members = {}, {}, set(), {}
         self.tallies = {}
         self.generation = self._since = None
-        self.stored = None
-        if self._scan is not None:
-            self._scan.stale = True  # (kept until it ends: one scan at a time)
+        self.nodes.drop()
 
     def begin(self, store: Any) -> None:
         """Before the first write of a batch: forget what another writer may have changed, and
-        build :attr:`stored` when it is due."""
+        build the filters of its nodes when it is due."""
         generation = getattr(store, "generation", None)
         if generation is None or generation != self.generation:
             self.forget()
         self._since = generation
-        if self.filters and generation is not None and self.stored is None:
-            self._build(store)
+        if generation is not None:
+            self.nodes.begin(store)
 
     def close(self) -> None:
-        """Stop a scan under way (it holds the store open)."""
-        if self._scan is not None:
-            self._scan.cancel()
-            self._scan = None
-
-    def _build(self, store: Any) -> None:
-        scan = self._scan
-        if scan is not None:
-            if not scan.done():
-                return
-            self._scan = None
-            if not scan.stale and scan.stored is not None:
-                scan.stored.add(scan.subjects, scan.objects)
-                self.stored, self.price, self.rent = scan.stored, scan.seconds, 0.0
-                return
-            self.price = max(self.price or 0.0, scan.seconds)  # (stale or failed: rent pays again)
-        raw = getattr(store, "raw", None)
-        if not hasattr(raw, "quads_for_pattern"):
-            return  # (no pattern reads: the plans are not made here)
-        price = self.price
-        if price is None:
-            size = getattr(store, "size_on_disk", None)
-            price = size(data_only=True) * _SCAN_S_A_BYTE if size is not None else 0.0
-        if self.rent < price - _CHEAP_S:
-            return
-        if price >= _WAIT_S:
-            self._scan = _Scan(raw)
-            return
-        start = time.perf_counter()
-        self.stored = Stored.scan(raw)
-        self.price = time.perf_counter() - start
-        self.rent = 0.0
+        """Stop a scan of the filters under way (it holds the store open)."""
+        self.nodes.close()
 
     def keep(self, store: Any, future: Future, writes: int, late: Sequence[Quad]) -> None:
         """After a batch's ``writes`` writes ended well: keep its plans' reads (``future``) and
@@ -308,8 +121,7 @@ class Reads:
         if since is None or getattr(store, "generation", None) != since + writes:
             self.forget()  # another writer wrote since begin: what it changed is unknown
             return
-        filters = self.stored if self.stored is not None else self._scan
-        if filters is not None:  # the nodes of the quads of OUT and IN written: the batch's,
+        if self.nodes.adding:  # the nodes of the quads of OUT and IN written: the batch's,
             # its late links' and its summaries' (what ``apply`` writes is what ``replace`` saw)
             subjects = set(future.batch_out)
             subjects.update(q.subject for q in late)
@@ -320,11 +132,7 @@ class Reads:
                         subjects.add(q.subject)
                     if q.predicate in IN_SET:
                         objects.add(q.object)
-            if isinstance(filters, Stored):
-                filters.add(subjects, objects)
-            else:  # (a scan under way: added when its filters are taken)
-                filters.subjects |= subjects
-                filters.objects |= objects
+            self.nodes.add(subjects, objects)
         future.settle_tallies()
         if len(self) + len(future.out) + len(future.inc) > self.limit:
             # full: only this batch's reads stay (the tallies stay: they are as the store is now)
@@ -460,8 +268,7 @@ class Future:
         known = self.known
         if known is not None and node in known.whole:
             stored = [q for p in OUT for q in known.out.get((node, p), ())]
-        elif known is not None and known.stored is not None and not known.stored.has_subject(node):
-            known.skipped += 1
+        elif known is not None and known.nodes.lacks_subject(node):
             stored = []
         else:
             stored = [q for q in self._read(node, None, None) if q.predicate in OUT_SET]
@@ -478,15 +285,11 @@ class Future:
             self.out[(node, p)] = tuple(qs)
 
     def _read(self, subject: Any, predicate: Any, obj: Any) -> list[Quad]:
-        """The store's quads of a pattern (any graph); while the :class:`Reads` wants a
-        :class:`Stored` it lacks, timed as the reads it would have answered (its ``rent``)."""
-        known = self.known
-        if known is None or known.stored is not None or not known.filters:
+        """The store's quads of a pattern (any graph), timed while the filters are wanted and
+        not there (:meth:`~provml.ingest.node_filters.NodeFilters.read`)."""
+        if self.known is None:
             return list(self.raw.quads_for_pattern(subject, predicate, obj, None))
-        start = time.perf_counter()
-        found = list(self.raw.quads_for_pattern(subject, predicate, obj, None))
-        known.rent += time.perf_counter() - start
-        return found
+        return self.known.nodes.read(self.raw, subject, predicate, obj)
 
     def objects(self, node: Any, predicate: Any) -> tuple[Quad, ...]:
         """The quads ``node predicate ?o`` (any graph), summaries replaced so far applied."""
@@ -508,8 +311,7 @@ class Future:
             known = self.known
             if known is not None:
                 found = known.out.get(key)
-                if found is None and (node in known.whole or (
-                        known.stored is not None and not known.stored.has_subject(node))):
+                if found is None and (node in known.whole or known.nodes.lacks_subject(node)):
                     found = ()
             if found is None:
                 found = tuple(self._read(node, predicate, None))
@@ -523,8 +325,7 @@ class Future:
         if found is None:
             known = self.known
             stored: Sequence[Quad] | None = None if known is None else known.inc.get(key)
-            if stored is None and known is not None and known.stored is not None and not known.stored.has_object(node):
-                known.skipped += 1
+            if stored is None and known is not None and known.nodes.lacks_object(node):
                 stored = ()
             if stored is None:
                 stored = self._read(None, predicate, node)
