@@ -553,6 +553,21 @@ def test_a_write_by_someone_else_drops_the_filter_until_reads_pay_for_a_new_scan
     kg.close()
 
 
+def _holds_every_node_and_stores_what_the_reads_store(
+    kg: KnowledgeGraph, stored: Any, bags: list[list[dict[str, Any]]], unfiltered_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The filters hold every node of the store ``kg`` wrote (closed here), and the store is the
+    one the same bags make with every node read."""
+    quads = set(kg.store.quads())
+    assert all(stored.has_subject(q.subject) for q in quads if q.predicate in plan_reads.OUT_SET)
+    assert all(stored.has_object(q.object) for q in quads if q.predicate in plan_reads.IN_SET)
+    kg.close()
+    monkeypatch.setattr(plan_reads, "FILTERS", False)
+    unfiltered, _ = _store(unfiltered_path, bags)
+    assert quads == unfiltered
+
+
 def test_a_filter_grows_without_reading_the_store_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Past the nodes it was sized for, a filter twice as large takes the next ones: no scan of
     the store again (one, at the first bag), every node written still found, the store the same."""
@@ -568,13 +583,7 @@ def test_a_filter_grows_without_reading_the_store_again(tmp_path: Path, monkeypa
     stored = kg._reads.nodes.stored if kg._reads is not None else None
     assert stored is not None and len(stored.subjects) == len(stored.objects) >= 2
     assert len(scans) == 1
-    quads = set(kg.store.quads())
-    assert all(stored.has_subject(q.subject) for q in quads if q.predicate in plan_reads.OUT_SET)
-    assert all(stored.has_object(q.object) for q in quads if q.predicate in plan_reads.IN_SET)
-    kg.close()
-    monkeypatch.setattr(plan_reads, "FILTERS", False)
-    unfiltered, _ = _store(tmp_path / "unfiltered", bags)
-    assert quads == unfiltered
+    _holds_every_node_and_stores_what_the_reads_store(kg, stored, bags, tmp_path / "unfiltered", monkeypatch)
 
 
 def test_the_summaries_a_batch_writes_are_in_the_filter_once_out_of_the_kept_reads(
@@ -647,13 +656,7 @@ def test_a_long_scan_runs_beside_the_batches_and_takes_the_nodes_they_wrote_mean
         kg.ingest_events(bag)
     stored = reads.nodes.stored
     assert stored is not None and reads.nodes._scan is None and reads.nodes.skipped > 0
-    quads = set(kg.store.quads())
-    assert all(stored.has_subject(q.subject) for q in quads if q.predicate in plan_reads.OUT_SET)
-    assert all(stored.has_object(q.object) for q in quads if q.predicate in plan_reads.IN_SET)
-    kg.close()
-    monkeypatch.setattr(plan_reads, "FILTERS", False)
-    unfiltered, _ = _store(tmp_path / "unfiltered", bags)
-    assert quads == unfiltered
+    _holds_every_node_and_stores_what_the_reads_store(kg, stored, bags, tmp_path / "unfiltered", monkeypatch)
 
 
 def test_closing_stops_a_scan_under_way_and_lets_go_of_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
