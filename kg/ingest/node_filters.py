@@ -19,10 +19,10 @@ __all__ = ["NodeFilters", "Scan", "Stored"]
 log = logging.getLogger(__name__)
 
 #: seconds the scan of :meth:`Stored.scan` takes a byte of the store's table files, the guess
-#: before one was timed (see :class:`NodeFilters`): 8.3 s for 10,268,334 quads in 3.18 GB of table files
-#: not yet compacted (2.6 ns a byte; ``benchmarks/filter_scan.py``), 0.38-0.49 s for 570,503
-#: quads in 291 MB in its first form (1.3-1.7 ns); a compacted store's files are ≈ 3 times
-#: smaller a quad, so the guess is low there too: the scan comes sooner than it pays
+#: before one was timed (see :class:`NodeFilters`): 8.3 s for 10,268,334 quads in 3.18 GB of
+#: table files not yet compacted (2.6 ns a byte; ``benchmarks/filter_scan.py``), 0.38-0.49 s
+#: for 570,503 quads in 291 MB in its first form (1.3-1.7 ns); a compacted store's files are
+#: ≈ 3 times smaller a quad, so the guess is low there too: the scan comes sooner than it pays
 _SCAN_S_A_BYTE = 1.5e-9
 #: a scan that costs less than this (seconds; a new store's) is made without waiting for rent
 _CHEAP_S = 0.001
@@ -43,10 +43,10 @@ class Stored:
     :data:`~provml.ingest.plan_reads.OUT`, and the objects of its quads of one of
     :data:`~provml.ingest.plan_reads.IN` — the two reads
     :class:`~provml.ingest.plan_reads.Future` makes of a node (``node ?p ?o`` of ``OUT``,
-    ``?s p node`` of ``IN``). A node absent from them is absent
-    from the store (a Bloom filter has no false negatives), and its read is skipped; one present
-    may be absent (1 % of them per filter): it is read, as without filters. A literal is never
-    taken for absent (its text in a query's results may be abbreviated).
+    ``?s p node`` of ``IN``). A node absent from them is absent from the store (a Bloom filter
+    has no false negatives), and its read is skipped; one present may be absent (1 % of them per
+    filter): it is read, as without filters. A literal is never taken for absent (its text in a
+    query's results may be abbreviated).
 
     Most nodes a batch states something of are new (a batch's execution, the values it
     generated), and each read of one that finds nothing looks into every file of RocksDB's
@@ -55,18 +55,20 @@ class Stored:
     takes ≈ 0.55 µs (the node's text and its hash included).
 
     It holds only while every write of the store's quads of ``OUT`` and ``IN`` is added
-    (:meth:`add`): the :class:`~provml.ingest.plan_reads.Reads` that holds it drops it whenever it forgets (another
-    writer, a failed batch), and builds it again from the store (:meth:`scan`). Once a filter
-    holds the nodes it was sized for, a filter twice as large takes the next ones (a scalable
-    Bloom filter: the store is not read again as it grows).
+    (:meth:`add`): the :class:`NodeFilters` that holds it drops it whenever its
+    :class:`~provml.ingest.plan_reads.Reads` forgets (another writer, a failed batch), and builds
+    it again from the store (:meth:`scan`). Once a filter holds the nodes it was sized for, a
+    filter twice as large takes the next ones (a scalable Bloom filter: the store is not read
+    again as it grows).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = 0) -> None:
+        """Empty filters sized for ``capacity`` nodes (:data:`_FLOOR` at least)."""
         self.capacity = 0  # nodes the newest filter is sized for
         self.added = 0  # and added to it
         self.subjects: list[Any] = []  # rbloom.Bloom: the oldest first
         self.objects: list[Any] = []
-        self._grow(_FLOOR)
+        self._grow(max(capacity, _FLOOR))
 
     def _grow(self, capacity: int) -> None:
         from rbloom import Bloom
@@ -78,36 +80,38 @@ class Stored:
     @classmethod
     def scan(cls, raw: Any, out: Sequence[Any], into: Sequence[Any],
              stop: threading.Event | None = None) -> Stored | None:
-        """The filters of the pyoxigraph store ``raw``, read whole: the distinct subjects of its
-        quads of the predicates ``out`` and objects of those of ``into``, one query each, its results written out as TSV by the
-        store, which lets go of Python's lock meanwhile (a scan on a thread of its own that took
-        its rows one by one as Python objects took 100 s instead of 0.3 s beside a busy thread,
-        each row waiting for the lock; one query a predicate took twice as long). None:
-        ``stop`` was set meanwhile (looked at before each query)."""
-        stored = cls()
-        for predicates, pattern, side in ((out, "?n ?p ?o", 0), (into, "?s ?p ?n", 1)):
+        """The filters of the pyoxigraph store ``raw``, read whole (sized for twice its nodes):
+        the distinct subjects of its quads of the predicates ``out`` and objects of those of
+        ``into``, one query each, whose results the store writes out as TSV, letting go of
+        Python's lock meanwhile (a scan on a thread of its own that took its rows one by one as
+        Python objects took 100 s instead of 0.3 s beside a busy thread, each row waiting for
+        the lock; one query a predicate took twice as long). None: ``stop`` was set meanwhile
+        (looked at before each query)."""
+        found: list[list[str]] = []
+        for predicates, pattern in ((out, "?n ?p ?o"), (into, "?s ?p ?n")):
             if stop is not None and stop.is_set():
                 return None
             values = " ".join(str(p) for p in predicates)
             query = f"SELECT DISTINCT ?n WHERE {{ VALUES ?p {{ {values} }} {pattern} }}"
             data = raw.query(query, use_default_graph_as_union=True).serialize(format=QueryResultsFormat.TSV)
             rows = data.decode().split("\n")  # (a header, ?n, then a node a line, each ended)
-            nodes = rows[1:-1] if rows[-1] == "" else rows[1:]
-            if side == 0:
-                stored.add_text(nodes, ())
-            else:
-                stored.add_text((), nodes)
+            found.append(rows[1:-1] if rows[-1] == "" else rows[1:])
+        subjects, objects = found
+        stored = cls(2 * (len(subjects) + len(objects)))
+        stored.add_text(subjects, objects)
         return stored
 
     def has_subject(self, node: Any) -> bool:
-        """Whether the store may hold a quad ``node p ?o`` of a ``p`` of ``OUT`` (False: it holds none)."""
+        """Whether the store may hold a quad ``node p ?o`` of a ``p`` of ``OUT`` (False: it
+        holds none)."""
         if isinstance(node, Literal):
             return True
         text = str(node)
         return any(text in bloom for bloom in self.subjects)
 
     def has_object(self, node: Any) -> bool:
-        """Whether the store may hold a quad ``?s p node`` of a ``p`` of ``IN`` (False: it holds none)."""
+        """Whether the store may hold a quad ``?s p node`` of a ``p`` of ``IN`` (False: it
+        holds none)."""
         if isinstance(node, Literal):
             return True
         text = str(node)
