@@ -104,18 +104,12 @@ class Stored:
     def has_subject(self, node: Any) -> bool:
         """Whether the store may hold a quad ``node p ?o`` of a ``p`` of ``OUT`` (False: it
         holds none)."""
-        if isinstance(node, Literal):
-            return True
-        text = str(node)
-        return any(text in bloom for bloom in self.subjects)
+        return _may_hold(self.subjects, node)
 
     def has_object(self, node: Any) -> bool:
         """Whether the store may hold a quad ``?s p node`` of a ``p`` of ``IN`` (False: it
         holds none)."""
-        if isinstance(node, Literal):
-            return True
-        text = str(node)
-        return any(text in bloom for bloom in self.objects)
+        return _may_hold(self.objects, node)
 
     def add(self, subjects: Collection[Any], objects: Collection[Any]) -> None:
         """Nodes written to the store: subjects of quads of ``OUT``, objects of quads of ``IN``."""
@@ -129,6 +123,14 @@ class Stored:
         self.subjects[-1].update(subjects)
         self.objects[-1].update(objects)
         self.added += n
+
+
+def _may_hold(blooms: list[Any], node: Any) -> bool:
+    """Whether ``node`` may be in one of ``blooms`` (a literal always may: see :class:`Stored`)."""
+    if isinstance(node, Literal):
+        return True
+    text = str(node)
+    return any(text in bloom for bloom in blooms)
 
 
 class Scan:
@@ -219,17 +221,15 @@ class NodeFilters:
 
     def lacks_subject(self, node: Any) -> bool:
         """True: the store holds no quad ``node p ?o`` of a ``p`` of ``out`` (its read skipped)."""
-        if self.stored is None or self.stored.has_subject(node):
-            return False
-        self.skipped += 1
-        return True
+        return self.stored is not None and self._skipped(not self.stored.has_subject(node))
 
     def lacks_object(self, node: Any) -> bool:
         """True: the store holds no quad ``?s p node`` of a ``p`` of ``into``."""
-        if self.stored is None or self.stored.has_object(node):
-            return False
-        self.skipped += 1
-        return True
+        return self.stored is not None and self._skipped(not self.stored.has_object(node))
+
+    def _skipped(self, lacks: bool) -> bool:
+        self.skipped += lacks
+        return lacks
 
     def read(self, raw: Any, subject: Any, predicate: Any, obj: Any) -> list[Any]:
         """The quads of a pattern in ``raw`` (any graph); while the filters are wanted and not
