@@ -145,8 +145,9 @@ def start_pipeline(url: str, store: Path, workers: int, latency_key: str | None)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     writer_code = (
         "from provml.knowledge import open_kg; from provml.ingest.writer import Writer; "
-        f"kg = open_kg({str(store)!r}); Writer({url!r}, kg, latency_key={latency_key!r}, "
-        f"compaction_niceness={COMPACTION_NICENESS}).run()"
+        "from provml.ingest.collector import paused\n"
+        f"kg = open_kg({str(store)!r})\nwith paused():  # as provml ingest-worker's writer process\n"
+        f"    Writer({url!r}, kg, latency_key={latency_key!r}, compaction_niceness={COMPACTION_NICENESS}).run()"
     )
     procs = [subprocess.Popen([sys.executable, "-c", writer_code], env=env)]
     worker_code = f"from provml.ingest.worker import _worker_process; _worker_process({url!r}, None, 30.0, {MAX_BACKLOG})"

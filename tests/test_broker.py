@@ -258,6 +258,26 @@ def test_a_full_stream_sends_bags_to_the_spool(redis_server: RedisServer) -> Non
 
 # -- processes, kill -9 and a Redis restart ----------------------------------------------------------
 
+def test_the_worker_and_writer_processes_run_with_the_collector_paused(
+        redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broker worker's process and ``provml ingest-worker``'s writer process run their whole
+    loop with the collector paused (provml.ingest.collector), and resume it when they end."""
+    import gc
+    import signal
+
+    from provml.ingest import worker as worker_module
+
+    seen: list[tuple[str, bool]] = []
+    monkeypatch.setattr(signal, "signal", lambda *_args: None)  # (not this test process's handlers)
+    monkeypatch.setattr(Worker, "run", lambda self, stop=None: seen.append(("worker", gc.isenabled())))
+    monkeypatch.setattr(Writer, "run", lambda self, stop=None: seen.append(("writer", gc.isenabled())))
+    assert gc.isenabled()
+    worker_module._worker_process(redis_server.url, None, 1.0)
+    worker_module.run(redis_server.url, store=tmp_path / "store", workers=0)
+    assert seen == [("worker", False), ("writer", False)]
+    assert gc.isenabled()
+
+
 HERE = Path(__file__).parent
 
 

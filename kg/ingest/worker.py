@@ -56,6 +56,7 @@ from pyoxigraph import DefaultGraph, NamedNode, Quad
 
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, connect
 from provml.errors import Error, EventError, ValidationFailed
+from provml.ingest.collector import paused
 from provml.ingest.handover import hand_over
 from provml.ingest.spec import WorkflowSpec
 from provml.ingest.streams import SPECS, WRITTEN, as_text, begin_step, unwritten, wait_for_broker
@@ -299,7 +300,8 @@ def _worker_process(url: str, remote: str | None, claim_idle_s: float, max_backl
     wait_for_broker(url)
     worker = Worker(url, store=store, claim_idle_s=claim_idle_s, max_backlog=max_backlog)
     try:
-        worker.run(stop)
+        with paused():  # a process of its own: paused between batches too (provml.ingest.collector)
+            worker.run(stop)
     except KeyboardInterrupt:
         pass
     finally:
@@ -338,7 +340,8 @@ def run(url: str, *, store: str | Path | None = None, remote: str | None = None,
 
             the_writer = Writer(url, kg, claim_idle_s=claim_idle_s)
             try:
-                the_writer.run(stop)
+                with paused():  # this process only writes: as in a worker's (provml.ingest.collector)
+                    the_writer.run(stop)
             finally:
                 the_writer.close()
         else:
