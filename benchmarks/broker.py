@@ -201,6 +201,24 @@ def compactions_s(pids: list[int]) -> dict[str, float]:
     return out
 
 
+def compactions_left(pids: list[int], events: int, quiet_s: float = 1.5, limit_s: float = 300.0) -> float:
+    """CPU µs an event the writer's compactions take after every event is written, until they
+    stop (no more than 0.02 s of CPU in ``quiet_s``): the debt a run leaves, which its window
+    does not count (they run niced, behind the writes) and a longer run pays."""
+    def low() -> float:
+        return sum(cpu for name, cpu in compactions_s(pids).items() if name == "rocksdb:low")
+
+    first = last = low()
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = low()
+        if now - last < 0.02:
+            break
+        last = now
+    return 1e6 * (last - first) / events
+
+
 def sustained(samples: list[tuple[float, int]], total: int) -> float:
     """Events/s between the moments 10 % and 90 % of ``total`` were written (no start-up, no tail)."""
     def when(fraction: float) -> tuple[float, int]:
@@ -318,6 +336,7 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool,
             if not drain:  # CPU µs an event of each part, after start-up (the pipeline was warm at the go)
                 row["cpu_us_per_event"] = cpu
                 row["writer_rocksdb_cpu_us_per_event"] = writer_threads
+                row["writer_compactions_after_us_per_event"] = compactions_left(pids["writer"], total)
             if paced:
                 rate_written, by_end = steady(samples, emit["seconds"])
                 row.update({"steady_events_per_s": rate_written, "rate_target": rate,
@@ -474,7 +493,8 @@ def main() -> None:
                     if "cpu_us_per_event" in row:
                         print("      CPU us an event: " + ", ".join(f"{k} {v:.0f}" for k, v in row["cpu_us_per_event"].items())
                               + f" = {sum(row['cpu_us_per_event'].values()):.0f}; of the writer's, RocksDB's threads "
-                              + ", ".join(f"{k} {v:.0f}" for k, v in row["writer_rocksdb_cpu_us_per_event"].items()),
+                              + ", ".join(f"{k} {v:.0f}" for k, v in row["writer_rocksdb_cpu_us_per_event"].items())
+                              + f"; compactions after the last write {row['writer_compactions_after_us_per_event']:.0f}",
                               flush=True)
         if not args.latency_only and not args.throughput_only:
             out["capacity"] = capacities(redis, 10_000)
