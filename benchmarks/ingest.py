@@ -1,7 +1,8 @@
 """Ingest throughput: the whole provml pipeline versus a raw pyoxigraph bulk load of the same quads.
 
     python benchmarks/ingest.py [--sizes 10000 100000] [--reps 3] [--batch 500] [--together 10000]
-                                [--variants pipeline together whole noflush nofilter shareN] [--no-stages] [--out FILE]
+                                [--variants pipeline together whole noflush nofilter shareN bulkN] [--no-stages]
+                                [--out FILE]
                                 [--quick]
 
 For each size, the same synthetic events (``workload.py``: learning runs with epochs and batches,
@@ -21,6 +22,8 @@ the paper's capture granularity) are ingested, alternating A B A B …:
   code before the twelfth session);
 * **nofilter** — the pipeline with every node the plans look at read from the store, the new
   ones too (``provml.ingest.plan_reads.FILTERS`` off: the code before the fourteenth session);
+* **bulkN** (e.g. ``bulk4000``) — the pipeline with ``BULK_MIN_QUADS`` = N (a batch of N quads
+  or more written with the bulk loader, a smaller one in a transaction);
 * **shareN** (e.g. ``share50``) — the pipeline with ``FLUSH_SHARE`` = N (a flush once 1/N of
   the store's quads went to the memtables since the last);
 * **raw** — ``pyoxigraph.Store.bulk_load`` of the very quads the pipeline wrote (N-Quads bytes)
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import shutil
 import statistics
 import sys
@@ -54,7 +58,7 @@ from provml.ingest.loader import TOGETHER  # noqa: E402
 from provml.ingest.translation import translate  # noqa: E402
 from provml.ingest.validation import _verdicts  # noqa: E402
 from provml.knowledge import KnowledgeGraph  # noqa: E402
-from provml.store.oxigraph import FLUSH_QUADS, FLUSH_SHARE, OxigraphStore  # noqa: E402
+from provml.store.oxigraph import BULK_MIN_QUADS, FLUSH_QUADS, FLUSH_SHARE, OxigraphStore  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "ingest.json"
 
@@ -64,7 +68,7 @@ def batches(events: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]
 
 
 def run_pipeline(events: list[dict[str, Any]], batch: int, tmp: Path, *, groups: bool = True,
-                 together: int = 0, flush: bool = True, share: int | None = None,
+                 together: int = 0, flush: bool = True, share: int | None = None, bulk: int | None = None,
                  filters: bool = True) -> tuple[float, int, float]:
     import os
 
@@ -75,6 +79,7 @@ def run_pipeline(events: list[dict[str, Any]], batch: int, tmp: Path, *, groups:
     os.environ["PROVML_SHACL_GROUPS"] = "1" if groups else "0"
     oxigraph.FLUSH_QUADS = FLUSH_QUADS if flush else 10**15
     oxigraph.FLUSH_SHARE = share or FLUSH_SHARE
+    oxigraph.BULK_MIN_QUADS = bulk or BULK_MIN_QUADS
     plan_reads.FILTERS = filters
     _verdicts.cache_clear()  # as in a fresh process: no view known clean yet
     path = tmp / "pipeline"
@@ -153,15 +158,17 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--together", type=int, default=TOGETHER, help="events of consecutive batches ingested together")
     ap.add_argument("--variants", nargs="+", default=["pipeline", "together", "whole"],
-                    help="which pipelines to run beside the raw load: pipeline, together, whole, noflush, nofilter, shareN")
+                    help="which pipelines to run beside the raw load: pipeline, together, whole, noflush, nofilter, shareN, "
+                         "bulkN")
     ap.add_argument("--no-stages", dest="stages", action="store_false", help="skip the per-stage breakdown")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to save the results (JSON)")
     ap.add_argument("--quick", action="store_true", help="sizes 2000 and 10000, 2 repetitions")
     args = ap.parse_args()
     for name in args.variants:
         if name not in ("pipeline", "together", "whole", "noflush", "nofilter") and not (
-                name.startswith("share") and name[len("share"):].isdigit()):
-            ap.error(f"unknown variant {name!r}: pipeline, together, whole, noflush, nofilter or shareN (e.g. share50)")
+                re.fullmatch(r"(share|bulk)[0-9]+", name)):
+            ap.error(f"unknown variant {name!r}: pipeline, together, whole, noflush, nofilter, shareN (e.g. share50) "
+                     "or bulkN (e.g. bulk4000)")
     if args.quick:
         args.sizes, args.reps = [2_000, 10_000], 2
     import os
@@ -184,6 +191,7 @@ def main() -> None:
             ("noflush", {"flush": False}), ("nofilter", {"filters": False}),
         ) if name in args.variants}
         variants.update({name: {"share": int(name[len("share"):])} for name in args.variants if name.startswith("share")})
+        variants.update({name: {"bulk": int(name[len("bulk"):])} for name in args.variants if name.startswith("bulk")})
         wall: dict[str, list[float]] = {name: [] for name in [*variants, "raw"]}
         cpu: dict[str, list[float]] = {name: [] for name in [*variants, "raw"]}
         with tempfile.TemporaryDirectory() as tmp:

@@ -190,8 +190,8 @@ def test_the_limits_the_docs_quote_are_the_code_s() -> None:
         ("deployment.md", "it writes up to 64 workers' batches", _default(Writer.__init__, "batch"), 64),
         ("deployment.md", "validated batches (default 64, the batches the writer takes at once)",
          _default(Worker.__init__, "max_backlog"), _default(Writer.__init__, "batch")),
-        ("deployment.md", "a group of 10,000 quads or more", BULK_MIN_QUADS, 10_000),
-        ("store.md", "a batch of ≥ 10,000 quads", BULK_MIN_QUADS, 10_000),
+        ("deployment.md", "a group of 4,000 quads or more", BULK_MIN_QUADS, 4_000),
+        ("store.md", "a batch of ≥ 4,000 quads", BULK_MIN_QUADS, 4_000),
         ("shapes.md", "past 200,000 numbered abstractions", _default(Verdicts.__init__, "limit"), 200_000),
     ]
     for doc, phrase, actual, said in quoted:

@@ -36,9 +36,14 @@ __all__ = ["BULK_MIN_QUADS", "FLUSH_QUADS", "FLUSH_SHARE", "OxigraphStore", "as_
 _READ_ONLY_RETRY_S = 5.0
 #: the smallest batch an on-disk store writes with the bulk loader (docs/benchmarks.md: at
 #: ≈ 11,600 quads a batch the bulk path takes about half a transaction's process CPU; at
-#: ≈ 5,800 the write is cheaper but the store's reads until RocksDB has merged the small files
-#: are dearer, no gain overall; at ≈ 600 it takes 5x the time)
-BULK_MIN_QUADS = 10_000
+#: ≈ 600 it takes 5x the time). At ≈ 5,700 (bags of 500 events) it was no gain while the plans
+#: read every node back, as the small files make reads dearer until RocksDB merges them; with
+#: the nodes the store lacks no longer read (fifteenth session), one ``ingest_events`` call a
+#: bag of 500 took 15-18 % less time through the bulk loader (0.284× / 0.355× / 0.339× a raw
+#: bulk load at 10^4 / 5×10^4 / 10^5 events against 0.236× / 0.295× / 0.290×), for 10-22 % more
+#: process CPU (its sorting threads and the compactions use the second core); writes of 1,000
+#: quads cost more by either clock, of 2,000 less
+BULK_MIN_QUADS = 4_000
 #: the fewest quads an on-disk store writes through transactions between two flushes of its
 #: memtables to disk; in a larger store, 1/``FLUSH_SHARE`` of its quads (docs/benchmarks.md,
 #: twelfth and thirteenth sessions). RocksDB's own flush waits for a memtable of 64 MB an index;
