@@ -15,7 +15,7 @@ left). This script measures that cost without the pipeline: the quads the pipeli
 * **one** — all of them in one load (what the broker's writer would pay at best),
 
 alternated; the clock and the process CPU stop once the compactions have ended (their thread's
-CPU still for 1.5 s). Capture and Redis cost per event come from a ``benchmarks/broker.py``
+CPU still for 1.5 s, a wait the wall time includes; at most 600 s). Capture and Redis cost per event come from a ``benchmarks/broker.py``
 results file (``cpu_us_per_event``: ``captures``, ``redis``). With them it prints the most
 events/s ``--cores`` cores could sustain if the pipeline's Python (workers, the writer's
 planning) cost nothing, and how many µs an event that Python may take for a target rate.
@@ -60,10 +60,12 @@ def quads_of(size: int) -> tuple[int, list[bytes]]:
     return len(events), data.splitlines(keepends=True)
 
 
-def compactions_done(quiet_s: float = 1.5) -> None:
-    """Wait until this process's compactions have stopped (no CPU on ``rocksdb:low`` for ``quiet_s``)."""
+def compactions_done(quiet_s: float = 1.5, limit_s: float = 600.0) -> None:
+    """Wait until this process's compactions have stopped (no CPU on ``rocksdb:low`` for
+    ``quiet_s``), or ``limit_s`` at most."""
     last = -1.0
-    while True:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
         now = thread_cpu_s().get("rocksdb:low", 0.0)
         if now - last < 0.02:
             return
@@ -98,6 +100,13 @@ def main() -> None:
                     help="a benchmarks/broker.py results file: capture and Redis CPU an event")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
+    if args.size < 1:
+        ap.error("--size must be at least 1")
+    try:  # read first: a wrong file fails now, not after the loads
+        broker = json.loads(args.broker_json.read_text())["throughput"][0]["cpu_us_per_event"]
+        others = broker["captures"] + broker["redis"]
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        ap.error(f"--broker-json {args.broker_json}: not a benchmarks/broker.py throughput result ({exc!r})")
 
     events, lines = quads_of(args.size)
     per_load = max(1, round(len(lines) * args.group / events))
@@ -113,8 +122,6 @@ def main() -> None:
                 w, c = load(loads, Path(tmp))
                 wall[name].append(w)
                 cpu[name].append(c)
-    broker = json.loads(args.broker_json.read_text())["throughput"][0]["cpu_us_per_event"]
-    others = broker["captures"] + broker["redis"]
     out: dict[str, Any] = {"machine": platform.platform(), "cpus": os.cpu_count(), "pyoxigraph": pyoxigraph.__version__,
                            "events": events, "loads": {k: len(v) for k, v in variants.items()},
                            "load_before": load_before, "load_after": os.getloadavg(),

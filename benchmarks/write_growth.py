@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/write_growth.py [--stores 0 150000] [--group 10000] [--groups 6] [--reps 2]
 
-The broker's writer loads each group's N-Quads with the bulk loader (from 10,000 quads: see
+The broker's writer loads each group's N-Quads with the bulk loader (from ``BULK_MIN_QUADS``
+quads, 4,000 since the fifteenth session: see
 ``provml.store.oxigraph.OxigraphStore.load_nquads``). Each bulk load ingests one new file per
 index into RocksDB's first level, and the compactions that follow merge it with what is stored:
 their cost grows with the store. A transaction writes into the memtable instead (one file per

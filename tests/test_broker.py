@@ -756,7 +756,7 @@ def test_the_writer_keeps_every_class_of_a_node_typed_in_entries_of_two_versions
 
 def test_a_large_group_whose_write_fails_part_way_is_acknowledged_only_once_written_whole(
         redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """On disk the writer bulk-loads a group (10,000 quads or more) on a thread of its own while
+    """On disk the writer bulk-loads a group (BULK_MIN_QUADS quads or more) on a thread of its own while
     it plans the group's links and summaries. A write that fails there (after storing part of
     the group, as the bulk loader may) fails the step: nothing is acknowledged, and the writer
     that takes the group again stores it whole, links and summaries included, nothing twice."""

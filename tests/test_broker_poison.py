@@ -227,7 +227,7 @@ def test_an_entry_whose_bag_ids_cannot_be_read_is_kept_whole_and_its_bags_reclai
 def test_n_quads_that_do_not_parse_leave_the_store_unchanged(tmp_path: Path, lines: int) -> None:
     """What the writer's dead-lettering relies on (and docs/deployment.md says): on a parse
     error, both of Oxigraph's ways to load N-Quads — a transaction, and the bulk loader for
-    10,000 quads or more — write nothing, wherever the error is (up to 200,000 lines here)."""
+    BULK_MIN_QUADS quads or more — write nothing, wherever the error is (up to 200,000 lines here)."""
     store = OxigraphStore(tmp_path / "store")
     store.load_nquads(b'<https://x.org/before> <https://x.org/p> "1" .\n')
     good = [b'<https://x.org/s%d> <https://x.org/p> "%d" <https://x.org/g> .\n' % (i, i) for i in range(lines)]

@@ -312,7 +312,11 @@ def run(url: str, *, store: str | Path | None = None, remote: str | None = None,
         writer: bool = True, claim_idle_s: float = 30.0, stop: threading.Event | None = None,
         connect_timeout_s: float = 60.0, max_backlog: int = 64) -> None:
     """``provml ingest-worker``: ``workers`` worker processes and, for an on-disk ``store``, the
-    writer in this process; until ``stop`` is set, SIGTERM or Ctrl-C.
+    writer in this process; until ``stop`` is set, SIGTERM or Ctrl-C. The writer runs with the
+    cyclic collector paused for the process (one full collection every
+    :data:`provml.ingest.collector.MAX_PAUSE_S` while groups are written): call it in a process
+    of its own, as the CLI does, not beside other work (``provml serve --broker`` runs a
+    :class:`~provml.ingest.writer.WriterThread` instead).
 
     :raises ValueError: neither or both of ``store`` and ``remote``.
     """
