@@ -84,7 +84,7 @@ def run_pipeline(events: list[dict[str, Any]], batch: int, tmp: Path, *, groups:
     _verdicts.cache_clear()  # as in a fresh process: no view known clean yet
     path = tmp / "pipeline"
     kg = KnowledgeGraph(OxigraphStore(path))
-    kg.closure()  # computed once per ontology version and cached on disk; not part of ingest
+    kg.closure()  # the class closure, computed once per process (provml.ingest.enrichment); not part of ingest
     start, cpu = time.perf_counter(), time.process_time()
     if together:
         for _source, _bag, outcome in ingest_bags(kg, ((str(i), b) for i, b in enumerate(batches(events, batch))),
