@@ -55,3 +55,21 @@ def test_the_generic_representation_keeps_every_execution_typed() -> None:
                    and q.object in (NamedNode(query_stores.PROVLAKE + "WorkflowExecution"),
                                     NamedNode(query_stores.PROVLAKE + "DataTransformationExecution"))}
         assert executions and generic == executions
+
+
+def test_the_store_floor_loads_every_quad_the_pipeline_writes(tmp_path: Path) -> None:
+    """``benchmarks/store_floor.py`` bulk-loads, in pieces, the N-Quads lines the pipeline
+    stores for some events; every line is a quad, and the pieces hold all of them."""
+    import pyoxigraph
+    import store_floor
+
+    events, lines = store_floor.quads_of(200)
+    assert events > 0 and lines and all(line.endswith(b" .\n") for line in lines)
+    pieces = [b"".join(lines[i : i + 500]) for i in range(0, len(lines), 500)]
+    store = pyoxigraph.Store(str(tmp_path / "check"))
+    for piece in pieces:
+        store.bulk_load(piece, format=pyoxigraph.RdfFormat.N_QUADS, lenient=True)
+    assert len(store) == len(lines)  # (distinct quads: the dump states each once)
+    del store
+    wall, cpu = store_floor.load(pieces, tmp_path)
+    assert wall > 0 and cpu > 0 and not (tmp_path / "store").exists()
