@@ -21,14 +21,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyoxigraph import Literal, NamedNode, Quad, RdfFormat, parse, serialize
+from pyoxigraph import NamedNode, Quad, RdfFormat, parse, serialize
 
 from provml.ingest.plan_reads import Reads
 from provml.ingest.shortcuts import late_links, stage_links, store_lookup
 from provml.ingest.summaries import update_summaries
 from provml.store.base import Store
 from provml.store.oxigraph import OxigraphStore, as_stored
-from provml.vocab import PROV, PROVML, RDF, XSD
+from provml.vocab import PROV, PROVML, RDF
 
 __all__ = ["STORED_KEYS", "Group", "check_entry", "entry_bags", "entry_keys", "entry_nquads", "hand_over", "load", "nquads", "write_group",
            "write_passes"]
@@ -237,23 +237,8 @@ def hand_over(quads: Sequence[Quad]) -> dict[str, bytes]:
     with zlib at level 1: N-Quads of provml's long IRIs shrink ≈ 25× (≈ 2.2 kB an event become
     ≈ 0.1 kB in Redis, its append-only file and on the wire) for ≈ 3.5 µs of CPU an event."""
     read, types = _split(quads)
-    return {"nqz": zlib.compress(nquads(quads), 1), "keys": zlib.compress(nquads(_stored(read)), 1), "plan": STORED_KEYS,
+    return {"nqz": zlib.compress(nquads(quads), 1), "keys": zlib.compress(nquads(as_stored(read)), 1), "plan": STORED_KEYS,
             "types": zlib.compress(json.dumps({node: " ".join(sorted(set(classes))) for node, classes in types.items()}).encode(), 1)}
-
-
-_AS_IS = XSD.string.value  # the datatype of the literals a store keeps as they are
-
-
-def _stored(quads: list[Quad]) -> list[Quad]:
-    """``quads`` with their literals as an Oxigraph store gives them back (``"1"^^xsd:double``
-    for ``"1.0"``): the literals of other datatypes than ``xsd:string`` go through an in-memory store
-    (:func:`provml.store.oxigraph.as_stored`), the rest as they are."""
-    through: list[Quad] = []
-    kept: list[Quad] = []
-    for q in quads:
-        o = q.object
-        (through if isinstance(o, Literal) and o.datatype.value != _AS_IS else kept).append(q)
-    return kept + as_stored(through) if through else kept
 
 
 def nquads(quads: Iterable[Quad]) -> bytes:

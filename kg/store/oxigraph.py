@@ -28,6 +28,7 @@ from provml.closing import Closing
 from provml.errors import StoreLocked, StoreReadOnly
 from provml.store.base import GraphName, QueryResult, materialize
 from provml.store.update_dataset import restrict_update
+from provml.vocab import XSD
 
 __all__ = ["BULK_MIN_QUADS", "FLUSH_QUADS", "FLUSH_SHARE", "OxigraphStore", "as_stored"]
 
@@ -63,12 +64,17 @@ FLUSH_SHARE = 20
 _BYTES_A_QUAD = 150
 
 
+#: the datatype of the literals a store gives back as they were written
+_AS_IS = XSD.string.value
+
+
 def as_stored(quads: Iterable[Quad]) -> list[Quad]:
     """``quads`` as an Oxigraph store gives them back: literals of a datatype it encodes by value
     in their canonical form (``"1.0"^^xsd:double`` is stored as ``"1"^^xsd:double``), so a quad
     read from the store and one of a batch compare equal when they are one fact. The quads with
-    a literal object go through an in-memory store (the same encoding as on disk); every quad
-    is kept once, in no given order.
+    a literal object of another datatype than ``xsd:string`` (which the store keeps as it is)
+    go through an in-memory store (the same encoding as on disk); every quad is kept once, in no
+    given order.
 
     >>> from pyoxigraph import Literal, NamedNode, Quad
     >>> from provml.vocab import XSD
@@ -80,7 +86,8 @@ def as_stored(quads: Iterable[Quad]) -> list[Quad]:
     literal = pyoxigraph.Store()
     literals = []
     for q in quads:
-        if isinstance(q.object, pyoxigraph.Literal):
+        o = q.object
+        if isinstance(o, pyoxigraph.Literal) and o.datatype.value != _AS_IS:
             literals.append(q)
         else:
             others[q] = None
