@@ -201,22 +201,13 @@ def compactions_s(pids: list[int]) -> dict[str, float]:
     return out
 
 
-def compactions_left(pids: list[int], events: int, quiet_s: float = 1.5, limit_s: float = 300.0) -> float:
+def compactions_left(pids: list[int], events: int) -> float:
     """CPU µs an event the writer's compactions take after every event is written, until they
-    stop (no more than 0.02 s of CPU in ``quiet_s``): the debt a run leaves, which its window
+    stop (``ingest_growth.settle``: no CPU for 1.5 s): the debt a run leaves, which its window
     does not count (they run niced, behind the writes) and a longer run pays."""
-    def low() -> float:
-        return sum(cpu for name, cpu in compactions_s(pids).items() if name == "rocksdb:low")
+    from ingest_growth import settle
 
-    first = last = low()
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        time.sleep(quiet_s)
-        now = low()
-        if now - last < 0.02:
-            break
-        last = now
-    return 1e6 * (last - first) / events
+    return 1e6 * sum(settle(pid, quiet_s=1.5, limit_s=300.0)[1]["rocksdb:low"] for pid in pids) / events
 
 
 def sustained(samples: list[tuple[float, int]], total: int) -> float:

@@ -156,6 +156,23 @@ def thread_cpu_s(pid: int | str = "self") -> dict[str, float]:
     return out
 
 
+def settle(pid: int | str = "self", *, quiet_s: float = 5.0, limit_s: float = 600.0) -> tuple[float, dict[str, float]]:
+    """Wait until the RocksDB threads of a process (this one's by default) have used no CPU (under
+    0.01 s) for ``quiet_s``, ``limit_s`` at most: the wall time until their last work, and the CPU
+    seconds they used meanwhile by thread name (``rocksdb:low``: compactions, ``rocksdb:high``:
+    flushes)."""
+    keys = ("rocksdb:low", "rocksdb:high")
+    start, first = time.perf_counter(), thread_cpu_s(pid)
+    last, busy_until = first, start
+    while time.perf_counter() - busy_until < quiet_s and time.perf_counter() - start < limit_s:
+        time.sleep(0.5)
+        now = thread_cpu_s(pid)
+        if sum(now.get(k, 0.0) for k in keys) - sum(last.get(k, 0.0) for k in keys) > 0.01:
+            busy_until = time.perf_counter()
+        last = now
+    return busy_until - start, {k: last.get(k, 0.0) - first.get(k, 0.0) for k in keys}
+
+
 def background_cpu_s() -> float:
     """CPU seconds of this process's RocksDB background threads (flushes and compactions)."""
     return sum(cpu for name, cpu in thread_cpu_s().items() if name.startswith("rocksdb"))

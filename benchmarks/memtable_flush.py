@@ -46,6 +46,7 @@ from pyoxigraph import RdfFormat
 
 sys.path.insert(0, str(Path(__file__).parent))
 import workload  # noqa: E402
+from ingest_growth import settle  # noqa: E402
 from ingest_growth import thread_cpu_s as threads  # noqa: E402
 
 import provml.store.oxigraph as oxigraph  # noqa: E402
@@ -89,21 +90,6 @@ def settings(variant: str) -> tuple[int, int]:
     return VARIANTS[variant]
 
 
-def settle(limit_s: float) -> tuple[float, dict[str, float]]:
-    """Wait until RocksDB's threads have used no CPU for 5 s (at most ``limit_s``): the wall
-    time until their last work, and the CPU they used meanwhile by thread name."""
-    keys = ("rocksdb:low", "rocksdb:high")
-    start, first = time.perf_counter(), threads()
-    last, busy_until = first, start
-    while time.perf_counter() - busy_until < 5 and time.perf_counter() - start < limit_s:
-        time.sleep(0.5)
-        now = threads()
-        if sum(now.get(k, 0.0) for k in keys) - sum(last.get(k, 0.0) for k in keys) > 0.01:
-            busy_until = time.perf_counter()
-        last = now
-    return busy_until - start, {k: last.get(k, 0.0) - first.get(k, 0.0) for k in keys}
-
-
 def run(variant: str, work: list[str], tmp: Path, settle_s: float = 0.0) -> dict[str, Any]:
     oxigraph.FLUSH_QUADS, oxigraph.FLUSH_SHARE = settings(variant)
     path = tmp / variant
@@ -137,7 +123,7 @@ def run(variant: str, work: list[str], tmp: Path, settle_s: float = 0.0) -> dict
               "quarters": quarters, "size_on_disk": store.size_on_disk()}
     result["cpu_s"] = adds + sum(result["background_cpu_s"].values())
     if settle_s > 0:
-        wall_s, cpu = settle(settle_s)
+        wall_s, cpu = settle(limit_s=settle_s)
         result["settle"] = {"wall_s": wall_s, "cpu_s": cpu, "size_on_disk": store.size_on_disk()}
         result["cpu_s_settled"] = result["cpu_s"] + sum(cpu.values())
     store.close()

@@ -14,8 +14,9 @@ left). This script measures that cost without the pipeline: the quads the pipeli
   group of the broker's steady runs on this machine), and
 * **one** — all of them in one load (what the broker's writer would pay at best),
 
-alternated; the clock and the process CPU stop once the compactions have ended (their thread's
-CPU still for 1.5 s, a wait the wall time includes; at most 600 s). Capture and Redis cost per event come from a ``benchmarks/broker.py``
+alternated; the clock and the process CPU stop once the compactions have ended (RocksDB's
+threads' CPU still for 1.5 s, a wait the wall time includes; at most 600 s:
+``ingest_growth.settle``). Capture and Redis cost per event come from a ``benchmarks/broker.py``
 results file (``cpu_us_per_event``: ``captures``, ``redis``). With them it prints the most
 events/s ``--cores`` cores could sustain if the pipeline's Python (workers, the writer's
 planning) cost nothing, and how many µs an event that Python may take for a target rate.
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import pyoxigraph  # noqa: E402
 import workload  # noqa: E402
-from ingest_growth import thread_cpu_s  # noqa: E402
+from ingest_growth import settle  # noqa: E402
 
 from provml.knowledge import KnowledgeGraph  # noqa: E402
 from provml.store.oxigraph import OxigraphStore  # noqa: E402
@@ -60,19 +61,6 @@ def quads_of(size: int) -> tuple[int, list[bytes]]:
     return len(events), data.splitlines(keepends=True)
 
 
-def compactions_done(quiet_s: float = 1.5, limit_s: float = 600.0) -> None:
-    """Wait until this process's compactions have stopped (no CPU on ``rocksdb:low`` for
-    ``quiet_s``), or ``limit_s`` at most."""
-    last = -1.0
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        now = thread_cpu_s().get("rocksdb:low", 0.0)
-        if now - last < 0.02:
-            return
-        last = now
-        time.sleep(quiet_s)
-
-
 def load(loads: list[bytes], tmp: Path) -> tuple[float, float]:
     """Bulk-load each of ``loads`` in turn into a fresh store; wall and process CPU seconds, the
     compactions they caused included."""
@@ -82,7 +70,7 @@ def load(loads: list[bytes], tmp: Path) -> tuple[float, float]:
     for data in loads:
         store.bulk_load(data, format=pyoxigraph.RdfFormat.N_QUADS, lenient=True)
     store.flush()
-    compactions_done()
+    settle(quiet_s=1.5)  # (the compactions the loads caused, to their end)
     wall, used = time.perf_counter() - start, time.process_time() - cpu
     del store
     shutil.rmtree(path)

@@ -38,12 +38,13 @@ _READ_ONLY_RETRY_S = 5.0
 #: the smallest batch an on-disk store writes with the bulk loader (docs/benchmarks.md: at
 #: ≈ 11,600 quads a batch the bulk path takes about half a transaction's process CPU; at
 #: ≈ 600 it takes 5x the time). At ≈ 5,700 (bags of 500 events) it was no gain while the plans
-#: read every node back, as the small files make reads dearer until RocksDB merges them; with
+#: read every node back, as the small files make reads dearer until RocksDB merges them. With
 #: the nodes the store lacks no longer read (fourteenth session), one ``ingest_events`` call a
-#: bag of 500 took 15-18 % less time through the bulk loader (fifteenth session) (0.284× / 0.355× / 0.339× a raw
-#: bulk load at 10^4 / 5×10^4 / 10^5 events against 0.236× / 0.295× / 0.290×), for 10-22 % more
-#: process CPU (its sorting threads and the compactions use the second core); writes of 1,000
-#: quads cost more by either clock, of 2,000 less (the pipeline was measured at ≈ 5,700 only)
+#: bag of 500 took 15-18 % less time through the bulk loader (fifteenth session: 0.284× /
+#: 0.355× / 0.339× a raw bulk load at 10^4 / 5×10^4 / 10^5 events against 0.236× / 0.295× /
+#: 0.290×), for 10-22 % more process CPU (its sorting threads and the compactions use the
+#: second core); writes of 1,000 quads cost more by either clock, of 2,000 less (the pipeline
+#: was measured at ≈ 5,700 only)
 BULK_MIN_QUADS = 4_000
 #: the fewest quads an on-disk store writes through transactions between two flushes of its
 #: memtables to disk; in a larger store, 1/``FLUSH_SHARE`` of its quads (docs/benchmarks.md,
