@@ -2,8 +2,10 @@
 
 events → check (JSON Schema) → translate (PROV-ML quads) → enrich (types entailed by the
 ontology's class hierarchy) → validate (SHACL, the batch plus the types of the nodes it
-references) → write in one transaction. A batch that fails is rejected whole; the store is
-unchanged.
+references) → write, all or nothing (a transaction; on disk, a batch of
+:data:`~provml.store.oxigraph.BULK_MIN_QUADS` quads or more through the bulk loader), then the late
+stage links and the summaries the batch changes. A batch that fails is rejected whole; the store
+is unchanged.
 
 >>> kg = open_kg()
 >>> result = kg.ingest_events([{"v": 1, "kind": "workflow_begin", "t": 0, "run": "r1", "workflow": "wf"},
@@ -69,7 +71,13 @@ class KnowledgeGraph(Closing):
         non-transactional path when False). The embedded store writes every batch all or
         nothing either way: on disk, a batch of at least
         :data:`provml.store.oxigraph.BULK_MIN_QUADS` quads goes through the bulk loader, whose
-        files RocksDB ingests into every index at once.
+        files RocksDB ingests into every index at once. On disk the batch reaches the store as
+        N-Quads, parsed and written by the store on a thread of its own (without the GIL) while
+        the ingesting thread plans its late links and summaries
+        (:func:`provml.ingest.handover.write_passes`, as the broker's writer); the late links
+        follow in a small write of their own once the batch is written, then the summaries. A
+        failure after the batch's write (of the links or the summaries) raises with the batch
+        stored; ingesting it again completes it (deterministic IRIs: nothing is stored twice).
     """
 
     def __init__(
@@ -146,12 +154,32 @@ class KnowledgeGraph(Closing):
         from provml.ingest.collector import paused
 
         with paused():  # the batch's objects are short-lived: no collection in the middle of it
-            check(events)
-            for event in events:
-                if event["kind"] == "spec":
-                    self.specs[event["workflow"]] = WorkflowSpec.from_dict(event["spec"])
-            quads = translate(events, iris=self.iris, roles=self._role)
-            return self._write(quads, events=len(events))
+            return self._write(self.translate_events(events), events=len(events))
+
+    def translate_events(self, events: Sequence[Mapping[str, Any]]) -> list[Quad]:
+        """The first stages of :meth:`ingest_events`, which read nothing of the store: check the
+        events, take the roles of their specs, translate them. :meth:`ingest_translated` does
+        the rest (a loader translates the next batch while the store writes this one).
+
+        :raises provml.errors.EventError: an event breaks the wire format.
+        """
+        check(events)
+        for event in events:
+            if event["kind"] == "spec":
+                self.specs[event["workflow"]] = WorkflowSpec.from_dict(event["spec"])
+        return translate(events, iris=self.iris, roles=self._role)
+
+    def ingest_translated(self, quads: list[Quad], *, events: int) -> IngestResult:
+        """The stages of :meth:`ingest_events` after translation (stage links, enrichment,
+        validation, the write, late links and summaries) for the quads of
+        :meth:`translate_events`, all or nothing.
+
+        :raises provml.errors.ValidationFailed: the batch breaks the shapes (nothing written).
+        """
+        from provml.ingest.collector import paused
+
+        with paused():
+            return self._write(quads, events=events)
 
     def ingest_rdf(
         self,
@@ -201,6 +229,7 @@ class KnowledgeGraph(Closing):
         return quads
 
     def _write(self, quads: list[Quad], *, events: int) -> IngestResult:
+        from provml.ingest.handover import nquads, overlaps, write_passes
         from provml.ingest.plan_reads import Reads
         from provml.ingest.summary_plan import store_batch
 
@@ -212,7 +241,15 @@ class KnowledgeGraph(Closing):
             if self._reads is None:
                 self._reads = Reads()
             self._reads.begin(self.store)
-            store_batch(self.store, quads, atomic=self.atomic_writes, reads=self._reads)
+            data = nquads(quads) if overlaps(self.store) else None
+            if data is not None and b"_:" not in data:
+                # on disk the store parses and writes the batch's N-Quads on a thread of its own,
+                # without the GIL, while this one plans the late links and summaries over the
+                # store and the batch (docs/benchmarks.md, sixteenth session); the bulk loader
+                # renames blank nodes, so a batch that may hold one is written as quads below
+                write_passes(self.store, data, quads, atomic=self.atomic_writes, complete=True, reads=self._reads)
+            else:
+                store_batch(self.store, quads, atomic=self.atomic_writes, reads=self._reads)
         graphs = sorted(g.value for g in {q.graph_name for q in quads} if isinstance(g, NamedNode))
         return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
 

@@ -116,3 +116,19 @@ def test_ingest_rdf_goes_through_validation(kg: KnowledgeGraph) -> None:
     with pytest.raises(ValidationFailed):
         kg.ingest_rdf(bad.encode(), format=RdfFormat.TURTLE)
     assert quads(kg) == before
+
+
+def test_a_batch_with_blank_nodes_keeps_their_labels_in_a_store_on_disk(tmp_path: Any) -> None:
+    # on disk a batch's N-Quads are loaded by the store itself (provml.knowledge, _write), and
+    # pyoxigraph's loaders rename blank nodes: a batch that holds one is written as its quads
+    from pyoxigraph import BlankNode, Literal, Quad
+
+    from provml.store.oxigraph import OxigraphStore
+    from provml.vocab import RDFS
+
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
+    note, graph = BlankNode("note1"), NamedNode(kg.base + "graph/notes")
+    given = {Quad(note, RDFS.label, Literal("a note"), graph), Quad(NamedNode(kg.base + "data/x"), RDFS.seeAlso, note, graph)}
+    kg.ingest_quads(list(given))
+    assert set(kg.store.quads(graph=graph)) == given
+    kg.close()

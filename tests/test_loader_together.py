@@ -118,3 +118,72 @@ def test_a_spec_that_does_not_load_stops_the_load_after_the_batches_before_it(tm
                     seen.append((source, type(result).__name__))
             assert seen == [("first", "IngestResult")]
             assert kg.query(f"ASK {{ ?x ?p ?o . FILTER(CONTAINS(STR(?x), '{events[0]['run']}')) }}")
+
+
+def _watched(monkeypatch: pytest.MonkeyPatch, *, fail: set[int] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+    """Watch the loader's groups: each write is held 0.2 s (so the next group is translated
+    beside it), how many translations ran beside a write and on which threads the writes ran are recorded, and the writes counted
+    in ``fail`` (1 for the first) raise ``OSError`` once, as a store that fails would."""
+    import threading
+    import time
+
+    from provml.knowledge import KnowledgeGraph
+
+    seen: dict[str, Any] = {"writing": 0, "beside": 0, "writes": 0, "threads": set()}
+    translate, write = KnowledgeGraph.translate_events, KnowledgeGraph.ingest_translated
+
+    def watched_translate(self: KnowledgeGraph, events: Any) -> Any:
+        time.sleep(0.05)  # (a write just handed to its thread has begun by then)
+        seen["beside"] += seen["writing"] > 0
+        return translate(self, events)
+
+    def watched_write(self: KnowledgeGraph, quads: Any, *, events: int) -> Any:
+        seen["writes"] += 1
+        seen["threads"].add(threading.current_thread().name)
+        seen["writing"] += 1
+        try:
+            time.sleep(0.2)
+            if seen["writes"] in fail:
+                raise OSError("the store failed (test)")
+            return write(self, quads, events=events)
+        finally:
+            seen["writing"] -= 1
+
+    monkeypatch.setattr(KnowledgeGraph, "translate_events", watched_translate)
+    monkeypatch.setattr(KnowledgeGraph, "ingest_translated", watched_write)
+    return seen
+
+
+def test_groups_written_beside_the_next_groups_translation_store_what_one_at_a_time_stores(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bags = _bags(pf.all_events(), 2)  # 22 batches, in groups of 3
+    bad_shapes = {"v": 1, "kind": "task_begin", "t": pf.T0, "run": "train-a", "workflow": "seismic-training",
+                  "task": "bad", "name": "v", "type": "validation", "parent": "train/epoch-187"}
+    bags[9] = (bags[9][0], [*bags[9][1], bad_shapes])
+    bags[16] = (bags[16][0], [*bags[16][1], {"v": 1, "kind": "no-such-kind"}])
+    alone, alone_outcomes = _load(tmp_path / "alone", bags, together=0)
+    assert {o[1] for o in alone_outcomes} == {"IngestResult", ValidationFailed.__name__, EventError.__name__}
+    for fail in (set(), {2, 5}):
+        seen = _watched(monkeypatch, fail=fail)
+        grouped, outcomes = _load(tmp_path / f"groups{len(fail)}", bags, together=6)
+        monkeypatch.undo()
+        assert grouped == alone
+        # every batch reported once, in order; each rejected batch with the report it gets alone
+        assert [o[0] for o in outcomes] == [o[0] for o in alone_outcomes]
+        assert {o[0]: o[1:] for o in outcomes if o[1] not in ("IngestResult", "NoneType")} == \
+               {o[0]: o[1:] for o in alone_outcomes if o[1] != "IngestResult"}
+        assert seen["threads"] == {"provml-load_0"} and seen["writes"] >= 5
+        assert seen["beside"] >= 3  # the next group translated while one was being written
+
+
+def test_a_spec_reaches_no_batch_before_it_when_groups_are_written_beside_translation(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, spec_bag, later = spec_bags()
+    bags = [("first a", first[:1]), ("first b", first[1:]), ("spec", spec_bag), ("later", later)]
+    for fail in (set(), {1}):  # {1}: the first group's write fails while the spec's group is translated
+        _watched(monkeypatch, fail=fail)
+        data, outcomes = _load(tmp_path / f"specs{len(fail)}", bags, together=2)
+        monkeypatch.undo()
+        hyper = {q.subject.value.rsplit("/", 3)[-3] for q in data if q.object == PROVML.LearningHyperparameterValue}
+        assert hyper == {"train2"}  # the first batch's lr came before the spec: a plain value
+        assert [o[1] for o in outcomes if o[1] != "NoneType"][-1] == "IngestResult"

@@ -48,15 +48,20 @@ def test_two_threads_ingesting_a_section_and_its_parent_link_it(tmp_path: Path) 
     batch = [e for e in evs if e["kind"] in ("cycle_begin", "cycle_end") and e["name"] == "batch"]
     kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
     kg.ingest_events([e for e in evs if e not in epoch and e not in batch and e["kind"] != "cycle_end"])
-    add, held, a_done = kg.store.add, threading.Event(), threading.Event()
+    held, a_done = threading.Event(), threading.Event()
 
-    def slow_add(quads: Any, *args: Any, **kwargs: Any) -> Any:
-        if threading.current_thread().name == "B" and not held.is_set():
-            held.set()
-            a_done.wait(1.0)
-        return add(quads, *args, **kwargs)
+    def slow(write: Any) -> Any:
+        def held_write(*args: Any, **kwargs: Any) -> Any:
+            # the first write after B started is B's (A starts once it is held); B's batch goes
+            # to the store on a loading thread of its own (provml.ingest.handover.write_passes)
+            if not held.is_set():
+                held.set()
+                a_done.wait(1.0)
+            return write(*args, **kwargs)
+        return held_write
 
-    kg.store.add = slow_add  # type: ignore[method-assign]
+    kg.store.add = slow(kg.store.add)  # type: ignore[method-assign]
+    kg.store.load_nquads = slow(kg.store.load_nquads)  # type: ignore[method-assign]
     b = threading.Thread(target=kg.ingest_events, args=(batch,), name="B")
     b.start()
     assert held.wait(30)
@@ -69,3 +74,37 @@ def test_two_threads_ingesting_a_section_and_its_parent_link_it(tmp_path: Path) 
     linked = {q.subject for q in quads if q.predicate == PROVML.stageExecution}
     assert len(sections) == 2 and sections <= linked
     kg.close()
+
+
+def test_a_store_on_disk_loads_each_batch_beside_its_planning_and_ends_as_one_in_memory(tmp_path: Path) -> None:
+    # on disk the store parses a batch's N-Quads on a thread of its own while the ingesting
+    # thread plans the late links and summaries (provml.knowledge, _write); in memory the quads
+    # are added as they are, after the planning: both must end with the same quads, in order and
+    # in reverse, through the bulk loader (≥ BULK_MIN_QUADS lines) and through a transaction
+    import threading
+
+    from provml.store.oxigraph import BULK_MIN_QUADS
+
+    events = workload.events(2_400, batches=5, epochs=3)
+    bags, i = [], 0
+    for size in [400, 7, 13] * 200:
+        if i >= len(events):
+            break
+        bags.append(events[i:i + size])
+        i += size
+    for name, order in (("in-order", bags), ("reverse", bags[::-1])):
+        kg = KnowledgeGraph(OxigraphStore(tmp_path / name))
+        load, loaded = kg.store.load_nquads, []
+
+        def spy(data: bytes, *, lenient: bool = False, load: object = load, loaded: list = loaded) -> None:
+            loaded.append((threading.current_thread().name, data.count(b"\n")))
+            load(data, lenient=lenient)  # type: ignore[operator]
+
+        kg.store.load_nquads = spy  # type: ignore[method-assign]
+        for bag in order:
+            kg.ingest_events(bag)
+        assert set(kg.store.quads()) == _store(order)
+        assert {thread for thread, _ in loaded} == {"provml-writer-load"}
+        sizes = [lines for _, lines in loaded]
+        assert max(sizes) >= BULK_MIN_QUADS > min(sizes)  # both of the store's write paths
+        kg.close()

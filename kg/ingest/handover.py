@@ -8,7 +8,9 @@ batch's quads as compressed N-Quads, apart from them the few quads the writer's 
 itself (:func:`load`, on a thread of its own for a store on disk: :class:`_Loading`), while the
 writer follows the stage links and plans the late links and the summaries over the keys
 (:func:`write_passes`). The Redis side — reading, acknowledging, the types hash — stays with the
-:class:`~provml.ingest.writer.Writer`.
+:class:`~provml.ingest.writer.Writer`. In-process ingest into a store on disk writes each batch
+through :func:`write_passes` too (``KnowledgeGraph.ingest_events``: the batch's N-Quads loaded
+beside its planning).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def write_group(store: Store, entries: Sequence[Mapping[bytes, Any]], *, atomic:
     # on disk the group's N-Quads go to the store on a thread of their own from now on, while
     # this thread reads the keys and plans the passes (see write_passes)
     loading = _Loading(lambda: load(store, b"".join([entry_nquads(fields) for fields in entries]),
-                                    atomic=atomic)) if complete and _overlaps(store) else None
+                                    atomic=atomic)) if complete and overlaps(store) else None
     group = Group()
     try:
         parts: list[bytes] = []
@@ -140,7 +142,7 @@ def write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, 
     ``data`` already under way (the writer starts it before it reads the keys)."""
     from provml.ingest.summary_plan import store_batch
 
-    if complete and _overlaps(store):
+    if complete and overlaps(store):
         under_way = [loading or _Loading(lambda: load(store, data, atomic=atomic))]
 
         def write(late: Sequence[Quad]) -> int:
@@ -305,7 +307,7 @@ def entry_bags(fields: Mapping[bytes, Any]) -> list[str]:
     return ids
 
 
-def _overlaps(store: Store) -> bool:
+def overlaps(store: Store) -> bool:
     """Whether a group's write runs beside its planning: an embedded store on disk (where the
     write is long: RocksDB's files; in memory it is short and not worth a thread)."""
     return isinstance(store, OxigraphStore) and store.path is not None

@@ -8,7 +8,8 @@ events at a time, as one batch and one write (:func:`ingest_bags`): what a bag c
 (the store's reads for shortcut links, context types and summaries, the validation engine's
 call, the write) is paid once per group; an embedded on-disk store writes a group of that size
 with its bulk loader (all or nothing, as a transaction, at a third of its cost;
-docs/benchmarks.md), a remote store in one ``INSERT DATA`` request. When
+docs/benchmarks.md), a remote store in one ``INSERT DATA`` request. A group is written on a
+thread of its own while the next one is read and translated (:class:`_Group`). When
 a group fails (it breaks the event format or the shapes, or anything else goes wrong), its
 batches are taken one by one, so a batch is stored or rejected, with its own report, exactly as
 alone. A batch holding a spec starts a new group: a spec gives roles to its own batch and later
@@ -23,6 +24,7 @@ ones, never to earlier ones.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,35 +188,38 @@ def load_paths(
     group = _Group(kg, together, record)
     ingest = group.add
 
-    for file in files:
-        if file.suffix in SPOOL_SUFFIXES and input_format is None:
-            bag: list[dict[str, Any]] = []
-            first = 1
-            for n, event in enumerate(read_events(file), 1):
-                bag.append(event)
-                if len(bag) >= batch_size:
-                    ingest(f"{file}:{first}-{n}", bag)
-                    bag, first = [], n + 1
-            if bag:
-                ingest(f"{file}:{first}-{first + len(bag) - 1}", bag)
-            continue
-        group.flush()  # the batches before this file are stored before it, as they came
-        quads, ontologies = _ontology_graphs(kg, parse_file(file, format=input_format))
-        try:
-            result = kg.ingest_quads(quads)
-        except ValidationFailed as exc:
-            rejected.append(Rejected(str(file), 0, str(exc), _report(exc)))
-        else:
-            triples += result.triples
-            graphs.update(result.graphs)
-            for graph, given in ontologies.items():  # only when the file was accepted
-                kg.store.clear_graph(graph)
-                kg.store.add(given)
-                triples += len(given)
-                graphs.add(graph.value)
-        if progress:
-            progress(1)
-    group.flush()
+    try:
+        for file in files:
+            if file.suffix in SPOOL_SUFFIXES and input_format is None:
+                bag: list[dict[str, Any]] = []
+                first = 1
+                for n, event in enumerate(read_events(file), 1):
+                    bag.append(event)
+                    if len(bag) >= batch_size:
+                        ingest(f"{file}:{first}-{n}", bag)
+                        bag, first = [], n + 1
+                if bag:
+                    ingest(f"{file}:{first}-{first + len(bag) - 1}", bag)
+                continue
+            group.flush()  # the batches before this file are stored before it, as they came
+            quads, ontologies = _ontology_graphs(kg, parse_file(file, format=input_format))
+            try:
+                result = kg.ingest_quads(quads)
+            except ValidationFailed as exc:
+                rejected.append(Rejected(str(file), 0, str(exc), _report(exc)))
+            else:
+                triples += result.triples
+                graphs.update(result.graphs)
+                for graph, given in ontologies.items():  # only when the file was accepted
+                    kg.store.clear_graph(graph)
+                    kg.store.add(given)
+                    triples += len(given)
+                    graphs.add(graph.value)
+            if progress:
+                progress(1)
+        group.flush()
+    finally:
+        group.abandon()  # (after flush: nothing left; else never a write left under way)
     return LoadSummary(len(files), events, triples, tuple(sorted(graphs)), tuple(rejected))
 
 
@@ -224,35 +229,99 @@ Outcome = tuple[str, Sequence[Mapping[str, Any]], "IngestResult | EventError | V
 
 
 class _Group:
-    """Consecutive batches waiting to be ingested together (see the module's text)."""
+    """Consecutive batches waiting to be ingested together (see the module's text).
+
+    A full group is translated on the caller's thread (:meth:`KnowledgeGraph.translate_events`:
+    nothing of the store read) and then written on a thread of its own
+    (:meth:`KnowledgeGraph.ingest_translated`), while the caller reads and translates the next
+    group: on disk most of a group's write is the store parsing and writing its N-Quads without
+    the GIL (``provml.ingest.handover.write_passes``). The next group's stage links, validation
+    and write wait for the group before it, written whole: they read the store. A group that
+    fails is taken batch by batch once the group before it is done, as alone; the group
+    translated beside a write that failed is translated again after that write's batches.
+    Outcomes are reported in order."""
 
     def __init__(self, kg: KnowledgeGraph, together: int, done: Callable[[Outcome], None]) -> None:
         self.kg, self.together, self.done = kg, together, done
         self.bags: list[tuple[str, Sequence[Mapping[str, Any]]]] = []
         self.events = 0
+        self._writer: ThreadPoolExecutor | None = None
+        #: the group being written: its batches, the specs before its translation, the write
+        self._flight: tuple[list[tuple[str, Sequence[Mapping[str, Any]]]], dict[str, Any], Future[IngestResult]] | None = None
 
     def add(self, source: str, bag: Sequence[Mapping[str, Any]]) -> None:
         if self.bags and any(isinstance(e, Mapping) and e.get("kind") == "spec" for e in bag):
             # a batch's spec gives roles to the values of its whole batch (``ingest_events``), so
-            # it must not reach the batches before it: they go first, without it
-            self.flush()
+            # it must not reach the batches before it: they are translated first, without it
+            self._send()
         self.bags.append((source, bag))
         self.events += len(bag)
         if self.events >= self.together:
-            self.flush()
+            self._send()
 
     def flush(self) -> None:
+        """Ingest the batches waiting, and wait until every batch sent is stored or rejected."""
+        self._send()
+        self._land()
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
+
+    def abandon(self) -> None:
+        """Wait for a write under way without reporting it (the caller is leaving on an error)."""
+        flight, self._flight = self._flight, None
+        if flight is not None:
+            wait([flight[2]])
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
+
+    def _send(self) -> None:
+        from provml.ingest.collector import paused
+
         bags, self.bags, self.events = self.bags, [], 0
-        if len(bags) > 1:
-            specs = dict(self.kg.specs)  # a later bag's spec must not translate an earlier bag alone
-            try:
-                result = self.kg.ingest_events([e for _, bag in bags for e in bag])
-            except Exception:  # noqa: BLE001 - rejected or not, bag by bag: each gets what it gets alone
-                self.kg.specs = specs
-            else:
-                for i, (source, bag) in enumerate(bags):
-                    self.done((source, bag, result if i == len(bags) - 1 else None))
-                return
+        if not bags:
+            return
+        if len(bags) == 1:
+            self._land()
+            self._one_by_one(bags)
+            return
+        specs = dict(self.kg.specs)  # a later bag's spec must not translate an earlier bag alone
+        events = [e for _, bag in bags for e in bag]
+        try:
+            with paused():
+                quads = self.kg.translate_events(events)  # beside the write under way
+        except Exception:  # noqa: BLE001 - rejected or not, bag by bag: each gets what it gets alone
+            self.kg.specs = specs
+            self._land()
+            self._one_by_one(bags)
+            return
+        if not self._land():
+            self.bags, self.events = bags, len(events)  # translated again after those batches
+            self._send()
+            return
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provml-load")
+        self._flight = (bags, specs, self._writer.submit(self.kg.ingest_translated, quads, events=len(events)))
+
+    def _land(self) -> bool:
+        """Wait for the group being written and report it; False: its write failed, and its
+        batches were then taken one by one (the specs as before its translation)."""
+        flight, self._flight = self._flight, None
+        if flight is None:
+            return True
+        bags, specs, write = flight
+        try:
+            result = write.result()
+        except Exception:  # noqa: BLE001 - as for a group that fails its translation
+            self.kg.specs = specs
+            self._one_by_one(bags)
+            return False
+        for i, (source, bag) in enumerate(bags):
+            self.done((source, bag, result if i == len(bags) - 1 else None))
+        return True
+
+    def _one_by_one(self, bags: list[tuple[str, Sequence[Mapping[str, Any]]]]) -> None:
         for source, bag in bags:
             try:
                 self.done((source, bag, self.kg.ingest_events(bag)))
@@ -278,9 +347,12 @@ def ingest_bags(
     """
     out: list[Outcome] = []
     group = _Group(kg, together, out.append)
-    for source, bag in bags:
-        group.add(source, bag)
-        yield from out
-        out.clear()
-    group.flush()
+    try:
+        for source, bag in bags:
+            group.add(source, bag)
+            yield from out
+            out.clear()
+        group.flush()
+    finally:
+        group.abandon()  # (after flush: nothing left; else never a write left under way)
     yield from out

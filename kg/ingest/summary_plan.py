@@ -290,8 +290,9 @@ def store_batch(store: Any, quads: Sequence[Quad], *, atomic: bool = True,
     before: :func:`~provml.ingest.shortcuts.late_links` and the recomputation of
     :func:`~provml.ingest.summaries.update_summaries` after the write. One recomputation at a
     time per process, as there. ``write(extra)``: writes the batch and the ``extra`` quads (the
-    late links) and returns how many writes it made — by default one ``store.add``; the
-    broker's writer loads its N-Quads bytes instead. ``as_stored``: the literals the planners
+    late links) and returns how many writes it made — by default one ``store.add``; on a
+    store on disk the broker's writer and in-process ingest load N-Quads bytes instead
+    (:func:`provml.ingest.handover.write_passes`). ``as_stored``: the literals the planners
     read are already in the form the store gives them back (:func:`_as_read` would return them
     unchanged). ``reads``: what the plans read of the store, kept from batch to batch
     (:class:`Reads`; the caller called its ``begin`` before its first write of the batch)."""
