@@ -2,10 +2,13 @@
 
 events → check (JSON Schema) → translate (PROV-ML quads) → enrich (types entailed by the
 ontology's class hierarchy) → validate (SHACL, the batch plus the types of the nodes it
-references) → write, all or nothing (a transaction; on disk, a batch of
+references) → write (a transaction; on disk, a batch of
 :data:`~provml.store.oxigraph.BULK_MIN_QUADS` quads or more through the bulk loader), then the late
-stage links and the summaries the batch changes. A batch that fails is rejected whole; the store
-is unchanged.
+stage links and the summaries the batch changes. A batch that fails its checks (the event format,
+the shapes) is rejected whole; the store is unchanged. On disk the write runs beside the planning
+of the late links and summaries: a failure after validation (of the store, or of that planning)
+raises and may leave the batch stored without its late links or summaries; ingesting the batch
+again completes it (deterministic IRIs: nothing is stored twice).
 
 >>> kg = open_kg()
 >>> result = kg.ingest_events([{"v": 1, "kind": "workflow_begin", "t": 0, "run": "r1", "workflow": "wf"},
@@ -68,16 +71,16 @@ class KnowledgeGraph(Closing):
     :param validate: SHACL-validate every batch before writing (default on).
     :param enrich: add the types entailed by the ontology before validating and writing.
     :param atomic_writes: passed to the store's ``add`` (a backend may take a faster,
-        non-transactional path when False). The embedded store writes every batch all or
-        nothing either way: on disk, a batch of at least
-        :data:`provml.store.oxigraph.BULK_MIN_QUADS` quads goes through the bulk loader, whose
-        files RocksDB ingests into every index at once. On disk the batch reaches the store as
-        N-Quads, parsed and written by the store on a thread of its own (without the GIL) while
-        the ingesting thread plans its late links and summaries
+        non-transactional path when False). The embedded store writes a batch in one
+        transaction or, on disk from :data:`provml.store.oxigraph.BULK_MIN_QUADS` quads, one
+        bulk load, whose files RocksDB ingests into every index at once. On disk the batch
+        reaches the store as N-Quads, parsed and written by the store on a thread of its own
+        (without the GIL) while the ingesting thread plans its late links and summaries
         (:func:`provml.ingest.handover.write_passes`, as the broker's writer); the late links
-        follow in a small write of their own once the batch is written, then the summaries. A
-        failure after the batch's write (of the links or the summaries) raises with the batch
-        stored; ingesting it again completes it (deterministic IRIs: nothing is stored twice).
+        follow in a small write of their own once the batch is written, then the summaries. So
+        a failure after validation (of the store, or of the planning beside the write) raises
+        and may leave the batch stored without its late links or summaries; ingesting it again
+        completes it (deterministic IRIs: nothing is stored twice).
     """
 
     def __init__(
@@ -146,7 +149,8 @@ class KnowledgeGraph(Closing):
 
     # -- ingest -----------------------------------------------------------------------------------
     def ingest_events(self, events: Sequence[Mapping[str, Any]]) -> IngestResult:
-        """Check, translate, enrich, validate and write one batch of capture events, atomically.
+        """Check, translate, enrich, validate and write one batch of capture events (a batch that
+        fails its checks is rejected whole; see the class's text for a failure after them).
 
         :raises provml.errors.EventError: an event breaks the wire format (nothing written).
         :raises provml.errors.ValidationFailed: the batch breaks the shapes (nothing written).
@@ -172,7 +176,7 @@ class KnowledgeGraph(Closing):
     def ingest_translated(self, quads: list[Quad], *, events: int) -> IngestResult:
         """The stages of :meth:`ingest_events` after translation (stage links, enrichment,
         validation, the write, late links and summaries) for the quads of
-        :meth:`translate_events`, all or nothing.
+        :meth:`translate_events`, as :meth:`ingest_events` does them.
 
         :raises provml.errors.ValidationFailed: the batch breaks the shapes (nothing written).
         """

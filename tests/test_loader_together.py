@@ -120,10 +120,31 @@ def test_a_spec_that_does_not_load_stops_the_load_after_the_batches_before_it(tm
             assert kg.query(f"ASK {{ ?x ?p ?o . FILTER(CONTAINS(STR(?x), '{events[0]['run']}')) }}")
 
 
-def _watched(monkeypatch: pytest.MonkeyPatch, *, fail: set[int] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
-    """Watch the loader's groups: each write is held 0.2 s (so the next group is translated
-    beside it), how many translations ran beside a write and on which threads the writes ran are recorded, and the writes counted
-    in ``fail`` (1 for the first) raise ``OSError`` once, as a store that fails would."""
+def test_batches_stored_before_an_error_are_reported_before_it_when_groups_are_written_beside(tmp_path: Path) -> None:
+    """Groups of two batches: the second group is still being reported when the spec that does
+    not load stops the load; every batch stored before the error is reported before it."""
+    from provml.ingest.spec import SpecError
+
+    broken_spec = {"v": 1, "kind": "spec", "t": 0, "run": "spec", "workflow": "wf", "spec": {"no": "workflow"}}
+    events = pf.all_events()
+    bags = [("a", events[:2]), ("b", events[2:4]), ("c", events[4:6]), ("d", events[6:8]),
+            ("broken", [broken_spec]), ("e", events[8:10])]
+    with open_kg(tmp_path / "s") as kg:
+        seen = []
+        with pytest.raises(SpecError):
+            for source, _, result in ingest_bags(kg, bags, together=4):
+                seen.append((source, type(result).__name__))
+        assert seen == [("a", "NoneType"), ("b", "IngestResult"), ("c", "NoneType"), ("d", "IngestResult")]
+
+
+def _watched(monkeypatch: pytest.MonkeyPatch, *, group: int, fail: set[int] = frozenset(),  # type: ignore[assignment]
+             fail_after: set[int] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+    """Watch the loader's groups: each write is held 0.2 s and a translation waits until the
+    write handed over before it has begun (so the next group is translated beside it); how
+    many translations ran beside a write and on which threads the writes ran are recorded; the
+    writes counted in ``fail`` (1 for the first) raise ``OSError``, as a store that fails would.
+    ``group``: the fewest events of a group (fewer: a batch alone); ``fail_after``: writes that
+    raise once the group is stored (its batches are then ingested again, one by one)."""
     import threading
     import time
 
@@ -131,9 +152,12 @@ def _watched(monkeypatch: pytest.MonkeyPatch, *, fail: set[int] = frozenset()) -
 
     seen: dict[str, Any] = {"writing": 0, "beside": 0, "writes": 0, "threads": set()}
     translate, write = KnowledgeGraph.translate_events, KnowledgeGraph.ingest_translated
+    begun = threading.Event()  # a write handed to its thread has begun
 
     def watched_translate(self: KnowledgeGraph, events: Any) -> Any:
-        time.sleep(0.05)  # (a write just handed to its thread has begun by then)
+        if len(events) >= group:  # a group's, not a batch's taken alone (ingest_events)
+            begun.wait(0.5)  # (none under way: the first group, one after a batch alone)
+            begun.clear()
         seen["beside"] += seen["writing"] > 0
         return translate(self, events)
 
@@ -141,11 +165,15 @@ def _watched(monkeypatch: pytest.MonkeyPatch, *, fail: set[int] = frozenset()) -
         seen["writes"] += 1
         seen["threads"].add(threading.current_thread().name)
         seen["writing"] += 1
+        begun.set()
         try:
             time.sleep(0.2)
             if seen["writes"] in fail:
                 raise OSError("the store failed (test)")
-            return write(self, quads, events=events)
+            result = write(self, quads, events=events)
+            if seen["writes"] in fail_after:
+                raise OSError("the store failed after the group was written (test)")
+            return result
         finally:
             seen["writing"] -= 1
 
@@ -163,9 +191,9 @@ def test_groups_written_beside_the_next_groups_translation_store_what_one_at_a_t
     bags[16] = (bags[16][0], [*bags[16][1], {"v": 1, "kind": "no-such-kind"}])
     alone, alone_outcomes = _load(tmp_path / "alone", bags, together=0)
     assert {o[1] for o in alone_outcomes} == {"IngestResult", ValidationFailed.__name__, EventError.__name__}
-    for fail in (set(), {2, 5}):
-        seen = _watched(monkeypatch, fail=fail)
-        grouped, outcomes = _load(tmp_path / f"groups{len(fail)}", bags, together=6)
+    for name, fail, fail_after in (("none", set(), set()), ("before", {2, 5}, set()), ("after", set(), {3})):
+        seen = _watched(monkeypatch, group=6, fail=fail, fail_after=fail_after)
+        grouped, outcomes = _load(tmp_path / name, bags, together=6)
         monkeypatch.undo()
         assert grouped == alone
         # every batch reported once, in order; each rejected batch with the report it gets alone
@@ -181,7 +209,7 @@ def test_a_spec_reaches_no_batch_before_it_when_groups_are_written_beside_transl
     first, spec_bag, later = spec_bags()
     bags = [("first a", first[:1]), ("first b", first[1:]), ("spec", spec_bag), ("later", later)]
     for fail in (set(), {1}):  # {1}: the first group's write fails while the spec's group is translated
-        _watched(monkeypatch, fail=fail)
+        _watched(monkeypatch, group=2, fail=fail)
         data, outcomes = _load(tmp_path / f"specs{len(fail)}", bags, together=2)
         monkeypatch.undo()
         hyper = {q.subject.value.rsplit("/", 3)[-3] for q in data if q.object == PROVML.LearningHyperparameterValue}

@@ -817,3 +817,21 @@ def test_yield_compactions_lowers_only_rocksdbs_compaction_threads(tmp_path: Pat
     assert (in_memory, changed, again) == (0, len(before), 0)
     assert after == [min(19, main + 10)] * len(before)
     assert set(flushes) == {main}
+
+
+@pytest.mark.parametrize("where", [0.1, 0.5, 0.99])
+def test_nquads_that_do_not_parse_leave_a_store_on_disk_unchanged_through_the_bulk_loader(tmp_path: Path, where: float) -> None:
+    # in-process ingest on disk writes each batch with load_nquads (provml.knowledge), and its
+    # failures must leave the store as it was: the bulk loader ingests its files only at its end
+    from provml.store.oxigraph import BULK_MIN_QUADS
+
+    store = OxigraphStore(tmp_path / "store")
+    good = b"".join(b'<https://x.org/s%d> <https://x.org/p> "%d" <https://x.org/g> .\n' % (i, i)
+                    for i in range(3 * BULK_MIN_QUADS))
+    cut = good.index(b"\n", int(len(good) * where)) + 1
+    with pytest.raises(SyntaxError):
+        store.load_nquads(good[:cut] + b"<https://x.org/a> <https://x.org/b> oops .\n" + good[cut:], lenient=True)
+    assert len(store) == 0
+    store.load_nquads(good, lenient=True)
+    assert len(store) == 3 * BULK_MIN_QUADS
+    store.close()

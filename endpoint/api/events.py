@@ -47,7 +47,8 @@ _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 @bp.post("/api/events")
 @require_write
 def post_events() -> tuple[Response, int]:
-    """Ingest one batch of capture events, all or nothing."""
+    """Ingest one batch of capture events: stored, or rejected whole (4xx, the store unchanged);
+    see ``KnowledgeGraph.ingest_events`` for a failure of the store after validation."""
     kind, params = media_type(request.headers.get("Content-Type"))
     if kind != "application/json" and not kind.endswith("+json"):
         abort_json(415, f"send the events as application/json, not {kind or 'no Content-Type'}")

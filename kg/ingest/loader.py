@@ -7,9 +7,9 @@ Consecutive batches of events go through the pipeline *together*, up to :data:`T
 events at a time, as one batch and one write (:func:`ingest_bags`): what a bag costs per call
 (the store's reads for shortcut links, context types and summaries, the validation engine's
 call, the write) is paid once per group; an embedded on-disk store writes a group of that size
-with its bulk loader (all or nothing, as a transaction, at a third of its cost;
-docs/benchmarks.md), a remote store in one ``INSERT DATA`` request. A group is written on a
-thread of its own while the next one is read and translated (:class:`_Group`). When
+with its bulk loader (at a third of a transaction's cost; docs/benchmarks.md), a remote store
+in one ``INSERT DATA`` request. A group is written on a thread of its own while the next one is
+read and translated (:class:`_Group`). When
 a group fails (it breaks the event format or the shapes, or anything else goes wrong), its
 batches are taken one by one, so a batch is stored or rejected, with its own report, exactly as
 alone. A batch holding a spec starts a new group: a spec gives roles to its own batch and later
@@ -239,7 +239,11 @@ class _Group:
     and write wait for the group before it, written whole: they read the store. A group that
     fails is taken batch by batch once the group before it is done, as alone; the group
     translated beside a write that failed is translated again after that write's batches.
-    Outcomes are reported in order."""
+    Outcomes are reported in order, a group's once the next one is translated (or at
+    :meth:`flush`). A group of one batch (a batch of ``together`` events or more, a batch alone
+    before a spec) is ingested on the caller's thread, after the write under way. The write's
+    thread pauses the cyclic garbage collector for the process while it runs
+    (:mod:`provml.ingest.collector`), the caller's reading of the next group included."""
 
     def __init__(self, kg: KnowledgeGraph, together: int, done: Callable[[Outcome], None]) -> None:
         self.kg, self.together, self.done = kg, together, done
@@ -268,10 +272,16 @@ class _Group:
             self._writer = None
 
     def abandon(self) -> None:
-        """Wait for a write under way without reporting it (the caller is leaving on an error)."""
+        """Wait for a write under way (the caller is leaving on an error): its batches are
+        reported when it ended well, and not taken one by one when it failed."""
         flight, self._flight = self._flight, None
         if flight is not None:
-            wait([flight[2]])
+            bags, _specs, write = flight
+            wait([write])
+            if write.exception() is None:
+                result = write.result()
+                for i, (source, bag) in enumerate(bags):
+                    self.done((source, bag, result if i == len(bags) - 1 else None))
         if self._writer is not None:
             self._writer.shutdown()
             self._writer = None
@@ -353,6 +363,11 @@ def ingest_bags(
             yield from out
             out.clear()
         group.flush()
-    finally:
-        group.abandon()  # (after flush: nothing left; else never a write left under way)
+    except GeneratorExit:
+        group.abandon()  # (the caller stopped reading: never a write left under way)
+        raise
+    except BaseException:
+        group.abandon()
+        yield from out  # what was stored before the error is reported before it
+        raise
     yield from out

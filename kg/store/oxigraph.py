@@ -352,9 +352,13 @@ class OxigraphStore(Closing):
     def load_nquads(self, data: bytes, *, lenient: bool = False) -> None:
         """Write N-Quads ``data``, parsed by the store itself (never turned into Python objects):
         on disk, :data:`BULK_MIN_QUADS` lines or more through pyoxigraph's bulk loader, fewer in
-        one transaction. Oxigraph documents the bulk loader as not atomic: a failure in the
-        middle may leave part of ``data`` written — for callers that write again until done
-        (the broker's writer acknowledges a group only once it is written).
+        one transaction. pyoxigraph's bulk loader gathers the files of the whole call and hands
+        them to RocksDB in one ``IngestExternalFiles`` at its end, as :meth:`add`'s
+        ``bulk_extend`` does (data that does not parse leaves the store unchanged:
+        ``tests/test_store.py``); Oxigraph's documentation still calls its bulk loader
+        not atomic, so callers write again until done (the broker's writer acknowledges a group
+        only once it is written; in-process ingest says so to its caller). Both N-Quads loaders
+        rename blank nodes: data that holds one goes through :meth:`add`.
 
         :param lenient: skip the parser's IRI and language-tag checks — only for data this
             process serialized from checked quads (the broker's writer).
