@@ -5,8 +5,9 @@ ontology's class hierarchy) → validate (SHACL, the batch plus the types of the
 references) → write (a transaction; on disk, a batch of
 :data:`~provml.store.oxigraph.BULK_MIN_QUADS` quads or more through the bulk loader), then the late
 stage links and the summaries the batch changes. A batch that fails its checks (the event format,
-the shapes) is rejected whole; the store is unchanged. On disk the write runs beside the planning
-of the late links and summaries: a failure after validation (of the store, or of that planning)
+the shapes) is rejected whole; the store is unchanged. On disk a bulk-loaded batch is written
+beside the planning of its late links and summaries, and the late links and summaries of any
+batch follow its write: a failure after validation (of the store, or of that planning)
 raises and may leave the batch stored without its late links or summaries; ingesting the batch
 again completes it (deterministic IRIs: nothing is stored twice).
 
@@ -73,9 +74,9 @@ class KnowledgeGraph(Closing):
     :param atomic_writes: passed to the store's ``add`` (a backend may take a faster,
         non-transactional path when False). The embedded store writes a batch in one
         transaction or, on disk from :data:`provml.store.oxigraph.BULK_MIN_QUADS` quads, one
-        bulk load, whose files RocksDB ingests into every index at once. On disk the batch
-        reaches the store as N-Quads, parsed and written by the store on a thread of its own
-        (without the GIL) while the ingesting thread plans its late links and summaries
+        bulk load, whose files RocksDB ingests into every index at once. Such a batch reaches the
+        store as N-Quads, parsed and written by the store on a thread of its own (without the
+        GIL) while the ingesting thread plans its late links and summaries
         (:func:`provml.ingest.handover.write_passes`, as the broker's writer); the late links
         follow in a small write of their own once the batch is written, then the summaries. So
         a failure after validation (of the store, or of the planning beside the write) raises
@@ -236,6 +237,7 @@ class KnowledgeGraph(Closing):
         from provml.ingest.handover import nquads, overlaps, write_passes
         from provml.ingest.plan_reads import Reads
         from provml.ingest.summary_plan import store_batch
+        from provml.store.oxigraph import BULK_MIN_QUADS
 
         with self._writing:
             quads = self.prepare_batch(quads)
@@ -245,12 +247,13 @@ class KnowledgeGraph(Closing):
             if self._reads is None:
                 self._reads = Reads()
             self._reads.begin(self.store)
-            data = nquads(quads) if overlaps(self.store) else None
+            data = nquads(quads) if overlaps(self.store) and len(quads) >= BULK_MIN_QUADS else None
             if data is not None and b"_:" not in data:
-                # on disk the store parses and writes the batch's N-Quads on a thread of its own,
-                # without the GIL, while this one plans the late links and summaries over the
-                # store and the batch (docs/benchmarks.md, sixteenth session); the bulk loader
-                # renames blank nodes, so a batch that may hold one is written as quads below
+                # on disk the store bulk-loads the batch's N-Quads on a thread of its own, without
+                # the GIL, while this one plans the late links and summaries over the store and
+                # the batch (docs/benchmarks.md, sixteenth session); a smaller batch, whose
+                # transaction is short, gained nothing that way (bags of 50 events: 1-5 % slower).
+                # The bulk loader renames blank nodes: a batch that may hold one is written as quads
                 write_passes(self.store, data, quads, atomic=self.atomic_writes, complete=True, reads=self._reads)
             else:
                 store_batch(self.store, quads, atomic=self.atomic_writes, reads=self._reads)

@@ -77,10 +77,10 @@ def test_two_threads_ingesting_a_section_and_its_parent_link_it(tmp_path: Path) 
 
 
 def test_a_store_on_disk_loads_each_batch_beside_its_planning_and_ends_as_one_in_memory(tmp_path: Path) -> None:
-    # on disk the store parses a batch's N-Quads on a thread of its own while the ingesting
-    # thread plans the late links and summaries (provml.knowledge, _write); in memory the quads
-    # are added as they are, after the planning: both must end with the same quads, in order and
-    # in reverse, through the bulk loader (≥ BULK_MIN_QUADS lines) and through a transaction
+    # on disk the store bulk-loads a batch's N-Quads on a thread of its own while the ingesting
+    # thread plans the late links and summaries (provml.knowledge, _write), from BULK_MIN_QUADS
+    # quads; a smaller batch is added as quads after the planning, as in memory: both must end
+    # with the same quads as an in-memory store, in order and in reverse
     import threading
 
     from provml.store.oxigraph import BULK_MIN_QUADS
@@ -94,17 +94,23 @@ def test_a_store_on_disk_loads_each_batch_beside_its_planning_and_ends_as_one_in
         i += size
     for name, order in (("in-order", bags), ("reverse", bags[::-1])):
         kg = KnowledgeGraph(OxigraphStore(tmp_path / name))
-        load, loaded = kg.store.load_nquads, []
+        load, add, loaded, added = kg.store.load_nquads, kg.store.add, [], []
 
-        def spy(data: bytes, *, lenient: bool = False, load: object = load, loaded: list = loaded) -> None:
+        def spy_load(data: bytes, *, lenient: bool = False, load: object = load, loaded: list = loaded) -> None:
             loaded.append((threading.current_thread().name, data.count(b"\n")))
             load(data, lenient=lenient)  # type: ignore[operator]
 
-        kg.store.load_nquads = spy  # type: ignore[method-assign]
+        def spy_add(quads: object, *, atomic: bool = True, add: object = add, added: list = added) -> None:
+            quads = list(quads)  # type: ignore[call-overload]
+            added.append(len(quads))
+            add(quads, atomic=atomic)  # type: ignore[operator]
+
+        kg.store.load_nquads = spy_load  # type: ignore[method-assign]
+        kg.store.add = spy_add  # type: ignore[method-assign]
         for bag in order:
             kg.ingest_events(bag)
         assert set(kg.store.quads()) == _store(order)
         assert {thread for thread, _ in loaded} == {"provml-writer-load"}
-        sizes = [lines for _, lines in loaded]
-        assert max(sizes) >= BULK_MIN_QUADS > min(sizes)  # both of the store's write paths
+        assert max(lines for _, lines in loaded) >= BULK_MIN_QUADS  # the batches of 400 events
+        assert added and max(added) < BULK_MIN_QUADS  # those of 7 and 13
         kg.close()

@@ -9,8 +9,8 @@ itself (:func:`load`, on a thread of its own for a store on disk: :class:`_Loadi
 writer follows the stage links and plans the late links and the summaries over the keys
 (:func:`write_passes`). The Redis side — reading, acknowledging, the types hash — stays with the
 :class:`~provml.ingest.writer.Writer`. In-process ingest into a store on disk writes each batch
-through :func:`write_passes` too (``KnowledgeGraph.ingest_events``: the batch's N-Quads loaded
-beside its planning).
+of :data:`~provml.store.oxigraph.BULK_MIN_QUADS` quads or more through :func:`write_passes` too
+(``KnowledgeGraph.ingest_events``: the batch's N-Quads loaded beside its planning).
 """
 
 from __future__ import annotations
