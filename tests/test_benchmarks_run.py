@@ -35,6 +35,23 @@ def test_the_ingest_breakdown_runs_every_stage() -> None:
     assert all(seconds > 0 for seconds in stages.values())
 
 
+def test_the_ingest_benchmark_stops_when_a_variant_stores_other_quads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every variant's store is compared with the in-memory reference's quads (outside the
+    clock); one that stores other quads stops the run instead of timing a wrong answer."""
+    import ingest
+
+    assert ingest.digest(b"<a> <b> <c> .\n<d> <e> <f> .\n") == ingest.digest(b"<d> <e> <f> .\n<a> <b> <c> .\n")
+    assert ingest.digest(b"<a> <b> <c> .\n") != ingest.digest(b"<a> <b> <c> .\n<d> <e> <f> .\n")
+    run = ingest.run_pipeline
+    args = ["ingest.py", "--sizes", "300", "--reps", "1", "--variants", "pipeline", "--no-stages",
+            "--out", str(tmp_path / "out.json")]
+    monkeypatch.setattr(sys, "argv", args)
+    ingest.main()  # the real pipeline stores the reference's quads
+    monkeypatch.setattr(ingest, "run_pipeline", lambda *a, **k: (lambda s, _d, c: (s, 0, c))(*run(*a, **k)))
+    with pytest.raises(SystemExit, match="pipeline stored other quads"):
+        ingest.main()
+
+
 def test_the_generic_representation_keeps_every_execution_typed() -> None:
     """The query benchmark's baseline (no PROV-ML types) maps each PROV-ML class to a generic
     one through the class closure; a change of the closure's keys once dropped every subclass,
