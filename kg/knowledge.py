@@ -167,6 +167,7 @@ class KnowledgeGraph(Closing):
         the rest (a loader translates the next batch while the store writes this one).
 
         :raises provml.errors.EventError: an event breaks the wire format.
+        :raises provml.ingest.spec.SpecError: a spec event's spec does not load.
         """
         check(events)
         for event in events:
