@@ -267,9 +267,7 @@ class _Group:
         """Ingest the batches waiting, and wait until every batch sent is stored or rejected."""
         self._send()
         self._land()
-        if self._writer is not None:
-            self._writer.shutdown()
-            self._writer = None
+        self._stop_writer()
 
     def abandon(self) -> None:
         """Wait for a write under way (the caller is leaving on an error): its batches are
@@ -279,9 +277,10 @@ class _Group:
             bags, _specs, write = flight
             wait([write])
             if write.exception() is None:
-                result = write.result()
-                for i, (source, bag) in enumerate(bags):
-                    self.done((source, bag, result if i == len(bags) - 1 else None))
+                self._report(bags, write.result())
+        self._stop_writer()
+
+    def _stop_writer(self) -> None:
         if self._writer is not None:
             self._writer.shutdown()
             self._writer = None
@@ -327,9 +326,13 @@ class _Group:
             self.kg.specs = specs
             self._one_by_one(bags)
             return False
+        self._report(bags, result)
+        return True
+
+    def _report(self, bags: list[tuple[str, Sequence[Mapping[str, Any]]]], result: IngestResult) -> None:
+        """The outcomes of a group stored whole: its result on its last batch."""
         for i, (source, bag) in enumerate(bags):
             self.done((source, bag, result if i == len(bags) - 1 else None))
-        return True
 
     def _one_by_one(self, bags: list[tuple[str, Sequence[Mapping[str, Any]]]]) -> None:
         for source, bag in bags:

@@ -360,8 +360,8 @@ class OxigraphStore(Closing):
         only once it is written; in-process ingest says so to its caller). Both N-Quads loaders
         rename blank nodes: data that holds one goes through :meth:`add`.
 
-        :param lenient: skip the parser's IRI and language-tag checks — only for data this
-            process serialized from checked quads (the broker's writer).
+        :param lenient: skip the parser's IRI and language-tag checks — only for data serialized
+            from checked quads (the broker's writer, in-process ingest).
         :raises SyntaxError: the data does not parse.
         :raises StoreReadOnly: the store was opened read-only.
         """
