@@ -2,8 +2,8 @@
 
 One click group; its commands live beside this module by what they do — ``servers`` (``serve``,
 ``ingest-worker``), ``writing`` (``validate``, ``load``, ``migrate``, ``compact``), ``reading`` (``queries``,
-``query``, ``export``, ``stats``, ``ontology info``), ``imports`` (``import …``) — and share
-``common`` (the exit-2 error, ``--store`` / ``--remote``, opening the knowledge graph).
+``query``, ``export``, ``stats``, ``ontology info``), ``imports`` (``import …``),
+``broker`` (``dead-letters``), and share ``common`` (the exit-2 error, ``--store`` / ``--remote``, opening the knowledge graph).
 
 Exit codes follow pySHACL: 0 success / conforms, 1 does not conform or rejected, 2 could not run.
 Heavy modules are imported inside the commands that need them.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import click
 
 from provml._version import __version__
+from provml.cli.broker import dead_letters_group
 from provml.cli.imports import import_group
 from provml.cli.reading import (
     export_command,
@@ -36,5 +37,5 @@ def main() -> None:
 
 for _command in (ontology, serve_command, ingest_worker_command, validate_command, load_command,
                  queries_command, query_command, export_command, migrate_command, import_group,
-                 stats_command, compact_command):
+                 stats_command, compact_command, dead_letters_group):
     main.add_command(_command)

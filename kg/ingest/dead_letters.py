@@ -1,0 +1,201 @@
+"""The broker's dead letters (the stream ``provml:dead``): what was rejected, and sending a bag
+back to ``provml:events`` once what rejected it is fixed (``provml dead-letters``).
+
+Three kinds of entries land there (docs/deployment.md):
+
+* a bag a worker rejected: it breaks the event format or the shapes (``stage`` ``worker``; the
+  report holds the error and, for the shapes, the SHACL report);
+* a bag whose validated quads the writer could not read (``stage`` ``writer``: a faulty worker,
+  or anyone who can write to Redis, put a bad entry in ``provml:quads``); the bag itself is
+  usually sound, and sending it back writes it;
+* a ``provml:quads`` entry whose bag ids do not read, kept whole (its fields as
+  ``entry:<field>``, no bag): its bags stayed pending in ``provml:events`` and were reclaimed.
+  It holds no bag to send back; once looked at, it can be dropped.
+
+Sending back (:func:`retry`) moves each entry in one Lua script, atomic in Redis: the bag is
+appended to ``provml:events`` (a new id; a worker takes it as any other bag) and only then is the
+dead letter deleted, so no failure in between loses a bag; an entry already gone (another
+operator sent it back or dropped it meanwhile) is skipped. A bag that is still bad is rejected
+again, under a new id. Nodes have deterministic IRIs: a bag written twice stores nothing twice.
+
+>>> DeadLetter.of("1-0", {b"id": b"5-0", b"bag": b'[{"v": 1}]', b"report": b'{"error": "EventError", "message": "no kind"}'}).events
+1
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from provml.capture.broker import DEAD, EVENTS
+
+__all__ = ["DeadLetter", "NotFound", "NotRetryable", "drop", "find", "read", "retry"]
+
+#: a stream id (``1733480000000-0``); anything else names no entry
+_STREAM_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
+#: entries read from Redis at a time, and moved by one script
+_PAGE = 500
+
+# KEYS: the dead stream, the events stream; ARGV: the send time, then (dead id, bag, events) triples.
+# Each bag is appended before its dead letter is deleted (a failure in between leaves both: a bag
+# sent twice writes nothing twice), and only while the dead letter is still there.
+_MOVE = """
+local moved = {}
+for i = 2, #ARGV, 3 do
+  if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i], 'COUNT', 1) == 1 then
+    redis.call('XADD', KEYS[2], '*', 'bag', ARGV[i + 1], 'n', ARGV[i + 2], 't', ARGV[1])
+    redis.call('XDEL', KEYS[1], ARGV[i])
+    moved[#moved + 1] = ARGV[i]
+  end
+end
+return moved
+"""
+
+
+class NotFound(LookupError):
+    """Ids that are not in ``provml:dead``."""
+
+    def __init__(self, ids: Sequence[str]) -> None:
+        super().__init__(f"no dead letter {', '.join(ids)} in {DEAD} (`provml dead-letters list` shows them)")
+        self.ids = tuple(ids)
+
+
+class NotRetryable(ValueError):
+    """Dead letters that hold no bag to send back."""
+
+    def __init__(self, letters: Sequence[DeadLetter]) -> None:
+        super().__init__(
+            f"{', '.join(d.dead_id for d in letters)} hold{'s' if len(letters) == 1 else ''} no bag to send back "
+            f"(a quads entry kept whole, or a bag no longer in {EVENTS} when it was rejected): "
+            "nothing to retry; look at it with `provml dead-letters show`, then drop it")
+        self.letters = tuple(letters)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One entry of ``provml:dead``.
+
+    ``dead_id``: its id in ``provml:dead``; ``source_id``: the id the bag had in
+    ``provml:events`` (for an entry kept whole: its id in ``provml:quads``); ``stage``: who
+    rejected it (``worker`` or ``writer``); ``events``: how many events the bag holds (``None``:
+    no bag, or a body that is not a JSON array); ``bag``: the body as the client sent it
+    (``b""``: none); ``report``: the error, its message and, for the shapes, the SHACL report;
+    ``entry_fields``: the fields of a ``provml:quads`` entry kept whole.
+    """
+
+    dead_id: str
+    source_id: str
+    stage: str
+    error: str
+    message: str
+    events: int | None
+    bag: bytes
+    report: Mapping[str, Any] = field(repr=False)
+    entry_fields: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, dead_id: Any, fields: Mapping[Any, Any]) -> DeadLetter:
+        """The dead letter of a ``provml:dead`` entry as Redis gives it (bytes or text)."""
+        text = {_text(k): v for k, v in fields.items()}
+        raw = text.get("report", b"{}")
+        try:
+            report = json.loads(raw)
+        except ValueError:
+            report = {"error": "unreadable report", "message": _text(raw)[:200]}
+        if not isinstance(report, dict):
+            report = {"error": "unreadable report", "message": _text(raw)[:200]}
+        bag = text.get("bag", b"")
+        bag = bag if isinstance(bag, bytes) else str(bag).encode()
+        try:
+            parsed = json.loads(bag) if bag else None
+        except ValueError:
+            parsed = None
+        return cls(
+            dead_id=_text(dead_id), source_id=_text(text.get("id", b"")),
+            stage=str(report.get("stage", "worker")), error=str(report.get("error", "")),
+            message=str(report.get("message", "")), events=len(parsed) if isinstance(parsed, list) else None,
+            bag=bag, report=report,
+            entry_fields=tuple(sorted(k.removeprefix("entry:") for k in text if k.startswith("entry:"))))
+
+    @property
+    def retryable(self) -> bool:
+        """Whether it holds a bag to send back."""
+        return bool(self.bag)
+
+    def summary(self) -> dict[str, Any]:
+        """Its line of ``provml dead-letters list --format json``: everything but the bag and
+        the SHACL report."""
+        return {"dead_id": self.dead_id, "source_id": self.source_id, "stage": self.stage,
+                "error": self.error, "message": self.message, "events": self.events,
+                "retryable": self.retryable, **({"entry_fields": list(self.entry_fields)} if self.entry_fields else {})}
+
+    def to_dict(self) -> dict[str, Any]:
+        """All of it (``provml dead-letters show``): the bag as JSON when it is JSON, else as text."""
+        try:
+            bag: Any = json.loads(self.bag) if self.bag else None
+        except ValueError:
+            bag = self.bag.decode("utf-8", "replace")
+        return {**self.summary(), "report": dict(self.report), "bag": bag}
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def read(redis: Any, *, limit: int | None = None) -> list[DeadLetter]:
+    """The dead letters, oldest first (at most ``limit``)."""
+    out: list[DeadLetter] = []
+    start = "-"
+    while limit is None or len(out) < limit:
+        page = redis.xrange(DEAD, min=start, max="+", count=_PAGE if limit is None else min(_PAGE, limit - len(out)))
+        out.extend(DeadLetter.of(i, f) for i, f in page)
+        if len(page) < _PAGE:
+            break
+        start = "(" + _text(page[-1][0])
+    return out
+
+
+def find(redis: Any, ids: Iterable[str]) -> list[DeadLetter]:
+    """The dead letters of ``ids``, in that order.
+
+    :raises NotFound: some are not in ``provml:dead`` (none is returned then).
+    """
+    found, missing = [], []
+    for dead_id in dict.fromkeys(ids):
+        entry = redis.xrange(DEAD, min=dead_id, max=dead_id, count=1) if _STREAM_ID.fullmatch(dead_id) else []
+        if entry:
+            found.append(DeadLetter.of(*entry[0]))
+        else:
+            missing.append(dead_id)
+    if missing:
+        raise NotFound(missing)
+    return found
+
+
+def retry(redis: Any, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+    """Send the bags of ``letters`` back to ``provml:events`` and delete their dead letters
+    (see the module's text); returns those moved (one already gone is not).
+
+    :raises NotRetryable: some hold no bag (nothing is moved then).
+    """
+    empty = [d for d in letters if not d.retryable]
+    if empty:
+        raise NotRetryable(empty)
+    move = redis.register_script(_MOVE)
+    moved: set[str] = set()
+    for i in range(0, len(letters), _PAGE):
+        args: list[Any] = [repr(time.time())]
+        for d in letters[i : i + _PAGE]:
+            args += [d.dead_id, d.bag, d.events or 0]
+        moved.update(_text(x) for x in move(keys=[DEAD, EVENTS], args=args))
+    return [d for d in letters if d.dead_id in moved]
+
+
+def drop(redis: Any, letters: Sequence[DeadLetter]) -> int:
+    """Delete ``letters`` from ``provml:dead``; returns how many were still there."""
+    ids = [d.dead_id for d in letters]
+    return sum(int(redis.xdel(DEAD, *ids[i : i + _PAGE])) for i in range(0, len(ids), _PAGE))
