@@ -187,3 +187,17 @@ def test_junk_in_the_dead_letter_stream_is_listed_not_a_crash(redis_server: Redi
         shown = cli(url, "show", d.dead_id)
         assert shown.exit_code == 0 and json.loads(shown.stdout)["dead_id"] == d.dead_id
     redis.close()
+
+
+@pytest.mark.parametrize("command", [("dead-letters", "list"), ("ingest-worker", "--store", "STORE", "--connect-timeout-s", "0.3")])
+def test_a_broker_password_is_never_printed(tmp_path: Path, command: tuple[str, ...],
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    """An unreachable broker is named in the error (exit 2) and the log without its password."""
+    from servers import free_port
+
+    url = f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0"  # nothing listens there
+    args = [str(tmp_path / "store") if a == "STORE" else a for a in command]
+    result = CliRunner().invoke(main, [*args, "--broker", url])
+    assert result.exit_code == 2, result.output
+    assert "127.0.0.1" in result.output and "s3cret" not in result.output
+    assert "s3cret" not in caplog.text

@@ -18,12 +18,13 @@ the first send, so ``import provml`` stays light.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from typing import Any
 
 from provml.capture.sinks import SinkUnavailable
 
-__all__ = ["EVENTS", "QUADS", "DEAD", "TYPES", "WORKERS", "WRITERS", "RedisSink", "connect"]
+__all__ = ["EVENTS", "QUADS", "DEAD", "TYPES", "WORKERS", "WRITERS", "RedisSink", "connect", "safe_url"]
 
 #: the stream of bags from capture clients
 EVENTS = "provml:events"
@@ -63,7 +64,7 @@ class RedisSink:
         self.url = url
         self.stream = stream
         self.max_backlog = max_backlog
-        self.name = f"broker {_safe(url)}"
+        self.name = f"broker {safe_url(url)}"
         self._redis: Any = None
         self._checked = 0.0
 
@@ -94,9 +95,14 @@ class RedisSink:
         self._drop()
 
 
-def _safe(url: str) -> str:
-    """The URL without a password: ``redis://:secret@h:1/0`` -> ``redis://***@h:1/0``."""
+def safe_url(url: str) -> str:
+    """The URL as provml prints and logs it: without its user and password, also one given as a
+    query parameter.
+
+    >>> safe_url("redis://:secret@h:1/0"), safe_url("redis://h:1/0?password=secret&db=2")
+    ('redis://***@h:1/0', 'redis://h:1/0?password=***&db=2')
+    """
     if "@" in url:
         scheme, _, rest = url.partition("://")
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url
+        url = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return re.sub(r"([?&](?:password|username)=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)

@@ -23,7 +23,7 @@ def _redis(url: str) -> Iterator[Any]:
     try:
         import redis
 
-        from provml.capture.broker import connect
+        from provml.capture.broker import connect, safe_url
     except ImportError as exc:  # pragma: no cover - the extra is installed in the tests
         raise CouldNotRun(f"the dead letters need the redis package: pip install 'provml[redis]' ({exc})") from exc
     from provml.ingest.dead_letters import NotFound, NotRetryable
@@ -32,7 +32,7 @@ def _redis(url: str) -> Iterator[Any]:
     try:
         yield client
     except redis.RedisError as exc:
-        raise CouldNotRun(f"the broker {url} cannot be used: {exc}") from exc
+        raise CouldNotRun(f"the broker {safe_url(url)} cannot be used: {exc}") from exc
     except (NotFound, NotRetryable) as exc:
         raise CouldNotRun(str(exc)) from exc
     finally:

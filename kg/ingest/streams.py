@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from provml.capture.broker import DEAD, EVENTS, QUADS, WORKERS, WRITERS, connect
+from provml.capture.broker import DEAD, EVENTS, QUADS, WORKERS, WRITERS, connect, safe_url
 
 __all__ = ["ALIVE", "SPECS", "WRITTEN", "Lag", "alive", "as_text", "begin_step", "ensure_groups", "id_key", "lag",
            "unwritten", "wait_for_broker"]
@@ -149,7 +149,7 @@ def wait_for_broker(url: str, *, timeout_s: float = 60.0) -> None:
         except (redis_module.ConnectionError, redis_module.TimeoutError) as exc:
             if time.monotonic() > deadline:
                 raise
-            log.warning("waiting for the broker %s: %s", url, exc)
+            log.warning("waiting for the broker %s: %s", safe_url(url), exc)
             time.sleep(0.5)
         finally:
             client.close()
