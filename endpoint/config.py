@@ -42,7 +42,7 @@ key                meaning (default)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from provml.vocab import DEFAULT_BASE
@@ -78,8 +78,8 @@ class Config:
     remote: str | None = None
     base_url: str | None = None
     instance_base: str = DEFAULT_BASE
-    token: str | None = None
-    read_token: str | None = None
+    token: str | None = field(default=None, repr=False)  # (never in a log line or a traceback)
+    read_token: str | None = field(default=None, repr=False)
     read_only: bool = False
     cors_origins: tuple[str, ...] = ()
     timeout_s: float | None = 30.0

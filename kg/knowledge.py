@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse
 
+from provml.capture.redact import redact_event
 from provml.closing import Closing
 from provml.errors import ValidationFailed
 from provml.events import check
@@ -170,6 +171,8 @@ class KnowledgeGraph(Closing):
         :raises provml.ingest.spec.SpecError: a spec event's spec does not load.
         """
         check(events)
+        # secrets redacted as the capture client does, for events that did not come through it
+        events = [redact_event(event) for event in events]
         for event in events:
             if event["kind"] == "spec":
                 self.specs[event["workflow"]] = WorkflowSpec.from_dict(event["spec"])

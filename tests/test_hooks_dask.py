@@ -26,7 +26,7 @@ def total(xs: list[int]) -> int:
 
 
 def boom(x: int) -> int:
-    raise ValueError(f"no good: {x}")
+    raise ValueError(f"no good: {x} at postgres://admin:s3cret-XYZ@db.example.org/prod")
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +79,9 @@ def test_a_failed_task_is_recorded_as_errored(dask_client: DaskClient, tmp_path:
         got = rows(kg, "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> SELECT ?s WHERE { "
                        "?t rdfs:label \"boom-1\" ; <https://w3id.org/provml#status> ?s }")
         assert got == [("errored",)]
+        [(message,)] = rows(kg, "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> SELECT ?m WHERE { "
+                                "?t rdfs:label \"boom-1\" ; <https://w3id.org/provml#errorMessage> ?m }")
+        assert "no good: 3" in message and "s3cret" not in message  # the DSN's password redacted
         status = rows(kg, f'SELECT ?s WHERE {{ ?w <http://www.w3.org/2000/01/rdf-schema#label> "{run}" ; '
                           "<https://w3id.org/provml#status> ?s }")
         assert status == [("errored",)]

@@ -41,6 +41,10 @@ def assert_clean(text: str) -> None:
         ("id AKIAIOSFODNN7EXAMPLE", f"id {REDACTED}"),
         ("xoxb-1234567890-abcdefghij", REDACTED),
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----", REDACTED),
+        # a password holding "/" (base64) or "@": whole, up to the "@" the host follows (audit, 17th session)
+        ("postgres://admin:s3cr3t/Pa55@db.example.org/prod", f"postgres://admin:{REDACTED}@db.example.org/prod"),
+        ("postgres://admin:s3cr3t@Pa55@db.example.org/prod x", f"postgres://admin:{REDACTED}@db.example.org/prod x"),
+        ("https://bob:hunter2@h.org/users/@me", f"https://bob:{REDACTED}@h.org/users/@me"),
         # left alone
         ("max_tokens=512 lr=0.01 epochs: 3", "max_tokens=512 lr=0.01 epochs: 3"),
         ("https://example.org/data.csv", "https://example.org/data.csv"),
@@ -53,13 +57,16 @@ def test_redact_text(text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["password", "db_password", "apiKey", "API_KEY", "auth_token",
-                                  "aws_secret_access_key", "client_secret", "Cookie", "passwd"])
+                                  "aws_secret_access_key", "client_secret", "Cookie", "passwd",
+                                  "authtoken", "apitoken", "sessiontoken", "token_value",
+                                  "private_key_pem", "dbpassword", "clientsecret"])
 def test_secret_names(name: str) -> None:
     assert is_secret_name(name)
 
 
 @pytest.mark.parametrize("name", ["lr", "max_tokens", "tokenizer", "key_size", "author", "passes",
-                                  "num_keys", "batch_size", "token_ids"])
+                                  "num_keys", "batch_size", "token_ids", "token_type", "num_tokens",
+                                  "token_count", "max_token_length"])
 def test_harmless_names(name: str) -> None:
     assert not is_secret_name(name)
 
@@ -127,9 +134,32 @@ def test_tags_and_domain_iris(tmp_path: Path) -> None:
 
 def test_environment_values(tmp_path: Path) -> None:
     env = {"DATABASE_DSN": "host=db user=admin password=hunter2", "OMP_NUM_THREADS": "1",
-           "BROKER": "amqp://guest:hunter2@mq:5672/"}
+           "BROKER": "amqp://guest:hunter2@mq:5672/", "DB_PASS": "hunter2", "MYSQL_PWD": "hunter2",
+           "SSHPASS": "hunter2", "PGPASSWORD": "hunter2"}
     got = metadata.environment(list(env), env)
     assert got == {"DATABASE_DSN": f"host=db user=admin password={REDACTED}", "OMP_NUM_THREADS": "1"}
+
+
+def test_values_of_any_type_are_redacted_as_the_encoder_writes_them(tmp_path: Path) -> None:
+    """An argparse Namespace, a dataclass, a set: written as their repr, as an object, as a
+    list; each redacted in that form (they went through whole before: audit, 17th session)."""
+    import argparse
+    from dataclasses import dataclass
+
+    @dataclass
+    class DbConfig:
+        host: str
+        password: str
+
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+    args = argparse.Namespace(lr=0.01, db_password="hunter2")
+    with client.workflow("wf", meta=False) as wf, \
+            wf.task("t", used={"args": args, "db": DbConfig("db", "hunter2"), "opts": {"password=hunter2"}}) as t:
+        t.generated(provml.value("conn", DbConfig("db2", "s3cr3t-Pa55")))
+    client.close()
+    text = spool_text(client)
+    assert_clean(text)
+    assert "Namespace(lr=0.01, db_password=" in text and '"host":"db2"' in text.replace(" ", "")
 
 
 @pytest.mark.parametrize("path", ["compact", "nan", "spill", "errored", "late"])

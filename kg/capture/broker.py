@@ -18,10 +18,10 @@ the first send, so ``import provml`` stays light.
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from typing import Any
 
+from provml.capture.redact import safe_url
 from provml.capture.sinks import SinkUnavailable
 
 __all__ = ["EVENTS", "QUADS", "DEAD", "TYPES", "WORKERS", "WRITERS", "RedisSink", "connect", "safe_url"]
@@ -93,16 +93,3 @@ class RedisSink:
 
     def close(self) -> None:
         self._drop()
-
-
-def safe_url(url: str) -> str:
-    """The URL as provml prints and logs it: without its user and password, also one given as a
-    query parameter.
-
-    >>> safe_url("redis://:secret@h:1/0"), safe_url("redis://h:1/0?password=secret&db=2")
-    ('redis://***@h:1/0', 'redis://h:1/0?password=***&db=2')
-    """
-    if "@" in url:
-        scheme, _, rest = url.partition("://")
-        url = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return re.sub(r"([?&](?:password|username)=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from provml.capture.encoding import as_event, encode, encode_bag, encode_items, split_items
+from provml.capture.redact import redact_text
 from provml.capture.sinks import BagRejected, BagTooLarge, Sink, SinkUnavailable
 from provml.capture.spool import SpoolWriter, read_events
 from provml.errors import MissingExtra
@@ -726,13 +727,13 @@ class Flusher:
             return
         except Exception as exc:
             if _permanent(exc):  # resending cannot cure it: reject, let later bags flow on
-                report = {"error": type(exc).__name__, "message": str(exc)[:2000]}
+                report = {"error": type(exc).__name__, "message": redact_text(str(exc))[:2000]}
                 if isinstance(exc, ImportError | MissingExtra):  # every event would fail alike
                     self._reject(lines, report)
                 else:
                     self._refused(lines, report)
                 return
-            self._went_down(str(exc) if isinstance(exc, SinkUnavailable) else repr(exc))
+            self._went_down(redact_text(str(exc) if isinstance(exc, SinkUnavailable) else repr(exc)))
             self._to_pending(lines)
             return
         self._counts["sent"] += len(lines)

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from provml.capture import redact
 from provml.capture.redact import redact_text
 
 __all__ = [
@@ -54,7 +55,7 @@ KEY_PACKAGES = (
 )
 
 _SECRET_NAME = re.compile(
-    r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|SIGNATURE",
+    r"TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|KEY|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|SIGNATURE",
     re.IGNORECASE,
 )
 _SECRET_VALUE = re.compile(
@@ -72,8 +73,15 @@ _SCHEDULERS = (("SLURM", "SLURM_JOB_ID"), ("PBS", "PBS_JOBID"), ("LSF", "LSB_JOB
 
 
 def is_secret_name(name: str) -> bool:
-    """Whether an environment variable's name suggests it holds a secret."""
-    return _SECRET_NAME.search(name) is not None
+    """Whether an environment variable's name suggests it holds a secret: stricter than
+    :func:`provml.capture.redact.is_secret_name`, which it includes (``DB_PASS``, ``MYSQL_PWD``,
+    ``SSHPASS``, ``PGPASSFILE`` … are all dropped; an environment variable is recorded only when
+    allow-listed, so a harmless one dropped is cheap).
+
+    >>> [n for n in ("DB_PASS", "MYSQL_PWD", "SSHPASS", "OMP_NUM_THREADS") if is_secret_name(n)]
+    ['DB_PASS', 'MYSQL_PWD', 'SSHPASS']
+    """
+    return _SECRET_NAME.search(name) is not None or redact.is_secret_name(name)
 
 
 def looks_like_secret(value: str) -> bool:

@@ -8,15 +8,24 @@ Two rules, applied everywhere:
 * **by name** — a value whose name says it is a secret is replaced whole by ``[redacted]``,
   whatever its type: the name's words (split at ``_ - .`` and camelCase) include ``password``,
   ``passwd``, ``passphrase``, ``pwd``, ``pass``, ``secret``, ``credential(s)``, ``auth``,
-  ``authorization``, ``cookie``, ``signature``, ``apikey``, ``privatekey``, ``accesskey``, or
-  end in ``token`` or ``key`` (``api_key``, ``auth_token``, ``aws_secret_access_key``) — but not
-  ``max_tokens``, ``key_size`` or ``tokenizer``;
-* **by value** — inside any text: the password of a URL (``postgres://admin:[redacted]@db``),
+  ``authorization``, ``cookie``, ``signature``, ``apikey``, ``privatekey``, ``accesskey`` (also
+  as two words: ``private_key_pem``), or end in ``token`` or ``key`` (``api_key``,
+  ``auth_token``, ``aws_secret_access_key``), or end in ``token``, ``password``, ``passwd`` or
+  ``secret`` written as one word (``authtoken``, ``dbpassword``), or hold the word ``token``
+  beside no word that makes it a count or an index (``token_value``) — but not
+  ``max_tokens``, ``token_ids``, ``key_size`` or ``tokenizer``;
+* **by value** — inside any text: the password of a URL (``postgres://admin:[redacted]@db``,
+  whole when it holds ``/`` or ``@``),
   the value of a ``key=value`` / ``key: value`` pair whose key is a secret name
   (``password=[redacted]``, ``{'api_key': [redacted]}``), ``Bearer`` credentials, PEM private
   keys, JWTs, and tokens with a well-known prefix (GitHub ``ghp_`` …, GitLab ``glpat-``,
   OpenAI / Stripe ``sk-`` ``sk_live_`` ``rk_live_``, Slack ``xox…-``, AWS ``AKIA`` / ``ASIA``,
   Google ``AIza`` ``ya29.``, Hugging Face ``hf_``, npm ``npm_``, PyPI ``pypi-``).
+
+Values of other types are redacted in the form the encoder writes them (a dataclass as an object,
+a set as a list, anything else as its ``repr``); :func:`redact_event` applies all of it to an
+event of the wire format (ingest does, for events from any source); :func:`safe_url` is a URL as
+provml prints and logs it.
 
 >>> redact_text("postgres://admin:hunter2@db.example.org/prod failed")
 'postgres://admin:[redacted]@db.example.org/prod failed'
@@ -32,11 +41,14 @@ Two rules, applied everywhere:
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["REDACTED", "is_secret_name", "redact_named", "redact_text", "redact_values"]
+__all__ = ["REDACTED", "is_secret_name", "redact_event", "redact_named", "redact_text", "redact_values",
+           "safe_url"]
 
 REDACTED = "[redacted]"
 
@@ -46,6 +58,11 @@ _ANYWHERE = frozenset({
     "privatekey", "accesskey", "secretkey", "sessionid", "jwt", "bearer",
 })
 _AT_END = frozenset({"token", "key"})  # api_key, auth_token; not key_size, token_ids
+#: words beside ``token`` that make it a count or an index, not a credential (token_ids, token_type)
+_TOKEN_HARMLESS = frozenset({
+    "id", "ids", "count", "counts", "type", "types", "length", "len", "limit", "budget", "size",
+    "index", "indices", "embedding", "embeddings", "vocab", "position", "positions", "level",
+})
 _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 _names: dict[str, bool] = {}
 
@@ -59,14 +76,18 @@ def is_secret_name(name: str) -> bool:
     secret = bool(words) and (
         any(w in _ANYWHERE for w in words)
         or words[-1] in _AT_END
-        or "".join(words[-2:]) in _ANYWHERE  # api + key, private + key
+        or words[-1].endswith(("token", "password", "passwd", "secret"))  # authtoken, dbpassword
+        or any(a + b in _ANYWHERE for a, b in zip(words, words[1:], strict=False))  # private + key (_pem)
+        or ("token" in words and not _TOKEN_HARMLESS.intersection(words))  # token_value
     )
     if len(_names) < 10_000:
         _names[name] = secret
     return secret
 
 
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@")
+#: the password of a URL: from the user's ``:`` to the ``@`` that the host follows (a password
+#: may hold ``/`` or ``@`` — base64, unencoded — so the last ``@`` before the host's end)
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)\S+?@(?=[^\s@/?#]*(?:[\s/?#]|$))")
 _TOKENS = re.compile(
     r"""
     -----BEGIN[A-Z ]*PRIVATE\ KEY-----.*?(?:-----END[A-Z ]*PRIVATE\ KEY-----|\Z)
@@ -108,16 +129,54 @@ def redact_text(text: str) -> str:
     return "".join(out)
 
 
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)\S*@(?=[^\s@/?#]*(?:[/?#]|$))")
+_QUERY_PAIR = re.compile(r"(?P<head>[?&;](?P<key>[^=&;#]+)=)(?P<val>[^&;#]*)")
+
+
+def safe_url(url: str) -> str:
+    """A URL as provml prints and logs it: without its user and password, and without the value
+    of a query parameter whose name is a secret's (:func:`is_secret_name`: ``password``,
+    ``token``, ``api_key`` …).
+
+    >>> safe_url("redis://:secret@h:1/0"), safe_url("https://u:p/w@d@h/x?password=s&db=2")
+    ('redis://***@h:1/0', 'https://***@h/x?password=***&db=2')
+    """
+    url = _USERINFO.sub(lambda m: m["scheme"] + "***@", url, count=1)
+    return _QUERY_PAIR.sub(lambda m: m["head"] + "***" if is_secret_name(m["key"]) or m["key"].lower() == "username"
+                           else m[0], url)
+
+
 def _redact_any(obj: Any) -> Any:
     if isinstance(obj, str):
         return redact_text(obj)
+    if obj is None or isinstance(obj, int | float | bytes):
+        return obj
     if isinstance(obj, list | tuple):
         items = [_redact_any(x) for x in obj]
         return items if any(a is not b for a, b in zip(items, obj, strict=True)) else obj
     if isinstance(obj, Mapping):
         out = {k: redact_named(str(k), v) for k, v in obj.items()}
         return out if any(out[k] is not v for k, v in obj.items()) else obj
-    return obj
+    return _redact_object(obj)
+
+
+def _redact_object(obj: Any) -> Any:
+    """Any other value, as the encoder will write it (:func:`provml.capture.encoding._default`;
+    orjson writes a dataclass as an object): redacted in that form when something in it is a
+    secret (``Namespace(db_password='…')``, ``DbConfig(password=…)``, ``{"password=…"}``)."""
+    if callable(getattr(obj, "item", None)) or callable(getattr(obj, "tolist", None)):
+        return obj  # numpy / torch numbers and arrays
+    if isinstance(obj, set | frozenset):
+        items = list(obj)
+        out = _redact_any(items)
+        return obj if out is items else out
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        out = _redact_any(fields)
+        return obj if out is fields else out
+    text = os.fspath(obj) if isinstance(obj, os.PathLike) else repr(obj)
+    redacted = redact_text(text)
+    return obj if redacted == text else redacted
 
 
 def redact_named(name: str, value: Any) -> Any:
@@ -179,3 +238,30 @@ def redact_values(values: list[Any]) -> list[Any]:
             if new is not item:
                 values[i] = new
     return values
+
+
+def redact_event(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An event of the wire format with what the capture client redacts redacted again: its
+    ``used`` and ``generated`` values, its error, its tags and its metadata (environment
+    values under a secret's name included), for events that may not have come through the
+    client (``POST /api/events``, ``provml load``, the broker, the MLflow and Flowcept
+    imports). The same event when nothing changed; the caller's objects are never modified.
+
+    >>> redact_event({"kind": "task_end", "error": {"type": "E", "message": "password=hunter2"}})["error"]
+    {'type': 'E', 'message': 'password=[redacted]'}
+    """
+    out: dict[str, Any] | None = None
+    for key in ("used", "generated"):
+        values = event.get(key)
+        if values and isinstance(values, list):
+            new = redact_values(list(values))
+            if any(a is not b for a, b in zip(new, values, strict=True)):
+                out = dict(event) if out is None else out
+                out[key] = new
+    for key in ("error", "tags", "meta"):
+        found = event.get(key)
+        redacted = _redact_any(found)
+        if redacted is not found:
+            out = dict(event) if out is None else out
+            out[key] = redacted
+    return event if out is None else out

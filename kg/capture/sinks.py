@@ -136,11 +136,21 @@ class HttpSink:
     ) -> None:
         from urllib.parse import urlsplit
 
+        from provml.capture.redact import safe_url
+
         self.url = endpoint.rstrip("/") + "/api/events"
-        self.name = f"endpoint {endpoint}"
+        self.name = f"endpoint {safe_url(endpoint)}"
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"endpoint {endpoint!r} is not an http:// or https:// URL")
+            raise ValueError(f"endpoint {safe_url(endpoint)!r} is not an http:// or https:// URL")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(f"endpoint {safe_url(endpoint)!r} holds credentials (user:password@), which "
+                             "provml never sends: give the write token as token=")
+        if token:
+            token = token.strip()  # a token read whole from a file ends in a line break
+            if any(ord(c) < 33 or ord(c) == 127 for c in token):
+                raise ValueError("the endpoint token holds a space or a control character: "
+                                 "give the token itself (its value is not repeated here)")
         self._https = parts.scheme == "https"
         self._host = parts.hostname
         self._port = parts.port

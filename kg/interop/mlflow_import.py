@@ -27,6 +27,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from provml.capture.redact import redact_text, safe_url
 from provml.errors import MissingExtra
 from provml.interop.prov_import import ImportReport
 
@@ -182,7 +183,13 @@ def _import_mlflow(kg: Any, where: str) -> ImportReport:
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     client = MlflowClient(tracking_uri=uri)
     report = ImportReport()
-    for experiment in client.search_experiments(view_type=ViewType.ALL):
+    try:
+        experiments = client.search_experiments(view_type=ViewType.ALL)
+    except Exception as error:  # noqa: BLE001 - MlflowException, requests' and SQLAlchemy's errors
+        # named without the URI's credentials (MLflow's text repeats the URI whole), no traceback
+        text = redact_text(str(error).replace(uri, safe_url(uri)))
+        raise ValueError(f"the MLflow tracking store {safe_url(uri)} cannot be read: {text[:500]}") from None
+    for experiment in experiments:
         report.records["experiment"] += 1
         models_by_run: dict[str, list[Any]] = {}
         try:

@@ -30,6 +30,7 @@ from urllib.parse import quote
 
 from pyoxigraph import Literal, NamedNode, Quad
 
+from provml.capture.redact import REDACTED, is_secret_name, redact_text
 from provml.errors import EventError, ValidationFailed
 from provml.ingest.iris import slug
 from provml.vocab import PROV, PROVML, RDF, RDFS, XSD
@@ -217,14 +218,14 @@ def _literal(value: Any, names: _Names, report: ImportReport, *,
     if isinstance(value, dict) and "$" in value:
         raw, kind, lang = value["$"], value.get("type"), value.get("lang")
         if lang:
-            return Literal(str(raw), language=lang)
+            return Literal(redact_text(str(raw)), language=lang)
         if kind in ("prov:QUALIFIED_NAME", "xsd:QName"):
             return names.iri(str(raw))
         if kind:
             prefix, local = names.split(str(kind))
             datatype = NamedNode((XSD_NS if prefix == "xsd" else names.namespaces[prefix or "default"])
                                  + local)
-            return Literal(str(raw), datatype=datatype)
+            return Literal(redact_text(str(raw)), datatype=datatype)
         value = raw
     if isinstance(value, bool):
         return Literal(value)
@@ -239,7 +240,7 @@ def _literal(value: Any, names: _Names, report: ImportReport, *,
         if re.match(r"^[+-]?\d+$", stripped):
             return Literal(stripped, datatype=XSD.integer)
         return Literal(repr(float(stripped)), datatype=XSD.double)
-    return Literal(text)
+    return Literal(redact_text(text))
 
 
 def _values(raw: Any) -> list[Any]:
@@ -325,6 +326,9 @@ def _record(node: NamedNode, record_id: str, cls: NamedNode, attributes: dict[st
             names: _Names, add: Any, report: ImportReport) -> None:
     add(node, RDF.type, cls)
     mapped: tuple[NamedNode, NamedNode] | None = None
+    label = attributes.get("prov:label")
+    # a value under a secret's name is not kept (a parameter labelled db_password); see _literal
+    secret = is_secret_name(str(label.get("$") if isinstance(label, dict) else label)) if label else False
     for key, raw in attributes.items():
         for value in _values(raw):
             if key == "prov:type":
@@ -343,6 +347,7 @@ def _record(node: NamedNode, record_id: str, cls: NamedNode, attributes: dict[st
             elif key in _PROV_ATTRIBUTES:
                 prop = _PROV_ATTRIBUTES[key]
                 term = (_time(value, report) if prop in _TIMES
+                        else Literal(REDACTED) if secret and prop == PROV.value
                         else _literal(value, names, report, numbers=prop == PROV.value))
                 if term is not None:
                     add(node, prop, term)
@@ -354,7 +359,8 @@ def _record(node: NamedNode, record_id: str, cls: NamedNode, attributes: dict[st
                     report.mapped[f"provml:{prop.value[len(PROVML.NS):]} (property)"] += 1
                 else:
                     report.unmapped_attributes[key] += 1
-                add(node, prop, _literal(value, names, report))
+                add(node, prop, Literal(REDACTED) if is_secret_name(key.rsplit(":", 1)[-1])
+                    else _literal(value, names, report))
     if mapped is not None:
         _map_value(node, record_id, mapped, attributes, names, add, report)
 

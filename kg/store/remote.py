@@ -52,12 +52,14 @@ from pyoxigraph import (
     Triple,
 )
 
+from provml.capture.redact import safe_url
 from provml.closing import Closing
 from provml.errors import RemoteError
 from provml.store.base import GraphName, QueryResult, materialize
 from provml.store.sparql_http import (
     ACCEPT,
     LAYOUTS,
+    check_credentials,
     insert_requests,
     parse_answer,
     parse_spec,
@@ -124,6 +126,11 @@ class RemoteStore(Closing):
         insert_where: bool = False,
     ) -> None:
         base = url.rstrip("/")
+        auth_token = auth_token.strip() if auth_token else auth_token  # (a file read whole)
+        auth_user = auth_user.strip() if auth_user else auth_user
+        for each in (base, query_url, update_url, gsp_url):
+            if each:
+                check_credentials(each, auth_token, auth_user)
         self.auth_user = auth_user
         self.form_posts = form_posts
         self.gsp_graph_param = gsp_graph_param
@@ -179,7 +186,7 @@ class RemoteStore(Closing):
     ) -> tuple[str, bytes]:
         """Send one request with this store's credentials (:func:`~provml.store.sparql_http.send`)."""
         if self.closed:
-            raise ValueError(f"the remote store {self.url} is closed")
+            raise ValueError(f"the remote store {safe_url(self.url)} is closed")
         return send(method, url, params=params, body=body, content_type=content_type, accept=accept,
                     timeout_s=self.timeout_s, auth_token=self.auth_token, auth_user=self.auth_user)
 
@@ -450,5 +457,5 @@ class RemoteStore(Closing):
 
 
     def __repr__(self) -> str:
-        return f"RemoteStore({self.url!r})"
+        return f"RemoteStore({safe_url(self.url)!r})"
 

@@ -10,6 +10,7 @@ objects, ``INSERT DATA`` texts cut to a size, and the URL layouts of known SPARQ
 
 from __future__ import annotations
 
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,6 +20,7 @@ from typing import Any
 import pyoxigraph
 from pyoxigraph import DefaultGraph, Quad, QueryResultsFormat, QueryTriples, Triple
 
+from provml.capture.redact import safe_url
 from provml.errors import RemoteError
 from provml.store.base import QueryResult
 
@@ -54,24 +56,54 @@ LAYOUTS: dict[str, dict[str, Any]] = {
 }
 
 
+def safe_spec(spec: str) -> str:
+    """A remote spec as provml prints it: each URL in it without credentials (:func:`safe_url`).
+
+    >>> safe_spec("query=http://u:pw@h/q;update=http://h/u?token=t")
+    'query=http://***@h/q;update=http://h/u?token=***'
+    """
+    return _URLS.sub(lambda m: safe_url(m[0]), spec)
+
+
+_URLS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^;\s]*")
+
+
+def check_credentials(url: str, auth_token: str | None, auth_user: str | None) -> None:
+    """Refuse credentials provml would not send, or could send only mangled, without repeating
+    them: a URL's ``user:password@`` (urllib never sends it) and a token or user holding a space
+    or a control character (a line break from a file read whole).
+
+    :raises ValueError: naming the URL without its credentials.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"the remote store URL {safe_url(url)} holds credentials (user:password@), which "
+                         "provml never sends: give them in $PROVML_REMOTE_USER and $PROVML_REMOTE_TOKEN")
+    for what, value in (("$PROVML_REMOTE_TOKEN", auth_token), ("$PROVML_REMOTE_USER", auth_user)):
+        if value and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError(f"the remote store's credentials ({what}) hold a control character, such as "
+                             "a line break: give the value itself (it is not repeated here)")
+
+
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """The base URL and the ``RemoteStore`` options of a command-line spec: ``URL`` (Oxigraph
     server's layout), ``LAYOUT+URL`` with a layout of :data:`LAYOUTS`, or explicit endpoints
     ``query=URL;update=URL;store=URL[;union=param|server|emulate]``.
 
-    :raises ValueError: an unknown layout or a malformed spec.
+    :raises ValueError: an unknown layout or a malformed spec (named without credentials).
     """
+    shown = safe_spec(spec)
     if "=" in spec.split("://", 1)[0] or ";" in spec:
         parts = dict(part.split("=", 1) for part in spec.split(";") if "=" in part)
         unknown = set(parts) - {"query", "update", "store", "union"}
         if unknown or "query" not in parts:
             raise ValueError(
-                f"remote spec {spec!r}: give query=URL;update=URL;store=URL[;union=MODE]"
+                f"remote spec {shown!r}: give query=URL;update=URL;store=URL[;union=MODE]"
             )
         query = parts["query"]
         union = parts.get("union", "emulate")
         if union not in ("param", "server", "emulate"):
-            raise ValueError(f"remote spec {spec!r}: union must be param, server or emulate")
+            raise ValueError(f"remote spec {shown!r}: union must be param, server or emulate")
         return query, {"query_url": query, "update_url": parts.get("update", query),
                        "gsp_url": parts.get("store"), "union_default_graph": union}
     layout, plus, url = spec.partition("+")
@@ -123,10 +155,10 @@ def send(
             text = error.read().decode("utf-8", "replace").strip()
         finally:
             error.close()
-        raise RemoteError(url=url, status=error.code, body=text[:2000]) from error
+        raise RemoteError(url=safe_url(url), status=error.code, body=text[:2000]) from error
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise RemoteError(url=url, status=0, body=f"no answer: {reason}") from error
+        raise RemoteError(url=safe_url(url), status=0, body=f"no answer: {reason}") from error
 
 
 

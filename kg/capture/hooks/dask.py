@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from provml.capture.hooks import require
+from provml.capture.redact import redact_text, redact_values
 
 distributed = require("distributed", feature="provml.capture.hooks.dask", package="distributed", extra="dask")
 from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
@@ -111,18 +112,19 @@ class ProvenancePlugin(SchedulerPlugin):  # type: ignore[misc]
         common = {"v": 1, "run": self._run, "workflow": self.workflow, "task": task_id(key),
                   "name": _prefix(key), "type": "generic"}
         begin: dict[str, Any] = {**common, "kind": "task_begin", "t": begin_t}
-        used = [_output(d) for d in deps]
+        used = redact_values([_output(d) for d in deps])  # (as every capture call's values)
         if used:
             begin["used"] = used
         end: dict[str, Any] = {**common, "kind": "task_end", "t": max(end_t, begin_t)}
         if finish == "memory":
             end["status"] = "finished"
-            end["generated"] = [_output(key, nbytes)]
+            end["generated"] = redact_values([_output(key, nbytes)])
         else:
             self._failed = True
             end["status"] = "errored"
             exception = kwargs.get("exception_text") or ""
-            end["error"] = {"type": _error_type(kwargs.get("exception")), "message": str(exception)[:1000]}
+            end["error"] = {"type": _error_type(kwargs.get("exception")),
+                            "message": redact_text(str(exception))[:1000]}  # a DSN's password in it
         self._put(begin)
         self._put(end)
 

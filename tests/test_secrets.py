@@ -1,0 +1,190 @@
+"""No secret recorded or printed, on the paths a secret-leak audit (seventeenth session) found
+open, each against the real parts: ``provml serve`` over a loopback socket, the capture client,
+the CLI, real on-disk stores.
+
+- a token read whole from a file (a line break at its end) works, and a token or a remote
+  credential that cannot be sent is refused without being repeated (it went into the rejected
+  file, the log, the CLI's error and dead letters);
+- credentials in a URL (``user:password@``) are refused by name of the URL without them (they
+  were printed, logged and shown by ``repr``);
+- events that did not come through the capture client (``POST /api/events``, ``provml load``,
+  the MLflow, Flowcept and PROV-JSON imports) are redacted at ingest as the client redacts;
+- an unreachable MLflow server named with credentials: exit 2, no traceback, no password;
+- the endpoint's settings never show their tokens in a ``repr``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from click.testing import CliRunner
+from servers import free_port
+from test_client_http import TOKEN, Endpoint
+
+import provml
+from provml.capture.sinks import HttpSink
+from provml.cli import main
+from provml.knowledge import open_kg
+from provml.store.oxigraph import OxigraphStore
+from provml.store.remote import RemoteStore
+
+SECRET = "s3cret-XYZ"
+
+
+def stored_text(store: Path) -> str:
+    """Everything a store holds, as N-Quads."""
+    from pyoxigraph import RdfFormat
+
+    s = OxigraphStore(store, read_only=True)
+    try:
+        return s.dump(format=RdfFormat.N_QUADS).decode()
+    finally:
+        s.close()
+
+
+def leaky_events(run: str) -> list[dict[str, Any]]:
+    """Events as another client could send them, with secrets in every field the capture
+    client redacts: values by name and by text, an error, tags, the environment."""
+    common = {"v": 1, "run": run, "workflow": "wf-secrets"}
+    task = {**common, "task": "train", "name": "train", "type": "training"}
+    return [
+        {**common, "kind": "workflow_begin", "t": 1700000000.0, "type": "learning",
+         "tags": [f"token={SECRET}"], "meta": {"hostname": "node1", "env": {"DB_PASSWORD": SECRET}}},
+        {**task, "kind": "task_begin", "t": 1700000001.0,
+         "used": [{"name": "db_password", "role": "hyperparameter", "value": SECRET},
+                  {"name": "dsn", "value": f"host=db password={SECRET}"}]},
+        {**task, "kind": "task_end", "t": 1700000002.0, "status": "errored",
+         "error": {"type": "ConnectionError", "message": f"cannot reach postgres://admin:{SECRET}@db/prod"}},
+        {**common, "kind": "workflow_end", "t": 1700000003.0, "status": "finished"},
+    ]
+
+
+@pytest.fixture
+def endpoint(tmp_path: Path) -> Any:
+    ep = Endpoint(tmp_path / "served")
+    ep.start()
+    yield ep
+    ep.stop()
+
+
+@pytest.mark.slow
+def test_events_posted_or_loaded_are_redacted_at_ingest(endpoint: Endpoint, tmp_path: Path) -> None:
+    answer = requests.post(endpoint.url + "/api/events", json={"events": leaky_events("posted")},
+                           headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert answer.status_code == 202, answer.text
+    spool = tmp_path / "in.jsonl"
+    spool.write_text("".join(json.dumps(e) + "\n" for e in leaky_events("loaded")))
+    result = CliRunner().invoke(main, ["load", str(spool), "--store", str(tmp_path / "loaded")])
+    assert result.exit_code == 0, result.output
+    endpoint.stop()
+    for store in (endpoint.store, tmp_path / "loaded"):
+        text = stored_text(store)
+        assert SECRET not in text
+        assert "host=db password=[redacted]" in text and "postgres://admin:[redacted]@db/prod" in text
+
+
+@pytest.mark.slow
+def test_a_token_read_whole_from_a_file_works_and_a_bad_one_is_not_repeated(
+        endpoint: Endpoint, tmp_path: Path) -> None:
+    client = provml.Client(endpoint=endpoint.url, token=TOKEN + "\n", spool_dir=tmp_path / "spool",
+                           install_signal_handler=False)
+    with client.workflow("wf", meta=False):
+        pass
+    client.close()
+    assert client.stats().sent == 2 and client.stats().rejected == 0
+    assert not list((tmp_path / "spool").glob("rejected-*"))
+    for token in (f"{SECRET}\x00x", f"{SECRET} x"):
+        with pytest.raises(ValueError) as caught:
+            HttpSink(endpoint.url, token=token)
+        assert SECRET not in str(caught.value)
+    with pytest.raises(ValueError) as caught:
+        provml.Client(endpoint=f"http://alice:{SECRET}@127.0.0.1:{free_port()}", install_signal_handler=False)
+    assert SECRET not in str(caught.value) and "token=" in str(caught.value)
+
+
+@pytest.mark.slow
+def test_remote_credentials_are_sent_stripped_and_never_printed(endpoint: Endpoint) -> None:
+    remote = f"provml+{endpoint.url}"
+    ok = CliRunner().invoke(main, ["stats", "--remote", remote], env={"PROVML_REMOTE_TOKEN": TOKEN + "\n"})
+    assert ok.exit_code == 0, ok.output  # a token file's line break: stripped
+    for env, spec in (({"PROVML_REMOTE_TOKEN": f"{SECRET}\x01"}, remote),
+                      ({}, remote.replace("http://", f"http://alice:{SECRET}@")),
+                      ({}, f"query=http://alice:{SECRET}@127.0.0.1:1/q;nope=1")):
+        result = CliRunner().invoke(main, ["stats", "--remote", spec], env=env)
+        assert result.exit_code == 2, result.output
+        assert SECRET not in result.output and "Traceback" not in result.output
+    assert SECRET not in repr(RemoteStore(f"http://h:1/sparql?token={SECRET}"))
+
+
+def test_imports_are_redacted(tmp_path: Path) -> None:
+    buffer = tmp_path / "flowcept_buffer.jsonl"
+    buffer.write_text(json.dumps(
+        {"type": "task", "task_id": "t1", "workflow_id": "wf-1", "activity_id": "connect",
+         "used": {"api_key": SECRET, "dsn": f"postgres://admin:{SECRET}@db/prod", "rows": 3},
+         "started_at": 1735725601.0, "ended_at": 1735725603.5, "status": "ERROR",
+         "stderr": f"login failed: password={SECRET}"}) + "\n")
+    document = tmp_path / "doc.json"
+    document.write_text(json.dumps({
+        "prefix": {"ex": "http://example.org/"},
+        "entity": {"ex:cfg": {"ex:password": SECRET, "prov:value": f"postgres://admin:{SECRET}@db/prod"},
+                   "ex:param": {"prov:label": "db_password", "prov:value": SECRET}}}))
+    for kind, path in (("flowcept", buffer), ("prov-json", document)):
+        store = tmp_path / kind
+        result = CliRunner().invoke(main, ["import", kind, str(path), "--store", str(store)])
+        assert result.exit_code == 0, result.output
+        text = stored_text(store)
+        assert SECRET not in text and "[redacted]" in text, kind
+
+
+MLFLOW_SCRIPT = textwrap.dedent("""
+    import sys, mlflow
+    mlflow.set_tracking_uri(sys.argv[1])
+    with mlflow.start_run(run_name="leaky"):
+        mlflow.log_params({"learning_rate": 0.01, "db_password": "s3cret-XYZ"})
+        mlflow.set_tags({"source_repo": "https://alice:s3cret-XYZ@git.example.org/x.git"})
+        mlflow.log_metric("loss", 0.5, step=0)
+""")
+
+
+@pytest.mark.slow
+def test_mlflow_imports_are_redacted_and_an_unreachable_server_is_named_without_its_password(
+        tmp_path: Path) -> None:
+    script = tmp_path / "log.py"
+    script.write_text(MLFLOW_SCRIPT)
+    subprocess.run([sys.executable, str(script), f"sqlite:///{tmp_path / 'mlflow.db'}"], cwd=tmp_path,
+                   check=True, capture_output=True, timeout=240)
+    result = CliRunner().invoke(main, ["import", "mlflow", str(tmp_path / "mlflow.db"), "--store", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    text = stored_text(tmp_path / "s")
+    assert SECRET not in text and "https://alice:[redacted]@git.example.org" in text
+    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
+    down = subprocess.run([sys.executable, "-c", "import sys; from provml.cli import main; sys.exit(main())",
+                           "import", "mlflow",
+                           f"http://alice:{SECRET}@127.0.0.1:{free_port()}", "--store", str(tmp_path / "s2")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert down.returncode == 2, down.stderr[-2000:]
+    assert SECRET not in down.stdout + down.stderr and "Traceback" not in down.stderr
+    assert "http://***@127.0.0.1" in down.stderr
+
+
+def test_the_endpoint_settings_never_show_their_tokens() -> None:
+    from provml.endpoint.config import Config
+
+    config = Config(token=SECRET, read_token=SECRET + "-read")
+    assert SECRET not in repr(config) and config.token == SECRET
+
+
+def test_a_store_opened_after_ingest_holds_what_was_redacted(tmp_path: Path) -> None:
+    """In-process ingest (``Client(store=...)``, a broker worker) redacts as well."""
+    kg = open_kg(tmp_path / "store")
+    kg.ingest_events(leaky_events("in-process"))
+    kg.close()
+    assert SECRET not in stored_text(tmp_path / "store")
