@@ -6,10 +6,11 @@ references) → write (a transaction; on disk, a batch of
 :data:`~provml.store.oxigraph.BULK_MIN_QUADS` quads or more through the bulk loader), then the late
 stage links and the summaries the batch changes. A batch that fails its checks (the event format,
 the shapes) is rejected whole; the store is unchanged. On disk a bulk-loaded batch is written
-beside the planning of its late links and summaries, and the late links and summaries of any
-batch follow its write: a failure after validation (of the store, or of that planning)
-raises and may leave the batch stored without its late links or summaries; ingesting the batch
-again completes it (deterministic IRIs: nothing is stored twice).
+beside the planning of its late links and summaries, which follow its write; a smaller batch, or
+one holding a blank node, is written with its late links in one write, and its summaries
+follow. A failure after validation (of the store, or of that planning) raises and may leave the
+batch stored without its late links or summaries; ingesting the batch again completes it
+(deterministic IRIs: nothing is stored twice).
 
 >>> kg = open_kg()
 >>> result = kg.ingest_events([{"v": 1, "kind": "workflow_begin", "t": 0, "run": "r1", "workflow": "wf"},
@@ -75,7 +76,8 @@ class KnowledgeGraph(Closing):
     :param atomic_writes: passed to the store's ``add`` (a backend may take a faster,
         non-transactional path when False). The embedded store writes a batch in one
         transaction or, on disk from :data:`provml.store.oxigraph.BULK_MIN_QUADS` quads, one
-        bulk load, whose files RocksDB ingests into every index at once. Such a batch reaches the
+        bulk load, whose files RocksDB ingests into every index at once. Such a batch (unless it
+        holds a blank node, which the N-Quads loaders would rename) reaches the
         store as N-Quads, parsed and written by the store on a thread of its own (without the
         GIL) while the ingesting thread plans its late links and summaries
         (:func:`provml.ingest.handover.write_passes`, as the broker's writer); the late links
@@ -295,9 +297,12 @@ class KnowledgeGraph(Closing):
         return self.store.query(sparql, use_default_graph_as_union=True)
 
     def close(self) -> None:
-        if self._reads is not None:
-            self._reads.close()  # (a scan under way holds the store open)
-        self.store.close()
+        """Close the store, once a batch being written (on another thread: the loader's, an
+        endpoint request's) is written whole, its late links and summaries included."""
+        with self._writing:
+            if self._reads is not None:
+                self._reads.close()  # (a scan under way holds the store open)
+            self.store.close()
 
 
 

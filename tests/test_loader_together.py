@@ -215,3 +215,80 @@ def test_a_spec_reaches_no_batch_before_it_when_groups_are_written_beside_transl
         hyper = {q.subject.value.rsplit("/", 3)[-3] for q in data if q.object == PROVML.LearningHyperparameterValue}
         assert hyper == {"train2"}  # the first batch's lr came before the spec: a plain value
         assert [o[1] for o in outcomes if o[1] != "NoneType"][-1] == "IngestResult"
+
+
+def test_closing_the_graph_waits_for_a_group_being_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller that leaves ``ingest_bags`` unfinished and closes the graph while a group is
+    being written (on the loader's thread): ``close`` waits until the group is written whole,
+    its late links and summaries included; the store then reopens at once (review, 17th
+    session: the summaries failed on a closed store, silently, and the store stayed locked)."""
+    import threading
+
+    from provml.knowledge import KnowledgeGraph
+
+    bags = _bags(pf.all_events(), 2)
+    alone, _ = _load(tmp_path / "alone", bags[:4], together=0)
+    writing, release = threading.Event(), threading.Event()
+    prepare = KnowledgeGraph.prepare_batch
+    writes: list[str] = []
+
+    def held(self: KnowledgeGraph, quads: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name.startswith("provml-load"):
+            writes.append("write")
+            if len(writes) == 2:  # the second group's write, under way once bag 0 is reported
+                writing.set()
+                release.wait(10)
+        return prepare(self, quads, **kwargs)
+
+    monkeypatch.setattr(KnowledgeGraph, "prepare_batch", held)
+    kg = open_kg(tmp_path / "s")
+    outcomes = ingest_bags(kg, bags, together=4)
+    first = next(outcomes)  # the first group is written, the second handed to the loader's thread
+    assert first[0] == "bag 0" and writing.wait(10)  # (inside its write)
+    closing = threading.Thread(target=kg.close)
+    closing.start()
+    closing.join(0.3)
+    assert closing.is_alive()  # waits for the group
+    release.set()
+    closing.join(30)
+    assert not closing.is_alive()
+    monkeypatch.undo()
+    with open_kg(tmp_path / "s") as again:  # not locked
+        data = {q for q in again.store.raw if q.graph_name not in ONTOLOGY_GRAPHS}
+    assert data == alone  # the group whole: its late links and summaries too
+
+
+def test_a_ctrl_c_while_a_group_is_awaited_still_reports_the_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KeyboardInterrupt that lands where the caller waits for a group's write (on disk,
+    most of its time): the group, stored, is reported before the interrupt (review, 17th
+    session: it was stored and never reported)."""
+    from concurrent.futures import Future
+
+    bags = _bags(pf.all_events(), 2)[:4]
+    result = Future.result
+    interrupted: list[bool] = []
+
+    def interrupted_once(self: Future[Any], timeout: float | None = None) -> Any:
+        if not interrupted and self.done() is False:
+            self.exception()  # (the write ends: the interrupt comes once the group is stored)
+            interrupted.append(True)
+            raise KeyboardInterrupt
+        return result(self, timeout)
+
+    monkeypatch.setattr(Future, "result", interrupted_once)
+    seen = []
+    with open_kg(tmp_path / "s") as kg, pytest.raises(KeyboardInterrupt):
+        for source, _, outcome in ingest_bags(kg, bags, together=4):
+            seen.append((source, type(outcome).__name__))
+    assert interrupted and seen[:2] == [("bag 0", "NoneType"), ("bag 1", "IngestResult")]
+
+
+def test_an_error_thrown_into_the_outcomes_repeats_none(tmp_path: Path) -> None:
+    bags = _bags(pf.all_events(), 2)[:6]
+    with open_kg(tmp_path / "s") as kg:
+        outcomes = ingest_bags(kg, bags, together=4)
+        seen = [next(outcomes)[0]]
+        with pytest.raises(RuntimeError):
+            while True:
+                seen.append(outcomes.throw(RuntimeError("the caller stops (test)"))[0])
+    assert len(seen) == len(set(seen))  # (bag 0 was yielded twice)

@@ -23,6 +23,7 @@ ones, never to earlier ones.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -272,10 +273,11 @@ class _Group:
     def abandon(self) -> None:
         """Wait for a write under way (the caller is leaving on an error): its batches are
         reported when it ended well, and not taken one by one when it failed."""
-        flight, self._flight = self._flight, None
+        flight = self._flight
         if flight is not None:
             bags, _specs, write = flight
-            wait([write])
+            wait([write])  # (a second Ctrl-C here leaves the flight for a later abandon)
+            self._flight = None
             if write.exception() is None:
                 self._report(bags, write.result())
         self._stop_writer()
@@ -316,16 +318,18 @@ class _Group:
     def _land(self) -> bool:
         """Wait for the group being written and report it; False: its write failed, and its
         batches were then taken one by one (the specs as before its translation)."""
-        flight, self._flight = self._flight, None
+        flight = self._flight
         if flight is None:
             return True
         bags, specs, write = flight
         try:
-            result = write.result()
+            result = write.result()  # (a Ctrl-C here leaves the flight to abandon(), which reports it)
         except Exception:  # noqa: BLE001 - as for a group that fails its translation
+            self._flight = None
             self.kg.specs = specs
             self._one_by_one(bags)
             return False
+        self._flight = None
         self._report(bags, result)
         return True
 
@@ -358,19 +362,21 @@ def ingest_bags(
     >>> [(source, type(result).__name__) for source, _, result in ingest_bags(open_kg(), bags)]
     [('a', 'NoneType'), ('b', 'IngestResult')]
     """
-    out: list[Outcome] = []
+    out: deque[Outcome] = deque()
     group = _Group(kg, together, out.append)
     try:
         for source, bag in bags:
             group.add(source, bag)
-            yield from out
-            out.clear()
+            while out:  # each taken off before it is yielded: an error thrown in repeats none
+                yield out.popleft()
         group.flush()
     except GeneratorExit:
         group.abandon()  # (the caller stopped reading: never a write left under way)
         raise
     except BaseException:
         group.abandon()
-        yield from out  # what was stored before the error is reported before it
+        while out:  # what was stored before the error is reported before it
+            yield out.popleft()
         raise
-    yield from out
+    while out:
+        yield out.popleft()
