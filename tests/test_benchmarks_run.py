@@ -90,3 +90,13 @@ def test_the_store_floor_loads_every_quad_the_pipeline_writes(tmp_path: Path) ->
     del store
     wall, cpu = store_floor.load(pieces, tmp_path)
     assert wall > 0 and cpu > 0 and not (tmp_path / "store").exists()
+
+
+def test_the_bulk_load_calls_benchmark_runs_both_ways() -> None:
+    """``benchmarks/bulk_load_calls.py``: bulk loads alone and each after a transaction, on a
+    real on-disk store (times are printed, never asserted)."""
+    import bulk_load_calls
+
+    for txn in (False, True):
+        run = bulk_load_calls._calls(50, 3, txn=txn)
+        assert run["sst_files"] > 0 and 0 < run["min_ms"] <= run["median_ms"] <= run["max_ms"]
