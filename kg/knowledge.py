@@ -102,7 +102,8 @@ class KnowledgeGraph(Closing):
         #: one batch written at a time (the endpoint ingests on many threads): the shortcut links
         #: and summaries a batch gets read what the store holds, so each batch must see every
         #: batch before it whole, as if they came one after the other
-        self._writing = threading.Lock()
+        self._writing = threading.RLock()  # (re-entrant: close() from a signal handler that
+        # interrupted a write on the same thread closes at once instead of waiting for itself)
         self._reads: Reads | None = None  # what the plans read, kept from batch to batch
 
     # -- ontology ---------------------------------------------------------------------------------

@@ -73,7 +73,9 @@ def test_rejected_bags_are_listed_and_shown_and_a_bad_one_sent_back_comes_back(
             (sent[1], "worker", "EventError", 1, True), (sent[2], "worker", "ValidationFailed", 2, True)]
         text = cli(url, "list")
         assert text.exit_code == 0 and letters[1]["dead_id"] in text.stdout and "ValidationFailed" in text.stdout
-        assert "2 dead letters in provml:dead (2 with a bag to send back)" in text.stderr
+        assert "2 dead letters in provml:dead, 2 listed (2 with a bag to send back)" in text.stderr
+        limited = cli(url, "list", "--limit", "0")
+        assert limited.exit_code == 0 and not limited.stdout and "2 dead letters in provml:dead, 0 listed" in limited.stderr
         shown = cli(url, "show", letters[1]["dead_id"])
         assert shown.exit_code == 0, shown.output
         full = json.loads(shown.stdout)
@@ -201,3 +203,29 @@ def test_a_broker_password_is_never_printed(tmp_path: Path, command: tuple[str, 
     assert result.exit_code == 2, result.output
     assert "127.0.0.1" in result.output and "s3cret" not in result.output
     assert "s3cret" not in caplog.text
+
+
+def test_ids_in_two_spellings_big_bags_and_bad_urls(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One letter named twice (``5`` is ``5-0``) is sent back once; bags go back in scripts of
+    a bounded size (each bag alone here), all of them; an id beyond a stream id's range names
+    nothing, and a URL that is not one is an error, both exit 2 (review, 17th session)."""
+    from provml.ingest import dead_letters
+
+    url = redis_server.url
+    redis = connect(url)
+    body = json.dumps(BROKEN_FORMAT * 2000).encode()  # ≈ 0.1 MB a bag
+    ids = [redis.xadd(DEAD, {"id": f"{n}-0", "bag": body, "report": "{}"}).decode() for n in range(1, 13)]
+    bare = ids[0].split("-")[0] if ids[0].endswith("-0") else None
+    if bare:
+        result = cli(url, "retry", ids[0], bare)
+        assert result.exit_code == 0 and "sent 1 bag (2000 events)" in result.stdout, result.output
+    monkeypatch.setattr(dead_letters, "_SCRIPT_BYTES", 1)
+    result = cli(url, "retry", "--all")
+    assert result.exit_code == 0 and f"sent {11 if bare else 12} bags" in result.stdout, result.output
+    assert redis.xlen(EVENTS) == 12 and not redis.xlen(DEAD)
+    too_big = cli(url, "show", "99999999999999999999-0")
+    assert too_big.exit_code == 2 and "no dead letter" in too_big.output
+    for bad in ("redis://127.0.0.1:notaport/0", "nothing://x"):
+        result = CliRunner().invoke(main, ["dead-letters", "list", "--broker", bad])
+        assert result.exit_code == 2 and "Traceback" not in result.output, (bad, result.output)
+    redis.close()

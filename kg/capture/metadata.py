@@ -54,46 +54,14 @@ KEY_PACKAGES = (
     "provml",
 )
 
-_SECRET_NAME = re.compile(
-    r"TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|KEY|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|SIGNATURE",
-    re.IGNORECASE,
-)
-_SECRET_VALUE = re.compile(
-    r"""
-    ^(?:ghp_|gho_|ghu_|ghs_|ghr_|github_pat_|glpat-|sk-|sk_live_|rk_live_|xox[abposr]-|
-        AKIA|ASIA|AIza|ya29\.|hf_|npm_|pypi-|eyJ)         # well-known token prefixes, JWTs
-    | -----BEGIN                                           # PEM keys
-    | ://[^/\s:@]+:[^/\s@]+@                               # URL with user:password@
-    """,
-    re.VERBOSE,
-)
-_OPAQUE = re.compile(r"^[A-Za-z0-9+/_=.\-]{24,}$")
-
 _SCHEDULERS = (("SLURM", "SLURM_JOB_ID"), ("PBS", "PBS_JOBID"), ("LSF", "LSB_JOBID"))
 
 
-def is_secret_name(name: str) -> bool:
-    """Whether an environment variable's name suggests it holds a secret: stricter than
-    :func:`provml.capture.redact.is_secret_name`, which it includes (``DB_PASS``, ``MYSQL_PWD``,
-    ``SSHPASS``, ``PGPASSFILE`` … are all dropped; an environment variable is recorded only when
-    allow-listed, so a harmless one dropped is cheap).
-
-    >>> [n for n in ("DB_PASS", "MYSQL_PWD", "SSHPASS", "OMP_NUM_THREADS") if is_secret_name(n)]
-    ['DB_PASS', 'MYSQL_PWD', 'SSHPASS']
-    """
-    return _SECRET_NAME.search(name) is not None or redact.is_secret_name(name)
-
-
-def looks_like_secret(value: str) -> bool:
-    """Whether a value is shaped like a credential: a known token prefix, a PEM block, a URL
-    with a password, or a long opaque string mixing letters and digits (no path, no spaces)."""
-    if _SECRET_VALUE.search(value):
-        return True
-    if _OPAQUE.match(value):
-        has_digit = any(c.isdigit() for c in value)
-        has_alpha = any(c.isalpha() for c in value)
-        return has_digit and has_alpha and len(set(value)) >= 10
-    return False
+#: an environment variable's name that says it holds a secret, and a value shaped like a
+#: credential (:mod:`provml.capture.redact`, which ingest applies to the environment of events
+#: from any client)
+is_secret_name = redact.is_secret_env_name
+looks_like_secret = redact.looks_like_secret
 
 
 def environment(

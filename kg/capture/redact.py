@@ -10,12 +10,13 @@ Two rules, applied everywhere:
   ``passwd``, ``passphrase``, ``pwd``, ``pass``, ``secret``, ``credential(s)``, ``auth``,
   ``authorization``, ``cookie``, ``signature``, ``apikey``, ``privatekey``, ``accesskey`` (also
   as two words: ``private_key_pem``), or end in ``token`` or ``key`` (``api_key``,
-  ``auth_token``, ``aws_secret_access_key``), or end in ``token``, ``password``, ``passwd`` or
-  ``secret`` written as one word (``authtoken``, ``dbpassword``), or hold the word ``token``
-  beside no word that makes it a count or an index (``token_value``) — but not
-  ``max_tokens``, ``token_ids``, ``key_size`` or ``tokenizer``;
+  ``auth_token``, ``aws_secret_access_key``), or end in ``password``, ``passwd`` or ``secret``
+  written as one word (``dbpassword``), or start with a credential token's words
+  (``authtoken``, ``token_value``, ``access_token_expiry``) — but not ``max_tokens``, ``subtoken``,
+  ``token_accuracy``, ``key_size`` or ``tokenizer``. A number under such a name is kept unless
+  the name says password, secret, PIN or credential (``pass_at_1``, ``primary_key``);
 * **by value** — inside any text: the password of a URL (``postgres://admin:[redacted]@db``,
-  whole when it holds ``/`` or ``@``),
+  whole when it holds an ``@``; a ``/`` ends a URL's authority, so a password must encode it),
   the value of a ``key=value`` / ``key: value`` pair whose key is a secret name
   (``password=[redacted]``, ``{'api_key': [redacted]}``), ``Bearer`` credentials, PEM private
   keys, JWTs, and tokens with a well-known prefix (GitHub ``ghp_`` …, GitLab ``glpat-``,
@@ -42,13 +43,15 @@ provml prints and logs it.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import enum
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["REDACTED", "is_secret_name", "redact_event", "redact_named", "redact_text", "redact_values",
-           "safe_url"]
+__all__ = ["REDACTED", "is_secret_env_name", "is_secret_name", "looks_like_secret", "redact_event",
+           "redact_named", "redact_text", "redact_values", "safe_url"]
 
 REDACTED = "[redacted]"
 
@@ -58,11 +61,15 @@ _ANYWHERE = frozenset({
     "privatekey", "accesskey", "secretkey", "sessionid", "jwt", "bearer",
 })
 _AT_END = frozenset({"token", "key"})  # api_key, auth_token; not key_size, token_ids
-#: words beside ``token`` that make it a count or an index, not a credential (token_ids, token_type)
-_TOKEN_HARMLESS = frozenset({
-    "id", "ids", "count", "counts", "type", "types", "length", "len", "limit", "budget", "size",
-    "index", "indices", "embedding", "embeddings", "vocab", "position", "positions", "level",
-})
+#: names whose first two words make a credential wherever ``token`` stands (not ``token_accuracy``,
+#: ``per_token_loss``: in NLP a token is a unit of text, and its metrics are data)
+_TOKEN_NAMES = frozenset({"tokenvalue", "tokensecret", "accesstoken", "refreshtoken", "idtoken",
+                          "bearertoken", "sessiontoken", "authtoken", "apitoken"})
+#: the words that make a secret of a number too (a PIN); any other secret's name keeps a number as
+#: it is: ``pass_at_1``, ``primary_key`` or ``rng_key`` are metrics and settings, and a number
+#: turned into text breaks an evaluation's shape (its whole batch rejected)
+_NUMBER_SECRETS = frozenset({"password", "passwd", "passphrase", "pwd", "secret", "secrets", "pin",
+                             "credential", "credentials", "secretkey", "privatekey"})
 _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 _names: dict[str, bool] = {}
 
@@ -76,18 +83,19 @@ def is_secret_name(name: str) -> bool:
     secret = bool(words) and (
         any(w in _ANYWHERE for w in words)
         or words[-1] in _AT_END
-        or words[-1].endswith(("token", "password", "passwd", "secret"))  # authtoken, dbpassword
+        or words[-1].endswith(("password", "passwd", "secret"))  # dbpassword, clientsecret
         or any(a + b in _ANYWHERE for a, b in zip(words, words[1:], strict=False))  # private + key (_pem)
-        or ("token" in words and not _TOKEN_HARMLESS.intersection(words))  # token_value
+        or "".join(words[:2]) in _TOKEN_NAMES  # token_value, access_token_expiry, refresh_token_v2
     )
     if len(_names) < 10_000:
         _names[name] = secret
     return secret
 
 
-#: the password of a URL: from the user's ``:`` to the ``@`` that the host follows (a password
-#: may hold ``/`` or ``@`` — base64, unencoded — so the last ``@`` before the host's end)
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)\S+?@(?=[^\s@/?#]*(?:[\s/?#]|$))")
+#: the password of a URL: from the user's ``:`` to the ``@`` that the host follows, within the
+#: authority (an unencoded ``@`` in it is taken whole; a ``/`` ends the authority, RFC 3986:
+#: ``http://minio:9000/models/bert@v2`` holds no password)
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^\s/?#]+?@(?=[^\s@/?#]*(?:[\s/?#]|$))")
 _TOKENS = re.compile(
     r"""
     -----BEGIN[A-Z ]*PRIVATE\ KEY-----.*?(?:-----END[A-Z ]*PRIVATE\ KEY-----|\Z)
@@ -129,7 +137,7 @@ def redact_text(text: str) -> str:
     return "".join(out)
 
 
-_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)\S*@(?=[^\s@/?#]*(?:[/?#]|$))")
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
 _QUERY_PAIR = re.compile(r"(?P<head>[?&;](?P<key>[^=&;#]+)=)(?P<val>[^&;#]*)")
 
 
@@ -138,7 +146,7 @@ def safe_url(url: str) -> str:
     of a query parameter whose name is a secret's (:func:`is_secret_name`: ``password``,
     ``token``, ``api_key`` …).
 
-    >>> safe_url("redis://:secret@h:1/0"), safe_url("https://u:p/w@d@h/x?password=s&db=2")
+    >>> safe_url("redis://:secret@h:1/0"), safe_url("https://u:p@w@h/x?password=s&db=2")
     ('redis://***@h:1/0', 'https://***@h/x?password=***&db=2')
     """
     url = _USERINFO.sub(lambda m: m["scheme"] + "***@", url, count=1)
@@ -149,7 +157,7 @@ def safe_url(url: str) -> str:
 def _redact_any(obj: Any) -> Any:
     if isinstance(obj, str):
         return redact_text(obj)
-    if obj is None or isinstance(obj, int | float | bytes):
+    if obj is None or isinstance(obj, int | float):
         return obj
     if isinstance(obj, list | tuple):
         items = [_redact_any(x) for x in obj]
@@ -166,6 +174,11 @@ def _redact_object(obj: Any) -> Any:
     secret (``Namespace(db_password='…')``, ``DbConfig(password=…)``, ``{"password=…"}``)."""
     if callable(getattr(obj, "item", None)) or callable(getattr(obj, "tolist", None)):
         return obj  # numpy / torch numbers and arrays
+    if isinstance(obj, enum.Enum):  # orjson writes its value
+        value = _redact_any(obj.value)
+        return obj if value is obj.value else value
+    if isinstance(obj, datetime.date | datetime.time) or type(obj).__module__ == "uuid":
+        return obj  # written as ISO text / the UUID by orjson: no secret's place
     if isinstance(obj, set | frozenset):
         items = list(obj)
         out = _redact_any(items)
@@ -181,10 +194,17 @@ def _redact_object(obj: Any) -> Any:
 
 def redact_named(name: str, value: Any) -> Any:
     """``value`` (a scalar, text, or list / mapping of them), or ``[redacted]`` when ``name``
-    is a secret's name; secrets inside text are redacted either way."""
-    if is_secret_name(name):
+    is a secret's name; secrets inside text are redacted either way. A number is kept unless
+    the name says password, secret, PIN or credential (``pass_at_1``, ``primary_key`` are data)."""
+    if is_secret_name(name) and (not isinstance(value, int | float) or _number_secret(name)):
         return REDACTED
     return _redact_any(value)
+
+
+def _number_secret(name: str) -> bool:
+    words = [w.lower() for w in _WORDS.findall(name)]
+    return any(w in _NUMBER_SECRETS for w in words) or any(
+        a + b in _NUMBER_SECRETS for a, b in zip(words, words[1:], strict=False))
 
 
 def _redact_value(item: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -240,6 +260,56 @@ def redact_values(values: list[Any]) -> list[Any]:
     return values
 
 
+_ENV_SECRET_NAME = re.compile(
+    r"TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|KEY|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|SIGNATURE",
+    re.IGNORECASE,
+)
+_SECRET_VALUE = re.compile(
+    r"""
+    ^(?:ghp_|gho_|ghu_|ghs_|ghr_|github_pat_|glpat-|sk-|sk_live_|rk_live_|xox[abposr]-|
+        AKIA|ASIA|AIza|ya29\.|hf_|npm_|pypi-|eyJ)         # well-known token prefixes, JWTs
+    | -----BEGIN                                           # PEM keys
+    | ://[^/\s:@]+:[^/\s@]+@                               # URL with user:password@
+    """,
+    re.VERBOSE,
+)
+_OPAQUE = re.compile(r"^[A-Za-z0-9+/_=.\-]{24,}$")
+
+
+def is_secret_env_name(name: str) -> bool:
+    """Whether an environment variable's name suggests it holds a secret: stricter than
+    :func:`is_secret_name`, which it includes (``DB_PASS``, ``MYSQL_PWD``, ``SSHPASS``,
+    ``PGPASSFILE`` … are all dropped; an environment variable is recorded only when
+    allow-listed, so a harmless one dropped is cheap).
+
+    >>> [n for n in ("DB_PASS", "MYSQL_PWD", "SSHPASS", "OMP_NUM_THREADS") if is_secret_env_name(n)]
+    ['DB_PASS', 'MYSQL_PWD', 'SSHPASS']
+    """
+    return _ENV_SECRET_NAME.search(name) is not None or is_secret_name(name)
+
+
+def looks_like_secret(value: str) -> bool:
+    """Whether a value is shaped like a credential: a known token prefix, a PEM block, a URL
+    with a password, or a long opaque string mixing letters and digits (no path, no spaces)."""
+    if _SECRET_VALUE.search(value):
+        return True
+    if _OPAQUE.match(value):
+        has_digit = any(c.isdigit() for c in value)
+        has_alpha = any(c.isalpha() for c in value)
+        return has_digit and has_alpha and len(set(value)) >= 10
+    return False
+
+
+def _environment(env: Any) -> Any:
+    """An event's recorded environment as the capture client records it: a variable under a
+    secret's name, or whose value looks like a credential, dropped; the others' text redacted."""
+    if not isinstance(env, Mapping):
+        return _redact_any(env)
+    out = {str(k): redact_text(v) if isinstance(v, str) else _redact_any(v) for k, v in env.items()
+           if not is_secret_env_name(str(k)) and not (isinstance(v, str) and looks_like_secret(v))}
+    return env if len(out) == len(env) and all(out[str(k)] is v for k, v in env.items()) else out
+
+
 def redact_event(event: Mapping[str, Any]) -> Mapping[str, Any]:
     """An event of the wire format with what the capture client redacts redacted again: its
     ``used`` and ``generated`` values, its error, its tags and its metadata (environment
@@ -260,7 +330,13 @@ def redact_event(event: Mapping[str, Any]) -> Mapping[str, Any]:
                 out[key] = new
     for key in ("error", "tags", "meta"):
         found = event.get(key)
-        redacted = _redact_any(found)
+        if key == "meta" and isinstance(found, Mapping) and "env" in found:
+            env = _environment(found["env"])
+            rest = _redact_any({k: v for k, v in found.items() if k != "env"})
+            redacted: Any = found if env is found["env"] and all(rest[k] is found[k] for k in rest) \
+                else {**rest, "env": env}
+        else:
+            redacted = _redact_any(found)
         if redacted is not found:
             out = dict(event) if out is None else out
             out[key] = redacted

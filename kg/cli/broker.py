@@ -28,7 +28,10 @@ def _redis(url: str) -> Iterator[Any]:
         raise CouldNotRun(f"the dead letters need the redis package: pip install 'provml[redis]' ({exc})") from exc
     from provml.ingest.dead_letters import NotFound, NotRetryable
 
-    client = connect(url)
+    try:
+        client = connect(url)
+    except ValueError as exc:  # redis-py's own words name the part of the URL, not its password
+        raise CouldNotRun(f"the broker URL {safe_url(url)} is not one: {exc}") from exc
     try:
         yield client
     except redis.RedisError as exc:
@@ -53,23 +56,31 @@ def dead_letters_group() -> None:
 def list_command(broker: str, limit: int | None, fmt: str) -> None:
     """The dead letters, oldest first: id, who rejected it, events, the error."""
     from provml.capture.broker import DEAD
-    from provml.ingest.dead_letters import read
+    from provml.ingest.dead_letters import pages
 
+    listed = retryable = 0
     with _redis(broker) as redis:
-        letters = read(redis, limit=limit)
-    for d in letters:
-        if fmt == "json":
-            click.echo(json.dumps(d.summary()))
-            continue
-        size = f"{d.events} events" if d.events is not None else ("no bag" if not d.bag else "not JSON")
-        message = " ".join(d.message.split())
-        click.echo(f"{d.dead_id}  {d.stage:<6}  {size:<10}  {d.error}: "
-                   f"{message[:120] + '…' if len(message) > 120 else message}")
+        for page in pages(redis, limit=limit):  # printed as read: a long stream is never held whole
+            for d in page:
+                listed += 1
+                retryable += d.retryable
+                click.echo(json.dumps(d.summary()) if fmt == "json" else _line(d))
+        total = int(redis.xlen(DEAD))
     if fmt == "text":
-        retryable = sum(d.retryable for d in letters)
-        click.echo(f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''} in {DEAD}"
-                   f"{' listed' if limit is not None else ''} ({retryable} with a bag to send back)"
-                   if letters else f"no dead letters in {DEAD}", err=True)
+        click.echo(f"{total} dead letter{'s' if total != 1 else ''} in {DEAD}"
+                   + (f", {listed} listed ({retryable} with a bag to send back)" if total else ""), err=True)
+
+
+def _line(d: Any) -> str:
+    """A dead letter's line of ``list``: id, stage, size, error."""
+    if not d.bag:
+        size = "no bag"
+    elif d.events is not None:
+        size = f"{d.events} events"
+    else:
+        size = f"{len(d.bag) / 1e6:.1f} MB" if len(d.bag) > 1024 * 1024 else "not JSON"
+    message = " ".join(d.message.split())
+    return f"{d.dead_id}  {d.stage:<6}  {size:<10}  {d.error}: {message[:120] + '…' if len(message) > 120 else message}"
 
 
 @dead_letters_group.command("show")
@@ -84,15 +95,19 @@ def show_command(broker: str, dead_id: str) -> None:
     click.echo(json.dumps(letter.to_dict(), indent=2, ensure_ascii=False))
 
 
-def _chosen(ids: tuple[str, ...], every: bool) -> Callable[[Any], list[Any]]:
-    """What ``retry`` and ``drop`` act on: the ids named, or ``--all``."""
+def _chosen(ids: tuple[str, ...], every: bool) -> Callable[[Any], Iterator[list[Any]]]:
+    """What ``retry`` and ``drop`` act on, a page at a time: the ids named (one page, all
+    found or none acted on), or ``--all``."""
     if bool(ids) == every:
         raise click.UsageError("name the dead letters (their ids, from `provml dead-letters list`) or give --all")
 
-    def letters(redis: Any) -> list[Any]:
-        from provml.ingest.dead_letters import find, read
+    def letters(redis: Any) -> Iterator[list[Any]]:
+        from provml.ingest.dead_letters import find, pages
 
-        return read(redis) if every else find(redis, ids)
+        if every:
+            yield from pages(redis)
+        else:
+            yield find(redis, ids)
 
     return letters
 
@@ -102,24 +117,27 @@ def _chosen(ids: tuple[str, ...], every: bool) -> Callable[[Any], list[Any]]:
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--all", "every", is_flag=True, help="Every dead letter that holds a bag.")
 def retry_command(broker: str, ids: tuple[str, ...], every: bool) -> None:
-    """Send bags back to provml:events (after a fix: a spec registered, a worker mended), each
+    """Send bags back to provml:events (after a fix: a worker mended, a shape relaxed), each
     moved atomically; workers take them as any other bag, and one still bad comes back here
     under a new id. Exit 2, nothing sent, when an id is unknown or names an entry without a bag."""
     from provml.capture.broker import EVENTS
     from provml.ingest.dead_letters import retry
 
     chosen = _chosen(ids, every)
+    chosen_n = moved_n = events = bagless = 0
     with _redis(broker) as redis:
-        letters = chosen(redis)
-        bagless = [d for d in letters if not d.retryable] if every else []
-        letters = [d for d in letters if d.retryable] if every else letters
-        moved = retry(redis, letters)
-    events = sum(d.events or 0 for d in moved)
-    click.echo(f"sent {len(moved)} bag{'s' if len(moved) != 1 else ''} ({events} events) back to {EVENTS}")
-    if len(moved) < len(letters):
-        click.echo(f"{len(letters) - len(moved)} already gone (sent back or dropped meanwhile)", err=True)
+        for page in chosen(redis):  # (--all: a page's bags are sent back before the next is read)
+            letters = [d for d in page if d.retryable] if every else page
+            bagless += len(page) - len(letters)
+            moved = retry(redis, letters)
+            chosen_n += len(letters)
+            moved_n += len(moved)
+            events += sum(d.events or 0 for d in moved)
+    click.echo(f"sent {moved_n} bag{'s' if moved_n != 1 else ''} ({events} events) back to {EVENTS}")
+    if moved_n < chosen_n:
+        click.echo(f"{chosen_n - moved_n} already gone (sent back or dropped meanwhile)", err=True)
     if bagless:
-        click.echo(f"left {len(bagless)} that hold no bag: look at them with `provml dead-letters show`, "
+        click.echo(f"left {bagless} that hold no bag: look at them with `provml dead-letters show`, "
                    "then drop them", err=True)
 
 
@@ -138,5 +156,5 @@ def drop_command(broker: str, ids: tuple[str, ...], every: bool, yes: bool) -> N
     if every and not yes:
         raise CouldNotRun("--all deletes every dead letter and its bag for good: add --yes to confirm")
     with _redis(broker) as redis:
-        dropped = drop(redis, chosen(redis))
+        dropped = sum(drop(redis, page) for page in chosen(redis))
     click.echo(f"dropped {dropped} dead letter{'s' if dropped != 1 else ''} from {DEAD}")

@@ -27,18 +27,22 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from provml.capture.broker import DEAD, EVENTS
 
-__all__ = ["DeadLetter", "NotFound", "NotRetryable", "drop", "find", "read", "retry"]
+__all__ = ["DeadLetter", "NotFound", "NotRetryable", "drop", "find", "pages", "read", "retry"]
 
 #: a stream id (``1733480000000-0``); anything else names no entry
-_STREAM_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
-#: entries read from Redis at a time, and moved by one script
+_STREAM_ID = re.compile(r"(?P<ms>[0-9]{1,20})(-(?P<seq>[0-9]{1,20}))?")
+#: entries read from Redis at a time
 _PAGE = 500
+#: the most bag bytes one script moves (Redis runs a script alone: a few ms at a time)
+_SCRIPT_BYTES = 4 * 1024 * 1024
+#: bags up to this size are parsed to count their events (a larger one: its size only)
+_COUNTED_BYTES = 1024 * 1024
 
 # KEYS: the dead stream, the events stream; ARGV: the send time, then (dead id, bag, events) triples.
 # Each bag is appended before its dead letter is deleted (a failure in between leaves both: a bag
@@ -82,7 +86,8 @@ class DeadLetter:
     ``dead_id``: its id in ``provml:dead``; ``source_id``: the id the bag had in
     ``provml:events`` (for an entry kept whole: its id in ``provml:quads``); ``stage``: who
     rejected it (``worker`` or ``writer``); ``events``: how many events the bag holds (``None``:
-    no bag, or a body that is not a JSON array); ``bag``: the body as the client sent it
+    no bag, a body that is not a JSON array, or one over 1 MiB, not parsed to count them);
+    ``bag``: the body as the client sent it
     (``b""``: none); ``report``: the error, its message and, for the shapes, the SHACL report;
     ``entry_fields``: the fields of a ``provml:quads`` entry kept whole.
     """
@@ -111,7 +116,7 @@ class DeadLetter:
         bag = text.get("bag", b"")
         bag = bag if isinstance(bag, bytes) else str(bag).encode()
         try:
-            parsed = json.loads(bag) if bag else None
+            parsed = json.loads(bag) if bag and len(bag) <= _COUNTED_BYTES else None
         except ValueError:
             parsed = None
         return cls(
@@ -130,7 +135,7 @@ class DeadLetter:
         """Its line of ``provml dead-letters list --format json``: everything but the bag and
         the SHACL report."""
         return {"dead_id": self.dead_id, "source_id": self.source_id, "stage": self.stage,
-                "error": self.error, "message": self.message, "events": self.events,
+                "error": self.error, "message": self.message, "events": self.events, "bytes": len(self.bag),
                 "retryable": self.retryable, **({"entry_fields": list(self.entry_fields)} if self.entry_fields else {})}
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,17 +151,23 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def read(redis: Any, *, limit: int | None = None) -> list[DeadLetter]:
-    """The dead letters, oldest first (at most ``limit``)."""
-    out: list[DeadLetter] = []
-    start = "-"
-    while limit is None or len(out) < limit:
-        page = redis.xrange(DEAD, min=start, max="+", count=_PAGE if limit is None else min(_PAGE, limit - len(out)))
-        out.extend(DeadLetter.of(i, f) for i, f in page)
+def pages(redis: Any, *, limit: int | None = None) -> Iterator[list[DeadLetter]]:
+    """The dead letters, oldest first (at most ``limit``), a page at a time: a long stream of
+    large bags is never in memory whole."""
+    start, seen = "-", 0
+    while limit is None or seen < limit:
+        page = redis.xrange(DEAD, min=start, max="+", count=_PAGE if limit is None else min(_PAGE, limit - seen))
+        if page:
+            yield [DeadLetter.of(i, f) for i, f in page]
+        seen += len(page)
         if len(page) < _PAGE:
             break
         start = "(" + _text(page[-1][0])
-    return out
+
+
+def read(redis: Any, *, limit: int | None = None) -> list[DeadLetter]:
+    """The dead letters, oldest first (at most ``limit``)."""
+    return [d for page in pages(redis, limit=limit) for d in page]
 
 
 def find(redis: Any, ids: Iterable[str]) -> list[DeadLetter]:
@@ -164,21 +175,31 @@ def find(redis: Any, ids: Iterable[str]) -> list[DeadLetter]:
 
     :raises NotFound: some are not in ``provml:dead`` (none is returned then).
     """
-    found, missing = [], []
+    found: dict[str, DeadLetter] = {}  # (one letter once, however its id is spelt: 5 and 5-0)
+    missing = []
     for dead_id in dict.fromkeys(ids):
-        entry = redis.xrange(DEAD, min=dead_id, max=dead_id, count=1) if _STREAM_ID.fullmatch(dead_id) else []
+        entry = redis.xrange(DEAD, min=dead_id, max=dead_id, count=1) if _stream_id(dead_id) else []
         if entry:
-            found.append(DeadLetter.of(*entry[0]))
+            letter = DeadLetter.of(*entry[0])
+            found.setdefault(letter.dead_id, letter)
         else:
             missing.append(dead_id)
     if missing:
         raise NotFound(missing)
-    return found
+    return list(found.values())
+
+
+def _stream_id(text: str) -> bool:
+    """Whether ``text`` is a stream id Redis takes (each part below 2^64)."""
+    m = _STREAM_ID.fullmatch(text)
+    return m is not None and int(m["ms"]) < 2**64 and int(m["seq"] or 0) < 2**64
 
 
 def retry(redis: Any, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
     """Send the bags of ``letters`` back to ``provml:events`` and delete their dead letters
-    (see the module's text); returns those moved (one already gone is not).
+    (see the module's text), in scripts of up to 4 MiB of bags each (Redis runs a script alone);
+    returns those moved (one already gone is not). A failure part-way (Redis gone) leaves the
+    scripts before it done: their bags are back, their dead letters gone.
 
     :raises NotRetryable: some hold no bag (nothing is moved then).
     """
@@ -187,11 +208,18 @@ def retry(redis: Any, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
         raise NotRetryable(empty)
     move = redis.register_script(_MOVE)
     moved: set[str] = set()
-    for i in range(0, len(letters), _PAGE):
-        args: list[Any] = [repr(time.time())]
-        for d in letters[i : i + _PAGE]:
-            args += [d.dead_id, d.bag, d.events or 0]
-        moved.update(_text(x) for x in move(keys=[DEAD, EVENTS], args=args))
+    chunk: list[DeadLetter] = []
+    size = 0
+    for d in [*letters, None]:  # (None: the last chunk)
+        if chunk and (d is None or size + len(d.bag) > _SCRIPT_BYTES or len(chunk) >= _PAGE):
+            args: list[Any] = [repr(time.time())]
+            for each in chunk:
+                args += [each.dead_id, each.bag, each.events or 0]
+            moved.update(_text(x) for x in move(keys=[DEAD, EVENTS], args=args))
+            chunk, size = [], 0
+        if d is not None:
+            chunk.append(d)
+            size += len(d.bag)
     return [d for d in letters if d.dead_id in moved]
 
 

@@ -13,6 +13,10 @@ a hyperparameter entity becomes a ``provml:LearningHyperparameterValue`` derived
 ``provml:LearningHyperparameter``, a model a ``provml:Model`` with its location. Everything goes
 through the knowledge graph's enrichment and SHACL validation (``KnowledgeGraph.ingest_quads``),
 and :class:`ImportReport` says what was mapped and what was not (kept as plain PROV, or lost).
+Secrets are redacted as the capture client redacts them (:mod:`provml.capture.redact`).
+
+Why it is long: reading a document, its names, its records and their mapping onto PROV-ML is
+one pass over one structure, each step using what the one before resolved.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from urllib.parse import quote
 
 from pyoxigraph import Literal, NamedNode, Quad
 
-from provml.capture.redact import REDACTED, is_secret_name, redact_text
+from provml.capture.redact import REDACTED, is_secret_name, redact_named, redact_text
 from provml.errors import EventError, ValidationFailed
 from provml.ingest.iris import slug
 from provml.vocab import PROV, PROVML, RDF, RDFS, XSD
@@ -243,6 +247,13 @@ def _literal(value: Any, names: _Names, report: ImportReport, *,
     return Literal(redact_text(text))
 
 
+def _secret(name: str, value: Any) -> bool:
+    """Whether the capture client would keep ``[redacted]`` for ``value`` under ``name`` (a
+    number only under a password's, a secret's or a PIN's name)."""
+    raw = value.get("$") if isinstance(value, dict) else value
+    return bool(name) and is_secret_name(name) and redact_named(name, raw) == REDACTED
+
+
 def _values(raw: Any) -> list[Any]:
     return raw if isinstance(raw, list) else [raw]
 
@@ -328,7 +339,7 @@ def _record(node: NamedNode, record_id: str, cls: NamedNode, attributes: dict[st
     mapped: tuple[NamedNode, NamedNode] | None = None
     label = attributes.get("prov:label")
     # a value under a secret's name is not kept (a parameter labelled db_password); see _literal
-    secret = is_secret_name(str(label.get("$") if isinstance(label, dict) else label)) if label else False
+    label_text = str(label.get("$") if isinstance(label, dict) else label) if label else ""
     for key, raw in attributes.items():
         for value in _values(raw):
             if key == "prov:type":
@@ -347,7 +358,7 @@ def _record(node: NamedNode, record_id: str, cls: NamedNode, attributes: dict[st
             elif key in _PROV_ATTRIBUTES:
                 prop = _PROV_ATTRIBUTES[key]
                 term = (_time(value, report) if prop in _TIMES
-                        else Literal(REDACTED) if secret and prop == PROV.value
+                        else Literal(REDACTED) if prop == PROV.value and _secret(label_text, value)
                         else _literal(value, names, report, numbers=prop == PROV.value))
                 if term is not None:
                     add(node, prop, term)
@@ -359,7 +370,7 @@ def _record(node: NamedNode, record_id: str, cls: NamedNode, attributes: dict[st
                     report.mapped[f"provml:{prop.value[len(PROVML.NS):]} (property)"] += 1
                 else:
                     report.unmapped_attributes[key] += 1
-                add(node, prop, Literal(REDACTED) if is_secret_name(key.rsplit(":", 1)[-1])
+                add(node, prop, Literal(REDACTED) if _secret(key.rsplit(":", 1)[-1], value)
                     else _literal(value, names, report))
     if mapped is not None:
         _map_value(node, record_id, mapped, attributes, names, add, report)
