@@ -19,6 +19,8 @@ key                meaning (default)
 ``TIMEOUT_S``      query time limit in seconds (30; 0 or None: none)
 ``MAX_ROWS``       most solutions/triples one query returns (100000; 0 or None: no limit)
 ``MAX_BODY_MB``    largest request body in MiB (64)
+``MAX_FORM_MB``    largest form body (``application/x-www-form-urlencoded``, ``multipart/form-data``)
+                   in MiB (1): decoding a form's percent-escapes costs ≈ 75× its size in memory
 ``QUERY_ISOLATION``  ``"process"`` (the default with an on-disk ``STORE``): every query
                    evaluates in a worker process, killed at the time limit and capped in
                    memory; ``"thread"`` (the default otherwise): queries evaluate in the server
@@ -85,6 +87,7 @@ class Config:
     timeout_s: float | None = 30.0
     max_rows: int | None = 100_000
     max_body_mb: float = 64.0
+    max_form_mb: float = 1.0
     query_isolation: str | None = None
     query_workers: int = 4
     query_memory_mb: int | None = 2048
@@ -103,6 +106,7 @@ class Config:
             raise ValueError("give STORE or REMOTE, not both")
         rows = _number(m.get("MAX_ROWS", cls.max_rows), "MAX_ROWS")
         body = _number(m.get("MAX_BODY_MB", cls.max_body_mb), "MAX_BODY_MB")
+        form = _number(m.get("MAX_FORM_MB", cls.max_form_mb), "MAX_FORM_MB")
         base_url = m.get("BASE_URL")
         memory = _number(m.get("QUERY_MEMORY_MB", cls.query_memory_mb), "QUERY_MEMORY_MB")
         isolation = str(m["QUERY_ISOLATION"]) if m.get("QUERY_ISOLATION") else None
@@ -120,6 +124,7 @@ class Config:
             timeout_s=_number(m.get("TIMEOUT_S", cls.timeout_s), "TIMEOUT_S"),
             max_rows=int(rows) if rows else None,
             max_body_mb=body if body else cls.max_body_mb,
+            max_form_mb=form if form else cls.max_form_mb,
             query_isolation=isolation,
             query_workers=max(1, int(m.get("QUERY_WORKERS") or cls.query_workers)),
             query_memory_mb=int(memory) if memory else None,

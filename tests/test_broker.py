@@ -442,6 +442,75 @@ def test_serve_with_a_broker_writes_what_workers_validated_and_shows_the_lag(
         close_server(server, app)
 
 
+def test_a_stalled_broker_holds_no_request_thread_and_an_emptied_one_loses_no_writer(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Redis stopped dead (SIGSTOP: connections hang, nothing refuses them): eight concurrent
+    ``/health`` requests all answer within a few seconds, one of them asking Redis, the others
+    with the last answer, and a query answers meanwhile (hostile probe, 17th session: the
+    requests queued 2 s each on the lag's lock and held every thread). Then Redis loses its
+    streams and groups (``FLUSHALL``, as a restart without its data): the served writer creates
+    them again and writes what comes next (it ended for good on ``NOGROUP``)."""
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from provml.endpoint.server import close_server, make_server
+
+    server, app = make_server({"STORE": str(tmp_path / "store")}, host="127.0.0.1", port=0, threads=4,
+                              broker=redis_server.url)
+    server.start()
+    url = f"http://127.0.0.1:{server.effective_port}"
+    stop = threading.Event()
+    worker = Worker(redis_server.url, block_s=0.1)
+    worker_thread = threading.Thread(target=worker.run, args=(stop,))
+    try:
+        assert "written_events" in requests.get(url + "/health", timeout=30).json()["ingest"]
+        assert redis_server.process is not None
+        redis_server.process.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(0.6)  # (past the lag's cache)
+
+            def timed(path: str) -> float:
+                started = time.monotonic()
+                assert requests.get(url + path, timeout=30).status_code == 200
+                return time.monotonic() - started
+
+            with ThreadPoolExecutor(8) as pool:
+                health = list(pool.map(timed, ["/health"] * 8))
+            ask = timed("/sparql?query=ASK%7B%7D")
+        finally:
+            redis_server.process.send_signal(signal.SIGCONT)
+        assert max(health) < 3.0 and ask < 3.0, (health, ask)
+
+        redis = connect(redis_server.url)
+        redis.flushall()  # the streams and the groups gone
+        redis.close()
+        worker_thread.start()
+        events = events_of("after-flush")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # (the writer may be between two reads when it goes)
+            send(redis_server.url, events[:2])
+            time.sleep(0.5)
+            if requests.get(url + "/health", timeout=30).json()["ingest"].get("written_events", 0) > 0:
+                break
+        send(redis_server.url, events)
+        wait_until_caught_up(redis_server.url)
+        time.sleep(0.6)
+        ingest = requests.get(url + "/health", timeout=30).json()["ingest"]
+        assert ingest["writer_alive"] is True and ingest["behind"] == 0, ingest
+        answer = requests.get(url + "/sparql", params={"query": 'ASK { ?s <http://www.w3.org/2000/01/rdf-schema#label> "after-flush" }'},
+                              headers={"Accept": "application/sparql-results+json"}, timeout=30)
+        assert answer.json()["boolean"] is True
+    finally:
+        stop.set()
+        if worker_thread.is_alive():
+            worker_thread.join(timeout=30)
+        worker.close()
+        close_server(server, app)
+
+
 def test_what_the_served_writer_stores_is_seen_by_the_next_read(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:

@@ -93,6 +93,10 @@ def _body() -> bytes:
     return out
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number (the capture client never sends one)")
+
+
 def parse_batch(data: bytes) -> Sequence[Mapping[str, Any]]:
     """The events of a request body: a JSON array, or an object with an ``events`` array.
 
@@ -106,12 +110,14 @@ def parse_batch(data: bytes) -> Sequence[Mapping[str, Any]]:
     except InputRefused as exc:
         abort_json(400, str(exc))
     try:
-        body = json.loads(data.decode("utf-8"))
+        body = json.loads(data.decode("utf-8"), parse_constant=_not_json)
     except UnicodeDecodeError as exc:
         abort_json(400, f"the body is not UTF-8 (byte {exc.start})")
     except json.JSONDecodeError as exc:
         abort_json(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column "
                         f"{exc.colno}", line=exc.lineno, column=exc.colno)
+    except ValueError as exc:  # NaN / Infinity, an integer of more than 4,300 digits
+        abort_json(400, f"the body is not valid JSON: {str(exc)[:200]}")
     if _SURROGATE.search(data):
         try:  # json.loads pairs surrogates; a lone one stays and cannot be stored
             json.dumps(body, ensure_ascii=False).encode("utf-8")

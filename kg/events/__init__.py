@@ -96,6 +96,9 @@ def check(events: Sequence[Mapping[str, Any]]) -> None:
             raise EventError(index=index, kind="?", field="(event)", rule="an event is a JSON object")
         kind = event.get("kind")
         fast = by_kind.get(kind) if isinstance(kind, str) else None
+        t = event.get("t")
+        if t != t:  # NaN: no JSON Schema bound refuses it (a JSON line read by Python may hold one)
+            raise EventError(index=index, kind=str(kind), field="t", rule="must be a number of seconds, not NaN")
         if fast is not None:
             try:
                 fast(event)

@@ -14,8 +14,8 @@ from typing import Any
 
 from provml.capture.broker import DEAD, EVENTS, QUADS, WORKERS, WRITERS, connect, safe_url
 
-__all__ = ["ALIVE", "SPECS", "WRITTEN", "Lag", "alive", "as_text", "begin_step", "ensure_groups", "id_key", "lag",
-           "unwritten", "wait_for_broker"]
+__all__ = ["ALIVE", "SPECS", "WRITTEN", "Lag", "alive", "answered", "as_text", "begin_step", "ensure_groups", "id_key",
+           "lag", "unwritten", "wait_for_broker"]
 
 log = logging.getLogger("provml.ingest.streams")
 
@@ -124,6 +124,19 @@ def alive(redis: Any, *, within_s: float = 10.0) -> dict[str, list[str]]:
             text = as_text(name)
             out["workers" if text.startswith("worker") else "writers"].append(text)
     return out
+
+
+def answered(consumer: Any, exc: Exception) -> None:
+    """A Redis error answer to a worker's or the writer's step (``consumer``: its ``_groups``):
+    streams or groups gone (``NOGROUP``: Redis restarted without its data) are created again at
+    the next step; any other is logged; both wait a moment and go on, never end the loop (the
+    writer thread of ``provml serve --broker`` ended for good on ``NOGROUP``)."""
+    if "NOGROUP" in str(exc):
+        log.warning("the broker lost its streams or groups (restarted empty?): creating them again")
+        consumer._groups = False
+    else:
+        log.error("the broker answered with an error (%s); retrying", exc)
+    time.sleep(0.5)
 
 
 def id_key(stream_id: str) -> tuple[int, int]:

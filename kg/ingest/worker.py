@@ -59,7 +59,15 @@ from provml.errors import Error, EventError, ValidationFailed
 from provml.ingest.collector import paused
 from provml.ingest.handover import hand_over
 from provml.ingest.spec import WorkflowSpec
-from provml.ingest.streams import SPECS, WRITTEN, as_text, begin_step, unwritten, wait_for_broker
+from provml.ingest.streams import (
+    SPECS,
+    WRITTEN,
+    answered,
+    as_text,
+    begin_step,
+    unwritten,
+    wait_for_broker,
+)
 from provml.knowledge import IngestResult, KnowledgeGraph
 from provml.store.base import Store
 from provml.store.oxigraph import OxigraphStore
@@ -281,6 +289,8 @@ class Worker:
             except (redis_module.ConnectionError, redis_module.TimeoutError) as exc:  # Redis restarting
                 log.warning("broker unreachable (%s); retrying", exc)
                 time.sleep(0.5)
+            except redis_module.ResponseError as exc:
+                answered(self, exc)
 
     def close(self) -> None:
         self.graph.close()

@@ -20,13 +20,16 @@ from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, WRITERS, 
 from provml.errors import Error
 from provml.ingest.handover import Group, check_entry, entry_bags, write_group
 from provml.ingest.plan_reads import Reads
-from provml.ingest.streams import WRITTEN, as_text, begin_step, id_key, lag
+from provml.ingest.streams import WRITTEN, answered, as_text, begin_step, id_key, lag
 from provml.knowledge import KnowledgeGraph
 from provml.store.oxigraph import OxigraphStore
 
 __all__ = ["Writer", "WriterThread"]
 
 log = logging.getLogger("provml.ingest.writer")
+
+#: how long ``WriterThread.lag`` answers from its last look at Redis (``/health``)
+LAG_TTL_S = 0.5
 
 _Entry = tuple[Any, dict[Any, Any], list[str]]  # a quads entry's id, fields and bag ids
 
@@ -224,6 +227,9 @@ class Writer:
                 log.warning("broker unreachable (%s); retrying", exc)
                 self._own_pending = True
                 time.sleep(0.5)
+            except redis_module.ResponseError as exc:
+                answered(self, exc)
+                self._own_pending = True
             except (OSError, Error) as exc:  # the store could not write: nothing acknowledged, try again
                 log.error("the writer could not write (%s); retrying", exc)
                 self._own_pending = True
@@ -248,23 +254,40 @@ class WriterThread:
         self.thread = threading.Thread(target=self.writer.run, args=(self.stop,), name="provml-writer", daemon=True)
         self._lag_redis: Any = None
         self._lock = threading.Lock()
+        self._last: tuple[float, dict[str, Any]] | None = None  # (when, the lag) last asked
 
     def start(self) -> WriterThread:
         self.thread.start()
         return self
 
     def lag(self) -> dict[str, Any]:
-        """The ingest lag as a dictionary, or ``{"error": ...}`` when Redis cannot be asked."""
+        """The ingest lag as a dictionary, or ``{"error": ...}`` when Redis cannot be asked.
+
+        One caller at a time asks Redis (at most 1 s), and at most every :data:`LAG_TTL_S`;
+        the others get the last answer at once, with its age (``age_s``): a Redis that stops
+        answering holds one request thread for a second, never all of them (hostile probe,
+        17th session: 40 ``/health`` requests queued on it, 2 s each, and held every thread)."""
         import redis as redis_module
 
-        with self._lock:
+        now = time.monotonic()
+        last = self._last
+        if last is not None and now - last[0] < LAG_TTL_S or not self._lock.acquire(blocking=False):
+            alive = self.thread.is_alive()
+            if last is None:
+                return {"error": "the broker is being asked (no answer yet)", "writer_alive": alive}
+            return {**last[1], "age_s": round(now - last[0], 3), "writer_alive": alive}
+        try:
             try:
                 if self._lag_redis is None:
-                    self._lag_redis = connect(self.url, timeout_s=2.0)
-                return {**lag(self._lag_redis).to_dict(), "writer_alive": self.thread.is_alive()}
+                    self._lag_redis = connect(self.url, timeout_s=1.0)
+                found: dict[str, Any] = lag(self._lag_redis).to_dict()
             except redis_module.RedisError as exc:
                 self._lag_redis = None
-                return {"error": f"the broker cannot be reached: {exc}", "writer_alive": self.thread.is_alive()}
+                found = {"error": f"the broker cannot be reached: {exc}"}
+            self._last = (time.monotonic(), found)
+            return {**found, "age_s": 0.0, "writer_alive": self.thread.is_alive()}
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         self.stop.set()

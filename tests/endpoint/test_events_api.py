@@ -270,3 +270,21 @@ def test_a_batch_takes_its_turn_with_the_other_writes(live_server: LiveServer) -
         assert sender.is_alive() and answers == []  # waiting for the write before it
     sender.join(30)
     assert answers == [202]
+
+
+@pytest.mark.parametrize("body", [
+    b'{"events": [{"v": 1, "kind": "workflow_begin", "t": Infinity, "run": "r", "workflow": "w"}]}',
+    b'{"events": [{"v": 1, "kind": "workflow_begin", "t": NaN, "run": "r", "workflow": "w"}]}',
+    b'{"events": [{"v": 1, "kind": "workflow_begin", "t": 1e400, "run": "r", "workflow": "w"}]}',
+    b'{"events": [{"v": 1, "kind": "workflow_begin", "t": 1e308, "run": "r", "workflow": "w"}]}',
+    b'{"events": [{"v": 1, "kind": "workflow_begin", "t": 1, "run": "r", "workflow": "w", "x": ' + b"9" * 5000 + b"}]}",
+])
+def test_numbers_json_cannot_hold_or_no_clock_can_show_are_4xx(client: FlaskClient, kg: KnowledgeGraph,
+                                                                 body: bytes) -> None:
+    """NaN, infinities, an integer of 5,000 digits: 400, not JSON; a time past year 9999: 422
+    (hostile probe, 17th session: each was a 500 with a traceback)."""
+    before = quads(kg)
+    response = client.post("/api/events", data=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert response.status_code in (400, 422), response.get_data(as_text=True)[:300]
+    assert_error_shape(response.get_json(), response.status_code)
+    assert quads(kg) == before
