@@ -142,14 +142,17 @@ def _limit_body() -> None:
     if limit is not None and length is not None and length > limit:
         abort_json(413, f"the request body ({length} bytes) is larger than the limit "
                         f"({limit} bytes, MAX_BODY_MB)")
-    form_limit = _config().max_form_mb * 1024 * 1024
-    if length is not None and length > form_limit and request.mimetype in _FORMS:
+    config = _config()
+    form_limit = config.max_form_mb * 1024 * 1024
+    if length is not None and length > form_limit and request.mimetype in _FORMS \
+            and not (config.token is not None and _equal(_presented() or "", config.token)):
         # a form is decoded whole, and its percent-escapes cost ≈ 75 times their size in
-        # memory (60 MB of %01 took the server to 5 GB): large operations go as they are
+        # memory (60 MB of %01 took the server to 5 GB): without the write token, a large
+        # operation goes as it is (the write token's holders, who may rewrite the store, keep
+        # MAX_BODY_MB: SPARQLWrapper sends updates as forms)
         abort_json(413, f"the form body ({length} bytes) is larger than the limit for forms "
                         f"({int(form_limit)} bytes, MAX_FORM_MB): send the query as "
-                        "application/sparql-query or the update as application/sparql-update "
-                        "(up to MAX_BODY_MB), or the parameters as JSON")
+                        "application/sparql-query (up to MAX_BODY_MB), or the parameters as JSON")
 
 
 def _cors(response: Response) -> Response:

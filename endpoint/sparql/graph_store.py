@@ -41,6 +41,7 @@ from provml.endpoint.negotiation import (
     media_type,
 )
 from provml.endpoint.sparql.export import ALL, DEFAULT
+from provml.endpoint.sparql.results import XML_TYPES, xml_safe
 from provml.errors import StoreReadOnly
 from provml.store.rdfio import FORMAT_NAMES
 
@@ -119,6 +120,10 @@ def _get(target: Target) -> Response:
     # under the query limits (a worker process over an on-disk store); JSON-LD compacted
     body = context.runner().export(context.store(), graph, media=chosen,
                                    profile=jsonld_profile(accept))
+    if not xml_safe(chosen, body):
+        offers = [o for o in (DATASET_OFFERS if target is None else GRAPH_OFFERS) if o not in XML_TYPES]
+        abort_json(406, f"this graph holds characters or property IRIs that RDF/XML cannot carry; "
+                        f"ask for one of {offers}")
     ctype = chosen + ("; charset=utf-8" if chosen.startswith("text/") else "")
     response = Response(body, content_type=ctype)
     response.vary.add("Accept")

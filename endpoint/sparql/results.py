@@ -200,6 +200,24 @@ def write_boolean(value: bool, media_type: str) -> bytes:
     raise ValueError(f"no writer for {media_type}")
 
 
+#: the XML media types the endpoint writes
+XML_TYPES = frozenset({"application/sparql-results+xml", "application/xml", "text/xml", "application/rdf+xml"})
+#: what makes pyoxigraph's XML writers' output not XML: characters XML 1.0 cannot hold (C0
+#: controls but tab, LF, CR; U+FFFE, U+FFFF), written as they are, and the empty local name
+#: RDF/XML gets for a property IRI with none (``urn:123``, ``http://ex.org/p/``)
+_NOT_XML = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]|<oxprefix:[\s/>]")
+
+
+def xml_safe(media: str, body: bytes) -> bool:
+    """Whether ``body``, written as ``media``, can be read as what it says (not an XML type, or
+    well-formed as far as the writers' known failures go).
+
+    >>> xml_safe("application/rdf+xml", b"<a>x</a>"), xml_safe("application/xml", b"<a>" + bytes([0]) + b"</a>")
+    (True, False)
+    """
+    return media not in XML_TYPES or _NOT_XML.search(body) is None
+
+
 @dataclass(frozen=True)
 class Rendered:
     """A query result written for a client: ``status`` 200 with ``body`` and ``content_type``,
@@ -261,6 +279,8 @@ def render(outcome: Any, accept: str | None) -> Rendered:
         body = write_boolean(outcome.boolean, chosen)
     else:
         body = write_solutions(outcome.variables, outcome.rows, chosen)
+    if not xml_safe(chosen, bytes(body)):  # 406 naming what it can be written as, never broken XML
+        return Rendered(406, outcome.kind, offers=tuple(o for o in offers if o not in XML_TYPES))
     content_type = chosen
     if content_type.startswith("text/") or content_type.endswith("json"):
         content_type += "; charset=utf-8"

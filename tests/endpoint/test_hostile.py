@@ -435,6 +435,12 @@ def test_a_form_of_escapes_is_refused_before_it_is_decoded(server: Serve) -> Non
         assert "MAX_FORM_MB" in _error(response, 413)
     assert _rss_mb(server.process.pid) - before < 200
     assert _query(server, "ASK { ?s ?p ?o }").json()["boolean"] is True  # a small form still works
+    big = "INSERT DATA { " + " ".join(f"<{EX}big{i}> <{EX}p> \"{'x' * 40}\" ." for i in range(30_000)) + " }"
+    response = requests.post(server.url + "/sparql", data={"update": big}, headers=AUTH, timeout=60)
+    assert response.status_code == 204, response.text  # the write token's holders keep MAX_BODY_MB
+    response = requests.post(server.url + "/sparql", data={"update": f"DELETE WHERE {{ ?s <{EX}p> ?o }}"},
+                             headers=AUTH, timeout=60)  # (the seed has no <p>: only these go)
+    assert response.status_code == 204, response.text
     _alive(server)
 
 
@@ -688,3 +694,22 @@ def test_in_memory_stores_probe_long_queries_in_a_worker_first() -> None:
     finally:
         app.extensions["provml.close"]()
         kg.close()
+
+
+def test_xml_that_would_not_be_xml_is_a_406(server: Serve) -> None:
+    """A literal holding a control character XML 1.0 cannot hold, a property IRI RDF/XML cannot
+    split into a name: 406 naming the formats that can carry the answer, never a 200 that no
+    XML parser reads (hostile probe, 17th session)."""
+    from xml.dom import minidom
+
+    cases = [("SELECT ?x { BIND(\"a\\u0000b\\u001Bc\" AS ?x) }", "application/sparql-results+xml"),
+             ("CONSTRUCT { <http://s> <urn:123> \"y\" } {}", "application/rdf+xml"),
+             ("CONSTRUCT { <http://s> <http://ex.org/p> \"c\\u0001d\" } {}", "application/rdf+xml")]
+    for query, media in cases:
+        response = requests.get(server.url + "/sparql", params={"query": query}, headers={"Accept": media}, timeout=30)
+        message = _error(response, 406)
+        assert "json" in message or "turtle" in message, message
+    fine = requests.get(server.url + "/sparql", params={"query": "CONSTRUCT { <http://s> <http://ex.org/p> \"ok\" } {}"},
+                        headers={"Accept": "application/rdf+xml"}, timeout=30)
+    assert fine.status_code == 200 and minidom.parseString(fine.content)
+    _alive(server)
