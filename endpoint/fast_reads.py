@@ -98,8 +98,8 @@ class FastReads:
                 error.add_note("raised at:\n" + "".join(traceback.format_tb(error.__traceback__)))
             return self._refused(error, environ, start_response)
         if rendered.status != 200:
-            refusal = ApiError(406, f"no acceptable format; this query answers one of "
-                                    f"{rendered.offers}")
+            refusal = ApiError(406, f"no acceptable format{': ' + rendered.reason if rendered.reason else ''}; "
+                                    f"this query answers one of {rendered.offers}")
             return self._refused(refusal, environ, start_response)
         if cache is not None and repeatable(text) and not scan.services:  # else it may change
             cache.put(key, version, rendered)

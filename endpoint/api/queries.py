@@ -22,7 +22,7 @@ from provml.endpoint.errors import abort_json
 from provml.endpoint.limits import InputRefused, check_json_depth
 from provml.endpoint.negotiation import RESULTS_OFFERS, best_match
 from provml.endpoint.sparql.outcomes import QueryTimeout
-from provml.endpoint.sparql.results import write_solutions
+from provml.endpoint.sparql.results import NOT_XML, XML_TYPES, write_solutions, xml_safe
 from provml.errors import ParameterError, QueryNotFound
 from provml.query.named import NamedQuery, bind, get_query, list_queries
 
@@ -57,6 +57,7 @@ def index() -> Response:
 def run(name: str) -> Response:
     """Run the named query ``name`` with the request's parameters."""
     params = _parameters()
+    explicit = "format" in params
     media = _media(params.pop("format", None))
     try:
         text = bind(get_query(name), params)
@@ -69,8 +70,14 @@ def run(name: str) -> Response:
     except QueryTimeout:
         abort_json(503, "the query ran past the time limit (TIMEOUT_S); add parameters to narrow it",
                    headers={"Retry-After": "1"})
-    response = Response(write_solutions(outcome.variables, outcome.rows, media),
-                        content_type=media + ("; charset=utf-8" if media.startswith("text/") else ""))
+    body = write_solutions(outcome.variables, outcome.rows, media)
+    if not xml_safe(media, body):  # never broken XML: the client's next choice, else 406
+        offers = [o for o in RESULTS_OFFERS if o not in XML_TYPES]
+        fallback = None if explicit else best_match(request.headers.get("Accept"), offers)
+        if fallback is None:
+            abort_json(406, f"{NOT_XML}; ask for format=json, csv or tsv")
+        media, body = fallback, write_solutions(outcome.variables, outcome.rows, fallback)
+    response = Response(body, content_type=media + ("; charset=utf-8" if media.startswith("text/") else ""))
     if outcome.truncated:
         response.headers["X-Provml-Truncated"] = "true"
     response.vary.add("Accept")

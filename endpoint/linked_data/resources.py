@@ -29,6 +29,7 @@ from provml.endpoint.context import config, public_url, reader, runner, store
 from provml.endpoint.errors import abort_json
 from provml.endpoint.linked_data.void import void_description
 from provml.endpoint.negotiation import RDF_FORMATS, best_match, jsonld_profile
+from provml.endpoint.sparql.results import NOT_XML, xml_safe
 from provml.query.describe import ResourceDescription, describe, resource_triples
 from provml.query.serialization import serialize_quads
 from provml.store.rdfio import FORMATS
@@ -77,6 +78,8 @@ def rdf_response(triples: Iterable[Triple], media: str, *, headers: dict[str, st
     else:
         fmt = RDF_FORMATS[media]
         body = serialize(list(triples), format=fmt, prefixes=prefixes() if _prefixed(fmt) else None)
+        if not xml_safe(media, bytes(body or b"")):  # never broken XML (a page names one format)
+            abort_json(406, f"{NOT_XML}; ask for Turtle (.ttl), N-Triples (.nt) or JSON-LD (.jsonld)")
     response = Response(body or b"", content_type=content_type)
     for key, value in (headers or {}).items():
         response.headers[key] = value

@@ -41,7 +41,7 @@ from provml.endpoint.negotiation import (
     media_type,
 )
 from provml.endpoint.sparql.export import ALL, DEFAULT
-from provml.endpoint.sparql.results import XML_TYPES, xml_safe
+from provml.endpoint.sparql.results import NOT_XML, XML_TYPES, xml_safe
 from provml.errors import StoreReadOnly
 from provml.store.rdfio import FORMAT_NAMES
 
@@ -120,10 +120,12 @@ def _get(target: Target) -> Response:
     # under the query limits (a worker process over an on-disk store); JSON-LD compacted
     body = context.runner().export(context.store(), graph, media=chosen,
                                    profile=jsonld_profile(accept))
-    if not xml_safe(chosen, body):
+    if not xml_safe(chosen, body):  # the client's next choice, never broken XML
         offers = [o for o in (DATASET_OFFERS if target is None else GRAPH_OFFERS) if o not in XML_TYPES]
-        abort_json(406, f"this graph holds characters or property IRIs that RDF/XML cannot carry; "
-                        f"ask for one of {offers}")
+        chosen = best_match(accept, offers)
+        if chosen is None:
+            abort_json(406, f"{NOT_XML}; ask for one of {offers}")
+        body = context.runner().export(context.store(), graph, media=chosen, profile=jsonld_profile(accept))
     ctype = chosen + ("; charset=utf-8" if chosen.startswith("text/") else "")
     response = Response(body, content_type=ctype)
     response.vary.add("Accept")

@@ -208,6 +208,11 @@ XML_TYPES = frozenset({"application/sparql-results+xml", "application/xml", "tex
 _NOT_XML = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]|<oxprefix:[\s/>]")
 
 
+#: why an answer is not offered as XML
+NOT_XML = ("the answer holds characters XML 1.0 cannot carry (controls other than tab, line feed, "
+           "carriage return) or a property IRI RDF/XML cannot write as a name")
+
+
 def xml_safe(media: str, body: bytes) -> bool:
     """Whether ``body``, written as ``media``, can be read as what it says (not an XML type, or
     well-formed as far as the writers' known failures go).
@@ -229,6 +234,7 @@ class Rendered:
     body: bytes = b""
     truncated: bool = False
     offers: tuple[str, ...] = ()
+    reason: str = ""  # why a 406 lists fewer offers than the kind has
 
 
 def render(outcome: Any, accept: str | None) -> Rendered:
@@ -263,24 +269,29 @@ def render(outcome: Any, accept: str | None) -> Rendered:
         offers = tuple(BOOLEAN_OFFERS)
     else:
         offers = tuple(RESULTS_OFFERS)
+    def write(chosen: str) -> bytes:
+        if outcome.kind == "triples":
+            fmt = RDF_FORMATS[chosen]
+            rows = outcome.rows
+            if fmt == RdfFormat.JSON_LD:  # compacted with the ontologies' context unless asked not to
+                return serialize_quads(rows, "jsonld", profile=jsonld_profile(accept))
+            if fmt.supports_datasets:
+                rows = [Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in rows]
+            return bytes(serialize(rows, format=fmt) or b"")
+        if outcome.kind == "boolean":
+            return bytes(write_boolean(outcome.boolean, chosen))
+        return bytes(write_solutions(outcome.variables, outcome.rows, chosen))
+
     chosen = best_match(accept, offers)
     if chosen is None:
         return Rendered(406, outcome.kind, offers=offers)
-    if outcome.kind == "triples":
-        fmt = RDF_FORMATS[chosen]
-        rows = outcome.rows
-        if fmt == RdfFormat.JSON_LD:  # compacted with the ontologies' context unless asked not to
-            body = serialize_quads(rows, "jsonld", profile=jsonld_profile(accept))
-        else:
-            if fmt.supports_datasets:
-                rows = [Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in rows]
-            body = serialize(rows, format=fmt) or b""
-    elif outcome.kind == "boolean":
-        body = write_boolean(outcome.boolean, chosen)
-    else:
-        body = write_solutions(outcome.variables, outcome.rows, chosen)
-    if not xml_safe(chosen, bytes(body)):  # 406 naming what it can be written as, never broken XML
-        return Rendered(406, outcome.kind, offers=tuple(o for o in offers if o not in XML_TYPES))
+    body = write(chosen)
+    if not xml_safe(chosen, body):  # the client's next choice, never broken XML
+        offers = tuple(o for o in offers if o not in XML_TYPES)
+        chosen = best_match(accept, offers)
+        if chosen is None:
+            return Rendered(406, outcome.kind, offers=offers, reason=NOT_XML)
+        body = write(chosen)
     content_type = chosen
     if content_type.startswith("text/") or content_type.endswith("json"):
         content_type += "; charset=utf-8"

@@ -263,14 +263,15 @@ class WriterThread:
     def lag(self) -> dict[str, Any]:
         """The ingest lag as a dictionary, or ``{"error": ...}`` when Redis cannot be asked.
 
-        One caller at a time asks Redis (at most 1 s), and at most every :data:`LAG_TTL_S`;
+        One caller at a time asks Redis (each of its few commands at most 1 s), and at most every
+        :data:`LAG_TTL_S`;
         the others get the last answer at once, with its age (``age_s``): a Redis that stops
         answering holds one request thread for a second, never all of them (hostile probe,
         17th session: 40 ``/health`` requests queued on it, 2 s each, and held every thread)."""
         import redis as redis_module
 
+        last = self._last  # (read before the clock: a later answer is never older than now)
         now = time.monotonic()
-        last = self._last
         if last is not None and now - last[0] < LAG_TTL_S or not self._lock.acquire(blocking=False):
             alive = self.thread.is_alive()
             if last is None:

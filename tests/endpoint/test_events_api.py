@@ -288,3 +288,9 @@ def test_numbers_json_cannot_hold_or_no_clock_can_show_are_4xx(client: FlaskClie
     assert response.status_code in (400, 422), response.get_data(as_text=True)[:300]
     assert_error_shape(response.get_json(), response.status_code)
     assert quads(kg) == before
+
+
+def test_a_time_late_in_year_9999_is_still_a_time(client: FlaskClient, kg: KnowledgeGraph) -> None:
+    body = {"events": [{"v": 1, "kind": "workflow_begin", "t": 253402300799.5, "run": "late", "workflow": "w"}]}
+    response = client.post("/api/events", json=body, headers=AUTH)
+    assert response.status_code == 202, response.get_data(as_text=True)[:300]

@@ -712,4 +712,13 @@ def test_xml_that_would_not_be_xml_is_a_406(server: Serve) -> None:
     fine = requests.get(server.url + "/sparql", params={"query": "CONSTRUCT { <http://s> <http://ex.org/p> \"ok\" } {}"},
                         headers={"Accept": "application/rdf+xml"}, timeout=30)
     assert fine.status_code == 200 and minidom.parseString(fine.content)
+    # the client's next choice when it has one (review: a browser's Accept got a 406 page)
+    query, media = cases[0]
+    second = requests.get(server.url + "/sparql", params={"query": query}, timeout=30,
+                          headers={"Accept": f"{media}, application/sparql-results+json;q=0.9"})
+    assert second.status_code == 200 and second.json()["results"]["bindings"][0]["x"]["value"] == "a\u0000b\u001bc"
+    query, media = cases[1]
+    second = requests.get(server.url + "/sparql", params={"query": query}, timeout=30,
+                          headers={"Accept": f"{media}, text/turtle;q=0.5"})
+    assert second.status_code == 200 and second.headers["Content-Type"].startswith("text/turtle")
     _alive(server)

@@ -1,0 +1,70 @@
+"""XML that would not be XML is never served (hostile probe and review, 17th session): a
+literal holding a control character XML 1.0 cannot carry, on every route that writes XML —
+SPARQL results, named queries, resource pages' RDF/XML, the Graph Store. The client's next
+acceptable format is served instead; with none, 406 says why. (Over a real socket and with a
+property IRI RDF/XML cannot split: ``test_hostile.py``.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from test_events_api import RUN_IRI, batch
+
+from provml.endpoint.app import create_app
+from provml.knowledge import KnowledgeGraph
+from provml.store import open_store
+
+RUNS = {"run_a": RUN_IRI, "run_b": RUN_IRI}
+XML_RESULTS = "application/sparql-results+xml"
+
+
+@pytest.fixture
+def app() -> Iterator[Flask]:
+    kg = KnowledgeGraph(open_store())
+    events = batch()
+    events[1]["used"].append({"name": "optimizer", "role": "hyperparameter", "value": "a\x01b"})
+    kg.ingest_events(events)
+    application = create_app({"TOKEN": "t"}, kg=kg)
+    yield application
+    application.extensions["provml.close"]()
+    kg.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def _refused(response: object) -> str:
+    assert response.status_code == 406, response.get_data()[:300]  # type: ignore[attr-defined]
+    error = response.get_json()["error"]  # type: ignore[attr-defined]
+    assert "XML 1.0 cannot carry" in error
+    return str(error)
+
+
+def test_named_queries(client: FlaskClient) -> None:
+    assert "format=json" in _refused(client.get("/api/queries/compare_runs", query_string={**RUNS, "format": "xml"}))
+    answer = client.get("/api/queries/compare_runs", query_string=RUNS,
+                        headers={"Accept": f"{XML_RESULTS}, application/sparql-results+json;q=0.5"})
+    assert answer.status_code == 200 and answer.content_type.startswith("application/sparql-results+json")
+    assert "a\x01b" in answer.get_data(as_text=True).encode().decode("unicode_escape")
+
+
+def test_sparql_results_and_construct(client: FlaskClient) -> None:
+    select = "SELECT ?v WHERE { ?x <http://www.w3.org/ns/prov#value> ?v }"
+    _refused(client.get("/sparql", query_string={"query": select}, headers={"Accept": XML_RESULTS}))
+    answer = client.get("/sparql", query_string={"query": select},
+                        headers={"Accept": f"{XML_RESULTS}, text/csv;q=0.5"})
+    assert answer.status_code == 200 and "a\x01b" in answer.get_data(as_text=True)
+
+
+def test_resource_pages_and_the_graph_store(client: FlaskClient) -> None:
+    assert ".ttl" in _refused(client.get("/id/run/ev-1/train/used/optimizer.rdf"))
+    graph = quote("https://w3id.org/provml/id/bundle/ev-1", safe="")
+    _refused(client.get(f"/store?graph={graph}", headers={"Accept": "application/rdf+xml"}))
+    answer = client.get(f"/store?graph={graph}", headers={"Accept": "application/rdf+xml, text/turtle;q=0.5"})
+    assert answer.status_code == 200 and answer.content_type.startswith("text/turtle")
