@@ -117,6 +117,13 @@ def _get(target: Target) -> Response:
         if chosen is None:
             abort_json(406, f"a graph is available as {GRAPH_OFFERS}")
         graph = DEFAULT if isinstance(target, DefaultGraph) else target.value
+    if chosen == "application/ld+json" and _holds_triple_terms(graph):
+        # JSON-LD 1.1 has no triple terms: as /sparql, the client's next choice, else 406 (a
+        # failure in the worker was a 503 telling every client to retry, for as long as one lasted)
+        offers = [o for o in (DATASET_OFFERS if target is None else GRAPH_OFFERS) if o != chosen]
+        chosen = best_match(accept, offers)
+        if chosen is None:
+            abort_json(406, f"this graph holds triple terms, which JSON-LD 1.1 cannot carry; ask for one of {offers}")
     # under the query limits (a worker process over an on-disk store); JSON-LD compacted
     body = context.runner().export(context.store(), graph, media=chosen,
                                    profile=jsonld_profile(accept))
@@ -130,6 +137,16 @@ def _get(target: Target) -> Response:
     response = Response(body, content_type=ctype)
     response.vary.add("Accept")
     return response
+
+
+def _holds_triple_terms(graph: str) -> bool:
+    """Whether the graph (an IRI, :data:`DEFAULT`, or :data:`ALL`) holds a triple term: one ASK,
+    under the query limits (a scan; the JSON-LD it decides on costs far more)."""
+    match = "?s ?p ?o FILTER(isTRIPLE(?s) || isTRIPLE(?o))"
+    where = (f"{{ {{ {match} }} UNION {{ GRAPH ?g {{ {match} }} }} }}" if graph == ALL
+             else f"{{ {match} }}" if graph == DEFAULT else f"{{ GRAPH <{graph}> {{ {match} }} }}")
+    outcome = context.runner().run(context.store(), "ASK " + where, union=False)
+    return bool(outcome.boolean)
 
 
 def _parse_body(graph: NamedNode | DefaultGraph) -> list[Quad]:

@@ -118,3 +118,19 @@ def test_relative_iris_resolve_against_the_graph(client: FlaskClient, kg: Knowle
     client.put("/store", query_string={"graph": G}, data=b'<#me> <http://example.org/p> "x" .',
                headers={**auth, "Content-Type": "text/turtle"})
     assert [q.subject for q in kg.store.quads(graph=NamedNode(G))] == [NamedNode(G + "#me")]
+
+
+def test_a_graph_holding_a_triple_term_is_not_offered_as_json_ld(client: FlaskClient, kg: KnowledgeGraph) -> None:
+    """JSON-LD 1.1 has no triple terms: the client's next choice, else 406, as /sparql answers
+    (hostile probe, 17th session: a 503 "retry later" for the graph and the whole dataset,
+    for every client, for as long as one triple term was stored). Other graphs still are."""
+    kg.store.update("INSERT DATA { GRAPH <http://ex.org/g> { <http://ex.org/s> <http://ex.org/p> "
+                    "<<( <http://ex.org/a> <http://ex.org/b> <http://ex.org/c> )>> } "
+                    "GRAPH <http://ex.org/h> { <http://ex.org/s> <http://ex.org/p> \"x\" } }")
+    for path in ("/store?graph=http%3A%2F%2Fex.org%2Fg", "/store"):
+        refused = client.get(path, headers={"Accept": "application/ld+json"})
+        assert refused.status_code == 406 and "triple terms" in refused.get_json()["error"]
+    second = client.get("/store?graph=http%3A%2F%2Fex.org%2Fg", headers={"Accept": "application/ld+json, text/turtle;q=0.5"})
+    assert second.status_code == 200 and second.content_type.startswith("text/turtle")
+    other = client.get("/store?graph=http%3A%2F%2Fex.org%2Fh", headers={"Accept": "application/ld+json"})
+    assert other.status_code == 200 and other.content_type.startswith("application/ld+json")
