@@ -134,6 +134,9 @@ def require_read(view: F) -> F:
 
 #: the media types Werkzeug decodes as a form, whole, when ``request.form`` is read
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+#: the views that decode a compressed body themselves (``POST /api/events``: gzip); any other
+#: body with a ``Content-Encoding`` would be read as it came, compressed (RFC 9110: 415)
+_DECODING = frozenset({"events_api.post_events"})
 
 
 def _limit_body() -> None:
@@ -142,6 +145,10 @@ def _limit_body() -> None:
     if limit is not None and length is not None and length > limit:
         abort_json(413, f"the request body ({length} bytes) is larger than the limit "
                         f"({limit} bytes, MAX_BODY_MB)")
+    encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding != "identity" and request.endpoint not in _DECODING and (length or 0) > 0:
+        abort_json(415, f"Content-Encoding {encoding!r} is not supported here: send the body "
+                        "uncompressed (only POST /api/events takes gzip)")
     config = _config()
     form_limit = config.max_form_mb * 1024 * 1024
     if length is not None and length > form_limit and request.mimetype in _FORMS \

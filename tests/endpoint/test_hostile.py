@@ -722,3 +722,13 @@ def test_xml_that_would_not_be_xml_is_a_406(server: Serve) -> None:
                           headers={"Accept": f"{media}, text/turtle;q=0.5"})
     assert second.status_code == 200 and second.headers["Content-Type"].startswith("text/turtle")
     _alive(server)
+
+
+def test_a_compressed_body_is_refused_where_it_would_be_read_as_it_came(server: Serve) -> None:
+    """``Content-Encoding: gzip`` on /sparql was ignored and the compressed bytes read as the
+    query (hostile probe, 17th session): 415 (RFC 9110) everywhere but /api/events."""
+    body = gzip.compress(b"ASK { ?s ?p ?o }")
+    response = requests.post(server.url + "/sparql", data=body, timeout=30,
+                             headers={"Content-Type": "application/sparql-query", "Content-Encoding": "gzip"})
+    assert "Content-Encoding" in _error(response, 415)
+    _alive(server)
