@@ -264,10 +264,10 @@ class WriterThread:
         """The ingest lag as a dictionary, or ``{"error": ...}`` when Redis cannot be asked.
 
         One caller at a time asks Redis (each of its few commands at most 1 s), and at most every
-        :data:`LAG_TTL_S`;
-        the others get the last answer at once, with its age (``age_s``): a Redis that stops
-        answering holds one request thread for a second, never all of them (hostile probe,
-        17th session: 40 ``/health`` requests queued on it, 2 s each, and held every thread)."""
+        :data:`LAG_TTL_S`; the others get the last answer at once, with its age (``age_s``): a
+        Redis that stops answering holds one request thread for a few seconds, never all of
+        them (hostile probe, 17th session: 40 ``/health`` requests queued on it, 2 s each, and
+        held every thread)."""
         import redis as redis_module
 
         last = self._last  # (read before the clock: a later answer is never older than now)
