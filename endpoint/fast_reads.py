@@ -98,9 +98,7 @@ class FastReads:
                 error.add_note("raised at:\n" + "".join(traceback.format_tb(error.__traceback__)))
             return self._refused(error, environ, start_response)
         if rendered.status != 200:
-            refusal = ApiError(406, f"no acceptable format{': ' + rendered.reason if rendered.reason else ''}; "
-                                    f"this query answers one of {rendered.offers}")
-            return self._refused(refusal, environ, start_response)
+            return self._refused(ApiError(406, rendered.refusal), environ, start_response)
         if cache is not None and repeatable(text) and not scan.services:  # else it may change
             cache.put(key, version, rendered)
         return self._answer(rendered, start_response, hit=False)

@@ -105,6 +105,7 @@ def graph_store(path: str | None) -> Response:
 
 def _get(target: Target) -> Response:
     accept = request.headers.get("Accept")
+    available = DATASET_OFFERS if target is None else GRAPH_OFFERS
     if target is None:
         chosen = best_match(accept, DATASET_OFFERS)
         if chosen is None:
@@ -120,7 +121,7 @@ def _get(target: Target) -> Response:
     if chosen == "application/ld+json" and _holds_triple_terms(graph):
         # JSON-LD 1.1 has no triple terms: as /sparql, the client's next choice, else 406 (a
         # failure in the worker was a 503 telling every client to retry, for as long as one lasted)
-        offers = [o for o in (DATASET_OFFERS if target is None else GRAPH_OFFERS) if o != chosen]
+        offers = [o for o in available if o != chosen]
         chosen = best_match(accept, offers)
         if chosen is None:
             abort_json(406, f"this graph holds triple terms, which JSON-LD 1.1 cannot carry; ask for one of {offers}")
@@ -128,7 +129,7 @@ def _get(target: Target) -> Response:
     body = context.runner().export(context.store(), graph, media=chosen,
                                    profile=jsonld_profile(accept))
     if not xml_safe(chosen, body):  # the client's next choice, never broken XML
-        offers = [o for o in (DATASET_OFFERS if target is None else GRAPH_OFFERS) if o not in XML_TYPES]
+        offers = [o for o in available if o not in XML_TYPES]
         chosen = best_match(accept, offers)
         if chosen is None:
             abort_json(406, f"{NOT_XML}; ask for one of {offers}")

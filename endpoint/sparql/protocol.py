@@ -154,8 +154,7 @@ def _query(text: str, params: MultiDict[str, str]) -> Response:
 
 def _results(rendered: Rendered) -> Response:
     if rendered.status == 406:
-        abort_json(406, f"no acceptable format{': ' + rendered.reason if rendered.reason else ''}; "
-                        f"this query answers one of {rendered.offers}")
+        abort_json(406, rendered.refusal)
     response = Response(rendered.body, content_type=rendered.content_type)
     response.vary.add("Accept")
     if rendered.truncated:

@@ -236,6 +236,12 @@ class Rendered:
     offers: tuple[str, ...] = ()
     reason: str = ""  # why a 406 lists fewer offers than the kind has
 
+    @property
+    def refusal(self) -> str:
+        """The message of a 406: why, when known, and the formats this answer has."""
+        return (f"no acceptable format{': ' + self.reason if self.reason else ''}; "
+                f"this query answers one of {self.offers}")
+
 
 def render(outcome: Any, accept: str | None) -> Rendered:
     """Write an :class:`~provml.endpoint.sparql.outcomes.Outcome` in the best format that

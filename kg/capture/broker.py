@@ -24,7 +24,7 @@ from typing import Any
 from provml.capture.redact import safe_url
 from provml.capture.sinks import SinkUnavailable
 
-__all__ = ["EVENTS", "QUADS", "DEAD", "TYPES", "WORKERS", "WRITERS", "RedisSink", "connect", "safe_url"]
+__all__ = ["EVENTS", "QUADS", "DEAD", "TYPES", "WORKERS", "WRITERS", "RedisSink", "connect"]
 
 #: the stream of bags from capture clients
 EVENTS = "provml:events"

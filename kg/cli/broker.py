@@ -23,7 +23,8 @@ def _redis(url: str) -> Iterator[Any]:
     try:
         import redis
 
-        from provml.capture.broker import connect, safe_url
+        from provml.capture.broker import connect
+        from provml.capture.redact import safe_url
     except ImportError as exc:  # pragma: no cover - the extra is installed in the tests
         raise CouldNotRun(f"the dead letters need the redis package: pip install 'provml[redis]' ({exc})") from exc
     from provml.ingest.dead_letters import NotFound, NotRetryable

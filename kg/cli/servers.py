@@ -125,7 +125,7 @@ def ingest_worker_command(broker: str, store: Path | None, remote: str | None, w
     except ImportError as exc:
         raise CouldNotRun(f"{exc}") from exc
     except redis.RedisError as exc:
-        from provml.capture.broker import safe_url
+        from provml.capture.redact import safe_url
 
         raise CouldNotRun(f"the broker {safe_url(broker)} cannot be used: {exc}") from exc
     except (Error, OSError, ValueError) as exc:

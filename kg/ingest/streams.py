@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from provml.capture.broker import DEAD, EVENTS, QUADS, WORKERS, WRITERS, connect, safe_url
+from provml.capture.broker import DEAD, EVENTS, QUADS, WORKERS, WRITERS, connect
+from provml.capture.redact import safe_url
 
 __all__ = ["ALIVE", "SPECS", "WRITTEN", "Lag", "alive", "answered", "as_text", "begin_step", "ensure_groups", "id_key",
            "lag", "unwritten", "wait_for_broker"]
