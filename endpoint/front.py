@@ -34,6 +34,10 @@ on the wait, with one such client).
 Every answer names its server ``provml`` (``Server``): granian would add ``granian`` to one that
 names none, telling an attacker which HTTP parser's bugs to try.
 
+Requests whose framing is wrong are refused before anything else (:func:`_framing_error`,
+RFC 9112): an HTTP/1.1 request with no ``Host``, an empty one or several, and a transfer coding
+other than ``chunked`` (which granian would ignore, reading a compressed body as it came).
+
 Proxy headers (``X-Forwarded-*``, ``Forwarded``) are dropped: no proxy is trusted, so a client
 cannot choose the URLs the app writes (waitress's ``clear_untrusted_proxy_headers``).
 """
@@ -124,6 +128,38 @@ def environ_of(scope: Scope) -> dict[str, Any]:
         text = value.decode("latin-1")
         environ[key] = f"{environ[key]},{text}" if key in environ else text
     return environ
+
+
+def _framing_error(scope: Scope) -> tuple[int, str] | None:
+    """What is wrong with a request's framing headers (status, message), or None.
+
+    RFC 9112: an HTTP/1.1 request without a ``Host``, with an empty one (granian gives a request
+    without one an empty one; an ``http`` URI has a host) or with more than one is a 400
+    (§3.2); a transfer coding other than ``chunked`` is not understood here: 501 (§6.1). A
+    request with both ``Transfer-Encoding`` and ``Content-Length`` never shows the latter here:
+    granian reads it by the transfer coding alone and closes the connection after, as §6.1
+    allows.
+    """
+    hosts = 0
+    host = b""
+    coding: bytes | None = None
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            hosts += 1
+            host = value
+        elif name == b"transfer-encoding":
+            coding = value if coding is None else coding + b"," + value
+    if hosts > 1:
+        return 400, (f"the request has {hosts} Host headers; send exactly one "
+                     f"(RFC 9112, section 3.2)")
+    if not host and scope.get("http_version", "1.1") == "1.1":
+        return 400, ("the request has no Host header or an empty one, which HTTP/1.1 forbids; "
+                     "send the server's name in one (RFC 9112, section 3.2)")
+    if coding is not None and coding.strip().lower() != b"chunked":
+        shown = coding.decode("latin-1")[:40]
+        return 501, (f"the transfer coding {shown!r} is not understood here; send the body "
+                     f"with Content-Length or 'Transfer-Encoding: chunked' alone")
+    return None
 
 
 class _LogStream:
@@ -247,6 +283,10 @@ class Front:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1000})
             return
+        framing = _framing_error(scope)
+        if framing is not None:
+            await self._refuse(send, *framing)
+            return
         environ = environ_of(scope)
         if self.fast is not None:
             hit = self.fast.cached(environ)
@@ -311,7 +351,10 @@ class Front:
                     raise _Refused(408, f"the request body stopped arriving (nothing for "
                                         f"{self.body_timeout_s:g} s); send it whole") from None
                 if message.get("type") == "http.disconnect":
-                    raise _Refused(400, "the client closed the connection mid-body")
+                    raise _Refused(400, "the request body ended before it was whole: the "
+                                        "connection closed, or a chunk size was not a "
+                                        "hexadecimal number; send the body whole, with its "
+                                        "Content-Length or well-formed chunks")
                 chunk = message.get("body", b"")
                 if chunk:
                     size += len(chunk)

@@ -20,7 +20,7 @@ from typing import Any
 import pyoxigraph
 import pytest
 import requests
-from endpoint_servers import Serve
+from endpoint_servers import Serve, connect, read_answer
 
 TOKEN = "hostile-write-token-3f9a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -731,4 +731,63 @@ def test_a_compressed_body_is_refused_where_it_would_be_read_as_it_came(server: 
     response = requests.post(server.url + "/sparql", data=body, timeout=30,
                              headers={"Content-Type": "application/sparql-query", "Content-Encoding": "gzip"})
     assert "Content-Encoding" in _error(response, 415)
+    _alive(server)
+
+
+def _raw(server: Serve, head: bytes, body: bytes = b"") -> bytes:
+    """Everything the server sends back to one raw request, until it closes the connection."""
+    with connect(server) as sock:
+        sock.sendall(head + b"\r\n\r\n" + body)
+        data = b""
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            while chunk := sock.recv(65536):
+                data += chunk
+    return data
+
+
+@pytest.mark.parametrize("head", [
+    pytest.param(b"GET /sparql?query=ASK%7B%7D HTTP/1.1\r\nConnection: close", id="no Host"),
+    pytest.param(b"GET /sparql?query=ASK%7B%7D HTTP/1.1\r\nHost: \r\nConnection: close",
+                 id="an empty Host"),
+    pytest.param(b"GET /sparql?query=ASK%7B%7D HTTP/1.1\r\nHost: a\r\nHost: b\r\n"
+                 b"Connection: close", id="two Hosts"),
+])
+def test_a_request_without_exactly_one_host_is_a_400(server: Serve, head: bytes) -> None:
+    """RFC 9112 §3.2 (hostile probe, 17th session: all three answered 200, two Hosts made the
+    base IRI ``http://a,b/``); HTTP/1.0, where Host is optional, is still served."""
+    with connect(server) as sock:
+        sock.sendall(head + b"\r\n\r\n")
+        status, body = read_answer(sock)
+    assert status == 400
+    assert "Host" in body["error"] and "RFC 9112" in body["error"]
+    with connect(server) as sock:
+        sock.sendall(b"GET /sparql?query=ASK%7B%7D HTTP/1.0\r\n\r\n")
+        status, body = read_answer(sock)
+    assert status == 200 and body["boolean"] is True
+    _alive(server)
+
+
+def test_transfer_codings_are_chunked_alone_and_never_beside_a_length(server: Serve) -> None:
+    """``Transfer-Encoding: gzip, chunked`` was answered 200 with the body read as it came
+    (hostile probe, 17th session): 501. With both ``Transfer-Encoding`` and ``Content-Length``
+    the body is read by its chunks alone and the connection closed after it (RFC 9112 §6.1), so
+    what follows on the connection — a smuggled request — is never answered. A chunk size that
+    is not hexadecimal is named in the 400's message."""
+    form = b"query=ASK%7B%7D"
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(form), form)
+    start = b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    gzip_chunked = _raw(server, start + b"Transfer-Encoding: gzip, chunked", chunked)
+    assert gzip_chunked.startswith(b"HTTP/1.1 501 ")
+    assert b"'gzip, chunked' is not understood" in gzip_chunked
+    smuggled = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    both = _raw(server, start + b"Content-Length: 5\r\nTransfer-Encoding: chunked",
+                chunked + smuggled)
+    assert both.startswith(b"HTTP/1.1 200 ") and b'"boolean": true' in both
+    assert both.count(b"HTTP/1.1 ") == 1 and b"connection: close" in both.lower()
+    # the same two requests framed by their length alone: both answered (the control)
+    plain = _raw(server, start + b"Content-Length: %d" % len(form), form + smuggled)
+    assert plain.count(b"HTTP/1.1 200 ") == 2
+    bad_size = _raw(server, start + b"Transfer-Encoding: chunked\r\nConnection: close",
+                    b"zz\r\n" + form + b"\r\n0\r\n\r\n")
+    assert bad_size.startswith(b"HTTP/1.1 400 ") and b"chunk size" in bad_size
     _alive(server)
