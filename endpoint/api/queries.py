@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
@@ -85,8 +86,10 @@ def run(name: str) -> Response:
 
 
 def _parameters() -> dict[str, str]:
-    """The query parameters: URL arguments, then a POSTed form or JSON object."""
-    params = {k: v for k, v in request.args.items()}
+    """The query parameters: URL arguments and a POSTed form or JSON object. A parameter given
+    twice, or given a JSON array or object, is a 400 naming it: a query binds each parameter to
+    one value, and one of them (or the array's text) would be bound silently."""
+    params = _once(request.args.lists())
     if request.method == "POST":
         if request.is_json:
             try:
@@ -96,15 +99,36 @@ def _parameters() -> dict[str, str]:
             body = request.get_json(silent=True)
             if not isinstance(body, dict):
                 abort_json(400, "POST the parameters as a JSON object or as a form")
-            params.update({str(k): _text(v) for k, v in body.items()})
+            posted = {str(k): _text(str(k), v) for k, v in body.items()}
         else:
-            params.update(request.form.items())
+            posted = _once(request.form.lists())
+        for name in posted.keys() & params.keys():
+            _twice(name, 2)
+        params.update(posted)
     return params
 
 
-def _text(value: Any) -> str:
+def _once(lists: Iterable[tuple[str, list[str]]]) -> dict[str, str]:
+    params = {}
+    for name, values in lists:
+        if len(values) > 1:
+            _twice(name, len(values))
+        params[name] = values[0]
+    return params
+
+
+def _twice(name: str, times: int) -> None:
+    abort_json(400, f"the parameter {name[:100]!r} is given {times} times (in the URL, the "
+                    f"form or the JSON body); give it once", parameter=name[:100])
+
+
+def _text(name: str, value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        kind = "an array" if isinstance(value, list) else "an object"
+        abort_json(400, f"the parameter {name[:100]!r} is {kind}; give it a string, a number "
+                        f"or a boolean", parameter=name[:100])
     return "" if value is None else str(value)
 
 

@@ -162,3 +162,21 @@ def test_every_named_query_runs_over_a_real_socket(live_server: LiveServer) -> N
     best = live_server("GET", "/api/queries/best_model", params={"metric": "accuracy",
                                                                 "format": "csv"})
     assert best.status_code == 200 and "accuracy" in best.text
+
+
+@pytest.mark.parametrize(("method", "url", "body"), [
+    ("get", "/api/queries/best_model?metric=accuracy&metric=loss", None),
+    ("post", "/api/queries/best_model?metric=accuracy", {"data": {"metric": "loss"}}),
+    ("post", "/api/queries/best_model", {"data": {"metric": ["accuracy", "loss"]}}),
+    ("post", "/api/queries/best_model", {"json": {"metric": ["accuracy"]}}),
+    ("post", "/api/queries/best_model", {"json": {"metric": {"value": "accuracy"}}}),
+])
+def test_a_parameter_given_twice_or_as_json_array_or_object_is_400(
+        client: FlaskClient, method: str, url: str, body: dict[str, object] | None) -> None:
+    """One value was bound silently: the first of a repeated parameter, the form's over the
+    URL's, a JSON array's Python text (``['accuracy']``) (hostile probe, 17th session)."""
+    response = getattr(client, method)(url, **(body or {}))
+    assert response.status_code == 400, response.get_data(as_text=True)
+    error = response.get_json()
+    assert error["ok"] is False and error["parameter"] == "metric"
+    assert "'metric'" in error["error"]
