@@ -514,6 +514,43 @@ def test_a_stalled_broker_holds_no_request_thread_and_an_emptied_one_loses_no_wr
         close_server(server, app)
 
 
+def test_a_persistent_error_answer_is_logged_once_waited_out_and_recovered_from(
+    redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Both streams turned into strings: every step of the worker and the writer gets a
+    ``WRONGTYPE`` error answer. Each loop logs it once and backs off, instead of two lines a
+    second without end (hostile probe, 17th session); once the keys are gone, the groups are
+    created again, one line says the step went through, and the rest of the run is stored as
+    the pipeline stores it."""
+    import logging
+
+    events = events_of("wrongtype", n_batches=40)
+    kg = open_kg(tmp_path / "store")
+    running = Running(redis_server.url, kg)
+    try:
+        send(redis_server.url, events[:100])
+        wait_until_caught_up(redis_server.url)
+        redis = connect(redis_server.url)
+        caplog.set_level(logging.WARNING, logger="provml.ingest.streams")
+        redis.delete(EVENTS, "provml:quads")
+        redis.set(EVENTS, "not a stream")
+        redis.set("provml:quads", "not a stream")
+        time.sleep(4.0)  # (the loops stepped every 0.5 s before: 16 lines)
+        wrongtype = [r for r in caplog.records if "WRONGTYPE" in r.getMessage()]
+        assert 1 <= len(wrongtype) <= 2, [r.getMessage() for r in wrongtype]
+        redis.delete(EVENTS, "provml:quads")
+        redis.close()
+        until(lambda: any("went through again" in r.getMessage() for r in caplog.records),
+              "no loop said it went through again", timeout_s=30)
+        send(redis_server.url, events[100:])
+        wait_until_caught_up(redis_server.url)
+    finally:
+        running.close()
+    stored = data(kg)
+    kg.close()
+    assert stored == expected(events)
+
+
 def test_what_the_served_writer_stores_is_seen_by_the_next_read(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:

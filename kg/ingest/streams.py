@@ -8,6 +8,7 @@ appends to ``provml:events``); this module adds the hashes and counters the inge
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from provml.capture.broker import DEAD, EVENTS, QUADS, WORKERS, WRITERS, connect
 from provml.capture.redact import safe_url
 
-__all__ = ["ALIVE", "SPECS", "WRITTEN", "Lag", "alive", "answered", "as_text", "begin_step", "ensure_groups", "id_key",
+__all__ = ["ALIVE", "SPECS", "WRITTEN", "Lag", "Retrying", "alive", "as_text", "begin_step", "ensure_groups", "id_key",
            "lag", "unwritten", "wait_for_broker"]
 
 log = logging.getLogger("provml.ingest.streams")
@@ -127,17 +128,64 @@ def alive(redis: Any, *, within_s: float = 10.0) -> dict[str, list[str]]:
     return out
 
 
-def answered(consumer: Any, exc: Exception) -> None:
-    """A Redis error answer to a worker's or the writer's step (``consumer``: its ``_groups``):
-    streams or groups gone (``NOGROUP``: Redis restarted without its data) are created again at
-    the next step; any other is logged; both wait a moment and go on, never end the loop (the
-    writer thread of ``provml serve --broker`` ended for good on ``NOGROUP``)."""
-    if "NOGROUP" in str(exc):
-        log.warning("the broker lost its streams or groups (restarted empty?): creating them again")
-        consumer._groups = False
-    else:
-        log.error("the broker answered with an error (%s); retrying", exc)
-    time.sleep(0.5)
+class Retrying:
+    """How a worker's or the writer's loop goes on after a step fails: it waits, logs, and
+    never ends (the writer thread of ``provml serve --broker`` ended for good on ``NOGROUP``).
+
+    - **The wait** is redis-py's exponential backoff with equal jitter: 0.25–0.5 s after the
+      first failure, doubling up to 2.5–5 s (``CAP_S``); ``stop`` ends it at once.
+    - **The log** has a failure once, then again only when its text changes or ``REPEAT_S``
+      later (saying how many were not logged), and one line when a step succeeds again: a
+      persistent error answer logged two lines a second, without end (hostile probe, 17th
+      session).
+    """
+
+    CAP_S = 5.0
+    BASE_S = 0.25
+    REPEAT_S = 60.0
+
+    def __init__(self, stop: threading.Event | None) -> None:
+        from redis.backoff import EqualJitterBackoff
+
+        self.stop = stop
+        self.failures = 0
+        self._delays = EqualJitterBackoff(cap=self.CAP_S, base=self.BASE_S)
+        self._said = ""
+        self._said_at = 0.0
+        self._unsaid = 0
+
+    def failed(self, level: int, text: str) -> None:
+        """Log ``text`` (unless just logged) and wait before the next step."""
+        self.failures += 1
+        now = time.monotonic()
+        if text != self._said or now - self._said_at >= self.REPEAT_S:
+            unsaid = f" ({self._unsaid} more failures like it not logged)" if self._unsaid else ""
+            log.log(level, "%s; retrying%s", text, unsaid)
+            self._said, self._said_at, self._unsaid = text, now, 0
+        else:
+            self._unsaid += 1
+        delay = self._delays.compute(self.failures)
+        if self.stop is None:
+            time.sleep(delay)
+        else:
+            self.stop.wait(delay)
+
+    def answered(self, consumer: Any, exc: Exception) -> None:
+        """A Redis error answer to a step of ``consumer`` (a worker or the writer: its
+        ``_groups``): streams or groups gone (``NOGROUP``: Redis restarted without its data)
+        are created again at the next step."""
+        if "NOGROUP" in str(exc):
+            consumer._groups = False
+            self.failed(logging.WARNING, "the broker lost its streams or groups (restarted "
+                                         "empty?): creating them again")
+        else:
+            self.failed(logging.ERROR, f"the broker answered with an error ({exc})")
+
+    def succeeded(self) -> None:
+        """A step went through: the next failure waits from the start again."""
+        if self.failures:
+            log.warning("the step went through again after %d failures", self.failures)
+            self.failures, self._said, self._unsaid = 0, "", 0
 
 
 def id_key(stream_id: str) -> tuple[int, int]:

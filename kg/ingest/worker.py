@@ -62,7 +62,7 @@ from provml.ingest.spec import WorkflowSpec
 from provml.ingest.streams import (
     SPECS,
     WRITTEN,
-    answered,
+    Retrying,
     as_text,
     begin_step,
     unwritten,
@@ -283,14 +283,16 @@ class Worker:
         import redis as redis_module
 
         self.warm()
+        retrying = Retrying(stop)
         while stop is None or not stop.is_set():
             try:
                 self.step()
             except (redis_module.ConnectionError, redis_module.TimeoutError) as exc:  # Redis restarting
-                log.warning("broker unreachable (%s); retrying", exc)
-                time.sleep(0.5)
+                retrying.failed(logging.WARNING, f"broker unreachable ({exc})")
             except redis_module.ResponseError as exc:
-                answered(self, exc)
+                retrying.answered(self, exc)
+            else:
+                retrying.succeeded()
 
     def close(self) -> None:
         self.graph.close()

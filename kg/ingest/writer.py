@@ -20,7 +20,7 @@ from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, WRITERS, 
 from provml.errors import Error
 from provml.ingest.handover import Group, check_entry, entry_bags, write_group
 from provml.ingest.plan_reads import Reads
-from provml.ingest.streams import WRITTEN, answered, as_text, begin_step, id_key, lag
+from provml.ingest.streams import WRITTEN, Retrying, as_text, begin_step, id_key, lag
 from provml.knowledge import KnowledgeGraph
 from provml.store.oxigraph import OxigraphStore
 
@@ -220,20 +220,21 @@ class Writer:
         """Write until ``stop`` is set (or forever); Redis restarts are waited out."""
         import redis as redis_module
 
+        retrying = Retrying(stop)
         while stop is None or not stop.is_set():
             try:
                 self.step()
             except (redis_module.ConnectionError, redis_module.TimeoutError) as exc:
-                log.warning("broker unreachable (%s); retrying", exc)
                 self._own_pending = True
-                time.sleep(0.5)
+                retrying.failed(logging.WARNING, f"broker unreachable ({exc})")
             except redis_module.ResponseError as exc:
-                answered(self, exc)
                 self._own_pending = True
+                retrying.answered(self, exc)
             except (OSError, Error) as exc:  # the store could not write: nothing acknowledged, try again
-                log.error("the writer could not write (%s); retrying", exc)
                 self._own_pending = True
-                time.sleep(1.0)
+                retrying.failed(logging.ERROR, f"the writer could not write ({exc})")
+            else:
+                retrying.succeeded()
 
     def close(self) -> None:
         self.reads.close()  # (a scan under way holds the store open)
