@@ -23,6 +23,7 @@ from provml import __version__
 from provml.endpoint import auth, context
 from provml.endpoint.config import CONFIG_KEY, Config
 from provml.endpoint.errors import register_error_handlers
+from provml.endpoint.forms import BoundedRequest
 from provml.endpoint.sparql.evaluation import QueryRunner
 from provml.endpoint.sparql.isolation import QueryProcesses
 from provml.knowledge import KnowledgeGraph
@@ -174,6 +175,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
     """
     settings = Config.from_mapping(config)
     app = Flask("provml.endpoint")
+    app.request_class = BoundedRequest
     app.config.update({k: v for k, v in (config or {}).items() if k.isupper()})
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]

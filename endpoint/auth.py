@@ -153,9 +153,9 @@ def _limit_body() -> None:
     form_limit = config.max_form_mb * 1024 * 1024
     if length is not None and length > form_limit and request.mimetype in _FORMS \
             and not (config.token is not None and _equal(_presented() or "", config.token)):
-        # a form is decoded whole, and its percent-escapes cost ≈ 75 times their size in
-        # memory (60 MB of %01 took the server to 5 GB): without the write token, a large
-        # operation goes as it is (the write token's holders, who may rewrite the store, keep
+        # a form is decoded in memory (a slice at a time, provml.endpoint.forms; Werkzeug's
+        # own decoding took 60 MB of %01 to 5 GB): without the write token, a large operation
+        # goes as it is (the write token's holders, who may rewrite the store, keep
         # MAX_BODY_MB: SPARQLWrapper sends updates as forms)
         abort_json(413, f"the form body ({length} bytes) is larger than the limit for forms "
                         f"({int(form_limit)} bytes, MAX_FORM_MB) without the write token: send a "

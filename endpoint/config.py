@@ -20,8 +20,8 @@ key                meaning (default)
 ``MAX_ROWS``       most solutions/triples one query returns (100000; 0 or None: no limit)
 ``MAX_BODY_MB``    largest request body in MiB (64)
 ``MAX_FORM_MB``    largest form body (``application/x-www-form-urlencoded``, ``multipart/form-data``)
-                   in MiB without the write token (1): decoding a form's percent-escapes costs
-                   ≈ 75× its size in memory; with the write token, ``MAX_BODY_MB``
+                   in MiB without the write token (1): a form from anyone carries a query, and
+                   larger ones go as they are; with the write token, ``MAX_BODY_MB``
 ``QUERY_ISOLATION``  ``"process"`` (the default with an on-disk ``STORE``): every query
                    evaluates in a worker process, killed at the time limit and capped in
                    memory; ``"thread"`` (the default otherwise): queries evaluate in the server

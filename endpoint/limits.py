@@ -51,15 +51,15 @@ _DOT_SEGMENT = re.compile(r"(^|/)(\.|%2e){1,2}(/|$)", re.IGNORECASE)
 _ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
 
 _TOKEN = re.compile(
-    r"""(?P<str>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
-                |'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*")
+    r"""(?P<str>'''(?:[^'\\]|\\.|'(?!''))*+'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*+\"\"\"
+                |'(?:[^'\\\n\r]|\\.)*+'|"(?:[^"\\\n\r]|\\.)*+")
       |(?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
       |(?P<comment>\#[^\n\r]*)
       |(?P<open>[{(\[])
       |(?P<close>[})\]])
       |(?P<word>[?$][\w\-.\u00b7\u0300-\u036f\u203f\u2040]*
-                |[^\W\d][\w\-.]*(?::(?:[\w\-.:%]|\\.)*)?
-                |:(?:[\w\-.:%]|\\.)*
+                |[^\W\d][\w\-.]*(?::(?:[\w\-.:%]|\\.)*+)?
+                |:(?:[\w\-.:%]|\\.)*+
                 |\d[\w.+\-]*)
       |(?P<other>[^\s])""",
     re.VERBOSE | re.DOTALL,
@@ -233,7 +233,7 @@ def _refuse_target(keyword: str, value: str) -> None:
                        "not allowed")
 
 
-_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*+"|[\[\]{}]', re.DOTALL)
 
 
 def check_json_depth(data: bytes, *, what: str = "JSON body", max_depth: int = MAX_DEPTH) -> None:

@@ -31,8 +31,8 @@ __all__ = ["ingest_worker_command", "serve_command"]
 @click.option("--max-rows", default=100_000, show_default=True, type=int, help="Most result rows (0: no limit).")
 @click.option("--max-body-mb", default=64.0, show_default=True, type=float, help="Largest request body.")
 @click.option("--max-form-mb", default=1.0, show_default=True, type=float,
-              help="Largest form body without the write token (a form's escapes cost ~75x their "
-                   "size to decode).")
+              help="Largest form body without the write token (larger queries: send them as "
+                   "they are).")
 @click.option("--threads", default=16, show_default=True, type=int, help="Worker threads.")
 @click.option("--broker", default=None, metavar="URL",
               help="Redis URL (redis://host:6379/0): also write what ingest workers validated into "

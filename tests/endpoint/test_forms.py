@@ -1,0 +1,49 @@
+"""Form bodies decoded a slice at a time (``provml.endpoint.forms``): the same fields as
+``urllib.parse.parse_qsl`` (what Werkzeug decodes them with), wherever a slice ends; too many
+fields and bytes that are not UTF-8 refused in the one error shape. (Its memory, over a real
+socket: ``test_hostile.py``.)"""
+
+from __future__ import annotations
+
+import random
+from urllib.parse import parse_qsl
+
+import pytest
+from flask.testing import FlaskClient
+
+from provml.endpoint import forms
+
+PIECES = ["a", "b", "%", "+", "=", "&", "%41", "%2B", "%26", "%3D", "%zz", "%C3%A9", "é", "4",
+          "1", "C3", "%%", "query"]
+
+
+@pytest.mark.parametrize("slice_bytes", [3, 4, 5, 7, 1 << 20])
+def test_fields_are_parse_qsls_wherever_a_slice_ends(monkeypatch: pytest.MonkeyPatch,
+                                                     slice_bytes: int) -> None:
+    monkeypatch.setattr(forms, "SLICE", slice_bytes)
+    rnd = random.Random(slice_bytes)
+    for _ in range(4_000):
+        data = "".join(rnd.choice(PIECES) for _ in range(rnd.randint(0, 40))).encode()
+        try:
+            expected: object = parse_qsl(data.decode(), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            expected = "not UTF-8"
+        try:
+            got: object = forms.decode_form(data)
+        except forms.ApiError:
+            got = "not UTF-8"
+        assert got == expected, data
+
+
+def test_a_form_is_read_by_the_endpoint_and_its_limits_answer_in_the_error_shape(
+        client: FlaskClient) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    answer = client.post("/sparql", data=b"query=ASK+%7B+%7D", headers=form)
+    assert answer.status_code == 200 and answer.get_json()["boolean"] is True
+    many = b"&".join(b"x=%d" % i for i in range(forms.MAX_FIELDS + 1))
+    answer = client.post("/sparql", data=b"query=ASK+%7B%7D&" + many, headers=form)
+    assert answer.status_code == 413
+    assert answer.get_json()["ok"] is False and "more than 10000 fields" in answer.get_json()["error"]
+    answer = client.post("/sparql", data=b"query=ASK+%7B%7D%FF", headers=form)
+    assert answer.status_code == 400
+    assert "'query' is not UTF-8" in answer.get_json()["error"]
