@@ -159,8 +159,7 @@ def _limit_body() -> None:
         # MAX_BODY_MB: SPARQLWrapper sends updates as forms)
         abort_json(413, f"the form body ({length} bytes) is larger than the limit for forms "
                         f"({int(form_limit)} bytes, MAX_FORM_MB) without the write token: send a "
-                        "query to /sparql as application/sparql-query, a named query's parameters "
-                        "as JSON (up to MAX_BODY_MB)")
+                        "query to /sparql as application/sparql-query (up to MAX_BODY_MB)")
 
 
 def _cors(response: Response) -> Response:

@@ -18,7 +18,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from provml.endpoint.auth import require_read
-from provml.endpoint.context import public_url, runner, store
+from provml.endpoint.context import config, public_url, runner, store
 from provml.endpoint.errors import abort_json
 from provml.endpoint.limits import InputRefused, check_json_depth
 from provml.endpoint.negotiation import RESULTS_OFFERS, best_match
@@ -90,6 +90,12 @@ def _parameters() -> dict[str, str]:
     twice, or given a JSON array or object, is a 400 naming it: a query binds each parameter to
     one value, and one of them (or the array's text) would be bound silently."""
     params = _once(request.args.lists())
+    limit = int(config().max_form_mb * 1024 * 1024)
+    if request.method == "POST" and (request.content_length or 0) > limit:
+        # (parsed whole: JSON costs ≈ 27 times its size, 63 MB of [[],…] took 1.7 GB)
+        abort_json(413, f"the parameters' body ({request.content_length} bytes) is larger than "
+                        f"the limit for it ({limit} bytes, MAX_FORM_MB): a named query's "
+                        "parameters are a few values")
     if request.method == "POST":
         if request.is_json:
             try:
