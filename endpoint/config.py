@@ -18,6 +18,8 @@ key                meaning (default)
 ``CORS_ORIGINS``   origins allowed cross-origin (``()``: CORS off); ``("*",)`` for any
 ``TIMEOUT_S``      query time limit in seconds (30; 0 or None: none)
 ``MAX_ROWS``       most solutions/triples one query returns (100000; 0 or None: no limit)
+``MAX_ANSWER_MB``  largest query answer in MiB (64; 0 or None: no limit), as a query worker sends
+                   it: the server holds an answer whole while its client reads it
 ``MAX_BODY_MB``    largest request body in MiB (64)
 ``MAX_FORM_MB``    largest form body (``application/x-www-form-urlencoded``, ``multipart/form-data``)
                    in MiB without the write token (1): a form from anyone carries a query, and
@@ -87,6 +89,7 @@ class Config:
     cors_origins: tuple[str, ...] = ()
     timeout_s: float | None = 30.0
     max_rows: int | None = 100_000
+    max_answer_mb: float | None = 64.0
     max_body_mb: float = 64.0
     max_form_mb: float = 1.0
     query_isolation: str | None = None
@@ -107,6 +110,7 @@ class Config:
             raise ValueError("give STORE or REMOTE, not both")
         rows = _number(m.get("MAX_ROWS", cls.max_rows), "MAX_ROWS")
         body = _number(m.get("MAX_BODY_MB", cls.max_body_mb), "MAX_BODY_MB")
+        answer = _number(m.get("MAX_ANSWER_MB", cls.max_answer_mb), "MAX_ANSWER_MB")
         form = _number(m.get("MAX_FORM_MB", cls.max_form_mb), "MAX_FORM_MB")
         base_url = m.get("BASE_URL")
         memory = _number(m.get("QUERY_MEMORY_MB", cls.query_memory_mb), "QUERY_MEMORY_MB")
@@ -124,6 +128,7 @@ class Config:
             cors_origins=_origins(m.get("CORS_ORIGINS")),
             timeout_s=_number(m.get("TIMEOUT_S", cls.timeout_s), "TIMEOUT_S"),
             max_rows=int(rows) if rows else None,
+            max_answer_mb=answer if answer else None,
             max_body_mb=body if body else cls.max_body_mb,
             max_form_mb=form if form else cls.max_form_mb,
             query_isolation=isolation,

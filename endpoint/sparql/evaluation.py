@@ -40,6 +40,7 @@ from typing import Any
 
 from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple
 
+from provml.endpoint.limits import InputRefused
 from provml.endpoint.sparql.outcomes import (
     Outcome,
     Processes,
@@ -47,7 +48,7 @@ from provml.endpoint.sparql.outcomes import (
     QueryTimeout,
     client_error,
 )
-from provml.endpoint.sparql.results import Rendered, render
+from provml.endpoint.sparql.results import Rendered, answer_too_large, render
 from provml.store.base import Store
 
 __all__ = ["QueryRunner", "evaluate"]
@@ -172,12 +173,14 @@ class QueryRunner:
         *,
         timeout_s: float | None,
         max_rows: int | None,
+        max_answer_bytes: int | None = None,
         workers: int = 4,
         processes: Processes | None = None,
         flushed: Callable[[int], None] | None = None,
     ) -> None:
         self.timeout_s = timeout_s
         self.max_rows = max_rows
+        self.max_answer_bytes = max_answer_bytes
         self.workers = workers
         self.processes = processes
         self.version = 0  # counts writes (changed(), sync()): caches key on it
@@ -245,7 +248,8 @@ class QueryRunner:
         self.sync(store)
         if self.isolated:
             assert self.processes is not None
-            result = self.processes.run(sparql, timeout_s=self.timeout_s, **args)
+            result = self.processes.run(sparql, timeout_s=self.timeout_s,
+                                        max_bytes=self.max_answer_bytes, **args)
             assert isinstance(result, Outcome)
             return result
         return self._in_process(store, sparql, args)
@@ -269,10 +273,13 @@ class QueryRunner:
         if self.isolated:
             assert self.processes is not None
             result = self.processes.run(sparql, timeout_s=self.timeout_s, accept=accept or "",
-                                        **args)
+                                        max_bytes=self.max_answer_bytes, **args)
             assert isinstance(result, Rendered)
             return result
-        return render(self._in_process(store, sparql, args), accept)
+        rendered = render(self._in_process(store, sparql, args), accept)
+        if self.max_answer_bytes is not None and len(rendered.body) > self.max_answer_bytes:
+            raise InputRefused(answer_too_large(len(rendered.body), self.max_answer_bytes))
+        return rendered
 
     def export(self, store: Store, graph: str, *, media: str, profile: str) -> bytes:
         """A whole graph (an IRI, ``"default"``, or ``""`` for the dataset) in ``media``

@@ -50,6 +50,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from pyoxigraph import NamedNode
@@ -65,7 +66,7 @@ from provml.endpoint.sparql.outcomes import (
     QueryTimeout,
     client_error,
 )
-from provml.endpoint.sparql.results import Rendered, render
+from provml.endpoint.sparql.results import Rendered, answer_too_large, render
 
 __all__ = ["QueryProcesses"]
 
@@ -199,6 +200,7 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
                 conn.send(("ok", None))
                 continue
             accept = options.pop("accept", None) if op == "query" else None
+            max_bytes = options.pop("max_bytes", None) if op == "query" else None
             # a dump has sent chunks when its view fails: no retry then
             retries = 1 if op == "dump" else _VIEW_RETRIES
             for attempt in range(retries):
@@ -226,10 +228,7 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
                         raise
                     store.close()
                     store = None
-            if accept is not None:
-                conn.send(("ok", render(outcome, accept)))
-            else:
-                conn.send(("ok", outcome))
+            _answer(conn, render(outcome, accept) if accept is not None else outcome, max_bytes)
         except SyntaxError as error:  # the query's, or a module of ours that failed to compile
             kind = "syntax" if sparql_syntax_error(error) else "error"
             conn.send((kind, str(error) if kind == "syntax" else f"SyntaxError: {error}"))
@@ -245,6 +244,18 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
                 conn.send(("refused", str(unknown)))
             else:
                 conn.send(("error", f"{type(error).__name__}: {error}"))
+
+
+def _answer(conn: Connection, payload: Any, max_bytes: int | None) -> None:
+    """Send a query's answer, or refuse it past ``max_bytes`` as the pipe would carry it: the
+    server holds an answer whole (≈ twice, with granian's copy) for as long as its client takes
+    to read it (a 2.8 KB query made a 413 MB answer; three clients that never read held
+    1.3 GB of the server)."""
+    data = ForkingPickler.dumps(("ok", payload))
+    if max_bytes is not None and len(data) > max_bytes:
+        conn.send(("refused", answer_too_large(len(data), max_bytes)))
+    else:
+        conn.send_bytes(data)
 
 
 class _FreshViewLost(Exception):
@@ -581,10 +592,12 @@ class QueryProcesses:
         base_iri: str | None = None,
         max_rows: int | None = None,
         accept: str | None = None,
+        max_bytes: int | None = None,
     ) -> Outcome | Rendered:
         """Evaluate in a worker over the on-disk store; kill it when ``timeout_s`` passes.
         With ``accept`` the worker writes the result (a :class:`Rendered`), else it returns
-        the rows (an :class:`Outcome`).
+        the rows (an :class:`Outcome`); either is refused (:class:`InputRefused`) past
+        ``max_bytes`` as sent through the pipe.
 
         :raises SyntaxError: the query does not parse.
         :raises QueryTimeout: the time limit passed (the worker was killed).
@@ -598,6 +611,8 @@ class QueryProcesses:
                                    "union": union, "base_iri": base_iri, "max_rows": max_rows}
         if accept is not None:
             options["accept"] = accept
+        if max_bytes is not None:
+            options["max_bytes"] = max_bytes
         result = self._call("query", sparql, options, timeout_s)
         assert isinstance(result, Outcome | Rendered)
         return result

@@ -122,3 +122,34 @@ def test_a_large_template_times_many_solutions_stops_at_the_limit(
         f"WHERE {{ GRAPH <{EX}seed> {{ ?s <{EX}t> ?o }} }}")})
     assert response.status_code == 204, response.text
     assert _quads(live) == 2000
+
+
+def _doubled(doublings: int, rows: int = 1) -> str:
+    """A query of a few hundred bytes whose answer is ``rows`` strings of 2**doublings bytes."""
+    binds = " ".join(f"BIND(CONCAT(?v{i}, ?v{i}) AS ?v{i + 1})" for i in range(doublings))
+    values = " ".join(str(i) for i in range(rows))
+    return f'SELECT ?r ?v{doublings} {{ VALUES ?r {{ {values} }} BIND("a" AS ?v0) {binds} }}'
+
+
+@pytest.mark.parametrize("on_disk", [True, False], ids=["worker", "in-process"])
+def test_an_answer_past_the_byte_limit_is_refused_in_every_format(
+        make_disk_server: Callable[..., LiveServer], make_live_server: Callable[..., LiveServer],
+        on_disk: bool) -> None:
+    """The row limit bounds rows, not bytes: a 2.8 KB query made a 413 MB answer, held whole
+    in the server while its client read it, and three clients that never read held 1.3 GB
+    (memory probe, 18th session). Past MAX_ANSWER_MB an answer is a 400 naming the limit, in
+    every format, as rows or as one long value; one below it is served whole."""
+    config = {"MAX_ANSWER_MB": 1}
+    live = make_disk_server(**config) if on_disk else make_live_server(config)
+    import requests
+
+    for query, accept in ((_doubled(21), "application/sparql-results+json"),
+                          (_doubled(14, rows=100), "text/csv"),
+                          (_doubled(21), "application/sparql-results+xml")):
+        answer = requests.post(live.url + "/sparql", data={"query": query}, timeout=60,
+                               headers={"Accept": accept})
+        assert answer.status_code == 400, answer.status_code
+        assert "MAX_ANSWER_MB" in answer.json()["error"]
+    served = requests.post(live.url + "/sparql", data={"query": _doubled(19)}, timeout=60)
+    assert served.status_code == 200
+    assert len(served.json()["results"]["bindings"][0]["v19"]["value"]) == 2**19
