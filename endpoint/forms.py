@@ -17,6 +17,7 @@ once decoded is refused (400) rather than changed.
 
 from __future__ import annotations
 
+import re
 from typing import IO, Any
 from urllib.parse import unquote_to_bytes
 
@@ -34,6 +35,9 @@ SLICE = 1 << 16
 MAX_FIELDS = 10_000
 
 _FORM = "application/x-www-form-urlencoded"
+#: a non-empty name=value pair (runs of "&" are passed over in C: a Python loop over 64 MiB of
+#: "&" took 10 s)
+_PAIR = re.compile(rb"[^&]+")
 
 
 def decode_form(data: bytes) -> list[tuple[str, str]]:
@@ -43,21 +47,16 @@ def decode_form(data: bytes) -> list[tuple[str, str]]:
         that is not UTF-8 once decoded.
     """
     fields: list[tuple[str, str]] = []
-    start, end = 0, len(data)
-    while start < end:
-        stop = data.find(b"&", start)
-        if stop < 0:
-            stop = end
-        if stop > start:  # (empty pairs are skipped, as parse_qsl skips them)
-            if len(fields) == MAX_FIELDS:
-                raise ApiError(413, f"the form has more than {MAX_FIELDS} fields; send fewer "
-                                    "(or the operation as its own body)")
-            equals = data.find(b"=", start, stop)
-            if equals < 0:
-                equals = stop
-            name = _unquote(data, start, equals)
-            fields.append((name, _unquote(data, equals + 1, stop, name) if equals < stop else ""))
-        start = stop + 1
+    for pair in _PAIR.finditer(data):  # (empty pairs are skipped, as parse_qsl skips them)
+        start, stop = pair.span()
+        if len(fields) == MAX_FIELDS:
+            raise ApiError(413, f"the form has more than {MAX_FIELDS} fields; send fewer "
+                                "(or the operation as its own body)")
+        equals = data.find(b"=", start, stop)
+        if equals < 0:
+            equals = stop
+        name = _unquote(data, start, equals)
+        fields.append((name, _unquote(data, equals + 1, stop, name) if equals < stop else ""))
     return fields
 
 

@@ -27,7 +27,7 @@ provml.endpoint.limits.InputRefused: SERVICE <http://other.example/sparql> is no
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -50,20 +50,64 @@ _DOT_SEGMENT = re.compile(r"(^|/)(\.|%2e){1,2}(/|$)", re.IGNORECASE)
 
 _ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
 
-_TOKEN = re.compile(
-    r"""(?P<str>'''(?:[^'\\]|\\.|'(?!''))*+'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*+\"\"\"
-                |'(?:[^'\\\n\r]|\\.)*+'|"(?:[^"\\\n\r]|\\.)*+")
-      |(?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
+_LONG_STRINGS = (r"'''(?:[^'\\]|\\.|'(?!''))*+'''", r'"""(?:[^"\\]|\\.|"(?!""))*+"""')
+#: a prefixed name's characters: every non-ASCII character stands in for PN_CHARS (U+00B7,
+#: U+0300-036F, U+200C ... are not ``\w``: ``ex:a·\'b`` must stay one word, or its ``\'`` opens
+#: a string that hides what follows from the scan)
+_PN = r"[\w\-.\u0080-\U0010ffff]"
+_PN_LOCAL = r"(?:[\w\-.:%\u0080-\U0010ffff]|\\.)*+"
+_TOKEN_TEMPLATE = r"""(?P<str>{long}'(?:[^'\\\n\r]|\\.)*+'|"(?:[^"\\\n\r]|\\.)*+")
+      |(?P<bad>['"])
+      |(?P<iri><[^<>"{{}}|^`\\\x00-\x20]*>)
       |(?P<comment>\#[^\n\r]*)
-      |(?P<open>[{(\[])
-      |(?P<close>[})\]])
+      |(?P<open>[{{(\[])
+      |(?P<close>[}})\]])
       |(?P<word>[?$][\w\-.\u00b7\u0300-\u036f\u203f\u2040]*
-                |[^\W\d][\w\-.]*(?::(?:[\w\-.:%]|\\.)*+)?
-                |:(?:[\w\-.:%]|\\.)*+
+                |(?:[^\W\d]|[^\x00-\x7f]){pn}*(?::{local})?
+                |:{local}
                 |\d[\w.+\-]*)
-      |(?P<other>[^\s])""",
-    re.VERBOSE | re.DOTALL,
-)
+      |(?P<other>[^\s])"""
+_TOKEN_PATTERNS: dict[tuple[bool, bool], re.Pattern[str]] = {}
+
+
+def _token_pattern(long_single: bool, long_double: bool) -> re.Pattern[str]:
+    """The tokenizer, with or without the long-string forms (dropped once one of them has no
+    end: no later one has an end either, and trying each would cost quadratic time)."""
+    key = (long_single, long_double)
+    if key not in _TOKEN_PATTERNS:
+        long = "".join(f"{s}|" for s, on in zip(_LONG_STRINGS, key, strict=True) if on)
+        _TOKEN_PATTERNS[key] = re.compile(
+            _TOKEN_TEMPLATE.format(long=long, pn=_PN, local=_PN_LOCAL), re.VERBOSE | re.DOTALL)
+    return _TOKEN_PATTERNS[key]
+
+
+_TOKEN = _token_pattern(True, True)
+
+
+def _tokens(text: str) -> Iterator[re.Match[str]]:
+    """The tokens of ``text``, as ``_TOKEN.finditer`` gave them, in linear time.
+
+    :raises InputRefused: a ``'`` or ``"`` string that does not end on its line (a syntax
+        error; scanning on would retry every later quote of that line to its end).
+    """
+    long_single = long_double = True
+    pos = 0
+    while True:
+        for match in _token_pattern(long_single, long_double).finditer(text, pos):
+            if match.lastgroup == "bad":
+                raise InputRefused(f"the text has a string with no closing quote (at character "
+                                   f"{match.start():,}): close it on its line")
+            yield match
+            if match.lastgroup == "str" and match.end() - match.start() == 2:
+                quote = text[match.start()]
+                if text.startswith(quote, match.end()) and (long_single if quote == "'" else long_double):
+                    # ''' (or """) was not a long string: it has no end, nor has any later one
+                    long_single = long_single and quote != "'"
+                    long_double = long_double and quote != '"'
+                    pos = match.end()
+                    break
+        else:
+            return
 
 
 def sparql_tokens(text: str) -> tuple[str, list[re.Match[str]]]:
@@ -71,7 +115,7 @@ def sparql_tokens(text: str) -> tuple[str, list[re.Match[str]]]:
     ``comment``, ``open``, ``close``, ``word``, ``other``), for scans of a query or update
     that has passed :func:`scan_sparql`."""
     text = _unescape(text)
-    return text, list(_TOKEN.finditer(text))
+    return text, list(_tokens(text))
 
 
 def _unescape(text: str) -> str:
@@ -149,7 +193,7 @@ def scan_sparql(
     pending: str | None = None  # "SERVICE" / "LOAD": the next IRI is their target
     prefix_decl: str | None = None  # after PREFIX: the name waiting for its IRI
     expect_prefix_name = False
-    for match in _TOKEN.finditer(text):
+    for match in _tokens(text):
         kind = match.lastgroup
         value = match.group()
         if kind == "comment" or kind == "str":
@@ -209,7 +253,7 @@ def scan_sparql(
 
 def _count_depth(text: str) -> int:
     depth = top = 0
-    for match in _TOKEN.finditer(text):
+    for match in _tokens(text):
         if match.lastgroup == "open":
             depth += 1
             top = max(top, depth)
@@ -233,7 +277,18 @@ def _refuse_target(keyword: str, value: str) -> None:
                        "not allowed")
 
 
-_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*+"|[\[\]{}]', re.DOTALL)
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*+"|(?P<bad>")|[\[\]{}]', re.DOTALL)
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def _json_tokens(data: bytes) -> Iterator[re.Match[bytes]]:
+    """``_JSON_TOKEN.finditer(data)`` as it was, in linear time: after a string with no end,
+    no later string has an end either, so the rest is only its brackets."""
+    for match in _JSON_TOKEN.finditer(data):
+        if match.lastgroup == "bad":
+            yield from _JSON_BRACKET.finditer(data, match.end())
+            return
+        yield match
 
 
 def check_json_depth(data: bytes, *, what: str = "JSON body", max_depth: int = MAX_DEPTH) -> None:
@@ -247,7 +302,7 @@ def check_json_depth(data: bytes, *, what: str = "JSON body", max_depth: int = M
     if data.count(b"[") + data.count(b"{") <= max_depth:
         return
     depth = 0
-    for match in _JSON_TOKEN.finditer(data):
+    for match in _json_tokens(data):
         char = match.group()
         if char in (b"[", b"{"):
             depth += 1
@@ -264,7 +319,7 @@ def check_turtle_depth(text: str, *, what: str = "body", max_depth: int = MAX_DE
     if text.count("[") + text.count("(") + text.count("{") <= max_depth:
         return
     depth = 0
-    for match in _TOKEN.finditer(text):
+    for match in _tokens(text):
         kind = match.lastgroup
         if kind == "open":
             depth += 1
@@ -284,9 +339,14 @@ MAX_XML_DEPTH = 256
 
 _XML_TOKEN = re.compile(
     rb"""<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>
-        |(?P<close></[^>]*>)
-        |(?P<open><[^\s/>!?]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(?P<empty>/?)>)""",
+        |(?P<close></[^>]*+>)
+        |(?P<open><[^\s/>!?]++(?:\s++[^\s=/>]++\s*+=\s*+(?:"[^"]*+"|'[^']*+'))*+\s*+(?P<empty>/?)>)
+        |(?P<unterminated><!--|<!\[CDATA\[|<\?|</)
+        |<(?:[^\s/>!?<]|<(?![!?/]))*+""",
     re.VERBOSE | re.DOTALL)
+#   (the last form passes over a "<" that opens no tag with the rest of its name, up to a "<" that
+#   may open a comment, PI, CDATA or end tag: every "<" in that name would fail the same way,
+#   each after reading to its end; Oxigraph's parser takes "<" in names: <<e:p> is an element)
 
 
 def check_xml_depth(data: bytes, *, what: str = "body", max_depth: int = MAX_XML_DEPTH) -> None:
@@ -301,6 +361,9 @@ def check_xml_depth(data: bytes, *, what: str = "body", max_depth: int = MAX_XML
         return
     depth = 0
     for match in _XML_TOKEN.finditer(data):
+        if match.lastgroup == "unterminated":  # not XML; each later one would be tried to the end
+            raise InputRefused(f"the {what} has a {match.group().decode()} that never ends: "
+                               "it is not XML")
         if match.group("open") is not None and not match.group("empty"):
             depth += 1
             if depth > max_depth:

@@ -72,6 +72,27 @@ _NUMBER_SECRETS = frozenset({"password", "passwd", "passphrase", "pwd", "secret"
                              "credential", "credentials", "secretkey", "privatekey"})
 _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 _names: dict[str, bool] = {}
+#: names longer than this are not kept in ``_names`` (it would hold up to 10,000 of any length)
+_CACHED_NAME_MAX = 256
+
+
+def _secret_words(name: str) -> bool:
+    """:func:`is_secret_name`'s test, reading the words one at a time (``findall`` made a
+    list of every word: ~80 bytes a character of a name such as ``a1a1…``)."""
+    first_two = ""
+    previous = last = None
+    for count, match in enumerate(_WORDS.finditer(name)):
+        word = match.group().lower()
+        if word in _ANYWHERE or (previous is not None and previous + word in _ANYWHERE):
+            return True
+        if count < 2:
+            first_two += word
+        previous = last = word
+    return last is not None and (
+        last in _AT_END
+        or last.endswith(("password", "passwd", "secret"))  # dbpassword, clientsecret
+        or first_two in _TOKEN_NAMES  # token_value, access_token_expiry, refresh_token_v2
+    )
 
 
 def is_secret_name(name: str) -> bool:
@@ -79,15 +100,8 @@ def is_secret_name(name: str) -> bool:
     known = _names.get(name)
     if known is not None:
         return known
-    words = [w.lower() for w in _WORDS.findall(name)]
-    secret = bool(words) and (
-        any(w in _ANYWHERE for w in words)
-        or words[-1] in _AT_END
-        or words[-1].endswith(("password", "passwd", "secret"))  # dbpassword, clientsecret
-        or any(a + b in _ANYWHERE for a, b in zip(words, words[1:], strict=False))  # private + key (_pem)
-        or "".join(words[:2]) in _TOKEN_NAMES  # token_value, access_token_expiry, refresh_token_v2
-    )
-    if len(_names) < 10_000:
+    secret = _secret_words(name)
+    if len(_names) < 10_000 and len(name) <= _CACHED_NAME_MAX:
         _names[name] = secret
     return secret
 
@@ -95,12 +109,12 @@ def is_secret_name(name: str) -> bool:
 #: the password of a URL: from the user's ``:`` to the ``@`` that the host follows, within the
 #: authority (an unencoded ``@`` in it is taken whole; a ``/`` ends the authority, RFC 3986:
 #: ``http://minio:9000/models/bert@v2`` holds no password)
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^\s/?#]+?@(?=[^\s@/?#]*(?:[\s/?#]|$))")
+_URL_PASSWORD = re.compile(r"(?<![A-Za-z0-9+.-])(?P<pre>[0-9+.-]*+)(?P<head>[A-Za-z][A-Za-z0-9+.-]*+://[^/\s:@]*+:)"
+                           r"[^\s/?#]+?@(?=[^\s@/?#]*(?:[\s/?#]|$))")
 _TOKENS = re.compile(
     r"""
     -----BEGIN[A-Z ]*PRIVATE\ KEY-----.*?(?:-----END[A-Z ]*PRIVATE\ KEY-----|\Z)
     | (?i:\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}
-    | \beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*
     | \b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}
          |sk-[A-Za-z0-9_-]{16,}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}|xox[abposr]-[A-Za-z0-9-]{10,}
          |(?:AKIA|ASIA)[A-Z0-9]{16}|AIza[0-9A-Za-z_-]{35}|ya29\.[0-9A-Za-z_-]{20,}
@@ -108,29 +122,76 @@ _TOKENS = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
+#: a JWT (the old ``_TOKENS`` alternative ``\beyJ…``), found in linear time: from the start of
+#: a run of base64url characters (``_JWT_RUN``) or from inside one (``_JWT_HERE``), the lookahead
+#: checks once what follows the run (``eyJ-eyJ-…`` retried the whole run at each ``eyJ``)
+_JWT_BODY = (r"(?=[A-Za-z0-9_-]*+\.[A-Za-z0-9_-]{8,}+\.)(?P<pre>[A-Za-z0-9_-]*?)"
+             r"\beyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]*+")
+_JWT_RUN = re.compile(r"(?<![A-Za-z0-9_-])" + _JWT_BODY)
+_JWT_HERE = re.compile(_JWT_BODY)
+_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def _next_jwt(text: str, pos: int) -> tuple[int, int] | None:
+    """The span of the leftmost match of the old JWT alternative at or after ``pos``."""
+    if 0 < pos < len(text) and text[pos - 1] in _B64URL and text[pos] in _B64URL:
+        m = _JWT_HERE.match(text, pos)  # inside a run: the rest of it, once
+        if m is not None:
+            return m.start() + len(m["pre"]), m.end()
+    m = _JWT_RUN.search(text, pos)
+    return None if m is None else (m.start() + len(m["pre"]), m.end())
+
+
+def _redact_tokens(text: str) -> str:
+    """``text`` with the matches of ``_TOKENS`` and of the JWT alternative replaced by
+    ``[redacted]``: what ``_TOKENS.sub`` gave when it held the JWT alternative (no two of them
+    start at one place: a JWT starts with ``e``, none of the others does)."""
+    out: list[str] = []
+    pos = 0
+    other = _TOKENS.search(text)
+    jwt = _next_jwt(text, 0)
+    while other is not None or jwt is not None:
+        start, end = jwt if jwt is not None and (other is None or jwt[0] < other.start()) \
+            else other.span()  # type: ignore[union-attr]
+        out += [text[pos:start], REDACTED]
+        pos = end
+        if other is not None and other.start() < pos:
+            other = _TOKENS.search(text, pos)
+        if jwt is not None and jwt[0] < pos:
+            jwt = _next_jwt(text, pos)
+    out.append(text[pos:])
+    return "".join(out)
+
+
 _PAIR = re.compile(
-    r"""(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)["']?(?P<sep>\s*[=:]\s*)
-        (?=(?P<val>"[^"]*"|'[^']*'|[^\s,;&'"})\]]+))""",
+    r"""(?<![A-Za-z0-9_.-])[0-9.-]*+(?P<key>[A-Za-z_][A-Za-z0-9_.-]*+)["']?(?P<sep>\s*+[=:]\s*+)""",
     re.VERBOSE,
 )
+#: the value after a pair's separator, read only where the name is a secret's (as a lookahead
+#: in ``_PAIR`` it was read for every pair: ``a=a=a=…`` read the rest of the text at each ``=``)
+_VAL = re.compile(r""""[^"]*"|'[^']*'|[^\s,;&'"})\]]+""")
 _MAYBE = re.compile(r"[=:]|-----|[Bb]earer|eyJ|gh|glpat|sk|rk_|xox|AKIA|ASIA|AIza|ya29|hf_|npm_|pypi")
+
 
 
 def redact_text(text: str) -> str:
     """``text`` with the secrets the module describes replaced by ``[redacted]``."""
     if not _MAYBE.search(text):
         return text
-    text = _URL_PASSWORD.sub(lambda m: m["head"] + REDACTED + "@", text)
-    text = _TOKENS.sub(REDACTED, text)
+    text = _URL_PASSWORD.sub(lambda m: m["pre"] + m["head"] + REDACTED + "@", text)
+    text = _redact_tokens(text)
     out: list[str] = []
     pos = 0
     for m in _PAIR.finditer(text):
-        if m.start() < pos or not is_secret_name(m["key"]) or text.startswith(REDACTED, m.end()):
+        if m.start("key") < pos or not is_secret_name(m["key"]) or text.startswith(REDACTED, m.end()):
+            continue
+        val = _VAL.match(text, m.end())
+        if val is None:  # no value after the separator: not a pair
             continue
         start = m.end()
         out.append(text[pos:start])
         out.append(REDACTED)
-        pos = start + len(m["val"])
+        pos = val.end()
     if not out:
         return text
     out.append(text[pos:])
@@ -138,7 +199,7 @@ def redact_text(text: str) -> str:
 
 
 _USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
-_QUERY_PAIR = re.compile(r"(?P<head>[?&;](?P<key>[^=&;#]+)=)(?P<val>[^&;#]*)")
+_QUERY_PAIR = re.compile(r"(?P<head>[?&;](?P<key>[^=&;#]++)=)(?P<val>[^&;#]*)|[?&;][^=&;#]*+")
 
 
 def safe_url(url: str) -> str:
@@ -150,8 +211,8 @@ def safe_url(url: str) -> str:
     ('redis://***@h:1/0', 'https://***@h/x?password=***&db=2')
     """
     url = _USERINFO.sub(lambda m: m["scheme"] + "***@", url, count=1)
-    return _QUERY_PAIR.sub(lambda m: m["head"] + "***" if is_secret_name(m["key"]) or m["key"].lower() == "username"
-                           else m[0], url)
+    return _QUERY_PAIR.sub(lambda m: m["head"] + "***" if m["key"] is not None and (
+        is_secret_name(m["key"]) or m["key"].lower() == "username") else m[0], url)
 
 
 def _redact_any(obj: Any) -> Any:
@@ -202,9 +263,13 @@ def redact_named(name: str, value: Any) -> Any:
 
 
 def _number_secret(name: str) -> bool:
-    words = [w.lower() for w in _WORDS.findall(name)]
-    return any(w in _NUMBER_SECRETS for w in words) or any(
-        a + b in _NUMBER_SECRETS for a, b in zip(words, words[1:], strict=False))
+    previous = None
+    for match in _WORDS.finditer(name):  # (one word at a time, as _secret_words)
+        word = match.group().lower()
+        if word in _NUMBER_SECRETS or (previous is not None and previous + word in _NUMBER_SECRETS):
+            return True
+        previous = word
+    return False
 
 
 def _redact_value(item: Mapping[str, Any]) -> Mapping[str, Any]:
