@@ -152,7 +152,19 @@ def _refusals(app: Flask) -> None:
         return error_response(503, f"the query could not be evaluated: {error}; retry later",
                               headers={"Retry-After": "2"})
 
+    def buffer(error: MemoryError) -> Response:
+        if "buffer maximal size" not in str(error):  # the server's own memory: its fault
+            log.error("out of memory on %s %s", request.method, request.path, exc_info=error)
+            return error_response(500, "internal error; the server log has the details")
+        # pyoxigraph's parsers buffer a term up to 16 MiB: a page, an answer read back for
+        # one, a body, a value too long for them (a 13 MB literal made every page of its
+        # resource a 500; memory probe, 18th session)
+        return error_response(400, f"a value is longer than this endpoint's RDF parsers take "
+                                   f"({error}); read it with a query to /sparql, or send "
+                                   "shorter values")
+
     app.register_error_handler(InputRefused, refused)
+    app.register_error_handler(MemoryError, buffer)
     app.register_error_handler(QueryTimeout, timeout)
     app.register_error_handler(QueryRejected, rejected)
     app.register_error_handler(QueryCrashed, crashed)

@@ -50,6 +50,12 @@ __all__ = ["bp"]
 bp = Blueprint("graph_store", __name__)
 
 _METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]
+#: the most quads one write may hold, and the most bytes their terms may spell out: a write is
+#: parsed whole before it is written (all or nothing), at ≈ 1 KB a quad besides its terms (a
+#: 4 MB Turtle list ``( 1 1 … )`` made 4 million quads: 3.3 GB; a 92 KB body of names on a
+#: 60 KB prefix 1.2 GB); larger graphs go through ``provml load`` or in parts
+MAX_WRITE_QUADS = 1_000_000
+MAX_WRITE_BYTES = 256 * 1024 * 1024
 
 Target = NamedNode | DefaultGraph | None
 
@@ -170,11 +176,23 @@ def _parse(data: bytes, fmt: RdfFormat, graph: NamedNode | DefaultGraph) -> list
         check_rdf_body(data, fmt.name)
     except InputRefused as error:
         abort_json(400, str(error))
+    quads: list[Quad] = []
+    spelt = 0
+    per_quad = len(graph.value) if isinstance(graph, NamedNode) else 0
     try:
-        return [Quad(q.subject, q.predicate, q.object, graph)
-                for q in parse(data, format=fmt, base_iri=base)]
+        for q in parse(data, format=fmt, base_iri=base):
+            spelt += len(str(q)) + per_quad
+            if len(quads) == MAX_WRITE_QUADS or spelt > MAX_WRITE_BYTES:
+                abort_json(413, f"the body holds more than {MAX_WRITE_QUADS:,} quads or "
+                                f"{MAX_WRITE_BYTES >> 20} MiB of terms once parsed: write a "
+                                "graph that large with provml load, or in parts (POST adds)")
+            quads.append(Quad(q.subject, q.predicate, q.object, graph))
     except SyntaxError as error:
         abort_json(400, f"the body does not parse as {fmt.name}: {error}")
+    except MemoryError as error:  # pyoxigraph's parsers buffer a term up to 16 MiB
+        abort_json(413, f"the body has a term longer than the RDF parser takes ({error}): "
+                        "send shorter values")
+    return quads
 
 
 def _parse_multipart(graph: NamedNode | DefaultGraph) -> list[Quad]:

@@ -520,6 +520,54 @@ def test_a_token_holders_large_update_is_read_in_bounded_memory(server: Serve) -
     _alive(server)
 
 
+def test_writes_that_would_spell_out_far_more_than_they_send_are_refused(server: Serve) -> None:
+    """A PREFIX or BASE IRI makes every name written with it that long: a 161 KB update on a
+    60 KB prefix took the server 3.3 GB, a 92 KB Turtle body 1.2 GB (memory probe, 18th
+    session). Updates refuse such declarations (MAX_PREFIX_IRI), Graph Store writes past
+    their quads' or terms' bound (413), and a term past the parser's 16 MiB buffer is a 413,
+    not a 500."""
+    prefix = EX + "p" * 60_000 + "/"
+    names = " ".join(f"x:s{i} x:p x:o{i} ." for i in range(2_000))
+    update = f"PREFIX x: <{prefix}> INSERT DATA {{ GRAPH <{EX}spelt> {{ {names} }} }}"
+    response = requests.post(server.url + "/sparql", data=update, headers={
+        **AUTH, "Content-Type": "application/sparql-update"}, timeout=60)
+    assert "PREFIX or BASE IRI of 60," in _error(response, 400)
+    turtle = f"@prefix x: <{prefix}> . {names}".encode()
+    response, growth = _growth_mb(server, lambda: requests.put(
+        server.url + "/store", params={"graph": f"{EX}spelt"}, data=turtle, timeout=60,
+        headers={**AUTH, "Content-Type": "text/turtle"}))
+    assert "MiB of terms" in _error(response, 413) and growth < 400, growth
+    huge = f'<{EX}s> <{EX}p> "'.encode() + b"a" * 17_000_000 + b'" .\n'
+    response = requests.put(server.url + "/store", params={"graph": f"{EX}spelt"}, data=huge,
+                            headers={**AUTH, "Content-Type": "application/n-triples"}, timeout=60)
+    assert "longer than the RDF parser takes" in _error(response, 413)
+    assert _count(server, f"SELECT (COUNT(*) AS ?n) {{ GRAPH <{EX}spelt> {{ ?s ?p ?o }} }}") == 0
+    _alive(server)
+
+
+def test_a_resource_holding_a_value_past_the_parsers_buffer_is_no_500(server: Serve) -> None:
+    """A 13 MB literal made every page of its resource a 500 (the page's answer is read back
+    through a parser that buffers a term up to 16 MiB; memory probe, 18th session): 400,
+    saying to read it with a query, which still works."""
+    subject = "https://w3id.org/provml/id/big-literal"
+    update = f"INSERT DATA {{ GRAPH <{EX}big> {{ <{subject}> <{EX}p> \"{'a' * 17_000_000}\" }} }}"
+    response = requests.post(server.url + "/sparql", data=update, timeout=120, headers={
+        **AUTH, "Content-Type": "application/sparql-update"})
+    assert response.status_code == 204, response.text
+    try:
+        for accept in ("text/html", "text/turtle"):
+            page = requests.get(server.url + "/id/big-literal", headers={"Accept": accept},
+                                timeout=60)
+            assert page.status_code == 400, (accept, page.status_code, page.text[:200])
+            assert "read it with a query" in page.text
+        query = f"SELECT (STRLEN(?o) AS ?n) {{ <{subject}> <{EX}p> ?o }}"
+        assert _count(server, query) == 17_000_000
+    finally:
+        requests.post(server.url + "/sparql", data={"update": f"DROP GRAPH <{EX}big>"},
+                      headers=AUTH, timeout=60)
+    _alive(server)
+
+
 def test_dataset_parameters_are_bounded_and_errors_do_not_echo_them(server: Serve) -> None:
     many = [("query", "ASK { ?s ?p ?o }")] + [("default-graph-uri", f"{EX}g{i}") for i in range(1_001)]
     response = requests.post(server.url + "/sparql", data=many, timeout=30)
