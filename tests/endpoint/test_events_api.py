@@ -294,3 +294,23 @@ def test_a_time_late_in_year_9999_is_still_a_time(client: FlaskClient, kg: Knowl
     body = {"events": [{"v": 1, "kind": "workflow_begin", "t": 253402300799.5, "run": "late", "workflow": "w"}]}
     response = client.post("/api/events", json=body, headers=AUTH)
     assert response.status_code == 202, response.get_data(as_text=True)[:300]
+
+
+def test_a_body_of_more_values_than_the_limit_is_refused_before_it_is_parsed(
+        kg: KnowledgeGraph) -> None:
+    """Each JSON value becomes a Python object: a 59 KB gzip body inflating to 60 MB of
+    ``[],`` took the server 1.7 GB before its refusal (memory probe, 18th session). Past
+    MAX_JSON_VALUES: 413, before the parse, the store unchanged."""
+    from provml.endpoint.api.events import MAX_JSON_VALUES
+
+    before = len(kg.store)
+    body = gzip.compress(b"[" + b"[]," * MAX_JSON_VALUES + b"[]]")
+    application = create_app({"TOKEN": TOKEN}, kg=kg)  # (the default body limit, 64 MiB)
+    try:
+        response = application.test_client().post("/api/events", data=body, headers={
+            **AUTH, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    finally:
+        application.extensions["provml.close"]()
+    assert response.status_code == 413
+    assert "smaller bags" in response.get_json()["error"]
+    assert len(kg.store) == before
