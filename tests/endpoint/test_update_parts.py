@@ -3,6 +3,7 @@ before the update is applied (endpoint/sparql/updates.py)."""
 
 from __future__ import annotations
 
+import pytest
 from pyoxigraph import NamedNode, Store
 
 from provml.endpoint.sparql.updates import where_parts
@@ -36,3 +37,35 @@ def test_every_operation_with_a_where_is_counted_over_its_own_dataset() -> None:
 
 def test_data_only_updates_have_nothing_to_count() -> None:
     assert where_parts(f"INSERT DATA {{ <{E}a> <{E}b> <{E}c> }}; DROP ALL") == []
+
+
+def test_an_update_that_would_repeat_its_prologue_into_each_operation_is_refused() -> None:
+    """Each operation and WHERE part is counted with the PREFIX and BASE declarations before
+    it: 1,000 declarations before 1,000 operations (168 KB) spelt out ≈ 140 MB (regex audit,
+    18th session). Past four times the text and 16 MiB: refused, naming what to send."""
+    from provml.endpoint.limits import InputRefused
+    from provml.endpoint.sparql.updates import operations, where_parts
+
+    prologue = " ".join(f"PREFIX p{i}: <http://e.org/{'x' * 100}/{i}/>" for i in range(1_000))
+    update = prologue + " ; ".join(f"INSERT {{ <s> <p> {i} }} WHERE {{ }}" for i in range(1_000))
+    for split in (where_parts, operations):
+        with pytest.raises(InputRefused, match="fewer operations a request"):
+            split(update)
+    few = prologue + " INSERT { <s> <p> 1 } WHERE { } ; INSERT { <s> <p> 2 } WHERE { }"
+    assert len(where_parts(few)) == 2 and len(operations(few)) == 2
+
+
+def test_the_tokens_of_a_large_update_are_read_one_at_a_time() -> None:
+    """A list of an update's tokens held ≈ 240 bytes a token: 4 MB of ``1,`` took 1 GB to
+    split (regex audit, 18th session)."""
+    import subprocess
+    import sys
+
+    script = ("import resource; from provml.endpoint.sparql.updates import operations, where_parts;"
+              "u = 'INSERT DATA { <a:a> <a:b> ' + '1,' * 2_000_000 + '1 } ; "
+              "DELETE { ?s ?p ?o } WHERE { ?s ?p ?o }';"
+              "assert len(where_parts(u)) == 1 and len(operations(u)) == 2;"
+              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+    peak_mb = int(subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                                 text=True).stdout)
+    assert peak_mb < 300, peak_mb
