@@ -31,6 +31,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from provml.store.lexing import Lexer
+
 __all__ = ["MAX_DEPTH", "MAX_PREFIX_IRI", "MAX_QUERY_CHARS", "MAX_XML_DEPTH", "InputRefused", "SparqlScan", "check_json_depth",
            "check_rdf_body", "check_turtle_depth", "check_xml_depth", "remote_allowed",
            "scan_sparql", "sparql_syntax_error", "sparql_tokens"]
@@ -53,13 +55,12 @@ _DOT_SEGMENT = re.compile(r"(^|/)(\.|%2e){1,2}(/|$)", re.IGNORECASE)
 
 _ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
 
-_LONG_STRINGS = (r"'''(?:[^'\\]|\\.|'(?!''))*+'''", r'"""(?:[^"\\]|\\.|"(?!""))*+"""')
 #: a prefixed name's characters: every non-ASCII character stands in for PN_CHARS (U+00B7,
 #: U+0300-036F, U+200C ... are not ``\w``: ``ex:a·\'b`` must stay one word, or its ``\'`` opens
-#: a string that hides what follows from the scan)
+#: a string that hides what follows from the scan, a SERVICE included)
 _PN = r"[\w\-.\u0080-\U0010ffff]"
 _PN_LOCAL = r"(?:[\w\-.:%\u0080-\U0010ffff]|\\.)*+"
-_TOKEN_TEMPLATE = r"""(?P<str>{long}'(?:[^'\\\n\r]|\\.)*+'|"(?:[^"\\\n\r]|\\.)*+")
+_LEXER = Lexer(r"""(?P<str>{long}'(?:[^'\\\n\r]|\\.)*+'|"(?:[^"\\\n\r]|\\.)*+")
       |(?P<bad>['"])
       |(?P<iri><[^<>"{{}}|^`\\\x00-\x20]*>)
       |(?P<comment>\#[^\n\r]*)
@@ -69,48 +70,15 @@ _TOKEN_TEMPLATE = r"""(?P<str>{long}'(?:[^'\\\n\r]|\\.)*+'|"(?:[^"\\\n\r]|\\.)*+
                 |(?:[^\W\d]|[^\x00-\x7f]){pn}*(?::{local})?
                 |:{local}
                 |\d[\w.+\-]*)
-      |(?P<other>[^\s])"""
-_TOKEN_PATTERNS: dict[tuple[bool, bool], re.Pattern[str]] = {}
-
-
-def _token_pattern(long_single: bool, long_double: bool) -> re.Pattern[str]:
-    """The tokenizer, with or without the long-string forms (dropped once one of them has no
-    end: no later one has an end either, and trying each would cost quadratic time)."""
-    key = (long_single, long_double)
-    if key not in _TOKEN_PATTERNS:
-        long = "".join(f"{s}|" for s, on in zip(_LONG_STRINGS, key, strict=True) if on)
-        _TOKEN_PATTERNS[key] = re.compile(
-            _TOKEN_TEMPLATE.format(long=long, pn=_PN, local=_PN_LOCAL), re.VERBOSE | re.DOTALL)
-    return _TOKEN_PATTERNS[key]
-
-
-_TOKEN = _token_pattern(True, True)
+      |(?P<other>[^\s])""", "str", pn=_PN, local=_PN_LOCAL)
 
 
 def _tokens(text: str) -> Iterator[re.Match[str]]:
-    """The tokens of ``text``, as ``_TOKEN.finditer`` gave them, in linear time.
+    """The tokens of ``text`` (:class:`~provml.store.lexing.Lexer`).
 
-    :raises InputRefused: a ``'`` or ``"`` string that does not end on its line (a syntax
-        error; scanning on would retry every later quote of that line to its end).
+    :raises InputRefused: a ``'`` or ``"`` string that does not end on its line.
     """
-    long_single = long_double = True
-    pos = 0
-    while True:
-        for match in _token_pattern(long_single, long_double).finditer(text, pos):
-            if match.lastgroup == "bad":
-                raise InputRefused(f"the text has a string with no closing quote (at character "
-                                   f"{match.start():,}): close it on its line")
-            yield match
-            if match.lastgroup == "str" and match.end() - match.start() == 2:
-                quote = text[match.start()]
-                if text.startswith(quote, match.end()) and (long_single if quote == "'" else long_double):
-                    # ''' (or """) was not a long string: it has no end, nor has any later one
-                    long_single = long_single and quote != "'"
-                    long_double = long_double and quote != '"'
-                    pos = match.end()
-                    break
-        else:
-            return
+    return _LEXER.tokens(text, InputRefused)
 
 
 def sparql_tokens(text: str) -> tuple[str, Iterator[re.Match[str]]]:

@@ -28,6 +28,11 @@ a set as a list, anything else as its ``repr``); :func:`redact_event` applies al
 event of the wire format (ingest does, for events from any source); :func:`safe_url` is a URL as
 provml prints and logs it.
 
+Why it is long: the rules above are one list of names and patterns, and every pattern runs on
+text from anyone (ingest redacts events from any source) in linear time, which two of them
+(a JWT's, a pair's value) only do with a little code around them (regex audit, 18th session:
+40 KB of one run of characters took 22–27 s).
+
 >>> redact_text("postgres://admin:hunter2@db.example.org/prod failed")
 'postgres://admin:[redacted]@db.example.org/prod failed'
 >>> redact_text("host=db user=admin password=hunter2")

@@ -14,15 +14,15 @@ IRIs and comments, so the text of the user's patterns is never touched.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 
 from pyoxigraph import NamedNode
 
+from provml.store.lexing import Lexer
+
 __all__ = ["restrict_update"]
 
-_LONG_STRINGS = (r"'''(?:[^'\\]|\\.|'(?!''))*+'''", r'"""(?:[^"\\]|\\.|"(?!""))*+"""')
-_TOKEN_TEMPLATE = r"""
+_LEXER = Lexer(r"""
       (?P<space>\s+|\#[^\n]*)
     | (?P<string>{long}'(?:[^'\\\n]|\\.)*+'|"(?:[^"\\\n]|\\.)*+")
     | (?P<bad>['"])
@@ -31,44 +31,11 @@ _TOKEN_TEMPLATE = r"""
     | (?P<close>\}})
     | (?P<word>[?$]?(?:[A-Za-z_]|[^\x00-\x7f])(?:[\w\-.:%]|[^\x00-\x7f]|\\.)*+|(?:[\w:]|[^\x00-\x7f])+)
     | (?P<other>.)
-    """
-_PATTERNS: dict[tuple[bool, bool], re.Pattern[str]] = {}
-
-
-def _pattern(long_single: bool, long_double: bool) -> re.Pattern[str]:
-    key = (long_single, long_double)
-    if key not in _PATTERNS:
-        long = "".join(f"{s}|" for s, on in zip(_LONG_STRINGS, key, strict=True) if on)
-        _PATTERNS[key] = re.compile(_TOKEN_TEMPLATE.format(long=long), re.VERBOSE | re.DOTALL)
-    return _PATTERNS[key]
-
-
-_TOKEN = _pattern(True, True)
-
-
-def _matches(text: str) -> Iterator[re.Match[str]]:
-    """``_TOKEN.finditer(text)`` in linear time (see provml.endpoint.limits._tokens)."""
-    long_single = long_double = True
-    pos = 0
-    while True:
-        for match in _pattern(long_single, long_double).finditer(text, pos):
-            if match.lastgroup == "bad":
-                raise ValueError(f"the update has a string with no closing quote (at character "
-                                 f"{match.start():,})")
-            yield match
-            if match.lastgroup == "string" and match.end() - match.start() == 2:
-                quote = text[match.start()]
-                if text.startswith(quote, match.end()) and (long_single if quote == "'" else long_double):
-                    long_single = long_single and quote != "'"
-                    long_double = long_double and quote != '"'
-                    pos = match.end()
-                    break
-        else:
-            return
+    """, "string")
 
 
 def _tokens(text: str) -> Iterator[tuple[str, str, int, int]]:
-    for match in _matches(text):
+    for match in _LEXER.tokens(text, ValueError):
         kind = match.lastgroup
         assert kind is not None
         if kind != "space":
