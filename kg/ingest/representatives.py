@@ -245,8 +245,7 @@ _INT = re.compile(r"[+-]?[0-9]+")
 _DEC = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 _DBL = re.compile(r"([+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?INF|NaN)")
 _DT = re.compile(r"-?[0-9]{4,}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?")
-_DIGIT = re.compile(r"[0-9]")
-#: the digit skeleton as ``_DIGIT.sub("9", text)`` gives it, by table (≈ 8x faster)
+#: the digit skeleton as ``re.sub("[0-9]", "9", text)`` gives it, by table (≈ 8x faster)
 _NINES = str.maketrans("012345678", "999999999")
 _ZONE = re.compile(r":[0-9]{2}(?P<fraction>\.[0-9]+)?(?P<zone>Z|[+-][0-9]{2}:[0-9]{2})?$")
 _INT_RANGES: dict[str, tuple[int | None, int | None]] = {
@@ -277,7 +276,7 @@ def _ordinary(lexical: str, local: str) -> tuple[bool, str | None]:
         hours, minutes = int(zone[1:3]), int(zone[4:6])
         return minutes < 60 and (hours, minutes) <= (14, 0), zone
     if local in _NUMERIC and local not in ("double", "float"):
-        return len(_DIGIT.findall(lexical)) <= 18, None
+        return sum(map(lexical.count, "0123456789")) <= 18, None  # (no list a digit)
     return True, None
 
 
@@ -292,12 +291,19 @@ def _datetime(text: str) -> datetime.datetime | None:
 
 
 def _valid(lexical: str, local: str) -> bool | None:
-    """Whether the lexical form is valid for the XSD datatype ``local``; ``None`` when not known."""
+    """Whether the lexical form is valid for the XSD datatype ``local``; ``None`` when not known.
+
+    >>> _valid("0" * 5000 + "7", "int"), _valid("9" * 5000, "int"), _valid("9" * 5000, "integer")
+    (True, False, True)
+    """
     if local in _INT_RANGES:
         if not _INT.fullmatch(lexical):
             return False
         low, high = _INT_RANGES[local]
-        n = int(lexical)
+        digits = lexical.lstrip("+-").lstrip("0")
+        if len(digits) > 20:  # past every bounded type, and past int()'s 4,300-digit limit
+            return (low is None) if lexical.startswith("-") else (high is None)
+        n = int(digits or "0") * (-1 if lexical.startswith("-") else 1)
         return (low is None or n >= low) and (high is None or n <= high)
     if local == "decimal":
         return bool(_DEC.fullmatch(lexical))
