@@ -115,7 +115,8 @@ def _query_processes(config: Config, kg: KnowledgeGraph) -> QueryProcesses | Non
         raise ValueError("QUERY_ISOLATION 'process' needs an on-disk store (STORE)")
     isolate = on_disk and config.query_isolation != "thread"
     processes = QueryProcesses(str(store.path) if isolate else None,
-                               workers=config.query_workers, memory_mb=config.query_memory_mb)
+                               workers=config.query_workers, memory_mb=config.query_memory_mb,
+                               offline=not config.allow_remote)
     if isolate:
         processes.start()  # ready before the first query
     return processes

@@ -117,6 +117,28 @@ def _limit_worker(memory_mb: int | None) -> None:
         os.nice(5)
 
 
+_CLONE_NEWUSER, _CLONE_NEWNET = 0x10000000, 0x40000000
+
+
+def _offline() -> str | None:
+    """Move this worker into a network namespace of its own, in an unprivileged user namespace:
+    no interface but a loopback that is down, so no query can make it connect anywhere,
+    whatever the scan before evaluation missed (a review found queries that hid a ``SERVICE``
+    from it, and Oxigraph called the URL). Must run before the worker starts a thread. Returns
+    why it could not (the kernel may refuse user namespaces), or None."""
+    import ctypes
+    import ctypes.util
+    import os
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0:
+            return None
+        return os.strerror(ctypes.get_errno())
+    except (OSError, AttributeError) as error:
+        return str(error)
+
+
 #: how often a worker checks that the server that started it still runs
 _PARENT_CHECK_S = 0.5
 
@@ -143,20 +165,26 @@ def _main() -> None:
     """The worker process's entry point (:class:`_Worker` starts ``python -c`` with it): its
     arguments are the server's ``sys.path`` (JSON), the pipe's file descriptor, the store's path
     and the memory limit."""
-    paths, fd, path, memory_mb = sys.argv[1:5]
+    paths, fd, path, memory_mb, offline = sys.argv[1:6]
     sys.path[:0] = [p for p in json.loads(paths) if p not in sys.path]
     # a session of its own: a terminal's Ctrl-C never reaches it; one sent to it alone is
     # ignored too (its server stops it, or it ends with the server)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by its server (_Worker)
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # its server ended meanwhile
-        _work(Connection(int(fd)), path or None, int(memory_mb) if memory_mb else None)
+        _work(Connection(int(fd)), path or None, int(memory_mb) if memory_mb else None,
+              offline=offline == "1")
 
 
-def _work(conn: Connection, path: str | None, memory_mb: int | None) -> None:
-    """A worker process: answer requests until the pipe closes, or its server is gone."""
+def _work(conn: Connection, path: str | None, memory_mb: int | None, *,
+          offline: bool = False) -> None:
+    """A worker process: answer requests until the pipe closes, or its server is gone;
+    ``offline``: with no network (:func:`_offline`)."""
     conn.send(("ready", None))
     _limit_worker(memory_mb)
+    if offline and (why := _offline()) is not None:
+        print(f"provml query worker: could not leave the network ({why}); SERVICE is refused "
+              "by the scan before evaluation only", file=sys.stderr)
     _end_with_parent()
     import pyoxigraph
 
@@ -290,7 +318,7 @@ def _end_live() -> None:
 
 
 class _Worker:
-    def __init__(self, path: str | None, memory_mb: int | None) -> None:
+    def __init__(self, path: str | None, memory_mb: int | None, offline: bool) -> None:
         self.version = -1  # the store version of the worker's view (-1: none yet)
         self.conn, child = multiprocessing.Pipe()
         # start_new_session: not in the terminal's process group. A Ctrl-C there (sent to the
@@ -303,7 +331,7 @@ class _Worker:
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", _BOOT, json.dumps(sys.path), str(child.fileno()), path or "",
-                 str(memory_mb or "")],
+                 str(memory_mb or ""), "1" if offline else ""],
                 pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, start_new_session=True)
             with _LIVE_LOCK:
                 _LIVE.add(self.process)
@@ -360,6 +388,8 @@ class QueryProcesses:
     :param workers: worker processes (queries evaluating at once).
     :param memory_mb: each worker's memory limit in MiB (``RLIMIT_DATA``; None: no limit).
     :param queue_s: how long a query waits for a free worker before it is refused.
+    :param offline: run the workers with no network (:func:`_offline`; ``provml serve`` does
+        unless ``--allow-remote`` lists URLs that ``SERVICE`` may reach).
     """
 
     def __init__(
@@ -369,10 +399,12 @@ class QueryProcesses:
         workers: int = 4,
         memory_mb: int | None = 2048,
         queue_s: float = 2.0,
+        offline: bool = False,
     ) -> None:
         self.path = path
         self.workers = workers
         self.memory_mb = memory_mb
+        self.offline = offline
         self.queue_s = queue_s
         self._idle: queue.LifoQueue[_Worker | None] = queue.LifoQueue()
         self._all: list[_Worker] = []
@@ -406,7 +438,7 @@ class QueryProcesses:
     def _spawn(self, first: bool = False) -> None:
         try:
             try:
-                worker = _Worker(self.path, self.memory_mb)
+                worker = _Worker(self.path, self.memory_mb, self.offline)
             except Exception:  # fork refused (out of memory, process limit), or closed meanwhile
                 with self._lock:
                     closed = self._closed

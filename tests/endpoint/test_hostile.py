@@ -354,6 +354,14 @@ def test_service_and_load_are_refused_and_nothing_leaves(server: Serve) -> None:
                      f"<{listener.url}> {{ ?s ?p ?o }} FILTER(?o != 'x') }}"):
             message = _error(_query(server, text), 400)
             assert "SERVICE" in message and "--allow-remote" in message
+        # queries the scan reads otherwise than Oxigraph parses them (a review, 18th session):
+        # a quote written as \u0027 in a string, an IRI-looking operand of "<". The workers
+        # have no network: whatever the answer, nothing leaves
+        for text in ("SELECT * WHERE { BIND('\\u0027' AS ?x) SERVICE <" + listener.url
+                     + "a> { } } # '''",
+                     "SELECT * WHERE { BIND(1 AS ?a) FILTER(?a<'x>' || true) SERVICE <"
+                     + listener.url + "b> { } } # '"):
+            assert _query(server, text).status_code != 200
         for update in (f"LOAD <{listener.url}data.ttl>", "LOAD <file:///etc/passwd>",
                        f"LOAD SILENT <{listener.url}x> INTO GRAPH <{EX}g>"):
             response = requests.post(server.url + "/sparql", data={"update": update},

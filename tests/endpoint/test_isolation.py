@@ -216,7 +216,7 @@ threading.Thread(target=ctrl_c, daemon=True).start()
 failed = 0
 for _ in range(int(sys.argv[1])):
     try:
-        _Worker(None, None).kill()
+        _Worker(None, None, False).kill()
     except OSError:
         failed += 1
 stop.set()
