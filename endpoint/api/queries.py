@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -102,7 +103,10 @@ def _parameters() -> dict[str, str]:
                 check_json_depth(request.get_data(), what="JSON body")
             except InputRefused as exc:
                 abort_json(400, str(exc))
-            body = request.get_json(silent=True)
+            try:  # (each key once: json.loads would keep the last of a repeated one)
+                body = json.loads(request.get_data(), object_pairs_hook=_once_keys)
+            except ValueError:  # not JSON
+                body = None
             if not isinstance(body, dict):
                 abort_json(400, "POST the parameters as a JSON object or as a form")
             posted = {str(k): _text(str(k), v) for k, v in body.items()}
@@ -121,6 +125,15 @@ def _once(lists: Iterable[tuple[str, list[str]]]) -> dict[str, str]:
             _twice(name, len(values))
         params[name] = values[0]
     return params
+
+
+def _once_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            _twice(key, 2)
+        seen[key] = value
+    return seen
 
 
 def _twice(name: str, times: int) -> None:

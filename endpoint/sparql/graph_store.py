@@ -167,17 +167,20 @@ def _parse_body(graph: NamedNode | DefaultGraph) -> list[Quad]:
     charset = params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         abort_json(415, f"charset {charset!r} is not supported; send UTF-8")
-    return _parse(request.get_data(cache=False), fmt, graph)
+    quads: list[Quad] = []
+    _parse(request.get_data(cache=False), fmt, graph, quads)
+    return quads
 
 
-def _parse(data: bytes, fmt: RdfFormat, graph: NamedNode | DefaultGraph) -> list[Quad]:
+def _parse(data: bytes, fmt: RdfFormat, graph: NamedNode | DefaultGraph, quads: list[Quad],
+           spelt: int = 0) -> int:
+    """Parse ``data`` into ``quads`` (a write's, all its parts' so far), within the write's
+    bounds; returns the characters its terms spell out so far (``spelt``, the parts' before)."""
     base = graph.value if isinstance(graph, NamedNode) else context.public_url("/store")
     try:
         check_rdf_body(data, fmt.name)
     except InputRefused as error:
         abort_json(400, str(error))
-    quads: list[Quad] = []
-    spelt = 0
     per_quad = len(graph.value) if isinstance(graph, NamedNode) else 0
     try:
         for q in parse(data, format=fmt, base_iri=base):
@@ -192,11 +195,12 @@ def _parse(data: bytes, fmt: RdfFormat, graph: NamedNode | DefaultGraph) -> list
     except MemoryError as error:  # pyoxigraph's parsers buffer a term up to 16 MiB
         abort_json(413, f"the body has a term longer than the RDF parser takes ({error}): "
                         "send shorter values")
-    return quads
+    return spelt
 
 
 def _parse_multipart(graph: NamedNode | DefaultGraph) -> list[Quad]:
     quads: list[Quad] = []
+    spelt = 0
     if not request.files:
         abort_json(400, "a multipart body needs at least one file part")
     for part in request.files.values():
@@ -207,7 +211,7 @@ def _parse_multipart(graph: NamedNode | DefaultGraph) -> list[Quad]:
         if fmt is None:
             abort_json(415, f"part {part.filename or part.name!r}: unsupported media type "
                             f"{kind or '(none)'!r}")
-        quads += _parse(part.read(), fmt, graph)
+        spelt = _parse(part.read(), fmt, graph, quads, spelt)  # (the bounds hold for all parts)
     return quads
 
 

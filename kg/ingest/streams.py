@@ -159,12 +159,15 @@ class Retrying:
         self.failures += 1
         now = time.monotonic()
         if text != self._said or now - self._said_at >= self.REPEAT_S:
+            if self._unsaid and text != self._said:  # the count belongs to the text before
+                log.log(level, "%s: %d more times, not logged", self._said, self._unsaid)
+                self._unsaid = 0
             unsaid = f" ({self._unsaid} more failures like it not logged)" if self._unsaid else ""
             log.log(level, "%s; retrying%s", text, unsaid)
             self._said, self._said_at, self._unsaid = text, now, 0
         else:
             self._unsaid += 1
-        delay = self._delays.compute(self.failures)
+        delay = self._delays.compute(min(self.failures, 32))  # (redis-py 5 overflowed at 1,024)
         if self.stop is None:
             time.sleep(delay)
         else:
@@ -184,6 +187,8 @@ class Retrying:
     def succeeded(self) -> None:
         """A step went through: the next failure waits from the start again."""
         if self.failures:
+            if self._unsaid:
+                log.warning("%s: %d more times, not logged", self._said, self._unsaid)
             log.warning("the step went through again after %d failures", self.failures)
             self.failures, self._said, self._unsaid = 0, "", 0
 

@@ -7,8 +7,10 @@ A tokenizer's pattern holds ``{long}`` where the long-string forms (``'''…'''`
 strings. Two things kept it from linear time (regex audit, 18th session; an 80 KB query took
 13 s, 1 MB would take half an hour):
 
-- a quote that opened no string was read on to its line's end, and then the next one: a
-  ``bad`` quote is refused at once (a syntax error in SPARQL and Turtle alike);
+- a quote that opened no string was read on to its line's end, and then the next one: such a
+  ``bad`` quote is passed over as one character, as before (a tokenizer cannot always tell: in
+  ``?a<'x>'`` the ``<`` reads as an IRI's start, and Oxigraph takes it as less-than), but past
+  :data:`MAX_LONE_QUOTES` of them the text is refused (each one costs a read to its line's end);
 - a ``'''`` with no end was read on to the text's end, and then each later one: once one has no
   end, no later one has either (the failed scan read each later quote as part of it), so the
   long form of that quote is dropped from the pattern from there on.
@@ -16,9 +18,11 @@ strings. Two things kept it from linear time (regex audit, 18th session; an 80 K
 >>> lexer = Lexer(r"(?P<str>{long}'[^'\\n]*+')|(?P<bad>')|(?P<other>[^'\\s]+)", "str")
 >>> [m.group() for m in lexer.tokens("a '''b''' 'c'", ValueError)]
 ['a', "'''b'''", "'c'"]
->>> list(lexer.tokens("a 'b", ValueError))
+>>> [m.lastgroup for m in lexer.tokens("a 'b", ValueError)]
+['other', 'bad', 'other']
+>>> list(lexer.tokens("'a\\n" * 20, ValueError))
 Traceback (most recent call last):
-ValueError: the text has a string with no closing quote (at character 2): close it on its line
+ValueError: the text has more than 16 quotes that open no string (the last at character 48); close its strings
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-__all__ = ["Lexer"]
+__all__ = ["MAX_LONE_QUOTES", "Lexer"]
+
+#: how many quotes that open no string a text may have
+MAX_LONE_QUOTES = 16
 
 #: the long strings, single- and double-quoted: possessive (a backtracking point a character
 #: took a 5 MB literal to 650 MB)
@@ -56,15 +63,19 @@ class Lexer:
     def tokens(self, text: str, refuse: Callable[[str], Exception]) -> Iterator[re.Match[str]]:
         """The tokens of ``text``, as ``self.pattern.finditer`` gives them, in linear time.
 
-        :raises Exception: ``refuse(message)`` at a quote that opens no string.
+        :raises Exception: ``refuse(message)`` past :data:`MAX_LONE_QUOTES` quotes that open
+            no string (each of them a ``bad`` token).
         """
         long_single = long_double = True
-        pos = 0
+        pos = lone = 0
         while True:
             for match in self._pattern(long_single, long_double).finditer(text, pos):
                 if match.lastgroup == "bad":
-                    raise refuse(f"the text has a string with no closing quote (at character "
-                                 f"{match.start():,}): close it on its line")
+                    lone += 1
+                    if lone > MAX_LONE_QUOTES:
+                        raise refuse(f"the text has more than {MAX_LONE_QUOTES} quotes that open "
+                                     f"no string (the last at character {match.start():,}); "
+                                     "close its strings")
                 yield match
                 if match.lastgroup == self.string_group and match.end() - match.start() == 2:
                     quote = text[match.start()]

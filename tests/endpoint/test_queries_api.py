@@ -170,6 +170,8 @@ def test_every_named_query_runs_over_a_real_socket(live_server: LiveServer) -> N
     ("post", "/api/queries/best_model", {"data": {"metric": ["accuracy", "loss"]}}),
     ("post", "/api/queries/best_model", {"json": {"metric": ["accuracy"]}}),
     ("post", "/api/queries/best_model", {"json": {"metric": {"value": "accuracy"}}}),
+    ("post", "/api/queries/best_model", {"data": '{"metric": "accuracy", "metric": "loss"}',
+                                         "content_type": "application/json"}),
 ])
 def test_a_parameter_given_twice_or_as_json_array_or_object_is_400(
         client: FlaskClient, method: str, url: str, body: dict[str, object] | None) -> None:
