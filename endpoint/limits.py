@@ -12,7 +12,13 @@ brackets, parentheses and braces **outside** string literals, IRIs and comments,
   is not used.
 
 SPARQL applies ``\\uXXXX`` / ``\\UXXXXXXXX`` escapes to the whole text before parsing, so the scan
-does too (``\\u007B`` is a ``{``).
+does too (``\\u007B`` is a ``{``). (Oxigraph applies them inside strings and IRIs only, so the
+scan can pair quotes otherwise than Oxigraph; the query workers run with no network for that
+reason, :mod:`provml.endpoint.sparql.isolation`.)
+
+Why it is long: each body format the endpoint takes (SPARQL, Turtle, JSON, RDF/XML) has its
+scan here, each in linear time and bounded memory on hostile text, and they share the
+refusal and its messages.
 
 >>> scan_sparql("SELECT * FROM <http://e.org/g> WHERE { ?s ?p ?o }").has_dataset
 True
