@@ -62,11 +62,11 @@ def decode_form(data: bytes) -> list[tuple[str, str]]:
 
 def _unquote(data: bytes, start: int, stop: int, field: str | None = None) -> str:
     """``data[start:stop]`` with ``+`` as a space and its escapes decoded, a slice at a time."""
-    piece = data[start:stop] if stop - start <= SLICE else None
-    if piece is not None and b"%" not in piece and b"+" not in piece:
-        decoded: bytes | bytearray = piece
-    elif piece is not None:
-        decoded = unquote_to_bytes(piece.replace(b"+", b" "))
+    decoded: bytes | bytearray
+    if stop - start <= SLICE:  # (most fields: one slice, and most of those without an escape)
+        piece = data[start:stop]
+        escaped = b"%" in piece or b"+" in piece
+        decoded = unquote_to_bytes(piece.replace(b"+", b" ")) if escaped else piece
     else:
         buffer = bytearray()
         while start < stop:
