@@ -20,6 +20,9 @@ key                meaning (default)
 ``MAX_ROWS``       most solutions/triples one query returns (100000; 0 or None: no limit)
 ``MAX_ANSWER_MB``  largest query answer in MiB (64; 0 or None: no limit), as a query worker sends
                    it: the server holds an answer whole while its client reads it
+``MAX_UNSENT_MB``  the answers over 64 KiB that clients are taking, all together, in MiB (512;
+                   0 or None: no limit): past it, an answer is refused (503, ``Retry-After``)
+                   (``provml serve``; :mod:`provml.endpoint.front`)
 ``MAX_BODY_MB``    largest request body in MiB (64)
 ``MAX_FORM_MB``    largest form body (``application/x-www-form-urlencoded``, ``multipart/form-data``)
                    in MiB without the write token (1): a form from anyone carries a query, and
@@ -90,6 +93,7 @@ class Config:
     timeout_s: float | None = 30.0
     max_rows: int | None = 100_000
     max_answer_mb: float | None = 64.0
+    max_unsent_mb: float | None = 512.0
     max_body_mb: float = 64.0
     max_form_mb: float = 1.0
     query_isolation: str | None = None
@@ -111,6 +115,7 @@ class Config:
         rows = _number(m.get("MAX_ROWS", cls.max_rows), "MAX_ROWS")
         body = _number(m.get("MAX_BODY_MB", cls.max_body_mb), "MAX_BODY_MB")
         answer = _number(m.get("MAX_ANSWER_MB", cls.max_answer_mb), "MAX_ANSWER_MB")
+        unsent = _number(m.get("MAX_UNSENT_MB", cls.max_unsent_mb), "MAX_UNSENT_MB")
         form = _number(m.get("MAX_FORM_MB", cls.max_form_mb), "MAX_FORM_MB")
         base_url = m.get("BASE_URL")
         memory = _number(m.get("QUERY_MEMORY_MB", cls.query_memory_mb), "QUERY_MEMORY_MB")
@@ -129,6 +134,7 @@ class Config:
             timeout_s=_number(m.get("TIMEOUT_S", cls.timeout_s), "TIMEOUT_S"),
             max_rows=int(rows) if rows else None,
             max_answer_mb=answer if answer else None,
+            max_unsent_mb=unsent if unsent else None,
             max_body_mb=body if body else cls.max_body_mb,
             max_form_mb=form if form else cls.max_form_mb,
             query_isolation=isolation,

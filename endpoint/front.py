@@ -24,6 +24,14 @@ every body first, bounded in time and size, and only a complete request reaches 
   ``SEND_TIMEOUT_S``) or goes away ends the request, and the thread is free again: a thread
   never waits on the loop without a time limit (a2wsgi's bridge does, so a slow reader, or a
   stop, could hold a thread for good — why this module has its own).
+- **every answer** is handed to granian in pieces of ``PIECE_BYTES`` (:class:`_Sending`):
+  granian holds at most 32 of them a connection and makes ``send`` wait while they are not
+  written, so the loop sees a client that reads slowly. Each piece must be taken within
+  ``SEND_TIMEOUT_S`` and the whole answer at ``SEND_MIN_RATE`` on average after that (else
+  the connection is closed); answers over a piece, each held whole until its client has taken
+  it, count against ``MAX_UNSENT_BYTES`` all together, past which a 503 goes instead. Handed
+  over whole, an answer was buffered whole by granian, with no time limit: clients that read a
+  few bytes a second each held their answer (64 MiB at most) for hours.
 
 Stopping (:meth:`Front.abort`, on the loop, before granian stops) ends at once whatever waits on
 a client — a body arriving (``503``), an answer being taken — since granian's stop waits for
@@ -58,7 +66,8 @@ from typing import IO, Any
 
 from provml.endpoint.errors import error_body
 
-__all__ = ["BODY_MIN_RATE", "BODY_TIMEOUT_S", "SEND_TIMEOUT_S", "Front"]
+__all__ = ["BODY_MIN_RATE", "BODY_TIMEOUT_S", "MAX_UNSENT_BYTES", "SEND_MIN_RATE", "SEND_TIMEOUT_S",
+           "Front"]
 
 log = logging.getLogger("provml.endpoint")
 
@@ -68,6 +77,16 @@ BODY_TIMEOUT_S = 15.0
 BODY_MIN_RATE = 16 * 1024
 #: seconds a client may take to take each piece of an answer before the request is ended
 SEND_TIMEOUT_S = 15.0
+#: bytes a second an answer must be taken at, on average, once its first ``SEND_TIMEOUT_S``
+#: have passed
+SEND_MIN_RATE = 64 * 1024
+#: the pieces an answer is handed to granian in: granian holds at most 32 of them a connection
+#: (a bounded channel; its ``send`` waits while the channel is full), so a client that stops
+#: reading makes the next piece wait, and the time limits above end the answer. An answer
+#: handed over whole was buffered whole by granian however slowly its client read
+PIECE_BYTES = 64 * 1024
+#: the answers of more than ``PIECE_BYTES`` that clients are taking, all together, at most
+MAX_UNSENT_BYTES = 512 * 1024 * 1024
 #: bodies larger than this wait for their thread in a temporary file
 SPOOL_BYTES = 1024 * 1024
 #: the ``Server`` header of every answer
@@ -228,18 +247,24 @@ class Front:
         :class:`~provml.endpoint.fast_reads.FastReads`, whose cache is then read on the loop).
     :param threads: request threads.
     :param max_body: the largest request body, in bytes.
+    :param max_unsent: the answers of more than :data:`PIECE_BYTES` that clients are taking,
+        in bytes, all together (None: no limit); one past it is refused (503).
     """
 
     def __init__(self, app: WsgiApp, *, threads: int, max_body: int,
                  fast: Any | None = None, body_timeout_s: float = BODY_TIMEOUT_S,
                  body_min_rate: float = BODY_MIN_RATE,
-                 send_timeout_s: float = SEND_TIMEOUT_S) -> None:
+                 send_timeout_s: float = SEND_TIMEOUT_S, send_min_rate: float = SEND_MIN_RATE,
+                 max_unsent: int | None = MAX_UNSENT_BYTES) -> None:
         self.app = app
         self.fast = fast
         self.max_body = max_body
         self.body_timeout_s = body_timeout_s
         self.body_min_rate = body_min_rate
         self.send_timeout_s = send_timeout_s
+        self.send_min_rate = send_min_rate
+        self.max_unsent = max_unsent
+        self.unsent = 0  # bytes of the answers over PIECE_BYTES being taken (on the loop only)
         self.threads = _Threads(threads)
         self.stopping = False
         self._waiting: set[asyncio.Task[Any]] = set()  # tasks awaiting a client
@@ -292,7 +317,10 @@ class Front:
             hit = self.fast.cached(environ)
             if hit is not None:
                 status, headers, body = hit
-                await self._send_whole(send, status, headers, body)
+                await self._answer(send, [
+                    {"type": "http.response.start", "status": status,
+                     "headers": [*headers, SERVER]},
+                    {"type": "http.response.body", "body": body, "more_body": False}])
                 return
         try:
             body, size = await self._body(environ, receive)
@@ -316,17 +344,37 @@ class Front:
         try:
             last = await done  # the end of the answer comes with the thread's end
             if last:
-                await self._on_client(self._write_all(send, last), self.send_timeout_s)
+                await self._answer(send, last, exchange.sending)
         except Exception:  # noqa: S110 - the client went away or stopped reading (or a stop)
             pass
         finally:
             exchange.abandoned = True  # a disconnect cancels this task: the thread stops
             body.close()
 
-    @staticmethod
-    async def _write_all(send: Send, messages: list[Message]) -> None:
-        for message in messages:
-            await send(message)
+    async def _answer(self, send: Send, messages: list[Message],
+                      sending: _Sending | None = None) -> None:
+        """Write ``messages`` (the end of an answer, or all of it) to the client at its pace
+        (:class:`_Sending`). An answer whole in them, of more than :data:`PIECE_BYTES`, counts
+        against ``max_unsent`` while it is taken: past it, a 503 goes instead (each is held
+        whole until its client has taken it, and slow clients, each within the time limits,
+        could otherwise hold any number of them)."""
+        size = sum(len(m["body"]) for m in messages if m["type"] == "http.response.body")
+        held = size if messages[0]["type"] == "http.response.start" and size > PIECE_BYTES else 0
+        if held and self.max_unsent is not None and self.unsent + held > self.max_unsent:
+            log.warning("answer of %d bytes refused: clients are taking %d bytes of answers "
+                        "(MAX_UNSENT_MB)", held, self.unsent)
+            headers, body = _error_answer(503, _unsent_refusal(held, self.max_unsent))
+            held, messages = 0, [
+                {"type": "http.response.start", "status": 503,
+                 "headers": [*headers, (b"retry-after", b"5"), SERVER]},
+                {"type": "http.response.body", "body": body, "more_body": False}]
+        self.unsent += held
+        try:
+            await (sending or _Sending(self, send)).write(messages)
+        except Exception:  # noqa: S110 - the client went away or stopped reading (or a stop)
+            pass
+        finally:
+            self.unsent -= held
 
     async def _body(self, environ: dict[str, Any], receive: Receive) -> tuple[IO[bytes], int]:
         """The request body, read whole under the limits (see the module docstring)."""
@@ -379,25 +427,13 @@ class Front:
                                 f"needed after the first {self.body_timeout_s:g} s); send it "
                                 f"whole, faster")
 
-    async def _send_whole(self, send: Send, status: int, headers: list[tuple[bytes, bytes]],
-                          body: bytes) -> None:
-        try:
-            await self._on_client(self._start_and_body(send, status, headers, body),
-                                  self.send_timeout_s)
-        except Exception:  # the client went away or stopped reading (or a stop): no more to do
-            return
-
-    @staticmethod
-    async def _start_and_body(send: Send, status: int, headers: list[tuple[bytes, bytes]],
-                              body: bytes) -> None:
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [*headers, SERVER]})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
-
     async def _refuse(self, send: Send, status: int, message: str) -> None:
         headers, body = _error_answer(status, message)
         log.info("refused before the app: %s %s", status, message)
-        await self._send_whole(send, status, [*headers, (b"connection", b"close")], body)
+        await self._answer(send, [
+            {"type": "http.response.start", "status": status,
+             "headers": [*headers, (b"connection", b"close"), SERVER]},
+            {"type": "http.response.body", "body": body, "more_body": False}])
 
 
 class _Empty(io.BytesIO):
@@ -408,6 +444,53 @@ class _Empty(io.BytesIO):
 
 
 _EMPTY = _Empty()
+
+
+def _unsent_refusal(size: int, limit: int) -> str:
+    return (f"clients are taking as many answers as this server holds for them "
+            f"({limit // (1024 * 1024)} MiB, MAX_UNSENT_MB); this one ({size} bytes) was not "
+            f"sent: send the request again shortly, or narrow it (LIMIT) for a smaller answer")
+
+
+class _Sending:
+    """One answer on its way to its client: handed to granian in pieces of at most
+    :data:`PIECE_BYTES`, each taken within ``send_timeout_s``, and the whole answer at
+    ``send_min_rate`` bytes a second on average once its first ``send_timeout_s`` have passed
+    (as a body must arrive: a client taking a piece now and then would otherwise hold its
+    answer, and its connection, for as long as it likes). Raises :class:`TimeoutError` past
+    either limit (the caller ends the request)."""
+
+    def __init__(self, front: Front, send: Send) -> None:
+        self.front = front
+        self.send = send
+        self.started: float | None = None
+        self.sent = 0
+
+    async def write(self, messages: list[Message]) -> None:
+        for message in messages:
+            body = message.get("body", b"")
+            if message["type"] != "http.response.body" or len(body) <= PIECE_BYTES:
+                await self._piece(message, len(body))
+                continue
+            view = memoryview(body)
+            for start in range(0, len(body), PIECE_BYTES):
+                piece = bytes(view[start:start + PIECE_BYTES])
+                more = start + PIECE_BYTES < len(body) or message.get("more_body", False)
+                await self._piece({"type": "http.response.body", "body": piece,
+                                   "more_body": more}, len(piece))
+
+    async def _piece(self, message: Message, size: int) -> None:
+        now = asyncio.get_running_loop().time()
+        if self.started is None:
+            self.started = now
+        self.sent += size
+        limit = self.front.send_timeout_s
+        if self.front.send_min_rate > 0:
+            limit = min(limit, self.started + limit + self.sent / self.front.send_min_rate - now)
+            if limit <= 0:
+                raise TimeoutError(f"the answer is taken too slowly ({self.sent} bytes in "
+                                   f"{now - self.started:.0f} s)")
+        await self.front._on_client(self.send(message), limit)
 
 
 def _too_large(limit: int) -> str:
@@ -427,6 +510,7 @@ class _Exchange:
         self.send = send
         self.done = done
         self.abandoned = False
+        self.sending = _Sending(front, send)  # the pace of the whole answer, piece by piece
         self.sent = False  # the start of the answer went to the loop
         self.start: Message | None = None
         self.last: list[Message] = []
@@ -449,13 +533,16 @@ class _Exchange:
     def _respond(self, environ: dict[str, Any]) -> None:
         result = self.front.app(environ, self._start_response)
         try:
-            if isinstance(result, (list, tuple)) and len(result) <= 1:
-                self.last = self._messages(b"".join(result), last=True)
-                return
+            # one piece behind: the last one goes with the thread's end, so an answer made
+            # whole (one piece: most are) never holds the thread while its client takes it
+            held = b""
             for chunk in result:
-                if chunk and not self._deliver(chunk):
+                if not chunk:
+                    continue
+                if held and not self._deliver(held):
                     return  # the client is gone: stop producing the answer
-            self.last = self._messages(b"", last=True)
+                held = chunk
+            self.last = self._messages(held, last=True)
         finally:
             close = getattr(result, "close", None)
             if close is not None:
@@ -493,7 +580,9 @@ class _Exchange:
         try:
             future = asyncio.run_coroutine_threadsafe(
                 self._write(self._messages(chunk, last=False)), self.loop)
-            written: bool = future.result(self.front.send_timeout_s + 1)
+            # each piece of the chunk within the send limit (the loop ends the write past it)
+            pieces = 1 + len(chunk) // PIECE_BYTES
+            written: bool = future.result(pieces * self.front.send_timeout_s + 1)
         except (RuntimeError, TimeoutError, concurrent.futures.CancelledError):
             written = False  # the loop is closed or stopped
         if not written:
@@ -502,8 +591,7 @@ class _Exchange:
 
     async def _write(self, messages: list[Message]) -> bool:
         try:
-            await self.front._on_client(Front._write_all(self.send, messages),
-                                        self.front.send_timeout_s)
+            await self.sending.write(messages)
         except Exception:
             return False
         return True

@@ -55,12 +55,14 @@ SHUTDOWN_WAIT_S = 2.0
 #: ``body_timeout_s`` is refused (408), and so is one that arrives more slowly than
 #: ``body_min_rate`` bytes a second once its first ``body_timeout_s`` have passed (a trickle
 #: would hold its connection for good); a stalled one holds no thread meanwhile; a client
-#: that takes no piece of an answer for ``send_timeout_s`` is dropped.
+#: that takes no piece of an answer for ``send_timeout_s``, or takes it more slowly than
+#: ``send_min_rate`` bytes a second once its first ``send_timeout_s`` have passed, is dropped.
 CONNECTION_LIMITS: dict[str, Any] = {
     "header_read_timeout_s": 15,
     "body_timeout_s": 15,
     "body_min_rate": 16 * 1024,
     "send_timeout_s": 15,
+    "send_min_rate": 64 * 1024,
     "connections": 500,
     "max_header_bytes": 64 * 1024,
     "backlog": 1024,
@@ -293,7 +295,10 @@ def make_server(
                       max_body=int(settings.max_body_mb * 1024 * 1024),
                       body_timeout_s=CONNECTION_LIMITS["body_timeout_s"],
                       body_min_rate=CONNECTION_LIMITS["body_min_rate"],
-                      send_timeout_s=CONNECTION_LIMITS["send_timeout_s"])
+                      send_timeout_s=CONNECTION_LIMITS["send_timeout_s"],
+                      send_min_rate=CONNECTION_LIMITS["send_min_rate"],
+                      max_unsent=(int(settings.max_unsent_mb * 1024 * 1024)
+                                  if settings.max_unsent_mb else None))
         server = Server(front, host, port)
     except BaseException:
         app.extensions["provml.close"]()

@@ -285,8 +285,9 @@ class QueryRunner:
         """A whole graph (an IRI, ``"default"``, or ``""`` for the dataset) in ``media``
         (:func:`~provml.endpoint.sparql.export.export_graph`): in a worker process under the
         time and memory limits when queries are isolated (not cut by the row limit: a graph
-        store answer is the whole graph), else here.
+        store answer is the whole graph), else here; refused past ``max_answer_bytes``.
 
+        :raises InputRefused: the answer is larger than ``max_answer_bytes``.
         :raises QueryTimeout: past the time limit.
         :raises QueryCrashed: it ended its worker (memory limit).
         :raises QueryRejected: every worker stayed busy.
@@ -295,10 +296,14 @@ class QueryRunner:
         if self.isolated:
             assert self.processes is not None
             return self.processes.export(graph, media=media, profile=profile,
-                                         timeout_s=self.timeout_s)
+                                         timeout_s=self.timeout_s,
+                                         max_bytes=self.max_answer_bytes)
         from provml.endpoint.sparql.export import export_graph
 
-        return export_graph(store, graph, media, profile)
+        body = export_graph(store, graph, media, profile)
+        if self.max_answer_bytes is not None and len(body) > self.max_answer_bytes:
+            raise InputRefused(answer_too_large(len(body), self.max_answer_bytes))
+        return body
 
     def dump(self, store: Store) -> Iterator[bytes]:
         """The whole store as gzipped N-Quads, block by block: from a worker process when

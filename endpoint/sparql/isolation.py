@@ -228,7 +228,7 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None, *,
                 conn.send(("ok", None))
                 continue
             accept = options.pop("accept", None) if op == "query" else None
-            max_bytes = options.pop("max_bytes", None) if op == "query" else None
+            max_bytes = options.pop("max_bytes", None) if op in ("query", "export") else None
             # a dump has sent chunks when its view fails: no retry then
             retries = 1 if op == "dump" else _VIEW_RETRIES
             for attempt in range(retries):
@@ -683,12 +683,17 @@ class QueryProcesses:
         except SyntaxError:
             return
 
-    def export(self, graph: str, *, media: str, profile: str, timeout_s: float | None) -> bytes:
+    def export(self, graph: str, *, media: str, profile: str, timeout_s: float | None,
+               max_bytes: int | None = None) -> bytes:
         """The graph ``graph`` written in a worker (:func:`~provml.endpoint.sparql.export.
-        export_graph`), killed when ``timeout_s`` passes. Raises as :meth:`run`."""
+        export_graph`), killed when ``timeout_s`` passes, refused past ``max_bytes``. Raises
+        as :meth:`run`."""
         if self.path is None:
             raise ValueError("these workers have no store (in-memory)")
-        body = self._call("export", graph, {"media": media, "profile": profile}, timeout_s)
+        options: dict[str, Any] = {"media": media, "profile": profile}
+        if max_bytes is not None:
+            options["max_bytes"] = max_bytes
+        body = self._call("export", graph, options, timeout_s)
         assert isinstance(body, bytes)
         return body
 

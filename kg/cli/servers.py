@@ -31,6 +31,9 @@ __all__ = ["ingest_worker_command", "serve_command"]
 @click.option("--max-rows", default=100_000, show_default=True, type=int, help="Most result rows (0: no limit).")
 @click.option("--max-answer-mb", default=64.0, show_default=True, type=float,
               help="Largest query answer (0: no limit); larger ones are refused (400).")
+@click.option("--max-unsent-mb", default=512.0, show_default=True, type=float,
+              help="Answers over 64 KiB that clients are taking, all together (0: no limit); "
+                   "past it, 503.")
 @click.option("--max-body-mb", default=64.0, show_default=True, type=float, help="Largest request body.")
 @click.option("--max-form-mb", default=1.0, show_default=True, type=float,
               help="Largest form body without the write token (larger queries: send them as "
@@ -59,7 +62,8 @@ __all__ = ["ingest_worker_command", "serve_command"]
 def serve_command(ctx: click.Context, store: Path | None, remote: str | None, host: str,
                   port: int, base_url: str | None, token: str | None, token_file: Path | None,
                   read_token: str | None, read_only: bool, cors: tuple[str, ...],
-                  timeout_s: float, max_rows: int, max_answer_mb: float, max_body_mb: float,
+                  timeout_s: float, max_rows: int, max_answer_mb: float, max_unsent_mb: float,
+                  max_body_mb: float,
                   max_form_mb: float, threads: int,
                   isolate_queries: str | None, query_workers: int, query_memory_mb: int,
                   allow_remote: tuple[str, ...], broker: str | None, fast_reads: bool,
@@ -81,7 +85,7 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
     config = {"STORE": str(store) if store else None, "REMOTE": remote, "BASE_URL": base_url,
               "TOKEN": token, "READ_TOKEN": read_token, "READ_ONLY": read_only,
               "CORS_ORIGINS": cors, "TIMEOUT_S": timeout_s, "MAX_ROWS": max_rows,
-              "MAX_ANSWER_MB": max_answer_mb,
+              "MAX_ANSWER_MB": max_answer_mb, "MAX_UNSENT_MB": max_unsent_mb,
               "MAX_BODY_MB": max_body_mb, "MAX_FORM_MB": max_form_mb, "QUERY_ISOLATION": isolate_queries,
               "QUERY_WORKERS": query_workers, "QUERY_MEMORY_MB": query_memory_mb,
               "ALLOW_REMOTE": allow_remote, "FAST_READS": fast_reads,

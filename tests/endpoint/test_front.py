@@ -5,6 +5,8 @@ thread, answers to clients that stop reading dropped — over a real loopback so
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -18,7 +20,7 @@ from endpoint_servers import AUTH, LiveServer, connect, read_answer
 from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad
 
 from provml.endpoint import server as server_module
-from provml.endpoint.front import environ_of
+from provml.endpoint.front import PIECE_BYTES, _Sending, environ_of
 
 EX = "http://example.org/"
 
@@ -144,6 +146,129 @@ def test_clients_that_do_not_read_their_answers_hold_no_thread(
     finally:
         for sock in stuck:
             sock.close()
+
+
+def _ask_graph(live: LiveServer, client: int) -> socket.socket:
+    """A connection asking for the default graph as N-Triples, reading nothing yet."""
+    sock = connect(live, timeout_s=20)
+    sock.sendall(b"GET /store?default HTTP/1.1\r\nHost: x\r\nAccept: application/n-triples\r\n"
+                 b"X-Client: %d\r\n\r\n" % client)
+    return sock
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    data = b""
+    with contextlib.suppress(TimeoutError, ConnectionResetError):
+        while chunk := sock.recv(1 << 20):
+            data += chunk
+    return data
+
+
+def test_an_answer_whose_client_stops_reading_is_ended(
+        make_live_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The answer goes to granian a piece at a time, and granian takes no more while its
+    buffer for the connection is full: a client that stops reading for longer than
+    ``send_timeout_s`` (2 s here) gets what was already buffered (granian's 32 pieces and the
+    sockets' buffers: ≈ 4.5 MB here), then the connection closes (before, granian took the
+    whole answer at once and wrote it for as long as the client kept the connection, with no
+    time limit)."""
+    monkeypatch.setitem(server_module.CONNECTION_LIMITS, "send_timeout_s", 2)
+    live = make_live_server()
+    for part in range(3):
+        triples = " ".join(f'<{EX}s{i}> <{EX}p> "{"x" * 200} {i}" .'
+                           for i in range(part * 20_000, (part + 1) * 20_000))
+        assert live("POST", "/sparql", data={"update": f"INSERT DATA {{ {triples} }}"},
+                    headers=AUTH).status_code == 204
+    whole = live("GET", "/store?default", headers={"Accept": "application/n-triples"}).content
+    assert len(whole) > 15_000_000
+    sock = _ask_graph(live, 0)
+    try:
+        time.sleep(5)  # past the send limit once the buffers filled
+        data = _read_all(sock)
+    finally:
+        sock.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert 0 < len(body) < len(whole) // 2, (len(body), len(whole))
+
+
+def test_answers_past_max_unsent_are_refused_until_clients_take_theirs(
+        make_live_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``MAX_UNSENT_MB`` 8, one client holding a 5 MB answer leaves no room for a second:
+    503 in the one error shape, with ``Retry-After``; small answers and ``/health`` go on;
+    once the first client is gone, the answer goes out again."""
+    monkeypatch.setitem(server_module.CONNECTION_LIMITS, "send_timeout_s", 2)
+    live = make_live_server({"MAX_UNSENT_MB": 8})
+    triples = " ".join(f'<{EX}s{i}> <{EX}p> "{"x" * 200} {i}" .' for i in range(20_000))
+    assert live("POST", "/sparql", data={"update": f"INSERT DATA {{ {triples} }}"},
+                headers=AUTH).status_code == 204
+    holding = _ask_graph(live, 0)
+    try:
+        time.sleep(1)  # its answer is made and being taken
+        refused = live("GET", "/store?default", headers={"Accept": "application/n-triples"})
+        assert refused.status_code == 503, refused.status_code
+        assert refused.headers["Retry-After"] == "5"
+        body = refused.json()
+        assert body["ok"] is False and body["status"] == 503 and "MAX_UNSENT_MB" in body["error"]
+        assert live("GET", "/health").status_code == 200
+        asked = live("POST", "/sparql", data="ASK { ?s ?p ?o }",
+                     headers={"Content-Type": "application/sparql-query",
+                              "Accept": "application/sparql-results+json"})
+        assert asked.status_code == 200 and asked.json()["boolean"] is True
+    finally:
+        holding.close()
+    deadline = time.monotonic() + 10
+    while True:  # the closed connection ends the write at its next piece
+        again = live("GET", "/store?default", headers={"Accept": "application/n-triples"})
+        if again.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert again.status_code == 200 and len(again.content) > 4_000_000
+
+
+class _Pacing:
+    """What :class:`_Sending` reads of the front."""
+
+    def __init__(self, timeout_s: float, min_rate: float) -> None:
+        self.send_timeout_s = timeout_s
+        self.send_min_rate = min_rate
+
+    async def _on_client(self, awaitable: Any, timeout_s: float) -> Any:
+        return await asyncio.wait_for(awaitable, timeout_s)
+
+
+def _send_at(piece_s: float, pieces: int, *, min_rate: float) -> tuple[int, float, str]:
+    """Write ``pieces`` pieces to a client taking each in ``piece_s``: the pieces it took, the
+    time, and how the answer ended."""
+    taken: list[int] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        await asyncio.sleep(piece_s)
+        taken.append(len(message["body"]))
+
+    async def run() -> str:
+        sending = _Sending(_Pacing(1.0, min_rate), send)  # type: ignore[arg-type]
+        try:
+            await sending.write([{"type": "http.response.body", "body": b"x" * (PIECE_BYTES * pieces),
+                                  "more_body": False}])
+        except TimeoutError:
+            return "ended"
+        return "whole"
+
+    started = time.monotonic()
+    ended = asyncio.run(run())
+    assert all(size == PIECE_BYTES for size in taken)
+    return len(taken), time.monotonic() - started, ended
+
+
+def test_an_answer_must_be_taken_at_the_minimum_rate_after_its_first_send_timeout() -> None:
+    """Each piece within the time limit is not enough: a client taking a 64 KiB piece every
+    0.05 s (1.3 MB/s) is ended ≈ 1.1 s in when 10 MB/s are needed after the first second,
+    and never at 1 MB/s (the pieces went at their client's pace, one at a time)."""
+    count, took, ended = _send_at(0.05, 40, min_rate=10 * 1024 * 1024)
+    assert ended == "ended" and 20 <= count < 30 and 1.0 < took < 1.6, (count, took)
+    count, took, ended = _send_at(0.05, 40, min_rate=1024 * 1024)
+    assert ended == "whole" and count == 40 and took >= 2.0
 
 
 def test_the_environ_keeps_the_raw_uri_and_drops_proxy_headers() -> None:

@@ -153,3 +153,36 @@ def test_an_answer_past_the_byte_limit_is_refused_in_every_format(
     served = requests.post(live.url + "/sparql", data={"query": _doubled(19)}, timeout=60)
     assert served.status_code == 200
     assert len(served.json()["results"]["bindings"][0]["v19"]["value"]) == 2**19
+
+
+@pytest.mark.parametrize("on_disk", [True, False], ids=["worker", "in-process"])
+def test_a_graph_store_answer_past_the_byte_limit_is_refused(
+        make_disk_server: Callable[..., LiveServer], make_live_server: Callable[..., LiveServer],
+        on_disk: bool) -> None:
+    """A Graph Store ``GET`` is the whole graph, made whole before it is sent: it was bounded
+    by the worker's memory only (2 GiB by default), and held whole in the server while its
+    client read it. Past MAX_ANSWER_MB it is a 400 naming the limit and the streamed dump, in
+    every format; a graph below it is served whole."""
+    config = {"MAX_ANSWER_MB": 1}
+    live = make_disk_server(**config) if on_disk else make_live_server(config)
+    import requests
+
+    big = " ".join(f'<http://example.org/s{i}> <http://example.org/p> "{"x" * 100} {i}" .'
+                   for i in range(12_000))  # ≈ 1.6 MB of N-Triples
+    written = requests.post(live.url + "/sparql", headers=AUTH, timeout=60, data={
+        "update": f"INSERT DATA {{ GRAPH <http://example.org/big> {{ {big} }} "
+                  "GRAPH <http://example.org/small> { <http://example.org/a> "
+                  "<http://example.org/b> 1 } }"})
+    assert written.status_code == 204, written.text
+    for accept in ("application/n-triples", "text/turtle", "application/ld+json"):
+        answer = requests.get(live.url + "/store", params={"graph": "http://example.org/big"},
+                              headers={"Accept": accept}, timeout=60)
+        assert answer.status_code == 400, (accept, answer.status_code)
+        error = answer.json()["error"]
+        assert "MAX_ANSWER_MB" in error and "/dump.nq.gz" in error
+    whole = requests.get(live.url + "/store", headers={"Accept": "application/n-quads"},
+                         timeout=60)
+    assert whole.status_code == 400 and "MAX_ANSWER_MB" in whole.json()["error"]
+    small = requests.get(live.url + "/store", params={"graph": "http://example.org/small"},
+                         headers={"Accept": "application/n-triples"}, timeout=60)
+    assert small.status_code == 200 and small.text.count("\n") == 1
