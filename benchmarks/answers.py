@@ -21,11 +21,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -33,15 +31,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import requests
+from serving import start_serve
 
-BIN = Path(sys.executable).parent
 EX = "http://example.org/"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_mb(pid: int) -> float:
@@ -77,27 +69,16 @@ def main() -> None:
                         default=Path(__file__).parent / "results" / "answers.json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="provml-answers-"))
-    port, token = free_port(), "answers-bench-token"
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [str(BIN / "provml"), "serve", "--store", str(work / "kg"), "--port", str(port),
-         "--result-cache-mb", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        # glibc's fixed mmap threshold: each answer's memory goes back to the system when it
-        # is freed (with the dynamic threshold, freed answers stay in the heap and VmRSS tells
-        # nothing of what is held)
-        env={**os.environ, "PROVML_TOKEN": token, "MALLOC_MMAP_THRESHOLD_": "131072"})
+    token = "answers-bench-token"
+    # glibc's fixed mmap threshold: each answer's memory goes back to the system when it is
+    # freed (with the dynamic threshold, freed answers stay in the heap and VmRSS tells nothing
+    # of what is held)
+    server, url = start_serve(work / "kg", "--result-cache-mb", "0", token=token,
+                              env={"MALLOC_MMAP_THRESHOLD_": "131072"})
+    port = int(url.rsplit(":", 1)[1])
     socks: list[socket.socket] = []
     stop = threading.Event()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(url + "/health", timeout=1)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("provml serve did not start") from None
-                time.sleep(0.2)
         for start in range(0, args.triples, 10_000):
             data = " ".join(f'<{EX}s{i}> <{EX}p> "{"x" * 200} {i}" .'
                             for i in range(start, min(args.triples, start + 10_000)))

@@ -16,9 +16,7 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,17 +24,12 @@ import time
 from pathlib import Path
 
 import requests
+from serving import start_serve
 
 BIN = Path(sys.executable).parent
 EX = "http://example.org/"
 RUNAWAY = ("SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i "
            "FILTER(STR(?c) = CONCAT(STR(?f), STR(?i), 'never')) }")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main() -> None:
@@ -46,22 +39,9 @@ def main() -> None:
                         default=Path(__file__).parent / "results" / "health_under_runaways.json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="provml-health-"))
-    port, token = free_port(), "health-bench-token"
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [str(BIN / "provml"), "serve", "--store", str(work / "kg"), "--port", str(port),
-         "--timeout-s", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "PROVML_TOKEN": token})
+    token = "health-bench-token"
+    server, url = start_serve(work / "kg", "--timeout-s", "20", token=token)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(url + "/health", timeout=1)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
         triples = " ".join(f'<{EX}s{i}> <{EX}p{i % 7}> "value {i}" .' for i in range(1800))
         requests.post(url + "/sparql", data={"update": f"INSERT DATA {{ {triples} }}"},
                       headers={"Authorization": f"Bearer {token}"}, timeout=60).raise_for_status()
