@@ -31,7 +31,9 @@ every body first, bounded in time and size, and only a complete request reaches 
   the connection is closed); answers over a piece, each held whole until its client has taken
   it, count against ``MAX_UNSENT_BYTES`` all together, past which a 503 goes instead. Handed
   over whole, an answer was buffered whole by granian, with no time limit: clients that read a
-  few bytes a second each held their answer (64 MiB at most) for hours.
+  few bytes a second each held their answer (64 MiB at most) for hours. An answer in a file
+  (``wsgi.file_wrapper``: the dump, static files) is sent by the loop from its file, its
+  thread free at once.
 
 Stopping (:meth:`Front.abort`, on the loop, before granian stops) ends at once whatever waits on
 a client — a body arriving (``503``), an answer being taken — since granian's stop waits for
@@ -63,6 +65,8 @@ import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import IO, Any
+
+from werkzeug.wsgi import FileWrapper
 
 from provml.endpoint.errors import error_body
 
@@ -139,6 +143,7 @@ def environ_of(scope: Scope) -> dict[str, Any]:
         "wsgi.multithread": True,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
+        "wsgi.file_wrapper": _FileAnswer,
     }
     for name, value in scope.get("headers", ()):
         key = _environ_name(name)
@@ -197,6 +202,14 @@ class _LogStream:
 
 
 _LOG_STREAM = _LogStream()
+
+
+class _FileAnswer(FileWrapper):
+    """``wsgi.file_wrapper`` (PEP 3333): an answer in a file, which the app returns as it is
+    (Werkzeug's ``wrap_file`` with ``direct_passthrough``: ``send_file``, the dump). Its
+    thread ends at once and the loop sends the file at its client's pace: a slow client holds
+    the file, not a thread (nor, for the dump, a query worker). Anything else iterates it as
+    Werkzeug's own wrapper."""
 
 
 def _error_answer(status: int, message: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
@@ -345,10 +358,14 @@ class Front:
             last = await done  # the end of the answer comes with the thread's end
             if last:
                 await self._answer(send, last, exchange.sending)
+            if exchange.file is not None and not exchange.abandoned:
+                await exchange.sending.write_file(exchange.file)
         except Exception:  # noqa: S110 - the client went away or stopped reading (or a stop)
             pass
         finally:
             exchange.abandoned = True  # a disconnect cancels this task: the thread stops
+            if exchange.file is not None:
+                exchange.file.close()
             body.close()
 
     async def _answer(self, send: Send, messages: list[Message],
@@ -357,12 +374,15 @@ class Front:
         (:class:`_Sending`). An answer whole in them, of more than :data:`PIECE_BYTES`, counts
         against ``max_unsent`` while it is taken: past it, a 503 goes instead (each is held
         whole until its client has taken it, and slow clients, each within the time limits,
-        could otherwise hold any number of them)."""
+        could otherwise hold any number of them). One answer alone is always sent (each is
+        bounded by ``MAX_ANSWER_MB``)."""
         size = sum(len(m["body"]) for m in messages if m["type"] == "http.response.body")
         held = size if messages[0]["type"] == "http.response.start" and size > PIECE_BYTES else 0
-        if held and self.max_unsent is not None and self.unsent + held > self.max_unsent:
-            log.warning("answer of %d bytes refused: clients are taking %d bytes of answers "
-                        "(MAX_UNSENT_MB)", held, self.unsent)
+        if (held and self.max_unsent is not None and self.unsent
+                and self.unsent + held > self.max_unsent):
+            log.warning("%d instead of %d: an answer of %d bytes not sent, as clients are "
+                        "taking %d bytes of answers (MAX_UNSENT_MB)", 503,
+                        messages[0]["status"], held, self.unsent)
             headers, body = _error_answer(503, _unsent_refusal(held, self.max_unsent))
             held, messages = 0, [
                 {"type": "http.response.start", "status": 503,
@@ -457,14 +477,22 @@ class _Sending:
     :data:`PIECE_BYTES`, each taken within ``send_timeout_s``, and the whole answer at
     ``send_min_rate`` bytes a second on average once its first ``send_timeout_s`` have passed
     (as a body must arrive: a client taking a piece now and then would otherwise hold its
-    answer, and its connection, for as long as it likes). Raises :class:`TimeoutError` past
+    answer, and its connection, for as long as it likes). Only the time spent waiting on the
+    client counts, not the app's making a streamed answer. Raises :class:`TimeoutError` past
     either limit (the caller ends the request)."""
 
     def __init__(self, front: Front, send: Send) -> None:
         self.front = front
         self.send = send
-        self.started: float | None = None
+        self.waited = 0.0  # seconds spent waiting on the client (not on the app)
         self.sent = 0
+
+    async def write_file(self, file: _FileAnswer) -> None:
+        """The answer's rest, from ``file``, and its end."""
+        while data := file.file.read(PIECE_BYTES):
+            await self._piece({"type": "http.response.body", "body": data, "more_body": True},
+                              len(data))
+        await self._piece({"type": "http.response.body", "body": b"", "more_body": False}, 0)
 
     async def write(self, messages: list[Message]) -> None:
         for message in messages:
@@ -480,17 +508,19 @@ class _Sending:
                                    "more_body": more}, len(piece))
 
     async def _piece(self, message: Message, size: int) -> None:
-        now = asyncio.get_running_loop().time()
-        if self.started is None:
-            self.started = now
         self.sent += size
         limit = self.front.send_timeout_s
         if self.front.send_min_rate > 0:
-            limit = min(limit, self.started + limit + self.sent / self.front.send_min_rate - now)
+            limit = min(limit, limit + self.sent / self.front.send_min_rate - self.waited)
             if limit <= 0:
                 raise TimeoutError(f"the answer is taken too slowly ({self.sent} bytes in "
-                                   f"{now - self.started:.0f} s)")
-        await self.front._on_client(self.send(message), limit)
+                                   f"{self.waited:.0f} s)")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            await self.front._on_client(self.send(message), limit)
+        finally:
+            self.waited += loop.time() - started
 
 
 def _too_large(limit: int) -> str:
@@ -511,6 +541,7 @@ class _Exchange:
         self.done = done
         self.abandoned = False
         self.sending = _Sending(front, send)  # the pace of the whole answer, piece by piece
+        self.file: _FileAnswer | None = None  # an answer the loop sends from its file
         self.sent = False  # the start of the answer went to the loop
         self.start: Message | None = None
         self.last: list[Message] = []
@@ -532,6 +563,9 @@ class _Exchange:
 
     def _respond(self, environ: dict[str, Any]) -> None:
         result = self.front.app(environ, self._start_response)
+        if isinstance(result, _FileAnswer):
+            self.file, self.last = result, self._messages(b"", last=False)
+            return  # (closed by the loop once sent)
         try:
             # one piece behind: the last one goes with the thread's end, so an answer made
             # whole (one piece: most are) never holds the thread while its client takes it
@@ -597,5 +631,7 @@ class _Exchange:
         return True
 
     def _finish(self, last: list[Message]) -> None:
+        if self.abandoned and self.file is not None:  # (the loop's request ended first)
+            self.file.close()
         if not self.done.done():
             self.done.set_result([] if self.abandoned else last)

@@ -5,12 +5,13 @@
   or by suffix (``.ttl``, ``.jsonld``, ``.rdf``, ``.nt``; the suffix wins). ``Vary: Accept``, and
   PROV-AQ ``Link`` headers (``has_provenance``, ``has_query_service``).
 - ``/.well-known/void`` — the VoID description (Turtle unless ``Accept`` asks otherwise).
-- ``/dump.nq.gz`` — the whole store as gzipped N-Quads, streamed.
+- ``/dump.nq.gz`` — the whole store as gzipped N-Quads (made into a temporary file, then sent).
 """
 
 from __future__ import annotations
 
-import itertools
+import tempfile
+import threading
 from collections.abc import Iterable
 from urllib.parse import quote, urlsplit
 
@@ -23,6 +24,7 @@ from flask import (
     url_for,
 )
 from pyoxigraph import RdfFormat, Triple, serialize
+from werkzeug.wsgi import wrap_file
 
 from provml.endpoint.auth import require_read
 from provml.endpoint.context import config, public_url, reader, runner, store
@@ -183,14 +185,52 @@ def void() -> Response:
     return rdf_response(triples, media)
 
 
+#: dumps made or being sent at once: each is a temporary file of the whole store, gzipped,
+#: kept until its client has taken it
+MAX_DUMPS = 4
+_DUMPS = threading.BoundedSemaphore(MAX_DUMPS)
+
+
+class _DumpFile:
+    """A dump's temporary file; closing it frees its place among :data:`MAX_DUMPS`."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self._open = True
+
+    def read(self, size: int = -1) -> bytes:
+        return self.file.read(size)
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self.file.close()
+            _DUMPS.release()
+
+
 @bp.get("/dump.nq.gz")
 @require_read
 def dump() -> Response:
-    """The whole store as gzipped N-Quads, streamed."""
-    blocks = runner().dump(store())
-    first = next(blocks)  # refusals (busy, past the limit) answer before the 200 is sent
-    body = itertools.chain([first], blocks)
-    response = Response(body, content_type="application/gzip")
+    """The whole store as gzipped N-Quads: a query worker writes it block by block, under the
+    dump's time limits, into a temporary file, which is then sent at the client's pace (a
+    slow client holds the file, neither a query worker nor a request thread; an answer taken
+    straight from the worker held both for the whole download, and was cut at the dump's
+    time limit). A dump that fails is an error, never a 200 cut short."""
+    if not _DUMPS.acquire(blocking=False):
+        abort_json(503, f"{MAX_DUMPS} dumps are being made or taken; try again later",
+                   headers={"Retry-After": "10"})
+    spool = _DumpFile()
+    try:
+        for block in runner().dump(store()):
+            spool.file.write(block)
+        size = spool.file.tell()
+        spool.file.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    response = Response(wrap_file(request.environ, spool, 64 * 1024),  # type: ignore[arg-type]
+                        content_type="application/gzip", direct_passthrough=True)
+    response.content_length = size
     response.headers["Content-Disposition"] = 'attachment; filename="provml.nq.gz"'
     return response
 

@@ -247,7 +247,8 @@ def answer_too_large(size: int, limit: int) -> str:
     """The refusal of an answer of ``size`` bytes past ``limit`` (``MAX_ANSWER_MB``)."""
     return (f"the answer is {size / 2**20:,.1f} MiB, more than this endpoint sends "
             f"({limit / 2**20:,.1f} MiB, MAX_ANSWER_MB): narrow the query (LIMIT, fewer or "
-            "shorter values), or take the whole store from /dump.nq.gz")
+            "shorter values; for a graph, a CONSTRUCT with LIMIT), or take the whole store "
+            "from /dump.nq.gz")
 
 
 def render(outcome: Any, accept: str | None) -> Rendered:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -194,17 +195,19 @@ def test_an_answer_whose_client_stops_reading_is_ended(
 
 def test_answers_past_max_unsent_are_refused_until_clients_take_theirs(
         make_live_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch) -> None:
-    """With ``MAX_UNSENT_MB`` 8, one client holding a 5 MB answer leaves no room for a second:
-    503 in the one error shape, with ``Retry-After``; small answers and ``/health`` go on;
-    once the first client is gone, the answer goes out again."""
+    """With ``MAX_UNSENT_MB`` 4, one client holding a 5 MB answer (sent: it is alone, and an
+    answer larger than the limit was refused for good) leaves no room for a second: 503 in the
+    one error shape, with ``Retry-After``; small answers and ``/health`` go on; once the first
+    client is gone, the answer goes out again."""
     monkeypatch.setitem(server_module.CONNECTION_LIMITS, "send_timeout_s", 2)
-    live = make_live_server({"MAX_UNSENT_MB": 8})
+    live = make_live_server({"MAX_UNSENT_MB": 4})
     triples = " ".join(f'<{EX}s{i}> <{EX}p> "{"x" * 200} {i}" .' for i in range(20_000))
     assert live("POST", "/sparql", data={"update": f"INSERT DATA {{ {triples} }}"},
                 headers=AUTH).status_code == 204
     holding = _ask_graph(live, 0)
     try:
         time.sleep(1)  # its answer is made and being taken
+        assert holding.recv(12) == b"HTTP/1.1 200"
         refused = live("GET", "/store?default", headers={"Accept": "application/n-triples"})
         assert refused.status_code == 503, refused.status_code
         assert refused.headers["Retry-After"] == "5"
@@ -224,6 +227,52 @@ def test_answers_past_max_unsent_are_refused_until_clients_take_theirs(
             break
         time.sleep(0.5)
     assert again.status_code == 200 and len(again.content) > 4_000_000
+
+
+def test_a_slow_dump_client_holds_neither_a_query_worker_nor_a_thread(
+        make_disk_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dump is made into a temporary file, then sent from it on the loop: a client that
+    takes it slowly holds neither the one query worker (taken straight from the worker, the
+    dump held it for the whole download: queries waited, then got 503) nor a request thread;
+    the file is the whole dump (``Content-Length``), and at most ``MAX_DUMPS`` are made or
+    sent at once (503 past them)."""
+    from provml.endpoint.linked_data import resources
+
+    monkeypatch.setitem(server_module.CONNECTION_LIMITS, "send_timeout_s", 30)
+    monkeypatch.setattr(resources, "_DUMPS", threading.BoundedSemaphore(2))
+    live = make_disk_server(QUERY_WORKERS=1)
+    rows = " ".join(f'<{EX}s{i}> <{EX}p> "{os.urandom(24).hex()}" .'
+                    for i in range(150_000))  # ≈ 5 MB gzipped: more than the buffers hold
+    assert live("POST", "/sparql", data={"update": f"INSERT DATA {{ {rows} }}"},
+                headers=AUTH).status_code == 204
+    whole = live("GET", "/dump.nq.gz").content
+    slow = []
+    try:
+        for client in range(2):
+            sock = connect(live, timeout_s=20)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(b"GET /dump.nq.gz HTTP/1.1\r\nHost: x\r\nX-Client: %d\r\n\r\n" % client)
+            slow.append(sock)
+        time.sleep(3)  # both dumps made, each being taken (slowly)
+        head = slow[0].recv(4096)
+        assert head.startswith(b"HTTP/1.1 200") and b"content-length: %d" % len(whole) in head
+        third = live("GET", "/dump.nq.gz")
+        assert third.status_code == 503 and "dumps" in third.json()["error"]
+        for n in range(3):  # the one worker is free: no wait, no 503
+            started = time.monotonic()
+            asked = live("POST", "/sparql", data=f"ASK {{ <{EX}s{n}> ?p ?o }}",
+                         headers={"Content-Type": "application/sparql-query",
+                                  "Accept": "application/sparql-results+json"})
+            assert asked.status_code == 200 and asked.json()["boolean"] is True
+            assert time.monotonic() - started < 1.5
+    finally:
+        for sock in slow:
+            sock.close()
+    deadline = time.monotonic() + 10
+    while (again := live("GET", "/dump.nq.gz")).status_code == 503:
+        assert time.monotonic() < deadline, "the slow clients' dumps kept their places"
+        time.sleep(0.5)
+    assert again.status_code == 200 and again.content == whole
 
 
 class _Pacing:

@@ -104,10 +104,12 @@ def test_void_406(client: FlaskClient) -> None:
 
 
 def test_dump_is_the_whole_store_as_gzipped_nquads(client: FlaskClient, kg: KnowledgeGraph) -> None:
-    response = client.get("/dump.nq.gz")
-    assert response.status_code == 200 and response.mimetype == "application/gzip"
-    assert response.is_streamed
-    quads = set(ox.parse(gzip.decompress(response.data), format=ox.RdfFormat.N_QUADS))
+    with client.get("/dump.nq.gz") as response:  # (closing it removes its temporary file)
+        assert response.status_code == 200 and response.mimetype == "application/gzip"
+        assert response.is_streamed
+        data = response.data
+        assert response.content_length == len(data)
+    quads = set(ox.parse(gzip.decompress(data), format=ox.RdfFormat.N_QUADS))
     assert quads == set(kg.store.quads())
 
 
