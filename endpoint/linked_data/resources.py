@@ -221,8 +221,14 @@ def dump() -> Response:
                    headers={"Retry-After": "10"})
     spool = _DumpFile()
     try:
-        for block in runner().dump(store()):
-            spool.file.write(block)
+        blocks = runner().dump(store())
+        try:
+            for block in blocks:
+                spool.file.write(block)
+        finally:  # (at once if writing fails: a dump left unfinished kills its worker)
+            close = getattr(blocks, "close", None)
+            if close is not None:
+                close()
         size = spool.file.tell()
         spool.file.seek(0)
     except BaseException:
