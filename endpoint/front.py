@@ -24,7 +24,8 @@ every body first, bounded in time and size, and only a complete request reaches 
   ``SEND_TIMEOUT_S``) or goes away ends the request, and the thread is free again: a thread
   never waits on the loop without a time limit (a2wsgi's bridge does, so a slow reader, or a
   stop, could hold a thread for good — why this module has its own).
-- **every answer** is handed to granian in pieces of ``PIECE_BYTES`` (:class:`_Sending`):
+- **every answer** is handed to granian in pieces of ``PIECE_BYTES``
+  (:mod:`provml.endpoint.sending`):
   granian holds at most 32 of them a connection and makes ``send`` wait while they are not
   written, so the loop sees a client that reads slowly. Each piece must be taken within
   ``SEND_TIMEOUT_S`` and the whole answer at ``SEND_MIN_RATE`` on average after that (else
@@ -66,12 +67,17 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import IO, Any
 
-from werkzeug.wsgi import FileWrapper
-
 from provml.endpoint.errors import error_body
+from provml.endpoint.sending import (
+    PIECE_BYTES,
+    SEND_MIN_RATE,
+    SEND_TIMEOUT_S,
+    FileAnswer,
+    Send,
+    Sending,
+)
 
-__all__ = ["BODY_MIN_RATE", "BODY_TIMEOUT_S", "MAX_UNSENT_BYTES", "SEND_MIN_RATE", "SEND_TIMEOUT_S",
-           "Front"]
+__all__ = ["BODY_MIN_RATE", "BODY_TIMEOUT_S", "MAX_UNSENT_BYTES", "Front"]
 
 log = logging.getLogger("provml.endpoint")
 
@@ -79,16 +85,6 @@ log = logging.getLogger("provml.endpoint")
 BODY_TIMEOUT_S = 15.0
 #: bytes a second a request body must average once its first ``BODY_TIMEOUT_S`` have passed
 BODY_MIN_RATE = 16 * 1024
-#: seconds a client may take to take each piece of an answer before the request is ended
-SEND_TIMEOUT_S = 15.0
-#: bytes a second an answer must be taken at, on average, once its first ``SEND_TIMEOUT_S``
-#: have passed
-SEND_MIN_RATE = 64 * 1024
-#: the pieces an answer is handed to granian in: granian holds at most 32 of them a connection
-#: (a bounded channel; its ``send`` waits while the channel is full), so a client that stops
-#: reading makes the next piece wait, and the time limits above end the answer. An answer
-#: handed over whole was buffered whole by granian however slowly its client read
-PIECE_BYTES = 64 * 1024
 #: the answers of more than ``PIECE_BYTES`` that clients are taking, all together, at most
 MAX_UNSENT_BYTES = 512 * 1024 * 1024
 #: bodies larger than this wait for their thread in a temporary file
@@ -101,7 +97,6 @@ STOPPING_SEND_S = 1.0
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _DROPPED = frozenset({"HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PROTO",
@@ -143,7 +138,7 @@ def environ_of(scope: Scope) -> dict[str, Any]:
         "wsgi.multithread": True,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
-        "wsgi.file_wrapper": _FileAnswer,
+        "wsgi.file_wrapper": FileAnswer,
     }
     for name, value in scope.get("headers", ()):
         key = _environ_name(name)
@@ -202,14 +197,6 @@ class _LogStream:
 
 
 _LOG_STREAM = _LogStream()
-
-
-class _FileAnswer(FileWrapper):
-    """``wsgi.file_wrapper`` (PEP 3333): an answer in a file, which the app returns as it is
-    (Werkzeug's ``wrap_file`` with ``direct_passthrough``: ``send_file``, the dump). Its
-    thread ends at once and the loop sends the file at its client's pace: a slow client holds
-    the file, not a thread (nor, for the dump, a query worker). Anything else iterates it as
-    Werkzeug's own wrapper."""
 
 
 def _error_answer(status: int, message: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
@@ -368,10 +355,14 @@ class Front:
                 exchange.file.close()
             body.close()
 
+    def sending(self, send: Send) -> Sending:
+        """A new answer's way to its client, under this front's send limits."""
+        return Sending(send, self._on_client, self.send_timeout_s, self.send_min_rate)
+
     async def _answer(self, send: Send, messages: list[Message],
-                      sending: _Sending | None = None) -> None:
+                      sending: Sending | None = None) -> None:
         """Write ``messages`` (the end of an answer, or all of it) to the client at its pace
-        (:class:`_Sending`). An answer whole in them, of more than :data:`PIECE_BYTES`, counts
+        (:meth:`sending`). An answer whole in them, of more than :data:`PIECE_BYTES`, counts
         against ``max_unsent`` while it is taken: past it, a 503 goes instead (each is held
         whole until its client has taken it, and slow clients, each within the time limits,
         could otherwise hold any number of them). One answer alone is always sent (each is
@@ -390,7 +381,7 @@ class Front:
                 {"type": "http.response.body", "body": body, "more_body": False}]
         self.unsent += held
         try:
-            await (sending or _Sending(self, send)).write(messages)
+            await (sending or self.sending(send)).write(messages)
         except Exception:  # noqa: S110 - the client went away or stopped reading (or a stop)
             pass
         finally:
@@ -472,57 +463,6 @@ def _unsent_refusal(size: int, limit: int) -> str:
             f"sent: send the request again shortly, or narrow it (LIMIT) for a smaller answer")
 
 
-class _Sending:
-    """One answer on its way to its client: handed to granian in pieces of at most
-    :data:`PIECE_BYTES`, each taken within ``send_timeout_s``, and the whole answer at
-    ``send_min_rate`` bytes a second on average once its first ``send_timeout_s`` have passed
-    (as a body must arrive: a client taking a piece now and then would otherwise hold its
-    answer, and its connection, for as long as it likes). Only the time spent waiting on the
-    client counts, not the app's making a streamed answer. Raises :class:`TimeoutError` past
-    either limit (the caller ends the request)."""
-
-    def __init__(self, front: Front, send: Send) -> None:
-        self.front = front
-        self.send = send
-        self.waited = 0.0  # seconds spent waiting on the client (not on the app)
-        self.sent = 0
-
-    async def write_file(self, file: _FileAnswer) -> None:
-        """The answer's rest, from ``file``, and its end."""
-        while data := file.file.read(PIECE_BYTES):
-            await self._piece({"type": "http.response.body", "body": data, "more_body": True},
-                              len(data))
-        await self._piece({"type": "http.response.body", "body": b"", "more_body": False}, 0)
-
-    async def write(self, messages: list[Message]) -> None:
-        for message in messages:
-            body = message.get("body", b"")
-            if message["type"] != "http.response.body" or len(body) <= PIECE_BYTES:
-                await self._piece(message, len(body))
-                continue
-            view = memoryview(body)
-            for start in range(0, len(body), PIECE_BYTES):
-                piece = bytes(view[start:start + PIECE_BYTES])
-                more = start + PIECE_BYTES < len(body) or message.get("more_body", False)
-                await self._piece({"type": "http.response.body", "body": piece,
-                                   "more_body": more}, len(piece))
-
-    async def _piece(self, message: Message, size: int) -> None:
-        self.sent += size
-        limit = self.front.send_timeout_s
-        if self.front.send_min_rate > 0:
-            limit = min(limit, limit + self.sent / self.front.send_min_rate - self.waited)
-            if limit <= 0:
-                raise TimeoutError(f"the answer is taken too slowly ({self.sent} bytes in "
-                                   f"{self.waited:.0f} s)")
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        try:
-            await self.front._on_client(self.send(message), limit)
-        finally:
-            self.waited += loop.time() - started
-
-
 def _too_large(limit: int) -> str:
     return (f"the request body is larger than this endpoint accepts ({limit} bytes, "
             f"MAX_BODY_MB)")
@@ -540,8 +480,8 @@ class _Exchange:
         self.send = send
         self.done = done
         self.abandoned = False
-        self.sending = _Sending(front, send)  # the pace of the whole answer, piece by piece
-        self.file: _FileAnswer | None = None  # an answer the loop sends from its file
+        self.sending = front.sending(send)  # the pace of the whole answer, piece by piece
+        self.file: FileAnswer | None = None  # an answer the loop sends from its file
         self.sent = False  # the start of the answer went to the loop
         self.start: Message | None = None
         self.last: list[Message] = []
@@ -563,7 +503,7 @@ class _Exchange:
 
     def _respond(self, environ: dict[str, Any]) -> None:
         result = self.front.app(environ, self._start_response)
-        if isinstance(result, _FileAnswer):
+        if isinstance(result, FileAnswer):
             self.file, self.last = result, self._messages(b"", last=False)
             return  # (closed by the loop once sent)
         try:

@@ -21,7 +21,8 @@ from endpoint_servers import AUTH, LiveServer, connect, read_answer
 from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad
 
 from provml.endpoint import server as server_module
-from provml.endpoint.front import PIECE_BYTES, _Sending, environ_of
+from provml.endpoint.front import environ_of
+from provml.endpoint.sending import PIECE_BYTES, Sending
 
 EX = "http://example.org/"
 
@@ -275,17 +276,6 @@ def test_a_slow_dump_client_holds_neither_a_query_worker_nor_a_thread(
     assert again.status_code == 200 and again.content == whole
 
 
-class _Pacing:
-    """What :class:`_Sending` reads of the front."""
-
-    def __init__(self, timeout_s: float, min_rate: float) -> None:
-        self.send_timeout_s = timeout_s
-        self.send_min_rate = min_rate
-
-    async def _on_client(self, awaitable: Any, timeout_s: float) -> Any:
-        return await asyncio.wait_for(awaitable, timeout_s)
-
-
 def _send_at(piece_s: float, pieces: int, *, min_rate: float) -> tuple[int, float, str]:
     """Write ``pieces`` pieces to a client taking each in ``piece_s``: the pieces it took, the
     time, and how the answer ended."""
@@ -296,7 +286,10 @@ def _send_at(piece_s: float, pieces: int, *, min_rate: float) -> tuple[int, floa
         taken.append(len(message["body"]))
 
     async def run() -> str:
-        sending = _Sending(_Pacing(1.0, min_rate), send)  # type: ignore[arg-type]
+        async def on_client(wait: Any, timeout_s: float) -> Any:
+            return await asyncio.wait_for(wait, timeout_s)
+
+        sending = Sending(send, on_client, 1.0, min_rate)
         try:
             await sending.write([{"type": "http.response.body", "body": b"x" * (PIECE_BYTES * pieces),
                                   "more_body": False}])
