@@ -73,6 +73,7 @@ from provml.endpoint.sending import (
     SEND_MIN_RATE,
     SEND_TIMEOUT_S,
     FileAnswer,
+    Message,
     Send,
     Sending,
 )
@@ -95,7 +96,6 @@ SERVER = (b"server", b"provml")
 STOPPING_SEND_S = 1.0
 
 Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from werkzeug.wsgi import FileWrapper
 
-__all__ = ["PIECE_BYTES", "SEND_MIN_RATE", "SEND_TIMEOUT_S", "FileAnswer", "Send", "Sending"]
+__all__ = ["PIECE_BYTES", "SEND_MIN_RATE", "SEND_TIMEOUT_S", "FileAnswer", "Message", "Send",
+           "Sending"]
 
 #: seconds a client may take to take each piece of an answer before the request is ended
 SEND_TIMEOUT_S = 15.0
