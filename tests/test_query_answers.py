@@ -210,3 +210,43 @@ def test_every_triple_counted_once_on_the_workload(case: tuple[KnowledgeGraph, p
 
     total = n("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
     assert total == n("SELECT (COUNT(*) AS ?n) WHERE { SELECT DISTINCT ?s ?p ?o WHERE { ?s ?p ?o } }") == len(kg.store)
+
+
+def _two_parameter_run(run: str, epochs: int) -> list[dict[str, Any]]:
+    """A preparation with two parameters generates the training set; a training of ``epochs``
+    epochs (1 s each) uses it."""
+    base = {"v": 1, "run": run, "workflow": "w"}
+    cycle = {"stage": "train", "stage_type": "training", "name": "epoch", "parent": "train"}
+    data = {"store": "fs", "location": "data/train.npz"}
+    events: list[dict[str, Any]] = [
+        {**base, "kind": "workflow_begin", "t": 1.0, "type": "learning"},
+        {**base, "kind": "task_begin", "t": 1.0, "task": "prep", "name": "prep", "type": "generic",
+         "used": [{"name": "train_wells", "value": "A"}, {"name": "scale", "value": 1.5}]},
+        {**base, "kind": "task_end", "t": 2.0, "task": "prep", "name": "prep", "type": "generic",
+         "status": "finished", "generated": [{"name": "train", "role": "learning_dataset", "data": data}]},
+        {**base, "kind": "task_begin", "t": 2.0, "task": "train", "name": "train", "type": "training",
+         "used": [{"name": "train", "role": "learning_dataset", "data": data}]}]
+    for e in range(epochs):
+        model = {"name": "model", "role": "model", "data": {"store": "fs", "location": f"m/{run}/{e}.pt"}}
+        events += [{**base, **cycle, "kind": "cycle_begin", "t": 2.0 + e, "task": f"train/epoch-{e}", "iteration": e},
+                   {**base, **cycle, "kind": "cycle_end", "t": 3.0 + e, "task": f"train/epoch-{e}", "iteration": e,
+                    "status": "finished", "generated": [model]}]
+    events.append({**base, "kind": "task_end", "t": 2.0 + epochs, "task": "train", "name": "train",
+                   "type": "training", "status": "finished"})
+    return events
+
+
+def test_q5_counts_each_epoch_once_whatever_the_selection_joins() -> None:
+    """Q5 counted an epoch once per (preparation, parameter) the training set came from: two
+    parameters doubled every count, and two runs preparing the same data doubled it again
+    (a correctness audit, twentieth session)."""
+    kg = KnowledgeGraph(OxigraphStore())
+    kg.ingest_events(_two_parameter_run("r1", 2))
+    everything = rows(kg, "q5")
+    assert everything and {(r["selection"], int(r["epochs"])) for r in everything} == {
+        ("train_wells", 2), ("scale", 2)}
+    assert {float(r["avg_epoch_s"]) for r in everything} == {1.0}
+    kg.ingest_events(_two_parameter_run("r2", 3))
+    chosen = rows(kg, "q5", selection="train_wells", selection_value="A")
+    epochs = {(r["model"], int(r["epochs"])) for r in chosen}
+    assert sorted(count for _model, count in epochs) == [2, 2, 3, 3, 3]  # each model, its training's

@@ -92,9 +92,23 @@ def _numeric(term: Any) -> float | None:
     if not isinstance(term, Literal) or term.datatype.value not in _NUMERIC:
         return None  # SPARQL's isNumeric is false for every other datatype
     pattern = _LEXICAL.get(term.datatype.value)
-    if pattern is None or not pattern.fullmatch(term.value):
+    if pattern is None or not pattern.fullmatch(term.value) or not _in_range(term):
         raise _Unsure(term)
     return _number(term)
+
+
+def _in_range(term: Literal) -> bool:
+    """Whether Oxigraph surely holds ``term`` as a number: an xsd:integer of 18 digits or fewer
+    (it holds 64 bits), an xsd:decimal of 19 digits or fewer before the point and 18 or fewer
+    after it (128 bits, 18 places); past those ``isNumeric`` is false, and the plan leaves the
+    value to the recomputation, which asks SPARQL."""
+    kind = term.datatype.value
+    if kind == XSD.integer.value:
+        return len(term.value.lstrip("+-").lstrip("0")) <= 18
+    if kind == XSD.decimal.value:
+        whole, _, places = term.value.lstrip("+-").partition(".")
+        return len(whole.lstrip("0")) <= 19 and len(places.rstrip("0")) <= 18
+    return True
 
 
 def _text(term: Any) -> str:
