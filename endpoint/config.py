@@ -32,7 +32,9 @@ key                meaning (default)
                    memory; ``"thread"`` (the default otherwise): queries evaluate in the server
                    process (see :mod:`provml.endpoint.sparql.isolation`)
 ``QUERY_WORKERS``  worker processes, i.e. queries evaluating at once (4)
-``QUERY_MEMORY_MB``  memory limit (RLIMIT_DATA) of each worker process in MiB (2048; 0: none)
+``QUERY_MEMORY_MB``  memory limit (RLIMIT_DATA) of each worker process in MiB (0: none); when
+                   absent, :func:`default_query_memory_mb`: 2048, lowered so that the workers
+                   together stay within half the machine's memory (at least 512)
 ``ALLOW_REMOTE``   URL prefixes that ``SERVICE`` and ``LOAD`` may reach (``()``: none; only
                    http and https, never ``file:``)
 ``FAST_READS``     answer plain ``GET /sparql?query=`` past Flask's request machinery, with
@@ -49,13 +51,14 @@ key                meaning (default)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from provml.vocab import DEFAULT_BASE
 
-__all__ = ["Config", "CONFIG_KEY"]
+__all__ = ["Config", "CONFIG_KEY", "default_query_memory_mb"]
 
 #: where the parsed :class:`Config` lives in ``app.extensions``
 CONFIG_KEY = "provml.config"
@@ -67,6 +70,34 @@ def _origins(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return tuple(str(part) for part in value)
+
+
+#: a query worker's memory limit when none is given, and the least :func:`default_query_memory_mb`
+#: lowers it to (a worker at rest reserves 200–300 MiB: docs/endpoint.md)
+QUERY_MEMORY_MB, QUERY_MEMORY_MIN_MB = 2048, 512
+
+
+def machine_memory_mb() -> int | None:
+    """The machine's physical memory in MiB (None where the platform does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20)
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def default_query_memory_mb(workers: int, machine_mb: int | None) -> int:
+    """Each query worker's memory limit when none is given: :data:`QUERY_MEMORY_MB`, lowered so
+    that ``workers`` of them together stay within half of ``machine_mb`` (a laptop's 8 GiB and 4
+    workers: 1024 each), never below :data:`QUERY_MEMORY_MIN_MB`.
+
+    >>> default_query_memory_mb(4, 24 * 1024), default_query_memory_mb(4, 8 * 1024)
+    (2048, 1024)
+    >>> default_query_memory_mb(16, 8 * 1024), default_query_memory_mb(4, None)
+    (512, 2048)
+    """
+    if not machine_mb:
+        return QUERY_MEMORY_MB
+    return max(QUERY_MEMORY_MIN_MB, min(QUERY_MEMORY_MB, machine_mb // 2 // max(1, workers)))
 
 
 def _number(value: Any, name: str) -> float | None:
@@ -98,7 +129,7 @@ class Config:
     max_form_mb: float = 1.0
     query_isolation: str | None = None
     query_workers: int = 4
-    query_memory_mb: int | None = 2048
+    query_memory_mb: int | None = QUERY_MEMORY_MB
     allow_remote: tuple[str, ...] = ()
     fast_reads: bool = True
     result_cache_mb: float | None = 32.0
@@ -118,7 +149,9 @@ class Config:
         unsent = _number(m.get("MAX_UNSENT_MB", cls.max_unsent_mb), "MAX_UNSENT_MB")
         form = _number(m.get("MAX_FORM_MB", cls.max_form_mb), "MAX_FORM_MB")
         base_url = m.get("BASE_URL")
-        memory = _number(m.get("QUERY_MEMORY_MB", cls.query_memory_mb), "QUERY_MEMORY_MB")
+        workers = max(1, int(m.get("QUERY_WORKERS") or cls.query_workers))
+        memory = default_query_memory_mb(workers, machine_memory_mb()) \
+            if m.get("QUERY_MEMORY_MB") in (None, "") else _number(m["QUERY_MEMORY_MB"], "QUERY_MEMORY_MB")
         isolation = str(m["QUERY_ISOLATION"]) if m.get("QUERY_ISOLATION") else None
         if isolation not in (None, "thread", "process"):
             raise ValueError(f"QUERY_ISOLATION must be 'thread' or 'process', not {isolation!r}")
@@ -138,7 +171,7 @@ class Config:
             max_body_mb=body if body else cls.max_body_mb,
             max_form_mb=form if form else cls.max_form_mb,
             query_isolation=isolation,
-            query_workers=max(1, int(m.get("QUERY_WORKERS") or cls.query_workers)),
+            query_workers=workers,
             query_memory_mb=int(memory) if memory else None,
             allow_remote=_origins(m.get("ALLOW_REMOTE")),
             fast_reads=bool(m.get("FAST_READS", True)),

@@ -47,8 +47,10 @@ __all__ = ["ingest_worker_command", "serve_command"]
                    "killed at the time limit and capped in memory; 'thread': in this process.")
 @click.option("--query-workers", default=4, show_default=True, type=int,
               help="Worker processes (queries evaluating at once).")
-@click.option("--query-memory-mb", default=2048, show_default=True, type=int,
-              help="Memory limit (RLIMIT_DATA) of each query worker process (0: none).")
+@click.option("--query-memory-mb", default=None, type=int,
+              help="Memory limit (RLIMIT_DATA) of each query worker process in MiB (0: none). "
+                   "Default: 2048, lowered so that the workers together stay within half this "
+                   "machine's memory (at least 512).")
 @click.option("--fast-reads/--no-fast-reads", default=True, show_default=True,
               help="Answer plain GET /sparql?query= past Flask's request machinery (same "
                    "guards; off: every request through Flask).")
@@ -65,7 +67,7 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
                   timeout_s: float, max_rows: int, max_answer_mb: float, max_unsent_mb: float,
                   max_body_mb: float,
                   max_form_mb: float, threads: int,
-                  isolate_queries: str | None, query_workers: int, query_memory_mb: int,
+                  isolate_queries: str | None, query_workers: int, query_memory_mb: int | None,
                   allow_remote: tuple[str, ...], broker: str | None, fast_reads: bool,
                   result_cache_mb: float) -> None:
     """Serve the knowledge graph: SPARQL 1.1 Protocol, Graph Store, APIs (granian; Ctrl-C stops)."""

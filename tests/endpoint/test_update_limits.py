@@ -113,3 +113,36 @@ def test_an_app_without_a_store_caps_the_memory_of_its_queries() -> None:
     finally:
         app.extensions["provml.close"]()
     assert not store.path.exists()  # deleted at close
+
+
+def test_without_a_memory_limit_given_the_workers_share_half_the_machine(tmp_path: Path) -> None:
+    """``--query-memory-mb`` was 2048 a worker whatever the machine: 4 workers could take 8 GiB
+    of a laptop's 8. Not given, it is lowered so that the workers together stay within half the
+    machine's memory — and each worker process runs under that limit."""
+    import os
+
+    from provml.endpoint.config import default_query_memory_mb, machine_memory_mb
+
+    machine = machine_memory_mb()
+    assert machine
+    workers = min(12, machine // 4096 + 1)  # enough that 2048 each would pass half (7 here: 24 GiB)
+    expected = default_query_memory_mb(workers, machine)
+    assert expected * workers <= machine // 2
+    app = create_app({"STORE": str(tmp_path / "kg"), "QUERY_WORKERS": workers, "TIMEOUT_S": 30})
+    try:
+        client = app.test_client()
+        assert client.get("/sparql", query_string={"query": "ASK {}"}).status_code == 200
+        limits = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    stat = Path(f"/proc/{pid}/stat").read_text()
+                    if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+                        line = next(li for li in Path(f"/proc/{pid}/limits").read_text().splitlines()
+                                    if li.startswith("Max data size"))
+                        limits.append(int(line.split()[3]))
+                except (OSError, StopIteration):
+                    continue
+        assert limits.count(expected * 2**20) == workers, (limits, expected)
+    finally:
+        app.extensions["provml.close"]()
