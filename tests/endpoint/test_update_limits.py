@@ -5,6 +5,7 @@ compile on import) is a 500, not the client's "syntax error"."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,9 +120,8 @@ def test_without_a_memory_limit_given_the_workers_share_half_the_machine(tmp_pat
     """``--query-memory-mb`` was 2048 a worker whatever the machine: 4 workers could take 8 GiB
     of a laptop's 8. Not given, it is lowered so that the workers together stay within half the
     machine's memory — and each worker process runs under that limit."""
-    import os
-
     from provml.endpoint.config import default_query_memory_mb, machine_memory_mb
+    from provml.endpoint.context import RUNNER_KEY
 
     machine = machine_memory_mb()
     assert machine
@@ -132,17 +132,16 @@ def test_without_a_memory_limit_given_the_workers_share_half_the_machine(tmp_pat
     try:
         client = app.test_client()
         assert client.get("/sparql", query_string={"query": "ASK {}"}).status_code == 200
+        processes = app.extensions[RUNNER_KEY].processes
+        deadline = time.monotonic() + 60
+        while len(processes._all) < workers:  # (they start one after another)
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         limits = []
-        for pid in os.listdir("/proc"):
-            if pid.isdigit():
-                try:
-                    stat = Path(f"/proc/{pid}/stat").read_text()
-                    if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
-                        line = next(li for li in Path(f"/proc/{pid}/limits").read_text().splitlines()
-                                    if li.startswith("Max data size"))
-                        limits.append(int(line.split()[3]))
-                except (OSError, StopIteration):
-                    continue
-        assert limits.count(expected * 2**20) == workers, (limits, expected)
+        for worker in processes._all:  # each worker process's own limit, as the kernel holds it
+            line = next(li for li in Path(f"/proc/{worker.process.pid}/limits").read_text().splitlines()
+                        if li.startswith("Max data size"))
+            limits.append(int(line.split()[3]))
+        assert limits == [expected * 2**20] * workers, (limits, expected)
     finally:
         app.extensions["provml.close"]()
