@@ -178,6 +178,9 @@ def test_infinite_and_huge_values_give_a_summary_not_an_error(tmp_path: Path) ->
         "both infinities": ([inf, -inf, 1.0], (-inf, inf, None, 3)),
         "past the largest double": ([1e308, 1e308, 1e308], (1e308, 1e308, 1e308, 3)),
         "one infinity": ([inf, 1.0], (1.0, inf, inf, 2)),
+        # its mean rounded to 15 digits went past the largest double: INF (an interop audit)
+        "the largest double alone": ([sys.float_info.max], (sys.float_info.max,) * 3 + (1,)),
+        "the lowest double alone": ([-sys.float_info.max], (-sys.float_info.max,) * 3 + (1,)),
     }
     for n, (case, (values, (low, high, mean, count))) in enumerate(cases.items()):
         kg = KnowledgeGraph(OxigraphStore(tmp_path / f"store-{n}"))

@@ -129,8 +129,14 @@ def highest(xs: Sequence[float]) -> float:
 
 def rounded(mean: float) -> float:
     """A finite mean to 15 significant digits: what JSON-LD's canonical xsd:double keeps, so
-    exports read back equal."""
-    return float(f"{mean:.15g}")
+    exports read back equal. A mean within the last 15-digit step below the largest double
+    (1.797693134862315e308 and up) would round past it, to infinity: it stays as it is.
+
+    >>> rounded(0.1 + 0.2), rounded(1.7976931348623157e308), rounded(-1.7976931348623157e308)
+    (0.3, 1.7976931348623157e+308, -1.7976931348623157e+308)
+    """
+    short = float(f"{mean:.15g}")
+    return mean if math.isinf(short) else short
 
 
 def _mean_past_finite_sums(values: Sequence[float], parts: Sequence[Summary], count: int) -> float:
