@@ -136,7 +136,7 @@ def mlflow_events(client: Any, run: Any, experiment: str, models: list[Any],
         generated: dict[str, Any] = {}
         if generates:
             generated["generated"] = [{"name": m.key, "role": "evaluation", "value": m.value} for m in metrics]
-            report.mapped["ModelEvaluation"] += len(metrics)
+            report.mapped["ModelEvaluation"] += len({m.key for m in metrics})
         events.append(event("cycle_end", clock, task=ident, iteration=iteration, status="finished",
                             **generated, **fields))
 
@@ -150,7 +150,7 @@ def mlflow_events(client: Any, run: Any, experiment: str, models: list[Any],
             for i, logged in enumerate(loggings):
                 begin(f"{ident}/log-{i}", i, logged, inner)
                 end(f"{ident}/log-{i}", i, logged, inner, generates=True)
-        end(ident, step, metrics, cycle, generates=len(loggings) == 1)
+        end(ident, step, loggings[0] if len(loggings) == 1 else metrics, cycle, generates=len(loggings) == 1)
     status = _STATUS.get(info.status)
     if status is None:
         report.notes[f"runs {info.status} (no end recorded)"] += 1
@@ -181,10 +181,15 @@ def mlflow_events(client: Any, run: Any, experiment: str, models: list[Any],
 
 def _loggings(metrics: list[Any]) -> list[list[Any]]:
     """The metrics of one step as loggings: the i-th value of each key (in time order) in the
-    i-th list; one list when no key was logged twice."""
+    i-th list; one list when no key was logged twice. An entry equal to another in value and
+    time is one logging (MLflow 3's file store lists a run's metrics again once a model is
+    logged)."""
     by_key: dict[str, list[Any]] = {}
+    seen: set[tuple[str, float, int]] = set()
     for metric in sorted(metrics, key=lambda m: m.timestamp):
-        by_key.setdefault(metric.key, []).append(metric)
+        if (metric.key, metric.value, metric.timestamp) not in seen:
+            seen.add((metric.key, metric.value, metric.timestamp))
+            by_key.setdefault(metric.key, []).append(metric)
     depth = max(len(values) for values in by_key.values())
     return [[values[i] for values in by_key.values() if i < len(values)] for i in range(depth)]
 
