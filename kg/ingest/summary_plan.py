@@ -98,10 +98,8 @@ def _numeric(term: Any) -> float | None:
 
 
 def _in_range(term: Literal) -> bool:
-    """Whether Oxigraph surely holds ``term`` as a number: an xsd:integer of 18 digits or fewer
-    (it holds 64 bits), an xsd:decimal of 19 digits or fewer before the point and 18 or fewer
-    after it (128 bits, 18 places); past those ``isNumeric`` is false, and the plan leaves the
-    value to the recomputation, which asks SPARQL."""
+    """Whether Oxigraph surely holds ``term`` as a number (an integer in 64 bits, a decimal in
+    128 with 18 places); past that ``isNumeric`` is false: the recomputation asks SPARQL."""
     kind = term.datatype.value
     if kind == XSD.integer.value:
         return len(term.value.lstrip("+-").lstrip("0")) <= 18

@@ -22,6 +22,7 @@ one pass over one structure, each step using what the one before resolved.
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import re
 from collections import Counter
@@ -78,6 +79,12 @@ RELATIONS: dict[str, tuple[str, str, str]] = {
     "wasInfluencedBy": ("prov:influencee", "wasInfluencedBy", "prov:influencer"),
 }
 _RECORD_CLASSES = {"entity": PROV.Entity, "activity": PROV.Activity, "agent": PROV.Agent}
+#: relations whose time PROV-O puts on the subject (the entity): relation -> property
+_AT_TIMES = {"wasGeneratedBy": NamedNode(_PROV_NS + "generatedAtTime"),
+             "wasInvalidatedBy": NamedNode(_PROV_NS + "invalidatedAtTime")}
+#: relations whose time needs PROV-O's qualified form: relation -> (property, class)
+_QUALIFIED = {"used": ("qualifiedUsage", "Usage"), "wasStartedBy": ("qualifiedStart", "Start"),
+              "wasEndedBy": ("qualifiedEnd", "End")}
 #: prov: attributes with a PROV-O property of their own
 _PROV_ATTRIBUTES = {"prov:label": RDFS.label, "prov:value": PROV.value,
                     "prov:location": NamedNode(_PROV_NS + "atLocation"),
@@ -144,7 +151,7 @@ class ImportReport:
 class _Names:
     """Qualified names of one document -> IRIs (non-IRI namespaces get minted ones)."""
 
-    def __init__(self, prefixes: dict[str, str], base: str, stem: str) -> None:
+    def __init__(self, prefixes: Mapping[str, str], base: str, stem: str) -> None:
         self.base = base
         self.namespaces: dict[str, str] = {}
         self.provml_prefixes = {p for p, ns in prefixes.items() if ns in (PROVML.NS, "prov-ml")
@@ -178,6 +185,8 @@ def _load(path: Path) -> dict[str, Any]:
         document = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as error:
         raise ValueError(f"{path}: not JSON ({error})") from error
+    except RecursionError as error:
+        raise ValueError(f"{path}: not readable JSON (nested too deeply)") from error
     if not isinstance(document, dict) or not ({"entity", "activity", "agent", "bundle", "prefix"}
                                                & set(document)):
         raise ValueError(f"{path}: not a PROV-JSON document (no prefix, entity, activity, agent "
@@ -185,8 +194,11 @@ def _load(path: Path) -> dict[str, Any]:
     return document
 
 
-def _time(value: Any, report: ImportReport) -> Literal | None:
-    """An xsd:dateTime with a zone from ISO text (zone-less: UTC) or a Unix time (s or ms)."""
+def _time(value: Any, report: ImportReport, where: str) -> Literal | None:
+    """An xsd:dateTime with a zone from ISO text (zone-less: UTC) or a Unix time (s or ms).
+
+    :raises ValueError: a Unix time no date has (``1e300``, ``NaN``), named with ``where``.
+    """
     if isinstance(value, dict):
         value = value.get("$")
     if isinstance(value, str) and value.startswith("{"):
@@ -198,7 +210,10 @@ def _time(value: Any, report: ImportReport) -> Literal | None:
     moment: datetime
     if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMBER.match(value)):
         seconds = float(value)
-        moment = datetime.fromtimestamp(seconds / 1000 if seconds > 1e11 else seconds, UTC)
+        try:
+            moment = datetime.fromtimestamp(seconds / 1000 if seconds > 1e11 else seconds, UTC)
+        except (OverflowError, OSError, ValueError) as error:
+            raise ValueError(f"{where}: {value!r} is not a time (a Unix time out of range)") from error
         report.notes["Unix times read as UTC"] += 1
     elif isinstance(value, str):
         try:
@@ -258,49 +273,144 @@ def _values(raw: Any) -> list[Any]:
     return raw if isinstance(raw, list) else [raw]
 
 
+def _first(raw: Any) -> Any:
+    return next(iter(_values(raw)), None)
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, for messages (``a number``, ``null`` ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return ("a string" if isinstance(value, str) else "a list" if isinstance(value, list)
+            else "an object")
+
+
+def _members(value: Any, what: str, members: str) -> dict[str, Any]:
+    """``value`` as a JSON object (``null``: empty).
+
+    :raises ValueError: it is something else, e.g. "entity must be an object of records, got a
+        number".
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be an object of {members}, got {_kind(value)}")
+    return value
+
+
+def _statements(value: Any, what: str) -> list[dict[str, Any]]:
+    """The statements under one id: an object of attributes, or a list of them (the ``prov``
+    package writes an id asserted twice as a list)."""
+    items = value if isinstance(value, list) else [value]
+    bad = [item for item in items if item is not None and not isinstance(item, dict)]
+    if bad or not items:
+        raise ValueError(f"{what} must be an object of attributes (or a list of them), "
+                         f"got {_kind(bad[0] if bad else value)}")
+    return [item or {} for item in items]
+
+
+def _merged(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The attributes of statements of one record, merged (a key in several: all its values)."""
+    merged: dict[str, Any] = {}
+    for item in items:
+        for key, value in item.items():
+            merged[key] = [*_values(merged[key]), *_values(value)] if key in merged else value
+    return merged
+
+
+def _prefixes(doc: dict[str, Any], where: str) -> dict[str, str]:
+    prefixes = _members(doc.get("prefix"), f"{where}prefix", "namespaces")
+    for prefix, namespace in prefixes.items():
+        if not isinstance(namespace, str):
+            raise ValueError(f"{where}prefix {prefix} must be a namespace (a string), "
+                             f"got {_kind(namespace)}")
+    return prefixes
+
+
 def prov_json_quads(document: dict[str, Any], *, base: str, stem: str,
                     report: ImportReport) -> list[Quad]:
-    """The PROV-O (and PROV-ML, where mapped) quads of a PROV-JSON document."""
-    names = _Names(document.get("prefix", {}), base, stem)
+    """The PROV-O (and PROV-ML, where mapped) quads of a PROV-JSON document.
+
+    :raises ValueError: the document does not have PROV-JSON's structure (the message says what
+        and where: "entity must be an object of records, got a number").
+    """
+    prefixes = _prefixes(document, "")
+    bundles = _members(document.get("bundle"), "bundle", "bundles")
+    names = _Names(prefixes, base, stem)
     quads: list[Quad] = []
     top = NamedNode(f"{base}graph/prov-json/{slug(stem)}")
-    _container(document, names, top, quads, report)
-    for bundle_id, bundle in (document.get("bundle") or {}).items():
-        inner = _Names({**document.get("prefix", {}), **bundle.get("prefix", {})}, base, stem)
+    _container(document, names, top, quads, report, where="", known=frozenset({"bundle"}))
+    for bundle_id, bundle in bundles.items():
+        where = f"bundle {bundle_id}: "
+        if not isinstance(bundle, dict):
+            raise ValueError(f"bundle {bundle_id} must be an object (a PROV-JSON document), "
+                             f"got {_kind(bundle)}")
+        inner = _Names({**prefixes, **_prefixes(bundle, where)}, base, stem)
         graph = inner.iri(bundle_id)
         report.records["bundle"] += 1
-        _container(bundle, inner, graph, quads, report)
+        _container(bundle, inner, graph, quads, report, where=where)
     return quads
 
 
 def _container(doc: dict[str, Any], names: _Names, graph: NamedNode, quads: list[Quad],
-               report: ImportReport) -> None:
+               report: ImportReport, *, where: str, known: frozenset[str] = frozenset()) -> None:
+    """The records and relations of the document's top level or of one bundle (``where`` names
+    it in messages); other keys than ``known`` ones and PROV-JSON's are reported as not kept."""
     def add(s: Any, p: NamedNode, o: Any) -> None:
         quads.append(Quad(s, p, o, graph))
 
-    used_or_generated: set[NamedNode] = set()
-    for relation, (subject_key, prop, object_key) in RELATIONS.items():
-        for rel_id, rel in (doc.get(relation) or {}).items():
-            report.records[relation] += 1
-            if subject_key not in rel or object_key not in rel:
-                report.lost[f"{relation} without both ends"] += 1
-                continue
-            subject, obj = names.iri(str(rel[subject_key])), names.iri(str(rel[object_key]))
-            add(subject, NamedNode(_PROV_NS + prop), obj)
-            if relation in ("used", "wasGeneratedBy"):
-                used_or_generated.add(subject if relation == "wasGeneratedBy" else obj)
-            if relation == "wasGeneratedBy" and "prov:time" in rel:
-                time = _time(rel["prov:time"], report)
-                if time is not None:
-                    add(subject, NamedNode(_PROV_NS + "generatedAtTime"), time)
-            extra = [k for k in rel if k not in (subject_key, object_key, "prov:time")]
-            if extra or not rel_id.startswith("_:"):
-                report.lost[f"{relation} attributes and ids (qualified form)"] += 1
+    for key, value in doc.items():
+        if key not in known and key != "prefix" and key not in RELATIONS and key not in _RECORD_CLASSES:
+            report.lost[f"{key} (not read)"] += len(value) if isinstance(value, dict) else 1
+    for relation in RELATIONS:
+        for rel_id, raw in _members(doc.get(relation), f"{where}{relation}", "relations").items():
+            for rel in _statements(raw, f"{where}{relation} {rel_id}"):
+                _relation(relation, rel_id, rel, names, add, report, where)
     for kind, cls in _RECORD_CLASSES.items():
-        for record_id, attributes in (doc.get(kind) or {}).items():
-            report.records[kind] += 1
-            _record(names.iri(record_id), record_id, cls, attributes or {}, names, add, report)
+        for record_id, raw in _members(doc.get(kind), f"{where}{kind}", "records").items():
+            items = _statements(raw, f"{where}{kind} {record_id}")
+            report.records[kind] += len(items)
+            _record(names.iri(record_id), record_id, cls, _merged(items), names, add, report,
+                    f"{where}{kind} {record_id}")
     _map_stages(quads, graph, report)
+
+
+def _relation(relation: str, rel_id: str, rel: dict[str, Any], names: _Names, add: Any,
+              report: ImportReport, where: str) -> None:
+    """One relation as PROV-O's direct property; its time on the entity (generation,
+    invalidation) or, where PROV-O has only that, in the qualified form (usage, start, end)."""
+    subject_key, prop, object_key = RELATIONS[relation]
+    what = f"{where}{relation} {rel_id}"
+    report.records[relation] += 1
+    if subject_key not in rel or object_key not in rel:
+        report.lost[f"{relation} without both ends"] += 1
+        return
+    for key in (subject_key, object_key):
+        if not isinstance(rel[key], str):
+            raise ValueError(f"{what}: {key} must be a qualified name (a string), "
+                             f"got {_kind(rel[key])}")
+    subject, obj = names.iri(rel[subject_key]), names.iri(rel[object_key])
+    add(subject, NamedNode(_PROV_NS + prop), obj)
+    kept = {subject_key, object_key}
+    if "prov:time" in rel and (relation in _AT_TIMES or relation in _QUALIFIED):
+        kept.add("prov:time")
+        time = _time(rel["prov:time"], report, f"{what}: prov:time")
+        if time is not None and relation in _AT_TIMES:
+            add(subject, _AT_TIMES[relation], time)
+        elif time is not None:
+            qualified, cls = _QUALIFIED[relation]
+            digest = hashlib.sha256(f"{subject.value} {obj.value} {time.value}".encode()).hexdigest()
+            node = NamedNode(f"{names.base}prov-json-{cls.lower()}/{digest[:32]}")
+            add(subject, NamedNode(_PROV_NS + qualified), node)
+            add(node, RDF.type, NamedNode(_PROV_NS + cls))
+            add(node, NamedNode(_PROV_NS + "entity"), obj)
+            add(node, NamedNode(_PROV_NS + "atTime"), time)
+    if set(rel) - kept or not rel_id.startswith("_:"):
+        report.lost[f"{relation} attributes and ids (qualified form)"] += 1
 
 
 def _map_stages(quads: list[Quad], graph: NamedNode, report: ImportReport) -> None:
@@ -334,14 +444,19 @@ def _map_stages(quads: list[Quad], graph: NamedNode, report: ImportReport) -> No
 
 
 def _record(node: NamedNode, record_id: str, cls: NamedNode, attributes: dict[str, Any],
-            names: _Names, add: Any, report: ImportReport) -> None:
+            names: _Names, add: Any, report: ImportReport, where: str) -> None:
     add(node, RDF.type, cls)
     mapped: tuple[NamedNode, NamedNode] | None = None
-    label = attributes.get("prov:label")
+    label = _first(attributes.get("prov:label"))
     # a value under a secret's name is not kept (a parameter labelled db_password); see _literal
     label_text = str(label.get("$") if isinstance(label, dict) else label) if label else ""
     for key, raw in attributes.items():
         for value in _values(raw):
+            inner = value.get("$") if isinstance(value, dict) else value
+            if inner is None or isinstance(inner, (dict, list)):
+                report.lost[f"{key} given as {_kind(value)}"
+                            + (" without a $ value" if isinstance(value, dict) else "")] += 1
+                continue
             if key == "prov:type":
                 text = value.get("$") if isinstance(value, dict) else value
                 prefix, local = names.split(str(text))
@@ -357,7 +472,7 @@ def _record(node: NamedNode, record_id: str, cls: NamedNode, attributes: dict[st
                 add(node, RDF.type, names.iri(str(text)))
             elif key in _PROV_ATTRIBUTES:
                 prop = _PROV_ATTRIBUTES[key]
-                term = (_time(value, report) if prop in _TIMES
+                term = (_time(value, report, f"{where}: {key}") if prop in _TIMES
                         else Literal(REDACTED) if prop == PROV.value and _secret(label_text, value)
                         else _literal(value, names, report, numbers=prop == PROV.value))
                 if term is not None:
@@ -380,7 +495,7 @@ def _map_value(node: NamedNode, record_id: str, mapped: tuple[NamedNode, NamedNo
                attributes: dict[str, Any], names: _Names, add: Any, report: ImportReport) -> None:
     """Type a PROV entity as a PROV-ML value and mint the attribute it derives from."""
     value_class, attribute_class = mapped
-    label = attributes.get("prov:label")
+    label = _first(attributes.get("prov:label"))
     label_text = str(label.get("$") if isinstance(label, dict) else label) if label else record_id
     attribute = NamedNode(node.value + "/attribute")
     add(node, RDF.type, value_class)
@@ -388,7 +503,8 @@ def _map_value(node: NamedNode, record_id: str, mapped: tuple[NamedNode, NamedNo
     add(attribute, RDFS.label, Literal(label_text))
     add(node, PROV.wasDerivedFrom, attribute)
     if value_class == PROVML.Model:
-        location = next((attributes[k] for k in _LOCATION_KEYS if k in attributes), label_text)
+        location = next((_first(attributes[k]) for k in _LOCATION_KEYS if k in attributes),
+                        label_text)
         text = location.get("$") if isinstance(location, dict) else location
         add(node, PROVML.location, Literal(str(text)))
         if not label:
@@ -399,12 +515,17 @@ def _map_value(node: NamedNode, record_id: str, mapped: tuple[NamedNode, NamedNo
 def import_prov_json(kg: Any, path: str | Path) -> ImportReport:
     """Read a PROV-JSON file into ``kg`` through enrichment and SHACL validation, atomically.
 
-    :raises ValueError: the file is not JSON or not a PROV-JSON document.
+    :raises ValueError: the file is not JSON or not a PROV-JSON document (or one whose
+        structure is not PROV-JSON's: the message says what and where); nothing is stored.
     :raises provml.errors.ValidationFailed: the mapped data breaks the shapes (nothing stored).
     """
     path = Path(path)
     report = ImportReport()
-    quads = prov_json_quads(_load(path), base=kg.base, stem=path.stem, report=report)
+    document = _load(path)
+    try:
+        quads = prov_json_quads(document, base=kg.base, stem=path.stem, report=report)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
     result = kg.ingest_quads(quads)
     report.triples, report.graphs = result.triples, result.graphs
     return report

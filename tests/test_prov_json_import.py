@@ -1,0 +1,179 @@
+"""`provml import prov-json` on what the `prov` package and hand-written files hold beyond the
+common case: ids asserted twice, times on every kind of relation, statements provml does not
+read, malformed structure and values that are not PROV values. Through the real CLI into a real
+on-disk store; what was kept is queried back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from provml.cli import main
+from provml.knowledge import open_kg
+
+PROV = "http://www.w3.org/ns/prov#"
+EX = "http://example.org/"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def imported(tmp_path: Path, document: Any, *, store: Path | None = None) -> tuple[int, str, str]:
+    file = tmp_path / "doc.json"
+    file.write_text(document if isinstance(document, str) else json.dumps(document))
+    return run("import", "prov-json", str(file), "--store", str(store or tmp_path / "store"),
+               "--format", "json")
+
+
+def select(store: Path, sparql: str) -> list[dict[str, str]]:
+    with open_kg(store) as kg:
+        result = kg.query(sparql)
+        names = [v.value for v in result.variables]
+        return [{n: row[n].value for n in names if row[n] is not None} for row in result]
+
+
+def test_an_id_asserted_twice_is_read_as_both_statements(tmp_path: Path) -> None:
+    """The `prov` package writes a record or relation whose id is asserted twice as a list of
+    attribute objects: both records' attributes are kept, both relations stored."""
+    import prov.model
+
+    doc = prov.model.ProvDocument()
+    doc.add_namespace("ex", EX)
+    doc.entity("ex:e", {"ex:k": "1"})
+    doc.entity("ex:e", {"ex:j": "2", "prov:label": "e"})
+    doc.activity("ex:a")
+    doc.used("ex:a", "ex:e", identifier="ex:u")
+    doc.used("ex:a", "ex:f", identifier="ex:u")
+    file = tmp_path / "dup.json"
+    doc.serialize(str(file), format="json")
+    written = json.loads(file.read_text())
+    assert isinstance(written["entity"]["ex:e"], list) and isinstance(written["used"]["ex:u"], list)
+    store = tmp_path / "store"
+    code, out, err = run("import", "prov-json", str(file), "--store", str(store), "--format", "json")
+    assert code == 0, (out, err)
+    report = json.loads(out)
+    assert report["records"]["used"] == 2
+    assert not any("without both ends" in k for k in report["lost"])
+    rows = select(store, f"""SELECT ?k ?j ?l WHERE {{ <{EX}e> <{EX}k> ?k ; <{EX}j> ?j ;
+        <http://www.w3.org/2000/01/rdf-schema#label> ?l }}""")
+    assert rows == [{"k": "1", "j": "2", "l": "e"}]
+    used = select(store, f"SELECT ?e WHERE {{ <{EX}a> <{PROV}used> ?e }} ORDER BY ?e")
+    assert [r["e"] for r in used] == [f"{EX}e", f"{EX}f"]
+
+
+def test_times_on_usage_start_end_and_invalidation_are_kept(tmp_path: Path) -> None:
+    """A usage's, start's and end's time in PROV-O's qualified form (``prov:atTime``), an
+    invalidation's as the entity's ``prov:invalidatedAtTime``; the shapes accept them and the
+    report loses nothing."""
+    document = {
+        "prefix": {"ex": EX},
+        "activity": {"ex:a": {}, "ex:s": {}}, "entity": {"ex:e": {}, "ex:t": {}},
+        "used": {"_:u": {"prov:activity": "ex:a", "prov:entity": "ex:e",
+                         "prov:time": "2024-01-02T03:04:05Z"}},
+        "wasStartedBy": {"_:s": {"prov:activity": "ex:a", "prov:trigger": "ex:t",
+                                 "prov:time": "2024-01-02T03:00:00Z"}},
+        "wasEndedBy": {"_:n": {"prov:activity": "ex:a", "prov:trigger": "ex:t",
+                               "prov:time": "2024-01-02T04:00:00Z"}},
+        "wasInvalidatedBy": {"_:i": {"prov:entity": "ex:e", "prov:activity": "ex:s",
+                                     "prov:time": "2024-01-02T05:00:00Z"}},
+    }
+    store = tmp_path / "store"
+    code, out, err = imported(tmp_path, document)
+    assert code == 0, (out, err)
+    assert json.loads(out)["lost"] == {}
+    rows = select(store, f"""SELECT ?kind ?what ?t WHERE {{ <{EX}a> ?q ?n .
+        ?n a ?kind ; <{PROV}entity> ?what ; <{PROV}atTime> ?t .
+        VALUES (?q ?kind) {{ (<{PROV}qualifiedUsage> <{PROV}Usage>)
+            (<{PROV}qualifiedStart> <{PROV}Start>) (<{PROV}qualifiedEnd> <{PROV}End>) }} }}
+        ORDER BY ?t""")
+    assert [(r["kind"], r["what"], r["t"][:19]) for r in rows] == [
+        (f"{PROV}Start", f"{EX}t", "2024-01-02T03:00:00"),
+        (f"{PROV}Usage", f"{EX}e", "2024-01-02T03:04:05"),
+        (f"{PROV}End", f"{EX}t", "2024-01-02T04:00:00")]
+    (invalidated,) = select(store, f"SELECT ?t WHERE {{ <{EX}e> <{PROV}invalidatedAtTime> ?t }}")
+    assert invalidated["t"].startswith("2024-01-02T05:00:00")
+
+
+def test_statements_not_read_are_reported(tmp_path: Path) -> None:
+    """``mentionOf``, statements of PROV-Dictionary and keys PROV-JSON does not have are not
+    read; the report counts them as not kept."""
+    document = {
+        "prefix": {"ex": EX}, "entity": {"ex:e1": {}},
+        "mentionOf": {"_:m": {"prov:specificEntity": "ex:e2", "prov:generalEntity": "ex:e1",
+                              "prov:bundle": "ex:b"}},
+        "derivedByInsertionFrom": {"_:d1": {}, "_:d2": {}},
+        "bundle": {"ex:b": {"entity": {"ex:e2": {}}, "plan": {"ex:p": {}}}},
+    }
+    code, out, err = imported(tmp_path, document)
+    assert code == 0, (out, err)
+    assert json.loads(out)["lost"] == {"mentionOf (not read)": 1,
+                                       "derivedByInsertionFrom (not read)": 2,
+                                       "plan (not read)": 1}
+
+
+MALFORMED = {
+    "entity a number": ('{"entity": 5}', "entity must be an object of records, got a number"),
+    "entity a list": ('{"entity": [{"ex:e": {}}]}', "entity must be an object of records, got a list"),
+    "record a string": ('{"prefix": {"ex": "http://example.org/"}, "entity": {"ex:e": "x"}}',
+                        "entity ex:e must be an object of attributes (or a list of them), got a string"),
+    "relations a list": ('{"prefix": {}, "used": [1]}', "used must be an object of relations, got a list"),
+    "relation end null": ('{"prefix": {}, "used": {"_:u": {"prov:activity": null, "prov:entity": "e"}}}',
+                          "used _:u: prov:activity must be a qualified name (a string), got null"),
+    "prefix a string": ('{"prefix": "ex", "entity": {}}', "prefix must be an object of namespaces, got a string"),
+    "namespace a number": ('{"prefix": {"ex": 5}, "entity": {}}',
+                           "prefix ex must be a namespace (a string), got a number"),
+    "bundle a list": ('{"bundle": []}', "bundle must be an object of bundles, got a list"),
+    "bundle a string": ('{"bundle": {"b": "x"}}', "bundle b must be an object (a PROV-JSON document), got a string"),
+    "in a bundle": ('{"bundle": {"b": {"activity": 1}}}', "bundle b: activity must be an object of records, got a number"),
+    "deep nesting": ('{"entity": {"e": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}}",
+                     "not readable JSON (nested too deeply)"),
+    "Unix time 1e300": ('{"activity": {"a": {"prov:startTime": 1e300}}}',
+                        "activity a: prov:startTime: 1e+300 is not a time (a Unix time out of range)"),
+    "Unix time 1e999": ('{"activity": {"a": {"prov:startTime": "1e999"}}}',
+                        "activity a: prov:startTime: '1e999' is not a time (a Unix time out of range)"),
+    "relation time 1e999": ('{"used": {"_:u": {"prov:activity": "a", "prov:entity": "e", "prov:time": 1e999}}, '
+                            '"entity": {}}', "used _:u: prov:time: inf is not a time"),
+}
+
+
+@pytest.mark.parametrize("text,message", list(MALFORMED.values()), ids=list(MALFORMED))
+def test_malformed_structure_exits_2_naming_what_and_where(tmp_path: Path, text: str,
+                                                           message: str) -> None:
+    """Structure that is not PROV-JSON's: exit 2 with a message that says what is wrong and
+    where, no traceback, and the store as it was."""
+    store = tmp_path / "store"
+    assert imported(tmp_path, {"prefix": {"ex": EX}, "entity": {"ex:kept": {"ex:k": "1"}}})[0] == 0
+
+    def quads() -> set[str]:
+        with open_kg(store) as kg:
+            return {str(q) for q in kg.store.quads()}
+
+    before = quads()
+    code, _, err = imported(tmp_path, text)
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+    assert quads() == before
+
+
+def test_null_and_object_values_are_reported_not_stored_as_python_text(tmp_path: Path) -> None:
+    """JSON null, an object that is not a typed value and a nested list are not PROV attribute
+    values: not stored (as ``None`` or a Python repr) but counted as not kept."""
+    document = {"prefix": {"ex": EX},
+                "entity": {"ex:e": {"ex:n": None, "ex:o": {"a": {"b": 1}}, "ex:l": [[1]],
+                                    "ex:ok": "1"}}}
+    store = tmp_path / "store"
+    code, out, err = imported(tmp_path, document)
+    assert code == 0, (out, err)
+    assert json.loads(out)["lost"] == {"ex:n given as null": 1,
+                                       "ex:o given as an object without a $ value": 1,
+                                       "ex:l given as a list": 1}
+    rows = select(store, f"SELECT ?p ?v WHERE {{ <{EX}e> ?p ?v FILTER(isLiteral(?v)) }}")
+    assert rows == [{"p": f"{EX}ok", "v": "1"}]
