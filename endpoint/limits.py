@@ -196,6 +196,11 @@ def scan_sparql(
             continue
         if kind == "word":
             upper = value.upper()
+            if upper not in ("SERVICE", "LOAD") and ("SERVICE" in upper or "LOAD" in upper) \
+                    and ":" not in value and value[0] not in "?$":
+                # Oxigraph reads `1SERVICE`, `trueSERVICE` as two tokens, the keyword second
+                raise InputRefused(f"the {what} has {value[:40]!r}: SERVICE or LOAD written "
+                                   "against what comes before it; write the keyword apart")
             if expect_prefix_name:
                 expect_prefix_name = False
                 if value.endswith(":") or ":" in value:
