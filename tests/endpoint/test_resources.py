@@ -232,3 +232,22 @@ def test_json_ld_profile_is_honoured(client: FlaskClient, profile: str | None, c
     assert isinstance(document, dict) == compacted and ("@context" in document if compacted else True)
     assert ox.Triple(ox.NamedNode(TRAIN), PROV.wasInformedBy, ox.NamedNode(BASE + "run/ev-1")) in parse(
         response, ox.RdfFormat.JSON_LD)
+
+
+def test_a_hub_nodes_json_ld_page_is_answered_and_whole(live_server: LiveServer) -> None:
+    """A node with 10,000 links each way (a plan shared by many runs reaches the page's cap):
+    its JSON-LD page took 100 s of a request thread on the server, past every time limit, as
+    pyld's RDF-to-JSON-LD took time in the square of a node's values of one property (a hostile
+    probe, 20th session). It is answered now (well within the client's 30 s) and reads back
+    as the page's triples."""
+    hub = BASE + "plan/shared"
+    triples = " ".join(f"<{BASE}run/r{i}> <{PROV.used.value}> <{hub}> . <{hub}> <{BASE}p> \"v{i}\" ."
+                       for i in range(10_000))
+    wrote = live_server("POST", "/sparql", data={"update": f"INSERT DATA {{ {triples} }}"}, headers=AUTH)
+    assert wrote.status_code == 204, wrote.text
+    for accept in ("application/ld+json", 'application/ld+json;profile="http://www.w3.org/ns/json-ld#expanded"'):
+        page = live_server("GET", "/id/plan/shared", headers={"Accept": accept})  # (30 s)
+        assert page.status_code == 200
+        got = {q.triple for q in ox.parse(page.content, format=ox.RdfFormat.JSON_LD)}
+        assert len(got) == 20_000
+        assert ox.Triple(ox.NamedNode(BASE + "run/r9999"), PROV.used, ox.NamedNode(hub)) in got
