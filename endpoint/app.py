@@ -32,6 +32,13 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("provml.endpoint")
 
+#: the Content-Security-Policy of every HTML answer: scripts, styles sheets, images and
+#: fetches from this server only (inline styles allowed: the vendored UI sets them), no
+#: plugins, no <base>, no framing by other sites, forms posted here only
+PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+               "frame-ancestors 'self'; form-action 'self'")
+
 
 def _open_kg(config: Config) -> tuple[KnowledgeGraph, str | None]:
     """The knowledge graph the config names, and the temporary directory to delete at close.
@@ -287,6 +294,16 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
 
     app.register_blueprint(ui_bp)
     # --- end of other blueprints
+
+    @app.after_request
+    def page_policy(response: Response) -> Response:
+        # pages run only the scripts this server sends (a link to a `javascript:` IRI of the
+        # data, or an injected script, does not run), are framed by no other site, and no
+        # answer is sniffed into HTML
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+        return response
 
     @app.after_request
     def access_log(response: Response) -> Response:

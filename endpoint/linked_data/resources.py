@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -98,7 +99,13 @@ def local_url(iri: str) -> str:
         return f"{request.script_root}/id/{iri[len(instance_base) :]}"
     if iri.startswith(PROVML.NS) and len(iri) > len(PROVML.NS):
         return url_for("ontology_pages.provml_ontology") + "#" + iri[len(PROVML.NS) :]
-    return iri
+    # only what a browser merely fetches: a `javascript:` IRI in the data (anyone with the write
+    # token) became a link that ran a script on the reader's page (a hostile probe, 20th session)
+    return iri if _BROWSABLE.match(iri) else ""
+
+
+#: the IRI schemes a page links to as they are (others are shown, not linked)
+_BROWSABLE = re.compile(r"(?i)(https?|ftp|mailto):")
 
 
 @bp.get("/id/<path:rest>")

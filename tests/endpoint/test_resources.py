@@ -251,3 +251,21 @@ def test_a_hub_nodes_json_ld_page_is_answered_and_whole(live_server: LiveServer)
         got = {q.triple for q in ox.parse(page.content, format=ox.RdfFormat.JSON_LD)}
         assert len(got) == 20_000
         assert ox.Triple(ox.NamedNode(BASE + "run/r9999"), PROV.used, ox.NamedNode(hub)) in got
+
+
+def test_an_iri_with_a_script_scheme_is_shown_not_linked(live_server: LiveServer) -> None:
+    """A `javascript:` IRI in the data (anyone with the write token can write one) became a
+    link on the resource page, and a node of the lineage graph navigated to it (a hostile probe,
+    20th session). Such IRIs are shown, not linked, and every page says which scripts may run."""
+    node = BASE + "run/xss/train"
+    for iri in ("javascript:alert(document.domain)", "JavaScript:alert(1)", "data:text/html;base64,PHNjcmlwdD4="):
+        wrote = live_server("POST", "/sparql", headers=AUTH, data={
+            "update": f"INSERT DATA {{ <{node}> <{PROV.used.value}> <{iri}> }}"})
+        assert wrote.status_code == 204, wrote.text
+    page = live_server("GET", "/id/run/xss/train", headers=HTML)
+    assert page.status_code == 200 and "alert(document.domain)" in page.text  # shown ...
+    hrefs = re.findall(r'href="([^"]*)"', page.text)
+    assert not [h for h in hrefs if h.lower().startswith(("javascript:", "data:"))], hrefs  # ... not linked
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
