@@ -122,16 +122,26 @@ def error_response(
             f"<!doctype html><html><head><meta charset='utf-8'><title>{status} error</title>"
             f"</head><body><h1>{status}</h1><p>{text}</p></body></html>"
         )
-        response = Response(page, status=status, content_type="text/html; charset=utf-8")
+        response = Response(_utf8(page), status=status, content_type="text/html; charset=utf-8")
     elif kind == "text/plain" and "text/plain" in accept:
-        response = Response(f"{status}: {message}\n", status=status,
+        response = Response(_utf8(f"{status}: {message}\n"), status=status,
                             content_type="text/plain; charset=utf-8")
     else:
         body = json.dumps(error_body(status, message, **extra), ensure_ascii=False)
-        response = Response(body, status=status, content_type="application/json")
+        response = Response(_utf8(body), status=status, content_type="application/json")
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
+
+
+def _utf8(text: str) -> bytes:
+    """``text`` as UTF-8, a lone surrogate (a client's JSON ``"\\ud800"`` quoted in a message)
+    as its JSON escape: encoding it failed, and the error answer became a 500.
+
+    >>> _utf8("no parameter " + chr(0xD800))
+    b'no parameter \\\\ud800'
+    """
+    return text.encode("utf-8", "backslashreplace")
 
 
 def _http_error(error: HTTPException) -> Response:

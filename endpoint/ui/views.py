@@ -191,8 +191,11 @@ def named_query(name: str) -> Response:
             abort_json(status, error, headers=retry, query=name)
         return _json({"ok": True, "query": query.to_dict(), "parameters": params,
                       "results": results["json"] if results else None})
-    args: dict[str, Any] = dict(request.args)
-    twin = url_for("ui.named_query", name=name + ".json", **args)
+    # the parameters as sent, not as url_for's keywords: `name`, `endpoint`, `_method` ... are
+    # url_for's own (a 500 for /queries/q1?name=x: a hostile probe, 20th session)
+    twin = url_for("ui.named_query", name=name + ".json")
+    if request.args:
+        twin += "?" + urlencode(list(request.args.items(multi=True)))
     suggestions = []
     if any(p.type == "iri" for p in query.parameters):
         suggestions = [(item.iri, f"{c.title}: {item.label}")

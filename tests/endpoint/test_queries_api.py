@@ -196,3 +196,24 @@ def test_a_parameters_body_past_the_form_limit_is_refused_before_it_is_parsed(
     assert "MAX_FORM_MB" in response.get_json()["error"]
     small = client.post("/api/queries/best_model", json={"metric": "accuracy"})
     assert small.status_code == 200
+
+
+@pytest.mark.parametrize("accept", ["application/json", "*/*"])
+def test_a_parameter_named_by_a_lone_surrogate_is_400_in_the_error_shape(client: FlaskClient,
+                                                                        accept: str) -> None:
+    """The error answer quoted the unknown name, and encoding the lone surrogate failed: a 500
+    with Werkzeug's page (a hostile probe, 20th session)."""
+    response = client.post("/api/queries/best_model", data='{"\\ud800": "x"}',
+                           headers={"Content-Type": "application/json", "Accept": accept})
+    assert response.status_code == 400
+    assert response.get_json()["ok"] is False and "ud800" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("query", ["name=x", "endpoint=x", "_method=POST", "_anchor=a&name=", "model=urn:x&endpoint="])
+def test_the_query_page_takes_any_parameter_name(client: FlaskClient, query: str) -> None:
+    """The page passed the query string to url_for as keywords: `name`, `endpoint`, `_method`
+    are url_for's own, and the page answered 500 (a hostile probe, 20th session)."""
+    response = client.get("/queries/q1?" + query, headers={"Accept": "text/html"})
+    assert response.status_code in (200, 400), response.status_code
+    if response.status_code == 200:
+        assert "/queries/q1.json" in response.get_data(as_text=True)
