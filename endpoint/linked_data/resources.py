@@ -14,6 +14,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from flask import (
@@ -24,7 +25,7 @@ from flask import (
     request,
     url_for,
 )
-from pyoxigraph import RdfFormat, Triple, serialize
+from pyoxigraph import NamedNode, RdfFormat, Triple, serialize
 from werkzeug.wsgi import wrap_file
 
 from provml.endpoint.auth import require_read
@@ -181,15 +182,32 @@ def void() -> Response:
     media = best_match(request.headers.get("Accept"), RDF_OFFERS)
     if media is None:
         abort_json(406, "no acceptable format; offered: " + ", ".join(RDF_OFFERS))
-    # counted once per version of the store (the runner's write counter), under the limits
-    key = (runner().sync(store()), public_url(""), config().instance_base)
+    # counted once per version of the store (the runner's write counter), under the limits,
+    # and written for each request's own URL: keyed by the URL too, clients alternating Host
+    # headers had the store counted again on every request (a hostile probe, 20th session)
+    key = (runner().sync(store()), config().instance_base)
     cache = current_app.extensions.setdefault("provml.void", {})
     triples = cache.get(key)
     if triples is None:
-        triples = void_description(reader(), base_url=key[1], instance_base=key[2])
+        triples = void_description(reader(), base_url=_VOID_BASE, instance_base=key[1])
         cache.clear()
         cache[key] = triples
-    return rdf_response(triples, media)
+    base = public_url("").rstrip("/")
+    return rdf_response([_rebased(t, base) for t in triples], media)
+
+
+#: the URL the cached VoID description is written for, replaced by each request's own
+_VOID_BASE = "urn:provml:void-base"
+
+
+def _rebased(triple: Triple, base: str) -> Triple:
+    """``triple`` with the IRIs under :data:`_VOID_BASE` moved under ``base``."""
+    def moved(term: Any) -> Any:
+        if isinstance(term, NamedNode) and term.value.startswith(_VOID_BASE):
+            return NamedNode(base + term.value[len(_VOID_BASE):])
+        return term
+
+    return Triple(moved(triple.subject), triple.predicate, moved(triple.object))
 
 
 #: dumps made or being sent at once: each is a temporary file of the whole store, gzipped,
@@ -223,6 +241,12 @@ def dump() -> Response:
     slow client holds the file, neither a query worker nor a request thread; an answer taken
     straight from the worker held both for the whole download, and was cut at the dump's
     time limit). A dump that fails is an error, never a 200 cut short."""
+    if request.method == "HEAD":  # its headers only (each HEAD made a whole dump for them)
+        response = Response(b"", content_type="application/gzip")
+        response.automatically_set_content_length = False  # (the length is the dump's, unknown)
+        del response.headers["Content-Length"]
+        response.headers["Content-Disposition"] = 'attachment; filename="provml.nq.gz"'
+        return response
     if not _DUMPS.acquire(blocking=False):
         abort_json(503, f"{MAX_DUMPS} dumps are being made or taken; try again later",
                    headers={"Retry-After": "10"})

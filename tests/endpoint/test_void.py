@@ -140,3 +140,49 @@ def test_void_and_dump_over_a_real_socket(live_server: LiveServer) -> None:
     assert dump.status_code == 200
     quads = set(ox.parse(gzip.decompress(dump.content), format=ox.RdfFormat.N_QUADS))
     assert quads == set(live_server.store.quads())
+
+
+def test_the_void_counts_are_kept_whatever_the_host_asked(kg: KnowledgeGraph,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cached by the request's URL too, clients alternating Host headers had the store counted
+    again on every request (a hostile probe, 20th session). Counted once per version of the
+    store now, and each answer still names its own host's endpoint."""
+    import provml.endpoint.linked_data.resources as resources
+
+    counted: list[str] = []
+    real = resources.void_description
+
+    def counting(*args: object, **kwargs: object) -> list[ox.Triple]:
+        counted.append(str(kwargs.get("base_url")))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(resources, "void_description", counting)
+    application = create_app({"TOKEN": "t"}, kg=kg)  # no BASE_URL: the request's own
+    try:
+        client = application.test_client()
+        for host in ("a.example", "b.example", "a.example", "c.example:8080"):
+            answer = described(client.get("/.well-known/void", headers={"Host": host}).data)
+            dataset = ox.NamedNode(f"http://{host}/.well-known/void#dataset")
+            assert ox.Quad(dataset, VOID.sparqlEndpoint, ox.NamedNode(f"http://{host}/sparql")) in answer
+            [triples] = list(answer.quads_for_pattern(dataset, VOID.triples, None))
+            assert int(triples.object.value) == len(kg.store)
+        assert len(counted) == 1
+    finally:
+        application.extensions["provml.close"]()
+
+
+def test_head_of_the_dump_makes_no_dump(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HEAD /dump.nq.gz made the whole dump (a worker, a temporary file, one of the 4 places)
+    to send its headers (a hostile probe, 20th session)."""
+    from provml.endpoint.context import RUNNER_KEY
+
+    runner = app.extensions[RUNNER_KEY]
+    made: list[int] = []
+    real = runner.dump
+    monkeypatch.setattr(runner, "dump", lambda *a, **k: made.append(1) or real(*a, **k))
+    head = app.test_client().head("/dump.nq.gz")
+    assert head.status_code == 200 and head.mimetype == "application/gzip"
+    assert head.headers.get("Content-Length") in (None, "") and not made
+    with app.test_client().get("/dump.nq.gz") as whole:
+        assert whole.status_code == 200 and made == [1]
+        assert int(whole.headers["Content-Length"]) == len(whole.data) > 0
