@@ -1,7 +1,7 @@
 """`provml import mlflow` on what MLflow itself wrote: a metric logged more than once at one step
 (MLflow's step is 0 when none is given) and experiments with more runs than one search answers.
 Found by an interop audit (twentieth session): the first rejected the whole run, the second left
-every run past the 1,000th out without a word."""
+every run past the 1,000th out without a word; a deleted run was stored as any other."""
 
 from __future__ import annotations
 
@@ -32,9 +32,10 @@ SCRIPT = textwrap.dedent("""
         mlflow.log_metric("accuracy", 0.8)
         mlflow.log_metric("loss", 0.2, step=1)
     for i in range(4):
-        with mlflow.start_run(run_name=f"plain-{i}"):
+        with mlflow.start_run(run_name=f"plain-{i}") as run:
             mlflow.log_param("i", i)
             mlflow.log_metric("loss", 1.0 / (i + 1), step=0)
+    mlflow.MlflowClient().delete_run(run.info.run_id)  # plain-3
 """)
 
 
@@ -85,3 +86,8 @@ def test_every_run_is_read_past_one_page_of_the_search(tracking: Path, tmp_path:
         runs = {r["t"].value for r in kg.query(f"""SELECT ?t WHERE {{
             ?r a <{PROVML}LearningProcessExecution> ; <{PROVML}tag> ?t FILTER(STRSTARTS(?t, "mlflow.runName=")) }}""")}
     assert runs == {"mlflow.runName=logged-without-steps"} | {f"mlflow.runName=plain-{i}" for i in range(4)}
+    # a deleted run is read, and says so (it was stored as any finished run)
+    with open_kg(tmp_path / "store") as kg:
+        deleted = {r["t"].value for r in kg.query(f"""SELECT ?t WHERE {{
+            ?r <{PROVML}tag> "mlflow.lifecycleStage=deleted" ; <{PROVML}tag> ?t FILTER(STRSTARTS(?t, "mlflow.runName=")) }}""")}
+    assert deleted == {"mlflow.runName=plain-3"}

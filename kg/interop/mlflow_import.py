@@ -104,6 +104,9 @@ def mlflow_events(client: Any, run: Any, experiment: str, models: list[Any],
         return {"v": 1, "kind": kind, "t": t, "run": rid, "workflow": experiment, **fields}
 
     tags = [f"{k}={v}" for k, v in sorted(run.data.tags.items()) if v is not None]
+    if getattr(info, "lifecycle_stage", "active") == "deleted":  # read, and said so
+        tags.append("mlflow.lifecycleStage=deleted")
+        report.notes["deleted runs (tagged mlflow.lifecycleStage=deleted)"] += 1
     begin: dict[str, Any] = {"type": "learning"}
     if tags:
         begin["tags"] = tags
