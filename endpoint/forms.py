@@ -22,7 +22,9 @@ from typing import IO, Any
 from urllib.parse import unquote_to_bytes
 
 from flask import Request
+from werkzeug.datastructures import MultiDict
 from werkzeug.formparser import FormDataParser
+from werkzeug.utils import cached_property
 
 from provml.endpoint.errors import ApiError
 
@@ -81,7 +83,7 @@ def _unquote(data: bytes, start: int, stop: int, field: str | None = None) -> st
     try:
         return decoded.decode("utf-8")
     except UnicodeDecodeError as exc:
-        what = f"the form field {field[:100]!r}" if field is not None else "a form field's name"
+        what = f"the parameter {field[:100]!r}" if field is not None else "a parameter's name"
         raise ApiError(400, f"{what} is not UTF-8 once percent-decoded (byte {exc.start}); "
                             "percent-encode its UTF-8 bytes") from None
 
@@ -98,6 +100,14 @@ class BoundedFormParser(FormDataParser):
 
 
 class BoundedRequest(Request):
-    """The endpoint's request: forms through :class:`BoundedFormParser`."""
+    """The endpoint's request: forms through :class:`BoundedFormParser`, and the URL's query
+    string decoded as a form is (:func:`decode_form`): a parameter that is not UTF-8 is refused
+    (400), as in a body, where Werkzeug replaced its bad bytes with U+FFFD and a query asked
+    for something else than what was sent (a hostile probe, twentieth session)."""
 
     form_data_parser_class = BoundedFormParser
+
+    @cached_property
+    def args(self) -> MultiDict[str, str]:  # type: ignore[override]
+        return self.parameter_storage_class(
+            decode_form(self.environ.get("QUERY_STRING", "").encode("latin-1")))

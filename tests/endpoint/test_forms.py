@@ -47,3 +47,16 @@ def test_a_form_is_read_by_the_endpoint_and_its_limits_answer_in_the_error_shape
     answer = client.post("/sparql", data=b"query=ASK+%7B%7D%FF", headers=form)
     assert answer.status_code == 400
     assert "'query' is not UTF-8" in answer.get_json()["error"]
+
+
+def test_a_url_parameter_that_is_not_utf8_is_refused_as_in_a_body(client: FlaskClient) -> None:
+    """The URL's query string was decoded by Werkzeug, its bad bytes replaced with U+FFFD: a
+    GET answered 200 for another query than the one sent, where the same bytes in a body got
+    a 400 (a hostile probe, 20th session)."""
+    for path in ("/sparql?query=ASK+%7B%7D%FF", "/sparql?query=SELECT+*+%7B+%3Fs+%3Fp+%22%C3%28%22+%7D",
+                 "/api/queries/q4?training_set=%FF"):
+        answer = client.get(path)
+        assert answer.status_code == 400, path
+        assert "is not UTF-8" in answer.get_json()["error"]
+    assert client.get("/sparql?query=ASK+%7B%7D").get_json()["boolean"] is True
+    assert client.get("/sparql?query=ASK%20%7B%20%3Fs%20%3Fp%20%22caf%C3%A9%22%20%7D").status_code == 200
