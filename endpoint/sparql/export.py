@@ -39,7 +39,11 @@ def export_graph(store: Store, graph: str, media: str, profile: str) -> bytes:
     fmt = RDF_FORMATS[media]
     target = None if graph == ALL else DefaultGraph() if graph == DEFAULT else NamedNode(graph)
     if fmt == RdfFormat.JSON_LD:
-        return serialize_quads(store.quads(graph=target), "jsonld", profile=profile)
+        # the store's iterator read out and dropped here, on the request's thread: passed on
+        # whole, it was seen dropped by the garbage collector on another thread, which
+        # Oxigraph's iterators refuse ("unsendable": an unraisable error, the iterator leaked)
+        quads = list(store.quads(graph=target))
+        return serialize_quads(quads, "jsonld", profile=profile)
     return store.dump(format=fmt, graph=target)
 
 
