@@ -177,3 +177,20 @@ def test_null_and_object_values_are_reported_not_stored_as_python_text(tmp_path:
                                        "ex:l given as a list": 1}
     rows = select(store, f"SELECT ?p ?v WHERE {{ <{EX}e> ?p ?v FILTER(isLiteral(?v)) }}")
     assert rows == [{"p": f"{EX}ok", "v": "1"}]
+
+
+def test_absolute_iris_are_kept_and_undeclared_prefixes_reported(tmp_path: Path) -> None:
+    """An id written as an absolute IRI was minted inside the document's namespace
+    (`{base}prov-json/doc/http://other.org/e`), and a name with an undeclared prefix was minted
+    without a word (an interop audit, 20th session; the `prov` package refuses both). Absolute
+    IRIs are kept as they are; undeclared prefixes are still minted, and reported."""
+    document = {"prefix": {"ex": EX},
+                "entity": {"http://other.org/e": {}, "urn:uuid:0b1c6d7e-1111-4a2b-8c3d-000000000001": {},
+                           "nope:x": {}, "nope:y": {"nope:attr": "1"}, "ex:z": {}}}
+    code, out, err = imported(tmp_path, document)
+    assert code == 0, (out, err)
+    entities = {r["e"] for r in select(tmp_path / "store", f"SELECT ?e WHERE {{ ?e a <{PROV}Entity> }}")}
+    assert {"http://other.org/e", "urn:uuid:0b1c6d7e-1111-4a2b-8c3d-000000000001", EX + "z"} <= entities
+    assert not [e for e in entities if "other.org" in e and e != "http://other.org/e"]
+    notes = json.loads(out)["notes"]
+    assert notes["names with the undeclared prefix 'nope' (minted in the document's namespace)"] == 3

@@ -161,6 +161,8 @@ class _Names:
         self.namespaces["prov"] = _PROV_NS
         self.namespaces["xsd"] = XSD_NS  # yProv4ML declares the 2000/10 draft namespace
         self.namespaces.setdefault("default", f"{base}prov-json/{slug(stem)}/")
+        #: names whose prefix the document does not declare, per prefix (minted all the same)
+        self.undeclared: Counter[str] = Counter()
 
     def _namespace(self, namespace: str) -> str:
         if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", namespace) and (
@@ -175,9 +177,24 @@ class _Names:
         return None, name
 
     def iri(self, name: str) -> NamedNode:
+        """The IRI of a qualified name; an absolute IRI (``http://…``, which PROV-JSON does not
+        define but tools write) as it is; a name with an undeclared prefix minted in the
+        document's namespace, and counted in :attr:`undeclared`."""
         prefix, local = self.split(name)
+        if prefix is None and _ABSOLUTE.match(name):
+            try:
+                return NamedNode(name)
+            except ValueError:
+                pass  # (not an IRI: minted below, as before)
+        elif prefix is None and ":" in name and not name.startswith("_:"):  # (_: a blank id)
+            self.undeclared[name.partition(":")[0]] += 1
         namespace = self.namespaces[prefix or "default"]
         return NamedNode(namespace + quote(local, safe="/#:@!$&'()*+,;=-._~%"))
+
+
+#: an absolute IRI: a scheme with an authority (``https://…``) or a URN (unless the document
+#: declares ``urn`` as a prefix)
+_ABSOLUTE = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://|urn:)[^\s<>\"{}|^`\\]+$")
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -353,6 +370,9 @@ def prov_json_quads(document: dict[str, Any], *, base: str, stem: str,
         graph = inner.iri(bundle_id)
         report.records["bundle"] += 1
         _container(bundle, inner, graph, quads, report, where=where)
+        names.undeclared.update(inner.undeclared)
+    for prefix, count in sorted(names.undeclared.items()):
+        report.notes[f"names with the undeclared prefix {prefix!r} (minted in the document's namespace)"] += count
     return quads
 
 
