@@ -128,12 +128,13 @@ def mlflow_events(client: Any, run: Any, experiment: str, models: list[Any],
     cycle = {"name": "step", "parent": "train", "stage": "train", "stage_type": "training"}
     clock = t0
 
-    def begin(ident: str, iteration: int, metrics: list[Any], fields: dict[str, Any]) -> None:
+    def open_cycle(ident: str, iteration: int, metrics: list[Any], fields: dict[str, Any]) -> None:
         nonlocal clock
         clock = max(clock, min(m.timestamp for m in metrics) / 1000)
         events.append(event("cycle_begin", clock, task=ident, iteration=iteration, **fields))
 
-    def end(ident: str, iteration: int, metrics: list[Any], fields: dict[str, Any], generates: bool) -> None:
+    def close_cycle(ident: str, iteration: int, metrics: list[Any], fields: dict[str, Any],
+                    generates: bool) -> None:
         nonlocal clock
         clock = max(clock, max(m.timestamp for m in metrics) / 1000)
         generated: dict[str, Any] = {}
@@ -146,14 +147,15 @@ def mlflow_events(client: Any, run: Any, experiment: str, models: list[Any],
     for step in sorted(steps):
         metrics, ident = steps[step], f"train/step-{step}"
         loggings = _loggings(metrics)
-        begin(ident, step, metrics, cycle)
+        open_cycle(ident, step, metrics, cycle)
         if len(loggings) > 1:
             report.notes["steps with a metric logged more than once (a cycle a logging)"] += 1
             inner = {"name": "log", "parent": ident, "stage": "train", "stage_type": "training"}
             for i, logged in enumerate(loggings):
-                begin(f"{ident}/log-{i}", i, logged, inner)
-                end(f"{ident}/log-{i}", i, logged, inner, generates=True)
-        end(ident, step, loggings[0] if len(loggings) == 1 else metrics, cycle, generates=len(loggings) == 1)
+                open_cycle(f"{ident}/log-{i}", i, logged, inner)
+                close_cycle(f"{ident}/log-{i}", i, logged, inner, generates=True)
+        close_cycle(ident, step, loggings[0] if len(loggings) == 1 else metrics, cycle,
+                    generates=len(loggings) == 1)
     status = _STATUS.get(info.status)
     if status is None:
         report.notes[f"runs {info.status} (no end recorded)"] += 1
