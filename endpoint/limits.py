@@ -76,11 +76,34 @@ _LEXER = Lexer(r"""(?P<str>{long}'(?:[^'\\\n\r]|\\.)*+'|"(?:[^"\\\n\r]|\\.)*+")
       |(?P<comment>\#[^\n\r]*)
       |(?P<open>[{{(\[])
       |(?P<close>[}})\]])
-      |(?P<word>[?$][\w\-.\u00b7\u0300-\u036f\u203f\u2040]*
+      |(?P<lang>@[A-Za-z]+(?:-[A-Za-z0-9]+)*)
+      |(?P<word>[?$][\w\u00b7\u0300-\u036f\u203f\u2040]*
                 |(?:[^\W\d]|[^\x00-\x7f]){pn}*(?::{local})?
                 |:{local}
                 |\d[\w.+\-]*)
       |(?P<other>[^\s])""", "str", pn=_PN, local=_PN_LOCAL)
+
+
+#: a token Oxigraph may read as SERVICE or LOAD after a number, a boolean, ``a`` or ``UNDEF``
+#: (``1SERVICE``, ``trueSERVICE``), and with ``SILENT`` glued on (the scan reads one word)
+_GLUE = re.compile(r"(?i)(?:true|false|a|undef|[+-]?[\d.][\w.+\-]*)?(?:service|load)(?:silent)?")
+
+
+def _glued(word: str) -> bool:
+    """Whether ``word`` (not a variable) hides SERVICE or LOAD from the scan: a bare word that
+    :data:`_GLUE` matches but the keyword itself, or a prefixed name whose prefix it matches
+    (``SERVICE:x``, ``trueSERVICE:``: Oxigraph, finding the prefix undeclared, reads the keyword
+    and then ``:x``, a name of the empty prefix; a hostile review, twentieth session).
+
+    >>> [_glued(w) for w in ("1SERVICE", "trueSERVICE", "SERVICE:x", "download", "ex:service")]
+    [True, True, True, False, False]
+    >>> _glued("SERVICE"), _glued("x-download:a"), _glued("LOADSILENT")
+    (False, False, True)
+    """
+    head, colon, _ = word.partition(":")
+    if not colon and head.upper() in ("SERVICE", "LOAD"):
+        return False  # the keyword: the scan follows it
+    return _GLUE.fullmatch(head) is not None
 
 
 def _tokens(text: str) -> Iterator[re.Match[str]]:
@@ -196,11 +219,10 @@ def scan_sparql(
             continue
         if kind == "word":
             upper = value.upper()
-            if upper not in ("SERVICE", "LOAD") and ("SERVICE" in upper or "LOAD" in upper) \
-                    and ":" not in value and value[0] not in "?$":
-                # Oxigraph reads `1SERVICE`, `trueSERVICE` as two tokens, the keyword second
+            if value[0] not in "?$" and _glued(value):
                 raise InputRefused(f"the {what} has {value[:40]!r}: SERVICE or LOAD written "
-                                   "against what comes before it; write the keyword apart")
+                                   "against what comes before or after it, or a prefix named "
+                                   "so; write the keyword apart (or rename the prefix)")
             if expect_prefix_name:
                 expect_prefix_name = False
                 if value.endswith(":") or ":" in value:
