@@ -194,3 +194,17 @@ def test_absolute_iris_are_kept_and_undeclared_prefixes_reported(tmp_path: Path)
     assert not [e for e in entities if "other.org" in e and e != "http://other.org/e"]
     notes = json.loads(out)["notes"]
     assert notes["names with the undeclared prefix 'nope' (minted in the document's namespace)"] == 3
+
+
+@pytest.mark.parametrize("record", [
+    {"prov:label": ["run config", "db_password"], "prov:value": "hunter2"},
+    [{"prov:label": "config entry"}, {"prov:label": "db_password", "prov:value": "hunter2"}],
+], ids=["two labels", "asserted twice"])
+def test_a_secret_under_any_of_its_labels_is_redacted(tmp_path: Path, record: Any) -> None:
+    """Read with several labels (a list, or the `prov` package's id asserted twice), a value
+    was redacted only when its first label named a secret: `hunter2` was stored (a review,
+    20th session)."""
+    code, out, err = imported(tmp_path, {"prefix": {"ex": EX}, "entity": {"ex:p": record}})
+    assert code == 0, (out, err)
+    values = {r["v"] for r in select(tmp_path / "store", f"SELECT ?v WHERE {{ <{EX}p> <{PROV}value> ?v }}")}
+    assert values == {"[redacted]"}

@@ -467,9 +467,10 @@ def _record(node: NamedNode, record_id: str, cls: NamedNode, attributes: dict[st
             names: _Names, add: Any, report: ImportReport, where: str) -> None:
     add(node, RDF.type, cls)
     mapped: tuple[NamedNode, NamedNode] | None = None
-    label = _first(attributes.get("prov:label"))
-    # a value under a secret's name is not kept (a parameter labelled db_password); see _literal
-    label_text = str(label.get("$") if isinstance(label, dict) else label) if label else ""
+    # a value under a secret's name is not kept (a parameter labelled db_password, in any of its
+    # labels: the first alone let a second one's secret through); see _literal
+    labels = [str(x.get("$") if isinstance(x, dict) else x)
+              for x in _values(attributes.get("prov:label")) if x]
     for key, raw in attributes.items():
         for value in _values(raw):
             inner = value.get("$") if isinstance(value, dict) else value
@@ -493,7 +494,7 @@ def _record(node: NamedNode, record_id: str, cls: NamedNode, attributes: dict[st
             elif key in _PROV_ATTRIBUTES:
                 prop = _PROV_ATTRIBUTES[key]
                 term = (_time(value, report, f"{where}: {key}") if prop in _TIMES
-                        else Literal(REDACTED) if prop == PROV.value and _secret(label_text, value)
+                        else Literal(REDACTED) if prop == PROV.value and any(_secret(text, value) for text in labels)
                         else _literal(value, names, report, numbers=prop == PROV.value))
                 if term is not None:
                     add(node, prop, term)
