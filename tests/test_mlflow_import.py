@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -68,12 +69,24 @@ def test_a_metric_logged_several_times_at_one_step_keeps_every_value(tracking: P
                <{PROV}wasGeneratedBy> ?g .
             ?g <{PROVML}workflowExecution> ?run ; <{PROVML}iteration> ?i .
             OPTIONAL {{ ?g <{PROV}wasInformedBy> ?p . ?p <{PROVML}iteration> ?pi }} }}""")]
-    # step 0: three loggings of loss (and one of accuracy, with the first), each value kept
+    # step 0: three loggings of loss and one of accuracy, each value kept
     # (the logging's iteration, the step's; a step logged once generates its values itself)
-    assert sorted(rows, key=str) == sorted([("0", "0", "loss", 0.9), ("0", "0", "accuracy", 0.8),
-                                            ("1", "0", "loss", 0.6), ("2", "0", "loss", 0.4),
+    # (a new logging where a metric comes again: the accuracy, logged last, goes with the last loss)
+    assert sorted(rows, key=str) == sorted([("0", "0", "loss", 0.9), ("1", "0", "loss", 0.6),
+                                            ("2", "0", "loss", 0.4), ("2", "0", "accuracy", 0.8),
                                             ("1", None, "loss", 0.2)], key=str), rows
     assert report["notes"]["steps with a metric logged more than once (a cycle a logging)"] == 1
+    with open_kg(tmp_path / "store") as kg:
+        spans = sorted((int(r["i"].value), datetime.fromisoformat(r["start"].value),
+                        datetime.fromisoformat(r["end"].value)) for r in kg.query(f"""
+            SELECT DISTINCT ?i ?start ?end WHERE {{
+              ?run <{PROVML}tag> "mlflow.runName=logged-without-steps" .
+              ?log <{PROVML}workflowExecution> ?run ; <{PROVML}iteration> ?i ; <{PROV}wasInformedBy> ?step ;
+                   <{PROV}startedAtTime> ?start ; <{PROV}endedAtTime> ?end .
+              ?step <{PROVML}iteration> ?n }}"""))
+    # each logging spans its own values' times, one after another (the first spanned them all)
+    assert [i for i, _, _ in spans] == [0, 1, 2]
+    assert all(spans[k][2] <= spans[k + 1][1] for k in range(2)) and spans[0][1] == spans[0][2]
 
 
 @pytest.mark.slow
