@@ -78,11 +78,22 @@ QUERY_MEMORY_MB, QUERY_MEMORY_MIN_MB = 2048, 512
 
 
 def machine_memory_mb() -> int | None:
-    """The machine's physical memory in MiB (None where the platform does not say)."""
+    """The memory this process may use in MiB: the machine's physical memory, or its control
+    group's limit where that is lower (a container's; Linux, cgroup v2); None where the platform
+    says neither (``sysconf`` answers -1 for what it does not know)."""
     try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20)
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, OSError, ValueError):
-        return None
+        pages = size = -1
+    known = [pages * size // 2**20] if pages > 0 and size > 0 else []
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as file:
+            limit = file.read().strip()
+    except OSError:
+        limit = "max"
+    if limit.isdigit():
+        known.append(int(limit) // 2**20)
+    return min(known) if known else None
 
 
 def default_query_memory_mb(workers: int, machine_mb: int | None) -> int:

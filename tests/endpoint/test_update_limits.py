@@ -145,3 +145,19 @@ def test_without_a_memory_limit_given_the_workers_share_half_the_machine(tmp_pat
         assert limits == [expected * 2**20] * workers, (limits, expected)
     finally:
         app.extensions["provml.close"]()
+
+
+def test_a_machine_that_does_not_say_its_memory_keeps_the_2048_default(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sysconf`` answers -1 for what it does not know: the default became 512 (a review, 20th
+    session). Not knowing, the default is 2048 a worker (the platform's answer cannot be had
+    here otherwise, so it is patched)."""
+    import os
+
+    from provml.endpoint import config
+
+    monkeypatch.setattr(os, "sysconf", lambda name: -1)
+    known = config.machine_memory_mb()  # (a control group's limit, where there is one)
+    assert known is None or known > 0
+    if known is None:
+        assert config.Config.from_mapping({}).query_memory_mb == 2048
