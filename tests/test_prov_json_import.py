@@ -10,20 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from test_imports import run, select
 
-from provml.cli import main
 from provml.knowledge import open_kg
 
 PROV = "http://www.w3.org/ns/prov#"
 EX = "http://example.org/"
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 def imported(tmp_path: Path, document: Any, *, store: Path | None = None) -> tuple[int, str, str]:
@@ -31,13 +23,6 @@ def imported(tmp_path: Path, document: Any, *, store: Path | None = None) -> tup
     file.write_text(document if isinstance(document, str) else json.dumps(document))
     return run("import", "prov-json", str(file), "--store", str(store or tmp_path / "store"),
                "--format", "json")
-
-
-def select(store: Path, sparql: str) -> list[dict[str, str]]:
-    with open_kg(store) as kg:
-        result = kg.query(sparql)
-        names = [v.value for v in result.variables]
-        return [{n: row[n].value for n in names if row[n] is not None} for row in result]
 
 
 def test_an_id_asserted_twice_is_read_as_both_statements(tmp_path: Path) -> None:
