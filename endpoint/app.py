@@ -255,6 +255,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
         error = request.environ.pop(RAISE_KEY, None)
         if error is not None:  # the lean path's refusal: answered by the handlers below
             raise error
+        if "," in request.environ.get("HTTP_RANGE", ""):
+            # several ranges: Werkzeug serves one range only and answered 416 to satisfiable
+            # ones (a hostile probe, 20th session); a server may ignore Range: the whole 200
+            del request.environ["HTTP_RANGE"]
 
     if settings.fast_reads:
         from provml.endpoint.sparql.cache import ResultCache

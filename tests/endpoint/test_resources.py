@@ -269,3 +269,15 @@ def test_an_iri_with_a_script_scheme_is_shown_not_linked(live_server: LiveServer
     policy = page.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
     assert page.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_several_byte_ranges_get_the_whole_file(client: FlaskClient) -> None:
+    """Werkzeug serves one range: several satisfiable ranges got a 416 (a hostile probe, 20th
+    session). A server may ignore Range: the whole file, 200; one range stays a 206."""
+    whole = client.get("/static/provml.css")
+    for ranges in ("bytes=0-10,20-30", "bytes=0-10, 5-8"):
+        with client.get("/static/provml.css", headers={"Range": ranges}) as answer:
+            assert answer.status_code == 200 and answer.data == whole.data
+    with client.get("/static/provml.css", headers={"Range": "bytes=0-10"}) as one:
+        assert one.status_code == 206 and one.data == whole.data[:11]
+    whole.close()
