@@ -32,6 +32,7 @@ provml.endpoint.limits.InputRefused: SERVICE <http://other.example/sparql> is no
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -70,18 +71,22 @@ _LOCAL_ESCAPE = re.compile(r"\\(.)")
 #: a string that hides what follows from the scan, a SERVICE included)
 _PN = r"[\w\-.\u0080-\U0010ffff]"
 _PN_LOCAL = r"(?:[\w\-.:%\u0080-\U0010ffff]|\\.)*+"
-_LEXER = Lexer(r"""(?P<str>{long}'(?:[^'\\\n\r]|\\.)*+'|"(?:[^"\\\n\r]|\\.)*+")
+_TEMPLATE = r"""(?P<str>{long}'(?:[^'\\\n\r]|\\.)*+'|"(?:[^"\\\n\r]|\\.)*+")
       |(?P<bad>['"])
       |(?P<iri><[^<>"{{}}|^`\\\x00-\x20]*>)
       |(?P<comment>\#[^\n\r]*)
       |(?P<open>[{{(\[])
       |(?P<close>[}})\]])
-      |(?P<lang>@[A-Za-z]+(?:-[A-Za-z0-9]+)*)
+      |(?P<lang>@[A-Za-z]+(?:-[A-Za-z0-9]+)*(?:--[A-Za-z]+)?)
       |(?P<word>[?$][\w\u00b7\u0300-\u036f\u203f\u2040]*
                 |(?:[^\W\d]|[^\x00-\x7f]){pn}*(?::{local})?
                 |:{local}
                 |\d[\w.+\-]*)
-      |(?P<other>[^\s])""", "str", pn=_PN, local=_PN_LOCAL)
+      |(?P<other>[^\s])"""
+_LEXER = Lexer(_TEMPLATE, "str", pn=_PN, local=_PN_LOCAL)
+#: the same without IRIs: ``<`` read as less-than (``1<'>'``: Oxigraph compares, the scan read
+#: an IRI and then a string that hid what followed; a differential fuzz, twentieth session)
+_LEXER_NO_IRIS = Lexer(re.sub(r"\n *\|\(\?P<iri>[^\n]*", "", _TEMPLATE), "str", pn=_PN, local=_PN_LOCAL)
 
 
 #: a token Oxigraph may read as SERVICE or LOAD after a number, a boolean, ``a`` or ``UNDEF``
@@ -97,13 +102,18 @@ def _glued(word: str) -> bool:
 
     >>> [_glued(w) for w in ("1SERVICE", "trueSERVICE", "SERVICE:x", "download", "ex:service")]
     [True, True, True, False, False]
-    >>> _glued("SERVICE"), _glued("x-download:a"), _glued("LOADSILENT")
-    (False, False, True)
+    >>> _glued("SERVICE"), _glued("x-download:a"), _glued("LOADSILENT"), _glued("SERVICEx:y")
+    (False, False, True, True)
+    >>> _glued("true.SERVICE"), _glued(":o.o.Service:"), _glued("1.e0SERVICE"), _glued("ex:a.b")
+    (True, True, True, False)
     """
-    head, colon, _ = word.partition(":")
+    head, colon, local = word.partition(":")
     if not colon and head.upper() in ("SERVICE", "LOAD"):
         return False  # the keyword: the scan follows it
-    return _GLUE.fullmatch(head) is not None
+    # each part between dots (`true.SERVICE`: a word ends at a dot in SPARQL; `:.SERVICE` and
+    # `:o.o.SERVICE:`, Oxigraph ends the name at the dot), from its start (`SERVICEx:y`: Oxigraph
+    # reads SERVICE, then `x:y`)
+    return any(_GLUE.match(part) for part in [head, *head.split("."), *local.split(".")[1:]])
 
 
 def _tokens(text: str) -> Iterator[re.Match[str]]:
@@ -191,8 +201,9 @@ def scan_sparql(
         raise InputRefused(f"the query is {len(text):,} characters long; this endpoint accepts "
                            f"at most {MAX_QUERY_CHARS:,}: shorten it (large VALUES blocks: split "
                            "the query)")
-    text = _unescape(text)
+    raw, text = text, _unescape(text)
     scan = SparqlScan()
+    keywords = 0  # the SERVICE and LOAD read here (each followed, its target checked)
     depth = 0
     prefixes: dict[str, str] = {}
     pending: str | None = None  # "SERVICE" / "LOAD": the next IRI is their target
@@ -231,6 +242,8 @@ def scan_sparql(
             if pending is not None:
                 if upper == "SILENT":
                     continue
+                if upper.startswith("SILENT"):  # `SILENT:x`, `SILENTex:`: Oxigraph reads SILENT
+                    _refuse_target(pending, value)
                 if pending in ("LOAD", "SERVICE") and ":" in value and not value.startswith("?"):
                     name, _, local = value.partition(":")
                     if name in prefixes:  # (a local part's \-escapes stand for their character)
@@ -240,7 +253,7 @@ def scan_sparql(
                         continue
                 _refuse_target(pending, value)
             if upper in ("SERVICE", "LOAD"):
-                pending = upper
+                pending, keywords = upper, keywords + 1
             elif upper == "FROM" and what == "query":
                 scan.has_dataset = True
             elif upper == "PREFIX":
@@ -274,7 +287,50 @@ def scan_sparql(
             _refuse_target(pending, value)
     if pending is not None:
         _refuse_target(pending, "(nothing)")
+    if _MENTION.search(text) or _MENTION.search(raw):
+        _read_otherwise(raw, text, keywords, what)
     return scan
+
+
+#: the letters of SERVICE or LOAD, anywhere
+_MENTION = re.compile(r"(?i)service|load")
+
+
+def _read_otherwise(raw: str, text: str, keywords: int, what: str) -> None:
+    r"""Read the text as the scan might have misread it, and refuse it where another reading
+    finds a SERVICE or LOAD the scan did not follow (a differential fuzz with Oxigraph as the
+    oracle, twentieth session):
+
+    - its ``\u`` escapes left as they are (Oxigraph applies them in strings and IRIs only:
+      ``'\u0027'`` is a string of one quote, which, applied first, opened a long string that hid
+      a SERVICE): more SERVICE or LOAD than the scan followed;
+    - ``<`` as less-than rather than an IRI (``1<'>'`` read as an IRI, then a string): a SERVICE
+      or LOAD where the scan read a string or a comment (not where it read an IRI: an IRI may
+      hold the letters ``/service``).
+
+    :raises InputRefused: a reading finds a SERVICE or LOAD the scan did not follow."""
+    if len(_keyword_offsets(_LEXER, raw)) > keywords:
+        raise _misread(what)
+    for reading in (text, raw):
+        hidden = [(m.start(), m.end()) for m in _LEXER.tokens(reading, InputRefused)
+                  if m.lastgroup in ("str", "comment")]
+        starts = [start for start, _ in hidden]
+        for offset in _keyword_offsets(_LEXER_NO_IRIS, reading):
+            i = bisect.bisect_right(starts, offset) - 1
+            if i >= 0 and offset < hidden[i][1]:
+                raise _misread(what)
+
+
+def _keyword_offsets(lexer: Lexer, reading: str) -> list[int]:
+    """Where ``lexer`` reads SERVICE or LOAD in ``reading`` (glued forms included)."""
+    return [m.start() for m in lexer.tokens(reading, InputRefused)
+            if m.lastgroup == "word" and m.group()[0] not in "?$"
+            and (m.group().upper() in ("SERVICE", "LOAD") or _glued(m.group()))]
+
+
+def _misread(what: str) -> InputRefused:
+    return InputRefused(f"the {what} reads in more than one way around a SERVICE or LOAD (a \\u "
+                        "escape in a string or comment, or a `<` next to a quote); write it plainly")
 
 
 def _count_depth(text: str) -> int:

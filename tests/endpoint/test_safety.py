@@ -378,6 +378,8 @@ def test_a_graph_store_writes_bounds_hold_for_all_its_parts(
     'SELECT * { ?s ?p ?o FILTER(CONTAINS(?o, "say \\u0022download\\u0022 now")) }',
     "PREFIX download: <http://e.org/d#> SELECT * { ?s download:p ?o }",
     "PREFIX ex: <http://e.org/> SELECT ?service ?load { ?service ex:loadFactor ?load }",
+    "SELECT * { ?s ?p <http://e.org/service> . ?s ?p <http://e.org/a/load/b> }",
+    "SELECT * { ?s ?p <http://e.org/\\u0053ERVICE> }",
 ])
 def test_words_that_only_contain_service_or_load_pass_the_scan(text: str) -> None:
     """The rule against SERVICE glued to what is before it refused language tags and words
@@ -388,3 +390,78 @@ def test_words_that_only_contain_service_or_load_pass_the_scan(text: str) -> Non
 
     list(Store().query(text))
     scan_sparql(text)
+
+
+# SERVICE or LOAD that Oxigraph evaluates and the scan once let by: each found by a review or a
+# differential fuzz with Oxigraph as the oracle (twentieth session). {u} is a local listener.
+MISREAD = [
+    "SELECT * {{ ?s ?p 1SERVICE <{u}> {{}} }}",
+    "SELECT * {{ ?s ?p trueSERVICE <{u}> {{}} }}",
+    "SELECT * {{ ?s ?p ?o.SERVICE <{u}> {{}} }}",
+    "PREFIX : <{u}> SELECT * {{ ?s ?p ?o SERVICE: {{}} }}",
+    "PREFIX x: <{u}> SELECT * {{ ?s ?p ?o SERVICEx:y {{}} }}",
+    "PREFIX : <{u}> SELECT * {{ ?s ?p true.SERVICE:x {{}} }}",
+    "PREFIX : <{u}> SELECT * {{ ?s ?p 'o'@en--ltr.SERVICE:x {{}} }}",
+    "PREFIX : <{u}> SELECT * {{ ?s ?p :.SERVICE: {{}} }}",
+    "PREFIX : <{u}> SELECT ('\\u0027' AS ?a) {{ SERVICE:x {{}} }} #'''",
+    "PREFIX : <{u}> SELECT ('\\u005C' AS ?a) {{ SERVICE:x {{}} }} #'",
+    "PREFIX : <{u}> SELECT * {{ #\\u000A'''\nSERVICE:x {{}} }} #'''",
+    "PREFIX : <{u}> SELECT (1<'>' AS ?a) {{ SERVICE:x {{}} }} #'",
+    "PREFIX : <{u}> INSERT {{}} WHERE {{ ?s ?p true.SERVICE:x {{}} }}",
+    "PREFIX x: <{u}> LOADx:y",
+    "SELECT * {{ ?s ?p ?q, 1.e0SERVICE <{u}> {{}} }}",
+]
+
+
+@pytest.mark.parametrize("template", MISREAD)
+def test_a_service_the_scan_once_misread_is_refused(template: str) -> None:
+    """Each text makes Oxigraph call the listener (checked here, so each case is a real one),
+    and the scan refuses it."""
+    import http.server
+
+    from pyoxigraph import Literal, NamedNode, Quad, Store
+
+    from provml.endpoint.limits import InputRefused, scan_sparql
+
+    calls: list[str] = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.answer()
+
+        def do_POST(self) -> None:
+            self.answer()
+
+        def answer(self) -> None:
+            calls.append(self.path)
+            body = b'{"head":{"vars":[]},"results":{"bindings":[{}]}}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/sparql-results+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        text = template.format(u=f"http://127.0.0.1:{server.server_port}/")
+        what = "update" if "LOAD" in text or "INSERT" in text else "query"
+        store = Store()
+        for o in (Literal("o"), Literal(1), Literal(True), Literal("o", language="en")):
+            store.add(Quad(NamedNode("http://e/s"), NamedNode("http://e/p"), o))
+        try:
+            if what == "update":
+                store.update(text)
+            else:
+                list(store.query(text))  # type: ignore[arg-type]
+        except (OSError, RuntimeError, ValueError):
+            pass  # (an answer it could not read: the call was made all the same)
+        assert calls, "Oxigraph did not call out: not a case"
+        with pytest.raises(InputRefused):
+            scan_sparql(text, what=what)
+    finally:
+        server.shutdown()
+        server.server_close()
