@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def pylode_html(path: Path) -> str:
     :raises provml.errors.Error: pyLODE is not installed or could not document the file (the
         message says why).
     """
-    try:
+    def document() -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pyLODE leaves files open and uses old APIs
             import rdflib
@@ -68,11 +69,17 @@ def pylode_html(path: Path) -> str:
 
             # parsed here, not by pyLODE: on a syntax error pyLODE prints and calls exit()
             graph = rdflib.Graph().parse(str(path), format="turtle")
-            html: str = OntPub(ontology=graph).make_html(include_css=True)
+            return str(OntPub(ontology=graph).make_html(include_css=True))
+
+    try:
+        # on a thread of its own: pyLODE's HTML library (dominate) asks asyncio for the event
+        # loop, and on the main thread Python 3.11 then makes one that nobody closes; dropped
+        # when a later asyncio.run set another, it failed a test ("unclosed event loop")
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            return thread.submit(document).result()
     except (Exception, SystemExit) as exc:  # pyLODE raises many kinds (import, rdflib, its own)
         name = Path(path).name
         raise Error(f"pyLODE could not document {name}: {type(exc).__name__}: {exc}") from exc
-    return html
 
 
 _KINDS = (

@@ -185,3 +185,23 @@ def test_ontology_over_a_real_socket(live_server: LiveServer) -> None:
     assert response.headers["Content-Type"].startswith("text/turtle")
     assert "owl:Ontology" in response.text
     assert live_server("GET", "/ontology", headers=BROWSER).headers["Content-Type"].startswith("text/html")
+
+
+def test_documenting_the_ontology_leaves_no_event_loop_open() -> None:
+    """pyLODE's HTML library asks asyncio for the event loop: on the main thread, Python 3.11
+    made one that nobody closed, and a test that ran asyncio.run afterwards failed on its
+    "unclosed event loop" warning, depending on the order of the test files (found this
+    session)."""
+    import asyncio
+    import gc
+
+    from provml.endpoint.linked_data.ontology_docs import pylode_html
+
+    def open_loops() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects()
+                   if isinstance(o, asyncio.AbstractEventLoop) and not o.is_closed())
+
+    before = open_loops()
+    assert "<html" in pylode_html(path("provml.ttl")).lower()
+    assert open_loops() == before
