@@ -255,6 +255,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
         error = request.environ.pop(RAISE_KEY, None)
         if error is not None:  # the lean path's refusal: answered by the handlers below
             raise error
+
+    @app.before_request
+    def one_range_or_none() -> None:
         if "," in request.environ.get("HTTP_RANGE", ""):
             # several ranges: Werkzeug serves one range only and answered 416 to satisfiable
             # ones (a hostile probe, 20th session); a server may ignore Range: the whole 200
