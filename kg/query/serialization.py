@@ -30,6 +30,7 @@ from typing import Any
 from pyoxigraph import DefaultGraph, Quad, RdfFormat, Triple, parse, serialize
 
 from provml.store.rdfio import FORMATS
+from provml.vocab import RDF
 
 __all__ = [
     "JSONLD_PROFILES",
@@ -136,19 +137,16 @@ def _jsonld(items: list[Quad | Triple], *, compact: bool, context: dict[str, str
     ordered = sorted(_as_quads(items), key=lambda q: (str(q.graph_name), str(q.subject)))
     document: Any = json.loads(serialize(ordered, format=RdfFormat.JSON_LD) or b"[]")
     for node in _node_objects(document):
-        types = node.pop(RDF_TYPE, None)
+        types = node.pop(RDF.type.value, None)
         if types:
             classes = [v["@id"] for v in types if "@id" in v]
             if classes:
                 node["@type"] = classes
             if len(classes) < len(types):  # a literal as a type stays a property value
-                node[RDF_TYPE] = [v for v in types if "@id" not in v]
+                node[RDF.type.value] = [v for v in types if "@id" not in v]
     if compact:
         document = jsonld.compact(document, {"@context": context})
     return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
-
-
-RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 
 
 def _node_objects(document: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
