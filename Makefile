@@ -29,6 +29,8 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 	@command -v virtuoso-t >/dev/null 2>&1 || { echo "installing Virtuoso Open Source 7 for the remote-store tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq virtuoso-opensource >/dev/null; }
+	@{ ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so'; } || { echo "installing libseccomp for the endpoint's offline threads"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libseccomp2 >/dev/null; }
 	@{ test -f /usr/share/java/owlapi-distribution.jar && command -v javac >/dev/null 2>&1; } || { \
 	  echo "installing the OWL API and a JDK for the ontology check (tests/owlapi)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libowlapi-java default-jdk-headless >/dev/null; }

@@ -233,7 +233,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, kg: KnowledgeGraph | 
     answer_mb = settings.max_answer_mb
     runner = QueryRunner(timeout_s=settings.timeout_s, max_rows=settings.max_rows,
                          max_answer_bytes=int(answer_mb * 1024 * 1024) if answer_mb else None,
-                         processes=processes, flushed=flushed)
+                         processes=processes, flushed=flushed,
+                         # a remote store's own HTTP client runs on those threads
+                         offline=isinstance(kg.store, OxigraphStore) and not settings.allow_remote)
     app.extensions[CONFIG_KEY] = settings
     app.extensions[context.KG_KEY] = kg
     app.extensions[context.RUNNER_KEY] = runner

@@ -58,6 +58,7 @@ from pyoxigraph import NamedNode
 from provml.endpoint.limits import InputRefused, sparql_syntax_error
 from provml.endpoint.sparql.evaluation import evaluate
 from provml.endpoint.sparql.flushing import view_lock
+from provml.endpoint.sparql.offline import REFUSAL, cut_network, network_refused
 from provml.endpoint.sparql.outcomes import (
     Outcome,
     QueryCrashed,
@@ -124,8 +125,11 @@ def _offline() -> str | None:
     """Move this worker into a network namespace of its own, in an unprivileged user namespace:
     no interface but a loopback that is down, so no query can make it connect anywhere,
     whatever the scan before evaluation missed (a review found queries that hid a ``SERVICE``
-    from it, and Oxigraph called the URL). Must run before the worker starts a thread. Returns
-    why it could not (the kernel may refuse user namespaces), or None."""
+    from it, and Oxigraph called the URL). Where the kernel refuses user namespaces (Ubuntu's
+    AppArmor restriction, a container's seccomp profile), a seccomp filter forbids the worker
+    network sockets instead (:func:`provml.endpoint.sparql.offline.cut_network`; loaded on the
+    main thread, it binds every thread started after it). Must run before the worker starts a
+    thread. Returns why neither could be done, or None."""
     import ctypes
     import ctypes.util
     import os
@@ -134,9 +138,11 @@ def _offline() -> str | None:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0:
             return None
-        return os.strerror(ctypes.get_errno())
+        why = os.strerror(ctypes.get_errno())
     except (OSError, AttributeError) as error:
-        return str(error)
+        why = str(error)
+    other = cut_network()
+    return None if other is None else f"no network namespace: {why}; {other}"
 
 
 #: how often a worker checks that the server that started it still runs
@@ -268,7 +274,9 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None, *,
             conn.send(("refused", str(error)))
         except Exception as error:  # reported to the server, which logs it
             unknown = client_error(error)  # an update's (trials, probes)
-            if unknown is not None:
+            if network_refused(error):  # a SERVICE the scan missed, under _offline's filter
+                conn.send(("refused", REFUSAL))
+            elif unknown is not None:
                 conn.send(("refused", str(unknown)))
             else:
                 conn.send(("error", f"{type(error).__name__}: {error}"))

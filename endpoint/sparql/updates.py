@@ -46,7 +46,7 @@ from provml.store.base import Store
 
 
 class Runner(Protocol):
-    """What :func:`count_then_update` needs of the
+    """What :func:`count_before_update` needs of the
     :class:`~provml.endpoint.sparql.evaluation.QueryRunner` (a protocol: that module imports
     this one)."""
 
@@ -61,7 +61,7 @@ class Runner(Protocol):
             named_graphs: Sequence[NamedNode] | None = ..., union: bool = ...,
             base_iri: str | None = ...) -> Any: ...
 
-__all__ = ["TRIAL_WORK", "Runner", "WherePart", "apply_in_steps", "count_then_update", "operations",
+__all__ = ["TRIAL_WORK", "Runner", "WherePart", "apply_in_steps", "count_before_update", "operations",
            "trial_update", "where_parts"]
 
 #: an update whose WHERE solutions times its length (characters) pass this is tried on a
@@ -292,12 +292,13 @@ def trial_update(runner: Runner, store: Store, sparql: str, *,
     return True
 
 
-def count_then_update(runner: Runner, store: Store, sparql: str, *,
+def count_before_update(runner: Runner, store: Store, sparql: str, *,
                       using: Sequence[NamedNode] | None, using_named: Sequence[NamedNode] | None,
                       base_iri: str | None) -> None:
-    """Count each ``WHERE`` part of ``sparql`` with ``runner`` (its limits), then apply the
-    update to ``store``; see :meth:`~provml.endpoint.sparql.evaluation.QueryRunner.update`,
-    which holds the update lock around this."""
+    """Count each ``WHERE`` part of ``sparql`` with ``runner`` (its limits), and try the
+    update on a backup of ``store`` where they cannot bound it; raises where the update must be
+    refused. :meth:`~provml.endpoint.sparql.evaluation.QueryRunner.update` holds the update
+    lock around this, then applies the update."""
     runner.check_update(sparql)
     parts = where_parts(sparql)
     work = 0  # solutions x update length: bounds the template triples it would instantiate
@@ -324,4 +325,3 @@ def count_then_update(runner: Runner, store: Store, sparql: str, *,
         # the store in a worker, killed at the time limit and capped in memory
         trial_update(runner, store, sparql, using=using, using_named=using_named,
                      base_iri=base_iri)
-    store.update(sparql, base_iri=base_iri, using_graphs=using, using_named_graphs=using_named)

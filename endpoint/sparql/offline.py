@@ -1,0 +1,157 @@
+"""Threads of the server process that cannot reach the network.
+
+The server process evaluates SPARQL itself in two places: updates (it owns the store
+read-write; the worker processes hold read-only views) and queries over a local store whose
+queries are not isolated in worker processes (an in-memory store, ``--isolate-queries thread``).
+The scan before evaluation (:func:`provml.endpoint.limits.scan_sparql`) refuses the ``SERVICE``
+and ``LOAD`` the operator did not allow, but it is a tokenizer, not Oxigraph's parser: audits found
+texts it read otherwise than Oxigraph, which then called the URL (``docs/endpoint.md``). The
+query worker processes have a second guard, a network namespace of their own
+(:mod:`provml.endpoint.sparql.isolation`); a namespace cannot be entered by one thread of a
+process that runs many, so the server process's own evaluation gets another one:
+
+unless the operator allows remote targets (``--allow-remote``), that evaluation runs on threads
+that cannot open a network socket. Each loads, as it starts, a seccomp filter (libseccomp,
+through ``pyseccomp``) that makes ``socket()`` of any address family but ``AF_UNIX`` fail with
+``EAFNOSUPPORT``. A filter binds the thread that loads it and nothing else, so the server's
+other threads keep the network (the broker's Redis client, a remote store's HTTP client, the
+HTTP server). Oxigraph's HTTP client runs on the evaluating thread, so a ``SERVICE`` or
+``LOAD`` the scan missed fails there, and the client gets a 400 that says so
+(:func:`call`); the update is one transaction, so the store is left unchanged.
+
+>>> offline = OfflineThreads("provml-doc", threads=1)
+>>> offline.why_not is None or isinstance(offline.why_not, str)
+True
+>>> offline.call(sum, [1, 2, 3])
+6
+>>> offline.close()
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from provml.endpoint.limits import InputRefused
+
+__all__ = ["OfflineThreads", "cut_network", "network_refused"]
+
+log = logging.getLogger("provml.endpoint")
+
+T = TypeVar("T")
+
+#: what ``socket()`` answers on an offline thread: no file operation of the store gives it, so
+#: an error that carries it came from a connection attempt (:func:`network_refused`)
+REFUSED_ERRNO = errno.EAFNOSUPPORT
+
+#: how pyoxigraph words an I/O error: its text and the errno in parentheses (it passes no
+#: ``errno`` attribute), e.g. "Address family not supported by protocol (os error 97)"
+_REFUSED_TEXT = f"(os error {REFUSED_ERRNO})"
+
+REFUSAL = ("the request tried to reach the network (a SERVICE or LOAD that the check before "
+           "evaluation did not recognise as one): this endpoint makes no outbound requests "
+           "unless its operator lists the URL prefix (--allow-remote); nothing was written")
+
+
+def cut_network() -> str | None:
+    """Forbid the calling thread, and only it, to open a network socket: ``socket()`` of any
+    family but ``AF_UNIX`` fails with ``EAFNOSUPPORT`` from now on, for the thread's life (a
+    seccomp filter cannot be removed; it also sets the thread's ``no_new_privs``). Returns why
+    it could not (not Linux, no libseccomp, a kernel without seccomp), or None."""
+    try:
+        import pyseccomp
+    except Exception as error:  # noqa: BLE001 - ImportError, or libseccomp not found (OSError...)
+        return f"libseccomp is not available ({error})"
+    try:
+        rules = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
+        rules.add_rule(pyseccomp.ERRNO(REFUSED_ERRNO), "socket",
+                       pyseccomp.Arg(0, pyseccomp.NE, socket.AF_UNIX))
+        rules.load()
+    except Exception as error:  # noqa: BLE001 - the kernel refused the filter
+        return f"the seccomp filter could not be loaded ({error})"
+    return None
+
+
+def network_refused(error: BaseException) -> bool:
+    """Whether ``error`` is an offline thread's refused socket (:data:`REFUSED_ERRNO`), as
+    pyoxigraph reports it for a ``SERVICE`` or ``LOAD`` (an ``OSError`` with the errno in its
+    text) or Python does (``errno`` set)."""
+    if not isinstance(error, OSError):
+        return False
+    return error.errno == REFUSED_ERRNO or _REFUSED_TEXT in str(error)
+
+
+def _refusing(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)``, its refused socket raised as
+    :class:`~provml.endpoint.limits.InputRefused`. Whatever it raises leaves this thread without
+    its traceback: the frames hold pyoxigraph's iterators, which must be dropped on the thread
+    that made them (pyo3 refuses otherwise); the traceback is kept as the error's note."""
+    try:
+        return fn(*args, **kwargs)
+    except BaseException as error:
+        failed = error
+        refused = network_refused(error)
+    if refused:
+        _detach(failed)
+        raise InputRefused(REFUSAL)
+    failed.add_note("on the offline thread " + threading.current_thread().name + ":\n"
+                    + "".join(traceback.format_tb(failed.__traceback__)).rstrip())
+    _detach(failed)
+    raise failed
+
+
+def _detach(error: BaseException) -> None:
+    """Drop the tracebacks of ``error`` and of the errors it was raised from or during."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+
+
+class OfflineThreads:
+    """A pool of ``threads`` threads, each without network (:func:`cut_network`) from its
+    start; ``why_not`` says why a thread could not leave the network (then the scan before
+    evaluation is the only guard, and the server log says so once)."""
+
+    def __init__(self, name: str, *, threads: int) -> None:
+        self.why_not: str | None = None
+        self._told = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name,
+                                        initializer=self._start)
+        self._pool.submit(lambda: None).result()  # the first thread: why_not is known
+
+    def _start(self) -> None:
+        why = cut_network()
+        if why is not None:
+            self.why_not = why
+            if not self._told.is_set():
+                self._told.set()
+                log.warning("SPARQL evaluated in the server process keeps the network (%s): "
+                            "SERVICE and LOAD are refused by the check before evaluation only",
+                            why)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Start ``fn(*args, **kwargs)`` on an offline thread. Its future raises
+        :class:`~provml.endpoint.limits.InputRefused` where ``fn`` tried to open a network
+        socket (:func:`network_refused`)."""
+        return self._pool.submit(_refusing, fn, *args, **kwargs)
+
+    def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` on an offline thread, waited for.
+
+        :raises InputRefused: it tried to open a network socket.
+        """
+        result: T = self.submit(fn, *args, **kwargs).result()
+        return result
+
+    def close(self) -> None:
+        """Stop the threads once their work is done."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
