@@ -1,7 +1,9 @@
 """`provml import mlflow` on what MLflow itself wrote: a metric logged more than once at one step
 (MLflow's step is 0 when none is given) and experiments with more runs than one search answers.
 Found by an interop audit (twentieth session): the first rejected the whole run, the second left
-every run past the 1,000th out without a word; a deleted run was stored as any other."""
+every run past the 1,000th out without a word; a deleted run was stored as any other. The same
+audit listed as not changed: nested runs (linked to their parent only by a tag) and params
+spelled as numbers but not as the store writes them ("007" stored as 7)."""
 
 from __future__ import annotations
 
@@ -104,3 +106,74 @@ def test_every_run_is_read_past_one_page_of_the_search(tracking: Path, tmp_path:
         deleted = {r["t"].value for r in kg.query(f"""SELECT ?t WHERE {{
             ?r <{PROVML}tag> "mlflow.lifecycleStage=deleted" ; <{PROVML}tag> ?t FILTER(STRSTARTS(?t, "mlflow.runName=")) }}""")}
     assert deleted == {"mlflow.runName=plain-3"}
+
+
+NESTED = textwrap.dedent("""
+    import sys, mlflow
+    mlflow.set_tracking_uri(sys.argv[1])
+    mlflow.set_experiment("nested")
+    with mlflow.start_run(run_name="search"):
+        with mlflow.start_run(run_name="trial-0", nested=True):
+            mlflow.log_params({"as_int": "7", "zero_padded": "007", "exponent": "1e3", "plus": "+5",
+                               "trailing_zero": "1.50", "half": "0.5", "flag": "true", "python_flag": True,
+                               "one": 1.0, "small": 1e-05})
+    # a parent that is not in this tracking store (a run of another server, say)
+    with mlflow.start_run(run_name="orphan", tags={"mlflow.parentRunId": "0123456789abcdef0123456789abcdef"}):
+        pass
+""")
+
+
+@pytest.fixture(scope="module")
+def nested(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("mlflow-nested")
+    (tmp / "log.py").write_text(NESTED)
+    subprocess.run([sys.executable, str(tmp / "log.py"), f"sqlite:///{tmp / 'mlflow.db'}"], cwd=tmp,
+                   check=True, capture_output=True, timeout=240)
+    return tmp / "mlflow.db"
+
+
+def _run_iri(store: Path, name: str) -> str:
+    with open_kg(store) as kg:
+        (row,) = kg.query(f"""SELECT ?r WHERE {{ ?r a <{PROVML}LearningProcessExecution> ;
+            <{PROVML}tag> "mlflow.runName={name}" }}""")
+        return str(row["r"].value)
+
+
+@pytest.mark.slow
+def test_a_nested_run_is_informed_by_its_parent_run(nested: Path, tmp_path: Path) -> None:
+    """A nested run was linked to its parent only by its ``mlflow.parentRunId`` tag; it is now
+    ``prov:wasInformedBy`` the parent run, as any nested execution is by the one that encloses
+    it. A parent the tracking store does not hold is linked to by its IRI (run IRIs are
+    deterministic), and the report says so."""
+    store = tmp_path / "store"
+    report = _import(nested, store)
+    assert not report.get("rejected"), report
+    child, parent, orphan = (_run_iri(store, n) for n in ("trial-0", "search", "orphan"))
+    with open_kg(store) as kg:
+        informed = {(r["c"].value, r["p"].value) for r in kg.query(f"""SELECT ?c ?p WHERE {{
+            ?c a <{PROVML}LearningProcessExecution> ; <{PROV}wasInformedBy> ?p }}""")}
+        base = kg.base
+    assert informed == {(child, parent), (orphan, f"{base}run/mlflow-0123456789abcdef0123456789abcdef")}
+    assert report["notes"]["nested runs (prov:wasInformedBy their parent run)"] == 2
+    assert report["notes"]["parent runs not in the tracking store (linked to by IRI all the same)"] == 1
+
+
+@pytest.mark.slow
+def test_params_are_typed_only_when_spelled_as_python_or_the_store_writes_them(nested: Path,
+                                                                              tmp_path: Path) -> None:
+    """A param that spells a number was stored as that number whatever its spelling: "007" as 7,
+    "1e3" as 1000, and the text was lost. A param is typed only when it is spelled as Python
+    writes the value (what MLflow logs: a Python bool as "True", a float 1.0 as "1.0") or as the
+    store writes it back."""
+    store = tmp_path / "store"
+    report = _import(nested, store)
+    with open_kg(store) as kg:
+        values = {r["name"].value: (r["v"].value, r["v"].datatype.value.rsplit("#", 1)[-1])
+                  for r in kg.query(f"""SELECT ?name ?v WHERE {{ ?h a <{PROVML}LearningHyperparameterValue> ;
+                      <{PROVML}attributeName> ?name ; <{PROV}value> ?v }}""")}
+    assert values == {"as_int": ("7", "integer"), "half": ("0.5", "double"), "flag": ("true", "boolean"),
+                      "zero_padded": ("007", "string"), "exponent": ("1e3", "string"), "plus": ("+5", "string"),
+                      "trailing_zero": ("1.50", "string"), "python_flag": ("true", "boolean"),
+                      "one": ("1", "double"), "small": ("0.00001", "double")}
+    assert report["notes"]["params kept as text: numbers or booleans written otherwise than Python or "
+                           'the store writes them ("007", "1e3", "+5")'] == 4

@@ -1,7 +1,8 @@
 """`provml import prov-json` on what the `prov` package and hand-written files hold beyond the
 common case: ids asserted twice, times on every kind of relation, statements provml does not
-read, malformed structure and values that are not PROV values. Through the real CLI into a real
-on-disk store; what was kept is queried back."""
+read, malformed structure and values that are not PROV values, `prov:type` given as a string
+(compared with the `prov` package's own PROV-O), ill-typed literals and derivation subtypes.
+Through the real CLI into a real on-disk store; what was kept is queried back."""
 
 from __future__ import annotations
 
@@ -193,3 +194,111 @@ def test_a_secret_under_any_of_its_labels_is_redacted(tmp_path: Path, record: An
     assert code == 0, (out, err)
     values = {r["v"] for r in select(tmp_path / "store", f"SELECT ?v WHERE {{ <{EX}p> <{PROV}value> ?v }}")}
     assert values == {"[redacted]"}
+
+
+def _types(quads: Any) -> set[tuple[str, str]]:
+    """(entity, rdf:type object as N-Triples) of the example.org subjects among ``quads``."""
+    return {(q.subject.value, str(q.object)) for q in quads
+            if q.predicate.value == RDF_TYPE and q.subject.value.startswith(EX)}
+
+
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+
+
+def test_a_string_prov_type_is_a_literal_as_the_prov_package_reads_it(tmp_path: Path) -> None:
+    """A ``prov:type`` given as a plain JSON string is a string (PROV-JSON's reading, and the
+    ``prov`` package's): its PROV-O is ``rdf:type "ex:T"``; only a qualified name
+    (``xsd:QName``, or ``prov:QUALIFIED_NAME`` of ``prov`` 2.x) is a class. It used to become a
+    class IRI (minted in the document's namespace when its prefix was not declared). What is
+    stored is compared with what ``prov`` itself writes as PROV-O for the same document."""
+    import prov.model
+    from pyoxigraph import RdfFormat, parse
+
+    document = {"prefix": {"ex": EX}, "entity": {
+        "ex:e1": {"prov:type": "ex:T"},
+        "ex:e2": {"prov:type": {"$": "ex:T", "type": "xsd:QName"}},
+        "ex:e3": {"prov:type": {"$": "ex:T", "type": "prov:QUALIFIED_NAME"}},
+        "ex:e4": {"prov:type": "a model, not a class"},
+        "ex:e5": {"prov:type": "prov:Plan"},
+        "ex:e6": {"prov:type": ["ex:A", {"$": "ex:B", "type": "xsd:QName"}]}}}
+    code, out, err = imported(tmp_path, document)
+    assert code == 0, (out, err)
+    with open_kg(tmp_path / "store") as kg:
+        stored = _types(kg.store.quads())
+    reference = prov.model.ProvDocument.deserialize(content=json.dumps(document), format="json")
+    written = reference.serialize(format="rdf", rdf_format="turtle")
+    assert stored == _types(parse(written.encode() if isinstance(written, str) else written,
+                                  format=RdfFormat.TURTLE))
+    assert (f"{EX}e1", '"ex:T"') in stored and (f"{EX}e2", f"<{EX}T>") in stored
+    assert (f"{EX}e5", '"prov:Plan"') in stored
+    report = json.loads(out)
+    assert report["lost"] == {}
+    assert report["plain_types"] == {"ex:T": 3, "a model, not a class": 1, "prov:Plan": 1, "ex:A": 1, "ex:B": 1}
+
+
+def test_ill_typed_literals_are_not_stored_but_reported(tmp_path: Path) -> None:
+    """A typed value whose text is no value of its type (``"abc"^^xsd:int``, a 13th month, a date
+    without a time as ``xsd:dateTime``, 300 as ``xsd:unsignedByte``) was stored as an ill-typed
+    literal; it is not stored now, and the report names the attribute and the type. Well-typed
+    values, past 64 bits too, are kept."""
+    document = {"prefix": {"ex": EX}, "entity": {"ex:e": {
+        "ex:n": {"$": "abc", "type": "xsd:int"},
+        "ex:d": [{"$": "2020-13-45", "type": "xsd:dateTime"}, {"$": "2020-01-01", "type": "xsd:dateTime"}],
+        "ex:b": {"$": "300", "type": "xsd:unsignedByte"},
+        "prov:value": {"$": "x", "type": "xsd:double"},
+        "ex:ok": {"$": "5", "type": "xsd:int"},
+        "ex:when": {"$": "2020-01-01T00:00:00Z", "type": "xsd:dateTime"},
+        "ex:big": {"$": "18446744073709551615", "type": "xsd:unsignedLong"},
+        "ex:flag": {"$": True, "type": "xsd:boolean"}}}}
+    store = tmp_path / "store"
+    code, out, err = imported(tmp_path, document)
+    assert code == 0, (out, err)
+    assert json.loads(out)["lost"] == {"ex:n given as an ill-typed xsd:int": 1,
+                                       "ex:d given as an ill-typed xsd:dateTime": 2,
+                                       "ex:b given as an ill-typed xsd:unsignedByte": 1,
+                                       "prov:value given as an ill-typed xsd:double": 1}
+    rows = select(store, f"SELECT ?p ?v WHERE {{ <{EX}e> ?p ?v FILTER(isLiteral(?v)) }} ORDER BY ?p")
+    assert [(r["p"], r["v"]) for r in rows] == [(f"{EX}big", "18446744073709551615"), (f"{EX}flag", "true"),
+                                              (f"{EX}ok", "5"), (f"{EX}when", "2020-01-01T00:00:00Z")]
+
+
+def test_derivation_subtypes_keep_their_prov_o_property(tmp_path: Path) -> None:
+    """A derivation typed ``prov:Revision``, ``prov:Quotation`` or ``prov:PrimarySource`` became a
+    plain ``prov:wasDerivedFrom``; it is stored with PROV-O's property for it too
+    (``prov:wasRevisionOf``, ``prov:wasQuotedFrom``, ``prov:hadPrimarySource``), and still as
+    ``prov:wasDerivedFrom``, which lineage queries ask for (provml entails no super-properties).
+    A type given as a plain string is a string (a plain derivation, said in the notes), as the
+    ``prov`` package reads it. provml's PROV-JSON export (written by ``prov``, which writes these
+    properties as attributes) imports back to the same quads."""
+    derivations = {"_:r": ("ex:v2", "ex:v1", {"$": "prov:Revision", "type": "xsd:QName"}),
+                   "_:q": ("ex:v2", "ex:quote", {"$": "prov:Quotation", "type": "prov:QUALIFIED_NAME"}),
+                   "_:p": ("ex:v2", "ex:source", {"$": "prov:PrimarySource", "type": "xsd:QName"}),
+                   "_:s": ("ex:v3", "ex:v2", "prov:Revision")}
+    document = {"prefix": {"ex": EX},
+                "entity": {e: {} for e in ("ex:v1", "ex:v2", "ex:v3", "ex:quote", "ex:source")},
+                "wasDerivedFrom": {k: {"prov:generatedEntity": g, "prov:usedEntity": u, "prov:type": t}
+                                   for k, (g, u, t) in derivations.items()}}
+    store = tmp_path / "store"
+    code, out, err = imported(tmp_path, document)
+    assert code == 0, (out, err)
+    rows = select(store, f"""SELECT ?s ?p ?o WHERE {{ ?s ?p ?o FILTER(STRSTARTS(STR(?p), "{PROV}")
+        && STRSTARTS(STR(?s), "{EX}")) }} ORDER BY ?s ?p ?o""")
+    assert [(r["s"][len(EX):], r["p"][len(PROV):], r["o"][len(EX):]) for r in rows] == [
+        ("v2", "hadPrimarySource", "source"), ("v2", "wasDerivedFrom", "quote"),
+        ("v2", "wasDerivedFrom", "source"), ("v2", "wasDerivedFrom", "v1"),
+        ("v2", "wasQuotedFrom", "quote"), ("v2", "wasRevisionOf", "v1"), ("v3", "wasDerivedFrom", "v2")]
+    report = json.loads(out)
+    assert report["lost"] == {"wasDerivedFrom attributes and ids (qualified form)": 1}  # the string
+    assert report["notes"] == {"derivation types given as strings, not qualified names "
+                               "(read as plain derivations, as the prov package reads them)": 1}
+    exported = tmp_path / "export.json"
+    assert run("export", "--store", str(store), "--format", "prov-json", "-o", str(exported))[0] == 0
+    again = tmp_path / "again"
+    code, out, err = run("import", "prov-json", str(exported), "--store", str(again), "--format", "json")
+    assert code == 0, (out, err)
+
+    def quads(where: Path) -> set[str]:
+        with open_kg(where) as kg:
+            return {str(q) for q in kg.store.quads() if q.subject.value.startswith(EX)}
+
+    assert quads(again) == quads(store)

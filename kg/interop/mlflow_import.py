@@ -8,8 +8,11 @@ validated batch per run:
   ``provml:LearningProcessExecution`` (run id ``mlflow-<run id>``) with its start and end times,
   its status (``FINISHED`` → finished; ``FAILED`` / ``KILLED`` → errored; a run still
   ``RUNNING`` gets no end) and its user as persona; tags become the run's tags (``key=value``);
+  a nested run (tag ``mlflow.parentRunId``) is ``prov:wasInformedBy`` its parent run, as any
+  nested execution is by the one that encloses it (:func:`parent_link`);
 - one ``train`` task (a ``provml:TrainingExecution``) uses the params as hyperparameter values
-  (numbers written as strings are read as numbers);
+  (a string that spells a number or boolean as Python or the store writes it is read as that
+  value: "7", "0.5", "1e-05", "True", "true"; "007", "1e3", "1.50" keep their text);
 - each metric step is an epoch-like cycle ``train/step-<n>`` (a ``TrainingSectionExecution``)
   that generates the metric values logged at that step as ``provml:ModelEvaluation`` values;
   a metric logged more than once at one step (MLflow's step is 0 when none is given) makes the
@@ -32,14 +35,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pyoxigraph import Quad
+
 from provml.capture.redact import redact_text, safe_url
 from provml.errors import MissingExtra
+from provml.ingest.iris import Iris
+from provml.ingest.translation import literal
 from provml.interop.prov_import import ImportReport
+from provml.interop.prov_terms import stored_lexical
+from provml.vocab import PROV
 
-__all__ = ["import_mlflow", "mlflow_events", "tracking_uri"]
+__all__ = ["import_mlflow", "mlflow_events", "parent_link", "tracking_uri"]
 
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _STATUS = {"FINISHED": "finished", "FAILED": "errored", "KILLED": "errored"}
+#: a run id that makes a run id of the wire format (``mlflow-<id>``, 200 characters at most)
+_RUN_ID = re.compile(r"[A-Za-z0-9._~-]{1,193}")
 #: experiments, runs and logged models asked of MLflow a page at a time (its searches answer
 #: 1,000 at most a call: past that, runs were left out without a word)
 PAGE = 1000
@@ -64,22 +75,40 @@ def tracking_uri(where: str) -> str:
     return path.resolve().as_uri()
 
 
-def _value(text: str) -> Any:
-    """A param as logged (always a string in MLflow) as the number or boolean it spells; an
-    integer past Python's conversion limit (4,300 digits) stays text (``int`` raised, and the
-    import ended; regex audit, 18th session).
-
-    >>> _value("3"), _value("1e-3"), _value("adam"), _value("9" * 5000) == "9" * 5000
-    (3, 0.001, 'adam', True)
-    """
-    stripped = text.strip()
-    if re.match(r"^[+-]?\d+$", stripped):
-        return int(stripped) if len(stripped) <= 4300 else text
-    if _NUMBER.match(stripped):
-        number = float(stripped)
+def _spelled(text: str) -> Any:
+    """The number or boolean ``text`` spells (``text`` itself when none); an integer past
+    Python's conversion limit (4,300 digits) stays text (``int`` raised, and the import ended;
+    regex audit, 18th session)."""
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text) if len(text) <= 4300 else text
+    if _NUMBER.match(text):
+        number = float(text)
         return number if math.isfinite(number) else text
-    if stripped in ("True", "False", "true", "false"):
-        return stripped.lower() == "true"
+    if text in ("True", "False", "true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+def _value(text: str, report: ImportReport | None = None) -> Any:
+    """A param as logged (always a string in MLflow: ``str`` of the value given) as the number
+    or boolean it spells, when it is spelled as Python writes that value (``str``: what
+    ``log_param`` stored for a number or a bool) or as the store writes it back (its canonical
+    form); any other spelling keeps its text ("007" was stored as 7, "1e3" as 1000), counted in
+    ``report``'s notes.
+
+    >>> _value("3"), _value("0.5"), _value("1e-05"), _value("1.0"), _value("True"), _value("true")
+    (3, 0.5, 1e-05, 1.0, True, True)
+    >>> _value("adam"), _value("9" * 5000) == "9" * 5000
+    ('adam', True)
+    >>> _value("007"), _value("1e3"), _value("+5"), _value("1.50"), _value("TRUE"), _value(" 7")
+    ('007', '1e3', '+5', '1.50', 'TRUE', ' 7')
+    """
+    value = _spelled(text)
+    if value is text or str(value) == text or stored_lexical(literal(value)) == text:
+        return value
+    if report is not None:
+        report.notes["params kept as text: numbers or booleans written otherwise than Python or "
+                     "the store writes them (\"007\", \"1e3\", \"+5\")"] += 1
     return text
 
 
@@ -113,7 +142,7 @@ def mlflow_events(client: Any, run: Any, experiment: str, models: list[Any],
     if info.user_id:
         begin["persona"] = {"id": re.sub(r"[^A-Za-z0-9._~-]", "-", info.user_id)[:200] or "user"}
     events = [event("workflow_begin", t0, **begin)]
-    params = [{"name": k, "role": "hyperparameter", "value": _value(v)}
+    params = [{"name": k, "role": "hyperparameter", "value": _value(v, report)}
               for k, v in sorted(run.data.params.items())]
     report.mapped["LearningHyperparameterValue"] += len(params)
     task = {"task": "train", "name": "train", "type": "training"}
@@ -173,7 +202,7 @@ def mlflow_events(client: Any, run: Any, experiment: str, models: list[Any],
                         "data": {"store": "mlflow", "location": model.artifact_location}})
         for key, value in sorted((model.params or {}).items()):
             outputs.append({"name": f"{model.name}.{key}", "role": "model_hyperparameter",
-                            "value": _value(str(value)), "about": name})
+                            "value": _value(str(value), report), "about": name})
         report.mapped["Model"] += 1
     end = max(clock, (info.end_time or info.start_time) / 1000)
     error = {"error": {"type": info.status, "message": f"the MLflow run ended {info.status}"}} \
@@ -182,6 +211,24 @@ def mlflow_events(client: Any, run: Any, experiment: str, models: list[Any],
                         **({"generated": outputs} if outputs else {})))
     events.append(event("workflow_end", end, type="learning", status=status, **error))
     return events
+
+
+def parent_link(iris: Iris, run: Any, report: ImportReport) -> list[Quad]:
+    """A nested run's link to its parent run (its ``mlflow.parentRunId`` tag), as provml links
+    any nested execution to the one that encloses it: ``prov:wasInformedBy``, in the run's bundle,
+    to the parent's IRI ``{base}run/mlflow-<parent id>`` (deterministic: it names the parent
+    whether the parent is read in this import, an earlier one or not at all). A tag that names
+    no run id (or the run itself) stays a tag only, counted in the notes."""
+    parent = run.data.tags.get("mlflow.parentRunId")
+    if parent is None:
+        return []
+    rid = run.info.run_id
+    if not _RUN_ID.fullmatch(parent) or parent == rid:
+        report.notes["parent run ids that name no other run (kept as the tag only)"] += 1
+        return []
+    report.notes["nested runs (prov:wasInformedBy their parent run)"] += 1
+    return [Quad(iris.run(f"mlflow-{rid}"), PROV.wasInformedBy, iris.run(f"mlflow-{parent}"),
+                 iris.bundle(f"mlflow-{rid}"))]
 
 
 def _loggings(metrics: list[Any]) -> list[list[Any]]:
@@ -258,6 +305,8 @@ def _import_mlflow(kg: Any, where: str) -> ImportReport:
         # named without the URI's credentials (MLflow's text repeats the URI whole), no traceback
         text = redact_text(str(error).replace(uri, safe_url(uri)))
         raise ValueError(f"the MLflow tracking store {safe_url(uri)} cannot be read: {text[:500]}") from None
+    read: set[str] = set()  # the runs read, and the parents nested runs name
+    parents: set[str] = set()
     for experiment in experiments:
         report.records["experiment"] += 1
         models_by_run: dict[str, list[Any]] = {}
@@ -272,5 +321,11 @@ def _import_mlflow(kg: Any, where: str) -> ImportReport:
             report.records["run"] += 1
             events = mlflow_events(client, run, experiment.name,
                                    models_by_run.get(run.info.run_id, []), report)
-            report.ingest(kg, events, f"run {run.info.run_id}")
+            links = parent_link(kg.iris, run, report)
+            report.ingest(kg, events, f"run {run.info.run_id}", links=links)
+            read.add(run.info.run_id)
+            if links:
+                parents.add(run.data.tags["mlflow.parentRunId"])
+    if parents - read:
+        report.notes["parent runs not in the tracking store (linked to by IRI all the same)"] += len(parents - read)
     return report

@@ -7,8 +7,12 @@ UTC), ``prov:type`` given as a plain string (``"provml:HyperParameter"``), attri
 written as the string of a Python dict.
 
 The document becomes PROV-O quads: records typed ``prov:Entity`` / ``Activity`` / ``Agent``,
-the relations as PROV-O's direct properties (``prov:used``, ``prov:wasGeneratedBy`` ...), each
-bundle a named graph. Where the terms say so it is mapped onto PROV-ML (:data:`PROVML_VALUES`):
+the relations as PROV-O's direct properties (``prov:used``, ``prov:wasGeneratedBy`` ...; a
+revision, quotation or primary source also as ``prov:wasRevisionOf`` ...), each bundle a named
+graph. Values are read as the ``prov`` package reads them: a ``prov:type`` that is a qualified
+name is a class, a plain string a literal (``rdf:type "text"``, as ``prov`` writes PROV-O); an
+ill-typed literal (``"abc"^^xsd:int``) is not stored but counted (:mod:`provml.interop.prov_terms`).
+Where the terms say so it is mapped onto PROV-ML (:data:`PROVML_VALUES`):
 a hyperparameter entity becomes a ``provml:LearningHyperparameterValue`` derived from a minted
 ``provml:LearningHyperparameter``, a model a ``provml:Model`` with its location. Everything goes
 through the knowledge graph's enrichment and SHACL validation (``KnowledgeGraph.ingest_quads``),
@@ -38,6 +42,12 @@ from pyoxigraph import Literal, NamedNode, Quad
 from provml.capture.redact import REDACTED, is_secret_name, redact_named, redact_text
 from provml.errors import EventError, ValidationFailed
 from provml.ingest.iris import slug
+from provml.interop.prov_terms import (
+    DERIVATION_ATTRIBUTES,
+    DERIVATION_SUBTYPES,
+    QNAME_TYPES,
+    ill_typed,
+)
 from provml.vocab import PROV, PROVML, RDF, RDFS, XSD
 
 if TYPE_CHECKING:
@@ -134,12 +144,15 @@ class ImportReport:
         lines += [f"rejected: {r}" for r in self.rejected]
         return "\n".join(lines)
 
-    def ingest(self, kg: KnowledgeGraph, events: Sequence[Mapping[str, Any]], what: str) -> None:
+    def ingest(self, kg: KnowledgeGraph, events: Sequence[Mapping[str, Any]], what: str, *,
+               links: Sequence[Quad] = ()) -> None:
         """Send one batch of wire-format events through the pipeline and count what was stored;
         a batch the pipeline refuses is named in :attr:`rejected` (with the reason) and the
-        import goes on."""
+        import goes on. ``links`` join the batch after translation, validated and stored with it:
+        links the wire format has no field for (an MLflow run nested in another run)."""
         try:
-            result = kg.ingest_events(events)
+            result = (kg.ingest_translated([*kg.translate_events(events), *links], events=len(events))
+                      if links else kg.ingest_events(events))
         except (ValidationFailed, EventError) as error:
             self.rejected.append(f"{what}: {error}")
             return
@@ -247,21 +260,29 @@ def _time(value: Any, report: ImportReport, where: str) -> Literal | None:
     return Literal(moment.isoformat(), datatype=XSD.dateTime)
 
 
-def _literal(value: Any, names: _Names, report: ImportReport, *,
-             numbers: bool = False) -> Literal | NamedNode:
-    """A PROV-JSON attribute value as an RDF term; with ``numbers``, a plain string that spells
-    a number becomes that number (yProv4ML writes every ``prov:value`` as a string)."""
+def _literal(value: Any, names: _Names, report: ImportReport, key: str, *,
+             numbers: bool = False) -> Literal | NamedNode | None:
+    """A PROV-JSON attribute value (of the attribute ``key``) as an RDF term; with ``numbers``,
+    a plain string that spells a number becomes that number (yProv4ML writes every
+    ``prov:value`` as a string). An ill-typed value (``{"$": "abc", "type": "xsd:int"}``) is
+    ``None``, counted in the report as not kept ("ex:n given as an ill-typed xsd:int")."""
     if isinstance(value, dict) and "$" in value:
         raw, kind, lang = value["$"], value.get("type"), value.get("lang")
         if lang:
             return Literal(redact_text(str(raw)), language=lang)
-        if kind in ("prov:QUALIFIED_NAME", "xsd:QName"):
+        if kind in QNAME_TYPES:
             return names.iri(str(raw))
         if kind:
             prefix, local = names.split(str(kind))
             datatype = NamedNode((XSD_NS if prefix == "xsd" else names.namespaces[prefix or "default"])
                                  + local)
-            return Literal(redact_text(str(raw)), datatype=datatype)
+            # (a JSON boolean's text is true / false, as XML Schema's: not Python's True)
+            text = str(raw).lower() if isinstance(raw, bool) else str(raw)
+            literal = Literal(redact_text(text), datatype=datatype)
+            if ill_typed(literal):
+                report.lost[f"{key} given as an ill-typed {kind}"] += 1
+                return None
+            return literal
         value = raw
     if isinstance(value, bool):
         return Literal(value)
@@ -416,6 +437,9 @@ def _relation(relation: str, rel_id: str, rel: dict[str, Any], names: _Names, ad
     subject, obj = names.iri(rel[subject_key]), names.iri(rel[object_key])
     add(subject, NamedNode(_PROV_NS + prop), obj)
     kept = {subject_key, object_key}
+    if relation == "wasDerivedFrom" and "prov:type" in rel and _derivation_types(
+            subject, obj, rel["prov:type"], names, add, report):
+        kept.add("prov:type")
     if "prov:time" in rel and (relation in _AT_TIMES or relation in _QUALIFIED):
         kept.add("prov:time")
         time = _time(rel["prov:time"], report, f"{what}: prov:time")
@@ -431,6 +455,31 @@ def _relation(relation: str, rel_id: str, rel: dict[str, Any], names: _Names, ad
             add(node, NamedNode(_PROV_NS + "atTime"), time)
     if set(rel) - kept or not rel_id.startswith("_:"):
         report.lost[f"{relation} attributes and ids (qualified form)"] += 1
+
+
+def _derivation_types(subject: NamedNode, obj: NamedNode, raw: Any, names: _Names, add: Any,
+                      report: ImportReport) -> bool:
+    """A derivation's ``prov:type``: ``prov:Revision``, ``prov:Quotation`` or
+    ``prov:PrimarySource`` as a qualified name adds PROV-O's sub-property
+    (``prov:wasRevisionOf``, ``prov:wasQuotedFrom``, ``prov:hadPrimarySource``) beside
+    ``prov:wasDerivedFrom`` (provml entails no super-properties: queries and lineage ask for
+    ``prov:wasDerivedFrom``). Whether every value was read so; one given as a plain string is a
+    string, as the ``prov`` package reads it (a plain derivation), and said in the notes."""
+    read = 0
+    values = _values(raw)
+    for value in values:
+        text = str(value.get("$") if isinstance(value, dict) else value)
+        prefix, _ = names.split(text)
+        prop = DERIVATION_SUBTYPES.get(names.iri(text).value) if prefix is not None else None
+        if prop is None:
+            continue
+        if isinstance(value, dict) and value.get("type") in QNAME_TYPES:
+            add(subject, prop, obj)
+            read += 1
+        elif isinstance(value, str):
+            report.notes["derivation types given as strings, not qualified names "
+                         "(read as plain derivations, as the prov package reads them)"] += 1
+    return read == len(values)
 
 
 def _map_stages(quads: list[Quad], graph: NamedNode, report: ImportReport) -> None:
@@ -479,37 +528,67 @@ def _record(node: NamedNode, record_id: str, cls: NamedNode, attributes: dict[st
                             + (" without a $ value" if isinstance(value, dict) else "")] += 1
                 continue
             if key == "prov:type":
-                text = value.get("$") if isinstance(value, dict) else value
-                prefix, local = names.split(str(text))
-                if names.iri(str(text)).value == PROVML.NS + local and local in _PROVML_CLASSES:
-                    add(node, RDF.type, NamedNode(PROVML.NS + local))  # PROV-ML's own term
-                    report.mapped[local] += 1
-                    continue
-                if prefix in names.provml_prefixes and local.lower() in PROVML_VALUES and cls == PROV.Entity:
-                    mapped = PROVML_VALUES[local.lower()]
-                    continue
-                if prefix != "prov":
-                    report.plain_types[str(text)] += 1
-                add(node, RDF.type, names.iri(str(text)))
+                mapped = _type(node, value, cls, names, add, report) or mapped
             elif key in _PROV_ATTRIBUTES:
                 prop = _PROV_ATTRIBUTES[key]
                 term = (_time(value, report, f"{where}: {key}") if prop in _TIMES
                         else Literal(REDACTED) if prop == PROV.value and any(_secret(text, value) for text in labels)
-                        else _literal(value, names, report, numbers=prop == PROV.value))
+                        else _literal(value, names, report, key, numbers=prop == PROV.value))
                 if term is not None:
                     add(node, prop, term)
+            elif key in DERIVATION_ATTRIBUTES and isinstance(value, dict) and value.get("type") in QNAME_TYPES:
+                # a revision, quotation or primary source as the prov package's PROV-O reader
+                # writes it (provml's PROV-JSON export): the property, and prov:wasDerivedFrom
+                source = names.iri(str(inner))
+                add(node, DERIVATION_ATTRIBUTES[key], source)
+                add(node, PROV.wasDerivedFrom, source)
             elif key.startswith("prov:"):
                 report.lost[key] += 1  # prov: attributes PROV-O has no property for (prov:role ...)
             else:
                 prop = names.iri(key)
+                term = (Literal(REDACTED) if _secret(key.rsplit(":", 1)[-1], value)
+                        else _literal(value, names, report, key))
+                if term is None:
+                    continue
                 if prop.value.startswith(PROVML.NS):
                     report.mapped[f"provml:{prop.value[len(PROVML.NS):]} (property)"] += 1
                 else:
                     report.unmapped_attributes[key] += 1
-                add(node, prop, Literal(REDACTED) if _secret(key.rsplit(":", 1)[-1], value)
-                    else _literal(value, names, report))
+                add(node, prop, term)
     if mapped is not None:
         _map_value(node, record_id, mapped, attributes, names, add, report)
+
+
+def _type(node: NamedNode, value: Any, cls: NamedNode, names: _Names, add: Any,
+          report: ImportReport) -> tuple[NamedNode, NamedNode] | None:
+    """One ``prov:type`` value, read as the ``prov`` package reads it: a qualified name
+    (``{"$": "ex:T", "type": "xsd:QName"}``, or ``prov:QUALIFIED_NAME``) is a class
+    (``rdf:type ex:T``); any other value, a plain string among them, is a literal, as the
+    ``prov`` package writes it in PROV-O (``rdf:type "ex:T"``). A name of PROV-ML's, by a prefix
+    the document declares, is read as the PROV-ML term even as a plain string (yProv4ML writes
+    ``"provml:HyperParameter"``): its class, or the value and attribute classes it maps to
+    (returned, for :func:`_map_value`)."""
+    qualified = isinstance(value, dict) and value.get("type") in QNAME_TYPES and not value.get("lang")
+    text = str(value.get("$") if isinstance(value, dict) else value)
+    prefix, local = names.split(text)
+    if qualified or (isinstance(value, str) and prefix is not None):
+        if names.iri(text).value == PROVML.NS + local and local in _PROVML_CLASSES:
+            add(node, RDF.type, NamedNode(PROVML.NS + local))  # PROV-ML's own term
+            report.mapped[local] += 1
+            return None
+        if prefix in names.provml_prefixes and local.lower() in PROVML_VALUES and cls == PROV.Entity:
+            return PROVML_VALUES[local.lower()]
+    if qualified:
+        if prefix != "prov":
+            report.plain_types[text] += 1
+        add(node, RDF.type, names.iri(text))
+        return None
+    term = _literal(value, names, report, "prov:type")
+    if term is not None:
+        report.plain_types[text] += 1
+        report.notes["prov:type values that are not qualified names (kept as literals, as the prov package reads them)"] += 1
+        add(node, RDF.type, term)
+    return None
 
 
 def _map_value(node: NamedNode, record_id: str, mapped: tuple[NamedNode, NamedNode],
