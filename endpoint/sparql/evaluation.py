@@ -203,10 +203,11 @@ class QueryRunner:
         self._updates: OfflineThreads | None = None
         if offline:
             self._pool = OfflineThreads("provml-query", threads=workers)
-            # lazily started, one a request thread at most: a simple query never waits for
-            # the blocking ones' threads
-            self._reads = OfflineThreads("provml-read", threads=64)
-            self._updates = OfflineThreads("provml-update", threads=1)  # one at a time anyway
+            if self._pool.why_not is None:  # else no thread can leave the network: no hand-off
+                # started as needed, one a waiting caller (a request thread) at most: a simple
+                # query never waits for a thread
+                self._reads = OfflineThreads("provml-read", threads=1024)
+                self._updates = OfflineThreads("provml-update", threads=1)  # one at a time
         else:
             self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provml-query")
 

@@ -43,6 +43,7 @@ import json
 import logging
 import multiprocessing
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -120,29 +121,37 @@ def _limit_worker(memory_mb: int | None) -> None:
 
 _CLONE_NEWUSER, _CLONE_NEWNET = 0x10000000, 0x40000000
 
+#: a query that may call a service (an allowed one, or one the scan missed)
+_SERVICE = re.compile("SERVICE", re.IGNORECASE)
+
 
 def _offline() -> str | None:
     """Move this worker into a network namespace of its own, in an unprivileged user namespace:
     no interface but a loopback that is down, so no query can make it connect anywhere,
     whatever the scan before evaluation missed (a review found queries that hid a ``SERVICE``
-    from it, and Oxigraph called the URL). Where the kernel refuses user namespaces (Ubuntu's
-    AppArmor restriction, a container's seccomp profile), a seccomp filter forbids the worker
-    network sockets instead (:func:`provml.endpoint.sparql.offline.cut_network`; loaded on the
-    main thread, it binds every thread started after it). Must run before the worker starts a
-    thread. Returns why neither could be done, or None."""
+    from it, and Oxigraph called the URL). Then a seccomp filter forbids the worker every
+    socket (:func:`provml.endpoint.sparql.offline.cut_network`; loaded on the main thread, it
+    binds every thread started after it): the namespace leaves the file system's ``AF_UNIX``
+    sockets, through which glibc asks local resolver daemons (nscd, systemd-resolved) for a
+    host name before DNS (a review, twenty-first session), and the filter alone stands where
+    the kernel refuses user namespaces (Ubuntu's AppArmor restriction, a container's seccomp
+    profile). Must run before the worker starts a thread. Returns why neither could be done,
+    or None."""
     import ctypes
     import ctypes.util
     import os
 
+    why: str | None = None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0:
-            return None
-        why = os.strerror(ctypes.get_errno())
+        if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) != 0:
+            why = os.strerror(ctypes.get_errno())
     except (OSError, AttributeError) as error:
         why = str(error)
     other = cut_network()
-    return None if other is None else f"no network namespace: {why}; {other}"
+    if why is None or other is None:
+        return None
+    return f"no network namespace: {why}; {other}"
 
 
 #: how often a worker checks that the server that started it still runs
@@ -235,8 +244,10 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None, *,
                 continue
             accept = options.pop("accept", None) if op == "query" else None
             max_bytes = options.pop("max_bytes", None) if op in ("query", "export") else None
-            # a dump has sent chunks when its view fails: no retry then
-            retries = 1 if op == "dump" else _VIEW_RETRIES
+            # a dump has sent chunks when its view fails: no retry then; nor for a SERVICE,
+            # whose failure is no broken view: a retry sent an allowed one again (a review,
+            # twenty-first session: a failing service was called three times)
+            retries = 1 if op == "dump" or _SERVICE.search(sparql) else _VIEW_RETRIES
             for attempt in range(retries):
                 if store is None or wanted != version:
                     if store is not None:
@@ -274,7 +285,7 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None, *,
             conn.send(("refused", str(error)))
         except Exception as error:  # reported to the server, which logs it
             unknown = client_error(error)  # an update's (trials, probes)
-            if network_refused(error):  # a SERVICE the scan missed, under _offline's filter
+            if offline and network_refused(error):  # a SERVICE the scan missed
                 conn.send(("refused", REFUSAL))
             elif unknown is not None:
                 conn.send(("refused", str(unknown)))

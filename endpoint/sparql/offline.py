@@ -11,13 +11,17 @@ query worker processes have a second guard, a network namespace of their own
 process that runs many, so the server process's own evaluation gets another one:
 
 unless the operator allows remote targets (``--allow-remote``), that evaluation runs on threads
-that cannot open a network socket. Each loads, as it starts, a seccomp filter (libseccomp,
-through ``pyseccomp``) that makes ``socket()`` of any address family but ``AF_UNIX`` fail with
-``EAFNOSUPPORT``. A filter binds the thread that loads it and nothing else, so the server's
-other threads keep the network (the broker's Redis client, a remote store's HTTP client, the
-HTTP server). Oxigraph's HTTP client runs on the evaluating thread, so a ``SERVICE`` or
-``LOAD`` the scan missed fails there, and the client gets a 400 that says so
-(:func:`call`); the update is one transaction, so the store is left unchanged.
+that cannot open a socket. Each loads, as it starts, a seccomp filter (libseccomp, through
+``pyseccomp``) that makes ``socket()`` fail with ``EAFNOSUPPORT``, of every address family:
+``AF_UNIX`` too, since glibc asks local resolver daemons (nscd, systemd-resolved) over it
+before DNS, which would carry a host name out (a review, twenty-first session). A filter binds
+the thread that loads it and nothing else, so the server's other threads keep the network (the
+broker's Redis client, a remote store's HTTP client, the HTTP server). Oxigraph's HTTP client
+runs on the evaluating thread, so a ``SERVICE`` or ``LOAD`` the scan missed fails there, its
+host name unresolved, and the client gets a 400 that says so (:meth:`OfflineThreads.call`;
+the server log a warning: the scan has a gap to close); the update is one transaction, so the
+store is left unchanged. ``SERVICE SILENT`` and ``LOAD SILENT`` fail silently, as SPARQL
+defines: nothing is reached, and nothing is said.
 
 >>> offline = OfflineThreads("provml-doc", threads=1)
 >>> offline.why_not is None or isinstance(offline.why_not, str)
@@ -31,14 +35,15 @@ from __future__ import annotations
 
 import errno
 import logging
-import socket
 import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from provml.capture.redact import redact_text
 from provml.endpoint.limits import InputRefused
+from provml.endpoint.sparql.outcomes import QueryRejected, QueryTimeout
 
 __all__ = ["OfflineThreads", "cut_network", "network_refused"]
 
@@ -50,9 +55,16 @@ T = TypeVar("T")
 #: an error that carries it came from a connection attempt (:func:`network_refused`)
 REFUSED_ERRNO = errno.EAFNOSUPPORT
 
-#: how pyoxigraph words an I/O error: its text and the errno in parentheses (it passes no
-#: ``errno`` attribute), e.g. "Address family not supported by protocol (os error 97)"
-_REFUSED_TEXT = f"(os error {REFUSED_ERRNO})"
+#: how pyoxigraph words the errors of a refused socket (it passes no ``errno`` attribute): an
+#: I/O error's text with the errno in parentheses ("Address family not supported by protocol
+#: (os error 97)"), and a host name that could not be looked up, without its resolver's sockets
+_REFUSED_TEXTS = (f"(os error {REFUSED_ERRNO})", "failed to lookup address information")
+
+#: errors the client caused: raised without a note of the thread's traceback
+_CLIENT_ERRORS = (InputRefused, SyntaxError, QueryTimeout, QueryRejected)
+
+#: how much of a refused text the warning logs
+_LOGGED_CHARS = 300
 
 REFUSAL = ("the request tried to reach the network (a SERVICE or LOAD that the check before "
            "evaluation did not recognise as one): this endpoint makes no outbound requests "
@@ -60,18 +72,22 @@ REFUSAL = ("the request tried to reach the network (a SERVICE or LOAD that the c
 
 
 def cut_network() -> str | None:
-    """Forbid the calling thread, and only it, to open a network socket: ``socket()`` of any
-    family but ``AF_UNIX`` fails with ``EAFNOSUPPORT`` from now on, for the thread's life (a
-    seccomp filter cannot be removed; it also sets the thread's ``no_new_privs``). Returns why
-    it could not (not Linux, no libseccomp, a kernel without seccomp), or None."""
+    """Forbid the calling thread, and only it (and the threads it starts after), to open a
+    socket: ``socket()`` fails with ``EAFNOSUPPORT`` (and io_uring with ``ENOSYS``) from now on,
+    for the thread's life (a seccomp filter cannot be removed; it also sets the thread's
+    ``no_new_privs``). Returns why it could not (not Linux, no libseccomp, a kernel without
+    seccomp), or None."""
     try:
         import pyseccomp
     except Exception as error:  # noqa: BLE001 - ImportError, or libseccomp not found (OSError...)
         return f"libseccomp is not available ({error})"
     try:
         rules = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
-        rules.add_rule(pyseccomp.ERRNO(REFUSED_ERRNO), "socket",
-                       pyseccomp.Arg(0, pyseccomp.NE, socket.AF_UNIX))
+        rules.add_rule(pyseccomp.ERRNO(REFUSED_ERRNO), "socket")
+        for ring in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
+            # io_uring opens and connects sockets without socket(); "not implemented" makes
+            # any library that tries it fall back to plain calls
+            rules.add_rule(pyseccomp.ERRNO(errno.ENOSYS), ring)
         rules.load()
     except Exception as error:  # noqa: BLE001 - the kernel refused the filter
         return f"the seccomp filter could not be loaded ({error})"
@@ -79,41 +95,58 @@ def cut_network() -> str | None:
 
 
 def network_refused(error: BaseException) -> bool:
-    """Whether ``error`` is an offline thread's refused socket (:data:`REFUSED_ERRNO`), as
-    pyoxigraph reports it for a ``SERVICE`` or ``LOAD`` (an ``OSError`` with the errno in its
-    text) or Python does (``errno`` set)."""
+    """Whether ``error``, raised where no socket can be opened, is a refused one
+    (:data:`REFUSED_ERRNO`), as pyoxigraph reports it for a ``SERVICE`` or ``LOAD`` (an
+    ``OSError`` with the errno in its text, or a host name not looked up) or Python does
+    (``errno`` set)."""
     if not isinstance(error, OSError):
         return False
-    return error.errno == REFUSED_ERRNO or _REFUSED_TEXT in str(error)
+    text = str(error)
+    return error.errno == REFUSED_ERRNO or any(part in text for part in _REFUSED_TEXTS)
 
 
 def _refusing(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)``, its refused socket raised as
-    :class:`~provml.endpoint.limits.InputRefused`. Whatever it raises leaves this thread without
-    its traceback: the frames hold pyoxigraph's iterators, which must be dropped on the thread
-    that made them (pyo3 refuses otherwise); the traceback is kept as the error's note."""
+    :class:`~provml.endpoint.limits.InputRefused` (and logged: the text passed the scan).
+    Whatever it raises leaves this thread without its traceback: the frames hold pyoxigraph's
+    iterators, which must be dropped on the thread that made them (pyo3 refuses otherwise); the
+    traceback of an error that is not the client's is kept as the error's note."""
     try:
         return fn(*args, **kwargs)
     except BaseException as error:
         failed = error
         refused = network_refused(error)
-    if refused:
-        _detach(failed)
-        raise InputRefused(REFUSAL)
-    failed.add_note("on the offline thread " + threading.current_thread().name + ":\n"
-                    + "".join(traceback.format_tb(failed.__traceback__)).rstrip())
     _detach(failed)
+    if refused:
+        texts = [a for a in args if isinstance(a, str)]
+        log.warning("SPARQL that passed the scan before evaluation tried to reach the network "
+                    "(refused; the scan has a gap to close): %r",
+                    redact_text(texts[0])[:_LOGGED_CHARS] if texts else "?")
+        raise InputRefused(REFUSAL)
     raise failed
 
 
 def _detach(error: BaseException) -> None:
-    """Drop the tracebacks of ``error`` and of the errors it was raised from or during."""
+    """Drop the tracebacks of ``error`` and of every error it was raised from or during, as
+    a note on ``error`` where it is not one the client caused."""
+    if not isinstance(error, _CLIENT_ERRORS) and error.__traceback__ is not None:
+        error.add_note("on the offline thread " + threading.current_thread().name + ":\n"
+                       + "".join(traceback.format_tb(error.__traceback__)).rstrip())
     seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
         seen.add(id(current))
         current.__traceback__ = None
-        current = current.__cause__ or current.__context__
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        if isinstance(current, BaseExceptionGroup):
+            pending += current.exceptions
+
+
+#: whether this process has said that its threads keep the network
+_TOLD = threading.Event()
 
 
 class OfflineThreads:
@@ -123,7 +156,6 @@ class OfflineThreads:
 
     def __init__(self, name: str, *, threads: int) -> None:
         self.why_not: str | None = None
-        self._told = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name,
                                         initializer=self._start)
         self._pool.submit(lambda: None).result()  # the first thread: why_not is known
@@ -132,8 +164,8 @@ class OfflineThreads:
         why = cut_network()
         if why is not None:
             self.why_not = why
-            if not self._told.is_set():
-                self._told.set()
+            if not _TOLD.is_set():  # once a process: the reason is the same for every thread
+                _TOLD.set()
                 log.warning("SPARQL evaluated in the server process keeps the network (%s): "
                             "SERVICE and LOAD are refused by the check before evaluation only",
                             why)

