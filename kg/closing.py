@@ -23,7 +23,7 @@ class Closing:
 
     __slots__ = ()
 
-    def close(self) -> None:
+    def close(self) -> object:  # (some say whether all went well: Client.close)
         raise NotImplementedError
 
     def __enter__(self) -> Self:

@@ -535,3 +535,37 @@ def test_bags_that_fill_during_a_request_wait_for_the_next_wake_up(
     wf.end()
     client.close()
     assert client.stats().sent == 2 * 150 + 4
+
+
+class _Unprintable:
+    """A value whose ``repr`` raises (a detached ORM row)."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("instance is not bound to a Session")
+
+
+def test_values_no_encoder_takes_lose_nothing_else(tmp_path: Path) -> None:
+    """A torch tensor of two elements (``item()`` raised RuntimeError) and a value whose repr
+    raises escaped the encoder: the flusher dropped every event it had taken in that round
+    (606 captured, none on disk) while ``flush()`` said all was well (an audit, twenty-first
+    session). The tensor is now written as its list; the other value's event alone is set
+    aside in the rejected file, with the reason, and every other event is on disk."""
+    torch = pytest.importorskip("torch")
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+    with client.workflow("odd values", meta=False) as wf, wf.stage("train") as tr, \
+            tr.cycle("epoch", 0) as ep:
+        for b in range(100):
+            with ep.cycle("batch", b) as bt:
+                extra = [provml.value("per_class", torch.tensor([0.5, 0.25]))] if b == 30 else \
+                    [provml.value("row", _Unprintable())] if b == 60 else []
+                bt.generated(provml.evaluation("loss", 0.1 * b), *extra)
+    assert client.flush(timeout_s=30)
+    client.close()
+    events = [e for path in tmp_path.glob("provml-*.jsonl") for e in read_events(path)]
+    batches = [e for e in events if e.get("kind") == "cycle_end" and e.get("name") == "batch"]
+    assert len(batches) == 99  # batch 60 alone is set aside
+    per_class = [v for e in batches for v in e.get("generated", []) if v.get("name") == "per_class"]
+    assert [v["value"] for v in per_class] == [[0.5, 0.25]]
+    rejected = [json.loads(line) for line in client.rejected_path.read_text().splitlines()]
+    assert len(rejected) == 1 and "not bound to a Session" in rejected[0]["report"]["error"]
+    assert client.stats().rejected == 1

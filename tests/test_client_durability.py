@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import signal
 import subprocess
@@ -9,8 +11,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
 import provml
 from provml.capture.spool import read_events, spool_files
+from provml.cli import main
 
 SCRIPT = """
 import sys, time, provml
@@ -102,3 +108,93 @@ def test_a_nan_value_is_rejected_alone_and_kept(tmp_path: Path) -> None:
     assert [e["kind"] for e in spooled(tmp_path)] == ["workflow_begin", "task_begin", "workflow_end"]
     (line,) = client.rejected_path.read_text().splitlines()
     assert '"task_end"' in line and "Out of range float" in line
+
+
+FULL_DISK = """
+import os, resource, signal, sys, provml
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit: EFBIG, as ENOSPC on a full disk
+client = provml.Client(spool_dir=sys.argv[1], online=False, install_signal_handler=False)
+captured = 0
+with client.workflow("full", meta=False) as wf, wf.stage("train") as tr:
+    captured += 2
+    for epoch in range(10):
+        if epoch == 4:
+            assert client.flush(timeout_s=10)
+            size = os.path.getsize(client.spool_path)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size + 3000, resource.RLIM_INFINITY))
+        with tr.cycle("epoch", epoch) as ep:
+            for batch in range(50):
+                with ep.cycle("batch", batch) as bt:
+                    bt.generated(provml.evaluation("loss", 0.5))
+            captured += 102
+        if epoch == 6:
+            print("while full", client.flush(timeout_s=10), flush=True)
+            resource.setrlimit(resource.RLIMIT_FSIZE,
+                               (resource.RLIM_INFINITY, resource.RLIM_INFINITY))  # space again
+    captured += 0
+captured += 2
+print("flushed", client.flush(timeout_s=10), flush=True)
+client.close()
+print("captured", captured, flush=True)
+"""
+
+
+def test_a_write_the_disk_refused_leaves_no_half_line(tmp_path: Path) -> None:
+    """The disk full in the middle of a write, then space again: the write had left a half line,
+    the held events were appended to it, and 206 of 1,024 events could not be read (``provml
+    load`` refused the whole file) while the client said all was on disk (an audit, twenty-first
+    session). Now every event is readable, and the spool loads."""
+    script = tmp_path / "full.py"
+    script.write_text(textwrap.dedent(FULL_DISK))
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "spool")], capture_output=True,
+                         text=True, timeout=120, check=True).stdout.split("\n")
+    assert "while full False" in out and "flushed True" in out
+    captured = int(next(line for line in out if line.startswith("captured")).split()[1])
+    assert len(spooled(tmp_path)) == captured == 1024
+    load = CliRunner().invoke(main, ["load", str(tmp_path / "spool"), "--store",
+                                     str(tmp_path / "store")])
+    assert load.exit_code == 0, load.output
+
+
+def test_load_sets_a_corrupt_line_aside_and_loads_the_rest(tmp_path: Path) -> None:
+    """One line that is not JSON in the middle of a spool stopped ``provml load`` before it
+    stored anything (exit 2), while the client's own replay sets such a line aside (an audit,
+    twenty-first session). The line is now reported with its file and number (exit 1: not all
+    of the input conforms), and every other event is stored."""
+    client = provml.Client(spool_dir=tmp_path / "spool", online=False, install_signal_handler=False)
+    with client.workflow("wf", meta=False) as wf, wf.task("t") as t:
+        for i in range(20):
+            with t.cycle("loop", i):
+                pass
+            assert client.flush(timeout_s=10)  # a line a flush
+    client.close()
+    [spool] = spool_files(tmp_path / "spool")
+    lines = spool.read_text().splitlines()
+    spool.write_text("\n".join(lines[:5] + ['{"v": 1, "kind": "cycle_b'] + lines[5:]) + "\n")
+    events = len(list(read_events(spool, on_error=lambda *_: None)))
+    load = CliRunner().invoke(main, ["load", str(tmp_path / "spool"), "--store",
+                                     str(tmp_path / "store"), "--format", "json"])
+    assert load.exit_code == 1, load.output
+    summary = json.loads(load.stdout)
+    assert summary["events"] == events == 44 and len(lines) > 6
+    assert [r["source"] for r in summary["rejected"]] == [f"{spool}:6"]
+    assert "not a JSON event" in summary["rejected"][0]["error"]
+
+
+def test_events_the_disk_never_takes_are_counted_lost_and_close_says_so(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A spool directory that cannot be made (below a regular file), never fixed: the log said
+    "1 event(s) ... LOST" for 844 (it counted lines), ``stats()`` showed nothing after close and
+    ``close()`` returned None (an audit, twenty-first session)."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    client = provml.Client(spool_dir=blocker / "spool", online=False, install_signal_handler=False)
+    with client.workflow("wf", meta=False) as wf, wf.task("t") as t:
+        for i in range(20):
+            with t.cycle("loop", i):
+                pass
+    with caplog.at_level(logging.ERROR, logger="provml"):
+        assert client.close() is False
+    assert client.stats().lost == 44 and client.stats().held == 0
+    assert any("44 event(s) could not be written" in r.getMessage() and "LOST" in r.getMessage()
+               for r in caplog.records)

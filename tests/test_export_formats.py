@@ -251,6 +251,28 @@ def test_ro_crate_export_read_by_rocrate(loaded: Path, tmp_path: Path) -> None:
     assert len(list(graph)) > 500
 
 
+def test_ro_crate_export_takes_a_url_whose_password_was_redacted(tmp_path: Path) -> None:
+    """A data location ``https://alice:s3cr3t@host/raw.csv`` is captured as
+    ``https://alice:[redacted]@host/raw.csv``; the crate read its brackets as an IPv6 address
+    and the whole export failed (an audit, twenty-first session). The entity's ``@id`` now
+    leaves the user information out."""
+    from rocrate.rocrate import ROCrate
+
+    import provml
+
+    store = tmp_path / "store"
+    with provml.Client(store=store, install_signal_handler=False) as client, \
+            client.workflow("crate", meta=False) as wf, \
+            wf.task("fetch", used=[provml.data("raw", "https://alice:s3cr3t@data.example.org/raw.csv")]):
+        pass
+    dest = tmp_path / "crate"
+    code, _, err = run("export", "--store", str(store), "--format", "ro-crate", "-o", str(dest))
+    assert code == 0, err
+    ids = {e.id for e in ROCrate(dest).data_entities}
+    assert "https://data.example.org/raw.csv" in ids
+    assert "s3cr3t" not in (dest / "ro-crate-metadata.json").read_text()
+
+
 def test_ro_crate_needs_an_output(loaded: Path) -> None:
     code, _, err = run("export", "--store", str(loaded), "--format", "ro-crate")
     assert code == 2 and "-o" in err

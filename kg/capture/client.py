@@ -348,7 +348,7 @@ class Client(Closing):
                 scope.begin_now()
                 scope = getattr(scope, "_inner", None)  # set once a cycle is entered in it
 
-    def close(self, *, timeout_s: float | None = 60.0) -> None:
+    def close(self, *, timeout_s: float | None = 60.0) -> bool:
         """Flush, retry pending events once more, stop the flusher thread (idempotent).
 
         :param timeout_s: how long to keep delivering to the sink; what it has not accepted by
@@ -356,13 +356,15 @@ class Client(Closing):
 
         Events captured after close (a scope ended late, a new workflow) are written to the
         pending file on the capturing thread, with a warning (``stats().late``).
+
+        :returns: False when the flusher thread did not finish (a sink request still hanging),
+            or events could be written nowhere (``stats().lost``, logged); True otherwise.
         """
         self._begin_now()
         if self._closed:  # again (or at exit): a cycle entered since put its begin on the
-            self._flusher.close(timeout_s=timeout_s)  # queue; it is written to pending here
-            return
+            return self._flusher.close(timeout_s=timeout_s)  # queue; it goes to pending here
         self._closed = True
-        self._flusher.close(timeout_s=timeout_s)
+        return self._flusher.close(timeout_s=timeout_s)
 
     def stats(self) -> FlushStats:
         """Counters of events processed, spooled, sent, pending, rejected and spilled."""

@@ -30,24 +30,58 @@ from provml.capture.redact import redact_values
 from provml.capture.scopes import CYCLE_FIELDS, cycle_event, cycle_line
 
 __all__ = ["as_event", "encode", "encode_bag", "encode_items", "expand", "redact_items",
-           "split_items"]
+           "reject_line", "split_items"]
 
 
 def _default(obj: Any) -> Any:
+    """What JSON writes for a value it cannot take: a scalar's number (numpy, torch), an
+    array's list, a path's text, else its ``repr``. Never raises: a value that fails every way
+    (a torch tensor of several elements raised ``RuntimeError`` from ``item()``, and the
+    flusher lost the events it had taken: an audit, twenty-first session) is written as its
+    type's name."""
     item = getattr(obj, "item", None)  # numpy / torch scalars
     if callable(item):
         try:
             return item()
-        except (TypeError, ValueError):
+        except Exception:  # noqa: BLE001 - not a scalar (several elements): its list below
             pass
     tolist = getattr(obj, "tolist", None)
     if callable(tolist):
-        return tolist()
+        try:
+            return tolist()
+        except Exception:  # noqa: BLE001 - its repr below
+            pass
     if isinstance(obj, set | frozenset | tuple):
         return list(obj)
     if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    return repr(obj)
+        try:
+            return os.fspath(obj)
+        except Exception:  # noqa: BLE001
+            pass
+    try:
+        return repr(obj)
+    except Exception:  # noqa: BLE001 - a repr that raises
+        return f"<{type(obj).__name__} that cannot be written>"
+
+
+def reject_line(event: Any) -> str:
+    """``event`` as JSON text for the rejected file, whatever it holds: NaN as ``NaN``, what
+    JSON cannot take as :func:`_default` writes it, and an event that cannot be written at all
+    (a value that refers to itself) as its ``repr``. Never raises.
+
+    >>> loop: list[Any] = []
+    >>> loop.append(loop)
+    >>> reject_line({"v": float("nan")}), json.loads(reject_line({"v": loop}))
+    ('{"v": NaN}', {'unwritable': "{'v': [[...]]}"})
+    """
+    try:
+        return json.dumps(event, default=_default)
+    except Exception:  # noqa: BLE001 - a circular reference, a key JSON cannot take
+        try:
+            text = repr(event)
+        except Exception:  # noqa: BLE001
+            text = f"<{type(event).__name__} that cannot be written>"
+        return json.dumps({"unwritable": text})
 
 
 _ENCODER = json.JSONEncoder(default=_default, separators=(",", ":"), allow_nan=False)
@@ -220,8 +254,9 @@ def encode_bag(
         event = as_event(item)
         try:
             lines.append(encode(event).encode())
-        except (TypeError, ValueError) as exc:
-            reject(event, str(exc))
+        except Exception as exc:  # noqa: BLE001 - NaN, a circular value ...: that event only
+            reject(event, f"{type(exc).__name__}: {exc}" if not isinstance(
+                exc, TypeError | ValueError) else str(exc))
     return lines, b"\n".join(lines)
 
 

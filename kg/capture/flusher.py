@@ -38,7 +38,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provml.capture.encoding import as_event, encode, encode_bag, encode_items, split_items
+from provml.capture.encoding import (
+    as_event,
+    encode,
+    encode_bag,
+    encode_items,
+    reject_line,
+    split_items,
+)
 from provml.capture.redact import redact_text
 from provml.capture.sinks import BagRejected, BagTooLarge, Sink, SinkUnavailable
 from provml.capture.spool import SpoolWriter, read_events
@@ -86,6 +93,9 @@ class FlushStats:
     late: int = 0
     #: unexpected errors the flusher thread survived
     errors: int = 0
+    #: events that could be written nowhere (the disk refused the pending or rejected file
+    #: too, at close or after it): logged as LOST; ``close()`` returns False
+    lost: int = 0
     #: CPU time the flusher thread has used (seconds): encoding, spool writes, sending
     thread_cpu_s: float = 0.0
 
@@ -212,7 +222,7 @@ class Flusher:
         self._stop = False
         self._give_up_at = float("inf")  # after close()'s timeout: the rest goes to pending
         self._counts = {"processed": 0, "spooled": 0, "sent": 0, "rejected": 0, "spilled": 0,
-                        "late": 0, "errors": 0}
+                        "late": 0, "errors": 0, "lost": 0}
         self._pending_count = 0
         # lines the disk refused (full disk, vanished directory): (which file, lines, events), retried
         self._held: list[tuple[str, list[Any], int]] = []
@@ -400,6 +410,7 @@ class Flusher:
             held=sum(count for _, _, count in self._held),
             late=c["late"],
             errors=c["errors"],
+            lost=c["lost"],
             thread_cpu_s=self._thread_cpu(),
         )
 
@@ -451,8 +462,8 @@ class Flusher:
             event = as_event(item)
             try:
                 lines.append(encode(event))
-            except (TypeError, ValueError) as exc:
-                self._reject([json.dumps(event, default=repr)], {"error": str(exc)})
+            except Exception as exc:  # noqa: BLE001 - that event only, kept with the reason
+                self._reject([reject_line(event)], {"error": str(exc)})
         if count_late:
             if not self._counts["late"]:
                 log.warning("provml: events captured after close() (or after the flusher "
@@ -468,8 +479,10 @@ class Flusher:
                 with SpoolWriter(self.pending_path) as writer:
                     writer.append(lines)
             except OSError:
+                lost = len(lines) if count is None else count  # (a compact line holds a bag)
+                self._counts["lost"] += lost
                 log.exception("provml: %d event(s) could not be written to %s and are LOST",
-                              len(lines), self.pending_path)
+                              lost, self.pending_path)
                 return False
             self._pending_count += len(lines) if count is None else count
         return True
@@ -482,9 +495,11 @@ class Flusher:
                 try:
                     if self._round():
                         break
-                except Exception:  # keep going: the events concerned are held or rejected
+                except Exception:  # keep going, with the events the round had taken
                     self._counts["errors"] += 1
-                    log.exception("provml: the flusher thread hit an error; it goes on")
+                    log.exception("provml: the flusher thread hit an error; it goes on, with "
+                                  "the events it had taken one at a time")
+                    self._salvage()
                     time.sleep(min(0.05 * self._counts["errors"], 1.0))
         finally:
             try:
@@ -492,6 +507,24 @@ class Flusher:
             except Exception:
                 log.exception("provml: the flusher thread could not close its files")
             self._cpu_at_end = time.thread_time()
+
+    def _salvage(self) -> None:
+        """After an error in a round: the events it had taken and not handed on, processed one
+        at a time, so that only an event that fails alone is lost to the sink, and that one is
+        kept in the rejected file with the error (before, the round's events were dropped
+        without a word and ``flush()`` said all was well: an audit, twenty-first session)."""
+        with self._pop_lock:
+            items = self._inflight[self._inflight_at:]
+            self._inflight = []
+        for item in items:
+            try:
+                self._process([item])
+            except Exception as exc:  # noqa: BLE001 - that event only, kept with the reason
+                try:
+                    lines = [reject_line(as_event(event)) for event in split_items([item])]
+                except Exception:  # noqa: BLE001 - not even an event: its text
+                    lines = [reject_line(item)]
+                self._reject(lines, {"error": f"{type(exc).__name__}: {exc}"})
 
     def _round(self) -> bool:
         """One wake-up; True when the thread should stop."""
@@ -615,8 +648,8 @@ class Flusher:
         compact = encode_items(bag) if self._compact else None  # one call for the bag
         lines: list[Any] | None = None
         if compact is None:  # event by event: a sink that wants lines, or a NaN to reject
-            self._counts["processed"] += len(split_items(bag))
             lines, blob = encode_bag(bag, self._unencodable, self._heads)
+            self._counts["processed"] += len(split_items(bag))
             if len(self._heads) > 10_000:  # cycles begun and never ended (errored): forget them
                 self._heads.clear()
             count = len(lines)
@@ -638,7 +671,7 @@ class Flusher:
                 self._deliver([line.decode() for line in lines])
 
     def _unencodable(self, event: dict[str, Any], reason: str) -> None:
-        self._reject([json.dumps(event, default=repr)], {"error": reason})
+        self._reject([reject_line(event)], {"error": reason})
 
     def begins(self) -> None:
         """A ``workflow_begin`` event is about to be put (the flusher enriches it)."""
@@ -778,6 +811,7 @@ class Flusher:
                 with open(self.rejected_path, "a", encoding="utf-8") as handle:
                     handle.write(line + "\n")
             except OSError:
+                self._counts["lost"] += count
                 log.exception("provml: could not write to %s; %d rejected event(s) are LOST: %s",
                               self.rejected_path, count, line[:2000])
                 return
@@ -815,8 +849,8 @@ class Flusher:
         for event in read_events(replaying, on_error=self._corrupt_line(replaying)):
             try:
                 bag.append(encode(event))
-            except (TypeError, ValueError) as exc:
-                self._reject([json.dumps(event, default=repr)], {"error": str(exc)})
+            except Exception as exc:  # noqa: BLE001 - that event only, kept with the reason
+                self._reject([reject_line(event)], {"error": str(exc)})
             if len(bag) >= max(self._bag_size, 50):
                 self._send_or_keep(bag)
                 bag = []

@@ -31,6 +31,7 @@ loss or kernel crash loses at most about one second of events.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -72,6 +73,7 @@ class SpoolWriter(Closing):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "ab")  # noqa: SIM115 (long-lived)
+        self._size = os.fstat(self._file.fileno()).st_size  # where the next line starts
         self._fsync_interval_s = fsync_interval_s
         self._last_sync = time.monotonic()
         self.lines = 0
@@ -81,20 +83,42 @@ class SpoolWriter(Closing):
         write and flush them to the OS.
 
         :param joined: the same lines already joined by newlines (saves the join).
-        :raises OSError: the disk is full or the file is gone.
+        :raises OSError: the disk is full or the file is gone. What the write had put in the
+            file is cut off again (:meth:`_cut`): the lines can be appended once more, and
+            the file holds no half line (a full disk left one, the retried lines were
+            appended to it, and ``provml load`` refused the file: an audit, twenty-first
+            session).
         """
         if not lines:
             return
         if joined is None:
             text = isinstance(lines[0], str)
             joined = "\n".join(lines).encode() if text else b"\n".join(lines)  # type: ignore[arg-type]
-        self._file.write(joined + b"\n")
-        self._file.flush()
+        if self._file.closed:  # a write failed: open again (OSError while the disk refuses)
+            self._file = open(self.path, "ab")  # noqa: SIM115 (long-lived)
+        data = joined + b"\n"
+        try:
+            self._file.write(data)
+            self._file.flush()
+        except OSError:
+            self._cut()
+            raise
+        self._size += len(data)
         self.lines += len(lines)
         now = time.monotonic()
         if now - self._last_sync >= self._fsync_interval_s:
             os.fsync(self._file.fileno())
             self._last_sync = now
+
+    def _cut(self) -> None:
+        """Drop what a failed write left: close the file (its buffer with it) and cut it back
+        to its size before the write."""
+        with contextlib.suppress(OSError, ValueError):
+            self._file.close()  # (flushes what it can: cut off below)
+        if not self._file.closed:  # pragma: no cover - close() closes the file descriptor
+            return
+        with contextlib.suppress(OSError):
+            os.truncate(self.path, self._size)
 
     def sync(self) -> None:
         """Flush and fsync now."""

@@ -64,7 +64,8 @@ def load_command(paths: tuple[Path, ...], store: Path | None, remote: str | None
                  together: int, input_format: str | None, fmt: str) -> None:
     """Load event spools (JSON lines) and RDF files into the store, validating every batch.
 
-    Exit 0 when everything was stored, 1 when some batch was rejected (its report is printed),
+    Exit 0 when everything was stored, 1 when some batch was rejected (its report is printed)
+    or a spool line is no event (named by file and line; the rest is loaded),
     2 when the input could not be read."""
     import json
 

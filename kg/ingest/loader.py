@@ -162,7 +162,9 @@ def load_paths(
     :param progress: called with the number of events (or 1 per RDF file) just processed.
     :raises FileNotFoundError: a path does not exist.
     :raises provml.errors.RdfSyntaxError: an RDF file does not parse (nothing of it is stored).
-    :raises ValueError: a spool line that is not a JSON event (names the file and line).
+    A spool line that is not a JSON event (a crash or a full disk in the middle of a write) is
+    reported in the summary's ``rejected`` with its file and line, and the rest loaded (it
+    stopped the whole load: an audit, twenty-first session); a batch's numbers count events.
     """
     from provml.capture.spool import read_events
     from provml.store.rdfio import parse_file
@@ -194,7 +196,12 @@ def load_paths(
             if file.suffix in SPOOL_SUFFIXES and input_format is None:
                 bag: list[dict[str, Any]] = []
                 first = 1
-                for n, event in enumerate(read_events(file), 1):
+
+                def corrupt(number: int, _line: str, problem: str, file: Path = file) -> None:
+                    rejected.append(Rejected(f"{file}:{number}", 1, f"not a JSON event ({problem}); "
+                                             "the line stays in the file"))
+
+                for n, event in enumerate(read_events(file, on_error=corrupt), 1):
                     bag.append(event)
                     if len(bag) >= batch_size:
                         ingest(f"{file}:{first}-{n}", bag)

@@ -17,6 +17,7 @@ So the metadata carries the graph's outline (runs and files) and the crate carri
 
 from __future__ import annotations
 
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -26,6 +27,11 @@ from provml.errors import MissingExtra
 from provml.vocab import PROV, PROVML, RDFS
 
 __all__ = ["export_ro_crate"]
+
+#: a URL's user information (``https://user:[redacted]@host/``): no part of an entity's
+#: ``@id`` (the brackets of the redacted password were read as an IPv6 address, and the whole
+#: export failed: an audit, twenty-first session)
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
 
 _DATA = f"""SELECT ?d ?location ?label ?size ?media ?hash WHERE {{
   ?d <{PROVML.location.value}> ?location .
@@ -108,7 +114,8 @@ def export_ro_crate(kg: Any, dest: str | Path, *, root: str | Path | None = None
             if _value(row, "hash") is not None:
                 props["identifier"] = _value(row, "hash")
             if "://" in location:
-                files[iri] = crate.add_file(location, fetch_remote=False, validate_url=False,
+                files[iri] = crate.add_file(_USERINFO.sub(r"\1", location, count=1),
+                                            fetch_remote=False, validate_url=False,
                                             properties=props)
                 continue
             local = base / location
