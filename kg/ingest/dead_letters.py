@@ -33,7 +33,8 @@ from typing import Any
 
 from provml.capture.broker import DEAD, EVENTS
 
-__all__ = ["DeadLetter", "NotFound", "NotRetryable", "drop", "find", "pages", "read", "retry"]
+__all__ = ["DeadLetter", "NotFound", "NotRetryable", "drop", "find", "kept", "pages", "read",
+           "retry"]
 
 #: a stream id (``1733480000000-0``); anything else names no entry
 _STREAM_ID = re.compile(r"(?P<ms>[0-9]{1,20})(-(?P<seq>[0-9]{1,20}))?")
@@ -58,6 +59,35 @@ for i = 2, #ARGV, 3 do
 end
 return moved
 """
+
+
+def kept(body: Any) -> bytes:
+    """A bag as a dead letter keeps it: its events redacted as the pipeline redacts what it
+    stores (:func:`provml.capture.redact.redact_event`), or, when it is no JSON array, its
+    text redacted (:func:`~provml.capture.redact.redact_text`). A bag rejected before it was
+    stored may not have come through the capture client: its secrets stayed in Redis, and
+    ``provml dead-letters show`` printed them (an audit, twenty-first session).
+
+    >>> kept(b'[{"kind": "task_end", "error": {"type": "E", "message": "password=hunter2"}}]')
+    b'[{"kind": "task_end", "error": {"type": "E", "message": "password=[redacted]"}}]'
+    >>> kept(b'not json, token=ghp_abc')
+    b'not json, token=[redacted]'
+    """
+    from provml.capture.redact import redact_event, redact_text
+
+    if body is None:
+        return b""
+    raw = body if isinstance(body, bytes) else str(body).encode()
+    try:
+        events = json.loads(raw)
+    except ValueError:  # (UnicodeDecodeError is one)
+        return redact_text(raw.decode("utf-8", "replace")).encode()
+    if not isinstance(events, list):
+        return redact_text(raw.decode("utf-8", "replace")).encode()
+    redacted = [redact_event(e) if isinstance(e, Mapping) else e for e in events]
+    if all(a is b for a, b in zip(redacted, events, strict=True)):
+        return raw
+    return json.dumps(redacted).encode()
 
 
 class NotFound(LookupError):

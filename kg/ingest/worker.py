@@ -55,8 +55,10 @@ from typing import Any
 from pyoxigraph import DefaultGraph, NamedNode, Quad
 
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, connect
+from provml.capture.redact import redact_text
 from provml.errors import Error, EventError, ValidationFailed
 from provml.ingest.collector import paused
+from provml.ingest.dead_letters import kept
 from provml.ingest.handover import hand_over
 from provml.ingest.spec import WorkflowSpec
 from provml.ingest.streams import (
@@ -254,7 +256,7 @@ class Worker:
             pipe.execute()
 
     def _dead(self, message_id: str, body: Any, exc: Exception) -> None:
-        report: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
+        report: dict[str, Any] = {"error": type(exc).__name__, "message": redact_text(str(exc))}
         found = getattr(exc, "report", None)
         if found is not None and hasattr(found, "to_dict"):
             report["report"] = found.to_dict()
@@ -262,7 +264,7 @@ class Worker:
         self.rejected += 1
         log.error("bag %s rejected: %s", message_id, exc)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(DEAD, {"id": message_id, "bag": body if body is not None else b"", "report": json.dumps(report)})
+        pipe.xadd(DEAD, {"id": message_id, "bag": kept(body), "report": json.dumps(report)})
         pipe.xack(EVENTS, WORKERS, message_id)
         pipe.execute()
 

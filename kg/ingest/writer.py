@@ -17,7 +17,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, WRITERS, connect
+from provml.capture.redact import redact_text
 from provml.errors import Error
+from provml.ingest.dead_letters import kept
 from provml.ingest.handover import Group, check_entry, entry_bags, write_group
 from provml.ingest.plan_reads import Reads
 from provml.ingest.streams import WRITTEN, Retrying, as_text, begin_step, id_key, lag
@@ -181,7 +183,8 @@ class Writer:
         and the ids, never what the entry or its bags hold."""
         entry = as_text(message_id)
         name = type(exc).__name__ if type(exc).__name__ != "error" else f"{type(exc).__module__}.error"  # zlib.error
-        report = {"error": name, "message": str(exc)[:2000], "stage": "writer", "entry": entry}
+        report = {"error": name, "message": redact_text(str(exc))[:2000], "stage": "writer",
+                  "entry": entry}
         pipe = self.redis.pipeline(transaction=True)
         if bags is None:
             raw = {b"entry:" + (k if isinstance(k, bytes) else str(k).encode()): v for k, v in fields.items()}
@@ -192,7 +195,7 @@ class Writer:
             for bag in bags:
                 found = self.redis.xrange(EVENTS, min=bag, max=bag, count=1)
                 body = found[0][1].get(b"bag") if found else None
-                pipe.xadd(DEAD, {"id": bag, "bag": body if body is not None else b"", "report": json.dumps(
+                pipe.xadd(DEAD, {"id": bag, "bag": kept(body), "report": json.dumps(
                     report if body is not None else {**report, "missing": f"the bag is no longer in {EVENTS}"})})
             if bags:
                 pipe.xack(EVENTS, WORKERS, *bags)
