@@ -210,3 +210,54 @@ def test_gzip_and_keep_alive_against_a_real_endpoint(tmp_path: Path) -> None:
     finally:
         kg.close()
     assert {"https://w3id.org/provml/id/run/gz-1", "https://w3id.org/provml/id/run/gz-2"} <= runs
+
+
+def test_a_proxys_400_keeps_events_for_later(tmp_path: Path) -> None:
+    """A 400 that is not the endpoint's error shape (nginx's page, in front of it) said nothing
+    of the bag, yet it was taken as a rejection: events went to the rejected file and were
+    never sent again (an audit, twenty-first session). They now wait, and follow once the
+    proxy passes requests on. The proxy is a stand-in: a loopback server with nginx's answer."""
+    import http.server
+    import threading
+
+    state = {"bad": True, "accepted": 0}
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if state["bad"]:
+                page = b"<html><center><h1>400 Bad Request</h1></center><hr><center>nginx</center></html>"
+                self.send_response(400)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+                return
+            state["accepted"] += len(json.loads(body)["events"])
+            self.send_response(202)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "11")
+            self.end_headers()
+            self.wfile.write(b'{"ok":true}')
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = provml.Client(endpoint=f"http://127.0.0.1:{server.server_port}", token=TOKEN,
+                               spool_dir=tmp_path / "spool", install_signal_handler=False)
+        with client.workflow("wf", meta=False) as wf:
+            for i in range(4):
+                with wf.task(f"t{i}"):
+                    pass
+        assert client.flush(timeout_s=10)
+        assert client.stats().rejected == 0 and client.stats().sent == 0
+        state["bad"] = False
+        assert client.close(timeout_s=20)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert client.stats().rejected == 0 and state["accepted"] == 10
+    assert not client.rejected_path.exists()
