@@ -910,3 +910,28 @@ def test_a_large_group_whose_write_fails_part_way_is_acknowledged_only_once_writ
     assert lag(redis).written_events == len(events) and lag(redis).behind == 0
     redis.close()
     kg.close()
+
+
+def test_a_spec_is_shared_between_workers_redacted(redis_server: RedisServer, tmp_path: Path) -> None:
+    """A spec from a producer other than the capture client was copied into ``provml:specs`` as
+    sent, its store's password and a description's DSN with it (an audit, twenty-first
+    session); it is now shared as ingest reads it, and its roles still apply."""
+    from provml.ingest.streams import SPECS
+    from provml.vocab import PROVML
+
+    first, spec_bag, later = spec_bags()
+    spec = spec_bag[0]["spec"]
+    spec["description"] = "reads postgresql://admin:hunter2@db/wells"
+    spec["stores"] = [{"name": "wells", "url": "postgresql://db/wells", "password": "hunter2"}]
+    sink = RedisSink(redis_server.url)
+    for bag in (first, spec_bag, later):
+        sink.send([json.dumps(e) for e in bag])
+    sink.close()
+    kg = open_kg(tmp_path / "store")
+    _drain(redis_server.url, kg)
+    shared = connect(redis_server.url).hgetall(SPECS)
+    assert list(shared) == [b"wf"] and b"hunter2" not in shared[b"wf"]
+    hyper = {q.subject.value.rsplit("/", 3)[-3] for q in kg.store.quads()
+             if q.object == PROVML.LearningHyperparameterValue}
+    assert hyper == {"train2"}
+    kg.close()

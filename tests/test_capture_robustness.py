@@ -569,3 +569,26 @@ def test_values_no_encoder_takes_lose_nothing_else(tmp_path: Path) -> None:
     rejected = [json.loads(line) for line in client.rejected_path.read_text().splitlines()]
     assert len(rejected) == 1 and "not bound to a Session" in rejected[0]["report"]["error"]
     assert client.stats().rejected == 1
+
+
+def test_a_run_id_is_begun_once_by_a_client(tmp_path: Path) -> None:
+    """Two workflows under one explicit run id merged into one run (two starts, two ends, a
+    hyperparameter with both values, against the store's own shapes) without a word (an
+    audit, twenty-first session); the second is now refused at the call."""
+    client = provml.Client(store=tmp_path / "kg", install_signal_handler=False)
+    with client.workflow("wf", run_id="run-1", meta=False) as wf, \
+            wf.task("train", used=[provml.hyperparameter("lr", 0.1)]):
+        pass
+    with pytest.raises(ValueError, match="run id 'run-1' was already used"):
+        client.workflow("wf", run_id="run-1", meta=False)
+    with client.workflow("wf", run_id="run-2", meta=False):
+        pass
+    client.close()
+    assert client.stats().rejected == 0
+    kg = open_kg(tmp_path / "kg")
+    try:
+        rows = list(kg.query(f"SELECT ?r ?t WHERE {{ ?r {PROV.startedAtTime} ?t }}"))
+    finally:
+        kg.close()
+    started = [r["r"].value for r in rows if r["r"].value.rsplit("/", 1)[-1] in ("run-1", "run-2")]
+    assert sorted(started) == sorted(set(started)) and len(started) == 2

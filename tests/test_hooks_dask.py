@@ -93,3 +93,19 @@ def test_task_ids_are_safe_for_iris() -> None:
     assert task_id(("getitem-abc", 3, 1)) == "getitem-abc-3-1"
     assert task_id("x y/z") == "x-y-z"
     assert len(task_id("a" * 500)) <= 180
+
+
+def test_the_workflow_name_is_recorded_redacted(tmp_path: Path) -> None:
+    """The plugin's workflow name is recorded as the capture client records one: secrets in it
+    redacted, its run id made from the redacted name (an audit, twenty-first session: names were
+    recorded verbatim)."""
+    from provml.capture.hooks.dask import ProvenancePlugin
+    from provml.capture.spool import read_events
+
+    plugin = ProvenancePlugin("etl password=s3cret-XYZ", spool_dir=str(tmp_path), online=False)
+    plugin._begin()
+    plugin._end()
+    text = "".join(p.read_text() for p in tmp_path.glob("*.jsonl"))
+    assert "s3cret" not in text
+    (begin, _end) = [e for p in tmp_path.glob("provml-*.jsonl") for e in read_events(p)]
+    assert begin["workflow"] == "etl password=[redacted]" and begin["run"].startswith("etl-password-redacted-")

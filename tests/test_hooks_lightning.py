@@ -75,3 +75,28 @@ def test_fit_and_test_are_captured_with_hyperparameters_metrics_and_checkpoint(t
     assert count(kg, "?x a provml:TrainingExecution") == 1
     assert count(kg, "?x a provml:EvaluationExecution") == 1
     assert count(kg, "?x a provml:Model") == 1
+
+
+class Failing(Tiny):
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        raise RuntimeError("y" * 1960 + " upload to postgresql://admin:hunter2hunter2@db/x failed")
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_an_error_message_is_redacted_before_it_is_cut(tmp_path: Path) -> None:
+    """``on_exception`` cut the message to 2,000 characters before the scopes redacted it:
+    a DSN's password lost its ``@`` and stayed (an audit, twenty-first session: ZH08)."""
+    torch.set_num_threads(1)
+    data = torch.utils.data.TensorDataset(torch.randn(8, 4), torch.randint(0, 2, (8,)))
+    client = offline_client(tmp_path)
+    with client.workflow("lightning-wf", type="learning") as wf:
+        trainer = lightning.Trainer(
+            max_epochs=1, callbacks=[ProvenanceCallback(wf)], default_root_dir=tmp_path, logger=False,
+            enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", enable_checkpointing=False)
+        with pytest.raises(RuntimeError):
+            trainer.fit(Failing(), torch.utils.data.DataLoader(data, batch_size=4))
+    events, _ = events_and_store(client)
+    messages = [e["error"]["message"] for e in events if "error" in e]
+    assert messages and all("hunt" not in m and "postgresql://admin:" in m for m in messages)

@@ -59,3 +59,18 @@ def test_an_error_in_the_loop_ends_the_open_cycles_errored(tmp_path: Path) -> No
     ends = [e for e in events if e["kind"].endswith("_end")]
     assert [e.get("name", e["workflow"]) for e in ends] == ["batch", "epoch", "train", "wf"]
     assert {e["status"] for e in ends} == {"errored"}
+
+
+def test_an_error_message_is_redacted_before_it_is_cut(tmp_path: Path) -> None:
+    """The loop's open cycles end with the exception's message cut to 2,000 characters: cut
+    before it was redacted, a DSN's password lost its ``@`` and stayed (an audit, twenty-first
+    session: ``postgresql://admin:ZT02super``)."""
+    client = offline_client(tmp_path)
+    with pytest.raises(RuntimeError), client.workflow("wf") as wf, TorchTraining(wf) as tr:
+        for _epoch in tr.epochs(1):
+            for _batch in tr.batches(range(2)):
+                raise RuntimeError("x" * 1960 + " upload to postgresql://admin:hunter2hunter2@db/x failed")
+    events, _ = events_and_store(client)
+    messages = [e["error"]["message"] for e in events if "error" in e]
+    assert len(messages) == 4 and all("hunt" not in m for m in messages)
+    assert all("postgresql://admin:" in m for m in messages)

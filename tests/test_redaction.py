@@ -223,3 +223,236 @@ def test_redaction_takes_linear_time_on_long_strings(text: str) -> None:
     assert time.monotonic() - started < 1.0
     assert redact_text(text + " password=hunter2") == text + " password=" + REDACTED
     assert safe_url("http://h/x" + text + "&token=abc").endswith("&token=***")
+
+
+# -- the gaps of a secret-leak audit (twenty-first session), each test failing on the code before --
+
+@pytest.mark.parametrize("name", ["passwords", "PASSWORDS", "db_passwords", "dbpasswords", "api_keys",
+                                  "apikeys", "apiKeys", "API_KEYS", "access_tokens", "accessTokens",
+                                  "apitokens", "refresh_tokens", "hf_tokens", "private_keys", "passphrases",
+                                  "ssh_keys", "sshKeys", "signing_keys", "pwds"])
+def test_plural_secret_names(name: str) -> None:
+    """A plural is a secret's name as its singular is (audit M2: ``passwords``, ``api_keys``
+    … were stored verbatim on every path)."""
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize("name", ["tokens", "keys", "n_tokens", "max_new_tokens", "special_tokens",
+                                  "prompt_tokens", "user_tokens", "tokens_per_second", "num_passes",
+                                  "primary_keys", "sort_keys", "hotkeys", "passengers"])
+def test_plural_harmless_names(name: str) -> None:
+    """``tokens`` and ``keys`` in the plural are data unless a word before says which
+    credential: a tokenizer's output, counts of tokens, keys of a mapping."""
+    assert not is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization: Basic dXNlcjpwYXNz", f"Authorization: {REDACTED}"),
+        ("Authorization: Token hunter2abc, next", f"Authorization: {REDACTED}, next"),
+        ("curl -u admin:hunter2 https://x", f"curl -u admin:{REDACTED} https://x"),
+        ("curl --user 'admin:hunter2' https://x", f"curl --user 'admin:{REDACTED}' https://x"),
+        ("mysql -u root -phunter2 db", f"mysql -u root -p{REDACTED} db"),
+        ("sshpass -p hunter2 ssh host", f"sshpass -p {REDACTED} ssh host"),
+        ("train.py --password hunter2 --lr 0.1", f"train.py --password {REDACTED} --lr 0.1"),
+        ("train.py --api-key hunter2", f"train.py --api-key {REDACTED}"),
+        ("failed: --token 'hunter2' refused", f"failed: --token {REDACTED} refused"),
+        ("<password>hunter2</password>", f"<password>{REDACTED}</password>"),
+        ("https://h4ck3rT0kenValue@dev.azure.com/org/repo", f"https://{REDACTED}@dev.azure.com/org/repo"),
+        ("https://a.blob.core.windows.net/c?sv=2020&sig=hunter2", f"https://a.blob.core.windows.net/c?sv=2020&sig={REDACTED}"),
+        ("{'password': b'hunter2'}", f"{{'password': {REDACTED}}}"),
+        ("'password' => 'hunter2'", f"'password' => {REDACTED}"),
+        ("password := hunter2", f"password := {REDACTED}"),
+        # left alone: -p elsewhere, -u without a password, a user's name, a port
+        ("python -u train.py -p 4", "python -u train.py -p 4"),
+        ("mysql -u root -p db --port 3306", "mysql -u root -p db --port 3306"),
+        ("https://git@github.com/org/repo.git", "https://git@github.com/org/repo.git"),
+        ("https://x-access-token@github.com/o/r", "https://x-access-token@github.com/o/r"),
+        ("train.py --lr 0.1 --key-size 256 --max-tokens 512", "train.py --lr 0.1 --key-size 256 --max-tokens 512"),
+    ],
+)
+def test_redact_text_common_shapes(text: str, expected: str) -> None:
+    """Shapes of secrets the value rule missed (audit M4): an Authorization header's
+    credential after its scheme, options on a command line, curl's user:password, MySQL's
+    -pPASSWORD, a token as a URL's user, Azure's sig=, a bytes repr, => and := pairs."""
+    assert redact_text(text) == expected
+
+
+def test_safe_url_hides_a_sas_signature() -> None:
+    from provml.capture.redact import safe_url
+
+    assert safe_url("https://a.blob.core.windows.net/c?sv=2020&sig=hunter2") == \
+        "https://a.blob.core.windows.net/c?sv=2020&sig=***"
+
+
+def test_names_and_every_text_of_an_event_are_redacted_at_capture(tmp_path: Path) -> None:
+    """Every text the client puts into an event (audit M3): workflow, task and cycle names
+    (and so the ids made from them), study, persona, implementation, a value's name, its data
+    reference's store and media type, its tag and ``about`` — in the spool and in the store."""
+    from provml.knowledge import open_kg
+
+    client = provml.Client(store=str(tmp_path / "store"), spool_dir=tmp_path / "spool",
+                           install_signal_handler=False)
+    dsn = "postgresql://etl:hunter2@db/x"
+    with client.workflow("etl password=hunter2", study=f"study {dsn}",
+                         persona=provml.persona("alice", name="alice token=hunter2"), meta=False) as wf, \
+            wf.stage("train token=hunter2", implementation=provml.implementation(
+                "impl password=hunter2", algorithm=f"algo {dsn}", software="sw", version="1 token=hunter2"),
+                used=[provml.value(dsn, 1),
+                      provml.data("raw", "x.csv", store="store https://u:hunter2@h", media_type="text/csv; password=hunter2",
+                                  tag="tag token=hunter2")]) as st:
+        with st.cycle("epoch password=hunter2", 0) as ep:
+            ep.generated(provml.evaluation("loss", 0.5))
+        st.generated(provml.evaluation("acc", 0.9, about={"store": "s", "location": "https://u:hunter2@h/m.pt"}))
+    assert wf.run_id.startswith("etl-password-redacted-")
+    client.close()
+    assert client.stats().rejected == 0
+    text = spool_text(client)
+    assert_clean(text)
+    for redacted in ("etl password=[redacted]", "study postgresql://etl:[redacted]@db/x", "alice token=[redacted]",
+                     "train token=[redacted]", "impl password=[redacted]", "1 token=[redacted]",
+                     "postgresql://etl:[redacted]@db/x", "store https://u:[redacted]@h", "text/csv; password=[redacted]",
+                     "tag token=[redacted]", "epoch password=[redacted]", "https://u:[redacted]@h/m.pt"):
+        assert redacted in text, redacted
+    with open_kg(tmp_path / "store") as kg:
+        stored = "\n".join(str(q) for q in kg.store.quads())
+    assert "hunter2" not in stored and "train token=[redacted]" in stored
+
+
+def test_a_track_argument_is_redacted_before_its_repr_is_cut(tmp_path: Path) -> None:
+    """``@client.track`` records an object as its repr cut to 200 characters: cut first, the
+    DSN's password lost its ``@`` and stayed (audit M1: ``postgresql://admin:ZT01s``)."""
+
+    class Config:
+        def __repr__(self) -> str:
+            return "Config(" + "a" * 162 + ", dsn='postgresql://admin:hunter2hunter2@db.example.org/prod')"
+
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+
+    @client.track()
+    def load(cfg: Config) -> int:
+        return 1
+
+    load(Config())
+    client.close()
+    (begin,) = [e for e in read_events(client.spool_path) if e["kind"] == "task_begin"]  # type: ignore[arg-type]
+    recorded = begin["used"][0]["value"]
+    assert "hunt" not in recorded and len(recorded) == 200 and recorded.startswith("Config(aaa")
+
+
+def test_a_command_line_given_as_a_list_is_redacted(tmp_path: Path) -> None:
+    """An argv list: the item after ``--api-key`` is the secret (audit M4: ZQ17, ZQ65)."""
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+    with client.workflow("wf", meta=False) as wf, wf.task("t", used=[
+            provml.value("argv", ["train.py", "--api-key", "hunter2", "--lr", "0.1"]),
+            provml.value("curl", ["curl", "-u", "admin:hunter2", "https://x"]),
+            provml.value("db", ["mysql", "-u", "root", "-phunter2", "-p", "db"])]):
+        pass
+    client.close()
+    text = spool_text(client)
+    assert_clean(text)
+    (begin,) = [e for e in read_events(client.spool_path) if e["kind"] == "task_begin"]  # type: ignore[arg-type]
+    values = {v["name"]: v["value"] for v in begin["used"]}
+    assert values == {"argv": ["train.py", "--api-key", REDACTED, "--lr", "0.1"],
+                      "curl": ["curl", "-u", f"admin:{REDACTED}", "https://x"],
+                      "db": ["mysql", "-u", "root", f"-p{REDACTED}", "-p", "db"]}
+
+
+def test_keys_of_mappings_holding_secrets_are_redacted(tmp_path: Path) -> None:
+    """A mapping's key is redacted where its text holds a secret by value (audit L5: a dict
+    keyed by a token, by a DSN); a key that names a secret stays, its value is redacted; two
+    keys redacted alike are both kept."""
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+    token, other = "ghp_0123456789abcdefghijklmnopqrstuvwx", "ghp_abcdefghijklmnopqrstuvwx0123456789"
+    with client.workflow("wf", meta=False) as wf, wf.task("t", used=[provml.value("owners", {
+            token: "alice", other: "bob", "postgresql://u:hunter2@h/db": 1, "password": "hunter2", "lr": 0.1})]):
+        pass
+    client.close()
+    text = spool_text(client)
+    assert_clean(text)
+    (begin,) = [e for e in read_events(client.spool_path) if e["kind"] == "task_begin"]  # type: ignore[arg-type]
+    assert begin["used"][0]["value"] == {REDACTED: "alice", f"{REDACTED} (2)": "bob",
+                                         f"postgresql://u:{REDACTED}@h/db": 1, "password": REDACTED, "lr": 0.1}
+
+
+def test_a_spec_is_redacted_at_capture(tmp_path: Path) -> None:
+    """A workflow's spec (audit H3): a store's ``password`` key, URL passwords and secrets in
+    descriptions went verbatim to the spool and into the store's plans graph; its roles
+    still type the values captured under its names."""
+    from provml.ingest.spec import WorkflowSpec
+    from provml.knowledge import open_kg
+
+    spec = {"workflow": "etl", "description": "loads from postgresql://etl:hunter2@db/x with password=hunter2",
+            "stores": [{"name": "warehouse", "type": "RELATIONAL_DBMS", "uri": "postgresql://etl:hunter2@db/x",
+                        "password": "hunter2"}],
+            "transformations": [{"name": "load", "description": "token=hunter2",
+                                 "used": [{"name": "db", "role": "data", "description": "api_key: hunter2"},
+                                          {"name": "lr", "role": "hyperparameter"}]}]}
+    assert "hunter2" not in repr(WorkflowSpec.from_dict(spec).to_dict())
+    client = provml.Client(store=str(tmp_path / "store"), spool_dir=tmp_path / "spool",
+                           install_signal_handler=False)
+    with client.workflow("etl", spec=spec, meta=False) as wf, \
+            wf.task("load", used=[provml.data("db", "x.csv"), {"name": "lr", "value": 0.1}]):
+        pass
+    client.close()
+    assert client.stats().rejected == 0
+    text = spool_text(client)
+    assert "hunter2" not in text
+    (event,) = [e for e in read_events(client.spool_path) if e["kind"] == "spec"]  # type: ignore[arg-type]
+    assert event["spec"]["stores"][0]["password"] == REDACTED
+    assert event["spec"]["stores"][0]["uri"] == f"postgresql://etl:{REDACTED}@db/x"
+    with open_kg(tmp_path / "store") as kg:
+        stored = "\n".join(str(q) for q in kg.store.quads())
+        typed = kg.query("ASK { ?v <https://w3id.org/provml#attributeName> \"lr\" ; "
+                         "a <https://w3id.org/provml#LearningHyperparameterValue> }")
+    assert [q for q in stored.splitlines() if "hunter2" in q] == []
+    assert f"password={REDACTED}" in stored and bool(typed)
+
+
+def test_an_http_error_body_is_redacted_before_it_is_cut(tmp_path: Path) -> None:
+    """An endpoint's (or a proxy's) error page becomes the sink's reason, cut to 300
+    characters, and is logged: cut first, a DSN's password ended before its ``@``."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from provml.capture.sinks import HttpSink, SinkUnavailable
+
+    body = ("x" * 270 + " postgresql://admin:hunter2hunter2@db/x").encode()
+
+    class Down(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(503)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Down)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        sink = HttpSink(f"http://127.0.0.1:{server.server_address[1]}", gzip=False)
+        with pytest.raises(SinkUnavailable) as caught:
+            sink.send(['{"v":1}'])
+        sink.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "hunt" not in str(caught.value) and "postgresql://admin:" in str(caught.value)
+
+
+def test_a_clean_event_is_returned_as_it_is() -> None:
+    """Ingest's redaction of every text costs a few look-ups on an ordinary event and hands
+    it back unchanged (the same object: nothing copied)."""
+    from provml.capture.redact import redact_event
+
+    event = {"v": 1, "kind": "cycle_end", "t": 1.0, "run": "r", "workflow": "wf", "task": "train/epoch-0",
+             "name": "epoch", "iteration": 0, "parent": "train", "stage": "train", "stage_type": "training",
+             "status": "finished", "generated": [{"name": "loss", "role": "evaluation", "value": 0.5},
+                                                 {"name": "acc", "role": "evaluation", "value": 0.9, "about": "model"}],
+             "implementation": {"name": "mlp", "software": "torch", "version": "2.4"}}
+    assert redact_event(event) is event

@@ -200,7 +200,10 @@ def test_data_named_like_secrets_is_kept_whole(tmp_path: Path) -> None:
         TOKEN = 1
 
     metrics = {"token_accuracy": 0.91, "per_token_loss": 0.25, "first_token_latency_ms": 12.5,
-               "pass_at_1": 0.5, "token_dropout": 0.1}
+               "pass_at_1": 0.5, "token_dropout": 0.1,
+               # a metric's number whatever its name (made text, its whole event was rejected:
+               # an audit, twenty-first session)
+               "password_strength_acc": 0.8}
     location = "http://minio:9000/models/bert@v2/model.safetensors"
     client = provml.Client(store=str(tmp_path / "store"), spool_dir=tmp_path / "spool", install_signal_handler=False)
     with client.workflow("wf", type="learning", meta=False) as wf, \
@@ -216,3 +219,116 @@ def test_data_named_like_secrets_is_kept_whole(tmp_path: Path) -> None:
         located = {r["l"].value for r in kg.query("SELECT ?l WHERE { ?d <https://w3id.org/provml#location> ?l }")}
     assert {n: float(rows[n]) for n in metrics} == metrics
     assert rows["granularity"] == "1" and location in located
+
+
+# -- the gaps of a secret-leak audit (twenty-first session), each test failing on the code before --
+
+def every_text_events(run: str) -> list[dict[str, Any]]:
+    """Events as another client could send them, with a secret in every text of the wire
+    format that is not a value (audit M3: names, study, persona, implementation, a value's
+    name, store, media type, tag and ``about``) and in a spec (audit H3)."""
+    common = {"v": 1, "run": run, "workflow": f"wf password={SECRET}"}
+    task = {**common, "task": "t", "name": f"t password={SECRET}", "type": "training"}
+    return [
+        {**common, "kind": "workflow_begin", "t": 1700000000.0, "study": f"postgresql://u:{SECRET}@h/db",
+         "persona": {"id": "bob", "name": f"api_key={SECRET}"}, "type": "learning",
+         "used": [{"name": "passwords", "value": [SECRET]},
+                  {"name": "src", "role": "data", "tag": f"secret={SECRET}",
+                   "data": {"store": f"https://u:{SECRET}@h", "location": "x", "media_type": f"password={SECRET}"}}]},
+        {**common, "kind": "spec", "t": 1700000000.5, "spec": {
+            "workflow": f"wf password={SECRET}", "description": f"loads postgresql://etl:{SECRET}@db/x",
+            "stores": [{"name": "warehouse", "uri": f"postgresql://etl:{SECRET}@db/x", "password": SECRET}],
+            "transformations": [{"name": f"t password={SECRET}", "description": f"token={SECRET}",
+                                 "used": [{"name": "lr", "role": "hyperparameter", "description": f"api_key: {SECRET}"}]}]}},
+        {**task, "kind": "task_begin", "t": 1700000001.0, "used": [{"name": "lr", "value": 0.1}],
+         "implementation": {"name": "impl", "algorithm": f"algo https://u:{SECRET}@h", "software": "sw",
+                            "version": f"token={SECRET}"}},
+        {**task, "kind": "task_end", "t": 1700000002.0, "status": "errored",
+         "error": {"type": "E", "message": f"curl -u admin:{SECRET} https://x --token {SECRET}"},
+         "generated": [{"name": f"postgresql://u:{SECRET}@h/db", "value": 1},
+                       {"name": "acc", "role": "evaluation", "value": 0.9,
+                        "about": {"store": "s", "location": f"https://u:{SECRET}@h/m.pt"}}]},
+        {**common, "kind": "workflow_end", "t": 1700000003.0, "status": "finished"},
+    ]
+
+
+@pytest.mark.parametrize("path", ["in-process", "load"])
+def test_every_text_of_an_event_and_its_spec_is_redacted_at_ingest(tmp_path: Path, path: str) -> None:
+    """Ingest's redaction covers every text of an event and a spec's (audit M3, H3: they were
+    stored, in the plans graph too, and reached every export), on the shared path of every
+    source; the spec's roles still type the values captured under its (redacted) names."""
+    store = tmp_path / "store"
+    if path == "in-process":
+        kg = open_kg(store)
+        kg.ingest_events(every_text_events(path))
+        assert SECRET not in repr(kg.specs)
+        kg.close()
+    else:
+        spool = tmp_path / "in.jsonl"
+        spool.write_text("".join(json.dumps(e) + "\n" for e in every_text_events(path)))
+        result = CliRunner().invoke(main, ["load", str(spool), "--store", str(store)])
+        assert result.exit_code == 0, result.output
+    text = stored_text(store)
+    assert [line for line in text.splitlines() if SECRET in line] == []
+    for redacted in ("wf password=[redacted]", "api_key=[redacted]", "password=[redacted]",
+                     "loads postgresql://etl:[redacted]@db/x", "curl -u admin:[redacted] https://x --token [redacted]",
+                     "token=[redacted]", "secret=[redacted]"):
+        assert redacted in text, redacted
+    with open_kg(store) as kg:
+        assert bool(kg.query('ASK { ?v <https://w3id.org/provml#attributeName> "lr" ; '
+                             'a <https://w3id.org/provml#LearningHyperparameterValue> }'))
+
+
+def test_a_flowcept_stderr_is_redacted_before_it_is_cut(tmp_path: Path) -> None:
+    """The Flowcept import cut ``stderr`` to 2,000 characters before ingest redacted it: a DSN
+    cut before its ``@`` kept its password's start (audit M1: ``admin:ZF10v``)."""
+    buffer = tmp_path / "flowcept_buffer.jsonl"
+    buffer.write_text(json.dumps(
+        {"type": "task", "task_id": "t1", "workflow_id": "wf-1", "activity_id": "connect",
+         "started_at": 1735725601.0, "ended_at": 1735725603.5, "status": "ERROR",
+         "stderr": "y" * 1975 + f" postgresql://admin:{SECRET}{SECRET}@db/prod failed"}) + "\n")
+    result = CliRunner().invoke(main, ["import", "flowcept", str(buffer), "--store", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    text = stored_text(tmp_path / "s")
+    assert SECRET[:4] not in text and "postgresql://admin:" in text
+
+
+def test_a_prov_json_record_named_as_a_secret_keeps_no_value(tmp_path: Path) -> None:
+    """A PROV-JSON entity whose id names a secret, without a label, kept its value (audit L4:
+    only labels were read)."""
+    document = tmp_path / "doc.json"
+    document.write_text(json.dumps({
+        "prefix": {"ex": "http://example.org/"},
+        "entity": {"ex:db_password": {"prov:value": SECRET}, "ex:run1/api_key": {"prov:value": SECRET},
+                   "ex:lr": {"prov:value": "0.1"}}}))
+    result = CliRunner().invoke(main, ["import", "prov-json", str(document), "--store", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    text = stored_text(tmp_path / "s")
+    assert SECRET not in text and text.count('"[redacted]"') == 2 and "0.1" in text
+
+
+MLFLOW_TAGS_SCRIPT = textwrap.dedent("""
+    import sys, mlflow
+    mlflow.set_tracking_uri(sys.argv[1])
+    mlflow.set_experiment("exp password=s3cret-XYZ")
+    with mlflow.start_run(run_name="leaky"):
+        mlflow.log_params({"lr": 0.01, "api_keys": "s3cret-XYZ"})
+        mlflow.set_tags({"api_key": "first s3cret-XYZ", "note": "curl -u admin:s3cret-XYZ https://x"})
+        mlflow.log_metric("loss", 0.5, step=0)
+""")
+
+
+@pytest.mark.slow
+def test_mlflow_tags_plural_params_and_experiment_names_are_redacted(tmp_path: Path) -> None:
+    """An MLflow tag named as a secret whose value holds a space kept all but its first word
+    (audit M4: ``api_key=[redacted] second-word``); the experiment's name (the workflow's) and a
+    plural secret param were kept (M3, M2)."""
+    script = tmp_path / "log.py"
+    script.write_text(MLFLOW_TAGS_SCRIPT)
+    subprocess.run([sys.executable, str(script), f"sqlite:///{tmp_path / 'mlflow.db'}"], cwd=tmp_path,
+                   check=True, capture_output=True, timeout=240)
+    result = CliRunner().invoke(main, ["import", "mlflow", str(tmp_path / "mlflow.db"), "--store", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    text = stored_text(tmp_path / "s")
+    assert SECRET not in text
+    assert "api_key=[redacted]" in text and "exp password=[redacted]" in text

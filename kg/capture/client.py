@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 from provml.capture import metadata
 from provml.capture.flusher import Flusher, FlushStats
-from provml.capture.redact import redact_text
+from provml.capture.redact import redact_cut, redact_name, redact_names, redact_text
 from provml.capture.scopes import Cycle, Task, Values, Workflow, check_id, check_name, current_scope
 from provml.capture.sinks import HttpSink, Sink, StoreSink
 from provml.capture.spool import default_spool_dir
@@ -163,6 +163,7 @@ class Client(Closing):
             enrich=self._add_commit,
         )
         self._closed = False
+        self._run_ids: set[str] = set()  # the explicit run ids begun: each once
         #: tasks begun and not ended (id -> task): close() and flush() find the cycles open in
         #: them, whose begin a ``with`` block holds until the cycle's end (Cycle.begin_now)
         self._open_tasks: dict[int, Task] = {}
@@ -240,16 +241,23 @@ class Client(Closing):
             :class:`provml.ingest.spec.WorkflowSpec`, its dict, or a YAML/JSON file path; sent as a
             ``spec`` event right after the begin, so roles and descriptions travel with the run.
         :raises ValueError: an unknown type; a name or study that is not 1–200 characters; a
-            ``run_id`` with characters other than ``A-Z a-z 0-9 . _ ~ -``.
+            ``run_id`` with characters other than ``A-Z a-z 0-9 . _ ~ -``, or one this client
+            has begun a run with before.
         :raises provml.ingest.spec.SpecError: the spec is malformed.
         """
         if type not in WORKFLOW_TYPES:
             raise ValueError(f"workflow type {type!r} is not one of {', '.join(WORKFLOW_TYPES)}")
-        check_name(name, "a workflow")
+        name = redact_name(check_name(name, "a workflow"))  # (its run id is made from it)
         if study is not None:
-            check_name(study, "a study")
+            study = redact_name(check_name(study, "a study"))
         if run_id is not None:
             check_id(run_id, "run id")
+            if run_id in self._run_ids:
+                # a second begin under one IRI merged the two runs: two starts, two ends, a
+                # value with both runs' numbers, without a word (an audit, 21st session)
+                raise ValueError(f"run id {run_id!r} was already used by this client: give each "
+                                 "run its own (or none: one is made from the name and the time)")
+            self._run_ids.add(run_id)
         event: dict[str, Any] = {
             "v": 1, "kind": "workflow_begin", "t": time.time(),
             "run": run_id or new_run_id(name), "workflow": name, "type": type,
@@ -257,7 +265,7 @@ class Client(Closing):
         if study is not None:
             event["study"] = study
         if persona is not None:
-            event["persona"] = dict(persona)
+            event["persona"] = dict(redact_names(persona))
         if meta:
             event["meta"] = self._meta()
         values = to_values(used)
@@ -441,7 +449,8 @@ def _run_task(
 def jsonable(obj: Any, *, limit: int = 100) -> Any:
     """A JSON-friendly rendering of an argument or result for the provenance record: scalars
     as they are, small lists and dicts of scalars as they are, numpy/torch scalars as numbers,
-    anything else as a short ``repr``.
+    anything else as a short ``repr`` (redacted, then cut to 200 characters: cut first, a secret
+    could end inside it, past what any pattern recognises).
 
     >>> jsonable([1, "a"]), jsonable(3.5), jsonable(object())[:8]
     ([1, 'a'], 3.5, '<object ')
@@ -464,4 +473,4 @@ def jsonable(obj: Any, *, limit: int = 100) -> Any:
                 return result
         except (TypeError, ValueError, RuntimeError):
             pass
-    return repr(obj)[:200]
+    return redact_cut(repr(obj), 200)

@@ -1,8 +1,10 @@
 """Redaction: no secret reaches a capture event.
 
 Every string that enters an event from the user's program passes through here: the arguments
-``@client.track`` records, the messages of exceptions that end a scope, the values of ``used``
-and ``generated`` (names, text values, data locations), and allow-listed environment values.
+``@client.track`` records, the messages of exceptions that end a scope, the names of the
+workflow, its tasks and cycles, study, persona and implementation, the values of ``used`` and
+``generated`` (names, text values, data references, ``about``, tags, domain IRIs,
+characteristics), a mapping's keys, a workflow's spec, and allow-listed environment values.
 Two rules, applied everywhere:
 
 * **by name** — a value whose name says it is a secret is replaced whole by ``[redacted]``,
@@ -13,25 +15,41 @@ Two rules, applied everywhere:
   ``auth_token``, ``aws_secret_access_key``), or end in ``password``, ``passwd`` or ``secret``
   written as one word (``dbpassword``), or start with a credential token's words
   (``authtoken``, ``token_value``, ``access_token_expiry``) — but not ``max_tokens``, ``subtoken``,
-  ``token_accuracy``, ``key_size`` or ``tokenizer``. A number under such a name is kept unless
-  the name says password, secret, PIN or credential (``pass_at_1``, ``primary_key``);
+  ``token_accuracy``, ``key_size`` or ``tokenizer``. Plurals as their singulars (``passwords``,
+  ``api_keys``, ``passphrases``), except a plural ``tokens`` or ``keys``, a secret's name only
+  after a word that says which credential (``access_tokens``, ``ssh_keys``; not ``tokens``,
+  ``num_tokens``, ``keys``: :func:`is_secret_name`). A number under such a name is kept unless
+  the name says password, secret, PIN or credential (``pass_at_1``, ``primary_key``), and a
+  metric's number (an ``evaluation``) is always kept (``password_strength_acc``);
 * **by value** — inside any text: the password of a URL (``postgres://admin:[redacted]@db``,
   whole when it holds an ``@``; a ``/`` ends a URL's authority, so a password must encode it),
-  the value of a ``key=value`` / ``key: value`` pair whose key is a secret name
-  (``password=[redacted]``, ``{'api_key': [redacted]}``), ``Bearer`` credentials, PEM private
-  keys, JWTs, and tokens with a well-known prefix (GitHub ``ghp_`` …, GitLab ``glpat-``,
-  OpenAI / Stripe ``sk-`` ``sk_live_`` ``rk_live_``, Slack ``xox…-``, AWS ``AKIA`` / ``ASIA``,
-  Google ``AIza`` ``ya29.``, Hugging Face ``hf_``, npm ``npm_``, PyPI ``pypi-``).
+  a URL's user shaped like a token (``https://[redacted]@dev.azure.com``), the value of a
+  ``key=value`` / ``key: value`` / ``key => value`` / ``key := value`` pair whose key is a
+  secret name (``password=[redacted]``, ``{'api_key': [redacted]}``, a bytes repr, Azure's
+  ``?sig=``), an ``Authorization`` header's scheme and credential, an XML element named as a
+  secret, the value after a command-line option named as one (``--api-key [redacted]``, in text
+  or an argv list), curl's ``-u user:[redacted]``, MySQL's ``-p[redacted]`` and ``sshpass -p``,
+  ``Bearer`` credentials, PEM private keys, JWTs, and tokens with a well-known prefix (GitHub
+  ``ghp_`` …, GitLab ``glpat-``, OpenAI / Stripe ``sk-`` ``sk_live_`` ``rk_live_``, Slack
+  ``xox…-``, AWS ``AKIA`` / ``ASIA``, Google ``AIza`` ``ya29.``, Hugging Face ``hf_``, npm
+  ``npm_``, PyPI ``pypi-``).
+
+Text that is cut to a length is redacted first (:func:`redact_cut`): cut first, a URL's
+password can lose its ``@`` and no pattern recognises what is left. Names are redacted once each
+(:func:`redact_name`, cached) and a mapping's keys as names (a key holding a secret by value;
+a key that names one keeps its name, its value is redacted). What no rule can see is kept: a
+secret under an innocuous name with no known shape, a secret in prose, ids (``run_id=``, a
+task's ``id=``: ingest keeps the ids of events from any source, so as not to merge executions).
 
 Values of other types are redacted in the form the encoder writes them (a dataclass as an object,
 a set as a list, anything else as its ``repr``); :func:`redact_event` applies all of it to an
-event of the wire format (ingest does, for events from any source); :func:`safe_url` is a URL as
-provml prints and logs it.
+event of the wire format (ingest does, for events from any source), :func:`redact_spec` to a
+workflow spec; :func:`safe_url` is a URL as provml prints and logs it.
 
 Why it is long: the rules above are one list of names and patterns, and every pattern runs on
-text from anyone (ingest redacts events from any source) in linear time, which two of them
-(a JWT's, a pair's value) only do with a little code around them (regex audit, 18th session:
-40 KB of one run of characters took 22–27 s).
+text from anyone (ingest redacts events from any source) in linear time, which some of them
+(a JWT's, a pair's value, a command's options) only do with a little code around them (regex
+audit, 18th session: 40 KB of one run of characters took 22–27 s).
 
 >>> redact_text("postgres://admin:hunter2@db.example.org/prod failed")
 'postgres://admin:[redacted]@db.example.org/prod failed'
@@ -55,8 +73,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["REDACTED", "is_secret_env_name", "is_secret_name", "looks_like_secret", "redact_event",
-           "redact_named", "redact_text", "redact_values", "safe_url"]
+__all__ = ["NAME_MAX", "REDACTED", "is_secret_env_name", "is_secret_name", "looks_like_secret", "redact_cut",
+           "redact_event", "redact_name", "redact_named", "redact_names", "redact_spec", "redact_text",
+           "redact_values", "safe_url"]
 
 REDACTED = "[redacted]"
 
@@ -70,6 +89,16 @@ _AT_END = frozenset({"token", "key"})  # api_key, auth_token; not key_size, toke
 #: ``per_token_loss``: in NLP a token is a unit of text, and its metrics are data)
 _TOKEN_NAMES = frozenset({"tokenvalue", "tokensecret", "accesstoken", "refreshtoken", "idtoken",
                           "bearertoken", "sessiontoken", "authtoken", "apitoken"})
+#: the singular of a plural ``tokens`` / ``keys`` that is a credential's, with the word before it
+#: (``access_tokens``, ``ssh_keys``, ``apiTokens``, ``sshkeys``); a plural ``tokens`` or ``keys``
+#: after any other word is data (``num_tokens``, ``max_new_tokens``, ``special_tokens``,
+#: ``num_keys``), and so is either word alone: ``tokens`` is what a tokenizer returns
+_PLURAL_CREDENTIALS = _TOKEN_NAMES | frozenset({
+    "oauthtoken", "csrftoken", "xsrftoken", "githubtoken", "gitlabtoken", "hftoken", "slacktoken",
+    "bottoken", "webhooktoken", "deploytoken", "servicetoken", "clienttoken",
+    "sshkey", "gpgkey", "pgpkey", "signingkey", "encryptionkey", "masterkey", "deploykey",
+    "licensekey", "servicekey", "hmackey", "clientkey", "sessionkey", "rsakey", "authkey",
+})
 #: the words that make a secret of a number too (a PIN); any other secret's name keeps a number as
 #: it is: ``pass_at_1``, ``primary_key`` or ``rng_key`` are metrics and settings, and a number
 #: turned into text breaks an evaluation's shape (its whole batch rejected)
@@ -81,6 +110,13 @@ _names: dict[str, bool] = {}
 _CACHED_NAME_MAX = 256
 
 
+def _singular(word: str) -> str:
+    """``word`` without the ``s`` of a plural (``passwords``, ``apikeys``, ``tokens``); not a
+    word ending in ``ss`` (``pass``), nor one of three letters or fewer (``ids``, ``pws``), so
+    ``passes`` — a count of passes over the data — is ``passe``, nothing of a secret's."""
+    return word[:-1] if len(word) > 3 and word[-1] == "s" and word[-2] != "s" else word
+
+
 def _secret_words(name: str) -> bool:
     """:func:`is_secret_name`'s test, reading the words one at a time (``findall`` made a
     list of every word: ~80 bytes a character of a name such as ``a1a1…``)."""
@@ -88,25 +124,49 @@ def _secret_words(name: str) -> bool:
     previous = last = None
     for count, match in enumerate(_WORDS.finditer(name)):
         word = match.group().lower()
-        if word in _ANYWHERE or (previous is not None and previous + word in _ANYWHERE):
-            return True
+        one = _singular(word)
+        if word in _ANYWHERE or one in _ANYWHERE or (previous is not None and (
+                previous + word in _ANYWHERE or previous + one in _ANYWHERE)):
+            return True  # password, passwords, api_keys, apiKeys, PASSWORDS, private_keys
+        if one is not word and (one in _PLURAL_CREDENTIALS or (
+                previous is not None and previous + one in _PLURAL_CREDENTIALS)):
+            return True  # access_tokens, ssh_keys, sshkeys (not num_tokens, num_keys)
         if count < 2:
             first_two += word
         previous = last = word
     return last is not None and (
         last in _AT_END
-        or last.endswith(("password", "passwd", "secret"))  # dbpassword, clientsecret
+        or _singular(last).endswith(("password", "passwd", "secret"))  # dbpassword(s), clientsecret
         or first_two in _TOKEN_NAMES  # token_value, access_token_expiry, refresh_token_v2
     )
 
 
 def is_secret_name(name: str) -> bool:
-    """Whether a value's, argument's or key's name says it holds a secret (see the module)."""
+    """Whether a value's, argument's or key's name says it holds a secret (see the module).
+
+    Plurals are secrets' names as their singulars are (``passwords``, ``api_keys``,
+    ``passphrases``, ``private_keys``, ``PASSWORDS``, ``dbpasswords``), except the two words
+    that are ML's data as often as credentials: a plural ``tokens`` or ``keys`` is a secret's
+    name only after a word that says which credential (``access_tokens``, ``api_tokens``,
+    ``hf_tokens``, ``ssh_keys``, ``signing_keys``: ``_PLURAL_CREDENTIALS``). ``tokens`` alone
+    is what a tokenizer returns, and ``num_tokens``, ``max_new_tokens``, ``special_tokens``,
+    ``num_keys`` or ``keys`` are counts and data, so none of them is one; a list of credentials
+    under such a name is redacted only where its text is (known token prefixes and the other
+    value rules). ``passes`` (``num_passes``) is not ``pass`` either.
+
+    >>> [n for n in ("passwords", "api_keys", "access_tokens", "ssh_keys", "tokens", "num_tokens",
+    ...              "max_new_tokens", "keys", "num_passes") if is_secret_name(n)]
+    ['passwords', 'api_keys', 'access_tokens', 'ssh_keys']
+    """
     known = _names.get(name)
     if known is not None:
         return known
     secret = _secret_words(name)
-    if len(_names) < 10_000 and len(name) <= _CACHED_NAME_MAX:
+    # a harmless name is kept as False only when its text holds no secret either: a value under
+    # a name known False (a number) skips redaction whole, its name's text included
+    # (``redact_values`` and the flusher's ``redact_items``)
+    if len(_names) < 10_000 and len(name) <= _CACHED_NAME_MAX and (
+            secret or not _MAYBE.search(name) or redact_text(name) == name):
         _names[name] = secret
     return secret
 
@@ -169,38 +229,177 @@ def _redact_tokens(text: str) -> str:
 
 
 _PAIR = re.compile(
-    r"""(?<![A-Za-z0-9_.-])[0-9.-]*+(?P<key>[A-Za-z_][A-Za-z0-9_.-]*+)["']?(?P<sep>\s*+[=:]\s*+)""",
+    r"""(?<![A-Za-z0-9_.-])[0-9.-]*+(?P<key>[A-Za-z_][A-Za-z0-9_.-]*+)["']?(?P<sep>\s*+(?:=>|:=|[=:])\s*+)""",
     re.VERBOSE,
 )
 #: the value after a pair's separator, read only where the name is a secret's (as a lookahead
-#: in ``_PAIR`` it was read for every pair: ``a=a=a=…`` read the rest of the text at each ``=``)
-_VAL = re.compile(r""""[^"]*"|'[^']*'|[^\s,;&'"})\]]+""")
-_MAYBE = re.compile(r"[=:]|-----|[Bb]earer|eyJ|gh|glpat|sk|rk_|xox|AKIA|ASIA|AIza|ya29|hf_|npm_|pypi")
+#: in ``_PAIR`` it was read for every pair: ``a=a=a=…`` read the rest of the text at each ``=``);
+#: a quoted value may carry Python's prefix (``b'…'``: the repr of bytes)
+_VAL = re.compile(r"""[bBrRuU]{0,2}"[^"]*"|[bBrRuU]{0,2}'[^']*'|[^\s,;&'"})\]]+""")
+#: the schemes of an ``Authorization`` header: the credential after one is the secret too
+_AUTH_SCHEMES = frozenset({"basic", "bearer", "token", "digest", "negotiate", "ntlm", "bot", "apikey",
+                           "api-key", "key", "hmac", "sso-key", "sharedkey", "aws4-hmac-sha256"})
+_SCHEME_VALUE = re.compile(r"""[ \t]++[^\s,;&'"})\]]+""")
+#: query parameters that are credentials though their names say nothing (Azure SAS ``sig=``)
+_QUERY_SECRETS = frozenset({"sig"})
+#: a command-line option and the value after it (``--api-key X``, ``--password X``,
+#: ``-token X``; ``--password=X`` is a pair): redacted where the option is a secret's name
+_FLAG = re.compile(r"""(?<![^\s'"\[(,])--?(?P<flag>[A-Za-z][A-Za-z0-9_.-]*+)\s++(?=[^\s-])""")
+#: curl's / wget's ``-u user:password`` (``--user``, ``--proxy-user``): the part after the ``:``
+_USER_FLAGS = frozenset({"u", "user", "proxy-user", "U"})
+_USER_PASSWORD = re.compile(r"""['"]?[^\s:'"]++:(?P<pw>[^\s'"]++)""")
+#: MySQL's and MariaDB's ``-pPASSWORD`` (attached: ``-p PW`` asks for the password and names a
+#: database) and ``sshpass -p PW``; ``-p`` means something else to every other program, so only
+#: inside the command of one of these (up to the end of the line, ``;``, ``|`` or ``&``)
+_PASSWORD_COMMANDS = re.compile(r"\b(?:mysql(?:dump|admin|import|show|check|slap|binlog)?|mariadb"
+                                r"(?:-?dump|-?admin|-?import|-?show|-?check|-?slap|-?binlog)?|sshpass)\b")
+_SHORT_P = re.compile(r"""(?<![^\s'"])-p(?P<space>\s*+)(?=[^\s'"-])""")
+_COMMAND_END = re.compile(r"[\n;|&]")
+#: a URL's user info without a password (``https://TOKEN@dev.azure.com/…``): a credential when it
+#: is shaped like one (``_TOKEN_USER``), a user's name (``git@``, ``alice@``) otherwise
+_URL_USER = re.compile(r"(?<![A-Za-z0-9+.-])(?P<pre>[0-9+.-]*+)(?P<head>[A-Za-z][A-Za-z0-9+.-]*+://)"
+                       r"(?P<user>[A-Za-z0-9_~+=%-]{12,}+)@")
+#: an XML element whose name is a secret's: ``<password>…</password>``
+_ELEMENT = re.compile(r"<(?P<tag>[A-Za-z_][A-Za-z0-9_.:-]*+)(?:\s[^<>]*+)?>(?P<val>[^<]*+)</(?P=tag)>")
+#: what every rule needs somewhere in a text (the pre-check: a text without any is returned as
+#: it is): a separator, a PEM's dashes, ``Bearer``, a token's prefix as ``_TOKENS`` spells it
+#: (``sk-``, not the ``sk`` of ``task``; ``gh[pousr]_``, not the ``gh`` of ``weights``), ``</``,
+#: an option's ``-``; the lookahead's class first, so most characters are passed over at once
+#: (no slower than the looser check before it, which sent every ``task`` through every rule)
+_MAYBE = re.compile(r"""(?=[-=:<BbeghsrxAyhnp])(?:[=:]|-----|[Bb]earer|BEARER|eyJ|gh[pousr]_|github_pat_|glpat-"""
+                    r"""|[sr]k[-_]|xox[abposr]-|AKIA|ASIA|AIza|ya29\.|hf_|npm_|pypi-|</|(?<=[\s'"\[(,])-|\A-)""")
 
+
+def _token_user(m: re.Match[str]) -> str:
+    """A URL's user info without a password, redacted when it is shaped like a token: 12
+    characters or more mixing letters and digits, without a dot (a GitHub or Azure DevOps token
+    used as the user, ``https://<token>@host``: 20 to 90 characters); a user's name (``git``,
+    ``alice``, ``x-access-token``, ``oauth2``, ``first.last``) is kept. A long user name with
+    digits (``jenkins-bot-01``) is redacted too: a user name lost costs the record little, a
+    token kept is a leak."""
+    user = m["user"]
+    if any(c.isdigit() for c in user) and any(c.isalpha() for c in user):
+        return m["pre"] + m["head"] + REDACTED + "@"
+    return m[0]
+
+
+def _redact_elements(text: str) -> str:
+    return _ELEMENT.sub(lambda m: m[0] if not is_secret_name(m["tag"]) else
+                        m[0][:m.start("val") - m.start()] + REDACTED + m[0][m.end("val") - m.start():], text)
+
+
+def _redact_commands(text: str) -> str:
+    """``text`` with the values of command-line options that are secrets redacted: options
+    named as secrets (``--api-key X``), curl's ``-u user:password``, MySQL's ``-pPASSWORD`` and
+    ``sshpass -p PASSWORD`` (see ``_FLAG`` and the patterns after it)."""
+    spans: list[tuple[int, int]] = []
+    for m in _FLAG.finditer(text):
+        flag = m["flag"]
+        if flag in _USER_FLAGS:
+            found = _USER_PASSWORD.match(text, m.end())
+            if found is not None:
+                spans.append(found.span("pw"))
+        elif is_secret_name(flag):
+            found = _VAL.match(text, m.end())
+            if found is not None:
+                spans.append(found.span())
+    done = 0
+    for m in _PASSWORD_COMMANDS.finditer(text):
+        if m.start() < done:
+            continue
+        end_at = _COMMAND_END.search(text, m.end())
+        done = end_at.start() if end_at is not None else len(text)
+        attached = not m[0].startswith("sshpass")
+        for p in _SHORT_P.finditer(text, m.end(), done):
+            if attached and p["space"]:
+                continue
+            found = _VAL.match(text, p.end(), done)
+            if found is not None:
+                spans.append(found.span())
+    if not spans:
+        return text
+    out: list[str] = []
+    pos = 0
+    for start, end in sorted(spans):
+        if start < pos:
+            continue
+        out += [text[pos:start], REDACTED]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def redact_text(text: str) -> str:
     """``text`` with the secrets the module describes replaced by ``[redacted]``."""
     if not _MAYBE.search(text):
         return text
-    text = _URL_PASSWORD.sub(lambda m: m["pre"] + m["head"] + REDACTED + "@", text)
+    if "@" in text:
+        text = _URL_PASSWORD.sub(lambda m: m["pre"] + m["head"] + REDACTED + "@", text)
+        text = _URL_USER.sub(_token_user, text)
     text = _redact_tokens(text)
+    if "</" in text:
+        text = _redact_elements(text)
+    text = _redact_commands(text)
     out: list[str] = []
     pos = 0
     for m in _PAIR.finditer(text):
-        if m.start("key") < pos or not is_secret_name(m["key"]) or text.startswith(REDACTED, m.end()):
+        if m.start("key") < pos or text.startswith(REDACTED, m.end()):
+            continue
+        key = m["key"]
+        if not is_secret_name(key) and not (
+                key.lower() in _QUERY_SECRETS and text[m.start("key") - 1:m.start("key")] in ("?", "&", ";")):
             continue
         val = _VAL.match(text, m.end())
         if val is None:  # no value after the separator: not a pair
             continue
-        start = m.end()
-        out.append(text[pos:start])
+        end = val.end()
+        if val[0].lower() in _AUTH_SCHEMES:  # Authorization: Basic <credential>
+            credential = _SCHEME_VALUE.match(text, end)
+            if credential is not None:
+                end = credential.end()
+        out.append(text[pos:m.end()])
         out.append(REDACTED)
-        pos = val.end()
+        pos = end
     if not out:
         return text
     out.append(text[pos:])
     return "".join(out)
+
+
+def redact_cut(text: str, limit: int) -> str:
+    """``text`` redacted, then cut to ``limit`` characters — in this order: text cut first can
+    end inside a secret that no pattern then recognises (``postgresql://admin:hunter`` has lost
+    the ``@`` that makes it a URL's password).
+
+    >>> redact_cut("x" * 20 + " dsn='postgresql://admin:hunter2@db/x'", 40)
+    "xxxxxxxxxxxxxxxxxxxx dsn='postgresql://a"
+    """
+    return redact_text(text)[:limit]
+
+
+#: the most characters of a name in the wire format (a workflow's, a task's, a value's …)
+NAME_MAX = 200
+_clean: dict[str, str] = {}
+
+
+def redact_name(name: str) -> str:
+    """A name (of a workflow, task, cycle, value, store, study …) or a mapping's key as it is
+    recorded: :func:`redact_text`, cut to 200 characters (the wire format's limit for a name)
+    if the redaction made a name of up to 200 longer; names repeat, so each is redacted once
+    (the hot path: one dictionary look-up).
+
+    >>> redact_name("load from postgresql://etl:hunter2@db/x"), redact_name("epoch")
+    ('load from postgresql://etl:[redacted]@db/x', 'epoch')
+    """
+    clean = _clean.get(name)
+    if clean is None:
+        clean = redact_text(name)
+        clean = name if clean == name else clean[:max(NAME_MAX, len(name))]
+        if len(_clean) < 10_000 and len(name) <= _CACHED_NAME_MAX:
+            # "" for a name left as it is: the caller gets its own object back (an equal
+            # name cached from another object would make every event look changed)
+            _clean[name] = "" if clean is name else clean
+    return clean or name
 
 
 _USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
@@ -217,7 +416,8 @@ def safe_url(url: str) -> str:
     """
     url = _USERINFO.sub(lambda m: m["scheme"] + "***@", url, count=1)
     return _QUERY_PAIR.sub(lambda m: m["head"] + "***" if m["key"] is not None and (
-        is_secret_name(m["key"]) or m["key"].lower() == "username") else m[0], url)
+        is_secret_name(m["key"]) or m["key"].lower() == "username" or m["key"].lower() in _QUERY_SECRETS)
+        else m[0], url)
 
 
 def _redact_any(obj: Any) -> Any:
@@ -227,11 +427,73 @@ def _redact_any(obj: Any) -> Any:
         return obj
     if isinstance(obj, list | tuple):
         items = [_redact_any(x) for x in obj]
+        _redact_argv(items)
         return items if any(a is not b for a, b in zip(items, obj, strict=True)) else obj
     if isinstance(obj, Mapping):
-        out = {k: redact_named(str(k), v) for k, v in obj.items()}
-        return out if any(out[k] is not v for k, v in obj.items()) else obj
+        return _redact_mapping(obj, redact_named)
     return _redact_object(obj)
+
+
+_FLAG_ONLY = re.compile(r"--?(?P<flag>[A-Za-z][A-Za-z0-9_.-]*+)")
+
+
+def _redact_argv(items: list[Any]) -> None:
+    """A command line given as a list (``["train.py", "--api-key", "X"]``): the item after an
+    option named as a secret redacted, the password of ``-u user:password``, and MySQL's
+    ``-pPASSWORD`` and ``sshpass -p PASSWORD`` in a list that runs one of them (as
+    :func:`redact_text` does in text); in place."""
+    programs: set[str] | None = None
+    for i, item in enumerate(items):
+        if item.__class__ is not str or item[:1] != "-":
+            continue
+        if programs is None:
+            programs = {m[0] for x in items if x.__class__ is str
+                        for m in (_PASSWORD_COMMANDS.search(x),) if m is not None}
+        if programs - {"sshpass"} and item.startswith("-p") and len(item) > 2 and item[2] != "-":
+            items[i] = "-p" + REDACTED  # mysql -pPASSWORD
+            continue
+        flag = _FLAG_ONLY.fullmatch(item)
+        after = items[i + 1] if i + 1 < len(items) else None
+        if flag is None or after.__class__ is not str or after[:1] == "-" or after == REDACTED:
+            continue
+        name = flag["flag"]
+        if name in _USER_FLAGS:
+            found = _USER_PASSWORD.fullmatch(after)
+            if found is not None:
+                items[i + 1] = after[:found.start("pw")] + REDACTED
+        elif (name == "p" and "sshpass" in programs) or is_secret_name(name):
+            items[i + 1] = REDACTED
+
+
+def _redact_mapping(obj: Mapping[Any, Any], values: Any) -> Mapping[Any, Any]:
+    """A mapping with its values redacted by ``values(name, value)`` and its keys as
+    :func:`redact_name` has them: a key holding a secret by value (``{"ghp_…": "alice"}``,
+    ``{"postgresql://u:pw@h/db": 1}``) is redacted, and numbered where two keys become one
+    (``[redacted]``, ``[redacted] (2)``); a key that names a secret stays (its value is
+    what is redacted). The same mapping when nothing changed."""
+    out: dict[Any, Any] = {}
+    changed = False
+    for key, value in obj.items():
+        name = key if key.__class__ is str else str(key)
+        new = values(name, value)
+        if new is not value:
+            changed = True
+        if key.__class__ is str:
+            clean = _clean.get(key)
+            if clean is None:
+                clean = redact_name(key)
+            elif not clean:  # cached as unchanged
+                clean = key
+            if clean is not key:
+                changed = True
+                number = 1
+                unique = clean
+                while unique in out or (unique in obj and unique != key):
+                    number += 1
+                    unique = f"{clean} ({number})"
+                key = unique
+        out[key] = new
+    return out if changed else obj
 
 
 def _redact_object(obj: Any) -> Any:
@@ -271,33 +533,71 @@ def _number_secret(name: str) -> bool:
     previous = None
     for match in _WORDS.finditer(name):  # (one word at a time, as _secret_words)
         word = match.group().lower()
-        if word in _NUMBER_SECRETS or (previous is not None and previous + word in _NUMBER_SECRETS):
+        one = _singular(word)
+        if word in _NUMBER_SECRETS or one in _NUMBER_SECRETS or (previous is not None and (
+                previous + word in _NUMBER_SECRETS or previous + one in _NUMBER_SECRETS)):
             return True
         previous = word
     return False
 
 
+def _redact_data(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A data reference (``data``, or ``about`` given as one) with its location, store name
+    and media type redacted; the same mapping when nothing changed."""
+    out: dict[str, Any] | None = None
+    for key in ("location", "store", "media_type"):
+        text = data.get(key)
+        if text.__class__ is str:
+            new = redact_name(text) if key == "store" else redact_text(text)
+            if new is not text:
+                out = dict(data) if out is None else out
+                out[key] = new
+    return data if out is None else out
+
+
 def _redact_value(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    """One value of a ``used`` / ``generated`` list, every text in it redacted: its value (by
+    its name and inside text), its name, data reference (location, store, media type), ``about``
+    (a value's name or a data reference), domain IRI, tag and characteristics."""
     name = item.get("name")
     out: dict[str, Any] | None = None
     if "value" in item:
         val = item["value"]
-        new = redact_named(name, val) if isinstance(name, str) else _redact_any(val)
+        if item.get("role") == "evaluation" and val.__class__ in (int, float):
+            # a metric's number is a measurement, whatever its name says
+            # (``password_strength_acc``: made text, it broke the evaluation's format and its
+            # whole event, loss and accuracy with it, was rejected: an audit, 21st session)
+            new = val
+        else:
+            new = redact_named(name, val) if isinstance(name, str) else _redact_any(val)
         if new is not val:
             out = dict(item)
             out["value"] = new
-    data = item.get("data")
-    if isinstance(data, Mapping) and isinstance(data.get("location"), str):
-        location = redact_text(data["location"])
-        if location is not data["location"]:
-            out = dict(item) if out is None else out
-            out["data"] = {**data, "location": location}
-    domain = item.get("domain")
-    if isinstance(domain, str):
-        redacted_domain = redact_text(domain)
-        if redacted_domain is not domain:
-            out = dict(item) if out is None else out
-            out["domain"] = redacted_domain
+    for key in ("name", "about"):
+        text = item.get(key)
+        if text.__class__ is str:
+            clean = _clean.get(text)
+            if clean is None:
+                clean = redact_name(text)
+            elif not clean:  # cached as unchanged
+                clean = text
+            if clean is not text:
+                out = dict(item) if out is None else out
+                out[key] = clean
+    for key in ("data", "about"):
+        data = item.get(key)
+        if isinstance(data, Mapping):
+            redacted_data = _redact_data(data)
+            if redacted_data is not data:
+                out = dict(item) if out is None else out
+                out[key] = redacted_data
+    for key in ("domain", "tag"):
+        text = item.get(key)
+        if isinstance(text, str):
+            redacted_text = redact_text(text)
+            if redacted_text is not text:
+                out = dict(item) if out is None else out
+                out[key] = redacted_text
     characteristics = item.get("characteristics")
     if isinstance(characteristics, Mapping):
         redacted = _redact_any(characteristics)
@@ -309,8 +609,9 @@ def _redact_value(item: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def redact_values(values: list[Any]) -> list[Any]:
     """A ``used`` / ``generated`` list with secrets redacted (new dicts where something
-    changed; the caller's dicts are never modified). The hot path — a number under a known
-    name — costs a few dictionary look-ups."""
+    changed; the caller's dicts are never modified). The hot path — a number under a known,
+    harmless name (:func:`is_secret_name` keeps False only for a name whose text holds no
+    secret either) — costs a few dictionary look-ups."""
     for i, item in enumerate(values):
         if item.__class__ is dict:
             name = item.get("name")
@@ -321,6 +622,8 @@ def redact_values(values: list[Any]) -> list[Any]:
                 and "data" not in item
                 and "domain" not in item
                 and "characteristics" not in item
+                and "tag" not in item
+                and "about" not in item
             ):
                 continue  # a number under a known, harmless name: the loss of every batch
         if isinstance(item, Mapping):
@@ -372,25 +675,97 @@ def looks_like_secret(value: str) -> bool:
 
 def _environment(env: Any) -> Any:
     """An event's recorded environment as the capture client records it: a variable under a
-    secret's name, or whose value looks like a credential, dropped; the others' text redacted."""
+    secret's name, or whose value looks like a credential, dropped; the others' text redacted
+    (a variable's name too, where it holds a secret by value)."""
     if not isinstance(env, Mapping):
         return _redact_any(env)
-    out = {str(k): redact_text(v) if isinstance(v, str) else _redact_any(v) for k, v in env.items()
-           if not is_secret_env_name(str(k)) and not (isinstance(v, str) and looks_like_secret(v))}
-    return env if len(out) == len(env) and all(out[str(k)] is v for k, v in env.items()) else out
+    kept = {k: v for k, v in env.items()
+            if not is_secret_env_name(str(k)) and not (isinstance(v, str) and looks_like_secret(v))}
+    out = _redact_mapping(kept, _env_value)
+    return env if len(kept) == len(env) and out is kept else out
+
+
+def _env_value(name: str, value: Any) -> Any:
+    return redact_text(value) if isinstance(value, str) else _redact_any(value)
+
+
+def _name_value(name: str, value: Any) -> Any:
+    return redact_name(value) if value.__class__ is str else redact_named(name, value)
+
+
+def redact_names(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A mapping whose texts are names (a persona's ``id`` and ``name``, an implementation's
+    ``name``, ``algorithm``, ``software`` and ``version``), each redacted as
+    :func:`redact_name` has it; the same mapping when nothing changed.
+
+    >>> redact_names({"name": "impl password=hunter2", "version": "1.0"})
+    {'name': 'impl password=[redacted]', 'version': '1.0'}
+    """
+    return _redact_mapping(fields, _name_value)
+
+
+#: the keys of a workflow spec (docs/specs.md) whose texts are names, redacted as names are in
+#: events (:func:`redact_name`), so a spec's roles still find the values captured under them
+_SPEC_NAMES = frozenset({"workflow", "name", "study", "store"})
+
+
+def _spec_value(name: str, value: Any) -> Any:
+    if value.__class__ is str and name in _SPEC_NAMES:
+        return redact_name(value)
+    if is_secret_name(name):
+        return redact_named(name, value)
+    if isinstance(value, Mapping):
+        return _redact_mapping(value, _spec_value)
+    if isinstance(value, list | tuple):
+        items = [_redact_mapping(x, _spec_value) if isinstance(x, Mapping) else _redact_any(x) for x in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    return _redact_any(value)
+
+
+def redact_spec(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A workflow spec (docs/specs.md) with its secrets redacted as an event's are: by name
+    (a store's ``password`` or ``token``, whatever its type) and by value in every text (a
+    store's URI, descriptions), its names (workflow, study, transformations, attributes, stores)
+    as :func:`redact_name` redacts the names of events. The same mapping when nothing changed.
+
+    >>> redact_spec({"workflow": "etl", "description": "token=hunter2",
+    ...              "stores": [{"name": "db", "uri": "postgresql://etl:hunter2@db/x", "password": "hunter2"}]})
+    {'workflow': 'etl', 'description': 'token=[redacted]', 'stores': [{'name': 'db', 'uri': 'postgresql://etl:[redacted]@db/x', 'password': '[redacted]'}]}
+    """
+    return _redact_mapping(spec, _spec_value)
+
+
+#: an event's texts that are names (the wire format's ``name``: up to 200 characters)
+_EVENT_NAMES = ("workflow", "name", "stage", "study")
 
 
 def redact_event(event: Mapping[str, Any]) -> Mapping[str, Any]:
-    """An event of the wire format with what the capture client redacts redacted again: its
-    ``used`` and ``generated`` values, its error, its tags and its metadata (environment
-    values under a secret's name included), for events that may not have come through the
-    client (``POST /api/events``, ``provml load``, the broker, the MLflow and Flowcept
-    imports). The same event when nothing changed; the caller's objects are never modified.
+    """An event of the wire format with what the capture client redacts redacted again, for
+    events that may not have come through the client (``POST /api/events``, ``provml load``,
+    the broker, the MLflow and Flowcept imports): every text of it — its names (workflow, task
+    or cycle, stage, study), persona, implementation, ``used`` and ``generated`` values (names,
+    values, data references, ``about``, tags, domain IRIs, characteristics), error, tags,
+    metadata (environment values under a secret's name included) and spec. Its ids (``run``,
+    ``task``, ``parent``) are kept: they name the executions, and a secret in them is not
+    recognised. The same event when nothing changed; the caller's objects are never modified.
 
     >>> redact_event({"kind": "task_end", "error": {"type": "E", "message": "password=hunter2"}})["error"]
     {'type': 'E', 'message': 'password=[redacted]'}
+    >>> redact_event({"kind": "workflow_begin", "workflow": "etl token=hunter2"})["workflow"]
+    'etl token=[redacted]'
     """
     out: dict[str, Any] | None = None
+    for key in _EVENT_NAMES:
+        text = event.get(key)
+        if text.__class__ is str:
+            clean = _clean.get(text)  # (names repeat: one look-up an event)
+            if clean is None:
+                clean = redact_name(text)
+            elif not clean:  # cached as unchanged
+                clean = text
+            if clean is not text:
+                out = dict(event) if out is None else out
+                out[key] = clean
     for key in ("used", "generated"):
         values = event.get(key)
         if values and isinstance(values, list):
@@ -398,13 +773,19 @@ def redact_event(event: Mapping[str, Any]) -> Mapping[str, Any]:
             if any(a is not b for a, b in zip(new, values, strict=True)):
                 out = dict(event) if out is None else out
                 out[key] = new
-    for key in ("error", "tags", "meta"):
+    for key in ("persona", "implementation", "spec", "error", "tags", "meta"):
         found = event.get(key)
+        if found is None:
+            continue
         if key == "meta" and isinstance(found, Mapping) and "env" in found:
             env = _environment(found["env"])
-            rest = _redact_any({k: v for k, v in found.items() if k != "env"})
-            redacted: Any = found if env is found["env"] and all(rest[k] is found[k] for k in rest) \
-                else {**rest, "env": env}
+            others = {k: v for k, v in found.items() if k != "env"}
+            rest = _redact_any(others)
+            redacted: Any = found if env is found["env"] and rest is others else {**rest, "env": env}
+        elif key in ("persona", "implementation") and isinstance(found, Mapping):
+            redacted = redact_names(found)
+        elif key == "spec" and isinstance(found, Mapping):
+            redacted = redact_spec(found)
         else:
             redacted = _redact_any(found)
         if redacted is not found:

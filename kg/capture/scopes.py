@@ -24,7 +24,7 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, Self
 
-from provml.capture.redact import redact_text, redact_values
+from provml.capture.redact import redact_cut, redact_name, redact_names, redact_text, redact_values
 from provml.capture.values import Value, to_values
 from provml.kinds import TASK_TYPES
 
@@ -73,6 +73,29 @@ def id_part(name: str) -> str:
     return part
 
 
+_recorded: dict[str, str] = {}  # a task's or cycle's name -> the name recorded
+
+
+def recorded_name(name: str, what: str) -> str:
+    """A task's or cycle's name as it is recorded, and its id made from: ``name`` checked
+    (:func:`check_name`), with secrets redacted (:func:`provml.capture.redact.redact_name`:
+    ``load token=[redacted]``, id ``load-token-redacted-``); each name once (a batch's cycle
+    pays one dictionary look-up).
+
+    >>> recorded_name("load password=hunter2", "a task"), recorded_name("epoch", "a cycle")
+    ('load password=[redacted]', 'epoch')
+
+    :raises ValueError: ``name`` is not a string of 1–200 characters.
+    """
+    clean = _recorded.get(name)
+    if clean is None:
+        clean = redact_name(check_name(name, what))
+        id_part(clean)
+        if len(_recorded) < 10_000:
+            _recorded[name] = clean
+    return clean
+
+
 def check_id(id: str, what: str) -> str:
     """An explicit id: only ``A-Z a-z 0-9 . _ ~ -`` (it becomes part of IRIs as it is).
 
@@ -97,7 +120,7 @@ def _iteration(iteration: object) -> int:
 
 
 def _error(exc_type: type[BaseException], exc: BaseException | None) -> dict[str, str]:
-    return {"type": exc_type.__name__, "message": redact_text(str(exc))[:2000] if exc is not None else ""}
+    return {"type": exc_type.__name__, "message": redact_cut(str(exc), 2000) if exc is not None else ""}
 
 
 class _Scope:
@@ -151,7 +174,7 @@ class _Scope:
         """
         if type not in TASK_TYPES:
             raise ValueError(f"task type {type!r} is not one of {', '.join(TASK_TYPES)}")
-        check_name(name, "a task")
+        name = recorded_name(name, "a task")  # (its id is made from it)
         parent = None if self is self._wf else self.id
         return Task(self._wf, name, type, to_values(used), id, parent, persona, implementation)
 
@@ -321,8 +344,8 @@ class Task(_Scope):
         self.id = wf._unique(check_id(id, "task id") if id is not None else id_part(name))
         self.parent = parent
         self._used = used
-        self._persona = persona
-        self._implementation = implementation
+        self._persona = redact_names(persona) if persona is not None else None
+        self._implementation = redact_names(implementation) if implementation is not None else None
         self._generated = None
         self._token = None
         self._ended = False
@@ -409,8 +432,8 @@ class Cycle(_Scope):
         self._gate = parent._gate
         if iteration.__class__ is not int or iteration < 0:
             iteration = _iteration(iteration)
-        if name not in _ids:
-            id_part(name)  # checks the name (the id is made when asked for: ``id``)
+        # the name as recorded (checked, secrets redacted; the id is made when asked for: ``id``)
+        name = _recorded.get(name) or recorded_name(name, "a task or cycle")
         self._cid: str | None = None
         self._up = parent
         self._generated = None

@@ -221,7 +221,9 @@ class HttpSink:
             raise BagRejected(sink=self.name, count=count, report=_json_or_text(text))
         if status == 413:
             raise BagTooLarge(sink=self.name, count=count)
-        raise SinkUnavailable(sink=self.name, reason=f"HTTP {status}: {text[:300]}")
+        from provml.capture.redact import redact_cut  # (redacted, then cut: not the other way)
+
+        raise SinkUnavailable(sink=self.name, reason=f"HTTP {status}: {redact_cut(text, 300)}")
 
     def close(self) -> None:
         if self._conn is not None:

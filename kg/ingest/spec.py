@@ -22,6 +22,10 @@ data stores. It is written in YAML or JSON::
 
 Prospective nodes get the same IRIs as the ones derived at capture time, so they are stored once
 and reused by every execution; roles declared here type the values captured without one.
+A spec is redacted as it is read (:meth:`WorkflowSpec.from_dict`, with
+:func:`provml.capture.redact.redact_spec`): a store's ``password`` or ``token``, a URL's password,
+``password=…`` in a description are ``[redacted]`` in the ``spec`` event the capture client sends
+and in what ingest stores.
 
 >>> spec = WorkflowSpec.from_dict({"workflow": "wf", "transformations": [
 ...     {"name": "train", "type": "training", "used": [{"name": "lr", "role": "hyperparameter"}]}]})
@@ -39,6 +43,7 @@ from typing import Any
 
 from pyoxigraph import Literal, NamedNode, Quad
 
+from provml.capture.redact import redact_spec
 from provml.errors import Error
 from provml.ingest.iris import Iris
 from provml.kinds import (
@@ -101,6 +106,9 @@ class WorkflowSpec:
 
         if not isinstance(doc, Mapping) or not isinstance(doc.get("workflow"), str):
             raise fail("needs a 'workflow' name (string)")
+        # secrets redacted as in events (a store's password, a DSN in a description), wherever a
+        # spec is read: the capture client, ingest, a broker worker's shared spec, a spec file
+        doc = redact_spec(doc)
         wtype = doc.get("type", "generic")
         if wtype not in WORKFLOW_TYPES:
             raise fail(f"type {wtype!r} must be one of {sorted(WORKFLOW_TYPES)}")

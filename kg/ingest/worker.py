@@ -55,7 +55,7 @@ from typing import Any
 from pyoxigraph import DefaultGraph, NamedNode, Quad
 
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, connect
-from provml.capture.redact import redact_text
+from provml.capture.redact import redact_name, redact_spec, redact_text
 from provml.errors import Error, EventError, ValidationFailed
 from provml.ingest.collector import paused
 from provml.ingest.dead_letters import kept
@@ -93,7 +93,11 @@ class _BrokerGraph(KnowledgeGraph):
     def prepare(self, events: Sequence[Mapping[str, Any]]) -> list[Quad]:
         for event in events:
             if event.get("kind") == "spec" and isinstance(event.get("workflow"), str):
-                self.redis.hset(SPECS, event["workflow"], json.dumps(event.get("spec")))
+                # shared as ingest reads it: redacted (from a producer other than the capture
+                # client it may not be), under the workflow's name as recorded
+                spec = event.get("spec")
+                self.redis.hset(SPECS, redact_name(event["workflow"]), json.dumps(
+                    redact_spec(spec) if isinstance(spec, Mapping) else spec))
         self.ingest_events(events)
         return self.prepared
 

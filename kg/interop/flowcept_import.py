@@ -28,6 +28,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from provml.capture.redact import NAME_MAX, redact_cut
 from provml.interop.prov_import import ImportReport
 
 __all__ = ["flowcept_events", "import_flowcept", "read_buffer"]
@@ -72,7 +73,7 @@ def _values(record: dict[str, Any], key: str, report: ImportReport) -> list[dict
         if value is None:
             report.lost[f"{key} entries without a value"] += 1
             continue
-        values.append({"name": str(name)[:200], "value": value})
+        values.append({"name": redact_cut(str(name), NAME_MAX), "value": value})
     report.mapped["AttributeValue"] += len(values)
     return values
 
@@ -96,13 +97,13 @@ def flowcept_events(workflow_id: str, workflow: dict[str, Any] | None,
     t0 = min([*starts, *wf_times], default=0.0)
 
     def event(kind: str, t: float, **fields: Any) -> dict[str, Any]:
-        return {"v": 1, "kind": kind, "t": t, "run": run, "workflow": str(name)[:200], **fields}
+        return {"v": 1, "kind": kind, "t": t, "run": run, "workflow": redact_cut(str(name), NAME_MAX), **fields}
 
     begin: dict[str, Any] = {}
     campaign = (workflow or {}).get("campaign_id") or next(
         (t["campaign_id"] for t in tasks if t.get("campaign_id")), None)
     if campaign:
-        begin["study"] = str(campaign)[:200]
+        begin["study"] = redact_cut(str(campaign), NAME_MAX)
     user = (workflow or {}).get("user") or next(
         (t.get("login_name") or t.get("user") for t in tasks if t.get("login_name") or t.get("user")), None)
     if user:
@@ -121,7 +122,7 @@ def flowcept_events(workflow_id: str, workflow: dict[str, Any] | None,
     ordered = sorted(tasks, key=lambda t: (_start(t) or t0, str(t["task_id"])))
     for task in ordered:
         ident = ids[str(task["task_id"])]
-        fields: dict[str, Any] = {"task": ident, "name": str(task.get("activity_id") or "task")[:200],
+        fields: dict[str, Any] = {"task": ident, "name": redact_cut(str(task.get("activity_id") or "task"), NAME_MAX),
                                   "type": "generic"}
         parent = task.get("parent_task_id")
         if parent is not None and str(parent) in known and str(parent) != str(task["task_id"]):
@@ -143,7 +144,9 @@ def flowcept_events(workflow_id: str, workflow: dict[str, Any] | None,
         end = max(end, start)
         ends.append(end)
         generated = _values(task, "generated", report)
-        error = {"error": {"type": "ERROR", "message": str(task.get("stderr") or "the task failed")[:2000]}} \
+        # redacted, then cut (ingest redacts again, but text cut first can end inside a secret)
+        message = redact_cut(str(task.get("stderr") or "the task failed"), 2000)
+        error = {"error": {"type": "ERROR", "message": message}} \
             if status == "errored" else {}
         events.append(event("task_end", end, **fields, status=status, **error,
                             **({"generated": generated} if generated else {})))

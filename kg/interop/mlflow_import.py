@@ -37,7 +37,7 @@ from typing import Any
 
 from pyoxigraph import Quad
 
-from provml.capture.redact import redact_text, safe_url
+from provml.capture.redact import redact_named, redact_text, safe_url
 from provml.errors import MissingExtra
 from provml.ingest.iris import Iris
 from provml.ingest.translation import literal
@@ -132,7 +132,9 @@ def mlflow_events(client: Any, run: Any, experiment: str, models: list[Any],
     def event(kind: str, t: float, **fields: Any) -> dict[str, Any]:
         return {"v": 1, "kind": kind, "t": t, "run": rid, "workflow": experiment, **fields}
 
-    tags = [f"{k}={v}" for k, v in sorted(run.data.tags.items()) if v is not None]
+    # a tag's value redacted under its name (``api_key=[redacted]``: as text, ``api_key=a b``
+    # kept ``b``); ingest redacts the rest of each tag's text
+    tags = [f"{k}={redact_named(k, v)}" for k, v in sorted(run.data.tags.items()) if v is not None]
     if getattr(info, "lifecycle_stage", "active") == "deleted":  # read, and said so
         tags.append("mlflow.lifecycleStage=deleted")
         report.notes["deleted runs (tagged mlflow.lifecycleStage=deleted)"] += 1

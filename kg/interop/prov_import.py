@@ -307,6 +307,16 @@ def _secret(name: str, value: Any) -> bool:
     return bool(name) and is_secret_name(name) and redact_named(name, raw) == REDACTED
 
 
+def _local_name(record_id: str) -> str:
+    """The last segment of a record's id, its name (``ex:db_password``, ``ex:run/db_password``,
+    ``http://example.org/ns#db_password``: ``db_password``).
+
+    >>> _local_name("ex:db_password"), _local_name("http://example.org/ns#api_key")
+    ('db_password', 'api_key')
+    """
+    return re.split(r"[:/#]", record_id.rstrip("/#"))[-1]
+
+
 def _values(raw: Any) -> list[Any]:
     return raw if isinstance(raw, list) else [raw]
 
@@ -517,9 +527,11 @@ def _record(node: NamedNode, record_id: str, cls: NamedNode, attributes: dict[st
     add(node, RDF.type, cls)
     mapped: tuple[NamedNode, NamedNode] | None = None
     # a value under a secret's name is not kept (a parameter labelled db_password, in any of its
-    # labels: the first alone let a second one's secret through); see _literal
+    # labels: the first alone let a second one's secret through; or with no label, a record
+    # whose id names it: ex:db_password); see _literal
     labels = [str(x.get("$") if isinstance(x, dict) else x)
               for x in _values(attributes.get("prov:label")) if x]
+    labels.append(_local_name(record_id))
     for key, raw in attributes.items():
         for value in _values(raw):
             inner = value.get("$") if isinstance(value, dict) else value

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from provml.capture.hooks import require
-from provml.capture.redact import redact_text, redact_values
+from provml.capture.redact import redact_cut, redact_name, redact_values
 
 distributed = require("distributed", feature="provml.capture.hooks.dask", package="distributed", extra="dask")
 from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
@@ -81,7 +81,7 @@ class ProvenancePlugin(SchedulerPlugin):  # type: ignore[misc]
 
     def __init__(self, workflow: str, *, name: str = "provml", run_id: str | None = None,
                  **client_options: Any) -> None:
-        self.workflow = workflow
+        self.workflow = redact_name(workflow)  # (as the capture client records a workflow's name)
         self.name = name
         self.run_id = run_id
         self.client_options = client_options
@@ -124,7 +124,7 @@ class ProvenancePlugin(SchedulerPlugin):  # type: ignore[misc]
             end["status"] = "errored"
             exception = kwargs.get("exception_text") or ""
             end["error"] = {"type": _error_type(kwargs.get("exception")),
-                            "message": redact_text(str(exception))[:1000]}  # a DSN's password in it
+                            "message": redact_cut(str(exception), 1000)}  # a DSN's password in it
         self._put(begin)
         self._put(end)
 

@@ -22,6 +22,7 @@ import os
 from typing import Any
 
 from provml.capture.hooks import number, plain_params, require
+from provml.capture.redact import redact_cut
 from provml.capture.scopes import Cycle, Task, Workflow
 from provml.capture.values import Value, evaluation, hyperparameter, implementation, model
 
@@ -142,7 +143,8 @@ class ProvenanceCallback(_pl.Callback):  # type: ignore[misc,name-defined]
             self._other = None
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-        error = {"type": type(exception).__name__, "message": str(exception)[:2000]}
+        # redacted, then cut (cut first, a DSN's password could end inside it, unrecognised)
+        error = {"type": type(exception).__name__, "message": redact_cut(str(exception), 2000)}
         for scope in (self._batch, self._epoch, self._stage, self._other):
             if scope is not None:
                 scope.end(status="errored", error=error)

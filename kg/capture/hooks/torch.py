@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from provml.capture.hooks import number, plain_params, require
+from provml.capture.redact import redact_cut
 from provml.capture.scopes import Cycle, Task, Workflow
 from provml.capture.values import (
     Value,
@@ -98,7 +99,8 @@ class TorchTraining:
     ) -> None:
         # loops left by an exception or a break leave their cycles open: close them here
         if exc_type is not None:
-            error = {"type": exc_type.__name__, "message": str(exc)[:2000]}
+            # redacted, then cut (cut first, a DSN's password could end inside it, unrecognised)
+            error = {"type": exc_type.__name__, "message": redact_cut(str(exc), 2000)}
             for cycle in (self._batch, self._epoch):
                 if cycle is not None:
                     cycle.end(status="errored", error=error)
