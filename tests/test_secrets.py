@@ -332,3 +332,18 @@ def test_mlflow_tags_plural_params_and_experiment_names_are_redacted(tmp_path: P
     text = stored_text(tmp_path / "s")
     assert SECRET not in text
     assert "api_key=[redacted]" in text and "exp password=[redacted]" in text
+
+
+def test_an_errors_nested_values_are_redacted_at_capture(tmp_path: Path) -> None:
+    """``end(error=...)`` redacted only the top-level strings: a nested value kept its secret in
+    the spool (an audit, twenty-first session; the event format then refuses the nested value,
+    and the rejected file kept it too)."""
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+    with client.workflow("wf", meta=False) as wf:
+        task = wf.task("t")
+        task.__enter__()
+        task.end(status="errored", error={"type": "E", "message": f"token={SECRET}",
+                                          "context": {"password": SECRET, "dsn": f"postgresql://u:{SECRET}@h/db"}})
+    client.close()
+    written = "".join(p.read_text() for p in tmp_path.glob("*.jsonl"))
+    assert "task_end" in written and SECRET not in written

@@ -23,6 +23,11 @@ How the time limit works (pyoxigraph has no cancel call):
 
 Rows beyond ``max_rows`` are not read: the result is truncated and flagged (:class:`Outcome`).
 
+Why it is long: :class:`QueryRunner` is the one way every query, export, dump and update of the
+endpoint goes through the limits (the time limit, the row and answer limits, the worker
+processes, the threads without network, the write lock, the store version the caches key on);
+split, each part would reach into the others' state.
+
 >>> from provml.store import open_store
 >>> runner = QueryRunner(timeout_s=5, max_rows=1)
 >>> out = runner.run(open_store(), "SELECT ?x WHERE { VALUES ?x { 1 2 3 } }")

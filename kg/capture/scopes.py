@@ -24,7 +24,13 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, Self
 
-from provml.capture.redact import redact_cut, redact_name, redact_names, redact_text, redact_values
+from provml.capture.redact import (
+    redact_cut,
+    redact_name,
+    redact_named,
+    redact_names,
+    redact_values,
+)
 from provml.capture.values import Value, to_values
 from provml.kinds import TASK_TYPES
 
@@ -215,7 +221,9 @@ class _Scope:
         event = self._end_event()
         event["status"] = status
         if error is not None:
-            event["error"] = {k: redact_text(v) if isinstance(v, str) else v for k, v in error.items()}
+            # every value redacted, nested ones too, under its key's name (a nested dict kept
+            # its secrets: an audit, twenty-first session)
+            event["error"] = {k: redact_named(str(k), v) for k, v in error.items()}
         if self._generated:
             event["generated"] = self._generated
         self._put(event)
