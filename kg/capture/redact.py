@@ -568,6 +568,8 @@ def _redact_value(item: Mapping[str, Any]) -> Mapping[str, Any]:
             # (``password_strength_acc``: made text, it broke the evaluation's format and its
             # whole event, loss and accuracy with it, was rejected: an audit, 21st session)
             new = val
+            if isinstance(name, str):
+                is_secret_name(name)  # cached: the next value under this name takes the hot path
         else:
             new = redact_named(name, val) if isinstance(name, str) else _redact_any(val)
         if new is not val:
@@ -586,25 +588,29 @@ def _redact_value(item: Mapping[str, Any]) -> Mapping[str, Any]:
                 out[key] = clean
     for key in ("data", "about"):
         data = item.get(key)
-        if isinstance(data, Mapping):
+        if data is not None and data.__class__ is not str and isinstance(data, Mapping):
             redacted_data = _redact_data(data)
             if redacted_data is not data:
                 out = dict(item) if out is None else out
                 out[key] = redacted_data
     for key in ("domain", "tag"):
         text = item.get(key)
-        if isinstance(text, str):
+        if text is not None and isinstance(text, str):
             redacted_text = redact_text(text)
             if redacted_text is not text:
                 out = dict(item) if out is None else out
                 out[key] = redacted_text
     characteristics = item.get("characteristics")
-    if isinstance(characteristics, Mapping):
+    if characteristics is not None and isinstance(characteristics, Mapping):
         redacted = _redact_any(characteristics)
         if redacted is not characteristics:
             out = dict(item) if out is None else out
             out["characteristics"] = redacted
     return item if out is None else out
+
+
+#: the keys of a value that :func:`redact_values` can pass over whole
+_PLAIN_KEYS = frozenset({"name", "role", "value", "about"})
 
 
 def redact_values(values: list[Any]) -> list[Any]:
@@ -619,13 +625,13 @@ def redact_values(values: list[Any]) -> list[Any]:
                 name.__class__ is str
                 and _names.get(name) is False
                 and item.get("value").__class__ in (float, int, bool)
-                and "data" not in item
-                and "domain" not in item
-                and "characteristics" not in item
-                and "tag" not in item
-                and "about" not in item
+                and item.keys() <= _PLAIN_KEYS
+                and ((about := item.get("about")) is None
+                     or (about.__class__ is str and _clean.get(about) == ""))
             ):
-                continue  # a number under a known, harmless name: the loss of every batch
+                # a number under a known, harmless name (about a value whose name is known
+                # clean): the loss of every batch
+                continue
         if isinstance(item, Mapping):
             new = _redact_value(item)
             if new is not item:
