@@ -592,3 +592,25 @@ def test_a_run_id_is_begun_once_by_a_client(tmp_path: Path) -> None:
         kg.close()
     started = [r["r"].value for r in rows if r["r"].value.rsplit("/", 1)[-1] in ("run-1", "run-2")]
     assert sorted(started) == sorted(set(started)) and len(started) == 2
+
+
+def test_a_run_id_is_taken_when_its_workflow_begins(tmp_path: Path) -> None:
+    """The refusal took the run id at ``client.workflow(...)``: a workflow made and never
+    entered (or refused, a malformed spec) left the corrected retry refused (a review,
+    twenty-first session). The id is now taken when the workflow begins."""
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+    with pytest.raises(SpecError):
+        client.workflow("wf", run_id="run-1", meta=False, spec={"workflow": "wf", "transformations": [{"type": "training"}]})
+    client.workflow("wf", run_id="run-1", meta=False)  # made, never entered
+    first = client.workflow("wf", run_id="run-1", meta=False)
+    second = client.workflow("wf", run_id="run-1", meta=False)  # made before the first began
+    with first:
+        pass
+    with pytest.raises(ValueError, match="already used"):
+        second.begin()
+    with pytest.raises(ValueError, match="already used"):
+        client.workflow("wf", run_id="run-1", meta=False)
+    client.close()
+    begins = [e for path in tmp_path.glob("provml-*.jsonl") for e in read_events(path)
+              if e["kind"] == "workflow_begin"]
+    assert len(begins) == 1

@@ -178,7 +178,7 @@ def test_load_sets_a_corrupt_line_aside_and_loads_the_rest(tmp_path: Path) -> No
     summary = json.loads(load.stdout)
     assert summary["events"] == events == 44 and len(lines) > 6
     assert [r["source"] for r in summary["rejected"]] == [f"{spool}:6"]
-    assert "not a JSON event" in summary["rejected"][0]["error"]
+    assert "not a JSON event" in summary["rejected"][0]["error"] and summary["rejected"][0]["events"] == 0
 
 
 def test_events_the_disk_never_takes_are_counted_lost_and_close_says_so(
@@ -198,3 +198,24 @@ def test_events_the_disk_never_takes_are_counted_lost_and_close_says_so(
     assert client.stats().lost == 44 and client.stats().held == 0
     assert any("44 event(s) could not be written" in r.getMessage() and "LOST" in r.getMessage()
                for r in caplog.records)
+
+
+def test_load_rejects_the_event_the_format_refuses_not_its_batch(tmp_path: Path) -> None:
+    """A tensor of two elements under an evaluation is written as a list; the event format wants
+    a number. Through the client's store sink that event alone is rejected; ``provml load``
+    rejected its whole batch of 500 events (a review, twenty-first session). Now the event
+    alone, with its place, and the rest of the batch is stored."""
+    client = provml.Client(spool_dir=tmp_path / "spool", online=False, install_signal_handler=False)
+    with client.workflow("wf", type="learning", meta=False) as wf, wf.stage("train") as tr, \
+            tr.cycle("epoch", 0) as ep:
+        for b in range(10):
+            with ep.cycle("batch", b) as bt:
+                bt.generated(provml.evaluation("loss", [0.5, 0.25] if b == 4 else 0.1 * b))  # type: ignore[arg-type]
+    client.close()
+    events = len(spooled(tmp_path))
+    load = CliRunner().invoke(main, ["load", str(tmp_path / "spool"), "--store",
+                                     str(tmp_path / "store"), "--format", "json"])
+    assert load.exit_code == 1, load.output
+    summary = json.loads(load.stdout)
+    assert [(r["events"], "(event " in r["source"]) for r in summary["rejected"]] == [(1, True)]
+    assert summary["events"] == events - 1

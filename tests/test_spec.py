@@ -46,6 +46,11 @@ def test_load_yaml_and_json(tmp_path: Path) -> None:
     ("workflow: w\ntransformations: [{name: t, type: dance}]", "transformations[0].type 'dance'"),
     ("workflow: w\ntransformations: [{name: t, used: [{name: x, role: hyper}]}]", "transformations[0].used[0].role"),
     ("workflow: [unclosed", "does not parse"),
+    # not lists: a TypeError before (a review, twenty-first session)
+    ("workflow: w\ntransformations: 3", "transformations must be a list, got int"),
+    ("workflow: w\ntransformations: [{name: t, used: 7}]", "transformations[0].used must be a list"),
+    ("workflow: w\nstores: 5", "stores must be a list"),
+    ("workflow: w\nstores: [5]", "stores[0] must be an object"),
 ])
 def test_bad_specs_name_the_field(tmp_path: Path, doc: str, fragment: str) -> None:
     (tmp_path / "bad.yaml").write_text(doc)

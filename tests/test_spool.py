@@ -69,3 +69,33 @@ def test_a_malformed_bag_line_is_an_error_or_handed_to_on_error(tmp_path: Path) 
     events = list(read_events(path, on_error=lambda number, line, problem: seen.append(number)))
     assert seen == [1]
     assert [e["kind"] for e in events] == ["workflow_end"]
+
+
+def test_a_failed_fsync_leaves_the_lines_to_be_written_once(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """fsync raising after a good write (a disk that fails to flush) kept the lines in the file
+    and the caller wrote them again: 202 duplicates (a review, twenty-first session). The lines
+    are cut off with the failure; the retry writes them once. (fsync's failure is simulated:
+    this machine's disks do not fail on demand.)"""
+    import os
+
+    import provml.capture.spool as spool
+
+    path = tmp_path / "s.jsonl"
+    writer = SpoolWriter(path, fsync_interval_s=0)
+    writer.append(['{"v": 1, "n": 0}'])
+    failing = {"left": 1}
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if failing["left"]:
+            failing["left"] -= 1
+            raise OSError(5, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(spool.os, "fsync", fsync)
+    with pytest.raises(OSError):
+        writer.append(['{"v": 1, "n": 1}'])
+    writer.append(['{"v": 1, "n": 1}'])  # the caller's retry
+    writer.close()
+    assert [e["n"] for e in read_events(path)] == [0, 1]

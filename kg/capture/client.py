@@ -37,7 +37,16 @@ from typing import Any, TypeVar
 from provml.capture import metadata
 from provml.capture.flusher import Flusher, FlushStats
 from provml.capture.redact import redact_cut, redact_name, redact_names, redact_text
-from provml.capture.scopes import Cycle, Task, Values, Workflow, check_id, check_name, current_scope
+from provml.capture.scopes import (
+    Cycle,
+    Task,
+    Values,
+    Workflow,
+    check_id,
+    check_name,
+    current_scope,
+    run_id_taken,
+)
 from provml.capture.sinks import HttpSink, Sink, StoreSink
 from provml.capture.spool import default_spool_dir
 from provml.capture.values import Value, to_values, value
@@ -163,7 +172,7 @@ class Client(Closing):
             enrich=self._add_commit,
         )
         self._closed = False
-        self._run_ids: set[str] = set()  # the explicit run ids begun: each once
+        self._run_ids: set[str] = set()  # the run ids begun (Workflow.begin): each once
         #: tasks begun and not ended (id -> task): close() and flush() find the cycles open in
         #: them, whose begin a ``with`` block holds until the cycle's end (Cycle.begin_now)
         self._open_tasks: dict[int, Task] = {}
@@ -255,9 +264,7 @@ class Client(Closing):
             if run_id in self._run_ids:
                 # a second begin under one IRI merged the two runs: two starts, two ends, a
                 # value with both runs' numbers, without a word (an audit, 21st session)
-                raise ValueError(f"run id {run_id!r} was already used by this client: give each "
-                                 "run its own (or none: one is made from the name and the time)")
-            self._run_ids.add(run_id)
+                raise ValueError(run_id_taken(run_id))
         event: dict[str, Any] = {
             "v": 1, "kind": "workflow_begin", "t": time.time(),
             "run": run_id or new_run_id(name), "workflow": name, "type": type,

@@ -85,6 +85,17 @@ _ANYWHERE = frozenset({
     "privatekey", "accesskey", "secretkey", "sessionid", "jwt", "bearer",
 })
 _AT_END = frozenset({"token", "key"})  # api_key, auth_token; not key_size, token_ids
+#: words before a final ``token`` or ``key`` that make it data, not a credential: a tokenizer's
+#: special tokens (``pad_token``, ``eos_token``), a record's or a store's keys (``label_key``,
+#: ``text_key``, ``s3_key``, ``sort_key``, ``primary_key``): an NLP config's strings were
+#: blanked (a review, twenty-first session)
+_DATA_QUALIFIERS = frozenset({
+    "pad", "eos", "bos", "unk", "sep", "cls", "mask", "special", "start", "end", "begin",
+    "text", "label", "labels", "image", "img", "audio", "video", "caption", "prompt", "input",
+    "output", "target", "column", "col", "field", "feature", "features", "sample", "row",
+    "batch", "file", "object", "blob", "bucket", "s3", "gcs", "sort", "partition", "primary",
+    "foreign", "unique", "index", "join", "lookup", "group", "cache", "dict", "json", "hash",
+    "rng", "seed", "random", "attention", "query", "value", "data", "dataset", "split", "id"})
 #: names whose first two words make a credential wherever ``token`` stands (not ``token_accuracy``,
 #: ``per_token_loss``: in NLP a token is a unit of text, and its metrics are data)
 _TOKEN_NAMES = frozenset({"tokenvalue", "tokensecret", "accesstoken", "refreshtoken", "idtoken",
@@ -121,7 +132,7 @@ def _secret_words(name: str) -> bool:
     """:func:`is_secret_name`'s test, reading the words one at a time (``findall`` made a
     list of every word: ~80 bytes a character of a name such as ``a1a1…``)."""
     first_two = ""
-    previous = last = None
+    previous = last = previous_word = two_before = None
     for count, match in enumerate(_WORDS.finditer(name)):
         word = match.group().lower()
         one = _singular(word)
@@ -133,9 +144,11 @@ def _secret_words(name: str) -> bool:
             return True  # access_tokens, ssh_keys, sshkeys (not num_tokens, num_keys)
         if count < 2:
             first_two += word
+        two_before, previous_word = previous_word, previous
         previous = last = word
     return last is not None and (
-        last in _AT_END
+        (last in _AT_END and previous_word not in _DATA_QUALIFIERS
+         and (two_before or "") + (previous_word or "") not in _DATA_QUALIFIERS)  # s3_key
         or _singular(last).endswith(("password", "passwd", "secret"))  # dbpassword(s), clientsecret
         or first_two in _TOKEN_NAMES  # token_value, access_token_expiry, refresh_token_v2
     )
@@ -181,9 +194,10 @@ _TOKENS = re.compile(
     -----BEGIN[A-Z ]*PRIVATE\ KEY-----.*?(?:-----END[A-Z ]*PRIVATE\ KEY-----|\Z)
     | (?i:\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}
     | \b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}
-         |sk-[A-Za-z0-9_-]{16,}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}|xox[abposr]-[A-Za-z0-9-]{10,}
+         |sk-(?:[a-z0-9]{2,10}-){0,2}[A-Za-z0-9_]{20,}[A-Za-z0-9_-]*
+         |[sr]k_(?:live|test)_[A-Za-z0-9]{16,}|xox[abposr]-[A-Za-z0-9-]{10,}
          |(?:AKIA|ASIA)[A-Z0-9]{16}|AIza[0-9A-Za-z_-]{35}|ya29\.[0-9A-Za-z_-]{20,}
-         |hf_[A-Za-z0-9]{20,}|npm_[A-Za-z0-9]{30,}|pypi-[A-Za-z0-9_-]{30,})
+         |hf_[A-Za-z0-9]{30,}|npm_[A-Za-z0-9]{30,}|pypi-[A-Za-z0-9_-]{30,})
     """,
     re.VERBOSE | re.DOTALL,
 )
@@ -247,6 +261,8 @@ _QUERY_SECRETS = frozenset({"sig"})
 _FLAG = re.compile(r"""(?<![^\s'"\[(,])--?(?P<flag>[A-Za-z][A-Za-z0-9_.-]*+)\s++(?=[^\s-])""")
 #: curl's / wget's ``-u user:password`` (``--user``, ``--proxy-user``): the part after the ``:``
 _USER_FLAGS = frozenset({"u", "user", "proxy-user", "U"})
+#: the programs whose ``-u`` is ``user:password`` (``docker -u 1000:1000`` is uid:gid)
+_USER_COMMANDS = re.compile(r"\b(?:curl|wget)\b")
 _USER_PASSWORD = re.compile(r"""['"]?[^\s:'"]++:(?P<pw>[^\s'"]++)""")
 #: MySQL's and MariaDB's ``-pPASSWORD`` (attached: ``-p PW`` asks for the password and names a
 #: database) and ``sshpass -p PW``; ``-p`` means something else to every other program, so only
@@ -257,7 +273,7 @@ _SHORT_P = re.compile(r"""(?<![^\s'"])-p(?P<space>\s*+)(?=[^\s'"-])""")
 _COMMAND_END = re.compile(r"[\n;|&]")
 #: a URL's user info without a password (``https://TOKEN@dev.azure.com/…``): a credential when it
 #: is shaped like one (``_TOKEN_USER``), a user's name (``git@``, ``alice@``) otherwise
-_URL_USER = re.compile(r"(?<![A-Za-z0-9+.-])(?P<pre>[0-9+.-]*+)(?P<head>[A-Za-z][A-Za-z0-9+.-]*+://)"
+_URL_USER = re.compile(r"(?<![A-Za-z0-9+.-])(?P<pre>[0-9+.-]*+)(?P<head>[Hh][Tt][Tt][Pp][Ss]?://)"
                        r"(?P<user>[A-Za-z0-9_~+=%-]{12,}+)@")
 #: an XML element whose name is a secret's: ``<password>…</password>``
 _ELEMENT = re.compile(r"<(?P<tag>[A-Za-z_][A-Za-z0-9_.:-]*+)(?:\s[^<>]*+)?>(?P<val>[^<]*+)</(?P=tag)>")
@@ -283,8 +299,22 @@ def _token_user(m: re.Match[str]) -> str:
     return m[0]
 
 
+def secret_option(name: str) -> bool:
+    """Whether a command-line option or an XML element named ``name`` holds a secret: a
+    secret's name (:func:`is_secret_name`) that says which credential — not a bare ``key``
+    (``--key``, a plist's ``<key>``), nor ``pass`` (``--pass 2``: a count of passes), nor a
+    ``…-key`` option that is a record's (``--label-key``, ``--csv-img-key``, ``--rng-key``:
+    :data:`_DATA_QUALIFIERS`, as for names).
+
+    >>> [n for n in ("api-key", "password", "token", "key", "pass", "csv-img-key", "rng-key")
+    ...  if secret_option(n)]
+    ['api-key', 'password', 'token']
+    """
+    return name.lower() not in ("key", "pass", "keys") and is_secret_name(name)
+
+
 def _redact_elements(text: str) -> str:
-    return _ELEMENT.sub(lambda m: m[0] if not is_secret_name(m["tag"]) else
+    return _ELEMENT.sub(lambda m: m[0] if not secret_option(m["tag"]) else
                         m[0][:m.start("val") - m.start()] + REDACTED + m[0][m.end("val") - m.start():], text)
 
 
@@ -295,11 +325,15 @@ def _redact_commands(text: str) -> str:
     spans: list[tuple[int, int]] = []
     for m in _FLAG.finditer(text):
         flag = m["flag"]
+        if text.startswith(REDACTED, m.end()):
+            continue  # redacted before: a second pass leaves it as it is
         if flag in _USER_FLAGS:
+            if not _USER_COMMANDS.search(text, 0, m.start()):
+                continue  # ``docker -u 1000:1000``: a user's ids, not curl's password
             found = _USER_PASSWORD.match(text, m.end())
-            if found is not None:
+            if found is not None and not text.startswith(REDACTED, found.start("pw")):
                 spans.append(found.span("pw"))
-        elif is_secret_name(flag):
+        elif secret_option(flag):
             found = _VAL.match(text, m.end())
             if found is not None:
                 spans.append(found.span())
@@ -311,7 +345,7 @@ def _redact_commands(text: str) -> str:
         done = end_at.start() if end_at is not None else len(text)
         attached = not m[0].startswith("sshpass")
         for p in _SHORT_P.finditer(text, m.end(), done):
-            if attached and p["space"]:
+            if (attached and p["space"]) or text.startswith(REDACTED, p.end()):
                 continue
             found = _VAL.match(text, p.end(), done)
             if found is not None:
@@ -446,9 +480,10 @@ def _redact_argv(items: list[Any]) -> None:
     for i, item in enumerate(items):
         if item.__class__ is not str or item[:1] != "-":
             continue
-        if programs is None:
-            programs = {m[0] for x in items if x.__class__ is str
-                        for m in (_PASSWORD_COMMANDS.search(x),) if m is not None}
+        if programs is None:  # the program the list runs (its first item), and sshpass's
+            first = items[0].rsplit("/", 1)[-1] if items and items[0].__class__ is str else ""
+            programs = {m[0] for x in (first, *(x for x in items if x == "sshpass"))
+                        for m in (_PASSWORD_COMMANDS.fullmatch(x),) if m is not None}
         if programs - {"sshpass"} and item.startswith("-p") and len(item) > 2 and item[2] != "-":
             items[i] = "-p" + REDACTED  # mysql -pPASSWORD
             continue
@@ -457,11 +492,14 @@ def _redact_argv(items: list[Any]) -> None:
         if flag is None or after.__class__ is not str or after[:1] == "-" or after == REDACTED:
             continue
         name = flag["flag"]
+        if name in _USER_FLAGS and not _USER_COMMANDS.fullmatch(
+                items[0].rsplit("/", 1)[-1] if items[0].__class__ is str else ""):
+            continue  # ``docker -u 1000:1000``
         if name in _USER_FLAGS:
             found = _USER_PASSWORD.fullmatch(after)
             if found is not None:
                 items[i + 1] = after[:found.start("pw")] + REDACTED
-        elif (name == "p" and "sshpass" in programs) or is_secret_name(name):
+        elif (name == "p" and "sshpass" in programs) or secret_option(name):
             items[i + 1] = REDACTED
 
 
@@ -473,6 +511,7 @@ def _redact_mapping(obj: Mapping[Any, Any], values: Any) -> Mapping[Any, Any]:
     what is redacted). The same mapping when nothing changed."""
     out: dict[Any, Any] = {}
     changed = False
+    numbered: dict[str, int] = {}  # the last number given to a redacted key (linear, not n²)
     for key, value in obj.items():
         name = key if key.__class__ is str else str(key)
         new = values(name, value)
@@ -486,11 +525,12 @@ def _redact_mapping(obj: Mapping[Any, Any], values: Any) -> Mapping[Any, Any]:
                 clean = key
             if clean is not key:
                 changed = True
-                number = 1
-                unique = clean
+                number = numbered.get(clean, 1)
+                unique = clean if number == 1 else f"{clean} ({number})"
                 while unique in out or (unique in obj and unique != key):
                     number += 1
                     unique = f"{clean} ({number})"
+                numbered[clean] = number
                 key = unique
         out[key] = new
     return out if changed else obj

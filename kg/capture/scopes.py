@@ -102,6 +102,14 @@ def recorded_name(name: str, what: str) -> str:
     return clean
 
 
+def run_id_taken(run_id: str) -> str:
+    """The refusal of a run id a client has begun a run with before: a second begin under one
+    IRI merged the two runs (two starts, two ends, a value with both runs' numbers), without a
+    word (an audit, twenty-first session)."""
+    return (f"run id {run_id!r} was already used by this client: give each run its own (or "
+            "none: one is made from the name and the time)")
+
+
 def check_id(id: str, what: str) -> str:
     """An explicit id: only ``A-Z a-z 0-9 . _ ~ -`` (it becomes part of IRIs as it is).
 
@@ -296,7 +304,14 @@ class Workflow(_Scope):
         return wanted if count == 1 else f"{wanted}-{count}"
 
     def begin(self) -> Workflow:
-        """Emit ``workflow_begin`` (``with`` does this)."""
+        """Emit ``workflow_begin`` (``with`` does this).
+
+        :raises ValueError: this client has begun a run under this run id before.
+        """
+        begun = self._client._run_ids
+        if self.run_id in begun:
+            raise ValueError(run_id_taken(self.run_id))
+        begun.add(self.run_id)  # (when it begins: a workflow made and never entered takes none)
         self._begin["t"] = time.time()
         self._client._flusher.begins()
         self._put(self._begin)

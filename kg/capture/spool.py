@@ -96,19 +96,22 @@ class SpoolWriter(Closing):
             joined = "\n".join(lines).encode() if text else b"\n".join(lines)  # type: ignore[arg-type]
         if self._file.closed:  # a write failed: open again (OSError while the disk refuses)
             self._file = open(self.path, "ab")  # noqa: SIM115 (long-lived)
+            self._size = os.fstat(self._file.fileno()).st_size
         data = joined + b"\n"
+        now = time.monotonic()
         try:
             self._file.write(data)
             self._file.flush()
+            if now - self._last_sync >= self._fsync_interval_s:
+                # (inside: a failed fsync cuts the lines off too, so the caller's retry
+                # writes them once, not twice: a review, twenty-first session)
+                os.fsync(self._file.fileno())
+                self._last_sync = now
         except OSError:
             self._cut()
             raise
         self._size += len(data)
         self.lines += len(lines)
-        now = time.monotonic()
-        if now - self._last_sync >= self._fsync_interval_s:
-            os.fsync(self._file.fileno())
-            self._last_sync = now
 
     def _cut(self) -> None:
         """Drop what a failed write left: close the file (its buffer with it) and cut it back

@@ -12,13 +12,18 @@ in one ``INSERT DATA`` request. A group is written on a thread of its own while 
 read and translated (:class:`_Group`). When
 a group fails (it breaks the event format or the shapes, or anything else goes wrong), its
 batches are taken one by one, so a batch is stored or rejected, with its own report, exactly as
-alone. A batch holding a spec starts a new group: a spec gives roles to its own batch and later
+alone (a batch with events the event format refuses: those events are rejected, each alone,
+and the rest of the batch stored). A batch holding a spec starts a new group: a spec gives roles to its own batch and later
 ones, never to earlier ones.
 
 >>> from provml.knowledge import open_kg
 >>> summary = load_paths(open_kg(), [])
 >>> summary.events, summary.rejected
 (0, ())
+
+Why it is long: reading the files, grouping their batches with a write under way beside the
+next group's translation, and taking a failed group batch by batch (and a batch event by event
+where the event format refuses one) share the group's state: split, each would reach into it.
 """
 
 from __future__ import annotations
@@ -198,8 +203,9 @@ def load_paths(
                 first = 1
 
                 def corrupt(number: int, _line: str, problem: str, file: Path = file) -> None:
-                    rejected.append(Rejected(f"{file}:{number}", 1, f"not a JSON event ({problem}); "
-                                             "the line stays in the file"))
+                    # (how many events the line held is not known: 0, not 1 of a bag of 202)
+                    rejected.append(Rejected(f"{file}:{number}", 0, f"a line that is not an event "
+                                             f"({problem}); it stays in the file"))
 
                 for n, event in enumerate(read_events(file, on_error=corrupt), 1):
                     bag.append(event)
@@ -349,8 +355,39 @@ class _Group:
         for source, bag in bags:
             try:
                 self.done((source, bag, self.kg.ingest_events(bag)))
-            except (EventError, ValidationFailed) as exc:
+            except EventError as exc:
+                self._without_broken(source, bag, exc)
+            except ValidationFailed as exc:
                 self.done((source, bag, exc))
+
+    def _without_broken(self, source: str, bag: Sequence[Mapping[str, Any]], error: EventError) -> None:
+        """A batch that breaks the event format: the events that break it alone are rejected,
+        each with its error and its place (``source (event n)``), and the rest is ingested as the
+        batch (``source (the rest)``). One value the format refuses (a tensor's list under an
+        evaluation) rejected a whole batch of 500 events, where the capture client's own sink
+        rejects that event alone (a review, twenty-first session). When no event breaks it
+        alone, or all do, the batch is rejected whole, as before."""
+        from provml.events import check
+
+        kept: list[Mapping[str, Any]] = []
+        broken: list[tuple[int, Mapping[str, Any], EventError]] = []
+        for i, event in enumerate(bag):
+            try:
+                check([event])
+            except EventError as exc:
+                broken.append((i, event, exc))
+            else:
+                kept.append(event)
+        if not broken or not kept:
+            self.done((source, bag, error))
+            return
+        for i, event, exc in broken:
+            self.done((f"{source} (event {i + 1})", [event], exc))
+        rest = f"{source} (the rest)"
+        try:
+            self.done((rest, kept, self.kg.ingest_events(kept)))
+        except (EventError, ValidationFailed) as exc:
+            self.done((rest, kept, exc))
 
 
 def ingest_bags(

@@ -112,8 +112,14 @@ class WorkflowSpec:
         wtype = doc.get("type", "generic")
         if wtype not in WORKFLOW_TYPES:
             raise fail(f"type {wtype!r} must be one of {sorted(WORKFLOW_TYPES)}")
+        def items(owner: Mapping[str, Any], key: str, where: str) -> list[Any]:
+            found = owner.get(key, ())
+            if not isinstance(found, list | tuple):  # (3 raised TypeError: a review, 21st session)
+                raise fail(f"{where} must be a list, got {type(found).__name__}")
+            return list(found)
+
         transformations = []
-        for i, t in enumerate(doc.get("transformations", ())):
+        for i, t in enumerate(items(doc, "transformations", "transformations")):
             if not isinstance(t, Mapping) or not isinstance(t.get("name"), str):
                 raise fail(f"transformations[{i}] needs a 'name'")
             ttype = t.get("type", "generic")
@@ -121,7 +127,7 @@ class WorkflowSpec:
                 raise fail(f"transformations[{i}].type {ttype!r} is not one of {sorted(TASK_TYPES)}")
             attrs = []
             for direction in ("used", "generated"):
-                for j, a in enumerate(t.get(direction, ())):
+                for j, a in enumerate(items(t, direction, f"transformations[{i}].{direction}")):
                     where = f"transformations[{i}].{direction}[{j}]"
                     if not isinstance(a, Mapping) or not isinstance(a.get("name"), str):
                         raise fail(f"{where} needs a 'name'")
@@ -144,12 +150,16 @@ class WorkflowSpec:
                     name=t["name"], type=ttype, description=t.get("description"), attributes=tuple(attrs)
                 )
             )
+        stores = items(doc, "stores", "stores")
+        for k, store in enumerate(stores):
+            if not isinstance(store, Mapping):
+                raise fail(f"stores[{k}] must be an object, got {type(store).__name__}")
         spec = cls(
             workflow=doc["workflow"],
             type=wtype,
             study=doc.get("study"),
             description=doc.get("description"),
-            stores=tuple(doc.get("stores", ())),
+            stores=tuple(stores),
             transformations=tuple(transformations),
         )
         for t in spec.transformations:
