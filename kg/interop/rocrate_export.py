@@ -28,10 +28,10 @@ from provml.vocab import PROV, PROVML, RDFS
 
 __all__ = ["export_ro_crate"]
 
-#: a URL's user information (``https://user:[redacted]@host/``): no part of an entity's
-#: ``@id`` (the brackets of the redacted password were read as an IPv6 address, and the whole
+#: a URL's user information with a password or redacted (``https://user:[redacted]@host/``; not
+#: an Azure container, ``abfss://container@account…``): no part of an entity's ``@id`` (the brackets of the redacted password were read as an IPv6 address, and the whole
 #: export failed: an audit, twenty-first session)
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*(?::|\[redacted\])[^/?#@]*@")
 
 _DATA = f"""SELECT ?d ?location ?label ?size ?media ?hash WHERE {{
   ?d <{PROVML.location.value}> ?location .
