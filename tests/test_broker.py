@@ -13,7 +13,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -784,6 +784,18 @@ def test_the_writer_runs_the_stores_compactions_nicer_than_itself(redis_server: 
     assert after == [min(19, main + 10)] * len(before)
 
 
+def _sent_and_drained(url: str, bags: Sequence[list[dict[str, Any]]], store: Path) -> KnowledgeGraph:
+    """``bags`` sent through the broker in order, and every one written to the store opened at
+    ``store`` (returned open)."""
+    sink = RedisSink(url)
+    for bag in bags:
+        sink.send([json.dumps(e) for e in bag])
+    sink.close()
+    kg = open_kg(store)
+    _drain(url, kg)
+    return kg
+
+
 def test_a_later_bags_spec_gives_no_role_to_an_earlier_bag_read_with_it(redis_server: RedisServer, tmp_path: Path) -> None:
     """A worker runs the bags it reads at once as one batch, but a bag holding a spec starts a
     new one: a spec gives roles to its own bag and later ones, never to a bag before it (as
@@ -791,12 +803,7 @@ def test_a_later_bags_spec_gives_no_role_to_an_earlier_bag_read_with_it(redis_se
     from provml.vocab import PROVML
 
     first, spec_bag, later = spec_bags()
-    sink = RedisSink(redis_server.url)
-    for bag in (first, spec_bag, later):
-        sink.send([json.dumps(e) for e in bag])
-    sink.close()
-    kg = open_kg(tmp_path / "store")
-    _drain(redis_server.url, kg)
+    kg = _sent_and_drained(redis_server.url, (first, spec_bag, later), tmp_path / "store")
     hyper = {q.subject.value.rsplit("/", 3)[-3] for q in kg.store.quads()
              if q.object == PROVML.LearningHyperparameterValue}
     assert hyper == {"train2"}  # the first bag's lr came before the spec: a plain value
@@ -923,12 +930,7 @@ def test_a_spec_is_shared_between_workers_redacted(redis_server: RedisServer, tm
     spec = spec_bag[0]["spec"]
     spec["description"] = "reads postgresql://admin:hunter2@db/wells"
     spec["stores"] = [{"name": "wells", "url": "postgresql://db/wells", "password": "hunter2"}]
-    sink = RedisSink(redis_server.url)
-    for bag in (first, spec_bag, later):
-        sink.send([json.dumps(e) for e in bag])
-    sink.close()
-    kg = open_kg(tmp_path / "store")
-    _drain(redis_server.url, kg)
+    kg = _sent_and_drained(redis_server.url, (first, spec_bag, later), tmp_path / "store")
     shared = connect(redis_server.url).hgetall(SPECS)
     assert list(shared) == [b"wf"] and b"hunter2" not in shared[b"wf"]
     hyper = {q.subject.value.rsplit("/", 3)[-3] for q in kg.store.quads()

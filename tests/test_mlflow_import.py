@@ -42,13 +42,17 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(scope="module")
-def tracking(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("mlflow")
-    (tmp / "log.py").write_text(SCRIPT)
+def logged(tmp: Path, script: str) -> Path:
+    """The SQLite tracking store that ``script`` (run by MLflow itself) logs into, in ``tmp``."""
+    (tmp / "log.py").write_text(script)
     subprocess.run([sys.executable, str(tmp / "log.py"), f"sqlite:///{tmp / 'mlflow.db'}"], cwd=tmp,
                    check=True, capture_output=True, timeout=240)
     return tmp / "mlflow.db"
+
+
+@pytest.fixture(scope="module")
+def tracking(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return logged(tmp_path_factory.mktemp("mlflow"), SCRIPT)
 
 
 def _import(tracking: Path, store: Path) -> dict[str, dict[str, int]]:
@@ -125,11 +129,7 @@ NESTED = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def nested(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("mlflow-nested")
-    (tmp / "log.py").write_text(NESTED)
-    subprocess.run([sys.executable, str(tmp / "log.py"), f"sqlite:///{tmp / 'mlflow.db'}"], cwd=tmp,
-                   check=True, capture_output=True, timeout=240)
-    return tmp / "mlflow.db"
+    return logged(tmp_path_factory.mktemp("mlflow-nested"), NESTED)
 
 
 def _run_iri(store: Path, name: str) -> str:

@@ -39,6 +39,17 @@ from provml.store.remote import RemoteStore
 SECRET = "s3cret-XYZ"
 
 
+def mlflow_imported(tmp_path: Path, script: str) -> str:
+    """What ``provml import mlflow`` stores of the SQLite tracking store ``script`` logs into
+    (MLflow itself, in a process of its own), as text (:func:`stored_text`)."""
+    (tmp_path / "log.py").write_text(script)
+    subprocess.run([sys.executable, str(tmp_path / "log.py"), f"sqlite:///{tmp_path / 'mlflow.db'}"],
+                   cwd=tmp_path, check=True, capture_output=True, timeout=240)
+    result = CliRunner().invoke(main, ["import", "mlflow", str(tmp_path / "mlflow.db"), "--store", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    return stored_text(tmp_path / "s")
+
+
 def stored_text(store: Path) -> str:
     """Everything a store holds, as N-Quads."""
     from pyoxigraph import RdfFormat
@@ -157,13 +168,7 @@ MLFLOW_SCRIPT = textwrap.dedent("""
 @pytest.mark.slow
 def test_mlflow_imports_are_redacted_and_an_unreachable_server_is_named_without_its_password(
         tmp_path: Path) -> None:
-    script = tmp_path / "log.py"
-    script.write_text(MLFLOW_SCRIPT)
-    subprocess.run([sys.executable, str(script), f"sqlite:///{tmp_path / 'mlflow.db'}"], cwd=tmp_path,
-                   check=True, capture_output=True, timeout=240)
-    result = CliRunner().invoke(main, ["import", "mlflow", str(tmp_path / "mlflow.db"), "--store", str(tmp_path / "s")])
-    assert result.exit_code == 0, result.output
-    text = stored_text(tmp_path / "s")
+    text = mlflow_imported(tmp_path, MLFLOW_SCRIPT)
     assert SECRET not in text and "https://alice:[redacted]@git.example.org" in text
     env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
     down = subprocess.run([sys.executable, "-c", "import sys; from provml.cli import main; sys.exit(main())",
@@ -323,13 +328,7 @@ def test_mlflow_tags_plural_params_and_experiment_names_are_redacted(tmp_path: P
     """An MLflow tag named as a secret whose value holds a space kept all but its first word
     (audit M4: ``api_key=[redacted] second-word``); the experiment's name (the workflow's) and a
     plural secret param were kept (M3, M2)."""
-    script = tmp_path / "log.py"
-    script.write_text(MLFLOW_TAGS_SCRIPT)
-    subprocess.run([sys.executable, str(script), f"sqlite:///{tmp_path / 'mlflow.db'}"], cwd=tmp_path,
-                   check=True, capture_output=True, timeout=240)
-    result = CliRunner().invoke(main, ["import", "mlflow", str(tmp_path / "mlflow.db"), "--store", str(tmp_path / "s")])
-    assert result.exit_code == 0, result.output
-    text = stored_text(tmp_path / "s")
+    text = mlflow_imported(tmp_path, MLFLOW_TAGS_SCRIPT)
     assert SECRET not in text
     assert "api_key=[redacted]" in text and "exp password=[redacted]" in text
 

@@ -416,6 +416,15 @@ NAME_MAX = 200
 _clean: dict[str, str] = {}
 
 
+def _cleaned(name: str) -> str:
+    """:func:`redact_name` with its cache looked up first (the hot path of every event's names:
+    one look-up, no call); the same object when nothing changed."""
+    clean = _clean.get(name)
+    if clean is None:
+        return redact_name(name)
+    return clean or name  # ("": cached as unchanged)
+
+
 def redact_name(name: str) -> str:
     """A name (of a workflow, task, cycle, value, store, study …) or a mapping's key as it is
     recorded: :func:`redact_text`, cut to 200 characters (the wire format's limit for a name)
@@ -518,11 +527,7 @@ def _redact_mapping(obj: Mapping[Any, Any], values: Any) -> Mapping[Any, Any]:
         if new is not value:
             changed = True
         if key.__class__ is str:
-            clean = _clean.get(key)
-            if clean is None:
-                clean = redact_name(key)
-            elif not clean:  # cached as unchanged
-                clean = key
+            clean = _cleaned(key)
             if clean is not key:
                 changed = True
                 number = numbered.get(clean, 1)
@@ -618,11 +623,7 @@ def _redact_value(item: Mapping[str, Any]) -> Mapping[str, Any]:
     for key in ("name", "about"):
         text = item.get(key)
         if text.__class__ is str:
-            clean = _clean.get(text)
-            if clean is None:
-                clean = redact_name(text)
-            elif not clean:  # cached as unchanged
-                clean = text
+            clean = _cleaned(text)
             if clean is not text:
                 out = dict(item) if out is None else out
                 out[key] = clean
@@ -804,11 +805,7 @@ def redact_event(event: Mapping[str, Any]) -> Mapping[str, Any]:
     for key in _EVENT_NAMES:
         text = event.get(key)
         if text.__class__ is str:
-            clean = _clean.get(text)  # (names repeat: one look-up an event)
-            if clean is None:
-                clean = redact_name(text)
-            elif not clean:  # cached as unchanged
-                clean = text
+            clean = _cleaned(text)
             if clean is not text:
                 out = dict(event) if out is None else out
                 out[key] = clean
