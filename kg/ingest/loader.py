@@ -381,8 +381,8 @@ class _Group:
         if not broken or not kept:
             self.done((source, bag, error))
             return
-        for i, event, exc in broken:
-            self.done((f"{source} (event {i + 1})", [event], exc))
+        for i, event, refused in broken:
+            self.done((f"{source} (event {i + 1})", [event], refused))
         rest = f"{source} (the rest)"
         try:
             self.done((rest, kept, self.kg.ingest_events(kept)))
