@@ -219,3 +219,22 @@ def test_load_rejects_the_event_the_format_refuses_not_its_batch(tmp_path: Path)
     summary = json.loads(load.stdout)
     assert [(r["events"], "(event " in r["source"]) for r in summary["rejected"]] == [(1, True)]
     assert summary["events"] == events - 1
+
+
+def test_load_reports_a_truncated_last_line(tmp_path: Path) -> None:
+    """A spool whose last line is cut off (its process died in the middle of a write) was
+    loaded with a warning on the log and exit 0, its events unmentioned (a review, twenty-first
+    session); the cut line is now reported, and the load exits 1."""
+    client = provml.Client(spool_dir=tmp_path / "spool", online=False, install_signal_handler=False)
+    with client.workflow("wf", meta=False) as wf, wf.task("t"):
+        pass
+    client.close()
+    [spool] = spool_files(tmp_path / "spool")
+    with spool.open("a") as handle:
+        handle.write('{"v": 1, "kind": "task_b')
+    load = CliRunner().invoke(main, ["load", str(tmp_path / "spool"), "--store",
+                                     str(tmp_path / "store"), "--format", "json"])
+    assert load.exit_code == 1, load.output
+    summary = json.loads(load.stdout)
+    [cut] = summary["rejected"]
+    assert cut["events"] == 0 and "cut off" in cut["error"] and summary["events"] == 4

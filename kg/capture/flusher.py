@@ -638,7 +638,8 @@ class Flusher:
                 return
         size = self._bag_size
         bag: list[dict[str, Any]] = []
-        for event in read_events(taking, on_error=self._corrupt_line(taking)):
+        for event in read_events(taking, on_error=self._corrupt_line(taking),
+                                 on_truncated=self._truncated_line(taking)):
             bag.append(event)
             if len(bag) >= size:
                 self._process(bag)
@@ -654,6 +655,12 @@ class Flusher:
                                      "message": problem})
 
         return keep
+
+    def _truncated_line(self, path: Path) -> Callable[[int, str], None]:
+        """A truncated last line of a pending or spill file (a crash in the middle of a write),
+        kept in the rejected file with its text (it was skipped with a warning)."""
+        keep = self._corrupt_line(path)
+        return lambda number, line: keep(number, line, "a truncated last line")
 
     def _process(self, bag: list[dict[str, Any]]) -> None:
         if self._enrich is not None and self._begins:
@@ -865,7 +872,8 @@ class Flusher:
         self._pending_count = 0
         self._down_until = 0.0
         bag: list[str] = []
-        for event in read_events(replaying, on_error=self._corrupt_line(replaying)):
+        for event in read_events(replaying, on_error=self._corrupt_line(replaying),
+                                 on_truncated=self._truncated_line(replaying)):
             try:
                 bag.append(encode(event))
             except Exception as exc:  # noqa: BLE001 - that event only, kept with the reason

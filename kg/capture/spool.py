@@ -142,6 +142,7 @@ def read_events(
     path: str | os.PathLike[str],
     *,
     on_error: Callable[[int, str, str], object] | None = None,
+    on_truncated: Callable[[int, str], object] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The events of one spool file, in order.
 
@@ -153,6 +154,8 @@ def read_events(
     :param on_error: called with the line number, the line and what is wrong with it, for each
         line that is not a JSON object (the capture client's flusher keeps such lines in its
         ``rejected-*`` file instead of stopping).
+    :param on_truncated: called with the line number and the line for a truncated last line,
+        instead of the warning (``provml load`` reports it; the flusher keeps its text).
     :raises ValueError: a line that is not a JSON object, naming the file and line number
         (without ``on_error``).
     """
@@ -170,7 +173,10 @@ def read_events(
             event = json.loads(raw)  # strict UTF-8: a corrupt byte is a bad line
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             if number == last + 1:
-                log.warning("%s:%d: skipping a truncated last line", path, number)
+                if on_truncated is None:
+                    log.warning("%s:%d: skipping a truncated last line", path, number)
+                else:
+                    on_truncated(number, line)
                 return
             if on_error is None:
                 raise ValueError(f"{path}:{number}: not a JSON event: {exc}") from exc

@@ -207,7 +207,13 @@ def load_paths(
                     rejected.append(Rejected(f"{file}:{number}", 0, f"a line that is not an event "
                                              f"({problem}); it stays in the file"))
 
-                for n, event in enumerate(read_events(file, on_error=corrupt), 1):
+                def truncated(number: int, _line: str, file: Path = file) -> None:
+                    # (it was skipped with a warning, and the load ended with exit 0)
+                    rejected.append(Rejected(f"{file}:{number}", 0, "the last line is cut off (its "
+                                             "writer stopped in the middle of it): its events are "
+                                             "not loaded; it stays in the file"))
+
+                for n, event in enumerate(read_events(file, on_error=corrupt, on_truncated=truncated), 1):
                     bag.append(event)
                     if len(bag) >= batch_size:
                         ingest(f"{file}:{first}-{n}", bag)
