@@ -49,7 +49,7 @@ from typing import Any
 from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, QueryTriples, Triple
 
 from provml.endpoint.limits import InputRefused
-from provml.endpoint.sparql.offline import OfflineThreads
+from provml.endpoint.sparql.offline import OfflineThreads, run_on
 from provml.endpoint.sparql.outcomes import (
     Outcome,
     Processes,
@@ -377,13 +377,8 @@ class QueryRunner:
 
             count_before_update(self, store, sparql, using=using, using_named=using_named,
                               base_iri=base_iri)
-            apply: Callable[..., None] = store.update
-            kwargs: dict[str, Any] = {"base_iri": base_iri, "using_graphs": using,
-                                      "using_named_graphs": using_named}
-            if self._updates is None:
-                apply(sparql, **kwargs)
-            else:
-                self._updates.call(apply, sparql, **kwargs)
+            run_on(self._updates, store.update, sparql, base_iri=base_iri, using_graphs=using,
+                   using_named_graphs=using_named)
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
@@ -406,9 +401,7 @@ class QueryRunner:
                                  base_iri=args["base_iri"])
         if self.timeout_s is None or not _BLOCKING.search(sparql):
             deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
-            if self._reads is None:
-                return evaluate(store, sparql, deadline=deadline, **args)
-            return self._reads.call(evaluate, store, sparql, deadline=deadline, **args)
+            return run_on(self._reads, evaluate, store, sparql, deadline=deadline, **args)
         if not self._slots.acquire(timeout=min(1.0, self.timeout_s)):  # queue briefly
             raise QueryRejected
         cancel = threading.Event()
@@ -430,10 +423,6 @@ class QueryRunner:
         """Stop the worker threads (running queries stop at their next row) and processes."""
         if self.processes is not None:
             self.processes.close()
-        for threads in (self._reads, self._updates):
+        for threads in (self._pool, self._reads, self._updates):
             if threads is not None:
-                threads.close()
-        if isinstance(self._pool, OfflineThreads):
-            self._pool.close()
-        else:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+                threads.shutdown(wait=False, cancel_futures=True)

@@ -28,7 +28,7 @@ defines: nothing is reached, and nothing is said.
 True
 >>> offline.call(sum, [1, 2, 3])
 6
->>> offline.close()
+>>> offline.shutdown()
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from provml.capture.redact import redact_text
 from provml.endpoint.limits import InputRefused
 from provml.endpoint.sparql.outcomes import QueryRejected, QueryTimeout
 
-__all__ = ["OfflineThreads", "cut_network", "network_refused"]
+__all__ = ["OfflineThreads", "cut_network", "network_refused", "run_on"]
 
 log = logging.getLogger("provml.endpoint")
 
@@ -184,6 +184,11 @@ class OfflineThreads:
         result: T = self.submit(fn, *args, **kwargs).result()
         return result
 
-    def close(self) -> None:
-        """Stop the threads once their work is done."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    def shutdown(self, *, wait: bool = False, cancel_futures: bool = True) -> None:
+        """Stop the threads once their work is done (as ``ThreadPoolExecutor.shutdown``)."""
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def run_on(threads: OfflineThreads | None, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` on ``threads`` (:meth:`OfflineThreads.call`), or here when None."""
+    return fn(*args, **kwargs) if threads is None else threads.call(fn, *args, **kwargs)

@@ -519,26 +519,22 @@ class Flusher:
         with self._pop_lock:
             items = self._inflight[self._inflight_at:]
             self._inflight = []
-        half = len(items) // 2
-        if half:
-            self._salvage_part(items[:half])
-            self._salvage_part(items[half:])
-        else:
-            self._salvage_part(items)
+        self._salvage_part(items, failed=len(items) > 1)  # (the round failed on them all)
 
-    def _salvage_part(self, items: list[Any]) -> None:
+    def _salvage_part(self, items: list[Any], *, failed: bool = False) -> None:
         if not items:
             return
-        try:
-            self._process(items)
-            return
-        except Exception as exc:  # noqa: BLE001 - halves, down to the event that fails alone
-            if len(items) > 1:
-                half = len(items) // 2
-                self._salvage_part(items[:half])
-                self._salvage_part(items[half:])
+        if not failed:  # (``failed`` is given for more than one item only: halved below)
+            try:
+                self._process(items)
                 return
-            error = exc
+            except Exception as exc:  # noqa: BLE001 - halves, down to the event that fails alone
+                error = exc
+        if len(items) > 1:
+            half = len(items) // 2
+            self._salvage_part(items[:half])
+            self._salvage_part(items[half:])
+            return
         try:
             lines = [reject_line(as_event(event)) for event in split_items(items)]
         except Exception:  # noqa: BLE001 - not even an event: its text

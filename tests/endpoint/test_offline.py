@@ -78,7 +78,7 @@ def blind_scan(monkeypatch: pytest.MonkeyPatch, listener: Listener) -> None:
     monkeypatch.setattr(fast_reads, "scan_sparql", blind)
 
 
-def time_out(seconds: float) -> None:
+def pause(seconds: float) -> None:
     time.sleep(seconds)
 
 
@@ -187,12 +187,12 @@ def test_a_thread_that_cannot_leave_the_network_says_so_once(
         pools = [offline.OfflineThreads("provml-test", threads=3) for _ in range(3)]
         try:
             for threads in pools:
-                assert [f.result() for f in [threads.submit(time_out, 0.05) for _ in range(3)]] \
+                assert [f.result() for f in [threads.submit(pause, 0.05) for _ in range(3)]] \
                     == [None] * 3  # three threads at once in each pool
                 assert threads.why_not == "no seccomp here"
         finally:
             for threads in pools:
-                threads.close()
+                threads.shutdown()
         runner = QueryRunner(timeout_s=5, max_rows=10, offline=True)
         try:
             assert runner._reads is None and runner._updates is None
