@@ -195,11 +195,14 @@ def _work(conn: Connection, path: str | None, memory_mb: int | None, *,
           offline: bool = False) -> None:
     """A worker process: answer requests until the pipe closes, or its server is gone;
     ``offline``: with no network (:func:`_offline`)."""
-    conn.send(("ready", None))
     _limit_worker(memory_mb)
     if offline and (why := _offline()) is not None:
         print(f"provml query worker: could not leave the network ({why}); SERVICE is refused "
               "by the scan before evaluation only", file=sys.stderr)
+    # ready once limited and offline: a server that sees it (and a test reading the worker's
+    # /proc limits) never finds a worker without its limits (ready was sent first, and a
+    # CI run read "unlimited" from a worker that had not yet set them)
+    conn.send(("ready", None))
     _end_with_parent()
     import pyoxigraph
 

@@ -237,3 +237,25 @@ def test_a_ctrl_c_between_a_workers_fork_and_its_new_session_does_not_end_it() -
                           capture_output=True, text=True, timeout=180, start_new_session=True)
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert "failed 0" in done.stdout, (done.stdout, done.stderr)
+
+
+def test_a_worker_says_ready_only_once_its_limits_are_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker sent "ready" before it set its memory limit: a CI run read ``unlimited`` from
+    the /proc limits of a worker its server already counted as started. The order is checked
+    in-process: the limit, then the network cut, then "ready"."""
+    from provml.endpoint.sparql import isolation
+
+    order: list[str] = []
+
+    class Pipe:
+        def send(self, message: tuple[str, Any]) -> None:
+            order.append(message[0])
+
+        def recv(self) -> Any:
+            raise EOFError  # the server closed the pipe: the worker returns
+
+    monkeypatch.setattr(isolation, "_limit_worker", lambda memory_mb: order.append(f"limit {memory_mb}"))
+    monkeypatch.setattr(isolation, "_offline", lambda: order.append("offline"))
+    monkeypatch.setattr(isolation, "_end_with_parent", lambda: None)
+    isolation._work(Pipe(), None, 256, offline=True)  # type: ignore[arg-type]
+    assert order == ["limit 256", "offline", "ready"]
