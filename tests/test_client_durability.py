@@ -99,15 +99,46 @@ def test_a_truncated_last_line_is_skipped(tmp_path: Path) -> None:
     assert os.path.getsize(path) > 0
 
 
-def test_a_nan_value_is_rejected_alone_and_kept(tmp_path: Path) -> None:
+def test_a_diverged_loss_is_kept_as_an_xsd_double(tmp_path: Path) -> None:
+    """A NaN or infinite metric (a diverged loss: what a scientist most wants on record) made
+    its whole event rejected, JSON having no such numbers. It is now written as the event
+    format's ``"double"`` and stored as that ``xsd:double``; a batch of a cycle (the compact
+    form), a task's end, numpy and torch scalars alike. A NaN inside a list still rejects its
+    event alone (kept in rejected-*.jsonl)."""
+    import numpy as np
+    import torch
+
     client = provml.Client(spool_dir=tmp_path / "spool", online=False, install_signal_handler=False)
-    with client.workflow("wf") as wf, wf.task("t") as t:
-        t.generated(provml.evaluation("loss", float("nan")))
+    with client.workflow("wf", meta=False) as wf, wf.stage("train") as tr:
+        with tr.cycle("epoch", 0) as ep:
+            for batch, loss in enumerate((0.5, float("nan"), np.float32("inf"), torch.tensor(-np.inf))):
+                with ep.cycle("batch", batch) as bt:
+                    bt.generated(provml.evaluation("loss", loss))
+        tr.generated(provml.evaluation("accuracy", np.float64("nan")), provml.value("curve", [1.0, float("nan")]))
     client.close()
-    assert client.stats().rejected == 1
-    assert [e["kind"] for e in spooled(tmp_path)] == ["workflow_begin", "task_begin", "workflow_end"]
+    assert client.stats().rejected == 1 and client.stats().lost == 0
     (line,) = client.rejected_path.read_text().splitlines()
     assert '"task_end"' in line and "Out of range float" in line
+    ends = [e for e in spooled(tmp_path) if e["kind"] == "cycle_end" and e["name"] == "batch"]
+    assert [e["generated"] for e in ends] == [
+        [{"name": "loss", "role": "evaluation", "value": 0.5}],
+        [{"name": "loss", "role": "evaluation", "double": "NaN"}],
+        [{"name": "loss", "role": "evaluation", "double": "INF"}],
+        [{"name": "loss", "role": "evaluation", "double": "-INF"}]]
+    load = CliRunner().invoke(main, ["load", str(tmp_path / "spool"), "--store", str(tmp_path / "kg")])
+    assert load.exit_code == 0, load.output
+    from provml.store import open_store
+
+    store = open_store(tmp_path / "kg")
+    try:
+        rows = store.query("""PREFIX prov: <http://www.w3.org/ns/prov#>
+            PREFIX provml: <https://w3id.org/provml#>
+            SELECT ?v WHERE { ?m provml:attributeName "loss" ; prov:value ?v }""")
+        got = sorted(str(row[0]) for row in rows)
+    finally:
+        store.close()
+    dbl = "^^<http://www.w3.org/2001/XMLSchema#double>"
+    assert got == sorted(f'"{x}"{dbl}' for x in ("0.5", "NaN", "INF", "-INF")), got
 
 
 FULL_DISK = """

@@ -39,6 +39,13 @@ def _variants() -> list[dict[str, Any]]:
             bad = copy.deepcopy(event)
             bad["generated"][0]["value"] = "not a number"  # an evaluation must be a number
             out.append(bad)
+            for double in ("NaN", "INF", "-INF", "nan", 1.0):  # JSON's missing numbers
+                spelled = copy.deepcopy(event)
+                spelled["generated"][0].pop("value", None)
+                spelled["generated"][0]["double"] = double
+                both = copy.deepcopy(event)
+                both["generated"][0]["double"] = double
+                out += [spelled, both]
     return out
 
 
@@ -78,3 +85,28 @@ def test_a_refused_event_gets_the_whole_schemas_error(drop: str) -> None:
         expected = exc.message.removeprefix("data").lstrip(". ")
     assert caught.value.fields["index"] == 1
     assert caught.value.fields["rule"] == expected
+
+
+@pytest.mark.parametrize(("value", "rule"), [
+    ({"double": "NaN"}, None),
+    ({"double": "-INF", "tag": "diverged"}, None),
+    ({"double": "nan"}, "generated[0].double must be one of ['NaN', 'INF', '-INF']"),
+    ({"double": "NaN", "value": 0.5}, "holds both 'value' and 'double'; send one: 'double' is for NaN, "
+                                      "INF and -INF only"),
+    ({}, "needs 'value' (or 'double' for NaN, INF, -INF), 'data' or 'domain'; an evaluation needs "
+         "'value' or 'double'"),
+])
+def test_a_number_json_cannot_write_is_sent_as_double(value: dict[str, Any], rule: str | None) -> None:
+    """A NaN or infinite evaluation (a diverged loss) had no spelling in the event format, so
+    its event was rejected; ``"double"`` carries it, in XSD's spelling. What is wrong with it
+    is said in words, not as fastjsonschema's "must NOT match a disallowed definition"."""
+    event = next(e for e in workload.learning_run("k3", epochs=1, batches=1)
+                 if e["kind"] == "cycle_end" and e.get("generated"))
+    event["generated"] = [{"name": "loss", "role": "evaluation", **value}]
+    if rule is None:
+        check([event])
+        return
+    with pytest.raises(EventError) as caught:
+        check([event])
+    assert caught.value.fields["field"] in ("generated/0", "generated/0/double")
+    assert caught.value.fields["rule"] == rule

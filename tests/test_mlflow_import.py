@@ -124,6 +124,9 @@ NESTED = textwrap.dedent("""
     # a parent that is not in this tracking store (a run of another server, say)
     with mlflow.start_run(run_name="orphan", tags={"mlflow.parentRunId": "0123456789abcdef0123456789abcdef"}):
         pass
+    with mlflow.start_run(run_name="diverged"):  # a loss that went to NaN and infinity
+        for step, loss in enumerate((0.5, float("nan"), float("inf"), float("-inf"))):
+            mlflow.log_metric("loss", loss, step=step)
 """)
 
 
@@ -177,3 +180,24 @@ def test_params_are_typed_only_when_spelled_as_python_or_the_store_writes_them(n
                       "one": ("1", "double"), "small": ("0.00001", "double")}
     assert report["notes"]["params kept as text: numbers or booleans written otherwise than Python or "
                            'the store writes them ("007", "1e3", "+5")'] == 4
+
+
+@pytest.mark.slow
+def test_a_diverged_metric_is_stored_as_an_xsd_double(nested: Path, tmp_path: Path) -> None:
+    """A NaN metric (a loss that diverged) was left out and reported lost: the event format had
+    no way to write it. It is now stored as that ``xsd:double`` at its step."""
+    store = tmp_path / "store"
+    report = _import(nested, store)
+    assert not report.get("rejected") and not report.get("lost"), report
+    with open_kg(store) as kg:
+        steps = {int(r["i"].value): (float(r["v"].value), r["v"].datatype.value.rsplit("#", 1)[-1])
+                 for r in kg.query(f"""SELECT ?i ?v WHERE {{
+            ?run <{PROVML}tag> "mlflow.runName=diverged" .
+            ?e a <{PROVML}ModelEvaluation> ; <{PROVML}attributeName> "loss" ; <{PROV}value> ?v ;
+               <{PROV}wasGeneratedBy> ?g .
+            ?g <{PROVML}workflowExecution> ?run ; <{PROVML}iteration> ?i }}""")}
+    nan = steps.pop(1)
+    assert nan[0] != nan[0] and nan[1] == "double", nan
+    # MLflow itself keeps an infinity as the largest double (its SQL store clamps it)
+    assert steps == {0: (0.5, "double"), 2: (sys.float_info.max, "double"),
+                     3: (-sys.float_info.max, "double")}, steps

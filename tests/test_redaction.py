@@ -196,10 +196,11 @@ def test_a_batchs_generated_values_are_redacted_on_every_path_they_take(
         assert_clean(text)
     events = [e for p in tmp_path.glob("*.jsonl") if not p.name.startswith("rejected-")
               for e in read_events(p)]
-    if path != "nan":  # a NaN rejects the event (rejected-*.jsonl, clean too)
-        (end,) = [e for e in events if e["kind"] == "cycle_end"]
-        assert end["generated"][0] == {"name": "api_key", "value": REDACTED}
-        assert end["generated"][1]["value"] == f"token={REDACTED} {REDACTED}"
+    (end,) = [e for e in events if e["kind"] == "cycle_end"]
+    assert end["generated"][0] == {"name": "api_key", "value": REDACTED}
+    assert end["generated"][1]["value"] == f"token={REDACTED} {REDACTED}"
+    if path == "nan":  # written event by event, the NaN as the format's "double"
+        assert end["generated"][2] == {"name": "loss", "role": "evaluation", "double": "NaN"}
 
 
 @pytest.mark.parametrize("text", [

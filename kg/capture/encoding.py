@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -29,8 +30,8 @@ from provml.capture.redact import _names as _known_names
 from provml.capture.redact import redact_values
 from provml.capture.scopes import CYCLE_FIELDS, cycle_event, cycle_line
 
-__all__ = ["as_event", "encode", "encode_bag", "encode_items", "expand", "redact_items",
-           "reject_line", "split_items"]
+__all__ = ["as_event", "encode", "encode_bag", "encode_items", "expand", "non_finite_as_double",
+           "redact_items", "reject_line", "split_items"]
 
 
 def _default(obj: Any) -> Any:
@@ -296,8 +297,70 @@ def encode(event: dict[str, Any]) -> str:
         try:
             line: str = dumps(event)
         except TypeError:
-            return _ENCODER.encode(event)
+            return _standard(event)
         if "null" in line:
-            return _ENCODER.encode(event)
+            return _standard(event)
         return line
-    return _ENCODER.encode(event)
+    return _standard(event)
+
+
+def _standard(event: dict[str, Any]) -> str:
+    """``event`` through the standard library's encoder; a value that is NaN or infinite (a
+    diverged loss) written as ``"double"`` (:func:`non_finite_as_double`).
+
+    :raises ValueError: a NaN or infinite number elsewhere (inside a list, a field of its own).
+    """
+    try:
+        return _ENCODER.encode(event)
+    except ValueError:
+        fixed = non_finite_as_double(event)
+        if fixed is None:
+            raise
+        return _ENCODER.encode(fixed)
+
+
+def _scalar(value: Any) -> Any:
+    """``value`` as the number JSON would be given for it (a numpy or torch scalar's
+    ``item()``), or ``value``."""
+    if value.__class__ is float or isinstance(value, int | str | bool | dict | list | None):
+        return value
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return item()
+        except Exception:  # noqa: BLE001 - not a scalar: the encoder writes it as a list
+            return value
+    return value
+
+
+def non_finite_as_double(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A copy of ``event`` whose used and generated values that are NaN or infinite (a float,
+    numpy or torch scalar) carry it as ``"double": "NaN" | "INF" | "-INF"`` instead of
+    ``"value"`` (the event format's spelling, as XSD writes it: JSON has no such numbers);
+    None when it has none. The event is not changed.
+
+    >>> non_finite_as_double({"generated": [{"name": "loss", "value": float("nan")}]})
+    {'generated': [{'name': 'loss', 'double': 'NaN'}]}
+    >>> non_finite_as_double({"generated": [{"name": "loss", "value": 0.5}]}) is None
+    True
+    """
+    out: dict[str, Any] | None = None
+    for field in ("used", "generated"):
+        values = event.get(field)
+        if not isinstance(values, list):
+            continue
+        fixed: list[Any] | None = None
+        for i, value in enumerate(values):
+            if not isinstance(value, dict) or "value" not in value:
+                continue
+            number = _scalar(value["value"])
+            if not isinstance(number, float) or math.isfinite(number):
+                continue
+            if fixed is None:
+                fixed = list(values)
+            fixed[i] = {k: v for k, v in value.items() if k != "value"}
+            fixed[i]["double"] = "NaN" if number != number else "INF" if number > 0 else "-INF"
+        if fixed is not None:
+            out = dict(event) if out is None else out
+            out[field] = fixed
+    return out

@@ -78,6 +78,20 @@ def warm_up() -> None:
     _by_kind()
 
 
+#: the schema's rules for a value (``used``, ``generated``) that fastjsonschema words as
+#: "must NOT match a disallowed definition" and "cannot be validated by any definition"
+_VALUE_RULES = {
+    "not": "holds both 'value' and 'double'; send one: 'double' is for NaN, INF and -INF only",
+    "anyOf": "needs 'value' (or 'double' for NaN, INF, -INF), 'data' or 'domain'; an evaluation "
+             "needs 'value' or 'double'",
+}
+
+
+def _is_value(path: Sequence[Any]) -> bool:
+    """Whether a schema error's path (``data``, field, ...) names one value of a list."""
+    return len(path) == 3 and path[1] in ("used", "generated") and str(path[2]).isdigit()
+
+
 def check(events: Sequence[Mapping[str, Any]]) -> None:
     """Check a batch against the schema; the first broken event raises.
 
@@ -109,5 +123,6 @@ def check(events: Sequence[Mapping[str, Any]]) -> None:
             validator(event)
         except fastjsonschema.JsonSchemaValueException as exc:
             field = "/".join(str(p) for p in exc.path[1:]) or "(event)"
-            rule = exc.message.removeprefix("data").lstrip(". ")
+            rule = _VALUE_RULES.get(exc.rule, "") if _is_value(exc.path) else ""
+            rule = rule or exc.message.removeprefix("data").lstrip(". ")
             raise EventError(index=index, kind=str(event.get("kind", "?")), field=field, rule=rule) from None

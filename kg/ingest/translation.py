@@ -358,6 +358,8 @@ class _Translator:
         add(node, PROV.wasDerivedFrom, attr, d)
         if "value" in item:
             add(node, PROV.value, literal(item["value"]), d)
+        elif "double" in item:  # NaN, INF, -INF: what JSON cannot write (a diverged loss)
+            add(node, PROV.value, Literal(item["double"], datatype=XSD.double), d)
         if "domain" in item:
             add(node, PROVML.kgReference, NamedNode(item["domain"]), d)
         if "tag" in item:

@@ -152,8 +152,8 @@ def mlflow_events(client: Any, run: Any, experiment: str, models: list[Any],
     steps: dict[int, list[Any]] = {}
     for key in sorted(run.data.metrics):
         for metric in client.get_metric_history(info.run_id, key):
-            if not math.isfinite(metric.value) or metric.step < 0:
-                report.lost["metric values that are not finite or have a negative step"] += 1
+            if metric.step < 0:
+                report.lost["metric values with a negative step"] += 1
                 continue
             steps.setdefault(metric.step, []).append(metric)
     cycle = {"name": "step", "parent": "train", "stage": "train", "stage_type": "training"}
@@ -170,7 +170,7 @@ def mlflow_events(client: Any, run: Any, experiment: str, models: list[Any],
         clock = max(clock, max(m.timestamp for m in metrics) / 1000)
         generated: dict[str, Any] = {}
         if generates:
-            generated["generated"] = [{"name": m.key, "role": "evaluation", "value": m.value} for m in metrics]
+            generated["generated"] = [_metric(m) for m in metrics]
             report.mapped["ModelEvaluation"] += len({m.key for m in metrics})
         events.append(event("cycle_end", clock, task=ident, iteration=iteration, status="finished",
                             **generated, **fields))
@@ -233,6 +233,21 @@ def parent_link(iris: Iris, run: Any, report: ImportReport) -> list[Quad]:
                  iris.bundle(f"mlflow-{rid}"))]
 
 
+def _metric(metric: Any) -> dict[str, Any]:
+    """An MLflow metric's value as the event format writes it: a NaN or infinite one (a
+    diverged loss) as ``"double"``, which JSON has no number for.
+
+    >>> from types import SimpleNamespace as M
+    >>> _metric(M(key="loss", value=float("-inf"))), _metric(M(key="acc", value=0.5))["value"]
+    ({'name': 'loss', 'role': 'evaluation', 'double': '-INF'}, 0.5)
+    """
+    value = float(metric.value)
+    if math.isfinite(value):
+        return {"name": metric.key, "role": "evaluation", "value": value}
+    spelled = "NaN" if value != value else "INF" if value > 0 else "-INF"
+    return {"name": metric.key, "role": "evaluation", "double": spelled}
+
+
 def _loggings(metrics: list[Any]) -> list[list[Any]]:
     """The metrics of one step as loggings, in time order: a new logging begins where a key comes
     again (one list when no key was logged twice). An entry equal to another in key, value and
@@ -245,11 +260,12 @@ def _loggings(metrics: list[Any]) -> list[list[Any]]:
     [[('loss', 0.9)], [('loss', 0.6)], [('loss', 0.4), ('acc', 0.8)]]
     """
     loggings: list[list[Any]] = [[]]
-    seen: set[tuple[str, float, int]] = set()
+    seen: set[tuple[str, str, int]] = set()
     for metric in sorted(metrics, key=lambda m: m.timestamp):
-        if (metric.key, metric.value, metric.timestamp) in seen:
+        entry = (metric.key, repr(float(metric.value)), metric.timestamp)  # (NaN is not NaN)
+        if entry in seen:
             continue
-        seen.add((metric.key, metric.value, metric.timestamp))
+        seen.add(entry)
         if any(m.key == metric.key for m in loggings[-1]):
             loggings.append([])
         loggings[-1].append(metric)
