@@ -269,3 +269,50 @@ def test_load_reports_a_truncated_last_line(tmp_path: Path) -> None:
     summary = json.loads(load.stdout)
     [cut] = summary["rejected"]
     assert cut["events"] == 0 and "cut off" in cut["error"] and summary["events"] == 4
+
+
+def test_a_clock_that_goes_back_never_makes_an_end_before_its_begin(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """An NTP step back while a scope was open recorded its end before its begin, without a
+    word; the shapes refuse such an execution, so ``provml load`` rejected its whole batch. An
+    end is now never before its begin (recorded at the begin's time), for a batch (one record),
+    an epoch, an errored cycle, a task and a workflow, and the first such end logs a warning."""
+    from provml.capture import scopes
+
+    clock = [1_800_000_000.0]
+
+    def now() -> float:
+        clock[0] += 0.01
+        return clock[0]
+
+    def back() -> None:  # the clock is set 30 s back
+        clock[0] -= 30
+
+    monkeypatch.setattr(scopes, "_time", now)
+    monkeypatch.setattr(scopes, "clock_steps", 0)
+    client = provml.Client(spool_dir=tmp_path / "spool", online=False, install_signal_handler=False)
+    with caplog.at_level(logging.WARNING, "provml.capture.scopes"):
+        with client.workflow("wf", meta=False) as wf, wf.stage("train") as tr:
+            with tr.cycle("epoch", 0) as ep:
+                for batch in range(3):
+                    with ep.cycle("batch", batch):
+                        if batch == 1:
+                            back()
+                back()
+            with pytest.raises(RuntimeError), tr.cycle("epoch", 1):
+                back()
+                raise RuntimeError("diverged")
+            back()  # before the stage's end; the workflow's end is further back still
+        client.close()
+    assert scopes.clock_steps == 5  # batch 1, epoch 0, epoch 1 (errored), the stage, the workflow
+    warnings = [r for r in caplog.records if "clock went back" in r.getMessage()]
+    assert len(warnings) == 1 and "went back 29.990 s" in warnings[0].getMessage()
+    begins: dict[str, float] = {}
+    for event in spooled(tmp_path):
+        key = str(event.get("task", event["kind"].split("_")[0]))
+        if event["kind"].endswith("_begin"):
+            begins[key] = float(event["t"])  # type: ignore[arg-type]
+        elif event["kind"].endswith("_end"):
+            assert float(event["t"]) >= begins[key], event  # type: ignore[arg-type]
+    load = CliRunner().invoke(main, ["load", str(tmp_path / "spool"), "--store", str(tmp_path / "kg")])
+    assert load.exit_code == 0, load.output

@@ -15,6 +15,7 @@ Objects are made by a :class:`provml.Client` (``client.workflow(...)``), never d
 
 from __future__ import annotations
 
+import logging
 import operator
 import re
 import time
@@ -35,12 +36,35 @@ from provml.capture.values import Value, to_values
 from provml.kinds import TASK_TYPES
 
 _time = time.time
+log = logging.getLogger("provml.capture.scopes")
+#: how many ends found the clock before their begin (:func:`_clock_went_back`)
+clock_steps = 0
 
 __all__ = ["CYCLE_FIELDS", "Cycle", "Task", "Workflow", "TASK_TYPES"]
 
 #: what the flusher queues: an event dict, or a cycle's compact record (see Cycle)
 Put = Callable[[dict[str, Any] | tuple[Any, ...]], None]
 Values = Iterable[Value] | Mapping[str, Any] | None
+
+
+def _clock_went_back(began: float, now: float) -> float:
+    """The time an end is recorded at when the system clock has gone back past its begin (an
+    NTP step, a virtual machine's clock set after a resume): its begin's, so that nothing ends
+    before it begins — the shapes refuse such an execution, and its whole batch with it. The
+    first such end of the process is logged as a warning."""
+    global clock_steps
+    clock_steps += 1
+    if clock_steps == 1:
+        log.warning("the system clock went back %.3f s while a scope was open (an NTP step, a "
+                    "resumed virtual machine?): its end is recorded at its begin, so that it "
+                    "does not end before it begins; later ones are not logged", began - now)
+    return began
+
+
+def _end_time(began: float) -> float:
+    """Now, for the end of a scope that began at ``began``; never before it."""
+    now = _time()
+    return now if now >= began else _clock_went_back(began, now)
 
 
 _ID_CHARS = re.compile(r"[A-Za-z0-9._~-]+")
@@ -312,7 +336,7 @@ class Workflow(_Scope):
         if self.run_id in begun:
             raise ValueError(run_id_taken(self.run_id))
         begun.add(self.run_id)  # (when it begins: a workflow made and never entered takes none)
-        self._begin["t"] = time.time()
+        self._begin["t"] = _time()
         self._client._flusher.begins()
         self._put(self._begin)
         if self._spec is not None:
@@ -330,12 +354,14 @@ class Workflow(_Scope):
 
         spec = WorkflowSpec.from_dict(spec).to_dict()
         self._put(
-            {"v": 1, "kind": "spec", "t": time.time(), "run": self.run_id, "workflow": self.name,
+            {"v": 1, "kind": "spec", "t": _time(), "run": self.run_id, "workflow": self.name,
              "spec": dict(spec)}
         )
 
     def _end_event(self) -> dict[str, Any]:
-        return {"v": 1, "kind": "workflow_end", "t": time.time(), "run": self.run_id, "workflow": self.name}
+        began = self._begin.get("t")
+        return {"v": 1, "kind": "workflow_end", "t": _time() if began is None else _end_time(began),
+                "run": self.run_id, "workflow": self.name}
 
     def _after_end(self) -> None:
         self._client._workflow_ended()
@@ -345,7 +371,7 @@ class Workflow(_Scope):
 class Task(_Scope):
     """A task (or learning stage) execution; made by ``wf.task(...)`` / ``wf.stage(...)``."""
 
-    __slots__ = ("name", "type", "parent", "_used", "_persona", "_implementation")
+    __slots__ = ("name", "type", "parent", "_used", "_persona", "_implementation", "_began")
 
     def __init__(
         self,
@@ -373,12 +399,13 @@ class Task(_Scope):
         self._token = None
         self._ended = False
         self._inner = None
+        self._began: float | None = None
 
     def begin(self) -> Task:
         """Emit ``task_begin`` (``with`` does this)."""
         wf = self._wf
         event: dict[str, Any] = {
-            "v": 1, "kind": "task_begin", "t": time.time(), "run": wf.run_id,
+            "v": 1, "kind": "task_begin", "t": (began := _time()), "run": wf.run_id,
             "workflow": wf.name, "task": self.id, "name": self.name, "type": self.type,
         }
         if self.parent is not None:
@@ -390,6 +417,7 @@ class Task(_Scope):
         if self._implementation is not None:
             event["implementation"] = dict(self._implementation)
         self._put(event)
+        self._began = began
         wf._client._open_tasks[id(self)] = self
         return self
 
@@ -399,7 +427,8 @@ class Task(_Scope):
     def _end_event(self) -> dict[str, Any]:
         wf = self._wf
         event: dict[str, Any] = {
-            "v": 1, "kind": "task_end", "t": time.time(), "run": wf.run_id,
+            "v": 1, "kind": "task_end", "run": wf.run_id,
+            "t": _time() if self._began is None else _end_time(self._began),
             "workflow": wf.name, "task": self.id, "name": self.name, "type": self.type,
         }
         if self.parent is not None:
@@ -437,7 +466,7 @@ class Cycle(_Scope):
     directly, puts the begin if it is still held, then a full event dict.
     """
 
-    __slots__ = ("_used", "_key", "_up", "_t0", "_cid")
+    __slots__ = ("_used", "_key", "_up", "_t0", "_cid", "_began")
 
     def __init__(
         self,
@@ -463,6 +492,7 @@ class Cycle(_Scope):
         self._ended = False
         self._used = to_values(used) if used is not None else ()
         self._t0: float | None = None  # entered with ``with``, its begin not yet queued
+        self._began: float | None = None  # the begin's time once queued apart (begin_now, begin)
         # everything else a cycle knows is read from its key (properties below); its id is
         # not in it: made from the parent's id, the name and the iteration when asked for
         # (here, or by whoever reads the record: cycle_id)
@@ -525,6 +555,7 @@ class Cycle(_Scope):
         t0 = self._t0
         if t0 is not None and not self._ended:
             self._t0 = None
+            self._began = t0
             self._queue.append((True, t0, self._key, self._used))
 
     def generated(self, *values: Value) -> None:
@@ -539,7 +570,8 @@ class Cycle(_Scope):
 
     def begin(self) -> Cycle:
         """Emit ``cycle_begin`` (``with`` does this)."""
-        self._put((True, _time(), self._key, self._used))
+        self._put((True, began := _time(), self._key, self._used))
+        self._began = began
         return self
 
     def end(
@@ -561,12 +593,16 @@ class Cycle(_Scope):
         if generated is not None:
             self.generated(*to_values(generated))
         queue = self._queue
-        queue.append((False, _time(), self._key, self._generated or ()))
+        queue.append((False, self._end_time(), self._key, self._generated or ()))
         if len(queue) >= self._gate.at:
             self._gate.check()
 
+    def _end_time(self) -> float:
+        began = self._began
+        return _time() if began is None else _end_time(began)
+
     def _end_event(self) -> dict[str, Any]:
-        return cycle_event((False, _time(), self._key, None))
+        return cycle_event((False, self._end_time(), self._key, None))
 
     def __enter__(self) -> Cycle:
         # the hot path of every batch: the begin is held (its time), and queued with the end
@@ -589,9 +625,12 @@ class Cycle(_Scope):
             queue = self._queue
             t0 = self._t0
             if t0 is not None:  # begin and end in one record
-                queue.append((t0, _time(), self._key, self._used, self._generated or ()))
+                t1 = _time()
+                if t1 < t0:
+                    t1 = _clock_went_back(t0, t1)
+                queue.append((t0, t1, self._key, self._used, self._generated or ()))
             else:
-                queue.append((False, _time(), self._key, self._generated or ()))
+                queue.append((False, self._end_time(), self._key, self._generated or ()))
             if len(queue) >= self._gate.at:
                 self._gate.check()
 
