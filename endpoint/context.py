@@ -22,8 +22,8 @@ from provml.endpoint.sparql.evaluation import QueryRunner
 from provml.knowledge import KnowledgeGraph
 from provml.store import Store
 
-__all__ = ["KG_KEY", "RUNNER_KEY", "LimitedStore", "config", "current_kg", "environ_url", "public_url", "reader",
-           "runner", "store"]
+__all__ = ["KG_KEY", "MAX_PORT", "RUNNER_KEY", "LimitedStore", "config", "current_kg", "environ_url",
+           "host_problem", "public_url", "reader", "runner", "store"]
 
 KG_KEY = "provml.kg"
 RUNNER_KEY = "provml.runner"
@@ -56,24 +56,44 @@ def public_url(path: str) -> str:
 
 #: an RFC 3986 host (reg-name or IP literal) with an optional port: what a ``Host`` header
 #: must be before it becomes part of a base IRI (any client can send any header)
-_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(:[0-9]*)?")
+_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::([0-9]*))?")
+#: the highest TCP port: RFC 3986 lets a port be any digits, but no server listens past it
+MAX_PORT = 65535
+
+
+def host_problem(host: str) -> str | None:
+    """What is wrong with ``host`` as a ``Host`` header (the start of a message, naming the
+    header), or None when it is a host name, IP address or ``host:port`` with a port up to
+    :data:`MAX_PORT` (leading zeros allowed, as RFC 3986 does).
+
+    >>> host_problem("kg.example.org:8080") is None, host_problem("x:0099999")
+    (True, "the Host header 'x:0099999' has a port beyond 65535")
+    """
+    match = _HOST.fullmatch(host)
+    if match is None:
+        return f"the Host header {host!r} is not a host name, IP address or host:port"
+    port = (match.group(2) or "").lstrip("0")
+    if len(port) > len(str(MAX_PORT)) or int(port or 0) > MAX_PORT:  # (never int() of 5,000 digits)
+        return f"the Host header {host!r} has a port beyond {MAX_PORT}"
+    return None
 
 
 def environ_url(environ: Any, base: str | None, path: str) -> str:
     """``path`` on ``base``, or on the host URL of the WSGI ``environ`` when ``base`` is None
     (from the environ directly: ``request.host_url`` costs ~50 µs a call).
 
-    :raises ApiError: 400 when the request's ``Host`` header is no IRI host (it would make
-        the base IRI of a query invalid).
+    :raises ApiError: 400 when the request's ``Host`` header is no IRI host, or names a port
+        beyond :data:`MAX_PORT` (:func:`host_problem`: it would make the base IRI of a query
+        invalid, or name a server that cannot be).
     """
     if base is None:
         host = environ.get("HTTP_HOST") or (
             f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}")
-        if not _HOST.fullmatch(host):
+        problem = host_problem(host)
+        if problem is not None:
             from provml.endpoint.errors import ApiError
 
-            raise ApiError(400, f"the Host header {host!r} is not a host name, IP address or "
-                                "host:port; send the server's name (or set BASE_URL)")
+            raise ApiError(400, f"{problem}; send the server's name (or set BASE_URL)")
         base = f"{environ.get('wsgi.url_scheme', 'http')}://{host}{environ.get('SCRIPT_NAME', '')}"
     return base + path
 

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from provml.endpoint.negotiation import best_match
+from provml.endpoint.negotiation import ERROR_OFFERS, best_match
 from provml.errors import RemoteError
 
 __all__ = [
@@ -67,8 +67,6 @@ class OneLine(logging.Filter):
 
 
 log.addFilter(OneLine())
-
-_ERROR_OFFERS = ("application/json", "text/html", "text/plain")
 
 
 def error_body(status: int, message: str, **extra: Any) -> dict[str, Any]:
@@ -115,7 +113,7 @@ def error_response(
 ) -> Response:
     """Render the error shape for the current request, negotiated on ``Accept``."""
     accept = request.headers.get("Accept", "") if request else ""
-    kind = best_match(accept, _ERROR_OFFERS) if accept else None
+    kind = best_match(accept, ERROR_OFFERS) if accept else None
     if kind == "text/html" and "html" in accept:
         text = html.escape(message)
         page = (

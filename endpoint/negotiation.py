@@ -27,6 +27,7 @@ __all__ = [
     "jsonld_profile",
     "BOOLEAN_OFFERS",
     "DATASET_OFFERS",
+    "ERROR_OFFERS",
     "GRAPH_OFFERS",
     "RDF_FORMATS",
     "RESULTS_FORMATS",
@@ -69,6 +70,8 @@ GRAPH_OFFERS: tuple[str, ...] = (
 )
 #: a whole dataset (graphs kept apart)
 DATASET_OFFERS: tuple[str, ...] = ("application/trig", "application/n-quads", "application/ld+json")
+#: the error shape (:mod:`provml.endpoint.errors`): JSON, a small HTML page, one line of text
+ERROR_OFFERS: tuple[str, ...] = ("application/json", "text/html", "text/plain")
 
 
 def media_type(header: str | None) -> tuple[str, dict[str, str]]:

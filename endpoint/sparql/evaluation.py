@@ -57,7 +57,7 @@ from provml.endpoint.sparql.outcomes import (
     QueryTimeout,
     client_error,
 )
-from provml.endpoint.sparql.results import Rendered, answer_too_large, render
+from provml.endpoint.sparql.results import Rendered, answer_too_large, refused_unevaluated, render
 from provml.store.base import Store
 
 __all__ = ["QueryRunner", "evaluate"]
@@ -291,7 +291,12 @@ class QueryRunner:
         base_iri: str | None = None,
     ) -> Rendered:
         """Like :meth:`run`, and write the result in the format ``accept`` prefers (in the
-        worker process when queries are isolated: the rows never cross the pipe)."""
+        worker process when queries are isolated: the rows never cross the pipe). A query
+        whose form has no format ``accept`` allows is answered 406 without being evaluated
+        (:func:`~provml.endpoint.sparql.results.refused_unevaluated`)."""
+        refused = refused_unevaluated(sparql, accept)
+        if refused is not None:
+            return refused
         args: dict[str, Any] = {"default_graph": default_graph, "named_graphs": named_graphs,
                                 "union": union, "base_iri": base_iri, "max_rows": self.max_rows}
         self.sync(store)

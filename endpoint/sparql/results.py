@@ -14,6 +14,7 @@ b'{"head": {}, "boolean": true}'
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from pyoxigraph import BlankNode, Literal, NamedNode, Triple, Variable
 
 from provml.vocab import RDF, XSD
 
-__all__ = ["Rendered", "render", "write_boolean", "write_solutions"]
+__all__ = ["Rendered", "refused_unevaluated", "render", "result_kind", "write_boolean", "write_solutions"]
 
 Row = Sequence[Any]
 
@@ -251,6 +252,89 @@ def answer_too_large(size: int, limit: int) -> str:
             "from /dump.nq.gz")
 
 
+#: a query's form (its first keyword after the prologue) -> the kind of its result
+_FORMS = {"SELECT": "solutions", "ASK": "boolean", "CONSTRUCT": "triples", "DESCRIBE": "triples"}
+
+
+def result_kind(sparql: str) -> str | None:
+    """The kind of result ``sparql`` gives (``solutions``, ``boolean`` or ``triples``), read
+    from its form: the first word after the ``PREFIX`` and ``BASE`` declarations, with the
+    tokenizer of the scans before parsing (:func:`~provml.endpoint.limits.sparql_tokens`, which
+    passes over comments). None when the text starts otherwise: not a query, and the parser
+    says why.
+
+    >>> result_kind("PREFIX ex: <http://e.org/> # the prologue\\nDESCRIBE ex:a")
+    'triples'
+    >>> result_kind("select * { ?s ?p ?o }"), result_kind("INSERT DATA {}")
+    ('solutions', None)
+    """
+    from provml.endpoint.limits import sparql_tokens
+
+    for match in sparql_tokens(sparql)[1]:
+        kind = match.lastgroup
+        if kind in ("comment", "iri"):  # a comment; the IRI of a PREFIX or BASE
+            continue
+        if kind != "word":
+            return None
+        word = match.group().upper()
+        if word in _FORMS:
+            return _FORMS[word]
+        if word not in ("PREFIX", "BASE") and not word.endswith(":"):  # ex: of a PREFIX
+            return None
+    return None
+
+
+def _offers(kind: str) -> tuple[str, ...]:
+    """The formats a result of ``kind`` is written in (the server's order of preference)."""
+    from provml.endpoint.negotiation import BOOLEAN_OFFERS, GRAPH_OFFERS, RESULTS_OFFERS
+
+    if kind == "triples":
+        return tuple(GRAPH_OFFERS)
+    return tuple(BOOLEAN_OFFERS) if kind == "boolean" else tuple(RESULTS_OFFERS)
+
+
+def refused_unevaluated(sparql: str, accept: str | None) -> Rendered | None:
+    """The 406 of a query whose form has no format ``accept`` allows (a ``DESCRIBE`` asked for
+    as SPARQL results, a ``SELECT`` as Turtle), known before it is evaluated: the store does
+    no work for an answer that cannot be sent. None when a format may fit (:func:`render`
+    decides once the result is known: a graph with triple terms has no JSON-LD, an answer XML
+    cannot carry no XML).
+
+    None too when ``accept`` takes the error shape (JSON, HTML, plain text: a browser): such a
+    client reads a syntax error's 400, which must come first, and pyoxigraph parses a query
+    only as it evaluates it; its query is evaluated, then refused, as before.
+
+    >>> refused_unevaluated("DESCRIBE <http://e.org/a>", "application/sparql-results+json").status
+    406
+    >>> refused_unevaluated("DESCRIBE <http://e.org/a>", "text/turtle, */*;q=0.1") is None
+    True
+    >>> refused_unevaluated("SELECT * {", "text/html") is None
+    True
+    """
+    if not accept:  # every form has a default format
+        return None
+    refused = _refused_kinds(accept)
+    if not refused:  # (``*/*``, a browser's: the query is not even read)
+        return None
+    kind = result_kind(sparql)
+    if kind is None or kind not in refused:
+        return None
+    return Rendered(406, kind, offers=_offers(kind))
+
+
+@functools.lru_cache(maxsize=256)
+def _refused_kinds(accept: str) -> frozenset[str]:
+    """The kinds of result ``accept`` allows no format for (none when it takes the error
+    shape: see :func:`refused_unevaluated`); kept for the last 256 headers, as clients send
+    the same few."""
+    from provml.endpoint.negotiation import ERROR_OFFERS, best_match
+
+    if best_match(accept, ERROR_OFFERS) is not None:
+        return frozenset()
+    return frozenset(kind for kind in ("solutions", "boolean", "triples")
+                     if best_match(accept, _offers(kind)) is None)
+
+
 def render(outcome: Any, accept: str | None) -> Rendered:
     """Write an :class:`~provml.endpoint.sparql.outcomes.Outcome` in the best format that
     ``accept`` allows (406 when none): SPARQL results for solutions and booleans, RDF for
@@ -264,25 +348,15 @@ def render(outcome: Any, accept: str | None) -> Rendered:
     """
     from pyoxigraph import DefaultGraph, Quad, RdfFormat, serialize
 
-    from provml.endpoint.negotiation import (
-        BOOLEAN_OFFERS,
-        GRAPH_OFFERS,
-        RDF_FORMATS,
-        RESULTS_OFFERS,
-        best_match,
-        jsonld_profile,
-    )
+    from provml.endpoint.negotiation import RDF_FORMATS, best_match, jsonld_profile
     from provml.query.serialization import serialize_quads
 
-    if outcome.kind == "triples":
-        offers: tuple[str, ...] = tuple(GRAPH_OFFERS)
-        if any(t.subject.__class__ is Triple or t.object.__class__ is Triple
-               for t in outcome.rows):  # JSON-LD 1.1 has no triple terms: 406, not a failure
-            offers = tuple(o for o in offers if o != "application/ld+json")
-    elif outcome.kind == "boolean":
-        offers = tuple(BOOLEAN_OFFERS)
-    else:
-        offers = tuple(RESULTS_OFFERS)
+    offers = _offers(outcome.kind)
+    if outcome.kind == "triples" and any(
+            t.subject.__class__ is Triple or t.object.__class__ is Triple
+            for t in outcome.rows):  # JSON-LD 1.1 has no triple terms: 406, not a failure
+        offers = tuple(o for o in offers if o != "application/ld+json")
+
     def write(chosen: str) -> bytes:
         if outcome.kind == "triples":
             fmt = RDF_FORMATS[chosen]

@@ -123,6 +123,6 @@ def check(events: Sequence[Mapping[str, Any]]) -> None:
             validator(event)
         except fastjsonschema.JsonSchemaValueException as exc:
             field = "/".join(str(p) for p in exc.path[1:]) or "(event)"
-            rule = _VALUE_RULES.get(exc.rule, "") if _is_value(exc.path) else ""
+            rule = _VALUE_RULES.get(str(exc.rule), "") if _is_value(exc.path) else ""
             rule = rule or exc.message.removeprefix("data").lstrip(". ")
             raise EventError(index=index, kind=str(event.get("kind", "?")), field=field, rule=rule) from None
