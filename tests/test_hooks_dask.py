@@ -109,3 +109,19 @@ def test_the_workflow_name_is_recorded_redacted(tmp_path: Path) -> None:
     assert "s3cret" not in text
     (begin, _end) = [e for p in tmp_path.glob("provml-*.jsonl") for e in read_events(p)]
     assert begin["workflow"] == "etl password=[redacted]" and begin["run"].startswith("etl-password-redacted-")
+
+
+def test_the_workflow_never_ends_before_it_begins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The system clock set back while a Dask computation ran recorded the workflow's end before
+    its begin, which the shapes refuse; it is now recorded at the begin's time."""
+    from provml.capture.hooks import dask as hook
+    from provml.capture.spool import read_events
+
+    plugin = hook.ProvenancePlugin("etl", spool_dir=str(tmp_path), online=False)
+    monkeypatch.setattr(hook.time, "time", lambda: 1_800_000_000.0)
+    plugin._begin()
+    monkeypatch.setattr(hook.time, "time", lambda: 1_800_000_000.0 - 30)  # an NTP step back
+    plugin._end()
+    monkeypatch.undo()
+    (begin, end) = [e for p in tmp_path.glob("provml-*.jsonl") for e in read_events(p)]
+    assert end["kind"] == "workflow_end" and end["t"] == begin["t"] == 1_800_000_000.0

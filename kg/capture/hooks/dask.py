@@ -88,6 +88,7 @@ class ProvenancePlugin(SchedulerPlugin):  # type: ignore[misc]
         self._client: Any = None
         self._run: str | None = None
         self._failed = False
+        self._began = 0.0
         self._scheduler: Any = None
 
     # -- the scheduler's hooks -------------------------------------------------------------------
@@ -140,14 +141,16 @@ class ProvenancePlugin(SchedulerPlugin):  # type: ignore[misc]
         options = {"install_signal_handler": False, **self.client_options}
         self._client = Client(**options)
         self._run = self.run_id or new_run_id(self.workflow)
-        self._put({"v": 1, "kind": "workflow_begin", "t": time.time(), "run": self._run,
+        self._began = time.time()
+        self._put({"v": 1, "kind": "workflow_begin", "t": self._began, "run": self._run,
                    "workflow": self.workflow, "type": "generic", "tags": ["dask"]})
 
     def _end(self) -> None:
         client, self._client = self._client, None
         if client is None:
             return
-        client._flusher.put({"v": 1, "kind": "workflow_end", "t": time.time(), "run": self._run,
+        # never before its begin: the system clock may have been set back meanwhile
+        client._flusher.put({"v": 1, "kind": "workflow_end", "t": max(time.time(), self._began), "run": self._run,
                              "workflow": self.workflow, "status": "errored" if self._failed else "finished"})
         client.close()
 
