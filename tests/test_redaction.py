@@ -540,3 +540,38 @@ def test_keys_that_become_one_are_numbered_in_order() -> None:
     assert redact_named("dsns", keys) == {
         "postgresql://u:[redacted]@h/db": 0, "postgresql://u:[redacted]@h/db (2)": 1,
         "postgresql://u:[redacted]@h/db (3)": 2, "postgresql://u:[redacted]@h/db (4)": 3}
+
+
+def test_the_name_caches_keep_caching_past_their_size() -> None:
+    """The caches of names (``is_secret_name``'s and ``redact_name``'s) stopped at 10,000
+    entries and never evicted: past that, a run with ever new names (an index in each) paid the
+    whole check for every new name, every time, and the hot path of ``redact_values`` was lost
+    to them. A full cache is emptied and fills again with the names in use; it stays bounded."""
+    from provml.capture import redact
+
+    for i in range(25_000):  # more than twice the size of either cache
+        name = f"cache_fill_metric_{i}"
+        assert redact.is_secret_name(name) is False and redact.redact_name(name) == name
+    name = "cache_fill_metric_new"
+    assert redact.is_secret_name(name) is False and redact.redact_name(name) is name
+    assert redact._names.get(name) is False and redact._clean.get(name) == ""
+    secret = "cache_fill_api_key"
+    assert redact.is_secret_name(secret) is True and redact._names.get(secret) is True
+    assert len(redact._names) <= 10_000 and len(redact._clean) <= 10_000
+    # a number under the new name takes the hot path: the value handed back as it is
+    values = [{"name": name, "role": "evaluation", "value": 0.5}]
+    assert redact.redact_values(values)[0] is values[0]
+
+
+def test_the_scopes_name_caches_keep_caching_past_their_size() -> None:
+    """The same for the scopes' caches of task and cycle names (``recorded_name``, ``id_part``):
+    a run naming ever new loops paid the checks for every new name once 10,000 were held."""
+    from provml.capture import scopes
+
+    for i in range(25_000):
+        name = f"scope_fill_loop {i}"
+        assert scopes.recorded_name(name, "a cycle") == name
+    name = "scope_fill_loop new"
+    assert scopes.recorded_name(name, "a cycle") == name
+    assert scopes._recorded.get(name) == name and scopes._ids.get(name) == "scope_fill_loop-new"
+    assert len(scopes._recorded) <= 10_000 and len(scopes._ids) <= 10_000

@@ -71,6 +71,7 @@ _ID_CHARS = re.compile(r"[A-Za-z0-9._~-]+")
 _NOT_ID = re.compile(r"[^A-Za-z0-9._~-]+")
 _NAME_MAX = 200
 _ids: dict[str, str] = {}  # name -> id part, so a batch's cycle pays one dict lookup
+_CACHE_MAX = 10_000  # names a cache holds; a full one is emptied (names in use come back)
 
 
 def check_name(name: object, what: str) -> str:
@@ -98,8 +99,9 @@ def id_part(name: str) -> str:
     if part is None:
         check_name(name, "a task or cycle")
         part = name if _ID_CHARS.fullmatch(name) else _NOT_ID.sub("-", name)
-        if len(_ids) < 10_000:
-            _ids[name] = part
+        if len(_ids) >= _CACHE_MAX:
+            _ids.clear()  # full: emptied, to fill again with the names in use
+        _ids[name] = part
     return part
 
 
@@ -121,8 +123,9 @@ def recorded_name(name: str, what: str) -> str:
     if clean is None:
         clean = redact_name(check_name(name, what))
         id_part(clean)
-        if len(_recorded) < 10_000:
-            _recorded[name] = clean
+        if len(_recorded) >= _CACHE_MAX:
+            _recorded.clear()  # (as ``_ids``)
+        _recorded[name] = clean
     return clean
 
 

@@ -356,10 +356,8 @@ class _Translator:
         if role in DATA_ROLES and data is None:
             add(node, TYPE, PROVML.DataReference, d)
         add(node, PROV.wasDerivedFrom, attr, d)
-        if "value" in item:
-            add(node, PROV.value, literal(item["value"]), d)
-        elif "double" in item:  # NaN, INF, -INF: what JSON cannot write (a diverged loss)
-            add(node, PROV.value, Literal(item["double"], datatype=XSD.double), d)
+        if "value" in item or "double" in item:  # "double": NaN, INF, -INF (JSON has no such numbers)
+            add(node, PROV.value, literal(item["value"] if "value" in item else float(item["double"])), d)
         if "domain" in item:
             add(node, PROVML.kgReference, NamedNode(item["domain"]), d)
         if "tag" in item:
