@@ -135,6 +135,8 @@ def _curves(store: Store, run: NamedNode | Literal) -> dict[tuple[str, str], lis
                 epoch, value = float(_text(row["epoch"])), float(_text(row["v"]))
             except ValueError:
                 continue
+            if value != value:  # NaN: left out of the means, as the stored summaries leave it
+                continue
             key = (_text(row["stage"]), _text(row["metric"]) + suffix, epoch)
             sums.setdefault(key, []).append(value)
     out: dict[tuple[str, str], list[tuple[float, float]]] = {}

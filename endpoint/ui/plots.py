@@ -9,6 +9,7 @@ True
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from html import escape
 
@@ -18,6 +19,10 @@ __all__ = ["PALETTE", "line_chart"]
 
 #: one colour per series (colour-blind-safe Okabe–Ito order)
 PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#f0e442", "#000000")
+
+
+#: the largest double: MLflow keeps an infinity as it, so it is drawn as one (not at all)
+_HUGE = sys.float_info.max
 
 
 def line_chart(
@@ -32,13 +37,20 @@ def line_chart(
     """An SVG line chart of ``series`` (name → ``(x, y)`` points), with axes, ticks and a legend.
 
     :param title: the chart's title (also its accessible name).
-    :param series: the curves; a one-point series is drawn as a dot.
+    :param series: the curves; a one-point series is drawn as a dot. Points that are NaN or
+        infinite (a diverged loss) are not drawn; the title says how many.
     :param width: width in pixels; ``height`` likewise.
     :param x_label: the x axis title.
     :param colours: a colour per series name (so that a run keeps its colour across charts);
         else :data:`PALETTE` in order.
     """
     left, right, top, bottom = 56, 12, 28, 40
+    given = series
+    series = {name: [(x, y) for x, y in pts if abs(x) < _HUGE and abs(y) < _HUGE]  # (not NaN)
+              for name, pts in given.items()}
+    hidden = sum(len(pts) for pts in given.values()) - sum(len(pts) for pts in series.values())
+    if hidden:  # (a NaN or infinity made the chart's scale raise: a 500 for the whole page)
+        title = f"{title} ({hidden} NaN or infinite {'value' if hidden == 1 else 'values'} not drawn)"
     legend = _legend_rows(list(series), width - left - right)
     height += 16 * len(legend)
     points = [p for pts in series.values() for p in pts]
@@ -50,11 +62,11 @@ def line_chart(
     y0, y1 = _span(min(ys), max(ys))
     pw, ph = width - left - right, height - top - bottom - 16 * len(legend)
 
-    def sx(x: float) -> float:
-        return left + (x - x0) / (x1 - x0) * pw
+    def sx(x: float) -> float:  # (halves: a span of ±1e308 is past the largest double)
+        return left + (x / 2 - x0 / 2) / (x1 / 2 - x0 / 2) * pw
 
     def sy(y: float) -> float:
-        return top + ph - (y - y0) / (y1 - y0) * ph
+        return top + ph - (y / 2 - y0 / 2) / (y1 / 2 - y0 / 2) * ph
 
     out = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" role="img" '
            f'aria-label="{escape(title)}" viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
@@ -115,11 +127,15 @@ def _span(low: float, high: float) -> tuple[float, float]:
         pad = abs(low) * 0.1 or 1.0
         return low - pad, high + pad
     pad = (high - low) * 0.05
-    return low - pad, high + pad
+    low_, high_ = low - pad, high + pad
+    # (values near the largest double, as MLflow keeps an infinity: no pad past it)
+    return (low_, high_) if math.isfinite(high_ - low_) else (low, high)
 
 
 def _ticks(low: float, high: float, count: int = 5) -> list[float]:
     raw = (high - low) / count
+    if not math.isfinite(raw) or raw <= 0:  # a span past the largest double: its ends only
+        return [low, high]
     step = 10 ** math.floor(math.log10(raw))
     for mult in (1, 2, 5, 10):
         if raw <= step * mult:

@@ -4,10 +4,13 @@ the paper fixture defines them)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from paper_fixture import RUNS, VALIDATION_LOSS
 from ui_fixture import PREDICTION, RAW, RUN_A, RUN_B, model_sha
 
+from provml.endpoint.context import KG_KEY
 from provml.endpoint.ui.comparison import compare
 from provml.endpoint.ui.overview import list_runs, overview
 from provml.knowledge import KnowledgeGraph
@@ -84,3 +87,43 @@ def test_compare_agrees_with_the_named_queries(ui_kg: KnowledgeGraph) -> None:
             key = row["name"].value if row["kind"].value == "hyperparameter" else \
                 f"{row['stage'].value} · {row['name'].value}"
             assert table[key][run] == row["value"].value
+
+
+def test_a_diverged_run_is_compared_and_drawn_without_its_nan_and_infinities(tmp_path: Path) -> None:
+    """A run whose loss went to NaN and infinity (stored as xsd:double since diverged losses are
+    kept) made the comparison page's chart raise (``cannot convert float infinity to
+    integer``): a 500 for the whole page. Its finite points are drawn, the rest counted in the
+    chart's title; a batch's NaN is left out of its epoch's mean, as the stored summaries leave
+    it out."""
+    from click.testing import CliRunner
+
+    import provml
+    from provml.cli import main
+    from provml.endpoint.app import create_app
+
+    client = provml.Client(spool_dir=tmp_path / "spool", online=False, install_signal_handler=False)
+    with client.workflow("diverging", meta=False, type="learning") as wf, wf.stage("train") as tr:
+        for epoch, losses in enumerate(((0.9, 0.7), (0.5, float("nan")), (float("inf"), 0.4))):
+            with tr.cycle("epoch", epoch) as ep:
+                for batch, loss in enumerate(losses):
+                    with ep.cycle("batch", batch) as bt:
+                        bt.generated(provml.evaluation("loss", loss))
+                ep.generated(provml.evaluation("loss", (0.8, float("nan"), float("inf"))[epoch]))
+    assert client.close()
+    loaded = CliRunner().invoke(main, ["load", str(tmp_path / "spool"), "--store", str(tmp_path / "kg")])
+    assert loaded.exit_code == 0, loaded.output
+    app = create_app({"STORE": str(tmp_path / "kg"), "TIMEOUT_S": 20})
+    try:
+        run = f"{app.extensions[KG_KEY].base}run/{wf.run_id}"
+        c = compare(app.extensions[KG_KEY].store, [run])
+        # the epochs' own values: epoch 1's NaN left out, epoch 2's infinity kept
+        assert c.curves["loss"][run] == [(0.0, 0.8), (2.0, float("inf"))]
+        # the batches' means: epoch 1's NaN left out, epoch 2's infinity kept
+        assert c.curves["loss (batch mean)"][run] == [(0.0, 0.8), (1.0, 0.5), (2.0, float("inf"))]
+        page = app.test_client().get("/compare", query_string={"run": run})
+        assert page.status_code == 200, page.get_data(as_text=True)[:500]
+        text = page.get_data(as_text=True)
+        assert "loss (1 NaN or infinite value not drawn)" in text
+        assert "loss (batch mean) (1 NaN or infinite value not drawn)" in text
+    finally:
+        app.extensions["provml.close"]()
