@@ -313,7 +313,8 @@ def refused_unevaluated(sparql: str, accept: str | None) -> Rendered | None:
     """
     if not accept:  # every form has a default format
         return None
-    refused = _refused_kinds(accept)
+    # (kept for headers of at most 256 characters, as best_match keeps its parses)
+    refused = _refused_kinds(accept) if len(accept) <= 256 else _refused_kinds.__wrapped__(accept)
     if not refused:  # (``*/*``, a browser's: the query is not even read)
         return None
     kind = result_kind(sparql)
@@ -326,7 +327,7 @@ def refused_unevaluated(sparql: str, accept: str | None) -> Rendered | None:
 def _refused_kinds(accept: str) -> frozenset[str]:
     """The kinds of result ``accept`` allows no format for (none when it takes the error
     shape: see :func:`refused_unevaluated`); kept for the last 256 headers, as clients send
-    the same few."""
+    the same few (long ones are not kept: 256 of 60 KiB held 18 MiB, a review)."""
     from provml.endpoint.negotiation import ERROR_OFFERS, best_match
 
     if best_match(accept, ERROR_OFFERS) is not None:

@@ -13,6 +13,7 @@ comparison page: one row per hyperparameter and per
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -49,9 +50,22 @@ class Comparison:
             "runs": list(self.runs),
             "hyperparameters": self.hyperparameters,
             "evaluations": self.evaluations,
-            "curves": {m: {r: [list(p) for p in pts] for r, pts in by_run.items()}
+            "curves": {m: {r: [[x, _json_number(y)] for x, y in pts] for r, pts in by_run.items()}
                        for m, by_run in self.curves.items()},
         }
+
+
+def _json_number(value: float) -> float | str:
+    """``value``, or for NaN and the infinities (a diverged loss) XSD's spelling (``"NaN"``,
+    ``"INF"``, ``"-INF"``, as the event format writes them): JSON has no such numbers, and
+    ``/compare.json`` was not JSON with them in it.
+
+    >>> _json_number(0.5), _json_number(float("nan")), _json_number(float("-inf"))
+    (0.5, 'NaN', '-INF')
+    """
+    if math.isfinite(value):
+        return value
+    return "NaN" if value != value else "INF" if value > 0 else "-INF"
 
 
 def compare(store: Store, runs: Sequence[str]) -> Comparison:
@@ -135,8 +149,8 @@ def _curves(store: Store, run: NamedNode | Literal) -> dict[tuple[str, str], lis
                 epoch, value = float(_text(row["epoch"])), float(_text(row["v"]))
             except ValueError:
                 continue
-            if value != value:  # NaN: left out of the means, as the stored summaries leave it
-                continue
+            if value != value and suffix:  # NaN: left out of the batches' means, as the stored
+                continue  # summaries leave it out (an epoch's own NaN is kept: the chart says so)
             key = (_text(row["stage"]), _text(row["metric"]) + suffix, epoch)
             sums.setdefault(key, []).append(value)
     out: dict[tuple[str, str], list[tuple[float, float]]] = {}

@@ -123,13 +123,11 @@ def _legend_rows(names: list[str], width: int) -> list[list[str]]:
 
 
 def _span(low: float, high: float) -> tuple[float, float]:
-    if high == low:
-        pad = abs(low) * 0.1 or 1.0
-        return low - pad, high + pad
-    pad = (high - low) * 0.05
-    low_, high_ = low - pad, high + pad
-    # (values near the largest double, as MLflow keeps an infinity: no pad past it)
-    return (low_, high_) if math.isfinite(high_ - low_) else (low, high)
+    """The axis's ends: ``low`` to ``high`` with a margin, never past the largest double
+    (values near it, as MLflow keeps an infinity, overflowed the margin)."""
+    pad = (abs(low) * 0.1 or 1.0) if high == low else (high / 2 - low / 2) * 0.1  # (no overflow)
+    pad = min(pad, _HUGE - max(abs(low), abs(high)))  # > 0: drawn values are below _HUGE
+    return low - pad, high + pad
 
 
 def _ticks(low: float, high: float, count: int = 5) -> list[float]:

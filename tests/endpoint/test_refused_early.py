@@ -141,3 +141,18 @@ def test_a_slow_describe_asked_for_as_results_is_a_406_at_once_from_the_workers(
         assert response.json()["status"] == 406
         assert elapsed < 2, elapsed
     assert live("GET", "/sparql", params={"query": "ASK {}"}).status_code == 200
+
+
+def test_long_accept_headers_are_not_kept() -> None:
+    """The kinds an ``Accept`` header refuses were kept for its last 256 values whatever their
+    length: 256 headers of 60 KiB held 18 MiB (a review). Only headers of at most 256
+    characters are kept, as ``best_match`` keeps its parses; a long one is answered alike."""
+    from provml.endpoint.sparql.results import _refused_kinds, refused_unevaluated
+
+    _refused_kinds.cache_clear()
+    long = "application/sparql-results+json, " + ", ".join(f"x/y{i}" for i in range(6_000))
+    refused = refused_unevaluated("DESCRIBE <http://e.org/a>", long)
+    assert refused is not None and refused.status == 406
+    assert _refused_kinds.cache_info().currsize == 0
+    assert refused_unevaluated("DESCRIBE <http://e.org/a>", "application/sparql-results+json") is not None
+    assert _refused_kinds.cache_info().currsize == 1

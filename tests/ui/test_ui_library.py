@@ -4,6 +4,8 @@ the paper fixture defines them)."""
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,14 +118,41 @@ def test_a_diverged_run_is_compared_and_drawn_without_its_nan_and_infinities(tmp
     try:
         run = f"{app.extensions[KG_KEY].base}run/{wf.run_id}"
         c = compare(app.extensions[KG_KEY].store, [run])
-        # the epochs' own values: epoch 1's NaN left out, epoch 2's infinity kept
-        assert c.curves["loss"][run] == [(0.0, 0.8), (2.0, float("inf"))]
+        # the epochs' own values, NaN and infinity as they are
+        (e0, e1, e2) = c.curves["loss"][run]
+        assert e0 == (0.0, 0.8) and e1[0] == 1.0 and e1[1] != e1[1] and e2 == (2.0, float("inf"))
         # the batches' means: epoch 1's NaN left out, epoch 2's infinity kept
         assert c.curves["loss (batch mean)"][run] == [(0.0, 0.8), (1.0, 0.5), (2.0, float("inf"))]
         page = app.test_client().get("/compare", query_string={"run": run})
         assert page.status_code == 200, page.get_data(as_text=True)[:500]
         text = page.get_data(as_text=True)
-        assert "loss (1 NaN or infinite value not drawn)" in text
+        assert "loss (2 NaN or infinite values not drawn)" in text
         assert "loss (batch mean) (1 NaN or infinite value not drawn)" in text
+        # the page's JSON twin is JSON (Flask wrote NaN and Infinity, which JSON has not):
+        # those numbers in XSD's spelling, as the event format writes them
+        twin = app.test_client().get("/compare.json", query_string={"run": run})
+        assert twin.status_code == 200
+
+        def refuse(constant: str) -> None:
+            raise AssertionError(f"{constant} is not JSON")
+
+        body = json.loads(twin.get_data(as_text=True), parse_constant=refuse)
+        assert body["curves"]["loss"][run] == [[0.0, 0.8], [1.0, "NaN"], [2.0, "INF"]]
+        assert body["curves"]["loss (batch mean)"][run] == [[0.0, 0.8], [1.0, 0.5], [2.0, "INF"]]
     finally:
         app.extensions["provml.close"]()
+
+
+@pytest.mark.parametrize("points", [
+    pytest.param([(0, 1.7e308), (1, 1.7e308)], id="flat near the largest double"),
+    pytest.param([(0, 0.5), (1, 1e308), (2, -1e308)], id="a span past the largest double"),
+    pytest.param([(0, 0.5), (1, sys.float_info.max)], id="MLflow's infinity"),
+])
+def test_a_chart_of_huge_values_has_no_nan_or_infinity_in_its_drawing(points: list[tuple[float, float]]) -> None:
+    """Values near the largest double (MLflow keeps an infinity as it) overflowed the chart's
+    scale and margins: coordinates ``nan``, a tick ``inf``."""
+    from provml.endpoint.ui.plots import line_chart
+
+    svg = str(line_chart("loss", {"run": points}))
+    drawing = svg.split("</text>", 1)[1]  # (after the title, which may say "infinite")
+    assert "nan" not in drawing and "inf" not in drawing.lower(), drawing[:400]
