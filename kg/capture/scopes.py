@@ -495,7 +495,8 @@ class Cycle(_Scope):
         self._ended = False
         self._used = to_values(used) if used is not None else ()
         self._t0: float | None = None  # entered with ``with``, its begin not yet queued
-        self._began: float | None = None  # the begin's time once queued apart (begin_now, begin)
+        # (``_began``, the begin's time once queued apart, is set by begin_now and begin only:
+        # a batch's cycle pays for no attribute it does not use)
         # everything else a cycle knows is read from its key (properties below); its id is
         # not in it: made from the parent's id, the name and the iteration when asked for
         # (here, or by whoever reads the record: cycle_id)
@@ -601,7 +602,7 @@ class Cycle(_Scope):
             self._gate.check()
 
     def _end_time(self) -> float:
-        began = self._began
+        began = getattr(self, "_began", None)  # (unset: the begin was never queued apart)
         return _time() if began is None else _end_time(began)
 
     def _end_event(self) -> dict[str, Any]:
