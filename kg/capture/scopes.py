@@ -633,8 +633,11 @@ class Cycle(_Scope):
                 if t1 < t0:
                     t1 = _clock_went_back(t0, t1)
                 queue.append((t0, t1, self._key, self._used, self._generated or ()))
-            else:
-                queue.append((False, self._end_time(), self._key, self._generated or ()))
+            else:  # its begin was queued apart (begin_now), at _began
+                t1, began = _time(), self._began
+                if t1 < began:
+                    t1 = _clock_went_back(began, t1)
+                queue.append((False, t1, self._key, self._generated or ()))
             if len(queue) >= self._gate.at:
                 self._gate.check()
 
