@@ -430,9 +430,8 @@ class Task(_Scope):
     def _end_event(self) -> dict[str, Any]:
         wf = self._wf
         event: dict[str, Any] = {
-            "v": 1, "kind": "task_end", "run": wf.run_id,
-            "t": _time() if self._began is None else _end_time(self._began),
-            "workflow": wf.name, "task": self.id, "name": self.name, "type": self.type,
+            "v": 1, "kind": "task_end", "t": _time() if self._began is None else _end_time(self._began),
+            "run": wf.run_id, "workflow": wf.name, "task": self.id, "name": self.name, "type": self.type,
         }
         if self.parent is not None:
             event["parent"] = self.parent
