@@ -99,3 +99,17 @@ def read_answer(sock: socket.socket) -> tuple[int, dict[str, Any]]:
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+def raw_get(live: LiveServer, target: str, host: str) -> tuple[int, bytes]:
+    """A GET with a ``Host`` header requests would not send, over a raw socket: its status and
+    body."""
+    port = int(live.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+                     .encode("latin-1"))
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body

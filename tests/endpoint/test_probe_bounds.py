@@ -5,29 +5,15 @@ counts made before it cannot see that)."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from endpoint_servers import AUTH, TOKEN, LiveServer, start_live_server
+from endpoint_servers import AUTH, TOKEN, LiveServer, raw_get, start_live_server
 
 from provml.knowledge import KnowledgeGraph
 from provml.store import open_store
-
-
-def _raw_get(live: LiveServer, target: str, host: str) -> tuple[int, bytes]:
-    """A GET with a ``Host`` header requests would not send, over a raw socket."""
-    port = int(live.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-                     .encode("latin-1"))
-        data = b""
-        while chunk := conn.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["lean path", "flask path"])
@@ -35,7 +21,7 @@ def _raw_get(live: LiveServer, target: str, host: str) -> tuple[int, bytes]:
 def test_a_host_that_is_no_iri_host_is_a_400_in_the_error_shape(
         make_live_server: Callable[..., LiveServer], fast: bool, host: str) -> None:
     live = make_live_server({"FAST_READS": fast})
-    status, body = _raw_get(live, "/sparql?query=ASK%7B%7D", host)
+    status, body = raw_get(live, "/sparql?query=ASK%7B%7D", host)
     assert status == 400, body[:300]
     assert b'"ok": false' in body.replace(b'"ok":false', b'"ok": false')
     assert b"Host" in body

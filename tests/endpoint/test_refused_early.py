@@ -5,13 +5,12 @@ header allows (a ``DESCRIBE`` asked for as SPARQL results was evaluated first, t
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from endpoint_servers import LiveServer
+from endpoint_servers import LiveServer, raw_get
 from flask import Flask
 
 from provml.endpoint.app import create_app
@@ -19,30 +18,17 @@ from provml.endpoint.sparql import evaluation
 from provml.knowledge import KnowledgeGraph
 
 
-def _raw_get(live: LiveServer, target: str, host: str) -> tuple[int, bytes]:
-    """A GET with a ``Host`` header requests would not send, over a raw socket."""
-    port = int(live.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-                     .encode("latin-1"))
-        data = b""
-        while chunk := conn.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
-
-
 @pytest.mark.parametrize("fast", [True, False], ids=["lean path", "flask path"])
 def test_a_host_port_beyond_65535_is_a_400_in_the_error_shape(
         make_live_server: Callable[..., LiveServer], fast: bool) -> None:
     live = make_live_server({"FAST_READS": fast})
     for host in ("x:99999", "x:0099999", "x:65536", "[::1]:70000", "x:" + "9" * 5000):
-        status, body = _raw_get(live, "/sparql?query=ASK%7B%7D", host)
+        status, body = raw_get(live, "/sparql?query=ASK%7B%7D", host)
         assert status == 400, (host[:20], body[:300])
         assert b'"ok": false' in body.replace(b'"ok":false', b'"ok": false')
         assert b"Host" in body and b"65535" in body, body[:300]
     for host in ("x:65535", "x:0", "x:080", "[::1]:8080", "x"):  # ports up to 65535 are served
-        status, body = _raw_get(live, "/sparql?query=ASK%7B%7D", host)
+        status, body = raw_get(live, "/sparql?query=ASK%7B%7D", host)
         assert status == 200, (host, body[:300])
 
 
