@@ -162,14 +162,35 @@ class KnowledgeGraph(Closing):
         """
         from provml.ingest.collector import paused
 
-        with paused():  # the batch's objects are short-lived: no collection in the middle of it
-            return self._write(self.translate_events(events), events=len(events))
+        registered: list[tuple[str, WorkflowSpec | None, WorkflowSpec]] = []
+        try:
+            with paused():  # the batch's objects are short-lived: no collection in the middle of it
+                return self._write(self.translate_events(events, registered=registered),
+                                   events=len(events))
+        except BaseException:
+            # a refused batch's specs are not kept: they typed later batches' values (a probe,
+            # 22nd session), while the batch that brought them was never stored
+            for workflow, previous, spec in reversed(registered):
+                if self.specs.get(workflow) is spec:
+                    if previous is None:
+                        self.specs.pop(workflow, None)
+                    else:
+                        self.specs[workflow] = previous
+            raise
 
-    def translate_events(self, events: Sequence[Mapping[str, Any]]) -> list[Quad]:
+    def translate_events(
+        self,
+        events: Sequence[Mapping[str, Any]],
+        *,
+        registered: list[tuple[str, WorkflowSpec | None, WorkflowSpec]] | None = None,
+    ) -> list[Quad]:
         """The first stages of :meth:`ingest_events`, which read nothing of the store: check the
         events, take the roles of their specs, translate them. :meth:`ingest_translated` does
         the rest (a loader translates the next batch while the store writes this one).
 
+        :param registered: where to note each spec registered, as ``(workflow, the spec it
+            replaced or None, the spec)``, for :meth:`ingest_events` to take back if the batch
+            is refused.
         :raises provml.errors.EventError: an event breaks the wire format.
         :raises provml.ingest.spec.SpecError: a spec event's spec does not load.
         """
@@ -178,7 +199,10 @@ class KnowledgeGraph(Closing):
         events = [redact_event(event) for event in events]
         for event in events:
             if event["kind"] == "spec":
-                self.specs[event["workflow"]] = WorkflowSpec.from_dict(event["spec"])
+                spec = WorkflowSpec.from_dict(event["spec"])
+                if registered is not None:
+                    registered.append((event["workflow"], self.specs.get(event["workflow"]), spec))
+                self.specs[event["workflow"]] = spec
         return translate(events, iris=self.iris, roles=self._role)
 
     def ingest_translated(self, quads: list[Quad], *, events: int) -> IngestResult:

@@ -83,3 +83,44 @@ def test_registered_spec_types_values_captured_without_role() -> None:
     value = kg.iris.value(kg.iris.execution("r", "train"), "used", "lr")
     types = {q.object for q in kg.store.quads() if q.subject == value and q.predicate == RDF.type}
     assert PROVML.LearningHyperparameterValue in types
+
+
+def test_a_refused_batchs_spec_does_not_type_later_batches() -> None:
+    """A spec event was registered before its batch was checked: the batch refused (its run ends
+    before it begins), the spec stayed in the server's memory and typed the next batches'
+    values (a probe, 22nd session), though nothing of it was stored. A refused batch's specs
+    are now taken back; one registered before stays."""
+    from provml.errors import ValidationFailed
+
+    kg = KnowledgeGraph(OxigraphStore())
+    kg.load_ontologies()
+    spec = {"workflow": "wf", "type": "learning", "transformations": [
+        {"name": "train", "type": "training", "used": [{"name": "lr", "role": "hyperparameter"}]}]}
+
+    def run(r: str, t0: float = 10) -> list[dict[str, object]]:
+        return [{"v": 1, "kind": "workflow_begin", "t": t0, "run": r, "workflow": "wf", "type": "learning"},
+                {"v": 1, "kind": "task_begin", "t": t0 + 1, "run": r, "workflow": "wf", "task": "train",
+                 "name": "train", "type": "training", "used": [{"name": "lr", "value": 0.1}]}]
+
+    def types(r: str) -> set[object]:
+        value = kg.iris.value(kg.iris.execution(r, "train"), "used", "lr")
+        return {q.object for q in kg.store.quads() if q.subject == value and q.predicate == RDF.type}
+
+    before = len(kg.store)
+    with pytest.raises(ValidationFailed):
+        kg.ingest_events([{"v": 1, "kind": "spec", "t": 0, "run": "s1", "workflow": "wf", "spec": spec},
+                          *run("s1"), {"v": 1, "kind": "workflow_end", "t": 1, "run": "s1", "workflow": "wf",
+                                       "status": "finished"}])  # ends before it began
+    assert len(kg.store) == before and "wf" not in kg.specs
+    kg.ingest_events(run("s2"))
+    assert PROVML.LearningHyperparameterValue not in types("s2")
+    # a spec registered before a refused batch that brings another stays the one in use
+    kg.register_spec(WorkflowSpec.from_dict(spec))
+    other = {**spec, "transformations": [{"name": "train", "type": "training",
+                                           "used": [{"name": "lr", "role": "value"}]}]}
+    with pytest.raises(ValidationFailed):
+        kg.ingest_events([{"v": 1, "kind": "spec", "t": 0, "run": "s3", "workflow": "wf", "spec": other},
+                          *run("s3"), {"v": 1, "kind": "workflow_end", "t": 1, "run": "s3", "workflow": "wf",
+                                       "status": "finished"}])
+    kg.ingest_events(run("s4"))
+    assert PROVML.LearningHyperparameterValue in types("s4")
