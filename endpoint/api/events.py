@@ -97,6 +97,14 @@ def _body() -> bytes:
 #: each parsed value is a Python object (64 MiB of ``[],`` took the server 1.7 GB; memory
 #: probe, 18th session); the capture client's bags hold one such value every ≈ 20 bytes
 MAX_JSON_VALUES = 4_000_000
+#: the most events (a compact cycle record is two) a request may hold: a bag's ingest takes
+#: ≈ 250 times its JSON in memory at its peak (80,000 cycles, 13 MiB, took 3.3 GB; a probe,
+#: 22nd session); the capture client sends bags of 50 records and splits a bag on 413
+MAX_EVENTS = 20_000
+#: the most used and generated values a request's events may hold together: each value of an
+#: event costs its ingest ≈ 1 ms when every name is new (one event with 20,000 values held the
+#: store's write lock 79 s; a probe, 22nd session)
+MAX_VALUES = 20_000
 
 
 def _not_json(name: str) -> Any:
@@ -111,14 +119,14 @@ def parse_batch(data: bytes) -> Sequence[Mapping[str, Any]]:
     >>> parse_batch(b'{"events": [{"v": 1}]}')
     [{'v': 1}]
     """
+    values = data.count(b",") + data.count(b"[") + data.count(b"{")  # (first: it is cheap)
+    if values > MAX_JSON_VALUES:
+        abort_json(413, f"the events body holds {values:,} JSON values or more; this endpoint "
+                        f"takes at most {MAX_JSON_VALUES:,} a request: send smaller bags")
     try:
         check_json_depth(data, what="events body")
     except InputRefused as exc:
         abort_json(400, str(exc))
-    values = data.count(b",") + data.count(b"[") + data.count(b"{")
-    if values > MAX_JSON_VALUES:
-        abort_json(413, f"the events body holds {values:,} JSON values or more; this endpoint "
-                        f"takes at most {MAX_JSON_VALUES:,} a request: send smaller bags")
     try:
         body = json.loads(data.decode("utf-8"), parse_constant=_not_json)
     except UnicodeDecodeError as exc:
@@ -139,7 +147,26 @@ def parse_batch(data: bytes) -> Sequence[Mapping[str, Any]]:
         abort_json(400, 'expected a JSON array of events or {"events": [...]}')
     if any(isinstance(event, list) for event in events):  # the capture client's compact form
         try:
-            return expand(events)
+            events = expand(events)
         except ValueError as exc:
             abort_json(422, f"a compact bag: {exc}")
+    _check_size(events)
     return events
+
+
+def _check_size(events: Sequence[Any]) -> None:
+    """413 for a batch past :data:`MAX_EVENTS` events or :data:`MAX_VALUES` values."""
+    if len(events) > MAX_EVENTS:
+        abort_json(413, f"the batch holds {len(events):,} events; this endpoint takes at most "
+                        f"{MAX_EVENTS:,} a request: send smaller bags")
+    values = 0
+    for event in events:
+        if isinstance(event, Mapping):
+            for field in ("used", "generated"):
+                items = event.get(field)
+                if isinstance(items, list):
+                    values += len(items)
+    if values > MAX_VALUES:
+        abort_json(413, f"the batch's events hold {values:,} used and generated values; this "
+                        f"endpoint takes at most {MAX_VALUES:,} a request: send smaller bags "
+                        "(or fewer values an event)")

@@ -314,3 +314,62 @@ def test_a_body_of_more_values_than_the_limit_is_refused_before_it_is_parsed(
     assert response.status_code == 413
     assert "smaller bags" in response.get_json()["error"]
     assert len(kg.store) == before
+
+
+def _cycles(run: str, n: int) -> list[Any]:
+    """A compact bag of ``n`` batch cycles (what the capture client sends), after its run's
+    begin and its stage's."""
+    fields = lambda i: [run, "wf", "batch", i, "train", "train", "training"]  # noqa: E731
+    return [{"v": 1, "kind": "workflow_begin", "t": 1764912000.0, "run": run, "workflow": "wf", "type": "learning"},
+            {"v": 1, "kind": "task_begin", "t": 1764912001.0, "run": run, "workflow": "wf", "task": "train",
+             "name": "train", "type": "training"}] + [
+        [1764912002.0 + i * 1e-3, 1764912002.0005 + i * 1e-3, fields(i), [],
+         [{"name": "loss", "role": "evaluation", "value": 1.0 / (i + 1)}]] for i in range(n)]
+
+
+@pytest.mark.parametrize("shape", ["events", "values"])
+def test_a_batch_past_the_events_or_values_limit_is_413_before_its_ingest(
+        kg: KnowledgeGraph, monkeypatch: pytest.MonkeyPatch, shape: str) -> None:
+    """A legal bag of 80,000 cycles (13 MiB) took the server 3.3 GB at its peak, and one event
+    of 20,000 values held the store's write lock 79 s (a probe, 22nd session): past
+    MAX_EVENTS events or MAX_VALUES values a request is refused with 413 (the capture client
+    splits its bag on it), before anything is translated, the store unchanged."""
+    from provml.endpoint.api import events
+    from provml.knowledge import KnowledgeGraph as KG
+
+    translated: list[int] = []
+    real = KG.translate_events
+    monkeypatch.setattr(KG, "translate_events", lambda self, evs, **kw: translated.append(len(evs)) or real(self, evs, **kw))
+    before = len(kg.store)
+    application = create_app({"TOKEN": TOKEN}, kg=kg)  # (the default body limit, 64 MiB)
+    client = application.test_client()
+    if shape == "events":
+        body: list[Any] = _cycles("many", events.MAX_EVENTS // 2)  # two events a cycle, and two more
+    else:
+        body = [{"v": 1, "kind": "workflow_begin", "t": 1764912000.0, "run": "wide", "workflow": "wf",
+                 "used": [{"name": f"p{i}", "value": i} for i in range(events.MAX_VALUES + 1)]}]
+    response = client.post("/api/events", json=body, headers=AUTH)
+    assert response.status_code == 413, response.get_data(as_text=True)[:300]
+    assert_error_shape(response.get_json(), 413)
+    assert "smaller bags" in response.get_json()["error"] and translated == []
+    assert len(kg.store) == before
+    # at the limits, stored
+    body = _cycles("fits", events.MAX_EVENTS // 2 - 1) if shape == "events" else \
+        [{**body[0], "run": "fits", "used": body[0]["used"][:100]}]
+    response = client.post("/api/events", json=body, headers=AUTH)
+    application.extensions["provml.close"]()
+    assert response.status_code == 202, response.get_data(as_text=True)[:300]
+
+
+def test_the_cheap_value_count_comes_before_the_nesting_check(
+        client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """60 MB of ``[],`` cost the nesting check ≈ 10 s of CPU before the value count refused it
+    (a probe, 22nd session): the count, a few passes of ``bytes.count``, goes first."""
+    from provml.endpoint.api import events
+
+    checked: list[int] = []
+    monkeypatch.setattr(events, "check_json_depth", lambda data, what: checked.append(len(data)))
+    monkeypatch.setattr(events, "MAX_JSON_VALUES", 1_000)
+    response = client.post("/api/events", data=b"[" + b"[]," * 2_000 + b"[]]",
+                           headers={**AUTH, "Content-Type": "application/json"})
+    assert response.status_code == 413 and checked == []
