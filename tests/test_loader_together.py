@@ -157,12 +157,12 @@ def _watched(monkeypatch: pytest.MonkeyPatch, *, group: int, fail: set[int] = fr
     translate, write = KnowledgeGraph.translate_events, KnowledgeGraph.ingest_translated
     begun = threading.Event()  # a write handed to its thread has begun
 
-    def watched_translate(self: KnowledgeGraph, events: Any) -> Any:
+    def watched_translate(self: KnowledgeGraph, events: Any, **options: Any) -> Any:
         if len(events) >= group:  # a group's, not a batch's taken alone (ingest_events)
             begun.wait(0.5)  # (none under way: the first group, one after a batch alone)
             begun.clear()
         seen["beside"] += seen["writing"] > 0
-        return translate(self, events)
+        return translate(self, events, **options)
 
     def watched_write(self: KnowledgeGraph, quads: Any, *, events: int) -> Any:
         seen["writes"] += 1

@@ -92,6 +92,29 @@ def _is_value(path: Sequence[Any]) -> bool:
     return len(path) == 3 and path[1] in ("used", "generated") and str(path[2]).isdigit()
 
 
+def non_finite_inside(events: Sequence[Mapping[str, Any]]) -> EventError | None:
+    """The error for the first used or generated value whose list or object holds NaN or an
+    infinity (``1e400`` reads as one), which its ``rdf:JSON`` literal cannot write; None when
+    there is none. (The rare path of a translation that failed so: no event pays for it.)
+
+    >>> str(non_finite_inside([{"kind": "task_end", "generated": [{"name": "c", "value": [1, float("inf")]}]}]))
+    "event 0 (task_end): field 'generated/0/value': holds NaN or an infinity inside a list or object, which JSON cannot write (1e400 reads as one); send such a number as 'double' on a value of its own"
+    """
+    for index, event in enumerate(events):
+        for field in ("used", "generated"):
+            for i, value in enumerate(event.get(field) or ()):
+                inner = value.get("value") if isinstance(value, Mapping) else None
+                if isinstance(inner, list | dict):
+                    try:
+                        json.dumps(inner, allow_nan=False, default=str)
+                    except ValueError:
+                        return EventError(index=index, kind=str(event.get("kind")), field=f"{field}/{i}/value",
+                                          rule="holds NaN or an infinity inside a list or object, which JSON "
+                                               "cannot write (1e400 reads as one); send such a number as "
+                                               "'double' on a value of its own")
+    return None
+
+
 def check(events: Sequence[Mapping[str, Any]]) -> None:
     """Check a batch against the schema; the first broken event raises.
 

@@ -75,7 +75,7 @@ def literal(value: Any) -> Literal:
     if isinstance(value, str):
         return Literal(value)
     return Literal(
-        json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str),
+        json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False),
         datatype=RDF.JSON,
     )
 
