@@ -159,3 +159,32 @@ def test_a_decimal_past_what_the_engine_reads_is_validated_on_its_own(tmp_path: 
             grouped = validate_triples(data, shapes=[shapes], engine=engine, representatives=True)
             whole = validate_triples(data, shapes=[shapes], engine=engine, representatives=False)
             assert (grouped.conforms, grouped.results) == (whole.conforms, whole.results), (value, engine)
+
+
+def test_a_refused_batchs_long_texts_are_not_kept_across_batches(tmp_path: Path) -> None:
+    """The process's memo of literal abstractions kept every distinct literal it saw, a refused
+    batch's too: 8 refused batches of 3 MiB strings left 530 MB in the server (a probe, 22nd
+    session). A literal longer than MEMO_TEXT is numbered for its own batch only; shorter ones
+    are still remembered, and a batch with a long text is judged as before."""
+    import gc
+
+    from provml.ingest import representatives
+
+    kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
+    kg.load_ontologies()
+    long_text = "x" * (representatives.MEMO_TEXT + 1)
+
+    def run(r: str, note: str, t_end: float) -> list[dict[str, object]]:
+        return [{"v": 1, "kind": "workflow_begin", "t": 10, "run": r, "workflow": "wf",
+                 "used": [{"name": "note", "value": note}, {"name": "short", "value": f"short {r}"}]},
+                {"v": 1, "kind": "workflow_end", "t": t_end, "run": r, "workflow": "wf", "status": "finished"}]
+
+    with pytest.raises(ValidationFailed):
+        kg.ingest_events(run("refused", long_text, 1))  # ends before it begins
+    kg.ingest_events(run("kept", long_text + "y", 20))
+    memos = [o.literals for o in gc.get_objects() if isinstance(o, representatives.Interner)]
+    texts = {literal.value for memo in memos for literal in memo}
+    assert "short kept" in texts and "short refused" in texts  # short ones are remembered
+    assert not any(len(text) > representatives.MEMO_TEXT for text in texts)
+    kg.close()
+

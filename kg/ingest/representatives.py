@@ -379,6 +379,10 @@ def _single(value: decimal.Decimal) -> float:
 
 #: most literals (or IRIs) an :class:`Interner` remembers the abstraction of across data sets
 MEMO_LIMIT = 50_000
+#: longest literal text remembered across data sets: a longer one gets a number of its own
+#: (:meth:`Interner.fresh`), so refused batches' large texts are not kept (8 refused batches of
+#: 3 MiB strings left 530 MB behind; a probe, 22nd session)
+MEMO_TEXT = 1_024
 
 
 class Interner:
@@ -391,7 +395,7 @@ class Interner:
     earlier batches (iterations, names, values, parents) by one lookup. A cache: cleared past
     :data:`MEMO_LIMIT` entries, the numbers stay."""
 
-    __slots__ = ("ids", "clean", "_lock", "profile", "literals", "iri_text")
+    __slots__ = ("ids", "clean", "_lock", "profile", "literals", "iri_text", "_fresh")
 
     def __init__(self) -> None:
         import threading
@@ -402,6 +406,7 @@ class Interner:
         self.profile: Profile | None = None
         self.literals: dict[Literal, int] = {}
         self.iri_text: dict[NamedNode, tuple[Any, ...]] = {}
+        self._fresh = 0
 
     def memos(self, prof: Profile) -> tuple[dict[Literal, int], dict[NamedNode, tuple[Any, ...]]]:
         """The shared memos for ``prof``, or fresh ones when this interner serves another profile."""
@@ -414,6 +419,13 @@ class Interner:
         if len(self.iri_text) > MEMO_LIMIT:
             self.iri_text.clear()
         return self.literals, self.iri_text
+
+    def fresh(self) -> int:
+        """A number no abstraction has (negative): a value node that stands for itself alone,
+        validated by the engine, whose abstraction is not remembered."""
+        with self._lock:
+            self._fresh -= 1
+            return self._fresh
 
     def __call__(self, made: Any) -> int:
         found = self.ids.get(made)
@@ -497,6 +509,9 @@ class _Views:
                                          tuple(family == _family(b.datatype.value) for _, b in prof.bounds))
             local, plain, comparable = kind
             lexical = term.value
+            if len(lexical) > MEMO_TEXT:
+                found = self.memo[term] = self.intern.fresh()
+                return found
             valid = _valid(lexical, local) if local else None
             ordinary, zone = _ordinary(lexical, local) if valid else (False, None)
             if not ordinary:
