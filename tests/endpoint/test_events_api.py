@@ -316,15 +316,16 @@ def test_a_body_of_more_values_than_the_limit_is_refused_before_it_is_parsed(
     assert len(kg.store) == before
 
 
-def _cycles(run: str, n: int) -> list[Any]:
+def _cycles(run: str, n: int, *, losses: bool = True) -> list[Any]:
     """A compact bag of ``n`` batch cycles (what the capture client sends), after its run's
-    begin and its stage's."""
+    begin and its stage's; each with a loss, or none."""
     fields = lambda i: [run, "wf", "batch", i, "train", "train", "training"]  # noqa: E731
     return [{"v": 1, "kind": "workflow_begin", "t": 1764912000.0, "run": run, "workflow": "wf", "type": "learning"},
             {"v": 1, "kind": "task_begin", "t": 1764912001.0, "run": run, "workflow": "wf", "task": "train",
              "name": "train", "type": "training"}] + [
         [1764912002.0 + i * 1e-3, 1764912002.0005 + i * 1e-3, fields(i), [],
-         [{"name": "loss", "role": "evaluation", "value": 1.0 / (i + 1)}]] for i in range(n)]
+         [{"name": "loss", "role": "evaluation", "value": 1.0 / (i + 1)}] if losses else []]
+        for i in range(n)]
 
 
 @pytest.mark.parametrize("shape", ["events", "values"])
@@ -344,7 +345,7 @@ def test_a_batch_past_the_events_or_values_limit_is_413_before_its_ingest(
     application = create_app({"TOKEN": TOKEN}, kg=kg)  # (the default body limit, 64 MiB)
     client = application.test_client()
     if shape == "events":
-        body: list[Any] = _cycles("many", events.MAX_EVENTS // 2)  # two events a cycle, and two more
+        body: list[Any] = _cycles("many", events.MAX_EVENTS // 2, losses=False)  # two events a cycle, +2
     else:
         body = [{"v": 1, "kind": "workflow_begin", "t": 1764912000.0, "run": "wide", "workflow": "wf",
                  "used": [{"name": f"p{i}", "value": i} for i in range(events.MAX_VALUES + 1)]}]
@@ -354,8 +355,8 @@ def test_a_batch_past_the_events_or_values_limit_is_413_before_its_ingest(
     assert "smaller bags" in response.get_json()["error"] and translated == []
     assert len(kg.store) == before
     # at the limits, stored
-    body = _cycles("fits", events.MAX_EVENTS // 2 - 1) if shape == "events" else \
-        [{**body[0], "run": "fits", "used": body[0]["used"][:100]}]
+    body = _cycles("fits", events.MAX_EVENTS // 2 - 1, losses=False) if shape == "events" else \
+        _cycles("fits", events.MAX_VALUES)  # a loss a cycle: as many values as allowed
     response = client.post("/api/events", json=body, headers=AUTH)
     application.extensions["provml.close"]()
     assert response.status_code == 202, response.get_data(as_text=True)[:300]
