@@ -110,3 +110,28 @@ def test_a_number_json_cannot_write_is_sent_as_double(value: dict[str, Any], rul
         check([event])
     assert caught.value.fields["field"] in ("generated/0", "generated/0/double")
     assert caught.value.fields["rule"] == rule
+
+
+@pytest.mark.parametrize(("field", "value"), [("run", ".."), ("run", "."), ("task", "x/../../plan/wf"),
+                                              ("task", "./train"), ("parent", "train/..")])
+def test_dot_segments_are_no_ids(field: str, value: str) -> None:
+    """A run id ``..`` or a task ``x/../../plan/wf`` was accepted: its IRI
+    ``…/run/../x/../../plan/wf`` resolves, in a browser, to the workflow's page (a probe, 22nd
+    session). Ids hold no ``.`` or ``..`` segment; ``...`` and ``a.b`` still are ids."""
+    event = {"v": 1, "kind": "task_begin", "t": 1.0, "run": "r1", "workflow": "w", "task": "t",
+             "name": "t", "type": "training", "parent": "train", field: value}
+    with pytest.raises(EventError) as caught:
+        check([event])
+    assert caught.value.fields["field"] == field and "not . or .." in caught.value.fields["rule"] \
+        or "none of them . or .." in caught.value.fields["rule"]
+    check([{**event, field: "..." if field == "run" else "a.b/...c"}])
+
+
+def test_the_capture_client_makes_no_dot_segment_ids() -> None:
+    """A task or cycle named ``..`` had the id ``..``; it is now ``--`` (its name is kept), and an
+    explicit id ``..`` is refused."""
+    from provml.capture.scopes import check_id, id_part
+
+    assert (id_part(".."), id_part("."), id_part("..."), id_part("a.b")) == ("--", "-", "...", "a.b")
+    with pytest.raises(ValueError, match=r"not \. or \.\."):
+        check_id("..", "run id")

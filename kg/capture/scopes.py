@@ -70,6 +70,7 @@ def _end_time(began: float) -> float:
 _ID_CHARS = re.compile(r"[A-Za-z0-9._~-]+")
 _NOT_ID = re.compile(r"[^A-Za-z0-9._~-]+")
 _NAME_MAX = 200
+_DOTS = (".", "..")  # ids that are no segment of a path of their own (RFC 3986 dot-segments)
 _ids: dict[str, str] = {}  # name -> id part, so a batch's cycle pays one dict lookup
 _CACHE_MAX = 10_000  # names a cache holds; a full one is emptied (names in use come back)
 
@@ -99,6 +100,8 @@ def id_part(name: str) -> str:
     if part is None:
         check_name(name, "a task or cycle")
         part = name if _ID_CHARS.fullmatch(name) else _NOT_ID.sub("-", name)
+        if part in _DOTS:  # a path's "." or "..": an IRI would resolve it to another resource
+            part = "-" * len(part)
         if len(_ids) >= _CACHE_MAX:
             _ids.clear()  # full: emptied, to fill again with the names in use
         _ids[name] = part
@@ -142,9 +145,10 @@ def check_id(id: str, what: str) -> str:
 
     :raises ValueError: naming the id and the characters allowed.
     """
-    if not isinstance(id, str) or not 0 < len(id) <= _NAME_MAX or not _ID_CHARS.fullmatch(id):
+    if not isinstance(id, str) or not 0 < len(id) <= _NAME_MAX or not _ID_CHARS.fullmatch(id) \
+            or id in _DOTS:
         raise ValueError(
-            f"{what} {id!r} must be 1-{_NAME_MAX} characters of A-Z a-z 0-9 . _ ~ - "
+            f"{what} {id!r} must be 1-{_NAME_MAX} characters of A-Z a-z 0-9 . _ ~ -, not . or .. "
             "(names may hold anything; ids become IRIs as they are)"
         )
     return id

@@ -87,6 +87,14 @@ _VALUE_RULES = {
 }
 
 
+#: the ids' patterns in words
+_ID_RULES = {
+    "run": "must be 1-200 characters of A-Z a-z 0-9 . _ ~ -, and not . or .. (it is part of IRIs)",
+    **dict.fromkeys(("task", "parent"), "must be segments of A-Z a-z 0-9 . _ ~ - joined by /, none "
+                    "of them . or .. (it is part of IRIs, where a browser resolves those)"),
+}
+
+
 def _is_value(path: Sequence[Any]) -> bool:
     """Whether a schema error's path (``data``, field, ...) names one value of a list."""
     return len(path) == 3 and path[1] in ("used", "generated") and str(path[2]).isdigit()
@@ -146,6 +154,7 @@ def check(events: Sequence[Mapping[str, Any]]) -> None:
             validator(event)
         except fastjsonschema.JsonSchemaValueException as exc:
             field = "/".join(str(p) for p in exc.path[1:]) or "(event)"
-            rule = _VALUE_RULES.get(str(exc.rule), "") if _is_value(exc.path) else ""
+            rule = _VALUE_RULES.get(str(exc.rule), "") if _is_value(exc.path) else \
+                _ID_RULES.get(field, "") if exc.rule == "pattern" else ""
             rule = rule or exc.message.removeprefix("data").lstrip(". ")
             raise EventError(index=index, kind=str(event.get("kind", "?")), field=field, rule=rule) from None
