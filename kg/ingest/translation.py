@@ -252,7 +252,7 @@ class _Translator:
                 add(ex, PROVML.stageExecution, ex, g)
             add(ex, PROV.startedAtTime, _time(e["t"]), g)
             if cycle:
-                add(ex, PROVML.iteration, Literal(str(e["iteration"]), datatype=XSD.integer), g)
+                add(ex, PROVML.iteration, Literal(str(int(e["iteration"])), datatype=XSD.integer), g)
             if "persona" in e:
                 self.persona(ex, e["persona"], g)
             if "implementation" in e:
@@ -386,7 +386,7 @@ class _Translator:
         if "sha256" in data:
             add(node, PROVML.contentHash, Literal("sha256:" + data["sha256"]), g)
         if "size" in data:
-            add(node, PROVML.byteSize, Literal(str(data["size"]), datatype=XSD.integer), g)
+            add(node, PROVML.byteSize, Literal(str(int(data["size"])), datatype=XSD.integer), g)
         if "media_type" in data:
             add(node, PROVML.mediaType, Literal(data["media_type"]), g)
         store_name = data.get("store")
