@@ -81,16 +81,26 @@ def _body() -> bytes:
     if encoding != "gzip":
         abort_json(415, f"Content-Encoding {encoding!r} is not supported; send gzip or none")
     limit = current_app.config.get("MAX_CONTENT_LENGTH") or 64 * 1024 * 1024
-    inflater = zlib.decompressobj(wbits=31)  # gzip framing
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error as exc:
-        abort_json(400, f"the gzip body does not decompress: {exc}")
-    if len(out) > limit or inflater.unconsumed_tail:
-        abort_json(413, f"the decompressed body is larger than the limit ({limit} bytes, MAX_BODY_MB)")
-    if not inflater.eof:
-        abort_json(400, "the gzip body is truncated")
-    return out
+    parts: list[bytes] = []
+    size = 0
+    while True:  # gzip members one after another (RFC 1952), as `cat a.gz b.gz` makes them
+        inflater = zlib.decompressobj(wbits=31)  # gzip framing
+        try:
+            out = inflater.decompress(data, limit + 1 - size)
+        except zlib.error as exc:
+            abort_json(400, f"the gzip body does not decompress: {exc}")
+        size += len(out)
+        if size > limit or inflater.unconsumed_tail:
+            abort_json(413, f"the decompressed body is larger than the limit ({limit} bytes, MAX_BODY_MB)")
+        if not inflater.eof:
+            abort_json(400, "the gzip body is truncated")
+        parts.append(out)
+        data = inflater.unused_data
+        if not data:
+            return b"".join(parts)
+        if not data.startswith(b"\x1f\x8b"):  # (they were ignored: a probe, 22nd session)
+            abort_json(400, f"the gzip body has {len(data)} bytes after its gzip data that are no "
+                            "gzip member; send the gzip data only")
 
 
 #: the most JSON values (counted as their ``,``, ``[`` and ``{``, strings' too) a body may hold:

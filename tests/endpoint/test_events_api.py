@@ -122,6 +122,11 @@ def test_a_gzip_body_is_stored(client: FlaskClient, kg: KnowledgeGraph) -> None:
         (b"\x1f\x8b not really gzip", "gzip", 400, "does not decompress"),
         (gzip.compress(b'{"events": []}')[:-12], "gzip", 400, "truncated"),
         (b'{"events": []}', "br", 415, "Content-Encoding 'br'"),
+        # bytes after the gzip data were ignored (a probe, 22nd session)
+        (gzip.compress(b'{"events": []}') + b"ANYTHING", "gzip", 400, "8 bytes after its gzip data"),
+        # two members, each under the limit, more than it together
+        (gzip.compress(b'{"events": []' + b" " * 6000) + gzip.compress(b" " * 6000 + b"}"), "gzip", 413,
+         "decompressed body"),
     ],
 )
 def test_bad_compressed_bodies_are_refused(client: FlaskClient, kg: KnowledgeGraph, body: bytes,
@@ -423,3 +428,14 @@ def test_an_integer_written_as_a_float_is_stored_as_that_integer(
                        UNION { ?d <https://w3id.org/provml#byteSize> ?s } }""")
     got = {(r["i"].value if r["i"] else None, r["s"].value if r["s"] else None) for r in rows}
     assert got == {("3", None), (None, "5")}, got
+
+
+def test_a_gzip_body_of_several_members_is_read_whole(client: FlaskClient, kg: KnowledgeGraph) -> None:
+    """RFC 1952 lets a gzip file hold several members (``cat a.gz b.gz``); only the first was
+    read, and the body refused as "not valid JSON" (a probe, 22nd session)."""
+    text = json.dumps({"events": batch("gz-2")}).encode()
+    half = len(text) // 2
+    response = client.post("/api/events", data=gzip.compress(text[:half]) + gzip.compress(text[half:]),
+                           headers={**AUTH, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert response.status_code == 202, response.get_data(as_text=True)[:300]
+    assert run_is_stored(kg, RUN_IRI.replace("ev-1", "gz-2"))
