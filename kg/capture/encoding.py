@@ -211,7 +211,7 @@ def _record_key(item: Any) -> tuple[Any, ...] | None:
     """The fields of a compact cycle record (``None``: not one), without the id."""
     if not (isinstance(item, list | tuple) and len(item) in (4, 5)
             and isinstance(item[2], list | tuple)
-            and all(not values or isinstance(values, list | tuple) for values in item[3:])):
+            and all(values is None or isinstance(values, list | tuple) for values in item[3:])):
         return None
     key = tuple(item[2])
     if len(key) == len(CYCLE_FIELDS) + 1:  # written with the id (before the fourth session)

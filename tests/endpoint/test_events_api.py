@@ -439,3 +439,16 @@ def test_a_gzip_body_of_several_members_is_read_whole(client: FlaskClient, kg: K
                            headers={**AUTH, "Content-Type": "application/json", "Content-Encoding": "gzip"})
     assert response.status_code == 202, response.get_data(as_text=True)[:300]
     assert run_is_stored(kg, RUN_IRI.replace("ev-1", "gz-2"))
+
+
+@pytest.mark.parametrize("values", [0, False, "", {}])
+def test_a_compact_record_whose_values_are_no_list_is_422(client: FlaskClient, kg: KnowledgeGraph,
+                                                          values: Any) -> None:
+    """A compact cycle record's values slot of ``0``, ``false`` or ``""`` was read as "no
+    values", while ``5`` was refused (a probe, 22nd session): each is now refused alike."""
+    before = quads(kg)
+    fields = ["cv", "wf", "batch", 0, "train", "train", "training"]
+    response = client.post("/api/events", json=[[1764912002.0, 1764912002.5, fields, values, []]],
+                           headers=AUTH)
+    assert response.status_code == 422, response.get_data(as_text=True)[:300]
+    assert "compact" in response.get_json()["error"] and quads(kg) == before
