@@ -168,8 +168,9 @@ def test_a_refused_batchs_long_texts_are_not_kept_across_batches(tmp_path: Path)
     are still remembered, and a batch with a long text is judged as before."""
     import gc
 
-    from provml.ingest import representatives
+    from provml.ingest import representatives, validation
 
+    validation._verdicts.cache_clear()  # this test's interner: a fresh one, for its own profile
     kg = KnowledgeGraph(OxigraphStore(tmp_path / "store"))
     kg.load_ontologies()
     long_text = "x" * (representatives.MEMO_TEXT + 1)
