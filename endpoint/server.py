@@ -342,13 +342,14 @@ def serve(
     server, app = make_server(config, host=host, port=port, threads=threads, broker=broker)
     shown = f"[{host}]" if ":" in host else host
     root = str(config.get("BASE_URL") or f"http://{shown}:{server.effective_port}").rstrip("/")
-    stopped = threading.Event()
+    stopped: list[int] = []
 
     def on_signal(signum: int, frame: Any) -> None:
-        # end running queries first (their worker processes are killed, their requests
-        # answer 503), then stop the server
-        app.extensions[RUNNER_KEY].close()
-        stopped.set()
+        # only a flag: a handler runs on the main thread between two of its bytecodes, and one
+        # that took a lock (Event.set, the runner's close) deadlocked when the main thread held
+        # it — inside Event.wait (a CI run's server hung on SIGTERM, 22nd session). The loop
+        # below sees the flag; close_server then kills the query workers first
+        stopped.append(signum)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -358,9 +359,9 @@ def serve(
         server.start()  # listening before the URLs are printed
         print(f"provml endpoint on {root}/  (SPARQL {root}/sparql, graph store {root}/store, "
               f"health {root}/health); Ctrl-C stops", file=out, flush=True)
-        while not stopped.wait(0.5) and server.serving():
-            pass
-        if not stopped.is_set():
+        while not stopped and server.serving():
+            time.sleep(0.05)  # (no lock: see on_signal)
+        if not stopped:
             raise OSError("the HTTP server stopped unexpectedly (see the log above)")
     finally:
         for sig, handler in previous.items():

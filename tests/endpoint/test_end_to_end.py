@@ -70,3 +70,55 @@ def test_capture_in_another_process_then_query_over_http(served: tuple[Serve, st
         assert response.status_code == 200, response.text
         losses = [float(b["loss"]["value"]) for b in response.json()["results"]["bindings"]]
         assert losses == pytest.approx([1.0, 0.5, 1 / 3])
+
+
+HANG = """
+import os, signal, sys, threading, time
+
+main_thread = threading.main_thread()
+real = threading.Condition._acquire_restore
+sent = []
+
+
+def acquire_restore(self, state):  # the main thread takes a Condition's lock back: the handler now
+    real(self, state)
+    if threading.current_thread() is main_thread and not sent and os.environ.get("PROVML_LISTENING"):
+        sent.append(1)  # (as Python runs it: on the main thread, between two bytecodes)
+        signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+
+
+threading.Condition._acquire_restore = acquire_restore
+
+
+def later():  # the signal, for a server whose main thread holds no Condition
+    time.sleep(3)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+import provml.endpoint.server as server
+start = server.Server.start
+
+
+def started(self):
+    start(self)
+    threading.Thread(target=later, daemon=True).start()  # (its start waits on a Condition too)
+    os.environ["PROVML_LISTENING"] = "1"  # the main thread's next Condition: the serve loop's
+
+
+server.Server.start = started
+from provml.cli import main
+main(["serve", "--port", "0", "--store", sys.argv[1]])
+"""
+
+
+def test_a_signal_that_lands_while_the_main_thread_holds_a_lock_still_stops_the_server(
+        tmp_path: Path) -> None:
+    """A CI run's ``provml serve`` never stopped on SIGTERM: the signal handler called
+    ``Event.set()`` while the main thread, inside ``Event.wait`` on the same event, held its
+    lock (py-spy: the handler waiting in ``Condition.__enter__`` under ``Event.wait``). The
+    handler is run here at that very moment; it now only sets a flag."""
+    script = tmp_path / "hang.py"
+    script.write_text(HANG)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "kg")], capture_output=True,
+                          text=True, timeout=60)
+    assert "stopped, store closed" in done.stderr, done.stderr[-2000:]
