@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyoxigraph import Literal, NamedNode
 
+from provml.capture.encoding import double_spelling
 from provml.query.named import get_query
 from provml.store import select
 from provml.vocab import PROV, PROVML, RDFS
@@ -63,9 +64,7 @@ def _json_number(value: float) -> float | str:
     >>> _json_number(0.5), _json_number(float("nan")), _json_number(float("-inf"))
     (0.5, 'NaN', '-INF')
     """
-    if math.isfinite(value):
-        return value
-    return "NaN" if value != value else "INF" if value > 0 else "-INF"
+    return value if math.isfinite(value) else double_spelling(value)
 
 
 def compare(store: Store, runs: Sequence[str]) -> Comparison:

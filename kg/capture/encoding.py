@@ -30,7 +30,7 @@ from provml.capture.redact import _names as _known_names
 from provml.capture.redact import redact_values
 from provml.capture.scopes import CYCLE_FIELDS, cycle_event, cycle_line
 
-__all__ = ["as_event", "encode", "encode_bag", "encode_items", "expand", "non_finite_as_double",
+__all__ = ["as_event", "double_spelling", "encode", "encode_bag", "encode_items", "expand", "non_finite_as_double",
            "redact_items", "reject_line", "split_items"]
 
 
@@ -333,6 +333,16 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+def double_spelling(number: float) -> str:
+    """XSD's spelling of a NaN or infinite double (``"NaN"``, ``"INF"``, ``"-INF"``): the event
+    format's ``"double"``, and how JSON answers write what JSON has no number for.
+
+    >>> double_spelling(float("nan")), double_spelling(float("-inf"))
+    ('NaN', '-INF')
+    """
+    return "NaN" if number != number else "INF" if number > 0 else "-INF"
+
+
 def non_finite_as_double(event: dict[str, Any]) -> dict[str, Any] | None:
     """A copy of ``event`` whose used and generated values that are NaN or infinite (a float,
     numpy or torch scalar) carry it as ``"double": "NaN" | "INF" | "-INF"`` instead of
@@ -359,7 +369,7 @@ def non_finite_as_double(event: dict[str, Any]) -> dict[str, Any] | None:
             if fixed is None:
                 fixed = list(values)
             fixed[i] = {k: v for k, v in value.items() if k != "value"}
-            fixed[i]["double"] = "NaN" if number != number else "INF" if number > 0 else "-INF"
+            fixed[i]["double"] = double_spelling(number)
         if fixed is not None:
             out = dict(event) if out is None else out
             out[field] = fixed

@@ -37,6 +37,7 @@ from typing import Any
 
 from pyoxigraph import Quad
 
+from provml.capture.encoding import double_spelling
 from provml.capture.redact import redact_named, redact_text, safe_url
 from provml.errors import MissingExtra
 from provml.ingest.iris import Iris
@@ -244,8 +245,7 @@ def _metric(metric: Any) -> dict[str, Any]:
     value = float(metric.value)
     if math.isfinite(value):
         return {"name": metric.key, "role": "evaluation", "value": value}
-    spelled = "NaN" if value != value else "INF" if value > 0 else "-INF"
-    return {"name": metric.key, "role": "evaluation", "double": spelled}
+    return {"name": metric.key, "role": "evaluation", "double": double_spelling(value)}
 
 
 def _loggings(metrics: list[Any]) -> list[list[Any]]:
