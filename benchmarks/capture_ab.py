@@ -28,19 +28,18 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import io  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tarfile  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+from abtree import base_tree  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 RESULTS = HERE / "results" / "capture_ab.json"
 FIELDS = ("calls_us_per_batch", "calls_us_per_epoch", "other_threads_cpu_us_per_event",
           "library_us_per_event", "caller_cpu_us")
@@ -132,11 +131,7 @@ def main() -> None:
         parser.error("--base is required")
     runs: dict[str, list[dict[str, Any]]] = {"A": [], "B": []}
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "archive", args.base, "kg"], cwd=ROOT, check=True,
-                                 capture_output=True).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(tmp, filter="data")
-        (Path(tmp) / "kg").rename(Path(tmp) / "provml")
+        base = str(base_tree(args.base, Path(tmp)))
         cmd = [sys.executable, __file__, "--child", "--epochs", str(args.epochs),
                "--passes", str(args.passes), "--setting", args.setting, "--reps", str(args.reps),
                "--server", args.server]
@@ -144,7 +139,7 @@ def main() -> None:
             for side in ("A", "B") if pair % 2 == 0 else ("B", "A"):
                 env = dict(os.environ)
                 if side == "A":
-                    env["PYTHONPATH"] = tmp  # ahead of the editable install
+                    env["PYTHONPATH"] = base  # ahead of the editable install
                 out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
                 run = json.loads(out.stdout.strip().splitlines()[-1])
                 runs[side].append(run)

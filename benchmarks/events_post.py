@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import http.client
-import io
 import json
 import os
 import shutil
@@ -33,7 +32,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -41,13 +39,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from abtree import base_tree
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results" / "events_post.json"
 TOKEN = "bench-token"
-#: the package's folders and where they go in an installed tree
-LAYOUT = {"kg": "provml", "endpoint": "provml/endpoint", "ontology": "provml/ontology",
-          "shapes": "provml/shapes"}
 
 
 def record(epochs: int, step_s: float, linger_s: float | None = None,
@@ -194,15 +191,7 @@ def main() -> None:
           f"max {max(sizes)})", flush=True)
     runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "archive", args.base, *LAYOUT], cwd=ROOT, check=True,
-                                 capture_output=True).stdout
-        base = Path(tmp) / "base"
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(base / "src", filter="data")
-        (base / "src" / "kg").rename(base / "provml")
-        for folder, target in LAYOUT.items():
-            if folder != "kg":
-                (base / "src" / folder).rename(base / target)
+        base = base_tree(args.base, Path(tmp))
         for rep in range(args.reps):
             for side in ("A", "B") if rep % 2 == 0 else ("B", "A"):
                 store = Path(tmp) / f"store-{side}-{rep}"

@@ -242,8 +242,16 @@ def validate_triples(
     shape_files = tuple(str(p) for p in (shapes or default_shapes()))
     shapes_graph = _shapes_graph(shape_files)
 
-    def run(data: Iterable[Triple | Quad]) -> tuple[bool, tuple[Result, ...], str]:
+    def run(
+        data: Iterable[Triple | Quad], focus: Sequence[Any] = ()
+    ) -> tuple[bool, tuple[Result, ...], str]:
         graph = _to_rdflib(data)
+        # only these focus nodes, when given and both engines read them alike (IRIs they take as
+        # they are): the neighbours' types, there for sh:class, made every neighbour a focus node
+        # whose results were computed, decoded and thrown away (23rd session). pySHACL looks each
+        # target up in a list of them: past PYSHACL_FOCUS_MAX it is slower than validating all
+        wanted = focus and all(map(_plain_iri, focus)) and (engine == "turbo" or len(focus) <= PYSHACL_FOCUS_MAX)
+        focus_nodes = [node.value for node in focus] if wanted else None
         try:
             with _PYSHACL_LOCK:  # pyshacl patches rdflib and adds to the shared shapes graph per call
                 if engine == "turbo":  # shapes compiled once per process (≈ 13 ms a call otherwise)
@@ -254,6 +262,7 @@ def validate_triples(
                         abort_on_first=False,
                         allow_warnings=True,
                         allow_infos=True,
+                        focus_nodes=focus_nodes,
                         _normalize_report_literals=True,  # as pyshacl_turbo.validate does
                     )
                 else:
@@ -267,6 +276,7 @@ def validate_triples(
                         abort_on_first=False,
                         allow_warnings=True,
                         allow_infos=True,
+                        focus_nodes=focus_nodes,
                         advanced=False,
                         meta_shacl=False,
                         do_owl_imports=False,
@@ -374,15 +384,29 @@ def _by_representatives(
     results: tuple[Result, ...] = ()
     if fresh:
         reps = {_name(members[0]): view for view, members in fresh}
-        _, first, _ = run(neighbourhood(profile, [members[0] for _, members in fresh], data))
+        firsts = [members[0] for _, members in fresh]
+        _, first, _ = run(neighbourhood(profile, firsts, data), firsts)
         flagged = {reps[r.focus_node] for r in first if r.focus_node in reps}
         clean.update(view for view, _ in fresh if view not in flagged)
         if flagged:
             nodes = [n for view in flagged for n in by_view[view]]
             wanted = {_name(n) for n in nodes}
-            _, second, _ = run(neighbourhood(profile, nodes, data))
+            _, second, _ = run(neighbourhood(profile, nodes, data), nodes)
             results = tuple(r for r in second if r.focus_node in wanted)
     return not results, results, _text(results)  # SHACL: any result, warnings included, breaks it
+
+
+#: the most focus nodes pySHACL is given (a run with more validates every node): flagged groups
+#: of 3,000 nodes took 2.8 s with them against 4.4 s without, 10,000 took 23.5 s against 17.0 s
+#: (pyshacl-turbo: 1.1 against 2.9 s and 5.8 against 15.8 s; docs/benchmarks.md, 23rd session)
+PYSHACL_FOCUS_MAX = 3_000
+
+
+def _plain_iri(node: Any) -> bool:
+    """Whether both engines take ``node`` as a focus node as it is: pySHACL keeps only IRIs as
+    focus nodes and reads a string without one of these schemes as a CURIE, pyshacl-turbo
+    expands any ``prefix:`` the data binds."""
+    return isinstance(node, NamedNode) and node.value[:6].lower().startswith(("http:", "https:", "urn:", "file:"))
 
 
 def _name(node: Any) -> str:
