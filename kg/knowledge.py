@@ -36,7 +36,7 @@ from provml.errors import ValidationFailed
 from provml.events import check, non_finite_inside
 from provml.ingest.enrichment import Closure, class_closure, with_entailed_types
 from provml.ingest.iris import Iris
-from provml.ingest.spec import WorkflowSpec
+from provml.ingest.spec import WorkflowSpec, stored_spec
 from provml.ingest.translation import translate
 from provml.store import QueryResult, Store, open_store, select
 from provml.vocab import DEFAULT_BASE, OILGAS_ONTOLOGY_IRI, ONTOLOGY_IRI, RDF
@@ -55,6 +55,8 @@ def _ontology_files() -> list[tuple[NamedNode, Path]]:
 
 #: graph names the ontologies are loaded into (the provml ontology, each domain ontology)
 ONTOLOGY_GRAPHS = (ONTOLOGY_IRI, OILGAS_ONTOLOGY_IRI)
+#: the most workflow names remembered as having no stored spec (then forgotten together)
+_UNSPECIFIED_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class KnowledgeGraph(Closing):
         self.enrich = enrich
         self.atomic_writes = atomic_writes
         self.specs: dict[str, WorkflowSpec] = {}
+        #: workflows whose spec the store was asked for and did not hold (emptied when full)
+        self._unspecified: set[str] = set()
         self._closure: Closure | None = None
         #: one batch written at a time (the endpoint ingests on many threads): the shortcut links
         #: and summaries a batch gets read what the store holds, so each batch must see every
@@ -150,6 +154,16 @@ class KnowledgeGraph(Closing):
 
     def _role(self, workflow: str, transformation: str, name: str) -> str | None:
         spec = self.specs.get(workflow)
+        if spec is None and workflow not in self._unspecified:
+            # a process that has not seen the workflow's spec event (a restart) reads its spec
+            # from the store, so values captured without a role are typed as before (23rd session)
+            spec = stored_spec(self.store, self.iris, workflow)
+            if spec is not None:
+                self.specs[workflow] = spec
+            else:
+                if len(self._unspecified) >= _UNSPECIFIED_MAX:
+                    self._unspecified.clear()
+                self._unspecified.add(workflow)
         return spec.role(transformation, name) if spec else None
 
     # -- ingest -----------------------------------------------------------------------------------

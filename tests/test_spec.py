@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,90 @@ def test_a_refused_batchs_spec_does_not_type_later_batches() -> None:
                                        "status": "finished"}])
     kg.ingest_events(run("s4"))
     assert PROVML.LearningHyperparameterValue in types("s4")
+
+
+def _run(r: str, used: list[dict[str, object]], workflow: str = "wf") -> list[dict[str, object]]:
+    return [{"v": 1, "kind": "workflow_begin", "t": 10, "run": r, "workflow": workflow, "type": "learning"},
+            {"v": 1, "kind": "task_begin", "t": 11, "run": r, "workflow": workflow, "task": "train",
+             "name": "train", "type": "training", "used": used}]
+
+
+def _types(kg: KnowledgeGraph, r: str, name: str) -> set[object]:
+    value = kg.iris.value(kg.iris.execution(r, "train"), "used", name)
+    return {q.object for q in kg.store.quads() if q.subject == value and q.predicate == RDF.type}
+
+
+def _spec(**roles: str) -> dict[str, object]:
+    return {"workflow": "wf", "type": "learning", "transformations": [
+        {"name": "train", "type": "training", "used": [{"name": n, "role": r} for n, r in roles.items()]}]}
+
+
+def test_a_spec_types_values_captured_without_role_after_a_restart(tmp_path: Path) -> None:
+    """Specs lived in the ingesting process's memory only: after `provml serve` restarted, a
+    value captured without a role was a plain attribute value until a spec event came again
+    (22nd session's open items). The spec's document is stored with the workflow
+    (provml:specification) and read back by a process that has not seen it; sent again, it
+    is the same statement."""
+    from provml.knowledge import open_kg
+
+    kg = open_kg(tmp_path / "store")
+    kg.ingest_events([{"v": 1, "kind": "spec", "t": 5, "run": "r0", "workflow": "wf", "spec": _spec(lr="hyperparameter")}])
+    kg.ingest_events([{"v": 1, "kind": "spec", "t": 6, "run": "r1", "workflow": "wf", "spec": _spec(lr="hyperparameter")}])
+    plan = kg.iris.plan("wf")
+    documents = [q.object for q in kg.store.quads() if q.subject == plan and q.predicate == PROVML.specification]
+    assert len(documents) == 1 and json.loads(documents[0].value)["workflow"] == "wf"
+    kg.close()
+    kg = open_kg(tmp_path / "store")
+    assert "wf" not in kg.specs
+    kg.ingest_events(_run("after", [{"name": "lr", "value": 0.1}, {"name": "other", "value": 1}]))
+    assert PROVML.LearningHyperparameterValue in _types(kg, "after", "lr")
+    assert PROVML.LearningHyperparameterValue not in _types(kg, "after", "other")
+    kg.close()
+
+
+def test_stored_versions_of_a_spec_give_only_the_roles_they_agree_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two versions of a workflow's spec are two documents, and which came last is not
+    recorded: after a restart, a role they disagree on is given to no value (a warning names
+    it) until a spec event comes; one they agree on is kept."""
+    from provml.knowledge import open_kg
+
+    kg = open_kg(tmp_path / "store")
+    kg.register_spec(WorkflowSpec.from_dict(_spec(lr="hyperparameter", bs="hyperparameter")))
+    kg.register_spec(WorkflowSpec.from_dict(_spec(lr="value", bs="hyperparameter")))
+    kg.ingest_events(_run("before", [{"name": "lr", "value": 0.1}]))
+    assert PROVML.LearningHyperparameterValue not in _types(kg, "before", "lr")  # the last one, in memory
+    kg.close()
+    kg = open_kg(tmp_path / "store")
+    with caplog.at_level("WARNING", logger="provml.ingest.spec"):
+        kg.ingest_events(_run("after", [{"name": "lr", "value": 0.1}, {"name": "bs", "value": 32}]))
+    assert "train/lr" in caplog.text and "train/bs" not in caplog.text
+    assert PROVML.LearningHyperparameterValue not in _types(kg, "after", "lr")
+    assert PROVML.LearningHyperparameterValue in _types(kg, "after", "bs")
+    kg.ingest_events([{"v": 1, "kind": "spec", "t": 20, "run": "r2", "workflow": "wf",
+                       "spec": _spec(lr="hyperparameter")}])  # settles it for this process
+    kg.ingest_events(_run("later", [{"name": "lr", "value": 0.2}]))
+    assert PROVML.LearningHyperparameterValue in _types(kg, "later", "lr")
+    kg.close()
+
+
+def test_a_stored_spec_that_does_not_load_gives_no_roles_and_ingest_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pyoxigraph import Literal, Quad
+
+    from provml.knowledge import open_kg
+
+    kg = open_kg(tmp_path / "store")
+    kg.store.add([Quad(kg.iris.plan("wf"), PROVML.specification, Literal("[1,"),
+                       kg.iris.plans_graph)])
+    with caplog.at_level("WARNING", logger="provml.ingest.spec"):
+        kg.ingest_events(_run("r", [{"name": "lr", "value": 0.1}]))
+        kg.ingest_events(_run("r2", [{"name": "lr", "value": 0.1}]))
+    assert caplog.text.count("does not load") == 1  # asked once: a workflow without a spec is remembered
+    assert PROVML.LearningHyperparameterValue not in _types(kg, "r", "lr")
+    kg.register_spec(WorkflowSpec.from_dict(_spec(lr="hyperparameter")))  # a spec event still applies
+    kg.ingest_events(_run("r3", [{"name": "lr", "value": 0.1}]))
+    assert PROVML.LearningHyperparameterValue in _types(kg, "r3", "lr")
+    kg.close()

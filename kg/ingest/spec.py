@@ -36,10 +36,11 @@ and in what ingest stores.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyoxigraph import Literal, NamedNode, Quad
 
@@ -56,7 +57,13 @@ from provml.kinds import (
 )
 from provml.vocab import PROVML, RDF, RDFS
 
-__all__ = ["AttributeSpec", "TransformationSpec", "WorkflowSpec", "SpecError", "load_spec"]
+if TYPE_CHECKING:
+    from provml.store import Store
+
+__all__ = ["AttributeSpec", "TransformationSpec", "WorkflowSpec", "SpecError", "agreed", "load_spec",
+           "stored_spec"]
+
+log = logging.getLogger("provml.ingest.spec")
 
 
 class SpecError(Error):
@@ -177,6 +184,9 @@ class WorkflowSpec:
         plan = iris.plan(self.workflow)
         yield Quad(plan, RDF.type, workflow_classes(self.type)[0], g)
         yield Quad(plan, RDFS.label, Literal(self.workflow), g)
+        # the document itself, so that an ingest that restarts knows the roles again (23rd
+        # session); written one way, so that a spec sent again is the same statement
+        yield Quad(plan, PROVML.specification, Literal(self.document()), g)
         if self.description:
             yield Quad(plan, RDFS.comment, Literal(self.description), g)
         if self.study:
@@ -209,6 +219,10 @@ class WorkflowSpec:
                     yield Quad(anode, PROVML.datatypeName, Literal(a.dtype), g)
                 if a.domain_concept:
                     yield Quad(anode, PROVML.domainConcept, NamedNode(a.domain_concept), g)
+
+    def document(self) -> str:
+        """The spec as one JSON text, written the same way every time (:meth:`to_dict`)."""
+        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as a JSON-able document (what a ``spec`` event carries)."""
@@ -246,6 +260,57 @@ class WorkflowSpec:
                 for t in self.transformations
             ],
         }
+
+
+def agreed(specs: Sequence[WorkflowSpec]) -> tuple[WorkflowSpec, list[tuple[str, str]]]:
+    """One spec for the versions ``specs`` of a workflow's spec, when which came last is not
+    known (a store holds each version's document): the first, with only the roles every version
+    that declares the attribute gives it; and the ``(transformation, attribute)`` they disagree on.
+    """
+    first = specs[0]
+    roles: dict[tuple[str, str], set[str]] = {}
+    for spec in specs:
+        for key, role in spec._roles.items():
+            roles.setdefault(key, set()).add(role)
+    merged = WorkflowSpec(workflow=first.workflow, type=first.type, study=first.study,
+                          description=first.description, stores=first.stores,
+                          transformations=first.transformations)
+    merged._roles.update((key, found.pop()) for key, found in roles.items() if len(found) == 1)
+    return merged, sorted(key for key, found in roles.items() if len(found) > 1)
+
+
+def stored_spec(store: Store, iris: Iris, workflow: str) -> WorkflowSpec | None:
+    """The spec of ``workflow`` as ``store`` holds it (``provml:specification``), or None.
+
+    A spec that changed has a document for each version, and which came last is not recorded:
+    the roles they all agree on are taken (:func:`agreed`), and a warning names the attributes
+    they do not (the next ``spec`` event settles them). A store that cannot answer, or a
+    document that does not load, gives no roles, with a warning.
+    """
+    from provml.store import select
+
+    plan, graph = iris.plan(workflow), iris.plans_graph
+    try:
+        rows = select(store, f"SELECT ?d WHERE {{ GRAPH {graph} {{ {plan} {PROVML.specification} ?d }} }}")
+        texts = sorted(str(row["d"].value) for row in rows)
+    except Exception:  # noqa: BLE001 - as without a stored spec
+        log.warning("the stored spec of workflow %r could not be read", workflow, exc_info=True)
+        return None
+    specs = []
+    for text in texts:
+        try:
+            specs.append(WorkflowSpec.from_dict(json.loads(text)))
+        except Exception:  # noqa: BLE001 - a document that does not load gives no roles
+            log.warning("a stored spec of workflow %r does not load: ignored", workflow)
+    if not specs:
+        return None
+    spec, disputed = agreed(specs)
+    if disputed:
+        log.warning("workflow %r has %d versions of its spec in the store, which disagree on the "
+                    "role of %s: values captured without a role there get none until a spec "
+                    "event for it comes", workflow, len(specs),
+                    ", ".join(f"{t}/{a}" for t, a in disputed[:10]))
+    return spec
 
 
 def load_spec(path: str | Path) -> WorkflowSpec:

@@ -246,11 +246,12 @@ def validate_triples(
         data: Iterable[Triple | Quad], focus: Sequence[Any] = ()
     ) -> tuple[bool, tuple[Result, ...], str]:
         graph = _to_rdflib(data)
-        # only these focus nodes, when given and both engines read them alike (IRIs they take as
-        # they are): the neighbours' types, there for sh:class, made every neighbour a focus node
-        # whose results were computed, decoded and thrown away (23rd session). pySHACL looks each
-        # target up in a list of them: past PYSHACL_FOCUS_MAX it is slower than validating all
-        wanted = focus and all(map(_plain_iri, focus)) and (engine == "turbo" or len(focus) <= PYSHACL_FOCUS_MAX)
+        # only these focus nodes, with pyshacl-turbo, when they are IRIs it takes as they are:
+        # the neighbours' types, there for sh:class, made every neighbour a focus node whose
+        # results were computed, decoded and thrown away (23rd session). Not with pySHACL: it
+        # filters the value nodes of nested shapes (sh:or, sh:node) by the focus nodes too,
+        # which changes verdicts (tests/test_shacl_engines.py)
+        wanted = engine == "turbo" and focus and all(map(_plain_iri, focus))
         focus_nodes = [node.value for node in focus] if wanted else None
         try:
             with _PYSHACL_LOCK:  # pyshacl patches rdflib and adds to the shared shapes graph per call
@@ -276,7 +277,6 @@ def validate_triples(
                         abort_on_first=False,
                         allow_warnings=True,
                         allow_infos=True,
-                        focus_nodes=focus_nodes,
                         advanced=False,
                         meta_shacl=False,
                         do_owl_imports=False,
@@ -396,16 +396,9 @@ def _by_representatives(
     return not results, results, _text(results)  # SHACL: any result, warnings included, breaks it
 
 
-#: the most focus nodes pySHACL is given (a run with more validates every node): flagged groups
-#: of 3,000 nodes took 2.8 s with them against 4.4 s without, 10,000 took 23.5 s against 17.0 s
-#: (pyshacl-turbo: 1.1 against 2.9 s and 5.8 against 15.8 s; docs/benchmarks.md, 23rd session)
-PYSHACL_FOCUS_MAX = 3_000
-
-
 def _plain_iri(node: Any) -> bool:
-    """Whether both engines take ``node`` as a focus node as it is: pySHACL keeps only IRIs as
-    focus nodes and reads a string without one of these schemes as a CURIE, pyshacl-turbo
-    expands any ``prefix:`` the data binds."""
+    """Whether pyshacl-turbo takes ``node`` as a focus node as it is: it expands a string that
+    starts with a ``prefix:`` the data binds, and a blank node's label is no name across calls."""
     return isinstance(node, NamedNode) and node.value[:6].lower().startswith(("http:", "https:", "urn:", "file:"))
 
 

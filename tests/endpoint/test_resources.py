@@ -24,11 +24,13 @@ HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0
 
 
 ODD = "run/ev-1/train/used/batch%20size%2Fgpu"  # slug("batch size/gpu"): %-escapes in the IRI
+LINE = "run/ev-1/train/used/depth%0Aunit"  # slug("depth\nunit"): a line break, decoded before routing
 
 
 def events() -> list[dict[str, Any]]:
     out = batch()
     out[1]["used"].append({"name": "batch size/gpu", "role": "hyperparameter", "value": 32})
+    out[1]["used"].append({"name": "depth\nunit", "value": 1})
     return out
 
 
@@ -94,6 +96,22 @@ def test_iris_with_percent_escapes_dereference(client: FlaskClient) -> None:
     assert "batch size/gpu" in response.get_data(as_text=True)
     turtle = client.get(f"/id/{ODD}.ttl")
     assert turtle.status_code == 200 and f"<{BASE}{ODD}>" in turtle.get_data(as_text=True)
+
+
+
+def test_a_name_with_a_line_break_has_a_page(client: FlaskClient) -> None:
+    """Werkzeug's ``path`` matched no line break, and the routing decodes ``%0A``: the page of
+    a value or attribute whose name held a newline, linked from its run's page, was a 404 (a
+    probe, 22nd session)."""
+    page = client.get("/id/run/ev-1/train", headers=HTML).get_data(as_text=True)
+    assert f'href="/id/{LINE}"' in page
+    response = client.get(f"/id/{LINE}", headers=HTML)
+    assert response.status_code == 200, response.get_data(as_text=True)[:200]
+    links = set(re.findall(r'href="(/id/[^"]+)"', response.get_data(as_text=True)))
+    assert any("attribute/depth%0Aunit" in link for link in links)
+    for link in links:
+        assert client.get(link, headers=HTML).status_code == 200, link
+    assert client.get(f"/id/{LINE}.nt").status_code == 200
 
 
 def test_graph_names_dereference(client: FlaskClient) -> None:
@@ -203,6 +221,8 @@ def test_dereference_over_a_real_socket(live_server: LiveServer) -> None:
     assert html.status_code == 200 and "<h1>train</h1>" in html.text
     odd = live_server("GET", f"/id/{ODD}.nt")  # the front keeps the raw URI (REQUEST_URI): %2F stays a %2F
     assert odd.status_code == 200 and odd.headers["Content-Type"] == "application/n-triples"
+    line = live_server("GET", f"/id/{LINE}", headers=HTML)
+    assert line.status_code == 200 and "depth" in line.text
     css = live_server("GET", "/static/provml.css")
     assert css.status_code == 200 and "body" in css.text
 
