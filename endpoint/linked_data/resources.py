@@ -25,6 +25,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.blueprints import BlueprintSetupState
 from pyoxigraph import NamedNode, RdfFormat, Triple, serialize
 from werkzeug.routing import PathConverter
 from werkzeug.wsgi import wrap_file
@@ -53,7 +54,9 @@ class _AnyPath(PathConverter):
     regex = "[^/](?s:.*?)"
 
 
-bp.record_once(lambda state: state.app.url_map.converters.setdefault("anypath", _AnyPath))
+@bp.record_once
+def _converters(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters.setdefault("anypath", _AnyPath)  # before the routes below
 
 #: suffix -> media type of the machine-readable twins of a resource page
 SUFFIXES: dict[str, str] = {
