@@ -111,11 +111,12 @@ MAX_JSON_VALUES = 4_000_000
 #: ≈ 250 times its JSON in memory at its peak (80,000 cycles, 13 MiB, took 3.3 GB; a probe,
 #: 22nd session); the capture client sends bags of 50 records and splits a bag on 413
 MAX_EVENTS = 20_000
-#: the most used and generated values a request's events may hold together: each value of an
-#: event costs its ingest ≈ 1.1 ms when every name is new (5,000: 5.5 s here), all under the
-#: store's write lock (one event with 20,000 values held it 79 s on a loaded machine, and a
-#: SIGTERM waited for it; a probe, 22nd session); a capture client's bag of 50 records holds
-#: about a hundred
+#: the most used and generated values a request's events may hold together, a spec event's
+#: transformations and their attributes counted as values: each costs its ingest ≈ 0.2–0.3 ms
+#: when every name is new (≈ 1.1 ms before the 23rd session; one event with 20,000 values held
+#: the store's write lock 79 s on a loaded machine, and a SIGTERM waited for it: a probe, 22nd
+#: session; a spec of 20,000 attributes took 2.2 s, and a 64 MiB body holds ≈ 600,000); a
+#: capture client's bag of 50 records holds about a hundred
 MAX_VALUES = 5_000
 
 
@@ -174,11 +175,17 @@ def _check_size(events: Sequence[Any]) -> None:
     values = 0
     for event in events:
         if isinstance(event, Mapping):
-            for field in ("used", "generated"):
-                items = event.get(field)
-                if isinstance(items, list):
-                    values += len(items)
+            values += _values_in(event)
+            spec = event.get("spec")
+            if isinstance(spec, Mapping) and isinstance(steps := spec.get("transformations"), list):
+                values += len(steps) + sum(_values_in(t) for t in steps if isinstance(t, Mapping))
     if values > MAX_VALUES:
-        abort_json(413, f"the batch's events hold {values:,} used and generated values; this "
-                        f"endpoint takes at most {MAX_VALUES:,} a request: send smaller bags "
-                        "(or fewer values an event)")
+        abort_json(413, f"the batch's events hold {values:,} used and generated values (a spec's "
+                        "transformations and attributes counted as values); this endpoint takes "
+                        f"at most {MAX_VALUES:,} a request: send smaller bags (or fewer values an "
+                        "event, a smaller spec)")
+
+
+def _values_in(owner: Mapping[str, Any]) -> int:
+    """How many entries ``owner``'s ``used`` and ``generated`` lists hold."""
+    return sum(len(items) for field in ("used", "generated") if isinstance(items := owner.get(field), list))

@@ -333,7 +333,16 @@ def _cycles(run: str, n: int, *, losses: bool = True) -> list[Any]:
         for i in range(n)]
 
 
-@pytest.mark.parametrize("shape", ["events", "values"])
+def _spec_event(attributes: int) -> dict[str, Any]:
+    """A spec event with 10 transformations holding ``attributes - 10`` attributes in all."""
+    per = [(attributes - 10) // 10 + (1 if k < (attributes - 10) % 10 else 0) for k in range(10)]
+    return {"v": 1, "kind": "spec", "t": 1764912000.0, "run": "spec", "workflow": "wide-spec", "spec": {
+        "workflow": "wide-spec", "transformations": [
+            {"name": f"t{k}", "used": [{"name": f"a{i}", "role": "hyperparameter"} for i in range(n)]}
+            for k, n in enumerate(per)]}}
+
+
+@pytest.mark.parametrize("shape", ["events", "values", "spec"])
 def test_a_batch_past_the_events_or_values_limit_is_413_before_its_ingest(
         kg: KnowledgeGraph, monkeypatch: pytest.MonkeyPatch, shape: str) -> None:
     """A legal bag of 80,000 cycles (13 MiB) took the server 3.3 GB at its peak, and one event
@@ -351,6 +360,8 @@ def test_a_batch_past_the_events_or_values_limit_is_413_before_its_ingest(
     client = application.test_client()
     if shape == "events":
         body: list[Any] = _cycles("many", events.MAX_EVENTS // 2, losses=False)  # two events a cycle, +2
+    elif shape == "spec":  # a spec of 20,000 attributes took 2.2 s (23rd session): counted as values
+        body = [_spec_event(events.MAX_VALUES + 1)]
     else:
         body = [{"v": 1, "kind": "workflow_begin", "t": 1764912000.0, "run": "wide", "workflow": "wf",
                  "used": [{"name": f"p{i}", "value": i} for i in range(events.MAX_VALUES + 1)]}]
@@ -361,6 +372,7 @@ def test_a_batch_past_the_events_or_values_limit_is_413_before_its_ingest(
     assert len(kg.store) == before
     # at the limits, stored
     body = _cycles("fits", events.MAX_EVENTS // 2 - 1, losses=False) if shape == "events" else \
+        [_spec_event(events.MAX_VALUES)] if shape == "spec" else \
         _cycles("fits", events.MAX_VALUES)  # a loss a cycle: as many values as allowed
     response = client.post("/api/events", json=body, headers=AUTH)
     application.extensions["provml.close"]()
