@@ -23,6 +23,7 @@ batch stored without its late links or summaries; ingesting the batch again comp
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +56,10 @@ def _ontology_files() -> list[tuple[NamedNode, Path]]:
 
 #: graph names the ontologies are loaded into (the provml ontology, each domain ontology)
 ONTOLOGY_GRAPHS = (ONTOLOGY_IRI, OILGAS_ONTOLOGY_IRI)
-#: the most workflow names remembered as having no stored spec (then forgotten together)
+#: the most workflow names remembered as having no stored spec (then forgotten together), and
+#: for how many seconds each is (another process on the same store may store its spec)
 _UNSPECIFIED_MAX = 10_000
+UNSPECIFIED_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -100,8 +103,8 @@ class KnowledgeGraph(Closing):
         self.enrich = enrich
         self.atomic_writes = atomic_writes
         self.specs: dict[str, WorkflowSpec] = {}
-        #: workflows whose spec the store was asked for and did not hold (emptied when full)
-        self._unspecified: set[str] = set()
+        #: workflows whose spec the store was asked for and did not hold, and when (monotonic)
+        self._unspecified: dict[str, float] = {}
         self._closure: Closure | None = None
         #: one batch written at a time (the endpoint ingests on many threads): the shortcut links
         #: and summaries a batch gets read what the store holds, so each batch must see every
@@ -154,16 +157,19 @@ class KnowledgeGraph(Closing):
 
     def _role(self, workflow: str, transformation: str, name: str) -> str | None:
         spec = self.specs.get(workflow)
-        if spec is None and workflow not in self._unspecified:
-            # a process that has not seen the workflow's spec event (a restart) reads its spec
-            # from the store, so values captured without a role are typed as before (23rd session)
-            spec = stored_spec(self.store, self.iris, workflow)
-            if spec is not None:
-                self.specs[workflow] = spec
-            else:
-                if len(self._unspecified) >= _UNSPECIFIED_MAX:
-                    self._unspecified.clear()
-                self._unspecified.add(workflow)
+        if spec is None:
+            asked = self._unspecified.get(workflow)
+            if asked is None or time.monotonic() - asked > UNSPECIFIED_S:
+                # a process that has not seen the workflow's spec event (a restart) reads its
+                # spec from the store, so values captured without a role are typed as before
+                spec = stored_spec(self.store, self.iris, workflow)
+                if spec is not None:
+                    self.specs[workflow] = spec
+                    self._unspecified.pop(workflow, None)
+                else:
+                    if len(self._unspecified) >= _UNSPECIFIED_MAX:
+                        self._unspecified.clear()
+                    self._unspecified[workflow] = time.monotonic()
         return spec.role(transformation, name) if spec else None
 
     # -- ingest -----------------------------------------------------------------------------------

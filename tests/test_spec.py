@@ -212,3 +212,24 @@ def test_a_stored_spec_that_does_not_load_gives_no_roles_and_ingest_goes_on(
     kg.ingest_events(_run("r3", [{"name": "lr", "value": 0.1}]))
     assert PROVML.LearningHyperparameterValue in _types(kg, "r3", "lr")
     kg.close()
+
+
+def test_a_workflow_found_without_a_spec_is_asked_for_again_after_a_while(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workflow whose spec the store did not hold was remembered as such for good: a spec that
+    another process then stored (a second ingest on the same store) was never used. It is asked
+    for again once ``UNSPECIFIED_S`` seconds have passed, and not before."""
+    from provml import knowledge
+    from provml.store.oxigraph import OxigraphStore
+
+    store = OxigraphStore(tmp_path / "store")
+    first, other = KnowledgeGraph(store), KnowledgeGraph(store)  # two ingests, one store
+    first.ingest_events(_run("a", [{"name": "lr", "value": 0.1}]))
+    other.register_spec(WorkflowSpec.from_dict(_spec(lr="hyperparameter")))
+    first.ingest_events(_run("b", [{"name": "lr", "value": 0.1}]))
+    assert PROVML.LearningHyperparameterValue not in _types(first, "b", "lr")  # remembered: not asked
+    monkeypatch.setattr(knowledge, "UNSPECIFIED_S", 0.0)
+    first.ingest_events(_run("c", [{"name": "lr", "value": 0.1}]))
+    assert PROVML.LearningHyperparameterValue in _types(first, "c", "lr")
+    store.close()
