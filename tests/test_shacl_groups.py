@@ -272,3 +272,36 @@ def test_representatives_that_are_not_plain_iris_are_validated_as_before(
     assert {"http://e/e", "http://e/f"} <= focus  # no name; a value of the wrong class
     assert len(focus) == 4  # and ex:g and the subject, which have no ex:p
     assert (grouped.conforms, grouped.results) == (full.conforms, full.results)
+
+
+@pytest.mark.parametrize(("shapes", "data"), [
+    pytest.param("sh:or ( [ sh:path ex:p ; sh:minCount 1 ] [ sh:path ex:r ; sh:minCount 1 ] ) .",
+                 "ex:x1 a ex:C ; ex:p 1 . ex:x2 a ex:C . ex:x3 a ex:C ; ex:q 2 .", id="or-of-property-shapes"),
+    pytest.param("sh:not [ sh:path ex:bad ; sh:minCount 1 ] .",
+                 "ex:x1 a ex:C ; ex:p 1 . ex:x2 a ex:C ; ex:bad 1 .", id="not-a-property-shape"),
+    pytest.param(None, "ex:x1 a ex:C ; ex:p 1 . ex:x2 a ex:C . ex:x3 a ex:C ; ex:q 2 .", id="root-property-shape"),
+])
+@pytest.mark.parametrize("engine", ["turbo", "pyshacl"])
+def test_property_shapes_reached_as_node_shapes_are_read_with_their_path(
+    shapes: str | None, data: str, engine: str, tmp_path: Path
+) -> None:
+    """A property shape reached where a node shape is expected (a root ``sh:PropertyShape``, a
+    member of ``sh:or``, ``sh:not``) had its ``sh:path`` never read: nodes with and without the
+    property were one group, and a representative that had it made the group clean — the
+    violations were lost, with either engine and in ``provml validate --shapes`` (a review,
+    23rd session)."""
+    from provml.ingest import validation
+
+    text = (SHAPES_HEAD + shapes) if shapes else (
+        "@prefix sh: <http://www.w3.org/ns/shacl#> . @prefix ex: <http://e/> .\n"
+        "ex:PS a sh:PropertyShape ; sh:targetClass ex:C ; sh:path ex:p ; sh:minCount 1 .")
+    shapes_file = tmp_path / "shapes.ttl"
+    shapes_file.write_text(text)
+    data_file = tmp_path / "data.ttl"
+    data_file.write_text("@prefix ex: <http://e/> . " + data)
+    quads = parse_file(data_file)
+    validation._verdicts.cache_clear()
+    grouped = validate_triples(quads, shapes=[shapes_file], engine=engine, representatives=True)
+    full = validate_triples(quads, shapes=[shapes_file], engine=engine, representatives=False)
+    assert not full.conforms
+    assert (grouped.conforms, grouped.results) == (full.conforms, full.results)

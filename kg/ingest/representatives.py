@@ -183,6 +183,11 @@ class _Analysis:
 
     def shape(self, shape: Any, *, level: int, property_shape: bool) -> None:
         """Check one shape applied at ``level`` hops from the focus node (0 or 1)."""
+        if not property_shape and self.one(shape, "path") is not None:
+            # a property shape reached as a node shape (a root sh:PropertyShape, a member of
+            # sh:or, sh:not, sh:node): its path was never read, the views did not hold it, and
+            # nodes with and without the property were one group (a review, 23rd session)
+            property_shape = True
         key = (shape, level, property_shape)
         if key in self.seen:
             return
