@@ -164,7 +164,8 @@ class KnowledgeGraph(Closing):
                 # spec from the store, so values captured without a role are typed as before
                 spec = stored_spec(self.store, self.iris, workflow)
                 if spec is not None:
-                    self.specs[workflow] = spec
+                    # a spec event another thread registered during the read is newer (a review)
+                    spec = self.specs.setdefault(workflow, spec)
                     self._unspecified.pop(workflow, None)
                 else:
                     if len(self._unspecified) >= _UNSPECIFIED_MAX:

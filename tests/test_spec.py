@@ -233,3 +233,27 @@ def test_a_workflow_found_without_a_spec_is_asked_for_again_after_a_while(
     first.ingest_events(_run("c", [{"name": "lr", "value": 0.1}]))
     assert PROVML.LearningHyperparameterValue in _types(first, "c", "lr")
     store.close()
+
+
+def test_a_spec_event_during_the_stored_specs_read_is_not_overwritten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The endpoint ingests on several threads and translation runs outside the write lock: a
+    spec event registered while another batch read the older stored version was overwritten
+    by that read, and later batches got the old roles (a review, 23rd session)."""
+    from provml import knowledge
+    from provml.ingest import spec as specs
+
+    store = OxigraphStore()
+    KnowledgeGraph(store).register_spec(WorkflowSpec.from_dict(_spec(lr="value")))  # stored earlier
+    kg = KnowledgeGraph(store)
+    newer = WorkflowSpec.from_dict(_spec(lr="hyperparameter"))
+
+    def read_while_a_spec_event_lands(*args: object) -> object:
+        found = specs.stored_spec(*args)  # type: ignore[arg-type]
+        kg.specs["wf"] = newer  # what another thread's spec event does meanwhile
+        return found
+
+    monkeypatch.setattr(knowledge, "stored_spec", read_while_a_spec_event_lands)
+    kg.ingest_events(_run("a", [{"name": "lr", "value": 0.1}]))
+    assert kg.specs["wf"] is newer
+    kg.ingest_events(_run("b", [{"name": "lr", "value": 0.1}]))
+    assert PROVML.LearningHyperparameterValue in _types(kg, "b", "lr")

@@ -342,7 +342,7 @@ def _spec_event(attributes: int) -> dict[str, Any]:
             for k, n in enumerate(per)]}}
 
 
-@pytest.mark.parametrize("shape", ["events", "values", "spec"])
+@pytest.mark.parametrize("shape", ["events", "values", "spec", "stores"])
 def test_a_batch_past_the_events_or_values_limit_is_413_before_its_ingest(
         kg: KnowledgeGraph, monkeypatch: pytest.MonkeyPatch, shape: str) -> None:
     """A legal bag of 80,000 cycles (13 MiB) took the server 3.3 GB at its peak, and one event
@@ -362,6 +362,9 @@ def test_a_batch_past_the_events_or_values_limit_is_413_before_its_ingest(
         body: list[Any] = _cycles("many", events.MAX_EVENTS // 2, losses=False)  # two events a cycle, +2
     elif shape == "spec":  # a spec of 20,000 attributes took 2.2 s (23rd session): counted as values
         body = [_spec_event(events.MAX_VALUES + 1)]
+    elif shape == "stores":  # and one of 100,000 stores 3.4 s (a review, 23rd session)
+        body = [_spec_event(10)]
+        body[0]["spec"]["stores"] = [{"name": f"s{i}"} for i in range(events.MAX_VALUES - 9)]
     else:
         body = [{"v": 1, "kind": "workflow_begin", "t": 1764912000.0, "run": "wide", "workflow": "wf",
                  "used": [{"name": f"p{i}", "value": i} for i in range(events.MAX_VALUES + 1)]}]
@@ -372,7 +375,7 @@ def test_a_batch_past_the_events_or_values_limit_is_413_before_its_ingest(
     assert len(kg.store) == before
     # at the limits, stored
     body = _cycles("fits", events.MAX_EVENTS // 2 - 1, losses=False) if shape == "events" else \
-        [_spec_event(events.MAX_VALUES)] if shape == "spec" else \
+        [_spec_event(events.MAX_VALUES)] if shape in ("spec", "stores") else \
         _cycles("fits", events.MAX_VALUES)  # a loss a cycle: as many values as allowed
     response = client.post("/api/events", json=body, headers=AUTH)
     application.extensions["provml.close"]()
