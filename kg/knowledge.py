@@ -37,7 +37,7 @@ from provml.errors import ValidationFailed
 from provml.events import check, non_finite_inside
 from provml.ingest.enrichment import Closure, class_closure, with_entailed_types
 from provml.ingest.iris import Iris
-from provml.ingest.spec import WorkflowSpec, stored_spec
+from provml.ingest.spec import WorkflowSpec, retire_versions, stored_spec
 from provml.ingest.translation import translate
 from provml.store import QueryResult, Store, open_store, select
 from provml.vocab import DEFAULT_BASE, OILGAS_ONTOLOGY_IRI, ONTOLOGY_IRI, RDF
@@ -205,8 +205,8 @@ class KnowledgeGraph(Closing):
         *,
         registered: list[tuple[str, WorkflowSpec | None, WorkflowSpec]] | None = None,
     ) -> list[Quad]:
-        """The first stages of :meth:`ingest_events`, which read nothing of the store: check the
-        events, take the roles of their specs, translate them. :meth:`ingest_translated` does
+        """The first stages of :meth:`ingest_events`, which read nothing of the store but, once a
+        workflow, its stored spec: check the events, take the roles of their specs, translate them. :meth:`ingest_translated` does
         the rest (a loader translates the next batch while the store writes this one).
 
         :param registered: where to note each spec registered, as ``(workflow, the spec it
@@ -312,6 +312,7 @@ class KnowledgeGraph(Closing):
                 write_passes(self.store, data, quads, atomic=self.atomic_writes, complete=True, reads=self._reads)
             else:
                 store_batch(self.store, quads, atomic=self.atomic_writes, reads=self._reads)
+            retire_versions(self.store, self.iris, quads)  # a spec's document: the new one alone
         graphs = sorted(g.value for g in {q.graph_name for q in quads} if isinstance(g, NamedNode))
         return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
 

@@ -366,7 +366,7 @@ class PROVML(Namespace):
     gitCommit: NamedNode
     platform: NamedNode
     datatypeName: NamedNode  # declared dtype of an attribute in a prospective spec
-    specification: NamedNode  # Workflow -> its spec's JSON document (a string), one per version
+    specification: NamedNode  # Workflow -> its spec's JSON document (a string), the version in force
     environmentVariable: NamedNode  # "NAME=value" of an allow-listed environment variable
 
 

@@ -91,9 +91,10 @@ def compare(store: Store, runs: Sequence[str]) -> Comparison:
     by_stage: dict[str, dict[str, dict[str, list[tuple[float, float]]]]] = {}
     for run in chosen:
         node = get_query("epoch_metrics").parameters[0].term(run)  # validates the IRI
-        if not _select(target, f"SELECT ?p WHERE {{ {node} ?p ?o }} LIMIT 1"):
+        if not _select(target, f"SELECT ?p WHERE {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }} LIMIT 1"):
             continue  # a run the store does not know has nothing to read: its queries scanned
-            # for it anyway, ≈ 0.7 s a run (a probe, 22nd session: 20 unknown runs, 14 s)
+            # for it anyway, ≈ 0.7 s a run (a probe, 22nd session: 20 unknown runs, 14 s). A run
+            # whose begin was never ingested is known by its stages' links to it alone
         for row in _select(target, _HYPERPARAMETERS.format(run=node, **_TERMS)):
             hyper.setdefault(_text(row["name"]), {})[run] = _text(row["value"])
         for row in _select(target, _EVALUATIONS.format(run=node, **_TERMS)):

@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from provml.store import Store
 
 __all__ = ["AttributeSpec", "TransformationSpec", "WorkflowSpec", "SpecError", "agreed", "load_spec",
-           "stored_spec"]
+           "retire_versions", "stored_spec"]
 
 log = logging.getLogger("provml.ingest.spec")
 
@@ -221,8 +221,12 @@ class WorkflowSpec:
                     yield Quad(anode, PROVML.domainConcept, NamedNode(a.domain_concept), g)
 
     def document(self) -> str:
-        """The spec as one JSON text, written the same way every time (:meth:`to_dict`)."""
-        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        """The spec as one JSON text, written the same way every time (:meth:`to_dict`), its
+        data stores by name and type only, as the graph holds them: the rest (a host, a path,
+        a bucket) is connection detail, not what the workflow was declared with (a review)."""
+        doc = self.to_dict()
+        doc["stores"] = [{k: s[k] for k in ("name", "type") if k in s} for s in doc["stores"]]
+        return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as a JSON-able document (what a ``spec`` event carries)."""
@@ -264,7 +268,7 @@ class WorkflowSpec:
 
 def agreed(specs: Sequence[WorkflowSpec]) -> tuple[WorkflowSpec, list[tuple[str, str]]]:
     """One spec for the versions ``specs`` of a workflow's spec, when which came last is not
-    known (a store holds each version's document): the first, with only the roles every version
+    known (a store that holds two documents: see :func:`retire_versions`): the first, with only the roles every version
     that declares the attribute gives it; and the ``(transformation, attribute)`` they disagree on.
     """
     first = specs[0]
@@ -282,10 +286,12 @@ def agreed(specs: Sequence[WorkflowSpec]) -> tuple[WorkflowSpec, list[tuple[str,
 def stored_spec(store: Store, iris: Iris, workflow: str) -> WorkflowSpec | None:
     """The spec of ``workflow`` as ``store`` holds it (``provml:specification``), or None.
 
-    A spec that changed has a document for each version, and which came last is not recorded:
-    the roles they all agree on are taken (:func:`agreed`), and a warning names the attributes
-    they do not (the next ``spec`` event settles them). A store that cannot answer, or a
-    document that does not load, gives no roles, with a warning.
+    A store holds one document a workflow (:func:`retire_versions`); where it holds more (a
+    crash between writing a new one and removing the old; a broker's writer, which removes
+    none), which came last is not recorded: the roles they all agree on are taken
+    (:func:`agreed`), and a warning names the attributes they do not (the next ``spec`` event
+    settles them). A store that cannot answer, or a document that does not load, gives no
+    roles, with a warning.
     """
     from provml.store import select
 
@@ -311,6 +317,25 @@ def stored_spec(store: Store, iris: Iris, workflow: str) -> WorkflowSpec | None:
                     "event for it comes", workflow, len(specs),
                     ", ".join(f"{t}/{a}" for t, a in disputed[:10]))
     return spec
+
+
+def retire_versions(store: Store, iris: Iris, quads: Sequence[Quad]) -> None:
+    """After ``quads`` are written: each workflow whose spec document they hold keeps that one
+    only (the version a ``spec`` event just brought is the one in force, and a restarted ingest
+    reads it alone). Written first and removed after, a crash in between leaves two versions,
+    which :func:`stored_spec` reads as their agreed roles."""
+    spec_of = PROVML.specification
+    documents = [(q.subject, q.object) for q in quads if q.predicate == spec_of]
+    if not documents:
+        return
+    from provml.store import select
+
+    graph = iris.plans_graph
+    for plan, document in dict(documents).items():
+        rows = select(store, f"SELECT ?d WHERE {{ GRAPH {graph} {{ {plan} {spec_of} ?d }} }}")
+        older = [row["d"] for row in rows if row["d"] != document]
+        if older:  # (str of a literal: its N-Triples form, escaped as SPARQL reads it)
+            store.update("DELETE DATA { " + " ".join(f"GRAPH {graph} {{ {plan} {spec_of} {d} }}" for d in older) + " }")
 
 
 def load_spec(path: str | Path) -> WorkflowSpec:

@@ -176,3 +176,18 @@ def test_a_chart_of_huge_values_has_no_nan_or_infinity_in_its_drawing(points: li
     svg = str(line_chart("loss", {"run": points}))
     drawing = svg.split("</text>", 1)[1]  # (after the title, which may say "infinite")
     assert "nan" not in drawing and "inf" not in drawing.lower(), drawing[:400]
+
+
+def test_a_run_known_only_by_its_stages_links_is_compared() -> None:
+    """The lookup that skips unknown runs first read only a run's own statements: a run whose
+    ``workflow_begin`` never arrived, known by its stages' links to it, lost its hyperparameters
+    (a review, 23rd session)."""
+    from provml.store.oxigraph import OxigraphStore
+
+    kg = KnowledgeGraph(OxigraphStore())
+    kg.ingest_events([{"v": 1, "kind": "task_begin", "t": 11, "run": "r", "workflow": "wf", "task": "train",
+                       "name": "train", "type": "training",
+                       "used": [{"name": "lr", "value": 0.1, "role": "hyperparameter"}]}])
+    run = kg.iris.run("r")
+    assert not any(q.subject == run for q in kg.store.quads())  # known by incoming links only
+    assert compare(kg.store, [run.value]).hyperparameters == {"lr": {run.value: "0.1"}}
