@@ -256,7 +256,9 @@ def validate_triples(
         try:
             with _PYSHACL_LOCK:  # pyshacl patches rdflib and adds to the shared shapes graph per call
                 if engine == "turbo":  # shapes compiled once per process (≈ 13 ms a call otherwise)
-                    conforms, report_graph, text = _compiled(shape_files).validate(
+                    # the report's blank shapes are named as in the graph they were compiled from
+                    source, compiled = _compiled(shape_files)
+                    conforms, report_graph, text = compiled.validate(
                         graph,
                         inference="none",
                         inplace=True,  # the graph is ours, built for this call: no defensive copy
@@ -269,6 +271,7 @@ def validate_triples(
                 else:
                     from pyshacl import validate
 
+                    source = shapes_graph
                     conforms, report_graph, text = validate(
                         graph,
                         shacl_graph=shapes_graph,
@@ -281,7 +284,7 @@ def validate_triples(
                         meta_shacl=False,
                         do_owl_imports=False,
                     )
-                results = _results(report_graph, shapes_graph)
+                results = _results(report_graph, source)
                 # pySHACL's allow_warnings keeps conforms true with warnings; SHACL says any result breaks it
                 return bool(conforms) and not results, results, str(text)
         except unusable as error:
@@ -320,12 +323,17 @@ def warm_up(shapes: Sequence[Path] | None = None) -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def _compiled(paths: tuple[str, ...]) -> Any:
-    """pyshacl-turbo's compiled form of the shapes files (parsed and compiled once per process)."""
+def _compiled(paths: tuple[str, ...]) -> tuple[rdflib.Graph, Any]:
+    """pyshacl-turbo's compiled form of the shapes files (parsed and compiled once per process),
+    with the shapes graph it was compiled from: a report names the blank property shapes as
+    that graph does, and :func:`_shapes_graph`'s own cache may have parsed the files again
+    since (evicted by other shapes), with other blank node labels: results then named a blank
+    property shape instead of the shape that owns it (23rd session)."""
     from pyshacl_turbo import compile_shapes
 
+    graph = _shapes_graph(paths)
     try:
-        return compile_shapes(_shapes_graph(paths))  # type: ignore[no-untyped-call]
+        return graph, compile_shapes(graph)  # type: ignore[no-untyped-call]
     except _shape_errors("turbo") as error:
         raise ValueError(f"the shapes cannot be used: {error}") from error
 
