@@ -180,8 +180,11 @@ def test_process_isolation_needs_an_on_disk_store(kg: KnowledgeGraph) -> None:
 
 def test_blocking_queries_beyond_the_workers_are_refused_at_once(
         make_live_server: Callable[..., LiveServer]) -> None:
-    live = make_live_server({"TIMEOUT_S": 0.2})
-    _fill(live, 400)
+    # a time limit of a second, not 0.2 s: under load the last request's thread started after
+    # the first query had already been stopped, and found the worker free (a make test, 23rd
+    # session); more triples, so that the query still runs past it
+    live = make_live_server({"TIMEOUT_S": 1.0})
+    _fill(live, 1000)
     query = "SELECT ?c ?f WHERE { ?a ?b ?c . ?d ?e ?f } ORDER BY ?c DESC(?f) LIMIT 1"
     workers = live.app.extensions["provml.runner"].workers
     answers: list[tuple[int, str]] = []
