@@ -293,12 +293,8 @@ def stored_spec(store: Store, iris: Iris, workflow: str) -> WorkflowSpec | None:
     settles them). A store that cannot answer, or a document that does not load, gives no
     roles, with a warning.
     """
-    from provml.store import select
-
-    plan, graph = iris.plan(workflow), iris.plans_graph
     try:
-        rows = select(store, f"SELECT ?d WHERE {{ GRAPH {graph} {{ {plan} {PROVML.specification} ?d }} }}")
-        texts = sorted(str(row["d"].value) for row in rows)
+        texts = sorted(d.value for d in _documents(store, iris, iris.plan(workflow)))
     except Exception:  # noqa: BLE001 - as without a stored spec
         log.warning("the stored spec of workflow %r could not be read", workflow, exc_info=True)
         return None
@@ -324,18 +320,19 @@ def retire_versions(store: Store, iris: Iris, quads: Sequence[Quad]) -> None:
     only (the version a ``spec`` event just brought is the one in force, and a restarted ingest
     reads it alone). Written first and removed after, a crash in between leaves two versions,
     which :func:`stored_spec` reads as their agreed roles."""
-    spec_of = PROVML.specification
-    documents = [(q.subject, q.object) for q in quads if q.predicate == spec_of]
-    if not documents:
-        return
-    from provml.store import select
-
-    graph = iris.plans_graph
-    for plan, document in dict(documents).items():
-        rows = select(store, f"SELECT ?d WHERE {{ GRAPH {graph} {{ {plan} {spec_of} ?d }} }}")
-        older = [row["d"] for row in rows if row["d"] != document]
+    spec_of, graph = PROVML.specification, iris.plans_graph
+    for plan, document in {q.subject: q.object for q in quads if q.predicate == spec_of}.items():
+        older = [d for d in _documents(store, iris, plan) if d != document]
         if older:  # (str of a literal: its N-Triples form, escaped as SPARQL reads it)
             store.update("DELETE DATA { " + " ".join(f"GRAPH {graph} {{ {plan} {spec_of} {d} }}" for d in older) + " }")
+
+
+def _documents(store: Store, iris: Iris, plan: Any) -> list[Any]:
+    """The spec documents the store holds for the workflow ``plan`` (literals)."""
+    from provml.store import select
+
+    query = f"SELECT ?d WHERE {{ GRAPH {iris.plans_graph} {{ {plan} {PROVML.specification} ?d }} }}"
+    return [row["d"] for row in select(store, query)]
 
 
 def load_spec(path: str | Path) -> WorkflowSpec:
