@@ -6,7 +6,10 @@ may be a compact cycle record, the form the capture client sends, see
 ``Content-Type: application/json`` and the write token, optionally with ``Content-Encoding:
 gzip`` (the capture client compresses bodies over 1 KiB). Answers:
 
-- 202 ``{"ok": true, "events": n, "triples": m, "graphs": [...]}`` — the batch is stored;
+- 202 ``{"ok": true, "events": n, "triples": m, "graphs": [...], "batches": k}`` — the batch
+  is stored. Batches that wait for the store at once are written together
+  (:mod:`provml.ingest.commits`): ``triples`` and ``graphs`` are then those of the write that
+  stored this batch with ``k - 1`` others (``k`` = 1: alone); each batch keeps its own verdict;
 - 400 — the body is not JSON (with the line and column), or not an array / ``{"events": [...]}``;
 - 401 / 403 — no token / a wrong one (nothing read, nothing stored);
 - 503 with ``Retry-After`` — another write held the store for a whole time limit (a batch
@@ -27,19 +30,30 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from flask.blueprints import BlueprintSetupState
 
 from provml.capture.encoding import expand
 from provml.endpoint.auth import require_write
-from provml.endpoint.context import current_kg, runner
+from provml.endpoint.context import KG_KEY, runner
 from provml.endpoint.errors import abort_json
 from provml.endpoint.limits import InputRefused, check_json_depth
 from provml.endpoint.negotiation import media_type
 from provml.errors import EventError, ValidationFailed
+from provml.ingest.commits import Committer
 from provml.ingest.spec import SpecError
 
 __all__ = ["bp", "parse_batch"]
 
 bp = Blueprint("events_api", __name__)
+
+#: where the app keeps its :class:`~provml.ingest.commits.Committer`
+COMMITS_KEY = "provml.commits"
+
+
+@bp.record_once
+def _committer(state: BlueprintSetupState) -> None:
+    state.app.extensions[COMMITS_KEY] = Committer(state.app.extensions[KG_KEY], max_weight=MAX_VALUES)
+
 
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -55,9 +69,9 @@ def post_events() -> tuple[Response, int]:
     if params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
         abort_json(415, f"events must be UTF-8, not {params['charset']}")
     events = parse_batch(_body())
-    try:
-        with runner().writing():  # takes its turn with updates and Graph Store writes
-            result = current_kg().ingest_events(events)
+    commits: Committer = current_app.extensions[COMMITS_KEY]
+    try:  # the store held as for updates and Graph Store writes: their steps never interleave
+        result = commits.ingest(events, hold=runner().writing, weight=_values(events))
     except EventError as exc:
         abort_json(422, str(exc), event=exc.fields.get("index"), kind=exc.fields.get("kind"),
                    field=exc.fields.get("field"), rule=exc.fields.get("rule"))
@@ -67,7 +81,7 @@ def post_events() -> tuple[Response, int]:
         report = getattr(exc, "report", None)
         abort_json(422, str(exc), report=report.to_dict() if report is not None else None)
     body = {"ok": True, "events": result.events, "triples": result.triples,
-            "graphs": list(result.graphs)}
+            "graphs": list(result.graphs), "batches": result.batches}
     return jsonify(body), 202
 
 
@@ -172,6 +186,17 @@ def _check_size(events: Sequence[Any]) -> None:
     if len(events) > MAX_EVENTS:
         abort_json(413, f"the batch holds {len(events):,} events; this endpoint takes at most "
                         f"{MAX_EVENTS:,} a request: send smaller bags")
+    values = _values(events)
+    if values > MAX_VALUES:
+        abort_json(413, f"the batch's events hold {values:,} used and generated values (a spec's "
+                        "transformations, attributes and stores counted as values); this endpoint takes "
+                        f"at most {MAX_VALUES:,} a request: send smaller bags (or fewer values an "
+                        "event, a smaller spec)")
+
+
+def _values(events: Sequence[Any]) -> int:
+    """The used and generated values of ``events``, a spec's transformations, their attributes
+    and its stores counted as values (what :data:`MAX_VALUES` bounds)."""
     values = 0
     for event in events:
         if isinstance(event, Mapping):
@@ -182,11 +207,7 @@ def _check_size(events: Sequence[Any]) -> None:
                     values += len(steps) + sum(_values_in(t) for t in steps if isinstance(t, Mapping))
                 if isinstance(stores := spec.get("stores"), list):
                     values += len(stores)  # (100,000 stores, 3.4 MB, took 3.4 s: a review)
-    if values > MAX_VALUES:
-        abort_json(413, f"the batch's events hold {values:,} used and generated values (a spec's "
-                        "transformations, attributes and stores counted as values); this endpoint takes "
-                        f"at most {MAX_VALUES:,} a request: send smaller bags (or fewer values an "
-                        "event, a smaller spec)")
+    return values
 
 
 def _values_in(owner: Mapping[str, Any]) -> int:

@@ -467,3 +467,55 @@ def test_a_compact_record_whose_values_are_no_list_is_422(client: FlaskClient, k
                            headers=AUTH)
     assert response.status_code == 422, response.get_data(as_text=True)[:300]
     assert "compact" in response.get_json()["error"] and quads(kg) == before
+
+
+def test_batches_posted_at_once_are_written_together_each_with_its_own_verdict(
+        make_live_server: Any, tmp_path: Any) -> None:
+    """Requests that wait for the store together are one write (``batches`` in each answer);
+    a batch that breaks the shapes among them is refused alone, with its own report, and the
+    others are stored (twenty-fourth session: group commit)."""
+    import threading
+    import time
+
+    import requests
+
+    from provml.endpoint.api.events import COMMITS_KEY
+    from provml.endpoint.context import RUNNER_KEY
+
+    live = make_live_server({"TIMEOUT_S": 30}, path=tmp_path / "kg")
+    commits = live.app.extensions[COMMITS_KEY]
+    for broken in (False, True):
+        runs = [f"group-{int(broken)}-{i}" for i in range(4)]  # the live server's 4 threads
+        bodies = [batch(run) for run in runs]
+        if broken:  # a second, different end time: maxCount 1
+            bodies[2].append({**bodies[2][2], "t": 1700000009.0})
+        answers: dict[int, Any] = {}
+
+        def post(i: int, bodies: list[Any] = bodies, answers: dict[int, Any] = answers) -> None:
+            response = requests.post(live.url + "/api/events", json=bodies[i], headers=AUTH, timeout=60)
+            answers[i] = (response.status_code, response.json())
+
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(len(runs))]
+        with live.app.extensions[RUNNER_KEY].writing():  # the store held: the requests queue
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + 30
+            while commits.waiting < len(runs):
+                assert time.monotonic() < deadline, commits.waiting
+                time.sleep(0.01)
+        for thread in threads:
+            thread.join(60)
+        statuses = [answers[i][0] for i in range(len(runs))]
+        if not broken:
+            assert statuses == [202] * 4
+            assert [answers[i][1]["batches"] for i in range(4)] == [4] * 4
+            assert all(answers[i][1]["events"] == 4 for i in range(4))
+        else:
+            assert statuses == [202, 202, 422, 202]
+            assert [answers[i][1]["batches"] for i in (0, 1, 3)] == [1] * 3  # after the group failed
+            [result] = answers[2][1]["report"]["results"]
+            assert result["focus_node"].endswith(f"/run/{runs[2]}/train")
+        for i, run in enumerate(runs):
+            ask = live("GET", "/sparql", params={"query": f"ASK {{ <https://w3id.org/provml/id/run/{run}> ?p ?o }}"},
+                       headers={"Accept": "application/sparql-results+json"})
+            assert ask.json()["boolean"] is (statuses[i] == 202), run

@@ -1,0 +1,210 @@
+"""Group commit: batches that wait for the store together are written together.
+
+The endpoint ingests each ``POST /api/events`` on its request's thread, one batch at a time
+under the store's write lock. With many capture clients posting at once (eight training runs,
+bags of 50 events), every batch paid the per-batch costs alone — the store's reads for shortcut
+links, context types and summaries, the validation engine's call, the write — while the others
+waited for the lock. Here a thread that gets the lock takes every batch waiting at that moment,
+its own and the others' (up to :data:`COMMIT_EVENTS` events and ``max_weight`` values), through
+the pipeline as **one** batch and one write, as ``provml load`` groups a spool's bags
+(:mod:`provml.ingest.loader`); each waiting thread then answers its own request, as soon as
+the write that held its batch ended (it waits for its batch, not for the store).
+
+Each batch keeps its own verdict. When the group fails (a batch breaks the event format or the
+shapes, or anything else goes wrong) its batches are ingested one by one, each stored or
+rejected exactly as alone, with its own error; the specs as before the group. A batch holding a
+``spec`` event starts a group (it gives roles to its own batch and later ones, never to
+batches before it, as in the loader). When the store is not had within the lock's time limit
+(``hold`` raises: another write held it), the batches waiting behind it are withdrawn, never
+stored, and each caller gets the error (the endpoint's 503); a batch already taken is answered
+with its outcome.
+
+Measured with eight clients over a real socket (``benchmarks/events_concurrent.py``,
+docs/benchmarks.md, twenty-fourth session).
+
+>>> from contextlib import nullcontext
+>>> from provml.knowledge import open_kg
+>>> commits = Committer(open_kg())
+>>> result = commits.ingest([{"v": 1, "kind": "workflow_begin", "t": 0, "run": "r1",
+...                           "workflow": "wf"}], hold=nullcontext)
+>>> result.events, result.batches
+(1, 1)
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from provml.knowledge import IngestResult, KnowledgeGraph
+
+__all__ = ["COMMIT_EVENTS", "Committed", "Committer"]
+
+#: the most events one write takes from the batches waiting (a single batch may hold more: it
+#: is taken alone); beyond a few thousand a group gains little (a bag's per-batch costs are
+#: then a small part of it) and the first batches taken wait longer for their answer
+COMMIT_EVENTS = 5_000
+
+
+@dataclass(frozen=True)
+class Committed(IngestResult):
+    """An :class:`~provml.knowledge.IngestResult` for one caller's batch: ``events`` its own;
+    ``triples`` and ``graphs`` those of the write that stored it, which held ``batches``
+    callers' batches (1: its batch alone)."""
+
+    batches: int = 1
+
+
+@dataclass(eq=False)
+class _Waiting:
+    events: Sequence[Mapping[str, Any]]
+    weight: int
+    spec: bool
+    taken: bool = False  # by the leader, for a group
+    lead: bool = False  # its thread is to lead next
+    outcome: Committed | BaseException | None = None
+    woken: threading.Event = field(default_factory=threading.Event)  # done, or to lead
+
+
+class Committer:
+    """Group commit of the batches that threads ingest into ``kg`` at once (see the module's
+    text). ``max_events``: the most events a group takes (:data:`COMMIT_EVENTS`);
+    ``max_weight``: the most of the callers' ``weight`` a group takes (the endpoint gives each
+    batch its count of values, bounded by request by ``MAX_VALUES``; ``None``: no bound).
+
+    One thread at a time leads: it holds the store and writes groups, the oldest batches first,
+    until its own batch is written; then the oldest thread still waiting leads. The others wait
+    for their batch's outcome, not for the store: a batch written in another thread's group is
+    answered as soon as that write ends."""
+
+    def __init__(self, kg: KnowledgeGraph, *, max_events: int = COMMIT_EVENTS,
+                 max_weight: int | None = None) -> None:
+        self.kg = kg
+        self.max_events = max_events
+        self.max_weight = max_weight
+        self._queue: deque[_Waiting] = deque()
+        self._leading = False  # a thread leads (or was told to)
+        self._lock = threading.Lock()  # guards the queue, ``_leading`` and each batch's flags
+
+    @property
+    def waiting(self) -> int:
+        """How many batches wait for a thread to take them."""
+        return len(self._queue)
+
+    def ingest(self, events: Sequence[Mapping[str, Any]], *,
+               hold: Callable[[], AbstractContextManager[Any]], weight: int = 0) -> Committed:
+        """Ingest ``events`` as :meth:`KnowledgeGraph.ingest_events` does, together with the
+        batches other threads wait to ingest; ``hold()``: the store's write lock, held while a
+        group goes through the pipeline. When it raises (the lock's time limit), the batches no
+        thread took yet — this one and those queued behind the same held store — are withdrawn
+        and their callers get the error.
+
+        :raises provml.errors.EventError: the batch breaks the wire format (nothing of it written).
+        :raises provml.errors.ValidationFailed: the batch breaks the shapes (nothing of it written).
+        """
+        mine = _Waiting(events, weight, any(isinstance(e, Mapping) and e.get("kind") == "spec" for e in events))
+        with self._lock:
+            self._queue.append(mine)
+            if not self._leading:
+                self._leading = mine.lead = True
+        while True:
+            if mine.lead:
+                self._lead(mine, hold)
+                break
+            mine.woken.wait()
+            with self._lock:
+                if mine.outcome is not None:
+                    break
+                mine.woken.clear()  # (told to lead: the loop leads)
+        if isinstance(mine.outcome, BaseException):
+            raise mine.outcome
+        assert mine.outcome is not None
+        return mine.outcome
+
+    def _lead(self, mine: _Waiting, hold: Callable[[], AbstractContextManager[Any]]) -> None:
+        """Hold the store and write groups until ``mine`` is written; then hand the lead to the
+        oldest batch still waiting."""
+        try:
+            with hold():
+                while not mine.taken:
+                    self._commit(self._take())
+        except BaseException as exc:  # the store not had in time (or an interrupt)
+            with self._lock:
+                if not mine.taken:  # this batch and those behind it: withdrawn, never stored
+                    withdrawn = list(self._queue)
+                    self._queue.clear()
+                    for waiting in withdrawn:  # (each its own exception: raised on its own thread)
+                        waiting.outcome = exc if waiting is mine else _copy(exc)
+                        waiting.woken.set()
+        finally:
+            with self._lock:
+                self._leading = False
+                if self._queue:
+                    following = self._queue[0]
+                    following.lead = self._leading = True
+                    following.woken.set()
+
+    def _take(self) -> list[_Waiting]:
+        """The oldest batches waiting, as many as a group takes (at least one)."""
+        with self._lock:
+            group = [self._queue.popleft()]
+            events, weight = len(group[0].events), group[0].weight
+            while self._queue:
+                following = self._queue[0]
+                events += len(following.events)
+                weight += following.weight
+                if following.spec or events > self.max_events or (
+                        self.max_weight is not None and weight > self.max_weight):
+                    break
+                group.append(self._queue.popleft())
+            for waiting in group:
+                waiting.taken = True
+            return group
+
+    def _commit(self, group: list[_Waiting]) -> None:
+        """Every batch of ``group`` stored or rejected, its outcome set, its caller woken."""
+        try:
+            if len(group) > 1 and self._together(group):
+                return
+            for waiting in group:  # alone, or after a group that failed
+                try:
+                    result = self.kg.ingest_events(waiting.events)
+                except Exception as exc:  # noqa: BLE001 - the batch's own verdict, for its caller
+                    waiting.outcome = exc
+                else:
+                    waiting.outcome = Committed(result.events, result.triples, result.graphs)
+                waiting.woken.set()
+        except BaseException as exc:  # (an interrupt: every caller left waiting learns of it)
+            for waiting in group:
+                if waiting.outcome is None:
+                    waiting.outcome = exc
+                    waiting.woken.set()
+            raise
+
+    def _together(self, group: list[_Waiting]) -> bool:
+        """``group`` ingested as one batch; False (the specs as before) when that failed and
+        its batches are to be taken one by one (a store that failed in the middle of the write
+        may hold part of it: written again, deterministic IRIs, nothing twice)."""
+        specs = dict(self.kg.specs)
+        events = [e for waiting in group for e in waiting.events]
+        try:
+            result = self.kg.ingest_events(events)
+        except Exception:  # noqa: BLE001 - each batch then gets what it gets alone
+            self.kg.specs = specs
+            return False
+        for waiting in group:
+            waiting.outcome = Committed(len(waiting.events), result.triples, result.graphs, len(group))
+            waiting.woken.set()
+        return True
+
+
+def _copy(exc: BaseException) -> BaseException:
+    try:
+        return copy.copy(exc)
+    except Exception:  # noqa: BLE001 - an exception that does not copy: the same one
+        return exc
