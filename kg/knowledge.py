@@ -34,7 +34,7 @@ from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse
 from provml.capture.redact import redact_event
 from provml.closing import Closing
 from provml.errors import ValidationFailed
-from provml.events import check, non_finite_inside
+from provml.events import check
 from provml.ingest.enrichment import Closure, class_closure, with_entailed_types
 from provml.ingest.iris import Iris
 from provml.ingest.spec import WorkflowSpec, retire_versions, stored_spec
@@ -224,10 +224,7 @@ class KnowledgeGraph(Closing):
                 if registered is not None:
                     registered.append((event["workflow"], self.specs.get(event["workflow"]), spec))
                 self.specs[event["workflow"]] = spec
-        try:
-            return translate(events, iris=self.iris, roles=self._role)
-        except ValueError as exc:  # a list or object value with NaN in it (1e400 reads as infinity)
-            raise non_finite_inside(events) or exc from None
+        return translate(events, iris=self.iris, roles=self._role)
 
     def ingest_translated(self, quads: list[Quad], *, events: int) -> IngestResult:
         """The stages of :meth:`ingest_events` after translation (stage links, enrichment,

@@ -103,8 +103,9 @@ def test_a_diverged_loss_is_kept_as_an_xsd_double(tmp_path: Path) -> None:
     """A NaN or infinite metric (a diverged loss: what a scientist most wants on record) made
     its whole event rejected, JSON having no such numbers. It is now written as the event
     format's ``"double"`` and stored as that ``xsd:double``; a batch of a cycle (the compact
-    form), a task's end, numpy and torch scalars alike. A NaN inside a list still rejects its
-    event alone (kept in rejected-*.jsonl)."""
+    form), a task's end, numpy and torch scalars alike. A NaN or infinity inside a list, an
+    object or an array is written as the string of XSD's spelling and its event kept (twenty-
+    fourth session: the event was rejected, kept only in rejected-*.jsonl)."""
     import numpy as np
     import torch
 
@@ -114,11 +115,15 @@ def test_a_diverged_loss_is_kept_as_an_xsd_double(tmp_path: Path) -> None:
             for batch, loss in enumerate((0.5, float("nan"), np.float32("inf"), torch.tensor(-np.inf))):
                 with ep.cycle("batch", batch) as bt:
                     bt.generated(provml.evaluation("loss", loss))
-        tr.generated(provml.evaluation("accuracy", np.float64("nan")), provml.value("curve", [1.0, float("nan")]))
+        tr.generated(provml.evaluation("accuracy", np.float64("nan")), provml.value("curve", [1.0, float("nan")]),
+                     provml.value("per_class", {"a": np.array([0.5, np.inf]), "b": torch.tensor([-np.inf, 1.0])}))
     client.close()
-    assert client.stats().rejected == 1 and client.stats().lost == 0
-    (line,) = client.rejected_path.read_text().splitlines()
-    assert '"task_end"' in line and "Out of range float" in line
+    assert client.stats().rejected == 0 and client.stats().lost == 0
+    (end,) = [e for e in spooled(tmp_path) if e["kind"] == "task_end"]
+    assert end["generated"] == [
+        {"name": "accuracy", "role": "evaluation", "double": "NaN"},
+        {"name": "curve", "role": "value", "value": [1.0, "NaN"]},
+        {"name": "per_class", "role": "value", "value": {"a": [0.5, "INF"], "b": ["-INF", 1.0]}}]
     ends = [e for e in spooled(tmp_path) if e["kind"] == "cycle_end" and e["name"] == "batch"]
     assert [e["generated"] for e in ends] == [
         [{"name": "loss", "role": "evaluation", "value": 0.5}],
@@ -135,10 +140,14 @@ def test_a_diverged_loss_is_kept_as_an_xsd_double(tmp_path: Path) -> None:
             PREFIX provml: <https://w3id.org/provml#>
             SELECT ?v WHERE { ?m provml:attributeName "loss" ; prov:value ?v }""")
         got = sorted(str(row[0]) for row in rows)
+        (curve,) = store.query("""PREFIX prov: <http://www.w3.org/ns/prov#>
+            PREFIX provml: <https://w3id.org/provml#>
+            SELECT ?v WHERE { ?m provml:attributeName "per_class" ; prov:value ?v }""")
     finally:
         store.close()
     dbl = "^^<http://www.w3.org/2001/XMLSchema#double>"
     assert got == sorted(f'"{x}"{dbl}' for x in ("0.5", "NaN", "INF", "-INF")), got
+    assert json.loads(curve[0].value) == {"a": [0.5, "INF"], "b": ["-INF", 1.0]}
 
 
 FULL_DISK = """

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyoxigraph import Literal, NamedNode
 
-from provml.capture.encoding import double_spelling
+from provml.events import double_spelling
 from provml.query.named import get_query
 from provml.store import select
 from provml.vocab import PROV, PROVML, RDFS

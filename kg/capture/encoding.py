@@ -29,8 +29,9 @@ from typing import Any
 from provml.capture.redact import _names as _known_names
 from provml.capture.redact import redact_values
 from provml.capture.scopes import CYCLE_FIELDS, cycle_event, cycle_line
+from provml.events import double_spelling, spelled
 
-__all__ = ["as_event", "double_spelling", "encode", "encode_bag", "encode_items", "expand", "non_finite_as_double",
+__all__ = ["as_event", "encode", "encode_bag", "encode_items", "expand", "non_finite_as_double",
            "redact_items", "reject_line", "split_items"]
 
 
@@ -333,24 +334,18 @@ def _scalar(value: Any) -> Any:
     return value
 
 
-def double_spelling(number: float) -> str:
-    """XSD's spelling of a NaN or infinite double (``"NaN"``, ``"INF"``, ``"-INF"``): the event
-    format's ``"double"``, and how JSON answers write what JSON has no number for.
-
-    >>> double_spelling(float("nan")), double_spelling(float("-inf"))
-    ('NaN', '-INF')
-    """
-    return "NaN" if number != number else "INF" if number > 0 else "-INF"
-
-
 def non_finite_as_double(event: dict[str, Any]) -> dict[str, Any] | None:
     """A copy of ``event`` whose used and generated values that are NaN or infinite (a float,
     numpy or torch scalar) carry it as ``"double": "NaN" | "INF" | "-INF"`` instead of
-    ``"value"`` (the event format's spelling, as XSD writes it: JSON has no such numbers);
-    None when it has none. The event is not changed.
+    ``"value"`` (the event format's spelling, as XSD writes it: JSON has no such numbers), and
+    whose list and object values write such numbers inside them as those strings
+    (:func:`provml.events.spelled`: a metric per class with a NaN is kept); None when it has
+    none. The event is not changed.
 
     >>> non_finite_as_double({"generated": [{"name": "loss", "value": float("nan")}]})
     {'generated': [{'name': 'loss', 'double': 'NaN'}]}
+    >>> non_finite_as_double({"generated": [{"name": "f1", "value": [0.5, float("inf")]}]})
+    {'generated': [{'name': 'f1', 'value': [0.5, 'INF']}]}
     >>> non_finite_as_double({"generated": [{"name": "loss", "value": 0.5}]}) is None
     True
     """
@@ -364,13 +359,21 @@ def non_finite_as_double(event: dict[str, Any]) -> dict[str, Any] | None:
             if not isinstance(value, dict) or "value" not in value:
                 continue
             number = _scalar(value["value"])
-            if not isinstance(number, float) or math.isfinite(number):
+            if isinstance(number, float):
+                if math.isfinite(number):
+                    continue
+                entry = {k: v for k, v in value.items() if k != "value"}
+                entry["double"] = double_spelling(number)
+            elif isinstance(number, str | int | bool) or number is None:
                 continue
+            else:  # a list, an object, an array: NaN and infinities inside it spelled out (the
+                # rest written as the encoder writes it: this event's encoding already failed)
+                entry = {**value, "value": spelled(number, _default)}
             if fixed is None:
                 fixed = list(values)
-            fixed[i] = {k: v for k, v in value.items() if k != "value"}
-            fixed[i]["double"] = double_spelling(number)
+            fixed[i] = entry
         if fixed is not None:
             out = dict(event) if out is None else out
             out[field] = fixed
     return out
+

@@ -10,14 +10,14 @@ provml.errors.EventError: event 0 (task_begin): field '(event)': must contain ['
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
-from importlib.resources import files
 from typing import Any
 
 from provml.errors import EventError
 
-__all__ = ["SCHEMA_VERSION", "schema", "check", "warm_up"]
+__all__ = ["SCHEMA_VERSION", "schema", "check", "double_spelling", "spelled", "warm_up"]
 
 SCHEMA_VERSION = 1
 
@@ -25,6 +25,8 @@ SCHEMA_VERSION = 1
 @cache
 def schema() -> dict[str, Any]:
     """The JSON Schema of version 1 events (``provml/events/schemas/events-v1.json``)."""
+    from importlib.resources import files  # (here: the capture library imports this module)
+
     text = files("provml.events").joinpath("schemas/events-v1.json").read_text(encoding="utf-8")
     result: dict[str, Any] = json.loads(text)
     return result
@@ -100,27 +102,36 @@ def _is_value(path: Sequence[Any]) -> bool:
     return len(path) == 3 and path[1] in ("used", "generated") and str(path[2]).isdigit()
 
 
-def non_finite_inside(events: Sequence[Mapping[str, Any]]) -> EventError | None:
-    """The error for the first used or generated value whose list or object holds NaN or an
-    infinity (``1e400`` reads as one), which its ``rdf:JSON`` literal cannot write; None when
-    there is none. (The rare path of a translation that failed so: no event pays for it.)
+def double_spelling(number: float) -> str:
+    """XSD's spelling of a NaN or infinite double (``"NaN"``, ``"INF"``, ``"-INF"``): the event
+    format's ``"double"``, and how JSON answers write what JSON has no number for.
 
-    >>> str(non_finite_inside([{"kind": "task_end", "generated": [{"name": "c", "value": [1, float("inf")]}]}]))
-    "event 0 (task_end): field 'generated/0/value': holds NaN or an infinity inside a list or object, which JSON cannot write (1e400 reads as one); send such a number as 'double' on a value of its own"
+    >>> double_spelling(float("nan")), double_spelling(float("-inf"))
+    ('NaN', '-INF')
     """
-    for index, event in enumerate(events):
-        for field in ("used", "generated"):
-            for i, value in enumerate(event.get(field) or ()):
-                inner = value.get("value") if isinstance(value, Mapping) else None
-                if isinstance(inner, list | dict):
-                    try:
-                        json.dumps(inner, allow_nan=False, default=str)
-                    except ValueError:
-                        return EventError(index=index, kind=str(event.get("kind")), field=f"{field}/{i}/value",
-                                          rule="holds NaN or an infinity inside a list or object, which JSON "
-                                               "cannot write (1e400 reads as one); send such a number as "
-                                               "'double' on a value of its own")
-    return None
+    return "NaN" if number != number else "INF" if number > 0 else "-INF"
+
+
+def spelled(value: Any, default: Callable[[Any], Any] | None = None) -> Any:
+    """``value`` — a list or object value, as a hyperparameter's grid or a metric per class —
+    with each NaN or infinite number in it written as the string of XSD's spelling
+    (:func:`double_spelling`): JSON, and so its ``rdf:JSON`` literal, has no such numbers. A
+    copy (lists and objects are rebuilt, whatever they hold). ``default``: what turns a value JSON cannot take into one
+    it can (the capture library's numpy and torch arrays and scalars), looked into in turn.
+
+    >>> spelled([1.0, float("nan"), {"f1": float("-inf")}])
+    [1.0, 'NaN', {'f1': '-INF'}]
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else double_spelling(value)
+    if isinstance(value, dict):
+        return {k: spelled(v, default) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [spelled(v, default) for v in value]
+    if default is None or value is None or isinstance(value, str | int):
+        return value
+    converted = default(value)
+    return value if converted is value else spelled(converted, default)
 
 
 def check(events: Sequence[Mapping[str, Any]]) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 
 from pyoxigraph import Literal, NamedNode, Quad
 
+from provml.events import double_spelling, spelled
 from provml.ingest.iris import Iris
 from provml.kinds import (
     DATA_ROLES,
@@ -61,23 +62,20 @@ def literal(value: Any) -> Literal:
     ('integer', 'double')
     >>> literal({"b": 1, "a": [1, 2]}).value
     '{"a":[1,2],"b":1}'
+    >>> literal([0.5, float("nan")]).value
+    '[0.5,"NaN"]'
     """
     if isinstance(value, bool):
         return Literal(value)
     if isinstance(value, int):
         return Literal(str(value), datatype=XSD.integer)
     if isinstance(value, float):
-        if math.isnan(value):
-            return Literal("NaN", datatype=XSD.double)
-        if math.isinf(value):
-            return Literal("INF" if value > 0 else "-INF", datatype=XSD.double)
-        return Literal(repr(value), datatype=XSD.double)
+        return Literal(repr(value) if math.isfinite(value) else double_spelling(value), datatype=XSD.double)
     if isinstance(value, str):
         return Literal(value)
-    return Literal(
-        json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False),
-        datatype=RDF.JSON,
-    )
+    # NaN or an infinity inside (``1e400`` reads as one): as XSD spells them, a string
+    return Literal(json.dumps(spelled(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              default=str, allow_nan=False), datatype=RDF.JSON)
 
 
 class _Batch:

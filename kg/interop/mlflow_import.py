@@ -37,9 +37,9 @@ from typing import Any
 
 from pyoxigraph import Quad
 
-from provml.capture.encoding import double_spelling
 from provml.capture.redact import redact_named, redact_text, safe_url
 from provml.errors import MissingExtra
+from provml.events import double_spelling
 from provml.ingest.iris import Iris
 from provml.ingest.translation import literal
 from provml.interop.prov_import import ImportReport
