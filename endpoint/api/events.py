@@ -10,7 +10,8 @@ gzip`` (the capture client compresses bodies over 1 KiB). Answers:
   is stored. Batches that wait for the store at once are written together
   (:mod:`provml.ingest.commits`): ``triples`` and ``graphs`` are then those of the write that
   stored this batch with ``k - 1`` others (``k`` = 1: alone); each batch keeps its own verdict;
-- 400 — the body is not JSON (with the line and column), or not an array / ``{"events": [...]}``;
+- 400 — the body is not JSON (with the line and column), not an array / ``{"events": [...]}``,
+  or an object in it has a key twice (``key``);
 - 401 / 403 — no token / a wrong one (nothing read, nothing stored);
 - 503 with ``Retry-After`` — another write held the store for a whole time limit (a batch
   takes its turn with SPARQL updates and Graph Store writes: their steps never interleave);
@@ -138,6 +139,26 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number (the capture client never sends one)")
 
 
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key[:100]
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members, refusing a key given twice: ``json.loads`` keeps the last, another
+    reader (a proxy that checked the first) may keep the first (a probe, 22nd session). ≈ 0.8 µs
+    an event of a learning run's plain events (1.3 MB parsed in 11.9 ms, 8.3 without)."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return members
+
+
 def parse_batch(data: bytes) -> Sequence[Mapping[str, Any]]:
     """The events of a request body: a JSON array, or an object with an ``events`` array.
 
@@ -155,7 +176,11 @@ def parse_batch(data: bytes) -> Sequence[Mapping[str, Any]]:
     except InputRefused as exc:
         abort_json(400, str(exc))
     try:
-        body = json.loads(data.decode("utf-8"), parse_constant=_not_json)
+        body = json.loads(data.decode("utf-8"), parse_constant=_not_json, object_pairs_hook=_unique_keys)
+    except _RepeatedKey as exc:
+        abort_json(400, f"the body has an object with the key {exc.key!r} twice; send each key of an "
+                        "object once (I-JSON, RFC 7493: which of the two a reader keeps is not defined)",
+                   key=exc.key)
     except UnicodeDecodeError as exc:
         abort_json(400, f"the body is not UTF-8 (byte {exc.start})")
     except json.JSONDecodeError as exc:

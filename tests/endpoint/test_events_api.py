@@ -520,3 +520,23 @@ def test_batches_posted_at_once_are_written_together_each_with_its_own_verdict(
             ask = live("GET", "/sparql", params={"query": f"ASK {{ <https://w3id.org/provml/id/run/{run}> ?p ?o }}"},
                        headers={"Accept": "application/sparql-results+json"})
             assert ask.json()["boolean"] is (statuses[i] == 202), run
+
+
+@pytest.mark.parametrize("body", [
+    b'{"events": [], "events": [{"v": 1, "kind": "workflow_begin", "t": 0, "run": "dup", "workflow": "w"}]}',
+    b'[{"v": 1, "kind": "workflow_begin", "t": 0, "run": "other", "run": "dup", "workflow": "w"}]',
+    b'[{"v": 1, "kind": "task_begin", "t": 0, "run": "dup", "workflow": "w", "task": "t", "name": "t",'
+    b' "used": [{"name": "lr", "value": 0.1, "value": 0.2}]}]',
+])
+def test_an_object_with_a_key_twice_is_400_and_nothing_is_stored(client: FlaskClient, kg: KnowledgeGraph,
+                                                                   body: bytes) -> None:
+    """JSON readers disagree on a repeated key (Python keeps the last, others the first): a
+    proxy that checked one ``run`` and provml storing the other (a probe, 22nd session: the last
+    won silently). Refused, naming the key (I-JSON, RFC 7493)."""
+    before = quads(kg)
+    response = client.post("/api/events", data=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    error = response.get_json()
+    assert_error_shape(error, 400)
+    assert error["key"] in ("events", "run", "value") and "twice" in error["error"]
+    assert quads(kg) == before
