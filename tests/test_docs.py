@@ -168,7 +168,9 @@ def test_the_limits_the_docs_quote_are_the_code_s() -> None:
     """Each number docs quote for a limit of the code, next to the value the code has: a change on
     either side fails here until the other follows."""
     from provml.capture import flusher
+    from provml.endpoint.api.events import MAX_VALUES
     from provml.endpoint.linked_data.void import dump_nquads_gz
+    from provml.ingest.commits import COMMIT_EVENTS
     from provml.endpoint.sparql import evaluation, isolation, updates
     from provml.ingest.representatives import Verdicts
     from provml.ingest.worker import Worker
@@ -183,6 +185,8 @@ def test_the_limits_the_docs_quote_are_the_code_s() -> None:
         ("endpoint.md", "block by block (20,000 quads", _default(dump_nquads_gz, "chunk_quads"), 20_000),
         ("endpoint.md", "`RLIMIT_AS` at twice that plus 1 GiB", isolation._RESERVE_MB, 1024),
         ("endpoint.md", "with 2 malloc arenas", isolation._ARENAS, 2),
+        ("endpoint.md", "up to 5,000 events and 5,000 values (`MAX_VALUES`) together", COMMIT_EVENTS, 5_000),
+        ("endpoint.md", "up to 5,000 events and 5,000 values (`MAX_VALUES`) together", MAX_VALUES, 5_000),
         ("capture.md", "when **1,000** queued records wait", flusher.SPOOL_WAKE_RECORDS, 1000),
         ("capture.md", "wakes at most every **0.25 s**", flusher.LINGER_S, 0.25),
         ("capture.md", "(an endpoint: at most every **1 s**)", flusher.ENDPOINT_LINGER_S, 1.0),
