@@ -174,9 +174,10 @@ class KnowledgeGraph(Closing):
         return spec.role(transformation, name) if spec else None
 
     # -- ingest -----------------------------------------------------------------------------------
-    def ingest_events(self, events: Sequence[Mapping[str, Any]]) -> IngestResult:
+    def ingest_events(self, events: Sequence[Mapping[str, Any]], *, checked: bool = False) -> IngestResult:
         """Check, translate, enrich, validate and write one batch of capture events (a batch that
         fails its checks is rejected whole; see the class's text for a failure after them).
+        ``checked``: the events passed :func:`provml.events.check` already.
 
         :raises provml.errors.EventError: an event breaks the wire format (nothing written).
         :raises provml.errors.ValidationFailed: the batch breaks the shapes (nothing written).
@@ -186,7 +187,7 @@ class KnowledgeGraph(Closing):
         registered: list[tuple[str, WorkflowSpec | None, WorkflowSpec]] = []
         try:
             with paused():  # the batch's objects are short-lived: no collection in the middle of it
-                return self._write(self.translate_events(events, registered=registered),
+                return self._write(self.translate_events(events, registered=registered, checked=checked),
                                    events=len(events))
         except BaseException:
             # a refused batch's specs are not kept: they typed later batches' values (a probe,
@@ -204,6 +205,7 @@ class KnowledgeGraph(Closing):
         events: Sequence[Mapping[str, Any]],
         *,
         registered: list[tuple[str, WorkflowSpec | None, WorkflowSpec]] | None = None,
+        checked: bool = False,
     ) -> list[Quad]:
         """The first stages of :meth:`ingest_events`, which read nothing of the store but, once a
         workflow, its stored spec: check the events, take the roles of their specs, translate them. :meth:`ingest_translated` does
@@ -212,10 +214,12 @@ class KnowledgeGraph(Closing):
         :param registered: where to note each spec registered, as ``(workflow, the spec it
             replaced or None, the spec)``, for :meth:`ingest_events` to take back if the batch
             is refused.
+        :param checked: the events passed :func:`provml.events.check` already.
         :raises provml.errors.EventError: an event breaks the wire format.
         :raises provml.ingest.spec.SpecError: a spec event's spec does not load.
         """
-        check(events)
+        if not checked:
+            check(events)
         # secrets redacted as the capture client does, for events that did not come through it
         events = [redact_event(event) for event in events]
         for event in events:

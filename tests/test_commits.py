@@ -12,14 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import paper_fixture as pf
+import pytest
 from spec_bags import spec_bags
 
 from provml.errors import EventError, ValidationFailed
-from provml.ingest.commits import Committed, Committer
+from provml.ingest.commits import Committed, Committer, Expired
 from provml.knowledge import ONTOLOGY_GRAPHS, KnowledgeGraph, open_kg
 from provml.vocab import PROVML
 
 Bag = list[dict[str, Any]]
+Hold = Callable[[float | None], AbstractContextManager[Any]]
 
 
 def _bags(events: list[dict[str, Any]], size: int) -> list[Bag]:
@@ -47,10 +49,10 @@ class _Queued:
         self.outcomes: dict[int, Committed | BaseException] = {}
         self.threads: list[threading.Thread] = []
 
-    def hold(self) -> AbstractContextManager[Any]:
+    def hold(self, seconds: float | None = None) -> AbstractContextManager[Any]:
         return self.lock
 
-    def run(self, bags: Sequence[Bag], hold: Callable[[int], Callable[[], AbstractContextManager[Any]]] | None = None,
+    def run(self, bags: Sequence[Bag], hold: Callable[[int], Hold] | None = None,
             ) -> dict[int, Committed | BaseException]:
         with self.lock:
             for i, bag in enumerate(bags):
@@ -63,7 +65,7 @@ class _Queued:
             assert not thread.is_alive()
         return self.outcomes
 
-    def _ingest(self, i: int, bag: Bag, hold: Callable[[], AbstractContextManager[Any]]) -> None:
+    def _ingest(self, i: int, bag: Bag, hold: Hold) -> None:
         try:
             self.outcomes[i] = self.committer.ingest(bag, hold=hold)
         except BaseException as exc:  # noqa: BLE001 - the test reads it
@@ -131,45 +133,146 @@ def test_a_batch_with_a_spec_starts_a_group(tmp_path: Path) -> None:
     assert hyper == {"train2"}  # the first batch's lr came before the spec: a plain value
 
 
-def test_batches_behind_a_store_held_past_the_time_limit_are_withdrawn_and_never_stored(tmp_path: Path) -> None:
-    """``hold`` raising (the endpoint's write lock past its time limit: 503): the batch of the
-    thread that waited for the store and the batches queued behind it are withdrawn, each
-    caller gets the error, nothing is stored, and the next batch is not held up."""
+def _limited(lock: threading.Lock) -> Hold:
+    """A ``hold`` as the endpoint's: the lock within the seconds given, else an error."""
+
+    @contextmanager
+    def hold(seconds: float | None) -> Iterator[None]:
+        if not lock.acquire(timeout=-1 if seconds is None else seconds):
+            raise TimeoutError("the store was held for a whole time limit")
+        try:
+            yield
+        finally:
+            lock.release()
+
+    return hold
+
+
+def _in_thread(outcomes: dict[str, Any], name: str, call: Callable[[], Any]) -> threading.Thread:
+    def run() -> None:
+        start = time.monotonic()
+        try:
+            outcomes[name] = call()
+        except BaseException as exc:  # noqa: BLE001 - the test reads it
+            outcomes[name] = exc
+        outcomes[name + " waited"] = time.monotonic() - start
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_batch_whose_store_stays_held_is_withdrawn_and_the_batch_behind_it_still_gets_its_turn(
+        tmp_path: Path) -> None:
+    """The leader's wait for the store (another write holds it) passes its limit: its batch is
+    withdrawn with the error, never stored; a batch that came later keeps its own time left and
+    is stored once the store is free (a review: every batch queued was withdrawn with the
+    leader, one that had waited 0.2 s among them)."""
     bags = _bags(pf.all_events(), 4)
     with open_kg(tmp_path / "kg") as kg:
         committer = Committer(kg)
-        lock = threading.Lock()  # the store, held by the test (another write)
+        store = threading.Lock()  # held by the test: another write
+        before = _data(kg)
+        outcomes: dict[str, Any] = {}
+        with store:
+            first = _in_thread(outcomes, "first", lambda: committer.ingest(bags[0], hold=_limited(store), limit_s=2.0))
+            time.sleep(1.0)
+            second = _in_thread(outcomes, "second", lambda: committer.ingest(bags[1], hold=_limited(store), limit_s=2.0))
+            first.join(30)  # its 2 s passed; the second has ≈ 1 s left
+            assert isinstance(outcomes["first"], TimeoutError), outcomes
+        second.join(30)
+        assert isinstance(outcomes["second"], Committed) and outcomes["second"].batches == 1, outcomes
+        stored = _data(kg)
+        assert committer.waiting == 0 and stored != before
+    alone, _ = _alone(tmp_path / "alone", bags[1:2])
+    assert stored == alone  # the first batch is not in the store
+
+
+def test_a_batch_waits_at_most_its_own_limit_behind_others(tmp_path: Path) -> None:
+    """As a follower and then for the store, a batch waits its limit in all (a review: it
+    waited for the leader, then a whole limit again for the store), then is withdrawn."""
+    bags = _bags(pf.all_events(), 4)
+    with open_kg(tmp_path / "kg") as kg:
+        committer = Committer(kg)
+        store = threading.Lock()
+        outcomes: dict[str, Any] = {}
+        with store:
+            first = _in_thread(outcomes, "first", lambda: committer.ingest(bags[0], hold=_limited(store), limit_s=2.0))
+            _until(lambda: committer.waiting == 1, "the first batch never queued")
+            time.sleep(1.0)
+            second = _in_thread(outcomes, "second", lambda: committer.ingest(bags[1], hold=_limited(store), limit_s=2.0))
+            first.join(30)
+            second.join(30)
+        assert isinstance(outcomes["first"], TimeoutError) and isinstance(outcomes["second"], TimeoutError)
+        assert outcomes["second waited"] < 2.6, outcomes  # 2 s, not 1 + 2
+        assert committer.waiting == 0
+
+
+def test_a_follower_whose_limit_passes_while_a_group_is_written_is_withdrawn(tmp_path: Path) -> None:
+    """While the leader holds the store for a long time (a slow write), a batch waiting behind
+    it leaves at its limit with :class:`Expired`, and is not written in a later group."""
+    bags = _bags(pf.all_events(), 4)
+    with open_kg(tmp_path / "kg") as kg:
+        committer = Committer(kg)
+        queued = threading.Event()
 
         @contextmanager
-        def limited() -> Iterator[None]:
-            if not lock.acquire(timeout=1.0):
-                raise TimeoutError("the store was held for a whole time limit")
-            try:
-                yield
-            finally:
-                lock.release()
+        def slow(seconds: float | None) -> Iterator[None]:
+            assert queued.wait(30)
+            time.sleep(1.5)  # the follower's 0.5 s pass meanwhile
+            yield
 
-        before = _data(kg)
-        outcomes: dict[int, Any] = {}
+        outcomes: dict[str, Any] = {}
+        first = _in_thread(outcomes, "first", lambda: committer.ingest(bags[0], hold=slow, limit_s=10.0))
+        _until(lambda: committer.waiting == 1, "the first batch never queued")
+        second = _in_thread(outcomes, "second", lambda: committer.ingest(bags[1], hold=slow, limit_s=0.5))
+        _until(lambda: committer.waiting == 2, "the second batch never queued")
+        queued.set()
+        first.join(30)
+        second.join(30)
+        assert isinstance(outcomes["second"], Expired) and "not stored" in str(outcomes["second"])
+        assert isinstance(outcomes["first"], Committed) and outcomes["first"].batches == 1
+        stored = _data(kg)
+    alone, _ = _alone(tmp_path / "alone", bags[:1])
+    assert stored == alone
 
-        def ingest(i: int) -> None:
-            try:
-                outcomes[i] = committer.ingest(bags[i], hold=limited)
-            except TimeoutError as exc:
-                outcomes[i] = exc
 
-        threads = [threading.Thread(target=ingest, args=(i,)) for i in range(3)]
-        with lock:
-            for thread in threads:
-                thread.start()
-            for thread in threads:  # the leader gives up after 1 s, the others with it
-                thread.join(30)
-                assert not thread.is_alive()
-        assert [_verdict(outcomes[i]) for i in range(3)] == ["TimeoutError"] * 3
-        assert len({id(outcomes[i]) for i in range(3)}) == 3  # each thread its own exception
-        assert committer.waiting == 0 and _data(kg) == before
-        result = committer.ingest(bags[0], hold=limited)
-        assert result.batches == 1 and _data(kg) != before
+def test_a_caller_interrupted_while_waiting_leaves_the_committer_working(tmp_path: Path) -> None:
+    """A follower whose wait raises (Ctrl-C in the main thread) withdraws its batch and passes
+    on a lead handed to it; later batches are still written (a review: the lead went to the
+    interrupted caller, and every later call hung)."""
+    import signal
+
+    bags = _bags(pf.all_events(), 4)
+    with open_kg(tmp_path / "kg") as kg:
+        committer = Committer(kg, max_events=4)  # one bag a group
+        store = threading.Lock()
+        outcomes: dict[str, Any] = {}
+
+        def interrupt(*_: Any) -> None:
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGALRM, interrupt)
+        try:
+            with store:
+                first = _in_thread(outcomes, "first", lambda: committer.ingest(bags[0], hold=_limited(store)))
+                _until(lambda: committer.waiting == 1, "the first batch never queued")
+                signal.setitimer(signal.ITIMER_REAL, 0.3)
+                with pytest.raises(KeyboardInterrupt):
+                    committer.ingest(bags[1], hold=_limited(store))  # this thread: a follower
+                assert committer.waiting == 1  # withdrawn
+                third = _in_thread(outcomes, "third", lambda: committer.ingest(bags[2], hold=_limited(store)))
+                _until(lambda: committer.waiting == 2, "the third batch never queued")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        first.join(30)
+        third.join(30)
+        assert isinstance(outcomes["first"], Committed) and isinstance(outcomes["third"], Committed), outcomes
+        assert committer.ingest(bags[3], hold=_limited(store)).batches == 1
+        stored = _data(kg)
+    alone, _ = _alone(tmp_path / "alone", [bags[0], bags[2], bags[3]])
+    assert stored == alone  # the interrupted caller's batch is not in the store
 
 
 def test_a_batch_written_in_another_threads_group_is_answered_without_waiting_for_the_store(
@@ -183,7 +286,7 @@ def test_a_batch_written_in_another_threads_group_is_answered_without_waiting_fo
         released = threading.Event()
 
         @contextmanager
-        def slow_to_let_go() -> Iterator[None]:
+        def slow_to_let_go(seconds: float | None) -> Iterator[None]:
             with queued.lock:
                 yield
                 assert released.wait(30)  # the store kept after the group's write

@@ -170,8 +170,8 @@ def test_the_limits_the_docs_quote_are_the_code_s() -> None:
     from provml.capture import flusher
     from provml.endpoint.api.events import MAX_VALUES
     from provml.endpoint.linked_data.void import dump_nquads_gz
-    from provml.ingest.commits import COMMIT_EVENTS
     from provml.endpoint.sparql import evaluation, isolation, updates
+    from provml.ingest.commits import COMMIT_EVENTS
     from provml.ingest.representatives import Verdicts
     from provml.ingest.worker import Worker
     from provml.ingest.writer import Writer

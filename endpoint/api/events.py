@@ -39,8 +39,10 @@ from provml.endpoint.context import KG_KEY, runner
 from provml.endpoint.errors import abort_json
 from provml.endpoint.limits import InputRefused, check_json_depth
 from provml.endpoint.negotiation import media_type
+from provml.endpoint.sparql.outcomes import QueryRejected
 from provml.errors import EventError, ValidationFailed
-from provml.ingest.commits import Committer
+from provml.events import check
+from provml.ingest.commits import Committer, Expired
 from provml.ingest.spec import SpecError
 
 __all__ = ["bp", "parse_batch"]
@@ -71,8 +73,14 @@ def post_events() -> tuple[Response, int]:
         abort_json(415, f"events must be UTF-8, not {params['charset']}")
     events = parse_batch(_body())
     commits: Committer = current_app.extensions[COMMITS_KEY]
-    try:  # the store held as for updates and Graph Store writes: their steps never interleave
-        result = commits.ingest(events, hold=runner().writing, weight=_values(events))
+    writes = runner()
+    try:
+        check(events)  # (before its turn: a batch the format refuses never joins a group)
+        # the store held as for updates and Graph Store writes: their steps never interleave
+        result = commits.ingest(events, hold=writes.writing, limit_s=writes.timeout_s,
+                                weight=_values(events), checked=True)
+    except Expired:
+        raise QueryRejected from None
     except EventError as exc:
         abort_json(422, str(exc), event=exc.fields.get("index"), kind=exc.fields.get("kind"),
                    field=exc.fields.get("field"), rule=exc.fields.get("rule"))

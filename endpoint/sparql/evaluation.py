@@ -386,14 +386,16 @@ class QueryRunner:
                    using_named_graphs=using_named)
 
     @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
+    def writing(self, wait_s: float | None = None) -> Iterator[None]:
         """Hold the store for one write through the endpoint (an update, a Graph Store write:
         its steps must not interleave with another write's), waiting at most one time limit
-        for the write before it.
+        (or ``wait_s`` seconds, what is left of a batch's: ``provml.ingest.commits``) for the
+        write before it.
 
         :raises QueryRejected: another write held the store for a whole time limit.
         """
-        if not self._writing.acquire(timeout=-1 if self.timeout_s is None else self.timeout_s):
+        wait = self.timeout_s if wait_s is None else wait_s
+        if not self._writing.acquire(timeout=-1 if wait is None else wait):
             raise QueryRejected
         try:
             yield

@@ -540,3 +540,44 @@ def test_an_object_with_a_key_twice_is_400_and_nothing_is_stored(client: FlaskCl
     assert_error_shape(error, 400)
     assert error["key"] in ("events", "run", "value") and "twice" in error["error"]
     assert quads(kg) == before
+
+
+def test_a_batch_the_event_format_refuses_is_answered_before_its_turn_and_joins_no_group(
+        make_live_server: Any, tmp_path: Any) -> None:
+    """The format is checked before a batch waits for the store: a broken one is refused at
+    once (422, while another write holds the store) and the others stay one group (a review:
+    it made its whole group fail and be written again batch by batch, +30-50 % for all)."""
+    import threading
+    import time
+
+    import requests
+
+    from provml.endpoint.api.events import COMMITS_KEY
+    from provml.endpoint.context import RUNNER_KEY
+
+    live = make_live_server({"TIMEOUT_S": 30}, path=tmp_path / "kg")
+    commits = live.app.extensions[COMMITS_KEY]
+    bodies = [batch(f"format-{i}") for i in range(3)]
+    broken = batch("format-broken")
+    del broken[2]["status"]  # task_end needs a status
+    answers: dict[str, Any] = {}
+
+    def post(name: str, body: list[Any]) -> None:
+        response = requests.post(live.url + "/api/events", json=body, headers=AUTH, timeout=60)
+        answers[name] = (response.status_code, response.json())
+
+    threads = [threading.Thread(target=post, args=(str(i), body)) for i, body in enumerate(bodies)]
+    with live.app.extensions[RUNNER_KEY].writing():
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while commits.waiting < 3:
+            assert time.monotonic() < deadline, commits.waiting
+            time.sleep(0.01)
+        post("broken", broken)  # answered while the store is still held
+        assert answers["broken"][0] == 422 and answers["broken"][1]["kind"] == "task_end"
+        assert commits.waiting == 3
+    for thread in threads:
+        thread.join(60)
+    assert [answers[str(i)][0] for i in range(3)] == [202] * 3
+    assert [answers[str(i)][1]["batches"] for i in range(3)] == [3] * 3
