@@ -331,3 +331,33 @@ def test_a_group_is_bounded_by_events_and_by_weight(tmp_path: Path) -> None:
         for thread in queued.threads:
             thread.join(60)
     assert [outcomes[i].batches for i in range(4)] == [1, 1, 1, 1]  # 6 + 6 > 10: each alone
+
+
+def test_a_batch_not_checked_is_checked_in_a_group_of_checked_ones(tmp_path: Path) -> None:
+    """``checked`` is each caller's own: a batch whose caller did not check its events, taken
+    with one whose caller did, is checked (the leader's flag was used for the whole group: the
+    broken event reached translation unchecked)."""
+    bags = _bags(pf.all_events(), 4)[:2]
+    broken = [*bags[1], {"v": 1, "kind": "task_end", "t": pf.T0, "run": "train-a", "workflow": "seismic-training",
+                         "task": "x", "name": "x"}]  # no status
+    with open_kg(tmp_path / "kg") as kg:
+        committer = Committer(kg)
+        queued = _Queued(committer)
+        outcomes: dict[int, Any] = {}
+        with queued.lock:
+            for i, (bag, checked) in enumerate(((bags[0], True), (broken, False))):
+                def ingest(i: int = i, bag: Bag = bag, checked: bool = checked) -> None:
+                    try:
+                        outcomes[i] = committer.ingest(bag, hold=queued.hold, checked=checked)
+                    except BaseException as exc:  # noqa: BLE001 - read below
+                        outcomes[i] = exc
+                thread = threading.Thread(target=ingest)
+                thread.start()
+                queued.threads.append(thread)
+                _until(lambda i=i: committer.waiting == i + 1, "the batch never queued")
+        for thread in queued.threads:
+            thread.join(60)
+        assert isinstance(outcomes[0], Committed) and isinstance(outcomes[1], EventError), outcomes
+        stored = _data(kg)
+    alone, _ = _alone(tmp_path / "alone", bags[:1])
+    assert stored == alone

@@ -376,4 +376,3 @@ def non_finite_as_double(event: dict[str, Any]) -> dict[str, Any] | None:
             out = dict(event) if out is None else out
             out[field] = fixed
     return out
-

@@ -116,8 +116,9 @@ def spelled(value: Any, default: Callable[[Any], Any] | None = None) -> Any:
     """``value`` — a list or object value, as a hyperparameter's grid or a metric per class —
     with each NaN or infinite number in it written as the string of XSD's spelling
     (:func:`double_spelling`): JSON, and so its ``rdf:JSON`` literal, has no such numbers. A
-    copy (lists and objects are rebuilt, whatever they hold). ``default``: what turns a value JSON cannot take into one
-    it can (the capture library's numpy and torch arrays and scalars), looked into in turn.
+    copy (lists and objects are rebuilt, whatever they hold). ``default``: what turns a value
+    JSON cannot take into one it can (the capture library's numpy and torch arrays and
+    scalars), looked into in turn.
 
     >>> spelled([1.0, float("nan"), {"f1": float("-inf")}])
     [1.0, 'NaN', {'f1': '-INF'}]

@@ -73,6 +73,7 @@ class _Waiting:
     weight: int
     spec: bool
     deadline: float | None  # (monotonic) when its caller stops waiting, unless taken by then
+    checked: bool  # its events passed ``check`` already
     taken: bool = False  # by the leader, for a group
     lead: bool = False  # its thread leads (or is to)
     outcome: Committed | BaseException | None = None
@@ -120,7 +121,7 @@ class Committer:
         :raises provml.errors.ValidationFailed: the batch breaks the shapes (nothing of it written).
         """
         spec = any(isinstance(e, Mapping) and e.get("kind") == "spec" for e in events)
-        mine = _Waiting(events, weight, spec, None if limit_s is None else time.monotonic() + limit_s)
+        mine = _Waiting(events, weight, spec, None if limit_s is None else time.monotonic() + limit_s, checked)
         with self._lock:
             self._queue.append(mine)
             if self._leader is None:
@@ -140,7 +141,7 @@ class Committer:
                         mine.deadline = None  # in a group being written: its outcome comes
                     mine.woken.clear()
             if mine.lead:
-                self._lead(mine, hold, checked)
+                self._lead(mine, hold)
         except BaseException:  # (an interrupted wait: the batch withdrawn, the lead passed on)
             with self._lock:
                 if not mine.taken and mine in self._queue:
@@ -153,8 +154,7 @@ class Committer:
         assert mine.outcome is not None
         return mine.outcome
 
-    def _lead(self, mine: _Waiting, hold: Callable[[float | None], AbstractContextManager[Any]],
-              checked: bool) -> None:
+    def _lead(self, mine: _Waiting, hold: Callable[[float | None], AbstractContextManager[Any]]) -> None:
         """Hold the store and write the group that ``mine`` starts (the oldest batch waiting),
         then hand the lead to the oldest batch still waiting. A ``hold`` that raises withdraws
         ``mine`` alone: the next batch waits for the store with its own time left."""
@@ -162,7 +162,7 @@ class Committer:
         try:
             with hold(left):
                 while not mine.taken:  # (``mine`` is first in the queue: one group)
-                    self._commit(self._take(), checked)
+                    self._commit(self._take())
         except BaseException as exc:  # the store not had in time (or an interrupt)
             with self._lock:
                 if not mine.taken:
@@ -196,14 +196,14 @@ class Committer:
                 waiting.taken = True
             return group
 
-    def _commit(self, group: list[_Waiting], checked: bool) -> None:
+    def _commit(self, group: list[_Waiting]) -> None:
         """Every batch of ``group`` stored or rejected, its outcome set, its caller woken."""
         try:
-            if len(group) > 1 and self._together(group, checked):
+            if len(group) > 1 and self._together(group):
                 return
             for waiting in group:  # alone, or after a group that failed
                 try:
-                    result = self.kg.ingest_events(waiting.events, checked=checked)
+                    result = self.kg.ingest_events(waiting.events, checked=waiting.checked)
                 except Exception as exc:  # noqa: BLE001 - the batch's own verdict, for its caller
                     waiting.outcome = exc
                 else:
@@ -216,20 +216,21 @@ class Committer:
                     waiting.woken.set()
             raise
 
-    def _together(self, group: list[_Waiting], checked: bool) -> bool:
+    def _together(self, group: list[_Waiting]) -> bool:
         """``group`` ingested as one batch; False when that failed (the specs of a refused batch
         are taken back by ``ingest_events``) and its batches are to be taken one by one (a
         store that failed in the middle of the write may hold part of it: written again,
         deterministic IRIs, nothing twice)."""
         events = [e for waiting in group for e in waiting.events]
         try:
-            result = self.kg.ingest_events(events, checked=checked)
+            result = self.kg.ingest_events(events, checked=all(waiting.checked for waiting in group))
         except Exception:  # noqa: BLE001 - each batch then gets what it gets alone
             return False
         for waiting in group:
             waiting.outcome = Committed(len(waiting.events), result.triples, result.graphs, len(group))
             waiting.woken.set()
         return True
+
 
 def _copy(exc: BaseException) -> BaseException:
     try:
