@@ -313,7 +313,7 @@ class KnowledgeGraph(Closing):
                 write_passes(self.store, data, quads, atomic=self.atomic_writes, complete=True, reads=self._reads)
             else:
                 store_batch(self.store, quads, atomic=self.atomic_writes, reads=self._reads)
-            retire_versions(self.store, self.iris, quads)  # a spec's document: the new one alone
+            retire_versions(self.store, self.iris, quads, data)  # a spec's document: the new one alone
         graphs = sorted(g.value for g in {q.graph_name for q in quads} if isinstance(g, NamedNode))
         return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
 

@@ -288,3 +288,22 @@ def test_the_stored_document_holds_a_stores_name_and_type_only() -> None:
     (document,) = [q.object.value for q in kg.store.quads() if q.predicate == PROVML.specification]
     assert json.loads(document)["stores"] == [{"name": "wells", "type": "OBJECT_STORE"}]
     assert "team-private" not in "\n".join(str(q) for q in kg.store.quads())
+
+
+def test_a_new_version_in_a_batch_written_as_n_quads_replaces_the_stored_one(tmp_path: Path) -> None:
+    """A batch of ``BULK_MIN_QUADS`` quads or more reaches the store as N-Quads, which the check
+    for a spec document searches as bytes (24th session); a new version there retires the
+    older one as in a small batch."""
+    from provml.knowledge import open_kg
+    from provml.store.oxigraph import BULK_MIN_QUADS
+
+    kg = open_kg(tmp_path / "store")
+    plan = kg.iris.plan("wf")
+    kg.register_spec(WorkflowSpec.from_dict(_spec(lr="hyperparameter")))
+    values = [{"name": f"v{i}", "value": i} for i in range(BULK_MIN_QUADS // 4)]
+    result = kg.ingest_events([{"v": 1, "kind": "spec", "t": 20, "run": "r2", "workflow": "wf", "spec": _spec(lr="value")},
+                               *_run("big", values)])
+    assert result.triples >= BULK_MIN_QUADS
+    documents = [q.object.value for q in kg.store.quads() if q.subject == plan and q.predicate == PROVML.specification]
+    assert len(documents) == 1 and '"value"' in documents[0]
+    kg.close()

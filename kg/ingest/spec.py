@@ -315,12 +315,16 @@ def stored_spec(store: Store, iris: Iris, workflow: str) -> WorkflowSpec | None:
     return spec
 
 
-def retire_versions(store: Store, iris: Iris, quads: Sequence[Quad]) -> None:
+def retire_versions(store: Store, iris: Iris, quads: Sequence[Quad], data: bytes | None = None) -> None:
     """After ``quads`` are written: each workflow whose spec document they hold keeps that one
     only (the version a ``spec`` event just brought is the one in force, and a restarted ingest
     reads it alone). Written first and removed after, a crash in between leaves two versions,
-    which :func:`stored_spec` reads as their agreed roles."""
+    which :func:`stored_spec` reads as their agreed roles. ``data``: the quads as N-Quads, when
+    the caller has them: searched first, as bytes (a batch of 10,000 events in ≈ 1 ms, where
+    reading each quad's predicate took 1.5 % of ``provml load``'s time that held the GIL)."""
     spec_of, graph = PROVML.specification, iris.plans_graph
+    if data is not None and f"<{spec_of.value}>".encode() not in data:
+        return
     for plan, document in {q.subject: q.object for q in quads if q.predicate == spec_of}.items():
         older = [d for d in _documents(store, iris, plan) if d != document]
         if older:  # (str of a literal: its N-Triples form, escaped as SPARQL reads it)

@@ -366,10 +366,11 @@ def _groups(
     from provml.ingest.representatives import cached_profile, views
 
     profile = cached_profile(shape_files)
-    if profile is None or any(t.predicate == RDFS.subClassOf for t in data):
+    if profile is None:
         return None
     interner = _verdicts(shape_files, engine).current()
-    return profile, views(profile, data, interner), interner
+    by_view = views(profile, data, interner)
+    return None if by_view is None else (profile, by_view, interner)
 
 
 @functools.lru_cache(maxsize=8)
