@@ -39,7 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from abtree import ROOT, base_tree  # noqa: E402
-from events_post import TOKEN, cpu_s, events_in, free_port, record  # noqa: E402
+from events_post import TOKEN, cpu_s, events_in, record, start_serve  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "events_concurrent.json"
 
@@ -51,26 +51,15 @@ def busy_s() -> float:
 
 
 def replay(pythonpath: str | None, streams: list[list[bytes]], warm: bytes, store: Path) -> dict[str, Any]:
-    port = free_port()
-    env = dict(os.environ)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath  # ahead of the editable install
-    command = [sys.executable, "-c", "import sys; from provml.cli import main; sys.exit(main())",
-               "serve", "--store", str(store), "--port", str(port), "--token", TOKEN]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, port = start_serve(pythonpath, store)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
     batches: list[int] = []
     failures: list[Any] = []
     try:
-        for _ in range(600):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-                conn.request("POST", "/api/events", warm, headers)
-                assert conn.getresponse().read()
-                conn.close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        conn.request("POST", "/api/events", warm, headers)
+        assert conn.getresponse().read()
+        conn.close()
 
         def client(bodies: list[bytes]) -> None:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)

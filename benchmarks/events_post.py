@@ -115,8 +115,9 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def replay(pythonpath: str | None, bodies: list[bytes], warm: bytes, store: Path, *, pin: bool,
-           gzipped: bool, passes: int = 1) -> dict[str, Any]:
+def start_serve(pythonpath: str | None, store: Path, *, pin: bool = False) -> tuple[subprocess.Popen[bytes], int]:
+    """``provml serve`` of the package on ``pythonpath`` (``None``: this tree's install) over
+    ``store``, on a free loopback port (``taskset -c 1`` with ``pin``), once it answers."""
     port = free_port()
     env = dict(os.environ)
     if pythonpath:
@@ -125,18 +126,25 @@ def replay(pythonpath: str | None, bodies: list[bytes], warm: bytes, store: Path
                "serve", "--store", str(store), "--port", str(port), "--token", TOKEN]
     if pin:
         command = ["taskset", "-c", "1", *command]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+            conn.request("GET", "/")
+            conn.getresponse().read()
+            conn.close()
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError("provml serve did not answer within 60 s")
+
+
+def replay(pythonpath: str | None, bodies: list[bytes], warm: bytes, store: Path, *, pin: bool,
+           gzipped: bool, passes: int = 1) -> dict[str, Any]:
+    proc, port = start_serve(pythonpath, store, pin=pin)
     try:
-        conn = None
-        for _ in range(600):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-                conn.request("GET", "/")
-                conn.getresponse().read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        assert conn is not None
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
         if gzipped:
             headers["Content-Encoding"] = "gzip"

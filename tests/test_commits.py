@@ -53,10 +53,12 @@ class _Queued:
         return self.lock
 
     def run(self, bags: Sequence[Bag], hold: Callable[[int], Hold] | None = None,
-            ) -> dict[int, Committed | BaseException]:
+            options: Sequence[dict[str, Any]] | None = None) -> dict[int, Committed | BaseException]:
+        """``hold(i)``, ``options[i]``: the ``hold`` and other arguments of batch ``i``'s call."""
         with self.lock:
             for i, bag in enumerate(bags):
-                thread = threading.Thread(target=self._ingest, args=(i, bag, hold(i) if hold else self.hold))
+                thread = threading.Thread(target=self._ingest, args=(
+                    i, bag, hold(i) if hold else self.hold, options[i] if options else {}))
                 thread.start()
                 self.threads.append(thread)
                 _until(lambda i=i: self.committer.waiting == i + 1 or i in self.outcomes, "the batch never queued")
@@ -65,9 +67,9 @@ class _Queued:
             assert not thread.is_alive()
         return self.outcomes
 
-    def _ingest(self, i: int, bag: Bag, hold: Hold) -> None:
+    def _ingest(self, i: int, bag: Bag, hold: Hold, options: dict[str, Any]) -> None:
         try:
-            self.outcomes[i] = self.committer.ingest(bag, hold=hold)
+            self.outcomes[i] = self.committer.ingest(bag, hold=hold, **options)
         except BaseException as exc:  # noqa: BLE001 - the test reads it
             self.outcomes[i] = exc
 
@@ -317,19 +319,7 @@ def test_a_batch_written_in_another_threads_group_is_answered_without_waiting_fo
 def test_a_group_is_bounded_by_events_and_by_weight(tmp_path: Path) -> None:
     bags = _bags(pf.all_events(), 4)[:4]
     with open_kg(tmp_path / "kg") as kg:
-        committer = Committer(kg, max_events=1_000, max_weight=10)
-        queued = _Queued(committer)
-        outcomes: dict[int, Any] = {}
-        with queued.lock:
-            for i, bag in enumerate(bags):
-                def ingest(i: int = i, bag: Bag = bag) -> None:
-                    outcomes[i] = committer.ingest(bag, hold=queued.hold, weight=6)
-                thread = threading.Thread(target=ingest)
-                thread.start()
-                queued.threads.append(thread)
-                _until(lambda i=i: committer.waiting == i + 1, "the batch never queued")
-        for thread in queued.threads:
-            thread.join(60)
+        outcomes = _Queued(Committer(kg, max_events=1_000, max_weight=10)).run(bags, options=[{"weight": 6}] * 4)
     assert [outcomes[i].batches for i in range(4)] == [1, 1, 1, 1]  # 6 + 6 > 10: each alone
 
 
@@ -341,22 +331,7 @@ def test_a_batch_not_checked_is_checked_in_a_group_of_checked_ones(tmp_path: Pat
     broken = [*bags[1], {"v": 1, "kind": "task_end", "t": pf.T0, "run": "train-a", "workflow": "seismic-training",
                          "task": "x", "name": "x"}]  # no status
     with open_kg(tmp_path / "kg") as kg:
-        committer = Committer(kg)
-        queued = _Queued(committer)
-        outcomes: dict[int, Any] = {}
-        with queued.lock:
-            for i, (bag, checked) in enumerate(((bags[0], True), (broken, False))):
-                def ingest(i: int = i, bag: Bag = bag, checked: bool = checked) -> None:
-                    try:
-                        outcomes[i] = committer.ingest(bag, hold=queued.hold, checked=checked)
-                    except BaseException as exc:  # noqa: BLE001 - read below
-                        outcomes[i] = exc
-                thread = threading.Thread(target=ingest)
-                thread.start()
-                queued.threads.append(thread)
-                _until(lambda i=i: committer.waiting == i + 1, "the batch never queued")
-        for thread in queued.threads:
-            thread.join(60)
+        outcomes = _Queued(Committer(kg)).run([bags[0], broken], options=[{"checked": True}, {"checked": False}])
         assert isinstance(outcomes[0], Committed) and isinstance(outcomes[1], EventError), outcomes
         stored = _data(kg)
     alone, _ = _alone(tmp_path / "alone", bags[:1])
