@@ -1,8 +1,9 @@
 """Group commit: batches that wait for the store together are written together.
 
-The endpoint ingests each ``POST /api/events`` on its request's thread, one batch at a time
-under the store's write lock. With many capture clients posting at once (eight training runs,
-bags of 50 events), every batch paid the per-batch costs alone — the store's reads for shortcut
+The endpoint ingested each ``POST /api/events`` on its request's thread, one batch at a time
+under the store's write lock (until the twenty-fourth session). With many capture clients
+posting at once (eight training runs, bags of 50 events), every batch paid the per-batch costs
+alone — the store's reads for shortcut
 links, context types and summaries, the validation engine's call, the write — while the others
 waited for the lock. Here a thread that gets the lock takes every batch waiting at that moment,
 its own and the others' (up to :data:`COMMIT_EVENTS` events and ``max_weight`` values), through
