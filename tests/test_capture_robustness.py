@@ -614,3 +614,12 @@ def test_a_run_id_is_taken_when_its_workflow_begins(tmp_path: Path) -> None:
     begins = [e for path in tmp_path.glob("provml-*.jsonl") for e in read_events(path)
               if e["kind"] == "workflow_begin"]
     assert len(begins) == 1
+
+
+def test_the_capture_encoder_writes_a_nan_key_or_value_inside_a_value_as_xsd_spells_it() -> None:
+    """A metric per class keyed or valued by NaN (24th session: such an event was rejected)."""
+    from provml.capture.encoding import encode
+
+    event = {"v": 1, "kind": "task_end", "t": 1.0, "run": "r", "workflow": "w", "task": "t", "name": "t",
+             "status": "finished", "generated": [{"name": "f1", "value": {float("nan"): 0.5, "b": [float("inf")]}}]}
+    assert json.loads(encode(event))["generated"] == [{"name": "f1", "value": {"NaN": 0.5, "b": ["INF"]}}]

@@ -159,7 +159,7 @@ def _in_thread(outcomes: dict[str, Any], name: str, call: Callable[[], Any]) -> 
             outcomes[name] = exc
         outcomes[name + " waited"] = time.monotonic() - start
 
-    thread = threading.Thread(target=run)
+    thread = threading.Thread(target=run, daemon=True)  # (a caller left waiting must not hold pytest up)
     thread.start()
     return thread
 
@@ -336,3 +336,47 @@ def test_a_batch_not_checked_is_checked_in_a_group_of_checked_ones(tmp_path: Pat
         stored = _data(kg)
     alone, _ = _alone(tmp_path / "alone", bags[:1])
     assert stored == alone
+
+
+def test_a_follower_whose_limit_passes_while_its_group_is_written_is_answered(tmp_path: Path) -> None:
+    """Its limit passed after its batch was taken; the group's outcome came (without the
+    committer's lock) while it was clearing its event: cleared after reading the flags, the
+    wake-up was erased and the caller waited for good (a review: the race widened here by an
+    event whose ``clear`` is slow; a thread switch there does the same)."""
+    from provml.store import open_store
+
+    class SlowClear(threading.Event):
+        def clear(self) -> None:
+            time.sleep(1.0)  # the leader sets the outcome and the event meanwhile
+            super().clear()
+
+    class SlowWrites(KnowledgeGraph):
+        def ingest_events(self, events: Any, *, checked: bool = False) -> Any:
+            time.sleep(0.6)  # longer than the follower's limit
+            return super().ingest_events(events, checked=checked)
+
+    bags = _bags(pf.all_events(), 4)[:3]
+    kg = SlowWrites(open_store(tmp_path / "kg"))
+    try:
+        kg.ingest_events(bags.pop())  # warm (the shapes, the class closure): the write's time is known
+        committer = Committer(kg)
+        go = threading.Event()
+
+        @contextmanager
+        def hold(seconds: float | None) -> Iterator[None]:
+            assert go.wait(30)
+            yield
+
+        outcomes: dict[str, Any] = {}
+        leader = _in_thread(outcomes, "leader", lambda: committer.ingest(bags[0], hold=hold, limit_s=30))
+        _until(lambda: committer.waiting == 1, "the first batch never queued")
+        follower = _in_thread(outcomes, "follower", lambda: committer.ingest(bags[1], hold=hold, limit_s=0.3))
+        _until(lambda: committer.waiting == 2, "the second batch never queued")
+        committer._queue[1].woken = SlowClear()  # read by the follower after its timed-out wait
+        go.set()
+        leader.join(30)
+        follower.join(10)
+        assert not follower.is_alive(), "the follower was never answered"
+        assert isinstance(outcomes["follower"], Committed) and outcomes["follower"].batches == 2, outcomes
+    finally:
+        kg.close()

@@ -339,8 +339,9 @@ def non_finite_as_double(event: dict[str, Any]) -> dict[str, Any] | None:
     numpy or torch scalar) carry it as ``"double": "NaN" | "INF" | "-INF"`` instead of
     ``"value"`` (the event format's spelling, as XSD writes it: JSON has no such numbers), and
     whose list and object values write such numbers inside them as those strings
-    (:func:`provml.events.spelled`: a metric per class with a NaN is kept); None when it has
-    none. The event is not changed.
+    (:func:`provml.events.spelled`: a metric per class with a NaN is kept; the list or object
+    values are copies even without one); None when it has no such value, nor any list, object
+    or array value. The event is not changed.
 
     >>> non_finite_as_double({"generated": [{"name": "loss", "value": float("nan")}]})
     {'generated': [{'name': 'loss', 'double': 'NaN'}]}

@@ -120,13 +120,14 @@ def spelled(value: Any, default: Callable[[Any], Any] | None = None) -> Any:
     JSON cannot take into one it can (the capture library's numpy and torch arrays and
     scalars), looked into in turn.
 
-    >>> spelled([1.0, float("nan"), {"f1": float("-inf")}])
-    [1.0, 'NaN', {'f1': '-INF'}]
+    >>> spelled([1.0, float("nan"), {"f1": float("-inf"), float("inf"): 1}])
+    [1.0, 'NaN', {'f1': '-INF', 'INF': 1}]
     """
     if isinstance(value, float):
         return value if math.isfinite(value) else double_spelling(value)
-    if isinstance(value, dict):
-        return {k: spelled(v, default) for k, v in value.items()}
+    if isinstance(value, dict):  # (a key too: JSON writes a number key as its text)
+        return {double_spelling(k) if isinstance(k, float) and not math.isfinite(k) else k: spelled(v, default)
+                for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [spelled(v, default) for v in value]
     if default is None or value is None or isinstance(value, str | int):

@@ -132,6 +132,10 @@ class Committer:
                 left = None if mine.deadline is None else max(0.0, mine.deadline - time.monotonic())
                 woken = mine.woken.wait(left)
                 with self._lock:
+                    # cleared before the flags are read: an outcome set (without this lock) from
+                    # here on sets the event again (cleared last, it erased such a wake-up, and
+                    # the caller waited for good: a review)
+                    mine.woken.clear()
                     if mine.outcome is not None:
                         break
                     if not woken and not mine.taken and not mine.lead:
@@ -140,7 +144,6 @@ class Committer:
                                       "time limit; it was not stored: send it again")
                     if mine.taken:
                         mine.deadline = None  # in a group being written: its outcome comes
-                    mine.woken.clear()
             if mine.lead:
                 self._lead(mine, hold)
         except BaseException:  # (an interrupted wait: the batch withdrawn, the lead passed on)

@@ -21,6 +21,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -55,6 +56,10 @@ def _time(t: float) -> Literal:
     return Literal(stamp, datatype=XSD.dateTime)
 
 
+_json = functools.partial(json.dumps, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
+                          allow_nan=False)
+
+
 def literal(value: Any) -> Literal:
     """A JSON value as a typed literal; lists and objects as ``rdf:JSON``.
 
@@ -73,9 +78,11 @@ def literal(value: Any) -> Literal:
         return Literal(repr(value) if math.isfinite(value) else double_spelling(value), datatype=XSD.double)
     if isinstance(value, str):
         return Literal(value)
-    # NaN or an infinity inside (``1e400`` reads as one): as XSD spells them, a string
-    return Literal(json.dumps(spelled(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                              default=str, allow_nan=False), datatype=RDF.JSON)
+    try:  # NaN or an infinity inside (``1e400`` reads as one): as XSD spells them, a string
+        return Literal(_json(value), datatype=RDF.JSON)
+    except ValueError:
+        return Literal(_json(spelled(value)), datatype=RDF.JSON)
+
 
 
 class _Batch:
@@ -286,15 +293,8 @@ class _Translator:
         add(ex, PROV.wasAssociatedWith, node, g)
 
     # -- values -------------------------------------------------------------------------------------
-    def values(
-        self,
-        e: Mapping[str, Any],
-        ex: NamedNode,
-        plan: NamedNode,
-        workflow: str,
-        transformation: str,
-        g: NamedNode,
-    ) -> None:
+    def values(self, e: Mapping[str, Any], ex: NamedNode, plan: NamedNode, workflow: str,
+               transformation: str, g: NamedNode) -> None:
         nodes: dict[str, NamedNode] = {}
         pending: list[tuple[NamedNode, str | Mapping[str, Any], str]] = []
         for direction in ("used", "generated"):
@@ -319,15 +319,8 @@ class _Translator:
             else:
                 self.add(model, PROV.hadMember, node, linked)
 
-    def value(
-        self,
-        item: Mapping[str, Any],
-        role: str,
-        ex: NamedNode,
-        plan: NamedNode,
-        direction: str,
-        g: NamedNode,
-    ) -> NamedNode:
+    def value(self, item: Mapping[str, Any], role: str, ex: NamedNode, plan: NamedNode, direction: str,
+              g: NamedNode) -> NamedNode:
         add, plans, iris = self.add, self.plans, self.iris
         attr_class, value_class = role_classes(role)
         name = item["name"]
