@@ -164,6 +164,17 @@ def _in_thread(outcomes: dict[str, Any], name: str, call: Callable[[], Any]) -> 
     return thread
 
 
+def _first_and_second(committer: Committer, bags: Sequence[Bag], hold: Hold, limits: tuple[float, float],
+                      ) -> tuple[dict[str, Any], threading.Thread, threading.Thread]:
+    """Two callers: ``first`` queued (and leading), then ``second`` queued behind it."""
+    outcomes: dict[str, Any] = {}
+    first = _in_thread(outcomes, "first", lambda: committer.ingest(bags[0], hold=hold, limit_s=limits[0]))
+    _until(lambda: committer.waiting == 1, "the first batch never queued")
+    second = _in_thread(outcomes, "second", lambda: committer.ingest(bags[1], hold=hold, limit_s=limits[1]))
+    _until(lambda: committer.waiting == 2, "the second batch never queued")
+    return outcomes, first, second
+
+
 def test_a_batch_whose_store_stays_held_is_withdrawn_and_the_batch_behind_it_still_gets_its_turn(
         tmp_path: Path) -> None:
     """The leader's wait for the store (another write holds it) passes its limit: its batch is
@@ -224,11 +235,7 @@ def test_a_follower_whose_limit_passes_while_a_group_is_written_is_withdrawn(tmp
             time.sleep(1.5)  # the follower's 0.5 s pass meanwhile
             yield
 
-        outcomes: dict[str, Any] = {}
-        first = _in_thread(outcomes, "first", lambda: committer.ingest(bags[0], hold=slow, limit_s=10.0))
-        _until(lambda: committer.waiting == 1, "the first batch never queued")
-        second = _in_thread(outcomes, "second", lambda: committer.ingest(bags[1], hold=slow, limit_s=0.5))
-        _until(lambda: committer.waiting == 2, "the second batch never queued")
+        outcomes, first, second = _first_and_second(committer, bags, slow, (10.0, 0.5))
         queued.set()
         first.join(30)
         second.join(30)
@@ -367,16 +374,12 @@ def test_a_follower_whose_limit_passes_while_its_group_is_written_is_answered(tm
             assert go.wait(30)
             yield
 
-        outcomes: dict[str, Any] = {}
-        leader = _in_thread(outcomes, "leader", lambda: committer.ingest(bags[0], hold=hold, limit_s=30))
-        _until(lambda: committer.waiting == 1, "the first batch never queued")
-        follower = _in_thread(outcomes, "follower", lambda: committer.ingest(bags[1], hold=hold, limit_s=0.3))
-        _until(lambda: committer.waiting == 2, "the second batch never queued")
+        outcomes, leader, follower = _first_and_second(committer, bags, hold, (30.0, 0.3))
         committer._queue[1].woken = SlowClear()  # read by the follower after its timed-out wait
         go.set()
         leader.join(30)
         follower.join(10)
         assert not follower.is_alive(), "the follower was never answered"
-        assert isinstance(outcomes["follower"], Committed) and outcomes["follower"].batches == 2, outcomes
+        assert isinstance(outcomes["second"], Committed) and outcomes["second"].batches == 2, outcomes
     finally:
         kg.close()
