@@ -7,6 +7,7 @@ config (``STORE`` directory, ``REMOTE`` URL, else a temporary on-disk store). Bl
 >>> app = create_app({"TOKEN": "s3cret"})
 >>> app.test_client().get("/health").get_json()["ok"]
 True
+>>> app.extensions["provml.close"]()  # (the temporary store deleted)
 """
 
 from __future__ import annotations

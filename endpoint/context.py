@@ -7,6 +7,7 @@ query runner and the public URL. Blueprints import these instead of reaching int
 >>> with app.test_request_context("/"):
 ...     public_url("/sparql")
 'https://kg.example.org/sparql'
+>>> app.extensions["provml.close"]()
 """
 
 from __future__ import annotations
