@@ -71,14 +71,14 @@ def post_events() -> tuple[Response, int]:
         abort_json(415, f"send the events as application/json, not {kind or 'no Content-Type'}")
     if params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
         abort_json(415, f"events must be UTF-8, not {params['charset']}")
-    events = parse_batch(_body())
+    events, values = _parse(_body())
     commits: Committer = current_app.extensions[COMMITS_KEY]
     writes = runner()
     try:
         check(events)  # (before its turn: a batch the format refuses never joins a group)
         # the store held as for updates and Graph Store writes: their steps never interleave
         result = commits.ingest(events, hold=writes.writing, limit_s=writes.timeout_s,
-                                weight=_values(events), checked=True)
+                                weight=values, checked=True)
     except Expired:
         raise QueryRejected from None
     except EventError as exc:
@@ -175,6 +175,12 @@ def parse_batch(data: bytes) -> Sequence[Mapping[str, Any]]:
     >>> parse_batch(b'{"events": [{"v": 1}]}')
     [{'v': 1}]
     """
+    return _parse(data)[0]
+
+
+def _parse(data: bytes) -> tuple[Sequence[Mapping[str, Any]], int]:
+    """:func:`parse_batch`'s events, and the values they hold (counted once: the limit's and
+    the group commit's weight)."""
     values = data.count(b",") + data.count(b"[") + data.count(b"{")  # (first: it is cheap)
     if values > MAX_JSON_VALUES:
         abort_json(413, f"the events body holds {values:,} JSON values or more; this endpoint "
@@ -210,12 +216,12 @@ def parse_batch(data: bytes) -> Sequence[Mapping[str, Any]]:
             events = expand(events)
         except ValueError as exc:
             abort_json(422, f"a compact bag: {exc}")
-    _check_size(events)
-    return events
+    return events, _check_size(events)
 
 
-def _check_size(events: Sequence[Any]) -> None:
-    """413 for a batch past :data:`MAX_EVENTS` events or :data:`MAX_VALUES` values."""
+def _check_size(events: Sequence[Any]) -> int:
+    """413 for a batch past :data:`MAX_EVENTS` events or :data:`MAX_VALUES` values; else its
+    values."""
     if len(events) > MAX_EVENTS:
         abort_json(413, f"the batch holds {len(events):,} events; this endpoint takes at most "
                         f"{MAX_EVENTS:,} a request: send smaller bags")
@@ -225,6 +231,7 @@ def _check_size(events: Sequence[Any]) -> None:
                         "transformations, attributes and stores counted as values); this endpoint takes "
                         f"at most {MAX_VALUES:,} a request: send smaller bags (or fewer values an "
                         "event, a smaller spec)")
+    return values
 
 
 def _values(events: Sequence[Any]) -> int:
