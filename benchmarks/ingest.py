@@ -1,7 +1,9 @@
 """Ingest throughput: the whole provml pipeline versus a raw pyoxigraph bulk load of the same quads.
 
     python benchmarks/ingest.py [--sizes 10000 100000] [--reps 3] [--batch 500] [--together 10000]
-                                [--variants pipeline together whole noflush nofilter shareN bulkN] [--no-stages]
+                                [--together-max 50000]
+                                [--variants pipeline together fixed whole noflush nofilter shareN bulkN]
+                                [--no-stages]
                                 [--out FILE]
                                 [--quick]
 
@@ -16,7 +18,10 @@ the paper's capture granularity) are ingested, alternating A B A B …:
   ``provml.ingest.representatives``);
 * **together** — the same batches handed over together, as ``provml load`` does
   (``provml.ingest.loader.ingest_bags``: consecutive batches go through the pipeline as one, up to
-  ``--together`` events, written with the bulk loader; a failing group batch by batch);
+  ``--together`` events at first, later groups half the events handed over so far up to
+  ``--together-max``, written with the bulk loader; a failing group batch by batch);
+* **fixed** — ``together`` with every group of ``--together`` events (the code before the
+  twenty-fifth session);
 * **noflush** — the pipeline with the store's memtables left to RocksDB's own flushes (no
   early flush after ``provml.store.oxigraph.FLUSH_QUADS`` quads written in transactions: the
   code before the twelfth session);
@@ -58,7 +63,7 @@ import workload  # noqa: E402
 
 from provml.events import check  # noqa: E402
 from provml.ingest.enrichment import with_entailed_types  # noqa: E402
-from provml.ingest.loader import TOGETHER  # noqa: E402
+from provml.ingest.loader import TOGETHER, TOGETHER_MAX  # noqa: E402
 from provml.ingest.translation import translate  # noqa: E402
 from provml.ingest.validation import _verdicts  # noqa: E402
 from provml.knowledge import KnowledgeGraph  # noqa: E402
@@ -72,7 +77,7 @@ def batches(events: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]
 
 
 def run_pipeline(events: list[dict[str, Any]], batch: int, tmp: Path, *, groups: bool = True,
-                 together: int = 0, flush: bool = True, share: int | None = None, bulk: int | None = None,
+                 together: int = 0, together_max: int = 0, flush: bool = True, share: int | None = None, bulk: int | None = None,
                  filters: bool = True) -> tuple[float, int, float]:
     """Seconds, a digest of the quads stored (:func:`digest`, outside the clock), process CPU."""
     import os
@@ -93,7 +98,7 @@ def run_pipeline(events: list[dict[str, Any]], batch: int, tmp: Path, *, groups:
     start, cpu = time.perf_counter(), time.process_time()
     if together:
         for _source, _bag, outcome in ingest_bags(kg, ((str(i), b) for i, b in enumerate(batches(events, batch))),
-                                                 together=together):
+                                                 together=together, together_max=together_max):
             assert not isinstance(outcome, Exception), outcome
     else:
         for bag in batches(events, batch):
@@ -168,17 +173,18 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--together", type=int, default=TOGETHER, help="events of consecutive batches ingested together")
+    ap.add_argument("--together-max", type=int, default=TOGETHER_MAX, help="the most events a group grows to")
     ap.add_argument("--variants", nargs="+", default=["pipeline", "together", "whole"],
-                    help="which pipelines to run beside the raw load: pipeline, together, whole, noflush, nofilter, shareN, "
+                    help="which pipelines to run beside the raw load: pipeline, together, fixed, whole, noflush, nofilter, shareN, "
                          "bulkN")
     ap.add_argument("--no-stages", dest="stages", action="store_false", help="skip the per-stage breakdown")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to save the results (JSON)")
     ap.add_argument("--quick", action="store_true", help="sizes 2000 and 10000, 2 repetitions")
     args = ap.parse_args()
     for name in args.variants:
-        if name not in ("pipeline", "together", "whole", "noflush", "nofilter") and not (
+        if name not in ("pipeline", "together", "fixed", "whole", "noflush", "nofilter") and not (
                 re.fullmatch(r"(share|bulk)[0-9]+", name)):
-            ap.error(f"unknown variant {name!r}: pipeline, together, whole, noflush, nofilter, shareN (e.g. share50) "
+            ap.error(f"unknown variant {name!r}: pipeline, together, fixed, whole, noflush, nofilter, shareN (e.g. share50) "
                      "or bulkN (e.g. bulk4000)")
     if args.quick:
         args.sizes, args.reps = [2_000, 10_000], 2
@@ -186,6 +192,7 @@ def main() -> None:
 
     out: dict[str, Any] = {"machine": platform.platform(), "python": platform.python_version(),
                            "pyoxigraph": pyoxigraph.__version__, "batch": args.batch, "together": args.together,
+                           "together_max": args.together_max,
                            "load_before": os.getloadavg(), "runs": []}
     for size in args.sizes:
         events = workload.events(size)
@@ -199,7 +206,8 @@ def main() -> None:
         kg.close()  # (kept open, its store and what the plans kept cost the runs' collections ≈ 10 %)
         del kg
         variants = {name: options for name, options in (
-            ("pipeline", {}), ("together", {"together": args.together}), ("whole", {"groups": False}),
+            ("pipeline", {}), ("together", {"together": args.together, "together_max": args.together_max}),
+            ("fixed", {"together": args.together, "together_max": args.together}), ("whole", {"groups": False}),
             ("noflush", {"flush": False}), ("nofilter", {"filters": False}),
         ) if name in args.variants}
         variants.update({name: {"share": int(name[len("share"):])} for name in args.variants if name.startswith("share")})

@@ -58,6 +58,49 @@ def test_a_broken_batch_in_a_group_is_rejected_alone_with_its_own_report(tmp_pat
     assert grouped == alone
 
 
+def _group_sizes(outcomes: list[Any], bag_events: int) -> list[int]:
+    """The events of each group, from where its result is reported (on its last batch)."""
+    sizes, batches = [], 0
+    for _source, kind, _report in outcomes:
+        batches += 1
+        if kind != "NoneType":
+            sizes.append(batches * bag_events)
+            batches = 0
+    return sizes
+
+
+def test_groups_grow_to_half_of_what_was_sent_up_to_the_most(tmp_path: Path) -> None:
+    """Later groups take half the events handed over so far, up to ``together_max`` (fewer,
+    larger bulk loads: less compaction), and the store is still the one of one batch at a time."""
+    events = pf.all_events()
+    bags = _bags(events, 1)
+    alone, _ = _load(tmp_path / "alone", bags, together=0)
+    with open_kg(tmp_path / "growing") as kg:
+        outcomes = [(source, type(result).__name__, None)
+                    for source, _, result in ingest_bags(kg, bags, together=4, together_max=10)]
+        grown = {q for q in kg.store.raw if q.graph_name not in ONTOLOGY_GRAPHS}
+    sizes = _group_sizes(outcomes, 1)
+    expected, sent = [], 0
+    while sent < len(events):
+        size = min(10, max(4, sent // 2), len(events) - sent)
+        expected.append(size)
+        sent += size
+    assert sizes == expected and sizes[:6] == [4, 4, 4, 6, 9, 10]
+    assert grown == alone
+    # a most below the first size: every group is of the first size
+    with open_kg(tmp_path / "fixed") as kg:
+        fixed = [(s, type(r).__name__, None) for s, _, r in ingest_bags(kg, bags[:40], together=4, together_max=1)]
+    assert _group_sizes(fixed, 1) == [4] * 10
+
+
+def test_provml_load_together_max_defaults_to_the_loaders_constant() -> None:
+    from provml.cli import main
+    from provml.ingest.loader import TOGETHER, TOGETHER_MAX
+
+    options = {p.name: p.default for p in main.commands["load"].params}  # type: ignore[attr-defined]
+    assert (options["together"], options["together_max"]) == (TOGETHER, TOGETHER_MAX)
+
+
 def test_a_later_batchs_spec_gives_no_role_to_an_earlier_batch(tmp_path: Path) -> None:
     """A spec gives roles to the values of its own batch and later ones, never to a batch before
     it, whether the group is stored or fails and is retried batch by batch."""

@@ -4,7 +4,8 @@ Each batch goes through the full ingest pipeline and is stored or rejected whole
 batch is reported (with its validation report) and loading goes on with the next one.
 
 Consecutive batches of events go through the pipeline *together*, up to :data:`TOGETHER`
-events at a time, as one batch and one write (:func:`ingest_bags`): what a bag costs per call
+events at a time at first and then more (half the events handed over so far, up to
+:data:`TOGETHER_MAX`), as one batch and one write (:func:`ingest_bags`): what a bag costs per call
 (the store's reads for shortcut links, context types and summaries, the validation engine's
 call, the write) is paid once per group; an embedded on-disk store writes a group of that size
 with its bulk loader (at a third of a transaction's cost; docs/benchmarks.md), a remote store
@@ -43,6 +44,7 @@ from provml.store.rdfio import RDF_SUFFIXES
 
 __all__ = [
     "TOGETHER",
+    "TOGETHER_MAX",
     "ingest_bags",
     "LoadSummary",
     "Rejected",
@@ -54,9 +56,16 @@ __all__ = [
 
 SPOOL_SUFFIXES = (".jsonl", ".ndjson")
 
-#: how many events of consecutive batches the loader ingests together (≈ 100,000 quads of
-#: learning runs: bulk-loader territory, see :data:`provml.store.oxigraph.BULK_MIN_QUADS`)
+#: how many events of consecutive batches the loader ingests together at first (≈ 100,000 quads
+#: of learning runs: bulk-loader territory, see :data:`provml.store.oxigraph.BULK_MIN_QUADS`)
 TOGETHER = 10_000
+
+#: the most events a group grows to: later groups take half the events the load has handed over
+#: so far (``max(together, sent // 2)``, up to this). Each bulk load adds files that overlap the
+#: whole store, which RocksDB's compactions then merge into it again and again: 3×10^5 events in
+#: groups of 10,000 spent 27–29 s of CPU compacting, in growing groups 11 s, for 1.3 GB more
+#: memory at the peak (0.7 → 2.0 GB; docs/benchmarks.md, twenty-fifth session)
+TOGETHER_MAX = 50_000
 
 
 @dataclass(frozen=True)
@@ -157,12 +166,14 @@ def load_paths(
     input_format: str | None = None,
     progress: Callable[[int], None] | None = None,
     together: int = TOGETHER,
+    together_max: int = TOGETHER_MAX,
 ) -> LoadSummary:
     """Load spools (JSON lines of events) and RDF files (by suffix or ``input_format``).
 
     :param batch_size: events per batch: what is stored or rejected as one.
-    :param together: consecutive batches are ingested together up to this many events
-        (:func:`ingest_bags`); 0 ingests each batch alone.
+    :param together: consecutive batches are ingested together up to this many events at
+        first, later groups up to half the events handed over so far and at most
+        ``together_max`` (:func:`ingest_bags`); 0 ingests each batch alone.
 
     :param progress: called with the number of events (or 1 per RDF file) just processed.
     :raises FileNotFoundError: a path does not exist.
@@ -193,7 +204,7 @@ def load_paths(
         if progress:
             progress(len(bag))
 
-    group = _Group(kg, together, record)
+    group = _Group(kg, together, record, together_max)
     ingest = group.add
 
     try:
@@ -265,8 +276,12 @@ class _Group:
     thread pauses the cyclic garbage collector for the process while it runs
     (:mod:`provml.ingest.collector`), the caller's reading of the next group included."""
 
-    def __init__(self, kg: KnowledgeGraph, together: int, done: Callable[[Outcome], None]) -> None:
-        self.kg, self.together, self.done = kg, together, done
+    def __init__(self, kg: KnowledgeGraph, together: int, done: Callable[[Outcome], None],
+                 together_max: int = TOGETHER_MAX) -> None:
+        self.kg, self.done = kg, done
+        self.first, self.most = together, max(together, together_max) if together > 0 else together
+        self.together = together  # this group's size: grows with what was sent (TOGETHER_MAX)
+        self.sent = 0
         self.bags: list[tuple[str, Sequence[Mapping[str, Any]]]] = []
         self.events = 0
         self._writer: ThreadPoolExecutor | None = None
@@ -309,7 +324,8 @@ class _Group:
     def _send(self) -> None:
         from provml.ingest.collector import paused
 
-        bags, self.bags, self.events = self.bags, [], 0
+        bags, self.bags, self.sent = self.bags, [], self.sent + self.events
+        self.events, self.together = 0, min(self.most, max(self.first, self.sent // 2))
         if not bags:
             return
         if len(bags) == 1:
@@ -328,6 +344,7 @@ class _Group:
             return
         if not self._land():
             self.bags, self.events = bags, len(events)  # translated again after those batches
+            self.sent -= len(events)
             self._send()
             return
         if self._writer is None:
@@ -401,9 +418,12 @@ def ingest_bags(
     bags: Iterable[tuple[str, Sequence[Mapping[str, Any]]]],
     *,
     together: int = TOGETHER,
+    together_max: int = TOGETHER_MAX,
 ) -> Iterator[Outcome]:
     """Ingest ``(source, events)`` batches in order, consecutive ones together up to
-    ``together`` events (see the module's text); yields each batch's :data:`Outcome`, in order.
+    ``together`` events at first, then half the events handed over so far, up to
+    ``together_max`` (see the module's text and :data:`TOGETHER_MAX`); yields each batch's
+    :data:`Outcome`, in order.
 
     >>> from provml.knowledge import open_kg
     >>> bags = [("a", [{"v": 1, "kind": "workflow_begin", "t": 0, "run": "r1", "workflow": "wf"}]),
@@ -413,7 +433,7 @@ def ingest_bags(
     [('a', 'NoneType'), ('b', 'IngestResult')]
     """
     out: deque[Outcome] = deque()
-    group = _Group(kg, together, out.append)
+    group = _Group(kg, together, out.append, together_max)
     try:
         for source, bag in bags:
             group.add(source, bag)
