@@ -93,6 +93,22 @@ def test_groups_grow_to_half_of_what_was_sent_up_to_the_most(tmp_path: Path) -> 
     assert _group_sizes(fixed, 1) == [4] * 10
 
 
+def test_a_failed_group_starts_the_growth_again(tmp_path: Path) -> None:
+    """A failed group is taken batch by batch, which costs more the larger it is: the groups
+    after it start again at ``together`` events."""
+    events = pf.all_events()
+    bags = _bags(events, 1)
+    bags.insert(20, ("broken", [{"v": 1, "kind": "no-such-kind"}]))
+    with open_kg(tmp_path / "s") as kg:
+        outcomes = [(source, type(result).__name__, None)
+                    for source, _, result in ingest_bags(kg, bags, together=4, together_max=10)]
+    sizes = _group_sizes(outcomes, 1)
+    # 4 + 4 + 4 + 6 events, then a group of 9 that holds the broken batch: one by one
+    assert sizes[:4] == [4, 4, 4, 6] and sizes[4:13] == [1] * 9
+    assert [o[1] for o in outcomes[18:27]].count("EventError") == 1
+    assert sizes[13:] == [4, 4, 4, 6]  # (without the restart: 10 and 8)
+
+
 def test_provml_load_together_max_defaults_to_the_loaders_constant() -> None:
     from provml.cli import main
     from provml.ingest.loader import TOGETHER, TOGETHER_MAX

@@ -280,8 +280,8 @@ class _Group:
                  together_max: int = TOGETHER_MAX) -> None:
         self.kg, self.done = kg, done
         self.first, self.most = together, max(together, together_max) if together > 0 else together
-        self.together = together  # this group's size: grows with what was sent (TOGETHER_MAX)
-        self.sent = 0
+        self.together = together  # the next group's size: grows with what was sent (TOGETHER_MAX)
+        self.sent = 0  # events of the groups sent to be written since the start or a failure
         self.bags: list[tuple[str, Sequence[Mapping[str, Any]]]] = []
         self.events = 0
         self._writer: ThreadPoolExecutor | None = None
@@ -324,8 +324,7 @@ class _Group:
     def _send(self) -> None:
         from provml.ingest.collector import paused
 
-        bags, self.bags, self.sent = self.bags, [], self.sent + self.events
-        self.events, self.together = 0, min(self.most, max(self.first, self.sent // 2))
+        bags, self.bags, self.events = self.bags, [], 0
         if not bags:
             return
         if len(bags) == 1:
@@ -340,13 +339,15 @@ class _Group:
         except Exception:  # noqa: BLE001 - rejected or not, bag by bag: each gets what it gets alone
             self.kg.specs = specs
             self._land()
+            self._restart()
             self._one_by_one(bags)
             return
         if not self._land():
             self.bags, self.events = bags, len(events)  # translated again after those batches
-            self.sent -= len(events)
             self._send()
             return
+        self.sent += len(events)
+        self.together = min(self.most, max(self.first, self.sent // 2))
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provml-load")
         self._flight = (bags, specs, self._writer.submit(self.kg.ingest_translated, quads, events=len(events)))
@@ -363,11 +364,18 @@ class _Group:
         except Exception:  # noqa: BLE001 - as for a group that fails its translation
             self._flight = None
             self.kg.specs = specs
+            self._restart()
             self._one_by_one(bags)
             return False
         self._flight = None
         self._report(bags, result)
         return True
+
+    def _restart(self) -> None:
+        """A group failed: the next ones start again at ``together`` events and grow again. A
+        failed group is taken batch by batch, so the larger it was, the more a rejected batch
+        costs (a group of 50,000 events is 100 batches of 500 ingested one by one)."""
+        self.sent, self.together = 0, self.first
 
     def _report(self, bags: list[tuple[str, Sequence[Mapping[str, Any]]]], result: IngestResult) -> None:
         """The outcomes of a group stored whole: its result on its last batch."""
