@@ -141,6 +141,14 @@ def thread_cpu_s(pid: int | str = "self") -> dict[str, float]:
     """CPU seconds of a process's live threads (this one's by default), summed by thread name
     (``rocksdb:low``: compactions, ``rocksdb:high``: flushes)."""
     out: dict[str, float] = {}
+    for name, cpu in threads_cpu(pid).values():
+        out[name] = out.get(name, 0.0) + cpu
+    return out
+
+
+def threads_cpu(pid: int | str = "self") -> dict[int, tuple[str, float]]:
+    """Each live thread of a process (this one's by default): its name and CPU seconds."""
+    out: dict[int, tuple[str, float]] = {}
     tick = os.sysconf("SC_CLK_TCK")
     try:
         tids = os.listdir(f"/proc/{pid}/task")
@@ -152,7 +160,7 @@ def thread_cpu_s(pid: int | str = "self") -> dict[str, float]:
             fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:  # the thread ended
             continue
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / tick)  # utime, stime
     return out
 
 
