@@ -11,8 +11,10 @@ every 0.2 s (a thread that ends between two reads loses what it used since the l
 summed by role: the write's thread (``provml-load``: stage links, enrichment, the shapes check,
 the planning of late links and summaries), the caller's (reading and translating the next
 group), the thread that hands the store its N-Quads (``provml-writer-load``), RocksDB's compactions (``rocksdb:low``) and flushes (``rocksdb:high``), and the
-unnamed native threads (the bulk loader's). Also the wall time, the process CPU and the peak
-resident memory of the process (which holds the events too).
+unnamed native threads (the bulk loader's), and what is left of the process CPU: threads that
+ended between two reads (mostly the bulk loader's: so its figure is a lower bound). Also the
+wall time, the process CPU and the peak resident memory of the process (which holds the events
+too; a fresh process each load).
 
 Prints a table and saves ``benchmarks/results/load_threads.json`` (or ``--out``).
 """
@@ -65,6 +67,8 @@ def one(events: int, most: int) -> dict[str, Any]:
 
     watcher = threading.Thread(target=sampler, name="sampler", daemon=True)
     watcher.start()
+    sample()  # (what the threads used before the load: taken off below)
+    before = {tid: seconds for tid, (_name, seconds) in seen.items()}
     start, cpu = time.perf_counter(), time.process_time()
     for _source, _bag, outcome in ingest_bags(kg, bags, together_max=most):
         assert not isinstance(outcome, Exception), outcome
@@ -73,12 +77,17 @@ def one(events: int, most: int) -> dict[str, Any]:
     stop.set()
     watcher.join()
     sample()
+    unnamed = Path("/proc/self/comm").read_text().strip()  # what a native thread without a name shows
     roles: dict[str, float] = {}
     for tid, (name, seconds) in seen.items():
+        seconds -= before.get(tid, 0.0)
         role = ("caller" if tid == os.getpid() else "write" if name.startswith("provml-load") else
                 "sampler" if name == "sampler" else name if name.startswith(("rocksdb", "provml-")) else
-                "native (bulk loader)" if name == "python" else "other")
+                "native (bulk loader)" if name == unnamed else "other")
         roles[role] = roles.get(role, 0.0) + seconds
+    # what threads used after the last read before they ended (the bulk loader's, one or two a
+    # write, live a fraction of a second: the smaller the groups, the more of theirs is here)
+    roles["ended between reads"] = max(0.0, cpu - sum(roles.values()))
     kg.close()
     shutil.rmtree(tmp)
     return {"most": most, "wall_s": wall, "cpu_s": cpu, "threads_cpu_s": roles,

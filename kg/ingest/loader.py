@@ -300,7 +300,8 @@ class _Group:
 
     def flush(self) -> None:
         """Ingest the batches waiting, and wait until every batch sent is stored or rejected."""
-        self._send()
+        while self.bags:  # (a failed write puts the group translated beside it back: regrouped)
+            self._send()
         self._land()
         self._stop_writer()
 
@@ -343,8 +344,10 @@ class _Group:
             self._one_by_one(bags)
             return
         if not self._land():
-            self.bags, self.events = bags, len(events)  # translated again after those batches
-            self._send()
+            # the write before failed and restarted the growth: this group, of the size before,
+            # is regrouped from ``together`` and translated again after that write's batches
+            for source, bag in bags:
+                self.add(source, bag)
             return
         self.sent += len(events)
         self.together = min(self.most, max(self.first, self.sent // 2))
