@@ -61,7 +61,8 @@ SPOOL_SUFFIXES = (".jsonl", ".ndjson")
 TOGETHER = 10_000
 
 #: the most events a group grows to: later groups take half the events the load has handed over
-#: so far (``max(together, sent // 2)``, up to this). Each bulk load adds files that overlap the
+#: so far (``max(together, sent // 2)``, up to this; after a failed group from ``together``
+#: again, :meth:`_Group._restart`). Each bulk load adds files that overlap the
 #: whole store, which RocksDB's compactions then merge into it again and again: 3×10^5 events in
 #: groups of 10,000 spent 27–29 s of CPU compacting, in growing groups 11 s, for 1.3 GB more
 #: memory at the peak (0.7 → 2.0 GB; docs/benchmarks.md, twenty-fifth session)
