@@ -39,7 +39,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from abtree import ROOT, base_tree  # noqa: E402
-from events_post import TOKEN, cpu_s, events_in, record, start_serve  # noqa: E402
+from events_post import TOKEN, _pythonpath, cpu_s, events_in, record  # noqa: E402
+from serving import serving  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "events_concurrent.json"
 
@@ -51,11 +52,10 @@ def busy_s() -> float:
 
 
 def replay(pythonpath: str | None, streams: list[list[bytes]], warm: bytes, store: Path) -> dict[str, Any]:
-    proc, port = start_serve(pythonpath, store)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
     batches: list[int] = []
     failures: list[Any] = []
-    try:
+    with serving(store, token=TOKEN, env=_pythonpath(pythonpath)) as (proc, port):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
         conn.request("POST", "/api/events", warm, headers)
         assert conn.getresponse().read()
@@ -85,9 +85,6 @@ def replay(pythonpath: str | None, streams: list[list[bytes]], warm: bytes, stor
         assert not failures, failures[:3]
         return {"wall_s": t1 - t0, "server_cpu_s": c1 - c0, "busy_s": b1 - b0,
                 "batches_a_write": dict(sorted(collections.Counter(batches).items()))}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
 
 
 def main() -> None:

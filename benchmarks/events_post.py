@@ -28,10 +28,8 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -40,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from abtree import base_tree
+from serving import serving
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -103,47 +102,20 @@ def events_in(body: bytes) -> int:
     return len(expand(json.loads(body)["events"]))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def cpu_s(pid: int) -> float:
     """User + system CPU of a process, all its threads (``/proc/<pid>/stat``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_serve(pythonpath: str | None, store: Path, *, pin: bool = False) -> tuple[subprocess.Popen[bytes], int]:
-    """``provml serve`` of the package on ``pythonpath`` (``None``: this tree's install) over
-    ``store``, on a free loopback port (``taskset -c 1`` with ``pin``), once it answers."""
-    port = free_port()
-    env = dict(os.environ)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath  # ahead of the editable install
-    command = [sys.executable, "-c", "import sys; from provml.cli import main; sys.exit(main())",
-               "serve", "--store", str(store), "--port", str(port), "--token", TOKEN]
-    if pin:
-        command = ["taskset", "-c", "1", *command]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-            conn.request("GET", "/")
-            conn.getresponse().read()
-            conn.close()
-            return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.terminate()
-    raise RuntimeError("provml serve did not answer within 60 s")
+def _pythonpath(pythonpath: str | None) -> dict[str, str] | None:
+    """The environment that serves the package on ``pythonpath`` (``None``: this tree's install)."""
+    return {"PYTHONPATH": pythonpath} if pythonpath else None
 
 
 def replay(pythonpath: str | None, bodies: list[bytes], warm: bytes, store: Path, *, pin: bool,
            gzipped: bool, passes: int = 1) -> dict[str, Any]:
-    proc, port = start_serve(pythonpath, store, pin=pin)
-    try:
+    with serving(store, token=TOKEN, env=_pythonpath(pythonpath), pin=pin) as (proc, port):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
         if gzipped:
@@ -168,9 +140,6 @@ def replay(pythonpath: str | None, bodies: list[bytes], warm: bytes, store: Path
             wall.append(t1 - t0)
         conn.close()
         return {"cpu_s": sum(cpu) / passes, "wall_s": sum(wall) / passes, "cpu_s_by_pass": cpu}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
 
 
 def main() -> None:

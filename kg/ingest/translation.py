@@ -84,7 +84,6 @@ def literal(value: Any) -> Literal:
         return Literal(_json(spelled(value)), datatype=RDF.JSON)
 
 
-
 class _Batch:
     """Accumulates quads without duplicates, in insertion order."""
 
