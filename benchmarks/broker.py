@@ -25,9 +25,11 @@ on with the default ``everysec`` fsync) and, per configuration, a fresh on-disk 
   per event, commit time − capture time (the event's ``t``): p50 / p99 / max. Run with the
   largest worker count of ``--workers``.
 
-Every live and steady run records the process CPU of each part (µs an event) and, of the
-writer's, the part its RocksDB threads used (``rocksdb:low``: compactions, ``rocksdb:high``:
-flushes; Linux ``/proc``).
+Every run records the process CPU of each part (µs an event: the writer, the workers, Redis;
+live and steady also the captures) and, of the writer's, the part its RocksDB threads used
+(``rocksdb:low``: compactions, ``rocksdb:high``: flushes; Linux ``/proc``). A drain run counts
+from when its processes are ready (the workers' event schema compiled), over the events not yet
+written then (``cpu_events``).
 
 Prints a table and saves ``benchmarks/results/broker.json`` (or ``--out``); ``--throughput-only``
 leaves out the capacities and the latency runs; ``--capacity-only`` runs only the capacities (one
@@ -304,17 +306,27 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool,
             writer_threads0 = compactions_s(pids["writer"])
             total, emit = emit_all(redis.url, events, rate, on_go=sampler.start)
             emitted = time.perf_counter() - start
+            counted = total  # the events the CPU readings cover
             if drain:  # the clock restarts: the ingest side's own time, its start-up included
                 procs = start_pipeline(redis.url, Path(tmp) / "store", workers, latency_key)
                 start = time.perf_counter()
+                # its CPU from when every process is warm (the workers' schema compiled): the
+                # events written by then are left out of the µs an event
+                wait_ready(redis.client, workers)
+                pids = {"writer": [procs[0].pid], "workers": [p.pid for p in procs[1:]], "redis": [redis.proc.pid]}
+                cpu0 = {role: sum(cpu_s(pid) for pid in group) for role, group in pids.items()}
+                writer_threads0 = compactions_s(pids["writer"])
+                counted = total - int(redis.client.get(WRITTEN) or 0)
             while int(redis.client.get(WRITTEN) or 0) < total:
                 time.sleep(0.02)
                 if time.perf_counter() - start > 1800:
                     raise RuntimeError("the pipeline did not catch up")
             elapsed = time.perf_counter() - start
-            cpu = {role: 1e6 * (sum(cpu_s(pid) for pid in group) - cpu0[role]) / total for role, group in pids.items()}
-            cpu["captures"] = emit["cpu_us_per_event"]
-            writer_threads = {k: 1e6 * (v - writer_threads0.get(k, 0.0)) / total
+            cpu = {role: 1e6 * (sum(cpu_s(pid) for pid in group) - cpu0[role]) / counted
+                   for role, group in pids.items()}
+            if not drain:
+                cpu["captures"] = emit["cpu_us_per_event"]
+            writer_threads = {k: 1e6 * (v - writer_threads0.get(k, 0.0)) / counted
                               for k, v in compactions_s(pids["writer"]).items()}
             done.set()
             sampler.join()
@@ -324,10 +336,12 @@ def one_run(redis: Redis, workers: int, events: int, rate: float, latency: bool,
                                    "seconds": elapsed, "emit_seconds": emitted, "emit": emit, "events_per_s": total / elapsed,
                                    "sustained_events_per_s": sustained(samples, total),
                                    "load": [load, os.getloadavg()[0]]}
-            if not drain:  # CPU µs an event of each part, after start-up (the pipeline was warm at the go)
-                row["cpu_us_per_event"] = cpu
-                row["writer_rocksdb_cpu_us_per_event"] = writer_threads
-                row["writer_compactions_after_us_per_event"] = compactions_left(pids["writer"], total)
+            # CPU µs an event of each part, after start-up (live and steady: the pipeline was warm
+            # at the go; drain: from when its processes were ready, over the events left then)
+            row["cpu_us_per_event"] = cpu
+            row["cpu_events"] = counted
+            row["writer_rocksdb_cpu_us_per_event"] = writer_threads
+            row["writer_compactions_after_us_per_event"] = compactions_left(pids["writer"], total)
             if paced:
                 rate_written, by_end = steady(samples, emit["seconds"])
                 row.update({"steady_events_per_s": rate_written, "rate_target": rate,
