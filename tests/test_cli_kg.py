@@ -176,3 +176,23 @@ def test_cli_compact(tmp_path: Path) -> None:
         assert store.contains_graph(NamedNode("https://w3id.org/provml"))
     missing = runner.invoke(main, ["compact", "--store", str(tmp_path / "none")])
     assert missing.exit_code == 2 and "no store" in missing.output
+
+
+@pytest.mark.parametrize("args", [[], ["--remote", "http://127.0.0.1:9"]])
+def test_serve_reads_provml_remote_like_every_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       args: list[str]) -> None:
+    """``$PROVML_REMOTE`` names the store for ``provml serve`` as for ``stats`` or ``query``:
+    before, serve ignored it and quietly created and served ``.provml/store`` instead."""
+    import provml.endpoint.server as server
+
+    seen: list[dict[str, object]] = []
+    monkeypatch.setattr(server, "serve", lambda config, **_: seen.append(config))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PROVML_STORE", raising=False)
+    result = CliRunner().invoke(main, ["serve", *args], env={"PROVML_REMOTE": "http://127.0.0.1:9"})
+    assert result.exit_code == 0, result.output
+    assert seen[0]["REMOTE"] == "http://127.0.0.1:9" and seen[0]["STORE"] is None
+    assert not (tmp_path / ".provml").exists()
+    # a --store given with it: both named, refused as the other commands refuse it
+    result = CliRunner().invoke(main, ["serve", "--store", str(tmp_path / "s")], env={"PROVML_REMOTE": "http://127.0.0.1:9"})
+    assert result.exit_code == 2 and "not both" in result.output

@@ -15,7 +15,7 @@ __all__ = ["ingest_worker_command", "serve_command"]
 @click.option("--store", "store", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="On-disk Oxigraph store directory (created when missing). "
                    "Default: $PROVML_STORE, else .provml/store (unless --remote).")
-@click.option("--remote", default=None, help=REMOTE_HELP)
+@click.option("--remote", default=None, envvar="PROVML_REMOTE", show_envvar=True, help=REMOTE_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=7878, show_default=True, type=int, help="Port to bind.")
 @click.option("--base-url", default=None, help="Public URL of this endpoint (sd:endpoint).")
@@ -80,6 +80,8 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
             click.echo(f"warning: --{name.replace('_', '-')} on the command line is visible to "
                        f"every user of this machine (ps, /proc); use {env} or --token-file",
                        err=True)
+    if store is not None and remote is not None:  # as every command that takes both
+        raise CouldNotRun("give --store or --remote ($PROVML_REMOTE), not both")
     if store is None and remote is None:
         store = default_store_path()
     if token_file is not None:
