@@ -23,7 +23,7 @@ from spec_bags import spec_bags
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from provml.capture.broker import DEAD, EVENTS, RedisSink, connect
+from provml.capture.broker import DEAD, EVENTS, WORKERS, RedisSink, connect
 from provml.capture.client import Client
 from provml.ingest.streams import alive, ensure_groups, lag
 from provml.ingest.worker import Worker
@@ -936,4 +936,53 @@ def test_a_spec_is_shared_between_workers_redacted(redis_server: RedisServer, tm
     hyper = {q.subject.value.rsplit("/", 3)[-3] for q in kg.store.quads()
              if q.object == PROVML.LearningHyperparameterValue}
     assert hyper == {"train2"}
+    kg.close()
+
+
+def test_no_bag_stops_a_worker_each_is_written_or_dead_lettered(redis_server: RedisServer, tmp_path: Path) -> None:
+    """Bags that stopped a worker process (a probe, twenty-sixth session): a bag of non-objects
+    (``AttributeError``), one nested too deep (``RecursionError``), a spec that is no spec
+    (``SpecError``, taken for a store outage: redelivered forever, the bags read with it never
+    written), an entry without a ``bag`` field (its events kept nowhere). Each is now
+    dead-lettered with what is wrong, the good bags read with them are written, nothing stays
+    pending; and the spec of a rejected bag gives later bags no roles (it was shared in Redis
+    before the bag was checked)."""
+    from provml.ingest.streams import SPECS
+    from provml.vocab import PROVML
+
+    first, spec_bag, later = spec_bags()
+    spec_bag[0]["workflow"] = spec_bag[0]["spec"]["workflow"] = "wfx"  # a valid spec for wfx ...
+    rejected_spec_bag = [*spec_bag, {"v": 1, "kind": "workflow_begin", "t": "bad", "run": "x1", "workflow": "wfx"}]
+    for event in first + later:  # ... in a bag the format rejects; later bags of wfx get no role from it
+        event["workflow"] = "wfx"
+    good = events_of("r1", n_batches=2)
+    redis = connect(redis_server.url)
+    ensure_groups(redis)
+    entries: list[dict[str, Any]] = [
+        {"bag": json.dumps(good)},
+        {"bag": "[1, 2]"},
+        {"bag": "[" * 5000 + "]" * 5000},
+        {"bag": json.dumps([{"v": 1, "kind": "spec", "t": 0, "run": "s1", "workflow": "wfs", "spec": {}}])},
+        {"events": json.dumps(first), "n": 2},
+        {"bag": json.dumps(rejected_spec_bag)},
+        {"bag": json.dumps(first)},
+        {"bag": json.dumps(later)},
+    ]
+    for fields in entries:
+        redis.xadd(EVENTS, fields)
+    kg = open_kg(tmp_path / "store")
+    _drain(redis_server.url, kg)  # one worker step reads all eight bags together
+    dead = [fields for _id, fields in redis.xrange(DEAD)]
+    errors = [json.loads(fields[b"report"])["error"] for fields in dead]
+    assert errors == ["EventError", "RecursionError", "SpecError", "ValueError", "EventError"]
+    no_bag = json.loads(dead[3][b"report"])["message"]
+    assert "no 'bag' field" in no_bag and "events, n" in no_bag
+    assert json.loads(dead[3][b"entry:events"]) == first  # what it carried is kept
+    assert not redis.xpending(EVENTS, WORKERS)["pending"]
+    assert expected(good) <= data(kg)
+    assert redis.hget(SPECS, "wfx") is None
+    roles = {q.subject.value for q in kg.store.quads()
+             if q.object == PROVML.LearningHyperparameterValue and "/run/r/" in q.subject.value}
+    assert not roles  # lr of wfx stays a plain value, as provml load stores it
+    assert any(q.subject.value.endswith("/train2") for q in kg.store.quads())  # the later bags were written
     kg.close()

@@ -106,8 +106,10 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
 @click.option("--broker", required=True, metavar="URL", help="Redis URL, e.g. redis://127.0.0.1:6379/0.")
 @click.option("--store", "store", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="On-disk store: this process is its one writer (unless --no-writer).")
-@click.option("--endpoint", "remote", default=None, metavar="URL",
-              help="Base URL of a remote SPARQL 1.1 store: every worker writes to it.")
+@click.option("--endpoint", "remote", default=None, metavar="SPEC",
+              help="A remote SPARQL 1.1 store every worker writes to, as --remote names one: URL "
+                   "(Oxigraph server), LAYOUT+URL (virtuoso+http://host:8890, ...) or "
+                   "'query=URL;update=URL;store=URL'.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 256),
               help="Worker processes (check, translate, enrich, validate).")
 @click.option("--no-writer", is_flag=True,

@@ -80,11 +80,11 @@ def kept(body: Any) -> bytes:
     raw = body if isinstance(body, bytes) else str(body).encode()
     try:
         events = json.loads(raw)
-    except ValueError:  # (UnicodeDecodeError is one)
+        if not isinstance(events, list):
+            raise ValueError("not a bag")
+        redacted = [redact_event(e) if isinstance(e, Mapping) else e for e in events]
+    except (ValueError, RecursionError):  # (UnicodeDecodeError is one; RecursionError: nested too deep)
         return redact_text(raw.decode("utf-8", "replace")).encode()
-    if not isinstance(events, list):
-        return redact_text(raw.decode("utf-8", "replace")).encode()
-    redacted = [redact_event(e) if isinstance(e, Mapping) else e for e in events]
     if all(a is b for a, b in zip(redacted, events, strict=True)):
         return raw
     return json.dumps(redacted).encode()

@@ -55,12 +55,13 @@ from typing import Any
 from pyoxigraph import DefaultGraph, NamedNode, Quad
 
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, connect
+from provml.capture.encoding import expand
 from provml.capture.redact import redact_name, redact_spec, redact_text
 from provml.errors import Error, EventError, ValidationFailed
 from provml.ingest.collector import paused
 from provml.ingest.dead_letters import kept
 from provml.ingest.handover import hand_over
-from provml.ingest.spec import WorkflowSpec
+from provml.ingest.spec import SpecError, WorkflowSpec
 from provml.ingest.streams import (
     SPECS,
     WRITTEN,
@@ -79,6 +80,36 @@ __all__ = ["Worker", "run"]
 
 log = logging.getLogger("provml.ingest.worker")
 
+def bag_events(fields: Mapping[Any, Any]) -> list[Any]:
+    """The events of a ``provml:events`` entry: its ``bag``, a JSON array, the capture client's
+    compact cycle records expanded (:func:`provml.capture.encoding.expand`, as ``POST
+    /api/events`` and the spool reader do).
+
+    :raises ValueError: no ``bag`` field (the message names the fields there are), a bag that is
+        no JSON array, or an element neither an object nor a compact record.
+    """
+    body = fields.get(b"bag", fields.get("bag"))
+    if body is None:
+        names = ", ".join(sorted(as_text(k) for k in fields)) or "none"
+        raise ValueError(f"the entry has no 'bag' field (its fields: {names}); a bag is put as bag=<JSON array>")
+    events = json.loads(body)
+    if not isinstance(events, list):
+        raise ValueError("a bag is a JSON array of events")
+    if any(isinstance(event, list) for event in events):
+        events = expand(events)
+    return events
+
+
+def _outage(exc: BaseException) -> bool:
+    """Whether a bag's failure is the store's (the bag stays pending); a Redis error is raised
+    on to :meth:`Worker.run`, which waits for the broker; anything else rejects the bag."""
+    import redis
+
+    if isinstance(exc, redis.RedisError):
+        raise exc
+    return isinstance(exc, OSError | Error) and not isinstance(exc, EventError | ValidationFailed | SpecError)
+
+
 class _BrokerGraph(KnowledgeGraph):
     """The ingest pipeline of a worker: specs shared through Redis; for a local writer, no store
     of its own (``prepare`` returns the validated quads) and the referenced nodes' types from
@@ -91,14 +122,14 @@ class _BrokerGraph(KnowledgeGraph):
         self.prepared: list[Quad] = []
 
     def prepare(self, events: Sequence[Mapping[str, Any]]) -> list[Quad]:
-        for event in events:
-            if event.get("kind") == "spec" and isinstance(event.get("workflow"), str):
+        self.ingest_events(events)
+        for event in events:  # shared once the batch passed (a rejected bag's spec gives no roles)
+            if isinstance(event, Mapping) and event.get("kind") == "spec" and isinstance(event.get("workflow"), str):
                 # shared as ingest reads it: redacted (from a producer other than the capture
                 # client it may not be), under the workflow's name as recorded
                 spec = event.get("spec")
                 self.redis.hset(SPECS, redact_name(event["workflow"]), json.dumps(
                     redact_spec(spec) if isinstance(spec, Mapping) else spec))
-        self.ingest_events(events)
         return self.prepared
 
     def _role(self, workflow: str, transformation: str, name: str) -> str | None:
@@ -199,10 +230,8 @@ class Worker:
         segments: list[tuple[list[tuple[Any, Mapping[Any, Any]]], list[str], list[Any]]] = []
         for message in messages:
             try:
-                bag = json.loads(message[1].get(b"bag", message[1].get("bag")))
-            except (ValueError, TypeError):
-                return False
-            if not isinstance(bag, list):
+                bag = bag_events(message[1])
+            except Exception:  # noqa: BLE001 - taken alone by handle, which says what is wrong
                 return False
             if not segments or any(isinstance(e, dict) and e.get("kind") == "spec" for e in bag):
                 segments.append(([], [], []))
@@ -216,14 +245,14 @@ class Worker:
             specs = dict(self.graph.specs)
             try:
                 quads = self.graph.prepare(events)
-            except (EventError, ValidationFailed, ValueError, KeyError, TypeError):
+            except Exception as exc:
+                if _outage(exc):  # the remote store is down: the bags stay pending
+                    log.warning("bags %s not written (%s); they stay pending", ", ".join(ids), exc)
+                    time.sleep(1.0)
+                    continue
                 self.graph.specs = specs  # a later bag's spec must not translate an earlier bag alone
                 for message_id, fields in zip(ids, segment, strict=True):
                     self.handle(message_id, fields[1])
-                continue
-            except (OSError, Error) as exc:  # the remote store is down: the bags stay pending
-                log.warning("bags %s not written (%s); they stay pending", ", ".join(ids), exc)
-                time.sleep(1.0)
                 continue
             self.processed += len(ids)
             self._hand_over(ids, events, quads)
@@ -231,19 +260,20 @@ class Worker:
 
     def handle(self, message_id: str, fields: Mapping[Any, Any]) -> None:
         """Run one bag through the pipeline: hand it over (or ack it when written remotely), or
-        dead-letter it with its report."""
-        body = fields.get(b"bag", fields.get("bag"))
+        dead-letter it with its report. Whatever a bag holds, it is one or the other: a failure
+        that is not the store's or Redis's (:func:`_outage`: the bag stays pending) rejects the
+        bag, so that no bag stops a worker — or, reclaimed, every worker in turn."""
+        specs = dict(self.graph.specs)
         try:
-            events = json.loads(body)
-            if not isinstance(events, list):
-                raise ValueError("a bag is a JSON array of events")
+            events = bag_events(fields)
             quads = self.graph.prepare(events)
-        except (EventError, ValidationFailed, ValueError, KeyError, TypeError) as exc:
-            self._dead(message_id, body, exc)
-            return
-        except (OSError, Error) as exc:  # the remote store is down: the bag stays pending, reclaimed later
-            log.warning("bag %s not written (%s); it stays pending", message_id, exc)
-            time.sleep(1.0)
+        except Exception as exc:
+            if _outage(exc):  # the remote store is down: the bag stays pending, reclaimed later
+                log.warning("bag %s not written (%s); it stays pending", message_id, exc)
+                time.sleep(1.0)
+                return
+            self.graph.specs = specs  # a rejected bag's spec gives later bags no roles
+            self._dead(message_id, fields, exc)
             return
         self.processed += 1
         self._hand_over([message_id], events, quads)
@@ -259,7 +289,10 @@ class Worker:
             pipe.incrby(WRITTEN, len(events))
             pipe.execute()
 
-    def _dead(self, message_id: str, body: Any, exc: Exception) -> None:
+    def _dead(self, message_id: str, fields: Mapping[Any, Any], exc: Exception) -> None:
+        body = fields.get(b"bag", fields.get("bag"))
+        # an entry without a bag keeps its fields (as the writer keeps an entry it cannot read)
+        others = {} if body is not None else {f"entry:{as_text(k)}": kept(v) for k, v in fields.items()}
         report: dict[str, Any] = {"error": type(exc).__name__, "message": redact_text(str(exc))}
         found = getattr(exc, "report", None)
         if found is not None and hasattr(found, "to_dict"):
@@ -268,7 +301,7 @@ class Worker:
         self.rejected += 1
         log.error("bag %s rejected: %s", message_id, exc)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(DEAD, {"id": message_id, "bag": kept(body), "report": json.dumps(report)})
+        pipe.xadd(DEAD, {"id": message_id, "bag": kept(body), "report": json.dumps(report), **others})
         pipe.xack(EVENTS, WORKERS, message_id)
         pipe.execute()
 
