@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from provml.store.lexing import Lexer
+from provml.store.rdfio import DTD
 
 __all__ = ["MAX_DEPTH", "MAX_PREFIX_IRI", "MAX_QUERY_CHARS", "MAX_XML_DEPTH", "InputRefused", "SparqlScan", "check_json_depth",
            "check_rdf_body", "check_turtle_depth", "check_xml_depth", "remote_allowed",
@@ -413,7 +414,6 @@ def check_turtle_depth(text: str, *, what: str = "body", max_depth: int = MAX_DE
             depth = max(depth - 1, 0)
 
 
-_DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
 #: the deepest element nesting accepted in RDF/XML (the parser slows quadratically with depth:
 #: 50,000 levels took 50 s)
@@ -467,7 +467,7 @@ def check_rdf_body(data: bytes, format_name: str, *, what: str = "body") -> None
         raise InputRefused(f"the {what} is not UTF-8 (UTF-16 or NUL bytes); send UTF-8")
     name = format_name.lower()
     if "xml" in name:
-        if _DTD.search(data):
+        if DTD.search(data):
             raise InputRefused(f"the {what} has a document type declaration (<!DOCTYPE or "
                                "<!ENTITY); entity declarations are not accepted in RDF/XML: "
                                "expand them before sending")

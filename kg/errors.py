@@ -12,6 +12,7 @@ __all__ = [
     "Error",
     "EventError",
     "MissingExtra",
+    "StoreDamaged",
     "StoreLocked",
     "ValidationFailed",
     "QueryNotFound",
@@ -62,6 +63,15 @@ class StoreLocked(Error):
         "send events to the endpoint that owns it (provml serve --store {path}, then a client "
         "with an endpoint URL), or capture offline to a spool and load it later with "
         "`provml load SPOOL --store {path}`."
+    )
+
+
+class StoreDamaged(Error):
+    """An on-disk store's files cannot be read as a store (RocksDB reports corruption)."""
+
+    template = (
+        "the store {path} cannot be opened: {reason}. Its files are damaged or not a store's: "
+        "restore it from a copy (or load its export into a new store), or give another --store."
     )
 
 

@@ -33,11 +33,11 @@ from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse
 
 from provml.capture.redact import redact_event
 from provml.closing import Closing
-from provml.errors import ValidationFailed
+from provml.errors import EventError, ValidationFailed
 from provml.events import check
 from provml.ingest.enrichment import Closure, class_closure, with_entailed_types
 from provml.ingest.iris import Iris
-from provml.ingest.spec import WorkflowSpec, retire_versions, stored_spec
+from provml.ingest.spec import WorkflowSpec, retire_versions, spec_of, stored_spec
 from provml.ingest.translation import translate
 from provml.store import QueryResult, Store, open_store, select
 from provml.vocab import DEFAULT_BASE, OILGAS_ONTOLOGY_IRI, ONTOLOGY_IRI, RDF
@@ -215,16 +215,23 @@ class KnowledgeGraph(Closing):
             replaced or None, the spec)``, for :meth:`ingest_events` to take back if the batch
             is refused.
         :param checked: the events passed :func:`provml.events.check` already.
-        :raises provml.errors.EventError: an event breaks the wire format.
-        :raises provml.ingest.spec.SpecError: a spec event's spec does not load.
+        :raises provml.errors.EventError: an event breaks the wire format: also a spec event
+            whose spec does not load, and an event nested too deep to read.
         """
         if not checked:
             check(events)
         # secrets redacted as the capture client does, for events that did not come through it
-        events = [redact_event(event) for event in events]
-        for event in events:
+        redacted = []
+        for index, event in enumerate(events):
+            try:
+                redacted.append(redact_event(event))
+            except RecursionError:  # (the format does not bound a value's depth; Python does)
+                raise EventError(index=index, kind=event.get("kind", "?"), field="(event)",
+                                 rule="nested too deep to read: flatten its values") from None
+        events = redacted
+        for index, event in enumerate(events):
             if event["kind"] == "spec":
-                spec = WorkflowSpec.from_dict(event["spec"])
+                spec = spec_of(event, index)
                 if registered is not None:
                     registered.append((event["workflow"], self.specs.get(event["workflow"]), spec))
                 self.specs[event["workflow"]] = spec

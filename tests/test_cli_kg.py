@@ -196,3 +196,78 @@ def test_serve_reads_provml_remote_like_every_command(tmp_path: Path, monkeypatc
     # a --store given with it: both named, refused as the other commands refuse it
     result = CliRunner().invoke(main, ["serve", "--store", str(tmp_path / "s")], env={"PROVML_REMOTE": "http://127.0.0.1:9"})
     assert result.exit_code == 2 and "not both" in result.output
+
+
+def _run_events(run_id: str) -> list[dict[str, object]]:
+    return [{"v": 1, "kind": "workflow_begin", "t": 1700000000, "run": run_id, "workflow": "wf", "type": "learning"},
+            {"v": 1, "kind": "workflow_end", "t": 1700000003, "run": run_id, "workflow": "wf", "status": "finished"}]
+
+
+def _stored_runs(store: Path) -> set[str]:
+    from provml.knowledge import open_kg
+
+    kg = open_kg(store)
+    try:
+        return {q.subject.value.rsplit("/", 1)[-1] for q in kg.store.quads()
+                if q.subject.value.startswith("https://w3id.org/provml/id/run/") and q.subject.value.count("/") == 6}
+    finally:
+        kg.close()
+
+
+@pytest.mark.parametrize("bad", [
+    "[" * 1000 + "]" * 1000,  # a line nested past Python's recursion limit
+    json.dumps({"v": 1, "kind": "workflow_begin", "t": 1700000000, "run": "deep", "workflow": "wf",
+                "used": [{"name": "x", "value": "PH"}]}).replace('"PH"', "[" * 500 + "]" * 500),  # a value
+    '{"v": 1, "kind": "workflow_begin", "t": 1700000000, "run": "big", "workflow": "wf", "used": '
+    '[{"name": "x", "value": ' + "9" * 5000 + "}]}",  # an integer past Python's 4,300 digits
+    json.dumps({"v": 1, "kind": "spec", "t": 1700000000, "run": "s1", "workflow": "wf", "spec": {}}),  # no spec
+])
+def test_load_rejects_a_bad_line_or_event_and_loads_the_rest(tmp_path: Path, bad: str) -> None:
+    """Lines that made ``provml load`` stop whole (a traceback, or exit 2 naming no file or line,
+    its advice a Python internal; a probe, twenty-sixth session): each is now rejected where it
+    is, and the rest of the spool is loaded (exit 1)."""
+    path = tmp_path / "spool.jsonl"
+    lines = [json.dumps(e) for e in _run_events("a")] + [bad] + [json.dumps(e) for e in _run_events("b")]
+    path.write_text("\n".join(lines) + "\n")
+    store = tmp_path / "s"
+    code, out, err = run("load", str(path), "--store", str(store), "--batch-size", "2")
+    assert code == 1, (out, err)
+    assert "Traceback" not in err and "set_int_max_str_digits" not in err
+    assert "spool.jsonl" in err  # where it is
+    assert {"a", "b"} <= _stored_runs(store)
+
+
+def test_load_a_damaged_store_or_rdf_xml_with_entities_exits_2_saying_why(tmp_path: Path) -> None:
+    """A store whose files are damaged gave a RocksDB traceback (exit 1), and 700 bytes of RDF/XML
+    with nested entities asked for gigabytes (a probe, twenty-sixth session)."""
+    spool = tmp_path / "a.jsonl"
+    spool.write_text("".join(json.dumps(e) + "\n" for e in _run_events("a")))
+    store = tmp_path / "s"
+    assert run("load", str(spool), "--store", str(store))[0] == 0
+    (store / "CURRENT").write_text("garbage\n")
+    code, _, err = run("load", str(spool), "--store", str(store))
+    assert code == 2 and "Traceback" not in err and "cannot be opened" in err and "damaged" in err
+    entities = ['<!ENTITY e0 "aaaaaaaaaa">'] + [f'<!ENTITY e{i} "' + f"&e{i - 1};" * 10 + '">' for i in range(1, 10)]
+    bomb = tmp_path / "lol.rdf"
+    bomb.write_text('<?xml version="1.0"?>\n<!DOCTYPE rdf:RDF [\n' + "\n".join(entities) + "\n]>\n"
+                    '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:ex="http://e.org/">\n'
+                    '<rdf:Description rdf:about="http://e.org/s"><ex:p>&e9;</ex:p></rdf:Description>\n</rdf:RDF>\n')
+    for args in (["load", str(bomb), "--store", str(tmp_path / "t")], ["validate", str(bomb)]):
+        code, _, err = run(*args)
+        assert code == 2 and "lol.rdf:2" in err and "<!ENTITY" in err, (args, err)
+
+
+def test_load_finds_every_spool_suffix_in_a_directory_and_refuses_bad_sizes(tmp_path: Path) -> None:
+    """A directory's ``.ndjson`` (and ``.JSONL``) spools were skipped, though loaded when named;
+    a zero or negative batch or group size was taken silently."""
+    folder = tmp_path / "spools"
+    folder.mkdir()
+    (folder / "a.ndjson").write_text("".join(json.dumps(e) + "\n" for e in _run_events("a")))
+    (folder / "b.JSONL").write_text("".join(json.dumps(e) + "\n" for e in _run_events("b")))
+    store = tmp_path / "s"
+    code, out, err = run("load", str(folder), "--store", str(store))
+    assert code == 0 and out.startswith("2 file(s)"), (out, err)
+    assert {"a", "b"} <= _stored_runs(store)
+    for option, value in (("--batch-size", "0"), ("--together", "-1"), ("--together-max", "-5")):
+        code, _, err = run("load", str(folder), "--store", str(store), option, value)
+        assert code == 2 and option in err, (option, err)

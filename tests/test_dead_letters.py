@@ -228,3 +228,16 @@ def test_ids_in_two_spellings_big_bags_and_bad_urls(redis_server: RedisServer, m
         result = CliRunner().invoke(main, ["dead-letters", "list", "--broker", bad])
         assert result.exit_code == 2 and "Traceback" not in result.output, (bad, result.output)
     redis.close()
+
+
+def test_a_bag_that_is_no_utf8_is_kept_escaped_and_a_retry_is_refused_again() -> None:
+    """A bag whose bytes are no UTF-8 was kept with U+FFFD in their place, and ``retry`` then
+    stored the altered text (a probe, twenty-sixth session); its bytes are kept as ``\\xNN``
+    escapes now, which are no JSON: the bag is refused again until it is mended."""
+    from provml.ingest.dead_letters import kept
+
+    body = b'[{"v": 1, "kind": "workflow_begin", "t": 1, "run": "b12", "workflow": "v\xffz"}]'
+    text = kept(body)
+    assert b"v\\xffz" in text and "\ufffd".encode() not in text
+    with pytest.raises(ValueError):
+        json.loads(text)

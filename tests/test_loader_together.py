@@ -201,36 +201,51 @@ def test_a_batch_holding_a_non_object_is_rejected_in_a_group(tmp_path: Path) -> 
     assert [o[1] for o in outcomes] == ["IngestResult", "EventError"]
 
 
-def test_a_spec_that_does_not_load_stops_the_load_after_the_batches_before_it(tmp_path: Path) -> None:
-    """An error that is not a rejection (here a spec that does not load) stops loading at its
-    batch, the batches before it stored, with or without groups."""
-    from provml.ingest.spec import SpecError
+#: an event whose translation fails with an error that is no rejection (a store or a disk gone:
+#: ``_failing``), marked by its run; a spec that does not load was such an error until the
+#: twenty-sixth session, and is now a batch the format rejects
+BROKEN = {"v": 1, "kind": "workflow_begin", "t": 0, "run": "broken-disk", "workflow": "wf"}
 
-    broken_spec = {"v": 1, "kind": "spec", "t": 0, "run": "spec", "workflow": "wf", "spec": {"no": "workflow"}}
+
+def _failing(kg: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    translate = kg.translate_events
+
+    def failing(events: Any, **options: Any) -> Any:
+        if any(e.get("run") == BROKEN["run"] for e in events):
+            raise OSError("the disk is gone")
+        return translate(events, **options)
+
+    monkeypatch.setattr(kg, "translate_events", failing)
+
+
+def test_an_error_that_is_no_rejection_stops_the_load_after_the_batches_before_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error that is not a rejection stops loading at its batch, the batches before it
+    stored, with or without groups."""
     events = pf.all_events()
     for together in (0, 10_000):
-        bags = [("first", events[:5]), ("second", [*events[5:10], broken_spec])]
+        bags = [("first", events[:5]), ("second", [*events[5:10], BROKEN])]
         with open_kg(tmp_path / f"s{together}") as kg:
+            _failing(kg, monkeypatch)
             seen = []
-            with pytest.raises(SpecError):
+            with pytest.raises(OSError, match="disk is gone"):
                 for source, _, result in ingest_bags(kg, bags, together=together):
                     seen.append((source, type(result).__name__))
             assert seen == [("first", "IngestResult")]
             assert kg.query(f"ASK {{ ?x ?p ?o . FILTER(CONTAINS(STR(?x), '{events[0]['run']}')) }}")
 
 
-def test_batches_stored_before_an_error_are_reported_before_it_when_groups_are_written_beside(tmp_path: Path) -> None:
-    """Groups of two batches: the second group is still being reported when the spec that does
-    not load stops the load; every batch stored before the error is reported before it."""
-    from provml.ingest.spec import SpecError
-
-    broken_spec = {"v": 1, "kind": "spec", "t": 0, "run": "spec", "workflow": "wf", "spec": {"no": "workflow"}}
+def test_batches_stored_before_an_error_are_reported_before_it_when_groups_are_written_beside(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Groups of two batches: the second group is still being reported when an error that is
+    no rejection stops the load; every batch stored before the error is reported before it."""
     events = pf.all_events()
     bags = [("a", events[:2]), ("b", events[2:4]), ("c", events[4:6]), ("d", events[6:8]),
-            ("broken", [broken_spec]), ("e", events[8:10])]
+            ("broken", [BROKEN]), ("e", events[8:10])]
     with open_kg(tmp_path / "s") as kg:
+        _failing(kg, monkeypatch)
         seen = []
-        with pytest.raises(SpecError):
+        with pytest.raises(OSError, match="disk is gone"):
             for source, _, result in ingest_bags(kg, bags, together=4):
                 seen.append((source, type(result).__name__))
         assert seen == [("a", "NoneType"), ("b", "IngestResult"), ("c", "NoneType"), ("d", "IngestResult")]

@@ -43,12 +43,31 @@ def connect(url: str, *, timeout_s: float = 5.0) -> Any:
     """A ``redis.Redis`` for ``url`` (``redis://host:port/db``), with socket timeouts.
 
     :raises ImportError: the ``redis`` package is missing (``pip install 'provml[redis]'``).
+    :raises ValueError: the URL's path is no database number (redis-py reads ``/abc`` as db 0).
     """
     try:
         import redis
     except ImportError as exc:  # pragma: no cover - the extra is installed in the tests
         raise ImportError("broker mode needs the redis package: pip install 'provml[redis]'") from exc
+    check_url(url)
     return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+
+
+def check_url(url: str) -> None:
+    """Refuse a broker URL whose path is no database number (redis-py reads ``/abc`` as db 0,
+    and a worker joined the wrong database without a word: a probe, twenty-sixth session).
+
+    >>> check_url("redis://127.0.0.1:6379/0")
+    >>> check_url("redis://127.0.0.1:6379/abc")
+    Traceback (most recent call last):
+    ValueError: the broker URL's path 'abc' is no database number: write redis://host:port/0 (or /1, /2 ...)
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    path = parts.path.strip("/")
+    if parts.scheme in ("redis", "rediss") and path and not path.isdigit():
+        raise ValueError(f"the broker URL's path {path!r} is no database number: write redis://host:port/0 (or /1, /2 ...)")
 
 
 class RedisSink:
@@ -61,6 +80,7 @@ class RedisSink:
     """
 
     def __init__(self, url: str, *, stream: str = EVENTS, max_backlog: int = 1_000_000) -> None:
+        check_url(url)
         self.url = url
         self.stream = stream
         self.max_backlog = max_backlog

@@ -148,7 +148,7 @@ def read_events(
 
     A line is an event, or a bag of events in the compact form (a JSON array, expanded by
     :func:`provml.capture.encoding.expand`). A truncated last line (the process died
-    mid-write) is skipped with a warning; a bad line anywhere else is an error — or, with
+    mid-write: no newline after it) is skipped with a warning; a bad line anywhere else is an error — or, with
     ``on_error``, handed to it and skipped.
 
     :param on_error: called with the line number, the line and what is wrong with it, for each
@@ -165,22 +165,27 @@ def read_events(
     last = len(lines) - 1
     while last >= 0 and not lines[last].strip():
         last -= 1
+    # only a last line with no newline after it can have been cut off; one that ends with its
+    # newline was written whole, and a bad one is a bad line (it was called cut off: a probe)
+    cut = last == len(lines) - 1
     for number, raw in enumerate(lines[: last + 1], start=1):
         if not raw.strip():
             continue
         line = raw.decode("utf-8", "replace")
         try:
             event = json.loads(raw)  # strict UTF-8: a corrupt byte is a bad line
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            if number == last + 1:
+        except (ValueError, RecursionError) as exc:  # (JSONDecodeError, UnicodeDecodeError, an
+            # integer past Python's digits, nesting past its recursion limit: a bad line each)
+            if number == last + 1 and cut:
                 if on_truncated is None:
                     log.warning("%s:%d: skipping a truncated last line", path, number)
                 else:
                     on_truncated(number, line)
                 return
+            reason = _unreadable(exc)
             if on_error is None:
-                raise ValueError(f"{path}:{number}: not a JSON event: {exc}") from exc
-            on_error(number, line, f"not a JSON event: {exc}")
+                raise ValueError(f"{path}:{number}: not a JSON event: {reason}") from exc
+            on_error(number, line, f"not a JSON event: {reason}")
             continue
         if isinstance(event, list):  # a bag in the compact form
             try:
@@ -200,6 +205,19 @@ def read_events(
         yield event
 
 
+def _unreadable(exc: Exception) -> str:
+    """Why a line is no JSON, in the words of the data rather than of Python's limits."""
+    if isinstance(exc, RecursionError):
+        return "nested too deep to read (arrays or objects past Python's recursion limit)"
+    if "integer string conversion" in str(exc):
+        return "a number of more than 4,300 digits (write it as a string)"
+    return str(exc)
+
+
+#: the suffixes of spool files (JSON lines), found in a directory whatever their case
+SPOOL_SUFFIXES = (".jsonl", ".ndjson")
+
+
 def spool_files(path: str | os.PathLike[str]) -> list[Path]:
     """The loadable spool files under ``path`` (a file, or a directory searched recursively);
     ``rejected-*`` files are left out (they are reports, not events)."""
@@ -207,7 +225,8 @@ def spool_files(path: str | os.PathLike[str]) -> list[Path]:
     if path.is_file():
         return [path]
     return sorted(
-        p for p in path.rglob("*.jsonl") if p.is_file() and not p.name.startswith("rejected-")
+        p for p in path.rglob("*") if p.suffix.lower() in SPOOL_SUFFIXES and p.is_file()
+        and not p.name.startswith("rejected-")
     )
 
 

@@ -102,6 +102,12 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
         raise CouldNotRun(str(exc)) from exc
 
 
+def _a_number(param: click.Parameter, value: float) -> float:
+    if value != value:  # NaN passes FloatRange's bounds
+        raise click.BadParameter("not a number", param=param)
+    return value
+
+
 @click.command("ingest-worker")
 @click.option("--broker", required=True, metavar="URL", help="Redis URL, e.g. redis://127.0.0.1:6379/0.")
 @click.option("--store", "store", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -114,23 +120,27 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
               help="Worker processes (check, translate, enrich, validate).")
 @click.option("--no-writer", is_flag=True,
               help="Workers only: the writer of --store runs elsewhere (e.g. provml serve --broker).")
-@click.option("--claim-idle-s", default=30.0, show_default=True, type=float,
+@click.option("--claim-idle-s", default=30.0, show_default=True, type=click.FloatRange(0.1, 86_400.0),
+              callback=lambda _ctx, param, value: _a_number(param, value),
               help="Take over bags another worker has held unacknowledged this long.")
-@click.option("--connect-timeout-s", default=60.0, show_default=True, type=float,
+@click.option("--connect-timeout-s", default=60.0, show_default=True, type=click.FloatRange(0.0, 86_400.0),
               help="How long to wait for the broker at start before giving up (exit 2).")
 @click.option("--max-backlog", default=64, show_default=True, type=click.IntRange(0, None),
-              help="Workers take no bags while this many validated batches wait for the writer "
-                   "(0: no limit; not used with --endpoint).")
+              help="Workers take no bags while this many validated batches wait for the writer, or "
+                   "the writer's next group when larger (its groups grow with the store, to 256 "
+                   "batches); 0: no limit; not used with --endpoint.")
 def ingest_worker_command(broker: str, store: Path | None, remote: str | None, workers: int,
                           no_writer: bool, claim_idle_s: float, connect_timeout_s: float, max_backlog: int) -> None:
     """Ingest bags that capture clients put on a Redis stream (Client(broker=URL)): parallel
     workers check, translate, enrich and validate; one writer writes an on-disk store, or every
     worker writes a remote SPARQL store. Runs until SIGTERM or Ctrl-C (docs/deployment.md)."""
     from provml.errors import Error
-    from provml.ingest.worker import run
+    from provml.ingest.processes import run
 
     if (store is None) == (remote is None):
         raise click.UsageError("give --store DIR or --endpoint URL (one of them)")
+    if workers == 0 and (no_writer or remote is not None):
+        raise click.UsageError("nothing to run: --workers 0 and no writer (give --workers 1 or more)")
     try:
         import redis
 

@@ -53,13 +53,13 @@ def validate_command(data: tuple[Path, ...], shapes: tuple[Path, ...], fmt: str,
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @STORE
 @REMOTE
-@click.option("--batch-size", default=500, show_default=True,
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, None),
               help="Events per batch: stored or rejected as one, with its own report.")
-@click.option("--together", default=10_000, show_default=True,
+@click.option("--together", default=10_000, show_default=True, type=click.IntRange(0, None),
               help="Events of consecutive batches validated and written together at first (a group that "
                    "fails is taken batch by batch); later groups take half the events loaded so far, up to "
                    "--together-max; 0: each batch alone.")
-@click.option("--together-max", default=50_000, show_default=True,
+@click.option("--together-max", default=50_000, show_default=True, type=click.IntRange(0, None),
               help="The most events a group grows to: the fewer and larger the bulk loads, the less the store "
                    "compacts, for more memory (loading 3x10^5 events of learning runs: peak 0.7 GB at 10000, "
                    "2.0 GB at 50000).")

@@ -38,7 +38,9 @@ from typing import Any
 
 from pyoxigraph import CanonicalizationAlgorithm, Dataset, NamedNode, Quad
 
+from provml.capture.spool import SPOOL_SUFFIXES
 from provml.errors import EventError, ValidationFailed
+from provml.ingest.spec import spec_of
 from provml.knowledge import IngestResult, KnowledgeGraph
 from provml.store.rdfio import RDF_SUFFIXES
 
@@ -54,7 +56,6 @@ __all__ = [
     "SPOOL_SUFFIXES",
 ]
 
-SPOOL_SUFFIXES = (".jsonl", ".ndjson")
 
 #: how many events of consecutive batches the loader ingests together at first (≈ 100,000 quads
 #: of learning runs: bulk-loader territory, see :data:`provml.store.oxigraph.BULK_MIN_QUADS`)
@@ -115,7 +116,7 @@ def count_units(paths: Sequence[str | Path], *, input_format: str | None = None)
     """
     total = 0
     for file in _files(paths):
-        if file.suffix in SPOOL_SUFFIXES and input_format is None:
+        if file.suffix.lower() in SPOOL_SUFFIXES and input_format is None:
             with file.open("rb") as handle:
                 total += sum(1 for line in handle if line.strip())
         else:
@@ -210,7 +211,7 @@ def load_paths(
 
     try:
         for file in files:
-            if file.suffix in SPOOL_SUFFIXES and input_format is None:
+            if file.suffix.lower() in SPOOL_SUFFIXES and input_format is None:
                 bag: list[dict[str, Any]] = []
                 first = 1
 
@@ -409,6 +410,8 @@ class _Group:
         for i, event in enumerate(bag):
             try:
                 check([event])
+                if event["kind"] == "spec":
+                    spec_of(event)
             except EventError as exc:
                 broken.append((i, event, exc))
             else:

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from pyoxigraph import Literal, NamedNode, Quad
 
 from provml.capture.redact import redact_spec
-from provml.errors import Error
+from provml.errors import Error, EventError
 from provml.ingest.iris import Iris
 from provml.kinds import (
     ROLES,
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from provml.store import Store
 
 __all__ = ["AttributeSpec", "TransformationSpec", "WorkflowSpec", "SpecError", "agreed", "load_spec",
-           "retire_versions", "stored_spec"]
+           "retire_versions", "spec_of", "stored_spec"]
 
 log = logging.getLogger("provml.ingest.spec")
 
@@ -356,3 +356,16 @@ def load_spec(path: str | Path) -> WorkflowSpec:
     except Exception as exc:  # yaml.YAMLError / json.JSONDecodeError carry positions
         raise SpecError(source=str(p), reason=f"does not parse: {exc}") from None
     return WorkflowSpec.from_dict(doc, source=str(p))
+
+
+def spec_of(event: Mapping[str, Any], index: int = 0) -> WorkflowSpec:
+    """The workflow spec of a ``spec`` event.
+
+    :raises provml.errors.EventError: its spec does not load (a batch the format rejects, not a
+        load that cannot run: before, ``provml load`` stopped whole with exit 2, and a broker
+        worker took it for a store outage and tried it again forever).
+    """
+    try:
+        return WorkflowSpec.from_dict(event["spec"])
+    except SpecError as exc:
+        raise EventError(index=index, kind="spec", field="spec", rule=str(exc)) from exc

@@ -16,14 +16,37 @@ from typing import Any
 from provml.capture.broker import DEAD, EVENTS, QUADS, WORKERS, WRITERS, connect
 from provml.capture.redact import safe_url
 
-__all__ = ["ALIVE", "SPECS", "WRITTEN", "Lag", "Retrying", "alive", "as_text", "begin_step", "ensure_groups", "id_key",
-           "lag", "unwritten", "wait_for_broker"]
+__all__ = ["ALIVE", "GROUP", "GROUP_FIRST", "GROUP_MOST", "SPECS", "WRITTEN", "Lag", "Retrying", "alive", "as_text", "begin_step", "ensure_groups", "id_key",
+           "lag", "unwritten", "wait_for_broker", "writer_group"]
 
 log = logging.getLogger("provml.ingest.streams")
 
 SPECS = "provml:specs"
 ALIVE = "provml:alive"  # consumer name -> the time of its last step (workers and writers)
 WRITTEN = "provml:written"  # events written (a counter; a redelivered bag counts again)
+
+#: the quads entries (a worker's validated batch each, ≈ 400–800 events) the writer takes at
+#: once at first, and the most it grows to: each group takes half the entries written so far
+#: (:class:`provml.ingest.writer.Writer`), as ``provml load``'s groups grow; it says how many in
+#: :data:`GROUP`, and the workers let that many wait for it (``max_backlog``: at least). Every group's bulk
+#: load adds files overlapping the whole store, which RocksDB merges into ever larger levels; the
+#: larger the store, the more each merge rewrites, so the larger the group should be. At 10^6
+#: events, groups of up to 256 entries wrote 6,232 / 6,567 events/s against 4,938 / 4,990 with
+#: 64, for a writer's peak memory of 1.78 GB against 0.72 (docs/benchmarks.md, twenty-sixth session).
+GROUP_FIRST = 64
+GROUP_MOST = 256
+GROUP = "provml:group"  # the most entries the writer's next group takes (set by the writer)
+#: the largest :data:`GROUP` a worker believes (anyone who can write to Redis can set it)
+GROUP_BELIEVED = 65_536
+
+
+def writer_group(redis: Any) -> int:
+    """The most entries the writer's next group takes, as it said (:data:`GROUP`; 0: not said)."""
+    found = redis.get(GROUP)
+    try:
+        return min(max(int(found), 0), GROUP_BELIEVED) if found is not None else 0
+    except ValueError:
+        return 0
 
 
 def ensure_groups(redis: Any) -> None:

@@ -19,8 +19,8 @@ validation) and then:
 * **remote SPARQL store**: writes the quads itself (one ``INSERT DATA`` per bag), then
   acknowledges the bag.
 
-A worker handing over to the writer takes no bags while ``max_backlog`` entries wait for the
-writer (backpressure: on one machine the writer, the serial stage, gets the cores it needs).
+A worker handing over to the writer takes no bags while ``max_backlog`` entries (or the
+writer's next group, when larger) wait for the writer (backpressure: on one machine the writer, the serial stage, gets the cores it needs).
 A worker reads up to ``batch`` bags at once and runs them through the pipeline together, as one
 batch (the validation engine's cost per call is paid once; a bag holding a spec starts a new
 batch, as in ``provml load --together``); when that batch breaks the format or
@@ -49,7 +49,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from pyoxigraph import DefaultGraph, NamedNode, Quad
@@ -63,6 +62,7 @@ from provml.ingest.dead_letters import kept
 from provml.ingest.handover import hand_over
 from provml.ingest.spec import SpecError, WorkflowSpec
 from provml.ingest.streams import (
+    GROUP_FIRST,
     SPECS,
     WRITTEN,
     Retrying,
@@ -70,13 +70,14 @@ from provml.ingest.streams import (
     begin_step,
     unwritten,
     wait_for_broker,
+    writer_group,
 )
 from provml.knowledge import IngestResult, KnowledgeGraph
 from provml.store.base import Store
 from provml.store.oxigraph import OxigraphStore
 from provml.vocab import RDF
 
-__all__ = ["Worker", "run"]
+__all__ = ["Worker", "bag_events"]
 
 log = logging.getLogger("provml.ingest.worker")
 
@@ -92,9 +93,10 @@ def bag_events(fields: Mapping[Any, Any]) -> list[Any]:
     if body is None:
         names = ", ".join(sorted(as_text(k) for k in fields)) or "none"
         raise ValueError(f"the entry has no 'bag' field (its fields: {names}); a bag is put as bag=<JSON array>")
-    events = json.loads(body)
-    if not isinstance(events, list):
+    loaded = json.loads(body)
+    if not isinstance(loaded, list):
         raise ValueError("a bag is a JSON array of events")
+    events: list[Any] = loaded
     if any(isinstance(event, list) for event in events):
         events = expand(events)
     return events
@@ -175,12 +177,12 @@ class Worker:
         ``provml:quads`` (a batch each) wait for the writer, read or not; check again after
         ``pause_s``. On one machine the writer, the serial stage, then gets the cores it needs
         instead of workers running ahead of it (sustained input: docs/benchmarks.md), and the
-        backlog in Redis stays bounded; the captured bags wait in ``provml:events``. ``0``: no
-        limit.
+        backlog in Redis stays bounded; the captured bags wait in ``provml:events``. When the
+        writer's next group is larger, that many (:meth:`backlog`). ``0``: no limit.
     """
 
     def __init__(self, url: str, *, store: Store | None = None, name: str | None = None, batch: int = 8,
-                 claim_idle_s: float = 30.0, block_s: float = 1.0, max_backlog: int = 64,
+                 claim_idle_s: float = 30.0, block_s: float = 1.0, max_backlog: int = GROUP_FIRST,
                  pause_s: float = 0.05) -> None:
         self.redis = connect(url)
         self._groups = False  # created on the first step (Redis may be restarting now)
@@ -194,12 +196,13 @@ class Worker:
         self._claim_from = "0-0"
         self._claimed_at = 0.0
         self.processed = self.rejected = 0
+        self._group, self._group_at = 0, -1.0  # the writer's next group, and when it was asked
 
     def step(self) -> int:
         """Take up to ``batch`` bags (reclaimed ones first) and process them; returns how many
         (0 also while the writer is ``max_backlog`` entries behind: this step waited ``pause_s``)."""
         begin_step(self)
-        if self.graph.local and self.max_backlog > 0 and unwritten(self.redis) >= self.max_backlog:
+        if self.graph.local and self.max_backlog > 0 and unwritten(self.redis) >= self.backlog():
             time.sleep(self.pause_s)
             return 0
         messages: list[tuple[Any, dict[Any, Any]]] = []
@@ -219,6 +222,17 @@ class Worker:
         for message_id, fields in messages:
             self.handle(as_text(message_id), fields)
         return len(messages)
+
+    def backlog(self) -> int:
+        """The entries that may wait for the writer before this worker pauses: ``max_backlog``,
+        or the writer's next group when larger (:func:`~provml.ingest.streams.writer_group`,
+        asked at most once a second): its groups grow with the store, and a group can take only
+        what waits."""
+        now = time.monotonic()
+        if now - self._group_at >= 1.0:
+            self._group_at = now
+            self._group = writer_group(self.redis)
+        return max(self.max_backlog, self._group)
 
     def together(self, messages: Sequence[tuple[Any, Mapping[Any, Any]]]) -> bool:
         """Run the bags through the pipeline as few batches (one validation, one hand-over each:
@@ -338,7 +352,7 @@ class Worker:
         self.redis.close()
 
 
-def _worker_process(url: str, remote: str | None, claim_idle_s: float, max_backlog: int = 64) -> None:
+def _worker_process(url: str, remote: str | None, claim_idle_s: float, max_backlog: int = GROUP_FIRST) -> None:
     import signal
 
     stop = threading.Event()
@@ -357,59 +371,3 @@ def _worker_process(url: str, remote: str | None, claim_idle_s: float, max_backl
         pass
     finally:
         worker.close()
-
-
-def run(url: str, *, store: str | Path | None = None, remote: str | None = None, workers: int = 1,
-        writer: bool = True, claim_idle_s: float = 30.0, stop: threading.Event | None = None,
-        connect_timeout_s: float = 60.0, max_backlog: int = 64) -> None:
-    """``provml ingest-worker``: ``workers`` worker processes and, for an on-disk ``store``, the
-    writer in this process; until ``stop`` is set, SIGTERM or Ctrl-C. The writer runs with the
-    cyclic collector paused for the process (one full collection every
-    :data:`provml.ingest.collector.MAX_PAUSE_S` while groups are written): call it in a process
-    of its own, as the CLI does, not beside other work (``provml serve --broker`` runs a
-    :class:`~provml.ingest.writer.WriterThread` instead).
-
-    :raises ValueError: neither or both of ``store`` and ``remote``.
-    """
-    import multiprocessing
-    import signal
-
-    if (store is None) == (remote is None):
-        raise ValueError("give a store directory or a remote SPARQL store URL (one of them)")
-    wait_for_broker(url, timeout_s=connect_timeout_s)  # a clear error when Redis is not there
-    stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    context = multiprocessing.get_context("spawn")
-    children = [context.Process(target=_worker_process, args=(url, remote, claim_idle_s, max_backlog), daemon=True)
-                for _ in range(workers)]
-    for child in children:
-        child.start()
-    kg: KnowledgeGraph | None = None
-    try:
-        if store is not None and writer:
-            from provml.knowledge import open_kg
-
-            kg = open_kg(store)
-            from provml.ingest.writer import Writer
-
-            the_writer = Writer(url, kg, claim_idle_s=claim_idle_s)
-            try:
-                with paused():  # this process only writes: as in a worker's (provml.ingest.collector)
-                    the_writer.run(stop)
-            finally:
-                the_writer.close()
-        else:
-            while not stop.wait(0.5):
-                if not any(c.is_alive() for c in children):
-                    break
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for child in children:
-            if child.is_alive():
-                child.terminate()
-        for child in children:
-            child.join(timeout=10)
-        if kg is not None:
-            kg.close()

@@ -22,7 +22,17 @@ from provml.errors import Error
 from provml.ingest.dead_letters import kept
 from provml.ingest.handover import Group, check_entry, entry_bags, write_group
 from provml.ingest.plan_reads import Reads
-from provml.ingest.streams import WRITTEN, Retrying, as_text, begin_step, id_key, lag
+from provml.ingest.streams import (
+    GROUP,
+    GROUP_FIRST,
+    GROUP_MOST,
+    WRITTEN,
+    Retrying,
+    as_text,
+    begin_step,
+    id_key,
+    lag,
+)
 from provml.knowledge import KnowledgeGraph
 from provml.store.oxigraph import OxigraphStore
 
@@ -41,7 +51,12 @@ class Writer:
 
     :param url: the Redis URL.
     :param kg: the knowledge graph over the on-disk store (this process owns it).
-    :param batch: most bags per transaction.
+    :param batch: most quads entries (a worker's batch each) in a group at first.
+    :param batch_most: most entries in a group once grown: each group takes up to half the entries
+        this writer has written so far, between ``batch`` and ``batch_most``
+        (:data:`~provml.ingest.streams.GROUP_MOST`; the writer's memory grows with it: ≈ 1.8 GB
+        at 256 entries of ≈ 700 events). Below ``batch``: groups of ``batch``. Groups are as
+        large only as what waits: the workers' ``max_backlog`` bounds that.
     :param latency_key: a Redis list that gets, per written event, the seconds from its capture
         time to its commit (for benchmarks); ``None``: not recorded.
     :param atomic: passed to the store's ``add``. A group of bags is not written all or
@@ -56,7 +71,8 @@ class Writer:
         (:meth:`provml.store.oxigraph.OxigraphStore.yield_compactions`; Linux); ``0``: as they are.
     """
 
-    def __init__(self, url: str, kg: KnowledgeGraph, *, name: str = "writer", batch: int = 64,
+    def __init__(self, url: str, kg: KnowledgeGraph, *, name: str = "writer", batch: int = GROUP_FIRST,
+                 batch_most: int = GROUP_MOST,
                  claim_idle_s: float = 30.0, block_s: float = 0.2, latency_key: str | None = None,
                  atomic: bool = False, on_write: Callable[[], None] | None = None,
                  compaction_niceness: int = 10) -> None:
@@ -68,30 +84,42 @@ class Writer:
         self.kg = kg
         self.name = name
         self.batch = batch
+        self.batch_most = max(batch, batch_most)
+        self._said, self._said_at = 0, 0.0  # the group size last said in Redis (GROUP), and when
         self.claim_idle_ms = int(claim_idle_s * 1000)
         self.block_ms = max(1, int(block_s * 1000))
         self.latency_key = latency_key
         self.atomic = atomic
         self._own_pending = True  # after a restart: first what this writer had read, unacknowledged
         self._trimmed = 0.0
-        self.bags = self.events = self.rejected = 0
+        self.entries = self.events = self.rejected = 0  # quads entries and events written, entries rejected
         #: what the plans read of the store, kept from group to group (this is its one writer)
         self.reads = Reads()
 
+    def group_size(self) -> int:
+        """The most entries the next group takes: half the entries written so far, between
+        ``batch`` and ``batch_most``."""
+        return min(max(self.batch, self.entries // 2), self.batch_most)
+
     def step(self) -> int:
-        """Write up to ``batch`` bags in one transaction; returns how many."""
+        """Write up to :meth:`group_size` quads entries as one group; returns how many."""
         begin_step(self)
+        count = self.group_size()
+        now = time.monotonic()
+        if count != self._said or now - self._said_at > 10.0:  # (again: Redis may have restarted empty)
+            self.redis.set(GROUP, count)  # the workers let as many entries wait (Worker.backlog)
+            self._said, self._said_at = count, now
         messages: list[tuple[Any, dict[Any, Any]]] = []
         if self._own_pending:
-            answer = self.redis.xreadgroup(WRITERS, self.name, {QUADS: "0"}, count=self.batch)
+            answer = self.redis.xreadgroup(WRITERS, self.name, {QUADS: "0"}, count=count)
             messages = [(i, f) for i, f in (answer[0][1] if answer else []) if f]
             self._own_pending = bool(messages)
         if not messages:
             _cursor, messages, _deleted = self.redis.xautoclaim(
-                QUADS, WRITERS, self.name, min_idle_time=self.claim_idle_ms, start_id="0-0", count=self.batch)
+                QUADS, WRITERS, self.name, min_idle_time=self.claim_idle_ms, start_id="0-0", count=count)
             messages = [(i, f) for i, f in messages if f]
         if not messages:
-            answer = self.redis.xreadgroup(WRITERS, self.name, {QUADS: ">"}, count=self.batch, block=self.block_ms)
+            answer = self.redis.xreadgroup(WRITERS, self.name, {QUADS: ">"}, count=count, block=self.block_ms)
             messages = answer[0][1] if answer else []
         if messages:
             self._write(messages)
@@ -171,7 +199,7 @@ class Writer:
         if self.latency_key and group.stamps:
             pipe.rpush(self.latency_key, *[f"{done - t:.4f}" for t in group.stamps])
         pipe.execute()
-        self.bags += len(entries)
+        self.entries += len(entries)
         self.events += group.events
 
     def _reject(self, message_id: Any, fields: Mapping[Any, Any], bags: list[str] | None, exc: Exception) -> None:

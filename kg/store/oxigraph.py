@@ -25,7 +25,7 @@ import pyoxigraph
 from pyoxigraph import NamedNode, Quad, RdfFormat
 
 from provml.closing import Closing
-from provml.errors import StoreLocked, StoreReadOnly
+from provml.errors import StoreDamaged, StoreLocked, StoreReadOnly
 from provml.store.base import GraphName, QueryResult, materialize
 from provml.store.update_dataset import restrict_update
 from provml.vocab import XSD
@@ -175,6 +175,8 @@ class OxigraphStore(Closing):
                 if _is_lock_error(error):
                     raise StoreLocked(path=str(self.path)) from error
                 raise
+            except RuntimeError as error:  # RocksDB's "Corruption: ..." (a traceback before)
+                raise StoreDamaged(path=str(self.path), reason=str(error)) from error
         if not self.path.is_dir():
             raise FileNotFoundError(f"no store at {self.path}")
         last: Exception | None = None

@@ -22,6 +22,7 @@ from pyoxigraph import Quad, RdfFormat
 from provml.errors import RdfSyntaxError
 
 __all__ = [
+    "DTD",
     "FORMATS",
     "FORMAT_NAMES",
     "MEDIA_TYPES",
@@ -154,7 +155,22 @@ def _resolve(format: str | RdfFormat | None, file_name: str) -> RdfFormat:
     return FORMAT_NAMES[suffix.lower()]
 
 
+#: a document type or entity declaration, which RDF/XML input may not hold: the parser expands
+#: entities, and ten nested ones make 700 bytes ask for gigabytes (a probe, twenty-sixth
+#: session; the endpoint refused them already, :func:`provml.endpoint.limits.check_rdf_body`)
+DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
 def _parse(source: object, rdf_format: RdfFormat, name: str, base_iri: str | None) -> list[Quad]:
+    if rdf_format == RdfFormat.RDF_XML:
+        data = source.read() if hasattr(source, "read") else source
+        raw = data.encode() if isinstance(data, str) else data
+        if isinstance(raw, bytes) and (found := DTD.search(raw)) is not None:
+            line = raw.count(b"\n", 0, found.start()) + 1
+            reason = ("a document type or entity declaration (<!DOCTYPE, <!ENTITY) is not accepted in "
+                      "RDF/XML: its entities could expand to gigabytes; expand them before loading")
+            raise RdfSyntaxError(f"{name}:{line}: {reason}", path=name, line=line, column=None, reason=reason)
+        source = data
     try:
         quads = list(pyoxigraph.parse(source, format=rdf_format, base_iri=base_iri))  # type: ignore[arg-type]
     except SyntaxError as error:
