@@ -271,3 +271,18 @@ def test_load_finds_every_spool_suffix_in_a_directory_and_refuses_bad_sizes(tmp_
     for option, value in (("--batch-size", "0"), ("--together", "-1"), ("--together-max", "-5")):
         code, _, err = run("load", str(folder), "--store", str(store), option, value)
         assert code == 2 and option in err, (option, err)
+
+
+def test_a_bad_last_line_that_ends_with_its_newline_is_a_bad_line_not_a_cut_off_one(tmp_path: Path) -> None:
+    """Only a last line with no newline after it can have been cut off by a writer that stopped;
+    one that ends with its newline was written whole and is a bad line (it was called cut off:
+    a probe, twenty-sixth session). The line without its newline still is."""
+    good = [json.dumps(e) for e in _run_events("a")]
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text("\n".join([*good, '{"v": 1, "kind": "workflow_end",}']) + "\n")
+    code, _, err = run("load", str(whole), "--store", str(tmp_path / "s"))
+    assert code == 1 and "not a JSON event" in err and "cut off" not in err, err
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join([*good, '{"v": 1, "kind": "workflow_e']))
+    code, _, err = run("load", str(cut), "--store", str(tmp_path / "t"))
+    assert code == 1 and "cut off" in err, err

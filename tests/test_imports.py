@@ -278,6 +278,25 @@ def test_flowcept_bad_line_exits_2(tmp_path: Path) -> None:
     assert code == 2 and "b.jsonl:2" in err
 
 
+def test_flowcept_malformed_records_are_reported_not_tracebacks(tmp_path: Path) -> None:
+    """``used`` / ``generated`` that are no objects, and an array file nested past Python's
+    recursion limit, were tracebacks (a probe, twenty-sixth session): the first are reported as
+    not kept and the rest imported, the second is refused with exit 2 naming the file."""
+    messages = flowcept_messages()
+    messages[1] = {**messages[1], "used": [1, 2], "generated": 5}
+    buffer = tmp_path / "odd.jsonl"
+    buffer.write_text("".join(json.dumps(m) + "\n" for m in messages))
+    code, out, err = run("import", "flowcept", str(buffer), "--store", str(tmp_path / "s"), "--format", "json")
+    assert code == 0, (out, err)
+    lost = json.loads(out)["lost"]
+    assert lost["used that is not an object of name: value"] == 1
+    assert lost["generated that is not an object of name: value"] == 1
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    code, _, err = run("import", "flowcept", str(deep), "--store", str(tmp_path / "t"))
+    assert code == 2 and "deep.json" in err and "Traceback" not in err
+
+
 
 
 FLOWCEPT_SCRIPT = textwrap.dedent("""

@@ -302,3 +302,15 @@ def test_derivation_subtypes_keep_their_prov_o_property(tmp_path: Path) -> None:
             return {str(q) for q in kg.store.quads() if q.subject.value.startswith(EX)}
 
     assert quads(again) == quads(store)
+
+
+def test_a_language_tag_that_is_no_string_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    """``{"$": "x", "lang": 5}`` was a traceback (a probe, twenty-sixth session); the value is
+    reported as not kept and the rest stored."""
+    document = {"prefix": {"ex": EX}, "entity": {"ex:e": {"ex:label": {"$": "x", "lang": 5},
+                                                            "ex:ok": {"$": "y", "lang": "en"}}}}
+    code, out, err = imported(tmp_path, document)
+    assert code == 0, (out, err)
+    assert json.loads(out)["lost"] == {"ex:label given with a language tag that is no string": 1}
+    rows = select(tmp_path / "store", f"SELECT ?v WHERE {{ <{EX}e> <{EX}ok> ?v }}")
+    assert [r["v"] for r in rows] == ["y"]

@@ -49,7 +49,10 @@ def read_buffer(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     if text.lstrip().startswith("["):
-        messages = json.loads(text)
+        try:
+            messages = json.loads(text)
+        except (ValueError, RecursionError) as error:
+            raise ValueError(f"{path}: not a JSON array of Flowcept messages ({type(error).__name__}: {error})") from None
         if not isinstance(messages, list):
             raise ValueError(f"{path}: not a list of Flowcept messages")
         return [m for m in messages if isinstance(m, dict)]
@@ -59,7 +62,7 @@ def read_buffer(path: str | Path) -> list[dict[str, Any]]:
             continue
         try:
             message = json.loads(line)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             raise ValueError(f"{path}:{number}: not a JSON object ({error})") from error
         if not isinstance(message, dict):
             raise ValueError(f"{path}:{number}: not a JSON object")
@@ -69,7 +72,11 @@ def read_buffer(path: str | Path) -> list[dict[str, Any]]:
 
 def _values(record: dict[str, Any], key: str, report: ImportReport) -> list[dict[str, Any]]:
     values = []
-    for name, value in sorted((record.get(key) or {}).items()):
+    found = record.get(key) or {}
+    if not isinstance(found, dict):  # (a list or a number here was a traceback: a probe, 26th session)
+        report.lost[f"{key} that is not an object of name: value"] += 1
+        return values
+    for name, value in sorted(found.items()):
         if value is None:
             report.lost[f"{key} entries without a value"] += 1
             continue

@@ -269,6 +269,9 @@ def _literal(value: Any, names: _Names, report: ImportReport, key: str, *,
     if isinstance(value, dict) and "$" in value:
         raw, kind, lang = value["$"], value.get("type"), value.get("lang")
         if lang:
+            if not isinstance(lang, str):  # (a number here was a traceback: a probe, 26th session)
+                report.lost[f"{key} given with a language tag that is no string"] += 1
+                return None
             return Literal(redact_text(str(raw)), language=lang)
         if kind in QNAME_TYPES:
             return names.iri(str(raw))
