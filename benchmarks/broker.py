@@ -143,16 +143,21 @@ MAX_BACKLOG = 64
 COMPACTION_NICENESS = 10
 
 
-def start_pipeline(url: str, store: Path, workers: int, latency_key: str | None) -> list[subprocess.Popen[bytes]]:
+def start_pipeline(url: str, store: Path, workers: int, latency_key: str | None, *,
+                   writer_batch: int | None = None, max_backlog: int | None = None) -> list[subprocess.Popen[bytes]]:
+    """The writer and ``workers`` worker processes; ``writer_batch``: the writer's first group
+    (default: the tree's), ``max_backlog``: the workers' (default :data:`MAX_BACKLOG`)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    batch = f", batch={writer_batch}" if writer_batch is not None else ""
     writer_code = (
         "from provml.knowledge import open_kg; from provml.ingest.writer import Writer; "
         "from provml.ingest.collector import paused\n"
         f"kg = open_kg({str(store)!r})\nwith paused():  # as provml ingest-worker's writer process\n"
-        f"    Writer({url!r}, kg, latency_key={latency_key!r}, compaction_niceness={COMPACTION_NICENESS}).run()"
+        f"    Writer({url!r}, kg, latency_key={latency_key!r}, compaction_niceness={COMPACTION_NICENESS}{batch}).run()"
     )
     procs = [subprocess.Popen([sys.executable, "-c", writer_code], env=env)]
-    worker_code = f"from provml.ingest.worker import _worker_process; _worker_process({url!r}, None, 30.0, {MAX_BACKLOG})"
+    backlog = MAX_BACKLOG if max_backlog is None else max_backlog
+    worker_code = f"from provml.ingest.worker import _worker_process; _worker_process({url!r}, None, 30.0, {backlog})"
     procs += [subprocess.Popen([sys.executable, "-c", worker_code], env=env) for _ in range(workers)]
     return procs
 

@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -41,23 +39,6 @@ def peak_kb(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return 0
-
-
-def pipeline(writer_batch: int, max_backlog: int) -> Any:
-    """``broker.start_pipeline`` with the writer's first group and the workers' backlog given."""
-    def start(url: str, store: Path, workers: int, _latency_key: str | None) -> list[subprocess.Popen[bytes]]:
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        writer_code = (
-            "from provml.knowledge import open_kg; from provml.ingest.writer import Writer; "
-            "from provml.ingest.collector import paused\n"
-            f"kg = open_kg({str(store)!r})\nwith paused():\n"
-            f"    Writer({url!r}, kg, batch={writer_batch}, compaction_niceness={broker.COMPACTION_NICENESS}).run()")
-        procs = [subprocess.Popen([sys.executable, "-c", writer_code], env=env)]
-        worker_code = ("from provml.ingest.worker import _worker_process; "
-                       f"_worker_process({url!r}, None, 30.0, {max_backlog})")
-        procs += [subprocess.Popen([sys.executable, "-c", worker_code], env=env) for _ in range(workers)]
-        return procs
-    return start
 
 
 def tenths(rows: list[dict[str, float]], total: int) -> list[dict[str, float]]:
@@ -91,7 +72,8 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="provml-broker-growth-") as tmp:
             total, _emit = broker.emit_all(redis.url, args.events, 0.0)
-            procs = pipeline(args.writer_batch, args.max_backlog)(redis.url, Path(tmp) / "store", args.workers, None)
+            procs = broker.start_pipeline(redis.url, Path(tmp) / "store", args.workers, None,
+                                          writer_batch=args.writer_batch, max_backlog=args.max_backlog)
             try:
                 broker.wait_ready(redis.client, args.workers)
                 start = time.perf_counter()
