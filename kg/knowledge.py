@@ -45,7 +45,7 @@ from provml.vocab import DEFAULT_BASE, OILGAS_ONTOLOGY_IRI, ONTOLOGY_IRI, RDF
 if TYPE_CHECKING:
     from provml.ingest.plan_reads import Reads
 
-__all__ = ["IngestResult", "KnowledgeGraph", "open_kg", "ONTOLOGY_GRAPHS", "default_store_path"]
+__all__ = ["IngestResult", "KnowledgeGraph", "open_kg", "ONTOLOGY_GRAPHS", "default_store_path", "redacted"]
 
 
 def _ontology_files() -> list[tuple[NamedNode, Path]]:
@@ -69,6 +69,20 @@ class IngestResult:
     events: int
     triples: int
     graphs: tuple[str, ...]
+
+
+def redacted(event: Mapping[str, Any], index: int = 0) -> dict[str, Any]:
+    """An event with its secrets redacted as the capture client redacts them
+    (:func:`provml.capture.redact.redact_event`).
+
+    :raises provml.errors.EventError: a value nested too deep to read (the format does not bound
+        a value's depth; Python's recursion limit does).
+    """
+    try:
+        return redact_event(event)
+    except RecursionError:
+        raise EventError(index=index, kind=str(event.get("kind", "?")), field="(event)",
+                         rule="nested too deep to read: flatten its values") from None
 
 
 class KnowledgeGraph(Closing):
@@ -221,14 +235,7 @@ class KnowledgeGraph(Closing):
         if not checked:
             check(events)
         # secrets redacted as the capture client does, for events that did not come through it
-        redacted = []
-        for index, event in enumerate(events):
-            try:
-                redacted.append(redact_event(event))
-            except RecursionError:  # (the format does not bound a value's depth; Python does)
-                raise EventError(index=index, kind=event.get("kind", "?"), field="(event)",
-                                 rule="nested too deep to read: flatten its values") from None
-        events = redacted
+        events = [redacted(event, index) for index, event in enumerate(events)]
         for index, event in enumerate(events):
             if event["kind"] == "spec":
                 spec = spec_of(event, index)

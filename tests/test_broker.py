@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from provml.capture.broker import DEAD, EVENTS, WORKERS, RedisSink, connect
 from provml.capture.client import Client
+from provml.errors import EventError, ValidationFailed
 from provml.ingest.streams import alive, ensure_groups, lag
 from provml.ingest.worker import Worker
 from provml.ingest.writer import Writer
@@ -626,9 +627,14 @@ def test_ingest_worker_command_errors(tmp_path: Path) -> None:
     base = ["ingest-worker", "--broker", "redis://127.0.0.1:1/0", "--store", str(tmp_path / "s")]
     for extra, said in ((["--claim-idle-s", "nan"], "--claim-idle-s"), (["--claim-idle-s", "-1"], "--claim-idle-s"),
                         (["--workers", "0", "--no-writer"], "nothing to run"),
+                        (["--connect-timeout-s", "nan"], "--connect-timeout-s"),
                         (["--broker", "redis://127.0.0.1:1/abc"], "no database number")):
         bad = runner.invoke(main, [*base, *extra])
         assert bad.exit_code == 2 and said in bad.output, (extra, bad.output)
+    # an endpoint no worker can open: said once, not a worker process ending again and again
+    bad = runner.invoke(main, ["ingest-worker", "--broker", "redis://127.0.0.1:1/0",
+                               "--endpoint", "nosuchlayout+http://127.0.0.1:1"])
+    assert bad.exit_code == 2 and "unknown remote layout" in bad.output, bad.output
 
 
 def test_a_bag_the_remote_store_could_not_take_stays_pending_and_is_written_later(
@@ -1061,3 +1067,82 @@ def test_ingest_worker_starts_a_worker_process_again_when_one_ends(redis_server:
         stop.set()
         thread.join(timeout=30)
     assert not thread.is_alive()
+
+
+def test_a_worker_process_that_cannot_be_started_is_tried_again() -> None:
+    """``_watch`` ended at the first start that failed (out of memory or processes), and then
+    started no worker again (a review, twenty-sixth session)."""
+    from provml.ingest import processes
+
+    class Child:
+        def __init__(self, alive: bool) -> None:
+            self.alive, self.pid, self.exitcode = alive, 1, None if alive else -9
+
+        def is_alive(self) -> bool:
+            return self.alive
+
+    tries: list[str] = []
+
+    def spawn() -> Child:
+        tries.append("try")
+        if len(tries) == 1:
+            raise OSError("[Errno 12] Cannot allocate memory")
+        return Child(alive=True)
+
+    children: list[Any] = [Child(alive=False)]
+    stop = threading.Event()
+    watcher = threading.Thread(target=processes._watch, args=(children, spawn, stop), daemon=True)
+    watcher.start()
+    until(lambda: children[0].is_alive(), "a worker started after a start that failed", timeout_s=30)
+    stop.set()
+    watcher.join(timeout=10)
+    assert len(tries) == 2 and not watcher.is_alive()
+
+
+def test_what_a_worker_leaves_pending_and_what_it_rejects() -> None:
+    """A fault of the store or the network leaves the bag pending (tried again); a bag's own
+    fault rejects it; a Redis error goes up to the worker's loop. Before the review of the
+    twenty-sixth session an answer cut off mid-body or a remote answer that did not parse
+    dead-lettered good bags."""
+    import http.client
+
+    import redis as redis_module
+
+    from provml.errors import RemoteError
+    from provml.ingest.worker import _outage
+
+    for fault in (OSError("reset"), RemoteError("down", url="u", status=0, body=""), MemoryError(),
+                  http.client.IncompleteRead(b"")):
+        assert _outage(fault, remote=True) and _outage(fault, remote=False), fault
+    assert _outage(SyntaxError("answer"), remote=True) and not _outage(SyntaxError("x"), remote=False)
+    for fault in (ValueError("bag"), KeyError("k"), TypeError("t"), AttributeError("a"), RecursionError(),
+                  EventError(index=0, kind="?", field="f", rule="r")):
+        assert not _outage(fault, remote=True), fault
+    with pytest.raises(redis_module.ConnectionError):
+        _outage(redis_module.ConnectionError("gone"), remote=False)
+
+
+def test_a_bags_spec_is_shared_while_the_bag_is_checked_and_taken_back_when_rejected(
+        redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shared only after the check, a spec gave no roles to the bags another worker took in
+    those milliseconds (a review, twenty-sixth session); shared before it and kept, a rejected
+    bag's spec gave later bags roles (a probe). Now it is shared before the check, and taken
+    back — the spec before it restored — when the bag is rejected."""
+    from provml.ingest.streams import SPECS
+    from provml.ingest.worker import _BrokerGraph
+
+    _first, spec_bag, _later = spec_bags()
+    redis = connect(redis_server.url)
+    redis.hset(SPECS, "wf", json.dumps({"workflow": "wf"}))  # an earlier spec of the workflow
+    graph = _BrokerGraph(redis, None)
+    seen: list[Any] = []
+
+    def checked(events: Any, **_: Any) -> None:
+        seen.append(json.loads(redis.hget(SPECS, "wf")))
+        raise ValidationFailed(results=1)
+
+    monkeypatch.setattr(graph, "ingest_events", checked)
+    with pytest.raises(ValidationFailed):
+        graph.prepare(spec_bag)
+    assert seen[0]["transformations"]  # shared while the bag was checked
+    assert json.loads(redis.hget(SPECS, "wf")) == {"workflow": "wf"}  # the one before, back

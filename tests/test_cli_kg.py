@@ -220,20 +220,28 @@ def _stored_runs(store: Path) -> set[str]:
                 "used": [{"name": "x", "value": "PH"}]}).replace('"PH"', "[" * 500 + "]" * 500),  # a value
     '{"v": 1, "kind": "workflow_begin", "t": 1700000000, "run": "big", "workflow": "wf", "used": '
     '[{"name": "x", "value": ' + "9" * 5000 + "}]}",  # an integer past Python's 4,300 digits
-    json.dumps({"v": 1, "kind": "spec", "t": 1700000000, "run": "s1", "workflow": "wf", "spec": {}}),  # no spec
+    *(json.dumps({"v": 1, "kind": "spec", "t": 1700000000, "run": "s1", "workflow": "wf", "spec": spec}) for spec in (
+        {},  # no spec
+        {"workflow": "wf", "type": []},  # parts of the wrong type, a store without its name, a domain
+        {"workflow": "wf", "transformations": [{"name": "t", "used": [{"name": "a", "role": []}]}]},  # concept
+        {"workflow": "wf", "stores": [{"type": "s3"}]},  # that is no IRI (each a traceback or exit 2:
+        {"workflow": "wf", "transformations": [{"name": "t", "used": [{"name": "a", "domain_concept": "no iri"}]}]},
+    )),  # a review)
 ])
 def test_load_rejects_a_bad_line_or_event_and_loads_the_rest(tmp_path: Path, bad: str) -> None:
     """Lines that made ``provml load`` stop whole (a traceback, or exit 2 naming no file or line,
     its advice a Python internal; a probe, twenty-sixth session): each is now rejected where it
-    is, and the rest of the spool is loaded (exit 1)."""
+    is — the line, or the event alone — and every other event of the spool is loaded (exit 1)."""
     path = tmp_path / "spool.jsonl"
     lines = [json.dumps(e) for e in _run_events("a")] + [bad] + [json.dumps(e) for e in _run_events("b")]
     path.write_text("\n".join(lines) + "\n")
     store = tmp_path / "s"
-    code, out, err = run("load", str(path), "--store", str(store), "--batch-size", "2")
+    code, out, err = run("load", str(path), "--store", str(store), "--batch-size", "2", "--format", "json")
     assert code == 1, (out, err)
     assert "Traceback" not in err and "set_int_max_str_digits" not in err
-    assert "spool.jsonl" in err  # where it is
+    summary = json.loads(out)
+    assert summary["events"] == 4 and sum(r["events"] for r in summary["rejected"]) <= 1, summary
+    assert all("spool.jsonl" in r["source"] for r in summary["rejected"])  # where it is
     assert {"a", "b"} <= _stored_runs(store)
 
 

@@ -124,6 +124,7 @@ def _a_number(param: click.Parameter, value: float) -> float:
               callback=lambda _ctx, param, value: _a_number(param, value),
               help="Take over bags another worker has held unacknowledged this long.")
 @click.option("--connect-timeout-s", default=60.0, show_default=True, type=click.FloatRange(0.0, 86_400.0),
+              callback=lambda _ctx, param, value: _a_number(param, value),
               help="How long to wait for the broker at start before giving up (exit 2).")
 @click.option("--max-backlog", default=64, show_default=True, type=click.IntRange(0, None),
               help="Workers take no bags while this many validated batches wait for the writer, or "

@@ -41,7 +41,7 @@ from pyoxigraph import CanonicalizationAlgorithm, Dataset, NamedNode, Quad
 from provml.capture.spool import SPOOL_SUFFIXES
 from provml.errors import EventError, ValidationFailed
 from provml.ingest.spec import spec_of
-from provml.knowledge import IngestResult, KnowledgeGraph
+from provml.knowledge import IngestResult, KnowledgeGraph, redacted
 from provml.store.rdfio import RDF_SUFFIXES
 
 __all__ = [
@@ -410,6 +410,7 @@ class _Group:
         for i, event in enumerate(bag):
             try:
                 check([event])
+                redacted(event)
                 if event["kind"] == "spec":
                     spec_of(event)
             except EventError as exc:

@@ -43,8 +43,11 @@ def _watch(children: list[Any], spawn: Callable[[], Any], stop: threading.Event)
                       f" in {waits[i]:.0f} s" if waits[i] else "")
             if waits[i] and stop.wait(waits[i]):
                 return
-            children[i] = spawn()
             started[i] = time.monotonic()
+            try:
+                children[i] = spawn()
+            except Exception as exc:  # noqa: BLE001 - out of memory or processes: try again later
+                log.error("a worker process could not be started (%s); trying again", exc)
 
 
 def run(url: str, *, store: str | Path | None = None, remote: str | None = None, workers: int = 1,
@@ -58,13 +61,18 @@ def run(url: str, *, store: str | Path | None = None, remote: str | None = None,
     :class:`~provml.ingest.writer.WriterThread` instead). A worker process that ends before
     ``stop`` is started again (:func:`_watch`).
 
-    :raises ValueError: neither or both of ``store`` and ``remote``.
+    :raises ValueError: neither or both of ``store`` and ``remote``, or a ``remote`` spec that
+        names no store.
     """
     import multiprocessing
     import signal
 
     if (store is None) == (remote is None):
         raise ValueError("give a store directory or a remote SPARQL store URL (one of them)")
+    if remote is not None:  # a spec no worker can open: said once, here, not a worker ending again and again
+        from provml.store import open_store
+
+        open_store(remote=remote).close()
     wait_for_broker(url, timeout_s=connect_timeout_s)  # a clear error when Redis is not there
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():

@@ -366,6 +366,13 @@ def spec_of(event: Mapping[str, Any], index: int = 0) -> WorkflowSpec:
         worker took it for a store outage and tried it again forever).
     """
     try:
-        return WorkflowSpec.from_dict(event["spec"])
+        spec = WorkflowSpec.from_dict(event["spec"])
+        for _quad in spec.quads(Iris()):  # what translation states of it (a store without its name,
+            pass                          # a domain concept that is no IRI: only seen here)
+        return spec
     except SpecError as exc:
         raise EventError(index=index, kind="spec", field="spec", rule=str(exc)) from exc
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:  # a part of the wrong type, a
+        # store without its name ...: from_dict names what it checks, not every shape (a review)
+        raise EventError(index=index, kind="spec", field="spec",
+                         rule=f"workflow spec: {type(exc).__name__}: {exc}") from exc

@@ -60,7 +60,7 @@ from provml.errors import Error, EventError, ValidationFailed
 from provml.ingest.collector import paused
 from provml.ingest.dead_letters import kept
 from provml.ingest.handover import hand_over
-from provml.ingest.spec import SpecError, WorkflowSpec
+from provml.ingest.spec import SpecError, WorkflowSpec, spec_of
 from provml.ingest.streams import (
     GROUP_FIRST,
     SPECS,
@@ -102,14 +102,21 @@ def bag_events(fields: Mapping[Any, Any]) -> list[Any]:
     return events
 
 
-def _outage(exc: BaseException) -> bool:
-    """Whether a bag's failure is the store's (the bag stays pending); a Redis error is raised
-    on to :meth:`Worker.run`, which waits for the broker; anything else rejects the bag."""
+def _outage(exc: BaseException, *, remote: bool) -> bool:
+    """Whether a bag's failure is not the bag's (it stays pending, tried again): the store's or
+    the network's (``OSError``, provml's own errors other than a rejection, an HTTP answer cut
+    off, with a ``remote`` store an answer that does not parse) or memory's. A Redis error is
+    raised on to :meth:`Worker.run`, which waits for the broker. Anything else rejects the bag."""
+    import http.client
+
     import redis
 
     if isinstance(exc, redis.RedisError):
         raise exc
-    return isinstance(exc, OSError | Error) and not isinstance(exc, EventError | ValidationFailed | SpecError)
+    if isinstance(exc, EventError | ValidationFailed | SpecError):
+        return False
+    return isinstance(exc, OSError | Error | http.client.HTTPException | MemoryError) or (
+        remote and isinstance(exc, SyntaxError))
 
 
 class _BrokerGraph(KnowledgeGraph):
@@ -124,14 +131,31 @@ class _BrokerGraph(KnowledgeGraph):
         self.prepared: list[Quad] = []
 
     def prepare(self, events: Sequence[Mapping[str, Any]]) -> list[Quad]:
-        self.ingest_events(events)
-        for event in events:  # shared once the batch passed (a rejected bag's spec gives no roles)
-            if isinstance(event, Mapping) and event.get("kind") == "spec" and isinstance(event.get("workflow"), str):
-                # shared as ingest reads it: redacted (from a producer other than the capture
-                # client it may not be), under the workflow's name as recorded
-                spec = event.get("spec")
-                self.redis.hset(SPECS, redact_name(event["workflow"]), json.dumps(
-                    redact_spec(spec) if isinstance(spec, Mapping) else spec))
+        # a spec that loads is shared before the bag is checked, so that the other workers give
+        # its roles to the bags they take meanwhile, and taken back if the bag is not written
+        # (a rejected bag's spec gave later bags roles; shared only after the check, bags taken
+        # by another worker in those milliseconds got none: a review, twenty-sixth session)
+        shared: list[tuple[str, Any]] = []
+        try:
+            for event in events:
+                if isinstance(event, Mapping) and event.get("kind") == "spec" and isinstance(event.get("workflow"), str):
+                    try:
+                        spec_of(event)
+                    except Exception:  # noqa: BLE001 - the check below rejects the bag, saying why
+                        continue
+                    # shared as ingest reads it: redacted (from a producer other than the capture
+                    # client it may not be), under the workflow's name as recorded
+                    name, spec = redact_name(event["workflow"]), event["spec"]
+                    shared.append((name, self.redis.hget(SPECS, name)))
+                    self.redis.hset(SPECS, name, json.dumps(redact_spec(spec) if isinstance(spec, Mapping) else spec))
+            self.ingest_events(events)
+        except BaseException:
+            for name, before in reversed(shared):
+                if before is None:
+                    self.redis.hdel(SPECS, name)
+                else:
+                    self.redis.hset(SPECS, name, before)
+            raise
         return self.prepared
 
     def _role(self, workflow: str, transformation: str, name: str) -> str | None:
@@ -260,7 +284,7 @@ class Worker:
             try:
                 quads = self.graph.prepare(events)
             except Exception as exc:
-                if _outage(exc):  # the remote store is down: the bags stay pending
+                if _outage(exc, remote=not self.graph.local):  # the store is down: the bags stay pending
                     log.warning("bags %s not written (%s); they stay pending", ", ".join(ids), exc)
                     time.sleep(1.0)
                     continue
@@ -282,7 +306,7 @@ class Worker:
             events = bag_events(fields)
             quads = self.graph.prepare(events)
         except Exception as exc:
-            if _outage(exc):  # the remote store is down: the bag stays pending, reclaimed later
+            if _outage(exc, remote=not self.graph.local):  # the store is down: pending, reclaimed later
                 log.warning("bag %s not written (%s); it stays pending", message_id, exc)
                 time.sleep(1.0)
                 return
