@@ -71,7 +71,7 @@ class IngestResult:
     graphs: tuple[str, ...]
 
 
-def redacted(event: Mapping[str, Any], index: int = 0) -> dict[str, Any]:
+def redacted(event: Mapping[str, Any], index: int = 0) -> Mapping[str, Any]:
     """An event with its secrets redacted as the capture client redacts them
     (:func:`provml.capture.redact.redact_event`).
 

@@ -71,7 +71,7 @@ def read_buffer(path: str | Path) -> list[dict[str, Any]]:
 
 
 def _values(record: dict[str, Any], key: str, report: ImportReport) -> list[dict[str, Any]]:
-    values = []
+    values: list[dict[str, Any]] = []
     found = record.get(key) or {}
     if not isinstance(found, dict):  # (a list or a number here was a traceback: a probe, 26th session)
         report.lost[f"{key} that is not an object of name: value"] += 1
