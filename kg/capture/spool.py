@@ -148,8 +148,8 @@ def read_events(
 
     A line is an event, or a bag of events in the compact form (a JSON array, expanded by
     :func:`provml.capture.encoding.expand`). A truncated last line (the process died
-    mid-write: no newline after it) is skipped with a warning; a bad line anywhere else is an error — or, with
-    ``on_error``, handed to it and skipped.
+    mid-write: no newline after it) is skipped with a warning; a bad line anywhere else is an
+    error — or, with ``on_error``, handed to it and skipped.
 
     :param on_error: called with the line number, the line and what is wrong with it, for each
         line that is not a JSON object (the capture client's flusher keeps such lines in its

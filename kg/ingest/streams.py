@@ -16,8 +16,8 @@ from typing import Any
 from provml.capture.broker import DEAD, EVENTS, QUADS, WORKERS, WRITERS, connect
 from provml.capture.redact import safe_url
 
-__all__ = ["ALIVE", "GROUP", "GROUP_FIRST", "GROUP_MOST", "SPECS", "WRITTEN", "Lag", "Retrying", "alive", "as_text", "begin_step", "ensure_groups", "id_key",
-           "lag", "unwritten", "wait_for_broker", "writer_group"]
+__all__ = ["ALIVE", "GROUP", "GROUP_FIRST", "GROUP_MOST", "SPECS", "WRITTEN", "Lag", "Retrying", "alive", "as_text",
+           "begin_step", "ensure_groups", "id_key", "lag", "unwritten", "wait_for_broker", "writer_group"]
 
 log = logging.getLogger("provml.ingest.streams")
 
@@ -28,11 +28,12 @@ WRITTEN = "provml:written"  # events written (a counter; a redelivered bag count
 #: the quads entries (a worker's validated batch each, ≈ 400–800 events) the writer takes at
 #: once at first, and the most it grows to: each group takes half the entries written so far
 #: (:class:`provml.ingest.writer.Writer`), as ``provml load``'s groups grow; it says how many in
-#: :data:`GROUP`, and the workers let that many wait for it (``max_backlog``: at least). Every group's bulk
-#: load adds files overlapping the whole store, which RocksDB merges into ever larger levels; the
-#: larger the store, the more each merge rewrites, so the larger the group should be. At 10^6
-#: events, groups of up to 256 entries wrote 6,232 / 6,567 events/s against 4,938 / 4,990 with
-#: 64, for a writer's peak memory of 1.78 GB against 0.72 (docs/benchmarks.md, twenty-sixth session).
+#: :data:`GROUP`, and the workers let that many wait for it (``max_backlog``: at least). Every
+#: group's bulk load adds files overlapping the whole store, which RocksDB merges into ever larger
+#: levels; the larger the store, the more each merge rewrites, so the larger the group should be.
+#: Draining 10^6 events, growing groups wrote 5,544 / 5,656 events/s against 4,706–5,544 with
+#: groups of at most 64, half the compactions, for a writer's peak memory of ≈ 1.7 GB against
+#: 0.7 (docs/benchmarks.md, twenty-sixth session).
 GROUP_FIRST = 64
 GROUP_MOST = 256
 GROUP = "provml:group"  # the most entries the writer's next group takes (set by the writer)

@@ -20,7 +20,8 @@ validation) and then:
   acknowledges the bag.
 
 A worker handing over to the writer takes no bags while ``max_backlog`` entries (or the
-writer's next group, when larger) wait for the writer (backpressure: on one machine the writer, the serial stage, gets the cores it needs).
+writer's next group, when larger) wait for the writer (backpressure: on one machine the
+writer, the serial stage, gets the cores it needs).
 A worker reads up to ``batch`` bags at once and runs them through the pipeline together, as one
 batch (the validation engine's cost per call is paid once; a bag holding a spec starts a new
 batch, as in ``provml load --together``); when that batch breaks the format or
@@ -80,6 +81,7 @@ from provml.vocab import RDF
 __all__ = ["Worker", "bag_events"]
 
 log = logging.getLogger("provml.ingest.worker")
+
 
 def bag_events(fields: Mapping[Any, Any]) -> list[Any]:
     """The events of a ``provml:events`` entry: its ``bag``, a JSON array, the capture client's
