@@ -1032,13 +1032,31 @@ def test_the_writers_groups_grow_to_half_the_entries_written(redis_server: Redis
     default = next(p.default for p in main.commands["ingest-worker"].params if p.name == "max_backlog")
     assert default == GROUP_FIRST == Worker.__init__.__kwdefaults__["max_backlog"]
     assert str(GROUP_MOST) in CliRunner().invoke(main, ["ingest-worker", "--help"]).output
+    def backlog(most: int) -> int:
+        one = Worker(redis_server.url, max_backlog=most)
+        try:
+            return one.backlog()
+        finally:
+            one.close()
+
+    def group(kg: KnowledgeGraph) -> int:
+        one = Writer(redis_server.url, kg, batch=2, batch_most=256)
+        try:
+            return one.group_size()
+        finally:
+            one.close()
+
     # the writer says its next group, and a worker lets that many entries wait for it
     redis = connect(redis_server.url)
     assert int(redis.get(GROUP)) == 5
-    assert Worker(redis_server.url, max_backlog=3).backlog() == 5
-    assert Worker(redis_server.url, max_backlog=9).backlog() == 9
-    redis.set(GROUP, "not a number")
-    assert Worker(redis_server.url, max_backlog=3).backlog() == 3
+    assert backlog(3) == 5 and backlog(9) == 9
+    # a writer started again (on a store its groups had grown with) goes on from the group said
+    with open_kg(tmp_path / "again") as again:
+        assert group(again) == 5
+        redis.set(GROUP, "100")
+        assert group(again) == 100
+        redis.set(GROUP, "not a number")
+        assert backlog(3) == 3 and group(again) == 2
 
 
 def test_ingest_worker_starts_a_worker_process_again_when_one_ends(redis_server: RedisServer, tmp_path: Path) -> None:

@@ -135,3 +135,12 @@ def test_the_capture_client_makes_no_dot_segment_ids() -> None:
     assert (id_part(".."), id_part("."), id_part("..."), id_part("a.b")) == ("--", "-", "...", "a.b")
     with pytest.raises(ValueError, match=r"not \. or \.\."):
         check_id("..", "run id")
+
+
+@pytest.mark.parametrize("event", [{"v": 1, "t": 1.0, "run": "r1", "workflow": "wf"}, {"events": []}])
+def test_an_event_without_a_kind_is_told_so(event: dict[str, object]) -> None:
+    """An event with no ``kind`` was told it "must contain ['name', 'task'] properties", the
+    schema's first clause that failed (a probe, twenty-sixth session)."""
+    with pytest.raises(EventError) as caught:
+        check([event])
+    assert caught.value.fields["field"] == "kind" and "names its kind" in str(caught.value)

@@ -153,6 +153,9 @@ def check(events: Sequence[Mapping[str, Any]]) -> None:
         if not isinstance(event, Mapping):
             raise EventError(index=index, kind="?", field="(event)", rule="an event is a JSON object")
         kind = event.get("kind")
+        if kind is None:  # (the schema's own words named the fields of some kinds instead: a probe)
+            raise EventError(index=index, kind="?", field="kind",
+                             rule="every event names its kind (workflow_begin, task_end, ...: docs/events.md)")
         fast = by_kind.get(kind) if isinstance(kind, str) else None
         t = event.get("t")
         if t != t:  # NaN: no JSON Schema bound refuses it (a JSON line read by Python may hold one)

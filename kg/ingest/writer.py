@@ -32,6 +32,7 @@ from provml.ingest.streams import (
     begin_step,
     id_key,
     lag,
+    writer_group,
 )
 from provml.knowledge import KnowledgeGraph
 from provml.store.oxigraph import OxigraphStore
@@ -86,6 +87,7 @@ class Writer:
         self.batch = batch
         self.batch_most = max(batch, batch_most)
         self._said, self._said_at = 0, 0.0  # the group size last said in Redis (GROUP), and when
+        self._resumed: int | None = None  # entries counted for the group a writer before said
         self.claim_idle_ms = int(claim_idle_s * 1000)
         self.block_ms = max(1, int(block_s * 1000))
         self.latency_key = latency_key
@@ -98,8 +100,11 @@ class Writer:
 
     def group_size(self) -> int:
         """The most entries the next group takes: half the entries written so far, between
-        ``batch`` and ``batch_most``."""
-        return min(max(self.batch, self.entries // 2), self.batch_most)
+        ``batch`` and ``batch_most``; a writer that starts where one said its group
+        (:data:`~provml.ingest.streams.GROUP`: a restart on a grown store) goes on from there."""
+        if self._resumed is None:
+            self._resumed = 2 * writer_group(self.redis)
+        return min(max(self.batch, (self._resumed + self.entries) // 2), self.batch_most)
 
     def step(self) -> int:
         """Write up to :meth:`group_size` quads entries as one group; returns how many."""
