@@ -102,7 +102,7 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
         raise CouldNotRun(str(exc)) from exc
 
 
-def _a_number(param: click.Parameter, value: float) -> float:
+def _a_number(_ctx: click.Context, param: click.Parameter, value: float) -> float:
     if value != value:  # NaN passes FloatRange's bounds
         raise click.BadParameter("not a number", param=param)
     return value
@@ -121,10 +121,10 @@ def _a_number(param: click.Parameter, value: float) -> float:
 @click.option("--no-writer", is_flag=True,
               help="Workers only: the writer of --store runs elsewhere (e.g. provml serve --broker).")
 @click.option("--claim-idle-s", default=30.0, show_default=True, type=click.FloatRange(0.1, 86_400.0),
-              callback=lambda _ctx, param, value: _a_number(param, value),
+              callback=_a_number,
               help="Take over bags another worker has held unacknowledged this long.")
 @click.option("--connect-timeout-s", default=60.0, show_default=True, type=click.FloatRange(0.0, 86_400.0),
-              callback=lambda _ctx, param, value: _a_number(param, value),
+              callback=_a_number,
               help="How long to wait for the broker at start before giving up (exit 2).")
 @click.option("--max-backlog", default=64, show_default=True, type=click.IntRange(0, None),
               help="Workers take no bags while this many validated batches wait for the writer, or "
