@@ -175,10 +175,11 @@ def test_the_limits_the_docs_quote_are_the_code_s() -> None:
     from provml.ingest.representatives import Verdicts
     from provml.ingest.worker import Worker
     from provml.ingest.writer import Writer
+    from provml.interop.mlflow_import import ENVIRONMENT as mlflow_env
     from provml.store.oxigraph import BULK_MIN_QUADS
 
     docs = {name: (ROOT / "docs" / name).read_text(encoding="utf-8")
-            for name in ("endpoint.md", "capture.md", "deployment.md", "store.md", "shapes.md")}
+            for name in ("endpoint.md", "capture.md", "deployment.md", "store.md", "shapes.md", "interop.md")}
     quoted = [
         ("endpoint.md", "when solutions × update length pass 2,000,000", updates.TRIAL_WORK, 2_000_000),
         ("endpoint.md", "the whole within 10 × `--timeout-s`", evaluation.DUMP_LIMITS, 10),
@@ -199,6 +200,9 @@ def test_the_limits_the_docs_quote_are_the_code_s() -> None:
         ("deployment.md", "A group of 4,000 quads or more", BULK_MIN_QUADS, 4_000),
         ("store.md", "a batch of ≥ 4,000 quads", BULK_MIN_QUADS, 4_000),
         ("shapes.md", "past 200,000 numbered abstractions", _default(Verdicts.__init__, "limit"), 200_000),
+        ("interop.md", "asked three times at most (two retries, 1 s and 2 s apart), 30 s a request",
+         [mlflow_env[f"MLFLOW_HTTP_REQUEST_{name}"] for name in ("MAX_RETRIES", "BACKOFF_FACTOR", "TIMEOUT")],
+         ["2", "1", "30"]),
     ]
     for doc, phrase, actual, said in quoted:
         assert phrase in " ".join(docs[doc].split()), f"docs/{doc} no longer says {phrase!r}"

@@ -201,3 +201,74 @@ def test_a_diverged_metric_is_stored_as_an_xsd_double(nested: Path, tmp_path: Pa
     # MLflow itself keeps an infinity as the largest double (its SQL store clamps it)
     assert steps == {0: (0.5, "double"), 2: (sys.float_info.max, "double"),
                      3: (-sys.float_info.max, "double")}, steps
+
+
+# --- what is no MLflow tracking store (a probe of the import command, twenty-sixth session) ---
+
+def _refused(where: str, store: Path) -> str:
+    """The import of ``where`` ends with exit 2 and a message, no traceback; the message."""
+    result = CliRunner().invoke(main, ["import", "mlflow", where, "--store", str(store)])
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr, result.exception)
+    assert "Traceback" not in result.stderr and not isinstance(result.exception, (TypeError, AttributeError))
+    return result.stderr
+
+
+def test_a_file_that_is_no_sqlite_database_is_refused_unchanged(tmp_path: Path) -> None:
+    (tmp_path / "bad.db").write_bytes(b"garbage\n")
+    # was a SQLAlchemy traceback
+    assert "bad.db: not a SQLite database" in _refused(str(tmp_path / "bad.db"), tmp_path / "store")
+    assert (tmp_path / "bad.db").read_bytes() == b"garbage\n"
+
+
+def test_an_empty_or_missing_database_is_refused_and_not_created(tmp_path: Path) -> None:
+    (tmp_path / "empty.db").touch()
+    # MLflow wrote its tables into it (954 kB) and the import said "stored: 0 events", exit 0
+    assert "not an MLflow tracking store (no experiments or runs tables)" in _refused(
+        str(tmp_path / "empty.db"), tmp_path / "store")
+    assert (tmp_path / "empty.db").stat().st_size == 0
+    message = _refused(f"sqlite:///{tmp_path}/nodir/x.db", tmp_path / "store")
+    assert "nodir/x.db: no such SQLite file" in message and not (tmp_path / "nodir").exists()
+    assert "in-memory SQLite database holds no runs" in _refused("sqlite://", tmp_path / "store")
+
+
+def test_a_directory_with_no_experiment_is_refused_unchanged(tmp_path: Path) -> None:
+    (tmp_path / "mydir").mkdir()
+    assert "not an MLflow file store" in _refused(str(tmp_path / "mydir"), tmp_path / "store")
+    assert list((tmp_path / "mydir").iterdir()) == []  # MLflow made .trash in it
+
+
+def test_an_unsupported_uri_is_refused_without_a_traceback(tmp_path: Path) -> None:
+    assert "foo://bar cannot be read" in _refused("foo://bar", tmp_path / "store")
+
+
+def test_a_tracking_server_that_fails_is_asked_a_bounded_number_of_times(tmp_path: Path) -> None:
+    """MLflow retries a failing server 7 times, waiting 2 s doubling (≈ 250 s before an import
+    failed); the import asks it 3 times (2 retries) unless the environment says otherwise."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    asked: list[str] = []
+
+    class Failing(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            asked.append(self.path)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        message = _refused(f"http://127.0.0.1:{server.server_address[1]}/", tmp_path / "store")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "cannot be read" in message
+    assert len(asked) == 3 and all("experiments/search" in path for path in asked), asked
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in __import__("os").environ  # (set for the import only)
