@@ -22,6 +22,7 @@ from provml.cli import main
 from provml.knowledge import open_kg
 
 PROVML = "https://w3id.org/provml#"
+PROV = "http://www.w3.org/ns/prov#"
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -295,6 +296,49 @@ def test_flowcept_malformed_records_are_reported_not_tracebacks(tmp_path: Path) 
     deep.write_text("[" * 100_000 + "]" * 100_000)
     code, _, err = run("import", "flowcept", str(deep), "--store", str(tmp_path / "t"))
     assert code == 2 and "deep.json" in err and "Traceback" not in err
+
+
+def test_a_file_of_another_format_is_no_flowcept_buffer(tmp_path: Path) -> None:
+    """provml's own events, or a PROV-JSON document, were "imported" with exit 0, nothing stored
+    (a probe, twenty-sixth session): refused with exit 2, naming the importer to use."""
+    spool = tmp_path / "events.jsonl"
+    spool.write_text(json.dumps({"v": 1, "kind": "workflow_begin", "t": 1700000000, "run": "r1",
+                                 "workflow": "wf", "type": "learning"}) + "\n")
+    prov = tmp_path / "doc.json"
+    prov.write_text(json.dumps({"prefix": {"ex": "http://e.org/"}, "entity": {"ex:e": {}}}))
+    for file, hint in ((spool, "provml load"), (prov, "provml import prov-json")):
+        code, out, err = run("import", "flowcept", str(file), "--store", str(tmp_path / "s"))
+        assert code == 2 and "not a Flowcept buffer" in err and hint in err, (out, err)
+    assert not select(tmp_path / "s", "SELECT * WHERE { ?s a <http://www.w3.org/ns/prov#Activity> } LIMIT 1")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert run("import", "flowcept", str(empty), "--store", str(tmp_path / "s"))[0] == 0  # (an empty buffer)
+
+
+def test_flowcept_times_written_in_iso_8601_are_read(tmp_path: Path) -> None:
+    """A ``started_at`` string was passed over, and a workflow with no other time began at
+    1970-01-01 without a word (a probe, twenty-sixth session): ISO 8601 is read (no zone: UTC);
+    a time that is neither is reported as not kept, a workflow with no start time noted."""
+    buffer = tmp_path / "iso.jsonl"
+    records = [{"type": "workflow", "workflow_id": "w1", "name": "demo"},
+               {"type": "task", "task_id": "t1", "workflow_id": "w1", "activity_id": "train",
+                "started_at": "2023-01-01T00:00:00", "ended_at": "2023-01-01T00:00:10+00:00", "status": "FINISHED"},
+               {"type": "task", "task_id": "t2", "workflow_id": "w1", "activity_id": "eval",
+                "started_at": "2023-01-01T00:00:20Z", "ended_at": "soon", "status": "FINISHED"},
+               {"type": "task", "task_id": "t3", "workflow_id": "w2", "activity_id": "x", "status": "FINISHED"}]
+    buffer.write_text("".join(json.dumps(r) + "\n" for r in records))
+    code, out, err = run("import", "flowcept", str(buffer), "--store", str(tmp_path / "s"), "--format", "json")
+    assert code == 0, (out, err)
+    report = json.loads(out)
+    assert report["lost"] == {"ended_at that is neither a Unix time nor an ISO 8601 time": 1}
+    assert report["notes"]["workflows with no start time: begun at 1970-01-01T00:00:00Z"] == 1
+    rows = select(tmp_path / "s", f"""SELECT ?name ?start ?end WHERE {{
+        ?t <{PROVML}workflowExecution> <https://w3id.org/provml/id/run/flowcept-w1> ; <{PROV}wasInfluencedBy> ?plan ;
+           <{PROV}startedAtTime> ?start ; <{PROV}endedAtTime> ?end .
+        BIND(STRAFTER(STR(?plan), "/plan/demo/") AS ?name) }}""")
+    assert sorted((r["name"], r["start"], r["end"]) for r in rows) == [
+        ("eval", "2023-01-01T00:00:20Z", "2023-01-01T00:00:20Z"),  # (its end unread: its start)
+        ("train", "2023-01-01T00:00:00Z", "2023-01-01T00:00:10Z")]
 
 
 

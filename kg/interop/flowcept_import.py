@@ -85,11 +85,53 @@ def _values(record: dict[str, Any], key: str, report: ImportReport) -> list[dict
     return values
 
 
+#: the keys of a record that hold times
+_TIMES = ("started_at", "submitted_at", "utc_timestamp", "ended_at")
+
+
+def _time(value: Any) -> float | None:
+    """A Flowcept time as Unix seconds: a number as it is, a string in ISO 8601 (without a zone:
+    UTC) as the time it names; ``None`` for anything else (a boolean too).
+
+    >>> _time(1700000000), _time("2023-11-14T22:13:20Z"), _time("2023-11-14 22:13:20")
+    (1700000000.0, 1700000000.0, 1700000000.0)
+    >>> _time("yesterday"), _time(True), _time(float("nan"))
+    (None, None, None)
+    """
+    import math
+    from datetime import UTC, datetime
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        number = moment.timestamp()
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _start(task: dict[str, Any]) -> float | None:
     for key in ("started_at", "submitted_at", "utc_timestamp"):
-        if isinstance(task.get(key), (int, float)):
-            return float(task[key])
+        if (found := _time(task.get(key))) is not None:
+            return found
     return None
+
+
+def _unread_times(record: dict[str, Any], report: ImportReport) -> None:
+    """Count the times of ``record`` that are neither numbers nor ISO 8601 (a string was
+    silently passed over, and a workflow with no other time began in 1970: a probe, 26th
+    session)."""
+    for key in _TIMES:
+        if record.get(key) is not None and _time(record[key]) is None:
+            report.lost[f"{key} that is neither a Unix time nor an ISO 8601 time"] += 1
 
 
 def flowcept_events(workflow_id: str, workflow: dict[str, Any] | None,
@@ -98,9 +140,13 @@ def flowcept_events(workflow_id: str, workflow: dict[str, Any] | None,
     name = (workflow or {}).get("name") or next(
         (t["workflow_name"] for t in tasks if t.get("workflow_name")), None) or "flowcept-workflow"
     run = _ident(f"flowcept-{workflow_id}")
+    for record in (workflow or {}, *tasks):
+        _unread_times(record, report)
     starts = [s for s in (_start(t) for t in tasks) if s is not None]
-    wf_times = [float(t) for t in ((workflow or {}).get("started_at"), (workflow or {}).get("utc_timestamp"))
-                if isinstance(t, (int, float))]
+    wf_times = [t for t in (_time((workflow or {}).get(key)) for key in ("started_at", "utc_timestamp"))
+                if t is not None]
+    if not starts and not wf_times:
+        report.notes["workflows with no start time: begun at 1970-01-01T00:00:00Z"] += 1
     t0 = min([*starts, *wf_times], default=0.0)
 
     def event(kind: str, t: float, **fields: Any) -> dict[str, Any]:
@@ -147,7 +193,8 @@ def flowcept_events(workflow_id: str, workflow: dict[str, Any] | None,
         if status is None:
             report.notes[f"tasks {task.get('status') or 'without status'} (no end recorded)"] += 1
             continue
-        end = float(task["ended_at"]) if isinstance(task.get("ended_at"), (int, float)) else start
+        end = _time(task.get("ended_at"))
+        end = start if end is None else end
         end = max(end, start)
         ends.append(end)
         generated = _values(task, "generated", report)
@@ -161,8 +208,8 @@ def flowcept_events(workflow_id: str, workflow: dict[str, Any] | None,
     if wf_status is not None or (statuses and all(s is not None for s in statuses)):
         status = wf_status or ("errored" if "errored" in statuses else "finished")
         generated = _values(workflow or {}, "generated", report)
-        wf_end = (workflow or {}).get("ended_at")
-        end = max([*ends, t0, *([float(wf_end)] if isinstance(wf_end, (int, float)) else [])])
+        wf_end = _time((workflow or {}).get("ended_at"))
+        end = max([*ends, t0, *([wf_end] if wf_end is not None else [])])
         events.append(event("workflow_end", end, status=status,
                             **({"generated": generated} if generated else {})))
     return events
@@ -172,13 +219,19 @@ def import_flowcept(kg: Any, path: str | Path) -> ImportReport:
     """Import the workflows of a Flowcept buffer file into ``kg``, one validated batch each
     (a rejected workflow is reported in ``report.lost``; the others are stored).
 
-    :raises ValueError: the file is not JSON lines of objects.
+    :raises ValueError: the file is not JSON lines of objects, or none of its messages is a
+        workflow or a task (another format: it was "imported" with exit 0, storing nothing).
     """
 
     report = ImportReport()
     workflows: dict[str, dict[str, Any]] = {}
     tasks: dict[str, list[dict[str, Any]]] = {}
-    for message in read_buffer(path):
+    messages = read_buffer(path)
+    if messages and not any(m.get("type") in ("workflow", "task") for m in messages):
+        raise ValueError(f"{path}: not a Flowcept buffer: not one of its {len(messages)} message(s) has "
+                         "\"type\": \"workflow\" or \"task\" (provml's own events: `provml load`; "
+                         "PROV-JSON: `provml import prov-json`)")
+    for message in messages:
         kind = message.get("type")
         report.records[str(kind)] += 1
         if kind == "workflow" and message.get("workflow_id"):
