@@ -63,12 +63,12 @@ def test_load_could_not_run_or_rejects(tmp_path: Path, content: str) -> None:
     assert "Traceback" not in err
 
 
-def test_load_unparseable_rdf_exits_2_naming_line(tmp_path: Path) -> None:
+def test_load_unparseable_rdf_exits_1_naming_line(tmp_path: Path) -> None:
     path = tmp_path / "broken.ttl"
     path.write_text("@prefix ex: <http://e/> .\nex:a ex:b .\n")
     code, _, err = run("load", str(path), "--store", str(tmp_path / "s"))
-    assert code == 2
-    assert "broken.ttl:2" in err
+    assert code == 1  # (rejected, the rest of a load goes on: see below)
+    assert "rejected" in err and "broken.ttl:2" in err
 
 
 def test_queries_json_lists_parameters() -> None:
@@ -135,10 +135,49 @@ def test_load_refuses_json_that_is_not_json_ld(tmp_path: Path) -> None:
     document.serialize(str(path), format="json")
     store = tmp_path / "s"
     code, _, err = run("load", str(path), "--store", str(store))
-    assert code == 2
+    assert code == 1  # (the file rejected, as a bad spool line is; the rest of a load goes on)
     assert "PROV-JSON, not JSON-LD" in err and "provml import prov-json" in err
     code, out, err = run("validate", str(path))
     assert code == 2 and "provml import prov-json" in err
+
+
+def test_an_rdf_file_that_does_not_parse_is_rejected_and_the_rest_loaded(tmp_path: Path) -> None:
+    """A Turtle file with a syntax error between two spools stopped the load (exit 2, "could not
+    run") after the first spool was stored, the second never loaded, no summary (a probe,
+    twenty-sixth session): it is rejected as a bad spool line is, the rest loaded, exit 1."""
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(e) + "\n" for e in pf.training_events("train-a")))
+    (tmp_path / "b.ttl").write_text('@prefix ex: <http://e.org/> .\nex:s ex:p "unterminated .\n')
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(e) + "\n" for e in pf.training_events("train-b")))
+    store = tmp_path / "s"
+    code, out, err = run("load", *(str(tmp_path / f) for f in ("a.jsonl", "b.ttl", "c.jsonl")), "--store", str(store),
+                         "--format", "json")
+    assert code == 1, (out, err)
+    summary = json.loads(out)
+    assert summary["files"] == 3 and summary["events"] == 2 * len(pf.training_events("train-a"))
+    [rejected] = summary["rejected"]
+    assert rejected["source"].endswith("b.ttl") and "b.ttl:2:" in rejected["error"], rejected
+    assert _stored_runs(store) == {"train-a", "train-b"}
+
+
+def test_a_file_of_no_known_format_stops_the_load_before_anything_is_stored(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(e) + "\n" for e in pf.training_events("train-a")))
+    (tmp_path / "x.foo").write_text("?")
+    code, _, err = run("load", str(tmp_path / "a.jsonl"), str(tmp_path / "x.foo"), "--store", str(tmp_path / "s"))
+    assert code == 2 and "cannot tell the RDF format of 'x.foo'" in err
+    assert _stored_runs(tmp_path / "s") == set()
+
+
+def test_provml_events_saved_as_json_are_named_so(tmp_path: Path) -> None:
+    """A JSON array of capture events in a .json file was called PROV-JSON (a task's "used"),
+    and the import it suggested failed; JSON lines saved as .json got the parser's words alone
+    (a probe, twenty-sixth session): both are told to be a .jsonl spool for `provml load`."""
+    events = pf.training_events("train-a")
+    (tmp_path / "array.json").write_text(json.dumps(events))
+    (tmp_path / "body.json").write_text(json.dumps({"events": events}))
+    (tmp_path / "lines.json").write_text("".join(json.dumps(e) + "\n" for e in events))
+    for name in ("array.json", "body.json", "lines.json"):
+        code, _, err = run("load", str(tmp_path / name), "--store", str(tmp_path / "s"))
+        assert code == 1 and ".jsonl" in err and "provml load" in err and "PROV-JSON" not in err, (name, err)
 
 
 def test_load_progress_counts_every_event_and_file(spool: Path, tmp_path: Path) -> None:
@@ -260,9 +299,9 @@ def test_load_a_damaged_store_or_rdf_xml_with_entities_exits_2_saying_why(tmp_pa
     bomb.write_text('<?xml version="1.0"?>\n<!DOCTYPE rdf:RDF [\n' + "\n".join(entities) + "\n]>\n"
                     '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:ex="http://e.org/">\n'
                     '<rdf:Description rdf:about="http://e.org/s"><ex:p>&e9;</ex:p></rdf:Description>\n</rdf:RDF>\n')
-    for args in (["load", str(bomb), "--store", str(tmp_path / "t")], ["validate", str(bomb)]):
-        code, _, err = run(*args)
-        assert code == 2 and "lol.rdf:2" in err and "<!ENTITY" in err, (args, err)
+    for args, exit_code in ((["load", str(bomb), "--store", str(tmp_path / "t")], 1), (["validate", str(bomb)], 2)):
+        code, _, err = run(*args)  # (load: the file rejected, the rest of a load would go on)
+        assert code == exit_code and "lol.rdf:2" in err and "<!ENTITY" in err, (args, err)
 
 
 def test_load_finds_every_spool_suffix_in_a_directory_and_refuses_bad_sizes(tmp_path: Path) -> None:

@@ -70,8 +70,9 @@ def load_command(paths: tuple[Path, ...], store: Path | None, remote: str | None
     """Load event spools (JSON lines) and RDF files into the store, validating every batch.
 
     Exit 0 when everything was stored, 1 when some batch was rejected (its report is printed)
-    or a spool line is no event (named by file and line; the rest is loaded),
-    2 when the input could not be read."""
+    or a spool line is no event or an RDF file does not parse (named by file and line; the rest
+    is loaded), 2 when the input could not be read (nothing loaded when a file's RDF format is
+    unknown)."""
     import json
 
     from provml.errors import Error

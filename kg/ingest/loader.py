@@ -179,15 +179,20 @@ def load_paths(
 
     :param progress: called with the number of events (or 1 per RDF file) just processed.
     :raises FileNotFoundError: a path does not exist.
-    :raises provml.errors.RdfSyntaxError: an RDF file does not parse (nothing of it is stored).
+    :raises ValueError: the RDF format of a file is unknown (before anything is loaded).
     A spool line that is not a JSON event (a crash or a full disk in the middle of a write) is
     reported in the summary's ``rejected`` with its file and line, and the rest loaded (it
-    stopped the whole load: an audit, twenty-first session); a batch's numbers count events.
+    stopped the whole load: an audit, twenty-first session); a batch's numbers count events. So
+    is an RDF file that does not parse or holds no RDF (PROV-JSON ...): nothing of it is stored.
     """
     from provml.capture.spool import read_events
-    from provml.store.rdfio import parse_file
+    from provml.errors import RdfSyntaxError
+    from provml.store.rdfio import file_format, parse_file
 
     files = _files(paths)
+    for file in files:  # a file of no known format stops the load before anything is written
+        if file.suffix.lower() not in SPOOL_SUFFIXES or input_format is not None:
+            file_format(file, input_format)
     events = triples = 0
     graphs: set[str] = set()
     rejected: list[Rejected] = []
@@ -235,7 +240,16 @@ def load_paths(
                     ingest(f"{file}:{first}-{first + len(bag) - 1}", bag)
                 continue
             group.flush()  # the batches before this file are stored before it, as they came
-            quads, ontologies = _ontology_graphs(kg, parse_file(file, format=input_format))
+            try:
+                parsed = parse_file(file, format=input_format)
+            except (RdfSyntaxError, ValueError, OSError) as exc:
+                # nothing of the file is stored (it is parsed whole first), the rest is loaded:
+                # it stopped the load, the files before it stored and no summary (a probe, 26th session)
+                rejected.append(Rejected(str(file), 0, f"not read, nothing of it stored: {exc}"))
+                if progress:
+                    progress(1)
+                continue
+            quads, ontologies = _ontology_graphs(kg, parsed)
             try:
                 result = kg.ingest_quads(quads)
             except ValidationFailed as exc:

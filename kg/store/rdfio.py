@@ -28,6 +28,7 @@ __all__ = [
     "MEDIA_TYPES",
     "RDF_SUFFIXES",
     "FormatEntry",
+    "file_format",
     "format_from_name",
     "parse_bytes",
     "parse_file",
@@ -140,6 +141,15 @@ def parse_bytes(
     return _parse(data, rdf_format, name, base_iri)
 
 
+def file_format(path: Path | str, format: str | RdfFormat | None = None) -> RdfFormat:
+    """The RDF format :func:`parse_file` reads ``path`` in: ``format`` when given, else the
+    one its suffix names (a check before anything is read).
+
+    :raises ValueError: the format is unknown or cannot be guessed from the suffix.
+    """
+    return _resolve(format, Path(path).name)
+
+
 def _resolve(format: str | RdfFormat | None, file_name: str) -> RdfFormat:
     if isinstance(format, RdfFormat):
         return format
@@ -174,17 +184,43 @@ def _parse(source: object, rdf_format: RdfFormat, name: str, base_iri: str | Non
     try:
         quads = list(pyoxigraph.parse(source, format=rdf_format, base_iri=base_iri))  # type: ignore[arg-type]
     except SyntaxError as error:
-        raise _syntax_error(error, name) from None
+        hint = ("; it holds provml's capture events one a line (JSON lines): name it with .jsonl for "
+                "`provml load`") if rdf_format == RdfFormat.JSON_LD and _event_lines(source, name) else ""
+        raise _syntax_error(error, name, hint) from None
     if not quads and rdf_format == RdfFormat.JSON_LD:
         _check_json_ld(source, name)
     return quads
 
 
+def _event_lines(source: object, name: str) -> bool:
+    """Whether a document that is no JSON begins with a line that is one capture event (JSON
+    lines saved as ``.json``: "The JSON already contains one root element" said nothing more)."""
+    import json
+
+    if isinstance(source, (bytes, str)):
+        first: bytes | str = source[:65_536]
+    else:
+        try:
+            with Path(name).open("rb") as stream:
+                first = stream.read(65_536)
+        except OSError:
+            return False
+    line = first.splitlines()[0] if first.strip() else first
+    try:
+        event = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(event, dict) and "kind" in event and "run" in event
+
+
 #: top-level keys that say which non-RDF JSON a file is, and the command that reads it
 _JSON_KINDS = (
+    # (first: a task_begin's "used" would make it PROV-JSON; "events": the body of POST /api/events)
+    ({"kind", "events"}, "provml's capture events",
+     "write them one a line into a .jsonl file (a spool) and `provml load` it"),
     ({"entity", "activity", "agent", "wasGeneratedBy", "used", "prefix", "bundle"},
-     "PROV-JSON", "provml import prov-json"),
-    ({"workflow_id", "task_id", "campaign_id"}, "a Flowcept record", "provml import flowcept"),
+     "PROV-JSON", "read it with `provml import prov-json {name}`"),
+    ({"workflow_id", "task_id", "campaign_id"}, "a Flowcept record", "read it with `provml import flowcept {name}`"),
 )
 
 
@@ -212,19 +248,19 @@ def _check_json_ld(source: object, name: str) -> None:
     keys = {k for node in nodes if isinstance(node, dict) for k in node}
     if not nodes or any(k.startswith("@") or ":" in k for k in keys):
         return  # an empty document, or JSON-LD that holds no triple
-    hint = "provml import prov-json, provml import mlflow or provml import flowcept"
-    kind = "JSON"
-    for markers, what, command in _JSON_KINDS:
+    kind, advice = "JSON", ("read it with the importer of its format (`provml import prov-json {name}`, "
+                            "`provml import flowcept {name}`; an MLflow store: `provml import mlflow`)")
+    for markers, what, how in _JSON_KINDS:
         if keys & markers:
-            kind, hint = what, command
+            kind, advice = what, how
             break
     raise ValueError(
         f"{name} is {kind}, not JSON-LD (no @context, @id or @graph at its top level), so it "
-        f"holds no RDF; read it with `{hint} {name}`"
+        f"holds no RDF; {advice.format(name=name)}"
     )
 
 
-def _syntax_error(error: SyntaxError, name: str) -> RdfSyntaxError:
+def _syntax_error(error: SyntaxError, name: str, hint: str = "") -> RdfSyntaxError:
     text = str(error.msg) if error.msg else str(error)
     match = _POSITION.match(text)
     reason = text[match.end() :] if match else text
@@ -233,6 +269,6 @@ def _syntax_error(error: SyntaxError, name: str) -> RdfSyntaxError:
     if match and line is None:
         line = int(match.group("line"))
         column = int(match.group("col") or match.group("col1"))
-    reason = reason.strip() or text
+    reason = (reason.strip() or text) + hint
     where = f"{name}:{line}:{column}" if line is not None else f"{name} (no position given)"
     return RdfSyntaxError(f"{where}: {reason}", path=name, line=line, column=column, reason=reason)
