@@ -257,6 +257,7 @@ def make_server(
     threads: int = 16,
     kg: Any | None = None,
     broker: str | None = None,
+    writer_group_most: int | None = None,
 ) -> tuple[Server, Flask]:
     """Build the app and a server for ``host:port`` (not yet serving).
 
@@ -267,6 +268,8 @@ def make_server(
     :param kg: serve this ``KnowledgeGraph`` instead of opening one from ``config``.
     :param broker: a Redis URL: also run the broker's writer (:mod:`provml.ingest.writer`) into
         this store, and show the ingest lag on ``/health``.
+    :param writer_group_most: the most entries that writer stores as one group
+        (:meth:`provml.ingest.writer.Writer.for_memory`; ``None``: its default).
     :raises OSError: the address is in use.
     :raises StoreLocked: the store is held by another process.
     """
@@ -275,11 +278,12 @@ def make_server(
 
     app = create_app(config, kg=kg)
     if broker is not None:
-        from provml.ingest.writer import WriterThread
+        from provml.ingest.writer import Writer, WriterThread
 
         # each group it writes tells the query workers and the result cache (new data)
+        groups = Writer.for_memory(writer_group_most) if writer_group_most is not None else {}
         writer = WriterThread(broker, app.extensions["provml.kg"],
-                              on_write=app.extensions[RUNNER_KEY].changed).start()
+                              on_write=app.extensions[RUNNER_KEY].changed, **groups).start()
         app.extensions["provml.broker"] = writer
         close = app.extensions["provml.close"]
 
@@ -326,6 +330,7 @@ def serve(
     threads: int = 16,
     out: IO[str] | None = None,
     broker: str | None = None,
+    writer_group_most: int | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM, printing the URLs to ``out`` (stderr by default).
 
@@ -339,7 +344,8 @@ def serve(
         print(f"warning: --threads {threads} leaves no thread for /health and cheap requests "
               f"when {workers} query workers are busy and {2 * workers} queries wait; use more "
               f"than {3 * workers}", file=out, flush=True)
-    server, app = make_server(config, host=host, port=port, threads=threads, broker=broker)
+    server, app = make_server(config, host=host, port=port, threads=threads, broker=broker,
+                              writer_group_most=writer_group_most)
     shown = f"[{host}]" if ":" in host else host
     root = str(config.get("BASE_URL") or f"http://{shown}:{server.effective_port}").rstrip("/")
     stopped: list[int] = []

@@ -1164,3 +1164,40 @@ def test_a_bags_spec_is_shared_while_the_bag_is_checked_and_taken_back_when_reje
         graph.prepare(spec_bag)
     assert seen[0]["transformations"]  # shared while the bag was checked
     assert json.loads(redis.hget(SPECS, "wf")) == {"workflow": "wf"}  # the one before, back
+
+
+def test_the_writers_largest_group_is_an_option_of_both_commands(
+        redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--writer-group-most`` caps the writer's groups (its memory follows the largest: ≈ 1.8 GB
+    at 256 draining 10^6 events); no option did (a review, twenty-sixth session). Below the
+    first group it is the first group too; ``provml serve --broker`` takes it as well."""
+    import signal
+
+    from click.testing import CliRunner
+
+    from provml.cli import main
+    from provml.endpoint.server import close_server, make_server
+    from provml.ingest import processes
+    from provml.ingest.streams import GROUP_FIRST, GROUP_MOST
+
+    for command in ("ingest-worker", "serve"):
+        option = next(p for p in main.commands[command].params if p.name == "writer_group_most")
+        assert option.default == GROUP_MOST
+    seen: list[tuple[int, int]] = []
+    monkeypatch.setattr(signal, "signal", lambda *_args: None)  # (not this test process's handlers)
+    monkeypatch.setattr(Writer, "run", lambda self, stop=None: seen.append((self.batch, self.batch_most)))
+    processes.run(redis_server.url, store=tmp_path / "a", workers=0, group_most=16)
+    processes.run(redis_server.url, store=tmp_path / "b", workers=0, group_most=100)
+    processes.run(redis_server.url, store=tmp_path / "c", workers=0)
+    assert seen == [(16, 16), (GROUP_FIRST, 100), (GROUP_FIRST, GROUP_MOST)]
+    monkeypatch.undo()
+    server, app = make_server({"STORE": str(tmp_path / "d")}, host="127.0.0.1", port=0, threads=2,
+                              broker=redis_server.url, writer_group_most=8)
+    try:
+        writer = app.extensions["provml.broker"].writer
+        assert (writer.batch, writer.batch_most) == (8, 8)
+    finally:
+        close_server(server, app)
+    code = CliRunner().invoke(main, ["ingest-worker", "--broker", redis_server.url, "--store", str(tmp_path / "e"),
+                                     "--writer-group-most", "0"]).exit_code
+    assert code == 2

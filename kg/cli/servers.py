@@ -8,6 +8,14 @@ import click
 
 from provml.cli.common import REMOTE_HELP, CouldNotRun
 
+#: the broker writer's largest group (``provml.ingest.streams.GROUP_MOST``, a test checks; not
+#: imported: ``provml --help`` loads no ingest module)
+WRITER_GROUP_MOST = click.option(
+    "--writer-group-most", default=256, show_default=True, type=click.IntRange(1, 65_536),
+    help="The most validated batches the broker's writer stores as one group: its groups grow from 64 "
+         "(or this, when smaller) to it with the store; its memory follows (draining 10^6 events: "
+         "peak 1.8 GB at 256, 0.7 GB at 64).")
+
 __all__ = ["ingest_worker_command", "serve_command"]
 
 
@@ -60,6 +68,7 @@ __all__ = ["ingest_worker_command", "serve_command"]
 @click.option("--allow-remote", "allow_remote", multiple=True, metavar="URL_PREFIX",
               help="Let SERVICE and LOAD reach URLs starting with this prefix (repeatable; "
                    "http/https only). Default: no outbound requests.")
+@WRITER_GROUP_MOST
 @click.pass_context
 def serve_command(ctx: click.Context, store: Path | None, remote: str | None, host: str,
                   port: int, base_url: str | None, token: str | None, token_file: Path | None,
@@ -69,7 +78,7 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
                   max_form_mb: float, threads: int,
                   isolate_queries: str | None, query_workers: int, query_memory_mb: int | None,
                   allow_remote: tuple[str, ...], broker: str | None, fast_reads: bool,
-                  result_cache_mb: float) -> None:
+                  result_cache_mb: float, writer_group_most: int) -> None:
     """Serve the knowledge graph: SPARQL 1.1 Protocol, Graph Store, APIs (granian; Ctrl-C stops)."""
     from provml.endpoint.server import serve
     from provml.errors import Error
@@ -97,7 +106,7 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
     try:
         if broker is not None and store is None:
             raise ValueError("--broker needs --store: the writer writes into the on-disk store")
-        serve(config, host=host, port=port, threads=threads, broker=broker)
+        serve(config, host=host, port=port, threads=threads, broker=broker, writer_group_most=writer_group_most)
     except (Error, OSError, ValueError, ImportError) as exc:
         raise CouldNotRun(str(exc)) from exc
 
@@ -130,8 +139,10 @@ def _a_number(_ctx: click.Context, param: click.Parameter, value: float) -> floa
               help="Workers take no bags while this many validated batches wait for the writer, or "
                    "the writer's next group when larger (its groups grow with the store, to 256 "
                    "batches); 0: no limit; not used with --endpoint.")
+@WRITER_GROUP_MOST
 def ingest_worker_command(broker: str, store: Path | None, remote: str | None, workers: int,
-                          no_writer: bool, claim_idle_s: float, connect_timeout_s: float, max_backlog: int) -> None:
+                          no_writer: bool, claim_idle_s: float, connect_timeout_s: float, max_backlog: int,
+                          writer_group_most: int) -> None:
     """Ingest bags that capture clients put on a Redis stream (Client(broker=URL)): parallel
     workers check, translate, enrich and validate; one writer writes an on-disk store, or every
     worker writes a remote SPARQL store. Runs until SIGTERM or Ctrl-C (docs/deployment.md)."""
@@ -146,7 +157,8 @@ def ingest_worker_command(broker: str, store: Path | None, remote: str | None, w
         import redis
 
         run(broker, store=store, remote=remote, workers=workers, writer=not no_writer,
-            claim_idle_s=claim_idle_s, connect_timeout_s=connect_timeout_s, max_backlog=max_backlog)
+            claim_idle_s=claim_idle_s, connect_timeout_s=connect_timeout_s, max_backlog=max_backlog,
+            group_most=writer_group_most)
     except ImportError as exc:
         raise CouldNotRun(f"{exc}") from exc
     except redis.RedisError as exc:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from provml.ingest.collector import paused
-from provml.ingest.streams import GROUP_FIRST, wait_for_broker
+from provml.ingest.streams import GROUP_FIRST, GROUP_MOST, wait_for_broker
 from provml.ingest.worker import _worker_process
 from provml.knowledge import KnowledgeGraph
 
@@ -52,7 +52,7 @@ def _watch(children: list[Any], spawn: Callable[[], Any], stop: threading.Event)
 
 def run(url: str, *, store: str | Path | None = None, remote: str | None = None, workers: int = 1,
         writer: bool = True, claim_idle_s: float = 30.0, stop: threading.Event | None = None,
-        connect_timeout_s: float = 60.0, max_backlog: int = GROUP_FIRST) -> None:
+        connect_timeout_s: float = 60.0, max_backlog: int = GROUP_FIRST, group_most: int = GROUP_MOST) -> None:
     """``provml ingest-worker``: ``workers`` worker processes and, for an on-disk ``store``, the
     writer in this process; until ``stop`` is set, SIGTERM or Ctrl-C. The writer runs with the
     cyclic collector paused for the process (one full collection every
@@ -60,6 +60,10 @@ def run(url: str, *, store: str | Path | None = None, remote: str | None = None,
     of its own, as the CLI does, not beside other work (``provml serve --broker`` runs a
     :class:`~provml.ingest.writer.WriterThread` instead). A worker process that ends before
     ``stop`` is started again (:func:`_watch`).
+
+    ``group_most``: the most validated batches the writer takes as one group (its groups grow
+    from :data:`~provml.ingest.streams.GROUP_FIRST` to it, or start there when it is smaller:
+    :meth:`provml.ingest.writer.Writer.for_memory`).
 
     :raises ValueError: neither or both of ``store`` and ``remote``, or a ``remote`` spec that
         names no store.
@@ -95,7 +99,7 @@ def run(url: str, *, store: str | Path | None = None, remote: str | None = None,
             kg = open_kg(store)
             from provml.ingest.writer import Writer
 
-            the_writer = Writer(url, kg, claim_idle_s=claim_idle_s)
+            the_writer = Writer(url, kg, claim_idle_s=claim_idle_s, **Writer.for_memory(group_most))
             try:
                 with paused():  # this process only writes: as in a worker's (provml.ingest.collector)
                     the_writer.run(stop)
