@@ -269,8 +269,13 @@ class KnowledgeGraph(Closing):
         Triples of the default graph go to ``graph`` (default: ``{base}graph/imported``).
 
         :raises SyntaxError: the data does not parse (pyoxigraph's error, with its position).
+        :raises provml.errors.RdfSyntaxError: RDF/XML with a document type or entity declaration
+            (:func:`provml.store.rdfio.refuse_dtd`).
         :raises provml.errors.ValidationFailed: the data breaks the shapes (nothing written).
         """
+        from provml.store.rdfio import refuse_dtd
+
+        refuse_dtd(data, format)
         return self.ingest_quads(parse(data, format=format, base_iri=base_iri), graph=graph)
 
     def ingest_quads(self, quads: Iterable[Quad], *, graph: NamedNode | None = None) -> IngestResult:

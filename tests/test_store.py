@@ -224,6 +224,20 @@ def test_load_trig_keeps_graphs(store: Store) -> None:
     assert as_set(store.quads()) == {str(quad("x", "y")), str(quad("c", "d", G2))}
 
 
+def test_load_refuses_rdf_xml_with_a_document_type(store: Store) -> None:
+    """The parser expands RDF/XML's entities (ten nested ones in 700 bytes asked for gigabytes):
+    ``provml load`` and the endpoint refused them, the stores' own ``load`` did not (a review,
+    twenty-sixth session)."""
+    from provml.errors import RdfSyntaxError
+
+    data = (f'<?xml version="1.0"?>\n<!DOCTYPE rdf:RDF [<!ENTITY e "x">]>\n<rdf:RDF '
+            f'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:ex="{EX}">'
+            f'<rdf:Description rdf:about="{EX}s"><ex:p>&e;</ex:p></rdf:Description></rdf:RDF>').encode()
+    with pytest.raises(RdfSyntaxError, match="<!DOCTYPE"):
+        store.load(data, format=RdfFormat.RDF_XML)
+    assert len(store) == 0
+
+
 def test_load_bad_data_writes_nothing(store: Store) -> None:
     with pytest.raises(SyntaxError):
         store.load(f"<{EX}a> <{EX}p> <{EX}b> . <{EX}broken".encode(), format=RdfFormat.TURTLE)

@@ -347,7 +347,12 @@ class OxigraphStore(Closing):
         :param graph: where triples go (quads of a dataset format keep their graph); None is the
             default graph.
         :raises SyntaxError: the data does not parse; nothing is written.
+        :raises provml.errors.RdfSyntaxError: RDF/XML with a document type or entity declaration
+            (:func:`provml.store.rdfio.refuse_dtd`: its entities can ask for gigabytes).
         """
+        from provml.store.rdfio import refuse_dtd
+
+        refuse_dtd(data, format)
         with self._writing() as store:
             store.load(data, format, base_iri=base_iri, to_graph=graph)
 

@@ -32,6 +32,7 @@ __all__ = [
     "format_from_name",
     "parse_bytes",
     "parse_file",
+    "refuse_dtd",
 ]
 
 
@@ -171,15 +172,25 @@ def _resolve(format: str | RdfFormat | None, file_name: str) -> RdfFormat:
 DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
+def refuse_dtd(data: bytes | str, rdf_format: RdfFormat, name: str = "<bytes>") -> None:
+    """Refuse RDF/XML that holds a document type or entity declaration (:data:`DTD`), before
+    any parser sees it.
+
+    :raises provml.errors.RdfSyntaxError: it does (the line named).
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    if rdf_format == RdfFormat.RDF_XML and (found := DTD.search(raw)) is not None:
+        line = raw.count(b"\n", 0, found.start()) + 1
+        reason = ("a document type or entity declaration (<!DOCTYPE, <!ENTITY) is not accepted in "
+                  "RDF/XML: its entities could expand to gigabytes; expand them before loading")
+        raise RdfSyntaxError(f"{name}:{line}: {reason}", path=name, line=line, column=None, reason=reason)
+
+
 def _parse(source: object, rdf_format: RdfFormat, name: str, base_iri: str | None) -> list[Quad]:
     if rdf_format == RdfFormat.RDF_XML:
         data = source.read() if hasattr(source, "read") else source
-        raw = data.encode() if isinstance(data, str) else data
-        if isinstance(raw, bytes) and (found := DTD.search(raw)) is not None:
-            line = raw.count(b"\n", 0, found.start()) + 1
-            reason = ("a document type or entity declaration (<!DOCTYPE, <!ENTITY) is not accepted in "
-                      "RDF/XML: its entities could expand to gigabytes; expand them before loading")
-            raise RdfSyntaxError(f"{name}:{line}: {reason}", path=name, line=line, column=None, reason=reason)
+        if isinstance(data, (bytes, str)):
+            refuse_dtd(data, rdf_format, name)
         source = data
     try:
         quads = list(pyoxigraph.parse(source, format=rdf_format, base_iri=base_iri))  # type: ignore[arg-type]
