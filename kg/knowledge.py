@@ -40,6 +40,7 @@ from provml.ingest.iris import Iris
 from provml.ingest.spec import WorkflowSpec, retire_versions, spec_of, stored_spec
 from provml.ingest.translation import translate
 from provml.store import QueryResult, Store, open_store, select
+from provml.store.rdfio import refuse_dtd
 from provml.vocab import DEFAULT_BASE, OILGAS_ONTOLOGY_IRI, ONTOLOGY_IRI, RDF
 
 if TYPE_CHECKING:
@@ -269,12 +270,9 @@ class KnowledgeGraph(Closing):
         Triples of the default graph go to ``graph`` (default: ``{base}graph/imported``).
 
         :raises SyntaxError: the data does not parse (pyoxigraph's error, with its position).
-        :raises provml.errors.RdfSyntaxError: RDF/XML with a document type or entity declaration
-            (:func:`provml.store.rdfio.refuse_dtd`).
+        :raises provml.errors.RdfSyntaxError: RDF/XML with a DTD (:func:`~provml.store.rdfio.refuse_dtd`).
         :raises provml.errors.ValidationFailed: the data breaks the shapes (nothing written).
         """
-        from provml.store.rdfio import refuse_dtd
-
         refuse_dtd(data, format)
         return self.ingest_quads(parse(data, format=format, base_iri=base_iri), graph=graph)
 

@@ -175,7 +175,7 @@ def test_the_limits_the_docs_quote_are_the_code_s() -> None:
     from provml.ingest.representatives import Verdicts
     from provml.ingest.worker import Worker
     from provml.ingest.writer import Writer
-    from provml.interop.mlflow_import import ENVIRONMENT as mlflow_env
+    from provml.interop.mlflow_source import ENVIRONMENT as mlflow_env
     from provml.store.oxigraph import BULK_MIN_QUADS
 
     docs = {name: (ROOT / "docs" / name).read_text(encoding="utf-8")
