@@ -346,3 +346,45 @@ def test_an_errors_nested_values_are_redacted_at_capture(tmp_path: Path) -> None
     client.close()
     written = "".join(p.read_text() for p in tmp_path.glob("*.jsonl"))
     assert "task_end" in written and SECRET not in written
+
+
+def test_numpy_arrays_of_text_or_objects_are_redacted_at_capture(tmp_path: Path) -> None:
+    """A numpy array of text, or of objects, went to the spool (and the wire) as it was, secrets
+    in it (a probe, twenty-seventh session): the same text in a list was redacted. Arrays of
+    numbers are passed as they are."""
+    import numpy as np
+
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+    used = {"texts": np.array([f"password={SECRET}", "plain"]),
+            "objects": np.array([{"password": SECRET}], dtype=object), "weights": np.array([0.5, 0.25])}
+    with client.workflow("wf", meta=False) as wf, wf.stage("train", kind="training", used=used) as train, \
+            train.cycle("epoch", 0) as epoch:
+        epoch.generated(provml.value("notes", np.array([f"token={SECRET}"])))
+    client.close()
+    written = "".join(p.read_text() for p in tmp_path.glob("*.jsonl"))
+    assert SECRET not in written and "plain" in written and "[0.5,0.25]" in written
+
+
+def test_a_value_whose_repr_raises_or_a_tuple_key_never_stops_the_script(tmp_path: Path) -> None:
+    """An object whose ``repr`` raises made ``task(used=...)`` raise into the training script,
+    and a tuple key (``{("cat", "dog"): 0.5}``) set the whole begin event aside with every
+    other value (a probe, twenty-seventh session): the first is written as its type, the
+    second with its key as text."""
+    class BadRepr:
+        def __repr__(self) -> str:
+            raise RuntimeError("repr boom")
+
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+    with client.workflow("wf", meta=False) as wf:
+        with wf.task("t", used={"bad": BadRepr(), "pairs": {("cat", "dog"): 0.5}, "lr": 0.1}):
+            pass
+        with wf.task("u", used=[provml.hyperparameter("bad", BadRepr())]):
+            pass
+    assert client.close()
+    assert not list(tmp_path.glob("rejected-*"))
+    from provml.capture.spool import read_events
+
+    events = [e for p in tmp_path.glob("*.jsonl") for e in read_events(p)]
+    [begin] = [e for e in events if e["kind"] == "task_begin" and e["task"] == "t"]
+    values = {v["name"]: v["value"] for v in begin["used"]}
+    assert values == {"bad": "<BadRepr that cannot be written>", "pairs": {"('cat', 'dog')": 0.5}, "lr": 0.1}

@@ -125,7 +125,12 @@ def _redact_mapping(obj: Mapping[Any, Any], values: Any) -> Mapping[Any, Any]:
     changed = False
     numbered: dict[str, int] = {}  # the last number given to a redacted key (linear, not n²)
     for key, value in obj.items():
-        name = key if key.__class__ is str else str(key)
+        if key.__class__ is str:
+            name = key
+        else:
+            name = _key_text(key)
+            if not isinstance(key, int | float) and key is not None:  # (bool is an int)
+                key, changed = name, True  # a key JSON cannot take (a tuple) rejected its whole event
         new = values(name, value)
         if new is not value:
             changed = True
@@ -144,12 +149,35 @@ def _redact_mapping(obj: Mapping[Any, Any], values: Any) -> Mapping[Any, Any]:
     return out if changed else obj
 
 
+def _key_text(key: Any) -> str:
+    """A mapping key as text (its ``str``; a key whose ``str`` raises, by its type)."""
+    try:
+        return str(key)
+    except Exception:  # noqa: BLE001 - a user's object
+        return f"<{type(key).__name__} key>"
+
+
+#: the kinds of numpy arrays that hold text or objects (unicode, bytes, object, void), which can
+#: hold a secret; numbers (and torch tensors, numbers only) are passed as they are
+_TEXT_KINDS = frozenset("USOV")
+
+
 def _redact_object(obj: Any) -> Any:
     """Any other value, as the encoder will write it (:func:`provml.capture.encoding._default`;
     orjson writes a dataclass as an object): redacted in that form when something in it is a
-    secret (``Namespace(db_password='…')``, ``DbConfig(password=…)``, ``{"password=…"}``)."""
+    secret (``Namespace(db_password='…')``, ``DbConfig(password=…)``, ``{"password=…"}``,
+    ``np.array(["token=…"])``: numpy arrays of text or objects went out whole, a probe,
+    twenty-seventh session). A value whose ``repr`` raises is left to the encoder (the call
+    raised it into the training script)."""
     if callable(getattr(obj, "item", None)) or callable(getattr(obj, "tolist", None)):
-        return obj  # numpy / torch numbers and arrays
+        if getattr(getattr(obj, "dtype", None), "kind", None) not in _TEXT_KINDS:
+            return obj  # numpy / torch numbers and arrays of numbers
+        try:
+            items = obj.tolist()  # as the encoder writes it
+        except Exception:  # noqa: BLE001 - the encoder writes its repr or its type
+            return obj
+        out = _redact_any(items)
+        return obj if out is items else out
     if isinstance(obj, enum.Enum):  # orjson writes its value
         value = _redact_any(obj.value)
         return obj if value is obj.value else value
@@ -163,7 +191,10 @@ def _redact_object(obj: Any) -> Any:
         fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
         out = _redact_any(fields)
         return obj if out is fields else out
-    text = os.fspath(obj) if isinstance(obj, os.PathLike) else repr(obj)
+    try:
+        text = os.fspath(obj) if isinstance(obj, os.PathLike) else repr(obj)
+    except Exception:  # noqa: BLE001 - the encoder writes it as its type's name
+        return obj
     redacted = redact_text(text)
     return obj if redacted == text else redacted
 
