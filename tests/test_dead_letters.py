@@ -191,6 +191,24 @@ def test_junk_in_the_dead_letter_stream_is_listed_not_a_crash(redis_server: Redi
     redis.close()
 
 
+def test_a_bag_nested_too_deep_can_be_listed_shown_and_dropped(redis_server: RedisServer) -> None:
+    """A bag nested past Python's recursion limit, dead-lettered as it should be, made every
+    ``dead-letters`` command fail with a RecursionError traceback, ``drop`` included: it could
+    not be removed (a probe, twenty-seventh session)."""
+    url = redis_server.url
+    redis = connect(url)
+    deep = b"[" * 5000 + b"]" * 5000
+    dead = redis.xadd(DEAD, {"id": "1-0", "bag": deep, "report": b"[" * 5000 + b"]" * 5000}).decode()
+    redis.xadd(DEAD, {"id": "2-0", "bag": b"[]", "report": json.dumps({"error": "E", "message": "m"})})
+    assert [d["events"] for d in listed(url)] == [None, 0]
+    shown = cli(url, "show", dead)
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["bag"] == deep.decode()
+    dropped = cli(url, "drop", dead)
+    assert dropped.exit_code == 0, dropped.output
+    assert [i.decode() for i, _ in redis.xrange(DEAD)] != [dead] and redis.xlen(DEAD) == 1
+    redis.close()
+
+
 @pytest.mark.parametrize("command", [("dead-letters", "list"), ("ingest-worker", "--store", "STORE", "--connect-timeout-s", "0.3")])
 def test_a_broker_password_is_never_printed(tmp_path: Path, command: tuple[str, ...],
                                            caplog: pytest.LogCaptureFixture) -> None:

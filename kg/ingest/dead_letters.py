@@ -141,7 +141,7 @@ class DeadLetter:
         raw = text.get("report", b"{}")
         try:
             report = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # (nested too deep: every command on the stream failed)
             report = {"error": "unreadable report", "message": _text(raw)[:200]}
         if not isinstance(report, dict):
             report = {"error": "unreadable report", "message": _text(raw)[:200]}
@@ -149,7 +149,7 @@ class DeadLetter:
         bag = bag if isinstance(bag, bytes) else str(bag).encode()
         try:
             parsed = json.loads(bag) if bag and len(bag) <= _COUNTED_BYTES else None
-        except ValueError:
+        except (ValueError, RecursionError):  # a bag nested past the recursion limit: not JSON here
             parsed = None
         return cls(
             dead_id=_text(dead_id), source_id=_text(text.get("id", b"")),
@@ -174,7 +174,7 @@ class DeadLetter:
         """All of it (``provml dead-letters show``): the bag as JSON when it is JSON, else as text."""
         try:
             bag: Any = json.loads(self.bag) if self.bag else None
-        except ValueError:
+        except (ValueError, RecursionError):
             bag = self.bag.decode("utf-8", "replace")
         return {**self.summary(), "report": dict(self.report), "bag": bag}
 
