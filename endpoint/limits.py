@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from provml.store.lexing import Lexer
-from provml.store.rdfio import DTD
+from provml.store.rdfio import DTD, json_depth_over
 
 __all__ = ["MAX_DEPTH", "MAX_PREFIX_IRI", "MAX_QUERY_CHARS", "MAX_XML_DEPTH", "InputRefused", "SparqlScan", "check_json_depth",
            "check_rdf_body", "check_turtle_depth", "check_xml_depth", "remote_allowed",
@@ -360,40 +360,18 @@ def _refuse_target(keyword: str, value: str) -> None:
                        "not allowed")
 
 
-_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*+"|(?P<bad>")|[\[\]{}]', re.DOTALL)
-_JSON_BRACKET = re.compile(rb"[\[\]{}]")
-
-
-def _json_tokens(data: bytes) -> Iterator[re.Match[bytes]]:
-    """``_JSON_TOKEN.finditer(data)`` as it was, in linear time: after a string with no end,
-    no later string has an end either, so the rest is only its brackets."""
-    for match in _JSON_TOKEN.finditer(data):
-        if match.lastgroup == "bad":
-            yield from _JSON_BRACKET.finditer(data, match.end())
-            return
-        yield match
-
-
 def check_json_depth(data: bytes, *, what: str = "JSON body", max_depth: int = MAX_DEPTH) -> None:
-    """Refuse JSON (or JSON-LD) nested deeper than ``max_depth`` (strings skipped).
+    """Refuse JSON (or JSON-LD) nested deeper than ``max_depth`` (strings skipped:
+    :func:`provml.store.rdfio.json_depth_over`).
 
     >>> check_json_depth(b'{"a": "[[[[[[["}', max_depth=2)
     >>> check_json_depth(b'[[[1]]]', max_depth=2)
     Traceback (most recent call last):
     provml.endpoint.limits.InputRefused: the JSON body nests arrays or objects deeper than 2; this endpoint accepts at most 2: flatten it
     """
-    if data.count(b"[") + data.count(b"{") <= max_depth:
-        return
-    depth = 0
-    for match in _json_tokens(data):
-        char = match.group()
-        if char in (b"[", b"{"):
-            depth += 1
-            if depth > max_depth:
-                raise InputRefused(f"the {what} nests arrays or objects deeper than {max_depth}; "
-                                   f"this endpoint accepts at most {max_depth}: flatten it")
-        elif char in (b"]", b"}"):
-            depth -= 1
+    if json_depth_over(data, max_depth):
+        raise InputRefused(f"the {what} nests arrays or objects deeper than {max_depth}; "
+                           f"this endpoint accepts at most {max_depth}: flatten it")
 
 
 def check_turtle_depth(text: str, *, what: str = "body", max_depth: int = MAX_DEPTH) -> None:

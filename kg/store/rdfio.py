@@ -13,6 +13,7 @@ column (1-based) and the parser's reason; an unreadable file raises the ``OSErro
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,8 @@ __all__ = [
     "FormatEntry",
     "file_format",
     "format_from_name",
+    "json_depth_over",
+    "MAX_JSON_DEPTH",
     "parse_bytes",
     "parse_file",
     "refuse_dtd",
@@ -119,10 +122,16 @@ def parse_file(path: Path | str, *, format: str | RdfFormat | None = None) -> li
     :raises ValueError: when the format is unknown or cannot be guessed from the suffix.
     :raises OSError: when the file cannot be read.
     """
+    import stat
+
     file = Path(path)
     rdf_format = _resolve(format, file.name)
     base_iri = file.resolve().as_uri()
+    if stat.S_ISCHR(mode := file.stat().st_mode) or stat.S_ISBLK(mode):  # (/dev/zero as .rdf: read forever)
+        raise ValueError(f"{file}: a device, not a file of RDF; give a file (or a pipe) that holds RDF")
     with file.open("rb") as stream:
+        if rdf_format in _TEXT_FORMATS and stream.read(3) != _BOM:  # (a BOM: "not a valid subject")
+            stream.seek(0)
         return _parse(stream, rdf_format, str(file), base_iri)
 
 
@@ -172,6 +181,42 @@ def _resolve(format: str | RdfFormat | None, file_name: str) -> RdfFormat:
 DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*+"|(?P<bad>")|[\[\]{}]', re.DOTALL)
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def _json_tokens(data: bytes) -> Iterator[re.Match[bytes]]:
+    """``_JSON_TOKEN.finditer(data)`` as it was, in linear time: after a string with no end,
+    no later string has an end either, so the rest is only its brackets."""
+    for match in _JSON_TOKEN.finditer(data):
+        if match.lastgroup == "bad":
+            yield from _JSON_BRACKET.finditer(data, match.end())
+            return
+        yield match
+
+
+def json_depth_over(data: bytes, max_depth: int) -> bool:
+    """Whether JSON (or JSON-LD) nests arrays or objects deeper than ``max_depth`` (brackets in
+    strings skipped), read before any parser sees it: pyoxigraph's JSON-LD parser crashed the
+    process (SIGSEGV) on 4,000 levels, Python's ``json`` raises ``RecursionError`` past ≈ 1,000.
+
+    >>> json_depth_over(b'{"a": "[[[[[[["}', 2), json_depth_over(b'[[[1]]]', 2)
+    (False, True)
+    """
+    if data.count(b"[") + data.count(b"{") <= max_depth:
+        return False
+    depth = 0
+    for match in _json_tokens(data):
+        char = match.group()
+        if char in (b"[", b"{"):
+            depth += 1
+            if depth > max_depth:
+                return True
+        elif char in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
 def refuse_dtd(data: bytes | str, rdf_format: RdfFormat, name: str = "<bytes>") -> None:
     """Refuse RDF/XML that holds a document type or entity declaration (:data:`DTD`), before
     any parser sees it.
@@ -186,14 +231,31 @@ def refuse_dtd(data: bytes | str, rdf_format: RdfFormat, name: str = "<bytes>") 
         raise RdfSyntaxError(f"{name}:{line}: {reason}", path=name, line=line, column=None, reason=reason)
 
 
+#: the formats read as UTF-8 text by line and column, where a leading byte order mark (written by
+#: Windows editors) is skipped: pyoxigraph took it for the first term ("\ufeff is not a valid subject")
+_TEXT_FORMATS = frozenset({RdfFormat.TURTLE, RdfFormat.N_TRIPLES, RdfFormat.N_QUADS, RdfFormat.TRIG, RdfFormat.N3})
+_BOM = b"\xef\xbb\xbf"
+#: the deepest a JSON-LD file may nest arrays and objects (:func:`json_depth_over`): pyoxigraph's
+#: parser crashed the process at 4,000 levels (SIGSEGV), Python's ``json`` raises past ≈ 1,000
+MAX_JSON_DEPTH = 512
+
+
 def _parse(source: object, rdf_format: RdfFormat, name: str, base_iri: str | None) -> list[Quad]:
-    if rdf_format == RdfFormat.RDF_XML:
+    if rdf_format in (RdfFormat.RDF_XML, RdfFormat.JSON_LD):
         data = source.read() if hasattr(source, "read") else source
         if isinstance(data, (bytes, str)):
             refuse_dtd(data, rdf_format, name)
+            raw = data.encode() if isinstance(data, str) else data
+            if rdf_format == RdfFormat.JSON_LD and json_depth_over(raw, MAX_JSON_DEPTH):
+                reason = (f"JSON nested deeper than {MAX_JSON_DEPTH} arrays or objects is not read (the "
+                          "parser would run out of stack); flatten it")
+                raise RdfSyntaxError(f"{name}: {reason}", path=name, line=None, column=None, reason=reason)
         source = data
     try:
         quads = list(pyoxigraph.parse(source, format=rdf_format, base_iri=base_iri))  # type: ignore[arg-type]
+    except MemoryError as error:  # a term past the parser's buffer (16 MiB): said so, not a traceback
+        reason = f"a term (literal or IRI) longer than the parser takes ({error})"
+        raise RdfSyntaxError(f"{name}: {reason}", path=name, line=None, column=None, reason=reason) from None
     except SyntaxError as error:
         hint = ("; it holds provml's capture events one a line (JSON lines): name it with .jsonl for "
                 "`provml load`") if rdf_format == RdfFormat.JSON_LD and _event_lines(source, name) else ""
@@ -253,7 +315,7 @@ def _check_json_ld(source: object, name: str) -> None:
             return
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return  # the JSON-LD parser accepted it; nothing more to say
     nodes = document if isinstance(document, list) else [document]
     keys = {k for node in nodes if isinstance(node, dict) for k in node}

@@ -1,0 +1,68 @@
+"""RDF files that made `provml validate` and `provml load` crash or hang (a probe, twenty-seventh
+session): JSON-LD nested thousands deep (a segmentation fault in the parser), plain JSON nested
+a thousand deep (a RecursionError traceback), a term longer than the parser's 16 MiB buffer
+(a MemoryError traceback), a device named as an RDF/XML file (read until memory ran out), and
+a UTF-8 byte order mark (refused as "not a valid subject"). Each command runs in a process of
+its own, its address space capped: the code before crashed or grew without end."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROVML = [sys.executable, "-c", "import sys; from provml.cli import main; sys.exit(main())"]
+
+
+def _provml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    def cap() -> None:  # 2 GiB of address space: a read without end fails instead of filling memory
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    return subprocess.run([*PROVML, *args], cwd=cwd, capture_output=True, text=True, timeout=240,
+                          preexec_fn=cap, env={**os.environ, "PYTHONFAULTHANDLER": ""})
+
+
+def test_json_ld_nested_thousands_deep_is_refused_naming_the_file(tmp_path: Path) -> None:
+    n = 4000
+    (tmp_path / "deep.jsonld").write_text('{"@id": "http://ex.org/a", "http://ex.org/p": '
+                                          + '{"http://ex.org/p": ' * n + '"x"' + "}" * n + "}")
+    (tmp_path / "plain.jsonld").write_text('{"a": ' * 1000 + "1" + "}" * 1000)
+    for name in ("deep.jsonld", "plain.jsonld"):
+        checked = _provml("validate", name, cwd=tmp_path)
+        assert checked.returncode == 2, (name, checked.returncode, checked.stderr[-500:])
+        assert f"{name}: JSON nested deeper than 512" in checked.stderr and "Traceback" not in checked.stderr
+    loaded = _provml("load", "--store", "s", "deep.jsonld", cwd=tmp_path)
+    assert loaded.returncode == 1 and "rejected deep.jsonld" in loaded.stderr, loaded.stderr[-500:]
+    # a JSON-LD file nested as deep as real data is read
+    (tmp_path / "fine.jsonld").write_text('{"@id": "http://ex.org/a", "http://ex.org/p": '
+                                          + '{"http://ex.org/p": ' * 20 + '"x"' + "}" * 20 + "}")
+    assert _provml("validate", "fine.jsonld", cwd=tmp_path).returncode == 0
+
+
+def test_a_term_longer_than_the_parser_takes_is_named_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "huge.nt").write_text('<http://ex.org/a> <http://ex.org/p> "' + "x" * 17_000_000 + '" .\n')
+    checked = _provml("validate", "huge.nt", cwd=tmp_path)
+    assert checked.returncode == 2 and "Traceback" not in checked.stderr, checked.stderr[-500:]
+    assert "huge.nt: a term (literal or IRI) longer than the parser takes" in checked.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_a_device_named_as_rdf_is_refused_at_once(tmp_path: Path) -> None:
+    (tmp_path / "zero.rdf").symlink_to("/dev/zero")
+    checked = _provml("validate", "zero.rdf", cwd=tmp_path)
+    assert checked.returncode == 2 and "zero.rdf: a device, not a file of RDF" in checked.stderr, \
+        (checked.returncode, checked.stderr[-500:])
+
+
+def test_a_byte_order_mark_before_turtle_or_n_triples_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "bom.nt").write_bytes(b'\xef\xbb\xbf<http://ex.org/a> <http://ex.org/p> "x" .\n')
+    (tmp_path / "bom.ttl").write_bytes(b'\xef\xbb\xbf@prefix ex: <http://ex.org/> .\nex:a ex:p "x" .\n')
+    for name in ("bom.nt", "bom.ttl"):
+        checked = _provml("validate", name, cwd=tmp_path)
+        assert checked.returncode == 0 and "conforms" in checked.stdout, (name, checked.stderr[-500:])
+    loaded = _provml("load", "--store", "s", "bom.nt", cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr[-500:]
