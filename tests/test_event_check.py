@@ -144,3 +144,20 @@ def test_an_event_without_a_kind_is_told_so(event: dict[str, object]) -> None:
     with pytest.raises(EventError) as caught:
         check([event])
     assert caught.value.fields["field"] == "kind" and "names its kind" in str(caught.value)
+
+
+@pytest.mark.parametrize("domain", ["oilgas:Well_16_2", "provml:Model", "id:thing", "RDFS:Class", "prov:Entity"])
+def test_a_prefixed_name_is_no_domain_iri(domain: str) -> None:
+    """``domain="oilgas:Well_16_2"`` was stored as an IRI of scheme ``oilgas``, linked to
+    nothing; the JSON-LD export then failed on it and the PROV-JSON round trip rewrote it (a
+    probe, twenty-seventh session): a scheme that is one of provml's prefixes is refused,
+    saying to write the whole IRI. IRIs of real schemes stay accepted."""
+    event = {"v": 1, "kind": "task_begin", "t": 1.0, "run": "r1", "workflow": "w", "task": "t",
+             "name": "t", "type": "generic", "used": [{"name": "well", "domain": domain}]}
+    with pytest.raises(EventError) as caught:
+        check([event])
+    assert caught.value.fields["field"] == "used/0/domain"
+    assert "write the whole IRI" in caught.value.fields["rule"]
+    for fine in ("https://w3id.org/provml/oil-gas#Well_16_2", "urn:isbn:0451450523", "geo:48.2,16.3",
+                 "provmlx:a", "identity:b"):
+        check([{**event, "used": [{"name": "well", "domain": fine}]}])

@@ -91,6 +91,9 @@ _VALUE_RULES = {
 
 #: the ids' patterns in words
 _ID_RULES = {
+    "domain": "must be an absolute IRI (https://...); a prefixed name such as oilgas:Well_16_2 is "
+              "not expanded (it was stored as an IRI of scheme oilgas, linked to nothing): write the "
+              "whole IRI, https://w3id.org/provml/oil-gas#Well_16_2",
     "run": "must be 1-200 characters of A-Z a-z 0-9 . _ ~ -, and not . or .. (it is part of IRIs)",
     **dict.fromkeys(("task", "parent"), "must be segments of A-Z a-z 0-9 . _ ~ - joined by /, none "
                     "of them . or .. (it is part of IRIs, where a browser resolves those)"),
@@ -171,6 +174,7 @@ def check(events: Sequence[Mapping[str, Any]]) -> None:
         except fastjsonschema.JsonSchemaValueException as exc:
             field = "/".join(str(p) for p in exc.path[1:]) or "(event)"
             rule = _VALUE_RULES.get(str(exc.rule), "") if _is_value(exc.path) else \
-                _ID_RULES.get(field, "") if exc.rule == "pattern" else ""
+                _ID_RULES.get(field.rsplit("/", 1)[-1] if field.endswith("/domain") else field, "") \
+                if exc.rule == "pattern" else ""
             rule = rule or exc.message.removeprefix("data").lstrip(". ")
             raise EventError(index=index, kind=str(event.get("kind", "?")), field=field, rule=rule) from None
