@@ -53,6 +53,9 @@ walks values, mappings, events and specs; the rules are below it, in
 :mod:`provml.capture.redact_words` (the words of a secret's name) and
 :mod:`provml.capture.redact_env` (which environment variables are dropped).
 
+Why it is long: this text is the one reference of the rules (the docs point here), and the
+walkers of values, mappings, objects, events and specs recurse through one another.
+
 >>> redact_text("postgres://admin:hunter2@db.example.org/prod failed")
 'postgres://admin:[redacted]@db.example.org/prod failed'
 >>> redact_text("host=db user=admin password=hunter2")
