@@ -146,7 +146,7 @@ def test_an_event_without_a_kind_is_told_so(event: dict[str, object]) -> None:
     assert caught.value.fields["field"] == "kind" and "names its kind" in str(caught.value)
 
 
-@pytest.mark.parametrize("domain", ["oilgas:Well_16_2", "provml:Model", "id:thing", "RDFS:Class", "prov:Entity"])
+@pytest.mark.parametrize("domain", ["oilgas:Well_16_2", "provml:Model", "id:thing", "RDFS:Class", "prov:Entity", "skos:Concept"])
 def test_a_prefixed_name_is_no_domain_iri(domain: str) -> None:
     """``domain="oilgas:Well_16_2"`` was stored as an IRI of scheme ``oilgas``, linked to
     nothing; the JSON-LD export then failed on it and the PROV-JSON round trip rewrote it (a
@@ -161,3 +161,15 @@ def test_a_prefixed_name_is_no_domain_iri(domain: str) -> None:
     for fine in ("https://w3id.org/provml/oil-gas#Well_16_2", "urn:isbn:0451450523", "geo:48.2,16.3",
                  "provmlx:a", "identity:b"):
         check([{**event, "used": [{"name": "well", "domain": fine}]}])
+
+
+def test_every_prefix_of_the_json_ld_context_is_refused_as_a_scheme() -> None:
+    """The schema's list of refused schemes keeps up with the context compacted JSON-LD writes
+    with (an IRI of such a scheme is what it cannot write)."""
+    from provml.query.serialization import jsonld_context
+
+    event = {"v": 1, "kind": "task_begin", "t": 1.0, "run": "r1", "workflow": "w", "task": "t",
+             "name": "t", "type": "generic"}
+    for prefix in jsonld_context():
+        with pytest.raises(EventError):
+            check([{**event, "used": [{"name": "x", "domain": f"{prefix}:Thing"}]}])

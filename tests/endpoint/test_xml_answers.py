@@ -68,3 +68,20 @@ def test_resource_pages_and_the_graph_store(client: FlaskClient) -> None:
     _refused(client.get(f"/store?graph={graph}", headers={"Accept": "application/rdf+xml"}))
     answer = client.get(f"/store?graph={graph}", headers={"Accept": "application/rdf+xml, text/turtle;q=0.5"})
     assert answer.status_code == 200 and answer.content_type.startswith("text/turtle")
+
+
+def test_a_construct_compacted_json_ld_cannot_write_is_406_not_500(client: FlaskClient) -> None:
+    """An IRI whose scheme is a prefix of the context (``oilgas:Well_16_2``) made JSON-LD
+    compaction fail: a 500 for any reader's CONSTRUCT (a probe, twenty-seventh session). The
+    client's next acceptable format is served; with none, 406 says why and what to ask for."""
+    query = "CONSTRUCT { <oilgas:Well_16_2> <http://ex.org/p> 1 } WHERE {}"
+    refused = client.get("/sparql", query_string={"query": query}, headers={"Accept": "application/ld+json"})
+    assert refused.status_code == 406, refused.get_data()[:300]
+    assert "oilgas:Well_16_2" in refused.get_json()["error"] and "expanded profile" in refused.get_json()["error"]
+    turtle = client.get("/sparql", query_string={"query": query},
+                        headers={"Accept": "application/ld+json, text/turtle;q=0.5"})
+    assert turtle.status_code == 200 and turtle.content_type.startswith("text/turtle")
+    assert b"oilgas:Well_16_2" in turtle.get_data()
+    expanded = client.get("/sparql", query_string={"query": query}, headers={
+        "Accept": 'application/ld+json; profile="http://www.w3.org/ns/json-ld#expanded"'})
+    assert expanded.status_code == 200 and expanded.get_json()[0]["@id"] == "oilgas:Well_16_2"
