@@ -80,7 +80,12 @@ def query_command(name: str, params: tuple[str, ...], fmt: str, store: Path | No
     if name.endswith((".rq", ".sparql")):
         if not Path(name).is_file():
             raise CouldNotRun(f"{name}: no such query file")
-        target = load_query_file(name)
+        try:
+            target = load_query_file(name)
+        except Error as exc:
+            raise CouldNotRun(str(exc)) from exc
+        except OSError as exc:
+            raise CouldNotRun(f"cannot read {name}: {exc.strerror}") from exc
     kg = open_kg_or_exit(store, create=False, remote=remote)
     try:
         result = run_query(kg, target, pairs)
@@ -120,17 +125,28 @@ def export_command(graph: str | None, fmt: str, output: Path | None, root: Path 
     from provml.errors import Error
     from provml.query.inventory import export
 
-    if fmt.startswith(("prov-", "ro-")) and graph:
+    if graph == "":
+        raise CouldNotRun("--graph needs a graph IRI; leave it out to export the whole store")
+    if fmt.startswith(("prov-", "ro-")) and graph is not None:
         raise CouldNotRun(f"--graph does not apply to {fmt}: it exports every instance graph")
     if fmt == "ro-crate" and output is None:
         raise CouldNotRun("ro-crate writes a directory (or a .zip): give it with -o")
+    try:
+        target = None if graph is None else NamedNode(graph)
+    except ValueError as exc:
+        raise CouldNotRun(f"--graph {graph!r} is not an IRI ({exc}): give the graph's full IRI") from exc
+    if output is not None and remote is None:
+        _refuse_output_in_store(output, store)
     kg = open_kg_or_exit(store, create=False, remote=remote)
     try:
         if fmt == "ro-crate":
             from provml.interop.rocrate_export import export_ro_crate
 
             assert output is not None
-            export_ro_crate(kg, output, root=root)
+            try:
+                export_ro_crate(kg, output, root=root)
+            except OSError as exc:
+                raise CouldNotRun(f"cannot write {output}: {exc}") from exc
             click.echo(f"wrote the RO-Crate {output}", err=True)
             return
         if fmt.startswith("prov-"):
@@ -138,15 +154,34 @@ def export_command(graph: str | None, fmt: str, output: Path | None, root: Path 
 
             data = export_prov(kg, fmt)
         else:
-            data = export(kg, format=fmt, graph=NamedNode(graph) if graph else None)
+            data = export(kg, format=fmt, graph=target)
     except (Error, OSError, ValueError) as exc:
         raise CouldNotRun(str(exc)) from exc
     finally:
         kg.close()
     if output:
-        output.write_bytes(data)
+        try:
+            output.write_bytes(data)
+        except OSError as exc:
+            raise CouldNotRun(f"cannot write {output}: {exc.strerror or exc}") from exc
     else:
         click.echo(data, nl=False)
+
+
+def _refuse_output_in_store(output: Path, store: Path | None) -> None:
+    """Exit 2 when ``output`` is (or is inside) the store's folder: a file written there can
+    break the store (``-o STORE/CURRENT`` made RocksDB refuse it: a hostile probe,
+    twenty-seventh session)."""
+    from provml.knowledge import default_store_path
+
+    try:
+        folder = (store or default_store_path()).resolve()
+        target = output.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop: writing there fails, and says so
+        return
+    if target == folder or target.is_relative_to(folder):
+        raise CouldNotRun(f"cannot write {output}: it is inside the store {folder}; write the "
+                          "export somewhere else")
 
 
 @click.command("stats")

@@ -35,12 +35,10 @@ def prov_document(kg: Any) -> Any:
     """
     from pyoxigraph import DefaultGraph, NamedNode
 
-    from provml.knowledge import ONTOLOGY_GRAPHS
     from provml.query.serialization import serialize_quads
 
     model = _prov()
-    skip = set(ONTOLOGY_GRAPHS)
-    quads = [q for q in kg.store.quads() if q.graph_name not in skip]
+    quads = _instance_quads(kg)
     in_default = [q for q in quads if isinstance(q.graph_name, DefaultGraph)]
     named = [q for q in quads if isinstance(q.graph_name, NamedNode)]
     trig = serialize_quads([*in_default, *named], "trig", base=kg.base)
@@ -50,15 +48,31 @@ def prov_document(kg: Any) -> Any:
                                               rdf_format="trig")
 
 
+def _instance_quads(kg: Any) -> list[Any]:
+    from provml.knowledge import ONTOLOGY_GRAPHS
+
+    skip = set(ONTOLOGY_GRAPHS)
+    return [q for q in kg.store.quads() if q.graph_name not in skip]
+
+
 def export_prov(kg: Any, format: str) -> bytes:
     """The instance graphs of ``kg`` as PROV-JSON, PROV-N or PROV-XML.
 
     :param format: ``prov-json``, ``prov-n`` or ``prov-xml``.
-    :raises ValueError: another format name.
+    :raises ValueError: another format name; the ``prov`` package's writer refuses the
+        document (PROV-XML: a literal holding a character XML 1.0 cannot carry, named with its
+        subject and property).
     :raises provml.errors.MissingExtra: the ``prov`` package is not installed.
     """
+    from provml.query.serialization import xml_problem
+
     if format not in PROV_FORMATS:
         raise ValueError(f"unknown PROV format {format!r}; choose one of {', '.join(PROV_FORMATS)}")
     document = prov_document(kg)
-    text = document.serialize(format=PROV_FORMATS[format])
+    try:
+        text = document.serialize(format=PROV_FORMATS[format])
+    except ValueError as error:  # lxml: "All strings must be XML compatible", naming nothing
+        problem = xml_problem(_instance_quads(kg)) if format == "prov-xml" else None
+        raise ValueError(f"cannot write {format.upper()}: {problem or error}; export as "
+                         "PROV-JSON, PROV-N, N-Quads or TriG, which can") from error
     return text.encode("utf-8") if isinstance(text, str) else bytes(text)

@@ -6,7 +6,9 @@ The crate holds:
   data entity that ``conformsTo`` PROV-ML;
 - one data entity (``File``) per data reference of the graph (``provml:location``), with its
   name, size, media type and content hash, ``sameAs`` its provml IRI; the file itself is
-  copied into the crate when it exists under ``root``, else the entity only describes it
+  copied into the crate when it is a file under ``root`` (its real path too), else the entity
+  only describes it; a location outside ``root`` (``../x``, an absolute path elsewhere) is
+  described by its ``file:`` URI and never copied, so nothing is written outside the crate
   (a URL location stays a web entity);
 - one ``CreateAction`` per workflow execution (Workflow Run RO-Crate style): its name, start
   and end times, status, the workflow as ``instrument``, the data its tasks used as
@@ -17,6 +19,7 @@ So the metadata carries the graph's outline (runs and files) and the crate carri
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 import warnings
@@ -63,6 +66,49 @@ _STATUS = {"finished": "http://schema.org/CompletedActionStatus",
            "running": "http://schema.org/ActiveActionStatus"}
 
 
+#: the crate's own files: no data entity takes their place
+_RESERVED = ("provenance.trig", "ro-crate-metadata.json", "ro-crate-preview.html")
+
+
+def _in_crate(location: str, root: Path) -> tuple[str | None, Path | None]:
+    """Where a local data location goes in the crate, and the file to copy there.
+
+    The location is read from ``root`` (an absolute one as it is), ``..`` segments taken
+    away as written. A location that ends up outside ``root`` has no place in the crate:
+    ``(None, None)`` (a location comes from a captured event, from any client: ``../x`` was
+    written outside the crate, over what was there, and ``/etc/hostname`` copied into it: a
+    hostile probe, twenty-seventh session). Inside, the path is relative to ``root``; the file
+    is copied only when it is a regular file whose real path (symbolic links followed) is
+    inside ``root`` as well.
+
+    >>> _in_crate("../outside.txt", Path("/data")), _in_crate("/etc/hostname", Path("/data"))
+    ((None, None), (None, None))
+    >>> _in_crate("/data/sub/../in.txt", Path("/data"))[0], _in_crate("a/./b.csv", Path("/data"))[0]
+    ('in.txt', 'a/b.csv')
+    """
+    top = Path(os.path.normpath(root.absolute()))
+    lexical = Path(os.path.normpath(top / location))
+    try:
+        relative = lexical.relative_to(top).as_posix()
+    except ValueError:
+        return None, None
+    if relative in ("", "."):
+        return None, None
+    try:
+        real, real_top = lexical.resolve(), top.resolve()
+        inside = real.is_relative_to(real_top) and real.is_file()
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a symbolic link loop
+        inside = False
+    return relative, real if inside else None
+
+
+def _file_uri(location: str, root: Path) -> str:
+    """The ``file:`` URI of a location outside the crate: an absolute IRI, so the crate's
+    readers take it for what it is, a description of a file not in the crate."""
+    where = os.path.normpath(root.absolute() / location)
+    return Path("/" + where.lstrip("/")).as_uri()  # POSIX keeps a leading "//"
+
+
 def _value(row: Any, key: str) -> str | None:
     term = row[key]
     return None if term is None else str(term.value)
@@ -71,8 +117,9 @@ def _value(row: Any, key: str) -> str | None:
 def export_ro_crate(kg: Any, dest: str | Path, *, root: str | Path | None = None) -> Path:
     """Write an RO-Crate of ``kg`` to the directory ``dest`` (or a ``.zip`` file).
 
-    :param root: where relative data locations are looked up; files found there are copied
-        into the crate. Default: the current directory.
+    :param root: where data locations are looked up; files found under it are copied into
+        the crate, at their path relative to it; none elsewhere is. Default: the current
+        directory.
     :returns: the crate's path.
     :raises provml.errors.MissingExtra: ``rocrate`` is not installed.
     """
@@ -103,7 +150,7 @@ def export_ro_crate(kg: Any, dest: str | Path, *, root: str | Path | None = None
         for row in kg.query(_DATA):
             iri, location = _value(row, "d"), _value(row, "location")
             assert iri is not None and location is not None
-            if iri in files or location in ("provenance.trig", "ro-crate-metadata.json"):
+            if iri in files or location in _RESERVED:
                 continue
             props: dict[str, Any] = {"name": _value(row, "label") or Path(location).name,
                                      "sameAs": {"@id": iri}}
@@ -118,10 +165,12 @@ def export_ro_crate(kg: Any, dest: str | Path, *, root: str | Path | None = None
                                             fetch_remote=False, validate_url=False,
                                             properties=props)
                 continue
-            local = base / location
-            relative = location.lstrip("/")
-            source = local if local.is_file() else None
-            files[iri] = crate.add_file(source, relative, properties=props)
+            path, source = _in_crate(location, base)
+            if path is None:  # outside --root: described by its file: URI, never copied
+                files[iri] = crate.add_file(_file_uri(location, base), fetch_remote=False,
+                                            validate_url=False, properties=props)
+            elif path not in _RESERVED:
+                files[iri] = crate.add_file(source, path, properties=props)
         used: dict[str, list[Any]] = {}
         generated: dict[str, list[Any]] = {}
         for row in kg.query(_FLOWS):

@@ -70,18 +70,30 @@ def export(kg: KnowledgeGraph, *, format: str = "trig", graph: NamedNode | None 
 
     Turtle, TriG and RDF/XML carry the ontologies' prefixes; ``jsonld`` is compacted with a
     context of those prefixes, ``jsonld-expanded`` is not (:mod:`provml.query.serialization`).
+    One graph in a dataset format (TriG, N-Quads, JSON-LD) keeps its name, so loading the
+    file puts its triples back into that graph; a triples format holds its triples only.
 
-    :raises ValueError: unknown format name.
+    :raises ValueError: unknown format name; ``graph`` is not in the store (or holds nothing);
+        what the format cannot hold (:func:`provml.query.serialization.serialize_quads`).
     """
     if format not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     fmt = EXPORT_FORMATS[format]
     store = kg.store
     if graph is not None:
-        return serialize_quads((q.triple for q in store.quads(graph=graph)), format, base=kg.base)
+        quads = list(store.quads(graph=graph))
+        if not quads:
+            raise ValueError(f"the store has no graph {graph} (or it holds no triples): check the "
+                             "IRI (an N-Quads export names each statement's graph last)")
+        items = quads if fmt.supports_datasets else [q.triple for q in quads]
+        return serialize_quads(items, format, base=kg.base)
+    # read out here: an iterator or a query result left in a frame of a refusal's traceback
+    # held the store (and its lock) for as long as the exception was kept
     if fmt.supports_datasets:
-        return serialize_quads(store.quads(), format, base=kg.base)
+        return serialize_quads(list(store.quads()), format, base=kg.base)
     # one graph: the union of all graphs, without duplicates
     result = store.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", use_default_graph_as_union=True)
     assert isinstance(result, QueryTriples)  # a CONSTRUCT
-    return serialize_quads(list(result), format, base=kg.base)
+    triples = list(result)
+    del result
+    return serialize_quads(triples, format, base=kg.base)

@@ -6,7 +6,9 @@
 - :func:`jsonld_context`: those prefixes as a JSON-LD ``@context``;
 - :func:`serialize_quads`: Turtle, TriG, N-Triples, N-Quads, RDF/XML with the prefixes, and
   JSON-LD compacted with that context (pyld, the JSON-LD reference processor's Python port) or
-  expanded (``profile="expanded"``).
+  expanded (``profile="expanded"``); what a format cannot hold is refused (``ValueError``
+  naming the statement), never written broken;
+- :func:`xml_problem`: why quads cannot be written as XML (RDF/XML, PROV-XML), if they cannot.
 
 >>> ontology_prefixes()["provml"]
 'https://w3id.org/provml#'
@@ -24,10 +26,12 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+import xml.parsers.expat
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pyoxigraph import DefaultGraph, Quad, RdfFormat, Triple, parse, serialize
+from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, RdfFormat, Triple, parse, serialize
 
 from provml.store.rdfio import FORMATS
 from provml.vocab import RDF
@@ -38,6 +42,7 @@ __all__ = [
     "jsonld_context",
     "ontology_prefixes",
     "serialize_quads",
+    "xml_problem",
 ]
 
 #: format name -> pyoxigraph format: the writable formats of :data:`provml.store.rdfio.FORMATS`
@@ -53,6 +58,14 @@ JSONLD_PROFILES = {
 }
 _PREFIXED = (RdfFormat.TURTLE, RdfFormat.TRIG, RdfFormat.RDF_XML, RdfFormat.N3)
 _VANN_PREFIX = "http://purl.org/vocab/vann/preferredNamespacePrefix"
+#: a character outside XML 1.0's ``Char`` production (https://www.w3.org/TR/xml/#charsets)
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_NAME_START = ("A-Z_a-z\xc0-\xd6\xd8-\xf6\xf8-\u02ff\u0370-\u037d\u037f-\u1fff\u200c\u200d"
+               "\u2070-\u218f\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd\U00010000-\U000effff")
+#: the XML name (without ``:``) an IRI ends with: RDF/XML writes a property as an element named
+#: by it (Oxigraph takes the longest such end; with none it wrote ``<oxprefix:>``, ill-formed)
+_LOCAL_NAME = re.compile(f"[{_NAME_START}][{_NAME_START}\\-.0-9\xb7\u0300-\u036f\u203f\u2040]*$")
+_INSTEAD = "export as N-Quads or TriG, which can"
 
 
 @functools.lru_cache(maxsize=1)
@@ -98,7 +111,8 @@ def serialize_quads(
     gets the prefix ``id`` too: tools that need every IRI as a qualified name (the ``prov``
     package's RDF reader) then read instance IRIs.
 
-    :raises ValueError: an unknown format name.
+    :raises ValueError: an unknown format name; quads RDF/XML cannot hold (:func:`xml_problem`),
+        or an IRI compacted JSON-LD cannot write (its scheme is a prefix of the context).
     """
     if format not in SERIALIZATIONS:
         raise ValueError(f"unknown RDF format {format!r}; choose one of {', '.join(SERIALIZATIONS)}")
@@ -108,10 +122,58 @@ def serialize_quads(
         expanded = format == "jsonld-expanded" or profile == "expanded"
         return _jsonld(items, compact=not expanded, context=_with_base(jsonld_context(), base))
     prefixes = _with_base(ontology_prefixes(), base) if fmt in _PREFIXED else None
+    if fmt == RdfFormat.RDF_XML:
+        problem = xml_problem(items, names=True)
+        if problem:
+            raise ValueError(f"cannot write RDF/XML: {problem}; {_INSTEAD}")
     if fmt.supports_datasets:
         return bytes(serialize(_as_quads(items), format=fmt, prefixes=prefixes) or b"")
     triples = [q.triple if isinstance(q, Quad) else q for q in items]
-    return bytes(serialize(triples, format=fmt, prefixes=prefixes) or b"")
+    data = bytes(serialize(triples, format=fmt, prefixes=prefixes) or b"")
+    if fmt == RdfFormat.RDF_XML:
+        _check_well_formed(data)
+    return data
+
+
+def xml_problem(quads: Iterable[Quad | Triple], *, names: bool = False) -> str | None:
+    """Why ``quads`` cannot be written as XML, naming the statement, or ``None``: a literal
+    holding a character XML 1.0 has no place for (a control character such as the escape of a
+    coloured error message), or, with ``names`` (RDF/XML), a property IRI that does not end
+    with an XML name (``http://ex.org/p/``, ``http://ex.org/123``).
+
+    >>> from pyoxigraph import Literal, NamedNode, Triple
+    >>> s, p = NamedNode("http://ex.org/s"), NamedNode("http://ex.org/p")
+    >>> xml_problem([Triple(s, p, Literal("ok"))]) is None
+    True
+    >>> xml_problem([Triple(s, p, Literal("a\\x1b[31m"))])
+    'the literal of <http://ex.org/s> <http://ex.org/p> holds U+001B, a character XML 1.0 cannot carry'
+    >>> xml_problem([Triple(s, NamedNode("http://ex.org/123"), s)], names=True)
+    'the property <http://ex.org/123> does not end with an XML name (RDF/XML writes properties as element names)'
+    """
+    named: set[str] = set()
+    for q in quads:
+        if names and q.predicate.value not in named:
+            if _LOCAL_NAME.search(q.predicate.value) is None:
+                return (f"the property {q.predicate} does not end with an XML name (RDF/XML "
+                        "writes properties as element names)")
+            named.add(q.predicate.value)
+        if isinstance(q.object, Literal):
+            bad = _NOT_XML_CHAR.search(q.object.value)
+            if bad:
+                return (f"the literal of {q.subject} {q.predicate} holds U+{ord(bad.group()):04X}, "
+                        "a character XML 1.0 cannot carry")
+    return None
+
+
+def _check_well_formed(data: bytes) -> None:
+    """Refuse RDF/XML that an XML parser (expat, with namespaces) would refuse: what
+    :func:`xml_problem` does not foresee is never written broken."""
+    parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+    try:
+        parser.Parse(data, True)
+    except xml.parsers.expat.ExpatError as error:
+        raise ValueError(f"cannot write RDF/XML: the writer made ill-formed XML ({error}); "
+                         f"{_INSTEAD}") from error
 
 
 def _as_quads(items: Iterable[Quad | Triple]) -> list[Quad]:
@@ -145,8 +207,33 @@ def _jsonld(items: list[Quad | Triple], *, compact: bool, context: dict[str, str
             if len(classes) < len(types):  # a literal as a type stays a property value
                 node[RDF.type.value] = [v for v in types if "@id" not in v]
     if compact:
-        document = jsonld.compact(document, {"@context": context})
+        confused = _confused_with_prefix(items, context)
+        if confused:
+            raise ValueError(
+                f"cannot write compacted JSON-LD: the IRI <{confused}> would read as the compact "
+                f"IRI of the prefix {confused.partition(':')[0]!r} of the context; export as "
+                "jsonld-expanded, N-Quads or TriG, which can")
+        try:
+            document = jsonld.compact(document, {"@context": context})
+        except jsonld.JsonLdError as error:
+            raise ValueError(f"cannot write compacted JSON-LD: {str(error).splitlines()[0]}; "
+                             "export as jsonld-expanded, N-Quads or TriG") from error
     return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def _confused_with_prefix(items: list[Quad | Triple], context: dict[str, str]) -> str | None:
+    """The first IRI whose scheme is a prefix of ``context`` (``oilgas:Well_16_2``, not
+    ``oilgas://…``): JSON-LD compaction refuses it ("IRI confused with prefix")."""
+    for q in items:
+        terms = [q.subject, q.predicate, q.object, *([q.graph_name] if isinstance(q, Quad) else [])]
+        if isinstance(q.object, Literal):
+            terms[2] = q.object.datatype
+        for term in terms:
+            if isinstance(term, NamedNode):
+                scheme, _, rest = term.value.partition(":")
+                if scheme in context and not rest.startswith("//"):
+                    return term.value
+    return None
 
 
 def _node_objects(document: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
