@@ -129,9 +129,12 @@ def migrate_command(store: Path | None, check: bool) -> None:
         raise CouldNotRun(str(exc)) from exc
     finally:
         kg.close()
-    if result.moved:
-        click.echo(f"moved {result.moved} quad(s) to their owning graph; {result.before} -> {result.after} "
-                   f"quads ({result.removed} duplicate(s) removed)")
+    if result.moved:  # moves, dropped duplicates and added shortcuts and summaries, all counted
+        net = result.after - result.before
+        size = f"{net} more" if net > 0 else f"{-net} fewer" if net else "as many"
+        click.echo(f"converted to the current layout: {result.moved} quad(s) moved to their owning graph, "
+                   f"dropped as duplicate copies or added (shortcuts, summaries); {result.before} -> "
+                   f"{result.after} quads ({size})")
     else:
         click.echo("the store has the current layout: nothing to do")
 

@@ -3,7 +3,8 @@
 Each query is a ``.rq`` file in ``provml/query/queries/`` whose header (lines starting ``#+``) is a
 small YAML document: name, title, the paper question it answers, description and parameters
 (name, type, required, default, example, description). Parameters are bound as typed RDF terms
-through a ``VALUES`` block placed at the start of each ``WHERE`` group — never
+through a ``VALUES`` block placed at the start of each ``WHERE`` group (and of the query's own
+group written without ``WHERE``; IRIs, string literals and comments are skipped) — never
 spliced into the text as strings — so a parameter cannot change the query.
 
 Why not pyoxigraph's ``substitutions=`` on the embedded store: it follows SEP-0007, which binds only
@@ -32,14 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 from pyoxigraph import Literal, NamedNode, QuerySolutions
 
-from provml.errors import ParameterError, QueryNotFound
+from provml.errors import Error, ParameterError, QueryNotFound
 from provml.store.base import Store
 from provml.vocab import XSD
 
 if TYPE_CHECKING:
     from provml.knowledge import KnowledgeGraph
 
-__all__ = ["NamedQuery", "Parameter", "list_queries", "get_query", "bind", "run_query", "load_query_file"]
+__all__ = ["NamedQuery", "Parameter", "list_queries", "get_query", "bind", "run_query", "load_query_file", "query_form"]
 
 PARAMETER_TYPES = ("iri", "string", "integer", "double", "boolean")
 
@@ -102,33 +103,58 @@ class NamedQuery:
 def load_query_file(path: str | Path, *, text: str | None = None) -> NamedQuery:
     """Parse a ``.rq`` file with a ``#+`` YAML header (a plain query gets an empty header).
 
-    :raises provml.errors.Error: the header is not valid.
+    :raises provml.errors.Error: the file is not UTF-8 text, or its header is not valid (not
+        YAML, not a mapping, ``parameters`` not a list of mappings each with a ``name``), named
+        by the file.
+    :raises OSError: the file cannot be read.
     """
     import yaml
 
     source = str(path)
-    body = text if text is not None else Path(path).read_text(encoding="utf-8")
-    header = "\n".join(line[3:] if line.startswith("#+ ") else line[2:] for line in body.splitlines()
-                       if line.startswith("#+"))
-    meta: dict[str, Any] = yaml.safe_load(header) if header else {}
+    if text is None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise Error(f"{source}: not UTF-8 text (byte {exc.start}); save the query as UTF-8") from None
+    body = text
+    lines = [(n, line) for n, line in enumerate(body.splitlines(), 1) if line.startswith("#+")]
+    header = "\n".join(line[3:] if line.startswith("#+ ") else line[2:] for _, line in lines)
+    try:
+        meta = yaml.safe_load(header) if header else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{lines[min(mark.line, len(lines) - 1)][0]}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise Error(f"{source}{where}: the #+ header is not valid YAML ({problem}); "
+                    "fix the lines that start with #+") from None
     meta = meta or {}
+    if not isinstance(meta, dict):
+        raise Error(f"{source}: the #+ header must be a YAML mapping (name:, title:, parameters: ...), "
+                    f"not {type(meta).__name__} {meta!r}")
+    declared = meta.get("parameters") or []
+    if not isinstance(declared, list):
+        raise Error(f"{source}: parameters: must be a YAML list of parameters "
+                    f"(- {{name: x, type: iri}}), not {declared!r}")
     params = []
-    for p in meta.get("parameters") or ():
+    for p in declared:
+        if not isinstance(p, dict) or not isinstance(p.get("name"), str) or not _VARIABLE.fullmatch(p["name"]):
+            raise Error(f"{source}: parameter {p!r}: each parameter is a mapping whose name is a "
+                        "SPARQL variable name (- {name: x, type: iri})")
         if p.get("type", "string") not in PARAMETER_TYPES:
-            raise ParameterError(name=p.get("name", "?"), reason=f"type must be one of {PARAMETER_TYPES}")
+            raise ParameterError(name=p["name"], reason=f"type must be one of {PARAMETER_TYPES}")
         params.append(
             Parameter(
                 name=p["name"],
                 type=p.get("type", "string"),
-                description=p.get("description", ""),
+                description=str(p.get("description", "")),
                 example=None if p.get("example") is None else str(p["example"]),
                 required=bool(p.get("required", False)),
                 default=None if p.get("default") is None else str(p["default"]),
             )
         )
     return NamedQuery(
-        name=meta.get("name", Path(path).stem),
-        title=meta.get("title", Path(path).stem),
+        name=str(meta.get("name", Path(path).stem)),
+        title=str(meta.get("title", Path(path).stem)),
         description=str(meta.get("description", "")).strip(),
         paper=meta.get("paper"),
         parameters=tuple(params),
@@ -136,6 +162,10 @@ def load_query_file(path: str | Path, *, text: str | None = None) -> NamedQuery:
         source=source,
         domain=meta.get("domain"),
     )
+
+
+#: a SPARQL variable name (VARNAME: letters, digits, ``_``): what a parameter binds as ``?name``
+_VARIABLE = re.compile(r"\w+")
 
 
 @cache
@@ -165,16 +195,93 @@ def get_query(name: str) -> NamedQuery:
         raise QueryNotFound(name=name) from None
 
 
-_WHERE = re.compile(r"\bWHERE\s*\{", re.IGNORECASE)
+#: what can hold a ``{``, ``#`` or ``WHERE`` that is no part of the query's structure: IRIs,
+#: string literals (the long forms first) and comments
+_OPAQUE = re.compile(
+    r"""<[^<>"{}|^`\\\x00-\x20]*>"""
+    r'''|"""(?:[^"\\]|\\.|"(?!""))*"""'''
+    r"""|'''(?:[^'\\]|\\.|'(?!''))*'''"""
+    r"""|"(?:[^"\\\n\r]|\\.)*"|'(?:[^'\\\n\r]|\\.)*'"""
+    r"|#[^\n\r]*",
+    re.DOTALL,
+)
+#: a keyword, not the end of a variable (``?where``) or of a prefixed name (``ex:where``)
+_KEYWORD = r"(?<![\w?$:])"
+_WHERE = re.compile(_KEYWORD + r"WHERE\s*\{", re.IGNORECASE)
+_FORM = re.compile(_KEYWORD + r"(SELECT|CONSTRUCT|ASK|DESCRIBE)\b", re.IGNORECASE)
+
+
+def _blank_opaque(text: str) -> str:
+    """``text`` with its IRIs, string literals and comments blanked (same length, so offsets stay
+    valid): what is left is the query's structure."""
+    return _OPAQUE.sub(lambda m: " " * len(m.group()), text)
+
+
+def query_form(text: str) -> str | None:
+    """The form of the SPARQL query ``text`` (``SELECT``, ``CONSTRUCT``, ``ASK``, ``DESCRIBE``), or
+    None when it has none (an update, or no query).
+
+    >>> query_form('PREFIX p: <http://e.org/ask#> # SELECT\\nconstruct { ?s ?p "SELECT" } { ?s ?p ?o }')
+    'CONSTRUCT'
+    """
+    match = _FORM.search(_blank_opaque(text))
+    return match.group(1).upper() if match else None
+
+
+def _groups(text: str) -> list[int]:
+    """Where the ``VALUES`` block goes: just after the ``{`` of every ``WHERE`` group (the query's
+    and its sub-selects'), and of the query's own group when it is written without ``WHERE``
+    (``SELECT ?s { … }``). A sub-select written without ``WHERE`` is left alone, on purpose
+    (docs/queries.md, "Writing queries that stay fast")."""
+    plain = _blank_opaque(text)
+    found = {m.end() for m in _WHERE.finditer(plain)}
+    form = _FORM.search(plain)
+    if form is not None:
+        at = _next_brace(plain, form.end())
+        if form.group(1).upper() == "CONSTRUCT" and at is not None and not plain[form.end():at].strip():
+            at = _next_brace(plain, _closing(plain, at))  # after the template: CONSTRUCT { … } { … }
+        if at is not None:
+            found.add(at + 1)
+    return sorted(found)
+
+
+def _next_brace(plain: str, start: int) -> int | None:
+    """The first ``{`` from ``start`` outside parentheses (a projection's ``(… AS ?x)``), or None."""
+    depth = 0
+    for i in range(start, len(plain)):
+        c = plain[i]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth = max(depth - 1, 0)
+        elif c == "{" and depth == 0:
+            return i
+    return None
+
+
+def _closing(plain: str, opening: int) -> int:
+    """Just after the ``}`` that closes the ``{`` at ``opening`` (the end of the text if none)."""
+    depth = 0
+    for i in range(opening, len(plain)):
+        if plain[i] == "{":
+            depth += 1
+        elif plain[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return len(plain)
 
 
 def bind(query: NamedQuery, params: Mapping[str, str]) -> str:
-    """The query text with ``params`` bound as typed terms in a leading ``VALUES`` block.
+    """The query text with ``params`` bound as typed terms in a leading ``VALUES`` block of every
+    ``WHERE`` group (and of the query's own group written without ``WHERE``); IRIs, string
+    literals and comments are never taken for a group.
 
     Missing optional parameters stay unbound (the query answers for every candidate), unless the
     parameter declares a default.
 
     :raises ParameterError: unknown parameter, missing required one, or a value of the wrong type.
+    :raises provml.errors.Error: the query has no group to bind the parameters into.
     """
     known = {p.name: p for p in query.parameters}
     for name in params:
@@ -192,21 +299,17 @@ def bind(query: NamedQuery, params: Mapping[str, str]) -> str:
         terms.append(str(p.term(str(raw))))
     if not names:
         return query.text
-    matches = list(_WHERE.finditer(_strip_comments(query.text)))
-    if not matches:
-        raise ParameterError(name=names[0], reason=f"query {query.name} has no WHERE group to bind into")
+    groups = _groups(query.text)
+    if not groups:
+        raise Error(f"the query {query.source} has no {{ … }} group to bind its parameters "
+                    f"({', '.join(names)}) into: is it a SPARQL query?")
     # every group (the query's and its sub-selects') sees the parameters: a sub-select's variables
     # are its own, so binding only the outer group would not restrict what the sub-select computes
     values = f" VALUES ({' '.join(names)}) {{ ({' '.join(terms)}) }} "
     text = query.text
-    for match in reversed(matches):
-        text = text[: match.end()] + values + text[match.end() :]
+    for at in reversed(groups):
+        text = text[:at] + values + text[at:]
     return text
-
-
-def _strip_comments(text: str) -> str:
-    """``text`` with comment characters blanked (same length, so offsets stay valid)."""
-    return re.sub(r"#[^\n]*", lambda m: " " * len(m.group()), text)
 
 
 def run_query(
@@ -219,8 +322,15 @@ def run_query(
     :raises ParameterError: a bad parameter.
     """
     query = get_query(name_or_query) if isinstance(name_or_query, str) else name_or_query
+    form = query_form(query.text)
+    if form not in ("SELECT", None):  # None: no query form; the store says what is wrong
+        raise Error(_NOT_SELECT.format(source=query.source, form=form))
     target = store if isinstance(store, Store) else store.store
     result = target.query(bind(query, params or {}), use_default_graph_as_union=True)
     if not isinstance(result, QuerySolutions):
-        raise ParameterError(name="(query)", reason=f"{query.name} is not a SELECT query")
+        raise Error(_NOT_SELECT.format(source=query.source, form="its answer is no table"))
     return result
+
+
+_NOT_SELECT = ("the query {source} is not a SELECT query ({form}): named queries and query files "
+               "answer with a table of rows; send other queries to the endpoint's /sparql (provml serve)")
