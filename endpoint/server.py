@@ -278,12 +278,14 @@ def make_server(
 
     app = create_app(config, kg=kg)
     if broker is not None:
+        from provml.ingest.streams import GROUP_FIRST, GROUP_MOST
         from provml.ingest.writer import Writer, WriterThread
 
         # each group it writes tells the query workers and the result cache (new data)
-        groups = Writer.for_memory(writer_group_most) if writer_group_most is not None else {}
-        writer = WriterThread(broker, app.extensions["provml.kg"],
-                              on_write=app.extensions[RUNNER_KEY].changed, **groups).start()
+        first, most = Writer.for_memory(writer_group_most) if writer_group_most is not None else \
+            (GROUP_FIRST, GROUP_MOST)
+        writer = WriterThread(broker, app.extensions["provml.kg"], on_write=app.extensions[RUNNER_KEY].changed,
+                              batch=first, batch_most=most).start()
         app.extensions["provml.broker"] = writer
         close = app.extensions["provml.close"]
 

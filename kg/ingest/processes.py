@@ -99,7 +99,8 @@ def run(url: str, *, store: str | Path | None = None, remote: str | None = None,
             kg = open_kg(store)
             from provml.ingest.writer import Writer
 
-            the_writer = Writer(url, kg, claim_idle_s=claim_idle_s, **Writer.for_memory(group_most))
+            first, most = Writer.for_memory(group_most)
+            the_writer = Writer(url, kg, claim_idle_s=claim_idle_s, batch=first, batch_most=most)
             try:
                 with paused():  # this process only writes: as in a worker's (provml.ingest.collector)
                     the_writer.run(stop)

@@ -99,18 +99,18 @@ class Writer:
         self.reads = Reads()
 
     @staticmethod
-    def for_memory(most: int) -> dict[str, int]:
+    def for_memory(most: int) -> tuple[int, int]:
         """The group sizes (``batch``, ``batch_most``) of a writer whose groups take at most
         ``most`` entries: from :data:`~provml.ingest.streams.GROUP_FIRST` (or ``most`` when
         smaller) up to ``most`` (``--writer-group-most``; the writer's memory follows its
         largest group).
 
         >>> Writer.for_memory(256), Writer.for_memory(16)
-        ({'batch': 64, 'batch_most': 256}, {'batch': 16, 'batch_most': 16})
+        ((64, 256), (16, 16))
         """
         if most < 1:
             raise ValueError(f"a writer's groups take at least one entry (got {most})")
-        return {"batch": min(GROUP_FIRST, most), "batch_most": most}
+        return min(GROUP_FIRST, most), most
 
     def group_size(self) -> int:
         """The most entries the next group takes: half the entries written so far, between
