@@ -40,7 +40,7 @@ from provml.ingest.iris import Iris
 from provml.ingest.spec import WorkflowSpec, retire_versions, spec_of, stored_spec
 from provml.ingest.translation import translate
 from provml.store import QueryResult, Store, open_store, select
-from provml.store.rdfio import refuse_dtd
+from provml.store.rdfio import refuse_unsafe
 from provml.vocab import DEFAULT_BASE, OILGAS_ONTOLOGY_IRI, ONTOLOGY_IRI, RDF
 
 if TYPE_CHECKING:
@@ -270,10 +270,10 @@ class KnowledgeGraph(Closing):
         Triples of the default graph go to ``graph`` (default: ``{base}graph/imported``).
 
         :raises SyntaxError: the data does not parse (pyoxigraph's error, with its position).
-        :raises provml.errors.RdfSyntaxError: RDF/XML with a DTD (:func:`~provml.store.rdfio.refuse_dtd`).
+        :raises provml.errors.RdfSyntaxError: RDF/XML with a DTD, JSON-LD nested too deep (:func:`~provml.store.rdfio.refuse_unsafe`).
         :raises provml.errors.ValidationFailed: the data breaks the shapes (nothing written).
         """
-        refuse_dtd(data, format)
+        refuse_unsafe(data, format)
         return self.ingest_quads(parse(data, format=format, base_iri=base_iri), graph=graph)
 
     def ingest_quads(self, quads: Iterable[Quad], *, graph: NamedNode | None = None) -> IngestResult:

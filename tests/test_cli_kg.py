@@ -284,7 +284,7 @@ def test_load_rejects_a_bad_line_or_event_and_loads_the_rest(tmp_path: Path, bad
     assert {"a", "b"} <= _stored_runs(store)
 
 
-def test_load_a_damaged_store_or_rdf_xml_with_entities_exits_2_saying_why(tmp_path: Path) -> None:
+def test_load_a_damaged_store_or_rdf_xml_with_entities_is_refused_saying_why(tmp_path: Path) -> None:
     """A store whose files are damaged gave a RocksDB traceback (exit 1), and 700 bytes of RDF/XML
     with nested entities asked for gigabytes (a probe, twenty-sixth session)."""
     spool = tmp_path / "a.jsonl"

@@ -4,6 +4,7 @@ schema accepts, and a refused event gets the whole schema's error."""
 from __future__ import annotations
 
 import copy
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -173,3 +174,27 @@ def test_every_prefix_of_the_json_ld_context_is_refused_as_a_scheme() -> None:
     for prefix in jsonld_context():
         with pytest.raises(EventError):
             check([{**event, "used": [{"name": "x", "domain": f"{prefix}:Thing"}]}])
+
+
+def test_the_schemas_patterns_are_ecma_262_regular_expressions() -> None:
+    """JSON Schema patterns are ECMA-262 regular expressions: a validator in JavaScript (ajv)
+    compiles them all before it checks anything. ``(?i:…)`` — Python's, not ECMA's — made the
+    whole published schema fail to load there (a review, twenty-seventh session)."""
+    import json
+    from importlib.resources import files
+
+    schema = json.loads(files("provml.events").joinpath("schemas/events-v1.json").read_text())
+    patterns: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                patterns.append(value) if key == "pattern" and isinstance(value, str) else walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    assert len(patterns) >= 5
+    python_only = re.compile(r"\(\?[aiLmsux-]|\(\?P|\(\?>|[*+?}]\+|\\[AZz]")  # flags, named groups, atomic, possessive
+    assert [p for p in patterns if python_only.search(p)] == []

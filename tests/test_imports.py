@@ -313,6 +313,10 @@ def test_a_file_of_another_format_is_no_flowcept_buffer(tmp_path: Path) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     assert run("import", "flowcept", str(empty), "--store", str(tmp_path / "s"))[0] == 0  # (an empty buffer)
+    numbers = tmp_path / "numbers.json"
+    numbers.write_text("[1, 2]")  # (dropped: exit 0, nothing stored; a review, 27th session)
+    code, _, err = run("import", "flowcept", str(numbers), "--store", str(tmp_path / "s"))
+    assert code == 2 and "item 1 of the array is not a JSON object" in err
 
 
 def test_flowcept_times_written_in_iso_8601_are_read(tmp_path: Path) -> None:
@@ -325,12 +329,15 @@ def test_flowcept_times_written_in_iso_8601_are_read(tmp_path: Path) -> None:
                 "started_at": "2023-01-01T00:00:00", "ended_at": "2023-01-01T00:00:10+00:00", "status": "FINISHED"},
                {"type": "task", "task_id": "t2", "workflow_id": "w1", "activity_id": "eval",
                 "started_at": "2023-01-01T00:00:20Z", "ended_at": "soon", "status": "FINISHED"},
-               {"type": "task", "task_id": "t3", "workflow_id": "w2", "activity_id": "x", "status": "FINISHED"}]
+               {"type": "task", "task_id": "t3", "workflow_id": "w2", "activity_id": "x", "status": "FINISHED"},
+               # a Unix time as text is read; one past any calendar is reported (was a traceback)
+               {"type": "task", "task_id": "t4", "workflow_id": "w3", "activity_id": "y", "status": "FINISHED",
+                "started_at": "1700000000", "ended_at": 10**400}]
     buffer.write_text("".join(json.dumps(r) + "\n" for r in records))
     code, out, err = run("import", "flowcept", str(buffer), "--store", str(tmp_path / "s"), "--format", "json")
     assert code == 0, (out, err)
     report = json.loads(out)
-    assert report["lost"] == {"ended_at that is neither a Unix time nor an ISO 8601 time": 1}
+    assert report["lost"] == {"ended_at that is neither a Unix time nor an ISO 8601 time": 2}
     assert report["notes"]["workflows with no start time: begun at 1970-01-01T00:00:00Z"] == 1
     rows = select(tmp_path / "s", f"""SELECT ?name ?start ?end WHERE {{
         ?t <{PROVML}workflowExecution> <https://w3id.org/provml/id/run/flowcept-w1> ; <{PROV}wasInfluencedBy> ?plan ;

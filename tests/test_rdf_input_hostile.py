@@ -13,8 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 PROVML = [sys.executable, "-c", "import sys; from provml.cli import main; sys.exit(main())"]
 
 
@@ -50,12 +48,65 @@ def test_a_term_longer_than_the_parser_takes_is_named_not_a_traceback(tmp_path: 
     assert "huge.nt: a term (literal or IRI) longer than the parser takes" in checked.stderr
 
 
-@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
 def test_a_device_named_as_rdf_is_refused_at_once(tmp_path: Path) -> None:
     (tmp_path / "zero.rdf").symlink_to("/dev/zero")
     checked = _provml("validate", "zero.rdf", cwd=tmp_path)
     assert checked.returncode == 2 and "zero.rdf: a device, not a file of RDF" in checked.stderr, \
         (checked.returncode, checked.stderr[-500:])
+    # provml load refuses it before anything is stored, the files before it included
+    (tmp_path / "a.nt").write_text('<http://ex.org/a> <http://ex.org/p> "x" .\n')
+    loaded = _provml("load", "--store", "s", "a.nt", "zero.rdf", cwd=tmp_path)
+    assert loaded.returncode == 2 and "zero.rdf: a device" in loaded.stderr, loaded.stderr[-500:]
+    exported = _provml("export", "--store", "s", "--format", "nquads", cwd=tmp_path)
+    assert exported.returncode == 0 and "<http://ex.org/a>" not in exported.stdout, exported.stderr[-500:]
+
+
+def test_rdf_read_from_a_pipe(tmp_path: Path) -> None:
+    """``provml validate`` and ``load`` read a pipe as a file (process substitution, a FIFO):
+    the byte order mark check read three bytes and sought back, which a pipe cannot (a review,
+    twenty-seventh session)."""
+    import threading
+
+    fifo = tmp_path / "in.nt"
+    os.mkfifo(fifo)
+    triple = b'<http://ex.org/a> <http://ex.org/p> "x" .\n'
+
+    def feed(data: bytes) -> None:
+        with open(fifo, "wb") as pipe:
+            pipe.write(data)
+
+    for data in (triple, b"\xef\xbb\xbf" + triple):
+        for args in (("validate", "in.nt"), ("load", "--store", "s", "in.nt")):
+            writer = threading.Thread(target=feed, args=(data,))
+            writer.start()
+            done = _provml(*args, cwd=tmp_path)
+            writer.join(timeout=60)
+            assert done.returncode == 0, (args, data[:3], done.stderr[-500:])
+
+
+def test_the_python_apis_refuse_json_ld_nested_too_deep(tmp_path: Path) -> None:
+    """The stores' ``load`` and ``KnowledgeGraph.ingest_rdf`` parsed JSON-LD 4,000 deep and the
+    process died (SIGSEGV; a review, twenty-seventh session): refused before the parser."""
+    n = 4000
+    script = (
+        "import sys\n"
+        "from pyoxigraph import RdfFormat\n"
+        "from provml.errors import RdfSyntaxError\n"
+        "from provml.knowledge import open_kg\n"
+        f"deep = (b'{{\"@id\": \"http://ex.org/a\", \"http://ex.org/p\": ' + b'{{\"http://ex.org/p\": ' * {n} "
+        f"+ b'\"x\"' + b'}}' * {n} + b'}}')\n"
+        "kg = open_kg(sys.argv[1])\n"
+        "for load in (lambda: kg.store.load(deep, format=RdfFormat.JSON_LD), "
+        "lambda: kg.ingest_rdf(deep, format=RdfFormat.JSON_LD)):\n"
+        "    try:\n"
+        "        load()\n"
+        "    except RdfSyntaxError as error:\n"
+        "        print('refused:', error)\n"
+        "kg.close()\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "s")], capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+    assert done.stdout.count("refused:") == 2 and "nested deeper than 512" in done.stdout
 
 
 def test_a_byte_order_mark_before_turtle_or_n_triples_is_skipped(tmp_path: Path) -> None:

@@ -370,13 +370,19 @@ def test_a_value_whose_repr_raises_or_a_tuple_key_never_stops_the_script(tmp_pat
     and a tuple key (``{("cat", "dog"): 0.5}``) set the whole begin event aside with every
     other value (a probe, twenty-seventh session): the first is written as its type, the
     second with its key as text."""
+    import enum
+
     class BadRepr:
         def __repr__(self) -> str:
             raise RuntimeError("repr boom")
 
+    class Split(str, enum.Enum):  # noqa: UP042 - as user code writes it; a str key stays, written as its value
+        TRAIN = "train"
+
     client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
     with client.workflow("wf", meta=False) as wf:
-        with wf.task("t", used={"bad": BadRepr(), "pairs": {("cat", "dog"): 0.5}, "lr": 0.1}):
+        with wf.task("t", used={"bad": BadRepr(), "pairs": {("cat", "dog"): 0.5}, "lr": 0.1,
+                                "sizes": {Split.TRAIN: 10}}):
             pass
         with wf.task("u", used=[provml.hyperparameter("bad", BadRepr())]):
             pass
@@ -387,4 +393,5 @@ def test_a_value_whose_repr_raises_or_a_tuple_key_never_stops_the_script(tmp_pat
     events = [e for p in tmp_path.glob("*.jsonl") for e in read_events(p)]
     [begin] = [e for e in events if e["kind"] == "task_begin" and e["task"] == "t"]
     values = {v["name"]: v["value"] for v in begin["used"]}
-    assert values == {"bad": "<BadRepr that cannot be written>", "pairs": {"('cat', 'dog')": 0.5}, "lr": 0.1}
+    assert values == {"bad": "<BadRepr that cannot be written>", "pairs": {"('cat', 'dog')": 0.5}, "lr": 0.1,
+                      "sizes": {"train": 10}}

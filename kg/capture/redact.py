@@ -132,8 +132,8 @@ def _redact_mapping(obj: Mapping[Any, Any], values: Any) -> Mapping[Any, Any]:
             name = key
         else:
             name = _key_text(key)
-            if not isinstance(key, int | float) and key is not None:  # (bool is an int)
-                key, changed = name, True  # a key JSON cannot take (a tuple) rejected its whole event
+            if not isinstance(key, str | int | float) and key is not None:  # (bool is an int; a str
+                key, changed = name, True  # Enum is written as its value) a tuple rejected its whole event
         new = values(name, value)
         if new is not value:
             changed = True

@@ -179,7 +179,9 @@ def load_paths(
 
     :param progress: called with the number of events (or 1 per RDF file) just processed.
     :raises FileNotFoundError: a path does not exist.
-    :raises ValueError: the RDF format of a file is unknown (before anything is loaded).
+    :raises ValueError: the RDF format of a file is unknown, or it is a device (before anything
+        is loaded).
+    :raises OSError: a file cannot be read (the files before it are stored).
     A spool line that is not a JSON event (a crash or a full disk in the middle of a write) is
     reported in the summary's ``rejected`` with its file and line, and the rest loaded (it
     stopped the whole load: an audit, twenty-first session); a batch's numbers count events. So
@@ -187,12 +189,13 @@ def load_paths(
     """
     from provml.capture.spool import read_events
     from provml.errors import RdfSyntaxError
-    from provml.store.rdfio import file_format, parse_file
+    from provml.store.rdfio import file_format, parse_file, refuse_device
 
     files = _files(paths)
-    for file in files:  # a file of no known format stops the load before anything is written
+    for file in files:  # a file of no known format, or a device, stops the load before anything is written
         if file.suffix.lower() not in SPOOL_SUFFIXES or input_format is not None:
             file_format(file, input_format)
+            refuse_device(file)
     events = triples = 0
     graphs: set[str] = set()
     rejected: list[Rejected] = []
@@ -242,7 +245,7 @@ def load_paths(
             group.flush()  # the batches before this file are stored before it, as they came
             try:
                 parsed = parse_file(file, format=input_format)
-            except (RdfSyntaxError, ValueError, OSError) as exc:
+            except (RdfSyntaxError, ValueError) as exc:  # (OSError: could not run, exit 2)
                 # nothing of the file is stored (it is parsed whole first), the rest is loaded:
                 # it stopped the load, the files before it stored and no summary (a probe, 26th session)
                 rejected.append(Rejected(str(file), 0, f"not read, nothing of it stored: {exc}"))

@@ -55,7 +55,10 @@ def read_buffer(path: str | Path) -> list[dict[str, Any]]:
             raise ValueError(f"{path}: not a JSON array of Flowcept messages ({type(error).__name__}: {error})") from None
         if not isinstance(messages, list):
             raise ValueError(f"{path}: not a list of Flowcept messages")
-        return [m for m in messages if isinstance(m, dict)]
+        for number, message in enumerate(messages, 1):  # (they were dropped, and nothing stored with exit 0)
+            if not isinstance(message, dict):
+                raise ValueError(f"{path}: item {number} of the array is not a JSON object (a Flowcept message)")
+        return messages
     out = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -90,32 +93,37 @@ _TIMES = ("started_at", "submitted_at", "utc_timestamp", "ended_at")
 
 
 def _time(value: Any) -> float | None:
-    """A Flowcept time as Unix seconds: a number as it is, a string in ISO 8601 (without a zone:
-    UTC) as the time it names; ``None`` for anything else (a boolean too).
+    """A Flowcept time as Unix seconds: a number (or a string that spells one) as it is, a string
+    in ISO 8601 (without a zone: UTC) as the time it names; ``None`` for anything else (a
+    boolean, a number past a float's range, a time no calendar holds).
 
-    >>> _time(1700000000), _time("2023-11-14T22:13:20Z"), _time("2023-11-14 22:13:20")
-    (1700000000.0, 1700000000.0, 1700000000.0)
-    >>> _time("yesterday"), _time(True), _time(float("nan"))
-    (None, None, None)
+    >>> _time(1700000000), _time("2023-11-14T22:13:20Z"), _time("2023-11-14 22:13:20"), _time("1700000000.5")
+    (1700000000.0, 1700000000.0, 1700000000.0, 1700000000.5)
+    >>> _time("yesterday"), _time(True), _time(float("nan")), _time(10**400), _time(1e300)
+    (None, None, None, None, None)
     """
     import math
     from datetime import UTC, datetime
 
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
+    try:
+        if isinstance(value, (int, float)):
+            number = float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                moment = datetime.fromisoformat(value.strip())
+                number = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        else:
             return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        number = moment.timestamp()
-    else:
+        if not math.isfinite(number):
+            return None
+        datetime.fromtimestamp(number, tz=UTC)  # (a time past year 9999 cannot be written)
+    except (ValueError, OverflowError, OSError):
         return None
-    return number if math.isfinite(number) else None
+    return number
 
 
 def _start(task: dict[str, Any]) -> float | None:

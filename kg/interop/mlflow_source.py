@@ -7,6 +7,7 @@ wrong path creates what it is pointed at), and how hard an HTTP tracking server 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -94,13 +95,20 @@ def _sqlite_path(uri: str) -> Path:
     return Path(rest)
 
 
+_ONE_AT_A_TIME = threading.Lock()
+
+
 @contextmanager
 def environment(settings: dict[str, str]) -> Iterator[None]:
-    """``settings`` in ``os.environ`` where it has none of them, for the time of the import."""
-    added = [name for name in settings if name not in os.environ]
-    os.environ.update({name: settings[name] for name in added})
-    try:
-        yield
-    finally:
-        for name in added:
-            os.environ.pop(name, None)
+    """``settings`` in ``os.environ`` where it has none of them, for the time of the import
+    (MLflow reads its settings there, at each request). The environment is the process's: one
+    import at a time holds it (two at once took the settings away from each other part-way: a
+    review, twenty-seventh session); other threads see them while it runs."""
+    with _ONE_AT_A_TIME:
+        added = [name for name in settings if name not in os.environ]
+        os.environ.update({name: settings[name] for name in added})
+        try:
+            yield
+        finally:
+            for name in added:
+                os.environ.pop(name, None)

@@ -348,11 +348,12 @@ class OxigraphStore(Closing):
             default graph.
         :raises SyntaxError: the data does not parse; nothing is written.
         :raises provml.errors.RdfSyntaxError: RDF/XML with a document type or entity declaration
-            (:func:`provml.store.rdfio.refuse_dtd`: its entities can ask for gigabytes).
+            (its entities can ask for gigabytes), JSON-LD nested too deep (the parser crashed):
+            :func:`provml.store.rdfio.refuse_unsafe`.
         """
-        from provml.store.rdfio import refuse_dtd
+        from provml.store.rdfio import refuse_unsafe
 
-        refuse_dtd(data, format)
+        refuse_unsafe(data, format)
         with self._writing() as store:
             store.load(data, format, base_iri=base_iri, to_graph=graph)
 

@@ -328,12 +328,12 @@ class RemoteStore(Closing):
         it with :meth:`add`, in one request.
 
         :raises SyntaxError: the data does not parse; nothing is sent.
-        :raises provml.errors.RdfSyntaxError: RDF/XML with a document type or entity declaration
-            (:func:`provml.store.rdfio.refuse_dtd`).
+        :raises provml.errors.RdfSyntaxError: RDF/XML with a document type or entity declaration,
+            JSON-LD nested too deep (:func:`provml.store.rdfio.refuse_unsafe`).
         """
-        from provml.store.rdfio import refuse_dtd
+        from provml.store.rdfio import refuse_unsafe
 
-        refuse_dtd(data, format)
+        refuse_unsafe(data, format)
         quads = pyoxigraph.parse(data, format, base_iri=base_iri)
         target = graph if graph is not None else DefaultGraph()
         self.add(
