@@ -52,6 +52,12 @@ def test_load_yaml_and_json(tmp_path: Path) -> None:
     ("workflow: w\ntransformations: [{name: t, used: 7}]", "transformations[0].used must be a list"),
     ("workflow: w\nstores: 5", "stores must be a list"),
     ("workflow: w\nstores: [5]", "stores[0] must be an object"),
+    # a prefixed name for a domain concept: an IRI linked to nothing, which the JSON-LD export then
+    # failed on (a review, twenty-seventh session); as a value's domain, refused
+    ("workflow: w\ntransformations: [{name: t, used: [{name: x, domain_concept: 'oilgas:Well'}]}]",
+     "transformations[0].used[0].domain_concept 'oilgas:Well' must be an absolute IRI"),
+    ("workflow: w\ntransformations: [{name: t, used: [{name: x, domain_concept: 7}]}]",
+     "transformations[0].used[0].domain_concept 7 must be an absolute IRI"),
 ])
 def test_bad_specs_name_the_field(tmp_path: Path, doc: str, fragment: str) -> None:
     (tmp_path / "bad.yaml").write_text(doc)

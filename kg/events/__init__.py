@@ -17,7 +17,7 @@ from typing import Any
 
 from provml.errors import EventError
 
-__all__ = ["SCHEMA_VERSION", "schema", "check", "double_spelling", "spelled", "warm_up"]
+__all__ = ["SCHEMA_VERSION", "schema", "check", "double_spelling", "domain_iri_rule", "spelled", "warm_up"]
 
 SCHEMA_VERSION = 1
 
@@ -37,6 +37,20 @@ def _validator() -> Any:
     import fastjsonschema
 
     return fastjsonschema.compile(schema())
+
+
+def domain_iri_rule(text: Any) -> str | None:
+    """What is wrong with ``text`` as the IRI of a domain concept (the schema's ``iri``: what a
+    value's ``domain`` and a spec's ``domain_concept`` take), or ``None`` when it is one.
+
+    >>> domain_iri_rule("https://w3id.org/provml/oil-gas#Well"), domain_iri_rule("oilgas:Well") is not None
+    (None, True)
+    """
+    import re
+
+    if isinstance(text, str) and re.search(schema()["$defs"]["iri"]["pattern"], text):
+        return None
+    return _ID_RULES["domain"]
 
 
 @cache

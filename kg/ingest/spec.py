@@ -46,6 +46,7 @@ from pyoxigraph import Literal, NamedNode, Quad
 
 from provml.capture.redact import redact_spec
 from provml.errors import Error, EventError
+from provml.events import domain_iri_rule
 from provml.ingest.iris import Iris
 from provml.kinds import (
     ROLES,
@@ -141,6 +142,8 @@ class WorkflowSpec:
                     role = a.get("role", "value")
                     if role not in ROLES:
                         raise fail(f"{where}.role {role!r} is not one of {sorted(ROLES)}")
+                    if a.get("domain_concept") is not None and (rule := domain_iri_rule(a["domain_concept"])):
+                        raise fail(f"{where}.domain_concept {a['domain_concept']!r} {rule}")  # (as a value's domain)
                     attrs.append(
                         AttributeSpec(
                             name=a["name"],
