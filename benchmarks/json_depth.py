@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from redaction import ROOT, load  # noqa: E402
-
 import workload  # noqa: E402
+from redaction import ROOT, load  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "json_depth.json"
 
