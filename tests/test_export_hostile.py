@@ -236,3 +236,25 @@ def test_compacted_jsonld_names_an_iri_it_cannot_write(tmp_path: Path) -> None:
     assert "<oilgas:Well_16_2>" in result.stderr and "jsonld-expanded" in result.stderr
     expanded = cli("export", "--store", str(store), "--format", "jsonld-expanded")
     assert expanded.exit_code == 0 and "oilgas:Well_16_2" in expanded.stdout
+
+
+def test_prov_exports_refuse_an_iri_prov_would_read_back_as_another(tmp_path: Path) -> None:
+    """``geo:60.1,2.5`` (a geo URI, RFC 5870) was written by ``prov`` as the qualified name of
+    rdflib's default prefix ``geo`` and came back from ``provml import prov-json`` as
+    ``http://www.opengis.net/ont/geosparql#60.1,2.5`` (a review, twenty-seventh session):
+    refused, naming it; N-Quads keeps it."""
+    events = [{"v": 1, "kind": "workflow_begin", "t": 1.7e9, "run": "g1", "workflow": "wf", "type": "generic"},
+              {"v": 1, "kind": "task_begin", "t": 1.7e9 + 1, "run": "g1", "workflow": "wf", "task": "t", "name": "t",
+               "type": "generic", "used": [{"name": "well", "domain": "geo:60.1,2.5"}]},
+              {"v": 1, "kind": "task_end", "t": 1.7e9 + 2, "run": "g1", "workflow": "wf", "task": "t", "name": "t",
+               "type": "generic", "status": "finished"},
+              {"v": 1, "kind": "workflow_end", "t": 1.7e9 + 3, "run": "g1", "workflow": "wf", "status": "finished"}]
+    spool = tmp_path / "geo.jsonl"
+    spool.write_text("".join(json.dumps(e) + "\n" for e in events))
+    store = tmp_path / "s"
+    assert CliRunner().invoke(main, ["load", str(spool), "--store", str(store)]).exit_code == 0
+    for fmt in ("prov-json", "prov-n", "prov-xml"):
+        result = CliRunner().invoke(main, ["export", "--store", str(store), "--format", fmt])
+        assert result.exit_code == 2 and "<geo:60.1,2.5>" in result.stderr, (fmt, result.output)
+    kept = CliRunner().invoke(main, ["export", "--store", str(store), "--format", "nquads"])
+    assert kept.exit_code == 0 and "<geo:60.1,2.5>" in kept.stdout

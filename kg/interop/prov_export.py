@@ -31,14 +31,21 @@ def _prov() -> Any:
 def prov_document(kg: Any) -> Any:
     """The instance graphs of ``kg`` as a ``prov.model.ProvDocument`` (one bundle per graph).
 
+    :raises ValueError: an IRI whose scheme is a prefix ``prov`` declares (``geo:60.1,2.5``).
     :raises provml.errors.MissingExtra: the ``prov`` package is not installed.
     """
     from pyoxigraph import DefaultGraph, NamedNode
 
-    from provml.query.serialization import serialize_quads
+    from provml.query.serialization import confused_with_prefix, ontology_prefixes, serialize_quads
 
     model = _prov()
     quads = _instance_quads(kg)
+    confused = confused_with_prefix(quads, {*_rdflib_prefixes(), *ontology_prefixes(), "id"})
+    if confused:  # (written as a qualified name, it came back as another IRI: a review, 27th session)
+        raise ValueError(
+            f"cannot write PROV: the IRI <{confused}> would be written as a qualified name of the "
+            f"prefix {confused.partition(':')[0]!r} and read back as another IRI; export as N-Quads or "
+            "TriG, which keep it")
     in_default = [q for q in quads if isinstance(q.graph_name, DefaultGraph)]
     named = [q for q in quads if isinstance(q.graph_name, NamedNode)]
     trig = serialize_quads([*in_default, *named], "trig", base=kg.base)
@@ -46,6 +53,14 @@ def prov_document(kg: Any) -> Any:
         warnings.simplefilter("ignore")  # prov warns about every OWL type it keeps as prov:type
         return model.ProvDocument.deserialize(content=trig.decode("utf-8"), format="rdf",
                                               rdf_format="trig")
+
+
+def _rdflib_prefixes() -> set[str]:
+    """The prefixes ``prov``'s reader declares whatever the data (rdflib's defaults: ``geo``,
+    ``time``, ``schema`` ...)."""
+    import rdflib
+
+    return {prefix for prefix, _ in rdflib.Dataset().namespaces()}
 
 
 def _instance_quads(kg: Any) -> list[Any]:
@@ -59,9 +74,9 @@ def export_prov(kg: Any, format: str) -> bytes:
     """The instance graphs of ``kg`` as PROV-JSON, PROV-N or PROV-XML.
 
     :param format: ``prov-json``, ``prov-n`` or ``prov-xml``.
-    :raises ValueError: another format name; the ``prov`` package's writer refuses the
-        document (PROV-XML: a literal holding a character XML 1.0 cannot carry, named with its
-        subject and property).
+    :raises ValueError: another format name; an IRI ``prov`` would read back as another
+        (:func:`prov_document`); the ``prov`` package's writer refuses the document (PROV-XML: a
+        literal holding a character XML 1.0 cannot carry, named with its subject and property).
     :raises provml.errors.MissingExtra: the ``prov`` package is not installed.
     """
     from provml.query.serialization import xml_problem

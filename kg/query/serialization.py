@@ -28,7 +28,7 @@ import functools
 import json
 import re
 import xml.parsers.expat
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, RdfFormat, Triple, parse, serialize
@@ -41,6 +41,7 @@ __all__ = [
     "SERIALIZATIONS",
     "jsonld_context",
     "ontology_prefixes",
+    "confused_with_prefix",
     "serialize_quads",
     "xml_problem",
 ]
@@ -207,7 +208,7 @@ def _jsonld(items: list[Quad | Triple], *, compact: bool, context: dict[str, str
             if len(classes) < len(types):  # a literal as a type stays a property value
                 node[RDF.type.value] = [v for v in types if "@id" not in v]
     if compact:
-        confused = _confused_with_prefix(items, context)
+        confused = confused_with_prefix(items, context)
         if confused:
             raise ValueError(
                 f"cannot write compacted JSON-LD: the IRI <{confused}> would read as the compact "
@@ -221,9 +222,11 @@ def _jsonld(items: list[Quad | Triple], *, compact: bool, context: dict[str, str
     return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
 
 
-def _confused_with_prefix(items: list[Quad | Triple], context: dict[str, str]) -> str | None:
-    """The first IRI whose scheme is a prefix of ``context`` (``oilgas:Well_16_2``, not
-    ``oilgas://…``): JSON-LD compaction refuses it ("IRI confused with prefix")."""
+def confused_with_prefix(items: Iterable[Quad | Triple], context: Collection[str]) -> str | None:
+    """The first IRI whose scheme is one of the prefixes ``context`` (``oilgas:Well_16_2``, not
+    ``oilgas://…``): JSON-LD compaction refuses it ("IRI confused with prefix"), and the ``prov``
+    package writes it as that prefix's qualified name (``geo:60.1,2.5`` read back as GeoSPARQL's
+    ``…/geosparql#60.1,2.5``)."""
     for q in items:
         terms = [q.subject, q.predicate, q.object, *([q.graph_name] if isinstance(q, Quad) else [])]
         if isinstance(q.object, Literal):
