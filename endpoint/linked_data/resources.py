@@ -90,10 +90,11 @@ def rdf_response(triples: Iterable[Triple], media: str, *, headers: dict[str, st
     if media in ("application/ld+json", "application/json"):
         profile = jsonld_profile(request.headers.get("Accept"))
         body: bytes | None = serialize_quads(
-            triples, "jsonld", profile=profile, base=config().instance_base
+            triples, "jsonld", profile=profile, base=config().instance_base, expand_unwritable=True
         )
         if media == "application/ld+json":
-            content_type = f'{media}; profile="http://www.w3.org/ns/json-ld#{profile}"'
+            written = "expanded" if body.lstrip()[:1] == b"[" else profile  # (expanded: compaction could not)
+            content_type = f'{media}; profile="http://www.w3.org/ns/json-ld#{written}"'
     else:
         fmt = RDF_FORMATS[media]
         body = serialize(list(triples), format=fmt, prefixes=prefixes() if _prefixed(fmt) else None)

@@ -43,7 +43,7 @@ def export_graph(store: Store, graph: str, media: str, profile: str) -> bytes:
         # whole, it was seen dropped by the garbage collector on another thread, which
         # Oxigraph's iterators refuse ("unsendable": an unraisable error, the iterator leaked)
         quads = list(store.quads(graph=target))
-        return serialize_quads(quads, "jsonld", profile=profile)
+        return serialize_quads(quads, "jsonld", profile=profile, expand_unwritable=True)
     return store.dump(format=fmt, graph=target)
 
 

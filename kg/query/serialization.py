@@ -103,6 +103,7 @@ def serialize_quads(
     *,
     profile: str = "compacted",
     base: str | None = None,
+    expand_unwritable: bool = False,
 ) -> bytes:
     """``quads`` in the format named ``format`` (a key of :data:`SERIALIZATIONS`).
 
@@ -110,7 +111,9 @@ def serialize_quads(
     with :func:`jsonld_context` unless ``format`` is ``jsonld-expanded`` or ``profile`` is
     ``"expanded"``; named graphs become ``@graph`` objects. ``base``, the instance base IRI,
     gets the prefix ``id`` too: tools that need every IRI as a qualified name (the ``prov``
-    package's RDF reader) then read instance IRIs.
+    package's RDF reader) then read instance IRIs. ``expand_unwritable``: JSON-LD that
+    compaction cannot write (an IRI whose scheme is a prefix of the context, ``skos:thing``) is
+    written expanded instead of refused (the endpoint: it answered 500).
 
     :raises ValueError: an unknown format name; quads RDF/XML cannot hold (:func:`xml_problem`),
         or an IRI compacted JSON-LD cannot write (its scheme is a prefix of the context).
@@ -121,7 +124,8 @@ def serialize_quads(
     items = list(quads)
     if fmt == RdfFormat.JSON_LD:
         expanded = format == "jsonld-expanded" or profile == "expanded"
-        return _jsonld(items, compact=not expanded, context=_with_base(jsonld_context(), base))
+        return _jsonld(items, compact=not expanded, context=_with_base(jsonld_context(), base),
+                       expand_unwritable=expand_unwritable)
     prefixes = _with_base(ontology_prefixes(), base) if fmt in _PREFIXED else None
     if fmt == RdfFormat.RDF_XML:
         problem = xml_problem(items, names=True)
@@ -187,7 +191,8 @@ def _with_base(prefixes: dict[str, str], base: str | None) -> dict[str, str]:
     return {**prefixes, "id": base} if base else dict(prefixes)
 
 
-def _jsonld(items: list[Quad | Triple], *, compact: bool, context: dict[str, str]) -> bytes:
+def _jsonld(items: list[Quad | Triple], *, compact: bool, context: dict[str, str],
+            expand_unwritable: bool = False) -> bytes:
     """JSON-LD from RDF: Oxigraph's JSON-LD writer (expanded node objects, a node's triples
     together once the quads are ordered by graph and subject; ``rdf:type`` to an IRI or a blank
     node as ``@type``, as JSON-LD's RDF-to-JSON-LD algorithm does), then compaction (pyld).
@@ -209,6 +214,8 @@ def _jsonld(items: list[Quad | Triple], *, compact: bool, context: dict[str, str
                 node[RDF.type.value] = [v for v in types if "@id" not in v]
     if compact:
         confused = confused_with_prefix(items, context)
+        if confused and expand_unwritable:  # (the endpoint: expanded JSON-LD is JSON-LD too)
+            return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
         if confused:
             raise ValueError(
                 f"cannot write compacted JSON-LD: the IRI <{confused}> would read as the compact "
