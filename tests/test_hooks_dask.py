@@ -82,9 +82,39 @@ def test_a_failed_task_is_recorded_as_errored(dask_client: DaskClient, tmp_path:
         [(message,)] = rows(kg, "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> SELECT ?m WHERE { "
                                 "?t rdfs:label \"boom-1\" ; <https://w3id.org/provml#errorMessage> ?m }")
         assert "no good: 3" in message and "s3cret" not in message  # the DSN's password redacted
+        # the exception's own type (it was always "Exception": a probe, twenty-seventh session)
+        assert rows(kg, "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> SELECT ?e WHERE { "
+                        "?t rdfs:label \"boom-1\" ; <https://w3id.org/provml#errorType> ?e }") == [("ValueError",)]
         status = rows(kg, f'SELECT ?s WHERE {{ ?w <http://www.w3.org/2000/01/rdf-schema#label> "{run}" ; '
                           "<https://w3id.org/provml#status> ?s }")
         assert status == [("errored",)]
+    finally:
+        kg.close()
+
+
+def test_a_collection_computed_twice_is_two_executions(dask_client: DaskClient, tmp_path: Path) -> None:
+    """A collection computed twice runs its deterministic keys again: both runs had one task id,
+    and ``provml load`` rejected the whole run for it (a probe, twenty-seventh session). A key
+    run again is an execution of its own, ``<id>~2``."""
+    import dask.bag
+    from click.testing import CliRunner
+
+    from provml.capture.spool import read_events
+    from provml.cli import main
+
+    spool = tmp_path / "spool"
+    with record(dask_client, "dask-twice", spool_dir=str(spool), online=False):
+        summed = dask.bag.from_sequence(range(4), npartitions=2).map(inc).sum()
+        assert summed.compute() == summed.compute() == 10
+    begun = [e["task"] for p in spool.glob("*.jsonl") for e in read_events(p) if e["kind"] == "task_begin"]
+    assert len(begun) == len(set(begun)) and any(t.endswith("~2") for t in begun), begun
+    loaded = CliRunner().invoke(main, ["load", str(spool), "--store", str(tmp_path / "store"), "--format", "json"])
+    assert loaded.exit_code == 0, loaded.output
+    kg = open_kg(tmp_path / "store")
+    try:
+        [(count,)] = rows(kg, "SELECT (COUNT(DISTINCT ?t) AS ?n) WHERE { ?t <http://www.w3.org/ns/prov#startedAtTime> ?s ; "
+                              "<https://w3id.org/provml#workflowExecution> ?w }")
+        assert int(count) == len(begun)  # every run of every key, once
     finally:
         kg.close()
 

@@ -90,6 +90,7 @@ class ProvenancePlugin(SchedulerPlugin):  # type: ignore[misc]
         self._failed = False
         self._began = 0.0
         self._scheduler: Any = None
+        self._runs: dict[str, int] = {}  # task id -> how many times its key ran
 
     # -- the scheduler's hooks -------------------------------------------------------------------
     async def start(self, scheduler: Any) -> None:
@@ -110,7 +111,7 @@ class ProvenancePlugin(SchedulerPlugin):  # type: ignore[misc]
         now = time.time()
         begin_t = float(spans[0]["start"]) if spans else now
         end_t = float(spans[-1]["stop"]) if spans else now
-        common = {"v": 1, "run": self._run, "workflow": self.workflow, "task": task_id(key),
+        common = {"v": 1, "run": self._run, "workflow": self.workflow, "task": self._execution(key),
                   "name": _prefix(key), "type": "generic"}
         begin: dict[str, Any] = {**common, "kind": "task_begin", "t": begin_t}
         used = redact_values([_output(d) for d in deps])  # (as every capture call's values)
@@ -131,6 +132,15 @@ class ProvenancePlugin(SchedulerPlugin):  # type: ignore[misc]
 
     async def close(self) -> None:
         self._end()
+
+    def _execution(self, key: Any) -> str:
+        """The task id of this run of ``key``: its :func:`task_id`, then ``~2``, ``~3`` … for a
+        key computed again (a collection computed twice: its deterministic keys ran again, and
+        two executions under one id made ``provml load`` reject the whole run: a probe,
+        twenty-seventh session). ``~`` is no separator :func:`task_id` writes."""
+        base = task_id(key)
+        n = self._runs[base] = self._runs.get(base, 0) + 1
+        return base if n == 1 else f"{base}~{n}"
 
     # -- the capture client ----------------------------------------------------------------------
     def _begin(self) -> None:
@@ -186,6 +196,21 @@ def _end_on_scheduler(dask_scheduler: Any, name: str, failed: bool) -> None:
 
 
 def _error_type(exception: Any) -> str:
-    if hasattr(exception, "data"):  # a Serialized exception
+    """The type of a failed task's exception, as the transition gives it: the exception, a
+    ``Serialize`` of it (``.data``), or its pickle (``Serialized``/bytes); ``Exception`` when none
+    reads (it was always ``Exception``: a probe, twenty-seventh session)."""
+    if getattr(exception, "data", None) is not None:  # a Serialize (a Serialized's data is None)
         exception = exception.data
+    if not isinstance(exception, BaseException):
+        try:
+            from distributed.protocol import deserialize
+
+            if hasattr(exception, "header") and hasattr(exception, "frames"):  # a Serialized
+                exception = deserialize(exception.header, exception.frames)
+            if isinstance(exception, bytes | bytearray):  # (what a Serialized holds: the pickle)
+                import pickle
+
+                exception = pickle.loads(exception)  # noqa: S301 - the scheduler's own pickle
+        except Exception:  # noqa: BLE001 - its type is not known then
+            return "Exception"
     return type(exception).__name__ if isinstance(exception, BaseException) else "Exception"
