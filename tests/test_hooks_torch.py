@@ -74,3 +74,36 @@ def test_an_error_message_is_redacted_before_it_is_cut(tmp_path: Path) -> None:
     messages = [e["error"]["message"] for e in events if "error" in e]
     assert len(messages) == 4 and all("hunt" not in m for m in messages)
     assert all("postgresql://admin:" in m for m in messages)
+
+
+def test_a_validation_loop_and_repeated_metrics_in_an_epoch_load(tmp_path: Path) -> None:
+    """A second ``batches()`` loop in an epoch (validation after training) gave its batches the
+    first loop's ids, and a metric recorded twice in an epoch one node two values: either made
+    ``provml load`` reject the whole run (a probe, twenty-seventh session). Now the second loop
+    numbers on (or takes its own name), a metric keeps its last value, and the run loads whole;
+    ``epochs()`` over an epoch recorded already is refused."""
+    client = offline_client(tmp_path)
+    with client.workflow("wf", type="learning") as wf, TorchTraining(wf) as tr:
+        for _epoch in tr.epochs(2):
+            for _item in tr.batches(range(3)):
+                tr.loss(1.0)
+            for _item in tr.batches(range(2)):  # the validation loop
+                tr.metric("val_loss", 0.5)
+                tr.metric("val_loss", 0.4)
+            for _item in tr.batches(range(2), name="test_batch"):
+                pass
+        tr.metric("acc", 0.7)
+        tr.metric("acc", 0.8)
+        with pytest.raises(ValueError, match=r"epoch 0 of this stage is recorded already: go on with epochs\(4, start=2\)"):
+            for _epoch in tr.epochs(2):
+                pass
+    events, kg = events_and_store(client)  # (loads every event: a rejected batch fails here)
+    begun = [e["task"] for e in events if e["kind"] == "cycle_begin"]
+    assert len(begun) == len(set(begun)) == 2 + 2 * (3 + 2 + 2)
+    assert "train/epoch-0/batch-4" in begun and "train/epoch-1/test_batch-1" in begun
+    epoch_ends = [e for e in events if e["kind"] == "cycle_end" and e["name"] == "epoch"]
+    assert [{v["name"]: v["value"] for v in e["generated"]} for e in epoch_ends] == [
+        {"loss": 1.0, "val_loss": 0.4}, {"loss": 1.0, "val_loss": 0.4}]
+    stage_end = next(e for e in events if e["kind"] == "task_end")
+    assert [v["value"] for v in stage_end["generated"] if v["name"] == "acc"] == [0.8]
+    assert count(kg, "?x a provml:TrainingSectionExecution") == 2 + 2 * (3 + 2 + 2)

@@ -9,9 +9,14 @@
 ...         tr.metric("accuracy", evaluate(net))
 ...     tr.save_model("model.pt")
 
-Each epoch is a cycle ``train/epoch-N`` with the mean loss (and any ``metric``) as evaluations,
-each batch a cycle ``train/epoch-N/batch-M`` with its loss. ``loss()`` calls ``.item()`` on
-the caller's thread (a device sync on GPU; record every k-th batch with ``batch_loss_every``).
+Each epoch is a cycle ``train/epoch-N`` with the mean of the batch losses it recorded (and any
+``metric``, the last value of a name) as evaluations, each batch a cycle ``train/epoch-N/batch-M``
+with its loss. A second ``batches()`` loop in an epoch (a validation loop after the training one)
+numbers on from the first, or takes a name of its own (``batches(val_loader, name="val_batch")``);
+its batches had the first loop's ids, and ``provml load`` rejected the run. An epoch recorded
+already is refused when ``epochs()`` comes to it again (``start=`` goes on). ``loss()`` calls
+``.item()`` on the caller's thread (a device sync on GPU; record every k-th batch with
+``batch_loss_every``).
 """
 
 from __future__ import annotations
@@ -85,7 +90,10 @@ class TorchTraining:
         self._epoch: Cycle | None = None
         self._batch: Cycle | None = None
         self._losses: list[float] = []
-        self._metrics: list[Value] = []
+        self._metrics: dict[str, Value] = {}  # the current epoch's, by name: the last value of each
+        self._stage_metrics: dict[str, Value] = {}  # outside an epoch: generated when the stage ends
+        self._epochs: set[int] = set()  # the epochs begun
+        self._next: dict[tuple[bool, str], int] = {}  # (in an epoch?, batch name) -> the next number
 
     def __enter__(self) -> TorchTraining:
         self.stage.__enter__()
@@ -109,18 +117,31 @@ class TorchTraining:
             if self._epoch is not None:
                 self._end_epoch(self._epoch)
         self._batch = self._epoch = None
+        if self._stage_metrics:
+            self.stage.generated(*self._stage_metrics.values())
         if self.model is not None:
             count = sum(p.numel() for p in self.model.parameters())
             self.stage.generated(model_hyperparameter("parameters", int(count)))
         self.stage.__exit__(exc_type, exc, tb)
 
     def epochs(self, n: int, *, start: int = 0) -> Iterator[int]:
-        """Iterate over epoch numbers, each inside an ``epoch`` cycle."""
+        """Iterate over epoch numbers, each inside an ``epoch`` cycle.
+
+        :raises ValueError: an epoch of this stage was recorded already (``epochs(3)`` twice:
+            two executions under one id, which ``provml load`` rejected whole); pass ``start=``
+            to go on, or record the new loop as a stage of its own.
+        """
         for epoch in range(start, n):
+            if epoch in self._epochs:
+                raise ValueError(f"epoch {epoch} of this stage is recorded already: go on with "
+                                 f"epochs({n + max(self._epochs) + 1 - start}, start={max(self._epochs) + 1}), "
+                                 "or record the new loop as a stage of its own (TorchTraining(..., name=...))")
+            self._epochs.add(epoch)
             cycle = self._epoch = self.stage.cycle("epoch", epoch)
             cycle.begin()
             self._losses = []
-            self._metrics = []
+            self._metrics = {}
+            self._next = {key: number for key, number in self._next.items() if not key[0]}
             yield epoch  # an exception or break leaves it open: __exit__ / the next epoch ends it
             self._close_batch()
             self._end_epoch(cycle)
@@ -135,22 +156,27 @@ class TorchTraining:
         self._epoch = None
         if self._losses:
             cycle.generated(evaluation("loss", sum(self._losses) / len(self._losses)))
-        cycle.generated(*self._metrics)
+        cycle.generated(*self._metrics.values())
         cycle.end()
 
-    def batches(self, iterable: Iterable[Any]) -> Iterator[Any]:
-        """Iterate over a data loader, each item inside a ``batch`` cycle of the current epoch."""
+    def batches(self, iterable: Iterable[Any], *, name: str = "batch") -> Iterator[Any]:
+        """Iterate over a data loader, each item inside a ``name`` cycle of the current epoch (or
+        of the stage), numbered on from the last loop of that name in the epoch."""
         parent: Task | Cycle = self._epoch if self._epoch is not None else self.stage
         self._close_batch()
-        for index, item in enumerate(iterable):
-            cycle = self._batch = parent.cycle("batch", index)
+        key = (self._epoch is not None, name)
+        for index, item in enumerate(iterable, self._next.get(key, 0)):
+            self._next[key] = index + 1
+            cycle = self._batch = parent.cycle(name, index)
             cycle.begin()
             yield item
             cycle.end()
             self._batch = None
 
     def loss(self, value: Any) -> float | None:
-        """Record the current batch's loss (a tensor or a number); returns it as a float."""
+        """Record the current batch's loss (a tensor or a number); returns it as a float, or
+        ``None`` for a batch ``batch_loss_every`` skips (no ``.item()``: no device sync) and for
+        a value that is no single number."""
         batch = self._batch
         if batch is not None and batch.iteration % self._every:
             return None
@@ -163,14 +189,15 @@ class TorchTraining:
         return loss
 
     def metric(self, name: str, value: Any) -> None:
-        """Record an evaluation measure on the current epoch (or the stage)."""
+        """Record an evaluation measure on the current epoch (or, outside one, on the stage, when
+        it ends); a name given again in the epoch (or the stage) keeps its last value: two values
+        of one name were one node with two, and ``provml load`` rejected the run."""
         num = number(value)
         if num is None:
             raise TypeError(f"metric {name!r} is not a number: {value!r}")
-        if self._epoch is not None:
-            self._metrics.append(evaluation(name, num, about="model"))
-        else:
-            self.stage.generated(evaluation(name, num, about="model"))
+        target = self._metrics if self._epoch is not None else self._stage_metrics
+        target.pop(name, None)  # (the last value, in the order of the last calls)
+        target[name] = evaluation(name, num, about="model")
 
     def save_model(self, path: str | os.PathLike[str], *, name: str = "model") -> Value:
         """``torch.save`` the model's ``state_dict`` and record it (with its content hash) as
@@ -181,5 +208,5 @@ class TorchTraining:
         saved = model(name, path, hash_file=True)
         self.stage.generated(saved)
         if self._epoch is not None:
-            self._metrics.append(saved)
+            self._metrics[name] = saved
         return saved
