@@ -69,3 +69,20 @@ def test_hash_a_local_file_under_a_store_relative_location(tmp_path: Path) -> No
     ref = provml.data("d", "bucket/key.bin", store="s3", hash_file=True, path=local)["data"]
     assert ref["location"] == "bucket/key.bin"
     assert (ref["sha256"], ref["size"]) == file_digest(local)
+
+
+def test_option_types_and_an_endless_interval_are_refused_or_read_as_meant(tmp_path: Path) -> None:
+    """``flush_interval_s=inf`` was taken: the flusher's every wait raised, nothing was written
+    and ``close()`` waited 70 s; ``bag_size="50"`` failed with "'<' not supported";
+    ``env_allowlist="HOME"`` was read letter by letter and recorded nothing (a probe,
+    twenty-seventh session)."""
+    import math
+
+    for interval in (math.inf, 1e10, 0, -1.0, math.nan):
+        with pytest.raises(ValueError, match="flush_interval_s must be a number of seconds above 0 and at most 86,400"):
+            provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False, flush_interval_s=interval)
+    with pytest.raises(TypeError, match="bag_size must be an integer, not '50'"):
+        provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False, bag_size="50")  # type: ignore[arg-type]
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False, env_allowlist="HOME")
+    assert client.env_allowlist == ("HOME",)
+    client.close()

@@ -342,7 +342,7 @@ def test_cycles_alone_wake_the_flusher_when_a_bag_is_full(tmp_path: Path) -> Non
 def test_a_non_positive_flush_interval_is_refused(tmp_path: Path) -> None:
     # a zero or negative wait would spin or block the flusher thread forever
     for interval in (0, -1.0):
-        with pytest.raises(ValueError, match="flush_interval_s must be a positive number"):
+        with pytest.raises(ValueError, match="flush_interval_s must be a number of seconds above 0"):
             provml.Client(spool_dir=tmp_path, online=False, flush_interval_s=interval,
                           install_signal_handler=False)
 

@@ -112,7 +112,7 @@ class Client(Closing):
     :param max_queue: records held in memory; more spill to disk (never block, never drop).
     :param env_allowlist: environment variables recorded in the workflow's metadata (secrets
         are dropped even when listed).
-    :param flush_interval_s: a partial bag waits at most this long.
+    :param flush_interval_s: a partial bag waits at most this long (above 0, at most a day).
     :param wait_on_end: when a workflow ends, wait until its events are sent or on disk.
     :param install_signal_handler: flush on SIGTERM (only if no handler is installed yet).
     :raises ValueError: an impossible combination (both ``store`` and ``endpoint``; offline
@@ -153,7 +153,8 @@ class Client(Closing):
         self.online = sink is not None
         self.diskful = spool_dir is not None
         self.bag_size = bag_size
-        self.env_allowlist = tuple(env_allowlist)
+        # (a name alone, "HOME", was taken letter by letter and recorded nothing: a probe)
+        self.env_allowlist = (env_allowlist,) if isinstance(env_allowlist, str) else tuple(env_allowlist)
         self.wait_on_end = wait_on_end
         self.name = f"provml-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
         directory = Path(spool_dir) if spool_dir is not None else default_spool_dir()

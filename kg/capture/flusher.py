@@ -73,6 +73,10 @@ LINGER_S = 0.25
 #: ≈ 290 µs of server CPU an event with requests of ≈ 1,900 events, ≈ 230 with ≈ 4,300, on a
 #: fresh store; docs/benchmarks.md) and the flusher fewer wake-ups
 ENDPOINT_LINGER_S = 1.0
+#: the longest ``flush_interval_s`` (a day): an infinite one made the thread's every wait raise
+#: (past ``threading.TIMEOUT_MAX``), nothing was written and ``close()`` waited 70 s (a probe,
+#: twenty-seventh session)
+MAX_INTERVAL_S = 86_400
 _BACKOFF_FIRST_S = 0.25
 _BACKOFF_MAX_S = 30.0
 
@@ -188,10 +192,14 @@ class Flusher:
         name: str,
         enrich: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        for option, given in (("bag_size", bag_size), ("max_queue", max_queue)):
+            if not isinstance(given, int) or isinstance(given, bool):  # ("50" failed later: '<' not supported)
+                raise TypeError(f"{option} must be an integer, not {given!r}")
         if bag_size < 1 or max_queue < 1:
             raise ValueError("bag_size and max_queue must be at least 1")
-        if not flush_interval_s > 0:
-            raise ValueError(f"flush_interval_s must be a positive number of seconds, not {flush_interval_s!r}")
+        if not 0 < flush_interval_s <= MAX_INTERVAL_S:  # (inf: the thread failed every round, nothing written)
+            raise ValueError(f"flush_interval_s must be a number of seconds above 0 and at most "
+                             f"{MAX_INTERVAL_S:,}, not {flush_interval_s!r}")
         self.sink = sink
         self._enrich = enrich
         self.spool_dir = spool_dir
