@@ -49,3 +49,51 @@ def test_fit_evaluate_predict_are_captured(tmp_path: Path) -> None:
     assert count(kg, "?x a provml:TrainingExecution") == 1
     assert count(kg, "?x a provml:InferenceExecution") == 1
     assert count(kg, "?x a provml:Model") == 1
+
+
+class _Failing(keras.utils.PyDataset):  # type: ignore[misc]
+    """Two batches an epoch; a batch fails once the dataset has been through an epoch (a file gone)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.x, self.y = keras.random.normal((16, 4)), keras.ops.zeros((16,), "int32")
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> tuple[object, object]:
+        if self.epoch >= 1:
+            raise OSError("the shard is gone")
+        return self.x[index * 8:(index + 1) * 8], self.y[index * 8:(index + 1) * 8]
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_a_fit_that_an_exception_ends_is_ended_errored_and_evaluate_still_recorded(tmp_path: Path) -> None:
+    """Keras calls no callback on an exception: a failed ``fit`` left its stage and epoch
+    running for ever, and a later ``evaluate`` with the callback was taken for validation inside
+    that fit and not recorded (a probe, twenty-seventh session)."""
+    torch.set_num_threads(1)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    client = offline_client(tmp_path)
+    with client.workflow("keras-fails", type="learning") as wf:
+        callback = ProvenanceCallback(wf)
+        with pytest.raises(OSError, match="the shard is gone"):
+            model.fit(_Failing(), epochs=3, callbacks=[callback], verbose=0)
+        model.evaluate(keras.random.normal((8, 4)), keras.ops.zeros((8,), "int32"), callbacks=[callback], verbose=0)
+    events, kg = events_and_store(client)
+    begun = {e.get("task") for e in events if e["kind"] in ("task_begin", "cycle_begin")}
+    ended = {e.get("task"): e["status"] for e in events if e["kind"] in ("task_end", "cycle_end")}
+    assert begun <= set(ended), begun - set(ended)
+    epochs = [task for task in ended if task.startswith("train/epoch-")]
+    assert ended["train"] == "errored" and epochs and ended[max(epochs)] == "errored"
+    assert [e["name"] for e in events if e["kind"] == "task_begin"] == ["train", "evaluate"]
+    assert ended["evaluate"] == "finished"
+    assert count(kg, "?x a provml:EvaluationExecution") == 1

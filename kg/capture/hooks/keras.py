@@ -7,7 +7,9 @@
 
 Keras 3 runs on the torch backend here: when ``KERAS_BACKEND`` is unset and TensorFlow is not
 installed, importing this module sets ``KERAS_BACKEND=torch`` before importing Keras.
-``fit`` → a ``training`` stage (``epochs``, ``batch_size``/``steps``, the optimizer's
+A call that an exception ends (Keras calls no callback for it) leaves its stage and epoch open
+until the callback's next call begins, which ends them ``errored``; a workflow that ends first
+leaves them running. ``fit`` → a ``training`` stage (``epochs``, ``batch_size``/``steps``, the optimizer's
 learning rate as hyperparameters); each epoch → an ``epoch`` cycle with the epoch's logs
 (``loss``, ``val_*`` …) as evaluations; each batch → a ``batch`` cycle with its loss
 (``log_batches=False`` leaves them out); ``evaluate`` → an ``evaluation`` stage; ``predict`` →
@@ -71,6 +73,23 @@ class ProvenanceCallback(keras.callbacks.Callback):  # type: ignore[misc,name-de
         self._epoch: Cycle | None = None
         self._batch: Cycle | None = None
         self._other: Task | None = None
+
+    def set_params(self, params: Any) -> None:
+        """Keras gives each ``fit``, ``evaluate`` and ``predict`` call its callbacks' params once,
+        at its start (``fit``'s own validation reuses them): scopes still open then were left by
+        an exception — Keras calls no callback for one — and are ended ``errored`` here (they
+        stayed running for ever, and an ``evaluate`` after a failed ``fit`` was taken for its
+        validation and not recorded: a probe, twenty-seventh session)."""
+        self._end_left_open()
+        super().set_params(params)
+
+    def _end_left_open(self) -> None:
+        error = {"type": "Interrupted", "message": "the Keras call ended without its end callback "
+                                                   "(an exception or an interrupt)"}
+        for scope in (self._batch, self._epoch, self._stage, self._other):
+            if scope is not None:
+                scope.end(status="errored", error=error)
+        self._batch = self._epoch = self._stage = self._other = None
 
     def _impl(self) -> dict[str, str]:
         return implementation(type(self.model).__name__, software="keras",
