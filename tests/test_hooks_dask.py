@@ -119,6 +119,27 @@ def test_a_collection_computed_twice_is_two_executions(dask_client: DaskClient, 
         kg.close()
 
 
+def test_a_record_inside_a_record_of_the_same_name_is_refused(dask_client: DaskClient, tmp_path: Path) -> None:
+    """The inner ``record`` replaced the outer's plugin, whose end then raised ``KeyError`` into
+    the script, and the outer workflow never ended (a probe, twenty-seventh session)."""
+    from provml.capture.spool import read_events
+
+    spool = tmp_path / "spool"
+    with record(dask_client, "outer", spool_dir=str(spool), online=False):
+        assert dask_client.submit(inc, 1, key="inc-outer").result() == 2
+        with pytest.raises(ValueError, match="registered on this scheduler already"), \
+                record(dask_client, "inner", spool_dir=str(spool), online=False):
+            pass
+        with record(dask_client, "inner", name="provml-inner", spool_dir=str(spool), online=False):
+            assert dask_client.submit(inc, 2, key="inc-inner").result() == 3
+        assert dask_client.submit(inc, 3, key="inc-after").result() == 4
+    events = [e for p in spool.glob("*.jsonl") for e in read_events(p)]
+    ends = sorted(e["workflow"] for e in events if e["kind"] == "workflow_end")
+    assert ends == ["inner", "outer"]
+    outer = {e["task"] for e in events if e["kind"] == "task_end" and e["workflow"] == "outer"}
+    assert {"inc-outer", "inc-after"} <= outer  # (the outer plugin sees the inner block's tasks too)
+
+
 def test_task_ids_are_safe_for_iris() -> None:
     assert task_id(("getitem-abc", 3, 1)) == "getitem-abc-3-1"
     assert task_id("x y/z") == "x-y-z"

@@ -176,6 +176,10 @@ def record(dask_client: Any, workflow: str, *, name: str = "provml", run_id: str
     from provml.capture.client import new_run_id
 
     run = run_id or new_run_id(workflow)
+    if dask_client.run_on_scheduler(_has_plugin, name=name):  # (the inner one replaced the outer,
+        # whose end then raised KeyError into the script: a probe, twenty-seventh session)
+        raise ValueError(f"a plugin named {name!r} is registered on this scheduler already (a "
+                         f"record() running): give this one another name, record(..., name=...)")
     dask_client.register_plugin(ProvenancePlugin(workflow, name=name, run_id=run, **client_options))
     failed = False
     try:
@@ -188,8 +192,14 @@ def record(dask_client: Any, workflow: str, *, name: str = "provml", run_id: str
         dask_client.unregister_scheduler_plugin(name)
 
 
+def _has_plugin(dask_scheduler: Any, name: str) -> bool:
+    return name in dask_scheduler.plugins
+
+
 def _end_on_scheduler(dask_scheduler: Any, name: str, failed: bool) -> None:
-    plugin = dask_scheduler.plugins[name]
+    plugin = dask_scheduler.plugins.get(name)
+    if not isinstance(plugin, ProvenancePlugin):  # (gone: unregistered by someone else)
+        return
     plugin._failed = plugin._failed or failed
     plugin._begin()  # a block that computed nothing still records its (empty) workflow
     plugin._end()
