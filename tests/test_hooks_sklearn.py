@@ -38,3 +38,32 @@ def test_fit_score_predict_become_stages_with_params_metrics_and_model(tmp_path:
     assert count(kg, "?x a provml:TrainingExecution") == 1
     assert count(kg, "?x a provml:InferenceExecution") == 1
     assert count(kg, "?x provml:evaluatedModel ?m") == 2
+
+
+def test_an_iterable_input_a_clone_and_a_pickle(tmp_path: Path) -> None:
+    """``fit`` on documents without a length raised ``TypeError`` before fitting; inside
+    ``GridSearchCV`` the clones' fits were left out without a word; a ``pickle.dump`` of the
+    wrapper raised "cannot pickle '_contextvars.ContextVar'" (a probe, twenty-seventh session)."""
+    import pickle
+    import warnings
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    client = offline_client(tmp_path)
+    with client.workflow("sk", type="learning") as wf:
+        vectorizer = TrackedEstimator(TfidfVectorizer(), wf)
+        vectorizer.fit(doc for doc in ["a cat", "a dog", "the cat"])
+        assert vectorizer.transform(["a cat"]).shape[0] == 1
+        tracked = TrackedEstimator(LogisticRegression(), wf)
+        x, y = [[0.0], [1.0], [0.1], [0.9], [0.2], [0.8]], [0, 1, 0, 1, 0, 1]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cross_val_score(tracked, x, y, cv=2)
+        assert any("the clones' fits are not captured" in str(w.message) for w in caught)
+        tracked.fit(x, y)
+        restored = pickle.loads(pickle.dumps(tracked))
+        assert type(restored).__name__ == "LogisticRegression" and restored.predict([[1.0]])[0] == 1
+    events, _ = events_and_store(client)
+    assert [e["name"] for e in events if e["kind"] == "task_begin"] == ["TfidfVectorizer.fit", "LogisticRegression.fit"]
