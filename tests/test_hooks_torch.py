@@ -107,3 +107,15 @@ def test_a_validation_loop_and_repeated_metrics_in_an_epoch_load(tmp_path: Path)
     stage_end = next(e for e in events if e["kind"] == "task_end")
     assert [v["value"] for v in stage_end["generated"] if v["name"] == "acc"] == [0.8]
     assert count(kg, "?x a provml:TrainingSectionExecution") == 2 + 2 * (3 + 2 + 2)
+
+
+def test_a_loss_of_several_elements_is_said_once_not_dropped_silently(tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    client = offline_client(tmp_path)
+    with client.workflow("wf") as wf, TorchTraining(wf) as tr:
+        for _epoch in tr.epochs(1):
+            for _item in tr.batches(range(3)):
+                assert tr.loss(torch.tensor([1.0, 2.0])) is None
+    client.close()
+    said = [r.getMessage() for r in caplog.records if "no single number" in r.getMessage()]
+    assert len(said) == 1 and "loss.mean()" in said[0]

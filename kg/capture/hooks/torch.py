@@ -21,6 +21,7 @@ already is refused when ``epochs()`` comes to it again (``start=`` goes on). ``l
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
@@ -41,6 +42,8 @@ from provml.capture.values import (
 torch = require("torch", feature="provml.capture.hooks.torch", package="torch", extra="torch")
 
 __all__ = ["TorchTraining", "optimizer_hyperparameters"]
+
+log = logging.getLogger("provml.capture.hooks.torch")
 
 
 def optimizer_hyperparameters(optimizer: Any) -> dict[str, Any]:
@@ -94,6 +97,7 @@ class TorchTraining:
         self._stage_metrics: dict[str, Value] = {}  # outside an epoch: generated when the stage ends
         self._epochs: set[int] = set()  # the epochs begun
         self._next: dict[tuple[bool, str], int] = {}  # (in an epoch?, batch name) -> the next number
+        self._warned = False  # about a loss that is no number (once)
 
     def __enter__(self) -> TorchTraining:
         self.stage.__enter__()
@@ -182,6 +186,10 @@ class TorchTraining:
             return None
         loss = number(value.detach() if hasattr(value, "detach") else value)
         if loss is None:
+            if not self._warned:  # (dropped without a word: a probe, twenty-seventh session)
+                self._warned = True
+                log.warning("provml: a loss that is no single number (%s) is not recorded; pass one "
+                            "number, e.g. loss.mean()", type(value).__name__)
             return None
         self._losses.append(loss)
         if batch is not None:
