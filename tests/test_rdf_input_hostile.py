@@ -117,3 +117,35 @@ def test_a_byte_order_mark_before_turtle_or_n_triples_is_skipped(tmp_path: Path)
         assert checked.returncode == 0 and "conforms" in checked.stdout, (name, checked.stderr[-500:])
     loaded = _provml("load", "--store", "s", "bom.nt", cwd=tmp_path)
     assert loaded.returncode == 0, loaded.stderr[-500:]
+
+
+def test_the_json_depth_scan_agrees_with_a_token_by_token_count() -> None:
+    """``json_depth_over`` against an independent count (a Python loop over strings and brackets,
+    as the scan was until this session) on random inputs of brackets, quotes, escapes and
+    strings that do not end (where the first C-speed version took time n²: a review)."""
+    import random
+    import re
+
+    from provml.store.rdfio import json_depth_over
+
+    token = re.compile(rb'"(?:[^"\\]|\\.)*+"|(?P<bad>")|[\[\]{}]', re.DOTALL)
+
+    def deepest(data: bytes) -> int:
+        depth = most = 0
+        for match in token.finditer(data):
+            if match.lastgroup == "bad":  # no later string ends: the rest is brackets
+                for char in data[match.end():]:
+                    depth += 1 if char in b"[{" else -1 if char in b"]}" else 0
+                    most = max(most, depth)
+                return most
+            char = match.group()[0]
+            depth += 1 if char in b"[{" else -1 if char in b"]}" else 0
+            most = max(most, depth)
+        return most
+
+    rnd = random.Random(27)
+    for _ in range(20_000):
+        data = bytes(rnd.choice(b'[]{}"\\a, \n') for _ in range(rnd.randint(0, 40)))
+        limit = rnd.randint(0, 5)
+        assert json_depth_over(data, limit) == (deepest(data) > limit), (data, limit)
+    assert json_depth_over(b"[" * 70 + b'"' + b'\\"' * 500_000, 64)  # (a string with no end: brackets count)
