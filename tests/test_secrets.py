@@ -395,3 +395,22 @@ def test_a_value_whose_repr_raises_or_a_tuple_key_never_stops_the_script(tmp_pat
     values = {v["name"]: v["value"] for v in begin["used"]}
     assert values == {"bad": "<BadRepr that cannot be written>", "pairs": {"('cat', 'dog')": 0.5}, "lr": 0.1,
                       "sizes": {"train": 10}}
+
+
+def test_a_key_that_is_a_str_subclass_is_redacted_by_its_text(tmp_path: Path) -> None:
+    """A numpy ``str_`` or a str Enum holding a secret, as a mapping key, went to the spool as
+    it was (a review, twenty-seventh session): redacted by its text, as a str key is."""
+    import enum
+
+    import numpy as np
+
+    class Conn(str, enum.Enum):  # noqa: UP042 - as user code writes it
+        MAIN = f"postgresql://admin:{SECRET}@db.example.org/prod"
+
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+    with client.workflow("wf", meta=False) as wf, wf.task(
+            "t", used={"by_dsn": {Conn.MAIN: 1}, "by_token": {np.str_(f"token={SECRET}"): 2}}):
+        pass
+    assert client.close()
+    written = "".join(p.read_text() for p in tmp_path.glob("*.jsonl"))
+    assert "task_begin" in written and SECRET not in written

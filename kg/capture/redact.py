@@ -130,16 +130,18 @@ def _redact_mapping(obj: Mapping[Any, Any], values: Any) -> Mapping[Any, Any]:
     for key, value in obj.items():
         if key.__class__ is str:
             name = key
+        elif isinstance(key, str):  # a str Enum, numpy's str_: as written, its text (``"train"``)
+            name = str.__str__(key)
         else:
             name = _key_text(key)
-            if not isinstance(key, str | int | float) and key is not None:  # (bool is an int; a str
-                key, changed = name, True  # Enum is written as its value) a tuple rejected its whole event
+            if not isinstance(key, int | float) and key is not None:  # (bool is an int) a tuple
+                key, changed = name, True  # rejected its whole event: written as its text
         new = values(name, value)
         if new is not value:
             changed = True
-        if key.__class__ is str:
-            clean = _cleaned(key)
-            if clean is not key:
+        if isinstance(key, str):
+            clean = _cleaned(name)  # (a str subclass by its text: its secret went out: a review)
+            if clean is not name:
                 changed = True
                 number = numbered.get(clean, 1)
                 unique = clean if number == 1 else f"{clean} ({number})"
