@@ -97,3 +97,29 @@ def test_a_fit_that_an_exception_ends_is_ended_errored_and_evaluate_still_record
     assert [e["name"] for e in events if e["kind"] == "task_begin"] == ["train", "evaluate"]
     assert ended["evaluate"] == "finished"
     assert count(kg, "?x a provml:EvaluationExecution") == 1
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_a_call_a_callback_makes_during_fit_leaves_the_fit_running(tmp_path: Path) -> None:
+    """A ``predict`` another callback runs at each epoch's end, with the provenance callback,
+    gave Keras new params mid-``fit``: the live training stage was ended "Interrupted" and the
+    later epochs were lost (a review of the fix above, twenty-seventh session)."""
+    torch.set_num_threads(1)
+    keras.utils.set_random_seed(0)
+    x, y = keras.random.normal((16, 4)), keras.ops.zeros((16,), "int32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    client = offline_client(tmp_path)
+    with client.workflow("keras-nested", type="learning") as wf:
+        callback = ProvenanceCallback(wf, log_batches=False)
+
+        class Peek(keras.callbacks.Callback):  # type: ignore[misc]
+            def on_epoch_end(self, epoch: int, logs: object = None) -> None:
+                self.model.predict(x, callbacks=[callback], verbose=0)
+
+        model.fit(x, y, epochs=2, batch_size=8, callbacks=[callback, Peek()], verbose=0)
+    events, _ = events_and_store(client)
+    ended = {e.get("task"): e["status"] for e in events if e["kind"] in ("task_end", "cycle_end")}
+    assert ended["train"] == "finished" and ended["train/epoch-0"] == ended["train/epoch-1"] == "finished", ended

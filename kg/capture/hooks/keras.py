@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from typing import Any
 
 from provml.capture.hooks import number, plain_params, require
@@ -32,6 +33,17 @@ if "KERAS_BACKEND" not in os.environ and importlib.util.find_spec("tensorflow") 
 keras = require("keras", feature="provml.capture.hooks.keras", package="keras", extra="keras")
 
 __all__ = ["ProvenanceCallback"]
+
+
+def _inside_fit() -> bool:
+    """Whether a Keras ``fit`` is running on this thread (a frame of it on the stack): a call made
+    during it (a callback's ``predict``) is nested, and the scopes of the ``fit`` are live."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "fit" and f"{os.sep}keras{os.sep}" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
 
 
 def _logs(logs: Any) -> list[Value]:
@@ -80,7 +92,8 @@ class ProvenanceCallback(keras.callbacks.Callback):  # type: ignore[misc,name-de
         an exception — Keras calls no callback for one — and are ended ``errored`` here (they
         stayed running for ever, and an ``evaluate`` after a failed ``fit`` was taken for its
         validation and not recorded: a probe, twenty-seventh session)."""
-        self._end_left_open()
+        if not _inside_fit():  # (a predict a callback runs during fit ended the live fit: a review)
+            self._end_left_open()
         super().set_params(params)
 
     def _end_left_open(self) -> None:
