@@ -78,10 +78,11 @@ def test_an_error_message_is_redacted_before_it_is_cut(tmp_path: Path) -> None:
 
 def test_a_validation_loop_and_repeated_metrics_in_an_epoch_load(tmp_path: Path) -> None:
     """A second ``batches()`` loop in an epoch (validation after training) gave its batches the
-    first loop's ids, and a metric recorded twice in an epoch one node two values: either made
-    ``provml load`` reject the whole run (a probe, twenty-seventh session). Now the second loop
-    numbers on (or takes its own name), a metric keeps its last value, and the run loads whole;
-    ``epochs()`` over an epoch recorded already is refused."""
+    first loop's ids, a metric recorded twice in an epoch one node two values, a second
+    ``epochs()`` loop its epochs the first loop's ids: each made ``provml load`` reject the whole
+    run (a probe, twenty-seventh session). Now the second loop numbers on (or takes its own
+    name), a metric keeps its last value, a repeated epoch is recorded under the next free
+    number (the loop keeps its own), and the run loads whole."""
     client = offline_client(tmp_path)
     with client.workflow("wf", type="learning") as wf, TorchTraining(wf) as tr:
         for _epoch in tr.epochs(2):
@@ -94,19 +95,25 @@ def test_a_validation_loop_and_repeated_metrics_in_an_epoch_load(tmp_path: Path)
                 pass
         tr.metric("acc", 0.7)
         tr.metric("acc", 0.8)
-        with pytest.raises(ValueError, match=r"epoch 0 of this stage is recorded already: go on with epochs\(4, start=2\)"):
-            for _epoch in tr.epochs(2):
-                pass
+        again = []
+        for epoch in tr.epochs(2):  # a second loop (fine-tuning): recorded as epochs 2 and 3
+            again.append(epoch)
+            for _item in tr.batches(range(1)):
+                break  # (an early stop: its epoch is ended by what comes next)
+        assert again == [0, 1]
     events, kg = events_and_store(client)  # (loads every event: a rejected batch fails here)
     begun = [e["task"] for e in events if e["kind"] == "cycle_begin"]
-    assert len(begun) == len(set(begun)) == 2 + 2 * (3 + 2 + 2)
+    assert len(begun) == len(set(begun)) == 2 + 2 * (3 + 2 + 2) + 2 * 2
     assert "train/epoch-0/batch-4" in begun and "train/epoch-1/test_batch-1" in begun
+    assert {"train/epoch-2", "train/epoch-3"} <= set(begun)
+    ended = {e["task"] for e in events if e["kind"] == "cycle_end"}
+    assert set(begun) <= ended
     epoch_ends = [e for e in events if e["kind"] == "cycle_end" and e["name"] == "epoch"]
-    assert [{v["name"]: v["value"] for v in e["generated"]} for e in epoch_ends] == [
-        {"loss": 1.0, "val_loss": 0.4}, {"loss": 1.0, "val_loss": 0.4}]
+    assert [{v["name"]: v["value"] for v in e.get("generated", [])} for e in epoch_ends] == [
+        {"loss": 1.0, "val_loss": 0.4}, {"loss": 1.0, "val_loss": 0.4}, {}, {}]
     stage_end = next(e for e in events if e["kind"] == "task_end")
     assert [v["value"] for v in stage_end["generated"] if v["name"] == "acc"] == [0.8]
-    assert count(kg, "?x a provml:TrainingSectionExecution") == 2 + 2 * (3 + 2 + 2)
+    assert count(kg, "?x a provml:TrainingSectionExecution") == 2 + 2 * (3 + 2 + 2) + 2 * 2
 
 
 def test_a_loss_of_several_elements_is_said_once_not_dropped_silently(tmp_path: Path,

@@ -14,7 +14,8 @@ Each epoch is a cycle ``train/epoch-N`` with the mean of the batch losses it rec
 with its loss. A second ``batches()`` loop in an epoch (a validation loop after the training one)
 numbers on from the first, or takes a name of its own (``batches(val_loader, name="val_batch")``);
 its batches had the first loop's ids, and ``provml load`` rejected the run. An epoch recorded
-already is refused when ``epochs()`` comes to it again (``start=`` goes on). ``loss()`` calls
+already, when ``epochs()`` comes to it again, is recorded as the next free number, with a warning
+(``start=`` numbers a further loop on). ``loss()`` calls
 ``.item()`` on the caller's thread (a device sync on GPU; record every k-th batch with
 ``batch_loss_every``).
 """
@@ -129,19 +130,25 @@ class TorchTraining:
         self.stage.__exit__(exc_type, exc, tb)
 
     def epochs(self, n: int, *, start: int = 0) -> Iterator[int]:
-        """Iterate over epoch numbers, each inside an ``epoch`` cycle.
-
-        :raises ValueError: an epoch of this stage was recorded already (``epochs(3)`` twice:
-            two executions under one id, which ``provml load`` rejected whole); pass ``start=``
-            to go on, or record the new loop as a stage of its own.
-        """
+        """Iterate over epoch numbers, each inside an ``epoch`` cycle. An epoch of this stage
+        recorded already (``epochs(3)`` twice: two executions under one id, which ``provml
+        load`` rejected whole) is recorded as the next number not yet used, with a warning; the
+        loop still gets its own numbers. An epoch left open by a ``break`` is ended first."""
+        self._close_batch()
+        if self._epoch is not None:  # (a break out of the loop before: ended here, not left open)
+            self._end_epoch(self._epoch)
+        said = False
         for epoch in range(start, n):
+            recorded = epoch
             if epoch in self._epochs:
-                raise ValueError(f"epoch {epoch} of this stage is recorded already: go on with "
-                                 f"epochs({n + max(self._epochs) + 1 - start}, start={max(self._epochs) + 1}), "
-                                 "or record the new loop as a stage of its own (TorchTraining(..., name=...))")
-            self._epochs.add(epoch)
-            cycle = self._epoch = self.stage.cycle("epoch", epoch)
+                recorded = max(self._epochs) + 1
+                if not said:  # (once a loop)
+                    said = True
+                    log.warning("provml: epoch %d of stage %s is recorded already: recorded as epoch %d, "
+                                "and the loop's later epochs after it (pass start= to number a further "
+                                "loop on, or give it a stage of its own)", epoch, self.stage.name, recorded)
+            self._epochs.add(recorded)
+            cycle = self._epoch = self.stage.cycle("epoch", recorded)
             cycle.begin()
             self._losses = []
             self._metrics = {}
