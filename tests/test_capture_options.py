@@ -83,6 +83,10 @@ def test_option_types_and_an_endless_interval_are_refused_or_read_as_meant(tmp_p
             provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False, flush_interval_s=interval)
     with pytest.raises(TypeError, match="bag_size must be an integer, not '50'"):
         provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False, bag_size="50")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="flush_interval_s must be a number of seconds, not '1'"):
+        provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False, flush_interval_s="1")  # type: ignore[arg-type]
     client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False, env_allowlist="HOME")
     assert client.env_allowlist == ("HOME",)
     client.close()
+    np = pytest.importorskip("numpy")
+    provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False, bag_size=np.int64(50)).close()

@@ -258,3 +258,6 @@ def test_prov_exports_refuse_an_iri_prov_would_read_back_as_another(tmp_path: Pa
         assert result.exit_code == 2 and "<geo:60.1,2.5>" in result.stderr, (fmt, result.output)
     kept = CliRunner().invoke(main, ["export", "--store", str(store), "--format", "nquads"])
     assert kept.exit_code == 0 and "<geo:60.1,2.5>" in kept.stdout
+    from provml.interop.prov_export import _rdflib_prefixes
+
+    assert {"geo", "schema", "prov", "xsd", "xsi"} <= _rdflib_prefixes()  # (prov's own: xsi:type came back as another)

@@ -140,6 +140,11 @@ def test_a_record_inside_a_record_of_the_same_name_is_refused(dask_client: DaskC
     assert {"inc-outer", "inc-after"} <= outer  # (the outer plugin sees the inner block's tasks too)
 
 
+def test_a_key_with_a_tilde_is_no_second_run_of_another() -> None:
+    """``~`` marks a key run again (``<id>~2``): a user's key holding ``~2`` took that id."""
+    assert task_id("inc~2") == "inc-2" and "~" not in task_id(("a~b", 1))
+
+
 def test_task_ids_are_safe_for_iris() -> None:
     assert task_id(("getitem-abc", 3, 1)) == "getitem-abc-3-1"
     assert task_id("x y/z") == "x-y-z"

@@ -65,5 +65,9 @@ def test_an_iterable_input_a_clone_and_a_pickle(tmp_path: Path) -> None:
         tracked.fit(x, y)
         restored = pickle.loads(pickle.dumps(tracked))
         assert type(restored).__name__ == "LogisticRegression" and restored.predict([[1.0]])[0] == 1
+        import copy
+
+        shallow = copy.copy(tracked)  # (was the wrapped estimator itself, shared with the original)
+        assert isinstance(shallow, TrackedEstimator) and shallow.estimator is not tracked.estimator
     events, _ = events_and_store(client)
     assert [e["name"] for e in events if e["kind"] == "task_begin"] == ["TfidfVectorizer.fit", "LogisticRegression.fit"]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import operator
 import os
 import threading
 import time
@@ -193,8 +194,14 @@ class Flusher:
         enrich: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         for option, given in (("bag_size", bag_size), ("max_queue", max_queue)):
-            if not isinstance(given, int) or isinstance(given, bool):  # ("50" failed later: '<' not supported)
+            try:  # ("50" failed later: '<' not supported; numpy's integers are integers)
+                operator.index(given)
+            except TypeError:
+                raise TypeError(f"{option} must be an integer, not {given!r}") from None
+            if isinstance(given, bool):
                 raise TypeError(f"{option} must be an integer, not {given!r}")
+        if not isinstance(flush_interval_s, int | float) and not hasattr(flush_interval_s, "__float__"):
+            raise TypeError(f"flush_interval_s must be a number of seconds, not {flush_interval_s!r}")
         if bag_size < 1 or max_queue < 1:
             raise ValueError("bag_size and max_queue must be at least 1")
         if not 0 < flush_interval_s <= MAX_INTERVAL_S:  # (inf: the thread failed every round, nothing written)

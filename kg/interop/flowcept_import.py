@@ -99,6 +99,8 @@ def _time(value: Any) -> float | None:
 
     >>> _time(1700000000), _time("2023-11-14T22:13:20Z"), _time("2023-11-14 22:13:20"), _time("1700000000.5")
     (1700000000.0, 1700000000.0, 1700000000.0, 1700000000.5)
+    >>> _time("20231114") == _time("2023-11-14T00:00:00Z")
+    True
     >>> _time("yesterday"), _time(True), _time(float("nan")), _time(10**400), _time(1e300)
     (None, None, None, None, None)
     """
@@ -111,11 +113,11 @@ def _time(value: Any) -> float | None:
         if isinstance(value, (int, float)):
             number = float(value)
         elif isinstance(value, str):
-            try:
-                number = float(value)
-            except ValueError:
+            try:  # ISO 8601 first: "20231114" is a date, not 20 million seconds (a review)
                 moment = datetime.fromisoformat(value.strip())
                 number = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+            except ValueError:
+                number = float(value)
         else:
             return None
         if not math.isfinite(number):

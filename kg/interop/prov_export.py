@@ -60,7 +60,7 @@ def _rdflib_prefixes() -> set[str]:
     ``time``, ``schema`` ...)."""
     import rdflib
 
-    return {prefix for prefix, _ in rdflib.Dataset().namespaces()}
+    return {prefix for prefix, _ in rdflib.Dataset().namespaces()} | {"prov", "xsd", "xsi"}  # (prov's own)
 
 
 def _instance_quads(kg: Any) -> list[Any]:

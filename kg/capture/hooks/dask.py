@@ -40,7 +40,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
 
 __all__ = ["ProvenancePlugin", "record", "task_id"]
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._~-]+")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")  # (no ~: it marks a key run again, ProvenancePlugin._execution)
 
 
 def task_id(key: Any) -> str:

@@ -142,6 +142,14 @@ class TrackedEstimator:
                       "fits are not captured; wrap the meta-estimator instead", stacklevel=2)
         return clone(self.estimator)
 
+    def __copy__(self) -> TrackedEstimator:
+        """A copy (``copy.copy``) tracks a copy of the wrapped estimator into the same scope (it was
+        the wrapped estimator itself, shared: a review, twenty-seventh session)."""
+        import copy
+
+        return TrackedEstimator(copy.copy(self.estimator), self.scope, name=self.name,
+                                scoring=self.scoring, model_path=self.model_path)
+
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickled (or deep-copied) as the wrapped estimator: the scope it records into belongs to
         this process (``pickle.dump(tracked, f)`` raised "cannot pickle '_contextvars.ContextVar'")."""
