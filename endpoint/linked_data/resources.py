@@ -93,7 +93,7 @@ def rdf_response(triples: Iterable[Triple], media: str, *, headers: dict[str, st
             triples, "jsonld", profile=profile, base=config().instance_base, expand_unwritable=True
         )
         if media == "application/ld+json":
-            written = "expanded" if body.lstrip()[:1] == b"[" else profile  # (expanded: compaction could not)
+            written = "expanded" if (body or b"").lstrip()[:1] == b"[" else profile  # (expanded: compaction could not)
             content_type = f'{media}; profile="http://www.w3.org/ns/json-ld#{written}"'
     else:
         fmt = RDF_FORMATS[media]

@@ -213,10 +213,10 @@ def _error_type(exception: Any) -> str:
         exception = exception.data
     if not isinstance(exception, BaseException):
         try:
-            from distributed.protocol import deserialize
+            from distributed.protocol.serialize import deserialize
 
             if hasattr(exception, "header") and hasattr(exception, "frames"):  # a Serialized
-                exception = deserialize(exception.header, exception.frames)
+                exception = deserialize(exception.header, exception.frames)  # type: ignore[no-untyped-call]
             if isinstance(exception, bytes | bytearray):  # (what a Serialized holds: the pickle)
                 import pickle
 
