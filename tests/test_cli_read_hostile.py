@@ -175,6 +175,14 @@ def test_the_table_shows_control_characters_escaped_and_csv_json_keep_them(store
     assert code == 0 and json.loads(out)["results"]["bindings"][0]["note"]["value"] == NOTE
     code, out, _ = run("query", path, "--store", str(store), "--format", "csv")
     assert code == 0 and TITLE in out and "first line\nsecond" in out
+    # a colour code (CSI) too: click's echo took it out of CSV written to a file or a pipe (a docs
+    # audit, twenty-seventh session)
+    coloured = tmp_path / "coloured.nt"
+    coloured.write_text(f'<{EX}s> <{EX}note> "\\u001B[31mred\\u001B[0m" .\n')
+    assert run("load", str(coloured), "--store", str(tmp_path / "c"))[0] == 0
+    for fmt in ("csv", "json"):
+        code, out, _ = run("query", path, "--store", str(tmp_path / "c"), "--format", fmt)
+        assert code == 0 and ("\x1b[31mred\x1b[0m" in out if fmt == "csv" else "\\u001b[31mred" in out), (fmt, repr(out))
 
 
 # -- F17: what migrate says it did -----------------------------------------------------------------

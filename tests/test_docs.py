@@ -200,7 +200,8 @@ def test_the_limits_the_docs_quote_are_the_code_s() -> None:
         ("deployment.md", "A group of 4,000 quads or more", BULK_MIN_QUADS, 4_000),
         ("store.md", "a batch of ≥ 4,000 quads", BULK_MIN_QUADS, 4_000),
         ("shapes.md", "past 200,000 numbered abstractions", _default(Verdicts.__init__, "limit"), 200_000),
-        ("interop.md", "asked three times at most (two retries, 1 s and 2 s apart), 30 s a request",
+        ("interop.md", "asked three times at most (two retries: the first at once, the second ≈ 2 s later, "
+                       "plus MLflow's jitter of up to 1 s), 30 s a request",
          [mlflow_env[f"MLFLOW_HTTP_REQUEST_{name}"] for name in ("MAX_RETRIES", "BACKOFF_FACTOR", "TIMEOUT")],
          ["2", "1", "30"]),
     ]

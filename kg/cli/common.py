@@ -37,7 +37,7 @@ def open_kg_or_exit(store: Path | None, *, create: bool = True, remote: str | No
     failures into exit 2.
 
     ``create=True`` (the commands that store data: ``load``, ``import``) makes a store in a
-    missing or empty folder. ``create=False`` (the commands that read or upkeep a store) opens an
+    folder that holds none (missing, empty, or beside other files). ``create=False`` (the commands that read or upkeep a store) opens an
     existing store only: a missing folder, or one that holds no store, is refused before anything
     is written into it, and a store held by another process gets the advice for a reader."""
     from provml.errors import Error, StoreLocked

@@ -93,7 +93,8 @@ def query_command(name: str, params: tuple[str, ...], fmt: str, store: Path | No
             click.echo(render_table(result, base=kg.base))
         else:
             out = result.serialize(format=QueryResultsFormat.JSON if fmt == "json" else QueryResultsFormat.CSV)
-            click.echo((out or b"").decode(), nl=False)
+            # (color=True: click takes colour codes out of text for a file or a pipe, and CSV lost them)
+            click.echo((out or b"").decode(), nl=False, color=True)
     except (Error, SyntaxError, ValueError) as exc:
         raise CouldNotRun(str(exc)) from exc
     finally:
