@@ -200,7 +200,7 @@ class Flusher:
                 raise TypeError(f"{option} must be an integer, not {given!r}") from None
             if isinstance(given, bool):
                 raise TypeError(f"{option} must be an integer, not {given!r}")
-        if not isinstance(flush_interval_s, int | float) and not hasattr(flush_interval_s, "__float__"):
+        if not hasattr(flush_interval_s, "__float__"):  # (a number: int, float, numpy's, Decimal)
             raise TypeError(f"flush_interval_s must be a number of seconds, not {flush_interval_s!r}")
         if bag_size < 1 or max_queue < 1:
             raise ValueError("bag_size and max_queue must be at least 1")

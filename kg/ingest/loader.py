@@ -108,6 +108,11 @@ def _files(paths: Sequence[str | Path]) -> list[Path]:
     return out
 
 
+def _is_spool(file: Path, input_format: str | None) -> bool:
+    """Whether ``file`` is read as a spool of events (by its suffix, unless an RDF format is named)."""
+    return input_format is None and file.suffix.lower() in SPOOL_SUFFIXES
+
+
 def count_units(paths: Sequence[str | Path], *, input_format: str | None = None) -> int:
     """How many units :func:`load_paths` will report to its ``progress`` callback: one per
     non-blank spool line (an event), one per RDF file. Reads the spools once, parses nothing.
@@ -116,7 +121,7 @@ def count_units(paths: Sequence[str | Path], *, input_format: str | None = None)
     """
     total = 0
     for file in _files(paths):
-        if file.suffix.lower() in SPOOL_SUFFIXES and input_format is None:
+        if _is_spool(file, input_format):
             with file.open("rb") as handle:
                 total += sum(1 for line in handle if line.strip())
         else:
@@ -193,7 +198,7 @@ def load_paths(
 
     files = _files(paths)
     for file in files:  # a file of no known format, or a device, stops the load before anything is written
-        if file.suffix.lower() not in SPOOL_SUFFIXES or input_format is not None:
+        if not _is_spool(file, input_format):
             file_format(file, input_format)
             refuse_device(file)
     events = triples = 0
@@ -219,7 +224,7 @@ def load_paths(
 
     try:
         for file in files:
-            if file.suffix.lower() in SPOOL_SUFFIXES and input_format is None:
+            if _is_spool(file, input_format):
                 bag: list[dict[str, Any]] = []
                 first = 1
 

@@ -212,10 +212,10 @@ def _jsonld(items: list[Quad | Triple], *, compact: bool, context: dict[str, str
                 node["@type"] = classes
             if len(classes) < len(types):  # a literal as a type stays a property value
                 node[RDF.type.value] = [v for v in types if "@id" not in v]
+    confused = confused_with_prefix(items, context) if compact else None
+    if confused and expand_unwritable:  # (the endpoint: expanded JSON-LD is JSON-LD too)
+        compact = False
     if compact:
-        confused = confused_with_prefix(items, context)
-        if confused and expand_unwritable:  # (the endpoint: expanded JSON-LD is JSON-LD too)
-            return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
         if confused:
             raise ValueError(
                 f"cannot write compacted JSON-LD: the IRI <{confused}> would read as the compact "
