@@ -313,3 +313,26 @@ def test_a_new_version_in_a_batch_written_as_n_quads_replaces_the_stored_one(tmp
     documents = [q.object.value for q in kg.store.quads() if q.subject == plan and q.predicate == PROVML.specification]
     assert len(documents) == 1 and '"value"' in documents[0]
     kg.close()
+
+
+def test_a_spec_stored_with_a_prefixed_domain_concept_still_gives_its_roles(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A prefixed name as a domain concept (``oilgas:Well``) is refused since the twenty-seventh
+    session; a spec stored before with one did not load at all, so every later run of its
+    workflow lost its roles (a review's leftover). Its roles are used, that concept not, with a
+    warning naming it."""
+    from pyoxigraph import Literal, Quad
+
+    from provml.knowledge import open_kg
+
+    kg = open_kg(tmp_path / "store")
+    doc = _spec(lr="hyperparameter")
+    doc["transformations"][0]["used"][0]["domain_concept"] = "oilgas:LearningRate"  # type: ignore[index]
+    kg.store.add([Quad(kg.iris.plan("wf"), PROVML.specification,
+                       Literal(json.dumps(doc, sort_keys=True)), kg.iris.plans_graph)])
+    with caplog.at_level("WARNING", logger="provml.ingest.spec"):
+        kg.ingest_events(_run("r", [{"name": "lr", "value": 0.1}]))
+    assert PROVML.LearningHyperparameterValue in _types(kg, "r", "lr")
+    assert "oilgas:LearningRate" in caplog.text and "does not load" not in caplog.text
+    kg.close()

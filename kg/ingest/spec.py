@@ -304,9 +304,14 @@ def stored_spec(store: Store, iris: Iris, workflow: str) -> WorkflowSpec | None:
     specs = []
     for text in texts:
         try:
-            specs.append(WorkflowSpec.from_dict(json.loads(text)))
+            doc, dropped = _without_refused_concepts(json.loads(text))
+            specs.append(WorkflowSpec.from_dict(doc))
         except Exception:  # noqa: BLE001 - a document that does not load gives no roles
             log.warning("a stored spec of workflow %r does not load: ignored", workflow)
+            continue
+        if dropped:  # (prefixed names, stored before they were refused)
+            log.warning("the stored spec of workflow %r names domain concepts that are no absolute IRIs: %s; its "
+                        "roles are used, those concepts not: send the spec again with full IRIs", workflow, dropped[:10])
     if not specs:
         return None
     spec, disputed = agreed(specs)
@@ -316,6 +321,20 @@ def stored_spec(store: Store, iris: Iris, workflow: str) -> WorkflowSpec | None:
                     "event for it comes", workflow, len(specs),
                     ", ".join(f"{t}/{a}" for t, a in disputed[:10]))
     return spec
+
+
+def _without_refused_concepts(doc: Any) -> tuple[Any, list[Any]]:
+    """A stored spec document without the domain concepts the event format now refuses (a
+    prefixed name such as ``oilgas:Well``, refused since the twenty-seventh session), and those
+    concepts: a spec stored before still gives its roles (it did not load at all, and every
+    later run of its workflow lost its roles). The store keeps what it holds of them."""
+    dropped: list[Any] = []
+    for t in doc.get("transformations", ()) if isinstance(doc, Mapping) else ():
+        for attrs in (t.get(d) for d in ("used", "generated")) if isinstance(t, dict) else ():
+            for a in attrs if isinstance(attrs, list) else ():
+                if isinstance(a, dict) and a.get("domain_concept") is not None and domain_iri_rule(a["domain_concept"]):
+                    dropped.append(a.pop("domain_concept"))
+    return doc, dropped
 
 
 def retire_versions(store: Store, iris: Iris, quads: Sequence[Quad], data: bytes | None = None) -> None:
