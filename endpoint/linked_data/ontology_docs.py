@@ -4,6 +4,7 @@
 - :func:`ontology_terms` — its classes and properties with labels and definitions, which a page
   can list when pyLODE is unavailable or fails;
 - :func:`ontology_rdf` — the ontology in another RDF syntax (Turtle, RDF/XML, JSON-LD, N-Triples);
+  :func:`ontology_jsonld` — in JSON-LD, expanded or compacted;
 - :func:`digest` — a content hash, so that generated documents are cached per ontology version.
 
 >>> from provml.ontology import path
@@ -26,7 +27,7 @@ from provml.errors import Error
 from provml.store import OxigraphStore, select
 from provml.vocab import DCT, OWL, RDF, RDFS, SKOS, local_name
 
-__all__ = ["OntologyTerm", "digest", "ontology_rdf", "ontology_terms", "pylode_html"]
+__all__ = ["OntologyTerm", "digest", "ontology_jsonld", "ontology_rdf", "ontology_terms", "pylode_html"]
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,22 @@ def ontology_rdf(path: Path, *, format: RdfFormat) -> bytes:
     return out
 
 
+
+
+def ontology_jsonld(path: Path, form: str) -> bytes:
+    """The ontology at ``path`` as JSON-LD in ``form``: ``expanded`` as Oxigraph writes it
+    (:func:`ontology_rdf`), or ``compacted`` with the context of the ontologies' prefixes
+    (expanded where compaction cannot write it: ``serialize_quads``).
+
+    >>> from provml.ontology import path
+    >>> ontology_jsonld(path("provml.ttl"), "compacted").startswith(b"{")
+    True
+    """
+    if form == "expanded":
+        return ontology_rdf(path, format=RdfFormat.JSON_LD)
+    from provml.query.serialization import serialize_quads
+
+    return serialize_quads(_quads(path), "jsonld", profile=form, expand_unwritable=True)
 
 
 def _quads(path: Path) -> list[Quad]:

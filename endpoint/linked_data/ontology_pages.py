@@ -3,6 +3,8 @@
 - ``/ontology`` — PROV-ML (``provml.ttl``); ``/ontology/oil-gas`` — the Oil & Gas domain ontology.
   HTML (pyLODE, generated once per ontology version and kept in memory; a plain list of the terms
   when pyLODE fails), Turtle, RDF/XML, JSON-LD or N-Triples by ``Accept``; ``Vary: Accept``.
+  JSON-LD is expanded unless the client prefers the compacted profile; its ``Content-Type``
+  names the profile sent.
 - Suffix forms choose the format: ``/ontology.ttl``, ``/ontology/provml.ttl``,
   ``/ontology/oil-gas.jsonld`` ...
 - The version IRI ``/provml/0.1.0`` and the domain ontologies' IRIs (``/provml/oil-gas``) are
@@ -25,11 +27,18 @@ from provml.endpoint.auth import require_read
 from provml.endpoint.errors import abort_json
 from provml.endpoint.linked_data.ontology_docs import (
     digest,
+    ontology_jsonld,
     ontology_rdf,
     ontology_terms,
     pylode_html,
 )
-from provml.endpoint.negotiation import best_match
+from provml.endpoint.negotiation import (
+    EXPANDED_FIRST,
+    JSONLD,
+    NotCompactable,
+    best_match,
+    jsonld_answer,
+)
 from provml.errors import Error
 from provml.store.rdfio import FORMATS as RDF_TABLE
 
@@ -121,15 +130,28 @@ def _see(location: str) -> Response:
 
 
 def _serve(name: str, suffix: str | None) -> Response:
+    accept = request.headers.get("Accept")
     if suffix is not None:
         media = SUFFIXES.get("." + suffix)
         if media is None:
             abort_json(404, f"unknown suffix .{suffix}; use one of {', '.join(SUFFIXES)}")
     else:
-        media = best_match(request.headers.get("Accept"), OFFERS)
+        media = best_match(accept, OFFERS)
         if media is None:
             abort_json(406, "no acceptable format; offered: " + ", ".join(OFFERS))
     file = ontology.path(ONTOLOGIES[name])
+    if media == JSONLD:  # expanded as Oxigraph writes it, or compacted when the client prefers
+        others = tuple(o for o in OFFERS if o != JSONLD) if suffix is None else ()
+        try:
+            answer = jsonld_answer(accept, lambda form: ontology_jsonld(file, form),
+                                   others=others, prefer=EXPANDED_FIRST)
+        except NotCompactable as error:
+            abort_json(406, str(error))
+        if answer is not None:
+            response = Response(answer[1], content_type=answer[0])
+            response.vary.add("Accept")
+            return response
+        media = best_match(accept, others) or others[0]  # (the client's next choice)
     if media == "text/html":
         response = Response(_html(name), content_type="text/html; charset=utf-8")
     else:

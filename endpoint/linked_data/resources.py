@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -34,10 +34,17 @@ from provml.endpoint.auth import require_read
 from provml.endpoint.context import config, public_url, reader, runner, store
 from provml.endpoint.errors import abort_json
 from provml.endpoint.linked_data.void import void_description
-from provml.endpoint.negotiation import RDF_FORMATS, best_match, jsonld_profile
+from provml.endpoint.negotiation import (
+    JSONLD,
+    RDF_FORMATS,
+    NotCompactable,
+    best_match,
+    jsonld_answer,
+    jsonld_profile,
+)
 from provml.endpoint.sparql.results import NOT_XML, xml_safe
 from provml.query.describe import ResourceDescription, describe, resource_triples
-from provml.query.serialization import serialize_quads
+from provml.query.serialization import jsonld_context, serialize_quads
 from provml.store.rdfio import FORMATS
 from provml.vocab import DCT, MLS, OWL, PROV, PROVML, RDF, RDFS, SKOS, VOID, XSD
 
@@ -81,26 +88,43 @@ def prefixes() -> dict[str, str]:
     return {n: ns.NS for n, ns in zip(names, spaces, strict=True)}
 
 
-def rdf_response(triples: Iterable[Triple], media: str, *, headers: dict[str, str] | None = None) -> Response:
+def rdf_response(triples: Iterable[Triple], media: str, *, headers: dict[str, str] | None = None,
+                 offers: Sequence[str] = ()) -> Response:
     """Serialize ``triples`` as ``media`` (a key of ``negotiation.RDF_FORMATS``, or
-    ``application/json``) with prefixes; JSON-LD is compacted with the ontologies' prefixes as
-    its context unless ``Accept`` asks for the ``http://www.w3.org/ns/json-ld#expanded``
-    profile."""
-    content_type = _content_type(media)
-    if media in ("application/ld+json", "application/json"):
-        profile = jsonld_profile(request.headers.get("Accept"))
-        body: bytes | None = serialize_quads(
-            triples, "jsonld", profile=profile, base=config().instance_base, expand_unwritable=True
-        )
-        if media == "application/ld+json":
-            written = "expanded" if (body or b"").lstrip()[:1] == b"[" else profile  # (expanded: compaction could not)
-            content_type = f'{media}; profile="http://www.w3.org/ns/json-ld#{written}"'
-    else:
-        fmt = RDF_FORMATS[media]
-        body = serialize(list(triples), format=fmt, prefixes=prefixes() if _prefixed(fmt) else None)
-        if not xml_safe(media, bytes(body or b"")):  # never broken XML (a page names one format)
-            abort_json(406, f"{NOT_XML}; ask for Turtle (.ttl), N-Triples (.nt) or JSON-LD (.jsonld)")
-    response = Response(body or b"", content_type=content_type)
+    ``application/json``) with prefixes. JSON-LD is compacted with the ontologies' prefixes as
+    its context, or expanded where ``Accept`` prefers the ``http://www.w3.org/ns/json-ld#expanded``
+    profile or compaction cannot write the triples; its ``Content-Type`` names the profile sent
+    (:func:`~provml.endpoint.negotiation.jsonld_answer`). ``offers``: the media types ``media``
+    was negotiated among (none when a URL suffix named it), the client's next choice when it
+    takes compacted JSON-LD only and compaction cannot write these triples (else 406)."""
+    triples = list(triples)
+    accept = request.headers.get("Accept")
+    base = config().instance_base
+
+    def jsonld(form: str) -> bytes:
+        return serialize_quads(triples, "jsonld", profile=form, base=base, expand_unwritable=True)
+
+    if media == JSONLD:
+        others = tuple(o for o in offers if o not in (JSONLD, "text/html"))
+        try:
+            answer = jsonld_answer(accept, jsonld, others=others,
+                                   context=[*jsonld_context(), "id"])
+        except NotCompactable as error:
+            abort_json(406, str(error))
+        if answer is not None:
+            return _answer(answer[1], answer[0], headers)
+        media = best_match(accept, others) or others[0]  # (the client's next choice)
+    if media == "application/json":  # JSON-LD read as plain JSON: compacted where it can be
+        return _answer(jsonld(jsonld_profile(accept)), media, headers)
+    fmt = RDF_FORMATS[media]
+    body = serialize(triples, format=fmt, prefixes=prefixes() if _prefixed(fmt) else None)
+    if not xml_safe(media, bytes(body or b"")):  # never broken XML (a page names one format)
+        abort_json(406, f"{NOT_XML}; ask for Turtle (.ttl), N-Triples (.nt) or JSON-LD (.jsonld)")
+    return _answer(body or b"", _content_type(media), headers)
+
+
+def _answer(body: bytes, content_type: str, headers: dict[str, str] | None) -> Response:
+    response = Response(body, content_type=content_type)
     for key, value in (headers or {}).items():
         response.headers[key] = value
     response.vary.add("Accept")
@@ -129,12 +153,13 @@ _BROWSABLE = re.compile(r"(?i)(https?|ftp|mailto):")
 @require_read
 def resource(rest: str) -> Response:
     """Dereference ``{INSTANCE_BASE}{rest}``."""
-    media, description = _resolve(rest)
+    media, description, negotiated = _resolve(rest)
     page = public_url("/id/" + description.iri[len(config().instance_base) :])
     links = _links(description.iri, page)
     if media != "text/html":
         triples = resource_triples(reader(), description.iri)
-        return rdf_response(triples, media, headers={"Link": links})
+        return rdf_response(triples, media, headers={"Link": links},
+                            offers=PAGE_OFFERS if negotiated else ())
     html = render_template(
         "resource.html",
         d=description,
@@ -148,8 +173,9 @@ def resource(rest: str) -> Response:
     return response
 
 
-def _resolve(rest: str) -> tuple[str, ResourceDescription]:
-    """The media type to answer with and the description of the resource ``rest`` names."""
+def _resolve(rest: str) -> tuple[str, ResourceDescription, bool]:
+    """The media type to answer with, the description of the resource ``rest`` names, and
+    whether the media type was negotiated (not named by a suffix)."""
     instance_base = config().instance_base
     candidates: list[tuple[str, str | None]] = []
     for name in dict.fromkeys((_raw(rest), rest)):  # as sent (%-escapes kept), then decoded
@@ -166,7 +192,7 @@ def _resolve(rest: str) -> tuple[str, ResourceDescription]:
             chosen = fixed or best_match(request.headers.get("Accept"), PAGE_OFFERS)
             if chosen is None:
                 abort_json(406, "no acceptable format; offered: " + ", ".join(PAGE_OFFERS))
-            return chosen, description
+            return chosen, description, fixed is None
     abort_json(404, f"the knowledge graph knows nothing about <{instance_base + rest}>")
 
 
@@ -209,7 +235,7 @@ def void() -> Response:
         cache.clear()
         cache[key] = triples
     base = public_url("").rstrip("/")
-    return rdf_response([_rebased(t, base) for t in triples], media)
+    return rdf_response([_rebased(t, base) for t in triples], media, offers=RDF_OFFERS)
 
 
 #: the URL the cached VoID description is written for, replaced by each request's own

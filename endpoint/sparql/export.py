@@ -2,9 +2,11 @@
 
 Both run where queries run (in a worker process over an on-disk store, under the time and
 memory limits; see :meth:`provml.endpoint.sparql.evaluation.QueryRunner.export`). JSON-LD is
-compacted with the ontologies' context, as every other JSON-LD answer of the endpoint
+compacted with the ontologies' context, as the endpoint's other JSON-LD answers
 (:func:`provml.query.serialization.serialize_quads`), unless the client asks for the expanded
-profile.
+profile; it is written expanded where compaction cannot write it (the Graph Store then names
+the expanded profile, or answers the client's next choice or 406:
+:func:`provml.endpoint.negotiation.jsonld_answer`).
 
 >>> from pyoxigraph import NamedNode, Quad
 >>> from provml.store import open_store

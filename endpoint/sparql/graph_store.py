@@ -7,8 +7,9 @@ URL is the graph IRI: ``/store/people/1.ttl`` names ``<BASE_URL>/store/people/1.
 method     effect and status
 =========  ===============================================================================
 GET/HEAD   the graph, negotiated (Turtle by default; JSON-LD compacted with the ontologies'
-           context); 404 when the named graph does not exist. ``/store`` alone: the whole
-           dataset (TriG, N-Quads, JSON-LD). Written under the query time and memory limits
+           context, or expanded, its Content-Type naming the profile sent); 404 when the named
+           graph does not exist. ``/store`` alone: the whole dataset (TriG, N-Quads,
+           JSON-LD). Written under the query time and memory limits
 PUT        replace the graph with the body: 201 when it creates the graph, else 204
 POST       add the body to the graph: 201 when it creates the graph, else 204; ``/store``
            alone creates a new graph and answers 201 with its IRI in ``Location``;
@@ -35,9 +36,11 @@ from provml.endpoint.limits import InputRefused, check_rdf_body
 from provml.endpoint.negotiation import (
     DATASET_OFFERS,
     GRAPH_OFFERS,
+    JSONLD,
     RDF_FORMATS,
+    NotCompactable,
     best_match,
-    jsonld_profile,
+    jsonld_answer,
     media_type,
 )
 from provml.endpoint.sparql.export import ALL, DEFAULT
@@ -111,39 +114,50 @@ def graph_store(path: str | None) -> Response:
 
 def _get(target: Target) -> Response:
     accept = request.headers.get("Accept")
-    available = DATASET_OFFERS if target is None else GRAPH_OFFERS
+    offers = DATASET_OFFERS if target is None else GRAPH_OFFERS
     if target is None:
-        chosen = best_match(accept, DATASET_OFFERS)
-        if chosen is None:
-            abort_json(406, f"the dataset is available as {DATASET_OFFERS}")
         graph = ALL
     else:
         if not _exists(target):
             abort_json(404, f"no graph {target}")
-        chosen = best_match(accept, GRAPH_OFFERS)
-        if chosen is None:
-            abort_json(406, f"a graph is available as {GRAPH_OFFERS}")
         graph = DEFAULT if isinstance(target, DefaultGraph) else target.value
-    if chosen == "application/ld+json" and _holds_triple_terms(graph):
-        # JSON-LD 1.1 has no triple terms: as /sparql, the client's next choice, else 406 (a
-        # failure in the worker was a 503 telling every client to retry, for as long as one lasted)
-        offers = [o for o in available if o != chosen]
+    refusal = f"the dataset is available as {offers}" if target is None else f"a graph is available as {offers}"
+    while True:  # the client's choice, then its next while the graph cannot be written in it
         chosen = best_match(accept, offers)
         if chosen is None:
-            abort_json(406, f"this graph holds triple terms, which JSON-LD 1.1 cannot carry; ask for one of {offers}")
-    # under the query limits (a worker process over an on-disk store); JSON-LD compacted
-    body = context.runner().export(context.store(), graph, media=chosen,
-                                   profile=jsonld_profile(accept))
-    if not xml_safe(chosen, body):  # the client's next choice, never broken XML
-        offers = [o for o in available if o not in XML_TYPES]
-        chosen = best_match(accept, offers)
-        if chosen is None:
-            abort_json(406, f"{NOT_XML}; ask for one of {offers}")
-        body = context.runner().export(context.store(), graph, media=chosen, profile=jsonld_profile(accept))
-    ctype = chosen + ("; charset=utf-8" if chosen.startswith("text/") else "")
+            abort_json(406, refusal)
+        if chosen == JSONLD and _holds_triple_terms(graph):
+            # JSON-LD 1.1 has no triple terms: as /sparql, the client's next choice, else 406 (a
+            # failure in the worker was a 503 telling every client to retry, for as long as one lasted)
+            offers = tuple(o for o in offers if o != chosen)
+            refusal = f"this graph holds triple terms, which JSON-LD 1.1 cannot carry; ask for one of {offers}"
+            continue
+        if chosen == JSONLD:  # compacted with the ontologies' context, or expanded (the profile sent
+            others = tuple(o for o in offers if o != JSONLD)  # is named), under the query limits
+            try:
+                answer = jsonld_answer(accept, lambda form: _export(graph, JSONLD, form), others=others)
+            except NotCompactable as error:
+                abort_json(406, str(error))
+            if answer is None:  # not as compacted JSON-LD: the client's next choice
+                offers = others
+                continue
+            ctype, body = answer
+            break
+        # under the query limits (a worker process over an on-disk store)
+        body = _export(graph, chosen, "compacted")
+        if xml_safe(chosen, body):  # never broken XML
+            ctype = chosen + ("; charset=utf-8" if chosen.startswith("text/") else "")
+            break
+        offers = tuple(o for o in offers if o not in XML_TYPES)
+        refusal = f"{NOT_XML}; ask for one of {offers}"
     response = Response(body, content_type=ctype)
     response.vary.add("Accept")
     return response
+
+
+def _export(graph: str, media: str, form: str) -> bytes:
+    """The graph in ``media`` (JSON-LD in ``form``, expanded where compaction cannot write it)."""
+    return context.runner().export(context.store(), graph, media=media, profile=form)
 
 
 def _holds_triple_terms(graph: str) -> bool:

@@ -4,7 +4,8 @@
   by ``default-graph-uri`` / ``named-graph-uri`` (they override ``FROM``/``FROM NAMED``);
 - update: ``POST`` form (``update=``), ``POST application/sparql-update``, with the write token;
   dataset by ``using-graph-uri`` / ``using-named-graph-uri``; answered 204;
-- ``GET`` with no parameter: the Service Description (Turtle, RDF/XML, JSON-LD, N-Triples).
+- ``GET`` with no parameter: the Service Description (Turtle, RDF/XML, JSON-LD, N-Triples;
+  JSON-LD expanded unless the client prefers the compacted profile).
 
 Statuses: 400 syntax errors and missing, repeated or conflicting parameters; 405 an update by
 GET; 406 no acceptable format; 415 other media types or a charset other than UTF-8; 503 past the
@@ -15,18 +16,27 @@ time limit. Results rows beyond ``MAX_ROWS`` are cut and the response carries
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
-from pyoxigraph import NamedNode, serialize
+from pyoxigraph import NamedNode, RdfFormat, Triple, serialize
 from werkzeug.datastructures import MultiDict
 
 from provml.endpoint import context
 from provml.endpoint.auth import check_read, check_write
 from provml.endpoint.errors import abort_json
 from provml.endpoint.limits import scan_sparql, sparql_syntax_error
-from provml.endpoint.negotiation import RDF_FORMATS, best_match, media_type
+from provml.endpoint.negotiation import (
+    EXPANDED_FIRST,
+    JSONLD,
+    RDF_FORMATS,
+    NotCompactable,
+    best_match,
+    jsonld_answer,
+    media_type,
+)
 from provml.endpoint.sparql.description import service_description
 from provml.endpoint.sparql.outcomes import client_error
 from provml.endpoint.sparql.results import Rendered
 from provml.errors import StoreReadOnly
+from provml.query.serialization import serialize_quads
 
 __all__ = ["bp", "iris", "utf8_body"]
 
@@ -192,14 +202,35 @@ def _update(text: str, params: MultiDict[str, str]) -> Response:
 
 
 def _describe() -> Response:
-    chosen = best_match(request.headers.get("Accept"), _DESCRIPTION_OFFERS)
+    accept = request.headers.get("Accept")
+    chosen = best_match(accept, _DESCRIPTION_OFFERS)
     if chosen is None:
         abort_json(406, f"the service description is available as {_DESCRIPTION_OFFERS}")
     writable = context.config().token is not None and not context.config().read_only
     triples = service_description(context.store(), endpoint=context.public_url("/sparql"),
                                   writable=writable)
+    if chosen == JSONLD:  # expanded as Oxigraph writes it, or compacted when the client prefers
+        others = tuple(o for o in _DESCRIPTION_OFFERS if o != JSONLD)
+        try:
+            answer = jsonld_answer(accept, lambda form: _jsonld(triples, form), others=others,
+                                   prefer=EXPANDED_FIRST)
+        except NotCompactable as error:
+            abort_json(406, str(error))
+        if answer is not None:
+            response = Response(answer[1], content_type=answer[0])
+            response.vary.add("Accept")
+            return response
+        chosen = best_match(accept, others) or others[0]  # (the client's next choice)
     body = serialize(triples, format=RDF_FORMATS[chosen]) or b""
     ctype = chosen + ("; charset=utf-8" if chosen.startswith("text/") else "")
     response = Response(body, content_type=ctype)
     response.vary.add("Accept")
     return response
+
+
+def _jsonld(triples: list[Triple], form: str) -> bytes:
+    """``triples`` as JSON-LD: expanded as Oxigraph writes it, or compacted with the
+    ontologies' context (expanded where compaction cannot write them)."""
+    if form == "expanded":
+        return bytes(serialize(triples, format=RdfFormat.JSON_LD) or b"[]")
+    return serialize_quads(triples, "jsonld", profile=form, expand_unwritable=True)

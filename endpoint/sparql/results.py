@@ -5,6 +5,12 @@ writes them here; pyoxigraph's own ``QuerySolutions.serialize`` would need the u
 iterator. Each writer follows its W3C recommendation (SPARQL 1.1 Query Results JSON, XML,
 CSV/TSV); the W3C ``json-res`` and ``csv-tsv-res`` expectations are in the tests.
 
+Why it is long: every answer of ``/sparql`` is written here, in the worker process that
+evaluated it (the rows never cross the pipe): the four results formats, the RDF formats with
+their fallbacks to the client's next choice (XML that cannot carry the answer, compacted JSON-LD
+that compaction cannot write), and the 406s known before and after evaluation. Split, the one
+negotiation would be spread over modules the worker imports together anyway.
+
 >>> from pyoxigraph import Literal, Variable
 >>> write_solutions([Variable("x")], [[Literal("a,b")]], "text/csv")
 b'x\\r\\n"a,b"\\r\\n'
@@ -236,10 +242,13 @@ class Rendered:
     truncated: bool = False
     offers: tuple[str, ...] = ()
     reason: str = ""  # why a 406 lists fewer offers than the kind has
+    message: str = ""  # a 406's whole message, when it is not "no acceptable format"
 
     @property
     def refusal(self) -> str:
         """The message of a 406: why, when known, and the formats this answer has."""
+        if self.message:
+            return self.message
         return (f"no acceptable format{': ' + self.reason if self.reason else ''}; "
                 f"this query answers one of {self.offers}")
 
@@ -347,24 +356,27 @@ def render(outcome: Any, accept: str | None) -> Rendered:
     >>> render(Outcome("boolean"), "text/turtle").status
     406
     """
-    from pyoxigraph import DefaultGraph, Quad, RdfFormat, serialize
+    from pyoxigraph import DefaultGraph, Quad, serialize
 
-    from provml.endpoint.negotiation import RDF_FORMATS, best_match, jsonld_profile
+    from provml.endpoint.negotiation import (
+        JSONLD,
+        RDF_FORMATS,
+        NotCompactable,
+        best_match,
+        jsonld_answer,
+    )
     from provml.query.serialization import serialize_quads
 
     offers = _offers(outcome.kind)
     if outcome.kind == "triples" and any(
             t.subject.__class__ is Triple or t.object.__class__ is Triple
             for t in outcome.rows):  # JSON-LD 1.1 has no triple terms: 406, not a failure
-        offers = tuple(o for o in offers if o != "application/ld+json")
+        offers = tuple(o for o in offers if o != JSONLD)
 
     def write(chosen: str) -> bytes:
         if outcome.kind == "triples":
             fmt = RDF_FORMATS[chosen]
             rows = outcome.rows
-            if fmt == RdfFormat.JSON_LD:  # compacted with the ontologies' context unless asked not
-                # to, or unless compaction cannot write an IRI (oilgas:x: a 500 for any reader's query)
-                return serialize_quads(rows, "jsonld", profile=jsonld_profile(accept), expand_unwritable=True)
             if fmt.supports_datasets:
                 rows = [Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in rows]
             return bytes(serialize(rows, format=fmt) or b"")
@@ -372,16 +384,29 @@ def render(outcome: Any, accept: str | None) -> Rendered:
             return bytes(write_boolean(outcome.boolean, chosen))
         return bytes(write_solutions(outcome.variables, outcome.rows, chosen))
 
-    chosen = best_match(accept, offers)
-    if chosen is None:
-        return Rendered(406, outcome.kind, offers=offers)
-    body = write(chosen)
-    if not xml_safe(chosen, body):  # the client's next choice, never broken XML
-        offers = tuple(o for o in offers if o not in XML_TYPES)
+    def jsonld(form: str) -> bytes:  # compacted with the ontologies' context, or expanded;
+        # expanded too when compaction cannot write an IRI (oilgas:x: a 500 for any reader's query)
+        return serialize_quads(outcome.rows, "jsonld", profile=form, expand_unwritable=True)
+
+    reason = ""
+    while True:  # the client's choice, then its next while an answer cannot be written
         chosen = best_match(accept, offers)
         if chosen is None:
-            return Rendered(406, outcome.kind, offers=offers, reason=NOT_XML)
+            return Rendered(406, outcome.kind, offers=offers, reason=reason)
+        if chosen == JSONLD and outcome.kind == "triples":
+            others = tuple(o for o in offers if o != JSONLD)
+            try:
+                answer = jsonld_answer(accept, jsonld, others=others)
+            except NotCompactable as refusal:
+                return Rendered(406, outcome.kind, offers=offers, message=str(refusal))
+            if answer is not None:
+                return Rendered(200, outcome.kind, answer[0], answer[1], outcome.truncated)
+            offers = others  # (not as compacted JSON-LD: the client's next choice)
+            continue
         body = write(chosen)
+        if xml_safe(chosen, body):  # never broken XML
+            break
+        offers, reason = tuple(o for o in offers if o not in XML_TYPES), NOT_XML
     content_type = chosen
     if content_type.startswith("text/") or content_type.endswith("json"):
         content_type += "; charset=utf-8"

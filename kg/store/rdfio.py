@@ -12,12 +12,14 @@ column (1-based) and the parser's reason; an unreadable file raises the ``OSErro
 
 from __future__ import annotations
 
+import io
 import operator
 import re
 import stat
 from dataclasses import dataclass
 from itertools import accumulate, count
 from pathlib import Path
+from typing import Any
 
 import pyoxigraph
 from pyoxigraph import Quad, RdfFormat
@@ -130,9 +132,8 @@ def parse_file(path: Path | str, *, format: str | RdfFormat | None = None) -> li
     base_iri = file.resolve().as_uri()
     refuse_device(file)
     with file.open("rb") as stream:
-        if rdf_format in _TEXT_FORMATS and stream.peek(3)[:3] == _BOM:  # ("not a valid subject")
-            stream.read(3)  # (peeked, not read and sought back: a pipe cannot seek)
-        return _parse(stream, rdf_format, str(file), base_iri)
+        source = _past_bom(stream) if rdf_format in _TEXT_FORMATS else stream  # ("not a valid subject")
+        return _parse(source, rdf_format, str(file), base_iri)
 
 
 def parse_bytes(
@@ -249,6 +250,45 @@ def refuse_device(path: Path) -> None:
 #: Windows editors) is skipped: pyoxigraph took it for the first term ("\ufeff is not a valid subject")
 _TEXT_FORMATS = frozenset({RdfFormat.TURTLE, RdfFormat.N_TRIPLES, RdfFormat.N_QUADS, RdfFormat.TRIG, RdfFormat.N3})
 _BOM = b"\xef\xbb\xbf"
+
+
+def _past_bom(stream: io.BufferedReader) -> io.BufferedReader:
+    """``stream`` past a leading UTF-8 byte order mark, if it has one; its bytes are never sought
+    back (a pipe cannot seek). ``peek`` makes at most one read: from a pipe whose writer sent
+    ``\xef`` or ``\xef\xbb`` first, it returned only those, the mark was not seen and the
+    parser refused it. Such a beginning is read on until three bytes are in (or the input
+    ends); when they are no mark, they are put before the rest of the stream again."""
+    head = stream.peek(3)[:3]
+    if head == _BOM:
+        stream.read(3)
+        return stream
+    if not head or len(head) == 3 or not _BOM.startswith(head):  # (a file: three bytes peeked)
+        return stream
+    head = stream.read(3)  # (a blocking read: three bytes, or fewer where the input ends)
+    if head == _BOM:
+        return stream
+    return io.BufferedReader(_Rejoined(head, stream))
+
+
+class _Rejoined(io.RawIOBase):
+    """The bytes ``head``, read from ``rest`` already, then the rest of ``rest``."""
+
+    def __init__(self, head: bytes, rest: io.BufferedReader) -> None:
+        super().__init__()
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            size = min(len(buffer), len(self._head))
+            buffer[:size] = self._head[:size]
+            self._head = self._head[size:]
+            return size
+        return self._rest.readinto(buffer)
+
+
 #: the deepest a JSON-LD file may nest arrays and objects (:func:`json_depth_over`): pyoxigraph's
 #: parser crashed the process at 4,000 levels (SIGSEGV), Python's ``json`` raises past ≈ 1,000
 MAX_JSON_DEPTH = 512
