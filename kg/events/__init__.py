@@ -10,14 +10,16 @@ provml.errors.EventError: event 0 (task_begin): field '(event)': must contain ['
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
 from provml.errors import EventError
+from provml.events.lengths import MAX_TEXT, too_long
+from provml.events.spelling import double_spelling, json_text, spelled
 
-__all__ = ["SCHEMA_VERSION", "schema", "check", "double_spelling", "domain_iri_rule", "spelled", "warm_up"]
+__all__ = ["MAX_TEXT", "SCHEMA_VERSION", "schema", "check", "double_spelling", "domain_iri_rule", "json_text",
+           "spelled", "warm_up"]
 
 SCHEMA_VERSION = 1
 
@@ -119,48 +121,17 @@ def _is_value(path: Sequence[Any]) -> bool:
     return len(path) == 3 and path[1] in ("used", "generated") and str(path[2]).isdigit()
 
 
-def double_spelling(number: float) -> str:
-    """XSD's spelling of a NaN or infinite double (``"NaN"``, ``"INF"``, ``"-INF"``): the event
-    format's ``"double"``, and how JSON answers write what JSON has no number for.
-
-    >>> double_spelling(float("nan")), double_spelling(float("-inf"))
-    ('NaN', '-INF')
-    """
-    return "NaN" if number != number else "INF" if number > 0 else "-INF"
-
-
-def spelled(value: Any, default: Callable[[Any], Any] | None = None) -> Any:
-    """``value`` — a list or object value, as a hyperparameter's grid or a metric per class —
-    with each NaN or infinite number in it written as the string of XSD's spelling
-    (:func:`double_spelling`): JSON, and so its ``rdf:JSON`` literal, has no such numbers. A
-    copy (lists and objects are rebuilt, whatever they hold). ``default``: what turns a value
-    JSON cannot take into one it can (the capture library's numpy and torch arrays and
-    scalars), looked into in turn.
-
-    >>> spelled([1.0, float("nan"), {"f1": float("-inf"), float("inf"): 1}])
-    [1.0, 'NaN', {'f1': '-INF', 'INF': 1}]
-    """
-    if isinstance(value, float):
-        return value if math.isfinite(value) else double_spelling(value)
-    if isinstance(value, dict):  # (a key too: JSON writes a number key as its text)
-        return {double_spelling(k) if isinstance(k, float) and not math.isfinite(k) else k: spelled(v, default)
-                for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [spelled(v, default) for v in value]
-    if default is None or value is None or isinstance(value, str | int):
-        return value
-    converted = default(value)
-    return value if converted is value else spelled(converted, default)
-
-
 def check(events: Sequence[Mapping[str, Any]]) -> None:
     """Check a batch against the schema; the first broken event raises.
 
     Uses compiled validators (fastjsonschema), one per kind of event (:func:`_by_kind`); an
     event they refuse, or of no known kind, goes through the whole schema, whose error is the
-    one reported. About 7.5 µs an event of a learning run.
+    one reported. About 7.5 µs an event of a learning run. Then each text the event stores (a
+    value, a message, a tag, a location, a name made part of an IRI) is held to :data:`MAX_TEXT`
+    (:func:`provml.events.lengths.too_long`: ``len()`` of its strings, ≈ 0.45 µs an event).
 
-    :raises EventError: naming the event (index and kind), the field and the rule it breaks.
+    :raises EventError: naming the event (index and kind), the field and the rule it breaks; a
+        text past :data:`MAX_TEXT` also gives ``size`` and ``limit``.
     """
     import fastjsonschema
 
@@ -180,15 +151,29 @@ def check(events: Sequence[Mapping[str, Any]]) -> None:
         if fast is not None:
             try:
                 fast(event)
-                continue
             except fastjsonschema.JsonSchemaValueException:
-                pass  # the whole schema says why, in its words
-        try:
-            validator(event)
-        except fastjsonschema.JsonSchemaValueException as exc:
-            field = "/".join(str(p) for p in exc.path[1:]) or "(event)"
-            rule = _VALUE_RULES.get(str(exc.rule), "") if _is_value(exc.path) else \
-                _ID_RULES.get(field.rsplit("/", 1)[-1] if field.endswith("/domain") else field, "") \
-                if exc.rule == "pattern" else ""
-            rule = rule or exc.message.removeprefix("data").lstrip(". ")
-            raise EventError(index=index, kind=str(event.get("kind", "?")), field=field, rule=rule) from None
+                fast = None  # the whole schema says why, in its words
+        if fast is None:
+            try:
+                validator(event)
+            except fastjsonschema.JsonSchemaValueException as exc:
+                field = "/".join(str(p) for p in exc.path[1:]) or "(event)"
+                rule = _VALUE_RULES.get(str(exc.rule), "") if _is_value(exc.path) else \
+                    _ID_RULES.get(field.rsplit("/", 1)[-1] if field.endswith("/domain") else field, "") \
+                    if exc.rule == "pattern" else ""
+                rule = rule or exc.message.removeprefix("data").lstrip(". ")
+                raise EventError(index=index, kind=str(event.get("kind", "?")), field=field, rule=rule) from None
+        if (found := too_long(event)) is not None:
+            raise _too_long(index, str(kind), *found)
+
+
+def _too_long(index: int, kind: str, field: str, size: int, what: str) -> EventError:
+    """The error of a text longer than :data:`MAX_TEXT` (:func:`provml.events.lengths.too_long`)."""
+    counted = {"text": "characters", "JSON text": "characters of JSON text", "IRI": "characters of IRI",
+               "IRI segment": "characters as an IRI segment (percent-encoded)"}[what]
+    return EventError(
+        index=index, kind=kind, field=field, size=size, limit=MAX_TEXT,
+        rule=f"holds {size:,} {counted}, more than the {MAX_TEXT:,} (1 MiB) an event's text may hold: "
+             "an export of the store holding it could not be read back (RDF parsers buffer a term of "
+             "at most 8 MiB as written, in JSON-LD). Keep such data as a file and capture its location "
+             "(a data reference: a value's \"data\"; docs/events.md), or send a shorter text")

@@ -21,8 +21,6 @@ True
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -30,7 +28,7 @@ from typing import Any
 
 from pyoxigraph import Literal, NamedNode, Quad
 
-from provml.events import double_spelling, spelled
+from provml.events import double_spelling, json_text
 from provml.ingest.iris import Iris
 from provml.kinds import (
     DATA_ROLES,
@@ -56,10 +54,6 @@ def _time(t: float) -> Literal:
     return Literal(stamp, datatype=XSD.dateTime)
 
 
-_json = functools.partial(json.dumps, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
-                          allow_nan=False)
-
-
 def literal(value: Any) -> Literal:
     """A JSON value as a typed literal; lists and objects as ``rdf:JSON``.
 
@@ -78,10 +72,7 @@ def literal(value: Any) -> Literal:
         return Literal(repr(value) if math.isfinite(value) else double_spelling(value), datatype=XSD.double)
     if isinstance(value, str):
         return Literal(value)
-    try:  # NaN or an infinity inside (``1e400`` reads as one): as XSD spells them, a string
-        return Literal(_json(value), datatype=RDF.JSON)
-    except ValueError:
-        return Literal(_json(spelled(value)), datatype=RDF.JSON)
+    return Literal(json_text(value), datatype=RDF.JSON)  # (NaN, infinities: as XSD spells them)
 
 
 class _Batch:

@@ -1,0 +1,201 @@
+"""A text of an event longer than an export of the store can be read back with is refused at
+ingest (``provml.events.MAX_TEXT``, 1 MiB), on every path in: the check every batch goes
+through, the capture client's store sink, ``provml load`` of a spool and the broker's workers
+(``POST /api/events``: ``tests/endpoint/test_events_text_bound.py``). Before, a value of 17 MiB
+was stored, and no export of that store (N-Quads, TriG, JSON-LD) could be loaded again: Oxigraph's
+parsers buffer a term of at most 16 MiB as written (N-Quads, TriG), 8 MiB (a JSON-LD string).
+A text at the bound, of the characters written longest (control characters: six bytes each),
+reads back from the exports through ``provml load``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import provml
+from provml.cli import main
+from provml.errors import EventError
+from provml.events import MAX_TEXT, check, json_text
+from provml.knowledge import open_kg
+from provml.vocab import PROV
+
+LONG = 17 << 20  # 17 MiB: past every parser's buffer
+C = {"v": 1, "run": "r1", "workflow": "wf"}
+
+
+def run(used: list[dict[str, Any]] | None = None, **begin: Any) -> list[dict[str, Any]]:
+    """A workflow with one task that uses ``used``; ``begin``: more fields of its begin."""
+    task = {**C, "task": "t", "name": "t"}
+    return [{**C, "kind": "workflow_begin", "t": 1.0, **begin},
+            {**task, "kind": "task_begin", "t": 2.0, "used": used or []},
+            {**task, "kind": "task_end", "t": 3.0, "status": "finished"},
+            {**C, "kind": "workflow_end", "t": 4.0, "status": "finished"}]
+
+
+def refusal(events: list[dict[str, Any]]) -> EventError:
+    with pytest.raises(EventError) as caught:
+        check(events)
+    return caught.value
+
+
+def test_a_value_longer_than_the_bound_is_refused_naming_the_field_the_size_and_what_to_do() -> None:
+    error = refusal(run([{"name": "report", "value": "x" * LONG}]))
+    assert error.fields["index"] == 1 and error.fields["kind"] == "task_begin"
+    assert error.fields["field"] == "used/0/value"
+    assert error.fields["size"] == LONG and error.fields["limit"] == MAX_TEXT == 1 << 20
+    assert f"{LONG:,}" in str(error) and f"{MAX_TEXT:,}" in str(error)
+    assert "data reference" in str(error) and "file" in str(error)
+
+
+def test_a_text_at_the_bound_passes_and_one_character_more_does_not() -> None:
+    check(run([{"name": "report", "value": "\x01" * MAX_TEXT}]))
+    assert refusal(run([{"name": "report", "value": "\x01" * (MAX_TEXT + 1)}])).fields["size"] == MAX_TEXT + 1
+
+
+def test_a_list_or_object_value_is_held_to_the_bound_as_its_json_text() -> None:
+    """A list of short strings (its JSON text, an rdf:JSON literal, counted); a list of numbers
+    or one object near the bound passes when its JSON text is within it."""
+    words = ["abcdefgh"] * (MAX_TEXT // 11 + 1)  # "abcdefgh", = 11 characters each
+    assert len(json_text(words)) > MAX_TEXT
+    error = refusal(run([{"name": "vocabulary", "value": words}]))
+    assert error.fields["field"] == "used/0/value" and error.fields["size"] == len(json_text(words))
+    fits = words[: (MAX_TEXT - 2) // 11]
+    assert len(json_text(fits)) <= MAX_TEXT
+    check(run([{"name": "vocabulary", "value": fits}]))
+    check(run([{"name": "grid", "value": {"lr": [0.1] * 100_000, "nan": float("nan")}}]))
+
+
+@pytest.mark.parametrize(("field", "events"), [
+    ("used/0/data/location", run([{"name": "d", "role": "data", "data": {"location": "x" * (MAX_TEXT + 1)}}])),
+    ("used/0/tag", run([{"name": "v", "value": 1, "tag": "x" * (MAX_TEXT + 1)}])),
+    ("used/0/domain", run([{"name": "v", "domain": "https://example.org/" + "x" * MAX_TEXT}])),
+    # a characteristic's name is an IRI segment, percent-encoded: 😀 is 12 characters there
+    ("used/0/characteristics", run([{"name": "d", "role": "data", "data": {"location": "x.csv"},
+                                     "characteristics": {"😀" * (MAX_TEXT // 12 + 1): 1}}])),
+    ("used/0/characteristics/rows", run([{"name": "d", "role": "data", "data": {"location": "x.csv"},
+                                          "characteristics": {"rows": "x" * (MAX_TEXT + 1)}}])),
+    ("tags/1", run(tags=["ok", "x" * (MAX_TEXT + 1)])),
+    ("persona/name", run(persona={"id": "alice", "name": "x" * (MAX_TEXT + 1)})),
+    ("meta/env/A", run(meta={"env": {"A": "x" * MAX_TEXT}})),  # stored as one literal, A=...
+    ("meta/packages/numpy", run(meta={"packages": {"numpy": "é" * (MAX_TEXT // 6)}})),
+    ("spec/transformations/0/name", [{**C, "kind": "spec", "t": 1.0,
+                                      "spec": {"workflow": "wf", "transformations": [{"name": "é" * (MAX_TEXT // 6 + 1)}]}}]),
+    ("spec", [{**C, "kind": "spec", "t": 1.0, "spec": {"workflow": "wf", "description": "x" * MAX_TEXT}}]),
+])
+def test_every_text_an_event_stores_is_held_to_the_bound(field: str, events: list[dict[str, Any]]) -> None:
+    assert refusal(events).fields["field"] == field
+
+
+def test_an_error_message_past_the_bound_refuses_its_end_event() -> None:
+    events = run()
+    events[2] = {**events[2], "status": "errored", "error": {"type": "E", "message": "x" * LONG}}
+    error = refusal(events)
+    assert (error.fields["index"], error.fields["field"]) == (2, "error/message")
+
+
+def _texts(store: Path, predicate: str) -> list[str]:
+    with open_kg(store) as kg:
+        return [row["v"].value for row in kg.query(f"SELECT ?v WHERE {{ ?s <{predicate}> ?v }}")]
+
+
+def test_the_client_store_sink_rejects_that_event_alone_with_the_report(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with provml.Client(store=store, spool_dir=tmp_path / "spool", bag_size=50,
+                       install_signal_handler=False) as client, client.workflow("wf", meta=False) as wf:
+        with wf.task("ok") as ok:
+            ok.generated(provml.value("summary", "short"))
+        with wf.task("big") as big:
+            big.generated(provml.value("report", "x" * LONG))
+    assert client.stats().rejected == 1
+    [record] = [json.loads(line) for line in client.rejected_path.read_text().splitlines()]
+    [event] = record["events"]
+    assert event["kind"] == "task_end" and event["task"] == "big"
+    report = record["report"]
+    assert report["error"] == "EventError" and report["fields"]["field"] == "generated/0/value"
+    assert report["fields"]["size"] == LONG and report["fields"]["limit"] == MAX_TEXT
+    assert "data reference" in report["message"]
+    # the others of the bag are stored: the workflow, both tasks begun, "ok" ended with its value
+    assert _texts(store, PROV.value.value) == ["short"]
+
+
+def test_provml_load_rejects_the_event_and_stores_the_rest_of_its_batch(tmp_path: Path) -> None:
+    events = run([{"name": "report", "value": "x" * LONG}, {"name": "lr", "value": 0.1}])
+    events.insert(1, {**C, "kind": "task_begin", "t": 1.5, "task": "u", "name": "u",
+                      "used": [{"name": "summary", "value": "short"}]})
+    spool = tmp_path / "spool.jsonl"
+    spool.write_text("".join(json.dumps(e) + "\n" for e in events))
+    load = CliRunner().invoke(main, ["load", str(spool), "--store", str(tmp_path / "store"), "--format", "json"])
+    assert load.exit_code == 1, load.output
+    summary = json.loads(load.stdout)
+    [rejected] = summary["rejected"]
+    assert rejected["events"] == 1 and rejected["source"].endswith("(event 3)")
+    assert "used/0/value" in rejected["error"] and f"{LONG:,}" in rejected["error"]
+    assert summary["events"] == len(events) - 1
+    assert _texts(tmp_path / "store", PROV.value.value) == ["short"]
+
+
+def test_a_broker_worker_dead_letters_the_bag_with_the_report(tmp_path: Path) -> None:
+    from redis_server import RedisServer
+    from test_broker import Running, wait_until_caught_up
+
+    from provml.capture.broker import DEAD, RedisSink, connect
+
+    with RedisServer(tmp_path / "redis") as server:
+        sink = RedisSink(server.url)
+        sink.send([json.dumps(e) for e in run([{"name": "report", "value": "x" * LONG}])])
+        sink.send([json.dumps(e) for e in run([{"name": "summary", "value": "short"}])])
+        sink.close()
+        kg = open_kg(tmp_path / "store")
+        running = Running(server.url, kg)
+        try:
+            wait_until_caught_up(server.url)
+        finally:
+            running.close()
+        redis = connect(server.url)
+        [(_id, dead)] = redis.xrange(DEAD)
+        report = json.loads(dead[b"report"])
+        assert report["error"] == "EventError" and "used/0/value" in report["message"]
+        assert f"{MAX_TEXT:,}" in report["message"]
+        assert [q.object.value for q in kg.store.quads() if q.predicate == PROV.value] == ["short"]
+        kg.close()
+        redis.close()
+
+
+@pytest.mark.parametrize("fmt", ["nquads", "trig", "jsonld"])
+def test_a_value_at_the_bound_reads_back_from_an_export_through_provml_load(tmp_path: Path, fmt: str) -> None:
+    """Control characters, each written as \\u0001 (six bytes) in N-Quads, TriG and JSON-LD: the
+    longest a text of MAX_TEXT characters is written (6 MiB; JSON-LD's reader takes 8 MiB)."""
+    text = "\x01" * MAX_TEXT
+    words = ["\\x"] * ((MAX_TEXT - 2) // 6)  # each "\\x", in JSON text: ["\\\\x",...]
+    with open_kg(tmp_path / "store") as kg:
+        kg.ingest_events(run([{"name": "report", "value": text}, {"name": "words", "value": words}]))
+    suffix = {"nquads": "nq", "trig": "trig", "jsonld": "jsonld"}[fmt]
+    out = tmp_path / f"export.{suffix}"
+    export = CliRunner().invoke(main, ["export", "--store", str(tmp_path / "store"), "--format", fmt, "-o", str(out)])
+    assert export.exit_code == 0, export.output
+    load = CliRunner().invoke(main, ["load", str(out), "--store", str(tmp_path / "again"), "--format", "json"])
+    assert load.exit_code == 0, load.output
+    assert sorted(_texts(tmp_path / "again", PROV.value.value), key=len) == [json_text(words), text]
+
+
+def test_the_bound_is_under_what_the_json_ld_reader_takes() -> None:
+    """Why MAX_TEXT is 1 MiB: a JSON-LD string of 8 MiB (quotes included) is the most
+    pyoxigraph's reader takes (N-Quads and TriG: a statement of 16 MiB); a character is written
+    in at most 6 bytes. Should pyoxigraph's buffer change, this says so."""
+    from pyoxigraph import RdfFormat, parse
+
+    def reads(n: int) -> bool:
+        doc = b'[{"@id": "http://e/s", "http://e/p": [{"@value": "' + b"a" * n + b'"}]}]'
+        try:
+            list(parse(doc, format=RdfFormat.JSON_LD))
+        except MemoryError:
+            return False
+        return True
+
+    assert reads((8 << 20) - 2) and not reads((8 << 20) - 1)
+    assert 6 * MAX_TEXT + 2 <= 8 << 20
