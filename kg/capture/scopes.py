@@ -11,6 +11,8 @@ dict put on the client's queue: microseconds, no I/O on the caller's thread. The
 
 Objects are made by a :class:`provml.Client` (``client.workflow(...)``), never directly.
 ``begin()`` / ``end()`` are public for callbacks that cannot use ``with`` (framework hooks).
+A workflow's end first ends, ``errored``, the tasks and cycles of it still open (a hook's
+stage and epoch that an exception left without their end call), innermost first.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ log = logging.getLogger("provml.capture.scopes")
 #: how many ends found the clock before their begin (:func:`_clock_went_back`)
 clock_steps = 0
 
-__all__ = ["CYCLE_FIELDS", "Cycle", "Task", "Workflow", "TASK_TYPES"]
+__all__ = ["CYCLE_FIELDS", "Cycle", "LEFT_OPEN", "Task", "Workflow", "TASK_TYPES"]
 
 #: what the flusher queues: an event dict, or a cycle's compact record (see Cycle)
 Put = Callable[[dict[str, Any] | tuple[Any, ...]], None]
@@ -162,6 +164,11 @@ def _iteration(iteration: object) -> int:
     if value < 0:
         raise ValueError(f"a cycle's iteration must be an integer >= 0, not {iteration!r}")
     return int(value)
+
+
+#: the error of a task or cycle still open when its workflow ends (:meth:`Workflow.end`)
+LEFT_OPEN = {"type": "NotEnded", "message": "its workflow ended before it: no end was called for "
+                                            "it (an exception or an interrupt left it open?)"}
 
 
 def _error(exc_type: type[BaseException], exc: BaseException | None) -> dict[str, str]:
@@ -308,7 +315,7 @@ class _Scope:
 class Workflow(_Scope):
     """One execution of a workflow (``run_id``); made by ``client.workflow(...)``."""
 
-    __slots__ = ("_client", "name", "run_id", "_begin", "_ids", "_spec")
+    __slots__ = ("_client", "name", "run_id", "_begin", "_ids", "_spec", "_open")
 
     def __init__(
         self, client: Any, begin_event: dict[str, Any], *, spec: Mapping[str, Any] | None = None
@@ -328,6 +335,9 @@ class Workflow(_Scope):
         self._ended = False
         self._inner = None
         self._ids: dict[str, int] = {}
+        #: its tasks, and its cycles begun with ``begin()``, begun and not ended (id -> scope), in
+        #: the order begun: :meth:`end` ends them (a ``with`` block ends its own cycle)
+        self._open: dict[int, Task | Cycle] = {}
 
     def _unique(self, wanted: str) -> str:
         count = self._ids.get(wanted, 0) + 1
@@ -364,6 +374,28 @@ class Workflow(_Scope):
             {"v": 1, "kind": "spec", "t": _time(), "run": self.run_id, "workflow": self.name,
              "spec": dict(spec)}
         )
+
+    def end(
+        self,
+        *,
+        status: str = "finished",
+        error: Mapping[str, str] | None = None,
+        generated: Values = None,
+    ) -> None:
+        """Emit ``workflow_end`` (``with`` does this), after ending each task and cycle of this
+        run still open — a framework hook's stage and epoch that an exception left without
+        their end call — ``errored`` with :data:`LEFT_OPEN`, innermost first (they stayed
+        running for ever); a second call does nothing."""
+        if not self._ended:
+            for scope in reversed(list(self._open.values())):  # (a child is begun after its parent)
+                chain = []  # cycles open in it in ``with`` blocks not yet left (another thread's)
+                inner = getattr(scope, "_inner", None)
+                while inner is not None:
+                    chain.append(inner)
+                    inner = getattr(inner, "_inner", None)
+                for open_scope in (*reversed(chain), scope):
+                    open_scope.end(status="errored", error=LEFT_OPEN)
+        super().end(status=status, error=error, generated=generated)
 
     def _end_event(self) -> dict[str, Any]:
         began = self._begin.get("t")
@@ -426,10 +458,12 @@ class Task(_Scope):
         self._put(event)
         self._began = began
         wf._client._open_tasks[id(self)] = self
+        wf._open[id(self)] = self
         return self
 
     def _after_end(self) -> None:
         self._wf._client._open_tasks.pop(id(self), None)
+        self._wf._open.pop(id(self), None)
 
     def _end_event(self) -> dict[str, Any]:
         wf = self._wf
@@ -579,6 +613,7 @@ class Cycle(_Scope):
         """Emit ``cycle_begin`` (``with`` does this)."""
         self._put((True, began := _time(), self._key, self._used))
         self._began = began
+        self._wf._open[id(self)] = self  # (its end may never come: Workflow.end ends it)
         return self
 
     def end(
@@ -597,12 +632,16 @@ class Cycle(_Scope):
             super().end(status=status, error=error, generated=generated)
             return
         self._ended = True  # the compact form, as ``with`` puts it (framework hooks call this)
+        self._wf._open.pop(id(self), None)
         if generated is not None:
             self.generated(*to_values(generated))
         queue = self._queue
         queue.append((False, self._end_time(), self._key, self._generated or ()))
         if len(queue) >= self._gate.at:
             self._gate.check()
+
+    def _after_end(self) -> None:
+        self._wf._open.pop(id(self), None)
 
     def _end_time(self) -> float:
         began = getattr(self, "_began", None)  # (unset: the begin was never queued apart)

@@ -8,8 +8,9 @@
 Keras 3 runs on the torch backend here: when ``KERAS_BACKEND`` is unset and TensorFlow is not
 installed, importing this module sets ``KERAS_BACKEND=torch`` before importing Keras.
 A call that an exception ends (Keras calls no callback for it) leaves its stage and epoch open
-until the callback's next call begins, which ends them ``errored``; a workflow that ends first
-leaves them running. ``fit`` → a ``training`` stage (``epochs``, ``batch_size``/``steps``, the optimizer's
+until the callback's next call begins, which ends them ``errored``, or until their workflow
+ends, if that comes first (:meth:`provml.capture.scopes.Workflow.end` ends them ``errored``
+too). ``fit`` → a ``training`` stage (``epochs``, ``batch_size``/``steps``, the optimizer's
 learning rate as hyperparameters); each epoch → an ``epoch`` cycle with the epoch's logs
 (``loss``, ``val_*`` …) as evaluations; each batch → a ``batch`` cycle with its loss
 (``log_batches=False`` leaves them out); ``evaluate`` → an ``evaluation`` stage; ``predict`` →
