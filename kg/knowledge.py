@@ -34,7 +34,7 @@ from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse
 from provml.capture.redact import redact_event
 from provml.closing import Closing
 from provml.errors import EventError, ValidationFailed
-from provml.events import check
+from provml.events import check, text_too_long, too_long
 from provml.ingest.enrichment import Closure, class_closure, with_entailed_types
 from provml.ingest.iris import Iris
 from provml.ingest.spec import WorkflowSpec, retire_versions, spec_of, stored_spec
@@ -66,24 +66,24 @@ UNSPECIFIED_S = 60.0
 @dataclass(frozen=True)
 class IngestResult:
     """What one ingest wrote: events translated, quads written (after enrichment), graphs touched."""
-
     events: int
     triples: int
     graphs: tuple[str, ...]
 
 
 def redacted(event: Mapping[str, Any], index: int = 0) -> Mapping[str, Any]:
-    """An event with its secrets redacted as the capture client redacts them
-    (:func:`provml.capture.redact.redact_event`).
-
-    :raises provml.errors.EventError: a value nested too deep to read (the format does not bound
-        a value's depth; Python's recursion limit does).
-    """
+    """An event with its secrets redacted as the capture client redacts them (:func:`provml.capture.
+    redact.redact_event`), its texts held to their bound again if that changed it (``[redacted]``
+    is longer). :raises provml.errors.EventError: a value nested too deep to read (Python's
+    recursion limit), or a text redaction made too long (:func:`provml.events.lengths.too_long`)."""
     try:
-        return redact_event(event)
+        out = redact_event(event)
     except RecursionError:
         raise EventError(index=index, kind=str(event.get("kind", "?")), field="(event)",
                          rule="nested too deep to read: flatten its values") from None
+    if out is not event and (found := too_long(out)) is not None:
+        raise text_too_long(index, str(event.get("kind", "?")), *found)
+    return out
 
 
 class KnowledgeGraph(Closing):

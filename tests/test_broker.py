@@ -1201,3 +1201,25 @@ def test_the_writers_largest_group_is_an_option_of_both_commands(
     code = CliRunner().invoke(main, ["ingest-worker", "--broker", redis_server.url, "--store", str(tmp_path / "e"),
                                      "--writer-group-most", "0"]).exit_code
     assert code == 2
+
+
+def test_a_spec_shared_with_a_prefixed_domain_concept_still_gives_its_roles(
+    redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A spec shared in ``provml:specs`` before prefixed domain concepts were refused (twenty-
+    seventh session) did not load in the workers: its roles were lost, and Redis was asked for
+    it again at every value (a review). Its roles apply, that concept left out, with a warning."""
+    from provml.ingest.streams import SPECS
+    from provml.vocab import PROVML
+
+    first, spec_bag, later = spec_bags()
+    spec = spec_bag[0]["spec"]
+    spec["transformations"][0]["used"][0]["domain_concept"] = "oilgas:LearningRate"
+    connect(redis_server.url).hset(SPECS, "wf", json.dumps(spec))
+    with caplog.at_level("WARNING", logger="provml.ingest.spec"):
+        kg = _sent_and_drained(redis_server.url, (first, later), tmp_path / "store")
+    hyper = {q.subject.value.rsplit("/", 3)[-3] for q in kg.store.quads()
+             if q.object == PROVML.LearningHyperparameterValue}
+    assert hyper == {"train", "train2"}
+    assert "oilgas:LearningRate" in caplog.text and "does not load" not in caplog.text
+    kg.close()

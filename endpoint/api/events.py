@@ -83,7 +83,8 @@ def post_events() -> tuple[Response, int]:
         raise QueryRejected from None
     except EventError as exc:
         abort_json(422, str(exc), event=exc.fields.get("index"), kind=exc.fields.get("kind"),
-                   field=exc.fields.get("field"), rule=exc.fields.get("rule"))
+                   field=exc.fields.get("field"), rule=exc.fields.get("rule"),
+                   **{k: exc.fields[k] for k in ("size", "limit") if k in exc.fields})
     except SpecError as exc:
         abort_json(422, str(exc))
     except ValidationFailed as exc:

@@ -15,11 +15,11 @@ from functools import cache
 from typing import Any
 
 from provml.errors import EventError
-from provml.events.lengths import MAX_TEXT, too_long
+from provml.events.lengths import MAX_TEXT, MAX_WRITTEN, too_long, written_size
 from provml.events.spelling import double_spelling, json_text, spelled
 
-__all__ = ["MAX_TEXT", "SCHEMA_VERSION", "schema", "check", "double_spelling", "domain_iri_rule", "json_text",
-           "spelled", "warm_up"]
+__all__ = ["MAX_TEXT", "MAX_WRITTEN", "SCHEMA_VERSION", "schema", "check", "double_spelling", "domain_iri_rule", "json_text",
+           "spelled", "text_too_long", "too_long", "warm_up", "written_size"]
 
 SCHEMA_VERSION = 1
 
@@ -127,11 +127,11 @@ def check(events: Sequence[Mapping[str, Any]]) -> None:
     Uses compiled validators (fastjsonschema), one per kind of event (:func:`_by_kind`); an
     event they refuse, or of no known kind, goes through the whole schema, whose error is the
     one reported. About 7.5 µs an event of a learning run. Then each text the event stores (a
-    value, a message, a tag, a location, a name made part of an IRI) is held to :data:`MAX_TEXT`
+    value, a message, a tag, a location, a name made part of an IRI) is held to its bound
     (:func:`provml.events.lengths.too_long`: ``len()`` of its strings, ≈ 0.45 µs an event).
 
     :raises EventError: naming the event (index and kind), the field and the rule it breaks; a
-        text past :data:`MAX_TEXT` also gives ``size`` and ``limit``.
+        text past its bound also gives ``size`` and ``limit``.
     """
     import fastjsonschema
 
@@ -164,16 +164,21 @@ def check(events: Sequence[Mapping[str, Any]]) -> None:
                 rule = rule or exc.message.removeprefix("data").lstrip(". ")
                 raise EventError(index=index, kind=str(event.get("kind", "?")), field=field, rule=rule) from None
         if (found := too_long(event)) is not None:
-            raise _too_long(index, str(kind), *found)
+            raise text_too_long(index, str(kind), *found)
 
 
-def _too_long(index: int, kind: str, field: str, size: int, what: str) -> EventError:
-    """The error of a text longer than :data:`MAX_TEXT` (:func:`provml.events.lengths.too_long`)."""
-    counted = {"text": "characters", "JSON text": "characters of JSON text", "IRI": "characters of IRI",
+def text_too_long(index: int, kind: str, field: str, size: int, what: str) -> EventError:
+    """The error of a text past its bound (:func:`provml.events.lengths.too_long`): a literal's
+    text past :data:`MAX_WRITTEN` bytes as written, an IRI part or a spec past :data:`MAX_TEXT`
+    characters."""
+    written = what in ("written", "JSON written")
+    counted = {"written": "bytes as written", "JSON written": "bytes of JSON text as written",
+               "JSON text": "characters of JSON text", "IRI": "characters of IRI",
                "IRI segment": "characters as an IRI segment (percent-encoded)"}[what]
+    limit, unit = (MAX_WRITTEN, "7 MiB as written: UTF-8, escapes included") if written else (MAX_TEXT, "1 MiB")
     return EventError(
-        index=index, kind=kind, field=field, size=size, limit=MAX_TEXT,
-        rule=f"holds {size:,} {counted}, more than the {MAX_TEXT:,} (1 MiB) an event's text may hold: "
+        index=index, kind=kind, field=field, size=size, limit=limit,
+        rule=f"holds {size:,} {counted}, more than the {limit:,} ({unit}) an event's text may take: "
              "an export of the store holding it could not be read back (RDF parsers buffer a term of "
              "at most 8 MiB as written, in JSON-LD). Keep such data as a file and capture its location "
              "(a data reference: a value's \"data\"; docs/events.md), or send a shorter text")

@@ -16,30 +16,30 @@ pyoxigraph 0.5.13, a literal's text written with its escapes (``\\n`` 2 bytes, `
   8,388,606 bytes between its quotes read back, 8,388,607 do not, whatever the subject;
 - RDF/XML: none met (a 40 MiB literal reads back).
 
-A character of a literal's text is written in at most 6 bytes in each of them (a control
-character as ``\\u0001``; outside the BMP, 4 bytes of UTF-8). So a literal's text is bounded by
-:data:`MAX_TEXT`, 1 MiB (1,048,576 characters): at most 6 MiB written, under JSON-LD's 8 MiB,
-with room for what ingest's redaction adds (``key=[redacted]``: at most ≈ 3 bytes a character it
-replaces, measured on its patterns). A list or object value is stored as its JSON text
-(:func:`json_text`, an ``rdf:JSON`` literal), bounded the same; a text that becomes part of an
-IRI (a characteristic's or a package's name, a version, a spec's names) is bounded as the IRI
-segment it is written as (percent-encoded: up to 12 characters a character), and a ``domain``
-IRI as it is, so that a statement's subject and object together stay well under 16 MiB. A
-``spec`` event's spec is stored as one JSON literal (its document, with defaults each part
-adds, at most ≈ 5.5 bytes a character of the spec's JSON written): its JSON text is bounded too.
+A literal's text (a string value, a list or object value's JSON text, a message, a tag, a
+location ...) may take :data:`MAX_WRITTEN`, 7 MiB, as written (:func:`written_size`: its UTF-8,
+and 2 bytes for ``\\n`` or ``"``, 6 for ``\\u0001``), under JSON-LD's 8 MiB: a numeric matrix of
+1000 × 1000 (4 MB of JSON text, a byte a character) is stored and reads back. A text is measured
+so only past :data:`MAX_TEXT`, 1 MiB (1,048,576 characters, at most 6 MiB written): below it,
+``len()`` is all it costs. Ingest's redaction may lengthen a text after the check (a secret
+replaced by ``[redacted]``): ``provml.knowledge.redacted`` checks an event again when redaction
+changed it, so what is stored is what was measured. A text that becomes part of an IRI (a
+characteristic's or a package's name, a version, a spec's names) is bounded as the IRI segment
+it is written as (percent-encoded: up to 12 characters a character) by :data:`MAX_TEXT`, and a
+``domain`` IRI as it is, so that a statement's subject and object together stay well under
+16 MiB. A ``spec`` event's spec is stored as one JSON literal (its document, with defaults each
+part adds, at most ≈ 5.5 bytes a character of the spec's JSON written): its JSON text is bounded
+by :data:`MAX_TEXT` characters.
 
-The bound is checked with ``len()`` on strings; a list or object value is walked for an upper
-bound of its JSON text's length, and written out only when that bound passes the limit: ≈ 0.45
-µs an event of a learning run (:func:`provml.events.check`: 6.0 → 6.5 µs). At the bound, the
-longest each is written reads back from every export format through ``provml load``, measured
-for a value, a location and an environment variable of 1 MiB of control characters, a list
-value's JSON text, a ``domain`` IRI, a package's name and version, and a characteristic's name
-of 😀 as long as it may be with such a value (in one N-Quads statement: 19 MB of export read
-back); ``tests/test_event_text_bound.py`` keeps the value's and the list's (N-Quads, TriG,
+The bound costs ``len()`` of each string an event stores; a list or object value is walked for
+an upper bound of its JSON text's length, and written out only when that bound passes
+:data:`MAX_TEXT`: ≈ 0.45 µs an event of a learning run (:func:`provml.events.check`: 6.0 → 6.5
+µs). At the bound, the longest each is written reads back from every export format through
+``provml load``; ``tests/test_event_text_bound.py`` keeps a value's and a list's (N-Quads, TriG,
 JSON-LD).
 
->>> too_long({"kind": "task_end", "generated": [{"name": "report", "value": "x" * (MAX_TEXT + 1)}]})
-('generated/0/value', 1048577, 'text')
+>>> too_long({"kind": "task_end", "generated": [{"name": "report", "value": "\\n" * MAX_TEXT * 4}]})
+('generated/0/value', 8388608, 'written')
 >>> too_long({"kind": "task_end", "generated": [{"name": "loss", "value": 0.5}]}) is None
 True
 """
@@ -51,12 +51,43 @@ from typing import Any
 
 from provml.events.spelling import json_text
 
-__all__ = ["MAX_TEXT", "too_long"]
+__all__ = ["MAX_TEXT", "MAX_WRITTEN", "too_long", "written_size"]
 
-#: the longest text, in characters, of one literal an event may give (a string value, a list or
-#: object value's JSON text, a message, a tag, a location ...) and of one IRI part made of an
-#: event's text, as written: longer, an export of the store could not be read back (see above)
+#: the longest text, in characters, of one IRI part made of an event's text (percent-encoded),
+#: and of a spec's JSON text; a literal's text of at most this many characters is at most 6 MiB
+#: written, so only a longer one is measured as written (:func:`written_size`)
 MAX_TEXT = 1 << 20
+#: the most bytes a literal's text (a string value, a list or object value's JSON text, a
+#: message, a tag, a location ...) may take as the exports write it (:func:`written_size`):
+#: under the 8 MiB of a JSON-LD string pyoxigraph's reader takes, with 1 MiB to spare
+MAX_WRITTEN = 7 << 20
+
+#: characters N-Quads, TriG, Turtle and JSON-LD write as a two-character escape (``\n``) ...
+_SHORT_ESCAPES = str.maketrans("", "", '\b\t\n\f\r"\\')
+#: ... and as six (``\u0001``: the other control characters; DEL in all but JSON-LD)
+_LONG_ESCAPES = str.maketrans("", "", "".join(chr(c) for c in (*range(0x20), 0x7F) if chr(c) not in "\b\t\n\f\r"))
+
+
+def written_size(text: str) -> int:
+    """The most bytes ``text`` takes as a literal's text in the exports (N-Quads, TriG, Turtle,
+    JSON-LD; measured with pyoxigraph 0.5.13): its UTF-8, one byte more for each character
+    written as a two-character escape, five more for each written as ``\\uXXXX``.
+
+    >>> written_size("a\\n\\x01é"), written_size("[1,2]")
+    (11, 5)
+    """
+    shorter = text.translate(_LONG_ESCAPES)
+    plain = shorter.translate(_SHORT_ESCAPES)
+    return len(text.encode("utf-8", "surrogatepass")) + 5 * (len(text) - len(shorter)) + len(shorter) - len(plain)
+
+
+def _over(text: Any) -> int | None:
+    """The bytes a literal's text ``text`` takes written when past :data:`MAX_WRITTEN`, else
+    None (and for no string). ``len()`` alone up to :data:`MAX_TEXT` characters."""
+    if not isinstance(text, str) or len(text) <= MAX_TEXT:
+        return None
+    size = written_size(text)
+    return size if size > MAX_WRITTEN else None
 
 
 def _bound(value: Any, room: int) -> int:
@@ -89,16 +120,13 @@ def _bound(value: Any, room: int) -> int:
     return room + 1
 
 
-def _json_over(value: Any) -> int | None:
-    """The length of ``value``'s JSON text when it is longer than :data:`MAX_TEXT`, else None
+def _json_text(value: Any) -> str | None:
+    """``value``'s JSON text when it may be longer than :data:`MAX_TEXT` characters, else None
     (also when it cannot be written or is nested too deep: translation and redaction say so)."""
     try:
-        if _bound(value, MAX_TEXT) <= MAX_TEXT:
-            return None
-        size = len(json_text(value))
+        return None if _bound(value, MAX_TEXT) <= MAX_TEXT else json_text(value)
     except (TypeError, ValueError, RecursionError):
         return None
-    return size if size > MAX_TEXT else None
 
 
 def _segment(text: str) -> int:
@@ -112,15 +140,15 @@ def _segment(text: str) -> int:
 
 
 def _literal(value: Any) -> tuple[int, str] | None:
-    """``(length, what)`` of a value stored as a literal (``literal()`` of the translation)
-    when longer than :data:`MAX_TEXT`."""
+    """``(bytes written, what)`` of a value stored as a literal (``literal()`` of the
+    translation) when past :data:`MAX_WRITTEN`."""
     if isinstance(value, str):
-        return (len(value), "text") if len(value) > MAX_TEXT else None
+        return None if (size := _over(value)) is None else (size, "written")
     cls = value.__class__
     if cls is float or cls is int or cls is bool or value is None:
         return None
-    size = _json_over(value)
-    return None if size is None else (size, "JSON text")
+    size = _over(_json_text(value))
+    return None if size is None else (size, "JSON written")
 
 
 def _text(value: Any) -> int:
@@ -134,12 +162,12 @@ def _item(item: Mapping[str, Any]) -> tuple[str, int, str] | None:
     data = item.get("data")
     if data is not None:
         for key in ("location", "media_type", "store_type"):
-            if _text(data.get(key)) > MAX_TEXT:
-                return (f"data/{key}", len(data[key]), "text")
+            if (size := _over(data.get(key))) is not None:
+                return (f"data/{key}", size, "written")
     if _text(item.get("domain")) > MAX_TEXT:
         return ("domain", len(item["domain"]), "IRI")
-    if _text(item.get("tag")) > MAX_TEXT:
-        return ("tag", len(item["tag"]), "text")
+    if (size := _over(item.get("tag"))) is not None:
+        return ("tag", size, "written")
     for key, value in (item.get("characteristics") or {}).items():
         if isinstance(key, str) and (size := _segment(key)) > MAX_TEXT:
             return ("characteristics", size, "IRI segment")
@@ -151,9 +179,9 @@ def _item(item: Mapping[str, Any]) -> tuple[str, int, str] | None:
 def _spec(spec: Mapping[str, Any]) -> tuple[str, int, str] | None:
     """A spec past its bounds: its JSON text (stored whole) or a name that becomes an IRI
     segment. Parts of the wrong shape are left to :func:`provml.ingest.spec.spec_of`."""
-    written = _json_over(spec)
-    if written is not None:
-        return ("spec", written, "JSON text")
+    text = _json_text(spec)
+    if text is not None and len(text) > MAX_TEXT:  # (stored with defaults: up to ≈ 5.5 bytes a character)
+        return ("spec", len(text), "JSON text")
     names: list[tuple[str, Any]] = [("spec/workflow", spec.get("workflow")), ("spec/study", spec.get("study"))]
     stores = spec.get("stores")
     if isinstance(stores, list):
@@ -176,9 +204,10 @@ def _spec(spec: Mapping[str, Any]) -> tuple[str, int, str] | None:
 
 def too_long(event: Mapping[str, Any]) -> tuple[str, int, str] | None:
     """The first text of ``event`` (an event the schema passed) past its bound, as ``(field,
-    length, what)``: ``what`` says what is counted, ``"text"`` (characters), ``"JSON text"``
-    (a list or object value's, or a spec's), ``"IRI"`` or ``"IRI segment"`` (percent-encoded);
-    None when every text is within :data:`MAX_TEXT`. Names and ids the schema bounds (200
+    length, what)``: ``what`` says what is counted, ``"written"`` (a literal's text, bytes as
+    written: :data:`MAX_WRITTEN`), ``"JSON written"`` (a list or object value's JSON text, so),
+    ``"JSON text"`` (a spec's, characters), ``"IRI"`` or ``"IRI segment"`` (characters,
+    percent-encoded: :data:`MAX_TEXT`); None when every text is within its bound. Names and ids the schema bounds (200
     characters, a task's path 1,000) are not looked at."""
     for direction in ("used", "generated"):
         items = event.get(direction)
@@ -187,16 +216,16 @@ def too_long(event: Mapping[str, Any]) -> tuple[str, int, str] | None:
                 if (found := _item(item)) is not None:
                     return (f"{direction}/{i}/{found[0]}", found[1], found[2])
     for i, tag in enumerate(event.get("tags") or ()):
-        if len(tag) > MAX_TEXT:
-            return (f"tags/{i}", len(tag), "text")
+        if (size := _over(tag)) is not None:
+            return (f"tags/{i}", size, "written")
     error = event.get("error")
     if error is not None:
         for key in ("type", "message"):
-            if _text(error.get(key)) > MAX_TEXT:
-                return (f"error/{key}", len(error[key]), "text")
+            if (size := _over(error.get(key))) is not None:
+                return (f"error/{key}", size, "written")
     persona = event.get("persona")
-    if persona is not None and _text(persona.get("name")) > MAX_TEXT:
-        return ("persona/name", len(persona["name"]), "text")
+    if persona is not None and (size := _over(persona.get("name"))) is not None:
+        return ("persona/name", size, "written")
     implementation = event.get("implementation")
     if implementation is not None and _segment(implementation.get("version") or "") > MAX_TEXT:
         return ("implementation/version", _segment(implementation["version"]), "IRI segment")
@@ -213,13 +242,13 @@ def too_long(event: Mapping[str, Any]) -> tuple[str, int, str] | None:
 
 def _meta(meta: Mapping[str, Any]) -> tuple[str, int, str] | None:
     for key in ("hostname", "platform", "python"):
-        if _text(meta.get(key)) > MAX_TEXT:
-            return (f"meta/{key}", len(meta[key]), "text")
-    if _text((meta.get("job") or {}).get("id")) > MAX_TEXT:
-        return ("meta/job/id", len(meta["job"]["id"]), "text")
+        if (size := _over(meta.get(key))) is not None:
+            return (f"meta/{key}", size, "written")
+    if (size := _over((meta.get("job") or {}).get("id"))) is not None:
+        return ("meta/job/id", size, "written")
     for name, value in (meta.get("env") or {}).items():  # stored as one literal, NAME=value
-        if len(name) + 1 + len(value) > MAX_TEXT:
-            return (f"meta/env/{name[:100]}", len(name) + 1 + len(value), "text")
+        if len(name) + 1 + len(value) > MAX_TEXT and (size := _over(f"{name}={value}")) is not None:
+            return (f"meta/env/{name[:100]}", size, "written")
     for name, version in (meta.get("packages") or {}).items():  # IRI segments: software/NAME/VERSION
         if (size := _segment(name) + _segment(version)) > MAX_TEXT:
             return (f"meta/packages/{name[:100]}", size, "IRI segment")

@@ -61,7 +61,7 @@ from provml.vocab import PROVML, RDF, RDFS
 if TYPE_CHECKING:
     from provml.store import Store
 
-__all__ = ["AttributeSpec", "TransformationSpec", "WorkflowSpec", "SpecError", "agreed", "load_spec",
+__all__ = ["AttributeSpec", "TransformationSpec", "WorkflowSpec", "SpecError", "agreed", "load_spec", "spec_document",
            "retire_versions", "spec_of", "stored_spec"]
 
 log = logging.getLogger("provml.ingest.spec")
@@ -272,8 +272,7 @@ class WorkflowSpec:
 def agreed(specs: Sequence[WorkflowSpec]) -> tuple[WorkflowSpec, list[tuple[str, str]]]:
     """One spec for the versions ``specs`` of a workflow's spec, when which came last is not
     known (a store that holds two documents: see :func:`retire_versions`): the first, with only the roles every version
-    that declares the attribute gives it; and the ``(transformation, attribute)`` they disagree on.
-    """
+    that declares the attribute gives it; and the ``(transformation, attribute)`` they disagree on."""
     first = specs[0]
     roles: dict[tuple[str, str], set[str]] = {}
     for spec in specs:
@@ -294,24 +293,13 @@ def stored_spec(store: Store, iris: Iris, workflow: str) -> WorkflowSpec | None:
     none), which came last is not recorded: the roles they all agree on are taken
     (:func:`agreed`), and a warning names the attributes they do not (the next ``spec`` event
     settles them). A store that cannot answer, or a document that does not load, gives no
-    roles, with a warning.
-    """
+    roles, with a warning."""
     try:
         texts = sorted(d.value for d in _documents(store, iris, iris.plan(workflow)))
     except Exception:  # noqa: BLE001 - as without a stored spec
         log.warning("the stored spec of workflow %r could not be read", workflow, exc_info=True)
         return None
-    specs = []
-    for text in texts:
-        try:
-            doc, dropped = _without_refused_concepts(json.loads(text))
-            specs.append(WorkflowSpec.from_dict(doc))
-        except Exception:  # noqa: BLE001 - a document that does not load gives no roles
-            log.warning("a stored spec of workflow %r does not load: ignored", workflow)
-            continue
-        if dropped:  # (prefixed names, stored before they were refused)
-            log.warning("the stored spec of workflow %r names domain concepts that are no absolute IRIs: %s; its "
-                        "roles are used, those concepts not: send the spec again with full IRIs", workflow, dropped[:10])
+    specs = [spec for text in texts if (spec := spec_document(text, f"a stored spec of workflow {workflow!r}"))]
     if not specs:
         return None
     spec, disputed = agreed(specs)
@@ -323,11 +311,25 @@ def stored_spec(store: Store, iris: Iris, workflow: str) -> WorkflowSpec | None:
     return spec
 
 
+def spec_document(text: str | bytes, what: str) -> WorkflowSpec | None:
+    """The spec of a document stored or shared before (``what`` names it in the log), or None
+    when it does not load; concepts refused since are left out (warnings say each)."""
+    try:
+        doc, dropped = _without_refused_concepts(json.loads(text))
+        spec = WorkflowSpec.from_dict(doc)
+    except Exception:  # noqa: BLE001 - a document that does not load gives no roles
+        log.warning("%s does not load: ignored", what)
+        return None
+    if dropped:  # (prefixed names, stored before they were refused)
+        log.warning("%s names domain concepts that are no absolute IRIs: %s; its roles are used, those concepts "
+                    "not: send the spec again with full IRIs", what, dropped[:10])
+    return spec
+
+
 def _without_refused_concepts(doc: Any) -> tuple[Any, list[Any]]:
-    """A stored spec document without the domain concepts the event format now refuses (a
-    prefixed name such as ``oilgas:Well``, refused since the twenty-seventh session), and those
-    concepts: a spec stored before still gives its roles (it did not load at all, and every
-    later run of its workflow lost its roles). The store keeps what it holds of them."""
+    """A stored spec document without the domain concepts the event format now refuses (a prefixed
+    name, ``oilgas:Well``, since the twenty-seventh session), and those: a spec stored before still
+    gives its roles (it did not load, and later runs of its workflow lost their roles)."""
     dropped: list[Any] = []
     for t in doc.get("transformations", ()) if isinstance(doc, Mapping) else ():
         for attrs in (t.get(d) for d in ("used", "generated")) if isinstance(t, dict) else ():
@@ -342,8 +344,8 @@ def retire_versions(store: Store, iris: Iris, quads: Sequence[Quad], data: bytes
     only (the version a ``spec`` event just brought is the one in force, and a restarted ingest
     reads it alone). Written first and removed after, a crash in between leaves two versions,
     which :func:`stored_spec` reads as their agreed roles. ``data``: the quads as N-Quads, when
-    the caller has them: searched first, as bytes (a batch of 10,000 events in ≈ 1 ms, where
-    reading each quad's predicate took 1.5 % of ``provml load``'s time that held the GIL)."""
+    the caller has them, searched first as bytes (10,000 events in ≈ 1 ms; reading each quad's
+    predicate took 1.5 % of ``provml load``'s time)."""
     spec_of, graph = PROVML.specification, iris.plans_graph
     if data is not None and f"<{spec_of.value}>".encode() not in data:
         return
@@ -364,8 +366,7 @@ def _documents(store: Store, iris: Iris, plan: Any) -> list[Any]:
 def load_spec(path: str | Path) -> WorkflowSpec:
     """Read a YAML (``.yaml``/``.yml``) or JSON spec file.
 
-    :raises SpecError: when the file does not parse or is not a valid spec.
-    """
+    :raises SpecError: when the file does not parse or is not a valid spec."""
     p = Path(path)
     text = p.read_text(encoding="utf-8")
     try:
@@ -385,8 +386,7 @@ def spec_of(event: Mapping[str, Any], index: int = 0) -> WorkflowSpec:
 
     :raises provml.errors.EventError: its spec does not load (a batch the format rejects, not a
         load that cannot run: before, ``provml load`` stopped whole with exit 2, and a broker
-        worker took it for a store outage and tried it again forever).
-    """
+        worker took it for a store outage and tried it again forever)."""
     try:
         spec = WorkflowSpec.from_dict(event["spec"])
         for _quad in spec.quads(Iris()):  # what translation states of it (a store without its name,

@@ -54,6 +54,7 @@ from typing import Any
 
 from pyoxigraph import DefaultGraph, NamedNode, Quad
 
+from provml import knowledge
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, connect
 from provml.capture.encoding import expand
 from provml.capture.redact import redact_name, redact_spec, redact_text
@@ -61,7 +62,7 @@ from provml.errors import Error, EventError, ValidationFailed
 from provml.ingest.collector import paused
 from provml.ingest.dead_letters import kept
 from provml.ingest.handover import hand_over
-from provml.ingest.spec import SpecError, WorkflowSpec, spec_of
+from provml.ingest.spec import SpecError, spec_document, spec_of
 from provml.ingest.streams import (
     GROUP_FIRST,
     SPECS,
@@ -161,13 +162,11 @@ class _BrokerGraph(KnowledgeGraph):
         return self.prepared
 
     def _role(self, workflow: str, transformation: str, name: str) -> str | None:
-        if workflow not in self.specs:
+        asked = self._unspecified.get(workflow)  # (asked once a while, as the store: not a value)
+        if workflow not in self.specs and (asked is None or time.monotonic() - asked > knowledge.UNSPECIFIED_S):
             found = self.redis.hget(SPECS, workflow)
-            if found is not None:
-                try:
-                    self.specs[workflow] = WorkflowSpec.from_dict(json.loads(found))
-                except Exception:  # noqa: BLE001 - a spec that does not load gives no roles
-                    log.warning("the shared spec of workflow %r does not load", workflow)
+            if found is not None and (spec := spec_document(found, f"the shared spec of workflow {workflow!r}")):
+                self.specs[workflow] = spec
         return super()._role(workflow, transformation, name)
 
     def _write(self, quads: list[Quad], *, events: int) -> IngestResult:

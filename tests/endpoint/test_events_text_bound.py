@@ -1,4 +1,4 @@
-"""``POST /api/events`` refuses a batch holding a text past ``provml.events.MAX_TEXT`` as it
+"""``POST /api/events`` refuses a batch holding a text past ``provml.events.MAX_WRITTEN`` as it
 refuses any event the format refuses: 422 naming the event, the field, the size and the bound,
 nothing of the batch stored (the capture client then splits the bag, and the other events are
 stored). Before, the 17 MiB value was stored (202), and no export of the store read back."""
@@ -33,7 +33,8 @@ def test_a_value_past_the_bound_is_422_naming_it_and_nothing_is_stored(client: F
     body = response.get_json()
     assert body["ok"] is False and body["event"] == 2 and body["kind"] == "task_end"
     assert body["field"] == "generated/0/value"
-    assert f"{LONG:,}" in body["rule"] and "1,048,576" in body["rule"] and "data reference" in body["rule"]
+    assert f"{LONG:,}" in body["rule"] and "7,340,032" in body["rule"] and "data reference" in body["rule"]
+    assert (body["size"], body["limit"]) == (LONG, 7 << 20)  # (the docs say the 422 gives them: a review)
     assert set(kg.store.quads()) == before
     # the same batch with a value within the bound is stored
     assert client.post("/api/events", json={"events": events("x" * 1000)}, headers=AUTH).status_code == 202
