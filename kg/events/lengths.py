@@ -169,8 +169,8 @@ def _item(item: Mapping[str, Any]) -> tuple[str, int, str] | None:
     if (size := _over(item.get("tag"))) is not None:
         return ("tag", size, "written")
     for key, value in (item.get("characteristics") or {}).items():
-        if isinstance(key, str) and (size := _segment(key)) > MAX_TEXT:
-            return ("characteristics", size, "IRI segment")
+        if isinstance(key, str) and (segment := _segment(key)) > MAX_TEXT:
+            return ("characteristics", segment, "IRI segment")
         if (found := _literal(value)) is not None:
             return (f"characteristics/{key}", *found)
     return None
