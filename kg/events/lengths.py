@@ -62,23 +62,25 @@ MAX_TEXT = 1 << 20
 #: under the 8 MiB of a JSON-LD string pyoxigraph's reader takes, with 1 MiB to spare
 MAX_WRITTEN = 7 << 20
 
-#: characters N-Quads, TriG, Turtle and JSON-LD write as a two-character escape (``\n``) ...
-_SHORT_ESCAPES = str.maketrans("", "", '\b\t\n\f\r"\\')
+#: bytes (ASCII: in UTF-8 never part of another character) that N-Quads, TriG, Turtle and
+#: JSON-LD write as a two-character escape (``\n``) ...
+_SHORT_ESCAPES = b'\b\t\n\f\r"\\'
 #: ... and as six (``\u0001``: the other control characters; DEL in all but JSON-LD)
-_LONG_ESCAPES = str.maketrans("", "", "".join(chr(c) for c in (*range(0x20), 0x7F) if chr(c) not in "\b\t\n\f\r"))
+_LONG_ESCAPES = bytes(c for c in (*range(0x20), 0x7F) if c not in _SHORT_ESCAPES)
 
 
 def written_size(text: str) -> int:
     """The most bytes ``text`` takes as a literal's text in the exports (N-Quads, TriG, Turtle,
     JSON-LD; measured with pyoxigraph 0.5.13): its UTF-8, one byte more for each character
-    written as a two-character escape, five more for each written as ``\\uXXXX``.
+    written as a two-character escape, five more for each written as ``\\uXXXX``. Counted on
+    the UTF-8 bytes (``bytes.translate``): ≈ 1–2 ms a MiB, whatever the text holds.
 
     >>> written_size("a\\n\\x01é"), written_size("[1,2]")
     (11, 5)
     """
-    shorter = text.translate(_LONG_ESCAPES)
-    plain = shorter.translate(_SHORT_ESCAPES)
-    return len(text.encode("utf-8", "surrogatepass")) + 5 * (len(text) - len(shorter)) + len(shorter) - len(plain)
+    data = text.encode("utf-8", "surrogatepass")
+    shorter = data.translate(None, _LONG_ESCAPES)
+    return len(data) + 5 * (len(data) - len(shorter)) + len(shorter) - len(shorter.translate(None, _SHORT_ESCAPES))
 
 
 def _over(text: Any) -> int | None:
