@@ -1,6 +1,7 @@
 """The Dask plugin's count of each key's runs: kept compactly within a recording (a dict of every
 task id it saw took ≈ 120 bytes a key, for as long as the plugin lived), counted again from one
-by the next recording, and still ``<id>~2``, ``~3`` … for a key run again within one."""
+by the next recording under another run id, counted on by one under the same (a fixed
+``run_id``), and still ``<id>~2``, ``~3`` … for a key run again within one."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from distributed import LocalCluster  # noqa: E402
 
 from provml.capture.hooks.dask import ProvenancePlugin, _end_on_scheduler  # noqa: E402
 from provml.capture.spool import read_events  # noqa: E402
+from provml.knowledge import open_kg  # noqa: E402
+from provml.vocab import PROV  # noqa: E402
 
 
 def inc(x: int) -> int:
@@ -66,6 +69,38 @@ def test_a_key_run_again_counts_on_within_a_recording_and_from_one_in_the_next(
     assert len(runs) == 2 and runs[0] != runs[1]
     ids = [[e["task"] for e in events if e["kind"] == "task_begin" and e["run"] == run] for run in runs]
     assert ids == [["inc-again", "inc-again~2", "inc-again~3"], ["inc-again"]]
+
+
+def test_a_plugin_with_a_fixed_run_id_counts_a_keys_runs_on_in_its_next_recording(
+        dask_client: DaskClient, tmp_path: Path) -> None:
+    """``ProvenancePlugin(..., run_id="nightly")``, two recordings: the second begins under the
+    same run id, so its task ids are in the first's IRIs. The counts were dropped at the first's
+    end, and the second's first run of a key was ``<id>`` again: one IRI for two executions (two
+    start times, two ends on one node of the store; a review)."""
+    spool = tmp_path / "spool"
+    dask_client.register_plugin(ProvenancePlugin("nightly", name="provml-fixed", run_id="nightly",
+                                                 spool_dir=str(spool), online=False))
+    try:
+        for _ in range(2):
+            run_once_more(dask_client, "inc-fixed")
+        dask_client.run_on_scheduler(_end_on_scheduler, name="provml-fixed", failed=False)
+        run_once_more(dask_client, "inc-fixed")  # (the plugin begins its next recording)
+        dask_client.run_on_scheduler(_end_on_scheduler, name="provml-fixed", failed=False)
+    finally:
+        dask_client.unregister_scheduler_plugin("provml-fixed")
+    # each recording's capture client writes a spool file of its own: in its order, the first
+    # event its workflow_begin (a task's times are the worker's, and may precede it)
+    recordings = sorted((list(read_events(p)) for p in spool.glob("*.jsonl")), key=lambda r: r[0]["t"])
+    assert [[e["run"] for e in part if e["kind"] == "workflow_begin"] for part in recordings] == [
+        ["nightly"], ["nightly"]]
+    ids = [[e["task"] for e in part if e["kind"] == "task_begin"] for part in recordings]
+    assert ids == [["inc-fixed", "inc-fixed~2"], ["inc-fixed~3"]]
+    kg = open_kg()
+    for part in recordings:  # as each recording's capture client sends its own
+        kg.ingest_events(part)
+    starts = list(kg.query(f"SELECT ?x (COUNT(?t) AS ?n) WHERE {{ ?x <{PROV.NS}startedAtTime> ?t . "
+                           f"FILTER(CONTAINS(STR(?x), 'inc-fixed')) }} GROUP BY ?x"))
+    assert len(starts) == 3 and {int(row["n"].value) for row in starts} == {1}
 
 
 def test_the_runs_of_a_recording_take_a_few_bytes_a_key() -> None:

@@ -71,7 +71,7 @@ def _output(key: Any, nbytes: int | None = None, role: str = "data") -> dict[str
 
 
 class _Runs:
-    """How many times each task id ran in one recording, kept compactly: a long recording sees
+    """How many times each task id ran under one run id, kept compactly: a long recording sees
     millions of keys, and a dict of their ids took ≈ 120 bytes a key (123 MB for 10**6 keys,
     measured with tracemalloc). An 8-byte digest of each id that ran, with its count of runs, in
     open-addressing tables of 8 + 4 bytes a slot, a quarter to half full (24-48 bytes a key):
@@ -143,8 +143,9 @@ class ProvenancePlugin(SchedulerPlugin):  # type: ignore[misc]
         self._failed = False
         self._began = 0.0
         self._scheduler: Any = None
-        #: how many times each task id ran in this recording (None outside one: _end drops it)
+        #: how many times each task id ran under the run id ``_counted`` (None: none counted)
         self._runs: _Runs | None = None
+        self._counted: str | None = None
 
     # -- the scheduler's hooks -------------------------------------------------------------------
     async def start(self, scheduler: Any) -> None:
@@ -192,8 +193,8 @@ class ProvenancePlugin(SchedulerPlugin):  # type: ignore[misc]
         key computed again (a collection computed twice: its deterministic keys ran again, and
         two executions under one id made ``provml load`` reject the whole run: a probe,
         twenty-seventh session). ``~`` is no separator :func:`task_id` writes. The counts are
-        the recording's (:class:`_Runs`): a task's IRI holds its run id, so the next recording
-        counts from 1 again."""
+        the run id's (:class:`_Runs`): a task's IRI holds its run id, so a recording under
+        another run id counts from 1 again, and one under the same (a fixed ``run_id``) on."""
         base = task_id(key)
         if self._runs is None:
             self._runs = _Runs()
@@ -209,13 +210,16 @@ class ProvenancePlugin(SchedulerPlugin):  # type: ignore[misc]
         options = {"install_signal_handler": False, **self.client_options}
         self._client = Client(**options)
         self._run = self.run_id or new_run_id(self.workflow)
+        if self._run != self._counted:  # (the same run id again: its task ids go on counting)
+            self._runs, self._counted = None, self._run
         self._began = time.time()
         self._put({"v": 1, "kind": "workflow_begin", "t": self._began, "run": self._run,
                    "workflow": self.workflow, "type": "generic", "tags": ["dask"]})
 
     def _end(self) -> None:
         client, self._client = self._client, None
-        self._runs = None  # (a later graph begins another run, whose ids are its own)
+        if self.run_id is None:  # the next recording's run id is a new one: it counts from 1
+            self._runs = self._counted = None  # (a fixed run id's counts go on: ids in one IRI space)
         if client is None:
             return
         # never before its begin: the system clock may have been set back meanwhile
