@@ -41,6 +41,7 @@ from urllib.parse import parse_qsl
 from provml.endpoint.config import Config
 from provml.endpoint.errors import ApiError
 from provml.endpoint.limits import InputRefused, scan_sparql, sparql_syntax_error
+from provml.endpoint.negotiation import VARY
 from provml.endpoint.sparql.cache import ResultCache, repeatable
 from provml.endpoint.sparql.evaluation import QueryRunner
 from provml.endpoint.sparql.outcomes import QueryCrashed, QueryFailed, QueryRejected, QueryTimeout
@@ -98,7 +99,7 @@ class FastReads:
                 error.add_note("raised at:\n" + "".join(traceback.format_tb(error.__traceback__)))
             return self._refused(error, environ, start_response)
         if rendered.status != 200:
-            return self._refused(ApiError(406, rendered.refusal), environ, start_response)
+            return self._refused(ApiError(406, rendered.refusal, headers=VARY), environ, start_response)
         if cache is not None and repeatable(text) and not scan.services:  # else it may change
             cache.put(key, version, rendered)
         return self._answer(rendered, start_response, hit=False)

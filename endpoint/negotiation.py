@@ -2,7 +2,8 @@
 
 :func:`best_match` picks, among the media types the server offers (in its order of preference),
 the one the client rates highest; the most specific range of the header decides an offer's
-quality (``text/turtle;q=0`` beats ``*/*``), ties go to the server's order.
+quality (``text/turtle;q=0`` beats ``*/*``), ties go to the more specific range, then to the
+server's order.
 
 >>> best_match("text/csv;q=0.5, application/sparql-results+json", RESULTS_OFFERS)
 'application/sparql-results+json'
@@ -13,9 +14,17 @@ True
 
 JSON-LD comes in two forms here, told apart by the ``profile`` parameter of its media type
 (JSON-LD 1.1, section "IANA Considerations"): ``http://www.w3.org/ns/json-ld#compacted`` and
-``http://www.w3.org/ns/json-ld#expanded``. :func:`jsonld_forms` reads which forms an ``Accept``
-takes and at what quality; :func:`jsonld_answer` writes the preferred one and says which it sent
-(:func:`jsonld_type`), or that another offer is to be sent, or why none can be (406).
+``http://www.w3.org/ns/json-ld#expanded``. :func:`choices` rates each form as a media type of its
+own, among the others; :func:`negotiate` is every route's one chain: it writes the answer in the
+client's first choice, and goes to the next when the answer cannot be written in it (triple
+terms in JSON-LD, XML that cannot carry it, compaction that cannot write it), or says why none
+can (406); the ``Content-Type`` of JSON-LD names the form sent (:func:`jsonld_type`).
+
+Why it is long: it is the endpoint's one negotiation, which every route that writes RDF or
+results runs (in the server and in the query workers): the format tables, the parsing of
+``Accept`` once per request, the rating of media types and JSON-LD forms, and the chain that
+goes from a choice the answer cannot be written in to the next, with its 406s. Split, the
+routes would again each hold a part of it, and the parts would again disagree.
 
 >>> jsonld_forms('application/ld+json;profile="http://www.w3.org/ns/json-ld#expanded"')
 (('expanded', 1.0),)
@@ -25,11 +34,11 @@ takes and at what quality; :func:`jsonld_answer` writes the preferred one and sa
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Collection, Sequence
 from functools import lru_cache
+from typing import NamedTuple
 
-from pyoxigraph import QueryResultsFormat, RdfFormat, parse
+from pyoxigraph import QueryResultsFormat, RdfFormat
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header, parse_options_header
 
@@ -41,20 +50,23 @@ __all__ = [
     "EXPANDED_FIRST",
     "JSONLD",
     "JSONLD_FORMS",
-    "NotCompactable",
+    "Negotiated",
+    "NotAcceptable",
+    "Unwritable",
     "DATASET_OFFERS",
     "ERROR_OFFERS",
     "GRAPH_OFFERS",
     "RDF_FORMATS",
     "RESULTS_FORMATS",
     "RESULTS_OFFERS",
+    "VARY",
     "accept",
     "best_match",
-    "jsonld_answer",
+    "choices",
     "jsonld_forms",
-    "jsonld_profile",
     "jsonld_type",
     "media_type",
+    "negotiate",
     "written_form",
 ]
 
@@ -93,6 +105,22 @@ GRAPH_OFFERS: tuple[str, ...] = (
 DATASET_OFFERS: tuple[str, ...] = ("application/trig", "application/n-quads", "application/ld+json")
 #: the error shape (:mod:`provml.endpoint.errors`): JSON, a small HTML page, one line of text
 ERROR_OFFERS: tuple[str, ...] = ("application/json", "text/html", "text/plain")
+
+#: the header of every negotiated answer, 406s included (a cache keeps them apart by ``Accept``)
+VARY: dict[str, str] = {"Vary": "Accept"}
+#: the JSON-LD media type
+JSONLD = "application/ld+json"
+#: form -> its profile IRI (JSON-LD 1.1, "IANA Considerations"): the two forms served
+JSONLD_FORMS: dict[str, str] = {
+    "compacted": "http://www.w3.org/ns/json-ld#compacted",
+    "expanded": "http://www.w3.org/ns/json-ld#expanded",
+}
+_FORM_OF = {iri: form for form, iri in JSONLD_FORMS.items()}
+#: the server's order of the forms when the client rates them alike: compacted with the
+#: ontologies' context (CONSTRUCT, DESCRIBE, the Graph Store, ``/id/`` pages, VoID) ...
+COMPACTED_FIRST: tuple[str, ...] = ("compacted", "expanded")
+#: ... or expanded, as Oxigraph writes it (the Service Description, the ontologies)
+EXPANDED_FIRST: tuple[str, ...] = ("expanded", "compacted")
 
 
 def media_type(header: str | None) -> tuple[str, dict[str, str]]:
@@ -137,56 +165,129 @@ def accept(header: str | None) -> MIMEAccept:
     >>> accept("text/*;q=0.5, */*;q=0.1").quality("text/csv")
     0.5
     """
-    parsed = parse_accept_header(_first_ranges(header), MIMEAccept)
-    return MIMEAccept([(value.split(";", 1)[0].strip().lower(), q) for value, q in parsed])
+    return MIMEAccept([(kind, q) for kind, _, q in _ranges(header)])
+
+
+#: one media range of an ``Accept``: its lower-cased type without parameters, the JSON-LD
+#: forms its ``profile`` names (empty but for ``application/ld+json``), its quality
+_Range = tuple[str, frozenset[str], float]
+
+
+def _parse(header: str) -> tuple[_Range, ...]:
+    found = []
+    for value, q in parse_accept_header(_first_ranges(header)):
+        kind, params = media_type(value)
+        named: frozenset[str] = frozenset()
+        if kind == JSONLD:  # (profiles the server does not serve are ignored, as JSON-LD 1.1 asks)
+            named = frozenset(_FORM_OF[p] for p in params.get("profile", "").split() if p in _FORM_OF)
+        found.append((kind, named, float(q)))
+    return tuple(found)
+
+
+#: ``Accept`` values up to this long are remembered with their ranges and choices (werkzeug's
+#: parsing and matching cost ~25 µs, half of writing a 10-row result; clients send the same few
+#: values); at most 512 × 256 characters kept: any client can send any header
+_CACHED_HEADER_CHARS = 256
+_parse_short = lru_cache(maxsize=512)(_parse)
+#: longer ones (up to the server's header limit) are remembered too, a few at a time: a
+#: request reads its ``Accept`` at each step of its negotiation, and parsing a 100 KB one cost
+#: ~0.2 s each time (a review: 4 times a request)
+_parse_long = lru_cache(maxsize=4)(_parse)
+
+
+def _ranges(header: str | None) -> tuple[_Range, ...]:
+    """The media ranges of ``header``, parsed once (remembered: :func:`_parse`)."""
+    if not header:
+        return ()
+    return (_parse_short if len(header) <= _CACHED_HEADER_CHARS else _parse_long)(header)
+
+
+def _rating(ranges: tuple[_Range, ...], media: str, form: str | None) -> tuple[float, int] | None:
+    """The quality ``ranges`` give ``media`` (JSON-LD in ``form``) and the specificity of the
+    range that gives it, or None when no range matches. As RFC 9110 (section 12.5.1) asks, the
+    most specific matching range decides: ``application/ld+json`` with a ``profile`` naming the
+    form (3), the media type (2), ``type/*`` (1), ``*/*`` (0)."""
+    best: tuple[int, float] | None = None
+    major = media.split("/", 1)[0]
+    for kind, named, q in ranges:
+        if kind == media:
+            if named and form not in named:
+                continue
+            specificity = 3 if named else 2
+        elif kind == "*/*":
+            specificity = 0
+        elif kind.endswith("/*") and kind[:-2] == major:
+            specificity = 1
+        else:
+            continue
+        if best is None or (specificity, q) > best:
+            best = (specificity, q)
+    return None if best is None else (best[1], best[0])
+
+
+#: one choice of a client: a media type, its JSON-LD form (None for other types), its quality
+Choice = tuple[str, str | None, float]
+
+
+def choices(header: str | None, offers: Sequence[str], prefer: Sequence[str] = COMPACTED_FIRST,
+            *, named: bool = False) -> tuple[Choice, ...]:
+    """What ``header`` accepts among ``offers`` (media types in the server's order; JSON-LD
+    offered in each of its forms, in the order of ``prefer``), best first: by quality, then by
+    the specificity of the range that gives it, then in the server's order. JSON-LD is rated
+    form by form (:func:`_rating`), alongside the other media types: a client that rates both
+    forms 0.1 and Turtle 0.5 gets Turtle, whatever it gives ``application/ld+json`` alone. No
+    ``Accept`` (or one that is unreadable) takes every offer, in the server's order.
+
+    ``named``: the URL named the media type (a suffix, ``.jsonld``): ``Accept`` only chooses the
+    JSON-LD form, and a form it excludes (``q=0``) is not sent; when it takes no form (a
+    browser's ``text/html``; ``compacted;q=0``), every form it does not exclude is taken.
+
+    >>> c, e = (f'application/ld+json;profile="http://www.w3.org/ns/json-ld#{f}"' for f in ("compacted", "expanded"))
+    >>> [m + (f"#{f}" if f else "") for m, f, _ in choices(
+    ...     f"application/ld+json;q=0.9, {c};q=0.1, {e};q=0.1, text/turtle;q=0.5", GRAPH_OFFERS)]
+    ['text/turtle', 'application/ld+json#compacted', 'application/ld+json#expanded']
+    >>> choices(f"{c};q=0, {e};q=0, application/ld+json;q=0.5, text/turtle;q=0.1", GRAPH_OFFERS)
+    (('text/turtle', None, 0.1),)
+    >>> choices(f"{c};q=0", (JSONLD,), named=True), choices(c, (JSONLD,), named=True)
+    ((('application/ld+json', 'expanded', 1.0),), (('application/ld+json', 'compacted', 1.0),))
+    >>> choices(f"{c};q=0, {e};q=0", (JSONLD,), named=True), len(choices("text/html", (JSONLD,), named=True))
+    ((), 2)
+    """
+    ranges = _ranges(header)
+    rated = []
+    for position, media in enumerate(offers):
+        forms = prefer if media == JSONLD else (None,)
+        ratings = [_rating(ranges, media, form) if ranges else (1.0, 0) for form in forms]
+        if named:  # (the URL chose the type: Accept only chooses the form, or excludes it)
+            taken = any(r is not None and r[0] > 0 for r in ratings) and media == JSONLD
+            ratings = [r if (r is not None and media == JSONLD) or taken else (1.0, 0)
+                       for r in ratings]
+        for order, (form, rating) in enumerate(zip(forms, ratings, strict=True)):
+            if rating is not None and rating[0] > 0:
+                rated.append((-rating[0], -rating[1], position, order, (media, form, rating[0])))
+    return tuple(item[-1] for item in sorted(rated))
+
+
+_cached_choices = lru_cache(maxsize=1024)(choices)
 
 
 def best_match(accept_header: str | None, offers: Sequence[str]) -> str | None:
-    """The offer the client prefers, or None when it accepts none of them.
-
-    werkzeug's ``MIMEAccept.best_match``: the most specific range of the header decides an
-    offer's quality (``text/turtle;q=0`` beats ``*/*``), ties go to the server's order.
+    """The offer the client prefers, or None when it accepts none of them (:func:`choices`: the
+    most specific range of the header decides an offer's quality, ``text/turtle;q=0`` beats
+    ``*/*``; ties go to the more specific range, then to the server's order).
 
     :param accept_header: the ``Accept`` value; empty, None or unreadable accepts the first offer.
     :param offers: media types in the server's order of preference.
     """
-    if not offers:
-        return None
-    if accept_header is not None and len(accept_header) > _CACHED_HEADER_CHARS:
-        return _best_match(accept_header, tuple(offers))
-    return _cached_best_match(accept_header, tuple(offers))
+    found = _choices(accept_header, tuple(offers))
+    return found[0][0] if found else None
 
 
-#: ``Accept`` values up to this long are remembered with their choice (werkzeug's parsing and
-#: matching cost ~25 µs, half of writing a 10-row result; clients send the same few values)
-_CACHED_HEADER_CHARS = 256
-
-
-def _best_match(accept_header: str | None, offers: tuple[str, ...]) -> str | None:
-    ranges = accept(accept_header)
-    if not ranges:
-        return offers[0]
-    chosen: str | None = ranges.best_match(offers)
-    return chosen
-
-
-#: at most 512 × 256 characters kept: any client can send any header
-_cached_best_match = lru_cache(maxsize=512)(_best_match)
-
-
-#: the JSON-LD media type
-JSONLD = "application/ld+json"
-#: form -> its profile IRI (JSON-LD 1.1, "IANA Considerations"): the two forms served
-JSONLD_FORMS: dict[str, str] = {
-    "compacted": "http://www.w3.org/ns/json-ld#compacted",
-    "expanded": "http://www.w3.org/ns/json-ld#expanded",
-}
-_FORM_OF = {iri: form for form, iri in JSONLD_FORMS.items()}
-#: the server's order of the forms when the client rates them alike: compacted with the
-#: ontologies' context (CONSTRUCT, DESCRIBE, the Graph Store, ``/id/`` pages, VoID) ...
-COMPACTED_FIRST: tuple[str, ...] = ("compacted", "expanded")
-#: ... or expanded, as Oxigraph writes it (the Service Description, the ontologies)
-EXPANDED_FIRST: tuple[str, ...] = ("expanded", "compacted")
+def _choices(header: str | None, offers: tuple[str, ...],
+             prefer: tuple[str, ...] = COMPACTED_FIRST, named: bool = False) -> tuple[Choice, ...]:
+    if header is not None and len(header) > _CACHED_HEADER_CHARS:
+        return choices(header, offers, prefer, named=named)
+    return _cached_choices(header, offers, prefer, named=named)
 
 
 def jsonld_type(form: str) -> str:
@@ -205,143 +306,129 @@ def written_form(body: bytes) -> str:
     return "expanded" if body.lstrip()[:1] == b"[" else "compacted"
 
 
-def _jsonld_ranges(header: str) -> tuple[tuple[int, frozenset[str], float], ...]:
-    """The media ranges of ``header`` that take JSON-LD, as (specificity, forms named, q):
-    3 for ``application/ld+json`` with a ``profile`` naming a served form (the forms it names),
-    2 for ``application/ld+json`` with none (profiles the server does not serve are ignored, as
-    JSON-LD 1.1 asks), 1 for ``application/*``, 0 for ``*/*``. Ranges past the
-    :data:`MAX_RANGES`-th, and those with an unreadable ``q``, are ignored (as :func:`accept`)."""
-    found = []
-    for value, q in parse_accept_header(_first_ranges(header)):
-        kind, params = media_type(value)
-        named: frozenset[str] = frozenset()
-        if kind == JSONLD:
-            named = frozenset(_FORM_OF[p] for p in params.get("profile", "").split() if p in _FORM_OF)
-            specificity = 3 if named else 2
-        elif kind in ("application/*", "*/*", "*"):
-            specificity = 1 if kind == "application/*" else 0
-        else:
-            continue
-        found.append((specificity, named, float(q)))
-    return tuple(found)
-
-
-_cached_jsonld_ranges = lru_cache(maxsize=512)(_jsonld_ranges)
-
-
 def jsonld_forms(accept: str | None,
                  prefer: Sequence[str] = COMPACTED_FIRST) -> tuple[tuple[str, float], ...]:
     """The JSON-LD forms ``accept`` takes, with their quality, best first (ties in the order of
-    ``prefer``); empty when it takes none. As for media types (RFC 9110, section 12.5.1), the
-    most specific range that matches a form gives its quality: ``application/ld+json`` with a
-    profile naming it, then ``application/ld+json`` without one, ``application/*``, ``*/*``. No
-    ``Accept`` takes both, in the order of ``prefer``.
+    ``prefer``); empty when it takes none (:func:`choices` for JSON-LD alone).
 
     >>> jsonld_forms("application/ld+json")
     (('compacted', 1.0), ('expanded', 1.0))
     >>> c, e = (f'application/ld+json;profile="http://www.w3.org/ns/json-ld#{f}"' for f in ("compacted", "expanded"))
-    >>> jsonld_forms(c)
-    (('compacted', 1.0),)
     >>> jsonld_forms(f"{c}, {e};q=0.5"), jsonld_forms(f"{c};q=0, */*;q=0.1")
     ((('compacted', 1.0), ('expanded', 0.5)), (('expanded', 0.1),))
     """
-    if not accept:
-        return tuple((form, 1.0) for form in prefer)
-    ranges = (_cached_jsonld_ranges(accept) if len(accept) <= _CACHED_HEADER_CHARS
-              else _jsonld_ranges(accept))
-    found = []
-    for form in prefer:
-        best: tuple[int, float] | None = None
-        for specificity, named, q in ranges:
-            if specificity == 3 and form not in named:
-                continue
-            if best is None or (specificity, q) > best:
-                best = (specificity, q)
-        if best is not None and best[1] > 0:
-            found.append((form, best[1]))
-    return tuple(sorted(found, key=lambda item: -item[1]))  # (stable: ties keep prefer's order)
+    return tuple((form or "", q) for _, form, q in _choices(accept, (JSONLD,), tuple(prefer)))
 
 
-def jsonld_profile(accept: str | None) -> str:
-    """The JSON-LD form ``accept`` prefers (``compacted`` on ties and when it names none).
+class Unwritable(ValueError):
+    """This answer cannot be written in the media type tried (a refusal of its content: triple
+    terms in JSON-LD, a character XML cannot carry); ``media``: every media type the reason
+    rules out (the one tried when empty). :func:`negotiate` goes on to the client's next choice."""
 
-    >>> jsonld_profile('application/ld+json;profile="http://www.w3.org/ns/json-ld#expanded"')
-    'expanded'
-    >>> jsonld_profile("application/ld+json")
-    'compacted'
-    """
-    forms = jsonld_forms(accept)
-    return forms[0][0] if forms else "compacted"
+    def __init__(self, reason: str, media: Collection[str] = ()) -> None:
+        super().__init__(reason)
+        self.media = frozenset(media)
 
 
-class NotCompactable(ValueError):
-    """The 406 of an answer the client takes as compacted JSON-LD only (no other form or media
-    type it accepts), which compaction cannot write; the message says why and what to ask for."""
+class NotAcceptable(ValueError):
+    """The 406 of an answer: the client accepts none of its offers, or none it can be written
+    in; the message says why and what to ask for."""
 
 
-def jsonld_answer(
+class Negotiated(NamedTuple):
+    """What :func:`negotiate` sends: the media type, the JSON-LD form (None for other types),
+    the body, and the ``Content-Type`` (naming the JSON-LD profile; ``charset`` for text)."""
+
+    media: str
+    form: str | None
+    body: bytes
+    content_type: str
+
+
+def negotiate(
     accept: str | None,
-    write: Callable[[str], bytes],
+    offers: Sequence[str],
+    write: Callable[[str, str | None], bytes],
     *,
-    others: Sequence[str] = (),
     prefer: Sequence[str] = COMPACTED_FIRST,
-    context: Collection[str] | None = None,
-) -> tuple[str, bytes] | None:
-    """JSON-LD for a client whose ``Accept`` chose it (or a URL suffix did): the
-    ``Content-Type`` naming the profile of the form sent (:func:`jsonld_type`) and the body; or
-    None when another of ``others`` is to be sent instead (the caller's :func:`best_match`
-    over them).
+    named: bool = False,
+    refusal: str = "",
+) -> Negotiated:
+    """The answer in the client's first choice that it can be written in: every route's one
+    chain. The choices are those of :func:`choices` (best first); for each, ``write(media,
+    form)`` writes the answer, ``form`` the JSON-LD form or None. A content refusal goes to the
+    next choice: :class:`Unwritable` raised by ``write``, or compacted JSON-LD that compaction
+    could not write (``write`` then returns the expanded form, an
+    :class:`~provml.query.serialization.Uncompacted` naming the IRI, which serves the expanded
+    choice if the client has one: it goes first among the choices of its quality, already
+    written). Any other error goes through (``InputRefused``: too large is not a refusal of
+    the content).
 
-    ``write(form)`` writes the answer in ``"compacted"`` or ``"expanded"``; asked for compacted,
-    it writes the expanded form when compaction cannot write the answer (an IRI whose scheme is
-    a prefix of the context, ``skos:thing``: ``serialize_quads(..., expand_unwritable=True)``)
-    or raises ``ValueError``. The form sent is the one ``accept`` rates highest
-    (:func:`jsonld_forms`, ties in the order of ``prefer``); when compaction fails, the client's
-    next choice by quality: expanded JSON-LD if it takes it (ties go to it) or another of
-    ``others``.
-
-    :param others: the other media types this answer is offered in (none for a URL suffix).
-    :param context: the prefixes of the context, to name the IRI compaction cannot write.
-    :raises NotCompactable: the client takes compacted JSON-LD and nothing it can be given.
+    :param named: the URL named the media type (``offers`` is it alone; see :func:`choices`).
+    :param refusal: the 406's message when the client accepts none of ``offers``.
+    :raises NotAcceptable: no choice, or none the answer can be written in.
     """
-    forms = jsonld_forms(accept, prefer) or tuple((form, 1.0) for form in prefer)
-    first, reason = forms[0][0], ""
-    try:
-        body = write(first)
-    except ValueError as error:  # (compaction failed otherwise: the expanded form instead)
-        if first != "compacted":
-            raise
-        body, reason = write("expanded"), str(error).split(";")[0]
-    sent = written_form(body)
-    if sent == first:
-        return jsonld_type(sent), body
-    quality = dict(forms).get(sent, 0.0)
-    other = best_match(accept, others) if others else None
-    if quality > 0 and (other is None or quality >= _accept_quality(accept, other)):
-        return jsonld_type(sent), body
-    if other is not None:
-        return None
-    raise NotCompactable(_not_compactable(body, reason, others, context))
+    found = _choices(accept, tuple(offers), tuple(prefer), named)
+    if not found:
+        raise NotAcceptable(refusal or "no acceptable format; offered: " + ", ".join(offers))
+    refused: dict[str, str] = {}  # media type -> why this answer cannot be written in it
+    expanded: bytes | None = None  # written where compacted JSON-LD was asked for
+    uncompacted = ""
+    queue = list(found)
+    while queue:
+        media, form, _ = queue.pop(0)
+        if media in refused:
+            continue
+        if media == JSONLD and form == "expanded" and expanded is not None:
+            body = expanded
+        else:
+            try:
+                body = write(media, form)
+            except Unwritable as error:
+                for ruled_out in error.media or (media,):
+                    refused.setdefault(ruled_out, str(error))
+                continue
+        if media == JSONLD and form == "compacted" and written_form(body) == "expanded":
+            expanded, uncompacted = body, _compaction_failure(body)
+            # (the expanded form, written, goes first among the client's choices it ties with)
+            at = next((i for i, c in enumerate(queue) if c[:2] == (JSONLD, "expanded")), None)
+            if at is not None and queue[at][2] >= queue[0][2]:
+                queue.insert(0, queue.pop(at))
+            continue
+        if media == JSONLD:
+            return Negotiated(media, written_form(body), body, jsonld_type(written_form(body)))
+        text = media.startswith("text/")
+        return Negotiated(media, form, body, media + ("; charset=utf-8" if text else ""))
+    raise NotAcceptable(_refused(offers, refused, uncompacted))
 
 
-def _accept_quality(header: str | None, offer: str) -> float:
-    """The quality ``header`` gives ``offer`` (werkzeug's: the most specific range decides)."""
-    return float(accept(header).quality(offer)) if header else 1.0
+def _compaction_failure(body: bytes) -> str:
+    """Why compaction could not write an answer: what the compaction code said on its expanded
+    form (:class:`~provml.query.serialization.Uncompacted`), its IRI cut short."""
+    iri = getattr(body, "iri", None)
+    if iri:
+        shown = iri if len(iri) <= _QUOTED else iri[:_QUOTED] + "…"
+        return (f"the IRI <{shown}> would read as a compact IRI of the context's prefix "
+                f"{iri.partition(':')[0]!r}")
+    return str(getattr(body, "reason", "") or "compaction failed").split(";")[0]
 
 
-def _not_compactable(expanded: bytes, reason: str, others: Sequence[str],
-                     context: Collection[str] | None) -> str:
-    """Why an answer (``expanded``, its expanded form) cannot be written as compacted JSON-LD,
-    naming the first IRI compaction confuses with a compact IRI, and what to ask for instead."""
-    from provml.query.serialization import confused_with_prefix, jsonld_context
+#: the characters of an IRI a 406 quotes (an IRI may be megabytes long)
+_QUOTED = 200
 
-    iri = None
-    with contextlib.suppress(SyntaxError, ValueError):
-        iri = confused_with_prefix(parse(expanded, format=RdfFormat.JSON_LD),
-                                   jsonld_context() if context is None else context)
-    why = (f"the IRI <{iri}> would read as a compact IRI of the context's prefix "
-           f"{iri.partition(':')[0]!r}" if iri else reason or "compaction failed")
-    instead = (" or another format: " + ", ".join(others)) if others else ""
-    return (f"this answer cannot be written as compacted JSON-LD, the only form of it this "
-            f"request accepts: {why}; ask for expanded JSON-LD ({jsonld_type('expanded')})"
-            f"{instead}")
+
+def _refused(offers: Sequence[str], refused: dict[str, str], uncompacted: str) -> str:
+    """The message of a 406 for an answer that cannot be written in any of the client's
+    choices: why, choice by choice, and what to ask for instead."""
+    others = [o for o in offers if o not in refused and o != JSONLD]
+    reasons = [f"as {media}, {why}" for media, why in refused.items() if media in offers]
+    if uncompacted:
+        instead = (f"expanded JSON-LD ({jsonld_type('expanded')})"
+                   + (" or another format: " + ", ".join(others) if others else ""))
+        return ("this answer cannot be written as compacted JSON-LD, the only form of JSON-LD "
+                f"this request accepts: {uncompacted}"
+                + "".join(f"; {reason}" for reason in reasons) + f"; ask for {instead}")
+    available = [o for o in offers if o not in refused]
+    why = "; ".join(dict.fromkeys(why for media, why in refused.items() if media in offers))
+    return (f"no acceptable format: {why}"
+            + (f"; ask for one of {', '.join(available)}" if available else ""))

@@ -35,9 +35,9 @@ from provml.endpoint.linked_data.ontology_docs import (
 from provml.endpoint.negotiation import (
     EXPANDED_FIRST,
     JSONLD,
-    NotCompactable,
-    best_match,
-    jsonld_answer,
+    VARY,
+    NotAcceptable,
+    negotiate,
 )
 from provml.errors import Error
 from provml.store.rdfio import FORMATS as RDF_TABLE
@@ -130,34 +130,27 @@ def _see(location: str) -> Response:
 
 
 def _serve(name: str, suffix: str | None) -> Response:
-    accept = request.headers.get("Accept")
+    offers = OFFERS
     if suffix is not None:
         media = SUFFIXES.get("." + suffix)
         if media is None:
             abort_json(404, f"unknown suffix .{suffix}; use one of {', '.join(SUFFIXES)}")
-    else:
-        media = best_match(accept, OFFERS)
-        if media is None:
-            abort_json(406, "no acceptable format; offered: " + ", ".join(OFFERS))
+        offers = (media,)
     file = ontology.path(ONTOLOGIES[name])
-    if media == JSONLD:  # expanded as Oxigraph writes it, or compacted when the client prefers
-        others = tuple(o for o in OFFERS if o != JSONLD) if suffix is None else ()
-        try:
-            answer = jsonld_answer(accept, lambda form: ontology_jsonld(file, form),
-                                   others=others, prefer=EXPANDED_FIRST)
-        except NotCompactable as error:
-            abort_json(406, str(error))
-        if answer is not None:
-            response = Response(answer[1], content_type=answer[0])
-            response.vary.add("Accept")
-            return response
-        media = best_match(accept, others) or others[0]  # (the client's next choice)
-    if media == "text/html":
-        response = Response(_html(name), content_type="text/html; charset=utf-8")
-    else:
-        body = ontology_rdf(file, format=FORMATS[media])
-        kind = f"{media}; charset=utf-8" if media.startswith("text/") else media
-        response = Response(body, content_type=kind)
+
+    def write(media: str, form: str | None) -> bytes:
+        if media == "text/html":
+            return _html(name).encode("utf-8")
+        if media == JSONLD:  # expanded as Oxigraph writes it, or compacted when the client prefers
+            return ontology_jsonld(file, form or "expanded")
+        return ontology_rdf(file, format=FORMATS[media])
+
+    try:
+        sent = negotiate(request.headers.get("Accept"), offers, write, prefer=EXPANDED_FIRST,
+                         named=suffix is not None)
+    except NotAcceptable as error:
+        abort_json(406, str(error), headers=VARY)
+    response = Response(sent.body, content_type=sent.content_type)
     response.vary.add("Accept")
     return response
 

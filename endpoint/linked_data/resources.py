@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -37,14 +37,15 @@ from provml.endpoint.linked_data.void import void_description
 from provml.endpoint.negotiation import (
     JSONLD,
     RDF_FORMATS,
-    NotCompactable,
+    VARY,
+    NotAcceptable,
+    Unwritable,
     best_match,
-    jsonld_answer,
-    jsonld_profile,
+    negotiate,
 )
-from provml.endpoint.sparql.results import NOT_XML, xml_safe
+from provml.endpoint.sparql.results import NOT_XML, XML_TYPES, xml_safe
 from provml.query.describe import ResourceDescription, describe, resource_triples
-from provml.query.serialization import jsonld_context, serialize_quads
+from provml.query.serialization import serialize_quads
 from provml.store.rdfio import FORMATS
 from provml.vocab import DCT, MLS, OWL, PROV, PROVML, RDF, RDFS, SKOS, VOID, XSD
 
@@ -88,39 +89,41 @@ def prefixes() -> dict[str, str]:
     return {n: ns.NS for n, ns in zip(names, spaces, strict=True)}
 
 
-def rdf_response(triples: Iterable[Triple], media: str, *, headers: dict[str, str] | None = None,
-                 offers: Sequence[str] = ()) -> Response:
-    """Serialize ``triples`` as ``media`` (a key of ``negotiation.RDF_FORMATS``, or
-    ``application/json``) with prefixes. JSON-LD is compacted with the ontologies' prefixes as
-    its context, or expanded where ``Accept`` prefers the ``http://www.w3.org/ns/json-ld#expanded``
-    profile or compaction cannot write the triples; its ``Content-Type`` names the profile sent
-    (:func:`~provml.endpoint.negotiation.jsonld_answer`). ``offers``: the media types ``media``
-    was negotiated among (none when a URL suffix named it), the client's next choice when it
-    takes compacted JSON-LD only and compaction cannot write these triples (else 406)."""
-    triples = list(triples)
-    accept = request.headers.get("Accept")
+def rdf_response(triples: Callable[[], Iterable[Triple]], offers: Sequence[str], *,
+                 headers: dict[str, str] | None = None, named: bool = False,
+                 html: Callable[[], str] | None = None) -> Response:
+    """The answer in the client's first choice among ``offers`` that it can be written in
+    (:func:`~provml.endpoint.negotiation.negotiate`, the one chain of every route): ``triples()``
+    with prefixes in an RDF format, or the page ``html()`` for ``text/html``. JSON-LD is
+    compacted with the ontologies' prefixes as its context, or expanded where ``Accept`` prefers
+    the ``http://www.w3.org/ns/json-ld#expanded`` profile; where compaction cannot write the
+    triples, the client's next choice (expanded JSON-LD, another type, the page) or 406; its
+    ``Content-Type`` names the profile sent. ``application/json`` is JSON-LD read as plain JSON:
+    compacted, expanded where compaction cannot write it. ``named``: a URL suffix named the one
+    offer (``Accept`` then only chooses the JSON-LD form)."""
     base = config().instance_base
+    kept: list[list[Triple]] = []
 
-    def jsonld(form: str) -> bytes:
-        return serialize_quads(triples, "jsonld", profile=form, base=base, expand_unwritable=True)
+    def written(media: str, form: str | None) -> bytes:
+        if media == "text/html" and html is not None:
+            return html().encode("utf-8")
+        if not kept:
+            kept.append(list(triples()))
+        if media in (JSONLD, "application/json"):
+            return serialize_quads(kept[0], "jsonld", profile=form or "compacted", base=base,
+                                   expand_unwritable=True)
+        fmt = RDF_FORMATS[media]
+        body = bytes(serialize(kept[0], format=fmt, prefixes=prefixes() if _prefixed(fmt) else None) or b"")
+        if not xml_safe(media, body):  # never broken XML
+            raise Unwritable(f"{NOT_XML}; Turtle (.ttl), N-Triples (.nt) and JSON-LD (.jsonld) can",
+                             XML_TYPES)
+        return body
 
-    if media == JSONLD:
-        others = tuple(o for o in offers if o not in (JSONLD, "text/html"))
-        try:
-            answer = jsonld_answer(accept, jsonld, others=others,
-                                   context=[*jsonld_context(), "id"])
-        except NotCompactable as error:
-            abort_json(406, str(error))
-        if answer is not None:
-            return _answer(answer[1], answer[0], headers)
-        media = best_match(accept, others) or others[0]  # (the client's next choice)
-    if media == "application/json":  # JSON-LD read as plain JSON: compacted where it can be
-        return _answer(jsonld(jsonld_profile(accept)), media, headers)
-    fmt = RDF_FORMATS[media]
-    body = serialize(triples, format=fmt, prefixes=prefixes() if _prefixed(fmt) else None)
-    if not xml_safe(media, bytes(body or b"")):  # never broken XML (a page names one format)
-        abort_json(406, f"{NOT_XML}; ask for Turtle (.ttl), N-Triples (.nt) or JSON-LD (.jsonld)")
-    return _answer(body or b"", _content_type(media), headers)
+    try:
+        sent = negotiate(request.headers.get("Accept"), offers, written, named=named)
+    except NotAcceptable as error:
+        abort_json(406, str(error), headers=VARY)
+    return _answer(sent.body, sent.content_type, headers)
 
 
 def _answer(body: bytes, content_type: str, headers: dict[str, str] | None) -> Response:
@@ -153,29 +156,25 @@ _BROWSABLE = re.compile(r"(?i)(https?|ftp|mailto):")
 @require_read
 def resource(rest: str) -> Response:
     """Dereference ``{INSTANCE_BASE}{rest}``."""
-    media, description, negotiated = _resolve(rest)
+    offers, description, named = _resolve(rest)
     page = public_url("/id/" + description.iri[len(config().instance_base) :])
-    links = _links(description.iri, page)
-    if media != "text/html":
-        triples = resource_triples(reader(), description.iri)
-        return rdf_response(triples, media, headers={"Link": links},
-                            offers=PAGE_OFFERS if negotiated else ())
-    html = render_template(
-        "resource.html",
-        d=description,
-        page=page,
-        twins=[(suffix, mt) for suffix, mt in SUFFIXES.items()],
-        local_url=local_url,
-    )
-    response = Response(html, content_type="text/html; charset=utf-8")
-    response.headers["Link"] = links
-    response.vary.add("Accept")
-    return response
+
+    def html() -> str:
+        return render_template(
+            "resource.html",
+            d=description,
+            page=page,
+            twins=[(suffix, mt) for suffix, mt in SUFFIXES.items()],
+            local_url=local_url,
+        )
+
+    return rdf_response(lambda: resource_triples(reader(), description.iri), offers,
+                        headers={"Link": _links(description.iri, page)}, named=named, html=html)
 
 
-def _resolve(rest: str) -> tuple[str, ResourceDescription, bool]:
-    """The media type to answer with, the description of the resource ``rest`` names, and
-    whether the media type was negotiated (not named by a suffix)."""
+def _resolve(rest: str) -> tuple[tuple[str, ...], ResourceDescription, bool]:
+    """The media types to answer among, the description of the resource ``rest`` names, and
+    whether a suffix named the media type (the only offer then)."""
     instance_base = config().instance_base
     candidates: list[tuple[str, str | None]] = []
     for name in dict.fromkeys((_raw(rest), rest)):  # as sent (%-escapes kept), then decoded
@@ -189,10 +188,7 @@ def _resolve(rest: str) -> tuple[str, ResourceDescription, bool]:
         except ValueError:
             abort_json(400, f"not a valid IRI: {instance_base + name!r}")
         if description.exists:
-            chosen = fixed or best_match(request.headers.get("Accept"), PAGE_OFFERS)
-            if chosen is None:
-                abort_json(406, "no acceptable format; offered: " + ", ".join(PAGE_OFFERS))
-            return chosen, description, fixed is None
+            return ((fixed,) if fixed else PAGE_OFFERS), description, fixed is not None
     abort_json(404, f"the knowledge graph knows nothing about <{instance_base + rest}>")
 
 
@@ -221,9 +217,8 @@ def _links(iri: str, page: str) -> str:
 @require_read
 def void() -> Response:
     """The VoID description of the dataset."""
-    media = best_match(request.headers.get("Accept"), RDF_OFFERS)
-    if media is None:
-        abort_json(406, "no acceptable format; offered: " + ", ".join(RDF_OFFERS))
+    if best_match(request.headers.get("Accept"), RDF_OFFERS) is None:  # (before counting)
+        abort_json(406, "no acceptable format; offered: " + ", ".join(RDF_OFFERS), headers=VARY)
     # counted once per version of the store (the runner's write counter), under the limits,
     # and written for each request's own URL: keyed by the URL too, clients alternating Host
     # headers had the store counted again on every request (a hostile probe, 20th session)
@@ -235,7 +230,7 @@ def void() -> Response:
         cache.clear()
         cache[key] = triples
     base = public_url("").rstrip("/")
-    return rdf_response([_rebased(t, base) for t in triples], media, offers=RDF_OFFERS)
+    return rdf_response(lambda: [_rebased(t, base) for t in triples], RDF_OFFERS)
 
 
 #: the URL the cached VoID description is written for, replaced by each request's own
@@ -316,8 +311,3 @@ def dump() -> Response:
 
 def _prefixed(fmt: RdfFormat) -> bool:
     return fmt in (RdfFormat.TURTLE, RdfFormat.RDF_XML, RdfFormat.TRIG, RdfFormat.N3)
-
-
-def _content_type(media: str) -> str:
-    return f"{media}; charset=utf-8" if media.startswith("text/") else media
-

@@ -4,9 +4,10 @@ Both run where queries run (in a worker process over an on-disk store, under the
 memory limits; see :meth:`provml.endpoint.sparql.evaluation.QueryRunner.export`). JSON-LD is
 compacted with the ontologies' context, as the endpoint's other JSON-LD answers
 (:func:`provml.query.serialization.serialize_quads`), unless the client asks for the expanded
-profile; it is written expanded where compaction cannot write it (the Graph Store then names
-the expanded profile, or answers the client's next choice or 406:
-:func:`provml.endpoint.negotiation.jsonld_answer`).
+profile; it is written expanded where compaction cannot write it, as an
+:class:`~provml.query.serialization.Uncompacted` that names the IRI (the Graph Store then sends
+it if the client takes expanded JSON-LD, else its next choice or 406:
+:func:`provml.endpoint.negotiation.negotiate`).
 
 >>> from pyoxigraph import NamedNode, Quad
 >>> from provml.store import open_store

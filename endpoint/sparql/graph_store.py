@@ -38,10 +38,11 @@ from provml.endpoint.negotiation import (
     GRAPH_OFFERS,
     JSONLD,
     RDF_FORMATS,
-    NotCompactable,
-    best_match,
-    jsonld_answer,
+    VARY,
+    NotAcceptable,
+    Unwritable,
     media_type,
+    negotiate,
 )
 from provml.endpoint.sparql.export import ALL, DEFAULT
 from provml.endpoint.sparql.results import NOT_XML, XML_TYPES, xml_safe
@@ -122,34 +123,24 @@ def _get(target: Target) -> Response:
             abort_json(404, f"no graph {target}")
         graph = DEFAULT if isinstance(target, DefaultGraph) else target.value
     refusal = f"the dataset is available as {offers}" if target is None else f"a graph is available as {offers}"
-    while True:  # the client's choice, then its next while the graph cannot be written in it
-        chosen = best_match(accept, offers)
-        if chosen is None:
-            abort_json(406, refusal)
-        if chosen == JSONLD and _holds_triple_terms(graph):
+
+    def write(media: str, form: str | None) -> bytes:
+        if media == JSONLD and _holds_triple_terms(graph):
             # JSON-LD 1.1 has no triple terms: as /sparql, the client's next choice, else 406 (a
             # failure in the worker was a 503 telling every client to retry, for as long as one lasted)
-            offers = tuple(o for o in offers if o != chosen)
-            refusal = f"this graph holds triple terms, which JSON-LD 1.1 cannot carry; ask for one of {offers}"
-            continue
-        if chosen == JSONLD:  # compacted with the ontologies' context, or expanded (the profile sent
-            others = tuple(o for o in offers if o != JSONLD)  # is named), under the query limits
-            try:
-                answer = jsonld_answer(accept, lambda form: _export(graph, JSONLD, form), others=others)
-            except NotCompactable as error:
-                abort_json(406, str(error))
-            if answer is None:  # not as compacted JSON-LD: the client's next choice
-                offers = others
-                continue
-            ctype, body = answer
-            break
-        # under the query limits (a worker process over an on-disk store)
-        body = _export(graph, chosen, "compacted")
-        if xml_safe(chosen, body):  # never broken XML
-            ctype = chosen + ("; charset=utf-8" if chosen.startswith("text/") else "")
-            break
-        offers = tuple(o for o in offers if o not in XML_TYPES)
-        refusal = f"{NOT_XML}; ask for one of {offers}"
+            raise Unwritable("this graph holds triple terms, which JSON-LD 1.1 cannot carry")
+        # under the query limits (a worker process over an on-disk store); JSON-LD compacted
+        # with the ontologies' context, or expanded (also where compaction cannot write it)
+        body = _export(graph, media, form or "compacted")
+        if not xml_safe(media, body):  # never broken XML
+            raise Unwritable(NOT_XML, XML_TYPES)
+        return body
+
+    try:  # the client's choice, then its next while the graph cannot be written in it
+        sent = negotiate(accept, offers, write, refusal=refusal)
+    except NotAcceptable as error:
+        abort_json(406, str(error), headers=VARY)
+    body, ctype = sent.body, sent.content_type
     response = Response(body, content_type=ctype)
     response.vary.add("Accept")
     return response

@@ -27,10 +27,10 @@ from provml.endpoint.negotiation import (
     EXPANDED_FIRST,
     JSONLD,
     RDF_FORMATS,
-    NotCompactable,
-    best_match,
-    jsonld_answer,
+    VARY,
+    NotAcceptable,
     media_type,
+    negotiate,
 )
 from provml.endpoint.sparql.description import service_description
 from provml.endpoint.sparql.outcomes import client_error
@@ -164,7 +164,7 @@ def _query(text: str, params: MultiDict[str, str]) -> Response:
 
 def _results(rendered: Rendered) -> Response:
     if rendered.status == 406:
-        abort_json(406, rendered.refusal)
+        abort_json(406, rendered.refusal, headers=VARY)  # (as the lean path, fast_reads.py, answers it)
     response = Response(rendered.body, content_type=rendered.content_type)
     response.vary.add("Accept")
     if rendered.truncated:
@@ -202,28 +202,22 @@ def _update(text: str, params: MultiDict[str, str]) -> Response:
 
 
 def _describe() -> Response:
-    accept = request.headers.get("Accept")
-    chosen = best_match(accept, _DESCRIPTION_OFFERS)
-    if chosen is None:
-        abort_json(406, f"the service description is available as {_DESCRIPTION_OFFERS}")
     writable = context.config().token is not None and not context.config().read_only
-    triples = service_description(context.store(), endpoint=context.public_url("/sparql"),
-                                  writable=writable)
-    if chosen == JSONLD:  # expanded as Oxigraph writes it, or compacted when the client prefers
-        others = tuple(o for o in _DESCRIPTION_OFFERS if o != JSONLD)
-        try:
-            answer = jsonld_answer(accept, lambda form: _jsonld(triples, form), others=others,
-                                   prefer=EXPANDED_FIRST)
-        except NotCompactable as error:
-            abort_json(406, str(error))
-        if answer is not None:
-            response = Response(answer[1], content_type=answer[0])
-            response.vary.add("Accept")
-            return response
-        chosen = best_match(accept, others) or others[0]  # (the client's next choice)
-    body = serialize(triples, format=RDF_FORMATS[chosen]) or b""
-    ctype = chosen + ("; charset=utf-8" if chosen.startswith("text/") else "")
-    response = Response(body, content_type=ctype)
+
+    def write(media: str, form: str | None) -> bytes:
+        triples = service_description(context.store(), endpoint=context.public_url("/sparql"),
+                                      writable=writable)
+        if media == JSONLD:  # expanded as Oxigraph writes it, or compacted when the client prefers
+            return _jsonld(triples, form or "expanded")
+        return serialize(triples, format=RDF_FORMATS[media]) or b""
+
+    try:
+        sent = negotiate(request.headers.get("Accept"), _DESCRIPTION_OFFERS, write,
+                         prefer=EXPANDED_FIRST,
+                         refusal=f"the service description is available as {_DESCRIPTION_OFFERS}")
+    except NotAcceptable as error:
+        abort_json(406, str(error), headers=VARY)
+    response = Response(sent.body, content_type=sent.content_type)
     response.vary.add("Accept")
     return response
 

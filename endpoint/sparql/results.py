@@ -215,6 +215,8 @@ XML_TYPES = frozenset({"application/sparql-results+xml", "application/xml", "tex
 _NOT_XML = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]|<oxprefix:[\s/>]")
 
 
+#: why an answer is not offered as JSON-LD
+TRIPLE_TERMS = "the answer holds triple terms, which JSON-LD 1.1 cannot carry"
 #: why an answer is not offered as XML
 NOT_XML = ("the answer holds characters XML 1.0 cannot carry (controls other than tab, line feed, "
            "carriage return) or a property IRI RDF/XML cannot write as a name")
@@ -361,53 +363,40 @@ def render(outcome: Any, accept: str | None) -> Rendered:
     from provml.endpoint.negotiation import (
         JSONLD,
         RDF_FORMATS,
-        NotCompactable,
-        best_match,
-        jsonld_answer,
+        NotAcceptable,
+        Unwritable,
+        negotiate,
     )
     from provml.query.serialization import serialize_quads
 
     offers = _offers(outcome.kind)
-    if outcome.kind == "triples" and any(
-            t.subject.__class__ is Triple or t.object.__class__ is Triple
-            for t in outcome.rows):  # JSON-LD 1.1 has no triple terms: 406, not a failure
-        offers = tuple(o for o in offers if o != JSONLD)
 
-    def write(chosen: str) -> bytes:
+    def write(chosen: str, form: str | None) -> bytes:
         if outcome.kind == "triples":
-            fmt = RDF_FORMATS[chosen]
             rows = outcome.rows
+            if chosen == JSONLD:  # compacted with the ontologies' context, or expanded (also
+                # where compaction cannot write an IRI, oilgas:x: it was a 500 for any query)
+                if any(t.subject.__class__ is Triple or t.object.__class__ is Triple for t in rows):
+                    raise Unwritable(TRIPLE_TERMS)  # (406 or the next choice, not a failure)
+                return serialize_quads(rows, "jsonld", profile=form or "compacted", expand_unwritable=True)
+            fmt = RDF_FORMATS[chosen]
             if fmt.supports_datasets:
                 rows = [Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in rows]
-            return bytes(serialize(rows, format=fmt) or b"")
-        if outcome.kind == "boolean":
-            return bytes(write_boolean(outcome.boolean, chosen))
-        return bytes(write_solutions(outcome.variables, outcome.rows, chosen))
+            body = bytes(serialize(rows, format=fmt) or b"")
+        elif outcome.kind == "boolean":
+            body = bytes(write_boolean(outcome.boolean, chosen))
+        else:
+            body = bytes(write_solutions(outcome.variables, outcome.rows, chosen))
+        if not xml_safe(chosen, body):  # never broken XML
+            raise Unwritable(NOT_XML, XML_TYPES)
+        return body
 
-    def jsonld(form: str) -> bytes:  # compacted with the ontologies' context, or expanded;
-        # expanded too when compaction cannot write an IRI (oilgas:x: a 500 for any reader's query)
-        return serialize_quads(outcome.rows, "jsonld", profile=form, expand_unwritable=True)
-
-    reason = ""
-    while True:  # the client's choice, then its next while an answer cannot be written
-        chosen = best_match(accept, offers)
-        if chosen is None:
-            return Rendered(406, outcome.kind, offers=offers, reason=reason)
-        if chosen == JSONLD and outcome.kind == "triples":
-            others = tuple(o for o in offers if o != JSONLD)
-            try:
-                answer = jsonld_answer(accept, jsonld, others=others)
-            except NotCompactable as refusal:
-                return Rendered(406, outcome.kind, offers=offers, message=str(refusal))
-            if answer is not None:
-                return Rendered(200, outcome.kind, answer[0], answer[1], outcome.truncated)
-            offers = others  # (not as compacted JSON-LD: the client's next choice)
-            continue
-        body = write(chosen)
-        if xml_safe(chosen, body):  # never broken XML
-            break
-        offers, reason = tuple(o for o in offers if o not in XML_TYPES), NOT_XML
-    content_type = chosen
-    if content_type.startswith("text/") or content_type.endswith("json"):
+    try:
+        sent = negotiate(accept, offers, write,
+                         refusal=f"no acceptable format; this query answers one of {offers}")
+    except NotAcceptable as refusal:
+        return Rendered(406, outcome.kind, offers=offers, message=str(refusal))
+    content_type = sent.content_type
+    if sent.media != JSONLD and content_type.endswith("json"):
         content_type += "; charset=utf-8"
-    return Rendered(200, outcome.kind, content_type, bytes(body), outcome.truncated)
+    return Rendered(200, outcome.kind, content_type, sent.body, outcome.truncated)

@@ -37,8 +37,9 @@ from provml.store.rdfio import FORMATS
 from provml.vocab import RDF
 
 __all__ = [
-    "JSONLD_PROFILES",
     "SERIALIZATIONS",
+    "CompactionFailed",
+    "Uncompacted",
     "jsonld_context",
     "ontology_prefixes",
     "confused_with_prefix",
@@ -52,11 +53,36 @@ SERIALIZATIONS: dict[str, RdfFormat] = {
     **{entry.name: entry.format for entry in FORMATS if entry.format != RdfFormat.N3},
     "jsonld-expanded": RdfFormat.JSON_LD,
 }
-#: the JSON-LD profiles (https://www.w3.org/TR/json-ld11/#iana-considerations) served
-JSONLD_PROFILES = {
-    "http://www.w3.org/ns/json-ld#compacted": "compacted",
-    "http://www.w3.org/ns/json-ld#expanded": "expanded",
-}
+
+
+class CompactionFailed(ValueError):
+    """Compaction cannot write these quads (the export refuses them): ``iri`` is the IRI it
+    would confuse with a compact IRI (its scheme is a prefix of the context), None when the
+    JSON-LD processor refused them otherwise."""
+
+    def __init__(self, message: str, iri: str | None = None) -> None:
+        super().__init__(message, iri)
+        self.iri = iri
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Uncompacted(bytes):
+    """Expanded JSON-LD written where compacted JSON-LD was asked for and compaction cannot
+    write it (``serialize_quads(..., expand_unwritable=True)``): ``reason`` says why, ``iri``
+    names the IRI compaction cannot write (None when it refused otherwise). It is ``bytes``, and
+    keeps both through a pipe (pickled), so that a server learns why without reading it again.
+
+    >>> from pyoxigraph import Literal, NamedNode, Triple
+    >>> body = serialize_quads([Triple(NamedNode("skos:x"), NamedNode("http://e.org/p"),
+    ...                                Literal("v"))], "jsonld", expand_unwritable=True)
+    >>> isinstance(body, Uncompacted), body.iri, body[:1]
+    (True, 'skos:x', b'[')
+    """
+
+    reason: str = ""
+    iri: str | None = None
 _PREFIXED = (RdfFormat.TURTLE, RdfFormat.TRIG, RdfFormat.RDF_XML, RdfFormat.N3)
 _VANN_PREFIX = "http://purl.org/vocab/vann/preferredNamespacePrefix"
 #: a character outside XML 1.0's ``Char`` production (https://www.w3.org/TR/xml/#charsets)
@@ -113,10 +139,12 @@ def serialize_quads(
     gets the prefix ``id`` too: tools that need every IRI as a qualified name (the ``prov``
     package's RDF reader) then read instance IRIs. ``expand_unwritable``: JSON-LD that
     compaction cannot write (an IRI whose scheme is a prefix of the context, ``skos:thing``) is
-    written expanded instead of refused (the endpoint: it answered 500).
+    written expanded instead of refused, as an :class:`Uncompacted` that says why (the endpoint:
+    it answered 500).
 
-    :raises ValueError: an unknown format name; quads RDF/XML cannot hold (:func:`xml_problem`),
-        or an IRI compacted JSON-LD cannot write (its scheme is a prefix of the context).
+    :raises CompactionFailed: JSON-LD that compaction cannot write (an IRI whose scheme is a
+        prefix of the context), unless ``expand_unwritable``.
+    :raises ValueError: an unknown format name; quads RDF/XML cannot hold (:func:`xml_problem`).
     """
     if format not in SERIALIZATIONS:
         raise ValueError(f"unknown RDF format {format!r}; choose one of {', '.join(SERIALIZATIONS)}")
@@ -212,21 +240,43 @@ def _jsonld(items: list[Quad | Triple], *, compact: bool, context: dict[str, str
                 node["@type"] = classes
             if len(classes) < len(types):  # a literal as a type stays a property value
                 node[RDF.type.value] = [v for v in types if "@id" not in v]
-    confused = confused_with_prefix(items, context) if compact else None
-    if confused and expand_unwritable:  # (the endpoint: expanded JSON-LD is JSON-LD too)
-        compact = False
+    failure: CompactionFailed | None = None
     if compact:
+        confused = confused_with_prefix(items, context)
         if confused:
-            raise ValueError(
-                f"cannot write compacted JSON-LD: the IRI <{confused}> would read as the compact "
-                f"IRI of the prefix {confused.partition(':')[0]!r} of the context; export as "
-                "jsonld-expanded, N-Quads or TriG, which can")
-        try:
-            document = jsonld.compact(document, {"@context": context})
-        except jsonld.JsonLdError as error:
-            raise ValueError(f"cannot write compacted JSON-LD: {str(error).splitlines()[0]}; "
-                             "export as jsonld-expanded, N-Quads or TriG") from error
-    return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+            failure = CompactionFailed(
+                f"cannot write compacted JSON-LD: the IRI <{_cut(confused)}> would read as the "
+                f"compact IRI of the prefix {confused.partition(':')[0]!r} of the context; export "
+                "as jsonld-expanded, N-Quads or TriG, which can", confused)
+        else:
+            try:
+                document = jsonld.compact(document, {"@context": context})
+            except jsonld.JsonLdError as error:
+                failure = CompactionFailed(
+                    f"cannot write compacted JSON-LD: {str(error).splitlines()[0]}; export as "
+                    "jsonld-expanded, N-Quads or TriG")
+                failure.__cause__ = error
+    if failure is not None and not expand_unwritable:
+        raise failure
+    data = json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+    if failure is None:
+        return data
+    written = Uncompacted(data)  # (the endpoint: expanded JSON-LD is JSON-LD too)
+    written.reason, written.iri = str(failure), failure.iri
+    return written
+
+
+#: the characters of an IRI a message quotes (an IRI may be megabytes long)
+_QUOTED = 200
+
+
+def _cut(iri: str) -> str:
+    """``iri`` as a message quotes it: its first :data:`_QUOTED` characters, then ``…``.
+
+    >>> _cut("urn:" + "x" * 500)[-3:], len(_cut("urn:" + "x" * 500))
+    ('xx…', 201)
+    """
+    return iri if len(iri) <= _QUOTED else iri[:_QUOTED] + "…"
 
 
 def confused_with_prefix(items: Iterable[Quad | Triple], context: Collection[str]) -> str | None:
