@@ -22,7 +22,7 @@ from provml.endpoint.auth import require_read
 from provml.endpoint.context import config, public_url, runner, store
 from provml.endpoint.errors import abort_json
 from provml.endpoint.limits import InputRefused, check_json_depth
-from provml.endpoint.negotiation import RESULTS_OFFERS, best_match
+from provml.endpoint.negotiation import RESULTS_OFFERS, VARY, best_match
 from provml.endpoint.sparql.outcomes import QueryTimeout
 from provml.endpoint.sparql.results import NOT_XML, XML_TYPES, write_solutions, xml_safe
 from provml.errors import ParameterError, QueryNotFound
@@ -77,7 +77,7 @@ def run(name: str) -> Response:
         offers = [o for o in RESULTS_OFFERS if o not in XML_TYPES]
         fallback = None if explicit else best_match(request.headers.get("Accept"), offers)
         if fallback is None:
-            abort_json(406, f"{NOT_XML}; ask for format=json, csv or tsv")
+            abort_json(406, f"{NOT_XML}; ask for format=json, csv or tsv", headers=VARY)
         media, body = fallback, write_solutions(outcome.variables, outcome.rows, fallback)
     response = Response(body, content_type=media + ("; charset=utf-8" if media.startswith("text/") else ""))
     if outcome.truncated:
@@ -159,7 +159,7 @@ def _media(name: str | None) -> str:
         return FORMAT_NAMES[name]
     media = best_match(request.headers.get("Accept"), RESULTS_OFFERS)
     if media is None:
-        abort_json(406, "no acceptable format; offered: " + ", ".join(RESULTS_OFFERS))
+        abort_json(406, "no acceptable format; offered: " + ", ".join(RESULTS_OFFERS), headers=VARY)
     return media
 
 

@@ -3,7 +3,8 @@
 pyoxigraph's parsers (``provml load``, ``provml validate``, the endpoint's Graph Store, any
 Oxigraph) buffer the text of a term, as written, up to a fixed size and refuse a longer one
 ("Reached the buffer maximal size"). Before, ingest stored an event whose value was longer, and
-every export of that store (N-Quads, TriG, JSON-LD) failed to load, long after. Measured with
+an export of that store holding it failed to load, long after (JSON-LD past 8 MiB, N-Quads and
+TriG past 16 MiB). Measured with
 pyoxigraph 0.5.13, a literal's text written with its escapes (``\\n`` 2 bytes, ``\\u0001`` 6):
 
 - N-Quads, N-Triples, Turtle, TriG: a statement's subject, predicate and object, as written from
@@ -33,8 +34,8 @@ by :data:`MAX_TEXT` characters.
 
 The bound costs ``len()`` of each string an event stores; a list or object value is walked for
 an upper bound of its JSON text's length, and written out only when that bound passes
-:data:`MAX_TEXT`: ≈ 0.45 µs an event of a learning run (:func:`provml.events.check`: 6.0 → 6.5
-µs). At the bound, the longest each is written reads back from every export format through
+:data:`MAX_TEXT`: ≈ 0.45 µs an event of a learning run (:func:`provml.events.check`, best of 7
+passes: 6.0 → 6.5 µs). At the bound, the longest each is written reads back from every export format through
 ``provml load``; ``tests/test_event_text_bound.py`` keeps a value's and a list's (N-Quads, TriG,
 JSON-LD).
 

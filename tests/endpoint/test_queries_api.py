@@ -138,6 +138,7 @@ def test_bad_format_is_400_and_unacceptable_accept_is_406(client: FlaskClient) -
     assert client.get("/api/queries/q3?format=pdf").status_code == 400
     response = client.get("/api/queries/q3", headers={"Accept": "image/png"})
     assert response.status_code == 406 and response.get_json()["status"] == 406
+    assert "Accept" in response.headers.get("Vary", "")  # (it depends on Accept: a docs audit)
 
 
 def test_row_limit_is_flagged(kg: KnowledgeGraph) -> None:
