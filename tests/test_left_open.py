@@ -275,26 +275,9 @@ def test_a_keras_fit_an_exception_ends_is_ended_errored_when_its_workflow_ends(t
     os.environ.setdefault("KERAS_BACKEND", "torch")
     torch = pytest.importorskip("torch")
     keras = pytest.importorskip("keras")
+    from test_hooks_keras import _Failing as Failing  # two batches an epoch, the second epoch fails
+
     from provml.capture.hooks.keras import ProvenanceCallback
-
-    class Failing(keras.utils.PyDataset):  # type: ignore[misc,name-defined]
-        """Two batches an epoch; a batch fails once the dataset has been through an epoch."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.x, self.y = keras.random.normal((16, 4)), keras.ops.zeros((16,), "int32")
-            self.epoch = 0
-
-        def __len__(self) -> int:
-            return 2
-
-        def __getitem__(self, index: int) -> tuple[object, object]:
-            if self.epoch >= 1:
-                raise OSError("the shard is gone")
-            return self.x[index * 8:(index + 1) * 8], self.y[index * 8:(index + 1) * 8]
-
-        def on_epoch_end(self) -> None:
-            self.epoch += 1
 
     torch.set_num_threads(1)
     keras.utils.set_random_seed(0)
