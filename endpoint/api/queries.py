@@ -24,7 +24,7 @@ from provml.endpoint.errors import abort_json
 from provml.endpoint.limits import InputRefused, check_json_depth
 from provml.endpoint.negotiation import RESULTS_OFFERS, VARY, best_match
 from provml.endpoint.sparql.outcomes import QueryTimeout
-from provml.endpoint.sparql.results import NOT_XML, XML_TYPES, write_solutions, xml_safe
+from provml.endpoint.sparql.results import render
 from provml.errors import ParameterError, QueryNotFound
 from provml.query.named import NamedQuery, bind, get_query, list_queries
 
@@ -72,14 +72,13 @@ def run(name: str) -> Response:
     except QueryTimeout:
         abort_json(503, "the query ran past the time limit (TIMEOUT_S); add parameters to narrow it",
                    headers={"Retry-After": "1"})
-    body = write_solutions(outcome.variables, outcome.rows, media)
-    if not xml_safe(media, body):  # never broken XML: the client's next choice, else 406
-        offers = [o for o in RESULTS_OFFERS if o not in XML_TYPES]
-        fallback = None if explicit else best_match(request.headers.get("Accept"), offers)
-        if fallback is None:
-            abort_json(406, f"{NOT_XML}; ask for format=json, csv or tsv", headers=VARY)
-        media, body = fallback, write_solutions(outcome.variables, outcome.rows, fallback)
-    response = Response(body, content_type=media + ("; charset=utf-8" if media.startswith("text/") else ""))
+    # written as /sparql writes results (one negotiation: never broken XML, the client's next
+    # choice, else 406); format= names the one media type
+    rendered = render(outcome, media if explicit else request.headers.get("Accept"))
+    if rendered.status != 200:
+        abort_json(406, rendered.refusal + ("; ask for format=json, csv or tsv" if explicit else ""),
+                   headers=VARY)
+    response = Response(rendered.body, content_type=rendered.content_type)
     if outcome.truncated:
         response.headers["X-Provml-Truncated"] = "true"
     response.vary.add("Accept")
