@@ -172,21 +172,21 @@ class KnowledgeGraph(Closing):
 
     def _role(self, workflow: str, transformation: str, name: str) -> str | None:
         spec = self.specs.get(workflow)
-        if spec is None:
-            asked = self._unspecified.get(workflow)
-            if asked is None or time.monotonic() - asked > UNSPECIFIED_S:
-                # a process that has not seen the workflow's spec event (a restart) reads its
-                # spec from the store, so values captured without a role are typed as before
-                spec = stored_spec(self.store, self.iris, workflow)
-                if spec is not None:
-                    # a spec event another thread registered during the read is newer (a review)
-                    spec = self.specs.setdefault(workflow, spec)
-                    self._unspecified.pop(workflow, None)
-                else:
-                    if len(self._unspecified) >= _UNSPECIFIED_MAX:
-                        self._unspecified.clear()
-                    self._unspecified[workflow] = time.monotonic()
+        if spec is None and self._ask_spec(workflow):
+            # a process that has not seen its spec event (a restart) reads it from the store
+            spec = stored_spec(self.store, self.iris, workflow)
+            if spec is not None:  # (one another thread registered during the read is newer)
+                spec = self.specs.setdefault(workflow, spec)
+                self._unspecified.pop(workflow, None)
+            else:
+                if len(self._unspecified) >= _UNSPECIFIED_MAX:
+                    self._unspecified.clear()
+                self._unspecified[workflow] = time.monotonic()
         return spec.role(transformation, name) if spec else None
+
+    def _ask_spec(self, workflow: str) -> bool:  # (not found, asked again after UNSPECIFIED_S)
+        asked = self._unspecified.get(workflow)
+        return asked is None or time.monotonic() - asked > UNSPECIFIED_S
 
     # -- ingest -----------------------------------------------------------------------------------
     def ingest_events(self, events: Sequence[Mapping[str, Any]], *, checked: bool = False) -> IngestResult:

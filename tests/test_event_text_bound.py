@@ -164,21 +164,13 @@ def test_provml_load_rejects_the_event_and_stores_the_rest_of_its_batch(tmp_path
 
 def test_a_broker_worker_dead_letters_the_bag_with_the_report(tmp_path: Path) -> None:
     from redis_server import RedisServer
-    from test_broker import Running, wait_until_caught_up
+    from test_broker import _sent_and_drained
 
-    from provml.capture.broker import DEAD, RedisSink, connect
+    from provml.capture.broker import DEAD, connect
 
     with RedisServer(tmp_path / "redis") as server:
-        sink = RedisSink(server.url)
-        sink.send([json.dumps(e) for e in run([{"name": "report", "value": "x" * LONG}])])
-        sink.send([json.dumps(e) for e in run([{"name": "summary", "value": "short"}])])
-        sink.close()
-        kg = open_kg(tmp_path / "store")
-        running = Running(server.url, kg)
-        try:
-            wait_until_caught_up(server.url)
-        finally:
-            running.close()
+        bags = (run([{"name": "report", "value": "x" * LONG}]), run([{"name": "summary", "value": "short"}]))
+        kg = _sent_and_drained(server.url, bags, tmp_path / "store")
         redis = connect(server.url)
         [(_id, dead)] = redis.xrange(DEAD)
         report = json.loads(dead[b"report"])

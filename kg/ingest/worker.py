@@ -54,7 +54,6 @@ from typing import Any
 
 from pyoxigraph import DefaultGraph, NamedNode, Quad
 
-from provml import knowledge
 from provml.capture.broker import DEAD, EVENTS, QUADS, TYPES, WORKERS, connect
 from provml.capture.encoding import expand
 from provml.capture.redact import redact_name, redact_spec, redact_text
@@ -162,8 +161,7 @@ class _BrokerGraph(KnowledgeGraph):
         return self.prepared
 
     def _role(self, workflow: str, transformation: str, name: str) -> str | None:
-        asked = self._unspecified.get(workflow)  # (asked once a while, as the store: not a value)
-        if workflow not in self.specs and (asked is None or time.monotonic() - asked > knowledge.UNSPECIFIED_S):
+        if workflow not in self.specs and self._ask_spec(workflow):  # (once a while, as the store)
             found = self.redis.hget(SPECS, workflow)
             if found is not None and (spec := spec_document(found, f"the shared spec of workflow {workflow!r}")):
                 self.specs[workflow] = spec
