@@ -20,6 +20,7 @@ __all__ = [
     "RemoteError",
     "StoreReadOnly",
     "RdfSyntaxError",
+    "TermTooLong",
 ]
 
 
@@ -85,6 +86,31 @@ class ValidationFailed(Error):
     results: int
 
     template = "the data does not conform to the shapes: {results} result(s)"
+
+
+class TermTooLong(Error):
+    """A term of RDF written to the store is longer than an export of the store reads back
+    (:mod:`provml.store.term_bound`); nothing was stored.
+
+    Fields: ``position`` (``object``, ``subject``, ``predicate`` or ``graph name``), the quad's
+    ``subject`` and ``predicate`` (cut to 200 characters), ``size``, ``limit``, ``counted``
+    (what ``size`` counts) and ``bound`` (the limit in words).
+    """
+
+    position: str
+    subject: str
+    predicate: str
+    size: int
+    limit: int
+    counted: str
+    bound: str
+
+    template = (
+        "the {position} of a quad about {subject} ({predicate}) holds {size:,} {counted}, more "
+        "than the {limit:,} ({bound}) a term may take: an export of the store holding it could not be read "
+        "back (RDF parsers buffer a term of at most 8 MiB as written, in JSON-LD). Keep such data "
+        "as a file and link it by its IRI, or write a shorter text"
+    )
 
 
 class QueryNotFound(Error):

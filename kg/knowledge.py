@@ -41,6 +41,7 @@ from provml.ingest.spec import WorkflowSpec, retire_versions, spec_of, stored_sp
 from provml.ingest.translation import translate
 from provml.store import QueryResult, Store, open_store, select
 from provml.store.rdfio import refuse_unsafe
+from provml.store.term_bound import refuse_long_terms
 from provml.vocab import DEFAULT_BASE, OILGAS_ONTOLOGY_IRI, ONTOLOGY_IRI, RDF
 
 if TYPE_CHECKING:
@@ -107,10 +108,8 @@ class KnowledgeGraph(Closing):
         completes it (deterministic IRIs: nothing is stored twice).
     """
 
-    def __init__(
-        self, store: Store, *, base: str = DEFAULT_BASE, validate: bool = True, enrich: bool = True,
-        atomic_writes: bool = True,
-    ) -> None:
+    def __init__(self, store: Store, *, base: str = DEFAULT_BASE, validate: bool = True,
+                 enrich: bool = True, atomic_writes: bool = True) -> None:
         self.store = store
         self.iris = Iris(base)
         self.base = self.iris.base
@@ -271,7 +270,8 @@ class KnowledgeGraph(Closing):
 
         :raises SyntaxError: the data does not parse (pyoxigraph's error, with its position).
         :raises provml.errors.RdfSyntaxError: RDF/XML with a DTD, JSON-LD nested too deep (:func:`~provml.store.rdfio.refuse_unsafe`).
-        :raises provml.errors.ValidationFailed: the data breaks the shapes (nothing written).
+        :raises provml.errors.ValidationFailed: the data breaks the shapes; ``TermTooLong``: a
+            term is past :mod:`~provml.store.term_bound` (either way nothing is written).
         """
         refuse_unsafe(data, format)
         return self.ingest_quads(parse(data, format=format, base_iri=base_iri), graph=graph)
@@ -279,13 +279,13 @@ class KnowledgeGraph(Closing):
     def ingest_quads(self, quads: Iterable[Quad], *, graph: NamedNode | None = None) -> IngestResult:
         """Ingest parsed quads (default-graph ones into ``graph``) through enrichment and validation.
 
-        :raises provml.errors.ValidationFailed: the data breaks the shapes (nothing written).
+        :raises provml.errors.ValidationFailed: the data breaks the shapes; ``TermTooLong``: a
+            term is past :mod:`~provml.store.term_bound` (either way nothing is written).
         """
         target = graph or NamedNode(self.base + "graph/imported")
-        moved = [
-            q if not isinstance(q.graph_name, DefaultGraph) else Quad(q.subject, q.predicate, q.object, target)
-            for q in quads
-        ]
+        moved = [q if not isinstance(q.graph_name, DefaultGraph) else Quad(q.subject, q.predicate, q.object, target)
+                 for q in quads]
+        refuse_long_terms(moved)
         return self._write(moved, events=0)
 
     def prepare_batch(self, quads: list[Quad], *, links: bool = True) -> list[Quad]:

@@ -18,7 +18,9 @@ DELETE     drop the graph (clear the default graph): 204; 404 when it does not e
 =========  ===============================================================================
 
 Writes need the write token. The body is parsed completely before the store is touched, so a
-body that does not parse (400) or an unsupported media type (415) changes nothing. A ``PUT`` is
+body that does not parse (400), an unsupported media type (415), or one too large or holding a
+term longer than an export of the store reads back (413, :mod:`provml.store.term_bound`)
+changes nothing. A ``PUT`` is
 two store transactions (drop, then add): a crash between them leaves the graph empty.
 """
 
@@ -47,7 +49,9 @@ from provml.endpoint.negotiation import (
 from provml.endpoint.sparql.export import ALL, DEFAULT
 from provml.endpoint.sparql.results import NOT_XML, XML_TYPES, xml_safe
 from provml.errors import StoreReadOnly
+from provml.events.lengths import MAX_TEXT
 from provml.store.rdfio import FORMAT_NAMES
+from provml.store.term_bound import long_term
 
 __all__ = ["bp"]
 
@@ -189,11 +193,15 @@ def _parse(data: bytes, fmt: RdfFormat, graph: NamedNode | DefaultGraph, quads: 
     per_quad = len(graph.value) if isinstance(graph, NamedNode) else 0
     try:
         for q in parse(data, format=fmt, base_iri=base):
-            spelt += len(str(q)) + per_quad
+            size = len(str(q))  # (at least each of its terms' texts: one measure for both bounds)
+            spelt += size + per_quad
             if len(quads) == MAX_WRITE_QUADS or spelt > MAX_WRITE_BYTES:
                 abort_json(413, f"the body holds more than {MAX_WRITE_QUADS:,} quads or "
                                 f"{MAX_WRITE_BYTES >> 20} MiB of terms once parsed: write a "
                                 "graph that large with provml load, or in parts (POST adds)")
+            if size > MAX_TEXT and (long := long_term(q)) is not None:
+                abort_json(413, f"the body cannot be stored: {long}",
+                           size=long.size, limit=long.limit)
             quads.append(Quad(q.subject, q.predicate, q.object, graph))
     except SyntaxError as error:
         abort_json(400, f"the body does not parse as {fmt.name}: {error}")

@@ -23,6 +23,12 @@ in-memory store, which has no backup and no worker of its own, only the counts b
 So is an update whose solutions times its length pass :data:`TRIAL_WORK` (a template of
 thousands of triples instantiated for each of up to the row limit of solutions).
 
+The counting query of a ``WHERE`` also reads the longest text it binds, with ``AS`` (``BIND``,
+a sub-select's expression), to a variable the operation's ``INSERT`` template writes: past
+:data:`~provml.events.lengths.MAX_WRITTEN` characters the update is refused (400), as a text no
+export of the store could read back (:mod:`provml.store.term_bound`). A variable matched in
+the store holds a term the store holds, and costs nothing more.
+
 >>> [p.query for p in where_parts("PREFIX e: <http://e.org/> "
 ...     "WITH e:g DELETE { ?s ?p ?o } WHERE { ?s ?p ?o }; INSERT DATA { e:a e:b e:c }")]
 ['PREFIX e: <http://e.org/>\\nSELECT (COUNT(*) AS ?provml_n) WHERE { ?s ?p ?o }']
@@ -42,6 +48,7 @@ from typing import Any, Protocol
 from pyoxigraph import NamedNode
 
 from provml.endpoint.limits import InputRefused, sparql_syntax_error, sparql_tokens
+from provml.events.lengths import MAX_WRITTEN
 from provml.store.base import Store
 
 
@@ -98,6 +105,26 @@ def _repeated(spelt: int, text: str) -> None:
                            "request, or fewer declarations")
 
 
+def _lengths(variables: Sequence[str]) -> str:
+    """The aggregates a counting query adds for the variables an ``INSERT`` template writes
+    that its ``WHERE`` binds with ``AS`` (the only way a ``WHERE`` makes a new text: a
+    variable matched in the store holds a term the store holds): the longest text each is
+    bound to, in characters (0 for a blank node or unbound)."""
+    return "".join(f" (MAX(COALESCE(STRLEN(STR({v})), 0)) AS ?provml_l{i})" for i, v in enumerate(variables))
+
+
+def _too_long(row: Sequence[Any]) -> str | None:
+    """The refusal for a counting query's row (:func:`where_parts`) whose template would write
+    a text longer than :data:`~provml.events.lengths.MAX_WRITTEN` characters, else None."""
+    longest = max((int(term.value) for term in row[1:] if term is not None), default=0)
+    if longest <= MAX_WRITTEN:
+        return None
+    return (f"the update's INSERT template would write a text of {longest:,} characters, more than "
+            f"the {MAX_WRITTEN:,} bytes as written (7 MiB) a term of the store may take: an export "
+            "of the store holding it could not be read back (RDF parsers buffer a term of at most "
+            "8 MiB as written, in JSON-LD). Keep such data as a file and link it by its IRI")
+
+
 def where_parts(update: str) -> list[WherePart]:
     """The ``WHERE`` parts of ``update``'s operations, in order (none for ``INSERT DATA``,
     ``DELETE DATA``, ``LOAD``, ``CLEAR``, ...). ``update`` has passed
@@ -116,6 +143,11 @@ def where_parts(update: str) -> list[WherePart]:
     group_start: int | None = None
     operation = 0
     spelt = 0  # the parts' characters, each with its prologue
+    inserting = False  # after INSERT (not INSERT DATA), until its template's group closes
+    template: int | None = None  # the depth of the INSERT template being read, if any
+    written: list[str] = []  # the variables the operation's INSERT template writes
+    built: set[str] = set()  # those its WHERE binds with ``AS`` (BIND, a sub-select's expression)
+    after_as = False
 
     def dataset(iri: str) -> None:
         nonlocal with_graph
@@ -136,22 +168,33 @@ def where_parts(update: str) -> list[WherePart]:
         if kind == "open":
             if depth == 0 and after_where and value == "{":
                 group_start = match.start()
+            if depth == 0 and inserting and value == "{":
+                template, inserting = depth, False
             depth += 1
             continue
         if kind == "close":
             depth = max(depth - 1, 0)
+            if depth == template:
+                template = None
             if depth == 0 and group_start is not None:
                 default = using or ([with_graph] if with_graph is not None else None)
                 named = using_named or ([] if using else None)
                 spelt += sum(map(len, prologue)) + match.end() - group_start
                 _repeated(spelt, text)
                 parts.append(WherePart(
-                    "\n".join([*prologue, "SELECT (COUNT(*) AS ?provml_n) WHERE "
-                               + text[group_start:match.end()]]),
+                    "\n".join([*prologue, "SELECT (COUNT(*) AS ?provml_n)"
+                               + _lengths([v for v in written if v in built])
+                               + " WHERE " + text[group_start:match.end()]]),
                     default, named, operation))
                 group_start, after_where = None, False
             continue
         if depth > 0:
+            if kind == "word" and value[0] in "?$" and len(value) > 1:
+                if template is not None and "?" + value[1:] not in written:
+                    written.append("?" + value[1:])
+                elif after_as and group_start is not None:
+                    built.add("?" + value[1:])
+            after_as = kind == "word" and value.upper() == "AS"
             continue
         if kind == "word":
             upper = value.upper()
@@ -170,6 +213,7 @@ def where_parts(update: str) -> list[WherePart]:
             pending = upper if upper in ("PREFIX", "BASE", "WITH", "USING") else None
             if upper == "WHERE":
                 after_where = True
+            inserting = upper == "INSERT"  # (INSERT DATA: the next word ends it)
             continue
         if kind == "iri":
             if pending == "PREFIX-IRI":
@@ -184,6 +228,7 @@ def where_parts(update: str) -> list[WherePart]:
         if value == ";":  # the next operation: its own WITH / USING
             with_graph, using, using_named, after_where = None, [], [], False
             operation += 1
+            written, built = [], set()
         pending = None
     return parts
 
@@ -260,9 +305,12 @@ def apply_in_steps(store: Store, sparql: str, *, base_iri: str | None,
                 named = []
             result: Any = store.query(part.query, default_graph=default, named_graphs=named,
                                       use_default_graph_as_union=False, base_iri=base_iri)
-            count = int(next(iter(result))[0].value)
+            row = list(next(iter(result)))
+            count = int(row[0].value)
             if max_rows is not None and count > max_rows:
                 return _too_many(count, max_rows)
+            if (refusal := _too_long(row)) is not None:
+                return refusal
         store.update(operation, base_iri=base_iri, using_graphs=using,
                      using_named_graphs=using_named)
     return None
@@ -318,6 +366,8 @@ def count_before_update(runner: Runner, store: Store, sparql: str, *,
         work += count * len(sparql)
         if runner.max_rows is not None and count > runner.max_rows:
             raise InputRefused(_too_many(count, runner.max_rows))
+        if outcome.rows and (refusal := _too_long(outcome.rows[0])) is not None:
+            raise InputRefused(refusal)
     if work > TRIAL_WORK or any(part.operation > 0 for part in parts):
         # a WHERE after other operations reads what they wrote or deleted, which the counts
         # above (on the store as it is) do not see; a large template instantiated for many

@@ -22,7 +22,7 @@ def import_group() -> None:
 def _run_import(store: Path | None, remote: str | None, fmt: str, action: Any) -> None:
     import json
 
-    from provml.errors import Error, ValidationFailed
+    from provml.errors import Error, TermTooLong, ValidationFailed
 
     kg = open_kg_or_exit(store, remote=remote)
     try:
@@ -30,6 +30,9 @@ def _run_import(store: Path | None, remote: str | None, fmt: str, action: Any) -
     except ValidationFailed as exc:
         click.echo(f"rejected: {exc}", err=True)
         click.echo(exc.report.describe(), err=True)
+        raise SystemExit(1) from exc
+    except TermTooLong as exc:  # (nothing stored: the import is rejected whole)
+        click.echo(f"rejected: {exc}", err=True)
         raise SystemExit(1) from exc
     except (Error, OSError, ValueError) as exc:
         raise CouldNotRun(str(exc)) from exc

@@ -39,10 +39,11 @@ from typing import Any
 from pyoxigraph import CanonicalizationAlgorithm, Dataset, NamedNode, Quad
 
 from provml.capture.spool import SPOOL_SUFFIXES
-from provml.errors import EventError, ValidationFailed
+from provml.errors import EventError, TermTooLong, ValidationFailed
 from provml.ingest.spec import spec_of
 from provml.knowledge import IngestResult, KnowledgeGraph, redacted
 from provml.store.rdfio import RDF_SUFFIXES
+from provml.store.term_bound import refuse_long_terms
 
 __all__ = [
     "TOGETHER",
@@ -259,9 +260,13 @@ def load_paths(
                 continue
             quads, ontologies = _ontology_graphs(kg, parsed)
             try:
+                for given in ontologies.values():  # (written as they are, after the rest)
+                    refuse_long_terms(given)
                 result = kg.ingest_quads(quads)
             except ValidationFailed as exc:
                 rejected.append(Rejected(str(file), 0, str(exc), _report(exc)))
+            except TermTooLong as exc:
+                rejected.append(Rejected(str(file), 0, f"nothing of it stored: {exc}"))
             else:
                 triples += result.triples
                 graphs.update(result.graphs)
