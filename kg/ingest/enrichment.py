@@ -108,8 +108,14 @@ def with_entailed_types(quads: Iterable[Triple | Quad], closure: Closure) -> lis
         if len(seen) != size:
             out.append(quad)
         if quad.predicate == rdf_type and isinstance(obj := quad.object, NamedNode):
-            for sup in closure.get(obj, ()):
-                extra = Quad(quad.subject, rdf_type, sup, quad.graph_name)
+            supers = closure.get(obj)
+            if not supers:
+                continue
+            subject, graph = quad.subject, quad.graph_name
+            for sup in supers:
+                if sup == obj:  # (a class's closure holds the class: the statement itself)
+                    continue
+                extra = Quad(subject, rdf_type, sup, graph)
                 size = len(seen)
                 add(extra)
                 if len(seen) != size:

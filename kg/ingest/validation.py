@@ -295,11 +295,12 @@ def validate_triples(
     if grouped is None:
         conforms, results, text = run(data)
     else:
-        profile, by_view, interner = grouped
+        neighbourhood, by_view, interner = grouped
         if context:
             by_view = {view: kept for view, members in by_view.items()
                        if (kept := [m for m in members if m not in context])}
-        conforms, results, text = _by_representatives(run, data, profile, by_view, interner)
+        conforms, results, text = _by_representatives(run, neighbourhood, by_view, interner)
+        del grouped, neighbourhood  # (the index of every statement: freed before the report)
     if context:
         outside = {_name(node) for node in context}
         if any(r.focus_node in outside for r in results):
@@ -361,16 +362,17 @@ def _grouping(wanted: bool | None) -> bool:
 def _groups(
     data: list[Triple | Quad], shape_files: tuple[str, ...], engine: str
 ) -> tuple[Any, dict[Any, list[Any]], Any] | None:
-    """The focus nodes by view, the profile and the process's verdicts for these shapes, or
-    ``None`` when grouping is not sound (the shapes look further, the data states subclasses)."""
-    from provml.ingest.representatives import cached_profile, views
+    """What validating some nodes needs (:func:`~provml.ingest.representatives.grouped`), the
+    focus nodes by view and the process's verdicts for these shapes, or ``None`` when grouping
+    is not sound (the shapes look further, the data states subclasses)."""
+    from provml.ingest.representatives import cached_profile, grouped
 
     profile = cached_profile(shape_files)
     if profile is None:
         return None
     interner = _verdicts(shape_files, engine).current()
-    by_view = views(profile, data, interner)
-    return None if by_view is None else (profile, by_view, interner)
+    found = grouped(profile, data, interner)
+    return None if found is None else (found[1], found[0], interner)
 
 
 @functools.lru_cache(maxsize=8)
@@ -382,25 +384,24 @@ def _verdicts(paths: tuple[str, ...], engine: str) -> Any:
 
 
 def _by_representatives(
-    run: Any, data: list[Triple | Quad], profile: Any, by_view: dict[Any, list[Any]], interner: Any
+    run: Any, neighbourhood: Any, by_view: dict[Any, list[Any]], interner: Any
 ) -> tuple[bool, tuple[Result, ...], str]:
     """Validate one node per group whose view was not found clean before, then every node of the
-    groups whose representative has results; remember the views found clean."""
-    from provml.ingest.representatives import neighbourhood
-
+    groups whose representative has results; remember the views found clean. ``neighbourhood``:
+    what validating some nodes needs (:func:`~provml.ingest.representatives.grouped`)."""
     clean = interner.clean
     fresh = [(view, members) for view, members in by_view.items() if view not in clean]
     results: tuple[Result, ...] = ()
     if fresh:
         reps = {_name(members[0]): view for view, members in fresh}
         firsts = [members[0] for _, members in fresh]
-        _, first, _ = run(neighbourhood(profile, firsts, data), firsts)
+        _, first, _ = run(neighbourhood(firsts), firsts)
         flagged = {reps[r.focus_node] for r in first if r.focus_node in reps}
         clean.update(view for view, _ in fresh if view not in flagged)
         if flagged:
             nodes = [n for view in flagged for n in by_view[view]]
             wanted = {_name(n) for n in nodes}
-            _, second, _ = run(neighbourhood(profile, nodes, data), nodes)
+            _, second, _ = run(neighbourhood(nodes), nodes)
             results = tuple(r for r in second if r.focus_node in wanted)
     return not results, results, _text(results)  # SHACL: any result, warnings included, breaks it
 
