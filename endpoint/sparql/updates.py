@@ -23,11 +23,10 @@ in-memory store, which has no backup and no worker of its own, only the counts b
 So is an update whose solutions times its length pass :data:`TRIAL_WORK` (a template of
 thousands of triples instantiated for each of up to the row limit of solutions).
 
-The counting query of a ``WHERE`` also reads the longest text it binds, with ``AS`` (``BIND``,
-a sub-select's expression), to a variable the operation's ``INSERT`` template writes: past
-:data:`~provml.events.lengths.MAX_WRITTEN` characters the update is refused (400), as a text no
-export of the store could read back (:mod:`provml.store.term_bound`). A variable matched in
-the store holds a term the store holds, and costs nothing more.
+An update is held to the bound on a term's text that every export of the store reads back
+(:mod:`provml.endpoint.sparql.update_bound`): its own terms as its tokens are read, and what a
+``WHERE`` builds for the ``INSERT`` template in that ``WHERE``'s counting query (400 past it,
+the store unchanged).
 
 >>> [p.query for p in where_parts("PREFIX e: <http://e.org/> "
 ...     "WITH e:g DELETE { ?s ?p ?o } WHERE { ?s ?p ?o }; INSERT DATA { e:a e:b e:c }")]
@@ -48,7 +47,8 @@ from typing import Any, Protocol
 from pyoxigraph import NamedNode
 
 from provml.endpoint.limits import InputRefused, sparql_syntax_error, sparql_tokens
-from provml.events.lengths import MAX_WRITTEN
+from provml.endpoint.sparql.update_bound import lengths, long_token, too_long
+from provml.events.lengths import MAX_TEXT
 from provml.store.base import Store
 
 
@@ -105,26 +105,6 @@ def _repeated(spelt: int, text: str) -> None:
                            "request, or fewer declarations")
 
 
-def _lengths(variables: Sequence[str]) -> str:
-    """The aggregates a counting query adds for the variables an ``INSERT`` template writes
-    that its ``WHERE`` binds with ``AS`` (the only way a ``WHERE`` makes a new text: a
-    variable matched in the store holds a term the store holds): the longest text each is
-    bound to, in characters (0 for a blank node or unbound)."""
-    return "".join(f" (MAX(COALESCE(STRLEN(STR({v})), 0)) AS ?provml_l{i})" for i, v in enumerate(variables))
-
-
-def _too_long(row: Sequence[Any]) -> str | None:
-    """The refusal for a counting query's row (:func:`where_parts`) whose template would write
-    a text longer than :data:`~provml.events.lengths.MAX_WRITTEN` characters, else None."""
-    longest = max((int(term.value) for term in row[1:] if term is not None), default=0)
-    if longest <= MAX_WRITTEN:
-        return None
-    return (f"the update's INSERT template would write a text of {longest:,} characters, more than "
-            f"the {MAX_WRITTEN:,} bytes as written (7 MiB) a term of the store may take: an export "
-            "of the store holding it could not be read back (RDF parsers buffer a term of at most "
-            "8 MiB as written, in JSON-LD). Keep such data as a file and link it by its IRI")
-
-
 def where_parts(update: str) -> list[WherePart]:
     """The ``WHERE`` parts of ``update``'s operations, in order (none for ``INSERT DATA``,
     ``DELETE DATA``, ``LOAD``, ``CLEAR``, ...). ``update`` has passed
@@ -163,6 +143,8 @@ def where_parts(update: str) -> list[WherePart]:
 
     for match in tokens:
         kind, value = match.lastgroup, match.group()
+        if len(value) > MAX_TEXT and kind != "comment" and (refusal := long_token(kind, value)) is not None:
+            raise InputRefused(refusal)
         if kind in ("comment", "str"):
             continue
         if kind == "open":
@@ -183,7 +165,7 @@ def where_parts(update: str) -> list[WherePart]:
                 _repeated(spelt, text)
                 parts.append(WherePart(
                     "\n".join([*prologue, "SELECT (COUNT(*) AS ?provml_n)"
-                               + _lengths([v for v in written if v in built])
+                               + lengths([v for v in written if v in built])
                                + " WHERE " + text[group_start:match.end()]]),
                     default, named, operation))
                 group_start, after_where = None, False
@@ -296,7 +278,7 @@ def apply_in_steps(store: Store, sparql: str, *, base_iri: str | None,
     for index, operation in enumerate(operations(sparql)):
         if not operation:
             continue
-        for part in parts if index > 0 and max_rows is not None else ():
+        for part in parts if index > 0 else ():
             if part.operation != index:
                 continue
             default = list(using) if using is not None else part.default_graph
@@ -309,7 +291,7 @@ def apply_in_steps(store: Store, sparql: str, *, base_iri: str | None,
             count = int(row[0].value)
             if max_rows is not None and count > max_rows:
                 return _too_many(count, max_rows)
-            if (refusal := _too_long(row)) is not None:
+            if (refusal := too_long(row)) is not None:
                 return refusal
         store.update(operation, base_iri=base_iri, using_graphs=using,
                      using_named_graphs=using_named)
@@ -366,7 +348,7 @@ def count_before_update(runner: Runner, store: Store, sparql: str, *,
         work += count * len(sparql)
         if runner.max_rows is not None and count > runner.max_rows:
             raise InputRefused(_too_many(count, runner.max_rows))
-        if outcome.rows and (refusal := _too_long(outcome.rows[0])) is not None:
+        if outcome.rows and (refusal := too_long(outcome.rows[0])) is not None:
             raise InputRefused(refusal)
     if work > TRIAL_WORK or any(part.operation > 0 for part in parts):
         # a WHERE after other operations reads what they wrote or deleted, which the counts

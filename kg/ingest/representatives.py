@@ -459,8 +459,10 @@ class _Views:
         self.pids = pids
         inverse = {pids[p] for p in prof.inverse}
         forward = {pids[p] for p in prof.forward}
-        #: whether the data states ``rdfs:subClassOf`` (then validated whole): noted while
-        #: reading, not by a scan of its own (2.5 % of ``provml load``'s time held the GIL)
+        #: whether the data must be validated whole: it states ``rdfs:subClassOf``, or holds a
+        #: triple term (which whole validation refuses, whatever predicate states it: the
+        #: neighbourhoods read here leave out what no path follows). Noted while reading, not by
+        #: a scan of its own (2.5 % of ``provml load``'s time held the GIL)
         self.subclass = False
         sub = pids.setdefault(RDFS.subClassOf, -1)
         #: a node's statements some shape follows forwards (``rdf:type`` always), and those
@@ -472,8 +474,10 @@ class _Views:
         get = pids.get
         for t in triples:
             pid = get(t.predicate)
-            if pid is None:
-                continue  # a statement no path follows is invisible to every shape
+            if pid is None:  # a statement no path follows is invisible to every shape
+                if t.object.__class__ is Triple:
+                    self.subclass = True
+                continue
             if pid == sub:
                 self.subclass = True
                 if pid < 0:
@@ -631,7 +635,8 @@ def views(prof: Profile, triples: Sequence[Triple | Quad],
           interner: Interner | None = None) -> dict[Any, list[Any]] | None:
     """The focus nodes of ``triples`` by view (each list's first member: the representative);
     with a shared ``interner``, equal views of different data sets are equal keys. ``None``
-    when the data must be validated whole (it states ``rdfs:subClassOf``)."""
+    when the data must be validated whole (it states ``rdfs:subClassOf``, or holds a triple
+    term under a predicate no path follows)."""
     found = grouped(prof, triples, interner)
     return None if found is None else found[0]
 

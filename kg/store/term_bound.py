@@ -17,9 +17,8 @@ N-Quads and TriG neither).
   UTF-8 at most: a statement of two such IRIs and the longest literal stays under the 16 MiB
   that N-Quads and TriG readers buffer, and each under the 8 MiB of a JSON-LD string.
 
-SPARQL Update is bounded otherwise: its text is at most 1,000,000 characters, so an
-``INSERT DATA`` literal is within the bound; a literal built in its ``WHERE`` (``CONCAT``,
-``REPLACE`` ...) is not held to it (docs/events.md says so).
+The endpoint holds SPARQL Update to the same bound before an update is applied, on its own
+terms and on what its ``WHERE`` builds (:mod:`provml.endpoint.sparql.update_bound`).
 
 >>> from pyoxigraph import Literal, NamedNode, Quad
 >>> e = NamedNode("http://e.org/e")
