@@ -50,7 +50,7 @@ from pyoxigraph import Literal, NamedNode, Quad, Store, Triple
 
 from provml.vocab import OWL, RDF, RDFS, SH, XSD
 
-__all__ = ["Interner", "Profile", "Verdicts", "profile", "grouped", "groups", "neighbourhood", "views"]
+__all__ = ["Interner", "Profile", "Verdicts", "profile", "grouped", "groups", "views"]
 
 _S = SH.NS
 #: parameters that need nothing beyond the node's own view
@@ -463,7 +463,7 @@ class _Views:
         #: triple term (which whole validation refuses, whatever predicate states it: the
         #: neighbourhoods read here leave out what no path follows). Noted while reading, not by
         #: a scan of its own (2.5 % of ``provml load``'s time held the GIL)
-        self.subclass = False
+        self.whole = False
         sub = pids.setdefault(RDFS.subClassOf, -1)
         #: a node's statements some shape follows forwards (``rdf:type`` always), and those
         #: pointing at it that one follows backwards: (predicate number, the other end, the statement)
@@ -476,10 +476,10 @@ class _Views:
             pid = get(t.predicate)
             if pid is None:  # a statement no path follows is invisible to every shape
                 if t.object.__class__ is Triple:
-                    self.subclass = True
+                    self.whole = True
                 continue
             if pid == sub:
-                self.subclass = True
+                self.whole = True
                 if pid < 0:
                     continue
             s, o = t.subject, t.object
@@ -610,10 +610,11 @@ class _Views:
 
 
     def neighbourhood(self, nodes: Iterable[Any]) -> list[Triple | Quad]:
-        """What validating ``nodes`` needs, read from this index: :func:`neighbourhood` less the
-        statements no shape's path follows, which no shape can see (the module's text) —
-        without a pass over the data (a large group's one fresh view scanned 10^5 statements
-        twice; twenty-ninth session)."""
+        """What validating ``nodes`` needs, read from this index: their statements some shape's
+        path follows, those pointing at them that one follows backwards, and the types of the
+        nodes at the other ends (a statement no path follows is seen by no shape: the module's
+        text). Before the twenty-ninth session two passes over the data found them, all
+        predicates included: a large group's one fresh view scanned 10^5 statements twice."""
         wanted = set(nodes)
         out, inc = self.out, self.inc
         found: list[Triple | Quad] = []
@@ -643,11 +644,11 @@ def views(prof: Profile, triples: Sequence[Triple | Quad],
 
 def grouped(prof: Profile, triples: Sequence[Triple | Quad], interner: Interner | None = None
             ) -> tuple[dict[Any, list[Any]], Callable[[Iterable[Any]], list[Triple | Quad]]] | None:
-    """:func:`views`, with what validating some of the nodes needs (:func:`neighbourhood`'s
-    statements that a shape can see), read from the index the views were made from; keep it
-    no longer than the validation (it holds every statement of the data)."""
+    """:func:`views`, with what validating some of the nodes needs (:meth:`_Views.neighbourhood`),
+    read from the index the views were made from; keep it no longer than the validation (it
+    holds every statement of the data a shape can see)."""
     seen = _Views(prof, triples, interner)
-    if seen.subclass:
+    if seen.whole:
         return None
     by_view: dict[Any, list[Any]] = {}
     targets = prof.targets
@@ -690,28 +691,6 @@ class Verdicts:
         if len(interner.ids) > self.limit or len(interner.clean) > self.limit:
             interner = self.interner = Interner()
         return interner
-
-
-def neighbourhood(
-    prof: Profile, nodes: Iterable[Any], triples: Sequence[Triple | Quad]
-) -> list[Triple | Quad]:
-    """What validating ``nodes`` needs: their statements, the statements pointing at them with a
-    predicate some shape follows backwards, and the types of the nodes at the other end."""
-    wanted = set(nodes)
-    inverse = prof.inverse
-    rdf_type = RDF.type
-    near: set[Any] = set()
-    out: list[Triple | Quad] = []
-    for t in triples:
-        if t.subject in wanted:
-            out.append(t)
-            near.add(t.object)
-        elif t.object in wanted and t.predicate in inverse:
-            out.append(t)
-            near.add(t.subject)
-    near -= wanted
-    out.extend(t for t in triples if t.predicate == rdf_type and t.subject in near)
-    return out
 
 
 @functools.lru_cache(maxsize=8)

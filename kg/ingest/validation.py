@@ -364,7 +364,8 @@ def _groups(
 ) -> tuple[Any, dict[Any, list[Any]], Any] | None:
     """What validating some nodes needs (:func:`~provml.ingest.representatives.grouped`), the
     focus nodes by view and the process's verdicts for these shapes, or ``None`` when grouping
-    is not sound (the shapes look further, the data states subclasses)."""
+    is not sound (the shapes look further, the data states subclasses or holds a triple term
+    under a predicate no path follows)."""
     from provml.ingest.representatives import cached_profile, grouped
 
     profile = cached_profile(shape_files)
