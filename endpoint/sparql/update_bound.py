@@ -32,7 +32,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from provml.events.lengths import MAX_TEXT, MAX_WRITTEN, written_size
+from provml.events.lengths import MAX_TEXT, MAX_WRITTEN, written_over
 
 __all__ = ["lengths", "long_token", "too_long"]
 
@@ -52,7 +52,7 @@ def long_token(kind: str | None, token: str) -> str | None:
     if kind == "str":
         quotes = 3 if token[:3] in ("'''", '"""') else 1
         value = _ECHAR.sub(lambda m: _ECHARS.get(m.group(1), m.group(1)), token[quotes:-quotes])
-        if len(value) <= MAX_TEXT or (size := written_size(value)) <= MAX_WRITTEN:
+        if (size := written_over(value)) is None:
             return None
         return (f"the update holds a string of {size:,} bytes as written (UTF-8, escapes included), "
                 f"more than the {MAX_WRITTEN:,} (7 MiB) a term of the store may take: {_WHY}")

@@ -52,7 +52,7 @@ from typing import Any
 
 from provml.events.spelling import json_text
 
-__all__ = ["MAX_TEXT", "MAX_WRITTEN", "too_long", "written_size"]
+__all__ = ["MAX_TEXT", "MAX_WRITTEN", "too_long", "written_over", "written_size"]
 
 #: the longest text, in characters, of one IRI part made of an event's text (percent-encoded),
 #: and of a spec's JSON text; a literal's text of at most this many characters is at most 6 MiB
@@ -84,9 +84,11 @@ def written_size(text: str) -> int:
     return len(data) + 5 * (len(data) - len(shorter)) + len(shorter) - len(shorter.translate(None, _SHORT_ESCAPES))
 
 
-def _over(text: Any) -> int | None:
+def written_over(text: Any) -> int | None:
     """The bytes a literal's text ``text`` takes written when past :data:`MAX_WRITTEN`, else
-    None (and for no string). ``len()`` alone up to :data:`MAX_TEXT` characters."""
+    None (and for no string). ``len()`` alone up to :data:`MAX_TEXT` characters: the one rule
+    for a literal's text, of an event (:func:`too_long`) or of RDF written directly
+    (:mod:`provml.store.term_bound`, an update's strings)."""
     if not isinstance(text, str) or len(text) <= MAX_TEXT:
         return None
     size = written_size(text)
@@ -146,11 +148,11 @@ def _literal(value: Any) -> tuple[int, str] | None:
     """``(bytes written, what)`` of a value stored as a literal (``literal()`` of the
     translation) when past :data:`MAX_WRITTEN`."""
     if isinstance(value, str):
-        return None if (size := _over(value)) is None else (size, "written")
+        return None if (size := written_over(value)) is None else (size, "written")
     cls = value.__class__
     if cls is float or cls is int or cls is bool or value is None:
         return None
-    size = _over(_json_text(value))
+    size = written_over(_json_text(value))
     return None if size is None else (size, "JSON written")
 
 
@@ -165,11 +167,11 @@ def _item(item: Mapping[str, Any]) -> tuple[str, int, str] | None:
     data = item.get("data")
     if data is not None:
         for key in ("location", "media_type", "store_type"):
-            if (size := _over(data.get(key))) is not None:
+            if (size := written_over(data.get(key))) is not None:
                 return (f"data/{key}", size, "written")
     if _text(item.get("domain")) > MAX_TEXT:
         return ("domain", len(item["domain"]), "IRI")
-    if (size := _over(item.get("tag"))) is not None:
+    if (size := written_over(item.get("tag"))) is not None:
         return ("tag", size, "written")
     for key, value in (item.get("characteristics") or {}).items():
         if isinstance(key, str) and (segment := _segment(key)) > MAX_TEXT:
@@ -219,15 +221,15 @@ def too_long(event: Mapping[str, Any]) -> tuple[str, int, str] | None:
                 if (found := _item(item)) is not None:
                     return (f"{direction}/{i}/{found[0]}", found[1], found[2])
     for i, tag in enumerate(event.get("tags") or ()):
-        if (size := _over(tag)) is not None:
+        if (size := written_over(tag)) is not None:
             return (f"tags/{i}", size, "written")
     error = event.get("error")
     if error is not None:
         for key in ("type", "message"):
-            if (size := _over(error.get(key))) is not None:
+            if (size := written_over(error.get(key))) is not None:
                 return (f"error/{key}", size, "written")
     persona = event.get("persona")
-    if persona is not None and (size := _over(persona.get("name"))) is not None:
+    if persona is not None and (size := written_over(persona.get("name"))) is not None:
         return ("persona/name", size, "written")
     implementation = event.get("implementation")
     if implementation is not None and _segment(implementation.get("version") or "") > MAX_TEXT:
@@ -245,12 +247,12 @@ def too_long(event: Mapping[str, Any]) -> tuple[str, int, str] | None:
 
 def _meta(meta: Mapping[str, Any]) -> tuple[str, int, str] | None:
     for key in ("hostname", "platform", "python"):
-        if (size := _over(meta.get(key))) is not None:
+        if (size := written_over(meta.get(key))) is not None:
             return (f"meta/{key}", size, "written")
-    if (size := _over((meta.get("job") or {}).get("id"))) is not None:
+    if (size := written_over((meta.get("job") or {}).get("id"))) is not None:
         return ("meta/job/id", size, "written")
     for name, value in (meta.get("env") or {}).items():  # stored as one literal, NAME=value
-        if len(name) + 1 + len(value) > MAX_TEXT and (size := _over(f"{name}={value}")) is not None:
+        if len(name) + 1 + len(value) > MAX_TEXT and (size := written_over(f"{name}={value}")) is not None:
             return (f"meta/env/{name[:100]}", size, "written")
     for name, version in (meta.get("packages") or {}).items():  # IRI segments: software/NAME/VERSION
         if (size := _segment(name) + _segment(version)) > MAX_TEXT:

@@ -97,10 +97,13 @@ class Reads:
         return len(self.out) + len(self.inc)
 
     def forget(self) -> None:
-        self.out, self.inc, self.whole, self.members = {}, {}, set(), {}
+        self._drop_entries()
         self.tallies = {}
         self.generation = self._since = None
         self.nodes.drop()
+
+    def _drop_entries(self) -> None:
+        self.out, self.inc, self.whole, self.members = {}, {}, set(), {}
 
     def begin(self, store: Any) -> None:
         """Before the first write of a batch: forget what another writer may have changed, and
@@ -144,12 +147,12 @@ class Reads:
             # (≈ 600 of them were, at 10^5 events of the workload). Kept, they cost more to build,
             # free and collect than they saved (twenty-ninth session: the write's thread −0.85 s
             # of 11.4 at 10^5 events). None are kept (the filters and the tallies stay)
-            self.out, self.inc, self.whole, self.members = {}, {}, set(), {}
+            self._drop_entries()
             self.generation = store.generation
             return
         if len(self) + len(future.out) + len(future.inc) > self.limit:
             # full: only this batch's reads stay (the tallies stay: they are as the store is now)
-            self.out, self.inc, self.whole, self.members = {}, {}, set(), {}
+            self._drop_entries()
         out, inc, whole = self.out, self.inc, self.whole
         for node, by in future.batch_out.items():  # what the batch changed, read or not
             whole.discard(node)

@@ -608,7 +608,6 @@ class _Views:
             pairs.append(tuple(sorted(outcomes, key=repr)))
         return (term(node), tuple(forward), tuple(backward), tuple(pairs))
 
-
     def neighbourhood(self, nodes: Iterable[Any]) -> list[Triple | Quad]:
         """What validating ``nodes`` needs, read from this index: their statements some shape's
         path follows, those pointing at them that one follows backwards, and the types of the

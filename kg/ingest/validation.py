@@ -300,7 +300,6 @@ def validate_triples(
             by_view = {view: kept for view, members in by_view.items()
                        if (kept := [m for m in members if m not in context])}
         conforms, results, text = _by_representatives(run, neighbourhood, by_view, interner)
-        del grouped, neighbourhood  # (the index of every statement: freed before the report)
     if context:
         outside = {_name(node) for node in context}
         if any(r.focus_node in outside for r in results):

@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from pyoxigraph import BlankNode, Literal, NamedNode, Quad, Triple
 
 from provml.errors import TermTooLong
-from provml.events.lengths import MAX_TEXT, MAX_WRITTEN, written_size
+from provml.events.lengths import MAX_TEXT, MAX_WRITTEN, written_over
 
 __all__ = ["long_term", "refuse_long_terms"]
 
@@ -46,8 +46,7 @@ _QUOTED = 200
 def _over(term: object) -> tuple[int, int, str] | None:
     """``(size, limit, what is counted)`` of ``term`` past its bound, else None."""
     if isinstance(term, Literal):
-        text = term.value
-        if len(text) > MAX_TEXT and (size := written_size(text)) > MAX_WRITTEN:
+        if (size := written_over(term.value)) is not None:
             return size, MAX_WRITTEN, "bytes as written (UTF-8, escapes included)"
         language = term.language or ""
         if len(language) > MAX_TEXT:
