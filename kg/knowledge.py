@@ -37,6 +37,7 @@ from provml.errors import EventError, ValidationFailed
 from provml.events import check, text_too_long, too_long
 from provml.ingest.enrichment import Closure, class_closure, with_entailed_types
 from provml.ingest.iris import Iris
+from provml.ingest.reruns import stored_times
 from provml.ingest.spec import WorkflowSpec, retire_versions, spec_of, stored_spec
 from provml.ingest.translation import translate
 from provml.store import QueryResult, Store, open_store, select
@@ -214,13 +215,8 @@ class KnowledgeGraph(Closing):
                         self.specs[workflow] = previous
             raise
 
-    def translate_events(
-        self,
-        events: Sequence[Mapping[str, Any]],
-        *,
-        registered: list[tuple[str, WorkflowSpec | None, WorkflowSpec]] | None = None,
-        checked: bool = False,
-    ) -> list[Quad]:
+    def translate_events(self, events: Sequence[Mapping[str, Any]], *, checked: bool = False,
+                         registered: list[tuple[str, WorkflowSpec | None, WorkflowSpec]] | None = None) -> list[Quad]:
         """The first stages of :meth:`ingest_events`, which read nothing of the store but, once a
         workflow, its stored spec: check the events, take the roles of their specs, translate them. :meth:`ingest_translated` does
         the rest (a loader translates the next batch while the store writes this one).
@@ -314,9 +310,8 @@ class KnowledgeGraph(Closing):
 
         with self._writing:
             quads = self.prepare_batch(quads)
-            # the batch, its late stage links and the summaries it changes, the last two planned
-            # before the write (the batch read from memory, not back from the store), reading
-            # what the batches before read from memory while nothing else writes the store
+            # the batch, its late links and the summaries it changes, the last two planned before
+            # the write (the batch from memory), reading what the batches before read from memory
             if self._reads is None:
                 self._reads = Reads()
             self._reads.begin(self.store)
@@ -346,10 +341,13 @@ class KnowledgeGraph(Closing):
         referenced = objects - subjects
         referenced.difference_update(ONTOLOGY_GRAPHS)
         context = list(self._types_of(referenced))
-        # context nodes were validated when they were written; only the batch's nodes count
-        report = validate_triples([*quads, *context], context={q.subject for q in context})
+        # context nodes were validated when written; the store's other times meet the maxCount
+        report = validate_triples([*quads, *self._times_of(quads), *context], context={q.subject for q in context})
         if report.violations:  # warnings and infos alone do not reject a batch
             raise ValidationFailed(results=len(report.results), report=report)
+
+    def _times_of(self, quads: list[Quad]) -> list[Quad]:  # (a run id used twice: ingest.reruns)
+        return stored_times(self.store, quads)
 
     def _types_of(self, nodes: Iterable[NamedNode]) -> Iterable[Quad]:
         nodes = [n for n in nodes if n.value.startswith(self.base)]

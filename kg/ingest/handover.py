@@ -26,6 +26,7 @@ from typing import Any
 from pyoxigraph import NamedNode, Quad, RdfFormat, parse, serialize
 
 from provml.ingest.plan_reads import Reads
+from provml.ingest.reruns import TIMES, refuse_reruns
 from provml.ingest.shortcuts import late_links, stage_links, store_lookup
 from provml.ingest.summaries import update_summaries
 from provml.store.base import Store
@@ -52,34 +53,40 @@ def write_group(store: Store, entries: Sequence[Mapping[bytes, Any]], *, atomic:
     """Write a group of ``provml:quads`` entries into ``store``, with their stage links, late
     links and summaries (:func:`write_passes`); ``stamps``: gather the events' capture times;
     ``reads``: what the plans read, kept from group to group (the writer's own).
-    A failure raises; the caller then acknowledges nothing (the entries are delivered again)."""
-    if reads is not None:
-        reads.begin(store)
+    A failure raises; the caller then acknowledges nothing (the entries are delivered again). A
+    group that begins or ends an execution at another time than the store holds, or at two
+    times, raises ``ValueError`` before anything is written (a run id used twice:
+    :func:`provml.ingest.reruns.refuse_reruns`)."""
     complete = all(b"plan" in fields or b"nq" in fields for fields in entries)
     stored = all(fields.get(b"plan") == STORED_KEYS for fields in entries)
+    group = Group()
+    quads: list[Quad] = []  # the quads the passes below read (see hand_over)
+    times: list[Quad] = []  # the executions' start and end times (provml.ingest.reruns)
+    types = group.types
+    for fields in entries:
+        read, named = entry_keys(fields)
+        for q in read:
+            (times if q.predicate in TIMES else quads).append(q)
+        for node, classes in named.items():
+            known = types.get(node)
+            if known is None:
+                types[node] = classes
+            elif known != classes:  # (a node typed in two entries: nearly always alike)
+                types[node] = " ".join(sorted({*known.split(), *classes.split()}))
+        group.events += int(fields[b"n"])
+        if stamps:
+            group.stamps.extend(_stamps(fields))
+    # the workers validated their bags without the store: a run id used twice is seen here,
+    # before anything of the group is written
+    refuse_reruns(store, times)
+    if reads is not None:
+        reads.begin(store)
     # on disk the group's N-Quads go to the store on a thread of their own from now on, while
-    # this thread reads the keys and plans the passes (see write_passes)
+    # this thread plans the passes (see write_passes)
     loading = _Loading(lambda: load(store, b"".join([entry_nquads(fields) for fields in entries]),
                                     atomic=atomic)) if complete and overlaps(store) else None
-    group = Group()
     try:
-        parts: list[bytes] = []
-        quads: list[Quad] = []  # the quads the passes below read (see hand_over)
-        types = group.types
-        for fields in entries:
-            read, named = entry_keys(fields)
-            if loading is None:
-                parts.append(entry_nquads(fields))
-            quads.extend(read)
-            for node, classes in named.items():
-                known = types.get(node)
-                if known is None:
-                    types[node] = classes
-                elif known != classes:  # (a node typed in two entries: nearly always alike)
-                    types[node] = " ".join(sorted({*known.split(), *classes.split()}))
-            group.events += int(fields[b"n"])
-            if stamps:
-                group.stamps.extend(_stamps(fields))
+        parts = [entry_nquads(fields) for fields in entries] if loading is None else []
         # the stage shortcuts follow chains through the store, which only the writer holds
         # (the chain ends they ask for are outside the group — translation states a section's
         # provml:iteration and its prov:wasInformedBy in the same event, so a section in the
@@ -104,7 +111,7 @@ def write_group(store: Store, entries: Sequence[Mapping[bytes, Any]], *, atomic:
 #: of a bag reach the store as N-Quads bytes, never as Python objects in the writer
 _PASSES = frozenset({PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution, PROV.wasGeneratedBy,
                      PROVML.attributeName, PROV.value, PROVML.summary, PROVML.minimumValue,
-                     PROVML.maximumValue, PROVML.meanValue, PROVML.valueCount})
+                     PROVML.maximumValue, PROVML.meanValue, PROVML.valueCount, *TIMES})
 
 
 def write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, complete: bool,

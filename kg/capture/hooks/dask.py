@@ -127,7 +127,8 @@ class ProvenancePlugin(SchedulerPlugin):  # type: ignore[misc]
 
     :param workflow: the workflow's name.
     :param name: the plugin's name on the scheduler (``unregister_scheduler_plugin(name)``).
-    :param run_id: the workflow execution's id (default: generated).
+    :param run_id: the workflow execution's id (default: a new one for each recording); a plugin
+        that records again under it gives its second recording ``<run_id>~2``, its third ``~3`` …
     :param client_options: the capture client's options (``store=``, ``endpoint=``, ``broker=``,
         ``spool_dir=``, ``token=``, ``bag_size=`` ...).
     """
@@ -143,9 +144,10 @@ class ProvenancePlugin(SchedulerPlugin):  # type: ignore[misc]
         self._failed = False
         self._began = 0.0
         self._scheduler: Any = None
-        #: how many times each task id ran under the run id ``_counted`` (None: none counted)
+        #: how many times each task id ran in this recording (None: none counted)
         self._runs: _Runs | None = None
-        self._counted: str | None = None
+        #: the recordings begun under the fixed ``run_id`` (the second is ``<run_id>~2`` ...)
+        self._recordings = 0
 
     # -- the scheduler's hooks -------------------------------------------------------------------
     async def start(self, scheduler: Any) -> None:
@@ -193,8 +195,8 @@ class ProvenancePlugin(SchedulerPlugin):  # type: ignore[misc]
         key computed again (a collection computed twice: its deterministic keys ran again, and
         two executions under one id made ``provml load`` reject the whole run: a probe,
         twenty-seventh session). ``~`` is no separator :func:`task_id` writes. The counts are
-        the run id's (:class:`_Runs`): a task's IRI holds its run id, so a recording under
-        another run id counts from 1 again, and one under the same (a fixed ``run_id``) on."""
+        the recording's (:class:`_Runs`): a task's IRI holds its run id, and each recording has
+        one of its own (:meth:`_begin`), so each counts from 1."""
         base = task_id(key)
         if self._runs is None:
             self._runs = _Runs()
@@ -209,17 +211,19 @@ class ProvenancePlugin(SchedulerPlugin):  # type: ignore[misc]
 
         options = {"install_signal_handler": False, **self.client_options}
         self._client = Client(**options)
-        self._run = self.run_id or new_run_id(self.workflow)
-        if self._run != self._counted:  # (the same run id again: its task ids go on counting)
-            self._runs, self._counted = None, self._run
+        if self.run_id is None:
+            self._run = new_run_id(self.workflow)
+        else:  # a fixed run id's next recording is a run of its own: ``~2``, ``~3`` … (one IRI
+            # for two recordings: the store refuses the second, provml.ingest.reruns)
+            self._recordings += 1
+            self._run = self.run_id if self._recordings == 1 else f"{self.run_id}~{self._recordings}"
         self._began = time.time()
         self._put({"v": 1, "kind": "workflow_begin", "t": self._began, "run": self._run,
                    "workflow": self.workflow, "type": "generic", "tags": ["dask"]})
 
     def _end(self) -> None:
         client, self._client = self._client, None
-        if self.run_id is None:  # the next recording's run id is a new one: it counts from 1
-            self._runs = self._counted = None  # (a fixed run id's counts go on: ids in one IRI space)
+        self._runs = None  # (the next recording counts from 1: a run id of its own)
         if client is None:
             return
         # never before its begin: the system clock may have been set back meanwhile

@@ -1,0 +1,113 @@
+"""A run id used twice: executions whose start or end the store holds at another time.
+
+An execution's IRI is made of its run id and task id (:mod:`provml.ingest.iris`), so a second run
+under a run id used before (a fixed ``run_id=`` given to two processes, two Dask recordings
+under one) has the first run's IRIs. Each batch alone conforms, and the shapes' ``sh:maxCount 1``
+on ``prov:startedAtTime`` and ``prov:endedAtTime`` saw only the batch: the store took the second
+run into the first, one execution with two start and two end times (a finding of the
+twenty-ninth session). Before a batch is written, the start and end times the store holds for
+the executions the batch begins or ends are read (:func:`stored_times`, one query for the
+batch):
+
+* in-process ingest (``provml load``, the endpoint, ``ingest_events``/``ingest_rdf``, a broker
+  worker writing to a remote store) validates the batch with the stored times beside its own,
+  so the shapes' ``sh:maxCount 1`` refuses it (:meth:`provml.knowledge.KnowledgeGraph._check_shapes`);
+* the broker's one writer, whose workers validated the bags without the store, refuses a group
+  (and then the entry that fails alone: dead-lettered) with :func:`refuse_reruns`.
+
+A time the store holds and the batch states again is one time: a redelivered bag, or one
+loaded twice, is stored as before. Times compare as instants, to the millisecond (a remote store
+may keep fewer digits than the microseconds provml writes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad
+
+from provml.store.base import Store, select
+from provml.vocab import PROV, XSD
+
+__all__ = ["TIMES", "refuse_reruns", "stored_times"]
+
+#: the predicates an execution states once: its start and its end
+TIMES = frozenset({PROV.startedAtTime, PROV.endedAtTime})
+
+#: rows of one query's ``VALUES`` (a remote store takes the query in one request)
+_ROWS = 1_000
+#: two times closer than this are one (seconds)
+_SAME_S = 0.001
+
+
+def stored_times(store: Store, quads: Iterable[Quad]) -> list[Quad]:
+    """The start and end times ``store`` holds for the executions whose start or end ``quads``
+    state, where they are other times than the batch's (in the default graph): nothing for a
+    batch that is new to the store or stated before as it is."""
+    stated: dict[tuple[NamedNode, NamedNode], list[Literal]] = {}
+    for q in quads:
+        if q.predicate in TIMES and isinstance(q.subject, NamedNode) and isinstance(q.object, Literal):
+            stated.setdefault((q.subject, q.predicate), []).append(q.object)
+    if not stated:
+        return []
+    keys = sorted(stated, key=lambda k: (k[0].value, k[1].value))
+    out: list[Quad] = []
+    for start in range(0, len(keys), _ROWS):
+        rows = " ".join(f"({s} {p})" for s, p in keys[start:start + _ROWS])
+        for row in select(store, f"SELECT ?s ?p ?o WHERE {{ VALUES (?s ?p) {{ {rows} }} ?s ?p ?o }}"):
+            s, p, o = row["s"], row["p"], row["o"]
+            if isinstance(s, NamedNode) and isinstance(p, NamedNode) and isinstance(o, Literal) \
+                    and not any(same_time(o, mine) for mine in stated[(s, p)]):
+                out.append(Quad(s, p, o, DefaultGraph()))
+    return out
+
+
+def refuse_reruns(store: Store, quads: Sequence[Quad]) -> None:
+    """Raise when ``quads`` (the time statements of a group of validated batches) begin or end an
+    execution at two times, or at another time than ``store`` holds for it.
+
+    :raises ValueError: naming the execution, the times and what to do.
+    """
+    seen: dict[tuple[NamedNode, NamedNode], Literal] = {}
+    for q in quads:
+        if q.predicate in TIMES and isinstance(q.subject, NamedNode) and isinstance(q.object, Literal):
+            first = seen.setdefault((q.subject, q.predicate), q.object)
+            if not same_time(first, q.object):
+                raise ValueError(_message(q.subject, q.predicate, first, q.object))
+    other = stored_times(store, quads)
+    if other:
+        q = min(other, key=lambda q: (q.subject.value, q.predicate != PROV.startedAtTime))  # (a start first)
+        assert isinstance(q.subject, NamedNode) and isinstance(q.object, Literal)
+        raise ValueError(_message(q.subject, q.predicate, q.object, seen[(q.subject, q.predicate)]))
+
+
+def same_time(a: Literal, b: Literal) -> bool:
+    """Whether two time literals are one time: the same instant to the millisecond when both are
+    ``xsd:dateTime`` with a timezone, else the same literal.
+
+    >>> same_time(Literal("2026-01-01T00:00:00.000100+00:00", datatype=XSD.dateTime),
+    ...           Literal("2026-01-01T00:00:00Z", datatype=XSD.dateTime))
+    True
+    """
+    x, y = _instant(a), _instant(b)
+    if x is None or y is None:
+        return a == b
+    return abs((x - y).total_seconds()) < _SAME_S
+
+
+def _instant(term: Literal) -> datetime | None:
+    if term.datatype != XSD.dateTime:
+        return None
+    try:
+        t = datetime.fromisoformat(term.value)
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else None
+
+
+def _message(node: NamedNode, predicate: NamedNode, held: Literal, new: Literal) -> str:
+    what = "started" if predicate == PROV.startedAtTime else "ended"
+    return (f"the execution {node.value} {what} at {held.value} already, and this batch says it {what} at "
+            f"{new.value}: a run id used twice (two runs under one IRI)? Give each run its own run id "
+            f"(run_id=), or leave it to the capture client")
