@@ -37,7 +37,7 @@ from provml.errors import EventError, ValidationFailed
 from provml.events import check, text_too_long, too_long
 from provml.ingest.enrichment import Closure, class_closure, with_entailed_types
 from provml.ingest.iris import Iris
-from provml.ingest.reruns import stored_times
+from provml.ingest.reruns import TIMES, stored_times
 from provml.ingest.spec import WorkflowSpec, retire_versions, spec_of, stored_spec
 from provml.ingest.translation import translate
 from provml.store import QueryResult, Store, open_store, select
@@ -334,20 +334,21 @@ class KnowledgeGraph(Closing):
 
         subjects = set()
         objects = set()
+        times = []
         for q in quads:  # one pass, each term read once
             subjects.add(q.subject)
             if isinstance(o := q.object, NamedNode):
                 objects.add(o)
-        referenced = objects - subjects
-        referenced.difference_update(ONTOLOGY_GRAPHS)
-        context = list(self._types_of(referenced))
+            elif q.predicate in TIMES:
+                times.append(q)
+        context = list(self._types_of((objects - subjects).difference(ONTOLOGY_GRAPHS)))
         # context nodes were validated when written; the store's other times meet the maxCount
-        report = validate_triples([*quads, *self._times_of(quads), *context], context={q.subject for q in context})
+        report = validate_triples([*quads, *self._times_of(times), *context], context={q.subject for q in context})
         if report.violations:  # warnings and infos alone do not reject a batch
             raise ValidationFailed(results=len(report.results), report=report)
 
-    def _times_of(self, quads: list[Quad]) -> list[Quad]:  # (a run id used twice: ingest.reruns)
-        return stored_times(self.store, quads)
+    def _times_of(self, times: list[Quad]) -> list[Quad]:  # (a run id used twice: ingest.reruns)
+        return stored_times(self.store, times)
 
     def _types_of(self, nodes: Iterable[NamedNode]) -> Iterable[Quad]:
         nodes = [n for n in nodes if n.value.startswith(self.base)]

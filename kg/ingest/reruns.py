@@ -6,8 +6,8 @@ under one) has the first run's IRIs. Each batch alone conforms, and the shapes' 
 on ``prov:startedAtTime`` and ``prov:endedAtTime`` saw only the batch: the store took the second
 run into the first, one execution with two start and two end times (a finding of the
 twenty-ninth session). Before a batch is written, the start and end times the store holds for
-the executions the batch begins or ends are read (:func:`stored_times`, one query for the
-batch):
+the executions the batch begins or ends are read (:func:`stored_times`: an embedded store by
+pattern, one read an execution; another by SPARQL, one query for 1,000 of them):
 
 * in-process ingest (``provml load``, the endpoint, ``ingest_events``/``ingest_rdf``, a broker
   worker writing to a remote store) validates the batch with the stored times beside its own,
@@ -53,6 +53,25 @@ def stored_times(store: Store, quads: Iterable[Quad]) -> list[Quad]:
         return []
     keys = sorted(stated, key=lambda k: (k[0].value, k[1].value))
     out: list[Quad] = []
+    raw = getattr(store, "raw", None)
+    if raw is not None and hasattr(raw, "quads_for_pattern"):
+        # an embedded store: one pattern read a node, any graph (as the query's union default
+        # graph: a quad of the default graph and one of each named graph, a row each), its
+        # quads of each key's predicate in the keys' order (the keys of a node are together);
+        # no query to write, parse and plan, no rows to build. Most nodes are new: one empty read
+        node: NamedNode | None = None
+        held: list[Quad] = []
+        for s, p in keys:
+            if s != node:
+                node, held = s, list(raw.quads_for_pattern(s, None, None, None))
+            if not held:
+                continue
+            mine = stated[(s, p)]
+            for q in held:
+                if q.predicate == p and isinstance(o := q.object, Literal) \
+                        and not any(same_time(o, t) for t in mine):
+                    out.append(Quad(s, p, o, DefaultGraph()))
+        return out
     for start in range(0, len(keys), _ROWS):
         rows = " ".join(f"({s} {p})" for s, p in keys[start:start + _ROWS])
         for row in select(store, f"SELECT ?s ?p ?o WHERE {{ VALUES (?s ?p) {{ {rows} }} ?s ?p ?o }}"):

@@ -39,10 +39,12 @@ def stage_links(quads: Iterable[Quad], lookup: Lookup) -> list[Quad]:
     the graph of the section's ``prov:wasInformedBy``."""
     parent: dict[NamedNode, tuple[NamedNode, Quad]] = {}
     sections: set[NamedNode] = set()
+    informed, iteration = PROV.wasInformedBy, PROVML.iteration
     for q in quads:
-        if q.predicate == PROV.wasInformedBy and isinstance(q.subject, NamedNode) and isinstance(q.object, NamedNode):
+        p = q.predicate  # (read once: each read makes a term)
+        if p == informed and isinstance(q.subject, NamedNode) and isinstance(q.object, NamedNode):
             parent[q.subject] = (q.object, q)
-        elif q.predicate == PROVML.iteration and isinstance(q.subject, NamedNode):
+        elif p == iteration and isinstance(q.subject, NamedNode):
             sections.add(q.subject)
     begun = [s for s in sections if s in parent]
     if not begun:

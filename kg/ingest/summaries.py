@@ -256,12 +256,14 @@ def _touched(quads: Iterable[Quad]) -> tuple[set[NamedNode], set[NamedNode]]:
     ``prov:wasInformedBy``) and the executions that generate values (``prov:wasGeneratedBy``)."""
     sections: set[NamedNode] = set()
     generators: set[NamedNode] = set()
+    informed, generated = PROV.wasInformedBy, PROV.wasGeneratedBy
     for q in quads:
-        if q.predicate == PROV.wasInformedBy and isinstance(q.subject, NamedNode):
+        p = q.predicate  # (read once: each read makes a term)
+        if p == informed and isinstance(q.subject, NamedNode):
             sections.add(q.subject)
             if isinstance(q.object, NamedNode):
                 sections.add(q.object)
-        elif q.predicate == PROV.wasGeneratedBy and isinstance(q.object, NamedNode):
+        elif p == generated and isinstance(q.object, NamedNode):
             generators.add(q.object)
     return sections, generators
 

@@ -175,9 +175,9 @@ class _BrokerGraph(KnowledgeGraph):
         self.prepared = quads
         return IngestResult(events=events, triples=len(quads), graphs=())  # not read: prepare returns the quads
 
-    def _times_of(self, quads: list[Quad]) -> list[Quad]:
+    def _times_of(self, times: list[Quad]) -> list[Quad]:
         # the writer compares a group's times with the store's (provml.ingest.reruns)
-        return [] if self.local else super()._times_of(quads)
+        return [] if self.local else super()._times_of(times)
 
     def _types_of(self, nodes: Iterable[NamedNode]) -> Iterable[Quad]:
         if not self.local:
