@@ -59,8 +59,8 @@ def _ontology_files() -> list[tuple[NamedNode, Path]]:
 
 #: graph names the ontologies are loaded into (the provml ontology, each domain ontology)
 ONTOLOGY_GRAPHS = (ONTOLOGY_IRI, OILGAS_ONTOLOGY_IRI)
-#: the most workflow names remembered as having no stored spec (then forgotten together), and
-#: for how many seconds each is (another process on the same store may store its spec)
+#: the most workflow names remembered as having no stored spec (then forgotten together), and for
+#: how many seconds each is (another process on the same store may store its spec)
 _UNSPECIFIED_MAX = 10_000
 UNSPECIFIED_S = 60.0
 
@@ -241,9 +241,8 @@ class KnowledgeGraph(Closing):
         return translate(events, iris=self.iris, roles=self._role)
 
     def ingest_translated(self, quads: list[Quad], *, events: int) -> IngestResult:
-        """The stages of :meth:`ingest_events` after translation (stage links, enrichment,
-        validation, the write, late links and summaries) for the quads of
-        :meth:`translate_events`, as :meth:`ingest_events` does them.
+        """The stages of :meth:`ingest_events` after translation (stage links, enrichment, validation,
+        the write, late links and summaries) for the quads of :meth:`translate_events`.
 
         :raises provml.errors.ValidationFailed: the batch breaks the shapes (nothing written).
         """
@@ -252,14 +251,8 @@ class KnowledgeGraph(Closing):
         with paused():
             return self._write(quads, events=events)
 
-    def ingest_rdf(
-        self,
-        data: bytes,
-        *,
-        format: RdfFormat,
-        graph: NamedNode | None = None,
-        base_iri: str | None = None,
-    ) -> IngestResult:
+    def ingest_rdf(self, data: bytes, *, format: RdfFormat, graph: NamedNode | None = None,
+                   base_iri: str | None = None) -> IngestResult:
         """Ingest RDF (any format pyoxigraph parses) through the same enrichment and validation.
 
         Triples of the default graph go to ``graph`` (default: ``{base}graph/imported``).
@@ -284,12 +277,13 @@ class KnowledgeGraph(Closing):
         refuse_long_terms(moved)
         return self._write(moved, events=0)
 
-    def prepare_batch(self, quads: list[Quad], *, links: bool = True) -> list[Quad]:
+    def prepare_batch(self, quads: list[Quad], *, links: bool = True, reads: Reads | None = None) -> list[Quad]:
         """A translated batch as it will be stored: shortcut links, entailed types, checked
         against the shapes (the pipeline's stages after translation, before the write).
 
         :param links: add the ``provml:stageExecution`` links, which look into this store; a
             broker worker that does not hold the store leaves them to the writer that does.
+        :param reads: the one writer's, begun for this batch (its filters skip new executions).
         :raises provml.errors.ValidationFailed: the batch breaks the shapes.
         """
         from provml.ingest.shortcuts import stage_links, store_lookup
@@ -299,7 +293,7 @@ class KnowledgeGraph(Closing):
         if self.enrich:
             quads = with_entailed_types(quads, self.closure())
         if self.validate:
-            self._check_shapes(quads)
+            self._check_shapes(quads, reads)
         return quads
 
     def _write(self, quads: list[Quad], *, events: int) -> IngestResult:
@@ -309,12 +303,12 @@ class KnowledgeGraph(Closing):
         from provml.store.oxigraph import BULK_MIN_QUADS
 
         with self._writing:
-            quads = self.prepare_batch(quads)
             # the batch, its late links and the summaries it changes, the last two planned before
             # the write (the batch from memory), reading what the batches before read from memory
             if self._reads is None:
                 self._reads = Reads()
             self._reads.begin(self.store)
+            quads = self.prepare_batch(quads, reads=self._reads)
             data = nquads(quads) if overlaps(self.store) and len(quads) >= BULK_MIN_QUADS else None
             if data is not None and b"_:" not in data:
                 # on disk the store bulk-loads the batch's N-Quads on a thread of its own, without
@@ -329,7 +323,7 @@ class KnowledgeGraph(Closing):
         graphs = sorted(g.value for g in {q.graph_name for q in quads} if isinstance(g, NamedNode))
         return IngestResult(events=events, triples=len(quads), graphs=tuple(graphs))
 
-    def _check_shapes(self, quads: list[Quad]) -> None:
+    def _check_shapes(self, quads: list[Quad], reads: Reads | None = None) -> None:
         from provml.ingest.validation import validate_triples
 
         subjects = set()
@@ -343,12 +337,14 @@ class KnowledgeGraph(Closing):
                 times.append(q)
         context = list(self._types_of((objects - subjects).difference(ONTOLOGY_GRAPHS)))
         # context nodes were validated when written; the store's other times meet the maxCount
-        report = validate_triples([*quads, *self._times_of(times), *context], context={q.subject for q in context})
+        report = validate_triples([*quads, *self._times_of(times, reads), *context], context={q.subject for q in context})
         if report.violations:  # warnings and infos alone do not reject a batch
             raise ValidationFailed(results=len(report.results), report=report)
 
-    def _times_of(self, times: list[Quad]) -> list[Quad]:  # (a run id used twice: ingest.reruns)
-        return stored_times(self.store, times)
+    def _times_of(self, times: list[Quad], reads: Reads | None) -> list[Quad]:  # (a run id used twice;
+        if reads is not None:  # ``reads`` begun: its filters are the store's now)
+            reads.timed({q.subject for q in times})
+        return stored_times(self.store, times, lacks=reads.lacks_times if reads is not None else None)
 
     def _types_of(self, nodes: Iterable[NamedNode]) -> Iterable[Quad]:
         nodes = [n for n in nodes if n.value.startswith(self.base)]

@@ -225,3 +225,18 @@ def test_the_brokers_writer_dead_letters_the_second_run_and_writes_the_others(
         _through_the_broker(redis_server.url, kg, [learning("broker-twice", later_s=120)])
         once_each(kg)
         assert connect(redis_server.url).xlen(DEAD) == 2
+
+
+def test_a_node_the_filters_say_the_store_lacks_is_not_read(tmp_path: Path) -> None:
+    """The one writer's filters (``Reads.lacks_times``) skip the reads of new executions; a node
+    they take for stored is read. (Without the batch's timed executions added to the filters,
+    the tests above fail: a stored run's workflow execution has no quad the plans read.)"""
+    with open_kg(tmp_path / "store") as kg:
+        kg.ingest_events(learning("filtered"))
+        reads = kg._reads
+        assert reads is not None and reads.nodes.stored is not None  # (a new store's: built at once)
+        run = NamedNode("https://w3id.org/provml/id/run/filtered")
+        assert not reads.lacks_times(run) and reads.lacks_times(NamedNode("https://w3id.org/provml/id/run/new"))
+        batch = [Quad(run, PROV.startedAtTime, time_literal("2030-01-01T00:00:00Z"))]
+        assert stored_times(kg.store, batch, lacks=reads.lacks_times)
+        assert stored_times(kg.store, batch, lacks=lambda node: True) == []

@@ -57,6 +57,8 @@ def write_group(store: Store, entries: Sequence[Mapping[bytes, Any]], *, atomic:
     group that begins or ends an execution at another time than the store holds, or at two
     times, raises ``ValueError`` before anything is written (a run id used twice:
     :func:`provml.ingest.reruns.refuse_reruns`)."""
+    if reads is not None:
+        reads.begin(store)
     complete = all(b"plan" in fields or b"nq" in fields for fields in entries)
     stored = all(fields.get(b"plan") == STORED_KEYS for fields in entries)
     group = Group()
@@ -78,9 +80,9 @@ def write_group(store: Store, entries: Sequence[Mapping[bytes, Any]], *, atomic:
             group.stamps.extend(_stamps(fields))
     # the workers validated their bags without the store: a run id used twice is seen here,
     # before anything of the group is written
-    refuse_reruns(store, times)
+    refuse_reruns(store, times, lacks=reads.lacks_times if reads is not None else None)
     if reads is not None:
-        reads.begin(store)
+        reads.timed({q.subject for q in times})
     # on disk the group's N-Quads go to the store on a thread of their own from now on, while
     # this thread plans the passes (see write_passes)
     loading = _Loading(lambda: load(store, b"".join([entry_nquads(fields) for fields in entries]),

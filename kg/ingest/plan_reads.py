@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pyoxigraph import Literal, NamedNode, Quad
 
 from provml.ingest.node_filters import NodeFilters
+from provml.ingest.reruns import TIMES
 from provml.vocab import PROV, PROVML
 
 if TYPE_CHECKING:
@@ -77,11 +78,14 @@ class Reads:
     :class:`~provml.ingest.node_filters.NodeFilters`, unless ``filters`` is false; by default
     :data:`FILTERS`), so that the plans skip the reads of a batch's new nodes: every batch's
     nodes are added to them (:meth:`keep`), and they are dropped with the rest (:meth:`forget`).
+    Their subjects are also those of the executions' start and end times, so that the check of
+    a run id used twice skips its new executions too (:meth:`lacks_times`, :meth:`timed`).
     """
 
     def __init__(self, *, limit: int = 20_000, filters: bool | None = None) -> None:
         self.limit = limit
-        self.nodes = NodeFilters(OUT, IN, enabled=FILTERS if filters is None else filters)
+        self.nodes = NodeFilters((*OUT, *TIMES), IN, enabled=FILTERS if filters is None else filters)
+        self._timed: set[Any] = set()  # the executions the batch under way times (see timed)
         # tuples: shared with the batches' Future views, never changed in place
         self.out: dict[tuple[Any, Any], tuple[Quad, ...]] = {}  # (node, predicate): quads of ?o
         self.inc: dict[tuple[Any, Any], tuple[Quad, ...]] = {}  # (predicate, node): quads of ?s
@@ -114,6 +118,17 @@ class Reads:
         self._since = generation
         if generation is not None:
             self.nodes.begin(store)
+        self._timed = set()
+
+    def lacks_times(self, node: Any) -> bool:
+        """True: the store holds no start or end time of ``node`` (no quad of ``OUT`` either),
+        as the filters say after :meth:`begin` (:func:`provml.ingest.reruns.stored_times`)."""
+        return self.nodes.lacks_subject(node)
+
+    def timed(self, nodes: set[Any]) -> None:
+        """The executions whose start or end time the batch under way writes: added to the
+        filters with its other nodes (:meth:`keep`)."""
+        self._timed |= nodes
 
     def close(self) -> None:
         """Stop a scan of the filters under way (it holds the store open)."""
@@ -130,6 +145,7 @@ class Reads:
             # its late links' and its summaries' (what ``apply`` writes is what ``replace`` saw)
             subjects = set(future.batch_out)
             subjects.update(q.subject for q in late)
+            subjects |= self._timed
             objects = {node for _p, node in future.batch_in}
             for quads in (*future.new_nodes.values(), *future.replaced.values()):
                 for q in quads:

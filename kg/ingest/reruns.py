@@ -22,7 +22,7 @@ may keep fewer digits than the microseconds provml writes).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad
@@ -41,10 +41,13 @@ _ROWS = 1_000
 _SAME_S = 0.001
 
 
-def stored_times(store: Store, quads: Iterable[Quad]) -> list[Quad]:
+def stored_times(store: Store, quads: Iterable[Quad], *, lacks: Callable[[NamedNode], bool] | None = None) -> list[Quad]:
     """The start and end times ``store`` holds for the executions whose start or end ``quads``
     state, where they are other times than the batch's (in the default graph): nothing for a
-    batch that is new to the store or stated before as it is."""
+    batch that is new to the store or stated before as it is. ``lacks``: true for a node the
+    store holds no time of (the one writer's filters, :meth:`provml.ingest.plan_reads.Reads.lacks_times`):
+    not read (most executions of a batch are new; a read that finds nothing looks into every
+    file of the store's index that may hold the node)."""
     stated: dict[tuple[NamedNode, NamedNode], list[Literal]] = {}
     for q in quads:
         if q.predicate in TIMES and isinstance(q.subject, NamedNode) and isinstance(q.object, Literal):
@@ -63,7 +66,7 @@ def stored_times(store: Store, quads: Iterable[Quad]) -> list[Quad]:
         held: list[Quad] = []
         for s, p in keys:
             if s != node:
-                node, held = s, list(raw.quads_for_pattern(s, None, None, None))
+                node, held = s, [] if lacks is not None and lacks(s) else list(raw.quads_for_pattern(s, None, None, None))
             if not held:
                 continue
             mine = stated[(s, p)]
@@ -82,9 +85,10 @@ def stored_times(store: Store, quads: Iterable[Quad]) -> list[Quad]:
     return out
 
 
-def refuse_reruns(store: Store, quads: Sequence[Quad]) -> None:
+def refuse_reruns(store: Store, quads: Sequence[Quad], *, lacks: Callable[[NamedNode], bool] | None = None) -> None:
     """Raise when ``quads`` (the time statements of a group of validated batches) begin or end an
-    execution at two times, or at another time than ``store`` holds for it.
+    execution at two times, or at another time than ``store`` holds for it (``lacks``: see
+    :func:`stored_times`).
 
     :raises ValueError: naming the execution, the times and what to do.
     """
@@ -94,7 +98,7 @@ def refuse_reruns(store: Store, quads: Sequence[Quad]) -> None:
             first = seen.setdefault((q.subject, q.predicate), q.object)
             if not same_time(first, q.object):
                 raise ValueError(_message(q.subject, q.predicate, first, q.object))
-    other = stored_times(store, quads)
+    other = stored_times(store, quads, lacks=lacks)
     if other:
         q = min(other, key=lambda q: (q.subject.value, q.predicate != PROV.startedAtTime))  # (a start first)
         assert isinstance(q.subject, NamedNode) and isinstance(q.object, Literal)

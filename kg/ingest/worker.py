@@ -61,6 +61,7 @@ from provml.errors import Error, EventError, ValidationFailed
 from provml.ingest.collector import paused
 from provml.ingest.dead_letters import kept
 from provml.ingest.handover import hand_over
+from provml.ingest.plan_reads import Reads
 from provml.ingest.spec import SpecError, spec_document, spec_of
 from provml.ingest.streams import (
     GROUP_FIRST,
@@ -175,9 +176,8 @@ class _BrokerGraph(KnowledgeGraph):
         self.prepared = quads
         return IngestResult(events=events, triples=len(quads), graphs=())  # not read: prepare returns the quads
 
-    def _times_of(self, times: list[Quad]) -> list[Quad]:
-        # the writer compares a group's times with the store's (provml.ingest.reruns)
-        return [] if self.local else super()._times_of(times)
+    def _times_of(self, times: list[Quad], reads: Reads | None) -> list[Quad]:  # (a writer's: ingest.reruns)
+        return [] if self.local else super()._times_of(times, reads)
 
     def _types_of(self, nodes: Iterable[NamedNode]) -> Iterable[Quad]:
         if not self.local:
