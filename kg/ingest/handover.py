@@ -113,7 +113,7 @@ def write_group(store: Store, entries: Sequence[Mapping[bytes, Any]], *, atomic:
 #: of a bag reach the store as N-Quads bytes, never as Python objects in the writer
 _PASSES = frozenset({PROV.wasInformedBy, PROVML.iteration, PROVML.stageExecution, PROV.wasGeneratedBy,
                      PROVML.attributeName, PROV.value, PROVML.summary, PROVML.minimumValue,
-                     PROVML.maximumValue, PROVML.meanValue, PROVML.valueCount, *TIMES})
+                     PROVML.maximumValue, PROVML.meanValue, PROVML.valueCount})
 
 
 def write_passes(store: Store, data: bytes, quads: list[Quad], *, atomic: bool, complete: bool,
@@ -218,9 +218,11 @@ class _Loading:
             raise error
 
 
-def _split(quads: Iterable[Quad]) -> tuple[list[Quad], dict[str, list[str]]]:
-    """The quads the writer's passes read, and the ``rdf:type`` classes of the named nodes."""
+def _split(quads: Iterable[Quad]) -> tuple[list[Quad], list[Quad], dict[str, list[str]]]:
+    """The quads the writer's passes read, the executions' start and end times (its check of a
+    run id used twice), and the ``rdf:type`` classes of the named nodes."""
     read: list[Quad] = []
+    times: list[Quad] = []
     types: dict[str, list[str]] = {}
     rdf_type = RDF.type
     for q in quads:
@@ -230,7 +232,9 @@ def _split(quads: Iterable[Quad]) -> tuple[list[Quad], dict[str, list[str]]]:
                 types.setdefault(q.subject.value, []).append(q.object.value)
         elif predicate in _PASSES:
             read.append(q)
-    return read, types
+        elif predicate in TIMES:
+            times.append(q)
+    return read, times, types
 
 
 #: the ``plan`` mark of an entry whose keys hold their literals as the store gives them back
@@ -243,12 +247,13 @@ def hand_over(quads: Sequence[Quad]) -> dict[str, bytes]:
     (``nqz``), which the writer loads into the store as they are (parsed by the store, never
     turned into Python objects there); the few the writer's passes read (``keys``, N-Quads,
     their literals as the store gives them back: written out by an in-memory store, so the one
-    writer need not convert them, :func:`provml.ingest.summary_plan.store_batch`); the
+    writer need not convert them, :func:`provml.ingest.summary_plan.store_batch`), with the
+    executions' start and end times its check reads (:mod:`provml.ingest.reruns`); the
     classes of its nodes (``types``, JSON), for the hash ``provml:types``. Each is compressed
     with zlib at level 1: N-Quads of provml's long IRIs shrink ≈ 25× (≈ 2.2 kB an event become
     ≈ 0.1 kB in Redis, its append-only file and on the wire) for ≈ 3.5 µs of CPU an event."""
-    read, types = _split(quads)
-    return {"nqz": zlib.compress(nquads(quads), 1), "keys": zlib.compress(nquads(as_stored(read)), 1), "plan": STORED_KEYS,
+    read, times, types = _split(quads)  # (times compare as instants: not converted)
+    return {"nqz": zlib.compress(nquads(quads), 1), "keys": zlib.compress(nquads([*as_stored(read), *times]), 1), "plan": STORED_KEYS,
             "types": zlib.compress(json.dumps({node: " ".join(sorted(set(classes))) for node, classes in types.items()}).encode(), 1)}
 
 
@@ -275,8 +280,8 @@ def entry_keys(fields: Mapping[bytes, Any]) -> tuple[list[Quad], dict[str, str]]
         if fields.get(b"plan") != STORED_KEYS:  # an earlier worker's: in the order of its quads
             types = {node: " ".join(sorted(set(classes.split()))) for node, classes in types.items()}
         return read, types
-    read, named = _split(parse(fields[b"nq"], format=RdfFormat.N_QUADS))
-    return read, {node: " ".join(sorted(set(classes))) for node, classes in named.items()}
+    read, times, named = _split(parse(fields[b"nq"], format=RdfFormat.N_QUADS))
+    return read + times, {node: " ".join(sorted(set(classes))) for node, classes in named.items()}
 
 
 def _stamps(fields: Mapping[bytes, Any]) -> list[float]:
