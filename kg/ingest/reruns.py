@@ -100,7 +100,7 @@ def refuse_reruns(store: Store, quads: Sequence[Quad], *, lacks: Callable[[Named
                 raise ValueError(_message(q.subject, q.predicate, first, q.object))
     other = stored_times(store, quads, lacks=lacks)
     if other:
-        q = min(other, key=lambda q: (q.subject.value, q.predicate != PROV.startedAtTime))  # (a start first)
+        q = min(other, key=lambda q: (str(q.subject), q.predicate != PROV.startedAtTime))  # (a start first)
         assert isinstance(q.subject, NamedNode) and isinstance(q.object, Literal)
         raise ValueError(_message(q.subject, q.predicate, q.object, seen[(q.subject, q.predicate)]))
 
