@@ -13,7 +13,11 @@ pattern, one read an execution; another by SPARQL, one query for 1,000 of them):
   worker writing to a remote store) validates the batch with the stored times beside its own,
   so the shapes' ``sh:maxCount 1`` refuses it (:meth:`provml.knowledge.KnowledgeGraph._check_shapes`);
 * the broker's one writer, whose workers validated the bags without the store, refuses a group
-  (and then the entry that fails alone: dead-lettered) with :func:`refuse_reruns`.
+  (and then the entry that fails alone: dead-lettered) with :func:`refuse_reruns` (the times
+  travel in the entries' keys; an entry of a worker of an earlier version has none: not checked).
+
+The one writer of an embedded store skips the reads of the executions its filters say the store
+lacks (:meth:`provml.ingest.plan_reads.Reads.lacks_times`): most of a batch's are new.
 
 A time the store holds and the batch states again is one time: a redelivered bag, or one
 loaded twice, is stored as before. Times compare as instants, to the millisecond (a remote store
@@ -100,7 +104,8 @@ def refuse_reruns(store: Store, quads: Sequence[Quad], *, lacks: Callable[[Named
                 raise ValueError(_message(q.subject, q.predicate, first, q.object))
     other = stored_times(store, quads, lacks=lacks)
     if other:
-        q = min(other, key=lambda q: (str(q.subject), q.predicate != PROV.startedAtTime))  # (a start first)
+        # the first execution by IRI (a run's before its tasks'), a start before an end
+        q = min(other, key=lambda q: (getattr(q.subject, "value", ""), q.predicate != PROV.startedAtTime))
         assert isinstance(q.subject, NamedNode) and isinstance(q.object, Literal)
         raise ValueError(_message(q.subject, q.predicate, q.object, seen[(q.subject, q.predicate)]))
 
