@@ -25,6 +25,7 @@ from provml.ingest.streams import ensure_groups, lag
 from provml.ingest.worker import Worker
 from provml.ingest.writer import Writer
 from provml.knowledge import KnowledgeGraph, open_kg
+from provml.store.base import Store
 from provml.store.oxigraph import OxigraphStore
 from provml.vocab import PROV, XSD
 
@@ -113,8 +114,8 @@ def test_an_end_at_another_time_is_refused(tmp_path: Path) -> None:
         assert data(kg) == before
 
 
-def test_stored_times_reads_only_the_other_times() -> None:
-    store = OxigraphStore()
+def test_stored_times_reads_only_the_other_times(store: Store) -> None:
+    """Each backend: the embedded store read by pattern, a remote one by SPARQL."""
     e, f = NamedNode("https://w3id.org/provml/id/run/e"), NamedNode("https://w3id.org/provml/id/run/f")
     store.add([Quad(e, PROV.startedAtTime, time_literal("2026-01-01T00:00:00+00:00")),
                Quad(f, PROV.startedAtTime, time_literal("2026-01-01T00:00:00Z"))])
@@ -129,8 +130,7 @@ def test_stored_times_reads_only_the_other_times() -> None:
     refuse_reruns(store, batch[:1] + batch[2:])  # the same time, and a time not stored: nothing raised
 
 
-def test_many_executions_are_read_in_several_queries() -> None:
-    store = OxigraphStore()
+def test_many_executions_are_read_in_several_queries(store: Store) -> None:
     nodes = [NamedNode(f"https://w3id.org/provml/id/run/r/t{i}") for i in range(2_500)]
     store.add(Quad(n, PROV.startedAtTime, time_literal("2026-01-01T00:00:00Z")) for n in nodes)
     batch = [Quad(n, PROV.startedAtTime, time_literal("2026-01-01T00:00:00Z" if i % 2 else "2026-01-01T01:00:00Z"))

@@ -2,7 +2,8 @@
 in an on-disk directory, or in memory.
 
 Why it is long: one class, every operation of the protocol and of RocksDB's upkeep (flush,
-compaction, its threads' priority) over one pyoxigraph store and its lock.
+compaction, its threads' priority) over one pyoxigraph store and its lock, and ``as_stored``,
+which must encode literals as this store does (through one).
 
 >>> from pyoxigraph import Literal, NamedNode, Quad
 >>> with OxigraphStore() as store:
@@ -72,11 +73,10 @@ _AS_IS = XSD.string.value
 def as_stored(quads: Iterable[Quad]) -> list[Quad]:
     """``quads`` as an Oxigraph store gives them back: literals of a datatype it encodes by value
     in their canonical form (``"1.0"^^xsd:double`` is stored as ``"1"^^xsd:double``), so a quad
-    read from the store and one of a batch compare equal when they are one fact. The quads with
-    a literal object of another datatype than ``xsd:string`` (which the store keeps as it is)
-    are read through an in-memory store (the same encoding as on disk), each distinct literal
-    once (a batch repeats its iterations and values: 0.56 → 0.42 s at 10^5 events, thirtieth
-    session); every quad is kept once, in no given order.
+    read from the store and one of a batch compare equal when they are one fact. The literals
+    of another datatype than ``xsd:string`` (which the store keeps as it is) are read through an
+    in-memory store (the same encoding as on disk), each distinct one once; every quad is kept
+    once, in no given order.
 
     >>> from pyoxigraph import Literal, NamedNode, Quad
     >>> from provml.vocab import XSD
@@ -86,33 +86,28 @@ def as_stored(quads: Iterable[Quad]) -> list[Quad]:
     """
     others: dict[Quad, None] = {}
     literals: list[tuple[Quad, pyoxigraph.Literal]] = []
-    distinct: dict[pyoxigraph.Literal, None] = {}
     for q in quads:
         o = q.object
         if isinstance(o, pyoxigraph.Literal) and o.datatype.value != _AS_IS:
             literals.append((q, o))
-            distinct[o] = None
         else:
             others[q] = None
     if not literals:
         return list(others)
-    # each distinct literal once through the store, under a subject of its own, so that the
-    # form the store keeps is known for each literal; a quad then costs a look-up
+    terms = list(dict.fromkeys(o for _q, o in literals))  # each under a subject of its own
     store = pyoxigraph.Store()
-    terms = list(distinct)
-    store.extend(pyoxigraph.Quad(pyoxigraph.NamedNode(f"{_TERM}{i}"), _TERM_OF, o) for i, o in enumerate(terms))
-    kept: dict[pyoxigraph.Literal, pyoxigraph.Literal | None] = {}
+    store.extend(pyoxigraph.Quad(pyoxigraph.NamedNode(f"{_TERM.value}{i}"), _TERM, o) for i, o in enumerate(terms))
+    kept: dict[pyoxigraph.Literal, pyoxigraph.Literal | None] = {}  # (None: as written)
     for stored in store:
-        o = terms[int(stored.subject.value[len(_TERM):])]
-        kept[o] = None if stored.object == o else stored.object  # (None: as written)
+        o = terms[int(stored.subject.value[len(_TERM.value):])]
+        kept[o] = None if stored.object == o else stored.object
     out = dict.fromkeys(q if (c := kept[o]) is None else Quad(q.subject, q.predicate, c, q.graph_name)
                         for q, o in literals)  # (two spellings of one value: one quad, as stored)
     return [*others, *out]
 
 
-#: the subjects and predicate :func:`as_stored` writes each literal under
-_TERM = "urn:provml:as-stored:"
-_TERM_OF = NamedNode("urn:provml:as-stored")
+#: the predicate (and the subjects' prefix) :func:`as_stored` writes each literal under
+_TERM = NamedNode("urn:provml:as-stored:")
 
 
 def _is_lock_error(error: BaseException) -> bool:
