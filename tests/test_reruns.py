@@ -240,3 +240,33 @@ def test_a_node_the_filters_say_the_store_lacks_is_not_read(tmp_path: Path) -> N
         batch = [Quad(run, PROV.startedAtTime, time_literal("2030-01-01T00:00:00Z"))]
         assert stored_times(kg.store, batch, lacks=reads.lacks_times)
         assert stored_times(kg.store, batch, lacks=lambda node: True) == []
+
+
+def test_entries_of_workers_before_the_check_are_checked_from_their_nquads(
+        redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker of the version before the check hands over keys without the times (and no
+    ``timed`` mark): the writer reads the times from the entry's N-Quads. (Before, such an
+    entry was not checked: the second run was written into the first.)"""
+    import zlib
+
+    from pyoxigraph import RdfFormat, parse
+
+    from provml.ingest import handover, worker
+    from provml.ingest.reruns import TIMES
+
+    def earlier(quads: list[Quad]) -> dict[str, bytes]:
+        fields = handover.hand_over(quads)
+        fields.pop("timed", None)
+        keys = parse(zlib.decompress(fields["keys"]), format=RdfFormat.N_QUADS)
+        fields["keys"] = zlib.compress(handover.nquads(q for q in keys if q.predicate not in TIMES), 1)
+        return fields
+
+    monkeypatch.setattr(worker, "hand_over", earlier)
+    first, second = learning("earlier-worker"), learning("earlier-worker", later_s=60)
+    with open_kg(tmp_path / "store") as kg:
+        _through_the_broker(redis_server.url, kg, [first])
+        _through_the_broker(redis_server.url, kg, [second])
+        once_each(kg)
+        assert data(kg) == data(_reference(first))
+        [(_id, dead)] = connect(redis_server.url).xrange(DEAD)
+        assert json.loads(dead[b"bag"]) == second

@@ -33,7 +33,7 @@ from provml.store.base import Store
 from provml.store.oxigraph import OxigraphStore, as_stored
 from provml.vocab import PROV, PROVML, RDF
 
-__all__ = ["STORED_KEYS", "Group", "check_entry", "entry_bags", "entry_keys", "entry_nquads", "hand_over", "load", "nquads", "write_group",
+__all__ = ["STORED_KEYS", "TIMED", "Group", "check_entry", "entry_bags", "entry_keys", "entry_nquads", "hand_over", "load", "nquads", "write_group",
            "write_passes"]
 
 
@@ -240,6 +240,10 @@ def _split(quads: Iterable[Quad]) -> tuple[list[Quad], list[Quad], dict[str, lis
 #: the ``plan`` mark of an entry whose keys hold their literals as the store gives them back
 #: (``"1"^^xsd:double`` for ``"1.0"``); entries marked ``1`` (earlier workers) are converted by the writer
 STORED_KEYS = b"2"
+#: the ``timed`` mark of an entry whose keys hold its executions' start and end times (the
+#: writer's check of a run id used twice, :mod:`provml.ingest.reruns`); an entry without it
+#: (a worker of an earlier version) has its times read from its N-Quads
+TIMED = b"1"
 
 
 def hand_over(quads: Sequence[Quad]) -> dict[str, bytes]:
@@ -254,6 +258,7 @@ def hand_over(quads: Sequence[Quad]) -> dict[str, bytes]:
     ≈ 0.1 kB in Redis, its append-only file and on the wire) for ≈ 3.5 µs of CPU an event."""
     read, times, types = _split(quads)  # (times compare as instants: not converted)
     return {"nqz": zlib.compress(nquads(quads), 1), "keys": zlib.compress(nquads([*as_stored(read), *times]), 1), "plan": STORED_KEYS,
+            "timed": TIMED,
             "types": zlib.compress(json.dumps({node: " ".join(sorted(set(classes))) for node, classes in types.items()}).encode(), 1)}
 
 
@@ -270,10 +275,13 @@ def entry_nquads(fields: Mapping[bytes, Any]) -> bytes:
 
 def entry_keys(fields: Mapping[bytes, Any]) -> tuple[list[Quad], dict[str, str]]:
     """The quads of an entry the passes read (``lenient``, as :func:`load`: written by a worker
-    from checked quads) and the classes of each node (sorted, space-separated); an entry of an
-    earlier worker (``nq``: the N-Quads alone) is parsed whole."""
+    from checked quads), with its executions' start and end times, and the classes of each node
+    (sorted, space-separated); an entry of an earlier worker (``nq``: the N-Quads alone; or
+    keys without the times, not marked :data:`TIMED`) is parsed whole for what it lacks."""
     if b"nqz" in fields:
         read = list(parse(zlib.decompress(fields[b"keys"]), format=RdfFormat.N_QUADS, lenient=True))
+        if fields.get(b"timed") != TIMED:  # a worker before the check of a run id used twice
+            read += _split(parse(zlib.decompress(fields[b"nqz"]), format=RdfFormat.N_QUADS, lenient=True))[1]
         types: dict[str, str] = json.loads(zlib.decompress(fields[b"types"]))
         if not isinstance(types, dict) or not all(isinstance(classes, str) for classes in types.values()):
             raise ValueError("the entry's types are not a JSON object of node -> classes (text)")

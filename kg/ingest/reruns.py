@@ -14,7 +14,8 @@ pattern, one read an execution; another by SPARQL, one query for 1,000 of them):
   so the shapes' ``sh:maxCount 1`` refuses it (:meth:`provml.knowledge.KnowledgeGraph._check_shapes`);
 * the broker's one writer, whose workers validated the bags without the store, refuses a group
   (and then the entry that fails alone: dead-lettered) with :func:`refuse_reruns` (the times
-  travel in the entries' keys; an entry of a worker of an earlier version has none: not checked).
+  travel in the entries' keys; an entry of a worker of an earlier version, without them, has
+  them read from its N-Quads: :func:`provml.ingest.handover.entry_keys`).
 
 The one writer of an embedded store skips the reads of the executions its filters say the store
 lacks (:meth:`provml.ingest.plan_reads.Reads.lacks_times`): most of a batch's are new.
