@@ -223,3 +223,18 @@ def test_every_benchmark_option_the_docs_show_exists() -> None:
                 shown += 1
                 assert f'"{flag}"' in code, f"{doc.name}: benchmarks/{name}.py has no {flag} ({command!r})"
     assert shown >= 30
+
+
+#: a query shown in the docs: the line that names its file, then its SPARQL block
+SHOWN_QUERY = re.compile(r"The query \(`(kg/query/queries/[\w.]+\.rq)`\):\n\n```sparql\n(.*?)```", re.DOTALL)
+
+
+def test_the_queries_the_docs_show_are_the_files() -> None:
+    """A query copied into the docs is its file as it is now, less its ``#+`` header (two had
+    gone stale: the docs showed versions before the queries were rewritten)."""
+    shown = SHOWN_QUERY.findall((ROOT / "docs" / "queries.md").read_text(encoding="utf-8"))
+    assert len(shown) >= 3
+    for path, text in shown:
+        body = "".join(line for line in (ROOT / path).read_text(encoding="utf-8").splitlines(keepends=True)
+                       if not line.startswith("#+"))
+        assert text.strip() == body.strip(), f"docs/queries.md shows an old {path}: copy the file's body"

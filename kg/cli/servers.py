@@ -84,11 +84,10 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
     from provml.errors import Error
     from provml.knowledge import default_store_path
 
-    for name, env in (("token", "PROVML_TOKEN"), ("read_token", "PROVML_READ_TOKEN")):
+    for name, instead in (("token", "PROVML_TOKEN or --token-file"), ("read_token", "PROVML_READ_TOKEN")):
         if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
             click.echo(f"warning: --{name.replace('_', '-')} on the command line is visible to "
-                       f"every user of this machine (ps, /proc); use {env} or --token-file",
-                       err=True)
+                       f"every user of this machine (ps, /proc); use {instead}", err=True)
     if store is not None and remote is not None:  # as every command that takes both
         raise CouldNotRun("give --store or --remote ($PROVML_REMOTE), not both")
     if store is None and remote is None:

@@ -706,10 +706,15 @@ def test_idle_and_slow_connections_do_not_lock_anyone_out(server: Serve) -> None
             sock.close()
 
 
-def test_a_token_on_the_command_line_is_warned_about(tmp_path: Path) -> None:
-    serve = Serve("--store", str(tmp_path / "kg"), "--token", "visible-in-ps")
+@pytest.mark.parametrize(("option", "instead"), [("--token", "use PROVML_TOKEN or --token-file"),
+                                                 ("--read-token", "use PROVML_READ_TOKEN")])
+def test_a_token_on_the_command_line_is_warned_about(tmp_path: Path, option: str, instead: str) -> None:
+    """The warning names what to use instead (``--token-file`` is the write token's only: the
+    read token's warning named it too)."""
+    serve = Serve("--store", str(tmp_path / "kg"), option, "visible-in-ps")
     code, output = serve.stop()
-    assert "--token on the command line is visible" in output and "PROVML_TOKEN" in output
+    [line] = [line for line in output.splitlines() if "on the command line is visible" in line]
+    assert line.startswith(f"warning: {option} on") and line.endswith(instead), line
     assert "visible-in-ps" not in output
 
 

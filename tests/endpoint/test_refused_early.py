@@ -30,6 +30,9 @@ def test_a_host_port_beyond_65535_is_a_400_in_the_error_shape(
     for host in ("x:65535", "x:0", "x:080", "[::1]:8080", "x"):  # ports up to 65535 are served
         status, body = raw_get(live, "/sparql?query=ASK%7B%7D", host)
         assert status == 200, (host, body[:300])
+    for host in ("x:99999", "evil>x"):  # /health makes no base IRI of the header (docs/endpoint.md)
+        status, body = raw_get(live, "/health", host)
+        assert status == 200 and b'"ok"' in body, (host, body[:300])
 
 
 EX = "http://example.org/"
