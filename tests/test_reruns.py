@@ -144,10 +144,33 @@ def test_many_executions_are_read_in_several_queries(store: Store) -> None:
     ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00.002Z", False),
     ("2026-01-01T00:00:00", "2026-01-01T00:00:00", True),  # no timezone: as literals
     ("2026-01-01T00:00:00", "2026-01-01T00:00:00Z", False),
+    ("2025-12-31T24:00:00Z", "2026-01-01T00:00:00Z", True),  # XSD's end of a day: the next one's start
+    ("2025-12-31T24:00:00.000+01:00", "2025-12-31T23:00:00.0005Z", True),
+    ("2025-12-31T24:00:00Z", "2025-12-31T00:00:00Z", False),
 ])
 def test_times_are_one_when_they_are_one_instant_to_the_millisecond(a: str, b: str, same: bool) -> None:
     assert same_time(time_literal(a), time_literal(b)) is same
     assert same_time(Literal(a), Literal(a)) and not same_time(Literal(a), time_literal(a))
+
+
+
+def test_an_end_of_day_written_t24_is_the_stored_midnight(tmp_path: Path) -> None:
+    """A run that ended at midnight, loaded again as RDF whose end says ``T24:00:00`` of the day
+    before (the same instant; the store holds it as the next day's ``T00:00:00``): stored as it
+    was, not refused as a second end."""
+    from pyoxigraph import RdfFormat, serialize
+
+    midnight = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+    events = [{"v": 1, "kind": "workflow_begin", "t": midnight - 5, "run": "midnight", "workflow": "w"},
+              {"v": 1, "kind": "workflow_end", "t": midnight, "run": "midnight", "workflow": "w", "status": "finished"}]
+    with open_kg(tmp_path / "store") as kg:
+        kg.ingest_events(events)
+        before = data(kg)
+        text = serialize(kg.store.quads(), format=RdfFormat.N_QUADS)
+        assert text is not None and b'"2026-01-01T00:00:00Z"' in text
+        kg.ingest_rdf(text.replace(b'"2026-01-01T00:00:00Z"', b'"2025-12-31T24:00:00Z"'), format=RdfFormat.N_QUADS)
+        assert data(kg) == before
+        once_each(kg)
 
 
 # -- provml load ------------------------------------------------------------------------------

@@ -27,8 +27,9 @@ may keep fewer digits than the microseconds provml writes).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad
 
@@ -113,7 +114,7 @@ def refuse_reruns(store: Store, quads: Sequence[Quad], *, lacks: Callable[[Named
 
 def same_time(a: Literal, b: Literal) -> bool:
     """Whether two time literals are one time: the same instant to the millisecond when both are
-    ``xsd:dateTime`` with a timezone, else the same literal.
+    ``xsd:dateTime`` with a timezone (``T24:00:00`` the next day's start), else the same literal.
 
     >>> same_time(Literal("2026-01-01T00:00:00.000100+00:00", datatype=XSD.dateTime),
     ...           Literal("2026-01-01T00:00:00Z", datatype=XSD.dateTime))
@@ -128,11 +129,24 @@ def same_time(a: Literal, b: Literal) -> bool:
 def _instant(term: Literal) -> datetime | None:
     if term.datatype != XSD.dateTime:
         return None
+    text = term.value
     try:
-        t = datetime.fromisoformat(term.value)
+        t = datetime.fromisoformat(text)
     except ValueError:
-        return None
+        # XSD's end of a day, ``T24:00:00``, is the next day's start (the store gives it back
+        # so): Python reads no hour 24, and the literals' texts differ (an export edited by
+        # hand or written by another tool, loaded again, was refused: an audit, 31st session)
+        end = _END_OF_DAY.search(text)
+        if end is None:
+            return None
+        try:
+            t = datetime.fromisoformat(f"{text[:end.start()]}T00:00:00{text[end.end():]}") + timedelta(days=1)
+        except ValueError:
+            return None
     return t if t.tzinfo is not None else None
+
+
+_END_OF_DAY = re.compile(r"T24:00:00(?:\.0+)?(?=Z|[+-]|$)")
 
 
 def _message(node: NamedNode, predicate: NamedNode, held: Literal, new: Literal) -> str:
