@@ -124,13 +124,28 @@ def _legend_rows(names: list[str], width: int) -> list[list[str]]:
 
 def _span(low: float, high: float) -> tuple[float, float]:
     """The axis's ends: ``low`` to ``high`` with a margin, never past the largest double
-    (values near it, as MLflow keeps an infinity, overflowed the margin)."""
-    pad = (abs(low) * 0.1 or 1.0) if high == low else (high / 2 - low / 2) * 0.1  # (no overflow)
+    (values near it, as MLflow keeps an infinity, overflowed the margin), and never of no width
+    at the half scale the chart draws in (``0`` and ``5e-324``: the margin underflowed to 0 and
+    drawing divided by zero, a 500)."""
+    pad = (high / 2 - low / 2) * 0.1  # (halves: no overflow)
+    if not pad > 0:  # one value, or values a double cannot tell apart at half scale
+        pad = max(abs(low), abs(high)) * 0.1
+        if not (high + pad) / 2 - (low - pad) / 2 > 0:
+            pad = 1.0
     pad = min(pad, _HUGE - max(abs(low), abs(high)))  # > 0: drawn values are below _HUGE
     return low - pad, high + pad
 
 
+#: the most ticks an axis gets (a step is at least a fifth of the span: 7 at most, by construction)
+_MOST_TICKS = 12
+
+
 def _ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round values on the axis from ``low`` to ``high``: the multiples of a step of 1, 2 or 5
+    times a power of ten, at least ``(high - low) / count``. Counted by index, not by adding
+    the step until past ``high``: a loop bounded by ``high + 1e-12`` ran ``1e-12 / step`` times
+    for values far below 1e-12 (a loss of 1e-19 took the server past 3 GB on one request: a
+    hostile probe, thirty-first session)."""
     raw = (high - low) / count
     if not math.isfinite(raw) or raw <= 0:  # a span past the largest double: its ends only
         return [low, high]
@@ -139,12 +154,8 @@ def _ticks(low: float, high: float, count: int = 5) -> list[float]:
         if raw <= step * mult:
             step *= mult
             break
-    first = math.ceil(low / step) * step
-    ticks, t = [], first
-    while t <= high + 1e-12:
-        ticks.append(round(t, 12))
-        t += step
-    return ticks
+    first, last = math.ceil(low / step), math.floor(high / step)
+    return [float(i * step) for i in range(first, min(last, first + _MOST_TICKS - 1) + 1)]
 
 
 def _fmt(value: float) -> str:

@@ -191,3 +191,45 @@ def test_a_run_known_only_by_its_stages_links_is_compared() -> None:
     run = kg.iris.run("r")
     assert not any(q.subject == run for q in kg.store.quads())  # known by incoming links only
     assert compare(kg.store, [run.value]).hyperparameters == {"lr": {run.value: "0.1"}}
+
+
+@pytest.mark.parametrize("points", [
+    pytest.param([(0, 1e-16), (1, 1e-16)], id="flat at 1e-16"),
+    pytest.param([(0, 2e-18), (1, 3e-18)], id="a span far below 1e-12"),
+    pytest.param([(0, 1e-19), (1, 1e-19)], id="flat at 1e-19"),
+    pytest.param([(0, 0.0), (1, 5e-324)], id="zero and the least double"),
+])
+def test_a_chart_of_tiny_values_has_a_few_ticks(points: list[tuple[float, float]]) -> None:
+    """The ticks ran until past the axis's end plus 1e-12, a step at a time: a loss of 1e-16
+    drew 27 MB, one of 1e-19 took the server past 3 GB (a hostile probe); ``0`` and
+    ``5e-324`` made an axis of no width, and drawing divided by zero (a 500)."""
+    from provml.endpoint.ui.plots import line_chart
+
+    svg = str(line_chart("loss", {"run": points}))
+    assert len(svg) < 10_000 and 2 <= svg.count('stroke="#eef1f4"') <= 12, len(svg)
+    assert "nan" not in svg.split("</text>", 1)[1]
+
+
+def test_the_comparison_page_of_a_run_with_a_tiny_loss_is_small(tmp_path: Path) -> None:
+    """The same through the page anyone may ask for: a run captured with losses of 1e-16."""
+    from click.testing import CliRunner
+
+    import provml
+    from provml.cli import main
+    from provml.endpoint.app import create_app
+
+    client = provml.Client(spool_dir=tmp_path / "spool", online=False, install_signal_handler=False)
+    with client.workflow("tiny", meta=False, type="learning") as wf, wf.stage("train") as tr:
+        for epoch in range(2):
+            with tr.cycle("epoch", epoch) as ep:
+                ep.generated(provml.evaluation("loss", 1e-16))
+    assert client.close()
+    loaded = CliRunner().invoke(main, ["load", str(tmp_path / "spool"), "--store", str(tmp_path / "kg")])
+    assert loaded.exit_code == 0, loaded.output
+    app = create_app({"STORE": str(tmp_path / "kg"), "TIMEOUT_S": 20})
+    try:
+        run = f"{app.extensions[KG_KEY].base}run/{wf.run_id}"
+        page = app.test_client().get("/compare", query_string={"run": run})
+        assert page.status_code == 200 and len(page.get_data()) < 200_000, len(page.get_data())
+    finally:
+        app.extensions["provml.close"]()
