@@ -177,6 +177,26 @@ def test_using_named_graph_uri_restricts_graph_patterns(
     assert [row["g"].value for row in seen] == [G2]
 
 
+
+def test_an_updates_where_reads_the_default_graph_itself(
+        client: FlaskClient, loaded: KnowledgeGraph, auth: dict[str, str]) -> None:
+    """Unlike a query, an update's WHERE without ``USING`` reads the store's own default graph
+    (SPARQL 1.1 Update §3.1.3), not the union of the graphs: the data in named graphs is matched
+    with ``GRAPH`` or ``USING`` (docs/endpoint.md)."""
+    copy = ("INSERT { GRAPH <http://example.org/out> { ?s <http://example.org/copied> ?o } } "
+            "WHERE { ?s <http://example.org/p> ?o }")
+    response = client.post("/sparql", data={"update": copy}, headers=auth)
+    assert response.status_code == 204
+    # the test data is all in named graphs: the WHERE matched nothing, where a query matches both
+    assert not list(loaded.store.query("SELECT ?o WHERE { ?s <http://example.org/copied> ?o }",
+                                       use_default_graph_as_union=True))
+    assert len(_rows(client.get("/sparql", query_string={"query": SELECT}))) == 2
+    using = client.post("/sparql", data={"update": copy.replace("WHERE", f"USING <{G1}> USING <{G2}> WHERE")},
+                        headers=auth)
+    assert using.status_code == 204
+    copied = loaded.store.query("SELECT ?o WHERE { ?s <http://example.org/copied> ?o }", use_default_graph_as_union=True)
+    assert sorted(row["o"].value for row in copied) == ["in g1", "in g2"]
+
 # -- exact statuses ----------------------------------------------------------------------------
 
 
