@@ -169,3 +169,23 @@ def test_a_stage_can_run_inside_an_epoch(client: provml.Client) -> None:
     assert validate["kind"] == "task_begin" and validate["parent"] == "train/epoch-0"
     assert validate["type"] == "validation"
     assert begins[4]["task"] == "validate/batch-0" and begins[4]["stage_type"] == "validation"
+
+
+def test_a_name_value_mapping_among_the_values_is_its_values(client: provml.Client) -> None:
+    """``{name: value}`` among value helpers (in ``used=`` and in ``.generated(...)``, of a task
+    at the call and of a cycle on the flusher thread) is that mapping's values, each named: it
+    went out as one value without a name, which ingest refused with the whole task."""
+    with client.workflow("wf") as wf, \
+            wf.task("t", used=[provml.hyperparameter("lr", 0.1), {"lr2": 0.5}]) as task:
+        task.generated({"note": "done", "api_token": "ghp_" + "x" * 36})
+        with task.cycle("step", 0) as step:
+            step.generated(provml.evaluation("loss", 0.5), {"acc": 0.9})
+    events = events_of(client)
+    check(events)  # the wire format: every value named
+    by_kind = {e["kind"]: e for e in events}
+    assert by_kind["task_begin"]["used"] == [{"name": "lr", "role": "hyperparameter", "value": 0.1},
+                                             {"name": "lr2", "value": 0.5}]
+    assert by_kind["task_end"]["generated"] == [{"name": "note", "value": "done"},
+                                                {"name": "api_token", "value": "[redacted]"}]
+    assert by_kind["cycle_end"]["generated"] == [{"name": "loss", "role": "evaluation", "value": 0.5},
+                                                 {"name": "acc", "value": 0.9}]

@@ -285,7 +285,14 @@ def redact_values(values: list[Any]) -> list[Any]:
     """A ``used`` / ``generated`` list with secrets redacted (new dicts where something
     changed; the caller's dicts are never modified). The hot path — a number under a known,
     harmless name (:func:`is_secret_name` keeps False only for a name whose text holds no
-    secret either) — costs a few dictionary look-ups."""
+    secret either) — costs a few dictionary look-ups. A mapping without a ``name`` among the
+    values is a ``{name: value}`` mapping, as ``used=`` takes one whole: its values, each with
+    its name (it was sent as one value without a name, which ingest refused, and with it the
+    whole task: an audit, thirty-first session).
+
+    >>> redact_values([{"name": "lr", "value": 0.1}, {"lr2": 0.5, "note": "done"}])
+    [{'name': 'lr', 'value': 0.1}, {'name': 'lr2', 'value': 0.5}, {'name': 'note', 'value': 'done'}]
+    """
     for i, item in enumerate(values):
         if item.__class__ is dict:
             name = item.get("name")
@@ -301,10 +308,19 @@ def redact_values(values: list[Any]) -> list[Any]:
                 # clean): the loss of every batch
                 continue
         if isinstance(item, Mapping):
+            if "name" not in item:  # (past the hot path: no cost there)
+                return redact_values(_named(values))
             new = _redact_value(item)
             if new is not item:
                 values[i] = new
     return values
+
+
+def _named(values: list[Any]) -> list[Any]:
+    """``values`` with each mapping that has no ``name`` as its ``{name: value}`` values."""
+    return [one for item in values for one in (
+        [{"name": str(k), "value": v} for k, v in item.items()]
+        if isinstance(item, Mapping) and "name" not in item else [item])]
 
 
 def _environment(env: Any) -> Any:
