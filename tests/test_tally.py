@@ -106,15 +106,41 @@ def test_an_epoch_whose_minimum_falls_is_followed_without_reading_every_section(
 
 
 def test_what_the_totals_cannot_give_exactly_they_decline() -> None:
-    for values in ((math.inf,), (-math.inf, 1.0), (1e308, 1e308)):
-        tally = Tally.of([(0, (1, {"loss": (values, None)})), (1, (1, {"loss": ((2.0,), None)}))])
+    overflowing = Summary(1e308, 1e308, 1e308, 10)  # a finite mean whose mean × count overflows
+    for values, part in (((1e308, 1e308), None), ((), overflowing), ((math.nan,), None)):
+        tally = Tally.of([(0, (1, {"loss": (values, part)})), (1, (1, {"loss": ((2.0,), None)}))])
         assert tally.summaries() is None, values
     nan_part = Summary(math.nan, math.nan, math.nan, 1)
     assert Tally.of([(0, (1, {"loss": ((), nan_part)}))]).summaries() is None
     # taken out again: exact once more
-    tally = Tally.of([(0, (1, {"loss": ((math.inf,), None)})), (1, (1, {"loss": ((2.0,), None)}))])
+    tally = Tally.of([(0, (1, {"loss": ((math.nan,), None)})), (1, (1, {"loss": ((2.0,), None)}))])
     tally.swap(0, None)
     assert tally.summaries() == {"loss": Summary(2.0, 2.0, 2.0, 1)}
+
+
+def test_infinities_are_counted_by_sign_not_declined() -> None:
+    """A diverged value (INF, -INF) or a part's infinite mean: the mean is that infinity, NaN
+    with both, as ``Summary.of`` gives it. They were declined, and a long stage with one
+    diverged value was recomputed from all its sections for every batch after it (an audit:
+    a run of 2,100 epochs in bags of 50 took 41 s instead of 4)."""
+    rng = random.Random(31)
+    pool = [0.5, -2.0, 1e20, 0.0, -0.0, math.inf, -math.inf, 3.25]
+    for _trial in range(60):
+        tally, sections = Tally(), {}
+        for _step in range(30):
+            c = rng.randrange(10)
+            if rng.random() < 0.15:
+                tally.swap(c, None)
+                sections.pop(c, None)
+            else:
+                contribution = _contribution(rng, pool)
+                tally.swap(c, contribution)
+                sections[c] = contribution
+            found = tally.summaries()
+            assert found is not None
+            assert _same(found, _whole(sections)), (found, _whole(sections))
+    both = Tally.of([(0, (1, {"loss": ((math.inf,), None)})), (1, (1, {"loss": ((), Summary.of([-math.inf], []))}))])
+    assert repr(both.summaries()) == repr({"loss": Summary(-math.inf, math.inf, math.nan, 2)})
 
 
 def test_a_minimum_of_zeros_of_both_signs_does_not_depend_on_their_order() -> None:
