@@ -141,6 +141,8 @@ class Redis:
 MAX_BACKLOG = 64
 #: the writer's ``compaction_niceness`` (``--compaction-niceness``; 0: RocksDB's compactions as they are)
 COMPACTION_NICENESS = 10
+#: the writer's ``linger_s`` (``--writer-linger``; None: the tree's default)
+WRITER_LINGER: float | None = None
 
 
 def start_pipeline(url: str, store: Path, workers: int, latency_key: str | None, *,
@@ -149,6 +151,8 @@ def start_pipeline(url: str, store: Path, workers: int, latency_key: str | None,
     (default: the tree's), ``max_backlog``: the workers' (default :data:`MAX_BACKLOG`)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     batch = f", batch={writer_batch}" if writer_batch is not None else ""
+    if WRITER_LINGER is not None:
+        batch += f", linger_s={WRITER_LINGER!r}"
     writer_code = (
         "from provml.knowledge import open_kg; from provml.ingest.writer import Writer; "
         "from provml.ingest.collector import paused\n"
@@ -420,7 +424,7 @@ def emit_only(redis: Redis, events: int, reps: int, out: dict[str, Any]) -> None
 
 
 def main() -> None:
-    global MAX_BACKLOG, COMPACTION_NICENESS
+    global MAX_BACKLOG, COMPACTION_NICENESS, WRITER_LINGER
     if len(sys.argv) > 1 and sys.argv[1] == "--capture":
         capture(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
         return
@@ -444,6 +448,8 @@ def main() -> None:
                     help="the workers' max_backlog (0: no limit, the workers run ahead of the writer)")
     ap.add_argument("--compaction-niceness", type=int, default=COMPACTION_NICENESS,
                     help="the writer's compaction_niceness (0: RocksDB's compactions at the process's priority)")
+    ap.add_argument("--writer-linger", type=float, default=None,
+                    help="the writer's linger_s (seconds; default: the tree's, WRITER_LINGER_S)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to save the JSON (default %(default)s)")
     ap.add_argument("--capacity-only", action="store_true",
                     help="only the capacities (one worker alone, the writer alone, on a filled stream of "
@@ -454,11 +460,12 @@ def main() -> None:
     args = ap.parse_args()
     MAX_BACKLOG = args.max_backlog
     COMPACTION_NICENESS = args.compaction_niceness
+    WRITER_LINGER = args.writer_linger
     if args.quick:
         args.events, args.reps, args.latency_events = 500, 1, 500
     out: dict[str, Any] = {"machine": platform.platform(), "cpus": os.cpu_count(),
                            "load_before": os.getloadavg(), "captures": CAPTURES, "max_backlog": MAX_BACKLOG,
-                           "compaction_niceness": COMPACTION_NICENESS,
+                           "compaction_niceness": COMPACTION_NICENESS, "writer_linger_s": WRITER_LINGER,
                            "throughput": [], "latency": []}
     redis = Redis()
     if args.emit_only:

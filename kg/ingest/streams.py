@@ -16,7 +16,7 @@ from typing import Any
 from provml.capture.broker import DEAD, EVENTS, QUADS, WORKERS, WRITERS, connect
 from provml.capture.redact import safe_url
 
-__all__ = ["ALIVE", "GROUP", "GROUP_FIRST", "GROUP_MOST", "SPECS", "WRITTEN", "Lag", "Retrying", "alive", "as_text",
+__all__ = ["ALIVE", "GROUP", "GROUP_FIRST", "GROUP_MOST", "SPECS", "WRITER_LINGER_S", "WRITTEN", "Lag", "Retrying", "alive", "as_text",
            "begin_step", "ensure_groups", "id_key", "lag", "unwritten", "wait_for_broker", "writer_group"]
 
 log = logging.getLogger("provml.ingest.streams")
@@ -37,6 +37,12 @@ WRITTEN = "provml:written"  # events written (a counter; a redelivered bag count
 GROUP_FIRST = 64
 GROUP_MOST = 256
 GROUP = "provml:group"  # the most entries the writer's next group takes (set by the writer)
+#: how long the writer lets entries gather after a group that took fewer than it could (it is
+#: ahead of the workers), counted from when it read that group: each group's bulk load adds
+#: files that RocksDB merges again, so a writer that wrote whatever one entry brought paid its
+#: compactions many times over (one worker: ≈ 75 µs an event in RocksDB's threads, two: ≈ 31;
+#: docs/benchmarks.md, thirty-first session). It adds at most this much to an event's latency.
+WRITER_LINGER_S = 0.5
 #: the largest :data:`GROUP` a worker believes (anyone who can write to Redis can set it)
 GROUP_BELIEVED = 65_536
 

@@ -26,6 +26,7 @@ from provml.ingest.streams import (
     GROUP,
     GROUP_FIRST,
     GROUP_MOST,
+    WRITER_LINGER_S,
     WRITTEN,
     Retrying,
     as_text,
@@ -70,15 +71,20 @@ class Writer:
         --broker``: the endpoint's query workers and result cache see the new data).
     :param compaction_niceness: run the store's compactions this much nicer than the process
         (:meth:`provml.store.oxigraph.OxigraphStore.yield_compactions`; Linux); ``0``: as they are.
+    :param linger_s: after a group that took fewer entries than it could, read the next no
+        sooner than this long after it (:data:`~provml.ingest.streams.WRITER_LINGER_S`); ``0``:
+        whatever waits, at once.
     """
 
     def __init__(self, url: str, kg: KnowledgeGraph, *, name: str = "writer", batch: int = GROUP_FIRST,
                  batch_most: int = GROUP_MOST,
                  claim_idle_s: float = 30.0, block_s: float = 0.2, latency_key: str | None = None,
                  atomic: bool = False, on_write: Callable[[], None] | None = None,
-                 compaction_niceness: int = 10) -> None:
+                 compaction_niceness: int = 10, linger_s: float = WRITER_LINGER_S) -> None:
         self.on_write = on_write
         self.compaction_niceness = compaction_niceness
+        self.linger_s = linger_s
+        self._short_at: float | None = None  # when the last group that took fewer than it could was read
         self._yielded = -math.inf
         self.redis = connect(url)
         self._groups = False
@@ -138,8 +144,12 @@ class Writer:
                 QUADS, WRITERS, self.name, min_idle_time=self.claim_idle_ms, start_id="0-0", count=count)
             messages = [(i, f) for i, f in messages if f]
         if not messages:
+            if self._short_at is not None and (wait := self._short_at + self.linger_s - time.monotonic()) > 0:
+                time.sleep(wait)  # (ahead of the workers: let their entries gather into a group)
+            read_at = time.monotonic()
             answer = self.redis.xreadgroup(WRITERS, self.name, {QUADS: ">"}, count=count, block=self.block_ms)
             messages = answer[0][1] if answer else []
+            self._short_at = read_at if messages and len(messages) < count else None
         if messages:
             self._write(messages)
         now = time.monotonic()
