@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from paper_fixture import RUNS, VALIDATION_LOSS
 from ui_fixture import PREDICTION, RAW, RUN_A, RUN_B, model_sha
 
@@ -117,11 +118,7 @@ def test_a_diverged_run_is_compared_and_drawn_without_its_nan_and_infinities(tmp
     integer``): a 500 for the whole page. Its finite points are drawn, the rest counted in the
     chart's title; a batch's NaN is left out of its epoch's mean, as the stored summaries leave
     it out."""
-    from click.testing import CliRunner
-
     import provml
-    from provml.cli import main
-    from provml.endpoint.app import create_app
 
     client = provml.Client(spool_dir=tmp_path / "spool", online=False, install_signal_handler=False)
     with client.workflow("diverging", meta=False, type="learning") as wf, wf.stage("train") as tr:
@@ -132,9 +129,7 @@ def test_a_diverged_run_is_compared_and_drawn_without_its_nan_and_infinities(tmp
                         bt.generated(provml.evaluation("loss", loss))
                 ep.generated(provml.evaluation("loss", (0.8, float("nan"), float("inf"))[epoch]))
     assert client.close()
-    loaded = CliRunner().invoke(main, ["load", str(tmp_path / "spool"), "--store", str(tmp_path / "kg")])
-    assert loaded.exit_code == 0, loaded.output
-    app = create_app({"STORE": str(tmp_path / "kg"), "TIMEOUT_S": 20})
+    app = _served(tmp_path)
     try:
         run = f"{app.extensions[KG_KEY].base}run/{wf.run_id}"
         c = compare(app.extensions[KG_KEY].store, [run])
@@ -212,11 +207,7 @@ def test_a_chart_of_tiny_values_has_a_few_ticks(points: list[tuple[float, float]
 
 def test_the_comparison_page_of_a_run_with_a_tiny_loss_is_small(tmp_path: Path) -> None:
     """The same through the page anyone may ask for: a run captured with losses of 1e-16."""
-    from click.testing import CliRunner
-
     import provml
-    from provml.cli import main
-    from provml.endpoint.app import create_app
 
     client = provml.Client(spool_dir=tmp_path / "spool", online=False, install_signal_handler=False)
     with client.workflow("tiny", meta=False, type="learning") as wf, wf.stage("train") as tr:
@@ -224,12 +215,22 @@ def test_the_comparison_page_of_a_run_with_a_tiny_loss_is_small(tmp_path: Path) 
             with tr.cycle("epoch", epoch) as ep:
                 ep.generated(provml.evaluation("loss", 1e-16))
     assert client.close()
-    loaded = CliRunner().invoke(main, ["load", str(tmp_path / "spool"), "--store", str(tmp_path / "kg")])
-    assert loaded.exit_code == 0, loaded.output
-    app = create_app({"STORE": str(tmp_path / "kg"), "TIMEOUT_S": 20})
+    app = _served(tmp_path)
     try:
         run = f"{app.extensions[KG_KEY].base}run/{wf.run_id}"
         page = app.test_client().get("/compare", query_string={"run": run})
         assert page.status_code == 200 and len(page.get_data()) < 200_000, len(page.get_data())
     finally:
         app.extensions["provml.close"]()
+
+
+def _served(tmp_path: Path) -> Flask:
+    """The app over a store into which ``provml load`` read the spool in ``tmp_path``."""
+    from click.testing import CliRunner
+
+    from provml.cli import main
+    from provml.endpoint.app import create_app
+
+    loaded = CliRunner().invoke(main, ["load", str(tmp_path / "spool"), "--store", str(tmp_path / "kg")])
+    assert loaded.exit_code == 0, loaded.output
+    return create_app({"STORE": str(tmp_path / "kg"), "TIMEOUT_S": 20})
