@@ -15,12 +15,12 @@ sections (rare: an epoch's minimum only falls as its batches arrive).
 
 An infinite value (a diverged loss) or a part's infinite mean is counted by its sign, a part's
 NaN mean (of both infinities) counted too: the mean is then that infinity, or NaN with both or
-with a NaN, as ``Summary.of`` has it. Before, it was declined, and a
-long stage with one diverged value recomputed from all its sections for every batch after it
-(a run of 2,100 epochs in bags of 50: 41 s instead of 4; an audit, thirty-first session). What
-it cannot do exactly it declines (:meth:`Tally.summaries` returns ``None``): a NaN minimum or
-maximum (a NaN value is in no summary: only a stored part of another version could hold one), a
-part's product ``mean × count`` past the largest double, a sum past it. The caller then recomputes the
+with a NaN, as ``Summary.of`` has it. (They were declined, and a long stage with one diverged
+value was recomputed from all its sections for every batch after it: a run of 2,100 epochs in
+bags of 50 took 41 s instead of 4; an audit, thirty-first session.) What it cannot do exactly it
+declines (:meth:`Tally.summaries` returns ``None``): a NaN minimum or maximum (a NaN value is in
+no summary: only a stored part of another version could hold one), a part's product
+``mean × count`` past the largest double, a sum past it. The caller then recomputes the
 execution from all its sections, as before.
 """
 
