@@ -258,6 +258,7 @@ def make_server(
     kg: Any | None = None,
     broker: str | None = None,
     writer_group_most: int | None = None,
+    writer_linger_s: float | None = None,
 ) -> tuple[Server, Flask]:
     """Build the app and a server for ``host:port`` (not yet serving).
 
@@ -269,7 +270,8 @@ def make_server(
     :param broker: a Redis URL: also run the broker's writer (:mod:`provml.ingest.writer`) into
         this store, and show the ingest lag on ``/health``.
     :param writer_group_most: the most entries that writer stores as one group
-        (:meth:`provml.ingest.writer.Writer.for_memory`; ``None``: its default).
+        (:meth:`provml.ingest.writer.Writer.for_memory`; ``None``: its default);
+        ``writer_linger_s`` that writer's linger (``None``: its default).
     :raises OSError: the address is in use.
     :raises StoreLocked: the store is held by another process.
     """
@@ -285,7 +287,8 @@ def make_server(
         first, most = Writer.for_memory(writer_group_most) if writer_group_most is not None else \
             (GROUP_FIRST, GROUP_MOST)
         writer = WriterThread(broker, app.extensions["provml.kg"], on_write=app.extensions[RUNNER_KEY].changed,
-                              batch=first, batch_most=most).start()
+                              batch=first, batch_most=most,
+                              **({} if writer_linger_s is None else {"linger_s": writer_linger_s})).start()
         app.extensions["provml.broker"] = writer
         close = app.extensions["provml.close"]
 
@@ -333,6 +336,7 @@ def serve(
     out: IO[str] | None = None,
     broker: str | None = None,
     writer_group_most: int | None = None,
+    writer_linger_s: float | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM, printing the URLs to ``out`` (stderr by default).
 
@@ -347,7 +351,7 @@ def serve(
               f"when {workers} query workers are busy and {2 * workers} queries wait; use more "
               f"than {3 * workers}", file=out, flush=True)
     server, app = make_server(config, host=host, port=port, threads=threads, broker=broker,
-                              writer_group_most=writer_group_most)
+                              writer_group_most=writer_group_most, writer_linger_s=writer_linger_s)
     shown = f"[{host}]" if ":" in host else host
     root = str(config.get("BASE_URL") or f"http://{shown}:{server.effective_port}").rstrip("/")
     stopped: list[int] = []

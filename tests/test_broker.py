@@ -1203,6 +1203,41 @@ def test_the_writers_largest_group_is_an_option_of_both_commands(
     assert code == 2
 
 
+
+def test_the_writers_linger_is_an_option_of_both_commands(
+        redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--writer-linger-s`` (its default the library's) reaches the writer of ``provml
+    ingest-worker`` and of ``provml serve --broker``: an operator who wants each event
+    queryable at once sets 0."""
+    import signal
+
+    from click.testing import CliRunner
+
+    from provml.cli import main
+    from provml.endpoint.server import close_server, make_server
+    from provml.ingest import processes
+    from provml.ingest.streams import WRITER_LINGER_S
+
+    for command in ("ingest-worker", "serve"):
+        option = next(p for p in main.commands[command].params if p.name == "writer_linger_s")
+        assert option.default == WRITER_LINGER_S
+    seen: list[float] = []
+    monkeypatch.setattr(signal, "signal", lambda *_args: None)  # (not this test process's handlers)
+    monkeypatch.setattr(Writer, "run", lambda self, stop=None: seen.append(self.linger_s))
+    processes.run(redis_server.url, store=tmp_path / "a", workers=0, linger_s=0.0)
+    processes.run(redis_server.url, store=tmp_path / "b", workers=0)
+    assert seen == [0.0, WRITER_LINGER_S]
+    monkeypatch.undo()
+    server, app = make_server({"STORE": str(tmp_path / "d")}, host="127.0.0.1", port=0, threads=2,
+                              broker=redis_server.url, writer_linger_s=0.125)
+    try:
+        assert app.extensions["provml.broker"].writer.linger_s == 0.125
+    finally:
+        close_server(server, app)
+    code = CliRunner().invoke(main, ["ingest-worker", "--broker", redis_server.url, "--store", str(tmp_path / "e"),
+                                     "--writer-linger-s", "-1"]).exit_code
+    assert code == 2
+
 def test_a_spec_shared_with_a_prefixed_domain_concept_still_gives_its_roles(
     redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

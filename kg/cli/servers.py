@@ -16,6 +16,13 @@ WRITER_GROUP_MOST = click.option(
          "(or this, when smaller) to it with the store; its memory follows (draining 10^6 events: "
          "peak 1.8 GB at 256, 0.7 GB at 64).")
 
+#: the broker writer's linger (``provml.ingest.streams.WRITER_LINGER_S``, a test checks)
+WRITER_LINGER = click.option(
+    "--writer-linger-s", default=0.5, show_default=True, type=click.FloatRange(0.0, 60.0),
+    help="After a group smaller than it could take, the broker's writer reads the next no sooner "
+         "than this long after it, so that batches gather into fewer, larger bulk loads (docs/"
+         "deployment.md); adds at most this to an event's latency (0: write what waits at once).")
+
 __all__ = ["ingest_worker_command", "serve_command"]
 
 
@@ -69,6 +76,7 @@ __all__ = ["ingest_worker_command", "serve_command"]
               help="Let SERVICE and LOAD reach URLs starting with this prefix (repeatable; "
                    "http/https only). Default: no outbound requests.")
 @WRITER_GROUP_MOST
+@WRITER_LINGER
 @click.pass_context
 def serve_command(ctx: click.Context, store: Path | None, remote: str | None, host: str,
                   port: int, base_url: str | None, token: str | None, token_file: Path | None,
@@ -78,7 +86,7 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
                   max_form_mb: float, threads: int,
                   isolate_queries: str | None, query_workers: int, query_memory_mb: int | None,
                   allow_remote: tuple[str, ...], broker: str | None, fast_reads: bool,
-                  result_cache_mb: float, writer_group_most: int) -> None:
+                  result_cache_mb: float, writer_group_most: int, writer_linger_s: float) -> None:
     """Serve the knowledge graph: SPARQL 1.1 Protocol, Graph Store, APIs (granian; Ctrl-C stops)."""
     from provml.endpoint.server import serve
     from provml.errors import Error
@@ -105,7 +113,8 @@ def serve_command(ctx: click.Context, store: Path | None, remote: str | None, ho
     try:
         if broker is not None and store is None:
             raise ValueError("--broker needs --store: the writer writes into the on-disk store")
-        serve(config, host=host, port=port, threads=threads, broker=broker, writer_group_most=writer_group_most)
+        serve(config, host=host, port=port, threads=threads, broker=broker, writer_group_most=writer_group_most,
+              writer_linger_s=writer_linger_s)
     except (Error, OSError, ValueError, ImportError) as exc:
         raise CouldNotRun(str(exc)) from exc
 
@@ -139,9 +148,10 @@ def _a_number(_ctx: click.Context, param: click.Parameter, value: float) -> floa
                    "the writer's next group when larger (its groups grow with the store, to 256 "
                    "batches); 0: no limit; not used with --endpoint.")
 @WRITER_GROUP_MOST
+@WRITER_LINGER
 def ingest_worker_command(broker: str, store: Path | None, remote: str | None, workers: int,
                           no_writer: bool, claim_idle_s: float, connect_timeout_s: float, max_backlog: int,
-                          writer_group_most: int) -> None:
+                          writer_group_most: int, writer_linger_s: float) -> None:
     """Ingest bags that capture clients put on a Redis stream (Client(broker=URL)): parallel
     workers check, translate, enrich and validate; one writer writes an on-disk store, or every
     worker writes a remote SPARQL store. Runs until SIGTERM or Ctrl-C (docs/deployment.md)."""
@@ -157,7 +167,7 @@ def ingest_worker_command(broker: str, store: Path | None, remote: str | None, w
 
         run(broker, store=store, remote=remote, workers=workers, writer=not no_writer,
             claim_idle_s=claim_idle_s, connect_timeout_s=connect_timeout_s, max_backlog=max_backlog,
-            group_most=writer_group_most)
+            group_most=writer_group_most, linger_s=writer_linger_s)
     except ImportError as exc:
         raise CouldNotRun(f"{exc}") from exc
     except redis.RedisError as exc:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from provml.ingest.collector import paused
-from provml.ingest.streams import GROUP_FIRST, GROUP_MOST, wait_for_broker
+from provml.ingest.streams import GROUP_FIRST, GROUP_MOST, WRITER_LINGER_S, wait_for_broker
 from provml.ingest.worker import _worker_process
 from provml.knowledge import KnowledgeGraph
 
@@ -52,7 +52,8 @@ def _watch(children: list[Any], spawn: Callable[[], Any], stop: threading.Event)
 
 def run(url: str, *, store: str | Path | None = None, remote: str | None = None, workers: int = 1,
         writer: bool = True, claim_idle_s: float = 30.0, stop: threading.Event | None = None,
-        connect_timeout_s: float = 60.0, max_backlog: int = GROUP_FIRST, group_most: int = GROUP_MOST) -> None:
+        connect_timeout_s: float = 60.0, max_backlog: int = GROUP_FIRST, group_most: int = GROUP_MOST,
+        linger_s: float = WRITER_LINGER_S) -> None:
     """``provml ingest-worker``: ``workers`` worker processes and, for an on-disk ``store``, the
     writer in this process; until ``stop`` is set, SIGTERM or Ctrl-C. The writer runs with the
     cyclic collector paused for the process (one full collection every
@@ -63,7 +64,8 @@ def run(url: str, *, store: str | Path | None = None, remote: str | None = None,
 
     ``group_most``: the most validated batches the writer takes as one group (its groups grow
     from :data:`~provml.ingest.streams.GROUP_FIRST` to it, or start there when it is smaller:
-    :meth:`provml.ingest.writer.Writer.for_memory`).
+    :meth:`provml.ingest.writer.Writer.for_memory`); ``linger_s``: the writer's
+    (:data:`~provml.ingest.streams.WRITER_LINGER_S`).
 
     :raises ValueError: neither or both of ``store`` and ``remote``, or a ``remote`` spec that
         names no store.
@@ -100,7 +102,7 @@ def run(url: str, *, store: str | Path | None = None, remote: str | None = None,
             from provml.ingest.writer import Writer
 
             first, most = Writer.for_memory(group_most)
-            the_writer = Writer(url, kg, claim_idle_s=claim_idle_s, batch=first, batch_most=most)
+            the_writer = Writer(url, kg, claim_idle_s=claim_idle_s, batch=first, batch_most=most, linger_s=linger_s)
             try:
                 with paused():  # this process only writes: as in a worker's (provml.ingest.collector)
                     the_writer.run(stop)
