@@ -189,3 +189,19 @@ def test_a_name_value_mapping_among_the_values_is_its_values(client: provml.Clie
                                                 {"name": "api_token", "value": "[redacted]"}]
     assert by_kind["cycle_end"]["generated"] == [{"name": "loss", "role": "evaluation", "value": 0.5},
                                                  {"name": "acc", "value": 0.9}]
+
+
+
+def test_a_value_that_lacks_only_its_name_is_not_taken_for_a_mapping() -> None:
+    """Only a mapping with none of a value's keys is ``{name: value}``: a value whose name is
+    missing stays one value (the event check refuses it, naming the field), an empty mapping
+    stays, and ingest's redaction of an unchecked event (a dead letter) keeps working."""
+    from provml.capture.redact import redact_event
+    from provml.capture.values import to_values
+
+    lacking = {"value": 0.9, "role": "evaluation"}
+    assert to_values([lacking, {}]) == [lacking, {}]
+    assert to_values([{"lr": 0.1, "bs": 2}]) == [{"name": "lr", "value": 0.1}, {"name": "bs", "value": 2}]
+    event = {"kind": "task_begin", "used": [{"name": "a", "value": 1}, {"lr": 0.1, "bs": 2}]}
+    assert redact_event(event)["used"] == [{"name": "a", "value": 1}, {"name": "lr", "value": 0.1},
+                                           {"name": "bs", "value": 2}]

@@ -147,6 +147,7 @@ def test_many_executions_are_read_in_several_queries(store: Store) -> None:
     ("2025-12-31T24:00:00Z", "2026-01-01T00:00:00Z", True),  # XSD's end of a day: the next one's start
     ("2025-12-31T24:00:00.000+01:00", "2025-12-31T23:00:00.0005Z", True),
     ("2025-12-31T24:00:00Z", "2025-12-31T00:00:00Z", False),
+    ("9999-12-31T24:00:00Z", "9999-12-31T23:59:59Z", False),  # past Python's dates: as literals
 ])
 def test_times_are_one_when_they_are_one_instant_to_the_millisecond(a: str, b: str, same: bool) -> None:
     assert same_time(time_literal(a), time_literal(b)) is same
@@ -293,3 +294,20 @@ def test_entries_of_workers_before_the_check_are_checked_from_their_nquads(
         assert data(kg) == data(_reference(first))
         [(_id, dead)] = connect(redis_server.url).xrange(DEAD)
         assert json.loads(dead[b"bag"]) == second
+
+
+
+def test_entries_whose_keys_hold_the_times_without_the_mark_are_not_parsed_again() -> None:
+    """A worker of the thirtieth session put the times in the keys before the ``timed`` mark
+    existed: its entry's times are read once, not from its N-Quads a second time."""
+    from provml.ingest import handover
+    from provml.ingest.reruns import TIMES
+    from provml.ingest.translation import translate
+
+    kg = KnowledgeGraph(OxigraphStore())
+    quads = kg.prepare_batch(translate(learning("unmarked"), iris=kg.iris), links=False)
+    fields = {k.encode(): v for k, v in handover.hand_over(quads).items()}
+    marked = [q for q in handover.entry_keys(fields)[0] if q.predicate in TIMES]
+    del fields[b"timed"]
+    unmarked = [q for q in handover.entry_keys(fields)[0] if q.predicate in TIMES]
+    assert marked and sorted(map(str, unmarked)) == sorted(map(str, marked))

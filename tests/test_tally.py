@@ -118,6 +118,10 @@ def test_what_the_totals_cannot_give_exactly_they_decline() -> None:
         assert tally.summaries() is None, values
     nan_part = Summary(math.nan, math.nan, math.nan, 1)
     assert Tally.of([(0, (1, {"loss": ((), nan_part)}))]).summaries() is None
+    # a part of no values with an infinite mean (another version's store): Summary.of averages
+    # the means (INF), the product would be NaN
+    empty = Summary(-2.0, 3.0, math.inf, 0)
+    assert Tally.of([(0, (1, {"loss": ((1.0,), None)})), (1, (1, {"loss": ((), empty)}))]).summaries() is None
     # taken out again: exact once more
     tally = Tally.of([(0, (1, {"loss": ((math.nan,), None)})), (1, (1, {"loss": ((2.0,), None)}))])
     tally.swap(0, None)

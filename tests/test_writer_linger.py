@@ -67,3 +67,36 @@ def test_entries_that_come_while_the_writer_lingers_are_one_group(
             worker.close()
             writer.close()
 
+
+
+def test_a_stop_ends_the_linger_and_nothing_more_is_read(redis_server: RedisServer, tmp_path: Path) -> None:
+    """A writer lingering when it is stopped stops at once and reads no further group: a
+    server's close, which waits 10 s for the writer, closed the store under a writer still
+    asleep, whose next group then failed and went to the dead letters (a review)."""
+    from provml.capture.broker import DEAD
+    from provml.ingest.streams import lag
+
+    url = redis_server.url
+    events = events_of("stopped", n_batches=20)
+    ensure_groups(connect(url))
+    worker = Worker(url, batch=1, block_s=0.05)
+    with open_kg(tmp_path / "store") as kg:
+        writer = Writer(url, kg, block_s=0.05, linger_s=60.0)
+        stop = threading.Event()
+        try:
+            send(url, events[:20], bag=20)
+            assert worker.step() == 1
+            assert writer.step() == 1  # short: the next read lingers
+            send(url, events[20:], bag=len(events) - 20)
+            assert worker.step() == 1
+            thread = threading.Thread(target=writer.run, args=(stop,))
+            thread.start()
+            threading.Event().wait(0.3)
+            stop.set()
+            thread.join(timeout=20)
+            assert not thread.is_alive()
+            redis = connect(url)
+            assert lag(redis).unwritten_quads == 1 and redis.xlen(DEAD) == 0  # left for the next writer
+        finally:
+            worker.close()
+            writer.close()

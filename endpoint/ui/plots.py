@@ -154,6 +154,8 @@ def _ticks(low: float, high: float, count: int = 5) -> list[float]:
         if raw <= step * mult:
             step *= mult
             break
+    if not step > 0:  # (a span of a few subnormals: 10 ** -324 is 0)
+        return [low, high]
     first, last = math.ceil(low / step), math.floor(high / step)
     return [float(i * step) for i in range(first, min(last, first + _MOST_TICKS - 1) + 1)]
 

@@ -285,10 +285,11 @@ def redact_values(values: list[Any]) -> list[Any]:
     """A ``used`` / ``generated`` list with secrets redacted (new dicts where something
     changed; the caller's dicts are never modified). The hot path — a number under a known,
     harmless name (:func:`is_secret_name` keeps False only for a name whose text holds no
-    secret either) — costs a few dictionary look-ups. A mapping without a ``name`` among the
-    values is a ``{name: value}`` mapping, as ``used=`` takes one whole: its values, each with
-    its name (it was sent as one value without a name, which ingest refused, and with it the
-    whole task: an audit, thirty-first session).
+    secret either) — costs a few dictionary look-ups. A mapping among the values that has none
+    of a value's keys (``name``, ``value``, ``role`` …) is a ``{name: value}`` mapping, as
+    ``used=`` takes one whole: its values, each with its name (it was sent as one value without
+    a name, which ingest refused, and with it the whole task: an audit, thirty-first session);
+    a value that lacks only its name stays as it is, for the event check to refuse.
 
     >>> redact_values([{"name": "lr", "value": 0.1}, {"lr2": 0.5, "note": "done"}])
     [{'name': 'lr', 'value': 0.1}, {'name': 'lr2', 'value': 0.5}, {'name': 'note', 'value': 'done'}]
@@ -308,7 +309,7 @@ def redact_values(values: list[Any]) -> list[Any]:
                 # clean): the loss of every batch
                 continue
         if isinstance(item, Mapping):
-            if "name" not in item:  # (past the hot path: no cost there)
+            if _a_mapping(item):  # (past the hot path: no cost there)
                 return redact_values(_named(values))
             new = _redact_value(item)
             if new is not item:
@@ -316,11 +317,23 @@ def redact_values(values: list[Any]) -> list[Any]:
     return values
 
 
+#: the keys of a value in the event format (docs/events.md): a mapping with none of them is a
+#: ``{name: value}`` mapping; one with some but no ``name`` is a value that lacks its name (the
+#: event check refuses it, naming what is missing)
+_VALUE_KEYS = frozenset({"name", "role", "value", "double", "data", "domain", "about", "characteristics", "tag"})
+
+
+def _a_mapping(item: Mapping[Any, Any]) -> bool:
+    """Whether a mapping among the values is a ``{name: value}`` mapping (non-empty, none of a
+    value's keys)."""
+    return bool(item) and _VALUE_KEYS.isdisjoint(item)
+
+
 def _named(values: list[Any]) -> list[Any]:
-    """``values`` with each mapping that has no ``name`` as its ``{name: value}`` values."""
+    """``values`` with each ``{name: value}`` mapping among them as its values."""
     return [one for item in values for one in (
         [{"name": str(k), "value": v} for k, v in item.items()]
-        if isinstance(item, Mapping) and "name" not in item else [item])]
+        if isinstance(item, Mapping) and _a_mapping(item) else [item])]
 
 
 def _environment(env: Any) -> Any:
@@ -416,7 +429,7 @@ def redact_event(event: Mapping[str, Any]) -> Mapping[str, Any]:
         values = event.get(key)
         if values and isinstance(values, list):
             new = redact_values(list(values))
-            if any(a is not b for a, b in zip(new, values, strict=True)):
+            if len(new) != len(values) or any(a is not b for a, b in zip(new, values, strict=True)):
                 out = dict(event) if out is None else out
                 out[key] = new
     for key in ("persona", "implementation", "spec", "error", "tags", "meta"):

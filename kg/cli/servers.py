@@ -18,7 +18,7 @@ WRITER_GROUP_MOST = click.option(
 
 #: the broker writer's linger (``provml.ingest.streams.WRITER_LINGER_S``, a test checks)
 WRITER_LINGER = click.option(
-    "--writer-linger-s", default=0.5, show_default=True, type=click.FloatRange(0.0, 60.0),
+    "--writer-linger-s", default=0.5, show_default=True, type=click.FloatRange(0.0, 5.0),
     help="After a group smaller than it could take, the broker's writer reads the next no sooner "
          "than this long after it, so that batches gather into fewer, larger bulk loads (docs/"
          "deployment.md); adds at most this to an event's latency (0: write what waits at once).")

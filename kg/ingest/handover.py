@@ -280,7 +280,9 @@ def entry_keys(fields: Mapping[bytes, Any]) -> tuple[list[Quad], dict[str, str]]
     keys without the times, not marked :data:`TIMED`) is parsed whole for what it lacks."""
     if b"nqz" in fields:
         read = list(parse(zlib.decompress(fields[b"keys"]), format=RdfFormat.N_QUADS, lenient=True))
-        if fields.get(b"timed") != TIMED:  # a worker before the check of a run id used twice
+        if fields.get(b"timed") != TIMED and not any(q.predicate in TIMES for q in read):
+            # a worker before the check of a run id used twice (one of the version before the
+            # mark put the times in the keys already)
             read += _split(parse(zlib.decompress(fields[b"nqz"]), format=RdfFormat.N_QUADS, lenient=True))[1]
         types: dict[str, str] = json.loads(zlib.decompress(fields[b"types"]))
         if not isinstance(types, dict) or not all(isinstance(classes, str) for classes in types.values()):

@@ -141,7 +141,7 @@ def _instant(term: Literal) -> datetime | None:
             return None
         try:
             t = datetime.fromisoformat(f"{text[:end.start()]}T00:00:00{text[end.end():]}") + timedelta(days=1)
-        except ValueError:
+        except (ValueError, OverflowError):  # (the end of 9999-12-31: past Python's dates)
             return None
     return t if t.tzinfo is not None else None
 

@@ -82,8 +82,10 @@ class _Measure:
         count = len(values) * times
         if part is not None:
             product = part.mean * part.count
-            if math.isinf(product) and math.isfinite(part.mean):
-                self.unsure += sign  # a finite mean whose product overflows: not an infinity
+            if math.isinf(product) and math.isfinite(part.mean) or not (part.count or math.isfinite(part.mean)):
+                # a finite mean whose product overflows: not an infinity; a part of no values
+                # (another version's store) with an infinite mean: Summary.of averages the means
+                self.unsure += sign
             else:
                 terms.append(product)
             count += part.count

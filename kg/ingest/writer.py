@@ -85,6 +85,7 @@ class Writer:
         self.compaction_niceness = compaction_niceness
         self.linger_s = linger_s
         self._short_at: float | None = None  # when the last group that took fewer than it could was read
+        self._stop: threading.Event | None = None  # run's: a linger ends when it is set
         self._yielded = -math.inf
         self.redis = connect(url)
         self._groups = False
@@ -145,7 +146,12 @@ class Writer:
             messages = [(i, f) for i, f in messages if f]
         if not messages:
             if self._short_at is not None and (wait := self._short_at + self.linger_s - time.monotonic()) > 0:
-                time.sleep(wait)  # (ahead of the workers: let their entries gather into a group)
+                # ahead of the workers: let their entries gather into a group (a stop ends the
+                # wait, and nothing more is read: a server's close waits for this thread)
+                if self._stop is None:
+                    time.sleep(wait)
+                elif self._stop.wait(wait):
+                    return 0
             read_at = time.monotonic()
             answer = self.redis.xreadgroup(WRITERS, self.name, {QUADS: ">"}, count=count, block=self.block_ms)
             messages = answer[0][1] if answer else []
@@ -281,6 +287,7 @@ class Writer:
         import redis as redis_module
 
         retrying = Retrying(stop)
+        self._stop = stop
         while stop is None or not stop.is_set():
             try:
                 self.step()

@@ -193,6 +193,8 @@ def test_a_run_known_only_by_its_stages_links_is_compared() -> None:
     pytest.param([(0, 2e-18), (1, 3e-18)], id="a span far below 1e-12"),
     pytest.param([(0, 1e-19), (1, 1e-19)], id="flat at 1e-19"),
     pytest.param([(0, 0.0), (1, 5e-324)], id="zero and the least double"),
+    pytest.param([(0, 0.0), (1, 2e-323)], id="a span of a few subnormals"),
+    pytest.param([(0, -2e-323), (1, 2e-323)], id="subnormals of both signs"),
 ])
 def test_a_chart_of_tiny_values_has_a_few_ticks(points: list[tuple[float, float]]) -> None:
     """The ticks ran until past the axis's end plus 1e-12, a step at a time: a loss of 1e-16
