@@ -82,9 +82,9 @@ class _Measure:
         count = len(values) * times
         if part is not None:
             product = part.mean * part.count
-            if math.isinf(product) and math.isfinite(part.mean) or not (part.count or math.isfinite(part.mean)):
-                # a finite mean whose product overflows: not an infinity; a part of no values
-                # (another version's store) with an infinite mean: Summary.of averages the means
+            overflows = math.isinf(product) and math.isfinite(part.mean)  # (not an infinity)
+            empty = not part.count and not math.isfinite(part.mean)  # (Summary.of averages the means)
+            if overflows or empty:  # (a part of no values: only another version's store holds one)
                 self.unsure += sign
             else:
                 terms.append(product)
