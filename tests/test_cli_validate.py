@@ -170,3 +170,39 @@ def test_the_same_verdict_as_pyshacl_without_allow_warnings(tmp_path: Path) -> N
             data.add((s, rdflib.RDF.type, rdflib.URIRef(sup.value)))
     conforms, _, _ = pyshacl.validate(data, shacl_graph=str(default_shapes()[0]))
     assert conforms is False
+
+
+UNREADABLE_TIMES = """@prefix prov: <http://www.w3.org/ns/prov#> .
+@prefix provml: <https://w3id.org/provml#> .
+@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+<https://w3id.org/provml/id/run/t24> a provml:WorkflowExecution ;
+    prov:startedAtTime "2026-01-01T24:00:00Z"^^xsd:dateTime .
+<https://w3id.org/provml/id/run/bad> a provml:WorkflowExecution ;
+    prov:startedAtTime "yesterday"^^xsd:dateTime .
+"""
+
+
+@pytest.mark.parametrize("command", ["validate", "load"])
+def test_literals_rdflib_cannot_read_print_no_traceback(tmp_path: Path, command: str) -> None:
+    """rdflib logged a warning with a seven-line traceback for each literal it could not read
+    into a value — an ill-typed one, or XSD's T24:00:00 — while provml validated; the report
+    says what is wrong with the data, so those lines are dropped during validation only."""
+    data = tmp_path / "times.ttl"
+    data.write_text(UNREADABLE_TIMES, encoding="utf-8")
+    exe = Path(sys.executable).parent / "provml"
+    args = [str(exe), command, str(data)] + (["--store", str(tmp_path / "store")] if command == "load" else [])
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert '"yesterday"^^xsd:dateTime' in done.stdout + done.stderr  # the report names the bad value
+    assert "Traceback" not in done.stderr and "Failed to convert" not in done.stderr, done.stderr
+
+
+def test_rdflib_warns_as_before_outside_validation(caplog: pytest.LogCaptureFixture) -> None:
+    import rdflib
+
+    from provml.ingest.validation import validate_files
+
+    validate_files([FIG8])  # the filter is installed
+    with caplog.at_level("WARNING", logger="rdflib.term"):
+        rdflib.Literal("yesterday", datatype=rdflib.XSD.dateTime)
+    assert any("Failed to convert" in r.getMessage() for r in caplog.records)

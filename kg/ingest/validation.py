@@ -27,10 +27,12 @@ False
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import re
 import threading
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -245,6 +247,10 @@ def validate_triples(
     def run(
         data: Iterable[Triple | Quad], focus: Sequence[Any] = ()
     ) -> tuple[bool, tuple[Result, ...], str]:
+        with _converting():
+            return engine_run(data, focus)
+
+    def engine_run(data: Iterable[Triple | Quad], focus: Sequence[Any]) -> tuple[bool, tuple[Result, ...], str]:
         graph = _to_rdflib(data)
         # only these focus nodes, with pyshacl-turbo, when they are IRIs it takes as they are:
         # the neighbours' types, there for sh:class, made every neighbour a focus node whose
@@ -499,6 +505,41 @@ def _to_rdflib(triples: Iterable[Triple | Quad]) -> rdflib.Graph:
     for statement in triples:
         add((convert(statement.subject), convert(statement.predicate), convert(statement.object)))
     return graph
+
+
+
+#: set on a thread while it validates (:func:`_converting`)
+_VALIDATING = threading.local()
+
+
+class _ConversionNoise(logging.Filter):
+    """Drops rdflib's warning, with its traceback, for a literal it cannot read into a Python
+    value while a thread validates (the data's conversion and the engine's report): an
+    ill-typed literal ("yesterday" as an ``xsd:dateTime``), which the shapes' ``sh:datatype``
+    reports by itself, or a valid one Python cannot read (XSD's end of a day, ``T24:00:00``).
+    Each printed seven lines on stderr (``provml load``; a server's log, which one request of
+    many such literals could fill). rdflib's warning elsewhere is left as it is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (getattr(_VALIDATING, "active", False)
+                    and str(record.msg).startswith("Failed to convert Literal lexical form"))
+
+
+@functools.cache
+def _noise_filter() -> None:
+    logging.getLogger("rdflib.term").addFilter(_ConversionNoise())
+
+
+@contextlib.contextmanager
+def _converting() -> Iterator[None]:
+    """rdflib's conversion warnings dropped on this thread for the block (:class:`_ConversionNoise`)."""
+    _noise_filter()
+    outer = getattr(_VALIDATING, "active", False)
+    _VALIDATING.active = True
+    try:
+        yield
+    finally:
+        _VALIDATING.active = outer
 
 
 def _results(report_graph: Any, shapes_graph: rdflib.Graph) -> tuple[Result, ...]:
