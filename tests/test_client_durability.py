@@ -79,6 +79,40 @@ def test_sigterm_flushes_then_terminates(tmp_path: Path) -> None:
     assert len(spooled(tmp_path)) == 1 + 2 + 400
 
 
+SIGNAL_DURING_CLOSE = """
+import os, signal, sys, time, provml
+client = provml.Client(spool_dir=sys.argv[1], online=False)
+with client.workflow("wf") as wf, wf.task("t"):
+    pass
+closing = client._flusher.close
+
+def close_then_a_signal(**options):
+    ok = closing(**options)
+    os.kill(os.getpid(), signal.SIGTERM)  # a SIGTERM lands inside close(), on this thread
+    time.sleep(0.5)
+    print("close went on", flush=True)
+    return ok
+
+client._flusher.close = close_then_a_signal
+client.close()
+print("after close", flush=True)
+"""
+
+
+def test_a_sigterm_inside_close_waits_for_it_then_terminates(tmp_path: Path) -> None:
+    """A process pool's worker closes its client at exit as its pool terminates it: the
+    handler's own close waited 70 s on a join whose lock the interrupted close held (the
+    worker's exit took 70 s in half the runs). The handler now lets that close finish, then
+    SIGTERM does what it did before."""
+    script = tmp_path / "close.py"
+    script.write_text(SIGNAL_DURING_CLOSE)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "spool")], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert done.stdout.splitlines() == ["close went on"], done.stdout + done.stderr
+    assert [e["kind"] for e in spooled(tmp_path)] == ["workflow_begin", "task_begin", "task_end", "workflow_end"]
+
+
 def test_an_existing_sigterm_handler_is_left_alone(tmp_path: Path) -> None:
     def mine(signum: int, frame: object) -> None:
         return None

@@ -18,6 +18,7 @@ the first send, so ``import provml`` stays light.
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from typing import Any
 
@@ -110,6 +111,13 @@ class RedisSink:
             with contextlib.suppress(Exception):  # closing a broken connection
                 self._redis.close()
             self._redis = None
+
+    def forked(self) -> RedisSink:
+        """The same stream for a child of ``os.fork``, on a connection of its own."""
+        child = copy.copy(self)
+        child._redis = None
+        child._checked = 0.0
+        return child
 
     def close(self) -> None:
         self._drop()

@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import signal
+import sys
 import threading
 import time
 import weakref
@@ -179,6 +180,10 @@ class Client(Closing):
         self._open_tasks: dict[int, Task] = {}
         self._atexit = _weak_close(self)
         atexit.register(self._atexit)
+        self._child = False  # a child of os.fork: each task's end waits for its events (Task._after_end)
+        self._closing_on: int | None = None  # the thread in close(), for the SIGTERM handler
+        self._after_close: Callable[[], None] | None = None  # a SIGTERM that came during it
+        _LIVE.add(self)  # (a child of os.fork gives it a flusher of its own: after_fork)
         self._previous_handler: Any = None
         if install_signal_handler:
             self._install_sigterm()
@@ -376,11 +381,18 @@ class Client(Closing):
         :returns: False when the flusher thread did not finish (a sink request still hanging),
             or events could be written nowhere (``stats().lost``, logged); True otherwise.
         """
-        self._begin_now()
-        if self._closed:  # again (or at exit): a cycle entered since put its begin on the
-            return self._flusher.close(timeout_s=timeout_s)  # queue; it goes to pending here
-        self._closed = True
-        return self._flusher.close(timeout_s=timeout_s)
+        outer, self._closing_on = self._closing_on, threading.get_ident()
+        try:
+            self._begin_now()
+            if self._closed:  # again (or at exit): a cycle entered since put its begin on the
+                return self._flusher.close(timeout_s=timeout_s)  # queue; it goes to pending here
+            self._closed = True
+            return self._flusher.close(timeout_s=timeout_s)
+        finally:
+            self._closing_on = outer
+            if outer is None and self._after_close is not None:
+                then, self._after_close = self._after_close, None
+                then()
 
     def stats(self) -> FlushStats:
         """Counters of events processed, spooled, sent, pending, rejected and spilled."""
@@ -402,6 +414,18 @@ class Client(Closing):
         return self._flusher.rejected_path
 
 
+    # -- os.fork -----------------------------------------------------------------------------
+
+    def _forked(self) -> None:
+        """This process is a child of ``os.fork`` (:func:`after_fork`): events captured here
+        go out through a flusher thread of this process, under a name of its own."""
+        parent = self.name
+        self.name = f"provml-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
+        self._open_tasks = {}  # the parent's: their held begins are the parent's to write
+        self._child = True
+        _INHERITED.extend(self._flusher.forked(self.name))
+        log.debug("provml: client %s of the parent process is %s in process %d", parent, self.name, os.getpid())
+
     # -- SIGTERM -----------------------------------------------------------------------------
 
     def _install_sigterm(self) -> None:
@@ -414,16 +438,70 @@ class Client(Closing):
 
         def handler(signum: int, frame: FrameType | None) -> None:
             client = ref()
+            if client is not None and client._closing_on == threading.get_ident():
+                # the signal interrupted a close() on this thread (at exit, say: a process
+                # pool's worker ends as its pool terminates it): a close here waited 70 s for a
+                # join whose lock the interrupted frame held; that close finishes, then this goes on
+                client._after_close = functools.partial(_go_on, previous, signum, frame)
+                return
             if client is not None:
                 client.close(timeout_s=10.0)
-            if callable(previous):
-                previous(signum, frame)
-            else:
-                signal.signal(signum, signal.SIG_DFL)
-                os.kill(os.getpid(), signum)
+            _go_on(previous, signum, frame)
 
         handler._provml = True  # type: ignore[attr-defined]
         signal.signal(signal.SIGTERM, handler)
+
+
+def _go_on(previous: Any, signum: int, frame: FrameType | None) -> None:
+    """What SIGTERM did before the client's handler: the handler it replaced, or the default."""
+    if callable(previous):
+        previous(signum, frame)
+    else:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+#: the clients of this process, for :func:`after_fork`
+_LIVE: weakref.WeakSet[Client] = weakref.WeakSet()
+#: what a forked child inherited from its parent's clients and must never use or close (a
+#: sink's connection, the parent's open files, an embedded store's handle)
+_INHERITED: list[Any] = []
+
+
+def after_fork() -> None:
+    """In the child of ``os.fork`` (``multiprocessing``'s fork start method, PyTorch's
+    ``DataLoader`` workers, a daemon): the flusher thread was not copied, so events captured
+    here sat in the copied queue and were lost without a word; each client gets a flusher of
+    its own (:meth:`provml.capture.flusher.Flusher.forked`). The child's events are written
+    when it ends as Python ends a process (``atexit``: ``sys.exit``, the end of the script),
+    when ``multiprocessing`` ends one of its processes (its finalizers, registered here), and
+    on SIGTERM where the parent installed the client's handler."""
+    for client in list(_LIVE):
+        try:
+            client._forked()
+        except Exception:  # noqa: BLE001 - never break the fork; say what is lost
+            log.exception("provml: a client could not follow the fork into process %d; events it captures "
+                          "here are not written", os.getpid())
+    if _LIVE and "multiprocessing" in sys.modules:
+        from multiprocessing import util
+
+        # (a process multiprocessing starts clears the finalizers it inherits, then runs these)
+        util.register_after_fork(_LIVE, _finalize_at_exit)
+
+
+def _finalize_at_exit(_clients: Any) -> None:
+    from multiprocessing import util
+
+    util.Finalize(None, _close_all, exitpriority=100)
+
+
+def _close_all() -> None:
+    for client in list(_LIVE):
+        client.close(timeout_s=10.0)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=after_fork)
 
 
 def _weak_close(client: Client) -> Callable[[], None]:

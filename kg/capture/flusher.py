@@ -207,27 +207,45 @@ class Flusher:
         if not 0 < flush_interval_s <= MAX_INTERVAL_S:  # (inf: the thread failed every round, nothing written)
             raise ValueError(f"flush_interval_s must be a number of seconds above 0 and at most "
                              f"{MAX_INTERVAL_S:,}, not {flush_interval_s!r}")
-        self.sink = sink
         self._enrich = enrich
         self.spool_dir = spool_dir
-        self.spool_path = spool_dir / f"{name}.jsonl" if diskful else None
-        self.pending_path = spool_dir / f"pending-{name}.jsonl"
-        self.rejected_path = spool_dir / f"rejected-{name}.jsonl"
         self._bag_size = bag_size
+        self._interval = flush_interval_s
+        self._coalesce = COALESCE_RECORDS
+        self._queue: deque[Any] = deque()
+        self._wake = _Wake()
+        self._routes(sink, diskful, name)
+        self._fresh()
+        #: a cycle's records go straight onto ``queue`` (``deque.append``: no Python call per
+        #: batch); after its end a cycle calls ``gate.check()`` once the queue holds
+        #: ``gate.at`` items — the wake-up threshold, the bound (the begins past it are spilled)
+        #: and, once the thread is gone, the late path (``at`` is then 0). The queue exceeds
+        #: ``max_queue`` by at most the cycles open.
+        self.queue = self._queue
+        self.gate = _Gate()
+        self.put, self._set_limit = self._make_put(max_queue)
+        self._thread = threading.Thread(target=self._run, name=f"provml-flusher-{name}", daemon=True)
+        self._thread.start()
+
+    def _routes(self, sink: Sink | None, diskful: bool, name: str) -> None:
+        """Where events go — the sink, the files named after ``name`` — and what follows from it."""
+        self.sink = sink
+        self.spool_path = self.spool_dir / f"{name}.jsonl" if diskful else None
+        self.pending_path = self.spool_dir / f"pending-{name}.jsonl"
+        self.rejected_path = self.spool_dir / f"rejected-{name}.jsonl"
         # a sink gets bags of bag_size records; a spool alone is written every
         # SPOOL_WAKE_RECORDS records (or flush_interval_s), in one write: waking per 50 events
         # cost ~2 µs an event more
-        self._wake_every = bag_size if sink is not None or bag_size == 1 else \
-            max(bag_size, SPOOL_WAKE_RECORDS)
-        self._interval = flush_interval_s
+        self._wake_every = self._bag_size if sink is not None or self._bag_size == 1 else \
+            max(self._bag_size, SPOOL_WAKE_RECORDS)
         # bags in the compact form (one orjson call each): spool-only, or a sink that takes it
         self._compact = sink is None or hasattr(sink, "send_compact")
         linger = ENDPOINT_LINGER_S if self._compact else LINGER_S
-        self._linger = min(linger, flush_interval_s) if sink is not None and bag_size > 1 else 0.0
-        self._coalesce = COALESCE_RECORDS
+        self._linger = min(linger, self._interval) if sink is not None and self._bag_size > 1 else 0.0
+
+    def _fresh(self) -> None:
+        """The thread's state as it starts: no files open, nothing taken, held or counted."""
         self._last_wake = 0.0
-        self._queue: deque[Any] = deque()
-        self._wake = _Wake()
         self._spill_lock = threading.Lock()
         self._spill_file: Any = None
         self._spool: SpoolWriter | None = None
@@ -255,16 +273,41 @@ class Flusher:
         self._begins = False
         self._heads: dict[Any, bytes] = {}  # encoded fields of cycles begun, until they end
         self._cpu_at_end = 0.0
-        #: a cycle's records go straight onto ``queue`` (``deque.append``: no Python call per
-        #: batch); after its end a cycle calls ``gate.check()`` once the queue holds
-        #: ``gate.at`` items — the wake-up threshold, the bound (the begins past it are spilled)
-        #: and, once the thread is gone, the late path (``at`` is then 0). The queue exceeds
-        #: ``max_queue`` by at most the cycles open.
-        self.queue = self._queue
-        self.gate = _Gate()
-        self.put, self._set_limit = self._make_put(max_queue)
+
+    def forked(self, name: str) -> list[Any]:
+        """In a child that ``os.fork`` made (:func:`provml.capture.client.after_fork`): a flusher
+        of its own, in place — the scopes hold this object's ``put``, ``queue`` and ``gate``.
+        The parent's queued records are the parent's to deliver (dropped here), its files and
+        its sink's connection are left alone (the child never writes to or closes them), locks
+        are new (one another thread held at the fork stays held in the child), the files are
+        named after ``name``, and a new thread starts unless the parent's had stopped (then
+        events go to this child's pending file on the capturing thread). A sink that cannot
+        follow a fork (the embedded store: RocksDB's threads do not survive it) leaves the
+        child diskful only, with a warning: its spool file is for ``provml load``.
+
+        :returns: what the child inherited and must keep referenced and never close.
+        """
+        inherited = [self.sink, self._spool, self._pending, self._spill_file]
+        running = not self._late and not self._stop
+        sink = self.sink.forked() if self.sink is not None and hasattr(self.sink, "forked") else None
+        self._queue.clear()
+        lock = self._wake._lock
+        if hasattr(lock, "_at_fork_reinit"):  # (the stdlib's own reset: put's closures hold this lock)
+            lock._at_fork_reinit()
+            lock.acquire()
+        self._routes(sink, self.spool_path is not None or (self.sink is not None and sink is None), name)
+        if self.sink is None and inherited[0] is not None:
+            log.warning("provml: process %d, forked from one whose events go to %s, cannot write there (RocksDB "
+                        "does not survive a fork); its events go to %s: load them with `provml load`",
+                        os.getpid(), inherited[0].name, self.spool_path)
+        self._fresh()
         self._thread = threading.Thread(target=self._run, name=f"provml-flusher-{name}", daemon=True)
-        self._thread.start()
+        if running:
+            self._rearm()
+            self._thread.start()
+        else:
+            self._late = True
+        return inherited
 
     # -- the caller's side -------------------------------------------------------------------
 

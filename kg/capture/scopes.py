@@ -41,6 +41,8 @@ from provml.kinds import TASK_TYPES
 
 _time = time.time
 log = logging.getLogger("provml.capture.scopes")
+#: the longest a task's end waits, in a child of ``os.fork``, for its events to be sent or on disk
+CHILD_FLUSH_S = 30.0
 #: how many ends found the clock before their begin (:func:`_clock_went_back`)
 clock_steps = 0
 
@@ -531,7 +533,10 @@ class Task(_Scope):
         wf._client._open_tasks[id(self)] = self
 
     def _after_end(self) -> None:
-        self._wf._client._open_tasks.pop(id(self), None)
+        client = self._wf._client
+        client._open_tasks.pop(id(self), None)
+        if client._child:  # a child of os.fork: written as it ends (a pool ends its workers with SIGTERM)
+            client._flusher.flush(wait=True, timeout_s=CHILD_FLUSH_S)
 
     def _end_event(self) -> dict[str, Any]:
         wf = self._wf

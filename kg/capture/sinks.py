@@ -13,6 +13,7 @@ only, over one kept-alive connection, gzip-compressed; ``import provml`` stays l
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -91,6 +92,10 @@ class StoreSink:
         if self._kg is not None:
             self._kg.close()
             self._kg = None
+
+    #: no ``forked()``: a child of ``os.fork`` cannot use the parent's RocksDB (its threads are
+    #: not copied; a child that even exits normally can hang in RocksDB's exit handler), so its
+    #: flusher writes a spool file instead (:meth:`provml.capture.flusher.Flusher.forked`)
 
 
 def _report(exc: BaseException) -> Any:
@@ -224,6 +229,14 @@ class HttpSink:
         from provml.capture.redact import redact_cut  # (redacted, then cut: not the other way)
 
         raise SinkUnavailable(sink=self.name, reason=f"HTTP {status}: {redact_cut(text, 300)}")
+
+    def forked(self) -> HttpSink:
+        """The same endpoint for a child of ``os.fork``, on a connection of its own (the
+        parent's socket stays the parent's)."""
+        child = copy.copy(self)
+        child._headers = dict(self._headers)
+        child._conn = None
+        return child
 
     def close(self) -> None:
         if self._conn is not None:
