@@ -209,3 +209,46 @@ def test_a_dataloaders_workers_events_are_kept(tmp_path: Path) -> None:
     run_script(tmp_path, DATALOADER.format(spool=str(spool)))
     events = [e for f in spool.glob("provml-*.jsonl") for e in read_events(f)]
     assert tasks_begun(events) == Counter({f"item-{i}": 1 for i in range(6)})
+
+
+SPILLED_AT_THE_FORK = """
+import os, sys, time
+from provml.capture.client import Client
+
+client = Client(spool_dir={spool!r}, online=False, bag_size=1, max_queue=5, install_signal_handler=False)
+flusher = client._flusher
+process = flusher._process
+slow = [True]
+
+def slow_process(bag):  # a slow disk: the thread's first write takes a while
+    if slow[0]:
+        slow[0] = False
+        time.sleep(1.0)
+    return process(bag)
+
+flusher._process = slow_process
+wf = client.workflow("wf", run_id="fork-5", meta=False).__enter__()
+time.sleep(0.2)  # the thread is in its slow write: what comes now is spilled (to a buffered file)
+for i in range(20):
+    with wf.task(f"t{{i}}"):
+        pass
+assert flusher.stats().spilled > 0
+pid = os.fork()
+if pid == 0:
+    import provml.capture.client as kept  # (a reference to the module: the child's teardown frees what it kept)
+    sys.exit(0)
+os.waitpid(pid, 0)
+wf.__exit__(None, None, None)
+client.close()
+"""
+
+
+def test_a_child_does_not_write_the_parents_spilled_events_again(tmp_path: Path) -> None:
+    """The child's copy of the parent's spill file held the lines the fork found in its buffer:
+    freed at the child's exit, it wrote them into the parent's spill file a second time (a
+    review: 77 events written, 42 captured)."""
+    spool = tmp_path / "spool"
+    run_script(tmp_path, SPILLED_AT_THE_FORK.format(spool=str(spool)))
+    events = [e for f in spool.glob("provml-*.jsonl") for e in read_events(f)]
+    counts = Counter((e["kind"], e.get("task")) for e in events)
+    assert len(events) == 2 + 2 * 20 and set(counts.values()) == {1}

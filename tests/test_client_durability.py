@@ -113,6 +113,52 @@ def test_a_sigterm_inside_close_waits_for_it_then_terminates(tmp_path: Path) -> 
     assert [e["kind"] for e in spooled(tmp_path)] == ["workflow_begin", "task_begin", "task_end", "workflow_end"]
 
 
+SIGNAL_DURING_A_LONG_CLOSE = """
+import os, socket, sys, threading, time
+import provml.capture.client as capture
+
+capture.SIGTERM_CLOSE_S = 0.5  # (10 s in the product)
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(8)
+held = []
+
+def accept():  # an endpoint that never answers; each request it takes is a line in a file
+    while True:
+        held.append(server.accept())
+        with open(sys.argv[2], "a") as out:
+            out.write("request\\n")
+
+threading.Thread(target=accept, daemon=True).start()
+client = capture.Client(endpoint=f"http://127.0.0.1:{server.getsockname()[1]}", spool_dir=sys.argv[1],
+                        flush_interval_s=0.2)
+client._flusher.sink._timeout_s = 2.0  # each request waits 2 s for its answer
+with client.workflow("wf", run_id="r1", meta=False) as wf, wf.task("t"):
+    pass
+threading.Timer(0.5, os.kill, (os.getpid(), 15)).start()
+client.close(timeout_s=60)  # what `with client:` does: its own limit is a minute
+print("after close", flush=True)
+"""
+
+
+def test_a_sigterm_inside_a_close_gives_it_no_longer_than_its_own_close(tmp_path: Path) -> None:
+    """Deferring to the interrupted close (above) must not wait for that close's own limit
+    (a minute for ``with client:``): the handler gives it as long as its own close had, so a
+    close that has passed it sends nothing more — the first request, timed out, is not tried
+    again (a review: with a 12 s request the process ended after 24 s, 12 before the change) —
+    and what is not sent is kept in the pending file."""
+    script = tmp_path / "long_close.py"
+    script.write_text(SIGNAL_DURING_A_LONG_CLOSE)
+    requests = tmp_path / "requests"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "spool"), str(requests)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGTERM, done.stdout + done.stderr
+    assert "after close" not in done.stdout
+    assert requests.read_text().splitlines() == ["request"]
+    pending = [e for f in (tmp_path / "spool").glob("pending-*.jsonl") for e in read_events(f)]
+    assert [e["kind"] for e in pending] == ["workflow_begin", "task_begin", "task_end", "workflow_end"]
+
+
 def test_an_existing_sigterm_handler_is_left_alone(tmp_path: Path) -> None:
     def mine(signum: int, frame: object) -> None:
         return None

@@ -443,13 +443,18 @@ class Client(Closing):
                 # pool's worker ends as its pool terminates it): a close here waited 70 s for a
                 # join whose lock the interrupted frame held; that close finishes, then this goes on
                 client._after_close = functools.partial(_go_on, previous, signum, frame)
+                client._flusher.hurry(SIGTERM_CLOSE_S)  # as a close of its own would: no longer than that
                 return
             if client is not None:
-                client.close(timeout_s=10.0)
+                client.close(timeout_s=SIGTERM_CLOSE_S)
             _go_on(previous, signum, frame)
 
         handler._provml = True  # type: ignore[attr-defined]
         signal.signal(signal.SIGTERM, handler)
+
+
+#: how long the SIGTERM handler keeps delivering before the rest goes to the pending file
+SIGTERM_CLOSE_S = 10.0
 
 
 def _go_on(previous: Any, signum: int, frame: FrameType | None) -> None:

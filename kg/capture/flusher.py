@@ -129,6 +129,19 @@ class _Wake:
         return self._lock.acquire(timeout=timeout)
 
 
+def _to_null(file: Any) -> None:
+    """``file``'s descriptor, in a forked child, made ``/dev/null``: whatever its buffer holds
+    when the child frees it goes nowhere (the parent's file is the parent's)."""
+    if file is None or file.closed:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, file.fileno())
+        finally:
+            os.close(null)
+
+
 class _Gate:
     """What a cycle checks after its end (see ``Flusher.gate``)."""
 
@@ -273,21 +286,26 @@ class Flusher:
         self._begins = False
         self._heads: dict[Any, bytes] = {}  # encoded fields of cycles begun, until they end
         self._cpu_at_end = 0.0
+        self._fork_note: str | None = None  # a warning a forked child gives when it first writes
 
     def forked(self, name: str) -> list[Any]:
         """In a child that ``os.fork`` made (:func:`provml.capture.client.after_fork`): a flusher
         of its own, in place — the scopes hold this object's ``put``, ``queue`` and ``gate``.
-        The parent's queued records are the parent's to deliver (dropped here), its files and
-        its sink's connection are left alone (the child never writes to or closes them), locks
-        are new (one another thread held at the fork stays held in the child), the files are
-        named after ``name``, and a new thread starts unless the parent's had stopped (then
-        events go to this child's pending file on the capturing thread). A sink that cannot
-        follow a fork (the embedded store: RocksDB's threads do not survive it) leaves the
-        child diskful only, with a warning: its spool file is for ``provml load``.
+        The parent's queued records are the parent's to deliver (dropped here); its sink's
+        connection is left alone and its open files point at ``/dev/null`` in the child (a
+        buffered spill line the fork copied was written again when the child's copy was freed:
+        a review), locks are new (one another thread held at the fork stays held in the
+        child), the files are named after ``name``, and a new thread starts unless the
+        parent's had stopped (then events go to this child's pending file on the capturing
+        thread). A sink that cannot follow a fork (the embedded store: RocksDB's threads do
+        not survive it) leaves the child diskful only, with a warning once it writes: its
+        spool file is for ``provml load``.
 
         :returns: what the child inherited and must keep referenced and never close.
         """
         inherited = [self.sink, self._spool, self._pending, self._spill_file]
+        for file in (self._spill_file, *(w._file for w in (self._spool, self._pending) if w is not None)):
+            _to_null(file)
         running = not self._late and not self._stop
         sink = self.sink.forked() if self.sink is not None and hasattr(self.sink, "forked") else None
         self._queue.clear()
@@ -296,17 +314,19 @@ class Flusher:
             lock._at_fork_reinit()
             lock.acquire()
         self._routes(sink, self.spool_path is not None or (self.sink is not None and sink is None), name)
-        if self.sink is None and inherited[0] is not None:
-            log.warning("provml: process %d, forked from one whose events go to %s, cannot write there (RocksDB "
-                        "does not survive a fork); its events go to %s: load them with `provml load`",
-                        os.getpid(), inherited[0].name, self.spool_path)
         self._fresh()
+        if self.sink is None and inherited[0] is not None:  # (said when it writes: a subprocess's
+            # preexec_fn runs the fork hooks too, before its exec)
+            self._fork_note = (f"provml: process {os.getpid()}, forked from one whose events go to "
+                               f"{inherited[0].name}, cannot write there (RocksDB does not survive a fork); "
+                               f"its events go to {self.spool_path}: load them with `provml load`")
         self._thread = threading.Thread(target=self._run, name=f"provml-flusher-{name}", daemon=True)
         if running:
             self._rearm()
             self._thread.start()
-        else:
+        else:  # (closed, or closing on another thread at the fork): the caller's thread writes
             self._late = True
+            self._set_limit(0)
         return inherited
 
     # -- the caller's side -------------------------------------------------------------------
@@ -454,6 +474,11 @@ class Flusher:
             if self._thread.is_alive():
                 return False
         return self._write_queue_here() and not self._counts["lost"]
+
+    def hurry(self, timeout_s: float) -> None:
+        """A close under way gives up on the sink ``timeout_s`` from now at the latest (what
+        it has not delivered by then goes to the pending file)."""
+        self._give_up_at = min(self._give_up_at, time.monotonic() + timeout_s)
 
     def stats(self) -> FlushStats:
         """Counters so far."""
@@ -717,6 +742,9 @@ class Flusher:
         return lambda number, line: keep(number, line, "a truncated last line")
 
     def _process(self, bag: list[dict[str, Any]]) -> None:
+        if self._fork_note is not None:
+            log.warning("%s", self._fork_note)
+            self._fork_note = None
         if self._enrich is not None and self._begins:
             self._begins = False
             for event in bag:
