@@ -252,3 +252,39 @@ def test_a_child_does_not_write_the_parents_spilled_events_again(tmp_path: Path)
     events = [e for f in spool.glob("provml-*.jsonl") for e in read_events(f)]
     counts = Counter((e["kind"], e.get("task")) for e in events)
     assert len(events) == 2 + 2 * 20 and set(counts.values()) == {1}
+
+
+UNWINDING_CHILD = """
+import os, sys, time
+from provml import evaluation
+from provml.capture.client import Client
+
+client = Client(spool_dir={spool!r}, online=False, install_signal_handler=False)
+with client, client.workflow("wf", type="learning", run_id="fork-6", meta=False) as wf:
+    with wf.task("train", type="training") as stage, stage.cycle("epoch", iteration=0) as epoch:
+        pid = os.fork()
+        if pid == 0:  # a child that ends through the interpreter, inside its parent's with blocks
+            with wf.task("child", type="training"):  # (its own scopes it records)
+                pass
+            sys.exit(0)
+        os.waitpid(pid, 0)
+        epoch.generated(evaluation("loss", 0.5))
+    wf.generated(evaluation("accuracy", 0.9))
+"""
+
+
+def test_a_child_leaves_its_parents_scopes_to_the_parent(tmp_path: Path) -> None:
+    """A child of os.fork that leaves with blocks its parent had open (sys.exit) wrote their
+    ends — errored, SystemExit — and the parent's real ends, with its values, then conflicted
+    with them: the parent's last bag was refused (a review). The child leaves them to the parent."""
+    spool = tmp_path / "spool"
+    run_script(tmp_path, UNWINDING_CHILD.format(spool=str(spool)))
+    files = sorted(spool.glob("provml-*.jsonl"))
+    events = [e for f in files for e in read_events(f)]
+    ends = Counter((e["kind"], e.get("task"), e.get("status")) for e in events
+                   if isinstance(e, dict) and e["kind"].endswith("_end"))
+    assert ends == Counter({("workflow_end", None, "finished"): 1, ("task_end", "train", "finished"): 1,
+                            ("task_end", "child", "finished"): 1, ("cycle_end", "train/epoch-0", "finished"): 1})
+    done = subprocess.run([str(Path(sys.executable).parent / "provml"), "load", "--store", str(tmp_path / "store"),
+                           *map(str, files)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr

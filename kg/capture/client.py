@@ -178,6 +178,8 @@ class Client(Closing):
         #: tasks begun and not ended (id -> task): close() and flush() find the cycles open in
         #: them, whose begin a ``with`` block holds until the cycle's end (Cycle.begin_now)
         self._open_tasks: dict[int, Task] = {}
+        #: workflows begun and not ended (id -> workflow): a forked child leaves them to its parent
+        self._open_workflows: dict[int, Workflow] = {}
         self._atexit = _weak_close(self)
         atexit.register(self._atexit)
         self._child = False  # a child of os.fork: each task's end waits for its events (Task._after_end)
@@ -421,10 +423,26 @@ class Client(Closing):
         go out through a flusher thread of this process, under a name of its own."""
         parent = self.name
         self.name = f"provml-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
-        self._open_tasks = {}  # the parent's: their held begins are the parent's to write
+        for scope in self._scopes_open():  # the parent's to end: a child that left their with
+            scope._ended = True  # blocks (sys.exit) wrote errored ends the parent's real ones then
+            if isinstance(scope, Cycle):  # conflicted with (its last bag refused); still open,
+                scope._t0 = None  # they take new tasks and cycles, the child's own
+        self._open_tasks, self._open_workflows = {}, {}
         self._child = True
         _INHERITED.extend(self._flusher.forked(self.name))
         log.debug("provml: client %s of the parent process is %s in process %d", parent, self.name, os.getpid())
+
+    def _scopes_open(self) -> list[Workflow | Task | Cycle]:
+        """The workflows, tasks and cycles begun in this process and not ended."""
+        found: list[Any] = []
+        roots: list[Any] = [*self._open_workflows.values(), *self._open_tasks.values()]
+        roots += [scope for wf in self._open_workflows.values() for scope in wf._open.values()]
+        for root in roots:
+            scope = root
+            while scope is not None and all(scope is not other for other in found):
+                found.append(scope)
+                scope = getattr(scope, "_inner", None)  # the cycle entered in it (with)
+        return found
 
     # -- SIGTERM -----------------------------------------------------------------------------
 

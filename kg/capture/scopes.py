@@ -386,6 +386,7 @@ class Workflow(_Scope):
         if self.run_id in begun:
             raise ValueError(run_id_taken(self.run_id))
         begun.add(self.run_id)  # (when it begins: a workflow made and never entered takes none)
+        self._client._open_workflows[id(self)] = self
         self._begin["t"] = _time()
         self._client._flusher.begins()
         self._put(self._begin)
@@ -464,6 +465,7 @@ class Workflow(_Scope):
                 "run": self.run_id, "workflow": self.name}
 
     def _after_end(self) -> None:
+        self._client._open_workflows.pop(id(self), None)
         self._client._workflow_ended()
 
 
