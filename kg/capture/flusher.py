@@ -321,8 +321,8 @@ class Flusher:
                                f"{inherited[0].name}, cannot write there (RocksDB does not survive a fork); "
                                f"its events go to {self.spool_path}: load them with `provml load`")
         self._thread = threading.Thread(target=self._run, name=f"provml-flusher-{name}", daemon=True)
+        self._set_threshold(self._wake_every)  # (a store client's child wakes as a spool does)
         if running:
-            self._rearm()
             self._thread.start()
         else:  # (closed, or closing on another thread at the fork): the caller's thread writes
             self._late = True
@@ -374,11 +374,17 @@ class Flusher:
         def rearm() -> None:  # the thread took the queue: checks from the wake-up threshold on
             gate.at = min(threshold, limit)
 
+        def set_threshold(value: int) -> None:  # a forked child's route (:meth:`forked`)
+            nonlocal threshold
+            threshold = min(value, max_queue)
+            rearm()
+
         gate = self.gate
         gate.check = check
         gate.at = threshold
         self._limit = limit
         self._rearm = rearm
+        self._set_threshold = set_threshold
         return put, set_limit
 
     def _spill(self, event: Any) -> None:
