@@ -423,10 +423,13 @@ class Client(Closing):
         go out through a flusher thread of this process, under a name of its own."""
         parent = self.name
         self.name = f"provml-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
-        for scope in self._scopes_open():  # the parent's to end: a child that left their with
-            scope._ended = True  # blocks (sys.exit) wrote errored ends the parent's real ones then
-            if isinstance(scope, Cycle):  # conflicted with (its last bag refused); still open,
-                scope._t0 = None  # they take new tasks and cycles, the child's own
+        # the scopes open at the fork are the parent's to end: a child that left their with
+        # blocks (sys.exit) wrote errored ends, and the parent's real ends then conflicted with
+        # them (its last bag refused). Still open here, they take the child's own tasks and cycles
+        for scope in self._scopes_open():
+            scope._ended = True
+            if isinstance(scope, Cycle):
+                scope._t0 = None  # (its begin, held until its end, is the parent's to write)
         self._open_tasks, self._open_workflows = {}, {}
         self._child = True
         _INHERITED.extend(self._flusher.forked(self.name))
