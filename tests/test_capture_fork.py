@@ -290,3 +290,54 @@ def test_a_child_leaves_its_parents_scopes_to_the_parent(tmp_path: Path) -> None
     done = subprocess.run([str(Path(sys.executable).parent / "provml"), "load", "--store", str(tmp_path / "store"),
                            *map(str, files)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+IMPORT_AT_THE_FORK = """
+import importlib.abc, importlib.machinery, os, sys, threading, time
+
+assert "orjson" not in sys.modules  # (the capture imports it on its flusher thread's first bag)
+
+
+class SlowOrjson(importlib.abc.MetaPathFinder):  # orjson's import takes a second: a fork lands in it
+    def find_spec(self, name, path, target=None):
+        if name != "orjson":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            time.sleep(1.0)
+            run(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, SlowOrjson())
+from provml.capture.client import Client
+
+client = Client(spool_dir={spool!r}, online=False, install_signal_handler=False)
+with client, client.workflow("wf", run_id="fork-7", meta=False) as wf:
+    importing = threading.Thread(target=importlib.import_module, args=("orjson",))
+    importing.start()
+    time.sleep(0.2)
+    pid = os.fork()
+    if pid == 0:
+        with wf.task("child"):
+            pass
+        os._exit(0)
+    importing.join()
+    os.waitpid(pid, 0)
+"""
+
+
+def test_a_fork_during_an_import_of_the_flusher_leaves_the_child_working(tmp_path: Path) -> None:
+    """The flusher imports orjson on its first bag: a fork while a thread imported it left the
+    module half-imported in the child, and every bag the child wrote was rejected (a stress
+    test). The fork waits for that import now."""
+    spool = tmp_path / "spool"
+    run_script(tmp_path, IMPORT_AT_THE_FORK.format(spool=str(spool)))
+    assert not list(spool.glob("rejected-*"))
+    events = [e for f in spool.glob("provml-*.jsonl") for e in read_events(f)]
+    assert tasks_begun(events) == Counter({"child": 1})

@@ -88,6 +88,8 @@ class RedisSink:
         self.name = f"broker {safe_url(url)}"
         self._redis: Any = None
         self._checked = 0.0
+        #: what a send imports on first use (imported before a fork: provml.capture.client.before_fork)
+        self.imports = ("redis",)
 
     def send(self, lines: list[str]) -> None:
         import redis

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import importlib
 import inspect
 import logging
 import os
@@ -515,6 +516,25 @@ def after_fork() -> None:
         util.register_after_fork(_LIVE, _finalize_at_exit)
 
 
+def before_fork() -> None:
+    """In the parent, before ``os.fork``: what the clients' flusher threads import on first use
+    (the fast encoder, a sink's client library) imported now, on the forking thread. A module
+    a flusher thread was importing at the fork stayed half-imported in the child, its lock held
+    by a thread the fork did not copy, and every bag the child wrote was rejected (a stress
+    test: orjson); an import under way elsewhere is waited for here."""
+    if not _LIVE:
+        return
+    try:
+        from provml.capture import encoding
+
+        encoding.warm()
+        for client in list(_LIVE):
+            for name in getattr(client._flusher.sink, "imports", ()):
+                importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - never break the fork; the child imports it itself then
+        log.debug("provml: an import before a fork failed", exc_info=True)
+
+
 def _finalize_at_exit(_clients: Any) -> None:
     from multiprocessing import util
 
@@ -527,7 +547,7 @@ def _close_all() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=after_fork)
+    os.register_at_fork(before=before_fork, after_in_child=after_fork)
 
 
 def _weak_close(client: Client) -> Callable[[], None]:

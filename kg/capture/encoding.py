@@ -111,6 +111,12 @@ def _orjson() -> Any:
     return dumps
 
 
+def warm() -> None:
+    """Import the fast encoder now (it is imported on the flusher thread's first bag)."""
+    if _fast is None:
+        _orjson()
+
+
 _NUMBERS = (float, int, bool)
 
 

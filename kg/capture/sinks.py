@@ -168,6 +168,8 @@ class HttpSink:
             gzip = not _loopback(parts.hostname)
         self._gzip = gzip
         self._conn: Any = None
+        #: what a request imports on first use (imported before a fork: provml.capture.client.before_fork)
+        self.imports = ("http.client", "gzip", *(("ssl",) if self._https else ()))
 
     def _connection(self) -> Any:
         import http.client  # here, not at import: `import provml` stays light
