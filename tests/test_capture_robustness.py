@@ -67,6 +67,32 @@ def test_ids_keep_names_and_stay_unique(tmp_path: Path) -> None:
     assert client.stats().rejected == 0
 
 
+def test_ids_stay_unique_when_threads_make_tasks_of_one_name(tmp_path: Path) -> None:
+    """A workflow's count of a name was read and written in two steps: 8 threads making tasks
+    named alike got the same id (a probe: 163 ids begun twice or thrice in 12,000 tasks, and
+    provml load refused the batches that held them)."""
+    import sys
+
+    client = provml.Client(spool_dir=tmp_path, online=False, install_signal_handler=False)
+    wf = client.workflow("wf", meta=False)
+    ids: list[list[str]] = [[] for _ in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch often: the window between a read and a write shows
+    try:
+        threads = [threading.Thread(target=lambda got=got: got.extend(wf.task("step").id for _ in range(2000)))
+                   for got in ids]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+        client.close()
+    made = [i for got in ids for i in got]
+    assert len(made) == len(set(made)) == 16_000
+    assert set(made) == {"step"} | {f"step-{n}" for n in range(2, 16_001)}
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
