@@ -438,15 +438,14 @@ class Client(Closing):
 
     def _scopes_open(self) -> list[Workflow | Task | Cycle]:
         """The workflows, tasks and cycles begun in this process and not ended."""
-        found: list[Any] = []
+        found: dict[int, Any] = {}
         roots: list[Any] = [*self._open_workflows.values(), *self._open_tasks.values()]
         roots += [scope for wf in self._open_workflows.values() for scope in wf._open.values()]
-        for root in roots:
-            scope = root
-            while scope is not None and all(scope is not other for other in found):
-                found.append(scope)
+        for scope in roots:
+            while scope is not None and id(scope) not in found:
+                found[id(scope)] = scope
                 scope = getattr(scope, "_inner", None)  # the cycle entered in it (with)
-        return found
+        return list(found.values())
 
     # -- SIGTERM -----------------------------------------------------------------------------
 

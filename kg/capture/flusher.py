@@ -1,7 +1,8 @@
 """The background flusher: one daemon thread that turns the capture queue into bags.
 
 Why it is long: queue, spill file, pending file, the late path (events after close or a dead thread), retries and the bisection of a rejected bag
-share one thread's state; split apart, the pieces would hand that state back and forth.
+share one thread's state, which a forked child resets in place (:meth:`Flusher.forked`); split
+apart, the pieces would hand that state back and forth.
 
 The caller's thread only appends to a ``collections.deque``: event dicts through :meth:`Flusher.put`,
 and compact cycle records straight with the deque's ``append``, checking :class:`_Gate` at a
@@ -309,10 +310,9 @@ class Flusher:
         running = not self._late and not self._stop
         sink = self.sink.forked() if self.sink is not None and hasattr(self.sink, "forked") else None
         self._queue.clear()
-        lock = self._wake._lock
-        if hasattr(lock, "_at_fork_reinit"):  # (the stdlib's own reset: put's closures hold this lock)
-            lock._at_fork_reinit()
-            lock.acquire()
+        lock = self._wake._lock  # (reset as the stdlib resets its own: put's closures hold this lock)
+        lock._at_fork_reinit()  # type: ignore[attr-defined]  # (Python 3.9 on; not in typeshed)
+        lock.acquire()
         self._routes(sink, self.spool_path is not None or (self.sink is not None and sink is None), name)
         self._fresh()
         if self.sink is None and inherited[0] is not None:  # (said when it writes: a subprocess's
